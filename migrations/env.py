@@ -1,0 +1,65 @@
+"""Alembic environment (advanced-alchemy's async template, importing webshop's models).
+
+Run through ``webshop db upgrade`` / ``webshop db downgrade``: advanced-alchemy hands this script the
+app's engine and options, so migrations run exactly as the app connects, on SQLite or PostgreSQL.
+"""
+
+import asyncio
+from typing import TYPE_CHECKING, cast
+
+from advanced_alchemy.base import metadata_registry
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
+
+import webshop.db.models  # noqa: F401  (registers every table on the metadata)
+
+if TYPE_CHECKING:
+    from advanced_alchemy.alembic.commands import AlembicCommandConfig
+    from sqlalchemy.engine import Connection
+
+config: "AlembicCommandConfig" = context.config  # type: ignore[assignment]
+
+
+def _options() -> dict:
+    return {
+        "target_metadata": metadata_registry.get(config.bind_key),
+        "compare_type": config.compare_type,
+        "version_table": config.version_table_name,
+        "version_table_schema": config.version_table_schema,
+        "version_table_pk": config.version_table_pk,
+        "user_module_prefix": config.user_module_prefix,
+        "render_as_batch": config.render_as_batch,
+    }
+
+
+def run_migrations_offline() -> None:
+    """Emit SQL to standard output instead of running it (``--sql``)."""
+    context.configure(url=config.db_url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **_options())
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def do_run_migrations(connection: "Connection") -> None:
+    """Run the migrations in one transaction (PostgreSQL's DDL is transactional)."""
+    context.configure(connection=connection, **_options())
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    """Run the migrations on the engine advanced-alchemy passed in (or one built from the config)."""
+    configuration = config.get_section(config.config_ini_section) or {}
+    configuration["sqlalchemy.url"] = config.db_url
+    connectable = cast(
+        "AsyncEngine",
+        config.engine or async_engine_from_config(configuration, prefix="sqlalchemy.", poolclass=pool.NullPool),
+    )
+    async with connectable.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    asyncio.run(run_migrations_online())

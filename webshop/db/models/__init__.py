@@ -1,0 +1,26 @@
+"""All mapped models, imported here so Alembic and the app see one metadata."""
+
+from webshop.db.models.accounts import AuthSession, User, UserRole
+from webshop.db.models.cart import Cart, CartLine
+from webshop.db.models.catalog import Category, Product, ProductFacet, ProductImage, Variant
+from webshop.db.models.orders import Address, Order, OrderLine, OrderStatus
+from webshop.db.models.stock import StockMovement, StockReason
+
+__all__ = [
+    "Address",
+    "AuthSession",
+    "Cart",
+    "CartLine",
+    "Category",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Product",
+    "ProductFacet",
+    "ProductImage",
+    "StockMovement",
+    "StockReason",
+    "User",
+    "UserRole",
+    "Variant",
+]

@@ -1,0 +1,117 @@
+"""Order aggregate: orders, their lines (a snapshot of what the shopper bought) and addresses."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from advanced_alchemy.base import BigIntAuditBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+
+class OrderStatus(enum.StrEnum):
+    """Where an order is in its life; allowed moves live in ``webshop.orders.service.TRANSITIONS``."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class Address(BigIntAuditBase):
+    """A shipping address in a user's address book."""
+
+    __tablename__ = "addresses"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    line1: Mapped[str] = mapped_column(String(200))
+    line2: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(120))
+    postal_code: Mapped[str] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2))
+
+    def one_line(self) -> str:
+        """The address on one line, for lists."""
+        parts = [self.name, self.line1, self.line2, f"{self.postal_code} {self.city}", self.country]
+        return ", ".join(p for p in parts if p)
+
+
+class Order(BigIntAuditBase):
+    """A placed order. Amounts are minor units of ``currency``; ``total = subtotal + shipping + tax``.
+
+    ``checkout_token`` is the one-time token of the checkout form (or the API's Idempotency-Key),
+    unique, so placing the same checkout twice finds the first order instead of making another.
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_user_created", "user_id", "created_at"),
+        Index("ix_orders_status_created", "status", "created_at"),
+        CheckConstraint("total = subtotal + shipping_total + tax_total", name="total_adds_up"),
+    )
+
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    checkout_token: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PENDING.value)
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[int] = mapped_column(Integer)
+    shipping_total: Mapped[int] = mapped_column(Integer)
+    tax_total: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    shipping_method: Mapped[str] = mapped_column(String(40))
+    shipping_method_name: Mapped[str] = mapped_column(String(120))
+    ship_name: Mapped[str] = mapped_column(String(120))
+    ship_line1: Mapped[str] = mapped_column(String(200))
+    ship_line2: Mapped[str] = mapped_column(String(200), default="")
+    ship_city: Mapped[str] = mapped_column(String(120))
+    ship_postal_code: Mapped[str] = mapped_column(String(20))
+    ship_country: Mapped[str] = mapped_column(String(2))
+    payment_provider: Mapped[str] = mapped_column(String(40), default="")
+    payment_reference: Mapped[str] = mapped_column(String(100), default="")
+    card_last4: Mapped[str] = mapped_column(String(4), default="")
+    paid_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
+    )
+
+    def shipping_address_lines(self) -> list[str]:
+        """The shipping address as display lines."""
+        lines = [self.ship_name, self.ship_line1, self.ship_line2, f"{self.ship_postal_code} {self.ship_city}"]
+        return [line for line in [*lines, self.ship_country] if line.strip()]
+
+
+class OrderLine(BigIntAuditBase):
+    """What was bought, as the shopper saw it: name, SKU, options, unit price, tax rate and amounts.
+
+    ``variant_id`` still points at the variant (for restocking and links) but nothing here changes
+    when the product does. ``tax_rate_bp`` is in basis points (2000 = 20 %).
+    """
+
+    __tablename__ = "order_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="SET NULL"), index=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    product_name: Mapped[str] = mapped_column(String(200))
+    product_slug: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    unit_price: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    quantity: Mapped[int] = mapped_column(Integer)
+    tax_category: Mapped[str] = mapped_column(String(40))
+    tax_rate_bp: Mapped[int] = mapped_column(Integer)
+    line_total: Mapped[int] = mapped_column(Integer)
+    tax_amount: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[Order] = relationship(back_populates="lines")

@@ -1,0 +1,99 @@
+"""Domain errors raised by services; one exception handler turns them into pages or problem+json.
+
+Services never raise HTTP exceptions: the same rule must read the same through the pages and the API.
+Each error carries the HTTP status it maps to (RFC 9110 semantics) and a message fit for a shopper.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of all domain errors.
+
+    Attributes:
+        status_code: HTTP status the error maps to.
+        title: Short, stable summary (RFC 9457 ``title``).
+        detail: Message for the person who made the request.
+        field_errors: ``{field: message}`` for input that failed validation.
+    """
+
+    status_code = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, field_errors: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field_errors = field_errors or {}
+        self.extra = extra
+
+
+class ValidationFailed(DomainError):
+    """Input is malformed or breaks a rule; ``field_errors`` says which field and why."""
+
+    status_code = 422
+    title = "Invalid input"
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or the caller may not know that it does."""
+
+    status_code = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state (a duplicate e-mail, a used slug)."""
+
+    status_code = 409
+    title = "Conflict"
+
+
+class AuthenticationFailed(DomainError):
+    """Credentials are wrong, or the account cannot sign in (one message for both)."""
+
+    status_code = 401
+    title = "Authentication failed"
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but may not do this."""
+
+    status_code = 403
+    title = "Forbidden"
+
+
+class InsufficientStock(DomainError):
+    """Not enough stock for one or more lines; ``shortfalls`` lists every one of them at once.
+
+    Each shortfall is a ``Shortfall`` (sku, name, requested, available).
+    """
+
+    status_code = 409
+    title = "Insufficient stock"
+
+    def __init__(self, detail: str, *, shortfalls: list[Any]) -> None:
+        super().__init__(detail)
+        self.shortfalls = shortfalls
+
+
+class PaymentDeclined(DomainError):
+    """The payment provider declined the charge; nothing was ordered and no stock was taken."""
+
+    status_code = 402
+    title = "Payment declined"
+
+
+class InvalidTransition(DomainError):
+    """An order cannot move from its current status to the requested one."""
+
+    status_code = 409
+    title = "Invalid status change"
+
+
+class CartChanged(DomainError):
+    """The cart or its prices changed between review and placing the order; review it again."""
+
+    status_code = 409
+    title = "Cart changed"

@@ -1,0 +1,43 @@
+"""Money: integer minor units plus an ISO 4217 currency code, formatted in one place."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+# Minor-unit exponents for the currencies we expect (ISO 4217); two decimals otherwise.
+_EXPONENT = {"JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3}
+_SYMBOL = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def exponent(currency: str) -> int:
+    """Number of decimal places of ``currency``'s minor unit (ISO 4217), e.g. 2 for USD."""
+    return _EXPONENT.get(currency.upper(), 2)
+
+
+def format_money(amount: int, currency: str = "USD") -> str:
+    """Format ``amount`` minor units of ``currency`` for display: ``format_money(129900) == "$1,299.00"``."""
+    places = exponent(currency)
+    negative = amount < 0
+    major, minor = divmod(abs(amount), 10**places) if places else (abs(amount), 0)
+    text = f"{major:,}" + (f".{minor:0{places}d}" if places else "")
+    symbol = _SYMBOL.get(currency.upper())
+    text = f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
+    return f"-{text}" if negative else text
+
+
+def parse_major(text: str, currency: str = "USD") -> int:
+    """Parse a decimal amount in major units (``"1299.00"``) into minor units (``129900``).
+
+    Raises:
+        ValueError: the text is not a number, is negative, or has more decimals than the currency.
+    """
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"{text!r} is not an amount") from exc
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{text!r} is not a positive amount")
+    scaled = value.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{text!r} has more than {exponent(currency)} decimal places")
+    return int(scaled)
