@@ -1,0 +1,169 @@
+"""Account rules: registration, sign-in, profile and password changes, browser sign-in sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import delete, func, select
+
+from webshop.db.models import AuthSession, User, UserRole
+from webshop.errors import AuthenticationFailed, ValidationFailed
+from webshop.security.passwords import hash_password, password_problem, verify_password
+
+# Deliberately loose (RFC 5321 allows far more than any regex checks well): something@domain.tld.
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MAX_NAME_LENGTH = 120
+SESSION_LIFETIME = timedelta(days=14)
+# One message for an unknown e-mail and a wrong password (OWASP Authentication Cheat Sheet).
+SIGN_IN_FAILED = "The e-mail address or password is incorrect."
+
+
+def normalize_email(email: str) -> str:
+    """Trim ``email`` and lowercase its domain; the local part keeps its case (RFC 5321 §2.4)."""
+    email = email.strip()
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}" if local else email
+
+
+def token_digest(token: str) -> str:
+    """SHA-256 hex digest of a session token, as stored in ``auth_sessions.token_hash``."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class UserService(SQLAlchemyAsyncRepositoryService[User]):
+    """Users and their browser sessions."""
+
+    class Repo(SQLAlchemyAsyncRepository[User]):
+        """User repository."""
+
+        model_type = User
+
+    repository_type = Repo
+
+    async def get_by_email(self, email: str) -> User | None:
+        """Return the user whose e-mail matches ``email`` regardless of case, or ``None``."""
+        return await self.repository.session.scalar(
+            select(User).where(func.lower(User.email) == normalize_email(email).lower())
+        )
+
+    async def register(self, *, email: str, name: str, password: str, role: UserRole = UserRole.CUSTOMER) -> User:
+        """Create an account.
+
+        Args:
+            email: Address to sign in with; unique regardless of case.
+            name: Display name, 1-120 characters.
+            password: Plain text, 8-256 characters (OWASP Authentication Cheat Sheet: length, no
+                composition rules).
+            role: ``customer`` unless an admin is being created from the command line.
+
+        Returns:
+            The new ``User`` (flushed, not committed).
+
+        Raises:
+            ValidationFailed: with ``field_errors`` for each bad field, including a taken e-mail.
+        """
+        email = normalize_email(email)
+        name = name.strip()
+        errors: dict[str, str] = {}
+        if not EMAIL_RE.match(email) or len(email) > 320:
+            errors["email"] = "Enter an e-mail address like name@example.com."
+        if not name:
+            errors["name"] = "Enter your name."
+        elif len(name) > MAX_NAME_LENGTH:
+            errors["name"] = f"Use at most {MAX_NAME_LENGTH} characters."
+        if problem := password_problem(password):
+            errors["password"] = problem
+        if "email" not in errors and await self.get_by_email(email) is not None:
+            errors["email"] = "An account with this e-mail address already exists. Sign in instead."
+        if errors:
+            raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
+        user = User(email=email, name=name, password_hash=await hash_password(password), role=role.value)
+        return await self.repository.add(user)
+
+    async def authenticate(self, *, email: str, password: str) -> User:
+        """Check credentials and return the user; re-hash the password if its parameters changed.
+
+        Raises:
+            AuthenticationFailed: unknown e-mail, wrong password or deactivated account (one message).
+        """
+        user = await self.get_by_email(email) if email.strip() else None
+        result = await verify_password(user.password_hash if user else None, password)
+        if user is None or not result.ok or not user.is_active:
+            raise AuthenticationFailed(SIGN_IN_FAILED)
+        if result.new_hash:
+            user.password_hash = result.new_hash
+            await self.repository.session.flush()
+        return user
+
+    async def update_profile(self, user: User, *, name: str) -> User:
+        """Change the display name.
+
+        Raises:
+            ValidationFailed: the name is empty or too long.
+        """
+        name = name.strip()
+        if not name or len(name) > MAX_NAME_LENGTH:
+            raise ValidationFailed(
+                "Please correct the marked fields.",
+                field_errors={"name": f"Enter a name of 1 to {MAX_NAME_LENGTH} characters."},
+            )
+        user.name = name
+        await self.repository.session.flush()
+        return user
+
+    async def change_password(self, user: User, *, current: str, new: str) -> None:
+        """Replace the password after checking the current one; ends all the user's sessions.
+
+        The caller starts a fresh session for the browser that made the change, so copies of any
+        older cookie stop working (OWASP Session Management: renew after privilege changes).
+
+        Raises:
+            ValidationFailed: the current password is wrong or the new one is unacceptable.
+        """
+        errors: dict[str, str] = {}
+        if not (await verify_password(user.password_hash, current)).ok:
+            errors["current_password"] = "This is not your current password."  # noqa: S105 (a message)
+        if problem := password_problem(new):
+            errors["new_password"] = problem
+        if errors:
+            raise ValidationFailed("Your password was not changed.", field_errors=errors)
+        user.password_hash = await hash_password(new)
+        await self.end_all_sessions(user.id)
+
+    async def start_session(self, user: User, *, user_agent: str = "") -> str:
+        """Create a browser sign-in session for ``user`` and return its token (for the cookie)."""
+        token = secrets.token_urlsafe(32)
+        self.repository.session.add(
+            AuthSession(
+                user_id=user.id,
+                token_hash=token_digest(token),
+                expires_at=datetime.now(UTC) + SESSION_LIFETIME,
+                user_agent=user_agent[:255],
+            )
+        )
+        await self.repository.session.flush()
+        return token
+
+    async def resolve_session(self, token: str) -> User | None:
+        """Return the active user signed in with ``token``, or ``None`` (unknown, expired, inactive)."""
+        auth = await self.repository.session.scalar(
+            select(AuthSession).where(
+                AuthSession.token_hash == token_digest(token), AuthSession.expires_at > datetime.now(UTC)
+            )
+        )
+        if auth is None or not auth.user.is_active:
+            return None
+        return auth.user
+
+    async def end_session(self, token: str) -> None:
+        """Sign out the browser holding ``token``; every copy of its cookie stops working."""
+        await self.repository.session.execute(delete(AuthSession).where(AuthSession.token_hash == token_digest(token)))
+
+    async def end_all_sessions(self, user_id: int) -> None:
+        """Sign ``user_id`` out everywhere."""
+        await self.repository.session.execute(delete(AuthSession).where(AuthSession.user_id == user_id))

@@ -1,0 +1,193 @@
+"""HTML controllers for accounts: register, sign in, sign out, profile and password."""
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromQuery
+from litestar.plugins.flash import flash
+from litestar.response import Redirect, Template
+
+from webshop.accounts.service import UserService
+from webshop.cart.service import CartService
+from webshop.cart.web import CART_KEY
+from webshop.db.models import User
+from webshop.errors import AuthenticationFailed, ValidationFailed
+from webshop.security.session import AUTH_KEY, requires_user
+from webshop.web.responses import see_other
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+class RegisterForm(msgspec.Struct):
+    """Registration form fields (all optional so a missing field re-renders the form with a message)."""
+
+    email: str = ""
+    name: str = ""
+    password: str = ""
+    next: str = ""
+
+
+class SignInForm(msgspec.Struct):
+    """Sign-in form fields."""
+
+    email: str = ""
+    password: str = ""
+    next: str = ""
+
+
+class ProfileForm(msgspec.Struct):
+    """Profile form fields."""
+
+    name: str = ""
+
+
+class PasswordForm(msgspec.Struct):
+    """Password change form fields."""
+
+    current_password: str = ""
+    new_password: str = ""
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Return ``target`` if it is a local path (no scheme, no host), else ``default``.
+
+    Prevents open redirects through ``?next=`` (OWASP Unvalidated Redirects Cheat Sheet).
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    parts = urlsplit(target)
+    return default if parts.scheme or parts.netloc else target
+
+
+async def sign_in_browser(request: Request[Any, Any, Any], users: UserService, user: User) -> None:
+    """Start a sign-in session for ``user`` and give the browser a brand-new session cookie.
+
+    A guest cart is merged into the account's cart (the shopper is told what changed); the rest of
+    the guest session (checkout choices, messages) is carried over.
+    """
+    token = await users.start_session(user, user_agent=request.headers.get("user-agent", ""))
+    carried = {k: v for k, v in (request.session or {}).items() if k not in {AUTH_KEY, CART_KEY}}
+    guest_cart = (request.session or {}).get(CART_KEY)
+    request.set_session({**carried, AUTH_KEY: token})
+    if isinstance(guest_cart, str):
+        for message in await CartService(session=users.repository.session).merge_guest_cart(guest_cart, user.id):
+            flash(request, message, "info")
+
+
+class AccountController(Controller):
+    """Account pages."""
+
+    path = "/account"
+    include_in_schema = False
+
+    @get("/register", name="register")
+    async def register_form(self, next: FromQuery[str | None] = None) -> Template:
+        """The registration form."""
+        return Template("accounts/register.html", context={"form": {}, "errors": {}, "next": safe_next(next, "")})
+
+    @post("/register", name="register.submit")
+    async def register(
+        self,
+        request: Request[Any, Any, Any],
+        users_service: NamedDependency[UserService],
+        data: Annotated[RegisterForm, Form],
+    ) -> Any:
+        """Create the account and sign in, or re-render the form with the errors."""
+        try:
+            user = await users_service.register(email=data.email, name=data.name, password=data.password)
+        except ValidationFailed as exc:
+            return Template(
+                "accounts/register.html",
+                context={
+                    "form": {"email": data.email, "name": data.name},
+                    "errors": exc.field_errors,
+                    "message": exc.detail,
+                    "next": safe_next(data.next, ""),
+                },
+                status_code=422,
+            )
+        await sign_in_browser(request, users_service, user)
+        return see_other(request, safe_next(data.next, "/account"))
+
+    @get("/sign-in", name="sign_in")
+    async def sign_in_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
+        """The sign-in form (a signed-in user goes straight on)."""
+        if request.user is not None:
+            return Redirect(safe_next(next, "/account"))
+        return Template("accounts/sign_in.html", context={"form": {}, "next": safe_next(next, "")})
+
+    @post("/sign-in", name="sign_in.submit")
+    async def sign_in(
+        self,
+        request: Request[Any, Any, Any],
+        users_service: NamedDependency[UserService],
+        data: Annotated[SignInForm, Form],
+    ) -> Any:
+        """Check the credentials and sign in, or re-render the form with one message for every failure."""
+        try:
+            user = await users_service.authenticate(email=data.email, password=data.password)
+        except AuthenticationFailed as exc:
+            return Template(
+                "accounts/sign_in.html",
+                context={"form": {"email": data.email}, "message": exc.detail, "next": safe_next(data.next, "")},
+                status_code=400,
+            )
+        await sign_in_browser(request, users_service, user)
+        return see_other(request, safe_next(data.next, "/"))
+
+    @post("/sign-out", name="sign_out")
+    async def sign_out(self, request: Request[Any, Any, Any], users_service: NamedDependency[UserService]) -> Any:
+        """End the sign-in session (server side too) and clear the cookie."""
+        token = (request.session or {}).get(AUTH_KEY)
+        if isinstance(token, str):
+            await users_service.end_session(token)
+        request.clear_session()
+        return see_other(request, "/")
+
+    @get("", name="account", guards=[requires_user])
+    async def profile(self, request: Request[User, Any, Any], saved: FromQuery[str | None] = None) -> Template:
+        """The profile page."""
+        return Template("accounts/profile.html", context={"errors": {}, "saved": saved})
+
+    @post("/profile", name="account.profile", guards=[requires_user])
+    async def update_profile(
+        self,
+        request: Request[User, Any, Any],
+        users_service: NamedDependency[UserService],
+        data: Annotated[ProfileForm, Form],
+    ) -> Any:
+        """Change the display name."""
+        user = await users_service.get(request.user.id)
+        try:
+            await users_service.update_profile(user, name=data.name)
+        except ValidationFailed as exc:
+            return Template(
+                "accounts/profile.html",
+                context={"errors": exc.field_errors, "message": exc.detail},
+                status_code=422,
+            )
+        return see_other(request, "/account?saved=profile")
+
+    @post("/password", name="account.password", guards=[requires_user])
+    async def change_password(
+        self,
+        request: Request[User, Any, Any],
+        users_service: NamedDependency[UserService],
+        data: Annotated[PasswordForm, Form],
+    ) -> Any:
+        """Change the password; every other session of the account is signed out."""
+        user = await users_service.get(request.user.id)
+        try:
+            await users_service.change_password(user, current=data.current_password, new=data.new_password)
+        except ValidationFailed as exc:
+            return Template(
+                "accounts/profile.html",
+                context={"errors": exc.field_errors, "password_message": exc.detail},
+                status_code=422,
+            )
+        await sign_in_browser(request, users_service, user)
+        return see_other(request, "/account?saved=password")

@@ -1,0 +1,209 @@
+"""HTML controllers for the cart: view it, add, change quantities, remove, empty.
+
+With htmx each action answers with the cart fragment (or a small confirmation) plus the header
+badge swapped out of band; without JavaScript each is a form post answered by a 303 redirect, or the
+page re-rendered with the error next to the line when the stock is short.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+from litestar.plugins.flash import flash
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Template
+
+from webshop.cart.service import CartOwner, CartService, CartView, new_guest_token
+from webshop.catalog.service import CategoryService, ProductService
+from webshop.catalog.web import render_product
+from webshop.checkout.pricing import SHIPPING_METHODS
+from webshop.config import Settings
+from webshop.db.engine import ShopAlchemyConfig
+from webshop.errors import DomainError, InsufficientStock, NotFound, ValidationFailed
+from webshop.web.responses import see_other
+
+CART_KEY = "cart"
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+class AddForm(msgspec.Struct):
+    """Add-to-cart form: a variant (by id or SKU) and a quantity."""
+
+    variant_id: int | None = None
+    sku: str = ""
+    quantity: int = 1
+
+
+class QuantityForm(msgspec.Struct):
+    """Quantity form of one cart line."""
+
+    quantity: int = 1
+
+
+def cart_owner(request: Request[Any, Any, Any], *, create: bool = False) -> CartOwner:
+    """Whose cart this request works on: the signed-in user's, else the guest's (token in the session).
+
+    With ``create``, a guest without a cart token gets one (stored in the encrypted session cookie).
+    """
+    if request.user is not None:
+        return CartOwner(user_id=request.user.id)
+    token = (request.session or {}).get(CART_KEY) if request.scope.get("session") is not None else None
+    if not token and create:
+        token = new_guest_token()
+        request.set_session({**(request.session or {}), CART_KEY: token})
+    return CartOwner(token=token if isinstance(token, str) else None)
+
+
+def cart_badge_hook(alchemy: ShopAlchemyConfig) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """A ``before_request`` hook putting the cart's unit count in ``request.state.cart_count`` for pages."""
+
+    async def load_cart_count(request: Request[Any, Any, Any]) -> None:
+        if request.url.path.startswith(("/api", "/static", "/media", "/health")):
+            return
+        owner = cart_owner(request)
+        if owner.user_id is None and not owner.token:
+            request.state.cart_count = 0
+            return
+        session = alchemy.provide_session(request.app.state, request.scope)
+        request.state.cart_count = await CartService(session=session).count(owner)
+
+    return load_cart_count
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    """True for an htmx request that is not a boosted navigation (it wants a fragment)."""
+    return isinstance(request, HTMXRequest) and bool(request.htmx) and not request.htmx.boosted
+
+
+def cart_context(view: CartView, settings: Settings, **extra: Any) -> dict[str, Any]:
+    """Template context for the cart page and fragment: lines, totals with the cheapest shipping."""
+    cheapest = min(SHIPPING_METHODS, key=lambda m: m.price)
+    totals = view.totals(cheapest if view.lines else None, settings.tax_rates_bp)
+    return {"cart": view, "totals": totals, "shipping_estimate": cheapest, "line_errors": {}, **extra}
+
+
+class CartController(Controller):
+    """The shopper's cart."""
+
+    path = "/cart"
+    include_in_schema = False
+
+    @get("", name="cart")
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        """The cart page."""
+        view = await carts_service.view(cart_owner(request))
+        return Template("cart/index.html", context=cart_context(view, settings))
+
+    @post("/items", name="cart.add")
+    async def add(
+        self,
+        request: Request[Any, Any, Any],
+        carts_service: NamedDependency[CartService],
+        products_service: NamedDependency[ProductService],
+        categories_service: NamedDependency[CategoryService],
+        data: Annotated[AddForm, Form],
+    ) -> Any:
+        """Add a variant to the cart."""
+        owner = cart_owner(request, create=True)
+        try:
+            cart = await carts_service.add(owner, quantity=data.quantity, variant_id=data.variant_id, sku=data.sku)
+        except (InsufficientStock, ValidationFailed, NotFound) as exc:
+            return await self._add_failed(request, exc, data, products_service, categories_service)
+        view = carts_service.view_of(cart)
+        added = next((ln for ln in view.lines if ln.variant_id == data.variant_id or ln.sku == data.sku), None)
+        if is_htmx(request):
+            return Template(
+                "cart/_added.html", context={"count": view.count, "line": added, "error": None, "oob_badge": True}
+            )
+        if added:
+            flash(request, f"Added {added.product_name} to your cart.", "success")
+        return see_other(request, "/cart")
+
+    async def _add_failed(
+        self,
+        request: Request[Any, Any, Any],
+        exc: DomainError,
+        data: AddForm,
+        products: ProductService,
+        categories: CategoryService,
+    ) -> Template:
+        if is_htmx(request):
+            return Template(
+                "cart/_added.html",
+                context={"error": exc.detail, "line": None, "oob_badge": False},
+                status_code=exc.status_code,
+            )
+        variant = await products.variant_with_product(variant_id=data.variant_id, sku=data.sku)
+        if variant is None:
+            raise exc
+        return await render_product(
+            request,
+            products,
+            categories,
+            variant.product.slug,
+            sku=variant.sku,
+            error=exc.detail,
+            status_code=exc.status_code,
+        )
+
+    @post("/lines/{line_id:int}", name="cart.update")
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        line_id: FromPath[int],
+        carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
+        data: Annotated[QuantityForm, Form],
+    ) -> Any:
+        """Change a line's quantity (0 removes it)."""
+        owner = cart_owner(request)
+        try:
+            await carts_service.set_quantity(owner, line_id, data.quantity)
+        except (InsufficientStock, ValidationFailed) as exc:
+            view = await carts_service.view(owner)
+            context = cart_context(view, settings, line_errors={line_id: exc.detail})
+            template = "cart/_cart.html" if is_htmx(request) else "cart/index.html"
+            return Template(template, context={**context, "oob_badge": True}, status_code=exc.status_code)
+        return await self._after_change(request, carts_service, settings, owner)
+
+    @post("/lines/{line_id:int}/remove", name="cart.remove")
+    async def remove(
+        self,
+        request: Request[Any, Any, Any],
+        line_id: FromPath[int],
+        carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
+    ) -> Any:
+        """Remove a line."""
+        owner = cart_owner(request)
+        await carts_service.remove(owner, line_id)
+        return await self._after_change(request, carts_service, settings, owner)
+
+    @post("/clear", name="cart.clear")
+    async def clear(
+        self,
+        request: Request[Any, Any, Any],
+        carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
+    ) -> Any:
+        """Empty the cart."""
+        owner = cart_owner(request)
+        await carts_service.clear(owner)
+        return await self._after_change(request, carts_service, settings, owner)
+
+    async def _after_change(
+        self, request: Request[Any, Any, Any], carts: CartService, settings: Settings, owner: CartOwner
+    ) -> Any:
+        if is_htmx(request):
+            view = await carts.view(owner)
+            return Template("cart/_cart.html", context={**cart_context(view, settings), "oob_badge": True})
+        return see_other(request, "/cart")

@@ -1,0 +1,107 @@
+"""HTML controllers for the catalog: the product grid and the product page."""
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import Template
+
+from webshop.catalog.service import (
+    SORTS,
+    CatalogQuery,
+    CategoryService,
+    ProductService,
+    choose_variant,
+    option_choices,
+)
+from webshop.config import Settings
+from webshop.web.responses import page_or_fragment
+
+
+class CatalogController(Controller):
+    """Shopper-facing catalog pages."""
+
+    include_in_schema = False
+
+    @get("/", name="catalog")
+    async def catalog(
+        self,
+        request: Request[Any, Any, Any],
+        products_service: NamedDependency[ProductService],
+        settings: NamedDependency[Settings],
+        q: FromQuery[str | None] = None,
+        category: FromQuery[str | None] = None,
+        brand: FromQuery[list[str] | None] = None,
+        color: FromQuery[list[str] | None] = None,
+        sort: FromQuery[str | None] = None,
+        page: Annotated[int | None, QueryParameter(ge=1, le=100_000)] = None,
+    ) -> Template:
+        """The product grid with search, category tree, facet filters, sort and pages."""
+        query = CatalogQuery.from_params(q=q, category=category, brand=brand, color=color, sort=sort, page=page)
+        result = await products_service.browse(query, page_size=settings.page_size)
+        return page_or_fragment(
+            request,
+            "catalog/index.html",
+            {"catalog-results": "catalog/_results.html"},
+            {"result": result, "query": query, "sorts": SORTS},
+        )
+
+    @get("/products/{slug:str}", name="product")
+    async def product(
+        self,
+        request: Request[Any, Any, Any],
+        slug: FromPath[str],
+        products_service: NamedDependency[ProductService],
+        categories_service: NamedDependency[CategoryService],
+        sku: FromQuery[str | None] = None,
+    ) -> Template:
+        """A product page: photos, description and the variant picker."""
+        return await render_product(request, products_service, categories_service, slug, sku=sku)
+
+
+async def render_product(
+    request: Request[Any, Any, Any],
+    products: ProductService,
+    categories: CategoryService,
+    slug: str,
+    *,
+    sku: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    """Render a product page (or its variant panel for htmx), optionally with an add-to-cart error.
+
+    Option values come from ``opt0``, ``opt1``, ... query parameters, one per option group.
+
+    Raises:
+        NotFound: no visible product has ``slug``.
+    """
+    product = await products.get_visible_by_slug(slug)
+    groups = product.option_groups or []
+    chosen = {group: value for index, group in enumerate(groups) if (value := request.query_params.get(f"opt{index}"))}
+    variant = choose_variant(product, chosen, sku)
+    trail = _category_trail(await categories.all_categories(), product.category_id)
+    return page_or_fragment(
+        request,
+        "catalog/product.html",
+        {"variant-panel": "catalog/_variant.html"},
+        {
+            "product": product,
+            "variant": variant,
+            "choices": option_choices(product),
+            "trail": trail,
+            "brand": ", ".join(product.facet_values("brand")),
+            "cart_error": error,
+        },
+        status_code=status_code,
+    )
+
+
+def _category_trail(categories: list[Any], category_id: int | None) -> list[Any]:
+    by_id = {c.id: c for c in categories}
+    trail = []
+    while category_id is not None and category_id in by_id:
+        trail.insert(0, by_id[category_id])
+        category_id = by_id[category_id].parent_id
+    return trail

@@ -1,0 +1,301 @@
+"""Checkout rules: the address book, and placing an order exactly once without overselling.
+
+``CheckoutService.place_order`` is the heart of the shop. In one transaction it:
+
+1. finds an order already placed with this checkout token and returns it (idempotency);
+2. inserts the order row first, which claims the token under a unique constraint: a concurrent
+   request with the same token waits on it (PostgreSQL) or on the write lock (SQLite) and then finds
+   the first order, so the card is never charged twice;
+3. takes stock with one conditional ``UPDATE ... WHERE stock >= :n`` per variant, in variant-id
+   order (no deadlocks), collecting every shortfall before failing;
+4. writes the order lines as a snapshot of what the shopper saw, charges the payment provider, marks
+   the order paid, empties the cart and commits explicitly.
+
+Any failure rolls the whole transaction back: no order, stock untouched, cart kept.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
+from webshop.checkout.payments import PaymentProvider, normalize_card_number
+from webshop.checkout.pricing import shipping_method, tax_amount
+from webshop.db.models import Address, CartLine, Order, OrderLine, OrderStatus, StockReason, Variant
+from webshop.errors import CartChanged, InsufficientStock, NotFound, PaymentDeclined, ValidationFailed
+from webshop.stock.service import take_stock
+
+ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.:]{16,100}$")
+
+
+@dataclass(frozen=True)
+class AddressInput:
+    """A shipping address as typed; ``country`` is an ISO 3166-1 alpha-2 code."""
+
+    name: str = ""
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+    def cleaned(self) -> AddressInput:
+        """Trimmed copy with the country code upper-cased.
+
+        Raises:
+            ValidationFailed: a required field is empty, too long, or the country is not two letters.
+        """
+        values = {k: " ".join(str(getattr(self, k) or "").split()) for k in self.__dataclass_fields__}
+        values["country"] = values["country"].upper()
+        errors: dict[str, str] = {}
+        limits = {"name": 120, "line1": 200, "line2": 200, "city": 120, "postal_code": 20}
+        labels = {
+            "name": "the recipient's name",
+            "line1": "the street address",
+            "city": "the city",
+            "postal_code": "the postal code",
+        }
+        for key, label in labels.items():
+            if not values[key]:
+                errors[key] = f"Enter {label}."
+        for key, limit in limits.items():
+            if len(values[key]) > limit:
+                errors[key] = f"Use at most {limit} characters."
+        if not COUNTRY_RE.match(values["country"]):
+            errors["country"] = "Enter a two-letter country code, like US or DE."
+        if errors:
+            raise ValidationFailed("Please correct the address.", field_errors=errors)
+        return AddressInput(**values)
+
+
+def new_order_number() -> str:
+    """A short, unambiguous, human-friendly order number like ``WS-7K3QX9MD`` (40 random bits)."""
+    return "WS-" + "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(8))
+
+
+def new_checkout_token() -> str:
+    """A one-time token for a checkout form (stored with the order under a unique constraint)."""
+    return secrets.token_urlsafe(24)
+
+
+class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
+    """Address book and order placement."""
+
+    class Repo(SQLAlchemyAsyncRepository[Order]):
+        """Order repository (placement side)."""
+
+        model_type = Order
+
+    repository_type = Repo
+
+    async def addresses(self, user_id: int) -> list[Address]:
+        """The user's saved addresses, most recently used first."""
+        rows = await self.repository.session.scalars(
+            select(Address).where(Address.user_id == user_id).order_by(Address.updated_at.desc(), Address.id.desc())
+        )
+        return list(rows)
+
+    async def address(self, user_id: int, address_id: int) -> Address:
+        """One of the user's saved addresses.
+
+        Raises:
+            NotFound: no such address in this user's book.
+        """
+        address = await self.repository.session.scalar(
+            select(Address).where(Address.id == address_id, Address.user_id == user_id)
+        )
+        if address is None:
+            raise NotFound("That address is not in your address book.")
+        return address
+
+    async def save_address(self, user_id: int, data: AddressInput) -> Address:
+        """Validate ``data`` and keep it in the user's address book (an identical one is reused).
+
+        Raises:
+            ValidationFailed: see ``AddressInput.cleaned``.
+        """
+        clean = data.cleaned()
+        for existing in await self.addresses(user_id):
+            if all(getattr(existing, k) == getattr(clean, k) for k in clean.__dataclass_fields__):
+                existing.updated_at = datetime.now(UTC)
+                await self.repository.session.flush()
+                return existing
+        address = Address(user_id=user_id, **{k: getattr(clean, k) for k in clean.__dataclass_fields__})
+        self.repository.session.add(address)
+        await self.repository.session.flush()
+        return address
+
+    async def find_by_token(self, checkout_token: str) -> Order | None:
+        """The order placed with ``checkout_token``, if any."""
+        return await self.repository.session.scalar(
+            select(Order)
+            .where(Order.checkout_token == checkout_token)
+            .options(selectinload(Order.lines))
+            .execution_options(populate_existing=True)
+        )
+
+    async def place_order(
+        self,
+        *,
+        user_id: int,
+        address: AddressInput,
+        shipping_code: str,
+        card_number: str,
+        checkout_token: str,
+        provider: PaymentProvider,
+        tax_rates_bp: dict[str, int],
+        expected_signature: str | None = None,
+    ) -> tuple[Order, bool]:
+        """Place the user's cart as a paid order, exactly once per ``checkout_token``.
+
+        This method owns the transaction: the work runs in a savepoint that any failure rolls back
+        (no order, no stock taken, cart kept), and success is committed explicitly before returning.
+
+        Args:
+            user_id: The signed-in shopper (their cart is the one ordered).
+            address: Shipping address (validated here).
+            shipping_code: A code from ``SHIPPING_METHODS``.
+            card_number: Card number for the payment provider (never stored; the last 4 digits are).
+            checkout_token: The form's one-time token or the API's Idempotency-Key (16-100 chars).
+            provider: The payment provider to charge.
+            tax_rates_bp: Tax rate per tax category, basis points.
+            expected_signature: ``CartView.signature()`` of the cart the shopper reviewed, if known.
+
+        Returns:
+            ``(order, created)``; ``created`` is False when the token had already placed this order.
+
+        Raises:
+            ValidationFailed: bad address, shipping method, card number or token; empty cart.
+            NotFound: the token belongs to another user's order.
+            CartChanged: the cart differs from ``expected_signature``.
+            InsufficientStock: one or more lines cannot be had; ``shortfalls`` lists every one.
+            PaymentDeclined: the provider declined; nothing was ordered.
+        """
+        session = self.repository.session
+        async with session.begin_nested():
+            if not TOKEN_RE.match(checkout_token or ""):
+                raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
+            existing = await self.find_by_token(checkout_token)
+            if existing is not None:
+                return self._replay(existing, user_id), False
+            clean = address.cleaned()
+            method = shipping_method(shipping_code)
+            card = normalize_card_number(card_number)
+            if not card:
+                raise ValidationFailed("Enter a card number.", field_errors={"card_number": "Enter a card number."})
+            carts = CartService(session=session)
+            cart = await carts.find(CartOwner(user_id=user_id))
+            view = carts.view_of(cart)
+            if not view.lines:
+                raise ValidationFailed("Your cart is empty.")
+            if expected_signature is not None and expected_signature != view.signature():
+                raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
+            totals = view.totals(method, tax_rates_bp)
+            order = Order(
+                number=new_order_number(),
+                user_id=user_id,
+                checkout_token=checkout_token,
+                status=OrderStatus.PENDING.value,
+                currency=view.currency,
+                subtotal=totals.subtotal,
+                shipping_total=totals.shipping,
+                tax_total=totals.tax,
+                total=totals.total,
+                shipping_method=method.code,
+                shipping_method_name=method.name,
+                ship_name=clean.name,
+                ship_line1=clean.line1,
+                ship_line2=clean.line2,
+                ship_city=clean.city,
+                ship_postal_code=clean.postal_code,
+                ship_country=clean.country,
+                payment_provider=provider.name,
+                card_last4=card[-4:],
+            )
+            session.add(order)
+            try:
+                async with session.begin_nested():
+                    await session.flush()  # claims the checkout token (unique)
+            except IntegrityError:
+                session.expunge(order)
+                existing = await self.find_by_token(checkout_token)
+                if existing is None:
+                    raise
+                return self._replay(existing, user_id), False
+
+            await self._take_stock(view, order.number)
+            for line in view.lines:
+                rate = tax_rates_bp.get(line.tax_category, 0)
+                session.add(
+                    OrderLine(
+                        order_id=order.id,
+                        variant_id=line.variant_id,
+                        product_id=line.product_id,
+                        product_name=line.product_name,
+                        product_slug=line.product_slug,
+                        sku=line.sku,
+                        options=line.options,
+                        unit_price=line.unit_price,
+                        currency=line.currency,
+                        quantity=line.quantity,
+                        tax_category=line.tax_category,
+                        tax_rate_bp=rate,
+                        line_total=line.line_total,
+                        tax_amount=tax_amount(line.line_total, rate),
+                    )
+                )
+            result = await provider.charge(
+                amount=totals.total, currency=view.currency, card_number=card, idempotency_key=checkout_token
+            )
+            if not result.ok:
+                raise PaymentDeclined(result.decline_reason or "The payment was declined.")
+            order.status = OrderStatus.PAID.value
+            order.paid_at = datetime.now(UTC)
+            order.payment_reference = result.reference
+            if cart is not None:
+                await session.execute(delete(CartLine).where(CartLine.cart_id == cart.id))
+        # Any exception above rolled the savepoint back: no order, no stock taken, cart kept.
+        await session.commit()
+        placed = await self.find_by_token(checkout_token)
+        return placed or order, True
+
+    async def _take_stock(self, view: CartView, reference: str) -> None:
+        session = self.repository.session
+        failed = []
+        for line in sorted(view.lines, key=lambda ln: ln.variant_id):
+            taken = await take_stock(
+                session, line.variant_id, line.quantity, reason=StockReason.SALE, reference=reference
+            )
+            if not taken:
+                failed.append(line)
+        if failed:
+            stocks = dict(
+                (
+                    await session.execute(
+                        select(Variant.id, Variant.stock).where(Variant.id.in_([ln.variant_id for ln in failed]))
+                    )
+                ).all()
+            )
+            shortfalls = [
+                Shortfall(ln.sku, ln.product_name, ln.quantity, max(stocks.get(ln.variant_id, 0), 0)) for ln in failed
+            ]
+            raise InsufficientStock(
+                " ".join(s.message() for s in shortfalls) + " Please update your cart.", shortfalls=shortfalls
+            )
+
+    @staticmethod
+    def _replay(order: Order, user_id: int) -> Order:
+        if order.user_id != user_id:
+            raise NotFound("We could not find that order.")
+        return order

@@ -1,0 +1,237 @@
+"""HTML controllers for checkout: address, shipping method, review and payment, then the order.
+
+The steps keep their choices in the browser session (``checkout``: address id and shipping code).
+The review page carries a one-time checkout token and the cart's signature; placing the order with
+the same token again (double click, refresh, back and resubmit) lands on the same order.
+"""
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from webshop.cart.service import CartOwner, CartService
+from webshop.checkout.payments import TEST_CARD_DECLINED, TEST_CARD_SUCCESS, TestPaymentProvider
+from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
+from webshop.checkout.service import AddressInput, CheckoutService, new_checkout_token
+from webshop.config import Settings
+from webshop.db.models import User
+from webshop.errors import DomainError, NotFound, ValidationFailed
+from webshop.security.session import requires_user
+from webshop.web.responses import see_other
+
+CHECKOUT_KEY = "checkout"
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+PAYMENT_PROVIDER = TestPaymentProvider()
+
+
+class AddressForm(msgspec.Struct):
+    """Address step: a saved address id, or a new address."""
+
+    address_id: str = ""
+    name: str = ""
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+
+class ShippingForm(msgspec.Struct):
+    """Shipping step."""
+
+    shipping_method: str = ""
+
+
+class PlaceForm(msgspec.Struct):
+    """Review and pay step."""
+
+    checkout_token: str = ""
+    cart_signature: str = ""
+    card_number: str = ""
+
+
+def _state(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    state = (request.session or {}).get(CHECKOUT_KEY)
+    return dict(state) if isinstance(state, dict) else {}
+
+
+def _save_state(request: Request[Any, Any, Any], **changes: Any) -> None:
+    request.set_session({**(request.session or {}), CHECKOUT_KEY: {**_state(request), **changes}})
+
+
+class CheckoutController(Controller):
+    """Checkout steps (sign-in required; the guest cart was merged at sign-in)."""
+
+    path = "/checkout"
+    guards = [requires_user]
+    include_in_schema = False
+
+    @get("", name="checkout")
+    async def start(self) -> Redirect:
+        """Checkout starts with the address."""
+        return Redirect("/checkout/address")
+
+    @get("/address", name="checkout.address")
+    async def address_form(
+        self,
+        request: Request[User, Any, Any],
+        checkout_service: NamedDependency[CheckoutService],
+        carts_service: NamedDependency[CartService],
+    ) -> Any:
+        """Step 1: choose a saved address or enter a new one."""
+        if not (await carts_service.view(CartOwner(user_id=request.user.id))).lines:
+            return Redirect("/cart")
+        addresses = await checkout_service.addresses(request.user.id)
+        chosen = _state(request).get("address_id") or (addresses[0].id if addresses else None)
+        return Template(
+            "checkout/address.html",
+            context={"addresses": addresses, "chosen": chosen, "form": {"name": request.user.name}, "errors": {}},
+        )
+
+    @post("/address", name="checkout.address.submit")
+    async def address_submit(
+        self,
+        request: Request[User, Any, Any],
+        checkout_service: NamedDependency[CheckoutService],
+        data: Annotated[AddressForm, Form],
+    ) -> Any:
+        """Keep the chosen address (a new one is saved to the address book)."""
+        user_id = request.user.id
+        try:
+            if data.address_id and data.address_id != "new":
+                address = await checkout_service.address(user_id, int(data.address_id))
+            else:
+                fields = {k: getattr(data, k) for k in ("name", "line1", "line2", "city", "postal_code", "country")}
+                address = await checkout_service.save_address(user_id, AddressInput(**fields))
+        except (ValidationFailed, NotFound, ValueError) as exc:
+            detail = getattr(exc, "detail", "Choose an address.")
+            return Template(
+                "checkout/address.html",
+                context={
+                    "addresses": await checkout_service.addresses(user_id),
+                    "chosen": "new",
+                    "form": msgspec.structs.asdict(data),
+                    "errors": getattr(exc, "field_errors", {}),
+                    "message": detail,
+                },
+                status_code=422,
+            )
+        _save_state(request, address_id=address.id)
+        return see_other(request, "/checkout/shipping")
+
+    @get("/shipping", name="checkout.shipping")
+    async def shipping_form(self, request: Request[User, Any, Any]) -> Any:
+        """Step 2: choose a shipping method."""
+        state = _state(request)
+        if not state.get("address_id"):
+            return Redirect("/checkout/address")
+        return Template(
+            "checkout/shipping.html",
+            context={"methods": SHIPPING_METHODS, "chosen": state.get("shipping") or SHIPPING_METHODS[0].code},
+        )
+
+    @post("/shipping", name="checkout.shipping.submit")
+    async def shipping_submit(self, request: Request[User, Any, Any], data: Annotated[ShippingForm, Form]) -> Any:
+        """Keep the chosen shipping method."""
+        try:
+            method = shipping_method(data.shipping_method)
+        except ValidationFailed as exc:
+            return Template(
+                "checkout/shipping.html",
+                context={"methods": SHIPPING_METHODS, "chosen": None, "message": exc.detail},
+                status_code=422,
+            )
+        _save_state(request, shipping=method.code)
+        return see_other(request, "/checkout/review")
+
+    @get("/review", name="checkout.review")
+    async def review(
+        self,
+        request: Request[User, Any, Any],
+        checkout_service: NamedDependency[CheckoutService],
+        carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
+    ) -> Any:
+        """Step 3: review lines, shipping, tax and total; pay."""
+        return await self._review_page(request, checkout_service, carts_service, settings)
+
+    async def _review_page(
+        self,
+        request: Request[User, Any, Any],
+        checkout: CheckoutService,
+        carts: CartService,
+        settings: Settings,
+        *,
+        error: DomainError | None = None,
+        token: str | None = None,
+    ) -> Any:
+        state = _state(request)
+        if not state.get("address_id"):
+            return Redirect("/checkout/address")
+        if not state.get("shipping"):
+            return Redirect("/checkout/shipping")
+        view = await carts.view(CartOwner(user_id=request.user.id))
+        if not view.lines:
+            return Redirect("/cart")
+        method = shipping_method(state["shipping"])
+        address = await checkout.address(request.user.id, state["address_id"])
+        return Template(
+            "checkout/review.html",
+            context={
+                "cart": view,
+                "totals": view.totals(method, settings.tax_rates_bp),
+                "method": method,
+                "address": address,
+                "checkout_token": token or new_checkout_token(),
+                "error": error,
+                "test_cards": (TEST_CARD_SUCCESS, TEST_CARD_DECLINED),
+                "tax_rates": settings.tax_rates_bp,
+            },
+            status_code=error.status_code if error else 200,
+        )
+
+    @post("/place", name="checkout.place")
+    async def place(
+        self,
+        request: Request[User, Any, Any],
+        checkout_service: NamedDependency[CheckoutService],
+        carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
+        data: Annotated[PlaceForm, Form],
+    ) -> Any:
+        """Place the order (exactly once per checkout token) and show it."""
+        state = _state(request)
+        replay = await checkout_service.find_by_token(data.checkout_token) if data.checkout_token else None
+        if replay is not None and replay.user_id == request.user.id:
+            return see_other(request, f"/orders/{replay.number}?placed=1")
+        if not state.get("address_id") or not state.get("shipping"):
+            return Redirect("/checkout/address", status_code=303)
+        try:
+            address = await checkout_service.address(request.user.id, state["address_id"])
+            order, _created = await checkout_service.place_order(
+                user_id=request.user.id,
+                address=AddressInput(
+                    name=address.name,
+                    line1=address.line1,
+                    line2=address.line2,
+                    city=address.city,
+                    postal_code=address.postal_code,
+                    country=address.country,
+                ),
+                shipping_code=state["shipping"],
+                card_number=data.card_number,
+                checkout_token=data.checkout_token,
+                provider=PAYMENT_PROVIDER,
+                tax_rates_bp=settings.tax_rates_bp,
+                expected_signature=data.cart_signature or None,
+            )
+        except DomainError as exc:
+            return await self._review_page(
+                request, checkout_service, carts_service, settings, error=exc, token=data.checkout_token or None
+            )
+        return see_other(request, f"/orders/{order.number}?placed=1")

@@ -1,0 +1,218 @@
+"""The ``webshop`` command line: demo, serve, catalog import and generation, admins, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from advanced_alchemy.cli import add_migration_commands
+
+from webshop.config import STATE_DIR, Settings, SettingsError, get_settings
+
+DEMO_PRODUCTS = 48
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def main() -> None:
+    """webshop: a small server-rendered web shop."""
+
+
+@main.group(name="db")
+@click.pass_context
+def db_group(ctx: click.Context) -> None:
+    """Database migrations (advanced-alchemy's Alembic commands)."""
+    from webshop.db.engine import create_alchemy_config
+
+    ctx.ensure_object(dict)
+    ctx.obj["configs"] = [create_alchemy_config(_settings(), null_pool=True)]
+
+
+add_migration_commands(db_group)
+
+
+def _migrate(settings: Settings) -> None:
+    from webshop.db.engine import create_alchemy_config, run_migrations
+
+    run_migrations(create_alchemy_config(settings, null_pool=True))
+
+
+@main.command(name="import-catalog")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--no-progress", is_flag=True, help="Do not show a progress bar.")
+def import_catalog_command(path: Path, no_progress: bool) -> None:
+    """Import a catalog folder (products.csv and images/); running it twice changes nothing."""
+    settings = _settings()
+    _migrate(settings)
+    report = _run_import(settings, path, progress=not no_progress)
+    if report.errors:
+        sys.exit(1)
+
+
+def _run_import(settings: Settings, path: Path, *, progress: bool) -> object:
+    from webshop.catalog.importer import import_catalog
+    from webshop.db.engine import create_alchemy_config
+
+    async def run() -> object:
+        config = create_alchemy_config(settings, null_pool=True)
+        try:
+            return await import_catalog(config, path, settings.media_dir, progress=progress)
+        finally:
+            await config.get_engine().dispose()
+
+    report = asyncio.run(run())
+    for error in report.errors:  # type: ignore[attr-defined]
+        click.echo(f"line {error.line}: {error.reason}", err=True)
+    click.echo(report.summary())  # type: ignore[attr-defined]
+    return report
+
+
+@main.command(name="generate-catalog")
+@click.option("--products", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+def generate_catalog_command(products: int, seed: int, out: Path) -> None:
+    """Write a generated catalog of PRODUCTS products to OUT, in the import format."""
+    from webshop.catalog.generator import generate_catalog
+
+    generate_catalog(out, products, seed=seed)
+    click.echo(f"wrote {products} products to {out / 'products.csv'}")
+
+
+async def _ensure_admin(settings: Settings, email: str, password: str, name: str = "Admin") -> bool:
+    """Create (or promote) the admin ``email``; returns True when a new account was created."""
+    from webshop.accounts.service import UserService
+    from webshop.db.engine import create_alchemy_config, write_session
+    from webshop.db.models import UserRole
+
+    config = create_alchemy_config(settings, null_pool=True)
+    try:
+        async with write_session(config) as session:
+            users = UserService(session=session)
+            existing = await users.get_by_email(email)
+            if existing is not None:
+                existing.role = UserRole.ADMIN.value
+                await session.commit()
+                return False
+            await users.register(email=email, name=name, password=password, role=UserRole.ADMIN)
+            await session.commit()
+            return True
+    finally:
+        await config.get_engine().dispose()
+
+
+@main.command(name="create-admin")
+@click.argument("email")
+@click.option("--name", default="Admin", show_default=True)
+def create_admin_command(email: str, name: str) -> None:
+    """Create an admin (password from WEBSHOP_ADMIN_PASSWORD or a prompt); promotes an existing user."""
+    from webshop.errors import ValidationFailed
+
+    settings = _settings()
+    _migrate(settings)
+    password = os.environ.get("WEBSHOP_ADMIN_PASSWORD") or getpass.getpass("Password for the admin: ")
+    try:
+        created = asyncio.run(_ensure_admin(settings, email, password, name))
+    except ValidationFailed as exc:
+        raise click.ClickException("; ".join(exc.field_errors.values()) or exc.detail) from exc
+    click.echo(f"{'created' if created else 'promoted existing user to'} admin {email}")
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "webshop.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@main.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve the shop (migrations are applied first; no demo data)."""
+    settings = _settings()
+    _migrate(settings)
+    _serve(host, port, workers)
+
+
+@main.command(name="demo")
+@click.option(
+    "--catalog",
+    "catalog",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Import this catalog folder instead of the generated demo catalog.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--no-serve", is_flag=True, help="Set everything up, then exit instead of serving.")
+def demo_command(catalog: Path | None, host: str, port: int, no_serve: bool) -> None:
+    """Set up a demo shop on SQLite (database, admin, catalog) and serve it."""
+    from webshop.catalog.generator import generate_catalog
+
+    settings = _settings()
+    click.echo(f"database: {settings.database_url}")
+    _migrate(settings)
+
+    email = settings.admin_email or "admin@example.com"
+    password = settings.admin_password or secrets.token_urlsafe(12)
+    created = asyncio.run(_ensure_admin(settings, email, password))
+    if created:
+        shown = "(from WEBSHOP_ADMIN_PASSWORD)" if settings.admin_password else password
+        click.secho(f"admin account: {email}  password: {shown}  (shown once; keep it)", fg="green")
+    else:
+        click.echo(f"admin account: {email} (already exists)")
+
+    if catalog is None:
+        catalog = Path.cwd() / STATE_DIR / "demo-catalog"
+        if not (catalog / "products.csv").exists():
+            generate_catalog(catalog, DEMO_PRODUCTS, demo=True)
+    _run_import(settings, catalog, progress=True)
+    if no_serve:
+        return
+    click.secho(f"webshop is running on http://{host}:{port}  (Ctrl+C to stop)", fg="green", bold=True)
+    _serve(host, port, 1)
+
+
+@main.command(name="check-stock")
+def check_stock_command() -> None:
+    """Verify that every variant's stock equals the sum of its stock movements."""
+    from webshop.db.engine import create_alchemy_config
+    from webshop.stock.service import find_ledger_mismatches
+
+    settings = _settings()
+
+    async def run() -> list[tuple[str, int, int]]:
+        config = create_alchemy_config(settings, null_pool=True)
+        try:
+            async with config.get_session() as session:
+                return await find_ledger_mismatches(session)
+        finally:
+            await config.get_engine().dispose()
+
+    mismatches = asyncio.run(run())
+    if not mismatches:
+        click.echo("stock ledger consistent: every variant's stock equals the sum of its movements")
+        return
+    for sku, stock, ledger in mismatches:
+        click.echo(f"{sku}: stock {stock}, ledger sum {ledger}", err=True)
+    raise click.ClickException(f"{len(mismatches)} variant(s) disagree with the stock ledger")

@@ -1,0 +1,137 @@
+"""Order rules after placement: who may see an order, and the status state machine.
+
+``TRANSITIONS`` is the one place that says which status may follow which. A status change is one
+conditional ``UPDATE orders SET status = :new WHERE id = :id AND status = :current``: when two
+requests race (two cancels posted at once), exactly one wins, so stock comes back exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
+
+from webshop.db.models import Order, OrderStatus, StockReason
+from webshop.errors import InvalidTransition, NotFound
+from webshop.stock.service import return_stock
+
+S = OrderStatus
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING: frozenset({S.PAID, S.CANCELLED}),
+    S.PAID: frozenset({S.SHIPPED, S.CANCELLED, S.REFUNDED}),
+    S.SHIPPED: frozenset({S.DELIVERED}),
+    S.DELIVERED: frozenset({S.REFUNDED}),
+    S.CANCELLED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+# Moving into these from a status whose goods have not left the warehouse puts the stock back.
+RESTOCKING = frozenset({S.CANCELLED, S.REFUNDED})
+NOT_YET_SHIPPED = frozenset({S.PENDING, S.PAID})
+# What a shopper may do to their own order.
+SHOPPER_CANCELLABLE = NOT_YET_SHIPPED
+
+
+def can_transition(current: str, target: str) -> bool:
+    """True when ``TRANSITIONS`` allows ``current`` → ``target``."""
+    try:
+        return OrderStatus(target) in TRANSITIONS[OrderStatus(current)]
+    except ValueError:
+        return False
+
+
+class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
+    """Orders for shoppers and admins."""
+
+    class Repo(SQLAlchemyAsyncRepository[Order]):
+        """Order repository."""
+
+        model_type = Order
+
+    repository_type = Repo
+
+    async def list_for_user(self, user_id: int, *, limit: int = 20, offset: int = 0) -> tuple[list[Order], int]:
+        """The user's orders, newest first, and how many there are in all."""
+        session = self.repository.session
+        total = await session.scalar(select(func.count()).select_from(Order).where(Order.user_id == user_id)) or 0
+        rows = await session.scalars(
+            select(Order)
+            .where(Order.user_id == user_id)
+            .options(selectinload(Order.lines))
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(rows), total
+
+    async def get_by_number(self, number: str, *, user_id: int | None = None) -> Order:
+        """The order ``number``; with ``user_id``, only if it is that user's.
+
+        Raises:
+            NotFound: no such order, or it belongs to someone else (the same answer, so order
+                numbers of others cannot be probed).
+        """
+        statement = select(Order).where(Order.number == number).options(selectinload(Order.lines))
+        if user_id is not None:
+            statement = statement.where(Order.user_id == user_id)
+        order = await self.repository.session.scalar(statement.execution_options(populate_existing=True))
+        if order is None:
+            raise NotFound("We could not find that order.")
+        return order
+
+    async def transition(self, order: Order, target: OrderStatus, *, reference: str = "") -> Order:
+        """Move ``order`` to ``target`` if ``TRANSITIONS`` allows it; restock when it was not shipped.
+
+        The change is a conditional update on the status the order had when read; if another request
+        changed it first, this one fails with ``InvalidTransition`` and changes nothing.
+
+        Raises:
+            InvalidTransition: not allowed from the current status (or it changed meanwhile).
+        """
+        current = OrderStatus(order.status)
+        if target not in TRANSITIONS[current]:
+            raise InvalidTransition(f"Order {order.number} is {current.value}; it cannot become {target.value}.")
+        now = datetime.now(UTC)
+        values: dict[str, object] = {"status": target.value, "updated_at": now}
+        if target == S.CANCELLED:
+            values["cancelled_at"] = now
+        if target == S.PAID:
+            values["paid_at"] = now
+        session = self.repository.session
+        result = await session.execute(
+            update(Order)
+            .where(Order.id == order.id, Order.status == current.value)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise InvalidTransition(f"Order {order.number} was changed by someone else. Reload and try again.")
+        if target in RESTOCKING and current in NOT_YET_SHIPPED:
+            reason = StockReason.CANCELLATION
+            for line in order.lines:
+                if line.variant_id is not None:
+                    await return_stock(
+                        session, line.variant_id, line.quantity, reason=reason, reference=reference or order.number
+                    )
+        await session.flush()
+        return await self.get_by_number(order.number)
+
+    async def cancel_by_shopper(self, number: str, user_id: int) -> Order:
+        """The shopper cancels their own order (allowed until it ships); stock comes back once.
+
+        Commits explicitly, so a response never reports a cancel that did not happen.
+
+        Raises:
+            NotFound: not this user's order.
+            InvalidTransition: already shipped, cancelled or refunded.
+        """
+        session = self.repository.session
+        async with session.begin_nested():
+            order = await self.get_by_number(number, user_id=user_id)
+            if OrderStatus(order.status) not in SHOPPER_CANCELLABLE:
+                raise InvalidTransition(f"Order {order.number} is {order.status} and can no longer be cancelled.")
+            order = await self.transition(order, S.CANCELLED)
+        await session.commit()
+        return order

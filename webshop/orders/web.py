@@ -1,0 +1,74 @@
+"""HTML controllers for the shopper's orders: history, detail (and confirmation), cancel."""
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Template
+
+from webshop.db.models import User
+from webshop.errors import InvalidTransition
+from webshop.orders.service import SHOPPER_CANCELLABLE, OrderService
+from webshop.security.session import requires_user
+from webshop.web.responses import see_other
+
+
+class OrderController(Controller):
+    """A shopper's own orders; anyone else's order number is a 404."""
+
+    path = "/orders"
+    guards = [requires_user]
+    include_in_schema = False
+
+    @get("", name="orders")
+    async def history(
+        self,
+        request: Request[User, Any, Any],
+        orders_service: NamedDependency[OrderService],
+        page: FromQuery[int] = 1,
+    ) -> Template:
+        """Order history, newest first."""
+        page = max(page, 1)
+        orders, total = await orders_service.list_for_user(request.user.id, limit=20, offset=(page - 1) * 20)
+        return Template(
+            "orders/history.html",
+            context={"orders": orders, "total": total, "page": page, "pages": max(1, -(-total // 20))},
+        )
+
+    @get("/{number:str}", name="order")
+    async def detail(
+        self,
+        request: Request[User, Any, Any],
+        number: FromPath[str],
+        orders_service: NamedDependency[OrderService],
+        placed: FromQuery[str | None] = None,
+        cancelled: FromQuery[str | None] = None,
+    ) -> Template:
+        """One order (the confirmation page right after checkout)."""
+        order = await orders_service.get_by_number(number, user_id=request.user.id)
+        return Template(
+            "orders/detail.html",
+            context={
+                "order": order,
+                "placed": bool(placed),
+                "cancelled": bool(cancelled),
+                "cancellable": order.status in SHOPPER_CANCELLABLE,
+            },
+        )
+
+    @post("/{number:str}/cancel", name="order.cancel")
+    async def cancel(
+        self, request: Request[User, Any, Any], number: FromPath[str], orders_service: NamedDependency[OrderService]
+    ) -> Any:
+        """Cancel the order (until it ships); its stock goes back."""
+        try:
+            await orders_service.cancel_by_shopper(number, request.user.id)
+        except InvalidTransition as exc:
+            order = await orders_service.get_by_number(number, user_id=request.user.id)
+            return Template(
+                "orders/detail.html",
+                context={"order": order, "error": exc.detail, "cancellable": order.status in SHOPPER_CANCELLABLE},
+                status_code=exc.status_code,
+            )
+        return see_other(request, f"/orders/{number}?cancelled=1")
