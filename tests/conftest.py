@@ -1,0 +1,154 @@
+"""Shared fixtures: a migrated database per test on SQLite and (when configured) PostgreSQL.
+
+Every test that asks for ``db_url`` (directly or through ``settings``/``app``/``client``) runs once per
+engine. The schema comes from the real Alembic migrations, run once per session into a template
+(a SQLite file, or a PostgreSQL database with a random name) and copied for each test, so tests are
+isolated and fast. PostgreSQL databases are dropped afterwards; the shared server is left clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
+
+from webshop.config import Settings
+from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config, run_migrations
+
+POSTGRES_URL = os.environ.get("WEBSHOP_TEST_POSTGRES_URL", "")
+SHARED_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "catalog"
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+CSRF_RE = re.compile(r'(?:name="_csrf_token" value="|"x-csrftoken": ")([^"]+)"')
+
+
+def make_settings(database_url: str, media_dir: Path, **overrides: object) -> Settings:
+    """Settings for a test app."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "secret_key": SECRET,
+        "media_dir": media_dir,
+        "page_size": 12,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _admin_url(url: str) -> str:
+    """The server's maintenance database URL for asyncpg (no SQLAlchemy driver suffix)."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+async def _pg_exec(url: str, *statements: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(_admin_url(url))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _pg_database_url(name: str) -> str:
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _migrate(url: str, media_dir: Path) -> None:
+    config = create_alchemy_config(make_settings(url, media_dir), null_pool=True)
+    run_migrations(config)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session."""
+    directory = tmp_path_factory.mktemp("sqlite-template")
+    path = directory / "template.db"
+    _migrate(f"sqlite+aiosqlite:///{path}", directory / "media")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database with a random name, migrated to head once per session, dropped after."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need WEBSHOP_TEST_POSTGRES_URL (CI sets it)")
+    name = f"webshop_tpl_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        _migrate(_pg_database_url(name), tmp_path_factory.mktemp("pg-media"))
+        yield name
+    finally:
+        asyncio.run(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test: a copy of the session's template."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "shop.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template_name: str = request.getfixturevalue("postgres_template")
+    name = f"webshop_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    try:
+        yield _pg_database_url(name)
+    finally:
+        asyncio.run(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """Settings for a test app on the test's database, with media in the test's temporary folder."""
+    return make_settings(db_url, tmp_path / "media")
+
+
+@pytest.fixture
+async def alchemy(settings: Settings) -> AsyncIterator[ShopAlchemyConfig]:
+    """The database config (NullPool) shared by the app and the test's own data set-up."""
+    config = create_alchemy_config(settings, null_pool=True)
+    yield config
+    await config.get_engine().dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, alchemy: ShopAlchemyConfig) -> Litestar:
+    """The application under test."""
+    from webshop.app import create_app
+
+    return create_app(settings, alchemy=alchemy)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """An HTTP client talking to the app in-process (cookies kept between requests)."""
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client
+
+
+async def csrf_token(client: AsyncTestClient[Litestar], path: str = "/account/sign-in") -> str:
+    """Load a page with a form and return its CSRF token (as a browser would submit it)."""
+    response = await client.get(path)
+    match = CSRF_RE.search(response.text)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+async def post_form(
+    client: AsyncTestClient[Litestar], path: str, data: dict[str, str], *, token_from: str = "/account/sign-in"
+) -> object:
+    """Submit a form the way a browser does: with the page's CSRF token, not following redirects."""
+    token = await csrf_token(client, token_from)
+    return await client.post(path, data={**data, "_csrf_token": token}, follow_redirects=False)

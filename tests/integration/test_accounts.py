@@ -1,0 +1,204 @@
+"""Accounts over HTTP: register, sign in/out, CSRF, session rotation and revocation, profile, password."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import csrf_token, post_form
+from webshop.db.models import User
+
+PASSWORD = "correct horse battery"
+
+
+async def register(client, email="ada@example.com", name="Ada", password=PASSWORD, **extra):
+    return await post_form(
+        client,
+        "/account/register",
+        {"email": email, "name": name, "password": password, **extra},
+        token_from="/account/register",
+    )
+
+
+async def sign_in(client, email="ada@example.com", password=PASSWORD, next_url=""):
+    return await post_form(client, "/account/sign-in", {"email": email, "password": password, "next": next_url})
+
+
+async def test_register_signs_in_and_shows_profile(client):
+    response = await register(client)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/account"
+    profile = await client.get("/account")
+    assert profile.status_code == 200
+    assert "ada@example.com" in profile.text
+    assert "Sign out" in profile.text
+
+
+async def test_register_rerenders_form_with_errors(client):
+    response = await register(client, email="not-an-email", name="", password="short")
+    assert response.status_code == 422
+    assert "Enter an e-mail address like name@example.com." in response.text
+    assert "Enter your name." in response.text
+    assert "Use at least 8 characters." in response.text
+    assert 'value="not-an-email"' in response.text  # what was typed is kept
+
+
+async def test_email_is_unique_regardless_of_case(client, alchemy):
+    assert (await register(client)).status_code == 303
+    other = AsyncTestClient(app=client.app, base_url="http://127.0.0.1:8000")
+    async with other:
+        response = await register(other, email="ADA@Example.com", name="Impostor")
+    assert response.status_code == 422
+    assert "already exists" in response.text
+
+
+async def test_password_is_argon2id_at_owasp_minimum(client, alchemy):
+    await register(client)
+    async with alchemy.get_session() as session:
+        from sqlalchemy import select
+
+        user = await session.scalar(select(User))
+    assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert PASSWORD not in user.password_hash
+
+
+async def test_sign_in_failures_share_one_message(client):
+    await register(client)
+    await post_form(client, "/account/sign-out", {})
+    wrong_password = await sign_in(client, password="wrong password!")
+    unknown_email = await sign_in(client, email="nobody@example.com")
+    assert wrong_password.status_code == unknown_email.status_code == 400
+    message = "The e-mail address or password is incorrect."
+    assert message in wrong_password.text
+    assert message in unknown_email.text
+    assert 'value="ada@example.com"' in wrong_password.text
+
+
+async def test_sign_in_redirects_to_a_local_next_only(client):
+    await register(client)
+    await post_form(client, "/account/sign-out", {})
+    ok = await sign_in(client, next_url="/products/x")
+    assert ok.headers["location"] == "/products/x"
+    await post_form(client, "/account/sign-out", {})
+    evil = await sign_in(client, next_url="https://evil.example/")
+    assert evil.headers["location"] == "/"
+
+
+async def test_pages_that_need_sign_in_redirect_there_and_back(client):
+    response = await client.get("/account", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/account/sign-in?next=/account"
+
+
+async def test_post_without_csrf_token_is_rejected(client):
+    response = await client.post(
+        "/account/register", data={"email": "x@example.com", "name": "X", "password": PASSWORD}
+    )
+    assert response.status_code == 403
+    assert "Reload the page and try again" in response.text
+    # Nothing was created: the e-mail is still free.
+    assert (await register(client, email="x@example.com")).status_code == 303
+
+
+async def test_csrf_token_is_accepted_from_the_htmx_header(client):
+    token = await csrf_token(client, "/account/register")
+    response = await client.post(
+        "/account/register",
+        data={"email": "h@example.com", "name": "H", "password": PASSWORD},
+        headers={"x-csrftoken": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+
+
+def session_cookie(client) -> str:
+    return client.cookies.get("webshop_session")
+
+
+async def test_session_cookie_is_httponly_lax_and_rotated_at_sign_in(client):
+    await client.get("/")
+    await register(client)
+    await post_form(client, "/account/sign-out", {})
+    await client.get("/")
+    before = session_cookie(client)
+    response = await sign_in(client)
+    header = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and "webshop_session=" in v)
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header or "samesite=lax" in header.lower()
+    assert session_cookie(client) != before
+
+
+async def test_sign_out_makes_copies_of_the_old_cookie_useless(client, app):
+    await register(client)
+    stolen = dict(client.cookies)
+    await post_form(client, "/account/sign-out", {})
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as thief:
+        thief.cookies.update(stolen)
+        response = await thief.get("/account", follow_redirects=False)
+    assert response.status_code == 303
+    assert "/account/sign-in" in response.headers["location"]
+
+
+async def test_password_change_signs_out_other_copies_but_keeps_this_browser(client, app):
+    await register(client)
+    other_device = dict(client.cookies)
+    response = await post_form(
+        client,
+        "/account/password",
+        {"current_password": PASSWORD, "new_password": "a new long password"},
+        token_from="/account",
+    )
+    assert response.status_code == 303
+    assert "Your password was changed" in (await client.get("/account?saved=password")).text
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as old:
+        old.cookies.update(other_device)
+        assert (await old.get("/account", follow_redirects=False)).status_code == 303
+    # The new password works; the old one does not.
+    await post_form(client, "/account/sign-out", {})
+    assert (await sign_in(client)).status_code == 400
+    assert (await sign_in(client, password="a new long password")).status_code == 303
+
+
+async def test_password_change_requires_current_password(client):
+    await register(client)
+    response = await post_form(
+        client,
+        "/account/password",
+        {"current_password": "nope nope", "new_password": "another password"},
+        token_from="/account",
+    )
+    assert response.status_code == 422
+    assert "This is not your current password." in response.text
+
+
+async def test_profile_name_change(client):
+    await register(client)
+    response = await post_form(client, "/account/profile", {"name": "Ada Lovelace"}, token_from="/account")
+    assert response.status_code == 303
+    assert "Ada Lovelace" in (await client.get("/account")).text
+    bad = await post_form(client, "/account/profile", {"name": "  "}, token_from="/account")
+    assert bad.status_code == 422
+
+
+async def test_deactivated_user_cannot_sign_in_and_is_signed_out(client, alchemy):
+    await register(client)
+    from sqlalchemy import update
+
+    from webshop.db.engine import write_session
+
+    async with write_session(alchemy) as session:
+        await session.execute(update(User).values(is_active=False))
+        await session.commit()
+    assert (await client.get("/account", follow_redirects=False)).status_code == 303
+    assert (await sign_in(client)).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/account/register", "/account/sign-in"])
+async def test_forms_have_labels_for_every_input(client, path):
+    import re
+
+    html = (await client.get(path)).text
+    ids = re.findall(r'<input id="([^"]+)"', html)
+    assert ids
+    for input_id in ids:
+        assert re.search(rf'<label[^>]* for="{input_id}"', html), input_id

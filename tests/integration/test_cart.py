@@ -1,0 +1,124 @@
+"""The cart over HTTP: guest and signed-in carts, stock checks, htmx fragments, merge at sign-in."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.factories import seed_catalog
+from tests.shopper import add_to_cart, csrf, post, register, sign_in
+
+
+@pytest.fixture
+async def skus(alchemy):
+    return await seed_catalog(alchemy)
+
+
+def badge(html: str) -> int:
+    return int(re.search(r'id="cart-badge"[^>]*>Cart <span class="badge-count">(\d+)<', html, re.S).group(1))
+
+
+async def test_guest_adds_to_cart_and_sees_lines_and_totals(client, skus):
+    response = await add_to_cart(client, skus["BC-1"], 2)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/cart"
+    page = await client.get("/cart")
+    assert "Beta Camera" in page.text
+    assert badge(page.text) == 2
+    assert re.search(r'id="cart-subtotal">\$900.00<', page.text)
+    assert re.search(r'id="cart-tax">\$180.00<', page.text)  # 20 % standard rate
+    assert re.search(r'id="cart-total"><strong>\$1,085.00<', page.text)  # + $5.00 cheapest shipping
+
+
+async def test_adding_more_than_stock_says_only_n_left_and_changes_nothing(client, skus):
+    response = await add_to_cart(client, skus["BC-1"], 5)
+    assert response.status_code == 409
+    assert "Only 3 left of Beta Camera (BC-1); you asked for 5." in response.text
+    assert "<h1>Beta Camera</h1>" in response.text  # the product page, re-rendered with the message
+    assert "Your cart is empty" in (await client.get("/cart")).text
+
+
+async def test_sold_out_variant_cannot_be_added(client, skus):
+    response = await add_to_cart(client, skus["GC-1"], 1)
+    assert response.status_code == 409
+    assert "Gamma Camera (GC-1) is sold out." in response.text
+
+
+async def test_htmx_add_returns_fragment_with_out_of_band_badge(client, skus):
+    response = await add_to_cart(client, skus["DC-1"], 1, **{"HX-Request": "true", "HX-Target": "cart-feedback"})
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    assert "Added Delta Chair to your cart." in response.text
+    assert 'id="cart-badge" class="cart-badge" hx-swap-oob="true"' in response.text
+    assert badge(response.text) == 1
+    error = await add_to_cart(client, skus["DC-1"], 50, **{"HX-Request": "true"})
+    assert error.status_code == 409
+    assert "Only 12 left" in error.text
+    assert "<html" not in error.text
+
+
+async def test_change_quantity_remove_and_empty(client, skus):
+    await add_to_cart(client, skus["DC-1"], 1)
+    await add_to_cart(client, skus["EP-1"], 1)
+    page = (await client.get("/cart")).text
+    chair_line = int(re.search(r'id="line-(\d+)" data-sku="DC-1"', page).group(1))
+    plant_line = int(re.search(r'id="line-(\d+)" data-sku="EP-1"', page).group(1))
+    response = await post(client, f"/cart/lines/{chair_line}", {"quantity": "3"}, token_from="/cart")
+    assert response.status_code == 303
+    assert badge((await client.get("/cart")).text) == 4
+    too_many = await post(client, f"/cart/lines/{chair_line}", {"quantity": "13"}, token_from="/cart")
+    assert too_many.status_code == 409
+    assert "Only 12 left of Delta Chair" in too_many.text
+    assert 'value="3"' in too_many.text  # nothing changed
+    fragment = await client.post(
+        f"/cart/lines/{plant_line}/remove",
+        data={"_csrf_token": await csrf(client, "/cart")},
+        headers={"HX-Request": "true", "HX-Target": "cart"},
+    )
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text
+    assert "Epsilon Plant" not in fragment.text
+    assert 'hx-swap-oob="true"' in fragment.text
+    assert (await post(client, "/cart/clear", {}, token_from="/cart")).status_code == 303
+    assert "Your cart is empty" in (await client.get("/cart")).text
+
+
+async def test_quantity_zero_removes_and_bad_quantity_is_refused(client, skus):
+    await add_to_cart(client, skus["DC-1"], 1)
+    line = int(re.search(r'id="line-(\d+)"', (await client.get("/cart")).text).group(1))
+    bad = await post(client, f"/cart/lines/{line}", {"quantity": "500"}, token_from="/cart")
+    assert bad.status_code == 422
+    assert "Choose a quantity from 1 to 99." in bad.text
+    assert (await post(client, f"/cart/lines/{line}", {"quantity": "0"}, token_from="/cart")).status_code == 303
+    assert "Your cart is empty" in (await client.get("/cart")).text
+
+
+async def test_another_shoppers_line_is_not_found(client, app, skus):
+    from litestar.testing import AsyncTestClient
+
+    await add_to_cart(client, skus["DC-1"], 1)
+    line = int(re.search(r'id="line-(\d+)"', (await client.get("/cart")).text).group(1))
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as other:
+        response = await post(other, f"/cart/lines/{line}/remove", {}, token_from="/cart")
+        assert response.status_code == 404
+    assert "Delta Chair" in (await client.get("/cart")).text
+
+
+async def test_guest_cart_merges_into_account_at_sign_in_capped_at_stock(client, app, skus):
+    from litestar.testing import AsyncTestClient
+
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as earlier:
+        await register(earlier, "merge@example.com")
+        await add_to_cart(earlier, skus["ZS-40"], 1)
+        await add_to_cart(earlier, skus["DC-1"], 2)
+    # As a guest on another device: two more shoes (only 2 in stock in all) and a plant.
+    await add_to_cart(client, skus["ZS-40"], 2)
+    await add_to_cart(client, skus["EP-1"], 1)
+    response = await sign_in(client, "merge@example.com")
+    assert response.status_code == 303
+    page = (await client.get("/cart")).text
+    assert "Zeta Shoe (ZS-40): only 2 available, so your cart has 2." in page
+    assert badge(page) == 5  # 2 shoes + 2 chairs + 1 plant
+    # The message is shown once.
+    assert "only 2 available" not in (await client.get("/cart")).text

@@ -1,0 +1,161 @@
+"""The catalog as a shopper sees it over HTTP: grid, categories, facets, search, sort, pages, product page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.factories import seed_catalog
+
+
+def names(html: str) -> list[str]:
+    """Product names in grid order."""
+    return re.findall(r'<span class="card-name">([^<]+)</span>', html)
+
+
+@pytest.fixture
+async def catalog(alchemy):
+    return await seed_catalog(alchemy)
+
+
+async def test_grid_lists_visible_products_with_price_and_stock(client, catalog):
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert names(response.text) == [
+        "Alpha Laptop",
+        "Beta Camera",
+        "Delta Chair",
+        "Epsilon Plant",
+        "Gamma Camera",
+        "Zeta Shoe",
+    ]
+    assert "$1,299.00 – $1,499.00" in response.text  # price range of a multi-variant product
+    assert "$450.00" in response.text
+    assert "6 products" in response.text
+    # Gamma Camera's only variant has no stock.
+    gamma = response.text.split("Gamma Camera")[1].split("</li>")[0]
+    assert "Out of stock" in gamma
+
+
+async def test_category_includes_subcategories_and_shows_tree(client, catalog):
+    response = await client.get("/?category=electronics")
+    assert names(response.text) == ["Alpha Laptop", "Beta Camera", "Gamma Camera"]
+    assert 'aria-current="page"' in response.text
+    sub = await client.get("/?category=photo")
+    assert names(sub.text) == ["Beta Camera", "Gamma Camera"]
+
+
+async def test_unknown_category_is_a_404_page(client, catalog):
+    response = await client.get("/?category=no-such-thing")
+    assert response.status_code == 404
+    assert "There is no category" in response.text
+
+
+async def test_facets_filter_and_count_disjunctively(client, catalog):
+    response = await client.get("/?brand=Nikon&brand=Canon")
+    assert names(response.text) == ["Beta Camera", "Gamma Camera"]
+    # Brand counts ignore the brand selection; colour counts respect it.
+    assert re.search(r'value="Apple"\s*>\s*<label[^>]*>Apple <span class="count">\(1\)', response.text)
+    assert re.search(r'value="Nikon"\s*checked>', response.text)
+    assert re.search(r'>black <span class="count">\(2\)', response.text)
+    assert re.search(r'>red <span class="count">\(1\)', response.text)
+    both = await client.get("/?brand=Nikon&brand=Canon&color=red")
+    assert names(both.text) == ["Gamma Camera"]
+
+
+async def test_search_matches_name_and_description_case_insensitively(client, catalog):
+    assert names((await client.get("/?q=CAMERA")).text) == ["Beta Camera", "Gamma Camera"]
+    assert names((await client.get("/?q=shade")).text) == ["Epsilon Plant"]
+    # LIKE wildcards in the query are taken literally.
+    assert names((await client.get("/?q=100%25")).text) == ["Epsilon Plant"]
+    assert names((await client.get("/?q=%25")).text) == ["Epsilon Plant"]
+
+
+async def test_search_with_no_match_shows_empty_state(client, catalog):
+    response = await client.get("/?q=unicorn")
+    assert response.status_code == 200
+    assert "No products found" in response.text
+    assert "Clear search and filters" in response.text
+
+
+async def test_sort_by_price_and_name(client, catalog):
+    assert names((await client.get("/?sort=price")).text)[:2] == ["Epsilon Plant", "Delta Chair"]
+    assert names((await client.get("/?sort=-price")).text)[0] == "Alpha Laptop"
+    assert names((await client.get("/?sort=-name")).text)[0] == "Zeta Shoe"
+    # An unknown sort falls back to the default instead of failing.
+    assert (await client.get("/?sort=bogus")).status_code == 200
+
+
+async def test_pagination_has_shareable_links(client, alchemy, catalog, settings):
+
+    page_size = settings.page_size
+    assert page_size == 12
+    from webshop.db.engine import write_session
+    from webshop.db.models import Category, Product, Variant
+
+    async with write_session(alchemy) as session:
+        category = await session.get(Category, 1)
+        for index in range(20):
+            product = Product(name=f"Widget {index:02d}", slug=f"widget-{index:02d}", category=category)
+            product.variants.append(Variant(sku=f"W-{index:02d}", price=100 + index, stock=1))
+            session.add(product)
+        await session.commit()
+    first = await client.get("/?sort=price")
+    assert "26 products" in first.text
+    assert "Page 1 of 3" in first.text
+    assert 'href="/?sort=price&amp;page=2"' in first.text
+    second = await client.get("/?sort=price&page=2")
+    assert names(second.text)[0] == "Widget 12"
+    third = await client.get("/?sort=price&page=3")
+    assert len(names(third.text)) == 2
+    beyond = await client.get("/?sort=price&page=9")
+    assert "There is no page 9" in beyond.text
+
+
+async def test_htmx_search_returns_only_the_results_fragment(client, catalog):
+    response = await client.get("/?q=camera", headers={"HX-Request": "true", "HX-Target": "catalog-results"})
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    assert names(response.text) == ["Beta Camera", "Gamma Camera"]
+    assert "HX-Request" in response.headers.get("vary", "")
+    full = await client.get("/?q=camera")
+    assert "<html" in full.text
+
+
+async def test_product_page_shows_variant_picker_and_chosen_variant(client, catalog):
+    response = await client.get("/products/alpha-laptop")
+    assert response.status_code == 200
+    assert "<h1>Alpha Laptop</h1>" in response.text
+    assert 'id="variant-sku">AL-13<' in response.text  # the in-stock variant is chosen first
+    chosen = await client.get("/products/alpha-laptop?opt0=15+inch")
+    assert 'id="variant-sku">AL-15<' in chosen.text
+    assert "$1,499.00" in chosen.text
+    assert "Out of stock" in chosen.text
+    fragment = await client.get(
+        "/products/alpha-laptop?opt0=15+inch", headers={"HX-Request": "true", "HX-Target": "variant-panel"}
+    )
+    assert "<html" not in fragment.text
+    assert 'id="variant-sku">AL-15<' in fragment.text
+
+
+async def test_low_stock_is_shown(client, catalog):
+    response = await client.get("/products/beta-camera")
+    assert "Only 3 left" in response.text
+
+
+async def test_unknown_and_deleted_products_are_404(client, alchemy, catalog):
+    assert (await client.get("/products/nope")).status_code == 404
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from webshop.db.engine import write_session
+    from webshop.db.models import Product
+
+    async with write_session(alchemy) as session:
+        await session.execute(update(Product).where(Product.slug == "delta-chair").values(deleted_at=datetime.now(UTC)))
+        await session.commit()
+    response = await client.get("/products/delta-chair")
+    assert response.status_code == 404
+    assert "Delta Chair" not in (await client.get("/")).text

@@ -1,0 +1,231 @@
+"""Checkout and orders over HTTP: steps, totals, payment, idempotency, history, cancel, ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+
+from tests.factories import seed_catalog
+from tests.shopper import (
+    DECLINED_CARD,
+    add_to_cart,
+    choose_address_and_shipping,
+    place,
+    post,
+    ready_to_pay,
+    register,
+    review,
+)
+from webshop.db.models import Order, OrderLine, StockMovement, Variant
+from webshop.stock.service import find_ledger_mismatches
+
+
+@pytest.fixture
+async def skus(alchemy):
+    return await seed_catalog(alchemy)
+
+
+async def stock(alchemy, sku: str) -> int:
+    async with alchemy.get_session() as session:
+        return await session.scalar(select(Variant.stock).where(Variant.sku == sku))
+
+
+async def count_orders(alchemy) -> int:
+    async with alchemy.get_session() as session:
+        return await session.scalar(select(func.count()).select_from(Order))
+
+
+async def ledger_ok(alchemy) -> bool:
+    async with alchemy.get_session() as session:
+        return await find_ledger_mismatches(session) == []
+
+
+async def test_checkout_requires_sign_in_and_keeps_the_guest_cart(client, skus):
+    await add_to_cart(client, skus["DC-1"], 2)
+    response = await client.get("/checkout/address", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/account/sign-in?next=/checkout/address"
+    await register(client, "buyer@example.com")
+    assert "Delta Chair" in (await client.get("/cart")).text
+
+
+async def test_full_checkout_places_a_paid_order_with_a_snapshot(client, alchemy, skus):
+    form = await ready_to_pay(client, "buyer@example.com", skus["AL-13"], 2)
+    page = (await client.get("/checkout/review")).text
+    assert re.search(r'id="review-subtotal">\$2,598.00<', page)
+    assert re.search(r'id="review-shipping">\$5.00<', page)
+    assert re.search(r'id="review-tax">\$519.60<', page)
+    assert re.search(r'id="review-total"><strong>\$3,122.60<', page)
+    response = await place(client, form)
+    assert response.status_code == 303
+    number = re.match(r"/orders/(WS-[0-9A-Z]{8})\?placed=1", response.headers["location"]).group(1)
+    confirmation = await client.get(response.headers["location"])
+    assert f"Your order <strong>{number}</strong> is placed and paid." in confirmation.text
+    assert 'id="order-status" class="status status-paid">Paid<' in confirmation.text
+    assert await stock(alchemy, "AL-13") == 3
+    assert "Your cart is empty" in (await client.get("/cart")).text
+    # The lines keep what the shopper saw even when the product changes later.
+    async with alchemy.get_session() as session:
+        line = await session.scalar(select(OrderLine))
+        assert (line.product_name, line.sku, line.options, line.unit_price, line.currency, line.tax_rate_bp) == (
+            "Alpha Laptop",
+            "AL-13",
+            {"screen size": "13 inch"},
+            129900,
+            "USD",
+            2000,
+        )
+        variant = await session.scalar(select(Variant).where(Variant.sku == "AL-13"))
+        variant.price = 1
+        await session.commit()
+    assert "$1,299.00" in (await client.get(f"/orders/{number}")).text
+    assert number in (await client.get("/orders")).text
+    assert await ledger_ok(alchemy)
+
+
+async def test_address_is_validated_and_saved_for_next_time(client, skus):
+    await register(client, "buyer@example.com")
+    await add_to_cart(client, skus["DC-1"], 1)
+    bad = await post(
+        client,
+        "/checkout/address",
+        {"address_id": "new", "name": "", "line1": "", "city": "X", "postal_code": "1", "country": "Germany"},
+        token_from="/cart",
+    )
+    assert bad.status_code == 422
+    assert "Enter the street address." in bad.text
+    assert "Enter a two-letter country code, like US or DE." in bad.text
+    await choose_address_and_shipping(client)
+    again = await client.get("/checkout/address")
+    assert "Ada Lovelace, 12 Analytical Way, N1 9GU London, GB" in again.text
+
+
+async def test_declined_card_leaves_no_order_and_stock_untouched(client, alchemy, skus):
+    form = await ready_to_pay(client, "buyer@example.com", skus["BC-1"], 1)
+    response = await place(client, form, card=DECLINED_CARD)
+    assert response.status_code == 402
+    assert "Your card was declined. Try another card." in response.text
+    assert await count_orders(alchemy) == 0
+    assert await stock(alchemy, "BC-1") == 3
+    assert "Beta Camera" in (await client.get("/cart")).text
+    # The shopper can try again with another card.
+    retry = await place(client, await review(client))
+    assert retry.status_code == 303
+    assert await count_orders(alchemy) == 1
+
+
+async def test_resubmitting_the_same_form_lands_on_the_same_order(client, alchemy, skus):
+    form = await ready_to_pay(client, "buyer@example.com", skus["DC-1"], 1)
+    first = await place(client, form)
+    second = await place(client, form)  # refresh, or back and resubmit
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    assert await count_orders(alchemy) == 1
+    assert await stock(alchemy, "DC-1") == 11
+
+
+async def test_twenty_concurrent_submits_of_one_token_make_one_order(client, alchemy, skus):
+    form = await ready_to_pay(client, "buyer@example.com", skus["DC-1"], 2)
+    responses = await asyncio.gather(*(place(client, form) for _ in range(20)))
+    assert {r.status_code for r in responses} == {303}
+    assert len({r.headers["location"] for r in responses}) == 1
+    assert await count_orders(alchemy) == 1
+    assert await stock(alchemy, "DC-1") == 10
+    assert await ledger_ok(alchemy)
+
+
+async def test_every_shortfall_is_reported_at_once(client, alchemy, skus):
+    await register(client, "buyer@example.com")
+    await add_to_cart(client, skus["BC-1"], 3)
+    await add_to_cart(client, skus["ZS-40"], 2)
+    await add_to_cart(client, skus["DC-1"], 1)
+    await choose_address_and_shipping(client)
+    form = await review(client)
+    async with alchemy.get_session() as session:  # others bought meanwhile
+        for sku, left in (("BC-1", 1), ("ZS-40", 0)):
+            variant = await session.scalar(select(Variant).where(Variant.sku == sku))
+            session.add(StockMovement(variant_id=variant.id, delta=left - variant.stock, reason="adjustment"))
+            variant.stock = left
+        await session.commit()
+    response = await place(client, form)
+    assert response.status_code == 409
+    assert "Only 1 left of Beta Camera (BC-1); you asked for 3." in response.text
+    assert "Zeta Shoe (ZS-40) is sold out." in response.text
+    assert await count_orders(alchemy) == 0
+    assert (await stock(alchemy, "DC-1"), await stock(alchemy, "BC-1")) == (12, 1)
+    assert await ledger_ok(alchemy)
+
+
+async def test_cart_changed_since_review_is_refused(client, alchemy, skus):
+    form = await ready_to_pay(client, "buyer@example.com", skus["DC-1"], 1)
+    async with alchemy.get_session() as session:
+        variant = await session.scalar(select(Variant).where(Variant.sku == "DC-1"))
+        variant.price = 9900
+        await session.commit()
+    response = await place(client, form)
+    assert response.status_code == 409
+    assert "changed since you reviewed it" in response.text
+    assert "$99.00" in response.text
+    assert await count_orders(alchemy) == 0
+
+
+async def test_others_orders_are_404_and_shopper_can_cancel_once(client, app, alchemy, skus):
+    form = await ready_to_pay(client, "buyer@example.com", skus["DC-1"], 4)
+    number = (await place(client, form)).headers["location"].split("/")[2].split("?")[0]
+    assert await stock(alchemy, "DC-1") == 8
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as other:
+        await register(other, "other@example.com")
+        assert (await other.get(f"/orders/{number}")).status_code == 404
+        assert (await post(other, f"/orders/{number}/cancel", {}, token_from="/cart")).status_code == 404
+    token_page = f"/orders/{number}"
+    cancel = await post(client, f"/orders/{number}/cancel", {}, token_from=token_page)
+    assert cancel.status_code == 303
+    page = (await client.get(cancel.headers["location"])).text
+    assert "Your order was cancelled. Its items are back in stock." in page
+    assert ">Cancelled<" in page
+    assert await stock(alchemy, "DC-1") == 12
+    again = await post(client, f"/orders/{number}/cancel", {}, token_from=token_page)
+    assert again.status_code == 409
+    assert "can no longer be cancelled" in again.text
+    assert await stock(alchemy, "DC-1") == 12
+    assert await ledger_ok(alchemy)
+
+
+async def test_two_concurrent_cancels_restore_stock_once(client, alchemy, skus):
+    form = await ready_to_pay(client, "buyer@example.com", skus["DC-1"], 5)
+    number = (await place(client, form)).headers["location"].split("/")[2].split("?")[0]
+    token = re.search(r'"x-csrftoken": "([^"]+)"', (await client.get(f"/orders/{number}")).text).group(1)
+    responses = await asyncio.gather(
+        *(
+            client.post(f"/orders/{number}/cancel", data={"_csrf_token": token}, follow_redirects=False)
+            for _ in range(2)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [303, 409]
+    assert await stock(alchemy, "DC-1") == 12
+    assert await ledger_ok(alchemy)
+
+
+async def test_check_stock_command_finds_ledger_mismatches(alchemy, skus, settings, monkeypatch):
+    from click.testing import CliRunner
+
+    from webshop import config as config_module
+    from webshop.cli import main
+
+    monkeypatch.setattr(config_module, "get_settings", lambda: settings)
+    monkeypatch.setattr("webshop.cli.get_settings", lambda: settings)
+    runner = CliRunner()
+    ok = await asyncio.to_thread(runner.invoke, main, ["check-stock"])
+    assert ok.exit_code == 0, ok.output
+    assert "consistent" in ok.output
+    async with alchemy.get_session() as session:
+        variant = await session.scalar(select(Variant).where(Variant.sku == "EP-1"))
+        variant.stock = 39  # changed without a movement
+        await session.commit()
+    bad = await asyncio.to_thread(runner.invoke, main, ["check-stock"])
+    assert bad.exit_code == 1
+    assert "EP-1: stock 39, ledger sum 40" in bad.output

@@ -1,0 +1,78 @@
+"""Run the real ``webshop`` command line in subprocesses: a live server on 127.0.0.1, commands."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+CLI = [sys.executable, "-c", "from webshop.cli import main; main()"]
+SECRET = "live-test-secret-key-0123456789-abcdefghijklmnop"
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def shop_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a webshop subprocess working in ``workdir``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBSHOP_")}
+    env.update(
+        WEBSHOP_DATABASE_URL=database_url,
+        WEBSHOP_SECRET_KEY=SECRET,
+        WEBSHOP_MEDIA_DIR=str(workdir / "media"),
+        **extra,
+    )
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``webshop ARGS`` and return the finished process (output captured)."""
+    return subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@contextlib.contextmanager
+def live_server(env: dict[str, str], cwd: Path, *, workers: int = 1) -> Iterator[str]:
+    """Start ``webshop serve`` with ``workers`` processes; yield its base URL; stop it afterwards."""
+    port = free_port()
+    log_path = cwd / f"server-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
+                try:
+                    if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
