@@ -202,3 +202,11 @@ async def test_forms_have_labels_for_every_input(client, path):
     assert ids
     for input_id in ids:
         assert re.search(rf'<label[^>]* for="{input_id}"', html), input_id
+
+
+@pytest.mark.parametrize("path", ["/", "/account/register", "/account/sign-in", "/cart"])
+async def test_pages_are_served_as_html(client, path):
+    """A browser renders the page instead of showing its source (the bug: sign-in came back as JSON)."""
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"

@@ -4,7 +4,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
@@ -84,12 +84,12 @@ class AccountController(Controller):
     path = "/account"
     include_in_schema = False
 
-    @get("/register", name="register")
+    @get("/register", name="register", media_type=MediaType.HTML)
     async def register_form(self, next: FromQuery[str | None] = None) -> Template:
         """The registration form."""
         return Template("accounts/register.html", context={"form": {}, "errors": {}, "next": safe_next(next, "")})
 
-    @post("/register", name="register.submit")
+    @post("/register", name="register.submit", media_type=MediaType.HTML)
     async def register(
         self,
         request: Request[Any, Any, Any],
@@ -113,14 +113,14 @@ class AccountController(Controller):
         await sign_in_browser(request, users_service, user)
         return see_other(request, safe_next(data.next, "/account"))
 
-    @get("/sign-in", name="sign_in")
+    @get("/sign-in", name="sign_in", media_type=MediaType.HTML)
     async def sign_in_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
         """The sign-in form (a signed-in user goes straight on)."""
         if request.user is not None:
             return Redirect(safe_next(next, "/account"))
         return Template("accounts/sign_in.html", context={"form": {}, "next": safe_next(next, "")})
 
-    @post("/sign-in", name="sign_in.submit")
+    @post("/sign-in", name="sign_in.submit", media_type=MediaType.HTML)
     async def sign_in(
         self,
         request: Request[Any, Any, Any],
@@ -139,7 +139,7 @@ class AccountController(Controller):
         await sign_in_browser(request, users_service, user)
         return see_other(request, safe_next(data.next, "/"))
 
-    @post("/sign-out", name="sign_out")
+    @post("/sign-out", name="sign_out", media_type=MediaType.HTML)
     async def sign_out(self, request: Request[Any, Any, Any], users_service: NamedDependency[UserService]) -> Any:
         """End the sign-in session (server side too) and clear the cookie."""
         token = (request.session or {}).get(AUTH_KEY)
@@ -148,12 +148,12 @@ class AccountController(Controller):
         request.clear_session()
         return see_other(request, "/")
 
-    @get("", name="account", guards=[requires_user])
+    @get("", name="account", media_type=MediaType.HTML, guards=[requires_user])
     async def profile(self, request: Request[User, Any, Any], saved: FromQuery[str | None] = None) -> Template:
         """The profile page."""
         return Template("accounts/profile.html", context={"errors": {}, "saved": saved})
 
-    @post("/profile", name="account.profile", guards=[requires_user])
+    @post("/profile", name="account.profile", media_type=MediaType.HTML, guards=[requires_user])
     async def update_profile(
         self,
         request: Request[User, Any, Any],
@@ -172,7 +172,7 @@ class AccountController(Controller):
             )
         return see_other(request, "/account?saved=profile")
 
-    @post("/password", name="account.password", guards=[requires_user])
+    @post("/password", name="account.password", media_type=MediaType.HTML, guards=[requires_user])
     async def change_password(
         self,
         request: Request[User, Any, Any],

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
@@ -92,7 +92,7 @@ class CartController(Controller):
     path = "/cart"
     include_in_schema = False
 
-    @get("", name="cart")
+    @get("", name="cart", media_type=MediaType.HTML)
     async def show(
         self,
         request: Request[Any, Any, Any],
@@ -103,7 +103,7 @@ class CartController(Controller):
         view = await carts_service.view(cart_owner(request))
         return Template("cart/index.html", context=cart_context(view, settings))
 
-    @post("/items", name="cart.add")
+    @post("/items", name="cart.add", media_type=MediaType.HTML)
     async def add(
         self,
         request: Request[Any, Any, Any],
@@ -155,7 +155,7 @@ class CartController(Controller):
             status_code=exc.status_code,
         )
 
-    @post("/lines/{line_id:int}", name="cart.update")
+    @post("/lines/{line_id:int}", name="cart.update", media_type=MediaType.HTML)
     async def update(
         self,
         request: Request[Any, Any, Any],
@@ -175,7 +175,7 @@ class CartController(Controller):
             return Template(template, context={**context, "oob_badge": True}, status_code=exc.status_code)
         return await self._after_change(request, carts_service, settings, owner)
 
-    @post("/lines/{line_id:int}/remove", name="cart.remove")
+    @post("/lines/{line_id:int}/remove", name="cart.remove", media_type=MediaType.HTML)
     async def remove(
         self,
         request: Request[Any, Any, Any],
@@ -188,7 +188,7 @@ class CartController(Controller):
         await carts_service.remove(owner, line_id)
         return await self._after_change(request, carts_service, settings, owner)
 
-    @post("/clear", name="cart.clear")
+    @post("/clear", name="cart.clear", media_type=MediaType.HTML)
     async def clear(
         self,
         request: Request[Any, Any, Any],

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, MediaType, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
@@ -24,7 +24,7 @@ class CatalogController(Controller):
 
     include_in_schema = False
 
-    @get("/", name="catalog")
+    @get("/", name="catalog", media_type=MediaType.HTML)
     async def catalog(
         self,
         request: Request[Any, Any, Any],
@@ -47,7 +47,7 @@ class CatalogController(Controller):
             {"result": result, "query": query, "sorts": SORTS},
         )
 
-    @get("/products/{slug:str}", name="product")
+    @get("/products/{slug:str}", name="product", media_type=MediaType.HTML)
     async def product(
         self,
         request: Request[Any, Any, Any],

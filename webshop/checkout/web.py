@@ -8,7 +8,7 @@ the same token again (double click, refresh, back and resubmit) lands on the sam
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -71,12 +71,12 @@ class CheckoutController(Controller):
     guards = [requires_user]
     include_in_schema = False
 
-    @get("", name="checkout")
+    @get("", name="checkout", media_type=MediaType.HTML)
     async def start(self) -> Redirect:
         """Checkout starts with the address."""
         return Redirect("/checkout/address")
 
-    @get("/address", name="checkout.address")
+    @get("/address", name="checkout.address", media_type=MediaType.HTML)
     async def address_form(
         self,
         request: Request[User, Any, Any],
@@ -93,7 +93,7 @@ class CheckoutController(Controller):
             context={"addresses": addresses, "chosen": chosen, "form": {"name": request.user.name}, "errors": {}},
         )
 
-    @post("/address", name="checkout.address.submit")
+    @post("/address", name="checkout.address.submit", media_type=MediaType.HTML)
     async def address_submit(
         self,
         request: Request[User, Any, Any],
@@ -124,7 +124,7 @@ class CheckoutController(Controller):
         _save_state(request, address_id=address.id)
         return see_other(request, "/checkout/shipping")
 
-    @get("/shipping", name="checkout.shipping")
+    @get("/shipping", name="checkout.shipping", media_type=MediaType.HTML)
     async def shipping_form(self, request: Request[User, Any, Any]) -> Any:
         """Step 2: choose a shipping method."""
         state = _state(request)
@@ -135,7 +135,7 @@ class CheckoutController(Controller):
             context={"methods": SHIPPING_METHODS, "chosen": state.get("shipping") or SHIPPING_METHODS[0].code},
         )
 
-    @post("/shipping", name="checkout.shipping.submit")
+    @post("/shipping", name="checkout.shipping.submit", media_type=MediaType.HTML)
     async def shipping_submit(self, request: Request[User, Any, Any], data: Annotated[ShippingForm, Form]) -> Any:
         """Keep the chosen shipping method."""
         try:
@@ -149,7 +149,7 @@ class CheckoutController(Controller):
         _save_state(request, shipping=method.code)
         return see_other(request, "/checkout/review")
 
-    @get("/review", name="checkout.review")
+    @get("/review", name="checkout.review", media_type=MediaType.HTML)
     async def review(
         self,
         request: Request[User, Any, Any],
@@ -195,7 +195,7 @@ class CheckoutController(Controller):
             status_code=error.status_code if error else 200,
         )
 
-    @post("/place", name="checkout.place")
+    @post("/place", name="checkout.place", media_type=MediaType.HTML)
     async def place(
         self,
         request: Request[User, Any, Any],

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
@@ -21,7 +21,7 @@ class OrderController(Controller):
     guards = [requires_user]
     include_in_schema = False
 
-    @get("", name="orders")
+    @get("", name="orders", media_type=MediaType.HTML)
     async def history(
         self,
         request: Request[User, Any, Any],
@@ -36,7 +36,7 @@ class OrderController(Controller):
             context={"orders": orders, "total": total, "page": page, "pages": max(1, -(-total // 20))},
         )
 
-    @get("/{number:str}", name="order")
+    @get("/{number:str}", name="order", media_type=MediaType.HTML)
     async def detail(
         self,
         request: Request[User, Any, Any],
@@ -57,7 +57,7 @@ class OrderController(Controller):
             },
         )
 
-    @post("/{number:str}/cancel", name="order.cancel")
+    @post("/{number:str}/cancel", name="order.cancel", media_type=MediaType.HTML)
     async def cancel(
         self, request: Request[User, Any, Any], number: FromPath[str], orders_service: NamedDependency[OrderService]
     ) -> Any:

@@ -1,0 +1,218 @@
+"""A shopper's journey through the real catalog in Chromium, with JavaScript on and with it off.
+
+Search, category, brand filter, product variant, then register, sign out and sign in again: the
+assertions are about what the shopper sees on the page (and, with JavaScript on, that htmx did the
+work without a full page load).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery staple"
+# Laptop variants in the shared catalog: (screen size, RAM) -> (SKU, price).
+LAPTOP = {
+    ("13 inch", "8GB"): ("L2201308", "$1,299.00"),
+    ("15 inch", "8GB"): ("L2201508", "$1,399.00"),
+    ("15 inch", "16GB"): ("L2201516", "$2,299.00"),
+}
+
+
+def _card_names(page: Page) -> Locator:
+    return page.locator("#catalog-results .product-card .card-name")
+
+
+def _card(page: Page, name: str) -> Locator:
+    return _card_names(page).filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
+
+
+def _category_link(page: Page, name: str) -> Locator:
+    return page.get_by_role("navigation", name="Categories").get_by_role("link", name=name, exact=True)
+
+
+def _header(page: Page) -> Locator:
+    return page.locator("header.site-header")
+
+
+def _expect_variant(page: Page, options: tuple[str, str]) -> None:
+    sku, price = LAPTOP[options]
+    expect(page.locator("#variant-sku")).to_have_text(sku)
+    expect(page.locator("#variant-price")).to_have_text(price)
+    expect(page.locator("#variant-stock")).to_contain_text("In stock")
+
+
+def _new_person() -> tuple[str, str]:
+    token = uuid.uuid4().hex[:12]
+    return f"shopper-{token}@example.com", f"Shopper {token[:6]}"
+
+
+def _register_sign_out_sign_in(page: Page, email: str, name: str) -> None:
+    """Register through the header link, sign out, sign in again: the same steps with or without JS."""
+    _header(page).get_by_role("link", name="Register").click()
+    expect(page).to_have_url(re.compile(r"/account/register$"))
+    expect(page.get_by_role("heading", name="Create an account", level=1)).to_be_visible()
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+
+    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(f"Signed in as {email}")
+    expect(_header(page).get_by_role("link", name=name)).to_be_visible()
+
+    _header(page).get_by_role("button", name="Sign out").click()
+    expect(_header(page).get_by_role("link", name="Sign in")).to_be_visible()
+    expect(_header(page).get_by_role("link", name=name)).to_have_count(0)
+    expect(_header(page).get_by_role("button", name="Sign out")).to_have_count(0)
+
+    _header(page).get_by_role("link", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/account/sign-in$"))
+    expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(_header(page).get_by_role("link", name=name)).to_be_visible()
+    expect(_header(page).get_by_role("button", name="Sign out")).to_be_visible()
+    expect(_header(page).get_by_role("link", name="Sign in")).to_have_count(0)
+
+
+def _expect_no_reload(page: Page) -> None:
+    assert page.evaluate("window.__marker") == 1, "the page was reloaded: htmx should have swapped it in place"
+
+
+def test_journey_with_javascript(page: Page) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="All products", level=1)).to_be_visible()
+    page.wait_for_function("() => window.htmx !== undefined")
+    page.evaluate("window.__marker = 1")
+
+    # Search as you type: the results swap in place and the URL follows (hx-push-url).
+    search = page.locator("#catalog-q")
+    search.press_sequentially("cam", delay=90)
+    expect(page).to_have_url(re.compile(r"[?&]q=cam(&|$)"))
+    expect(page.locator("#result-count")).to_contain_text("matching “cam”")
+    expect(_card(page, "Instant Camera")).to_be_visible()
+    expect(_card(page, "Laptop")).to_have_count(0)
+    _expect_no_reload(page)
+
+    # Clearing the box brings every product back.
+    search.fill("")
+    expect(page.locator("#result-count")).not_to_contain_text("matching")
+    expect(_card(page, "Aloe Vera")).to_be_visible()
+    _expect_no_reload(page)
+
+    # Category from the nav (hx-boost), then the Apple brand facet (auto-submits on change).
+    _category_link(page, "Computers").click()
+    expect(page).to_have_url(re.compile(r"[?&]category=computers(&|$)"))
+    expect(page.get_by_role("heading", name="Computers", level=1)).to_be_visible()
+    expect(_card(page, "Wireless Optical Mouse")).to_be_visible()
+    page.get_by_label(re.compile(r"^Apple\b")).check()
+    expect(page).to_have_url(re.compile(r"[?&]brand=Apple(&|$)"))
+    expect(page.locator("#result-count")).to_contain_text("2 products")
+    expect(_card_names(page)).to_have_text(["Laptop", "Tablet"])
+    expect(page.get_by_label(re.compile(r"^Apple\b"))).to_be_checked()
+    _expect_no_reload(page)
+
+    # Product page: changing an option swaps the variant panel; SKU and price follow.
+    page.get_by_role("link", name="Laptop", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/products/laptop"))
+    expect(page.get_by_role("heading", name="Laptop", level=1)).to_be_visible()
+    _expect_variant(page, ("13 inch", "8GB"))
+    page.locator("#opt0").select_option("15 inch")
+    _expect_variant(page, ("15 inch", "8GB"))
+    page.locator("#opt1").select_option("16GB")
+    _expect_variant(page, ("15 inch", "16GB"))
+    expect(page).to_have_url(re.compile(r"opt0=15(\+|%20)inch&opt1=16GB"))
+    expect(page.locator("#opt0")).to_have_value("15 inch")
+    expect(page.locator("#opt1")).to_have_value("16GB")
+    _expect_no_reload(page)
+
+    email, name = _new_person()
+    _register_sign_out_sign_in(page, email, name)
+
+
+def test_journey_without_javascript(page_nojs: Page) -> None:
+    page = page_nojs
+    page.goto("/")
+    form = page.locator("#catalog-form")
+
+    # Search by submitting the form.
+    page.locator("#catalog-q").fill("cam")
+    form.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"[?&]q=cam(&|$)"))
+    expect(page.locator("#result-count")).to_contain_text("matching “cam”")
+    expect(_card(page, "Instant Camera")).to_be_visible()
+    expect(_card(page, "Laptop")).to_have_count(0)
+
+    # Clear the search (an empty search shows everything again).
+    page.locator("#catalog-q").fill("")
+    form.get_by_role("button", name="Search").click()
+    expect(page.locator("#result-count")).not_to_contain_text("matching")
+    expect(_card(page, "Aloe Vera")).to_be_visible()
+
+    # Category link, then the brand checkbox and "Apply filters".
+    _category_link(page, "Computers").click()
+    expect(page).to_have_url(re.compile(r"[?&]category=computers(&|$)"))
+    expect(page.get_by_role("heading", name="Computers", level=1)).to_be_visible()
+    page.get_by_label(re.compile(r"^Apple\b")).check()
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(r"[?&]brand=Apple(&|$)"))
+    expect(page).to_have_url(re.compile(r"[?&]category=computers(&|$)"))
+    expect(page.locator("#result-count")).to_contain_text("2 products")
+    expect(_card_names(page)).to_have_text(["Laptop", "Tablet"])
+    expect(page.get_by_label(re.compile(r"^Apple\b"))).to_be_checked()
+
+    # Product page: pick options, then "Show this option".
+    page.get_by_role("link", name="Laptop", exact=True).click()
+    expect(page.get_by_role("heading", name="Laptop", level=1)).to_be_visible()
+    _expect_variant(page, ("13 inch", "8GB"))
+    page.locator("#opt0").select_option("15 inch")
+    page.get_by_role("button", name="Show this option").click()
+    _expect_variant(page, ("15 inch", "8GB"))
+    page.locator("#opt1").select_option("16GB")
+    page.get_by_role("button", name="Show this option").click()
+    _expect_variant(page, ("15 inch", "16GB"))
+    expect(page.locator("#opt0")).to_have_value("15 inch")
+    expect(page.locator("#opt1")).to_have_value("16GB")
+
+    email, name = _new_person()
+    _register_sign_out_sign_in(page, email, name)
+
+
+def test_screenshots(page: Page, artifacts_dir: Path) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    catalog = artifacts_dir / "catalog.png"
+    product = artifacts_dir / "product.png"
+    for path in (catalog, product):
+        path.unlink(missing_ok=True)
+
+    page.goto("/")
+    expect(_card(page, "Aloe Vera")).to_be_visible()
+    page.screenshot(path=str(catalog), full_page=True)
+
+    page.goto("/products/laptop")
+    expect(page.locator("#variant-sku")).to_be_visible()
+    page.screenshot(path=str(product), full_page=True)
+
+    for path in (catalog, product):
+        assert path.is_file(), f"{path} was not written"
+        assert path.stat().st_size > 0, f"{path} is empty"
+
+
+def test_catalog_fits_a_phone_screen(page: Page, artifacts_dir: Path) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/")
+    expect(_card(page, "Aloe Vera")).to_be_visible()
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    if scroll_width > 391:
+        page.screenshot(path=str(artifacts_dir / "catalog-phone.png"), full_page=True)
+    assert scroll_width <= 390 + 1, f"the catalog scrolls sideways on a phone: scrollWidth {scroll_width}px > 390px"
