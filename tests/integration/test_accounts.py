@@ -62,6 +62,24 @@ async def test_password_is_argon2id_at_owasp_minimum(client, alchemy):
     assert PASSWORD not in user.password_hash
 
 
+async def test_weaker_hash_is_upgraded_at_sign_in(client, alchemy):
+    """A hash made with older, cheaper parameters is replaced by one at today's parameters on sign-in."""
+    from argon2 import PasswordHasher
+    from sqlalchemy import select, update
+
+    await register(client)
+    await post_form(client, "/account/sign-out", {})
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    async with alchemy.get_session() as session:
+        await session.execute(update(User).values(password_hash=weak))
+        await session.commit()
+    assert (await sign_in(client)).status_code == 303
+    async with alchemy.get_session() as session:
+        stored = await session.scalar(select(User.password_hash))
+    assert stored != weak
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
 async def test_sign_in_failures_share_one_message(client):
     await register(client)
     await post_form(client, "/account/sign-out", {})
