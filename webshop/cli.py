@@ -71,7 +71,12 @@ def _run_import(settings: Settings, path: Path, *, progress: bool) -> object:
         finally:
             await config.get_engine().dispose()
 
-    report = asyncio.run(run())
+    try:
+        report = asyncio.run(run())
+    except FileNotFoundError as exc:  # a folder without products.csv: say so, not a traceback
+        raise click.ClickException(str(exc)) from exc
+    for notice in report.notices:  # type: ignore[attr-defined]
+        click.echo(f"note: line {notice.line}: {notice.reason}")
     for error in report.errors:  # type: ignore[attr-defined]
         click.echo(f"line {error.line}: {error.reason}", err=True)
     click.echo(report.summary())  # type: ignore[attr-defined]

@@ -166,6 +166,7 @@ class ParsedCatalog:
 
     products: list[ProductRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    notices: list[RowError] = field(default_factory=list)
 
     @property
     def category_paths(self) -> list[tuple[str, ...]]:
@@ -399,7 +400,8 @@ class _Parser:
         product, self.current = self.current, None
         if product is None:
             return
-        _suffix_repeated_skus(product.variants)
+        for line, old, new in _suffix_repeated_skus(product.variants):
+            self.result.notices.append(RowError(line, f"sku {old!r} repeats within the product; stored as {new!r}"))
         kept: list[VariantRow] = []
         for variant in product.variants:
             earlier = self.sku_lines.get(variant.sku)
@@ -447,8 +449,13 @@ def _facets(cell: str, column: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _suffix_repeated_skus(variants: list[VariantRow]) -> None:
-    """Give every variant whose SKU repeats within the product a suffix from its option values."""
+def _suffix_repeated_skus(variants: list[VariantRow]) -> list[tuple[int, str, str]]:
+    """Give every variant whose SKU repeats within the product a suffix from its option values.
+
+    The shared catalog's README suggests this for its repeated SKU. Returns ``[(line, old, new)]``
+    for each renamed variant, so the operator is told.
+    """
+    renamed: list[tuple[int, str, str]] = []
     counts = Counter(variant.sku for variant in variants)
     taken = {sku for sku, count in counts.items() if count == 1}
     for variant in variants:
@@ -459,7 +466,9 @@ def _suffix_repeated_skus(variants: list[VariantRow]) -> None:
         while candidate in taken:
             candidate, number = f"{base}-{number}", number + 1
         taken.add(candidate)
+        renamed.append((variant.line, variant.sku, candidate))
         variant.sku = candidate
+    return renamed
 
 
 # --------------------------------------------------------------------------------------------- import
@@ -476,6 +485,7 @@ class ImportReport:
         images_stored: Images newly attached to products.
         categories_created: New categories.
         errors: Rows that were skipped or imported incompletely, in line order.
+        notices: Rows imported with a change the operator should know of (a repeated SKU renamed).
     """
 
     products_created: int = 0
@@ -486,6 +496,7 @@ class ImportReport:
     images_stored: int = 0
     categories_created: int = 0
     errors: list[RowError] = field(default_factory=list)
+    notices: list[RowError] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -549,7 +560,7 @@ async def import_catalog(
     if not await anyio.Path(csv_path).is_file():
         raise FileNotFoundError(f"{csv_path} not found: a catalog folder holds {CSV_FILE} and {IMAGES_DIR}/")
     parsed = await anyio.to_thread.run_sync(functools.partial(parse_catalog, csv_path, currency=currency))
-    report = ImportReport(errors=list(parsed.errors))
+    report = ImportReport(errors=list(parsed.errors), notices=list(parsed.notices))
     category_ids = await _sync_categories(config, parsed.category_paths, report)
     images = _ImageStore(catalog_dir / IMAGES_DIR, media_dir)
     reference = f"import:{csv_path.name}"

@@ -1,0 +1,199 @@
+"""Migrations through the real command line (``webshop db upgrade`` / ``webshop db downgrade``).
+
+Each test starts from an empty database (a new SQLite file, or a PostgreSQL database with a random
+name that is dropped afterwards) and drives Alembic the way an operator does, then looks at the
+schema with SQLAlchemy's inspector: head creates every table of the models, base removes them all,
+every revision steps up and back down one at a time, and the schema at head is what the models
+describe (Alembic's autogenerate comparison finds nothing to do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import CheckConstraint, column, inspect, select, table, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SAWarning
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec
+from tests.live import run_cli, shop_env
+from webshop.db.engine import PROJECT_ROOT
+from webshop.db.models import Product
+
+METADATA = Product.metadata  # every model registers on this one metadata
+VERSION_TABLE = "alembic_version"
+T = TypeVar("T")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it: no tables, no version table."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need WEBSHOP_TEST_POSTGRES_URL (CI sets it)")
+    name = f"webshop_mig_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_database_url(name)
+    finally:
+        asyncio.run(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def webshop_db(url: str, workdir: Path, command: str, revision: str) -> str:
+    """Run ``webshop db COMMAND --no-prompt -- REVISION``; assert it succeeded and return its output.
+
+    The ``--`` lets a relative revision such as ``-1`` through (click would read it as an option).
+    """
+    result = run_cli(["db", command, "--no-prompt", "--", revision], shop_env(url, workdir), workdir)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"webshop db {command} {revision} failed:\n{output}"
+    assert "Traceback" not in output, output
+    return output
+
+
+def with_connection(url: str, work: Callable[[Connection], T]) -> T:
+    """Run ``work(connection)`` on a fresh connection to ``url`` (reads only) and return its result."""
+
+    async def run() -> T:
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    # SQLite cannot reflect expression indexes (uq_users_email_lower, on lower(email)); SQLAlchemy
+    # and Alembic warn and skip them. index_names() below checks that index by name instead.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index", SAWarning)
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
+        return asyncio.run(run())
+
+
+def table_names(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+def versions(connection: Connection) -> list[str]:
+    """The revisions stamped in the version table ([] when it is empty or absent)."""
+    if VERSION_TABLE not in table_names(connection):
+        return []
+    return list(connection.scalars(select(column("version_num")).select_from(table(VERSION_TABLE))))
+
+
+def index_names(connection: Connection) -> set[str]:
+    """The database's indexes but the version table's, expression indexes included (see ``with_connection``)."""
+    if connection.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' AND tbl_name <> :v"
+    else:
+        query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename <> :v"
+    return set(connection.scalars(text(query), {"v": VERSION_TABLE}))
+
+
+def schema(connection: Connection) -> dict[str, Any]:
+    """Tables with their columns, keys, constraints and indexes, in a form that compares with ==."""
+    inspector = inspect(connection)
+    tables: dict[str, Any] = {}
+    for name in sorted(inspector.get_table_names()):
+        tables[name] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(name)],
+            "primary_key": inspector.get_pk_constraint(name)["constrained_columns"],
+            "foreign_keys": sorted(
+                (fk["name"] or "", *fk["constrained_columns"], fk["referred_table"], *fk["referred_columns"])
+                for fk in inspector.get_foreign_keys(name)
+            ),
+            "unique": sorted((u["name"] or "", *u["column_names"]) for u in inspector.get_unique_constraints(name)),
+            "checks": sorted(c["name"] or "" for c in inspector.get_check_constraints(name)),
+        }
+    return {"tables": tables, "indexes": sorted(index_names(connection))}
+
+
+def differences_from_models(connection: Connection) -> list[Any]:
+    """What ``alembic revision --autogenerate`` would write to bring the database in line with the models."""
+    context = MigrationContext.configure(
+        connection,
+        opts={"compare_type": True, "compare_server_default": True, "version_table": VERSION_TABLE},
+    )
+    return list(compare_metadata(context, METADATA))
+
+
+def revisions_base_to_head() -> list[str]:
+    """The migration scripts' revision ids, oldest first; asserts the history is one straight line."""
+    script = ScriptDirectory(str(PROJECT_ROOT / "migrations"))
+    assert len(script.get_heads()) == 1, f"migrations have several heads: {script.get_heads()}"
+    scripts = list(reversed(list(script.walk_revisions())))
+    for previous, current in zip([None, *scripts], scripts, strict=False):
+        assert current.down_revision == (previous.revision if previous else None), current.revision
+    return [s.revision for s in scripts]
+
+
+def test_upgrade_head_creates_the_tables_downgrade_base_removes_them_upgrade_again(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """head -> base -> head through the CLI: all model tables, then none, then the same schema again."""
+    head = revisions_base_to_head()[-1]
+    model_tables = set(METADATA.tables)
+
+    webshop_db(empty_db_url, tmp_path, "upgrade", "head")
+    assert with_connection(empty_db_url, table_names) == model_tables | {VERSION_TABLE}
+    assert with_connection(empty_db_url, versions) == [head]
+    first = with_connection(empty_db_url, schema)
+
+    webshop_db(empty_db_url, tmp_path, "downgrade", "base")
+    assert with_connection(empty_db_url, table_names) <= {VERSION_TABLE}
+    assert with_connection(empty_db_url, versions) == []
+    assert with_connection(empty_db_url, index_names) == set()
+
+    webshop_db(empty_db_url, tmp_path, "upgrade", "head")
+    assert with_connection(empty_db_url, versions) == [head]
+    assert with_connection(empty_db_url, schema) == first
+
+
+def test_schema_at_head_matches_the_models(empty_db_url: str, tmp_path: Path) -> None:
+    """Autogenerate finds no difference; CHECK constraints and expression indexes (which it skips) exist too."""
+    webshop_db(empty_db_url, tmp_path, "upgrade", "head")
+
+    assert with_connection(empty_db_url, differences_from_models) == []
+
+    # compare_metadata does not look at CHECK constraints, and skips expression indexes on SQLite.
+    expected_indexes = {index.name for model_table in METADATA.tables.values() for index in model_table.indexes}
+    assert expected_indexes <= with_connection(empty_db_url, index_names)
+    actual = with_connection(empty_db_url, schema)["tables"]
+    for model_table in METADATA.tables.values():
+        checks = {c.name for c in model_table.constraints if isinstance(c, CheckConstraint)}
+        assert checks <= set(actual[model_table.name]["checks"]), model_table.name
+    assert "ck_variants_stock_not_negative" in actual["variants"]["checks"]
+
+
+def test_every_revision_steps_up_and_down_one_at_a_time(empty_db_url: str, tmp_path: Path) -> None:
+    """``upgrade +1`` from base to head, then ``downgrade -1`` back: each step undoes exactly one upgrade."""
+    revisions = revisions_base_to_head()
+    after_upgrade: dict[str, dict[str, Any]] = {}
+    for revision in revisions:
+        webshop_db(empty_db_url, tmp_path, "upgrade", "+1")
+        assert with_connection(empty_db_url, versions) == [revision]
+        after_upgrade[revision] = with_connection(empty_db_url, schema)
+    assert set(after_upgrade[revisions[-1]]["tables"]) == set(METADATA.tables) | {VERSION_TABLE}
+
+    for index in range(len(revisions) - 1, 0, -1):
+        webshop_db(empty_db_url, tmp_path, "downgrade", "-1")
+        previous = revisions[index - 1]
+        assert with_connection(empty_db_url, versions) == [previous]
+        assert with_connection(empty_db_url, schema) == after_upgrade[previous], f"downgrade of {revisions[index]}"
+
+    webshop_db(empty_db_url, tmp_path, "downgrade", "-1")
+    assert with_connection(empty_db_url, versions) == []
+    assert with_connection(empty_db_url, table_names) <= {VERSION_TABLE}
