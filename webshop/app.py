@@ -6,7 +6,7 @@ from pathlib import Path
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from advanced_alchemy.extensions.litestar.providers import create_service_provider
-from litestar import Litestar, get
+from litestar import Litestar, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -14,18 +14,27 @@ from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
 from litestar.static_files import create_static_files_router
 
+from webshop.accounts.api import AuthApiController, MeApiController
 from webshop.accounts.service import UserService
+from webshop.accounts.tokens import ApiTokenService
 from webshop.accounts.web import AccountController
+from webshop.api.openapi import openapi_config
+from webshop.cart.api import CartApiController
 from webshop.cart.service import CartService
 from webshop.cart.web import CartController, cart_badge_hook
+from webshop.catalog.api import CatalogApiController
 from webshop.catalog.service import CategoryService, ProductService
 from webshop.catalog.web import CatalogController
+from webshop.checkout.api import CheckoutApiController
+from webshop.checkout.idempotency import IdempotencyService
 from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import CheckoutController
 from webshop.config import Settings, get_settings
 from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config
+from webshop.orders.api import OrderApiController
 from webshop.orders.service import OrderService
 from webshop.orders.web import OrderController
+from webshop.security.jwt import api_auth
 from webshop.security.session import SessionUserMiddleware, session_config
 from webshop.web.errors import handle_exception
 from webshop.web.templating import template_config
@@ -59,6 +68,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         exclude=["/api"],
     )
     templates = template_config()
+    bearer = api_auth(settings, alchemy)
     return Litestar(
         route_handlers=[
             CatalogController,
@@ -66,6 +76,18 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
             CartController,
             CheckoutController,
             OrderController,
+            Router(
+                path="/",
+                route_handlers=[
+                    AuthApiController,
+                    MeApiController,
+                    CatalogApiController,
+                    CartApiController,
+                    CheckoutApiController,
+                    OrderApiController,
+                ],
+                middleware=[bearer.middleware],
+            ),
             health,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
             create_static_files_router(
@@ -80,12 +102,15 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
             "carts_service": create_service_provider(CartService),
             "checkout_service": create_service_provider(CheckoutService),
             "orders_service": create_service_provider(OrderService),
+            "api_tokens_service": create_service_provider(ApiTokenService),
+            "idempotency_service": create_service_provider(IdempotencyService),
         },
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
         middleware=[
             session_config(settings).middleware,
             DefineMiddleware(SessionUserMiddleware, alchemy=alchemy, exclude=["^/static/", "^/media/", "^/api/"]),
         ],
+        openapi_config=openapi_config(bearer),
         csrf_config=csrf,
         request_class=HTMXRequest,
         template_config=templates,

@@ -91,6 +91,9 @@ class Settings:
         page_size: Products per catalog page.
         tax_rates_bp: Tax rate per tax category, in basis points (``{"standard": 2000}`` is 20 %).
         require_verified_email: Checkout asks for a verified e-mail address first.
+        access_token_minutes: Lifetime of an API access token (JWT ``exp``), minutes.
+        refresh_token_days: Lifetime of an API refresh token, days.
+        jwt_issuer: The ``iss`` claim of API tokens (default: ``base_url``).
     """
 
     database_url: str
@@ -108,6 +111,14 @@ class Settings:
     echo_sql: bool = False
     tax_rates_bp: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TAX_RATES_BP))
     require_verified_email: bool = False
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    jwt_issuer: str = ""
+
+    @property
+    def token_issuer(self) -> str:
+        """The ``iss`` claim of API tokens: ``WEBSHOP_JWT_ISSUER`` or the shop's base URL."""
+        return self.jwt_issuer or self.base_url
 
     @property
     def is_sqlite(self) -> bool:
@@ -160,6 +171,9 @@ class Settings:
             echo_sql=_env_bool("WEBSHOP_ECHO_SQL", False),
             tax_rates_bp=_tax_rates(os.environ.get("WEBSHOP_TAX_RATES")),
             require_verified_email=_env_bool("WEBSHOP_REQUIRE_VERIFIED_EMAIL", False),
+            access_token_minutes=_env_int("WEBSHOP_ACCESS_TOKEN_MINUTES", 15),
+            refresh_token_days=_env_int("WEBSHOP_REFRESH_TOKEN_DAYS", 30),
+            jwt_issuer=os.environ.get("WEBSHOP_JWT_ISSUER", ""),
         )
 
 

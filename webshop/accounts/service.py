@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
-from webshop.db.models import AuthSession, User, UserRole
+from webshop.db.models import AuthSession, TokenFamily, User, UserRole
 from webshop.errors import AuthenticationFailed, ValidationFailed
 from webshop.security.passwords import hash_password, password_problem, verify_password
 
@@ -165,5 +165,10 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         await self.repository.session.execute(delete(AuthSession).where(AuthSession.token_hash == token_digest(token)))
 
     async def end_all_sessions(self, user_id: int) -> None:
-        """Sign ``user_id`` out everywhere."""
+        """Sign ``user_id`` out everywhere: browser sessions and API sign-ins (their tokens stop working)."""
         await self.repository.session.execute(delete(AuthSession).where(AuthSession.user_id == user_id))
+        await self.repository.session.execute(
+            update(TokenFamily)
+            .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC), revoked_reason="signed out everywhere")
+        )

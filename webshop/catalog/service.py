@@ -8,8 +8,11 @@ does), sorts and pages.
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -18,7 +21,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from webshop.db.models import Category, Product, ProductFacet, ProductImage, Variant
-from webshop.errors import NotFound
+from webshop.errors import NotFound, ValidationFailed
 
 FILTER_FACETS = ("brand", "color")
 SORTS = {
@@ -238,41 +241,12 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         """
         session = self.repository.session
         categories = list(await session.scalars(select(Category).order_by(Category.position, Category.name)))
-        category = None
-        conditions: list[Any] = [visible_products()]
-        if query.category:
-            category = next((c for c in categories if c.slug == query.category), None)
-            if category is None:
-                raise NotFound(f"There is no category “{query.category}”.")
-            conditions.append(Product.category_id.in_(descendant_ids(categories, category.id)))
-        if query.q:
-            pattern = f"%{_escape_like(query.q)}%"
-            conditions.append(
-                or_(Product.name.ilike(pattern, escape="\\"), Product.description.ilike(pattern, escape="\\"))
-            )
-        facet_conditions = {
-            name: Product.id.in_(
-                select(ProductFacet.product_id).where(ProductFacet.facet == name, ProductFacet.value.in_(values))
-            )
-            for name, values in query.facets.items()
-        }
-
+        category, conditions, facet_conditions = self._conditions(query, categories)
         where = and_(*conditions, *facet_conditions.values())
         total = await session.scalar(select(func.count()).select_from(Product).where(where)) or 0
         pages = max(1, math.ceil(total / page_size))
 
-        stats = (
-            select(
-                Variant.product_id.label("product_id"),
-                func.min(Variant.price).label("min_price"),
-                func.max(Variant.price).label("max_price"),
-                func.max(Variant.stock).label("max_stock"),
-                func.count(Variant.id).label("variant_count"),
-                func.min(Variant.currency).label("currency"),
-            )
-            .group_by(Variant.product_id)
-            .subquery()
-        )
+        stats = _variant_stats()
         statement: Select[Any] = (
             select(Product.id, Product.slug, Product.name, stats)
             .join(stats, stats.c.product_id == Product.id)
@@ -298,6 +272,105 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
             categories=build_tree(categories, query.category),
             category=category,
         )
+
+    async def search(
+        self,
+        query: CatalogQuery,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        price_min: int | None = None,
+        price_max: int | None = None,
+    ) -> tuple[list[ProductCard], str | None]:
+        """One page of products for the API, with keyset (cursor) pagination.
+
+        Args:
+            query: Search text, category, facets and sort (``query.page`` is ignored).
+            limit: Products per page (1-100).
+            cursor: ``next_cursor`` of the previous page, or ``None`` for the first page.
+            price_min / price_max: Only products with a variant priced in this range (minor units).
+
+        Returns:
+            ``(cards, next_cursor)``; ``next_cursor`` is ``None`` on the last page.
+
+        Raises:
+            NotFound: ``query.category`` names no category.
+            ValidationFailed: the cursor is not one this endpoint issued for this sort.
+        """
+        session = self.repository.session
+        categories = list(await session.scalars(select(Category)))
+        _, conditions, facet_conditions = self._conditions(query, categories)
+        if price_min is not None or price_max is not None:
+            priced = select(Variant.product_id)
+            if price_min is not None:
+                priced = priced.where(Variant.price >= price_min)
+            if price_max is not None:
+                priced = priced.where(Variant.price <= price_max)
+            conditions.append(Product.id.in_(priced))
+        stats = _variant_stats()
+        keys = _sort_keys(query.sort, stats)
+        if cursor:
+            conditions.append(_after(keys, _decode_cursor(cursor, query.sort, len(keys))))
+        statement = (
+            select(Product.id, Product.slug, Product.name, Product.created_at, stats)
+            .join(stats, stats.c.product_id == Product.id)
+            .where(and_(*conditions, *facet_conditions.values()))
+            .order_by(*(column.desc() if descending else column.asc() for column, descending in keys))
+            .limit(limit + 1)
+        )
+        rows = (await session.execute(statement)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more and rows:
+            last = rows[-1]
+            first_key = {"price": last.min_price, "-price": last.max_price, "newest": last.created_at}
+            next_cursor = _encode_cursor(query.sort, [first_key.get(query.sort, last.name), last.id])
+        return await self._cards(rows), next_cursor
+
+    async def get_visible(self, product_id: int) -> Product:
+        """The visible product with ``product_id``, with variants, photos, facets and category.
+
+        Raises:
+            NotFound: no visible product has that id (soft-deleted and inactive ones included).
+        """
+        product = await self.repository.session.scalar(
+            select(Product)
+            .where(Product.id == product_id, visible_products())
+            .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
+        )
+        if product is None:
+            raise NotFound("There is no such product.")
+        return product
+
+    @staticmethod
+    def _conditions(
+        query: CatalogQuery, categories: list[Category]
+    ) -> tuple[Category | None, list[Any], dict[str, Any]]:
+        """SQL conditions for a query: ``(category, conditions, {facet: condition})``.
+
+        Raises:
+            NotFound: ``query.category`` names no category.
+        """
+        category = None
+        conditions: list[Any] = [visible_products()]
+        if query.category:
+            category = next((c for c in categories if c.slug == query.category), None)
+            if category is None:
+                raise NotFound(f"There is no category “{query.category}”.")
+            conditions.append(Product.category_id.in_(descendant_ids(categories, category.id)))
+        if query.q:
+            pattern = f"%{_escape_like(query.q)}%"
+            conditions.append(
+                or_(Product.name.ilike(pattern, escape="\\"), Product.description.ilike(pattern, escape="\\"))
+            )
+        facet_conditions = {
+            name: Product.id.in_(
+                select(ProductFacet.product_id).where(ProductFacet.facet == name, ProductFacet.value.in_(values))
+            )
+            for name, values in query.facets.items()
+        }
+        return category, conditions, facet_conditions
 
     async def _cards(self, rows: list[Any]) -> list[ProductCard]:
         session = self.repository.session
@@ -410,6 +483,81 @@ def option_choices(product: Product) -> list[tuple[str, list[str]]]:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _variant_stats() -> Any:
+    """Per product: lowest and highest price, most stock of a variant, number of variants, currency."""
+    return (
+        select(
+            Variant.product_id.label("product_id"),
+            func.min(Variant.price).label("min_price"),
+            func.max(Variant.price).label("max_price"),
+            func.max(Variant.stock).label("max_stock"),
+            func.count(Variant.id).label("variant_count"),
+            func.min(Variant.currency).label("currency"),
+        )
+        .group_by(Variant.product_id)
+        .subquery()
+    )
+
+
+def _sort_keys(sort: str, stats: Any) -> list[tuple[Any, bool]]:
+    """``[(column, descending)]`` of a sort for keyset pagination; the product id breaks ties."""
+    if sort == "-name":
+        return [(Product.name, True), (Product.id, True)]
+    if sort == "price":
+        return [(stats.c.min_price, False), (Product.id, False)]
+    if sort == "-price":
+        return [(stats.c.max_price, True), (Product.id, False)]
+    if sort == "newest":
+        return [(Product.created_at, True), (Product.id, True)]
+    return [(Product.name, False), (Product.id, False)]
+
+
+def _after(keys: list[tuple[Any, bool]], values: list[Any]) -> Any:
+    """Rows after ``values`` in the order of ``keys``: (k1 > v1) OR (k1 = v1 AND k2 > v2) ..."""
+    clauses = []
+    for index, (column, descending) in enumerate(keys):
+        equal = [keys[i][0] == values[i] for i in range(index)]
+        beyond = column < values[index] if descending else column > values[index]
+        clauses.append(and_(*equal, beyond))
+    return or_(*clauses)
+
+
+def _encode_cursor(sort: str, values: list[Any]) -> str:
+    raw = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    payload = json.dumps({"s": sort, "v": raw}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str, size: int) -> list[Any]:
+    """The sort values a cursor carries.
+
+    Raises:
+        ValidationFailed: the cursor is malformed or was issued for another sort.
+    """
+    problem = ValidationFailed("The cursor is not valid for this query.", field_errors={"cursor": "Invalid cursor."})
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        values = data["v"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise problem from exc
+    if not isinstance(data, dict) or data.get("s") != sort or not isinstance(values, list) or len(values) != size:
+        raise problem
+    if not isinstance(values[-1], int) or isinstance(values[-1], bool):
+        raise problem
+    first = values[0]
+    if sort == "newest":
+        try:
+            first = datetime.fromisoformat(first)
+        except (TypeError, ValueError) as exc:
+            raise problem from exc
+    elif sort in {"price", "-price"}:
+        if not isinstance(first, int) or isinstance(first, bool):
+            raise problem
+    elif not isinstance(first, str):
+        raise problem
+    return [first, values[-1]]
 
 
 def _order_by(sort: str, stats: Any) -> list[Any]:

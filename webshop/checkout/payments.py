@@ -71,3 +71,7 @@ class TestPaymentProvider:
             return ChargeResult(ok=False, decline_reason="That card number is not valid.")
         digest = hashlib.sha256(f"{idempotency_key}:{amount}:{currency}".encode()).hexdigest()[:24]
         return ChargeResult(ok=True, reference=f"test_ch_{digest}")
+
+
+DEFAULT_PROVIDER: PaymentProvider = TestPaymentProvider()
+"""The provider checkout uses (pages and API alike); a real gateway replaces this one line."""

@@ -15,7 +15,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from webshop.cart.service import CartOwner, CartService
-from webshop.checkout.payments import TEST_CARD_DECLINED, TEST_CARD_SUCCESS, TestPaymentProvider
+from webshop.checkout.payments import DEFAULT_PROVIDER, TEST_CARD_DECLINED, TEST_CARD_SUCCESS
 from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
 from webshop.checkout.service import AddressInput, CheckoutService, new_checkout_token
 from webshop.config import Settings
@@ -26,7 +26,7 @@ from webshop.web.responses import see_other
 
 CHECKOUT_KEY = "checkout"
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
-PAYMENT_PROVIDER = TestPaymentProvider()
+PAYMENT_PROVIDER = DEFAULT_PROVIDER
 
 
 class AddressForm(msgspec.Struct):

@@ -66,6 +66,72 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
         )
         return list(rows), total
 
+    async def get_for(self, order_id: int, *, user_id: int | None = None) -> Order:
+        """The order with ``order_id``; with ``user_id``, only if it is that user's.
+
+        Raises:
+            NotFound: no such order, or it belongs to someone else (the same answer either way).
+        """
+        statement = select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
+        if user_id is not None:
+            statement = statement.where(Order.user_id == user_id)
+        order = await self.repository.session.scalar(statement.execution_options(populate_existing=True))
+        if order is None:
+            raise NotFound("There is no such order.")
+        return order
+
+    async def search(
+        self,
+        *,
+        user_id: int | None = None,
+        status: OrderStatus | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        limit: int = 20,
+        before_id: int | None = None,
+    ) -> tuple[list[Order], int | None]:
+        """Orders newest first, filtered; keyset pages by order id.
+
+        Args:
+            user_id: Only this customer's orders (``None``: everyone's, for admins).
+            status: Only orders in this status.
+            created_from / created_to: Placed at or after / before these instants (UTC).
+            limit: Orders per page (1-100).
+            before_id: The previous page's ``next_cursor`` (orders with a smaller id).
+
+        Returns:
+            ``(orders, next_before_id)``; the second is ``None`` on the last page.
+        """
+        statement = select(Order).options(selectinload(Order.lines)).order_by(Order.id.desc()).limit(limit + 1)
+        if user_id is not None:
+            statement = statement.where(Order.user_id == user_id)
+        if status is not None:
+            statement = statement.where(Order.status == status.value)
+        if created_from is not None:
+            statement = statement.where(Order.created_at >= created_from)
+        if created_to is not None:
+            statement = statement.where(Order.created_at < created_to)
+        if before_id is not None:
+            statement = statement.where(Order.id < before_id)
+        orders = list(await self.repository.session.scalars(statement))
+        more = len(orders) > limit
+        orders = orders[:limit]
+        return orders, (orders[-1].id if more and orders else None)
+
+    async def change_status(self, order_id: int, target: OrderStatus) -> Order:
+        """An admin moves an order along ``TRANSITIONS`` (restocking as ``transition`` says); committed.
+
+        Raises:
+            NotFound: no such order.
+            InvalidTransition: the state machine does not allow it (or the order changed meanwhile).
+        """
+        session = self.repository.session
+        async with session.begin_nested():
+            order = await self.get_for(order_id)
+            order = await self.transition(order, target)
+        await session.commit()
+        return order
+
     async def get_by_number(self, number: str, *, user_id: int | None = None) -> Order:
         """The order ``number``; with ``user_id``, only if it is that user's.
 

@@ -21,7 +21,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_500_INTERNAL_SERVER_ERROR
 
-from webshop.errors import DomainError
+from webshop.errors import DomainError, InsufficientStock
 
 logger = logging.getLogger("webshop.errors")
 
@@ -61,21 +61,51 @@ def error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Tem
     )
 
 
+def _field_errors(exc: ValidationException) -> dict[str, str]:
+    """Litestar's validation details (a list of ``{key, message}``) as ``{field: message}``."""
+    errors: dict[str, str] = {}
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            errors[str(item.get("key") or "body")] = str(item.get("message") or "Invalid value.")
+    return errors
+
+
+def _api_problem(request: Request[Any, Any, Any], exc: Exception, status: int, detail: str) -> Response[Any]:
+    extra: dict[str, Any] = {}
+    title = None
+    if isinstance(exc, DomainError):
+        extra["errors"] = exc.field_errors
+        title = getattr(exc, "title", None)
+        if isinstance(exc, InsufficientStock):
+            extra["shortfalls"] = [
+                {"sku": s.sku, "name": s.name, "requested": s.requested, "available": s.available}
+                for s in exc.shortfalls
+            ]
+    elif isinstance(exc, ValidationException):
+        extra["errors"] = _field_errors(exc)
+    response = problem(status, detail, title=title, **extra)
+    if status == 401:
+        # RFC 6750 §3: tell the client how to authenticate, and whether its token was the problem.
+        challenge = 'Bearer realm="webshop"'
+        if request.headers.get("authorization"):
+            challenge += ', error="invalid_token"'
+        response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Render any exception that escaped a handler (see module docstring)."""
     if isinstance(exc, DomainError):
         status, detail = exc.status_code, exc.detail
-        extra = {"errors": exc.field_errors}
     elif isinstance(exc, HTTPException):
         status, detail = exc.status_code, str(exc.detail)
-        extra = {"errors": exc.extra} if isinstance(exc, ValidationException) and exc.extra else {}
         if status == 403 and "csrf" in detail.lower():
             detail = "Your form expired or came from another site. Reload the page and try again."
     else:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        status, detail, extra = HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error happened on our side.", {}
+        status, detail = HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error happened on our side."
     if _is_api(request):
-        return problem(status, detail, **extra)
+        return _api_problem(request, exc, status, detail)
     if isinstance(exc, NotAuthorizedException):
         target = "/account/sign-in?next=" + quote(
             request.url.path + (f"?{request.url.query}" if request.url.query else "")

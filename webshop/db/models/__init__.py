@@ -1,6 +1,7 @@
 """All mapped models, imported here so Alembic and the app see one metadata."""
 
 from webshop.db.models.accounts import AuthSession, User, UserRole
+from webshop.db.models.api import IdempotencyRecord, RefreshToken, RevokedAccessToken, TokenFamily
 from webshop.db.models.cart import Cart, CartLine
 from webshop.db.models.catalog import Category, Product, ProductFacet, ProductImage, Variant
 from webshop.db.models.orders import Address, Order, OrderLine, OrderStatus
@@ -12,14 +13,18 @@ __all__ = [
     "Cart",
     "CartLine",
     "Category",
+    "IdempotencyRecord",
     "Order",
     "OrderLine",
     "OrderStatus",
     "Product",
     "ProductFacet",
     "ProductImage",
+    "RefreshToken",
+    "RevokedAccessToken",
     "StockMovement",
     "StockReason",
+    "TokenFamily",
     "User",
     "UserRole",
     "Variant",

@@ -1,0 +1,406 @@
+"""The JSON API over HTTP on both engines: auth and tokens, catalog, cart, checkout, orders, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from sqlalchemy import func, select, update
+
+from tests.factories import seed_catalog
+from webshop.accounts.service import UserService
+from webshop.db.engine import write_session
+from webshop.db.models import Order, User, UserRole, Variant
+from webshop.security.jwt import AUDIENCE, signing_key
+from webshop.stock.service import find_ledger_mismatches
+
+PASSWORD = "correct horse battery"
+ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London", "postal_code": "N1", "country": "GB"}
+
+
+@pytest.fixture
+async def skus(alchemy):
+    return await seed_catalog(alchemy)
+
+
+async def register(client, email="ada@example.com", **extra):
+    return await client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "name": "Ada", **extra})
+
+
+async def token_pair(client, email="ada@example.com", password=PASSWORD):
+    response = await client.post("/api/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def bearer(client, email="ada@example.com"):
+    await register(client, email)
+    return {"Authorization": f"Bearer {(await token_pair(client, email))['access_token']}"}
+
+
+async def make_admin(alchemy, email="boss@example.com"):
+    async with write_session(alchemy) as session:
+        user = await UserService(session=session).register(
+            email=email, name="Boss", password=PASSWORD, role=UserRole.ADMIN
+        )
+        await session.commit()
+    return user
+
+
+def assert_problem(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["title"] and "detail" in body
+    assert "Traceback" not in response.text and "SELECT" not in response.text
+    return body
+
+
+# --- auth -------------------------------------------------------------------------------------
+
+
+async def test_register_returns_the_user_and_ignores_no_role_trick(client):
+    response = await register(client)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["email"] == "ada@example.com" and body["role"] == "customer"
+    assert "password" not in response.text and "hash" not in response.text
+    sneaky = await register(client, "eve@example.com", role="admin")
+    assert_problem(sneaky, 400)
+    assert (
+        await client.post("/api/auth/token", data={"username": "eve@example.com", "password": PASSWORD})
+    ).status_code == 401
+
+
+async def test_register_validation_and_duplicate_email(client):
+    body = assert_problem(
+        await client.post("/api/auth/register", json={"email": "x", "password": "short", "name": ""}), 422
+    )
+    assert set(body["errors"]) == {"email", "password", "name"}
+    await register(client)
+    body = assert_problem(await register(client, "ADA@example.com"), 422)
+    assert "already exists" in body["errors"]["email"]
+
+
+async def test_token_and_me(client):
+    await register(client)
+    pair = await token_pair(client)
+    assert pair["token_type"] == "bearer" and pair["expires_in"] == 15 * 60 and pair["refresh_token"]
+    claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
+    assert {"exp", "iat", "nbf", "iss", "aud", "sub", "jti", "role"} <= set(claims)
+    assert claims["aud"] == AUDIENCE and claims["role"] == "customer"
+    me = await client.get("/api/users/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert me.status_code == 200 and me.json()["email"] == "ada@example.com"
+
+
+async def test_wrong_password_and_missing_token_are_401_with_challenge(client):
+    await register(client)
+    bad = await client.post("/api/auth/token", data={"username": "ada@example.com", "password": "nope nope"})
+    assert_problem(bad, 401)
+    missing = await client.get("/api/users/me")
+    assert_problem(missing, 401)
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+
+
+def forge(settings, user_id, **overrides):
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "exp": now + timedelta(minutes=5),
+        "iat": now,
+        "nbf": now,
+        "iss": settings.token_issuer,
+        "aud": AUDIENCE,
+        "jti": "forged-0001",
+        "role": "admin",
+        "fam": "none",
+    }
+    key = overrides.pop("key", signing_key(settings))
+    algorithm = overrides.pop("algorithm", "HS256")
+    claims.update(overrides)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+@pytest.mark.parametrize(
+    "abuse",
+    ["alg_none", "other_key", "wrong_aud", "wrong_iss", "expired", "not_yet_valid", "missing_jti", "garbage"],
+)
+async def test_token_abuse_is_401(client, settings, abuse):
+    await register(client)
+    user_id = (await client.get("/api/users/me", headers=await bearer(client, "x@example.com"))).json()["id"]
+    now = datetime.now(UTC)
+    token = {
+        "alg_none": lambda: jwt.encode({"sub": str(user_id), "aud": AUDIENCE}, None, algorithm="none"),
+        "other_key": lambda: forge(settings, user_id, key="another-key-another-key-another-key!!"),
+        "wrong_aud": lambda: forge(settings, user_id, aud="someone-else"),
+        "wrong_iss": lambda: forge(settings, user_id, iss="https://evil.example"),
+        "expired": lambda: forge(settings, user_id, exp=now - timedelta(seconds=5), iat=now - timedelta(minutes=20)),
+        "not_yet_valid": lambda: forge(settings, user_id, nbf=now + timedelta(minutes=5)),
+        "missing_jti": lambda: forge(settings, user_id, jti=None),
+        "garbage": lambda: "not.a.jwt",
+    }[abuse]()
+    response = await client.get("/api/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert_problem(response, 401)
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_deactivated_user_token_is_401(client, alchemy):
+    headers = await bearer(client)
+    async with write_session(alchemy) as session:
+        await session.execute(update(User).values(is_active=False))
+        await session.commit()
+    assert_problem(await client.get("/api/users/me", headers=headers), 401)
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(client):
+    await register(client)
+    first = await token_pair(client)
+    second = await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert second.status_code == 200
+    second = second.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    ok = {"Authorization": f"Bearer {second['access_token']}"}
+    assert (await client.get("/api/users/me", headers=ok)).status_code == 200
+    # The used refresh token comes back: the whole family is revoked, including the new tokens.
+    assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]}), 401)
+    assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": second["refresh_token"]}), 401)
+    assert_problem(await client.get("/api/users/me", headers=ok), 401)
+    # Another sign-in is unaffected.
+    assert (await token_pair(client))["access_token"]
+
+
+async def test_logout_revokes_refresh_family_and_access_token(client):
+    await register(client)
+    pair = await token_pair(client)
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert (await client.post("/api/auth/logout", headers=headers)).status_code == 204
+    assert_problem(await client.get("/api/users/me", headers=headers), 401)
+    assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}), 401)
+
+
+async def test_patch_me_changes_name_and_password(client):
+    headers = await bearer(client)
+    renamed = await client.patch("/api/users/me", json={"name": "Countess"}, headers=headers)
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Countess"
+    wrong = await client.patch(
+        "/api/users/me", json={"password": "new password 1", "current_password": "x"}, headers=headers
+    )
+    assert "current_password" in assert_problem(wrong, 422)["errors"]
+    assert_problem(await client.patch("/api/users/me", json={"role": "admin"}, headers=headers), 400)
+    changed = await client.patch(
+        "/api/users/me", json={"password": "new password 1", "current_password": PASSWORD}, headers=headers
+    )
+    assert changed.status_code == 200
+    assert (await token_pair(client, password="new password 1"))["access_token"]
+
+
+# --- catalog ----------------------------------------------------------------------------------
+
+
+async def test_products_list_filters_and_cursor_pages(client, skus):
+    page = (await client.get("/api/products", params={"limit": 2})).json()
+    names = [p["name"] for p in page["items"]]
+    assert names == ["Alpha Laptop", "Beta Camera"]
+    assert page["items"][0]["price_min"] == {"amount": 129900, "currency": "USD"}
+    seen = list(names)
+    while page["next_cursor"]:
+        page = (await client.get("/api/products", params={"limit": 2, "cursor": page["next_cursor"]})).json()
+        seen += [p["name"] for p in page["items"]]
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 6
+    cheap = (await client.get("/api/products", params={"sort": "price", "price_max": 10000})).json()
+    assert [p["name"] for p in cheap["items"]] == ["Epsilon Plant", "Delta Chair", "Zeta Shoe"]
+    photo = (await client.get("/api/products", params={"category": "electronics", "brand": "Nikon"})).json()
+    assert [p["name"] for p in photo["items"]] == ["Beta Camera"]
+    assert (await client.get("/api/products", params={"q": "camera"})).json()["items"][1]["name"] == "Gamma Camera"
+
+
+async def test_price_sort_pages_with_cursor_in_both_directions(client, skus):
+    for sort in ("price", "-price", "-name", "newest"):
+        seen, cursor = [], None
+        while True:
+            params = {"limit": 4, "sort": sort, **({"cursor": cursor} if cursor else {})}
+            page = (await client.get("/api/products", params=params)).json()
+            seen += [p["id"] for p in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert len(seen) == len(set(seen)) == 6, sort
+
+
+async def test_bad_queries_are_problems(client, skus):
+    assert_problem(await client.get("/api/products", params={"limit": 101}), 400)
+    assert_problem(await client.get("/api/products", params={"sort": "price; DROP"}), 400)
+    assert_problem(await client.get("/api/products", params={"cursor": "bogus"}), 422)
+    assert_problem(await client.get("/api/products", params={"category": "nope"}), 404)
+    assert_problem(await client.get("/api/products/999999"), 404)
+
+
+async def test_product_detail_and_categories(client, skus):
+    listing = (await client.get("/api/products", params={"q": "Zeta"})).json()["items"][0]
+    product = (await client.get(f"/api/products/{listing['id']}")).json()
+    assert product["option_groups"] == ["size"]
+    assert [(v["sku"], v["stock"], v["options"]) for v in product["variants"]] == [
+        ("ZS-40", 2, {"size": "Size 40"}),
+        ("ZS-42", 7, {"size": "Size 42"}),
+    ]
+    assert product["facets"]["brand"] == ["Nike"]
+    tree = (await client.get("/api/categories")).json()
+    electronics = next(c for c in tree if c["slug"] == "electronics")
+    assert {c["slug"] for c in electronics["children"]} == {"computers", "photo"}
+
+
+# --- cart, checkout, orders --------------------------------------------------------------------
+
+
+async def test_cart_items_add_change_remove_clear(client, skus):
+    headers = await bearer(client)
+    cart = await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)
+    assert cart.status_code == 201
+    cart = await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
+    body = cart.json()
+    assert body["item_count"] == 3
+    assert body["subtotal"] == {"amount": 2 * 8900 + 1999, "currency": "USD"}
+    line = next(ln for ln in body["lines"] if ln["sku"] == "DC-1")
+    too_many = await client.patch(f"/api/cart/items/{line['id']}", json={"quantity": 13}, headers=headers)
+    assert "Only 12 left" in assert_problem(too_many, 409)["detail"]
+    changed = await client.patch(f"/api/cart/items/{line['id']}", json={"quantity": 5}, headers=headers)
+    assert changed.json()["item_count"] == 6
+    removed = await client.delete(f"/api/cart/items/{line['id']}", headers=headers)
+    assert [ln["sku"] for ln in removed.json()["lines"]] == ["EP-1"]
+    assert (await client.delete("/api/cart", headers=headers)).status_code == 204
+    assert (await client.get("/api/cart", headers=headers)).json()["lines"] == []
+
+
+async def test_cart_refuses_client_prices_and_others_lines(client, skus):
+    headers = await bearer(client)
+    priced = await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1, "price": 1}, headers=headers)
+    assert_problem(priced, 400)
+    line_id = (await client.post("/api/cart/items", json={"sku": "DC-1"}, headers=headers)).json()["lines"][0]["id"]
+    other = await bearer(client, "eve@example.com")
+    assert_problem(await client.patch(f"/api/cart/items/{line_id}", json={"quantity": 2}, headers=other), 404)
+    assert_problem(await client.delete(f"/api/cart/items/{line_id}", headers=other), 404)
+    assert_problem(await client.post("/api/cart/items", json={"sku": "NOPE"}, headers=headers), 404)
+
+
+def checkout_body(card="4242424242424242", method="express"):
+    return {"shipping_address": ADDRESS, "shipping_method": method, "payment": {"card_number": card}}
+
+
+async def test_checkout_places_an_order_and_replays_by_key(client, alchemy, skus):
+    headers = await bearer(client)
+    methods = (await client.get("/api/shipping-methods")).json()
+    assert {m["code"] for m in methods} == {"standard", "express"}
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)
+    assert_problem(await client.post("/api/checkout", json=checkout_body(), headers=headers), 400)  # no key
+    keyed = {**headers, "Idempotency-Key": "order-attempt-1"}
+    first = await client.post("/api/checkout", json=checkout_body(), headers=keyed)
+    assert first.status_code == 201, first.text
+    order = first.json()
+    assert order["status"] == "paid"
+    assert order["subtotal"]["amount"] == 17800 and order["shipping"]["amount"] == 1000
+    assert (
+        order["total"]["amount"] == order["subtotal"]["amount"] + order["shipping"]["amount"] + order["tax"]["amount"]
+    )
+    again = await client.post("/api/checkout", json=checkout_body(), headers=keyed)
+    assert again.status_code == 201 and again.json() == order
+    different = await client.post("/api/checkout", json=checkout_body(method="standard"), headers=keyed)
+    assert_problem(different, 422)
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 1
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 10
+    assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["number"] == order["number"]
+    assert (await client.get("/api/cart", headers=headers)).json()["lines"] == []
+
+
+async def test_declined_card_is_402_and_leaves_nothing(client, alchemy, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "declined-1"}
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)
+    assert_problem(await client.post("/api/checkout", json=checkout_body("4000000000000002"), headers=headers), 402)
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 0
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12
+    # A failure releases the key: the client may fix the request (another card) and retry with it.
+    retry = await client.post("/api/checkout", json=checkout_body(), headers=headers)
+    assert retry.status_code == 201, retry.text
+
+
+async def test_checkout_reports_every_shortfall(client, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "shortfall-1"}
+    await client.post("/api/cart/items", json={"sku": "BC-1", "quantity": 3}, headers=headers)
+    await client.post("/api/cart/items", json={"sku": "ZS-40", "quantity": 2}, headers=headers)
+    other = {**(await bearer(client, "eve@example.com")), "Idempotency-Key": "eve-1"}
+    await client.post("/api/cart/items", json={"sku": "BC-1", "quantity": 1}, headers=other)
+    await client.post("/api/cart/items", json={"sku": "ZS-40", "quantity": 1}, headers=other)
+    assert (await client.post("/api/checkout", json=checkout_body(), headers=other)).status_code == 201
+    body = assert_problem(await client.post("/api/checkout", json=checkout_body(), headers=headers), 409)
+    assert {s["sku"]: s["available"] for s in body["shortfalls"]} == {"BC-1": 2, "ZS-40": 1}
+
+
+async def test_twenty_concurrent_checkouts_with_one_key_make_one_order(client, alchemy, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "same-key-20"}
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)
+    responses = await asyncio.gather(
+        *(client.post("/api/checkout", json=checkout_body(), headers=headers) for _ in range(20))
+    )
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {201, 409}, statuses
+    assert statuses.count(201) >= 1
+    assert len({r.json()["id"] for r in responses if r.status_code == 201}) == 1
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 1
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 11
+        assert await find_ledger_mismatches(session) == []
+
+
+async def test_orders_visibility_cancel_and_admin_status_changes(client, alchemy, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "o-1"}
+    await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 4}, headers=headers)
+    order = (await client.post("/api/checkout", json=checkout_body(), headers=headers)).json()
+    eve = await bearer(client, "eve@example.com")
+    assert_problem(await client.get(f"/api/orders/{order['id']}", headers=eve), 404)
+    assert_problem(await client.post(f"/api/orders/{order['id']}/cancel", headers=eve), 404)
+    assert (await client.get("/api/orders", headers=eve)).json()["items"] == []
+    assert_problem(await client.get("/api/orders", params={"customer_id": 1}, headers=eve), 403)
+    assert_problem(await client.patch(f"/api/orders/{order['id']}", json={"status": "shipped"}, headers=eve), 403)
+
+    await make_admin(alchemy)
+    boss = {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}
+    listed = (await client.get("/api/orders", params={"status": "paid"}, headers=boss)).json()
+    assert [o["id"] for o in listed["items"]] == [order["id"]]
+    shipped = await client.patch(f"/api/orders/{order['id']}", json={"status": "shipped"}, headers=boss)
+    assert shipped.status_code == 200 and shipped.json()["status"] == "shipped"
+    assert_problem(await client.post(f"/api/orders/{order['id']}/cancel", headers=headers), 409)
+    assert_problem(await client.patch(f"/api/orders/{order['id']}", json={"status": "paid"}, headers=boss), 409)
+    assert_problem(await client.patch(f"/api/orders/{order['id']}", json={"total": 1}, headers=boss), 400)
+
+
+async def test_two_concurrent_cancels_restore_stock_once(client, alchemy, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "c-1"}
+    await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 4}, headers=headers)
+    order = (await client.post("/api/checkout", json=checkout_body(), headers=headers)).json()
+    responses = await asyncio.gather(
+        *(client.post(f"/api/orders/{order['id']}/cancel", headers=headers) for _ in range(2))
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "EP-1")) == 40
+        assert await find_ledger_mismatches(session) == []
+
+
+async def test_openapi_and_docs_are_served(client):
+    schema = (await client.get("/api/openapi.json")).json()
+    assert schema["openapi"].startswith("3.1")
+    operations = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
+    assert {"createToken", "listProducts", "checkout", "updateOrderStatus"} <= operations
+    assert schema["paths"]["/api/cart"]["get"]["security"] == [{"BearerToken": []}]
+    assert "/cart" not in schema["paths"]  # pages are not part of the API
+    for page in ("/api/docs", "/api/redoc", "/api/scalar"):
+        response = await client.get(page)
+        assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+
+
+async def test_unknown_api_route_is_a_problem(client):
+    assert_problem(await client.get("/api/nothing-here"), 404)

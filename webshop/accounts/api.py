@@ -1,0 +1,106 @@
+"""Account routes of the JSON API: register, OAuth2 password-flow tokens, refresh, logout, ``/users/me``."""
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, patch, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, JSONBody
+from litestar.security.jwt import Token
+
+from webshop.accounts.schemas import (
+    LogoutIn,
+    PasswordForm,
+    RefreshIn,
+    RegisterIn,
+    TokenOut,
+    UserOut,
+    UserPatch,
+    user_out,
+)
+from webshop.accounts.service import UserService
+from webshop.accounts.tokens import ApiTokenService, TokenPair
+from webshop.api.responses import problems
+from webshop.config import Settings
+from webshop.db.models import User
+from webshop.errors import ValidationFailed
+from webshop.security.jwt import BEARER, PUBLIC
+
+
+def _token_out(pair: TokenPair) -> TokenOut:
+    return TokenOut(pair.access_token, pair.token_type, pair.expires_in, pair.refresh_token)
+
+
+class AuthApiController(Controller):
+    """Sign-up and tokens."""
+
+    path = "/api/auth"
+    tags = ["auth"]
+
+    @post("/register", opt=PUBLIC, operation_id="register", status_code=201, responses=problems(400, 422))
+    async def register(self, data: JSONBody[RegisterIn], users_service: NamedDependency[UserService]) -> UserOut:
+        """Create a customer account."""
+        user = await users_service.register(email=data.email, name=data.name, password=data.password)
+        await users_service.repository.session.commit()
+        return user_out(user)
+
+    @post("/token", opt=PUBLIC, operation_id="createToken", status_code=200, responses=problems(400, 401))
+    async def token(
+        self,
+        data: Annotated[PasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        users_service: NamedDependency[UserService],
+        api_tokens_service: NamedDependency[ApiTokenService],
+        settings: NamedDependency[Settings],
+    ) -> TokenOut:
+        """OAuth2 password flow: form fields ``username`` (e-mail) and ``password``."""
+        if data.grant_type not in {"", "password"}:
+            message = "Only the password grant is supported."
+            raise ValidationFailed(message, field_errors={"grant_type": message})
+        user = await users_service.authenticate(email=data.username, password=data.password)
+        return _token_out(await api_tokens_service.issue(user, settings))
+
+    @post("/refresh", opt=PUBLIC, operation_id="refreshToken", status_code=200, responses=problems(400, 401))
+    async def refresh(
+        self,
+        data: JSONBody[RefreshIn],
+        api_tokens_service: NamedDependency[ApiTokenService],
+        settings: NamedDependency[Settings],
+    ) -> TokenOut:
+        """Exchange a refresh token (single use) for a new access and refresh token."""
+        return _token_out(await api_tokens_service.refresh(data.refresh_token, settings))
+
+    @post("/logout", operation_id="logout", status_code=204, security=BEARER, responses=problems(401))
+    async def logout(
+        self,
+        request: Request[User, Token, Any],
+        api_tokens_service: NamedDependency[ApiTokenService],
+        data: JSONBody[LogoutIn | None] = None,
+    ) -> None:
+        """End this sign-in: its refresh tokens and this access token stop working."""
+        await api_tokens_service.logout(request.auth)  # type: ignore[arg-type]
+
+
+class MeApiController(Controller):
+    """The signed-in user's own account."""
+
+    path = "/api/users/me"
+    tags = ["users"]
+    security = BEARER
+
+    @get("", operation_id="getMe", responses=problems(401))
+    async def me(self, request: Request[User, Token, Any]) -> UserOut:
+        """The user the bearer token belongs to."""
+        return user_out(request.user)
+
+    @patch("", operation_id="updateMe", responses=problems(400, 401, 422))
+    async def update_me(
+        self, request: Request[User, Token, Any], data: JSONBody[UserPatch], users_service: NamedDependency[UserService]
+    ) -> UserOut:
+        """Change the name, or the password (``current_password`` required; every sign-in, this one too, ends)."""
+        user = request.user
+        if data.name is not None:
+            await users_service.update_profile(user, name=data.name)
+        if data.password is not None:
+            await users_service.change_password(user, current=data.current_password or "", new=data.password)
+        await users_service.repository.session.commit()
+        return user_out(user)

@@ -1,0 +1,157 @@
+"""API sign-ins: access tokens, single-use refresh tokens with rotation and reuse detection, logout.
+
+A sign-in (``POST /api/auth/token``) starts a *family*. Each refresh token works once and is replaced
+by a new one in the same family; presenting a used refresh token again means it was stolen or
+replayed, so the whole family is revoked, and with it every access token issued for it
+(OAuth 2.0 Security BCP, RFC 9700 §4.14.2). Logout revokes the family and the presented access
+token's ``jti`` until it expires. Only SHA-256 digests of refresh tokens are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from webshop.config import Settings
+from webshop.db.models import RefreshToken, RevokedAccessToken, TokenFamily, User
+from webshop.errors import AuthenticationFailed
+from webshop.security.jwt import ALGORITHM, AUDIENCE, ApiToken, signing_key
+
+INVALID_REFRESH = "The refresh token is invalid, expired or already used. Sign in again."
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What ``/api/auth/token`` and ``/api/auth/refresh`` return (RFC 6749 §5.1).
+
+    Attributes:
+        access_token: A signed JWT for the ``Authorization: Bearer`` header.
+        expires_in: Seconds until the access token expires.
+        refresh_token: An opaque single-use token for ``/api/auth/refresh``.
+    """
+
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    token_type: str = "bearer"  # noqa: S105 - the RFC 6750 token type, not a secret
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
+    """Issues, rotates and revokes API tokens; owns its commits (revocations must survive an error)."""
+
+    class Repo(SQLAlchemyAsyncRepository[TokenFamily]):
+        """Token family repository."""
+
+        model_type = TokenFamily
+
+    repository_type = Repo
+
+    async def issue(self, user: User, settings: Settings) -> TokenPair:
+        """Start a new sign-in for ``user``: a family, its first refresh token and an access token."""
+        family = TokenFamily(public_id=uuid.uuid4().hex, user_id=user.id)
+        self.repository.session.add(family)
+        await self.repository.session.flush()
+        pair = await self._pair(user, family, settings)
+        await self.repository.session.commit()
+        return pair
+
+    async def refresh(self, raw_refresh_token: str, settings: Settings) -> TokenPair:
+        """Exchange a refresh token for a new pair; the presented token is used up.
+
+        Raises:
+            AuthenticationFailed: unknown, expired or revoked token, inactive user, or a token used
+                before (its whole family is then revoked and the revocation committed).
+        """
+        session = self.repository.session
+        now = datetime.now(UTC)
+        row = (
+            await session.execute(
+                select(RefreshToken, TokenFamily, User)
+                .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
+                .join(User, User.id == TokenFamily.user_id)
+                .where(RefreshToken.token_hash == _digest(raw_refresh_token or ""))
+            )
+        ).first()
+        if row is None:
+            raise AuthenticationFailed(INVALID_REFRESH)
+        token, family, user = row
+        if family.revoked_at is not None or not user.is_active or token.expires_at <= now:
+            raise AuthenticationFailed(INVALID_REFRESH)
+        used = await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if used.rowcount != 1:  # type: ignore[attr-defined]
+            await self._revoke_family(family.id, "refresh token reuse")
+            await session.commit()
+            raise AuthenticationFailed(INVALID_REFRESH + " This sign-in has been ended for your safety.")
+        pair = await self._pair(user, family, settings)
+        await session.commit()
+        return pair
+
+    async def logout(self, token: ApiToken) -> None:
+        """Revoke the token's sign-in family and the access token itself (until it expires)."""
+        session = self.repository.session
+        family_id = await session.scalar(select(TokenFamily.id).where(TokenFamily.public_id == token.fam))
+        if family_id is not None:
+            await self._revoke_family(family_id, "logout")
+        try:
+            async with session.begin_nested():
+                session.add(RevokedAccessToken(jti=str(token.jti), expires_at=token.exp))
+        except IntegrityError:
+            pass  # already revoked: logging out twice is fine
+        await session.commit()
+
+    async def revoke_all(self, user_id: int, reason: str) -> None:
+        """End every API sign-in of a user (password change, deactivation). The caller commits."""
+        await self.repository.session.execute(
+            update(TokenFamily)
+            .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+        )
+
+    async def _revoke_family(self, family_id: int, reason: str) -> None:
+        await self.repository.session.execute(
+            update(TokenFamily)
+            .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+        )
+
+    async def _pair(self, user: User, family: TokenFamily, settings: Settings) -> TokenPair:
+        now = datetime.now(UTC).replace(microsecond=0)
+        lifetime = timedelta(minutes=settings.access_token_minutes)
+        access = ApiToken(
+            exp=now + lifetime,
+            sub=str(user.id),
+            iat=now,
+            nbf=now,
+            iss=settings.token_issuer,
+            aud=AUDIENCE,
+            jti=uuid.uuid4().hex,
+            role=user.role,
+            fam=family.public_id,
+        ).encode(signing_key(settings), ALGORITHM)
+        refresh = secrets.token_urlsafe(32)
+        self.repository.session.add(
+            RefreshToken(
+                family_id=family.id,
+                token_hash=_digest(refresh),
+                expires_at=now + timedelta(days=settings.refresh_token_days),
+            )
+        )
+        await self.repository.session.flush()
+        return TokenPair(access_token=access, expires_in=int(lifetime.total_seconds()), refresh_token=refresh)

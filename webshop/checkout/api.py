@@ -1,0 +1,96 @@
+"""Checkout routes of the JSON API: shipping methods, and placing the cart as an order, idempotently."""
+
+import hashlib
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, JSONBody
+
+from webshop.api.responses import problems
+from webshop.api.schemas import money
+from webshop.checkout.idempotency import IdempotencyService, fingerprint
+from webshop.checkout.payments import DEFAULT_PROVIDER
+from webshop.checkout.pricing import SHIPPING_METHODS
+from webshop.checkout.schemas import CheckoutIn, ShippingMethodOut
+from webshop.checkout.service import AddressInput, CheckoutService
+from webshop.config import Settings
+from webshop.db.models import User
+from webshop.orders.schemas import OrderOut, order_out
+from webshop.security.jwt import BEARER, PUBLIC
+
+SCOPE = "checkout"
+
+
+def checkout_token(user_id: int, key: str) -> str:
+    """The order's one-time token for an API ``Idempotency-Key`` (unique per user and key)."""
+    return "api-" + hashlib.sha256(f"{user_id}:{key}".encode()).hexdigest()[:60]
+
+
+class CheckoutApiController(Controller):
+    """Checkout for API consumers: the same ``place_order`` as the pages, with ``Idempotency-Key``."""
+
+    path = "/api"
+    tags = ["checkout"]
+
+    @get("/shipping-methods", opt=PUBLIC, operation_id="listShippingMethods")
+    async def shipping_methods(self) -> list[ShippingMethodOut]:
+        """The shipping methods and their flat prices."""
+        return [ShippingMethodOut(m.code, m.name, money(m.price, m.currency)) for m in SHIPPING_METHODS]
+
+    @post(
+        "/checkout",
+        operation_id="checkout",
+        status_code=201,
+        security=BEARER,
+        responses=problems(400, 401, 402, 404, 409, 422),
+    )
+    async def checkout(
+        self,
+        request: Request[User, Any, Any],
+        data: JSONBody[CheckoutIn],
+        idempotency_key: Annotated[
+            str,
+            HeaderParameter(
+                name="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="Unique per order attempt; repeating it replays the first response.",
+            ),
+        ],
+        checkout_service: NamedDependency[CheckoutService],
+        idempotency_service: NamedDependency[IdempotencyService],
+        settings: NamedDependency[Settings],
+    ) -> Response[OrderOut]:
+        """Place the cart as a paid order. Every line is re-checked; stock is taken or nothing is."""
+        user_id = request.user.id
+        body = msgspec.to_builtins(data)
+        claim = {"user_id": user_id, "scope": SCOPE, "key": idempotency_key}
+        replay = await idempotency_service.claim(**claim, request_fingerprint=fingerprint(body))
+        if replay is not None:
+            return Response(replay.body, status_code=replay.status)  # type: ignore[arg-type]
+        address = data.shipping_address
+        try:
+            order, _ = await checkout_service.place_order(
+                user_id=user_id,
+                address=AddressInput(
+                    name=address.name,
+                    line1=address.line1,
+                    line2=address.line2,
+                    city=address.city,
+                    postal_code=address.postal_code,
+                    country=address.country,
+                ),
+                shipping_code=data.shipping_method,
+                card_number=data.payment.card_number,
+                checkout_token=checkout_token(user_id, idempotency_key),
+                provider=DEFAULT_PROVIDER,
+                tax_rates_bp=settings.tax_rates_bp,
+            )
+        except Exception:
+            await idempotency_service.release(**claim)
+            raise
+        result = order_out(order)
+        await idempotency_service.complete(**claim, status=201, body=msgspec.to_builtins(result))
+        return Response(result, status_code=201)

@@ -1,0 +1,116 @@
+"""Idempotency keys for unsafe API requests (draft-ietf-httpapi-idempotency-key-header).
+
+The first request with a key claims it in its own committed transaction, so a concurrent request
+with the same key sees the claim: while the first runs it gets 409; afterwards the first response is
+replayed (same status, same body); the same key with a different body is 422. A request that fails
+with a client error releases its key, so the client may correct the request and retry with it.
+Keys are scoped per user and per operation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from webshop.db.models import IdempotencyRecord
+from webshop.errors import Conflict, ValidationFailed
+
+MAX_KEY_LENGTH = 255
+
+
+class Replay:
+    """A stored response to send again: ``status`` and the JSON ``body``."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status = status
+        self.body = body
+
+
+def fingerprint(body: Any) -> str:
+    """SHA-256 of the request body in canonical JSON (sorted keys), to recognise "the same request"."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class IdempotencyService(SQLAlchemyAsyncRepositoryService[IdempotencyRecord]):
+    """Claims, completes and releases idempotency keys; every step is committed at once."""
+
+    class Repo(SQLAlchemyAsyncRepository[IdempotencyRecord]):
+        """Idempotency record repository."""
+
+        model_type = IdempotencyRecord
+
+    repository_type = Repo
+
+    async def claim(self, *, user_id: int, scope: str, key: str, request_fingerprint: str) -> Replay | None:
+        """Claim ``key`` for this request, or say what to answer instead.
+
+        Returns:
+            ``None`` when this request owns the key now (go ahead), or the ``Replay`` of the
+            completed first request.
+
+        Raises:
+            ValidationFailed: the key is empty or too long (400 is raised by the caller for a missing
+                key), or it was used with a different request body (422).
+            Conflict: the first request with this key is still running (409).
+        """
+        if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+            raise ValidationFailed(
+                f"The Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.",
+                field_errors={"Idempotency-Key": "Invalid key."},
+            )
+        session = self.repository.session
+        try:
+            async with session.begin_nested():
+                session.add(IdempotencyRecord(user_id=user_id, scope=scope, key=key, fingerprint=request_fingerprint))
+                await session.flush()
+        except IntegrityError:
+            existing = await session.scalar(
+                select(IdempotencyRecord)
+                .where(
+                    IdempotencyRecord.user_id == user_id,
+                    IdempotencyRecord.scope == scope,
+                    IdempotencyRecord.key == key,
+                )
+                .execution_options(populate_existing=True)
+            )
+            await session.commit()
+            if existing is None:  # released between our insert and our read: the client may retry
+                raise Conflict("A request with this Idempotency-Key just finished. Retry it.") from None
+            if existing.fingerprint != request_fingerprint:
+                raise ValidationFailed(
+                    "This Idempotency-Key was already used with a different request.",
+                    field_errors={"Idempotency-Key": "Used with a different request body."},
+                ) from None
+            if existing.response_status is None:
+                raise Conflict("A request with this Idempotency-Key is still being processed.") from None
+            return Replay(existing.response_status, existing.response_body or {})
+        await session.commit()
+        return None
+
+    async def complete(self, *, user_id: int, scope: str, key: str, status: int, body: dict[str, Any]) -> None:
+        """Store the response of the request that owns ``key`` (committed)."""
+        await self.repository.session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+            .values(response_status=status, response_body=body)
+        )
+        await self.repository.session.commit()
+
+    async def release(self, *, user_id: int, scope: str, key: str) -> None:
+        """Forget ``key`` after a failed request, so it can be retried (committed)."""
+        await self.repository.session.rollback()
+        await self.repository.session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.user_id == user_id,
+                IdempotencyRecord.scope == scope,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.response_status.is_(None),
+            )
+        )
+        await self.repository.session.commit()

@@ -1,0 +1,90 @@
+"""Order routes of the JSON API: a customer's own orders; every order for admins, with status changes."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from webshop.api.responses import problems
+from webshop.db.models import OrderStatus, User
+from webshop.errors import PermissionDenied, ValidationFailed
+from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, StatusName, order_out
+from webshop.orders.service import OrderService
+from webshop.security.jwt import BEARER, api_admin
+
+
+def _before_id(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise ValidationFailed("The cursor is not valid for this query.", field_errors={"cursor": "Invalid cursor."})
+    return int(cursor)
+
+
+class OrderApiController(Controller):
+    """Orders: customers see their own (others' are 404); admins see and change all."""
+
+    path = "/api/orders"
+    tags = ["orders"]
+    security = BEARER
+
+    @get("", operation_id="listOrders", responses=problems(400, 401, 403, 422))
+    async def list_orders(
+        self,
+        request: Request[User, Any, Any],
+        orders_service: NamedDependency[OrderService],
+        status: FromQuery[StatusName | None] = None,
+        created_from: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed at or after")] = None,
+        created_to: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed before")] = None,
+        customer_id: Annotated[
+            int | None, QueryParameter(ge=1, description="Admins only: one customer's orders")
+        ] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    ) -> OrderPage:
+        """Orders newest first: your own, or (admins) everyone's with filters."""
+        user = request.user
+        if customer_id is not None and not user.is_admin:
+            raise PermissionDenied("Only administrators can list other customers' orders.")
+        orders, next_id = await orders_service.search(
+            user_id=customer_id if user.is_admin else user.id,
+            status=OrderStatus(status) if status else None,
+            created_from=created_from,
+            created_to=created_to,
+            limit=limit,
+            before_id=_before_id(cursor),
+        )
+        return OrderPage(items=[order_out(o) for o in orders], next_cursor=str(next_id) if next_id else None)
+
+    @get("/{order_id:int}", operation_id="getOrder", responses=problems(401, 404))
+    async def get_order(
+        self, request: Request[User, Any, Any], order_id: FromPath[int], orders_service: NamedDependency[OrderService]
+    ) -> OrderOut:
+        """One order (another customer's order is 404)."""
+        user = request.user
+        return order_out(await orders_service.get_for(order_id, user_id=None if user.is_admin else user.id))
+
+    @post("/{order_id:int}/cancel", operation_id="cancelOrder", status_code=200, responses=problems(401, 404, 409))
+    async def cancel_order(
+        self, request: Request[User, Any, Any], order_id: FromPath[int], orders_service: NamedDependency[OrderService]
+    ) -> OrderOut:
+        """Cancel an order that has not shipped; its stock comes back exactly once."""
+        user = request.user
+        if user.is_admin:
+            return order_out(await orders_service.change_status(order_id, OrderStatus.CANCELLED))
+        order = await orders_service.get_for(order_id, user_id=user.id)
+        return order_out(await orders_service.cancel_by_shopper(order.number, user.id))
+
+    @patch(
+        "/{order_id:int}",
+        operation_id="updateOrderStatus",
+        guards=[api_admin],
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def update_order(
+        self, order_id: FromPath[int], data: JSONBody[OrderPatch], orders_service: NamedDependency[OrderService]
+    ) -> OrderOut:
+        """Admins: change the status along the state machine (pending → paid → shipped → delivered, ...)."""
+        return order_out(await orders_service.change_status(order_id, OrderStatus(data.status)))
