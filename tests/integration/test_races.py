@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from tests.factories import P, seed_catalog
 from tests.live import live_server, shop_env
-from tests.shopper import place, ready_to_pay
+from tests.shopper import PASSWORD, SUCCESS_CARD, place, ready_to_pay
 from webshop.db.models import Order, Variant
 from webshop.stock.service import find_ledger_mismatches
 
@@ -80,3 +80,60 @@ async def test_fifty_shoppers_stock_ten_sqlite_one_process(db_url, alchemy, tmp_
 async def test_fifty_shoppers_stock_ten_postgres_two_workers(db_url, alchemy, tmp_path: Path):
     """PostgreSQL: two ``webshop serve`` worker processes against one database, 50 simultaneous payments."""
     await race_against_live_server(db_url, alchemy, tmp_path, workers=2)
+
+
+async def api_race(base_url: str) -> list[httpx.Response]:
+    """50 API clients, each with a token and the hot variant in its cart, check out at the same moment."""
+    limits = httpx.Limits(max_connections=4)
+    clients = [httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) for _ in range(SHOPPERS)]
+
+    async def prepare(index: int, client: httpx.AsyncClient) -> dict[str, str]:
+        email = f"api{index}@example.com"
+        registered = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "name": "A"})
+        assert registered.status_code == 201, registered.text
+        token = await client.post("/api/auth/token", data={"username": email, "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}", "Idempotency-Key": f"race-{index}"}
+        added = await client.post("/api/cart/items", json={"sku": "HOT-1", "quantity": 1}, headers=headers)
+        assert added.status_code == 201, added.text
+        return headers
+
+    body = {
+        "shipping_address": {"name": "A", "line1": "1 Way", "city": "Town", "postal_code": "1", "country": "US"},
+        "shipping_method": "standard",
+        "payment": {"card_number": SUCCESS_CARD},
+    }
+    try:
+        headers = await asyncio.gather(*(prepare(i, c) for i, c in enumerate(clients)))
+        start = asyncio.Event()
+
+        async def pay(client: httpx.AsyncClient, header: dict[str, str]) -> httpx.Response:
+            await start.wait()
+            return await client.post("/api/checkout", json=body, headers=header)
+
+        tasks = [asyncio.create_task(pay(c, h)) for c, h in zip(clients, headers, strict=True)]
+        await asyncio.sleep(0.05)
+        start.set()
+        return await asyncio.gather(*tasks)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_fifty_api_clients_stock_ten(db_url, alchemy, tmp_path: Path, workers: int):
+    """Through the JSON API: exactly 10 orders (201), the other 40 get 409 with the sold-out shortfall."""
+    if db_url.startswith("sqlite") and workers > 1:
+        pytest.skip("SQLite is the single-process engine; several workers run on PostgreSQL")
+    await seed_catalog(alchemy, HOT)
+    with live_server(shop_env(db_url, tmp_path), tmp_path, workers=workers) as base_url:
+        responses = await api_race(base_url)
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == STOCK and statuses.count(409) == SHOPPERS - STOCK, statuses
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json()["shortfalls"] == [
+                {"sku": "HOT-1", "name": "Hot Item", "requested": 1, "available": 0}
+            ]
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == STOCK
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "HOT-1")) == 0
+        assert await find_ledger_mismatches(session) == []

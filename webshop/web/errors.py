@@ -19,7 +19,9 @@ from litestar.exceptions import (
 )
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as DBAPITimeout
 
 from webshop.errors import DomainError, InsufficientStock
 
@@ -84,6 +86,9 @@ def _api_problem(request: Request[Any, Any, Any], exc: Exception, status: int, d
     elif isinstance(exc, ValidationException):
         extra["errors"] = _field_errors(exc)
     response = problem(status, detail, title=title, **extra)
+    if isinstance(exc, HTTPException) and exc.headers:
+        # Keep the headers the exception carries, e.g. ``Allow`` on a 405 (RFC 9110 §15.5.6).
+        response.headers.update(exc.headers)
     if status == 401:
         # RFC 6750 §3: tell the client how to authenticate, and whether its token was the problem.
         challenge = 'Bearer realm="webshop"'
@@ -101,6 +106,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         status, detail = exc.status_code, str(exc.detail)
         if status == 403 and "csrf" in detail.lower():
             detail = "Your form expired or came from another site. Reload the page and try again."
+    elif isinstance(exc, DBAPITimeout | OperationalError | InterfaceError | ConnectionError):
+        # The database is busy or unreachable: a temporary condition (RFC 9110 §15.6.4), not a bug.
+        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        status, detail = HTTP_503_SERVICE_UNAVAILABLE, "The shop is very busy right now. Please try again in a moment."
     else:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         status, detail = HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error happened on our side."
