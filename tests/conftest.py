@@ -14,7 +14,9 @@ import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -63,9 +65,18 @@ def _pg_database_url(name: str) -> str:
     return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
+def in_thread(coroutine: Any) -> Any:
+    """Run a coroutine to completion in a thread with its own event loop (safe inside a running loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def _migrate(url: str, media_dir: Path) -> None:
+    """Run the migrations in a thread of their own: Alembic's async env calls ``asyncio.run``, which
+    refuses to start inside a running loop (as under pytest-asyncio or sync Playwright)."""
     config = create_alchemy_config(make_settings(url, media_dir), null_pool=True)
-    run_migrations(config)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(run_migrations, config).result()
 
 
 @pytest.fixture(scope="session")
@@ -83,12 +94,12 @@ def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL tests need WEBSHOP_TEST_POSTGRES_URL (CI sets it)")
     name = f"webshop_tpl_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    in_thread(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
     try:
         _migrate(_pg_database_url(name), tmp_path_factory.mktemp("pg-media"))
         yield name
     finally:
-        asyncio.run(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        in_thread(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -102,11 +113,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     template_name: str = request.getfixturevalue("postgres_template")
     name = f"webshop_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    in_thread(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
     try:
         yield _pg_database_url(name)
     finally:
-        asyncio.run(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        in_thread(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -67,9 +67,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base_url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless system Chromium, shared by the session."""
+    """Headless system Chromium, shared by a test module.
+
+    Module scope, not session: sync Playwright keeps an event loop running in the main thread while
+    it is open, and the async tests in other modules need that thread free for their own loop.
+    """
     if not CHROMIUM.exists():
         _unavailable(f"Chromium is not installed at {CHROMIUM}")
     try:

@@ -9,7 +9,6 @@ describe (Alembic's autogenerate comparison finds nothing to do).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec
+from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec, in_thread
 from tests.live import run_cli, shop_env
 from webshop.db.engine import PROJECT_ROOT
 from webshop.db.models import Product
@@ -45,11 +44,11 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL tests need WEBSHOP_TEST_POSTGRES_URL (CI sets it)")
     name = f"webshop_mig_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    in_thread(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
     try:
         yield _pg_database_url(name)
     finally:
-        asyncio.run(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        in_thread(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def webshop_db(url: str, workdir: Path, command: str, revision: str) -> str:
@@ -80,7 +79,7 @@ def with_connection(url: str, work: Callable[[Connection], T]) -> T:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index", SAWarning)
         warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
-        return asyncio.run(run())
+        return in_thread(run())
 
 
 def table_names(connection: Connection) -> set[str]:
