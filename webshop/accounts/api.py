@@ -20,6 +20,7 @@ from webshop.accounts.schemas import (
 )
 from webshop.accounts.service import UserService
 from webshop.accounts.tokens import ApiTokenService, TokenPair
+from webshop.api.openapi import OptionalBodyOperation
 from webshop.api.responses import problems
 from webshop.config import Settings
 from webshop.db.models import User
@@ -44,7 +45,7 @@ class AuthApiController(Controller):
         await users_service.repository.session.commit()
         return user_out(user)
 
-    @post("/token", opt=PUBLIC, operation_id="createToken", status_code=200, responses=problems(400, 401))
+    @post("/token", opt=PUBLIC, operation_id="createToken", status_code=200, responses=problems(400, 401, 422))
     async def token(
         self,
         data: Annotated[PasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
@@ -69,7 +70,14 @@ class AuthApiController(Controller):
         """Exchange a refresh token (single use) for a new access and refresh token."""
         return _token_out(await api_tokens_service.refresh(data.refresh_token, settings))
 
-    @post("/logout", operation_id="logout", status_code=204, security=BEARER, responses=problems(401))
+    @post(
+        "/logout",
+        operation_id="logout",
+        status_code=204,
+        security=BEARER,
+        responses=problems(400, 401),
+        operation_class=OptionalBodyOperation,
+    )
     async def logout(
         self,
         request: Request[User, Token, Any],

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Router
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Server
+from litestar.openapi.spec import Operation, Server
 
 from webshop import __version__
 
@@ -32,6 +33,15 @@ class DocsRouter(Router):
         if getattr(getattr(value, "fn", None), "__name__", "") == "handle_schema_path_not_found":
             return []
         return super().register(value)
+
+
+@dataclass
+class OptionalBodyOperation(Operation):
+    """An operation whose request body may be left out (Litestar always marks a body ``required``)."""
+
+    def __post_init__(self) -> None:
+        if self.request_body is not None:
+            self.request_body.required = False
 
 
 def openapi_config(bearer: Any) -> OpenAPIConfig:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+from litestar.params import PathParameter
+
+BIGINT_MAX = 2**63 - 1
+"""The largest value of the database's 64-bit integer columns; bigger numbers are a 400, not a database error."""
+
+INT_MAX = 2**31 - 1
+"""The largest value of the database's 32-bit integer columns (prices in minor units)."""
+
+PathId = Annotated[int, PathParameter(ge=1, le=BIGINT_MAX)]
+"""A row id in a path."""
 
 
 class Money(msgspec.Struct, frozen=True):

@@ -4,9 +4,10 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from webshop.api.responses import problems
+from webshop.api.schemas import PathId
 from webshop.cart.schemas import CartItemIn, CartItemPatch, CartOut, cart_out
 from webshop.cart.service import CartOwner, CartService
 from webshop.config import Settings
@@ -48,7 +49,7 @@ class CartApiController(Controller):
     async def update_item(
         self,
         request: Request[User, Any, Any],
-        item_id: FromPath[int],
+        item_id: PathId,
         data: JSONBody[CartItemPatch],
         carts_service: NamedDependency[CartService],
         settings: NamedDependency[Settings],
@@ -58,11 +59,11 @@ class CartApiController(Controller):
         await carts_service.set_quantity(owner, item_id, data.quantity)
         return cart_out(await carts_service.view(owner), settings.tax_rates_bp)
 
-    @delete("/items/{item_id:int}", operation_id="deleteCartItem", status_code=200, responses=problems(401, 404))
+    @delete("/items/{item_id:int}", operation_id="deleteCartItem", status_code=200, responses=problems(400, 401, 404))
     async def delete_item(
         self,
         request: Request[User, Any, Any],
-        item_id: FromPath[int],
+        item_id: PathId,
         carts_service: NamedDependency[CartService],
         settings: NamedDependency[Settings],
     ) -> CartOut:

@@ -4,9 +4,10 @@ from typing import Annotated, Literal
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromQuery, QueryParameter
 
 from webshop.api.responses import problems
+from webshop.api.schemas import INT_MAX, PathId
 from webshop.catalog.schemas import CategoryOut, ProductOut, ProductPage, product_out, summary_out, tree_out
 from webshop.catalog.service import CatalogQuery, CategoryService, ProductService
 from webshop.security.jwt import PUBLIC
@@ -29,8 +30,8 @@ class CatalogApiController(Controller):
         category: Annotated[str | None, QueryParameter(description="Category slug (includes subcategories)")] = None,
         brand: Annotated[list[str] | None, QueryParameter(description="Brand facet values (any of)")] = None,
         color: Annotated[list[str] | None, QueryParameter(description="Colour facet values (any of)")] = None,
-        price_min: Annotated[int | None, QueryParameter(ge=0, description="Minor units")] = None,
-        price_max: Annotated[int | None, QueryParameter(ge=0, description="Minor units")] = None,
+        price_min: Annotated[int | None, QueryParameter(ge=0, le=INT_MAX, description="Minor units")] = None,
+        price_max: Annotated[int | None, QueryParameter(ge=0, le=INT_MAX, description="Minor units")] = None,
         sort: FromQuery[Sort] = "name",
         cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
@@ -42,10 +43,8 @@ class CatalogApiController(Controller):
         )
         return ProductPage(items=[summary_out(c) for c in cards], next_cursor=next_cursor)
 
-    @get("/products/{product_id:int}", operation_id="getProduct", responses=problems(404))
-    async def get_product(
-        self, product_id: FromPath[int], products_service: NamedDependency[ProductService]
-    ) -> ProductOut:
+    @get("/products/{product_id:int}", operation_id="getProduct", responses=problems(400, 404))
+    async def get_product(self, product_id: PathId, products_service: NamedDependency[ProductService]) -> ProductOut:
         """One product with its variants (price, stock), photos and facets."""
         return product_out(await products_service.get_visible(product_id))
 

@@ -5,9 +5,10 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from webshop.api.responses import problems
+from webshop.api.schemas import BIGINT_MAX, PathId
 from webshop.db.models import OrderStatus, User
 from webshop.errors import PermissionDenied, ValidationFailed
 from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, StatusName, order_out
@@ -39,13 +40,23 @@ class OrderApiController(Controller):
         created_from: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed at or after")] = None,
         created_to: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed before")] = None,
         customer_id: Annotated[
-            int | None, QueryParameter(ge=1, description="Admins only: one customer's orders")
+            int | None, QueryParameter(ge=1, le=BIGINT_MAX, description="Admins only: one customer's orders")
         ] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> OrderPage:
         """Orders newest first: your own, or (admins) everyone's with filters."""
         user = request.user
+        for name in ("created_from", "created_to"):
+            # The framework also takes a bare number as a Unix timestamp; only RFC 3339 is documented.
+            raw = request.query_params.get(name)
+            if raw is None:
+                continue
+            try:
+                datetime.fromisoformat(raw)
+            except ValueError:
+                message = "Not an RFC 3339 date-time."
+                raise ValidationFailed(message, field_errors={name: message}) from None
         if customer_id is not None and not user.is_admin:
             raise PermissionDenied("Only administrators can list other customers' orders.")
         orders, next_id = await orders_service.search(
@@ -58,17 +69,17 @@ class OrderApiController(Controller):
         )
         return OrderPage(items=[order_out(o) for o in orders], next_cursor=str(next_id) if next_id else None)
 
-    @get("/{order_id:int}", operation_id="getOrder", responses=problems(401, 404))
+    @get("/{order_id:int}", operation_id="getOrder", responses=problems(400, 401, 404))
     async def get_order(
-        self, request: Request[User, Any, Any], order_id: FromPath[int], orders_service: NamedDependency[OrderService]
+        self, request: Request[User, Any, Any], order_id: PathId, orders_service: NamedDependency[OrderService]
     ) -> OrderOut:
         """One order (another customer's order is 404)."""
         user = request.user
         return order_out(await orders_service.get_for(order_id, user_id=None if user.is_admin else user.id))
 
-    @post("/{order_id:int}/cancel", operation_id="cancelOrder", status_code=200, responses=problems(401, 404, 409))
+    @post("/{order_id:int}/cancel", operation_id="cancelOrder", status_code=200, responses=problems(400, 401, 404, 409))
     async def cancel_order(
-        self, request: Request[User, Any, Any], order_id: FromPath[int], orders_service: NamedDependency[OrderService]
+        self, request: Request[User, Any, Any], order_id: PathId, orders_service: NamedDependency[OrderService]
     ) -> OrderOut:
         """Cancel an order that has not shipped; its stock comes back exactly once."""
         user = request.user
@@ -84,7 +95,7 @@ class OrderApiController(Controller):
         responses=problems(400, 401, 403, 404, 409),
     )
     async def update_order(
-        self, order_id: FromPath[int], data: JSONBody[OrderPatch], orders_service: NamedDependency[OrderService]
+        self, order_id: PathId, data: JSONBody[OrderPatch], orders_service: NamedDependency[OrderService]
     ) -> OrderOut:
         """Admins: change the status along the state machine (pending → paid → shipped → delivered, ...)."""
         return order_out(await orders_service.change_status(order_id, OrderStatus(data.status)))

@@ -19,8 +19,13 @@ from litestar.exceptions import (
 )
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
-from sqlalchemy.exc import InterfaceError, OperationalError
+from litestar.status_codes import (
+    HTTP_303_SEE_OTHER,
+    HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as DBAPITimeout
 
 from webshop.errors import DomainError, InsufficientStock
@@ -98,6 +103,11 @@ def _api_problem(request: Request[Any, Any, Any], exc: Exception, status: int, d
     return response
 
 
+def _is_unstorable_text(exc: Exception) -> bool:
+    """PostgreSQL refused a text value it cannot store: a NUL character (SQLSTATE 22021)."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "22021"
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Render any exception that escaped a handler (see module docstring)."""
     if isinstance(exc, DomainError):
@@ -106,6 +116,9 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         status, detail = exc.status_code, str(exc.detail)
         if status == 403 and "csrf" in detail.lower():
             detail = "Your form expired or came from another site. Reload the page and try again."
+    elif _is_unstorable_text(exc):
+        # Text with a NUL character can be sent in any field, but PostgreSQL can neither store nor search it.
+        status, detail = HTTP_400_BAD_REQUEST, "Text must not contain NUL characters."
     elif isinstance(exc, DBAPITimeout | OperationalError | InterfaceError | ConnectionError):
         # The database is busy or unreachable: a temporary condition (RFC 9110 §15.6.4), not a bug.
         logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
