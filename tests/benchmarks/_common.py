@@ -181,7 +181,7 @@ def warn_if_busy() -> float:
     """Print a warning when other work keeps the machine busy (it skews the figures); return the load average."""
     load, cpus = os.getloadavg()[0], os.cpu_count() or 1
     if load > cpus / 2:
-        print(f"warning: load average {load:.1f} on {cpus} CPUs before the load: other work will skew the figures")
+        print(f"warning: load average {load:.1f} on {cpus} CPUs before the load: other work may skew the figures")
     return load
 
 
