@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from litestar import Litestar
@@ -28,8 +28,32 @@ from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config, run_migr
 
 POSTGRES_URL = os.environ.get("WEBSHOP_TEST_POSTGRES_URL", "")
 SHARED_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "catalog"
+STRICT = os.environ.get("WEBSHOP_REQUIRE_BROWSER") == "1"
+"""CI mode: every component a test needs (Chromium, PostgreSQL, the shared catalog) must be there."""
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 CSRF_RE = re.compile(r'(?:name="_csrf_token" value="|"x-csrftoken": ")([^"]+)"')
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose component is missing; in CI mode (``WEBSHOP_REQUIRE_BROWSER=1``) fail instead."""
+    if STRICT:
+        pytest.fail(f"{reason} (WEBSHOP_REQUIRE_BROWSER=1: CI needs it, so this is a failure)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_postgres() -> str:
+    """The PostgreSQL server URL for tests, or skip/fail (see ``unavailable``)."""
+    if not POSTGRES_URL:
+        unavailable("PostgreSQL tests need WEBSHOP_TEST_POSTGRES_URL (CI sets it)")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def shared_catalog() -> Path:
+    """The real catalog in ``../shared/catalog``, or skip/fail (see ``unavailable``)."""
+    if not (SHARED_CATALOG / "products.csv").is_file():
+        unavailable(f"the shared catalog is missing: {SHARED_CATALOG / 'products.csv'} not found")
+    return SHARED_CATALOG
 
 
 def make_settings(database_url: str, media_dir: Path, **overrides: object) -> Settings:
@@ -91,8 +115,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL database with a random name, migrated to head once per session, dropped after."""
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL tests need WEBSHOP_TEST_POSTGRES_URL (CI sets it)")
+    require_postgres()
     name = f"webshop_tpl_{uuid.uuid4().hex[:12]}"
     in_thread(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
     try:

@@ -9,13 +9,13 @@ catalog the tests are skipped, unless ``WEBSHOP_REQUIRE_BROWSER=1`` turns the sk
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import SHARED_CATALOG, unavailable
 from tests.live import live_server as serve
 from tests.live import run_cli, shop_env
 
@@ -23,18 +23,10 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog"
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
 IMPORT_TIMEOUT_S = 180.0
 E2E_DIR = Path(__file__).resolve().parent
-
-
-def _unavailable(reason: str) -> NoReturn:
-    """Skip, or fail when ``WEBSHOP_REQUIRE_BROWSER=1`` says the browser tests must run."""
-    if os.environ.get("WEBSHOP_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (WEBSHOP_REQUIRE_BROWSER=1, so this is a failure, not a skip)", pytrace=False)
-    pytest.skip(reason)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -55,7 +47,7 @@ def artifacts_dir() -> Path:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a ``webshop serve`` subprocess with the shared catalog imported."""
     if not (SHARED_CATALOG / "products.csv").is_file():
-        _unavailable(f"the shared catalog is missing: {SHARED_CATALOG / 'products.csv'} not found")
+        unavailable(f"the shared catalog is missing: {SHARED_CATALOG / 'products.csv'} not found")
     workdir = tmp_path_factory.mktemp("e2e-server")
     env = shop_env(f"sqlite+aiosqlite:///{workdir / 'shop.db'}", workdir, PYTHONUNBUFFERED="1")
     imported = run_cli(["import-catalog", "--no-progress", str(SHARED_CATALOG)], env, workdir, timeout=IMPORT_TIMEOUT_S)
@@ -75,11 +67,11 @@ def browser() -> Iterator[Browser]:
     it is open, and the async tests in other modules need that thread free for their own loop.
     """
     if not CHROMIUM.exists():
-        _unavailable(f"Chromium is not installed at {CHROMIUM}")
+        unavailable(f"Chromium is not installed at {CHROMIUM}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the playwright package is not installed")
+        unavailable("the playwright package is not installed")
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(

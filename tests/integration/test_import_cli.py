@@ -27,10 +27,7 @@ from webshop.db.models import Category, Product, ProductFacet, ProductImage, Sto
 from webshop.media import IMAGE_WIDTHS
 from webshop.stock.service import find_ledger_mismatches
 
-needs_real_catalog = pytest.mark.skipif(
-    not (SHARED_CATALOG / "products.csv").is_file(),
-    reason=f"the real demo catalog is not at {SHARED_CATALOG} (products.csv and images/)",
-)
+needs_real_catalog = pytest.mark.usefixtures("shared_catalog")
 ROW_ERROR = re.compile(r"^line (\d+): (.+)$", re.MULTILINE)
 SUMMARY = re.compile(r"^products: .*; errors: \d+$", re.MULTILINE)
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec, in_thread
+from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec, in_thread, require_postgres
 from tests.live import run_cli, shop_env
 from webshop.db.engine import PROJECT_ROOT
 from webshop.db.models import Product
@@ -41,8 +41,7 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL tests need WEBSHOP_TEST_POSTGRES_URL (CI sets it)")
+    require_postgres()
     name = f"webshop_mig_{uuid.uuid4().hex[:12]}"
     in_thread(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
     try:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED_CATALOG
 from webshop.catalog.importer import COLUMNS, ParsedCatalog, RowError, parse_catalog, slugify
 
-SHARED_CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog"
 HEADER = ",".join(COLUMNS)
 
 
@@ -228,7 +228,7 @@ def test_slugify() -> None:
     assert slugify("Sports & Outdoor") == "sports-outdoor"
 
 
-@pytest.mark.skipif(not (SHARED_CATALOG / "products.csv").exists(), reason=f"no demo catalog at {SHARED_CATALOG}")
+@pytest.mark.usefixtures("shared_catalog")
 def test_real_demo_catalog() -> None:
     parsed = parse_catalog(SHARED_CATALOG / "products.csv")
     assert parsed.errors == []

@@ -9,6 +9,7 @@ token's ``jti`` until it expires. Only SHA-256 digests of refresh tokens are sto
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import uuid
@@ -109,11 +110,9 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
         family_id = await session.scalar(select(TokenFamily.id).where(TokenFamily.public_id == token.fam))
         if family_id is not None:
             await self._revoke_family(family_id, "logout")
-        try:
+        with contextlib.suppress(IntegrityError):  # already revoked: logging out twice is fine
             async with session.begin_nested():
                 session.add(RevokedAccessToken(jti=str(token.jti), expires_at=token.exp))
-        except IntegrityError:
-            pass  # already revoked: logging out twice is fine
         await session.commit()
 
     async def revoke_all(self, user_id: int, reason: str) -> None:

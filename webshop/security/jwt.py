@@ -11,13 +11,12 @@ Browser pages never look at bearer tokens, and ``/api`` never looks at cookies.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import jwt
 from litestar.connection import ASGIConnection
-from litestar.exceptions import ImproperlyConfiguredException, NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.security.jwt import JWTAuth, Token
 from sqlalchemy import exists, select
@@ -55,19 +54,6 @@ class ApiToken(Token):
     nbf: datetime | None = None
     role: str = "customer"
     fam: str = ""
-
-    def encode(self, secret: str, algorithm: str) -> str:
-        """Encode the claims at the top level of the JWT (no nested ``extras``).
-
-        Raises:
-            ImproperlyConfiguredException: the key or algorithm cannot sign.
-        """
-        claims = {k: v for k, v in asdict(self).items() if v is not None and k != "extras"}
-        claims.update(self.extras)
-        try:
-            return jwt.encode(payload=claims, key=secret, algorithm=algorithm)
-        except (jwt.DecodeError, NotImplementedError) as exc:
-            raise ImproperlyConfiguredException("Failed to encode token") from exc
 
 
 @dataclass
