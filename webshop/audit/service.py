@@ -1,0 +1,74 @@
+"""Audit trail service: written by the services that make admin changes, read by the admin pages.
+
+Each event is added to the caller's session, so it commits or rolls back with the change it records
+(OWASP Logging Cheat Sheet: who, what, when; never a secret in the record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import select
+
+from webshop.db.models import AuditEvent, User
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Return ``{field: [before, after]}`` for the fields of ``after`` whose value differs from ``before``."""
+    return {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}
+
+
+class AuditService(SQLAlchemyAsyncRepositoryService[AuditEvent]):
+    """Records and lists audit events."""
+
+    class Repo(SQLAlchemyAsyncRepository[AuditEvent]):
+        """Audit event repository."""
+
+        model_type = AuditEvent
+
+    repository_type = Repo
+
+    def record(
+        self,
+        actor: User | None,
+        entity_type: str,
+        entity_id: int,
+        action: str,
+        *,
+        summary: str = "",
+        changes: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Add an audit event to the current transaction (it commits with the change it describes).
+
+        Args:
+            actor: The admin who made the change; ``None`` for the command line.
+            entity_type: ``product``, ``variant``, ``category``, ``stock``, ``order`` or ``user``.
+            entity_id: The changed row's id.
+            action: A short verb: ``create``, ``update``, ``delete``, ``restore``, ``status``, ``role``...
+            summary: One human sentence shown on the admin page.
+            changes: ``{field: [before, after]}`` (see :func:`diff`); JSON-serialisable values only.
+        """
+        event = AuditEvent(
+            actor_id=actor.id if actor else None,
+            actor_email=actor.email if actor else "",
+            entity_type=entity_type,
+            entity_id=entity_id,
+            action=action,
+            summary=summary[:500],
+            changes=dict(changes or {}),
+        )
+        self.repository.session.add(event)
+        return event
+
+    async def for_entity(self, entity_type: str, entity_ids: Sequence[int], *, limit: int = 100) -> list[AuditEvent]:
+        """Return the newest ``limit`` events about ``entity_type`` rows ``entity_ids``, newest first."""
+        rows = await self.repository.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id.in_(list(entity_ids)))
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+        return list(rows)
