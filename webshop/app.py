@@ -19,6 +19,7 @@ from webshop.accounts.service import UserService
 from webshop.accounts.tokens import ApiTokenService
 from webshop.accounts.web import AccountController
 from webshop.api.openapi import openapi_config
+from webshop.audit.service import AuditService
 from webshop.cart.api import CartApiController
 from webshop.cart.service import CartService
 from webshop.cart.web import CartController, cart_badge_hook
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
             "orders_service": create_service_provider(OrderService),
             "api_tokens_service": create_service_provider(ApiTokenService),
             "idempotency_service": create_service_provider(IdempotencyService),
+            "audit_service": create_service_provider(AuditService),
         },
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
         middleware=[
