@@ -1,0 +1,282 @@
+"""HTML controllers for the e-mail flows: verify the address, reset the password, change the address.
+
+Links from e-mails land here. A link that no longer works shows ``accounts/link_error.html`` (what
+went wrong, and a way to get a new link). Links that change something important (a new password, a
+new address) open a page with a form first, so a mail scanner that fetches links cannot use them up.
+"""
+
+import logging
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, MediaType, Request, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.plugins.flash import flash
+from litestar.response import Template
+
+from webshop.accounts.links import AccountLinkError, AccountLinkService, LinkPurpose
+from webshop.accounts.service import UserService
+from webshop.accounts.web import safe_next
+from webshop.config import Settings
+from webshop.db.engine import ShopAlchemyConfig, write_session
+from webshop.db.models import User
+from webshop.errors import ValidationFailed
+from webshop.security.session import requires_user
+from webshop.web.responses import see_other
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+NO_STORE = {"Cache-Control": "no-store"}
+logger = logging.getLogger("webshop.accounts")
+
+
+class NextForm(msgspec.Struct):
+    """A form whose only field says where to go afterwards."""
+
+    next: str = ""
+
+
+class EmailForm(msgspec.Struct):
+    """The "forgot your password?" form."""
+
+    email: str = ""
+
+
+class NewPasswordForm(msgspec.Struct):
+    """The new password on a reset link's page."""
+
+    password: str = ""
+
+
+class ChangeEmailForm(msgspec.Struct):
+    """The e-mail change form: the new address and the current password."""
+
+    new_email: str = ""
+    password: str = ""
+
+
+def link_error_page(exc: AccountLinkError) -> Template:
+    """``accounts/link_error.html`` for a refused link (410 Gone, or 400 for a bad signature)."""
+    return Template(
+        "accounts/link_error.html",
+        context={"problem": exc.problem.value, "purpose": exc.purpose.value, "message": exc.detail},
+        status_code=exc.status_code,
+        media_type=MediaType.HTML,
+        headers=NO_STORE,
+    )
+
+
+def done_page(title: str, message: str, *, next_url: str, next_label: str) -> Template:
+    """``accounts/link_done.html``: a link did its work."""
+    return Template(
+        "accounts/link_done.html",
+        context={"title": title, "message": message, "next_url": next_url, "next_label": next_label},
+        media_type=MediaType.HTML,
+        headers=NO_STORE,
+    )
+
+
+async def request_reset_in_background(alchemy: ShopAlchemyConfig, email: str, settings: Settings) -> None:
+    """Look up ``email`` and queue a reset link if it has an account, after the response has been sent.
+
+    Run as a response background task, so the answer to the request is the same page, sent just as
+    fast, whether or not the address exists (OWASP Forgot Password Cheat Sheet). Errors are logged.
+    """
+    try:
+        async with write_session(alchemy) as session:
+            await AccountLinkService(session=session).request_password_reset(email, settings)
+    except Exception:
+        logger.exception("a password reset request could not be processed")
+
+
+class AccountLinkController(Controller):
+    """Pages for account links sent by e-mail."""
+
+    path = "/account"
+    include_in_schema = False
+
+    # -- verify the address ----------------------------------------------------------------------
+
+    @get("/verify-email", name="verify_email.prompt", media_type=MediaType.HTML, guards=[requires_user])
+    async def verify_prompt(self, request: Request[User, Any, Any], next: FromQuery[str | None] = None) -> Template:
+        """Asks for a verified address (checkout sends unverified shoppers here when it must)."""
+        return Template("accounts/verify_email.html", context={"next": safe_next(next, "/account")})
+
+    @post("/verify-email", name="verify_email.resend", media_type=MediaType.HTML, guards=[requires_user])
+    async def resend_verification(
+        self,
+        request: Request[User, Any, Any],
+        users_service: NamedDependency[UserService],
+        account_links_service: NamedDependency[AccountLinkService],
+        settings: NamedDependency[Settings],
+        data: Annotated[NextForm, Form],
+    ) -> Any:
+        """Send a new verification link (older ones stop working) and go back."""
+        user = await users_service.get(request.user.id)
+        if user.email_verified_at is None:
+            await account_links_service.resend_verification(user, settings)
+            flash(request, f"We sent a new link to {user.email}. Only the newest link works.", "info")
+        else:
+            flash(request, "Your e-mail address is already confirmed.", "info")
+        return see_other(request, safe_next(data.next, "/account"))
+
+    @get("/verify-email/{token:str}", name="verify_email", media_type=MediaType.HTML)
+    async def verify(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        account_links_service: NamedDependency[AccountLinkService],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        """Follow a verification link."""
+        try:
+            user = await account_links_service.verify_email(token, settings)
+        except AccountLinkError as exc:
+            return link_error_page(exc)
+        signed_in = request.user is not None
+        return done_page(
+            "Your e-mail address is confirmed",
+            f"Thank you: {user.email} is confirmed.",
+            next_url="/" if signed_in else "/account/sign-in",
+            next_label="Continue shopping" if signed_in else "Sign in",
+        )
+
+    # -- reset the password ----------------------------------------------------------------------
+
+    @get("/forgot-password", name="forgot_password", media_type=MediaType.HTML)
+    async def forgot_form(self) -> Template:
+        """The "forgot your password?" form."""
+        return Template("accounts/forgot_password.html", context={"form": {}, "errors": {}, "sent": False})
+
+    @post("/forgot-password", name="forgot_password.submit", media_type=MediaType.HTML)
+    async def forgot(
+        self,
+        alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: not a type to validate)
+        settings: NamedDependency[Settings],
+        data: Annotated[EmailForm, Form],
+    ) -> Template:
+        """The same answer for every address; the lookup and the e-mail happen after the response."""
+        email = " ".join(data.email.split())[:320]
+        if not email:
+            message = "Enter the e-mail address of your account."
+            return Template(
+                "accounts/forgot_password.html",
+                context={"form": {}, "errors": {"email": message}, "message": message, "sent": False},
+                status_code=422,
+            )
+        return Template(
+            "accounts/forgot_password.html",
+            context={"form": {"email": email}, "errors": {}, "sent": True},
+            background=BackgroundTask(request_reset_in_background, alchemy, email, settings),
+        )
+
+    @get("/reset-password/{token:str}", name="reset_password", media_type=MediaType.HTML)
+    async def reset_form(
+        self,
+        token: FromPath[str],
+        account_links_service: NamedDependency[AccountLinkService],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        """A reset link's page: choose a new password (the link is used when the form is sent)."""
+        try:
+            await account_links_service.check(token, LinkPurpose.RESET_PASSWORD, settings)
+        except AccountLinkError as exc:
+            return link_error_page(exc)
+        return Template("accounts/reset_password.html", context={"token": token, "errors": {}}, headers=NO_STORE)
+
+    @post("/reset-password/{token:str}", name="reset_password.submit", media_type=MediaType.HTML)
+    async def reset(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        account_links_service: NamedDependency[AccountLinkService],
+        settings: NamedDependency[Settings],
+        data: Annotated[NewPasswordForm, Form],
+    ) -> Any:
+        """Set the new password; every sign-in of the account ends; then sign in again."""
+        try:
+            await account_links_service.reset_password(token, data.password, settings)
+        except AccountLinkError as exc:
+            return link_error_page(exc)
+        except ValidationFailed as exc:
+            return Template(
+                "accounts/reset_password.html",
+                context={"token": token, "errors": exc.field_errors, "message": exc.detail},
+                status_code=422,
+                headers=NO_STORE,
+            )
+        flash(request, "Your password was changed and every device was signed out. Sign in with it now.", "info")
+        return see_other(request, "/account/sign-in")
+
+    # -- change the address ----------------------------------------------------------------------
+
+    @get("/email", name="change_email", media_type=MediaType.HTML, guards=[requires_user])
+    async def change_email_form(self, request: Request[User, Any, Any]) -> Template:
+        """The e-mail change form."""
+        return Template("accounts/change_email.html", context={"form": {}, "errors": {}})
+
+    @post("/email", name="change_email.submit", media_type=MediaType.HTML, guards=[requires_user])
+    async def change_email(
+        self,
+        request: Request[User, Any, Any],
+        users_service: NamedDependency[UserService],
+        account_links_service: NamedDependency[AccountLinkService],
+        settings: NamedDependency[Settings],
+        data: Annotated[ChangeEmailForm, Form],
+    ) -> Any:
+        """Check the password and send a confirmation link to the new address; nothing changes yet."""
+        user = await users_service.get(request.user.id)
+        try:
+            new_email = await account_links_service.request_email_change(
+                user, new_email=data.new_email, password=data.password, settings=settings
+            )
+        except ValidationFailed as exc:
+            return Template(
+                "accounts/change_email.html",
+                context={"form": {"new_email": data.new_email}, "errors": exc.field_errors, "message": exc.detail},
+                status_code=422,
+            )
+        flash(
+            request,
+            f"We sent a link to {new_email}. Your address changes when you follow it; "
+            f"until then it stays {user.email}.",
+            "info",
+        )
+        return see_other(request, "/account")
+
+    @get("/email/confirm/{token:str}", name="change_email.confirm", media_type=MediaType.HTML)
+    async def confirm_email_form(
+        self,
+        token: FromPath[str],
+        account_links_service: NamedDependency[AccountLinkService],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        """An e-mail change link's page: confirm the new address with one button."""
+        try:
+            row = await account_links_service.check(token, LinkPurpose.CHANGE_EMAIL, settings)
+        except AccountLinkError as exc:
+            return link_error_page(exc)
+        return Template(
+            "accounts/confirm_email_change.html", context={"token": token, "new_email": row.new_email}, headers=NO_STORE
+        )
+
+    @post("/email/confirm/{token:str}", name="change_email.confirm.submit", media_type=MediaType.HTML)
+    async def confirm_email(
+        self,
+        token: FromPath[str],
+        account_links_service: NamedDependency[AccountLinkService],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        """Change the address now (checked for uniqueness again); the old address gets a notice."""
+        try:
+            user = await account_links_service.confirm_email_change(token, settings)
+        except AccountLinkError as exc:
+            return link_error_page(exc)
+        return done_page(
+            "Your e-mail address is changed",
+            f"Your account's address is now {user.email}. Sign in with it from now on.",
+            next_url="/account",
+            next_label="Your account",
+        )

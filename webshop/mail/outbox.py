@@ -1,0 +1,133 @@
+"""The transactional outbox: an e-mail is a row written in the same transaction as what caused it.
+
+``queue_email`` adds an ``OutboundEmail`` to the caller's session; nothing is sent yet. If the
+transaction rolls back (a declined card), the row disappears with the order and nothing is sent; once
+it commits, the row is durable and ``MailSender`` will send it even if the process dies right after.
+(The "transactional outbox" pattern: Richardson, *Microservices Patterns*, ch. 3.)
+
+After a commit that queued mail, the session's ``after_commit`` hook wakes every sender running in
+this process, so a message usually leaves within milliseconds instead of at the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from webshop.db.engine import SETTINGS_INFO_KEY
+from webshop.db.models import Order, OrderLine, OutboundEmail, User
+from webshop.mail.render import render_email
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from webshop.config import Settings
+
+logger = logging.getLogger("webshop.mail")
+
+_QUEUED_KEY = "webshop_mail_queued"
+_wakers: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+_wakers_lock = threading.Lock()
+
+
+def settings_of(session: AsyncSession | Session) -> Settings:
+    """The app settings a session was made with (``create_alchemy_config`` puts them in ``session.info``).
+
+    Raises:
+        RuntimeError: the session was not made by ``create_alchemy_config``.
+    """
+    settings = session.info.get(SETTINGS_INFO_KEY)
+    if settings is None:
+        raise RuntimeError("this database session has no settings; create it with create_alchemy_config()")
+    return settings  # type: ignore[no-any-return]
+
+
+def queue_email(session: AsyncSession, *, to: str, kind: str, context: dict[str, Any]) -> OutboundEmail:
+    """Render the ``kind`` e-mail for ``to`` and add it to the outbox in ``session``'s transaction.
+
+    Args:
+        session: The session of the work that causes the mail; the caller commits.
+        to: Recipient address.
+        kind: Template name under ``templates/email/`` (also stored on the row, for the logs).
+        context: Template variables; ``shop_url`` (from the settings) is added.
+
+    Returns:
+        The pending ``OutboundEmail`` (added to the session, not flushed).
+    """
+    settings = settings_of(session)
+    rendered = render_email(kind, {**context, "shop_url": settings.base_url})
+    row = OutboundEmail(
+        to_address=to,
+        subject=rendered.subject[:200],
+        text_body=rendered.text,
+        html_body=rendered.html,
+        kind=kind,
+        status="pending",
+        attempts=0,
+    )
+    session.add(row)
+    session.info[_QUEUED_KEY] = True
+    return row
+
+
+async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> OutboundEmail:
+    """Queue an order e-mail (``order_confirmation`` or ``order_shipped``) to the order's customer.
+
+    Reads the order's lines and the customer from ``session`` (so it sees rows flushed in this
+    transaction) and renders them as they are now.
+    """
+    user = await session.get(User, order.user_id)
+    if user is None:  # the foreign key forbids it; a clear error beats an AttributeError
+        raise RuntimeError(f"order {order.number} has no customer")
+    lines = list(await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)))
+    settings = settings_of(session)
+    context = {
+        "user": user,
+        "order": order,
+        "lines": lines,
+        "address_lines": order.shipping_address_lines(),
+        "order_url": f"{settings.base_url}/orders/{order.number}",
+    }
+    return queue_email(session, to=user.email, kind=kind, context=context)
+
+
+def register_waker(loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> int:
+    """Have ``wake`` set (on ``loop``) whenever a transaction that queued mail commits; returns a handle."""
+    with _wakers_lock:
+        handle = id(wake)
+        _wakers[handle] = (loop, wake)
+    return handle
+
+
+def unregister_waker(handle: int) -> None:
+    """Stop waking the event registered as ``handle``."""
+    with _wakers_lock:
+        _wakers.pop(handle, None)
+
+
+def wake_senders() -> None:
+    """Wake every sender in this process (thread-safe; a closed loop is skipped)."""
+    with _wakers_lock:
+        targets = list(_wakers.values())
+    for loop, wake in targets:
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:  # that loop has closed; its sender is gone
+            continue
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_QUEUED_KEY, False):
+        wake_senders()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    # The database transaction rolled back (savepoints do not fire this): the queued rows are gone.
+    session.info.pop(_QUEUED_KEY, None)

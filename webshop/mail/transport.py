@@ -1,0 +1,142 @@
+"""Where e-mail goes: an SMTP server (aiosmtplib), or ``.eml`` files in an outbox folder.
+
+``build_message`` turns an ``OutboundEmail`` row into a standard ``multipart/alternative`` message
+(RFC 2046 §5.1.4: plain text first, HTML last, so clients show the richest part they can) with the
+stdlib's ``EmailMessage``. ``transport_for(settings)`` picks the transport: SMTP when
+``WEBSHOP_SMTP_HOST`` is set, else the file transport (the development default).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import aiosmtplib
+import anyio.to_thread
+
+if TYPE_CHECKING:
+    from webshop.config import Settings
+    from webshop.db.models import OutboundEmail
+
+logger = logging.getLogger("webshop.mail")
+
+
+class PermanentFailure(Exception):
+    """The server refused the message for good (an SMTP 5xx reply): retrying will not help."""
+
+
+def build_message(row: OutboundEmail, settings: Settings) -> EmailMessage:
+    """A ``multipart/alternative`` message (text, then HTML) for ``row``, from ``settings.mail_from``.
+
+    Carries ``Message-ID``, ``Date`` and ``Auto-Submitted: auto-generated`` (RFC 3834 §5: automatic
+    mail, so auto-responders do not answer it).
+    """
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = row.to_address
+    message["Subject"] = row.subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = make_msgid(idstring=f"outbox-{row.id}", domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(row.text_body)
+    if row.html_body:
+        message.add_alternative(row.html_body, subtype="html")
+    return message
+
+
+class Transport(Protocol):
+    """Delivers one message; returns where it went (for the log) or raises."""
+
+    async def deliver(self, message: EmailMessage, row: OutboundEmail) -> str:
+        """Send ``message``.
+
+        Returns:
+            A short description of where it went (``smtp://host:port`` or a file path).
+
+        Raises:
+            PermanentFailure: refused for good; any other exception is temporary (retried).
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class SmtpTransport:
+    """Send through an SMTP server with aiosmtplib (TLS mode, credentials and timeout from settings)."""
+
+    host: str
+    port: int
+    tls: str = "starttls"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = 30.0
+
+    async def deliver(self, message: EmailMessage, row: OutboundEmail) -> str:
+        """Send ``message`` in one SMTP conversation; a 5xx reply is a ``PermanentFailure``."""
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.host,
+                port=self.port,
+                username=self.username or None,
+                password=self.password or None,
+                use_tls=self.tls == "tls",
+                start_tls=self.tls == "starttls",
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [error.code for error in exc.recipients]
+            if codes and all(500 <= code < 600 for code in codes):
+                first = exc.recipients[0]
+                raise PermanentFailure(f"recipient refused: {first.code} {first.message}") from exc
+            raise
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600 and not isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+                raise PermanentFailure(f"{exc.code} {exc.message}") from exc
+            raise
+        return f"smtp://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class FileTransport:
+    """Write each message as ``<time>-<id>-<kind>.eml`` into ``directory`` (development, no SMTP needed).
+
+    The file appears whole or not at all (written to a temporary name, then renamed).
+    """
+
+    directory: Path
+
+    async def deliver(self, message: EmailMessage, row: OutboundEmail) -> str:
+        """Write ``message`` to a new file; returns its absolute path."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = self.directory.resolve() / f"{stamp}-{row.id}-{row.kind or 'mail'}.eml"
+        data = bytes(message)
+        await anyio.to_thread.run_sync(_write_atomically, path, data)
+        return str(path)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".eml.part")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def transport_for(settings: Settings) -> Transport:
+    """SMTP when ``settings.smtp_host`` is set, else ``.eml`` files in ``settings.mail_outbox_dir``."""
+    if settings.smtp_host:
+        return SmtpTransport(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            timeout=settings.smtp_timeout,
+        )
+    return FileTransport(Path(settings.mail_outbox_dir))
