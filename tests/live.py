@@ -25,14 +25,22 @@ def free_port() -> int:
 
 
 def shop_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]:
-    """Environment for a webshop subprocess working in ``workdir``."""
+    """Environment for a webshop subprocess working in ``workdir``.
+
+    The per-address rate limits are off: races, benchmarks and browser tests sign in many shoppers from
+    127.0.0.1 (tests/integration/test_security.py tests the limits; pass e.g.
+    ``WEBSHOP_RATE_LIMIT_AUTH="5/minute"`` to turn one on).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBSHOP_")}
     env.update(
         WEBSHOP_DATABASE_URL=database_url,
         WEBSHOP_SECRET_KEY=SECRET,
         WEBSHOP_MEDIA_DIR=str(workdir / "media"),
-        **extra,
+        WEBSHOP_RATE_LIMIT_AUTH="off",
+        WEBSHOP_RATE_LIMIT_REFRESH="off",
+        WEBSHOP_RATE_LIMIT_GENERAL="off",
     )
+    env.update(extra)
     return env
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
 import secrets
 import sys
+import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from advanced_alchemy.cli import add_migration_commands
 
-from webshop.config import STATE_DIR, Settings, SettingsError, get_settings
+from webshop.config import STATE_DIR, Settings, SettingsError, get_settings, settings_warnings
 
 DEMO_PRODUCTS = 48
 
@@ -110,7 +113,9 @@ async def _ensure_admin(settings: Settings, email: str, password: str, name: str
                 existing.role = UserRole.ADMIN.value
                 await session.commit()
                 return False
-            await users.register(email=email, name=name, password=password, role=UserRole.ADMIN)
+            admin = await users.register(email=email, name=name, password=password, role=UserRole.ADMIN)
+            # The shop owner typed this address on the server: no verification link needed.
+            admin.email_verified_at = datetime.now(UTC)
             await session.commit()
             return True
     finally:
@@ -134,29 +139,149 @@ def create_admin_command(email: str, name: str) -> None:
     click.echo(f"{'created' if created else 'promoted existing user to'} admin {email}")
 
 
-def _serve(host: str, port: int, workers: int) -> None:
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _safe_url(settings: Settings) -> str:
+    """The database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _prepare_database(settings: Settings, *, migrate: bool) -> None:
+    """Bring the database to the code's schema before any worker starts, or stop with a clear message.
+
+    With ``migrate``, pending migrations are applied once, here in the parent process, before uvicorn
+    starts its workers (so several workers never race to migrate). Without, the database must already
+    be at the latest revision (a release step ran ``webshop db upgrade``), else nothing is served.
+
+    Raises:
+        click.ClickException: the database is unreachable, or behind (or ahead of) the code.
+    """
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from webshop.db.engine import (
+        DatabaseUnavailable,
+        create_engine,
+        database_revisions,
+        known_revisions,
+        migration_heads,
+    )
+
+    try:
+        if migrate:
+            _migrate(settings)
+            return
+
+        async def current() -> set[str]:
+            engine = create_engine(settings, null_pool=True)
+            try:
+                return await database_revisions(engine)
+            finally:
+                await engine.dispose()
+
+        revisions, heads = asyncio.run(current()), migration_heads()
+    except (DatabaseUnavailable, OSError, SQLAlchemyError, CommandError) as exc:
+        raise click.ClickException(f"cannot use the database {_safe_url(settings)}: {exc}") from exc
+    unknown = revisions - known_revisions()
+    if unknown:
+        raise click.ClickException(
+            f"the database {_safe_url(settings)} is at {', '.join(sorted(unknown))}, a revision this version of "
+            "webshop does not know: it was migrated by a newer version; deploy that version (or downgrade the "
+            "database with it)"
+        )
+    if revisions != heads:
+        at = ", ".join(sorted(revisions)) or "no revision (never migrated)"
+        raise click.ClickException(
+            f"the database {_safe_url(settings)} is at {at}, but this version of webshop needs "
+            f"{', '.join(sorted(heads))}: run `webshop db upgrade` first (or start without --no-migrate)"
+        )
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int, uds: Path | None = None) -> None:
+    """Run uvicorn: ``workers`` processes, uvloop + httptools when installed, graceful shutdown.
+
+    uvicorn's own proxy-header handling is off: the app decides which ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` headers to believe (only from ``WEBSHOP_TRUSTED_PROXIES``,
+    webshop/security/proxies.py), the same way under any server and in tests.
+
+    On SIGTERM or SIGINT each worker stops accepting connections, lets the requests in flight finish
+    (at most ``settings.graceful_timeout`` seconds, then they are cancelled), runs the app's shutdown
+    (closing the database pool) and exits; the parent exits 0 after them. A worker that dies is
+    replaced by the parent.
+    """
+    where = f"unix:{uds}" if uds else f"http://{host}:{port}"
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # prometheus_client sums the workers' metrics through files in this (empty) folder.
+            metrics_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="webshop-metrics-"))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+            stack.callback(os.environ.pop, "PROMETHEUS_MULTIPROC_DIR", None)
+        _run_uvicorn(settings, host, port, workers, uds, where)
+
+
+def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, uds: Path | None, where: str) -> None:
     import uvicorn
 
+    loop = "uvloop" if _importable("uvloop") else "asyncio"
+    http = "httptools" if _importable("httptools") else "h11"
+    click.echo(
+        f"webshop: serving {where} with {workers} worker(s) ({loop} + {http}); database {_safe_url(settings)}; "
+        f"graceful shutdown {settings.graceful_timeout} s",
+        err=True,
+    )
     uvicorn.run(
         "webshop.app:create_app",
         factory=True,
         host=host,
         port=port,
+        uds=str(uds) if uds else None,
         workers=workers,
-        proxy_headers=True,
+        loop=loop,
+        http=http,
+        proxy_headers=False,
+        timeout_graceful_shutdown=settings.graceful_timeout,
+        server_header=False,
         log_level="info",
     )
 
 
 @main.command(name="serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
-def serve_command(host: str, port: int, workers: int) -> None:
-    """Serve the shop (migrations are applied first; no demo data)."""
+@click.option("--host", default=None, help="Interface to listen on.  [default: WEBSHOP_HOST or 127.0.0.1]")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="[default: WEBSHOP_PORT or 8000]")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=None, help="Worker processes.  [default: WEBSHOP_WORKERS or 1]"
+)
+@click.option(
+    "--uds",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Listen on this unix domain socket instead of host:port (for a proxy on the same machine).",
+)
+@click.option(
+    "--no-migrate",
+    is_flag=True,
+    help="Do not apply migrations; refuse to start unless the database is at the latest revision.",
+)
+def serve_command(host: str | None, port: int | None, workers: int | None, uds: Path | None, no_migrate: bool) -> None:
+    """Serve the shop (pending migrations are applied first, once; no demo data)."""
     settings = _settings()
-    _migrate(settings)
-    _serve(host, port, workers)
+    for warning in settings_warnings(settings):
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    workers = workers or settings.workers
+    if settings.is_sqlite and workers > 1:
+        click.echo(
+            f"note: SQLite with {workers} workers: they share the file through SQLite's locking (WAL, busy "
+            "timeout); writes are serialised. Use PostgreSQL for a busy shop or several hosts.",
+            err=True,
+        )
+    _prepare_database(settings, migrate=settings.migrate_on_start and not no_migrate)
+    _serve(settings, host or settings.host, port or settings.port, workers, uds)
 
 
 @main.command(name="demo")
@@ -195,7 +320,7 @@ def demo_command(catalog: Path | None, host: str, port: int, no_serve: bool) -> 
     if no_serve:
         return
     click.secho(f"webshop is running on http://{host}:{port}  (Ctrl+C to stop)", fg="green", bold=True)
-    _serve(host, port, 1)
+    _serve(settings, host, port, 1)
 
 
 @main.command(name="check-stock")

@@ -97,3 +97,18 @@ class CartChanged(DomainError):
 
     status_code = 409
     title = "Cart changed"
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed sign-ins for this account (or e-mail address): it is locked for a while.
+
+    ``retry_after`` is the number of seconds until the next attempt is accepted; the response carries
+    it as ``Retry-After`` (RFC 9110 §10.2.3, RFC 6585 §4).
+    """
+
+    status_code = 429
+    title = "Too many attempts"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -20,13 +20,43 @@ from tests.live import live_server as serve
 from tests.live import run_cli, shop_env
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
+    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
 IMPORT_TIMEOUT_S = 180.0
 E2E_DIR = Path(__file__).resolve().parent
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.effectiveDirective} blocked ${event.blockedURI || "inline code"}`
+    + ` in ${event.sourceFile || document.location.href}:${event.lineNumber}`);
+});
+"""
+"""Added to every page by Playwright (not by the shop): reports each Content-Security-Policy violation."""
+CSP_VIOLATIONS: list[str] = []
+"""Content-Security-Policy violations seen in any browser context during the current test."""
+
+
+def _record_csp_violations(context: BrowserContext) -> None:
+    """Collect the context's CSP violations: Chromium's own console report and the listener's."""
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.text.startswith("CSP violation") or "Content Security Policy" in message.text:
+            CSP_VIOLATIONS.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+    context.add_init_script(script=CSP_LISTENER)
+    context.on("console", on_console)
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations() -> Iterator[list[str]]:
+    """Every browser test fails if any page it opened reported a Content-Security-Policy violation."""
+    CSP_VIOLATIONS.clear()
+    yield CSP_VIOLATIONS
+    found, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
+    if found:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(found), pytrace=False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -79,6 +109,14 @@ def browser() -> Iterator[Browser]:
             headless=True,
             args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"],
         )
+        new_context = chromium.new_context
+
+        def recording_context(*args: object, **kwargs: object) -> BrowserContext:
+            context = new_context(*args, **kwargs)  # type: ignore[arg-type]
+            _record_csp_violations(context)
+            return context
+
+        chromium.new_context = recording_context  # type: ignore[method-assign]  # every test's contexts
         try:
             yield chromium
         finally:

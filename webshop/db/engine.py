@@ -9,7 +9,11 @@ Logging" and "BEGIN TRANSACTION"):
   they take the write lock up front and wait for it (busy timeout) instead of failing half-way with
   "database is locked" when a read transaction tries to upgrade.
 
-PostgreSQL needs none of this: its row locks and conditional updates do the work.
+PostgreSQL needs none of this: its row locks and conditional updates do the work. What it needs is
+bounded waits when the server is down or overloaded, so that a request answers 503 in seconds
+instead of hanging (see ``create_engine``): a connect timeout, a pool timeout and a liveness check
+of pooled connections (``pool_pre_ping``), which also makes the app reconnect by itself once the
+server is back.
 """
 
 from __future__ import annotations
@@ -33,7 +37,19 @@ if TYPE_CHECKING:
     from webshop.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class DatabaseUnavailable(ConnectionError):
+    """A new database connection could not be opened (refused, timed out, server starting or stopping).
+
+    Raised from the engine's ``do_connect`` hook in place of the driver's many different errors
+    (``ConnectionRefusedError``, ``TimeoutError``, ``asyncpg.CannotConnectNowError``, DNS errors), so that
+    one exception handler can answer 503 (webshop/web/errors.py).
+    """
+
+
 WRITE_OPTION = "webshop_write"
+SETTINGS_INFO_KEY = "webshop_settings"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -55,19 +71,35 @@ def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine
             kwargs.pop("poolclass")
             kwargs.update(pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size * 4)
         kwargs["connect_args"] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
-    elif null_pool:
-        kwargs["poolclass"] = NullPool
     else:
-        kwargs.update(
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_pool_size,
-            pool_pre_ping=True,
-            pool_timeout=10,
-        )
+        # asyncpg waits 60 s for a connection by default; a shop should rather say "try again" (503).
+        kwargs["connect_args"] = {"timeout": settings.db_connect_timeout}
+        if null_pool:
+            kwargs["poolclass"] = NullPool
+        else:
+            kwargs.update(
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_pool_size,
+                # Test each pooled connection before use: after a server restart the old ones are dead and
+                # are replaced transparently, so the app recovers without a restart of its own.
+                pool_pre_ping=True,
+                pool_timeout=settings.db_pool_timeout,
+            )
     engine = create_async_engine(settings.database_url, **kwargs)
     if settings.is_sqlite:
         _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms)
+    else:
+        _install_connect_hook(engine)
     return engine
+
+
+def _install_connect_hook(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            raise DatabaseUnavailable(f"cannot connect to the database: {type(exc).__name__}: {exc}") from exc
 
 
 def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -120,7 +152,9 @@ def create_alchemy_config(settings: Settings, *, null_pool: bool = False) -> Sho
     committed by ``autocommit_include_redirects`` (a POST answered with a 303 still commits).
     """
     engine = create_engine(settings, null_pool=null_pool)
-    session_config = AsyncSessionConfig(expire_on_commit=False)
+    # Every session carries the settings (``session.info[SETTINGS_INFO_KEY]``), so that code deep in a
+    # service (an e-mail queued with the order) can build absolute links without threading them through.
+    session_config = AsyncSessionConfig(expire_on_commit=False, info={SETTINGS_INFO_KEY: settings})
     config = ShopAlchemyConfig(
         engine_instance=engine,
         session_config=session_config,
@@ -135,6 +169,7 @@ def create_alchemy_config(settings: Settings, *, null_pool: bool = False) -> Sho
     config.write_session_maker = async_sessionmaker(
         bind=engine.execution_options(**{WRITE_OPTION: True}),
         expire_on_commit=False,
+        info={SETTINGS_INFO_KEY: settings},
     )
     return config
 
@@ -167,3 +202,38 @@ def run_migrations(config: ShopAlchemyConfig, revision: str = "head", *, downgra
         commands.downgrade(revision=revision)
     else:
         commands.upgrade(revision=revision)
+
+
+def _script_directory() -> Any:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    return ScriptDirectory.from_config(config)
+
+
+def migration_heads() -> set[str]:
+    """The head revision(s) of the migrations shipped with this code (``migrations/versions``)."""
+    return set(_script_directory().get_heads())
+
+
+def known_revisions() -> set[str]:
+    """Every revision of the migrations shipped with this code."""
+    return {script.revision for script in _script_directory().walk_revisions()}
+
+
+async def database_revisions(engine: AsyncEngine) -> set[str]:
+    """The revision(s) the database is at: the rows of ``alembic_version`` (empty when never migrated).
+
+    Raises:
+        DatabaseUnavailable: the database cannot be reached (and SQLAlchemy errors for other failures).
+    """
+    from sqlalchemy import inspect, text
+
+    async with engine.connect() as connection:
+        has_table = await connection.run_sync(lambda sync: inspect(sync).has_table("alembic_version"))
+        if not has_table:
+            return set()
+        rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
+        return {row[0] for row in rows}

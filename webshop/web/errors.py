@@ -31,6 +31,7 @@ from sqlalchemy.exc import TimeoutError as DBAPITimeout
 from webshop.errors import DomainError, InsufficientStock
 
 logger = logging.getLogger("webshop.errors")
+RETRY_AFTER_SECONDS = "5"
 
 TITLES = {
     400: "Bad request",
@@ -108,6 +109,17 @@ def _is_unstorable_text(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "22021"
 
 
+def _is_database_unavailable(exc: Exception) -> bool:
+    """The database is busy or unreachable: pool or connect timeout, refused or dropped connection.
+
+    ``DatabaseUnavailable`` (a ``ConnectionError``) comes from the engine's connect hook; a connection
+    that died under a running statement (server stopped) is a ``DBAPIError`` with ``connection_invalidated``.
+    """
+    if isinstance(exc, DBAPITimeout | OperationalError | InterfaceError | ConnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Render any exception that escaped a handler (see module docstring)."""
     if isinstance(exc, DomainError):
@@ -119,13 +131,30 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     elif _is_unstorable_text(exc):
         # Text with a NUL character can be sent in any field, but PostgreSQL can neither store nor search it.
         status, detail = HTTP_400_BAD_REQUEST, "Text must not contain NUL characters."
-    elif isinstance(exc, DBAPITimeout | OperationalError | InterfaceError | ConnectionError):
+    elif _is_database_unavailable(exc):
         # The database is busy or unreachable: a temporary condition (RFC 9110 §15.6.4), not a bug.
         logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
         status, detail = HTTP_503_SERVICE_UNAVAILABLE, "The shop is very busy right now. Please try again in a moment."
     else:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         status, detail = HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error happened on our side."
+    if status == HTTP_503_SERVICE_UNAVAILABLE:
+        # RFC 9110 §10.2.3: tell clients and proxies when to try again.
+        api = _is_api(request)
+        response = _api_problem(request, exc, status, detail) if api else error_page(request, status, detail)
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+    if status == 429:
+        # Rate limit or locked account: say when to try again (RFC 6585 §4, RFC 9110 §10.2.3).
+        if _is_api(request):
+            response = _api_problem(request, exc, status, detail)
+        else:
+            response = error_page(request, status, detail)
+        if isinstance(exc, HTTPException) and exc.headers:
+            response.headers.update(exc.headers)
+        if retry_after := getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(retry_after)
+        return response
     if _is_api(request):
         return _api_problem(request, exc, status, detail)
     if isinstance(exc, NotAuthorizedException):
