@@ -21,6 +21,7 @@ import io
 import os
 import random
 import re
+import secrets
 import tempfile
 import textwrap
 import threading
@@ -70,6 +71,35 @@ class ImageRejected(ValidationFailed):
     def __init__(self, reason: str) -> None:
         super().__init__(reason, field_errors={"image": reason})
         self.reason = reason
+
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+"""Largest photo an admin may upload (5 MB), checked on the request body and again by the service."""
+
+
+class ImageTooLarge(ValidationFailed):
+    """An uploaded file is larger than ``MAX_UPLOAD_BYTES``: HTTP 413 (RFC 9110 §15.5.14)."""
+
+    status_code = 413
+    title = "Too large"
+
+    def __init__(self, limit: int = MAX_UPLOAD_BYTES) -> None:
+        reason = f"The file is too large: photos can be at most {limit // (1024 * 1024)} MB."
+        super().__init__(reason, field_errors={"image": reason})
+
+
+def new_image_key() -> str:
+    """A random image key (128 bits, hex) for an upload: its file names reveal nothing about it."""
+    return secrets.token_hex(16)
+
+
+def remove_image_files(media_dir: Path, key: str) -> None:
+    """Delete the original and the WebP derivatives of image ``key`` (missing files are fine)."""
+    if not _KEY_PATTERN.fullmatch(key):
+        return
+    for name in [f"{key}.{ext}" for ext in ("jpg", "png", "webp")] + [f"{key}-{w}.webp" for w in IMAGE_WIDTHS]:
+        with contextlib.suppress(FileNotFoundError):
+            (media_dir / name).unlink()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
 from litestar.security.jwt import Token
 
+from webshop.accounts.links import AccountLinkService
 from webshop.accounts.schemas import (
     LogoutIn,
     PasswordForm,
@@ -26,6 +27,7 @@ from webshop.config import Settings
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.security.jwt import BEARER, PUBLIC
+from webshop.security.throttle import SignInThrottle
 
 
 def _token_out(pair: TokenPair) -> TokenOut:
@@ -38,29 +40,39 @@ class AuthApiController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/register", opt=PUBLIC, operation_id="register", status_code=201, responses=problems(400, 422))
-    async def register(self, data: JSONBody[RegisterIn], users_service: NamedDependency[UserService]) -> UserOut:
-        """Create a customer account."""
+    @post("/register", opt=PUBLIC, operation_id="register", status_code=201, responses=problems(400, 422, 429))
+    async def register(
+        self,
+        data: JSONBody[RegisterIn],
+        users_service: NamedDependency[UserService],
+        account_links_service: NamedDependency[AccountLinkService],
+        settings: NamedDependency[Settings],
+    ) -> UserOut:
+        """Create a customer account; a link to confirm the e-mail address is sent to it."""
         user = await users_service.register(email=data.email, name=data.name, password=data.password)
+        await account_links_service.send_verification(user, settings)
         await users_service.repository.session.commit()
         return user_out(user)
 
-    @post("/token", opt=PUBLIC, operation_id="createToken", status_code=200, responses=problems(400, 401, 422))
+    @post("/token", opt=PUBLIC, operation_id="createToken", status_code=200, responses=problems(400, 401, 422, 429))
     async def token(
         self,
         data: Annotated[PasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
         users_service: NamedDependency[UserService],
         api_tokens_service: NamedDependency[ApiTokenService],
         settings: NamedDependency[Settings],
+        sign_in_throttle: NamedDependency[SignInThrottle],
     ) -> TokenOut:
-        """OAuth2 password flow: form fields ``username`` (e-mail) and ``password``."""
+        """OAuth2 password flow: form fields ``username`` (e-mail) and ``password``.
+
+        Too many failures lock the account for a while: 429 with ``Retry-After``."""
         if data.grant_type not in {"", "password"}:
             message = "Only the password grant is supported."
             raise ValidationFailed(message, field_errors={"grant_type": message})
-        user = await users_service.authenticate(email=data.username, password=data.password)
+        user = await users_service.authenticate(email=data.username, password=data.password, throttle=sign_in_throttle)
         return _token_out(await api_tokens_service.issue(user, settings))
 
-    @post("/refresh", opt=PUBLIC, operation_id="refreshToken", status_code=200, responses=problems(400, 401))
+    @post("/refresh", opt=PUBLIC, operation_id="refreshToken", status_code=200, responses=problems(400, 401, 429))
     async def refresh(
         self,
         data: JSONBody[RefreshIn],

@@ -11,9 +11,11 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import delete, func, select, update
 
+from webshop.audit.service import AuditService
 from webshop.db.models import AuthSession, TokenFamily, User, UserRole
-from webshop.errors import AuthenticationFailed, ValidationFailed
+from webshop.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
 from webshop.security.passwords import hash_password, password_problem, verify_password
+from webshop.security.throttle import SignInThrottle
 
 # Deliberately loose (RFC 5321 allows far more than any regex checks well): something@domain.tld.
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -21,6 +23,7 @@ MAX_NAME_LENGTH = 120
 SESSION_LIFETIME = timedelta(days=14)
 # One message for an unknown e-mail and a wrong password (OWASP Authentication Cheat Sheet).
 SIGN_IN_FAILED = "The e-mail address or password is incorrect."
+LAST_ADMIN = "The shop needs at least one active administrator: make someone else an admin first."
 
 
 def normalize_email(email: str) -> str:
@@ -85,16 +88,30 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         user = User(email=email, name=name, password_hash=await hash_password(password), role=role.value)
         return await self.repository.add(user)
 
-    async def authenticate(self, *, email: str, password: str) -> User:
+    async def authenticate(self, *, email: str, password: str, throttle: SignInThrottle | None = None) -> User:
         """Check credentials and return the user; re-hash the password if its parameters changed.
+
+        Failed attempts are counted and lock the account for a while (``webshop.security.throttle``);
+        the count is committed even though the sign-in fails, and reset by a successful one.
+
+        Args:
+            email: The address typed.
+            password: The password typed.
+            throttle: Counts failures; the app's one also counts addresses without an account
+                (default: accounts only).
 
         Raises:
             AuthenticationFailed: unknown e-mail, wrong password or deactivated account (one message).
+            TooManyAttempts: too many failures in a row; locked for ``retry_after`` seconds.
         """
+        throttle = throttle or SignInThrottle()
         user = await self.get_by_email(email) if email.strip() else None
+        await throttle.check(user, email)
         result = await verify_password(user.password_hash if user else None, password)
         if user is None or not result.ok or not user.is_active:
+            await throttle.failed(self.repository.session, user, email)
             raise AuthenticationFailed(SIGN_IN_FAILED)
+        await throttle.succeeded(self.repository.session, user)
         if result.new_hash:
             user.password_hash = result.new_hash
             await self.repository.session.flush()
@@ -172,3 +189,143 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC), revoked_reason="signed out everywhere")
         )
+
+    # --- administration: search, roles and activation (issue 5) ---------------------------------
+
+    async def search_users(
+        self,
+        *,
+        q: str = "",
+        role: UserRole | None = None,
+        active: bool | None = None,
+        limit: int = 25,
+        offset: int = 0,
+    ) -> tuple[list[User], int]:
+        """Users for the admin list, newest first, one page at a time.
+
+        Args:
+            q: Part of the e-mail address or name (case-insensitive); empty for everyone.
+            role: Only users with this role.
+            active: Only active (``True``) or deactivated (``False``) users.
+            limit: Rows per page.
+            offset: Rows to skip.
+
+        Returns:
+            ``(users, total)``: this page and how many users match in all.
+        """
+        conditions = []
+        if q.strip():
+            needle = q.strip().lower()
+            conditions.append(
+                func.lower(User.email).contains(needle, autoescape=True)
+                | func.lower(User.name).contains(needle, autoescape=True)
+            )
+        if role is not None:
+            conditions.append(User.role == role.value)
+        if active is not None:
+            conditions.append(User.is_active.is_(active))
+        session = self.repository.session
+        total = await session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
+        rows = await session.scalars(
+            select(User).where(*conditions).order_by(User.created_at.desc(), User.id.desc()).limit(limit).offset(offset)
+        )
+        return list(rows), total
+
+    async def get_user(self, user_id: int) -> User:
+        """The user with ``user_id``, read afresh from the database.
+
+        Raises:
+            NotFound: no such user.
+        """
+        user = await self.repository.session.scalar(
+            select(User).where(User.id == user_id).execution_options(populate_existing=True)
+        )
+        if user is None:
+            raise NotFound("There is no such user.")
+        return user
+
+    async def _check_keeps_an_admin(self, user: User) -> None:
+        """Refuse a change that would leave the shop without an active admin, if ``user`` is one.
+
+        The active admins' rows are read ``FOR UPDATE``: on PostgreSQL two admins demoting each other
+        at once are serialised, and the second sees the first's change (SQLite ignores the clause but
+        takes its write lock at the start of the transaction, which serialises them just the same).
+
+        Raises:
+            Conflict: ``user`` is the last active admin.
+        """
+        if not (user.is_admin and user.is_active):
+            return
+        admins = await self.repository.session.scalars(
+            select(User.id).where(User.role == UserRole.ADMIN.value, User.is_active.is_(True)).with_for_update()
+        )
+        if set(admins) <= {user.id}:
+            raise Conflict(LAST_ADMIN)
+
+    async def set_role(self, user_id: int, role: UserRole, *, actor: User | None) -> User:
+        """Promote a user to admin or demote them to customer, with an audit event; committed.
+
+        Args:
+            user_id: The user to change.
+            role: The new role.
+            actor: The admin making the change (``None``: the command line).
+
+        Returns:
+            The user, changed (or unchanged when they already had ``role``).
+
+        Raises:
+            NotFound: no such user.
+            Conflict: demoting the last active admin (see ``LAST_ADMIN``).
+        """
+        session = self.repository.session
+        async with session.begin_nested():
+            user = await self.get_user(user_id)
+            if user.role == role.value:
+                return user
+            if role != UserRole.ADMIN:
+                await self._check_keeps_an_admin(user)
+            before = user.role
+            user.role = role.value
+            verb = "promoted to admin" if role == UserRole.ADMIN else f"changed to {role.value}"
+            AuditService(session=session).record(
+                actor,
+                "user",
+                user.id,
+                "role",
+                summary=f"{user.email} {verb}",
+                changes={"role": [before, role.value]},
+            )
+        await session.commit()
+        return user
+
+    async def set_active(self, user_id: int, active: bool, *, actor: User | None) -> User:
+        """Deactivate or reactivate an account, with an audit event; committed.
+
+        Deactivating ends every browser session and API sign-in of the account at once
+        (``end_all_sessions``); the session and bearer checks also refuse inactive users, and
+        ``authenticate`` refuses their sign-in with the usual message.
+
+        Raises:
+            NotFound: no such user.
+            Conflict: deactivating the last active admin (see ``LAST_ADMIN``).
+        """
+        session = self.repository.session
+        async with session.begin_nested():
+            user = await self.get_user(user_id)
+            if user.is_active == active:
+                return user
+            if not active:
+                await self._check_keeps_an_admin(user)
+            user.is_active = active
+            if not active:
+                await self.end_all_sessions(user.id)
+            AuditService(session=session).record(
+                actor,
+                "user",
+                user.id,
+                "reactivate" if active else "deactivate",
+                summary=f"{user.email} {'reactivated' if active else 'deactivated (signed out everywhere)'}",
+                changes={"is_active": [not active, active]},
+            )
+        await session.commit()
+        return user

@@ -24,9 +24,11 @@ from sqlalchemy.exc import IntegrityError
 from webshop.config import Settings
 from webshop.db.models import RefreshToken, RevokedAccessToken, TokenFamily, User
 from webshop.errors import AuthenticationFailed
+from webshop.observability.logging import get_logger
 from webshop.security.jwt import ALGORITHM, AUDIENCE, ApiToken, signing_key
 
 INVALID_REFRESH = "The refresh token is invalid, expired or already used. Sign in again."
+log = get_logger("webshop.security")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,12 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
         if used.rowcount != 1:  # type: ignore[attr-defined]
             await self._revoke_family(family.id, "refresh token reuse")
             await session.commit()
+            log.warning(
+                "refresh token reuse: sign-in revoked",
+                security_event="refresh_token_reuse",
+                user_id=user.id,
+                token_family=family.public_id,
+            )
             raise AuthenticationFailed(INVALID_REFRESH + " This sign-in has been ended for your safety.")
         pair = await self._pair(user, family, settings)
         await session.commit()

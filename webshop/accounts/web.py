@@ -11,12 +11,15 @@ from litestar.params import Body, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 
+from webshop.accounts.links import AccountLinkService
 from webshop.accounts.service import UserService
 from webshop.cart.service import CartService
 from webshop.cart.web import CART_KEY
+from webshop.config import Settings
 from webshop.db.models import User
-from webshop.errors import AuthenticationFailed, ValidationFailed
+from webshop.errors import AuthenticationFailed, TooManyAttempts, ValidationFailed
 from webshop.security.session import AUTH_KEY, requires_user
+from webshop.security.throttle import SignInThrottle
 from webshop.web.responses import see_other
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -94,9 +97,11 @@ class AccountController(Controller):
         self,
         request: Request[Any, Any, Any],
         users_service: NamedDependency[UserService],
+        account_links_service: NamedDependency[AccountLinkService],
+        settings: NamedDependency[Settings],
         data: Annotated[RegisterForm, Form],
     ) -> Any:
-        """Create the account and sign in, or re-render the form with the errors."""
+        """Create the account, send the verification link and sign in, or re-render the form with the errors."""
         try:
             user = await users_service.register(email=data.email, name=data.name, password=data.password)
         except ValidationFailed as exc:
@@ -110,6 +115,7 @@ class AccountController(Controller):
                 },
                 status_code=422,
             )
+        await account_links_service.send_verification(user, settings)
         await sign_in_browser(request, users_service, user)
         return see_other(request, safe_next(data.next, "/account"))
 
@@ -125,16 +131,20 @@ class AccountController(Controller):
         self,
         request: Request[Any, Any, Any],
         users_service: NamedDependency[UserService],
+        sign_in_throttle: NamedDependency[SignInThrottle],
         data: Annotated[SignInForm, Form],
     ) -> Any:
-        """Check the credentials and sign in, or re-render the form with one message for every failure."""
+        """Check the credentials and sign in, or re-render the form with one message for every failure
+        (429 with ``Retry-After`` while the account is locked after too many failures)."""
         try:
-            user = await users_service.authenticate(email=data.email, password=data.password)
-        except AuthenticationFailed as exc:
+            user = await users_service.authenticate(email=data.email, password=data.password, throttle=sign_in_throttle)
+        except (AuthenticationFailed, TooManyAttempts) as exc:
+            locked = isinstance(exc, TooManyAttempts)
             return Template(
                 "accounts/sign_in.html",
                 context={"form": {"email": data.email}, "message": exc.detail, "next": safe_next(data.next, "")},
-                status_code=400,
+                status_code=429 if locked else 400,
+                headers={"Retry-After": str(exc.retry_after)} if locked else None,  # type: ignore[union-attr]
             )
         await sign_in_browser(request, users_service, user)
         return see_other(request, safe_next(data.next, "/"))

@@ -30,9 +30,17 @@ class Problem(msgspec.Struct):
     shortfalls: list[ShortfallOut] | None = None
 
 
+ALWAYS = (429, 503)
+"""Statuses any route can answer with: 429 from the general per-address rate limit
+(``WEBSHOP_RATE_LIMIT_GENERAL``) and 503 (with ``Retry-After``) while the database is unreachable."""
+
+
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI ``responses`` for the problem statuses a route can answer with."""
+    """OpenAPI ``responses`` for the problem statuses a route can answer with, plus ``ALWAYS``.
+
+    Each maps to an RFC 9457 ``application/problem+json`` body described by ``Problem``.
+    """
     return {
         status: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=TITLES.get(status, "Error"))
-        for status in statuses
+        for status in sorted({*statuses, *ALWAYS})
     }

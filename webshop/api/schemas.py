@@ -13,7 +13,12 @@ BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
 """The largest value of the database's 32-bit integer columns (prices in minor units)."""
 
-PathId = Annotated[int, PathParameter(ge=1, le=BIGINT_MAX)]
+ID_MAX = 2**53 - 1
+"""The largest id a path or query parameter takes: an integer every JSON client can hold exactly
+(RFC 7493 §2.2), and one OpenAPI can state exactly (Litestar writes parameter bounds as floats, and
+``2**63 - 1`` as a float is ``2**63``, which would make an out-of-range id look valid)."""
+
+PathId = Annotated[int, PathParameter(ge=1, le=ID_MAX)]
 """A row id in a path."""
 
 

@@ -14,6 +14,9 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 
 from webshop.db.models import AuditEvent, User
+from webshop.observability.logging import get_logger
+
+log = get_logger("webshop.security")
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -61,6 +64,15 @@ class AuditService(SQLAlchemyAsyncRepositoryService[AuditEvent]):
             changes=dict(changes or {}),
         )
         self.repository.session.add(event)
+        if entity_type == "user":
+            # Role changes and (de)activations are security events too (OWASP Logging Cheat Sheet).
+            log.warning(
+                "user account changed",
+                security_event=f"user_{action}",
+                actor_id=actor.id if actor else None,
+                user_id=entity_id,
+                changes=dict(changes or {}),
+            )
         return event
 
     async def for_entity(self, entity_type: str, entity_ids: Sequence[int], *, limit: int = 100) -> list[AuditEvent]:

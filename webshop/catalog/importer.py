@@ -31,6 +31,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -42,8 +43,9 @@ from sqlalchemy.orm import selectinload
 
 from webshop.db.engine import write_session
 from webshop.db.models import Category, Product, ProductFacet, ProductImage, StockMovement, StockReason, Variant
-from webshop.media import ImageRejected, StoredImage, store_image
-from webshop.money import parse_major
+from webshop.media import ImageRejected, StoredImage, content_key, store_image
+from webshop.media import _existing as _stored_files  # media's own check that a stored image set is complete
+from webshop.money import exponent, parse_major
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -649,6 +651,10 @@ class _ImageStore:
         try:
             data = (self.images_dir / name).read_bytes()
         except FileNotFoundError:
+            # A CSV written by export_catalog names the shop's stored originals: reuse them as they are.
+            stored = stored_asset(self.media_dir, name)
+            if stored is not None:
+                return stored
             return f"image {name!r} not found in {IMAGES_DIR}/; imported without it"
         except OSError as exc:
             return f"image {name!r} cannot be read ({exc.strerror}); imported without it"
@@ -892,3 +898,400 @@ def _progress_bar(show: bool, total: int) -> Iterator[Callable[[int], None]]:
     ) as bar:
         task = bar.add_task("import", total=total)
         yield lambda count: bar.advance(task, count)
+
+
+# --------------------------------------------------------------------------------------------- stored assets
+
+_STORED_ASSET = re.compile(r"([A-Za-z0-9_-]{1,64})\.(jpg|png|webp)")
+
+
+def stored_asset(media_dir: Path, name: str) -> StoredImage | None:
+    """The image already in ``media_dir`` that an asset name like ``{key}.jpg`` names, else ``None``.
+
+    ``export_catalog`` writes each photo as the file name of its stored original (``{key}.{ext}``),
+    so an exported CSV imported into the same shop (or one sharing its media) finds its photos without
+    an ``images/`` folder: the stored files are reused as they are, not decoded and stored again.
+    """
+    match = _STORED_ASSET.fullmatch(name)
+    if match is None:
+        return None
+    stored = _stored_files(media_dir, match.group(1))
+    return stored if stored is not None and stored.ext == match.group(2) else None
+
+
+# --------------------------------------------------------------------------------------------- export
+
+
+@dataclass
+class ExportReport:
+    """What ``export_catalog`` wrote: product and variant rows, and the products it had to leave out.
+
+    Attributes:
+        products: Products written.
+        variants: Variant rows written (a product's first variant shares its product row).
+        skipped: ``(slug, reason)`` for each product the CSV format cannot carry faithfully.
+    """
+
+    products: int = 0
+    variants: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+async def export_catalog(session: AsyncSession, handle: TextIO, *, currency: str = "USD") -> ExportReport:
+    """Write the shop's catalog to ``handle`` as a ``products.csv`` that ``import_catalog`` reads back unchanged.
+
+    Every product that is not soft-deleted is written in id order: its first variant on the product
+    row, the others on variant rows; its category as ``category:`` facet values from the top-level
+    category down, its other facets after them; its photos (in order) as the file names of their stored
+    originals (``{key}.{ext}``, see ``stored_asset``); stock as ``stockOnHand`` (which an import only uses
+    for new variants). Importing the file into the same shop changes nothing.
+
+    A product the format cannot carry faithfully is left out and listed in ``ExportReport.skipped``:
+    no variants; a ``|`` in a facet value, option or category name (the format's separator); a ``:`` in a
+    facet name; a variant priced in a currency other than ``currency``.
+
+    Cells are not escaped for spreadsheets (no ``'`` before ``=``, ``+``, ``-`` or ``@``, as OWASP's CSV
+    injection advice would have it): the file is the importer's exchange format and must read back
+    exactly; open it in a spreadsheet with formulas disabled.
+
+    Args:
+        session: A session to read with.
+        handle: A text stream opened with ``newline=""`` (the ``csv`` module writes ``\\r\\n`` line ends).
+        currency: The shop's currency (``WEBSHOP_CURRENCY``); prices are written in its major units.
+
+    Returns:
+        Counts of rows written and the products left out.
+    """
+    categories = {category.id: category for category in await session.scalars(select(Category))}
+    products = await session.scalars(
+        select(Product)
+        .where(Product.deleted_at.is_(None))
+        .order_by(Product.id)
+        .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
+        .execution_options(populate_existing=True)
+    )
+    writer = csv.writer(handle)
+    writer.writerow(COLUMNS)
+    report = ExportReport()
+    for product in products:
+        path = _category_path(categories, product.category_id)
+        problem = _unexportable(product, path, currency)
+        if problem:
+            report.skipped.append((product.slug, problem))
+            continue
+        facets = [f"{CATEGORY_FACET}:{name}" for name in path]
+        facets += [f"{facet.facet}:{facet.value}" for facet in product.facets]
+        for index, variant in enumerate(product.variants):
+            product_cells = (
+                [
+                    product.name,
+                    product.slug,
+                    product.description,
+                    "|".join(f"{image.key}.{image.ext}" for image in product.images),
+                    "|".join(facets),
+                    "|".join(product.option_groups or []),
+                ]
+                if index == 0
+                else [""] * 6
+            )
+            writer.writerow(
+                [
+                    *product_cells,
+                    "|".join(variant.option_values or []),
+                    variant.sku,
+                    format_major(variant.price, currency),
+                    variant.tax_category,
+                    str(variant.stock),
+                    "",
+                    "",
+                    "",
+                ]
+            )
+            report.variants += 1
+        report.products += 1
+    return report
+
+
+def format_major(amount: int, currency: str = "USD") -> str:
+    """Minor units as the CSV's decimal in major units: ``format_major(129900) == "1299.00"``."""
+    places = exponent(currency)
+    return f"{Decimal(amount).scaleb(-places):.{places}f}"
+
+
+def _category_path(categories: dict[int, Category], category_id: int | None) -> list[str]:
+    """Names from the top-level category down to ``category_id`` (empty for none)."""
+    path: list[str] = []
+    seen: set[int] = set()
+    while category_id is not None and category_id in categories and category_id not in seen:
+        seen.add(category_id)
+        category = categories[category_id]
+        path.insert(0, category.name)
+        category_id = category.parent_id
+    return path
+
+
+def _unexportable(product: Product, path: list[str], currency: str) -> str | None:
+    """Why ``product`` cannot be written faithfully, or ``None``."""
+    if not product.variants:
+        return "it has no variants"
+    texts = [*path, *(product.option_groups or [])]
+    texts += [value for variant in product.variants for value in variant.option_values or []]
+    texts += [facet.value for facet in product.facets]
+    if any("|" in text for text in texts):
+        return "a category, facet value or option contains “|”, the format's separator"
+    if any(":" in facet.facet or "|" in facet.facet for facet in product.facets):
+        return "a facet name contains “:” or “|”"
+    if any(variant.currency != currency for variant in product.variants):
+        return f"a variant is priced in another currency than {currency}"
+    if any(len(variant.option_values or []) != len(product.option_groups or []) for variant in product.variants):
+        return "a variant does not have one option value per option group"
+    return None
+
+
+# --------------------------------------------------------------------------------------------- dry run
+
+
+@dataclass
+class PlannedProduct:
+    """One product an import would create or change.
+
+    Attributes:
+        line: Line number of its product row.
+        slug: Its slug.
+        name: Its name as in the file.
+        changes: What would change, in words (``"price of L-13: 1299.00 → 1399.00"``); for a new
+            product, what it would be created with.
+    """
+
+    line: int
+    slug: str
+    name: str
+    changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportPreview:
+    """What ``import_catalog`` would do with a parsed file, worked out without writing anything.
+
+    The counters mean the same as ``ImportReport``'s, so a preview can be compared with the report of
+    the import that follows it.
+
+    Attributes:
+        created: Products that would be created, in file order.
+        changed: Existing products that would change (their own fields, facets, photos or variants).
+        unchanged: Number of products in the file that would not change.
+        rejected: Rows that would be skipped or imported incompletely, in line order.
+        notices: Rows that would import with a change worth knowing (a repeated SKU renamed).
+        categories: Category paths that would be created (``"Electronics > Audio"``).
+    """
+
+    created: list[PlannedProduct] = field(default_factory=list)
+    changed: list[PlannedProduct] = field(default_factory=list)
+    unchanged: int = 0
+    rejected: list[RowError] = field(default_factory=list)
+    notices: list[RowError] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    products_created: int = 0
+    products_updated: int = 0
+    variants_created: int = 0
+    variants_updated: int = 0
+    images_stored: int = 0
+    categories_created: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        """True when the import would write anything."""
+        return bool(self.created or self.changed or self.categories)
+
+
+async def preview_import(
+    session: AsyncSession,
+    parsed: ParsedCatalog,
+    *,
+    media_dir: Path,
+    images_dir: Path | None = None,
+    currency: str = "USD",
+) -> ImportPreview:
+    """Work out what ``import_catalog`` would create, change and reject, without writing anything.
+
+    Follows ``import_catalog``'s rules (see the module docstring): products by slug, variants by SKU
+    (never their stock), categories by their path of names, photos by content key. Photos are not
+    decoded: a file in ``images_dir`` counts as its content key, one named like a stored original
+    (``stored_asset``) as that image; a missing one is rejected as the import would report it.
+
+    Args:
+        session: A session to read with (nothing is added to it).
+        parsed: ``parse_catalog``'s result; its errors and notices are carried over.
+        media_dir: The shop's media directory.
+        images_dir: The catalog's ``images/`` folder, or ``None`` (a CSV uploaded on its own).
+        currency: The currency the import would give variants.
+
+    Returns:
+        The preview; ``rejected`` holds the parser's errors and the import's own (missing photos,
+        SKUs that belong to another product) in line order.
+    """
+    preview = ImportPreview(rejected=list(parsed.errors), notices=list(parsed.notices))
+    existing_categories = list(await session.scalars(select(Category)))
+    by_parent_and_name = {(c.parent_id, c.name): c.id for c in existing_categories}
+    category_ids: dict[tuple[str, ...], int | None] = {}
+    for path in parsed.category_paths:
+        parent_id = category_ids.get(path[:-1]) if len(path) > 1 else None
+        found = by_parent_and_name.get((parent_id, path[-1])) if (len(path) == 1 or parent_id) else None
+        category_ids[path] = found
+        if found is None:
+            preview.categories.append(" > ".join(path))
+    preview.categories_created = len(preview.categories)
+
+    slugs = [row.slug for row in parsed.products]
+    skus = [variant.sku for row in parsed.products for variant in row.variants]
+    products: dict[str, Product] = {}
+    variants: dict[str, Variant] = {}
+    for chunk in _chunks(slugs, 500):
+        for product in await session.scalars(
+            select(Product)
+            .where(Product.slug.in_(chunk))
+            .options(selectinload(Product.facets), selectinload(Product.images))
+        ):
+            products[product.slug] = product
+    for chunk in _chunks(skus, 500):
+        for variant in await session.scalars(select(Variant).where(Variant.sku.in_(chunk))):
+            variants[variant.sku] = variant
+
+    image_keys: dict[str, str | None] = {}
+
+    def key_of(name: str) -> str | None:
+        if name not in image_keys:
+            image_keys[name] = _preview_image_key(name, images_dir, media_dir)
+        return image_keys[name]
+
+    for row in parsed.products:
+        keys: list[str] = []
+        for name in row.assets:
+            key = key_of(name)
+            if key is None:
+                where = f"{IMAGES_DIR}/" if images_dir is not None else "the upload (upload photos on the product page)"
+                preview.rejected.append(RowError(row.line, f"image {name!r} not found in {where}; imported without it"))
+            elif key not in keys:
+                keys.append(key)
+        category_id = category_ids.get(tuple(row.categories)) if row.categories else None
+        product = products.get(row.slug)
+        if product is None:
+            _preview_new(preview, row, keys, variants)
+        else:
+            _preview_existing(preview, row, product, category_id, keys, variants, currency)
+    preview.rejected.sort(key=lambda error: error.line)
+    return preview
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _preview_image_key(name: str, images_dir: Path | None, media_dir: Path) -> str | None:
+    """The content key an asset would be stored under, or ``None`` when the import would not find it."""
+    if images_dir is not None:
+        with contextlib.suppress(OSError):
+            return content_key((images_dir / name).read_bytes())
+    stored = stored_asset(media_dir, name)
+    return stored.key if stored is not None else None
+
+
+def _preview_new(preview: ImportPreview, row: ProductRow, keys: list[str], variants: dict[str, Variant]) -> None:
+    planned = PlannedProduct(row.line, row.slug, row.name)
+    kept = []
+    for variant in row.variants:
+        if variant.sku in variants:
+            preview.rejected.append(RowError(variant.line, f"sku {variant.sku!r} belongs to another product; skipped"))
+        else:
+            kept.append(variant.sku)
+    planned.changes.append(f"{len(kept)} variant(s): {', '.join(kept)}" if kept else "no variants")
+    if row.categories:
+        planned.changes.append("category " + " > ".join(row.categories))
+    if keys:
+        planned.changes.append(f"{len(keys)} photo(s)")
+    preview.created.append(planned)
+    preview.products_created += 1
+    preview.variants_created += len(kept)
+    preview.images_stored += len(keys)
+
+
+def _preview_existing(
+    preview: ImportPreview,
+    row: ProductRow,
+    product: Product,
+    category_id: int | None,
+    keys: list[str],
+    variants: dict[str, Variant],
+    currency: str,
+) -> None:
+    """Mirror ``_update_product`` and ``_update_variant`` on ``product`` without touching it."""
+    planned = PlannedProduct(row.line, row.slug, row.name)
+    product_changed = False
+    for label, before, after in (
+        ("name", product.name, row.name),
+        ("description", product.description, row.description),
+        ("option groups", list(product.option_groups or []), list(row.option_groups)),
+    ):
+        if before != after:
+            shown = (
+                (f"“{_short(before)}” → “{_short(after)}”")
+                if isinstance(before, str)
+                else f"{', '.join(before) or '—'} → {', '.join(after) or '—'}"
+            )
+            planned.changes.append(f"{label}: {shown}")
+            product_changed = True
+    if product.category_id != category_id:
+        planned.changes.append("category → " + (" > ".join(row.categories) or "none"))
+        product_changed = True
+    have = {(f.facet, f.value) for f in product.facets}
+    wanted = set(_product_facets(row))
+    if have != wanted:
+        added = sorted(wanted - have)
+        removed = sorted(have - wanted)
+        parts = [f"+{f}:{v}" for f, v in added] + [f"−{f}:{v}" for f, v in removed]
+        planned.changes.append("facets " + " ".join(parts))
+        product_changed = True
+    new_keys = [key for key in keys if key not in {image.key for image in product.images}]
+    if new_keys:
+        planned.changes.append(f"{len(new_keys)} photo(s) added")
+        preview.images_stored += len(new_keys)
+        product_changed = True
+    for variant_row in row.variants:
+        variant = variants.get(variant_row.sku)
+        if variant is None:
+            planned.changes.append(f"new variant {variant_row.sku}")
+            preview.variants_created += 1
+            continue
+        if variant.product_id != product.id:
+            preview.rejected.append(
+                RowError(variant_row.line, f"sku {variant_row.sku!r} belongs to another product; skipped")
+            )
+            continue
+        variant_changes = []
+        if variant.price != variant_row.price:
+            variant_changes.append(
+                f"price {format_major(variant.price, currency)} → {format_major(variant_row.price, currency)}"
+            )
+        if list(variant.option_values or []) != list(variant_row.option_values):
+            variant_changes.append(
+                f"options {' / '.join(variant.option_values or [])} → {' / '.join(variant_row.option_values)}"
+            )
+        if variant.tax_category != variant_row.tax_category:
+            variant_changes.append(f"tax category {variant.tax_category} → {variant_row.tax_category}")
+        if variant.currency != currency:
+            variant_changes.append(f"currency {variant.currency} → {currency}")
+        if variant_changes:
+            planned.changes.append(f"{variant_row.sku}: " + ", ".join(variant_changes))
+            preview.variants_updated += 1
+    if product_changed:
+        preview.products_updated += 1
+    if planned.changes:
+        preview.changed.append(planned)
+    else:
+        preview.unchanged += 1
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

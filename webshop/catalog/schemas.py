@@ -3,16 +3,115 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
+from litestar.datastructures import UploadFile
 
-from webshop.api.schemas import Money, money
+from webshop.api.schemas import BIGINT_MAX, INT_MAX, Money, money
 from webshop.media import IMAGE_WIDTHS, image_url
 
 if TYPE_CHECKING:
     from webshop.catalog.service import CategoryNode, ProductCard
     from webshop.db.models import Category, Product, ProductImage, Variant
+
+
+# --- Admin writes (issue 5 pages and issue 4 admin API); ProductService validates every rule. ---
+
+TAX_CATEGORY_DEFAULT = "standard"
+
+
+class VariantWrite(msgspec.Struct, forbid_unknown_fields=True):
+    """A new variant: what the product form and ``POST /api/products`` send for each variant.
+
+    Attributes:
+        sku: Stock-keeping unit, unique in the shop (1-64 characters, trimmed).
+        price: Net price in minor units of ``currency`` (``1299`` is 12.99), 0 or more.
+        option_values: One value per option group of the product, in the same order.
+        currency: ISO 4217 code; callers pass the shop's ``settings.currency``.
+        tax_category: A key of ``WEBSHOP_TAX_RATES`` (``standard``, ``reduced``, ``zero``...).
+        stock: Initial units on hand (0 or more), written to the stock ledger as an adjustment.
+        low_stock_threshold: At or below this many units the variant counts as "low" (0 or more).
+    """
+
+    sku: str
+    price: int
+    option_values: list[str] = msgspec.field(default_factory=list)
+    currency: str = "USD"
+    tax_category: str = TAX_CATEGORY_DEFAULT
+    stock: int = 0
+    low_stock_threshold: int = 5
+
+
+class ProductWrite(msgspec.Struct, forbid_unknown_fields=True):
+    """A product's own fields, as the admin form and the admin API send them (variants come separately).
+
+    Attributes:
+        name: Shown in the shop (1-200 characters, trimmed).
+        slug: URL slug (lowercase letters and digits joined by ``-``); empty: derived from ``name``.
+            Must be unique (also among soft-deleted products).
+        description: Plain text.
+        category_id: An existing category, or ``None``.
+        facets: ``{"brand": ["Nikon"], "color": ["black", "red"]}`` (facet names lowercased).
+        option_groups: Names of the variant axes in order (``["size", "colour"]``); every variant has
+            exactly one value per group.
+        is_active: ``False`` hides the product from the shop without deleting it.
+    """
+
+    name: str
+    slug: str = ""
+    description: str = ""
+    category_id: int | None = None
+    facets: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    option_groups: list[str] = msgspec.field(default_factory=list)
+    is_active: bool = True
+
+
+class ProductPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A partial product update (``PATCH /api/products/{id}``): only the fields that are set change.
+
+    Same meaning and rules as ``ProductWrite``; a field left ``UNSET`` keeps its value. Changing
+    ``option_groups`` requires every existing variant to still have one value per group.
+    """
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    slug: str | msgspec.UnsetType = msgspec.UNSET
+    description: str | msgspec.UnsetType = msgspec.UNSET
+    category_id: int | msgspec.UnsetType | None = msgspec.UNSET
+    facets: dict[str, list[str]] | msgspec.UnsetType = msgspec.UNSET
+    option_groups: list[str] | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class VariantPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A partial variant update (``PATCH /api/variants/{id}``): only the fields that are set change.
+
+    ``stock`` is not here: stock changes go through ``ProductService.set_variant_stock`` (with the
+    level the admin saw) or ``adjust_variant_stock`` (a delta), so every change is in the ledger.
+    """
+
+    sku: str | msgspec.UnsetType = msgspec.UNSET
+    price: int | msgspec.UnsetType = msgspec.UNSET
+    option_values: list[str] | msgspec.UnsetType = msgspec.UNSET
+    tax_category: str | msgspec.UnsetType = msgspec.UNSET
+    low_stock_threshold: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class VariantUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """Changes to one existing variant inside a product update (the admin edit form saves all at once).
+
+    Like ``VariantPatch`` plus ``stock``: the new level, applied only if the stock still is
+    ``stock_seen`` (the level the admin saw; unset: the level read when saving).
+    """
+
+    id: int
+    sku: str | msgspec.UnsetType = msgspec.UNSET
+    price: int | msgspec.UnsetType = msgspec.UNSET
+    option_values: list[str] | msgspec.UnsetType = msgspec.UNSET
+    tax_category: str | msgspec.UnsetType = msgspec.UNSET
+    low_stock_threshold: int | msgspec.UnsetType = msgspec.UNSET
+    stock: int | msgspec.UnsetType = msgspec.UNSET
+    stock_seen: int | msgspec.UnsetType = msgspec.UNSET
 
 
 class ImageOut(msgspec.Struct):
@@ -157,3 +256,219 @@ def product_out(product: Product) -> ProductOut:
 def tree_out(nodes: list[CategoryNode]) -> list[CategoryOut]:
     """The category tree as ``CategoryOut`` nodes."""
     return [CategoryOut(n.id, n.slug, n.name, tree_out(n.children)) for n in nodes]
+
+
+# --- Category writes (admin API) ----------------------------------------------------------------------
+
+CATEGORY_NAME_PATTERN = r"^[^|\x00-\x1f\x7f-\x9f]*[^|\s\x00-\x1f\x7f-\x9f][^|\x00-\x1f\x7f-\x9f]*$"
+"""At least one visible character; no ``|`` (the catalog CSV's separator) and no control characters."""
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+"""Lowercase letters and digits joined by single ``-``."""
+
+CategoryName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=120,
+        pattern=CATEGORY_NAME_PATTERN,
+        description="Unique among its siblings (ignoring case); spaces are collapsed.",
+    ),
+]
+CategorySlug = Annotated[str, msgspec.Meta(min_length=1, max_length=140, pattern=SLUG_PATTERN)]
+RowId = Annotated[int, msgspec.Meta(ge=1, le=BIGINT_MAX)]
+Position = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX, description="0-based place among its siblings")]
+
+
+class CategoryCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/categories``: a new category, last among its siblings; ``slug`` is derived when left out."""
+
+    name: CategoryName
+    parent_id: RowId | None = None
+    slug: CategorySlug | None = None
+
+
+class CategoryPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """``PATCH /api/categories/{id}``: rename (``name``, ``slug``) and/or move (``parent_id``, ``position``).
+
+    A field left out keeps its value; ``parent_id: null`` moves the category to the top level.
+    """
+
+    name: CategoryName | msgspec.UnsetType = msgspec.UNSET
+    slug: CategorySlug | msgspec.UnsetType = msgspec.UNSET
+    parent_id: RowId | msgspec.UnsetType | None = msgspec.UNSET
+    position: Position | msgspec.UnsetType = msgspec.UNSET
+
+
+class CategoryDetail(msgspec.Struct):
+    """One category as stored: its parent (``null`` at the top level) and its place among its siblings."""
+
+    id: int
+    slug: str
+    name: str
+    parent_id: int | None
+    position: int
+
+
+def category_detail(category: Category) -> CategoryDetail:
+    """``CategoryDetail`` from a ``Category`` row."""
+    return CategoryDetail(
+        id=category.id,
+        slug=category.slug,
+        name=category.name,
+        parent_id=category.parent_id,
+        position=category.position,
+    )
+
+
+# --- Product, variant, stock and photo writes (admin API) --------------------------------------------
+# The API's own input shapes, with every constraint a JSON Schema can state (so clients and schema-driven
+# tools know them); ProductService checks them again, plus the rules that span fields or rows.
+
+VISIBLE_TEXT = r"^[^\x00]*[^\x00\s][^\x00]*$"
+"""At least one character that is not white space, and no NUL (which PostgreSQL cannot store)."""
+TEXT = r"^[^\x00]*$"
+"""Any text without NUL."""
+
+ProductName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=VISIBLE_TEXT)]
+ProductSlug = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=SLUG_PATTERN)]
+Description = Annotated[str, msgspec.Meta(max_length=20_000, pattern=TEXT)]
+FacetName = Annotated[str, msgspec.Meta(min_length=1, max_length=60, pattern=VISIBLE_TEXT)]
+FacetValue = Annotated[str, msgspec.Meta(max_length=120, pattern=TEXT)]
+OptionGroup = Annotated[str, msgspec.Meta(min_length=1, max_length=60, pattern=VISIBLE_TEXT)]
+OptionValue = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=VISIBLE_TEXT)]
+Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=VISIBLE_TEXT)]
+MinorUnits = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX, description="Net price in minor units (cents)")]
+Units = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)]
+TaxCategory = Annotated[
+    str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}$", description="A tax category of WEBSHOP_TAX_RATES")
+]
+Facets = Annotated[
+    dict[FacetName, list[FacetValue]],
+    msgspec.Meta(description='Facet values by facet, e.g. {"brand": ["Nikon"]}; "category" is not a facet'),
+]
+OptionGroups = Annotated[list[OptionGroup], msgspec.Meta(max_length=5, description="Variant axes, in order")]
+OptionValues = Annotated[list[OptionValue], msgspec.Meta(max_length=5, description="One value per option group")]
+
+
+class VariantIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A new variant (``POST /api/products`` and ``POST /api/products/{id}/variants``); in the shop's currency.
+
+    ``stock`` is the initial stock, written to the stock ledger.
+    """
+
+    sku: Sku
+    price: MinorUnits
+    option_values: OptionValues = msgspec.field(default_factory=list)
+    tax_category: TaxCategory = TAX_CATEGORY_DEFAULT
+    stock: Units = 0
+    low_stock_threshold: Units = 5
+
+    def to_write(self, currency: str) -> VariantWrite:
+        """The service's ``VariantWrite`` for this variant, priced in ``currency``."""
+        return VariantWrite(
+            sku=self.sku,
+            price=self.price,
+            option_values=list(self.option_values),
+            currency=currency,
+            tax_category=self.tax_category,
+            stock=self.stock,
+            low_stock_threshold=self.low_stock_threshold,
+        )
+
+
+class ProductCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/products``: a product with at least one variant; ``slug`` is derived when left out.
+
+    Ids, timestamps, ``deleted_at`` and photos cannot be set here (photos are uploaded separately).
+    """
+
+    name: ProductName
+    variants: Annotated[list[VariantIn], msgspec.Meta(min_length=1, max_length=100)]
+    slug: ProductSlug | None = None
+    description: Description = ""
+    category_id: RowId | None = None
+    facets: Facets = msgspec.field(default_factory=dict)
+    option_groups: OptionGroups = msgspec.field(default_factory=list)
+    is_active: bool = True
+
+    def to_write(self) -> ProductWrite:
+        """The service's ``ProductWrite`` (without the variants)."""
+        return ProductWrite(
+            name=self.name,
+            slug=self.slug or "",
+            description=self.description,
+            category_id=self.category_id,
+            facets={k: list(v) for k, v in self.facets.items()},
+            option_groups=list(self.option_groups),
+            is_active=self.is_active,
+        )
+
+
+class ProductUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """``PATCH /api/products/{id}``: the fields to change; ``facets`` and ``option_groups`` are replaced whole.
+
+    Variants are changed through ``/api/variants/{id}``, photos through ``/api/products/{id}/images``.
+    """
+
+    name: ProductName | msgspec.UnsetType = msgspec.UNSET
+    slug: ProductSlug | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType = msgspec.UNSET
+    category_id: RowId | msgspec.UnsetType | None = msgspec.UNSET
+    facets: Facets | msgspec.UnsetType = msgspec.UNSET
+    option_groups: OptionGroups | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+    def to_patch(self) -> ProductPatch:
+        """The service's ``ProductPatch`` (unset fields stay unset)."""
+        return ProductPatch(**msgspec.structs.asdict(self))
+
+
+class VariantUpdateIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``PATCH /api/variants/{id}``: the fields to change. Stock changes go through stock adjustments."""
+
+    sku: Sku | msgspec.UnsetType = msgspec.UNSET
+    price: MinorUnits | msgspec.UnsetType = msgspec.UNSET
+    option_values: OptionValues | msgspec.UnsetType = msgspec.UNSET
+    tax_category: TaxCategory | msgspec.UnsetType = msgspec.UNSET
+    low_stock_threshold: Units | msgspec.UnsetType = msgspec.UNSET
+
+    def to_patch(self) -> VariantPatch:
+        """The service's ``VariantPatch`` (unset fields stay unset)."""
+        return VariantPatch(**msgspec.structs.asdict(self))
+
+
+class StockAdjustmentIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/variants/{id}/stock-adjustments``: add ``delta`` units (negative removes), with a reason.
+
+    The stock never goes below zero; the change and its reason go to the stock ledger.
+    """
+
+    delta: Annotated[int, msgspec.Meta(ge=-INT_MAX, le=INT_MAX, description="Units; 0 changes nothing")]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=VISIBLE_TEXT)]
+
+
+class StockAdjustmentOut(msgspec.Struct):
+    """A recorded stock adjustment and the variant's stock after it."""
+
+    variant_id: int
+    sku: str
+    delta: int
+    reason: str
+    stock: int
+
+
+class ImageOrderIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``PUT /api/products/{id}/image-order``: every photo id of the product, in the new order."""
+
+    image_ids: Annotated[list[RowId], msgspec.Meta(max_length=100)]
+
+
+class ImageUpload(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/products/{id}/images`` (multipart/form-data): a JPEG, PNG or WebP photo of at most 5 MB.
+
+    The file is decoded and re-encoded (EXIF dropped) under a random name; its file name is kept for
+    the admin only. ``alt`` defaults to the product's name.
+    """
+
+    file: UploadFile
+    alt: Annotated[str, msgspec.Meta(max_length=255, pattern=TEXT)] = ""

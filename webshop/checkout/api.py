@@ -14,9 +14,10 @@ from webshop.checkout.idempotency import IdempotencyService, fingerprint
 from webshop.checkout.payments import DEFAULT_PROVIDER
 from webshop.checkout.pricing import SHIPPING_METHODS
 from webshop.checkout.schemas import CheckoutIn, ShippingMethodOut
-from webshop.checkout.service import AddressInput, CheckoutService
+from webshop.checkout.service import AddressInput, CheckoutService, needs_verified_email
 from webshop.config import Settings
 from webshop.db.models import User
+from webshop.errors import PermissionDenied
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
 
@@ -34,7 +35,7 @@ class CheckoutApiController(Controller):
     path = "/api"
     tags = ["checkout"]
 
-    @get("/shipping-methods", opt=PUBLIC, operation_id="listShippingMethods")
+    @get("/shipping-methods", opt=PUBLIC, operation_id="listShippingMethods", responses=problems())
     async def shipping_methods(self) -> list[ShippingMethodOut]:
         """The shipping methods and their flat prices."""
         return [ShippingMethodOut(m.code, m.name, money(m.price, m.currency)) for m in SHIPPING_METHODS]
@@ -44,7 +45,7 @@ class CheckoutApiController(Controller):
         operation_id="checkout",
         status_code=201,
         security=BEARER,
-        responses=problems(400, 401, 402, 404, 409, 422),
+        responses=problems(400, 401, 402, 403, 404, 409, 422),
     )
     async def checkout(
         self,
@@ -63,7 +64,15 @@ class CheckoutApiController(Controller):
         idempotency_service: NamedDependency[IdempotencyService],
         settings: NamedDependency[Settings],
     ) -> Response[OrderOut]:
-        """Place the cart as a paid order. Every line is re-checked; stock is taken or nothing is."""
+        """Place the cart as a paid order. Every line is re-checked; stock is taken or nothing is.
+
+        With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL`` on, an account whose e-mail address is not confirmed gets 403.
+        """
+        if needs_verified_email(request.user, settings):
+            raise PermissionDenied(
+                "Confirm your e-mail address before you check out: follow the link we sent to "
+                f"{request.user.email} (sign in on the website to have it sent again)."
+            )
         user_id = request.user.id
         body = msgspec.to_builtins(data)
         claim = {"user_id": user_id, "scope": SCOPE, "key": idempotency_key}

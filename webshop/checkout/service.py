@@ -9,7 +9,7 @@
 3. takes stock with one conditional ``UPDATE ... WHERE stock >= :n`` per variant, in variant-id
    order (no deadlocks), collecting every shortfall before failing;
 4. writes the order lines as a snapshot of what the shopper saw, charges the payment provider, marks
-   the order paid, empties the cart and commits explicitly.
+   the order paid, empties the cart, queues the confirmation e-mail (outbox) and commits explicitly.
 
 Any failure rolls the whole transaction back: no order, stock untouched, cart kept.
 """
@@ -20,6 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -32,6 +33,12 @@ from webshop.checkout.payments import PaymentProvider, normalize_card_number
 from webshop.checkout.pricing import shipping_method, tax_amount
 from webshop.db.models import Address, CartLine, Order, OrderLine, OrderStatus, StockReason, Variant
 from webshop.errors import CartChanged, InsufficientStock, NotFound, PaymentDeclined, ValidationFailed
+from webshop.mail.outbox import queue_order_email
+from webshop.observability.metrics import counts_checkouts
+
+if TYPE_CHECKING:
+    from webshop.config import Settings
+    from webshop.db.models import User
 from webshop.stock.service import take_stock
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -77,6 +84,12 @@ class AddressInput:
         if errors:
             raise ValidationFailed("Please correct the address.", field_errors=errors)
         return AddressInput(**values)
+
+
+def needs_verified_email(user: User, settings: Settings) -> bool:
+    """True when the shop asks for a verified e-mail address before checkout (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``)
+    and ``user`` has not confirmed theirs yet."""
+    return settings.require_verified_email and user.email_verified_at is None
 
 
 def new_order_number() -> str:
@@ -145,6 +158,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             .execution_options(populate_existing=True)
         )
 
+    @counts_checkouts
     async def place_order(
         self,
         *,
@@ -265,7 +279,9 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             order.payment_reference = result.reference
             if cart is not None:
                 await session.execute(delete(CartLine).where(CartLine.cart_id == cart.id))
-        # Any exception above rolled the savepoint back: no order, no stock taken, cart kept.
+            # The confirmation e-mail joins the outbox in this transaction: sent only if the order commits.
+            await queue_order_email(session, order, "order_confirmation")
+        # Any exception above rolled the savepoint back: no order, no stock taken, cart kept, no e-mail.
         await session.commit()
         placed = await self.find_by_token(checkout_token)
         return placed or order, True

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 from webshop.cart.service import CartOwner, CartService
 from webshop.checkout.payments import DEFAULT_PROVIDER, TEST_CARD_DECLINED, TEST_CARD_SUCCESS
 from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
-from webshop.checkout.service import AddressInput, CheckoutService, new_checkout_token
+from webshop.checkout.service import AddressInput, CheckoutService, needs_verified_email, new_checkout_token
 from webshop.config import Settings
 from webshop.db.models import User
 from webshop.errors import DomainError, NotFound, ValidationFailed
@@ -55,6 +55,13 @@ class PlaceForm(msgspec.Struct):
     card_number: str = ""
 
 
+def _verify_first(request: Request[User, Any, Any], settings: Settings, step: str) -> Redirect | None:
+    """With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL``, an unverified shopper is sent to confirm the address first."""
+    if needs_verified_email(request.user, settings):
+        return Redirect(f"/account/verify-email?next={step}", status_code=303)
+    return None
+
+
 def _state(request: Request[Any, Any, Any]) -> dict[str, Any]:
     state = (request.session or {}).get(CHECKOUT_KEY)
     return dict(state) if isinstance(state, dict) else {}
@@ -82,8 +89,11 @@ class CheckoutController(Controller):
         request: Request[User, Any, Any],
         checkout_service: NamedDependency[CheckoutService],
         carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
     ) -> Any:
         """Step 1: choose a saved address or enter a new one."""
+        if redirect := _verify_first(request, settings, "/checkout/address"):
+            return redirect
         if not (await carts_service.view(CartOwner(user_id=request.user.id))).lines:
             return Redirect("/cart")
         addresses = await checkout_service.addresses(request.user.id)
@@ -158,6 +168,8 @@ class CheckoutController(Controller):
         settings: NamedDependency[Settings],
     ) -> Any:
         """Step 3: review lines, shipping, tax and total; pay."""
+        if redirect := _verify_first(request, settings, "/checkout/review"):
+            return redirect
         return await self._review_page(request, checkout_service, carts_service, settings)
 
     async def _review_page(
@@ -209,6 +221,8 @@ class CheckoutController(Controller):
         replay = await checkout_service.find_by_token(data.checkout_token) if data.checkout_token else None
         if replay is not None and replay.user_id == request.user.id:
             return see_other(request, f"/orders/{replay.number}?placed=1")
+        if redirect := _verify_first(request, settings, "/checkout/review"):
+            return redirect
         if not state.get("address_id") or not state.get("shipping"):
             return Redirect("/checkout/address", status_code=303)
         try:

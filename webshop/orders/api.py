@@ -8,7 +8,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from webshop.api.responses import problems
-from webshop.api.schemas import BIGINT_MAX, PathId
+from webshop.api.schemas import ID_MAX, PathId
 from webshop.db.models import OrderStatus, User
 from webshop.errors import PermissionDenied, ValidationFailed
 from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, StatusName, order_out
@@ -40,7 +40,7 @@ class OrderApiController(Controller):
         created_from: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed at or after")] = None,
         created_to: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed before")] = None,
         customer_id: Annotated[
-            int | None, QueryParameter(ge=1, le=BIGINT_MAX, description="Admins only: one customer's orders")
+            int | None, QueryParameter(ge=1, le=ID_MAX, description="Admins only: one customer's orders")
         ] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
@@ -84,7 +84,7 @@ class OrderApiController(Controller):
         """Cancel an order that has not shipped; its stock comes back exactly once."""
         user = request.user
         if user.is_admin:
-            return order_out(await orders_service.change_status(order_id, OrderStatus.CANCELLED))
+            return order_out(await orders_service.change_status(order_id, OrderStatus.CANCELLED, actor=user))
         order = await orders_service.get_for(order_id, user_id=user.id)
         return order_out(await orders_service.cancel_by_shopper(order.number, user.id))
 
@@ -95,7 +95,11 @@ class OrderApiController(Controller):
         responses=problems(400, 401, 403, 404, 409),
     )
     async def update_order(
-        self, order_id: PathId, data: JSONBody[OrderPatch], orders_service: NamedDependency[OrderService]
+        self,
+        request: Request[User, Any, Any],
+        order_id: PathId,
+        data: JSONBody[OrderPatch],
+        orders_service: NamedDependency[OrderService],
     ) -> OrderOut:
         """Admins: change the status along the state machine (pending → paid → shipped → delivered, ...)."""
-        return order_out(await orders_service.change_status(order_id, OrderStatus(data.status)))
+        return order_out(await orders_service.change_status(order_id, OrderStatus(data.status), actor=request.user))

@@ -7,15 +7,18 @@ requests race (two cancels posted at once), exactly one wins, so stock comes bac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
 
-from webshop.db.models import Order, OrderStatus, StockReason
+from webshop.audit.service import AuditService
+from webshop.db.models import Order, OrderStatus, StockReason, User
 from webshop.errors import InvalidTransition, NotFound
+from webshop.mail.outbox import queue_order_email
 from webshop.stock.service import return_stock
 
 S = OrderStatus
@@ -32,6 +35,15 @@ RESTOCKING = frozenset({S.CANCELLED, S.REFUNDED})
 NOT_YET_SHIPPED = frozenset({S.PENDING, S.PAID})
 # What a shopper may do to their own order.
 SHOPPER_CANCELLABLE = NOT_YET_SHIPPED
+
+
+@dataclass(frozen=True)
+class AdminOrderRow:
+    """One row of the admin order list: the order and who placed it."""
+
+    order: Order
+    customer_email: str
+    customer_name: str
 
 
 def can_transition(current: str, target: str) -> bool:
@@ -118,8 +130,13 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
         orders = orders[:limit]
         return orders, (orders[-1].id if more and orders else None)
 
-    async def change_status(self, order_id: int, target: OrderStatus) -> Order:
+    async def change_status(self, order_id: int, target: OrderStatus, *, actor: User | None = None) -> Order:
         """An admin moves an order along ``TRANSITIONS`` (restocking as ``transition`` says); committed.
+
+        Args:
+            order_id: The order's id.
+            target: The status to move to.
+            actor: The admin making the change, recorded in the audit trail (``None``: the command line).
 
         Raises:
             NotFound: no such order.
@@ -128,7 +145,7 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
         session = self.repository.session
         async with session.begin_nested():
             order = await self.get_for(order_id)
-            order = await self.transition(order, target)
+            order = await self.transition(order, target, actor=actor)
         await session.commit()
         return order
 
@@ -147,11 +164,14 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             raise NotFound("We could not find that order.")
         return order
 
-    async def transition(self, order: Order, target: OrderStatus, *, reference: str = "") -> Order:
+    async def transition(
+        self, order: Order, target: OrderStatus, *, reference: str = "", actor: User | None = None
+    ) -> Order:
         """Move ``order`` to ``target`` if ``TRANSITIONS`` allows it; restock when it was not shipped.
 
         The change is a conditional update on the status the order had when read; if another request
-        changed it first, this one fails with ``InvalidTransition`` and changes nothing.
+        changed it first, this one fails with ``InvalidTransition`` and changes nothing. A successful
+        change records an ``order``/``status`` audit event (with ``actor``) in the same transaction.
 
         Raises:
             InvalidTransition: not allowed from the current status (or it changed meanwhile).
@@ -181,6 +201,18 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
                     await return_stock(
                         session, line.variant_id, line.quantity, reason=reason, reference=reference or order.number
                     )
+        restocked = " (stock returned)" if target in RESTOCKING and current in NOT_YET_SHIPPED else ""
+        AuditService(session=session).record(
+            actor,
+            "order",
+            order.id,
+            "status",
+            summary=f"Order {order.number}: {current.value} → {target.value}{restocked}",
+            changes={"status": [current.value, target.value]},
+        )
+        if target == S.SHIPPED:
+            # The shipping notification joins the outbox in this transaction (sent once it commits).
+            await queue_order_email(session, order, "order_shipped")
         await session.flush()
         return await self.get_by_number(order.number)
 
@@ -198,6 +230,68 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             order = await self.get_by_number(number, user_id=user_id)
             if OrderStatus(order.status) not in SHOPPER_CANCELLABLE:
                 raise InvalidTransition(f"Order {order.number} is {order.status} and can no longer be cancelled.")
-            order = await self.transition(order, S.CANCELLED)
+            order = await self.transition(order, S.CANCELLED, actor=await session.get(User, user_id))
         await session.commit()
         return order
+
+    async def search_for_admin(
+        self,
+        *,
+        status: OrderStatus | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        customer: str = "",
+        limit: int = 25,
+        offset: int = 0,
+    ) -> tuple[list[AdminOrderRow], int]:
+        """Every customer's orders for the admin list, newest first, filtered, one page at a time.
+
+        Args:
+            status: Only orders in this status.
+            created_from / created_to: Placed at or after / before these instants (UTC).
+            customer: Part of the customer's e-mail address or name (case-insensitive).
+            limit: Rows per page.
+            offset: Rows to skip (``(page - 1) * limit``).
+
+        Returns:
+            ``(rows, total)``: this page's rows and how many orders match in all.
+        """
+        conditions = []
+        if status is not None:
+            conditions.append(Order.status == status.value)
+        if created_from is not None:
+            conditions.append(Order.created_at >= created_from)
+        if created_to is not None:
+            conditions.append(Order.created_at < created_to)
+        if customer.strip():
+            needle = customer.strip().lower()
+            conditions.append(
+                or_(
+                    func.lower(User.email).contains(needle, autoescape=True),
+                    func.lower(User.name).contains(needle, autoescape=True),
+                )
+            )
+        session = self.repository.session
+        total = (
+            await session.scalar(
+                select(func.count()).select_from(Order).join(User, User.id == Order.user_id).where(*conditions)
+            )
+            or 0
+        )
+        rows = await session.execute(
+            select(Order, User.email, User.name)
+            .join(User, User.id == Order.user_id)
+            .where(*conditions)
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [AdminOrderRow(order, email, name) for order, email, name in rows.all()], total
+
+    async def status_counts(self) -> dict[OrderStatus, int]:
+        """How many orders are in each status (one grouped query); every status present."""
+        rows = await self.repository.session.execute(select(Order.status, func.count()).group_by(Order.status))
+        counts = dict.fromkeys(OrderStatus, 0)
+        for status, count in rows.all():
+            counts[OrderStatus(status)] = int(count)
+        return counts

@@ -8,10 +8,34 @@ in one process or many. A CHECK constraint (``stock >= 0``) is the last line of 
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import BigInteger, case, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webshop.db.models import StockMovement, StockReason, Variant
+from webshop.audit.service import AuditService
+from webshop.db.models import Product, StockMovement, StockReason, User, Variant
+from webshop.errors import Conflict, NotFound, ValidationFailed
+
+MAX_STOCK = 2**31 - 1
+"""Largest stock level a variant can hold (the column is a 32-bit integer)."""
+
+
+class StockChanged(Conflict):
+    """The stock level changed between reading it and writing a new one (someone bought or adjusted).
+
+    ``current`` is the level now on hand, so the admin can re-enter their change against it.
+    """
+
+    title = "Stock changed"
+
+    def __init__(self, detail: str, *, current: int, field_errors: dict[str, str] | None = None) -> None:
+        super().__init__(detail, field_errors=field_errors)
+        self.current = current
 
 
 async def take_stock(
@@ -48,6 +72,105 @@ async def return_stock(
     session.add(StockMovement(variant_id=variant_id, delta=quantity, reason=reason.value, reference=reference))
 
 
+async def set_stock(session: AsyncSession, variant_id: int, new_level: int, *, expected: int, reference: str) -> int:
+    """Set ``variant_id``'s stock to ``new_level`` units, but only if it still is ``expected``.
+
+    One conditional statement (``UPDATE variants SET stock = :new WHERE id = :id AND stock = :expected``,
+    optimistic concurrency): a sale or another admin's change that happened after the admin read
+    ``expected`` is never overwritten. A movement of ``new_level - expected`` units (reason
+    ``adjustment``) is written in the same transaction; none when the level is unchanged.
+
+    Args:
+        session: The caller's session (its transaction commits or rolls back the change).
+        variant_id: The variant.
+        new_level: Units on hand after the change (0 to ``MAX_STOCK``).
+        expected: Units the admin saw on hand when they started the change.
+        reference: What caused it, for the ledger (an admin's note); cut to 200 characters.
+
+    Returns:
+        The new stock level.
+
+    Raises:
+        ValidationFailed: ``new_level`` is negative or too large (``field_errors["stock"]``).
+        StockChanged: the stock is no longer ``expected`` (``current`` holds what it is now).
+        NotFound: there is no such variant.
+    """
+    if new_level < 0 or new_level > MAX_STOCK:
+        raise ValidationFailed(
+            "Stock must be a whole number of 0 or more.",
+            field_errors={"stock": "Enter a whole number of 0 or more."},
+        )
+    result = await session.execute(
+        update(Variant)
+        .where(Variant.id == variant_id, Variant.stock == expected)
+        .values(stock=new_level)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        current = await session.scalar(select(Variant.stock).where(Variant.id == variant_id))
+        if current is None:
+            raise NotFound("There is no such variant.")
+        message = f"The stock changed meanwhile (it is now {current}, you saw {expected}); nothing was saved."
+        raise StockChanged(message, current=current, field_errors={"stock": message})
+    if new_level != expected:
+        session.add(
+            StockMovement(
+                variant_id=variant_id,
+                delta=new_level - expected,
+                reason=StockReason.ADJUSTMENT.value,
+                reference=reference[:200],
+            )
+        )
+    return new_level
+
+
+async def adjust_stock(session: AsyncSession, variant_id: int, delta: int, *, reference: str) -> int:
+    """Change ``variant_id``'s stock by ``delta`` units (negative takes away), never below zero.
+
+    One conditional statement (``... SET stock = stock + :delta WHERE id = :id AND stock + :delta >= 0``)
+    with a movement of ``delta`` (reason ``adjustment``) in the same transaction.
+
+    Args:
+        session: The caller's session.
+        variant_id: The variant.
+        delta: Units to add (positive) or remove (negative); 0 changes nothing and writes no movement.
+        reference: Why, for the ledger (an admin's reason); cut to 200 characters.
+
+    Returns:
+        The stock level after the change.
+
+    Raises:
+        ValidationFailed: the change would take the stock below zero or above ``MAX_STOCK``
+            (``field_errors["delta"]``).
+        NotFound: there is no such variant.
+    """
+    statement = (
+        update(Variant)
+        # The sum is compared as a 64-bit number: in 32 bits ``stock + delta`` overflows (PostgreSQL raises).
+        .where(Variant.id == variant_id, cast(Variant.stock, BigInteger) + delta >= 0)
+        .where(cast(Variant.stock, BigInteger) + delta <= MAX_STOCK)
+        .values(stock=Variant.stock + delta)
+        .returning(Variant.stock)
+        .execution_options(synchronize_session=False)
+    )
+    level = (await session.execute(statement)).scalar_one_or_none()
+    if level is None:
+        current = await session.scalar(select(Variant.stock).where(Variant.id == variant_id))
+        if current is None:
+            raise NotFound("There is no such variant.")
+        message = f"Stock cannot go below zero: {current} on hand, change of {delta:+d}."
+        if current + delta > MAX_STOCK:
+            message = f"Stock cannot exceed {MAX_STOCK}."
+        raise ValidationFailed(message, field_errors={"delta": message})
+    if delta:
+        session.add(
+            StockMovement(
+                variant_id=variant_id, delta=delta, reason=StockReason.ADJUSTMENT.value, reference=reference[:200]
+            )
+        )
+    return int(level)
+
+
 async def find_ledger_mismatches(session: AsyncSession) -> list[tuple[str, int, int]]:
     """Return ``[(sku, stock, sum of movements)]`` for every variant whose stock disagrees with its ledger."""
     ledger = (
@@ -62,3 +185,176 @@ async def find_ledger_mismatches(session: AsyncSession) -> list[tuple[str, int, 
         .order_by(Variant.sku)
     )
     return [(sku, stock, int(total)) for sku, stock, total in rows.all()]
+
+
+# --- stock health and admin adjustments (issue 5) ---------------------------------------------
+
+
+class StockLevel(enum.StrEnum):
+    """A variant's stock health against its own ``low_stock_threshold`` (see ``stock_level_expression``)."""
+
+    OUT = "out"
+    CRITICAL = "critical"
+    LOW = "low"
+    HEALTHY = "healthy"
+
+
+ADJUSTMENT_REASONS = {
+    "received": "Goods received",
+    "returned": "Customer return",
+    "damaged": "Damaged",
+    "lost": "Lost or stolen",
+    "count": "Stock count correction",
+    "other": "Other",
+}
+"""Reasons an admin can give for a stock adjustment (``{code: label}``); recorded with the note."""
+
+
+def stock_level_expression() -> Any:
+    """SQL ``CASE`` giving a variant's ``StockLevel`` value, the one definition of the health rule.
+
+    With ``s`` = stock on hand and ``t`` = the variant's ``low_stock_threshold``:
+
+    - ``out``: ``s = 0``;
+    - ``critical``: ``0 < s`` and ``2 * s <= t`` (at most half the threshold; integers only, so a
+      threshold of 5 makes 1 and 2 critical, 3 to 5 low);
+    - ``low``: ``0 < s <= t`` and not critical;
+    - ``healthy``: ``s > t``.
+    """
+    return case(
+        (Variant.stock <= 0, StockLevel.OUT.value),
+        (Variant.stock * 2 <= Variant.low_stock_threshold, StockLevel.CRITICAL.value),
+        (Variant.stock <= Variant.low_stock_threshold, StockLevel.LOW.value),
+        else_=StockLevel.HEALTHY.value,
+    )
+
+
+@dataclass(frozen=True)
+class StockRow:
+    """One variant on the stock dashboard."""
+
+    variant_id: int
+    sku: str
+    product_id: int
+    product_name: str
+    option_values: list[str]
+    stock: int
+    threshold: int
+    level: StockLevel
+
+
+class StockService(SQLAlchemyAsyncRepositoryService[Variant]):
+    """Stock health figures and admin stock adjustments (through ``adjust_stock``, audited)."""
+
+    class Repo(SQLAlchemyAsyncRepository[Variant]):
+        """Variant repository (for stock)."""
+
+        model_type = Variant
+
+    repository_type = Repo
+
+    async def health_counts(self) -> dict[StockLevel, int]:
+        """How many variants of products not deleted are at each ``StockLevel``: one grouped query.
+
+        Returns:
+            ``{level: count}`` with every level present (0 when none).
+        """
+        level = stock_level_expression().label("level")
+        rows = await self.repository.session.execute(
+            select(level, func.count())
+            .select_from(Variant)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Product.deleted_at.is_(None))
+            .group_by(level)
+        )
+        counts = dict.fromkeys(StockLevel, 0)
+        for value, count in rows.all():
+            counts[StockLevel(value)] = int(count)
+        return counts
+
+    async def health_list(self, level: StockLevel, *, limit: int = 100, offset: int = 0) -> list[StockRow]:
+        """Variants at ``level`` (products not deleted), lowest stock first, then by product name and SKU."""
+        expression = stock_level_expression()
+        rows = await self.repository.session.execute(
+            select(
+                Variant.id,
+                Variant.sku,
+                Product.id,
+                Product.name,
+                Variant.option_values,
+                Variant.stock,
+                Variant.low_stock_threshold,
+            )
+            .join(Product, Product.id == Variant.product_id)
+            .where(Product.deleted_at.is_(None), expression == level.value)
+            .order_by(Variant.stock, Product.name, Variant.sku)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [
+            StockRow(vid, sku, pid, name, list(options or []), stock, threshold, level)
+            for vid, sku, pid, name, options, stock, threshold in rows.all()
+        ]
+
+    async def adjust_by_sku(self, *, sku: str, delta: str | int, reason: str, note: str, actor: User | None) -> int:
+        """An admin's stock adjustment: ``delta`` units for the variant ``sku``, with a reason and a note.
+
+        Goes through ``adjust_stock`` (one conditional UPDATE, never below zero, a ledger row with
+        reason ``adjustment`` whose reference is ``"<reason>: <note>"``) and records a ``stock``
+        audit event with the level before and after; committed.
+
+        Args:
+            sku: The variant's SKU (surrounding spaces ignored).
+            delta: Signed whole number of units (``"+5"``, ``"-2"`` or an int); not 0.
+            reason: A key of ``ADJUSTMENT_REASONS``.
+            note: Why, in the admin's words (required, up to 200 characters).
+            actor: The admin (``None``: the command line).
+
+        Returns:
+            The new stock level.
+
+        Raises:
+            ValidationFailed: with ``field_errors`` for every bad field at once (unknown SKU, delta not
+                a non-zero whole number or taking stock below zero, unknown reason, empty note).
+        """
+        errors: dict[str, str] = {}
+        sku = sku.strip()
+        variant = await self.repository.session.scalar(
+            select(Variant).join(Product, Product.id == Variant.product_id).where(Variant.sku == sku)
+        )
+        if not sku:
+            errors["sku"] = "Enter the variant's SKU."
+        elif variant is None:
+            errors["sku"] = f"There is no variant with SKU {sku}."
+        units: int | None = None
+        try:
+            units = int(str(delta).strip())
+        except ValueError:
+            errors["delta"] = "Enter a whole number of units, such as 5 or -3."
+        else:
+            if units == 0:
+                errors["delta"] = "Enter a change other than 0."
+            elif abs(units) > MAX_STOCK:
+                errors["delta"] = f"Enter a change of at most {MAX_STOCK} units."
+        if reason not in ADJUSTMENT_REASONS:
+            errors["reason"] = "Choose a reason."
+        note = note.strip()
+        if not note:
+            errors["note"] = "Say why the stock changes."
+        elif len(note) > 200:
+            errors["note"] = "Use at most 200 characters."
+        if errors or variant is None or units is None:
+            raise ValidationFailed("The stock was not changed. Please correct the marked fields.", field_errors=errors)
+        session = self.repository.session
+        async with session.begin_nested():
+            level = await adjust_stock(session, variant.id, units, reference=f"{reason}: {note}")
+            AuditService(session=session).record(
+                actor,
+                "stock",
+                variant.id,
+                "adjust",
+                summary=f"{variant.sku}: {units:+d} ({ADJUSTMENT_REASONS[reason]}: {note})",
+                changes={"stock": [level - units, level]},
+            )
+        await session.commit()
+        return level

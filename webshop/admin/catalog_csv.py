@@ -1,0 +1,280 @@
+"""Admin catalog import and export as CSV, in exactly the format ``webshop import-catalog`` reads.
+
+* Export (``GET /admin/catalog-csv/export``) writes every product that is not deleted with
+  ``webshop.catalog.importer.export_catalog``; importing that file again changes nothing.
+* Import is two steps. The upload (``POST /admin/catalog-csv/preview``) is parsed with the importer's
+  own parser and compared with the database by ``preview_import``: the page lists what would be created,
+  changed and rejected (with line numbers), and nothing is written. The confirm form carries the
+  previewed file itself, compressed, with an itsdangerous signature over its SHA-256 digest, the admin's
+  id and the time (valid for an hour); confirming (``POST /admin/catalog-csv/import``) applies exactly
+  that file with ``import_catalog``, the same code as the command line. No upload is kept on the server,
+  so any worker process or host can take the confirmation.
+"""
+
+import base64
+import binascii
+import hashlib
+import io
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import anyio.to_thread
+import msgspec
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webshop.admin import ADMIN_GUARDS
+from webshop.audit.service import AuditService
+from webshop.catalog.importer import (
+    CSV_FILE,
+    ImportPreview,
+    ParsedCatalog,
+    export_catalog,
+    import_catalog,
+    parse_catalog,
+    preview_import,
+)
+from webshop.config import Settings
+from webshop.db.engine import ShopAlchemyConfig
+from webshop.db.models import Product, User
+
+MAX_CSV_BYTES = 16 * 1024 * 1024
+"""Largest CSV an admin may upload (16 MB: about 30,000 products)."""
+CONFIRM_MAX_AGE = 3600
+"""Seconds a preview can be confirmed for."""
+_SALT = "webshop.admin.catalog-csv"
+
+
+class UploadForm(msgspec.Struct):
+    """The import form: the CSV file (``file``)."""
+
+    file: UploadFile | None = None
+
+
+class ConfirmForm(msgspec.Struct):
+    """The confirm form: the previewed file (``payload``: zlib, URL-safe base64) and its signed digest."""
+
+    payload: str = ""
+    token: str = ""
+
+
+class UploadRejected(Exception):
+    """The upload cannot be previewed; ``status`` and ``message`` say why."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt=_SALT)
+
+
+def _pack(content: bytes) -> str:
+    """``content`` compressed and URL-safe base64 encoded (no padding), for a hidden form field."""
+    return base64.urlsafe_b64encode(zlib.compress(content, 6)).decode("ascii").rstrip("=")
+
+
+def _unpack(payload: str) -> bytes:
+    """The bytes ``_pack`` packed, at most ``MAX_CSV_BYTES`` (a zlib bomb is cut off and refused).
+
+    Raises:
+        UploadRejected: the payload is not one this page wrote.
+    """
+    try:
+        compressed = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        inflater = zlib.decompressobj()
+        content = inflater.decompress(compressed, MAX_CSV_BYTES + 1)
+    except (binascii.Error, ValueError, zlib.error) as exc:
+        raise UploadRejected("The confirmation form was damaged. Upload the file again.", 400) from exc
+    if len(content) > MAX_CSV_BYTES or inflater.unconsumed_tail:
+        raise UploadRejected("The confirmation form was damaged. Upload the file again.", 400)
+    return content
+
+
+async def _parse(content: bytes, workdir: Path, currency: str) -> ParsedCatalog:
+    """Write ``content`` as ``workdir/products.csv`` and parse it with the importer's parser.
+
+    Raises:
+        UploadRejected: the file is not UTF-8 text or has no usable header row.
+    """
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UploadRejected(f"The file is not UTF-8 text (byte {exc.start + 1} cannot be read).") from exc
+    path = workdir / CSV_FILE
+    await anyio.Path(path).write_bytes(content)
+    parsed = await anyio.to_thread.run_sync(lambda: parse_catalog(path, currency=currency))
+    if not parsed.products and parsed.errors and parsed.errors[0].line == 1:
+        raise UploadRejected(f"This is not a catalog CSV: line 1: {parsed.errors[0].reason}.")
+    return parsed
+
+
+async def _preview(alchemy: ShopAlchemyConfig, parsed: ParsedCatalog, settings: Settings) -> ImportPreview:
+    """The dry run, read in a session of its own (a plain read: on SQLite it takes no write lock)."""
+    async with alchemy.get_session() as session:
+        return await preview_import(session, parsed, media_dir=settings.media_dir, currency=settings.currency)
+
+
+async def _end_transaction(session: AsyncSession) -> None:
+    """End the request's transaction (the sign-in lookup began it; on SQLite it holds the write lock)."""
+    await session.commit()
+
+
+class AdminCatalogCsvController(Controller):
+    """Catalog export and import (with a dry run) for admins."""
+
+    path = "/admin/catalog-csv"
+    guards = ADMIN_GUARDS
+    include_in_schema = False
+
+    @get("", name="admin_catalog_csv", media_type=MediaType.HTML)
+    async def index(
+        self, audit_service: NamedDependency[AuditService], settings: NamedDependency[Settings]
+    ) -> Template:
+        """Export link (with what the export leaves out) and the import form."""
+        return await self._index(audit_service.repository.session, settings)
+
+    @get("/export", name="admin_catalog_csv_export")
+    async def export(
+        self, audit_service: NamedDependency[AuditService], settings: NamedDependency[Settings]
+    ) -> Response[bytes]:
+        """The catalog as ``products.csv`` (a download)."""
+        buffer = io.StringIO(newline="")
+        report = await export_catalog(audit_service.repository.session, buffer, currency=settings.currency)
+        return Response(
+            buffer.getvalue().encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": 'attachment; filename="products.csv"',
+                "X-Products-Exported": str(report.products),
+                "X-Products-Skipped": str(len(report.skipped)),
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @post(
+        "/preview",
+        name="admin_catalog_csv_preview",
+        media_type=MediaType.HTML,
+        status_code=200,
+        request_max_body_size=MAX_CSV_BYTES + 64 * 1024,
+    )
+    async def preview(
+        self,
+        request: Request[User, Any, Any],
+        data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: a config object, not input to validate)
+        audit_service: NamedDependency[AuditService],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        """Dry run of an uploaded CSV: what would be created, changed and rejected. Nothing is written."""
+        session = audit_service.repository.session
+        await _end_transaction(session)
+        try:
+            if data.file is None or not data.file.filename:
+                raise UploadRejected("Choose a CSV file to import.")
+            content = await data.file.read(MAX_CSV_BYTES + 1)
+            if len(content) > MAX_CSV_BYTES:
+                raise UploadRejected(f"The file is too large: at most {MAX_CSV_BYTES // (1024 * 1024)} MB.", 413)
+            with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
+                parsed = await _parse(content, Path(workdir), settings.currency)
+        except UploadRejected as exc:
+            return await self._index(session, settings, error=exc.message, status_code=exc.status)
+        plan = await _preview(alchemy, parsed, settings)
+        token = _serializer(settings).dumps({"u": request.user.id, "d": hashlib.sha256(content).hexdigest()})
+        return Template(
+            "admin/csv/preview.html",
+            context={
+                "filename": data.file.filename,
+                "size": len(content),
+                "plan": plan,
+                "payload": _pack(content),
+                "token": token,
+            },
+        )
+
+    @post(
+        "/import",
+        name="admin_catalog_csv_import",
+        media_type=MediaType.HTML,
+        status_code=200,
+        request_max_body_size=MAX_CSV_BYTES * 2,
+    )
+    async def confirm(
+        self,
+        request: Request[User, Any, Any],
+        data: Annotated[ConfirmForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: a config object, not input to validate)
+        audit_service: NamedDependency[AuditService],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        """Apply exactly the previewed file (signature and digest checked), then show the import's report."""
+        session = audit_service.repository.session
+        await _end_transaction(session)
+        try:
+            content = self._verified(data, request.user, settings)
+            with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
+                parsed = await _parse(content, Path(workdir), settings.currency)
+                plan = await _preview(alchemy, parsed, settings)
+                report = await import_catalog(alchemy, Path(workdir), settings.media_dir, currency=settings.currency)
+        except UploadRejected as exc:
+            return await self._index(session, settings, error=exc.message, status_code=exc.status)
+        await self._audit(audit_service, request.user, plan)
+        return Template("admin/csv/result.html", context={"report": report, "plan": plan})
+
+    @staticmethod
+    def _verified(data: ConfirmForm, user: User, settings: Settings) -> bytes:
+        """The previewed file's bytes, once the signature, its age, the admin and the digest check out.
+
+        Raises:
+            UploadRejected: expired, forged, someone else's, or not the previewed file.
+        """
+        try:
+            claims = _serializer(settings).loads(data.token, max_age=CONFIRM_MAX_AGE)
+        except SignatureExpired as exc:
+            raise UploadRejected("The preview is more than an hour old. Upload the file again.", 400) from exc
+        except BadSignature as exc:
+            raise UploadRejected("The confirmation form was damaged. Upload the file again.", 400) from exc
+        if not isinstance(claims, dict) or claims.get("u") != user.id:
+            raise UploadRejected("This preview was made by another admin. Upload the file again.", 400)
+        content = _unpack(data.payload)
+        if hashlib.sha256(content).hexdigest() != claims.get("d"):
+            raise UploadRejected("The file is not the one that was previewed. Upload it again.", 400)
+        return content
+
+    @staticmethod
+    async def _audit(audit_service: AuditService, actor: User, plan: ImportPreview) -> None:
+        """One ``product``/``import`` event per product the import created or changed (shown on its page)."""
+        planned = {item.slug: (item, "Created by a CSV import") for item in plan.created}
+        planned.update({item.slug: (item, "Changed by a CSV import") for item in plan.changed})
+        if not planned:
+            return
+        session = audit_service.repository.session
+        ids = dict((await session.execute(select(Product.slug, Product.id).where(Product.slug.in_(planned)))).all())
+        for slug, (item, what) in planned.items():
+            if slug in ids:
+                summary = f"{what} (line {item.line}): " + "; ".join(item.changes)
+                audit_service.record(actor, "product", ids[slug], "import", summary=summary)
+
+    async def _index(
+        self, session: AsyncSession, settings: Settings, *, error: str | None = None, status_code: int = 200
+    ) -> Template:
+        sink = io.StringIO(newline="")
+        report = await export_catalog(session, sink, currency=settings.currency)
+        return Template(
+            "admin/csv/index.html",
+            context={"export": report, "error": error, "max_mb": MAX_CSV_BYTES // (1024 * 1024)},
+            status_code=status_code,
+        )

@@ -1,0 +1,773 @@
+"""Admin product pages: the product table with inline price/stock edits, the product form, photos.
+
+Everything goes through ``ProductService`` (the same methods the admin API calls). Every htmx action
+also works without JavaScript: the inline cell editor is a page of its own whose form posts back with a
+303, the product form adds variant rows by posting to itself, photo moves are small forms.
+
+Form field names (the e2e tests and the no-JS form rely on them): ``name``, ``slug``, ``description``,
+``category_id``, ``facets`` (lines ``brand: Nikon`` or ``color: black, red``), ``option_groups``
+(comma separated), ``is_active``; variant rows ``variants-{i}-{field}`` for existing variants (with
+hidden ``-id`` and ``-stock_seen``) and ``new-{k}-{field}`` for new ones, fields ``sku``,
+``option_values`` (one per group, separated by ``|``), ``price`` (a decimal such as 12.99), ``stock``,
+``low_stock_threshold``, ``tax_category``.
+"""
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.datastructures import FormMultiDict, UploadFile
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.plugins.flash import flash
+from litestar.response import Template
+
+from webshop.admin import ADMIN_GUARDS, ADMIN_PAGE_SIZE
+from webshop.cart.web import is_htmx
+from webshop.catalog.schemas import ProductWrite, VariantPatch, VariantUpdate, VariantWrite
+from webshop.catalog.service import (
+    ADMIN_SORTS,
+    ADMIN_STATES,
+    ADMIN_STOCK_LEVELS,
+    CategoryNode,
+    CategoryService,
+    ProductService,
+)
+from webshop.config import Settings
+from webshop.db.models import Product, User, Variant
+from webshop.errors import DomainError, NotFound, ValidationFailed
+from webshop.media import MAX_UPLOAD_BYTES
+from webshop.money import exponent, parse_major
+from webshop.stock.service import StockChanged
+from webshop.web.responses import page_or_fragment, see_other
+
+# The multipart framing around a 5 MB photo (boundaries, headers, the CSRF field) is well under 64 KB;
+# the service checks the photo itself against MAX_UPLOAD_BYTES.
+UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
+CELL_FIELDS = ("price", "stock")
+PRODUCT_FIELDS = ("name", "slug", "description", "category_id", "facets", "option_groups", "variants")
+VARIANT_FIELDS = ("sku", "option_values", "price", "stock", "low_stock_threshold", "tax_category")
+_SERVICE_KEY = re.compile(r"(variants|new_variants)\[(\d+)\]\.(\w+)")
+_WHOLE = re.compile(r"[0-9]{1,10}")
+_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]*)?|\.[0-9]+")
+
+
+def major_text(amount: int, currency: str) -> str:
+    """Minor units as the plain decimal an admin types: ``major_text(1299, "USD") == "12.99"``."""
+    places = exponent(currency)
+    return f"{Decimal(amount).scaleb(-places):.{places}f}"
+
+
+def stock_level(variant: Variant) -> str:
+    """The variant's stock level name (same rule as ``webshop.stock.service.stock_level_expression``)."""
+    if variant.stock <= 0:
+        return "out"
+    if variant.stock * 2 <= variant.low_stock_threshold:
+        return "critical"
+    if variant.stock <= variant.low_stock_threshold:
+        return "low"
+    return "healthy"
+
+
+def safe_next(value: str | None, default: str = "/admin/products") -> str:
+    """A return address inside the product admin (never another site: no ``//`` or scheme)."""
+    if value and value.startswith("/admin/products") and "//" not in value and "\\" not in value:
+        return value
+    return default
+
+
+def flat_categories(nodes: list[CategoryNode], depth: int = 0) -> list[tuple[int, str]]:
+    """The category tree as ``[(id, indented name)]`` for a ``<select>``."""
+    rows: list[tuple[int, str]] = []
+    for node in nodes:
+        rows.append((node.id, "\u2003" * depth + node.name))
+        rows.extend(flat_categories(node.children, depth + 1))
+    return rows
+
+
+def _whole(text: str, key: str, errors: dict[str, str], *, label: str, default: int | None = None) -> int | None:
+    text = text.strip()
+    if not text and default is not None:
+        return default
+    if not _WHOLE.fullmatch(text):
+        errors[key] = f"{label}: enter a whole number of 0 or more."
+        return None
+    return int(text)
+
+
+def _price(text: str, key: str, currency: str, errors: dict[str, str]) -> int | None:
+    text = text.strip()
+    if not text:
+        errors[key] = "Enter a price, such as 12.99."
+        return None
+    try:
+        if not _DECIMAL.fullmatch(text):  # plain decimals only: no "1e3", "NaN" or "+5"
+            raise ValueError(text)
+        return parse_major(text, currency)
+    except ValueError:
+        errors[key] = f"Enter a price of 0 or more with at most {exponent(currency)} decimals, such as 12.99."
+        return None
+
+
+def _split(text: str, separator: str) -> list[str]:
+    return [part.strip() for part in text.split(separator) if part.strip()]
+
+
+class ProductForm:
+    """The product form as submitted: raw strings (re-rendered on error) and what they parse to."""
+
+    def __init__(self, form: FormMultiDict, currency: str) -> None:
+        self.values: dict[str, str] = {key: str(form.get(key) or "") for key in form if key != "_csrf_token"}
+        self.is_active = "is_active" in form
+        self.currency = currency
+        self.errors: dict[str, str] = {}
+        self.existing = []
+        index = 0
+        while f"variants-{index}-id" in form:
+            self.existing.append(f"variants-{index}")
+            index += 1
+        try:
+            count = max(0, min(int(self.values.get("new_rows") or 0), 50))
+        except ValueError:
+            count = 0
+        self.new = [f"new-{k}" for k in range(count)]
+
+    def product(self) -> ProductWrite | None:
+        """The product fields as a ``ProductWrite`` (``None`` when a field cannot even be parsed)."""
+        values, errors = self.values, self.errors
+        category_id: int | None = None
+        raw_category = values.get("category_id", "").strip()
+        if raw_category:
+            if raw_category.isdigit() and len(raw_category) < 18:
+                category_id = int(raw_category)
+            else:
+                errors["category_id"] = "Choose an existing category."
+        facets: dict[str, list[str]] = {}
+        for line in values.get("facets", "").splitlines():
+            if not line.strip():
+                continue
+            name, separator, rest = line.partition(":")
+            if not separator or not name.strip() or not rest.strip():
+                errors["facets"] = f"Write each facet as “name: value, value” (not “{line.strip()[:40]}”)."
+                break
+            facets.setdefault(name.strip().lower(), []).extend(_split(rest, ","))
+        if "category_id" in errors or "facets" in errors:
+            return None
+        return ProductWrite(
+            name=values.get("name", ""),
+            slug=values.get("slug", ""),
+            description=values.get("description", "").replace("\r\n", "\n"),
+            category_id=category_id,
+            facets=facets,
+            option_groups=_split(values.get("option_groups", ""), ","),
+            is_active=self.is_active,
+        )
+
+    def _row(self, prefix: str, *, new: bool) -> dict[str, Any] | None:
+        values, errors = self.values, self.errors
+        raw = {field: values.get(f"{prefix}-{field}", "") for field in VARIANT_FIELDS}
+        if new and not any(raw[f].strip() for f in ("sku", "option_values", "price", "stock")):
+            return None  # a blank new row is ignored
+        row: dict[str, Any] = {
+            "sku": raw["sku"],
+            "option_values": _split(raw["option_values"], "|"),
+            "tax_category": raw["tax_category"] or "standard",
+        }
+        row["price"] = _price(raw["price"], f"{prefix}-price", self.currency, errors)
+        row["stock"] = _whole(raw["stock"], f"{prefix}-stock", errors, label="Stock", default=0)
+        row["low_stock_threshold"] = _whole(
+            raw["low_stock_threshold"], f"{prefix}-low_stock_threshold", errors, label="Threshold", default=5
+        )
+        return row
+
+    def new_variants(self) -> tuple[list[VariantWrite], list[str]]:
+        """The filled-in new rows as ``VariantWrite`` and the form prefix of each."""
+        writes, prefixes = [], []
+        for prefix in self.new:
+            row = self._row(prefix, new=True)
+            if row is None or any(row[k] is None for k in ("price", "stock", "low_stock_threshold")):
+                continue
+            writes.append(VariantWrite(currency=self.currency, **row))
+            prefixes.append(prefix)
+        return writes, prefixes
+
+    def variant_updates(self, product: Product) -> list[VariantUpdate]:
+        """The existing rows as ``VariantUpdate`` (in row order, as ``variants[i]`` in service errors)."""
+        ids = {v.id for v in product.variants}
+        updates = []
+        for prefix in self.existing:
+            raw_id = self.values.get(f"{prefix}-id", "")
+            row = self._row(prefix, new=False)
+            if not raw_id.isdigit() or int(raw_id) not in ids or row is None:
+                self.errors[f"{prefix}-sku"] = "This variant no longer exists; reload the page."
+                continue
+            if any(row[k] is None for k in ("price", "stock", "low_stock_threshold")):
+                continue
+            seen = _whole(self.values.get(f"{prefix}-stock_seen", ""), f"{prefix}-stock", self.errors, label="Stock")
+            updates.append(
+                VariantUpdate(
+                    id=int(raw_id),
+                    sku=row["sku"],
+                    price=row["price"],
+                    option_values=row["option_values"],
+                    tax_category=row["tax_category"],
+                    low_stock_threshold=row["low_stock_threshold"],
+                    stock=row["stock"],
+                    stock_seen=seen if seen is not None else msgspec.UNSET,
+                )
+            )
+        return updates
+
+    def take_service_errors(self, exc: DomainError, new_prefixes: list[str], *, create: bool) -> None:
+        """Map the service's ``field_errors`` keys (``variants[1].sku``) to this form's field names."""
+        for key, message in exc.field_errors.items():
+            match = _SERVICE_KEY.fullmatch(key)
+            if match:
+                group, index, field = match.group(1), int(match.group(2)), match.group(3)
+                prefixes = new_prefixes if (create or group == "new_variants") else self.existing
+                if index < len(prefixes):
+                    self.errors[f"{prefixes[index]}-{field if field in VARIANT_FIELDS else 'sku'}"] = message
+                    continue
+            if key in PRODUCT_FIELDS:
+                self.errors[key] = message
+            else:
+                self.errors["form"] = f"{self.errors['form']} {message}" if "form" in self.errors else message
+
+
+def product_form_values(product: Product) -> dict[str, str]:
+    """The edit form's initial values from a product."""
+    facets: dict[str, list[str]] = {}
+    for facet in product.facets:
+        facets.setdefault(facet.facet, []).append(facet.value)
+    values = {
+        "name": product.name,
+        "slug": product.slug,
+        "description": product.description,
+        "category_id": str(product.category_id or ""),
+        "facets": "\n".join(f"{name}: {', '.join(items)}" for name, items in facets.items()),
+        "option_groups": ", ".join(product.option_groups or []),
+        "new_rows": "1",
+    }
+    for index, variant in enumerate(product.variants):
+        prefix = f"variants-{index}"
+        values.update(
+            {
+                f"{prefix}-id": str(variant.id),
+                f"{prefix}-sku": variant.sku,
+                f"{prefix}-option_values": " | ".join(variant.option_values or []),
+                f"{prefix}-price": major_text(variant.price, variant.currency),
+                f"{prefix}-stock": str(variant.stock),
+                f"{prefix}-stock_seen": str(variant.stock),
+                f"{prefix}-low_stock_threshold": str(variant.low_stock_threshold),
+                f"{prefix}-tax_category": variant.tax_category,
+            }
+        )
+    return values
+
+
+class AdminProductController(Controller):
+    """Product management for admins."""
+
+    path = "/admin/products"
+    guards = ADMIN_GUARDS
+    include_in_schema = False
+
+    @get("", name="admin_products", media_type=MediaType.HTML)
+    async def index(
+        self,
+        request: Request[User, Any, Any],
+        products_service: NamedDependency[ProductService],
+        categories_service: NamedDependency[CategoryService],
+        q: FromQuery[str | None] = None,
+        category: FromQuery[str | None] = None,
+        state_filter: Annotated[str | None, QueryParameter(name="state")] = None,
+        stock: FromQuery[str | None] = None,
+        sort: FromQuery[str | None] = None,
+        page: FromQuery[int] = 1,
+    ) -> Template:
+        """The product table with search, filters, sort and pages (the results fragment for htmx)."""
+        page = min(max(page, 1), 100_000)
+        filters = {
+            "q": (q or "").strip()[:100],
+            "category": category if category and category.isdigit() and len(category) < 18 else "",
+            "state": state_filter if state_filter in ADMIN_STATES else "active",
+            "stock": stock if stock in ADMIN_STOCK_LEVELS else "",
+            "sort": sort if sort in ADMIN_SORTS else "name",
+        }
+        rows, total = await products_service.admin_search(
+            q=filters["q"],
+            category_id=int(filters["category"]) if filters["category"] else None,
+            state=filters["state"],
+            stock_level=filters["stock"] or None,
+            sort=filters["sort"],
+            page=page,
+            page_size=ADMIN_PAGE_SIZE,
+        )
+        query = {k: v for k, v in filters.items() if v and not (k == "state" and v == "active")}
+        query = {k: v for k, v in query.items() if not (k == "sort" and v == "name")}
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return page_or_fragment(
+            request,
+            "admin/products/index.html",
+            {"product-results": "admin/products/_results.html"},
+            {
+                "rows": rows,
+                "total": total,
+                "page": page,
+                "pages": max(1, -(-total // ADMIN_PAGE_SIZE)),
+                "filters": filters,
+                "query": query,
+                "categories": flat_categories(await categories_service.tree()),
+                "states": ADMIN_STATES,
+                "stock_levels": ADMIN_STOCK_LEVELS,
+                "sorts": ADMIN_SORTS,
+                "here": safe_next(here),
+                "stock_level": stock_level,
+                "major_text": major_text,
+            },
+        )
+
+    # --- inline cells: price and stock of one variant ------------------------------------------------
+
+    @get("/variants/{variant_id:int}/{field:str}", name="admin_variant_cell", media_type=MediaType.HTML)
+    async def cell(
+        self,
+        request: Request[User, Any, Any],
+        variant_id: FromPath[int],
+        field: FromPath[str],
+        products_service: NamedDependency[ProductService],
+        next_url: FromQuery[str | None] = None,
+    ) -> Any:
+        """One variant's price or stock cell (htmx: the cell; otherwise back to the table)."""
+        variant = await self._cell_variant(products_service, variant_id, field)
+        if not is_htmx(request):
+            return see_other(request, safe_next(next_url))
+        return self._cell(variant, field, next_url=safe_next(next_url))
+
+    @get("/variants/{variant_id:int}/{field:str}/edit", name="admin_variant_cell_edit", media_type=MediaType.HTML)
+    async def cell_edit(
+        self,
+        request: Request[User, Any, Any],
+        variant_id: FromPath[int],
+        field: FromPath[str],
+        products_service: NamedDependency[ProductService],
+        next_url: FromQuery[str | None] = None,
+    ) -> Template:
+        """The editor of one variant's price or stock: a small form in the cell (htmx) or a page."""
+        variant = await self._cell_variant(products_service, variant_id, field)
+        value = major_text(variant.price, variant.currency) if field == "price" else str(variant.stock)
+        return self._editor(request, variant, field, value=value, expected=variant.stock, next_url=safe_next(next_url))
+
+    @post("/variants/{variant_id:int}/{field:str}", name="admin_variant_cell_save", media_type=MediaType.HTML)
+    async def cell_save(
+        self,
+        request: Request[User, Any, Any],
+        variant_id: FromPath[int],
+        field: FromPath[str],
+        products_service: NamedDependency[ProductService],
+    ) -> Any:
+        """Save an inline price or stock edit; invalid input shows the error on the cell and saves nothing."""
+        variant = await self._cell_variant(products_service, variant_id, field)
+        form = await request.form()
+        value = str(form.get("value") or "").strip()
+        next_url = safe_next(str(form.get("next") or ""))
+        errors: dict[str, str] = {}
+        expected = variant.stock
+        try:
+            if field == "price":
+                price = _price(value, "value", variant.currency, errors)
+                if price is None:
+                    raise ValidationFailed(errors["value"], field_errors=errors)
+                variant = await products_service.update_variant(
+                    variant_id, VariantPatch(price=price), actor=request.user
+                )
+            else:
+                level = _whole(value, "value", errors, label="Stock")
+                seen = _whole(str(form.get("expected") or ""), "expected", errors, label="Stock seen")
+                if level is None or seen is None:
+                    raise ValidationFailed(errors.get("value") or errors["expected"], field_errors=errors)
+                expected = seen
+                variant = await products_service.set_variant_stock(
+                    variant_id, level, expected=seen, actor=request.user, note="admin inline edit"
+                )
+        except (ValidationFailed, StockChanged) as exc:
+            if isinstance(exc, StockChanged):
+                expected = exc.current  # a re-submit applies the admin's value against the new level
+            message = next(iter(exc.field_errors.values()), exc.detail)
+            return self._editor(
+                request,
+                variant,
+                field,
+                value=value,
+                expected=expected,
+                next_url=next_url,
+                error=message,
+                status_code=exc.status_code,
+            )
+        if is_htmx(request):
+            return self._cell(variant, field, next_url=next_url, saved=True)
+        flash(request, f"{variant.sku}: {field} saved.", "success")
+        return see_other(request, next_url)
+
+    async def _cell_variant(self, products: ProductService, variant_id: int, field: str) -> Variant:
+        if field not in CELL_FIELDS:
+            raise NotFound("There is no such field.")
+        variant = await products.variant_with_product(variant_id=variant_id)
+        if variant is None:
+            raise NotFound("There is no such variant.")
+        return variant
+
+    def _cell(self, variant: Variant, field: str, *, next_url: str, saved: bool = False) -> Template:
+        return Template(
+            "admin/products/_cell.html",
+            context={
+                "v": variant,
+                "field": field,
+                "here": next_url,
+                "saved": saved,
+                "stock_level": stock_level,
+                "major_text": major_text,
+            },
+            headers={"Vary": "HX-Request"},
+        )
+
+    def _editor(
+        self,
+        request: Request[User, Any, Any],
+        variant: Variant,
+        field: str,
+        *,
+        value: str,
+        expected: int,
+        next_url: str,
+        error: str = "",
+        status_code: int = 200,
+    ) -> Template:
+        template = "admin/products/_cell_form.html" if is_htmx(request) else "admin/products/cell_edit.html"
+        return Template(
+            template,
+            context={
+                "v": variant,
+                "field": field,
+                "value": value,
+                "expected": expected,
+                "here": next_url,
+                "error": error,
+            },
+            status_code=status_code,
+            headers={"Vary": "HX-Request"},
+        )
+
+    # --- create and edit ------------------------------------------------------------------------------
+
+    @get("/new", name="admin_product_new", media_type=MediaType.HTML)
+    async def new(
+        self, categories_service: NamedDependency[CategoryService], settings: NamedDependency[Settings]
+    ) -> Template:
+        """The empty product form (two blank variant rows)."""
+        values = {"new_rows": "2", "new-0-low_stock_threshold": "5", "new-1-low_stock_threshold": "5"}
+        return await self._form(categories_service, settings, None, values, {}, is_active=True)
+
+    @post("/new", name="admin_product_create", media_type=MediaType.HTML)
+    async def create(
+        self,
+        request: Request[User, Any, Any],
+        products_service: NamedDependency[ProductService],
+        categories_service: NamedDependency[CategoryService],
+        settings: NamedDependency[Settings],
+    ) -> Any:
+        """Create the product; errors re-render the form with the input kept (422)."""
+        form = ProductForm(await request.form(), settings.currency)
+        if form.values.get("action") == "more":
+            return await self._more_rows(categories_service, settings, None, form)
+        data = form.product()
+        variants, prefixes = form.new_variants()
+        if data is not None and not form.errors:
+            try:
+                product = await products_service.create_product(
+                    data, variants, actor=request.user, tax_categories=settings.tax_rates_bp
+                )
+            except ValidationFailed as exc:
+                form.take_service_errors(exc, prefixes, create=True)
+                form.errors.setdefault("form", exc.detail)
+            else:
+                flash(request, f"Created “{product.name}”.", "success")
+                return see_other(request, f"/admin/products/{product.id}")
+        form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
+        return await self._form(
+            categories_service, settings, None, form.values, form.errors, is_active=form.is_active, status_code=422
+        )
+
+    @get("/{product_id:int}", name="admin_product", media_type=MediaType.HTML)
+    async def edit(
+        self,
+        product_id: FromPath[int],
+        products_service: NamedDependency[ProductService],
+        categories_service: NamedDependency[CategoryService],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        """The product edit page: fields, variants, photos, delete/restore and the audit trail."""
+        product = await products_service.get_for_admin(product_id)
+        return await self._form(
+            categories_service,
+            settings,
+            product,
+            product_form_values(product),
+            {},
+            is_active=product.is_active,
+            products=products_service,
+        )
+
+    @post("/{product_id:int}", name="admin_product_update", media_type=MediaType.HTML)
+    async def update(
+        self,
+        request: Request[User, Any, Any],
+        product_id: FromPath[int],
+        products_service: NamedDependency[ProductService],
+        categories_service: NamedDependency[CategoryService],
+        settings: NamedDependency[Settings],
+    ) -> Any:
+        """Save the product form (fields and every variant row at once); errors re-render it (422/409)."""
+        product = await products_service.get_for_admin(product_id)
+        form = ProductForm(await request.form(), settings.currency)
+        if form.values.get("action") == "more":
+            return await self._more_rows(categories_service, settings, product, form, products=products_service)
+        data = form.product()
+        updates = form.variant_updates(product)
+        variants, prefixes = form.new_variants()
+        status_code = 422
+        if data is not None and not form.errors:
+            try:
+                product = await products_service.update_product(
+                    product_id,
+                    data,
+                    actor=request.user,
+                    variants=updates,
+                    new_variants=variants,
+                    tax_categories=settings.tax_rates_bp,
+                )
+            except (ValidationFailed, StockChanged) as exc:
+                form.take_service_errors(exc, prefixes, create=False)
+                form.errors.setdefault("form", exc.detail)
+                status_code = exc.status_code
+                product = await products_service.get_for_admin(product_id)
+                if isinstance(exc, StockChanged):
+                    # Show the current levels, so saving again applies the admin's values to them.
+                    for index, variant in enumerate(product.variants):
+                        form.values[f"variants-{index}-stock_seen"] = str(variant.stock)
+            else:
+                flash(request, f"Saved “{product.name}”.", "success")
+                return see_other(request, f"/admin/products/{product.id}")
+        form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
+        return await self._form(
+            categories_service,
+            settings,
+            product,
+            form.values,
+            form.errors,
+            is_active=form.is_active,
+            status_code=status_code,
+            products=products_service,
+        )
+
+    async def _more_rows(
+        self,
+        categories: CategoryService,
+        settings: Settings,
+        product: Product | None,
+        form: ProductForm,
+        products: ProductService | None = None,
+    ) -> Template:
+        """Re-render the form with one more blank variant row (the no-JS "add a variant" button)."""
+        values = dict(form.values)
+        rows = len(form.new) + 1
+        values["new_rows"] = str(rows)
+        values.setdefault(f"new-{rows - 1}-low_stock_threshold", "5")
+        return await self._form(categories, settings, product, values, {}, is_active=form.is_active, products=products)
+
+    async def _form(
+        self,
+        categories: CategoryService,
+        settings: Settings,
+        product: Product | None,
+        values: dict[str, str],
+        errors: dict[str, str],
+        *,
+        is_active: bool,
+        status_code: int = 200,
+        products: ProductService | None = None,
+        photo_error: str = "",
+    ) -> Template:
+        """The product form page (new or edit) with ``values`` and ``errors`` keyed by field name."""
+        existing = []
+        index = 0
+        while f"variants-{index}-id" in values:
+            existing.append(f"variants-{index}")
+            index += 1
+        try:
+            new_rows = max(0, min(int(values.get("new_rows") or 0), 50))
+        except ValueError:
+            new_rows = 1
+        variants_by_id = {v.id: v for v in product.variants} if product else {}
+        return Template(
+            "admin/products/form.html",
+            context={
+                "product": product,
+                "values": values,
+                "errors": errors,
+                "is_active": is_active,
+                "existing": existing,
+                "variants_by_id": variants_by_id,
+                "new_prefixes": [f"new-{k}" for k in range(new_rows)],
+                "categories": flat_categories(await categories.tree()),
+                "tax_categories": list(settings.tax_rates_bp),
+                "currency": settings.currency,
+                "audit_events": await products.product_history(product) if product and products else [],
+                "photo_error": photo_error,
+                "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+                "stock_level": stock_level,
+            },
+            status_code=status_code,
+        )
+
+    # --- variants, delete and restore ------------------------------------------------------------------
+
+    @post("/{product_id:int}/variants/{variant_id:int}/delete", name="admin_variant_delete", media_type=MediaType.HTML)
+    async def delete_variant(
+        self,
+        request: Request[User, Any, Any],
+        product_id: FromPath[int],
+        variant_id: FromPath[int],
+        products_service: NamedDependency[ProductService],
+    ) -> Any:
+        """Remove a variant (not the last one: the reason is flashed)."""
+        variant = await products_service.variant_with_product(variant_id=variant_id)
+        if variant is None or variant.product_id != product_id:
+            raise NotFound("There is no such variant.")
+        try:
+            await products_service.delete_variant(variant_id, actor=request.user)
+        except ValidationFailed as exc:
+            flash(request, exc.detail, "error")
+        else:
+            flash(request, f"Removed variant {variant.sku}.", "success")
+        return see_other(request, f"/admin/products/{product_id}")
+
+    @post("/{product_id:int}/delete", name="admin_product_delete", media_type=MediaType.HTML)
+    async def delete(
+        self,
+        request: Request[User, Any, Any],
+        product_id: FromPath[int],
+        products_service: NamedDependency[ProductService],
+    ) -> Any:
+        """Soft-delete the product: gone from the shop and the API, kept for past orders."""
+        product = await products_service.soft_delete(product_id, actor=request.user)
+        flash(request, f"Deleted “{product.name}”: it no longer shows in the shop. You can restore it.", "success")
+        return see_other(request, f"/admin/products/{product_id}")
+
+    @post("/{product_id:int}/restore", name="admin_product_restore", media_type=MediaType.HTML)
+    async def restore(
+        self,
+        request: Request[User, Any, Any],
+        product_id: FromPath[int],
+        products_service: NamedDependency[ProductService],
+    ) -> Any:
+        """Bring a soft-deleted product back."""
+        product = await products_service.restore(product_id, actor=request.user)
+        flash(request, f"Restored “{product.name}”.", "success")
+        return see_other(request, f"/admin/products/{product_id}")
+
+    # --- photos -------------------------------------------------------------------------------------------
+
+    @post(
+        "/{product_id:int}/images",
+        name="admin_product_images",
+        media_type=MediaType.HTML,
+        request_max_body_size=UPLOAD_BODY_LIMIT,
+        exception_handlers={413: lambda request, exc: upload_too_large(request)},
+    )
+    async def upload(
+        self,
+        request: Request[User, Any, Any],
+        product_id: FromPath[int],
+        products_service: NamedDependency[ProductService],
+        categories_service: NamedDependency[CategoryService],
+        settings: NamedDependency[Settings],
+    ) -> Any:
+        """Upload a photo (JPEG, PNG or WebP, at most 5 MB); a bad file re-renders the page with the reason."""
+        form = await request.form()
+        upload = form.get("image")
+        alt = str(form.get("alt") or "")
+        try:
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise ValidationFailed("Choose a photo to upload.", field_errors={"image": "Choose a photo to upload."})
+            data = await upload.read(MAX_UPLOAD_BYTES + 1)
+            await products_service.add_image(
+                product_id,
+                data,
+                media_dir=settings.media_dir,
+                alt=alt,
+                source_name=upload.filename,
+                actor=request.user,
+            )
+        except ValidationFailed as exc:
+            product = await products_service.get_for_admin(product_id)
+            message = exc.field_errors.get("image", exc.detail)
+            if message and message[0].islower():
+                message = f"This file cannot be used as a photo: {message}."
+            return await self._form(
+                categories_service,
+                settings,
+                product,
+                product_form_values(product),
+                {},
+                is_active=product.is_active,
+                status_code=exc.status_code,
+                products=products_service,
+                photo_error=message,
+            )
+        flash(request, "Photo added.", "success")
+        return see_other(request, f"/admin/products/{product_id}")
+
+    @post("/{product_id:int}/images/{image_id:int}/move", name="admin_image_move", media_type=MediaType.HTML)
+    async def move_image(
+        self,
+        request: Request[User, Any, Any],
+        product_id: FromPath[int],
+        image_id: FromPath[int],
+        products_service: NamedDependency[ProductService],
+    ) -> Any:
+        """Move a photo one place up (earlier) or down."""
+        form = await request.form()
+        offset = -1 if form.get("direction") == "up" else 1
+        await products_service.move_image(product_id, image_id, offset, actor=request.user)
+        return see_other(request, f"/admin/products/{product_id}#photos")
+
+    @post("/{product_id:int}/images/{image_id:int}/delete", name="admin_image_delete", media_type=MediaType.HTML)
+    async def delete_image(
+        self,
+        request: Request[User, Any, Any],
+        product_id: FromPath[int],
+        image_id: FromPath[int],
+        products_service: NamedDependency[ProductService],
+        settings: NamedDependency[Settings],
+    ) -> Any:
+        """Remove a photo (its files too, unless another product shows the same file)."""
+        await products_service.remove_image(product_id, image_id, media_dir=settings.media_dir, actor=request.user)
+        flash(request, "Photo removed.", "success")
+        return see_other(request, f"/admin/products/{product_id}#photos")
+
+
+def upload_too_large(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The 413 page for an upload whose request body is over the limit (Litestar refused to read it)."""
+    product_id = request.path_params.get("product_id")
+    return Template(
+        "admin/products/upload_error.html",
+        context={
+            "message": f"The file is too large: photos can be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.",
+            "product_id": product_id,
+        },
+        status_code=413,
+        media_type=MediaType.HTML,
+    )

@@ -1,0 +1,105 @@
+"""Admin stock pages: the stock-health dashboard and the stock-adjustment form.
+
+The health rule is ``webshop.stock.service.stock_level_expression``; adjustments go through
+``StockService.adjust_by_sku`` (the conditional ``adjust_stock`` update, a ledger row and an audit event).
+"""
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, MediaType, Request, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromQuery
+from litestar.plugins.flash import flash
+from litestar.response import Template
+
+from webshop.admin import ADMIN_GUARDS
+from webshop.db.models import User
+from webshop.errors import ValidationFailed
+from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService
+from webshop.web.responses import page_or_fragment, see_other
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+LEVEL_LABELS = {
+    StockLevel.OUT: "Out of stock",
+    StockLevel.CRITICAL: "Critical",
+    StockLevel.LOW: "Low",
+    StockLevel.HEALTHY: "Healthy",
+}
+# Lists shown when no level is chosen: the ones that need attention.
+ATTENTION = (StockLevel.OUT, StockLevel.CRITICAL, StockLevel.LOW)
+LIST_LIMIT = 200
+
+
+class AdjustForm(msgspec.Struct):
+    """The stock-adjustment form (text fields, so a malformed number gets a message, not a 400)."""
+
+    sku: str = ""
+    delta: str = ""
+    reason: str = ""
+    note: str = ""
+
+
+class AdminStockController(Controller):
+    """Stock health and adjustments."""
+
+    path = "/admin/stock"
+    guards = ADMIN_GUARDS
+    include_in_schema = False
+
+    @get("", name="admin_stock", media_type=MediaType.HTML)
+    async def index(
+        self,
+        request: Request[User, Any, Any],
+        stock_service: NamedDependency[StockService],
+        level: FromQuery[str | None] = None,
+        sku: FromQuery[str | None] = None,
+    ) -> Template:
+        """The dashboard: counts per level and the variants that need attention (or the chosen level)."""
+        context = await dashboard_context(stock_service, level)
+        context["form"] = {"sku": (sku or "")[:64], "delta": "", "reason": "", "note": ""}
+        fragments = {"stock-health": "admin/stock/_health.html"}
+        return page_or_fragment(request, "admin/stock/index.html", fragments, context)
+
+    @post("/adjust", name="admin_stock_adjust", media_type=MediaType.HTML)
+    async def adjust(
+        self,
+        request: Request[User, Any, Any],
+        stock_service: NamedDependency[StockService],
+        data: Annotated[AdjustForm, Form],
+    ) -> Any:
+        """Adjust one variant's stock; the form comes back with the errors when something is wrong."""
+        try:
+            level = await stock_service.adjust_by_sku(
+                sku=data.sku, delta=data.delta, reason=data.reason, note=data.note, actor=request.user
+            )
+        except ValidationFailed as exc:
+            context = await dashboard_context(stock_service, None)
+            context.update(
+                form={"sku": data.sku, "delta": data.delta, "reason": data.reason, "note": data.note},
+                errors=exc.field_errors,
+                message=exc.detail,
+            )
+            return Template("admin/stock/index.html", context=context, status_code=422)
+        flash(request, f"Stock of {data.sku.strip()} is now {level}.", "info")
+        return see_other(request, "/admin/stock")
+
+
+async def dashboard_context(stock_service: StockService, level: str | None) -> dict[str, Any]:
+    """Counts per level, and the lists of ``level`` (or of the levels that need attention)."""
+    chosen = StockLevel(level) if level in {lv.value for lv in StockLevel} else None
+    shown = (chosen,) if chosen else ATTENTION
+    counts = await stock_service.health_counts()
+    return {
+        "counts": counts,
+        "levels": list(StockLevel),
+        "labels": LEVEL_LABELS,
+        "chosen": chosen,
+        "lists": [(lv, await stock_service.health_list(lv, limit=LIST_LIMIT)) for lv in shown],
+        "list_limit": LIST_LIMIT,
+        "reasons": ADJUSTMENT_REASONS,
+        "form": {},
+        "errors": {},
+        "message": "",
+    }

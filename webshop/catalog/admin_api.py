@@ -1,0 +1,321 @@
+"""Admin catalog writes of the JSON API: categories, products, variants, stock and photos.
+
+Every route needs an admin's bearer token (the ``api_admin`` guard: no token → 401, a customer → 403)
+and calls the same service methods as the admin pages, so the rules, the audit trail and the stock
+ledger are the same whichever way a change comes in. Input Structs forbid unknown fields: an ``id``,
+``created_at``, ``deleted_at`` or image key in a body is refused with a 400 naming the field.
+"""
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, patch, post, put
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, JSONBody
+from msgspec import UNSET
+
+from webshop.api.responses import problems
+from webshop.api.schemas import PathId
+from webshop.catalog.schemas import (
+    CategoryCreate,
+    CategoryDetail,
+    CategoryPatch,
+    ImageOrderIn,
+    ImageOut,
+    ImageUpload,
+    ProductCreate,
+    ProductOut,
+    ProductUpdate,
+    StockAdjustmentIn,
+    StockAdjustmentOut,
+    VariantIn,
+    VariantOut,
+    VariantUpdateIn,
+    category_detail,
+    image_out,
+    product_out,
+    variant_out,
+)
+from webshop.catalog.service import CategoryService, ProductService
+from webshop.config import Settings
+from webshop.db.models import User
+from webshop.errors import Conflict, ValidationFailed
+from webshop.media import MAX_UPLOAD_BYTES
+from webshop.security.jwt import BEARER, api_admin
+
+ADMIN = [api_admin]
+"""Guards of every route here. Set per route, not on the controller: Litestar's automatic ``OPTIONS``
+handler of a path inherits its first handler's controller, and ``OPTIONS`` must not need a token."""
+
+
+class CategoryAdminApiController(Controller):
+    """Create, rename, move and delete categories."""
+
+    path = "/api/categories"
+    tags = ["catalog admin"]
+    security = BEARER
+
+    @post("", guards=ADMIN, operation_id="createCategory", status_code=201, responses=problems(400, 401, 403, 404, 409))
+    async def create_category(
+        self,
+        request: Request[User, Any, Any],
+        data: JSONBody[CategoryCreate],
+        categories_service: NamedDependency[CategoryService],
+    ) -> CategoryDetail:
+        """Create a category, last among its siblings (a missing parent is 404, a sibling's name 409)."""
+        category = await categories_service.create_category(
+            request.user, name=data.name, parent_id=data.parent_id, slug=data.slug
+        )
+        return category_detail(category)
+
+    @patch(
+        "/{category_id:int}", guards=ADMIN, operation_id="updateCategory", responses=problems(400, 401, 403, 404, 409)
+    )
+    async def update_category(
+        self,
+        request: Request[User, Any, Any],
+        category_id: PathId,
+        data: JSONBody[CategoryPatch],
+        categories_service: NamedDependency[CategoryService],
+    ) -> CategoryDetail:
+        """Rename and/or move a category (moving it into its own subtree is 409)."""
+        category = await categories_service.get_category(category_id)
+        if data.name is not UNSET or data.slug is not UNSET:
+            category = await categories_service.rename_category(
+                request.user,
+                category_id,
+                name=category.name if data.name is UNSET else data.name,
+                slug=None if data.slug is UNSET else data.slug,
+            )
+        if data.parent_id is not UNSET or data.position is not UNSET:
+            category = await categories_service.move_category(
+                request.user,
+                category_id,
+                parent_id=category.parent_id if data.parent_id is UNSET else data.parent_id,
+                position=None if data.position is UNSET else data.position,
+            )
+        return category_detail(category)
+
+    @delete(
+        "/{category_id:int}", guards=ADMIN, operation_id="deleteCategory", responses=problems(400, 401, 403, 404, 409)
+    )
+    async def delete_category(
+        self,
+        request: Request[User, Any, Any],
+        category_id: PathId,
+        categories_service: NamedDependency[CategoryService],
+    ) -> None:
+        """Delete an empty category; one with subcategories or products (deleted ones too) is 409, with the reason."""
+        await categories_service.delete_category(request.user, category_id)
+
+
+class ProductAdminApiController(Controller):
+    """Create, change, soft-delete and restore products; add variants; upload, reorder and remove photos."""
+
+    path = "/api/products"
+    tags = ["catalog admin"]
+    security = BEARER
+
+    @post("", guards=ADMIN, operation_id="createProduct", status_code=201, responses=problems(400, 401, 403, 422))
+    async def create_product(
+        self,
+        request: Request[User, Any, Any],
+        data: JSONBody[ProductCreate],
+        products_service: NamedDependency[ProductService],
+        settings: NamedDependency[Settings],
+    ) -> ProductOut:
+        """Create a product with its variants and their initial stock (in the ledger)."""
+        product = await products_service.create_product(
+            data.to_write(),
+            [variant.to_write(settings.currency) for variant in data.variants],
+            actor=request.user,
+            tax_categories=settings.tax_rates_bp,
+        )
+        return product_out(product)
+
+    @patch(
+        "/{product_id:int}",
+        guards=ADMIN,
+        operation_id="updateProduct",
+        responses=problems(400, 401, 403, 404, 422),
+    )
+    async def update_product(
+        self,
+        request: Request[User, Any, Any],
+        product_id: PathId,
+        data: JSONBody[ProductUpdate],
+        products_service: NamedDependency[ProductService],
+    ) -> ProductOut:
+        """Change a product's fields (deleted products too); only the fields sent change."""
+        product = await products_service.update_product(product_id, data.to_patch(), actor=request.user)
+        return product_out(product)
+
+    @delete("/{product_id:int}", guards=ADMIN, operation_id="deleteProduct", responses=problems(400, 401, 403, 404))
+    async def delete_product(
+        self, request: Request[User, Any, Any], product_id: PathId, products_service: NamedDependency[ProductService]
+    ) -> None:
+        """Soft-delete: the product leaves the shop and the API; past orders keep it. Repeating it is harmless."""
+        await products_service.soft_delete(product_id, actor=request.user)
+
+    @post(
+        "/{product_id:int}/restore",
+        guards=ADMIN,
+        operation_id="restoreProduct",
+        status_code=200,
+        responses=problems(400, 401, 403, 404),
+    )
+    async def restore_product(
+        self, request: Request[User, Any, Any], product_id: PathId, products_service: NamedDependency[ProductService]
+    ) -> ProductOut:
+        """Bring a soft-deleted product back into the shop."""
+        return product_out(await products_service.restore(product_id, actor=request.user))
+
+    @post(
+        "/{product_id:int}/variants",
+        guards=ADMIN,
+        operation_id="createVariant",
+        status_code=201,
+        responses=problems(400, 401, 403, 404, 422),
+    )
+    async def create_variant(
+        self,
+        request: Request[User, Any, Any],
+        product_id: PathId,
+        data: JSONBody[VariantIn],
+        products_service: NamedDependency[ProductService],
+        settings: NamedDependency[Settings],
+    ) -> VariantOut:
+        """Add a variant (one option value per option group of the product) with its initial stock."""
+        variant = await products_service.add_variant(
+            product_id, data.to_write(settings.currency), actor=request.user, tax_categories=settings.tax_rates_bp
+        )
+        product = await products_service.get_for_admin(product_id)
+        return variant_out(variant, list(product.option_groups or []))
+
+    @post(
+        "/{product_id:int}/images",
+        guards=ADMIN,
+        operation_id="uploadProductImage",
+        status_code=201,
+        request_max_body_size=MAX_UPLOAD_BYTES + 64 * 1024,
+        responses=problems(400, 401, 403, 404, 413, 422),
+    )
+    async def upload_image(
+        self,
+        request: Request[User, Any, Any],
+        product_id: PathId,
+        data: Annotated[ImageUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+        products_service: NamedDependency[ProductService],
+        settings: NamedDependency[Settings],
+    ) -> ImageOut:
+        """Upload a JPEG, PNG or WebP photo (field ``file``, at most 5 MB; optional ``alt``) as the last photo.
+
+        Too large → 413; not an image, another format, truncated or a decompression bomb → 422.
+        """
+        content = await data.file.read(MAX_UPLOAD_BYTES + 1)
+        image = await products_service.add_image(
+            product_id,
+            content,
+            media_dir=settings.media_dir,
+            alt=data.alt,
+            source_name=data.file.filename or "",
+            actor=request.user,
+        )
+        return image_out(image)
+
+    @put(
+        "/{product_id:int}/image-order",
+        guards=ADMIN,
+        operation_id="reorderProductImages",
+        responses=problems(400, 401, 403, 404, 422),
+    )
+    async def reorder_images(
+        self,
+        request: Request[User, Any, Any],
+        product_id: PathId,
+        data: JSONBody[ImageOrderIn],
+        products_service: NamedDependency[ProductService],
+    ) -> list[ImageOut]:
+        """Put the photos in this order (every photo id of the product once); the first is the main photo."""
+        images = await products_service.reorder_images(product_id, data.image_ids, actor=request.user)
+        return [image_out(image) for image in images]
+
+    @delete(
+        "/{product_id:int}/images/{image_id:int}",
+        guards=ADMIN,
+        operation_id="deleteProductImage",
+        responses=problems(400, 401, 403, 404),
+    )
+    async def delete_image(
+        self,
+        request: Request[User, Any, Any],
+        product_id: PathId,
+        image_id: PathId,
+        products_service: NamedDependency[ProductService],
+        settings: NamedDependency[Settings],
+    ) -> None:
+        """Remove a photo (its files go too unless another product uses them)."""
+        await products_service.remove_image(product_id, image_id, media_dir=settings.media_dir, actor=request.user)
+
+
+class VariantAdminApiController(Controller):
+    """Change and delete variants; adjust their stock through the ledger."""
+
+    path = "/api/variants"
+    tags = ["catalog admin"]
+    security = BEARER
+
+    @patch("/{variant_id:int}", guards=ADMIN, operation_id="updateVariant", responses=problems(400, 401, 403, 404, 422))
+    async def update_variant(
+        self,
+        request: Request[User, Any, Any],
+        variant_id: PathId,
+        data: JSONBody[VariantUpdateIn],
+        products_service: NamedDependency[ProductService],
+        settings: NamedDependency[Settings],
+    ) -> VariantOut:
+        """Change a variant's SKU, price, option values, tax category or low-stock threshold."""
+        variant = await products_service.update_variant(
+            variant_id, data.to_patch(), actor=request.user, tax_categories=settings.tax_rates_bp
+        )
+        product = await products_service.get_for_admin(variant.product_id)
+        return variant_out(variant, list(product.option_groups or []))
+
+    @delete(
+        "/{variant_id:int}", guards=ADMIN, operation_id="deleteVariant", responses=problems(400, 401, 403, 404, 409)
+    )
+    async def delete_variant(
+        self, request: Request[User, Any, Any], variant_id: PathId, products_service: NamedDependency[ProductService]
+    ) -> None:
+        """Delete a variant; past orders keep their lines. A product's last variant cannot go (409)."""
+        try:
+            await products_service.delete_variant(variant_id, actor=request.user)
+        except ValidationFailed as exc:
+            # Not malformed input but the product's current state: the request conflicts with it.
+            raise Conflict(exc.detail, field_errors=exc.field_errors) from exc
+
+    @post(
+        "/{variant_id:int}/stock-adjustments",
+        guards=ADMIN,
+        operation_id="adjustStock",
+        status_code=201,
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def adjust_stock(
+        self,
+        request: Request[User, Any, Any],
+        variant_id: PathId,
+        data: JSONBody[StockAdjustmentIn],
+        products_service: NamedDependency[ProductService],
+    ) -> StockAdjustmentOut:
+        """Add (or, negative, remove) units with a reason, recorded in the stock ledger; never below zero (409)."""
+        try:
+            variant = await products_service.adjust_variant_stock(
+                variant_id, data.delta, actor=request.user, note=data.reason.strip()
+            )
+        except ValidationFailed as exc:
+            # The stock on hand, not the input, makes this change impossible.
+            raise Conflict(exc.detail, field_errors=exc.field_errors) from exc
+        return StockAdjustmentOut(
+            variant_id=variant.id, sku=variant.sku, delta=data.delta, reason=data.reason.strip(), stock=variant.stock
+        )
