@@ -34,6 +34,32 @@ SECRET = "test-secret-key-that-is-long-enough-0123456789"
 CSRF_RE = re.compile(r'(?:name="_csrf_token" value="|"x-csrftoken": ")([^"]+)"')
 
 
+SERIAL_GROUPS = {
+    "browser": ("e2e",),
+    "processes": (
+        "test_races.py",
+        "test_worker_kill.py",
+        "test_db_outage.py",
+        "test_serve.py",
+        "test_demo_command.py",
+        "test_api_schema.py",
+    ),
+}
+"""Tests that share one pytest-xdist worker (``--dist loadgroup`` in pyproject.toml): the browser tests
+share one live server and Chromium; the tests that start server processes or load the machine run one
+at a time, so their bounds (an outage answered within seconds, a replacement worker within 20 s) are
+measured on a machine that is not also running another heavy test."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put each test named in ``SERIAL_GROUPS`` in its xdist group (a no-op without xdist)."""
+    for item in items:
+        parts = Path(str(item.path)).parts
+        for group, names in SERIAL_GROUPS.items():
+            if any(name in parts for name in names):
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
 def unavailable(reason: str) -> NoReturn:
     """Skip a test whose component is missing; in CI mode (``WEBSHOP_REQUIRE_BROWSER=1``) fail instead."""
     if STRICT:
@@ -63,6 +89,8 @@ def make_settings(database_url: str, media_dir: Path, **overrides: object) -> Se
         "secret_key": SECRET,
         "media_dir": media_dir,
         "page_size": 12,
+        # E-mails of tests without an SMTP server go to .eml files beside the test's media, not the work tree.
+        "mail_outbox_dir": media_dir.parent / "outbox",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

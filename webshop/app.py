@@ -15,14 +15,28 @@ from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
 from litestar.static_files import create_static_files_router
 
 from webshop.accounts.api import AuthApiController, MeApiController
+from webshop.accounts.links import AccountLinkService
+from webshop.accounts.links_web import AccountLinkController
 from webshop.accounts.service import UserService
 from webshop.accounts.tokens import ApiTokenService
 from webshop.accounts.web import AccountController
-from webshop.api.openapi import openapi_config
+from webshop.admin.catalog_csv import AdminCatalogCsvController
+from webshop.admin.categories import AdminCategoryController
+from webshop.admin.orders import AdminOrderController
+from webshop.admin.products import AdminProductController
+from webshop.admin.stock import AdminStockController
+from webshop.admin.users import AdminUserController
+from webshop.admin.web import AdminController
+from webshop.api.openapi import AllowHeaderMiddleware, StrictStructSchemaPlugin, openapi_config
 from webshop.audit.service import AuditService
 from webshop.cart.api import CartApiController
 from webshop.cart.service import CartService
 from webshop.cart.web import CartController, cart_badge_hook
+from webshop.catalog.admin_api import (
+    CategoryAdminApiController,
+    ProductAdminApiController,
+    VariantAdminApiController,
+)
 from webshop.catalog.api import CatalogApiController
 from webshop.catalog.service import CategoryService, ProductService
 from webshop.catalog.web import CatalogController
@@ -32,11 +46,19 @@ from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import CheckoutController
 from webshop.config import Settings, get_settings
 from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config
+from webshop.mail.sender import MailSender
+from webshop.observability.health import ready_handler
+from webshop.observability.logging import configure_logging
+from webshop.observability.metrics import metrics_handler
+from webshop.observability.middleware import install as install_request_context
 from webshop.orders.api import OrderApiController
 from webshop.orders.service import OrderService
 from webshop.orders.web import OrderController
+from webshop.security.headers import allowed_hosts_config
 from webshop.security.jwt import api_auth
 from webshop.security.session import SessionUserMiddleware, session_config
+from webshop.security.throttle import provide_sign_in_throttle, rate_limit_middleware, rate_limit_stores
+from webshop.stock.service import StockService
 from webshop.web.errors import handle_exception
 from webshop.web.templating import template_config
 
@@ -57,6 +79,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         alchemy: A prepared database config (tests pass one built on NullPool).
     """
     settings = settings or get_settings()
+    configure_logging(settings)
     alchemy = alchemy or create_alchemy_config(settings)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     csrf = CSRFConfig(
@@ -70,19 +93,32 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     )
     templates = template_config()
     bearer = api_auth(settings, alchemy)
-    return Litestar(
+    # Sends the e-mail outbox in the background of this process (webshop/mail/sender.py).
+    mail_sender = MailSender(settings, alchemy)
+    app = Litestar(
         route_handlers=[
             CatalogController,
             AccountController,
+            AccountLinkController,
             CartController,
             CheckoutController,
             OrderController,
+            AdminController,
+            AdminOrderController,
+            AdminProductController,
+            AdminUserController,
+            AdminStockController,
+            AdminCategoryController,
+            AdminCatalogCsvController,
             Router(
                 path="/",
                 route_handlers=[
                     AuthApiController,
                     MeApiController,
                     CatalogApiController,
+                    CategoryAdminApiController,
+                    ProductAdminApiController,
+                    VariantAdminApiController,
                     CartApiController,
                     CheckoutApiController,
                     OrderApiController,
@@ -90,6 +126,8 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
                 middleware=[bearer.middleware],
             ),
             health,
+            ready_handler(alchemy.get_engine()),
+            metrics_handler(settings.metrics_token),
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
             create_static_files_router(
                 path="/media", directories=[settings.media_dir], include_in_schema=False, name="media"
@@ -97,26 +135,44 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         ],
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
-            "products_service": create_service_provider(ProductService),
-            "categories_service": create_service_provider(CategoryService),
-            "users_service": create_service_provider(UserService),
-            "carts_service": create_service_provider(CartService),
-            "checkout_service": create_service_provider(CheckoutService),
-            "orders_service": create_service_provider(OrderService),
-            "api_tokens_service": create_service_provider(ApiTokenService),
-            "idempotency_service": create_service_provider(IdempotencyService),
-            "audit_service": create_service_provider(AuditService),
+            "sign_in_throttle": Provide(provide_sign_in_throttle, sync_to_thread=False),
+            "alchemy": Provide(lambda: alchemy, use_cache=True, sync_to_thread=False),
+            "account_links_service": Provide(create_service_provider(AccountLinkService)),
+            "products_service": Provide(create_service_provider(ProductService)),
+            "categories_service": Provide(create_service_provider(CategoryService)),
+            "users_service": Provide(create_service_provider(UserService)),
+            "carts_service": Provide(create_service_provider(CartService)),
+            "checkout_service": Provide(create_service_provider(CheckoutService)),
+            "orders_service": Provide(create_service_provider(OrderService)),
+            "api_tokens_service": Provide(create_service_provider(ApiTokenService)),
+            "idempotency_service": Provide(create_service_provider(IdempotencyService)),
+            "audit_service": Provide(create_service_provider(AuditService)),
+            "stock_service": Provide(create_service_provider(StockService)),
         },
-        plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
+        plugins=[
+            SQLAlchemyPlugin(config=alchemy),
+            HTMXPlugin(),
+            FlashPlugin(FlashConfig(template_config=templates)),
+            StrictStructSchemaPlugin(),
+        ],
         middleware=[
+            *rate_limit_middleware(settings),
+            AllowHeaderMiddleware,
             session_config(settings).middleware,
             DefineMiddleware(SessionUserMiddleware, alchemy=alchemy, exclude=["^/static/", "^/media/", "^/api/"]),
         ],
         openapi_config=openapi_config(bearer),
         csrf_config=csrf,
+        allowed_hosts=allowed_hosts_config(settings),
+        stores=rate_limit_stores(settings),
+        logging_config=None,  # structlog and the root handler are set up by configure_logging
         request_class=HTMXRequest,
         template_config=templates,
         before_request=cart_badge_hook(alchemy),
         exception_handlers={Exception: handle_exception},
         debug=settings.debug,
+        on_startup=[mail_sender.start],
+        on_shutdown=[mail_sender.stop],
     )
+    # Request id, timing, security headers, access log and metrics around every request, 404s included.
+    return install_request_context(app, settings, engine=alchemy.get_engine())
