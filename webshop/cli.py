@@ -225,6 +225,13 @@ def _serve(settings: Settings, host: str, port: int, workers: int, uds: Path | N
         _run_uvicorn(settings, host, port, workers, uds, where)
 
 
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle HTTP/1.1 connection stays open. Longer than the idle timeouts of the proxies in
+front (nginx's upstream ``keepalive_timeout`` and AWS load balancers: 60 s), so the proxy, not the
+server, closes idle connections; otherwise a request sent on a connection the server is closing at
+that moment fails (uvicorn's default of 5 s makes that race common under load)."""
+
+
 def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, uds: Path | None, where: str) -> None:
     import uvicorn
 
@@ -246,6 +253,7 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, uds: Pa
         http=http,
         proxy_headers=False,
         timeout_graceful_shutdown=settings.graceful_timeout,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
         log_level="info",
     )
