@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from tests.factories import seed_catalog
 from webshop.accounts.service import UserService
 from webshop.db.engine import write_session
-from webshop.db.models import Order, User, UserRole, Variant
+from webshop.db.models import IdempotencyRecord, Order, User, UserRole, Variant
 from webshop.security.jwt import AUDIENCE, signing_key
 from webshop.stock.service import find_ledger_mismatches
 
@@ -353,6 +353,75 @@ async def test_twenty_concurrent_checkouts_with_one_key_make_one_order(client, a
         assert await session.scalar(select(func.count()).select_from(Order)) == 1
         assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 11
         assert await find_ledger_mismatches(session) == []
+
+
+async def abandon_claim(alchemy, key: str, *, like: str, minutes_ago: float) -> None:
+    """Leave ``key`` as a worker killed mid-checkout leaves it: claimed for the same body, never finished.
+
+    The claim copies the fingerprint of the finished key ``like`` (same request body)."""
+    async with write_session(alchemy) as session:
+        done = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == like))
+        assert done is not None and done.response_status == 201
+        session.add(
+            IdempotencyRecord(
+                user_id=done.user_id,
+                scope=done.scope,
+                key=key,
+                fingerprint=done.fingerprint,
+                updated_at=datetime.now(UTC) - timedelta(minutes=minutes_ago),
+            )
+        )
+        await session.commit()
+
+
+async def test_a_key_left_unfinished_by_a_crashed_worker_is_taken_over_after_a_while(client, alchemy, skus):
+    headers = await bearer(client)
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)
+    first = await client.post("/api/checkout", json=checkout_body(), headers={**headers, "Idempotency-Key": "k-first"})
+    assert first.status_code == 201, first.text
+
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)
+    await abandon_claim(alchemy, "k-recent", like="k-first", minutes_ago=0.5)
+    await abandon_claim(alchemy, "k-crashed", like="k-first", minutes_ago=5)
+    recent = await client.post(
+        "/api/checkout", json=checkout_body(), headers={**headers, "Idempotency-Key": "k-recent"}
+    )
+    assert_problem(recent, 409)  # it may still be running somewhere
+    retried = await client.post(
+        "/api/checkout", json=checkout_body(), headers={**headers, "Idempotency-Key": "k-crashed"}
+    )
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["id"] != first.json()["id"]
+    again = await client.post(
+        "/api/checkout", json=checkout_body(), headers={**headers, "Idempotency-Key": "k-crashed"}
+    )
+    assert again.status_code == 201 and again.json() == retried.json()
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 2
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 10
+
+
+async def test_a_crash_after_the_order_committed_is_not_charged_twice_on_retry(client, alchemy, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "k-committed"}
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)
+    placed = await client.post("/api/checkout", json=checkout_body(), headers=headers)
+    assert placed.status_code == 201, placed.text
+    # The worker died after the order committed but before the response was stored with the key.
+    async with write_session(alchemy) as session:
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "k-committed")
+            .values(response_status=None, response_body=None, updated_at=datetime.now(UTC) - timedelta(minutes=5))
+        )
+        await session.commit()
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)  # a new cart
+    retried = await client.post("/api/checkout", json=checkout_body(), headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert retried.json() == placed.json()  # the same order, not a second one
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 1
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 10
+    assert [line["sku"] for line in (await client.get("/api/cart", headers=headers)).json()["lines"]] == ["DC-1"]
 
 
 async def test_orders_visibility_cancel_and_admin_status_changes(client, alchemy, skus):

@@ -5,12 +5,19 @@ with the same key sees the claim: while the first runs it gets 409; afterwards t
 replayed (same status, same body); the same key with a different body is 422. A request that fails
 with a client error releases its key, so the client may correct the request and retry with it.
 Keys are scoped per user and per operation.
+
+A claim whose request never finished (its worker was killed, the host lost power) would answer 409
+forever; after ``STALE_CLAIM_SECONDS`` the next request with the same key and body takes it over. That
+is safe because the operation itself is idempotent by the same key (checkout stores it as the order's
+unique checkout token and passes it to the payment provider): if the first attempt committed its
+order, the takeover finds and returns that order instead of placing or charging a second one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -22,6 +29,9 @@ from webshop.db.models import IdempotencyRecord
 from webshop.errors import Conflict, ValidationFailed
 
 MAX_KEY_LENGTH = 255
+STALE_CLAIM_SECONDS = 120
+"""Age after which an unfinished claim counts as abandoned: far longer than any checkout takes
+(database waits are bounded at 5 s each, the graceful shutdown at 30 s)."""
 
 
 class Replay:
@@ -88,10 +98,32 @@ class IdempotencyService(SQLAlchemyAsyncRepositoryService[IdempotencyRecord]):
                     field_errors={"Idempotency-Key": "Used with a different request body."},
                 ) from None
             if existing.response_status is None:
+                if await self._take_over_if_abandoned(existing.id):
+                    return None
                 raise Conflict("A request with this Idempotency-Key is still being processed.") from None
             return Replay(existing.response_status, existing.response_body or {})
         await session.commit()
         return None
+
+    async def _take_over_if_abandoned(self, record_id: int) -> bool:
+        """Claim an unfinished record older than ``STALE_CLAIM_SECONDS`` for this request (committed).
+
+        One conditional ``UPDATE`` with a row-count check, so of several concurrent retries exactly one
+        takes the key over and the others still get 409.
+        """
+        session = self.repository.session
+        now = datetime.now(UTC)
+        taken = await session.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.id == record_id,
+                IdempotencyRecord.response_status.is_(None),
+                IdempotencyRecord.updated_at < now - timedelta(seconds=STALE_CLAIM_SECONDS),
+            )
+            .values(updated_at=now)
+        )
+        await session.commit()
+        return taken.rowcount == 1  # type: ignore[attr-defined]
 
     async def complete(self, *, user_id: int, scope: str, key: str, status: int, body: dict[str, Any]) -> None:
         """Store the response of the request that owns ``key`` (committed)."""
