@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 from advanced_alchemy.base import metadata_registry
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
 import webshop.db.models  # noqa: F401  (registers every table on the metadata)
@@ -40,10 +40,20 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+MIGRATION_LOCK = 0x7765627368_6F70  # "webshop": the advisory lock key every migrating process takes
+
+
 def do_run_migrations(connection: "Connection") -> None:
-    """Run the migrations in one transaction (PostgreSQL's DDL is transactional)."""
+    """Run the migrations in one transaction (PostgreSQL's DDL is transactional).
+
+    On PostgreSQL the transaction first takes a transaction-level advisory lock, so hosts that start
+    together (each running ``webshop db upgrade`` or ``webshop serve``) migrate one after another: the
+    first applies the migrations, the others wait, then find the database at head and do nothing.
+    """
     context.configure(connection=connection, **_options())
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

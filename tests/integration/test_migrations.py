@@ -9,6 +9,7 @@ describe (Alembic's autogenerate comparison finds nothing to do).
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec, in_thread, require_postgres
-from tests.live import run_cli, shop_env
+from tests.live import CLI, run_cli, shop_env
 from webshop.db.engine import PROJECT_ROOT
 from webshop.db.models import Product
 
@@ -195,3 +196,34 @@ def test_every_revision_steps_up_and_down_one_at_a_time(empty_db_url: str, tmp_p
     webshop_db(empty_db_url, tmp_path, "downgrade", "-1")
     assert with_connection(empty_db_url, versions) == []
     assert with_connection(empty_db_url, table_names) <= {VERSION_TABLE}
+
+
+def test_servers_started_together_on_postgres_migrate_once(tmp_path: Path) -> None:
+    """Several hosts running ``webshop db upgrade`` (or ``serve``, which migrates first) at the same
+    moment against one empty PostgreSQL database: all succeed, and the schema is at head once."""
+    require_postgres()
+    name = f"webshop_mig_{uuid.uuid4().hex[:12]}"
+    in_thread(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        url = _pg_database_url(name)
+        processes = []
+        for index in range(3):
+            workdir = tmp_path / f"host{index}"
+            workdir.mkdir()
+            processes.append(
+                subprocess.Popen(
+                    [*CLI, "db", "upgrade", "--no-prompt", "--", "head"],
+                    env=shop_env(url, workdir),
+                    cwd=workdir,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+        outputs = [process.communicate(timeout=120)[0] for process in processes]
+        for process, output in zip(processes, outputs, strict=True):
+            assert process.returncode == 0, output
+        assert with_connection(url, versions) == revisions_base_to_head()[-1:]
+        assert with_connection(url, differences_from_models) == []
+    finally:
+        in_thread(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
