@@ -89,9 +89,11 @@ def _shared_processors() -> list[Processor]:
 
 
 def _drop_formatted_message(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
-    """Drop ``message``, the copy of ``event`` that another handler's formatter left on a stdlib record."""
+    """Drop ``message``, the copy of ``event`` that another handler's formatter left on a stdlib record,
+    and ``color_message``, uvicorn's copy of its message with terminal colour codes."""
     if event_dict.get("message") == event_dict.get("event"):
         event_dict.pop("message", None)
+    event_dict.pop("color_message", None)
     return event_dict
 
 
