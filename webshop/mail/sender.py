@@ -153,8 +153,9 @@ class MailSender:
         while not run.stop.is_set():
             run.wake.clear()
             try:
-                while not run.stop.is_set() and await self.send_due(run.stop) == BATCH:
-                    pass  # a full batch: there may be more right away
+                more = True  # after a full batch there may be more due right away
+                while more and not run.stop.is_set():
+                    more = await self.send_due(run.stop) == BATCH
                 failures = 0
             except Exception as exc:  # the database is down or busy: keep the task alive, back off
                 failures += 1
