@@ -1,11 +1,30 @@
-"""Test data written through the ORM: a small catalog whose counts the tests can assert exactly."""
+"""Test data written through the ORM and the services: a small catalog whose counts the tests can assert
+exactly, users, orders as checkout writes them, and read-backs of the ledger and the audit trail."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import select
+
+from tests.shopper import PASSWORD
+from webshop.accounts.service import UserService
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Category, Product, ProductFacet, StockMovement, StockReason, Variant
+from webshop.db.models import (
+    AuditEvent,
+    Category,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    ProductFacet,
+    StockMovement,
+    StockReason,
+    UserRole,
+    Variant,
+)
+from webshop.stock.service import find_ledger_mismatches, take_stock
 
 
 @dataclass(frozen=True)
@@ -99,3 +118,92 @@ async def seed_catalog(alchemy: ShopAlchemyConfig, products: tuple[P, ...] = SMA
             )
         await session.commit()
         return {sku: v.id for sku, v in variants.items()}
+
+
+async def make_user(
+    alchemy: ShopAlchemyConfig, email: str, role: UserRole = UserRole.CUSTOMER, *, name: str = "Shopper"
+) -> int:
+    """Register a user through ``UserService`` (password ``tests.shopper.PASSWORD``); return the id."""
+    async with write_session(alchemy) as session:
+        user = await UserService(session=session).register(email=email, name=name, password=PASSWORD, role=role)
+        await session.commit()
+        return user.id
+
+
+async def make_order(
+    alchemy: ShopAlchemyConfig,
+    user_id: int,
+    number: str,
+    lines: dict[str, int],
+    *,
+    status: OrderStatus = OrderStatus.PAID,
+    created_at: datetime | None = None,
+) -> int:
+    """An order as checkout writes it, ``lines`` mapping SKU to quantity: stock taken through
+    ``take_stock`` (with its ledger rows), product names copied onto the lines, 5.00 shipping."""
+    async with write_session(alchemy) as session:
+        order = Order(
+            number=number,
+            user_id=user_id,
+            checkout_token=f"token-{number}",
+            status=status.value,
+            currency="USD",
+            subtotal=0,
+            shipping_total=500,
+            tax_total=0,
+            total=0,
+            shipping_method="standard",
+            shipping_method_name="Standard shipping",
+            ship_name="Ada Lovelace",
+            ship_line1="12 Analytical Way",
+            ship_city="London",
+            ship_postal_code="N1 9GU",
+            ship_country="GB",
+            card_last4="4242",
+        )
+        if created_at is not None:
+            order.created_at = created_at
+        for sku, quantity in lines.items():
+            variant = await session.scalar(select(Variant).where(Variant.sku == sku))
+            assert variant is not None, sku
+            product = await session.get(Product, variant.product_id)
+            assert product is not None
+            assert await take_stock(session, variant.id, quantity, reason=StockReason.SALE, reference=number)
+            order.lines.append(
+                OrderLine(
+                    variant_id=variant.id,
+                    product_id=product.id,
+                    product_name=product.name,
+                    product_slug=product.slug,
+                    sku=sku,
+                    unit_price=variant.price,
+                    currency="USD",
+                    quantity=quantity,
+                    tax_category="standard",
+                    tax_rate_bp=0,
+                    line_total=variant.price * quantity,
+                    tax_amount=0,
+                )
+            )
+            order.subtotal += variant.price * quantity
+        order.total = order.subtotal + order.shipping_total
+        session.add(order)
+        await session.commit()
+        return order.id
+
+
+async def ledger_ok(alchemy: ShopAlchemyConfig) -> bool:
+    """Every variant's stock equals the sum of its ledger movements."""
+    async with alchemy.get_session() as session:
+        return await find_ledger_mismatches(session) == []
+
+
+async def audit_events(alchemy: ShopAlchemyConfig, entity_type: str, entity_id: int) -> list[AuditEvent]:
+    """The audit trail of one item, oldest first."""
+    async with alchemy.get_session() as session:
+        rows = await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+            .order_by(AuditEvent.id)
+        )
+        return list(rows)

@@ -7,6 +7,7 @@ server, so the same steps drive the single-process and the multi-worker tests.
 from __future__ import annotations
 
 import re
+from html import unescape
 from typing import Any
 
 CSRF_RE = re.compile(r'(?:name="_csrf_token" value="|"x-csrftoken": ")([^"]+)"')
@@ -33,10 +34,24 @@ async def csrf(client: Any, path: str = "/account/sign-in") -> str:
     return match.group(1)
 
 
-async def post(client: Any, path: str, data: dict[str, Any], *, token_from: str = "/account/sign-in") -> Any:
-    """Post a form with a fresh CSRF token; redirects are not followed."""
+async def post(
+    client: Any,
+    path: str,
+    data: dict[str, Any] | None = None,
+    *,
+    token_from: str = "/account/sign-in",
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """Post a form with a fresh CSRF token (from the page ``token_from``); redirects are not followed."""
     token = await csrf(client, token_from)
-    return await client.post(path, data={**data, "_csrf_token": token}, follow_redirects=False)
+    return await client.post(
+        path, data={**(data or {}), "_csrf_token": token}, headers=headers or {}, follow_redirects=False
+    )
+
+
+def text_of(html: str) -> str:
+    """What a reader sees of a page: tags dropped, entities decoded, whitespace collapsed."""
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
 
 async def register(client: Any, email: str, name: str = "Shopper") -> Any:

@@ -18,9 +18,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from tests.conftest import CSRF_RE
-from tests.factories import seed_catalog
-from webshop.accounts.service import UserService
+from tests.factories import audit_events as audit
+from tests.factories import make_user, seed_catalog
+from tests.shopper import csrf as token_of
+from tests.shopper import post as submit
+from tests.shopper import text_of
 from webshop.catalog.importer import COLUMNS, import_catalog, parse_catalog
 from webshop.db.engine import write_session
 from webshop.db.models import AuditEvent, Category, Product, UserRole, Variant
@@ -32,48 +34,14 @@ BASE_URL = "http://127.0.0.1:8000"
 # --- helpers ----------------------------------------------------------------------------------
 
 
-async def make_user(alchemy, email, role=UserRole.CUSTOMER):
-    async with write_session(alchemy) as session:
-        user = await UserService(session=session).register(email=email, name=email[:3], password=PASSWORD, role=role)
-        await session.commit()
-        return user.id
-
-
-async def token_of(client, path="/account/sign-in"):
-    match = CSRF_RE.search((await client.get(path)).text)
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
-
-
-async def submit(client, path, data=None, **kwargs):
-    """Post a form as a browser does (with a CSRF token from a page), not following redirects."""
-    token = await token_of(client)
-    return await client.post(path, data={**(data or {}), "_csrf_token": token}, follow_redirects=False, **kwargs)
-
-
 async def sign_in(client, email):
     response = await submit(client, "/account/sign-in", {"email": email, "password": PASSWORD, "next": ""})
     assert response.status_code == 303, response.text[:300]
 
 
-def text_of(html):
-    """The page's text with tags dropped and whitespace collapsed (what a reader sees)."""
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
-
-
 async def category(alchemy, slug):
     async with alchemy.get_session() as session:
         return await session.scalar(select(Category).where(Category.slug == slug))
-
-
-async def audit(alchemy, entity_type, entity_id):
-    async with alchemy.get_session() as session:
-        rows = await session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
-            .order_by(AuditEvent.id)
-        )
-        return list(rows)
 
 
 @pytest.fixture

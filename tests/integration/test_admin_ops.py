@@ -15,25 +15,23 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
-from tests.conftest import CSRF_RE
-from tests.factories import seed_catalog
-from webshop.accounts.service import UserService
+from tests.factories import audit_events as audit
+from tests.factories import ledger_ok, make_order, make_user, seed_catalog
+from tests.shopper import csrf as token_of
+from tests.shopper import post as submit
+from tests.shopper import sign_in, text_of
 from webshop.db.engine import write_session
 from webshop.db.models import (
-    AuditEvent,
     AuthSession,
     Order,
-    OrderLine,
     OrderStatus,
     Product,
     StockMovement,
-    StockReason,
     TokenFamily,
     User,
     UserRole,
     Variant,
 )
-from webshop.stock.service import find_ledger_mismatches, take_stock
 
 PASSWORD = "correct horse battery"
 BASE_URL = "http://127.0.0.1:8000"
@@ -42,112 +40,9 @@ BASE_URL = "http://127.0.0.1:8000"
 # --- set-up helpers ---------------------------------------------------------------------------
 
 
-async def make_user(alchemy, email: str, name: str = "Shopper", role: UserRole = UserRole.CUSTOMER) -> int:
-    async with write_session(alchemy) as session:
-        user = await UserService(session=session).register(email=email, name=name, password=PASSWORD, role=role)
-        await session.commit()
-        return user.id
-
-
-async def make_order(
-    alchemy,
-    user_id: int,
-    number: str,
-    lines: dict[str, int],
-    *,
-    status: OrderStatus = OrderStatus.PAID,
-    created_at: datetime | None = None,
-) -> int:
-    """An order as checkout writes it: stock taken through ``take_stock`` (with its ledger rows)."""
-    async with write_session(alchemy) as session:
-        order = Order(
-            number=number,
-            user_id=user_id,
-            checkout_token=f"token-{number}",
-            status=status.value,
-            currency="USD",
-            subtotal=0,
-            shipping_total=500,
-            tax_total=0,
-            total=0,
-            shipping_method="standard",
-            shipping_method_name="Standard shipping",
-            ship_name="Ada Lovelace",
-            ship_line1="12 Analytical Way",
-            ship_city="London",
-            ship_postal_code="N1 9GU",
-            ship_country="GB",
-            card_last4="4242",
-        )
-        if created_at is not None:
-            order.created_at = created_at
-        for sku, quantity in lines.items():
-            variant = await session.scalar(select(Variant).where(Variant.sku == sku))
-            product = await session.get(Product, variant.product_id)
-            assert await take_stock(session, variant.id, quantity, reason=StockReason.SALE, reference=number)
-            order.lines.append(
-                OrderLine(
-                    variant_id=variant.id,
-                    product_id=product.id,
-                    product_name=product.name,
-                    product_slug=product.slug,
-                    sku=sku,
-                    unit_price=variant.price,
-                    currency="USD",
-                    quantity=quantity,
-                    tax_category="standard",
-                    tax_rate_bp=0,
-                    line_total=variant.price * quantity,
-                    tax_amount=0,
-                )
-            )
-            order.subtotal += variant.price * quantity
-        order.total = order.subtotal + order.shipping_total
-        session.add(order)
-        await session.commit()
-        return order.id
-
-
 async def stock(alchemy, sku: str) -> int:
     async with alchemy.get_session() as session:
         return await session.scalar(select(Variant.stock).where(Variant.sku == sku))
-
-
-async def ledger_ok(alchemy) -> bool:
-    async with alchemy.get_session() as session:
-        return await find_ledger_mismatches(session) == []
-
-
-async def audit(alchemy, entity_type: str, entity_id: int) -> list[AuditEvent]:
-    async with alchemy.get_session() as session:
-        rows = await session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
-            .order_by(AuditEvent.id)
-        )
-        return list(rows)
-
-
-async def token_of(client, path: str = "/account/sign-in") -> str:
-    response = await client.get(path)
-    match = CSRF_RE.search(response.text)
-    assert match, f"no CSRF token on {path}: {response.status_code}"
-    return match.group(1)
-
-
-async def submit(client, path: str, data: dict[str, str] | None = None, *, token_from: str = "/account/sign-in"):
-    """Post a form as a browser does (CSRF token from a page), not following redirects."""
-    token = await token_of(client, token_from)
-    return await client.post(path, data={**(data or {}), "_csrf_token": token}, follow_redirects=False)
-
-
-async def sign_in(client, email: str, password: str = PASSWORD):
-    return await submit(client, "/account/sign-in", {"email": email, "password": password, "next": ""})
-
-
-def text_of(html: str) -> str:
-    """The page's text with tags dropped and whitespace collapsed (what a reader sees)."""
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 @pytest.fixture
@@ -157,7 +52,7 @@ async def skus(alchemy):
 
 @pytest.fixture
 async def admin_id(alchemy) -> int:
-    return await make_user(alchemy, "boss@example.com", "Boss", UserRole.ADMIN)
+    return await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
 
 
 @pytest.fixture
@@ -210,7 +105,7 @@ def test_every_admin_route_of_this_module_is_in_the_guard_list(app):
     ("method", "path", "headers"), ROUTES, ids=[f"{m} {p} {'htmx' if h else ''}" for m, p, h in ROUTES]
 )
 async def test_signed_out_goes_to_sign_in_and_customer_gets_403(client, app, alchemy, skus, method, path, headers):
-    ada = await make_user(alchemy, "ada@example.com", "Ada")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada")
     order_id = await make_order(alchemy, ada, "W-1", {"DC-1": 1})
     url = path.format(order_id=order_id, user_id=ada)
     data = next((form for suffix, form in FORMS.items() if url.endswith(suffix)), {})
@@ -229,7 +124,7 @@ async def test_signed_out_goes_to_sign_in_and_customer_gets_403(client, app, alc
 
     # A customer: the 403 page, and nothing changes.
     async with AsyncTestClient(app=app, base_url=BASE_URL) as customer:
-        await make_user(alchemy, "eve@example.com", "Eve")
+        await make_user(alchemy, "eve@example.com", name="Eve")
         assert (await sign_in(customer, "eve@example.com")).status_code == 303
         response = await call(customer)
         assert response.status_code == 403, response.text[:300]
@@ -243,7 +138,7 @@ async def test_signed_out_goes_to_sign_in_and_customer_gets_403(client, app, alc
 
 
 async def test_admin_link_in_header_only_for_admins(client, app, alchemy, admin_id):
-    await make_user(alchemy, "ada@example.com", "Ada")
+    await make_user(alchemy, "ada@example.com", name="Ada")
     async with AsyncTestClient(app=app, base_url=BASE_URL) as customer:
         await sign_in(customer, "ada@example.com")
         assert 'href="/admin"' not in (await customer.get("/")).text
@@ -271,8 +166,8 @@ async def test_sign_in_redirects_back_to_the_admin_page(client, admin_id):
 
 
 async def test_order_list_filters_by_status_dates_and_customer(admin, alchemy, skus):
-    ada = await make_user(alchemy, "ada@example.com", "Ada Lovelace")
-    bob = await make_user(alchemy, "bob@example.org", "Bob Builder")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada Lovelace")
+    bob = await make_user(alchemy, "bob@example.org", name="Bob Builder")
     day = datetime(2026, 3, 10, 12, tzinfo=UTC)
     await make_order(alchemy, ada, "W-ADA-1", {"EP-1": 1}, created_at=day)
     await make_order(alchemy, ada, "W-ADA-2", {"EP-1": 1}, status=OrderStatus.SHIPPED, created_at=day + timedelta(1))
@@ -305,7 +200,7 @@ async def test_order_list_filters_by_status_dates_and_customer(admin, alchemy, s
 
 
 async def test_order_list_pages(admin, alchemy, skus):
-    ada = await make_user(alchemy, "ada@example.com", "Ada")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada")
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for n in range(27):
         await make_order(alchemy, ada, f"W-{n:03d}", {"EP-1": 1}, created_at=start + timedelta(hours=n))
@@ -318,7 +213,7 @@ async def test_order_list_pages(admin, alchemy, skus):
 
 
 async def test_order_detail_shows_lines_address_totals_and_customer(admin, alchemy, skus):
-    ada = await make_user(alchemy, "ada@example.com", "Ada Lovelace")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada Lovelace")
     order_id = await make_order(alchemy, ada, "W-1", {"AL-13": 2, "EP-1": 3})
     page = await admin.get(f"/admin/orders/{order_id}")
     assert page.status_code == 200
@@ -336,7 +231,7 @@ async def test_order_detail_shows_lines_address_totals_and_customer(admin, alche
 
 
 async def test_status_changes_follow_the_state_machine_and_are_audited(admin, alchemy, skus):
-    ada = await make_user(alchemy, "ada@example.com", "Ada")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada")
     order_id = await make_order(alchemy, ada, "W-1", {"DC-1": 2}, status=OrderStatus.PENDING)
     detail = f"/admin/orders/{order_id}"
     for status in ("paid", "shipped", "delivered"):
@@ -361,7 +256,7 @@ async def test_status_changes_follow_the_state_machine_and_are_audited(admin, al
 
 
 async def test_invalid_transition_is_a_clear_message_not_a_500(admin, alchemy, skus):
-    ada = await make_user(alchemy, "ada@example.com", "Ada")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada")
     order_id = await make_order(alchemy, ada, "W-1", {"DC-1": 1}, status=OrderStatus.SHIPPED)
     detail = f"/admin/orders/{order_id}"
     response = await submit(admin, f"{detail}/status", {"status": "paid"}, token_from=detail)
@@ -379,7 +274,7 @@ async def test_invalid_transition_is_a_clear_message_not_a_500(admin, alchemy, s
 
 
 async def test_cancel_before_shipping_restores_stock_exactly_once(admin, alchemy, skus):
-    ada = await make_user(alchemy, "ada@example.com", "Ada")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada")
     order_id = await make_order(alchemy, ada, "W-1", {"DC-1": 4, "ZS-42": 2})
     assert (await stock(alchemy, "DC-1"), await stock(alchemy, "ZS-42")) == (8, 5)
     detail = f"/admin/orders/{order_id}"
@@ -403,7 +298,7 @@ async def test_cancel_before_shipping_restores_stock_exactly_once(admin, alchemy
 
 
 async def test_refund_of_a_paid_order_returns_its_stock(admin, alchemy, skus):
-    ada = await make_user(alchemy, "ada@example.com", "Ada")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada")
     order_id = await make_order(alchemy, ada, "W-1", {"EP-1": 5})
     detail = f"/admin/orders/{order_id}"
     assert (await submit(admin, f"{detail}/status", {"status": "refunded"}, token_from=detail)).status_code == 303
@@ -414,7 +309,7 @@ async def test_refund_of_a_paid_order_returns_its_stock(admin, alchemy, skus):
 
 
 async def test_api_patch_and_shopper_cancel_are_audited_too(admin, client, app, alchemy, skus):
-    ada = await make_user(alchemy, "ada@example.com", "Ada")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada")
     first = await make_order(alchemy, ada, "W-1", {"EP-1": 1})
     second = await make_order(alchemy, ada, "W-2", {"EP-1": 1})
     tokens = (await client.post("/api/auth/token", data={"username": "boss@example.com", "password": PASSWORD})).json()
@@ -441,9 +336,9 @@ async def test_api_patch_and_shopper_cancel_are_audited_too(admin, client, app, 
 
 
 async def test_user_list_and_search(admin, alchemy):
-    await make_user(alchemy, "ada@example.com", "Ada Lovelace")
-    await make_user(alchemy, "grace@navy.mil", "Grace Hopper")
-    deactivated = await make_user(alchemy, "eve@example.com", "Eve")
+    await make_user(alchemy, "ada@example.com", name="Ada Lovelace")
+    await make_user(alchemy, "grace@navy.mil", name="Grace Hopper")
+    deactivated = await make_user(alchemy, "eve@example.com", name="Eve")
     async with write_session(alchemy) as session:
         await session.execute(update(User).where(User.id == deactivated).values(is_active=False))
         await session.commit()
@@ -464,7 +359,7 @@ async def test_user_list_and_search(admin, alchemy):
 
 
 async def test_promote_and_demote_change_admin_access_and_are_audited(admin, app, alchemy):
-    ada = await make_user(alchemy, "ada@example.com", "Ada")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada")
     page = f"/admin/users/{ada}"
     async with AsyncTestClient(app=app, base_url=BASE_URL) as browser:
         await sign_in(browser, "ada@example.com")
@@ -487,7 +382,7 @@ async def test_promote_and_demote_change_admin_access_and_are_audited(admin, app
 
 
 async def test_deactivated_user_is_signed_out_everywhere_and_cannot_sign_in(admin, app, alchemy):
-    ada = await make_user(alchemy, "ada@example.com", "Ada")
+    ada = await make_user(alchemy, "ada@example.com", name="Ada")
     page = f"/admin/users/{ada}"
     async with AsyncTestClient(app=app, base_url=BASE_URL) as browser:
         assert (await sign_in(browser, "ada@example.com")).status_code == 303
@@ -545,7 +440,7 @@ async def test_last_active_admin_cannot_demote_or_deactivate_themselves(admin, a
     assert (await admin.get("/admin")).status_code == 200
     assert await audit(alchemy, "user", admin_id) == []
     # A deactivated admin does not count: still the last active one.
-    other = await make_user(alchemy, "old-boss@example.com", "Old boss", UserRole.ADMIN)
+    other = await make_user(alchemy, "old-boss@example.com", UserRole.ADMIN, name="Old boss")
     async with write_session(alchemy) as session:
         await session.execute(update(User).where(User.id == other).values(is_active=False))
         await session.commit()
@@ -563,7 +458,7 @@ async def test_last_active_admin_cannot_demote_or_deactivate_themselves(admin, a
 
 
 async def test_two_admins_demoting_each_other_at_once_leave_one_admin(admin, app, alchemy, admin_id):
-    other = await make_user(alchemy, "second@example.com", "Second", UserRole.ADMIN)
+    other = await make_user(alchemy, "second@example.com", UserRole.ADMIN, name="Second")
     async with AsyncTestClient(app=app, base_url=BASE_URL) as second:
         await sign_in(second, "second@example.com")
         token_a = await token_of(admin, "/admin/users")

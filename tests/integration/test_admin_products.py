@@ -18,14 +18,13 @@ from litestar.testing import AsyncTestClient
 from PIL import Image
 from sqlalchemy import func, select
 
-from tests.conftest import CSRF_RE
-from tests.factories import seed_catalog
-from webshop.accounts.service import UserService
+from tests.factories import ledger_ok, make_order, make_user, seed_catalog
+from tests.shopper import csrf as token_of
+from tests.shopper import post as submit
+from tests.shopper import sign_in, text_of
 from webshop.db.engine import write_session
 from webshop.db.models import (
     AuditEvent,
-    Order,
-    OrderLine,
     Product,
     ProductImage,
     StockReason,
@@ -33,7 +32,7 @@ from webshop.db.models import (
     Variant,
 )
 from webshop.media import IMAGE_WIDTHS, MAX_UPLOAD_BYTES
-from webshop.stock.service import find_ledger_mismatches, take_stock
+from webshop.stock.service import take_stock
 
 PASSWORD = "correct horse battery"
 BASE_URL = "http://127.0.0.1:8000"
@@ -41,28 +40,6 @@ HTMX = {"HX-Request": "true"}
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-
-
-async def make_user(alchemy, email: str, role: UserRole = UserRole.CUSTOMER) -> int:
-    async with write_session(alchemy) as session:
-        user = await UserService(session=session).register(email=email, name="User", password=PASSWORD, role=role)
-        await session.commit()
-        return user.id
-
-
-async def token_of(client, path: str = "/account/sign-in") -> str:
-    response = await client.get(path)
-    match = CSRF_RE.search(response.text)
-    assert match, f"no CSRF token on {path}: {response.status_code}"
-    return match.group(1)
-
-
-async def submit(client, path: str, data: dict[str, str] | None = None, *, headers=None, token_from="/account/sign-in"):
-    """Post a form as a browser does (CSRF token from a page), not following redirects."""
-    token = await token_of(client, token_from)
-    return await client.post(
-        path, data={**(data or {}), "_csrf_token": token}, headers=headers or {}, follow_redirects=False
-    )
 
 
 async def upload(client, product_id: int, content: bytes, filename: str = "photo.jpg", mime: str = "image/jpeg"):
@@ -73,15 +50,6 @@ async def upload(client, product_id: int, content: bytes, filename: str = "photo
         files={"image": (filename, content, mime)},
         follow_redirects=False,
     )
-
-
-async def sign_in(client, email: str):
-    return await submit(client, "/account/sign-in", {"email": email, "password": PASSWORD, "next": ""})
-
-
-def text_of(html: str) -> str:
-    """What a reader sees: tags dropped, entities decoded, whitespace collapsed."""
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
 
 def results(html: str) -> str:
@@ -104,11 +72,6 @@ async def product_by_slug(alchemy, slug: str) -> Product | None:
         return await session.scalar(select(Product).where(Product.slug == slug))
 
 
-async def ledger_ok(alchemy) -> bool:
-    async with alchemy.get_session() as session:
-        return await find_ledger_mismatches(session) == []
-
-
 async def audit_actions(alchemy, entity_type: str, entity_id: int) -> list[str]:
     async with alchemy.get_session() as session:
         rows = await session.scalars(
@@ -117,52 +80,6 @@ async def audit_actions(alchemy, entity_type: str, entity_id: int) -> list[str]:
             .order_by(AuditEvent.id)
         )
         return list(rows)
-
-
-async def make_order(alchemy, user_id: int, sku: str, quantity: int = 1) -> int:
-    """A paid order for ``sku`` as checkout writes it (stock taken with its ledger row, lines copied)."""
-    async with write_session(alchemy) as session:
-        item = await session.scalar(select(Variant).where(Variant.sku == sku))
-        product = await session.get(Product, item.product_id)
-        assert await take_stock(session, item.id, quantity, reason=StockReason.SALE, reference="W-1")
-        order = Order(
-            number="W-1",
-            user_id=user_id,
-            checkout_token="token-W-1",
-            status="paid",
-            currency="USD",
-            subtotal=item.price * quantity,
-            shipping_total=0,
-            tax_total=0,
-            total=item.price * quantity,
-            shipping_method="standard",
-            shipping_method_name="Standard shipping",
-            ship_name="Ada Lovelace",
-            ship_line1="12 Analytical Way",
-            ship_city="London",
-            ship_postal_code="N1 9GU",
-            ship_country="GB",
-            card_last4="4242",
-        )
-        order.lines.append(
-            OrderLine(
-                variant_id=item.id,
-                product_id=product.id,
-                product_name=product.name,
-                product_slug=product.slug,
-                sku=sku,
-                unit_price=item.price,
-                currency="USD",
-                quantity=quantity,
-                tax_category="standard",
-                tax_rate_bp=0,
-                line_total=item.price * quantity,
-                tax_amount=0,
-            )
-        )
-        session.add(order)
-        await session.commit()
-        return order.id
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -684,7 +601,7 @@ async def test_remove_a_variant_but_not_the_last(admin, alchemy, skus):
 async def test_soft_deleted_product_leaves_shop_and_api_but_old_orders_keep_their_lines(admin, app, alchemy, skus):
     product_id = await shoe_id(alchemy)
     ada = await make_user(alchemy, "ada@example.com")
-    order_id = await make_order(alchemy, ada, "ZS-42")
+    order_id = await make_order(alchemy, ada, "W-1", {"ZS-42": 1})
 
     response = await submit(admin, f"/admin/products/{product_id}/delete", token_from=f"/admin/products/{product_id}")
     assert response.status_code == 303

@@ -1004,15 +1004,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                     changes={k: [None, v] for k, v in _product_snapshot(product, facets).items()},
                 )
                 for variant, stock in zip(product.variants, stocks, strict=True):
-                    audit.record(
-                        actor,
-                        "variant",
-                        variant.id,
-                        "create",
-                        summary=f"Added variant {variant.sku}.",
-                        changes={k: [None, v] for k, v in _variant_snapshot(variant).items()},
-                    )
-                    await self._set_stock(variant, 0, stock, actor=actor, note="initial stock")
+                    await self._record_new_variant(variant, stock, audit, actor)
         except IntegrityError as exc:
             raise _conflict(exc) from exc
         await session.commit()
@@ -1560,6 +1552,11 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         variant = Variant(**row, stock=0, position=position, product_id=product.id)
         self.repository.session.add(variant)
         await self.repository.session.flush()
+        await self._record_new_variant(variant, stock, audit, actor)
+        return variant
+
+    async def _record_new_variant(self, variant: Variant, stock: int, audit: AuditService, actor: User | None) -> None:
+        """Audit a just-flushed variant's creation and book its initial ``stock`` in the ledger."""
         audit.record(
             actor,
             "variant",
@@ -1569,7 +1566,6 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
             changes={k: [None, v] for k, v in _variant_snapshot(variant).items()},
         )
         await self._set_stock(variant, 0, stock, actor=actor, note="initial stock")
-        return variant
 
     def _apply_variant(self, variant: Variant, clean: dict[str, Any], audit: AuditService, actor: User | None) -> None:
         before = _variant_snapshot(variant)
