@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -49,34 +50,31 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 30
     return subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def wait_until_up(url: str, process: subprocess.Popen[Any], log_path: Path, timeout: float = 60) -> None:
+    """Poll ``url`` until it answers 200; raise with the log's end if the process exits or never answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early ({process.returncode}):\n{log_path.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
-def live_server(env: dict[str, str], cwd: Path, *, workers: int = 1) -> Iterator[str]:
-    """Start ``webshop serve`` with ``workers`` processes; yield its base URL; stop it afterwards."""
-    port = free_port()
-    log_path = cwd / f"server-{port}.log"
+def running(
+    command: list[str], *, env: dict[str, str] | None, cwd: Path, log_path: Path, ready_url: str
+) -> Iterator[None]:
+    """Run ``command`` (output to ``log_path``) until ``ready_url`` answers 200; stop it afterwards
+    (SIGTERM, then SIGKILL after 15 s)."""
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            env=env,
-            cwd=cwd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base_url = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
-                try:
-                    if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield base_url
+            wait_until_up(ready_url, process, log_path)
+            yield
         finally:
             process.terminate()
             try:
@@ -84,3 +82,13 @@ def live_server(env: dict[str, str], cwd: Path, *, workers: int = 1) -> Iterator
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextlib.contextmanager
+def live_server(env: dict[str, str], cwd: Path, *, workers: int = 1) -> Iterator[str]:
+    """Start ``webshop serve`` with ``workers`` processes; yield its base URL; stop it afterwards."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    with running(command, env=env, cwd=cwd, log_path=cwd / f"server-{port}.log", ready_url=f"{base_url}/health"):
+        yield base_url

@@ -10,14 +10,11 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tests.live import CLI, free_port
+from tests.live import CLI, free_port, wait_until_up
 
 
 @dataclass
@@ -54,20 +51,6 @@ class ServerProcess:
         return self.process.wait(timeout=timeout)
 
 
-def wait_until_up(base_url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
-    """Poll ``/health`` until it answers 200; raise with the log's end if the server exits or never answers."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early ({process.returncode}):\n{log_path.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"server did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.2)
-
-
 @contextlib.contextmanager
 def serve(env: dict[str, str], cwd: Path, *args: str, workers: int = 2) -> Iterator[ServerProcess]:
     """Start ``webshop serve --workers N ARGS`` on a free port; yield it once ``/health`` answers.
@@ -87,7 +70,7 @@ def serve(env: dict[str, str], cwd: Path, *args: str, workers: int = 2) -> Itera
         )
         server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
         try:
-            wait_until_up(server.base_url, process, log_path)
+            wait_until_up(f"{server.base_url}/health", process, log_path)
             yield server
         finally:
             stop(server)

@@ -45,7 +45,6 @@ import asyncio
 import contextlib
 import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -70,7 +69,7 @@ from tests.benchmarks._common import (
     workdir,
     write_json,
 )
-from tests.live import free_port, live_server, shop_env
+from tests.live import free_port, live_server, running, shop_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("list", "detail", "hello")
@@ -176,31 +175,14 @@ def hello_server(work: Path, workers: int) -> Iterator[str]:
         http,
         "--no-proxy-headers",
         "--no-server-header",
+        "--timeout-keep-alive",
+        "75",
         "--log-level",
         "info",
     ]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"hello app exited early:\n{log_path.read_text()[-2000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url, timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("hello app did not start")
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    url = f"http://127.0.0.1:{port}"
+    with running(command, env=None, cwd=ROOT, log_path=log_path, ready_url=url):
+        yield url
 
 
 def _importable(module: str) -> bool:
