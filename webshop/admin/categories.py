@@ -17,7 +17,7 @@ from litestar.response import Template
 
 from webshop.admin import ADMIN_GUARDS
 from webshop.audit.service import AuditService
-from webshop.catalog.service import CategoryNode, CategoryService, descendant_ids
+from webshop.catalog.service import CategoryNode, CategoryService, build_tree, descendant_ids
 from webshop.db.models import Category, User
 from webshop.errors import DomainError, ValidationFailed
 from webshop.web.responses import see_other
@@ -77,6 +77,28 @@ def flatten(nodes: list[CategoryNode], depth: int = 0) -> list[tuple[CategoryNod
         rows.append((node, depth))
         rows.extend(flatten(node.children, depth + 1))
     return rows
+
+
+def subtree_counts(
+    categories: list[Category], own: dict[int, tuple[int, int]], *, only: set[int] | None = None
+) -> dict[int, tuple[int, int]]:
+    """``{category id: (products, of which soft-deleted)}`` counting each category's subcategories too.
+
+    The shop lists a category's products with those of every category below it (``descendant_ids``);
+    the admin's counts add up the same subtree, so a parent does not read "0 products".
+
+    Args:
+        categories: Every category.
+        own: Products directly in each category, from ``CategoryService.product_counts``.
+        only: Count these categories only (``None``: all).
+    """
+    counts: dict[int, tuple[int, int]] = {}
+    for category in categories:
+        if only is not None and category.id not in only:
+            continue
+        subtree = [own.get(i, (0, 0)) for i in descendant_ids(categories, category.id)]
+        counts[category.id] = (sum(total for total, _ in subtree), sum(deleted for _, deleted in subtree))
+    return counts
 
 
 class AdminCategoryController(Controller):
@@ -202,13 +224,14 @@ class AdminCategoryController(Controller):
     async def _index(
         self, categories: CategoryService, *, form: CategoryForm | None = None, error: DomainError | None = None
     ) -> Template:
-        tree = await categories.tree()
+        all_categories = await categories.all_categories()
+        tree = build_tree(all_categories)
         return Template(
             "admin/categories/index.html",
             context={
                 "tree": tree,
                 "options": flatten(tree),
-                "counts": await categories.product_counts(),
+                "counts": subtree_counts(all_categories, await categories.product_counts()),
                 "form": form or CategoryForm(),
                 "error": error.detail if error else None,
                 "errors": error.field_errors if error else {},
@@ -229,6 +252,7 @@ class AdminCategoryController(Controller):
         all_categories = await categories.all_categories()
         tree = await categories.tree()
         own_subtree = descendant_ids(all_categories, category.id)
+        own_counts = await categories.product_counts()
         siblings = [c for c in all_categories if c.parent_id == category.parent_id]
         return Template(
             "admin/categories/detail.html",
@@ -239,7 +263,8 @@ class AdminCategoryController(Controller):
                 "place": siblings.index(category) + 1 if category in siblings else 1,
                 "sibling_count": len(siblings),
                 "parents": [(node, depth) for node, depth in flatten(tree) if node.id not in own_subtree],
-                "counts": (await categories.product_counts()).get(category.id, (0, 0)),
+                "counts": subtree_counts(all_categories, own_counts, only={category.id})[category.id],
+                "own_counts": own_counts.get(category.id, (0, 0)),
                 "refusal": await categories.deletion_refusal(category),
                 "rename_form": rename_form or CategoryForm(name=category.name, slug=category.slug),
                 "move_form": move_form or MoveForm(parent_id=str(category.parent_id or ""), position=""),
