@@ -7,10 +7,11 @@ The headers follow the OWASP HTTP Headers and Content Security Policy cheat shee
   styles are off and it never runs ``<script>`` tags from swapped HTML (``htmx-config`` in
   ``templates/base.html``), and the templates carry no ``style=""`` or inline ``<script>``.
 * The API documentation pages (Swagger UI, ReDoc, Scalar under ``/api``) are Litestar's render
-  plugins: they load their bundles from CDNs and start them with an inline script holding the schema.
-  Vendoring three UI bundles (several MB) is not worth it for developer pages that carry no cookies
-  (the session cookie is never sent to ``/api``), so those three paths get a policy of their own that
-  allows exactly those CDNs and inline code, and nothing else of ours changes.
+  plugins. Their bundles are vendored in ``static/vendor`` (``webshop.api.openapi``), so no other host
+  is needed, but the pages start them with an inline script holding the schema or the options, and
+  the UIs inject their own ``<style>`` elements: those three paths get a policy of their own that adds
+  ``'unsafe-inline'`` for scripts and styles (and ``blob:`` workers, ReDoc's search), nothing more.
+  They carry no cookies of ours (the session cookie is never sent to ``/api``).
 * ``Strict-Transport-Security`` only when the shop is served over https (``WEBSHOP_BASE_URL``); over
   plain http browsers ignore it (RFC 6797 §8.1) and a wrong one locks visitors out.
 * ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: strict-origin-when-cross-origin``,
@@ -45,10 +46,10 @@ PAGE_CSP = "; ".join(
 DOCS_CSP = "; ".join(
     [
         "default-src 'self'",
-        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://cdn.redoc.ly",
-        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-        "img-src 'self' data: https://cdn.jsdelivr.net https://cdn.redoc.ly",
-        "font-src 'self' data: https://fonts.gstatic.com https://cdn.jsdelivr.net",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
         "worker-src 'self' blob:",
         "connect-src 'self'",
         "form-action 'self'",
