@@ -1,6 +1,11 @@
 """One place that turns errors into responses: pages for browsers, RFC 9457 problem+json for ``/api``.
 
 No stack trace or SQL ever reaches a client; unexpected errors are logged with the request path.
+
+An error page never needs the database: the request's session may be the thing that failed (a unique
+violation rolls it back and expires every object it loaded, the signed-in ``User`` included), so the
+handler first swaps ``request.user`` for a ``UserSnapshot`` of plain values (webshop.security.session);
+the cart badge's count is already a plain number in ``request.state``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as DBAPITimeout
 
 from webshop.errors import DomainError, InsufficientStock
+from webshop.security.session import plain_user
 
 logger = logging.getLogger("webshop.errors")
 RETRY_AFTER_SECONDS = "5"
@@ -59,13 +65,26 @@ def problem(status: int, detail: str, *, title: str | None = None, **extra: Any)
     return Response(body, status_code=status, media_type="application/problem+json")
 
 
+def _is_htmx_fragment_request(request: Request[Any, Any, Any]) -> bool:
+    """An htmx request that swaps a part of the page (not a boosted link or form, which swaps the body)."""
+    return isinstance(request, HTMXRequest) and bool(request.htmx) and not request.htmx.boosted
+
+
 def error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Template:
-    """The HTML error page (``errors/error.html``) with ``status`` and a message for the shopper."""
+    """The HTML error page (``errors/error.html``) with ``status`` and a message for the shopper.
+
+    htmx swaps every error answer (``responseHandling`` in ``templates/base.html``): a boosted request
+    swaps the page's body, so it gets the whole page; an ``hx-get``/``hx-post`` that targets a part of
+    the page (the cart, the search results) gets the message alone (``errors/_error.html``), so no
+    second page is nested inside the first.
+    """
+    fragment = _is_htmx_fragment_request(request)
     return Template(
-        "errors/error.html",
+        "errors/_error.html" if fragment else "errors/error.html",
         context={"status": status, "title": TITLES.get(status, "Error"), "detail": detail},
         status_code=status,
         media_type=MediaType.HTML,
+        headers={"Vary": "HX-Request"},
     )
 
 
@@ -120,8 +139,15 @@ def _is_database_unavailable(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def _detach_user(request: Request[Any, Any, Any]) -> None:
+    """Put a ``UserSnapshot`` in place of the request's ``User``, so rendering the answer reads no database."""
+    if request.scope.get("user") is not None:
+        request.scope["user"] = plain_user(request)
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Render any exception that escaped a handler (see module docstring)."""
+    _detach_user(request)
     if isinstance(exc, DomainError):
         status, detail = exc.status_code, exc.detail
     elif isinstance(exc, HTTPException):
@@ -131,9 +157,18 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     elif _is_unstorable_text(exc):
         # Text with a NUL character can be sent in any field, but PostgreSQL can neither store nor search it.
         status, detail = HTTP_400_BAD_REQUEST, "Text must not contain NUL characters."
+    elif isinstance(exc, RecursionError):
+        # Input nested deeper than a recursive decoder can follow; JSON bodies are refused before that
+        # (webshop/api/json_guard.py), this is the backstop: never a 500 for input anyone can send.
+        logger.warning("recursion limit on %s %s", request.method, request.url.path)
+        status, detail = HTTP_400_BAD_REQUEST, "The request is nested too deeply."
     elif _is_database_unavailable(exc):
         # The database is busy or unreachable: a temporary condition (RFC 9110 §15.6.4), not a bug.
-        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        # The cause is logged without the SQL and its parameters (the driver's own message).
+        cause = str(getattr(exc, "orig", None) or exc)[:300]
+        logger.warning(
+            "database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, cause
+        )
         status, detail = HTTP_503_SERVICE_UNAVAILABLE, "The shop is very busy right now. Please try again in a moment."
     else:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)

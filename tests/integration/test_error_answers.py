@@ -1,0 +1,67 @@
+"""Error answers fit where htmx puts them: the whole page for a boosted request, the message alone for a swap.
+
+htmx swaps every 4xx/5xx answer (``responseHandling`` in ``templates/base.html``): a boosted link or
+form replaces the body, so it needs the page; an ``hx-get``/``hx-post`` that targets a part of the page
+(the cart, the search results) must not get a page nested inside the page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.shopper import csrf
+
+BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
+PART = {"HX-Request": "true", "HX-Target": "cart"}
+
+
+async def test_a_plain_request_gets_the_error_page(client):
+    response = await client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "<html" in response.text and "We could not find that page." in response.text
+    assert "HX-Request" in response.headers.get("vary", "")
+
+
+async def test_a_boosted_request_gets_the_whole_page(client):
+    response = await client.get("/no-such-page", headers=BOOSTED)
+    assert response.status_code == 404
+    assert "<title>Page not found · webshop</title>" in response.text
+    assert "We could not find that page." in response.text
+
+
+async def test_a_partial_swap_gets_the_message_alone(client):
+    response = await client.get("/no-such-page", headers=PART)
+    assert response.status_code == 404
+    assert "<html" not in response.text and "<header" not in response.text
+    assert re.search(
+        r'role="alert"><p><strong>Page not found\.</strong> We could not find that page\.</p>', response.text
+    )
+
+
+async def test_an_expired_form_in_a_partial_swap_says_so_in_place(client):
+    await csrf(client, "/cart")
+    response = await client.post("/cart/clear", headers={**PART, "x-csrftoken": "not-the-token"})
+    assert response.status_code == 403
+    assert "<html" not in response.text
+    assert "Your form expired or came from another site. Reload the page and try again." in response.text
+
+
+async def test_htmx_config_swaps_every_error_answer(client):
+    """The page tells htmx to swap 4xx answers (no error event: the page shows the message) and 5xx ones."""
+    page = (await client.get("/account/sign-in")).text
+    config = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page).group(1))
+    rules = config["responseHandling"]
+
+    def rule_for(status: int) -> dict:
+        return next(rule for rule in rules if re.fullmatch(rule["code"], str(status)))
+
+    for status in (400, 403, 404, 409, 413, 422, 429):
+        assert rule_for(status) == {"code": "4..", "swap": True, "error": False}, status
+    for status in (500, 502, 503):
+        assert rule_for(status)["swap"] is True, status
+    assert rule_for(204)["swap"] is False
+    # htmx must never write a style attribute (the policy refuses inline styles) nor restore a page from
+    # a copy kept in the browser (which may carry attributes others added to it).
+    assert "style" not in config["attributesToSettle"]
+    assert config["historyCacheSize"] == 0 and config["refreshOnHistoryMiss"] is True
