@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import getpass
 import os
+import re
 import secrets
+import socket
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -15,7 +18,15 @@ from pathlib import Path
 import click
 from advanced_alchemy.cli import add_migration_commands
 
-from webshop.config import STATE_DIR, Settings, SettingsError, get_settings, settings_warnings
+from webshop.config import (
+    DEFAULT_DATABASE_FILE,
+    STATE_DIR,
+    Settings,
+    SettingsError,
+    get_settings,
+    served_base_url,
+    settings_warnings,
+)
 
 DEMO_PRODUCTS = 48
 
@@ -25,6 +36,64 @@ def _settings() -> Settings:
         return get_settings()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _set_default(name: str, value: str) -> Settings:
+    """Set the environment variable ``name`` to ``value`` unless it is set, and read the settings again.
+
+    Through the environment, not an argument: uvicorn's worker processes (and the app factory in
+    this process) read their settings from it.
+
+    Raises:
+        click.ClickException: the settings are invalid.
+    """
+    if not os.environ.get(name):
+        os.environ[name] = value
+        get_settings.cache_clear()
+    return _settings()
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    """Stop, before anything else happens, when ``host:port`` cannot be listened on.
+
+    Binds (and closes) a socket the way uvicorn will, with ``SO_REUSEADDR``, so a port that a server
+    stopped a moment ago (``TIME_WAIT``) counts as free and one another server listens on does not.
+
+    Raises:
+        click.ClickException: the port is in use ("... stop the other server or pass --port"), or the
+            host cannot be listened on.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host}: {exc.strerror}") from exc
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is already in use — stop the other server or pass --port"
+                ) from exc
+            raise click.ClickException(f"cannot listen on {host} port {port}: {exc.strerror}") from exc
+
+
+def demo_database_file(catalog: Path | None) -> str:
+    """The SQLite file ``webshop demo`` uses when ``WEBSHOP_DATABASE_URL`` is not set (relative to the
+    current directory): ``webshop.db`` for the generated demo catalog, ``webshop-<folder name>.db``
+    for ``--catalog PATH`` (``webshop-catalog.db`` for ``../shared/catalog``).
+
+    One database per catalog, so that ``webshop demo --catalog PATH`` shows exactly that catalog
+    (an import never deletes products; into the generated demo shop it would mix the two), and each
+    demo shop keeps its own orders and accounts when one switches back and forth.
+    """
+    if catalog is None:
+        return DEFAULT_DATABASE_FILE
+    slug = re.sub(r"[^a-z0-9]+", "-", catalog.resolve().name.lower()).strip("-") or "catalog"
+    return f"webshop-{slug}.db"
 
 
 @click.group()
@@ -279,6 +348,11 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, uds: Pa
 def serve_command(host: str | None, port: int | None, workers: int | None, uds: Path | None, no_migrate: bool) -> None:
     """Serve the shop (pending migrations are applied first, once; no demo data)."""
     settings = _settings()
+    host, port = host or settings.host, port or settings.port
+    if uds is None:
+        _ensure_port_free(host, port)
+        # Without WEBSHOP_BASE_URL, links in e-mails point where the shop serves.
+        settings = _set_default("WEBSHOP_BASE_URL", served_base_url(host, port))
     for warning in settings_warnings(settings):
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     workers = workers or settings.workers
@@ -289,7 +363,7 @@ def serve_command(host: str | None, port: int | None, workers: int | None, uds: 
             err=True,
         )
     _prepare_database(settings, migrate=settings.migrate_on_start and not no_migrate)
-    _serve(settings, host or settings.host, port or settings.port, workers, uds)
+    _serve(settings, host, port, workers, uds)
 
 
 @main.command(name="demo")
@@ -298,16 +372,25 @@ def serve_command(host: str | None, port: int | None, workers: int | None, uds: 
     "catalog",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Import this catalog folder instead of the generated demo catalog.",
+    help="Serve this catalog folder instead of the generated demo catalog, from a database of its own "
+    "(webshop-<folder name>.db unless WEBSHOP_DATABASE_URL is set).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--no-serve", is_flag=True, help="Set everything up, then exit instead of serving.")
 def demo_command(catalog: Path | None, host: str, port: int, no_serve: bool) -> None:
-    """Set up a demo shop on SQLite (database, admin, catalog) and serve it."""
+    """Set up a demo shop on SQLite (database, admin, catalog) and serve it.
+
+    Each catalog gets its own SQLite file (see ``demo_database_file``), so the shop shows exactly the
+    catalog asked for. When the port is taken, it says so before touching any database.
+    """
     from webshop.catalog.generator import generate_catalog
 
-    settings = _settings()
+    _settings()  # a malformed WEBSHOP_* variable is reported first
+    if not no_serve:
+        _ensure_port_free(host, port)
+    _set_default("WEBSHOP_DATABASE_URL", f"sqlite+aiosqlite:///{demo_database_file(catalog)}")
+    settings = _set_default("WEBSHOP_BASE_URL", served_base_url(host, port))
     click.echo(f"database: {settings.database_url}")
     _migrate(settings)
 
@@ -324,33 +407,121 @@ def demo_command(catalog: Path | None, host: str, port: int, no_serve: bool) -> 
         catalog = Path.cwd() / STATE_DIR / "demo-catalog"
         if not (catalog / "products.csv").exists():
             generate_catalog(catalog, DEMO_PRODUCTS, demo=True)
-    _run_import(settings, catalog, progress=True)
+    report = _run_import(settings, catalog, progress=True)
+    _warn_about_other_products(settings, report)
     if no_serve:
         return
     click.secho(f"webshop is running on http://{host}:{port}  (Ctrl+C to stop)", fg="green", bold=True)
     _serve(settings, host, port, 1)
 
 
-@main.command(name="check-stock")
-def check_stock_command() -> None:
-    """Verify that every variant's stock equals the sum of its stock movements."""
+def _warn_about_other_products(settings: Settings, report: object) -> None:
+    """Say so when the demo database holds products that are not in the catalog just imported (an
+    import adds and updates, it never deletes: WEBSHOP_DATABASE_URL points at a shop with other products)."""
+    from sqlalchemy import func, select
+
     from webshop.db.engine import create_alchemy_config
+    from webshop.db.models import Product
+
+    in_catalog = sum(
+        getattr(report, name, 0) for name in ("products_created", "products_updated", "products_unchanged")
+    )
+
+    async def count() -> int:
+        config = create_alchemy_config(settings, null_pool=True)
+        try:
+            async with config.get_session() as session:
+                statement = select(func.count()).select_from(Product).where(Product.deleted_at.is_(None))
+                return await session.scalar(statement) or 0
+        finally:
+            await config.get_engine().dispose()
+
+    others = asyncio.run(count()) - in_catalog
+    if others > 0:
+        click.secho(
+            f"note: the database {_safe_url(settings)} also holds {others} product(s) that are not in this "
+            "catalog; to see the catalog alone, unset WEBSHOP_DATABASE_URL (each catalog then gets a database "
+            "of its own) or point it at an empty database",
+            fg="yellow",
+            err=True,
+        )
+
+
+@main.command(name="check-stock")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Recompute wrong product summaries and rebuild the search index (the stock ledger is never changed).",
+)
+def check_stock_command(repair: bool) -> None:
+    """Verify the stock ledger and the catalog data derived from it.
+
+    Every variant's stock must equal the sum of its stock movements; every product's summary columns
+    (lowest and highest price, in stock) must equal a fresh computation from its variants; every
+    visible product's search document must equal a fresh one, and no other product may have one.
+    Exits 1 when anything disagrees (after ``--repair``: when the ledger does).
+    """
+    from sqlalchemy import select
+
+    from webshop.catalog.browse import Summary, catalog_changed, find_summary_mismatches, mark_catalog_changed
+    from webshop.catalog.search import find_search_index_mismatches, rebuild_search_index
+    from webshop.db.engine import create_alchemy_config, write_session
+    from webshop.db.models import Product
     from webshop.stock.service import find_ledger_mismatches
 
     settings = _settings()
 
-    async def run() -> list[tuple[str, int, int]]:
+    async def run() -> tuple[list[tuple[str, int, int]], list[tuple[str, Summary, Summary]], list[int]]:
         config = create_alchemy_config(settings, null_pool=True)
         try:
             async with config.get_session() as session:
-                return await find_ledger_mismatches(session)
+                found = (
+                    await find_ledger_mismatches(session),
+                    await find_summary_mismatches(session),
+                    await find_search_index_mismatches(session),
+                )
+            if repair and (found[1] or found[2]):
+                async with write_session(config) as session:
+                    if found[1]:
+                        slugs = [slug for slug, _stored, _fresh in found[1]]
+                        ids = await session.scalars(select(Product.id).where(Product.slug.in_(slugs)))
+                        await catalog_changed(session, list(ids), search_index=False)
+                    if found[2]:
+                        await session.run_sync(lambda sync: rebuild_search_index(sync.connection()))
+                        mark_catalog_changed(session)
+                    await session.commit()
+            return found
         finally:
             await config.get_engine().dispose()
 
-    mismatches = asyncio.run(run())
+    mismatches, summaries, documents = asyncio.run(run())
+    problems = []
     if not mismatches:
         click.echo("stock ledger consistent: every variant's stock equals the sum of its movements")
-        return
-    for sku, stock, ledger in mismatches:
-        click.echo(f"{sku}: stock {stock}, ledger sum {ledger}", err=True)
-    raise click.ClickException(f"{len(mismatches)} variant(s) disagree with the stock ledger")
+    else:
+        for sku, stock, ledger in mismatches:
+            click.echo(f"{sku}: stock {stock}, ledger sum {ledger}", err=True)
+        problems.append(f"{len(mismatches)} variant(s) disagree with the stock ledger")
+    if not summaries:
+        click.echo("product summaries consistent: every product's prices and stock flag match its variants")
+    else:
+        for slug, stored, fresh in summaries:
+            click.echo(
+                f"{slug}: summary (min, max, in stock) {stored}, variants say {fresh}"
+                + (" (repaired)" if repair else ""),
+                err=True,
+            )
+        if not repair:
+            problems.append(f"{len(summaries)} product summar{'y' if len(summaries) == 1 else 'ies'} out of date")
+    if not documents:
+        click.echo("search index consistent: every visible product's document matches the product")
+    else:
+        click.echo(
+            f"search index: {len(documents)} product(s) with an out-of-date document"
+            + (" (index rebuilt)" if repair else f", e.g. product id {documents[0]}"),
+            err=True,
+        )
+        if not repair:
+            problems.append(f"{len(documents)} search document(s) out of date")
+    if problems:
+        raise click.ClickException("; ".join(problems) + ("" if repair else " (--repair fixes derived data)"))

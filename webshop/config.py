@@ -205,7 +205,8 @@ class Settings:
         secret_key: Key for session cookies, CSRF tokens and signed links (at least 32 characters).
         media_dir: Directory that holds uploaded and imported product images and their derivatives.
         environment: ``development`` or ``production``; production refuses a generated secret key.
-        base_url: Public URL of the shop; an ``https`` URL turns on ``Secure`` cookies.
+        base_url: Public URL of the shop; an ``https`` URL turns on ``Secure`` cookies. Not set,
+            ``webshop serve`` and ``webshop demo`` make it the address they listen on (``served_base_url``).
         currency: ISO 4217 code of the shop's prices.
         debug: Litestar debug mode (tracebacks in responses): never in production.
         admin_email / admin_password: Credentials ``webshop demo`` gives the admin it creates.
@@ -248,7 +249,7 @@ class Settings:
         rate_limit_general: Per-address limit on every other request (static files, media, probes and
             metrics excepted).
         slow_request_ms: Requests slower than this many milliseconds are logged as slow.
-        metrics_token: Bearer token ``/metrics`` requires (empty: open).
+        metrics_token: Bearer token ``/metrics`` requires (empty: open; required in production).
     """
 
     database_url: str
@@ -422,8 +423,26 @@ def _operations_settings(environment: str) -> dict[str, object]:
         "redis_url": redis_url,
         **limits,
         "slow_request_ms": _env_int("WEBSHOP_SLOW_REQUEST_MS", 500, minimum=1, maximum=3_600_000),
-        "metrics_token": os.environ.get("WEBSHOP_METRICS_TOKEN", "").strip(),
+        "metrics_token": _metrics_token(os.environ.get("WEBSHOP_METRICS_TOKEN", ""), environment),
     }
+
+
+def _metrics_token(raw: str, environment: str) -> str:
+    """Check ``WEBSHOP_METRICS_TOKEN``: production refuses to start without one.
+
+    Open metrics tell anyone the shop's routes, traffic, error rates and latencies (OWASP Top 10
+    A05:2021 Security Misconfiguration; OWASP Logging Cheat Sheet: protect what monitoring exposes).
+
+    Raises:
+        SettingsError: production without a token.
+    """
+    token = raw.strip()
+    if environment == "production" and not token:
+        raise SettingsError(
+            "WEBSHOP_METRICS_TOKEN must be set in production: /metrics would be open to anyone; "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    return token
 
 
 SMTP_TLS_MODES = {"none": 25, "starttls": 587, "tls": 465}
@@ -588,6 +607,23 @@ def settings_warnings(settings: Settings, environ: Mapping[str, str] | None = No
             "not sent; set WEBSHOP_SMTP_HOST (and WEBSHOP_SMTP_USERNAME/PASSWORD) to send them"
         )
     return messages
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The base URL for links (in e-mails) when ``WEBSHOP_BASE_URL`` is not set: where the shop serves.
+
+    Args:
+        host: The interface ``webshop serve``/``demo`` listens on; a wildcard (``0.0.0.0``, ``::``)
+            becomes the loopback address, an IPv6 address gets its brackets.
+        port: The TCP port it listens on.
+
+    Returns:
+        ``http://HOST:PORT``, e.g. ``http://127.0.0.1:8612``.
+    """
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host.strip(), host.strip())  # noqa: S104
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 @lru_cache(maxsize=1)

@@ -152,6 +152,21 @@ def _set_order_status(page: Page, number: str, button: str, status: str) -> None
     expect(page.locator(".audit-trail")).to_contain_text(f"→ {status.lower()}")
 
 
+def _cancel_paid_order(page: Page, number: str) -> None:
+    """Admin: "Cancel order" asks first (what is refunded, what comes back); "Yes" cancels and refunds."""
+    page.goto("/admin/orders")
+    page.get_by_role("link", name=number).click()
+    expect(page.get_by_role("heading", name=f"Order {number}")).to_be_visible()
+    total = page.locator("#order-total").inner_text().strip()
+    page.get_by_role("link", name="Cancel order").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Cancel order {number}?")
+    expect(page.locator("#cancel-consequences")).to_contain_text(f"refunds {total} to the customer's card ending 4242")
+    page.get_by_role("button", name=f"Yes, cancel order and refund {total}").click()
+    expect(page.locator("#order-status")).to_have_text("Cancelled")
+    expect(page.locator(".flashes")).to_contain_text(f"Order {number} is now cancelled. {total} was refunded")
+    expect(page.locator("#order-refund")).to_contain_text(f"Refunded {total} to the card ending 4242")
+
+
 def test_admin_journey(admin: Page, shopper: Page, artifacts_dir: Path) -> None:
     token = uuid.uuid4().hex[:6].upper()
     name = f"Journey Lamp {token}"
@@ -198,7 +213,7 @@ def test_admin_journey(admin: Page, shopper: Page, artifacts_dir: Path) -> None:
     # 5. Ship the first order (stock stays), cancel the second (its two lamps come back).
     _set_order_status(admin, first, "Mark as shipped", "Shipped")
     expect(_dashboard_row(admin, small).locator("td").nth(2)).to_have_text("1")
-    _set_order_status(admin, second, "Cancel order", "Cancelled")
+    _cancel_paid_order(admin, second)
     expect(admin.locator(".audit-trail")).to_contain_text("stock returned")
     admin.screenshot(path=str(artifacts_dir / "admin-order-cancelled.png"), full_page=True)
     row = _dashboard_row(admin, small)
@@ -214,4 +229,5 @@ def test_admin_journey(admin: Page, shopper: Page, artifacts_dir: Path) -> None:
     expect(admin.locator("#order-results")).to_contain_text(first)
     expect(admin.locator("#order-results")).not_to_contain_text(second)
     admin.get_by_role("link", name=first).click()
-    expect(admin.get_by_role("button", name="Cancel order")).to_have_count(0)
+    expect(admin.get_by_role("link", name="Cancel order")).to_have_count(0)
+    expect(admin.get_by_role("button", name="Mark as delivered")).to_be_visible()

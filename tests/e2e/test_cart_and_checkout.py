@@ -77,7 +77,8 @@ def _check_out(page: Page, card: str) -> None:
 
 
 def _purchase(page: Page, *, js: bool) -> None:
-    """Add two variants, change a quantity, remove one, pay, cancel; stock follows on the product page."""
+    """Add two variants, change a quantity, remove one, pay, cancel (after the confirmation page, which
+    says what is refunded); stock follows on the product page."""
     slug, (first, first_sku), (second, second_sku) = (
         ("laptop", ({"opt0": "13 inch", "opt1": "16GB"}, "L2201316"), ({"opt0": "15 inch", "opt1": "8GB"}, "L2201508"))
         if js
@@ -119,10 +120,24 @@ def _purchase(page: Page, *, js: bool) -> None:
     page.get_by_role("link", name=number).click()
     expect(page.locator("tbody tr")).to_have_count(1)
     expect(page.locator("tbody tr td").nth(2)).to_have_text("3")
-    page.get_by_role("button", name="Cancel this order").click()
+    total = page.locator("#order-total").inner_text().strip()
+    # "Cancel this order" asks first, and says what happens to the money; "Keep my order" changes nothing.
+    page.get_by_role("link", name="Cancel this order").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Cancel order {number}?")
+    expect(page.locator("#cancel-consequences")).to_contain_text(
+        f"Your payment of {total} will be refunded to your card ending 4242."
+    )
+    page.get_by_role("link", name="Keep my order").click()
+    expect(page.locator("#order-status")).to_have_text("Paid")
+    assert _stock_text(page, slug, first, js=js) == "In stock (97 available)"
+    page.goto("/orders")
+    page.get_by_role("link", name=number).click()
+    page.get_by_role("link", name="Cancel this order").click()
+    page.get_by_role("button", name="Yes, cancel this order").click()
     expect(page.get_by_role("status").filter(has_text="cancelled")).to_contain_text("cancelled")
     expect(page.locator("#order-status")).to_have_text("Cancelled")
-    expect(page.get_by_role("button", name="Cancel this order")).to_have_count(0)
+    expect(page.locator("#order-refund")).to_contain_text(f"Refunded {total} to your card ending 4242 on")
+    expect(page.get_by_role("link", name="Cancel this order")).to_have_count(0)
     assert _stock_text(page, slug, first, js=js) == before
 
 

@@ -72,6 +72,8 @@ ROUTES = [
     ("GET", "/admin/orders/{order_id}", {}),
     ("POST", "/admin/orders/{order_id}/status", {}),
     ("POST", "/admin/orders/{order_id}/status", FRAGMENT),
+    ("GET", "/admin/orders/{order_id}/status?status=cancelled", {}),
+    ("POST", "/admin/orders/{order_id}/refund", {}),
     ("GET", "/admin/users", {}),
     ("GET", "/admin/users?q=ada", {**FRAGMENT, "HX-Target": "user-results"}),
     ("GET", "/admin/users/{user_id}", {}),
@@ -195,7 +197,7 @@ async def test_order_list_filters_by_status_dates_and_customer(admin, alchemy, s
         "/admin/orders?status=pending", headers={"HX-Request": "true", "HX-Target": "order-results"}
     )
     assert fragment.text.lstrip().startswith('<section id="order-results"')
-    assert "<html" not in fragment.text and fragment.headers["vary"] == "HX-Request"
+    assert "<html" not in fragment.text and "HX-Request" in fragment.headers["vary"]
     assert re.findall(r'data-order="([^"]+)"', fragment.text) == ["W-BOB-1"]
 
 

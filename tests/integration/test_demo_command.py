@@ -1,12 +1,17 @@
 """``webshop demo``: the SQLite quick start, run as a newcomer would, in an empty working directory.
 
 The command creates ``webshop.db`` in the working directory, an admin, a generated demo catalog with
-images, and serves the shop. Run again in the same directory, it reuses all of it.
+images, and serves the shop. Run again in the same directory, it reuses all of it. The README's second
+command, ``webshop demo --catalog ../shared/catalog``, serves exactly that catalog from a database of
+its own, and says so plainly when the first shop still holds the port. Links in the e-mails follow
+the port the shop serves on (``webshop demo --port`` and ``webshop serve --port``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import html
 import io
 import re
@@ -14,12 +19,14 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from PIL import Image
 
-from tests.live import CLI, free_port, shop_env
+from tests.live import CLI, free_port, live_server, run_cli, shop_env
 
 CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
 GENERATED_PASSWORD_RE = re.compile(
@@ -41,13 +48,13 @@ def demo_env(workdir: Path, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def demo_server(env: dict[str, str], workdir: Path) -> Iterator[tuple[str, Path]]:
-    """Run ``webshop demo --port P`` in ``workdir`` until /health answers; yield (base URL, log file); stop it."""
-    port = free_port()
+def demo_server(env: dict[str, str], workdir: Path, *args: str, port: int | None = None) -> Iterator[tuple[str, Path]]:
+    """Run ``webshop demo ARGS --port P`` in ``workdir`` until /health answers; yield (base URL, log file); stop it."""
+    port = port or free_port()
     log_path = workdir.parent / f"{workdir.name}-demo-{port}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [*CLI, "demo", "--port", str(port)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+            [*CLI, "demo", *args, "--port", str(port)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
         )
         base_url = f"http://127.0.0.1:{port}"
         try:
@@ -176,3 +183,132 @@ def test_demo_uses_the_admin_credentials_from_the_environment(tmp_path: Path) ->
 
     counts = database_counts(workdir / "webshop.db")
     assert (counts["users"], counts["admins"]) == (1, 1)
+
+
+def product_names(path: Path) -> set[str]:
+    """The names of the products in a demo's SQLite file."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return {name for (name,) in db.execute("SELECT name FROM products")}
+
+
+def catalog_names(catalog: Path) -> set[str]:
+    """The product names a catalog folder's products.csv lists (the first row of each product has one;
+    the shared catalog pads its columns with spaces)."""
+    import csv
+
+    with (catalog / "products.csv").open(newline="", encoding="utf-8") as handle:
+        rows = [{key.strip(): (value or "").strip() for key, value in row.items()} for row in csv.DictReader(handle)]
+    return {row["name"] for row in rows if row.get("name")}
+
+
+def register_over_http(base_url: str, address: str) -> None:
+    """Fill in the registration form as a browser does (the shop then mails a verification link)."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        token = CSRF_RE.search(client.get("/account/register").text)
+        assert token
+        response = client.post(
+            "/account/register",
+            data={"email": address, "name": "Ada", "password": "correct horse battery", "_csrf_token": token.group(1)},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text[:500]
+
+
+def mail_in(outbox: Path, kind: str, timeout: float = 20) -> EmailMessage:
+    """The first ``.eml`` of ``kind`` the shop writes to ``outbox`` (waits for the mail sender)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = sorted(outbox.glob(f"*-{kind}.eml")) if outbox.is_dir() else []
+        if found:
+            return email.message_from_bytes(found[0].read_bytes(), policy=email.policy.default)  # type: ignore[return-value]
+        assert time.monotonic() < deadline, f"no {kind} e-mail in {outbox}"
+        time.sleep(0.2)
+
+
+def links_in(message: EmailMessage) -> list[str]:
+    """Every http(s) link in the message's plain-text part."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return [link.rstrip(".,;:") for link in re.findall(r"https?://[^\s<>)\]]+", body.get_content())]
+
+
+def test_the_readme_commands_one_after_the_other_give_48_then_exactly_the_54_real_products(
+    tmp_path: Path, shared_catalog: Path
+) -> None:
+    """README "Quick start": ``webshop demo``, then ``webshop demo --catalog ../shared/catalog`` in the
+    same folder. While the first still serves, the second refuses at once (and creates nothing); after
+    it stops, the second serves the real catalog alone, from ``webshop-catalog.db``."""
+    workdir = tmp_path / "shop"
+    workdir.mkdir()
+    env = demo_env(workdir)
+    port = free_port()
+
+    with demo_server(env, workdir, port=port) as (base_url, _):
+        assert catalog_pages(base_url)[0] == 48
+        generated = database_counts(workdir / "webshop.db")
+
+        busy = run_cli(["demo", "--catalog", str(shared_catalog), "--port", str(port)], env, workdir, timeout=60)
+        output = busy.stdout + busy.stderr
+        assert busy.returncode != 0, output
+        assert f"port {port} on 127.0.0.1 is already in use — stop the other server or pass --port" in output
+        assert "running on" not in output and "database:" not in output and "Traceback" not in output
+        assert not (workdir / "webshop-catalog.db").exists(), "the database was not touched"
+        assert catalog_pages(base_url)[0] == 48, "the first shop still serves"
+
+    with demo_server(env, workdir, "--catalog", str(shared_catalog), port=port) as (base_url, log_path):
+        log = log_path.read_text()
+        assert "database: sqlite+aiosqlite:///webshop-catalog.db" in log
+        assert GENERATED_PASSWORD_RE.search(log), "the catalog's shop has an admin of its own"
+        shown, links, _, _ = catalog_pages(base_url)
+        assert shown == 54 and len(set(links)) == 54
+        assert "also holds" not in log, log  # no products from elsewhere
+
+    real = database_counts(workdir / "webshop-catalog.db")
+    assert real["products"] == 54
+    assert product_names(workdir / "webshop-catalog.db") == catalog_names(shared_catalog)
+    assert database_counts(workdir / "webshop.db") == generated, "the generated shop is left as it was"
+
+    # Back to the generated shop: still its 48 products.
+    with demo_server(env, workdir, port=port) as (base_url, _):
+        assert catalog_pages(base_url)[0] == 48
+
+
+def test_demo_mails_links_to_the_port_it_serves_on(tmp_path: Path) -> None:
+    workdir = tmp_path / "fresh"
+    workdir.mkdir()
+    port = free_port()
+    with demo_server(demo_env(workdir), workdir, port=port) as (base_url, _):
+        register_over_http(base_url, "ada@example.com")
+        links = links_in(mail_in(workdir / ".webshop" / "outbox", "verify_email"))
+    assert any(link.startswith(f"http://127.0.0.1:{port}/account/verify-email/") for link in links), links
+    assert {(urlsplit(link).hostname, urlsplit(link).port) for link in links} == {("127.0.0.1", port)}, links
+
+
+def test_serve_with_workers_mails_links_to_its_port_unless_the_base_url_is_set(tmp_path: Path) -> None:
+    """``webshop serve --port P --workers 2``: both worker processes build links to port P; with
+    ``WEBSHOP_BASE_URL`` set, that URL wins."""
+    outbox = tmp_path / "outbox"
+    env = shop_env(f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}", tmp_path, WEBSHOP_MAIL_OUTBOX_DIR=str(outbox))
+    with live_server(env, tmp_path, workers=2) as base_url:
+        for n in range(4):  # several requests: both workers answer some
+            register_over_http(base_url, f"ada{n}@example.com")
+        deadline = time.monotonic() + 20
+        while len(list(outbox.glob("*-verify_email.eml"))) < 4:
+            assert time.monotonic() < deadline, "not every verification e-mail was written"
+            time.sleep(0.2)
+    for path in outbox.glob("*-verify_email.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert any(link.startswith(f"{base_url}/account/verify-email/") for link in links_in(message))  # type: ignore[arg-type]
+
+    public = tmp_path / "public"
+    public.mkdir()
+    env = shop_env(
+        f"sqlite+aiosqlite:///{public / 'shop.db'}",
+        public,
+        WEBSHOP_MAIL_OUTBOX_DIR=str(public / "outbox"),
+        WEBSHOP_BASE_URL="http://shop.example.com:8443",
+    )
+    with live_server(env, public) as base_url:
+        register_over_http(base_url, "grace@example.com")
+        links = links_in(mail_in(public / "outbox", "verify_email"))
+    assert any(link.startswith("http://shop.example.com:8443/account/verify-email/") for link in links), links

@@ -2,6 +2,9 @@
 
 Status changes go through ``OrderService.change_status`` (the same state machine as the API), which
 records an audit event; an invalid change re-renders the detail page with the reason (409), never a 500.
+Cancelling or refunding asks first (``GET .../status?status=cancelled`` says what happens to the
+customer's money and the stock, and changes nothing); a paid order is refunded through the payment
+provider, and a refund the provider did not confirm can be retried from the order's page.
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -20,8 +23,9 @@ from webshop.admin import ADMIN_GUARDS, ADMIN_PAGE_SIZE
 from webshop.audit.service import AuditService
 from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition
-from webshop.orders.service import TRANSITIONS, OrderService
+from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, OrderService, refund_owed
 from webshop.web.responses import page_or_fragment, see_other
+from webshop.web.templating import money
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 STATUSES = [s.value for s in OrderStatus]
@@ -33,6 +37,8 @@ ACTION_LABELS = {
     OrderStatus.CANCELLED: "Cancel order",
     OrderStatus.REFUNDED: "Refund",
 }
+# The changes that are asked about first: they give money back and cannot be undone.
+CONFIRMED = frozenset(s.value for s in RESTOCKING)
 
 
 class StatusForm(msgspec.Struct):
@@ -131,6 +137,46 @@ class AdminOrderController(Controller):
         """One order: lines, address, totals, status history and the allowed status changes."""
         return await render_detail(order_id, orders_service, users_service, audit_service)
 
+    @get("/{order_id:int}/status", name="admin_order_confirm", media_type=MediaType.HTML)
+    async def confirm_status(
+        self,
+        order_id: FromPath[int],
+        orders_service: NamedDependency[OrderService],
+        users_service: NamedDependency[UserService],
+        audit_service: NamedDependency[AuditService],
+        status: FromQuery[str] = "",
+    ) -> Template:
+        """Ask before cancelling or refunding: the refund, the stock, the e-mail (changes nothing)."""
+        if status not in CONFIRMED:
+            return await render_detail(order_id, orders_service, users_service, audit_service)
+        order = await orders_service.get_for(order_id)
+        target = OrderStatus(status)
+        return Template(
+            "admin/orders/confirm.html",
+            context={
+                "order": order,
+                "target": target.value,
+                "label": ACTION_LABELS[target],
+                "allowed": target in TRANSITIONS[OrderStatus(order.status)],
+                "refund": refund_owed(order, target),
+                "restocks": OrderStatus(order.status) in NOT_YET_SHIPPED,
+                "items": sum(line.quantity for line in order.lines),
+                "customer": await users_service.get_one_or_none(id=order.user_id),
+            },
+        )
+
+    @post("/{order_id:int}/refund", name="admin_order_refund", media_type=MediaType.HTML)
+    async def retry_refund(
+        self, request: Request[User, Any, Any], order_id: FromPath[int], orders_service: NamedDependency[OrderService]
+    ) -> Any:
+        """Ask the payment provider again for a refund it has not confirmed (a no-op once refunded)."""
+        order = await orders_service.settle_refund(order_id, actor=request.user)
+        if order.refund_pending:
+            flash(request, f"The payment provider has not refunded order {order.number} yet; try again later.", "error")
+        else:
+            flash(request, f"Order {order.number} is refunded.", "info")
+        return see_other(request, f"/admin/orders/{order_id}")
+
     @post("/{order_id:int}/status", name="admin_order_status", media_type=MediaType.HTML)
     async def change_status(
         self,
@@ -153,7 +199,12 @@ class AdminOrderController(Controller):
             return await render_detail(
                 order_id, orders_service, users_service, audit_service, error=exc.detail, status_code=exc.status_code
             )
-        flash(request, f"Order {order.number} is now {order.status}.", "info")
+        message = f"Order {order.number} is now {order.status}."
+        if order.refunded_at is not None and order.refund_amount:
+            message += f" {money(order.refund_amount, order.currency)} was refunded to the customer's card."
+        elif order.refund_pending:
+            message += " The payment provider has not confirmed the refund yet: retry it below."
+        flash(request, message, "info")
         return see_other(request, f"/admin/orders/{order_id}")
 
 

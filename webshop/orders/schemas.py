@@ -40,6 +40,16 @@ class OrderLineOut(msgspec.Struct):
     tax: Money
 
 
+class RefundOut(msgspec.Struct):
+    """What a cancelled or refunded paid order owes back: ``amount`` (money), and once the payment
+    provider has refunded it, its ``reference`` and ``refunded_at`` (``pending`` until then)."""
+
+    amount: Money
+    pending: bool
+    reference: str | None
+    refunded_at: datetime | None
+
+
 class OrderOut(msgspec.Struct):
     """An order with its lines and totals (``total == subtotal + shipping + tax``)."""
 
@@ -57,6 +67,7 @@ class OrderOut(msgspec.Struct):
     shipping: Money
     tax: Money
     total: Money
+    refund: RefundOut | None = None
 
 
 class OrderPage(msgspec.Struct):
@@ -110,4 +121,12 @@ def order_out(order: Order) -> OrderOut:
         shipping=money(order.shipping_total, c),
         tax=money(order.tax_total, c),
         total=money(order.total, c),
+        refund=RefundOut(
+            amount=money(order.refund_amount, c),
+            pending=order.refund_pending,
+            reference=order.refund_reference,
+            refunded_at=order.refunded_at,
+        )
+        if order.refund_amount
+        else None,
     )

@@ -1,12 +1,21 @@
-"""Order rules after placement: who may see an order, and the status state machine.
+"""Order rules after placement: who may see an order, the status state machine, and refunds.
 
 ``TRANSITIONS`` is the one place that says which status may follow which. A status change is one
 conditional ``UPDATE orders SET status = :new WHERE id = :id AND status = :current``: when two
 requests race (two cancels posted at once), exactly one wins, so stock comes back exactly once.
+
+Cancelling or refunding a paid order happens in two steps, so that no transaction waits for the
+payment provider: (1) the status change, the stock coming back, ``refund_amount`` (what is owed) and
+the customer's e-mail commit together; (2) after that commit the provider is asked to refund, with an
+idempotency key derived from the order id, and ``refund_reference``/``refunded_at`` are recorded by a
+conditional update (``WHERE refunded_at IS NULL``). Only the request that won step 1 gets to step 2,
+and a retry of step 2 (``settle_refund``) reuses the key, so an order is never refunded twice.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,12 +23,19 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webshop.audit.service import AuditService
+from webshop.catalog.browse import refresh_product_summaries
+from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
+from webshop.checkout.payments import DEFAULT_PROVIDER, PaymentProvider
 from webshop.db.models import Order, OrderStatus, StockReason, User
 from webshop.errors import InvalidTransition, NotFound
 from webshop.mail.outbox import queue_order_email
+from webshop.money import format_money
 from webshop.stock.service import return_stock
+
+logger = logging.getLogger("webshop.orders")
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -35,6 +51,30 @@ RESTOCKING = frozenset({S.CANCELLED, S.REFUNDED})
 NOT_YET_SHIPPED = frozenset({S.PENDING, S.PAID})
 # What a shopper may do to their own order.
 SHOPPER_CANCELLABLE = NOT_YET_SHIPPED
+# Moving into RESTOCKING from these gives a charged customer their money back.
+REFUNDING_FROM = frozenset({S.PAID, S.SHIPPED, S.DELIVERED})
+
+
+def refund_idempotency_key(order: Order) -> str:
+    """The key every refund request for ``order`` carries, so the provider refunds it once, ever.
+
+    Its id, and its number too: two databases that share one gateway account (staging and
+    production, a restored backup) have orders with the same id, never with the same number.
+    """
+    return f"refund-{order.id}-{order.number}"
+
+
+def refund_owed(order: Order, target: OrderStatus) -> int:
+    """Minor units the customer gets back when ``order`` (in its current status) moves to ``target``.
+
+    The whole total, when the move cancels or refunds an order the provider charged (it has a payment
+    reference) and nothing is owed or refunded yet; else 0 (a pending order was never charged).
+    """
+    if target not in RESTOCKING or OrderStatus(order.status) not in REFUNDING_FROM:
+        return 0
+    if not order.payment_reference or order.refund_amount or order.refunded_at is not None:
+        return 0
+    return order.total
 
 
 @dataclass(frozen=True)
@@ -77,6 +117,11 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             .offset(offset)
         )
         return list(rows), total
+
+    async def thumbnails(self, orders: Iterable[Order]) -> dict[int, Thumbnail]:
+        """``{product id: Thumbnail}`` (photo and current link) for every line of ``orders``; one query."""
+        product_ids = (line.product_id for order in orders for line in order.lines)
+        return await product_thumbnails(self.repository.session, product_ids)
 
     async def get_for(self, order_id: int, *, user_id: int | None = None) -> Order:
         """The order with ``order_id``; with ``user_id``, only if it is that user's.
@@ -130,13 +175,28 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
         orders = orders[:limit]
         return orders, (orders[-1].id if more and orders else None)
 
-    async def change_status(self, order_id: int, target: OrderStatus, *, actor: User | None = None) -> Order:
+    async def change_status(
+        self,
+        order_id: int,
+        target: OrderStatus,
+        *,
+        actor: User | None = None,
+        provider: PaymentProvider = DEFAULT_PROVIDER,
+    ) -> Order:
         """An admin moves an order along ``TRANSITIONS`` (restocking as ``transition`` says); committed.
+
+        Cancelling or refunding a paid order then asks ``provider`` for the refund, after the commit
+        (see the module docstring); if the provider fails, the order stays cancelled with the refund
+        pending (``Order.refund_pending``), to be retried with ``settle_refund``.
 
         Args:
             order_id: The order's id.
             target: The status to move to.
             actor: The admin making the change, recorded in the audit trail (``None``: the command line).
+            provider: The payment provider that refunds a paid order.
+
+        Returns:
+            The order as committed (with its refund, when one was made).
 
         Raises:
             NotFound: no such order.
@@ -147,6 +207,69 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             order = await self.get_for(order_id)
             order = await self.transition(order, target, actor=actor)
         await session.commit()
+        return await self._refund(order, provider, actor)
+
+    async def settle_refund(
+        self, order_id: int, *, actor: User | None = None, provider: PaymentProvider = DEFAULT_PROVIDER
+    ) -> Order:
+        """Ask ``provider`` again for a refund that is still pending (it failed or was interrupted).
+
+        Safe to call any number of times: the provider sees the order's one idempotency key, and the
+        refund is recorded only while none is (nothing happens for an order that owes nothing).
+
+        Returns:
+            The order; ``refund_pending`` is False when the refund went through.
+
+        Raises:
+            NotFound: no such order.
+        """
+        session = self.repository.session
+        order = await self.get_for(order_id)
+        await session.commit()  # end the read: no transaction (nor SQLite's write lock) waits for the provider
+        return await self._refund(order, provider, actor)
+
+    async def _refund(self, order: Order, provider: PaymentProvider, actor: User | None) -> Order:
+        """Refund what ``order`` owes (outside any transaction) and record it; a failure leaves it pending."""
+        if not order.refund_pending:
+            return order
+        try:
+            result = await provider.refund(
+                reference=order.payment_reference,
+                amount=order.refund_amount,
+                currency=order.currency,
+                idempotency_key=refund_idempotency_key(order),
+            )
+        except Exception:  # the provider could not be reached: the order stays cancelled, the refund pending
+            logger.exception("refund of order %s failed; it stays pending", order.number)
+            return order
+        if not result.ok:
+            logger.warning("refund of order %s refused: %s", order.number, result.failure_reason)
+            return order
+        session = self.repository.session
+        now = datetime.now(UTC)
+        recorded = await session.execute(
+            update(Order)
+            .where(Order.id == order.id, Order.refunded_at.is_(None))
+            .values(refund_reference=result.reference, refunded_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if recorded.rowcount == 1:  # type: ignore[attr-defined]
+            amount = format_money(order.refund_amount, order.currency)
+            card = f" to the card ending {order.card_last4}" if order.card_last4 else ""
+            AuditService(session=session).record(
+                actor,
+                "order",
+                order.id,
+                "refund",
+                summary=f"Order {order.number}: refunded {amount}{card} ({result.reference})",
+                changes={"refund_reference": [None, result.reference]},
+            )
+        await session.commit()
+        if recorded.rowcount == 1:  # type: ignore[attr-defined]
+            # Shown by the page being rendered now, without another read (and another transaction).
+            set_committed_value(order, "refund_reference", result.reference)
+            set_committed_value(order, "refunded_at", now)
+            set_committed_value(order, "updated_at", now)
         return order
 
     async def get_by_number(self, number: str, *, user_id: int | None = None) -> Order:
@@ -183,6 +306,9 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
         values: dict[str, object] = {"status": target.value, "updated_at": now}
         if target == S.CANCELLED:
             values["cancelled_at"] = now
+        owed = refund_owed(order, target)
+        if owed:
+            values["refund_amount"] = owed
         if target == S.PAID:
             values["paid_at"] = now
         session = self.repository.session
@@ -201,6 +327,8 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
                     await return_stock(
                         session, line.variant_id, line.quantity, reason=reason, reference=reference or order.number
                     )
+            # Returned stock can turn a product's "in stock" flag back on (catalog filters and caches).
+            await refresh_product_summaries(session, [line.product_id for line in order.lines])
         restocked = " (stock returned)" if target in RESTOCKING and current in NOT_YET_SHIPPED else ""
         AuditService(session=session).record(
             actor,
@@ -214,12 +342,23 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             # The shipping notification joins the outbox in this transaction (sent once it commits).
             await queue_order_email(session, order, "order_shipped")
         await session.flush()
-        return await self.get_by_number(order.number)
+        changed = await self.get_by_number(order.number)
+        if target in RESTOCKING:
+            # The customer hears what happened and what happens to their money (the order as it is now).
+            await queue_order_email(session, changed, "order_cancelled")
+        return changed
 
-    async def cancel_by_shopper(self, number: str, user_id: int) -> Order:
+    async def cancel_by_shopper(
+        self, number: str, user_id: int, *, provider: PaymentProvider = DEFAULT_PROVIDER
+    ) -> Order:
         """The shopper cancels their own order (allowed until it ships); stock comes back once.
 
-        Commits explicitly, so a response never reports a cancel that did not happen.
+        Commits explicitly, so a response never reports a cancel that did not happen; a paid order is
+        then refunded through ``provider`` (see ``change_status``), and the customer gets an
+        ``order_cancelled`` e-mail queued with the cancel.
+
+        Returns:
+            The cancelled order (with its refund, when one was made).
 
         Raises:
             NotFound: not this user's order.
@@ -230,9 +369,10 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             order = await self.get_by_number(number, user_id=user_id)
             if OrderStatus(order.status) not in SHOPPER_CANCELLABLE:
                 raise InvalidTransition(f"Order {order.number} is {order.status} and can no longer be cancelled.")
-            order = await self.transition(order, S.CANCELLED, actor=await session.get(User, user_id))
+            actor = await session.get(User, user_id)
+            order = await self.transition(order, S.CANCELLED, actor=actor)
         await session.commit()
-        return order
+        return await self._refund(order, provider, actor)
 
     async def search_for_admin(
         self,

@@ -1,4 +1,9 @@
-"""HTML controllers for the shopper's orders: history, detail (and confirmation), cancel."""
+"""HTML controllers for the shopper's orders: history, detail (and confirmation), cancel.
+
+Cancelling takes two steps, with JavaScript on or off: "Cancel this order" on the order page is a
+link to ``GET /orders/{number}/cancel``, a page that says what happens to the money and the items
+and changes nothing; its "Yes, cancel this order" form posts to the same address.
+"""
 
 from typing import Any
 
@@ -7,9 +12,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from webshop.db.models import User
+from webshop.db.models import OrderStatus, User
 from webshop.errors import InvalidTransition
-from webshop.orders.service import SHOPPER_CANCELLABLE, OrderService
+from webshop.orders.service import SHOPPER_CANCELLABLE, OrderService, refund_owed
 from webshop.security.session import requires_user
 from webshop.web.responses import see_other
 
@@ -33,7 +38,13 @@ class OrderController(Controller):
         orders, total = await orders_service.list_for_user(request.user.id, limit=20, offset=(page - 1) * 20)
         return Template(
             "orders/history.html",
-            context={"orders": orders, "total": total, "page": page, "pages": max(1, -(-total // 20))},
+            context={
+                "orders": orders,
+                "thumbnails": await orders_service.thumbnails(orders),
+                "total": total,
+                "page": page,
+                "pages": max(1, -(-total // 20)),
+            },
         )
 
     @get("/{number:str}", name="order", media_type=MediaType.HTML)
@@ -51,9 +62,26 @@ class OrderController(Controller):
             "orders/detail.html",
             context={
                 "order": order,
+                "thumbnails": await orders_service.thumbnails([order]),
                 "placed": bool(placed),
                 "cancelled": bool(cancelled),
                 "cancellable": order.status in SHOPPER_CANCELLABLE,
+            },
+        )
+
+    @get("/{number:str}/cancel", name="order.cancel_confirm", media_type=MediaType.HTML)
+    async def confirm_cancel(
+        self, request: Request[User, Any, Any], number: FromPath[str], orders_service: NamedDependency[OrderService]
+    ) -> Template:
+        """Ask before cancelling: what comes back to the card, what goes back to stock (changes nothing)."""
+        order = await orders_service.get_by_number(number, user_id=request.user.id)
+        return Template(
+            "orders/cancel.html",
+            context={
+                "order": order,
+                "cancellable": order.status in SHOPPER_CANCELLABLE,
+                "refund": refund_owed(order, OrderStatus.CANCELLED),
+                "items": sum(line.quantity for line in order.lines),
             },
         )
 
@@ -61,7 +89,7 @@ class OrderController(Controller):
     async def cancel(
         self, request: Request[User, Any, Any], number: FromPath[str], orders_service: NamedDependency[OrderService]
     ) -> Any:
-        """Cancel the order (until it ships); its stock goes back."""
+        """Cancel the order (until it ships): its stock goes back and a paid order is refunded."""
         try:
             await orders_service.cancel_by_shopper(number, request.user.id)
         except InvalidTransition as exc:

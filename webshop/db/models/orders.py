@@ -47,6 +47,9 @@ class Order(BigIntAuditBase):
 
     ``checkout_token`` is the one-time token of the checkout form (or the API's Idempotency-Key),
     unique, so placing the same checkout twice finds the first order instead of making another.
+
+    ``refund_amount`` (minor units) is what the shop owes back after cancelling or refunding a paid
+    order; the refund is done when ``refunded_at`` is set (``refund_reference`` is the provider's).
     """
 
     __tablename__ = "orders"
@@ -78,6 +81,11 @@ class Order(BigIntAuditBase):
     card_last4: Mapped[str] = mapped_column(String(4), default="")
     paid_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # Set together with the status change that cancels or refunds a paid order (what is owed back);
+    # refund_reference and refunded_at once the payment provider has refunded it.
+    refund_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refund_reference: Mapped[str | None] = mapped_column(String(100), default=None)
+    refunded_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
@@ -87,6 +95,11 @@ class Order(BigIntAuditBase):
         """The shipping address as display lines."""
         lines = [self.ship_name, self.ship_line1, self.ship_line2, f"{self.ship_postal_code} {self.ship_city}"]
         return [line for line in [*lines, self.ship_country] if line.strip()]
+
+    @property
+    def refund_pending(self) -> bool:
+        """True while money is owed back but the payment provider has not refunded it yet."""
+        return self.refund_amount > 0 and self.refunded_at is None
 
 
 class OrderLine(BigIntAuditBase):
