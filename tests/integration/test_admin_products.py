@@ -228,7 +228,7 @@ async def test_table_searches_filters_sorts_and_pages(admin, alchemy):
         "/admin/products", params={"q": "camera"}, headers={**HTMX, "HX-Target": "product-results"}
     )
     assert fragment.text.lstrip().startswith('<section id="product-results"') and "<html" not in fragment.text
-    assert fragment.headers["vary"] == "HX-Request"
+    assert "HX-Request" in fragment.headers["vary"]
 
     # Pages of 25.
     await seed_catalog_extra(alchemy, 24)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import AuditService
 from webshop.db.models import AuthSession, TokenFamily, User, UserRole
@@ -24,6 +25,7 @@ SESSION_LIFETIME = timedelta(days=14)
 # One message for an unknown e-mail and a wrong password (OWASP Authentication Cheat Sheet).
 SIGN_IN_FAILED = "The e-mail address or password is incorrect."
 LAST_ADMIN = "The shop needs at least one active administrator: make someone else an admin first."
+EMAIL_TAKEN = "An account with this e-mail address already exists. Sign in instead."
 
 
 def normalize_email(email: str) -> str:
@@ -68,7 +70,10 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             The new ``User`` (flushed, not committed).
 
         Raises:
-            ValidationFailed: with ``field_errors`` for each bad field, including a taken e-mail.
+            ValidationFailed: with ``field_errors`` for each bad field, including a taken e-mail. The
+                same address registered twice at once gets this answer too: the second insert hits
+                the unique index on ``lower(email)`` (on PostgreSQL after the first commits) in a
+                savepoint, which leaves the request's session usable.
         """
         email = normalize_email(email)
         name = name.strip()
@@ -81,12 +86,24 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             errors["name"] = f"Use at most {MAX_NAME_LENGTH} characters."
         if problem := password_problem(password):
             errors["password"] = problem
-        if "email" not in errors and await self.get_by_email(email) is not None:
-            errors["email"] = "An account with this e-mail address already exists. Sign in instead."
         if errors:
+            if "email" not in errors and await self.get_by_email(email) is not None:
+                errors["email"] = EMAIL_TAKEN
             raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
-        user = User(email=email, name=name, password_hash=await hash_password(password), role=role.value)
-        return await self.repository.add(user)
+        # Hash before any database work: the slow hash must not hold a pooled connection (or SQLite's
+        # write lock) while many people register at once; a taken address costs the same time.
+        password_hash = await hash_password(password)
+        if await self.get_by_email(email) is not None:
+            raise ValidationFailed("Please correct the marked fields.", field_errors={"email": EMAIL_TAKEN})
+        user = User(email=email, name=name, password_hash=password_hash, role=role.value)
+        session = self.repository.session
+        try:
+            async with session.begin_nested():
+                session.add(user)
+                await session.flush()
+        except IntegrityError:
+            raise ValidationFailed("Please correct the marked fields.", field_errors={"email": EMAIL_TAKEN}) from None
+        return user
 
     async def authenticate(self, *, email: str, password: str, throttle: SignInThrottle | None = None) -> User:
         """Check credentials and return the user; re-hash the password if its parameters changed.
@@ -133,18 +150,32 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         await self.repository.session.flush()
         return user
 
-    async def change_password(self, user: User, *, current: str, new: str) -> None:
+    async def change_password(
+        self, user: User, *, current: str, new: str, throttle: SignInThrottle | None = None
+    ) -> None:
         """Replace the password after checking the current one; ends all the user's sessions.
 
         The caller starts a fresh session for the browser that made the change, so copies of any
         older cookie stop working (OWASP Session Management: renew after privilege changes).
 
+        A wrong current password counts as a failed sign-in and shares its lock and back-off
+        (``webshop.security.throttle``): a stolen session must not be a way to guess the password
+        without limit (OWASP Authentication Cheat Sheet, "Account Lockout" and "Change Password
+        Feature"). The failure is committed even though the change fails.
+
         Raises:
+            TooManyAttempts: too many wrong passwords in a row (here or at sign-in); locked for
+                ``retry_after`` seconds, even the right password is refused meanwhile.
             ValidationFailed: the current password is wrong or the new one is unacceptable.
         """
+        throttle = throttle or SignInThrottle()
+        await throttle.check(user, user.email)
         errors: dict[str, str] = {}
         if not (await verify_password(user.password_hash, current)).ok:
+            await throttle.failed(self.repository.session, user, user.email, attempt="current_password")
             errors["current_password"] = "This is not your current password."  # noqa: S105 (a message)
+        else:
+            await throttle.succeeded(self.repository.session, user)
         if problem := password_problem(new):
             errors["new_password"] = problem
         if errors:

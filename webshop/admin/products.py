@@ -395,6 +395,9 @@ class AdminProductController(Controller):
         except (ValidationFailed, StockChanged) as exc:
             if isinstance(exc, StockChanged):
                 expected = exc.current  # a re-submit applies the admin's value against the new level
+            # Read again with its product: the service re-read the variant (its product unloaded), and
+            # the editor page names the product.
+            variant = await self._cell_variant(products_service, variant_id, field)
             message = next(iter(exc.field_errors.values()), exc.detail)
             return self._editor(
                 request,

@@ -2,20 +2,31 @@
 
 Stock is checked whenever a quantity goes up, so the shopper hears "only 3 left" at once; the
 decisive check is still the conditional decrement at checkout (``webshop.stock.service``).
+
+Every write is one atomic statement, safe with many workers on PostgreSQL (not only behind SQLite's
+single writer): the cart is found or created by an upsert on its unique owner (``INSERT ... ON
+CONFLICT``), an add is an upsert of the line whose ``quantity = quantity + :n`` only happens while
+the total stays within the stock on hand, and a change or removal is a conditional ``UPDATE`` or
+``DELETE`` whose row count says whether it happened. So 20 adds at once add 20 units, never fewer,
+and never a server error. Each write verb commits before it returns.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from webshop.catalog.service import visible_products
+from webshop.catalog.thumbnails import product_thumbnails
 from webshop.checkout.pricing import ShippingMethod, Totals, tax_amount
 from webshop.db.models import Cart, CartLine, Product, Variant
 from webshop.errors import InsufficientStock, NotFound, ValidationFailed
@@ -55,6 +66,7 @@ class LineView:
     quantity: int
     stock: int
     tax_category: str
+    image_key: str | None = None
 
     @property
     def line_total(self) -> int:
@@ -153,39 +165,56 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         return int(total or 0)
 
     async def get_or_create(self, owner: CartOwner) -> Cart:
-        """Return the owner's cart, creating it (with a fresh guest token if needed).
+        """Return the owner's cart, creating it if there is none (an upsert: safe when requests race).
 
         Raises:
             ValidationFailed: neither a user nor a guest token was given.
         """
+        await self._cart_id(owner)
         cart = await self.find(owner)
-        if cart is not None:
-            return cart
-        if owner.user_id is None and not owner.token:
+        if cart is None:  # deleted between the upsert and the read (a sign-in merged the guest cart)
+            await self._cart_id(owner)
+            cart = await self.find(owner)
+        if cart is None:
+            raise NotFound("Your cart is no longer there. Please try again.")
+        return cart
+
+    async def _cart_id(self, owner: CartOwner) -> int:
+        """The id of the owner's cart, created if missing: one ``INSERT ... ON CONFLICT DO UPDATE``.
+
+        Two requests creating the same shopper's first cart at once both get the one cart (on
+        PostgreSQL the second waits for the first to commit, then takes the conflict branch).
+
+        Raises:
+            ValidationFailed: neither a user nor a guest token was given.
+        """
+        if owner.user_id is not None:
+            values: dict[str, Any] = {"user_id": owner.user_id, "token": None}
+            target = [Cart.user_id]
+        elif owner.token:
+            values = {"user_id": None, "token": owner.token}
+            target = [Cart.token]
+        else:
             raise ValidationFailed("A cart needs a shopper.")
-        cart = Cart(user_id=owner.user_id, token=None if owner.user_id is not None else owner.token)
-        self.repository.session.add(cart)
-        try:
-            async with self.repository.session.begin_nested():
-                await self.repository.session.flush()
-        except IntegrityError:
-            # Another request created it at the same moment; use that one.
-            found = await self.find(owner)
-            if found is None:
-                raise
-            return found
-        return await self.find(owner) or cart
+        now = datetime.now(UTC)
+        statement = _insert(self.repository.session, Cart).values(**values, created_at=now, updated_at=now)
+        statement = statement.on_conflict_do_update(index_elements=target, set_={"updated_at": now})
+        return int((await self.repository.session.execute(statement.returning(Cart.id))).scalar_one())
 
     async def view(self, owner: CartOwner) -> CartView:
-        """The owner's cart as shown to them (an empty view when there is none)."""
+        """The owner's cart as shown to them, with each product's photo (an empty view when there is none)."""
         cart = await self.find(owner)
-        return self.view_of(cart)
+        if cart is None or not cart.lines:
+            return self.view_of(cart)
+        thumbnails = await product_thumbnails(self.repository.session, (line.variant.product_id for line in cart.lines))
+        return self.view_of(cart, {pid: t.image_key for pid, t in thumbnails.items() if t.image_key})
 
     @staticmethod
-    def view_of(cart: Cart | None) -> CartView:
-        """Build a ``CartView`` from a loaded cart."""
+    def view_of(cart: Cart | None, image_keys: dict[int, str] | None = None) -> CartView:
+        """Build a ``CartView`` from a loaded cart; ``image_keys`` maps product ids to their photo's key."""
         if cart is None:
             return CartView(id=None)
+        image_keys = image_keys or {}
         lines = []
         for line in cart.lines:
             variant = line.variant
@@ -204,6 +233,7 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
                     quantity=line.quantity,
                     stock=variant.stock if product.is_active and product.deleted_at is None else 0,
                     tax_category=variant.tax_category,
+                    image_key=image_keys.get(product.id),
                 )
             )
         currency = lines[0].currency if lines else "USD"
@@ -221,7 +251,14 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
     async def add(
         self, owner: CartOwner, *, quantity: int, variant_id: int | None = None, sku: str | None = None
     ) -> Cart:
-        """Add ``quantity`` units of a variant (by id or SKU), merging with an existing line.
+        """Add ``quantity`` units of a variant (by id or SKU), merging with an existing line; committed.
+
+        One upsert of the line (``ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = quantity + :n``
+        only while the total stays within the stock on hand and ``MAX_LINE_QUANTITY``), so concurrent
+        adds each add their units or fail; none is lost.
+
+        Returns:
+            The owner's cart with its lines, as committed.
 
         Raises:
             ValidationFailed: quantity below 1 or above ``MAX_LINE_QUANTITY`` in total.
@@ -230,20 +267,62 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         """
         _check_quantity(quantity)
         variant = await self._variant(variant_id=variant_id, sku=sku)
-        cart = await self.get_or_create(owner)
-        line = next((ln for ln in cart.lines if ln.variant_id == variant.id), None)
-        wanted = quantity + (line.quantity if line else 0)
-        _check_quantity(wanted)
-        _check_stock(variant, wanted)
-        if line is None:
-            cart.lines.append(CartLine(variant_id=variant.id, quantity=wanted, variant=variant))
+        session = self.repository.session
+        stock = variant.stock
+        for _attempt in range(3):
+            cart_id = await self._cart_id(owner)
+            if quantity <= stock and await self._add_units(cart_id, variant.id, quantity) is not None:
+                break
+            # Refused: say why, from the line and the stock as they are now.
+            existing = await session.scalar(
+                select(CartLine.quantity).where(CartLine.cart_id == cart_id, CartLine.variant_id == variant.id)
+            )
+            stock = int(await session.scalar(select(Variant.stock).where(Variant.id == variant.id)) or 0)
+            wanted = quantity + int(existing or 0)
+            _check_quantity(wanted)
+            if wanted > stock:
+                shortfall = Shortfall(variant.sku, variant.product.name, wanted, max(stock, 0))
+                raise InsufficientStock(shortfall.message(), shortfalls=[shortfall])
+            # The stock or the line changed between the attempt and this check: try again.
         else:
-            line.quantity = wanted
-        await self.repository.session.flush()
+            raise InsufficientStock(
+                f"{variant.product.name} ({variant.sku}) is selling fast; please try again.", shortfalls=[]
+            )
+        cart = await self.find(owner)
+        await session.commit()
+        if cart is None:
+            raise NotFound("Your cart is no longer there. Please try again.")
         return cart
 
-    async def set_quantity(self, owner: CartOwner, line_id: int, quantity: int) -> Cart:
-        """Set a line's quantity; 0 removes the line.
+    async def _add_units(self, cart_id: int, variant_id: int, quantity: int) -> int | None:
+        """Add ``quantity`` units to the cart's line of ``variant_id`` (a new line if there is none).
+
+        Returns:
+            The line's new quantity, or ``None`` when the existing line plus ``quantity`` would exceed
+            the variant's stock or ``MAX_LINE_QUANTITY`` (nothing changed then).
+        """
+        now = datetime.now(UTC)
+        statement = _insert(self.repository.session, CartLine).values(
+            cart_id=cart_id, variant_id=variant_id, quantity=quantity, created_at=now, updated_at=now
+        )
+        total = CartLine.quantity + statement.excluded.quantity
+        stock = select(Variant.stock).where(Variant.id == variant_id).scalar_subquery()
+        statement = statement.on_conflict_do_update(
+            index_elements=[CartLine.cart_id, CartLine.variant_id],
+            set_={"quantity": total, "updated_at": now},
+            where=and_(total <= MAX_LINE_QUANTITY, total <= stock),
+        )
+        result = await self.repository.session.execute(statement.returning(CartLine.quantity))
+        return result.scalar_one_or_none()
+
+    async def set_quantity(self, owner: CartOwner, line_id: int, quantity: int) -> Cart | None:
+        """Set a line's quantity; 0 removes the line. Committed.
+
+        One conditional ``UPDATE`` (the line must be in the owner's cart, and a quantity going up must
+        fit the stock on hand); concurrent changes do not fail, the last one stays.
+
+        Returns:
+            The owner's cart with its lines, as committed.
 
         Raises:
             NotFound: the line is not in the owner's cart.
@@ -253,28 +332,55 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         if quantity == 0:
             return await self.remove(owner, line_id)
         _check_quantity(quantity)
+        session = self.repository.session
+        stock = select(Variant.stock).where(Variant.id == CartLine.variant_id).scalar_subquery()
+        result = await session.execute(
+            update(CartLine)
+            .where(
+                CartLine.id == line_id,
+                CartLine.cart_id.in_(_owned_cart_ids(owner)),
+                or_(CartLine.quantity >= quantity, stock >= quantity),
+            )
+            .values(quantity=quantity, updated_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            row = (
+                await session.execute(
+                    select(Variant.sku, Product.name, Variant.stock)
+                    .select_from(CartLine)
+                    .join(Variant, Variant.id == CartLine.variant_id)
+                    .join(Product, Product.id == Variant.product_id)
+                    .where(CartLine.id == line_id, CartLine.cart_id.in_(_owned_cart_ids(owner)))
+                )
+            ).first()
+            if row is None:
+                raise NotFound("That item is no longer in your cart.")
+            shortfall = Shortfall(row.sku, row.name, quantity, max(row.stock, 0))
+            raise InsufficientStock(shortfall.message(), shortfalls=[shortfall])
         cart = await self.find(owner)
-        line = next((ln for ln in cart.lines if ln.id == line_id), None) if cart else None
-        if cart is None or line is None:
-            raise NotFound("That item is no longer in your cart.")
-        if quantity > line.quantity:
-            _check_stock(line.variant, quantity)
-        line.quantity = quantity
-        await self.repository.session.flush()
+        await session.commit()
         return cart
 
-    async def remove(self, owner: CartOwner, line_id: int) -> Cart:
-        """Remove a line from the owner's cart.
+    async def remove(self, owner: CartOwner, line_id: int) -> Cart | None:
+        """Remove a line from the owner's cart (one conditional ``DELETE``); committed.
+
+        Returns:
+            The owner's cart with its remaining lines.
 
         Raises:
-            NotFound: the line is not in the owner's cart.
+            NotFound: the line is not in the owner's cart (or was removed already).
         """
-        cart = await self.find(owner)
-        line = next((ln for ln in cart.lines if ln.id == line_id), None) if cart else None
-        if cart is None or line is None:
+        session = self.repository.session
+        result = await session.execute(
+            delete(CartLine)
+            .where(CartLine.id == line_id, CartLine.cart_id.in_(_owned_cart_ids(owner)))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFound("That item is no longer in your cart.")
-        cart.lines.remove(line)
-        await self.repository.session.flush()
+        cart = await self.find(owner)
+        await session.commit()
         return cart
 
     async def clear(self, owner: CartOwner) -> None:
@@ -289,40 +395,62 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
 
         Quantities of the same variant are summed and capped at the stock on hand (and at
         ``MAX_LINE_QUANTITY``). Returns messages telling the shopper what changed (empty if nothing
-        had to be capped).
+        had to be capped). Not committed: it is part of the sign-in's transaction.
+
+        The guest cart is claimed by deleting it (a conditional ``DELETE`` with a row count): of two
+        sign-ins racing with the same guest cookie only one moves its lines. Each line is moved by
+        an upsert, so lines the user adds at the same moment elsewhere are summed, not overwritten.
         """
+        session = self.repository.session
         guest = await self.find(CartOwner(token=guest_token))
         if guest is None or guest.user_id is not None:
             return []
-        if not guest.lines:
-            await self.repository.session.delete(guest)
-            await self.repository.session.flush()
+        moving = [(line.variant_id, line.quantity, line.variant) for line in guest.lines]
+        session.expunge(guest)
+        claimed = await session.execute(
+            delete(Cart).where(Cart.id == guest.id, Cart.user_id.is_(None)).execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1 or not moving:  # type: ignore[attr-defined]
             return []
-        cart = await self.get_or_create(CartOwner(user_id=user_id))
+        cart_id = await self._cart_id(CartOwner(user_id=user_id))
+        ids = [variant_id for variant_id, _quantity, _variant in moving]
+        stocks = dict((await session.execute(select(Variant.id, Variant.stock).where(Variant.id.in_(ids)))).all())
+        before = dict(
+            (
+                await session.execute(
+                    select(CartLine.variant_id, CartLine.quantity).where(
+                        CartLine.cart_id == cart_id, CartLine.variant_id.in_(ids)
+                    )
+                )
+            ).all()
+        )
         messages: list[str] = []
         moved = 0
-        for guest_line in guest.lines:
-            variant = guest_line.variant
-            line = next((ln for ln in cart.lines if ln.variant_id == variant.id), None)
-            wanted = guest_line.quantity + (line.quantity if line else 0)
-            allowed = min(wanted, max(variant.stock, 0), MAX_LINE_QUANTITY)
-            if allowed < wanted:
-                messages.append(
-                    f"{variant.product.name} ({variant.sku}): only {allowed} available, so your cart has {allowed}."
-                    if allowed
-                    else f"{variant.product.name} ({variant.sku}) is sold out and was removed."
+        for variant_id, quantity, variant in moving:
+            cap = min(max(int(stocks.get(variant_id, 0)), 0), MAX_LINE_QUANTITY)
+            wanted = quantity + int(before.get(variant_id, 0))
+            label = f"{variant.product.name} ({variant.sku})"
+            if cap <= 0:
+                await session.execute(
+                    delete(CartLine)
+                    .where(CartLine.cart_id == cart_id, CartLine.variant_id == variant_id)
+                    .execution_options(synchronize_session=False)
                 )
-            if allowed <= 0:
-                if line is not None:
-                    cart.lines.remove(line)
+                messages.append(f"{label} is sold out and was removed.")
                 continue
+            now = datetime.now(UTC)
+            statement = _insert(session, CartLine).values(
+                cart_id=cart_id, variant_id=variant_id, quantity=min(quantity, cap), created_at=now, updated_at=now
+            )
+            total = CartLine.quantity + statement.excluded.quantity
+            statement = statement.on_conflict_do_update(
+                index_elements=[CartLine.cart_id, CartLine.variant_id],
+                set_={"quantity": case((total > cap, cap), else_=total), "updated_at": now},
+            )
+            allowed = (await session.execute(statement.returning(CartLine.quantity))).scalar_one()
             moved += 1
-            if line is None:
-                cart.lines.append(CartLine(variant_id=variant.id, quantity=allowed, variant=variant))
-            else:
-                line.quantity = allowed
-        await self.repository.session.delete(guest)
-        await self.repository.session.flush()
+            if allowed < wanted:
+                messages.append(f"{label}: only {allowed} available, so your cart has {allowed}.")
         if moved and not messages:
             messages.append("The items you added before signing in are in your cart.")
         return messages
@@ -333,15 +461,22 @@ def new_guest_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    """An ``INSERT`` for ``model`` in the session's SQL dialect, which has ``on_conflict_do_update``."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def _owned_cart_ids(owner: CartOwner) -> Any:
+    """``SELECT id FROM carts`` of ``owner`` (none for an owner without user or token)."""
+    if owner.user_id is not None:
+        return select(Cart.id).where(Cart.user_id == owner.user_id)
+    return select(Cart.id).where(Cart.token == owner.token, Cart.token.is_not(None))
+
+
 def _check_quantity(quantity: int) -> None:
     if quantity < 1 or quantity > MAX_LINE_QUANTITY:
         raise ValidationFailed(
             f"Choose a quantity from 1 to {MAX_LINE_QUANTITY}.",
             field_errors={"quantity": f"Choose a quantity from 1 to {MAX_LINE_QUANTITY}."},
         )
-
-
-def _check_stock(variant: Variant, wanted: int) -> None:
-    if wanted > variant.stock:
-        shortfall = Shortfall(variant.sku, variant.product.name, wanted, max(variant.stock, 0))
-        raise InsufficientStock(shortfall.message(), shortfalls=[shortfall])

@@ -14,7 +14,10 @@ Per request it:
    binds it (with method and path) to structlog's context for every log line of the request, puts it
    in ``scope["state"]["request_id"]`` and sends it back as ``X-Request-ID``;
 3. measures the time spent in the app and in database statements (SQLAlchemy cursor events) and sends
-   ``Server-Timing: app;dur=12.3, db;dur=4.5;desc="3 queries"`` (W3C Server Timing);
+   ``Server-Timing: app;dur=12.3, db;dur=4.5;desc="3 queries"`` (W3C Server Timing) in development and,
+   in production, only to a signed-in admin: exact durations would let anyone measure what the server
+   did, e.g. widen the small timing difference between a sign-in with a known and an unknown address
+   (W3C Server Timing, "Privacy and Security"; OWASP Authentication Cheat Sheet, response times);
 4. adds the security headers (``webshop.security.headers``);
 5. after the response, logs one ``request`` line (method, route template, status, duration) — at
    WARNING as ``slow request`` when it took longer than ``WEBSHOP_SLOW_REQUEST_MS`` — and updates the
@@ -36,6 +39,7 @@ from webshop.observability.logging import get_logger
 from webshop.observability.metrics import LATENCY, REQUESTS, UNMATCHED
 from webshop.security.headers import SecurityHeaders
 from webshop.security.proxies import TrustedProxies
+from webshop.security.session import SNAPSHOT_KEY, UserSnapshot, snapshot_of
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -89,12 +93,26 @@ def _header_values(scope: Scope, name: bytes) -> list[str]:
     return [value.decode("latin-1") for key, value in scope.get("headers", []) if key == name]
 
 
+def _is_admin(scope: Any) -> bool:
+    """Whether the request's user (session or bearer token, set by the auth middleware) is an admin.
+
+    Reads only attributes already loaded (``snapshot_of``), so a rolled-back session is never touched.
+    """
+    fallback = scope.get("state", {}).get(SNAPSHOT_KEY)
+    try:
+        snapshot = snapshot_of(scope.get("user"), fallback if isinstance(fallback, UserSnapshot) else None)
+    except Exception:  # a half-built user object: no timing header rather than a broken response
+        return False
+    return bool(snapshot is not None and snapshot.is_admin)
+
+
 class RequestContextMiddleware:
     """ASGI middleware wrapping the whole app (see the module docstring).
 
     Args:
         app: The ASGI app to wrap (Litestar's ``asgi_handler``).
-        settings: Trusted proxies, slow-request threshold and the https-ness of ``base_url``.
+        settings: Trusted proxies, slow-request threshold, the https-ness of ``base_url`` and the
+            environment (``Server-Timing`` for everyone only outside production).
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
@@ -102,6 +120,7 @@ class RequestContextMiddleware:
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.headers = SecurityHeaders(settings)
         self.slow_seconds = settings.slow_request_ms / 1000
+        self.timing_for_everyone = settings.environment != "production"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request (other scope types pass straight through)."""
@@ -137,11 +156,12 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                elapsed_ms = (time.perf_counter() - started) * 1000
-                timing = f"app;dur={elapsed_ms:.1f}"
-                if db_time[1]:
-                    timing += f', db;dur={db_time[0] * 1000:.1f};desc="{db_time[1]} queries"'
-                headers.append((b"server-timing", timing.encode()))
+                if self.timing_for_everyone or _is_admin(scope):
+                    elapsed_ms = (time.perf_counter() - started) * 1000
+                    timing = f"app;dur={elapsed_ms:.1f}"
+                    if db_time[1]:
+                        timing += f', db;dur={db_time[0] * 1000:.1f};desc="{db_time[1]} queries"'
+                    headers.append((b"server-timing", timing.encode()))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 self.headers.apply(path, headers)
                 message["headers"] = headers
