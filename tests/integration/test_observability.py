@@ -141,6 +141,7 @@ def test_logs_are_json_in_production_and_readable_in_development(monkeypatch, tm
     monkeypatch.delenv("WEBSHOP_LOG_FORMAT")
     monkeypatch.setenv("WEBSHOP_ENV", "production")
     monkeypatch.setenv("WEBSHOP_SECRET_KEY", "k9Qz2Lw8Xv4Rt6Yp1Nm3Bc5Hd7Fg0Js2Ae")
+    monkeypatch.setenv("WEBSHOP_METRICS_TOKEN", "scrape-token-0123456789")  # production refuses open metrics
     production = Settings.from_env()
     assert production.log_format == "json"
 

@@ -1,8 +1,9 @@
 """Settings are validated at start: every ``WEBSHOP_*`` variable is checked and a bad one is named.
 
 Production (``WEBSHOP_ENV=production``) refuses a missing, short, placeholder or development secret
-key and debug mode. Unknown ``WEBSHOP_*`` names are reported as likely typos. The README's
-configuration table and ``KNOWN_VARIABLES`` list exactly the settings ``config.py`` reads.
+key, debug mode and open metrics (no ``WEBSHOP_METRICS_TOKEN``). Unknown ``WEBSHOP_*`` names are
+reported as likely typos. The README's configuration table and ``KNOWN_VARIABLES`` list exactly the
+settings ``config.py`` reads.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from webshop.config import (
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_KEY = secrets.token_urlsafe(48)
+METRICS_TOKEN = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(autouse=True)
@@ -143,9 +145,16 @@ class TestProduction:
     """``WEBSHOP_ENV=production`` refuses what is only fit for development."""
 
     def test_a_random_key_starts(self, monkeypatch):
-        settings = from_env(monkeypatch, ENV="production", SECRET_KEY=GOOD_KEY, BASE_URL="https://shop.example.com")
+        settings = from_env(
+            monkeypatch,
+            ENV="production",
+            SECRET_KEY=GOOD_KEY,
+            BASE_URL="https://shop.example.com",
+            METRICS_TOKEN=METRICS_TOKEN,
+        )
         assert settings.environment == "production"
         assert settings.secret_key == GOOD_KEY
+        assert settings.metrics_token == METRICS_TOKEN
         assert not [w for w in settings_warnings(settings, {}) if "WEBSHOP_BASE_URL" in w]
 
     def test_a_missing_key_is_refused(self, monkeypatch, tmp_path):
@@ -183,13 +192,31 @@ class TestProduction:
         with pytest.raises(SettingsError, match="WEBSHOP_DEBUG must be off in production"):
             from_env(monkeypatch, ENV="production", SECRET_KEY=GOOD_KEY, DEBUG="true")
 
+    @pytest.mark.parametrize("token", ["", "   "])
+    def test_open_metrics_are_refused(self, monkeypatch, token):
+        """``/metrics`` tells anyone the routes, traffic and latencies: production needs the bearer token."""
+        with pytest.raises(SettingsError) as caught:
+            from_env(monkeypatch, ENV="production", SECRET_KEY=GOOD_KEY, METRICS_TOKEN=token)
+        message = str(caught.value)
+        assert message.startswith("WEBSHOP_METRICS_TOKEN must be set in production") and "\n" not in message
+        assert "secrets.token_urlsafe(32)" in message  # says how to make one
+        assert from_env(monkeypatch, ENV="development", METRICS_TOKEN=token).metrics_token == ""  # open
+
     def test_plain_http_is_warned_about(self, monkeypatch):
-        settings = from_env(monkeypatch, ENV="production", SECRET_KEY=GOOD_KEY, BASE_URL="http://shop.example.com")
+        settings = from_env(
+            monkeypatch,
+            ENV="production",
+            SECRET_KEY=GOOD_KEY,
+            BASE_URL="http://shop.example.com",
+            METRICS_TOKEN=METRICS_TOKEN,
+        )
         assert [w for w in settings_warnings(settings, {}) if "WEBSHOP_BASE_URL" in w and "not marked Secure" in w]
 
     def test_sqlite_with_several_workers_is_allowed(self, monkeypatch):
         """A decision (README, "Running in production"): SQLite's locking works across processes."""
-        settings = from_env(monkeypatch, ENV="production", SECRET_KEY=GOOD_KEY, WORKERS="4")
+        settings = from_env(
+            monkeypatch, ENV="production", SECRET_KEY=GOOD_KEY, WORKERS="4", METRICS_TOKEN=METRICS_TOKEN
+        )
         assert settings.is_sqlite and settings.workers == 4
 
 

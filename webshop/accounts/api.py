@@ -112,15 +112,24 @@ class MeApiController(Controller):
         """The user the bearer token belongs to."""
         return user_out(request.user)
 
-    @patch("", operation_id="updateMe", responses=problems(400, 401, 422))
+    @patch("", operation_id="updateMe", responses=problems(400, 401, 422, 429))
     async def update_me(
-        self, request: Request[User, Token, Any], data: JSONBody[UserPatch], users_service: NamedDependency[UserService]
+        self,
+        request: Request[User, Token, Any],
+        data: JSONBody[UserPatch],
+        users_service: NamedDependency[UserService],
+        sign_in_throttle: NamedDependency[SignInThrottle],
     ) -> UserOut:
-        """Change the name, or the password (``current_password`` required; every sign-in, this one too, ends)."""
+        """Change the name, or the password (``current_password`` required; every sign-in, this one too, ends).
+
+        Wrong current passwords count as failed sign-ins: too many lock the account (429, ``Retry-After``)."""
         user = request.user
+        if data.password is not None:
+            # First: a wrong current password commits its failure count, and nothing else may go with it.
+            await users_service.change_password(
+                user, current=data.current_password or "", new=data.password, throttle=sign_in_throttle
+            )
         if data.name is not None:
             await users_service.update_profile(user, name=data.name)
-        if data.password is not None:
-            await users_service.change_password(user, current=data.current_password or "", new=data.password)
         await users_service.repository.session.commit()
         return user_out(user)

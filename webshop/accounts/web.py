@@ -1,13 +1,12 @@
 """HTML controllers for accounts: register, sign in, sign out, profile and password."""
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 
@@ -20,39 +19,42 @@ from webshop.db.models import User
 from webshop.errors import AuthenticationFailed, TooManyAttempts, ValidationFailed
 from webshop.security.session import AUTH_KEY, requires_user
 from webshop.security.throttle import SignInThrottle
+from webshop.text import Line
+from webshop.web.forms import FormFields, InvalidForm, read_form
 from webshop.web.responses import see_other
-
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 class RegisterForm(msgspec.Struct):
-    """Registration form fields (all optional so a missing field re-renders the form with a message)."""
+    """Registration form fields (all optional so a missing field re-renders the form with a message).
 
-    email: str = ""
-    name: str = ""
-    password: str = ""
-    next: str = ""
+    The form Structs' text fields refuse control characters (``webshop.text``); ``read_form`` turns
+    that into the form again with a message."""
+
+    email: Line = ""
+    name: Line = ""
+    password: Line = ""
+    next: Line = ""
 
 
 class SignInForm(msgspec.Struct):
     """Sign-in form fields."""
 
-    email: str = ""
-    password: str = ""
-    next: str = ""
+    email: Line = ""
+    password: Line = ""
+    next: Line = ""
 
 
 class ProfileForm(msgspec.Struct):
     """Profile form fields."""
 
-    name: str = ""
+    name: Line = ""
 
 
 class PasswordForm(msgspec.Struct):
     """Password change form fields."""
 
-    current_password: str = ""
-    new_password: str = ""
+    current_password: Line = ""
+    new_password: Line = ""
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -99,25 +101,28 @@ class AccountController(Controller):
         users_service: NamedDependency[UserService],
         account_links_service: NamedDependency[AccountLinkService],
         settings: NamedDependency[Settings],
-        data: Annotated[RegisterForm, Form],
+        data: FormFields,
     ) -> Any:
         """Create the account, send the verification link and sign in, or re-render the form with the errors."""
+        form = RegisterForm()
         try:
-            user = await users_service.register(email=data.email, name=data.name, password=data.password)
+            form = read_form(RegisterForm, data)
+            user = await users_service.register(email=form.email, name=form.name, password=form.password)
         except ValidationFailed as exc:
+            form = exc.form if isinstance(exc, InvalidForm) else form
             return Template(
                 "accounts/register.html",
                 context={
-                    "form": {"email": data.email, "name": data.name},
+                    "form": {"email": form.email, "name": form.name},
                     "errors": exc.field_errors,
                     "message": exc.detail,
-                    "next": safe_next(data.next, ""),
+                    "next": safe_next(form.next, ""),
                 },
                 status_code=422,
             )
         await account_links_service.send_verification(user, settings)
         await sign_in_browser(request, users_service, user)
-        return see_other(request, safe_next(data.next, "/account"))
+        return see_other(request, safe_next(form.next, "/account"))
 
     @get("/sign-in", name="sign_in", media_type=MediaType.HTML)
     async def sign_in_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
@@ -132,22 +137,28 @@ class AccountController(Controller):
         request: Request[Any, Any, Any],
         users_service: NamedDependency[UserService],
         sign_in_throttle: NamedDependency[SignInThrottle],
-        data: Annotated[SignInForm, Form],
+        data: FormFields,
     ) -> Any:
         """Check the credentials and sign in, or re-render the form with one message for every failure
         (429 with ``Retry-After`` while the account is locked after too many failures)."""
+        form = SignInForm()
         try:
-            user = await users_service.authenticate(email=data.email, password=data.password, throttle=sign_in_throttle)
-        except (AuthenticationFailed, TooManyAttempts) as exc:
+            form = read_form(SignInForm, data)
+            user = await users_service.authenticate(email=form.email, password=form.password, throttle=sign_in_throttle)
+        except (AuthenticationFailed, TooManyAttempts, InvalidForm) as exc:
             locked = isinstance(exc, TooManyAttempts)
+            if isinstance(exc, InvalidForm):
+                form, message = exc.form, " ".join(dict.fromkeys(exc.field_errors.values()))
+            else:
+                message = exc.detail
             return Template(
                 "accounts/sign_in.html",
-                context={"form": {"email": data.email}, "message": exc.detail, "next": safe_next(data.next, "")},
+                context={"form": {"email": form.email}, "message": message, "next": safe_next(form.next, "")},
                 status_code=429 if locked else 400,
                 headers={"Retry-After": str(exc.retry_after)} if locked else None,  # type: ignore[union-attr]
             )
         await sign_in_browser(request, users_service, user)
-        return see_other(request, safe_next(data.next, "/"))
+        return see_other(request, safe_next(form.next, "/"))
 
     @post("/sign-out", name="sign_out", media_type=MediaType.HTML)
     async def sign_out(self, request: Request[Any, Any, Any], users_service: NamedDependency[UserService]) -> Any:
@@ -168,12 +179,12 @@ class AccountController(Controller):
         self,
         request: Request[User, Any, Any],
         users_service: NamedDependency[UserService],
-        data: Annotated[ProfileForm, Form],
+        data: FormFields,
     ) -> Any:
         """Change the display name."""
         user = await users_service.get(request.user.id)
         try:
-            await users_service.update_profile(user, name=data.name)
+            await users_service.update_profile(user, name=read_form(ProfileForm, data).name)
         except ValidationFailed as exc:
             return Template(
                 "accounts/profile.html",
@@ -187,12 +198,24 @@ class AccountController(Controller):
         self,
         request: Request[User, Any, Any],
         users_service: NamedDependency[UserService],
-        data: Annotated[PasswordForm, Form],
+        data: FormFields,
+        sign_in_throttle: NamedDependency[SignInThrottle],
     ) -> Any:
-        """Change the password; every other session of the account is signed out."""
+        """Change the password; every other session of the account is signed out (429 with ``Retry-After``
+        while the account is locked after too many wrong passwords, as at sign-in)."""
         user = await users_service.get(request.user.id)
         try:
-            await users_service.change_password(user, current=data.current_password, new=data.new_password)
+            form = read_form(PasswordForm, data)
+            await users_service.change_password(
+                user, current=form.current_password, new=form.new_password, throttle=sign_in_throttle
+            )
+        except TooManyAttempts as exc:
+            return Template(
+                "accounts/profile.html",
+                context={"errors": {}, "password_message": exc.detail},
+                status_code=429,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         except ValidationFailed as exc:
             return Template(
                 "accounts/profile.html",

@@ -1,7 +1,9 @@
 """Admin catalog import and export as CSV, in exactly the format ``webshop import-catalog`` reads.
 
 * Export (``GET /admin/catalog-csv/export``) writes every product that is not deleted with
-  ``webshop.catalog.importer.export_catalog``; importing that file again changes nothing.
+  ``webshop.catalog.importer.export_catalog``; importing that file again changes nothing. Text cells that
+  a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return first) are written
+  with a ``'`` in front (OWASP "CSV Injection"), which the importer's parser takes off again.
 * Import is two steps. The upload (``POST /admin/catalog-csv/preview``) is parsed with the importer's
   own parser and compared with the database by ``preview_import``: the page lists what would be created,
   changed and rejected (with line numbers), and nothing is written. The confirm form carries the

@@ -10,8 +10,9 @@ starts (prometheus_client reads it when it is first imported). The workers then 
 to files there and ``/metrics`` sums them over all workers (prometheus_client's multiprocess mode).
 Empty the directory between runs.
 
-``/metrics`` is open unless ``WEBSHOP_METRICS_TOKEN`` is set; then it wants
-``Authorization: Bearer <token>`` (what Prometheus' ``authorization`` scrape setting sends).
+``/metrics`` wants ``Authorization: Bearer <token>`` (what Prometheus' ``authorization`` scrape setting
+sends) when ``WEBSHOP_METRICS_TOKEN`` is set. Production refuses to start without the token
+(``webshop.config``); only development leaves ``/metrics`` open.
 """
 
 from __future__ import annotations

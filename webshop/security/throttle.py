@@ -9,6 +9,11 @@ account refuses even the right password until the lock ends, with "too many atte
 minutes" (429 and ``Retry-After``). A successful sign-in resets the counter. Locks are temporary on
 purpose: a permanent lock would let anyone lock a customer out by guessing.
 
+The **current password** asked for by a password change (``POST /account/password``, ``PATCH
+/api/users/me``) is a guess like any other: it is checked against the same lock and a wrong one adds
+to the same counter (OWASP Authentication Cheat Sheet, "Change Password Feature": re-authentication
+must not be an unthrottled password oracle for whoever holds a session or an access token).
+
 **Unknown e-mail addresses** are counted the same way in the rate-limit store (by a SHA-256 digest of
 the address, never the address itself), so a locked-out answer does not reveal whether an account
 exists: an address without an account is "locked" after the same number of failures. With several
@@ -142,11 +147,17 @@ class SignInThrottle:
             )
             raise TooManyAttempts(locked_message(seconds), retry_after=seconds)
 
-    async def failed(self, session: AsyncSession, user: User | None, email: str) -> None:
+    async def failed(self, session: AsyncSession, user: User | None, email: str, *, attempt: str = "sign_in") -> None:
         """Count a failed sign-in and lock when the count calls for it; commits for an account.
 
         The count must survive the error response (the request's own transaction rolls back), so
         the account's row is updated and committed here.
+
+        Args:
+            session: The request's session (committed here when ``user`` is an account).
+            user: The account, or ``None`` for an address without one.
+            email: The address typed (only counted when there is no account).
+            attempt: What was guessed, for the log: ``sign_in`` or ``current_password``.
         """
         SIGN_IN_FAILURES.inc()
         now = datetime.now(UTC)
@@ -184,7 +195,7 @@ class SignInThrottle:
             except Exception as exc:  # a store outage must not turn sign-in into a 5xx
                 log.warning("sign-in throttle store unavailable", error=type(exc).__name__)
             subject = {"user_id": None, "email_digest": _email_key(email)[-16:]}
-        log.warning("sign-in failed", security_event="sign_in_failed", failures=failures, **subject)
+        log.warning("sign-in failed", security_event="sign_in_failed", attempt=attempt, failures=failures, **subject)
         if lock is not None:
             ACCOUNT_LOCKS.inc()
             log.warning(
