@@ -3,20 +3,43 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
+from webshop.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from webshop.text import EMAIL_PATTERN, Line, VisibleLine
+
 if TYPE_CHECKING:
     from webshop.db.models import User
+
+# The rules of ``UserService.register`` and ``update_profile`` (webshop/accounts/service.py), stated so
+# that a client and the OpenAPI schema know them; the service checks them again for the pages.
+MAX_NAME_LENGTH = 120
+"""``webshop.accounts.service.MAX_NAME_LENGTH``."""
+
+Email = Annotated[str, msgspec.Meta(max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"])]
+PersonName = Annotated[
+    VisibleLine, msgspec.Meta(max_length=MAX_NAME_LENGTH, description="Trimmed; at least one visible character")
+]
+NewPassword = Annotated[
+    Line,
+    msgspec.Meta(
+        min_length=MIN_PASSWORD_LENGTH,
+        max_length=MAX_PASSWORD_LENGTH,
+        description="Length is the only rule (OWASP); no control characters",
+    ),
+]
+Password = Annotated[Line, msgspec.Meta(max_length=MAX_PASSWORD_LENGTH)]
+"""A password typed to sign in or to confirm a change (a longer one cannot be right)."""
 
 
 class RegisterIn(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /api/auth/register``: a new customer account (a ``role`` field is refused)."""
 
-    email: str
-    password: str
-    name: str
+    email: Email
+    password: NewPassword
+    name: PersonName
 
 
 class UserOut(msgspec.Struct):
@@ -34,10 +57,10 @@ class UserOut(msgspec.Struct):
 class PasswordForm(msgspec.Struct):
     """The OAuth 2.0 password grant's form fields (RFC 6749 §4.3.2); ``username`` is the e-mail address."""
 
-    username: str
-    password: str
-    grant_type: str = "password"
-    scope: str = ""
+    username: Annotated[Line, msgspec.Meta(max_length=320)]
+    password: Password
+    grant_type: Literal["password", ""] = "password"
+    scope: Annotated[Line, msgspec.Meta(max_length=200)] = ""
 
 
 class TokenOut(msgspec.Struct):
@@ -49,24 +72,27 @@ class TokenOut(msgspec.Struct):
     refresh_token: str
 
 
+RefreshToken = Annotated[Line, msgspec.Meta(max_length=500, description="As issued by the token endpoint")]
+
+
 class RefreshIn(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /api/auth/refresh``."""
 
-    refresh_token: str
+    refresh_token: RefreshToken
 
 
 class LogoutIn(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /api/auth/logout`` (the body is optional; the bearer token names the sign-in)."""
 
-    refresh_token: str | None = None
+    refresh_token: RefreshToken | None = None
 
 
 class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
     """``PATCH /api/users/me``: a new name and/or a new password (with the current one)."""
 
-    name: str | None = None
-    password: str | None = None
-    current_password: str | None = None
+    name: PersonName | None = None
+    password: NewPassword | None = None
+    current_password: Password | None = None
 
 
 def user_out(user: User) -> UserOut:

@@ -16,6 +16,8 @@ from litestar.openapi.spec import OpenAPIType, Operation, Reference, Schema, Ser
 from litestar.typing import FieldDefinition
 
 from webshop import __version__
+from webshop.text import openapi_pattern
+from webshop.web.caching import STATIC_DIR, StaticAssets
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -53,8 +55,27 @@ class OptionalBodyOperation(Operation):
             self.request_body.required = False
 
 
-def openapi_config(bearer: Any) -> OpenAPIConfig:
-    """The OpenAPI config; ``bearer`` is the JWT auth config whose security scheme the routes name."""
+SCALAR_OPTIONS = {
+    "withDefaultFonts": False,
+    "telemetry": False,
+    "showDeveloperTools": "never",
+    "agent": {"disabled": True},
+}
+"""Scalar's configuration: nothing that loads from or reports to another host."""
+
+
+def openapi_config(bearer: Any, *, static_url: Callable[[str], str] | None = None) -> OpenAPIConfig:
+    """The OpenAPI config; ``bearer`` is the JWT auth config whose security scheme the routes name.
+
+    The three documentation UIs load their bundles from ``static/vendor`` (``static_url`` makes their
+    fingerprinted URLs; default: hash the static folder now), never from a CDN: Swagger UI
+    (``swagger-ui-dist``), ReDoc 2 (``redoc``: its ``Redoc.init`` is what Litestar's page calls; ReDoc
+    3 dropped that global) and Scalar (``@scalar/api-reference``, with its web fonts, telemetry,
+    developer toolbar and AI agent off: each would reach Scalar's servers).
+    """
+    url = static_url or StaticAssets(STATIC_DIR).url
+    favicon = f'<link rel="icon" href="{url("favicon.svg")}" type="image/svg+xml">'
+    style = f'<link rel="stylesheet" href="{url("css/api-docs.css")}">'
     return OpenAPIConfig(
         title="webshop API",
         version=__version__,
@@ -66,9 +87,29 @@ def openapi_config(bearer: Any) -> OpenAPIConfig:
         use_handler_docstrings=True,
         render_plugins=[
             JsonRenderPlugin(path="/openapi.json"),
-            SwaggerRenderPlugin(path="/docs"),
-            RedocRenderPlugin(path="/redoc"),
-            ScalarRenderPlugin(path="/scalar"),
+            SwaggerRenderPlugin(
+                path="/docs",
+                js_url=url("vendor/swagger-ui/swagger-ui-bundle.js"),
+                css_url=url("vendor/swagger-ui/swagger-ui.css"),
+                standalone_preset_js_url=url("vendor/swagger-ui/swagger-ui-standalone-preset.js"),
+                favicon=favicon,
+                style=style,
+            ),
+            RedocRenderPlugin(
+                path="/redoc",
+                js_url=url("vendor/redoc/redoc.standalone.js"),
+                google_fonts=False,
+                favicon=favicon,
+                style=style,
+            ),
+            ScalarRenderPlugin(
+                path="/scalar",
+                js_url=url("vendor/scalar/standalone.js"),
+                css_url=url("css/api-docs.css"),
+                options=SCALAR_OPTIONS,
+                favicon=favicon,
+                style="",
+            ),
         ],
     )
 
@@ -121,7 +162,7 @@ def _constrain(schema: Schema | Reference | None, kind: msgspec.inspect.Type) ->
         for attribute, value in (
             ("min_length", kind.min_length),
             ("max_length", kind.max_length),
-            ("pattern", kind.pattern),
+            ("pattern", kind.pattern and openapi_pattern(kind.pattern)),  # Python's ``\Z`` is ECMA's ``$``
         ):
             if value is not None:
                 setattr(schema, attribute, value)

@@ -1,11 +1,21 @@
-"""Schema pieces every API resource shares (msgspec Structs)."""
+"""Schema pieces every API resource shares (msgspec Structs), and the strict decoding of JSON bodies."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import ast
+import math
+import re
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
-from litestar.params import PathParameter
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException, SerializationException, ValidationException
+from litestar.params import BodyKwarg, PathParameter
+
+from webshop.text import pattern_message
+
+if TYPE_CHECKING:
+    from litestar import Request
 
 BIGINT_MAX = 2**63 - 1
 """The largest value of the database's 64-bit integer columns; bigger numbers are a 400, not a database error."""
@@ -32,3 +42,124 @@ class Money(msgspec.Struct, frozen=True):
 def money(amount: int, currency: str) -> Money:
     """``Money`` from minor units and a currency code."""
     return Money(amount=amount, currency=currency)
+
+
+# --- Strict JSON bodies -----------------------------------------------------------------------------
+# Litestar converts a handler's arguments with msgspec's lax rules (``strict=False``), which suit query
+# strings and forms, where every value is text: ``"5"`` is 5. A JSON body has types of its own, and the
+# lax rules would take ``0`` and ``"false"`` for a boolean and ``"12"`` for an integer, all of which the
+# published schema (rightly) calls invalid. So every JSON body is checked with the strict rules first.
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_PATTERN = re.compile(r"^Expected `str` matching regex (?P<pattern>'.*')$", re.DOTALL)
+_NAMED_FIELD = re.compile(r"field `(?P<name>[^`]+)`")
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """``value`` with every float that is a whole number (``2.0``, ``1e3``) as an ``int``.
+
+    JSON has one number type: ``2.0`` is the integer 2 to JSON Schema (and so to the OpenAPI schema),
+    while msgspec's strict rules refuse a float for an ``int`` field.
+    """
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    return value
+
+
+def _error(exc: msgspec.ValidationError, prefix: str = "") -> dict[str, str]:
+    """Litestar's ``{key, message, source}`` for a msgspec error; ``key`` is the field's path."""
+    match = _AT.match(str(exc))
+    message, path = (match["message"], match["path"] or "") if match else (str(exc), "")
+    if failed := _PATTERN.match(message):  # a sentence, not the regular expression (the schema has it)
+        message = pattern_message(ast.literal_eval(failed["pattern"]))
+    key = (prefix + path).lstrip(".")
+    if not key and (named := _NAMED_FIELD.search(message)):
+        key = named["name"]  # a missing or unknown field, reported on the object holding it
+    return {"key": key or "data", "message": message, "source": "body"}
+
+
+def _struct_type(annotation: Any) -> type[msgspec.Struct] | None:
+    """The Struct a body annotation decodes into (``X`` or ``X | None``), if any."""
+    info = msgspec.inspect.type_info(annotation)
+    if isinstance(info, msgspec.inspect.UnionType):
+        arms = [arm for arm in info.types if not isinstance(arm, msgspec.inspect.NoneType)]
+        info = arms[0] if len(arms) == 1 else info
+    return info.cls if isinstance(info, msgspec.inspect.StructType) else None
+
+
+def json_body_errors(value: Any, annotation: Any) -> list[dict[str, str]]:
+    """What is wrong with the decoded JSON ``value`` as a body of type ``annotation``, under msgspec's
+    strict rules (no text for numbers, no numbers for booleans); ``[]`` when nothing is.
+
+    Every field of a Struct body is checked, so each bad one is named at once (msgspec itself stops at
+    the first); a missing or unknown field is named too.
+
+    Args:
+        value: The JSON body as decoded (``dict``/``list``/``str``/numbers...).
+        annotation: The handler's ``data`` type.
+
+    Returns:
+        Litestar's validation details: ``[{"key": "variants[0].price", "message": ..., "source": "body"}]``.
+    """
+    value = _integral_floats_as_ints(value)
+    try:
+        msgspec.convert(value, annotation, strict=True)
+    except msgspec.ValidationError as exc:
+        whole = _error(exc)
+    else:
+        return []
+    struct = _struct_type(annotation)
+    if struct is None or not isinstance(value, dict):
+        return [whole]
+    errors = []
+    fields = msgspec.structs.fields(struct)
+    for field in fields:
+        if field.encode_name in value:
+            try:
+                msgspec.convert(value[field.encode_name], field.type, strict=True)
+            except msgspec.ValidationError as exc:
+                errors.append(_error(exc, prefix=field.encode_name))
+        elif field.required:
+            message = f"Object missing required field `{field.encode_name}`"
+            errors.append({"key": field.encode_name, "message": message, "source": "body"})
+    if struct.__struct_config__.forbid_unknown_fields:
+        known = {field.encode_name for field in fields}
+        errors += [
+            {"key": str(name), "message": f"Object contains unknown field `{name}`", "source": "body"}
+            for name in value
+            if name not in known
+        ]
+    return errors or [whole]
+
+
+async def strict_json_body(request: Request[Any, Any, Any]) -> None:
+    """A ``before_request`` hook: refuse a JSON body that msgspec's strict rules refuse (400).
+
+    Runs after authentication and guards, before Litestar decodes the handler's arguments; routes that
+    take a form, a file or no body are left alone.
+
+    Raises:
+        ClientException: the body is not JSON.
+        ValidationException: naming every field that does not fit (problem+json with ``errors``).
+    """
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return
+    kwarg = data.kwarg_definition
+    if isinstance(kwarg, BodyKwarg) and kwarg.media_type not in {RequestEncodingType.JSON, None}:
+        return
+    if not await request.body():
+        return  # no body: Litestar applies the default or reports the missing body
+    try:
+        value = await request.json()
+    except SerializationException as exc:  # not JSON: the 400 Litestar gives when it decodes the body
+        raise ClientException(str(exc)) from exc
+    if errors := json_body_errors(value, data.annotation):
+        raise ValidationException(
+            detail=f"Validation failed for {request.method} {request.url.path}",
+            extra=errors,
+        )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 
 from webshop.api.schemas import Money, money
+from webshop.text import VisibleLine
 
 if TYPE_CHECKING:
     from webshop.cart.service import CartView
@@ -17,7 +18,7 @@ Quantity = Annotated[int, msgspec.Meta(ge=0, le=99)]
 class CartItemIn(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /api/cart/items``: add ``quantity`` units of the variant with ``sku`` (a price is refused)."""
 
-    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    sku: Annotated[VisibleLine, msgspec.Meta(max_length=64)]
     quantity: Annotated[int, msgspec.Meta(ge=1, le=99)] = 1
 
 

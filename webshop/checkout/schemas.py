@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from webshop.api.schemas import Money
+from webshop.text import Line, VisibleLine
 
-Text = Annotated[str, msgspec.Meta(max_length=200)]
+# The limits of ``AddressInput.cleaned`` (webshop/checkout/service.py), which trims and collapses white
+# space first: a value within them here is within them there.
+AddressName = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
+AddressLine = Annotated[VisibleLine, msgspec.Meta(max_length=200)]
+OptionalAddressLine = Annotated[Line, msgspec.Meta(max_length=200)]
+City = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
+PostalCode = Annotated[VisibleLine, msgspec.Meta(max_length=20)]
+Country = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Za-z]{2}\Z", description="ISO 3166-1 alpha-2, any case", examples=["US"])
+]
+ShippingCode = Literal["standard", "express"]
+"""The codes of ``webshop.checkout.pricing.SHIPPING_METHODS``."""
+CardNumber = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=40,
+        pattern=r"^[ -]*[0-9][0-9 -]*\Z",
+        description="Digits, optionally grouped with spaces or dashes",
+        examples=["4242 4242 4242 4242"],
+    ),
+]
 
 
 class ShippingMethodOut(msgspec.Struct):
@@ -22,23 +43,23 @@ class ShippingMethodOut(msgspec.Struct):
 class AddressIn(msgspec.Struct, forbid_unknown_fields=True):
     """A shipping address; ``country`` is an ISO 3166-1 alpha-2 code such as ``US``."""
 
-    name: Text
-    line1: Text
-    city: Text
-    postal_code: Text
-    country: Text
-    line2: Text = ""
+    name: AddressName
+    line1: AddressLine
+    city: City
+    postal_code: PostalCode
+    country: Country
+    line2: OptionalAddressLine = ""
 
 
 class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
     """Card details for the payment provider (test cards: 4242424242424242 succeeds, 4000000000000002 declines)."""
 
-    card_number: Annotated[str, msgspec.Meta(max_length=40)]
+    card_number: CardNumber
 
 
 class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /api/checkout``: order the cart. Totals come from the server, never from the client."""
 
     shipping_address: AddressIn
-    shipping_method: Annotated[str, msgspec.Meta(max_length=40)]
+    shipping_method: ShippingCode
     payment: PaymentIn

@@ -5,13 +5,11 @@ The review page carries a one-time checkout token and the cart's signature; plac
 the same token again (double click, refresh, back and resubmit) lands on the same order.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from webshop.cart.service import CartOwner, CartService
@@ -22,37 +20,41 @@ from webshop.config import Settings
 from webshop.db.models import User
 from webshop.errors import DomainError, NotFound, ValidationFailed
 from webshop.security.session import requires_user
+from webshop.text import Line
+from webshop.web.forms import FormFields, InvalidForm, read_form
 from webshop.web.responses import see_other
 
 CHECKOUT_KEY = "checkout"
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 PAYMENT_PROVIDER = DEFAULT_PROVIDER
 
 
 class AddressForm(msgspec.Struct):
-    """Address step: a saved address id, or a new address."""
+    """Address step: a saved address id, or a new address.
 
-    address_id: str = ""
-    name: str = ""
-    line1: str = ""
-    line2: str = ""
-    city: str = ""
-    postal_code: str = ""
-    country: str = ""
+    The form Structs' text fields refuse control characters (``webshop.text``); ``read_form`` turns
+    that into the form again with a message."""
+
+    address_id: Line = ""
+    name: Line = ""
+    line1: Line = ""
+    line2: Line = ""
+    city: Line = ""
+    postal_code: Line = ""
+    country: Line = ""
 
 
 class ShippingForm(msgspec.Struct):
     """Shipping step."""
 
-    shipping_method: str = ""
+    shipping_method: Line = ""
 
 
 class PlaceForm(msgspec.Struct):
     """Review and pay step."""
 
-    checkout_token: str = ""
-    cart_signature: str = ""
-    card_number: str = ""
+    checkout_token: Line = ""
+    cart_signature: Line = ""
+    card_number: Line = ""
 
 
 def _verify_first(request: Request[User, Any, Any], settings: Settings, step: str) -> Redirect | None:
@@ -108,24 +110,27 @@ class CheckoutController(Controller):
         self,
         request: Request[User, Any, Any],
         checkout_service: NamedDependency[CheckoutService],
-        data: Annotated[AddressForm, Form],
+        data: FormFields,
     ) -> Any:
         """Keep the chosen address (a new one is saved to the address book)."""
         user_id = request.user.id
+        form = AddressForm()
         try:
-            if data.address_id and data.address_id != "new":
-                address = await checkout_service.address(user_id, int(data.address_id))
+            form = read_form(AddressForm, data)
+            if form.address_id and form.address_id != "new":
+                address = await checkout_service.address(user_id, int(form.address_id))
             else:
-                fields = {k: getattr(data, k) for k in ("name", "line1", "line2", "city", "postal_code", "country")}
+                fields = {k: getattr(form, k) for k in ("name", "line1", "line2", "city", "postal_code", "country")}
                 address = await checkout_service.save_address(user_id, AddressInput(**fields))
         except (ValidationFailed, NotFound, ValueError) as exc:
+            form = exc.form if isinstance(exc, InvalidForm) else form
             detail = getattr(exc, "detail", "Choose an address.")
             return Template(
                 "checkout/address.html",
                 context={
                     "addresses": await checkout_service.addresses(user_id),
                     "chosen": "new",
-                    "form": msgspec.structs.asdict(data),
+                    "form": msgspec.structs.asdict(form),
                     "errors": getattr(exc, "field_errors", {}),
                     "message": detail,
                 },
@@ -146,10 +151,10 @@ class CheckoutController(Controller):
         )
 
     @post("/shipping", name="checkout.shipping.submit", media_type=MediaType.HTML)
-    async def shipping_submit(self, request: Request[User, Any, Any], data: Annotated[ShippingForm, Form]) -> Any:
+    async def shipping_submit(self, request: Request[User, Any, Any], data: FormFields) -> Any:
         """Keep the chosen shipping method."""
         try:
-            method = shipping_method(data.shipping_method)
+            method = shipping_method(read_form(ShippingForm, data).shipping_method)
         except ValidationFailed as exc:
             return Template(
                 "checkout/shipping.html",
@@ -214,11 +219,15 @@ class CheckoutController(Controller):
         checkout_service: NamedDependency[CheckoutService],
         carts_service: NamedDependency[CartService],
         settings: NamedDependency[Settings],
-        data: Annotated[PlaceForm, Form],
+        data: FormFields,
     ) -> Any:
         """Place the order (exactly once per checkout token) and show it."""
+        try:
+            form = read_form(PlaceForm, data)
+        except InvalidForm as exc:
+            return await self._review_page(request, checkout_service, carts_service, settings, error=exc)
         state = _state(request)
-        replay = await checkout_service.find_by_token(data.checkout_token) if data.checkout_token else None
+        replay = await checkout_service.find_by_token(form.checkout_token) if form.checkout_token else None
         if replay is not None and replay.user_id == request.user.id:
             return see_other(request, f"/orders/{replay.number}?placed=1")
         if redirect := _verify_first(request, settings, "/checkout/review"):
@@ -238,14 +247,14 @@ class CheckoutController(Controller):
                     country=address.country,
                 ),
                 shipping_code=state["shipping"],
-                card_number=data.card_number,
-                checkout_token=data.checkout_token,
+                card_number=form.card_number,
+                checkout_token=form.checkout_token,
                 provider=PAYMENT_PROVIDER,
                 tax_rates_bp=settings.tax_rates_bp,
-                expected_signature=data.cart_signature or None,
+                expected_signature=form.cart_signature or None,
             )
         except DomainError as exc:
             return await self._review_page(
-                request, checkout_service, carts_service, settings, error=exc, token=data.checkout_token or None
+                request, checkout_service, carts_service, settings, error=exc, token=form.checkout_token or None
             )
         return see_other(request, f"/orders/{order.number}?placed=1")

@@ -1,0 +1,211 @@
+"""Text input on both engines: no control character gets in, and a JSON body is read by strict types.
+
+A NUL or another control character in any text field is refused where the input is decoded (the shared
+types of ``webshop/text.py``): 400 problem+json naming the field for the API, the form again with a
+message for a page; nothing is saved. On PostgreSQL a NUL that got as far as the database was a 500.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import get_args
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import make_settings
+from tests.factories import seed_catalog
+from tests.shopper import ADDRESS, add_to_cart, place, post, ready_to_pay, register, text_of
+from webshop.accounts.service import UserService
+from webshop.checkout.pricing import SHIPPING_METHODS
+from webshop.checkout.schemas import ShippingCode
+from webshop.db.engine import write_session
+from webshop.db.models import Address, CartLine, Order, Product, User, UserRole, Variant
+from webshop.text import CONTROL_MESSAGE
+
+PASSWORD = "correct horse battery"
+CONTROLS = ["\x00", "\x1b", "\x7f", "\x85", "\t", "\n"]
+"""NUL, ESC, DEL, a C1 control, and tab and line feed, which single-line fields refuse too."""
+CHECKOUT = {
+    "shipping_address": {k: v for k, v in ADDRESS.items() if k != "line2"},
+    "shipping_method": "standard",
+    "payment": {"card_number": "4242 4242 4242 4242"},
+}
+
+
+@pytest.fixture
+async def skus(alchemy):
+    return await seed_catalog(alchemy)
+
+
+async def bearer(client, email="ada@example.com") -> dict[str, str]:
+    body = {"email": email, "password": PASSWORD, "name": "Ada"}
+    assert (await client.post("/api/auth/register", json=body)).status_code == 201
+    response = await client.post("/api/auth/token", data={"username": email, "password": PASSWORD})
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def admin_bearer(client, alchemy) -> dict[str, str]:
+    async with write_session(alchemy) as session:
+        await UserService(session=session).register(
+            email="boss@example.com", name="Boss", password=PASSWORD, role=UserRole.ADMIN
+        )
+        await session.commit()
+    response = await client.post("/api/auth/token", data={"username": "boss@example.com", "password": PASSWORD})
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def field_errors(response, status: int = 400) -> dict[str, str]:
+    """The problem+json ``errors`` of a refused API request."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "Traceback" not in response.text
+    return response.json()["errors"]
+
+
+async def count(alchemy, model, *where) -> int:
+    async with alchemy.get_session() as session:
+        return await session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+# --- the JSON API -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("control", CONTROLS, ids=repr)
+async def test_api_profile_name_with_a_control_character_is_refused(client, alchemy, control):
+    headers = await bearer(client)
+    response = await client.patch("/api/users/me", json={"name": f"Ada{control}Lovelace"}, headers=headers)
+    assert "name" in field_errors(response)
+    assert (await client.get("/api/users/me", headers=headers)).json()["name"] == "Ada"
+
+
+async def test_api_register_name_with_nul_is_refused_and_no_account_is_made(client, alchemy):
+    body = {"email": "nul@example.com", "password": PASSWORD, "name": "N\x00L", "bogus": 1}
+    errors = field_errors(await client.post("/api/auth/register", json=body))
+    assert {"name", "bogus"} <= set(errors)  # every bad field at once, an unknown one too
+    body = {"email": "x", "password": "short", "name": ""}
+    assert set(field_errors(await client.post("/api/auth/register", json=body))) == {"email", "password", "name"}
+    assert await count(alchemy, User) == 0
+
+
+@pytest.mark.parametrize("field", ["name", "line1", "line2", "city", "postal_code"])
+async def test_api_checkout_address_with_nul_is_refused_and_nothing_is_ordered(client, alchemy, skus, field):
+    headers = await bearer(client)
+    assert (await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)).is_success
+    body = {**CHECKOUT, "shipping_address": {**CHECKOUT["shipping_address"], field: "12\x00 B"}}
+    keyed = {**headers, "Idempotency-Key": "nul-address-1"}
+    errors = field_errors(await client.post("/api/checkout", json=body, headers=keyed))
+    assert f"shipping_address.{field}" in errors
+    assert await count(alchemy, Order) == 0 and await count(alchemy, Address) == 0
+    assert await count(alchemy, CartLine) == 1
+    # Refused before anything was claimed: the same key places the order once the address is right.
+    response = await client.post("/api/checkout", json=CHECKOUT, headers=keyed)
+    assert response.status_code == 201, response.text
+    assert response.json()["shipping_address"]["country"] == "GB"
+
+
+async def test_admin_api_product_name_with_nul_is_refused_and_nothing_is_saved(client, alchemy, skus):
+    headers = await admin_bearer(client, alchemy)
+    products = await count(alchemy, Product)
+    product = {"name": "Trail\x00Shoe", "variants": [{"sku": "TS-1", "price": 12900}]}
+    assert "name" in field_errors(await client.post("/api/products", json=product, headers=headers))
+    nested = {"name": "Trail Shoe", "variants": [{"sku": "TS\x1b1", "price": 12900}]}
+    assert "variants[0].sku" in field_errors(await client.post("/api/products", json=nested, headers=headers))
+    assert await count(alchemy, Product) == products and await count(alchemy, Variant, Variant.sku == "TS-1") == 0
+    # A description is multi-line text: tab and line breaks are fine there (and nowhere else).
+    fine = {**product, "name": "Trail Shoe", "description": "Grippy.\r\n\tWaterproof."}
+    response = await client.post("/api/products", json=fine, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["description"] == "Grippy.\r\n\tWaterproof."
+
+
+async def test_api_json_bodies_are_decoded_by_strict_types(client, alchemy, skus):
+    headers = await admin_bearer(client, alchemy)
+    product = {"name": "Trail Shoe", "variants": [{"sku": "TS-1", "price": 12900}]}
+    for changes, field in (
+        ({"is_active": 0}, "is_active"),
+        ({"is_active": "false"}, "is_active"),
+        ({"variants": [{"sku": "TS-1", "price": "12900"}]}, "variants[0].price"),
+        ({"variants": [{"sku": "TS-1", "price": 12900.5}]}, "variants[0].price"),
+    ):
+        errors = field_errors(await client.post("/api/products", json={**product, **changes}, headers=headers))
+        assert field in errors, (changes, errors)
+    assert await count(alchemy, Product, Product.name == "Trail Shoe") == 0
+    # JSON has one number type: 12900.0 is the integer 12900, to JSON Schema and to the server.
+    whole = {**product, "variants": [{"sku": "TS-1", "price": 12900.0}], "is_active": False}
+    response = await client.post("/api/products", json=whole, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["variants"][0]["price"]["amount"] == 12900
+
+
+# --- the pages --------------------------------------------------------------------------------------
+
+
+async def test_profile_page_refuses_nul_with_the_form_and_a_message(client, alchemy):
+    await register(client, "ada@example.com", name="Ada")
+    response = await post(client, "/account/profile", {"name": "Ada\x00"}, token_from="/account")
+    assert response.status_code == 422
+    assert '<form action="/account/profile"' in response.text and CONTROL_MESSAGE in text_of(response.text)
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(User.name)) == "Ada"
+
+
+async def test_register_page_refuses_control_characters_and_keeps_what_fits(client, alchemy):
+    data = {"email": "ada@example.com", "name": "Ada\x1b[31m", "password": PASSWORD}
+    response = await post(client, "/account/register", data, token_from="/account/register")
+    assert response.status_code == 422
+    assert CONTROL_MESSAGE in text_of(response.text)
+    assert 'value="ada@example.com"' in response.text  # the e-mail address typed is kept
+    assert await count(alchemy, User) == 0
+
+
+async def test_sign_in_page_refuses_nul_with_the_form(client):
+    response = await post(client, "/account/sign-in", {"email": "ada@example.com\x00", "password": PASSWORD})
+    assert response.status_code == 400 and CONTROL_MESSAGE in text_of(response.text)
+    assert 'action="/account/sign-in"' in response.text
+
+
+@pytest.mark.parametrize("field", ["name", "line1", "city", "postal_code", "country"])
+async def test_checkout_address_page_refuses_nul_with_the_form(client, alchemy, skus, field):
+    await register(client, "ada@example.com")
+    assert (await add_to_cart(client, skus["DC-1"])).status_code == 303
+    data = {"address_id": "new", **ADDRESS, field: "N\x00L"}
+    response = await post(client, "/checkout/address", data, token_from="/cart")
+    assert response.status_code == 422
+    assert CONTROL_MESSAGE in text_of(response.text)
+    assert re.search(r'value="12 Analytical Way"|value="London"', response.text)  # the rest is kept
+    assert await count(alchemy, Address) == 0
+
+
+async def test_checkout_pay_page_refuses_odd_card_numbers_with_the_review_page(client, alchemy, skus):
+    form = await ready_to_pay(client, "ada@example.com", skus["DC-1"])
+    for card in ("4242\x004242", "²" * 16):  # a NUL; digits that are not 0-9 (were a 500)
+        response = await place(client, form, card=card)
+        assert response.status_code == 422, (card, response.status_code)
+        assert 'action="/checkout/place"' in response.text
+    assert await count(alchemy, Order) == 0
+
+
+# --- the published schema ---------------------------------------------------------------------------
+
+
+def test_the_schema_states_the_patterns_in_json_schema_syntax(tmp_path):
+    """Python's end-of-text ``\\Z`` never reaches the OpenAPI schema; every text field of every input
+    shape has a pattern (and so refuses control characters)."""
+    from webshop.app import create_app
+
+    app = create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", tmp_path / "media"))
+    document = app.openapi_schema.to_schema()
+    schemas = document["components"]["schemas"]
+    assert "\\Z" not in repr(document)
+    inputs = [name for name, schema in schemas.items() if schema.get("additionalProperties") is False]
+    assert {"RegisterIn", "UserPatch", "AddressIn", "ProductCreate", "CartItemIn"} <= set(inputs)
+    for name in inputs:
+        for field, schema in schemas[name]["properties"].items():
+            arms = schema.get("oneOf", [schema])
+            if any(arm.get("type") == "string" and "format" not in arm for arm in arms) and "enum" not in schema:
+                assert "pattern" in schema, (name, field)
+
+
+def test_shipping_codes_are_the_shipping_methods():
+    assert set(get_args(ShippingCode)) == {method.code for method in SHIPPING_METHODS}

@@ -1,0 +1,98 @@
+"""The text every input shape accepts: one rule against control characters, shared by all of them.
+
+Every text field of every input Struct (the JSON API's bodies in ``webshop/*/schemas.py`` and the
+pages' form Structs) is one of the types below, or narrows one of them with bounds of its own. A
+control character is then refused where the input is decoded, the same way everywhere: ``400``
+problem+json naming the field for the API (``webshop.api.schemas.strict_json_body``), the form shown
+again with a message for a page (``webshop.web.forms.read_form``). The published OpenAPI schema states
+the same patterns, so clients and schema-driven tools know them.
+
+Why: PostgreSQL cannot store NUL in text (SQLSTATE 22021), and the other control characters (ESC,
+BEL, backspace, DEL, the C1 range) are never part of a name, an address or a SKU, but can corrupt
+logs, terminals, CSV exports and e-mails. Tab, line feed and carriage return are allowed in
+multi-line text only (browsers send a textarea's line breaks as CR LF).
+
+The patterns are read by two regex dialects: Python's ``re`` (msgspec checks a value with
+``re.search``) and ECMA-262 (JSON Schema, hence OpenAPI clients). So they avoid what the two read
+differently: ``\\s`` (``SPACE`` lists the white space instead), and ``$``, which in Python also matches
+before a final line feed; they end with ``\\Z`` (the end of the text), which the OpenAPI schema spells
+``$`` (ECMA's end of input without the ``m`` flag), see ``openapi_pattern``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar.params import ParameterKwarg, QueryParameter
+
+CONTROL = r"\x00-\x1f\x7f-\x9f"
+"""Control characters (Unicode category Cc): C0, DEL and C1, as a character-class range."""
+CONTROL_BUT_LINE_BREAKS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+"""``CONTROL`` without tab, line feed and carriage return: what multi-line text refuses."""
+SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""White space that is not a control character: what ``str.strip()`` and ``str.split()`` remove besides
+controls, so "visible" here means what the services' trimming leaves."""
+
+LINE_PATTERN = rf"^[^{CONTROL}]*\Z"
+"""One line of text without control characters (empty allowed)."""
+VISIBLE_LINE_PATTERN = rf"^[{SPACE}]*[^{CONTROL}{SPACE}][^{CONTROL}]*\Z"
+"""One line with at least one character that is not white space, and no control characters."""
+LINES_PATTERN = rf"^[^{CONTROL_BUT_LINE_BREAKS}]*\Z"
+"""Multi-line text: tab and line breaks allowed, no other control characters (empty allowed)."""
+EMAIL_PATTERN = rf"^[^@{CONTROL}{SPACE}]{{1,64}}@[^@{CONTROL}{SPACE}]+\.[^@{CONTROL}{SPACE}]+\Z"
+"""Something@domain.tld without white space or control characters (``webshop.accounts.service.EMAIL_RE``)."""
+
+Line = Annotated[str, msgspec.Meta(pattern=LINE_PATTERN)]
+"""A single-line text field (names, passwords, tokens): no control characters."""
+VisibleLine = Annotated[str, msgspec.Meta(pattern=VISIBLE_LINE_PATTERN)]
+"""A single-line text field that must not be blank (the services trim it and need something left)."""
+Lines = Annotated[str, msgspec.Meta(pattern=LINES_PATTERN)]
+"""A multi-line text field (a description): tab, line feed and carriage return allowed."""
+
+CONTROL_MESSAGE = "Remove the control characters (such as NUL or ESC) from this field."
+"""What a page says about a field that holds a control character."""
+
+PATTERN_MESSAGES = {
+    LINE_PATTERN: "Expected text without control characters (such as NUL or a line break)",
+    VISIBLE_LINE_PATTERN: "Expected text with a visible character and without control characters (such as NUL)",
+    LINES_PATTERN: "Expected text without control characters other than tab and line breaks (such as NUL)",
+    EMAIL_PATTERN: "Expected an e-mail address like name@example.com",
+}
+"""What the API says about a value that does not match one of these patterns (instead of the pattern)."""
+
+
+def openapi_pattern(pattern: str) -> str:
+    """``pattern`` as JSON Schema (ECMA-262) reads it: a final ``\\Z`` becomes ``$``.
+
+    Args:
+        pattern: A pattern of this module (or any Python pattern that ends with ``\\Z`` for "end of text").
+
+    Returns:
+        The same pattern for the OpenAPI schema.
+    """
+    return pattern[:-2] + "$" if pattern.endswith("\\Z") else pattern
+
+
+def query_text(**kwargs: Any) -> ParameterKwarg:
+    """A ``QueryParameter`` for free text (a search): no control characters, like every text field.
+
+    Litestar writes a parameter's ``pattern`` into the OpenAPI schema as it is; ``schema_extra`` puts
+    the ECMA spelling there instead (see ``openapi_pattern``), while the server checks the Python one.
+
+    Args:
+        kwargs: Further ``QueryParameter`` arguments (``max_length``, ``description``...).
+    """
+    return QueryParameter(pattern=LINE_PATTERN, schema_extra={"pattern": openapi_pattern(LINE_PATTERN)}, **kwargs)
+
+
+def pattern_message(pattern: str) -> str:
+    """What is wrong with a text that does not match ``pattern``, for an API client.
+
+    Args:
+        pattern: The pattern the text failed (a Python pattern, as msgspec reports it).
+
+    Returns:
+        A sentence for this module's patterns; the pattern as the OpenAPI schema states it for others.
+    """
+    return PATTERN_MESSAGES.get(pattern, f"Expected text matching the pattern {openapi_pattern(pattern)}")

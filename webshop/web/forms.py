@@ -1,0 +1,75 @@
+"""Reading a posted form into its Struct, so that a field the Struct refuses shows the form again.
+
+Litestar decodes a handler's ``data`` before the handler runs, and a refusal there is a bare error
+page. A form handler instead takes the posted fields as they came (``FormFields``) and calls
+``read_form`` inside its usual ``try``: a field that does not fit its type (a control character, see
+``webshop.text``) raises ``InvalidForm``, a ``ValidationFailed`` with a message for each such field,
+which the handler's error path turns into the form again (422) with the messages beside the fields.
+``InvalidForm.form`` keeps the fields that did fit, to fill the form in again.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from typing import Annotated, Any, Generic, TypeVar
+
+import msgspec
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from webshop.errors import ValidationFailed
+from webshop.text import CONTROL_MESSAGE
+
+FormFields = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+"""A form handler's ``data``: the posted fields as sent (a repeated field is a list)."""
+
+FORM_MESSAGE = "Please correct the marked fields."
+
+FormT = TypeVar("FormT", bound=msgspec.Struct)
+
+
+class InvalidForm(ValidationFailed, Generic[FormT]):
+    """A posted form with fields that do not fit (422); ``form`` holds the others, the bad ones at their defaults."""
+
+    def __init__(self, form: FormT, field_errors: dict[str, str]) -> None:
+        super().__init__(FORM_MESSAGE, field_errors=field_errors)
+        self.form = form
+
+
+def _message(value: Any) -> str:
+    if not isinstance(value, str):
+        return "Enter this field once, as text."
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        return CONTROL_MESSAGE
+    return "This value is not valid here."
+
+
+def read_form(form_type: type[FormT], fields: Mapping[str, Any]) -> FormT:
+    """The posted ``fields`` decoded into ``form_type`` (fields it does not declare are ignored).
+
+    Args:
+        form_type: The form's Struct, every field with a default; its text fields are ``webshop.text`` types.
+        fields: The posted fields (``FormFields``).
+
+    Returns:
+        The form, every field checked against its type.
+
+    Raises:
+        InvalidForm: ``field_errors`` with a message for every field that does not fit.
+    """
+    try:
+        return msgspec.convert(dict(fields), form_type, strict=False)
+    except msgspec.ValidationError:
+        pass
+    good: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field in msgspec.structs.fields(form_type):
+        if field.encode_name not in fields:
+            continue
+        value = fields[field.encode_name]
+        try:
+            good[field.encode_name] = msgspec.convert(value, field.type, strict=False)
+        except msgspec.ValidationError:
+            errors[field.encode_name] = _message(value)
+    raise InvalidForm(msgspec.convert(good, form_type), errors)
