@@ -30,7 +30,15 @@ def _options() -> dict:
         "version_table_pk": config.version_table_pk,
         "user_module_prefix": config.user_module_prefix,
         "render_as_batch": config.render_as_batch,
+        "include_object": _include_object,
     }
+
+
+def _include_object(_object: object, name: str | None, _type: str, reflected: bool, compare_to: object) -> bool:
+    """Autogenerate leaves alone the search index's engine-specific objects (FTS5 tables, GIN indexes)."""
+    from webshop.catalog.search import is_search_index_object
+
+    return not (reflected and compare_to is None and is_search_index_object(name))
 
 
 def run_migrations_offline() -> None:

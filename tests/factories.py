@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.shopper import PASSWORD
 from webshop.accounts.service import UserService
+from webshop.catalog.browse import catalog_changed
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import (
     AuditEvent,
@@ -116,6 +117,8 @@ async def seed_catalog(alchemy: ShopAlchemyConfig, products: tuple[P, ...] = SMA
                     variant_id=variant.id, delta=variant.stock, reason=StockReason.IMPORT.value, reference="test seed"
                 )
             )
+        # Summaries, search index and catalog version, as every catalog write keeps them.
+        await catalog_changed(session, {variant.product_id for variant in variants.values()})
         await session.commit()
         return {sku: v.id for sku, v in variants.items()}
 

@@ -11,7 +11,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.flash import FlashConfig, FlashPlugin
-from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
+from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 
 from webshop.accounts.api import AuthApiController, MeApiController
@@ -27,7 +27,9 @@ from webshop.admin.products import AdminProductController
 from webshop.admin.stock import AdminStockController
 from webshop.admin.users import AdminUserController
 from webshop.admin.web import AdminController
+from webshop.api.json_guard import ShopRequest
 from webshop.api.openapi import AllowHeaderMiddleware, StrictStructSchemaPlugin, openapi_config
+from webshop.api.schemas import strict_json_body
 from webshop.audit.service import AuditService
 from webshop.cart.api import CartApiController
 from webshop.cart.service import CartService
@@ -59,7 +61,10 @@ from webshop.security.jwt import api_auth
 from webshop.security.session import SessionUserMiddleware, session_config
 from webshop.security.throttle import provide_sign_in_throttle, rate_limit_middleware, rate_limit_stores
 from webshop.stock.service import StockService
+from webshop.web.caching import StaticAssets, compression_config
+from webshop.web.caching import install as install_caching
 from webshop.web.errors import handle_exception
+from webshop.web.seo import SEO_HANDLERS
 from webshop.web.templating import template_config
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -89,9 +94,10 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         cookie_httponly=True,
         cookie_samesite="lax",
         header_name="x-csrftoken",
-        exclude=["/api"],
+        exclude=["^/api/"],  # a regular expression searched in the path: anchored, or "/x/api" would match
     )
-    templates = template_config()
+    assets = StaticAssets(STATIC_DIR)  # content hashes for fingerprinted /static URLs, computed once
+    templates = template_config(settings, assets)
     bearer = api_auth(settings, alchemy)
     # Sends the e-mail outbox in the background of this process (webshop/mail/sender.py).
     mail_sender = MailSender(settings, alchemy)
@@ -124,13 +130,21 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
                     OrderApiController,
                 ],
                 middleware=[bearer.middleware],
+                before_request=strict_json_body,  # JSON bodies by msgspec's strict rules: 0 is not a boolean
             ),
             health,
             ready_handler(alchemy.get_engine()),
             metrics_handler(settings.metrics_token),
-            create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
+            *SEO_HANDLERS,
             create_static_files_router(
-                path="/media", directories=[settings.media_dir], include_in_schema=False, name="media"
+                path="/static", directories=[STATIC_DIR], include_in_schema=False, opt={"exclude_from_csrf": True}
+            ),
+            create_static_files_router(
+                path="/media",
+                directories=[settings.media_dir],
+                include_in_schema=False,
+                name="media",
+                opt={"exclude_from_csrf": True},
             ),
         ],
         dependencies={
@@ -161,12 +175,13 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
             session_config(settings).middleware,
             DefineMiddleware(SessionUserMiddleware, alchemy=alchemy, exclude=["^/static/", "^/media/", "^/api/"]),
         ],
-        openapi_config=openapi_config(bearer),
+        openapi_config=openapi_config(bearer, static_url=assets.url),
+        compression_config=compression_config(),
         csrf_config=csrf,
         allowed_hosts=allowed_hosts_config(settings),
         stores=rate_limit_stores(settings),
         logging_config=None,  # structlog and the root handler are set up by configure_logging
-        request_class=HTMXRequest,
+        request_class=ShopRequest,  # HTMXRequest with a nesting limit on JSON bodies
         template_config=templates,
         before_request=cart_badge_hook(alchemy),
         exception_handlers={Exception: handle_exception},
@@ -174,5 +189,6 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         on_startup=[mail_sender.start],
         on_shutdown=[mail_sender.stop],
     )
+    install_caching(app, assets)  # Cache-Control and 304s on every response, errors included
     # Request id, timing, security headers, access log and metrics around every request, 404s included.
     return install_request_context(app, settings, engine=alchemy.get_engine())

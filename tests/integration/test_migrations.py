@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec, in_thread, require_postgres
 from tests.live import CLI, run_cli, shop_env
+from webshop.catalog.search import is_search_index_object
 from webshop.db.engine import PROJECT_ROOT
 from webshop.db.models import Product
 
@@ -83,7 +84,8 @@ def with_connection(url: str, work: Callable[[Connection], T]) -> T:
 
 
 def table_names(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names())
+    """The tables but the search index's own (the FTS5 table and its shadow tables on SQLite)."""
+    return {name for name in inspect(connection).get_table_names() if not is_search_index_object(name)}
 
 
 def versions(connection: Connection) -> list[str]:
@@ -106,7 +108,7 @@ def schema(connection: Connection) -> dict[str, Any]:
     """Tables with their columns, keys, constraints and indexes, in a form that compares with ==."""
     inspector = inspect(connection)
     tables: dict[str, Any] = {}
-    for name in sorted(inspector.get_table_names()):
+    for name in sorted(table_names(connection)):
         tables[name] = {
             "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(name)],
             "primary_key": inspector.get_pk_constraint(name)["constrained_columns"],
@@ -124,7 +126,15 @@ def differences_from_models(connection: Connection) -> list[Any]:
     """What ``alembic revision --autogenerate`` would write to bring the database in line with the models."""
     context = MigrationContext.configure(
         connection,
-        opts={"compare_type": True, "compare_server_default": True, "version_table": VERSION_TABLE},
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            "version_table": VERSION_TABLE,
+            # The search index's engine-specific objects (FTS5 tables, GIN indexes) are not in the models.
+            "include_object": lambda _object, name, _type, reflected, compare_to: (
+                not (reflected and compare_to is None and is_search_index_object(name))
+            ),
+        },
     )
     return list(compare_metadata(context, METADATA))
 

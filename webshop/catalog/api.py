@@ -1,20 +1,51 @@
-"""Catalog routes of the JSON API: products (search, filters, cursor pages), one product, the category tree."""
+"""Catalog routes of the JSON API: products (search, filters, cursor pages, facet counts), one product,
+the category tree."""
 
 from typing import Annotated, Literal
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import QueryParameter
 
 from webshop.api.responses import problems
 from webshop.api.schemas import INT_MAX, PathId
-from webshop.catalog.schemas import CategoryOut, ProductOut, ProductPage, product_out, summary_out, tree_out
+from webshop.catalog.schemas import (
+    CategoryOut,
+    ProductFacets,
+    ProductOut,
+    ProductPage,
+    facets_out,
+    product_out,
+    summary_out,
+    tree_out,
+)
 from webshop.catalog.service import CatalogQuery, CategoryService, ProductService
 from webshop.security.jwt import PUBLIC
+from webshop.text import query_text
 
-Sort = Literal["name", "-name", "price", "-price", "newest"]
+Sort = Literal["relevance", "name", "-name", "price", "-price", "newest"]
 # Prices are bounded with ``gt=-1`` (the same as ``ge=0`` for integers): Litestar leaves a bound of 0 out
 # of the OpenAPI schema, which would then call negative prices valid.
+Query = Annotated[
+    str | None,
+    query_text(  # no control characters (webshop/text.py)
+        max_length=100,
+        description="Search text: every word must match the name, a SKU, the brand, a category, an option "
+        "or the description (any order; the last letters may be missing; one typo per word of 4+ letters)",
+    ),
+]
+CategorySlug = Annotated[str | None, QueryParameter(description="Category slug (includes subcategories)")]
+Brands = Annotated[list[str] | None, QueryParameter(description="Brand facet values (any of)")]
+Colors = Annotated[list[str] | None, QueryParameter(description="Colour facet values (any of)")]
+PriceMin = Annotated[
+    int | None,
+    QueryParameter(gt=-1, le=INT_MAX, description="Only products with a variant at this price or more (minor units)"),
+]
+PriceMax = Annotated[
+    int | None,
+    QueryParameter(gt=-1, le=INT_MAX, description="Only products with a variant at this price or less (minor units)"),
+]
+InStock = Annotated[bool | None, QueryParameter(description="Only products with a variant in stock")]
 
 
 class CatalogApiController(Controller):
@@ -28,22 +59,60 @@ class CatalogApiController(Controller):
     async def list_products(
         self,
         products_service: NamedDependency[ProductService],
-        q: Annotated[str | None, QueryParameter(max_length=100, description="Search in name and description")] = None,
-        category: Annotated[str | None, QueryParameter(description="Category slug (includes subcategories)")] = None,
-        brand: Annotated[list[str] | None, QueryParameter(description="Brand facet values (any of)")] = None,
-        color: Annotated[list[str] | None, QueryParameter(description="Colour facet values (any of)")] = None,
-        price_min: Annotated[int | None, QueryParameter(gt=-1, le=INT_MAX, description="Minor units")] = None,
-        price_max: Annotated[int | None, QueryParameter(gt=-1, le=INT_MAX, description="Minor units")] = None,
-        sort: FromQuery[Sort] = "name",
+        q: Query = None,
+        category: CategorySlug = None,
+        brand: Brands = None,
+        color: Colors = None,
+        price_min: PriceMin = None,
+        price_max: PriceMax = None,
+        in_stock: InStock = None,
+        sort: Annotated[
+            Sort | None, QueryParameter(description="Default: relevance with a search text, else name")
+        ] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> ProductPage:
         """Search and filter the catalog; pages are linked by ``next_cursor``."""
-        query = CatalogQuery.from_params(q=q, category=category, brand=brand, color=color, sort=sort, page=1)
-        cards, next_cursor = await products_service.search(
-            query, limit=limit, cursor=cursor, price_min=price_min, price_max=price_max
+        query = CatalogQuery.from_params(
+            q=q,
+            category=category,
+            brand=brand,
+            color=color,
+            sort=sort,
+            page=1,
+            price_min=price_min,
+            price_max=price_max,
+            in_stock=in_stock,
         )
+        cards, next_cursor = await products_service.search(query, limit=limit, cursor=cursor)
         return ProductPage(items=[summary_out(c) for c in cards], next_cursor=next_cursor)
+
+    @get("/products/facets", operation_id="productFacets", responses=problems(400, 404))
+    async def product_facets(
+        self,
+        products_service: NamedDependency[ProductService],
+        q: Query = None,
+        category: CategorySlug = None,
+        brand: Brands = None,
+        color: Colors = None,
+        price_min: PriceMin = None,
+        price_max: PriceMax = None,
+        in_stock: InStock = None,
+    ) -> ProductFacets:
+        """How many products match these filters, and the counts of brand and colour values."""
+        query = CatalogQuery.from_params(
+            q=q,
+            category=category,
+            brand=brand,
+            color=color,
+            sort=None,
+            page=1,
+            price_min=price_min,
+            price_max=price_max,
+            in_stock=in_stock,
+        )
+        total, facets = await products_service.facets(query)
+        return facets_out(total, facets)
 
     @get("/products/{product_id:int}", operation_id="getProduct", responses=problems(400, 404))
     async def get_product(self, product_id: PathId, products_service: NamedDependency[ProductService]) -> ProductOut:

@@ -41,6 +41,7 @@ import anyio.to_thread
 from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 
+from webshop.catalog.browse import catalog_changed, mark_catalog_changed
 from webshop.db.engine import write_session
 from webshop.db.models import Category, Product, ProductFacet, ProductImage, StockMovement, StockReason, Variant
 from webshop.media import ImageRejected, StoredImage, content_key, store_image
@@ -263,7 +264,7 @@ class _Parser:
                 self.skipping = True
                 continue
             if any(cell.strip() for cell in cells):
-                yield line, [cell.strip() for cell in cells]
+                yield line, [unprotect_cell(cell.strip()) for cell in cells]
 
     def _read_header(self, line: int, cells: list[str]) -> bool:
         duplicates = sorted(name for name, count in Counter(cells).items() if count > 1)
@@ -604,6 +605,8 @@ async def _sync_categories(
                 slugs.add(slug)
                 report.categories_created += 1
             ids[path] = category.id
+        if report.categories_created:
+            mark_catalog_changed(session)
         await session.commit()
     return ids
 
@@ -766,6 +769,8 @@ async def _import_batch(
         if movements:
             await session.execute(insert(StockMovement), movements)
         report.variants_created += len(new_variants)
+    # Summaries, search documents and the catalog version, in the batch's transaction.
+    await catalog_changed(session, product_ids.values())
 
 
 async def _insert_products(
@@ -950,9 +955,9 @@ async def export_catalog(session: AsyncSession, handle: TextIO, *, currency: str
     no variants; a ``|`` in a facet value, option or category name (the format's separator); a ``:`` in a
     facet name; a variant priced in a currency other than ``currency``.
 
-    Cells are not escaped for spreadsheets (no ``'`` before ``=``, ``+``, ``-`` or ``@``, as OWASP's CSV
-    injection advice would have it): the file is the importer's exchange format and must read back
-    exactly; open it in a spreadsheet with formulas disabled.
+    Text cells a spreadsheet would run as a formula get a ``'`` in front (``protect_cell``, OWASP "CSV
+    Injection"); the parser takes it off again (``unprotect_cell``), so the file still reads back exactly.
+    Prices and stock are written as plain non-negative numbers, which no spreadsheet runs as a formula.
 
     Args:
         session: A session to read with.
@@ -996,11 +1001,11 @@ async def export_catalog(session: AsyncSession, handle: TextIO, *, currency: str
             )
             writer.writerow(
                 [
-                    *product_cells,
-                    "|".join(variant.option_values or []),
-                    variant.sku,
+                    *(protect_cell(cell) for cell in product_cells),
+                    protect_cell("|".join(variant.option_values or [])),
+                    protect_cell(variant.sku),
                     format_major(variant.price, currency),
-                    variant.tax_category,
+                    protect_cell(variant.tax_category),
                     str(variant.stock),
                     "",
                     "",
@@ -1010,6 +1015,25 @@ async def export_catalog(session: AsyncSession, handle: TextIO, *, currency: str
             report.variants += 1
         report.products += 1
     return report
+
+
+FORMULA_CELL = re.compile(r"'*[=+\-@\t\r]")
+"""A cell a spreadsheet would run as a formula: it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return (OWASP "CSV Injection"), possibly after quotes (see ``protect_cell``)."""
+
+
+def protect_cell(cell: str) -> str:
+    """``cell`` with a ``'`` in front if a spreadsheet would run it as a formula (OWASP "CSV Injection").
+
+    A cell that already starts with quotes before such a character gets one more, so that
+    ``unprotect_cell`` can always take exactly one off: ``"=1"`` -> ``"'=1"``, ``"'=1"`` -> ``"''=1"``.
+    """
+    return "'" + cell if FORMULA_CELL.match(cell) else cell
+
+
+def unprotect_cell(cell: str) -> str:
+    """Undo ``protect_cell``: one ``'`` off a cell that is a quote-protected formula; others unchanged."""
+    return cell[1:] if cell.startswith("'") and FORMULA_CELL.match(cell) else cell
 
 
 def format_major(amount: int, currency: str = "USD") -> str:

@@ -10,9 +10,10 @@ from litestar.datastructures import UploadFile
 
 from webshop.api.schemas import BIGINT_MAX, INT_MAX, Money, money
 from webshop.media import IMAGE_WIDTHS, image_url
+from webshop.text import CONTROL, PATTERN_MESSAGES, SPACE, Line, Lines, VisibleLine
 
 if TYPE_CHECKING:
-    from webshop.catalog.service import CategoryNode, ProductCard
+    from webshop.catalog.browse import CardImage, CategoryNode, FacetValue, ProductCard
     from webshop.db.models import Category, Product, ProductImage, Variant
 
 
@@ -161,6 +162,30 @@ class ProductPage(msgspec.Struct):
     next_cursor: str | None
 
 
+class FacetCount(msgspec.Struct):
+    """A facet value, how many products matching the other filters have it, and whether it is selected."""
+
+    value: str
+    count: int
+    selected: bool
+
+
+class ProductFacets(msgspec.Struct):
+    """How many products match the filters (``total``) and the counts of each facet's values
+    (``{"brand": [...], "color": [...]}``); a facet's counts ignore that facet's own selection."""
+
+    total: int
+    facets: dict[str, list[FacetCount]]
+
+
+def facets_out(total: int, facets: dict[str, list[FacetValue]]) -> ProductFacets:
+    """``ProductFacets`` from ``ProductService.facets``' answer."""
+    return ProductFacets(
+        total=total,
+        facets={name: [FacetCount(f.value, f.count, f.selected) for f in values] for name, values in facets.items()},
+    )
+
+
 class VariantOut(msgspec.Struct):
     """A purchasable variant: SKU, option values by group, price, stock on hand."""
 
@@ -189,8 +214,8 @@ class ProductOut(msgspec.Struct):
     updated_at: datetime
 
 
-def image_out(image: ProductImage) -> ImageOut:
-    """``ImageOut`` from a ``ProductImage`` row."""
+def image_out(image: ProductImage | CardImage) -> ImageOut:
+    """``ImageOut`` from a ``ProductImage`` row (or a catalog card's first photo)."""
     return ImageOut(
         id=image.id,
         alt=image.alt,
@@ -260,10 +285,13 @@ def tree_out(nodes: list[CategoryNode]) -> list[CategoryOut]:
 
 # --- Category writes (admin API) ----------------------------------------------------------------------
 
-CATEGORY_NAME_PATTERN = r"^[^|\x00-\x1f\x7f-\x9f]*[^|\s\x00-\x1f\x7f-\x9f][^|\x00-\x1f\x7f-\x9f]*$"
-"""At least one visible character; no ``|`` (the catalog CSV's separator) and no control characters."""
-SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-"""Lowercase letters and digits joined by single ``-``."""
+CATEGORY_NAME_PATTERN = rf"^[{SPACE}]*[^|{CONTROL}{SPACE}][^|{CONTROL}]*\Z"
+"""At least one visible character; no ``|`` (the catalog CSV's separator) and no control characters
+(``webshop.text``: the same white space and control characters as every other text field)."""
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z"
+"""Lowercase letters and digits joined by single ``-`` (``\\Z``: see ``webshop.text``)."""
+PATTERN_MESSAGES[CATEGORY_NAME_PATTERN] = "Expected a name with a visible character, without “|” or control characters"
+PATTERN_MESSAGES[SLUG_PATTERN] = "Expected lowercase letters and digits joined by single hyphens, like trail-shoes"
 
 CategoryName = Annotated[
     str,
@@ -324,23 +352,20 @@ def category_detail(category: Category) -> CategoryDetail:
 # The API's own input shapes, with every constraint a JSON Schema can state (so clients and schema-driven
 # tools know them); ProductService checks them again, plus the rules that span fields or rows.
 
-VISIBLE_TEXT = r"^[^\x00]*[^\x00\s][^\x00]*$"
-"""At least one character that is not white space, and no NUL (which PostgreSQL cannot store)."""
-TEXT = r"^[^\x00]*$"
-"""Any text without NUL."""
-
-ProductName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=VISIBLE_TEXT)]
+# Text fields are ``webshop.text`` types: no control characters; "visible" ones need a character that
+# is not white space (the service trims them), multi-line ones (the description) may hold line breaks.
+ProductName = Annotated[VisibleLine, msgspec.Meta(max_length=200)]
 ProductSlug = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=SLUG_PATTERN)]
-Description = Annotated[str, msgspec.Meta(max_length=20_000, pattern=TEXT)]
-FacetName = Annotated[str, msgspec.Meta(min_length=1, max_length=60, pattern=VISIBLE_TEXT)]
-FacetValue = Annotated[str, msgspec.Meta(max_length=120, pattern=TEXT)]
-OptionGroup = Annotated[str, msgspec.Meta(min_length=1, max_length=60, pattern=VISIBLE_TEXT)]
-OptionValue = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=VISIBLE_TEXT)]
-Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=VISIBLE_TEXT)]
+Description = Annotated[Lines, msgspec.Meta(max_length=20_000)]
+FacetName = Annotated[VisibleLine, msgspec.Meta(max_length=60)]
+FacetValue = Annotated[Line, msgspec.Meta(max_length=120)]
+OptionGroup = Annotated[VisibleLine, msgspec.Meta(max_length=60)]
+OptionValue = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
+Sku = Annotated[VisibleLine, msgspec.Meta(max_length=64)]
 MinorUnits = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX, description="Net price in minor units (cents)")]
 Units = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)]
 TaxCategory = Annotated[
-    str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}$", description="A tax category of WEBSHOP_TAX_RATES")
+    str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}\Z", description="A tax category of WEBSHOP_TAX_RATES")
 ]
 Facets = Annotated[
     dict[FacetName, list[FacetValue]],
@@ -444,7 +469,7 @@ class StockAdjustmentIn(msgspec.Struct, forbid_unknown_fields=True):
     """
 
     delta: Annotated[int, msgspec.Meta(ge=-INT_MAX, le=INT_MAX, description="Units; 0 changes nothing")]
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=VISIBLE_TEXT)]
+    reason: Annotated[VisibleLine, msgspec.Meta(max_length=200)]
 
 
 class StockAdjustmentOut(msgspec.Struct):
@@ -471,4 +496,4 @@ class ImageUpload(msgspec.Struct, forbid_unknown_fields=True):
     """
 
     file: UploadFile
-    alt: Annotated[str, msgspec.Meta(max_length=255, pattern=TEXT)] = ""
+    alt: Annotated[Line, msgspec.Meta(max_length=255)] = ""

@@ -1,22 +1,19 @@
-"""Catalog rules: what a shopper may see, how it is filtered, counted, sorted and paged.
+"""Catalog services: the category tree and products, their admin writes, and the shop's reads.
 
-``ProductService.browse`` is the one query behind the catalog page (and later the API): filters by
-category (a category includes its subcategories), facet values and a search text, counts facet
-values disjunctively (a facet's counts ignore that facet's own selection, as faceted search usually
-does), sorts and pages.
+The reads behind the catalog page and ``/api/products`` live in ``webshop.catalog.browse`` (filters,
+sorts, pages, cards, facet counts) and ``webshop.catalog.search`` (the full-text index);
+``ProductService.browse``/``search``/``facets`` call them. Every write here ends with
+``catalog_changed`` before it commits, so the product summaries, the search index and the catalog
+version move in the same transaction as the change.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
-import json
-import math
 import re
 import unicodedata
 from collections.abc import AsyncIterator, Collection, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,148 +22,60 @@ import anyio
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import Select, and_, func, or_, select, true
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import AuditService, diff
+from webshop.catalog.browse import (
+    DEFAULT_SORT,
+    FILTER_FACETS,
+    MAX_QUERY_LENGTH,
+    SEARCH_SORTS,
+    SORTS,
+    CatalogPage,
+    CatalogQuery,
+    CategoryNode,
+    FacetValue,
+    ProductCard,
+    api_page,
+    browse_catalog,
+    build_tree,
+    catalog_changed,
+    descendant_ids,
+    facet_summary,
+    refresh_product_summaries,
+    visible_products,
+)
 from webshop.catalog.importer import slugify
 from webshop.catalog.schemas import ProductPatch, ProductWrite, VariantPatch, VariantUpdate, VariantWrite
+from webshop.catalog.search import escape_like
 from webshop.db.models import AuditEvent, Category, Product, ProductFacet, ProductImage, User, Variant
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, new_image_key, remove_image_files, store_image
 from webshop.money import format_money
 
-FILTER_FACETS = ("brand", "color")
-SORTS = {
-    "name": "Name: A to Z",
-    "-name": "Name: Z to A",
-    "price": "Price: low to high",
-    "-price": "Price: high to low",
-    "newest": "Newest",
-}
-DEFAULT_SORT = "name"
-MAX_QUERY_LENGTH = 100
-
-
-@dataclass(frozen=True)
-class CatalogQuery:
-    """What the shopper asked for; built from the URL's query string, so it is shareable.
-
-    Attributes:
-        q: Search text (matched case-insensitively against name and description).
-        category: Category slug, or ``None`` for all.
-        facets: ``{"brand": ("Nikon",), "color": ("blue", "pink")}``; values within a facet are ORed,
-            facets are ANDed.
-        sort: One of ``SORTS``.
-        page: 1-based page number.
-    """
-
-    q: str = ""
-    category: str | None = None
-    facets: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    sort: str = DEFAULT_SORT
-    page: int = 1
-
-    @classmethod
-    def from_params(
-        cls,
-        *,
-        q: str | None,
-        category: str | None,
-        brand: list[str] | None,
-        color: list[str] | None,
-        sort: str | None,
-        page: int | None,
-    ) -> CatalogQuery:
-        """Normalise raw query parameters: trim, drop blanks, fall back to defaults for unknown values."""
-        facets = {
-            name: tuple(sorted({v.strip() for v in values if v and v.strip()}))
-            for name, values in (("brand", brand or []), ("color", color or []))
-        }
-        return cls(
-            q=(q or "").strip()[:MAX_QUERY_LENGTH],
-            category=(category or "").strip() or None,
-            facets={k: v for k, v in facets.items() if v},
-            sort=sort if sort in SORTS else DEFAULT_SORT,
-            page=max(1, page or 1),
-        )
-
-    def params(self, **changes: Any) -> dict[str, Any]:
-        """Query parameters for a link to this query with ``changes`` applied (``None`` drops one)."""
-        base: dict[str, Any] = {"q": self.q or None, "category": self.category, "sort": self.sort}
-        base.update({name: list(values) for name, values in self.facets.items()})
-        if base["sort"] == DEFAULT_SORT:
-            base["sort"] = None
-        base["page"] = self.page if self.page > 1 else None
-        base.update(changes)
-        return {k: v for k, v in base.items() if v not in (None, "", [])}
-
-    @property
-    def is_filtered(self) -> bool:
-        """True when any search text, category or facet narrows the catalog."""
-        return bool(self.q or self.category or self.facets)
-
-
-@dataclass(frozen=True)
-class ProductCard:
-    """One product in the catalog grid.
-
-    Prices are minor units of ``currency``: ``min_price == max_price`` for single-price products.
-    ``sku`` is set when the product has exactly one variant (it can go in the cart from the grid).
-    """
-
-    id: int
-    slug: str
-    name: str
-    min_price: int
-    max_price: int
-    currency: str
-    in_stock: bool
-    variant_count: int
-    image: ProductImage | None
-    sku: str | None
-    variant_id: int | None
-
-
-@dataclass(frozen=True)
-class FacetValue:
-    """A facet value with the number of products it would show, and whether it is selected."""
-
-    value: str
-    count: int
-    selected: bool
-
-
-@dataclass(frozen=True)
-class CategoryNode:
-    """A category with its children, for navigation; ``active`` marks the current one or its parent."""
-
-    id: int
-    name: str
-    slug: str
-    children: list[CategoryNode]
-    active: bool = False
-
-
-@dataclass(frozen=True)
-class CatalogPage:
-    """A page of results: ``items``, ``total`` matches, ``pages``, facet counts and the category tree."""
-
-    query: CatalogQuery
-    items: list[ProductCard]
-    total: int
-    page: int
-    pages: int
-    page_size: int
-    facets: dict[str, list[FacetValue]]
-    categories: list[CategoryNode]
-    category: Category | None
-
-
-def visible_products() -> Any:
-    """SQL condition for products a shopper may see: active and not soft-deleted."""
-    return and_(Product.is_active.is_(True), Product.deleted_at.is_(None))
+__all__ = [  # the read side's names stay importable from here (webshop.catalog.browse defines them)
+    "ADMIN_SORTS",
+    "ADMIN_STATES",
+    "ADMIN_STOCK_LEVELS",
+    "DEFAULT_SORT",
+    "FILTER_FACETS",
+    "SEARCH_SORTS",
+    "SORTS",
+    "CatalogPage",
+    "CatalogQuery",
+    "CategoryNode",
+    "CategoryService",
+    "FacetValue",
+    "ProductCard",
+    "ProductService",
+    "build_tree",
+    "choose_variant",
+    "descendant_ids",
+    "option_choices",
+    "visible_products",
+]
 
 
 class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
@@ -263,6 +172,7 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
             summary=f"Created category “{name}”.",
             changes=diff(dict.fromkeys(after), after),
         )
+        await catalog_changed(session)
         return category
 
     async def rename_category(
@@ -291,6 +201,11 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
             new_slug = _category_slug([c for c in categories if c.id != category.id], slug, name, None)
         async with self._savepoint():
             category.slug, category.name = new_slug, name
+        # The search documents of the products below hold the category's name.
+        renamed = before["name"] != name
+        await catalog_changed(
+            self.repository.session, await self._products_below(categories, category.id) if renamed else ()
+        )
         changes = diff(before, _category_state(category))
         if changes:
             AuditService(session=self.repository.session).record(
@@ -344,6 +259,11 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
             category.parent_id = parent_id
             for index, sibling in enumerate(siblings):
                 sibling.position = index
+        # The search documents of the products below hold the names of the category's ancestors.
+        moved = before["parent_id"] != parent_id
+        await catalog_changed(
+            self.repository.session, await self._products_below(categories, category.id) if moved else ()
+        )
         changes = diff(before, _category_state(category))
         if changes:
             AuditService(session=self.repository.session).record(
@@ -411,6 +331,7 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
         before = _category_state(category)
         async with self._savepoint():
             await self.repository.session.delete(category)
+        await catalog_changed(self.repository.session)
         AuditService(session=self.repository.session).record(
             actor,
             "category",
@@ -419,6 +340,11 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
             summary=f"Deleted category “{before['name']}”.",
             changes=diff(before, dict.fromkeys(before)),
         )
+
+    async def _products_below(self, categories: list[Category], category_id: int) -> list[int]:
+        """Ids of the products in ``category_id`` or any category below it, soft-deleted ones included."""
+        ids = descendant_ids(categories, category_id)
+        return list(await self.repository.session.scalars(select(Product.id).where(Product.category_id.in_(ids))))
 
     async def _locked_tree(self) -> list[Category]:
         """Every category, ordered, locked for the rest of the transaction on PostgreSQL."""
@@ -551,36 +477,6 @@ def _siblings(categories: list[Category], parent_id: int | None) -> list[Categor
     return sorted((c for c in categories if c.parent_id == parent_id), key=lambda c: (c.position, c.name, c.id))
 
 
-def build_tree(categories: list[Category], active_slug: str | None = None) -> list[CategoryNode]:
-    """Turn a flat list of categories into nested ``CategoryNode`` trees (any depth)."""
-    by_parent: dict[int | None, list[Category]] = {}
-    for category in categories:
-        by_parent.setdefault(category.parent_id, []).append(category)
-
-    def build(parent_id: int | None) -> list[CategoryNode]:
-        nodes = []
-        for category in by_parent.get(parent_id, []):
-            children = build(category.id)
-            active = category.slug == active_slug or any(child.active for child in children)
-            nodes.append(CategoryNode(category.id, category.name, category.slug, children, active))
-        return nodes
-
-    return build(None)
-
-
-def descendant_ids(categories: list[Category], root_id: int) -> set[int]:
-    """Return ``root_id`` and the ids of every category below it."""
-    ids = {root_id}
-    changed = True
-    while changed:
-        changed = False
-        for category in categories:
-            if category.parent_id in ids and category.id not in ids:
-                ids.add(category.id)
-                changed = True
-    return ids
-
-
 class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
     """Products as the shop shows them: browsing, and one product with its variants and photos."""
 
@@ -591,8 +487,10 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
 
     repository_type = Repo
 
+    # --- the shop's reads (webshop.catalog.browse) ---------------------------------------------------
+
     async def browse(self, query: CatalogQuery, *, page_size: int = 24) -> CatalogPage:
-        """Return one page of the catalog for ``query``.
+        """Return one page of the catalog for ``query`` (see ``webshop.catalog.browse.browse_catalog``).
 
         Args:
             query: Filters, sort and page (see ``CatalogQuery``).
@@ -604,39 +502,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         Raises:
             NotFound: ``query.category`` names no category.
         """
-        session = self.repository.session
-        categories = list(await session.scalars(select(Category).order_by(Category.position, Category.name)))
-        category, conditions, facet_conditions = self._conditions(query, categories)
-        where = and_(*conditions, *facet_conditions.values())
-        total = await session.scalar(select(func.count()).select_from(Product).where(where)) or 0
-        pages = max(1, math.ceil(total / page_size))
-
-        stats = _variant_stats()
-        statement: Select[Any] = (
-            select(Product.id, Product.slug, Product.name, stats)
-            .join(stats, stats.c.product_id == Product.id)
-            .where(where)
-        )
-        statement = statement.order_by(*_order_by(query.sort, stats)).limit(page_size)
-        statement = statement.offset((query.page - 1) * page_size)
-        rows = (await session.execute(statement)).all()
-        items = await self._cards(rows)
-
-        facets = {}
-        for name in FILTER_FACETS:
-            others = [cond for other, cond in facet_conditions.items() if other != name]
-            facets[name] = await self._facet_counts(name, and_(*conditions, *others), query.facets.get(name, ()))
-        return CatalogPage(
-            query=query,
-            items=items,
-            total=total,
-            page=query.page,
-            pages=pages,
-            page_size=page_size,
-            facets=facets,
-            categories=build_tree(categories, query.category),
-            category=category,
-        )
+        return await browse_catalog(self.repository.session, query, page_size=page_size)
 
     async def search(
         self,
@@ -647,13 +513,14 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         price_min: int | None = None,
         price_max: int | None = None,
     ) -> tuple[list[ProductCard], str | None]:
-        """One page of products for the API, with keyset (cursor) pagination.
+        """One page of products for the API, with keyset (cursor) pagination (see ``browse.api_page``).
 
         Args:
-            query: Search text, category, facets and sort (``query.page`` is ignored).
+            query: Search text, category, facets, price range, stock filter and sort (``page`` ignored).
             limit: Products per page (1-100).
             cursor: ``next_cursor`` of the previous page, or ``None`` for the first page.
-            price_min / price_max: Only products with a variant priced in this range (minor units).
+            price_min / price_max: Only products with a variant priced in this range (minor units);
+                when given they replace ``query``'s.
 
         Returns:
             ``(cards, next_cursor)``; ``next_cursor`` is ``None`` on the last page.
@@ -662,36 +529,28 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
             NotFound: ``query.category`` names no category.
             ValidationFailed: the cursor is not one this endpoint issued for this sort.
         """
-        session = self.repository.session
-        categories = list(await session.scalars(select(Category)))
-        _, conditions, facet_conditions = self._conditions(query, categories)
         if price_min is not None or price_max is not None:
-            priced = select(Variant.product_id)
-            if price_min is not None:
-                priced = priced.where(Variant.price >= price_min)
-            if price_max is not None:
-                priced = priced.where(Variant.price <= price_max)
-            conditions.append(Product.id.in_(priced))
-        stats = _variant_stats()
-        keys = _sort_keys(query.sort, stats)
-        if cursor:
-            conditions.append(_after(keys, _decode_cursor(cursor, query.sort, len(keys))))
-        statement = (
-            select(Product.id, Product.slug, Product.name, Product.created_at, stats)
-            .join(stats, stats.c.product_id == Product.id)
-            .where(and_(*conditions, *facet_conditions.values()))
-            .order_by(*(column.desc() if descending else column.asc() for column, descending in keys))
-            .limit(limit + 1)
-        )
-        rows = (await session.execute(statement)).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = None
-        if more and rows:
-            last = rows[-1]
-            first_key = {"price": last.min_price, "-price": last.max_price, "newest": last.created_at}
-            next_cursor = _encode_cursor(query.sort, [first_key.get(query.sort, last.name), last.id])
-        return await self._cards(rows), next_cursor
+            query = CatalogQuery.from_params(
+                q=query.q,
+                category=query.category,
+                brand=list(query.facets.get("brand", ())),
+                color=list(query.facets.get("color", ())),
+                sort=query.sort,
+                page=query.page,
+                price_min=price_min if price_min is not None else query.price_min,
+                price_max=price_max if price_max is not None else query.price_max,
+                in_stock=query.in_stock,
+                currency=query.currency,
+            )
+        return await api_page(self.repository.session, query, limit=limit, cursor=cursor)
+
+    async def facets(self, query: CatalogQuery) -> tuple[int, dict[str, list[FacetValue]]]:
+        """``(total, {facet: [FacetValue]})`` of the products matching ``query`` (sort and page ignored).
+
+        Raises:
+            NotFound: ``query.category`` names no category.
+        """
+        return await facet_summary(self.repository.session, query)
 
     async def get_visible(self, product_id: int) -> Product:
         """The visible product with ``product_id``, with variants, photos, facets and category.
@@ -707,82 +566,6 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         if product is None:
             raise NotFound("There is no such product.")
         return product
-
-    @staticmethod
-    def _conditions(
-        query: CatalogQuery, categories: list[Category]
-    ) -> tuple[Category | None, list[Any], dict[str, Any]]:
-        """SQL conditions for a query: ``(category, conditions, {facet: condition})``.
-
-        Raises:
-            NotFound: ``query.category`` names no category.
-        """
-        category = None
-        conditions: list[Any] = [visible_products()]
-        if query.category:
-            category = next((c for c in categories if c.slug == query.category), None)
-            if category is None:
-                raise NotFound(f"There is no category “{query.category}”.")
-            conditions.append(Product.category_id.in_(descendant_ids(categories, category.id)))
-        if query.q:
-            pattern = f"%{_escape_like(query.q)}%"
-            conditions.append(
-                or_(Product.name.ilike(pattern, escape="\\"), Product.description.ilike(pattern, escape="\\"))
-            )
-        facet_conditions = {
-            name: Product.id.in_(
-                select(ProductFacet.product_id).where(ProductFacet.facet == name, ProductFacet.value.in_(values))
-            )
-            for name, values in query.facets.items()
-        }
-        return category, conditions, facet_conditions
-
-    async def _cards(self, rows: list[Any]) -> list[ProductCard]:
-        session = self.repository.session
-        ids = [row.id for row in rows]
-        images: dict[int, ProductImage] = {}
-        singles: dict[int, Variant] = {}
-        if ids:
-            for image in await session.scalars(
-                select(ProductImage)
-                .where(ProductImage.product_id.in_(ids))
-                .order_by(ProductImage.product_id, ProductImage.position)
-            ):
-                images.setdefault(image.product_id, image)
-            single_ids = [row.id for row in rows if row.variant_count == 1]
-            if single_ids:
-                for variant in await session.scalars(select(Variant).where(Variant.product_id.in_(single_ids))):
-                    singles[variant.product_id] = variant
-        return [
-            ProductCard(
-                id=row.id,
-                slug=row.slug,
-                name=row.name,
-                min_price=row.min_price,
-                max_price=row.max_price,
-                currency=row.currency,
-                in_stock=row.max_stock > 0,
-                variant_count=row.variant_count,
-                image=images.get(row.id),
-                sku=singles[row.id].sku if row.id in singles else None,
-                variant_id=singles[row.id].id if row.id in singles else None,
-            )
-            for row in rows
-        ]
-
-    async def _facet_counts(self, facet: str, where: Any, selected: tuple[str, ...]) -> list[FacetValue]:
-        statement = (
-            select(ProductFacet.value, func.count(func.distinct(ProductFacet.product_id)))
-            .join(Product, Product.id == ProductFacet.product_id)
-            .where(ProductFacet.facet == facet, where)
-            .group_by(ProductFacet.value)
-            .order_by(ProductFacet.value)
-        )
-        counts = {value: count for value, count in (await self.repository.session.execute(statement)).all()}
-        # A selected value stays listed (with 0) so the shopper can untick it.
-        for value in selected:
-            counts.setdefault(value, 0)
-        return [FacetValue(v, counts[v], v in selected) for v in sorted(counts, key=str.casefold)]
 
     async def get_visible_by_slug(self, slug: str) -> Product:
         """Return the visible product with ``slug``, its variants, photos, facets and category loaded.
@@ -871,7 +654,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
             conditions.append(Product.deleted_at.is_(None))
         text = (q or "").strip()[:MAX_QUERY_LENGTH]
         if text:
-            pattern = f"%{_escape_like(text)}%"
+            pattern = f"%{escape_like(text)}%"
             conditions.append(
                 or_(
                     Product.name.ilike(pattern, escape="\\"),
@@ -1007,6 +790,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                     await self._record_new_variant(variant, stock, audit, actor)
         except IntegrityError as exc:
             raise _conflict(exc) from exc
+        await catalog_changed(session, [product.id])
         await session.commit()
         return await self.get_for_admin(product.id)
 
@@ -1115,6 +899,9 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                     if "stock" in clean:
                         await self._set_stock(variant, clean.pop("stock_seen"), clean.pop("stock"), actor=actor)
                     self._apply_variant(variant, clean, audit, actor)
+                # Variant rows before the product row: the order checkout locks them in (its variants,
+                # then their products' summaries), so the two cannot deadlock on PostgreSQL.
+                await session.flush()
                 facets = values.pop("facets", None)
                 for key, value in values.items():
                     setattr(product, key, value)
@@ -1130,6 +917,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                     await self._insert_variant(product, row, position + offset, audit, actor)
         except IntegrityError as exc:
             raise _conflict(exc) from exc
+        await catalog_changed(session, [product.id])
         await session.commit()
         return await self.get_for_admin(product.id)
 
@@ -1169,6 +957,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                 variant = await self._insert_variant(product, row, position, AuditService(session=session), actor)
         except IntegrityError as exc:
             raise _conflict(exc) from exc
+        await catalog_changed(session, [product.id])
         await session.commit()
         return await self._variant(variant.id)
 
@@ -1217,6 +1006,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                 await session.flush()
         except IntegrityError as exc:
             raise _conflict(exc) from exc
+        await catalog_changed(session, [variant.product_id])
         await session.commit()
         return await self._variant(variant_id)
 
@@ -1247,6 +1037,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
             await self._set_stock(
                 variant, variant.stock if expected is None else expected, level, actor=actor, note=note
             )
+        await refresh_product_summaries(session, [variant.product_id])
         await session.commit()
         return await self._variant(variant_id)
 
@@ -1274,6 +1065,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                     summary=f"{variant.sku}: {delta:+d}" + (f" ({note})" if note else ""),
                     changes={"stock": [level - delta, level]},
                 )
+        await refresh_product_summaries(session, [variant.product_id])
         await session.commit()
         return await self._variant(variant_id)
 
@@ -1305,6 +1097,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
             )
             await session.delete(variant)
             await session.flush()
+        await catalog_changed(session, [variant.product_id])
         await session.commit()
 
     async def soft_delete(self, product_id: int, *, actor: User | None) -> Product:
@@ -1324,6 +1117,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                 actor, "product", product.id, "delete", summary=f"Deleted “{product.name}” (hidden from the shop)."
             )
             await session.flush()
+            await catalog_changed(session, [product.id])
             await session.commit()
         return await self.get_for_admin(product_id)
 
@@ -1341,6 +1135,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                 actor, "product", product.id, "restore", summary=f"Restored “{product.name}”."
             )
             await session.flush()
+            await catalog_changed(session, [product.id])
             await session.commit()
         return await self.get_for_admin(product_id)
 
@@ -1640,97 +1435,6 @@ def option_choices(product: Product) -> list[tuple[str, list[str]]]:
                 values.append(variant.option_values[index])
         choices.append((group, values))
     return choices
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _variant_stats() -> Any:
-    """Per product: lowest and highest price, most stock of a variant, number of variants, currency."""
-    return (
-        select(
-            Variant.product_id.label("product_id"),
-            func.min(Variant.price).label("min_price"),
-            func.max(Variant.price).label("max_price"),
-            func.max(Variant.stock).label("max_stock"),
-            func.count(Variant.id).label("variant_count"),
-            func.min(Variant.currency).label("currency"),
-        )
-        .group_by(Variant.product_id)
-        .subquery()
-    )
-
-
-def _sort_keys(sort: str, stats: Any) -> list[tuple[Any, bool]]:
-    """``[(column, descending)]`` of a sort for keyset pagination; the product id breaks ties."""
-    if sort == "-name":
-        return [(Product.name, True), (Product.id, True)]
-    if sort == "price":
-        return [(stats.c.min_price, False), (Product.id, False)]
-    if sort == "-price":
-        return [(stats.c.max_price, True), (Product.id, False)]
-    if sort == "newest":
-        return [(Product.created_at, True), (Product.id, True)]
-    return [(Product.name, False), (Product.id, False)]
-
-
-def _after(keys: list[tuple[Any, bool]], values: list[Any]) -> Any:
-    """Rows after ``values`` in the order of ``keys``: (k1 > v1) OR (k1 = v1 AND k2 > v2) ..."""
-    clauses = []
-    for index, (column, descending) in enumerate(keys):
-        equal = [keys[i][0] == values[i] for i in range(index)]
-        beyond = column < values[index] if descending else column > values[index]
-        clauses.append(and_(*equal, beyond))
-    return or_(*clauses)
-
-
-def _encode_cursor(sort: str, values: list[Any]) -> str:
-    raw = [v.isoformat() if isinstance(v, datetime) else v for v in values]
-    payload = json.dumps({"s": sort, "v": raw}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, sort: str, size: int) -> list[Any]:
-    """The sort values a cursor carries.
-
-    Raises:
-        ValidationFailed: the cursor is malformed or was issued for another sort.
-    """
-    problem = ValidationFailed("The cursor is not valid for this query.", field_errors={"cursor": "Invalid cursor."})
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        values = data["v"]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise problem from exc
-    if not isinstance(data, dict) or data.get("s") != sort or not isinstance(values, list) or len(values) != size:
-        raise problem
-    if not isinstance(values[-1], int) or isinstance(values[-1], bool):
-        raise problem
-    first = values[0]
-    if sort == "newest":
-        try:
-            first = datetime.fromisoformat(first)
-        except (TypeError, ValueError) as exc:
-            raise problem from exc
-    elif sort in {"price", "-price"}:
-        if not isinstance(first, int) or isinstance(first, bool):
-            raise problem
-    elif not isinstance(first, str):
-        raise problem
-    return [first, values[-1]]
-
-
-def _order_by(sort: str, stats: Any) -> list[Any]:
-    if sort == "-name":
-        return [Product.name.desc(), Product.id.desc()]
-    if sort == "price":
-        return [stats.c.min_price.asc(), Product.name.asc(), Product.id.asc()]
-    if sort == "-price":
-        return [stats.c.max_price.desc(), Product.name.asc(), Product.id.asc()]
-    if sort == "newest":
-        return [Product.created_at.desc(), Product.id.desc()]
-    return [Product.name.asc(), Product.id.asc()]
 
 
 # --- admin product rules (ProductService's writes) --------------------------------------------------------

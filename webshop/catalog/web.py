@@ -7,8 +7,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
+from webshop.catalog.browse import parse_price
 from webshop.catalog.service import (
-    SORTS,
     CatalogQuery,
     CategoryService,
     ProductService,
@@ -36,15 +36,30 @@ class CatalogController(Controller):
         color: FromQuery[list[str] | None] = None,
         sort: FromQuery[str | None] = None,
         page: Annotated[int | None, QueryParameter(ge=1, le=100_000)] = None,
+        price_min: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        price_max: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        in_stock: Annotated[str | None, QueryParameter(max_length=10)] = None,
     ) -> Template:
-        """The product grid with search, category tree, facet filters, sort and pages."""
-        query = CatalogQuery.from_params(q=q, category=category, brand=brand, color=color, sort=sort, page=page)
+        """The product grid with search, category tree, facet, price and stock filters, sort and pages."""
+        query = CatalogQuery.from_params(
+            q=q,
+            category=category,
+            brand=brand,
+            color=color,
+            sort=sort,
+            page=page,
+            # Prices are typed in major units ("12.50"); one that is not a price is ignored.
+            price_min=parse_price(price_min, settings.currency),
+            price_max=parse_price(price_max, settings.currency),
+            in_stock=bool(in_stock),
+            currency=settings.currency,
+        )
         result = await products_service.browse(query, page_size=settings.page_size)
         return page_or_fragment(
             request,
             "catalog/index.html",
             {"catalog-results": "catalog/_results.html"},
-            {"result": result, "query": query, "sorts": SORTS},
+            {"result": result, "query": query, "sorts": query.sorts},
         )
 
     @get("/products/{slug:str}", name="product", media_type=MediaType.HTML)

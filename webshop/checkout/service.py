@@ -12,6 +12,11 @@
    the order paid, empties the cart, queues the confirmation e-mail (outbox) and commits explicitly.
 
 Any failure rolls the whole transaction back: no order, stock untouched, cart kept.
+
+A form submitted several times at once (a double click, a reload) with two workers on PostgreSQL:
+the second request's insert waits for the first to commit and then hits the unique token, or it
+arrives after the first committed and finds the cart empty (or the stock gone); either way it looks
+the token up again and returns the first request's order, so every answer leads to that one order.
 """
 
 from __future__ import annotations
@@ -29,16 +34,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
+from webshop.catalog.browse import refresh_product_summaries
 from webshop.checkout.payments import PaymentProvider, normalize_card_number
 from webshop.checkout.pricing import shipping_method, tax_amount
-from webshop.db.models import Address, CartLine, Order, OrderLine, OrderStatus, StockReason, Variant
-from webshop.errors import CartChanged, InsufficientStock, NotFound, PaymentDeclined, ValidationFailed
+from webshop.db.models import Address, CartLine, Order, OrderLine, OrderStatus, StockReason, User, Variant
+from webshop.errors import (
+    CartChanged,
+    DomainError,
+    InsufficientStock,
+    NotFound,
+    PaymentDeclined,
+    ValidationFailed,
+)
 from webshop.mail.outbox import queue_order_email
 from webshop.observability.metrics import counts_checkouts
 
 if TYPE_CHECKING:
     from webshop.config import Settings
-    from webshop.db.models import User
 from webshop.stock.service import take_stock
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -133,20 +145,33 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         return address
 
     async def save_address(self, user_id: int, data: AddressInput) -> Address:
-        """Validate ``data`` and keep it in the user's address book (an identical one is reused).
+        """Validate ``data`` and keep it in the user's address book (an identical one is reused); committed.
+
+        The same address sent twice at once (a double click) is kept once: the user's row is locked
+        (``SELECT ... FOR NO KEY UPDATE`` on PostgreSQL; SQLite's writers hold the database lock from
+        ``BEGIN IMMEDIATE``) before the book is searched, so the second request finds the first's.
 
         Raises:
             ValidationFailed: see ``AddressInput.cleaned``.
         """
         clean = data.cleaned()
-        for existing in await self.addresses(user_id):
-            if all(getattr(existing, k) == getattr(clean, k) for k in clean.__dataclass_fields__):
-                existing.updated_at = datetime.now(UTC)
-                await self.repository.session.flush()
-                return existing
-        address = Address(user_id=user_id, **{k: getattr(clean, k) for k in clean.__dataclass_fields__})
-        self.repository.session.add(address)
-        await self.repository.session.flush()
+        values = {k: getattr(clean, k) for k in clean.__dataclass_fields__}
+        session = self.repository.session
+        await session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+        existing = await session.scalar(
+            select(Address)
+            .where(Address.user_id == user_id, *(getattr(Address, k) == v for k, v in values.items()))
+            .order_by(Address.id)
+            .limit(1)
+        )
+        if existing is not None:
+            existing.updated_at = datetime.now(UTC)
+            address = existing
+        else:
+            address = Address(user_id=user_id, **values)
+            session.add(address)
+        await session.flush()
+        await session.commit()
         return address
 
     async def find_by_token(self, checkout_token: str) -> Order | None:
@@ -196,6 +221,38 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             InsufficientStock: one or more lines cannot be had; ``shortfalls`` lists every one.
             PaymentDeclined: the provider declined; nothing was ordered.
         """
+        try:
+            return await self._place(
+                user_id=user_id,
+                address=address,
+                shipping_code=shipping_code,
+                card_number=card_number,
+                checkout_token=checkout_token,
+                provider=provider,
+                tax_rates_bp=tax_rates_bp,
+                expected_signature=expected_signature,
+            )
+        except DomainError:
+            # A request with the same token may have committed its order after this one looked the
+            # token up (it emptied the cart or took the stock we then missed): land on that order.
+            placed = await self.find_by_token(checkout_token) if TOKEN_RE.match(checkout_token or "") else None
+            if placed is None or placed.user_id != user_id:
+                raise
+            return placed, False
+
+    async def _place(
+        self,
+        *,
+        user_id: int,
+        address: AddressInput,
+        shipping_code: str,
+        card_number: str,
+        checkout_token: str,
+        provider: PaymentProvider,
+        tax_rates_bp: dict[str, int],
+        expected_signature: str | None,
+    ) -> tuple[Order, bool]:
+        """``place_order`` without the second look-up of the token after a domain error."""
         session = self.repository.session
         async with session.begin_nested():
             if not TOKEN_RE.match(checkout_token or ""):
@@ -237,12 +294,17 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 payment_provider=provider.name,
                 card_last4=card[-4:],
             )
-            session.add(order)
             try:
+                # Added inside the savepoint: ``begin_nested`` flushes pending objects before it starts,
+                # and a unique violation there would roll back the outer savepoint instead.
                 async with session.begin_nested():
+                    session.add(order)
                     await session.flush()  # claims the checkout token (unique)
             except IntegrityError:
-                session.expunge(order)
+                # Another request claimed the token first (on PostgreSQL this one waited for its commit).
+                # The savepoint's rollback has already taken ``order`` out of the session.
+                if order in session:
+                    session.expunge(order)
                 existing = await self.find_by_token(checkout_token)
                 if existing is None:
                     raise
@@ -281,6 +343,9 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 await session.execute(delete(CartLine).where(CartLine.cart_id == cart.id))
             # The confirmation e-mail joins the outbox in this transaction: sent only if the order commits.
             await queue_order_email(session, order, "order_confirmation")
+            # Last before the commit (the products stay locked only that long): a sold-out variant can
+            # turn its product's "in stock" flag off, which the catalog filters and caches by.
+            await refresh_product_summaries(session, {line.product_id for line in view.lines})
         # Any exception above rolled the savepoint back: no order, no stock taken, cart kept, no e-mail.
         await session.commit()
         placed = await self.find_by_token(checkout_token)

@@ -18,6 +18,7 @@ from sqlalchemy import BigInteger, case, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.audit.service import AuditService
+from webshop.catalog.browse import refresh_product_summaries
 from webshop.db.models import Product, StockMovement, StockReason, User, Variant
 from webshop.errors import Conflict, NotFound, ValidationFailed
 
@@ -348,6 +349,7 @@ class StockService(SQLAlchemyAsyncRepositoryService[Variant]):
         session = self.repository.session
         async with session.begin_nested():
             level = await adjust_stock(session, variant.id, units, reference=f"{reason}: {note}")
+            await refresh_product_summaries(session, [variant.product_id])  # the catalog's "in stock" flag
             AuditService(session=session).record(
                 actor,
                 "stock",

@@ -3,7 +3,16 @@
 from webshop.db.models.accounts import AuthSession, User, UserRole
 from webshop.db.models.api import IdempotencyRecord, RefreshToken, RevokedAccessToken, TokenFamily
 from webshop.db.models.cart import Cart, CartLine
-from webshop.db.models.catalog import Category, Product, ProductFacet, ProductImage, Variant
+from webshop.db.models.catalog import (
+    CatalogState,
+    Category,
+    Product,
+    ProductFacet,
+    ProductImage,
+    ProductSearch,
+    SearchTerm,
+    Variant,
+)
 from webshop.db.models.operations import AccountToken, AuditEvent, OutboundEmail
 from webshop.db.models.orders import Address, Order, OrderLine, OrderStatus
 from webshop.db.models.stock import StockMovement, StockReason
@@ -15,6 +24,7 @@ __all__ = [
     "AuthSession",
     "Cart",
     "CartLine",
+    "CatalogState",
     "Category",
     "IdempotencyRecord",
     "Order",
@@ -24,8 +34,10 @@ __all__ = [
     "Product",
     "ProductFacet",
     "ProductImage",
+    "ProductSearch",
     "RefreshToken",
     "RevokedAccessToken",
+    "SearchTerm",
     "StockMovement",
     "StockReason",
     "TokenFamily",

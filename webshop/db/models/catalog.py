@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from advanced_alchemy.base import BigIntAuditBase
-from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from advanced_alchemy.base import AdvancedDeclarativeBase, BigIntAuditBase, CommonTableAttributes
+from advanced_alchemy.types import BigIntIdentity, DateTimeUTC
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 
@@ -30,10 +30,22 @@ class Product(BigIntAuditBase):
 
     ``option_groups`` lists the names of the variant axes in order (``["screen size", "RAM"]``);
     ``deleted_at`` set means soft-deleted: hidden from the shop, kept for past orders.
+
+    ``min_price``, ``max_price`` (minor units) and ``in_stock`` (some variant has stock) summarise the
+    variants, so the catalog sorts and filters on this table alone. They are derived data, kept by
+    ``webshop.catalog.browse.refresh_product_summaries`` in the same transaction as every variant,
+    price or stock change (``webshop check-stock`` compares them with a fresh computation).
     """
 
     __tablename__ = "products"
-    __table_args__ = (Index("ix_products_active_name", "is_active", "name"),)
+    __table_args__ = (
+        Index("ix_products_active_name", "is_active", "name"),
+        # Keyset pages of the API: (sort column, id) row-value comparisons walk these indexes.
+        Index("ix_products_name_id", "name", "id"),
+        Index("ix_products_min_price_id", "min_price", "id"),
+        Index("ix_products_max_price_id", "max_price", "id"),
+        Index("ix_products_created_at_id", "created_at", "id"),
+    )
 
     slug: Mapped[str] = mapped_column(String(200), unique=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
@@ -42,6 +54,9 @@ class Product(BigIntAuditBase):
     option_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_active: Mapped[bool] = mapped_column(default=True)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    min_price: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_price: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    in_stock: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     category: Mapped[Category | None] = relationship(lazy="joined", innerjoin=False)
     variants: Mapped[list[Variant]] = relationship(
@@ -127,3 +142,49 @@ class Variant(BigIntAuditBase):
     def options(self, groups: list[str]) -> dict[str, Any]:
         """Map each option group name to this variant's value (``{"size": "Size 42"}``)."""
         return dict(zip(groups, self.option_values, strict=False))
+
+
+class CatalogState(CommonTableAttributes, AdvancedDeclarativeBase):
+    """One row (``id`` 1): ``version`` goes up by one in every transaction that changes the catalog.
+
+    Readers key their caches of totals, facet counts and result orders by it (see
+    ``webshop.catalog.browse``): every worker reads it once per request, so no worker serves counts
+    older than the last committed catalog change.
+    """
+
+    __tablename__ = "catalog_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class ProductSearch(CommonTableAttributes, AdvancedDeclarativeBase):
+    """The search document of a visible product: normalised, stemmed words per field (space-separated).
+
+    Written only by ``webshop.catalog.search.reindex_products``. The engine's full-text index sits on
+    it: an FTS5 table kept by triggers on SQLite, a GIN index on its weighted ``tsvector`` on
+    PostgreSQL (both created by the migration, see ``webshop.catalog.search``).
+    """
+
+    __tablename__ = "product_search"
+
+    product_id: Mapped[int] = mapped_column(
+        BigIntIdentity, ForeignKey("products.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    name: Mapped[str] = mapped_column(Text, default="")
+    skus: Mapped[str] = mapped_column(Text, default="")
+    brand: Mapped[str] = mapped_column(Text, default="")
+    categories: Mapped[str] = mapped_column(Text, default="")
+    options: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class SearchTerm(CommonTableAttributes, AdvancedDeclarativeBase):
+    """A word of the search index (stemmed) with how many products use it: typo candidates are
+    looked up here, and ``word`` (one unstemmed form) is what "Did you mean ...?" shows."""
+
+    __tablename__ = "search_terms"
+
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    word: Mapped[str] = mapped_column(String(64))
+    doc_count: Mapped[int] = mapped_column(Integer, default=0)

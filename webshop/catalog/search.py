@@ -1,0 +1,644 @@
+"""The full-text product index on both engines, and the search queries over it.
+
+**Documents.** ``reindex_products(session, ids)`` writes one ``product_search`` row per *visible*
+product (active, not soft-deleted; others have none): its name, SKUs, brand, category path, option
+and facet values and description, each reduced to index words by ``terms`` (lowercase, accents off,
+split on anything that is not a letter or digit, simple English plural stemming so that "shoes" and
+"shoe" are one word). Every catalog write calls it in its own transaction (through
+``webshop.catalog.browse.catalog_changed``), so the index never lags behind the catalog.
+
+**Engines.** SQLite: an external-content FTS5 table ``product_search_fts`` over ``product_search``
+(``unicode61`` tokenizer, prefix indexes), kept in step by three triggers on ``product_search``,
+ranked with ``bm25`` and column weights. PostgreSQL: a GIN index on the row's weighted ``tsvector``
+(``'simple'`` configuration: the words are normalised already), ranked with ``ts_rank``, and a
+``pg_trgm`` GIN index on the vocabulary for prefix look-ups and "Did you mean" words further than
+one edit away. The migration creates (and drops) them; the SQLite objects are not in the models
+(``is_search_index_table`` tells them apart for schema comparisons).
+
+**Vocabulary.** ``search_terms`` holds every index word with the number of products that use it,
+maintained by the same ``reindex_products`` with atomic increments. A query word that is neither an
+index word nor the beginning of one, and has 4 or more letters, also matches the index words one
+edit away (one letter wrong, missing, extra, or two neighbours swapped), generated here and looked up
+by primary key.
+
+**Queries.** ``plan_search`` turns the shopper's text into a ``SearchPlan``: for every word the forms
+it matches (its stem exactly, the word as typed as a prefix, typo corrections). Every word must
+match (AND), in any order, in any field. ``SearchPlan.ranked`` is a ``(product_id, score)``
+subquery, lower score first: an exact SKU, then name and SKU matches above brand and category, above
+options, above description. A text with no word in it (``%``) falls back to a literal substring
+search of name and description.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webshop.db.models import Category, Product, ProductFacet, ProductSearch, SearchTerm, Variant
+
+FIELDS = ("name", "skus", "brand", "categories", "options", "description")
+"""The document's fields, in the FTS5 table's column order."""
+SQLITE_WEIGHTS = (10.0, 10.0, 4.0, 4.0, 2.0, 1.0)
+"""``bm25`` weight of each field of ``FIELDS``."""
+PG_WEIGHTS = "{0.05, 0.2, 0.4, 1.0}"
+"""``ts_rank`` weights of the classes D (description), C (options), B (brand, categories), A (name, SKUs)."""
+PG_CLASSES = ("A", "A", "B", "B", "C", "D")
+FTS_TABLE = "product_search_fts"
+SEARCH_INDEX_TABLES = frozenset(
+    {FTS_TABLE} | {f"{FTS_TABLE}_{suffix}" for suffix in ("data", "idx", "docsize", "config", "content")}
+)
+"""SQLite tables of the FTS5 index (the virtual table and its shadow tables)."""
+SEARCH_INDEX_OBJECTS = SEARCH_INDEX_TABLES | {"ix_product_search_document", "ix_search_terms_term_trgm"}
+"""Database objects of the search index that the models do not describe (the migration makes them)."""
+PG_DOCUMENT = " || ".join(
+    f"setweight(to_tsvector('simple'::regconfig, {name}), '{weight}')"
+    for name, weight in zip(FIELDS, PG_CLASSES, strict=True)
+)
+"""The weighted ``tsvector`` of a ``product_search`` row; the GIN index is on exactly this expression."""
+
+MIN_TYPO_LENGTH = 4
+"""Words this long or longer match index words one edit away."""
+MAX_TERM_LENGTH = 64
+MAX_QUERY_WORDS = 8
+SKU_SCORE = -1e9
+"""Score of a product whose SKU is the query: ahead of any full-text score (bm25 and -ts_rank are > -1e3)."""
+
+_WORD = re.compile(r"[^\W_]+")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_DIGITS = "0123456789"
+_VOWELS = frozenset("aeiou")
+_CHUNK = 500
+
+
+def is_search_index_object(name: str | None) -> bool:
+    """True for a table or index of the engine's search index that is not in the models (for
+    schema comparisons: Alembic's autogenerate and the migration tests skip these)."""
+    return name in SEARCH_INDEX_OBJECTS
+
+
+# --- words -------------------------------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """``text`` lowercased (Unicode case folding) with accents removed: ``"Crème Brûlée"`` -> ``"creme brulee"``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def words(text: str) -> list[str]:
+    """The folded words of ``text``: runs of letters and digits (``"SC3137-056"`` -> ``["sc3137", "056"]``)."""
+    return [word[:MAX_TERM_LENGTH] for word in _WORD.findall(fold(text))]
+
+
+def stem(word: str) -> str:
+    """A folded word's index form: singular and plural forms of English nouns come out the same.
+
+    Deliberately small and symmetric (index and query words go through it alike): a final ``s`` goes
+    (not after ``s``, ``u`` or ``i``: glass, bus, iris), then a final ``e``, then once more an ``s``,
+    and ``ies``/consonant + ``y`` become ``i``. So shoe/shoes -> ``sho``, box/boxes -> ``box``,
+    lens/lenses -> ``len``, battery/batteries -> ``batteri``. Words of 3 letters or fewer and words
+    with digits are kept as they are.
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "i"
+    word = _strip_s(word)
+    if word.endswith("e") and len(word) > 3:
+        word = _strip_s(word[:-1])
+    if word.endswith("y") and len(word) > 3 and word[-2] not in _VOWELS:
+        word = word[:-1] + "i"
+    return word
+
+
+def _strip_s(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """The index words of ``text`` in order (duplicates kept): ``stem`` of each of ``words``."""
+    return [stem(word) for word in words(text)]
+
+
+def sku_terms(sku: str) -> list[str]:
+    """Index words of a SKU: its parts and, for a SKU in several parts, all of them run together
+    (``"404.038.96"`` -> ``["404", "038", "96", "40403896"]``), so it is found typed either way."""
+    parts = words(sku)
+    joined = "".join(parts)[:MAX_TERM_LENGTH]
+    return [stem(part) for part in parts] + ([joined] if len(parts) > 1 else [])
+
+
+def edits1(word: str) -> set[str]:
+    """Every string one edit from ``word``: a letter deleted, inserted, replaced, or two neighbours swapped."""
+    letters = _LETTERS + (_DIGITS if any(ch.isdigit() for ch in word) else "")
+    letters += "".join(sorted({ch for ch in word if ch not in letters}))
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in letters}
+    inserts = {a + c + b for a, b in splits for c in letters}
+    return (deletes | swaps | replaces | inserts) - {word}
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: inserts, deletes, replacements and swaps of neighbours cost 1."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+# --- documents -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Document:
+    """A product's index words per field, and one unstemmed form of each word (for suggestions)."""
+
+    fields: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in FIELDS})
+    surface: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, text: str) -> None:
+        for word in words(text):
+            term = stem(word)
+            self.fields[name].append(term)
+            self.surface.setdefault(term, word)
+
+    def add_sku(self, sku: str) -> None:
+        for term in sku_terms(sku):
+            self.fields["skus"].append(term)
+            self.surface.setdefault(term, term)
+
+    def row(self) -> dict[str, str]:
+        return {name: " ".join(values) for name, values in self.fields.items()}
+
+
+def _row_terms(row: dict[str, str]) -> set[str]:
+    return {term for name in FIELDS for term in row[name].split()}
+
+
+def _visible() -> Any:
+    return and_(Product.is_active.is_(True), Product.deleted_at.is_(None))
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _category_paths(connection: Connection) -> dict[int, str]:
+    """``{category id: "Electronics Photo"}``: each category's name after its ancestors' names."""
+    rows = {
+        cid: (name, parent)
+        for cid, name, parent in connection.execute(select(Category.id, Category.name, Category.parent_id))
+    }
+    paths: dict[int, str] = {}
+    for category_id in rows:
+        names, current, seen = [], category_id, set()
+        while current is not None and current in rows and current not in seen:
+            seen.add(current)
+            names.insert(0, rows[current][0])
+            current = rows[current][1]
+        paths[category_id] = " ".join(names)
+    return paths
+
+
+def _documents(connection: Connection, ids: Sequence[int], paths: dict[int, str]) -> dict[int, _Document]:
+    """Fresh documents of the visible products among ``ids``."""
+    documents: dict[int, _Document] = {}
+    products = connection.execute(
+        select(Product.id, Product.name, Product.description, Product.category_id).where(
+            Product.id.in_(ids), _visible()
+        )
+    ).all()
+    for product_id, name, description, category_id in products:
+        document = _Document()
+        document.add("name", name)
+        document.add("description", description or "")
+        if category_id is not None:
+            document.add("categories", paths.get(category_id, ""))
+        documents[product_id] = document
+    if not documents:
+        return documents
+    found = list(documents)
+    for product_id, facet, value in connection.execute(
+        select(ProductFacet.product_id, ProductFacet.facet, ProductFacet.value)
+        .where(ProductFacet.product_id.in_(found))
+        .order_by(ProductFacet.product_id, ProductFacet.id)
+    ):
+        documents[product_id].add("brand" if facet == "brand" else "options", value)
+    for product_id, sku, option_values in connection.execute(
+        select(Variant.product_id, Variant.sku, Variant.option_values)
+        .where(Variant.product_id.in_(found))
+        .order_by(Variant.product_id, Variant.position, Variant.id)
+    ):
+        document = documents[product_id]
+        document.add_sku(sku)
+        for value in option_values or []:
+            document.add("options", str(value))
+    return documents
+
+
+def _reindex(connection: Connection, product_ids: Sequence[int]) -> bool:
+    """Bring the documents of ``product_ids`` and the vocabulary up to date; True when anything changed."""
+    paths = _category_paths(connection)
+    deltas: dict[str, int] = {}
+    surface: dict[str, str] = {}
+    changed = False
+    for chunk in _chunks(sorted(set(product_ids))):
+        documents = _documents(connection, chunk, paths)
+        fresh = {pid: document.row() for pid, document in documents.items()}
+        stored = {
+            row["product_id"]: {name: row[name] for name in FIELDS}
+            for row in connection.execute(select(ProductSearch).where(ProductSearch.product_id.in_(chunk)))
+            .mappings()
+            .all()
+        }
+        stale = sorted(pid for pid, row in stored.items() if fresh.get(pid) != row)
+        new = sorted(pid for pid, row in fresh.items() if stored.get(pid) != row)
+        if stale:
+            connection.execute(delete(ProductSearch).where(ProductSearch.product_id.in_(stale)))
+            for pid in stale:
+                for term in _row_terms(stored[pid]):
+                    deltas[term] = deltas.get(term, 0) - 1
+        if new:
+            connection.execute(insert(ProductSearch), [{"product_id": pid, **fresh[pid]} for pid in new])
+            for pid in new:
+                for term in _row_terms(fresh[pid]):
+                    deltas[term] = deltas.get(term, 0) + 1
+                    surface.setdefault(term, documents[pid].surface.get(term, term))
+        changed = changed or bool(stale or new)
+    _apply_deltas(connection, deltas, surface)
+    return changed
+
+
+def _apply_deltas(connection: Connection, deltas: dict[str, int], surface: dict[str, str]) -> None:
+    """Add ``deltas`` to the vocabulary's product counts (atomic upserts in term order, so two writers
+    never deadlock), then drop the words no product uses any more."""
+    rows = [
+        {"term": term, "word": surface.get(term, term)[:MAX_TERM_LENGTH], "doc_count": delta}
+        for term, delta in sorted(deltas.items())
+        if delta
+    ]
+    if not rows:
+        return
+    upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    for chunk in _chunks(rows, 2000):
+        statement = upsert(SearchTerm).values(list(chunk))
+        statement = statement.on_conflict_do_update(
+            index_elements=[SearchTerm.term], set_={"doc_count": SearchTerm.doc_count + statement.excluded.doc_count}
+        )
+        connection.execute(statement)
+    gone = [row["term"] for row in rows if row["doc_count"] < 0]
+    for chunk in _chunks(gone, 2000):
+        connection.execute(delete(SearchTerm).where(SearchTerm.term.in_(chunk), SearchTerm.doc_count <= 0))
+
+
+async def reindex_products(session: AsyncSession, product_ids: Iterable[int | None]) -> bool:
+    """Rewrite the search documents of ``product_ids`` (and the vocabulary) in the session's transaction.
+
+    Call it after any change to a product's name, description, category, facets, variants (SKUs,
+    option values), visibility (active, soft delete, restore) or a category's name or place. A
+    product that is not visible (or no longer exists) loses its document. Pending ORM changes are
+    flushed first.
+
+    Args:
+        session: The writing session; its transaction commits or rolls back the index with the change.
+        product_ids: Product ids (``None`` and repeats are ignored).
+
+    Returns:
+        True when any document changed (the caller bumps the catalog version).
+    """
+    ids = sorted({pid for pid in product_ids if pid is not None})
+    if not ids:
+        return False
+    await session.flush()
+    return await session.run_sync(lambda sync_session: _reindex(sync_session.connection(), ids))
+
+
+def rebuild_search_index(connection: Connection) -> int:
+    """Empty and refill the whole index and vocabulary from the catalog; returns the documents written.
+
+    Used by the migration that creates the index, and to repair it. Runs in the caller's transaction.
+    """
+    connection.execute(delete(ProductSearch))
+    connection.execute(delete(SearchTerm))
+    ids = list(connection.scalars(select(Product.id).where(_visible()).order_by(Product.id)))
+    for chunk in _chunks(ids, 2000):
+        _reindex(connection, chunk)
+    return len(ids)
+
+
+async def find_search_index_mismatches(session: AsyncSession) -> list[int]:
+    """Ids of products whose stored document (or absence of one) differs from a fresh one, for ``check-stock``."""
+
+    def check(connection: Connection) -> list[int]:
+        paths = _category_paths(connection)
+        ids = list(connection.scalars(select(Product.id).order_by(Product.id)))
+        stored_ids = set(connection.scalars(select(ProductSearch.product_id)))
+        wrong = sorted(stored_ids - set(ids))
+        for chunk in _chunks(ids):
+            fresh = {pid: document.row() for pid, document in _documents(connection, chunk, paths).items()}
+            stored = {
+                row["product_id"]: {name: row[name] for name in FIELDS}
+                for row in connection.execute(select(ProductSearch).where(ProductSearch.product_id.in_(chunk)))
+                .mappings()
+                .all()
+            }
+            wrong += [pid for pid in chunk if fresh.get(pid) != stored.get(pid)]
+        return sorted(wrong)
+
+    return await session.run_sync(lambda sync_session: check(sync_session.connection()))
+
+
+# --- queries ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WordMatch:
+    """What one query word matches.
+
+    Attributes:
+        word: The word as typed, folded.
+        exact: Its stem, matched as a whole index word.
+        prefix: The typed word matched as the beginning of index words (``None`` for one letter).
+        typos: Index words one edit away, when neither ``exact`` nor ``prefix`` is in the index.
+        known: ``exact`` or ``prefix`` is in the index.
+    """
+
+    word: str
+    exact: str
+    prefix: str | None
+    typos: tuple[str, ...] = ()
+    known: bool = True
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """A search text made ready for the engine: its words' matches and the SKU it may be.
+
+    ``words`` empty means the text has no letter or digit: ``ranked`` then matches ``text`` as a
+    literal substring of name or description.
+    """
+
+    text: str
+    words: tuple[WordMatch, ...]
+    skus: tuple[str, ...]
+
+    @property
+    def corrected(self) -> bool:
+        """Some word matched only through typo corrections."""
+        return any(not word.known and word.typos for word in self.words)
+
+    def fts_query(self, *, whole_words: bool = False) -> str:
+        """The SQLite FTS5 query: ``("sho" OR "shoe"*) AND ("camera" OR "camera"*)``.
+
+        With ``whole_words``, the words' whole forms only, any of them (``"sho" OR "camera"``): what
+        ranks a product with the word itself above one with only a longer word starting with it.
+        """
+        return self._query('"{}"', '"{}"*', " OR ", " AND ", whole_words=whole_words)
+
+    def ts_query(self, *, whole_words: bool = False) -> str:
+        """The PostgreSQL ``to_tsquery`` text: ``('sho' | 'shoe':*) & ('camera' | 'camera':*)`` (see ``fts_query``)."""
+        return self._query("'{}'", "'{}':*", " | ", " & ", whole_words=whole_words)
+
+    def _query(self, term: str, prefix: str, either: str, every: str, *, whole_words: bool) -> str:
+        groups = []
+        for word in self.words:
+            options = [term.format(word.exact), *(term.format(typo) for typo in word.typos)]
+            if word.prefix and not whole_words:
+                options.insert(1, prefix.format(word.prefix))
+            groups.append("(" + either.join(dict.fromkeys(options)) + ")")
+        return (either if whole_words else every).join(groups)
+
+    def ranked(self, dialect: str) -> Any:
+        """``(product_id, score)`` of every product the text matches, lower score better (a subquery).
+
+        Visibility and the other filters are the caller's; products without a document (not
+        visible) never match the full-text part.
+        """
+        parts = []
+        if self.skus:
+            parts.append(
+                select(Variant.product_id.label("product_id"), literal(SKU_SCORE).label("score")).where(
+                    Variant.sku.in_(self.skus)
+                )
+            )
+        if not self.words:
+            pattern = f"%{escape_like(self.text)}%"
+            parts.append(
+                select(Product.id.label("product_id"), literal(0.0).label("score")).where(
+                    or_(Product.name.ilike(pattern, escape="\\"), Product.description.ilike(pattern, escape="\\"))
+                )
+            )
+        elif dialect == "postgresql":
+            document = literal_column(f"({PG_DOCUMENT})")
+            config = literal_column("'simple'::regconfig")
+            weights = literal_column(f"'{PG_WEIGHTS}'::float4[]")
+            query = func.to_tsquery(config, bindparam("ts_query", self.ts_query()))
+            whole = func.to_tsquery(config, bindparam("ts_whole", self.ts_query(whole_words=True)))
+            # The whole words' rank again: a product with the word itself beats one with a longer word.
+            rank = func.ts_rank(weights, document, query) + func.ts_rank(weights, document, whole)
+            parts.append(
+                select(ProductSearch.product_id.label("product_id"), (-rank).label("score"))
+                .select_from(ProductSearch)
+                .where(document.op("@@")(query))
+            )
+        else:
+            parts.append(self._fts_ranked())
+        if len(parts) == 1:
+            return parts[0].subquery("ranked")
+        both = union_all(*parts).subquery("matches")
+        return (
+            select(both.c.product_id, func.min(both.c.score).label("score"))
+            .group_by(both.c.product_id)
+            .subquery("ranked")
+        )
+
+    def _fts_ranked(self) -> Any:
+        """SQLite: ``bm25`` of the query, plus ``bm25`` of its whole words for the rows that have them."""
+
+        def matches(name: str, query: str) -> Any:
+            fts = table(FTS_TABLE, column("rowid"))
+            weights = [literal_column(repr(weight)) for weight in SQLITE_WEIGHTS]
+            return (
+                select(fts.c.rowid.label("product_id"), func.bm25(literal_column(FTS_TABLE), *weights).label("score"))
+                .select_from(fts)
+                .where(literal_column(FTS_TABLE).op("MATCH")(bindparam(name, query)))
+                .subquery(name)
+            )
+
+        every = matches("fts_query", self.fts_query())
+        whole = matches("fts_whole", self.fts_query(whole_words=True))
+        return select(every.c.product_id, (every.c.score + func.coalesce(whole.c.score, 0.0)).label("score")).outerjoin(
+            whole, whole.c.product_id == every.c.product_id
+        )
+
+
+def escape_like(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped (escape character ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    """``[low, high)`` holding exactly the strings starting with ``prefix``, in binary order."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _prefix_condition(prefix: str, dialect: str) -> Any:
+    if dialect == "postgresql":  # the pg_trgm index answers LIKE 'x%'; a range needs the "C" collation
+        return SearchTerm.term.like(f"{prefix}%")
+    low, high = _prefix_range(prefix)
+    return and_(SearchTerm.term >= low, SearchTerm.term < high)
+
+
+async def plan_search(session: AsyncSession, text: str) -> SearchPlan:
+    """Read the shopper's ``text`` into a ``SearchPlan`` (a few primary-key look-ups in the vocabulary).
+
+    Args:
+        session: Any session (reads only).
+        text: The search box's text (already trimmed and cut to ``MAX_QUERY_LENGTH``).
+
+    Returns:
+        The plan: at most ``MAX_QUERY_WORDS`` words; the text itself (and its upper case) as SKU candidates.
+    """
+    dialect = session.get_bind().dialect.name
+    raw = text.strip()
+    skus = tuple(dict.fromkeys(s for s in (raw, raw.upper()) if s and len(s) <= 64))
+    typed = list(dict.fromkeys(words(raw)))[:MAX_QUERY_WORDS]
+    if not typed:
+        return SearchPlan(raw, (), skus)
+    stems = [stem(word) for word in typed]
+    known = set(
+        await session.scalars(select(SearchTerm.term).where(SearchTerm.term.in_(set(stems)), SearchTerm.doc_count > 0))
+    )
+    prefixes = {
+        word: await session.scalar(
+            select(SearchTerm.term).where(_prefix_condition(word, dialect), SearchTerm.doc_count > 0).limit(1)
+        )
+        is not None
+        for word, word_stem in zip(typed, stems, strict=True)
+        if word_stem not in known and len(word) >= 2
+    }
+    matches = []
+    for word, word_stem in zip(typed, stems, strict=True):
+        prefix = word if len(word) >= 2 else None
+        found = word_stem in known or prefixes.get(word, False)
+        typos: tuple[str, ...] = ()
+        if not found and len(word) >= MIN_TYPO_LENGTH and word.isalpha():
+            typos = await _typos(session, word)
+        matches.append(WordMatch(word, word_stem, prefix, typos, found))
+    return SearchPlan(raw, tuple(matches), skus)
+
+
+async def _typos(session: AsyncSession, word: str, *, limit: int = 8) -> tuple[str, ...]:
+    """Index words one edit from ``word`` (or whose stem is), the closest to its stem only, most used first.
+
+    "tenis" is one edit from "tennis" and from "tents" (index word ``tent``); only ``tennis`` is one
+    edit from the stem ``tenis`` as well, so "tenis" finds the tennis ball, not the tent.
+    """
+    word_stem = stem(word)
+    candidates = {stem(edit) for edit in edits1(word)} | edits1(word_stem)
+    candidates.discard(word_stem)
+    rows = await session.execute(
+        select(SearchTerm.term)
+        .where(SearchTerm.term.in_(sorted(candidates)), SearchTerm.doc_count > 0)
+        .order_by(SearchTerm.doc_count.desc(), SearchTerm.term)
+    )
+    found = list(rows.scalars())
+    if not found:
+        return ()
+    distances = {term: edit_distance(word_stem, term) for term in found}
+    closest = min(distances.values())
+    return tuple(term for term in found if distances[term] == closest)[:limit]
+
+
+async def suggest(session: AsyncSession, plan: SearchPlan) -> str | None:
+    """A corrected search text for a search that found nothing ("Did you mean ...?"), or ``None``.
+
+    Each word that is not in the index is replaced by the most used index word within two edits of
+    it (one edit: the plan's typo corrections; two: ``pg_trgm`` similarity on PostgreSQL, words with
+    the same first letter on SQLite). The suggestion is offered only if it finds something itself.
+    """
+    if not plan.words:
+        return None
+    changed, out = False, []
+    for match in plan.words:
+        replacement = None
+        if not match.known:
+            replacement = await _closest_word(session, match)
+        if replacement and replacement != match.word:
+            changed = True
+            out.append(replacement)
+        else:
+            out.append(match.word)
+    if not changed:
+        return None
+    suggestion = " ".join(out)
+    corrected = await plan_search(session, suggestion)
+    dialect = session.get_bind().dialect.name
+    ranked = corrected.ranked(dialect)
+    found = await session.scalar(
+        select(ranked.c.product_id).join(Product, Product.id == ranked.c.product_id).where(_visible()).limit(1)
+    )
+    return suggestion if found is not None else None
+
+
+async def _closest_word(session: AsyncSession, match: WordMatch) -> str | None:
+    """The shown form of the most used index word within two edits of ``match.word``."""
+    if match.typos:
+        return await session.scalar(select(SearchTerm.word).where(SearchTerm.term == match.typos[0]))
+    if len(match.word) < MIN_TYPO_LENGTH:
+        return None
+    # Candidates: words of about the same length with the same first letter (the usual case), and on
+    # PostgreSQL also the trigram-similar ones (pg_trgm), which catch a wrong first letter.
+    dialect = session.get_bind().dialect.name
+    nearby = _prefix_condition(match.word[0], dialect)
+    if dialect == "postgresql":
+        nearby = or_(nearby, SearchTerm.term.op("%")(match.word))
+    statement = (
+        select(SearchTerm.term, SearchTerm.word, SearchTerm.doc_count)
+        .where(
+            nearby,
+            func.length(SearchTerm.term).between(len(match.exact) - 2, len(match.word) + 2),
+            SearchTerm.doc_count > 0,
+        )
+        .limit(5000)
+    )
+    best: tuple[int, int, str] | None = None
+    for term, shown, count in (await session.execute(statement)).all():
+        distance = min(edit_distance(match.word, shown), edit_distance(match.exact, term))
+        if distance <= 2 and (best is None or (distance, -count, shown) < best):
+            best = (distance, -count, shown)
+    return best[2] if best else None
