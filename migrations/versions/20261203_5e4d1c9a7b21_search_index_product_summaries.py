@@ -45,10 +45,10 @@ SQLITE_OBJECTS = (
     END""",  # noqa: S608
 )
 PRODUCT_INDEXES = {
-    "ix_products_name_id": ["name", "id"],
-    "ix_products_min_price_id": ["min_price", "id"],
-    "ix_products_max_price_id": ["max_price", "id"],
-    "ix_products_created_at_id": ["created_at", "id"],
+    "ix_products_active_name_id": ["is_active", "name", "id"],
+    "ix_products_active_min_price_id": ["is_active", "min_price", "id"],
+    "ix_products_active_max_price_id": ["is_active", "max_price", "id"],
+    "ix_products_active_created_at_id": ["is_active", "created_at", "id"],
 }
 
 

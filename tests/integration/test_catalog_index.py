@@ -217,3 +217,21 @@ async def test_check_stock_finds_and_repairs_stale_summaries_and_documents(alche
     repaired = await asyncio.to_thread(runner.invoke, main, ["check-stock", "--repair"])
     assert repaired.exit_code == 0, repaired.output
     await assert_derived_data_consistent(alchemy)
+
+
+@pytest.mark.parametrize("sort", ["price", "-price", "name", "-name", "newest"])
+async def test_api_keyset_pages_through_ties_without_repeats_or_gaps(client, alchemy, sort):
+    same = tuple(P(f"Tie {n:02d}", "furniture", None, (), ((f"T-{n:02d}", (), 1000, 1),)) for n in range(23))
+    await seed_catalog(alchemy, same)
+    seen, cursor = [], None
+    while True:
+        page = (
+            await client.get(
+                "/api/products", params={"sort": sort, "limit": 5, **({"cursor": cursor} if cursor else {})}
+            )
+        ).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == 23

@@ -284,8 +284,12 @@ class CatalogPage:
 
 
 def visible_products() -> Any:
-    """SQL condition for products a shopper may see: active and not soft-deleted."""
-    return and_(Product.is_active.is_(True), Product.deleted_at.is_(None))
+    """SQL condition for products a shopper may see: active and not soft-deleted.
+
+    ``is_active = true`` rather than ``IS TRUE``: an equality, which PostgreSQL can use as the first
+    column of the ``(is_active, sort column, id)`` indexes.
+    """
+    return and_(Product.is_active == True, Product.deleted_at.is_(None))  # noqa: E712
 
 
 def build_tree(categories: Sequence[Any], active_slug: str | None = None) -> list[CategoryNode]:

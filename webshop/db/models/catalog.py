@@ -40,11 +40,12 @@ class Product(BigIntAuditBase):
     __tablename__ = "products"
     __table_args__ = (
         Index("ix_products_active_name", "is_active", "name"),
-        # Keyset pages of the API: (sort column, id) row-value comparisons walk these indexes.
-        Index("ix_products_name_id", "name", "id"),
-        Index("ix_products_min_price_id", "min_price", "id"),
-        Index("ix_products_max_price_id", "max_price", "id"),
-        Index("ix_products_created_at_id", "created_at", "id"),
+        # The catalog's orders: visible products (is_active = true) by a sort column and the id, so that
+        # the API's keyset pages ((column, id) compared as a row value) walk an index from the cursor.
+        Index("ix_products_active_name_id", "is_active", "name", "id"),
+        Index("ix_products_active_min_price_id", "is_active", "min_price", "id"),
+        Index("ix_products_active_max_price_id", "is_active", "max_price", "id"),
+        Index("ix_products_active_created_at_id", "is_active", "created_at", "id"),
     )
 
     slug: Mapped[str] = mapped_column(String(200), unique=True)
