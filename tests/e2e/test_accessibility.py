@@ -232,15 +232,18 @@ def test_admin_pages(admin_audit: Audit, artifacts_dir: Path) -> None:
     check("admin new product form")
 
     admin_nav.get_by_role("link", name="Categories").click()
+    expect(page.get_by_role("heading", name="Categories", level=1)).to_be_visible()
     check("admin categories")
     page.locator("main").get_by_role("link", name="Footwear", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Footwear")
     check("admin category (with history)")
 
     admin_nav.get_by_role("link", name="Stock").click()
+    expect(page.get_by_role("heading", name="Stock", level=1)).to_be_visible()
     check("admin stock")
 
     admin_nav.get_by_role("link", name="Orders").click()
+    expect(page.get_by_role("heading", name="Orders", level=1)).to_be_visible()
     check("admin orders")
     page.locator("#order-results").get_by_role("link").first.click()
     expect(page.get_by_role("heading", name=re.compile(r"^Order "))).to_be_visible()
@@ -254,11 +257,13 @@ def test_admin_pages(admin_audit: Audit, artifacts_dir: Path) -> None:
         check("admin order status confirmation")
 
     admin_nav.get_by_role("link", name="Users").click()
+    expect(page.get_by_role("heading", name="Users", level=1)).to_be_visible()
     check("admin users")
     page.get_by_role("link", name="Grace Customer").first.click()
     check("admin user (with audit trail)")
 
     admin_nav.get_by_role("link", name="Import/export").click()
+    expect(page.get_by_role("heading", name="Catalog import and export", level=1)).to_be_visible()
     check("admin import/export")
     page.get_by_label(re.compile(r"^CSV file")).set_input_files(str(SHARED_CATALOG / "products.csv"))
     page.get_by_role("button", name="Preview import").click()
