@@ -30,7 +30,9 @@ def shop_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]:
 
     The per-address rate limits are off: races, benchmarks and browser tests sign in many shoppers from
     127.0.0.1 (tests/integration/test_security.py tests the limits; pass e.g.
-    ``WEBSHOP_RATE_LIMIT_AUTH="5/minute"`` to turn one on).
+    ``WEBSHOP_RATE_LIMIT_AUTH="5/minute"`` to turn one on). The database waits are 30 s instead of
+    production's 5 s: tests run in parallel on a shared machine, where a burst of 50 shoppers can queue
+    for a pooled connection longer than 5 s; the outage tests pass short ones of their own.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBSHOP_")}
     env.update(
@@ -40,6 +42,8 @@ def shop_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]:
         WEBSHOP_RATE_LIMIT_AUTH="off",
         WEBSHOP_RATE_LIMIT_REFRESH="off",
         WEBSHOP_RATE_LIMIT_GENERAL="off",
+        WEBSHOP_DB_POOL_TIMEOUT="30",
+        WEBSHOP_DB_CONNECT_TIMEOUT="30",
     )
     env.update(extra)
     return env
@@ -75,6 +79,11 @@ def running(
         try:
             wait_until_up(ready_url, process, log_path)
             yield
+        except BaseException:
+            # Show why the server answered as it did: its warnings and errors, not the access log.
+            lines = [line for line in log_path.read_text(errors="replace").splitlines() if _is_problem(line)]
+            print(f"--- {log_path.name}: warnings and errors ---", *lines[-40:], sep="\n")
+            raise
         finally:
             process.terminate()
             try:
@@ -82,6 +91,11 @@ def running(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _is_problem(log_line: str) -> bool:
+    """A server log line worth showing when a test fails: a warning, an error or a traceback line."""
+    return any(mark in log_line for mark in ("[warning", "[error", "[critical", "Traceback", "Error:", "  File "))
 
 
 @contextlib.contextmanager
