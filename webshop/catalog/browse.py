@@ -281,6 +281,9 @@ class CatalogPage:
     categories: list[CategoryNode]
     category: CategoryInfo | None
     suggestion: str | None = None
+    cache_key: Any = None
+    """``(cache scope, query key)`` while the catalog version is known: the key of this page's rendered
+    HTML in the per-process cache (``webshop.web.templating.cached_fragment``); ``None`` otherwise."""
 
 
 def visible_products() -> Any:
@@ -459,6 +462,8 @@ async def catalog_changed(
 # --- the per-process cache ----------------------------------------------------------------------------
 
 _MISS = object()
+MISS = _MISS
+"""What ``CACHE.get`` answers for a key it does not hold."""
 
 
 class _Cache:
@@ -746,32 +751,40 @@ async def browse_catalog(session: AsyncSession, query: CatalogQuery, *, page_siz
         NotFound: ``query.category`` names no category.
     """
     reader = await _Reader.open(session)
-    categories = await reader.categories()
-    category = _category(query, categories)
-    ids = await _ordered_ids(reader, query, categories)
-    total = len(ids)
-    start = (query.page - 1) * page_size
-    items = await _cards(session, ids[start : start + page_size].tolist()) if start < total else []
-    facets = await _facet_counts(reader, query, categories)
-    suggestion = None
-    if query.q and not total:
+    key = ("page", query.filter_key, query.sort, query.page, page_size, query.currency)
 
-        async def compute() -> str | None:
-            return await search.suggest(session, await reader.plan(query.q))
+    async def compute() -> CatalogPage:
+        categories = await reader.categories()
+        category = _category(query, categories)
+        ids = await _ordered_ids(reader, query, categories)
+        total = len(ids)
+        start = (query.page - 1) * page_size
+        items = await _cards(session, ids[start : start + page_size].tolist()) if start < total else []
+        facets = await _facet_counts(reader, query, categories)
+        suggestion = None
+        if query.q and not total:
+            suggestion = await reader.cached(("suggest", query.q), lambda: _suggest(session, reader, query.q))
+        return CatalogPage(
+            query=query,
+            items=items,
+            total=total,
+            page=query.page,
+            pages=max(1, math.ceil(total / page_size)),
+            page_size=page_size,
+            facets=facets,
+            categories=build_tree(categories, query.category),
+            category=category,
+            suggestion=suggestion,
+            cache_key=None if reader.scope is None else (reader.scope, key),
+        )
 
-        suggestion = await reader.cached(("suggest", query.q), compute)
-    return CatalogPage(
-        query=query,
-        items=items,
-        total=total,
-        page=query.page,
-        pages=max(1, math.ceil(total / page_size)),
-        page_size=page_size,
-        facets=facets,
-        categories=build_tree(categories, query.category),
-        category=category,
-        suggestion=suggestion,
-    )
+    # The whole page, cards included, is cached per catalog version: a card shows only what a write
+    # that bumps the version can change (name, photo, price range, in stock, single variant).
+    return await reader.cached(key, compute, lambda page: 1 + len(page.items) * 4)  # type: ignore[no-any-return]
+
+
+async def _suggest(session: AsyncSession, reader: _Reader, text: str) -> str | None:
+    return await search.suggest(session, await reader.plan(text))
 
 
 async def facet_summary(session: AsyncSession, query: CatalogQuery) -> tuple[int, dict[str, list[FacetValue]]]:
@@ -811,6 +824,19 @@ async def api_page(
         ValidationFailed: the cursor is not one this endpoint issued for this sort.
     """
     reader = await _Reader.open(session)
+
+    async def compute() -> tuple[list[ProductCard], str | None]:
+        return await _api_page(reader, query, limit, cursor)
+
+    # Cached per catalog version like the shop's pages (a card changes only with the version).
+    key = ("api", query.filter_key, query.sort, limit, cursor)
+    return await reader.cached(key, compute, lambda page: 1 + len(page[0]) * 4)  # type: ignore[no-any-return]
+
+
+async def _api_page(
+    reader: _Reader, query: CatalogQuery, limit: int, cursor: str | None
+) -> tuple[list[ProductCard], str | None]:
+    session = reader.session
     categories = await reader.categories()
     _category(query, categories)
     if query.sort == RELEVANCE and query.q:

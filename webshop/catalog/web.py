@@ -58,7 +58,7 @@ class CatalogController(Controller):
         return page_or_fragment(
             request,
             "catalog/index.html",
-            {"catalog-results": "catalog/_results.html"},
+            {"catalog-results": "catalog/_results_fragment.html"},
             {"result": result, "query": query, "sorts": query.sorts},
         )
 

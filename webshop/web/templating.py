@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import functools
+import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
+from litestar.utils.empty import value_or_default
+from litestar.utils.scope.state import ScopeState
+from markupsafe import Markup
 
 from webshop.media import image_url
 from webshop.money import format_money
@@ -31,6 +36,40 @@ def query_url(path: str, params: dict[str, Any]) -> str:
     """Jinja global: ``path`` with ``params`` as a query string (lists repeat the key)."""
     query = urlencode(params, doseq=True)
     return f"{path}?{query}" if query else path
+
+
+_TOKEN_MARK = "\x00csrf-token\x00"  # noqa: S105 (a placeholder, not a secret)
+"""Stands for the visitor's CSRF token in cached HTML (a NUL never occurs in rendered text)."""
+
+
+@pass_context
+def cached_fragment(context: Context, name: str, key: Any) -> Markup:
+    """Jinja global: template ``name`` rendered with the current context, cached under ``key``.
+
+    ``{{ cached_fragment("catalog/_catalog.html", result.cache_key) }}`` renders the catalog's grid,
+    filters and category tree once per query and catalog version (``key`` holds both, see
+    ``CatalogPage.cache_key``); the entry lives in the catalog's per-process cache, so a write that
+    bumps the version stops its use on every worker at the next request, and old entries age out.
+    The one per-visitor part of such HTML, the CSRF token in the cards' add-to-cart forms, is stored
+    as a mark and replaced by this visitor's token on every use (OWASP CSRF Prevention Cheat Sheet:
+    a token per session, never shared). ``key=None`` renders without caching.
+    """
+    from webshop.catalog.browse import CACHE, MISS
+
+    request = context.get("request")
+    token = ""
+    if request is not None:
+        token = html.escape(value_or_default(ScopeState.from_scope(request.scope).csrf_token, ""))
+    if key is None:
+        # The output of an autoescaping template: already escaped HTML.
+        return Markup(context.environment.get_template(name).render(context.get_all()))  # noqa: S704
+    full = ("html", key, name)
+    stored = CACHE.get(full)
+    if stored is MISS:
+        rendered = context.environment.get_template(name).render(context.get_all())
+        stored = rendered.replace(token, _TOKEN_MARK) if token else rendered
+        CACHE.put(full, stored, len(stored) // 8)
+    return Markup(stored.replace(_TOKEN_MARK, token))  # noqa: S704 (escaped template output, escaped token)
 
 
 def template_config(
@@ -55,6 +94,7 @@ def template_config(
     environment.filters["money"] = money
     environment.globals["image_url"] = image_url
     environment.globals["query_url"] = query_url
+    environment.globals["cached_fragment"] = cached_fragment
     environment.globals["static_url"] = assets.url
     environment.globals["absolute_url"] = functools.partial(seo.absolute_url, base_url)
     environment.globals["listing_canonical"] = seo.listing_canonical

@@ -1,0 +1,85 @@
+"""The catalog's rendered grid is cached per query and catalog version, and stays right for every visitor.
+
+The grid, filters and category tree of a catalog page (and the htmx results fragment) are rendered
+once per query and catalog version; only the CSRF token in the cards' add-to-cart forms differs
+between visitors, and each visitor gets their own. A catalog write is seen by the very next request.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+
+from tests.conftest import CSRF_RE
+from tests.factories import seed_catalog
+from webshop.catalog.schemas import ProductPatch
+from webshop.catalog.service import ProductService
+from webshop.db.engine import write_session
+from webshop.db.models import Product
+
+FRAGMENT = {"HX-Request": "true", "HX-Target": "catalog-results"}
+
+
+def names(html: str) -> list[str]:
+    return re.findall(r'<span class="card-name">([^<]+)</span>', html)
+
+
+def card_tokens(html: str) -> set[str]:
+    """The CSRF tokens in the cards' add-to-cart forms."""
+    forms = re.findall(r'<form action="/cart/items".*?</form>', html, re.DOTALL)
+    assert forms, "no add-to-cart form on the page"
+    return {CSRF_RE.search(form).group(1) for form in forms}
+
+
+def cart_count(response) -> int:
+    """The number on the page's cart badge."""
+    return int(re.search(r'<span class="badge-count">(\d+)</span>', response.text).group(1))
+
+
+@pytest.fixture
+async def skus(alchemy):
+    return await seed_catalog(alchemy)
+
+
+@pytest.mark.parametrize("headers", [{}, FRAGMENT], ids=["page", "htmx fragment"])
+async def test_each_visitor_gets_their_own_token_in_the_cached_cards(app, client, skus, headers):
+    first = await client.get("/", headers=headers)
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as other:
+        second = await other.get("/", headers=headers)
+        assert names(first.text) == names(second.text)  # the same grid...
+        (mine,), (theirs,) = card_tokens(first.text), card_tokens(second.text)
+        assert mine != theirs  # ...with each visitor's own token
+        # The other visitor's card form works: the product is in their cart, not in the first visitor's.
+        card = re.search(r'name="variant_id" value="(\d+)"', second.text).group(1)
+        added = await other.post(
+            "/cart/items", data={"_csrf_token": theirs, "variant_id": card, "quantity": "1"}, follow_redirects=False
+        )
+        assert added.status_code == 303, added.text
+        assert cart_count(await other.get("/")) == 1
+    assert cart_count(await client.get("/")) == 0
+
+
+async def test_a_catalog_write_shows_on_the_next_request(client, alchemy, skus):
+    assert "Alpha Laptop" in names((await client.get("/")).text)
+    assert "Alpha Laptop" in names((await client.get("/", headers=FRAGMENT)).text)
+    async with write_session(alchemy) as session:
+        product = await session.scalar(select(Product.id).where(Product.name == "Alpha Laptop"))
+        await ProductService(session=session).update_product(product, ProductPatch(name="Alpha Notebook"), actor=None)
+    page, fragment = (await client.get("/")).text, (await client.get("/", headers=FRAGMENT)).text
+    assert "Alpha Notebook" in names(page) and "Alpha Laptop" not in names(page)
+    assert "Alpha Notebook" in names(fragment)
+    api = (await client.get("/api/products", params={"limit": 100})).json()["items"]
+    assert "Alpha Notebook" in [item["name"] for item in api]
+
+
+async def test_selling_out_takes_the_add_button_off_the_cached_card(client, alchemy, skus):
+    page = (await client.get("/")).text
+    assert re.search(f'name="variant_id" value="{skus["BC-1"]}"', page)  # Beta Camera (one variant) can be added
+    async with write_session(alchemy) as session:
+        await ProductService(session=session).set_variant_stock(skus["BC-1"], 0, expected=None, actor=None)
+    page = (await client.get("/")).text
+    assert not re.search(f'name="variant_id" value="{skus["BC-1"]}"', page)
+    assert "Beta Camera" in names(page)
