@@ -15,11 +15,13 @@ from sqlalchemy import select
 
 from tests.conftest import CSRF_RE
 from tests.factories import seed_catalog
+from tests.shopper import PASSWORD
 from webshop.catalog.schemas import ProductPatch
 from webshop.catalog.service import ProductService
 from webshop.db.engine import write_session
 from webshop.db.models import Product
 
+ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London", "postal_code": "N1", "country": "GB"}
 FRAGMENT = {"HX-Request": "true", "HX-Target": "catalog-results"}
 
 
@@ -83,3 +85,33 @@ async def test_selling_out_takes_the_add_button_off_the_cached_card(client, alch
     page = (await client.get("/")).text
     assert not re.search(f'name="variant_id" value="{skus["BC-1"]}"', page)
     assert "Beta Camera" in names(page)
+
+
+async def test_the_cached_product_shows_the_stock_of_this_moment(client, alchemy, skus):
+    """A sale that leaves a product in stock bumps no catalog version; its page and API still show it."""
+    async with alchemy.get_session() as session:
+        product = await session.scalar(select(Product.id).where(Product.slug == "beta-camera"))
+
+    async def api_stock() -> int:
+        body = (await client.get(f"/api/products/{product}")).json()
+        return next(v["stock"] for v in body["variants"] if v["sku"] == "BC-1")
+
+    assert await api_stock() == 3
+    assert (
+        "(3 available)" in (await client.get("/products/beta-camera")).text
+        or "Only 3 left" in (await client.get("/products/beta-camera")).text
+    )
+    # A shopper buys one through the API: the summary (in stock) stays, so the version does too.
+    await client.post("/api/auth/register", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"})
+    token = (await client.post("/api/auth/token", data={"username": "ada@example.com", "password": PASSWORD})).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}", "Idempotency-Key": "one-camera"}
+    await client.post("/api/cart/items", json={"sku": "BC-1", "quantity": 1}, headers=headers)
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment": {"card_number": "4242424242424242"}}
+    assert (await client.post("/api/checkout", json=body, headers=headers)).status_code == 201
+    assert await api_stock() == 2
+    page = (await client.get("/products/beta-camera")).text
+    assert "(2 available)" in page or "Only 2 left" in page
+    async with write_session(alchemy) as session:
+        await ProductService(session=session).set_variant_stock(skus["BC-1"], 0, expected=2, actor=None)
+    assert await api_stock() == 0
+    assert "Out of stock" in (await client.get("/products/beta-camera")).text

@@ -18,7 +18,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from webshop.cart.service import CartOwner, CartService, CartView, new_guest_token
-from webshop.catalog.service import CategoryService, ProductService
+from webshop.catalog.service import ProductService
 from webshop.catalog.web import render_product
 from webshop.checkout.pricing import SHIPPING_METHODS
 from webshop.config import Settings
@@ -109,7 +109,6 @@ class CartController(Controller):
         request: Request[Any, Any, Any],
         carts_service: NamedDependency[CartService],
         products_service: NamedDependency[ProductService],
-        categories_service: NamedDependency[CategoryService],
         data: Annotated[AddForm, Form],
     ) -> Any:
         """Add a variant to the cart."""
@@ -117,7 +116,7 @@ class CartController(Controller):
         try:
             cart = await carts_service.add(owner, quantity=data.quantity, variant_id=data.variant_id, sku=data.sku)
         except (InsufficientStock, ValidationFailed, NotFound) as exc:
-            return await self._add_failed(request, exc, data, products_service, categories_service)
+            return await self._add_failed(request, exc, data, products_service)
         view = carts_service.view_of(cart)
         added = next((ln for ln in view.lines if ln.variant_id == data.variant_id or ln.sku == data.sku), None)
         if is_htmx(request):
@@ -134,7 +133,6 @@ class CartController(Controller):
         exc: DomainError,
         data: AddForm,
         products: ProductService,
-        categories: CategoryService,
     ) -> Template:
         if is_htmx(request):
             return Template(
@@ -148,7 +146,6 @@ class CartController(Controller):
         return await render_product(
             request,
             products,
-            categories,
             variant.product.slug,
             sku=variant.sku,
             error=exc.detail,

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, event, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webshop.catalog import search
 from webshop.db.models import CatalogState, Category, Product, ProductFacet, ProductImage, Variant
@@ -785,6 +786,37 @@ async def browse_catalog(session: AsyncSession, query: CatalogQuery, *, page_siz
 
 async def _suggest(session: AsyncSession, reader: _Reader, text: str) -> str | None:
     return await search.suggest(session, await reader.plan(text))
+
+
+_STOCK = select(Variant.id, Variant.stock).where(Variant.product_id == bindparam("pid"))
+
+
+async def product_for_display(
+    session: AsyncSession, key: str | int, load: Callable[[], Awaitable[Product]]
+) -> tuple[Product, tuple[CategoryInfo, ...]]:
+    """A visible product for its page or the API, and the category list (for its breadcrumb trail).
+
+    The product (variants, photos and facets loaded by ``load``) is cached per catalog version under
+    ``key`` (its slug or id) and shared read-only by the requests that show it; its variants' stock,
+    which a sale changes without a new version, is read fresh on every call (one small statement).
+
+    Args:
+        session: A reading session.
+        key: The product's slug or id, as the caller looks it up.
+        load: Reads the product with its relations in ``session``; raises ``NotFound`` if it is
+            not visible (not cached, so a product that appears is seen at once).
+
+    Returns:
+        ``(product, categories)``; treat the product as read-only.
+    """
+    reader = await _Reader.open(session)
+    product: Product = await reader.cached(("product", key), load)
+    if reader.scope is not None:
+        stock = {vid: units for vid, units in await session.execute(_STOCK, {"pid": product.id})}
+        for variant in product.variants:
+            if variant.id in stock:
+                set_committed_value(variant, "stock", stock[variant.id])
+    return product, await reader.categories()
 
 
 async def facet_summary(session: AsyncSession, query: CatalogQuery) -> tuple[int, dict[str, list[FacetValue]]]:

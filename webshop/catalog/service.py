@@ -44,6 +44,7 @@ from webshop.catalog.browse import (
     catalog_changed,
     descendant_ids,
     facet_summary,
+    product_for_display,
     refresh_product_summaries,
     visible_products,
 )
@@ -566,6 +567,22 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         if product is None:
             raise NotFound("There is no such product.")
         return product
+
+    async def display(
+        self, *, slug: str | None = None, product_id: int | None = None
+    ) -> tuple[Product, tuple[Any, ...]]:
+        """A visible product for its page or ``GET /api/products/{id}``, by ``slug`` or ``product_id``,
+        and the category list for its trail (``webshop.catalog.browse.product_for_display``: cached
+        per catalog version, stock read fresh). Treat the product as read-only.
+
+        Raises:
+            NotFound: no visible product has that slug or id.
+        """
+        session = self.repository.session
+        if slug is not None:
+            return await product_for_display(session, slug, lambda: self.get_visible_by_slug(slug))
+        pid = int(product_id or 0)
+        return await product_for_display(session, pid, lambda: self.get_visible(pid))
 
     async def get_visible_by_slug(self, slug: str) -> Product:
         """Return the visible product with ``slug``, its variants, photos, facets and category loaded.

@@ -1,5 +1,6 @@
 """HTML controllers for the catalog: the product grid and the product page."""
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Request, get
@@ -10,7 +11,6 @@ from litestar.response import Template
 from webshop.catalog.browse import parse_price
 from webshop.catalog.service import (
     CatalogQuery,
-    CategoryService,
     ProductService,
     choose_variant,
     option_choices,
@@ -68,17 +68,15 @@ class CatalogController(Controller):
         request: Request[Any, Any, Any],
         slug: FromPath[str],
         products_service: NamedDependency[ProductService],
-        categories_service: NamedDependency[CategoryService],
         sku: FromQuery[str | None] = None,
     ) -> Template:
         """A product page: photos, description and the variant picker."""
-        return await render_product(request, products_service, categories_service, slug, sku=sku)
+        return await render_product(request, products_service, slug, sku=sku)
 
 
 async def render_product(
     request: Request[Any, Any, Any],
     products: ProductService,
-    categories: CategoryService,
     slug: str,
     *,
     sku: str | None = None,
@@ -92,11 +90,11 @@ async def render_product(
     Raises:
         NotFound: no visible product has ``slug``.
     """
-    product = await products.get_visible_by_slug(slug)
+    product, categories = await products.display(slug=slug)
     groups = product.option_groups or []
     chosen = {group: value for index, group in enumerate(groups) if (value := request.query_params.get(f"opt{index}"))}
     variant = choose_variant(product, chosen, sku)
-    trail = _category_trail(await categories.all_categories(), product.category_id)
+    trail = _category_trail(categories, product.category_id)
     return page_or_fragment(
         request,
         "catalog/product.html",
@@ -113,7 +111,7 @@ async def render_product(
     )
 
 
-def _category_trail(categories: list[Any], category_id: int | None) -> list[Any]:
+def _category_trail(categories: Sequence[Any], category_id: int | None) -> list[Any]:
     by_id = {c.id: c for c in categories}
     trail = []
     while category_id is not None and category_id in by_id:
