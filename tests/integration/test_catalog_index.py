@@ -188,7 +188,8 @@ async def test_a_deep_page_runs_the_same_statements_as_the_first(client, alchemy
     assert len(names((await client.get("/?sort=price&page=6")).text)) == 6  # 66 products, 12 a page
     # Warm (cache filled by the first round): the version, the page's cards and their photos, whatever the page.
     assert len(runs[1]) == len(runs[6]), runs
-    assert sum("catalog_state" in statement for statement in runs[6]) == 1
+    # The version: one statement on PostgreSQL; on SQLite it is read outside the session (webshop/catalog/version.py).
+    assert sum("catalog_state" in statement for statement in runs[6]) == (0 if engine.dialect.name == "sqlite" else 1)
     assert not any("product_facets" in statement for statement in runs[6])  # facet counts come from the cache
     assert not any("OFFSET" in statement.upper() for statement in runs[1] + runs[6])
 

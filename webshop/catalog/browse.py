@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webshop.catalog import search
+from webshop.catalog.version import read_catalog_version
 from webshop.db.models import CatalogState, Category, Product, ProductFacet, ProductImage, Variant
 from webshop.errors import NotFound, ValidationFailed
 from webshop.money import exponent, parse_major
@@ -330,7 +331,6 @@ def descendant_ids(categories: Sequence[Any], root_id: int) -> set[int]:
 # --- the catalog version and the derived data every write keeps ------------------------------------
 
 _CHANGED = "webshop.catalog_changed"
-_VERSION = select(CatalogState.version).where(CatalogState.id == 1)
 _BUMP = update(CatalogState.__table__).where(CatalogState.__table__.c.id == 1).values(version=CatalogState.version + 1)
 
 
@@ -561,8 +561,8 @@ class _Reader:
     @classmethod
     async def open(cls, session: AsyncSession) -> _Reader:
         bind = session.get_bind()
-        version = await session.scalar(_VERSION)
-        scope = None if version is None else (bind.url.render_as_string(hide_password=True), int(version))
+        version = await read_catalog_version(session)
+        scope = None if version is None else (bind.url.render_as_string(hide_password=True), version)
         return cls(session, bind.dialect.name, scope)
 
     async def cached(

@@ -1,0 +1,91 @@
+"""Reading the catalog version (``catalog_state.version``) at the start of every catalog request.
+
+The version keys this process's cache of catalog reads (``webshop.catalog.browse``): every write
+that changes the catalog bumps it in its own transaction, so the next request of every worker sees
+the change. Reading it must therefore happen on every request, and it must be cheap.
+
+* **PostgreSQL**: one statement in the request's session (asyncpg answers it in the event loop).
+* **SQLite**: aiosqlite runs each statement of the request's session in the connection's thread;
+  the handful of thread hops of a transaction (begin, select, fetch, commit) cost more than the rest
+  of a cached catalog page. So the version is read instead through one plain, read-only ``sqlite3``
+  connection per database file and process, in autocommit mode, in the event loop's thread: in WAL
+  mode a reader never waits for a writer, and the read is a primary-key look-up of a few
+  microseconds. It is read *before* the session reads anything, so the session's snapshot is at
+  least as new as the version it is cached under.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webshop.db.models import CatalogState
+
+_VERSION = select(CatalogState.version).where(CatalogState.id == 1)
+_VERSION_SQL = "SELECT version FROM catalog_state WHERE id = 1"
+_READERS: OrderedDict[tuple[str, int], tuple[sqlite3.Connection, int]] = OrderedDict()
+_MAX_READERS = 8
+"""Open read connections kept per process, one per database file and thread (tests open many
+databases; the least recently used is closed)."""
+
+
+async def read_catalog_version(session: AsyncSession) -> int | None:
+    """The committed catalog version, or ``None`` when the ``catalog_state`` row is missing.
+
+    Args:
+        session: The request's session; on SQLite with a database file it is not used (see the
+            module docstring), on an in-memory SQLite database or PostgreSQL it runs the query.
+    """
+    bind = session.get_bind()
+    path = bind.url.database if bind.dialect.name == "sqlite" else None
+    if path and path != ":memory:" and not path.startswith("file:"):
+        version = _read_sqlite(path)
+        if version is not _UNREADABLE:
+            return version  # type: ignore[return-value]
+    value = await session.scalar(_VERSION)
+    return None if value is None else int(value)
+
+
+_UNREADABLE = object()
+
+
+def _read_sqlite(path: str) -> Any:
+    """The version read through this process's read connection to ``path``; ``_UNREADABLE`` when the
+    file cannot be read that way (missing, locked past the short busy timeout), so the caller falls
+    back to its session."""
+    try:
+        inode = os.stat(path).st_ino
+    except OSError:
+        return _UNREADABLE
+    key = (path, threading.get_ident())  # a sqlite3 connection belongs to the thread that made it
+    held = _READERS.get(key)
+    if held is not None and held[1] != inode:  # the file was replaced: read the new one
+        _close(key)
+        held = None
+    try:
+        if held is None:
+            connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            connection.execute("PRAGMA busy_timeout=200")
+            _READERS[key] = (connection, inode)
+            while len(_READERS) > _MAX_READERS:
+                _close(next(iter(_READERS)))
+        else:
+            connection = held[0]
+            _READERS.move_to_end(key)
+        row = connection.execute(_VERSION_SQL).fetchone()
+    except sqlite3.Error:
+        _close(key)
+        return _UNREADABLE
+    return None if row is None else int(row[0])
+
+
+def _close(key: tuple[str, int]) -> None:
+    held = _READERS.pop(key, None)
+    if held is not None:
+        held[0].close()
