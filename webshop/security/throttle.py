@@ -301,11 +301,13 @@ class ShopRateLimitMiddleware(RateLimitMiddleware):
         await self.app(scope, receive, send)
 
 
-def _is_auth(request: Request[Any, Any, Any]) -> bool:
+# Coroutines, not plain functions: Litestar runs a plain ``check_throttle_handler`` in a worker thread,
+# two thread hops on every request for a comparison of strings.
+async def _is_auth(request: Request[Any, Any, Any]) -> bool:
     return request.method == "POST" and AUTH_PATHS.match(request.url.path) is not None
 
 
-def _is_refresh(request: Request[Any, Any, Any]) -> bool:
+async def _is_refresh(request: Request[Any, Any, Any]) -> bool:
     return request.method == "POST" and request.url.path == REFRESH_PATH
 
 
