@@ -810,7 +810,16 @@ async def product_for_display(
         ``(product, categories)``; treat the product as read-only.
     """
     reader = await _Reader.open(session)
-    product: Product = await reader.cached(("product", key), load)
+
+    async def load_detached() -> Product:
+        # Out of the loading session: its rollback (a failed add to cart) would expire the shared copy.
+        product = await load()
+        for item in (product, product.category, *product.variants, *product.images, *product.facets):
+            if item is not None and item in session:
+                session.expunge(item)
+        return product
+
+    product: Product = await reader.cached(("product", key), load_detached)
     if reader.scope is not None:
         stock = {vid: units for vid, units in await session.execute(_STOCK, {"pid": product.id})}
         for variant in product.variants:

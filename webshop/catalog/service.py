@@ -44,6 +44,7 @@ from webshop.catalog.browse import (
     catalog_changed,
     descendant_ids,
     facet_summary,
+    mark_catalog_changed,
     product_for_display,
     refresh_product_summaries,
     visible_products,
@@ -1219,6 +1220,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                     summary=f"Added photo {image.source_name or image.key}.",
                     changes={"photos": [len(product.images), len(product.images) + 1]},
                 )
+                mark_catalog_changed(session)  # cards and product pages show the photos
             await session.commit()
         except BaseException:
             remove_image_files(media_dir, stored.key)
@@ -1255,6 +1257,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                 changes={"photos": [before, list(image_ids)]},
             )
             await session.flush()
+            mark_catalog_changed(session)  # a card shows the first photo
             await session.commit()
         return list((await self.get_for_admin(product_id)).images)
 
@@ -1300,6 +1303,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         for position, other in enumerate(product.images):
             other.position = position
         await session.flush()
+        mark_catalog_changed(session)
         await session.commit()
         still_used = await session.scalar(select(func.count()).where(ProductImage.key == key)) or 0
         if not still_used:
