@@ -40,7 +40,8 @@ from webshop.catalog.admin_api import (
     VariantAdminApiController,
 )
 from webshop.catalog.api import CatalogApiController
-from webshop.catalog.service import CategoryService, ProductService
+from webshop.catalog.categories import CategoryService
+from webshop.catalog.products import ProductService
 from webshop.catalog.web import CatalogController
 from webshop.checkout.api import CheckoutApiController
 from webshop.checkout.idempotency import IdempotencyService

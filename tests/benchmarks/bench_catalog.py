@@ -79,7 +79,7 @@ from tests.benchmarks._common import (
 from tests.live import live_server, shop_env
 
 PAGE_SIZE = 24  # the shop's default WEBSHOP_PAGE_SIZE (shop_env passes no WEBSHOP_* settings through)
-SORTS = ("price", "-price", "-name", "newest")  # webshop.catalog.service.SORTS besides the default "name"
+SORTS = ("price", "-price", "-name", "newest")  # webshop.catalog.browse.SORTS besides the default "name"
 KINDS = {"home": 10, "page": 20, "sort": 10, "category": 15, "brand": 10, "search": 20, "fragment": 15}
 FRAGMENT_HEADERS = {"HX-Request": "true", "HX-Target": "catalog-results"}
 WORD_RE = re.compile(r"[A-Za-z]{3,}")

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from tests.conftest import CSRF_RE
 from tests.factories import seed_catalog
 from tests.shopper import PASSWORD
+from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import ProductPatch
-from webshop.catalog.service import ProductService
 from webshop.db.engine import write_session
 from webshop.db.models import Product
 

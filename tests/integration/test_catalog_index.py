@@ -18,9 +18,10 @@ from sqlalchemy import event, insert, select, text, update
 from tests.factories import SMALL_CATALOG, P, seed_catalog
 from tests.shopper import PASSWORD
 from webshop.catalog.browse import catalog_changed, find_summary_mismatches
+from webshop.catalog.categories import CategoryService
+from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import ProductPatch, VariantPatch, VariantWrite
 from webshop.catalog.search import find_search_index_mismatches
-from webshop.catalog.service import CategoryService, ProductService
 from webshop.db.engine import write_session
 from webshop.db.models import Category, Product, Variant
 

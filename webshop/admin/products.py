@@ -26,15 +26,11 @@ from litestar.response import Template
 
 from webshop.admin import ADMIN_GUARDS, ADMIN_PAGE_SIZE
 from webshop.cart.web import is_htmx
+from webshop.catalog.browse import CategoryNode
+from webshop.catalog.categories import CategoryService
+from webshop.catalog.products import ProductService
+from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
 from webshop.catalog.schemas import ProductWrite, VariantPatch, VariantUpdate, VariantWrite
-from webshop.catalog.service import (
-    ADMIN_SORTS,
-    ADMIN_STATES,
-    ADMIN_STOCK_LEVELS,
-    CategoryNode,
-    CategoryService,
-    ProductService,
-)
 from webshop.config import Settings
 from webshop.db.models import Product, User, Variant
 from webshop.errors import DomainError, NotFound, ValidationFailed

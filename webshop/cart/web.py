@@ -18,7 +18,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from webshop.cart.service import CartOwner, CartService, CartView, new_guest_token
-from webshop.catalog.service import ProductService
+from webshop.catalog.products import ProductService
 from webshop.catalog.web import render_product
 from webshop.checkout.pricing import SHIPPING_METHODS
 from webshop.config import Settings

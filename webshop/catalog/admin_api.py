@@ -16,6 +16,8 @@ from msgspec import UNSET
 
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId
+from webshop.catalog.categories import CategoryService
+from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import (
     CategoryCreate,
     CategoryDetail,
@@ -36,7 +38,6 @@ from webshop.catalog.schemas import (
     product_out,
     variant_out,
 )
-from webshop.catalog.service import CategoryService, ProductService
 from webshop.config import Settings
 from webshop.db.models import User
 from webshop.errors import Conflict, ValidationFailed

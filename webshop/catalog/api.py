@@ -9,6 +9,9 @@ from litestar.params import QueryParameter
 
 from webshop.api.responses import problems
 from webshop.api.schemas import INT_MAX, PathId
+from webshop.catalog.browse import CatalogQuery
+from webshop.catalog.categories import CategoryService
+from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import (
     CategoryOut,
     ProductFacets,
@@ -19,7 +22,6 @@ from webshop.catalog.schemas import (
     summary_out,
     tree_out,
 )
-from webshop.catalog.service import CatalogQuery, CategoryService, ProductService
 from webshop.security.jwt import PUBLIC
 from webshop.text import query_text
 

@@ -1,0 +1,583 @@
+"""Products: ``ProductService`` (the shop's reads of one product, the admin's product writes; variant
+and photo verbs come from the ``ProductVariants`` and ``ProductImages`` mixins) and the variant picker.
+
+The reads behind the catalog page and ``/api/products`` live in ``webshop.catalog.browse``;
+``browse``/``search``/``facets`` call them. Every write ends with ``catalog_changed`` before it
+commits, so the product summaries, the search index and the catalog version move with the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from webshop.audit.service import AuditService, diff
+from webshop.catalog.browse import (
+    MAX_QUERY_LENGTH,
+    CatalogPage,
+    CatalogQuery,
+    FacetValue,
+    ProductCard,
+    api_page,
+    browse_catalog,
+    catalog_changed,
+    descendant_ids,
+    facet_summary,
+    product_for_display,
+    visible_products,
+)
+from webshop.catalog.images import ProductImages
+from webshop.catalog.importer import slugify
+from webshop.catalog.rules import (
+    ADMIN_STOCK_LEVELS,
+    _check_variant_set,
+    _clean_product,
+    _clean_variant,
+    _conflict,
+    _facet_dict,
+    _product_snapshot,
+    _replace_facets,
+)
+from webshop.catalog.schemas import ProductPatch, ProductWrite, VariantUpdate, VariantWrite
+from webshop.catalog.search import escape_like
+from webshop.catalog.variants import ProductVariants
+from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant
+from webshop.errors import NotFound, ValidationFailed
+
+
+class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositoryService[Product]):
+    """Products as the shop shows them: browsing, and one product with its variants and photos."""
+
+    class Repo(SQLAlchemyAsyncRepository[Product]):
+        """Product repository."""
+
+        model_type = Product
+
+    repository_type = Repo
+
+    # --- the shop's reads (webshop.catalog.browse) ---------------------------------------------------
+
+    async def browse(self, query: CatalogQuery, *, page_size: int = 24) -> CatalogPage:
+        """Return one page of the catalog for ``query`` (see ``webshop.catalog.browse.browse_catalog``).
+
+        Args:
+            query: Filters, sort and page (see ``CatalogQuery``).
+            page_size: Products per page.
+
+        Returns:
+            A ``CatalogPage``; a page past the end has no items (the caller shows an empty state).
+
+        Raises:
+            NotFound: ``query.category`` names no category.
+        """
+        return await browse_catalog(self.repository.session, query, page_size=page_size)
+
+    async def search(
+        self,
+        query: CatalogQuery,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        price_min: int | None = None,
+        price_max: int | None = None,
+    ) -> tuple[list[ProductCard], str | None]:
+        """One page of products for the API, with keyset (cursor) pagination (see ``browse.api_page``).
+
+        Args:
+            query: Search text, category, facets, price range, stock filter and sort (``page`` ignored).
+            limit: Products per page (1-100).
+            cursor: ``next_cursor`` of the previous page, or ``None`` for the first page.
+            price_min / price_max: Only products with a variant priced in this range (minor units);
+                when given they replace ``query``'s.
+
+        Returns:
+            ``(cards, next_cursor)``; ``next_cursor`` is ``None`` on the last page.
+
+        Raises:
+            NotFound: ``query.category`` names no category.
+            ValidationFailed: the cursor is not one this endpoint issued for this sort.
+        """
+        if price_min is not None or price_max is not None:
+            query = CatalogQuery.from_params(
+                q=query.q,
+                category=query.category,
+                brand=list(query.facets.get("brand", ())),
+                color=list(query.facets.get("color", ())),
+                sort=query.sort,
+                page=query.page,
+                price_min=price_min if price_min is not None else query.price_min,
+                price_max=price_max if price_max is not None else query.price_max,
+                in_stock=query.in_stock,
+                currency=query.currency,
+            )
+        return await api_page(self.repository.session, query, limit=limit, cursor=cursor)
+
+    async def facets(self, query: CatalogQuery) -> tuple[int, dict[str, list[FacetValue]]]:
+        """``(total, {facet: [FacetValue]})`` of the products matching ``query`` (sort and page ignored).
+
+        Raises:
+            NotFound: ``query.category`` names no category.
+        """
+        return await facet_summary(self.repository.session, query)
+
+    async def get_visible(self, product_id: int) -> Product:
+        """The visible product with ``product_id``, with variants, photos, facets and category.
+
+        Raises:
+            NotFound: no visible product has that id (soft-deleted and inactive ones included).
+        """
+        product = await self.repository.session.scalar(
+            select(Product)
+            .where(Product.id == product_id, visible_products())
+            .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
+        )
+        if product is None:
+            raise NotFound("There is no such product.")
+        return product
+
+    async def display(
+        self, *, slug: str | None = None, product_id: int | None = None
+    ) -> tuple[Product, tuple[Any, ...]]:
+        """A visible product for its page or ``GET /api/products/{id}``, by ``slug`` or ``product_id``,
+        and the category list for its trail (``webshop.catalog.browse.product_for_display``: cached
+        per catalog version, stock read fresh). Treat the product as read-only.
+
+        Raises:
+            NotFound: no visible product has that slug or id.
+        """
+        session = self.repository.session
+        if slug is not None:
+            return await product_for_display(session, slug, lambda: self.get_visible_by_slug(slug))
+        pid = int(product_id or 0)
+        return await product_for_display(session, pid, lambda: self.get_visible(pid))
+
+    async def get_visible_by_slug(self, slug: str) -> Product:
+        """Return the visible product with ``slug``, its variants, photos, facets and category loaded.
+
+        Raises:
+            NotFound: no visible product has that slug (soft-deleted and inactive ones included).
+        """
+        product = await self.repository.session.scalar(
+            select(Product)
+            .where(Product.slug == slug, visible_products())
+            .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
+        )
+        if product is None:
+            raise NotFound("We could not find that product. It may have been removed.")
+        return product
+
+    async def variant_with_product(self, *, variant_id: int | None = None, sku: str | None = None) -> Variant | None:
+        """The variant with ``variant_id`` (or ``sku``) and its product, visible or not; ``None`` if unknown."""
+        if variant_id is None and not sku:
+            return None
+        condition = Variant.id == variant_id if variant_id is not None else Variant.sku == sku
+        return await self.repository.session.scalar(
+            select(Variant).where(condition).options(selectinload(Variant.product))
+        )
+
+    # --- admin: product management (issue 5 pages and the issue 4 admin API) -----------------------------
+    #
+    # Every write validates everything first (ValidationFailed with field_errors for every bad field at
+    # once), then writes inside a savepoint, records AuditEvents in the same transaction and commits
+    # explicitly, so a failure never leaves half a product behind and a commit failure is never reported
+    # as success. Stock only changes through webshop.stock.service (conditional UPDATE + ledger row).
+
+    async def get_for_admin(self, product_id: int) -> Product:
+        """The product with ``product_id`` for the admin pages, soft-deleted or inactive ones included.
+
+        Variants, photos, facets and category are loaded and refreshed from the database (stock may
+        have been changed by conditional updates in this session).
+
+        Raises:
+            NotFound: no product has that id.
+        """
+        product = await self.repository.session.scalar(
+            select(Product)
+            .where(Product.id == product_id)
+            .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
+            .execution_options(populate_existing=True)
+        )
+        if product is None:
+            raise NotFound("There is no such product.")
+        return product
+
+    async def admin_search(
+        self,
+        *,
+        q: str = "",
+        category_id: int | None = None,
+        state: str = "active",
+        stock_level: str | None = None,
+        sort: str = "name",
+        page: int = 1,
+        page_size: int = 25,
+    ) -> tuple[list[Product], int]:
+        """One page of the admin product table.
+
+        Args:
+            q: Text matched case-insensitively against name, slug and the variants' SKUs.
+            category_id: Only products in this category or below it.
+            state: ``active`` (not soft-deleted; the default), ``deleted`` or ``all`` (see ``ADMIN_STATES``).
+            stock_level: ``out``, ``critical``, ``low`` or ``healthy``: products with at least one variant
+                at that level (``webshop.stock.service.stock_level_expression``); ``None`` for any.
+            sort: A key of ``ADMIN_SORTS`` (unknown values sort by name).
+            page: 1-based page number.
+            page_size: Rows per page.
+
+        Returns:
+            ``(products, total)``: the page's products (variants and photos loaded) and the number of
+            products matching the filters.
+        """
+        from webshop.stock.service import stock_level_expression
+
+        session = self.repository.session
+        conditions: list[Any] = []
+        if state == "deleted":
+            conditions.append(Product.deleted_at.is_not(None))
+        elif state != "all":
+            conditions.append(Product.deleted_at.is_(None))
+        text = (q or "").strip()[:MAX_QUERY_LENGTH]
+        if text:
+            pattern = f"%{escape_like(text)}%"
+            conditions.append(
+                or_(
+                    Product.name.ilike(pattern, escape="\\"),
+                    Product.slug.ilike(pattern, escape="\\"),
+                    Product.id.in_(select(Variant.product_id).where(Variant.sku.ilike(pattern, escape="\\"))),
+                )
+            )
+        if category_id is not None:
+            categories = list(await session.scalars(select(Category)))
+            conditions.append(Product.category_id.in_(descendant_ids(categories, category_id)))
+        if stock_level in ADMIN_STOCK_LEVELS:
+            conditions.append(Product.id.in_(select(Variant.product_id).where(stock_level_expression() == stock_level)))
+        where = and_(true(), *conditions)
+        total = await session.scalar(select(func.count()).select_from(Product).where(where)) or 0
+        stats = (
+            select(
+                Variant.product_id.label("product_id"),
+                func.min(Variant.price).label("min_price"),
+                func.max(Variant.price).label("max_price"),
+                func.sum(Variant.stock).label("stock"),
+            )
+            .group_by(Variant.product_id)
+            .subquery()
+        )
+        order = {
+            "-name": [Product.name.desc(), Product.id.desc()],
+            "newest": [Product.created_at.desc(), Product.id.desc()],
+            "updated": [Product.updated_at.desc(), Product.id.desc()],
+            "price": [func.coalesce(stats.c.min_price, 0).asc(), Product.name.asc(), Product.id.asc()],
+            "-price": [func.coalesce(stats.c.max_price, 0).desc(), Product.name.asc(), Product.id.asc()],
+            "stock": [func.coalesce(stats.c.stock, 0).asc(), Product.name.asc(), Product.id.asc()],
+            "-stock": [func.coalesce(stats.c.stock, 0).desc(), Product.name.asc(), Product.id.asc()],
+        }.get(sort, [Product.name.asc(), Product.id.asc()])
+        statement = (
+            select(Product)
+            .outerjoin(stats, stats.c.product_id == Product.id)
+            .where(where)
+            .order_by(*order)
+            .limit(page_size)
+            .offset((max(page, 1) - 1) * page_size)
+            .options(selectinload(Product.variants), selectinload(Product.images))
+            .execution_options(populate_existing=True)
+        )
+        return list(await session.scalars(statement)), total
+
+    async def product_history(self, product: Product, *, limit: int = 100) -> list[AuditEvent]:
+        """Audit events about ``product``, its current variants and their stock, newest first."""
+        audit = AuditService(session=self.repository.session)
+        variant_ids = [v.id for v in product.variants]
+        events = await audit.for_entity("product", [product.id], limit=limit)
+        if variant_ids:
+            events += await audit.for_entity("variant", variant_ids, limit=limit)
+            events += await audit.for_entity("stock", variant_ids, limit=limit)
+        events.sort(key=lambda e: (e.created_at, e.id), reverse=True)
+        return events[:limit]
+
+    async def create_product(
+        self,
+        data: ProductWrite,
+        variants: Sequence[VariantWrite],
+        *,
+        actor: User | None,
+        tax_categories: Collection[str] | None = None,
+    ) -> Product:
+        """Create a product with its variants (at least one) and their initial stock; committed.
+
+        The slug, when empty, is derived from the name (``"Trail Shoe 2"`` → ``trail-shoe-2``) and made
+        unique with a ``-2``, ``-3``... suffix; a slug given explicitly must be free. Initial stock is
+        written through ``set_stock`` (a ledger row of reason ``adjustment``, reference "initial stock").
+        Audit: one ``product``/``create`` event, one ``variant``/``create`` per variant, ``stock`` events.
+
+        Args:
+            data: The product's own fields.
+            variants: Its variants, in display order.
+            actor: The admin (``None`` for the command line).
+            tax_categories: When given, each variant's tax category must be one of these
+                (pass ``settings.tax_rates_bp``).
+
+        Returns:
+            The new product with variants, photos and facets loaded.
+
+        Raises:
+            ValidationFailed: ``field_errors`` for every bad field at once, keyed ``name``, ``slug``,
+                ``description``, ``category_id``, ``facets``, ``option_groups``, ``variants`` and
+                ``variants[i].<field>`` (``sku``, ``price``, ``option_values``, ``currency``,
+                ``tax_category``, ``stock``, ``low_stock_threshold``); unknown category, SKU used twice
+                in the product or already in the shop, option values not one per group, negative
+                price or stock... Nothing is written.
+        """
+        session = self.repository.session
+        errors: dict[str, str] = {}
+        values = _clean_product(msgspec.structs.asdict(data), errors)
+        await self._check_category(values, errors)
+        if "slug" not in errors:
+            if values.get("slug"):
+                await self._check_slug_free(values["slug"], None, errors)
+            elif "name" not in errors:
+                values["slug"] = await self._free_slug(slugify(values["name"]) or "product")
+        groups = values.get("option_groups", [])
+        rows = [
+            _clean_variant(msgspec.structs.asdict(v), errors, f"variants[{i}].", tax_categories)
+            for i, v in enumerate(variants)
+        ]
+        if not variants:
+            errors["variants"] = "Add at least one variant."
+        if "option_groups" not in errors:
+            _check_variant_set(groups, rows, errors, [f"variants[{i}]." for i in range(len(rows))])
+        await self._check_skus_free([(f"variants[{i}].", r.get("sku")) for i, r in enumerate(rows)], None, errors)
+        if errors:
+            raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
+
+        audit = AuditService(session=session)
+        try:
+            async with session.begin_nested():
+                facets = values.pop("facets")
+                product = Product(**values)
+                product.facets = [ProductFacet(facet=f, value=v) for f, vs in facets.items() for v in vs]
+                stocks = []
+                for position, row in enumerate(rows):
+                    stocks.append(row.pop("stock"))
+                    product.variants.append(Variant(**row, stock=0, position=position))
+                session.add(product)
+                await session.flush()
+                audit.record(
+                    actor,
+                    "product",
+                    product.id,
+                    "create",
+                    summary=f"Created “{product.name}” with {len(rows)} variant(s).",
+                    changes={k: [None, v] for k, v in _product_snapshot(product, facets).items()},
+                )
+                for variant, stock in zip(product.variants, stocks, strict=True):
+                    await self._record_new_variant(variant, stock, audit, actor)
+        except IntegrityError as exc:
+            raise _conflict(exc) from exc
+        await catalog_changed(session, [product.id])
+        await session.commit()
+        return await self.get_for_admin(product.id)
+
+    async def update_product(
+        self,
+        product_id: int,
+        data: ProductWrite | ProductPatch,
+        *,
+        actor: User | None,
+        variants: Sequence[VariantUpdate] = (),
+        new_variants: Sequence[VariantWrite] = (),
+        tax_categories: Collection[str] | None = None,
+    ) -> Product:
+        """Change a product's fields, and optionally its variants, in one transaction; committed.
+
+        ``data`` as a ``ProductWrite`` replaces every field (an empty ``slug`` keeps the current one);
+        as a ``ProductPatch`` only the fields that are set change. ``variants`` updates existing
+        variants (stock through ``set_stock`` against the level the admin saw), ``new_variants`` adds
+        some. The rules are checked on the result: every variant has one value per option group, SKUs
+        are unique, option combinations are not repeated. Soft-deleted products can be edited too.
+        Audit: ``product``/``update`` with ``{field: [before, after]}``, ``variant`` events, ``stock`` events.
+
+        Args:
+            product_id: The product.
+            data: New field values (see above).
+            actor: The admin.
+            variants: Changes to existing variants of this product (``VariantUpdate.id``).
+            new_variants: Variants to add at the end.
+            tax_categories: When given, the allowed tax categories (``settings.tax_rates_bp``).
+
+        Returns:
+            The product, reloaded.
+
+        Raises:
+            NotFound: no such product.
+            ValidationFailed: ``field_errors`` keyed like ``create_product``'s, ``variants[i].<field>``
+                for ``variants`` and ``new_variants[i].<field>`` for ``new_variants``. Nothing is written.
+            StockChanged: a variant's stock is no longer ``stock_seen``; nothing is written.
+        """
+        session = self.repository.session
+        product = await self.get_for_admin(product_id)
+        errors: dict[str, str] = {}
+        if isinstance(data, ProductPatch):
+            raw = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+        else:
+            raw = msgspec.structs.asdict(data)
+            if not (raw.get("slug") or "").strip():
+                raw.pop("slug")
+        values = _clean_product(raw, errors)
+        await self._check_category(values, errors)
+        if values.get("slug") and values["slug"] != product.slug and "slug" not in errors:
+            await self._check_slug_free(values["slug"], product.id, errors)
+        groups = values.get("option_groups", list(product.option_groups or []))
+
+        by_id = {v.id: v for v in product.variants}
+        updates: list[tuple[Variant, dict[str, Any]]] = []
+        seen_ids: set[int] = set()
+        for index, update in enumerate(variants):
+            prefix = f"variants[{index}]."
+            variant = by_id.get(update.id)
+            if variant is None or update.id in seen_ids:
+                errors[prefix + "id"] = "This is not a variant of this product."
+                continue
+            seen_ids.add(update.id)
+            fields = {k: v for k, v in msgspec.structs.asdict(update).items() if v is not msgspec.UNSET}
+            fields.pop("id")
+            seen = fields.pop("stock_seen", None)
+            clean = _clean_variant(fields, errors, prefix, tax_categories, partial=True)
+            if "stock" in clean:
+                clean["stock_seen"] = variant.stock if seen is None else seen
+                if clean["stock"] == clean["stock_seen"]:
+                    # Not a stock change: a sale since the page was loaded must not block saving the rest.
+                    del clean["stock"], clean["stock_seen"]
+            updates.append((variant, clean))
+        added = [
+            _clean_variant(msgspec.structs.asdict(v), errors, f"new_variants[{i}].", tax_categories)
+            for i, v in enumerate(new_variants)
+        ]
+        # The variant set as it will be: existing ones with their changes, then the new ones.
+        changed = {variant.id: clean for variant, clean in updates}
+        final = [
+            {
+                "sku": changed.get(v.id, {}).get("sku", v.sku),
+                "option_values": changed.get(v.id, {}).get("option_values", list(v.option_values or [])),
+            }
+            for v in product.variants
+        ] + added
+        index_of = {v.id: i for i, (v, _c) in enumerate(updates)}
+        prefixes = [
+            f"variants[{index_of[v.id]}]." if v.id in index_of else f"sku {v.sku}: " for v in product.variants
+        ] + [f"new_variants[{i}]." for i in range(len(added))]
+        if "option_groups" not in errors:
+            _check_variant_set(groups, final, errors, prefixes, group_key="option_groups")
+        skus_to_check = [(f"variants[{index_of[v.id]}].", c.get("sku")) for v, c in updates if "sku" in c]
+        skus_to_check += [(f"new_variants[{i}].", r.get("sku")) for i, r in enumerate(added)]
+        await self._check_skus_free(skus_to_check, product.id, errors)
+        if errors:
+            raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
+
+        audit = AuditService(session=session)
+        facets_before = _facet_dict(product)
+        before = _product_snapshot(product, facets_before)
+        try:
+            async with session.begin_nested():
+                for variant, clean in updates:
+                    if "stock" in clean:
+                        await self._set_stock(variant, clean.pop("stock_seen"), clean.pop("stock"), actor=actor)
+                    self._apply_variant(variant, clean, audit, actor)
+                # Variant rows before the product row: the order checkout locks them in (its variants,
+                # then their products' summaries), so the two cannot deadlock on PostgreSQL.
+                await session.flush()
+                facets = values.pop("facets", None)
+                for key, value in values.items():
+                    setattr(product, key, value)
+                if facets is not None and facets != facets_before:
+                    _replace_facets(product, facets)
+                after = _product_snapshot(product, facets if facets is not None else facets_before)
+                changes = diff(before, after)
+                if changes:
+                    audit.record(actor, "product", product.id, "update", summary="Edited the product.", changes=changes)
+                await session.flush()
+                position = max((v.position for v in product.variants), default=-1) + 1
+                for offset, row in enumerate(added):
+                    await self._insert_variant(product, row, position + offset, audit, actor)
+        except IntegrityError as exc:
+            raise _conflict(exc) from exc
+        await catalog_changed(session, [product.id])
+        await session.commit()
+        return await self.get_for_admin(product.id)
+
+    async def soft_delete(self, product_id: int, *, actor: User | None) -> Product:
+        """Hide a product from the shop and the API for good, keeping it for past orders; committed.
+
+        Sets ``deleted_at``; shop pages and ``/api/products`` stop showing it (``visible_products``),
+        order lines keep their copies and links. Deleting a deleted product changes nothing.
+
+        Raises:
+            NotFound: no such product.
+        """
+        product = await self.get_for_admin(product_id)
+        if product.deleted_at is None:
+            session = self.repository.session
+            product.deleted_at = datetime.now(UTC)
+            AuditService(session=session).record(
+                actor, "product", product.id, "delete", summary=f"Deleted “{product.name}” (hidden from the shop)."
+            )
+            await session.flush()
+            await catalog_changed(session, [product.id])
+            await session.commit()
+        return await self.get_for_admin(product_id)
+
+    async def restore(self, product_id: int, *, actor: User | None) -> Product:
+        """Bring a soft-deleted product back into the shop (if ``is_active``); committed.
+
+        Raises:
+            NotFound: no such product.
+        """
+        product = await self.get_for_admin(product_id)
+        if product.deleted_at is not None:
+            session = self.repository.session
+            product.deleted_at = None
+            AuditService(session=session).record(
+                actor, "product", product.id, "restore", summary=f"Restored “{product.name}”."
+            )
+            await session.flush()
+            await catalog_changed(session, [product.id])
+            await session.commit()
+        return await self.get_for_admin(product_id)
+
+    # admin helpers
+
+    async def _check_category(self, values: dict[str, Any], errors: dict[str, str]) -> None:
+        category_id = values.get("category_id")
+        if (
+            category_id is not None
+            and "category_id" not in errors
+            and await self.repository.session.get(Category, category_id) is None
+        ):
+            errors["category_id"] = "Choose an existing category."
+
+    async def _check_slug_free(self, slug: str, product_id: int | None, errors: dict[str, str]) -> None:
+        owner = await self.repository.session.scalar(select(Product.id).where(Product.slug == slug))
+        if owner is not None and owner != product_id:
+            errors["slug"] = f"The slug “{slug}” is already used by another product (deleted ones count too)."
+
+    async def _free_slug(self, base: str) -> str:
+        base = base[:190].strip("-") or "product"
+        taken = set(
+            await self.repository.session.scalars(
+                select(Product.slug).where(or_(Product.slug == base, Product.slug.like(f"{base}-%")))
+            )
+        )
+        if base not in taken:
+            return base
+        number = 2
+        while f"{base}-{number}" in taken:
+            number += 1
+        return f"{base}-{number}"

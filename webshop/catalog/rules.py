@@ -1,0 +1,246 @@
+"""Admin product rules: the cleaning of product and variant input, the variant-set rules, snapshots.
+
+Pure functions used by ``ProductService``'s writes (``webshop.catalog.products``) and its mixins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from webshop.db.models import Product, ProductFacet, Variant
+from webshop.errors import ValidationFailed
+
+# --- admin product rules (ProductService's writes) --------------------------------------------------------
+
+ADMIN_STATES = {"active": "Not deleted", "deleted": "Deleted", "all": "All"}
+"""The admin product table's state filter (``admin_search(state=...)``)."""
+ADMIN_STOCK_LEVELS = {"out": "Out of stock", "critical": "Critical", "low": "Low", "healthy": "Healthy"}
+"""The admin product table's stock filter: a product with any variant at that level."""
+ADMIN_SORTS = {
+    "name": "Name: A to Z",
+    "-name": "Name: Z to A",
+    "newest": "Newest",
+    "updated": "Recently changed",
+    "price": "Price: low to high",
+    "-price": "Price: high to low",
+    "stock": "Stock: least first",
+    "-stock": "Stock: most first",
+}
+"""Sorts of the admin product table (``admin_search(sort=...)``)."""
+
+_ADMIN_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_TAX_CATEGORY = re.compile(r"[a-z0-9_-]{1,40}")
+_MAX_INT = 2**31 - 1
+_MAX_DESCRIPTION = 20_000
+_MAX_OPTION_GROUPS = 5
+
+
+def _clean_text(value: Any) -> str:
+    """``value`` as a trimmed string (``None`` → ``""``)."""
+    return "" if value is None else str(value).strip()
+
+
+def _text_field(value: Any, key: str, errors: dict[str, str], *, label: str, limit: int, required: bool = True) -> str:
+    text = _clean_text(value)
+    if "\x00" in text:
+        errors[key] = f"{label} must not contain NUL characters."
+    elif required and not text:
+        errors[key] = f"Enter {label.lower()}."
+    elif len(text) > limit:
+        errors[key] = f"{label} can be at most {limit} characters."
+    return text
+
+
+def _clean_product(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    """Validate and normalise the product fields present in ``raw``; adds to ``errors``."""
+    values: dict[str, Any] = {}
+    if "name" in raw:
+        values["name"] = _text_field(raw["name"], "name", errors, label="A name", limit=200)
+    if "slug" in raw:
+        slug = _clean_text(raw["slug"]).lower()
+        if slug and (len(slug) > 200 or not _ADMIN_SLUG.fullmatch(slug)):
+            errors["slug"] = "Use lowercase letters and digits joined by single hyphens (at most 200), e.g. trail-shoe."
+        values["slug"] = slug
+    if "description" in raw:
+        values["description"] = _text_field(
+            raw["description"], "description", errors, label="The description", limit=_MAX_DESCRIPTION, required=False
+        )
+    if "category_id" in raw:
+        category_id = raw["category_id"]
+        if category_id is not None and (not isinstance(category_id, int) or not 0 < category_id <= 2**63 - 1):
+            errors["category_id"] = "Choose an existing category."
+        values["category_id"] = category_id
+    if "is_active" in raw:
+        values["is_active"] = bool(raw["is_active"])
+    if "facets" in raw:
+        facets: dict[str, list[str]] = {}
+        for name, items in (raw["facets"] or {}).items():
+            facet = _clean_text(name).lower()
+            cleaned = list(dict.fromkeys(_clean_text(v) for v in items or [] if _clean_text(v)))
+            if not cleaned:
+                continue
+            if not facet or len(facet) > 60 or "\x00" in facet:
+                errors["facets"] = f"Facet names must be 1-60 characters ({facet[:20] or 'empty'})."
+            elif facet == "category":
+                errors["facets"] = "The category is chosen above, not as a facet."
+            elif any(len(v) > 120 or "\x00" in v for v in cleaned):
+                errors["facets"] = f"Values of {facet} can be at most 120 characters."
+            facets.setdefault(facet, [])
+            facets[facet] += [v for v in cleaned if v not in facets[facet]]
+        values["facets"] = facets
+    if "option_groups" in raw:
+        groups = [_clean_text(g) for g in raw["option_groups"] or []]
+        groups = [g for g in groups if g]
+        if len({g.casefold() for g in groups}) != len(groups):
+            errors["option_groups"] = "Each option group can appear only once."
+        elif len(groups) > _MAX_OPTION_GROUPS:
+            errors["option_groups"] = f"Use at most {_MAX_OPTION_GROUPS} option groups."
+        elif any(len(g) > 60 or "\x00" in g for g in groups):
+            errors["option_groups"] = "Option group names can be at most 60 characters."
+        values["option_groups"] = groups
+    return values
+
+
+def _clean_variant(
+    raw: dict[str, Any],
+    errors: dict[str, str],
+    prefix: str,
+    tax_categories: Collection[str] | None,
+    *,
+    partial: bool = False,
+) -> dict[str, Any]:
+    """Validate and normalise the variant fields in ``raw`` (all of ``VariantWrite``'s unless ``partial``)."""
+    values: dict[str, Any] = {}
+    if "sku" in raw:
+        values["sku"] = _text_field(raw["sku"], prefix + "sku", errors, label="A SKU", limit=64)
+    if "option_values" in raw:
+        options = [_clean_text(v) for v in raw["option_values"] or []]
+        if any(not v for v in options):
+            errors[prefix + "option_values"] = "Enter a value for each option group."
+        elif any(len(v) > 120 or "\x00" in v for v in options):
+            errors[prefix + "option_values"] = "Option values can be at most 120 characters."
+        values["option_values"] = options
+    for key, label in (("price", "The price"), ("stock", "Stock"), ("low_stock_threshold", "The low-stock threshold")):
+        if key in raw:
+            number = raw[key]
+            if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+                errors[prefix + key] = f"{label} must be 0 or more."
+            elif number > _MAX_INT:
+                errors[prefix + key] = f"{label} is too large."
+            values[key] = number
+    if "currency" in raw:
+        currency = _clean_text(raw["currency"]).upper()
+        if not _CURRENCY.fullmatch(currency):
+            errors[prefix + "currency"] = "Use a three-letter ISO 4217 currency code, such as USD."
+        values["currency"] = currency
+    if "tax_category" in raw:
+        tax = _clean_text(raw["tax_category"])
+        if not _TAX_CATEGORY.fullmatch(tax) or (tax_categories is not None and tax not in tax_categories):
+            known = ", ".join(sorted(tax_categories)) if tax_categories is not None else "standard"
+            errors[prefix + "tax_category"] = f"Choose a tax category ({known})."
+        values["tax_category"] = tax
+    if not partial:
+        for key in ("sku", "price"):
+            if key not in raw:
+                errors[prefix + key] = "This field is required."
+    return values
+
+
+def _check_variant_set(
+    groups: list[str],
+    variants: list[dict[str, Any]],
+    errors: dict[str, str],
+    prefixes: list[str],
+    *,
+    group_key: str = "option_values",
+) -> None:
+    """Rules across a product's variants: one option value per group, no repeated SKU or combination.
+
+    A variant's count mismatch is reported on its own ``option_values`` field when it has a prefix
+    from the form/body (``variants[i].``), else on ``group_key`` naming the SKU.
+    """
+    skus: dict[str, int] = {}
+    combos: dict[tuple[str, ...], int] = {}
+    for index, (variant, prefix) in enumerate(zip(variants, prefixes, strict=True)):
+        inline = not prefix.startswith("sku ")
+        options = variant.get("option_values", [])
+        if len(options) != len(groups) and (prefix + "option_values") not in errors:
+            message = f"Give {len(groups)} option value(s), one per option group ({', '.join(groups) or 'none'})."
+            if inline:
+                errors[prefix + "option_values"] = message
+            else:
+                errors.setdefault(
+                    group_key,
+                    f"Variant {variant.get('sku')} has {len(options)} option value(s): change its values too.",
+                )
+        sku = variant.get("sku")
+        if sku:
+            if sku in skus and inline:
+                errors[prefix + "sku"] = f"SKU {sku} is used twice in this product."
+            skus.setdefault(sku, index)
+        if groups and len(options) == len(groups):
+            combo = tuple(v.casefold() for v in options)
+            if combo in combos and inline and (prefix + "option_values") not in errors:
+                errors[prefix + "option_values"] = "Another variant already has these option values."
+            combos.setdefault(combo, index)
+
+
+def _facet_dict(product: Product) -> dict[str, list[str]]:
+    facets: dict[str, list[str]] = {}
+    for facet in product.facets:
+        facets.setdefault(facet.facet, []).append(facet.value)
+    return facets
+
+
+def _replace_facets(product: Product, facets: dict[str, list[str]]) -> None:
+    wanted = {(f, v) for f, values in facets.items() for v in values}
+    for facet in [f for f in product.facets if (f.facet, f.value) not in wanted]:
+        product.facets.remove(facet)
+    have = {(f.facet, f.value) for f in product.facets}
+    for name, values in facets.items():
+        for value in values:
+            if (name, value) not in have:
+                product.facets.append(ProductFacet(facet=name, value=value))
+
+
+def _product_snapshot(product: Product, facets: dict[str, list[str]]) -> dict[str, Any]:
+    """The audited fields of a product (JSON values)."""
+    return {
+        "name": product.name,
+        "slug": product.slug,
+        "description": product.description,
+        "category_id": product.category_id,
+        "facets": facets,
+        "option_groups": list(product.option_groups or []),
+        "is_active": product.is_active,
+    }
+
+
+def _variant_snapshot(variant: Variant) -> dict[str, Any]:
+    """The audited fields of a variant (JSON values; stock is audited separately)."""
+    return {
+        "sku": variant.sku,
+        "option_values": list(variant.option_values or []),
+        "price": variant.price,
+        "currency": variant.currency,
+        "tax_category": variant.tax_category,
+        "low_stock_threshold": variant.low_stock_threshold,
+    }
+
+
+def _conflict(exc: IntegrityError) -> ValidationFailed:
+    """A unique constraint hit by a concurrent write (the checks above passed): say which field."""
+    text = str(exc.orig).lower()
+    if "sku" in text:
+        field_errors = {"sku": "This SKU was just taken by another variant."}
+    elif "slug" in text:
+        field_errors = {"slug": "This slug was just taken by another product."}
+    else:
+        field_errors = {}
+    message = "The change conflicts with one made at the same time; please try again."
+    return ValidationFailed(message, field_errors=field_errors)
