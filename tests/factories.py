@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.shopper import PASSWORD
 from webshop.accounts.service import UserService
-from webshop.catalog.browse import catalog_changed
+from webshop.catalog.summaries import catalog_changed
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import (
     AuditEvent,

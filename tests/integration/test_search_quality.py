@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tests.conftest import POSTGRES_URL, SHARED_CATALOG, _pg_database_url, _pg_exec, in_thread, make_settings
-from webshop.catalog.browse import CatalogQuery, browse_catalog
+from webshop.catalog.browse import browse_catalog
 from webshop.catalog.importer import import_catalog
+from webshop.catalog.query import CatalogQuery
 from webshop.db.engine import create_alchemy_config
 
 pytestmark = pytest.mark.skipif(not (SHARED_CATALOG / "products.csv").is_file(), reason="the shared catalog is missing")

@@ -17,8 +17,8 @@ from litestar.response import Template
 
 from webshop.admin import ADMIN_GUARDS
 from webshop.audit.service import AuditService
-from webshop.catalog.browse import CategoryNode, build_tree, descendant_ids
 from webshop.catalog.categories import CategoryService
+from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
 from webshop.db.models import Category, User
 from webshop.errors import DomainError, ValidationFailed
 from webshop.web.responses import see_other

@@ -26,9 +26,9 @@ from litestar.response import Template
 
 from webshop.admin import ADMIN_GUARDS, ADMIN_PAGE_SIZE
 from webshop.cart.web import is_htmx
-from webshop.catalog.browse import CategoryNode
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.products import ProductService
+from webshop.catalog.query import CategoryNode
 from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
 from webshop.catalog.schemas import ProductWrite, VariantPatch, VariantUpdate, VariantWrite
 from webshop.config import Settings

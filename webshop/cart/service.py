@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from webshop.catalog.browse import visible_products
+from webshop.catalog.query import visible_products
 from webshop.catalog.thumbnails import product_thumbnails
 from webshop.checkout.pricing import ShippingMethod, Totals, tax_amount
 from webshop.db.models import Cart, CartLine, Product, Variant

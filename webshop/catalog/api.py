@@ -9,9 +9,9 @@ from litestar.params import QueryParameter
 
 from webshop.api.responses import problems
 from webshop.api.schemas import INT_MAX, PathId
-from webshop.catalog.browse import CatalogQuery
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.products import ProductService
+from webshop.catalog.query import CatalogQuery
 from webshop.catalog.schemas import (
     CategoryOut,
     ProductFacets,

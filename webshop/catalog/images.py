@@ -13,12 +13,10 @@ import anyio
 from sqlalchemy import func, select
 
 from webshop.audit.service import AuditService
-from webshop.catalog.browse import (
-    mark_catalog_changed,
-)
 from webshop.catalog.rules import (
     _clean_text,
 )
+from webshop.catalog.summaries import mark_catalog_changed
 from webshop.db.models import ProductImage, User
 from webshop.errors import NotFound, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, new_image_key, remove_image_files, store_image

@@ -41,7 +41,7 @@ import anyio.to_thread
 from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 
-from webshop.catalog.browse import catalog_changed, mark_catalog_changed
+from webshop.catalog.summaries import catalog_changed, mark_catalog_changed
 from webshop.db.engine import write_session
 from webshop.db.models import Category, Product, ProductFacet, ProductImage, StockMovement, StockReason, Variant
 from webshop.media import ImageRejected, StoredImage, content_key, store_image

@@ -20,22 +20,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import AuditService, diff
-from webshop.catalog.browse import (
+from webshop.catalog.browse import api_page, browse_catalog, facet_summary, product_for_display
+from webshop.catalog.images import ProductImages
+from webshop.catalog.importer import slugify
+from webshop.catalog.query import (
     MAX_QUERY_LENGTH,
     CatalogPage,
     CatalogQuery,
     FacetValue,
     ProductCard,
-    api_page,
-    browse_catalog,
-    catalog_changed,
     descendant_ids,
-    facet_summary,
-    product_for_display,
     visible_products,
 )
-from webshop.catalog.images import ProductImages
-from webshop.catalog.importer import slugify
 from webshop.catalog.rules import (
     ADMIN_STOCK_LEVELS,
     _check_variant_set,
@@ -48,6 +44,7 @@ from webshop.catalog.rules import (
 )
 from webshop.catalog.schemas import ProductPatch, ProductWrite, VariantUpdate, VariantWrite
 from webshop.catalog.search import escape_like
+from webshop.catalog.summaries import catalog_changed
 from webshop.catalog.variants import ProductVariants
 from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant
 from webshop.errors import NotFound, ValidationFailed

@@ -14,7 +14,7 @@ from webshop.media import IMAGE_WIDTHS, image_url
 from webshop.text import CONTROL, PATTERN_MESSAGES, SPACE, Line, Lines, VisibleLine
 
 if TYPE_CHECKING:
-    from webshop.catalog.browse import CardImage, CategoryNode, FacetValue, ProductCard
+    from webshop.catalog.query import CardImage, CategoryNode, FacetValue, ProductCard
     from webshop.db.models import Category, Product, ProductImage, Variant
 
 

@@ -13,10 +13,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import AuditService, diff
-from webshop.catalog.browse import (
-    catalog_changed,
-    refresh_product_summaries,
-)
 from webshop.catalog.rules import (
     _check_variant_set,
     _clean_variant,
@@ -24,6 +20,7 @@ from webshop.catalog.rules import (
     _variant_snapshot,
 )
 from webshop.catalog.schemas import VariantPatch, VariantWrite
+from webshop.catalog.summaries import catalog_changed, refresh_product_summaries
 from webshop.db.models import Product, User, Variant
 from webshop.errors import NotFound, ValidationFailed
 from webshop.money import format_money

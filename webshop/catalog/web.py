@@ -8,8 +8,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
-from webshop.catalog.browse import CatalogQuery, parse_price
 from webshop.catalog.products import ProductService
+from webshop.catalog.query import CatalogQuery, parse_price
 from webshop.catalog.variants import choose_variant, option_choices
 from webshop.config import Settings
 from webshop.web.responses import page_or_fragment

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
-from webshop.catalog.browse import refresh_product_summaries
+from webshop.catalog.summaries import refresh_product_summaries
 from webshop.checkout.payments import PaymentProvider, normalize_card_number
 from webshop.checkout.pricing import shipping_method, tax_amount
 from webshop.db.models import Address, CartLine, Order, OrderLine, OrderStatus, StockReason, User, Variant

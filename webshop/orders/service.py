@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webshop.audit.service import AuditService
-from webshop.catalog.browse import refresh_product_summaries
+from webshop.catalog.summaries import refresh_product_summaries
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.checkout.payments import DEFAULT_PROVIDER, PaymentProvider
 from webshop.db.models import Order, OrderStatus, StockReason, User

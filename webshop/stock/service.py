@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, case, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.audit.service import AuditService
-from webshop.catalog.browse import refresh_product_summaries
+from webshop.catalog.summaries import refresh_product_summaries
 from webshop.db.models import Product, StockMovement, StockReason, User, Variant
 from webshop.errors import Conflict, NotFound, ValidationFailed
 

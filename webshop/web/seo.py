@@ -29,8 +29,8 @@ from litestar.response import File, Template
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from webshop.catalog.browse import CatalogQuery, descendant_ids, visible_products
 from webshop.catalog.products import ProductService
+from webshop.catalog.query import CatalogQuery, descendant_ids, visible_products
 from webshop.config import Settings
 from webshop.db.models import Category, Product, ProductImage, Variant
 from webshop.money import exponent

@@ -54,7 +54,7 @@ def cached_fragment(context: Context, name: str, key: Any) -> Markup:
     as a mark and replaced by this visitor's token on every use (OWASP CSRF Prevention Cheat Sheet:
     a token per session, never shared). ``key=None`` renders without caching.
     """
-    from webshop.catalog.browse import CACHE, MISS
+    from webshop.catalog.cache import CACHE, MISS
 
     request = context.get("request")
     token = ""

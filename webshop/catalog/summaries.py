@@ -1,0 +1,147 @@
+"""The derived data every catalog write keeps in its own transaction: the per-product summaries
+(``min_price``, ``max_price``, ``in_stock``), the search documents, and the catalog version that keys
+every worker's cache of catalog reads (``catalog_changed``; the bump is the commit's last statement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from webshop.catalog import search
+from webshop.db.models import CatalogState, Product, Variant
+
+# --- the catalog version and the derived data every write keeps ------------------------------------
+
+_CHANGED = "webshop.catalog_changed"
+_BUMP = update(CatalogState.__table__).where(CatalogState.__table__.c.id == 1).values(version=CatalogState.version + 1)
+
+
+def mark_catalog_changed(session: AsyncSession | Session) -> None:
+    """Make the session's next commit bump ``catalog_state.version`` (as its last statement)."""
+    session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _bump_catalog_version(session: Session) -> None:
+    """The bump is the transaction's last statement: on PostgreSQL the version row stays locked only
+    between it and the commit, and no other lock is taken after it (no lock-order deadlocks)."""
+    if session.info.pop(_CHANGED, False):
+        session.execute(_BUMP)
+
+
+_products = Product.__table__
+_SUMMARY_UPDATE = (
+    update(_products)
+    .where(_products.c.id == bindparam("pid"))
+    .values(
+        min_price=bindparam("low"),
+        max_price=bindparam("high"),
+        in_stock=bindparam("stocked"),
+        updated_at=_products.c.updated_at,  # derived data: not an edit of the product
+    )
+)
+
+
+async def refresh_product_summaries(session: AsyncSession, product_ids: Iterable[int | None]) -> bool:
+    """Recompute ``min_price``, ``max_price`` and ``in_stock`` of ``product_ids`` from their variants.
+
+    Call it after statements that change variants' prices or stock, or add or remove variants, in the
+    same transaction (once, after all of them). On PostgreSQL the products are first locked
+    (``SELECT ... FOR NO KEY UPDATE`` in id order) and then read again in a new statement, so two
+    checkouts selling the last units of two variants of one product cannot both miss the other's
+    sale. Products whose summary is unchanged are not written; a change marks the catalog changed.
+
+    Args:
+        session: The writing session.
+        product_ids: Product ids (``None`` and repeats ignored; unknown ids are skipped).
+
+    Returns:
+        True when any summary changed.
+    """
+    ids = sorted({pid for pid in product_ids if pid is not None})
+    if not ids:
+        return False
+    await session.flush()
+    rows = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        stored = {
+            pid: (low, high, bool(stocked))
+            for pid, low, high, stocked in await session.execute(
+                select(Product.id, Product.min_price, Product.max_price, Product.in_stock)
+                .where(Product.id.in_(chunk))
+                .order_by(Product.id)
+                .with_for_update(key_share=True)
+            )
+        }
+        fresh = {
+            pid: (low, high, bool(stocked))
+            for pid, low, high, stocked in await session.execute(_fresh_summaries(chunk))
+        }
+        for pid, before in stored.items():
+            after = fresh.get(pid, (0, 0, False))
+            if after != before:
+                rows.append({"pid": pid, "low": after[0], "high": after[1], "stocked": after[2]})
+    if rows:
+        await session.execute(_SUMMARY_UPDATE, rows)
+        mark_catalog_changed(session)
+    return bool(rows)
+
+
+def _fresh_summaries(product_ids: Sequence[int] | None = None) -> Any:
+    statement = select(
+        Variant.product_id, func.min(Variant.price), func.max(Variant.price), func.max(Variant.stock) > 0
+    ).group_by(Variant.product_id)
+    if product_ids is not None:
+        statement = statement.where(Variant.product_id.in_(product_ids))
+    return statement
+
+
+Summary = tuple[int, int, bool]
+"""A product's ``(min_price, max_price, in_stock)``."""
+
+
+async def find_summary_mismatches(session: AsyncSession) -> list[tuple[str, Summary, Summary]]:
+    """``[(slug, stored, fresh)]`` for every product whose summary columns disagree with its variants.
+
+    ``stored`` and ``fresh`` are ``(min_price, max_price, in_stock)``; a product without variants
+    should have ``(0, 0, False)``. For ``webshop check-stock``.
+    """
+    fresh = {pid: (low, high, bool(stocked)) for pid, low, high, stocked in await session.execute(_fresh_summaries())}
+    rows = await session.execute(
+        select(Product.id, Product.slug, Product.min_price, Product.max_price, Product.in_stock).order_by(Product.id)
+    )
+    problems = []
+    for pid, slug, low, high, stocked in rows:
+        stored = (low, high, bool(stocked))
+        expected = fresh.get(pid, (0, 0, False))
+        if stored != expected:
+            problems.append((slug, stored, expected))
+    return problems
+
+
+async def catalog_changed(
+    session: AsyncSession, product_ids: Iterable[int | None] = (), *, search_index: bool = True
+) -> None:
+    """Keep the catalog's derived data in step with a write, in the writer's transaction.
+
+    Refreshes the products' summaries, then (``search_index``) their search documents, and marks the
+    session so its commit bumps the catalog version. Every catalog write path calls this once,
+    after its own statements and before committing: products, variants, prices, stock set by an
+    admin, facets, visibility, categories (with the products of a renamed or moved subtree), imports.
+
+    Args:
+        session: The writing session.
+        product_ids: Products whose data changed (may be empty, e.g. a new category).
+        search_index: False when nothing a search matches can have changed (stock only).
+    """
+    ids = sorted({pid for pid in product_ids if pid is not None})
+    await refresh_product_summaries(session, ids)
+    if search_index:
+        await search.reindex_products(session, ids)
+    mark_catalog_changed(session)
