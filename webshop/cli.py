@@ -463,7 +463,7 @@ def check_stock_command(repair: bool) -> None:
     """
     from sqlalchemy import select
 
-    from webshop.catalog.search import find_search_index_mismatches, rebuild_search_index
+    from webshop.catalog.search_index import find_search_index_mismatches, rebuild_search_index
     from webshop.catalog.summaries import Summary, catalog_changed, find_summary_mismatches, mark_catalog_changed
     from webshop.db.engine import create_alchemy_config, write_session
     from webshop.db.models import Product

@@ -105,7 +105,7 @@ def upgrade() -> None:
             in_stock = EXISTS (SELECT 1 FROM variants v WHERE v.product_id = products.id AND v.stock > 0)"""
     )
     # The documents are built by the application's own code (normalising and stemming words).
-    from webshop.catalog.search import rebuild_search_index
+    from webshop.catalog.search_index import rebuild_search_index
 
     rebuild_search_index(op.get_bind())
 

@@ -20,7 +20,7 @@ from tests.shopper import PASSWORD
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import ProductPatch, VariantPatch, VariantWrite
-from webshop.catalog.search import find_search_index_mismatches
+from webshop.catalog.search_index import find_search_index_mismatches
 from webshop.catalog.summaries import catalog_changed, find_summary_mismatches
 from webshop.db.engine import write_session
 from webshop.db.models import Category, Product, Variant

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from webshop.catalog import search
+from webshop.catalog.search_index import reindex_products
 from webshop.db.models import CatalogState, Product, Variant
 
 # --- the catalog version and the derived data every write keeps ------------------------------------
@@ -143,5 +143,5 @@ async def catalog_changed(
     ids = sorted({pid for pid in product_ids if pid is not None})
     await refresh_product_summaries(session, ids)
     if search_index:
-        await search.reindex_products(session, ids)
+        await reindex_products(session, ids)
     mark_catalog_changed(session)

@@ -162,7 +162,7 @@ class CatalogState(CommonTableAttributes, AdvancedDeclarativeBase):
 class ProductSearch(CommonTableAttributes, AdvancedDeclarativeBase):
     """The search document of a visible product: normalised, stemmed words per field (space-separated).
 
-    Written only by ``webshop.catalog.search.reindex_products``. The engine's full-text index sits on
+    Written only by ``webshop.catalog.search_index.reindex_products``. The engine's full-text index sits on
     it: an FTS5 table kept by triggers on SQLite, a GIN index on its weighted ``tsvector`` on
     PostgreSQL (both created by the migration, see ``webshop.catalog.search``).
     """
