@@ -133,7 +133,7 @@ def import_catalog_command(path: Path, no_progress: bool) -> None:
 
 
 def _run_import(settings: Settings, path: Path, *, progress: bool) -> object:
-    from webshop.catalog.importer import import_catalog
+    from webshop.catalog.csv.apply import import_catalog
     from webshop.db.engine import create_alchemy_config
 
     async def run() -> object:

@@ -23,7 +23,8 @@ from tests.factories import make_user, seed_catalog
 from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
 from tests.shopper import text_of
-from webshop.catalog.importer import COLUMNS, import_catalog, parse_catalog
+from webshop.catalog.csv.apply import import_catalog
+from webshop.catalog.csv.parse import COLUMNS, parse_catalog
 from webshop.db.engine import write_session
 from webshop.db.models import AuditEvent, Category, Product, UserRole, Variant
 

@@ -32,7 +32,8 @@ from tests.shopper import sign_in as page_sign_in
 from webshop.api import json_guard
 from webshop.api.json_guard import MAX_JSON_DEPTH, TOO_DEEP, json_depth_exceeds
 from webshop.app import create_app
-from webshop.catalog.importer import import_catalog, parse_catalog
+from webshop.catalog.csv.apply import import_catalog
+from webshop.catalog.csv.parse import parse_catalog
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import Product, User, UserRole

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import SHARED_CATALOG
 from tests.live import run_cli, shop_env
-from webshop.catalog.importer import COLUMNS
+from webshop.catalog.csv.parse import COLUMNS
 from webshop.db.engine import ShopAlchemyConfig
 from webshop.db.models import Category, Product, ProductFacet, ProductImage, StockMovement, Variant
 from webshop.media import IMAGE_WIDTHS

@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.conftest import POSTGRES_URL, SHARED_CATALOG, _pg_database_url, _pg_exec, in_thread, make_settings
 from webshop.catalog.browse import browse_catalog
-from webshop.catalog.importer import import_catalog
+from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.query import CatalogQuery
 from webshop.db.engine import create_alchemy_config
 

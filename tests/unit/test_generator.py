@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from webshop.catalog.csv.parse import parse_catalog
 from webshop.catalog.generator import MAX_IMAGE_POOL, generate_catalog
-from webshop.catalog.importer import parse_catalog
 
 
 def test_generated_catalog_parses(tmp_path: Path) -> None:

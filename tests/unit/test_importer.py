@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED_CATALOG
-from webshop.catalog.importer import COLUMNS, ParsedCatalog, RowError, parse_catalog, slugify
+from webshop.catalog.csv.parse import COLUMNS, ParsedCatalog, RowError, parse_catalog, slugify
 
 HEADER = ",".join(COLUMNS)
 

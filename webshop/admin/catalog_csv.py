@@ -1,7 +1,7 @@
 """Admin catalog import and export as CSV, in exactly the format ``webshop import-catalog`` reads.
 
 * Export (``GET /admin/catalog-csv/export``) writes every product that is not deleted with
-  ``webshop.catalog.importer.export_catalog``; importing that file again changes nothing. Text cells that
+  ``webshop.catalog.csv.export.export_catalog``; importing that file again changes nothing. Text cells that
   a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return first) are written
   with a ``'`` in front (OWASP "CSV Injection"), which the importer's parser takes off again.
 * Import is two steps. The upload (``POST /admin/catalog-csv/preview``) is parsed with the importer's
@@ -37,15 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.admin import ADMIN_GUARDS
 from webshop.audit.service import AuditService
-from webshop.catalog.importer import (
-    CSV_FILE,
-    ImportPreview,
-    ParsedCatalog,
-    export_catalog,
-    import_catalog,
-    parse_catalog,
-    preview_import,
-)
+from webshop.catalog.csv.apply import import_catalog
+from webshop.catalog.csv.export import export_catalog
+from webshop.catalog.csv.parse import CSV_FILE, ParsedCatalog, parse_catalog
+from webshop.catalog.csv.plan import ImportPreview, preview_import
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig
 from webshop.db.models import Product, User

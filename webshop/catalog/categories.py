@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import AuditService, diff
-from webshop.catalog.importer import slugify
+from webshop.catalog.csv.parse import slugify
 from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
 from webshop.catalog.summaries import catalog_changed
 from webshop.db.models import Category, Product, User

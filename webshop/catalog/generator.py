@@ -1,7 +1,7 @@
 """Generated catalogs in the import format: a small, good-looking demo, or a large one for load tests.
 
 ``generate_catalog`` writes ``products.csv`` (the same 14 columns as Vendure's demo catalog, read back
-by ``webshop.catalog.importer.parse_catalog``) and placeholder JPEGs in ``images/``. Everything is
+by ``webshop.catalog.csv.parse.parse_catalog``) and placeholder JPEGs in ``images/``. Everything is
 derived from a seeded ``random.Random``: the same arguments write the same files.
 """
 
@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from webshop.catalog.importer import COLUMNS, slugify
+from webshop.catalog.csv.parse import COLUMNS, slugify
 from webshop.media import placeholder_image
 
 MAX_IMAGE_POOL = 60

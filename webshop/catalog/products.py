@@ -21,8 +21,8 @@ from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import AuditService, diff
 from webshop.catalog.browse import api_page, browse_catalog, facet_summary, product_for_display
+from webshop.catalog.csv.parse import slugify
 from webshop.catalog.images import ProductImages
-from webshop.catalog.importer import slugify
 from webshop.catalog.query import (
     MAX_QUERY_LENGTH,
     CatalogPage,

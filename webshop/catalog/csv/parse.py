@@ -1,0 +1,461 @@
+"""Reading a catalog folder (Vendure's CSV format, ``products.csv`` plus ``images/``) into rows: pure.
+
+``parse_catalog`` reads the CSV into ``ProductRow``/``VariantRow`` values and a list of ``RowError``
+(1-based physical line numbers), fixing the known quirks of the demo catalog on the way.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from webshop.money import parse_major
+
+if TYPE_CHECKING:
+    pass
+
+
+CSV_FILE = "products.csv"
+IMAGES_DIR = "images"
+COLUMNS = (
+    "name",
+    "slug",
+    "description",
+    "assets",
+    "facets",
+    "optionGroups",
+    "optionValues",
+    "sku",
+    "price",
+    "taxCategory",
+    "stockOnHand",
+    "trackInventory",
+    "variantAssets",
+    "variantFacets",
+)
+REQUIRED_COLUMNS = COLUMNS[:11]
+CATEGORY_FACET = "category"
+# Known misspellings in the source data: (facet, value as written) -> value to store.
+FACET_VALUE_CORRECTIONS: dict[tuple[str, str], str] = {("brand", "Nikkon"): "Nikon"}
+BATCH_SIZE = 200
+
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_STOCK_PATTERN = re.compile(r"[0-9]+")
+_MAX_NAME = 200
+_MAX_SLUG = 200
+_MAX_CATEGORY_SLUG = 130  # Category.slug holds 140; leaves room for a -N suffix
+_MAX_SKU = 64
+_MAX_FACET = 60
+_MAX_FACET_VALUE = 120
+_MAX_TAX_CATEGORY = 40
+_MAX_STOCK = 2**31 - 1
+_IMAGE_WORKERS = 4
+
+
+def slugify(text: str) -> str:
+    """URL slug of ``text``: ASCII, lowercase, words joined by ``-`` ("Home & Garden" -> "home-garden")."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A problem with one CSV row.
+
+    Attributes:
+        line: 1-based physical line number where the row starts (the header is line 1).
+        reason: What is wrong, for the person who fixes the file.
+    """
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass(slots=True)
+class VariantRow:
+    """One sellable variant as read from the CSV.
+
+    Attributes:
+        line: Line number of the row.
+        option_values: One value per option group of the product, in the same order.
+        sku: Unique SKU (suffixed when the CSV repeats one within a product, see ``parse_catalog``).
+        price: Price in minor units of the import currency (``"1299.00"`` -> ``129900``), net of tax.
+        tax_category: Tax category name, ``standard`` when empty.
+        stock: Units on hand (0 when the cell is empty).
+        facets: The row's ``variantFacets`` as ``(facet, value)`` pairs.
+    """
+
+    line: int
+    option_values: list[str]
+    sku: str
+    price: int
+    tax_category: str
+    stock: int
+    facets: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ProductRow:
+    """One product as read from the CSV, with its variants.
+
+    Attributes:
+        line: Line number of the product row.
+        name: Title.
+        slug: Unique URL slug (lowercase words joined by ``-``).
+        description: Plain text.
+        assets: Image file names inside ``images/``, the main image first.
+        facets: ``(facet, value)`` pairs in file order, facet names lowercased, without duplicates;
+            the variants' facets are merged in, and ``category`` pairs are included.
+        categories: The ``category`` facet values in order: top-level first, then subcategory.
+        option_groups: Names of the variant axes (``["screen size", "RAM"]``), empty for one variant.
+        variants: At least one; the product row itself is the first.
+    """
+
+    line: int
+    name: str
+    slug: str
+    description: str
+    assets: list[str]
+    facets: list[tuple[str, str]]
+    categories: list[str]
+    option_groups: list[str]
+    variants: list[VariantRow] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ParsedCatalog:
+    """Result of ``parse_catalog``: the products that are fit to import and the rows that are not."""
+
+    products: list[ProductRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    notices: list[RowError] = field(default_factory=list)
+
+    @property
+    def category_paths(self) -> list[tuple[str, ...]]:
+        """Every category path in order of first use, parents before children.
+
+        For example ``[("Electronics",), ("Electronics", "Computers"), ...]``.
+        """
+        paths: dict[tuple[str, ...], None] = {}
+        for product in self.products:
+            for depth in range(1, len(product.categories) + 1):
+                paths.setdefault(tuple(product.categories[:depth]), None)
+        return list(paths)
+
+
+class _RowProblem(ValueError):
+    """Internal: a cell is malformed; the message names the column."""
+
+
+def parse_catalog(csv_path: Path, *, currency: str = "USD") -> ParsedCatalog:
+    """Read a Vendure-format ``products.csv`` into products and per-row errors.
+
+    Every cell is stripped (the demo file pads cells, header names included, with spaces). A row with
+    a ``name`` starts a product and is also its first variant; a row with an empty ``name`` is one
+    more variant of the product above.
+
+    Rules for bad data (each bad row is reported once, as one ``RowError`` naming all its problems):
+
+    * A product row that fails validation (slug, SKU, price, stock, option values, facets, assets,
+      column count) is skipped together with its variant rows; only the product row is reported.
+    * A variant row that fails is skipped; the product imports with its other variants.
+    * A variant row before any product row is an error.
+    * A SKU repeated **within** one product (the Modern Cafe Chair's ``404.038.96`` three times) is
+      made unique by suffixing **every** occurrence, the first included, with the slug of its option
+      values (``404.038.96-mustard``, ``404.038.96-mint``, ``404.038.96-pearl``), so the SKUs do not
+      depend on row order; ``-2``, ``-3``... are added if that is still not unique.
+    * A SKU repeated **across** products is an error on the later row (and skips the later product
+      when it is that product's first row). A repeated product slug is an error on the later product.
+    * Facet values in ``FACET_VALUE_CORRECTIONS`` are corrected (brand "Nikkon" -> "Nikon").
+
+    Args:
+        csv_path: The CSV file (UTF-8, with or without a byte-order mark).
+        currency: ISO 4217 code the prices are in; decides how many decimals a price may have.
+
+    Returns:
+        ``ParsedCatalog`` with products in file order and errors in line order.
+
+    Raises:
+        OSError: the file cannot be read (``FileNotFoundError`` when it does not exist).
+    """
+    with csv_path.open(encoding="utf-8-sig", newline="") as handle:
+        return _Parser(currency).parse(handle)
+
+
+class _Parser:
+    def __init__(self, currency: str) -> None:
+        self.currency = currency
+        self.result = ParsedCatalog()
+        self.header: list[str] = []
+        self.current: ProductRow | None = None
+        self.skipping = False  # the product above failed: its variant rows go with it
+        self.slug_lines: dict[str, int] = {}
+        self.sku_lines: dict[str, int] = {}
+
+    def parse(self, handle: TextIO) -> ParsedCatalog:
+        reader = csv.reader(handle, skipinitialspace=True)
+        for line, cells in self._records(reader):
+            if not self.header:
+                if not self._read_header(line, cells):
+                    return self.result
+                continue
+            self._row(line, cells)
+        self._finish_product()
+        if not self.header:
+            self._error(1, "the file is empty: expected a header row")
+        self.result.errors.sort(key=lambda error: error.line)
+        return self.result
+
+    def _records(self, reader: Any) -> Iterator[tuple[int, list[str]]]:
+        """Yield ``(first physical line, cells)``; quoted cells may span lines, so count them."""
+        while True:
+            line = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                self._error(line, f"unreadable CSV row: {exc}")
+                if not self.header:
+                    return
+                # Whatever product the row belonged to is incomplete: skip it and its variant rows.
+                self._finish_product()
+                self.skipping = True
+                continue
+            if any(cell.strip() for cell in cells):
+                yield line, [unprotect_cell(cell.strip()) for cell in cells]
+
+    def _read_header(self, line: int, cells: list[str]) -> bool:
+        duplicates = sorted(name for name, count in Counter(cells).items() if count > 1)
+        missing = [name for name in REQUIRED_COLUMNS if name not in cells]
+        if duplicates or missing:
+            problems = []
+            if missing:
+                problems.append(f"missing column(s): {', '.join(missing)}")
+            if duplicates:
+                problems.append(f"repeated column(s): {', '.join(duplicates)}")
+            self._error(line, "bad header: " + "; ".join(problems))
+            return False
+        self.header = cells
+        return True
+
+    def _row(self, line: int, cells: list[str]) -> None:
+        row = dict(zip(self.header, cells, strict=False))
+        # A slug without a name is a product row that lost its name, not a variant of the one above.
+        is_product = bool(row.get("name") or row.get("slug"))
+        problem = None
+        if len(cells) != len(self.header):
+            problem = f"expected {len(self.header)} columns, found {len(cells)}"
+        elif not row["name"] and row["slug"]:
+            problem = "name is missing (a row with a slug starts a product)"
+        if problem is not None:
+            self._error(line, problem)
+            if is_product:
+                self._finish_product()
+                self.skipping = True
+            return
+        if is_product:
+            self._finish_product()
+            self._start_product(line, row)
+        elif self.current is not None:
+            groups = self.current.option_groups
+            try:
+                variant = self._variant(line, row, groups)
+            except _RowProblem as exc:
+                self._error(line, str(exc))
+                return
+            self.current.variants.append(variant)
+        elif not self.skipping:
+            self._error(line, "variant row before any product row (its name column is empty)")
+
+    def _start_product(self, line: int, row: dict[str, str]) -> None:
+        problems: list[str] = []
+        name, slug = row["name"], row["slug"]
+        if len(name) > _MAX_NAME:
+            problems.append(f"name is longer than {_MAX_NAME} characters")
+        if not slug:
+            problems.append("slug is missing")
+        elif len(slug) > _MAX_SLUG or not SLUG_PATTERN.fullmatch(slug):
+            problems.append(f"slug {slug!r} must be lowercase letters and digits joined by '-'")
+        elif slug in self.slug_lines:
+            problems.append(f"slug {slug!r} is already used on line {self.slug_lines[slug]}")
+        assets = _split(row["assets"])
+        for asset in assets:
+            if Path(asset).name != asset or "\\" in asset or asset.startswith("."):
+                problems.append(f"asset {asset!r} must be a plain file name inside images/")
+        option_groups = _split(row["optionGroups"])
+        if len(set(option_groups)) != len(option_groups):
+            problems.append("optionGroups repeats a name")
+        facets: list[tuple[str, str]] = []
+        try:
+            facets = _facets(row["facets"], "facets")
+        except _RowProblem as exc:
+            problems.append(str(exc))
+        variant: VariantRow | None = None
+        try:
+            variant = self._variant(line, row, option_groups)
+        except _RowProblem as exc:
+            problems.append(str(exc))
+        if problems or variant is None:
+            self._error(line, "; ".join(problems))
+            self.current, self.skipping = None, True
+            return
+        self.current = ProductRow(
+            line=line,
+            name=name,
+            slug=slug,
+            description=row["description"],
+            assets=list(dict.fromkeys(assets)),
+            facets=facets,
+            categories=[value for facet, value in facets if facet == CATEGORY_FACET],
+            option_groups=option_groups,
+            variants=[variant],
+        )
+        self.skipping = False
+
+    def _variant(self, line: int, row: dict[str, str], option_groups: list[str]) -> VariantRow:
+        problems: list[str] = []
+        option_values = _split(row["optionValues"])
+        if len(option_values) != len(option_groups):
+            problems.append(
+                f"optionValues has {len(option_values)} value(s) but optionGroups names {len(option_groups)}"
+            )
+        sku = row["sku"]
+        if not sku:
+            problems.append("sku is missing")
+        elif len(sku) > _MAX_SKU:
+            problems.append(f"sku is longer than {_MAX_SKU} characters")
+        price = 0
+        if not row["price"]:
+            problems.append("price is missing")
+        else:
+            try:
+                price = parse_major(row["price"], self.currency)
+            except ValueError:
+                problems.append(f"price {row['price']!r} is not an amount of 0 or more, such as 12.99")
+        stock_text = row["stockOnHand"]
+        stock = int(stock_text) if _STOCK_PATTERN.fullmatch(stock_text) else 0
+        if stock_text and (not _STOCK_PATTERN.fullmatch(stock_text) or stock > _MAX_STOCK):
+            problems.append(f"stockOnHand {stock_text!r} is not a whole number of 0 or more")
+        tax_category = row["taxCategory"] or "standard"
+        if len(tax_category) > _MAX_TAX_CATEGORY:
+            problems.append(f"taxCategory is longer than {_MAX_TAX_CATEGORY} characters")
+        facets: list[tuple[str, str]] = []
+        try:
+            facets = _facets(row.get("variantFacets", ""), "variantFacets")
+        except _RowProblem as exc:
+            problems.append(str(exc))
+        if problems:
+            raise _RowProblem("; ".join(problems))
+        return VariantRow(
+            line=line,
+            option_values=option_values,
+            sku=sku,
+            price=price,
+            tax_category=tax_category,
+            stock=stock,
+            facets=facets,
+        )
+
+    def _finish_product(self) -> None:
+        """Make the product's SKUs unique, check them against earlier products, merge facets."""
+        product, self.current = self.current, None
+        if product is None:
+            return
+        for line, old, new in _suffix_repeated_skus(product.variants):
+            self.result.notices.append(RowError(line, f"sku {old!r} repeats within the product; stored as {new!r}"))
+        kept: list[VariantRow] = []
+        for variant in product.variants:
+            earlier = self.sku_lines.get(variant.sku)
+            if len(variant.sku) > _MAX_SKU:
+                problem = f"sku {variant.sku!r} is longer than {_MAX_SKU} characters"
+            elif earlier is not None:
+                problem = f"sku {variant.sku!r} is already used on line {earlier}"
+            else:
+                kept.append(variant)
+                continue
+            self._error(variant.line, problem)
+            if variant.line == product.line:
+                return  # the product row itself failed: skip the product with all its variants
+        product.variants = kept
+        for variant in kept:
+            self.sku_lines[variant.sku] = variant.line
+            for pair in variant.facets:
+                if pair not in product.facets:
+                    product.facets.append(pair)
+        self.slug_lines[product.slug] = product.line
+        self.result.products.append(product)
+
+    def _error(self, line: int, reason: str) -> None:
+        self.result.errors.append(RowError(line, reason))
+
+
+def _split(cell: str) -> list[str]:
+    """``"a | b|"`` -> ``["a", "b"]``."""
+    return [part.strip() for part in cell.split("|") if part.strip()]
+
+
+def _facets(cell: str, column: str) -> list[tuple[str, str]]:
+    """Parse ``facet:value|facet:value`` into unique pairs (facet lowercased, known typos fixed)."""
+    pairs: list[tuple[str, str]] = []
+    for item in _split(cell):
+        facet, separator, value = item.partition(":")
+        facet, value = facet.strip().lower(), value.strip()
+        if not separator or not facet or not value:
+            raise _RowProblem(f"{column}: {item!r} is not facet:value")
+        if len(facet) > _MAX_FACET or len(value) > _MAX_FACET_VALUE:
+            raise _RowProblem(f"{column}: {item!r} is too long")
+        value = FACET_VALUE_CORRECTIONS.get((facet, value), value)
+        if (facet, value) not in pairs:
+            pairs.append((facet, value))
+    return pairs
+
+
+def _suffix_repeated_skus(variants: list[VariantRow]) -> list[tuple[int, str, str]]:
+    """Give every variant whose SKU repeats within the product a suffix from its option values.
+
+    The shared catalog's README suggests this for its repeated SKU. Returns ``[(line, old, new)]``
+    for each renamed variant, so the operator is told.
+    """
+    renamed: list[tuple[int, str, str]] = []
+    counts = Counter(variant.sku for variant in variants)
+    taken = {sku for sku, count in counts.items() if count == 1}
+    for variant in variants:
+        if counts[variant.sku] == 1:
+            continue
+        base = f"{variant.sku}-{slugify(' '.join(variant.option_values)) or 'variant'}"
+        candidate, number = base, 2
+        while candidate in taken:
+            candidate, number = f"{base}-{number}", number + 1
+        taken.add(candidate)
+        renamed.append((variant.line, variant.sku, candidate))
+        variant.sku = candidate
+    return renamed
+
+
+FORMULA_CELL = re.compile(r"'*[=+\-@\t\r]")
+"""A cell a spreadsheet would run as a formula: it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return (OWASP "CSV Injection"), possibly after quotes (see ``protect_cell``)."""
+
+
+def protect_cell(cell: str) -> str:
+    """``cell`` with a ``'`` in front if a spreadsheet would run it as a formula (OWASP "CSV Injection").
+
+    A cell that already starts with quotes before such a character gets one more, so that
+    ``unprotect_cell`` can always take exactly one off: ``"=1"`` -> ``"'=1"``, ``"'=1"`` -> ``"''=1"``.
+    """
+    return "'" + cell if FORMULA_CELL.match(cell) else cell
+
+
+def unprotect_cell(cell: str) -> str:
+    """Undo ``protect_cell``: one ``'`` off a cell that is a quote-protected formula; others unchanged."""
+    return cell[1:] if cell.startswith("'") and FORMULA_CELL.match(cell) else cell

@@ -1,0 +1,282 @@
+"""The import's dry run (``preview_import``): what an import of a parsed catalog would create, change
+and leave alone, product by product, without writing anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from webshop.db.models import Category, Product, Variant
+from webshop.media import content_key
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+from webshop.catalog.csv.apply import (
+    _product_facets,
+    stored_asset,
+)
+from webshop.catalog.csv.export import (
+    format_major,
+)
+from webshop.catalog.csv.parse import (
+    IMAGES_DIR,
+    ParsedCatalog,
+    ProductRow,
+    RowError,
+)
+
+# --------------------------------------------------------------------------------------------- dry run
+
+
+@dataclass
+class PlannedProduct:
+    """One product an import would create or change.
+
+    Attributes:
+        line: Line number of its product row.
+        slug: Its slug.
+        name: Its name as in the file.
+        changes: What would change, in words (``"price of L-13: 1299.00 → 1399.00"``); for a new
+            product, what it would be created with.
+    """
+
+    line: int
+    slug: str
+    name: str
+    changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportPreview:
+    """What ``import_catalog`` would do with a parsed file, worked out without writing anything.
+
+    The counters mean the same as ``ImportReport``'s, so a preview can be compared with the report of
+    the import that follows it.
+
+    Attributes:
+        created: Products that would be created, in file order.
+        changed: Existing products that would change (their own fields, facets, photos or variants).
+        unchanged: Number of products in the file that would not change.
+        rejected: Rows that would be skipped or imported incompletely, in line order.
+        notices: Rows that would import with a change worth knowing (a repeated SKU renamed).
+        categories: Category paths that would be created (``"Electronics > Audio"``).
+    """
+
+    created: list[PlannedProduct] = field(default_factory=list)
+    changed: list[PlannedProduct] = field(default_factory=list)
+    unchanged: int = 0
+    rejected: list[RowError] = field(default_factory=list)
+    notices: list[RowError] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    products_created: int = 0
+    products_updated: int = 0
+    variants_created: int = 0
+    variants_updated: int = 0
+    images_stored: int = 0
+    categories_created: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        """True when the import would write anything."""
+        return bool(self.created or self.changed or self.categories)
+
+
+async def preview_import(
+    session: AsyncSession,
+    parsed: ParsedCatalog,
+    *,
+    media_dir: Path,
+    images_dir: Path | None = None,
+    currency: str = "USD",
+) -> ImportPreview:
+    """Work out what ``import_catalog`` would create, change and reject, without writing anything.
+
+    Follows ``import_catalog``'s rules (see the module docstring): products by slug, variants by SKU
+    (never their stock), categories by their path of names, photos by content key. Photos are not
+    decoded: a file in ``images_dir`` counts as its content key, one named like a stored original
+    (``stored_asset``) as that image; a missing one is rejected as the import would report it.
+
+    Args:
+        session: A session to read with (nothing is added to it).
+        parsed: ``parse_catalog``'s result; its errors and notices are carried over.
+        media_dir: The shop's media directory.
+        images_dir: The catalog's ``images/`` folder, or ``None`` (a CSV uploaded on its own).
+        currency: The currency the import would give variants.
+
+    Returns:
+        The preview; ``rejected`` holds the parser's errors and the import's own (missing photos,
+        SKUs that belong to another product) in line order.
+    """
+    preview = ImportPreview(rejected=list(parsed.errors), notices=list(parsed.notices))
+    existing_categories = list(await session.scalars(select(Category)))
+    by_parent_and_name = {(c.parent_id, c.name): c.id for c in existing_categories}
+    category_ids: dict[tuple[str, ...], int | None] = {}
+    for path in parsed.category_paths:
+        parent_id = category_ids.get(path[:-1]) if len(path) > 1 else None
+        found = by_parent_and_name.get((parent_id, path[-1])) if (len(path) == 1 or parent_id) else None
+        category_ids[path] = found
+        if found is None:
+            preview.categories.append(" > ".join(path))
+    preview.categories_created = len(preview.categories)
+
+    slugs = [row.slug for row in parsed.products]
+    skus = [variant.sku for row in parsed.products for variant in row.variants]
+    products: dict[str, Product] = {}
+    variants: dict[str, Variant] = {}
+    for chunk in _chunks(slugs, 500):
+        for product in await session.scalars(
+            select(Product)
+            .where(Product.slug.in_(chunk))
+            .options(selectinload(Product.facets), selectinload(Product.images))
+        ):
+            products[product.slug] = product
+    for chunk in _chunks(skus, 500):
+        for variant in await session.scalars(select(Variant).where(Variant.sku.in_(chunk))):
+            variants[variant.sku] = variant
+
+    image_keys: dict[str, str | None] = {}
+
+    def key_of(name: str) -> str | None:
+        if name not in image_keys:
+            image_keys[name] = _preview_image_key(name, images_dir, media_dir)
+        return image_keys[name]
+
+    for row in parsed.products:
+        keys: list[str] = []
+        for name in row.assets:
+            key = key_of(name)
+            if key is None:
+                where = f"{IMAGES_DIR}/" if images_dir is not None else "the upload (upload photos on the product page)"
+                preview.rejected.append(RowError(row.line, f"image {name!r} not found in {where}; imported without it"))
+            elif key not in keys:
+                keys.append(key)
+        category_id = category_ids.get(tuple(row.categories)) if row.categories else None
+        product = products.get(row.slug)
+        if product is None:
+            _preview_new(preview, row, keys, variants)
+        else:
+            _preview_existing(preview, row, product, category_id, keys, variants, currency)
+    preview.rejected.sort(key=lambda error: error.line)
+    return preview
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _preview_image_key(name: str, images_dir: Path | None, media_dir: Path) -> str | None:
+    """The content key an asset would be stored under, or ``None`` when the import would not find it."""
+    if images_dir is not None:
+        with contextlib.suppress(OSError):
+            return content_key((images_dir / name).read_bytes())
+    stored = stored_asset(media_dir, name)
+    return stored.key if stored is not None else None
+
+
+def _preview_new(preview: ImportPreview, row: ProductRow, keys: list[str], variants: dict[str, Variant]) -> None:
+    planned = PlannedProduct(row.line, row.slug, row.name)
+    kept = []
+    for variant in row.variants:
+        if variant.sku in variants:
+            preview.rejected.append(RowError(variant.line, f"sku {variant.sku!r} belongs to another product; skipped"))
+        else:
+            kept.append(variant.sku)
+    planned.changes.append(f"{len(kept)} variant(s): {', '.join(kept)}" if kept else "no variants")
+    if row.categories:
+        planned.changes.append("category " + " > ".join(row.categories))
+    if keys:
+        planned.changes.append(f"{len(keys)} photo(s)")
+    preview.created.append(planned)
+    preview.products_created += 1
+    preview.variants_created += len(kept)
+    preview.images_stored += len(keys)
+
+
+def _preview_existing(
+    preview: ImportPreview,
+    row: ProductRow,
+    product: Product,
+    category_id: int | None,
+    keys: list[str],
+    variants: dict[str, Variant],
+    currency: str,
+) -> None:
+    """Mirror ``_update_product`` and ``_update_variant`` on ``product`` without touching it."""
+    planned = PlannedProduct(row.line, row.slug, row.name)
+    product_changed = False
+    for label, before, after in (
+        ("name", product.name, row.name),
+        ("description", product.description, row.description),
+        ("option groups", list(product.option_groups or []), list(row.option_groups)),
+    ):
+        if before != after:
+            shown = (
+                (f"“{_short(before)}” → “{_short(after)}”")
+                if isinstance(before, str)
+                else f"{', '.join(before) or '—'} → {', '.join(after) or '—'}"
+            )
+            planned.changes.append(f"{label}: {shown}")
+            product_changed = True
+    if product.category_id != category_id:
+        planned.changes.append("category → " + (" > ".join(row.categories) or "none"))
+        product_changed = True
+    have = {(f.facet, f.value) for f in product.facets}
+    wanted = set(_product_facets(row))
+    if have != wanted:
+        added = sorted(wanted - have)
+        removed = sorted(have - wanted)
+        parts = [f"+{f}:{v}" for f, v in added] + [f"−{f}:{v}" for f, v in removed]
+        planned.changes.append("facets " + " ".join(parts))
+        product_changed = True
+    new_keys = [key for key in keys if key not in {image.key for image in product.images}]
+    if new_keys:
+        planned.changes.append(f"{len(new_keys)} photo(s) added")
+        preview.images_stored += len(new_keys)
+        product_changed = True
+    for variant_row in row.variants:
+        variant = variants.get(variant_row.sku)
+        if variant is None:
+            planned.changes.append(f"new variant {variant_row.sku}")
+            preview.variants_created += 1
+            continue
+        if variant.product_id != product.id:
+            preview.rejected.append(
+                RowError(variant_row.line, f"sku {variant_row.sku!r} belongs to another product; skipped")
+            )
+            continue
+        variant_changes = []
+        if variant.price != variant_row.price:
+            variant_changes.append(
+                f"price {format_major(variant.price, currency)} → {format_major(variant_row.price, currency)}"
+            )
+        if list(variant.option_values or []) != list(variant_row.option_values):
+            variant_changes.append(
+                f"options {' / '.join(variant.option_values or [])} → {' / '.join(variant_row.option_values)}"
+            )
+        if variant.tax_category != variant_row.tax_category:
+            variant_changes.append(f"tax category {variant.tax_category} → {variant_row.tax_category}")
+        if variant.currency != currency:
+            variant_changes.append(f"currency {variant.currency} → {currency}")
+        if variant_changes:
+            planned.changes.append(f"{variant_row.sku}: " + ", ".join(variant_changes))
+            preview.variants_updated += 1
+    if product_changed:
+        preview.products_updated += 1
+    if planned.changes:
+        preview.changed.append(planned)
+    else:
+        preview.unchanged += 1
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
