@@ -45,5 +45,6 @@ class _Cache:
         self.weight = 0
 
 
-CACHE = _Cache(budget=2_000_000)
-"""This process's cache of derived reads (about 8 bytes per cached product id: 16 MB at most)."""
+CACHE = _Cache(budget=1_000_000)
+"""This process's cache of derived reads: weights are product ids held (8 bytes each) and rendered
+HTML (one per 8 characters), so about 8 MB at most."""
