@@ -71,14 +71,14 @@ def wait_until_up(url: str, process: subprocess.Popen[Any], log_path: Path, time
 @contextlib.contextmanager
 def running(
     command: list[str], *, env: dict[str, str] | None, cwd: Path, log_path: Path, ready_url: str
-) -> Iterator[None]:
-    """Run ``command`` (output to ``log_path``) until ``ready_url`` answers 200; stop it afterwards
-    (SIGTERM, then SIGKILL after 15 s)."""
+) -> Iterator[subprocess.Popen[Any]]:
+    """Run ``command`` (output to ``log_path``) until ``ready_url`` answers 200 and yield its process;
+    stop it afterwards (SIGTERM, then SIGKILL after 15 s)."""
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_until_up(ready_url, process, log_path)
-            yield
+            yield process
         except BaseException:
             # Show why the server answered as it did: its warnings and errors, not the access log.
             lines = [line for line in log_path.read_text(errors="replace").splitlines() if _is_problem(line)]

@@ -54,7 +54,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ from tests.benchmarks._common import (
     workdir,
     write_json,
 )
-from tests.live import CLI, free_port, shop_env, wait_until_up
+from tests.live import CLI, free_port, running, shop_env
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ("catalog", "page 400", "facet", "search", "product", "api list", "api detail")
@@ -122,23 +122,6 @@ def pinned(command: list[str], cores: list[int] | None) -> list[str]:
     if cores is None or not shutil.which("taskset"):
         return command
     return ["taskset", "-c", ",".join(map(str, cores)), *command]
-
-
-@contextlib.contextmanager
-def server(command: list[str], *, env: dict[str, str] | None, cwd: Path, url: str, log: Path) -> Iterator[int]:
-    """Start ``command`` (output to ``log``), wait until ``url`` answers 200, yield its pid; stop it after."""
-    with log.open("w") as handle:
-        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT)
-        try:
-            wait_until_up(url, process, log, timeout=120)
-            yield process.pid
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def hello_command(port: int, workers: int) -> list[str]:
@@ -323,8 +306,10 @@ def measure(engine: str, size: int, catalog: Path, work: Path, args: argparse.Na
         shop_url, hello_url = f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{hello_port}"
         runs: dict[str, list[WrkResult]] = {name: [] for name in ("B", *TARGETS)}
         with (
-            server(shop, env=env, cwd=folder, url=f"{shop_url}/health", log=folder / "shop.log") as shop_pid,
-            server(hello, env=None, cwd=ROOT, url=hello_url, log=folder / "hello.log"),
+            running(
+                shop, env=env, cwd=folder, log_path=folder / "shop.log", ready_url=f"{shop_url}/health"
+            ) as shop_process,
+            running(hello, env=None, cwd=ROOT, log_path=folder / "hello.log", ready_url=hello_url),
         ):
             hello_target = Target("B", ["/"])
             for target in [hello_target, *targets]:  # warm-up: caches, connections, the JIT-less interpreter
@@ -341,7 +326,7 @@ def measure(engine: str, size: int, catalog: Path, work: Path, args: argparse.Na
                         f"  p99 {result.p99:7.1f} ms  errors {result.errors}",
                         flush=True,
                     )
-            rss = worker_rss_mb(shop_pid)
+            rss = worker_rss_mb(shop_process.pid)
     b = statistics.median(r.rps for r in runs["B"])
     figures = {}
     for name, results in runs.items():
