@@ -154,7 +154,12 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     # writer let in now waits those few statements out in the busy handler (its first sleeps are 1-5 ms).
     for name in ("commit", "rollback"):
         event.listen(engine.sync_engine, name, writers.leave)
-    event.listen(engine.sync_engine.pool, "checkin", lambda _dbapi, record: writers.leave_record(record))
+    # A connection's info dict, where the turn is noted, is cleared when the connection is invalidated
+    # or closed: end the turn first, or every later writer of this process would wait for ever.
+    for name in ("checkin", "close", "detach"):
+        event.listen(engine.sync_engine.pool, name, lambda _dbapi, record: writers.leave_record(record))
+    for name in ("invalidate", "soft_invalidate"):
+        event.listen(engine.sync_engine.pool, name, lambda _dbapi, record, _exc: writers.leave_record(record))
 
 
 _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|SAVEPOINT|CREATE|DROP|ALTER)\b", re.IGNORECASE)
@@ -197,6 +202,8 @@ class _WriterQueue:
 
     def leave(self, conn: Any) -> None:
         """End this connection's turn (at COMMIT, ROLLBACK or when it goes back to the pool)."""
+        if conn.invalidated:  # its info is gone with the DBAPI connection; the pool's event ended the turn
+            return
         self._release(conn.info)
 
     def leave_record(self, record: Any) -> None:
