@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED_CATALOG
-from webshop.catalog.csv.parse import COLUMNS, ParsedCatalog, RowError, parse_catalog, slugify
+from webshop.catalog.csv.parse import COLUMNS, ParsedCatalog, RowError, parse_catalog
+from webshop.catalog.slugs import slugify
 
 HEADER = ",".join(COLUMNS)
 

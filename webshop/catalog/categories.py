@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import AuditService, diff
-from webshop.catalog.csv.parse import slugify
 from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
+from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
 from webshop.db.models import Category, Product, User
 from webshop.errors import Conflict, NotFound, ValidationFailed
@@ -407,15 +407,7 @@ def _category_slug(categories: list[Category], slug: str | None, name: str, pare
     candidates = [slugify(name)]
     if parent is not None:
         candidates.append(f"{parent.slug}-{slugify(name)}")
-    candidates = [c[: _CATEGORY_SLUG_MAX - 8].strip("-") for c in candidates]
-    candidates = [c for c in candidates if c] or ["category"]
-    for candidate in candidates:
-        if candidate not in taken:
-            return candidate
-    number = 2
-    while f"{candidates[-1]}-{number}" in taken:
-        number += 1
-    return f"{candidates[-1]}-{number}"
+    return free_slug(candidates, taken, limit=_CATEGORY_SLUG_MAX - 8, fallback="category")
 
 
 def _siblings(categories: list[Category], parent_id: int | None) -> list[Category]:

@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from webshop.catalog.csv.parse import COLUMNS, slugify
+from webshop.catalog.csv.parse import COLUMNS
+from webshop.catalog.slugs import slugify
 from webshop.media import placeholder_image
 
 MAX_IMAGE_POOL = 60

@@ -21,7 +21,6 @@ from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import AuditService, diff
 from webshop.catalog.browse import api_page, browse_catalog, facet_summary, product_for_display
-from webshop.catalog.csv.parse import slugify
 from webshop.catalog.images import ProductImages
 from webshop.catalog.query import (
     MAX_QUERY_LENGTH,
@@ -44,6 +43,7 @@ from webshop.catalog.rules import (
 )
 from webshop.catalog.schemas import ProductPatch, ProductWrite, VariantUpdate, VariantWrite
 from webshop.catalog.search import escape_like
+from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
 from webshop.catalog.variants import ProductVariants
 from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant
@@ -131,14 +131,7 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         Raises:
             NotFound: no visible product has that id (soft-deleted and inactive ones included).
         """
-        product = await self.repository.session.scalar(
-            select(Product)
-            .where(Product.id == product_id, visible_products())
-            .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
-        )
-        if product is None:
-            raise NotFound("There is no such product.")
-        return product
+        return await self._visible(Product.id == product_id, "There is no such product.")
 
     async def display(
         self, *, slug: str | None = None, product_id: int | None = None
@@ -162,13 +155,17 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         Raises:
             NotFound: no visible product has that slug (soft-deleted and inactive ones included).
         """
+        return await self._visible(Product.slug == slug, "We could not find that product. It may have been removed.")
+
+    async def _visible(self, condition: Any, missing: str) -> Product:
+        """The visible product matching ``condition``, variants, photos and facets loaded; ``NotFound(missing)``."""
         product = await self.repository.session.scalar(
             select(Product)
-            .where(Product.slug == slug, visible_products())
+            .where(condition, visible_products())
             .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
         )
         if product is None:
-            raise NotFound("We could not find that product. It may have been removed.")
+            raise NotFound(missing)
         return product
 
     async def variant_with_product(self, *, variant_id: int | None = None, sku: str | None = None) -> Variant | None:
@@ -572,9 +569,4 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
                 select(Product.slug).where(or_(Product.slug == base, Product.slug.like(f"{base}-%")))
             )
         )
-        if base not in taken:
-            return base
-        number = 2
-        while f"{base}-{number}" in taken:
-            number += 1
-        return f"{base}-{number}"
+        return free_slug([base], taken, limit=190, fallback="product")

@@ -37,6 +37,7 @@ import anyio.to_thread
 from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 
+from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed, mark_catalog_changed
 from webshop.db.engine import write_session
 from webshop.db.models import Category, Product, ProductFacet, ProductImage, StockMovement, StockReason, Variant
@@ -58,7 +59,6 @@ from webshop.catalog.csv.parse import (
     RowError,
     VariantRow,
     parse_catalog,
-    slugify,
 )
 
 # --------------------------------------------------------------------------------------------- import
@@ -184,7 +184,9 @@ async def _sync_categories(
             parent_id = ids[path[:-1]] if len(path) > 1 else None
             category = by_parent_and_name.get((parent_id, path[-1]))
             if category is None:
-                slug = _free_slug([slugify(path[-1]), slugify(" ".join(path))], slugs)
+                slug = free_slug(
+                    [slugify(path[-1]), slugify(" ".join(path))], slugs, limit=_MAX_CATEGORY_SLUG, fallback="category"
+                )
                 category = Category(name=path[-1], slug=slug, parent_id=parent_id, position=position)
                 session.add(category)
                 await session.flush()
@@ -196,19 +198,6 @@ async def _sync_categories(
             mark_catalog_changed(session)
         await session.commit()
     return ids
-
-
-def _free_slug(candidates: list[str], taken: set[str]) -> str:
-    """The first candidate not in ``taken`` (cut to fit ``Category.slug``), else the last one numbered."""
-    candidates = [candidate[:_MAX_CATEGORY_SLUG].strip("-") for candidate in candidates if candidate]
-    candidates = [candidate for candidate in candidates if candidate] or ["category"]
-    for candidate in candidates:
-        if candidate not in taken:
-            return candidate
-    number = 2
-    while f"{candidates[-1]}-{number}" in taken:
-        number += 1
-    return f"{candidates[-1]}-{number}"
 
 
 class _ImageStore:

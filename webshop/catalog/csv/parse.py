@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from webshop.catalog.slugs import slugify
 from webshop.money import parse_major
 
 if TYPE_CHECKING:
@@ -56,12 +56,6 @@ _MAX_FACET_VALUE = 120
 _MAX_TAX_CATEGORY = 40
 _MAX_STOCK = 2**31 - 1
 _IMAGE_WORKERS = 4
-
-
-def slugify(text: str) -> str:
-    """URL slug of ``text``: ASCII, lowercase, words joined by ``-`` ("Home & Garden" -> "home-garden")."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
 @dataclass(frozen=True, slots=True)
