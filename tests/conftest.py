@@ -91,6 +91,8 @@ def make_settings(database_url: str, media_dir: Path, **overrides: object) -> Se
         "page_size": 12,
         # E-mails of tests without an SMTP server go to .eml files beside the test's media, not the work tree.
         "mail_outbox_dir": media_dir.parent / "outbox",
+        # Like the live servers (tests/live.py): requests queued behind a busy test machine wait 30 s.
+        "queue_timeout": 30.0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -43,6 +43,7 @@ def shop_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]:
         WEBSHOP_RATE_LIMIT_REFRESH="off",
         WEBSHOP_RATE_LIMIT_GENERAL="off",
         WEBSHOP_DB_POOL_TIMEOUT="30",
+        WEBSHOP_QUEUE_TIMEOUT="30",
         WEBSHOP_DB_CONNECT_TIMEOUT="30",
     )
     env.update(extra)

@@ -62,6 +62,7 @@ from webshop.security.jwt import api_auth
 from webshop.security.session import SessionUserMiddleware, session_config
 from webshop.security.throttle import provide_sign_in_throttle, rate_limit_middleware, rate_limit_stores
 from webshop.stock.service import StockService
+from webshop.web.admission import AdmissionMiddleware
 from webshop.web.caching import StaticAssets, compression_config
 from webshop.web.caching import install as install_caching
 from webshop.web.errors import handle_exception
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
             StrictStructSchemaPlugin(),
         ],
         middleware=[
+            AdmissionMiddleware(settings.max_active_requests, settings.queue_timeout),
             *rate_limit_middleware(settings),
             AllowHeaderMiddleware,
             session_config(settings).middleware,

@@ -221,6 +221,9 @@ class Settings:
         graceful_timeout: Seconds ``webshop serve`` lets in-flight requests finish after SIGTERM.
         db_connect_timeout: Seconds to wait for a new PostgreSQL connection before answering 503.
         db_pool_timeout: Seconds a request waits for a free pooled connection before answering 503.
+        max_active_requests: Requests a worker runs at once; the others queue, writes first
+            (``webshop.web.admission``); ``0``: no limit.
+        queue_timeout: Seconds a queued request waits for its turn before answering 503.
         migrate_on_start: ``webshop serve`` applies pending migrations (else it refuses to start behind).
         smtp_host: SMTP server for outgoing mail; empty: write each message as a ``.eml`` file to
             ``mail_outbox_dir`` instead (the development default).
@@ -276,6 +279,8 @@ class Settings:
     graceful_timeout: int = 30
     db_connect_timeout: float = 5.0
     db_pool_timeout: float = 5.0
+    max_active_requests: int = 4
+    queue_timeout: float = 10.0
     migrate_on_start: bool = True
     smtp_host: str = ""
     smtp_port: int = 587
@@ -384,6 +389,8 @@ class Settings:
             graceful_timeout=_env_int("WEBSHOP_GRACEFUL_TIMEOUT", 30, minimum=0, maximum=3600),
             db_connect_timeout=_env_float("WEBSHOP_DB_CONNECT_TIMEOUT", 5.0, minimum=0.1, maximum=300),
             db_pool_timeout=_env_float("WEBSHOP_DB_POOL_TIMEOUT", 5.0, minimum=0.1, maximum=300),
+            max_active_requests=_env_int("WEBSHOP_MAX_ACTIVE_REQUESTS", 4, minimum=0, maximum=10_000),
+            queue_timeout=_env_float("WEBSHOP_QUEUE_TIMEOUT", 10.0, minimum=0.1, maximum=300),
             migrate_on_start=_env_bool("WEBSHOP_MIGRATE_ON_START", True),
             **_operations_settings(environment),
             **_mail_settings(cwd),
@@ -544,6 +551,8 @@ KNOWN_VARIABLES = frozenset(
         "WEBSHOP_GRACEFUL_TIMEOUT",
         "WEBSHOP_DB_CONNECT_TIMEOUT",
         "WEBSHOP_DB_POOL_TIMEOUT",
+        "WEBSHOP_MAX_ACTIVE_REQUESTS",
+        "WEBSHOP_QUEUE_TIMEOUT",
         "WEBSHOP_MIGRATE_ON_START",
         "WEBSHOP_SMTP_HOST",
         "WEBSHOP_SMTP_PORT",

@@ -370,7 +370,10 @@ def run_engine(engine: str, args: argparse.Namespace) -> dict[str, Any]:
         workdir(f"webshop-bench-checkout-{engine}-", keep=args.keep) as work,
         fresh_database(engine, work, args.postgres_url) as database_url,
     ):
-        env = shop_env(database_url, work)
+        extra = (
+            {} if args.max_active_requests is None else {"WEBSHOP_MAX_ACTIVE_REQUESTS": str(args.max_active_requests)}
+        )
+        env = shop_env(database_url, work, **extra)
         cli(["db", "upgrade", "--no-prompt"], env, work)
         items = asyncio.run(seed(database_url, work, products))
         print(f"seeded {len(items)} products with {args.stock} units each", flush=True)
@@ -502,6 +505,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="`webshop serve` worker processes (default: 1 on SQLite, 2 on PG)"
+    )
+    parser.add_argument(
+        "--max-active-requests",
+        type=int,
+        default=None,
+        help="the server's WEBSHOP_MAX_ACTIVE_REQUESTS (default: the shop's default; 0: no limit)",
     )
     parser.add_argument("--shoppers", type=int, default=32, help="concurrent shoppers (default: %(default)s)")
     amount = parser.add_mutually_exclusive_group()

@@ -176,7 +176,9 @@ async def test_sigterm_lets_requests_in_flight_finish(db_url: str, alchemy, tmp_
     """
     variant_id = (await seed_catalog(alchemy))["EP-1"]
     clients = [httpx.AsyncClient(timeout=60) for _ in range(IN_FLIGHT)]
-    with serve(shop_env(db_url, tmp_path), tmp_path, workers=2) as server:
+    # Every post must reach the database, whichever worker takes it: no admission queue in front.
+    env = shop_env(db_url, tmp_path, WEBSHOP_MAX_ACTIVE_REQUESTS=str(IN_FLIGHT))
+    with serve(env, tmp_path, workers=2) as server:
         try:
             tokens = [CSRF_RE.search((await c.get(f"{server.base_url}/cart")).text).group(1) for c in clients]
 

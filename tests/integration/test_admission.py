@@ -1,0 +1,136 @@
+"""Admission control (webshop/web/admission.py): a worker runs a few requests at once, writes first.
+
+The shop here runs one request at a time (``max_active_requests=1``). The request in progress is a
+real add-to-cart held up by the database: the test holds the cart tables' write lock from a
+connection of its own (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``LOCK TABLE ... IN EXCLUSIVE MODE``),
+as a long import from the command line would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import make_settings
+from tests.factories import seed_catalog
+from tests.shopper import csrf
+from webshop.app import create_app
+from webshop.db.engine import create_alchemy_config
+
+
+@contextlib.asynccontextmanager
+async def cart_tables_locked(database_url: str) -> AsyncIterator[None]:
+    """Hold the write lock on the carts from outside the shop until the block ends."""
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.split(":///", 1)[1], isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE carts, cart_lines IN EXCLUSIVE MODE")
+            yield
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def shop(db_url, tmp_path):
+    """The shop with one request at a time, a 1 s queue timeout, a catalog; yields (app, skus)."""
+    settings = make_settings(db_url, tmp_path / "media", max_active_requests=1, queue_timeout=1.0)
+    alchemy = create_alchemy_config(settings, null_pool=True)
+    skus = await seed_catalog(alchemy)
+    app = create_app(settings, alchemy=alchemy)
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000"):  # runs the app's lifespan
+        yield app, skus
+    await alchemy.get_engine().dispose()
+
+
+def shopper(app) -> httpx.AsyncClient:
+    """A browser of its own (its own cookies) on the in-process app."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000")
+
+
+async def add(client: httpx.AsyncClient, token: str, variant_id: int) -> httpx.Response:
+    return await client.post("/cart/items", data={"variant_id": str(variant_id), "quantity": "1", "_csrf_token": token})
+
+
+def in_cart(page: str) -> int:
+    return int(re.search(r'id="cart-badge"[^>]*>Cart <span class="badge-count">(\d+)<', page, re.S).group(1))
+
+
+async def test_requests_over_the_limit_wait_and_an_add_to_cart_goes_before_a_page_view(shop, db_url):
+    app, skus = shop
+    async with shopper(app) as first, shopper(app) as reader, shopper(app) as buyer:
+        first_token, buyer_token = await csrf(first, "/cart"), await csrf(buyer, "/cart")
+        finished: list[str] = []
+
+        async def run(name: str, request) -> httpx.Response:
+            response = await request
+            finished.append(name)
+            return response
+
+        async with cart_tables_locked(db_url):
+            held = asyncio.create_task(run("held", add(first, first_token, skus["BC-1"])))
+            await asyncio.sleep(0.3)  # it has the only turn and waits for the lock
+            page = asyncio.create_task(run("page view", reader.get("/products/delta-chair")))
+            await asyncio.sleep(0.1)
+            purchase = asyncio.create_task(run("add to cart", add(buyer, buyer_token, skus["DC-1"])))
+            await asyncio.sleep(0.3)
+            assert finished == []  # both wait for the turn, not for the database
+        responses = await asyncio.gather(held, page, purchase)
+
+        assert finished == ["held", "add to cart", "page view"]
+        assert [r.status_code for r in responses] == [303, 200, 303]
+        assert "<h1>Delta Chair</h1>" in responses[1].text
+        assert in_cart((await first.get("/cart")).text) == 1
+        assert in_cart((await buyer.get("/cart")).text) == 1
+
+
+async def test_a_request_that_waits_past_the_queue_timeout_gets_503_with_retry_after(shop, db_url):
+    app, skus = shop
+    async with shopper(app) as first, shopper(app) as browser:
+        token = await csrf(first, "/cart")
+        async with cart_tables_locked(db_url):
+            held = asyncio.create_task(add(first, token, skus["BC-1"]))
+            await asyncio.sleep(0.3)
+            page = await browser.get("/")
+            api = await browser.get("/api/products")
+        assert (await held).status_code == 303  # the held request still completes
+
+    assert page.status_code == 503
+    assert page.headers["retry-after"]
+    assert "The shop is very busy right now. Please try again in a moment." in page.text
+    assert "<html" in page.text  # the shop's error page
+    assert api.status_code == 503
+    assert api.headers["content-type"].startswith("application/problem+json")
+    assert api.headers["retry-after"]
+    assert api.json()["status"] == 503
+    async with shopper(app) as later:  # nothing is stuck afterwards
+        assert (await later.get("/")).status_code == 200
+
+
+async def test_static_files_and_health_probes_never_queue(shop, db_url):
+    app, skus = shop
+    async with shopper(app) as first, shopper(app) as probe:
+        token = await csrf(first, "/cart")
+        css = re.search(r'<link rel="stylesheet" href="([^"]+)"', (await probe.get("/")).text).group(1)
+        async with cart_tables_locked(db_url):
+            held = asyncio.create_task(add(first, token, skus["BC-1"]))
+            await asyncio.sleep(0.3)
+            assert (await asyncio.wait_for(probe.get("/health"), 0.5)).status_code == 200
+            assert (await asyncio.wait_for(probe.get(css), 0.5)).status_code == 200
+        assert (await held).status_code == 303
