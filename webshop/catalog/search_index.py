@@ -162,13 +162,13 @@ def _apply_deltas(connection: Connection, deltas: dict[str, int], surface: dict[
     ]
     if not rows:
         return
-    upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    upsert = (pg_insert if connection.dialect.name == "postgresql" else sqlite_insert)(SearchTerm)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[SearchTerm.term], set_={"doc_count": SearchTerm.doc_count + upsert.excluded.doc_count}
+    )
+    # One compiled statement, many parameter sets (the driver's executemany): no SQL text per chunk.
     for chunk in _chunks(rows, 2000):
-        statement = upsert(SearchTerm).values(list(chunk))
-        statement = statement.on_conflict_do_update(
-            index_elements=[SearchTerm.term], set_={"doc_count": SearchTerm.doc_count + statement.excluded.doc_count}
-        )
-        connection.execute(statement)
+        connection.execute(upsert, list(chunk))
     gone = [row["term"] for row in rows if row["doc_count"] < 0]
     for chunk in _chunks(gone, 2000):
         connection.execute(delete(SearchTerm).where(SearchTerm.term.in_(chunk), SearchTerm.doc_count <= 0))
