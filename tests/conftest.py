@@ -23,6 +23,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
+from tests.factories import seed_catalog
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config, run_migrations
 
@@ -193,6 +194,12 @@ def app(settings: Settings, alchemy: ShopAlchemyConfig) -> Litestar:
     from webshop.app import create_app
 
     return create_app(settings, alchemy=alchemy)
+
+
+@pytest.fixture
+async def skus(alchemy: ShopAlchemyConfig) -> dict[str, int]:
+    """The small test catalog (``tests.factories.SMALL_CATALOG``) in the test's database: ``{sku: variant id}``."""
+    return await seed_catalog(alchemy)
 
 
 @pytest.fixture

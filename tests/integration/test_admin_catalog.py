@@ -19,7 +19,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
 from tests.factories import audit_events as audit
-from tests.factories import make_user, seed_catalog
+from tests.factories import make_user
 from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
 from tests.shopper import text_of
@@ -43,11 +43,6 @@ async def sign_in(client, email):
 async def category(alchemy, slug):
     async with alchemy.get_session() as session:
         return await session.scalar(select(Category).where(Category.slug == slug))
-
-
-@pytest.fixture
-async def skus(alchemy):
-    return await seed_catalog(alchemy)
 
 
 @pytest.fixture

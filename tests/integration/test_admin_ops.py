@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
 from tests.factories import audit_events as audit
-from tests.factories import ledger_ok, make_order, make_user, seed_catalog
+from tests.factories import ledger_ok, make_order, make_user
 from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
 from tests.shopper import sign_in, text_of
@@ -43,11 +43,6 @@ BASE_URL = "http://127.0.0.1:8000"
 async def stock(alchemy, sku: str) -> int:
     async with alchemy.get_session() as session:
         return await session.scalar(select(Variant.stock).where(Variant.sku == sku))
-
-
-@pytest.fixture
-async def skus(alchemy):
-    return await seed_catalog(alchemy)
 
 
 @pytest.fixture

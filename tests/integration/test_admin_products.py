@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 from PIL import Image
 from sqlalchemy import func, select
 
-from tests.factories import ledger_ok, make_order, make_user, seed_catalog
+from tests.factories import ledger_ok, make_order, make_user
 from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
 from tests.shopper import sign_in, text_of
@@ -90,11 +90,6 @@ def encode(image: Image.Image, fmt: str, **options) -> bytes:
 
 def media_files(media_dir: Path) -> list[str]:
     return sorted(p.name for p in media_dir.iterdir()) if media_dir.exists() else []
-
-
-@pytest.fixture
-async def skus(alchemy):
-    return await seed_catalog(alchemy)
 
 
 @pytest.fixture

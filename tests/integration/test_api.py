@@ -9,7 +9,6 @@ import jwt
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.factories import seed_catalog
 from webshop.accounts.service import UserService
 from webshop.db.engine import write_session
 from webshop.db.models import IdempotencyRecord, Order, User, UserRole, Variant
@@ -18,11 +17,6 @@ from webshop.stock.service import find_ledger_mismatches
 
 PASSWORD = "correct horse battery"
 ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London", "postal_code": "N1", "country": "GB"}
-
-
-@pytest.fixture
-async def skus(alchemy):
-    return await seed_catalog(alchemy)
 
 
 async def register(client, email="ada@example.com", **extra):

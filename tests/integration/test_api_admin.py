@@ -14,16 +14,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from tests.factories import seed_catalog
 from tests.integration.test_api import assert_problem, bearer, make_admin, token_pair
 from webshop.db.engine import write_session
 from webshop.db.models import AuditEvent, Category, Product, StockMovement
 from webshop.stock.service import find_ledger_mismatches
-
-
-@pytest.fixture
-async def skus(alchemy):
-    return await seed_catalog(alchemy)
 
 
 @pytest.fixture

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.factories import seed_catalog
 from tests.shopper import add_to_cart, csrf, post, register, sign_in
-
-
-@pytest.fixture
-async def skus(alchemy):
-    return await seed_catalog(alchemy)
 
 
 def badge(html: str) -> int:

@@ -14,7 +14,6 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from tests.conftest import CSRF_RE
-from tests.factories import seed_catalog
 from tests.shopper import PASSWORD
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import ProductPatch
@@ -39,11 +38,6 @@ def card_tokens(html: str) -> set[str]:
 def cart_count(response) -> int:
     """The number on the page's cart badge."""
     return int(re.search(r'<span class="badge-count">(\d+)</span>', response.text).group(1))
-
-
-@pytest.fixture
-async def skus(alchemy):
-    return await seed_catalog(alchemy)
 
 
 @pytest.mark.parametrize("headers", [{}, FRAGMENT], ids=["page", "htmx fragment"])

@@ -54,11 +54,6 @@ async def assert_derived_data_consistent(alchemy) -> None:
         assert await find_search_index_mismatches(session) == []
 
 
-@pytest.fixture
-async def skus(alchemy):
-    return await seed_catalog(alchemy)
-
-
 async def test_admin_writes_keep_search_summaries_and_counts_in_step(client, alchemy, skus):
     beta = await product_id(alchemy, "Beta Camera")
     assert await api_names(client, q="camera") == ["Beta Camera", "Gamma Camera"]

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 
-import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from tests.factories import seed_catalog
 from tests.shopper import (
     DECLINED_CARD,
     add_to_cart,
@@ -22,11 +20,6 @@ from tests.shopper import (
 )
 from webshop.db.models import Order, OrderLine, StockMovement, Variant
 from webshop.stock.service import find_ledger_mismatches
-
-
-@pytest.fixture
-async def skus(alchemy):
-    return await seed_catalog(alchemy)
 
 
 async def stock(alchemy, sku: str) -> int:

@@ -23,7 +23,6 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
 from tests.conftest import SECRET, make_settings
-from tests.factories import seed_catalog
 from tests.live import free_port
 from tests.shopper import (
     DECLINED_CARD,
@@ -124,11 +123,6 @@ def settings(request: pytest.FixtureRequest, db_url: str, tmp_path: Any, inbox: 
         mail_retry_base=0.2,
         **overrides,
     )
-
-
-@pytest.fixture
-async def skus(alchemy: Any) -> dict[str, int]:
-    return await seed_catalog(alchemy)
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:

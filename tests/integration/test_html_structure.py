@@ -14,7 +14,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from tests.factories import make_order, make_user, seed_catalog
+from tests.factories import make_order, make_user
 from tests.page_tree import Element, form_fields, nested_forms, parse
 from tests.shopper import add_to_cart, choose_address_and_shipping, place, register, review, sign_in
 from webshop.db.models import Category, Product, UserRole
@@ -24,11 +24,6 @@ SHOPPER_EMAIL = "ada@example.com"
 ADMIN_EMAIL = "owner@example.com"
 CATALOG_PAGES = ["/", "/?category=electronics", "/?q=camera", "/?brand=Nikon&sort=price", "/?page=2"]
 SIGNED_OUT_PAGES = ["/account/sign-in", "/account/register", "/account/forgot-password", "/cart"]
-
-
-@pytest.fixture
-async def skus(alchemy) -> dict[str, int]:
-    return await seed_catalog(alchemy)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import make_settings
-from tests.factories import seed_catalog
 from tests.shopper import ADDRESS, add_to_cart, place, post, ready_to_pay, register, text_of
 from webshop.accounts.service import UserService
 from webshop.checkout.pricing import SHIPPING_METHODS
@@ -31,11 +30,6 @@ CHECKOUT = {
     "shipping_method": "standard",
     "payment": {"card_number": "4242 4242 4242 4242"},
 }
-
-
-@pytest.fixture
-async def skus(alchemy):
-    return await seed_catalog(alchemy)
 
 
 async def bearer(client, email="ada@example.com") -> dict[str, str]:

@@ -12,11 +12,10 @@ import asyncio
 import re
 from typing import Any
 
-import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
-from tests.factories import make_order, make_user, seed_catalog
+from tests.factories import make_order, make_user
 from tests.shopper import PASSWORD, csrf, place, post, ready_to_pay, sign_in, text_of
 from webshop.checkout.payments import DEFAULT_PROVIDER, TestPaymentProvider
 from webshop.db.engine import write_session
@@ -26,11 +25,6 @@ from webshop.orders.service import refund_idempotency_key
 BASE_URL = "http://127.0.0.1:8000"
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 REFUNDED_ON = re.compile(r"Refunded (\$[\d,.]+) to your card ending 4242 on \d{2} \w{3} \d{4}\.")
-
-
-@pytest.fixture
-async def skus(alchemy: Any) -> dict[str, int]:
-    return await seed_catalog(alchemy)
 
 
 async def buy(client: Any, email: str, variant_id: int, quantity: int) -> str:

@@ -149,7 +149,7 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             .execution_options(populate_existing=True)
         )
 
-    async def count(self, owner: CartOwner) -> int:
+    async def units_in_cart(self, owner: CartOwner) -> int:
         """Units in the owner's cart (one query; for the header badge)."""
         if owner.user_id is not None:
             condition = Cart.user_id == owner.user_id

@@ -69,7 +69,7 @@ def cart_badge_hook(alchemy: ShopAlchemyConfig) -> Callable[[Request[Any, Any, A
             request.state.cart_count = 0
             return
         session = alchemy.provide_session(request.app.state, request.scope)
-        request.state.cart_count = await CartService(session=session).count(owner)
+        request.state.cart_count = await CartService(session=session).units_in_cart(owner)
 
     return load_cart_count
 
