@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+BUSY_DETAIL = "The shop is very busy right now. Please try again in a moment."
+"""What a 503 says when the database or the worker is overloaded (pages and problem+json alike)."""
+
 
 class DomainError(Exception):
     """Base of all domain errors.

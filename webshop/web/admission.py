@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
-from webshop.errors import DomainError
+from webshop.db.engine import SAFE_METHODS
+from webshop.errors import BUSY_DETAIL, DomainError
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 WRITE_HEAD_START = 2.0
 """Seconds a write (unsafe method) is put ahead of reads that arrived before it."""
 BUFFER_LIMIT = 1024 * 1024
@@ -119,7 +119,7 @@ class AdmissionMiddleware(ASGIMiddleware):
             raise
         if not turn.done():
             turn.cancel()  # _leave skips it
-            raise ShopBusy("The shop is very busy right now. Please try again in a moment.")
+            raise ShopBusy(BUSY_DETAIL)
 
     def _leave(self) -> None:
         """Hand this turn to the first waiting request, or free it."""

@@ -33,7 +33,7 @@ from litestar.status_codes import (
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as DBAPITimeout
 
-from webshop.errors import DomainError, InsufficientStock
+from webshop.errors import BUSY_DETAIL, DomainError, InsufficientStock
 from webshop.security.session import plain_user
 
 logger = logging.getLogger("webshop.errors")
@@ -169,7 +169,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         logger.warning(
             "database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, cause
         )
-        status, detail = HTTP_503_SERVICE_UNAVAILABLE, "The shop is very busy right now. Please try again in a moment."
+        status, detail = HTTP_503_SERVICE_UNAVAILABLE, BUSY_DETAIL
     else:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         status, detail = HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error happened on our side."
