@@ -58,6 +58,24 @@ async def test_each_visitor_gets_their_own_token_in_the_cached_cards(app, client
     assert cart_count(await client.get("/")) == 0
 
 
+async def test_each_visitor_gets_their_own_token_on_the_cached_product_page(app, client, skus):
+    """The product page's content is rendered once per version, variant and stock; the token is each visitor's."""
+    first = await client.get("/products/beta-camera")
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as other:
+        second = await other.get("/products/beta-camera")
+        (mine,), (theirs,) = card_tokens(first.text), card_tokens(second.text)
+        assert mine != theirs
+        assert first.text.replace(mine, "") == second.text.replace(theirs, "")  # otherwise the same page
+        added = await other.post(
+            "/cart/items",
+            data={"_csrf_token": theirs, "variant_id": skus["BC-1"], "quantity": "1"},
+            follow_redirects=False,
+        )
+        assert added.status_code == 303, added.text
+        assert cart_count(await other.get("/products/beta-camera")) == 1
+    assert cart_count(await client.get("/products/beta-camera")) == 0
+
+
 async def test_a_catalog_write_shows_on_the_next_request(client, alchemy, skus):
     assert "Alpha Laptop" in names((await client.get("/")).text)
     assert "Alpha Laptop" in names((await client.get("/", headers=FRAGMENT)).text)

@@ -119,8 +119,7 @@ class CatalogApiController(Controller):
     @get("/products/{product_id:int}", operation_id="getProduct", responses=problems(400, 404))
     async def get_product(self, product_id: PathId, products_service: NamedDependency[ProductService]) -> ProductOut:
         """One product with its variants (price, stock), photos and facets."""
-        product, _ = await products_service.display(product_id=product_id)
-        return product_out(product)
+        return product_out((await products_service.display(product_id=product_id)).product)
 
     @get("/categories", operation_id="listCategories", responses=problems())
     async def list_categories(self, categories_service: NamedDependency[CategoryService]) -> list[CategoryOut]:

@@ -27,7 +27,7 @@ import math
 from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,7 +57,7 @@ from webshop.catalog.query import (
     descendant_ids,
     visible_products,
 )
-from webshop.catalog.version import read_catalog_version
+from webshop.catalog.version import read_catalog_version, read_rows
 from webshop.db.models import Category, Product, ProductFacet, ProductImage, Variant
 from webshop.errors import NotFound
 
@@ -348,12 +348,23 @@ async def _suggest(session: AsyncSession, reader: _Reader, text: str) -> str | N
     return await search.suggest(session, await reader.plan(text))
 
 
-_STOCK = select(Variant.id, Variant.stock).where(Variant.product_id == bindparam("pid"))
+_STOCK = select(Variant.id, Variant.stock).where(Variant.product_id == bindparam("p0"))
+_STOCK_SQL = "SELECT id, stock FROM variants WHERE product_id = ?"
+
+
+class DisplayedProduct(NamedTuple):
+    """What ``product_for_display`` answers: the product (shared: read-only), the category list (for
+    its breadcrumb trail), and a key naming this exact state of it for caches of its rendered parts:
+    the catalog scope and version, the product and every variant's stock (``None``: not cacheable)."""
+
+    product: Product
+    categories: tuple[CategoryInfo, ...]
+    render_key: Any
 
 
 async def product_for_display(
     session: AsyncSession, key: str | int, load: Callable[[], Awaitable[Product]]
-) -> tuple[Product, tuple[CategoryInfo, ...]]:
+) -> DisplayedProduct:
     """A visible product for its page or the API, and the category list (for its breadcrumb trail).
 
     The product (variants, photos and facets loaded by ``load``) is cached per catalog version under
@@ -367,7 +378,7 @@ async def product_for_display(
             not visible (not cached, so a product that appears is seen at once).
 
     Returns:
-        ``(product, categories)``; treat the product as read-only.
+        ``DisplayedProduct(product, categories, render_key)``; treat the product as read-only.
     """
     reader = await _Reader.open(session)
 
@@ -380,12 +391,14 @@ async def product_for_display(
         return product
 
     product: Product = await reader.cached(("product", key), load_detached)
+    render_key = None
     if reader.scope is not None:
-        stock = {vid: units for vid, units in await session.execute(_STOCK, {"pid": product.id})}
+        stock = {vid: units for vid, units in await read_rows(session, _STOCK, _STOCK_SQL, (product.id,))}
         for variant in product.variants:
             if variant.id in stock:
                 set_committed_value(variant, "stock", stock[variant.id])
-    return product, await reader.categories()
+        render_key = (reader.scope, "product", product.id, tuple(sorted(stock.items())))
+    return DisplayedProduct(product, await reader.categories(), render_key)
 
 
 async def facet_summary(session: AsyncSession, query: CatalogQuery) -> tuple[int, dict[str, list[FacetValue]]]:

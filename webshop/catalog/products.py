@@ -20,7 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import AuditService, diff
-from webshop.catalog.browse import api_page, browse_catalog, facet_summary, product_for_display
+from webshop.catalog.browse import (
+    DisplayedProduct,
+    api_page,
+    browse_catalog,
+    facet_summary,
+    product_for_display,
+)
 from webshop.catalog.images import ProductImages
 from webshop.catalog.query import (
     MAX_QUERY_LENGTH,
@@ -133,12 +139,11 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         """
         return await self._visible(Product.id == product_id, "There is no such product.")
 
-    async def display(
-        self, *, slug: str | None = None, product_id: int | None = None
-    ) -> tuple[Product, tuple[Any, ...]]:
+    async def display(self, *, slug: str | None = None, product_id: int | None = None) -> DisplayedProduct:
         """A visible product for its page or ``GET /api/products/{id}``, by ``slug`` or ``product_id``,
-        and the category list for its trail (``webshop.catalog.browse.product_for_display``: cached
-        per catalog version, stock read fresh). Treat the product as read-only.
+        the category list for its trail and a key for caches of its rendering
+        (``webshop.catalog.browse.product_for_display``: cached per catalog version, stock read
+        fresh). Treat the product as read-only.
 
         Raises:
             NotFound: no visible product has that slug or id.

@@ -1,4 +1,5 @@
-"""Reading the catalog version (``catalog_state.version``) at the start of every catalog request.
+"""Reading the catalog version (``catalog_state.version``) at the start of every catalog request, and
+the other small reads a cached catalog answer still needs (a product's stock).
 
 The version keys this process's cache of catalog reads (``webshop.catalog.browse``): every write
 that changes the catalog bumps it in its own transaction, so the next request of every worker sees
@@ -11,7 +12,8 @@ the change. Reading it must therefore happen on every request, and it must be ch
   connection per database file and process, in autocommit mode, in the event loop's thread: in WAL
   mode a reader never waits for a writer, and the read is a primary-key look-up of a few
   microseconds. It is read *before* the session reads anything, so the session's snapshot is at
-  least as new as the version it is cached under.
+  least as new as the version it is cached under. ``read_rows`` reads the same way any other short
+  look-up that a cached answer needs fresh (the stock of a cached product's variants).
 """
 
 from __future__ import annotations
@@ -42,21 +44,39 @@ async def read_catalog_version(session: AsyncSession) -> int | None:
         session: The request's session; on SQLite with a database file it is not used (see the
             module docstring), on an in-memory SQLite database or PostgreSQL it runs the query.
     """
+    rows = await read_rows(session, _VERSION, _VERSION_SQL)
+    return int(rows[0][0]) if rows else None
+
+
+async def read_rows(session: AsyncSession, statement: Any, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """The rows of a short, read-only look-up: ``sql`` with ``params`` (qmark style) through this
+    process's read connection on a SQLite database file, else ``statement`` with the same
+    parameters bound by name (``bindparam``) through ``session``.
+
+    Args:
+        session: The request's session (used on PostgreSQL, in-memory SQLite, or when the file
+            cannot be read directly).
+        statement: The SQLAlchemy form of the query; its bind parameters are named ``p0``, ``p1``...
+        sql: The same query as plain SQLite SQL with ``?`` placeholders.
+        params: The values, in order.
+
+    Returns:
+        The rows, as tuples (or SQLAlchemy ``Row`` objects, which behave as tuples).
+    """
     bind = session.get_bind()
     path = bind.url.database if bind.dialect.name == "sqlite" else None
     if path and path != ":memory:" and not path.startswith("file:"):
-        version = _read_sqlite(path)
-        if version is not _UNREADABLE:
-            return version  # type: ignore[return-value]
-    value = await session.scalar(_VERSION)
-    return None if value is None else int(value)
+        rows = _read_sqlite(path, sql, params)
+        if rows is not _UNREADABLE:
+            return rows  # type: ignore[no-any-return]
+    return list(await session.execute(statement, {f"p{index}": value for index, value in enumerate(params)}))
 
 
 _UNREADABLE = object()
 
 
-def _read_sqlite(path: str) -> Any:
-    """The version read through this process's read connection to ``path``; ``_UNREADABLE`` when the
+def _read_sqlite(path: str, sql: str, params: tuple[Any, ...]) -> Any:
+    """The rows read through this process's read connection to ``path``; ``_UNREADABLE`` when the
     file cannot be read that way (missing, locked past the short busy timeout), so the caller falls
     back to its session."""
     try:
@@ -78,11 +98,10 @@ def _read_sqlite(path: str) -> Any:
         else:
             connection = held[0]
             _READERS.move_to_end(key)
-        row = connection.execute(_VERSION_SQL).fetchone()
+        return connection.execute(sql, params).fetchall()
     except sqlite3.Error:
         _close(key)
         return _UNREADABLE
-    return None if row is None else int(row[0])
 
 
 def _close(key: tuple[str, int]) -> None:

@@ -86,11 +86,14 @@ async def render_product(
     Raises:
         NotFound: no visible product has ``slug``.
     """
-    product, categories = await products.display(slug=slug)
+    product, categories, render_key = await products.display(slug=slug)
     groups = product.option_groups or []
     chosen = {group: value for index, group in enumerate(groups) if (value := request.query_params.get(f"opt{index}"))}
     variant = choose_variant(product, chosen, sku)
     trail = _category_trail(categories, product.category_id)
+    # The page's product parts are rendered once per catalog version, chosen variant and stock
+    # levels (templates/catalog/product.html); a page with an add-to-cart error is not cached.
+    page_key = None if error or render_key is None else (render_key, variant.id if variant else None)
     return page_or_fragment(
         request,
         "catalog/product.html",
@@ -102,6 +105,7 @@ async def render_product(
             "trail": trail,
             "brand": ", ".join(product.facet_values("brand")),
             "cart_error": error,
+            "page_key": page_key,
         },
         status_code=status_code,
     )
