@@ -42,6 +42,7 @@ from webshop.catalog.admin_api import (
 from webshop.catalog.api import CatalogApiController
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.products import ProductService
+from webshop.catalog.version import attach_reader
 from webshop.catalog.web import CatalogController
 from webshop.checkout.api import CheckoutApiController
 from webshop.checkout.idempotency import IdempotencyService
@@ -103,6 +104,8 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     bearer = api_auth(settings, alchemy)
     # Sends the e-mail outbox in the background of this process (webshop/mail/sender.py).
     mail_sender = MailSender(settings, alchemy)
+    # PostgreSQL: the catalog's per-request look-ups (version, stock) in one round trip each.
+    catalog_reader = attach_reader(alchemy.get_engine(), settings.db_connect_timeout)
     app = Litestar(
         route_handlers=[
             CatalogController,
@@ -190,7 +193,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         exception_handlers={Exception: handle_exception},
         debug=settings.debug,
         on_startup=[mail_sender.start],
-        on_shutdown=[mail_sender.stop],
+        on_shutdown=[mail_sender.stop, *([catalog_reader.dispose] if catalog_reader else [])],
     )
     install_caching(app, assets)  # Cache-Control and 304s on every response, errors included
     # Request id, timing, security headers, access log and metrics around every request, 404s included.

@@ -12,6 +12,7 @@ import re
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import CSRF_RE
 from tests.shopper import PASSWORD
@@ -127,3 +128,42 @@ async def test_the_cached_product_shows_the_stock_of_this_moment(client, alchemy
         await ProductService(session=session).set_variant_stock(skus["BC-1"], 0, expected=2, actor=None)
     assert await api_stock() == 0
     assert "Out of stock" in (await client.get("/products/beta-camera")).text
+
+
+async def test_postgres_reads_version_and_stock_in_autocommit_and_falls_back(settings, skus, alchemy):
+    """With a pooled engine (as ``webshop serve`` runs), PostgreSQL look-ups go through the read engine.
+
+    The product page shows each sale at once through it; when the read engine cannot connect, the
+    request's own session answers instead and the page still shows the right stock.
+    """
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("the read engine is PostgreSQL's")
+    from webshop.app import create_app
+    from webshop.catalog.version import attach_reader
+    from webshop.db.engine import create_alchemy_config
+
+    def stock_line(page: str) -> str:
+        return re.search(r'id="variant-stock">\s*([^<]+?)\s*<', page).group(1)
+
+    # A real pool, as in a worker. The test client runs the app (and its shutdown, which disposes of
+    # both engines) on an event loop of its own.
+    pooled = create_alchemy_config(settings)
+    app = create_app(settings, alchemy=pooled)
+    reader = attach_reader(pooled.get_engine(), settings.db_connect_timeout)
+    assert reader is not None
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as shopper:
+        assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 3 left"
+        assert reader.engine.pool.checkedin() >= 1  # the look-ups went through the read engine
+        async with write_session(alchemy) as session:
+            await ProductService(session=session).set_variant_stock(skus["BC-1"], 2, expected=3, actor=None)
+        assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 2 left"
+        # The read engine cannot connect (a port nobody listens on): the session answers instead.
+        working = reader.engine
+        reader.engine = create_async_engine(working.url.set(port=1), connect_args={"timeout": 1})
+        try:
+            async with write_session(alchemy) as session:
+                await ProductService(session=session).set_variant_stock(skus["BC-1"], 1, expected=2, actor=None)
+            assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 1 left"
+            assert (await shopper.get("/api/products", params={"limit": 5})).status_code == 200
+        finally:
+            reader.engine = working
