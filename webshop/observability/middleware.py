@@ -27,9 +27,10 @@ Per request it:
 from __future__ import annotations
 
 import contextvars
+import logging
 import re
+import secrets
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -49,6 +50,10 @@ if TYPE_CHECKING:
     from webshop.config import Settings
 
 log = get_logger("webshop.request")
+_STDLIB_LOG = logging.getLogger("webshop.request")
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+"""``(method, route template, status)`` -> its request counter and latency histogram (``labels()``
+looks them up under a lock on every call; routes and statuses are a small, fixed set)."""
 
 REQUEST_ID_HEADER = b"x-request-id"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:@=+/-]{8,128}$")
@@ -138,7 +143,7 @@ class RequestContextMiddleware:
             if proto in {"http", "https"}:
                 scope["scheme"] = proto
         incoming = (_header_values(scope, REQUEST_ID_HEADER) or [""])[-1].strip() if trusted else ""
-        request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if REQUEST_ID_RE.match(incoming) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
         # A request that matched no route (a 404 page) never reaches the session and auth middleware,
         # but its page still renders ``request.user`` and the flashed messages: signed out, no session.
@@ -181,8 +186,15 @@ class RequestContextMiddleware:
         if scope.get("route_handler") is None:
             route = UNMATCHED
         method = scope.get("method", "")
-        REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-        LATENCY.labels(method=method, route=route, status=str(status)).observe(seconds)
+        series = _SERIES.get((method, route, status))
+        if series is None:
+            labels = {"method": method, "route": route, "status": str(status)}
+            series = _SERIES[(method, route, status)] = (REQUESTS.labels(**labels), LATENCY.labels(**labels))
+        series[0].inc()
+        series[1].observe(seconds)
+        slow = seconds >= self.slow_seconds
+        if not slow and not _STDLIB_LOG.isEnabledFor(logging.INFO):
+            return  # the access log is off (WEBSHOP_LOG_LEVEL above info): no event to build
         fields = {
             "route": route,
             "status": status,
@@ -190,7 +202,7 @@ class RequestContextMiddleware:
             "db_ms": round(db_time[0] * 1000, 1),
             "db_queries": db_time[1],
         }
-        if seconds >= self.slow_seconds:
+        if slow:
             log.warning("slow request", slow_request_ms=round(self.slow_seconds * 1000), **fields)
         else:
             log.info("request", **fields)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import html
-import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -39,8 +38,8 @@ def query_url(path: str, params: dict[str, Any]) -> str:
     return f"{path}?{query}" if query else path
 
 
-_URLS: weakref.WeakKeyDictionary[Any, dict[Any, str]] = weakref.WeakKeyDictionary()
-"""Per application: ``(route name, path parameters)`` -> the path ``url_for`` made for them."""
+_URLS_STATE_KEY = "webshop_url_paths"
+"""Key in ``app.state`` of ``{(route name, path parameters): path}`` (``url_for``'s memory)."""
 _MAX_URLS = 50_000
 """Remembered paths per application (product slugs make the most); the map starts afresh beyond."""
 
@@ -59,11 +58,11 @@ def url_for(context: Context, route_name: str, /, **path_parameters: Any) -> str
             wrong type (from ``route_reverse``; nothing is remembered then).
     """
     app = context["request"].app
+    known = app.state.get(_URLS_STATE_KEY)
+    if known is None:
+        known = app.state[_URLS_STATE_KEY] = {}
     try:
         key: Any = (route_name, *sorted(path_parameters.items()))
-        known = _URLS.get(app)
-        if known is None:
-            known = _URLS[app] = {}
         path = known.get(key)
     except TypeError:  # an unhashable parameter: not remembered
         return app.route_reverse(route_name, **path_parameters)  # type: ignore[no-any-return]
