@@ -130,6 +130,26 @@ async def test_the_cached_product_shows_the_stock_of_this_moment(client, alchemy
     assert "Out of stock" in (await client.get("/products/beta-camera")).text
 
 
+async def test_a_product_shown_before_shows_each_change_at_once(client, alchemy, skus):
+    """A product page seen before is read with the version and stock in one statement; a rename,
+    a sale and a soft delete each show on the very next view, on the page and in the API."""
+    async with alchemy.get_session() as session:
+        product = await session.scalar(select(Product.id).where(Product.slug == "beta-camera"))
+    assert "<h1>Beta Camera</h1>" in (await client.get("/products/beta-camera")).text
+    assert (await client.get(f"/api/products/{product}")).json()["name"] == "Beta Camera"
+    async with write_session(alchemy) as session:
+        await ProductService(session=session).update_product(product, ProductPatch(name="Beta Camera II"), actor=None)
+    assert "<h1>Beta Camera II</h1>" in (await client.get("/products/beta-camera")).text
+    assert (await client.get(f"/api/products/{product}")).json()["name"] == "Beta Camera II"
+    async with write_session(alchemy) as session:
+        await ProductService(session=session).set_variant_stock(skus["BC-1"], 1, expected=3, actor=None)
+    assert "Only 1 left" in (await client.get("/products/beta-camera")).text
+    async with write_session(alchemy) as session:
+        await ProductService(session=session).soft_delete(product, actor=None)
+    assert (await client.get("/products/beta-camera")).status_code == 404
+    assert (await client.get(f"/api/products/{product}")).status_code == 404
+
+
 async def test_postgres_reads_version_and_stock_in_autocommit_and_falls_back(settings, skus, alchemy):
     """With a pooled engine (as ``webshop serve`` runs), PostgreSQL look-ups go through the read engine.
 

@@ -58,7 +58,7 @@ from webshop.catalog.query import (
     visible_products,
 )
 from webshop.catalog.version import read_catalog_version, read_rows
-from webshop.db.models import Category, Product, ProductFacet, ProductImage, Variant
+from webshop.db.models import CatalogState, Category, Product, ProductFacet, ProductImage, Variant
 from webshop.errors import NotFound
 
 _CATEGORIES = select(Category.id, Category.name, Category.slug, Category.parent_id, Category.position).order_by(
@@ -110,6 +110,9 @@ _KEYS: dict[str, tuple[tuple[Any, Any], bool]] = {
 """API keyset order per sort: ``((column, id), descending)``, one direction so a row value compares."""
 
 
+_UNREAD = object()
+
+
 @dataclass
 class _Reader:
     """One request's reads: the session, its engine, and the cache scope (database, catalog version)."""
@@ -119,11 +122,13 @@ class _Reader:
     scope: tuple[str, int] | None
 
     @classmethod
-    async def open(cls, session: AsyncSession) -> _Reader:
+    async def open(cls, session: AsyncSession, version: int | object | None = _UNREAD) -> _Reader:
+        """The reader of ``session``, with the catalog ``version`` read now unless the caller has it."""
         bind = session.get_bind()
-        version = await read_catalog_version(session)
+        if version is _UNREAD:
+            version = await read_catalog_version(session)
         scope = None if version is None else (bind.url.render_as_string(hide_password=True), version)
-        return cls(session, bind.dialect.name, scope)
+        return cls(session, bind.dialect.name, scope)  # type: ignore[arg-type]
 
     async def cached(
         self, key: Any, compute: Callable[[], Awaitable[Any]], weight: Callable[[Any], int] = lambda _: 1
@@ -350,6 +355,20 @@ async def _suggest(session: AsyncSession, reader: _Reader, text: str) -> str | N
 
 _STOCK = select(Variant.id, Variant.stock).where(Variant.product_id == bindparam("p0"))
 _STOCK_SQL = "SELECT id, stock FROM variants WHERE product_id = ?"
+_VERSION_AND_STOCK = (
+    select(CatalogState.version, Variant.id, Variant.stock)
+    .select_from(CatalogState)
+    .outerjoin(Variant, Variant.product_id == bindparam("p0"))
+    .where(CatalogState.id == 1)
+)
+_VERSION_AND_STOCK_SQL = (
+    "SELECT catalog_state.version, variants.id, variants.stock FROM catalog_state"
+    " LEFT OUTER JOIN variants ON variants.product_id = ? WHERE catalog_state.id = 1"
+)
+_SHOWN: dict[tuple[str, str | int], int] = {}
+"""``(database, slug or id)`` -> the id of the product last shown under it, so the next request can
+read the catalog version and that product's stock in one statement."""
+_MAX_SHOWN = 50_000
 
 
 class DisplayedProduct(NamedTuple):
@@ -369,7 +388,9 @@ async def product_for_display(
 
     The product (variants, photos and facets loaded by ``load``) is cached per catalog version under
     ``key`` (its slug or id) and shared read-only by the requests that show it; its variants' stock,
-    which a sale changes without a new version, is read fresh on every call (one small statement).
+    which a sale changes without a new version, is read fresh on every call. For a product shown
+    before, the version and the stock are read in one statement (``_VERSION_AND_STOCK``); if the
+    version has changed since, the product is looked up again.
 
     Args:
         session: A reading session.
@@ -380,7 +401,17 @@ async def product_for_display(
     Returns:
         ``DisplayedProduct(product, categories, render_key)``; treat the product as read-only.
     """
-    reader = await _Reader.open(session)
+    database = session.get_bind().url.render_as_string(hide_password=True)
+    shown = _SHOWN.get((database, key))
+    if shown is not None:
+        rows = await read_rows(session, _VERSION_AND_STOCK, _VERSION_AND_STOCK_SQL, (shown,))
+        reader = await _Reader.open(session, int(rows[0][0]) if rows else None)
+        if reader.scope is not None:
+            product = CACHE.get((reader.scope, ("product", key)))
+            if product is not _MISS and product.id == shown:
+                return await _with_stock(reader, product, {vid: units for _, vid, units in rows if vid is not None})
+    else:
+        reader = await _Reader.open(session)
 
     async def load_detached() -> Product:
         # Out of the loading session: its rollback (a failed add to cart) would expire the shared copy.
@@ -391,13 +422,21 @@ async def product_for_display(
         return product
 
     product: Product = await reader.cached(("product", key), load_detached)
-    render_key = None
-    if reader.scope is not None:
-        stock = {vid: units for vid, units in await read_rows(session, _STOCK, _STOCK_SQL, (product.id,))}
-        for variant in product.variants:
-            if variant.id in stock:
-                set_committed_value(variant, "stock", stock[variant.id])
-        render_key = (reader.scope, "product", product.id, tuple(sorted(stock.items())))
+    if reader.scope is None:
+        return DisplayedProduct(product, await reader.categories(), None)
+    if len(_SHOWN) >= _MAX_SHOWN:
+        _SHOWN.clear()
+    _SHOWN[(database, key)] = product.id
+    stock = {vid: units for vid, units in await read_rows(session, _STOCK, _STOCK_SQL, (product.id,))}
+    return await _with_stock(reader, product, stock)
+
+
+async def _with_stock(reader: _Reader, product: Product, stock: dict[int, int]) -> DisplayedProduct:
+    """``product`` with its variants' stock set to ``stock`` (``{variant id: units}``), as displayed."""
+    for variant in product.variants:
+        if variant.id in stock:
+            set_committed_value(variant, "stock", stock[variant.id])
+    render_key = (reader.scope, "product", product.id, tuple(sorted(stock.items())))
     return DisplayedProduct(product, await reader.categories(), render_key)
 
 
