@@ -12,7 +12,6 @@ import secrets
 import socket
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -171,22 +170,11 @@ async def _ensure_admin(settings: Settings, email: str, password: str, name: str
     """Create (or promote) the admin ``email``; returns True when a new account was created."""
     from webshop.accounts.service import UserService
     from webshop.db.engine import create_alchemy_config, write_session
-    from webshop.db.models import UserRole
 
     config = create_alchemy_config(settings, null_pool=True)
     try:
         async with write_session(config) as session:
-            users = UserService(session=session)
-            existing = await users.get_by_email(email)
-            if existing is not None:
-                existing.role = UserRole.ADMIN.value
-                await session.commit()
-                return False
-            admin = await users.register(email=email, name=name, password=password, role=UserRole.ADMIN)
-            # The shop owner typed this address on the server: no verification link needed.
-            admin.email_verified_at = datetime.now(UTC)
-            await session.commit()
-            return True
+            return await UserService(session=session).ensure_admin(email=email, password=password, name=name)
     finally:
         await config.get_engine().dispose()
 
@@ -461,12 +449,9 @@ def check_stock_command(repair: bool) -> None:
     visible product's search document must equal a fresh one, and no other product may have one.
     Exits 1 when anything disagrees (after ``--repair``: when the ledger does).
     """
-    from sqlalchemy import select
-
-    from webshop.catalog.search_index import find_search_index_mismatches, rebuild_search_index
-    from webshop.catalog.summaries import Summary, catalog_changed, find_summary_mismatches, mark_catalog_changed
+    from webshop.catalog.search_index import find_search_index_mismatches
+    from webshop.catalog.summaries import Summary, find_summary_mismatches, repair_derived_data
     from webshop.db.engine import create_alchemy_config, write_session
-    from webshop.db.models import Product
     from webshop.stock.service import find_ledger_mismatches
 
     settings = _settings()
@@ -482,14 +467,8 @@ def check_stock_command(repair: bool) -> None:
                 )
             if repair and (found[1] or found[2]):
                 async with write_session(config) as session:
-                    if found[1]:
-                        slugs = [slug for slug, _stored, _fresh in found[1]]
-                        ids = await session.scalars(select(Product.id).where(Product.slug.in_(slugs)))
-                        await catalog_changed(session, list(ids), search_index=False)
-                    if found[2]:
-                        await session.run_sync(lambda sync: rebuild_search_index(sync.connection()))
-                        mark_catalog_changed(session)
-                    await session.commit()
+                    slugs = [slug for slug, _stored, _fresh in found[1]]
+                    await repair_derived_data(session, summary_slugs=slugs, search_index=bool(found[2]))
             return found
         finally:
             await config.get_engine().dispose()

@@ -49,9 +49,9 @@ class AuthApiController(Controller):
         settings: NamedDependency[Settings],
     ) -> UserOut:
         """Create a customer account; a link to confirm the e-mail address is sent to it."""
-        user = await users_service.register(email=data.email, name=data.name, password=data.password)
-        await account_links_service.send_verification(user, settings)
-        await users_service.repository.session.commit()
+        user = await account_links_service.sign_up(
+            email=data.email, name=data.name, password=data.password, settings=settings
+        )
         return user_out(user)
 
     @post("/token", opt=PUBLIC, operation_id="createToken", status_code=200, responses=problems(400, 401, 422, 429))
@@ -123,13 +123,11 @@ class MeApiController(Controller):
         """Change the name, or the password (``current_password`` required; every sign-in, this one too, ends).
 
         Wrong current passwords count as failed sign-ins: too many lock the account (429, ``Retry-After``)."""
-        user = request.user
-        if data.password is not None:
-            # First: a wrong current password commits its failure count, and nothing else may go with it.
-            await users_service.change_password(
-                user, current=data.current_password or "", new=data.password, throttle=sign_in_throttle
-            )
-        if data.name is not None:
-            await users_service.update_profile(user, name=data.name)
-        await users_service.repository.session.commit()
+        user = await users_service.update_account(
+            request.user,
+            name=data.name,
+            current_password=data.current_password,
+            new_password=data.password,
+            throttle=sign_in_throttle,
+        )
         return user_out(user)

@@ -235,6 +235,20 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             },
         )
 
+    async def sign_up(self, *, email: str, name: str, password: str, settings: Settings) -> User:
+        """Create a customer account and queue the link that confirms its address; committed together.
+
+        The pages and ``POST /api/auth/register`` both sign up through here, so an account never
+        exists without its verification e-mail in the outbox.
+
+        Raises:
+            ValidationFailed: from ``UserService.register`` (bad fields, address taken); nothing saved.
+        """
+        user = await UserService(session=self.repository.session).register(email=email, name=name, password=password)
+        await self.send_verification(user, settings)
+        await self.repository.session.commit()
+        return user
+
     async def resend_verification(self, user: User, settings: Settings) -> None:
         """``send_verification`` for the "send the link again" button; committed."""
         await self.send_verification(user, settings)

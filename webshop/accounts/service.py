@@ -183,6 +183,51 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         user.password_hash = await hash_password(new)
         await self.end_all_sessions(user.id)
 
+    async def update_account(
+        self,
+        user: User,
+        *,
+        name: str | None = None,
+        current_password: str | None = None,
+        new_password: str | None = None,
+        throttle: SignInThrottle | None = None,
+    ) -> User:
+        """Change the name and/or the password (``PATCH /api/users/me``); committed.
+
+        The password goes first: a wrong current password commits its failure count
+        (``change_password``) and nothing else goes with it.
+
+        Raises:
+            TooManyAttempts: from ``change_password``.
+            ValidationFailed: a wrong current password, an unacceptable new one or a bad name.
+        """
+        if new_password is not None:
+            await self.change_password(user, current=current_password or "", new=new_password, throttle=throttle)
+        if name is not None:
+            await self.update_profile(user, name=name)
+        await self.repository.session.commit()
+        return user
+
+    async def ensure_admin(self, *, email: str, password: str, name: str = "Admin") -> bool:
+        """Make ``email`` an admin (``webshop create-admin``): promote the account, or create it with
+        its address verified (the shop owner typed it on the server); committed.
+
+        Returns:
+            True when a new account was created, False when an existing one was promoted.
+
+        Raises:
+            ValidationFailed: a new account's fields are not acceptable (see ``register``).
+        """
+        existing = await self.get_by_email(email)
+        if existing is not None:
+            existing.role = UserRole.ADMIN.value
+            await self.repository.session.commit()
+            return False
+        admin = await self.register(email=email, name=name, password=password, role=UserRole.ADMIN)
+        admin.email_verified_at = datetime.now(UTC)
+        await self.repository.session.commit()
+        return True
+
     async def start_session(self, user: User, *, user_agent: str = "") -> str:
         """Create a browser sign-in session for ``user`` and return its token (for the cookie)."""
         token = secrets.token_urlsafe(32)

@@ -107,7 +107,9 @@ class AccountController(Controller):
         form = RegisterForm()
         try:
             form = read_form(RegisterForm, data)
-            user = await users_service.register(email=form.email, name=form.name, password=form.password)
+            user = await account_links_service.sign_up(
+                email=form.email, name=form.name, password=form.password, settings=settings
+            )
         except ValidationFailed as exc:
             form = exc.form if isinstance(exc, InvalidForm) else form
             return Template(
@@ -120,7 +122,6 @@ class AccountController(Controller):
                 },
                 status_code=422,
             )
-        await account_links_service.send_verification(user, settings)
         await sign_in_browser(request, users_service, user)
         return see_other(request, safe_next(form.next, "/account"))
 

@@ -42,7 +42,7 @@ from webshop.catalog.csv.export import export_catalog
 from webshop.catalog.csv.parse import CSV_FILE, ParsedCatalog, parse_catalog
 from webshop.catalog.csv.plan import ImportPreview, preview_import
 from webshop.config import Settings
-from webshop.db.engine import ShopAlchemyConfig
+from webshop.db.engine import ShopAlchemyConfig, end_transaction
 from webshop.db.models import Product, User
 
 MAX_CSV_BYTES = 16 * 1024 * 1024
@@ -124,11 +124,6 @@ async def _preview(alchemy: ShopAlchemyConfig, parsed: ParsedCatalog, settings: 
         return await preview_import(session, parsed, media_dir=settings.media_dir, currency=settings.currency)
 
 
-async def _end_transaction(session: AsyncSession) -> None:
-    """End the request's transaction (the sign-in lookup began it; on SQLite it holds the write lock)."""
-    await session.commit()
-
-
 class AdminCatalogCsvController(Controller):
     """Catalog export and import (with a dry run) for admins."""
 
@@ -178,7 +173,7 @@ class AdminCatalogCsvController(Controller):
     ) -> Template:
         """Dry run of an uploaded CSV: what would be created, changed and rejected. Nothing is written."""
         session = audit_service.repository.session
-        await _end_transaction(session)
+        await end_transaction(session)
         try:
             if data.file is None or not data.file.filename:
                 raise UploadRejected("Choose a CSV file to import.")
@@ -219,7 +214,7 @@ class AdminCatalogCsvController(Controller):
     ) -> Template:
         """Apply exactly the previewed file (signature and digest checked), then show the import's report."""
         session = audit_service.repository.session
-        await _end_transaction(session)
+        await end_transaction(session)
         try:
             content = self._verified(data, request.user, settings)
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:

@@ -145,3 +145,19 @@ async def catalog_changed(
     if search_index:
         await reindex_products(session, ids)
     mark_catalog_changed(session)
+
+
+async def repair_derived_data(session: AsyncSession, *, summary_slugs: Sequence[str], search_index: bool) -> None:
+    """Recompute the summaries of the products with ``summary_slugs`` and, if ``search_index``,
+    rebuild the whole search index (``webshop check-stock --repair``); committed, with a new catalog
+    version so every worker drops what it cached. The stock ledger is never changed here.
+    """
+    from webshop.catalog.search_index import rebuild_search_index
+
+    if summary_slugs:
+        ids = await session.scalars(select(Product.id).where(Product.slug.in_(summary_slugs)))
+        await catalog_changed(session, list(ids), search_index=False)
+    if search_index:
+        await session.run_sync(lambda sync: rebuild_search_index(sync.connection()))
+        mark_catalog_changed(session)
+    await session.commit()

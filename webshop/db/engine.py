@@ -286,6 +286,17 @@ async def write_session(config: ShopAlchemyConfig) -> AsyncIterator[AsyncSession
             raise
 
 
+async def end_transaction(session: AsyncSession) -> None:
+    """End ``session``'s transaction before slow work that needs none of it, keeping what it loaded.
+
+    Used when a request must not hold a pooled connection (or, on SQLite, a transaction) through a
+    long step done elsewhere, e.g. parsing and previewing a catalog upload in sessions of its own.
+    Whatever the request had written so far is committed with it (normally nothing: the sign-in
+    lookup only reads); objects stay loaded (``expire_on_commit=False``).
+    """
+    await session.commit()
+
+
 def run_migrations(config: ShopAlchemyConfig, revision: str = "head", *, downgrade: bool = False) -> None:
     """Upgrade (or downgrade) the database with Alembic through advanced-alchemy's commands.
 
