@@ -67,6 +67,11 @@ class PermissionDenied(DomainError):
     title = "Forbidden"
 
 
+class EmailNotVerified(PermissionDenied):
+    """The shop asks for a confirmed e-mail address before checkout (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``)
+    and this account's is not; pages send the shopper to confirm it, the API answers 403."""
+
+
 class InsufficientStock(DomainError):
     """Not enough stock for one or more lines; ``shortfalls`` lists every one of them at once.
 

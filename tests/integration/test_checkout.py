@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
@@ -222,3 +223,39 @@ async def test_check_stock_command_finds_ledger_mismatches(alchemy, skus, settin
     bad = await asyncio.to_thread(runner.invoke, main, ["check-stock"])
     assert bad.exit_code == 1
     assert "EP-1: stock 39, ledger sum 40" in bad.output
+
+
+async def test_the_service_refuses_an_unverified_address_when_the_shop_requires_one(alchemy, skus):
+    """``place_order`` itself enforces ``WEBSHOP_REQUIRE_VERIFIED_EMAIL`` (the pages redirect and the
+    API answers 403 from this one rule); a verified account then places the same cart."""
+    from datetime import UTC, datetime
+
+    from webshop.accounts.service import UserService
+    from webshop.cart.service import CartOwner, CartService
+    from webshop.checkout.payments import DEFAULT_PROVIDER
+    from webshop.checkout.service import AddressInput, CheckoutService
+    from webshop.db.engine import write_session
+    from webshop.errors import EmailNotVerified
+
+    async with write_session(alchemy) as session:
+        user = await UserService(session=session).register(
+            email="eve@example.com", name="Eve", password="a long passphrase"
+        )
+        await session.commit()
+        await CartService(session=session).add(CartOwner(user_id=user.id), quantity=1, variant_id=skus["DC-1"])
+        order = dict(
+            user_id=user.id,
+            address=AddressInput(name="Eve", line1="1 Main St", city="Springfield", postal_code="12345", country="US"),
+            shipping_code="standard",
+            card_number="4242424242424242",
+            provider=DEFAULT_PROVIDER,
+            tax_rates_bp={},
+            require_verified_email=True,
+        )
+        with pytest.raises(EmailNotVerified, match="Confirm your e-mail address"):
+            await CheckoutService(session=session).place_order(**order, checkout_token="t" * 24)
+        assert await session.scalar(select(func.count()).select_from(Order)) == 0
+        user.email_verified_at = datetime.now(UTC)
+        await session.commit()
+        placed, created = await CheckoutService(session=session).place_order(**order, checkout_token="u" * 24)
+        assert created and placed.status == "paid"

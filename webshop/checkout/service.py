@@ -41,6 +41,7 @@ from webshop.db.models import Address, CartLine, Order, OrderLine, OrderStatus, 
 from webshop.errors import (
     CartChanged,
     DomainError,
+    EmailNotVerified,
     InsufficientStock,
     NotFound,
     PaymentDeclined,
@@ -195,6 +196,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         provider: PaymentProvider,
         tax_rates_bp: dict[str, int],
         expected_signature: str | None = None,
+        require_verified_email: bool = False,
     ) -> tuple[Order, bool]:
         """Place the user's cart as a paid order, exactly once per ``checkout_token``.
 
@@ -210,11 +212,14 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             provider: The payment provider to charge.
             tax_rates_bp: Tax rate per tax category, basis points.
             expected_signature: ``CartView.signature()`` of the cart the shopper reviewed, if known.
+            require_verified_email: ``WEBSHOP_REQUIRE_VERIFIED_EMAIL``: refuse an account whose
+                e-mail address is not confirmed (a replay of an order already placed still answers).
 
         Returns:
             ``(order, created)``; ``created`` is False when the token had already placed this order.
 
         Raises:
+            EmailNotVerified: ``require_verified_email`` and the address is not confirmed; nothing done.
             ValidationFailed: bad address, shipping method, card number or token; empty cart.
             NotFound: the token belongs to another user's order.
             CartChanged: the cart differs from ``expected_signature``.
@@ -231,6 +236,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 provider=provider,
                 tax_rates_bp=tax_rates_bp,
                 expected_signature=expected_signature,
+                require_verified_email=require_verified_email,
             )
         except DomainError:
             # A request with the same token may have committed its order after this one looked the
@@ -239,6 +245,15 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             if placed is None or placed.user_id != user_id:
                 raise
             return placed, False
+
+    async def _check_verified(self, user_id: int) -> None:
+        """Raises ``EmailNotVerified`` when the account's e-mail address is not confirmed."""
+        user = await self.repository.session.get(User, user_id)
+        if user is not None and user.email_verified_at is None:
+            raise EmailNotVerified(
+                "Confirm your e-mail address before you check out: follow the link we sent to "
+                f"{user.email} (sign in on the website to have it sent again)."
+            )
 
     async def _place(
         self,
@@ -251,6 +266,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         provider: PaymentProvider,
         tax_rates_bp: dict[str, int],
         expected_signature: str | None,
+        require_verified_email: bool,
     ) -> tuple[Order, bool]:
         """``place_order`` without the second look-up of the token after a domain error."""
         session = self.repository.session
@@ -260,6 +276,8 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             existing = await self.find_by_token(checkout_token)
             if existing is not None:
                 return self._replay(existing, user_id), False
+            if require_verified_email:
+                await self._check_verified(user_id)
             clean = address.cleaned()
             method = shipping_method(shipping_code)
             card = normalize_card_number(card_number)

@@ -18,7 +18,7 @@ from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
 from webshop.checkout.service import AddressInput, CheckoutService, needs_verified_email, new_checkout_token
 from webshop.config import Settings
 from webshop.db.models import User
-from webshop.errors import DomainError, NotFound, ValidationFailed
+from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.security.session import requires_user
 from webshop.text import Line
 from webshop.web.forms import FormFields, InvalidForm, read_form
@@ -231,7 +231,7 @@ class CheckoutController(Controller):
         if replay is not None and replay.user_id == request.user.id:
             return see_other(request, f"/orders/{replay.number}?placed=1")
         if redirect := _verify_first(request, settings, "/checkout/review"):
-            return redirect
+            return redirect  # the service refuses too (EmailNotVerified); this keeps the shopper's way
         if not state.get("address_id") or not state.get("shipping"):
             return Redirect("/checkout/address", status_code=303)
         try:
@@ -252,7 +252,10 @@ class CheckoutController(Controller):
                 provider=PAYMENT_PROVIDER,
                 tax_rates_bp=settings.tax_rates_bp,
                 expected_signature=form.cart_signature or None,
+                require_verified_email=settings.require_verified_email,
             )
+        except EmailNotVerified:
+            return Redirect("/account/verify-email?next=/checkout/review", status_code=303)
         except DomainError as exc:
             return await self._review_page(
                 request, checkout_service, carts_service, settings, error=exc, token=form.checkout_token or None
