@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -30,7 +31,7 @@ from webshop.catalog.summaries import refresh_product_summaries
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.checkout.payments import DEFAULT_PROVIDER, PaymentProvider
 from webshop.db.models import Order, OrderStatus, StockReason, User
-from webshop.errors import InvalidTransition, NotFound
+from webshop.errors import InvalidTransition, NotFound, PermissionDenied
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
 from webshop.stock.service import return_stock
@@ -136,6 +137,45 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
         if order is None:
             raise NotFound("There is no such order.")
         return order
+
+    # -- who may see and cancel which order: one policy for the pages and the API ------------------
+
+    async def visible_to(self, viewer: User, order_id: int) -> Order:
+        """The order with ``order_id`` if ``viewer`` may see it: admins see every order, customers
+        their own.
+
+        Raises:
+            NotFound: no such order, or another customer's (one answer, so ids reveal nothing;
+                OWASP Authorization Cheat Sheet, "prefer 404 for unauthorized object references").
+        """
+        return await self.get_for(order_id, user_id=None if viewer.is_admin else viewer.id)
+
+    async def cancel_for(self, viewer: User, order_id: int) -> Order:
+        """Cancel the order with ``order_id`` as ``viewer``: an admin along the state machine
+        (``change_status``), a customer only their own and only until it ships
+        (``cancel_by_shopper``); committed, stock back once, refund when paid.
+
+        Raises:
+            NotFound: as ``visible_to``.
+            InvalidTransition: the order can no longer be cancelled.
+        """
+        if viewer.is_admin:
+            return await self.change_status(order_id, OrderStatus.CANCELLED, actor=viewer)
+        order = await self.visible_to(viewer, order_id)
+        return await self.cancel_by_shopper(order.number, viewer.id)
+
+    async def search_visible_to(
+        self, viewer: User, *, customer_id: int | None = None, **filters: Any
+    ) -> tuple[list[Order], int | None]:
+        """``search`` within what ``viewer`` may see: a customer's own orders; for admins everyone's,
+        or ``customer_id``'s.
+
+        Raises:
+            PermissionDenied: a customer asked for another customer's orders (``customer_id``).
+        """
+        if customer_id is not None and not viewer.is_admin:
+            raise PermissionDenied("Only administrators can list other customers' orders.")
+        return await self.search(user_id=customer_id if viewer.is_admin else viewer.id, **filters)
 
     async def search(
         self,
