@@ -13,6 +13,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from advanced_alchemy.cli import add_migration_commands
@@ -26,6 +27,9 @@ from webshop.config import (
     served_base_url,
     settings_warnings,
 )
+
+if TYPE_CHECKING:
+    from webshop.catalog.csv.apply import ImportReport
 
 DEMO_PRODUCTS = 48
 
@@ -131,11 +135,11 @@ def import_catalog_command(path: Path, no_progress: bool) -> None:
         sys.exit(1)
 
 
-def _run_import(settings: Settings, path: Path, *, progress: bool) -> object:
+def _run_import(settings: Settings, path: Path, *, progress: bool) -> ImportReport:
     from webshop.catalog.csv.apply import import_catalog
     from webshop.db.engine import create_alchemy_config
 
-    async def run() -> object:
+    async def run() -> ImportReport:
         config = create_alchemy_config(settings, null_pool=True)
         try:
             return await import_catalog(config, path, settings.media_dir, progress=progress)
@@ -146,11 +150,11 @@ def _run_import(settings: Settings, path: Path, *, progress: bool) -> object:
         report = asyncio.run(run())
     except FileNotFoundError as exc:  # a folder without products.csv: say so, not a traceback
         raise click.ClickException(str(exc)) from exc
-    for notice in report.notices:  # type: ignore[attr-defined]
+    for notice in report.notices:
         click.echo(f"note: line {notice.line}: {notice.reason}")
-    for error in report.errors:  # type: ignore[attr-defined]
+    for error in report.errors:
         click.echo(f"line {error.line}: {error.reason}", err=True)
-    click.echo(report.summary())  # type: ignore[attr-defined]
+    click.echo(report.summary())
     return report
 
 

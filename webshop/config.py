@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_FILE = "webshop.db"
@@ -397,7 +398,7 @@ class Settings:
         )
 
 
-def _operations_settings(environment: str) -> dict[str, object]:
+def _operations_settings(environment: str) -> dict[str, Any]:
     """Logging, proxies, allowed hosts, Redis, rate limits and metrics settings (see ``Settings``).
 
     Raises:
@@ -456,7 +457,7 @@ SMTP_TLS_MODES = {"none": 25, "starttls": 587, "tls": 465}
 """``WEBSHOP_SMTP_TLS`` values and the port each one uses by default."""
 
 
-def _mail_settings(cwd: Path) -> dict[str, object]:
+def _mail_settings(cwd: Path) -> dict[str, Any]:
     """The ``WEBSHOP_SMTP_*``, ``WEBSHOP_MAIL_*`` and link-lifetime settings (see ``Settings``).
 
     Raises:

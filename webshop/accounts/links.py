@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -173,7 +173,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             raise AccountLinkError(LinkProblem.SUPERSEDED, purpose)
         if row.expires_at <= datetime.now(UTC):
             raise AccountLinkError(LinkProblem.EXPIRED, purpose)
-        return row
+        return cast("AccountToken", row)
 
     async def use(self, token: str, purpose: LinkPurpose, settings: Settings) -> tuple[AccountToken, User]:
         """Check the link and mark it used, exactly once even when two requests race.
@@ -198,7 +198,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             .values(used_at=now)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise AccountLinkError(LinkProblem.USED, purpose)
         user = await session.get(User, row.user_id, populate_existing=True)
         if user is None or not user.is_active:

@@ -6,10 +6,11 @@ import hashlib
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import AuditService
@@ -52,9 +53,10 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
 
     async def get_by_email(self, email: str) -> User | None:
         """Return the user whose e-mail matches ``email`` regardless of case, or ``None``."""
-        return await self.repository.session.scalar(
+        found: User | None = await self.repository.session.scalar(
             select(User).where(func.lower(User.email) == normalize_email(email).lower())
         )
+        return found
 
     async def register(self, *, email: str, name: str, password: str, role: UserRole = UserRole.CUSTOMER) -> User:
         """Create an account.
@@ -251,7 +253,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         )
         if auth is None or not auth.user.is_active:
             return None
-        return auth.user
+        return cast("User | None", auth.user)
 
     async def end_session(self, token: str) -> None:
         """Sign out the browser holding ``token``; every copy of its cookie stops working."""
@@ -289,7 +291,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         Returns:
             ``(users, total)``: this page and how many users match in all.
         """
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if q.strip():
             needle = q.strip().lower()
             conditions.append(
@@ -318,7 +320,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         )
         if user is None:
             raise NotFound("There is no such user.")
-        return user
+        return cast("User", user)
 
     async def _check_keeps_an_admin(self, user: User) -> None:
         """Refuse a change that would leave the shop without an active admin, if ``user`` is one.

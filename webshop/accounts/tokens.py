@@ -98,7 +98,7 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
             .values(used_at=now)
             .execution_options(synchronize_session=False)
         )
-        if used.rowcount != 1:  # type: ignore[attr-defined]
+        if used.rowcount != 1:
             await self._revoke_family(family.id, "refresh token reuse")
             await session.commit()
             log.warning(

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Router
-from litestar._openapi.schema_generation.plugins import StructSchemaPlugin
+from litestar._openapi.schema_generation.plugins import StructSchemaPlugin  # type: ignore[attr-defined]  # private
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import OpenAPIType, Operation, Reference, Schema, Server
+from litestar.openapi.spec import OpenAPIType, Operation, Reference, RequestBody, Schema, Server
 from litestar.typing import FieldDefinition
 
 from webshop import __version__
@@ -51,7 +52,7 @@ class OptionalBodyOperation(Operation):
     """An operation whose request body may be left out (Litestar always marks a body ``required``)."""
 
     def __post_init__(self) -> None:
-        if self.request_body is not None:
+        if isinstance(self.request_body, RequestBody):
             self.request_body.required = False
 
 
@@ -159,13 +160,14 @@ def _constrain(schema: Schema | Reference | None, kind: msgspec.inspect.Type) ->
             if value is not None:
                 setattr(schema, attribute, value)
     elif isinstance(kind, msgspec.inspect.StrType):
-        for attribute, value in (
+        text_rules: tuple[tuple[str, int | str | None], ...] = (
             ("min_length", kind.min_length),
             ("max_length", kind.max_length),
             ("pattern", kind.pattern and openapi_pattern(kind.pattern)),  # Python's ``\Z`` is ECMA's ``$``
-        ):
-            if value is not None:
-                setattr(schema, attribute, value)
+        )
+        for attribute, text_rule in text_rules:
+            if text_rule is not None:
+                setattr(schema, attribute, text_rule)
     elif isinstance(kind, msgspec.inspect.ListType):
         target = _arm(schema, lambda s: s.items is not None)
         if target is not None:
@@ -203,7 +205,7 @@ class AllowHeaderMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; on an ``OPTIONS`` response replace ``Allow`` with the path's methods."""
-        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+        if scope["type"] != ScopeType.HTTP or scope.get("method") != "OPTIONS":
             await self.app(scope, receive, send)
             return
         allow = self._allowed(scope)

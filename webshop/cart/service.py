@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -142,12 +142,13 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             condition = Cart.token == owner.token
         else:
             return None
-        return await self.repository.session.scalar(
+        found: Cart | None = await self.repository.session.scalar(
             select(Cart)
             .where(condition)
             .options(selectinload(Cart.lines).joinedload(CartLine.variant).joinedload(Variant.product))
             .execution_options(populate_existing=True)
         )
+        return found
 
     async def units_in_cart(self, owner: CartOwner) -> int:
         """Units in the owner's cart (one query; for the header badge)."""
@@ -190,7 +191,7 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         """
         if owner.user_id is not None:
             values: dict[str, Any] = {"user_id": owner.user_id, "token": None}
-            target = [Cart.user_id]
+            target: list[Any] = [Cart.user_id]
         elif owner.token:
             values = {"user_id": None, "token": owner.token}
             target = [Cart.token]
@@ -246,7 +247,7 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         )
         if variant is None:
             raise NotFound("That product is not available.")
-        return variant
+        return cast("Variant", variant)
 
     async def add(
         self, owner: CartOwner, *, quantity: int, variant_id: int | None = None, sku: str | None = None
@@ -313,7 +314,7 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             where=and_(total <= MAX_LINE_QUANTITY, total <= stock),
         )
         result = await self.repository.session.execute(statement.returning(CartLine.quantity))
-        return result.scalar_one_or_none()
+        return cast("int | None", result.scalar_one_or_none())
 
     async def set_quantity(self, owner: CartOwner, line_id: int, quantity: int) -> Cart | None:
         """Set a line's quantity; 0 removes the line. Committed.
@@ -344,7 +345,7 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             .values(quantity=quantity, updated_at=datetime.now(UTC))
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             row = (
                 await session.execute(
                     select(Variant.sku, Product.name, Variant.stock)
@@ -377,7 +378,7 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             .where(CartLine.id == line_id, CartLine.cart_id.in_(_owned_cart_ids(owner)))
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise NotFound("That item is no longer in your cart.")
         cart = await self.find(owner)
         await session.commit()
@@ -410,7 +411,7 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         claimed = await session.execute(
             delete(Cart).where(Cart.id == guest.id, Cart.user_id.is_(None)).execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1 or not moving:  # type: ignore[attr-defined]
+        if claimed.rowcount != 1 or not moving:
             return []
         cart_id = await self._cart_id(CartOwner(user_id=user_id))
         ids = [variant_id for variant_id, _quantity, _variant in moving]

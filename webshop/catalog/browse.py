@@ -27,7 +27,7 @@ import math
 from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import and_, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +60,9 @@ from webshop.catalog.query import (
 from webshop.catalog.version import read_catalog_version, read_rows
 from webshop.db.models import CatalogState, Category, Product, ProductFacet, ProductImage, Variant
 from webshop.errors import NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 _CATEGORIES = select(Category.id, Category.name, Category.slug, Category.parent_id, Category.position).order_by(
     Category.position, Category.name, Category.id
@@ -124,7 +127,7 @@ class _Reader:
     @classmethod
     async def open(cls, session: AsyncSession, version: int | object | None = _UNREAD) -> _Reader:
         """The reader of ``session``, with the catalog ``version`` read now unless the caller has it."""
-        bind = session.get_bind()
+        bind = cast("Engine", session.get_bind())  # the session is bound to an engine, not a connection
         if version is _UNREAD:
             version = await read_catalog_version(session)
         scope = None if version is None else (bind.url.render_as_string(hide_password=True), version)
@@ -401,15 +404,15 @@ async def product_for_display(
     Returns:
         ``DisplayedProduct(product, categories, render_key)``; treat the product as read-only.
     """
-    database = session.get_bind().url.render_as_string(hide_password=True)
+    database = cast("Engine", session.get_bind()).url.render_as_string(hide_password=True)
     shown = _SHOWN.get((database, key))
     if shown is not None:
         rows = await read_rows(session, _VERSION_AND_STOCK, _VERSION_AND_STOCK_SQL, (shown,))
         reader = await _Reader.open(session, int(rows[0][0]) if rows else None)
         if reader.scope is not None:
-            product = CACHE.get((reader.scope, ("product", key)))
-            if product is not _MISS and product.id == shown:
-                return await _with_stock(reader, product, {vid: units for _, vid, units in rows if vid is not None})
+            known = CACHE.get((reader.scope, ("product", key)))
+            if known is not _MISS and known.id == shown:
+                return await _with_stock(reader, known, {vid: units for _, vid, units in rows if vid is not None})
     else:
         reader = await _Reader.open(session)
 

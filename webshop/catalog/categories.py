@@ -9,7 +9,7 @@ import contextlib
 import re
 import unicodedata
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -52,7 +52,7 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
         category = await self.repository.session.scalar(select(Category).where(Category.slug == slug))
         if category is None:
             raise NotFound(f"There is no category “{slug}”.")
-        return category
+        return cast("Category", category)
 
     # --- admin writes: create, rename, move, delete (issue 5 pages and the issue 4 admin API) -----------
 
@@ -65,7 +65,7 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
         category = await self.repository.session.get(Category, category_id)
         if category is None:
             raise NotFound("There is no such category.")
-        return category
+        return cast("Category", category)
 
     async def product_counts(self) -> dict[int, tuple[int, int]]:
         """``{category id: (products, of which soft-deleted)}`` for categories that hold any product."""

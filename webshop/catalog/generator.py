@@ -11,6 +11,7 @@ import csv
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from webshop.catalog.csv.parse import COLUMNS
 from webshop.catalog.slugs import slugify
@@ -383,7 +384,7 @@ _COLOR_FACET = {
 def _price(rng: random.Random, low: int, high: int) -> int:
     """A price in minor units from ``low`` to ``high`` major units, skewed low; most end in .99."""
     major = round(low + (high - low) * rng.random() ** 2.2)
-    return major * 100 - 1 if rng.random() < 0.7 else major * 100
+    return cast("int", major * 100 - 1 if rng.random() < 0.7 else major * 100)
 
 
 def _stock(rng: random.Random) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from sqlalchemy import func, select
@@ -17,7 +17,7 @@ from webshop.catalog.rules import (
     _clean_text,
 )
 from webshop.catalog.summaries import mark_catalog_changed
-from webshop.db.models import ProductImage, User
+from webshop.db.models import Product, ProductImage, User
 from webshop.errors import NotFound, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, new_image_key, remove_image_files, store_image
 
@@ -26,6 +26,12 @@ class ProductImages:
     """``ProductService``'s photo verbs (a mixin: it uses the service's repository and reads)."""
 
     repository: Any
+
+    if TYPE_CHECKING:
+
+        async def get_for_admin(self, product_id: int) -> Product:
+            """``ProductService.get_for_admin``, which the mixin uses."""
+            ...
 
     async def add_image(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -171,16 +171,17 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         )
         if product is None:
             raise NotFound(missing)
-        return product
+        return cast("Product", product)
 
     async def variant_with_product(self, *, variant_id: int | None = None, sku: str | None = None) -> Variant | None:
         """The variant with ``variant_id`` (or ``sku``) and its product, visible or not; ``None`` if unknown."""
         if variant_id is None and not sku:
             return None
         condition = Variant.id == variant_id if variant_id is not None else Variant.sku == sku
-        return await self.repository.session.scalar(
+        found: Variant | None = await self.repository.session.scalar(
             select(Variant).where(condition).options(selectinload(Variant.product))
         )
+        return found
 
     # --- admin: product management (issue 5 pages and the issue 4 admin API) -----------------------------
     #
@@ -206,7 +207,7 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         )
         if product is None:
             raise NotFound("There is no such product.")
-        return product
+        return cast("Product", product)
 
     async def admin_search(
         self,
@@ -270,7 +271,7 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
             .group_by(Variant.product_id)
             .subquery()
         )
-        order = {
+        orders: dict[str, list[Any]] = {
             "-name": [Product.name.desc(), Product.id.desc()],
             "newest": [Product.created_at.desc(), Product.id.desc()],
             "updated": [Product.updated_at.desc(), Product.id.desc()],
@@ -278,7 +279,8 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
             "-price": [func.coalesce(stats.c.max_price, 0).desc(), Product.name.asc(), Product.id.asc()],
             "stock": [func.coalesce(stats.c.stock, 0).asc(), Product.name.asc(), Product.id.asc()],
             "-stock": [func.coalesce(stats.c.stock, 0).desc(), Product.name.asc(), Product.id.asc()],
-        }.get(sort, [Product.name.asc(), Product.id.asc()])
+        }
+        order = orders.get(sort, [Product.name.asc(), Product.id.asc()])
         statement = (
             select(Product)
             .outerjoin(stats, stats.c.product_id == Product.id)

@@ -361,7 +361,7 @@ ProductName = Annotated[VisibleLine, msgspec.Meta(max_length=200)]
 ProductSlug = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=SLUG_PATTERN)]
 Description = Annotated[Lines, msgspec.Meta(max_length=20_000)]
 FacetName = Annotated[VisibleLine, msgspec.Meta(max_length=60)]
-FacetValue = Annotated[Line, msgspec.Meta(max_length=120)]
+FacetValueText = Annotated[Line, msgspec.Meta(max_length=120)]
 OptionGroup = Annotated[VisibleLine, msgspec.Meta(max_length=60)]
 OptionValue = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
 Sku = Annotated[VisibleLine, msgspec.Meta(max_length=64)]
@@ -371,7 +371,7 @@ TaxCategory = Annotated[
     str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}\Z", description="A tax category of WEBSHOP_TAX_RATES")
 ]
 Facets = Annotated[
-    dict[FacetName, list[FacetValue]],
+    dict[FacetName, list[FacetValueText]],
     msgspec.Meta(description='Facet values by facet, e.g. {"brand": ["Nikon"]}; "category" is not a facet'),
 ]
 OptionGroups = Annotated[list[OptionGroup], msgspec.Meta(max_length=5, description="Variant axes, in order")]

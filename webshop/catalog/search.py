@@ -258,9 +258,9 @@ class SearchPlan:
                 )
             )
         elif dialect == "postgresql":
-            document = literal_column(f"({PG_DOCUMENT})")
-            config = literal_column("'simple'::regconfig")
-            weights = literal_column(f"'{PG_WEIGHTS}'::float4[]")
+            document: Any = literal_column(f"({PG_DOCUMENT})")
+            config: Any = literal_column("'simple'::regconfig")
+            weights: Any = literal_column(f"'{PG_WEIGHTS}'::float4[]")
             query = func.to_tsquery(config, bindparam("ts_query", self.ts_query()))
             whole = func.to_tsquery(config, bindparam("ts_whole", self.ts_query(whole_words=True)))
             # The whole words' rank again: a product with the word itself beats one with a longer word.
@@ -286,9 +286,12 @@ class SearchPlan:
 
         def matches(name: str, query: str) -> Any:
             fts = table(FTS_TABLE, column("rowid"))
-            weights = [literal_column(repr(weight)) for weight in SQLITE_WEIGHTS]
+            sqlite_weights: list[Any] = [literal_column(repr(weight)) for weight in SQLITE_WEIGHTS]
             return (
-                select(fts.c.rowid.label("product_id"), func.bm25(literal_column(FTS_TABLE), *weights).label("score"))
+                select(
+                    fts.c.rowid.label("product_id"),
+                    func.bm25(literal_column(FTS_TABLE), *sqlite_weights).label("score"),
+                )
                 .select_from(fts)
                 .where(literal_column(FTS_TABLE).op("MATCH")(bindparam(name, query)))
                 .subquery(name)

@@ -74,7 +74,9 @@ def _category_paths(connection: Connection) -> dict[int, str]:
     }
     paths: dict[int, str] = {}
     for category_id in rows:
-        names, current, seen = [], category_id, set()
+        names: list[str] = []
+        current: int | None = category_id
+        seen: set[int] = set()
         while current is not None and current in rows and current not in seen:
             seen.add(current)
             names.insert(0, rows[current][0])
@@ -155,7 +157,7 @@ def _reindex(connection: Connection, product_ids: Sequence[int]) -> bool:
 def _apply_deltas(connection: Connection, deltas: dict[str, int], surface: dict[str, str]) -> None:
     """Add ``deltas`` to the vocabulary's product counts (atomic upserts in term order, so two writers
     never deadlock), then drop the words no product uses any more."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"term": term, "word": surface.get(term, term)[:MAX_TERM_LENGTH], "doc_count": delta}
         for term, delta in sorted(deltas.items())
         if delta

@@ -6,9 +6,9 @@ every worker's cache of catalog reads (``catalog_changed``; the bump is the comm
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy import Table, bindparam, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,8 @@ from webshop.db.models import CatalogState, Product, Variant
 # --- the catalog version and the derived data every write keeps ------------------------------------
 
 _CHANGED = "webshop.catalog_changed"
-_BUMP = update(CatalogState.__table__).where(CatalogState.__table__.c.id == 1).values(version=CatalogState.version + 1)
+_STATE = cast("Table", CatalogState.__table__)
+_BUMP = update(_STATE).where(_STATE.c.id == 1).values(version=CatalogState.version + 1)
 
 
 def mark_catalog_changed(session: AsyncSession | Session) -> None:
@@ -34,7 +35,7 @@ def _bump_catalog_version(session: Session) -> None:
         session.execute(_BUMP)
 
 
-_products = Product.__table__
+_products = cast("Table", Product.__table__)
 _SUMMARY_UPDATE = (
     update(_products)
     .where(_products.c.id == bindparam("pid"))

@@ -6,7 +6,7 @@ mixin of ``ProductService`` (``webshop.catalog.products``). Stock only changes t
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from sqlalchemy import func, select
@@ -30,6 +30,12 @@ class ProductVariants:
     """``ProductService``'s variant verbs (a mixin: it uses the service's repository and reads)."""
 
     repository: Any
+
+    if TYPE_CHECKING:
+
+        async def get_for_admin(self, product_id: int) -> Product:
+            """``ProductService.get_for_admin``, which the mixin uses."""
+            ...
 
     async def add_variant(
         self,
@@ -216,7 +222,7 @@ class ProductVariants:
         )
         if variant is None:
             raise NotFound("There is no such variant.")
-        return variant
+        return cast("Variant", variant)
 
     async def _check_skus_free(
         self, skus: list[tuple[str, str | None]], product_id: int | None, errors: dict[str, str]

@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,6 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.pool import NullPool
 
 from webshop.db.models import CatalogState
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 _VERSION = select(CatalogState.version).where(CatalogState.id == 1)
 _VERSION_SQL = "SELECT version FROM catalog_state WHERE id = 1"
@@ -74,7 +77,7 @@ async def read_rows(session: AsyncSession, statement: Any, sql: str, params: tup
     Returns:
         The rows, as tuples (or SQLAlchemy ``Row`` objects, which behave as tuples).
     """
-    bind = session.get_bind()
+    bind = cast("Engine", session.get_bind())  # the session is bound to an engine, not a connection
     named = {f"p{index}": value for index, value in enumerate(params)}
     if bind.dialect.name == "sqlite":
         path = bind.url.database

@@ -113,7 +113,7 @@ async def render_product(
 
 def _category_trail(categories: Sequence[Any], category_id: int | None) -> list[Any]:
     by_id = {c.id: c for c in categories}
-    trail = []
+    trail: list[Any] = []
     while category_id is not None and category_id in by_id:
         trail.insert(0, by_id[category_id])
         category_id = by_id[category_id].parent_id

@@ -69,7 +69,7 @@ class CheckoutApiController(Controller):
         """
         user_id = request.user.id
         body = msgspec.to_builtins(data)
-        claim = {"user_id": user_id, "scope": SCOPE, "key": idempotency_key}
+        claim: dict[str, Any] = {"user_id": user_id, "scope": SCOPE, "key": idempotency_key}
         replay = await idempotency_service.claim(**claim, request_fingerprint=fingerprint(body))
         if replay is not None:
             return Response(replay.body, status_code=replay.status)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -123,7 +123,7 @@ class IdempotencyService(SQLAlchemyAsyncRepositoryService[IdempotencyRecord]):
             .values(updated_at=now)
         )
         await session.commit()
-        return taken.rowcount == 1  # type: ignore[attr-defined]
+        return cast("bool", taken.rowcount == 1)
 
     async def complete(self, *, user_id: int, scope: str, key: str, status: int, body: dict[str, Any]) -> None:
         """Store the response of the request that owns ``key`` (committed)."""

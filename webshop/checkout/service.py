@@ -25,7 +25,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -143,7 +143,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         )
         if address is None:
             raise NotFound("That address is not in your address book.")
-        return address
+        return cast("Address", address)
 
     async def save_address(self, user_id: int, data: AddressInput) -> Address:
         """Validate ``data`` and keep it in the user's address book (an identical one is reused); committed.
@@ -173,16 +173,17 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             session.add(address)
         await session.flush()
         await session.commit()
-        return address
+        return cast("Address", address)
 
     async def find_by_token(self, checkout_token: str) -> Order | None:
         """The order placed with ``checkout_token``, if any."""
-        return await self.repository.session.scalar(
+        found: Order | None = await self.repository.session.scalar(
             select(Order)
             .where(Order.checkout_token == checkout_token)
             .options(selectinload(Order.lines))
             .execution_options(populate_existing=True)
         )
+        return found
 
     @counts_checkouts
     async def place_order(

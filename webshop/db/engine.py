@@ -226,7 +226,7 @@ class ShopAlchemyConfig(SQLAlchemyAsyncConfig):
 
     write_session_maker: Callable[[], AsyncSession] | None = None
 
-    def provide_session(self, state: State, scope: Scope) -> AsyncSession:  # type: ignore[override]
+    def provide_session(self, state: State, scope: Scope) -> AsyncSession:
         """Return the request's session, creating it on first use (a write session for unsafe methods)."""
         from advanced_alchemy.extensions.litestar._utils import get_aa_scope_state, set_aa_scope_state
 

@@ -34,6 +34,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from litestar.enums import ScopeType
 from sqlalchemy import event
 
 from webshop.observability.logging import get_logger
@@ -129,11 +130,12 @@ class RequestContextMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request (other scope types pass straight through)."""
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        peer = scope["client"][0] if scope.get("client") else None
+        connected = scope.get("client")
+        peer = connected[0] if connected else None
         trusted = self.proxies.is_trusted(peer)
         if trusted:
             client = self.proxies.client_address(peer, _header_values(scope, b"x-forwarded-for"))
@@ -154,7 +156,8 @@ class RequestContextMiddleware:
         db_time = [0.0, 0]
         db_token = _db_time.set(db_time)
         status = 500
-        client_host = scope["client"][0] if scope.get("client") else None
+        forwarded = scope.get("client")  # the proxy's client, when one was trusted above
+        client_host = forwarded[0] if forwarded else None
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -185,7 +188,7 @@ class RequestContextMiddleware:
         route = scope.get("path_template") or UNMATCHED
         if scope.get("route_handler") is None:
             route = UNMATCHED
-        method = scope.get("method", "")
+        method = str(scope.get("method", ""))
         series = _SERIES.get((method, route, status))
         if series is None:
             labels = {"method": method, "route": route, "status": str(status)}

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -136,7 +136,7 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
         order = await self.repository.session.scalar(statement.execution_options(populate_existing=True))
         if order is None:
             raise NotFound("There is no such order.")
-        return order
+        return cast("Order", order)
 
     # -- who may see and cancel which order: one policy for the pages and the API ------------------
 
@@ -293,7 +293,7 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             .values(refund_reference=result.reference, refunded_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        if recorded.rowcount == 1:  # type: ignore[attr-defined]
+        if recorded.rowcount == 1:
             amount = format_money(order.refund_amount, order.currency)
             card = f" to the card ending {order.card_last4}" if order.card_last4 else ""
             AuditService(session=session).record(
@@ -305,7 +305,7 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
                 changes={"refund_reference": [None, result.reference]},
             )
         await session.commit()
-        if recorded.rowcount == 1:  # type: ignore[attr-defined]
+        if recorded.rowcount == 1:
             # Shown by the page being rendered now, without another read (and another transaction).
             set_committed_value(order, "refund_reference", result.reference)
             set_committed_value(order, "refunded_at", now)
@@ -325,7 +325,7 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
         order = await self.repository.session.scalar(statement.execution_options(populate_existing=True))
         if order is None:
             raise NotFound("We could not find that order.")
-        return order
+        return cast("Order", order)
 
     async def transition(
         self, order: Order, target: OrderStatus, *, reference: str = "", actor: User | None = None
@@ -358,7 +358,7 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise InvalidTransition(f"Order {order.number} was changed by someone else. Reload and try again.")
         if target in RESTOCKING and current in NOT_YET_SHIPPED:
             reason = StockReason.CANCELLATION

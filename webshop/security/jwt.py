@@ -35,7 +35,7 @@ SECURITY_SCHEME = "BearerToken"
 REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "jti")
 PUBLIC = {"exclude_from_auth": True}
 """``opt`` for API routes anyone may call without a token (catalog reads, register, token, refresh)."""
-BEARER = [{SECURITY_SCHEME: []}]
+BEARER: list[dict[str, list[str]]] = [{SECURITY_SCHEME: []}]
 """OpenAPI security requirement of the routes that need a bearer token."""
 
 

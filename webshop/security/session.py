@@ -124,7 +124,8 @@ class SessionUserMiddleware(AbstractAuthenticationMiddleware):
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         """Resolve the session's sign-in token to a user (one indexed query), or ``None``."""
-        token = connection.scope.get("session", {}).get(AUTH_KEY) if connection.scope.get("session") else None
+        session = connection.scope.get("session")
+        token = session.get(AUTH_KEY) if isinstance(session, dict) else None
         if not token or not isinstance(token, str):
             return AuthenticationResult(user=None, auth=None)
         db_session = self.alchemy.provide_session(connection.app.state, connection.scope)

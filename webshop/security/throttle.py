@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from time import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from litestar.exceptions import TooManyRequestsException
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
@@ -92,7 +92,7 @@ def lock_duration(failures: int) -> timedelta | None:
         return None
     if failures >= LONG_LOCK_AFTER:
         return LONG_LOCK
-    return FIRST_LOCK * 2 ** (failures - FREE_FAILURES)
+    return cast("timedelta | None", FIRST_LOCK * 2 ** (failures - FREE_FAILURES))
 
 
 def locked_message(seconds: int) -> str:

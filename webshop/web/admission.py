@@ -31,7 +31,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
@@ -40,7 +40,7 @@ from webshop.db.engine import SAFE_METHODS
 from webshop.errors import BUSY_DETAIL, DomainError
 
 if TYPE_CHECKING:
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from litestar.types import ASGIApp, Receive, Scope, Send
 
 WRITE_HEAD_START = 2.0
 """Seconds a write (unsafe method) is put ahead of reads that arrived before it."""
@@ -138,7 +138,7 @@ async def _buffered(receive: Receive) -> tuple[Receive, bool]:
         ``(receive, complete)``: ``complete`` is False when the body is larger than the limit or the
         client disconnected (the replaying ``receive`` then goes on with the original one).
     """
-    messages: list[Message] = []
+    messages: list[Any] = []  # received events (``Receive``'s, not ``Message``'s, shape)
     size = 0
     complete = False
     while size <= BUFFER_LIMIT:
@@ -151,7 +151,7 @@ async def _buffered(receive: Receive) -> tuple[Receive, bool]:
             complete = True
             break
 
-    async def replay() -> Message:
+    async def replay() -> Any:
         if messages:
             return messages.pop(0)
         return await receive()

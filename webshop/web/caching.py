@@ -44,6 +44,7 @@ import anyio
 import brotli
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import Headers, MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.middleware.compression import CompressionMiddleware
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ class CachingMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; rewrite the response's start (and drop its body when it becomes 304)."""
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         request = Headers.from_scope(scope)
@@ -250,7 +251,7 @@ class CachingMiddleware:
                 scope.get("path", ""),
                 _media_type(headers),
                 assets=self.assets,
-                version=(query.get("v") or [None])[0],
+                version=(query.get("v") or [""])[0] or None,
                 signed_in=scope.get("user") is not None,
             )
         if "set-cookie" in headers:
@@ -338,7 +339,7 @@ class SelectiveCompressionMiddleware(CompressionMiddleware):
                     target = send
                 elif encoding is None:
                     target = send_vary
-                elif scope["path"].startswith("/static/") and scope["method"] == "GET" and "etag" in headers:
+                elif scope["path"].startswith("/static/") and scope.get("method") == "GET" and "etag" in headers:
                     target = self._static_send(send_vary, encoding, scope["path"], headers["etag"])
                 else:
                     target = self.create_compression_send_wrapper(send_vary, encoding, scope)

@@ -422,13 +422,13 @@ def _update_product(
 
     wanted = _product_facets(row)
     wanted_set = set(wanted)
-    for facet in [f for f in product.facets if (f.facet, f.value) not in wanted_set]:
-        product.facets.remove(facet)
+    for stale in [f for f in product.facets if (f.facet, f.value) not in wanted_set]:
+        product.facets.remove(stale)
         changed = True
     have = {(f.facet, f.value) for f in product.facets}
-    for facet, value in wanted:
-        if (facet, value) not in have:
-            product.facets.append(ProductFacet(facet=facet, value=value))
+    for name, value in wanted:
+        if (name, value) not in have:
+            product.facets.append(ProductFacet(facet=name, value=value))
             changed = True
 
     keys = {image.key for image in product.images}

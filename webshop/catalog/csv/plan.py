@@ -159,11 +159,11 @@ async def preview_import(
             elif key not in keys:
                 keys.append(key)
         category_id = category_ids.get(tuple(row.categories)) if row.categories else None
-        product = products.get(row.slug)
-        if product is None:
+        existing = products.get(row.slug)
+        if existing is None:
             _preview_new(preview, row, keys, variants)
         else:
-            _preview_existing(preview, row, product, category_id, keys, variants, currency)
+            _preview_existing(preview, row, existing, category_id, keys, variants, currency)
     preview.rejected.sort(key=lambda error: error.line)
     return preview
 
@@ -220,7 +220,7 @@ def _preview_existing(
     ):
         if before != after:
             shown = (
-                (f"“{_short(before)}” → “{_short(after)}”")
+                (f"“{_short(str(before))}” → “{_short(str(after))}”")
                 if isinstance(before, str)
                 else f"{', '.join(before) or '—'} → {', '.join(after) or '—'}"
             )
