@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import CSRF_RE
+from tests.conftest import CSRF_RE, post_form
 from tests.shopper import PASSWORD
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import ProductPatch
@@ -75,6 +75,30 @@ async def test_each_visitor_gets_their_own_token_on_the_cached_product_page(app,
         assert added.status_code == 303, added.text
         assert cart_count(await other.get("/products/beta-camera")) == 1
     assert cart_count(await client.get("/products/beta-camera")) == 0
+
+
+async def test_the_kept_product_page_shows_each_visitors_messages_badge_and_name(client, skus):
+    """An anonymous product page is kept whole; a waiting message, the cart count and signing in
+    each still show on it at once."""
+    first = (await client.get("/products/beta-camera")).text
+    assert "Sign in" in first and cart_count_of(first) == 0
+    token = card_tokens(first).pop()
+    added = await client.post(
+        "/cart/items", data={"_csrf_token": token, "variant_id": skus["BC-1"], "quantity": "1"}, follow_redirects=False
+    )
+    assert added.status_code == 303
+    page = (await client.get("/products/beta-camera")).text  # the message waits for the next page
+    assert "Added Beta Camera to your cart." in page and cart_count_of(page) == 1
+    again = (await client.get("/products/beta-camera")).text
+    assert "Added Beta Camera" not in again and cart_count_of(again) == 1
+    await client.post("/api/auth/register", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"})
+    await post_form(client, "/account/sign-in", {"email": "ada@example.com", "password": PASSWORD})
+    signed_in = (await client.get("/products/beta-camera")).text
+    assert "Ada" in signed_in and "Sign out" in signed_in and "Sign in" not in signed_in
+
+
+def cart_count_of(html: str) -> int:
+    return int(re.search(r'<span class="badge-count">(\d+)</span>', html).group(1))
 
 
 async def test_a_catalog_write_shows_on_the_next_request(client, alchemy, skus):

@@ -108,7 +108,23 @@ async def render_product(
             "page_key": page_key,
         },
         status_code=status_code,
+        page_key=_whole_page_key(request, page_key),
     )
+
+
+def _whole_page_key(request: Request[Any, Any, Any], page_key: Any) -> Any:
+    """The key for keeping the whole product page (``CachedPageTemplate``), or ``None``.
+
+    Only for a visitor who is not signed in (no name, no banner in the header) and has no messages
+    waiting (they show once); the cart badge's count is part of the key. Everything else on the page
+    is named by ``page_key``; the CSRF token is the visitor's own on every use.
+    """
+    if page_key is None or request.scope.get("user") is not None:
+        return None
+    session = request.scope.get("session")
+    if isinstance(session, dict) and session.get("_messages"):
+        return None
+    return (page_key, request.state.get("cart_count", 0))
 
 
 def _category_trail(categories: Sequence[Any], category_id: int | None) -> list[Any]:

@@ -9,6 +9,8 @@ from litestar.plugins.htmx import HTMXRequest, HXLocation
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
+from webshop.web.templating import CachedPageTemplate
+
 
 def page_or_fragment(
     request: Request[Any, Any, Any],
@@ -17,17 +19,24 @@ def page_or_fragment(
     context: dict[str, Any],
     *,
     status_code: int = 200,
+    page_key: Any = None,
 ) -> Template:
     """Render ``page``, or, for an htmx request whose ``HX-Target`` is a key of ``fragments``, that fragment.
 
-    The response varies on ``HX-Request`` (so caches keep page and fragment apart).
+    The response varies on ``HX-Request`` (so caches keep page and fragment apart). With ``page_key``
+    the whole page (not a fragment) is kept and reused under that key (``CachedPageTemplate``).
     """
     template = page
     if isinstance(request, HTMXRequest) and request.htmx:
         target = request.htmx.target
         if target and target in fragments:
             template = fragments[target]
-    return Template(template, context=context, status_code=status_code, headers={"Vary": "HX-Request"})
+    headers = {"Vary": "HX-Request"}
+    if page_key is not None and template == page:
+        return CachedPageTemplate(
+            template, context=context, status_code=status_code, headers=headers, page_key=page_key
+        )
+    return Template(template, context=context, status_code=status_code, headers=headers)
 
 
 def see_other(request: Request[Any, Any, Any], url: str) -> Redirect | HXLocation:

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
 from litestar.template.config import TemplateConfig
 from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
@@ -22,6 +23,9 @@ from webshop.web import seo
 from webshop.web.caching import STATIC_DIR, StaticAssets
 
 if TYPE_CHECKING:
+    from litestar import Request
+    from litestar.response.base import ASGIResponse
+
     from webshop.config import Settings
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -106,6 +110,41 @@ def cached_fragment(context: Context, name: str, key: Any) -> Markup:
         stored = rendered.replace(token, _TOKEN_MARK) if token else rendered
         CACHE.put(full, stored, len(stored) // 8)
     return Markup(stored.replace(_TOKEN_MARK, token))  # noqa: S704 (escaped template output, escaped token)
+
+
+class CachedPageTemplate(Template):
+    """A ``Template`` response whose rendered page is kept under ``page_key`` in the catalog's
+    per-process cache and reused while the key is the same (``page_key=None``: rendered as usual).
+
+    For pages whose every part is named by the key but the visitor's CSRF token, which is stored as a
+    mark and replaced by this visitor's token on every use, as ``cached_fragment`` does (OWASP CSRF
+    Prevention Cheat Sheet: a token per session, never shared). The caller makes the key hold
+    whatever else could differ between visitors (webshop/catalog/web.py: anonymous visitors without
+    pending messages, by cart count).
+    """
+
+    def __init__(self, *args: Any, page_key: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.page_key = page_key
+
+    def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kwargs: Any) -> ASGIResponse:
+        """The cached page with this visitor's token, or the page rendered now (and kept)."""
+        from webshop.catalog.cache import CACHE, MISS
+
+        if self.page_key is None:
+            return super().to_asgi_response(app, request, **kwargs)
+        token = html.escape(value_or_default(ScopeState.from_scope(request.scope).csrf_token, ""))
+        full = ("page", self.page_key, self.template_name)
+        stored = CACHE.get(full)
+        if stored is MISS:
+            response = super().to_asgi_response(app, request, **kwargs)
+            rendered = bytes(response.body).decode(self.encoding)
+            CACHE.put(full, rendered.replace(token, _TOKEN_MARK) if token else rendered, len(rendered) // 8)
+            return response
+        # The page as the parent class would send it, with the stored body instead of a new render.
+        self.template_name = "_cached_page.html"
+        self.context = {"page_html": Markup(stored.replace(_TOKEN_MARK, token))}  # noqa: S704 (escaped output)
+        return super().to_asgi_response(app, request, **kwargs)
 
 
 def template_config(
