@@ -59,9 +59,12 @@ class PlaceForm(msgspec.Struct):
 
 def _verify_first(request: Request[User, Any, Any], settings: Settings, step: str) -> Redirect | None:
     """With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL``, an unverified shopper is sent to confirm the address first."""
-    if needs_verified_email(request.user, settings):
-        return Redirect(f"/account/verify-email?next={step}", status_code=303)
-    return None
+    return _to_verify(step) if needs_verified_email(request.user, settings) else None
+
+
+def _to_verify(step: str) -> Redirect:
+    """To the "confirm your e-mail address" page, coming back to checkout ``step`` afterwards."""
+    return Redirect(f"/account/verify-email?next={step}", status_code=303)
 
 
 def _state(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -255,7 +258,7 @@ class CheckoutController(Controller):
                 require_verified_email=settings.require_verified_email,
             )
         except EmailNotVerified:
-            return Redirect("/account/verify-email?next=/checkout/review", status_code=303)
+            return _to_verify("/checkout/review")
         except DomainError as exc:
             return await self._review_page(
                 request, checkout_service, carts_service, settings, error=exc, token=form.checkout_token or None

@@ -94,22 +94,37 @@ def cached_fragment(context: Context, name: str, key: Any) -> Markup:
     as a mark and replaced by this visitor's token on every use (OWASP CSRF Prevention Cheat Sheet:
     a token per session, never shared). ``key=None`` renders without caching.
     """
-    from webshop.catalog.cache import CACHE, MISS
-
-    request = context.get("request")
-    token = ""
-    if request is not None:
-        token = html.escape(value_or_default(ScopeState.from_scope(request.scope).csrf_token, ""))
     if key is None:
         # The output of an autoescaping template: already escaped HTML.
         return Markup(context.environment.get_template(name).render(context.get_all()))  # noqa: S704
+    request = context.get("request")
+    token = _visitor_token(request) if request is not None else ""
     full = ("html", key, name)
-    stored = CACHE.get(full)
-    if stored is MISS:
-        rendered = context.environment.get_template(name).render(context.get_all())
-        stored = rendered.replace(token, _TOKEN_MARK) if token else rendered
-        CACHE.put(full, stored, len(stored) // 8)
-    return Markup(stored.replace(_TOKEN_MARK, token))  # noqa: S704 (escaped template output, escaped token)
+    stored = _recall(full, token)
+    if stored is None:
+        stored = context.environment.get_template(name).render(context.get_all())
+        _keep(full, stored, token)
+    return Markup(stored)  # noqa: S704 (escaped template output, escaped token)
+
+
+def _visitor_token(request: Request[Any, Any, Any]) -> str:
+    """The visitor's CSRF token as it stands in rendered HTML (escaped), or ``""``."""
+    return html.escape(value_or_default(ScopeState.from_scope(request.scope).csrf_token, ""))
+
+
+def _keep(key: Any, rendered: str, token: str) -> None:
+    """Keep ``rendered`` HTML under ``key`` in the catalog's cache, the visitor's ``token`` as a mark."""
+    from webshop.catalog.cache import CACHE
+
+    CACHE.put(key, rendered.replace(token, _TOKEN_MARK) if token else rendered, len(rendered) // 8)
+
+
+def _recall(key: Any, token: str) -> str | None:
+    """The HTML kept under ``key`` with ``token`` (this visitor's) in place of the mark, or ``None``."""
+    from webshop.catalog.cache import CACHE, MISS
+
+    stored = CACHE.get(key)
+    return None if stored is MISS else str(stored).replace(_TOKEN_MARK, token)
 
 
 class CachedPageTemplate(Template):
@@ -129,21 +144,18 @@ class CachedPageTemplate(Template):
 
     def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kwargs: Any) -> ASGIResponse:
         """The cached page with this visitor's token, or the page rendered now (and kept)."""
-        from webshop.catalog.cache import CACHE, MISS
-
         if self.page_key is None:
             return super().to_asgi_response(app, request, **kwargs)
-        token = html.escape(value_or_default(ScopeState.from_scope(request.scope).csrf_token, ""))
+        token = _visitor_token(request)
         full = ("page", self.page_key, self.template_name)
-        stored = CACHE.get(full)
-        if stored is MISS:
+        stored = _recall(full, token)
+        if stored is None:
             response = super().to_asgi_response(app, request, **kwargs)
-            rendered = bytes(response.body).decode(self.encoding)
-            CACHE.put(full, rendered.replace(token, _TOKEN_MARK) if token else rendered, len(rendered) // 8)
+            _keep(full, bytes(response.body).decode(self.encoding), token)
             return response
         # The page as the parent class would send it, with the stored body instead of a new render.
         self.template_name = "_cached_page.html"
-        self.context = {"page_html": Markup(stored.replace(_TOKEN_MARK, token))}  # noqa: S704 (escaped output)
+        self.context = {"page_html": Markup(stored)}  # noqa: S704 (escaped output, escaped token)
         return super().to_asgi_response(app, request, **kwargs)
 
 
