@@ -21,7 +21,7 @@ from webshop.accounts.links import AccountLinkError, AccountLinkService, LinkPur
 from webshop.accounts.service import UserService
 from webshop.accounts.web import safe_next
 from webshop.config import Settings
-from webshop.db.engine import ShopAlchemyConfig, write_session
+from webshop.db.engine import WRITES_ON_GET, ShopAlchemyConfig, write_session
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.security.session import requires_user
@@ -122,7 +122,7 @@ class AccountLinkController(Controller):
             flash(request, "Your e-mail address is already confirmed.", "info")
         return see_other(request, safe_next(data.next, "/account"))
 
-    @get("/verify-email/{token:str}", name="verify_email", media_type=MediaType.HTML)
+    @get("/verify-email/{token:str}", name="verify_email", media_type=MediaType.HTML, opt={WRITES_ON_GET: True})
     async def verify(
         self,
         request: Request[Any, Any, Any],

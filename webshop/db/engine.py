@@ -53,6 +53,11 @@ class DatabaseUnavailable(ConnectionError):
 
 
 WRITE_OPTION = "webshop_write"
+WRITES_ON_GET = "writes_on_get"
+"""Route ``opt`` key: this safe-method route writes (a followed e-mail link), so its request gets a
+write session like a POST: on SQLite its first write takes the writer's turn and ``BEGIN IMMEDIATE``
+instead of upgrading a read transaction, which fails at once with "database is locked" when another
+connection (the mail sender) committed since the read began."""
 SETTINGS_INFO_KEY = "webshop_settings"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -233,7 +238,9 @@ class ShopAlchemyConfig(SQLAlchemyAsyncConfig):
         session = get_aa_scope_state(scope, self.session_scope_key)
         if session is None:
             method = scope.get("method", "GET")
-            if method not in SAFE_METHODS and self.write_session_maker is not None:
+            handler = scope.get("route_handler")
+            writes = method not in SAFE_METHODS or bool(handler is not None and handler.opt.get(WRITES_ON_GET))
+            if writes and self.write_session_maker is not None:
                 session = self.write_session_maker()
                 set_aa_scope_state(scope, self.session_scope_key, session)
             else:
