@@ -5,8 +5,9 @@ SQLite: one file shared by both workers, which ``webshop serve`` allows). Twelve
 carts with one to three lines and check out, over and over. One worker is killed with SIGKILL; on
 PostgreSQL at a moment when one of its database connections is inside a transaction. Afterwards:
 
-* every order is whole: paid, with its lines, totals that add up, and stock movements matching its
-  lines (tests/order_checks.py); no variant below zero;
+* every order is whole: paid (or pending payment, at most one per request the kill cut off), with
+  its lines, totals that add up, and stock movements matching its lines (tests/order_checks.py); no
+  variant below zero;
 * ``webshop check-stock`` exits 0: every variant's stock equals the sum of its ledger;
 * the server kept serving: uvicorn started a new worker and checkouts succeed after the kill.
 
@@ -178,7 +179,8 @@ async def test_sigkill_of_a_worker_leaves_no_half_written_order(db_url: str, alc
     assert set(tally.statuses) <= {201, 409, 503}, tally.statuses
 
     async with alchemy.get_session() as session:
-        orders = await assert_orders_whole(session)
+        # A checkout cut off after its reservation committed leaves a pending order (its stock reserved).
+        orders = await assert_orders_whole(session, pending_at_most=len(tally.cut))
     assert orders >= len(tally.placed)
     done = run_cli(["check-stock"], env, tmp_path, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

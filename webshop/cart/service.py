@@ -29,7 +29,7 @@ from webshop.catalog.query import visible_products
 from webshop.catalog.thumbnails import product_thumbnails
 from webshop.checkout.pricing import ShippingMethod, Totals, tax_amount
 from webshop.db.models import Cart, CartLine, Product, Variant
-from webshop.errors import InsufficientStock, NotFound, ValidationFailed
+from webshop.errors import CartChanged, InsufficientStock, NotFound, ValidationFailed
 
 MAX_LINE_QUANTITY = 99
 
@@ -390,6 +390,48 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         if cart is not None:
             await self.repository.session.execute(delete(CartLine).where(CartLine.cart_id == cart.id))
             self.repository.session.expire(cart, ["lines"])
+
+    async def take_lines(self, cart_id: int, lines: list[tuple[int, int]]) -> None:
+        """Remove exactly these ``(variant_id, quantity)`` lines from cart ``cart_id`` (not committed:
+        checkout's reservation does it in the transaction that takes the stock).
+
+        One conditional ``DELETE`` per line, matching its quantity too: a line that changed or went
+        since the cart was read (another tab checked out, an add-to-cart in between) is not removed.
+        On PostgreSQL the deletes lock the lines, so a second checkout of the same cart waits for the
+        first to commit and then finds nothing to take.
+
+        Raises:
+            CartChanged: a line is no longer in the cart with that quantity (the caller rolls back).
+        """
+        session = self.repository.session
+        for variant_id, quantity in sorted(lines):
+            result = await session.execute(
+                delete(CartLine).where(
+                    CartLine.cart_id == cart_id, CartLine.variant_id == variant_id, CartLine.quantity == quantity
+                )
+            )
+            if result.rowcount != 1:
+                raise CartChanged("Your cart changed while you were checking out. Please review it again.")
+
+    async def restore_lines(self, user_id: int, lines: list[tuple[int, int]]) -> None:
+        """Put ``(variant_id, quantity)`` lines back into the user's cart (a declined payment gives the
+        shopper back the cart they checked out); quantities add to lines added meanwhile, capped at
+        ``MAX_LINE_QUANTITY``. Not committed: it is part of the caller's transaction.
+        """
+        session = self.repository.session
+        cart_id = await self._cart_id(CartOwner(user_id=user_id))
+        now = datetime.now(UTC)
+        for variant_id, quantity in sorted(lines):
+            statement = _insert(session, CartLine).values(
+                cart_id=cart_id, variant_id=variant_id, quantity=quantity, created_at=now, updated_at=now
+            )
+            summed = CartLine.quantity + statement.excluded.quantity
+            total = case((summed > MAX_LINE_QUANTITY, MAX_LINE_QUANTITY), else_=summed)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[CartLine.cart_id, CartLine.variant_id], set_={"quantity": total, "updated_at": now}
+                )
+            )
 
     async def merge_guest_cart(self, guest_token: str, user_id: int) -> list[str]:
         """Move a guest cart's lines into the user's cart at sign-in, then delete the guest cart.

@@ -1,22 +1,35 @@
 """Checkout rules: the address book, and placing an order exactly once without overselling.
 
-``CheckoutService.place_order`` is the heart of the shop. In one transaction it:
+``CheckoutService.place_order`` is the heart of the shop. It works in three steps, so that no
+transaction holds stock rows (or SQLite's write lock) while the payment provider works
+(conventions: "one owner per unit of work"):
 
-1. finds an order already placed with this checkout token and returns it (idempotency);
-2. inserts the order row first, which claims the token under a unique constraint: a concurrent
-   request with the same token waits on it (PostgreSQL) or on the write lock (SQLite) and then finds
-   the first order, so the card is never charged twice;
-3. takes stock with one conditional ``UPDATE ... WHERE stock >= :n`` per variant, in variant-id
-   order (no deadlocks), collecting every shortfall before failing;
-4. writes the order lines as a snapshot of what the shopper saw, charges the payment provider, marks
-   the order paid, empties the cart, queues the confirmation e-mail (outbox) and commits explicitly.
+1. **Reserve**, one short transaction, committed:
+   * find an order already placed with this checkout token and answer with it (idempotency);
+   * insert the order row first, as *pending payment*, which claims the token under a unique
+     constraint: a concurrent request with the same token waits on it (PostgreSQL) or on the write
+     lock (SQLite) and then finds the first order;
+   * take stock with one conditional ``UPDATE ... WHERE stock >= :n`` per variant, in variant-id
+     order (no deadlocks), collecting every shortfall before failing;
+   * write the order lines as a snapshot of what the shopper saw and take those lines out of the cart
+     (a conditional ``DELETE`` each, so two checkouts of one cart cannot both order it).
 
-Any failure rolls the whole transaction back: no order, stock untouched, cart kept.
+   Any failure rolls the whole step back: no order, stock untouched, cart kept.
+2. **Charge** the provider with no transaction open, the checkout token as its idempotency key.
+3. **Settle**, one short transaction: the order becomes paid by a conditional
+   ``UPDATE ... WHERE status = 'pending'`` and the confirmation e-mail joins the outbox; or, declined,
+   the pending order is deleted, its stock returned (a ``cancellation`` movement) and its lines put
+   back in the cart, so a declined card still leaves no order and the shopper can try another card.
+
+The order is never lost and never charged twice: if the process stops between the steps, the order
+stays pending with its stock, and the same checkout token (the form resubmitted, the API's
+Idempotency-Key retried) resumes at step 2, where the provider's idempotency returns the first
+charge. Cancelling abandoned pending orders after a time limit is the payment issue's work (#18).
 
 A form submitted several times at once (a double click, a reload) with two workers on PostgreSQL:
 the second request's insert waits for the first to commit and then hits the unique token, or it
 arrives after the first committed and finds the cart empty (or the stock gone); either way it looks
-the token up again and returns the first request's order, so every answer leads to that one order.
+the token up again and lands on the first request's order, paying it if it is still pending.
 """
 
 from __future__ import annotations
@@ -29,15 +42,15 @@ from typing import TYPE_CHECKING, cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.checkout.payments import PaymentProvider, normalize_card_number
-from webshop.checkout.pricing import shipping_method, tax_amount
-from webshop.db.models import Address, CartLine, Order, OrderLine, OrderStatus, StockReason, User, Variant
+from webshop.checkout.pricing import ShippingMethod, Totals, shipping_method, tax_amount
+from webshop.db.models import Address, Order, OrderLine, OrderStatus, StockReason, User, Variant
 from webshop.errors import (
     CartChanged,
     DomainError,
@@ -49,10 +62,11 @@ from webshop.errors import (
 )
 from webshop.mail.outbox import queue_order_email
 from webshop.observability.metrics import counts_checkouts
+from webshop.orders.service import refund_idempotency_key
 
 if TYPE_CHECKING:
     from webshop.config import Settings
-from webshop.stock.service import take_stock
+from webshop.stock.service import return_stock, take_stock
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -201,8 +215,8 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
     ) -> tuple[Order, bool]:
         """Place the user's cart as a paid order, exactly once per ``checkout_token``.
 
-        This method owns the transaction: the work runs in a savepoint that any failure rolls back
-        (no order, no stock taken, cart kept), and success is committed explicitly before returning.
+        This method owns its transactions (reserve, then charge outside any transaction, then settle:
+        see the module docstring); each is committed explicitly before it returns.
 
         Args:
             user_id: The signed-in shopper (their cart is the one ordered).
@@ -269,50 +283,67 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         expected_signature: str | None,
         require_verified_email: bool,
     ) -> tuple[Order, bool]:
-        """``place_order`` without the second look-up of the token after a domain error."""
-        session = self.repository.session
-        async with session.begin_nested():
-            if not TOKEN_RE.match(checkout_token or ""):
-                raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
-            existing = await self.find_by_token(checkout_token)
-            if existing is not None:
-                return self._replay(existing, user_id), False
+        """``place_order`` without the second look-up of the token after a domain error: reserve
+        (committed), then pay and settle (see the module docstring)."""
+        if not TOKEN_RE.match(checkout_token or ""):
+            raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
+        card = normalize_card_number(card_number)
+        existing = await self.find_by_token(checkout_token)
+        if existing is None:
             if require_verified_email:
                 await self._check_verified(user_id)
-            clean = address.cleaned()
-            method = shipping_method(shipping_code)
-            card = normalize_card_number(card_number)
             if not card:
                 raise ValidationFailed("Enter a card number.", field_errors={"card_number": "Enter a card number."})
+            reserved = await self._reserve(
+                user_id=user_id,
+                address=address.cleaned(),
+                method=shipping_method(shipping_code),
+                card=card,
+                checkout_token=checkout_token,
+                provider=provider,
+                tax_rates_bp=tax_rates_bp,
+                expected_signature=expected_signature,
+            )
+            if reserved is not None:
+                return await self._pay(reserved, card, provider), True
+            existing = await self.find_by_token(checkout_token)  # another request claimed the token first
+            if existing is None:
+                raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
+        order = self._replay(existing, user_id)
+        if order.status == OrderStatus.PENDING.value and card:
+            # Interrupted between reservation and settlement (a crash, a lost connection) or still being
+            # paid by a concurrent request: the same idempotency key makes the provider charge it once.
+            order = await self._pay(order, card, provider)
+        return order, False
+
+    async def _reserve(
+        self,
+        *,
+        user_id: int,
+        address: AddressInput,
+        method: ShippingMethod,
+        card: str,
+        checkout_token: str,
+        provider: PaymentProvider,
+        tax_rates_bp: dict[str, int],
+        expected_signature: str | None,
+    ) -> Order | None:
+        """Step 1, one short transaction, committed: the order as pending payment with its lines, the
+        stock taken, the lines taken out of the cart. ``None`` when another request claimed
+        ``checkout_token`` first (nothing written). Any error rolls it all back (see ``place_order``).
+        """
+        session = self.repository.session
+        async with session.begin_nested():
             carts = CartService(session=session)
             cart = await carts.find(CartOwner(user_id=user_id))
             view = carts.view_of(cart)
-            if not view.lines:
+            if cart is None or not view.lines:
                 raise ValidationFailed("Your cart is empty.")
             if expected_signature is not None and expected_signature != view.signature():
                 raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
-            totals = view.totals(method, tax_rates_bp)
-            order = Order(
-                number=new_order_number(),
-                user_id=user_id,
-                checkout_token=checkout_token,
-                status=OrderStatus.PENDING.value,
-                currency=view.currency,
-                subtotal=totals.subtotal,
-                shipping_total=totals.shipping,
-                tax_total=totals.tax,
-                total=totals.total,
-                shipping_method=method.code,
-                shipping_method_name=method.name,
-                ship_name=clean.name,
-                ship_line1=clean.line1,
-                ship_line2=clean.line2,
-                ship_city=clean.city,
-                ship_postal_code=clean.postal_code,
-                ship_country=clean.country,
-                payment_provider=provider.name,
-                card_last4=card[-4:],
-            )
+            order = self._new_order(user_id, view, view.totals(method, tax_rates_bp), address, method, provider)
+            order.checkout_token = checkout_token
+            order.card_last4 = card[-4:]
             try:
                 # Added inside the savepoint: ``begin_nested`` flushes pending objects before it starts,
                 # and a unique violation there would roll back the outer savepoint instead.
@@ -324,51 +355,147 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 # The savepoint's rollback has already taken ``order`` out of the session.
                 if order in session:
                     session.expunge(order)
-                existing = await self.find_by_token(checkout_token)
-                if existing is None:
-                    raise
-                return self._replay(existing, user_id), False
-
+                return None
             await self._take_stock(view, order.number)
-            for line in view.lines:
-                rate = tax_rates_bp.get(line.tax_category, 0)
-                session.add(
-                    OrderLine(
-                        order_id=order.id,
-                        variant_id=line.variant_id,
-                        product_id=line.product_id,
-                        product_name=line.product_name,
-                        product_slug=line.product_slug,
-                        sku=line.sku,
-                        options=line.options,
-                        unit_price=line.unit_price,
-                        currency=line.currency,
-                        quantity=line.quantity,
-                        tax_category=line.tax_category,
-                        tax_rate_bp=rate,
-                        line_total=line.line_total,
-                        tax_amount=tax_amount(line.line_total, rate),
-                    )
-                )
-            result = await provider.charge(
-                amount=totals.total, currency=view.currency, card_number=card, idempotency_key=checkout_token
-            )
-            if not result.ok:
-                raise PaymentDeclined(result.decline_reason or "The payment was declined.")
-            order.status = OrderStatus.PAID.value
-            order.paid_at = datetime.now(UTC)
-            order.payment_reference = result.reference
-            if cart is not None:
-                await session.execute(delete(CartLine).where(CartLine.cart_id == cart.id))
-            # The confirmation e-mail joins the outbox in this transaction: sent only if the order commits.
-            await queue_order_email(session, order, "order_confirmation")
+            session.add_all(self._order_lines(order, view, tax_rates_bp))
+            await carts.take_lines(cart.id, [(line.variant_id, line.quantity) for line in view.lines])
             # Last before the commit (the products stay locked only that long): a sold-out variant can
             # turn its product's "in stock" flag off, which the catalog filters and caches by.
             await refresh_product_summaries(session, {line.product_id for line in view.lines})
-        # Any exception above rolled the savepoint back: no order, no stock taken, cart kept, no e-mail.
         await session.commit()
-        placed = await self.find_by_token(checkout_token)
-        return placed or order, True
+        return order
+
+    async def _pay(self, order: Order, card: str, provider: PaymentProvider) -> Order:
+        """Steps 2 and 3: charge ``order.total`` with the checkout token as the idempotency key, with no
+        transaction open, then settle in a short transaction of its own: paid and the confirmation
+        e-mail queued, or, when declined, the order released (``_release``).
+
+        Settling is a conditional ``UPDATE ... WHERE status = 'pending'``, so concurrent requests for one
+        token (a double click, a retry) mark the order paid and queue its e-mail exactly once. A provider
+        that cannot be reached raises; the order then stays pending with its stock, and a retry of the
+        same checkout token resumes here.
+
+        Raises:
+            PaymentDeclined: the provider declined; the order is gone, its stock and cart lines back.
+        """
+        session = self.repository.session
+        if session.in_transaction():
+            await session.commit()  # never hold locks (or SQLite's write lock) while the provider works
+        token = order.checkout_token or ""
+        result = await provider.charge(
+            amount=order.total, currency=order.currency, card_number=card, idempotency_key=token
+        )
+        if not result.ok:
+            await self._release(order)
+            raise PaymentDeclined(result.decline_reason or "The payment was declined.")
+        settled = await session.execute(
+            update(Order)
+            .where(Order.id == order.id, Order.status == OrderStatus.PENDING.value)
+            .values(status=OrderStatus.PAID.value, paid_at=datetime.now(UTC), payment_reference=result.reference)
+            .execution_options(synchronize_session=False)
+        )
+        placed = await self.find_by_token(token)
+        if settled.rowcount == 1 and placed is not None:
+            # The confirmation e-mail joins the outbox in this transaction: sent only if it commits.
+            await queue_order_email(session, placed, "order_confirmation")
+        await session.commit()
+        if placed is None:  # a concurrent request's payment was declined and released the order
+            raise PaymentDeclined("The payment was declined.")
+        if placed.status == OrderStatus.CANCELLED.value and not placed.payment_reference:
+            # Cancelled (by an admin) while the provider was charging: give the money back at once.
+            await provider.refund(
+                reference=result.reference,
+                amount=placed.total,
+                currency=placed.currency,
+                idempotency_key=refund_idempotency_key(placed),
+            )
+            raise PaymentDeclined("This order was cancelled while it was being paid; the payment was refunded.")
+        return placed
+
+    async def _release(self, order: Order) -> None:
+        """Undo a reservation whose payment was declined, in one short committed transaction: the pending
+        order and its lines deleted (a declined checkout is not an order), every line's stock returned
+        (a ``cancellation`` movement in the ledger) and its units put back into the shopper's cart.
+        A conditional ``DELETE ... WHERE status = 'pending'``: when requests race, only one releases.
+        """
+        session = self.repository.session
+        lines = (
+            await session.execute(
+                select(OrderLine.variant_id, OrderLine.quantity, OrderLine.product_id).where(
+                    OrderLine.order_id == order.id
+                )
+            )
+        ).all()
+        await session.execute(delete(OrderLine).where(OrderLine.order_id == order.id))
+        deleted = await session.execute(
+            delete(Order).where(Order.id == order.id, Order.status == OrderStatus.PENDING.value)
+        )
+        if deleted.rowcount != 1:
+            await session.rollback()  # another request released or settled it
+            return
+        for variant_id, quantity, _product in sorted(lines):
+            await return_stock(
+                session, variant_id, quantity, reason=StockReason.CANCELLATION, reference=f"{order.number} declined"
+            )
+        await CartService(session=session).restore_lines(order.user_id, [(v, q) for v, q, _p in lines])
+        await refresh_product_summaries(session, {product for _v, _q, product in lines})
+        await session.commit()
+
+    @staticmethod
+    def _new_order(
+        user_id: int,
+        view: CartView,
+        totals: Totals,
+        address: AddressInput,
+        method: ShippingMethod,
+        provider: PaymentProvider,
+    ) -> Order:
+        """A pending order for ``view``'s lines (not added to the session)."""
+        return Order(
+            number=new_order_number(),
+            user_id=user_id,
+            status=OrderStatus.PENDING.value,
+            currency=view.currency,
+            subtotal=totals.subtotal,
+            shipping_total=totals.shipping,
+            tax_total=totals.tax,
+            total=totals.total,
+            shipping_method=method.code,
+            shipping_method_name=method.name,
+            ship_name=address.name,
+            ship_line1=address.line1,
+            ship_line2=address.line2,
+            ship_city=address.city,
+            ship_postal_code=address.postal_code,
+            ship_country=address.country,
+            payment_provider=provider.name,
+        )
+
+    @staticmethod
+    def _order_lines(order: Order, view: CartView, tax_rates_bp: dict[str, int]) -> list[OrderLine]:
+        """The order's lines: a snapshot of what the shopper saw (name, SKU, unit price, tax rate)."""
+        lines = []
+        for line in view.lines:
+            rate = tax_rates_bp.get(line.tax_category, 0)
+            lines.append(
+                OrderLine(
+                    order_id=order.id,
+                    variant_id=line.variant_id,
+                    product_id=line.product_id,
+                    product_name=line.product_name,
+                    product_slug=line.product_slug,
+                    sku=line.sku,
+                    options=line.options,
+                    unit_price=line.unit_price,
+                    currency=line.currency,
+                    quantity=line.quantity,
+                    tax_category=line.tax_category,
+                    tax_rate_bp=rate,
+                    line_total=line.line_total,
+                    tax_amount=tax_amount(line.line_total, rate),
+                )
+            )
+        return lines
 
     async def _take_stock(self, view: CartView, reference: str) -> None:
         session = self.repository.session

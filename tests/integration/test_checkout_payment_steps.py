@@ -1,0 +1,148 @@
+"""Checkout's three steps (reserve and commit, charge with no transaction open, settle), on both engines.
+
+The payment provider here is a probe with the provider interface: while it "charges", it writes the
+ordered variant's row from a connection of its own with a short lock timeout, which succeeds only
+when checkout holds no lock on that row (PostgreSQL) and not SQLite's write lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import asyncpg
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from tests.shopper import SUCCESS_CARD, ready_to_pay
+from webshop.checkout.payments import ChargeResult, RefundResult, TestPaymentProvider
+from webshop.checkout.service import AddressInput, CheckoutService
+from webshop.db.models import CartLine, Order, OutboundEmail, StockMovement, User, Variant
+from webshop.errors import PaymentDeclined
+
+ADDRESS = AddressInput(name="Ada", line1="1 Way", city="London", postal_code="N1", country="GB")
+
+
+async def write_elsewhere(db_url: str, sku: str) -> None:
+    """Touch ``sku``'s row from another connection, failing fast if a lock on it (or SQLite's write
+    lock) is held: ``sqlite3.OperationalError`` or ``asyncpg.LockNotAvailableError``."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(url.database or "", timeout=0.2, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("UPDATE variants SET stock = stock WHERE sku = ?", (sku,))
+            connection.execute("COMMIT")
+        finally:
+            connection.close()
+        return
+    connection = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await connection.execute("SET lock_timeout = '200ms'")
+        await connection.execute("UPDATE variants SET stock = stock WHERE sku = $1", sku)
+    finally:
+        await connection.close()
+
+
+class ProbeProvider:
+    """Charges like the test provider after proving no lock is held; or cannot be reached at all."""
+
+    name = "test"
+
+    def __init__(self, db_url: str, sku: str, *, reachable: bool = True) -> None:
+        self.db_url, self.sku, self.reachable = db_url, sku, reachable
+        self.charges = 0
+        self.inner = TestPaymentProvider()
+
+    async def charge(self, *, amount: int, currency: str, card_number: str, idempotency_key: str) -> ChargeResult:
+        self.charges += 1
+        await write_elsewhere(self.db_url, self.sku)
+        if not self.reachable:
+            raise ConnectionError("the payment provider did not answer")
+        return await self.inner.charge(
+            amount=amount, currency=currency, card_number=card_number, idempotency_key=idempotency_key
+        )
+
+    async def refund(self, *, reference: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
+        return await self.inner.refund(
+            reference=reference, amount=amount, currency=currency, idempotency_key=idempotency_key
+        )
+
+
+async def place(alchemy, provider, token: str, card: str = SUCCESS_CARD) -> tuple[Order, bool]:
+    async with alchemy.get_session() as session:
+        user_id = await session.scalar(select(User.id).where(User.email == "buyer@example.com"))
+        return await CheckoutService(session=session).place_order(
+            user_id=user_id,
+            address=ADDRESS,
+            shipping_code="standard",
+            card_number=card,
+            checkout_token=token,
+            provider=provider,
+            tax_rates_bp={},
+        )
+
+
+async def figures(alchemy, sku: str) -> dict[str, object]:
+    async with alchemy.get_session() as session:
+        return {
+            "stock": await session.scalar(select(Variant.stock).where(Variant.sku == sku)),
+            "orders": list((await session.execute(select(Order.status))).scalars()),
+            "cart units": await session.scalar(select(func.coalesce(func.sum(CartLine.quantity), 0))),
+            "movements": await session.scalar(select(func.count()).select_from(StockMovement)),
+            "e-mails": await session.scalar(select(func.count()).select_from(OutboundEmail)),
+        }
+
+
+async def test_the_card_is_charged_with_no_lock_held(client, alchemy, skus, db_url):
+    await ready_to_pay(client, "buyer@example.com", skus["DC-1"], 2)
+    before = await figures(alchemy, "DC-1")
+    provider = ProbeProvider(db_url, "DC-1")
+    order, created = await place(alchemy, provider, "probe-token-0000000001")
+    assert (created, order.status, provider.charges) == (True, "paid", 1)
+    after = await figures(alchemy, "DC-1")
+    assert after["stock"] == before["stock"] - 2
+    assert after["orders"] == ["paid"]
+    assert after["cart units"] == 0
+    assert after["e-mails"] == before["e-mails"] + 1
+
+
+async def test_a_declined_card_gives_back_stock_and_cart_with_no_lock_held(client, alchemy, skus, db_url):
+    await ready_to_pay(client, "buyer@example.com", skus["DC-1"], 2)
+    before = await figures(alchemy, "DC-1")
+    provider = ProbeProvider(db_url, "DC-1")
+    try:
+        await place(alchemy, provider, "probe-token-0000000002", card="4000000000000002")
+    except PaymentDeclined as exc:
+        assert "declined" in str(exc)
+    else:
+        raise AssertionError("a declined card placed an order")
+    after = await figures(alchemy, "DC-1")
+    assert (after["stock"], after["orders"], after["cart units"]) == (before["stock"], [], 2)
+    assert after["e-mails"] == before["e-mails"]
+    assert after["movements"] == before["movements"] + 2  # the sale and its return, in the ledger
+
+
+async def test_an_unreachable_provider_leaves_a_pending_order_that_the_same_token_resumes(
+    client, alchemy, skus, db_url
+):
+    await ready_to_pay(client, "buyer@example.com", skus["DC-1"], 1)
+    before = await figures(alchemy, "DC-1")
+    try:
+        await place(alchemy, ProbeProvider(db_url, "DC-1", reachable=False), "probe-token-0000000003")
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the charge did not fail")
+    stalled = await figures(alchemy, "DC-1")
+    assert stalled["orders"] == ["pending"]  # never lost: the stock stays reserved for it
+    assert stalled["stock"] == before["stock"] - 1
+    assert stalled["e-mails"] == before["e-mails"]
+    # The shopper resubmits the same form (or the API client retries its Idempotency-Key).
+    provider = ProbeProvider(db_url, "DC-1")
+    order, created = await place(alchemy, provider, "probe-token-0000000003")
+    assert (created, order.status, provider.charges) == (False, "paid", 1)
+    again, _ = await place(alchemy, provider, "probe-token-0000000003")
+    assert (again.id, provider.charges) == (order.id, 1)  # a paid order is not charged again
+    after = await figures(alchemy, "DC-1")
+    assert (after["orders"], after["stock"]) == (["paid"], before["stock"] - 1)
+    assert after["e-mails"] == before["e-mails"] + 1  # one confirmation
