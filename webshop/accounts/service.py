@@ -13,7 +13,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from webshop.audit.service import AuditService
+from webshop.audit.service import Audited
 from webshop.db.models import AuthSession, TokenFamily, User, UserRole
 from webshop.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
 from webshop.security.passwords import hash_password, password_problem, verify_password
@@ -41,7 +41,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class UserService(SQLAlchemyAsyncRepositoryService[User]):
+class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
     """Users and their browser sessions."""
 
     class Repo(SQLAlchemyAsyncRepository[User]):
@@ -365,7 +365,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             before = user.role
             user.role = role.value
             verb = "promoted to admin" if role == UserRole.ADMIN else f"changed to {role.value}"
-            AuditService(session=session).record(
+            self.audit.record(
                 actor,
                 "user",
                 user.id,
@@ -397,7 +397,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             user.is_active = active
             if not active:
                 await self.end_all_sessions(user.id)
-            AuditService(session=session).record(
+            self.audit.record(
                 actor,
                 "user",
                 user.id,

@@ -7,6 +7,7 @@ Each event is added to the caller's session, so it commits or rolls back with th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -84,3 +85,16 @@ class AuditService(SQLAlchemyAsyncRepositoryService[AuditEvent]):
             .limit(limit)
         )
         return list(rows)
+
+
+class Audited:
+    """Mixin for the services that make admin changes: ``self.audit`` is an ``AuditService`` on the
+    service's own session, made once per service, so each event commits or rolls back with the
+    change it records. The services get it this way instead of building one at every change."""
+
+    repository: Any  # the service's repository (advanced-alchemy), whose session the events join
+
+    @cached_property
+    def audit(self) -> AuditService:
+        """The audit trail, in this service's session."""
+        return AuditService(session=self.repository.session)

@@ -16,7 +16,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from webshop.audit.service import AuditService, diff
+from webshop.audit.service import Audited, diff
 from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
@@ -24,7 +24,7 @@ from webshop.db.models import Category, Product, User
 from webshop.errors import Conflict, NotFound, ValidationFailed
 
 
-class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
+class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
     """Category tree: reading it for navigation and resolving a slug to itself and its descendants."""
 
     class Repo(SQLAlchemyAsyncRepository[Category]):
@@ -110,7 +110,7 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
                 sibling.position = index
             session.add(category)
         after = _category_state(category)
-        AuditService(session=session).record(
+        self.audit.record(
             actor,
             "category",
             category.id,
@@ -154,7 +154,7 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
         )
         changes = diff(before, _category_state(category))
         if changes:
-            AuditService(session=self.repository.session).record(
+            self.audit.record(
                 actor,
                 "category",
                 category.id,
@@ -212,7 +212,7 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
         )
         changes = diff(before, _category_state(category))
         if changes:
-            AuditService(session=self.repository.session).record(
+            self.audit.record(
                 actor, "category", category.id, "move", summary=f"Moved category “{category.name}”.", changes=changes
             )
         return category
@@ -278,7 +278,7 @@ class CategoryService(SQLAlchemyAsyncRepositoryService[Category]):
         async with self._savepoint():
             await self.repository.session.delete(category)
         await catalog_changed(self.repository.session)
-        AuditService(session=self.repository.session).record(
+        self.audit.record(
             actor,
             "category",
             category_id,

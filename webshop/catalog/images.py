@@ -7,12 +7,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy import func, select
 
-from webshop.audit.service import AuditService
+from webshop.audit.service import Audited
 from webshop.catalog.rules import (
     _clean_text,
 )
@@ -22,10 +22,8 @@ from webshop.errors import NotFound, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, new_image_key, remove_image_files, store_image
 
 
-class ProductImages:
+class ProductImages(Audited):
     """``ProductService``'s photo verbs (a mixin: it uses the service's repository and reads)."""
-
-    repository: Any
 
     if TYPE_CHECKING:
 
@@ -88,7 +86,7 @@ class ProductImages:
                 )
                 session.add(image)
                 await session.flush()
-                AuditService(session=session).record(
+                self.audit.record(
                     actor,
                     "product",
                     product.id,
@@ -124,7 +122,7 @@ class ProductImages:
             session = self.repository.session
             for position, image_id in enumerate(image_ids):
                 images[image_id].position = position
-            AuditService(session=session).record(
+            self.audit.record(
                 actor,
                 "product",
                 product.id,
@@ -167,7 +165,7 @@ class ProductImages:
             raise NotFound("There is no such photo.")
         session = self.repository.session
         key = image.key
-        AuditService(session=session).record(
+        self.audit.record(
             actor,
             "product",
             product.id,

@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from webshop.audit.service import AuditService, diff
+from webshop.audit.service import diff
 from webshop.catalog.browse import (
     DisplayedProduct,
     api_page,
@@ -295,7 +295,7 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
 
     async def product_history(self, product: Product, *, limit: int = 100) -> list[AuditEvent]:
         """Audit events about ``product``, its current variants and their stock, newest first."""
-        audit = AuditService(session=self.repository.session)
+        audit = self.audit
         variant_ids = [v.id for v in product.variants]
         events = await audit.for_entity("product", [product.id], limit=limit)
         if variant_ids:
@@ -359,7 +359,7 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         if errors:
             raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
 
-        audit = AuditService(session=session)
+        audit = self.audit
         try:
             async with session.begin_nested():
                 facets = values.pop("facets")
@@ -483,7 +483,7 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         if errors:
             raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
 
-        audit = AuditService(session=session)
+        audit = self.audit
         facets_before = _facet_dict(product)
         before = _product_snapshot(product, facets_before)
         try:
@@ -527,7 +527,7 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         if product.deleted_at is None:
             session = self.repository.session
             product.deleted_at = datetime.now(UTC)
-            AuditService(session=session).record(
+            self.audit.record(
                 actor, "product", product.id, "delete", summary=f"Deleted “{product.name}” (hidden from the shop)."
             )
             await session.flush()
@@ -545,9 +545,7 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         if product.deleted_at is not None:
             session = self.repository.session
             product.deleted_at = None
-            AuditService(session=session).record(
-                actor, "product", product.id, "restore", summary=f"Restored “{product.name}”."
-            )
+            self.audit.record(actor, "product", product.id, "restore", summary=f"Restored “{product.name}”.")
             await session.flush()
             await catalog_changed(session, [product.id])
             await session.commit()

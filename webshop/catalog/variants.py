@@ -12,7 +12,7 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from webshop.audit.service import AuditService, diff
+from webshop.audit.service import Audited, AuditService, diff
 from webshop.catalog.rules import (
     _check_variant_set,
     _clean_variant,
@@ -26,10 +26,8 @@ from webshop.errors import NotFound, ValidationFailed
 from webshop.money import format_money
 
 
-class ProductVariants:
+class ProductVariants(Audited):
     """``ProductService``'s variant verbs (a mixin: it uses the service's repository and reads)."""
-
-    repository: Any
 
     if TYPE_CHECKING:
 
@@ -70,7 +68,7 @@ class ProductVariants:
         try:
             async with session.begin_nested():
                 position = max((v.position for v in product.variants), default=-1) + 1
-                variant = await self._insert_variant(product, row, position, AuditService(session=session), actor)
+                variant = await self._insert_variant(product, row, position, self.audit, actor)
         except IntegrityError as exc:
             raise _conflict(exc) from exc
         await catalog_changed(session, [product.id])
@@ -118,7 +116,7 @@ class ProductVariants:
         session = self.repository.session
         try:
             async with session.begin_nested():
-                self._apply_variant(variant, clean, AuditService(session=session), actor)
+                self._apply_variant(variant, clean, self.audit, actor)
                 await session.flush()
         except IntegrityError as exc:
             raise _conflict(exc) from exc
@@ -173,7 +171,7 @@ class ProductVariants:
         async with session.begin_nested():
             level = await adjust_stock(session, variant_id, delta, reference=note or "admin adjustment")
             if delta:
-                AuditService(session=session).record(
+                self.audit.record(
                     actor,
                     "stock",
                     variant_id,
@@ -203,7 +201,7 @@ class ProductVariants:
             message = "A product needs at least one variant: delete the product instead."
             raise ValidationFailed(message, field_errors={"variant": message})
         async with session.begin_nested():
-            AuditService(session=session).record(
+            self.audit.record(
                 actor,
                 "product",
                 variant.product_id,
@@ -288,7 +286,7 @@ class ProductVariants:
             reference = f"{reference} by {actor.email}"
         await set_stock(self.repository.session, variant.id, level, expected=expected, reference=reference)
         if level != expected:
-            AuditService(session=self.repository.session).record(
+            self.audit.record(
                 actor,
                 "stock",
                 variant.id,

@@ -26,7 +26,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webshop.audit.service import AuditService
+from webshop.audit.service import Audited
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.checkout.payments import DEFAULT_PROVIDER, PaymentProvider
@@ -95,7 +95,7 @@ def can_transition(current: str, target: str) -> bool:
         return False
 
 
-class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
+class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
     """Orders for shoppers and admins."""
 
     class Repo(SQLAlchemyAsyncRepository[Order]):
@@ -296,7 +296,7 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
         if recorded.rowcount == 1:
             amount = format_money(order.refund_amount, order.currency)
             card = f" to the card ending {order.card_last4}" if order.card_last4 else ""
-            AuditService(session=session).record(
+            self.audit.record(
                 actor,
                 "order",
                 order.id,
@@ -370,7 +370,7 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             # Returned stock can turn a product's "in stock" flag back on (catalog filters and caches).
             await refresh_product_summaries(session, [line.product_id for line in order.lines])
         restocked = " (stock returned)" if target in RESTOCKING and current in NOT_YET_SHIPPED else ""
-        AuditService(session=session).record(
+        self.audit.record(
             actor,
             "order",
             order.id,

@@ -17,7 +17,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import BigInteger, case, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webshop.audit.service import AuditService
+from webshop.audit.service import Audited
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.db.models import Product, StockMovement, StockReason, User, Variant
 from webshop.errors import Conflict, NotFound, ValidationFailed
@@ -244,7 +244,7 @@ class StockRow:
     level: StockLevel
 
 
-class StockService(SQLAlchemyAsyncRepositoryService[Variant]):
+class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
     """Stock health figures and admin stock adjustments (through ``adjust_stock``, audited)."""
 
     class Repo(SQLAlchemyAsyncRepository[Variant]):
@@ -350,7 +350,7 @@ class StockService(SQLAlchemyAsyncRepositoryService[Variant]):
         async with session.begin_nested():
             level = await adjust_stock(session, variant.id, units, reference=f"{reason}: {note}")
             await refresh_product_summaries(session, [variant.product_id])  # the catalog's "in stock" flag
-            AuditService(session=session).record(
+            self.audit.record(
                 actor,
                 "stock",
                 variant.id,
