@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import Audited
 from webshop.db.models import AuthSession, TokenFamily, User, UserRole
-from webshop.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
+from webshop.errors import AuthenticationFailed, Conflict, ValidationFailed
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
 
@@ -313,14 +313,13 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         """The user with ``user_id``, read afresh from the database.
 
         Raises:
-            NotFound: no such user.
+            NotFoundError: (advanced-alchemy's, answered as ``NotFound``) no such user.
         """
-        user = await self.repository.session.scalar(
-            select(User).where(User.id == user_id).execution_options(populate_existing=True)
+        return await self.get_one(
+            User.id == user_id,
+            execution_options={"populate_existing": True},
+            error_messages={"not_found": "There is no such user."},
         )
-        if user is None:
-            raise NotFound("There is no such user.")
-        return cast("User", user)
 
     async def _check_keeps_an_admin(self, user: User) -> None:
         """Refuse a change that would leave the shop without an active admin, if ``user`` is one.

@@ -47,12 +47,11 @@ class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
         """Return the category with ``slug``.
 
         Raises:
-            NotFound: no category has that slug.
+            NotFoundError: (advanced-alchemy's, answered as ``NotFound``) no category has that slug.
         """
-        category = await self.repository.session.scalar(select(Category).where(Category.slug == slug))
-        if category is None:
-            raise NotFound(f"There is no category “{slug}”.")
-        return cast("Category", category)
+        return await self.get_one(
+            Category.slug == slug, error_messages={"not_found": f"There is no category “{slug}”."}
+        )
 
     # --- admin writes: create, rename, move, delete (issue 5 pages and the issue 4 admin API) -----------
 

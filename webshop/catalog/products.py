@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -53,7 +53,10 @@ from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
 from webshop.catalog.variants import ProductVariants
 from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant
-from webshop.errors import NotFound, ValidationFailed
+from webshop.errors import ValidationFailed
+
+_ADMIN_LOAD = [selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets)]
+"""What a product page and the admin's product form show: variants, photos and facets."""
 
 
 class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositoryService[Product]):
@@ -164,14 +167,9 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
 
     async def _visible(self, condition: Any, missing: str) -> Product:
         """The visible product matching ``condition``, variants, photos and facets loaded; ``NotFound(missing)``."""
-        product = await self.repository.session.scalar(
-            select(Product)
-            .where(condition, visible_products())
-            .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
+        return await self.get_one(
+            condition, visible_products(), load=_ADMIN_LOAD, error_messages={"not_found": missing}
         )
-        if product is None:
-            raise NotFound(missing)
-        return cast("Product", product)
 
     async def variant_with_product(self, *, variant_id: int | None = None, sku: str | None = None) -> Variant | None:
         """The variant with ``variant_id`` (or ``sku``) and its product, visible or not; ``None`` if unknown."""
@@ -197,17 +195,14 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         have been changed by conditional updates in this session).
 
         Raises:
-            NotFound: no product has that id.
+            NotFoundError: (advanced-alchemy's, answered as ``NotFound``) no product has that id.
         """
-        product = await self.repository.session.scalar(
-            select(Product)
-            .where(Product.id == product_id)
-            .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
-            .execution_options(populate_existing=True)
+        return await self.get_one(
+            Product.id == product_id,
+            load=_ADMIN_LOAD,
+            execution_options={"populate_existing": True},
+            error_messages={"not_found": "There is no such product."},
         )
-        if product is None:
-            raise NotFound("There is no such product.")
-        return cast("Product", product)
 
     async def admin_search(
         self,

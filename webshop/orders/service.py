@@ -18,8 +18,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
+from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, or_, select, update
@@ -31,7 +32,7 @@ from webshop.catalog.summaries import refresh_product_summaries
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.checkout.payments import DEFAULT_PROVIDER, PaymentProvider
 from webshop.db.models import Order, OrderStatus, StockReason, User
-from webshop.errors import InvalidTransition, NotFound, PermissionDenied
+from webshop.errors import InvalidTransition, PermissionDenied
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
 from webshop.stock.service import return_stock
@@ -107,15 +108,11 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
 
     async def list_for_user(self, user_id: int, *, limit: int = 20, offset: int = 0) -> tuple[list[Order], int]:
         """The user's orders, newest first, and how many there are in all."""
-        session = self.repository.session
-        total = await session.scalar(select(func.count()).select_from(Order).where(Order.user_id == user_id)) or 0
-        rows = await session.scalars(
-            select(Order)
-            .where(Order.user_id == user_id)
-            .options(selectinload(Order.lines))
-            .order_by(Order.created_at.desc(), Order.id.desc())
-            .limit(limit)
-            .offset(offset)
+        rows, total = await self.list_and_count(
+            Order.user_id == user_id,
+            LimitOffset(limit=limit, offset=offset),
+            order_by=[(Order.created_at, True), (Order.id, True)],
+            load=[selectinload(Order.lines)],
         )
         return list(rows), total
 
@@ -128,15 +125,10 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         """The order with ``order_id``; with ``user_id``, only if it is that user's.
 
         Raises:
-            NotFound: no such order, or it belongs to someone else (the same answer either way).
+            NotFoundError: (advanced-alchemy's, answered as ``NotFound``) no such order, or it belongs
+                to someone else (the same answer either way).
         """
-        statement = select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
-        if user_id is not None:
-            statement = statement.where(Order.user_id == user_id)
-        order = await self.repository.session.scalar(statement.execution_options(populate_existing=True))
-        if order is None:
-            raise NotFound("There is no such order.")
-        return cast("Order", order)
+        return await self._one(Order.id == order_id, user_id, "There is no such order.")
 
     # -- who may see and cancel which order: one policy for the pages and the API ------------------
 
@@ -316,16 +308,26 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         """The order ``number``; with ``user_id``, only if it is that user's.
 
         Raises:
-            NotFound: no such order, or it belongs to someone else (the same answer, so order
-                numbers of others cannot be probed).
+            NotFoundError: (answered as ``NotFound``) no such order, or it belongs to someone else (the
+                same answer, so order numbers of others cannot be probed).
         """
-        statement = select(Order).where(Order.number == number).options(selectinload(Order.lines))
-        if user_id is not None:
-            statement = statement.where(Order.user_id == user_id)
-        order = await self.repository.session.scalar(statement.execution_options(populate_existing=True))
-        if order is None:
-            raise NotFound("We could not find that order.")
-        return cast("Order", order)
+        return await self._one(Order.number == number, user_id, "We could not find that order.")
+
+    async def _one(self, condition: Any, user_id: int | None, missing: str) -> Order:
+        """The order matching ``condition`` (and ``user_id``), its lines loaded and refreshed.
+
+        Raises:
+            advanced_alchemy.exceptions.NotFoundError: none (``missing`` is its detail; the exception
+                handler answers it as ``NotFound``).
+        """
+        owner = [Order.user_id == user_id] if user_id is not None else []
+        return await self.get_one(
+            condition,
+            *owner,
+            load=[selectinload(Order.lines)],
+            execution_options={"populate_existing": True},
+            error_messages={"not_found": missing},
+        )
 
     async def transition(
         self, order: Order, target: OrderStatus, *, reference: str = "", actor: User | None = None

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+from advanced_alchemy.exceptions import NotFoundError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -33,7 +34,7 @@ from litestar.status_codes import (
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as DBAPITimeout
 
-from webshop.errors import BUSY_DETAIL, DomainError, InsufficientStock
+from webshop.errors import BUSY_DETAIL, DomainError, InsufficientStock, NotFound
 from webshop.security.session import plain_user
 
 logger = logging.getLogger("webshop.errors")
@@ -148,6 +149,10 @@ def _detach_user(request: Request[Any, Any, Any]) -> None:
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Render any exception that escaped a handler (see module docstring)."""
     _detach_user(request)
+    if isinstance(exc, NotFoundError):
+        # advanced-alchemy's reads (``get_one``) raise their own; the shop answers it as its ``NotFound``
+        # (404), with the message the service gave (``error_messages={"not_found": ...}``).
+        exc = NotFound(exc.detail or "We could not find that.")
     if isinstance(exc, DomainError):
         status, detail = exc.status_code, exc.detail
     elif isinstance(exc, HTTPException):
