@@ -158,29 +158,18 @@ class ProductVariants(Audited):
     async def adjust_variant_stock(self, variant_id: int, delta: int, *, actor: User | None, note: str) -> Variant:
         """Add ``delta`` units (negative removes) to a variant's stock, never below zero; committed.
 
-        Through ``webshop.stock.service.adjust_stock`` with a ``stock``/``adjust`` audit event.
+        Through ``StockService.adjust``, the one adjustment verb (a ``stock``/``adjust`` audit event).
 
         Raises:
             NotFound: no such variant.
             ValidationFailed: the stock would go below zero (``field_errors["delta"]``).
         """
-        from webshop.stock.service import adjust_stock
+        from webshop.stock.service import StockService
 
         variant = await self._variant(variant_id)
-        session = self.repository.session
-        async with session.begin_nested():
-            level = await adjust_stock(session, variant_id, delta, reference=note or "admin adjustment")
-            if delta:
-                self.audit.record(
-                    actor,
-                    "stock",
-                    variant_id,
-                    "adjust",
-                    summary=f"{variant.sku}: {delta:+d}" + (f" ({note})" if note else ""),
-                    changes={"stock": [level - delta, level]},
-                )
-        await refresh_product_summaries(session, [variant.product_id])
-        await session.commit()
+        summary = f"{variant.sku}: {delta:+d}" + (f" ({note})" if note else "")
+        stock = StockService(session=self.repository.session)
+        await stock.adjust(variant, delta, reference=note or "admin adjustment", summary=summary, actor=actor)
         return await self._variant(variant_id)
 
     async def delete_variant(self, variant_id: int, *, actor: User | None) -> None:

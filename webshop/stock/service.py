@@ -346,17 +346,31 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             errors["note"] = "Use at most 200 characters."
         if errors or variant is None or units is None:
             raise ValidationFailed("The stock was not changed. Please correct the marked fields.", field_errors=errors)
+        summary = f"{variant.sku}: {units:+d} ({ADJUSTMENT_REASONS[reason]}: {note})"
+        return await self.adjust(variant, units, reference=f"{reason}: {note}", summary=summary, actor=actor)
+
+    async def adjust(self, variant: Variant, units: int, *, reference: str, summary: str, actor: User | None) -> int:
+        """The one stock-adjustment verb (the stock page by SKU, the product form and the admin API by
+        variant): ``units`` more (negative: fewer) on hand, never below zero, committed.
+
+        In one transaction: ``adjust_stock`` (the conditional UPDATE and a ledger row with ``reference``),
+        the product's summary (its "in stock" flag, which the catalog filters by) and, unless ``units``
+        is 0, a ``stock``/``adjust`` audit event with ``summary`` and the level before and after.
+
+        Returns:
+            The new stock level.
+
+        Raises:
+            ValidationFailed: the stock would go below zero or above ``MAX_STOCK`` (``field_errors["delta"]``).
+            NotFound: the variant is gone.
+        """
         session = self.repository.session
         async with session.begin_nested():
-            level = await adjust_stock(session, variant.id, units, reference=f"{reason}: {note}")
-            await refresh_product_summaries(session, [variant.product_id])  # the catalog's "in stock" flag
-            self.audit.record(
-                actor,
-                "stock",
-                variant.id,
-                "adjust",
-                summary=f"{variant.sku}: {units:+d} ({ADJUSTMENT_REASONS[reason]}: {note})",
-                changes={"stock": [level - units, level]},
-            )
+            level = await adjust_stock(session, variant.id, units, reference=reference)
+            await refresh_product_summaries(session, [variant.product_id])
+            if units:
+                self.audit.record(
+                    actor, "stock", variant.id, "adjust", summary=summary, changes={"stock": [level - units, level]}
+                )
         await session.commit()
         return level
