@@ -15,11 +15,12 @@ from typing import Any
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import diff
+from webshop.catalog.admin_list import ProductAdminList
 from webshop.catalog.browse import (
     DisplayedProduct,
     api_page,
@@ -29,16 +30,13 @@ from webshop.catalog.browse import (
 )
 from webshop.catalog.images import ProductImages
 from webshop.catalog.query import (
-    MAX_QUERY_LENGTH,
     CatalogPage,
     CatalogQuery,
     FacetValue,
     ProductCard,
-    descendant_ids,
     visible_products,
 )
 from webshop.catalog.rules import (
-    ADMIN_STOCK_LEVELS,
     _check_variant_set,
     _clean_product,
     _clean_variant,
@@ -48,7 +46,6 @@ from webshop.catalog.rules import (
     _replace_facets,
 )
 from webshop.catalog.schemas import ProductPatch, ProductWrite, VariantUpdate, VariantWrite
-from webshop.catalog.search import escape_like
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
 from webshop.catalog.variants import ProductVariants
@@ -59,7 +56,7 @@ _ADMIN_LOAD = [selectinload(Product.variants), selectinload(Product.images), sel
 """What a product page and the admin's product form show: variants, photos and facets."""
 
 
-class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositoryService[Product]):
+class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchemyAsyncRepositoryService[Product]):
     """Products as the shop shows them: browsing, and one product with its variants and photos."""
 
     class Repo(SQLAlchemyAsyncRepository[Product]):
@@ -204,90 +201,6 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
             error_messages={"not_found": "There is no such product."},
         )
 
-    async def admin_search(
-        self,
-        *,
-        q: str = "",
-        category_id: int | None = None,
-        state: str = "active",
-        stock_level: str | None = None,
-        sort: str = "name",
-        page: int = 1,
-        page_size: int = 25,
-    ) -> tuple[list[Product], int]:
-        """One page of the admin product table.
-
-        Args:
-            q: Text matched case-insensitively against name, slug and the variants' SKUs.
-            category_id: Only products in this category or below it.
-            state: ``active`` (not soft-deleted; the default), ``deleted`` or ``all`` (see ``ADMIN_STATES``).
-            stock_level: ``out``, ``critical``, ``low`` or ``healthy``: products with at least one variant
-                at that level (``webshop.stock.service.stock_level_expression``); ``None`` for any.
-            sort: A key of ``ADMIN_SORTS`` (unknown values sort by name).
-            page: 1-based page number.
-            page_size: Rows per page.
-
-        Returns:
-            ``(products, total)``: the page's products (variants and photos loaded) and the number of
-            products matching the filters.
-        """
-        from webshop.stock.service import stock_level_expression
-
-        session = self.repository.session
-        conditions: list[Any] = []
-        if state == "deleted":
-            conditions.append(Product.deleted_at.is_not(None))
-        elif state != "all":
-            conditions.append(Product.deleted_at.is_(None))
-        text = (q or "").strip()[:MAX_QUERY_LENGTH]
-        if text:
-            pattern = f"%{escape_like(text)}%"
-            conditions.append(
-                or_(
-                    Product.name.ilike(pattern, escape="\\"),
-                    Product.slug.ilike(pattern, escape="\\"),
-                    Product.id.in_(select(Variant.product_id).where(Variant.sku.ilike(pattern, escape="\\"))),
-                )
-            )
-        if category_id is not None:
-            categories = list(await session.scalars(select(Category)))
-            conditions.append(Product.category_id.in_(descendant_ids(categories, category_id)))
-        if stock_level in ADMIN_STOCK_LEVELS:
-            conditions.append(Product.id.in_(select(Variant.product_id).where(stock_level_expression() == stock_level)))
-        where = and_(true(), *conditions)
-        total = await session.scalar(select(func.count()).select_from(Product).where(where)) or 0
-        stats = (
-            select(
-                Variant.product_id.label("product_id"),
-                func.min(Variant.price).label("min_price"),
-                func.max(Variant.price).label("max_price"),
-                func.sum(Variant.stock).label("stock"),
-            )
-            .group_by(Variant.product_id)
-            .subquery()
-        )
-        orders: dict[str, list[Any]] = {
-            "-name": [Product.name.desc(), Product.id.desc()],
-            "newest": [Product.created_at.desc(), Product.id.desc()],
-            "updated": [Product.updated_at.desc(), Product.id.desc()],
-            "price": [func.coalesce(stats.c.min_price, 0).asc(), Product.name.asc(), Product.id.asc()],
-            "-price": [func.coalesce(stats.c.max_price, 0).desc(), Product.name.asc(), Product.id.asc()],
-            "stock": [func.coalesce(stats.c.stock, 0).asc(), Product.name.asc(), Product.id.asc()],
-            "-stock": [func.coalesce(stats.c.stock, 0).desc(), Product.name.asc(), Product.id.asc()],
-        }
-        order = orders.get(sort, [Product.name.asc(), Product.id.asc()])
-        statement = (
-            select(Product)
-            .outerjoin(stats, stats.c.product_id == Product.id)
-            .where(where)
-            .order_by(*order)
-            .limit(page_size)
-            .offset((max(page, 1) - 1) * page_size)
-            .options(selectinload(Product.variants), selectinload(Product.images))
-            .execution_options(populate_existing=True)
-        )
-        return list(await session.scalars(statement)), total
-
     async def product_history(self, product: Product, *, limit: int = 100) -> list[AuditEvent]:
         """Audit events about ``product``, its current variants and their stock, newest first."""
         audit = self.audit
@@ -418,9 +331,30 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
                 for ``variants`` and ``new_variants[i].<field>`` for ``new_variants``. Nothing is written.
             StockChanged: a variant's stock is no longer ``stock_seen``; nothing is written.
         """
-        session = self.repository.session
         product = await self.get_for_admin(product_id)
         errors: dict[str, str] = {}
+        values = await self._updated_values(product, data, errors)
+        updates = self._variant_updates(product, variants, errors, tax_categories)
+        added = [
+            _clean_variant(msgspec.structs.asdict(v), errors, f"new_variants[{i}].", tax_categories)
+            for i, v in enumerate(new_variants)
+        ]
+        groups = values.get("option_groups", list(product.option_groups or []))
+        await self._check_updated_variant_set(product, groups, updates, added, errors)
+        if errors:
+            raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
+        try:
+            await self._write_update(product, values, updates, added, actor)
+        except IntegrityError as exc:
+            raise _conflict(exc) from exc
+        await catalog_changed(self.repository.session, [product.id])
+        await self.repository.session.commit()
+        return await self.get_for_admin(product.id)
+
+    async def _updated_values(
+        self, product: Product, data: ProductWrite | ProductPatch, errors: dict[str, str]
+    ) -> dict[str, Any]:
+        """``update_product``'s product fields, cleaned and checked (category, free slug) into ``errors``."""
         if isinstance(data, ProductPatch):
             raw = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
         else:
@@ -431,8 +365,20 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         await self._check_category(values, errors)
         if values.get("slug") and values["slug"] != product.slug and "slug" not in errors:
             await self._check_slug_free(values["slug"], product.id, errors)
-        groups = values.get("option_groups", list(product.option_groups or []))
+        return values
 
+    @staticmethod
+    def _variant_updates(
+        product: Product,
+        variants: Sequence[VariantUpdate],
+        errors: dict[str, str],
+        tax_categories: Collection[str] | None,
+    ) -> list[tuple[Variant, dict[str, Any]]]:
+        """``update_product``'s changes to existing variants, each cleaned (errors as ``variants[i].<field>``).
+
+        A stock field equal to the level the admin saw is dropped: a sale since the page was loaded
+        must not block saving the rest.
+        """
         by_id = {v.id: v for v in product.variants}
         updates: list[tuple[Variant, dict[str, Any]]] = []
         seen_ids: set[int] = set()
@@ -450,14 +396,20 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
             if "stock" in clean:
                 clean["stock_seen"] = variant.stock if seen is None else seen
                 if clean["stock"] == clean["stock_seen"]:
-                    # Not a stock change: a sale since the page was loaded must not block saving the rest.
                     del clean["stock"], clean["stock_seen"]
             updates.append((variant, clean))
-        added = [
-            _clean_variant(msgspec.structs.asdict(v), errors, f"new_variants[{i}].", tax_categories)
-            for i, v in enumerate(new_variants)
-        ]
-        # The variant set as it will be: existing ones with their changes, then the new ones.
+        return updates
+
+    async def _check_updated_variant_set(
+        self,
+        product: Product,
+        groups: list[str],
+        updates: list[tuple[Variant, dict[str, Any]]],
+        added: list[dict[str, Any]],
+        errors: dict[str, str],
+    ) -> None:
+        """The variant set as it will be (existing ones with their changes, then the new ones) follows the
+        rules (``webshop.catalog.rules``) and its new SKUs are free; problems go into ``errors``."""
         changed = {variant.id: clean for variant, clean in updates}
         final = [
             {
@@ -475,39 +427,46 @@ class ProductService(ProductVariants, ProductImages, SQLAlchemyAsyncRepositorySe
         skus_to_check = [(f"variants[{index_of[v.id]}].", c.get("sku")) for v, c in updates if "sku" in c]
         skus_to_check += [(f"new_variants[{i}].", r.get("sku")) for i, r in enumerate(added)]
         await self._check_skus_free(skus_to_check, product.id, errors)
-        if errors:
-            raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
 
-        audit = self.audit
+    async def _write_update(
+        self,
+        product: Product,
+        values: dict[str, Any],
+        updates: list[tuple[Variant, dict[str, Any]]],
+        added: list[dict[str, Any]],
+        actor: User | None,
+    ) -> None:
+        """Write a checked update in a savepoint: variants (stock through ``set_stock``), the product's
+        fields and facets, new variants, and their audit events.
+
+        Raises:
+            StockChanged: a variant's stock is no longer what the admin saw (the savepoint rolls back).
+            IntegrityError: a unique SKU or slug was taken meanwhile (the savepoint rolls back).
+        """
+        session = self.repository.session
         facets_before = _facet_dict(product)
         before = _product_snapshot(product, facets_before)
-        try:
-            async with session.begin_nested():
-                for variant, clean in updates:
-                    if "stock" in clean:
-                        await self._set_stock(variant, clean.pop("stock_seen"), clean.pop("stock"), actor=actor)
-                    self._apply_variant(variant, clean, audit, actor)
-                # Variant rows before the product row: the order checkout locks them in (its variants,
-                # then their products' summaries), so the two cannot deadlock on PostgreSQL.
-                await session.flush()
-                facets = values.pop("facets", None)
-                for key, value in values.items():
-                    setattr(product, key, value)
-                if facets is not None and facets != facets_before:
-                    _replace_facets(product, facets)
-                after = _product_snapshot(product, facets if facets is not None else facets_before)
-                changes = diff(before, after)
-                if changes:
-                    audit.record(actor, "product", product.id, "update", summary="Edited the product.", changes=changes)
-                await session.flush()
-                position = max((v.position for v in product.variants), default=-1) + 1
-                for offset, row in enumerate(added):
-                    await self._insert_variant(product, row, position + offset, audit, actor)
-        except IntegrityError as exc:
-            raise _conflict(exc) from exc
-        await catalog_changed(session, [product.id])
-        await session.commit()
-        return await self.get_for_admin(product.id)
+        async with session.begin_nested():
+            for variant, clean in updates:
+                if "stock" in clean:
+                    await self._set_stock(variant, clean.pop("stock_seen"), clean.pop("stock"), actor=actor)
+                self._apply_variant(variant, clean, self.audit, actor)
+            # Variant rows before the product row: the order checkout locks them in (its variants,
+            # then their products' summaries), so the two cannot deadlock on PostgreSQL.
+            await session.flush()
+            facets = values.pop("facets", None)
+            for key, value in values.items():
+                setattr(product, key, value)
+            if facets is not None and facets != facets_before:
+                _replace_facets(product, facets)
+            after = _product_snapshot(product, facets if facets is not None else facets_before)
+            if changes := diff(before, after):
+                summary = "Edited the product."
+                self.audit.record(actor, "product", product.id, "update", summary=summary, changes=changes)
+            await session.flush()
+            position = max((v.position for v in product.variants), default=-1) + 1
+            for offset, row in enumerate(added):
+                await self._insert_variant(product, row, position + offset, self.audit, actor)
 
     async def soft_delete(self, product_id: int, *, actor: User | None) -> Product:
         """Hide a product from the shop and the API for good, keeping it for past orders; committed.

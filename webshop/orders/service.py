@@ -108,11 +108,12 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
 
     async def list_for_user(self, user_id: int, *, limit: int = 20, offset: int = 0) -> tuple[list[Order], int]:
         """The user's orders, newest first, and how many there are in all."""
-        rows, total = await self.list_and_count(
+        rows, total = await self.get_many_and_count(
             Order.user_id == user_id,
             LimitOffset(limit=limit, offset=offset),
             order_by=[(Order.created_at, True), (Order.id, True)],
             load=[selectinload(Order.lines)],
+            count_with_window_function=False,  # two statements: a page past the end still knows the total
         )
         return list(rows), total
 
