@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from advanced_alchemy.extensions.litestar.providers import create_service_provider
@@ -90,15 +91,6 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     configure_logging(settings)
     alchemy = alchemy or create_alchemy_config(settings)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
-    csrf = CSRFConfig(
-        secret=settings.secret_key,
-        cookie_name="webshop_csrf",
-        cookie_secure=settings.secure_cookies,
-        cookie_httponly=True,
-        cookie_samesite="lax",
-        header_name="x-csrftoken",
-        exclude=["^/api/"],  # a regular expression searched in the path: anchored, or "/x/api" would match
-    )
     assets = StaticAssets(STATIC_DIR)  # content hashes for fingerprinted /static URLs, computed once
     templates = template_config(settings, assets)
     bearer = api_auth(settings, alchemy)
@@ -107,67 +99,8 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     # PostgreSQL: the catalog's per-request look-ups (version, stock) in one round trip each.
     catalog_reader = attach_reader(alchemy.get_engine(), settings.db_connect_timeout)
     app = Litestar(
-        route_handlers=[
-            CatalogController,
-            AccountController,
-            AccountLinkController,
-            CartController,
-            CheckoutController,
-            OrderController,
-            AdminController,
-            AdminOrderController,
-            AdminProductController,
-            AdminUserController,
-            AdminStockController,
-            AdminCategoryController,
-            AdminCatalogCsvController,
-            Router(
-                path="/",
-                route_handlers=[
-                    AuthApiController,
-                    MeApiController,
-                    CatalogApiController,
-                    CategoryAdminApiController,
-                    ProductAdminApiController,
-                    VariantAdminApiController,
-                    CartApiController,
-                    CheckoutApiController,
-                    OrderApiController,
-                ],
-                middleware=[bearer.middleware],
-                before_request=strict_json_body,  # JSON bodies by msgspec's strict rules: 0 is not a boolean
-            ),
-            health,
-            ready_handler(alchemy.get_engine()),
-            metrics_handler(settings.metrics_token),
-            *SEO_HANDLERS,
-            create_static_files_router(
-                path="/static", directories=[STATIC_DIR], include_in_schema=False, opt={"exclude_from_csrf": True}
-            ),
-            create_static_files_router(
-                path="/media",
-                directories=[settings.media_dir],
-                include_in_schema=False,
-                name="media",
-                opt={"exclude_from_csrf": True},
-            ),
-        ],
-        dependencies={
-            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
-            "sign_in_throttle": Provide(provide_sign_in_throttle, sync_to_thread=False),
-            "alchemy": Provide(lambda: alchemy, use_cache=True, sync_to_thread=False),
-            "account_links_service": Provide(create_service_provider(AccountLinkService)),
-            "products_service": Provide(create_service_provider(ProductService)),
-            "categories_service": Provide(create_service_provider(CategoryService)),
-            "users_service": Provide(create_service_provider(UserService)),
-            "carts_service": Provide(create_service_provider(CartService)),
-            "checkout_service": Provide(create_service_provider(CheckoutService)),
-            "orders_service": Provide(create_service_provider(OrderService)),
-            "api_tokens_service": Provide(create_service_provider(ApiTokenService)),
-            "idempotency_service": Provide(create_service_provider(IdempotencyService)),
-            "audit_service": Provide(create_service_provider(AuditService)),
-            "stock_service": Provide(create_service_provider(StockService)),
-        },
+        route_handlers=_route_handlers(settings, alchemy, bearer.middleware),
+        dependencies=_dependencies(settings, alchemy),
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             HTMXPlugin(),
@@ -183,7 +116,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         ],
         openapi_config=openapi_config(bearer, static_url=assets.url),
         compression_config=compression_config(),
-        csrf_config=csrf,
+        csrf_config=_csrf_config(settings),
         allowed_hosts=allowed_hosts_config(settings),
         stores=rate_limit_stores(settings),
         logging_config=None,  # structlog and the root handler are set up by configure_logging
@@ -198,3 +131,87 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     install_caching(app, assets)  # Cache-Control and 304s on every response, errors included
     # Request id, timing, security headers, access log and metrics around every request, 404s included.
     return install_request_context(app, settings, engine=alchemy.get_engine())
+
+
+def _csrf_config(settings: Settings) -> CSRFConfig:
+    """Litestar's CSRF protection for the pages (double-submit cookie, OWASP CSRF Prevention Cheat
+    Sheet); the bearer-token API is excluded."""
+    return CSRFConfig(
+        secret=settings.secret_key,
+        cookie_name="webshop_csrf",
+        cookie_secure=settings.secure_cookies,
+        cookie_httponly=True,
+        cookie_samesite="lax",
+        header_name="x-csrftoken",
+        exclude=["^/api/"],  # a regular expression searched in the path: anchored, or "/x/api" would match
+    )
+
+
+def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_middleware: Any) -> list[Any]:
+    """The pages, the JSON API (behind its bearer-token middleware), the probes, SEO files and assets."""
+    return [
+        CatalogController,
+        AccountController,
+        AccountLinkController,
+        CartController,
+        CheckoutController,
+        OrderController,
+        AdminController,
+        AdminOrderController,
+        AdminProductController,
+        AdminUserController,
+        AdminStockController,
+        AdminCategoryController,
+        AdminCatalogCsvController,
+        Router(
+            path="/",
+            route_handlers=[
+                AuthApiController,
+                MeApiController,
+                CatalogApiController,
+                CategoryAdminApiController,
+                ProductAdminApiController,
+                VariantAdminApiController,
+                CartApiController,
+                CheckoutApiController,
+                OrderApiController,
+            ],
+            middleware=[api_auth_middleware],
+            before_request=strict_json_body,  # JSON bodies by msgspec's strict rules: 0 is not a boolean
+        ),
+        health,
+        ready_handler(alchemy.get_engine()),
+        metrics_handler(settings.metrics_token),
+        *SEO_HANDLERS,
+        create_static_files_router(
+            path="/static", directories=[STATIC_DIR], include_in_schema=False, opt={"exclude_from_csrf": True}
+        ),
+        create_static_files_router(
+            path="/media",
+            directories=[settings.media_dir],
+            include_in_schema=False,
+            name="media",
+            opt={"exclude_from_csrf": True},
+        ),
+    ]
+
+
+def _dependencies(settings: Settings, alchemy: ShopAlchemyConfig) -> dict[str, Provide]:
+    """What handlers get by name: the settings, the database config and one provider per service
+    (each wrapped in ``Provide`` once per app: parsing them per route cost a second of start-up)."""
+    return {
+        "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+        "sign_in_throttle": Provide(provide_sign_in_throttle, sync_to_thread=False),
+        "alchemy": Provide(lambda: alchemy, use_cache=True, sync_to_thread=False),
+        "account_links_service": Provide(create_service_provider(AccountLinkService)),
+        "products_service": Provide(create_service_provider(ProductService)),
+        "categories_service": Provide(create_service_provider(CategoryService)),
+        "users_service": Provide(create_service_provider(UserService)),
+        "carts_service": Provide(create_service_provider(CartService)),
+        "checkout_service": Provide(create_service_provider(CheckoutService)),
+        "orders_service": Provide(create_service_provider(OrderService)),
+        "api_tokens_service": Provide(create_service_provider(ApiTokenService)),
+        "idempotency_service": Provide(create_service_provider(IdempotencyService)),
+        "audit_service": Provide(create_service_provider(AuditService)),
+        "stock_service": Provide(create_service_provider(StockService)),
+    }

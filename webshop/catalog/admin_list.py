@@ -83,26 +83,8 @@ class ProductAdminList:
             conditions.append(Product.category_id.in_(descendant_ids(categories, category_id)))
         if stock_level in ADMIN_STOCK_LEVELS:
             conditions.append(Product.id.in_(select(Variant.product_id).where(stock_level_expression() == stock_level)))
-        stats = (
-            select(
-                Variant.product_id.label("product_id"),
-                func.min(Variant.price).label("min_price"),
-                func.max(Variant.price).label("max_price"),
-                func.sum(Variant.stock).label("stock"),
-            )
-            .group_by(Variant.product_id)
-            .subquery()
-        )
-        orders: dict[str, list[Any]] = {
-            "-name": [Product.name.desc(), Product.id.desc()],
-            "newest": [Product.created_at.desc(), Product.id.desc()],
-            "updated": [Product.updated_at.desc(), Product.id.desc()],
-            "price": [func.coalesce(stats.c.min_price, 0).asc(), Product.name.asc(), Product.id.asc()],
-            "-price": [func.coalesce(stats.c.max_price, 0).desc(), Product.name.asc(), Product.id.asc()],
-            "stock": [func.coalesce(stats.c.stock, 0).asc(), Product.name.asc(), Product.id.asc()],
-            "-stock": [func.coalesce(stats.c.stock, 0).desc(), Product.name.asc(), Product.id.asc()],
-        }
-        order = orders.get(sort, [Product.name.asc(), Product.id.asc()])
+        stats = _variant_stats()
+        order = _sort_order(sort, stats)
         rows, total = await self.get_many_and_count(
             and_(true(), *conditions),
             LimitOffset(limit=page_size, offset=(max(page, 1) - 1) * page_size),
@@ -112,3 +94,31 @@ class ProductAdminList:
             count_with_window_function=False,
         )
         return list(rows), total
+
+
+def _variant_stats() -> Any:
+    """Per product: lowest and highest variant price and total stock (a subquery to sort by)."""
+    return (
+        select(
+            Variant.product_id.label("product_id"),
+            func.min(Variant.price).label("min_price"),
+            func.max(Variant.price).label("max_price"),
+            func.sum(Variant.stock).label("stock"),
+        )
+        .group_by(Variant.product_id)
+        .subquery()
+    )
+
+
+def _sort_order(sort: str, stats: Any) -> list[Any]:
+    """The ORDER BY for a key of ``ADMIN_SORTS`` (unknown keys sort by name), ties broken by id."""
+    orders: dict[str, list[Any]] = {
+        "-name": [Product.name.desc(), Product.id.desc()],
+        "newest": [Product.created_at.desc(), Product.id.desc()],
+        "updated": [Product.updated_at.desc(), Product.id.desc()],
+        "price": [func.coalesce(stats.c.min_price, 0).asc(), Product.name.asc(), Product.id.asc()],
+        "-price": [func.coalesce(stats.c.max_price, 0).desc(), Product.name.asc(), Product.id.asc()],
+        "stock": [func.coalesce(stats.c.stock, 0).asc(), Product.name.asc(), Product.id.asc()],
+        "-stock": [func.coalesce(stats.c.stock, 0).desc(), Product.name.asc(), Product.id.asc()],
+    }
+    return orders.get(sort, [Product.name.asc(), Product.id.asc()])

@@ -14,7 +14,7 @@ from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import BigInteger, case, cast, func, select, update
+from sqlalchemy import BigInteger, case, cast, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.audit.service import Audited
@@ -71,6 +71,21 @@ async def return_stock(
         .execution_options(synchronize_session=False)
     )
     session.add(StockMovement(variant_id=variant_id, delta=quantity, reason=reason.value, reference=reference))
+
+
+async def record_imported_stock(session: AsyncSession, levels: dict[int, int], reference: str) -> None:
+    """Write the ledger rows of variants created with stock (a catalog import): ``{variant id: units}``,
+    one ``import`` movement each, in one executemany; none for a variant created with nothing in stock
+    (a movement is a change). The variants' ``stock`` column was written with them, so the ledger and
+    the level agree (``webshop check-stock``).
+    """
+    movements = [
+        {"variant_id": variant_id, "delta": units, "reason": StockReason.IMPORT.value, "reference": reference}
+        for variant_id, units in levels.items()
+        if units
+    ]
+    if movements:
+        await session.execute(insert(StockMovement), movements)
 
 
 async def set_stock(session: AsyncSession, variant_id: int, new_level: int, *, expected: int, reference: str) -> int:

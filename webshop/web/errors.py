@@ -149,35 +149,7 @@ def _detach_user(request: Request[Any, Any, Any]) -> None:
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Render any exception that escaped a handler (see module docstring)."""
     _detach_user(request)
-    if isinstance(exc, NotFoundError):
-        # advanced-alchemy's reads (``get_one``) raise their own; the shop answers it as its ``NotFound``
-        # (404), with the message the service gave (``error_messages={"not_found": ...}``).
-        exc = NotFound(exc.detail or "We could not find that.")
-    if isinstance(exc, DomainError):
-        status, detail = exc.status_code, exc.detail
-    elif isinstance(exc, HTTPException):
-        status, detail = exc.status_code, str(exc.detail)
-        if status == 403 and "csrf" in detail.lower():
-            detail = "Your form expired or came from another site. Reload the page and try again."
-    elif _is_unstorable_text(exc):
-        # Text with a NUL character can be sent in any field, but PostgreSQL can neither store nor search it.
-        status, detail = HTTP_400_BAD_REQUEST, "Text must not contain NUL characters."
-    elif isinstance(exc, RecursionError):
-        # Input nested deeper than a recursive decoder can follow; JSON bodies are refused before that
-        # (webshop/api/json_guard.py), this is the backstop: never a 500 for input anyone can send.
-        logger.warning("recursion limit on %s %s", request.method, request.url.path)
-        status, detail = HTTP_400_BAD_REQUEST, "The request is nested too deeply."
-    elif _is_database_unavailable(exc):
-        # The database is busy or unreachable: a temporary condition (RFC 9110 §15.6.4), not a bug.
-        # The cause is logged without the SQL and its parameters (the driver's own message).
-        cause = str(getattr(exc, "orig", None) or exc)[:300]
-        logger.warning(
-            "database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, cause
-        )
-        status, detail = HTTP_503_SERVICE_UNAVAILABLE, BUSY_DETAIL
-    else:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        status, detail = HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error happened on our side."
+    exc, status, detail = _classify(request, exc)
     if status == HTTP_503_SERVICE_UNAVAILABLE:
         # RFC 9110 §10.2.3: tell clients and proxies when to try again.
         api = _is_api(request)
@@ -209,3 +181,39 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, PermissionDeniedException):
         status = 403
     return error_page(request, status, detail)
+
+
+def _classify(request: Request[Any, Any, Any], exc: Exception) -> tuple[Exception, int, str]:
+    """``(exception, status, detail)`` for ``exc``: domain errors and HTTP exceptions keep theirs, input
+    no handler could take is 400, an unavailable database 503 (logged without SQL), anything else 500
+    (logged with its traceback). advanced-alchemy's ``NotFoundError`` becomes the shop's ``NotFound``."""
+    if isinstance(exc, NotFoundError):
+        # advanced-alchemy's reads (``get_one``) raise their own; the shop answers it as its ``NotFound``
+        # (404), with the message the service gave (``error_messages={"not_found": ...}``).
+        exc = NotFound(exc.detail or "We could not find that.")
+    if isinstance(exc, DomainError):
+        status, detail = exc.status_code, exc.detail
+    elif isinstance(exc, HTTPException):
+        status, detail = exc.status_code, str(exc.detail)
+        if status == 403 and "csrf" in detail.lower():
+            detail = "Your form expired or came from another site. Reload the page and try again."
+    elif _is_unstorable_text(exc):
+        # Text with a NUL character can be sent in any field, but PostgreSQL can neither store nor search it.
+        status, detail = HTTP_400_BAD_REQUEST, "Text must not contain NUL characters."
+    elif isinstance(exc, RecursionError):
+        # Input nested deeper than a recursive decoder can follow; JSON bodies are refused before that
+        # (webshop/api/json_guard.py), this is the backstop: never a 500 for input anyone can send.
+        logger.warning("recursion limit on %s %s", request.method, request.url.path)
+        status, detail = HTTP_400_BAD_REQUEST, "The request is nested too deeply."
+    elif _is_database_unavailable(exc):
+        # The database is busy or unreachable: a temporary condition (RFC 9110 §15.6.4), not a bug.
+        # The cause is logged without the SQL and its parameters (the driver's own message).
+        cause = str(getattr(exc, "orig", None) or exc)[:300]
+        logger.warning(
+            "database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, cause
+        )
+        status, detail = HTTP_503_SERVICE_UNAVAILABLE, BUSY_DETAIL
+    else:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        status, detail = HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error happened on our side."
+    return exc, status, detail

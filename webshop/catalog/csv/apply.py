@@ -40,9 +40,10 @@ from sqlalchemy.orm import selectinload
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed, mark_catalog_changed
 from webshop.db.engine import write_session
-from webshop.db.models import Category, Product, ProductFacet, ProductImage, StockMovement, StockReason, Variant
+from webshop.db.models import Category, Product, ProductFacet, ProductImage, Variant
 from webshop.media import ImageRejected, StoredImage, store_image
 from webshop.media import _existing as _stored_files  # media's own check that a stored image set is complete
+from webshop.stock.service import record_imported_stock
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -271,6 +272,20 @@ async def _import_batch(
     written with bulk ``INSERT ... RETURNING`` statements: the ORM's unit of work would insert them one
     at a time, because the models' primary keys come from a sequence default.
     """
+    product_ids = await _upsert_products(session, batch, category_ids, images, report)
+    await _upsert_variants(session, batch, product_ids, report, reference, currency)
+    # Summaries, search documents and the catalog version, in the batch's transaction.
+    await catalog_changed(session, product_ids.values())
+
+
+async def _upsert_products(
+    session: AsyncSession,
+    batch: list[ProductRow],
+    category_ids: dict[tuple[str, ...], int],
+    images: _ImageStore,
+    report: ImportReport,
+) -> dict[str, int]:
+    """Update the batch's existing products, insert the new ones; ``{slug: product id}`` of them all."""
     products = {
         product.slug: product
         for product in await session.scalars(
@@ -279,13 +294,6 @@ async def _import_batch(
             .options(selectinload(Product.facets), selectinload(Product.images))
         )
     }
-    variants = {
-        variant.sku: variant
-        for variant in await session.scalars(
-            select(Variant).where(Variant.sku.in_([v.sku for row in batch for v in row.variants]))
-        )
-    }
-
     product_ids: dict[str, int] = {}
     new_products: list[tuple[ProductRow, int | None, list[tuple[str, StoredImage]]]] = []
     for row in batch:
@@ -304,7 +312,25 @@ async def _import_batch(
         product_ids.update(await _insert_products(session, new_products))
         report.products_created += len(new_products)
         report.images_stored += sum(len(stored) for _row, _category, stored in new_products)
+    return product_ids
 
+
+async def _upsert_variants(
+    session: AsyncSession,
+    batch: list[ProductRow],
+    product_ids: dict[str, int],
+    report: ImportReport,
+    reference: str,
+    currency: str,
+) -> None:
+    """Update the batch's existing variants, insert the new ones with their stock in the ledger (a SKU of
+    another product is an error row, skipped)."""
+    variants = {
+        variant.sku: variant
+        for variant in await session.scalars(
+            select(Variant).where(Variant.sku.in_([v.sku for row in batch for v in row.variants]))
+        )
+    }
     new_variants: list[dict[str, Any]] = []
     for row in batch:
         product_id = product_ids[row.slug]
@@ -332,21 +358,8 @@ async def _import_batch(
     if new_variants:
         result = await session.execute(insert(Variant).returning(Variant.id, Variant.sku), new_variants)
         variant_ids = {sku: variant_id for variant_id, sku in result}
-        movements = [
-            {
-                "variant_id": variant_ids[v["sku"]],
-                "delta": v["stock"],
-                "reason": StockReason.IMPORT.value,
-                "reference": reference,
-            }
-            for v in new_variants
-            if v["stock"]  # a movement is a change: a variant created with nothing in stock needs none
-        ]
-        if movements:
-            await session.execute(insert(StockMovement), movements)
+        await record_imported_stock(session, {variant_ids[v["sku"]]: v["stock"] for v in new_variants}, reference)
         report.variants_created += len(new_variants)
-    # Summaries, search documents and the catalog version, in the batch's transaction.
-    await catalog_changed(session, product_ids.values())
 
 
 async def _insert_products(
