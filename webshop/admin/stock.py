@@ -7,14 +7,14 @@ The health rule is ``webshop.stock.service.stock_level_expression``; adjustments
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, get, post
+from litestar import MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.admin import ADMIN_GUARDS
+from webshop.admin import AdminPages
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService
@@ -41,12 +41,10 @@ class AdjustForm(msgspec.Struct):
     note: str = ""
 
 
-class AdminStockController(Controller):
+class AdminStockController(AdminPages):
     """Stock health and adjustments."""
 
     path = "/admin/stock"
-    guards = ADMIN_GUARDS
-    include_in_schema = False
 
     @get("", name="admin_stock", media_type=MediaType.HTML)
     async def index(

@@ -16,7 +16,7 @@ from webshop.db.models import OrderStatus, User
 from webshop.errors import InvalidTransition
 from webshop.orders.service import SHOPPER_CANCELLABLE, OrderService, refund_owed
 from webshop.security.session import requires_user
-from webshop.web.responses import see_other
+from webshop.web.responses import page_count, see_other
 
 
 class OrderController(Controller):
@@ -43,7 +43,7 @@ class OrderController(Controller):
                 "thumbnails": await orders_service.thumbnails(orders),
                 "total": total,
                 "page": page,
-                "pages": max(1, -(-total // 20)),
+                "pages": page_count(total, 20),
             },
         )
 
