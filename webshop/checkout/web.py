@@ -5,6 +5,7 @@ The review page carries a one-time checkout token and the cart's signature; plac
 the same token again (double click, refresh, back and resubmit) lands on the same order.
 """
 
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -55,6 +56,12 @@ class PlaceForm(msgspec.Struct):
     checkout_token: Line = ""
     cart_signature: Line = ""
     card_number: Line = ""
+
+
+def address_input(source: object) -> AddressInput:
+    """The ``AddressInput`` of anything with its attributes (``name``, ``line1``, ``line2``, ``city``,
+    ``postal_code``, ``country``): the address form, an address-book row, the API's ``AddressIn``."""
+    return AddressInput(**{f.name: getattr(source, f.name) for f in dataclasses.fields(AddressInput)})
 
 
 def _verify_first(request: Request[User, Any, Any], settings: Settings, step: str) -> Redirect | None:
@@ -123,8 +130,7 @@ class CheckoutController(Controller):
             if form.address_id and form.address_id != "new":
                 address = await checkout_service.address(user_id, int(form.address_id))
             else:
-                fields = {k: getattr(form, k) for k in ("name", "line1", "line2", "city", "postal_code", "country")}
-                address = await checkout_service.save_address(user_id, AddressInput(**fields))
+                address = await checkout_service.save_address(user_id, address_input(form))
         except (ValidationFailed, NotFound, ValueError) as exc:
             form = exc.form if isinstance(exc, InvalidForm) else form
             detail = getattr(exc, "detail", "Choose an address.")
@@ -241,14 +247,7 @@ class CheckoutController(Controller):
             address = await checkout_service.address(request.user.id, state["address_id"])
             order, _created = await checkout_service.place_order(
                 user_id=request.user.id,
-                address=AddressInput(
-                    name=address.name,
-                    line1=address.line1,
-                    line2=address.line2,
-                    city=address.city,
-                    postal_code=address.postal_code,
-                    country=address.country,
-                ),
+                address=address_input(address),
                 shipping_code=state["shipping"],
                 card_number=form.card_number,
                 checkout_token=form.checkout_token,
