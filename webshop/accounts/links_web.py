@@ -25,6 +25,7 @@ from webshop.db.engine import WRITES_ON_GET, ShopAlchemyConfig, write_session
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.security.session import requires_user
+from webshop.web.forms import form_again
 from webshop.web.responses import see_other
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -201,12 +202,7 @@ class AccountLinkController(Controller):
         except AccountLinkError as exc:
             return link_error_page(exc)
         except ValidationFailed as exc:
-            return Template(
-                "accounts/reset_password.html",
-                context={"token": token, "errors": exc.field_errors, "message": exc.detail},
-                status_code=422,
-                headers=NO_STORE,
-            )
+            return form_again("accounts/reset_password.html", exc, {"token": token}, headers=NO_STORE)
         flash(request, "Your password was changed and every device was signed out. Sign in with it now.", "info")
         return see_other(request, "/account/sign-in")
 
@@ -233,11 +229,7 @@ class AccountLinkController(Controller):
                 user, new_email=data.new_email, password=data.password, settings=settings
             )
         except ValidationFailed as exc:
-            return Template(
-                "accounts/change_email.html",
-                context={"form": {"new_email": data.new_email}, "errors": exc.field_errors, "message": exc.detail},
-                status_code=422,
-            )
+            return form_again("accounts/change_email.html", exc, {"form": {"new_email": data.new_email}})
         flash(
             request,
             f"We sent a link to {new_email}. Your address changes when you follow it; "

@@ -18,6 +18,7 @@ from webshop.admin import AdminPages
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService
+from webshop.web.forms import form_again
 from webshop.web.responses import page_or_fragment, see_other
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -74,12 +75,8 @@ class AdminStockController(AdminPages):
             )
         except ValidationFailed as exc:
             context = await dashboard_context(stock_service, None)
-            context.update(
-                form={"sku": data.sku, "delta": data.delta, "reason": data.reason, "note": data.note},
-                errors=exc.field_errors,
-                message=exc.detail,
-            )
-            return Template("admin/stock/index.html", context=context, status_code=422)
+            context["form"] = {"sku": data.sku, "delta": data.delta, "reason": data.reason, "note": data.note}
+            return form_again("admin/stock/index.html", exc, context)
         flash(request, f"Stock of {data.sku.strip()} is now {level}.", "info")
         return see_other(request, "/admin/stock")
 

@@ -22,7 +22,7 @@ from webshop.db.models import User
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.security.session import requires_user
 from webshop.text import Line
-from webshop.web.forms import FormFields, InvalidForm, read_form
+from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import see_other
 
 CHECKOUT_KEY = "checkout"
@@ -133,18 +133,10 @@ class CheckoutController(Controller):
                 address = await checkout_service.save_address(user_id, address_input(form))
         except (ValidationFailed, NotFound, ValueError) as exc:
             form = exc.form if isinstance(exc, InvalidForm) else form
-            detail = getattr(exc, "detail", "Choose an address.")
-            return Template(
-                "checkout/address.html",
-                context={
-                    "addresses": await checkout_service.addresses(user_id),
-                    "chosen": "new",
-                    "form": msgspec.structs.asdict(form),
-                    "errors": getattr(exc, "field_errors", {}),
-                    "message": detail,
-                },
-                status_code=422,
-            )
+            refusal = exc if isinstance(exc, DomainError) else ValidationFailed("Choose an address.")
+            addresses = await checkout_service.addresses(user_id)
+            context = {"addresses": addresses, "chosen": "new", "form": msgspec.structs.asdict(form)}
+            return form_again("checkout/address.html", refusal, context)
         _save_state(request, address_id=address.id)
         return see_other(request, "/checkout/shipping")
 
@@ -165,11 +157,7 @@ class CheckoutController(Controller):
         try:
             method = shipping_method(read_form(ShippingForm, data).shipping_method)
         except ValidationFailed as exc:
-            return Template(
-                "checkout/shipping.html",
-                context={"methods": SHIPPING_METHODS, "chosen": None, "message": exc.detail},
-                status_code=422,
-            )
+            return form_again("checkout/shipping.html", exc, {"methods": SHIPPING_METHODS, "chosen": None})
         _save_state(request, shipping=method.code)
         return see_other(request, "/checkout/review")
 
