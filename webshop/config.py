@@ -52,12 +52,8 @@ def _env_number(
     minimum: Number | None,
     maximum: Number | None,
 ) -> Number:
-    """The variable ``name`` read by ``parse`` (``default`` when unset or blank), checked against
-    ``minimum``/``maximum`` (inclusive) when given.
-
-    Raises:
-        SettingsError: ``parse`` refuses the text (the message says it must be ``what``), or out of range.
-    """
+    """The variable ``name`` read by ``parse`` (``default`` when unset or blank), checked against ``minimum`` and
+    ``maximum`` (inclusive) when given; ``SettingsError`` says it must be ``what`` when ``parse`` refuses it."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
