@@ -7,15 +7,16 @@ result for the life of the process; tests build their own ``Settings`` and pass 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_FILE = "webshop.db"
@@ -40,32 +41,47 @@ def _env_bool(name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
-def _env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """A whole-number variable, checked against ``minimum``/``maximum`` (inclusive) when given."""
+Number = TypeVar("Number", int, float)
+
+
+def _env_number(
+    name: str,
+    default: Number,
+    parse: Callable[[str], Number],
+    what: str,
+    minimum: Number | None,
+    maximum: Number | None,
+) -> Number:
+    """The variable ``name`` read by ``parse`` (``default`` when unset or blank), checked against ``minimum`` and
+    ``maximum`` (inclusive) when given; ``SettingsError`` says it must be ``what`` when ``parse`` refuses it."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
+    except SettingsError:
+        raise
     except ValueError as exc:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+        raise SettingsError(f"{name} must be {what}, got {raw!r}") from exc
     _check_range(name, value, minimum, maximum)
     return value
+
+
+def _env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A whole-number variable, checked against ``minimum``/``maximum`` (inclusive) when given."""
+    return _env_number(name, default, int, "a whole number", minimum, maximum)
 
 
 def _env_float(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
     """A number of seconds (or another decimal quantity), checked against ``minimum``/``maximum``."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
+
+    def finite(raw: str) -> float:
         value = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
-    if value != value or value in {float("inf"), float("-inf")}:  # NaN or infinite
-        raise SettingsError(f"{name} must be a finite number, got {raw!r}")
-    _check_range(name, value, minimum, maximum)
-    return value
+        if not math.isfinite(value):  # NaN or infinite
+            raise SettingsError(f"{name} must be a finite number, got {raw!r}")
+        return value
+
+    return _env_number(name, default, finite, "a number", minimum, maximum)
 
 
 def _check_range(name: str, value: float, minimum: float | None, maximum: float | None) -> None:

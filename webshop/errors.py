@@ -25,6 +25,15 @@ class DomainError(Exception):
     status_code = 400
     title = "Bad request"
 
+    def __init_subclass__(cls, *, status_code: int | None = None, title: str | None = None, **kwargs: Any) -> None:
+        """A subclass states its HTTP status and title in its header (``class X(DomainError, status_code=404,
+        title="Not found")``); one that states neither keeps its parent's."""
+        super().__init_subclass__(**kwargs)
+        if status_code is not None:
+            cls.status_code = status_code
+        if title is not None:
+            cls.title = title
+
     def __init__(self, detail: str, *, field_errors: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -32,39 +41,24 @@ class DomainError(Exception):
         self.extra = extra
 
 
-class ValidationFailed(DomainError):
+class ValidationFailed(DomainError, status_code=422, title="Invalid input"):
     """Input is malformed or breaks a rule; ``field_errors`` says which field and why."""
 
-    status_code = 422
-    title = "Invalid input"
 
-
-class NotFound(DomainError):
+class NotFound(DomainError, status_code=404, title="Not found"):
     """The thing does not exist, or the caller may not know that it does."""
 
-    status_code = 404
-    title = "Not found"
 
-
-class Conflict(DomainError):
+class Conflict(DomainError, status_code=409, title="Conflict"):
     """The request conflicts with the current state (a duplicate e-mail, a used slug)."""
 
-    status_code = 409
-    title = "Conflict"
 
-
-class AuthenticationFailed(DomainError):
+class AuthenticationFailed(DomainError, status_code=401, title="Authentication failed"):
     """Credentials are wrong, or the account cannot sign in (one message for both)."""
 
-    status_code = 401
-    title = "Authentication failed"
 
-
-class PermissionDenied(DomainError):
+class PermissionDenied(DomainError, status_code=403, title="Forbidden"):
     """The caller is known but may not do this."""
-
-    status_code = 403
-    title = "Forbidden"
 
 
 class EmailNotVerified(PermissionDenied):
@@ -72,50 +66,35 @@ class EmailNotVerified(PermissionDenied):
     and this account's is not; pages send the shopper to confirm it, the API answers 403."""
 
 
-class InsufficientStock(DomainError):
+class InsufficientStock(DomainError, status_code=409, title="Insufficient stock"):
     """Not enough stock for one or more lines; ``shortfalls`` lists every one of them at once.
 
     Each shortfall is a ``Shortfall`` (sku, name, requested, available).
     """
-
-    status_code = 409
-    title = "Insufficient stock"
 
     def __init__(self, detail: str, *, shortfalls: list[Any]) -> None:
         super().__init__(detail)
         self.shortfalls = shortfalls
 
 
-class PaymentDeclined(DomainError):
+class PaymentDeclined(DomainError, status_code=402, title="Payment declined"):
     """The payment provider declined the charge; nothing was ordered and no stock was taken."""
 
-    status_code = 402
-    title = "Payment declined"
 
-
-class InvalidTransition(DomainError):
+class InvalidTransition(DomainError, status_code=409, title="Invalid status change"):
     """An order cannot move from its current status to the requested one."""
 
-    status_code = 409
-    title = "Invalid status change"
 
-
-class CartChanged(DomainError):
+class CartChanged(DomainError, status_code=409, title="Cart changed"):
     """The cart or its prices changed between review and placing the order; review it again."""
 
-    status_code = 409
-    title = "Cart changed"
 
-
-class TooManyAttempts(DomainError):
+class TooManyAttempts(DomainError, status_code=429, title="Too many attempts"):
     """Too many failed sign-ins for this account (or e-mail address): it is locked for a while.
 
     ``retry_after`` is the number of seconds until the next attempt is accepted; the response carries
     it as ``Retry-After`` (RFC 9110 §10.2.3, RFC 6585 §4).
     """
-
-    status_code = 429
-    title = "Too many attempts"
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)

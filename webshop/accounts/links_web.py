@@ -1,8 +1,9 @@
 """HTML controllers for the e-mail flows: verify the address, reset the password, change the address.
 
-Links from e-mails land here. A link that no longer works shows ``accounts/link_error.html`` (what
-went wrong, and a way to get a new link). Links that change something important (a new password, a
-new address) open a page with a form first, so a mail scanner that fetches links cannot use them up.
+Links from e-mails land here. A link that no longer works (``AccountLinkError``, from any handler here)
+shows ``accounts/link_error.html`` (what went wrong, and a way to get a new link). Links that change
+something important (a new password, a new address) open a page with a form first, so a mail scanner
+that fetches links cannot use them up.
 """
 
 import logging
@@ -25,6 +26,7 @@ from webshop.db.engine import WRITES_ON_GET, ShopAlchemyConfig, write_session
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.security.session import requires_user
+from webshop.web.forms import form_again
 from webshop.web.responses import see_other
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -57,8 +59,9 @@ class ChangeEmailForm(msgspec.Struct):
     password: str = ""
 
 
-def link_error_page(exc: AccountLinkError) -> Template:
-    """``accounts/link_error.html`` for a refused link (410 Gone, or 400 for a bad signature)."""
+def link_error_page(request: Request[Any, Any, Any], exc: AccountLinkError) -> Template:
+    """``accounts/link_error.html`` for a refused link (410 Gone, or 400 for a bad signature): the
+    controller's handler of ``AccountLinkError``."""
     return Template(
         "accounts/link_error.html",
         context={"problem": exc.problem.value, "purpose": exc.purpose.value, "message": exc.detail},
@@ -96,6 +99,7 @@ class AccountLinkController(Controller):
 
     path = "/account"
     include_in_schema = False
+    exception_handlers = {AccountLinkError: link_error_page}
 
     # -- verify the address ----------------------------------------------------------------------
 
@@ -131,10 +135,7 @@ class AccountLinkController(Controller):
         settings: NamedDependency[Settings],
     ) -> Template:
         """Follow a verification link."""
-        try:
-            user = await account_links_service.verify_email(token, settings)
-        except AccountLinkError as exc:
-            return link_error_page(exc)
+        user = await account_links_service.verify_email(token, settings)
         signed_in = request.user is not None
         return done_page(
             "Your e-mail address is confirmed",
@@ -180,10 +181,7 @@ class AccountLinkController(Controller):
         settings: NamedDependency[Settings],
     ) -> Template:
         """A reset link's page: choose a new password (the link is used when the form is sent)."""
-        try:
-            await account_links_service.check(token, LinkPurpose.RESET_PASSWORD, settings)
-        except AccountLinkError as exc:
-            return link_error_page(exc)
+        await account_links_service.check(token, LinkPurpose.RESET_PASSWORD, settings)
         return Template("accounts/reset_password.html", context={"token": token, "errors": {}}, headers=NO_STORE)
 
     @post("/reset-password/{token:str}", name="reset_password.submit", media_type=MediaType.HTML)
@@ -198,15 +196,8 @@ class AccountLinkController(Controller):
         """Set the new password; every sign-in of the account ends; then sign in again."""
         try:
             await account_links_service.reset_password(token, data.password, settings)
-        except AccountLinkError as exc:
-            return link_error_page(exc)
         except ValidationFailed as exc:
-            return Template(
-                "accounts/reset_password.html",
-                context={"token": token, "errors": exc.field_errors, "message": exc.detail},
-                status_code=422,
-                headers=NO_STORE,
-            )
+            return form_again("accounts/reset_password.html", exc, {"token": token}, headers=NO_STORE)
         flash(request, "Your password was changed and every device was signed out. Sign in with it now.", "info")
         return see_other(request, "/account/sign-in")
 
@@ -233,11 +224,7 @@ class AccountLinkController(Controller):
                 user, new_email=data.new_email, password=data.password, settings=settings
             )
         except ValidationFailed as exc:
-            return Template(
-                "accounts/change_email.html",
-                context={"form": {"new_email": data.new_email}, "errors": exc.field_errors, "message": exc.detail},
-                status_code=422,
-            )
+            return form_again("accounts/change_email.html", exc, {"form": {"new_email": data.new_email}})
         flash(
             request,
             f"We sent a link to {new_email}. Your address changes when you follow it; "
@@ -254,10 +241,7 @@ class AccountLinkController(Controller):
         settings: NamedDependency[Settings],
     ) -> Template:
         """An e-mail change link's page: confirm the new address with one button."""
-        try:
-            row = await account_links_service.check(token, LinkPurpose.CHANGE_EMAIL, settings)
-        except AccountLinkError as exc:
-            return link_error_page(exc)
+        row = await account_links_service.check(token, LinkPurpose.CHANGE_EMAIL, settings)
         return Template(
             "accounts/confirm_email_change.html", context={"token": token, "new_email": row.new_email}, headers=NO_STORE
         )
@@ -270,10 +254,7 @@ class AccountLinkController(Controller):
         settings: NamedDependency[Settings],
     ) -> Template:
         """Change the address now (checked for uniqueness again); the old address gets a notice."""
-        try:
-            user = await account_links_service.confirm_email_change(token, settings)
-        except AccountLinkError as exc:
-            return link_error_page(exc)
+        user = await account_links_service.confirm_email_change(token, settings)
         return done_page(
             "Your e-mail address is changed",
             f"Your account's address is now {user.email}. Sign in with it from now on.",

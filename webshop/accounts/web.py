@@ -20,7 +20,7 @@ from webshop.errors import AuthenticationFailed, TooManyAttempts, ValidationFail
 from webshop.security.session import AUTH_KEY, requires_user
 from webshop.security.throttle import SignInThrottle
 from webshop.text import Line
-from webshop.web.forms import FormFields, InvalidForm, read_form
+from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import see_other
 
 
@@ -112,16 +112,8 @@ class AccountController(Controller):
             )
         except ValidationFailed as exc:
             form = exc.form if isinstance(exc, InvalidForm) else form
-            return Template(
-                "accounts/register.html",
-                context={
-                    "form": {"email": form.email, "name": form.name},
-                    "errors": exc.field_errors,
-                    "message": exc.detail,
-                    "next": safe_next(form.next, ""),
-                },
-                status_code=422,
-            )
+            context = {"form": {"email": form.email, "name": form.name}, "next": safe_next(form.next, "")}
+            return form_again("accounts/register.html", exc, context)
         await sign_in_browser(request, users_service, user)
         return see_other(request, safe_next(form.next, "/account"))
 
@@ -187,11 +179,7 @@ class AccountController(Controller):
         try:
             await users_service.update_profile(user, name=read_form(ProfileForm, data).name)
         except ValidationFailed as exc:
-            return Template(
-                "accounts/profile.html",
-                context={"errors": exc.field_errors, "message": exc.detail},
-                status_code=422,
-            )
+            return form_again("accounts/profile.html", exc, {})
         return see_other(request, "/account?saved=profile")
 
     @post("/password", name="account.password", media_type=MediaType.HTML, guards=[requires_user])
@@ -211,17 +199,11 @@ class AccountController(Controller):
                 user, current=form.current_password, new=form.new_password, throttle=sign_in_throttle
             )
         except TooManyAttempts as exc:
-            return Template(
-                "accounts/profile.html",
-                context={"errors": {}, "password_message": exc.detail},
-                status_code=429,
-                headers={"Retry-After": str(exc.retry_after)},
+            headers = {"Retry-After": str(exc.retry_after)}
+            return form_again(
+                "accounts/profile.html", exc, {}, status_code=429, message_key="password_message", headers=headers
             )
         except ValidationFailed as exc:
-            return Template(
-                "accounts/profile.html",
-                context={"errors": exc.field_errors, "password_message": exc.detail},
-                status_code=422,
-            )
+            return form_again("accounts/profile.html", exc, {}, message_key="password_message")
         await sign_in_browser(request, users_service, user)
         return see_other(request, "/account?saved=password")

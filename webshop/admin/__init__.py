@@ -1,15 +1,17 @@
 """The admin area under ``/admin``: management pages for the catalog, stock, orders and users.
 
-Every admin controller sets ``guards = ADMIN_GUARDS`` and ``include_in_schema = False``. The guard sends a
-signed-out visitor to the sign-in form with ``?next=`` back to the page, and shows anyone who is not an
-admin the 403 page (webshop.web.errors). Admin pages extend ``templates/admin/base.html``.
+Every admin controller subclasses ``AdminPages`` (``guards = ADMIN_GUARDS``, ``include_in_schema = False``).
+The guard sends a signed-out visitor to the sign-in form with ``?next=`` back to the page, and shows anyone
+who is not an admin the 403 page (webshop.web.errors). Admin pages extend ``templates/admin/base.html``.
 """
-
-from __future__ import annotations
 
 from typing import Any
 
+from litestar import Controller, Request
+from litestar.response import Template
+
 from webshop.security.session import requires_admin
+from webshop.web.responses import page_count, page_or_fragment
 
 ADMIN_GUARDS: list[Any] = [requires_admin]
 """Guards of every admin controller: signed-out → sign-in redirect, customer → 403 page."""
@@ -17,4 +19,51 @@ ADMIN_GUARDS: list[Any] = [requires_admin]
 ADMIN_PAGE_SIZE = 25
 """Rows per page of the admin lists."""
 
-__all__ = ["ADMIN_GUARDS", "ADMIN_PAGE_SIZE"]
+
+class AdminPages(Controller):
+    """Base of every admin controller: admins only (``ADMIN_GUARDS``), left out of the OpenAPI schema."""
+
+    guards = ADMIN_GUARDS
+    include_in_schema = False
+
+
+def admin_list_page(
+    request: Request[Any, Any, Any],
+    folder: str,
+    results_id: str,
+    context: dict[str, Any],
+    *,
+    total: int,
+    page: int,
+    filters: dict[str, str],
+    query: dict[str, str] | None = None,
+) -> Template:
+    """An admin list page, ``{folder}/index.html``, or its results fragment ``{folder}/_results.html`` for an
+    htmx request aimed at ``#{results_id}`` (see ``page_or_fragment``).
+
+    Args:
+        request: The list page's request.
+        folder: The templates' folder, such as ``admin/orders``.
+        results_id: The id of the results section the fragment replaces, such as ``order-results``.
+        context: The rows and what else the page shows.
+        total: Rows matching the filters (all pages), for the count and ``pages`` (``ADMIN_PAGE_SIZE`` a page).
+        page: The 1-based page shown.
+        filters: The filter form's values (``""`` for none).
+        query: The query string the pagination links keep (default: the filters that are set).
+    """
+    return page_or_fragment(
+        request,
+        f"{folder}/index.html",
+        {results_id: f"{folder}/_results.html"},
+        {
+            **context,
+            "total": total,
+            "page": page,
+            "pages": page_count(total, ADMIN_PAGE_SIZE),
+            "filters": filters,
+            "query": {k: v for k, v in filters.items() if v} if query is None else query,
+        },
+    )
+
+
+__all__ = ["ADMIN_GUARDS", "ADMIN_PAGE_SIZE", "AdminPages", "admin_list_page"]

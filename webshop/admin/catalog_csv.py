@@ -26,7 +26,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from litestar import Controller, MediaType, Request, Response, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
@@ -35,7 +35,7 @@ from litestar.response import Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webshop.admin import ADMIN_GUARDS
+from webshop.admin import AdminPages
 from webshop.audit.service import AuditService
 from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.export import export_catalog
@@ -124,12 +124,10 @@ async def _preview(alchemy: ShopAlchemyConfig, parsed: ParsedCatalog, settings: 
         return await preview_import(session, parsed, media_dir=settings.media_dir, currency=settings.currency)
 
 
-class AdminCatalogCsvController(Controller):
+class AdminCatalogCsvController(AdminPages):
     """Catalog export and import (with a dry run) for admins."""
 
     path = "/admin/catalog-csv"
-    guards = ADMIN_GUARDS
-    include_in_schema = False
 
     @get("", name="admin_catalog_csv", media_type=MediaType.HTML)
     async def index(

@@ -8,14 +8,14 @@ form and the error status (409 or 422). The rules live in ``CategoryService``.
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, get, post
+from litestar import MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.admin import ADMIN_GUARDS
+from webshop.admin import AdminPages
 from webshop.audit.service import AuditService
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
@@ -102,12 +102,10 @@ def subtree_counts(
     return counts
 
 
-class AdminCategoryController(Controller):
+class AdminCategoryController(AdminPages):
     """The category tree for admins."""
 
     path = "/admin/categories"
-    guards = ADMIN_GUARDS
-    include_in_schema = False
 
     @get("", name="admin_categories", media_type=MediaType.HTML)
     async def index(self, categories_service: NamedDependency[CategoryService]) -> Template:

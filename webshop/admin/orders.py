@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, get, post
+from litestar import MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
@@ -19,12 +19,12 @@ from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.accounts.service import UserService
-from webshop.admin import ADMIN_GUARDS, ADMIN_PAGE_SIZE
+from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.audit.service import AuditService
 from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition
 from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, OrderService, refund_owed
-from webshop.web.responses import page_or_fragment, see_other
+from webshop.web.responses import see_other
 from webshop.web.templating import money
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -68,12 +68,10 @@ def next_actions(order: Order) -> list[tuple[str, str]]:
     return [(s.value, ACTION_LABELS[s]) for s in OrderStatus if s in allowed]
 
 
-class AdminOrderController(Controller):
+class AdminOrderController(AdminPages):
     """Orders for admins: every customer's, with status changes."""
 
     path = "/admin/orders"
-    guards = ADMIN_GUARDS
-    include_in_schema = False
 
     @get("", name="admin_orders", media_type=MediaType.HTML)
     async def index(
@@ -110,20 +108,9 @@ class AdminOrderController(Controller):
             "date_to": day_to.isoformat() if day_to else "",
             "customer": customer or "",
         }
-        return page_or_fragment(
-            request,
-            "admin/orders/index.html",
-            {"order-results": "admin/orders/_results.html"},
-            {
-                "rows": rows,
-                "total": total,
-                "page": page,
-                "pages": max(1, -(-total // ADMIN_PAGE_SIZE)),
-                "filters": filters,
-                "query": {k: v for k, v in filters.items() if v},
-                "statuses": STATUSES,
-                "errors": errors,
-            },
+        context = {"rows": rows, "statuses": STATUSES, "errors": errors}
+        return admin_list_page(
+            request, "admin/orders", "order-results", context, total=total, page=page, filters=filters
         )
 
     @get("/{order_id:int}", name="admin_order", media_type=MediaType.HTML)

@@ -14,14 +14,14 @@ hidden ``-id`` and ``-stock_seen``) and ``new-{k}-{field}`` for new ones, fields
 
 from typing import Annotated, Any
 
-from litestar import Controller, MediaType, Request, Response, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.admin import ADMIN_GUARDS, ADMIN_PAGE_SIZE
+from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.admin.product_form import (
     CELL_FIELDS,
     ProductForm,
@@ -43,19 +43,17 @@ from webshop.db.models import Product, User, Variant
 from webshop.errors import NotFound, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.stock.service import StockChanged
-from webshop.web.responses import page_or_fragment, see_other
+from webshop.web.responses import see_other
 
 # The multipart framing around a 5 MB photo (boundaries, headers, the CSRF field) is well under 64 KB;
 # the service checks the photo itself against MAX_UPLOAD_BYTES.
 UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
 
 
-class AdminProductController(Controller):
+class AdminProductController(AdminPages):
     """Product management for admins."""
 
     path = "/admin/products"
-    guards = ADMIN_GUARDS
-    include_in_schema = False
 
     @get("", name="admin_products", media_type=MediaType.HTML)
     async def index(
@@ -91,17 +89,12 @@ class AdminProductController(Controller):
         query = {k: v for k, v in filters.items() if v and not (k == "state" and v == "active")}
         query = {k: v for k, v in query.items() if not (k == "sort" and v == "name")}
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return page_or_fragment(
+        return admin_list_page(
             request,
-            "admin/products/index.html",
-            {"product-results": "admin/products/_results.html"},
+            "admin/products",
+            "product-results",
             {
                 "rows": rows,
-                "total": total,
-                "page": page,
-                "pages": max(1, -(-total // ADMIN_PAGE_SIZE)),
-                "filters": filters,
-                "query": query,
                 "categories": flat_categories(await categories_service.tree()),
                 "states": ADMIN_STATES,
                 "stock_levels": ADMIN_STOCK_LEVELS,
@@ -110,6 +103,10 @@ class AdminProductController(Controller):
                 "stock_level": stock_level,
                 "major_text": major_text,
             },
+            total=total,
+            page=page,
+            filters=filters,
+            query=query,
         )
 
     # --- inline cells: price and stock of one variant ------------------------------------------------

@@ -7,17 +7,18 @@ The health rule is ``webshop.stock.service.stock_level_expression``; adjustments
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, get, post
+from litestar import MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.admin import ADMIN_GUARDS
+from webshop.admin import AdminPages
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService
+from webshop.web.forms import form_again
 from webshop.web.responses import page_or_fragment, see_other
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -41,12 +42,10 @@ class AdjustForm(msgspec.Struct):
     note: str = ""
 
 
-class AdminStockController(Controller):
+class AdminStockController(AdminPages):
     """Stock health and adjustments."""
 
     path = "/admin/stock"
-    guards = ADMIN_GUARDS
-    include_in_schema = False
 
     @get("", name="admin_stock", media_type=MediaType.HTML)
     async def index(
@@ -76,12 +75,8 @@ class AdminStockController(Controller):
             )
         except ValidationFailed as exc:
             context = await dashboard_context(stock_service, None)
-            context.update(
-                form={"sku": data.sku, "delta": data.delta, "reason": data.reason, "note": data.note},
-                errors=exc.field_errors,
-                message=exc.detail,
-            )
-            return Template("admin/stock/index.html", context=context, status_code=422)
+            context["form"] = {"sku": data.sku, "delta": data.delta, "reason": data.reason, "note": data.note}
+            return form_again("admin/stock/index.html", exc, context)
         flash(request, f"Stock of {data.sku.strip()} is now {level}.", "info")
         return see_other(request, "/admin/stock")
 

@@ -6,29 +6,27 @@ The rules (the shop keeps at least one active admin; deactivation signs the user
 
 from typing import Any
 
-from litestar import Controller, MediaType, Request, get, post
+from litestar import MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.accounts.service import UserService
-from webshop.admin import ADMIN_GUARDS, ADMIN_PAGE_SIZE
+from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
 from webshop.errors import Conflict
-from webshop.web.responses import page_or_fragment, see_other
+from webshop.web.responses import see_other
 
 ROLES = [r.value for r in UserRole]
 STATES = {"active": True, "deactivated": False}
 
 
-class AdminUserController(Controller):
+class AdminUserController(AdminPages):
     """Users for admins: roles and access."""
 
     path = "/admin/users"
-    guards = ADMIN_GUARDS
-    include_in_schema = False
 
     @get("", name="admin_users", media_type=MediaType.HTML)
     async def index(
@@ -55,20 +53,8 @@ class AdminUserController(Controller):
             "role": role_filter.value if role_filter else "",
             "access": access if access in STATES else "",
         }
-        return page_or_fragment(
-            request,
-            "admin/users/index.html",
-            {"user-results": "admin/users/_results.html"},
-            {
-                "users": users,
-                "total": total,
-                "page": page,
-                "pages": max(1, -(-total // ADMIN_PAGE_SIZE)),
-                "filters": filters,
-                "query": {k: v for k, v in filters.items() if v},
-                "roles": ROLES,
-            },
-        )
+        context = {"users": users, "roles": ROLES}
+        return admin_list_page(request, "admin/users", "user-results", context, total=total, page=page, filters=filters)
 
     @get("/{user_id:int}", name="admin_user", media_type=MediaType.HTML)
     async def detail(

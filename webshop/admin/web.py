@@ -1,20 +1,18 @@
 """The admin home page (``/admin``): what needs attention, with links to each management page."""
 
-from litestar import Controller, MediaType, get
+from litestar import MediaType, get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
-from webshop.admin import ADMIN_GUARDS
+from webshop.admin import AdminPages
 from webshop.orders.service import OrderService
 from webshop.stock.service import StockService
 
 
-class AdminController(Controller):
+class AdminController(AdminPages):
     """The admin dashboard."""
 
     path = "/admin"
-    guards = ADMIN_GUARDS
-    include_in_schema = False
 
     @get("", name="admin", media_type=MediaType.HTML)
     async def index(

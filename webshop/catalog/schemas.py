@@ -342,13 +342,7 @@ class CategoryDetail(msgspec.Struct):
 
 def category_detail(category: Category) -> CategoryDetail:
     """``CategoryDetail`` from a ``Category`` row."""
-    return CategoryDetail(
-        id=category.id,
-        slug=category.slug,
-        name=category.name,
-        parent_id=category.parent_id,
-        position=category.position,
-    )
+    return msgspec.convert(category, CategoryDetail, from_attributes=True)
 
 
 # --- Product, variant, stock and photo writes (admin API) --------------------------------------------

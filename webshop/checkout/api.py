@@ -14,7 +14,8 @@ from webshop.checkout.idempotency import IdempotencyService, fingerprint
 from webshop.checkout.payments import DEFAULT_PROVIDER
 from webshop.checkout.pricing import SHIPPING_METHODS
 from webshop.checkout.schemas import CheckoutIn, ShippingMethodOut
-from webshop.checkout.service import AddressInput, CheckoutService
+from webshop.checkout.service import CheckoutService
+from webshop.checkout.web import address_input
 from webshop.config import Settings
 from webshop.db.models import User
 from webshop.orders.schemas import OrderOut, order_out
@@ -73,18 +74,10 @@ class CheckoutApiController(Controller):
         replay = await idempotency_service.claim(**claim, request_fingerprint=fingerprint(body))
         if replay is not None:
             return Response(replay.body, status_code=replay.status)  # type: ignore[arg-type]
-        address = data.shipping_address
         try:
             order, _ = await checkout_service.place_order(
                 user_id=user_id,
-                address=AddressInput(
-                    name=address.name,
-                    line1=address.line1,
-                    line2=address.line2,
-                    city=address.city,
-                    postal_code=address.postal_code,
-                    country=address.country,
-                ),
+                address=address_input(data.shipping_address),
                 shipping_code=data.shipping_method,
                 card_number=data.payment.card_number,
                 checkout_token=checkout_token(user_id, idempotency_key),

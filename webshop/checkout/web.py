@@ -5,6 +5,7 @@ The review page carries a one-time checkout token and the cart's signature; plac
 the same token again (double click, refresh, back and resubmit) lands on the same order.
 """
 
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -21,7 +22,7 @@ from webshop.db.models import User
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.security.session import requires_user
 from webshop.text import Line
-from webshop.web.forms import FormFields, InvalidForm, read_form
+from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import see_other
 
 CHECKOUT_KEY = "checkout"
@@ -55,6 +56,12 @@ class PlaceForm(msgspec.Struct):
     checkout_token: Line = ""
     cart_signature: Line = ""
     card_number: Line = ""
+
+
+def address_input(source: object) -> AddressInput:
+    """The ``AddressInput`` of anything with its attributes (``name``, ``line1``, ``line2``, ``city``,
+    ``postal_code``, ``country``): the address form, an address-book row, the API's ``AddressIn``."""
+    return AddressInput(**{f.name: getattr(source, f.name) for f in dataclasses.fields(AddressInput)})
 
 
 def _verify_first(request: Request[User, Any, Any], settings: Settings, step: str) -> Redirect | None:
@@ -123,22 +130,13 @@ class CheckoutController(Controller):
             if form.address_id and form.address_id != "new":
                 address = await checkout_service.address(user_id, int(form.address_id))
             else:
-                fields = {k: getattr(form, k) for k in ("name", "line1", "line2", "city", "postal_code", "country")}
-                address = await checkout_service.save_address(user_id, AddressInput(**fields))
+                address = await checkout_service.save_address(user_id, address_input(form))
         except (ValidationFailed, NotFound, ValueError) as exc:
             form = exc.form if isinstance(exc, InvalidForm) else form
-            detail = getattr(exc, "detail", "Choose an address.")
-            return Template(
-                "checkout/address.html",
-                context={
-                    "addresses": await checkout_service.addresses(user_id),
-                    "chosen": "new",
-                    "form": msgspec.structs.asdict(form),
-                    "errors": getattr(exc, "field_errors", {}),
-                    "message": detail,
-                },
-                status_code=422,
-            )
+            refusal = exc if isinstance(exc, DomainError) else ValidationFailed("Choose an address.")
+            addresses = await checkout_service.addresses(user_id)
+            context = {"addresses": addresses, "chosen": "new", "form": msgspec.structs.asdict(form)}
+            return form_again("checkout/address.html", refusal, context)
         _save_state(request, address_id=address.id)
         return see_other(request, "/checkout/shipping")
 
@@ -159,11 +157,7 @@ class CheckoutController(Controller):
         try:
             method = shipping_method(read_form(ShippingForm, data).shipping_method)
         except ValidationFailed as exc:
-            return Template(
-                "checkout/shipping.html",
-                context={"methods": SHIPPING_METHODS, "chosen": None, "message": exc.detail},
-                status_code=422,
-            )
+            return form_again("checkout/shipping.html", exc, {"methods": SHIPPING_METHODS, "chosen": None})
         _save_state(request, shipping=method.code)
         return see_other(request, "/checkout/review")
 
@@ -241,14 +235,7 @@ class CheckoutController(Controller):
             address = await checkout_service.address(request.user.id, state["address_id"])
             order, _created = await checkout_service.place_order(
                 user_id=request.user.id,
-                address=AddressInput(
-                    name=address.name,
-                    line1=address.line1,
-                    line2=address.line2,
-                    city=address.city,
-                    postal_code=address.postal_code,
-                    country=address.country,
-                ),
+                address=address_input(address),
                 shipping_code=state["shipping"],
                 card_number=form.card_number,
                 checkout_token=form.checkout_token,

@@ -8,15 +8,29 @@ and changes nothing; its "Yes, cancel this order" form posts to the same address
 from typing import Any
 
 from litestar import Controller, MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from webshop.db.models import OrderStatus, User
+from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition
 from webshop.orders.service import SHOPPER_CANCELLABLE, OrderService, refund_owed
 from webshop.security.session import requires_user
-from webshop.web.responses import see_other
+from webshop.web.responses import page_count, see_other
+
+ORDERS_PAGE_SIZE = 20
+"""Orders per page of the history."""
+
+
+async def own_order(
+    request: Request[User, Any, Any], number: FromPath[str], orders_service: NamedDependency[OrderService]
+) -> Order:
+    """The ``order`` of the pages under ``/orders/{number}``: the signed-in shopper's order ``number``.
+
+    Raises:
+        NotFound: no such order, or another customer's (the same answer).
+    """
+    return await orders_service.get_by_number(number, user_id=request.user.id)
 
 
 class OrderController(Controller):
@@ -25,6 +39,7 @@ class OrderController(Controller):
     path = "/orders"
     guards = [requires_user]
     include_in_schema = False
+    dependencies = {"order": Provide(own_order)}
 
     @get("", name="orders", media_type=MediaType.HTML)
     async def history(
@@ -35,7 +50,9 @@ class OrderController(Controller):
     ) -> Template:
         """Order history, newest first."""
         page = max(page, 1)
-        orders, total = await orders_service.list_for_user(request.user.id, limit=20, offset=(page - 1) * 20)
+        orders, total = await orders_service.list_for_user(
+            request.user.id, limit=ORDERS_PAGE_SIZE, offset=(page - 1) * ORDERS_PAGE_SIZE
+        )
         return Template(
             "orders/history.html",
             context={
@@ -43,21 +60,19 @@ class OrderController(Controller):
                 "thumbnails": await orders_service.thumbnails(orders),
                 "total": total,
                 "page": page,
-                "pages": max(1, -(-total // 20)),
+                "pages": page_count(total, ORDERS_PAGE_SIZE),
             },
         )
 
     @get("/{number:str}", name="order", media_type=MediaType.HTML)
     async def detail(
         self,
-        request: Request[User, Any, Any],
-        number: FromPath[str],
+        order: NamedDependency[Order],
         orders_service: NamedDependency[OrderService],
         placed: FromQuery[str | None] = None,
         cancelled: FromQuery[str | None] = None,
     ) -> Template:
         """One order (the confirmation page right after checkout)."""
-        order = await orders_service.get_by_number(number, user_id=request.user.id)
         return Template(
             "orders/detail.html",
             context={
@@ -70,11 +85,8 @@ class OrderController(Controller):
         )
 
     @get("/{number:str}/cancel", name="order.cancel_confirm", media_type=MediaType.HTML)
-    async def confirm_cancel(
-        self, request: Request[User, Any, Any], number: FromPath[str], orders_service: NamedDependency[OrderService]
-    ) -> Template:
+    async def confirm_cancel(self, order: NamedDependency[Order]) -> Template:
         """Ask before cancelling: what comes back to the card, what goes back to stock (changes nothing)."""
-        order = await orders_service.get_by_number(number, user_id=request.user.id)
         return Template(
             "orders/cancel.html",
             context={

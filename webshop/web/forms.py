@@ -5,7 +5,8 @@ page. A form handler instead takes the posted fields as they came (``FormFields`
 ``read_form`` inside its usual ``try``: a field that does not fit its type (a control character, see
 ``webshop.text``) raises ``InvalidForm``, a ``ValidationFailed`` with a message for each such field,
 which the handler's error path turns into the form again (422) with the messages beside the fields.
-``InvalidForm.form`` keeps the fields that did fit, to fill the form in again.
+``InvalidForm.form`` keeps the fields that did fit, to fill the form in again; ``form_again`` is that
+error path's answer.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Annotated, Any, Generic, TypeVar
 import msgspec
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
+from litestar.response import Template
 
-from webshop.errors import ValidationFailed
+from webshop.errors import DomainError, ValidationFailed
 from webshop.text import CONTROL_MESSAGE
 
 FormFields = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -73,3 +75,31 @@ def read_form(form_type: type[FormT], fields: Mapping[str, Any]) -> FormT:
         except msgspec.ValidationError:
             errors[field.encode_name] = _message(value)
     raise InvalidForm(msgspec.convert(good, form_type), errors)
+
+
+def form_again(
+    template: str,
+    error: DomainError,
+    context: dict[str, Any],
+    *,
+    status_code: int = 422,
+    message_key: str = "message",
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """The form's page again after a refused post: ``context``, plus ``errors`` (``{field: message}``, shown
+    beside the fields) and the error's message under ``message_key``.
+
+    Args:
+        template: The form's page.
+        error: Why the post was refused (``ValidationFailed``, ``InvalidForm``, a domain error).
+        context: What the page shows besides the messages (the values to fill in again).
+        status_code: 422 (the form needs correcting) unless the handler says otherwise.
+        message_key: The context key of the message, for pages with more than one form.
+        headers: Extra response headers (``Cache-Control`` on the pages of e-mailed links).
+    """
+    return Template(
+        template,
+        context={**context, "errors": error.field_errors, message_key: error.detail},
+        status_code=status_code,
+        headers=headers,
+    )

@@ -1,4 +1,4 @@
-"""Small helpers shared by HTML controllers: page-or-fragment responses and post/redirect/get."""
+"""Small helpers shared by HTML controllers: page-or-fragment responses, post/redirect/get, page counts."""
 
 from __future__ import annotations
 
@@ -47,3 +47,8 @@ def see_other(request: Request[Any, Any, Any], url: str) -> Redirect | HXLocatio
     if isinstance(request, HTMXRequest) and request.htmx and not request.htmx.boosted:
         return HXLocation(redirect_to=url)
     return Redirect(url, status_code=HTTP_303_SEE_OTHER)
+
+
+def page_count(total: int, page_size: int) -> int:
+    """How many pages of ``page_size`` rows ``total`` rows fill (at least 1: an empty list is one page)."""
+    return max(1, -(-total // page_size))

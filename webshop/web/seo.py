@@ -49,6 +49,8 @@ FAVICON_CACHE = CacheControlHeader(public=True, max_age=86400)
 """``/favicon.ico`` has a fixed URL (pages link the fingerprinted copy in ``/static``): a day."""
 SITE_FILE_OPT = {"exclude_from_csrf": True}
 """No CSRF cookie on these public, cacheable answers (a shared cache must never hand one out)."""
+SITE_FILE_ROUTE: dict[str, Any] = {"include_in_schema": False, "opt": SITE_FILE_OPT}
+"""Route options of every site file (sitemap, robots.txt, favicon): not in the API schema, no CSRF cookie."""
 
 
 def absolute_url(base_url: str, path: str) -> str:
@@ -223,14 +225,7 @@ def robots_txt(base_url: str, disallow: Iterable[str] = ROBOTS_DISALLOW, allow: 
     return "\n".join(lines)
 
 
-@get(
-    "/sitemap.xml",
-    name="sitemap",
-    include_in_schema=False,
-    media_type=MediaType.XML,
-    cache_control=SITE_FILE_CACHE,
-    opt=SITE_FILE_OPT,
-)
+@get("/sitemap.xml", name="sitemap", media_type=MediaType.XML, cache_control=SITE_FILE_CACHE, **SITE_FILE_ROUTE)
 async def sitemap(products_service: NamedDependency[ProductService], settings: NamedDependency[Settings]) -> Template:
     """The sitemap of the shop's public pages."""
     urls = await sitemap_urls(products_service, settings.base_url)
@@ -240,25 +235,17 @@ async def sitemap(products_service: NamedDependency[ProductService], settings: N
 @get(
     "/robots.txt",
     name="robots",
-    include_in_schema=False,
     media_type=MediaType.TEXT,
     cache_control=SITE_FILE_CACHE,
-    opt=SITE_FILE_OPT,
     sync_to_thread=False,
+    **SITE_FILE_ROUTE,
 )
 def robots(settings: NamedDependency[Settings]) -> Response[str]:
     """Crawling rules and the sitemap's address."""
     return Response(robots_txt(settings.base_url), media_type=MediaType.TEXT)
 
 
-@get(
-    "/favicon.ico",
-    name="favicon",
-    include_in_schema=False,
-    cache_control=FAVICON_CACHE,
-    opt=SITE_FILE_OPT,
-    sync_to_thread=False,
-)
+@get("/favicon.ico", name="favicon", cache_control=FAVICON_CACHE, sync_to_thread=False, **SITE_FILE_ROUTE)
 def favicon() -> File:
     """The shop's icon, for browsers that ask for ``/favicon.ico`` whatever the page links."""
     return File(
