@@ -16,7 +16,6 @@ import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import diff
@@ -40,14 +39,13 @@ from webshop.catalog.rules import (
     _check_variant_set,
     _clean_product,
     _clean_variant,
-    _conflict,
     _facet_dict,
     _product_snapshot,
     _replace_facets,
 )
 from webshop.catalog.schemas import ProductPatch, ProductWrite, VariantUpdate, VariantWrite
 from webshop.catalog.slugs import free_slug, slugify
-from webshop.catalog.summaries import catalog_changed
+from webshop.catalog.summaries import catalog_write
 from webshop.catalog.variants import ProductVariants
 from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant
 from webshop.errors import ValidationFailed
@@ -267,32 +265,22 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         if errors:
             raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
 
-        audit = self.audit
-        try:
-            async with session.begin_nested():
-                facets = values.pop("facets")
-                product = Product(**values)
-                product.facets = [ProductFacet(facet=f, value=v) for f, vs in facets.items() for v in vs]
-                stocks = []
-                for position, row in enumerate(rows):
-                    stocks.append(row.pop("stock"))
-                    product.variants.append(Variant(**row, stock=0, position=position))
-                session.add(product)
-                await session.flush()
-                audit.record(
-                    actor,
-                    "product",
-                    product.id,
-                    "create",
-                    summary=f"Created “{product.name}” with {len(rows)} variant(s).",
-                    changes={k: [None, v] for k, v in _product_snapshot(product, facets).items()},
-                )
-                for variant, stock in zip(product.variants, stocks, strict=True):
-                    await self._record_new_variant(variant, stock, audit, actor)
-        except IntegrityError as exc:
-            raise _conflict(exc) from exc
-        await catalog_changed(session, [product.id])
-        await session.commit()
+        async with catalog_write(session) as changed:
+            facets = values.pop("facets")
+            product = Product(**values)
+            product.facets = [ProductFacet(facet=f, value=v) for f, vs in facets.items() for v in vs]
+            stocks = []
+            for position, row in enumerate(rows):
+                stocks.append(row.pop("stock"))
+                product.variants.append(Variant(**row, stock=0, position=position))
+            session.add(product)
+            await session.flush()
+            changed.add(product.id)
+            summary = f"Created “{product.name}” with {len(rows)} variant(s)."
+            snapshot = {k: [None, v] for k, v in _product_snapshot(product, facets).items()}
+            self.audit.record(actor, "product", product.id, "create", summary=summary, changes=snapshot)
+            for variant, stock in zip(product.variants, stocks, strict=True):
+                await self._record_new_variant(variant, stock, self.audit, actor)
         return await self.get_for_admin(product.id)
 
     async def update_product(
@@ -343,12 +331,8 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         await self._check_updated_variant_set(product, groups, updates, added, errors)
         if errors:
             raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
-        try:
+        async with catalog_write(self.repository.session, product.id):
             await self._write_update(product, values, updates, added, actor)
-        except IntegrityError as exc:
-            raise _conflict(exc) from exc
-        await catalog_changed(self.repository.session, [product.id])
-        await self.repository.session.commit()
         return await self.get_for_admin(product.id)
 
     async def _updated_values(
@@ -436,37 +420,35 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         added: list[dict[str, Any]],
         actor: User | None,
     ) -> None:
-        """Write a checked update in a savepoint: variants (stock through ``set_stock``), the product's
-        fields and facets, new variants, and their audit events.
+        """Write a checked update (in ``update_product``'s ``catalog_write``): variants (stock through
+        ``set_stock``), the product's fields and facets, new variants, and their audit events.
 
         Raises:
-            StockChanged: a variant's stock is no longer what the admin saw (the savepoint rolls back).
-            IntegrityError: a unique SKU or slug was taken meanwhile (the savepoint rolls back).
+            StockChanged: a variant's stock is no longer what the admin saw (the write rolls back).
         """
         session = self.repository.session
         facets_before = _facet_dict(product)
         before = _product_snapshot(product, facets_before)
-        async with session.begin_nested():
-            for variant, clean in updates:
-                if "stock" in clean:
-                    await self._set_stock(variant, clean.pop("stock_seen"), clean.pop("stock"), actor=actor)
-                self._apply_variant(variant, clean, self.audit, actor)
-            # Variant rows before the product row: the order checkout locks them in (its variants,
-            # then their products' summaries), so the two cannot deadlock on PostgreSQL.
-            await session.flush()
-            facets = values.pop("facets", None)
-            for key, value in values.items():
-                setattr(product, key, value)
-            if facets is not None and facets != facets_before:
-                _replace_facets(product, facets)
-            after = _product_snapshot(product, facets if facets is not None else facets_before)
-            if changes := diff(before, after):
-                summary = "Edited the product."
-                self.audit.record(actor, "product", product.id, "update", summary=summary, changes=changes)
-            await session.flush()
-            position = max((v.position for v in product.variants), default=-1) + 1
-            for offset, row in enumerate(added):
-                await self._insert_variant(product, row, position + offset, self.audit, actor)
+        for variant, clean in updates:
+            if "stock" in clean:
+                await self._set_stock(variant, clean.pop("stock_seen"), clean.pop("stock"), actor=actor)
+            self._apply_variant(variant, clean, self.audit, actor)
+        # Variant rows before the product row: the order checkout locks them in (its variants,
+        # then their products' summaries), so the two cannot deadlock on PostgreSQL.
+        await session.flush()
+        facets = values.pop("facets", None)
+        for key, value in values.items():
+            setattr(product, key, value)
+        if facets is not None and facets != facets_before:
+            _replace_facets(product, facets)
+        after = _product_snapshot(product, facets if facets is not None else facets_before)
+        if changes := diff(before, after):
+            summary = "Edited the product."
+            self.audit.record(actor, "product", product.id, "update", summary=summary, changes=changes)
+        await session.flush()
+        position = max((v.position for v in product.variants), default=-1) + 1
+        for offset, row in enumerate(added):
+            await self._insert_variant(product, row, position + offset, self.audit, actor)
 
     async def soft_delete(self, product_id: int, *, actor: User | None) -> Product:
         """Hide a product from the shop and the API for good, keeping it for past orders; committed.
@@ -479,14 +461,10 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         """
         product = await self.get_for_admin(product_id)
         if product.deleted_at is None:
-            session = self.repository.session
-            product.deleted_at = datetime.now(UTC)
-            self.audit.record(
-                actor, "product", product.id, "delete", summary=f"Deleted “{product.name}” (hidden from the shop)."
-            )
-            await session.flush()
-            await catalog_changed(session, [product.id])
-            await session.commit()
+            async with catalog_write(self.repository.session, product.id):
+                product.deleted_at = datetime.now(UTC)
+                summary = f"Deleted “{product.name}” (hidden from the shop)."
+                self.audit.record(actor, "product", product.id, "delete", summary=summary)
         return await self.get_for_admin(product_id)
 
     async def restore(self, product_id: int, *, actor: User | None) -> Product:
@@ -497,12 +475,9 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         """
         product = await self.get_for_admin(product_id)
         if product.deleted_at is not None:
-            session = self.repository.session
-            product.deleted_at = None
-            self.audit.record(actor, "product", product.id, "restore", summary=f"Restored “{product.name}”.")
-            await session.flush()
-            await catalog_changed(session, [product.id])
-            await session.commit()
+            async with catalog_write(self.repository.session, product.id):
+                product.deleted_at = None
+                self.audit.record(actor, "product", product.id, "restore", summary=f"Restored “{product.name}”.")
         return await self.get_for_admin(product_id)
 
     # admin helpers

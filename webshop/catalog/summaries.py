@@ -5,10 +5,12 @@ every worker's cache of catalog reads (``catalog_changed``; the bump is the comm
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, event, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -146,6 +148,28 @@ async def catalog_changed(
     if search_index:
         await reindex_products(session, ids)
     mark_catalog_changed(session)
+
+
+@contextlib.asynccontextmanager
+async def catalog_write(session: AsyncSession, *product_ids: int) -> AsyncIterator[set[int]]:
+    """One catalog write, owned by the service verb that opens it: the block runs in a savepoint, a
+    unique violation from a concurrent write (a SKU or slug just taken) becomes ``ValidationFailed``
+    naming the field, and on success ``catalog_changed`` runs for the products (``product_ids`` and
+    any the block adds to the yielded set) before the transaction is committed.
+
+    Raises:
+        ValidationFailed: a unique constraint was hit (nothing written).
+    """
+    from webshop.catalog.rules import _conflict
+
+    changed = set(product_ids)
+    try:
+        async with session.begin_nested():
+            yield changed
+    except IntegrityError as exc:
+        raise _conflict(exc) from exc
+    await catalog_changed(session, changed)
+    await session.commit()
 
 
 async def repair_derived_data(session: AsyncSession, *, summary_slugs: Sequence[str], search_index: bool) -> None:

@@ -10,17 +10,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import Audited, AuditService, diff
 from webshop.catalog.rules import (
     _check_variant_set,
     _clean_variant,
-    _conflict,
     _variant_snapshot,
 )
 from webshop.catalog.schemas import VariantPatch, VariantWrite
-from webshop.catalog.summaries import catalog_changed, refresh_product_summaries
+from webshop.catalog.summaries import catalog_write, refresh_product_summaries
 from webshop.db.models import Product, User, Variant
 from webshop.errors import NotFound, ValidationFailed
 from webshop.money import format_money
@@ -64,15 +62,9 @@ class ProductVariants(Audited):
         await self._check_skus_free([("", row.get("sku"))], None, errors)
         if errors:
             raise ValidationFailed("The variant was not added. Please correct the marked fields.", field_errors=errors)
-        session = self.repository.session
-        try:
-            async with session.begin_nested():
-                position = max((v.position for v in product.variants), default=-1) + 1
-                variant = await self._insert_variant(product, row, position, self.audit, actor)
-        except IntegrityError as exc:
-            raise _conflict(exc) from exc
-        await catalog_changed(session, [product.id])
-        await session.commit()
+        async with catalog_write(self.repository.session, product.id):
+            position = max((v.position for v in product.variants), default=-1) + 1
+            variant = await self._insert_variant(product, row, position, self.audit, actor)
         return await self._variant(variant.id)
 
     async def update_variant(
@@ -113,15 +105,8 @@ class ProductVariants(Audited):
             await self._check_skus_free([("", clean["sku"])], None, errors)
         if errors:
             raise ValidationFailed("The variant was not saved. Please correct the marked fields.", field_errors=errors)
-        session = self.repository.session
-        try:
-            async with session.begin_nested():
-                self._apply_variant(variant, clean, self.audit, actor)
-                await session.flush()
-        except IntegrityError as exc:
-            raise _conflict(exc) from exc
-        await catalog_changed(session, [variant.product_id])
-        await session.commit()
+        async with catalog_write(self.repository.session, variant.product_id):
+            self._apply_variant(variant, clean, self.audit, actor)
         return await self._variant(variant_id)
 
     async def set_variant_stock(
@@ -189,19 +174,11 @@ class ProductVariants(Audited):
         if count <= 1:
             message = "A product needs at least one variant: delete the product instead."
             raise ValidationFailed(message, field_errors={"variant": message})
-        async with session.begin_nested():
-            self.audit.record(
-                actor,
-                "product",
-                variant.product_id,
-                "variant-delete",
-                summary=f"Removed variant {variant.sku}.",
-                changes={k: [v, None] for k, v in {**_variant_snapshot(variant), "stock": variant.stock}.items()},
-            )
+        async with catalog_write(session, variant.product_id):
+            gone = {k: [v, None] for k, v in {**_variant_snapshot(variant), "stock": variant.stock}.items()}
+            summary = f"Removed variant {variant.sku}."
+            self.audit.record(actor, "product", variant.product_id, "variant-delete", summary=summary, changes=gone)
             await session.delete(variant)
-            await session.flush()
-        await catalog_changed(session, [variant.product_id])
-        await session.commit()
 
     async def _variant(self, variant_id: int) -> Variant:
         variant = await self.repository.session.scalar(

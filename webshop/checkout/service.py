@@ -242,17 +242,36 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             PaymentDeclined: the provider declined; nothing was ordered.
         """
         try:
-            return await self._place(
-                user_id=user_id,
-                address=address,
-                shipping_code=shipping_code,
-                card_number=card_number,
-                checkout_token=checkout_token,
-                provider=provider,
-                tax_rates_bp=tax_rates_bp,
-                expected_signature=expected_signature,
-                require_verified_email=require_verified_email,
-            )
+            if not TOKEN_RE.match(checkout_token or ""):
+                raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
+            card = normalize_card_number(card_number)
+            existing = await self.find_by_token(checkout_token)
+            if existing is None:
+                if require_verified_email:
+                    await self._check_verified(user_id)
+                if not card:
+                    raise ValidationFailed("Enter a card number.", field_errors={"card_number": "Enter a card number."})
+                reserved = await self._reserve(
+                    user_id=user_id,
+                    address=address.cleaned(),
+                    method=shipping_method(shipping_code),
+                    card=card,
+                    checkout_token=checkout_token,
+                    provider=provider,
+                    tax_rates_bp=tax_rates_bp,
+                    expected_signature=expected_signature,
+                )
+                if reserved is not None:
+                    return await self._pay(reserved, card, provider), True
+                existing = await self.find_by_token(checkout_token)  # another request claimed the token first
+                if existing is None:
+                    raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
+            order = self._replay(existing, user_id)
+            if order.status == OrderStatus.PENDING.value and card:
+                # Interrupted between reservation and settlement (a crash, a lost connection) or still being
+                # paid by a concurrent request: the same idempotency key makes the provider charge it once.
+                order = await self._pay(order, card, provider)
+            return order, False
         except DomainError:
             # A request with the same token may have committed its order after this one looked the
             # token up (it emptied the cart or took the stock we then missed): land on that order.
@@ -269,52 +288,6 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 "Confirm your e-mail address before you check out: follow the link we sent to "
                 f"{user.email} (sign in on the website to have it sent again)."
             )
-
-    async def _place(
-        self,
-        *,
-        user_id: int,
-        address: AddressInput,
-        shipping_code: str,
-        card_number: str,
-        checkout_token: str,
-        provider: PaymentProvider,
-        tax_rates_bp: dict[str, int],
-        expected_signature: str | None,
-        require_verified_email: bool,
-    ) -> tuple[Order, bool]:
-        """``place_order`` without the second look-up of the token after a domain error: reserve
-        (committed), then pay and settle (see the module docstring)."""
-        if not TOKEN_RE.match(checkout_token or ""):
-            raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
-        card = normalize_card_number(card_number)
-        existing = await self.find_by_token(checkout_token)
-        if existing is None:
-            if require_verified_email:
-                await self._check_verified(user_id)
-            if not card:
-                raise ValidationFailed("Enter a card number.", field_errors={"card_number": "Enter a card number."})
-            reserved = await self._reserve(
-                user_id=user_id,
-                address=address.cleaned(),
-                method=shipping_method(shipping_code),
-                card=card,
-                checkout_token=checkout_token,
-                provider=provider,
-                tax_rates_bp=tax_rates_bp,
-                expected_signature=expected_signature,
-            )
-            if reserved is not None:
-                return await self._pay(reserved, card, provider), True
-            existing = await self.find_by_token(checkout_token)  # another request claimed the token first
-            if existing is None:
-                raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
-        order = self._replay(existing, user_id)
-        if order.status == OrderStatus.PENDING.value and card:
-            # Interrupted between reservation and settlement (a crash, a lost connection) or still being
-            # paid by a concurrent request: the same idempotency key makes the provider charge it once.
-            order = await self._pay(order, card, provider)
-        return order, False
 
     async def _reserve(
         self,
