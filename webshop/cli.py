@@ -29,6 +29,8 @@ from webshop.config import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from webshop.catalog.csv.apply import ImportReport
 
 DEMO_PRODUCTS = 48
@@ -135,6 +137,39 @@ def import_catalog_command(path: Path, no_progress: bool) -> None:
         sys.exit(1)
 
 
+@contextlib.contextmanager
+def _progress_bar(show: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """Yield an ``on_progress(done, total)`` for ``import_catalog``: a rich progress bar over products
+    on stderr when ``show`` (drawn from the first batch on, so an error before it stands alone), else
+    ``None``."""
+    if not show:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("importing products"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    tasks: list[TaskID] = []
+
+    def advance(done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task("import", total=total))
+        bar.update(tasks[0], completed=done, total=total)
+
+    try:
+        yield advance
+    finally:
+        if tasks:
+            bar.stop()
+
+
 def _run_import(settings: Settings, path: Path, *, progress: bool) -> ImportReport:
     from webshop.catalog.csv.apply import import_catalog
     from webshop.db.engine import create_alchemy_config
@@ -142,7 +177,8 @@ def _run_import(settings: Settings, path: Path, *, progress: bool) -> ImportRepo
     async def run() -> ImportReport:
         config = create_alchemy_config(settings, null_pool=True)
         try:
-            return await import_catalog(config, path, settings.media_dir, progress=progress)
+            with _progress_bar(progress) as advance:
+                return await import_catalog(config, path, settings.media_dir, on_progress=advance)
         finally:
             await config.get_engine().dispose()
 

@@ -32,7 +32,6 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.admin import AdminPages
@@ -43,7 +42,7 @@ from webshop.catalog.csv.parse import CSV_FILE, ParsedCatalog, parse_catalog
 from webshop.catalog.csv.plan import ImportPreview, preview_import
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, end_transaction
-from webshop.db.models import Product, User
+from webshop.db.models import User
 
 MAX_CSV_BYTES = 16 * 1024 * 1024
 """Largest CSV an admin may upload (16 MB: about 30,000 products)."""
@@ -218,10 +217,11 @@ class AdminCatalogCsvController(AdminPages):
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
                 parsed = await _parse(content, Path(workdir), settings.currency)
                 plan = await _preview(alchemy, parsed, settings)
-                report = await import_catalog(alchemy, Path(workdir), settings.media_dir, currency=settings.currency)
+                report = await import_catalog(
+                    alchemy, Path(workdir), settings.media_dir, currency=settings.currency, actor=request.user
+                )
         except UploadRejected as exc:
             return await self._index(session, settings, error=exc.message, status_code=exc.status)
-        await self._audit(audit_service, request.user, plan)
         return Template("admin/csv/result.html", context={"report": report, "plan": plan})
 
     @staticmethod
@@ -243,20 +243,6 @@ class AdminCatalogCsvController(AdminPages):
         if hashlib.sha256(content).hexdigest() != claims.get("d"):
             raise UploadRejected("The file is not the one that was previewed. Upload it again.", 400)
         return content
-
-    @staticmethod
-    async def _audit(audit_service: AuditService, actor: User, plan: ImportPreview) -> None:
-        """One ``product``/``import`` event per product the import created or changed (shown on its page)."""
-        planned = {item.slug: (item, "Created by a CSV import") for item in plan.created}
-        planned.update({item.slug: (item, "Changed by a CSV import") for item in plan.changed})
-        if not planned:
-            return
-        session = audit_service.repository.session
-        ids = dict((await session.execute(select(Product.slug, Product.id).where(Product.slug.in_(planned)))).all())
-        for slug, (item, what) in planned.items():
-            if slug in ids:
-                summary = f"{what} (line {item.line}): " + "; ".join(item.changes)
-                audit_service.record(actor, "product", ids[slug], "import", summary=summary)
 
     async def _index(
         self, session: AsyncSession, settings: Settings, *, error: str | None = None, status_code: int = 200

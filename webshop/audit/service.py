@@ -12,7 +12,7 @@ from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from webshop.db.models import AuditEvent, User
 from webshop.observability.logging import get_logger
@@ -75,6 +75,27 @@ class AuditService(SQLAlchemyAsyncRepositoryService[AuditEvent]):
                 changes=dict(changes or {}),
             )
         return event
+
+    async def record_many(
+        self, actor: User | None, entity_type: str, action: str, summaries: Mapping[int, str]
+    ) -> None:
+        """Add one event per ``{entity id: summary}`` in a single executemany (a catalog import writes
+        thousands); same fields and transaction as ``record``, without per-row change details.
+        """
+        if summaries:
+            rows: list[dict[str, Any]] = [
+                {
+                    "actor_id": actor.id if actor else None,
+                    "actor_email": actor.email if actor else "",
+                    "entity_type": entity_type,
+                    "entity_id": entity_id,
+                    "action": action,
+                    "summary": summary[:500],
+                    "changes": {},
+                }
+                for entity_id, summary in summaries.items()
+            ]
+            await self.repository.session.execute(insert(AuditEvent), rows)
 
     async def for_entity(self, entity_type: str, entity_ids: Sequence[int], *, limit: int = 100) -> list[AuditEvent]:
         """Return the newest ``limit`` events about ``entity_type`` rows ``entity_ids``, newest first."""

@@ -23,7 +23,6 @@ What the importer owns and what it leaves alone:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,10 +36,11 @@ import anyio.to_thread
 from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 
+from webshop.audit.service import AuditService
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed, mark_catalog_changed
 from webshop.db.engine import write_session
-from webshop.db.models import Category, Product, ProductFacet, ProductImage, Variant
+from webshop.db.models import Category, Product, ProductFacet, ProductImage, User, Variant
 from webshop.media import ImageRejected, StoredImage, store_image
 from webshop.media import _existing as _stored_files  # media's own check that a stored image set is complete
 from webshop.stock.service import record_imported_stock
@@ -66,26 +66,37 @@ from webshop.catalog.csv.parse import (
 
 
 @dataclass
-class ImportReport:
-    """What ``import_catalog`` did.
+class ImportCounts:
+    """How many rows an import created or changed, by kind: what ``import_catalog`` reports and what
+    ``preview_import`` predicts, counted the same way so the two can be compared.
 
     Attributes:
-        products_created / products_updated / products_unchanged: Products by outcome (a product
-            counts as updated when a product-level field, facet or image changed).
+        products_created / products_updated: Products by outcome (a product counts as updated when a
+            product-level field, facet or image changed).
         variants_created / variants_updated: Variants by outcome (unchanged ones are not counted).
         images_stored: Images newly attached to products.
         categories_created: New categories.
-        errors: Rows that were skipped or imported incompletely, in line order.
-        notices: Rows imported with a change the operator should know of (a repeated SKU renamed).
     """
 
     products_created: int = 0
     products_updated: int = 0
-    products_unchanged: int = 0
     variants_created: int = 0
     variants_updated: int = 0
     images_stored: int = 0
     categories_created: int = 0
+
+
+@dataclass
+class ImportReport(ImportCounts):
+    """What ``import_catalog`` did.
+
+    Attributes:
+        products_unchanged: Products in the file that did not change (the other counters: ``ImportCounts``).
+        errors: Rows that were skipped or imported incompletely, in line order.
+        notices: Rows imported with a change the operator should know of (a repeated SKU renamed).
+    """
+
+    products_unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     notices: list[RowError] = field(default_factory=list)
 
@@ -116,9 +127,10 @@ async def import_catalog(
     catalog_dir: Path,
     media_dir: Path,
     *,
-    progress: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
     currency: str = "USD",
     batch_size: int = BATCH_SIZE,
+    actor: User | None = None,
 ) -> ImportReport:
     """Import ``catalog_dir/products.csv`` and its ``images/`` into the database and ``media_dir``.
 
@@ -135,9 +147,12 @@ async def import_catalog(
         config: The app's advanced-alchemy config (``create_alchemy_config``).
         catalog_dir: Folder holding ``products.csv`` and ``images/``.
         media_dir: Where ``store_image`` writes originals and derivatives.
-        progress: Show a progress bar over products on stderr.
+        on_progress: Called after each batch with ``(products done, products in the file)`` (the
+            command line draws its progress bar with it).
         currency: ISO 4217 code of the CSV's prices, given to new and updated variants.
         batch_size: Products per transaction.
+        actor: Who imports (the admin; ``None`` for the command line), named in the ``product``/
+            ``import`` audit event each created or changed product gets in its batch's transaction.
 
     Returns:
         Counts of what was created, updated and left unchanged, and the row errors.
@@ -155,13 +170,15 @@ async def import_catalog(
     category_ids = await _sync_categories(config, parsed.category_paths, report)
     images = _ImageStore(catalog_dir / IMAGES_DIR, media_dir)
     reference = f"import:{csv_path.name}"
-    with _progress_bar(progress, len(parsed.products)) as advance:
-        for batch in _batched(parsed.products, batch_size):
-            await images.prepare(batch)
-            async with write_session(config) as session:
-                await _import_batch(session, batch, category_ids, images, report, reference, currency)
-                await session.commit()
-            advance(len(batch))
+    done = 0
+    for batch in _batched(parsed.products, batch_size):
+        await images.prepare(batch)
+        async with write_session(config) as session:
+            await _import_batch(session, batch, category_ids, images, report, reference, currency, actor)
+            await session.commit()
+        done += len(batch)
+        if on_progress is not None:
+            on_progress(done, len(parsed.products))
     report.errors.sort(key=lambda error: error.line)
     return report
 
@@ -265,15 +282,27 @@ async def _import_batch(
     report: ImportReport,
     reference: str,
     currency: str,
+    actor: User | None,
 ) -> None:
-    """Create or update the products of ``batch`` and their variants (the caller commits).
+    """Create or update the products of ``batch`` and their variants, with a ``product``/``import``
+    audit event for each product created or changed (the caller commits).
 
     Existing rows are loaded with one query per table and updated through the ORM. New rows are
     written with bulk ``INSERT ... RETURNING`` statements: the ORM's unit of work would insert them one
     at a time, because the models' primary keys come from a sequence default.
     """
-    product_ids = await _upsert_products(session, batch, category_ids, images, report)
-    await _upsert_variants(session, batch, product_ids, report, reference, currency)
+    variants = {
+        variant.sku: variant
+        for variant in await session.scalars(
+            select(Variant).where(Variant.sku.in_([v.sku for row in batch for v in row.variants]))
+        )
+    }
+    history: dict[str, str] = {}
+    product_ids = await _upsert_products(session, batch, category_ids, images, report, variants, currency, history)
+    await _upsert_variants(session, batch, product_ids, variants, report, reference, currency)
+    await AuditService(session=session).record_many(
+        actor, "product", "import", {product_ids[slug]: summary for slug, summary in history.items()}
+    )
     # Summaries, search documents and the catalog version, in the batch's transaction.
     await catalog_changed(session, product_ids.values())
 
@@ -284,8 +313,16 @@ async def _upsert_products(
     category_ids: dict[tuple[str, ...], int],
     images: _ImageStore,
     report: ImportReport,
+    variants: dict[str, Variant],
+    currency: str,
+    history: dict[str, str],
 ) -> dict[str, int]:
-    """Update the batch's existing products, insert the new ones; ``{slug: product id}`` of them all."""
+    """Update the batch's existing products, insert the new ones; ``{slug: product id}`` of them all.
+    ``history`` gets ``{slug: summary}`` of what each created or changed product's audit event says:
+    the preview's own description of the change (``webshop.catalog.csv.plan``), so the event on the
+    product's page reads like the dry run the admin confirmed."""
+    from webshop.catalog.csv.plan import describe_row
+
     products = {
         product.slug: product
         for product in await session.scalars(
@@ -300,6 +337,10 @@ async def _upsert_products(
         category_id = category_ids.get(tuple(row.categories)) if row.categories else None
         stored = images.for_product(row, report)
         product = products.get(row.slug)
+        keys = [image.key for _name, image in stored]
+        if changes := describe_row(row, product, category_id, keys, variants, currency):
+            verb = "Created" if product is None else "Changed"
+            history[row.slug] = f"{verb} by a CSV import (line {row.line}): " + "; ".join(changes)
         if product is None:
             new_products.append((row, category_id, stored))
             continue
@@ -319,18 +360,13 @@ async def _upsert_variants(
     session: AsyncSession,
     batch: list[ProductRow],
     product_ids: dict[str, int],
+    variants: dict[str, Variant],
     report: ImportReport,
     reference: str,
     currency: str,
 ) -> None:
     """Update the batch's existing variants, insert the new ones with their stock in the ledger (a SKU of
     another product is an error row, skipped)."""
-    variants = {
-        variant.sku: variant
-        for variant in await session.scalars(
-            select(Variant).where(Variant.sku.in_([v.sku for row in batch for v in row.variants]))
-        )
-    }
     new_variants: list[dict[str, Any]] = []
     for row in batch:
         product_id = product_ids[row.slug]
@@ -472,26 +508,6 @@ def _batched(items: list[ProductRow], size: int) -> Iterator[list[ProductRow]]:
     iterator = iter(items)
     while batch := list(islice(iterator, max(1, size))):
         yield batch
-
-
-@contextlib.contextmanager
-def _progress_bar(show: bool, total: int) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n)``: a rich progress bar on stderr when ``show``, else a no-op."""
-    if not show:
-        yield lambda _count: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("importing products"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("import", total=total)
-        yield lambda count: bar.advance(task, count)
 
 
 # --------------------------------------------------------------------------------------------- stored assets

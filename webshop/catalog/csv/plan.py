@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.catalog.csv.apply import (
+    ImportCounts,
     _product_facets,
     stored_asset,
 )
@@ -55,7 +56,7 @@ class PlannedProduct:
 
 
 @dataclass
-class ImportPreview:
+class ImportPreview(ImportCounts):
     """What ``import_catalog`` would do with a parsed file, worked out without writing anything.
 
     The counters mean the same as ``ImportReport``'s, so a preview can be compared with the report of
@@ -76,12 +77,6 @@ class ImportPreview:
     rejected: list[RowError] = field(default_factory=list)
     notices: list[RowError] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
-    products_created: int = 0
-    products_updated: int = 0
-    variants_created: int = 0
-    variants_updated: int = 0
-    images_stored: int = 0
-    categories_created: int = 0
 
     @property
     def has_changes(self) -> bool:
@@ -180,6 +175,26 @@ def _preview_image_key(name: str, images_dir: Path | None, media_dir: Path) -> s
             return content_key((images_dir / name).read_bytes())
     stored = stored_asset(media_dir, name)
     return stored.key if stored is not None else None
+
+
+def describe_row(
+    row: ProductRow,
+    product: Product | None,
+    category_id: int | None,
+    keys: list[str],
+    variants: dict[str, Variant],
+    currency: str,
+) -> list[str]:
+    """What importing ``row`` creates (``product`` None) or changes in ``product``, in the words of the
+    preview (``"AL-13: price 1299.00 → 1199.00"``); empty when it changes nothing. The import's audit
+    events use it, so they say what the admin confirmed in the dry run."""
+    scratch = ImportPreview()
+    if product is None:
+        _preview_new(scratch, row, keys, variants)
+    else:
+        _preview_existing(scratch, row, product, category_id, keys, variants, currency)
+    planned = scratch.created or scratch.changed
+    return planned[0].changes if planned else []
 
 
 def _preview_new(preview: ImportPreview, row: ProductRow, keys: list[str], variants: dict[str, Variant]) -> None:
