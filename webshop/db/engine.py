@@ -231,6 +231,11 @@ class ShopAlchemyConfig(SQLAlchemyAsyncConfig):
 
     write_session_maker: Callable[[], AsyncSession] | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if callable(self.before_send_handler):
+            self.before_send_handler = _skip_unused_sessions(self.before_send_handler, self.session_scope_key)
+
     def provide_session(self, state: State, scope: Scope) -> AsyncSession:
         """Return the request's session, creating it on first use (a write session for unsafe methods)."""
         from advanced_alchemy.extensions.litestar._utils import get_aa_scope_state, set_aa_scope_state
@@ -246,6 +251,31 @@ class ShopAlchemyConfig(SQLAlchemyAsyncConfig):
             else:
                 session = super().provide_session(state, scope)
         return session  # type: ignore[no-any-return]
+
+
+def _skip_unused_sessions(handler: Any, scope_key: str) -> Any:
+    """advanced-alchemy's commit-or-rollback hook, not run for a request session that never began a
+    transaction and holds no pending change (a cached catalog page or API answer reads nothing through
+    it, and a service that committed itself left nothing): there is nothing to commit, roll back or
+    give back to the pool, and the hook's ``commit()`` and ``close()`` each cost a trip through
+    SQLAlchemy's greenlet. The session is only forgotten at the end of the response, as the hook does.
+    """
+    from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
+    from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_TERMINUS_ASGI_EVENTS
+
+    async def before_send(message: Any, scope: Any) -> None:
+        session = get_aa_scope_state(scope, scope_key)
+        if (
+            session is not None
+            and not session.in_transaction()
+            and not (session.new or session.dirty or session.deleted)
+        ):
+            if message["type"] in SESSION_TERMINUS_ASGI_EVENTS:
+                delete_aa_scope_state(scope, scope_key)
+            return
+        await handler(message, scope)
+
+    return before_send
 
 
 def create_alchemy_config(settings: Settings, *, null_pool: bool = False) -> ShopAlchemyConfig:
