@@ -32,6 +32,7 @@ from webshop.catalog.csv.parse import (
     ParsedCatalog,
     ProductRow,
     RowError,
+    VariantRow,
 )
 
 # --------------------------------------------------------------------------------------------- dry run
@@ -257,6 +258,25 @@ def _preview_existing(
         planned.changes.append(f"{len(new_keys)} photo(s) added")
         preview.images_stored += len(new_keys)
         product_changed = True
+    _preview_variants(preview, planned, row, product, variants, currency)
+    if product_changed:
+        preview.products_updated += 1
+    if planned.changes:
+        preview.changed.append(planned)
+    else:
+        preview.unchanged += 1
+
+
+def _preview_variants(
+    preview: ImportPreview,
+    planned: PlannedProduct,
+    row: ProductRow,
+    product: Product,
+    variants: dict[str, Variant],
+    currency: str,
+) -> None:
+    """Mirror ``_upsert_variants`` for an existing product's rows: new variants, changed ones (never
+    stock), and SKUs that belong to another product (rejected)."""
     for variant_row in row.variants:
         variant = variants.get(variant_row.sku)
         if variant is None:
@@ -268,28 +288,23 @@ def _preview_existing(
                 RowError(variant_row.line, f"sku {variant_row.sku!r} belongs to another product; skipped")
             )
             continue
-        variant_changes = []
-        if variant.price != variant_row.price:
-            variant_changes.append(
-                f"price {format_major(variant.price, currency)} → {format_major(variant_row.price, currency)}"
-            )
-        if list(variant.option_values or []) != list(variant_row.option_values):
-            variant_changes.append(
-                f"options {' / '.join(variant.option_values or [])} → {' / '.join(variant_row.option_values)}"
-            )
-        if variant.tax_category != variant_row.tax_category:
-            variant_changes.append(f"tax category {variant.tax_category} → {variant_row.tax_category}")
-        if variant.currency != currency:
-            variant_changes.append(f"currency {variant.currency} → {currency}")
-        if variant_changes:
+        if variant_changes := _variant_changes(variant, variant_row, currency):
             planned.changes.append(f"{variant_row.sku}: " + ", ".join(variant_changes))
             preview.variants_updated += 1
-    if product_changed:
-        preview.products_updated += 1
-    if planned.changes:
-        preview.changed.append(planned)
-    else:
-        preview.unchanged += 1
+
+
+def _variant_changes(variant: Variant, row: VariantRow, currency: str) -> list[str]:
+    """What importing ``row`` changes in ``variant``, as the preview says it (``"price 10.00 → 12.00"``)."""
+    changes = []
+    if variant.price != row.price:
+        changes.append(f"price {format_major(variant.price, currency)} → {format_major(row.price, currency)}")
+    if list(variant.option_values or []) != list(row.option_values):
+        changes.append(f"options {' / '.join(variant.option_values or [])} → {' / '.join(row.option_values)}")
+    if variant.tax_category != row.tax_category:
+        changes.append(f"tax category {variant.tax_category} → {row.tax_category}")
+    if variant.currency != currency:
+        changes.append(f"currency {variant.currency} → {currency}")
+    return changes
 
 
 def _short(text: str, limit: int = 60) -> str:
