@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from webshop.catalog import limits
 from webshop.db.models import Product, ProductFacet, Variant
 from webshop.errors import ValidationFailed
 
@@ -34,10 +35,10 @@ ADMIN_SORTS = {
 
 _ADMIN_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_TAX_CATEGORY = re.compile(r"[a-z0-9_-]{1,40}")
-_MAX_INT = 2**31 - 1
-_MAX_DESCRIPTION = 20_000
-_MAX_OPTION_GROUPS = 5
+_TAX_CATEGORY = re.compile(rf"[a-z0-9_-]{{1,{limits.TAX_CATEGORY}}}")
+_MAX_INT = limits.STOCK
+_MAX_DESCRIPTION = limits.DESCRIPTION
+_MAX_OPTION_GROUPS = limits.OPTION_GROUPS
 
 
 def _clean_text(value: Any) -> str:
@@ -60,11 +61,14 @@ def _clean_product(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any
     """Validate and normalise the product fields present in ``raw``; adds to ``errors``."""
     values: dict[str, Any] = {}
     if "name" in raw:
-        values["name"] = _text_field(raw["name"], "name", errors, label="A name", limit=200)
+        values["name"] = _text_field(raw["name"], "name", errors, label="A name", limit=limits.PRODUCT_NAME)
     if "slug" in raw:
         slug = _clean_text(raw["slug"]).lower()
-        if slug and (len(slug) > 200 or not _ADMIN_SLUG.fullmatch(slug)):
-            errors["slug"] = "Use lowercase letters and digits joined by single hyphens (at most 200), e.g. trail-shoe."
+        if slug and (len(slug) > limits.PRODUCT_SLUG or not _ADMIN_SLUG.fullmatch(slug)):
+            most = limits.PRODUCT_SLUG
+            errors["slug"] = (
+                f"Use lowercase letters and digits joined by single hyphens (at most {most}), e.g. trail-shoe."
+            )
         values["slug"] = slug
     if "description" in raw:
         values["description"] = _text_field(
@@ -84,12 +88,12 @@ def _clean_product(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any
             cleaned = list(dict.fromkeys(_clean_text(v) for v in items or [] if _clean_text(v)))
             if not cleaned:
                 continue
-            if not facet or len(facet) > 60 or "\x00" in facet:
-                errors["facets"] = f"Facet names must be 1-60 characters ({facet[:20] or 'empty'})."
+            if not facet or len(facet) > limits.FACET_NAME or "\x00" in facet:
+                errors["facets"] = f"Facet names must be 1-{limits.FACET_NAME} characters ({facet[:20] or 'empty'})."
             elif facet == "category":
                 errors["facets"] = "The category is chosen above, not as a facet."
-            elif any(len(v) > 120 or "\x00" in v for v in cleaned):
-                errors["facets"] = f"Values of {facet} can be at most 120 characters."
+            elif any(len(v) > limits.FACET_VALUE or "\x00" in v for v in cleaned):
+                errors["facets"] = f"Values of {facet} can be at most {limits.FACET_VALUE} characters."
             facets.setdefault(facet, [])
             facets[facet] += [v for v in cleaned if v not in facets[facet]]
         values["facets"] = facets
@@ -100,8 +104,8 @@ def _clean_product(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any
             errors["option_groups"] = "Each option group can appear only once."
         elif len(groups) > _MAX_OPTION_GROUPS:
             errors["option_groups"] = f"Use at most {_MAX_OPTION_GROUPS} option groups."
-        elif any(len(g) > 60 or "\x00" in g for g in groups):
-            errors["option_groups"] = "Option group names can be at most 60 characters."
+        elif any(len(g) > limits.OPTION_GROUP or "\x00" in g for g in groups):
+            errors["option_groups"] = f"Option group names can be at most {limits.OPTION_GROUP} characters."
         values["option_groups"] = groups
     return values
 
@@ -117,13 +121,13 @@ def _clean_variant(
     """Validate and normalise the variant fields in ``raw`` (all of ``VariantWrite``'s unless ``partial``)."""
     values: dict[str, Any] = {}
     if "sku" in raw:
-        values["sku"] = _text_field(raw["sku"], prefix + "sku", errors, label="A SKU", limit=64)
+        values["sku"] = _text_field(raw["sku"], prefix + "sku", errors, label="A SKU", limit=limits.SKU)
     if "option_values" in raw:
         options = [_clean_text(v) for v in raw["option_values"] or []]
         if any(not v for v in options):
             errors[prefix + "option_values"] = "Enter a value for each option group."
-        elif any(len(v) > 120 or "\x00" in v for v in options):
-            errors[prefix + "option_values"] = "Option values can be at most 120 characters."
+        elif any(len(v) > limits.OPTION_VALUE or "\x00" in v for v in options):
+            errors[prefix + "option_values"] = f"Option values can be at most {limits.OPTION_VALUE} characters."
         values["option_values"] = options
     for key, label in (("price", "The price"), ("stock", "Stock"), ("low_stock_threshold", "The low-stock threshold")):
         if key in raw:

@@ -10,6 +10,7 @@ import msgspec
 from litestar.datastructures import UploadFile
 
 from webshop.api.schemas import BIGINT_MAX, INT_MAX, Money, money
+from webshop.catalog import limits
 from webshop.media import IMAGE_WIDTHS, image_url
 from webshop.text import CONTROL, PATTERN_MESSAGES, SPACE, Line, Lines, VisibleLine
 
@@ -300,12 +301,12 @@ CategoryName = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
-        max_length=120,
+        max_length=limits.CATEGORY_NAME,
         pattern=CATEGORY_NAME_PATTERN,
         description="Unique among its siblings (ignoring case); spaces are collapsed.",
     ),
 ]
-CategorySlug = Annotated[str, msgspec.Meta(min_length=1, max_length=140, pattern=SLUG_PATTERN)]
+CategorySlug = Annotated[str, msgspec.Meta(min_length=1, max_length=limits.CATEGORY_SLUG, pattern=SLUG_PATTERN)]
 RowId = Annotated[int, msgspec.Meta(ge=1, le=BIGINT_MAX)]
 Position = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX, description="0-based place among its siblings")]
 
@@ -351,14 +352,14 @@ def category_detail(category: Category) -> CategoryDetail:
 
 # Text fields are ``webshop.text`` types: no control characters; "visible" ones need a character that
 # is not white space (the service trims them), multi-line ones (the description) may hold line breaks.
-ProductName = Annotated[VisibleLine, msgspec.Meta(max_length=200)]
-ProductSlug = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=SLUG_PATTERN)]
-Description = Annotated[Lines, msgspec.Meta(max_length=20_000)]
-FacetName = Annotated[VisibleLine, msgspec.Meta(max_length=60)]
-FacetValueText = Annotated[Line, msgspec.Meta(max_length=120)]
-OptionGroup = Annotated[VisibleLine, msgspec.Meta(max_length=60)]
-OptionValue = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
-Sku = Annotated[VisibleLine, msgspec.Meta(max_length=64)]
+ProductName = Annotated[VisibleLine, msgspec.Meta(max_length=limits.PRODUCT_NAME)]
+ProductSlug = Annotated[str, msgspec.Meta(min_length=1, max_length=limits.PRODUCT_SLUG, pattern=SLUG_PATTERN)]
+Description = Annotated[Lines, msgspec.Meta(max_length=limits.DESCRIPTION)]
+FacetName = Annotated[VisibleLine, msgspec.Meta(max_length=limits.FACET_NAME)]
+FacetValueText = Annotated[Line, msgspec.Meta(max_length=limits.FACET_VALUE)]
+OptionGroup = Annotated[VisibleLine, msgspec.Meta(max_length=limits.OPTION_GROUP)]
+OptionValue = Annotated[VisibleLine, msgspec.Meta(max_length=limits.OPTION_VALUE)]
+Sku = Annotated[VisibleLine, msgspec.Meta(max_length=limits.SKU)]
 MinorUnits = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX, description="Net price in minor units (cents)")]
 Units = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)]
 TaxCategory = Annotated[
@@ -368,8 +369,12 @@ Facets = Annotated[
     dict[FacetName, list[FacetValueText]],
     msgspec.Meta(description='Facet values by facet, e.g. {"brand": ["Nikon"]}; "category" is not a facet'),
 ]
-OptionGroups = Annotated[list[OptionGroup], msgspec.Meta(max_length=5, description="Variant axes, in order")]
-OptionValues = Annotated[list[OptionValue], msgspec.Meta(max_length=5, description="One value per option group")]
+OptionGroups = Annotated[
+    list[OptionGroup], msgspec.Meta(max_length=limits.OPTION_GROUPS, description="Variant axes, in order")
+]
+OptionValues = Annotated[
+    list[OptionValue], msgspec.Meta(max_length=limits.OPTION_GROUPS, description="One value per option group")
+]
 
 
 class VariantIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -493,4 +498,4 @@ class ImageUpload(msgspec.Struct, forbid_unknown_fields=True):
     """
 
     file: UploadFile
-    alt: Annotated[Line, msgspec.Meta(max_length=255)] = ""
+    alt: Annotated[Line, msgspec.Meta(max_length=limits.IMAGE_ALT)] = ""

@@ -18,11 +18,12 @@ from sqlalchemy import BigInteger, case, cast, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.audit.service import Audited
+from webshop.catalog import limits
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.db.models import Product, StockMovement, StockReason, User, Variant
 from webshop.errors import Conflict, NotFound, ValidationFailed
 
-MAX_STOCK = 2**31 - 1
+MAX_STOCK = limits.STOCK
 """Largest stock level a variant can hold (the column is a 32-bit integer)."""
 
 

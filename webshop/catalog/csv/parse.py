@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from webshop.catalog import limits
 from webshop.catalog.slugs import slugify
 from webshop.money import parse_major
 
@@ -47,14 +48,14 @@ BATCH_SIZE = 200
 
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _STOCK_PATTERN = re.compile(r"[0-9]+")
-_MAX_NAME = 200
-_MAX_SLUG = 200
-_MAX_CATEGORY_SLUG = 130  # Category.slug holds 140; leaves room for a -N suffix
-_MAX_SKU = 64
-_MAX_FACET = 60
-_MAX_FACET_VALUE = 120
-_MAX_TAX_CATEGORY = 40
-_MAX_STOCK = 2**31 - 1
+_MAX_NAME = limits.PRODUCT_NAME
+_MAX_SLUG = limits.PRODUCT_SLUG
+_MAX_CATEGORY_SLUG = limits.CATEGORY_SLUG - 10  # leaves room for a -N suffix
+_MAX_SKU = limits.SKU
+_MAX_FACET = limits.FACET_NAME
+_MAX_FACET_VALUE = limits.FACET_VALUE
+_MAX_TAX_CATEGORY = limits.TAX_CATEGORY
+_MAX_STOCK = limits.STOCK
 _IMAGE_WORKERS = 4
 
 

@@ -10,14 +10,16 @@ from advanced_alchemy.types import BigIntIdentity, DateTimeUTC
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from webshop.catalog import limits
+
 
 class Category(BigIntAuditBase):
     """A node of the category tree; ``parent_id`` is ``None`` for top-level categories."""
 
     __tablename__ = "categories"
 
-    name: Mapped[str] = mapped_column(String(120))
-    slug: Mapped[str] = mapped_column(String(140), unique=True)
+    name: Mapped[str] = mapped_column(String(limits.CATEGORY_NAME))
+    slug: Mapped[str] = mapped_column(String(limits.CATEGORY_SLUG), unique=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id", ondelete="RESTRICT"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -48,8 +50,8 @@ class Product(BigIntAuditBase):
         Index("ix_products_active_created_at_id", "is_active", "created_at", "id"),
     )
 
-    slug: Mapped[str] = mapped_column(String(200), unique=True)
-    name: Mapped[str] = mapped_column(String(200), index=True)
+    slug: Mapped[str] = mapped_column(String(limits.PRODUCT_SLUG), unique=True)
+    name: Mapped[str] = mapped_column(String(limits.PRODUCT_NAME), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id", ondelete="RESTRICT"), index=True)
     option_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -85,8 +87,8 @@ class ProductFacet(BigIntAuditBase):
     )
 
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
-    facet: Mapped[str] = mapped_column(String(60))
-    value: Mapped[str] = mapped_column(String(120))
+    facet: Mapped[str] = mapped_column(String(limits.FACET_NAME))
+    value: Mapped[str] = mapped_column(String(limits.FACET_VALUE))
 
     product: Mapped[Product] = relationship(back_populates="facets")
 
@@ -104,8 +106,8 @@ class ProductImage(BigIntAuditBase):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
     key: Mapped[str] = mapped_column(String(64), index=True)
     ext: Mapped[str] = mapped_column(String(8))
-    source_name: Mapped[str] = mapped_column(String(255), default="")
-    alt: Mapped[str] = mapped_column(String(255), default="")
+    source_name: Mapped[str] = mapped_column(String(limits.IMAGE_SOURCE_NAME), default="")
+    alt: Mapped[str] = mapped_column(String(limits.IMAGE_ALT), default="")
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer, default=0)
@@ -129,11 +131,11 @@ class Variant(BigIntAuditBase):
     )
 
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
-    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    sku: Mapped[str] = mapped_column(String(limits.SKU), unique=True)
     option_values: Mapped[list[str]] = mapped_column(JSON, default=list)
     price: Mapped[int] = mapped_column(Integer)
-    currency: Mapped[str] = mapped_column(String(3), default="USD")
-    tax_category: Mapped[str] = mapped_column(String(40), default="standard")
+    currency: Mapped[str] = mapped_column(String(limits.CURRENCY), default="USD")
+    tax_category: Mapped[str] = mapped_column(String(limits.TAX_CATEGORY), default="standard")
     stock: Mapped[int] = mapped_column(Integer, default=0)
     low_stock_threshold: Mapped[int] = mapped_column(Integer, default=5)
     position: Mapped[int] = mapped_column(Integer, default=0)
