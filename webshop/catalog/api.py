@@ -1,10 +1,10 @@
 """Catalog routes of the JSON API: products (search, filters, cursor pages, facet counts), one product,
 the category tree."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from litestar import Controller, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from webshop.api.responses import problems
@@ -50,42 +50,24 @@ PriceMax = Annotated[
 InStock = Annotated[bool | None, QueryParameter(description="Only products with a variant in stock")]
 
 
-async def provide_catalog_filters(
-    q: Query = None,
-    category: CategorySlug = None,
-    brand: Brands = None,
-    color: Colors = None,
-    price_min: PriceMin = None,
-    price_max: PriceMax = None,
-    in_stock: InStock = None,
-) -> dict[str, Any]:
-    """The filter parameters the product list and the facet counts share, as ``CatalogQuery.from_params``
-    arguments (``{"q": ..., "category": ..., "brand": ..., "color": ..., "price_min": ..., "price_max": ...,
-    "in_stock": ...}``); each handler adds its sort and page."""
-    return {
-        "q": q,
-        "category": category,
-        "brand": brand,
-        "color": color,
-        "price_min": price_min,
-        "price_max": price_max,
-        "in_stock": in_stock,
-    }
-
-
 class CatalogApiController(Controller):
     """Public catalog reads (no token needed)."""
 
     path = "/api"
     tags = ["catalog"]
     opt = PUBLIC
-    dependencies = {"catalog_filters": Provide(provide_catalog_filters)}
 
     @get("/products", operation_id="listProducts", responses=problems(400, 404, 422))
     async def list_products(
         self,
         products_service: NamedDependency[ProductService],
-        catalog_filters: NamedDependency[dict[str, Any]],
+        q: Query = None,
+        category: CategorySlug = None,
+        brand: Brands = None,
+        color: Colors = None,
+        price_min: PriceMin = None,
+        price_max: PriceMax = None,
+        in_stock: InStock = None,
         sort: Annotated[
             Sort | None, QueryParameter(description="Default: relevance with a search text, else name")
         ] = None,
@@ -93,7 +75,17 @@ class CatalogApiController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> ProductPage:
         """Search and filter the catalog; pages are linked by ``next_cursor``."""
-        query = CatalogQuery.from_params(**catalog_filters, sort=sort, page=1)
+        query = CatalogQuery.from_params(
+            q=q,
+            category=category,
+            brand=brand,
+            color=color,
+            sort=sort,
+            page=1,
+            price_min=price_min,
+            price_max=price_max,
+            in_stock=in_stock,
+        )
         cards, next_cursor = await products_service.search(query, limit=limit, cursor=cursor)
         return ProductPage(items=[summary_out(c) for c in cards], next_cursor=next_cursor)
 
@@ -101,10 +93,26 @@ class CatalogApiController(Controller):
     async def product_facets(
         self,
         products_service: NamedDependency[ProductService],
-        catalog_filters: NamedDependency[dict[str, Any]],
+        q: Query = None,
+        category: CategorySlug = None,
+        brand: Brands = None,
+        color: Colors = None,
+        price_min: PriceMin = None,
+        price_max: PriceMax = None,
+        in_stock: InStock = None,
     ) -> ProductFacets:
         """How many products match these filters, and the counts of brand and colour values."""
-        query = CatalogQuery.from_params(**catalog_filters, sort=None, page=1)
+        query = CatalogQuery.from_params(
+            q=q,
+            category=category,
+            brand=brand,
+            color=color,
+            sort=None,
+            page=1,
+            price_min=price_min,
+            price_max=price_max,
+            in_stock=in_stock,
+        )
         total, facets = await products_service.facets(query)
         return facets_out(total, facets)
 
