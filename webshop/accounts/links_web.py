@@ -13,8 +13,7 @@ import msgspec
 from litestar import Controller, MediaType, Request, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
@@ -26,10 +25,9 @@ from webshop.db.engine import WRITES_ON_GET, ShopAlchemyConfig, write_session
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.security.session import requires_user
-from webshop.web.forms import form_again
+from webshop.web.forms import Form, form_again
 from webshop.web.responses import see_other
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 NO_STORE = {"Cache-Control": "no-store"}
 logger = logging.getLogger("webshop.accounts")
 
