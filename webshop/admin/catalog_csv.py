@@ -44,6 +44,7 @@ from webshop.catalog.csv.plan import ImportPreview, preview_import
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, end_transaction
 from webshop.db.models import Product, User
+from webshop.web.forms import Form
 
 MAX_CSV_BYTES = 16 * 1024 * 1024
 """Largest CSV an admin may upload (16 MB: about 30,000 products)."""
@@ -213,7 +214,7 @@ class AdminCatalogCsvController(AdminPages):
     async def confirm(
         self,
         request: Request[User, Any, Any],
-        data: Annotated[ConfirmForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[ConfirmForm, Form],
         alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: a config object, not input to validate)
         released_session: NamedDependency[AsyncSession],
         audit_service: NamedDependency[AuditService],
