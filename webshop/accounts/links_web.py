@@ -12,24 +12,21 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
 from litestar.background_tasks import BackgroundTask
-from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.accounts.links import AccountLinkError, AccountLinkService, LinkPurpose
-from webshop.accounts.service import UserService
-from webshop.accounts.web import safe_next
+from webshop.accounts.web import safe_next, signed_in_account
 from webshop.config import Settings
 from webshop.db.engine import WRITES_ON_GET, ShopAlchemyConfig, write_session
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.security.session import requires_user
-from webshop.web.forms import form_again
+from webshop.web.forms import Form, form_again
 from webshop.web.responses import see_other
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 NO_STORE = {"Cache-Control": "no-store"}
 logger = logging.getLogger("webshop.accounts")
 
@@ -100,6 +97,7 @@ class AccountLinkController(Controller):
     path = "/account"
     include_in_schema = False
     exception_handlers = {AccountLinkError: link_error_page}
+    dependencies = {"account": Provide(signed_in_account)}
 
     # -- verify the address ----------------------------------------------------------------------
 
@@ -112,16 +110,15 @@ class AccountLinkController(Controller):
     async def resend_verification(
         self,
         request: Request[User, Any, Any],
-        users_service: NamedDependency[UserService],
+        account: NamedDependency[User],
         account_links_service: NamedDependency[AccountLinkService],
         settings: NamedDependency[Settings],
         data: Annotated[NextForm, Form],
     ) -> Any:
         """Send a new verification link (older ones stop working) and go back."""
-        user = await users_service.get(request.user.id)
-        if user.email_verified_at is None:
-            await account_links_service.resend_verification(user, settings)
-            flash(request, f"We sent a new link to {user.email}. Only the newest link works.", "info")
+        if account.email_verified_at is None:
+            await account_links_service.resend_verification(account, settings)
+            flash(request, f"We sent a new link to {account.email}. Only the newest link works.", "info")
         else:
             flash(request, "Your e-mail address is already confirmed.", "info")
         return see_other(request, safe_next(data.next, "/account"))
@@ -212,23 +209,22 @@ class AccountLinkController(Controller):
     async def change_email(
         self,
         request: Request[User, Any, Any],
-        users_service: NamedDependency[UserService],
+        account: NamedDependency[User],
         account_links_service: NamedDependency[AccountLinkService],
         settings: NamedDependency[Settings],
         data: Annotated[ChangeEmailForm, Form],
     ) -> Any:
         """Check the password and send a confirmation link to the new address; nothing changes yet."""
-        user = await users_service.get(request.user.id)
         try:
             new_email = await account_links_service.request_email_change(
-                user, new_email=data.new_email, password=data.password, settings=settings
+                account, new_email=data.new_email, password=data.password, settings=settings
             )
         except ValidationFailed as exc:
             return form_again("accounts/change_email.html", exc, {"form": {"new_email": data.new_email}})
         flash(
             request,
             f"We sent a link to {new_email}. Your address changes when you follow it; "
-            f"until then it stays {user.email}.",
+            f"until then it stays {account.email}.",
             "info",
         )
         return see_other(request, "/account")

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
@@ -83,11 +83,18 @@ async def sign_in_browser(request: Request[Any, Any, Any], users: UserService, u
             flash(request, message, "info")
 
 
+async def signed_in_account(request: Request[User, Any, Any], users_service: NamedDependency[UserService]) -> User:
+    """The ``account`` of the signed-in pages that change it: the signed-in user's row, read in this
+    request's session (the one the change is written in)."""
+    return await users_service.get(request.user.id)
+
+
 class AccountController(Controller):
     """Account pages."""
 
     path = "/account"
     include_in_schema = False
+    dependencies = {"account": Provide(signed_in_account)}
 
     @get("/register", name="register", media_type=MediaType.HTML)
     async def register_form(self, next: FromQuery[str | None] = None) -> Template:
@@ -171,13 +178,13 @@ class AccountController(Controller):
     async def update_profile(
         self,
         request: Request[User, Any, Any],
+        account: NamedDependency[User],
         users_service: NamedDependency[UserService],
         data: FormFields,
     ) -> Any:
         """Change the display name."""
-        user = await users_service.get(request.user.id)
         try:
-            await users_service.update_profile(user, name=read_form(ProfileForm, data).name)
+            await users_service.update_profile(account, name=read_form(ProfileForm, data).name)
         except ValidationFailed as exc:
             return form_again("accounts/profile.html", exc, {})
         return see_other(request, "/account?saved=profile")
@@ -186,17 +193,17 @@ class AccountController(Controller):
     async def change_password(
         self,
         request: Request[User, Any, Any],
+        account: NamedDependency[User],
         users_service: NamedDependency[UserService],
         data: FormFields,
         sign_in_throttle: NamedDependency[SignInThrottle],
     ) -> Any:
         """Change the password; every other session of the account is signed out (429 with ``Retry-After``
         while the account is locked after too many wrong passwords, as at sign-in)."""
-        user = await users_service.get(request.user.id)
         try:
             form = read_form(PasswordForm, data)
             await users_service.change_password(
-                user, current=form.current_password, new=form.new_password, throttle=sign_in_throttle
+                account, current=form.current_password, new=form.new_password, throttle=sign_in_throttle
             )
         except TooManyAttempts as exc:
             headers = {"Retry-After": str(exc.retry_after)}
@@ -205,5 +212,5 @@ class AccountController(Controller):
             )
         except ValidationFailed as exc:
             return form_again("accounts/profile.html", exc, {}, message_key="password_message")
-        await sign_in_browser(request, users_service, user)
+        await sign_in_browser(request, users_service, account)
         return see_other(request, "/account?saved=password")

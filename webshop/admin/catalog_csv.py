@@ -28,7 +28,7 @@ import msgspec
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
@@ -43,6 +43,7 @@ from webshop.catalog.csv.plan import ImportPreview, preview_import
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, end_transaction
 from webshop.db.models import User
+from webshop.web.forms import Form
 
 MAX_CSV_BYTES = 16 * 1024 * 1024
 """Largest CSV an admin may upload (16 MB: about 30,000 products)."""
@@ -123,10 +124,20 @@ async def _preview(alchemy: ShopAlchemyConfig, parsed: ParsedCatalog, settings: 
         return await preview_import(session, parsed, media_dir=settings.media_dir, currency=settings.currency)
 
 
+async def provide_released_session(audit_service: NamedDependency[AuditService]) -> AsyncSession:
+    """The request's session with its transaction ended (``end_transaction``): the import steps parse,
+    preview and apply in sessions of their own and must not hold the request's connection (or, on
+    SQLite, a transaction) meanwhile. What the request writes afterwards (the audit events) starts anew."""
+    session: AsyncSession = audit_service.repository.session
+    await end_transaction(session)
+    return session
+
+
 class AdminCatalogCsvController(AdminPages):
     """Catalog export and import (with a dry run) for admins."""
 
     path = "/admin/catalog-csv"
+    dependencies = {"released_session": Provide(provide_released_session)}
 
     @get("", name="admin_catalog_csv", media_type=MediaType.HTML)
     async def index(
@@ -165,12 +176,10 @@ class AdminCatalogCsvController(AdminPages):
         request: Request[User, Any, Any],
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: a config object, not input to validate)
-        audit_service: NamedDependency[AuditService],
+        released_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
     ) -> Template:
         """Dry run of an uploaded CSV: what would be created, changed and rejected. Nothing is written."""
-        session = audit_service.repository.session
-        await end_transaction(session)
         try:
             if data.file is None or not data.file.filename:
                 raise UploadRejected("Choose a CSV file to import.")
@@ -180,7 +189,7 @@ class AdminCatalogCsvController(AdminPages):
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
                 parsed = await _parse(content, Path(workdir), settings.currency)
         except UploadRejected as exc:
-            return await self._index(session, settings, error=exc.message, status_code=exc.status)
+            return await self._index(released_session, settings, error=exc.message, status_code=exc.status)
         plan = await _preview(alchemy, parsed, settings)
         token = _serializer(settings).dumps({"u": request.user.id, "d": hashlib.sha256(content).hexdigest()})
         return Template(
@@ -204,14 +213,12 @@ class AdminCatalogCsvController(AdminPages):
     async def confirm(
         self,
         request: Request[User, Any, Any],
-        data: Annotated[ConfirmForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[ConfirmForm, Form],
         alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: a config object, not input to validate)
-        audit_service: NamedDependency[AuditService],
+        released_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
     ) -> Template:
         """Apply exactly the previewed file (signature and digest checked), then show the import's report."""
-        session = audit_service.repository.session
-        await end_transaction(session)
         try:
             content = self._verified(data, request.user, settings)
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
@@ -221,7 +228,7 @@ class AdminCatalogCsvController(AdminPages):
                     alchemy, Path(workdir), settings.media_dir, currency=settings.currency, actor=request.user
                 )
         except UploadRejected as exc:
-            return await self._index(session, settings, error=exc.message, status_code=exc.status)
+            return await self._index(released_session, settings, error=exc.message, status_code=exc.status)
         return Template("admin/csv/result.html", context={"report": report, "plan": plan})
 
     @staticmethod

@@ -10,8 +10,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import MediaType, Request, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
@@ -21,9 +20,8 @@ from webshop.catalog.categories import CategoryService
 from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
 from webshop.db.models import Category, User
 from webshop.errors import DomainError, ValidationFailed
+from webshop.web.forms import Form
 from webshop.web.responses import see_other
-
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 class CategoryForm(msgspec.Struct):

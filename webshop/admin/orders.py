@@ -13,8 +13,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import MediaType, Request, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
@@ -24,10 +23,10 @@ from webshop.audit.service import AuditService
 from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition
 from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, OrderService, refund_owed
+from webshop.web.forms import Form
 from webshop.web.responses import see_other
 from webshop.web.templating import money
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 STATUSES = [s.value for s in OrderStatus]
 # What the button that moves an order to each status says.
 ACTION_LABELS = {

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import MediaType, Request, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
@@ -18,10 +17,9 @@ from webshop.admin import AdminPages
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService
-from webshop.web.forms import form_again
+from webshop.web.forms import Form, form_again
 from webshop.web.responses import page_or_fragment, see_other
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 LEVEL_LABELS = {
     StockLevel.OUT: "Out of stock",
     StockLevel.CRITICAL: "Critical",

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
@@ -24,10 +23,10 @@ from webshop.checkout.pricing import SHIPPING_METHODS
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig
 from webshop.errors import DomainError, InsufficientStock, NotFound, ValidationFailed
+from webshop.web.forms import Form
 from webshop.web.responses import see_other
 
 CART_KEY = "cart"
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 class AddForm(msgspec.Struct):

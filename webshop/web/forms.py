@@ -26,6 +26,10 @@ from webshop.text import CONTROL_MESSAGE
 FormFields = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 """A form handler's ``data``: the posted fields as sent (a repeated field is a list)."""
 
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+"""The body marker of a form decoded straight into its Struct by Litestar, ``data: Annotated[SomeForm, Form]``
+(every field with a default); a field that does not fit its type is Litestar's 400, not the form again."""
+
 FORM_MESSAGE = "Please correct the marked fields."
 
 FormT = TypeVar("FormT", bound=msgspec.Struct)
