@@ -95,34 +95,35 @@ def test_an_unreachable_database_is_reported_without_a_traceback(tmp_path: Path)
 async def test_serves_on_a_unix_socket_and_stops_on_sigterm(db_url: str, tmp_path: Path):
     """``--uds``: a proxy on the same machine talks to the shop through a socket file (removed at exit)."""
     socket_path = tmp_path / "webshop.sock"
-    process = subprocess.Popen(
+    # The context manager closes the output pipe and waits for the process, whatever happens.
+    with subprocess.Popen(
         [*CLI, "serve", "--uds", str(socket_path), "--workers", "2", "--no-migrate"],
         env=shop_env(db_url, tmp_path),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-    )
-    try:
-        transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
-        async with httpx.AsyncClient(transport=transport, base_url="http://shop.local") as client:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-                with contextlib.suppress(httpx.TransportError):
-                    response = await client.get("/health")
-                    break
-                assert time.monotonic() < deadline, "no answer on the socket"
-                await asyncio.sleep(0.2)
-            assert response.status_code == 200
-            assert (await client.get("/api/products")).status_code == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-        assert not socket_path.exists()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        output = process.stdout.read().decode() if process.stdout else ""
+    ) as process:
+        try:
+            transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
+            async with httpx.AsyncClient(transport=transport, base_url="http://shop.local") as client:
+                deadline = time.monotonic() + 60
+                while True:
+                    assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+                    with contextlib.suppress(httpx.TransportError):
+                        response = await client.get("/health")
+                        break
+                    assert time.monotonic() < deadline, "no answer on the socket"
+                    await asyncio.sleep(0.2)
+                assert response.status_code == 200
+                assert (await client.get("/api/products")).status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert not socket_path.exists()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            output = process.stdout.read().decode() if process.stdout else ""
     assert "2 worker(s) (uvloop + httptools)" in output
 
 
