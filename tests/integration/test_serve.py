@@ -27,6 +27,7 @@ from tests.shopper import CSRF_RE
 
 GOOD_KEY = secrets.token_urlsafe(48)
 IN_FLIGHT = 6
+WORKERS = 2
 
 
 def sqlite_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -127,6 +128,12 @@ async def test_serves_on_a_unix_socket_and_stops_on_sigterm(db_url: str, tmp_pat
     assert "2 worker(s) (uvloop + httptools)" in output
 
 
+def stopped_listening(log: str) -> int:
+    """How many uvicorn workers have closed their sockets after a SIGTERM: each one then either waits for its
+    open connections or, having none, finishes."""
+    return log.count("Waiting for connections to close") + log.count("Finished server process")
+
+
 @contextlib.asynccontextmanager
 async def writes_blocked(db_url: str):
     """Hold the write lock (SQLite) or an exclusive lock on ``carts`` (PostgreSQL) until exit.
@@ -179,7 +186,7 @@ async def test_sigterm_lets_requests_in_flight_finish(db_url: str, alchemy, tmp_
     clients = [httpx.AsyncClient(timeout=60) for _ in range(IN_FLIGHT)]
     # Every post must reach the database, whichever worker takes it: no admission queue in front.
     env = shop_env(db_url, tmp_path, WEBSHOP_MAX_ACTIVE_REQUESTS=str(IN_FLIGHT))
-    with serve(env, tmp_path, workers=2) as server:
+    with serve(env, tmp_path, workers=WORKERS) as server:
         try:
             tokens = [CSRF_RE.search((await c.get(f"{server.base_url}/cart")).text).group(1) for c in clients]
 
@@ -197,7 +204,13 @@ async def test_sigterm_lets_requests_in_flight_finish(db_url: str, alchemy, tmp_
                     await asyncio.sleep(0.1)
                 assert not any(p.done() for p in posts)
                 server.signal(signal.SIGTERM)
-                await asyncio.sleep(1.5)
+                # Wait until every worker has stopped listening (uvicorn logs one of these after closing its
+                # sockets); the workers holding the posts must then be waiting for them, not gone.
+                while stopped_listening(server.log) < WORKERS:
+                    assert server.process.poll() is None, "the server quit with requests in flight"
+                    assert time.monotonic() < deadline + 30, f"the workers did not stop listening:\n{server.log}"
+                    await asyncio.sleep(0.1)
+                assert "Waiting for connections to close" in server.log
                 assert server.process.poll() is None, "the server quit with requests in flight"
                 async with httpx.AsyncClient(timeout=1) as late:
                     with pytest.raises(httpx.TransportError):  # nothing new is served while it drains
