@@ -46,11 +46,9 @@ async def category(alchemy, slug):
 
 
 @pytest.fixture
-async def admin(client, alchemy, skus):
-    """The test client, signed in as an admin, on the seeded catalog."""
-    await make_user(alchemy, "boss@example.com", UserRole.ADMIN)
-    await sign_in(client, "boss@example.com")
-    return client
+async def admin(skus, admin):
+    """The test client, signed in as an admin (tests/integration/conftest.py), on the seeded catalog."""
+    return admin
 
 
 # --- categories -------------------------------------------------------------------------------

@@ -45,18 +45,6 @@ async def stock(alchemy, sku: str) -> int:
         return await session.scalar(select(Variant.stock).where(Variant.sku == sku))
 
 
-@pytest.fixture
-async def admin_id(alchemy) -> int:
-    return await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
-
-
-@pytest.fixture
-async def admin(client, admin_id):
-    """The test client, signed in as the admin."""
-    assert (await sign_in(client, "boss@example.com")).status_code == 303
-    return client
-
-
 # --- guards -----------------------------------------------------------------------------------
 
 FRAGMENT = {"HX-Request": "true"}

@@ -28,7 +28,6 @@ from webshop.db.models import (
     Product,
     ProductImage,
     StockReason,
-    UserRole,
     Variant,
 )
 from webshop.media import IMAGE_WIDTHS, MAX_UPLOAD_BYTES
@@ -93,11 +92,9 @@ def media_files(media_dir: Path) -> list[str]:
 
 
 @pytest.fixture
-async def admin(client, alchemy, skus):
-    """The test client signed in as an admin (over the small seeded catalog)."""
-    await make_user(alchemy, "boss@example.com", UserRole.ADMIN)
-    assert (await sign_in(client, "boss@example.com")).status_code == 303
-    return client
+async def admin(skus, admin):
+    """The test client signed in as an admin (tests/integration/conftest.py), over the small seeded catalog."""
+    return admin
 
 
 async def shoe_id(alchemy) -> int:
