@@ -14,16 +14,17 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from tests.integration.test_api import assert_problem, bearer, make_admin, token_pair
+from tests.api_user import assert_problem, bearer, token_pair
+from tests.factories import make_user
 from webshop.db.engine import write_session
-from webshop.db.models import AuditEvent, Category, Product, StockMovement
+from webshop.db.models import AuditEvent, Category, Product, StockMovement, UserRole
 from webshop.stock.service import find_ledger_mismatches
 
 
 @pytest.fixture
 async def admin(client, alchemy, skus):
     """Bearer headers of an admin (the catalog is seeded)."""
-    await make_admin(alchemy)
+    await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
     return {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}
 
 
