@@ -212,6 +212,14 @@ async def make_order(
         return order.id
 
 
+async def stock(alchemy: ShopAlchemyConfig, sku: str) -> int:
+    """The stock level of the variant ``sku`` now."""
+    async with alchemy.get_session() as session:
+        level = await session.scalar(select(Variant.stock).where(Variant.sku == sku))
+        assert level is not None, sku
+        return level
+
+
 async def ledger_ok(alchemy: ShopAlchemyConfig) -> bool:
     """Every variant's stock equals the sum of its ledger movements."""
     async with alchemy.get_session() as session:

@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 from PIL import Image
 from sqlalchemy import func, select
 
+from tests.conftest import BASE_URL
 from tests.factories import ledger_ok, make_order, make_user
 from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
@@ -33,8 +34,6 @@ from webshop.db.models import (
 from webshop.media import IMAGE_WIDTHS, MAX_UPLOAD_BYTES
 from webshop.stock.service import take_stock
 
-PASSWORD = "correct horse battery"
-BASE_URL = "http://127.0.0.1:8000"
 HTMX = {"HX-Request": "true"}
 
 

@@ -11,12 +11,12 @@ from sqlalchemy import func, select, update
 
 from tests.api_user import assert_problem, bearer, register, token_pair
 from tests.factories import make_user
+from tests.shopper import PASSWORD
 from webshop.db.engine import write_session
 from webshop.db.models import IdempotencyRecord, Order, User, UserRole, Variant
 from webshop.security.jwt import AUDIENCE, signing_key
 from webshop.stock.service import find_ledger_mismatches
 
-PASSWORD = "correct horse battery"
 ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London", "postal_code": "N1", "country": "GB"}
 
 

@@ -22,6 +22,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
+from tests.conftest import BASE_URL as BASE
 from tests.conftest import SECRET, make_settings
 from tests.live import free_port
 from tests.shopper import (
@@ -42,7 +43,6 @@ from webshop.db.engine import write_session
 from webshop.db.models import AccountToken, Order, OutboundEmail, User, UserRole
 from webshop.mail.sender import MailSender
 
-BASE = "http://127.0.0.1:8000"
 LINK_RE = re.compile(r"http://127\.0\.0\.1:8000(/account/[A-Za-z0-9_\-./]+)")
 NEW_PASSWORD = "a much better passphrase"
 

@@ -26,14 +26,13 @@ from sqlalchemy import update
 
 from tests.conftest import app_client, unavailable
 from tests.factories import account, expire_lock, make_user
-from tests.shopper import csrf, sign_in
+from tests.shopper import PASSWORD, csrf, sign_in
 from webshop.accounts.service import SIGN_IN_FAILED
 from webshop.app import create_app
 from webshop.db.engine import write_session
 from webshop.db.models import User
 from webshop.security.headers import DOCS_CSP, HSTS, PAGE_CSP
 
-PASSWORD = "correct horse battery"
 EMAIL = "ada@example.com"
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 COMMON_HEADERS = {
