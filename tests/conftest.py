@@ -9,12 +9,13 @@ isolated and fast. PostgreSQL databases are dropped afterwards; the shared serve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
-import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -32,7 +33,8 @@ SHARED_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "catalog"
 STRICT = os.environ.get("WEBSHOP_REQUIRE_BROWSER") == "1"
 """CI mode: every component a test needs (Chromium, PostgreSQL, the shared catalog) must be there."""
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
-CSRF_RE = re.compile(r'(?:name="_csrf_token" value="|"x-csrftoken": ")([^"]+)"')
+BASE_URL = "http://127.0.0.1:8000"
+"""Where the in-process test clients send their requests (a host the app allows)."""
 
 
 SERIAL_GROUPS = {
@@ -205,21 +207,17 @@ async def skus(alchemy: ShopAlchemyConfig) -> dict[str, int]:
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """An HTTP client talking to the app in-process (cookies kept between requests)."""
-    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as test_client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as test_client:
         yield test_client
 
 
-async def csrf_token(client: AsyncTestClient[Litestar], path: str = "/account/sign-in") -> str:
-    """Load a page with a form and return its CSRF token (as a browser would submit it)."""
-    response = await client.get(path)
-    match = CSRF_RE.search(response.text)
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
+@asynccontextmanager
+async def app_client(
+    settings: Settings, alchemy: ShopAlchemyConfig, **overrides: object
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """A client for an app built with ``settings`` changed by ``overrides`` (its own lifespan)."""
+    from webshop.app import create_app
 
-
-async def post_form(
-    client: AsyncTestClient[Litestar], path: str, data: dict[str, str], *, token_from: str = "/account/sign-in"
-) -> object:
-    """Submit a form the way a browser does: with the page's CSRF token, not following redirects."""
-    token = await csrf_token(client, token_from)
-    return await client.post(path, data={**data, "_csrf_token": token}, follow_redirects=False)
+    app = create_app(dataclasses.replace(settings, **overrides), alchemy=alchemy)  # type: ignore[arg-type]
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as test_client:
+        yield test_client

@@ -4,9 +4,9 @@ exactly, users, orders as checkout writes them, and read-backs of the ledger and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.shopper import PASSWORD
 from webshop.accounts.service import UserService
@@ -22,6 +22,7 @@ from webshop.db.models import (
     ProductFacet,
     StockMovement,
     StockReason,
+    User,
     UserRole,
     Variant,
 )
@@ -133,6 +134,22 @@ async def make_user(
         return user.id
 
 
+async def account(alchemy: ShopAlchemyConfig, email: str = "ada@example.com") -> User:
+    """The user with ``email``, read afresh from the database (failure counts, lock, role)."""
+    async with alchemy.get_session() as session:
+        user = await session.scalar(select(User).where(User.email == email))
+        assert user is not None
+        return user
+
+
+async def expire_lock(alchemy: ShopAlchemyConfig, email: str = "ada@example.com") -> None:
+    """Let the account's sign-in lock run out (as if its minutes had passed)."""
+    async with write_session(alchemy) as session:
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        await session.execute(update(User).where(User.email == email).values(locked_until=past))
+        await session.commit()
+
+
 async def make_order(
     alchemy: ShopAlchemyConfig,
     user_id: int,
@@ -193,6 +210,14 @@ async def make_order(
         session.add(order)
         await session.commit()
         return order.id
+
+
+async def stock(alchemy: ShopAlchemyConfig, sku: str) -> int:
+    """The stock level of the variant ``sku`` now."""
+    async with alchemy.get_session() as session:
+        level = await session.scalar(select(Variant.stock).where(Variant.sku == sku))
+        assert level is not None, sku
+        return level
 
 
 async def ledger_ok(alchemy: ShopAlchemyConfig) -> bool:

@@ -71,14 +71,20 @@ def wait_until_up(url: str, process: subprocess.Popen[Any], log_path: Path, time
 
 @contextlib.contextmanager
 def running(
-    command: list[str], *, env: dict[str, str] | None, cwd: Path, log_path: Path, ready_url: str
+    command: list[str],
+    *,
+    env: dict[str, str] | None,
+    cwd: Path,
+    log_path: Path,
+    ready_url: str,
+    start_timeout: float = 60,
 ) -> Iterator[subprocess.Popen[Any]]:
-    """Run ``command`` (output to ``log_path``) until ``ready_url`` answers 200 and yield its process;
-    stop it afterwards (SIGTERM, then SIGKILL after 15 s)."""
+    """Run ``command`` (output to ``log_path``) until ``ready_url`` answers 200 (within ``start_timeout``
+    seconds) and yield its process; stop it afterwards (SIGTERM, then SIGKILL after 15 s)."""
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_until_up(ready_url, process, log_path)
+            wait_until_up(ready_url, process, log_path, timeout=start_timeout)
             yield process
         except BaseException:
             # Show why the server answered as it did: its warnings and errors, not the access log.

@@ -20,6 +20,7 @@ and the tests check the message is shown. A test that expects an error says so w
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,19 @@ def watch(context: BrowserContext) -> BrowserContext:
     context.on("response", on_response)
     context.on("requestfailed", on_request_failed)
     return context
+
+
+def settle(page: Page) -> None:
+    """Wait until Playwright has received every report of what ``page`` did so far, before a test looks
+    at ``browser_problems`` (or ends, which checks them).
+
+    A marker is logged from a task the page runs after its pending ones (a violation's event listener, an
+    error); console messages reach Playwright in the order they were logged, so once the marker is here the
+    reports before it are too: a positive signal, not a guessed pause.
+    """
+    marker = f"settled {uuid.uuid4().hex}"
+    with page.expect_console_message(lambda message: message.text == marker):
+        page.evaluate("marker => setTimeout(() => console.log(marker), 0)", marker)
 
 
 @pytest.fixture(autouse=True)

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import SHARED_CATALOG, unavailable
-from tests.live import live_server, run_cli, shop_env
+from tests.e2e.conftest import LiveShop, create_admin, new_context, start_shop
 
 pytestmark = pytest.mark.browser
 
@@ -29,30 +29,24 @@ PHOTO = SHARED_CATALOG / "images" / "derick-david-409858-unsplash.jpg"
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a ``webshop serve`` with the shared catalog and an admin account."""
-    if not (SHARED_CATALOG / "products.csv").is_file() or not PHOTO.is_file():
+def own_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
+    """This module's ``webshop serve`` with the shared catalog imported (its stock figures are exact)."""
+    if not PHOTO.is_file():
         unavailable(f"the shared catalog is missing: {SHARED_CATALOG} (with {PHOTO.name})")
-    workdir = tmp_path_factory.mktemp("e2e-admin")
-    env = shop_env(f"sqlite+aiosqlite:///{workdir / 'shop.db'}", workdir, PYTHONUNBUFFERED="1")
-    for args in (["import-catalog", "--no-progress", str(SHARED_CATALOG)], ["create-admin", ADMIN_EMAIL]):
-        done = run_cli(args, {**env, "WEBSHOP_ADMIN_PASSWORD": PASSWORD}, workdir, timeout=180)
-        if done.returncode != 0:
-            pytest.fail(f"webshop {args[0]} exited with {done.returncode}:\n{done.stdout}{done.stderr}", pytrace=False)
-    with live_server(env, workdir) as base_url:
-        yield base_url
+    yield from start_shop(tmp_path_factory, "e2e-admin")
 
 
-def _context(browser: Browser, base_url: str) -> BrowserContext:
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(10_000)
-    return context
+@pytest.fixture(scope="module")
+def shop(own_shop: LiveShop) -> str:
+    """Base URL of a ``webshop serve`` with the shared catalog and an admin account."""
+    create_admin(own_shop, ADMIN_EMAIL, PASSWORD)
+    return own_shop.url
 
 
 @pytest.fixture
 def admin(browser: Browser, shop: str) -> Iterator[Page]:
     """A page signed in as the admin (through the sign-in form, sent back to /admin)."""
-    context = _context(browser, shop)
+    context = new_context(browser, shop)
     try:
         page = context.new_page()
         page.goto("/admin")
@@ -70,7 +64,7 @@ def admin(browser: Browser, shop: str) -> Iterator[Page]:
 @pytest.fixture
 def shopper(browser: Browser, shop: str) -> Iterator[Page]:
     """A page of a newly registered shopper."""
-    context = _context(browser, shop)
+    context = new_context(browser, shop)
     try:
         page = context.new_page()
         token = uuid.uuid4().hex[:10]

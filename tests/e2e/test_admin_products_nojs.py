@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import SHARED_CATALOG, unavailable
-from tests.live import live_server, run_cli, shop_env
+from tests.e2e.conftest import LiveShop, create_admin, new_context, start_shop
 
 pytestmark = pytest.mark.browser
 
@@ -26,24 +25,21 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def own_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
+    """This module's ``webshop serve`` with the shared catalog imported (the other browser tests' data is apart)."""
+    yield from start_shop(tmp_path_factory, "e2e-admin-products")
+
+
+@pytest.fixture(scope="module")
+def shop(own_shop: LiveShop) -> str:
     """Base URL of a ``webshop serve`` with the shared catalog and an admin account."""
-    if not (SHARED_CATALOG / "products.csv").is_file():
-        unavailable(f"the shared catalog is missing: {SHARED_CATALOG / 'products.csv'} not found")
-    workdir = tmp_path_factory.mktemp("e2e-admin-products")
-    env = shop_env(f"sqlite+aiosqlite:///{workdir / 'shop.db'}", workdir, PYTHONUNBUFFERED="1")
-    for args in (["import-catalog", "--no-progress", str(SHARED_CATALOG)], ["create-admin", ADMIN_EMAIL]):
-        done = run_cli(args, {**env, "WEBSHOP_ADMIN_PASSWORD": PASSWORD}, workdir, timeout=180)
-        if done.returncode != 0:
-            pytest.fail(f"webshop {args[0]} exited with {done.returncode}:\n{done.stdout}{done.stderr}", pytrace=False)
-    with live_server(env, workdir) as base_url:
-        yield base_url
+    create_admin(own_shop, ADMIN_EMAIL, PASSWORD)
+    return own_shop.url
 
 
 def _signed_in(browser: Browser, shop: str, *, javascript: bool) -> Iterator[Page]:
     """A page signed in as the admin through the sign-in form (sent back to the product table)."""
-    context = browser.new_context(base_url=shop, java_script_enabled=javascript)
-    context.set_default_timeout(10_000)
+    context = new_context(browser, shop, java_script_enabled=javascript)
     try:
         page = context.new_page()
         page.goto("/admin/products")

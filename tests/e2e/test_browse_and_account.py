@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.e2e.steps import PASSWORD
+
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 # Laptop variants in the shared catalog: (screen size, RAM) -> (SKU, price).
 LAPTOP = {
     ("13 inch", "8GB"): ("L2201308", "$1,299.00"),

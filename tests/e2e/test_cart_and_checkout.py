@@ -13,9 +13,11 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e import steps
+from tests.e2e.steps import PASSWORD
+
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 SUCCESS_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
 
@@ -62,16 +64,8 @@ def _check_out(page: Page, card: str) -> None:
     """Cart → address → shipping → review → pay."""
     page.goto("/cart")
     page.get_by_role("link", name="Check out").click()
-    expect(page.get_by_role("heading", name="Where should we send it?")).to_be_visible()
-    page.get_by_label("Full name").fill("Ada Lovelace")
-    page.get_by_label("Street address").fill("12 Analytical Way")
-    page.get_by_label("City").fill("London")
-    page.get_by_label("Postal code").fill("N1 9GU")
-    page.get_by_label("Country code (e.g. US)").fill("GB")
-    page.get_by_role("button", name="Continue to shipping").click()
-    page.get_by_label(re.compile(r"^Express")).check()
-    page.get_by_role("button", name="Continue to review").click()
-    expect(page.locator("#review-tax")).to_be_visible()
+    steps.fill_address(page)
+    steps.choose_shipping(page, "Express")
     page.get_by_label("Card number").fill(card)
     page.locator("#place-order").click()
 

@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
+from tests.e2e import steps
+from tests.e2e.steps import PASSWORD
+
 pytestmark = pytest.mark.browser
 
 SCREENS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 360, "height": 740}}
-PASSWORD = "correct horse battery staple"
 SUCCESS_CARD = "4242424242424242"
 NOT_FILTERS = re.compile(r"[?&](_csrf_token|variant_id|quantity)=")
 
@@ -177,14 +179,8 @@ def test_no_page_scrolls_sideways_on_a_phone(browser: Browser, live_server: str,
         _fits(shopper, "/cart")
         sku = shopper.locator(".cart-table tbody tr").first.get_attribute("data-sku")
         shopper.get_by_role("link", name="Check out").click()
-        shopper.get_by_label("Full name").fill("Ada Lovelace")
-        shopper.get_by_label("Street address").fill("12 Analytical Way")
-        shopper.get_by_label("City").fill("London")
-        shopper.get_by_label("Postal code").fill("N1 9GU")
-        shopper.get_by_label("Country code (e.g. US)").fill("GB")
-        shopper.get_by_role("button", name="Continue to shipping").click()
-        shopper.get_by_label(re.compile(r"^Standard")).check()
-        shopper.get_by_role("button", name="Continue to review").click()
+        steps.fill_address(shopper)
+        steps.choose_shipping(shopper)
         expect(shopper.locator("#review-total")).to_be_visible()
         _fits(shopper, "/checkout/review")
         _expect_labelled_line(shopper, sku)

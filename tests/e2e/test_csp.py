@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import settle
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -45,7 +47,7 @@ def test_the_check_notices_a_violation(page: Page, browser_problems: BrowserProb
         page, "<!doctype html><title>probe</title><p style='color:red'>x</p><script>document.title='ran'</script>"
     )
     page.goto("/probe")
-    page.wait_for_timeout(200)
+    settle(page)
     assert page.title() == "probe"  # the inline script was blocked
     found = browser_problems.found()
     assert any("script-src" in p for p in found) and any("style-src" in p for p in found), found
@@ -100,7 +102,7 @@ def test_style_attributes_added_by_others_are_not_copied_by_htmx(page: Page) -> 
     expect(page.locator("#header-q")).to_be_visible()
     page.locator("header").get_by_role("link", name="Register").click()
     expect(page.get_by_role("heading", name="Create an account", level=1)).to_be_visible()
-    page.wait_for_timeout(200)  # let the browser report anything it refused
+    settle(page)  # every report of what the browser refused has arrived
 
 
 def test_shop_pages_and_htmx_raise_no_violation(page: Page) -> None:
@@ -115,7 +117,7 @@ def test_shop_pages_and_htmx_raise_no_violation(page: Page) -> None:
     product.click()
     page.wait_for_url(re.compile(r"/products/"))
     page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(200)  # let the browser report anything it refused
+    settle(page)  # every report of what the browser refused has arrived
 
 
 def test_api_docs_pages_raise_no_violation(page: Page) -> None:
@@ -124,4 +126,4 @@ def test_api_docs_pages_raise_no_violation(page: Page) -> None:
         response = page.goto(path, timeout=60_000)  # the first visit compresses MBs of bundles once
         assert response is not None and response.status == 200
         assert "'unsafe-inline'" in response.headers["content-security-policy"]
-    page.wait_for_timeout(200)
+    settle(page)

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e import steps
+from tests.e2e.conftest import settle
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -108,5 +109,5 @@ def test_purchase_with_javascript_raises_no_browser_problem(
     steps.header(page).get_by_role("link", name="Orders").click()
     expect(page.get_by_role("link", name=number)).to_be_visible()
 
-    page.wait_for_timeout(200)  # let the browser report anything it refused
+    settle(page)  # every report of what the browser refused has arrived
     assert browser_problems.found() == []

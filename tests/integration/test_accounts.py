@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import csrf_token, post_form
+from tests.shopper import PASSWORD
+from tests.shopper import csrf as csrf_token
+from tests.shopper import post as post_form
 from webshop.db.models import User
-
-PASSWORD = "correct horse battery"
 
 
 async def register(client, email="ada@example.com", name="Ada", password=PASSWORD, **extra):

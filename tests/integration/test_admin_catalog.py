@@ -18,19 +18,16 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
+from tests.conftest import BASE_URL
 from tests.factories import audit_events as audit
 from tests.factories import make_user
+from tests.shopper import PASSWORD, text_of
 from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
-from tests.shopper import text_of
 from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.parse import COLUMNS, parse_catalog
 from webshop.db.engine import write_session
 from webshop.db.models import AuditEvent, Category, Product, UserRole, Variant
-
-PASSWORD = "correct horse battery"
-BASE_URL = "http://127.0.0.1:8000"
-
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -46,11 +43,9 @@ async def category(alchemy, slug):
 
 
 @pytest.fixture
-async def admin(client, alchemy, skus):
-    """The test client, signed in as an admin, on the seeded catalog."""
-    await make_user(alchemy, "boss@example.com", UserRole.ADMIN)
-    await sign_in(client, "boss@example.com")
-    return client
+async def admin(skus, admin):
+    """The test client, signed in as an admin (tests/integration/conftest.py), on the seeded catalog."""
+    return admin
 
 
 # --- categories -------------------------------------------------------------------------------

@@ -15,11 +15,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
+from tests.conftest import BASE_URL
 from tests.factories import audit_events as audit
-from tests.factories import ledger_ok, make_order, make_user
+from tests.factories import ledger_ok, make_order, make_user, stock
+from tests.shopper import PASSWORD, sign_in, text_of
 from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
-from tests.shopper import sign_in, text_of
 from webshop.db.engine import write_session
 from webshop.db.models import (
     AuthSession,
@@ -33,28 +34,7 @@ from webshop.db.models import (
     Variant,
 )
 
-PASSWORD = "correct horse battery"
-BASE_URL = "http://127.0.0.1:8000"
-
-
 # --- set-up helpers ---------------------------------------------------------------------------
-
-
-async def stock(alchemy, sku: str) -> int:
-    async with alchemy.get_session() as session:
-        return await session.scalar(select(Variant.stock).where(Variant.sku == sku))
-
-
-@pytest.fixture
-async def admin_id(alchemy) -> int:
-    return await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
-
-
-@pytest.fixture
-async def admin(client, admin_id):
-    """The test client, signed in as the admin."""
-    assert (await sign_in(client, "boss@example.com")).status_code == 303
-    return client
 
 
 # --- guards -----------------------------------------------------------------------------------

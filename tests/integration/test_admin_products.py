@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 from PIL import Image
 from sqlalchemy import func, select
 
+from tests.conftest import BASE_URL
 from tests.factories import ledger_ok, make_order, make_user
 from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
@@ -28,14 +29,11 @@ from webshop.db.models import (
     Product,
     ProductImage,
     StockReason,
-    UserRole,
     Variant,
 )
 from webshop.media import IMAGE_WIDTHS, MAX_UPLOAD_BYTES
 from webshop.stock.service import take_stock
 
-PASSWORD = "correct horse battery"
-BASE_URL = "http://127.0.0.1:8000"
 HTMX = {"HX-Request": "true"}
 
 
@@ -93,11 +91,9 @@ def media_files(media_dir: Path) -> list[str]:
 
 
 @pytest.fixture
-async def admin(client, alchemy, skus):
-    """The test client signed in as an admin (over the small seeded catalog)."""
-    await make_user(alchemy, "boss@example.com", UserRole.ADMIN)
-    assert (await sign_in(client, "boss@example.com")).status_code == 303
-    return client
+async def admin(skus, admin):
+    """The test client signed in as an admin (tests/integration/conftest.py), over the small seeded catalog."""
+    return admin
 
 
 async def shoe_id(alchemy) -> int:

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import httpx
@@ -24,6 +25,7 @@ from tests.factories import seed_catalog
 from tests.shopper import csrf
 from webshop.app import create_app
 from webshop.db.engine import create_alchemy_config
+from webshop.web.admission import AdmissionMiddleware
 
 
 @contextlib.asynccontextmanager
@@ -68,6 +70,24 @@ async def add(client: httpx.AsyncClient, token: str, variant_id: int) -> httpx.R
     return await client.post("/cart/items", data={"variant_id": str(variant_id), "quantity": "1", "_csrf_token": token})
 
 
+def admission(app) -> AdmissionMiddleware:
+    """The app's admission middleware (one instance per app: its counters are this app's)."""
+    return next(m for m in app.middleware if isinstance(m, AdmissionMiddleware))
+
+
+def waiting(app) -> int:
+    """How many requests wait for a turn right now."""
+    return sum(not turn.done() for _, _, turn in admission(app)._queue)
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    """Let the requests in flight run until ``condition()`` holds: a state to assert from, not a guessed delay."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.01)
+
+
 def in_cart(page: str) -> int:
     return int(re.search(r'id="cart-badge"[^>]*>Cart <span class="badge-count">(\d+)<', page, re.S).group(1))
 
@@ -85,11 +105,11 @@ async def test_requests_over_the_limit_wait_and_an_add_to_cart_goes_before_a_pag
 
         async with cart_tables_locked(db_url):
             held = asyncio.create_task(run("held", add(first, first_token, skus["BC-1"])))
-            await asyncio.sleep(0.3)  # it has the only turn and waits for the lock
+            await until(lambda: admission(app).active == 1, "the first add to cart has the only turn")
             page = asyncio.create_task(run("page view", reader.get("/products/delta-chair")))
-            await asyncio.sleep(0.1)
+            await until(lambda: waiting(app) == 1, "the page view waits for a turn")
             purchase = asyncio.create_task(run("add to cart", add(buyer, buyer_token, skus["DC-1"])))
-            await asyncio.sleep(0.3)
+            await until(lambda: waiting(app) == 2, "the second add to cart waits for a turn too")
             assert finished == []  # both wait for the turn, not for the database
         responses = await asyncio.gather(held, page, purchase)
 
@@ -106,7 +126,7 @@ async def test_a_request_that_waits_past_the_queue_timeout_gets_503_with_retry_a
         token = await csrf(first, "/cart")
         async with cart_tables_locked(db_url):
             held = asyncio.create_task(add(first, token, skus["BC-1"]))
-            await asyncio.sleep(0.3)
+            await until(lambda: admission(app).active == 1, "the add to cart has the only turn")
             page = await browser.get("/")
             api = await browser.get("/api/products")
         assert (await held).status_code == 303  # the held request still completes
@@ -130,7 +150,7 @@ async def test_static_files_and_health_probes_never_queue(shop, db_url):
         css = re.search(r'<link rel="stylesheet" href="([^"]+)"', (await probe.get("/")).text).group(1)
         async with cart_tables_locked(db_url):
             held = asyncio.create_task(add(first, token, skus["BC-1"]))
-            await asyncio.sleep(0.3)
+            await until(lambda: admission(app).active == 1, "the add to cart has the only turn")
             assert (await asyncio.wait_for(probe.get("/health"), 0.5)).status_code == 200
             assert (await asyncio.wait_for(probe.get(css), 0.5)).status_code == 200
         assert (await held).status_code == 303

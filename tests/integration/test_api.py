@@ -9,47 +9,15 @@ import jwt
 import pytest
 from sqlalchemy import func, select, update
 
-from webshop.accounts.service import UserService
+from tests.api_user import assert_problem, bearer, register, token_pair
+from tests.factories import make_user
+from tests.shopper import PASSWORD
 from webshop.db.engine import write_session
 from webshop.db.models import IdempotencyRecord, Order, User, UserRole, Variant
 from webshop.security.jwt import AUDIENCE, signing_key
 from webshop.stock.service import find_ledger_mismatches
 
-PASSWORD = "correct horse battery"
 ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London", "postal_code": "N1", "country": "GB"}
-
-
-async def register(client, email="ada@example.com", **extra):
-    return await client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "name": "Ada", **extra})
-
-
-async def token_pair(client, email="ada@example.com", password=PASSWORD):
-    response = await client.post("/api/auth/token", data={"username": email, "password": password})
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def bearer(client, email="ada@example.com"):
-    await register(client, email)
-    return {"Authorization": f"Bearer {(await token_pair(client, email))['access_token']}"}
-
-
-async def make_admin(alchemy, email="boss@example.com"):
-    async with write_session(alchemy) as session:
-        user = await UserService(session=session).register(
-            email=email, name="Boss", password=PASSWORD, role=UserRole.ADMIN
-        )
-        await session.commit()
-    return user
-
-
-def assert_problem(response, status):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status and body["title"] and "detail" in body
-    assert "Traceback" not in response.text and "SELECT" not in response.text
-    return body
 
 
 # --- auth -------------------------------------------------------------------------------------
@@ -429,7 +397,7 @@ async def test_orders_visibility_cancel_and_admin_status_changes(client, alchemy
     assert_problem(await client.get("/api/orders", params={"customer_id": 1}, headers=eve), 403)
     assert_problem(await client.patch(f"/api/orders/{order['id']}", json={"status": "shipped"}, headers=eve), 403)
 
-    await make_admin(alchemy)
+    await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
     boss = {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}
     listed = (await client.get("/api/orders", params={"status": "paid"}, headers=boss)).json()
     assert [o["id"] for o in listed["items"]] == [order["id"]]

@@ -14,16 +14,17 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from tests.integration.test_api import assert_problem, bearer, make_admin, token_pair
+from tests.api_user import assert_problem, bearer, token_pair
+from tests.factories import audit_events, make_user
+from tests.factories import ledger_ok as ledger_is_consistent
 from webshop.db.engine import write_session
-from webshop.db.models import AuditEvent, Category, Product, StockMovement
-from webshop.stock.service import find_ledger_mismatches
+from webshop.db.models import AuditEvent, Category, Product, StockMovement, UserRole
 
 
 @pytest.fixture
 async def admin(client, alchemy, skus):
     """Bearer headers of an admin (the catalog is seeded)."""
-    await make_admin(alchemy)
+    await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
     return {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}
 
 
@@ -36,16 +37,6 @@ async def customer(client, skus):
 async def category_id(alchemy, slug):
     async with write_session(alchemy) as session:
         return await session.scalar(select(Category.id).where(Category.slug == slug))
-
-
-async def audit_events(alchemy, entity_type, entity_id):
-    async with write_session(alchemy) as session:
-        rows = await session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
-            .order_by(AuditEvent.id)
-        )
-        return list(rows)
 
 
 # --- categories -------------------------------------------------------------------------------
@@ -167,11 +158,6 @@ async def create_product(client, admin, alchemy, **changes):
     response = await client.post("/api/products", json=body, headers=admin)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-async def ledger_is_consistent(alchemy):
-    async with write_session(alchemy) as session:
-        return await find_ledger_mismatches(session) == []
 
 
 async def test_create_product_with_variants_and_initial_stock(client, alchemy, admin):

@@ -44,11 +44,11 @@ from schemathesis.config import SchemathesisConfig
 from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec, in_thread, make_settings
 from tests.factories import seed_catalog
 from tests.live import live_server, shop_env
+from tests.shopper import PASSWORD
 from webshop.accounts.service import UserService
 from webshop.db.engine import create_alchemy_config, write_session
 from webshop.db.models import UserRole
 
-PASSWORD = "correct horse battery"
 ADMIN = "boss@example.com"
 CUSTOMER = "ada@example.com"
 LEAVER = "leo@example.com"

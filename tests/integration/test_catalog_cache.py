@@ -14,8 +14,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import CSRF_RE, post_form
-from tests.shopper import PASSWORD
+from tests.shopper import CSRF_RE, PASSWORD
+from tests.shopper import post as post_form
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import ProductPatch
 from webshop.db.engine import write_session

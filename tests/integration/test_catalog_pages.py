@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.factories import seed_catalog
-
 
 def names(html: str) -> list[str]:
     """Product names in grid order."""
     return re.findall(r'<span class="card-name">([^<]+)</span>', html)
 
 
-@pytest.fixture
-async def catalog(alchemy):
-    return await seed_catalog(alchemy)
-
-
-async def test_grid_lists_visible_products_with_price_and_stock(client, catalog):
+async def test_grid_lists_visible_products_with_price_and_stock(client, skus):
     response = await client.get("/")
     assert response.status_code == 200
     assert names(response.text) == [
@@ -38,7 +29,7 @@ async def test_grid_lists_visible_products_with_price_and_stock(client, catalog)
     assert "Out of stock" in gamma
 
 
-async def test_category_includes_subcategories_and_shows_tree(client, catalog):
+async def test_category_includes_subcategories_and_shows_tree(client, skus):
     response = await client.get("/?category=electronics")
     assert names(response.text) == ["Alpha Laptop", "Beta Camera", "Gamma Camera"]
     assert 'aria-current="page"' in response.text
@@ -46,13 +37,13 @@ async def test_category_includes_subcategories_and_shows_tree(client, catalog):
     assert names(sub.text) == ["Beta Camera", "Gamma Camera"]
 
 
-async def test_unknown_category_is_a_404_page(client, catalog):
+async def test_unknown_category_is_a_404_page(client, skus):
     response = await client.get("/?category=no-such-thing")
     assert response.status_code == 404
     assert "There is no category" in response.text
 
 
-async def test_facets_filter_and_count_disjunctively(client, catalog):
+async def test_facets_filter_and_count_disjunctively(client, skus):
     response = await client.get("/?brand=Nikon&brand=Canon")
     assert names(response.text) == ["Beta Camera", "Gamma Camera"]
     # Brand counts ignore the brand selection; colour counts respect it.
@@ -64,7 +55,7 @@ async def test_facets_filter_and_count_disjunctively(client, catalog):
     assert names(both.text) == ["Gamma Camera"]
 
 
-async def test_search_matches_name_and_description_case_insensitively(client, catalog):
+async def test_search_matches_name_and_description_case_insensitively(client, skus):
     assert names((await client.get("/?q=CAMERA")).text) == ["Beta Camera", "Gamma Camera"]
     assert names((await client.get("/?q=shade")).text) == ["Epsilon Plant"]
     # LIKE wildcards in the query are taken literally.
@@ -72,14 +63,14 @@ async def test_search_matches_name_and_description_case_insensitively(client, ca
     assert names((await client.get("/?q=%25")).text) == ["Epsilon Plant"]
 
 
-async def test_search_with_no_match_shows_empty_state(client, catalog):
+async def test_search_with_no_match_shows_empty_state(client, skus):
     response = await client.get("/?q=unicorn")
     assert response.status_code == 200
     assert "No products found" in response.text
     assert "Clear search and filters" in response.text
 
 
-async def test_sort_by_price_and_name(client, catalog):
+async def test_sort_by_price_and_name(client, skus):
     assert names((await client.get("/?sort=price")).text)[:2] == ["Epsilon Plant", "Delta Chair"]
     assert names((await client.get("/?sort=-price")).text)[0] == "Alpha Laptop"
     assert names((await client.get("/?sort=-name")).text)[0] == "Zeta Shoe"
@@ -87,7 +78,7 @@ async def test_sort_by_price_and_name(client, catalog):
     assert (await client.get("/?sort=bogus")).status_code == 200
 
 
-async def test_pagination_has_shareable_links(client, alchemy, catalog, settings):
+async def test_pagination_has_shareable_links(client, alchemy, skus, settings):
 
     page_size = settings.page_size
     assert page_size == 12
@@ -113,7 +104,7 @@ async def test_pagination_has_shareable_links(client, alchemy, catalog, settings
     assert "There is no page 9" in beyond.text
 
 
-async def test_htmx_search_returns_only_the_results_fragment(client, catalog):
+async def test_htmx_search_returns_only_the_results_fragment(client, skus):
     response = await client.get("/?q=camera", headers={"HX-Request": "true", "HX-Target": "catalog-results"})
     assert response.status_code == 200
     assert "<html" not in response.text
@@ -123,7 +114,7 @@ async def test_htmx_search_returns_only_the_results_fragment(client, catalog):
     assert "<html" in full.text
 
 
-async def test_product_page_shows_variant_picker_and_chosen_variant(client, catalog):
+async def test_product_page_shows_variant_picker_and_chosen_variant(client, skus):
     response = await client.get("/products/alpha-laptop")
     assert response.status_code == 200
     assert "<h1>Alpha Laptop</h1>" in response.text
@@ -139,12 +130,12 @@ async def test_product_page_shows_variant_picker_and_chosen_variant(client, cata
     assert 'id="variant-sku">AL-15<' in fragment.text
 
 
-async def test_low_stock_is_shown(client, catalog):
+async def test_low_stock_is_shown(client, skus):
     response = await client.get("/products/beta-camera")
     assert "Only 3 left" in response.text
 
 
-async def test_unknown_and_deleted_products_are_404(client, alchemy, catalog):
+async def test_unknown_and_deleted_products_are_404(client, alchemy, skus):
     assert (await client.get("/products/nope")).status_code == 404
     from datetime import UTC, datetime
 

@@ -9,6 +9,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
+from tests.factories import ledger_ok, stock
 from tests.shopper import (
     DECLINED_CARD,
     add_to_cart,
@@ -20,22 +21,11 @@ from tests.shopper import (
     review,
 )
 from webshop.db.models import Order, OrderLine, StockMovement, Variant
-from webshop.stock.service import find_ledger_mismatches
-
-
-async def stock(alchemy, sku: str) -> int:
-    async with alchemy.get_session() as session:
-        return await session.scalar(select(Variant.stock).where(Variant.sku == sku))
 
 
 async def count_orders(alchemy) -> int:
     async with alchemy.get_session() as session:
         return await session.scalar(select(func.count()).select_from(Order))
-
-
-async def ledger_ok(alchemy) -> bool:
-    async with alchemy.get_session() as session:
-        return await find_ledger_mismatches(session) == []
 
 
 async def test_checkout_requires_sign_in_and_keeps_the_guest_cart(client, skus):

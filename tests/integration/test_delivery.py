@@ -19,6 +19,7 @@ from litestar.response import ServerSentEvent, Stream
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
+from tests.conftest import BASE_URL as BASE
 from tests.factories import SMALL_CATALOG, P, make_user, seed_catalog
 from tests.shopper import sign_in
 from webshop.config import Settings
@@ -35,7 +36,6 @@ from webshop.web.caching import (
 )
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
-BASE = "http://127.0.0.1:8000"
 """``Settings.base_url``'s default, which the test settings keep."""
 JSON_LD_RE = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
 SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
@@ -59,12 +59,6 @@ def json_ld(html: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def shop(alchemy: ShopAlchemyConfig) -> dict[str, int]:
-    """The small catalog of ``tests.factories`` (``{sku: variant id}``)."""
-    return await seed_catalog(alchemy)
-
-
-@pytest.fixture
 def photo(settings: Settings) -> str:
     """A stored product photo in the test's media folder; returns its key."""
     return store_image(placeholder_image("Photo", seed=3, size=(400, 500)), settings.media_dir).key
@@ -78,7 +72,7 @@ def photo(settings: Settings) -> str:
     [("br", "br"), ("gzip", "gzip"), ("gzip, deflate, br", "br"), ("br;q=0, gzip", "gzip"), ("identity", None)],
 )
 async def test_pages_are_compressed_as_accept_encoding_asks(
-    client: AsyncTestClient[Litestar], shop: dict[str, int], accept: str, expected: str | None
+    client: AsyncTestClient[Litestar], skus: dict[str, int], accept: str, expected: str | None
 ) -> None:
     plain = await client.get("/", headers={"accept-encoding": "identity"})
     response = await client.get("/", headers={"accept-encoding": accept})
@@ -92,7 +86,7 @@ async def test_pages_are_compressed_as_accept_encoding_asks(
 
 
 async def test_the_encoded_bytes_are_real_brotli_and_gzip(
-    client: AsyncTestClient[Litestar], shop: dict[str, int]
+    client: AsyncTestClient[Litestar], skus: dict[str, int]
 ) -> None:
     plain = (await client.get("/products/alpha-laptop", headers={"accept-encoding": "identity"})).content
     for coding, decode in (("br", brotli.decompress), ("gzip", gzip.decompress)):
@@ -103,7 +97,7 @@ async def test_the_encoded_bytes_are_real_brotli_and_gzip(
         assert decode(raw) == plain
 
 
-async def test_css_js_json_and_svg_are_compressed(client: AsyncTestClient[Litestar], shop: dict[str, int]) -> None:
+async def test_css_js_json_and_svg_are_compressed(client: AsyncTestClient[Litestar], skus: dict[str, int]) -> None:
     assets = StaticAssets(STATIC_DIR)
     for path in (assets.url("css/site.css"), assets.url("vendor/htmx/htmx-2.0.11.min.js"), "/api/openapi.json"):
         response = await client.get(path, headers={"accept-encoding": "br, gzip"})
@@ -183,7 +177,7 @@ def test_accept_encoding_negotiation() -> None:
 # --- fingerprinted static files, media and conditional requests ------------------------------------
 
 
-async def test_pages_link_static_files_by_content_hash(client: AsyncTestClient[Litestar], shop: dict[str, int]) -> None:
+async def test_pages_link_static_files_by_content_hash(client: AsyncTestClient[Litestar], skus: dict[str, int]) -> None:
     html = (await client.get("/")).text
     linked = re.findall(r'(?:href|src|content)="(?:https?://[^/"]+)?(/static/[^"]+)"', html)
     assert linked, "no static file linked"
@@ -252,7 +246,7 @@ def test_not_modified_rules() -> None:
     assert not not_modified(Headers({"if-none-match": '"abc"'}), response())
 
 
-async def test_public_files_set_no_cookie(client: AsyncTestClient[Litestar], photo: str, shop: dict[str, int]) -> None:
+async def test_public_files_set_no_cookie(client: AsyncTestClient[Litestar], photo: str, skus: dict[str, int]) -> None:
     """A response a shared cache may keep never carries a cookie (it would hand it to everyone)."""
     assets = StaticAssets(STATIC_DIR)
     for path in (assets.url("css/site.css"), f"/media/{photo}.jpg", "/favicon.ico", "/robots.txt", "/sitemap.xml"):
@@ -266,7 +260,7 @@ async def test_public_files_set_no_cookie(client: AsyncTestClient[Litestar], pho
 
 
 async def test_pages_and_api_say_how_to_cache(
-    client: AsyncTestClient[Litestar], alchemy: ShopAlchemyConfig, shop: dict[str, int]
+    client: AsyncTestClient[Litestar], alchemy: ShopAlchemyConfig, skus: dict[str, int]
 ) -> None:
     assert (await client.get("/")).headers["cache-control"] == "private, no-cache"
     assert (await client.get("/products/alpha-laptop")).headers["cache-control"] == "private, no-cache"
@@ -285,7 +279,7 @@ async def test_pages_and_api_say_how_to_cache(
 # --- favicon, robots.txt, sitemap.xml --------------------------------------------------------------
 
 
-async def test_favicon(client: AsyncTestClient[Litestar], shop: dict[str, int]) -> None:
+async def test_favicon(client: AsyncTestClient[Litestar], skus: dict[str, int]) -> None:
     response = await client.get("/favicon.ico")
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/x-icon"
@@ -309,7 +303,7 @@ async def test_robots_txt(client: AsyncTestClient[Litestar]) -> None:
 
 
 async def test_sitemap_lists_visible_products_and_categories(
-    client: AsyncTestClient[Litestar], alchemy: ShopAlchemyConfig, shop: dict[str, int]
+    client: AsyncTestClient[Litestar], alchemy: ShopAlchemyConfig, skus: dict[str, int]
 ) -> None:
     def locations(body: bytes) -> list[str]:
         root = ET.fromstring(body)  # noqa: S314 - our own response
@@ -347,7 +341,7 @@ async def test_sitemap_lists_visible_products_and_categories(
 
 
 async def test_catalog_pages_have_canonical_description_and_open_graph(
-    client: AsyncTestClient[Litestar], shop: dict[str, int]
+    client: AsyncTestClient[Litestar], skus: dict[str, int]
 ) -> None:
     home = (await client.get("/")).text
     assert re.search(r"<title>[^<]+</title>", home)
@@ -373,7 +367,7 @@ async def test_catalog_pages_have_canonical_description_and_open_graph(
 
 
 async def test_product_page_meta_and_open_graph(
-    client: AsyncTestClient[Litestar], alchemy: ShopAlchemyConfig, shop: dict[str, int], photo: str
+    client: AsyncTestClient[Litestar], alchemy: ShopAlchemyConfig, skus: dict[str, int], photo: str
 ) -> None:
     async with write_session(alchemy) as session:
         product = await session.scalar(select(Product).where(Product.slug == "beta-camera"))
@@ -391,7 +385,7 @@ async def test_product_page_meta_and_open_graph(
     assert item["image"] == [f"{BASE}/media/{photo}.jpg"]
 
 
-async def test_product_json_ld_with_several_variants(client: AsyncTestClient[Litestar], shop: dict[str, int]) -> None:
+async def test_product_json_ld_with_several_variants(client: AsyncTestClient[Litestar], skus: dict[str, int]) -> None:
     product, breadcrumbs = json_ld((await client.get("/products/alpha-laptop")).text)
     assert product["@context"] == "https://schema.org" and product["@type"] == "Product"
     assert product["name"] == "Alpha Laptop"
@@ -418,7 +412,7 @@ async def test_product_json_ld_with_several_variants(client: AsyncTestClient[Lit
     ]
 
 
-async def test_product_json_ld_with_one_variant(client: AsyncTestClient[Litestar], shop: dict[str, int]) -> None:
+async def test_product_json_ld_with_one_variant(client: AsyncTestClient[Litestar], skus: dict[str, int]) -> None:
     product, _ = json_ld((await client.get("/products/beta-camera")).text)
     assert product["sku"] == "BC-1"
     assert product["offers"] == {

@@ -16,7 +16,6 @@ import html
 import io
 import re
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -26,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 from PIL import Image
 
-from tests.live import CLI, free_port, live_server, run_cli, shop_env
+from tests.live import CLI, free_port, live_server, run_cli, running, shop_env
 
 CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
 GENERATED_PASSWORD_RE = re.compile(
@@ -52,30 +51,11 @@ def demo_server(env: dict[str, str], workdir: Path, *args: str, port: int | None
     """Run ``webshop demo ARGS --port P`` in ``workdir`` until /health answers; yield (base URL, log file); stop it."""
     port = port or free_port()
     log_path = workdir.parent / f"{workdir.name}-demo-{port}.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*CLI, "demo", *args, "--port", str(port)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if process.poll() is not None:
-                    raise AssertionError(f"webshop demo exited early:\n{log_path.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"webshop demo did not start:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield base_url, log_path
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [*CLI, "demo", *args, "--port", str(port)]
+    # The first run generates the demo catalog and its images before it serves: up to two minutes.
+    with running(command, env=env, cwd=workdir, log_path=log_path, ready_url=f"{base_url}/health", start_timeout=120):
+        yield base_url, log_path
 
 
 def catalog_pages(base_url: str) -> tuple[int, list[str], set[str], str]:

@@ -22,6 +22,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
+from tests.conftest import BASE_URL as BASE
 from tests.conftest import SECRET, make_settings
 from tests.live import free_port
 from tests.shopper import (
@@ -42,7 +43,6 @@ from webshop.db.engine import write_session
 from webshop.db.models import AccountToken, Order, OutboundEmail, User, UserRole
 from webshop.mail.sender import MailSender
 
-BASE = "http://127.0.0.1:8000"
 LINK_RE = re.compile(r"http://127\.0\.0\.1:8000(/account/[A-Za-z0-9_\-./]+)")
 NEW_PASSWORD = "a much better passphrase"
 
@@ -267,7 +267,7 @@ async def test_reset_request_answers_the_same_for_unknown_addresses_and_sends_no
         assert known[1] == unknown[1]
         assert "If an account uses <strong>EMAIL</strong>, we have sent it a link" in known[1]
         await inbox.wait_for("ada@example.com", "Reset your password")
-        await asyncio.sleep(0.3)
+        await settled(alchemy)  # the sender sends only outbox rows, and it has finished every one
         assert inbox.to("nobody@example.com") == []
         assert await outbox_rows(alchemy, to_address="nobody@example.com") == []
         assert len(await outbox_rows(alchemy, kind="reset_password")) == 1
@@ -448,7 +448,7 @@ async def test_a_declined_card_sends_no_mail(client, alchemy, inbox, skus):
     assert declined.status_code == 402
     async with alchemy.get_session() as session:
         assert await session.scalar(select(func.count()).select_from(Order)) == 0
-    await asyncio.sleep(0.3)  # several sender rounds
+    await settled(alchemy)  # the sender sends only outbox rows, and it has finished every one
     assert [row.kind for row in await outbox_rows(alchemy)] == ["verify_email"]
     assert [m["Subject"] for m in inbox.to("buyer@example.com")] == ["Confirm your e-mail address"]
 

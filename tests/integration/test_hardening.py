@@ -13,11 +13,7 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -26,33 +22,21 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
-from tests.factories import make_user, seed_catalog
+from tests.conftest import BASE_URL, app_client
+from tests.factories import account, expire_lock, make_user, seed_catalog
 from tests.shopper import PASSWORD, csrf, post, text_of
 from tests.shopper import sign_in as page_sign_in
 from webshop.api import json_guard
 from webshop.api.json_guard import MAX_JSON_DEPTH, TOO_DEEP, json_depth_exceeds
-from webshop.app import create_app
 from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.parse import parse_catalog
-from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Product, User, UserRole
+from webshop.db.models import Product, UserRole
 
 EMAIL = "ada@example.com"
-BASE_URL = "http://127.0.0.1:8000"
 METRICS_TOKEN = "scrape-token-0123456789abcdef"
 DEEP = b"[" * 1000 + b"]" * 1000
 JSON = {"content-type": "application/json"}
-
-
-@asynccontextmanager
-async def app_client(
-    settings: Settings, alchemy: ShopAlchemyConfig, **overrides: object
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """A client for an app built with ``settings`` changed by ``overrides``."""
-    app = create_app(dataclasses.replace(settings, **overrides), alchemy=alchemy)  # type: ignore[arg-type]
-    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
-        yield client
 
 
 async def bearer(client: AsyncTestClient[Litestar], email: str = EMAIL) -> dict[str, str]:
@@ -67,21 +51,6 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
     body = response.json()
     assert body["status"] == status
     return body
-
-
-async def account(alchemy: ShopAlchemyConfig, email: str = EMAIL) -> User:
-    async with alchemy.get_session() as session:
-        user = await session.scalar(select(User).where(User.email == email))
-        assert user is not None
-        return user
-
-
-async def expire_lock(alchemy: ShopAlchemyConfig, email: str = EMAIL) -> None:
-    """Let the account's lock run out (as if its minutes had passed)."""
-    async with write_session(alchemy) as session:
-        past = datetime.now(UTC) - timedelta(seconds=1)
-        await session.execute(update(User).where(User.email == email).values(locked_until=past))
-        await session.commit()
 
 
 # --- 3. JSON nesting ------------------------------------------------------------------------------

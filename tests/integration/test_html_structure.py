@@ -14,12 +14,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
+from tests.conftest import BASE_URL
 from tests.factories import make_order, make_user
 from tests.page_tree import Element, form_fields, nested_forms, parse
 from tests.shopper import add_to_cart, choose_address_and_shipping, place, register, review, sign_in
 from webshop.db.models import Category, Product, UserRole
 
-BASE_URL = "http://127.0.0.1:8000"
 SHOPPER_EMAIL = "ada@example.com"
 ADMIN_EMAIL = "owner@example.com"
 CATALOG_PAGES = ["/", "/?category=electronics", "/?q=camera", "/?brand=Nikon&sort=price", "/?page=2"]

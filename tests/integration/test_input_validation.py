@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import make_settings
-from tests.shopper import ADDRESS, add_to_cart, place, post, ready_to_pay, register, text_of
+from tests.shopper import ADDRESS, PASSWORD, add_to_cart, place, post, ready_to_pay, register, text_of
 from webshop.accounts.service import UserService
 from webshop.checkout.pricing import SHIPPING_METHODS
 from webshop.checkout.schemas import ShippingCode
@@ -22,7 +22,6 @@ from webshop.db.engine import write_session
 from webshop.db.models import Address, CartLine, Order, Product, User, UserRole, Variant
 from webshop.text import CONTROL_MESSAGE
 
-PASSWORD = "correct horse battery"
 CONTROLS = ["\x00", "\x1b", "\x7f", "\x85", "\t", "\n"]
 """NUL, ESC, DEL, a C1 control, and tab and line feed, which single-line fields refuse too."""
 CHECKOUT = {

@@ -9,6 +9,7 @@ describe (Alembic's autogenerate comparison finds nothing to do).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import uuid
 import warnings
@@ -217,20 +218,24 @@ def test_servers_started_together_on_postgres_migrate_once(tmp_path: Path) -> No
     try:
         url = _pg_database_url(name)
         processes = []
-        for index in range(3):
-            workdir = tmp_path / f"host{index}"
-            workdir.mkdir()
-            processes.append(
-                subprocess.Popen(
-                    [*CLI, "db", "upgrade", "--no-prompt", "--", "head"],
-                    env=shop_env(url, workdir),
-                    cwd=workdir,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
+        # The exit stack closes every output pipe and waits for every process, also when one times out.
+        with contextlib.ExitStack() as started:
+            for index in range(3):
+                workdir = tmp_path / f"host{index}"
+                workdir.mkdir()
+                processes.append(
+                    started.enter_context(
+                        subprocess.Popen(
+                            [*CLI, "db", "upgrade", "--no-prompt", "--", "head"],
+                            env=shop_env(url, workdir),
+                            cwd=workdir,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                            text=True,
+                        )
+                    )
                 )
-            )
-        outputs = [process.communicate(timeout=120)[0] for process in processes]
+            outputs = [process.communicate(timeout=120)[0] for process in processes]
         for process, output in zip(processes, outputs, strict=True):
             assert process.returncode == 0, output
         assert with_connection(url, versions) == revisions_base_to_head()[-1:]

@@ -24,10 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 
-from tests.conftest import csrf_token
 from tests.factories import seed_catalog
 from tests.live import free_port, live_server, shop_env
 from tests.shopper import DECLINED_CARD, PASSWORD, SUCCESS_CARD, place, ready_to_pay
+from tests.shopper import csrf as csrf_token
 from webshop.accounts.service import UserService
 from webshop.app import create_app
 from webshop.config import Settings

@@ -15,14 +15,14 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
-from tests.factories import make_order, make_user
+from tests.conftest import BASE_URL
+from tests.factories import make_order, make_user, stock
 from tests.shopper import PASSWORD, csrf, place, post, ready_to_pay, sign_in, text_of
 from webshop.checkout.payments import DEFAULT_PROVIDER, TestPaymentProvider
 from webshop.db.engine import write_session
-from webshop.db.models import Order, OrderStatus, OutboundEmail, UserRole, Variant
+from webshop.db.models import Order, OrderStatus, OutboundEmail, UserRole
 from webshop.orders.service import refund_idempotency_key
 
-BASE_URL = "http://127.0.0.1:8000"
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 REFUNDED_ON = re.compile(r"Refunded (\$[\d,.]+) to your card ending 4242 on \d{2} \w{3} \d{4}\.")
 
@@ -40,11 +40,6 @@ async def order_row(alchemy: Any, number: str) -> Order:
         order = await session.scalar(select(Order).where(Order.number == number))
         assert order is not None
         return order
-
-
-async def stock(alchemy: Any, sku: str) -> int:
-    async with alchemy.get_session() as session:
-        return await session.scalar(select(Variant.stock).where(Variant.sku == sku))
 
 
 async def mails(alchemy: Any, kind: str) -> list[OutboundEmail]:

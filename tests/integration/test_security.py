@@ -16,26 +16,23 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from tests.conftest import csrf_token, unavailable
-from webshop.accounts.service import SIGN_IN_FAILED, UserService
+from tests.conftest import app_client, unavailable
+from tests.factories import account, expire_lock, make_user
+from tests.shopper import PASSWORD, csrf, sign_in
+from webshop.accounts.service import SIGN_IN_FAILED
 from webshop.app import create_app
-from webshop.config import Settings
-from webshop.db.engine import ShopAlchemyConfig, write_session
+from webshop.db.engine import write_session
 from webshop.db.models import User
 from webshop.security.headers import DOCS_CSP, HSTS, PAGE_CSP
 
-PASSWORD = "correct horse battery"
 EMAIL = "ada@example.com"
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 COMMON_HEADERS = {
@@ -44,47 +41,6 @@ COMMON_HEADERS = {
     "x-frame-options": "DENY",
     "cross-origin-opener-policy": "same-origin",
 }
-
-
-async def make_user(alchemy: ShopAlchemyConfig, email: str = EMAIL) -> int:
-    async with write_session(alchemy) as session:
-        user = await UserService(session=session).register(email=email, name="Ada", password=PASSWORD)
-        await session.commit()
-        return user.id
-
-
-async def account(alchemy: ShopAlchemyConfig, email: str = EMAIL) -> User:
-    async with alchemy.get_session() as session:
-        user = await session.scalar(select(User).where(User.email == email))
-        assert user is not None
-        return user
-
-
-async def expire_lock(alchemy: ShopAlchemyConfig, email: str = EMAIL) -> None:
-    """Let the account's lock run out (as if its minutes had passed)."""
-    async with write_session(alchemy) as session:
-        past = datetime.now(UTC) - timedelta(seconds=1)
-        await session.execute(update(User).where(User.email == email).values(locked_until=past))
-        await session.commit()
-
-
-async def sign_in(client: AsyncTestClient[Litestar], email: str, password: str) -> httpx.Response:
-    token = await csrf_token(client)
-    return await client.post(
-        "/account/sign-in",
-        data={"email": email, "password": password, "_csrf_token": token},
-        follow_redirects=False,
-    )
-
-
-@asynccontextmanager
-async def app_client(
-    settings: Settings, alchemy: ShopAlchemyConfig, **overrides: object
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """A client for an app built with ``settings`` changed by ``overrides``."""
-    app = create_app(dataclasses.replace(settings, **overrides), alchemy=alchemy)  # type: ignore[arg-type]
-    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as client:
-        yield client
 
 
 def seconds_of(response: httpx.Response) -> int:
@@ -104,7 +60,7 @@ def assert_problem_429(response: httpx.Response) -> dict[str, object]:
 
 
 async def test_failed_sign_ins_back_off_then_lock_and_success_resets(client, alchemy):
-    await make_user(alchemy)
+    await make_user(alchemy, EMAIL, name="Ada")
     for attempt in range(1, 5):
         response = await sign_in(client, EMAIL, "wrong password")
         assert response.status_code == 400 and SIGN_IN_FAILED in response.text
@@ -137,7 +93,7 @@ async def test_failed_sign_ins_back_off_then_lock_and_success_resets(client, alc
 
 
 async def test_repeated_failures_lock_for_an_hour(client, alchemy):
-    await make_user(alchemy)
+    await make_user(alchemy, EMAIL, name="Ada")
     async with write_session(alchemy) as session:
         await session.execute(update(User).where(User.email == EMAIL).values(failed_sign_ins=9))
         await session.commit()
@@ -148,7 +104,7 @@ async def test_repeated_failures_lock_for_an_hour(client, alchemy):
 
 
 async def test_api_token_endpoint_counts_failures_and_answers_429_problem(client, alchemy):
-    await make_user(alchemy)
+    await make_user(alchemy, EMAIL, name="Ada")
     for _ in range(5):
         response = await client.post("/api/auth/token", data={"username": EMAIL, "password": "wrong password"})
         assert response.status_code == 401
@@ -160,7 +116,7 @@ async def test_api_token_endpoint_counts_failures_and_answers_429_problem(client
 
 async def test_concurrent_failures_are_all_counted(client, alchemy):
     """One ``UPDATE ... SET failed_sign_ins = failed_sign_ins + 1`` per failure: none is lost in a race."""
-    await make_user(alchemy)
+    await make_user(alchemy, EMAIL, name="Ada")
     responses = await asyncio.gather(
         *(client.post("/api/auth/token", data={"username": EMAIL, "password": f"guess {i}"}) for i in range(4))
     )
@@ -170,7 +126,7 @@ async def test_concurrent_failures_are_all_counted(client, alchemy):
 
 async def test_an_address_without_account_is_locked_the_same_way(client, alchemy):
     """A locked-out answer must not tell whether an account exists (OWASP Authentication Cheat Sheet)."""
-    await make_user(alchemy)
+    await make_user(alchemy, EMAIL, name="Ada")
     answers = {}
     for email in (EMAIL, "nobody@example.com"):
         statuses, messages = [], []
@@ -222,7 +178,7 @@ async def test_general_limit_spares_static_files_and_probes(settings, alchemy):
 
 
 async def test_a_burst_of_sign_ins_gets_429s_and_never_a_5xx(client, alchemy):
-    token = await csrf_token(client)
+    token = await csrf(client)
     responses = await asyncio.gather(
         *(
             client.post(
@@ -337,7 +293,7 @@ async def test_workers_share_limits_and_locks_through_redis(settings, alchemy, r
 
 
 async def test_an_unreachable_redis_lets_requests_through(settings, alchemy):
-    await make_user(alchemy)
+    await make_user(alchemy, EMAIL, name="Ada")
     dead = f"redis://127.0.0.1:{_free_port()}/0"
     async with app_client(settings, alchemy, redis_url=dead, rate_limit_auth="1/minute") as client:
         for _ in range(3):

@@ -27,6 +27,7 @@ from tests.shopper import CSRF_RE
 
 GOOD_KEY = secrets.token_urlsafe(48)
 IN_FLIGHT = 6
+WORKERS = 2
 
 
 def sqlite_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -95,35 +96,42 @@ def test_an_unreachable_database_is_reported_without_a_traceback(tmp_path: Path)
 async def test_serves_on_a_unix_socket_and_stops_on_sigterm(db_url: str, tmp_path: Path):
     """``--uds``: a proxy on the same machine talks to the shop through a socket file (removed at exit)."""
     socket_path = tmp_path / "webshop.sock"
-    process = subprocess.Popen(
+    # The context manager closes the output pipe and waits for the process, whatever happens.
+    with subprocess.Popen(
         [*CLI, "serve", "--uds", str(socket_path), "--workers", "2", "--no-migrate"],
         env=shop_env(db_url, tmp_path),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-    )
-    try:
-        transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
-        async with httpx.AsyncClient(transport=transport, base_url="http://shop.local") as client:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-                with contextlib.suppress(httpx.TransportError):
-                    response = await client.get("/health")
-                    break
-                assert time.monotonic() < deadline, "no answer on the socket"
-                await asyncio.sleep(0.2)
-            assert response.status_code == 200
-            assert (await client.get("/api/products")).status_code == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-        assert not socket_path.exists()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        output = process.stdout.read().decode() if process.stdout else ""
+    ) as process:
+        try:
+            transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
+            async with httpx.AsyncClient(transport=transport, base_url="http://shop.local") as client:
+                deadline = time.monotonic() + 60
+                while True:
+                    assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+                    with contextlib.suppress(httpx.TransportError):
+                        response = await client.get("/health")
+                        break
+                    assert time.monotonic() < deadline, "no answer on the socket"
+                    await asyncio.sleep(0.2)
+                assert response.status_code == 200
+                assert (await client.get("/api/products")).status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert not socket_path.exists()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            output = process.stdout.read().decode() if process.stdout else ""
     assert "2 worker(s) (uvloop + httptools)" in output
+
+
+def stopped_listening(log: str) -> int:
+    """How many uvicorn workers have closed their sockets after a SIGTERM: each one then either waits for its
+    open connections or, having none, finishes."""
+    return log.count("Waiting for connections to close") + log.count("Finished server process")
 
 
 @contextlib.asynccontextmanager
@@ -178,7 +186,7 @@ async def test_sigterm_lets_requests_in_flight_finish(db_url: str, alchemy, tmp_
     clients = [httpx.AsyncClient(timeout=60) for _ in range(IN_FLIGHT)]
     # Every post must reach the database, whichever worker takes it: no admission queue in front.
     env = shop_env(db_url, tmp_path, WEBSHOP_MAX_ACTIVE_REQUESTS=str(IN_FLIGHT))
-    with serve(env, tmp_path, workers=2) as server:
+    with serve(env, tmp_path, workers=WORKERS) as server:
         try:
             tokens = [CSRF_RE.search((await c.get(f"{server.base_url}/cart")).text).group(1) for c in clients]
 
@@ -196,7 +204,13 @@ async def test_sigterm_lets_requests_in_flight_finish(db_url: str, alchemy, tmp_
                     await asyncio.sleep(0.1)
                 assert not any(p.done() for p in posts)
                 server.signal(signal.SIGTERM)
-                await asyncio.sleep(1.5)
+                # Wait until every worker has stopped listening (uvicorn logs one of these after closing its
+                # sockets); the workers holding the posts must then be waiting for them, not gone.
+                while stopped_listening(server.log) < WORKERS:
+                    assert server.process.poll() is None, "the server quit with requests in flight"
+                    assert time.monotonic() < deadline + 30, f"the workers did not stop listening:\n{server.log}"
+                    await asyncio.sleep(0.1)
+                assert "Waiting for connections to close" in server.log
                 assert server.process.poll() is None, "the server quit with requests in flight"
                 async with httpx.AsyncClient(timeout=1) as late:
                     with pytest.raises(httpx.TransportError):  # nothing new is served while it drains

@@ -1,0 +1,25 @@
+"""Fixtures shared by the HTTP tests: an admin account and the test client signed in as it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import make_user
+from tests.shopper import sign_in
+from webshop.db.models import UserRole
+
+ADMIN_EMAIL = "boss@example.com"
+"""The admin of the ``admin_id``/``admin`` fixtures (password ``tests.shopper.PASSWORD``)."""
+
+
+@pytest.fixture
+async def admin_id(alchemy) -> int:
+    """An admin account, Boss (``ADMIN_EMAIL``); returns its id."""
+    return await make_user(alchemy, ADMIN_EMAIL, UserRole.ADMIN, name="Boss")
+
+
+@pytest.fixture
+async def admin(client, admin_id):
+    """The test client, signed in as the admin (``admin_id``)."""
+    assert (await sign_in(client, ADMIN_EMAIL)).status_code == 303
+    return client
