@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +127,27 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         exception_handlers={Exception: handle_exception},
         debug=settings.debug,
         on_startup=[mail_sender.start],
-        on_shutdown=[mail_sender.stop, *([catalog_reader.dispose] if catalog_reader else [])],
+        # Litestar runs these after the plugins' lifespans, so the engine, which advanced-alchemy's
+        # lifespan has disposed already, is disposed again once the mail sender's last look at the
+        # outbox has given its connection back (else that connection is never closed).
+        on_shutdown=[
+            mail_sender.stop,
+            *([catalog_reader.dispose] if catalog_reader else []),
+            _dispose_engine(alchemy),
+        ],
     )
     install_caching(app, assets)  # Cache-Control and 304s on every response, errors included
     # Request id, timing, security headers, access log and metrics around every request, 404s included.
     return install_request_context(app, settings, engine=alchemy.get_engine())
+
+
+def _dispose_engine(alchemy: ShopAlchemyConfig) -> Callable[[], Awaitable[None]]:
+    """An ``on_shutdown`` hook that closes every pooled connection of the app's engine."""
+
+    async def dispose() -> None:
+        await alchemy.get_engine().dispose()
+
+    return dispose
 
 
 def _csrf_config(settings: Settings) -> CSRFConfig:
