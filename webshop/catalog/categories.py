@@ -148,21 +148,8 @@ class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
             category.slug, category.name = new_slug, name
         # The search documents of the products below hold the category's name.
         renamed = before["name"] != name
-        await catalog_changed(
-            self.repository.session, await self._products_below(categories, category.id) if renamed else ()
-        )
-        changes = diff(before, _category_state(category))
-        if changes:
-            self.audit.record(
-                actor,
-                "category",
-                category.id,
-                "rename",
-                summary=f"Renamed category “{before['name']}” to “{name}”."
-                if before["name"] != name
-                else f"Changed the slug of “{name}”.",
-                changes=changes,
-            )
+        summary = f"Renamed category “{before['name']}” to “{name}”." if renamed else f"Changed the slug of “{name}”."
+        await self._changed(actor, categories, category, before, "rename", summary, subtree=renamed)
         return category
 
     async def move_category(
@@ -206,15 +193,27 @@ class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
                 sibling.position = index
         # The search documents of the products below hold the names of the category's ancestors.
         moved = before["parent_id"] != parent_id
-        await catalog_changed(
-            self.repository.session, await self._products_below(categories, category.id) if moved else ()
-        )
-        changes = diff(before, _category_state(category))
-        if changes:
-            self.audit.record(
-                actor, "category", category.id, "move", summary=f"Moved category “{category.name}”.", changes=changes
-            )
+        summary = f"Moved category “{category.name}”."
+        await self._changed(actor, categories, category, before, "move", summary, subtree=moved)
         return category
+
+    async def _changed(
+        self,
+        actor: User | None,
+        categories: list[Category],
+        category: Category,
+        before: dict[str, Any],
+        action: str,
+        summary: str,
+        *,
+        subtree: bool,
+    ) -> None:
+        """After a rename or move: the catalog's derived data (the search documents of the products in
+        the subtree, when ``subtree``) and a ``category`` audit event with what changed, if anything."""
+        below = await self._products_below(categories, category.id) if subtree else ()
+        await catalog_changed(self.repository.session, below)
+        if changes := diff(before, _category_state(category)):
+            self.audit.record(actor, "category", category.id, action, summary=summary, changes=changes)
 
     async def shift_category(self, actor: User | None, category_id: int, offset: int) -> Category:
         """Move a category up (``offset`` -1) or down (+1) among its siblings; at either end nothing changes.
