@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import subprocess
@@ -18,11 +19,31 @@ CLI = [sys.executable, "-c", "from webshop.cli import main; main()"]
 SECRET = "live-test-secret-key-0123456789-abcdefghijklmnop"
 
 
+_PORTS_PER_WORKER = 500
+_FIRST_PORT = 20000  # below Linux's ephemeral range (32768-60999), so no outgoing connection takes one
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port that is free on 127.0.0.1 right now, from a block of ports that is this process's alone.
+
+    Each pytest-xdist worker (``PYTEST_XDIST_WORKER=gwN``) takes ports from its own block of 500, in
+    turn. A port the kernel hands out (``bind(("127.0.0.1", 0))``) could be handed to another worker
+    as soon as a server here stops, and a test that restarts a server on the same port would then
+    find the other worker's server answering its health check (CI saw a registration land in another
+    test's shop that way).
+    """
+    worker = int("".join(ch for ch in os.environ.get("PYTEST_XDIST_WORKER", "") if ch.isdigit()) or 0)
+    first = _FIRST_PORT + (worker % 24) * _PORTS_PER_WORKER
+    for _ in range(_PORTS_PER_WORKER):
+        port = first + next(_next_port) % _PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + _PORTS_PER_WORKER - 1}")
 
 
 def shop_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]:

@@ -26,6 +26,7 @@ from sqlalchemy import update
 
 from tests.conftest import app_client, unavailable
 from tests.factories import account, expire_lock, make_user
+from tests.live import free_port
 from tests.shopper import PASSWORD, csrf, sign_in
 from webshop.accounts.service import SIGN_IN_FAILED
 from webshop.app import create_app
@@ -226,19 +227,13 @@ async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(settings, alc
 # --- Redis: several app instances (workers) share the counts --------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     """A Redis server of the test's own (``redis-server`` on a free port, no persistence)."""
     binary = shutil.which("redis-server")
     if binary is None:
         unavailable("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             binary,
@@ -294,7 +289,7 @@ async def test_workers_share_limits_and_locks_through_redis(settings, alchemy, r
 
 async def test_an_unreachable_redis_lets_requests_through(settings, alchemy):
     await make_user(alchemy, EMAIL, name="Ada")
-    dead = f"redis://127.0.0.1:{_free_port()}/0"
+    dead = f"redis://127.0.0.1:{free_port()}/0"
     async with app_client(settings, alchemy, redis_url=dead, rate_limit_auth="1/minute") as client:
         for _ in range(3):
             response = await client.post("/api/auth/token", data={"username": "x@example.com", "password": "no"})
