@@ -4,7 +4,7 @@ the category tree."""
 from typing import Annotated, Literal
 
 from litestar import Controller, get
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
 from webshop.api.responses import problems
@@ -50,24 +50,47 @@ PriceMax = Annotated[
 InStock = Annotated[bool | None, QueryParameter(description="Only products with a variant in stock")]
 
 
+def catalog_filters(
+    q: Query = None,
+    category: CategorySlug = None,
+    brand: Brands = None,
+    color: Colors = None,
+    price_min: PriceMin = None,
+    price_max: PriceMax = None,
+    in_stock: InStock = None,
+) -> CatalogQuery:
+    """The filters of a catalog request's query string (search text, category, brand and colour facets,
+    price range in minor units, stock), normalised by ``CatalogQuery.from_params``, in the default sort.
+
+    A dependency of the product list and the facet counts, so both take the same parameters, with the
+    same bounds and descriptions in the OpenAPI document.
+    """
+    return CatalogQuery.from_params(
+        q=q,
+        category=category,
+        brand=brand,
+        color=color,
+        sort=None,
+        page=1,
+        price_min=price_min,
+        price_max=price_max,
+        in_stock=in_stock,
+    )
+
+
 class CatalogApiController(Controller):
     """Public catalog reads (no token needed)."""
 
     path = "/api"
     tags = ["catalog"]
     opt = PUBLIC
+    dependencies = {"filters": Provide(catalog_filters, sync_to_thread=False)}
 
     @get("/products", operation_id="listProducts", responses=problems(400, 404, 422))
     async def list_products(
         self,
         products_service: NamedDependency[ProductService],
-        q: Query = None,
-        category: CategorySlug = None,
-        brand: Brands = None,
-        color: Colors = None,
-        price_min: PriceMin = None,
-        price_max: PriceMax = None,
-        in_stock: InStock = None,
+        filters: NamedDependency[CatalogQuery],
         sort: Annotated[
             Sort | None, QueryParameter(description="Default: relevance with a search text, else name")
         ] = None,
@@ -75,45 +98,15 @@ class CatalogApiController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> ProductPage:
         """Search and filter the catalog; pages are linked by ``next_cursor``."""
-        query = CatalogQuery.from_params(
-            q=q,
-            category=category,
-            brand=brand,
-            color=color,
-            sort=sort,
-            page=1,
-            price_min=price_min,
-            price_max=price_max,
-            in_stock=in_stock,
-        )
-        cards, next_cursor = await products_service.search(query, limit=limit, cursor=cursor)
+        cards, next_cursor = await products_service.search(filters.sorted_by(sort), limit=limit, cursor=cursor)
         return ProductPage(items=[summary_out(c) for c in cards], next_cursor=next_cursor)
 
     @get("/products/facets", operation_id="productFacets", responses=problems(400, 404))
     async def product_facets(
-        self,
-        products_service: NamedDependency[ProductService],
-        q: Query = None,
-        category: CategorySlug = None,
-        brand: Brands = None,
-        color: Colors = None,
-        price_min: PriceMin = None,
-        price_max: PriceMax = None,
-        in_stock: InStock = None,
+        self, products_service: NamedDependency[ProductService], filters: NamedDependency[CatalogQuery]
     ) -> ProductFacets:
         """How many products match these filters, and the counts of brand and colour values."""
-        query = CatalogQuery.from_params(
-            q=q,
-            category=category,
-            brand=brand,
-            color=color,
-            sort=None,
-            page=1,
-            price_min=price_min,
-            price_max=price_max,
-            in_stock=in_stock,
-        )
-        total, facets = await products_service.facets(query)
+        total, facets = await products_service.facets(filters)
         return facets_out(total, facets)
 
     @get("/products/{product_id:int}", operation_id="getProduct", responses=problems(400, 404))

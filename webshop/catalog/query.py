@@ -6,7 +6,7 @@ and the visibility rule and the category tree helpers shared by the reads and th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import and_
@@ -101,6 +101,11 @@ class CatalogQuery:
             in_stock=bool(in_stock),
             currency=currency,
         )
+
+    def sorted_by(self, sort: str | None) -> CatalogQuery:
+        """This query in ``sort``, or in its default sort when ``sort`` is not one of ``sorts``
+        (the same rule as ``from_params``)."""
+        return replace(self, sort=sort if sort in self.sorts else _default_sort(self.q))
 
     @property
     def sorts(self) -> dict[str, str]:
