@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -354,26 +355,10 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             NotFound: no such user.
             Conflict: demoting the last active admin (see ``LAST_ADMIN``).
         """
-        session = self.repository.session
-        async with session.begin_nested():
-            user = await self.get_user(user_id)
-            if user.role == role.value:
-                return user
-            if role != UserRole.ADMIN:
-                await self._check_keeps_an_admin(user)
-            before = user.role
-            user.role = role.value
-            verb = "promoted to admin" if role == UserRole.ADMIN else f"changed to {role.value}"
-            self.audit.record(
-                actor,
-                "user",
-                user.id,
-                "role",
-                summary=f"{user.email} {verb}",
-                changes={"role": [before, role.value]},
-            )
-        await session.commit()
-        return user
+        verb = "promoted to admin" if role == UserRole.ADMIN else f"changed to {role.value}"
+        return await self._change_account(
+            user_id, "role", role.value, actor=actor, action="role", summary=verb, losing_admin=role != UserRole.ADMIN
+        )
 
     async def set_active(self, user_id: int, active: bool, *, actor: User | None) -> User:
         """Deactivate or reactivate an account, with an audit event; committed.
@@ -386,23 +371,52 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             NotFound: no such user.
             Conflict: deactivating the last active admin (see ``LAST_ADMIN``).
         """
+        return await self._change_account(
+            user_id,
+            "is_active",
+            active,
+            actor=actor,
+            action="reactivate" if active else "deactivate",
+            summary="reactivated" if active else "deactivated (signed out everywhere)",
+            losing_admin=not active,
+            then=None if active else self.end_all_sessions,
+        )
+
+    async def _change_account(
+        self,
+        user_id: int,
+        field: str,
+        value: object,
+        *,
+        actor: User | None,
+        action: str,
+        summary: str,
+        losing_admin: bool,
+        then: Callable[[int], Awaitable[object]] | None = None,
+    ) -> User:
+        """Set one field of an account (``role`` or ``is_active``) with its audit event; committed.
+
+        Nothing happens (no event) when the field already holds ``value``. With ``losing_admin`` the
+        change is refused if it would leave no active admin; ``then(user_id)`` runs after the change, in
+        the same transaction (ending the sessions of a deactivated account).
+
+        Raises:
+            NotFound: no such user.
+            Conflict: the change would leave no active admin (``LAST_ADMIN``).
+        """
         session = self.repository.session
         async with session.begin_nested():
             user = await self.get_user(user_id)
-            if user.is_active == active:
+            before = getattr(user, field)
+            if before == value:
                 return user
-            if not active:
+            if losing_admin:
                 await self._check_keeps_an_admin(user)
-            user.is_active = active
-            if not active:
-                await self.end_all_sessions(user.id)
+            setattr(user, field, value)
+            if then is not None:
+                await then(user.id)
             self.audit.record(
-                actor,
-                "user",
-                user.id,
-                "reactivate" if active else "deactivate",
-                summary=f"{user.email} {'reactivated' if active else 'deactivated (signed out everywhere)'}",
-                changes={"is_active": [not active, active]},
+                actor, "user", user.id, action, summary=f"{user.email} {summary}", changes={field: [before, value]}
             )
         await session.commit()
         return user
