@@ -16,8 +16,9 @@ from sqlalchemy.engine import make_url
 from tests.shopper import SUCCESS_CARD, ready_to_pay
 from webshop.checkout.payments import ChargeResult, RefundResult, TestPaymentProvider
 from webshop.checkout.service import AddressInput, CheckoutService
-from webshop.db.models import CartLine, Order, OutboundEmail, StockMovement, User, Variant
+from webshop.db.models import AuditEvent, CartLine, Order, OrderStatus, OutboundEmail, StockMovement, User, Variant
 from webshop.errors import PaymentDeclined
+from webshop.orders.service import OrderService
 
 ADDRESS = AddressInput(name="Ada", line1="1 Way", city="London", postal_code="N1", country="GB")
 
@@ -146,3 +147,57 @@ async def test_an_unreachable_provider_leaves_a_pending_order_that_the_same_toke
     after = await figures(alchemy, "DC-1")
     assert (after["orders"], after["stock"]) == (["paid"], before["stock"] - 1)
     assert after["e-mails"] == before["e-mails"] + 1  # one confirmation
+
+
+class CancellingProvider(ProbeProvider):
+    """While it charges, an admin cancels the pending order from a session of their own; the refund
+    can be made to fail, as when the provider is down."""
+
+    def __init__(self, db_url: str, sku: str, alchemy, *, refunds_work: bool = True) -> None:
+        super().__init__(db_url, sku)
+        self.alchemy, self.refunds_work, self.refunds = alchemy, refunds_work, 0
+
+    async def charge(self, *, amount: int, currency: str, card_number: str, idempotency_key: str) -> ChargeResult:
+        async with self.alchemy.get_session() as session:
+            order_id = await session.scalar(select(Order.id).where(Order.checkout_token == idempotency_key))
+            await OrderService(session=session).change_status(order_id, OrderStatus.CANCELLED)
+        return await super().charge(
+            amount=amount, currency=currency, card_number=card_number, idempotency_key=idempotency_key
+        )
+
+    async def refund(self, *, reference: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
+        self.refunds += 1
+        if not self.refunds_work:
+            raise ConnectionError("the payment provider did not answer")
+        return await super().refund(
+            reference=reference, amount=amount, currency=currency, idempotency_key=idempotency_key
+        )
+
+
+async def test_an_order_cancelled_while_it_is_charged_is_refunded_and_the_refund_recorded(
+    client, alchemy, skus, db_url
+):
+    await ready_to_pay(client, "buyer@example.com", skus["DC-1"], 1)
+    provider = CancellingProvider(db_url, "DC-1", alchemy)
+    shown, _ = await place(alchemy, provider, "probe-token-0000000004")
+    assert shown.status == "cancelled"  # the shopper lands on their order: cancelled, and refunded
+    async with alchemy.get_session() as session:
+        order = await session.scalar(select(Order).where(Order.id == shown.id))
+        events = list(await session.scalars(select(AuditEvent.action).where(AuditEvent.entity_id == order.id)))
+    assert (order.status, order.refund_amount, provider.refunds) == ("cancelled", order.total, 1)
+    assert order.payment_reference and order.refund_reference and order.refunded_at is not None
+    assert not order.refund_pending
+    assert "refund" in events
+
+
+async def test_when_that_refund_fails_it_stays_pending_for_the_admin_to_retry(client, alchemy, skus, db_url):
+    await ready_to_pay(client, "buyer@example.com", skus["DC-1"], 1)
+    provider = CancellingProvider(db_url, "DC-1", alchemy, refunds_work=False)
+    shown, _ = await place(alchemy, provider, "probe-token-0000000005")
+    assert shown.status == "cancelled" and shown.refund_pending  # the money owed is on record
+    assert shown.payment_reference and shown.refund_amount == shown.total
+    async with alchemy.get_session() as session:
+        provider.refunds_work = True
+        settled = await OrderService(session=session).settle_refund(shown.id, provider=provider)
+    assert not settled.refund_pending and settled.refund_reference
+    assert provider.refunds == 2

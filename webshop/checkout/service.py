@@ -20,6 +20,8 @@ transaction holds stock rows (or SQLite's write lock) while the payment provider
    ``UPDATE ... WHERE status = 'pending'`` and the confirmation e-mail joins the outbox; or, declined,
    the pending order is deleted, its stock returned (a ``cancellation`` movement) and its lines put
    back in the cart, so a declined card still leaves no order and the shopper can try another card.
+   An order an admin cancelled while the provider was charging it keeps the charge on record as owed
+   back and is refunded at once (``OrderService.settle_refund``: recorded, or pending for a retry).
 
 The order is never lost and never charged twice: if the process stops between the steps, the order
 stays pending with its stock, and the same checkout token (the form resubmitted, the API's
@@ -62,7 +64,7 @@ from webshop.errors import (
 )
 from webshop.mail.outbox import queue_order_email
 from webshop.observability.metrics import counts_checkouts
-from webshop.orders.service import refund_idempotency_key
+from webshop.orders.service import OrderService
 
 if TYPE_CHECKING:
     from webshop.config import Settings
@@ -375,15 +377,27 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         if placed is None:  # a concurrent request's payment was declined and released the order
             raise PaymentDeclined("The payment was declined.")
         if placed.status == OrderStatus.CANCELLED.value and not placed.payment_reference:
-            # Cancelled (by an admin) while the provider was charging: give the money back at once.
-            await provider.refund(
-                reference=result.reference,
-                amount=placed.total,
-                currency=placed.currency,
-                idempotency_key=refund_idempotency_key(placed),
-            )
-            raise PaymentDeclined("This order was cancelled while it was being paid; the payment was refunded.")
+            return await self._refund_cancelled(placed, result.reference, provider)
         return placed
+
+    async def _refund_cancelled(self, order: Order, payment_reference: str, provider: PaymentProvider) -> Order:
+        """An order cancelled (by an admin) while the provider was charging it: record the charge and
+        the whole total as owed back (committed), then refund it through ``OrderService.settle_refund``,
+        which records the refund's reference and its audit event, or leaves it pending for the admin to
+        retry when the provider fails; so money taken is never left unrecorded.
+
+        Returns:
+            The cancelled order, its refund recorded (or pending): what the shopper is shown.
+        """
+        session = self.repository.session
+        await session.execute(
+            update(Order)
+            .where(Order.id == order.id, Order.payment_reference == "", Order.refund_amount == 0)
+            .values(payment_reference=payment_reference, refund_amount=Order.total, updated_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+        return await OrderService(session=session).settle_refund(order.id, provider=provider)
 
     async def _release(self, order: Order) -> None:
         """Undo a reservation whose payment was declined, in one short committed transaction: the pending
