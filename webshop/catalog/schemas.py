@@ -229,7 +229,7 @@ def image_out(image: ProductImage | CardImage) -> ImageOut:
 
 @functools.lru_cache(maxsize=4096)
 def summary_out(card: ProductCard) -> ProductSummary:
-    """``ProductSummary`` from a catalog card (memoised: a card is immutable, and the cards of a cached
+    """``ProductSummary`` from a catalog card (memoised by identity: a card is immutable, and the cards of a cached
     page come back as the same objects, so a list of 100 is converted once, not per request)."""
     return ProductSummary(
         id=card.id,

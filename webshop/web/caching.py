@@ -32,6 +32,7 @@ whole app: ``install``) that looks at each response on its way out, and one comp
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import re
@@ -259,10 +260,12 @@ class CachingMiddleware:
         headers["cache-control"] = value
 
 
+@functools.lru_cache(maxsize=256)
 def negotiate_encoding(accept_encoding: str) -> str | None:
     """The content coding to use for ``Accept-Encoding`` (RFC 9110 §12.5.3): ``"br"``, ``"gzip"`` or ``None``.
 
     The highest q-value wins; brotli on a tie; ``*`` stands for any coding not named; ``q=0`` refuses.
+    Memoised: browsers send a handful of distinct values.
 
     >>> negotiate_encoding("gzip, deflate, br")
     'br'
