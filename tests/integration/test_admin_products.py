@@ -320,6 +320,9 @@ async def test_inline_edit_without_javascript(admin, alchemy, skus):
 
     bad = await submit(admin, f"/admin/products/variants/{vid}/price", {"value": "nine", "next": "/admin/products"})
     assert bad.status_code == 422 and "<html" in bad.text and "Enter a price" in bad.text
+    nul = {"value": "9\x00", "next": "/admin/products"}
+    control = await submit(admin, f"/admin/products/variants/{vid}/price", nul)
+    assert control.status_code == 422 and "Remove the control characters" in control.text
 
     good = await submit(
         admin, f"/admin/products/variants/{vid}/price", {"value": "75", "next": "/admin/products?q=chair"}

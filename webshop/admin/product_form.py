@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 import msgspec
 
 from webshop.catalog.query import CategoryNode
+from webshop.catalog.rules import _facet_dict
 from webshop.catalog.schemas import TAX_CATEGORY_DEFAULT, ProductWrite, VariantUpdate, VariantWrite
 from webshop.db.models import Product, Variant
 from webshop.errors import DomainError
@@ -191,6 +192,23 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def posted_text(fields: Mapping[str, Any], key: str) -> str:
+    """The posted field ``key`` as the text to show again (``""`` when absent, a repeated one's first value)."""
+    return _text(fields.get(key))
+
+
+class CellFields(msgspec.Struct, kw_only=True):
+    """The inline price or stock editor's post (``read_form``); ``value`` is converted by ``price_field``
+    or ``whole_number``."""
+
+    value: Line = ""
+    """The price as typed (``12.99``) or the stock level."""
+    expected: Line = ""
+    """The stock level the editor showed (a stock edit applies only if it still is)."""
+    next: Line = ""
+    """The table page to go back to (``safe_next``)."""
+
+
 class ProductForm:
     """The product form as posted: the raw text (``values``, shown again on error), the fields decoded
     into ``ProductFields`` and ``VariantRowFields``, and ``errors`` keyed by form field name."""
@@ -303,9 +321,7 @@ class ProductForm:
 
 def product_form_values(product: Product) -> dict[str, str]:
     """The edit form's initial values from a product."""
-    facets: dict[str, list[str]] = {}
-    for facet in product.facets:
-        facets.setdefault(facet.facet, []).append(facet.value)
+    facets = _facet_dict(product)
     values = {
         "name": product.name,
         "slug": product.slug,

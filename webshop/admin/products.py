@@ -25,9 +25,11 @@ from litestar.response import Redirect, Template
 from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.admin.product_form import (
     CELL_FIELDS,
+    CellFields,
     ProductForm,
     flat_categories,
     major_text,
+    posted_text,
     price_field,
     product_form_values,
     row_prefixes,
@@ -45,7 +47,7 @@ from webshop.db.models import Product, User, Variant
 from webshop.errors import NotFound, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.stock.service import StockChanged
-from webshop.web.forms import FormFields
+from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import see_other
 
 # The multipart framing around a 5 MB photo (boundaries, headers, the CSRF field) is well under 64 KB;
@@ -149,16 +151,16 @@ class AdminProductController(AdminPages):
         request: Request[User, Any, Any],
         variant_id: FromPath[int],
         field: FromPath[str],
+        data: FormFields,
         products_service: NamedDependency[ProductService],
     ) -> Any:
         """Save an inline price or stock edit; invalid input shows the error on the cell and saves nothing."""
         variant = await self._cell_variant(products_service, variant_id, field)
-        form = await request.form()
-        value = str(form.get("value") or "").strip()
-        next_url = safe_next(str(form.get("next") or ""))
+        value, next_url = posted_text(data, "value").strip(), safe_next(posted_text(data, "next"))
         errors: dict[str, str] = {}
         expected = variant.stock
         try:
+            form = read_form(CellFields, data)  # a control character: InvalidForm, shown on the cell
             if field == "price":
                 price = price_field(value, "value", variant.currency, errors)
                 if price is None:
@@ -168,7 +170,7 @@ class AdminProductController(AdminPages):
                 )
             else:
                 level = whole_number(value, "value", errors, label="Stock")
-                seen = whole_number(str(form.get("expected") or ""), "expected", errors, label="Stock seen")
+                seen = whole_number(form.expected, "expected", errors, label="Stock seen")
                 if level is None or seen is None:
                     raise ValidationFailed(errors.get("value") or errors["expected"], field_errors=errors)
                 expected = seen
