@@ -320,6 +320,9 @@ async def test_inline_edit_without_javascript(admin, alchemy, skus):
 
     bad = await submit(admin, f"/admin/products/variants/{vid}/price", {"value": "nine", "next": "/admin/products"})
     assert bad.status_code == 422 and "<html" in bad.text and "Enter a price" in bad.text
+    nul = {"value": "9\x00", "next": "/admin/products"}
+    control = await submit(admin, f"/admin/products/variants/{vid}/price", nul)
+    assert control.status_code == 422 and "Remove the control characters" in control.text
 
     good = await submit(
         admin, f"/admin/products/variants/{vid}/price", {"value": "75", "next": "/admin/products?q=chair"}
@@ -460,6 +463,18 @@ async def test_create_errors_re_render_the_form_with_the_input_and_write_nothing
         (await submit(admin, "/admin/products/new", none, token_from="/admin/products/new")).text
     )
     assert await scalar(alchemy, select(func.count()).select_from(Variant)) == 8
+
+
+async def test_a_control_character_is_refused_beside_its_field_and_the_input_kept(admin, alchemy):
+    """The form decodes into its Structs with ``read_form``: a control character in a product field or a
+    variant row is the form again (422) with the message beside that field; nothing is saved."""
+    fields = product_form(name="Trail\x1bRunner", **{"new-1-sku": "TR\x00-43", "new-0-price": "89.90"})
+    response = await submit(admin, "/admin/products/new", fields, token_from="/admin/products/new")
+    assert response.status_code == 422
+    assert re.search(r'id="name-error">[^<]*control characters', response.text)
+    assert re.search(r'id="new-1-sku-error">[^<]*control characters', response.text)
+    assert 'value="TR-42"' in response.text and 'value="89.90"' in response.text
+    assert await product_by_slug(alchemy, "trail-runner") is None
 
 
 async def test_more_rows_button_adds_a_blank_row_without_saving(admin, alchemy):

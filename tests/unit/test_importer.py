@@ -125,6 +125,29 @@ def test_sku_repeated_across_products_is_an_error_on_the_later_row(tmp_path: Pat
     ]
 
 
+def test_repeated_option_values_within_a_product_are_an_error_on_the_later_row(tmp_path: Path) -> None:
+    """The admin's rule (``variant_rules``): no two variants with the same option values, ignoring case."""
+    parsed = _parse(
+        tmp_path,
+        _row("Shirt", "shirt", option_groups="size|colour", option_values="M|Red", sku="S1", price="9.00"),
+        _row(option_values="L|Red", sku="S2", price="9.00"),
+        _row(option_values="m|red", sku="S3", price="9.00"),
+    )
+    assert [v.sku for v in parsed.products[0].variants] == ["S1", "S2"]
+    assert parsed.errors == [RowError(4, "optionValues 'm | red' repeat those of line 2")]
+
+
+def test_an_exactly_repeated_row_is_an_error_not_a_renamed_sku(tmp_path: Path) -> None:
+    parsed = _parse(
+        tmp_path,
+        _row("Cup", "cup", option_groups="colour", option_values="red", sku="C1", price="3.00"),
+        _row(option_values="red", sku="C1", price="3.00"),
+    )
+    assert [v.sku for v in parsed.products[0].variants] == ["C1"]
+    assert parsed.notices == []
+    assert parsed.errors == [RowError(3, "optionValues 'red' repeat those of line 2")]
+
+
 def test_nikkon_is_corrected_to_nikon(tmp_path: Path) -> None:
     parsed = _parse(tmp_path, _row("Lens", "lens", facets="brand:Nikkon|brand:Nikon", sku="N1", price="5.00"))
     assert parsed.products[0].facets == [("brand", "Nikon")]
@@ -156,6 +179,15 @@ def test_variant_row_before_any_product_is_an_error(tmp_path: Path) -> None:
         (_row("A", "a", assets="../secret.jpg", sku="A1", price="1.00"), "must be a plain file name"),
         (_row("A", "a", sku="A1", price="1.00") + ",extra", "expected 14 columns, found 15"),
         (_row("", "a", sku="A1", price="1.00"), "name is missing"),
+        (_row("A", "a", option_groups="Size|size", option_values="S|M", sku="A1", price="1.00"), "repeats a name"),
+        (
+            _row("A", "a", option_groups="a|b|c|d|e|f", option_values="1|2|3|4|5|6", sku="A1", price="1.00"),
+            "optionGroups names more than 5 groups",
+        ),
+        (
+            _row("A", "a", option_groups="size", option_values="x" * 121, sku="A1", price="1.00"),
+            "optionValues: a value is longer than 120 characters",
+        ),
     ],
 )
 def test_bad_product_row_is_reported_and_skipped_with_its_variants(tmp_path: Path, row: str, reason: str) -> None:

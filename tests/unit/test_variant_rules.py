@@ -1,4 +1,5 @@
-"""The variant-set rules and the cleaning of a variant's fields, as the product form and the API use them."""
+"""The variant-set rules (``webshop.catalog.variant_rules``, shared by the service and the CSV importer),
+their wording for the product form and the API, and the cleaning of a variant's fields."""
 
 from __future__ import annotations
 
@@ -6,7 +7,71 @@ from typing import Any
 
 import pytest
 
-from webshop.catalog.rules import _check_variant_set, _clean_variant
+from webshop.catalog import limits
+from webshop.catalog.rules import _check_variant_set, _clean_product, _clean_variant
+from webshop.catalog.variant_rules import (
+    SetProblem,
+    combination_key,
+    first_seen,
+    fits_groups,
+    option_groups_problem,
+    option_values_problem,
+    variant_set_problems,
+)
+
+# --- the shared rules, as values ------------------------------------------------------------------
+
+
+def test_first_seen_points_each_repeat_at_its_first_occurrence():
+    assert first_seen(["A", "B", "A", None, "A", "B"]) == {2: 0, 4: 0, 5: 1}
+    assert first_seen([None, None]) == {}
+
+
+def test_combinations_compare_ignoring_case():
+    assert combination_key(["Red", "XL"]) == combination_key(["red", "xl"])
+    assert fits_groups(["size"], ["40"])
+    assert not fits_groups(["size", "colour"], ["40"])
+
+
+@pytest.mark.parametrize(
+    ("groups", "problem"),
+    [
+        (["size", "colour"], None),
+        ([], None),
+        (["Size", "size"], "repeated"),
+        ([f"g{i}" for i in range(limits.OPTION_GROUPS + 1)], "too_many"),
+        (["x" * (limits.OPTION_GROUP + 1)], "too_long"),
+        (["a\x00b"], "too_long"),
+    ],
+)
+def test_option_groups_problem(groups, problem):
+    assert option_groups_problem(groups) == problem
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [(["40", "red"], None), ([], None), (["40", ""], "empty"), (["x" * (limits.OPTION_VALUE + 1)], "too_long")],
+)
+def test_option_values_problem(values, problem):
+    assert option_values_problem(values) == problem
+
+
+def test_variant_set_problems_name_the_variant_and_the_one_it_repeats():
+    variants = [("A", ["Red"]), ("B", ["red"]), ("A", ["blue"]), ("C", []), (None, ["green"]), ("", ["Green"])]
+    assert variant_set_problems(["colour"], variants) == [
+        SetProblem(1, "combination", 0),
+        SetProblem(2, "sku", 0),
+        SetProblem(3, "value_count"),
+        SetProblem(5, "combination", 4),
+    ]
+
+
+def test_without_option_groups_only_the_counts_and_skus_are_compared():
+    assert variant_set_problems([], [("A", []), ("B", [])]) == []
+    assert variant_set_problems([], [("A", ["x"])]) == [SetProblem(0, "value_count")]
+
+
+# --- the rules worded for the product form and the API ---------------------------------------------
 
 
 def check(groups: list[str], *variants: dict[str, Any], prefixes: list[str] | None = None) -> dict[str, str]:
@@ -50,6 +115,20 @@ def test_stored_variants_that_no_longer_fit_the_groups_are_named_on_the_groups_f
     """Changing a product's option groups: its stored variants (prefix ``sku …``) must change their values too."""
     errors = check(["size", "colour"], {"sku": "ZS-40", "option_values": ["40"]}, prefixes=["sku ZS-40"])
     assert errors == {"option_values": "Variant ZS-40 has 1 option value(s): change its values too."}
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        (["Size", "size"], "Each option group can appear only once."),
+        ([f"g{i}" for i in range(6)], "Use at most 5 option groups."),
+        (["x" * 61], "Option group names can be at most 60 characters."),
+    ],
+)
+def test_bad_option_groups_are_worded_on_their_field(groups, message):
+    errors: dict[str, str] = {}
+    _clean_product({"option_groups": groups}, errors)
+    assert errors == {"option_groups": message}
 
 
 # --- one variant's fields -------------------------------------------------------------------------

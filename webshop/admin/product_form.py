@@ -2,22 +2,32 @@
 (``product_form_values``), and the small helpers the product pages share (money as typed text, stock
 level names, the category list for the select, safe return paths).
 
-Field names: see ``webshop.admin.products``. Prices are typed in major units and parsed with
-``webshop.money.parse_major`` (the one place text becomes minor units).
+Reading a post goes in two steps. ``read_form`` decodes the posted text into ``ProductFields`` and one
+``VariantRowFields`` per row (a control character is refused there, as on every form); small converters
+then turn the form's own notations into the service's input Structs, ``ProductWrite``, ``VariantWrite``
+and ``VariantUpdate``: prices typed in major units (``price_field``: ``webshop.money.parse_major``, the
+one place text becomes minor units), whole numbers, the facets textarea and the ``|``/``,`` lists. Every
+other rule is the service's (``webshop.catalog.rules``), whose ``field_errors`` ``take_service_errors``
+puts back beside the form's fields.
+
+Field names: see ``webshop.admin.products``.
 """
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import msgspec
-from litestar.datastructures import FormMultiDict
 
 from webshop.catalog.query import CategoryNode
-from webshop.catalog.schemas import ProductWrite, VariantUpdate, VariantWrite
+from webshop.catalog.rules import _facet_dict
+from webshop.catalog.schemas import TAX_CATEGORY_DEFAULT, ProductWrite, VariantUpdate, VariantWrite
 from webshop.db.models import Product, Variant
 from webshop.errors import DomainError
 from webshop.money import exponent, parse_major
+from webshop.text import Line, Lines
+from webshop.web.forms import InvalidForm, read_form
 
 CELL_FIELDS = ("price", "stock")
 """Variant fields the product table edits in place."""
@@ -26,6 +36,8 @@ VARIANT_FIELDS = ("sku", "option_values", "price", "stock", "low_stock_threshold
 _SERVICE_KEY = re.compile(r"(variants|new_variants)\[(\d+)\]\.(\w+)")
 _WHOLE = re.compile(r"[0-9]{1,10}")
 _DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]*)?|\.[0-9]+")
+_NUMBERS = ("price", "stock", "low_stock_threshold")
+FormT = TypeVar("FormT", bound=msgspec.Struct)
 
 
 def major_text(amount: int, currency: str) -> str:
@@ -61,6 +73,9 @@ def flat_categories(nodes: list[CategoryNode], depth: int = 0) -> list[tuple[int
     return rows
 
 
+# --- converters: the form's own notations, turned into the service's values ---------------------------
+
+
 def whole_number(text: str, key: str, errors: dict[str, str], *, label: str, default: int | None = None) -> int | None:
     """``text`` as a whole number of 0 or more (up to 10 digits), ``default`` if empty and given;
     else ``None`` with a message under ``errors[key]`` naming the field by ``label``."""
@@ -89,83 +104,183 @@ def price_field(text: str, key: str, currency: str, errors: dict[str, str]) -> i
         return None
 
 
-def _split(text: str, separator: str) -> list[str]:
+def category_field(text: str, errors: dict[str, str]) -> int | None:
+    """The category ``<select>``'s value as a category id (``""``: none); a message under
+    ``errors["category_id"]`` and ``None`` when it is not an id (whether it exists is the service's rule)."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit() and len(text) < 18:
+        return int(text)
+    errors["category_id"] = "Choose an existing category."
+    return None
+
+
+def facets_field(text: str, errors: dict[str, str]) -> dict[str, list[str]]:
+    """The facets textarea, one facet a line as ``name: value, value``, as ``{name: [values]}`` (names
+    lowercased; the service cleans and checks the rest). A line that is not ``name: value`` puts a
+    message under ``errors["facets"]``: ``"brand: Acme\\ncolor: red, blue"`` → ``{"brand": ["Acme"],
+    "color": ["red", "blue"]}``."""
+    facets: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, separator, rest = line.partition(":")
+        if not separator or not name.strip() or not rest.strip():
+            errors["facets"] = f"Write each facet as “name: value, value” (not “{line.strip()[:40]}”)."
+            break
+        facets.setdefault(name.strip().lower(), []).extend(split_list(rest, ","))
+    return facets
+
+
+def split_list(text: str, separator: str) -> list[str]:
+    """``"a, b,,"`` → ``["a", "b"]``: the option groups (``,``) and a row's option values (``|``)."""
     return [part.strip() for part in text.split(separator) if part.strip()]
 
 
-class ProductForm:
-    """The product form as submitted: raw strings (re-rendered on error) and what they parse to."""
+# --- the form ---------------------------------------------------------------------------------------------
 
-    def __init__(self, form: FormMultiDict, currency: str) -> None:
-        self.values: dict[str, str] = {key: str(form.get(key) or "") for key in form if key != "_csrf_token"}
-        self.is_active = "is_active" in form
+
+class ProductFields(msgspec.Struct, kw_only=True):
+    """The product form's own fields as posted, decoded by ``read_form`` (a control character is refused
+    there, beside its field). The converters above turn them into a ``ProductWrite``."""
+
+    name: Line = ""
+    slug: Line = ""
+    description: Lines = ""
+    category_id: Line = ""
+    facets: Lines = ""
+    option_groups: Line = ""
+    is_active: Line | None = None
+    """A checkbox: present (any value) when ticked."""
+    new_rows: Line = ""
+    """How many blank ``new-{k}-*`` rows the page shows (at most 50)."""
+    action: Line = ""
+    """``more`` for the no-JS "Add a variant row" button, else ``save``."""
+
+
+class VariantRowFields(msgspec.Struct, kw_only=True):
+    """One variant row of the form, ``variants-{i}-{field}`` (a stored variant, with its ``id`` and the
+    ``stock_seen`` level the page showed) or ``new-{k}-{field}``, with the prefix taken off; decoded by
+    ``read_form``, then turned into a ``VariantWrite`` or ``VariantUpdate``."""
+
+    id: Line = ""
+    sku: Line = ""
+    option_values: Line = ""
+    price: Line = ""
+    stock: Line = ""
+    stock_seen: Line = ""
+    low_stock_threshold: Line = ""
+    tax_category: Line = ""
+
+
+def row_prefixes(values: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The form's variant rows: ``(["variants-0", ...], ["new-0", ...])``, the stored variants' rows
+    (as many as there are ``variants-{i}-id`` fields) and ``new_rows`` blank ones (0 to 50)."""
+    existing: list[str] = []
+    while f"variants-{len(existing)}-id" in values:
+        existing.append(f"variants-{len(existing)}")
+    count = values.get("new_rows")
+    rows = int(count) if isinstance(count, str) and count.strip().isdigit() and len(count.strip()) < 4 else 0
+    return existing, [f"new-{k}" for k in range(min(rows, 50))]
+
+
+def _text(value: Any) -> str:
+    """A posted value as the text to show again (a repeated field: its first value)."""
+    if isinstance(value, list):
+        return _text(value[0]) if value else ""
+    return "" if value is None else str(value)
+
+
+def posted_text(fields: Mapping[str, Any], key: str) -> str:
+    """The posted field ``key`` as the text to show again (``""`` when absent, a repeated one's first value)."""
+    return _text(fields.get(key))
+
+
+class CellFields(msgspec.Struct, kw_only=True):
+    """The inline price or stock editor's post (``read_form``); ``value`` is converted by ``price_field``
+    or ``whole_number``."""
+
+    value: Line = ""
+    """The price as typed (``12.99``) or the stock level."""
+    expected: Line = ""
+    """The stock level the editor showed (a stock edit applies only if it still is)."""
+    next: Line = ""
+    """The table page to go back to (``safe_next``)."""
+
+
+class ProductForm:
+    """The product form as posted: the raw text (``values``, shown again on error), the fields decoded
+    into ``ProductFields`` and ``VariantRowFields``, and ``errors`` keyed by form field name."""
+
+    def __init__(self, fields: Mapping[str, Any], currency: str) -> None:
+        self.values: dict[str, str] = {key: _text(value) for key, value in fields.items() if key != "_csrf_token"}
+        self.is_active = "is_active" in fields
         self.currency = currency
         self.errors: dict[str, str] = {}
-        self.existing = []
-        index = 0
-        while f"variants-{index}-id" in form:
-            self.existing.append(f"variants-{index}")
-            index += 1
+        self.fields = self._read(ProductFields, fields, "")
+        self.existing, self.new = row_prefixes(self.values)
+        self.rows = {
+            prefix: self._read(
+                VariantRowFields,
+                {
+                    key.removeprefix(f"{prefix}-"): value
+                    for key, value in fields.items()
+                    if key.startswith(f"{prefix}-")
+                },
+                f"{prefix}-",
+            )
+            for prefix in self.existing + self.new
+        }
+
+    def _read(self, form_type: type[FormT], fields: Mapping[str, Any], prefix: str) -> FormT:
+        """``read_form``; the fields it refuses go to ``errors`` under ``prefix`` + name, at their defaults."""
         try:
-            count = max(0, min(int(self.values.get("new_rows") or 0), 50))
-        except ValueError:
-            count = 0
-        self.new = [f"new-{k}" for k in range(count)]
+            return read_form(form_type, fields)
+        except InvalidForm as exc:
+            self.errors.update({prefix + key: message for key, message in exc.field_errors.items()})
+            return cast("FormT", exc.form)
 
     def product(self) -> ProductWrite | None:
         """The product fields as a ``ProductWrite`` (``None`` when a field cannot even be parsed)."""
-        values, errors = self.values, self.errors
-        category_id: int | None = None
-        raw_category = values.get("category_id", "").strip()
-        if raw_category:
-            if raw_category.isdigit() and len(raw_category) < 18:
-                category_id = int(raw_category)
-            else:
-                errors["category_id"] = "Choose an existing category."
-        facets: dict[str, list[str]] = {}
-        for line in values.get("facets", "").splitlines():
-            if not line.strip():
-                continue
-            name, separator, rest = line.partition(":")
-            if not separator or not name.strip() or not rest.strip():
-                errors["facets"] = f"Write each facet as “name: value, value” (not “{line.strip()[:40]}”)."
-                break
-            facets.setdefault(name.strip().lower(), []).extend(_split(rest, ","))
+        fields, errors = self.fields, self.errors
+        category_id = category_field(fields.category_id, errors)
+        facets = facets_field(fields.facets, errors)
         if "category_id" in errors or "facets" in errors:
             return None
         return ProductWrite(
-            name=values.get("name", ""),
-            slug=values.get("slug", ""),
-            description=values.get("description", "").replace("\r\n", "\n"),
+            name=fields.name,
+            slug=fields.slug,
+            description=fields.description.replace("\r\n", "\n"),
             category_id=category_id,
             facets=facets,
-            option_groups=_split(values.get("option_groups", ""), ","),
+            option_groups=split_list(fields.option_groups, ","),
             is_active=self.is_active,
         )
 
     def _row(self, prefix: str, *, new: bool) -> dict[str, Any] | None:
-        values, errors = self.values, self.errors
-        raw = {field: values.get(f"{prefix}-{field}", "") for field in VARIANT_FIELDS}
-        if new and not any(raw[f].strip() for f in ("sku", "option_values", "price", "stock")):
-            return None  # a blank new row is ignored
-        row: dict[str, Any] = {
-            "sku": raw["sku"],
-            "option_values": _split(raw["option_values"], "|"),
-            "tax_category": raw["tax_category"] or "standard",
+        """A row's ``VariantWrite`` fields; ``None`` for a blank new row (ignored); a number or price that
+        cannot be read is ``None`` with its message in ``errors``."""
+        raw, errors = self.rows[prefix], self.errors
+        if new and not any(text.strip() for text in (raw.sku, raw.option_values, raw.price, raw.stock)):
+            return None
+        return {
+            "sku": raw.sku,
+            "option_values": split_list(raw.option_values, "|"),
+            "tax_category": raw.tax_category or TAX_CATEGORY_DEFAULT,
+            "price": price_field(raw.price, f"{prefix}-price", self.currency, errors),
+            "stock": whole_number(raw.stock, f"{prefix}-stock", errors, label="Stock", default=0),
+            "low_stock_threshold": whole_number(
+                raw.low_stock_threshold, f"{prefix}-low_stock_threshold", errors, label="Threshold", default=5
+            ),
         }
-        row["price"] = price_field(raw["price"], f"{prefix}-price", self.currency, errors)
-        row["stock"] = whole_number(raw["stock"], f"{prefix}-stock", errors, label="Stock", default=0)
-        row["low_stock_threshold"] = whole_number(
-            raw["low_stock_threshold"], f"{prefix}-low_stock_threshold", errors, label="Threshold", default=5
-        )
-        return row
 
     def new_variants(self) -> tuple[list[VariantWrite], list[str]]:
         """The filled-in new rows as ``VariantWrite`` and the form prefix of each."""
         writes, prefixes = [], []
         for prefix in self.new:
             row = self._row(prefix, new=True)
-            if row is None or any(row[k] is None for k in ("price", "stock", "low_stock_threshold")):
+            if row is None or any(row[k] is None for k in _NUMBERS):
                 continue
             writes.append(VariantWrite(currency=self.currency, **row))
             prefixes.append(prefix)
@@ -176,28 +291,16 @@ class ProductForm:
         ids = {v.id for v in product.variants}
         updates = []
         for prefix in self.existing:
-            raw_id = self.values.get(f"{prefix}-id", "")
+            raw_id = self.rows[prefix].id
             row = self._row(prefix, new=False)
             if not raw_id.isdigit() or int(raw_id) not in ids or row is None:
                 self.errors[f"{prefix}-sku"] = "This variant no longer exists; reload the page."
                 continue
-            if any(row[k] is None for k in ("price", "stock", "low_stock_threshold")):
+            if any(row[k] is None for k in _NUMBERS):
                 continue
-            seen = whole_number(
-                self.values.get(f"{prefix}-stock_seen", ""), f"{prefix}-stock", self.errors, label="Stock"
-            )
-            updates.append(
-                VariantUpdate(
-                    id=int(raw_id),
-                    sku=row["sku"],
-                    price=row["price"],
-                    option_values=row["option_values"],
-                    tax_category=row["tax_category"],
-                    low_stock_threshold=row["low_stock_threshold"],
-                    stock=row["stock"],
-                    stock_seen=seen if seen is not None else msgspec.UNSET,
-                )
-            )
+            seen = whole_number(self.rows[prefix].stock_seen, f"{prefix}-stock", self.errors, label="Stock")
+            update = VariantUpdate(id=int(raw_id), stock_seen=msgspec.UNSET if seen is None else seen, **row)
+            updates.append(update)
         return updates
 
     def take_service_errors(self, exc: DomainError, new_prefixes: list[str], *, create: bool) -> None:
@@ -218,9 +321,7 @@ class ProductForm:
 
 def product_form_values(product: Product) -> dict[str, str]:
     """The edit form's initial values from a product."""
-    facets: dict[str, list[str]] = {}
-    for facet in product.facets:
-        facets.setdefault(facet.facet, []).append(facet.value)
+    facets = _facet_dict(product)
     values = {
         "name": product.name,
         "slug": product.slug,

@@ -19,16 +19,20 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.plugins.flash import flash
-from litestar.response import Template
+from litestar.plugins.htmx import HXLocation
+from litestar.response import Redirect, Template
 
 from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.admin.product_form import (
     CELL_FIELDS,
+    CellFields,
     ProductForm,
     flat_categories,
     major_text,
+    posted_text,
     price_field,
     product_form_values,
+    row_prefixes,
     safe_next,
     stock_level,
     whole_number,
@@ -43,6 +47,7 @@ from webshop.db.models import Product, User, Variant
 from webshop.errors import NotFound, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.stock.service import StockChanged
+from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import see_other
 
 # The multipart framing around a 5 MB photo (boundaries, headers, the CSRF field) is well under 64 KB;
@@ -146,16 +151,16 @@ class AdminProductController(AdminPages):
         request: Request[User, Any, Any],
         variant_id: FromPath[int],
         field: FromPath[str],
+        data: FormFields,
         products_service: NamedDependency[ProductService],
     ) -> Any:
         """Save an inline price or stock edit; invalid input shows the error on the cell and saves nothing."""
         variant = await self._cell_variant(products_service, variant_id, field)
-        form = await request.form()
-        value = str(form.get("value") or "").strip()
-        next_url = safe_next(str(form.get("next") or ""))
+        value, next_url = posted_text(data, "value").strip(), safe_next(posted_text(data, "next"))
         errors: dict[str, str] = {}
         expected = variant.stock
         try:
+            form = read_form(CellFields, data)  # a control character: InvalidForm, shown on the cell
             if field == "price":
                 price = price_field(value, "value", variant.currency, errors)
                 if price is None:
@@ -165,7 +170,7 @@ class AdminProductController(AdminPages):
                 )
             else:
                 level = whole_number(value, "value", errors, label="Stock")
-                seen = whole_number(str(form.get("expected") or ""), "expected", errors, label="Stock seen")
+                seen = whole_number(form.expected, "expected", errors, label="Stock seen")
                 if level is None or seen is None:
                     raise ValidationFailed(errors.get("value") or errors["expected"], field_errors=errors)
                 expected = seen
@@ -257,27 +262,28 @@ class AdminProductController(AdminPages):
     async def create(
         self,
         request: Request[User, Any, Any],
+        data: FormFields,
         products_service: NamedDependency[ProductService],
         categories_service: NamedDependency[CategoryService],
         settings: NamedDependency[Settings],
     ) -> Any:
         """Create the product; errors re-render the form with the input kept (422)."""
-        form = ProductForm(await request.form(), settings.currency)
-        if form.values.get("action") == "more":
+        form = ProductForm(data, settings.currency)
+        if form.fields.action == "more":
             return await self._more_rows(categories_service, settings, None, form)
-        data = form.product()
+        product_data = form.product()
         variants, prefixes = form.new_variants()
-        if data is not None and not form.errors:
+        if product_data is not None and not form.errors:
             try:
                 product = await products_service.create_product(
-                    data, variants, actor=request.user, tax_categories=settings.tax_rates_bp
+                    product_data, variants, actor=request.user, tax_categories=settings.tax_rates_bp
                 )
             except ValidationFailed as exc:
                 form.take_service_errors(exc, prefixes, create=True)
                 form.errors.setdefault("form", exc.detail)
             else:
                 flash(request, f"Created “{product.name}”.", "success")
-                return see_other(request, f"/admin/products/{product.id}")
+                return _to_product(request, product.id)
         form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
         return await self._form(
             categories_service, settings, None, form.values, form.errors, is_active=form.is_active, status_code=422
@@ -308,24 +314,25 @@ class AdminProductController(AdminPages):
         self,
         request: Request[User, Any, Any],
         product_id: FromPath[int],
+        data: FormFields,
         products_service: NamedDependency[ProductService],
         categories_service: NamedDependency[CategoryService],
         settings: NamedDependency[Settings],
     ) -> Any:
         """Save the product form (fields and every variant row at once); errors re-render it (422/409)."""
         product = await products_service.get_for_admin(product_id)
-        form = ProductForm(await request.form(), settings.currency)
-        if form.values.get("action") == "more":
+        form = ProductForm(data, settings.currency)
+        if form.fields.action == "more":
             return await self._more_rows(categories_service, settings, product, form, products=products_service)
-        data = form.product()
+        product_data = form.product()
         updates = form.variant_updates(product)
         variants, prefixes = form.new_variants()
         status_code = 422
-        if data is not None and not form.errors:
+        if product_data is not None and not form.errors:
             try:
                 product = await products_service.update_product(
                     product_id,
-                    data,
+                    product_data,
                     actor=request.user,
                     variants=updates,
                     new_variants=variants,
@@ -342,7 +349,7 @@ class AdminProductController(AdminPages):
                         form.values[f"variants-{index}-stock_seen"] = str(variant.stock)
             else:
                 flash(request, f"Saved “{product.name}”.", "success")
-                return see_other(request, f"/admin/products/{product.id}")
+                return _to_product(request, product.id)
         form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
         return await self._form(
             categories_service,
@@ -384,15 +391,7 @@ class AdminProductController(AdminPages):
         photo_error: str = "",
     ) -> Template:
         """The product form page (new or edit) with ``values`` and ``errors`` keyed by field name."""
-        existing = []
-        index = 0
-        while f"variants-{index}-id" in values:
-            existing.append(f"variants-{index}")
-            index += 1
-        try:
-            new_rows = max(0, min(int(values.get("new_rows") or 0), 50))
-        except ValueError:
-            new_rows = 1
+        existing, new_prefixes = row_prefixes(values)
         variants_by_id = {v.id: v for v in product.variants} if product else {}
         return Template(
             "admin/products/form.html",
@@ -403,7 +402,7 @@ class AdminProductController(AdminPages):
                 "is_active": is_active,
                 "existing": existing,
                 "variants_by_id": variants_by_id,
-                "new_prefixes": [f"new-{k}" for k in range(new_rows)],
+                "new_prefixes": new_prefixes,
                 "categories": flat_categories(await categories.tree()),
                 "tax_categories": list(settings.tax_rates_bp),
                 "currency": settings.currency,
@@ -435,7 +434,7 @@ class AdminProductController(AdminPages):
             flash(request, exc.detail, "error")
         else:
             flash(request, f"Removed variant {variant.sku}.", "success")
-        return see_other(request, f"/admin/products/{product_id}")
+        return _to_product(request, product_id)
 
     @post("/{product_id:int}/delete", name="admin_product_delete", media_type=MediaType.HTML)
     async def delete(
@@ -447,7 +446,7 @@ class AdminProductController(AdminPages):
         """Soft-delete the product: gone from the shop and the API, kept for past orders."""
         product = await products_service.soft_delete(product_id, actor=request.user)
         flash(request, f"Deleted “{product.name}”: it no longer shows in the shop. You can restore it.", "success")
-        return see_other(request, f"/admin/products/{product_id}")
+        return _to_product(request, product_id)
 
     @post("/{product_id:int}/restore", name="admin_product_restore", media_type=MediaType.HTML)
     async def restore(
@@ -459,7 +458,7 @@ class AdminProductController(AdminPages):
         """Bring a soft-deleted product back."""
         product = await products_service.restore(product_id, actor=request.user)
         flash(request, f"Restored “{product.name}”.", "success")
-        return see_other(request, f"/admin/products/{product_id}")
+        return _to_product(request, product_id)
 
     # --- photos -------------------------------------------------------------------------------------------
 
@@ -511,7 +510,7 @@ class AdminProductController(AdminPages):
                 photo_error=message,
             )
         flash(request, "Photo added.", "success")
-        return see_other(request, f"/admin/products/{product_id}")
+        return _to_product(request, product_id)
 
     @post("/{product_id:int}/images/{image_id:int}/move", name="admin_image_move", media_type=MediaType.HTML)
     async def move_image(
@@ -525,7 +524,7 @@ class AdminProductController(AdminPages):
         form = await request.form()
         offset = -1 if form.get("direction") == "up" else 1
         await products_service.move_image(product_id, image_id, offset, actor=request.user)
-        return see_other(request, f"/admin/products/{product_id}#photos")
+        return _to_product(request, product_id, "#photos")
 
     @post("/{product_id:int}/images/{image_id:int}/delete", name="admin_image_delete", media_type=MediaType.HTML)
     async def delete_image(
@@ -539,7 +538,12 @@ class AdminProductController(AdminPages):
         """Remove a photo (its files too, unless another product shows the same file)."""
         await products_service.remove_image(product_id, image_id, media_dir=settings.media_dir, actor=request.user)
         flash(request, "Photo removed.", "success")
-        return see_other(request, f"/admin/products/{product_id}#photos")
+        return _to_product(request, product_id, "#photos")
+
+
+def _to_product(request: Request[Any, Any, Any], product_id: int, fragment: str = "") -> Redirect | HXLocation:
+    """After a successful post: to the product's edit page (``admin_product``), at ``fragment`` (``#photos``)."""
+    return see_other(request, request.app.route_reverse("admin_product", product_id=product_id) + fragment)
 
 
 def upload_too_large(request: Request[Any, Any, Any]) -> Response[Any]:

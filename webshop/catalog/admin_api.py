@@ -39,7 +39,7 @@ from webshop.catalog.schemas import (
     variant_out,
 )
 from webshop.config import Settings
-from webshop.db.models import User
+from webshop.db.models import User, Variant
 from webshop.errors import Conflict, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.security.jwt import BEARER, api_admin
@@ -47,6 +47,12 @@ from webshop.security.jwt import BEARER, api_admin
 ADMIN = [api_admin]
 """Guards of every route here. Set per route, not on the controller: Litestar's automatic ``OPTIONS``
 handler of a path inherits its first handler's controller, and ``OPTIONS`` must not need a token."""
+
+
+async def _variant_out(products: ProductService, variant: Variant) -> VariantOut:
+    """``VariantOut`` of a just-written variant, its options named by its product's option groups."""
+    product = await products.get_for_admin(variant.product_id)
+    return variant_out(variant, list(product.option_groups or []))
 
 
 class CategoryAdminApiController(Controller):
@@ -190,8 +196,7 @@ class ProductAdminApiController(Controller):
         variant = await products_service.add_variant(
             product_id, data.to_write(settings.currency), actor=request.user, tax_categories=settings.tax_rates_bp
         )
-        product = await products_service.get_for_admin(product_id)
-        return variant_out(variant, list(product.option_groups or []))
+        return await _variant_out(products_service, variant)
 
     @post(
         "/{product_id:int}/images",
@@ -279,8 +284,7 @@ class VariantAdminApiController(Controller):
         variant = await products_service.update_variant(
             variant_id, data.to_patch(), actor=request.user, tax_categories=settings.tax_rates_bp
         )
-        product = await products_service.get_for_admin(variant.product_id)
-        return variant_out(variant, list(product.option_groups or []))
+        return await _variant_out(products_service, variant)
 
     @delete(
         "/{variant_id:int}", guards=ADMIN, operation_id="deleteVariant", responses=problems(400, 401, 403, 404, 409)

@@ -7,29 +7,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy import func, select
 
-from webshop.audit.service import Audited
+from webshop.catalog.product_mixin import ProductMixin
 from webshop.catalog.rules import (
     _clean_text,
 )
 from webshop.catalog.summaries import mark_catalog_changed
-from webshop.db.models import Product, ProductImage, User
+from webshop.db.models import ProductImage, User
 from webshop.errors import NotFound, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, new_image_key, remove_image_files, store_image
 
 
-class ProductImages(Audited):
+class ProductImages(ProductMixin):
     """``ProductService``'s photo verbs (a mixin: it uses the service's repository and reads)."""
-
-    if TYPE_CHECKING:
-
-        async def get_for_admin(self, product_id: int) -> Product:
-            """``ProductService.get_for_admin``, which the mixin uses."""
-            ...
 
     async def add_image(
         self,

@@ -1,6 +1,9 @@
-"""Admin product rules: the cleaning of product and variant input, the variant-set rules, snapshots.
+"""Admin product rules: the cleaning of product and variant input, the variant-set rules worded as
+field errors, snapshots.
 
-Pure functions used by ``ProductService``'s writes (``webshop.catalog.products``) and its mixins.
+Functions used by ``ProductService``'s writes (``webshop.catalog.products``) and its mixins. The rules
+across a product's variants and option groups are ``webshop.catalog.variant_rules`` (shared with the CSV
+importer); this module words their problems for the admin pages and the API.
 """
 
 from __future__ import annotations
@@ -12,6 +15,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from webshop.catalog import limits
+from webshop.catalog.variant_rules import (
+    GroupProblem,
+    ValueProblem,
+    option_groups_problem,
+    option_values_problem,
+    variant_set_problems,
+)
 from webshop.db.models import Product, ProductFacet, Variant
 from webshop.errors import ValidationFailed
 
@@ -38,7 +48,17 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _TAX_CATEGORY = re.compile(rf"[a-z0-9_-]{{1,{limits.TAX_CATEGORY}}}")
 _MAX_INT = limits.STOCK
 _MAX_DESCRIPTION = limits.DESCRIPTION
-_MAX_OPTION_GROUPS = limits.OPTION_GROUPS
+_GROUP_MESSAGES: dict[GroupProblem, str] = {
+    "repeated": "Each option group can appear only once.",
+    "too_many": f"Use at most {limits.OPTION_GROUPS} option groups.",
+    "too_long": f"Option group names can be at most {limits.OPTION_GROUP} characters.",
+}
+"""How the admin pages and the API word ``option_groups_problem``."""
+_VALUE_MESSAGES: dict[ValueProblem, str] = {
+    "empty": "Enter a value for each option group.",
+    "too_long": f"Option values can be at most {limits.OPTION_VALUE} characters.",
+}
+"""How the admin pages and the API word ``option_values_problem``."""
 
 
 def _clean_text(value: Any) -> str:
@@ -100,12 +120,8 @@ def _clean_product(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any
     if "option_groups" in raw:
         groups = [_clean_text(g) for g in raw["option_groups"] or []]
         groups = [g for g in groups if g]
-        if len({g.casefold() for g in groups}) != len(groups):
-            errors["option_groups"] = "Each option group can appear only once."
-        elif len(groups) > _MAX_OPTION_GROUPS:
-            errors["option_groups"] = f"Use at most {_MAX_OPTION_GROUPS} option groups."
-        elif any(len(g) > limits.OPTION_GROUP or "\x00" in g for g in groups):
-            errors["option_groups"] = f"Option group names can be at most {limits.OPTION_GROUP} characters."
+        if problem := option_groups_problem(groups):
+            errors["option_groups"] = _GROUP_MESSAGES[problem]
         values["option_groups"] = groups
     return values
 
@@ -124,10 +140,8 @@ def _clean_variant(
         values["sku"] = _text_field(raw["sku"], prefix + "sku", errors, label="A SKU", limit=limits.SKU)
     if "option_values" in raw:
         options = [_clean_text(v) for v in raw["option_values"] or []]
-        if any(not v for v in options):
-            errors[prefix + "option_values"] = "Enter a value for each option group."
-        elif any(len(v) > limits.OPTION_VALUE or "\x00" in v for v in options):
-            errors[prefix + "option_values"] = f"Option values can be at most {limits.OPTION_VALUE} characters."
+        if problem := option_values_problem(options):
+            errors[prefix + "option_values"] = _VALUE_MESSAGES[problem]
         values["option_values"] = options
     for key, label in (("price", "The price"), ("stock", "Stock"), ("low_stock_threshold", "The low-stock threshold")):
         if key in raw:
@@ -163,35 +177,32 @@ def _check_variant_set(
     *,
     group_key: str = "option_values",
 ) -> None:
-    """Rules across a product's variants: one option value per group, no repeated SKU or combination.
+    """Words ``webshop.catalog.variant_rules.variant_set_problems`` as field errors: one option value per
+    group, no repeated SKU or combination.
 
-    A variant's count mismatch is reported on its own ``option_values`` field when it has a prefix
-    from the form/body (``variants[i].``), else on ``group_key`` naming the SKU.
+    ``prefixes[i]`` names where variant ``i`` came from: ``variants[i].`` (a row of the form or body),
+    ``""`` (the one variant of an add or update), or ``sku …: `` for a stored variant the caller did
+    not send. A sent variant's problems go on its own fields (``<prefix>sku``, ``<prefix>option_values``);
+    a stored one's only when its values no longer fit the groups, on ``group_key`` naming the SKU. A
+    field that already has an error keeps it (a repeated SKU replaces the field's error).
     """
-    skus: dict[str, int] = {}
-    combos: dict[tuple[str, ...], int] = {}
-    for index, (variant, prefix) in enumerate(zip(variants, prefixes, strict=True)):
+    pairs = [(variant.get("sku"), variant.get("option_values", [])) for variant in variants]
+    for problem in variant_set_problems(groups, pairs):
+        prefix = prefixes[problem.index]
         inline = not prefix.startswith("sku ")
-        options = variant.get("option_values", [])
-        if len(options) != len(groups) and (prefix + "option_values") not in errors:
-            message = f"Give {len(groups)} option value(s), one per option group ({', '.join(groups) or 'none'})."
+        sku, options = pairs[problem.index]
+        field = prefix + "option_values"
+        if problem.kind == "value_count" and field not in errors:
             if inline:
-                errors[prefix + "option_values"] = message
+                named = ", ".join(groups) or "none"
+                errors[field] = f"Give {len(groups)} option value(s), one per option group ({named})."
             else:
-                errors.setdefault(
-                    group_key,
-                    f"Variant {variant.get('sku')} has {len(options)} option value(s): change its values too.",
-                )
-        sku = variant.get("sku")
-        if sku:
-            if sku in skus and inline:
-                errors[prefix + "sku"] = f"SKU {sku} is used twice in this product."
-            skus.setdefault(sku, index)
-        if groups and len(options) == len(groups):
-            combo = tuple(v.casefold() for v in options)
-            if combo in combos and inline and (prefix + "option_values") not in errors:
-                errors[prefix + "option_values"] = "Another variant already has these option values."
-            combos.setdefault(combo, index)
+                message = f"Variant {sku} has {len(options)} option value(s): change its values too."
+                errors.setdefault(group_key, message)
+        elif problem.kind == "sku" and inline:
+            errors[prefix + "sku"] = f"SKU {sku} is used twice in this product."
+        elif problem.kind == "combination" and inline and field not in errors:
+            errors[field] = "Another variant already has these option values."
 
 
 def _facet_dict(product: Product) -> dict[str, list[str]]:

@@ -6,12 +6,13 @@ mixin of ``ProductService`` (``webshop.catalog.products``). Stock only changes t
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy import func, select
 
-from webshop.audit.service import Audited, AuditService, diff
+from webshop.audit.service import AuditService, diff
+from webshop.catalog.product_mixin import ProductMixin
 from webshop.catalog.rules import (
     _check_variant_set,
     _clean_variant,
@@ -24,14 +25,8 @@ from webshop.errors import NotFound, ValidationFailed
 from webshop.money import format_money
 
 
-class ProductVariants(Audited):
+class ProductVariants(ProductMixin):
     """``ProductService``'s variant verbs (a mixin: it uses the service's repository and reads)."""
-
-    if TYPE_CHECKING:
-
-        async def get_for_admin(self, product_id: int) -> Product:
-            """``ProductService.get_for_admin``, which the mixin uses."""
-            ...
 
     async def add_variant(
         self,

@@ -12,15 +12,19 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from webshop.catalog import limits
 from webshop.catalog.slugs import slugify
+from webshop.catalog.variant_rules import (
+    GroupProblem,
+    first_seen,
+    fits_groups,
+    option_groups_problem,
+    option_values_problem,
+    variant_set_problems,
+)
 from webshop.money import parse_major
-
-if TYPE_CHECKING:
-    pass
-
 
 CSV_FILE = "products.csv"
 IMAGES_DIR = "images"
@@ -57,6 +61,12 @@ _MAX_FACET_VALUE = limits.FACET_VALUE
 _MAX_TAX_CATEGORY = limits.TAX_CATEGORY
 _MAX_STOCK = limits.STOCK
 _IMAGE_WORKERS = 4
+_GROUP_PROBLEMS: dict[GroupProblem, str] = {
+    "repeated": "optionGroups repeats a name",
+    "too_many": f"optionGroups names more than {limits.OPTION_GROUPS} groups",
+    "too_long": f"optionGroups: a name is longer than {limits.OPTION_GROUP} characters",
+}
+"""How the importer words ``variant_rules.option_groups_problem`` (the service's words: ``catalog.rules``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +173,10 @@ def parse_catalog(csv_path: Path, *, currency: str = "USD") -> ParsedCatalog:
     * A product row that fails validation (slug, SKU, price, stock, option values, facets, assets,
       column count) is skipped together with its variant rows; only the product row is reported.
     * A variant row that fails is skipped; the product imports with its other variants.
+    * The variant-set rules are the admin's (``webshop.catalog.variant_rules``): option groups named
+      once each (ignoring case), at most ``limits.OPTION_GROUPS``; one option value per group; a
+      variant row whose option values repeat an earlier row's of the same product (ignoring case) is
+      an error and skipped.
     * A variant row before any product row is an error.
     * A SKU repeated **within** one product (the Modern Cafe Chair's ``404.038.96`` three times) is
       made unique by suffixing **every** occurrence, the first included, with the slug of its option
@@ -288,8 +302,8 @@ class _Parser:
             if Path(asset).name != asset or "\\" in asset or asset.startswith("."):
                 problems.append(f"asset {asset!r} must be a plain file name inside images/")
         option_groups = _split(row["optionGroups"])
-        if len(set(option_groups)) != len(option_groups):
-            problems.append("optionGroups repeats a name")
+        if group_problem := option_groups_problem(option_groups):
+            problems.append(_GROUP_PROBLEMS[group_problem])
         facets: list[tuple[str, str]] = []
         try:
             facets = _facets(row["facets"], "facets")
@@ -320,10 +334,12 @@ class _Parser:
     def _variant(self, line: int, row: dict[str, str], option_groups: list[str]) -> VariantRow:
         problems: list[str] = []
         option_values = _split(row["optionValues"])
-        if len(option_values) != len(option_groups):
+        if not fits_groups(option_groups, option_values):
             problems.append(
                 f"optionValues has {len(option_values)} value(s) but optionGroups names {len(option_groups)}"
             )
+        elif option_values_problem(option_values):  # "too_long": _split leaves no empty value
+            problems.append(f"optionValues: a value is longer than {limits.OPTION_VALUE} characters")
         sku = row["sku"]
         if not sku:
             problems.append("sku is missing")
@@ -366,6 +382,7 @@ class _Parser:
         product, self.current = self.current, None
         if product is None:
             return
+        product.variants = self._without_repeated_combinations(product)
         for line, old, new in _suffix_repeated_skus(product.variants):
             self.result.notices.append(RowError(line, f"sku {old!r} repeats within the product; stored as {new!r}"))
         kept: list[VariantRow] = []
@@ -389,6 +406,22 @@ class _Parser:
                     product.facets.append(pair)
         self.slug_lines[product.slug] = product.line
         self.result.products.append(product)
+
+    def _without_repeated_combinations(self, product: ProductRow) -> list[VariantRow]:
+        """The product's variants but those whose option values repeat an earlier row's (ignoring case,
+        ``variant_rules.variant_set_problems``): each of those is an error on its line, skipped. The
+        product row comes first, so it is never the one skipped."""
+        variants = product.variants
+        pairs = [(variant.sku, variant.option_values) for variant in variants]
+        repeats = {
+            problem.index: variants[problem.earlier].line
+            for problem in variant_set_problems(product.option_groups, pairs)
+            if problem.kind == "combination" and problem.earlier is not None
+        }
+        for index, earlier_line in repeats.items():
+            values = " | ".join(variants[index].option_values)
+            self._error(variants[index].line, f"optionValues {values!r} repeat those of line {earlier_line}")
+        return [variant for index, variant in enumerate(variants) if index not in repeats]
 
     def _error(self, line: int, reason: str) -> None:
         self.result.errors.append(RowError(line, reason))
@@ -422,10 +455,11 @@ def _suffix_repeated_skus(variants: list[VariantRow]) -> list[tuple[int, str, st
     for each renamed variant, so the operator is told.
     """
     renamed: list[tuple[int, str, str]] = []
-    counts = Counter(variant.sku for variant in variants)
-    taken = {sku for sku, count in counts.items() if count == 1}
+    # variant_set_problems' "sku" rule, which the service refuses and the importer mends.
+    repeated = {variants[index].sku for index in first_seen(variant.sku for variant in variants)}
+    taken = {variant.sku for variant in variants if variant.sku not in repeated}
     for variant in variants:
-        if counts[variant.sku] == 1:
+        if variant.sku not in repeated:
             continue
         base = f"{variant.sku}-{slugify(' '.join(variant.option_values)) or 'variant'}"
         candidate, number = base, 2
