@@ -6,7 +6,6 @@ Every write ends with ``catalog_changed`` before it commits (see ``webshop.catal
 from __future__ import annotations
 
 import contextlib
-import re
 import unicodedata
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -17,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import Audited, diff
+from webshop.catalog import limits
 from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
@@ -311,9 +311,9 @@ class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
             raise Conflict("The category was changed at the same time by someone else; please try again.") from exc
 
 
-_CATEGORY_NAME_MAX = 120
-_CATEGORY_SLUG_MAX = 140
-_CATEGORY_SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_CATEGORY_NAME_MAX = limits.CATEGORY_NAME
+_CATEGORY_SLUG_MAX = limits.CATEGORY_SLUG
+_CATEGORY_SLUG_PATTERN = limits.SLUG
 
 
 def _category_state(category: Category) -> dict[str, Any]:

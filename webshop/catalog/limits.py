@@ -6,8 +6,13 @@ so a longer SKU is one change (and a migration), not five. Lengths are in charac
 
 from __future__ import annotations
 
+import re
+
 PRODUCT_NAME = 200
 PRODUCT_SLUG = 200
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+"""A product or category slug: lowercase letters and digits joined by single hyphens (``trail-shoes``);
+match it with ``fullmatch``. The API schemas state the same pattern anchored (``SLUG.pattern``)."""
 DESCRIPTION = 20_000
 CATEGORY_NAME = 120
 CATEGORY_SLUG = 140

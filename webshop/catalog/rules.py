@@ -43,7 +43,7 @@ ADMIN_SORTS = {
 }
 """Sorts of the admin product table (``admin_search(sort=...)``)."""
 
-_ADMIN_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_ADMIN_SLUG = limits.SLUG
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _TAX_CATEGORY = re.compile(rf"[a-z0-9_-]{{1,{limits.TAX_CATEGORY}}}")
 _MAX_INT = limits.STOCK

@@ -292,7 +292,7 @@ def tree_out(nodes: list[CategoryNode]) -> list[CategoryOut]:
 CATEGORY_NAME_PATTERN = rf"^[{SPACE}]*[^|{CONTROL}{SPACE}][^|{CONTROL}]*\Z"
 """At least one visible character; no ``|`` (the catalog CSV's separator) and no control characters
 (``webshop.text``: the same white space and control characters as every other text field)."""
-SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z"
+SLUG_PATTERN = rf"^{limits.SLUG.pattern}\Z"
 """Lowercase letters and digits joined by single ``-`` (``\\Z``: see ``webshop.text``)."""
 PATTERN_MESSAGES[CATEGORY_NAME_PATTERN] = "Expected a name with a visible character, without “|” or control characters"
 PATTERN_MESSAGES[SLUG_PATTERN] = "Expected lowercase letters and digits joined by single hyphens, like trail-shoes"

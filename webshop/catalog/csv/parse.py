@@ -50,7 +50,7 @@ CATEGORY_FACET = "category"
 FACET_VALUE_CORRECTIONS: dict[tuple[str, str], str] = {("brand", "Nikkon"): "Nikon"}
 BATCH_SIZE = 200
 
-SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+SLUG_PATTERN = limits.SLUG
 _STOCK_PATTERN = re.compile(r"[0-9]+")
 _MAX_NAME = limits.PRODUCT_NAME
 _MAX_SLUG = limits.PRODUCT_SLUG
