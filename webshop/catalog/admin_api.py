@@ -27,12 +27,12 @@ from webshop.catalog.schemas import (
     ImageUpload,
     ProductCreate,
     ProductOut,
-    ProductUpdate,
+    ProductPatch,
     StockAdjustmentIn,
     StockAdjustmentOut,
     VariantIn,
     VariantOut,
-    VariantUpdateIn,
+    VariantPatch,
     category_detail,
     image_out,
     product_out,
@@ -150,11 +150,11 @@ class ProductAdminApiController(Controller):
         self,
         request: Request[User, Any, Any],
         product_id: PathId,
-        data: JSONBody[ProductUpdate],
+        data: JSONBody[ProductPatch],
         products_service: NamedDependency[ProductService],
     ) -> ProductOut:
         """Change a product's fields (deleted products too); only the fields sent change."""
-        product = await products_service.update_product(product_id, data.to_patch(), actor=request.user)
+        product = await products_service.update_product(product_id, data, actor=request.user)
         return product_out(product)
 
     @delete("/{product_id:int}", guards=ADMIN, operation_id="deleteProduct", responses=problems(400, 401, 403, 404))
@@ -276,13 +276,13 @@ class VariantAdminApiController(Controller):
         self,
         request: Request[User, Any, Any],
         variant_id: PathId,
-        data: JSONBody[VariantUpdateIn],
+        data: JSONBody[VariantPatch],
         products_service: NamedDependency[ProductService],
         settings: NamedDependency[Settings],
     ) -> VariantOut:
         """Change a variant's SKU, price, option values, tax category or low-stock threshold."""
         variant = await products_service.update_variant(
-            variant_id, data.to_patch(), actor=request.user, tax_categories=settings.tax_rates_bp
+            variant_id, data, actor=request.user, tax_categories=settings.tax_rates_bp
         )
         return await _variant_out(products_service, variant)
 

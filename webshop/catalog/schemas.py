@@ -70,36 +70,6 @@ class ProductWrite(msgspec.Struct, forbid_unknown_fields=True):
     is_active: bool = True
 
 
-class ProductPatch(msgspec.Struct, forbid_unknown_fields=True):
-    """A partial product update (``PATCH /api/products/{id}``): only the fields that are set change.
-
-    Same meaning and rules as ``ProductWrite``; a field left ``UNSET`` keeps its value. Changing
-    ``option_groups`` requires every existing variant to still have one value per group.
-    """
-
-    name: str | msgspec.UnsetType = msgspec.UNSET
-    slug: str | msgspec.UnsetType = msgspec.UNSET
-    description: str | msgspec.UnsetType = msgspec.UNSET
-    category_id: int | msgspec.UnsetType | None = msgspec.UNSET
-    facets: dict[str, list[str]] | msgspec.UnsetType = msgspec.UNSET
-    option_groups: list[str] | msgspec.UnsetType = msgspec.UNSET
-    is_active: bool | msgspec.UnsetType = msgspec.UNSET
-
-
-class VariantPatch(msgspec.Struct, forbid_unknown_fields=True):
-    """A partial variant update (``PATCH /api/variants/{id}``): only the fields that are set change.
-
-    ``stock`` is not here: stock changes go through ``ProductService.set_variant_stock`` (with the
-    level the admin saw) or ``adjust_variant_stock`` (a delta), so every change is in the ledger.
-    """
-
-    sku: str | msgspec.UnsetType = msgspec.UNSET
-    price: int | msgspec.UnsetType = msgspec.UNSET
-    option_values: list[str] | msgspec.UnsetType = msgspec.UNSET
-    tax_category: str | msgspec.UnsetType = msgspec.UNSET
-    low_stock_threshold: int | msgspec.UnsetType = msgspec.UNSET
-
-
 class VariantUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """Changes to one existing variant inside a product update (the admin edit form saves all at once).
 
@@ -431,10 +401,14 @@ class ProductCreate(msgspec.Struct, forbid_unknown_fields=True):
         )
 
 
-class ProductUpdate(msgspec.Struct, forbid_unknown_fields=True):
-    """``PATCH /api/products/{id}``: the fields to change; ``facets`` and ``option_groups`` are replaced whole.
+class ProductPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A partial product update: ``PATCH /api/products/{id}`` decodes it (with these constraints) and
+    ``ProductService.update_product`` takes it; only the fields that are set change, ``facets`` and
+    ``option_groups`` are replaced whole.
 
-    Variants are changed through ``/api/variants/{id}``, photos through ``/api/products/{id}/images``.
+    Same meaning and rules as ``ProductWrite``; a field left ``UNSET`` keeps its value. Changing
+    ``option_groups`` requires every existing variant to still have one value per group. Variants are
+    changed through ``/api/variants/{id}``, photos through ``/api/products/{id}/images``.
     """
 
     name: ProductName | msgspec.UnsetType = msgspec.UNSET
@@ -445,23 +419,20 @@ class ProductUpdate(msgspec.Struct, forbid_unknown_fields=True):
     option_groups: OptionGroups | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
 
-    def to_patch(self) -> ProductPatch:
-        """The service's ``ProductPatch`` (unset fields stay unset)."""
-        return ProductPatch(**msgspec.structs.asdict(self))
 
+class VariantPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A partial variant update: ``PATCH /api/variants/{id}`` decodes it (with these constraints) and
+    ``ProductService.update_variant`` takes it; only the fields that are set change.
 
-class VariantUpdateIn(msgspec.Struct, forbid_unknown_fields=True):
-    """``PATCH /api/variants/{id}``: the fields to change. Stock changes go through stock adjustments."""
+    ``stock`` is not here: stock changes go through ``ProductService.set_variant_stock`` (with the
+    level the admin saw) or ``adjust_variant_stock`` (a delta), so every change is in the ledger.
+    """
 
     sku: Sku | msgspec.UnsetType = msgspec.UNSET
     price: MinorUnits | msgspec.UnsetType = msgspec.UNSET
     option_values: OptionValues | msgspec.UnsetType = msgspec.UNSET
     tax_category: TaxCategory | msgspec.UnsetType = msgspec.UNSET
     low_stock_threshold: Units | msgspec.UnsetType = msgspec.UNSET
-
-    def to_patch(self) -> VariantPatch:
-        """The service's ``VariantPatch`` (unset fields stay unset)."""
-        return VariantPatch(**msgspec.structs.asdict(self))
 
 
 class StockAdjustmentIn(msgspec.Struct, forbid_unknown_fields=True):
