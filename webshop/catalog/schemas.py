@@ -24,28 +24,6 @@ if TYPE_CHECKING:
 TAX_CATEGORY_DEFAULT = "standard"
 
 
-class VariantWrite(msgspec.Struct, forbid_unknown_fields=True):
-    """A new variant: what the product form and ``POST /api/products`` send for each variant.
-
-    Attributes:
-        sku: Stock-keeping unit, unique in the shop (1-64 characters, trimmed).
-        price: Net price in minor units of ``currency`` (``1299`` is 12.99), 0 or more.
-        option_values: One value per option group of the product, in the same order.
-        currency: ISO 4217 code; callers pass the shop's ``settings.currency``.
-        tax_category: A key of ``WEBSHOP_TAX_RATES`` (``standard``, ``reduced``, ``zero``...).
-        stock: Initial units on hand (0 or more), written to the stock ledger as an adjustment.
-        low_stock_threshold: At or below this many units the variant counts as "low" (0 or more).
-    """
-
-    sku: str
-    price: int
-    option_values: list[str] = msgspec.field(default_factory=list)
-    currency: str = "USD"
-    tax_category: str = TAX_CATEGORY_DEFAULT
-    stock: int = 0
-    low_stock_threshold: int = 5
-
-
 class ProductWrite(msgspec.Struct, forbid_unknown_fields=True):
     """A product's own fields, as the admin form and the admin API send them (variants come separately).
 
@@ -350,7 +328,13 @@ OptionValues = Annotated[
 class VariantIn(msgspec.Struct, forbid_unknown_fields=True):
     """A new variant (``POST /api/products`` and ``POST /api/products/{id}/variants``); in the shop's currency.
 
-    ``stock`` is the initial stock, written to the stock ledger.
+    Attributes:
+        sku: Stock-keeping unit, unique in the shop (1-64 characters, trimmed).
+        price: Net price in minor units of the shop's currency (``1299`` is 12.99), 0 or more.
+        option_values: One value per option group of the product, in the same order.
+        tax_category: A key of ``WEBSHOP_TAX_RATES`` (``standard``, ``reduced``, ``zero``...).
+        stock: Initial units on hand (0 or more), written to the stock ledger as an adjustment.
+        low_stock_threshold: At or below this many units the variant counts as "low" (0 or more).
     """
 
     sku: Sku
@@ -362,15 +346,14 @@ class VariantIn(msgspec.Struct, forbid_unknown_fields=True):
 
     def to_write(self, currency: str) -> VariantWrite:
         """The service's ``VariantWrite`` for this variant, priced in ``currency``."""
-        return VariantWrite(
-            sku=self.sku,
-            price=self.price,
-            option_values=list(self.option_values),
-            currency=currency,
-            tax_category=self.tax_category,
-            stock=self.stock,
-            low_stock_threshold=self.low_stock_threshold,
-        )
+        return VariantWrite(**msgspec.structs.asdict(self), currency=currency)
+
+
+class VariantWrite(VariantIn, forbid_unknown_fields=True):
+    """A new variant as ``ProductService`` takes it: a ``VariantIn`` (from the API, the product form or
+    the CSV importer) priced in ``currency``, an ISO 4217 code (callers pass ``settings.currency``)."""
+
+    currency: str = "USD"
 
 
 class ProductCreate(msgspec.Struct, forbid_unknown_fields=True):
