@@ -83,7 +83,7 @@ def _clean_product(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any
     if "name" in raw:
         values["name"] = _text_field(raw["name"], "name", errors, label="A name", limit=limits.PRODUCT_NAME)
     if "slug" in raw:
-        slug = _clean_text(raw["slug"]).lower()
+        slug = _clean_text(raw["slug"] or "").lower()
         if slug and (len(slug) > limits.PRODUCT_SLUG or not _ADMIN_SLUG.fullmatch(slug)):
             most = limits.PRODUCT_SLUG
             errors["slug"] = (

@@ -25,12 +25,14 @@ TAX_CATEGORY_DEFAULT = "standard"
 
 
 class ProductWrite(msgspec.Struct, forbid_unknown_fields=True):
-    """A product's own fields, as the admin form and the admin API send them (variants come separately).
+    """A product's own fields as ``ProductService`` takes them (variants come separately): from the admin
+    form, the CSV importer and, as the first fields of ``ProductCreate``, the admin API, which decodes
+    them with these constraints (the service checks them again for the other callers).
 
     Attributes:
         name: Shown in the shop (1-200 characters, trimmed).
-        slug: URL slug (lowercase letters and digits joined by ``-``); empty: derived from ``name``.
-            Must be unique (also among soft-deleted products).
+        slug: URL slug (lowercase letters and digits joined by ``-``); ``None`` or empty: derived from
+            ``name``. Must be unique (also among soft-deleted products).
         description: Plain text.
         category_id: An existing category, or ``None``.
         facets: ``{"brand": ["Nikon"], "color": ["black", "red"]}`` (facet names lowercased).
@@ -39,12 +41,12 @@ class ProductWrite(msgspec.Struct, forbid_unknown_fields=True):
         is_active: ``False`` hides the product from the shop without deleting it.
     """
 
-    name: str
-    slug: str = ""
-    description: str = ""
-    category_id: int | None = None
-    facets: dict[str, list[str]] = msgspec.field(default_factory=dict)
-    option_groups: list[str] = msgspec.field(default_factory=list)
+    name: ProductName
+    slug: ProductSlug | None = None
+    description: Description = ""
+    category_id: RowId | None = None
+    facets: Facets = msgspec.field(default_factory=dict)
+    option_groups: OptionGroups = msgspec.field(default_factory=list)
     is_active: bool = True
 
 
@@ -356,32 +358,19 @@ class VariantWrite(VariantIn, forbid_unknown_fields=True):
     currency: str = "USD"
 
 
-class ProductCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """``POST /api/products``: a product with at least one variant; ``slug`` is derived when left out.
+class ProductCreate(ProductWrite, forbid_unknown_fields=True, kw_only=True):
+    """``POST /api/products``: a ``ProductWrite`` with at least one variant; ``slug`` is derived when left out.
 
     Ids, timestamps, ``deleted_at`` and photos cannot be set here (photos are uploaded separately).
     """
 
-    name: ProductName
     variants: Annotated[list[VariantIn], msgspec.Meta(min_length=1, max_length=100)]
-    slug: ProductSlug | None = None
-    description: Description = ""
-    category_id: RowId | None = None
-    facets: Facets = msgspec.field(default_factory=dict)
-    option_groups: OptionGroups = msgspec.field(default_factory=list)
-    is_active: bool = True
 
     def to_write(self) -> ProductWrite:
         """The service's ``ProductWrite`` (without the variants)."""
-        return ProductWrite(
-            name=self.name,
-            slug=self.slug or "",
-            description=self.description,
-            category_id=self.category_id,
-            facets={k: list(v) for k, v in self.facets.items()},
-            option_groups=list(self.option_groups),
-            is_active=self.is_active,
-        )
+        fields = msgspec.structs.asdict(self)
+        del fields["variants"]
+        return ProductWrite(**fields)
 
 
 class ProductPatch(msgspec.Struct, forbid_unknown_fields=True):
