@@ -262,7 +262,7 @@ class AdminProductController(AdminPages):
         settings: NamedDependency[Settings],
     ) -> Any:
         """Create the product; errors re-render the form with the input kept (422)."""
-        form = ProductForm(await request.form(), settings.currency)
+        form = ProductForm(await request.form(), settings.shop.currency)
         if form.values.get("action") == "more":
             return await self._more_rows(categories_service, settings, None, form)
         data = form.product()
@@ -270,7 +270,7 @@ class AdminProductController(AdminPages):
         if data is not None and not form.errors:
             try:
                 product = await products_service.create_product(
-                    data, variants, actor=request.user, tax_categories=settings.tax_rates_bp
+                    data, variants, actor=request.user, tax_categories=settings.shop.tax_rates_bp
                 )
             except ValidationFailed as exc:
                 form.take_service_errors(exc, prefixes, create=True)
@@ -314,7 +314,7 @@ class AdminProductController(AdminPages):
     ) -> Any:
         """Save the product form (fields and every variant row at once); errors re-render it (422/409)."""
         product = await products_service.get_for_admin(product_id)
-        form = ProductForm(await request.form(), settings.currency)
+        form = ProductForm(await request.form(), settings.shop.currency)
         if form.values.get("action") == "more":
             return await self._more_rows(categories_service, settings, product, form, products=products_service)
         data = form.product()
@@ -329,7 +329,7 @@ class AdminProductController(AdminPages):
                     actor=request.user,
                     variants=updates,
                     new_variants=variants,
-                    tax_categories=settings.tax_rates_bp,
+                    tax_categories=settings.shop.tax_rates_bp,
                 )
             except (ValidationFailed, StockChanged) as exc:
                 form.take_service_errors(exc, prefixes, create=False)
@@ -405,8 +405,8 @@ class AdminProductController(AdminPages):
                 "variants_by_id": variants_by_id,
                 "new_prefixes": [f"new-{k}" for k in range(new_rows)],
                 "categories": flat_categories(await categories.tree()),
-                "tax_categories": list(settings.tax_rates_bp),
-                "currency": settings.currency,
+                "tax_categories": list(settings.shop.tax_rates_bp),
+                "currency": settings.shop.currency,
                 "audit_events": await products.product_history(product) if product and products else [],
                 "photo_error": photo_error,
                 "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
@@ -489,7 +489,7 @@ class AdminProductController(AdminPages):
             await products_service.add_image(
                 product_id,
                 data,
-                media_dir=settings.media_dir,
+                media_dir=settings.shop.media_dir,
                 alt=alt,
                 source_name=upload.filename,
                 actor=request.user,
@@ -537,7 +537,7 @@ class AdminProductController(AdminPages):
         settings: NamedDependency[Settings],
     ) -> Any:
         """Remove a photo (its files too, unless another product shows the same file)."""
-        await products_service.remove_image(product_id, image_id, media_dir=settings.media_dir, actor=request.user)
+        await products_service.remove_image(product_id, image_id, media_dir=settings.shop.media_dir, actor=request.user)
         flash(request, "Photo removed.", "success")
         return see_other(request, f"/admin/products/{product_id}#photos")
 

@@ -31,7 +31,7 @@ class VariantWrite(msgspec.Struct, forbid_unknown_fields=True):
         sku: Stock-keeping unit, unique in the shop (1-64 characters, trimmed).
         price: Net price in minor units of ``currency`` (``1299`` is 12.99), 0 or more.
         option_values: One value per option group of the product, in the same order.
-        currency: ISO 4217 code; callers pass the shop's ``settings.currency``.
+        currency: ISO 4217 code; callers pass the shop's ``settings.shop.currency``.
         tax_category: A key of ``WEBSHOP_TAX_RATES`` (``standard``, ``reduced``, ``zero``...).
         stock: Initial units on hand (0 or more), written to the stock ledger as an adjustment.
         low_stock_threshold: At or below this many units the variant counts as "low" (0 or more).
