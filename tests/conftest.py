@@ -9,7 +9,6 @@ isolated and fast. PostgreSQL databases are dropped afterwards; the shared serve
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import shutil
 import uuid
@@ -86,7 +85,7 @@ def shared_catalog() -> Path:
 
 
 def make_settings(database_url: str, media_dir: Path, **overrides: object) -> Settings:
-    """Settings for a test app."""
+    """Settings for a test app; ``overrides`` by flat name (``WEBSHOP_QUEUE_TIMEOUT`` is ``queue_timeout``)."""
     values: dict[str, object] = {
         "database_url": database_url,
         "secret_key": SECRET,
@@ -98,7 +97,7 @@ def make_settings(database_url: str, media_dir: Path, **overrides: object) -> Se
         "queue_timeout": 30.0,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings.from_flat(**values)  # type: ignore[arg-type]
 
 
 def _admin_url(url: str) -> str:
@@ -218,6 +217,6 @@ async def app_client(
     """A client for an app built with ``settings`` changed by ``overrides`` (its own lifespan)."""
     from webshop.app import create_app
 
-    app = create_app(dataclasses.replace(settings, **overrides), alchemy=alchemy)  # type: ignore[arg-type]
+    app = create_app(settings.with_values(**overrides), alchemy=alchemy)
     async with AsyncTestClient(app=app, base_url=BASE_URL) as test_client:
         yield test_client

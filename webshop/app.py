@@ -89,16 +89,16 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         alchemy: A prepared database config (tests pass one built on NullPool).
     """
     settings = settings or get_settings()
-    configure_logging(settings)
+    configure_logging(settings.server)
     alchemy = alchemy or create_alchemy_config(settings)
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    settings.shop.media_dir.mkdir(parents=True, exist_ok=True)
     assets = StaticAssets(STATIC_DIR)  # content hashes for fingerprinted /static URLs, computed once
     templates = template_config(settings, assets)
-    bearer = api_auth(settings, alchemy)
+    bearer = api_auth(settings.security, alchemy)
     # Sends the e-mail outbox in the background of this process (webshop/mail/sender.py).
-    mail_sender = MailSender(settings, alchemy)
+    mail_sender = MailSender(settings.mail, alchemy)
     # PostgreSQL: the catalog's per-request look-ups (version, stock) in one round trip each.
-    catalog_reader = attach_reader(alchemy.get_engine(), settings.db_connect_timeout)
+    catalog_reader = attach_reader(alchemy.get_engine(), settings.database.connect_timeout)
     app = Litestar(
         route_handlers=_route_handlers(settings, alchemy, bearer.middleware),
         dependencies=_dependencies(settings, alchemy),
@@ -109,23 +109,23 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
             StrictStructSchemaPlugin(),
         ],
         middleware=[
-            AdmissionMiddleware(settings.max_active_requests, settings.queue_timeout),
-            *rate_limit_middleware(settings),
+            AdmissionMiddleware(settings.limits.max_active_requests, settings.limits.queue_timeout),
+            *rate_limit_middleware(settings.limits),
             AllowHeaderMiddleware,
-            session_config(settings).middleware,
+            session_config(settings.security).middleware,
             DefineMiddleware(SessionUserMiddleware, alchemy=alchemy, exclude=["^/static/", "^/media/", "^/api/"]),
         ],
         openapi_config=openapi_config(bearer, static_url=assets.url),
         compression_config=compression_config(),
         csrf_config=_csrf_config(settings),
-        allowed_hosts=allowed_hosts_config(settings),
-        stores=rate_limit_stores(settings),
+        allowed_hosts=allowed_hosts_config(settings.security),
+        stores=rate_limit_stores(settings.limits),
         logging_config=None,  # structlog and the root handler are set up by configure_logging
         request_class=ShopRequest,  # HTMXRequest with a nesting limit on JSON bodies
         template_config=templates,
         before_request=cart_badge_hook(alchemy),
         exception_handlers={Exception: handle_exception},
-        debug=settings.debug,
+        debug=settings.server.debug,
         on_startup=[mail_sender.start],
         # Litestar runs these after the plugins' lifespans, so the engine, which advanced-alchemy's
         # lifespan has disposed already, is disposed again once the mail sender's last look at the
@@ -154,9 +154,9 @@ def _csrf_config(settings: Settings) -> CSRFConfig:
     """Litestar's CSRF protection for the pages (double-submit cookie, OWASP CSRF Prevention Cheat
     Sheet); the bearer-token API is excluded."""
     return CSRFConfig(
-        secret=settings.secret_key,
+        secret=settings.security.secret_key,
         cookie_name="webshop_csrf",
-        cookie_secure=settings.secure_cookies,
+        cookie_secure=settings.security.secure_cookies,
         cookie_httponly=True,
         cookie_samesite="lax",
         header_name="x-csrftoken",
@@ -198,14 +198,14 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
         ),
         health,
         ready_handler(alchemy.get_engine()),
-        metrics_handler(settings.metrics_token),
+        metrics_handler(settings.security.metrics_token),
         *SEO_HANDLERS,
         create_static_files_router(
             path="/static", directories=[STATIC_DIR], include_in_schema=False, opt={"exclude_from_csrf": True}
         ),
         create_static_files_router(
             path="/media",
-            directories=[settings.media_dir],
+            directories=[settings.shop.media_dir],
             include_in_schema=False,
             name="media",
             opt={"exclude_from_csrf": True},

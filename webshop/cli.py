@@ -178,7 +178,7 @@ def _run_import(settings: Settings, path: Path, *, progress: bool) -> ImportRepo
         config = create_alchemy_config(settings, null_pool=True)
         try:
             with _progress_bar(progress) as advance:
-                return await import_catalog(config, path, settings.media_dir, on_progress=advance)
+                return await import_catalog(config, path, settings.shop.media_dir, on_progress=advance)
         finally:
             await config.get_engine().dispose()
 
@@ -246,7 +246,7 @@ def _safe_url(settings: Settings) -> str:
     """The database URL without its password, for messages."""
     from sqlalchemy.engine import make_url
 
-    return make_url(settings.database_url).render_as_string(hide_password=True)
+    return make_url(settings.database.url).render_as_string(hide_password=True)
 
 
 def _prepare_database(settings: Settings, *, migrate: bool) -> None:
@@ -276,7 +276,7 @@ def _prepare_database(settings: Settings, *, migrate: bool) -> None:
             return
 
         async def current() -> set[str]:
-            engine = create_engine(settings, null_pool=True)
+            engine = create_engine(settings.database, null_pool=True)
             try:
                 return await database_revisions(engine)
             finally:
@@ -308,7 +308,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int, uds: Path | N
     webshop/security/proxies.py), the same way under any server and in tests.
 
     On SIGTERM or SIGINT each worker stops accepting connections, lets the requests in flight finish
-    (at most ``settings.graceful_timeout`` seconds, then they are cancelled), runs the app's shutdown
+    (at most ``settings.server.graceful_timeout`` seconds, then they are cancelled), runs the app's shutdown
     (closing the database pool) and exits; the parent exits 0 after them. A worker that dies is
     replaced by the parent.
     """
@@ -336,7 +336,7 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, uds: Pa
     http = "httptools" if _importable("httptools") else "h11"
     click.echo(
         f"webshop: serving {where} with {workers} worker(s) ({loop} + {http}); database {_safe_url(settings)}; "
-        f"graceful shutdown {settings.graceful_timeout} s",
+        f"graceful shutdown {settings.server.graceful_timeout} s",
         err=True,
     )
     uvicorn.run(
@@ -349,7 +349,7 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, uds: Pa
         loop=loop,
         http=http,
         proxy_headers=False,
-        timeout_graceful_shutdown=settings.graceful_timeout,
+        timeout_graceful_shutdown=settings.server.graceful_timeout,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
         log_level="info",
@@ -376,21 +376,21 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, uds: Pa
 def serve_command(host: str | None, port: int | None, workers: int | None, uds: Path | None, no_migrate: bool) -> None:
     """Serve the shop (pending migrations are applied first, once; no demo data)."""
     settings = _settings()
-    host, port = host or settings.host, port or settings.port
+    host, port = host or settings.server.host, port or settings.server.port
     if uds is None:
         _ensure_port_free(host, port)
         # Without WEBSHOP_BASE_URL, links in e-mails point where the shop serves.
         settings = _set_default("WEBSHOP_BASE_URL", served_base_url(host, port))
     for warning in settings_warnings(settings):
         click.secho(f"warning: {warning}", fg="yellow", err=True)
-    workers = workers or settings.workers
-    if settings.is_sqlite and workers > 1:
+    workers = workers or settings.server.workers
+    if settings.database.is_sqlite and workers > 1:
         click.echo(
             f"note: SQLite with {workers} workers: they share the file through SQLite's locking (WAL, busy "
             "timeout); writes are serialised. Use PostgreSQL for a busy shop or several hosts.",
             err=True,
         )
-    _prepare_database(settings, migrate=settings.migrate_on_start and not no_migrate)
+    _prepare_database(settings, migrate=settings.database.migrate_on_start and not no_migrate)
     _serve(settings, host, port, workers, uds)
 
 
@@ -419,14 +419,14 @@ def demo_command(catalog: Path | None, host: str, port: int, no_serve: bool) -> 
         _ensure_port_free(host, port)
     _set_default("WEBSHOP_DATABASE_URL", f"sqlite+aiosqlite:///{demo_database_file(catalog)}")
     settings = _set_default("WEBSHOP_BASE_URL", served_base_url(host, port))
-    click.echo(f"database: {settings.database_url}")
+    click.echo(f"database: {settings.database.url}")
     _migrate(settings)
 
-    email = settings.admin_email or "admin@example.com"
-    password = settings.admin_password or secrets.token_urlsafe(12)
+    email = settings.shop.admin_email or "admin@example.com"
+    password = settings.shop.admin_password or secrets.token_urlsafe(12)
     created = asyncio.run(_ensure_admin(settings, email, password))
     if created:
-        shown = "(from WEBSHOP_ADMIN_PASSWORD)" if settings.admin_password else password
+        shown = "(from WEBSHOP_ADMIN_PASSWORD)" if settings.shop.admin_password else password
         click.secho(f"admin account: {email}  password: {shown}  (shown once; keep it)", fg="green")
     else:
         click.echo(f"admin account: {email} (already exists)")

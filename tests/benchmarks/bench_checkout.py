@@ -313,7 +313,7 @@ def alchemy_for(database_url: str, work: Path) -> Any:
     from webshop.config import Settings
     from webshop.db.engine import create_alchemy_config
 
-    settings = Settings(database_url=database_url, secret_key=SECRET, media_dir=work / "media")
+    settings = Settings.from_flat(database_url=database_url, secret_key=SECRET, media_dir=work / "media")
     return create_alchemy_config(settings, null_pool=True)
 
 

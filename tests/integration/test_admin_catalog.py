@@ -379,7 +379,7 @@ def sample_catalog(shared: Path, folder: Path, every: int = 5) -> int:
 async def test_real_catalog_round_trip_with_photos(client, app, alchemy, settings, shared_catalog, tmp_path):
     """Real products and photos imported by the command-line importer, exported and imported again: no change."""
     count = sample_catalog(shared_catalog, tmp_path / "sample")
-    first = await import_catalog(alchemy, tmp_path / "sample", settings.media_dir)
+    first = await import_catalog(alchemy, tmp_path / "sample", settings.shop.media_dir)
     assert first.products_created == count == 11 and first.images_stored == count and first.errors == []
     await make_user(alchemy, "boss@example.com", UserRole.ADMIN)
     await sign_in(client, "boss@example.com")
@@ -395,7 +395,7 @@ async def test_real_catalog_round_trip_with_photos(client, app, alchemy, setting
     folder = tmp_path / "exported"
     folder.mkdir()
     (folder / "products.csv").write_bytes(content)
-    again = await import_catalog(alchemy, folder, settings.media_dir)
+    again = await import_catalog(alchemy, folder, settings.shop.media_dir)
     assert not again.changed and again.errors == [] and again.products_unchanged == count, again.summary()
     assert await snapshot(alchemy) == before
     assert rows_of(await export(client)) == rows_of(content)

@@ -656,7 +656,7 @@ async def test_upload_a_real_photo_reorder_and_remove(admin, alchemy, settings, 
     first, other = images
     assert first.source_name == source.name and first.ext == "jpg" and other.ext == "png"
     assert re.fullmatch(r"[0-9a-f]{32}", first.key) and source.stem not in first.key
-    files = media_files(settings.media_dir)
+    files = media_files(settings.shop.media_dir)
     for image in images:
         assert f"{image.key}.{image.ext}" in files
         assert all(f"{image.key}-{w}.webp" in files for w in IMAGE_WIDTHS)
@@ -674,7 +674,7 @@ async def test_upload_a_real_photo_reorder_and_remove(admin, alchemy, settings, 
     assert f"/media/{other.key}-640.webp" in (await admin.get("/products/zeta-shoe")).text
 
     assert (await submit(admin, f"{path}/images/{first.id}/delete", token_from=path)).status_code == 303
-    files = media_files(settings.media_dir)
+    files = media_files(settings.shop.media_dir)
     assert not any(name.startswith(first.key) for name in files)
     assert f"{other.key}.png" in files
     history = text_of((await admin.get(path)).text)
@@ -691,7 +691,7 @@ async def test_exif_is_stripped_from_an_uploaded_jpeg(admin, alchemy, settings):
     assert b"SpyCam" in content
     assert (await upload(admin, product_id, content)).status_code == 303
     image = await scalar(alchemy, select(ProductImage).where(ProductImage.product_id == product_id))
-    stored = (settings.media_dir / f"{image.key}.jpg").read_bytes()
+    stored = (settings.shop.media_dir / f"{image.key}.jpg").read_bytes()
     assert b"SpyCam" not in stored and b"Exif" not in stored
     with Image.open(io.BytesIO(stored)) as opened:
         assert dict(opened.getexif()) == {}
@@ -731,12 +731,12 @@ async def test_bad_uploads_are_refused_with_a_clear_message_and_leave_nothing(ad
         content = bomb_png()
         assert len(content) < MAX_UPLOAD_BYTES
     product_id = await shoe_id(alchemy)
-    before = media_files(settings.media_dir)
+    before = media_files(settings.shop.media_dir)
     response = await upload(admin, product_id, content, filename, mime)
     assert response.status_code == status, text_of(response.text)[:300]
     assert message in text_of(response.text)
     assert "<html" in response.text  # a page for the browser, not a bare error
-    assert media_files(settings.media_dir) == before == []
+    assert media_files(settings.shop.media_dir) == before == []
     assert await scalar(alchemy, select(func.count()).select_from(ProductImage)) == 0
     assert await audit_actions(alchemy, "product", product_id) == []
 

@@ -73,13 +73,13 @@ def forge(settings, user_id, **overrides):
         "exp": now + timedelta(minutes=5),
         "iat": now,
         "nbf": now,
-        "iss": settings.token_issuer,
+        "iss": settings.security.token_issuer,
         "aud": AUDIENCE,
         "jti": "forged-0001",
         "role": "admin",
         "fam": "none",
     }
-    key = overrides.pop("key", signing_key(settings))
+    key = overrides.pop("key", signing_key(settings.security))
     algorithm = overrides.pop("algorithm", "HS256")
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}

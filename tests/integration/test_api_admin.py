@@ -332,7 +332,8 @@ async def test_upload_a_real_photo(client, alchemy, admin, settings, shared_cata
     assert image["alt"] == "Side view" and image["width"] > 0 and set(image["urls"]) == {"320", "640", "1200"}
     key = image["urls"]["640"].removeprefix("/media/").removesuffix("-640.webp")
     assert "derick" not in key and len(key) == 32
-    assert (settings.media_dir / f"{key}.jpg").is_file() and (settings.media_dir / f"{key}-640.webp").is_file()
+    media = settings.shop.media_dir
+    assert (media / f"{key}.jpg").is_file() and (media / f"{key}-640.webp").is_file()
     served = await client.get(image["urls"]["320"])
     assert served.status_code == 200 and served.content[:4] == b"RIFF"
     second = await client.post(url, files={"file": ("p.png", png_bytes(), "image/png")}, headers=admin)
@@ -354,7 +355,7 @@ async def test_upload_a_real_photo(client, alchemy, admin, settings, shared_cata
 
     gone = await client.delete(f"{url}/{image['id']}", headers=admin)
     assert gone.status_code == 204
-    assert not (settings.media_dir / f"{key}.jpg").exists()
+    assert not (settings.shop.media_dir / f"{key}.jpg").exists()
     assert_problem(await client.delete(f"{url}/{image['id']}", headers=admin), 404)
     assert [i["id"] for i in (await client.get(f"/api/products/{product['id']}")).json()["images"]] == [
         second.json()["id"]
@@ -369,7 +370,7 @@ def bomb_png():
 
 async def test_bad_uploads_are_refused_and_nothing_is_stored(client, alchemy, admin, settings):
     product = await create_product(client, admin, alchemy)
-    before = sorted(settings.media_dir.iterdir()) if settings.media_dir.exists() else []
+    before = sorted(settings.shop.media_dir.iterdir()) if settings.shop.media_dir.exists() else []
     for name, content, content_type, status, reason in (
         ("big.jpg", b"\xff\xd8\xff" + b"0" * (5 * 1024 * 1024), "image/jpeg", 413, "too large"),  # the service
         ("huge.jpg", b"\xff\xd8\xff" + b"0" * (6 * 1024 * 1024), "image/jpeg", 413, ""),  # the request size limit
@@ -383,7 +384,7 @@ async def test_bad_uploads_are_refused_and_nothing_is_stored(client, alchemy, ad
         )
         body = assert_problem(response, status)
         assert reason.lower() in (body["detail"] + str(body.get("errors", ""))).lower(), name
-        after = sorted(settings.media_dir.iterdir()) if settings.media_dir.exists() else []
+        after = sorted(settings.shop.media_dir.iterdir()) if settings.shop.media_dir.exists() else []
         assert after == before, name
     assert (await client.get(f"/api/products/{product['id']}")).json()["images"] == []
 

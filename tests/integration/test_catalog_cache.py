@@ -191,8 +191,8 @@ async def test_look_ups_outside_the_session_show_each_sale_and_fall_back(setting
     # both engines) on an event loop of its own.
     pooled = create_alchemy_config(settings)
     app = create_app(settings, alchemy=pooled)
-    reader = attach_reader(pooled.get_engine(), settings.db_connect_timeout)
-    assert (reader is not None) == settings.database_url.startswith("postgresql")
+    reader = attach_reader(pooled.get_engine(), settings.database.connect_timeout)
+    assert (reader is not None) == settings.database.url.startswith("postgresql")
     async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as shopper:
         assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 3 left"
         if reader is not None:

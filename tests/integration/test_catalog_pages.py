@@ -80,7 +80,7 @@ async def test_sort_by_price_and_name(client, skus):
 
 async def test_pagination_has_shareable_links(client, alchemy, skus, settings):
 
-    page_size = settings.page_size
+    page_size = settings.shop.page_size
     assert page_size == 12
     from webshop.db.engine import write_session
     from webshop.db.models import Category, Product, Variant

@@ -36,7 +36,7 @@ from webshop.web.caching import (
 )
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
-"""``Settings.base_url``'s default, which the test settings keep."""
+"""``Settings.shop.base_url``'s default, which the test settings keep."""
 JSON_LD_RE = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
 SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
@@ -61,7 +61,7 @@ def json_ld(html: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def photo(settings: Settings) -> str:
     """A stored product photo in the test's media folder; returns its key."""
-    return store_image(placeholder_image("Photo", seed=3, size=(400, 500)), settings.media_dir).key
+    return store_image(placeholder_image("Photo", seed=3, size=(400, 500)), settings.shop.media_dir).key
 
 
 # --- compression ---------------------------------------------------------------------------------

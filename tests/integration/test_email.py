@@ -119,8 +119,8 @@ def settings(request: pytest.FixtureRequest, db_url: str, tmp_path: Any, inbox: 
         smtp_tls="none",
         smtp_timeout=5.0,
         mail_from="Test Shop <shop@example.com>",
-        mail_poll_interval=0.05,
-        mail_retry_base=0.2,
+        mail_poll_seconds=0.05,
+        mail_retry_seconds=0.2,
         **overrides,
     )
 
@@ -519,7 +519,7 @@ async def test_two_senders_never_send_one_message_twice(settings, alchemy, inbox
             )
         await session.commit()
         assert user.id
-    first, second = MailSender(settings, alchemy), MailSender(settings, alchemy)
+    first, second = MailSender(settings.mail, alchemy), MailSender(settings.mail, alchemy)
     await asyncio.gather(first.send_due(), second.send_due(), first.send_due(), second.send_due())
     assert sorted(m["To"] for m in inbox.messages) == sorted(f"reader{n}@example.com" for n in range(12))
     rows = await outbox_rows(alchemy, kind="note")

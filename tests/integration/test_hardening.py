@@ -217,7 +217,7 @@ async def test_csv_export_quotes_formulas_and_the_import_reads_them_back(client,
     # ...and importing it restores the names, formula-like characters and all.
     before = await names(alchemy)
     await rename(alchemy, dict.fromkeys(FORMULAS, "Renamed"))
-    report = await import_catalog(alchemy, folder, settings.media_dir)
+    report = await import_catalog(alchemy, folder, settings.shop.media_dir)
     assert report.errors == [], report.summary()
     assert await names(alchemy) == before
 
@@ -229,7 +229,7 @@ async def test_server_timing_only_in_development_or_for_admins(settings, alchemy
     await seed_catalog(alchemy)
     await make_user(alchemy, "boss@example.com", UserRole.ADMIN)
     await make_user(alchemy, EMAIL)
-    production = {"environment": "production", "metrics_token": METRICS_TOKEN}
+    production = {"env": "production", "metrics_token": METRICS_TOKEN}
     async with app_client(settings, alchemy, **production) as shop:
         for path in ("/", "/account/sign-in", "/api/products", "/no-such-page", "/health"):
             assert "server-timing" not in (await shop.get(path)).headers, path
@@ -242,13 +242,13 @@ async def test_server_timing_only_in_development_or_for_admins(settings, alchemy
         assert "app;dur=" in (await admin.get("/")).headers["server-timing"]
         token = await bearer(admin, "boss@example.com")
         assert "app;dur=" in (await admin.get("/api/users/me", headers=token)).headers["server-timing"]
-    async with app_client(settings, alchemy, environment="development") as development:
+    async with app_client(settings, alchemy, env="development") as development:
         for path in ("/", "/api/products", "/no-such-page"):
             assert "app;dur=" in (await development.get(path)).headers["server-timing"], path
 
 
 async def test_metrics_want_the_bearer_token_in_production(settings, alchemy):
-    async with app_client(settings, alchemy, environment="production", metrics_token=METRICS_TOKEN) as shop:
+    async with app_client(settings, alchemy, env="production", metrics_token=METRICS_TOKEN) as shop:
         refused = await shop.get("/metrics")
         assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
         assert (await shop.get("/metrics", headers={"Authorization": "Bearer guess"})).status_code == 401

@@ -30,13 +30,13 @@ async def import_events(alchemy) -> list[tuple[str, str, str]]:
 async def test_a_command_line_import_leaves_an_audit_trail(alchemy, settings, shared_catalog, tmp_path):
     folder = tmp_path / "sample"
     count = sample_catalog(shared_catalog, folder)
-    await import_catalog(alchemy, folder, settings.media_dir)  # as `webshop import-catalog` does: no actor
+    await import_catalog(alchemy, folder, settings.shop.media_dir)  # as `webshop import-catalog` does: no actor
     created = await import_events(alchemy)
     assert len(created) == count
     assert all(email == "" and summary.startswith("Created by a CSV import (line ") for _s, email, summary in created)
 
     # The same file again changes nothing and records nothing.
-    await import_catalog(alchemy, folder, settings.media_dir)
+    await import_catalog(alchemy, folder, settings.shop.media_dir)
     assert await import_events(alchemy) == created
 
     # One price changed: that product, and only it, gets an event naming the change.
@@ -48,7 +48,7 @@ async def test_a_command_line_import_leaves_an_audit_trail(alchemy, settings, sh
     buffer = io.StringIO(newline="")
     csv.writer(buffer).writerows(rows)
     (folder / "products.csv").write_text(buffer.getvalue(), encoding="utf-8")
-    await import_catalog(alchemy, folder, settings.media_dir)
+    await import_catalog(alchemy, folder, settings.shop.media_dir)
     changed = (await import_events(alchemy))[len(created) :]
     assert [(s, email) for s, email, _summary in changed] == [(first[slug].strip(), "")]
     assert f"{first[sku].strip()}: price {float(old_price):.2f} → {first[price]}" in changed[0][2]

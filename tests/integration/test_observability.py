@@ -7,7 +7,6 @@ tests see exactly what an operator's log collector would get.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import logging
@@ -118,7 +117,7 @@ async def test_every_response_and_log_line_carries_the_request_id(client, logs):
 
 
 async def test_a_trusted_proxy_passes_its_request_id_and_the_client_address(settings, alchemy, logs):
-    app = create_app(dataclasses.replace(settings, trusted_proxies=("10.0.0.1",)), alchemy=alchemy)
+    app = create_app(settings.with_values(trusted_proxies=("10.0.0.1",)), alchemy=alchemy)
     async with AsyncTestClient(app=app), via_proxy(app, "10.0.0.1") as proxy:
         forwarded = {"X-Request-ID": "edge-0f3a9c2e-77b1", "X-Forwarded-For": "203.0.113.9"}
         response = await proxy.get("/account/sign-in", headers=forwarded)
@@ -135,25 +134,25 @@ def test_logs_are_json_in_production_and_readable_in_development(monkeypatch, tm
     monkeypatch.chdir(tmp_path)
     for name in [n for n in list(__import__("os").environ) if n.startswith("WEBSHOP_")]:
         monkeypatch.delenv(name)
-    assert Settings.from_env().log_format == "console"
+    assert Settings.from_env().server.log_format == "console"
     monkeypatch.setenv("WEBSHOP_LOG_FORMAT", "json")
-    assert Settings.from_env().log_format == "json"
+    assert Settings.from_env().server.log_format == "json"
     monkeypatch.delenv("WEBSHOP_LOG_FORMAT")
     monkeypatch.setenv("WEBSHOP_ENV", "production")
     monkeypatch.setenv("WEBSHOP_SECRET_KEY", "k9Qz2Lw8Xv4Rt6Yp1Nm3Bc5Hd7Fg0Js2Ae")
     monkeypatch.setenv("WEBSHOP_METRICS_TOKEN", "scrape-token-0123456789")  # production refuses open metrics
     production = Settings.from_env()
-    assert production.log_format == "json"
+    assert production.server.log_format == "json"
 
     json_out, console_out = io.StringIO(), io.StringIO()
     try:
-        configure_logging(production, stream=json_out)
+        configure_logging(production.server, stream=json_out)
         get_logger("webshop.test").warning("something happened", order="WS-1", password="hunter22!")
         logging.getLogger("uvicorn.error").warning("a %s from uvicorn", "line")
-        configure_logging(dataclasses.replace(production, log_format="console"), stream=console_out)
+        configure_logging(production.with_values(log_format="console").server, stream=console_out)
         get_logger("webshop.test").info("readable", answer=42)
     finally:
-        configure_logging(dataclasses.replace(production, log_format="console"))
+        configure_logging(production.with_values(log_format="console").server)
     ours, uvicorn = (json.loads(line) for line in json_out.getvalue().splitlines())
     assert ours["event"] == "something happened" and ours["level"] == "warning" and ours["order"] == "WS-1"
     assert ours["logger"] == "webshop.test" and ours["timestamp"].endswith("Z")
@@ -242,7 +241,7 @@ async def test_server_timing_on_every_response(client, alchemy):
 
 
 async def test_slow_requests_are_logged_with_method_route_status_and_duration(settings, alchemy, logs):
-    async with AsyncTestClient(app=create_app(dataclasses.replace(settings, slow_request_ms=1), alchemy=alchemy)) as c:
+    async with AsyncTestClient(app=create_app(settings.with_values(slow_request_ms=1), alchemy=alchemy)) as c:
         await c.get("/account/sign-in")
     slow = logs.events(event="slow request")
     assert slow and slow[0]["level"] == "warning"
@@ -251,7 +250,7 @@ async def test_slow_requests_are_logged_with_method_route_status_and_duration(se
 
 
 async def test_fast_requests_are_not_logged_as_slow(settings, alchemy, logs):
-    app = create_app(dataclasses.replace(settings, slow_request_ms=60_000), alchemy=alchemy)
+    app = create_app(settings.with_values(slow_request_ms=60_000), alchemy=alchemy)
     async with AsyncTestClient(app=app) as client:
         await client.get("/health")
     assert logs.events(event="request", route="/health", level="info") and not logs.events(event="slow request")
@@ -287,7 +286,7 @@ async def test_security_events_are_logged(client, alchemy, logs):
 
 
 async def test_rate_limit_hits_are_logged(settings, alchemy, logs):
-    app = create_app(dataclasses.replace(settings, rate_limit_auth="1/minute"), alchemy=alchemy)
+    app = create_app(settings.with_values(rate_limit_auth="1/minute"), alchemy=alchemy)
     async with AsyncTestClient(app=app) as client:
         for _ in range(2):
             response = await client.post("/api/auth/token", data={"username": "x@example.com", "password": "nope"})
@@ -323,7 +322,7 @@ async def test_ready_is_503_quickly_when_the_database_is_unreachable(db_url, tmp
         dead = f"sqlite+aiosqlite:///{tmp_path}/no-such-folder/shop.db"
     else:
         dead = make_url(db_url).set(port=free_port()).render_as_string(hide_password=False)
-    broken = dataclasses.replace(settings, database_url=dead)
+    broken = settings.with_values(database_url=dead)
     alchemy = create_alchemy_config(broken, null_pool=True)
     try:
         async with AsyncTestClient(app=create_app(broken, alchemy=alchemy)) as client:
@@ -381,7 +380,7 @@ async def test_metrics_count_orders_and_checkout_failures_by_reason(client, alch
 
 
 async def test_metrics_can_require_a_bearer_token(settings, alchemy):
-    app = create_app(dataclasses.replace(settings, metrics_token="scrape-token-0123456789"), alchemy=alchemy)
+    app = create_app(settings.with_values(metrics_token="scrape-token-0123456789"), alchemy=alchemy)
     async with AsyncTestClient(app=app) as client:
         assert (await client.get("/metrics")).status_code == 401
         wrong = {"Authorization": "Bearer guess"}

@@ -10,7 +10,6 @@ kind of response, HSTS only over https, and allowed hosts.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 import shutil
 import socket
@@ -198,7 +197,7 @@ async def test_a_burst_of_sign_ins_gets_429s_and_never_a_5xx(client, alchemy):
 
 async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(settings, alchemy):
     app = create_app(
-        dataclasses.replace(settings, trusted_proxies=("10.0.0.0/24",), rate_limit_auth="2/minute"), alchemy=alchemy
+        settings.with_values(trusted_proxies=("10.0.0.0/24",), rate_limit_auth="2/minute"), alchemy=alchemy
     )
 
     def via(peer: str) -> httpx.AsyncClient:
@@ -366,7 +365,7 @@ async def test_allowed_hosts_refuse_another_host(settings, alchemy):
 
 
 async def test_production_allows_only_the_base_url_host_by_default(settings, alchemy):
-    async with app_client(settings, alchemy, environment="production", base_url="http://127.0.0.1:8000") as client:
+    async with app_client(settings, alchemy, env="production", base_url="http://127.0.0.1:8000") as client:
         assert (await client.get("/")).status_code == 200
         assert (await client.get("/", headers={"Host": "evil.example.net"})).status_code == 400
     async with app_client(settings, alchemy) as client:  # development: any host

@@ -63,6 +63,6 @@ async def test_without_a_store_unknown_addresses_are_not_counted():
 
 
 def test_mail_retries_double_from_the_base_up_to_six_hours(tmp_path: Path):
-    settings = make_settings("sqlite+aiosqlite://", tmp_path, mail_retry_base=30.0)
-    assert [backoff(settings, n).total_seconds() for n in (0, 1, 2, 3, 4)] == [30, 30, 60, 120, 240]
-    assert backoff(settings, 30) == MAX_BACKOFF == timedelta(hours=6)
+    mail = make_settings("sqlite+aiosqlite://", tmp_path, mail_retry_seconds=30.0).mail
+    assert [backoff(mail, n).total_seconds() for n in (0, 1, 2, 3, 4)] == [30, 30, 60, 120, 240]
+    assert backoff(mail, 30) == MAX_BACKOFF == timedelta(hours=6)

@@ -2,12 +2,14 @@
 
 Production (``WEBSHOP_ENV=production``) refuses a missing, short, placeholder or development secret
 key, debug mode and open metrics (no ``WEBSHOP_METRICS_TOKEN``). Unknown ``WEBSHOP_*`` names are
-reported as likely typos. The README's configuration table and ``KNOWN_VARIABLES`` list exactly the
-settings ``config.py`` reads.
+reported as likely typos. The field table (``webshop.config.fields``) declares each setting once:
+reading goes through it, the groups hold exactly its attributes, and the README's configuration table
+lists exactly its variables with its defaults.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from webshop.config import (
+    FIELDS,
     IGNORED_VARIABLES,
     KNOWN_VARIABLES,
     Settings,
@@ -22,6 +25,7 @@ from webshop.config import (
     settings_warnings,
     unknown_variables,
 )
+from webshop.config.settings import DERIVED, GROUPS, group_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_KEY = secrets.token_urlsafe(48)
@@ -47,16 +51,23 @@ def from_env(monkeypatch: pytest.MonkeyPatch, **variables: str) -> Settings:
 
 def test_defaults_in_development(monkeypatch, tmp_path):
     settings = from_env(monkeypatch)
-    assert settings.environment == "development"
-    assert settings.database_url == "sqlite+aiosqlite:///webshop.db"
-    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
-    assert settings.graceful_timeout == 30
-    assert (settings.db_connect_timeout, settings.db_pool_timeout) == (5.0, 5.0)
-    assert settings.migrate_on_start is True
+    assert settings.server.environment == "development"
+    assert settings.database.url == "sqlite+aiosqlite:///webshop.db"
+    assert (settings.server.host, settings.server.port, settings.server.workers) == ("127.0.0.1", 8000, 1)
+    assert settings.server.graceful_timeout == 30
+    assert (settings.database.connect_timeout, settings.database.pool_timeout) == (5.0, 5.0)
+    assert settings.database.migrate_on_start is True
+    assert settings.shop.tax_rates_bp == {"standard": 2000, "reduced": 1000, "zero": 0}
+    assert (
+        settings.shop.media_dir == tmp_path / "media" and settings.mail.outbox_dir == tmp_path / ".webshop" / "outbox"
+    )
+    assert (settings.mail.smtp_tls, settings.mail.smtp_port) == ("starttls", 587)
+    assert settings.security.token_issuer == settings.shop.base_url == "http://127.0.0.1:8000"
+    assert settings.security.effective_allowed_hosts == ("*",) and not settings.security.secure_cookies
     # The development key is generated once and kept in .webshop/secret_key.
     key_file = tmp_path / ".webshop" / "secret_key"
-    assert key_file.read_text() == settings.secret_key
-    assert from_env(monkeypatch).secret_key == settings.secret_key
+    assert key_file.read_text() == settings.security.secret_key
+    assert from_env(monkeypatch).security.secret_key == settings.security.secret_key
 
 
 def test_values_are_read(monkeypatch):
@@ -74,11 +85,13 @@ def test_values_are_read(monkeypatch):
         CURRENCY="eur",
         SECRET_KEY=GOOD_KEY,
     )
-    assert settings.base_url == "https://shop.example.com"
-    assert (settings.host, settings.port, settings.workers, settings.graceful_timeout) == ("10.0.0.5", 9000, 4, 10)
-    assert (settings.db_connect_timeout, settings.db_pool_timeout) == (2.5, 1.0)
-    assert settings.migrate_on_start is False
-    assert settings.currency == "EUR"
+    assert settings.shop.base_url == "https://shop.example.com"
+    server = settings.server
+    assert (server.host, server.port, server.workers, server.graceful_timeout) == ("10.0.0.5", 9000, 4, 10)
+    assert (settings.database.connect_timeout, settings.database.pool_timeout) == (2.5, 1.0)
+    assert settings.database.migrate_on_start is False
+    assert settings.shop.currency == "EUR"
+    assert settings.security.token_issuer == "https://shop.example.com" and settings.security.secure_cookies
 
 
 @pytest.mark.parametrize(
@@ -137,8 +150,8 @@ def test_media_dir_must_be_a_folder(monkeypatch, tmp_path):
 
 def test_empty_values_mean_the_default(monkeypatch):
     settings = from_env(monkeypatch, PORT="", WORKERS=" ", HOST="", BASE_URL="", DEBUG="")
-    assert (settings.port, settings.workers, settings.host) == (8000, 1, "127.0.0.1")
-    assert settings.base_url == "http://127.0.0.1:8000"
+    assert (settings.server.port, settings.server.workers, settings.server.host) == (8000, 1, "127.0.0.1")
+    assert settings.shop.base_url == "http://127.0.0.1:8000"
 
 
 class TestProduction:
@@ -152,9 +165,11 @@ class TestProduction:
             BASE_URL="https://shop.example.com",
             METRICS_TOKEN=METRICS_TOKEN,
         )
-        assert settings.environment == "production"
-        assert settings.secret_key == GOOD_KEY
-        assert settings.metrics_token == METRICS_TOKEN
+        assert settings.server.environment == "production"
+        assert settings.security.secret_key == GOOD_KEY
+        assert settings.security.metrics_token == METRICS_TOKEN
+        assert settings.server.log_format == "json"
+        assert settings.security.effective_allowed_hosts == ("shop.example.com",)
         assert not [w for w in settings_warnings(settings, {}) if "WEBSHOP_BASE_URL" in w]
 
     def test_a_missing_key_is_refused(self, monkeypatch, tmp_path):
@@ -184,7 +199,7 @@ class TestProduction:
             from_env(monkeypatch, ENV="production", SECRET_KEY=GOOD_KEY[:31])
 
     def test_the_development_key_is_refused(self, monkeypatch):
-        development_key = from_env(monkeypatch).secret_key  # generated in .webshop/secret_key
+        development_key = from_env(monkeypatch).security.secret_key  # generated in .webshop/secret_key
         with pytest.raises(SettingsError, match="development key"):
             from_env(monkeypatch, ENV="production", SECRET_KEY=development_key)
 
@@ -200,7 +215,7 @@ class TestProduction:
         message = str(caught.value)
         assert message.startswith("WEBSHOP_METRICS_TOKEN must be set in production") and "\n" not in message
         assert "secrets.token_urlsafe(32)" in message  # says how to make one
-        assert from_env(monkeypatch, ENV="development", METRICS_TOKEN=token).metrics_token == ""  # open
+        assert from_env(monkeypatch, ENV="development", METRICS_TOKEN=token).security.metrics_token == ""  # open
 
     def test_plain_http_is_warned_about(self, monkeypatch):
         settings = from_env(
@@ -217,7 +232,7 @@ class TestProduction:
         settings = from_env(
             monkeypatch, ENV="production", SECRET_KEY=GOOD_KEY, WORKERS="4", METRICS_TOKEN=METRICS_TOKEN
         )
-        assert settings.is_sqlite and settings.workers == 4
+        assert settings.database.is_sqlite and settings.server.workers == 4
 
 
 def test_unknown_variables_are_reported_as_typos():
@@ -242,17 +257,93 @@ WEBSHOP_NAME = re.compile(r"\bWEBSHOP_[A-Z0-9_]*[A-Z0-9]\b")
 
 
 def test_known_variables_are_exactly_those_config_reads():
-    """A setting added to config.py must be added to KNOWN_VARIABLES too (else it is reported as a typo)."""
-    source = (ROOT / "webshop" / "config.py").read_text()
+    """Reading looks up exactly the table's variables, and the config package names no other setting
+    (a variable read beside the table would be reported as a typo)."""
+    looked_up: list[str] = []
+
+    class Recording(dict[str, str]):
+        def get(self, name, default=None):  # type: ignore[override]
+            looked_up.append(name)
+            return super().get(name, default)
+
+    Settings.from_env(Recording())
+    assert sorted(looked_up) == sorted(KNOWN_VARIABLES) == sorted(f.env for f in FIELDS)
+    source = "\n".join(path.read_text() for path in sorted((ROOT / "webshop" / "config").glob("*.py")))
     assert set(WEBSHOP_NAME.findall(source)) - IGNORED_VARIABLES == set(KNOWN_VARIABLES)
 
 
-def test_readme_documents_every_setting():
-    """The README's configuration table has a row for every setting and none for a setting that is gone."""
+def test_the_groups_hold_exactly_the_table():
+    """Each row names an attribute of its group, once; each group attribute is a row or a derived value."""
+    places = [(f.group, f.attribute) for f in FIELDS]
+    assert sorted({p for p in places if places.count(p) > 1}) == []
+    assert len({f.flat for f in FIELDS}) == len(FIELDS)
+    for group in GROUPS:
+        declared = {f.attribute for f in FIELDS if f.group == group}
+        assert group_attributes(group) == declared | set(DERIVED.get(group, ())), group
+    assert {f.name for f in dataclasses.fields(Settings)} == set(GROUPS)
+
+
+def test_flat_values_round_trip():
+    """``flat()`` names every setting once, and building from it gives the same settings back."""
+    settings = Settings.from_env({"WEBSHOP_SMTP_TLS": "tls", "WEBSHOP_JWT_ISSUER": "https://issuer.example"})
+    assert set(settings.flat()) == {f.flat for f in FIELDS}
+    assert settings.with_values(**settings.flat()) == settings
+    assert settings.security.token_issuer == "https://issuer.example" and settings.mail.smtp_port == 465
+
+
+def test_settings_built_in_code_start_from_the_table_defaults(tmp_path):
+    media = tmp_path / "media"
+    built = Settings.from_flat(database_url="sqlite+aiosqlite:///x.db", secret_key=GOOD_KEY, media_dir=media)
+    read = Settings.from_env(
+        {
+            "WEBSHOP_DATABASE_URL": "sqlite+aiosqlite:///x.db",
+            "WEBSHOP_SECRET_KEY": GOOD_KEY,
+            "WEBSHOP_MEDIA_DIR": str(media),
+        }
+    )
+    assert built == read
+    assert (
+        Settings.from_flat(
+            database_url="sqlite+aiosqlite:///x.db", secret_key=GOOD_KEY, media_dir=media, smtp_tls="tls"
+        ).mail.smtp_port
+        == 465
+    )
+    changed = built.with_values(base_url="https://shop.example.com", env="production", queue_timeout=1.5)
+    assert changed.security.secure_cookies and changed.security.token_issuer == "https://shop.example.com"
+    assert changed.security.effective_allowed_hosts == ("shop.example.com",)
+    assert changed.limits.queue_timeout == 1.5 and changed.server.production
+    with pytest.raises(TypeError, match="not a setting: queue_timeout_s"):
+        built.with_values(queue_timeout_s=1)
+
+
+def test_secrets_stay_out_of_repr():
+    settings = Settings.from_env(
+        {
+            "WEBSHOP_SMTP_PASSWORD": "smtp-pw-123",
+            "WEBSHOP_METRICS_TOKEN": "metrics-tok-456",
+            "WEBSHOP_ADMIN_PASSWORD": "admin-pw-789",
+            "WEBSHOP_SECRET_KEY": GOOD_KEY,
+        }
+    )
+    shown = repr(settings)
+    assert not [secret for secret in ("smtp-pw-123", "metrics-tok-456", "admin-pw-789", GOOD_KEY) if secret in shown]
+
+
+def readme_rows() -> dict[str, str]:
+    """The README configuration table: ``{variable: its Default cell}``; fails on a variable with two rows."""
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    names = [WEBSHOP_NAME.findall(line)[0] for line in section.splitlines() if line.startswith("| `WEBSHOP_")]
+    rows = [line for line in section.splitlines() if line.startswith("| `WEBSHOP_")]
+    names = [WEBSHOP_NAME.findall(line)[0] for line in rows]
     assert sorted({n for n in names if names.count(n) > 1}) == [], "settings with two rows in the README table"
-    rows = set(names)
-    assert sorted(KNOWN_VARIABLES - rows) == [], "settings missing from the README table"
-    assert sorted(rows - KNOWN_VARIABLES) == [], "README rows for settings config.py does not read"
+    return {name: re.split(r"(?<!\\)\|", line)[2].strip() for name, line in zip(names, rows, strict=True)}
+
+
+def test_readme_documents_every_setting_with_its_default():
+    """The README's configuration table has a row for every setting of the field table and none for a
+    setting that is gone, and each row's "Default" shows the table's default (``Field.readme_default``)."""
+    rows = readme_rows()
+    assert sorted(KNOWN_VARIABLES - set(rows)) == [], "settings missing from the README table"
+    assert sorted(set(rows) - KNOWN_VARIABLES) == [], "README rows for settings the field table does not have"
+    wrong = {f.env: (rows[f.env], f.readme_default) for f in FIELDS if not rows[f.env].startswith(f.readme_default)}
+    assert wrong == {}, "README default cells that do not start with the field table's default"

@@ -70,7 +70,7 @@ class AuthApiController(Controller):
             message = "Only the password grant is supported."
             raise ValidationFailed(message, field_errors={"grant_type": message})
         user = await users_service.authenticate(email=data.username, password=data.password, throttle=sign_in_throttle)
-        return _token_out(await api_tokens_service.issue(user, settings))
+        return _token_out(await api_tokens_service.issue(user, settings.security))
 
     @post("/refresh", opt=PUBLIC, operation_id="refreshToken", status_code=200, responses=problems(400, 401, 429))
     async def refresh(
@@ -80,7 +80,7 @@ class AuthApiController(Controller):
         settings: NamedDependency[Settings],
     ) -> TokenOut:
         """Exchange a refresh token (single use) for a new access and refresh token."""
-        return _token_out(await api_tokens_service.refresh(data.refresh_token, settings))
+        return _token_out(await api_tokens_service.refresh(data.refresh_token, settings.security))
 
     @post(
         "/logout",

@@ -77,14 +77,14 @@ class AccountLinkError(DomainError):
 
 
 def _serializer(settings: Settings, purpose: LinkPurpose) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=f"webshop.account-link.{purpose.value}")
+    return URLSafeTimedSerializer(settings.security.secret_key, salt=f"webshop.account-link.{purpose.value}")
 
 
 def link_lifetime(settings: Settings, purpose: LinkPurpose) -> timedelta:
     """How long a ``purpose`` link works: ``reset_token_minutes`` for resets, else ``email_token_hours``."""
     if purpose == LinkPurpose.RESET_PASSWORD:
-        return timedelta(minutes=settings.reset_token_minutes)
-    return timedelta(hours=settings.email_token_hours)
+        return timedelta(minutes=settings.security.reset_token_minutes)
+    return timedelta(hours=settings.security.email_token_hours)
 
 
 LINK_PATHS = {
@@ -147,7 +147,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
 
     def link(self, token: str, purpose: LinkPurpose, settings: Settings) -> str:
         """The absolute URL of a link (``base_url`` + the purpose's path + ``token``)."""
-        return f"{settings.base_url}{LINK_PATHS[purpose]}{token}"
+        return f"{settings.shop.base_url}{LINK_PATHS[purpose]}{token}"
 
     async def check(self, token: str, purpose: LinkPurpose, settings: Settings) -> AccountToken:
         """The link's row if the link still works (without using it up).
@@ -231,7 +231,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
                 "user": user,
                 "email": user.email,
                 "link": self.link(token, LinkPurpose.VERIFY_EMAIL, settings),
-                "hours": settings.email_token_hours,
+                "hours": settings.security.email_token_hours,
             },
         )
 
@@ -292,7 +292,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             context={
                 "user": user,
                 "link": self.link(token, LinkPurpose.RESET_PASSWORD, settings),
-                "minutes": settings.reset_token_minutes,
+                "minutes": settings.security.reset_token_minutes,
             },
         )
         await session.commit()
@@ -328,7 +328,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
                 session,
                 to=user.email,
                 kind="password_changed",
-                context={"user": user, "forgot_url": f"{settings.base_url}/account/forgot-password"},
+                context={"user": user, "forgot_url": f"{settings.shop.base_url}/account/forgot-password"},
             )
             await session.flush()
         await session.commit()
@@ -366,7 +366,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
                 "user": user,
                 "new_email": new_email,
                 "link": self.link(token, LinkPurpose.CHANGE_EMAIL, settings),
-                "hours": settings.email_token_hours,
+                "hours": settings.security.email_token_hours,
             },
         )
         await session.commit()

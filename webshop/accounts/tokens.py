@@ -21,7 +21,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from webshop.config import Settings
+from webshop.config import SecuritySettings
 from webshop.db.models import RefreshToken, RevokedAccessToken, TokenFamily, User
 from webshop.errors import AuthenticationFailed
 from webshop.observability.logging import get_logger
@@ -61,17 +61,26 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
 
     repository_type = Repo
 
-    async def issue(self, user: User, settings: Settings) -> TokenPair:
-        """Start a new sign-in for ``user``: a family, its first refresh token and an access token."""
+    async def issue(self, user: User, security: SecuritySettings) -> TokenPair:
+        """Start a new sign-in for ``user``: a family, its first refresh token and an access token.
+
+        Args:
+            user: The signed-in user.
+            security: Signing key, issuer and token lifetimes.
+        """
         family = TokenFamily(public_id=uuid.uuid4().hex, user_id=user.id)
         self.repository.session.add(family)
         await self.repository.session.flush()
-        pair = await self._pair(user, family, settings)
+        pair = await self._pair(user, family, security)
         await self.repository.session.commit()
         return pair
 
-    async def refresh(self, raw_refresh_token: str, settings: Settings) -> TokenPair:
+    async def refresh(self, raw_refresh_token: str, security: SecuritySettings) -> TokenPair:
         """Exchange a refresh token for a new pair; the presented token is used up.
+
+        Args:
+            raw_refresh_token: The refresh token as the client sent it.
+            security: Signing key, issuer and token lifetimes.
 
         Raises:
             AuthenticationFailed: unknown, expired or revoked token, inactive user, or a token used
@@ -108,7 +117,7 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
                 token_family=family.public_id,
             )
             raise AuthenticationFailed(INVALID_REFRESH + " This sign-in has been ended for your safety.")
-        pair = await self._pair(user, family, settings)
+        pair = await self._pair(user, family, security)
         await session.commit()
         return pair
 
@@ -138,26 +147,26 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
             .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
         )
 
-    async def _pair(self, user: User, family: TokenFamily, settings: Settings) -> TokenPair:
+    async def _pair(self, user: User, family: TokenFamily, security: SecuritySettings) -> TokenPair:
         now = datetime.now(UTC).replace(microsecond=0)
-        lifetime = timedelta(minutes=settings.access_token_minutes)
+        lifetime = timedelta(minutes=security.access_token_minutes)
         access = ApiToken(
             exp=now + lifetime,
             sub=str(user.id),
             iat=now,
             nbf=now,
-            iss=settings.token_issuer,
+            iss=security.token_issuer,
             aud=AUDIENCE,
             jti=uuid.uuid4().hex,
             role=user.role,
             fam=family.public_id,
-        ).encode(signing_key(settings), ALGORITHM)
+        ).encode(signing_key(security), ALGORITHM)
         refresh = secrets.token_urlsafe(32)
         self.repository.session.add(
             RefreshToken(
                 family_id=family.id,
                 token_hash=_digest(refresh),
-                expires_at=now + timedelta(days=settings.refresh_token_days),
+                expires_at=now + timedelta(days=security.refresh_token_days),
             )
         )
         await self.repository.session.flush()

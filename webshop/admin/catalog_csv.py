@@ -75,7 +75,7 @@ class UploadRejected(Exception):
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=_SALT)
+    return URLSafeTimedSerializer(settings.security.secret_key, salt=_SALT)
 
 
 def _pack(content: bytes) -> str:
@@ -121,7 +121,7 @@ async def _parse(content: bytes, workdir: Path, currency: str) -> ParsedCatalog:
 async def _preview(alchemy: ShopAlchemyConfig, parsed: ParsedCatalog, settings: Settings) -> ImportPreview:
     """The dry run, read in a session of its own (a plain read: on SQLite it takes no write lock)."""
     async with alchemy.get_session() as session:
-        return await preview_import(session, parsed, media_dir=settings.media_dir, currency=settings.currency)
+        return await preview_import(session, parsed, media_dir=settings.shop.media_dir, currency=settings.shop.currency)
 
 
 async def provide_released_session(audit_service: NamedDependency[AuditService]) -> AsyncSession:
@@ -152,7 +152,7 @@ class AdminCatalogCsvController(AdminPages):
     ) -> Response[bytes]:
         """The catalog as ``products.csv`` (a download)."""
         buffer = io.StringIO(newline="")
-        report = await export_catalog(audit_service.repository.session, buffer, currency=settings.currency)
+        report = await export_catalog(audit_service.repository.session, buffer, currency=settings.shop.currency)
         return Response(
             buffer.getvalue().encode("utf-8"),
             media_type="text/csv; charset=utf-8",
@@ -187,7 +187,7 @@ class AdminCatalogCsvController(AdminPages):
             if len(content) > MAX_CSV_BYTES:
                 raise UploadRejected(f"The file is too large: at most {MAX_CSV_BYTES // (1024 * 1024)} MB.", 413)
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
-                parsed = await _parse(content, Path(workdir), settings.currency)
+                parsed = await _parse(content, Path(workdir), settings.shop.currency)
         except UploadRejected as exc:
             return await self._index(released_session, settings, error=exc.message, status_code=exc.status)
         plan = await _preview(alchemy, parsed, settings)
@@ -222,10 +222,10 @@ class AdminCatalogCsvController(AdminPages):
         try:
             content = self._verified(data, request.user, settings)
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
-                parsed = await _parse(content, Path(workdir), settings.currency)
+                parsed = await _parse(content, Path(workdir), settings.shop.currency)
                 plan = await _preview(alchemy, parsed, settings)
                 report = await import_catalog(
-                    alchemy, Path(workdir), settings.media_dir, currency=settings.currency, actor=request.user
+                    alchemy, Path(workdir), settings.shop.media_dir, currency=settings.shop.currency, actor=request.user
                 )
         except UploadRejected as exc:
             return await self._index(released_session, settings, error=exc.message, status_code=exc.status)
@@ -255,7 +255,7 @@ class AdminCatalogCsvController(AdminPages):
         self, session: AsyncSession, settings: Settings, *, error: str | None = None, status_code: int = 200
     ) -> Template:
         sink = io.StringIO(newline="")
-        report = await export_catalog(session, sink, currency=settings.currency)
+        report = await export_catalog(session, sink, currency=settings.shop.currency)
         return Template(
             "admin/csv/index.html",
             context={"export": report, "error": error, "max_mb": MAX_CSV_BYTES // (1024 * 1024)},

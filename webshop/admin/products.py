@@ -268,7 +268,7 @@ class AdminProductController(AdminPages):
         settings: NamedDependency[Settings],
     ) -> Any:
         """Create the product; errors re-render the form with the input kept (422)."""
-        form = ProductForm(data, settings.currency)
+        form = ProductForm(data, settings.shop.currency)
         if form.fields.action == "more":
             return await self._more_rows(categories_service, settings, None, form)
         product_data = form.product()
@@ -276,7 +276,7 @@ class AdminProductController(AdminPages):
         if product_data is not None and not form.errors:
             try:
                 product = await products_service.create_product(
-                    product_data, variants, actor=request.user, tax_categories=settings.tax_rates_bp
+                    product_data, variants, actor=request.user, tax_categories=settings.shop.tax_rates_bp
                 )
             except ValidationFailed as exc:
                 form.take_service_errors(exc, prefixes, create=True)
@@ -321,7 +321,7 @@ class AdminProductController(AdminPages):
     ) -> Any:
         """Save the product form (fields and every variant row at once); errors re-render it (422/409)."""
         product = await products_service.get_for_admin(product_id)
-        form = ProductForm(data, settings.currency)
+        form = ProductForm(data, settings.shop.currency)
         if form.fields.action == "more":
             return await self._more_rows(categories_service, settings, product, form, products=products_service)
         product_data = form.product()
@@ -336,7 +336,7 @@ class AdminProductController(AdminPages):
                     actor=request.user,
                     variants=updates,
                     new_variants=variants,
-                    tax_categories=settings.tax_rates_bp,
+                    tax_categories=settings.shop.tax_rates_bp,
                 )
             except (ValidationFailed, StockChanged) as exc:
                 form.take_service_errors(exc, prefixes, create=False)
@@ -404,8 +404,8 @@ class AdminProductController(AdminPages):
                 "variants_by_id": variants_by_id,
                 "new_prefixes": new_prefixes,
                 "categories": flat_categories(await categories.tree()),
-                "tax_categories": list(settings.tax_rates_bp),
-                "currency": settings.currency,
+                "tax_categories": list(settings.shop.tax_rates_bp),
+                "currency": settings.shop.currency,
                 "audit_events": await products.product_history(product) if product and products else [],
                 "photo_error": photo_error,
                 "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
@@ -488,7 +488,7 @@ class AdminProductController(AdminPages):
             await products_service.add_image(
                 product_id,
                 data,
-                media_dir=settings.media_dir,
+                media_dir=settings.shop.media_dir,
                 alt=alt,
                 source_name=upload.filename,
                 actor=request.user,
@@ -536,7 +536,7 @@ class AdminProductController(AdminPages):
         settings: NamedDependency[Settings],
     ) -> Any:
         """Remove a photo (its files too, unless another product shows the same file)."""
-        await products_service.remove_image(product_id, image_id, media_dir=settings.media_dir, actor=request.user)
+        await products_service.remove_image(product_id, image_id, media_dir=settings.shop.media_dir, actor=request.user)
         flash(request, "Photo removed.", "success")
         return _to_product(request, product_id, "#photos")
 

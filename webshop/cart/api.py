@@ -30,7 +30,7 @@ class CartApiController(Controller):
         settings: NamedDependency[Settings],
     ) -> CartOut:
         """The cart with current prices and totals."""
-        return cart_out(await carts_service.view(CartOwner(user_id=request.user.id)), settings.tax_rates_bp)
+        return cart_out(await carts_service.view(CartOwner(user_id=request.user.id)), settings.shop.tax_rates_bp)
 
     @post("/items", operation_id="addCartItem", status_code=201, responses=problems(400, 401, 404, 409, 422))
     async def add_item(
@@ -43,7 +43,7 @@ class CartApiController(Controller):
         """Add units of a variant by SKU (stock is checked: 409 with the shortfall)."""
         owner = CartOwner(user_id=request.user.id)
         await carts_service.add(owner, sku=data.sku, quantity=data.quantity)
-        return cart_out(await carts_service.view(owner), settings.tax_rates_bp)
+        return cart_out(await carts_service.view(owner), settings.shop.tax_rates_bp)
 
     @patch("/items/{item_id:int}", operation_id="updateCartItem", responses=problems(400, 401, 404, 409, 422))
     async def update_item(
@@ -57,7 +57,7 @@ class CartApiController(Controller):
         """Change a line's quantity (0 removes it)."""
         owner = CartOwner(user_id=request.user.id)
         await carts_service.set_quantity(owner, item_id, data.quantity)
-        return cart_out(await carts_service.view(owner), settings.tax_rates_bp)
+        return cart_out(await carts_service.view(owner), settings.shop.tax_rates_bp)
 
     @delete("/items/{item_id:int}", operation_id="deleteCartItem", status_code=200, responses=problems(400, 401, 404))
     async def delete_item(
@@ -70,7 +70,7 @@ class CartApiController(Controller):
         """Remove a line."""
         owner = CartOwner(user_id=request.user.id)
         await carts_service.remove(owner, item_id)
-        return cart_out(await carts_service.view(owner), settings.tax_rates_bp)
+        return cart_out(await carts_service.view(owner), settings.shop.tax_rates_bp)
 
     @delete("", operation_id="clearCart", status_code=204, responses=problems(401))
     async def clear(self, request: Request[User, Any, Any], carts_service: NamedDependency[CartService]) -> None:

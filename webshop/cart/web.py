@@ -81,7 +81,7 @@ def is_htmx(request: Request[Any, Any, Any]) -> bool:
 def cart_context(view: CartView, settings: Settings, **extra: Any) -> dict[str, Any]:
     """Template context for the cart page and fragment: lines, totals with the cheapest shipping."""
     cheapest = min(SHIPPING_METHODS, key=lambda m: m.price)
-    totals = view.totals(cheapest if view.lines else None, settings.tax_rates_bp)
+    totals = view.totals(cheapest if view.lines else None, settings.shop.tax_rates_bp)
     return {"cart": view, "totals": totals, "shipping_estimate": cheapest, "line_errors": {}, **extra}
 
 

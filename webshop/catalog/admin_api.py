@@ -134,9 +134,9 @@ class ProductAdminApiController(Controller):
         """Create a product with its variants and their initial stock (in the ledger)."""
         product = await products_service.create_product(
             data.to_write(),
-            [variant.to_write(settings.currency) for variant in data.variants],
+            [variant.to_write(settings.shop.currency) for variant in data.variants],
             actor=request.user,
-            tax_categories=settings.tax_rates_bp,
+            tax_categories=settings.shop.tax_rates_bp,
         )
         return product_out(product)
 
@@ -194,7 +194,10 @@ class ProductAdminApiController(Controller):
     ) -> VariantOut:
         """Add a variant (one option value per option group of the product) with its initial stock."""
         variant = await products_service.add_variant(
-            product_id, data.to_write(settings.currency), actor=request.user, tax_categories=settings.tax_rates_bp
+            product_id,
+            data.to_write(settings.shop.currency),
+            actor=request.user,
+            tax_categories=settings.shop.tax_rates_bp,
         )
         return await _variant_out(products_service, variant)
 
@@ -222,7 +225,7 @@ class ProductAdminApiController(Controller):
         image = await products_service.add_image(
             product_id,
             content,
-            media_dir=settings.media_dir,
+            media_dir=settings.shop.media_dir,
             alt=data.alt,
             source_name=data.file.filename or "",
             actor=request.user,
@@ -261,7 +264,7 @@ class ProductAdminApiController(Controller):
         settings: NamedDependency[Settings],
     ) -> None:
         """Remove a photo (its files go too unless another product uses them)."""
-        await products_service.remove_image(product_id, image_id, media_dir=settings.media_dir, actor=request.user)
+        await products_service.remove_image(product_id, image_id, media_dir=settings.shop.media_dir, actor=request.user)
 
 
 class VariantAdminApiController(Controller):
@@ -282,7 +285,7 @@ class VariantAdminApiController(Controller):
     ) -> VariantOut:
         """Change a variant's SKU, price, option values, tax category or low-stock threshold."""
         variant = await products_service.update_variant(
-            variant_id, data, actor=request.user, tax_categories=settings.tax_rates_bp
+            variant_id, data, actor=request.user, tax_categories=settings.shop.tax_rates_bp
         )
         return await _variant_out(products_service, variant)
 

@@ -44,7 +44,7 @@ class ProductImages(ProductMixin):
         Args:
             product_id: The product.
             data: The file's bytes (at most ``MAX_UPLOAD_BYTES``).
-            media_dir: ``settings.media_dir``.
+            media_dir: ``settings.shop.media_dir``.
             alt: Alternative text (default: the product name); cut to 255 characters.
             source_name: The uploaded file's name, kept for the admin only; cut to 255 characters.
             actor: The admin.

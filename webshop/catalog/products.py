@@ -230,7 +230,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             variants: Its variants, in display order.
             actor: The admin (``None`` for the command line).
             tax_categories: When given, each variant's tax category must be one of these
-                (pass ``settings.tax_rates_bp``).
+                (pass ``settings.shop.tax_rates_bp``).
 
         Returns:
             The new product with variants, photos and facets loaded.
@@ -308,7 +308,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             actor: The admin.
             variants: Changes to existing variants of this product (``VariantUpdate.id``).
             new_variants: Variants to add at the end.
-            tax_categories: When given, the allowed tax categories (``settings.tax_rates_bp``).
+            tax_categories: When given, the allowed tax categories (``settings.shop.tax_rates_bp``).
 
         Returns:
             The product, reloaded.

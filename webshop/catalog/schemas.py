@@ -353,7 +353,7 @@ class VariantIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class VariantWrite(VariantIn, forbid_unknown_fields=True):
     """A new variant as ``ProductService`` takes it: a ``VariantIn`` (from the API, the product form or
-    the CSV importer) priced in ``currency``, an ISO 4217 code (callers pass ``settings.currency``)."""
+    the CSV importer) priced in ``currency``, an ISO 4217 code (callers pass ``settings.shop.currency``)."""
 
     currency: str = "USD"
 

@@ -45,12 +45,12 @@ class CatalogController(Controller):
             sort=sort,
             page=page,
             # Prices are typed in major units ("12.50"); one that is not a price is ignored.
-            price_min=parse_price(price_min, settings.currency),
-            price_max=parse_price(price_max, settings.currency),
+            price_min=parse_price(price_min, settings.shop.currency),
+            price_max=parse_price(price_max, settings.shop.currency),
             in_stock=bool(in_stock),
-            currency=settings.currency,
+            currency=settings.shop.currency,
         )
-        result = await products_service.browse(query, page_size=settings.page_size)
+        result = await products_service.browse(query, page_size=settings.shop.page_size)
         return page_or_fragment(
             request,
             "catalog/index.html",

@@ -82,8 +82,8 @@ class CheckoutApiController(Controller):
                 card_number=data.payment.card_number,
                 checkout_token=checkout_token(user_id, idempotency_key),
                 provider=DEFAULT_PROVIDER,
-                tax_rates_bp=settings.tax_rates_bp,
-                require_verified_email=settings.require_verified_email,
+                tax_rates_bp=settings.shop.tax_rates_bp,
+                require_verified_email=settings.shop.require_verified_email,
             )
         except Exception:
             await idempotency_service.release(**claim)

@@ -118,7 +118,7 @@ class AddressInput:
 def needs_verified_email(user: User, settings: Settings) -> bool:
     """True when the shop asks for a verified e-mail address before checkout (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``)
     and ``user`` has not confirmed theirs yet."""
-    return settings.require_verified_email and user.email_verified_at is None
+    return settings.shop.require_verified_email and user.email_verified_at is None
 
 
 def new_order_number() -> str:

@@ -198,13 +198,13 @@ class CheckoutController(Controller):
             "checkout/review.html",
             context={
                 "cart": view,
-                "totals": view.totals(method, settings.tax_rates_bp),
+                "totals": view.totals(method, settings.shop.tax_rates_bp),
                 "method": method,
                 "address": address,
                 "checkout_token": token or new_checkout_token(),
                 "error": error,
                 "test_cards": (TEST_CARD_SUCCESS, TEST_CARD_DECLINED),
-                "tax_rates": settings.tax_rates_bp,
+                "tax_rates": settings.shop.tax_rates_bp,
             },
             status_code=error.status_code if error else 200,
         )
@@ -240,9 +240,9 @@ class CheckoutController(Controller):
                 card_number=form.card_number,
                 checkout_token=form.checkout_token,
                 provider=PAYMENT_PROVIDER,
-                tax_rates_bp=settings.tax_rates_bp,
+                tax_rates_bp=settings.shop.tax_rates_bp,
                 expected_signature=form.cart_signature or None,
-                require_verified_email=settings.require_verified_email,
+                require_verified_email=settings.shop.require_verified_email,
             )
         except EmailNotVerified:
             return _to_verify("/checkout/review")

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from litestar.datastructures import State
     from litestar.types import Scope
 
-    from webshop.config import Settings
+    from webshop.config import DatabaseSettings, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,18 +62,18 @@ SETTINGS_INFO_KEY = "webshop_settings"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
-def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
-    """Create the async engine for ``settings.database_url``.
+def create_engine(database: DatabaseSettings, *, null_pool: bool = False) -> AsyncEngine:
+    """Create the async engine for ``database.url``.
 
     Args:
-        settings: Application settings (URL, pool size, SQLite busy timeout in milliseconds).
+        database: The database settings (URL, pool size and timeouts, SQLite busy timeout in milliseconds).
         null_pool: Open a fresh connection per checkout (tests, one-shot commands).
 
     Returns:
         An ``AsyncEngine``; on SQLite with the WAL/busy-timeout/BEGIN IMMEDIATE hooks installed.
     """
-    kwargs: dict[str, Any] = {"echo": settings.echo_sql}
-    if settings.is_sqlite:
+    kwargs: dict[str, Any] = {"echo": database.echo_sql}
+    if database.is_sqlite:
         # aiosqlite runs each connection in its own thread. A fixed pool of WEBSHOP_DB_POOL_SIZE (no
         # overflow): more threads only contend for the GIL and SQLite's one write lock (with 32
         # shoppers checking out, 50 connections gave add-to-cart a 1.1 s median, 10 gave 0.4 s at the
@@ -81,25 +81,25 @@ def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine
         kwargs["poolclass"] = NullPool if null_pool else None
         if not null_pool:
             kwargs.pop("poolclass")
-            kwargs.update(pool_size=settings.db_pool_size, max_overflow=0, pool_timeout=settings.db_pool_timeout)
-        kwargs["connect_args"] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
+            kwargs.update(pool_size=database.pool_size, max_overflow=0, pool_timeout=database.pool_timeout)
+        kwargs["connect_args"] = {"timeout": database.sqlite_busy_timeout_ms / 1000}
     else:
         # asyncpg waits 60 s for a connection by default; a shop should rather say "try again" (503).
-        kwargs["connect_args"] = {"timeout": settings.db_connect_timeout}
+        kwargs["connect_args"] = {"timeout": database.connect_timeout}
         if null_pool:
             kwargs["poolclass"] = NullPool
         else:
             kwargs.update(
-                pool_size=settings.db_pool_size,
-                max_overflow=settings.db_pool_size,
+                pool_size=database.pool_size,
+                max_overflow=database.pool_size,
                 # Test each pooled connection before use: after a server restart the old ones are dead and
                 # are replaced transparently, so the app recovers without a restart of its own.
                 pool_pre_ping=True,
-                pool_timeout=settings.db_pool_timeout,
+                pool_timeout=database.pool_timeout,
             )
-    engine = create_async_engine(settings.database_url, **kwargs)
-    if settings.is_sqlite:
-        _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms)
+    engine = create_async_engine(database.url, **kwargs)
+    if database.is_sqlite:
+        _install_sqlite_hooks(engine, database.sqlite_busy_timeout_ms)
     else:
         _install_connect_hook(engine)
     return engine
@@ -230,6 +230,8 @@ class ShopAlchemyConfig(SQLAlchemyAsyncConfig):
     """
 
     write_session_maker: Callable[[], AsyncSession] | None = None
+    database: DatabaseSettings | None = None
+    """The database settings the engine was made with (the mail sender opens a small engine of its own)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -284,7 +286,7 @@ def create_alchemy_config(settings: Settings, *, null_pool: bool = False) -> Sho
     Sessions keep objects loaded after commit (``expire_on_commit=False``); the request session is
     committed by ``autocommit_include_redirects`` (a POST answered with a 303 still commits).
     """
-    engine = create_engine(settings, null_pool=null_pool)
+    engine = create_engine(settings.database, null_pool=null_pool)
     # Every session carries the settings (``session.info[SETTINGS_INFO_KEY]``), so that code deep in a
     # service (an e-mail queued with the order) can build absolute links without threading them through.
     session_config = AsyncSessionConfig(expire_on_commit=False, info={SETTINGS_INFO_KEY: settings})
@@ -299,6 +301,7 @@ def create_alchemy_config(settings: Settings, *, null_pool: bool = False) -> Sho
         ),
         set_default_exception_handler=False,
     )
+    config.database = settings.database
     config.write_session_maker = async_sessionmaker(
         bind=engine.execution_options(**{WRITE_OPTION: True}),
         expire_on_commit=False,

@@ -60,7 +60,7 @@ def queue_email(session: AsyncSession, *, to: str, kind: str, context: dict[str,
         The pending ``OutboundEmail`` (added to the session, not flushed).
     """
     settings = settings_of(session)
-    rendered = render_email(kind, {**context, "shop_url": settings.base_url})
+    rendered = render_email(kind, {**context, "shop_url": settings.shop.base_url})
     row = OutboundEmail(
         to_address=to,
         subject=rendered.subject[:200],
@@ -91,7 +91,7 @@ async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> O
         "order": order,
         "lines": lines,
         "address_lines": order.shipping_address_lines(),
-        "order_url": f"{settings.base_url}/orders/{order.number}",
+        "order_url": f"{settings.shop.base_url}/orders/{order.number}",
     }
     return queue_email(session, to=user.email, kind=kind, context=context)
 

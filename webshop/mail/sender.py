@@ -12,12 +12,12 @@ One round (``send_due``):
 3. send it with no transaction open (a slow SMTP server holds no lock and no connection);
 4. record the outcome, fenced by the attempt number so a sender whose lease expired cannot overwrite
    a newer attempt: ``sent``; or ``pending`` again with exponential back-off; or ``failed`` after
-   ``mail_max_attempts`` attempts or a permanent (5xx) refusal.
+   ``WEBSHOP_MAIL_MAX_ATTEMPTS`` attempts or a permanent (5xx) refusal.
 
 Delivery is at least once: if a process dies after the server accepted a message but before the
 ``sent`` mark commits, the message is sent again when its lease ends. The sender runs a round at
 start, after every commit that queued mail (``outbox.wake_senders``) and every
-``mail_poll_interval`` seconds. Nothing here runs on a request's path.
+``WEBSHOP_MAIL_POLL_SECONDS`` seconds. Nothing here runs on a request's path.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from webshop.db.engine import SETTINGS_INFO_KEY, WRITE_OPTION, create_engine
+from webshop.db.engine import WRITE_OPTION, create_engine
 from webshop.db.models import OutboundEmail
 from webshop.mail.outbox import register_waker, unregister_waker
 from webshop.mail.transport import PermanentFailure, Transport, build_message, transport_for
@@ -40,7 +40,7 @@ from webshop.mail.transport import PermanentFailure, Transport, build_message, t
 if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
 
-    from webshop.config import Settings
+    from webshop.config import MailSettings
     from webshop.db.engine import ShopAlchemyConfig
 
 logger = logging.getLogger("webshop.mail")
@@ -51,9 +51,10 @@ MAX_IDLE_AFTER_DB_ERROR = 30.0
 STOP_GRACE_SECONDS = 5.0
 
 
-def backoff(settings: Settings, attempts: int) -> timedelta:
-    """Delay before the next attempt after ``attempts`` failed ones: base × 2^(attempts-1), at most 6 h."""
-    seconds = settings.mail_retry_base * 2 ** max(attempts - 1, 0)
+def backoff(mail: MailSettings, attempts: int) -> timedelta:
+    """Delay before the next attempt after ``attempts`` failed ones: ``mail.retry_seconds`` × 2^(attempts-1),
+    at most 6 h."""
+    seconds = mail.retry_seconds * 2 ** max(attempts - 1, 0)
     return min(timedelta(seconds=seconds), MAX_BACKOFF)
 
 
@@ -87,15 +88,19 @@ class MailSender:
     """Sends the outbox in the background of one app process (see the module docstring).
 
     Args:
-        settings: Poll interval, back-off, attempts, and the transport's settings.
-        alchemy: The app's database config (the sender opens its own short sessions).
-        transport: Where mail goes (default: ``transport_for(settings)``).
+        mail: Poll interval, back-off, attempts, and the transport's settings.
+        alchemy: The app's database config, made by ``create_alchemy_config`` (the sender opens its own
+            short sessions, and a one-connection engine of the same database per event loop).
+        transport: Where mail goes (default: ``transport_for(mail)``).
     """
 
-    def __init__(self, settings: Settings, alchemy: ShopAlchemyConfig, transport: Transport | None = None) -> None:
-        self.settings = settings
+    def __init__(self, mail: MailSettings, alchemy: ShopAlchemyConfig, transport: Transport | None = None) -> None:
+        if alchemy.database is None:
+            raise ValueError("the mail sender needs a database config made by create_alchemy_config()")
+        self.mail = mail
+        self.database = alchemy.database
         self.alchemy = alchemy
-        self.transport = transport or transport_for(settings)
+        self.transport = transport or transport_for(mail)
         # One run per event loop: an app served twice in one process (two test clients) has two loops.
         self._runs: dict[asyncio.AbstractEventLoop, _Run] = {}
 
@@ -108,7 +113,7 @@ class MailSender:
             wake=asyncio.Event(),
             stop=asyncio.Event(),
             # One connection is all the sender needs (PostgreSQL: pool of 1, plus 1 overflow).
-            engine=create_engine(replace(self.settings, db_pool_size=1)),
+            engine=create_engine(replace(self.database, pool_size=1)),
         )
         run.waker = register_waker(loop, run.wake)
         run.task = asyncio.create_task(self._loop(run), name="webshop-mail-sender")
@@ -139,7 +144,9 @@ class MailSender:
 
         Write sessions begin with ``BEGIN IMMEDIATE`` on SQLite (see ``webshop.db.engine``).
         """
-        info = {SETTINGS_INFO_KEY: self.settings}
+        # The app's session info: its settings, which ``outbox.settings_of`` reads.
+        app_info = self.alchemy.session_config.info
+        info = dict(app_info) if isinstance(app_info, dict) else {}
         run = self._runs.get(asyncio.get_running_loop())
         if run is not None:
             bind = run.engine.execution_options(**{WRITE_OPTION: True}) if write else run.engine
@@ -160,7 +167,7 @@ class MailSender:
             except Exception as exc:  # the database is down or busy: keep the task alive, back off
                 failures += 1
                 logger.warning("mail sender could not read the outbox (%s: %s); will retry", type(exc).__name__, exc)
-            idle = self.settings.mail_poll_interval
+            idle = self.mail.poll_seconds
             if failures:
                 idle = min(idle * 2**failures, MAX_IDLE_AFTER_DB_ERROR)
             with contextlib.suppress(TimeoutError):
@@ -188,7 +195,7 @@ class MailSender:
     async def _claim(self, email_id: int) -> OutboundEmail | None:
         """Take ``email_id`` for one attempt, or ``None`` when another sender has it or it is done."""
         now = datetime.now(UTC)
-        lease_end = now + timedelta(seconds=self.settings.smtp_timeout + 60)
+        lease_end = now + timedelta(seconds=self.mail.smtp_timeout + 60)
         async with self._sessions(write=True) as session:
             result = await session.execute(
                 update(OutboundEmail)
@@ -206,7 +213,7 @@ class MailSender:
     async def _send(self, row: OutboundEmail) -> None:
         """Hand ``row`` to the transport, log where it went or why not, then record the outcome."""
         try:
-            where = await self.transport.deliver(build_message(row, self.settings), row)
+            where = await self.transport.deliver(build_message(row, self.mail), row)
         except Exception as exc:
             await self._failed(row, exc)
             return
@@ -216,7 +223,7 @@ class MailSender:
 
     async def _failed(self, row: OutboundEmail, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:500]
-        limit = self.settings.mail_max_attempts
+        limit = self.mail.max_attempts
         if isinstance(exc, PermanentFailure) or row.attempts >= limit:
             logger.error(
                 "mail %s (%s) to %s failed for good after %d attempt(s): %s",
@@ -228,7 +235,7 @@ class MailSender:
             )
             await self._finish(row, status="failed", last_error=error, next_attempt_at=None)
             return
-        delay = backoff(self.settings, row.attempts)
+        delay = backoff(self.mail, row.attempts)
         logger.warning(
             "mail %s (%s) to %s: attempt %d of %d failed: %s; next attempt in %.1f s",
             row.id,

@@ -2,7 +2,7 @@
 
 ``build_message`` turns an ``OutboundEmail`` row into a standard ``multipart/alternative`` message
 (RFC 2046 §5.1.4: plain text first, HTML last, so clients show the richest part they can) with the
-stdlib's ``EmailMessage``. ``transport_for(settings)`` picks the transport: SMTP when
+stdlib's ``EmailMessage``. ``transport_for(mail)`` picks the transport: SMTP when
 ``WEBSHOP_SMTP_HOST`` is set, else the file transport (the development default).
 """
 
@@ -21,7 +21,7 @@ import aiosmtplib
 import anyio.to_thread
 
 if TYPE_CHECKING:
-    from webshop.config import Settings
+    from webshop.config import MailSettings
     from webshop.db.models import OutboundEmail
 
 logger = logging.getLogger("webshop.mail")
@@ -31,18 +31,18 @@ class PermanentFailure(Exception):
     """The server refused the message for good (an SMTP 5xx reply): retrying will not help."""
 
 
-def build_message(row: OutboundEmail, settings: Settings) -> EmailMessage:
-    """A ``multipart/alternative`` message (text, then HTML) for ``row``, from ``settings.mail_from``.
+def build_message(row: OutboundEmail, mail: MailSettings) -> EmailMessage:
+    """A ``multipart/alternative`` message (text, then HTML) for ``row``, from ``mail.from_address``.
 
     Carries ``Message-ID``, ``Date`` and ``Auto-Submitted: auto-generated`` (RFC 3834 §5: automatic
     mail, so auto-responders do not answer it).
     """
     message = EmailMessage()
-    message["From"] = settings.mail_from
+    message["From"] = mail.from_address
     message["To"] = row.to_address
     message["Subject"] = row.subject
     message["Date"] = format_datetime(datetime.now(UTC))
-    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+    domain = parseaddr(mail.from_address)[1].rpartition("@")[2] or "localhost"
     message["Message-ID"] = make_msgid(idstring=f"outbox-{row.id}", domain=domain)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(row.text_body)
@@ -128,15 +128,15 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-def transport_for(settings: Settings) -> Transport:
-    """SMTP when ``settings.smtp_host`` is set, else ``.eml`` files in ``settings.mail_outbox_dir``."""
-    if settings.smtp_host:
+def transport_for(mail: MailSettings) -> Transport:
+    """SMTP when ``mail.smtp_host`` is set, else ``.eml`` files in ``mail.outbox_dir``."""
+    if mail.smtp_host:
         return SmtpTransport(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            tls=settings.smtp_tls,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            timeout=settings.smtp_timeout,
+            host=mail.smtp_host,
+            port=mail.smtp_port,
+            tls=mail.smtp_tls,
+            username=mail.smtp_username,
+            password=mail.smtp_password,
+            timeout=mail.smtp_timeout,
         )
-    return FileTransport(Path(settings.mail_outbox_dir))
+    return FileTransport(Path(mail.outbox_dir))

@@ -23,7 +23,7 @@ from typing import IO, Any
 import structlog
 from structlog.types import EventDict, Processor
 
-from webshop.config import Settings
+from webshop.config import ServerSettings
 
 REDACTED = "[REDACTED]"
 SENSITIVE_KEY = re.compile(
@@ -119,11 +119,11 @@ def log_formatter(log_format: str, *, colors: bool = False) -> structlog.stdlib.
     )
 
 
-def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> None:
-    """Set up structlog and the root logger for ``settings`` (format and level); safe to call again.
+def configure_logging(server: ServerSettings, *, stream: IO[str] | None = None) -> None:
+    """Set up structlog and the root logger for ``server`` (format and level); safe to call again.
 
     Args:
-        settings: ``log_format`` (``json``/``console``) and ``log_level``.
+        server: ``log_format`` (``json``/``console``) and ``log_level``.
         stream: Where lines go (default: standard output, as a container or systemd expects).
     """
     structlog.configure(
@@ -140,13 +140,13 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> N
     )
     stream = stream or sys.stdout
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(log_formatter(settings.log_format, colors=settings.log_format == "console" and _tty(stream)))
+    handler.setFormatter(log_formatter(server.log_format, colors=server.log_format == "console" and _tty(stream)))
     setattr(handler, _HANDLER_MARK, True)
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
+    root.setLevel(server.log_level)
     # uvicorn installs handlers of its own before it loads the app: route its records through ours.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar"):
         named = logging.getLogger(name)

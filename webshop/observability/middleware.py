@@ -117,16 +117,16 @@ class RequestContextMiddleware:
 
     Args:
         app: The ASGI app to wrap (Litestar's ``asgi_handler``).
-        settings: Trusted proxies, slow-request threshold, the https-ness of ``base_url`` and the
-            environment (``Server-Timing`` for everyone only outside production).
+        settings: Trusted proxies and HSTS (``security``), slow-request threshold and the
+            environment (``server``: ``Server-Timing`` for everyone only outside production).
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.proxies = TrustedProxies(settings.trusted_proxies)
-        self.headers = SecurityHeaders(settings)
-        self.slow_seconds = settings.slow_request_ms / 1000
-        self.timing_for_everyone = settings.environment != "production"
+        self.proxies = TrustedProxies(settings.security.trusted_proxies)
+        self.headers = SecurityHeaders(settings.security)
+        self.slow_seconds = settings.server.slow_request_ms / 1000
+        self.timing_for_everyone = not settings.server.production
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request (other scope types pass straight through)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from litestar.config.allowed_hosts import AllowedHostsConfig
 
-from webshop.config import Settings
+from webshop.config import SecuritySettings
 
 PAGE_CSP = "; ".join(
     [
@@ -75,10 +75,10 @@ class SecurityHeaders:
     """The header lists to add to responses, built once per app.
 
     Args:
-        settings: ``base_url`` decides whether HSTS is sent.
+        security: ``secure_cookies`` (an https base URL) decides whether HSTS is sent.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, security: SecuritySettings) -> None:
         common: list[tuple[bytes, bytes]] = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -86,7 +86,7 @@ class SecurityHeaders:
             (b"permissions-policy", PERMISSIONS_POLICY.encode()),
             (b"cross-origin-opener-policy", b"same-origin"),
         ]
-        if settings.base_url.startswith("https://"):
+        if security.secure_cookies:
             common.append((b"strict-transport-security", HSTS.encode()))
         self.page = [(b"content-security-policy", PAGE_CSP.encode()), *common]
         self.docs = [(b"content-security-policy", DOCS_CSP.encode()), *common]
@@ -101,13 +101,13 @@ class SecurityHeaders:
         headers.extend(pair for pair in self.for_path(path) if pair[0] not in present)
 
 
-def allowed_hosts_config(settings: Settings) -> AllowedHostsConfig | None:
-    """Litestar's allowed-hosts check for ``settings.effective_allowed_hosts`` (``None`` when any host is fine).
+def allowed_hosts_config(security: SecuritySettings) -> AllowedHostsConfig | None:
+    """Litestar's allowed-hosts check for ``security.effective_allowed_hosts`` (``None`` when any host is fine).
 
     A request with another ``Host`` gets 400 (OWASP: do not trust the Host header, e.g. for links in
     e-mails). ``/health``, ``/ready`` and ``/metrics`` are not checked.
     """
-    hosts = settings.effective_allowed_hosts
+    hosts = list(security.effective_allowed_hosts)
     if "*" in hosts:
         return None
     return AllowedHostsConfig(allowed_hosts=hosts, exclude=UNCHECKED_HOST_PATHS)

@@ -26,7 +26,7 @@ from webshop.db.models import RevokedAccessToken, TokenFamily, User
 if TYPE_CHECKING:
     from litestar.handlers.base import BaseRouteHandler
 
-    from webshop.config import Settings
+    from webshop.config import SecuritySettings
     from webshop.db.engine import ShopAlchemyConfig
 
 ALGORITHM = "HS256"
@@ -39,9 +39,9 @@ BEARER: list[dict[str, list[str]]] = [{SECURITY_SCHEME: []}]
 """OpenAPI security requirement of the routes that need a bearer token."""
 
 
-def signing_key(settings: Settings) -> str:
+def signing_key(security: SecuritySettings) -> str:
     """The HS256 key for API tokens: derived from the secret key, so it differs from the cookie key."""
-    return hashlib.sha256(b"webshop-jwt:" + settings.secret_key.encode()).hexdigest()
+    return hashlib.sha256(b"webshop-jwt:" + security.secret_key.encode()).hexdigest()
 
 
 @dataclass
@@ -75,8 +75,9 @@ class BearerAuth(JWTAuth[User, ApiToken]):
         )
 
 
-def api_auth(settings: Settings, alchemy: ShopAlchemyConfig) -> BearerAuth:
-    """The JWT bearer config for ``/api``; its middleware is mounted on the API router only."""
+def api_auth(security: SecuritySettings, alchemy: ShopAlchemyConfig) -> BearerAuth:
+    """The JWT bearer config for ``/api`` (key and issuer from ``security``); its middleware is mounted on
+    the API router only."""
 
     async def retrieve_user(token: ApiToken, connection: ASGIConnection[Any, Any, Any, Any]) -> User | None:
         """The token's active user, or ``None`` when the user, the ``jti`` or the sign-in is revoked."""
@@ -95,12 +96,12 @@ def api_auth(settings: Settings, alchemy: ShopAlchemyConfig) -> BearerAuth:
         )
 
     return BearerAuth(
-        token_secret=signing_key(settings),
+        token_secret=signing_key(security),
         retrieve_user_handler=retrieve_user,
         token_cls=ApiToken,
         algorithm=ALGORITHM,
         accepted_audiences=[AUDIENCE],
-        accepted_issuers=[settings.token_issuer],
+        accepted_issuers=[security.token_issuer],
         require_claims=list(REQUIRED_CLAIMS),
         strict_audience=True,
         openapi_security_scheme_name=SECURITY_SCHEME,

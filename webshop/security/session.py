@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from litestar.handlers.base import BaseRouteHandler
     from litestar.types import ASGIApp
 
-    from webshop.config import Settings
+    from webshop.config import SecuritySettings
     from webshop.db.engine import ShopAlchemyConfig
 
 SESSION_COOKIE = "webshop_session"
@@ -98,16 +98,16 @@ def plain_user(connection: ASGIConnection[Any, Any, Any, Any]) -> UserSnapshot |
     return snapshot_of(scope.get("user"), fallback if isinstance(fallback, UserSnapshot) else None)
 
 
-def session_config(settings: Settings) -> CookieBackendConfig:
-    """Litestar cookie-session config; the 256-bit AES key is derived from the secret key."""
-    key = hashlib.sha256(b"webshop-session:" + settings.secret_key.encode()).digest()
+def session_config(security: SecuritySettings) -> CookieBackendConfig:
+    """Litestar cookie-session config; the 256-bit AES key is derived from ``security.secret_key``."""
+    key = hashlib.sha256(b"webshop-session:" + security.secret_key.encode()).digest()
     return CookieBackendConfig(
         secret=key,
         key=SESSION_COOKIE,
         max_age=int(SESSION_LIFETIME.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=settings.secure_cookies,
+        secure=security.secure_cookies,
         exclude=["^/static/", "^/media/", "^/api/"],
     )
 

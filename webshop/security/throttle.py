@@ -45,7 +45,7 @@ from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 from litestar.serialization import decode_json, encode_json
 from sqlalchemy import update
 
-from webshop.config import Settings, parse_rate_limit
+from webshop.config import LimitsSettings, parse_rate_limit
 from webshop.db.models import User
 from webshop.errors import TooManyAttempts
 from webshop.observability.logging import get_logger
@@ -311,15 +311,15 @@ async def _is_refresh(request: Request[Any, Any, Any]) -> bool:
     return request.method == "POST" and request.url.path == REFRESH_PATH
 
 
-def rate_limit_middleware(settings: Settings) -> list[Any]:
-    """The per-address limits of ``settings`` as middleware (the ``off`` ones left out), strictest first."""
-    limits = [
-        ("auth", settings.rate_limit_auth, _is_auth),
-        ("refresh", settings.rate_limit_refresh, _is_refresh),
-        ("general", settings.rate_limit_general, None),
+def rate_limit_middleware(limits: LimitsSettings) -> list[Any]:
+    """The per-address limits of ``limits`` as middleware (the ``off`` ones left out), strictest first."""
+    per_route = [
+        ("auth", limits.rate_limit_auth, _is_auth),
+        ("refresh", limits.rate_limit_refresh, _is_refresh),
+        ("general", limits.rate_limit_general, None),
     ]
     middleware = []
-    for name, raw, applies in limits:
+    for name, raw, applies in per_route:
         limit = parse_rate_limit(f"WEBSHOP_RATE_LIMIT_{name.upper()}", raw)
         if limit is None:
             continue
@@ -336,17 +336,17 @@ def rate_limit_middleware(settings: Settings) -> list[Any]:
     return middleware
 
 
-def rate_limit_stores(settings: Settings) -> dict[str, Store]:
+def rate_limit_stores(limits: LimitsSettings) -> dict[str, Store]:
     """The ``rate_limit`` store: Redis when ``WEBSHOP_REDIS_URL`` is set (shared by all workers), else memory.
 
     Redis calls time out after a second, so an unreachable Redis costs little before the request goes on.
     """
-    if not settings.redis_url:
+    if not limits.redis_url:
         from litestar.stores.memory import MemoryStore
 
         return {STORE_NAME: MemoryStore()}
     from litestar.stores.redis import RedisStore
     from redis.asyncio import Redis
 
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
+    client = Redis.from_url(limits.redis_url, socket_connect_timeout=1, socket_timeout=1)
     return {STORE_NAME: RedisStore(client, namespace="webshop", handle_client_shutdown=True)}

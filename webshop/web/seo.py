@@ -228,7 +228,7 @@ def robots_txt(base_url: str, disallow: Iterable[str] = ROBOTS_DISALLOW, allow: 
 @get("/sitemap.xml", name="sitemap", media_type=MediaType.XML, cache_control=SITE_FILE_CACHE, **SITE_FILE_ROUTE)
 async def sitemap(products_service: NamedDependency[ProductService], settings: NamedDependency[Settings]) -> Template:
     """The sitemap of the shop's public pages."""
-    urls = await sitemap_urls(products_service, settings.base_url)
+    urls = await sitemap_urls(products_service, settings.shop.base_url)
     return Template("seo/sitemap.xml", context={"urls": urls}, media_type=MediaType.XML)
 
 
@@ -242,7 +242,7 @@ async def sitemap(products_service: NamedDependency[ProductService], settings: N
 )
 def robots(settings: NamedDependency[Settings]) -> Response[str]:
     """Crawling rules and the sitemap's address."""
-    return Response(robots_txt(settings.base_url), media_type=MediaType.TEXT)
+    return Response(robots_txt(settings.shop.base_url), media_type=MediaType.TEXT)
 
 
 @get("/favicon.ico", name="favicon", cache_control=FAVICON_CACHE, sync_to_thread=False, **SITE_FILE_ROUTE)

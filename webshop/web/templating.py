@@ -170,7 +170,7 @@ def template_config(
         assets: Content hashes for ``static_url`` (default: the files under ``static/``, hashed now).
     """
     assets = assets or StaticAssets(STATIC_DIR)
-    base_url = (settings.base_url if settings else "http://127.0.0.1:8000").rstrip("/")
+    base_url = (settings.shop.base_url if settings else "http://127.0.0.1:8000").rstrip("/")
     environment = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
         autoescape=select_autoescape(["html", "xml"]),
