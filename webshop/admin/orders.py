@@ -24,7 +24,7 @@ from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition
 from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, OrderService, refund_owed
 from webshop.web.forms import Form
-from webshop.web.responses import see_other
+from webshop.web.responses import see_other_to
 from webshop.web.templating import money
 
 STATUSES = [s.value for s in OrderStatus]
@@ -161,7 +161,7 @@ class AdminOrderController(AdminPages):
             flash(request, f"The payment provider has not refunded order {order.number} yet; try again later.", "error")
         else:
             flash(request, f"Order {order.number} is refunded.", "info")
-        return see_other(request, f"/admin/orders/{order_id}")
+        return see_other_to(request, "admin_order", order_id=order_id)
 
     @post("/{order_id:int}/status", name="admin_order_status", media_type=MediaType.HTML)
     async def change_status(
@@ -191,7 +191,7 @@ class AdminOrderController(AdminPages):
         elif order.refund_pending:
             message += " The payment provider has not confirmed the refund yet: retry it below."
         flash(request, message, "info")
-        return see_other(request, f"/admin/orders/{order_id}")
+        return see_other_to(request, "admin_order", order_id=order_id)
 
 
 async def render_detail(

@@ -17,7 +17,7 @@ from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
 from webshop.errors import Conflict
-from webshop.web.responses import see_other
+from webshop.web.responses import see_other_to
 
 ROLES = [r.value for r in UserRole]
 STATES = {"active": True, "deactivated": False}
@@ -76,7 +76,7 @@ class AdminUserController(AdminPages):
         """Make the user an admin."""
         user = await users_service.set_role(user_id, UserRole.ADMIN, actor=request.user)
         flash(request, f"{user.email} is now an admin.", "info")
-        return see_other(request, f"/admin/users/{user_id}")
+        return see_other_to(request, "admin_user", user_id=user_id)
 
     @post("/{user_id:int}/demote", name="admin_user_demote", media_type=MediaType.HTML)
     async def demote(
@@ -94,7 +94,9 @@ class AdminUserController(AdminPages):
             return await render_user(user_id, users_service, audit_service, error=exc.detail, status_code=409)
         flash(request, f"{user.email} is now a customer.", "info")
         # Demoting yourself ends your access to the admin pages.
-        return see_other(request, "/" if myself else f"/admin/users/{user_id}")
+        if myself:
+            return see_other_to(request, "catalog")
+        return see_other_to(request, "admin_user", user_id=user_id)
 
     @post("/{user_id:int}/deactivate", name="admin_user_deactivate", media_type=MediaType.HTML)
     async def deactivate(
@@ -112,9 +114,9 @@ class AdminUserController(AdminPages):
             return await render_user(user_id, users_service, audit_service, error=exc.detail, status_code=409)
         if myself:
             request.clear_session()
-            return see_other(request, "/")
+            return see_other_to(request, "catalog")
         flash(request, f"{user.email} is deactivated and signed out everywhere.", "info")
-        return see_other(request, f"/admin/users/{user_id}")
+        return see_other_to(request, "admin_user", user_id=user_id)
 
     @post("/{user_id:int}/reactivate", name="admin_user_reactivate", media_type=MediaType.HTML)
     async def reactivate(
@@ -126,7 +128,7 @@ class AdminUserController(AdminPages):
         """Let the account sign in again."""
         user = await users_service.set_active(user_id, True, actor=request.user)
         flash(request, f"{user.email} can sign in again.", "info")
-        return see_other(request, f"/admin/users/{user_id}")
+        return see_other_to(request, "admin_user", user_id=user_id)
 
 
 async def render_user(

@@ -13,7 +13,6 @@ from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.plugins.flash import flash
-from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from webshop.cart.service import CartOwner, CartService, CartView, new_guest_token
@@ -24,9 +23,12 @@ from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig
 from webshop.errors import DomainError, InsufficientStock, NotFound, ValidationFailed
 from webshop.web.forms import Form
-from webshop.web.responses import see_other
+from webshop.web.responses import see_other_to, wants_fragment
 
 CART_KEY = "cart"
+
+is_htmx = wants_fragment
+"""True for an htmx request that is not a boosted navigation (it wants a fragment); ``wants_fragment``."""
 
 
 class AddForm(msgspec.Struct):
@@ -73,11 +75,6 @@ def cart_badge_hook(alchemy: ShopAlchemyConfig) -> Callable[[Request[Any, Any, A
     return load_cart_count
 
 
-def is_htmx(request: Request[Any, Any, Any]) -> bool:
-    """True for an htmx request that is not a boosted navigation (it wants a fragment)."""
-    return isinstance(request, HTMXRequest) and bool(request.htmx) and not request.htmx.boosted
-
-
 def cart_context(view: CartView, settings: Settings, **extra: Any) -> dict[str, Any]:
     """Template context for the cart page and fragment: lines, totals with the cheapest shipping."""
     cheapest = min(SHIPPING_METHODS, key=lambda m: m.price)
@@ -118,13 +115,13 @@ class CartController(Controller):
             return await self._add_failed(request, exc, data, products_service)
         view = carts_service.view_of(cart)
         added = next((ln for ln in view.lines if ln.variant_id == data.variant_id or ln.sku == data.sku), None)
-        if is_htmx(request):
+        if wants_fragment(request):
             return Template(
                 "cart/_added.html", context={"count": view.count, "line": added, "error": None, "oob_badge": True}
             )
         if added:
             flash(request, f"Added {added.product_name} to your cart.", "success")
-        return see_other(request, "/cart")
+        return see_other_to(request, "cart")
 
     async def _add_failed(
         self,
@@ -133,7 +130,7 @@ class CartController(Controller):
         data: AddForm,
         products: ProductService,
     ) -> Template:
-        if is_htmx(request):
+        if wants_fragment(request):
             return Template(
                 "cart/_added.html",
                 context={"error": exc.detail, "line": None, "oob_badge": False},
@@ -167,7 +164,7 @@ class CartController(Controller):
         except (InsufficientStock, ValidationFailed) as exc:
             view = await carts_service.view(owner)
             context = cart_context(view, settings, line_errors={line_id: exc.detail})
-            template = "cart/_cart.html" if is_htmx(request) else "cart/index.html"
+            template = "cart/_cart.html" if wants_fragment(request) else "cart/index.html"
             return Template(template, context={**context, "oob_badge": True}, status_code=exc.status_code)
         return await self._after_change(request, carts_service, settings, owner)
 
@@ -199,7 +196,7 @@ class CartController(Controller):
     async def _after_change(
         self, request: Request[Any, Any, Any], carts: CartService, settings: Settings, owner: CartOwner
     ) -> Any:
-        if is_htmx(request):
+        if wants_fragment(request):
             view = await carts.view(owner)
             return Template("cart/_cart.html", context={**cart_context(view, settings), "oob_badge": True})
-        return see_other(request, "/cart")
+        return see_other_to(request, "cart")

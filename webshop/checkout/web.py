@@ -6,7 +6,7 @@ the same token again (double click, refresh, back and resubmit) lands on the sam
 """
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
@@ -23,7 +23,7 @@ from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFa
 from webshop.security.session import requires_user
 from webshop.text import Line
 from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
-from webshop.web.responses import see_other
+from webshop.web.responses import route_url, see_other_to
 
 CHECKOUT_KEY = "checkout"
 PAYMENT_PROVIDER = DEFAULT_PROVIDER
@@ -66,12 +66,18 @@ def address_input(source: object) -> AddressInput:
 
 def _verify_first(request: Request[User, Any, Any], settings: Settings, step: str) -> Redirect | None:
     """With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL``, an unverified shopper is sent to confirm the address first."""
-    return _to_verify(step) if needs_verified_email(request.user, settings) else None
+    return _to_verify(request, step) if needs_verified_email(request.user, settings) else None
 
 
-def _to_verify(step: str) -> Redirect:
-    """To the "confirm your e-mail address" page, coming back to checkout ``step`` afterwards."""
-    return Redirect(f"/account/verify-email?next={step}", status_code=303)
+def _to_verify(request: Request[Any, Any, Any], step: str) -> Redirect:
+    """To the "confirm your e-mail address" page, coming back to the checkout step named ``step`` afterwards."""
+    back = route_url(request, step)
+    return Redirect(route_url(request, "verify_email.prompt", query={"next": back}), status_code=303)
+
+
+def _to(request: Request[Any, Any, Any], route_name: str, status_code: Literal[302, 303] = 302) -> Redirect:
+    """A redirect to the page of the route named ``route_name`` (a GET that cannot be shown yet: 302)."""
+    return Redirect(route_url(request, route_name), status_code=status_code)
 
 
 def _state(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -91,9 +97,9 @@ class CheckoutController(Controller):
     include_in_schema = False
 
     @get("", name="checkout", media_type=MediaType.HTML)
-    async def start(self) -> Redirect:
+    async def start(self, request: Request[User, Any, Any]) -> Redirect:
         """Checkout starts with the address."""
-        return Redirect("/checkout/address")
+        return _to(request, "checkout.address")
 
     @get("/address", name="checkout.address", media_type=MediaType.HTML)
     async def address_form(
@@ -104,10 +110,10 @@ class CheckoutController(Controller):
         settings: NamedDependency[Settings],
     ) -> Any:
         """Step 1: choose a saved address or enter a new one."""
-        if redirect := _verify_first(request, settings, "/checkout/address"):
+        if redirect := _verify_first(request, settings, "checkout.address"):
             return redirect
         if not (await carts_service.view(CartOwner(user_id=request.user.id))).lines:
-            return Redirect("/cart")
+            return _to(request, "cart")
         addresses = await checkout_service.addresses(request.user.id)
         chosen = _state(request).get("address_id") or (addresses[0].id if addresses else None)
         return Template(
@@ -138,14 +144,14 @@ class CheckoutController(Controller):
             context = {"addresses": addresses, "chosen": "new", "form": msgspec.structs.asdict(form)}
             return form_again("checkout/address.html", refusal, context)
         _save_state(request, address_id=address.id)
-        return see_other(request, "/checkout/shipping")
+        return see_other_to(request, "checkout.shipping")
 
     @get("/shipping", name="checkout.shipping", media_type=MediaType.HTML)
     async def shipping_form(self, request: Request[User, Any, Any]) -> Any:
         """Step 2: choose a shipping method."""
         state = _state(request)
         if not state.get("address_id"):
-            return Redirect("/checkout/address")
+            return _to(request, "checkout.address")
         return Template(
             "checkout/shipping.html",
             context={"methods": SHIPPING_METHODS, "chosen": state.get("shipping") or SHIPPING_METHODS[0].code},
@@ -159,7 +165,7 @@ class CheckoutController(Controller):
         except ValidationFailed as exc:
             return form_again("checkout/shipping.html", exc, {"methods": SHIPPING_METHODS, "chosen": None})
         _save_state(request, shipping=method.code)
-        return see_other(request, "/checkout/review")
+        return see_other_to(request, "checkout.review")
 
     @get("/review", name="checkout.review", media_type=MediaType.HTML)
     async def review(
@@ -170,7 +176,7 @@ class CheckoutController(Controller):
         settings: NamedDependency[Settings],
     ) -> Any:
         """Step 3: review lines, shipping, tax and total; pay."""
-        if redirect := _verify_first(request, settings, "/checkout/review"):
+        if redirect := _verify_first(request, settings, "checkout.review"):
             return redirect
         return await self._review_page(request, checkout_service, carts_service, settings)
 
@@ -186,12 +192,12 @@ class CheckoutController(Controller):
     ) -> Any:
         state = _state(request)
         if not state.get("address_id"):
-            return Redirect("/checkout/address")
+            return _to(request, "checkout.address")
         if not state.get("shipping"):
-            return Redirect("/checkout/shipping")
+            return _to(request, "checkout.shipping")
         view = await carts.view(CartOwner(user_id=request.user.id))
         if not view.lines:
-            return Redirect("/cart")
+            return _to(request, "cart")
         method = shipping_method(state["shipping"])
         address = await checkout.address(request.user.id, state["address_id"])
         return Template(
@@ -226,11 +232,11 @@ class CheckoutController(Controller):
         state = _state(request)
         replay = await checkout_service.find_by_token(form.checkout_token) if form.checkout_token else None
         if replay is not None and replay.user_id == request.user.id:
-            return see_other(request, f"/orders/{replay.number}?placed=1")
-        if redirect := _verify_first(request, settings, "/checkout/review"):
+            return see_other_to(request, "order", number=replay.number, query={"placed": "1"})
+        if redirect := _verify_first(request, settings, "checkout.review"):
             return redirect  # the service refuses too (EmailNotVerified); this keeps the shopper's way
         if not state.get("address_id") or not state.get("shipping"):
-            return Redirect("/checkout/address", status_code=303)
+            return _to(request, "checkout.address", status_code=303)
         try:
             address = await checkout_service.address(request.user.id, state["address_id"])
             order, _created = await checkout_service.place_order(
@@ -245,9 +251,9 @@ class CheckoutController(Controller):
                 require_verified_email=settings.require_verified_email,
             )
         except EmailNotVerified:
-            return _to_verify("/checkout/review")
+            return _to_verify(request, "checkout.review")
         except DomainError as exc:
             return await self._review_page(
                 request, checkout_service, carts_service, settings, error=exc, token=form.checkout_token or None
             )
-        return see_other(request, f"/orders/{order.number}?placed=1")
+        return see_other_to(request, "order", number=order.number, query={"placed": "1"})
