@@ -174,12 +174,9 @@ class AdminOrderController(AdminPages):
         audit_service: NamedDependency[AuditService],
     ) -> Any:
         """Move the order to another status; an invalid change shows the reason on the page (409)."""
-        if data.status not in STATUSES:
-            error = InvalidTransition(f"“{data.status[:40]}” is not an order status.")
-            return await render_detail(
-                order_id, orders_service, users_service, audit_service, error=error.detail, status_code=409
-            )
         try:
+            if data.status not in STATUSES:
+                raise InvalidTransition(f"“{data.status[:40]}” is not an order status.")
             order = await orders_service.change_status(order_id, OrderStatus(data.status), actor=request.user)
         except InvalidTransition as exc:
             return await render_detail(
