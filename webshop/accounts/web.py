@@ -24,24 +24,21 @@ from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
 
 
-class RegisterForm(msgspec.Struct):
-    """Registration form fields (all optional so a missing field re-renders the form with a message).
+class SignInForm(msgspec.Struct):
+    """Sign-in form fields (all optional so a missing field re-renders the form with a message).
 
     The form Structs' text fields refuse control characters (``webshop.text``); ``read_form`` turns
     that into the form again with a message."""
 
     email: Line = ""
+    password: Line = ""
+    next: Line = ""
+
+
+class RegisterForm(SignInForm):
+    """Registration form fields: the sign-in form's and the display name."""
+
     name: Line = ""
-    password: Line = ""
-    next: Line = ""
-
-
-class SignInForm(msgspec.Struct):
-    """Sign-in form fields."""
-
-    email: Line = ""
-    password: Line = ""
-    next: Line = ""
 
 
 class ProfileForm(msgspec.Struct):
