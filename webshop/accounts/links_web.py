@@ -25,7 +25,7 @@ from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.security.session import requires_user
 from webshop.web.forms import Form, form_again
-from webshop.web.responses import see_other
+from webshop.web.responses import route_url, see_other, see_other_to
 
 NO_STORE = {"Cache-Control": "no-store"}
 logger = logging.getLogger("webshop.accounts")
@@ -104,7 +104,7 @@ class AccountLinkController(Controller):
     @get("/verify-email", name="verify_email.prompt", media_type=MediaType.HTML, guards=[requires_user])
     async def verify_prompt(self, request: Request[User, Any, Any], next: FromQuery[str | None] = None) -> Template:
         """Asks for a verified address (checkout sends unverified shoppers here when it must)."""
-        return Template("accounts/verify_email.html", context={"next": safe_next(next, "/account")})
+        return Template("accounts/verify_email.html", context={"next": safe_next(next, route_url(request, "account"))})
 
     @post("/verify-email", name="verify_email.resend", media_type=MediaType.HTML, guards=[requires_user])
     async def resend_verification(
@@ -121,7 +121,7 @@ class AccountLinkController(Controller):
             flash(request, f"We sent a new link to {account.email}. Only the newest link works.", "info")
         else:
             flash(request, "Your e-mail address is already confirmed.", "info")
-        return see_other(request, safe_next(data.next, "/account"))
+        return see_other(request, safe_next(data.next, route_url(request, "account")))
 
     @get("/verify-email/{token:str}", name="verify_email", media_type=MediaType.HTML, opt={WRITES_ON_GET: True})
     async def verify(
@@ -137,7 +137,7 @@ class AccountLinkController(Controller):
         return done_page(
             "Your e-mail address is confirmed",
             f"Thank you: {user.email} is confirmed.",
-            next_url="/" if signed_in else "/account/sign-in",
+            next_url=route_url(request, "catalog" if signed_in else "sign_in"),
             next_label="Continue shopping" if signed_in else "Sign in",
         )
 
@@ -196,7 +196,7 @@ class AccountLinkController(Controller):
         except ValidationFailed as exc:
             return form_again("accounts/reset_password.html", exc, {"token": token}, headers=NO_STORE)
         flash(request, "Your password was changed and every device was signed out. Sign in with it now.", "info")
-        return see_other(request, "/account/sign-in")
+        return see_other_to(request, "sign_in")
 
     # -- change the address ----------------------------------------------------------------------
 
@@ -227,7 +227,7 @@ class AccountLinkController(Controller):
             f"until then it stays {account.email}.",
             "info",
         )
-        return see_other(request, "/account")
+        return see_other_to(request, "account")
 
     @get("/email/confirm/{token:str}", name="change_email.confirm", media_type=MediaType.HTML)
     async def confirm_email_form(
@@ -245,6 +245,7 @@ class AccountLinkController(Controller):
     @post("/email/confirm/{token:str}", name="change_email.confirm.submit", media_type=MediaType.HTML)
     async def confirm_email(
         self,
+        request: Request[Any, Any, Any],
         token: FromPath[str],
         account_links_service: NamedDependency[AccountLinkService],
         settings: NamedDependency[Settings],
@@ -254,6 +255,6 @@ class AccountLinkController(Controller):
         return done_page(
             "Your e-mail address is changed",
             f"Your account's address is now {user.email}. Sign in with it from now on.",
-            next_url="/account",
+            next_url=route_url(request, "account"),
             next_label="Your account",
         )

@@ -21,27 +21,24 @@ from webshop.security.session import AUTH_KEY, requires_user
 from webshop.security.throttle import SignInThrottle
 from webshop.text import Line
 from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
-from webshop.web.responses import see_other
+from webshop.web.responses import route_url, see_other, see_other_to
 
 
-class RegisterForm(msgspec.Struct):
-    """Registration form fields (all optional so a missing field re-renders the form with a message).
+class SignInForm(msgspec.Struct):
+    """Sign-in form fields (all optional so a missing field re-renders the form with a message).
 
     The form Structs' text fields refuse control characters (``webshop.text``); ``read_form`` turns
     that into the form again with a message."""
 
     email: Line = ""
+    password: Line = ""
+    next: Line = ""
+
+
+class RegisterForm(SignInForm):
+    """Registration form fields: the sign-in form's and the display name."""
+
     name: Line = ""
-    password: Line = ""
-    next: Line = ""
-
-
-class SignInForm(msgspec.Struct):
-    """Sign-in form fields."""
-
-    email: Line = ""
-    password: Line = ""
-    next: Line = ""
 
 
 class ProfileForm(msgspec.Struct):
@@ -57,7 +54,7 @@ class PasswordForm(msgspec.Struct):
     new_password: Line = ""
 
 
-def safe_next(target: str | None, default: str = "/") -> str:
+def safe_next(target: str | None, default: str) -> str:
     """Return ``target`` if it is a local path (no scheme, no host), else ``default``.
 
     Prevents open redirects through ``?next=`` (OWASP Unvalidated Redirects Cheat Sheet).
@@ -122,13 +119,13 @@ class AccountController(Controller):
             context = {"form": {"email": form.email, "name": form.name}, "next": safe_next(form.next, "")}
             return form_again("accounts/register.html", exc, context)
         await sign_in_browser(request, users_service, user)
-        return see_other(request, safe_next(form.next, "/account"))
+        return see_other(request, safe_next(form.next, route_url(request, "account")))
 
     @get("/sign-in", name="sign_in", media_type=MediaType.HTML)
     async def sign_in_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
         """The sign-in form (a signed-in user goes straight on)."""
         if request.user is not None:
-            return Redirect(safe_next(next, "/account"))
+            return Redirect(safe_next(next, route_url(request, "account")))
         return Template("accounts/sign_in.html", context={"form": {}, "next": safe_next(next, "")})
 
     @post("/sign-in", name="sign_in.submit", media_type=MediaType.HTML)
@@ -158,7 +155,7 @@ class AccountController(Controller):
                 headers={"Retry-After": str(exc.retry_after)} if locked else None,  # type: ignore[union-attr]
             )
         await sign_in_browser(request, users_service, user)
-        return see_other(request, safe_next(form.next, "/"))
+        return see_other(request, safe_next(form.next, route_url(request, "catalog")))
 
     @post("/sign-out", name="sign_out", media_type=MediaType.HTML)
     async def sign_out(self, request: Request[Any, Any, Any], users_service: NamedDependency[UserService]) -> Any:
@@ -167,7 +164,7 @@ class AccountController(Controller):
         if isinstance(token, str):
             await users_service.end_session(token)
         request.clear_session()
-        return see_other(request, "/")
+        return see_other_to(request, "catalog")
 
     @get("", name="account", media_type=MediaType.HTML, guards=[requires_user])
     async def profile(self, request: Request[User, Any, Any], saved: FromQuery[str | None] = None) -> Template:
@@ -187,7 +184,7 @@ class AccountController(Controller):
             await users_service.update_profile(account, name=read_form(ProfileForm, data).name)
         except ValidationFailed as exc:
             return form_again("accounts/profile.html", exc, {})
-        return see_other(request, "/account?saved=profile")
+        return see_other_to(request, "account", query={"saved": "profile"})
 
     @post("/password", name="account.password", media_type=MediaType.HTML, guards=[requires_user])
     async def change_password(
@@ -213,4 +210,4 @@ class AccountController(Controller):
         except ValidationFailed as exc:
             return form_again("accounts/profile.html", exc, {}, message_key="password_message")
         await sign_in_browser(request, users_service, account)
-        return see_other(request, "/account?saved=password")
+        return see_other_to(request, "account", query={"saved": "password"})

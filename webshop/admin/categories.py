@@ -21,7 +21,7 @@ from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
 from webshop.db.models import Category, User
 from webshop.errors import DomainError, ValidationFailed
 from webshop.web.forms import Form
-from webshop.web.responses import see_other
+from webshop.web.responses import see_other_to
 
 
 class CategoryForm(msgspec.Struct):
@@ -125,7 +125,7 @@ class AdminCategoryController(AdminPages):
         except DomainError as exc:
             return await self._index(categories_service, form=data, error=exc)
         flash(request, f"Created category “{category.name}”.", "success")
-        return see_other(request, request.app.route_reverse("admin_categories") + f"#category-{category.id}")
+        return see_other_to(request, "admin_categories", fragment=f"category-{category.id}")
 
     @get("/{category_id:int}", name="admin_category", media_type=MediaType.HTML)
     async def detail(
@@ -156,7 +156,7 @@ class AdminCategoryController(AdminPages):
             category = await categories_service.get_category(category_id)
             return await self._detail(categories_service, audit_service, category, rename_form=data, error=exc)
         flash(request, f"Saved “{category.name}”.", "success")
-        return see_other(request, request.app.route_reverse("admin_category", category_id=category_id))
+        return see_other_to(request, "admin_category", category_id=category_id)
 
     @post("/{category_id:int}/move", name="admin_category_move", media_type=MediaType.HTML)
     async def move(
@@ -176,7 +176,7 @@ class AdminCategoryController(AdminPages):
             category = await categories_service.get_category(category_id)
             return await self._detail(categories_service, audit_service, category, move_form=data, error=exc)
         flash(request, f"Moved “{category.name}”.", "success")
-        return see_other(request, request.app.route_reverse("admin_category", category_id=category_id))
+        return see_other_to(request, "admin_category", category_id=category_id)
 
     @post("/{category_id:int}/up", name="admin_category_up", media_type=MediaType.HTML)
     async def up(
@@ -187,7 +187,7 @@ class AdminCategoryController(AdminPages):
     ) -> Any:
         """Move a category one place up among its siblings."""
         await categories_service.shift_category(request.user, category_id, -1)
-        return see_other(request, request.app.route_reverse("admin_categories") + f"#category-{category_id}")
+        return see_other_to(request, "admin_categories", fragment=f"category-{category_id}")
 
     @post("/{category_id:int}/down", name="admin_category_down", media_type=MediaType.HTML)
     async def down(
@@ -198,7 +198,7 @@ class AdminCategoryController(AdminPages):
     ) -> Any:
         """Move a category one place down among its siblings."""
         await categories_service.shift_category(request.user, category_id, 1)
-        return see_other(request, request.app.route_reverse("admin_categories") + f"#category-{category_id}")
+        return see_other_to(request, "admin_categories", fragment=f"category-{category_id}")
 
     @post("/{category_id:int}/delete", name="admin_category_delete", media_type=MediaType.HTML)
     async def delete(
@@ -216,7 +216,7 @@ class AdminCategoryController(AdminPages):
         except DomainError as exc:
             return await self._detail(categories_service, audit_service, category, error=exc)
         flash(request, f"Deleted category “{name}”.", "success")
-        return see_other(request, request.app.route_reverse("admin_categories"))
+        return see_other_to(request, "admin_categories")
 
     async def _index(
         self, categories: CategoryService, *, form: CategoryForm | None = None, error: DomainError | None = None

@@ -24,7 +24,7 @@ from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition
 from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, OrderService, refund_owed
 from webshop.web.forms import Form
-from webshop.web.responses import see_other
+from webshop.web.responses import see_other_to
 from webshop.web.templating import money
 
 STATUSES = [s.value for s in OrderStatus]
@@ -161,7 +161,7 @@ class AdminOrderController(AdminPages):
             flash(request, f"The payment provider has not refunded order {order.number} yet; try again later.", "error")
         else:
             flash(request, f"Order {order.number} is refunded.", "info")
-        return see_other(request, f"/admin/orders/{order_id}")
+        return see_other_to(request, "admin_order", order_id=order_id)
 
     @post("/{order_id:int}/status", name="admin_order_status", media_type=MediaType.HTML)
     async def change_status(
@@ -174,12 +174,9 @@ class AdminOrderController(AdminPages):
         audit_service: NamedDependency[AuditService],
     ) -> Any:
         """Move the order to another status; an invalid change shows the reason on the page (409)."""
-        if data.status not in STATUSES:
-            error = InvalidTransition(f"“{data.status[:40]}” is not an order status.")
-            return await render_detail(
-                order_id, orders_service, users_service, audit_service, error=error.detail, status_code=409
-            )
         try:
+            if data.status not in STATUSES:
+                raise InvalidTransition(f"“{data.status[:40]}” is not an order status.")
             order = await orders_service.change_status(order_id, OrderStatus(data.status), actor=request.user)
         except InvalidTransition as exc:
             return await render_detail(
@@ -191,7 +188,7 @@ class AdminOrderController(AdminPages):
         elif order.refund_pending:
             message += " The payment provider has not confirmed the refund yet: retry it below."
         flash(request, message, "info")
-        return see_other(request, f"/admin/orders/{order_id}")
+        return see_other_to(request, "admin_order", order_id=order_id)
 
 
 async def render_detail(

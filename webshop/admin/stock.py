@@ -18,7 +18,7 @@ from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService
 from webshop.web.forms import Form, form_again
-from webshop.web.responses import page_or_fragment, see_other
+from webshop.web.responses import page_or_fragment, see_other_to
 
 LEVEL_LABELS = {
     StockLevel.OUT: "Out of stock",
@@ -76,7 +76,7 @@ class AdminStockController(AdminPages):
             context["form"] = {"sku": data.sku, "delta": data.delta, "reason": data.reason, "note": data.note}
             return form_again("admin/stock/index.html", exc, context)
         flash(request, f"Stock of {data.sku.strip()} is now {level}.", "info")
-        return see_other(request, "/admin/stock")
+        return see_other_to(request, "admin_stock")
 
 
 async def dashboard_context(stock_service: StockService, level: str | None) -> dict[str, Any]:

@@ -4,10 +4,11 @@ The rules (the shop keeps at least one active admin; deactivation signs the user
 ``UserService.set_role`` / ``set_active``; a refused change re-renders the page with the reason (409).
 """
 
+from collections.abc import Awaitable
 from typing import Any
 
 from litestar import MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
@@ -17,16 +18,60 @@ from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
 from webshop.errors import Conflict
-from webshop.web.responses import see_other
+from webshop.web.responses import see_other_to
 
 ROLES = [r.value for r in UserRole]
 STATES = {"active": True, "deactivated": False}
+
+
+class UserChange:
+    """A role or access change of the user ``user_id`` by the signed-in admin, and the page that answers it
+    (the ``user_change`` of the change handlers).
+
+    Refused (``Conflict``: the shop's last active admin): the user's page again with the reason (409).
+    Done: a message and the user's page; an admin who took away their own admin access lands on the
+    shop instead, signed out here too when deactivated (no message then: it went with the session).
+    Litestar makes one per request from the path parameter and the dependencies ``__init__`` names.
+    """
+
+    def __init__(
+        self,
+        request: Request[User, Any, Any],
+        user_id: FromPath[int],
+        users_service: NamedDependency[UserService],
+        audit_service: NamedDependency[AuditService],
+    ) -> None:
+        self.request, self.user_id, self.users, self.audit = request, user_id, users_service, audit_service
+
+    async def role(self, role: UserRole, done: str) -> Any:
+        """Give the user ``role`` (``UserService.set_role``); ``done`` is the message, ``{}`` their address."""
+        return await self._answer(self.users.set_role(self.user_id, role, actor=self.request.user), done)
+
+    async def access(self, active: bool, done: str) -> Any:
+        """Let the user sign in or not (``UserService.set_active``); ``done`` as for ``role``."""
+        return await self._answer(self.users.set_active(self.user_id, active, actor=self.request.user), done)
+
+    async def _answer(self, change: Awaitable[User], done: str) -> Any:
+        request = self.request
+        myself = self.user_id == request.user.id
+        try:
+            user = await change
+        except Conflict as exc:
+            return await render_user(self.user_id, self.users, self.audit, error=exc.detail, status_code=409)
+        if myself and not user.is_active:
+            request.clear_session()
+            return see_other_to(request, "catalog")
+        flash(request, done.format(user.email), "info")
+        if myself and not user.is_admin:
+            return see_other_to(request, "catalog")
+        return see_other_to(request, "admin_user", user_id=self.user_id)
 
 
 class AdminUserController(AdminPages):
     """Users for admins: roles and access."""
 
     path = "/admin/users"
+    dependencies = {"user_change": Provide(UserChange, sync_to_thread=False)}
 
     @get("", name="admin_users", media_type=MediaType.HTML)
     async def index(
@@ -67,66 +112,24 @@ class AdminUserController(AdminPages):
         return await render_user(user_id, users_service, audit_service)
 
     @post("/{user_id:int}/promote", name="admin_user_promote", media_type=MediaType.HTML)
-    async def promote(
-        self,
-        request: Request[User, Any, Any],
-        user_id: FromPath[int],
-        users_service: NamedDependency[UserService],
-    ) -> Any:
+    async def promote(self, user_change: NamedDependency[UserChange]) -> Any:
         """Make the user an admin."""
-        user = await users_service.set_role(user_id, UserRole.ADMIN, actor=request.user)
-        flash(request, f"{user.email} is now an admin.", "info")
-        return see_other(request, f"/admin/users/{user_id}")
+        return await user_change.role(UserRole.ADMIN, "{} is now an admin.")
 
     @post("/{user_id:int}/demote", name="admin_user_demote", media_type=MediaType.HTML)
-    async def demote(
-        self,
-        request: Request[User, Any, Any],
-        user_id: FromPath[int],
-        users_service: NamedDependency[UserService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
+    async def demote(self, user_change: NamedDependency[UserChange]) -> Any:
         """Make the user a customer (refused for the last active admin)."""
-        myself = user_id == request.user.id
-        try:
-            user = await users_service.set_role(user_id, UserRole.CUSTOMER, actor=request.user)
-        except Conflict as exc:
-            return await render_user(user_id, users_service, audit_service, error=exc.detail, status_code=409)
-        flash(request, f"{user.email} is now a customer.", "info")
-        # Demoting yourself ends your access to the admin pages.
-        return see_other(request, "/" if myself else f"/admin/users/{user_id}")
+        return await user_change.role(UserRole.CUSTOMER, "{} is now a customer.")
 
     @post("/{user_id:int}/deactivate", name="admin_user_deactivate", media_type=MediaType.HTML)
-    async def deactivate(
-        self,
-        request: Request[User, Any, Any],
-        user_id: FromPath[int],
-        users_service: NamedDependency[UserService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
+    async def deactivate(self, user_change: NamedDependency[UserChange]) -> Any:
         """Deactivate the account: it cannot sign in, and its sessions and API tokens stop working now."""
-        myself = user_id == request.user.id
-        try:
-            user = await users_service.set_active(user_id, False, actor=request.user)
-        except Conflict as exc:
-            return await render_user(user_id, users_service, audit_service, error=exc.detail, status_code=409)
-        if myself:
-            request.clear_session()
-            return see_other(request, "/")
-        flash(request, f"{user.email} is deactivated and signed out everywhere.", "info")
-        return see_other(request, f"/admin/users/{user_id}")
+        return await user_change.access(False, "{} is deactivated and signed out everywhere.")
 
     @post("/{user_id:int}/reactivate", name="admin_user_reactivate", media_type=MediaType.HTML)
-    async def reactivate(
-        self,
-        request: Request[User, Any, Any],
-        user_id: FromPath[int],
-        users_service: NamedDependency[UserService],
-    ) -> Any:
+    async def reactivate(self, user_change: NamedDependency[UserChange]) -> Any:
         """Let the account sign in again."""
-        user = await users_service.set_active(user_id, True, actor=request.user)
-        flash(request, f"{user.email} can sign in again.", "info")
-        return see_other(request, f"/admin/users/{user_id}")
+        return await user_change.access(True, "{} can sign in again.")
 
 
 async def render_user(

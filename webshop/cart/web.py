@@ -10,10 +10,9 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.plugins.flash import flash
-from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from webshop.cart.service import CartOwner, CartService, CartView, new_guest_token
@@ -24,9 +23,12 @@ from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig
 from webshop.errors import DomainError, InsufficientStock, NotFound, ValidationFailed
 from webshop.web.forms import Form
-from webshop.web.responses import see_other
+from webshop.web.responses import see_other_to, wants_fragment
 
 CART_KEY = "cart"
+
+is_htmx = wants_fragment
+"""True for an htmx request that is not a boosted navigation (it wants a fragment); ``wants_fragment``."""
 
 
 class AddForm(msgspec.Struct):
@@ -73,11 +75,6 @@ def cart_badge_hook(alchemy: ShopAlchemyConfig) -> Callable[[Request[Any, Any, A
     return load_cart_count
 
 
-def is_htmx(request: Request[Any, Any, Any]) -> bool:
-    """True for an htmx request that is not a boosted navigation (it wants a fragment)."""
-    return isinstance(request, HTMXRequest) and bool(request.htmx) and not request.htmx.boosted
-
-
 def cart_context(view: CartView, settings: Settings, **extra: Any) -> dict[str, Any]:
     """Template context for the cart page and fragment: lines, totals with the cheapest shipping."""
     cheapest = min(SHIPPING_METHODS, key=lambda m: m.price)
@@ -85,22 +82,43 @@ def cart_context(view: CartView, settings: Settings, **extra: Any) -> dict[str, 
     return {"cart": view, "totals": totals, "shipping_estimate": cheapest, "line_errors": {}, **extra}
 
 
+class ShopperCart:
+    """The cart this request works on (``owner``: see ``cart_owner``) with what its page needs: the ``cart``
+    of the handlers that show it or change its lines (Litestar makes one per request from the
+    dependencies ``__init__`` names)."""
+
+    def __init__(
+        self,
+        request: Request[Any, Any, Any],
+        carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
+    ) -> None:
+        self.request, self.service, self.settings = request, carts_service, settings
+        self.owner = cart_owner(request)
+
+    async def page(self, template: str = "cart/index.html", status_code: int = 200, **extra: Any) -> Template:
+        """``template`` (the cart page, or the cart fragment) with the cart as it is now and ``extra`` context."""
+        view = await self.service.view(self.owner)
+        return Template(template, context=cart_context(view, self.settings, **extra), status_code=status_code)
+
+    async def changed(self) -> Any:
+        """The answer to a change of the lines: the cart fragment and the badge for htmx, else the cart page."""
+        if wants_fragment(self.request):
+            return await self.page("cart/_cart.html", oob_badge=True)
+        return see_other_to(self.request, "cart")
+
+
 class CartController(Controller):
     """The shopper's cart."""
 
     path = "/cart"
     include_in_schema = False
+    dependencies = {"cart": Provide(ShopperCart, sync_to_thread=False)}
 
     @get("", name="cart", media_type=MediaType.HTML)
-    async def show(
-        self,
-        request: Request[Any, Any, Any],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
-    ) -> Template:
+    async def show(self, cart: NamedDependency[ShopperCart]) -> Template:
         """The cart page."""
-        view = await carts_service.view(cart_owner(request))
-        return Template("cart/index.html", context=cart_context(view, settings))
+        return await cart.page()
 
     @post("/items", name="cart.add", media_type=MediaType.HTML)
     async def add(
@@ -118,13 +136,13 @@ class CartController(Controller):
             return await self._add_failed(request, exc, data, products_service)
         view = carts_service.view_of(cart)
         added = next((ln for ln in view.lines if ln.variant_id == data.variant_id or ln.sku == data.sku), None)
-        if is_htmx(request):
+        if wants_fragment(request):
             return Template(
                 "cart/_added.html", context={"count": view.count, "line": added, "error": None, "oob_badge": True}
             )
         if added:
             flash(request, f"Added {added.product_name} to your cart.", "success")
-        return see_other(request, "/cart")
+        return see_other_to(request, "cart")
 
     async def _add_failed(
         self,
@@ -133,7 +151,7 @@ class CartController(Controller):
         data: AddForm,
         products: ProductService,
     ) -> Template:
-        if is_htmx(request):
+        if wants_fragment(request):
             return Template(
                 "cart/_added.html",
                 context={"error": exc.detail, "line": None, "oob_badge": False},
@@ -153,53 +171,24 @@ class CartController(Controller):
 
     @post("/lines/{line_id:int}", name="cart.update", media_type=MediaType.HTML)
     async def update(
-        self,
-        request: Request[Any, Any, Any],
-        line_id: FromPath[int],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
-        data: Annotated[QuantityForm, Form],
+        self, line_id: FromPath[int], cart: NamedDependency[ShopperCart], data: Annotated[QuantityForm, Form]
     ) -> Any:
         """Change a line's quantity (0 removes it)."""
-        owner = cart_owner(request)
         try:
-            await carts_service.set_quantity(owner, line_id, data.quantity)
+            await cart.service.set_quantity(cart.owner, line_id, data.quantity)
         except (InsufficientStock, ValidationFailed) as exc:
-            view = await carts_service.view(owner)
-            context = cart_context(view, settings, line_errors={line_id: exc.detail})
-            template = "cart/_cart.html" if is_htmx(request) else "cart/index.html"
-            return Template(template, context={**context, "oob_badge": True}, status_code=exc.status_code)
-        return await self._after_change(request, carts_service, settings, owner)
+            template = "cart/_cart.html" if wants_fragment(cart.request) else "cart/index.html"
+            return await cart.page(template, exc.status_code, line_errors={line_id: exc.detail}, oob_badge=True)
+        return await cart.changed()
 
     @post("/lines/{line_id:int}/remove", name="cart.remove", media_type=MediaType.HTML)
-    async def remove(
-        self,
-        request: Request[Any, Any, Any],
-        line_id: FromPath[int],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
-    ) -> Any:
+    async def remove(self, line_id: FromPath[int], cart: NamedDependency[ShopperCart]) -> Any:
         """Remove a line."""
-        owner = cart_owner(request)
-        await carts_service.remove(owner, line_id)
-        return await self._after_change(request, carts_service, settings, owner)
+        await cart.service.remove(cart.owner, line_id)
+        return await cart.changed()
 
     @post("/clear", name="cart.clear", media_type=MediaType.HTML)
-    async def clear(
-        self,
-        request: Request[Any, Any, Any],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
-    ) -> Any:
+    async def clear(self, cart: NamedDependency[ShopperCart]) -> Any:
         """Empty the cart."""
-        owner = cart_owner(request)
-        await carts_service.clear(owner)
-        return await self._after_change(request, carts_service, settings, owner)
-
-    async def _after_change(
-        self, request: Request[Any, Any, Any], carts: CartService, settings: Settings, owner: CartOwner
-    ) -> Any:
-        if is_htmx(request):
-            view = await carts.view(owner)
-            return Template("cart/_cart.html", context={**cart_context(view, settings), "oob_badge": True})
-        return see_other(request, "/cart")
+        await cart.service.clear(cart.owner)
+        return await cart.changed()

@@ -6,11 +6,11 @@ the same token again (double click, refresh, back and resubmit) lands on the sam
 """
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.response import Redirect, Template
 
 from webshop.cart.service import CartOwner, CartService
@@ -23,7 +23,7 @@ from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFa
 from webshop.security.session import requires_user
 from webshop.text import Line
 from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
-from webshop.web.responses import see_other
+from webshop.web.responses import route_url, see_other_to
 
 CHECKOUT_KEY = "checkout"
 PAYMENT_PROVIDER = DEFAULT_PROVIDER
@@ -64,14 +64,15 @@ def address_input(source: object) -> AddressInput:
     return AddressInput(**{f.name: getattr(source, f.name) for f in dataclasses.fields(AddressInput)})
 
 
-def _verify_first(request: Request[User, Any, Any], settings: Settings, step: str) -> Redirect | None:
-    """With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL``, an unverified shopper is sent to confirm the address first."""
-    return _to_verify(step) if needs_verified_email(request.user, settings) else None
+def _to_verify(request: Request[Any, Any, Any], step: str) -> Redirect:
+    """To the "confirm your e-mail address" page, coming back to the checkout step named ``step`` afterwards."""
+    back = route_url(request, step)
+    return Redirect(route_url(request, "verify_email.prompt", query={"next": back}), status_code=303)
 
 
-def _to_verify(step: str) -> Redirect:
-    """To the "confirm your e-mail address" page, coming back to checkout ``step`` afterwards."""
-    return Redirect(f"/account/verify-email?next={step}", status_code=303)
+def _to(request: Request[Any, Any, Any], route_name: str, status_code: Literal[302, 303] = 302) -> Redirect:
+    """A redirect to the page of the route named ``route_name`` (a GET that cannot be shown yet: 302)."""
+    return Redirect(route_url(request, route_name), status_code=status_code)
 
 
 def _state(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -83,32 +84,78 @@ def _save_state(request: Request[Any, Any, Any], **changes: Any) -> None:
     request.set_session({**(request.session or {}), CHECKOUT_KEY: {**_state(request), **changes}})
 
 
+class CheckoutSteps:
+    """This request's checkout: the signed-in shopper, the choices kept so far (``state``) and the services
+    the steps use (the ``steps`` of the handlers that show the review page or check the address; Litestar
+    makes one per request from the dependencies ``__init__`` names).
+    """
+
+    def __init__(
+        self,
+        request: Request[User, Any, Any],
+        checkout_service: NamedDependency[CheckoutService],
+        carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
+    ) -> None:
+        self.request, self.checkout, self.carts, self.settings = request, checkout_service, carts_service, settings
+
+    def verify_first(self, step: str) -> Redirect | None:
+        """With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL``, an unverified shopper is sent to confirm the address
+        first, coming back to the step named ``step``; ``None`` when the shopper may go on."""
+        return _to_verify(self.request, step) if needs_verified_email(self.request.user, self.settings) else None
+
+    async def review_page(self, *, error: DomainError | None = None, token: str | None = None) -> Any:
+        """Step 3: lines, shipping, tax, total and the payment form, with ``error`` (and its status code)
+        and the checkout ``token`` to keep (default: a new one); the step still to do, or the cart when
+        it is empty, instead."""
+        request, settings = self.request, self.settings
+        state = _state(request)
+        if not state.get("address_id"):
+            return _to(request, "checkout.address")
+        if not state.get("shipping"):
+            return _to(request, "checkout.shipping")
+        view = await self.carts.view(CartOwner(user_id=request.user.id))
+        if not view.lines:
+            return _to(request, "cart")
+        method = shipping_method(state["shipping"])
+        address = await self.checkout.address(request.user.id, state["address_id"])
+        return Template(
+            "checkout/review.html",
+            context={
+                "cart": view,
+                "totals": view.totals(method, settings.shop.tax_rates_bp),
+                "method": method,
+                "address": address,
+                "checkout_token": token or new_checkout_token(),
+                "error": error,
+                "test_cards": (TEST_CARD_SUCCESS, TEST_CARD_DECLINED),
+                "tax_rates": settings.shop.tax_rates_bp,
+            },
+            status_code=error.status_code if error else 200,
+        )
+
+
 class CheckoutController(Controller):
     """Checkout steps (sign-in required; the guest cart was merged at sign-in)."""
 
     path = "/checkout"
     guards = [requires_user]
     include_in_schema = False
+    dependencies = {"steps": Provide(CheckoutSteps, sync_to_thread=False)}
 
     @get("", name="checkout", media_type=MediaType.HTML)
-    async def start(self) -> Redirect:
+    async def start(self, request: Request[User, Any, Any]) -> Redirect:
         """Checkout starts with the address."""
-        return Redirect("/checkout/address")
+        return _to(request, "checkout.address")
 
     @get("/address", name="checkout.address", media_type=MediaType.HTML)
-    async def address_form(
-        self,
-        request: Request[User, Any, Any],
-        checkout_service: NamedDependency[CheckoutService],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
-    ) -> Any:
+    async def address_form(self, request: Request[User, Any, Any], steps: NamedDependency[CheckoutSteps]) -> Any:
         """Step 1: choose a saved address or enter a new one."""
-        if redirect := _verify_first(request, settings, "/checkout/address"):
+        if redirect := steps.verify_first("checkout.address"):
             return redirect
-        if not (await carts_service.view(CartOwner(user_id=request.user.id))).lines:
-            return Redirect("/cart")
-        addresses = await checkout_service.addresses(request.user.id)
+        if not (await steps.carts.view(CartOwner(user_id=request.user.id))).lines:
+            return _to(request, "cart")
+        addresses = await steps.checkout.addresses(request.user.id)
         chosen = _state(request).get("address_id") or (addresses[0].id if addresses else None)
         return Template(
             "checkout/address.html",
@@ -138,14 +185,14 @@ class CheckoutController(Controller):
             context = {"addresses": addresses, "chosen": "new", "form": msgspec.structs.asdict(form)}
             return form_again("checkout/address.html", refusal, context)
         _save_state(request, address_id=address.id)
-        return see_other(request, "/checkout/shipping")
+        return see_other_to(request, "checkout.shipping")
 
     @get("/shipping", name="checkout.shipping", media_type=MediaType.HTML)
     async def shipping_form(self, request: Request[User, Any, Any]) -> Any:
         """Step 2: choose a shipping method."""
         state = _state(request)
         if not state.get("address_id"):
-            return Redirect("/checkout/address")
+            return _to(request, "checkout.address")
         return Template(
             "checkout/shipping.html",
             context={"methods": SHIPPING_METHODS, "chosen": state.get("shipping") or SHIPPING_METHODS[0].code},
@@ -159,95 +206,48 @@ class CheckoutController(Controller):
         except ValidationFailed as exc:
             return form_again("checkout/shipping.html", exc, {"methods": SHIPPING_METHODS, "chosen": None})
         _save_state(request, shipping=method.code)
-        return see_other(request, "/checkout/review")
+        return see_other_to(request, "checkout.review")
 
     @get("/review", name="checkout.review", media_type=MediaType.HTML)
-    async def review(
-        self,
-        request: Request[User, Any, Any],
-        checkout_service: NamedDependency[CheckoutService],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
-    ) -> Any:
+    async def review(self, steps: NamedDependency[CheckoutSteps]) -> Any:
         """Step 3: review lines, shipping, tax and total; pay."""
-        if redirect := _verify_first(request, settings, "/checkout/review"):
-            return redirect
-        return await self._review_page(request, checkout_service, carts_service, settings)
-
-    async def _review_page(
-        self,
-        request: Request[User, Any, Any],
-        checkout: CheckoutService,
-        carts: CartService,
-        settings: Settings,
-        *,
-        error: DomainError | None = None,
-        token: str | None = None,
-    ) -> Any:
-        state = _state(request)
-        if not state.get("address_id"):
-            return Redirect("/checkout/address")
-        if not state.get("shipping"):
-            return Redirect("/checkout/shipping")
-        view = await carts.view(CartOwner(user_id=request.user.id))
-        if not view.lines:
-            return Redirect("/cart")
-        method = shipping_method(state["shipping"])
-        address = await checkout.address(request.user.id, state["address_id"])
-        return Template(
-            "checkout/review.html",
-            context={
-                "cart": view,
-                "totals": view.totals(method, settings.shop.tax_rates_bp),
-                "method": method,
-                "address": address,
-                "checkout_token": token or new_checkout_token(),
-                "error": error,
-                "test_cards": (TEST_CARD_SUCCESS, TEST_CARD_DECLINED),
-                "tax_rates": settings.shop.tax_rates_bp,
-            },
-            status_code=error.status_code if error else 200,
-        )
+        return steps.verify_first("checkout.review") or await steps.review_page()
 
     @post("/place", name="checkout.place", media_type=MediaType.HTML)
     async def place(
-        self,
-        request: Request[User, Any, Any],
-        checkout_service: NamedDependency[CheckoutService],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
-        data: FormFields,
+        self, request: Request[User, Any, Any], steps: NamedDependency[CheckoutSteps], data: FormFields
     ) -> Any:
         """Place the order (exactly once per checkout token) and show it."""
         try:
             form = read_form(PlaceForm, data)
         except InvalidForm as exc:
-            return await self._review_page(request, checkout_service, carts_service, settings, error=exc)
+            return await steps.review_page(error=exc)
         state = _state(request)
-        replay = await checkout_service.find_by_token(form.checkout_token) if form.checkout_token else None
+        # place_order replays a token too, but only once this handler's own checks let the post through:
+        # an order already placed must answer even when the shop now asks this shopper to confirm their
+        # address first, or when the session lost the checkout's choices (signed out and in again).
+        replay = await steps.checkout.find_by_token(form.checkout_token) if form.checkout_token else None
         if replay is not None and replay.user_id == request.user.id:
-            return see_other(request, f"/orders/{replay.number}?placed=1")
-        if redirect := _verify_first(request, settings, "/checkout/review"):
+            return see_other_to(request, "order", number=replay.number, query={"placed": "1"})
+        if redirect := steps.verify_first("checkout.review"):
             return redirect  # the service refuses too (EmailNotVerified); this keeps the shopper's way
         if not state.get("address_id") or not state.get("shipping"):
-            return Redirect("/checkout/address", status_code=303)
+            return _to(request, "checkout.address", status_code=303)
         try:
-            address = await checkout_service.address(request.user.id, state["address_id"])
-            order, _created = await checkout_service.place_order(
+            address = await steps.checkout.address(request.user.id, state["address_id"])
+            order, _created = await steps.checkout.place_order(
                 user_id=request.user.id,
                 address=address_input(address),
                 shipping_code=state["shipping"],
                 card_number=form.card_number,
                 checkout_token=form.checkout_token,
                 provider=PAYMENT_PROVIDER,
-                tax_rates_bp=settings.shop.tax_rates_bp,
+                tax_rates_bp=steps.settings.shop.tax_rates_bp,
                 expected_signature=form.cart_signature or None,
-                require_verified_email=settings.shop.require_verified_email,
+                require_verified_email=steps.settings.shop.require_verified_email,
             )
         except EmailNotVerified:
-            return _to_verify("/checkout/review")
+            return _to_verify(request, "checkout.review")
         except DomainError as exc:
-            return await self._review_page(
-                request, checkout_service, carts_service, settings, error=exc, token=form.checkout_token or None
-            )
-        return see_other(request, f"/orders/{order.number}?placed=1")
+            return await steps.review_page(error=exc, token=form.checkout_token or None)
+        return see_other_to(request, "order", number=order.number, query={"placed": "1"})

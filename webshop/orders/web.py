@@ -16,7 +16,7 @@ from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition
 from webshop.orders.service import SHOPPER_CANCELLABLE, OrderService, refund_owed
 from webshop.security.session import requires_user
-from webshop.web.responses import page_count, see_other
+from webshop.web.responses import page_count, see_other_to
 
 ORDERS_PAGE_SIZE = 20
 """Orders per page of the history."""
@@ -111,4 +111,4 @@ class OrderController(Controller):
                 context={"order": order, "error": exc.detail, "cancellable": order.status in SHOPPER_CANCELLABLE},
                 status_code=exc.status_code,
             )
-        return see_other(request, f"/orders/{number}?cancelled=1")
+        return see_other_to(request, "order", number=number, query={"cancelled": "1"})

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote
 
 from advanced_alchemy.exceptions import NotFoundError
 from litestar import MediaType, Request, Response
@@ -36,6 +35,7 @@ from sqlalchemy.exc import TimeoutError as DBAPITimeout
 
 from webshop.errors import BUSY_DETAIL, DomainError, InsufficientStock, NotFound
 from webshop.security.session import plain_user
+from webshop.web.responses import route_url, wants_fragment
 
 logger = logging.getLogger("webshop.errors")
 RETRY_AFTER_SECONDS = "5"
@@ -66,11 +66,6 @@ def problem(status: int, detail: str, *, title: str | None = None, **extra: Any)
     return Response(body, status_code=status, media_type="application/problem+json")
 
 
-def _is_htmx_fragment_request(request: Request[Any, Any, Any]) -> bool:
-    """An htmx request that swaps a part of the page (not a boosted link or form, which swaps the body)."""
-    return isinstance(request, HTMXRequest) and bool(request.htmx) and not request.htmx.boosted
-
-
 def error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Template:
     """The HTML error page (``errors/error.html``) with ``status`` and a message for the shopper.
 
@@ -79,7 +74,7 @@ def error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Tem
     the page (the cart, the search results) gets the message alone (``errors/_error.html``), so no
     second page is nested inside the first.
     """
-    fragment = _is_htmx_fragment_request(request)
+    fragment = wants_fragment(request)
     return Template(
         "errors/_error.html" if fragment else "errors/error.html",
         context={"status": status, "title": TITLES.get(status, "Error"), "detail": detail},
@@ -170,9 +165,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if _is_api(request):
         return _api_problem(request, exc, status, detail)
     if isinstance(exc, NotAuthorizedException):
-        target = "/account/sign-in?next=" + quote(
-            request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        )
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = route_url(request, "sign_in", query={"next": back})
         if isinstance(request, HTMXRequest) and request.htmx:
             return ClientRedirect(target)
         return Redirect(target, status_code=HTTP_303_SEE_OTHER)

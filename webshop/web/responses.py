@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from litestar import Request
 from litestar.plugins.htmx import HTMXRequest, HXLocation
@@ -39,14 +40,56 @@ def page_or_fragment(
     return Template(template, context=context, status_code=status_code, headers=headers)
 
 
+def wants_fragment(request: Request[Any, Any, Any]) -> bool:
+    """True for an htmx request that swaps a part of the page (``hx-get``/``hx-post``), False for a plain
+    request or a boosted link or form (which swaps the whole body, so it wants the page)."""
+    return isinstance(request, HTMXRequest) and bool(request.htmx) and not request.htmx.boosted
+
+
+def route_url(
+    request: Request[Any, Any, Any],
+    route_name: str,
+    /,
+    *,
+    query: dict[str, str] | None = None,
+    fragment: str | None = None,
+    **path_params: Any,
+) -> str:
+    """The path of the route named ``route_name`` (``Litestar.route_reverse``), with a query and a fragment.
+
+    ``route_url(request, "order", number="WS-1", query={"placed": "1"})`` is ``/orders/WS-1?placed=1``;
+    ``route_url(request, "admin_categories", fragment="category-7")`` is ``/admin/categories#category-7``.
+    Query values are percent-encoded with ``/`` left as it is (``?next=/checkout/review``).
+
+    Raises:
+        NoRouteMatchFoundException: no route has that name, or a path parameter is missing or of the wrong type.
+    """
+    url: str = request.app.route_reverse(route_name, **path_params)
+    if query:
+        url += "?" + urlencode(query, safe="/", quote_via=quote)
+    if fragment:
+        url += "#" + fragment
+    return url
+
+
 def see_other(request: Request[Any, Any, Any], url: str) -> Redirect | HXLocation:
     """Answer a successful form post: 303 for a plain or boosted request, ``HX-Location`` for other htmx.
 
     A boosted form follows the 303 itself (htmx swaps the body and pushes the final URL).
     """
-    if isinstance(request, HTMXRequest) and request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         return HXLocation(redirect_to=url)
     return Redirect(url, status_code=HTTP_303_SEE_OTHER)
+
+
+def see_other_to(request: Request[Any, Any, Any], route_name: str, /, **url_parts: Any) -> Redirect | HXLocation:
+    """``see_other`` to the route named ``route_name``; ``url_parts`` are ``route_url``'s (the path
+    parameters, ``query``, ``fragment``): ``see_other_to(request, "order", number=n, query={"placed": "1"})``.
+
+    Raises:
+        NoRouteMatchFoundException: as ``route_url``.
+    """
+    return see_other(request, route_url(request, route_name, **url_parts))
 
 
 def page_count(total: int, page_size: int) -> int:
