@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 import msgspec
 
 from webshop.catalog.query import CategoryNode
-from webshop.catalog.rules import _facet_dict
+from webshop.catalog.rules import facet_dict
 from webshop.catalog.schemas import TAX_CATEGORY_DEFAULT, ProductWrite, VariantUpdate, VariantWrite
 from webshop.db.models import Product, Variant
 from webshop.errors import DomainError
@@ -321,7 +321,7 @@ class ProductForm:
 
 def product_form_values(product: Product) -> dict[str, str]:
     """The edit form's initial values from a product."""
-    facets = _facet_dict(product)
+    facets = facet_dict(product)
     values = {
         "name": product.name,
         "slug": product.slug,

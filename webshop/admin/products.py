@@ -19,8 +19,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.plugins.flash import flash
-from litestar.plugins.htmx import HXLocation
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.admin.product_form import (
@@ -37,7 +36,6 @@ from webshop.admin.product_form import (
     stock_level,
     whole_number,
 )
-from webshop.cart.web import is_htmx
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.products import ProductService
 from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
@@ -48,7 +46,7 @@ from webshop.errors import NotFound, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.stock.service import StockChanged
 from webshop.web.forms import FormFields, read_form
-from webshop.web.responses import see_other
+from webshop.web.responses import see_other, see_other_to, wants_fragment
 
 # The multipart framing around a 5 MB photo (boundaries, headers, the CSRF field) is well under 64 KB;
 # the service checks the photo itself against MAX_UPLOAD_BYTES.
@@ -127,7 +125,7 @@ class AdminProductController(AdminPages):
     ) -> Any:
         """One variant's price or stock cell (htmx: the cell; otherwise back to the table)."""
         variant = await self._cell_variant(products_service, variant_id, field)
-        if not is_htmx(request):
+        if not wants_fragment(request):
             return see_other(request, safe_next(next_url))
         return self._cell(variant, field, next_url=safe_next(next_url))
 
@@ -194,7 +192,7 @@ class AdminProductController(AdminPages):
                 error=message,
                 status_code=exc.status_code,
             )
-        if is_htmx(request):
+        if wants_fragment(request):
             return self._cell(variant, field, next_url=next_url, saved=True)
         flash(request, f"{variant.sku}: {field} saved.", "success")
         return see_other(request, next_url)
@@ -233,7 +231,7 @@ class AdminProductController(AdminPages):
         error: str = "",
         status_code: int = 200,
     ) -> Template:
-        template = "admin/products/_cell_form.html" if is_htmx(request) else "admin/products/cell_edit.html"
+        template = "admin/products/_cell_form.html" if wants_fragment(request) else "admin/products/cell_edit.html"
         return Template(
             template,
             context={
@@ -283,7 +281,7 @@ class AdminProductController(AdminPages):
                 form.errors.setdefault("form", exc.detail)
             else:
                 flash(request, f"Created “{product.name}”.", "success")
-                return _to_product(request, product.id)
+                return see_other_to(request, "admin_product", product_id=product.id)
         form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
         return await self._form(
             categories_service, settings, None, form.values, form.errors, is_active=form.is_active, status_code=422
@@ -349,7 +347,7 @@ class AdminProductController(AdminPages):
                         form.values[f"variants-{index}-stock_seen"] = str(variant.stock)
             else:
                 flash(request, f"Saved “{product.name}”.", "success")
-                return _to_product(request, product.id)
+                return see_other_to(request, "admin_product", product_id=product.id)
         form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
         return await self._form(
             categories_service,
@@ -434,7 +432,7 @@ class AdminProductController(AdminPages):
             flash(request, exc.detail, "error")
         else:
             flash(request, f"Removed variant {variant.sku}.", "success")
-        return _to_product(request, product_id)
+        return see_other_to(request, "admin_product", product_id=product_id)
 
     @post("/{product_id:int}/delete", name="admin_product_delete", media_type=MediaType.HTML)
     async def delete(
@@ -446,7 +444,7 @@ class AdminProductController(AdminPages):
         """Soft-delete the product: gone from the shop and the API, kept for past orders."""
         product = await products_service.soft_delete(product_id, actor=request.user)
         flash(request, f"Deleted “{product.name}”: it no longer shows in the shop. You can restore it.", "success")
-        return _to_product(request, product_id)
+        return see_other_to(request, "admin_product", product_id=product_id)
 
     @post("/{product_id:int}/restore", name="admin_product_restore", media_type=MediaType.HTML)
     async def restore(
@@ -458,7 +456,7 @@ class AdminProductController(AdminPages):
         """Bring a soft-deleted product back."""
         product = await products_service.restore(product_id, actor=request.user)
         flash(request, f"Restored “{product.name}”.", "success")
-        return _to_product(request, product_id)
+        return see_other_to(request, "admin_product", product_id=product_id)
 
     # --- photos -------------------------------------------------------------------------------------------
 
@@ -510,7 +508,7 @@ class AdminProductController(AdminPages):
                 photo_error=message,
             )
         flash(request, "Photo added.", "success")
-        return _to_product(request, product_id)
+        return see_other_to(request, "admin_product", product_id=product_id)
 
     @post("/{product_id:int}/images/{image_id:int}/move", name="admin_image_move", media_type=MediaType.HTML)
     async def move_image(
@@ -524,7 +522,7 @@ class AdminProductController(AdminPages):
         form = await request.form()
         offset = -1 if form.get("direction") == "up" else 1
         await products_service.move_image(product_id, image_id, offset, actor=request.user)
-        return _to_product(request, product_id, "#photos")
+        return see_other_to(request, "admin_product", product_id=product_id, fragment="photos")
 
     @post("/{product_id:int}/images/{image_id:int}/delete", name="admin_image_delete", media_type=MediaType.HTML)
     async def delete_image(
@@ -538,12 +536,7 @@ class AdminProductController(AdminPages):
         """Remove a photo (its files too, unless another product shows the same file)."""
         await products_service.remove_image(product_id, image_id, media_dir=settings.shop.media_dir, actor=request.user)
         flash(request, "Photo removed.", "success")
-        return _to_product(request, product_id, "#photos")
-
-
-def _to_product(request: Request[Any, Any, Any], product_id: int, fragment: str = "") -> Redirect | HXLocation:
-    """After a successful post: to the product's edit page (``admin_product``), at ``fragment`` (``#photos``)."""
-    return see_other(request, request.app.route_reverse("admin_product", product_id=product_id) + fragment)
+        return see_other_to(request, "admin_product", product_id=product_id, fragment="photos")
 
 
 def upload_too_large(request: Request[Any, Any, Any]) -> Response[Any]:

@@ -27,9 +27,6 @@ from webshop.web.responses import see_other_to, wants_fragment
 
 CART_KEY = "cart"
 
-is_htmx = wants_fragment
-"""True for an htmx request that is not a boosted navigation (it wants a fragment); ``wants_fragment``."""
-
 
 class AddForm(msgspec.Struct):
     """Add-to-cart form: a variant (by id or SKU) and a quantity."""

@@ -39,9 +39,9 @@ from webshop.catalog.rules import (
     _check_variant_set,
     _clean_product,
     _clean_variant,
-    _facet_dict,
     _product_snapshot,
     _replace_facets,
+    facet_dict,
 )
 from webshop.catalog.schemas import ProductPatch, ProductWrite, VariantUpdate, VariantWrite
 from webshop.catalog.slugs import free_slug, slugify
@@ -427,7 +427,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             StockChanged: a variant's stock is no longer what the admin saw (the write rolls back).
         """
         session = self.repository.session
-        facets_before = _facet_dict(product)
+        facets_before = facet_dict(product)
         before = _product_snapshot(product, facets_before)
         for variant, clean in updates:
             if "stock" in clean:

@@ -205,7 +205,8 @@ def _check_variant_set(
             errors[field] = "Another variant already has these option values."
 
 
-def _facet_dict(product: Product) -> dict[str, list[str]]:
+def facet_dict(product: Product) -> dict[str, list[str]]:
+    """The product's facets as ``{name: [values]}`` (for its snapshot and the admin form)."""
     facets: dict[str, list[str]] = {}
     for facet in product.facets:
         facets.setdefault(facet.facet, []).append(facet.value)
