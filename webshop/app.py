@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
-from advanced_alchemy.extensions.litestar.providers import create_service_provider
 from litestar import Litestar, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
@@ -52,6 +51,7 @@ from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import CheckoutController
 from webshop.config import Settings, get_settings
 from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config
+from webshop.db.providers import service_provider
 from webshop.mail.sender import MailSender
 from webshop.observability.health import ready_handler
 from webshop.observability.logging import configure_logging
@@ -220,15 +220,15 @@ def _dependencies(settings: Settings, alchemy: ShopAlchemyConfig) -> dict[str, P
         "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
         "sign_in_throttle": Provide(provide_sign_in_throttle, sync_to_thread=False),
         "alchemy": Provide(lambda: alchemy, use_cache=True, sync_to_thread=False),
-        "account_links_service": Provide(create_service_provider(AccountLinkService)),
-        "products_service": Provide(create_service_provider(ProductService)),
-        "categories_service": Provide(create_service_provider(CategoryService)),
-        "users_service": Provide(create_service_provider(UserService)),
-        "carts_service": Provide(create_service_provider(CartService)),
-        "checkout_service": Provide(create_service_provider(CheckoutService)),
-        "orders_service": Provide(create_service_provider(OrderService)),
-        "api_tokens_service": Provide(create_service_provider(ApiTokenService)),
-        "idempotency_service": Provide(create_service_provider(IdempotencyService)),
-        "audit_service": Provide(create_service_provider(AuditService)),
-        "stock_service": Provide(create_service_provider(StockService)),
+        "account_links_service": service_provider(AccountLinkService, security=settings.security, shop=settings.shop),
+        "products_service": service_provider(ProductService, shop=settings.shop),
+        "categories_service": service_provider(CategoryService),
+        "users_service": service_provider(UserService),
+        "carts_service": service_provider(CartService),
+        "checkout_service": service_provider(CheckoutService, shop=settings.shop),
+        "orders_service": service_provider(OrderService),
+        "api_tokens_service": service_provider(ApiTokenService, security=settings.security),
+        "idempotency_service": service_provider(IdempotencyService),
+        "audit_service": service_provider(AuditService),
+        "stock_service": service_provider(StockService),
     }

@@ -215,9 +215,10 @@ async def test_check_stock_command_finds_ledger_mismatches(alchemy, skus, settin
     assert "EP-1: stock 39, ledger sum 40" in bad.output
 
 
-async def test_the_service_refuses_an_unverified_address_when_the_shop_requires_one(alchemy, skus):
+async def test_the_service_refuses_an_unverified_address_when_the_shop_requires_one(alchemy, skus, settings):
     """``place_order`` itself enforces ``WEBSHOP_REQUIRE_VERIFIED_EMAIL`` (the pages redirect and the
     API answers 403 from this one rule); a verified account then places the same cart."""
+    import dataclasses
     from datetime import UTC, datetime
 
     from webshop.accounts.service import UserService
@@ -239,13 +240,13 @@ async def test_the_service_refuses_an_unverified_address_when_the_shop_requires_
             shipping_code="standard",
             card_number="4242424242424242",
             provider=DEFAULT_PROVIDER,
-            tax_rates_bp={},
-            require_verified_email=True,
         )
+        shop = dataclasses.replace(settings.shop, require_verified_email=True, tax_rates_bp={})
+        checkout = CheckoutService(session=session, shop=shop)
         with pytest.raises(EmailNotVerified, match="Confirm your e-mail address"):
-            await CheckoutService(session=session).place_order(**order, checkout_token="t" * 24)
+            await checkout.place_order(**order, checkout_token="t" * 24)
         assert await session.scalar(select(func.count()).select_from(Order)) == 0
         user.email_verified_at = datetime.now(UTC)
         await session.commit()
-        placed, created = await CheckoutService(session=session).place_order(**order, checkout_token="u" * 24)
+        placed, created = await checkout.place_order(**order, checkout_token="u" * 24)
         assert created and placed.status == "paid"

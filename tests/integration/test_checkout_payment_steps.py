@@ -8,6 +8,7 @@ when checkout holds no lock on that row (PostgreSQL) and not SQLite's write lock
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy import func, select
@@ -16,11 +17,16 @@ from sqlalchemy.engine import make_url
 from tests.shopper import SUCCESS_CARD, ready_to_pay
 from webshop.checkout.payments import ChargeResult, RefundResult, TestPaymentProvider
 from webshop.checkout.service import AddressInput, CheckoutService
+from webshop.config import Settings
 from webshop.db.models import AuditEvent, CartLine, Order, OrderStatus, OutboundEmail, StockMovement, User, Variant
 from webshop.errors import PaymentDeclined
 from webshop.orders.service import OrderService
 
 ADDRESS = AddressInput(name="Ada", line1="1 Way", city="London", postal_code="N1", country="GB")
+NO_TAX = Settings.from_flat(
+    database_url="sqlite+aiosqlite://", secret_key="k" * 32, media_dir=Path("."), tax_rates={}
+).shop
+"""The shop's settings for these orders: no tax, so the amounts charged are the prices and shipping."""
 
 
 async def write_elsewhere(db_url: str, sku: str) -> None:
@@ -72,14 +78,13 @@ class ProbeProvider:
 async def place(alchemy, provider, token: str, card: str = SUCCESS_CARD) -> tuple[Order, bool]:
     async with alchemy.get_session() as session:
         user_id = await session.scalar(select(User.id).where(User.email == "buyer@example.com"))
-        return await CheckoutService(session=session).place_order(
+        return await CheckoutService(session=session, shop=NO_TAX).place_order(
             user_id=user_id,
             address=ADDRESS,
             shipping_code="standard",
             card_number=card,
             checkout_token=token,
             provider=provider,
-            tax_rates_bp={},
         )
 
 

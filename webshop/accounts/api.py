@@ -23,7 +23,6 @@ from webshop.accounts.service import UserService
 from webshop.accounts.tokens import ApiTokenService, TokenPair
 from webshop.api.openapi import OptionalBodyOperation
 from webshop.api.responses import problems
-from webshop.config import Settings
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.security.jwt import BEARER, PUBLIC
@@ -46,12 +45,9 @@ class AuthApiController(Controller):
         data: JSONBody[RegisterIn],
         users_service: NamedDependency[UserService],
         account_links_service: NamedDependency[AccountLinkService],
-        settings: NamedDependency[Settings],
     ) -> UserOut:
         """Create a customer account; a link to confirm the e-mail address is sent to it."""
-        user = await account_links_service.sign_up(
-            email=data.email, name=data.name, password=data.password, settings=settings
-        )
+        user = await account_links_service.sign_up(email=data.email, name=data.name, password=data.password)
         return user_out(user)
 
     @post("/token", opt=PUBLIC, operation_id="createToken", status_code=200, responses=problems(400, 401, 422, 429))
@@ -60,7 +56,6 @@ class AuthApiController(Controller):
         data: Annotated[PasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
         users_service: NamedDependency[UserService],
         api_tokens_service: NamedDependency[ApiTokenService],
-        settings: NamedDependency[Settings],
         sign_in_throttle: NamedDependency[SignInThrottle],
     ) -> TokenOut:
         """OAuth2 password flow: form fields ``username`` (e-mail) and ``password``.
@@ -70,17 +65,16 @@ class AuthApiController(Controller):
             message = "Only the password grant is supported."
             raise ValidationFailed(message, field_errors={"grant_type": message})
         user = await users_service.authenticate(email=data.username, password=data.password, throttle=sign_in_throttle)
-        return _token_out(await api_tokens_service.issue(user, settings.security))
+        return _token_out(await api_tokens_service.issue(user))
 
     @post("/refresh", opt=PUBLIC, operation_id="refreshToken", status_code=200, responses=problems(400, 401, 429))
     async def refresh(
         self,
         data: JSONBody[RefreshIn],
         api_tokens_service: NamedDependency[ApiTokenService],
-        settings: NamedDependency[Settings],
     ) -> TokenOut:
         """Exchange a refresh token (single use) for a new access and refresh token."""
-        return _token_out(await api_tokens_service.refresh(data.refresh_token, settings.security))
+        return _token_out(await api_tokens_service.refresh(data.refresh_token))
 
     @post(
         "/logout",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -32,7 +32,9 @@ from webshop.mail.outbox import queue_email
 from webshop.security.passwords import hash_password, password_problem, verify_password
 
 if TYPE_CHECKING:
-    from webshop.config import Settings
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from webshop.config import SecuritySettings, ShopSettings
 
 
 class LinkPurpose(enum.StrEnum):
@@ -76,15 +78,15 @@ class AccountLinkError(DomainError):
         self.status_code = 400 if problem == LinkProblem.INVALID else 410
 
 
-def _serializer(settings: Settings, purpose: LinkPurpose) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.security.secret_key, salt=f"webshop.account-link.{purpose.value}")
+def _serializer(security: SecuritySettings, purpose: LinkPurpose) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(security.secret_key, salt=f"webshop.account-link.{purpose.value}")
 
 
-def link_lifetime(settings: Settings, purpose: LinkPurpose) -> timedelta:
+def link_lifetime(security: SecuritySettings, purpose: LinkPurpose) -> timedelta:
     """How long a ``purpose`` link works: ``reset_token_minutes`` for resets, else ``email_token_hours``."""
     if purpose == LinkPurpose.RESET_PASSWORD:
-        return timedelta(minutes=settings.security.reset_token_minutes)
-    return timedelta(hours=settings.security.email_token_hours)
+        return timedelta(minutes=security.reset_token_minutes)
+    return timedelta(hours=security.email_token_hours)
 
 
 LINK_PATHS = {
@@ -105,15 +107,23 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
 
     repository_type = Repo
 
+    def __init__(
+        self, session: AsyncSession, *, security: SecuritySettings, shop: ShopSettings, **repo_kwargs: Any
+    ) -> None:
+        """A service on ``session`` that signs links with ``security.secret_key`` (lifetimes from ``security``)
+        and writes them under ``shop.base_url``; given at construction by the app's provider."""
+        super().__init__(session=session, **repo_kwargs)
+        self.security = security
+        self.shop = shop
+
     # -- links -----------------------------------------------------------------------------------
 
-    async def issue(self, user: User, purpose: LinkPurpose, settings: Settings, *, new_email: str | None = None) -> str:
+    async def issue(self, user: User, purpose: LinkPurpose, *, new_email: str | None = None) -> str:
         """Create a link token for ``user``; every older unused link of the same purpose stops working.
 
         Args:
             user: Whose link it is.
             purpose: What following it does.
-            settings: Secret key and lifetimes.
             new_email: The address the link is about (verified, or changed to).
 
         Returns:
@@ -139,25 +149,25 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
                 purpose=purpose.value,
                 nonce=nonce,
                 new_email=new_email,
-                expires_at=now + link_lifetime(settings, purpose),
+                expires_at=now + link_lifetime(self.security, purpose),
             )
         )
         await session.flush()
-        return str(_serializer(settings, purpose).dumps(nonce))
+        return str(_serializer(self.security, purpose).dumps(nonce))
 
-    def link(self, token: str, purpose: LinkPurpose, settings: Settings) -> str:
+    def link(self, token: str, purpose: LinkPurpose) -> str:
         """The absolute URL of a link (``base_url`` + the purpose's path + ``token``)."""
-        return f"{settings.shop.base_url}{LINK_PATHS[purpose]}{token}"
+        return f"{self.shop.base_url}{LINK_PATHS[purpose]}{token}"
 
-    async def check(self, token: str, purpose: LinkPurpose, settings: Settings) -> AccountToken:
+    async def check(self, token: str, purpose: LinkPurpose) -> AccountToken:
         """The link's row if the link still works (without using it up).
 
         Raises:
             AccountLinkError: bad signature, expired, used or superseded.
         """
-        max_age = int(link_lifetime(settings, purpose).total_seconds())
+        max_age = int(link_lifetime(self.security, purpose).total_seconds())
         try:
-            nonce = _serializer(settings, purpose).loads(token, max_age=max_age)
+            nonce = _serializer(self.security, purpose).loads(token, max_age=max_age)
         except SignatureExpired as exc:
             raise AccountLinkError(LinkProblem.EXPIRED, purpose) from exc
         except BadSignature as exc:
@@ -175,7 +185,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             raise AccountLinkError(LinkProblem.EXPIRED, purpose)
         return cast("AccountToken", row)
 
-    async def use(self, token: str, purpose: LinkPurpose, settings: Settings) -> tuple[AccountToken, User]:
+    async def use(self, token: str, purpose: LinkPurpose) -> tuple[AccountToken, User]:
         """Check the link and mark it used, exactly once even when two requests race.
 
         Returns:
@@ -184,7 +194,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
         Raises:
             AccountLinkError: as ``check``; ``USED`` for the loser of a race.
         """
-        row = await self.check(token, purpose, settings)
+        row = await self.check(token, purpose)
         session = self.repository.session
         now = datetime.now(UTC)
         result = await session.execute(
@@ -220,9 +230,9 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
 
     # -- flows -----------------------------------------------------------------------------------
 
-    async def send_verification(self, user: User, settings: Settings) -> None:
+    async def send_verification(self, user: User) -> None:
         """Queue a verification link to ``user.email`` (older ones stop working). The caller commits."""
-        token = await self.issue(user, LinkPurpose.VERIFY_EMAIL, settings, new_email=user.email)
+        token = await self.issue(user, LinkPurpose.VERIFY_EMAIL, new_email=user.email)
         queue_email(
             self.repository.session,
             to=user.email,
@@ -230,12 +240,12 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             context={
                 "user": user,
                 "email": user.email,
-                "link": self.link(token, LinkPurpose.VERIFY_EMAIL, settings),
-                "hours": settings.security.email_token_hours,
+                "link": self.link(token, LinkPurpose.VERIFY_EMAIL),
+                "hours": self.security.email_token_hours,
             },
         )
 
-    async def sign_up(self, *, email: str, name: str, password: str, settings: Settings) -> User:
+    async def sign_up(self, *, email: str, name: str, password: str) -> User:
         """Create a customer account and queue the link that confirms its address; committed together.
 
         The pages and ``POST /api/auth/register`` both sign up through here, so an account never
@@ -245,16 +255,16 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             ValidationFailed: from ``UserService.register`` (bad fields, address taken); nothing saved.
         """
         user = await UserService(session=self.repository.session).register(email=email, name=name, password=password)
-        await self.send_verification(user, settings)
+        await self.send_verification(user)
         await self.repository.session.commit()
         return user
 
-    async def resend_verification(self, user: User, settings: Settings) -> None:
+    async def resend_verification(self, user: User) -> None:
         """``send_verification`` for the "send the link again" button; committed."""
-        await self.send_verification(user, settings)
+        await self.send_verification(user)
         await self.repository.session.commit()
 
-    async def verify_email(self, token: str, settings: Settings) -> User:
+    async def verify_email(self, token: str) -> User:
         """Follow a verification link: the address it was sent to becomes verified; committed.
 
         Raises:
@@ -262,7 +272,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
         """
         session = self.repository.session
         async with session.begin_nested():
-            row, user = await self.use(token, LinkPurpose.VERIFY_EMAIL, settings)
+            row, user = await self.use(token, LinkPurpose.VERIFY_EMAIL)
             if (row.new_email or "").lower() != user.email.lower():
                 raise AccountLinkError(LinkProblem.SUPERSEDED, LinkPurpose.VERIFY_EMAIL)
             if user.email_verified_at is None:
@@ -271,7 +281,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
         await session.commit()
         return user
 
-    async def request_password_reset(self, email: str, settings: Settings) -> bool:
+    async def request_password_reset(self, email: str) -> bool:
         """Queue a reset link if ``email`` belongs to an active account; committed.
 
         The caller answers the same way either way (and should call this off the request path, so the
@@ -284,21 +294,21 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
         user = await UserService(session=session).get_by_email(email) if EMAIL_RE.match(email.strip()) else None
         if user is None or not user.is_active:
             return False
-        token = await self.issue(user, LinkPurpose.RESET_PASSWORD, settings, new_email=user.email)
+        token = await self.issue(user, LinkPurpose.RESET_PASSWORD, new_email=user.email)
         queue_email(
             session,
             to=user.email,
             kind="reset_password",
             context={
                 "user": user,
-                "link": self.link(token, LinkPurpose.RESET_PASSWORD, settings),
-                "minutes": settings.security.reset_token_minutes,
+                "link": self.link(token, LinkPurpose.RESET_PASSWORD),
+                "minutes": self.security.reset_token_minutes,
             },
         )
         await session.commit()
         return True
 
-    async def reset_password(self, token: str, new_password: str, settings: Settings) -> User:
+    async def reset_password(self, token: str, new_password: str) -> User:
         """Follow a reset link with a new password; committed.
 
         The password is replaced, every sign-in of the account (browser sessions and API token
@@ -310,11 +320,11 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             AccountLinkError: the link does not work.
         """
         if problem := password_problem(new_password):
-            await self.check(token, LinkPurpose.RESET_PASSWORD, settings)  # a dead link says so first
+            await self.check(token, LinkPurpose.RESET_PASSWORD)  # a dead link says so first
             raise ValidationFailed("Your password was not changed.", field_errors={"password": problem})
         session = self.repository.session
         async with session.begin_nested():
-            row, user = await self.use(token, LinkPurpose.RESET_PASSWORD, settings)
+            row, user = await self.use(token, LinkPurpose.RESET_PASSWORD)
             if (row.new_email or "").lower() != user.email.lower():
                 raise AccountLinkError(LinkProblem.SUPERSEDED, LinkPurpose.RESET_PASSWORD)
             user.password_hash = await hash_password(new_password)
@@ -328,13 +338,13 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
                 session,
                 to=user.email,
                 kind="password_changed",
-                context={"user": user, "forgot_url": f"{settings.shop.base_url}/account/forgot-password"},
+                context={"user": user, "forgot_url": f"{self.shop.base_url}/account/forgot-password"},
             )
             await session.flush()
         await session.commit()
         return user
 
-    async def request_email_change(self, user: User, *, new_email: str, password: str, settings: Settings) -> str:
+    async def request_email_change(self, user: User, *, new_email: str, password: str) -> str:
         """Send a confirmation link to ``new_email``; the address changes only when it is followed. Committed.
 
         Returns:
@@ -357,7 +367,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
         if errors:
             raise ValidationFailed("Your e-mail address was not changed.", field_errors=errors)
         session = self.repository.session
-        token = await self.issue(user, LinkPurpose.CHANGE_EMAIL, settings, new_email=new_email)
+        token = await self.issue(user, LinkPurpose.CHANGE_EMAIL, new_email=new_email)
         queue_email(
             session,
             to=new_email,
@@ -365,14 +375,14 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             context={
                 "user": user,
                 "new_email": new_email,
-                "link": self.link(token, LinkPurpose.CHANGE_EMAIL, settings),
-                "hours": settings.security.email_token_hours,
+                "link": self.link(token, LinkPurpose.CHANGE_EMAIL),
+                "hours": self.security.email_token_hours,
             },
         )
         await session.commit()
         return new_email
 
-    async def confirm_email_change(self, token: str, settings: Settings) -> User:
+    async def confirm_email_change(self, token: str) -> User:
         """Follow an e-mail change link: the account's address becomes the new one; committed.
 
         The new address is checked for uniqueness again now (another account may have taken it since
@@ -387,7 +397,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
         taken = Conflict("Another account uses this e-mail address by now, so yours was not changed.")
         try:
             async with session.begin_nested():
-                row, user = await self.use(token, LinkPurpose.CHANGE_EMAIL, settings)
+                row, user = await self.use(token, LinkPurpose.CHANGE_EMAIL)
                 new_email = row.new_email or ""
                 if await self._email_taken(new_email, user.id):
                     raise taken

@@ -86,7 +86,8 @@ async def request_reset_in_background(alchemy: ShopAlchemyConfig, email: str, se
     """
     try:
         async with write_session(alchemy) as session:
-            await AccountLinkService(session=session).request_password_reset(email, settings)
+            links = AccountLinkService(session=session, security=settings.security, shop=settings.shop)
+            await links.request_password_reset(email)
     except Exception:
         logger.exception("a password reset request could not be processed")
 
@@ -112,12 +113,11 @@ class AccountLinkController(Controller):
         request: Request[User, Any, Any],
         account: NamedDependency[User],
         account_links_service: NamedDependency[AccountLinkService],
-        settings: NamedDependency[Settings],
         data: Annotated[NextForm, Form],
     ) -> Any:
         """Send a new verification link (older ones stop working) and go back."""
         if account.email_verified_at is None:
-            await account_links_service.resend_verification(account, settings)
+            await account_links_service.resend_verification(account)
             flash(request, f"We sent a new link to {account.email}. Only the newest link works.", "info")
         else:
             flash(request, "Your e-mail address is already confirmed.", "info")
@@ -129,10 +129,9 @@ class AccountLinkController(Controller):
         request: Request[Any, Any, Any],
         token: FromPath[str],
         account_links_service: NamedDependency[AccountLinkService],
-        settings: NamedDependency[Settings],
     ) -> Template:
         """Follow a verification link."""
-        user = await account_links_service.verify_email(token, settings)
+        user = await account_links_service.verify_email(token)
         signed_in = request.user is not None
         return done_page(
             "Your e-mail address is confirmed",
@@ -175,10 +174,9 @@ class AccountLinkController(Controller):
         self,
         token: FromPath[str],
         account_links_service: NamedDependency[AccountLinkService],
-        settings: NamedDependency[Settings],
     ) -> Template:
         """A reset link's page: choose a new password (the link is used when the form is sent)."""
-        await account_links_service.check(token, LinkPurpose.RESET_PASSWORD, settings)
+        await account_links_service.check(token, LinkPurpose.RESET_PASSWORD)
         return Template("accounts/reset_password.html", context={"token": token, "errors": {}}, headers=NO_STORE)
 
     @post("/reset-password/{token:str}", name="reset_password.submit", media_type=MediaType.HTML)
@@ -187,12 +185,11 @@ class AccountLinkController(Controller):
         request: Request[Any, Any, Any],
         token: FromPath[str],
         account_links_service: NamedDependency[AccountLinkService],
-        settings: NamedDependency[Settings],
         data: Annotated[NewPasswordForm, Form],
     ) -> Any:
         """Set the new password; every sign-in of the account ends; then sign in again."""
         try:
-            await account_links_service.reset_password(token, data.password, settings)
+            await account_links_service.reset_password(token, data.password)
         except ValidationFailed as exc:
             return form_again("accounts/reset_password.html", exc, {"token": token}, headers=NO_STORE)
         flash(request, "Your password was changed and every device was signed out. Sign in with it now.", "info")
@@ -211,13 +208,12 @@ class AccountLinkController(Controller):
         request: Request[User, Any, Any],
         account: NamedDependency[User],
         account_links_service: NamedDependency[AccountLinkService],
-        settings: NamedDependency[Settings],
         data: Annotated[ChangeEmailForm, Form],
     ) -> Any:
         """Check the password and send a confirmation link to the new address; nothing changes yet."""
         try:
             new_email = await account_links_service.request_email_change(
-                account, new_email=data.new_email, password=data.password, settings=settings
+                account, new_email=data.new_email, password=data.password
             )
         except ValidationFailed as exc:
             return form_again("accounts/change_email.html", exc, {"form": {"new_email": data.new_email}})
@@ -234,10 +230,9 @@ class AccountLinkController(Controller):
         self,
         token: FromPath[str],
         account_links_service: NamedDependency[AccountLinkService],
-        settings: NamedDependency[Settings],
     ) -> Template:
         """An e-mail change link's page: confirm the new address with one button."""
-        row = await account_links_service.check(token, LinkPurpose.CHANGE_EMAIL, settings)
+        row = await account_links_service.check(token, LinkPurpose.CHANGE_EMAIL)
         return Template(
             "accounts/confirm_email_change.html", context={"token": token, "new_email": row.new_email}, headers=NO_STORE
         )
@@ -248,10 +243,9 @@ class AccountLinkController(Controller):
         request: Request[Any, Any, Any],
         token: FromPath[str],
         account_links_service: NamedDependency[AccountLinkService],
-        settings: NamedDependency[Settings],
     ) -> Template:
         """Change the address now (checked for uniqueness again); the old address gets a notice."""
-        user = await account_links_service.confirm_email_change(token, settings)
+        user = await account_links_service.confirm_email_change(token)
         return done_page(
             "Your e-mail address is changed",
             f"Your account's address is now {user.email}. Sign in with it from now on.",

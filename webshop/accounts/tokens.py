@@ -15,6 +15,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -26,6 +27,9 @@ from webshop.db.models import RefreshToken, RevokedAccessToken, TokenFamily, Use
 from webshop.errors import AuthenticationFailed
 from webshop.observability.logging import get_logger
 from webshop.security.jwt import ALGORITHM, AUDIENCE, ApiToken, signing_key
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 INVALID_REFRESH = "The refresh token is invalid, expired or already used. Sign in again."
 log = get_logger("webshop.security")
@@ -61,26 +65,30 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
 
     repository_type = Repo
 
-    async def issue(self, user: User, security: SecuritySettings) -> TokenPair:
+    def __init__(self, session: AsyncSession, *, security: SecuritySettings, **repo_kwargs: Any) -> None:
+        """A service on ``session`` that signs tokens with ``security`` (key, issuer, lifetimes), given at
+        construction by the app's provider."""
+        super().__init__(session=session, **repo_kwargs)
+        self.security = security
+
+    async def issue(self, user: User) -> TokenPair:
         """Start a new sign-in for ``user``: a family, its first refresh token and an access token.
 
         Args:
             user: The signed-in user.
-            security: Signing key, issuer and token lifetimes.
         """
         family = TokenFamily(public_id=uuid.uuid4().hex, user_id=user.id)
         self.repository.session.add(family)
         await self.repository.session.flush()
-        pair = await self._pair(user, family, security)
+        pair = await self._pair(user, family)
         await self.repository.session.commit()
         return pair
 
-    async def refresh(self, raw_refresh_token: str, security: SecuritySettings) -> TokenPair:
+    async def refresh(self, raw_refresh_token: str) -> TokenPair:
         """Exchange a refresh token for a new pair; the presented token is used up.
 
         Args:
             raw_refresh_token: The refresh token as the client sent it.
-            security: Signing key, issuer and token lifetimes.
 
         Raises:
             AuthenticationFailed: unknown, expired or revoked token, inactive user, or a token used
@@ -117,7 +125,7 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
                 token_family=family.public_id,
             )
             raise AuthenticationFailed(INVALID_REFRESH + " This sign-in has been ended for your safety.")
-        pair = await self._pair(user, family, security)
+        pair = await self._pair(user, family)
         await session.commit()
         return pair
 
@@ -147,7 +155,8 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
             .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
         )
 
-    async def _pair(self, user: User, family: TokenFamily, security: SecuritySettings) -> TokenPair:
+    async def _pair(self, user: User, family: TokenFamily) -> TokenPair:
+        security = self.security
         now = datetime.now(UTC).replace(microsecond=0)
         lifetime = timedelta(minutes=security.access_token_minutes)
         access = ApiToken(

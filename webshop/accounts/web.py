@@ -14,7 +14,6 @@ from webshop.accounts.links import AccountLinkService
 from webshop.accounts.service import UserService
 from webshop.cart.service import CartService
 from webshop.cart.web import CART_KEY
-from webshop.config import Settings
 from webshop.db.models import User
 from webshop.errors import AuthenticationFailed, TooManyAttempts, ValidationFailed
 from webshop.security.session import AUTH_KEY, requires_user
@@ -104,16 +103,13 @@ class AccountController(Controller):
         request: Request[Any, Any, Any],
         users_service: NamedDependency[UserService],
         account_links_service: NamedDependency[AccountLinkService],
-        settings: NamedDependency[Settings],
         data: FormFields,
     ) -> Any:
         """Create the account, send the verification link and sign in, or re-render the form with the errors."""
         form = RegisterForm()
         try:
             form = read_form(RegisterForm, data)
-            user = await account_links_service.sign_up(
-                email=form.email, name=form.name, password=form.password, settings=settings
-            )
+            user = await account_links_service.sign_up(email=form.email, name=form.name, password=form.password)
         except ValidationFailed as exc:
             form = exc.form if isinstance(exc, InvalidForm) else form
             context = {"form": {"email": form.email, "name": form.name}, "next": safe_next(form.next, "")}

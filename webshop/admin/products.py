@@ -273,9 +273,7 @@ class AdminProductController(AdminPages):
         variants, prefixes = form.new_variants()
         if product_data is not None and not form.errors:
             try:
-                product = await products_service.create_product(
-                    product_data, variants, actor=request.user, tax_categories=settings.shop.tax_rates_bp
-                )
+                product = await products_service.create_product(product_data, variants, actor=request.user)
             except ValidationFailed as exc:
                 form.take_service_errors(exc, prefixes, create=True)
                 form.errors.setdefault("form", exc.detail)
@@ -334,7 +332,6 @@ class AdminProductController(AdminPages):
                     actor=request.user,
                     variants=updates,
                     new_variants=variants,
-                    tax_categories=settings.shop.tax_rates_bp,
                 )
             except (ValidationFailed, StockChanged) as exc:
                 form.take_service_errors(exc, prefixes, create=False)
@@ -486,7 +483,6 @@ class AdminProductController(AdminPages):
             await products_service.add_image(
                 product_id,
                 data,
-                media_dir=settings.shop.media_dir,
                 alt=alt,
                 source_name=upload.filename,
                 actor=request.user,
@@ -531,10 +527,9 @@ class AdminProductController(AdminPages):
         product_id: FromPath[int],
         image_id: FromPath[int],
         products_service: NamedDependency[ProductService],
-        settings: NamedDependency[Settings],
     ) -> Any:
         """Remove a photo (its files too, unless another product shows the same file)."""
-        await products_service.remove_image(product_id, image_id, media_dir=settings.shop.media_dir, actor=request.user)
+        await products_service.remove_image(product_id, image_id, actor=request.user)
         flash(request, "Photo removed.", "success")
         return see_other_to(request, "admin_product", product_id=product_id, fragment="photos")
 

@@ -136,7 +136,6 @@ class ProductAdminApiController(Controller):
             data.to_write(),
             [variant.to_write(settings.shop.currency) for variant in data.variants],
             actor=request.user,
-            tax_categories=settings.shop.tax_rates_bp,
         )
         return product_out(product)
 
@@ -197,7 +196,6 @@ class ProductAdminApiController(Controller):
             product_id,
             data.to_write(settings.shop.currency),
             actor=request.user,
-            tax_categories=settings.shop.tax_rates_bp,
         )
         return await _variant_out(products_service, variant)
 
@@ -215,7 +213,6 @@ class ProductAdminApiController(Controller):
         product_id: PathId,
         data: Annotated[ImageUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
         products_service: NamedDependency[ProductService],
-        settings: NamedDependency[Settings],
     ) -> ImageOut:
         """Upload a JPEG, PNG or WebP photo (field ``file``, at most 5 MB; optional ``alt``) as the last photo.
 
@@ -225,7 +222,6 @@ class ProductAdminApiController(Controller):
         image = await products_service.add_image(
             product_id,
             content,
-            media_dir=settings.shop.media_dir,
             alt=data.alt,
             source_name=data.file.filename or "",
             actor=request.user,
@@ -261,10 +257,9 @@ class ProductAdminApiController(Controller):
         product_id: PathId,
         image_id: PathId,
         products_service: NamedDependency[ProductService],
-        settings: NamedDependency[Settings],
     ) -> None:
         """Remove a photo (its files go too unless another product uses them)."""
-        await products_service.remove_image(product_id, image_id, media_dir=settings.shop.media_dir, actor=request.user)
+        await products_service.remove_image(product_id, image_id, actor=request.user)
 
 
 class VariantAdminApiController(Controller):
@@ -281,12 +276,9 @@ class VariantAdminApiController(Controller):
         variant_id: PathId,
         data: JSONBody[VariantPatch],
         products_service: NamedDependency[ProductService],
-        settings: NamedDependency[Settings],
     ) -> VariantOut:
         """Change a variant's SKU, price, option values, tax category or low-stock threshold."""
-        variant = await products_service.update_variant(
-            variant_id, data, actor=request.user, tax_categories=settings.shop.tax_rates_bp
-        )
+        variant = await products_service.update_variant(variant_id, data, actor=request.user)
         return await _variant_out(products_service, variant)
 
     @delete(

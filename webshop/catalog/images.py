@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from pathlib import Path
 
 import anyio
 from sqlalchemy import func, select
@@ -29,7 +28,6 @@ class ProductImages(ProductMixin):
         product_id: int,
         data: bytes,
         *,
-        media_dir: Path,
         alt: str = "",
         source_name: str = "",
         actor: User | None,
@@ -44,7 +42,6 @@ class ProductImages(ProductMixin):
         Args:
             product_id: The product.
             data: The file's bytes (at most ``MAX_UPLOAD_BYTES``).
-            media_dir: ``settings.shop.media_dir``.
             alt: Alternative text (default: the product name); cut to 255 characters.
             source_name: The uploaded file's name, kept for the admin only; cut to 255 characters.
             actor: The admin.
@@ -62,7 +59,7 @@ class ProductImages(ProductMixin):
             raise ImageTooLarge()
         product = await self.get_for_admin(product_id)
         key = new_image_key()
-        stored = await anyio.to_thread.run_sync(functools.partial(store_image, data, media_dir, key=key))
+        stored = await anyio.to_thread.run_sync(functools.partial(store_image, data, self.media_dir, key=key))
         session = self.repository.session
         try:
             async with session.begin_nested():
@@ -90,7 +87,7 @@ class ProductImages(ProductMixin):
                 mark_catalog_changed(session)  # cards and product pages show the photos
             await session.commit()
         except BaseException:
-            remove_image_files(media_dir, stored.key)
+            remove_image_files(self.media_dir, stored.key)
             raise
         return image
 
@@ -144,7 +141,7 @@ class ProductImages(ProductMixin):
             ids.insert(target, ids.pop(index))
             await self.reorder_images(product_id, ids, actor=actor)
 
-    async def remove_image(self, product_id: int, image_id: int, *, media_dir: Path, actor: User | None) -> None:
+    async def remove_image(self, product_id: int, image_id: int, *, actor: User | None) -> None:
         """Remove a photo from the product; committed, then its files are deleted if no other photo uses them.
 
         Imported photos are content-addressed and may be shared between products, hence the check.
@@ -174,4 +171,4 @@ class ProductImages(ProductMixin):
         await session.commit()
         still_used = await session.scalar(select(func.count()).where(ProductImage.key == key)) or 0
         if not still_used:
-            remove_image_files(media_dir, key)
+            remove_image_files(self.media_dir, key)

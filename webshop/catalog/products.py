@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -50,6 +50,11 @@ from webshop.catalog.variants import ProductVariants
 from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant
 from webshop.errors import ValidationFailed
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from webshop.config import ShopSettings
+
 _ADMIN_LOAD = [selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets)]
 """What a product page and the admin's product form show: variants, photos and facets."""
 
@@ -63,6 +68,12 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         model_type = Product
 
     repository_type = Repo
+
+    def __init__(self, session: AsyncSession, *, shop: ShopSettings | None = None, **repo_kwargs: Any) -> None:
+        """A service on ``session``; ``shop`` (given by the app's provider) names the allowed tax categories
+        (``shop.tax_rates_bp``) and where photos go (``shop.media_dir``): see ``ProductMixin``."""
+        super().__init__(session=session, **repo_kwargs)
+        self.shop = shop
 
     # --- the shop's reads (webshop.catalog.browse) ---------------------------------------------------
 
@@ -216,7 +227,6 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         variants: Sequence[VariantWrite],
         *,
         actor: User | None,
-        tax_categories: Collection[str] | None = None,
     ) -> Product:
         """Create a product with its variants (at least one) and their initial stock; committed.
 
@@ -229,8 +239,6 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             data: The product's own fields.
             variants: Its variants, in display order.
             actor: The admin (``None`` for the command line).
-            tax_categories: When given, each variant's tax category must be one of these
-                (pass ``settings.shop.tax_rates_bp``).
 
         Returns:
             The new product with variants, photos and facets loaded.
@@ -254,7 +262,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
                 values["slug"] = await self._free_slug(slugify(values["name"]) or "product")
         groups = values.get("option_groups", [])
         rows = [
-            _clean_variant(msgspec.structs.asdict(v), errors, f"variants[{i}].", tax_categories)
+            _clean_variant(msgspec.structs.asdict(v), errors, f"variants[{i}].", self.tax_categories)
             for i, v in enumerate(variants)
         ]
         if not variants:
@@ -291,7 +299,6 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         actor: User | None,
         variants: Sequence[VariantUpdate] = (),
         new_variants: Sequence[VariantWrite] = (),
-        tax_categories: Collection[str] | None = None,
     ) -> Product:
         """Change a product's fields, and optionally its variants, in one transaction; committed.
 
@@ -308,7 +315,6 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             actor: The admin.
             variants: Changes to existing variants of this product (``VariantUpdate.id``).
             new_variants: Variants to add at the end.
-            tax_categories: When given, the allowed tax categories (``settings.shop.tax_rates_bp``).
 
         Returns:
             The product, reloaded.
@@ -322,9 +328,9 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         product = await self.get_for_admin(product_id)
         errors: dict[str, str] = {}
         values = await self._updated_values(product, data, errors)
-        updates = self._variant_updates(product, variants, errors, tax_categories)
+        updates = self._variant_updates(product, variants, errors, self.tax_categories)
         added = [
-            _clean_variant(msgspec.structs.asdict(v), errors, f"new_variants[{i}].", tax_categories)
+            _clean_variant(msgspec.structs.asdict(v), errors, f"new_variants[{i}].", self.tax_categories)
             for i, v in enumerate(new_variants)
         ]
         groups = values.get("option_groups", list(product.option_groups or []))

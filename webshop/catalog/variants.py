@@ -5,7 +5,6 @@ mixin of ``ProductService`` (``webshop.catalog.products``). Stock only changes t
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any, cast
 
 import msgspec
@@ -34,7 +33,6 @@ class ProductVariants(ProductMixin):
         data: VariantWrite,
         *,
         actor: User | None,
-        tax_categories: Collection[str] | None = None,
     ) -> Variant:
         """Add a variant (with its initial stock in the ledger) at the end of the product's list; committed.
 
@@ -46,7 +44,7 @@ class ProductVariants(ProductMixin):
         """
         product = await self.get_for_admin(product_id)
         errors: dict[str, str] = {}
-        row = _clean_variant(msgspec.structs.asdict(data), errors, "", tax_categories)
+        row = _clean_variant(msgspec.structs.asdict(data), errors, "", self.tax_categories)
         existing = [{"sku": v.sku, "option_values": list(v.option_values or [])} for v in product.variants]
         _check_variant_set(
             list(product.option_groups or []),
@@ -68,7 +66,6 @@ class ProductVariants(ProductMixin):
         patch: VariantPatch,
         *,
         actor: User | None,
-        tax_categories: Collection[str] | None = None,
     ) -> Variant:
         """Change a variant's SKU, option values, price, tax category or low-stock threshold; committed.
 
@@ -84,7 +81,7 @@ class ProductVariants(ProductMixin):
         variant = next(v for v in product.variants if v.id == variant_id)
         errors: dict[str, str] = {}
         fields = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
-        clean = _clean_variant(fields, errors, "", tax_categories, partial=True)
+        clean = _clean_variant(fields, errors, "", self.tax_categories, partial=True)
         final = [
             {
                 "sku": clean.get("sku", v.sku) if v.id == variant_id else v.sku,

@@ -16,7 +16,6 @@ from webshop.checkout.pricing import SHIPPING_METHODS
 from webshop.checkout.schemas import CheckoutIn, ShippingMethodOut
 from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import address_input
-from webshop.config import Settings
 from webshop.db.models import User
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
@@ -62,7 +61,6 @@ class CheckoutApiController(Controller):
         ],
         checkout_service: NamedDependency[CheckoutService],
         idempotency_service: NamedDependency[IdempotencyService],
-        settings: NamedDependency[Settings],
     ) -> Response[OrderOut]:
         """Place the cart as a paid order. Every line is re-checked; stock is taken or nothing is.
 
@@ -82,8 +80,6 @@ class CheckoutApiController(Controller):
                 card_number=data.payment.card_number,
                 checkout_token=checkout_token(user_id, idempotency_key),
                 provider=DEFAULT_PROVIDER,
-                tax_rates_bp=settings.shop.tax_rates_bp,
-                require_verified_email=settings.shop.require_verified_email,
             )
         except Exception:
             await idempotency_service.release(**claim)

@@ -40,7 +40,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -67,7 +67,9 @@ from webshop.observability.metrics import counts_checkouts
 from webshop.orders.service import OrderService
 
 if TYPE_CHECKING:
-    from webshop.config import Settings
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from webshop.config import ShopSettings
 from webshop.stock.service import return_stock, take_stock
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -115,12 +117,6 @@ class AddressInput:
         return AddressInput(**values)
 
 
-def needs_verified_email(user: User, settings: Settings) -> bool:
-    """True when the shop asks for a verified e-mail address before checkout (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``)
-    and ``user`` has not confirmed theirs yet."""
-    return settings.shop.require_verified_email and user.email_verified_at is None
-
-
 def new_order_number() -> str:
     """A short, unambiguous, human-friendly order number like ``WS-7K3QX9MD`` (40 random bits)."""
     return "WS-" + "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(8))
@@ -140,6 +136,18 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         model_type = Order
 
     repository_type = Repo
+
+    def __init__(self, session: AsyncSession, *, shop: ShopSettings, **repo_kwargs: Any) -> None:
+        """A service on ``session`` that prices orders with ``shop.tax_rates_bp`` and, with
+        ``shop.require_verified_email``, takes orders from confirmed addresses only; given at construction
+        by the app's provider."""
+        super().__init__(session=session, **repo_kwargs)
+        self.shop = shop
+
+    def needs_verified_email(self, user: User) -> bool:
+        """True when the shop asks for a verified e-mail address before checkout (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``)
+        and ``user`` has not confirmed theirs yet."""
+        return self.shop.require_verified_email and user.email_verified_at is None
 
     async def addresses(self, user_id: int) -> list[Address]:
         """The user's saved addresses, most recently used first."""
@@ -211,9 +219,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         card_number: str,
         checkout_token: str,
         provider: PaymentProvider,
-        tax_rates_bp: dict[str, int],
         expected_signature: str | None = None,
-        require_verified_email: bool = False,
     ) -> tuple[Order, bool]:
         """Place the user's cart as a paid order, exactly once per ``checkout_token``.
 
@@ -227,16 +233,17 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             card_number: Card number for the payment provider (never stored; the last 4 digits are).
             checkout_token: The form's one-time token or the API's Idempotency-Key (16-100 chars).
             provider: The payment provider to charge.
-            tax_rates_bp: Tax rate per tax category, basis points.
             expected_signature: ``CartView.signature()`` of the cart the shopper reviewed, if known.
-            require_verified_email: ``WEBSHOP_REQUIRE_VERIFIED_EMAIL``: refuse an account whose
-                e-mail address is not confirmed (a replay of an order already placed still answers).
+
+        Tax is charged at ``shop.tax_rates_bp``; with ``shop.require_verified_email``
+        (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``) an account whose e-mail address is not confirmed is refused
+        (a replay of an order already placed still answers).
 
         Returns:
             ``(order, created)``; ``created`` is False when the token had already placed this order.
 
         Raises:
-            EmailNotVerified: ``require_verified_email`` and the address is not confirmed; nothing done.
+            EmailNotVerified: ``shop.require_verified_email`` and the address is not confirmed; nothing done.
             ValidationFailed: bad address, shipping method, card number or token; empty cart.
             NotFound: the token belongs to another user's order.
             CartChanged: the cart differs from ``expected_signature``.
@@ -249,7 +256,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             card = normalize_card_number(card_number)
             existing = await self.find_by_token(checkout_token)
             if existing is None:
-                if require_verified_email:
+                if self.shop.require_verified_email:
                     await self._check_verified(user_id)
                 if not card:
                     raise ValidationFailed("Enter a card number.", field_errors={"card_number": "Enter a card number."})
@@ -260,7 +267,6 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                     card=card,
                     checkout_token=checkout_token,
                     provider=provider,
-                    tax_rates_bp=tax_rates_bp,
                     expected_signature=expected_signature,
                 )
                 if reserved is not None:
@@ -300,7 +306,6 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         card: str,
         checkout_token: str,
         provider: PaymentProvider,
-        tax_rates_bp: dict[str, int],
         expected_signature: str | None,
     ) -> Order | None:
         """Step 1, one short transaction, committed: the order as pending payment with its lines, the
@@ -316,7 +321,9 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 raise ValidationFailed("Your cart is empty.")
             if expected_signature is not None and expected_signature != view.signature():
                 raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
-            order = self._new_order(user_id, view, view.totals(method, tax_rates_bp), address, method, provider)
+            order = self._new_order(
+                user_id, view, view.totals(method, self.shop.tax_rates_bp), address, method, provider
+            )
             order.checkout_token = checkout_token
             order.card_last4 = card[-4:]
             try:
@@ -332,7 +339,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                     session.expunge(order)
                 return None
             await self._take_stock(view, order.number)
-            session.add_all(self._order_lines(order, view, tax_rates_bp))
+            session.add_all(self._order_lines(order, view, self.shop.tax_rates_bp))
             await carts.take_lines(cart.id, [(line.variant_id, line.quantity) for line in view.lines])
             # Last before the commit (the products stay locked only that long): a sold-out variant can
             # turn its product's "in stock" flag off, which the catalog filters and caches by.

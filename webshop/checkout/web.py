@@ -16,8 +16,7 @@ from litestar.response import Redirect, Template
 from webshop.cart.service import CartOwner, CartService
 from webshop.checkout.payments import DEFAULT_PROVIDER, TEST_CARD_DECLINED, TEST_CARD_SUCCESS
 from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
-from webshop.checkout.service import AddressInput, CheckoutService, needs_verified_email, new_checkout_token
-from webshop.config import Settings
+from webshop.checkout.service import AddressInput, CheckoutService, new_checkout_token
 from webshop.db.models import User
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.security.session import requires_user
@@ -95,20 +94,19 @@ class CheckoutSteps:
         request: Request[User, Any, Any],
         checkout_service: NamedDependency[CheckoutService],
         carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
     ) -> None:
-        self.request, self.checkout, self.carts, self.settings = request, checkout_service, carts_service, settings
+        self.request, self.checkout, self.carts = request, checkout_service, carts_service
 
     def verify_first(self, step: str) -> Redirect | None:
         """With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL``, an unverified shopper is sent to confirm the address
         first, coming back to the step named ``step``; ``None`` when the shopper may go on."""
-        return _to_verify(self.request, step) if needs_verified_email(self.request.user, self.settings) else None
+        return _to_verify(self.request, step) if self.checkout.needs_verified_email(self.request.user) else None
 
     async def review_page(self, *, error: DomainError | None = None, token: str | None = None) -> Any:
         """Step 3: lines, shipping, tax, total and the payment form, with ``error`` (and its status code)
         and the checkout ``token`` to keep (default: a new one); the step still to do, or the cart when
         it is empty, instead."""
-        request, settings = self.request, self.settings
+        request, tax_rates_bp = self.request, self.checkout.shop.tax_rates_bp
         state = _state(request)
         if not state.get("address_id"):
             return _to(request, "checkout.address")
@@ -123,13 +121,13 @@ class CheckoutSteps:
             "checkout/review.html",
             context={
                 "cart": view,
-                "totals": view.totals(method, settings.shop.tax_rates_bp),
+                "totals": view.totals(method, tax_rates_bp),
                 "method": method,
                 "address": address,
                 "checkout_token": token or new_checkout_token(),
                 "error": error,
                 "test_cards": (TEST_CARD_SUCCESS, TEST_CARD_DECLINED),
-                "tax_rates": settings.shop.tax_rates_bp,
+                "tax_rates": tax_rates_bp,
             },
             status_code=error.status_code if error else 200,
         )
@@ -242,9 +240,7 @@ class CheckoutController(Controller):
                 card_number=form.card_number,
                 checkout_token=form.checkout_token,
                 provider=PAYMENT_PROVIDER,
-                tax_rates_bp=steps.settings.shop.tax_rates_bp,
                 expected_signature=form.cart_signature or None,
-                require_verified_email=steps.settings.shop.require_verified_email,
             )
         except EmailNotVerified:
             return _to_verify(request, "checkout.review")
