@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import delete, select, update
@@ -65,28 +65,31 @@ from webshop.errors import (
 from webshop.mail.outbox import queue_order_email
 from webshop.observability.metrics import counts_checkouts
 from webshop.orders.service import OrderService
+from webshop.stock.service import return_stock, take_stock
+from webshop.text import Line
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from webshop.config import ShopSettings
-from webshop.stock.service import return_stock, take_stock
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.:]{16,100}$")
 
 
-@dataclass(frozen=True)
-class AddressInput:
-    """A shipping address as typed; ``country`` is an ISO 3166-1 alpha-2 code."""
+class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
+    """A shipping address as typed; ``country`` is an ISO 3166-1 alpha-2 code.
 
-    name: str = ""
-    line1: str = ""
-    line2: str = ""
-    city: str = ""
-    postal_code: str = ""
-    country: str = ""
+    Also the fields of the checkout's address form (``AddressForm`` extends it), so a posted form
+    decodes into it; ``Line`` refuses control characters there (``webshop.text``)."""
+
+    name: Line = ""
+    line1: Line = ""
+    line2: Line = ""
+    city: Line = ""
+    postal_code: Line = ""
+    country: Line = ""
 
     def cleaned(self) -> AddressInput:
         """Trimmed copy with the country code upper-cased.
@@ -94,7 +97,7 @@ class AddressInput:
         Raises:
             ValidationFailed: a required field is empty, too long, or the country is not two letters.
         """
-        values = {k: " ".join(str(getattr(self, k) or "").split()) for k in self.__dataclass_fields__}
+        values = {k: " ".join(str(getattr(self, k) or "").split()) for k in ADDRESS_FIELDS}
         values["country"] = values["country"].upper()
         errors: dict[str, str] = {}
         limits = {"name": 120, "line1": 200, "line2": 200, "city": 120, "postal_code": 20}
@@ -115,6 +118,10 @@ class AddressInput:
         if errors:
             raise ValidationFailed("Please correct the address.", field_errors=errors)
         return AddressInput(**values)
+
+
+ADDRESS_FIELDS = AddressInput.__struct_fields__
+"""The fields of an address, in order: ``name``, ``line1``, ``line2``, ``city``, ``postal_code``, ``country``."""
 
 
 def new_order_number() -> str:
@@ -180,7 +187,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             ValidationFailed: see ``AddressInput.cleaned``.
         """
         clean = data.cleaned()
-        values = {k: getattr(clean, k) for k in clean.__dataclass_fields__}
+        values = {k: getattr(clean, k) for k in ADDRESS_FIELDS}
         session = self.repository.session
         await session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
         existing = await session.scalar(

@@ -5,7 +5,6 @@ The review page carries a one-time checkout token and the cart's signature; plac
 the same token again (double click, refresh, back and resubmit) lands on the same order.
 """
 
-import dataclasses
 from typing import Any, Literal
 
 import msgspec
@@ -16,7 +15,7 @@ from litestar.response import Redirect, Template
 from webshop.cart.service import CartOwner, CartService
 from webshop.checkout.payments import DEFAULT_PROVIDER, TEST_CARD_DECLINED, TEST_CARD_SUCCESS
 from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
-from webshop.checkout.service import AddressInput, CheckoutService, new_checkout_token
+from webshop.checkout.service import ADDRESS_FIELDS, AddressInput, CheckoutService, new_checkout_token
 from webshop.db.models import User
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.security.session import requires_user
@@ -28,19 +27,13 @@ CHECKOUT_KEY = "checkout"
 PAYMENT_PROVIDER = DEFAULT_PROVIDER
 
 
-class AddressForm(msgspec.Struct):
-    """Address step: a saved address id, or a new address.
+class AddressForm(AddressInput, frozen=True, kw_only=True):
+    """Address step: a saved address id, or a new address (``AddressInput``'s fields).
 
     The form Structs' text fields refuse control characters (``webshop.text``); ``read_form`` turns
     that into the form again with a message."""
 
     address_id: Line = ""
-    name: Line = ""
-    line1: Line = ""
-    line2: Line = ""
-    city: Line = ""
-    postal_code: Line = ""
-    country: Line = ""
 
 
 class ShippingForm(msgspec.Struct):
@@ -60,7 +53,7 @@ class PlaceForm(msgspec.Struct):
 def address_input(source: object) -> AddressInput:
     """The ``AddressInput`` of anything with its attributes (``name``, ``line1``, ``line2``, ``city``,
     ``postal_code``, ``country``): the address form, an address-book row, the API's ``AddressIn``."""
-    return AddressInput(**{f.name: getattr(source, f.name) for f in dataclasses.fields(AddressInput)})
+    return AddressInput(**{name: getattr(source, name) for name in ADDRESS_FIELDS})
 
 
 def _to_verify(request: Request[Any, Any, Any], step: str) -> Redirect:
@@ -175,7 +168,7 @@ class CheckoutController(Controller):
             if form.address_id and form.address_id != "new":
                 address = await checkout_service.address(user_id, int(form.address_id))
             else:
-                address = await checkout_service.save_address(user_id, address_input(form))
+                address = await checkout_service.save_address(user_id, form)
         except (ValidationFailed, NotFound, ValueError) as exc:
             form = exc.form if isinstance(exc, InvalidForm) else form
             refusal = exc if isinstance(exc, DomainError) else ValidationFailed("Choose an address.")

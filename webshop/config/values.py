@@ -88,26 +88,22 @@ def _check_range(name: str, value: float, minimum: float, maximum: float) -> Non
 
 def integer(minimum: int, maximum: int) -> Parser:
     """A parser for a whole number between ``minimum`` and ``maximum`` (inclusive)."""
-
-    def parse(name: str, raw: str, context: Context) -> int:
-        try:
-            value = int(raw)
-        except ValueError as exc:
-            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
-        _check_range(name, value, minimum, maximum)
-        return value
-
-    return parse
+    return _bounded(int, "a whole number", minimum, maximum)
 
 
 def number(minimum: float, maximum: float) -> Parser:
     """A parser for a finite decimal number (seconds, mostly) between ``minimum`` and ``maximum``."""
+    return _bounded(float, "a number", minimum, maximum)
+
+
+def _bounded(convert: Callable[[str], float], what: str, minimum: float, maximum: float) -> Parser:
+    """A parser that reads ``convert(raw)`` and refuses what is not ``what``, not finite or out of range."""
 
     def parse(name: str, raw: str, context: Context) -> float:
         try:
-            value = float(raw)
+            value = convert(raw)
         except ValueError as exc:
-            raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+            raise SettingsError(f"{name} must be {what}, got {raw!r}") from exc
         if not math.isfinite(value):  # NaN or infinite
             raise SettingsError(f"{name} must be a finite number, got {raw!r}")
         _check_range(name, value, minimum, maximum)
