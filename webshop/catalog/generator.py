@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import random
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -50,175 +51,34 @@ class _Subcategory:
     demo: bool = True  # used in small catalogs too
 
 
-_COMMON_BLURBS = (
-    "Built to last, with a two-year warranty and free returns within 30 days.",
-    "Thoughtfully designed, carefully made, and packed in recycled cardboard.",
-    "A customer favourite: simple to use, easy to clean, and made to be repaired.",
-)
+def _load_tree(path: Path) -> tuple[tuple[str, ...], tuple[_Subcategory, ...]]:
+    """The blurbs every product may get and the subcategories, from ``generator_tree.toml`` (data, not code:
+    its header says what each key means)."""
+    with path.open("rb") as file:
+        data = tomllib.load(file)
+    subcategories = tuple(
+        _Subcategory(
+            top=sub["top"],
+            name=sub["name"],
+            code=sub["code"],
+            adjectives=tuple(sub["adjectives"]),
+            nouns=tuple(sub["nouns"]),
+            brands=tuple(sub["brands"]),
+            colors=tuple(sub["colors"]),
+            price_range=(sub["price_range"][0], sub["price_range"][1]),
+            options=tuple(
+                _Options(o["group"], tuple(o["values"]), o.get("step", 0), o.get("color_facets", False))
+                for o in sub.get("options", ())
+            ),
+            blurbs=tuple(sub["blurbs"]),
+            demo=sub.get("demo", True),
+        )
+        for sub in data["subcategory"]
+    )
+    return tuple(data["common_blurbs"]), subcategories
 
-_TREE: tuple[_Subcategory, ...] = (
-    _Subcategory(
-        "Electronics",
-        "Computers",
-        "CMP",
-        ("Ultra", "Pro", "Compact", "Slim", "Everyday", "Studio", "Travel", "Classic"),
-        ("Laptop", "Keyboard", "Mouse", "Monitor", "Docking Station", "Webcam", "Tablet", "Mini PC"),
-        ("Lenvix", "Aperto", "Kestrel", "Northwind", "Voltra"),
-        ("black", "silver", "white"),
-        (19, 2499),
-        (
-            _Options("storage", ("128GB", "256GB", "512GB", "1TB"), step=10000),
-            _Options("screen size", ("13 inch", "15 inch"), step=20000),
-        ),
-        (
-            "Fast, quiet and efficient, it keeps up with everything from spreadsheets to photo editing.",
-            "A clean design with a sturdy aluminium body, and ports where you need them.",
-        ),
-    ),
-    _Subcategory(
-        "Electronics",
-        "Photo",
-        "PHO",
-        ("Vintage", "Travel", "Classic", "Compact", "Studio", "Pro", "Retro", "Field"),
-        ("Camera", "Lens", "Tripod", "Flash", "Camera Bag", "Light Meter", "Film Scanner", "Strap"),
-        ("Optika", "Luma", "Fotar", "Brightline"),
-        ("black", "silver", "brown"),
-        (12, 1899),
-        (_Options("kit", ("Body only", "With 35mm lens", "With zoom lens"), step=25000),),
-        (
-            "Sharp, contrasty images with a pleasing background blur, even in low light.",
-            "Solid controls with a satisfying click, and a finish that ages gracefully.",
-        ),
-    ),
-    _Subcategory(
-        "Electronics",
-        "Audio",
-        "AUD",
-        ("Noise-Cancelling", "Bluetooth", "Studio", "Portable", "Hi-Fi", "Waterproof"),
-        ("Headphones", "Speaker", "Earbuds", "Turntable", "Soundbar", "Microphone"),
-        ("Sonora", "Decibel", "Echo Lane", "Voltra"),
-        ("black", "white", "blue", "red"),
-        (15, 999),
-        (_Options("color", ("Midnight", "Chalk", "Ocean"), color_facets=True),),
-        ("Rich, balanced sound with deep bass and crisp highs, for hours on one charge.",),
-        demo=False,
-    ),
-    _Subcategory(
-        "Home & Garden",
-        "Furniture",
-        "FUR",
-        ("Nordic", "Mid-Century", "Rustic", "Modern", "Scandi", "Industrial", "Cosy", "Oak"),
-        ("Armchair", "Coffee Table", "Bookshelf", "Side Table", "Bench", "Floor Lamp", "Sofa", "Desk"),
-        ("Hemma", "Woodline", "Casa Nova", "Fjord"),
-        ("gray", "white", "green", "yellow", "blue"),
-        (39, 1499),
-        (
-            _Options("color", ("Mustard", "Mint", "Pearl"), color_facets=True),
-            _Options("size", ("Small", "Medium", "Large"), step=4000),
-        ),
-        (
-            "Solid wood and honest joinery make it steady, quiet and easy to live with.",
-            "Light enough to move around, yet stable enough for the liveliest family members.",
-        ),
-    ),
-    _Subcategory(
-        "Home & Garden",
-        "Plants",
-        "PLT",
-        ("Mini", "Potted", "Giant", "Variegated", "Desk", "Indoor", "Lucky", "Jungle"),
-        ("Monstera", "Fern", "Cactus", "Snake Plant", "Orchid", "Fiddle Leaf Fig", "Succulent", "Pothos"),
-        (),
-        ("green", "pink", "white"),
-        (5, 129),
-        (_Options("pot size", ("Small", "Medium", "Large"), step=1500),),
-        (
-            "Easy to care for: bright indirect light and a drink when the top of the soil is dry.",
-            "Cleans the air and brings a calm, green corner to any room.",
-        ),
-    ),
-    _Subcategory(
-        "Home & Garden",
-        "Kitchen",
-        "KIT",
-        ("Cast-Iron", "Copper", "Ceramic", "Stoneware", "Enamel", "Bamboo"),
-        ("Skillet", "Teapot", "Mixing Bowl", "Chef's Knife", "Cutting Board", "Dutch Oven"),
-        ("Cuoco", "Hearth & Co", "Maison Blanc"),
-        ("red", "black", "white", "blue"),
-        (9, 349),
-        (_Options("size", ("20 cm", "24 cm", "28 cm"), step=1500),),
-        ("Even heat, a lifetime of use, and dishwasher safe.",),
-        demo=False,
-    ),
-    _Subcategory(
-        "Sports & Outdoor",
-        "Equipment",
-        "EQP",
-        ("Pro", "Lightweight", "Competition", "Training", "Everyday", "Elite", "Studio", "Club"),
-        ("Dumbbell Set", "Yoga Mat", "Kettlebell", "Tennis Racket", "Skipping Rope", "Boxing Gloves"),
-        ("Forma", "Peakline", "Stridex", "Athlon"),
-        ("black", "blue", "red", "green"),
-        (8, 499),
-        (_Options("weight", ("5 kg", "10 kg", "20 kg"), step=2000),),
-        (
-            "Designed with coaches for a secure grip and consistent feel, session after session.",
-            "Durable materials that shrug off sweat, chalk and the occasional drop.",
-        ),
-    ),
-    _Subcategory(
-        "Sports & Outdoor",
-        "Footwear",
-        "FTW",
-        ("Classic", "Retro", "Urban", "Canvas", "Leather", "Lightweight", "Cushioned", "Everyday"),
-        ("Running Shoe", "Sneaker", "Boot", "Sandal", "Slip-On", "High-Top"),
-        ("Stridex", "Peakline", "Aerofoot", "Kicks & Co"),
-        ("black", "white", "blue", "pink", "gray"),
-        (29, 249),
-        (_Options("size", ("Size 40", "Size 42", "Size 44", "Size 46")),),
-        (
-            "A breathable upper and responsive cushioning keep every step light.",
-            "Grippy rubber outsole for wet pavements and dusty trails alike.",
-        ),
-    ),
-    _Subcategory(
-        "Sports & Outdoor",
-        "Camping",
-        "CMPG",
-        ("Ultralight", "Four-Season", "Waterproof", "Insulated", "Packable"),
-        ("Tent", "Sleeping Bag", "Backpack", "Camping Stove", "Headlamp", "Water Filter"),
-        ("Peakline", "Wildside", "Basecamp"),
-        ("green", "orange", "blue", "gray"),
-        (14, 699),
-        (_Options("capacity", ("1 person", "2 person", "3 person"), step=5000),),
-        ("Packs small, sets up fast, and keeps you warm and dry when the weather turns.",),
-        demo=False,
-    ),
-    _Subcategory(
-        "Books & Media",
-        "Books",
-        "BOK",
-        ("Illustrated", "Pocket", "Collector's", "Annotated", "Hardcover"),
-        ("Cookbook", "Field Guide", "Atlas", "Novel", "Sketchbook"),
-        ("Pageturn Press", "Inkwell"),
-        (),
-        (6, 89),
-        (),
-        ("Beautifully printed on FSC-certified paper, with a ribbon bookmark.",),
-        demo=False,
-    ),
-    _Subcategory(
-        "Books & Media",
-        "Games",
-        "GAM",
-        ("Strategy", "Party", "Cooperative", "Family", "Deluxe"),
-        ("Board Game", "Card Game", "Puzzle", "Dice Set"),
-        ("Meeple Works", "Tabletop Co"),
-        (),
-        (7, 149),
-        (),
-        ("Quick to learn, hard to master, and different every time you play.",),
-        demo=False,
-    ),
-)
+
+_COMMON_BLURBS, _TREE = _load_tree(Path(__file__).with_name("generator_tree.toml"))
 
 
 def generate_catalog(out_dir: Path, products: int, *, seed: int = 7, demo: bool = False) -> None:
