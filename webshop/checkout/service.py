@@ -120,6 +120,22 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
         return AddressInput(**values)
 
 
+ORDER_LINE_SNAPSHOT = (
+    "variant_id",
+    "product_id",
+    "product_name",
+    "product_slug",
+    "sku",
+    "options",
+    "unit_price",
+    "currency",
+    "quantity",
+    "tax_category",
+    "line_total",
+)
+"""The cart line's values an order line keeps as they were at checkout (``LineView`` → ``OrderLine``): what
+the shopper saw stays on the order when the product is renamed, repriced or deleted."""
+
 ADDRESS_FIELDS = AddressInput.__struct_fields__
 """The fields of an address, in order: ``name``, ``line1``, ``line2``, ``city``, ``postal_code``, ``country``."""
 
@@ -478,23 +494,9 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         lines = []
         for line in view.lines:
             rate = tax_rates_bp.get(line.tax_category, 0)
+            snapshot = {name: getattr(line, name) for name in ORDER_LINE_SNAPSHOT}
             lines.append(
-                OrderLine(
-                    order_id=order.id,
-                    variant_id=line.variant_id,
-                    product_id=line.product_id,
-                    product_name=line.product_name,
-                    product_slug=line.product_slug,
-                    sku=line.sku,
-                    options=line.options,
-                    unit_price=line.unit_price,
-                    currency=line.currency,
-                    quantity=line.quantity,
-                    tax_category=line.tax_category,
-                    tax_rate_bp=rate,
-                    line_total=line.line_total,
-                    tax_amount=tax_amount(line.line_total, rate),
-                )
+                OrderLine(order_id=order.id, **snapshot, tax_rate_bp=rate, tax_amount=tax_amount(line.line_total, rate))
             )
         return lines
 
