@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -68,27 +68,24 @@ class Transport(Protocol):
 
 @dataclass(frozen=True)
 class SmtpTransport:
-    """Send through an SMTP server with aiosmtplib (TLS mode, credentials and timeout from settings)."""
+    """Send through an SMTP server with aiosmtplib: ``mail.smtp_host``/``smtp_port``, TLS mode
+    (``smtp_tls``: ``tls``, ``starttls`` or ``none``), credentials and timeout (seconds)."""
 
-    host: str
-    port: int
-    tls: str = "starttls"
-    username: str = ""
-    password: str = field(default="", repr=False)
-    timeout: float = 30.0
+    mail: MailSettings
 
     async def deliver(self, message: EmailMessage, row: OutboundEmail) -> str:
         """Send ``message`` in one SMTP conversation; a 5xx reply is a ``PermanentFailure``."""
+        mail = self.mail
         try:
             await aiosmtplib.send(
                 message,
-                hostname=self.host,
-                port=self.port,
-                username=self.username or None,
-                password=self.password or None,
-                use_tls=self.tls == "tls",
-                start_tls=self.tls == "starttls",
-                timeout=self.timeout,
+                hostname=mail.smtp_host,
+                port=mail.smtp_port,
+                username=mail.smtp_username or None,
+                password=mail.smtp_password or None,
+                use_tls=mail.smtp_tls == "tls",
+                start_tls=mail.smtp_tls == "starttls",
+                timeout=mail.smtp_timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [error.code for error in exc.recipients]
@@ -100,7 +97,7 @@ class SmtpTransport:
             if 500 <= exc.code < 600 and not isinstance(exc, aiosmtplib.SMTPAuthenticationError):
                 raise PermanentFailure(f"{exc.code} {exc.message}") from exc
             raise
-        return f"smtp://{self.host}:{self.port}"
+        return f"smtp://{mail.smtp_host}:{mail.smtp_port}"
 
 
 @dataclass(frozen=True)
@@ -131,12 +128,5 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def transport_for(mail: MailSettings) -> Transport:
     """SMTP when ``mail.smtp_host`` is set, else ``.eml`` files in ``mail.outbox_dir``."""
     if mail.smtp_host:
-        return SmtpTransport(
-            host=mail.smtp_host,
-            port=mail.smtp_port,
-            tls=mail.smtp_tls,
-            username=mail.smtp_username,
-            password=mail.smtp_password,
-            timeout=mail.smtp_timeout,
-        )
+        return SmtpTransport(mail)
     return FileTransport(Path(mail.outbox_dir))
