@@ -9,6 +9,8 @@ from litestar.params import QueryParameter
 
 from webshop.api.responses import problems
 from webshop.api.schemas import INT_MAX, PathId
+from webshop.catalog.browse import DisplayedProduct
+from webshop.catalog.cache import CACHE, MISS
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.products import ProductService
 from webshop.catalog.query import CatalogQuery
@@ -48,6 +50,21 @@ PriceMax = Annotated[
     QueryParameter(gt=-1, le=INT_MAX, description="Only products with a variant at this price or less (minor units)"),
 ]
 InStock = Annotated[bool | None, QueryParameter(description="Only products with a variant in stock")]
+
+
+def displayed_out(displayed: DisplayedProduct) -> ProductOut:
+    """``product_out`` of a product as ``ProductService.display`` shows it, kept in the catalog's
+    per-process cache under its ``render_key`` (catalog version, product and every variant's stock),
+    so it is built once per state of the product, not per request (``None``: built every time).
+    Treat the answer as read-only."""
+    if displayed.render_key is None:
+        return product_out(displayed.product)
+    key = ("api-product", displayed.render_key)
+    answer = CACHE.get(key)
+    if answer is MISS:
+        answer = product_out(displayed.product)
+        CACHE.put(key, answer, 1 + len(answer.variants) + len(answer.images))
+    return answer  # type: ignore[no-any-return]
 
 
 class CatalogSearch:
@@ -118,7 +135,7 @@ class CatalogApiController(Controller):
     @get("/products/{product_id:int}", operation_id="getProduct", responses=problems(400, 404))
     async def get_product(self, product_id: PathId, products_service: NamedDependency[ProductService]) -> ProductOut:
         """One product with its variants (price, stock), photos and facets."""
-        return product_out((await products_service.display(product_id=product_id)).product)
+        return displayed_out(await products_service.display(product_id=product_id))
 
     @get("/categories", operation_id="listCategories", responses=problems())
     async def list_categories(self, categories_service: NamedDependency[CategoryService]) -> list[CategoryOut]:
