@@ -77,6 +77,22 @@ async def test_each_visitor_gets_their_own_token_on_the_cached_product_page(app,
     assert cart_count(await client.get("/products/beta-camera")) == 0
 
 
+async def test_the_kept_product_page_is_sent_as_the_rendered_one(app, client, skus):
+    """The kept page (sent without the template engine) has the rendered page's status, headers and
+    bytes, but for the visitor's own token and cookies."""
+    rendered = await client.get("/products/beta-camera")
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as other:
+        kept = await other.get("/products/beta-camera")
+    (mine,), (theirs,) = card_tokens(rendered.text), card_tokens(kept.text)
+    assert kept.status_code == rendered.status_code == 200
+    assert kept.content.replace(theirs.encode(), b"") == rendered.content.replace(mine.encode(), b"")
+    varying = {"set-cookie", "x-request-id", "server-timing", "date", "content-length"}
+    assert {k: v for k, v in kept.headers.items() if k not in varying} == {
+        k: v for k, v in rendered.headers.items() if k not in varying
+    }
+    assert kept.headers["content-type"] == "text/html; charset=utf-8"
+
+
 async def test_the_kept_product_page_shows_each_visitors_messages_badge_and_name(client, skus):
     """An anonymous product page is kept whole; a waiting message, the cart count and signing in
     each still show on it at once."""

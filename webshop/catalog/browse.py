@@ -62,7 +62,7 @@ from webshop.db.models import CatalogState, Category, Product, ProductFacet, Pro
 from webshop.errors import NotFound
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import URL, Engine
 
 _CATEGORIES = select(Category.id, Category.name, Category.slug, Category.parent_id, Category.position).order_by(
     Category.position, Category.name, Category.id
@@ -116,6 +116,24 @@ _KEYS: dict[str, tuple[tuple[Any, Any], bool]] = {
 _UNREAD = object()
 
 
+_NAMES: dict[int, tuple[URL, str]] = {}
+"""``id(url)`` -> ``(url, its string)``: an engine keeps its URL object, so it is looked up by identity
+(hashing a URL costs more than rendering it)."""
+
+
+def database_name(url: URL) -> str:
+    """``url`` as a string without its password: the database part of the cache keys (remembered per
+    URL object: rendering it twice a request was a hundredth of a product page)."""
+    known = _NAMES.get(id(url))
+    if known is not None and known[0] is url:
+        return known[1]
+    if len(_NAMES) >= 64:  # tests make many engines
+        _NAMES.clear()
+    name = url.render_as_string(hide_password=True)
+    _NAMES[id(url)] = (url, name)
+    return name
+
+
 @dataclass
 class _Reader:
     """One request's reads: the session, its engine, and the cache scope (database, catalog version)."""
@@ -130,7 +148,7 @@ class _Reader:
         bind = cast("Engine", session.get_bind())  # the session is bound to an engine, not a connection
         if version is _UNREAD:
             version = await read_catalog_version(session)
-        scope = None if version is None else (bind.url.render_as_string(hide_password=True), version)
+        scope = None if version is None else (database_name(bind.url), version)
         return cls(session, bind.dialect.name, scope)  # type: ignore[arg-type]
 
     async def cached(
@@ -404,7 +422,7 @@ async def product_for_display(
     Returns:
         ``DisplayedProduct(product, categories, render_key)``; treat the product as read-only.
     """
-    database = cast("Engine", session.get_bind()).url.render_as_string(hide_password=True)
+    database = database_name(cast("Engine", session.get_bind()).url)
     shown = _SHOWN.get((database, key))
     if shown is not None:
         rows = await read_rows(session, _VERSION_AND_STOCK, _VERSION_AND_STOCK_SQL, (shown,))

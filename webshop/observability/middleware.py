@@ -175,14 +175,19 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(
+        # bind/reset rather than structlog's ``bound_contextvars``: the same, without a generator-based
+        # context manager per request.
+        log_tokens = structlog.contextvars.bind_contextvars(
             request_id=request_id, method=scope.get("method"), path=loggable_path(path), client=client_host
-        ):
+        )
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            _db_time.reset(db_token)
             try:
-                await self.app(scope, receive, send_wrapper)
-            finally:
-                _db_time.reset(db_token)
                 self._finished(scope, status, time.perf_counter() - started, db_time)
+            finally:
+                structlog.contextvars.reset_contextvars(**log_tokens)
 
     def _finished(self, scope: Scope, status: int, seconds: float, db_time: list[float]) -> None:
         route = scope.get("path_template") or UNMATCHED

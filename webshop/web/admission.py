@@ -80,7 +80,7 @@ class AdmissionMiddleware(ASGIMiddleware):
         self.limit = limit
         self.timeout = timeout
         self.active = 0
-        self._queue: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._queue: list[tuple[float, int, asyncio.Future[bool]]] = []
         self._order = itertools.count()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
@@ -108,17 +108,22 @@ class AdmissionMiddleware(ASGIMiddleware):
         if self.active < self.limit and not self._queue:
             self.active += 1
             return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        # The turn's result: True when ``_leave`` hands it over, False when the timer expires first
+        # (a plain future and a timer: ``asyncio.wait`` cost a set, callbacks and a waiter per request).
+        turn: asyncio.Future[bool] = loop.create_future()
         heapq.heappush(self._queue, (rank, next(self._order), turn))
+        timer = loop.call_later(self.timeout, _expire, turn)
         try:
-            await asyncio.wait({turn}, timeout=self.timeout)
+            granted = await turn
         except BaseException:  # cancelled while waiting: give back a turn handed over meanwhile
-            if turn.done() and not turn.cancelled():
+            if turn.done() and not turn.cancelled() and turn.result():
                 self._leave()
             turn.cancel()
             raise
-        if not turn.done():
-            turn.cancel()  # _leave skips it
+        finally:
+            timer.cancel()
+        if not granted:
             raise ShopBusy(BUSY_DETAIL)
 
     def _leave(self) -> None:
@@ -126,9 +131,15 @@ class AdmissionMiddleware(ASGIMiddleware):
         while self._queue:
             _, _, turn = heapq.heappop(self._queue)
             if not turn.done():
-                turn.set_result(None)  # the count of active requests stays the same
+                turn.set_result(True)  # the count of active requests stays the same
                 return
         self.active -= 1
+
+
+def _expire(turn: asyncio.Future[bool]) -> None:
+    """The queue timeout of a waiting turn: it ends unless it was handed over (``_leave`` skips it)."""
+    if not turn.done():
+        turn.set_result(False)
 
 
 async def _buffered(receive: Receive) -> tuple[Receive, bool]:

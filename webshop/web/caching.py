@@ -247,15 +247,19 @@ class CachingMiddleware:
     def _set_cache_control(self, scope: Scope, headers: MutableScopeHeaders) -> None:
         value = headers.get("cache-control")
         if value is None:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            path = scope.get("path", "")
+            version = None
+            if path.startswith("/static/"):  # only a static URL's ``v`` counts: no query parsing elsewhere
+                query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                version = (query.get("v") or [""])[0] or None
             value = cache_control_for(
-                scope.get("path", ""),
+                path,
                 _media_type(headers),
                 assets=self.assets,
-                version=(query.get("v") or [""])[0] or None,
+                version=version,
                 signed_in=scope.get("user") is not None,
             )
-        if "set-cookie" in headers:
+        if "public" in value and "set-cookie" in headers:
             value = re.sub(r"\bpublic\b", "private", value)
         headers["cache-control"] = value
 
