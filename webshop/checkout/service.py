@@ -167,6 +167,11 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         super().__init__(session=session, **repo_kwargs)
         self.shop = shop
 
+    def totals(self, view: CartView, method: ShippingMethod) -> Totals:
+        """What ``view`` costs with ``method`` at the shop's tax rates: the review page shows these figures
+        and ``place_order`` charges them (``CartView.totals``; minor units)."""
+        return view.totals(method, self.shop.tax_rates_bp)
+
     def needs_verified_email(self, user: User) -> bool:
         """True when the shop asks for a verified e-mail address before checkout (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``)
         and ``user`` has not confirmed theirs yet."""
@@ -344,9 +349,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 raise ValidationFailed("Your cart is empty.")
             if expected_signature is not None and expected_signature != view.signature():
                 raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
-            order = self._new_order(
-                user_id, view, view.totals(method, self.shop.tax_rates_bp), address, method, provider
-            )
+            order = self._new_order(user_id, view, self.totals(view, method), address, method, provider)
             order.checkout_token = checkout_token
             order.card_last4 = card[-4:]
             try:

@@ -99,7 +99,7 @@ class CheckoutSteps:
         """Step 3: lines, shipping, tax, total and the payment form, with ``error`` (and its status code)
         and the checkout ``token`` to keep (default: a new one); the step still to do, or the cart when
         it is empty, instead."""
-        request, tax_rates_bp = self.request, self.checkout.shop.tax_rates_bp
+        request = self.request
         state = _state(request)
         if not state.get("address_id"):
             return _to(request, "checkout.address")
@@ -114,13 +114,12 @@ class CheckoutSteps:
             "checkout/review.html",
             context={
                 "cart": view,
-                "totals": view.totals(method, tax_rates_bp),
+                "totals": self.checkout.totals(view, method),
                 "method": method,
                 "address": address,
                 "checkout_token": token or new_checkout_token(),
                 "error": error,
                 "test_cards": (TEST_CARD_SUCCESS, TEST_CARD_DECLINED),
-                "tax_rates": tax_rates_bp,
             },
             status_code=error.status_code if error else 200,
         )
