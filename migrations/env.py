@@ -57,12 +57,38 @@ def do_run_migrations(connection: "Connection") -> None:
     On PostgreSQL the transaction first takes a transaction-level advisory lock, so hosts that start
     together (each running ``webshop db upgrade`` or ``webshop serve``) migrate one after another: the
     first applies the migrations, the others wait, then find the database at head and do nothing.
+
+    On SQLite foreign keys are off while migrating and checked before the commit: a batch migration
+    rebuilds a table by copying it and dropping the old one, and with foreign keys on that drop
+    would delete the rows that refer to it (SQLite's "making other kinds of table schema changes",
+    https://www.sqlite.org/lang_altertable.html#otheralter). The setting only changes outside a
+    transaction, so it is set on the driver's connection before the migration's transaction begins.
     """
-    context.configure(connection=connection, **_options())
-    with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        context.run_migrations()
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _sqlite_pragma(connection, "PRAGMA foreign_keys=OFF")
+    try:
+        context.configure(connection=connection, **_options())
+        with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:5]}")
+    finally:
+        if sqlite:
+            _sqlite_pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _sqlite_pragma(connection: "Connection", pragma: str) -> None:
+    """Run ``pragma`` on the driver's connection, outside any transaction SQLAlchemy would begin."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(pragma)
+    finally:
+        cursor.close()
 
 
 async def run_migrations_online() -> None:

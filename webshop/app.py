@@ -64,6 +64,7 @@ from webshop.security.headers import allowed_hosts_config
 from webshop.security.jwt import api_auth
 from webshop.security.session import SessionUserMiddleware, session_config
 from webshop.security.throttle import provide_sign_in_throttle, rate_limit_middleware, rate_limit_stores
+from webshop.shops.service import ShopService
 from webshop.stock.service import StockService
 from webshop.web.admission import AdmissionMiddleware
 from webshop.web.caching import StaticAssets, compression_config
@@ -231,4 +232,5 @@ def _dependencies(settings: Settings, alchemy: ShopAlchemyConfig) -> dict[str, P
         "idempotency_service": service_provider(IdempotencyService),
         "audit_service": service_provider(AuditService),
         "stock_service": service_provider(StockService),
+        "shops_service": service_provider(ShopService),
     }

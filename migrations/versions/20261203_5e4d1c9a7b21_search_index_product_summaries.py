@@ -105,9 +105,12 @@ def upgrade() -> None:
             in_stock = EXISTS (SELECT 1 FROM variants v WHERE v.product_id = products.id AND v.stock > 0)"""
     )
     # The documents are built by the application's own code (normalising and stemming words).
+    # Visibility as it was at this revision: products had no shop yet (Product.shop_active came with
+    # the shops migration, a7c3e91f0d52).
     from webshop.catalog.search_index import rebuild_search_index
+    from webshop.db.models import Product
 
-    rebuild_search_index(op.get_bind())
+    rebuild_search_index(op.get_bind(), visible=sa.and_(Product.is_active.is_(True), Product.deleted_at.is_(None)))
 
 
 def downgrade() -> None:

@@ -242,3 +242,83 @@ def test_servers_started_together_on_postgres_migrate_once(tmp_path: Path) -> No
         assert with_connection(url, differences_from_models) == []
     finally:
         in_thread(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _write(url: str, statements: list[tuple[str, dict[str, Any]]]) -> None:
+    """Run ``statements`` (SQL text, parameters) in one committed transaction on ``url``."""
+
+    async def run() -> None:
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with engine.begin() as connection:
+                for sql, params in statements:
+                    await connection.execute(text(sql), params)
+        finally:
+            await engine.dispose()
+
+    in_thread(run())
+
+
+def _products_with_shops(connection: Connection) -> list[tuple[Any, ...]]:
+    rows = connection.execute(
+        text(
+            "SELECT p.slug, s.name, s.slug, s.is_default, p.shop_active, "
+            "(SELECT count(*) FROM variants v WHERE v.product_id = p.id) "
+            "FROM products p JOIN shops s ON s.id = p.shop_id ORDER BY p.slug"
+        )
+    )
+    return [tuple(row) for row in rows]
+
+
+def test_shops_migration_moves_existing_products_to_the_default_shop_and_back(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """Issue 16: upgrading a shop that has products puts every one in the default shop, named by
+    ``WEBSHOP_SHOP_NAME``; downgrading drops the shops and leaves the products and their variants."""
+    revisions = revisions_base_to_head()
+    shops_revision = "a7c3e91f0d52"
+    before = revisions[revisions.index(shops_revision) - 1]
+    webshop_db(empty_db_url, tmp_path, "upgrade", before)
+    statements: list[tuple[str, dict[str, Any]]] = []
+    for index, slug in enumerate(["kettle", "toaster"], start=1):
+        statements.append(
+            (
+                "INSERT INTO products (id, slug, name, description, option_groups, is_active, min_price, max_price,"
+                " in_stock, created_at, updated_at) VALUES (:id, :slug, :slug, '', '[]', true, 100, 100, true,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                {"id": index, "slug": slug},
+            )
+        )
+        statements.append(
+            (
+                "INSERT INTO variants (product_id, sku, option_values, price, currency, tax_category, stock,"
+                " low_stock_threshold, position, created_at, updated_at) VALUES (:id, :sku, '[]', 100, 'USD',"
+                " 'standard', 3, 5, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                {"id": index, "sku": f"SKU-{slug}"},
+            )
+        )
+    _write(empty_db_url, statements)
+
+    env = shop_env(empty_db_url, tmp_path, WEBSHOP_SHOP_NAME="Ann's Kitchen Shop")
+    result = run_cli(["db", "upgrade", "--no-prompt", "--", "head"], env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert with_connection(empty_db_url, _products_with_shops) == [
+        ("kettle", "Ann's Kitchen Shop", "ann-s-kitchen-shop", True, True, 1),
+        ("toaster", "Ann's Kitchen Shop", "ann-s-kitchen-shop", True, True, 1),
+    ]
+
+    webshop_db(empty_db_url, tmp_path, "downgrade", before)
+    assert "shops" not in with_connection(empty_db_url, table_names)
+    rows = with_connection(
+        empty_db_url,
+        lambda c: [
+            tuple(r)
+            for r in c.execute(
+                text(
+                    "SELECT p.slug, v.sku, v.stock FROM products p"
+                    " JOIN variants v ON v.product_id = p.id ORDER BY p.slug"
+                )
+            )
+        ],
+    )
+    assert rows == [("kettle", "SKU-kettle", 3), ("toaster", "SKU-toaster", 3)]

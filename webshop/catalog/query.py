@@ -268,12 +268,13 @@ class CatalogPage:
 
 
 def visible_products() -> Any:
-    """SQL condition for products a shopper may see: active and not soft-deleted.
+    """SQL condition for products a shopper may see: active, not soft-deleted, and sold by a trading
+    shop (``Product.shop_active``, kept by ``webshop.shops.service.ShopService``).
 
     ``is_active = true`` rather than ``IS TRUE``: an equality, which PostgreSQL can use as the first
     column of the ``(is_active, sort column, id)`` indexes.
     """
-    return and_(Product.is_active == True, Product.deleted_at.is_(None))  # noqa: E712
+    return and_(Product.is_active == True, Product.deleted_at.is_(None), Product.shop_active == True)  # noqa: E712
 
 
 def build_tree(categories: Sequence[Any], active_slug: str | None = None) -> list[CategoryNode]:

@@ -50,6 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webshop.catalog.query import visible_products
 from webshop.db.models import Product, ProductSearch, SearchTerm, Variant
 
 FIELDS = ("name", "skus", "brand", "categories", "options", "description")
@@ -174,7 +175,7 @@ def edit_distance(a: str, b: str) -> int:
 
 
 def _visible() -> Any:
-    return and_(Product.is_active.is_(True), Product.deleted_at.is_(None))
+    return visible_products()
 
 
 # --- queries ---------------------------------------------------------------------------------------------

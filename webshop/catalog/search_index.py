@@ -85,12 +85,14 @@ def _category_paths(connection: Connection) -> dict[int, str]:
     return paths
 
 
-def _documents(connection: Connection, ids: Sequence[int], paths: dict[int, str]) -> dict[int, _Document]:
-    """Fresh documents of the visible products among ``ids``."""
+def _documents(
+    connection: Connection, ids: Sequence[int], paths: dict[int, str], visible: Any = None
+) -> dict[int, _Document]:
+    """Fresh documents of the visible products among ``ids`` (``visible``: the condition, default ``_visible()``)."""
     documents: dict[int, _Document] = {}
     products = connection.execute(
         select(Product.id, Product.name, Product.description, Product.category_id).where(
-            Product.id.in_(ids), _visible()
+            Product.id.in_(ids), _visible() if visible is None else visible
         )
     ).all()
     for product_id, name, description, category_id in products:
@@ -121,14 +123,14 @@ def _documents(connection: Connection, ids: Sequence[int], paths: dict[int, str]
     return documents
 
 
-def _reindex(connection: Connection, product_ids: Sequence[int]) -> bool:
+def _reindex(connection: Connection, product_ids: Sequence[int], visible: Any = None) -> bool:
     """Bring the documents of ``product_ids`` and the vocabulary up to date; True when anything changed."""
     paths = _category_paths(connection)
     deltas: dict[str, int] = {}
     surface: dict[str, str] = {}
     changed = False
     for chunk in _chunks(sorted(set(product_ids))):
-        documents = _documents(connection, chunk, paths)
+        documents = _documents(connection, chunk, paths, visible)
         fresh = {pid: document.row() for pid, document in documents.items()}
         stored = {
             row["product_id"]: {name: row[name] for name in FIELDS}
@@ -198,16 +200,19 @@ async def reindex_products(session: AsyncSession, product_ids: Iterable[int | No
     return await session.run_sync(lambda sync_session: _reindex(sync_session.connection(), ids))
 
 
-def rebuild_search_index(connection: Connection) -> int:
+def rebuild_search_index(connection: Connection, *, visible: Any = None) -> int:
     """Empty and refill the whole index and vocabulary from the catalog; returns the documents written.
 
     Used by the migration that creates the index, and to repair it. Runs in the caller's transaction.
+    ``visible`` replaces the visibility rule (``webshop.catalog.query.visible_products``) for a
+    migration that runs before the columns of today's rule exist.
     """
     connection.execute(delete(ProductSearch))
     connection.execute(delete(SearchTerm))
-    ids = list(connection.scalars(select(Product.id).where(_visible()).order_by(Product.id)))
+    condition = _visible() if visible is None else visible
+    ids = list(connection.scalars(select(Product.id).where(condition).order_by(Product.id)))
     for chunk in _chunks(ids, 2000):
-        _reindex(connection, chunk)
+        _reindex(connection, chunk, condition)
     return len(ids)
 
 

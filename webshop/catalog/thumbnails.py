@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webshop.catalog.query import visible_products
 from webshop.db.models import Product, ProductImage
 
 
@@ -43,7 +44,7 @@ async def product_thumbnails(session: AsyncSession, product_ids: Iterable[int | 
         .correlate(Product)
         .scalar_subquery()
     )
-    visible = and_(Product.is_active.is_(True), Product.deleted_at.is_(None))
+    visible = visible_products()
     rows = await session.execute(
         select(Product.id, Product.slug, visible.label("visible"), first_image.label("image_key")).where(
             Product.id.in_(ids)

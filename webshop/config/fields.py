@@ -128,6 +128,8 @@ FIELDS: tuple[Field, ...] = (
     F("WEBSHOP_MEDIA_DIR", "shop", "media_dir", v.folder, "./media", "Where product images are stored."),
     F("WEBSHOP_REQUIRE_VERIFIED_EMAIL", "shop", "require_verified_email", v.boolean, "false",
       "Checkout asks for a verified e-mail address first."),
+    F("WEBSHOP_SHOP_NAME", "shop", "shop_name", v.shop_name, "Webshop",
+      "Name of the default shop, which `webshop db upgrade` creates and products without a shop go to."),
     F("WEBSHOP_ADMIN_EMAIL", "shop", "admin_email", v.email_address, "", "E-mail of the admin `webshop demo` creates.",
       shown_default="`admin@example.com`"),
     F("WEBSHOP_ADMIN_PASSWORD", "shop", "admin_password", v.optional_text, "",
@@ -183,6 +185,18 @@ def read_environment(environ: Mapping[str, str], cwd: Path) -> dict[str, Any]:
         SettingsError: a variable is malformed, or production runs without what it needs.
     """
     return _read(FIELDS, environ, Context(cwd))
+
+
+def read_setting(flat: str, environ: Mapping[str, str], cwd: Path) -> Any:
+    """One setting read from ``environ`` (unset or blank: its default), by flat name (``"shop_name"``).
+
+    For code that runs without the whole ``Settings``, such as a migration that needs one value.
+
+    Raises:
+        KeyError: ``flat`` is no setting's flat name.
+        SettingsError: the variable is malformed.
+    """
+    return _read([FIELDS_BY_FLAT[flat]], environ, Context(cwd))[flat]
 
 
 def default_values(given: Mapping[str, Any], cwd: Path) -> dict[str, Any]:

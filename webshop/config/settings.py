@@ -154,6 +154,7 @@ class ShopSettings:
         page_size: Products per catalog page.
         media_dir: Directory that holds uploaded and imported product images and their derivatives.
         require_verified_email: Checkout asks for a verified e-mail address first.
+        shop_name: Name of the default shop, which the migration creates (``webshop.shops``).
         admin_email / admin_password: Credentials ``webshop demo`` gives the admin it creates
             (``None``: ``admin@example.com`` and a generated password).
     """
@@ -164,6 +165,7 @@ class ShopSettings:
     page_size: int
     media_dir: Path
     require_verified_email: bool
+    shop_name: str
     admin_email: str | None
     admin_password: str | None = field(repr=False)
 

@@ -64,6 +64,14 @@ def text(name: str, raw: str, context: Context) -> str:
     return raw
 
 
+def shop_name(name: str, raw: str, context: Context) -> str:
+    """A shop's name: 1-120 characters once trimmed."""
+    value = raw.strip()
+    if not 1 <= len(value) <= 120:
+        raise SettingsError(f"{name} must be 1 to 120 characters, got {raw!r}")
+    return value
+
+
 def optional_text(name: str, raw: str, context: Context) -> str | None:
     """The text, or ``None`` when it is empty."""
     return raw or None

@@ -15,6 +15,7 @@ from webshop.db.models.catalog import (
 )
 from webshop.db.models.operations import AccountToken, AuditEvent, OutboundEmail
 from webshop.db.models.orders import Address, Order, OrderLine, OrderStatus
+from webshop.db.models.shops import Shop, ShopMember, ShopRole
 from webshop.db.models.stock import StockMovement, StockReason
 
 __all__ = [
@@ -38,6 +39,9 @@ __all__ = [
     "RefreshToken",
     "RevokedAccessToken",
     "SearchTerm",
+    "Shop",
+    "ShopMember",
+    "ShopRole",
     "StockMovement",
     "StockReason",
     "TokenFamily",

@@ -7,10 +7,11 @@ from typing import Any
 
 from advanced_alchemy.base import AdvancedDeclarativeBase, BigIntAuditBase, CommonTableAttributes
 from advanced_alchemy.types import BigIntIdentity, DateTimeUTC
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, false, select, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webshop.catalog import limits
+from webshop.db.models.shops import Shop
 
 
 class Category(BigIntAuditBase):
@@ -33,6 +34,11 @@ class Product(BigIntAuditBase):
     ``option_groups`` lists the names of the variant axes in order (``["screen size", "RAM"]``);
     ``deleted_at`` set means soft-deleted: hidden from the shop, kept for past orders.
 
+    ``shop_id`` is the shop that sells it; an insert that names none gets the default shop (a SQL
+    default, so the ORM, the importer's bulk inserts and tests all get it). ``shop_active`` copies
+    whether that shop trades (kept by ``webshop.shops.service.ShopService``), so the visibility rule
+    stays a condition on this table.
+
     ``min_price``, ``max_price`` (minor units) and ``in_stock`` (some variant has stock) summarise the
     variants, so the catalog sorts and filters on this table alone. They are derived data, kept by
     ``webshop.catalog.browse.refresh_product_summaries`` in the same transaction as every variant,
@@ -54,6 +60,12 @@ class Product(BigIntAuditBase):
     name: Mapped[str] = mapped_column(String(limits.PRODUCT_NAME), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id", ondelete="RESTRICT"), index=True)
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shops.id", ondelete="RESTRICT"),
+        index=True,
+        default=select(Shop.id).where(Shop.is_default == True).scalar_subquery(),  # noqa: E712
+    )
+    shop_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     option_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_active: Mapped[bool] = mapped_column(default=True)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

@@ -8,7 +8,7 @@ from typing import Any
 
 from advanced_alchemy.base import BigIntAuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 
@@ -106,7 +106,8 @@ class OrderLine(BigIntAuditBase):
     """What was bought, as the shopper saw it: name, SKU, options, unit price, tax rate and amounts.
 
     ``variant_id`` still points at the variant (for restocking and links) but nothing here changes
-    when the product does. ``tax_rate_bp`` is in basis points (2000 = 20 %).
+    when the product does; ``shop_id``/``shop_name`` are the shop that sold it, as it was named then.
+    ``tax_rate_bp`` is in basis points (2000 = 20 %).
     """
 
     __tablename__ = "order_lines"
@@ -115,6 +116,8 @@ class OrderLine(BigIntAuditBase):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="SET NULL"), index=True)
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"), index=True)
+    shop_name: Mapped[str] = mapped_column(String(120), default="", server_default=text("''"))
     product_name: Mapped[str] = mapped_column(String(200))
     product_slug: Mapped[str] = mapped_column(String(200))
     sku: Mapped[str] = mapped_column(String(64))

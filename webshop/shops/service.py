@@ -1,0 +1,483 @@
+"""``ShopService``: shops and their members, and who may run which shop (``ShopAccess``).
+
+The rules (issue 16), enforced here once for the pages and the API:
+
+- platform admins (``User.is_admin``) do everything: create, edit, suspend, restore and delete
+  shops, and add or remove any member;
+- a shop's owners edit its profile and logo and manage its staff (not its owners);
+- owners and staff run the shop's products, stock and orders (checked by those services through
+  ``ShopAccess``);
+- a shop the user may not run is "not found" to them (404, not 403), unless it is public;
+- suspending a shop (or deleting it, softly) takes its products off the storefront and the API at
+  once (``Product.shop_active``); past orders keep their lines. The default shop cannot be deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from webshop.audit.service import AuditService, diff
+from webshop.catalog.slugs import free_slug, slugify
+from webshop.catalog.summaries import catalog_changed
+from webshop.db.models import Product, Shop, ShopMember, ShopRole, User
+from webshop.db.models.shops import SHOP_SLUG
+from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
+
+_PROFILE = ("name", "slug", "description", "contact_email", "contact_phone")
+_ADDRESS = {"line1": "address_line1", "line2": "address_line2", "city": "city", "postal_code": "postal_code"}
+
+
+@dataclass(frozen=True)
+class ShopAccess:
+    """Which shops a user may run: all of them (a platform admin) or those they are a member of.
+
+    Attributes:
+        everything: True for a platform admin.
+        roles: ``{shop_id: "owner" | "staff"}`` of the user's memberships (in trading and suspended shops).
+    """
+
+    everything: bool = False
+    roles: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def runs_a_shop(self) -> bool:
+        """True when the user may use the management pages at all (an admin or a member of a shop)."""
+        return self.everything or bool(self.roles)
+
+    @property
+    def shop_ids(self) -> frozenset[int] | None:
+        """The shops' ids, or ``None`` for every shop (an admin): a filter for lists."""
+        return None if self.everything else frozenset(self.roles)
+
+    def runs(self, shop_id: int | None) -> bool:
+        """True when the user may run shop ``shop_id`` (its products, stock and order lines)."""
+        return self.everything or (shop_id is not None and shop_id in self.roles)
+
+    def owns(self, shop_id: int) -> bool:
+        """True when the user may edit shop ``shop_id``'s profile and staff (an admin or an owner)."""
+        return self.everything or self.roles.get(shop_id) == ShopRole.OWNER.value
+
+    def check_runs(self, shop_id: int | None, missing: str = "There is no such product.") -> None:
+        """Raise ``NotFound`` (``missing``) unless the user runs ``shop_id``: another shop's objects are
+        not found to them (404, not 403), so ids of other shops' products and orders leak nothing."""
+        if not self.runs(shop_id):
+            raise NotFound(missing)
+
+
+EVERYTHING = ShopAccess(everything=True)
+"""The access of the command line and of code that acts for the platform (imports, tools)."""
+
+
+def _clean_profile(values: dict[str, Any]) -> dict[str, Any]:
+    """Trimmed column values of a ``ShopWrite``/``ShopPatch`` (as builtins), address flattened.
+
+    Raises:
+        ValidationFailed: the name is blank once trimmed.
+    """
+    clean: dict[str, Any] = {}
+    for key in _PROFILE:
+        if key in values and values[key] is not None:
+            clean[key] = str(values[key]).strip()
+    if "address" in values:
+        address = values["address"] or {}
+        for part, column in _ADDRESS.items():
+            clean[column] = " ".join(str(address.get(part) or "").split())
+        clean["country"] = str(address.get("country") or "").strip().upper()
+    if "name" in clean and not clean["name"]:
+        raise ValidationFailed("Enter the shop's name.", field_errors={"name": "Enter the shop's name."})
+    return clean
+
+
+def validated(data: Any, shape: type[Any]) -> dict[str, Any]:
+    """``data`` (a Struct or a dict of builtins) checked against ``shape``'s constraints, as builtins.
+
+    The pages' forms and the API's bodies pass the same limits (msgspec's ``convert``).
+
+    Raises:
+        ValidationFailed: a field breaks its constraint (``field_errors`` names it).
+    """
+    raw = msgspec.to_builtins(data) if isinstance(data, msgspec.Struct) else data
+    try:
+        msgspec.convert(raw, shape)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        path = message.rsplit("at `$.", 1)[-1].rstrip("`") if "at `$." in message else ""
+        name = path.split(".")[-1].split("[")[0] or "form"
+        raise ValidationFailed(f"Check the shop's details: {message}", field_errors={name: message}) from exc
+    return {k: v for k, v in raw.items() if v is not msgspec.UNSET}
+
+
+class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
+    """Shops, their members, and who may run which shop."""
+
+    class Repo(SQLAlchemyAsyncRepository[Shop]):
+        """Shop repository."""
+
+        model_type = Shop
+
+    repository_type = Repo
+
+    # --- who may do what --------------------------------------------------------------------------
+
+    async def access(self, user: Any | None) -> ShopAccess:
+        """What ``user`` (a ``User`` or the session's snapshot, or ``None``) may run; one query.
+
+        An inactive user runs nothing.
+        """
+        if user is None or not getattr(user, "is_active", True):
+            return ShopAccess()
+        if user.is_admin:
+            return EVERYTHING
+        rows = await self.repository.session.execute(
+            select(ShopMember.shop_id, ShopMember.role)
+            .join(Shop, Shop.id == ShopMember.shop_id)
+            .where(ShopMember.user_id == user.id, Shop.deleted_at.is_(None))
+        )
+        return ShopAccess(roles={shop_id: role for shop_id, role in rows})
+
+    async def shop_for_new_product(self, user: Any | None, shop_id: int | None) -> int:
+        """The shop a new product of ``user`` goes to (``POST /api/products``, the admin form, imports).
+
+        A member of exactly one shop may leave ``shop_id`` out; a member of several must give it; an
+        admin may name any shop, and the default shop is taken when they leave it out.
+
+        Raises:
+            ValidationFailed: a member of several shops gave none, or the shop does not exist.
+            PermissionDenied: ``shop_id`` is a shop the user is not a member of (a forged id).
+        """
+        access = EVERYTHING if user is None else await self.access(user)
+        if shop_id is None:
+            if access.everything:
+                return (await self.default_shop()).id
+            if len(access.roles) == 1:
+                return next(iter(access.roles))
+            if not access.roles:
+                raise PermissionDenied("Only a shop's members can add products to it.")
+            message = "Choose the shop this product belongs to."
+            raise ValidationFailed(message, field_errors={"shop_id": message})
+        if not access.runs(shop_id):
+            raise PermissionDenied("You can only add products to a shop you are a member of.")
+        shop = await self.get_one_or_none(id=shop_id)
+        if shop is None or shop.deleted_at is not None:
+            raise ValidationFailed("There is no such shop.", field_errors={"shop_id": "There is no such shop."})
+        return shop.id
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def default_shop(self) -> Shop:
+        """The default shop (made by the migration from ``WEBSHOP_SHOP_NAME``)."""
+        return await self.get_one(is_default=True)
+
+    async def trading_count(self) -> int:
+        """How many shops trade (active, not deleted): shop chrome appears from two on."""
+        count = await self.repository.session.scalar(
+            select(func.count()).select_from(Shop).where(Shop.is_active.is_(True), Shop.deleted_at.is_(None))
+        )
+        return int(count or 0)
+
+    async def list_public(self, *, q: str = "", limit: int = 50, offset: int = 0) -> tuple[list[Shop], int]:
+        """Trading shops by name (``/shops``, ``GET /api/shops``), optionally those whose name has ``q``."""
+        condition = [Shop.is_active.is_(True), Shop.deleted_at.is_(None), *self._matching(q)]
+        return await self._page(condition, limit, offset)
+
+    async def get_public(self, *, shop_id: int | None = None, slug: str | None = None) -> Shop:
+        """A trading shop by id or slug.
+
+        Raises:
+            NotFound: no such shop, or it is suspended or deleted.
+        """
+        shop = await self.get_one_or_none(**({"id": shop_id} if shop_id is not None else {"slug": slug}))
+        if shop is None or not shop.trading:
+            raise NotFound("There is no such shop.")
+        return shop
+
+    async def list_for(
+        self, user: Any, *, q: str = "", status: str = "", limit: int = 50, offset: int = 0
+    ) -> tuple[list[Shop], int]:
+        """The shops ``user`` may manage (all for an admin), by name; ``status`` is ``active``,
+        ``suspended``, ``deleted`` or empty (all but deleted)."""
+        access = await self.access(user)
+        condition: list[Any] = list(self._matching(q))
+        if access.shop_ids is not None:
+            condition.append(Shop.id.in_(access.shop_ids or {0}))
+        if status == "deleted":
+            condition.append(Shop.deleted_at.is_not(None))
+        else:
+            condition.append(Shop.deleted_at.is_(None))
+            if status in ("active", "suspended"):
+                condition.append(Shop.is_active.is_(status == "active"))
+        return await self._page(condition, limit, offset)
+
+    async def get_for(self, user: Any, shop_id: int) -> Shop:
+        """Shop ``shop_id`` as ``user`` manages it (an admin sees deleted shops too).
+
+        Raises:
+            NotFound: no such shop, or ``user`` is not an admin or one of its members.
+        """
+        access = await self.access(user)
+        shop = await self.get_one_or_none(id=shop_id)
+        if shop is None or not access.runs(shop.id) or (shop.deleted_at is not None and not access.everything):
+            raise NotFound("There is no such shop.")
+        return shop
+
+    async def names(self, shop_ids: Sequence[int]) -> dict[int, Shop]:
+        """``{id: shop}`` of ``shop_ids`` (for labels: "Sold by ...")."""
+        if not shop_ids:
+            return {}
+        shops = await self.repository.list(Shop.id.in_(set(shop_ids)))
+        return {shop.id: shop for shop in shops}
+
+    def _matching(self, q: str) -> list[Any]:
+        text = " ".join(q.split())[:100]
+        if not text:
+            return []
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return [or_(Shop.name.ilike(pattern, escape="\\"), Shop.slug.ilike(pattern, escape="\\"))]
+
+    async def _page(self, condition: list[Any], limit: int, offset: int) -> tuple[list[Shop], int]:
+        session = self.repository.session
+        total = await session.scalar(select(func.count()).select_from(Shop).where(*condition))
+        shops = await session.scalars(
+            select(Shop).where(*condition).order_by(Shop.name, Shop.id).limit(limit).offset(offset)
+        )
+        return list(shops), int(total or 0)
+
+    # --- writes --------------------------------------------------------------------------------
+
+    async def create_shop(self, actor: User | None, data: ShopWrite | Mapping[str, Any]) -> Shop:
+        """Create a shop (platform admins only; ``actor`` ``None`` is the command line); committed.
+
+        Raises:
+            PermissionDenied: ``actor`` is not an admin.
+            ValidationFailed: a field is invalid or the slug is taken (``field_errors`` names it).
+        """
+        self._check_admin(actor)
+        values = _clean_profile(validated(data, ShopWrite))
+        values["slug"] = await self._slug_for(values.get("slug") or "", values["name"], None)
+        shop = Shop(**values, is_active=True, is_default=False)
+        await self._write(shop, actor, "create", f"Created shop {shop.name}", changes=diff({}, values))
+        return shop
+
+    async def update_shop(self, actor: User | None, shop_id: int, patch: ShopPatch | Mapping[str, Any]) -> Shop:
+        """Change a shop's profile (an admin or one of its owners); committed.
+
+        Raises:
+            NotFound: no such shop, or ``actor`` is not one of its members.
+            PermissionDenied: ``actor`` is staff, not an owner.
+            ValidationFailed: a field is invalid or the slug is taken.
+        """
+        shop = await self._owned(actor, shop_id)
+        values = _clean_profile(validated(patch, ShopPatch))
+        if "slug" in values:
+            values["slug"] = await self._slug_for(values["slug"], values.get("name", shop.name), shop.id)
+        before = {key: getattr(shop, key) for key in values}
+        for key, value in values.items():
+            setattr(shop, key, value)
+        # Product pages and cards show the shop's name: a new name goes with a new catalog version.
+        renamed = before.get("name", shop.name) != shop.name or before.get("slug", shop.slug) != shop.slug
+        summary = f"Changed shop {shop.name}"
+        await self._write(shop, actor, "update", summary, changes=diff(before, values), products_changed=renamed)
+        return shop
+
+    async def suspend(self, actor: User | None, shop_id: int) -> Shop:
+        """Suspend a shop (admins): its products leave the storefront and the API; committed.
+
+        Raises:
+            NotFound: no such shop.
+            PermissionDenied: ``actor`` is not an admin.
+        """
+        return await self._set_trading(actor, shop_id, active=False, deleted=False, action="suspend")
+
+    async def restore(self, actor: User | None, shop_id: int) -> Shop:
+        """Bring a suspended or deleted shop back (admins): its visible products return; committed."""
+        return await self._set_trading(actor, shop_id, active=True, deleted=False, action="restore")
+
+    async def delete_shop(self, actor: User | None, shop_id: int) -> Shop:
+        """Soft-delete a shop (admins): like suspending, and it leaves the admin's list; committed.
+
+        Raises:
+            Conflict: it is the default shop (products without a shop go there).
+        """
+        return await self._set_trading(actor, shop_id, active=False, deleted=True, action="delete")
+
+    async def _set_trading(self, actor: User | None, shop_id: int, *, active: bool, deleted: bool, action: str) -> Shop:
+        self._check_admin(actor)
+        shop = await self.get_one_or_none(id=shop_id)
+        if shop is None:
+            raise NotFound("There is no such shop.")
+        if deleted and shop.is_default:
+            raise Conflict("The default shop cannot be deleted: products without a shop go there.")
+        before = {"is_active": shop.is_active, "deleted": shop.deleted_at is not None}
+        shop.is_active = active
+        shop.deleted_at = datetime.now(UTC) if deleted else None
+        after = {"is_active": active, "deleted": deleted}
+        await self.repository.session.execute(
+            update(Product).where(Product.shop_id == shop.id).values(shop_active=shop.trading)
+        )
+        summary = f"{action.capitalize()}d shop {shop.name}"
+        await self._write(shop, actor, action, summary, changes=diff(before, after), products_changed=True)
+        return shop
+
+    # --- members -------------------------------------------------------------------------------
+
+    async def members(self, actor: User | None, shop_id: int) -> list[tuple[ShopMember, User]]:
+        """A shop's members with their users, owners first (an admin or a member of the shop).
+
+        Raises:
+            NotFound: no such shop, or ``actor`` is not one of its members.
+        """
+        await self._run(actor, shop_id)
+        rows = await self.repository.session.execute(
+            select(ShopMember, User)
+            .join(User, User.id == ShopMember.user_id)
+            .where(ShopMember.shop_id == shop_id)
+            .order_by(ShopMember.role, User.email)
+        )
+        return [(member, user) for member, user in rows]
+
+    async def add_member(self, actor: User | None, shop_id: int, data: MemberWrite | Mapping[str, Any]) -> ShopMember:
+        """Add a user to a shop, or change their role there; committed.
+
+        Admins add owners and staff; a shop's owners add staff only.
+
+        Raises:
+            NotFound: no such shop, or ``actor`` is not one of its members.
+            PermissionDenied: ``actor`` is staff, or an owner adding an owner.
+            ValidationFailed: no such active user, or an unknown role.
+        """
+        member_data = msgspec.convert(validated(data, MemberWrite), MemberWrite)
+        shop = await self._owned(actor, shop_id)
+        if member_data.role == ShopRole.OWNER.value and not (actor is None or actor.is_admin):
+            raise PermissionDenied("Only a platform admin can make someone an owner of a shop.")
+        session = self.repository.session
+        user = await session.get(User, member_data.user_id)
+        if user is None or not user.is_active:
+            message = "There is no active user with this id."
+            raise ValidationFailed(message, field_errors={"user_id": message})
+        member: ShopMember | None = await session.scalar(
+            select(ShopMember).where(ShopMember.shop_id == shop.id, ShopMember.user_id == user.id)
+        )
+        if member is not None and member.role == ShopRole.OWNER.value and not (actor is None or actor.is_admin):
+            raise PermissionDenied("Only a platform admin can change an owner's role.")
+        before = member.role if member else None
+        if member is None:
+            member = ShopMember(shop_id=shop.id, user_id=user.id, role=member_data.role)
+            session.add(member)
+        member.role = member_data.role
+        AuditService(session=session).record(
+            actor,
+            "shop",
+            shop.id,
+            "member",
+            summary=f"{user.email} is now {member.role} of {shop.name}",
+            changes={"member": [None if before is None else f"{user.email}:{before}", f"{user.email}:{member.role}"]},
+        )
+        try:
+            await session.flush()
+        except IntegrityError as exc:  # the same user added at the same moment by someone else
+            await session.rollback()
+            raise Conflict("This user was just added to the shop; reload and try again.") from exc
+        await session.commit()
+        return member
+
+    async def remove_member(self, actor: User | None, shop_id: int, user_id: int) -> None:
+        """Take a user out of a shop; committed. Admins remove anyone, owners remove staff.
+
+        Raises:
+            NotFound: no such shop or member, or ``actor`` is not one of its members.
+            PermissionDenied: ``actor`` is staff, or an owner removing an owner.
+        """
+        shop = await self._owned(actor, shop_id)
+        session = self.repository.session
+        member = await session.scalar(
+            select(ShopMember).where(ShopMember.shop_id == shop.id, ShopMember.user_id == user_id)
+        )
+        if member is None:
+            raise NotFound("This user is not a member of the shop.")
+        if member.role == ShopRole.OWNER.value and not (actor is None or actor.is_admin):
+            raise PermissionDenied("Only a platform admin can remove an owner of a shop.")
+        await session.delete(member)
+        AuditService(session=session).record(
+            actor,
+            "shop",
+            shop.id,
+            "member",
+            summary=f"User {user_id} left {shop.name}",
+            changes={"member": [user_id, None]},
+        )
+        await session.commit()
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_admin(actor: User | None) -> None:
+        if actor is not None and not actor.is_admin:
+            raise PermissionDenied("Only a platform admin can do this.")
+
+    async def _run(self, actor: User | None, shop_id: int) -> Shop:
+        """The shop, if ``actor`` runs it (``None``: the command line)."""
+        if actor is None:
+            shop = await self.get_one_or_none(id=shop_id)
+            if shop is None:
+                raise NotFound("There is no such shop.")
+            return shop
+        return await self.get_for(actor, shop_id)
+
+    async def _owned(self, actor: User | None, shop_id: int) -> Shop:
+        shop = await self._run(actor, shop_id)
+        if actor is not None and not (await self.access(actor)).owns(shop.id):
+            raise PermissionDenied("Only the shop's owners can change this.")
+        return shop
+
+    async def _slug_for(self, wanted: str, name: str, shop_id: int | None) -> str:
+        """``wanted`` if free, else (when ``wanted`` is empty) a free slug made from ``name``.
+
+        Raises:
+            ValidationFailed: ``wanted`` is taken by another shop.
+        """
+        session = self.repository.session
+        if wanted:
+            taken = await session.scalar(select(Shop.id).where(Shop.slug == wanted, Shop.id != (shop_id or 0)))
+            if taken is not None:
+                message = "Another shop already has this slug."
+                raise ValidationFailed(message, field_errors={"slug": message})
+            return wanted
+        base = slugify(name)[: SHOP_SLUG - 4] or "shop"
+        taken_slugs = set(await session.scalars(select(Shop.slug).where(Shop.slug.startswith(base))))
+        return free_slug([base], taken_slugs, limit=SHOP_SLUG - 4, fallback="shop")
+
+    async def _write(
+        self,
+        shop: Shop,
+        actor: User | None,
+        action: str,
+        summary: str,
+        *,
+        changes: dict[str, Any],
+        products_changed: bool = False,
+    ) -> None:
+        """Flush ``shop``, record the audit event and commit; with ``products_changed`` the shop's
+        products' summaries and search documents are refreshed and the catalog version moves, in the
+        same transaction."""
+        session = self.repository.session
+        session.add(shop)
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            await session.rollback()
+            message = "Another shop just took this slug; please try again."
+            raise ValidationFailed(message, field_errors={"slug": message}) from exc
+        AuditService(session=session).record(actor, "shop", shop.id, action, summary=summary, changes=changes)
+        if products_changed:
+            await catalog_changed(session, await session.scalars(select(Product.id).where(Product.shop_id == shop.id)))
+        await session.commit()
