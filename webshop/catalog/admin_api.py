@@ -1,9 +1,12 @@
 """Admin catalog writes of the JSON API: categories, products, variants, stock and photos.
 
-Every route needs an admin's bearer token (the ``api_admin`` guard: no token → 401, a customer → 403)
-and calls the same service methods as the admin pages, so the rules, the audit trail and the stock
-ledger are the same whichever way a change comes in. Input Structs forbid unknown fields: an ``id``,
-``created_at``, ``deleted_at`` or image key in a body is refused with a 400 naming the field.
+Category routes need an admin's bearer token (the ``api_admin`` guard: no token → 401, a customer →
+403). Product, variant, photo and stock routes also let in the members of a shop (``api_shop_staff``),
+and the services keep each member to their shop's products (another shop's is 404; a ``shop_id`` of
+a shop they are not in is 403). Every route calls the same service methods as the admin pages, so
+the rules, the audit trail and the stock ledger are the same whichever way a change comes in. Input
+Structs forbid unknown fields: an ``id``, ``created_at``, ``deleted_at`` or image key in a body is
+refused with a 400 naming the field.
 """
 
 from typing import Annotated, Any
@@ -43,10 +46,13 @@ from webshop.db.models import User, Variant
 from webshop.errors import Conflict, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.security.jwt import BEARER, api_admin
+from webshop.shops.guards import api_shop_staff
 
 ADMIN = [api_admin]
-"""Guards of every route here. Set per route, not on the controller: Litestar's automatic ``OPTIONS``
-handler of a path inherits its first handler's controller, and ``OPTIONS`` must not need a token."""
+STAFF = [api_shop_staff]
+"""Guards of the category routes (``ADMIN``) and of the others (``STAFF``). Set per route, not on
+the controller: Litestar's automatic ``OPTIONS`` handler of a path inherits its first handler's
+controller, and ``OPTIONS`` must not need a token."""
 
 
 async def _variant_out(products: ProductService, variant: Variant) -> VariantOut:
@@ -123,7 +129,7 @@ class ProductAdminApiController(Controller):
     tags = ["catalog admin"]
     security = BEARER
 
-    @post("", guards=ADMIN, operation_id="createProduct", status_code=201, responses=problems(400, 401, 403, 422))
+    @post("", guards=STAFF, operation_id="createProduct", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_product(
         self,
         request: Request[User, Any, Any],
@@ -141,7 +147,7 @@ class ProductAdminApiController(Controller):
 
     @patch(
         "/{product_id:int}",
-        guards=ADMIN,
+        guards=STAFF,
         operation_id="updateProduct",
         responses=problems(400, 401, 403, 404, 422),
     )
@@ -156,7 +162,7 @@ class ProductAdminApiController(Controller):
         product = await products_service.update_product(product_id, data, actor=request.user)
         return product_out(product)
 
-    @delete("/{product_id:int}", guards=ADMIN, operation_id="deleteProduct", responses=problems(400, 401, 403, 404))
+    @delete("/{product_id:int}", guards=STAFF, operation_id="deleteProduct", responses=problems(400, 401, 403, 404))
     async def delete_product(
         self, request: Request[User, Any, Any], product_id: PathId, products_service: NamedDependency[ProductService]
     ) -> None:
@@ -165,7 +171,7 @@ class ProductAdminApiController(Controller):
 
     @post(
         "/{product_id:int}/restore",
-        guards=ADMIN,
+        guards=STAFF,
         operation_id="restoreProduct",
         status_code=200,
         responses=problems(400, 401, 403, 404),
@@ -178,7 +184,7 @@ class ProductAdminApiController(Controller):
 
     @post(
         "/{product_id:int}/variants",
-        guards=ADMIN,
+        guards=STAFF,
         operation_id="createVariant",
         status_code=201,
         responses=problems(400, 401, 403, 404, 422),
@@ -201,7 +207,7 @@ class ProductAdminApiController(Controller):
 
     @post(
         "/{product_id:int}/images",
-        guards=ADMIN,
+        guards=STAFF,
         operation_id="uploadProductImage",
         status_code=201,
         request_max_body_size=MAX_UPLOAD_BYTES + 64 * 1024,
@@ -230,7 +236,7 @@ class ProductAdminApiController(Controller):
 
     @put(
         "/{product_id:int}/image-order",
-        guards=ADMIN,
+        guards=STAFF,
         operation_id="reorderProductImages",
         responses=problems(400, 401, 403, 404, 422),
     )
@@ -247,7 +253,7 @@ class ProductAdminApiController(Controller):
 
     @delete(
         "/{product_id:int}/images/{image_id:int}",
-        guards=ADMIN,
+        guards=STAFF,
         operation_id="deleteProductImage",
         responses=problems(400, 401, 403, 404),
     )
@@ -269,7 +275,7 @@ class VariantAdminApiController(Controller):
     tags = ["catalog admin"]
     security = BEARER
 
-    @patch("/{variant_id:int}", guards=ADMIN, operation_id="updateVariant", responses=problems(400, 401, 403, 404, 422))
+    @patch("/{variant_id:int}", guards=STAFF, operation_id="updateVariant", responses=problems(400, 401, 403, 404, 422))
     async def update_variant(
         self,
         request: Request[User, Any, Any],
@@ -282,7 +288,7 @@ class VariantAdminApiController(Controller):
         return await _variant_out(products_service, variant)
 
     @delete(
-        "/{variant_id:int}", guards=ADMIN, operation_id="deleteVariant", responses=problems(400, 401, 403, 404, 409)
+        "/{variant_id:int}", guards=STAFF, operation_id="deleteVariant", responses=problems(400, 401, 403, 404, 409)
     )
     async def delete_variant(
         self, request: Request[User, Any, Any], variant_id: PathId, products_service: NamedDependency[ProductService]
@@ -296,7 +302,7 @@ class VariantAdminApiController(Controller):
 
     @post(
         "/{variant_id:int}/stock-adjustments",
-        guards=ADMIN,
+        guards=STAFF,
         operation_id="adjustStock",
         status_code=201,
         responses=problems(400, 401, 403, 404, 409),

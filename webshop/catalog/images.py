@@ -57,7 +57,7 @@ class ProductImages(ProductMixin):
         """
         if len(data) > MAX_UPLOAD_BYTES:
             raise ImageTooLarge()
-        product = await self.get_for_admin(product_id)
+        product = await self.get_for_admin(product_id, actor=actor)
         key = new_image_key()
         stored = await anyio.to_thread.run_sync(functools.partial(store_image, data, self.media_dir, key=key))
         session = self.repository.session
@@ -102,7 +102,7 @@ class ProductImages(ProductMixin):
             NotFound: no such product.
             ValidationFailed: ``image_ids`` is not exactly the product's photo ids (``field_errors["image_ids"]``).
         """
-        product = await self.get_for_admin(product_id)
+        product = await self.get_for_admin(product_id, actor=actor)
         images = {image.id: image for image in product.images}
         if sorted(image_ids) != sorted(images) or len(set(image_ids)) != len(image_ids):
             message = "List every photo of this product exactly once."
@@ -131,7 +131,7 @@ class ProductImages(ProductMixin):
         Raises:
             NotFound: no such product, or the photo is not one of its photos.
         """
-        product = await self.get_for_admin(product_id)
+        product = await self.get_for_admin(product_id, actor=actor)
         ids = [image.id for image in product.images]
         if image_id not in ids:
             raise NotFound("There is no such photo.")
@@ -149,7 +149,7 @@ class ProductImages(ProductMixin):
         Raises:
             NotFound: no such product, or the photo is not one of its photos.
         """
-        product = await self.get_for_admin(product_id)
+        product = await self.get_for_admin(product_id, actor=actor)
         image = next((i for i in product.images if i.id == image_id), None)
         if image is None:
             raise NotFound("There is no such photo.")

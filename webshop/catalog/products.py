@@ -49,6 +49,7 @@ from webshop.catalog.summaries import catalog_write
 from webshop.catalog.variants import ProductVariants
 from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant
 from webshop.errors import ValidationFailed
+from webshop.shops.service import ShopService
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -194,21 +195,25 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
     # explicitly, so a failure never leaves half a product behind and a commit failure is never reported
     # as success. Stock only changes through webshop.stock.service (conditional UPDATE + ledger row).
 
-    async def get_for_admin(self, product_id: int) -> Product:
+    async def get_for_admin(self, product_id: int, *, actor: Any | None = None) -> Product:
         """The product with ``product_id`` for the admin pages, soft-deleted or inactive ones included.
 
         Variants, photos, facets and category are loaded and refreshed from the database (stock may
-        have been changed by conditional updates in this session).
+        have been changed by conditional updates in this session). Given an ``actor``, the product must
+        be of a shop they run (``check_runs``): every write verb loads its product this way.
 
         Raises:
-            NotFoundError: (advanced-alchemy's, answered as ``NotFound``) no product has that id.
+            NotFoundError: (advanced-alchemy's, answered as ``NotFound``) no product has that id, or
+                ``actor`` does not run its shop.
         """
-        return await self.get_one(
+        product = await self.get_one(
             Product.id == product_id,
             load=_ADMIN_LOAD,
             execution_options={"populate_existing": True},
             error_messages={"not_found": "There is no such product."},
         )
+        await self.check_runs(actor, product.shop_id)
+        return product
 
     async def product_history(self, product: Product, *, limit: int = 100) -> list[AuditEvent]:
         """Audit events about ``product``, its current variants and their stock, newest first."""
@@ -238,7 +243,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         Args:
             data: The product's own fields.
             variants: Its variants, in display order.
-            actor: The admin (``None`` for the command line).
+            actor: The admin or shop member (``None`` for the command line).
 
         Returns:
             The new product with variants, photos and facets loaded.
@@ -250,8 +255,11 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
                 ``tax_category``, ``stock``, ``low_stock_threshold``); unknown category, SKU used twice
                 in the product or already in the shop, option values not one per group, negative
                 price or stock... Nothing is written.
+            PermissionDenied: ``data.shop_id`` names a shop ``actor`` is not a member of, or ``actor``
+                runs no shop (see ``ShopService.shop_for_new_product``).
         """
         session = self.repository.session
+        shop_id = await ShopService(session=session).shop_for_new_product(actor, data.shop_id)
         errors: dict[str, str] = {}
         values = _clean_product(msgspec.structs.asdict(data), errors)
         await self._check_category(values, errors)
@@ -275,7 +283,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
 
         async with catalog_write(session) as changed:
             facets = values.pop("facets")
-            product = Product(**values)
+            product = Product(**values, shop_id=shop_id)
             product.facets = [ProductFacet(facet=f, value=v) for f, vs in facets.items() for v in vs]
             stocks = []
             for position, row in enumerate(rows):
@@ -325,7 +333,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
                 for ``variants`` and ``new_variants[i].<field>`` for ``new_variants``. Nothing is written.
             StockChanged: a variant's stock is no longer ``stock_seen``; nothing is written.
         """
-        product = await self.get_for_admin(product_id)
+        product = await self.get_for_admin(product_id, actor=actor)
         errors: dict[str, str] = {}
         values = await self._updated_values(product, data, errors)
         updates = self._variant_updates(product, variants, errors, self.tax_categories)
@@ -465,7 +473,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         Raises:
             NotFound: no such product.
         """
-        product = await self.get_for_admin(product_id)
+        product = await self.get_for_admin(product_id, actor=actor)
         if product.deleted_at is None:
             async with catalog_write(self.repository.session, product.id):
                 product.deleted_at = datetime.now(UTC)
@@ -479,7 +487,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         Raises:
             NotFound: no such product.
         """
-        product = await self.get_for_admin(product_id)
+        product = await self.get_for_admin(product_id, actor=actor)
         if product.deleted_at is not None:
             async with catalog_write(self.repository.session, product.id):
                 product.deleted_at = None

@@ -39,6 +39,9 @@ class ProductWrite(msgspec.Struct, forbid_unknown_fields=True):
         option_groups: Names of the variant axes in order (``["size", "colour"]``); every variant has
             exactly one value per group.
         is_active: ``False`` hides the product from the shop without deleting it.
+        shop_id: The shop that sells it, on creation only (``ShopService.shop_for_new_product``: a
+            member of one shop may leave it out, a member of several must give it, an admin gets
+            the default shop without one); ignored by updates (a product stays in its shop).
     """
 
     name: ProductName
@@ -48,6 +51,7 @@ class ProductWrite(msgspec.Struct, forbid_unknown_fields=True):
     facets: Facets = msgspec.field(default_factory=dict)
     option_groups: OptionGroups = msgspec.field(default_factory=list)
     is_active: bool = True
+    shop_id: RowId | None = None
 
 
 class VariantUpdate(msgspec.Struct, forbid_unknown_fields=True):

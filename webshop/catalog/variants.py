@@ -42,7 +42,7 @@ class ProductVariants(ProductMixin):
                 empty or used anywhere in the shop, option values not one per group or repeating
                 another variant's, negative price/stock/threshold...
         """
-        product = await self.get_for_admin(product_id)
+        product = await self.get_for_admin(product_id, actor=actor)
         errors: dict[str, str] = {}
         row = _clean_variant(msgspec.structs.asdict(data), errors, "", self.tax_categories)
         existing = [{"sku": v.sku, "option_values": list(v.option_values or [])} for v in product.variants]
@@ -77,7 +77,7 @@ class ProductVariants(ProductMixin):
             ValidationFailed: ``field_errors`` keyed by field name (``price``, ``sku``...); nothing is written.
         """
         variant = await self._variant(variant_id)
-        product = await self.get_for_admin(variant.product_id)
+        product = await self.get_for_admin(variant.product_id, actor=actor)
         variant = next(v for v in product.variants if v.id == variant_id)
         errors: dict[str, str] = {}
         fields = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
@@ -122,7 +122,7 @@ class ProductVariants(ProductMixin):
             ValidationFailed: ``level`` is negative (``field_errors["stock"]``).
             StockChanged: the stock is no longer ``expected`` (``current`` says what it is); nothing saved.
         """
-        variant = await self._variant(variant_id)
+        variant = await self._variant(variant_id, actor=actor)
         session = self.repository.session
         async with session.begin_nested():
             await self._set_stock(
@@ -143,7 +143,7 @@ class ProductVariants(ProductMixin):
         """
         from webshop.stock.service import StockService
 
-        variant = await self._variant(variant_id)
+        variant = await self._variant(variant_id, actor=actor)
         summary = f"{variant.sku}: {delta:+d}" + (f" ({note})" if note else "")
         stock = StockService(session=self.repository.session)
         await stock.adjust(variant, delta, reference=note or "admin adjustment", summary=summary, actor=actor)
@@ -160,7 +160,7 @@ class ProductVariants(ProductMixin):
             ValidationFailed: it is the product's only variant (delete the product instead);
                 ``field_errors["variant"]``.
         """
-        variant = await self._variant(variant_id)
+        variant = await self._variant(variant_id, actor=actor)
         session = self.repository.session
         count = await session.scalar(select(func.count()).where(Variant.product_id == variant.product_id)) or 0
         if count <= 1:
@@ -172,13 +172,24 @@ class ProductVariants(ProductMixin):
             self.audit.record(actor, "product", variant.product_id, "variant-delete", summary=summary, changes=gone)
             await session.delete(variant)
 
-    async def _variant(self, variant_id: int) -> Variant:
-        variant = await self.repository.session.scalar(
-            select(Variant).where(Variant.id == variant_id).execution_options(populate_existing=True)
-        )
-        if variant is None:
+    async def _variant(self, variant_id: int, *, actor: Any | None = None) -> Variant:
+        """The variant, read afresh; given an ``actor``, only of a shop they run (``check_runs``).
+
+        Raises:
+            NotFound: no such variant, or another shop's.
+        """
+        row = (
+            await self.repository.session.execute(
+                select(Variant, Product.shop_id)
+                .join(Product, Product.id == Variant.product_id)
+                .where(Variant.id == variant_id)
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        if row is None:
             raise NotFound("There is no such variant.")
-        return cast("Variant", variant)
+        await self.check_runs(actor, row[1], "There is no such variant.")
+        return cast("Variant", row[0])
 
     async def _check_skus_free(
         self, skus: list[tuple[str, str | None]], product_id: int | None, errors: dict[str, str]

@@ -52,7 +52,7 @@ from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.checkout.payments import PaymentProvider, normalize_card_number
 from webshop.checkout.pricing import ShippingMethod, Totals, shipping_method, tax_amount
-from webshop.db.models import Address, Order, OrderLine, OrderStatus, StockReason, User, Variant
+from webshop.db.models import Address, Order, OrderLine, OrderStatus, Product, Shop, StockReason, User, Variant
 from webshop.errors import (
     CartChanged,
     DomainError,
@@ -365,7 +365,8 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                     session.expunge(order)
                 return None
             await self._take_stock(view, order.number)
-            session.add_all(self._order_lines(order, view, self.shop.tax_rates_bp))
+            sellers = await self._sellers(view)
+            session.add_all(self._order_lines(order, view, self.shop.tax_rates_bp, sellers))
             await carts.take_lines(cart.id, [(line.variant_id, line.quantity) for line in view.lines])
             # Last before the commit (the products stay locked only that long): a sold-out variant can
             # turn its product's "in stock" flag off, which the catalog filters and caches by.
@@ -491,15 +492,35 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             payment_provider=provider.name,
         )
 
+    async def _sellers(self, view: CartView) -> dict[int, tuple[int, str]]:
+        """``{product_id: (shop_id, shop name)}`` of the cart's products: the shop that sells each line."""
+        rows = await self.repository.session.execute(
+            select(Product.id, Shop.id, Shop.name)
+            .join(Shop, Shop.id == Product.shop_id)
+            .where(Product.id.in_({line.product_id for line in view.lines}))
+        )
+        return {product_id: (shop_id, name) for product_id, shop_id, name in rows}
+
     @staticmethod
-    def _order_lines(order: Order, view: CartView, tax_rates_bp: dict[str, int]) -> list[OrderLine]:
-        """The order's lines: a snapshot of what the shopper saw (name, SKU, unit price, tax rate)."""
+    def _order_lines(
+        order: Order, view: CartView, tax_rates_bp: dict[str, int], sellers: dict[int, tuple[int, str]]
+    ) -> list[OrderLine]:
+        """The order's lines: a snapshot of what the shopper saw (name, SKU, unit price, tax rate) and of
+        the shop that sold each one (``sellers``, see ``_sellers``; its name as it was then)."""
         lines = []
         for line in view.lines:
             rate = tax_rates_bp.get(line.tax_category, 0)
             snapshot = {name: getattr(line, name) for name in ORDER_LINE_SNAPSHOT}
+            shop_id, shop_name = sellers.get(line.product_id, (None, ""))
             lines.append(
-                OrderLine(order_id=order.id, **snapshot, tax_rate_bp=rate, tax_amount=tax_amount(line.line_total, rate))
+                OrderLine(
+                    order_id=order.id,
+                    **snapshot,
+                    shop_id=shop_id,
+                    shop_name=shop_name,
+                    tax_rate_bp=rate,
+                    tax_amount=tax_amount(line.line_total, rate),
+                )
             )
         return lines
 
