@@ -15,6 +15,7 @@ from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import (
     AuditEvent,
     Category,
+    Fulfilment,
     Order,
     OrderLine,
     OrderStatus,
@@ -203,9 +204,15 @@ async def make_order(
                     tax_rate_bp=0,
                     line_total=variant.price * quantity,
                     tax_amount=0,
+                    shop_id=product.shop_id,
                 )
             )
             order.subtotal += variant.price * quantity
+        shops = list(dict.fromkeys(line.shop_id for line in order.lines))
+        for index, shop_id in enumerate(shops):  # one part per shop; the first carries the 5.00 shipping
+            order.fulfilments.append(
+                Fulfilment(shop_id=shop_id, shop_name="", shipping_amount=500 if index == 0 else 0)
+            )
         order.total = order.subtotal + order.shipping_total
         session.add(order)
         await session.commit()

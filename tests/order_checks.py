@@ -11,24 +11,28 @@ import collections
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webshop.db.models import Order, OrderLine, StockMovement, StockReason, Variant
+from webshop.db.models import Fulfilment, Order, OrderLine, StockMovement, StockReason, Variant
 from webshop.stock.service import find_ledger_mismatches
 
 
 async def assert_orders_whole(session: AsyncSession, *, pending_at_most: int = 0) -> int:
     """Every order is complete and consistent; return how many orders there are.
 
-    Checked for each order: it is paid, or pending payment for at most ``pending_at_most`` orders (a
-    checkout cut off between its reservation and its payment leaves its order pending with the stock
-    reserved, and the same checkout token resumes it: webshop.checkout.service), it has lines, each
-    line's total is price x quantity, the order's subtotal, tax and total add up, and its sale
-    movements in the stock ledger match its lines exactly (variant by variant). Also: no sale
-    movement without its order, no variant below zero, and the ledger sums to every stock.
+        Checked for each order: it is paid, or pending payment for at most ``pending_at_most`` orders (a
+        checkout cut off between its reservation and its payment leaves its order pending with the stock
+        reserved, and the same checkout token resumes it: webshop.checkout.service), it has lines, each
+        line's total is price x quantity, the order's subtotal, tax and total add up, its shipping is the
+    sum of its shops' parts (one part per shop of its lines), and its sale
+        movements in the stock ledger match its lines exactly (variant by variant). Also: no sale
+        movement without its order, no variant below zero, and the ledger sums to every stock.
     """
     orders = (await session.scalars(select(Order))).all()
     lines_by_order: dict[int, list[OrderLine]] = collections.defaultdict(list)
     for line in (await session.scalars(select(OrderLine))).all():
         lines_by_order[line.order_id].append(line)
+    parts_by_order: dict[int, list[Fulfilment]] = collections.defaultdict(list)
+    for part in (await session.scalars(select(Fulfilment))).all():
+        parts_by_order[part.order_id].append(part)
     sales: dict[str, collections.Counter[int]] = collections.defaultdict(collections.Counter)
     for movement in (
         await session.scalars(select(StockMovement).where(StockMovement.reason == StockReason.SALE))
@@ -53,6 +57,11 @@ async def assert_orders_whole(session: AsyncSession, *, pending_at_most: int = 0
             problems.append(f"{order.number}: tax {order.tax_total} is not the sum of its lines' tax")
         if order.total != order.subtotal + order.shipping_total + order.tax_total:
             problems.append(f"{order.number}: total {order.total} does not add up")
+        parts = parts_by_order.get(order.id, [])
+        if parts and order.shipping_total != sum(part.shipping_amount for part in parts):
+            problems.append(f"{order.number}: shipping is not the sum of its shops' parts")
+        if parts and {part.shop_id for part in parts} != {ln.shop_id for ln in lines}:
+            problems.append(f"{order.number}: its parts are not one per shop of its lines")
         taken = collections.Counter({ln.variant_id: ln.quantity for ln in lines})
         if sales.pop(order.number, collections.Counter()) != taken:
             problems.append(f"{order.number}: stock movements do not match its lines")

@@ -58,6 +58,7 @@ from webshop.observability.logging import configure_logging
 from webshop.observability.metrics import metrics_handler
 from webshop.observability.middleware import install as install_request_context
 from webshop.orders.api import OrderApiController
+from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.service import OrderService
 from webshop.orders.web import OrderController
 from webshop.security.headers import allowed_hosts_config
@@ -233,4 +234,5 @@ def _dependencies(settings: Settings, alchemy: ShopAlchemyConfig) -> dict[str, P
         "audit_service": service_provider(AuditService),
         "stock_service": service_provider(StockService),
         "shops_service": service_provider(ShopService),
+        "fulfilment_service": service_provider(FulfilmentService),
     }

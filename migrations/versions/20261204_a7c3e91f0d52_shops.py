@@ -1,10 +1,11 @@
-"""shops: sellers, their members, and the shop of every product and order line
+"""shops: sellers, their members, the shop of every product and order line, and fulfilments
 
 Revision ID: a7c3e91f0d52
 Revises: 5e4d1c9a7b21
 Create Date: 2026-12-04 16:40:00.000000
 
-Creates the default shop, named by ``WEBSHOP_SHOP_NAME``, and puts every existing product in it.
+Creates the default shop, named by ``WEBSHOP_SHOP_NAME``, and puts every existing product and order
+line in it; every existing order gets one fulfilment (that shop's part of it).
 Downgrading drops the shops again; products and order lines keep everything else they had.
 """
 
@@ -133,8 +134,52 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_order_lines_shop_id"), ["shop_id"], unique=False)
 
+    op.create_table(
+        "fulfilments",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("order_id", ID, nullable=False),
+        sa.Column("shop_id", ID, nullable=True),
+        sa.Column("shop_name", sa.String(length=120), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("shipping_amount", sa.Integer(), nullable=False),
+        sa.Column("carrier", sa.String(length=80), nullable=False),
+        sa.Column("tracking_number", sa.String(length=100), nullable=False),
+        sa.Column("shipped_at", sa.DateTimeUTC(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTimeUTC(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_fulfilments_order_id_orders"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["shop_id"], ["shops.id"], name=op.f("fk_fulfilments_shop_id_shops"), ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_fulfilments")),
+    )
+    op.create_index("uq_fulfilments_order_shop", "fulfilments", ["order_id", "shop_id"], unique=True)
+    op.create_index(op.f("ix_fulfilments_shop_id"), "fulfilments", ["shop_id"], unique=False)
+
+    # Past orders were sold by the default shop: their lines say so, and each gets one fulfilment
+    # (shipped if the order was), carrying the order's shipping.
+    op.execute(
+        "UPDATE order_lines SET shop_id = (SELECT id FROM shops WHERE is_default = true),"
+        " shop_name = (SELECT name FROM shops WHERE is_default = true)"
+    )
+    op.execute(
+        "INSERT INTO fulfilments (order_id, shop_id, shop_name, status, shipping_amount, carrier, tracking_number,"
+        " shipped_at, created_at, updated_at)"
+        " SELECT o.id, s.id, s.name,"
+        " CASE WHEN o.status IN ('shipped', 'delivered') THEN 'shipped' ELSE 'pending' END,"
+        " o.shipping_total, '', '',"
+        " CASE WHEN o.status IN ('shipped', 'delivered') THEN o.updated_at END,"
+        " o.created_at, o.updated_at"
+        " FROM orders o CROSS JOIN shops s WHERE s.is_default = true"
+    )
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_fulfilments_shop_id"), table_name="fulfilments")
+    op.drop_index("uq_fulfilments_order_shop", table_name="fulfilments")
+    op.drop_table("fulfilments")
     with op.batch_alter_table("order_lines", schema=None, reflect_kwargs=NO_RELATED) as batch_op:
         batch_op.drop_index(batch_op.f("ix_order_lines_shop_id"))
         batch_op.drop_constraint(batch_op.f("fk_order_lines_shop_id_shops"), type_="foreignkey")

@@ -67,6 +67,7 @@ class LineView:
     stock: int
     tax_category: str
     image_key: str | None = None
+    shop_id: int | None = None
 
     @property
     def line_total(self) -> int:
@@ -104,11 +105,24 @@ class CartView:
         """Every line that cannot be had in full right now."""
         return [s for line in self.lines if (s := line.shortfall)]
 
+    @property
+    def shop_ids(self) -> list[int | None]:
+        """The shops that sell the cart's lines, in the order of their first line: one shipment each."""
+        return list(dict.fromkeys(line.shop_id for line in self.lines))
+
     def totals(self, shipping: ShippingMethod | None, tax_rates_bp: dict[str, int]) -> Totals:
-        """Subtotal, shipping, tax (per line, rounded half up) for this cart."""
+        """Subtotal, shipping, tax (per line, rounded half up) for this cart.
+
+        Shipping is the method's flat rate once per shop among the lines (each shop sends its own
+        parcel, issue 16): one shop, one rate, as before shops existed.
+        """
         tax = sum(tax_amount(line.line_total, tax_rates_bp.get(line.tax_category, 0)) for line in self.lines)
+        parcels = len(self.shop_ids) or 1
         return Totals(
-            subtotal=self.subtotal, shipping=shipping.price if shipping else 0, tax=tax, currency=self.currency
+            subtotal=self.subtotal,
+            shipping=shipping.price * parcels if shipping else 0,
+            tax=tax,
+            currency=self.currency,
         )
 
     def signature(self) -> str:
@@ -232,9 +246,12 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
                     unit_price=variant.price,
                     currency=variant.currency,
                     quantity=line.quantity,
-                    stock=variant.stock if product.is_active and product.deleted_at is None else 0,
+                    stock=variant.stock
+                    if product.is_active and product.shop_active and product.deleted_at is None
+                    else 0,
                     tax_category=variant.tax_category,
                     image_key=image_keys.get(product.id),
+                    shop_id=product.shop_id,
                 )
             )
         currency = lines[0].currency if lines else "USD"

@@ -52,7 +52,18 @@ from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.checkout.payments import PaymentProvider, normalize_card_number
 from webshop.checkout.pricing import ShippingMethod, Totals, shipping_method, tax_amount
-from webshop.db.models import Address, Order, OrderLine, OrderStatus, Product, Shop, StockReason, User, Variant
+from webshop.db.models import (
+    Address,
+    Fulfilment,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    Shop,
+    StockReason,
+    User,
+    Variant,
+)
 from webshop.errors import (
     CartChanged,
     DomainError,
@@ -232,7 +243,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         found: Order | None = await self.repository.session.scalar(
             select(Order)
             .where(Order.checkout_token == checkout_token)
-            .options(selectinload(Order.lines))
+            .options(selectinload(Order.lines), selectinload(Order.fulfilments))
             .execution_options(populate_existing=True)
         )
         return found
@@ -367,6 +378,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             await self._take_stock(view, order.number)
             sellers = await self._sellers(view)
             session.add_all(self._order_lines(order, view, self.shop.tax_rates_bp, sellers))
+            session.add_all(self._fulfilments(order, view, method, sellers))
             await carts.take_lines(cart.id, [(line.variant_id, line.quantity) for line in view.lines])
             # Last before the commit (the products stay locked only that long): a sold-out variant can
             # turn its product's "in stock" flag off, which the catalog filters and caches by.
@@ -500,6 +512,22 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             .where(Product.id.in_({line.product_id for line in view.lines}))
         )
         return {product_id: (shop_id, name) for product_id, shop_id, name in rows}
+
+    @staticmethod
+    def _fulfilments(
+        order: Order, view: CartView, method: ShippingMethod, sellers: dict[int, tuple[int, str]]
+    ) -> list[Fulfilment]:
+        """One part per shop among the lines, each charged the method's rate (``CartView.totals``)."""
+        names = {shop_id: name for shop_id, name in sellers.values()}
+        return [
+            Fulfilment(
+                order_id=order.id,
+                shop_id=shop_id,
+                shop_name=names.get(shop_id, "") if shop_id else "",
+                shipping_amount=method.price,
+            )
+            for shop_id in view.shop_ids
+        ]
 
     @staticmethod
     def _order_lines(

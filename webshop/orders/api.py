@@ -1,7 +1,8 @@
-"""Order routes of the JSON API: a customer's own orders; every order for admins, with status changes."""
+"""Order routes of the JSON API: a customer's own orders; every order for admins, with status changes;
+for a shop's members, the orders with their shop's lines (only those), and shipping their part."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
@@ -11,9 +12,11 @@ from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, PathId
 from webshop.db.models import OrderStatus, User
 from webshop.errors import ValidationFailed
-from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, StatusName, order_out
+from webshop.orders.fulfilment import FulfilmentService
+from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, ShipmentIn, StatusName, order_out
 from webshop.orders.service import OrderService
 from webshop.security.jwt import BEARER, api_admin
+from webshop.shops.guards import api_shop_staff, runs_a_shop
 
 
 def _before_id(cursor: str | None) -> int | None:
@@ -36,6 +39,7 @@ class OrderApiController(Controller):
         self,
         request: Request[User, Any, Any],
         orders_service: NamedDependency[OrderService],
+        fulfilment_service: NamedDependency[FulfilmentService],
         status: FromQuery[StatusName | None] = None,
         created_from: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed at or after")] = None,
         created_to: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed before")] = None,
@@ -44,9 +48,21 @@ class OrderApiController(Controller):
         ] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        view: Annotated[
+            Literal["mine", "shop"] | None,
+            QueryParameter(
+                description="Shop members: `shop` (their default) lists their shops' orders, `mine` their purchases"
+            ),
+        ] = None,
     ) -> OrderPage:
-        """Orders newest first: your own, or (admins) everyone's with filters."""
+        """Orders newest first: your own, or (admins) everyone's with filters; a shop's members see the
+        orders with their shops' lines, each with those lines only (``view=mine``: their own purchases)."""
         user = request.user
+        if not user.is_admin and view != "mine" and (view == "shop" or await runs_a_shop(request, user)):
+            views, next_id = await fulfilment_service.search_for_shops(
+                user, status=OrderStatus(status) if status else None, limit=limit, before_id=_before_id(cursor)
+            )
+            return OrderPage(items=[order_out(v) for v in views], next_cursor=str(next_id) if next_id else None)
         for name in ("created_from", "created_to"):
             # The framework also takes a bare number as a Unix timestamp; only RFC 3339 is documented.
             raw = request.query_params.get(name)
@@ -70,10 +86,31 @@ class OrderApiController(Controller):
 
     @get("/{order_id:int}", operation_id="getOrder", responses=problems(400, 401, 404))
     async def get_order(
-        self, request: Request[User, Any, Any], order_id: PathId, orders_service: NamedDependency[OrderService]
+        self, request: Request[User, Any, Any], order_id: PathId, fulfilment_service: NamedDependency[FulfilmentService]
     ) -> OrderOut:
-        """One order (another customer's order is 404)."""
-        return order_out(await orders_service.visible_to(request.user, order_id))
+        """One order (another customer's order is 404); a shop's member sees their shops' lines of it."""
+        return order_out(await fulfilment_service.view(request.user, order_id))
+
+    @post(
+        "/{order_id:int}/shipments",
+        operation_id="shipOrderPart",
+        status_code=201,
+        guards=[api_shop_staff],
+        responses=problems(400, 401, 403, 404, 409, 422),
+    )
+    async def ship_part(
+        self,
+        request: Request[User, Any, Any],
+        order_id: PathId,
+        data: JSONBody[ShipmentIn],
+        fulfilment_service: NamedDependency[FulfilmentService],
+    ) -> OrderOut:
+        """A shop's members (or an admin) mark their part of a paid order shipped, with carrier and
+        tracking number; the order becomes ``shipped`` with its last part (409 if not paid or shipped)."""
+        seen = await fulfilment_service.ship(
+            request.user, order_id, shop_id=data.shop_id, carrier=data.carrier, tracking_number=data.tracking_number
+        )
+        return order_out(seen)
 
     @post("/{order_id:int}/cancel", operation_id="cancelOrder", status_code=200, responses=problems(400, 401, 404, 409))
     async def cancel_order(

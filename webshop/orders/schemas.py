@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
@@ -11,6 +11,7 @@ from webshop.api.schemas import Money, money
 
 if TYPE_CHECKING:
     from webshop.db.models import Order
+    from webshop.orders.fulfilment import ShopView
 
 StatusName = Literal["pending", "paid", "shipped", "delivered", "cancelled", "refunded"]
 
@@ -38,6 +39,33 @@ class OrderLineOut(msgspec.Struct):
     line_total: Money
     tax_rate_bp: int
     tax: Money
+    shop_id: int | None = None
+    shop_name: str = ""
+
+
+class FulfilmentOut(msgspec.Struct):
+    """One shop's part of an order: its status, carrier and tracking number, and the shipping charged
+    for it (``shipping``; the order's shipping is the sum over its parts)."""
+
+    shop_id: int | None
+    shop_name: str
+    status: Literal["pending", "shipped"]
+    shipping: Money
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime | None
+
+
+class ShipmentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /api/orders/{id}/shipments``: a shop's part of a paid order has been sent.
+
+    ``shop_id`` may be left out by a member of just one of the order's shops (an admin leaving it
+    out ships every part still pending).
+    """
+
+    shop_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
+    carrier: Annotated[str, msgspec.Meta(max_length=80, examples=["DHL"])] = ""
+    tracking_number: Annotated[str, msgspec.Meta(max_length=100, examples=["JD014600003828"])] = ""
 
 
 class RefundOut(msgspec.Struct):
@@ -68,6 +96,7 @@ class OrderOut(msgspec.Struct):
     tax: Money
     total: Money
     refund: RefundOut | None = None
+    fulfilments: list[FulfilmentOut] = msgspec.field(default_factory=list)
 
 
 class OrderPage(msgspec.Struct):
@@ -83,8 +112,13 @@ class OrderPatch(msgspec.Struct, forbid_unknown_fields=True):
     status: StatusName
 
 
-def order_out(order: Order) -> OrderOut:
-    """``OrderOut`` from an ``Order`` with its lines loaded."""
+def order_out(seen: Order | ShopView) -> OrderOut:
+    """``OrderOut`` from an ``Order`` with its lines and parts loaded, or from a ``ShopView`` of one: a
+    shop member sees their shops' lines and parts, and totals of those alone (issue 16)."""
+    from webshop.orders.fulfilment import ShopView
+
+    view = seen if isinstance(seen, ShopView) else ShopView(seen)
+    order = view.order
     c = order.currency
     return OrderOut(
         id=order.id,
@@ -114,19 +148,33 @@ def order_out(order: Order) -> OrderOut:
                 line_total=money(line.line_total, line.currency),
                 tax_rate_bp=line.tax_rate_bp,
                 tax=money(line.tax_amount, line.currency),
+                shop_id=line.shop_id,
+                shop_name=line.shop_name,
             )
-            for line in order.lines
+            for line in view.lines
         ],
-        subtotal=money(order.subtotal, c),
-        shipping=money(order.shipping_total, c),
-        tax=money(order.tax_total, c),
-        total=money(order.total, c),
+        subtotal=money(view.subtotal, c),
+        shipping=money(view.shipping, c),
+        tax=money(view.tax, c),
+        total=money(view.total, c),
+        fulfilments=[
+            FulfilmentOut(
+                shop_id=part.shop_id,
+                shop_name=part.shop_name,
+                status=part.status,  # type: ignore[arg-type]
+                shipping=money(part.shipping_amount, c),
+                carrier=part.carrier,
+                tracking_number=part.tracking_number,
+                shipped_at=part.shipped_at,
+            )
+            for part in view.fulfilments
+        ],
         refund=RefundOut(
             amount=money(order.refund_amount, c),
             pending=order.refund_pending,
             reference=order.refund_reference,
             refunded_at=order.refunded_at,
         )
-        if order.refund_amount
+        if order.refund_amount and view.shops is None
         else None,
     )

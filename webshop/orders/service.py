@@ -31,7 +31,7 @@ from webshop.audit.service import Audited
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.checkout.payments import DEFAULT_PROVIDER, PaymentProvider
-from webshop.db.models import Order, OrderStatus, StockReason, User
+from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderStatus, StockReason, User
 from webshop.errors import InvalidTransition, PermissionDenied
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
@@ -40,6 +40,8 @@ from webshop.stock.service import return_stock
 logger = logging.getLogger("webshop.orders")
 
 S = OrderStatus
+ORDER_LOAD = (selectinload(Order.lines), selectinload(Order.fulfilments))
+"""What every read of an order loads with it: its lines and its shops' parts (``Fulfilment``)."""
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING: frozenset({S.PAID, S.CANCELLED}),
     S.PAID: frozenset({S.SHIPPED, S.CANCELLED, S.REFUNDED}),
@@ -112,7 +114,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             Order.user_id == user_id,
             LimitOffset(limit=limit, offset=offset),
             order_by=[(Order.created_at, True), (Order.id, True)],
-            load=[selectinload(Order.lines)],
+            load=list(ORDER_LOAD),
             count_with_window_function=False,  # two statements: a page past the end still knows the total
         )
         return list(rows), total
@@ -192,7 +194,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         Returns:
             ``(orders, next_before_id)``; the second is ``None`` on the last page.
         """
-        statement = select(Order).options(selectinload(Order.lines)).order_by(Order.id.desc()).limit(limit + 1)
+        statement = select(Order).options(*ORDER_LOAD).order_by(Order.id.desc()).limit(limit + 1)
         if user_id is not None:
             statement = statement.where(Order.user_id == user_id)
         if status is not None:
@@ -325,7 +327,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         return await self.get_one(
             condition,
             *owner,
-            load=[selectinload(Order.lines)],
+            load=list(ORDER_LOAD),
             execution_options={"populate_existing": True},
             error_messages={"not_found": missing},
         )
@@ -340,11 +342,16 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         change records an ``order``/``status`` audit event (with ``actor``) in the same transaction.
 
         Raises:
-            InvalidTransition: not allowed from the current status (or it changed meanwhile).
+            InvalidTransition: not allowed from the current status (or it changed meanwhile), or a
+                cancel or refund of an order one shop has shipped its part of.
         """
         current = OrderStatus(order.status)
         if target not in TRANSITIONS[current]:
             raise InvalidTransition(f"Order {order.number} is {current.value}; it cannot become {target.value}.")
+        if target in RESTOCKING and current in NOT_YET_SHIPPED and any(part.shipped for part in order.fulfilments):
+            # A shop has sent its part: those goods are on their way, so the order is no longer
+            # cancelled (or refunded) whole with its stock put back.
+            raise InvalidTransition(f"Part of order {order.number} has shipped; it can no longer be cancelled.")
         now = datetime.now(UTC)
         values: dict[str, object] = {"status": target.value, "updated_at": now}
         if target == S.CANCELLED:
@@ -382,6 +389,13 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             changes={"status": [current.value, target.value]},
         )
         if target == S.SHIPPED:
+            # The whole order ships: every shop's part still pending ships with it (issue 16).
+            await session.execute(
+                update(Fulfilment)
+                .where(Fulfilment.order_id == order.id, Fulfilment.status == FulfilmentStatus.PENDING.value)
+                .values(status=FulfilmentStatus.SHIPPED.value, shipped_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
             # The shipping notification joins the outbox in this transaction (sent once it commits).
             await queue_order_email(session, order, "order_shipped")
         await session.flush()

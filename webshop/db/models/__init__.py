@@ -14,7 +14,7 @@ from webshop.db.models.catalog import (
     Variant,
 )
 from webshop.db.models.operations import AccountToken, AuditEvent, OutboundEmail
-from webshop.db.models.orders import Address, Order, OrderLine, OrderStatus
+from webshop.db.models.orders import Address, Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus
 from webshop.db.models.shops import Shop, ShopMember, ShopRole
 from webshop.db.models.stock import StockMovement, StockReason
 
@@ -27,6 +27,8 @@ __all__ = [
     "CartLine",
     "CatalogState",
     "Category",
+    "Fulfilment",
+    "FulfilmentStatus",
     "IdempotencyRecord",
     "Order",
     "OrderLine",

@@ -90,6 +90,9 @@ class Order(BigIntAuditBase):
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
     )
+    fulfilments: Mapped[list[Fulfilment]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="Fulfilment.id"
+    )
 
     def shipping_address_lines(self) -> list[str]:
         """The shipping address as display lines."""
@@ -131,3 +134,38 @@ class OrderLine(BigIntAuditBase):
     tax_amount: Mapped[int] = mapped_column(Integer)
 
     order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class FulfilmentStatus(enum.StrEnum):
+    """Where one shop's part of an order is: waiting to be sent, or sent."""
+
+    PENDING = "pending"
+    SHIPPED = "shipped"
+
+
+class Fulfilment(BigIntAuditBase):
+    """One shop's part of an order: its lines ship together, with their own carrier and tracking number.
+
+    Checkout makes one per shop among the order's lines; ``shipping_amount`` (minor units of the
+    order's currency) is the shipping charged for this part (the order's ``shipping_total`` is their
+    sum). The order becomes ``shipped`` when every part is (``webshop.orders.fulfilment``).
+    """
+
+    __tablename__ = "fulfilments"
+    __table_args__ = (Index("uq_fulfilments_order_shop", "order_id", "shop_id", unique=True),)
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"), index=True)
+    shop_name: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(20), default=FulfilmentStatus.PENDING.value)
+    shipping_amount: Mapped[int] = mapped_column(Integer, default=0)
+    carrier: Mapped[str] = mapped_column(String(80), default="")
+    tracking_number: Mapped[str] = mapped_column(String(100), default="")
+    shipped_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+    order: Mapped[Order] = relationship(back_populates="fulfilments")
+
+    @property
+    def shipped(self) -> bool:
+        """True once this part has been sent."""
+        return self.status == FulfilmentStatus.SHIPPED.value

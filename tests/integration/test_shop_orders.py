@@ -1,0 +1,142 @@
+"""Issue 16: one checkout across three shops, each shop sees and ships only its part (both engines).
+
+The customer buys from the default shop, shop A and shop B in one checkout: the order keeps the shop
+of every line, shipping is charged once per shop, and each shop gets a part to fulfil. Each shop's
+members see only their lines (and totals of those) through the API, ship their part with a carrier
+and tracking number, and the order is shipped when the last part is. Cancelling restocks every
+shop's stock exactly once, and once a part has shipped the order can no longer be cancelled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.api_user import assert_problem, bearer, token_pair
+from tests.factories import ledger_ok, make_user, stock
+from tests.order_checks import assert_orders_whole
+from webshop.db.engine import ShopAlchemyConfig, write_session
+from webshop.db.models import OutboundEmail, User, UserRole
+from webshop.shops.schemas import MemberWrite, ShopWrite
+from webshop.shops.service import ShopService
+
+ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London", "postal_code": "N1", "country": "GB"}
+EXPRESS = 1000  # minor units, per shop (webshop.checkout.pricing.SHIPPING_METHODS)
+
+
+async def _headers(client: Any, email: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {(await token_pair(client, email))['access_token']}"}
+
+
+@pytest.fixture
+async def world(client: Any, alchemy: ShopAlchemyConfig, skus: dict[str, int]) -> dict[str, Any]:
+    """Shops A (owner and staff) and B (owner), each selling one product made through the API by its
+    owner; the seeded catalog is the default shop's. Bearer headers by role name."""
+    ids = {
+        name: await make_user(alchemy, f"{name}@example.com", UserRole.ADMIN if name == "admin" else UserRole.CUSTOMER)
+        for name in ("admin", "owner_a", "staff_a", "owner_b")
+    }
+    async with write_session(alchemy) as session:
+        admin = await session.get(User, ids["admin"])
+        shops = ShopService(session=session)
+        a = await shops.create_shop(admin, ShopWrite(name="Shop A"))
+        b = await shops.create_shop(admin, ShopWrite(name="Shop B"))
+        await shops.add_member(admin, a.id, MemberWrite(user_id=ids["owner_a"], role="owner"))
+        await shops.add_member(admin, a.id, MemberWrite(user_id=ids["staff_a"]))
+        await shops.add_member(admin, b.id, MemberWrite(user_id=ids["owner_b"], role="owner"))
+        shop_ids = {"a": a.id, "b": b.id, "default": (await shops.default_shop()).id}
+    headers = {name: await _headers(client, f"{name}@example.com") for name in ids}
+    for who, sku in (("owner_a", "A-KNIFE"), ("owner_b", "B-BOWL")):
+        body = {"name": f"{sku} product", "variants": [{"sku": sku, "price": 2000, "stock": 5}]}
+        created = await client.post("/api/products", json=body, headers=headers[who])
+        assert created.status_code == 201, created.text
+    headers["customer"] = await bearer(client, "ada@example.com")
+    headers["stranger"] = await bearer(client, "eve@example.com")
+    return {"headers": headers, "shops": shop_ids}
+
+
+async def _buy(client: Any, headers: dict[str, str], key: str) -> dict[str, Any]:
+    for sku in ("DC-1", "A-KNIFE", "B-BOWL"):
+        added = await client.post("/api/cart/items", json={"sku": sku, "quantity": 1}, headers=headers)
+        assert added.status_code in (200, 201), added.text
+    body = {"shipping_address": ADDRESS, "shipping_method": "express", "payment": {"card_number": "4242424242424242"}}
+    placed = await client.post("/api/checkout", json=body, headers={**headers, "Idempotency-Key": key})
+    assert placed.status_code == 201, placed.text
+    return placed.json()
+
+
+async def test_one_checkout_across_three_shops_each_ships_its_part(
+    client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
+) -> None:
+    h, shops = world["headers"], world["shops"]
+    order = await _buy(client, h["customer"], "three-shops-1")
+    assert order["status"] == "paid"
+    assert order["shipping"]["amount"] == 3 * EXPRESS  # once per shop
+    assert {line["sku"]: line["shop_name"] for line in order["lines"]} == {
+        "DC-1": "Webshop",
+        "A-KNIFE": "Shop A",
+        "B-BOWL": "Shop B",
+    }
+    assert [(p["shop_name"], p["status"], p["shipping"]["amount"]) for p in order["fulfilments"]] == [
+        ("Webshop", "pending", EXPRESS),
+        ("Shop A", "pending", EXPRESS),
+        ("Shop B", "pending", EXPRESS),
+    ]
+    async with alchemy.get_session() as session:
+        await assert_orders_whole(session)
+
+    # Each shop sees its lines only, with totals of those lines.
+    listed = (await client.get("/api/orders", headers=h["owner_a"])).json()["items"]
+    assert [o["number"] for o in listed] == [order["number"]]
+    mine = listed[0]
+    assert [line["sku"] for line in mine["lines"]] == ["A-KNIFE"]
+    assert [p["shop_name"] for p in mine["fulfilments"]] == ["Shop A"]
+    assert mine["subtotal"]["amount"] == 2000 and mine["shipping"]["amount"] == EXPRESS
+    assert mine["total"]["amount"] == mine["subtotal"]["amount"] + mine["shipping"]["amount"] + mine["tax"]["amount"]
+    seen_by_b = (await client.get(f"/api/orders/{order['id']}", headers=h["owner_b"])).json()
+    assert [line["sku"] for line in seen_by_b["lines"]] == ["B-BOWL"]
+    assert (await client.get("/api/orders", params={"view": "mine"}, headers=h["owner_a"])).json()["items"] == []
+    assert_problem(await client.get(f"/api/orders/{order['id']}", headers=h["stranger"]), 404)
+
+    # Shop A's staff ships A's part; the order is partly shipped, so no longer cancellable.
+    url = f"/api/orders/{order['id']}/shipments"
+    shipped = await client.post(url, json={"carrier": "DHL", "tracking_number": "JD0146"}, headers=h["staff_a"])
+    assert shipped.status_code == 201, shipped.text
+    assert [(p["status"], p["carrier"], p["tracking_number"]) for p in shipped.json()["fulfilments"]] == [
+        ("shipped", "DHL", "JD0146")
+    ]
+    assert_problem(await client.post(url, json={}, headers=h["owner_a"]), 409)  # already shipped
+    assert_problem(await client.post(url, json={"shop_id": shops["a"]}, headers=h["owner_b"]), 404)
+    assert_problem(await client.post(url, json={}, headers=h["stranger"]), 403)
+    assert_problem(await client.post(f"/api/orders/{order['id']}/cancel", headers=h["customer"]), 409)
+    whole = (await client.get(f"/api/orders/{order['id']}", headers=h["customer"])).json()
+    assert whole["status"] == "paid"
+    assert [p["status"] for p in whole["fulfilments"]] == ["pending", "shipped", "pending"]
+
+    # B ships; the admin ships what is left (the default shop's part): the order has shipped.
+    assert (await client.post(url, json={"carrier": "UPS"}, headers=h["owner_b"])).status_code == 201
+    last = await client.post(url, json={"shop_id": shops["default"]}, headers=h["admin"])
+    assert last.status_code == 201, last.text
+    assert last.json()["status"] == "shipped"
+    async with alchemy.get_session() as session:
+        kinds = list(await session.scalars(select(OutboundEmail.kind).where(OutboundEmail.kind == "order_shipped")))
+    assert kinds == ["order_shipped"]
+    assert await ledger_ok(alchemy)
+
+
+async def test_cancelling_a_three_shop_order_restocks_every_shop_once(
+    client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
+) -> None:
+    h = world["headers"]
+    before = {sku: await stock(alchemy, sku) for sku in ("DC-1", "A-KNIFE", "B-BOWL")}
+    order = await _buy(client, h["customer"], "three-shops-2")
+    assert {sku: await stock(alchemy, sku) for sku in before} == {sku: n - 1 for sku, n in before.items()}
+    cancelled = await client.post(f"/api/orders/{order['id']}/cancel", headers=h["customer"])
+    assert cancelled.status_code == 200, cancelled.text
+    again = await client.post(f"/api/orders/{order['id']}/cancel", headers=h["customer"])
+    assert_problem(again, 409)
+    assert {sku: await stock(alchemy, sku) for sku in before} == before
+    assert_problem(await client.post(f"/api/orders/{order['id']}/shipments", json={}, headers=h["owner_a"]), 409)
+    assert await ledger_ok(alchemy)

@@ -1,0 +1,250 @@
+"""Fulfilment: each shop ships its part of an order (issue 16).
+
+Checkout makes one ``Fulfilment`` per shop among an order's lines. A shop's owners and staff (and
+platform admins) mark their part shipped with a carrier and a tracking number; when the last part is
+shipped the order becomes ``shipped`` (``OrderService.transition``, which sends the shipping e-mail).
+Only a paid order ships. Marking a part shipped is one conditional ``UPDATE ... WHERE status =
+'pending'``, so two members shipping the same part at once ship it once.
+
+Who sees what of an order (``ShopView``): its customer and admins see all of it; a member of a shop
+that sold some of its lines sees those lines, that shop's part, and totals of those lines only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from advanced_alchemy.exceptions import NotFoundError
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import func, select, update
+
+from webshop.audit.service import Audited
+from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus, User
+from webshop.errors import InvalidTransition, ValidationFailed
+from webshop.orders.service import OrderService
+from webshop.shops.service import ShopAccess, ShopService
+
+
+@dataclass(frozen=True)
+class ShopView:
+    """An order as one viewer may see it.
+
+    Attributes:
+        order: The order (all lines loaded; never mutate its collections).
+        shops: ``None`` when the viewer sees the whole order (its customer, an admin); else the ids of
+            the viewer's shops among the order's, whose lines and parts alone they see.
+    """
+
+    order: Order
+    shops: frozenset[int] | None = None
+
+    @property
+    def lines(self) -> list[OrderLine]:
+        """The lines the viewer sees."""
+        return [line for line in self.order.lines if self.shops is None or line.shop_id in self.shops]
+
+    @property
+    def fulfilments(self) -> list[Fulfilment]:
+        """The parts (one per shop) the viewer sees."""
+        return [f for f in self.order.fulfilments if self.shops is None or f.shop_id in self.shops]
+
+    @property
+    def subtotal(self) -> int:
+        """Minor units: the order's subtotal, or the seen lines' sum."""
+        return self.order.subtotal if self.shops is None else sum(line.line_total for line in self.lines)
+
+    @property
+    def tax(self) -> int:
+        """Minor units: the order's tax, or the seen lines' tax."""
+        return self.order.tax_total if self.shops is None else sum(line.tax_amount for line in self.lines)
+
+    @property
+    def shipping(self) -> int:
+        """Minor units: the order's shipping, or the seen parts' shipping."""
+        return self.order.shipping_total if self.shops is None else sum(f.shipping_amount for f in self.fulfilments)
+
+    @property
+    def total(self) -> int:
+        """``subtotal + shipping + tax`` of what the viewer sees."""
+        return self.order.total if self.shops is None else self.subtotal + self.shipping + self.tax
+
+
+def shop_groups(order: Order) -> list[tuple[Fulfilment | None, list[OrderLine]]]:
+    """The order's lines grouped by the shop that sold them, each with that shop's part (in the
+    order of the parts; lines of no part, as of orders older than shops, come last with ``None``)."""
+    groups: list[tuple[Fulfilment | None, list[OrderLine]]] = []
+    seen: set[int | None] = set()
+    for part in order.fulfilments:
+        groups.append((part, [line for line in order.lines if line.shop_id == part.shop_id]))
+        seen.add(part.shop_id)
+    rest = [line for line in order.lines if line.shop_id not in seen]
+    if rest:
+        groups.append((None, rest))
+    return groups
+
+
+class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
+    """Shops' parts of orders: who sees which part, and shipping a part."""
+
+    class Repo(SQLAlchemyAsyncRepository[Fulfilment]):
+        """Fulfilment repository."""
+
+        model_type = Fulfilment
+
+    repository_type = Repo
+
+    async def _access(self, viewer: Any) -> ShopAccess:
+        return await ShopService(session=self.repository.session).access(viewer)
+
+    async def view(self, viewer: Any, order_id: int) -> ShopView:
+        """Order ``order_id`` as ``viewer`` may see it (see ``ShopView``).
+
+        Raises:
+            NotFoundError: no such order, or ``viewer`` is neither its customer, an admin, nor a member
+                of a shop that sold some of its lines (one answer, so ids reveal nothing).
+        """
+        order = await OrderService(session=self.repository.session).get_for(order_id)
+        if viewer.is_admin or order.user_id == viewer.id:
+            return ShopView(order)
+        access = await self._access(viewer)
+        mine = frozenset(line.shop_id for line in order.lines if line.shop_id is not None and access.runs(line.shop_id))
+        if not mine:
+            raise NotFoundError("There is no such order.")
+        return ShopView(order, mine)
+
+    async def search_for_shops(
+        self, viewer: Any, *, status: OrderStatus | None = None, limit: int = 20, before_id: int | None = None
+    ) -> tuple[list[ShopView], int | None]:
+        """Orders with lines of the shops ``viewer`` runs, newest first, keyset-paged by id; each seen
+        as ``ShopView`` (only those shops' lines). An admin sees every order whole.
+
+        Returns:
+            ``(views, next_before_id)``; the second is ``None`` on the last page.
+        """
+        access = await self._access(viewer)
+        session = self.repository.session
+        if access.shop_ids is None:
+            orders, next_id = await OrderService(session=session).search(
+                status=status, limit=limit, before_id=before_id
+            )
+            return [ShopView(order) for order in orders], next_id
+        with_lines = select(OrderLine.order_id).where(OrderLine.shop_id.in_(access.shop_ids or {0}))
+        statement = select(Order.id).where(Order.id.in_(with_lines)).order_by(Order.id.desc()).limit(limit + 1)
+        if status is not None:
+            statement = statement.where(Order.status == status.value)
+        if before_id is not None:
+            statement = statement.where(Order.id < before_id)
+        ids = list(await session.scalars(statement))
+        more = len(ids) > limit
+        ids = ids[:limit]
+        service = OrderService(session=session)
+        views = []
+        for order_id in ids:
+            order = await service.get_for(order_id)
+            views.append(
+                ShopView(order, frozenset(s for s in access.roles if any(ln.shop_id == s for ln in order.lines)))
+            )
+        return views, (ids[-1] if more and ids else None)
+
+    async def ship(
+        self,
+        actor: Any,
+        order_id: int,
+        *,
+        shop_id: int | None = None,
+        carrier: str = "",
+        tracking_number: str = "",
+    ) -> ShopView:
+        """Mark a shop's part of a paid order shipped; when no part is left, the order ships; committed.
+
+        Args:
+            actor: A member of the shop, or an admin (``None``: the command line).
+            order_id: The order.
+            shop_id: Whose part; may be left out when the actor runs exactly one shop of the order
+                (an admin leaving it out ships every part still pending).
+            carrier / tracking_number: Shown to the shopper (trimmed; at most 80 / 100 characters).
+
+        Returns:
+            The order as the actor sees it, after the change.
+
+        Raises:
+            NotFoundError: no such order, or not one the actor may see.
+            ValidationFailed: a member of several of the order's shops left ``shop_id`` out; a field is too long.
+            InvalidTransition: the order is not paid, or that part has shipped already.
+        """
+        carrier, tracking_number = " ".join(carrier.split()), " ".join(tracking_number.split())
+        errors = {}
+        if len(carrier) > 80:
+            errors["carrier"] = "The carrier can be at most 80 characters."
+        if len(tracking_number) > 100:
+            errors["tracking_number"] = "The tracking number can be at most 100 characters."
+        if errors:
+            raise ValidationFailed("The shipment was not saved.", field_errors=errors)
+        everything = actor is None or actor.is_admin
+        view = (
+            ShopView(await OrderService(session=self.repository.session).get_for(order_id))
+            if actor is None
+            else await self.view(actor, order_id)
+        )
+        order = view.order
+        parts = view.fulfilments if not everything or view.shops is not None else order.fulfilments
+        if not everything and view.shops is None:  # the actor's own purchase, not their shop's part
+            access = await self._access(actor)
+            parts = [part for part in order.fulfilments if access.runs(part.shop_id)]
+            if not parts:
+                raise NotFoundError("There is no such order.")
+        if shop_id is not None:
+            parts = [part for part in parts if part.shop_id == shop_id]
+            if not parts:
+                raise NotFoundError("This order has no part of that shop.")
+        elif not everything and len(parts) > 1:
+            message = "Say which of your shops' parts has shipped."
+            raise ValidationFailed(message, field_errors={"shop_id": message})
+        pending = [part for part in parts if not part.shipped]
+        if OrderStatus(order.status) != OrderStatus.PAID:
+            raise InvalidTransition(f"Order {order.number} is {order.status}; only a paid order ships.")
+        if not pending:
+            raise InvalidTransition(f"This part of order {order.number} has shipped already.")
+        session = self.repository.session
+        now = datetime.now(UTC)
+        for part in pending:
+            result = await session.execute(
+                update(Fulfilment)
+                .where(Fulfilment.id == part.id, Fulfilment.status == FulfilmentStatus.PENDING.value)
+                .values(
+                    status=FulfilmentStatus.SHIPPED.value,
+                    carrier=carrier,
+                    tracking_number=tracking_number,
+                    shipped_at=now,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                await session.rollback()
+                raise InvalidTransition(f"This part of order {order.number} was shipped by someone else meanwhile.")
+            tracking = f" ({carrier} {tracking_number})".rstrip() if carrier or tracking_number else ""
+            self.audit.record(
+                actor if isinstance(actor, User) else None,
+                "order",
+                order.id,
+                "ship",
+                summary=f"Order {order.number}: {part.shop_name}'s part shipped{tracking}",
+                changes={"fulfilment": [part.shop_name, FulfilmentStatus.SHIPPED.value]},
+            )
+        left = await session.scalar(
+            select(func.count())
+            .select_from(Fulfilment)
+            .where(Fulfilment.order_id == order.id, Fulfilment.status == FulfilmentStatus.PENDING.value)
+        )
+        orders = OrderService(session=session)
+        if not left:
+            await orders.transition(
+                await orders.get_for(order.id), OrderStatus.SHIPPED, actor=actor if isinstance(actor, User) else None
+            )
+        await session.commit()
+        fresh = await orders.get_for(order.id)
+        return ShopView(fresh, view.shops)
