@@ -86,6 +86,21 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
     ]
     async with alchemy.get_session() as session:
         await assert_orders_whole(session)
+        mails = (
+            await session.execute(
+                select(OutboundEmail.to_address, OutboundEmail.text_body)
+                .where(OutboundEmail.kind == "shop_new_order")
+                .order_by(OutboundEmail.to_address)
+            )
+        ).all()
+    # Each shop's members hear of the order, with their shop's lines only (the default shop has none).
+    assert [to for to, _ in mails] == ["owner_a@example.com", "owner_b@example.com", "staff_a@example.com"]
+    for to, body in mails:
+        mine, others = (
+            ("B-BOWL", ("A-KNIFE", "DC-1")) if to == "owner_b@example.com" else ("A-KNIFE", ("B-BOWL", "DC-1"))
+        )
+        assert mine in body and order["number"] in body and "12 Analytical Way" in body
+        assert not any(sku in body for sku in others)
 
     # Each shop sees its lines only, with totals of those lines.
     listed = (await client.get("/api/orders", headers=h["owner_a"])).json()["items"]

@@ -73,7 +73,7 @@ from webshop.errors import (
     PaymentDeclined,
     ValidationFailed,
 )
-from webshop.mail.outbox import queue_order_email
+from webshop.mail.outbox import queue_order_email, queue_shop_order_emails
 from webshop.observability.metrics import counts_checkouts
 from webshop.orders.service import OrderService
 from webshop.stock.service import return_stock, take_stock
@@ -419,6 +419,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         if settled.rowcount == 1 and placed is not None:
             # The confirmation e-mail joins the outbox in this transaction: sent only if it commits.
             await queue_order_email(session, placed, "order_confirmation")
+            await queue_shop_order_emails(session, placed)
         await session.commit()
         if placed is None:  # a concurrent request's payment was declined and released the order
             raise PaymentDeclined("The payment was declined.")

@@ -96,6 +96,42 @@ async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> O
     return queue_email(session, to=user.email, kind=kind, context=context)
 
 
+async def queue_shop_order_emails(session: AsyncSession, order: Order) -> list[OutboundEmail]:
+    """Queue a ``shop_new_order`` e-mail to every active member of each shop that sold lines of
+    ``order``, with that shop's lines only, its part's shipping and where to send it (issue 16).
+
+    A shop without members (the default shop, run by the platform's admins) gets none.
+    """
+    from webshop.db.models import Fulfilment, ShopMember
+
+    lines = list(await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)))
+    parts = {
+        part.shop_id: part for part in await session.scalars(select(Fulfilment).where(Fulfilment.order_id == order.id))
+    }
+    members = await session.execute(
+        select(ShopMember.shop_id, User)
+        .join(User, User.id == ShopMember.user_id)
+        .where(ShopMember.shop_id.in_([shop_id for shop_id in parts if shop_id is not None]), User.is_active.is_(True))
+        .order_by(ShopMember.shop_id, User.id)
+    )
+    settings = settings_of(session)
+    queued = []
+    for shop_id, member in members:
+        part = parts[shop_id]
+        theirs = [line for line in lines if line.shop_id == shop_id]
+        context = {
+            "user": member,
+            "order": order,
+            "part": part,
+            "lines": theirs,
+            "subtotal": sum(line.line_total for line in theirs),
+            "address_lines": order.shipping_address_lines(),
+            "order_url": f"{settings.shop.base_url}/admin/orders/{order.id}",
+        }
+        queued.append(queue_email(session, to=member.email, kind="shop_new_order", context=context))
+    return queued
+
+
 def register_waker(loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> int:
     """Have ``wake`` set (on ``loop``) whenever a transaction that queued mail commits; returns a handle."""
     with _wakers_lock:
