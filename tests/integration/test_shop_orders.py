@@ -17,6 +17,7 @@ from sqlalchemy import select
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import ledger_ok, make_user, stock
 from tests.order_checks import assert_orders_whole
+from tests.shopper import sign_in, text_of
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import OutboundEmail, User, UserRole
 from webshop.shops.schemas import MemberWrite, ShopWrite
@@ -129,6 +130,12 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
     whole = (await client.get(f"/api/orders/{order['id']}", headers=h["customer"])).json()
     assert whole["status"] == "paid"
     assert [p["status"] for p in whole["fulfilments"]] == ["pending", "shipped", "pending"]
+    # The shopper's order page groups the lines by shop, each with its own state; no cancel button.
+    assert (await sign_in(client, "ada@example.com")).status_code in (200, 303)
+    page = text_of((await client.get(f"/orders/{order['number']}")).text)
+    assert "Sold by Webshop" in page and "Sold by Shop A" in page and "Sold by Shop B" in page
+    assert "Shipped with DHL JD0146" in page and page.count("Being prepared") == 2
+    assert "Cancel this order" not in page and "(3 parcels)" in page
 
     # B ships; the admin ships what is left (the default shop's part): the order has shipped.
     assert (await client.post(url, json={"carrier": "UPS"}, headers=h["owner_b"])).status_code == 201

@@ -90,6 +90,12 @@ class AdminOrderRow:
     customer_name: str
 
 
+def shopper_may_cancel(order: Order) -> bool:
+    """True while the shopper may cancel ``order``: not shipped yet, not even one shop's part of it
+    (its parts loaded; the rule ``cancel_by_shopper`` and ``transition`` enforce)."""
+    return OrderStatus(order.status) in SHOPPER_CANCELLABLE and not any(part.shipped for part in order.fulfilments)
+
+
 def can_transition(current: str, target: str) -> bool:
     """True when ``TRANSITIONS`` allows ``current`` → ``target``."""
     try:

@@ -14,7 +14,8 @@ from litestar.response import Template
 
 from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition
-from webshop.orders.service import SHOPPER_CANCELLABLE, OrderService, refund_owed
+from webshop.orders.fulfilment import shop_groups
+from webshop.orders.service import OrderService, refund_owed, shopper_may_cancel
 from webshop.security.session import requires_user
 from webshop.web.responses import page_count, see_other_to
 
@@ -80,7 +81,8 @@ class OrderController(Controller):
                 "thumbnails": await orders_service.thumbnails([order]),
                 "placed": bool(placed),
                 "cancelled": bool(cancelled),
-                "cancellable": order.status in SHOPPER_CANCELLABLE,
+                "cancellable": shopper_may_cancel(order),
+                "groups": shop_groups(order),
             },
         )
 
@@ -91,7 +93,7 @@ class OrderController(Controller):
             "orders/cancel.html",
             context={
                 "order": order,
-                "cancellable": order.status in SHOPPER_CANCELLABLE,
+                "cancellable": shopper_may_cancel(order),
                 "refund": refund_owed(order, OrderStatus.CANCELLED),
                 "items": sum(line.quantity for line in order.lines),
             },
@@ -108,7 +110,7 @@ class OrderController(Controller):
             order = await orders_service.get_by_number(number, user_id=request.user.id)
             return Template(
                 "orders/detail.html",
-                context={"order": order, "error": exc.detail, "cancellable": order.status in SHOPPER_CANCELLABLE},
+                context={"order": order, "error": exc.detail, "cancellable": shopper_may_cancel(order)},
                 status_code=exc.status_code,
             )
         return see_other_to(request, "order", number=number, query={"cancelled": "1"})
