@@ -34,6 +34,8 @@ from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
 
 _PROFILE = ("name", "slug", "description", "contact_email", "contact_phone")
+_DONE = {"suspend": "Suspended", "restore": "Restored", "delete": "Deleted"}
+"""The audit summary's past-tense verb of each status change of a shop."""
 _ADDRESS = {"line1": "address_line1", "line2": "address_line2", "city": "city", "postal_code": "postal_code"}
 
 
@@ -324,7 +326,7 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
         await self.repository.session.execute(
             update(Product).where(Product.shop_id == shop.id).values(shop_active=shop.trading)
         )
-        summary = f"{action.capitalize()}d shop {shop.name}"
+        summary = f"{_DONE[action]} shop {shop.name}"
         await self._write(shop, actor, action, summary, changes=diff(before, after), products_changed=True)
         return shop
 
