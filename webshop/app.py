@@ -232,5 +232,5 @@ def _dependencies(settings: Settings, alchemy: ShopAlchemyConfig) -> dict[str, P
         "idempotency_service": service_provider(IdempotencyService),
         "audit_service": service_provider(AuditService),
         "stock_service": service_provider(StockService),
-        "shops_service": service_provider(ShopService),
+        "shops_service": service_provider(ShopService, shop=settings.shop),
     }
