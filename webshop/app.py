@@ -25,6 +25,7 @@ from webshop.admin.catalog_csv import AdminCatalogCsvController
 from webshop.admin.categories import AdminCategoryController
 from webshop.admin.orders import AdminOrderController
 from webshop.admin.products import AdminProductController
+from webshop.admin.shops import AdminShopController
 from webshop.admin.stock import AdminStockController
 from webshop.admin.users import AdminUserController
 from webshop.admin.web import AdminController
@@ -181,6 +182,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
         AdminStockController,
         AdminCategoryController,
         AdminCatalogCsvController,
+        AdminShopController,
         Router(
             path="/",
             route_handlers=[
