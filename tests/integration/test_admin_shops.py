@@ -19,8 +19,10 @@ from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
 from tests.shopper import sign_in, text_of
 from webshop.db.engine import write_session
-from webshop.db.models import Product, Shop
-from webshop.media import IMAGE_WIDTHS
+from webshop.db.models import Product, Shop, User, UserRole
+from webshop.errors import PermissionDenied
+from webshop.media import IMAGE_WIDTHS, MAX_UPLOAD_BYTES, ImageTooLarge
+from webshop.shops.service import ShopService
 
 SHOP = {
     "name": "Ann's Kitchen",
@@ -335,3 +337,35 @@ async def test_the_list_searches_filters_and_links_each_shop(admin):
     fragment = await admin.get("/admin/shops?q=cora", headers={"HX-Request": "true", "HX-Target": "shop-results"})
     assert fragment.text.lstrip().startswith('<section id="shop-results"') and "Cora's Café" in text_of(fragment.text)
     assert "HX-Request" in fragment.headers.get("vary", "")
+
+
+async def test_owners_set_and_remove_their_logo_staff_may_not(alchemy, settings):
+    """``set_logo``/``remove_logo`` follow ``update_shop``'s rules (the pages above are the admin's)."""
+    admin = await account(alchemy, await make_user(alchemy, "root@example.com", UserRole.ADMIN))
+    owner = await account(alchemy, await make_user(alchemy, "olive@example.com"))
+    staff = await account(alchemy, await make_user(alchemy, "sam@example.com"))
+    async with write_session(alchemy) as session:
+        shops = ShopService(session=session, shop=settings.shop)
+        shop = await shops.create_shop(admin, {"name": "Ann's Kitchen"})
+        await shops.add_member(admin, shop.id, {"user_id": owner.id, "role": "owner"})
+        await shops.add_member(admin, shop.id, {"user_id": staff.id, "role": "staff"})
+        with pytest.raises(PermissionDenied):
+            await shops.set_logo(staff, shop.id, png(), "logo.png")
+        with pytest.raises(ImageTooLarge):
+            await shops.set_logo(owner, shop.id, b"\0" * (MAX_UPLOAD_BYTES + 1), "huge.png")
+        stored = await shops.set_logo(owner, shop.id, png(), "logo.png")
+        key = stored.logo_key
+        assert key and (settings.shop.media_dir / f"{key}.png").is_file()
+        with pytest.raises(PermissionDenied):
+            await shops.remove_logo(staff, shop.id)
+        assert (await shops.remove_logo(owner, shop.id)).logo_key is None
+        assert not (settings.shop.media_dir / f"{key}.png").exists()
+    with pytest.raises(RuntimeError):
+        ShopService(session=session).media_dir  # noqa: B018 - built without shop=
+
+
+async def account(alchemy, user_id: int) -> User:
+    async with alchemy.get_session() as session:
+        user = await session.get(User, user_id)
+        assert user is not None
+        return user
