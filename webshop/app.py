@@ -25,6 +25,7 @@ from webshop.admin.catalog_csv import AdminCatalogCsvController
 from webshop.admin.categories import AdminCategoryController
 from webshop.admin.orders import AdminOrderController
 from webshop.admin.products import AdminProductController
+from webshop.admin.shops import AdminShopController
 from webshop.admin.stock import AdminStockController
 from webshop.admin.users import AdminUserController
 from webshop.admin.web import AdminController
@@ -182,6 +183,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
         AdminStockController,
         AdminCategoryController,
         AdminCatalogCsvController,
+        AdminShopController,
         Router(
             path="/",
             route_handlers=[
@@ -233,6 +235,6 @@ def _dependencies(settings: Settings, alchemy: ShopAlchemyConfig) -> dict[str, P
         "idempotency_service": service_provider(IdempotencyService),
         "audit_service": service_provider(AuditService),
         "stock_service": service_provider(StockService),
-        "shops_service": service_provider(ShopService),
+        "shops_service": service_provider(ShopService, shop=settings.shop),
         "fulfilment_service": service_provider(FulfilmentService),
     }

@@ -18,7 +18,7 @@ from tests.conftest import BASE_URL
 from tests.factories import make_order, make_user
 from tests.page_tree import Element, form_fields, nested_forms, parse
 from tests.shopper import add_to_cart, choose_address_and_shipping, place, register, review, sign_in
-from webshop.db.models import Category, Product, UserRole
+from webshop.db.models import Category, Product, Shop, UserRole
 
 SHOPPER_EMAIL = "ada@example.com"
 ADMIN_EMAIL = "owner@example.com"
@@ -38,6 +38,7 @@ async def ids(alchemy, skus) -> dict[str, int]:
             "customer": customer,
             "product": await session.scalar(select(Product.id).where(Product.slug == "zeta-shoe")),
             "category": await session.scalar(select(Category.id).where(Category.slug == "electronics")),
+            "shop": await session.scalar(select(Shop.id).where(Shop.is_default.is_(True))),
         }
 
 
@@ -83,6 +84,9 @@ async def admin_pages(client: AsyncTestClient, ids: dict[str, int]) -> dict[str,
         f"/admin/orders/{ids['order']}",
         "/admin/users",
         f"/admin/users/{ids['customer']}",
+        "/admin/shops",
+        "/admin/shops/new",
+        f"/admin/shops/{ids['shop']}",
         "/admin/catalog-csv",
     ]
     pages = {}
@@ -99,7 +103,7 @@ async def test_no_form_is_nested_in_another_on_any_page(client, app, skus, ids):
     async with AsyncTestClient(app=app, base_url=BASE_URL) as guest:
         for path in SIGNED_OUT_PAGES:
             pages[f"{path} (signed out)"] = (await guest.get(path)).text
-    assert len(pages) == 33
+    assert len(pages) == 36
     nested = {path: found for path, html in pages.items() if (found := nested_forms(html))}
     assert nested == {}, f"a <form> inside a <form> (the browser drops the inner one): {nested}"
 
@@ -188,6 +192,7 @@ async def test_search_landmarks_have_different_names(client, skus, ids):
         ("/admin/products", "Filter products"),
         ("/admin/orders", "Filter orders"),
         ("/admin/users", "Filter users"),
+        ("/admin/shops", "Filter shops"),
     ):
         assert _search_landmarks((await client.get(path)).text) == ["Shop", name], path
 

@@ -14,26 +14,34 @@ The rules (issue 16), enforced here once for the pages and the API:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import anyio
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.audit.service import AuditService, diff
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
+from webshop.config import ShopSettings
 from webshop.db.models import Product, Shop, ShopMember, ShopRole, User
 from webshop.db.models.shops import SHOP_SLUG
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, new_image_key, remove_image_files, store_image
 from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
 
 _PROFILE = ("name", "slug", "description", "contact_email", "contact_phone")
+_DONE = {"suspend": "Suspended", "restore": "Restored", "delete": "Deleted"}
+"""The audit summary's past-tense verb of each status change of a shop."""
 _ADDRESS = {"line1": "address_line1", "line2": "address_line2", "city": "city", "postal_code": "postal_code"}
 
 
@@ -324,7 +332,7 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
         await self.repository.session.execute(
             update(Product).where(Product.shop_id == shop.id).values(shop_active=shop.trading)
         )
-        summary = f"{action.capitalize()}d shop {shop.name}"
+        summary = f"{_DONE[action]} shop {shop.name}"
         await self._write(shop, actor, action, summary, changes=diff(before, after), products_changed=True)
         return shop
 
@@ -481,3 +489,83 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
         if products_changed:
             await catalog_changed(session, await session.scalars(select(Product.id).where(Product.shop_id == shop.id)))
         await session.commit()
+
+    # --- the logo ------------------------------------------------------------------------------
+    # Kept at the end of the class: the constructor and the logo verbs came with the admin's shop pages.
+
+    def __init__(self, session: AsyncSession, *, shop: ShopSettings | None = None, **repo_kwargs: Any) -> None:
+        """A service on ``session``; ``shop`` (given by the app's provider) says where logos are stored
+        (``shop.media_dir``), as for product photos."""
+        super().__init__(session=session, **repo_kwargs)
+        self.shop = shop
+
+    @property
+    def media_dir(self) -> Path:
+        """Where logos are stored (``shop.media_dir``).
+
+        Raises:
+            RuntimeError: the service was built without ``shop`` (a programming error).
+        """
+        if self.shop is None:
+            raise RuntimeError("ShopService needs shop= (its media_dir) to store or remove logos")
+        return self.shop.media_dir
+
+    async def set_logo(self, actor: User | None, shop_id: int, data: bytes, filename: str = "") -> Shop:
+        """Store an uploaded logo (verified, metadata stripped, WebP sizes) as the shop's; committed.
+
+        The same rules as ``update_shop``: an admin or one of the shop's owners. The bytes go through
+        ``webshop.media.store_image`` in a worker thread (JPEG, PNG or WebP only, decompression-bomb
+        guard) under a random key; the previous logo's files are deleted once the change is committed,
+        and the new files are deleted again if the commit fails.
+
+        Args:
+            actor: The admin or owner (``None``: the command line).
+            shop_id: The shop.
+            data: The file's bytes (at most ``MAX_UPLOAD_BYTES``).
+            filename: The uploaded file's name, for the audit trail only.
+
+        Returns:
+            The shop, with ``logo_key`` and ``logo_ext`` set.
+
+        Raises:
+            NotFound: no such shop, or ``actor`` is not one of its members.
+            PermissionDenied: ``actor`` is staff, not an owner.
+            ImageTooLarge: more than ``MAX_UPLOAD_BYTES`` (413; ``field_errors["image"]``).
+            ImageRejected: not an image, not JPEG/PNG/WebP, truncated, damaged or too many pixels.
+        """
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise ImageTooLarge()
+        shop = await self._owned(actor, shop_id)
+        stored = await anyio.to_thread.run_sync(
+            functools.partial(store_image, data, self.media_dir, key=new_image_key())
+        )
+        old_key = shop.logo_key
+        shop.logo_key, shop.logo_ext = stored.key, stored.ext
+        name = " ".join("".join(ch for ch in filename if ch.isprintable()).split())[:120]
+        summary = f"Changed the logo of {shop.name}" + (f" ({name})" if name else "")
+        try:
+            await self._write(shop, actor, "logo", summary, changes={"logo": [old_key, stored.key]})
+        except BaseException:
+            remove_image_files(self.media_dir, stored.key)
+            raise
+        if old_key:
+            remove_image_files(self.media_dir, old_key)
+        return shop
+
+    async def remove_logo(self, actor: User | None, shop_id: int) -> Shop:
+        """Take the shop's logo away (an admin or one of its owners); committed, then its files are deleted.
+
+        A shop without a logo is left as it is (nothing recorded).
+
+        Raises:
+            NotFound: no such shop, or ``actor`` is not one of its members.
+            PermissionDenied: ``actor`` is staff, not an owner.
+        """
+        shop = await self._owned(actor, shop_id)
+        old_key = shop.logo_key
+        if not old_key:
+            return shop
+        shop.logo_key, shop.logo_ext = None, ""
+        await self._write(shop, actor, "logo", f"Removed the logo of {shop.name}", changes={"logo": [old_key, None]})
+        remove_image_files(self.media_dir, old_key)
+        return shop
