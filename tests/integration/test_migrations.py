@@ -270,6 +270,17 @@ def _products_with_shops(connection: Connection) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in rows]
 
 
+def _orders_with_parts(connection: Connection) -> list[tuple[Any, ...]]:
+    rows = connection.execute(
+        text(
+            "SELECT o.number, l.shop_name, f.shop_name, f.status, f.shipping_amount FROM orders o"
+            " JOIN order_lines l ON l.order_id = o.id JOIN fulfilments f ON f.order_id = o.id"
+            " WHERE l.shop_id = f.shop_id ORDER BY o.number"
+        )
+    )
+    return [tuple(row) for row in rows]
+
+
 def test_shops_migration_moves_existing_products_to_the_default_shop_and_back(
     empty_db_url: str, tmp_path: Path
 ) -> None:
@@ -297,6 +308,35 @@ def test_shops_migration_moves_existing_products_to_the_default_shop_and_back(
                 {"id": index, "sku": f"SKU-{slug}"},
             )
         )
+    statements.append(
+        (
+            "INSERT INTO users (id, email, name, password_hash, role, is_active, failed_sign_ins, created_at,"
+            " updated_at) VALUES (1, 'ada@example.com', 'Ada', 'x', 'customer', true, 0, CURRENT_TIMESTAMP,"
+            " CURRENT_TIMESTAMP)",
+            {},
+        )
+    )
+    for number, status in (("WS-1", "shipped"), ("WS-2", "paid")):
+        statements.append(
+            (
+                "INSERT INTO orders (number, user_id, checkout_token, status, currency, subtotal, shipping_total,"
+                " tax_total, total, shipping_method, shipping_method_name, ship_name, ship_line1, ship_line2,"
+                " ship_city, ship_postal_code, ship_country, payment_provider, payment_reference, card_last4,"
+                " refund_amount, created_at, updated_at) VALUES (:number, 1, :number, :status, 'USD', 100, 500, 0,"
+                " 600, 'standard', 'Standard', 'Ada', '1 Way', '', 'London', 'N1', 'GB', '', '', '', 0,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                {"number": number, "status": status},
+            )
+        )
+        statements.append(
+            (
+                "INSERT INTO order_lines (order_id, variant_id, product_id, product_name, product_slug, sku, options,"
+                " unit_price, currency, quantity, tax_category, tax_rate_bp, line_total, tax_amount, created_at,"
+                " updated_at) SELECT id, 1, 1, 'kettle', 'kettle', 'SKU-kettle', '{}', 100, 'USD', 1, 'standard',"
+                " 0, 100, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM orders WHERE number = :number",
+                {"number": number},
+            )
+        )
     _write(empty_db_url, statements)
 
     env = shop_env(empty_db_url, tmp_path, WEBSHOP_SHOP_NAME="Ann's Kitchen Shop")
@@ -305,6 +345,11 @@ def test_shops_migration_moves_existing_products_to_the_default_shop_and_back(
     assert with_connection(empty_db_url, _products_with_shops) == [
         ("kettle", "Ann's Kitchen Shop", "ann-s-kitchen-shop", True, True, 1),
         ("toaster", "Ann's Kitchen Shop", "ann-s-kitchen-shop", True, True, 1),
+    ]
+    # Past orders were the default shop's: their lines say so, and each got one part carrying its shipping.
+    assert with_connection(empty_db_url, _orders_with_parts) == [
+        ("WS-1", "Ann's Kitchen Shop", "Ann's Kitchen Shop", "shipped", 500),
+        ("WS-2", "Ann's Kitchen Shop", "Ann's Kitchen Shop", "pending", 500),
     ]
 
     webshop_db(empty_db_url, tmp_path, "downgrade", before)
