@@ -52,7 +52,8 @@ class Shortfall:
 
 @dataclass(frozen=True)
 class LineView:
-    """A cart line as shown: current unit price and line total in minor units, stock on hand."""
+    """A cart line as shown: current unit price and line total in minor units, stock on hand, and the
+    shop that sells the product (``shop_id``)."""
 
     id: int
     variant_id: int
@@ -67,6 +68,7 @@ class LineView:
     stock: int
     tax_category: str
     image_key: str | None = None
+    shop_id: int | None = None
 
     @property
     def line_total(self) -> int:
@@ -235,6 +237,7 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
                     stock=variant.stock if product.is_active and product.deleted_at is None else 0,
                     tax_category=variant.tax_category,
                     image_key=image_keys.get(product.id),
+                    shop_id=product.shop_id,
                 )
             )
         currency = lines[0].currency if lines else "USD"
