@@ -67,6 +67,7 @@ from webshop.security.jwt import api_auth
 from webshop.security.session import SessionUserMiddleware, session_config
 from webshop.security.throttle import provide_sign_in_throttle, rate_limit_middleware, rate_limit_stores
 from webshop.shops.service import ShopService
+from webshop.shops.web import ShopsController
 from webshop.stock.service import StockService
 from webshop.web.admission import AdmissionMiddleware
 from webshop.web.caching import StaticAssets, compression_config
@@ -171,6 +172,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
     """The pages, the JSON API (behind its bearer-token middleware), the probes, SEO files and assets."""
     return [
         CatalogController,
+        ShopsController,
         AccountController,
         AccountLinkController,
         CartController,

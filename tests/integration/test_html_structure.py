@@ -53,7 +53,7 @@ async def shopper_pages(client: AsyncTestClient, skus: dict[str, int]) -> dict[s
 
     await register(client, SHOPPER_EMAIL, "Ada")
     assert (await add_to_cart(client, skus["ZS-40"])).status_code == 303
-    for path in [*CATALOG_PAGES, "/products/alpha-laptop", "/products/zeta-shoe", "/cart"]:
+    for path in [*CATALOG_PAGES, "/products/alpha-laptop", "/products/zeta-shoe", "/cart", "/shops", "/shops/webshop"]:
         await visit(path)
     await visit("/?q=camera", **{"HX-Request": "true", "HX-Target": "catalog-results"})
     await visit("/checkout/address")
@@ -103,7 +103,7 @@ async def test_no_form_is_nested_in_another_on_any_page(client, app, skus, ids):
     async with AsyncTestClient(app=app, base_url=BASE_URL) as guest:
         for path in SIGNED_OUT_PAGES:
             pages[f"{path} (signed out)"] = (await guest.get(path)).text
-    assert len(pages) == 36
+    assert len(pages) == 38
     nested = {path: found for path, html in pages.items() if (found := nested_forms(html))}
     assert nested == {}, f"a <form> inside a <form> (the browser drops the inner one): {nested}"
 

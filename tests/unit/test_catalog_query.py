@@ -159,3 +159,23 @@ def test_a_cursor_that_was_not_issued_for_this_query_is_refused(cursor, sort):
 def test_a_keyset_cursor_is_no_relevance_cursor():
     with pytest.raises(ValidationFailed):
         _decode_offset(_encode_cursor("price", [1999, 5]))
+
+
+# --- the shop filter (issue 16) -----------------------------------------------------------------
+
+
+def test_shops_are_cleaned_kept_in_links_and_keys_and_count_as_a_filter():
+    asked = query(shop=[" camera-corner ", "", "webshop", "camera-corner"])
+    assert asked.shops == ("camera-corner", "webshop")
+    assert asked.is_filtered
+    assert asked.params(page=2) == {"shop": ["camera-corner", "webshop"], "page": 2}
+    assert asked.filter_key != query().filter_key
+
+
+def test_a_shop_page_names_its_shop_in_the_path_not_in_links_or_the_empty_state():
+    home = query(q="lens").in_shop("camera-corner")
+    assert home.shops == ("camera-corner",)
+    assert home.params() == {"q": "lens"}
+    assert not query().in_shop("camera-corner").is_filtered
+    # Same products as ``/?shop=camera-corner``: the cached reads are shared.
+    assert home.filter_key == query(q="lens", shop=["camera-corner"]).filter_key

@@ -52,7 +52,8 @@ class Shortfall:
 
 @dataclass(frozen=True)
 class LineView:
-    """A cart line as shown: current unit price and line total in minor units, stock on hand."""
+    """A cart line as shown: current unit price and line total in minor units, stock on hand, and the
+    shop that sells the product (``shop_id``)."""
 
     id: int
     variant_id: int

@@ -16,6 +16,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.cart.service import CartOwner, CartService, CartView, new_guest_token
+from webshop.catalog.browse import shop_directory
 from webshop.catalog.products import ProductService
 from webshop.catalog.web import render_product
 from webshop.checkout.pricing import SHIPPING_METHODS
@@ -57,11 +58,16 @@ def cart_owner(request: Request[Any, Any, Any], *, create: bool = False) -> Cart
 
 
 def cart_badge_hook(alchemy: ShopAlchemyConfig) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
-    """A ``before_request`` hook putting the cart's unit count in ``request.state.cart_count`` for pages."""
+    """A ``before_request`` hook putting what every page's header shows in ``request.state``: the cart's
+    unit count (``cart_count``) and the trading shops (``shop_directory``, for the link to ``/shops``;
+    left to the handlers of routes whose ``opt`` has ``shop_directory``, which read it anyway)."""
 
     async def load_cart_count(request: Request[Any, Any, Any]) -> None:
         if request.url.path.startswith(("/api", "/static", "/media", "/health")):
             return
+        if not request.route_handler.opt.get("shop_directory"):
+            session = alchemy.provide_session(request.app.state, request.scope)
+            request.state.shop_directory = await shop_directory(session)
         owner = cart_owner(request)
         if owner.user_id is None and not owner.token:
             request.state.cart_count = 0

@@ -38,6 +38,7 @@ from webshop.catalog.cache import (
     _MISS,
     CACHE,
 )
+from webshop.catalog.cards import read_cards
 from webshop.catalog.cursor import (
     _decode_cursor,
     _decode_offset,
@@ -47,7 +48,7 @@ from webshop.catalog.query import (
     DEFAULT_SORT,
     FILTER_FACETS,
     RELEVANCE,
-    CardImage,
+    SHOP_FACET,
     CatalogPage,
     CatalogQuery,
     CategoryInfo,
@@ -58,43 +59,15 @@ from webshop.catalog.query import (
     visible_products,
 )
 from webshop.catalog.version import read_catalog_version, read_rows
-from webshop.db.models import CatalogState, Category, Product, ProductFacet, ProductImage, Variant
+from webshop.db.models import CatalogState, Category, Product, ProductFacet, Variant
 from webshop.errors import NotFound
+from webshop.shops.directory import ShopDirectory, read_directory
 
 if TYPE_CHECKING:
     from sqlalchemy import URL, Engine
 
 _CATEGORIES = select(Category.id, Category.name, Category.slug, Category.parent_id, Category.position).order_by(
     Category.position, Category.name, Category.id
-)
-_CARDS = (
-    select(
-        Product.id,
-        Product.slug,
-        Product.name,
-        func.min(Variant.price).label("min_price"),
-        func.max(Variant.price).label("max_price"),
-        func.max(Variant.stock).label("max_stock"),
-        func.count(Variant.id).label("variant_count"),
-        func.min(Variant.currency).label("currency"),
-        func.min(Variant.id).label("variant_id"),
-        func.min(Variant.sku).label("sku"),
-    )
-    .join(Variant, Variant.product_id == Product.id)
-    .where(Product.id.in_(bindparam("ids", expanding=True)))
-    .group_by(Product.id, Product.slug, Product.name)
-)
-_IMAGES = (
-    select(
-        ProductImage.product_id,
-        ProductImage.id,
-        ProductImage.key,
-        ProductImage.alt,
-        ProductImage.width,
-        ProductImage.height,
-    )
-    .where(ProductImage.product_id.in_(bindparam("ids", expanding=True)))
-    .order_by(ProductImage.product_id, ProductImage.position, ProductImage.id)
 )
 _ORDERS = {
     "name": (Product.name.asc(), Product.id.asc()),
@@ -169,6 +142,10 @@ class _Reader:
 
         return await self.cached("categories", compute, len)  # type: ignore[no-any-return]
 
+    async def shops(self) -> ShopDirectory:
+        """The trading shops (cached per catalog version: shop changes move it, see ``ShopService``)."""
+        return await self.cached("shops", lambda: read_directory(self.session), lambda d: 1 + len(d.shops))  # type: ignore[no-any-return]
+
     async def plan(self, text: str) -> search.SearchPlan:
         async def compute() -> search.SearchPlan:
             return await search.plan_search(self.session, text)
@@ -232,6 +209,10 @@ async def _where(reader: _Reader, query: CatalogQuery, categories: Sequence[Cate
         )
         for name, values in query.facets.items()
     }
+    if query.shops:  # a facet too: its own counts ignore it
+        directory = await reader.shops()
+        ids = [shop.id for slug in query.shops if (shop := directory.by_slug(slug)) is not None]
+        facets[SHOP_FACET] = Product.shop_id.in_(ids)
     plan = await reader.plan(query.q) if query.q else None
     return _Where(conditions, facets, plan, reader.dialect)
 
@@ -261,9 +242,20 @@ async def _ordered_ids(reader: _Reader, query: CatalogQuery, categories: Sequenc
 async def _facet_counts(
     reader: _Reader, query: CatalogQuery, categories: Sequence[CategoryInfo]
 ) -> dict[str, list[FacetValue]]:
+    """``{facet: [FacetValue]}``: brand and colour, and the shop (slugs labelled with names) when
+    several shops trade; each facet's counts ignore its own selection (cached per catalog version)."""
+    directory = await reader.shops()
+
     async def compute() -> dict[str, dict[str, int]]:
         where = await _where(reader, query, categories)
         counts: dict[str, dict[str, int]] = {}
+        if directory.several:  # one statement on products alone: a count per shop
+            per_shop = select(Product.shop_id, func.count()).where(where.all(without=SHOP_FACET))
+            counts[SHOP_FACET] = {
+                shop.slug: int(count)
+                for shop_id, count in await reader.session.execute(per_shop.group_by(Product.shop_id))
+                if (shop := directory.by_id(shop_id)) is not None
+            }
         for name in FILTER_FACETS:
             statement = (
                 select(ProductFacet.value, func.count(func.distinct(ProductFacet.product_id)))
@@ -284,39 +276,14 @@ async def _facet_counts(
         for value in selected:  # a selected value stays listed (with 0) so the shopper can untick it
             values.setdefault(value, 0)
         facets[name] = [FacetValue(v, values[v], v in selected) for v in sorted(values, key=str.casefold)]
+    if SHOP_FACET in counts:
+        shop_counts = counts[SHOP_FACET]
+        facets[SHOP_FACET] = [
+            FacetValue(shop.slug, shop_counts.get(shop.slug, 0), shop.slug in query.shops, shop.name)
+            for shop in directory.shops
+            if shop.slug in shop_counts or shop.slug in query.shops
+        ]
     return facets
-
-
-async def _cards(session: AsyncSession, ids: Sequence[int]) -> list[ProductCard]:
-    """Cards of ``ids`` in that order: their variants aggregated, their first photo (two queries)."""
-    if not ids:
-        return []
-    rows = {row.id: row for row in await session.execute(_CARDS, {"ids": list(ids)})}
-    images: dict[int, CardImage] = {}
-    for product_id, image_id, key, alt, width, height in await session.execute(_IMAGES, {"ids": list(ids)}):
-        images.setdefault(product_id, CardImage(image_id, key, alt, width, height))
-    cards = []
-    for pid in ids:
-        row = rows.get(pid)
-        if row is None:  # no variant (or removed since the order was cached): nothing to sell
-            continue
-        single = row.variant_count == 1
-        cards.append(
-            ProductCard(
-                id=row.id,
-                slug=row.slug,
-                name=row.name,
-                min_price=row.min_price,
-                max_price=row.max_price,
-                currency=row.currency,
-                in_stock=row.max_stock > 0,
-                variant_count=row.variant_count,
-                image=images.get(pid),
-                sku=row.sku if single else None,
-                variant_id=row.variant_id if single else None,
-            )
-        )
-    return cards
 
 
 # --- the entry points ----------------------------------------------------------------------------------
@@ -346,7 +313,7 @@ async def browse_catalog(session: AsyncSession, query: CatalogQuery, *, page_siz
         ids = await _ordered_ids(reader, query, categories)
         total = len(ids)
         start = (query.page - 1) * page_size
-        items = await _cards(session, ids[start : start + page_size].tolist()) if start < total else []
+        items = await read_cards(session, ids[start : start + page_size].tolist()) if start < total else []
         facets = await _facet_counts(reader, query, categories)
         suggestion = None
         if query.q and not total:
@@ -362,6 +329,7 @@ async def browse_catalog(session: AsyncSession, query: CatalogQuery, *, page_siz
             categories=build_tree(categories, query.category),
             category=category,
             suggestion=suggestion,
+            shops=await reader.shops(),
             cache_key=None if reader.scope is None else (reader.scope, key),
         )
 
@@ -394,12 +362,14 @@ _MAX_SHOWN = 50_000
 
 class DisplayedProduct(NamedTuple):
     """What ``product_for_display`` answers: the product (shared: read-only), the category list (for
-    its breadcrumb trail), and a key naming this exact state of it for caches of its rendered parts:
-    the catalog scope and version, the product and every variant's stock (``None``: not cacheable)."""
+    its breadcrumb trail), a key naming this exact state of it for caches of its rendered parts:
+    the catalog scope and version, the product and every variant's stock (``None``: not cacheable),
+    and the trading shops (for "Sold by", which the version also covers)."""
 
     product: Product
     categories: tuple[CategoryInfo, ...]
     render_key: Any
+    shops: ShopDirectory = ShopDirectory()
 
 
 async def product_for_display(
@@ -444,7 +414,7 @@ async def product_for_display(
 
     product: Product = await reader.cached(("product", key), load_detached)
     if reader.scope is None:
-        return DisplayedProduct(product, await reader.categories(), None)
+        return DisplayedProduct(product, await reader.categories(), None, await reader.shops())
     if len(_SHOWN) >= _MAX_SHOWN:
         _SHOWN.clear()
     _SHOWN[(database, key)] = product.id
@@ -458,7 +428,12 @@ async def _with_stock(reader: _Reader, product: Product, stock: dict[int, int]) 
         if variant.id in stock:
             set_committed_value(variant, "stock", stock[variant.id])
     render_key = (reader.scope, "product", product.id, tuple(sorted(stock.items())))
-    return DisplayedProduct(product, await reader.categories(), render_key)
+    return DisplayedProduct(product, await reader.categories(), render_key, await reader.shops())
+
+
+async def shop_directory(session: AsyncSession) -> ShopDirectory:
+    """The trading shops, cached per catalog version (the storefront's shop chrome, "Sold by" labels)."""
+    return await (await _Reader.open(session)).shops()
 
 
 async def facet_summary(session: AsyncSession, query: CatalogQuery) -> tuple[int, dict[str, list[FacetValue]]]:
@@ -517,7 +492,7 @@ async def _api_page(
         offset = _decode_offset(cursor) if cursor else 0
         ids = await _ordered_ids(reader, query, categories)
         end = offset + limit
-        cards = await _cards(session, ids[offset:end].tolist())
+        cards = await read_cards(session, ids[offset:end].tolist())
         return cards, (_encode_cursor(RELEVANCE, [end]) if end < len(ids) else None)
     sort = query.sort if query.sort in _KEYS else DEFAULT_SORT
     (first, last), descending = _KEYS[sort]
@@ -537,4 +512,4 @@ async def _api_page(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = _encode_cursor(sort, [rows[-1][0], rows[-1][1]]) if more and rows else None
-    return await _cards(session, [row[1] for row in rows]), next_cursor
+    return await read_cards(session, [row[1] for row in rows]), next_cursor

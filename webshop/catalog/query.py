@@ -13,8 +13,11 @@ from sqlalchemy import and_
 
 from webshop.db.models import Product
 from webshop.money import exponent, parse_major
+from webshop.shops.directory import ShopDirectory
 
 FILTER_FACETS = ("brand", "color")
+SHOP_FACET = "shop"
+"""The shop filter's name: its URL parameter (``?shop=slug``) and its key in ``CatalogPage.facets``."""
 RELEVANCE = "relevance"
 SORTS = {
     "name": "Name: A to Z",
@@ -48,6 +51,9 @@ class CatalogQuery:
         price_min / price_max: Only products with a variant priced in this range (minor units).
         in_stock: Only products with a variant in stock.
         currency: The shop's currency, to show ``price_min``/``price_max`` in major units.
+        shops: Shop slugs (``?shop=``, repeatable); products of any of them (ORed, like a facet's values).
+        home_shop: The slug of the shop whose page (``/shops/{slug}``) lists the results: the path names
+            that shop, so ``params`` leaves it out of links and ``is_filtered`` does not count it.
     """
 
     q: str = ""
@@ -59,6 +65,8 @@ class CatalogQuery:
     price_max: int | None = None
     in_stock: bool = False
     currency: str = "USD"
+    shops: tuple[str, ...] = ()
+    home_shop: str | None = None
 
     @classmethod
     def from_params(
@@ -74,16 +82,14 @@ class CatalogQuery:
         price_max: int | None = None,
         in_stock: bool | None = False,
         currency: str = "USD",
+        shop: list[str] | None = None,
     ) -> CatalogQuery:
         """Normalise raw query parameters: trim, drop blanks, fall back to defaults for unknown values.
 
         The sort defaults to ``relevance`` with a search text and to ``name`` without; a price range
         given upside down is turned round; prices are clamped to 0..``MAX_PRICE`` minor units.
         """
-        facets = {
-            name: tuple(sorted({v.strip() for v in values if v and v.strip()}))
-            for name, values in (("brand", brand or []), ("color", color or []))
-        }
+        facets = {name: _clean(values) for name, values in (("brand", brand), ("color", color))}
         text = (q or "").strip()[:MAX_QUERY_LENGTH]
         low = None if price_min is None else max(0, min(price_min, MAX_PRICE))
         high = None if price_max is None else max(0, min(price_max, MAX_PRICE))
@@ -100,7 +106,12 @@ class CatalogQuery:
             price_max=high,
             in_stock=bool(in_stock),
             currency=currency,
+            shops=_clean(shop),
         )
+
+    def in_shop(self, slug: str) -> CatalogQuery:
+        """This query limited to shop ``slug``, as its page (``/shops/{slug}``) lists it."""
+        return replace(self, shops=(slug,), home_shop=slug)
 
     def sorted_by(self, sort: str | None) -> CatalogQuery:
         """This query in ``sort``, or in its default sort when ``sort`` is not one of ``sorts``
@@ -133,6 +144,8 @@ class CatalogQuery:
             "in_stock": "1" if self.in_stock else None,
         }
         base.update({name: list(values) for name, values in self.facets.items()})
+        if self.home_shop is None:
+            base[SHOP_FACET] = list(self.shops)
         base["page"] = self.page if self.page > 1 else None
         base.update(changes)
         if base.get("sort") == _default_sort(base.get("q") or "") or (
@@ -143,17 +156,24 @@ class CatalogQuery:
 
     @property
     def is_filtered(self) -> bool:
-        """True when any search text, category, facet, price bound or the stock filter narrows the catalog."""
+        """True when any search text, category, facet, shop (but the page's own), price bound or the stock
+        filter narrows the catalog."""
         return (
             bool(self.q or self.category or self.facets or self.price_min is not None or self.price_max is not None)
             or self.in_stock
+            or self.shops != ((self.home_shop,) if self.home_shop else ())
         )
 
     @property
     def filter_key(self) -> tuple[Any, ...]:
         """Everything that decides which products match (not the sort or the page): a cache key."""
         facets = tuple(sorted(self.facets.items()))
-        return (self.q, self.category, facets, self.price_min, self.price_max, self.in_stock)
+        return (self.q, self.category, facets, self.price_min, self.price_max, self.in_stock, self.shops)
+
+
+def _clean(values: list[str] | None) -> tuple[str, ...]:
+    """Trimmed, distinct, sorted values of a repeatable parameter, blanks dropped."""
+    return tuple(sorted({v.strip() for v in values or () if v and v.strip()}))
 
 
 def _default_sort(text: str) -> str:
@@ -194,7 +214,7 @@ class ProductCard:
 
     Prices are minor units of ``currency``: ``min_price == max_price`` for single-price products.
     ``sku`` and ``variant_id`` are set when the product has exactly one variant (it can go in the
-    cart from the grid).
+    cart from the grid). ``shop_*`` name the shop that sells it.
 
     Compared and hashed by identity: a card is built once per catalog version and page and then
     served from the read cache, so the API's memoised ``summary_out`` finds it by its id (hashing
@@ -212,15 +232,27 @@ class ProductCard:
     image: CardImage | None
     sku: str | None
     variant_id: int | None
+    shop_id: int
+    shop_name: str
+    shop_slug: str
 
 
 @dataclass(frozen=True)
 class FacetValue:
-    """A facet value with the number of products it would show, and whether it is selected."""
+    """A facet value with the number of products it would show, and whether it is selected.
+
+    ``label`` is what the shopper reads (the shop facet's values are slugs, its labels shop names);
+    it defaults to the value.
+    """
 
     value: str
     count: int
     selected: bool
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.value)
 
 
 @dataclass(frozen=True)
@@ -262,6 +294,8 @@ class CatalogPage:
     categories: list[CategoryNode]
     category: CategoryInfo | None
     suggestion: str | None = None
+    shops: ShopDirectory = field(default_factory=ShopDirectory)
+    """The trading shops (``shops.several``: whether shop chrome shows)."""
     cache_key: Any = None
     """``(cache scope, query key)`` while the catalog version is known: the key of this page's rendered
     HTML in the per-process cache (``webshop.web.templating.cached_fragment``); ``None`` otherwise."""

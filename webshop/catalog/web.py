@@ -14,11 +14,38 @@ from webshop.catalog.variants import choose_variant, option_choices
 from webshop.config import Settings
 from webshop.web.responses import page_or_fragment
 
+Page = Annotated[int | None, QueryParameter(ge=1, le=100_000)]
+Price = Annotated[str | None, QueryParameter(max_length=20)]
+InStock = Annotated[str | None, QueryParameter(max_length=10)]
+SETS_SHOP_DIRECTORY = {"shop_directory": True}
+"""Route ``opt`` of pages whose handler puts the trading shops in ``request.state.shop_directory``
+itself (from reads it makes anyway), so the page hook need not (``webshop.cart.web.cart_badge_hook``)."""
+
+
+def catalog_query(
+    settings: Settings,
+    *,
+    price_min: str | None,
+    price_max: str | None,
+    in_stock: str | None,
+    **params: Any,
+) -> CatalogQuery:
+    """``CatalogQuery.from_params`` of a listing page's query string: prices typed in major units
+    (``"12.50"``; one that is not a price is ignored), any ``in_stock`` value meaning "only in stock"."""
+    return CatalogQuery.from_params(
+        **params,
+        price_min=parse_price(price_min, settings.shop.currency),
+        price_max=parse_price(price_max, settings.shop.currency),
+        in_stock=bool(in_stock),
+        currency=settings.shop.currency,
+    )
+
 
 class CatalogController(Controller):
     """Shopper-facing catalog pages."""
 
     include_in_schema = False
+    opt = SETS_SHOP_DIRECTORY
 
     @get("/", name="catalog", media_type=MediaType.HTML)
     async def catalog(
@@ -30,27 +57,29 @@ class CatalogController(Controller):
         category: FromQuery[str | None] = None,
         brand: FromQuery[list[str] | None] = None,
         color: FromQuery[list[str] | None] = None,
+        shop: FromQuery[list[str] | None] = None,
         sort: FromQuery[str | None] = None,
-        page: Annotated[int | None, QueryParameter(ge=1, le=100_000)] = None,
-        price_min: Annotated[str | None, QueryParameter(max_length=20)] = None,
-        price_max: Annotated[str | None, QueryParameter(max_length=20)] = None,
-        in_stock: Annotated[str | None, QueryParameter(max_length=10)] = None,
+        page: Page = None,
+        price_min: Price = None,
+        price_max: Price = None,
+        in_stock: InStock = None,
     ) -> Template:
         """The product grid with search, category tree, facet, price and stock filters, sort and pages."""
-        query = CatalogQuery.from_params(
+        query = catalog_query(
+            settings,
             q=q,
             category=category,
             brand=brand,
             color=color,
+            shop=shop,
             sort=sort,
             page=page,
-            # Prices are typed in major units ("12.50"); one that is not a price is ignored.
-            price_min=parse_price(price_min, settings.shop.currency),
-            price_max=parse_price(price_max, settings.shop.currency),
-            in_stock=bool(in_stock),
-            currency=settings.shop.currency,
+            price_min=price_min,
+            price_max=price_max,
+            in_stock=in_stock,
         )
         result = await products_service.browse(query, page_size=settings.shop.page_size)
+        request.state.shop_directory = result.shops
         return page_or_fragment(
             request,
             "catalog/index.html",
@@ -86,7 +115,8 @@ async def render_product(
     Raises:
         NotFound: no visible product has ``slug``.
     """
-    product, categories, render_key = await products.display(slug=slug)
+    product, categories, render_key, shops = await products.display(slug=slug)
+    request.state.shop_directory = shops
     groups = product.option_groups or []
     chosen = {group: value for index, group in enumerate(groups) if (value := request.query_params.get(f"opt{index}"))}
     variant = choose_variant(product, chosen, sku)
@@ -104,6 +134,7 @@ async def render_product(
             "choices": option_choices(product),
             "trail": trail,
             "brand": ", ".join(product.facet_values("brand")),
+            "seller": shops.seller(product.shop_id),
             "cart_error": error,
             "page_key": page_key,
         },

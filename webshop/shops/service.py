@@ -273,7 +273,9 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
         values = _clean_profile(validated(data, ShopWrite))
         values["slug"] = await self._slug_for(values.get("slug") or "", values["name"], None)
         shop = Shop(**values, is_active=True, is_default=False)
-        await self._write(shop, actor, "create", f"Created shop {shop.name}", changes=diff({}, values))
+        # A new trading shop can bring the storefront's shop chrome (the second one): a new catalog version.
+        summary = f"Created shop {shop.name}"
+        await self._write(shop, actor, "create", summary, changes=diff({}, values), products_changed=True)
         return shop
 
     async def update_shop(self, actor: User | None, shop_id: int, patch: ShopPatch | Mapping[str, Any]) -> Shop:
