@@ -17,9 +17,9 @@ from sqlalchemy import select
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import ledger_ok, make_user, stock
 from tests.order_checks import assert_orders_whole
-from tests.shopper import sign_in, text_of
+from tests.shopper import add_to_cart, choose_address_and_shipping, place, register, review, sign_in, text_of
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import OutboundEmail, User, UserRole
+from webshop.db.models import Order, OutboundEmail, User, UserRole, Variant
 from webshop.shops.schemas import MemberWrite, ShopWrite
 from webshop.shops.service import ShopService
 
@@ -162,3 +162,30 @@ async def test_cancelling_a_three_shop_order_restocks_every_shop_once(
     assert {sku: await stock(alchemy, sku) for sku in before} == before
     assert_problem(await client.post(f"/api/orders/{order['id']}/shipments", json={}, headers=h["owner_a"]), 409)
     assert await ledger_ok(alchemy)
+
+
+async def test_the_pages_checkout_across_shops_shows_who_sells_what_and_charges_a_parcel_each(
+    client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
+) -> None:
+    """The HTML checkout (JavaScript off: plain forms and redirects): the cart and the review page say
+    which shop sells each line and that shipping is one parcel per shop; the order keeps the shops."""
+    await register(client, "bea@example.com")
+    async with alchemy.get_session() as session:
+        ids = dict((await session.execute(select(Variant.sku, Variant.id))).all())
+    for sku in ("DC-1", "A-KNIFE", "B-BOWL"):
+        assert (await add_to_cart(client, ids[sku])).status_code == 303
+    cart = text_of((await client.get("/cart")).text)
+    assert "Sold by Shop A" in cart and "Sold by Shop B" in cart and "(3 parcels, one per shop)" in cart
+    await choose_address_and_shipping(client, "standard")
+    page = (await client.get("/checkout/review")).text
+    assert "Sold by Shop A" in text_of(page) and "(3 parcels, one per shop)" in text_of(page)
+    placed = await place(client, await review(client))
+    assert placed.status_code == 303, placed.text[:300]
+    order_page = text_of((await client.get(placed.headers["location"])).text)
+    assert "Sold by Shop A" in order_page and "Sold by Shop B" in order_page and "(3 parcels)" in order_page
+    async with alchemy.get_session() as session:
+        await assert_orders_whole(session)
+        shipping = await session.scalar(
+            select(Order.shipping_total).where(Order.user_id != 0).order_by(Order.id.desc())
+        )
+    assert shipping == 3 * 500
