@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Request, get
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
@@ -22,35 +22,18 @@ SETS_SHOP_DIRECTORY = {"shop_directory": True}
 itself (from reads it makes anyway), so the page hook need not (``webshop.cart.web.cart_badge_hook``)."""
 
 
-def catalog_query(
-    settings: Settings,
-    *,
-    price_min: str | None,
-    price_max: str | None,
-    in_stock: str | None,
-    **params: Any,
-) -> CatalogQuery:
-    """``CatalogQuery.from_params`` of a listing page's query string: prices typed in major units
-    (``"12.50"``; one that is not a price is ignored), any ``in_stock`` value meaning "only in stock"."""
-    return CatalogQuery.from_params(
-        **params,
-        price_min=parse_price(price_min, settings.shop.currency),
-        price_max=parse_price(price_max, settings.shop.currency),
-        in_stock=bool(in_stock),
-        currency=settings.shop.currency,
-    )
+class CatalogListing:
+    """The listing pages' ``listing`` dependency: the catalog filters of the request's query string as a
+    ``CatalogQuery`` (``query``), the product service that answers it (``service``) and the page size.
 
+    Prices are typed in major units (``"12.50"``; one that is not a price is ignored); any ``in_stock``
+    value means "only in stock". One dependency for the catalog and each shop's page, so both take
+    the same parameters. It takes the service and the settings too, so Litestar resolves them one after
+    the other instead of in an anyio task group (see ``webshop.catalog.api.CatalogSearch``).
+    """
 
-class CatalogController(Controller):
-    """Shopper-facing catalog pages."""
-
-    include_in_schema = False
-    opt = SETS_SHOP_DIRECTORY
-
-    @get("/", name="catalog", media_type=MediaType.HTML)
-    async def catalog(
+    def __init__(
         self,
-        request: Request[Any, Any, Any],
         products_service: NamedDependency[ProductService],
         settings: NamedDependency[Settings],
         q: FromQuery[str | None] = None,
@@ -63,10 +46,11 @@ class CatalogController(Controller):
         price_min: Price = None,
         price_max: Price = None,
         in_stock: InStock = None,
-    ) -> Template:
-        """The product grid with search, category tree, facet, price and stock filters, sort and pages."""
-        query = catalog_query(
-            settings,
+    ) -> None:
+        currency = settings.shop.currency
+        self.service = products_service
+        self.page_size = settings.shop.page_size
+        self.query = CatalogQuery.from_params(
             q=q,
             category=category,
             brand=brand,
@@ -74,11 +58,25 @@ class CatalogController(Controller):
             shop=shop,
             sort=sort,
             page=page,
-            price_min=price_min,
-            price_max=price_max,
-            in_stock=in_stock,
+            price_min=parse_price(price_min, currency),
+            price_max=parse_price(price_max, currency),
+            in_stock=bool(in_stock),
+            currency=currency,
         )
-        result = await products_service.browse(query, page_size=settings.shop.page_size)
+
+
+class CatalogController(Controller):
+    """Shopper-facing catalog pages."""
+
+    include_in_schema = False
+    opt = SETS_SHOP_DIRECTORY
+    dependencies = {"listing": Provide(CatalogListing, sync_to_thread=False)}
+
+    @get("/", name="catalog", media_type=MediaType.HTML)
+    async def catalog(self, request: Request[Any, Any, Any], listing: NamedDependency[CatalogListing]) -> Template:
+        """The product grid with search, category tree, facet, price and stock filters, sort and pages."""
+        query = listing.query
+        result = await listing.service.browse(query, page_size=listing.page_size)
         request.state.shop_directory = result.shops
         return page_or_fragment(
             request,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import msgspec
 
 from webshop.api.schemas import Money, money
+from webshop.text import Line
 
 if TYPE_CHECKING:
     from webshop.db.models import Order
@@ -64,8 +65,8 @@ class ShipmentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """
 
     shop_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
-    carrier: Annotated[str, msgspec.Meta(max_length=80, examples=["DHL"])] = ""
-    tracking_number: Annotated[str, msgspec.Meta(max_length=100, examples=["JD014600003828"])] = ""
+    carrier: Annotated[Line, msgspec.Meta(max_length=80, examples=["DHL"])] = ""
+    tracking_number: Annotated[Line, msgspec.Meta(max_length=100, examples=["JD014600003828"])] = ""
 
 
 class RefundOut(msgspec.Struct):

@@ -4,13 +4,11 @@ catalog (the main catalog's grid, search, facets, sort and pages, limited to tha
 from typing import Any
 
 from litestar import Controller, MediaType, Request, get
-from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
 from litestar.response import Template
 
-from webshop.catalog.products import ProductService
-from webshop.catalog.web import InStock, Page, Price, catalog_query
-from webshop.config import Settings
+from webshop.catalog.web import CatalogListing, Page
 from webshop.shops.service import ShopService
 from webshop.web.responses import page_count, page_or_fragment
 
@@ -22,6 +20,7 @@ class ShopsController(Controller):
 
     path = "/shops"
     include_in_schema = False
+    dependencies = {"listing": Provide(CatalogListing, sync_to_thread=False)}
 
     @get("", name="shops", media_type=MediaType.HTML)
     async def shops(self, shops_service: NamedDependency[ShopService], page: Page = None) -> Template:
@@ -39,33 +38,12 @@ class ShopsController(Controller):
         request: Request[Any, Any, Any],
         slug: FromPath[str],
         shops_service: NamedDependency[ShopService],
-        products_service: NamedDependency[ProductService],
-        settings: NamedDependency[Settings],
-        q: FromQuery[str | None] = None,
-        category: FromQuery[str | None] = None,
-        brand: FromQuery[list[str] | None] = None,
-        color: FromQuery[list[str] | None] = None,
-        sort: FromQuery[str | None] = None,
-        page: Page = None,
-        price_min: Price = None,
-        price_max: Price = None,
-        in_stock: InStock = None,
+        listing: NamedDependency[CatalogListing],
     ) -> Template:
         """A shop's profile and its products, searched, filtered, sorted and paged like the catalog."""
         shop = await shops_service.get_public(slug=slug)
-        query = catalog_query(
-            settings,
-            q=q,
-            category=category,
-            brand=brand,
-            color=color,
-            sort=sort,
-            page=page,
-            price_min=price_min,
-            price_max=price_max,
-            in_stock=in_stock,
-        ).in_shop(shop.slug)
-        result = await products_service.browse(query, page_size=settings.shop.page_size)
+        query = listing.query.in_shop(shop.slug)
+        result = await listing.service.browse(query, page_size=listing.page_size)
         return page_or_fragment(
             request,
             "shops/shop.html",
