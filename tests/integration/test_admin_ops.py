@@ -49,6 +49,7 @@ ROUTES = [
     ("POST", "/admin/orders/{order_id}/status", FRAGMENT),
     ("GET", "/admin/orders/{order_id}/status?status=cancelled", {}),
     ("POST", "/admin/orders/{order_id}/refund", {}),
+    ("POST", "/admin/orders/{order_id}/shipments", {}),
     ("GET", "/admin/users", {}),
     ("GET", "/admin/users?q=ada", {**FRAGMENT, "HX-Target": "user-results"}),
     ("GET", "/admin/users/{user_id}", {}),
@@ -63,6 +64,7 @@ ROUTES = [
 ]
 FORMS = {
     "/status": {"status": "shipped"},
+    "/shipments": {"carrier": "DHL", "tracking_number": "T-1"},
     "/adjust": {"sku": "DC-1", "delta": "-5", "reason": "lost", "note": "sneaky"},
 }
 

@@ -1,7 +1,8 @@
 """Every admin route refuses whoever is not an admin: the routes come from the app's own route table.
 
-A route is an admin route when its handler (or its controller) carries ``requires_admin`` (the pages
-under ``/admin``) or ``api_admin`` (the API's admin operations). A route added later is checked
+A route is an admin route when its handler (or its controller) carries ``requires_admin`` or
+``requires_shop_staff`` (the pages under ``/admin``; the second also lets shop members in, issue 16)
+or ``api_admin`` (the API's admin operations). A route added later is checked
 without anyone writing a test for it. Guards run before a handler reads its path parameters, body or
 dependencies, so any well-typed path parameter (``1`` for an int) and an empty body will do.
 
@@ -29,9 +30,14 @@ from tests.shopper import PASSWORD, csrf, sign_in
 from webshop.db.models import AuditEvent
 from webshop.security.jwt import api_admin
 from webshop.security.session import requires_admin
+from webshop.shops.guards import requires_shop_staff
 
 PAGE_403 = "This page is for shop administrators."
 HTMX = {"HX-Request": "true"}
+PAGE_GUARDS = {requires_admin, requires_shop_staff}
+"""The admin pages' guards: the same answers to the signed out and to customers."""
+PLATFORM_ONLY = ("/admin/users", "/admin/categories", "/admin/shops")
+"""Admin areas that stay with platform admins (``requires_admin``) when shop members use the others."""
 PARAMETER_RE = re.compile(r"\{(\w+):(\w+)\}")
 SAMPLE_VALUES = {"int": "1", "str": "x", "uuid": str(uuid.UUID(int=1)), "path": "x"}
 """A value of each path parameter type: the guard refuses the request before the handler looks it up."""
@@ -73,7 +79,7 @@ def admin_routes(app: Litestar) -> list[AdminRoute]:
     found = []
     for path, handler in handlers(app):
         guards = guards_of(handler)
-        kind = "page" if requires_admin in guards else "api" if api_admin in guards else None
+        kind = "page" if guards & PAGE_GUARDS else "api" if api_admin in guards else None
         if kind:
             found.extend(AdminRoute(method, path, kind) for method in sorted(handler.http_methods - {"HEAD"}))
     return found
@@ -86,9 +92,15 @@ def test_the_route_table_has_admin_routes_and_every_admin_path_is_guarded(app):
     unguarded = [
         f"{path} {sorted(handler.http_methods)}"
         for path, handler in handlers(app)
-        if path.startswith("/admin") and requires_admin not in guards_of(handler)
+        if path.startswith("/admin") and not guards_of(handler) & PAGE_GUARDS
     ]
     assert unguarded == []
+    open_to_members = [
+        f"{path} {sorted(handler.http_methods)}"
+        for path, handler in handlers(app)
+        if path.startswith(PLATFORM_ONLY) and requires_admin not in guards_of(handler)
+    ]
+    assert open_to_members == []
     # The API's admin operations live under /api, and no page outside /admin is for admins only.
     assert all(route.path.startswith("/api/") for route in routes if route.kind == "api"), routes
     assert all(route.path.startswith("/admin") for route in routes if route.kind == "page"), routes

@@ -1,8 +1,11 @@
 """The admin area under ``/admin``: management pages for the catalog, stock, orders and users.
 
-Every admin controller subclasses ``AdminPages`` (``guards = ADMIN_GUARDS``, ``include_in_schema = False``).
-The guard sends a signed-out visitor to the sign-in form with ``?next=`` back to the page, and shows anyone
-who is not an admin the 403 page (webshop.web.errors). Admin pages extend ``templates/admin/base.html``.
+Platform-only controllers (users, categories, shops) subclass ``AdminPages`` (``guards = ADMIN_GUARDS``);
+the pages a shop's owners and staff use too (dashboard, products, stock, orders, CSV) subclass
+``ShopStaffPages`` (``guards = SHOP_STAFF_GUARDS``) and show a member only their shops' rows
+(``webshop.shops.scope``). Both leave the OpenAPI schema. A guard sends a signed-out visitor to the
+sign-in form with ``?next=`` back to the page, and shows anyone else who may not come in the 403 page
+(webshop.web.errors). Admin pages extend ``templates/admin/base.html``.
 """
 
 from typing import Any
@@ -11,10 +14,14 @@ from litestar import Controller, Request
 from litestar.response import Template
 
 from webshop.security.session import requires_admin
+from webshop.shops.guards import requires_shop_staff
 from webshop.web.responses import page_count, page_or_fragment
 
 ADMIN_GUARDS: list[Any] = [requires_admin]
 """Guards of every admin controller: signed-out → sign-in redirect, customer → 403 page."""
+
+SHOP_STAFF_GUARDS: list[Any] = [requires_shop_staff]
+"""Guards of the admin pages shop members use too: signed-out → sign-in redirect, a customer → 403 page."""
 
 ADMIN_PAGE_SIZE = 25
 """Rows per page of the admin lists."""
@@ -24,6 +31,14 @@ class AdminPages(Controller):
     """Base of every admin controller: admins only (``ADMIN_GUARDS``), left out of the OpenAPI schema."""
 
     guards = ADMIN_GUARDS
+    include_in_schema = False
+
+
+class ShopStaffPages(Controller):
+    """Base of the admin controllers shop members use too: admins and shop members (``SHOP_STAFF_GUARDS``),
+    left out of the OpenAPI schema. Handlers scope their rows with ``webshop.shops.scope.admin_scope``."""
+
+    guards = SHOP_STAFF_GUARDS
     include_in_schema = False
 
 
@@ -66,4 +81,4 @@ def admin_list_page(
     )
 
 
-__all__ = ["ADMIN_GUARDS", "ADMIN_PAGE_SIZE", "AdminPages", "admin_list_page"]
+__all__ = ["ADMIN_GUARDS", "ADMIN_PAGE_SIZE", "SHOP_STAFF_GUARDS", "AdminPages", "ShopStaffPages", "admin_list_page"]

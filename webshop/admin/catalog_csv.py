@@ -11,6 +11,10 @@
   id and the time (valid for an hour); confirming (``POST /admin/catalog-csv/import``) applies exactly
   that file with ``import_catalog``, the same code as the command line. No upload is kept on the server,
   so any worker process or host can take the confirmation.
+
+Shop members (issue 16) export their shops' products only. Importing stays with platform admins for
+now: the importer matches products by slug across every shop, so a member's upload is refused with a
+message (403) before it is read.
 """
 
 import base64
@@ -34,7 +38,7 @@ from litestar.params import Body
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webshop.admin import AdminPages
+from webshop.admin import ShopStaffPages
 from webshop.audit.service import AuditService
 from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.export import export_catalog
@@ -43,6 +47,8 @@ from webshop.catalog.csv.plan import ImportPreview, preview_import
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, end_transaction
 from webshop.db.models import User
+from webshop.shops.scope import admin_scope
+from webshop.shops.service import ShopService
 from webshop.web.forms import Form
 
 MAX_CSV_BYTES = 16 * 1024 * 1024
@@ -50,6 +56,9 @@ MAX_CSV_BYTES = 16 * 1024 * 1024
 CONFIRM_MAX_AGE = 3600
 """Seconds a preview can be confirmed for."""
 _SALT = "webshop.admin.catalog-csv"
+MEMBERS_MAY_NOT_IMPORT = (
+    "Importing a catalog file is for platform administrators: add or change your shop's products on the products page."
+)
 
 
 class UploadForm(msgspec.Struct):
@@ -133,26 +142,38 @@ async def provide_released_session(audit_service: NamedDependency[AuditService])
     return session
 
 
-class AdminCatalogCsvController(AdminPages):
-    """Catalog export and import (with a dry run) for admins."""
+class AdminCatalogCsvController(ShopStaffPages):
+    """Catalog export (a member: their shops' products) and import (with a dry run; admins only)."""
 
     path = "/admin/catalog-csv"
     dependencies = {"released_session": Provide(provide_released_session)}
 
     @get("", name="admin_catalog_csv", media_type=MediaType.HTML)
     async def index(
-        self, audit_service: NamedDependency[AuditService], settings: NamedDependency[Settings]
+        self,
+        request: Request[User, Any, Any],
+        audit_service: NamedDependency[AuditService],
+        shops_service: NamedDependency[ShopService],
+        settings: NamedDependency[Settings],
     ) -> Template:
         """Export link (with what the export leaves out) and the import form."""
-        return await self._index(audit_service.repository.session, settings)
+        shop_ids = (await admin_scope(shops_service, request.user)).shop_ids
+        return await self._index(audit_service.repository.session, settings, shop_ids=shop_ids)
 
     @get("/export", name="admin_catalog_csv_export")
     async def export(
-        self, audit_service: NamedDependency[AuditService], settings: NamedDependency[Settings]
+        self,
+        request: Request[User, Any, Any],
+        audit_service: NamedDependency[AuditService],
+        shops_service: NamedDependency[ShopService],
+        settings: NamedDependency[Settings],
     ) -> Response[bytes]:
-        """The catalog as ``products.csv`` (a download)."""
+        """The catalog (a member: their shops' products) as ``products.csv`` (a download)."""
+        shop_ids = (await admin_scope(shops_service, request.user)).shop_ids
         buffer = io.StringIO(newline="")
-        report = await export_catalog(audit_service.repository.session, buffer, currency=settings.shop.currency)
+        report = await export_catalog(
+            audit_service.repository.session, buffer, currency=settings.shop.currency, shop_ids=shop_ids
+        )
         return Response(
             buffer.getvalue().encode("utf-8"),
             media_type="text/csv; charset=utf-8",
@@ -177,9 +198,12 @@ class AdminCatalogCsvController(AdminPages):
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: a config object, not input to validate)
         released_session: NamedDependency[AsyncSession],
+        shops_service: NamedDependency[ShopService],
         settings: NamedDependency[Settings],
     ) -> Template:
         """Dry run of an uploaded CSV: what would be created, changed and rejected. Nothing is written."""
+        if not request.user.is_admin:
+            return await self._members_refused(request.user, released_session, shops_service, settings)
         try:
             if data.file is None or not data.file.filename:
                 raise UploadRejected("Choose a CSV file to import.")
@@ -216,9 +240,12 @@ class AdminCatalogCsvController(AdminPages):
         data: Annotated[ConfirmForm, Form],
         alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: a config object, not input to validate)
         released_session: NamedDependency[AsyncSession],
+        shops_service: NamedDependency[ShopService],
         settings: NamedDependency[Settings],
     ) -> Template:
         """Apply exactly the previewed file (signature and digest checked), then show the import's report."""
+        if not request.user.is_admin:
+            return await self._members_refused(request.user, released_session, shops_service, settings)
         try:
             content = self._verified(data, request.user, settings)
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
@@ -251,13 +278,31 @@ class AdminCatalogCsvController(AdminPages):
             raise UploadRejected("The file is not the one that was previewed. Upload it again.", 400)
         return content
 
+    async def _members_refused(
+        self, user: User, session: AsyncSession, shops: ShopService, settings: Settings
+    ) -> Template:
+        """The import page with the reason a shop member may not import (403), their shops' export kept."""
+        shop_ids = (await admin_scope(shops, user)).shop_ids
+        return await self._index(session, settings, error=MEMBERS_MAY_NOT_IMPORT, status_code=403, shop_ids=shop_ids)
+
     async def _index(
-        self, session: AsyncSession, settings: Settings, *, error: str | None = None, status_code: int = 200
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        *,
+        error: str | None = None,
+        status_code: int = 200,
+        shop_ids: frozenset[int] | None = None,
     ) -> Template:
         sink = io.StringIO(newline="")
-        report = await export_catalog(session, sink, currency=settings.shop.currency)
+        report = await export_catalog(session, sink, currency=settings.shop.currency, shop_ids=shop_ids)
         return Template(
             "admin/csv/index.html",
-            context={"export": report, "error": error, "max_mb": MAX_CSV_BYTES // (1024 * 1024)},
+            context={
+                "export": report,
+                "error": error,
+                "max_mb": MAX_CSV_BYTES // (1024 * 1024),
+                "may_import": shop_ids is None,
+            },
             status_code=status_code,
         )

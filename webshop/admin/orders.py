@@ -5,6 +5,11 @@ records an audit event; an invalid change re-renders the detail page with the re
 Cancelling or refunding asks first (``GET .../status?status=cancelled`` says what happens to the
 customer's money and the stock, and changes nothing); a paid order is refunded through the payment
 provider, and a refund the provider did not confirm can be retried from the order's page.
+
+Shop members (issue 16) list the orders with lines of their shops and see only those lines, their
+totals and their shops' parts (``FulfilmentService``); another shop's order is a 404 page. Each pending
+part of a paid order has a "Mark shipped" form (carrier, tracking number) for its shop's members and
+for admins. Status changes and refunds stay with platform admins.
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -18,11 +23,15 @@ from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.accounts.service import UserService
-from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
+from webshop.admin import ADMIN_PAGE_SIZE, ShopStaffPages, admin_list_page
 from webshop.audit.service import AuditService
 from webshop.db.models import Order, OrderStatus, User
-from webshop.errors import InvalidTransition
+from webshop.errors import InvalidTransition, ValidationFailed
+from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, OrderService, refund_owed
+from webshop.security.session import requires_admin
+from webshop.shops.scope import admin_scope, shop_choice
+from webshop.shops.service import ShopService
 from webshop.web.forms import Form
 from webshop.web.responses import see_other_to
 from webshop.web.templating import money
@@ -46,6 +55,14 @@ class StatusForm(msgspec.Struct):
     status: str = ""
 
 
+class ShipForm(msgspec.Struct):
+    """The "Mark shipped" form of one shop's part: whose part, the carrier and the tracking number."""
+
+    shop_id: str = ""
+    carrier: str = ""
+    tracking_number: str = ""
+
+
 def parse_day(value: str | None) -> date | None:
     """``YYYY-MM-DD`` (an ``<input type=date>``) as a date, or ``None`` when empty or malformed."""
     if not value:
@@ -67,8 +84,8 @@ def next_actions(order: Order) -> list[tuple[str, str]]:
     return [(s.value, ACTION_LABELS[s]) for s in OrderStatus if s in allowed]
 
 
-class AdminOrderController(AdminPages):
-    """Orders for admins: every customer's, with status changes."""
+class AdminOrderController(ShopStaffPages):
+    """Orders: every customer's for admins, with status changes; their shops' lines for shop members."""
 
     path = "/admin/orders"
 
@@ -76,15 +93,18 @@ class AdminOrderController(AdminPages):
     async def index(
         self,
         request: Request[User, Any, Any],
-        orders_service: NamedDependency[OrderService],
+        fulfilment_service: NamedDependency[FulfilmentService],
+        shops_service: NamedDependency[ShopService],
         status: FromQuery[str | None] = None,
         date_from: FromQuery[str | None] = None,
         date_to: FromQuery[str | None] = None,
         customer: FromQuery[str | None] = None,
+        shop: FromQuery[str | None] = None,
         page: FromQuery[int] = 1,
     ) -> Template:
         """The order list (the results fragment for an htmx filter request)."""
         page = max(page, 1)
+        scope = await admin_scope(shops_service, request.user, shop)
         status_filter = OrderStatus(status) if status in STATUSES else None
         day_from, day_to = parse_day(date_from), parse_day(date_to)
         errors: dict[str, str] = {}
@@ -92,7 +112,9 @@ class AdminOrderController(AdminPages):
             errors["date_from"] = "Enter a date as YYYY-MM-DD."
         if date_to and day_to is None:
             errors["date_to"] = "Enter a date as YYYY-MM-DD."
-        rows, total = await orders_service.search_for_admin(
+        rows, total = await fulfilment_service.search_for_admin(
+            request.user,
+            shop_ids=scope.shop_ids,
             status=status_filter,
             created_from=day_start(day_from) if day_from else None,
             # The "to" day is included: orders placed before the next midnight.
@@ -106,8 +128,9 @@ class AdminOrderController(AdminPages):
             "date_from": day_from.isoformat() if day_from else "",
             "date_to": day_to.isoformat() if day_to else "",
             "customer": customer or "",
+            "shop": str(scope.chosen or ""),
         }
-        context = {"rows": rows, "statuses": STATUSES, "errors": errors}
+        context = {"rows": rows, "statuses": STATUSES, "errors": errors, "scope": scope}
         return admin_list_page(
             request, "admin/orders", "order-results", context, total=total, page=page, filters=filters
         )
@@ -115,26 +138,65 @@ class AdminOrderController(AdminPages):
     @get("/{order_id:int}", name="admin_order", media_type=MediaType.HTML)
     async def detail(
         self,
+        request: Request[User, Any, Any],
         order_id: FromPath[int],
-        orders_service: NamedDependency[OrderService],
+        fulfilment_service: NamedDependency[FulfilmentService],
         users_service: NamedDependency[UserService],
         audit_service: NamedDependency[AuditService],
     ) -> Template:
-        """One order: lines, address, totals, status history and the allowed status changes."""
-        return await render_detail(order_id, orders_service, users_service, audit_service)
+        """One order (a member: their shops' lines): lines, address, totals, the shops' parts, status
+        history and the allowed status changes."""
+        return await render_detail(request, order_id, fulfilment_service, users_service, audit_service)
 
-    @get("/{order_id:int}/status", name="admin_order_confirm", media_type=MediaType.HTML)
+    @post("/{order_id:int}/shipments", name="admin_order_ship", media_type=MediaType.HTML)
+    async def ship(
+        self,
+        request: Request[User, Any, Any],
+        order_id: FromPath[int],
+        data: Annotated[ShipForm, Form],
+        fulfilment_service: NamedDependency[FulfilmentService],
+        users_service: NamedDependency[UserService],
+        audit_service: NamedDependency[AuditService],
+    ) -> Any:
+        """Mark one shop's part shipped; a refusal shows the reason on the order's page (409/422)."""
+        try:
+            view = await fulfilment_service.ship(
+                request.user,
+                order_id,
+                shop_id=shop_choice(data.shop_id),
+                carrier=data.carrier,
+                tracking_number=data.tracking_number,
+            )
+        except (InvalidTransition, ValidationFailed) as exc:
+            message = "; ".join(exc.field_errors.values()) if exc.field_errors else exc.detail
+            return await render_detail(
+                request,
+                order_id,
+                fulfilment_service,
+                users_service,
+                audit_service,
+                error=message,
+                ship_form={"shop_id": data.shop_id, "carrier": data.carrier, "tracking_number": data.tracking_number},
+                status_code=exc.status_code,
+            )
+        order = view.order
+        flash(request, f"Order {order.number}: marked shipped. The order is now {order.status}.", "info")
+        return see_other_to(request, "admin_order", order_id=order_id)
+
+    @get("/{order_id:int}/status", name="admin_order_confirm", media_type=MediaType.HTML, guards=[requires_admin])
     async def confirm_status(
         self,
+        request: Request[User, Any, Any],
         order_id: FromPath[int],
         orders_service: NamedDependency[OrderService],
+        fulfilment_service: NamedDependency[FulfilmentService],
         users_service: NamedDependency[UserService],
         audit_service: NamedDependency[AuditService],
         status: FromQuery[str] = "",
     ) -> Template:
         """Ask before cancelling or refunding: the refund, the stock, the e-mail (changes nothing)."""
         if status not in CONFIRMED:
-            return await render_detail(order_id, orders_service, users_service, audit_service)
+            return await render_detail(request, order_id, fulfilment_service, users_service, audit_service)
         order = await orders_service.get_for(order_id)
         target = OrderStatus(status)
         return Template(
@@ -151,7 +213,7 @@ class AdminOrderController(AdminPages):
             },
         )
 
-    @post("/{order_id:int}/refund", name="admin_order_refund", media_type=MediaType.HTML)
+    @post("/{order_id:int}/refund", name="admin_order_refund", media_type=MediaType.HTML, guards=[requires_admin])
     async def retry_refund(
         self, request: Request[User, Any, Any], order_id: FromPath[int], orders_service: NamedDependency[OrderService]
     ) -> Any:
@@ -163,13 +225,14 @@ class AdminOrderController(AdminPages):
             flash(request, f"Order {order.number} is refunded.", "info")
         return see_other_to(request, "admin_order", order_id=order_id)
 
-    @post("/{order_id:int}/status", name="admin_order_status", media_type=MediaType.HTML)
+    @post("/{order_id:int}/status", name="admin_order_status", media_type=MediaType.HTML, guards=[requires_admin])
     async def change_status(
         self,
         request: Request[User, Any, Any],
         order_id: FromPath[int],
         data: Annotated[StatusForm, Form],
         orders_service: NamedDependency[OrderService],
+        fulfilment_service: NamedDependency[FulfilmentService],
         users_service: NamedDependency[UserService],
         audit_service: NamedDependency[AuditService],
     ) -> Any:
@@ -180,7 +243,13 @@ class AdminOrderController(AdminPages):
             order = await orders_service.change_status(order_id, OrderStatus(data.status), actor=request.user)
         except InvalidTransition as exc:
             return await render_detail(
-                order_id, orders_service, users_service, audit_service, error=exc.detail, status_code=exc.status_code
+                request,
+                order_id,
+                fulfilment_service,
+                users_service,
+                audit_service,
+                error=exc.detail,
+                status_code=exc.status_code,
             )
         message = f"Order {order.number} is now {order.status}."
         if order.refunded_at is not None and order.refund_amount:
@@ -192,24 +261,33 @@ class AdminOrderController(AdminPages):
 
 
 async def render_detail(
+    request: Request[User, Any, Any],
     order_id: int,
-    orders_service: OrderService,
+    fulfilment_service: FulfilmentService,
     users_service: UserService,
     audit_service: AuditService,
     *,
     error: str = "",
+    ship_form: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Template:
-    """The order detail page, optionally with an error message (and its status code)."""
-    order = await orders_service.get_for(order_id)
+    """The order detail page as the user may see it (``FulfilmentService.view_for_shops``: another
+    shop's order is a 404), optionally with an error message (and its status code) and the "Mark
+    shipped" form's input kept."""
+    view = await fulfilment_service.view_for_shops(request.user, order_id)
+    order, everything = view.order, view.shops is None
     return Template(
         "admin/orders/detail.html",
         context={
             "order": order,
+            "view": view,
+            "everything": everything,
             "customer": await users_service.get_one_or_none(id=order.user_id),
-            "actions": next_actions(order),
-            "audit_events": await audit_service.for_entity("order", [order.id]),
+            "actions": next_actions(order) if everything else [],
+            # The order's history names every shop's part and the payment: the platform's to see.
+            "audit_events": await audit_service.for_entity("order", [order.id]) if everything else [],
             "error": error,
+            "ship_form": ship_form or {},
         },
         status_code=status_code,
     )

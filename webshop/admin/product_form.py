@@ -157,6 +157,8 @@ class ProductFields(msgspec.Struct, kw_only=True):
     """How many blank ``new-{k}-*`` rows the page shows (at most 50)."""
     action: Line = ""
     """``more`` for the no-JS "Add a variant row" button, else ``save``."""
+    shop_id: Line = ""
+    """A new product's shop (the select a member of several shops sees); empty for the user's one shop."""
 
 
 class VariantRowFields(msgspec.Struct, kw_only=True):
@@ -246,7 +248,10 @@ class ProductForm:
         fields, errors = self.fields, self.errors
         category_id = category_field(fields.category_id, errors)
         facets = facets_field(fields.facets, errors)
-        if "category_id" in errors or "facets" in errors:
+        shop_id = fields.shop_id.strip()
+        if shop_id and not (shop_id.isdigit() and len(shop_id) < 18):
+            errors["shop_id"] = "Choose one of your shops."
+        if "category_id" in errors or "facets" in errors or "shop_id" in errors:
             return None
         return ProductWrite(
             name=fields.name,
@@ -256,6 +261,7 @@ class ProductForm:
             facets=facets,
             option_groups=split_list(fields.option_groups, ","),
             is_active=self.is_active,
+            shop_id=int(shop_id) if shop_id else None,
         )
 
     def _row(self, prefix: str, *, new: bool) -> dict[str, Any] | None:

@@ -1,5 +1,10 @@
 """Admin product pages: the product table with inline price/stock edits, the product form, photos.
 
+Platform admins see every shop's products; a shop's owners and staff only their shops' (the table is
+scoped by ``webshop.shops.scope``, and every product, variant and photo is loaded with the user as
+``actor``, so another shop's is a 404 page). A member of several shops picks a new product's shop
+(``shop_id``), checked by ``ShopService.shop_for_new_product``.
+
 Everything goes through ``ProductService`` (the same methods the admin API calls). Every htmx action
 also works without JavaScript: the inline cell editor is a page of its own whose form posts back with a
 303, the product form adds variant rows by posting to itself, photo moves are small forms.
@@ -21,7 +26,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
+from webshop.admin import ADMIN_PAGE_SIZE, ShopStaffPages, admin_list_page
 from webshop.admin.product_form import (
     CELL_FIELDS,
     CellFields,
@@ -42,8 +47,10 @@ from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
 from webshop.catalog.schemas import VariantPatch
 from webshop.config import Settings
 from webshop.db.models import Product, User, Variant
-from webshop.errors import NotFound, ValidationFailed
+from webshop.errors import NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
+from webshop.shops.scope import admin_scope
+from webshop.shops.service import ShopService
 from webshop.stock.service import StockChanged
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import see_other, see_other_to, wants_fragment
@@ -53,8 +60,8 @@ from webshop.web.responses import see_other, see_other_to, wants_fragment
 UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
 
 
-class AdminProductController(AdminPages):
-    """Product management for admins."""
+class AdminProductController(ShopStaffPages):
+    """Product management for admins and, for their shops' products, shop members."""
 
     path = "/admin/products"
 
@@ -64,21 +71,25 @@ class AdminProductController(AdminPages):
         request: Request[User, Any, Any],
         products_service: NamedDependency[ProductService],
         categories_service: NamedDependency[CategoryService],
+        shops_service: NamedDependency[ShopService],
         q: FromQuery[str | None] = None,
         category: FromQuery[str | None] = None,
         state_filter: Annotated[str | None, QueryParameter(name="state")] = None,
         stock: FromQuery[str | None] = None,
         sort: FromQuery[str | None] = None,
+        shop: FromQuery[str | None] = None,
         page: FromQuery[int] = 1,
     ) -> Template:
         """The product table with search, filters, sort and pages (the results fragment for htmx)."""
         page = min(max(page, 1), 100_000)
+        scope = await admin_scope(shops_service, request.user, shop)
         filters = {
             "q": (q or "").strip()[:100],
             "category": category if category and category.isdigit() and len(category) < 18 else "",
             "state": state_filter if state_filter in ADMIN_STATES else "active",
             "stock": stock if stock in ADMIN_STOCK_LEVELS else "",
             "sort": sort if sort in ADMIN_SORTS else "name",
+            "shop": str(scope.chosen or ""),
         }
         rows, total = await products_service.admin_search(
             q=filters["q"],
@@ -88,6 +99,7 @@ class AdminProductController(AdminPages):
             sort=filters["sort"],
             page=page,
             page_size=ADMIN_PAGE_SIZE,
+            shop_ids=scope.shop_ids,
         )
         query = {k: v for k, v in filters.items() if v and not (k == "state" and v == "active")}
         query = {k: v for k, v in query.items() if not (k == "sort" and v == "name")}
@@ -102,6 +114,7 @@ class AdminProductController(AdminPages):
                 "states": ADMIN_STATES,
                 "stock_levels": ADMIN_STOCK_LEVELS,
                 "sorts": ADMIN_SORTS,
+                "scope": scope,
                 "here": safe_next(here),
                 "stock_level": stock_level,
                 "major_text": major_text,
@@ -124,7 +137,7 @@ class AdminProductController(AdminPages):
         next_url: FromQuery[str | None] = None,
     ) -> Any:
         """One variant's price or stock cell (htmx: the cell; otherwise back to the table)."""
-        variant = await self._cell_variant(products_service, variant_id, field)
+        variant = await self._cell_variant(products_service, variant_id, field, request.user)
         if not wants_fragment(request):
             return see_other(request, safe_next(next_url))
         return self._cell(variant, field, next_url=safe_next(next_url))
@@ -139,7 +152,7 @@ class AdminProductController(AdminPages):
         next_url: FromQuery[str | None] = None,
     ) -> Template:
         """The editor of one variant's price or stock: a small form in the cell (htmx) or a page."""
-        variant = await self._cell_variant(products_service, variant_id, field)
+        variant = await self._cell_variant(products_service, variant_id, field, request.user)
         value = major_text(variant.price, variant.currency) if field == "price" else str(variant.stock)
         return self._editor(request, variant, field, value=value, expected=variant.stock, next_url=safe_next(next_url))
 
@@ -153,7 +166,7 @@ class AdminProductController(AdminPages):
         products_service: NamedDependency[ProductService],
     ) -> Any:
         """Save an inline price or stock edit; invalid input shows the error on the cell and saves nothing."""
-        variant = await self._cell_variant(products_service, variant_id, field)
+        variant = await self._cell_variant(products_service, variant_id, field, request.user)
         value, next_url = posted_text(data, "value").strip(), safe_next(posted_text(data, "next"))
         errors: dict[str, str] = {}
         expected = variant.stock
@@ -180,7 +193,7 @@ class AdminProductController(AdminPages):
                 expected = exc.current  # a re-submit applies the admin's value against the new level
             # Read again with its product: the service re-read the variant (its product unloaded), and
             # the editor page names the product.
-            variant = await self._cell_variant(products_service, variant_id, field)
+            variant = await self._cell_variant(products_service, variant_id, field, request.user)
             message = next(iter(exc.field_errors.values()), exc.detail)
             return self._editor(
                 request,
@@ -197,12 +210,13 @@ class AdminProductController(AdminPages):
         flash(request, f"{variant.sku}: {field} saved.", "success")
         return see_other(request, next_url)
 
-    async def _cell_variant(self, products: ProductService, variant_id: int, field: str) -> Variant:
+    async def _cell_variant(self, products: ProductService, variant_id: int, field: str, user: User) -> Variant:
         if field not in CELL_FIELDS:
             raise NotFound("There is no such field.")
         variant = await products.variant_with_product(variant_id=variant_id)
         if variant is None:
             raise NotFound("There is no such variant.")
+        await products.check_runs(user, variant.product.shop_id, "There is no such variant.")
         return variant
 
     def _cell(self, variant: Variant, field: str, *, next_url: str, saved: bool = False) -> Template:
@@ -250,11 +264,18 @@ class AdminProductController(AdminPages):
 
     @get("/new", name="admin_product_new", media_type=MediaType.HTML)
     async def new(
-        self, categories_service: NamedDependency[CategoryService], settings: NamedDependency[Settings]
+        self,
+        request: Request[User, Any, Any],
+        categories_service: NamedDependency[CategoryService],
+        shops_service: NamedDependency[ShopService],
+        settings: NamedDependency[Settings],
+        shop: FromQuery[str | None] = None,
     ) -> Template:
-        """The empty product form (two blank variant rows)."""
+        """The empty product form (two blank variant rows; a shop select for a member of several shops)."""
+        scope = await admin_scope(shops_service, request.user, shop)
         values = {"new_rows": "2", "new-0-low_stock_threshold": "5", "new-1-low_stock_threshold": "5"}
-        return await self._form(categories_service, settings, None, values, {}, is_active=True)
+        values["shop_id"] = str(scope.chosen or "")
+        return await self._form(categories_service, settings, None, values, {}, is_active=True, shops=scope.choices)
 
     @post("/new", name="admin_product_create", media_type=MediaType.HTML)
     async def create(
@@ -263,38 +284,53 @@ class AdminProductController(AdminPages):
         data: FormFields,
         products_service: NamedDependency[ProductService],
         categories_service: NamedDependency[CategoryService],
+        shops_service: NamedDependency[ShopService],
         settings: NamedDependency[Settings],
     ) -> Any:
-        """Create the product; errors re-render the form with the input kept (422)."""
+        """Create the product in the user's (chosen) shop; errors re-render the form with the input kept
+        (422; a shop the user is not a member of: 403 with the reason)."""
         form = ProductForm(data, settings.shop.currency)
+        shops = (await admin_scope(shops_service, request.user)).choices
         if form.fields.action == "more":
-            return await self._more_rows(categories_service, settings, None, form)
+            return await self._more_rows(categories_service, settings, None, form, shops=shops)
         product_data = form.product()
         variants, prefixes = form.new_variants()
+        status_code = 422
         if product_data is not None and not form.errors:
             try:
                 product = await products_service.create_product(product_data, variants, actor=request.user)
             except ValidationFailed as exc:
                 form.take_service_errors(exc, prefixes, create=True)
                 form.errors.setdefault("form", exc.detail)
+            except PermissionDenied as exc:  # a forged shop_id, or a shop the user has just left
+                form.errors.update(form=exc.detail, shop_id=exc.detail)
+                status_code = exc.status_code
             else:
                 flash(request, f"Created “{product.name}”.", "success")
                 return see_other_to(request, "admin_product", product_id=product.id)
         form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
         return await self._form(
-            categories_service, settings, None, form.values, form.errors, is_active=form.is_active, status_code=422
+            categories_service,
+            settings,
+            None,
+            form.values,
+            form.errors,
+            is_active=form.is_active,
+            status_code=status_code,
+            shops=shops,
         )
 
     @get("/{product_id:int}", name="admin_product", media_type=MediaType.HTML)
     async def edit(
         self,
+        request: Request[User, Any, Any],
         product_id: FromPath[int],
         products_service: NamedDependency[ProductService],
         categories_service: NamedDependency[CategoryService],
         settings: NamedDependency[Settings],
     ) -> Template:
         """The product edit page: fields, variants, photos, delete/restore and the audit trail."""
-        product = await products_service.get_for_admin(product_id)
+        product = await products_service.get_for_admin(product_id, actor=request.user)
         return await self._form(
             categories_service,
             settings,
@@ -316,7 +352,7 @@ class AdminProductController(AdminPages):
         settings: NamedDependency[Settings],
     ) -> Any:
         """Save the product form (fields and every variant row at once); errors re-render it (422/409)."""
-        product = await products_service.get_for_admin(product_id)
+        product = await products_service.get_for_admin(product_id, actor=request.user)
         form = ProductForm(data, settings.shop.currency)
         if form.fields.action == "more":
             return await self._more_rows(categories_service, settings, product, form, products=products_service)
@@ -337,7 +373,7 @@ class AdminProductController(AdminPages):
                 form.take_service_errors(exc, prefixes, create=False)
                 form.errors.setdefault("form", exc.detail)
                 status_code = exc.status_code
-                product = await products_service.get_for_admin(product_id)
+                product = await products_service.get_for_admin(product_id, actor=request.user)
                 if isinstance(exc, StockChanged):
                     # Show the current levels, so saving again applies the admin's values to them.
                     for index, variant in enumerate(product.variants):
@@ -364,13 +400,16 @@ class AdminProductController(AdminPages):
         product: Product | None,
         form: ProductForm,
         products: ProductService | None = None,
+        shops: list[tuple[int, str]] | None = None,
     ) -> Template:
         """Re-render the form with one more blank variant row (the no-JS "add a variant" button)."""
         values = dict(form.values)
         rows = len(form.new) + 1
         values["new_rows"] = str(rows)
         values.setdefault(f"new-{rows - 1}-low_stock_threshold", "5")
-        return await self._form(categories, settings, product, values, {}, is_active=form.is_active, products=products)
+        return await self._form(
+            categories, settings, product, values, {}, is_active=form.is_active, products=products, shops=shops
+        )
 
     async def _form(
         self,
@@ -384,8 +423,10 @@ class AdminProductController(AdminPages):
         status_code: int = 200,
         products: ProductService | None = None,
         photo_error: str = "",
+        shops: list[tuple[int, str]] | None = None,
     ) -> Template:
-        """The product form page (new or edit) with ``values`` and ``errors`` keyed by field name."""
+        """The product form page (new or edit) with ``values`` and ``errors`` keyed by field name; ``shops``
+        are the choices of a new product's shop (a member of several shops)."""
         existing, new_prefixes = row_prefixes(values)
         variants_by_id = {v.id: v for v in product.variants} if product else {}
         return Template(
@@ -403,6 +444,7 @@ class AdminProductController(AdminPages):
                 "currency": settings.shop.currency,
                 "audit_events": await products.product_history(product) if product and products else [],
                 "photo_error": photo_error,
+                "shop_choices": shops or [],
                 "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
                 "stock_level": stock_level,
             },
@@ -423,6 +465,7 @@ class AdminProductController(AdminPages):
         variant = await products_service.variant_with_product(variant_id=variant_id)
         if variant is None or variant.product_id != product_id:
             raise NotFound("There is no such variant.")
+        await products_service.check_runs(request.user, variant.product.shop_id, "There is no such variant.")
         try:
             await products_service.delete_variant(variant_id, actor=request.user)
         except ValidationFailed as exc:
@@ -488,7 +531,7 @@ class AdminProductController(AdminPages):
                 actor=request.user,
             )
         except ValidationFailed as exc:
-            product = await products_service.get_for_admin(product_id)
+            product = await products_service.get_for_admin(product_id, actor=request.user)
             message = exc.field_errors.get("image", exc.detail)
             if message and message[0].islower():
                 message = f"This file cannot be used as a photo: {message}."

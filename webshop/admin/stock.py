@@ -2,6 +2,8 @@
 
 The health rule is ``webshop.stock.service.stock_level_expression``; adjustments go through
 ``StockService.adjust_by_sku`` (the conditional ``adjust_stock`` update, a ledger row and an audit event).
+A shop's members see and adjust their shops' variants only (``webshop.shops.scope``; another shop's SKU
+is unknown to them), with a "Shop" select when they run several.
 """
 
 from typing import Annotated, Any
@@ -13,9 +15,11 @@ from litestar.params import FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.admin import AdminPages
+from webshop.admin import ShopStaffPages
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
+from webshop.shops.scope import ShopScope, admin_scope
+from webshop.shops.service import ShopService
 from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService
 from webshop.web.forms import Form, form_again
 from webshop.web.responses import page_or_fragment, see_other_to
@@ -40,7 +44,7 @@ class AdjustForm(msgspec.Struct):
     note: str = ""
 
 
-class AdminStockController(AdminPages):
+class AdminStockController(ShopStaffPages):
     """Stock health and adjustments."""
 
     path = "/admin/stock"
@@ -50,11 +54,14 @@ class AdminStockController(AdminPages):
         self,
         request: Request[User, Any, Any],
         stock_service: NamedDependency[StockService],
+        shops_service: NamedDependency[ShopService],
         level: FromQuery[str | None] = None,
         sku: FromQuery[str | None] = None,
+        shop: FromQuery[str | None] = None,
     ) -> Template:
         """The dashboard: counts per level and the variants that need attention (or the chosen level)."""
-        context = await dashboard_context(stock_service, level)
+        scope = await admin_scope(shops_service, request.user, shop)
+        context = await dashboard_context(stock_service, level, scope)
         context["form"] = {"sku": (sku or "")[:64], "delta": "", "reason": "", "note": ""}
         fragments = {"stock-health": "admin/stock/_health.html"}
         return page_or_fragment(request, "admin/stock/index.html", fragments, context)
@@ -64,6 +71,7 @@ class AdminStockController(AdminPages):
         self,
         request: Request[User, Any, Any],
         stock_service: NamedDependency[StockService],
+        shops_service: NamedDependency[ShopService],
         data: Annotated[AdjustForm, Form],
     ) -> Any:
         """Adjust one variant's stock; the form comes back with the errors when something is wrong."""
@@ -72,24 +80,27 @@ class AdminStockController(AdminPages):
                 sku=data.sku, delta=data.delta, reason=data.reason, note=data.note, actor=request.user
             )
         except ValidationFailed as exc:
-            context = await dashboard_context(stock_service, None)
+            context = await dashboard_context(stock_service, None, await admin_scope(shops_service, request.user))
             context["form"] = {"sku": data.sku, "delta": data.delta, "reason": data.reason, "note": data.note}
             return form_again("admin/stock/index.html", exc, context)
         flash(request, f"Stock of {data.sku.strip()} is now {level}.", "info")
         return see_other_to(request, "admin_stock")
 
 
-async def dashboard_context(stock_service: StockService, level: str | None) -> dict[str, Any]:
-    """Counts per level, and the lists of ``level`` (or of the levels that need attention)."""
+async def dashboard_context(stock_service: StockService, level: str | None, scope: ShopScope) -> dict[str, Any]:
+    """Counts per level, and the lists of ``level`` (or of the levels that need attention), of the
+    shops in ``scope`` (every shop for a platform admin)."""
     chosen = StockLevel(level) if level in {lv.value for lv in StockLevel} else None
     shown = (chosen,) if chosen else ATTENTION
-    counts = await stock_service.health_counts()
+    shop_ids = scope.shop_ids
+    counts = await stock_service.health_counts(shop_ids=shop_ids)
     return {
         "counts": counts,
         "levels": list(StockLevel),
         "labels": LEVEL_LABELS,
         "chosen": chosen,
-        "lists": [(lv, await stock_service.health_list(lv, limit=LIST_LIMIT)) for lv in shown],
+        "lists": [(lv, await stock_service.health_list(lv, limit=LIST_LIMIT, shop_ids=shop_ids)) for lv in shown],
+        "scope": scope,
         "list_limit": LIST_LIMIT,
         "reasons": ADJUSTMENT_REASONS,
         "form": {},

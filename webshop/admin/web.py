@@ -1,28 +1,42 @@
-"""The admin home page (``/admin``): what needs attention, with links to each management page."""
+"""The admin home page (``/admin``): what needs attention, with links to each management page.
 
-from litestar import MediaType, get
+Platform admins see every shop's figures; a shop's members their shops' (``webshop.shops.scope``).
+"""
+
+from typing import Any
+
+from litestar import MediaType, Request, get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
-from webshop.admin import AdminPages
+from webshop.admin import ShopStaffPages
+from webshop.db.models import User
 from webshop.orders.service import OrderService
+from webshop.shops.scope import admin_scope
+from webshop.shops.service import ShopService
 from webshop.stock.service import StockService
 
 
-class AdminController(AdminPages):
+class AdminController(ShopStaffPages):
     """The admin dashboard."""
 
     path = "/admin"
 
     @get("", name="admin", media_type=MediaType.HTML)
     async def index(
-        self, orders_service: NamedDependency[OrderService], stock_service: NamedDependency[StockService]
+        self,
+        request: Request[User, Any, Any],
+        orders_service: NamedDependency[OrderService],
+        stock_service: NamedDependency[StockService],
+        shops_service: NamedDependency[ShopService],
     ) -> Template:
         """The admin home page: orders by status and stock health at a glance."""
+        scope = await admin_scope(shops_service, request.user)
         return Template(
             "admin/index.html",
             context={
-                "order_counts": await orders_service.status_counts(),
-                "stock_counts": await stock_service.health_counts(),
+                "order_counts": await orders_service.status_counts(shop_ids=scope.shop_ids),
+                "stock_counts": await stock_service.health_counts(shop_ids=scope.shop_ids),
+                "platform": scope.everything,
             },
         )

@@ -43,6 +43,7 @@ class ProductAdminList:
         sort: str = "name",
         page: int = 1,
         page_size: int = 25,
+        shop_ids: frozenset[int] | None = None,
     ) -> tuple[list[Product], int]:
         """One page of the admin product table.
 
@@ -55,6 +56,8 @@ class ProductAdminList:
             sort: A key of ``ADMIN_SORTS`` (unknown values sort by name).
             page: 1-based page number.
             page_size: Rows per page.
+            shop_ids: Only these shops' products (a shop member's table, ``webshop.shops.scope``);
+                ``None`` for every shop's (a platform admin's).
 
         Returns:
             ``(products, total)``: the page's products (variants and photos loaded) and the number of
@@ -64,6 +67,8 @@ class ProductAdminList:
 
         session = self.repository.session
         conditions: list[Any] = []
+        if shop_ids is not None:
+            conditions.append(Product.shop_id.in_(shop_ids or {0}))
         if state == "deleted":
             conditions.append(Product.deleted_at.is_not(None))
         elif state != "all":

@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from webshop.audit.service import Audited
 from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus, User
 from webshop.errors import InvalidTransition, ValidationFailed
-from webshop.orders.service import OrderService
+from webshop.orders.service import AdminOrderRow, OrderService
 from webshop.shops.service import ShopAccess, ShopService
 
 
@@ -72,6 +72,39 @@ class ShopView:
         return self.order.total if self.shops is None else self.subtotal + self.shipping + self.tax
 
 
+@dataclass(frozen=True)
+class ShopOrderRow:
+    """One row of the admin order list: the order, who placed it, and what of it the viewer sees.
+
+    Attributes:
+        row: The order and its customer (``OrderService.search_for_admin``).
+        view: ``None`` for a platform admin (the whole order); else the viewer's shops' lines and totals.
+    """
+
+    row: AdminOrderRow
+    view: ShopView | None = None
+
+    @property
+    def order(self) -> Order:
+        """The order."""
+        return self.row.order
+
+    @property
+    def customer_name(self) -> str:
+        """The customer's name."""
+        return self.row.customer_name
+
+    @property
+    def customer_email(self) -> str:
+        """The customer's e-mail address."""
+        return self.row.customer_email
+
+    @property
+    def total(self) -> int:
+        """Minor units: the order's total, or the total of the viewer's shops' lines and parts."""
+        return self.row.order.total if self.view is None else self.view.total
+
+
 def shop_groups(order: Order) -> list[tuple[Fulfilment | None, list[OrderLine]]]:
     """The order's lines grouped by the shop that sold them, each with that shop's part (in the
     order of the parts; lines of no part, as of orders older than shops, come last with ``None``)."""
@@ -114,6 +147,47 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         if not mine:
             raise NotFoundError("There is no such order.")
         return ShopView(order, mine)
+
+    async def view_for_shops(self, viewer: Any, order_id: int) -> ShopView:
+        """Order ``order_id`` as the admin pages show it to ``viewer``: whole to a platform admin, and to
+        a shop member only their shops' lines and parts, even when they placed the order themselves.
+
+        Raises:
+            NotFoundError: no such order, or none of its lines is of a shop ``viewer`` runs.
+        """
+        order = await OrderService(session=self.repository.session).get_for(order_id)
+        access = await self._access(viewer)
+        if access.everything:
+            return ShopView(order)
+        mine = frozenset(line.shop_id for line in order.lines if line.shop_id is not None and access.runs(line.shop_id))
+        if not mine:
+            raise NotFoundError("There is no such order.")
+        return ShopView(order, mine)
+
+    async def search_for_admin(
+        self, viewer: Any, *, shop_ids: frozenset[int] | None = None, **filters: Any
+    ) -> tuple[list[ShopOrderRow], int]:
+        """The admin order list as ``viewer`` may see it (``OrderService.search_for_admin``'s filters and
+        pages): every order to a platform admin; to a shop member, the orders with lines of their shops
+        (narrowed to ``shop_ids`` within them), each with only those lines' totals.
+
+        Returns:
+            ``(rows, total)``: this page's rows and how many orders match in all.
+        """
+        access = await self._access(viewer)
+        mine = access.shop_ids
+        if mine is not None and shop_ids is not None:
+            mine = mine & shop_ids
+        orders = OrderService(session=self.repository.session)
+        rows, total = await orders.search_for_admin(shop_ids=mine, **filters)
+        if mine is None:
+            return [ShopOrderRow(row) for row in rows], total
+        shown = []
+        for row in rows:
+            order = await orders.get_for(row.order.id)
+            lines_of = frozenset(line.shop_id for line in order.lines if line.shop_id in mine)
+            shown.append(ShopOrderRow(row, ShopView(order, lines_of)))
+        return shown, total
 
     async def search_for_shops(
         self, viewer: Any, *, status: OrderStatus | None = None, limit: int = 20, before_id: int | None = None

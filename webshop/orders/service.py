@@ -31,7 +31,7 @@ from webshop.audit.service import Audited
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.checkout.payments import DEFAULT_PROVIDER, PaymentProvider
-from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderStatus, StockReason, User
+from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus, StockReason, User
 from webshop.errors import InvalidTransition, PermissionDenied
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
@@ -94,6 +94,13 @@ def shopper_may_cancel(order: Order) -> bool:
     """True while the shopper may cancel ``order``: not shipped yet, not even one shop's part of it
     (its parts loaded; the rule ``cancel_by_shopper`` and ``transition`` enforce)."""
     return OrderStatus(order.status) in SHOPPER_CANCELLABLE and not any(part.shipped for part in order.fulfilments)
+
+
+def _with_lines_of(shop_ids: frozenset[int] | None) -> list[Any]:
+    """The condition "the order has a line of one of ``shop_ids``" (none for ``None``: every order)."""
+    if shop_ids is None:
+        return []
+    return [Order.id.in_(select(OrderLine.order_id).where(OrderLine.shop_id.in_(shop_ids or {0})))]
 
 
 def can_transition(current: str, target: str) -> bool:
@@ -446,6 +453,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         customer: str = "",
         limit: int = 25,
         offset: int = 0,
+        shop_ids: frozenset[int] | None = None,
     ) -> tuple[list[AdminOrderRow], int]:
         """Every customer's orders for the admin list, newest first, filtered, one page at a time.
 
@@ -455,11 +463,12 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             customer: Part of the customer's e-mail address or name (case-insensitive).
             limit: Rows per page.
             offset: Rows to skip (``(page - 1) * limit``).
+            shop_ids: Only orders with lines of these shops (a shop member's list); ``None``: every order.
 
         Returns:
             ``(rows, total)``: this page's rows and how many orders match in all.
         """
-        conditions = []
+        conditions = _with_lines_of(shop_ids)
         if status is not None:
             conditions.append(Order.status == status.value)
         if created_from is not None:
@@ -491,9 +500,12 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         )
         return [AdminOrderRow(order, email, name) for order, email, name in rows.all()], total
 
-    async def status_counts(self) -> dict[OrderStatus, int]:
-        """How many orders are in each status (one grouped query); every status present."""
-        rows = await self.repository.session.execute(select(Order.status, func.count()).group_by(Order.status))
+    async def status_counts(self, *, shop_ids: frozenset[int] | None = None) -> dict[OrderStatus, int]:
+        """How many orders are in each status (one grouped query); every status present. Only orders with
+        lines of shops ``shop_ids`` are counted unless it is ``None`` (every order)."""
+        rows = await self.repository.session.execute(
+            select(Order.status, func.count()).where(*_with_lines_of(shop_ids)).group_by(Order.status)
+        )
         counts = dict.fromkeys(OrderStatus, 0)
         for status, count in rows.all():
             counts[OrderStatus(status)] = int(count)

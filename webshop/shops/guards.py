@@ -1,4 +1,5 @@
-"""Guards of the routes a shop's members use: the API's product, variant, photo and stock writes.
+"""Guards of the routes a shop's members use: the API's product, variant, photo and stock writes, and
+the admin pages they share with platform admins (``requires_shop_staff``).
 
 A guard only lets in who may use such a route at all (an admin, or a member of some shop); which
 products they may change is the services' rule (``ProductMixin.check_runs``: another shop's product
@@ -41,3 +42,18 @@ async def api_shop_staff(connection: ASGIConnection[Any, Any, Any, Any], _: Base
         raise NotAuthorizedException("A bearer token is required.")
     if not await runs_a_shop(connection, user):
         raise PermissionDeniedException("This operation is for shop administrators and shop members.")
+
+
+async def requires_shop_staff(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of the admin pages a shop's members use too (products, stock, orders, CSV, the dashboard):
+    the session's user must be an admin or a member of a shop, with ``requires_admin``'s answers.
+
+    Raises:
+        NotAuthorizedException: nobody is signed in (pages redirect to the sign-in form).
+        PermissionDeniedException: a signed-in user who is neither an admin nor a shop member (403 page).
+    """
+    user = connection.scope.get("user")
+    if user is None:
+        raise NotAuthorizedException("Please sign in to continue.")
+    if not await runs_a_shop(connection, user):
+        raise PermissionDeniedException("This page is for shop administrators.")

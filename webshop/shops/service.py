@@ -242,7 +242,8 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
         """``{id: shop}`` of ``shop_ids`` (for labels: "Sold by ...")."""
         if not shop_ids:
             return {}
-        shops = await self.repository.list(Shop.id.in_(set(shop_ids)))
+        # Not repository.list: advanced-alchemy deprecates it (a warning, an error under the tests).
+        shops = await self.repository.session.scalars(select(Shop).where(Shop.id.in_(set(shop_ids))))
         return {shop.id: shop for shop in shops}
 
     def _matching(self, q: str) -> list[Any]:

@@ -22,6 +22,7 @@ from webshop.catalog import limits
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.db.models import Product, StockMovement, StockReason, User, Variant
 from webshop.errors import Conflict, NotFound, ValidationFailed
+from webshop.shops.service import ShopService
 
 MAX_STOCK = limits.STOCK
 """Largest stock level a variant can hold (the column is a 32-bit integer)."""
@@ -246,6 +247,11 @@ def stock_level_expression() -> Any:
     )
 
 
+def _in_shops(shop_ids: frozenset[int] | None) -> list[Any]:
+    """The condition "the product is of one of ``shop_ids``" (none for ``None``: every shop)."""
+    return [] if shop_ids is None else [Product.shop_id.in_(shop_ids or {0})]
+
+
 @dataclass(frozen=True)
 class StockRow:
     """One variant on the stock dashboard."""
@@ -270,8 +276,11 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
 
     repository_type = Repo
 
-    async def health_counts(self) -> dict[StockLevel, int]:
+    async def health_counts(self, *, shop_ids: frozenset[int] | None = None) -> dict[StockLevel, int]:
         """How many variants of products not deleted are at each ``StockLevel``: one grouped query.
+
+        Args:
+            shop_ids: Only these shops' variants (a shop member's dashboard); ``None`` for every shop's.
 
         Returns:
             ``{level: count}`` with every level present (0 when none).
@@ -281,7 +290,7 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             select(level, func.count())
             .select_from(Variant)
             .join(Product, Product.id == Variant.product_id)
-            .where(Product.deleted_at.is_(None))
+            .where(Product.deleted_at.is_(None), *_in_shops(shop_ids))
             .group_by(level)
         )
         counts = dict.fromkeys(StockLevel, 0)
@@ -289,8 +298,11 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             counts[StockLevel(value)] = int(count)
         return counts
 
-    async def health_list(self, level: StockLevel, *, limit: int = 100, offset: int = 0) -> list[StockRow]:
-        """Variants at ``level`` (products not deleted), lowest stock first, then by product name and SKU."""
+    async def health_list(
+        self, level: StockLevel, *, limit: int = 100, offset: int = 0, shop_ids: frozenset[int] | None = None
+    ) -> list[StockRow]:
+        """Variants at ``level`` (products not deleted), lowest stock first, then by product name and SKU;
+        only shops ``shop_ids``' variants unless it is ``None`` (every shop's)."""
         expression = stock_level_expression()
         rows = await self.repository.session.execute(
             select(
@@ -303,7 +315,7 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
                 Variant.low_stock_threshold,
             )
             .join(Product, Product.id == Variant.product_id)
-            .where(Product.deleted_at.is_(None), expression == level.value)
+            .where(Product.deleted_at.is_(None), expression == level.value, *_in_shops(shop_ids))
             .order_by(Variant.stock, Product.name, Variant.sku)
             .limit(limit)
             .offset(offset)
@@ -325,20 +337,26 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             delta: Signed whole number of units (``"+5"``, ``"-2"`` or an int); not 0.
             reason: A key of ``ADJUSTMENT_REASONS``.
             note: Why, in the admin's words (required, up to 200 characters).
-            actor: The admin (``None``: the command line).
+            actor: The admin or shop member (``None``: the command line); a member only finds their
+                shops' variants (another shop's SKU is unknown to them).
 
         Returns:
             The new stock level.
 
         Raises:
-            ValidationFailed: with ``field_errors`` for every bad field at once (unknown SKU, delta not
-                a non-zero whole number or taking stock below zero, unknown reason, empty note).
+            ValidationFailed: with ``field_errors`` for every bad field at once (unknown SKU or another
+                shop's, delta not a non-zero whole number or taking stock below zero, unknown reason, empty note).
         """
         errors: dict[str, str] = {}
         sku = sku.strip()
         variant = await self.repository.session.scalar(
             select(Variant).join(Product, Product.id == Variant.product_id).where(Variant.sku == sku)
         )
+        if variant is not None and actor is not None and not actor.is_admin:
+            session = self.repository.session
+            shop_id = await session.scalar(select(Product.shop_id).where(Product.id == variant.product_id))
+            if not (await ShopService(session=session).access(actor)).runs(shop_id):
+                variant = None  # another shop's variant is as unknown as a missing one
         if not sku:
             errors["sku"] = "Enter the variant's SKU."
         elif variant is None:

@@ -42,7 +42,9 @@ class ExportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-async def export_catalog(session: AsyncSession, handle: TextIO, *, currency: str = "USD") -> ExportReport:
+async def export_catalog(
+    session: AsyncSession, handle: TextIO, *, currency: str = "USD", shop_ids: frozenset[int] | None = None
+) -> ExportReport:
     """Write the shop's catalog to ``handle`` as a ``products.csv`` that ``import_catalog`` reads back unchanged.
 
     Every product that is not soft-deleted is written in id order: its first variant on the product
@@ -63,6 +65,7 @@ async def export_catalog(session: AsyncSession, handle: TextIO, *, currency: str
         session: A session to read with.
         handle: A text stream opened with ``newline=""`` (the ``csv`` module writes ``\\r\\n`` line ends).
         currency: The shop's currency (``WEBSHOP_CURRENCY``); prices are written in its major units.
+        shop_ids: Only these shops' products (a shop member's export); ``None`` for every shop's.
 
     Returns:
         Counts of rows written and the products left out.
@@ -70,7 +73,7 @@ async def export_catalog(session: AsyncSession, handle: TextIO, *, currency: str
     categories = {category.id: category for category in await session.scalars(select(Category))}
     products = await session.scalars(
         select(Product)
-        .where(Product.deleted_at.is_(None))
+        .where(Product.deleted_at.is_(None), *([] if shop_ids is None else [Product.shop_id.in_(shop_ids or {0})]))
         .order_by(Product.id)
         .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
         .execution_options(populate_existing=True)
