@@ -61,6 +61,7 @@ from webshop.catalog.csv.parse import (
     VariantRow,
     parse_catalog,
 )
+from webshop.catalog.csv.sellers import moves_shop, resolve_shops
 
 # --------------------------------------------------------------------------------------------- import
 
@@ -167,18 +168,20 @@ async def import_catalog(
         raise FileNotFoundError(f"{csv_path} not found: a catalog folder holds {CSV_FILE} and {IMAGES_DIR}/")
     parsed = await anyio.to_thread.run_sync(functools.partial(parse_catalog, csv_path, currency=currency))
     report = ImportReport(errors=list(parsed.errors), notices=list(parsed.notices))
+    async with config.get_session() as session:
+        rows, shop_ids = await resolve_shops(session, parsed.products, report.errors)
     category_ids = await _sync_categories(config, parsed.category_paths, report)
     images = _ImageStore(catalog_dir / IMAGES_DIR, media_dir)
     reference = f"import:{csv_path.name}"
     done = 0
-    for batch in _batched(parsed.products, batch_size):
+    for batch in _batched(rows, batch_size):
         await images.prepare(batch)
         async with write_session(config) as session:
-            await _import_batch(session, batch, category_ids, images, report, reference, currency, actor)
+            await _import_batch(session, batch, category_ids, images, report, reference, currency, actor, shop_ids)
             await session.commit()
         done += len(batch)
         if on_progress is not None:
-            on_progress(done, len(parsed.products))
+            on_progress(done, len(rows))
     report.errors.sort(key=lambda error: error.line)
     return report
 
@@ -283,9 +286,11 @@ async def _import_batch(
     reference: str,
     currency: str,
     actor: User | None,
+    shop_ids: dict[str, int],
 ) -> None:
     """Create or update the products of ``batch`` and their variants, with a ``product``/``import``
-    audit event for each product created or changed (the caller commits).
+    audit event for each product created or changed (the caller commits). New products go to their
+    row's shop (``shop_ids``, see ``webshop.catalog.csv.sellers``); an existing product stays in its own.
 
     Existing rows are loaded with one query per table and updated through the ORM. New rows are
     written with bulk ``INSERT ... RETURNING`` statements: the ORM's unit of work would insert them one
@@ -298,7 +303,9 @@ async def _import_batch(
         )
     }
     history: dict[str, str] = {}
-    product_ids = await _upsert_products(session, batch, category_ids, images, report, variants, currency, history)
+    product_ids = await _upsert_products(
+        session, batch, category_ids, images, report, variants, currency, history, shop_ids
+    )
     await _upsert_variants(session, batch, product_ids, variants, report, reference, currency)
     await AuditService(session=session).record_many(
         actor, "product", "import", {product_ids[slug]: summary for slug, summary in history.items()}
@@ -316,6 +323,7 @@ async def _upsert_products(
     variants: dict[str, Variant],
     currency: str,
     history: dict[str, str],
+    shop_ids: dict[str, int],
 ) -> dict[str, int]:
     """Update the batch's existing products, insert the new ones; ``{slug: product id}`` of them all.
     ``history`` gets ``{slug: summary}`` of what each created or changed product's audit event says:
@@ -335,8 +343,11 @@ async def _upsert_products(
     new_products: list[tuple[ProductRow, int | None, list[tuple[str, StoredImage]]]] = []
     for row in batch:
         category_id = category_ids.get(tuple(row.categories)) if row.categories else None
-        stored = images.for_product(row, report)
         product = products.get(row.slug)
+        if product is not None and (moved := moves_shop(row, product, shop_ids)) is not None:
+            report.errors.append(moved)
+            continue
+        stored = images.for_product(row, report)
         keys = [image.key for _name, image in stored]
         if changes := describe_row(row, product, category_id, keys, variants, currency):
             verb = "Created" if product is None else "Changed"
@@ -350,7 +361,7 @@ async def _upsert_products(
         else:
             report.products_unchanged += 1
     if new_products:
-        product_ids.update(await _insert_products(session, new_products))
+        product_ids.update(await _insert_products(session, new_products, shop_ids))
         report.products_created += len(new_products)
         report.images_stored += sum(len(stored) for _row, _category, stored in new_products)
     return product_ids
@@ -369,7 +380,9 @@ async def _upsert_variants(
     another product is an error row, skipped)."""
     new_variants: list[dict[str, Any]] = []
     for row in batch:
-        product_id = product_ids[row.slug]
+        product_id = product_ids.get(row.slug)
+        if product_id is None:  # skipped (it would have moved to another shop)
+            continue
         for position, variant_row in enumerate(row.variants):
             variant = variants.get(variant_row.sku)
             if variant is None:
@@ -399,9 +412,11 @@ async def _upsert_variants(
 
 
 async def _insert_products(
-    session: AsyncSession, new: list[tuple[ProductRow, int | None, list[tuple[str, StoredImage]]]]
+    session: AsyncSession,
+    new: list[tuple[ProductRow, int | None, list[tuple[str, StoredImage]]]],
+    shop_ids: dict[str, int],
 ) -> dict[str, int]:
-    """Insert products with their facets and images; returns ``{slug: product id}``."""
+    """Insert products with their facets and images, each in its row's shop; returns ``{slug: product id}``."""
     result = await session.execute(
         insert(Product).returning(Product.id, Product.slug),
         [
@@ -411,6 +426,7 @@ async def _insert_products(
                 "description": row.description,
                 "category_id": category_id,
                 "option_groups": list(row.option_groups),
+                "shop_id": shop_ids[row.shop],
             }
             for row, category_id, _stored in new
         ],

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from webshop.db.models import Category, Product
+from webshop.db.models import Category, Product, Shop
 from webshop.money import exponent
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 from webshop.catalog.csv.parse import (
     CATEGORY_FACET,
     COLUMNS,
+    SHOP_COLUMN,
     protect_cell,
 )
 
@@ -61,6 +62,9 @@ async def export_catalog(
     Injection"); the parser takes it off again (``unprotect_cell``), so the file still reads back exactly.
     Prices and stock are written as plain non-negative numbers, which no spreadsheet runs as a formula.
 
+    With more than one shop, a last ``shop`` column names each product's shop by slug (on its product
+    row), so the file imports back into the same shops; with one shop the file is as it always was.
+
     Args:
         session: A session to read with.
         handle: A text stream opened with ``newline=""`` (the ``csv`` module writes ``\\r\\n`` line ends).
@@ -78,8 +82,10 @@ async def export_catalog(
         .options(selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets))
         .execution_options(populate_existing=True)
     )
+    shop_slugs = dict((await session.execute(select(Shop.id, Shop.slug).where(Shop.deleted_at.is_(None)))).all())
+    several = len(shop_slugs) > 1
     writer = csv.writer(handle)
-    writer.writerow(COLUMNS)
+    writer.writerow([*COLUMNS, SHOP_COLUMN] if several else COLUMNS)
     report = ExportReport()
     for product in products:
         path = _category_path(categories, product.category_id)
@@ -113,6 +119,7 @@ async def export_catalog(
                     "",
                     "",
                     "",
+                    *([shop_slugs.get(product.shop_id, "") if index == 0 else ""] if several else []),
                 ]
             )
             report.variants += 1

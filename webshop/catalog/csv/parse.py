@@ -45,6 +45,9 @@ COLUMNS = (
     "variantFacets",
 )
 REQUIRED_COLUMNS = COLUMNS[:11]
+SHOP_COLUMN = "shop"
+"""An optional column (issue 16): the slug of the shop that sells the product, on its product row.
+Left out or empty, a new product goes to the default shop; an existing one stays in its shop."""
 CATEGORY_FACET = "category"
 # Known misspellings in the source data: (facet, value as written) -> value to store.
 FACET_VALUE_CORRECTIONS: dict[tuple[str, str], str] = {("brand", "Nikkon"): "Nikon"}
@@ -123,6 +126,7 @@ class ProductRow:
         categories: The ``category`` facet values in order: top-level first, then subcategory.
         option_groups: Names of the variant axes (``["screen size", "RAM"]``), empty for one variant.
         variants: At least one; the product row itself is the first.
+        shop: The ``shop`` column's shop slug, or ``""`` (the default shop for a new product).
     """
 
     line: int
@@ -134,6 +138,7 @@ class ProductRow:
     categories: list[str]
     option_groups: list[str]
     variants: list[VariantRow] = field(default_factory=list)
+    shop: str = ""
 
 
 @dataclass(slots=True)
@@ -297,6 +302,9 @@ class _Parser:
             problems.append(f"slug {slug!r} must be lowercase letters and digits joined by '-'")
         elif slug in self.slug_lines:
             problems.append(f"slug {slug!r} is already used on line {self.slug_lines[slug]}")
+        shop = row.get(SHOP_COLUMN, "")
+        if shop and not SLUG_PATTERN.fullmatch(shop):
+            problems.append(f"shop {shop!r} must be a shop's slug (lowercase letters and digits joined by '-')")
         assets = _split(row["assets"])
         for asset in assets:
             if Path(asset).name != asset or "\\" in asset or asset.startswith("."):
@@ -328,6 +336,7 @@ class _Parser:
             categories=[value for facet, value in facets if facet == CATEGORY_FACET],
             option_groups=option_groups,
             variants=[variant],
+            shop=shop,
         )
         self.skipping = False
 

@@ -34,6 +34,7 @@ from webshop.catalog.csv.parse import (
     RowError,
     VariantRow,
 )
+from webshop.catalog.csv.sellers import moves_shop, resolve_shops
 
 # --------------------------------------------------------------------------------------------- dry run
 
@@ -112,6 +113,7 @@ async def preview_import(
         SKUs that belong to another product) in line order.
     """
     preview = ImportPreview(rejected=list(parsed.errors), notices=list(parsed.notices))
+    rows, shop_ids = await resolve_shops(session, parsed.products, preview.rejected)
     existing_categories = list(await session.scalars(select(Category)))
     by_parent_and_name = {(c.parent_id, c.name): c.id for c in existing_categories}
     category_ids: dict[tuple[str, ...], int | None] = {}
@@ -123,8 +125,8 @@ async def preview_import(
             preview.categories.append(" > ".join(path))
     preview.categories_created = len(preview.categories)
 
-    slugs = [row.slug for row in parsed.products]
-    skus = [variant.sku for row in parsed.products for variant in row.variants]
+    slugs = [row.slug for row in rows]
+    skus = [variant.sku for row in rows for variant in row.variants]
     products: dict[str, Product] = {}
     variants: dict[str, Variant] = {}
     for chunk in _chunks(slugs, 500):
@@ -145,7 +147,11 @@ async def preview_import(
             image_keys[name] = _preview_image_key(name, images_dir, media_dir)
         return image_keys[name]
 
-    for row in parsed.products:
+    for row in rows:
+        existing = products.get(row.slug)
+        if existing is not None and (moved := moves_shop(row, existing, shop_ids)) is not None:
+            preview.rejected.append(moved)
+            continue
         keys: list[str] = []
         for name in row.assets:
             key = key_of(name)
@@ -155,7 +161,6 @@ async def preview_import(
             elif key not in keys:
                 keys.append(key)
         category_id = category_ids.get(tuple(row.categories)) if row.categories else None
-        existing = products.get(row.slug)
         if existing is None:
             _preview_new(preview, row, keys, variants)
         else:
