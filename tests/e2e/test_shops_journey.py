@@ -19,7 +19,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import SHARED_CATALOG, unavailable
 from tests.e2e import steps
-from tests.e2e.conftest import create_admin, new_context, start_shop
+from tests.e2e.conftest import ARTIFACTS_DIR, create_admin, new_context, start_shop
+from tests.e2e.test_accessibility import AXE, Audit
 
 pytestmark = pytest.mark.browser
 
@@ -120,10 +121,20 @@ def test_a_new_shop_sells_beside_the_default_shop_and_each_ships_its_part(
     owner_email = f"owner-{tag}@example.com"
     contexts = [_context(browser, shop, js) for _ in range(3)]
     admin, owner, shopper = (context.new_page() for context in contexts)
+    # With JavaScript on, axe-core checks every new page of the journey (see test_accessibility.py).
+    audits = [Audit(page, AXE.read_text(encoding="utf-8")) for page in (admin, owner, shopper)]
+
+    def check(page: Page, state: str) -> None:
+        if js:
+            audits[(admin, owner, shopper).index(page)].check(state)
+
     try:
         _register(owner, owner_email, "Olive Owner")
         _sign_in(admin, ADMIN_EMAIL)
         slug = _create_shop(admin, shop_name, owner_email)
+        check(admin, "admin: the new shop's page with its owner")
+        admin.goto("/admin/shops")
+        check(admin, "admin: shops")
 
         # The owner runs the shop from the admin pages, scoped to it.
         owner.goto("/admin")
@@ -131,17 +142,22 @@ def test_a_new_shop_sells_beside_the_default_shop_and_each_ships_its_part(
         expect(nav.get_by_role("link", name="Products")).to_be_visible()
         expect(nav.get_by_role("link", name="Users")).to_have_count(0)
         _add_product(owner, product, sku)
+        check(owner, "owner: their product with its photo")
 
         # The product is on the shop's page and in the main catalog under the Shop filter.
         shopper.goto(f"/shops/{slug}")
         expect(shopper.get_by_role("heading", level=1)).to_have_text(shop_name)
         expect(shopper.get_by_role("link", name=product)).to_be_visible()
+        check(shopper, "a shop's page")
+        shopper.goto("/shops")
+        check(shopper, "shops")
         shopper.goto("/")
         shop_filter = shopper.get_by_role("group", name="Filters").locator("fieldset", has_text="Shop")
         shop_filter.get_by_label(re.compile(rf"^{re.escape(shop_name)} \(1\)")).check()
         shopper.get_by_role("button", name="Apply filters").click()
         expect(shopper.get_by_role("link", name=product)).to_be_visible()
         expect(shopper.locator(".product-card, article").filter(has_text="Laptop")).to_have_count(0)
+        check(shopper, "catalog filtered by shop")
 
         # One checkout across the two shops: a parcel each.
         _register(shopper, f"buyer-{tag}@example.com", "Bea Buyer")
@@ -161,6 +177,7 @@ def test_a_new_shop_sells_beside_the_default_shop_and_each_ships_its_part(
         # Each seller ships its own part; the order ships with the last one.
         _ship(owner, number, shop_name, "DHL", f"JD{tag}")
         expect(owner.locator("main")).not_to_contain_text("Tablet")  # the owner sees their lines only
+        check(owner, "owner: the order with their part shipped")
         _ship(admin, number, "Webshop", "UPS", f"1Z{tag}")
 
         shopper.goto("/orders")
@@ -168,6 +185,11 @@ def test_a_new_shop_sells_beside_the_default_shop_and_each_ships_its_part(
         expect(shopper.locator("#order-status")).to_have_text("Shipped")
         expect(shopper.locator("main")).to_contain_text(f"Shipped with DHL JD{tag}")
         expect(shopper.locator("main")).to_contain_text(f"Shipped with UPS 1Z{tag}")
+        check(shopper, "an order from two shops, shipped")
+        if js:
+            for audit, who in zip(audits, ("admin", "owner", "shopper"), strict=True):
+                ARTIFACTS_DIR.mkdir(exist_ok=True)
+                audit.assert_clean(ARTIFACTS_DIR / f"axe-shops-{who}.json")
     finally:
         for context in contexts:
             context.close()
