@@ -58,7 +58,7 @@ from webshop.catalog.query import (
     visible_products,
 )
 from webshop.catalog.version import read_catalog_version, read_rows
-from webshop.db.models import CatalogState, Category, Product, ProductFacet, ProductImage, Variant
+from webshop.db.models import CatalogState, Category, Product, ProductFacet, ProductImage, Shop, Variant
 from webshop.errors import NotFound
 
 if TYPE_CHECKING:
@@ -79,10 +79,14 @@ _CARDS = (
         func.min(Variant.currency).label("currency"),
         func.min(Variant.id).label("variant_id"),
         func.min(Variant.sku).label("sku"),
+        Product.shop_id,
+        Shop.name.label("shop_name"),
+        Shop.slug.label("shop_slug"),
     )
     .join(Variant, Variant.product_id == Product.id)
+    .join(Shop, Shop.id == Product.shop_id)
     .where(Product.id.in_(bindparam("ids", expanding=True)))
-    .group_by(Product.id, Product.slug, Product.name)
+    .group_by(Product.id, Product.slug, Product.name, Product.shop_id, Shop.name, Shop.slug)
 )
 _IMAGES = (
     select(
@@ -314,6 +318,9 @@ async def _cards(session: AsyncSession, ids: Sequence[int]) -> list[ProductCard]
                 image=images.get(pid),
                 sku=row.sku if single else None,
                 variant_id=row.variant_id if single else None,
+                shop_id=row.shop_id,
+                shop_name=row.shop_name,
+                shop_slug=row.shop_slug,
             )
         )
     return cards
@@ -437,7 +444,7 @@ async def product_for_display(
     async def load_detached() -> Product:
         # Out of the loading session: its rollback (a failed add to cart) would expire the shared copy.
         product = await load()
-        for item in (product, product.category, *product.variants, *product.images, *product.facets):
+        for item in (product, product.category, product.shop, *product.variants, *product.images, *product.facets):
             if item is not None and item in session:
                 session.expunge(item)
         return product
