@@ -256,8 +256,16 @@ async def test_only_an_admin_deletes_a_shop_softly_and_never_the_default_one(cli
     shop = await _shop(alchemy, world.a_id)
     assert shop.deleted_at is not None and not shop.is_active  # kept, for past orders
     assert_problem(await client.get(url), 404)
-    # Its members no longer run it: it is not found to its owner.
-    assert_problem(await client.patch(url, json={"name": "Back"}, headers=world.headers["owner"]), 404)
+    # Gone from the API for everyone: its owner and the admin too (the admin pages can restore it).
+    for role in ("owner", "admin"):
+        assert_problem(await client.patch(url, json={"name": "Back"}, headers=world.headers[role]), 404)
+        assert_problem(await client.put(url, json={"name": "Back"}, headers=world.headers[role]), 404)
+        assert_problem(await client.get(f"{url}/members", headers=world.headers[role]), 404)
+    staff = {"user_id": world.user_ids["customer"]}
+    assert_problem(await client.post(f"{url}/members", json=staff, headers=world.headers["admin"]), 404)
+    assert_problem(await client.delete(f"{url}/members/{world.user_ids['staff']}", headers=world.headers["admin"]), 404)
+    assert (await _shop(alchemy, world.a_id)).name == "Ann's Kitchen"
+    assert len(await _roles(alchemy, world.a_id)) == 2
 
     default = await client.delete(f"/api/shops/{world.default_id}", headers=world.headers["admin"])
     assert_problem(default, 409)

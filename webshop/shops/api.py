@@ -10,7 +10,9 @@ Thin: every rule is ``webshop.shops.service.ShopService``'s, the same as for the
 - an admin or the shop's owner edits its profile (``PATCH``/``PUT``) and adds or removes members
   (owners add and remove staff only); its staff get 403, anyone else 404 (a shop they do not run
   is "not found" to them);
-- an admin or any member of the shop lists its members.
+- an admin or any member of the shop lists its members;
+- a deleted shop is gone from the API for everyone, admins included (``ShopService.get_live_for``):
+  after ``DELETE /api/shops/{id}`` the shop and its members are 404.
 
 Guards and the bearer requirement are set per route, not on the controller: Litestar's automatic
 ``OPTIONS`` handler of a path inherits its first handler's controller, and ``OPTIONS`` must not need
@@ -113,6 +115,7 @@ class ShopApiController(Controller):
         shops_service: NamedDependency[ShopService],
     ) -> ShopOut:
         """Admins and the shop's owners: change the fields sent (staff 403, anyone else 404)."""
+        await shops_service.get_live_for(request.user, shop_id)
         return shop_out(await shops_service.update_shop(request.user, shop_id, data))
 
     @put(
@@ -138,6 +141,7 @@ class ShopApiController(Controller):
             contact_email=data.contact_email,
             contact_phone=data.contact_phone,
         )
+        await shops_service.get_live_for(request.user, shop_id)
         return shop_out(await shops_service.update_shop(request.user, shop_id, patch))
 
     @delete(
@@ -163,6 +167,7 @@ class ShopApiController(Controller):
         self, request: Request[User, Any, Any], shop_id: PathId, shops_service: NamedDependency[ShopService]
     ) -> list[MemberOut]:
         """Admins and the shop's members: its owners, then its staff (anyone else 404)."""
+        await shops_service.get_live_for(request.user, shop_id)
         return [member_out(m, u) for m, u in await shops_service.members(request.user, shop_id)]
 
     @post(
@@ -181,6 +186,7 @@ class ShopApiController(Controller):
     ) -> MemberOut:
         """Add an active user to the shop, or change their role there: admins add owners and staff, owners
         add staff (staff 403; anyone else 404; an unknown or inactive user 422)."""
+        await shops_service.get_live_for(request.user, shop_id)
         await shops_service.add_member(request.user, shop_id, data)
         for member, user in await shops_service.members(request.user, shop_id):
             if user.id == data.user_id:
@@ -202,4 +208,5 @@ class ShopApiController(Controller):
     ) -> None:
         """Take a user out of the shop: admins remove anyone, owners remove staff (staff 403; anyone else or
         a user who is not a member 404)."""
+        await shops_service.get_live_for(request.user, shop_id)
         await shops_service.remove_member(request.user, shop_id, user_id)

@@ -481,3 +481,17 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
         if products_changed:
             await catalog_changed(session, await session.scalars(select(Product.id).where(Product.shop_id == shop.id)))
         await session.commit()
+
+    # --- the JSON API (issue 16) -----------------------------------------------------------------
+
+    async def get_live_for(self, user: Any, shop_id: int) -> Shop:
+        """Shop ``shop_id`` as ``user`` manages it through the API, where a deleted shop is gone for
+        everyone, admins included (the API has no restore; the admin pages, which do, use ``get_for``).
+
+        Raises:
+            NotFound: no such shop, it is deleted, or ``user`` is not an admin or one of its members.
+        """
+        shop = await self.get_for(user, shop_id)
+        if shop.deleted_at is not None:
+            raise NotFound("There is no such shop.")
+        return shop
