@@ -66,6 +66,7 @@ from webshop.security.headers import allowed_hosts_config
 from webshop.security.jwt import api_auth
 from webshop.security.session import SessionUserMiddleware, session_config
 from webshop.security.throttle import provide_sign_in_throttle, rate_limit_middleware, rate_limit_stores
+from webshop.shops.api import ShopApiController
 from webshop.shops.service import ShopService
 from webshop.shops.web import ShopsController
 from webshop.stock.service import StockService
@@ -198,6 +199,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
                 CartApiController,
                 CheckoutApiController,
                 OrderApiController,
+                ShopApiController,
             ],
             middleware=[api_auth_middleware],
             before_request=strict_json_body,  # JSON bodies by msgspec's strict rules: 0 is not a boolean

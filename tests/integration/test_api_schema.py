@@ -76,6 +76,10 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
     "updateVariant": (["422"], "option values must match the product's groups; SKU unused; known tax category"),
     "uploadProductImage": (["413", "422"], "the file must decode as a JPEG, PNG or WebP image of at most 5 MB"),
     "reorderProductImages": (["422"], "the list must hold every photo id of the product exactly once"),
+    "createShop": (["422"], "a slug another shop has"),
+    "updateShop": (["422"], "a slug another shop has"),
+    "replaceShop": (["422"], "a slug another shop has"),
+    "addShopMember": (["422"], "a user id of no active user"),
 }
 
 FIXED_PARAMETERS: dict[str, dict[str, object]] = {
@@ -90,8 +94,19 @@ FIXED_PARAMETERS: dict[str, dict[str, object]] = {
 ADMIN_TAGS = {"catalog admin"}
 ADMIN_ONLY = {"updateOrderStatus"}
 """Admin operations besides the admin-tagged ones."""
-ADMIN_TOO = {"listOrders", "getOrder"}
-"""Operations that answer an admin differently (every order, filters): tested as both."""
+SHOP_WRITES = {
+    "createShop",
+    "updateShop",
+    "replaceShop",
+    "deleteShop",
+    "listShopMembers",
+    "addShopMember",
+    "removeShopMember",
+}
+"""The shops' management (issue 16): an admin may do all of it; a customer runs no shop, so every one of
+these is refused (403, or 404 for a shop they do not run)."""
+ADMIN_TOO = {"listOrders", "getOrder", *SHOP_WRITES}
+"""Operations that answer an admin differently (every order, filters; shops): tested as both."""
 
 
 def role_of(operation: dict[str, Any]) -> set[str]:

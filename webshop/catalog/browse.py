@@ -407,7 +407,7 @@ async def product_for_display(
     async def load_detached() -> Product:
         # Out of the loading session: its rollback (a failed add to cart) would expire the shared copy.
         product = await load()
-        for item in (product, product.category, *product.variants, *product.images, *product.facets):
+        for item in (product, product.category, product.shop, *product.variants, *product.images, *product.facets):
             if item is not None and item in session:
                 session.expunge(item)
         return product

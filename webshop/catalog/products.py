@@ -16,7 +16,7 @@ import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from webshop.audit.service import diff
 from webshop.catalog.admin_list import ProductAdminList
@@ -56,8 +56,13 @@ if TYPE_CHECKING:
 
     from webshop.config import ShopSettings
 
-_ADMIN_LOAD = [selectinload(Product.variants), selectinload(Product.images), selectinload(Product.facets)]
-"""What a product page and the admin's product form show: variants, photos and facets."""
+_ADMIN_LOAD = [
+    selectinload(Product.variants),
+    selectinload(Product.images),
+    selectinload(Product.facets),
+    joinedload(Product.shop),
+]
+"""What a product page and the admin's product form show: variants, photos, facets and the shop."""
 
 
 class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchemyAsyncRepositoryService[Product]):

@@ -214,7 +214,7 @@ class ProductCard:
 
     Prices are minor units of ``currency``: ``min_price == max_price`` for single-price products.
     ``sku`` and ``variant_id`` are set when the product has exactly one variant (it can go in the
-    cart from the grid). ``shop_*`` name the shop that sells it.
+    cart from the grid). ``shop_id``, ``shop_name`` and ``shop_slug`` name the shop that sells it.
 
     Compared and hashed by identity: a card is built once per catalog version and page and then
     served from the read cache, so the API's memoised ``summary_out`` finds it by its id (hashing

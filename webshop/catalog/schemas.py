@@ -98,8 +98,16 @@ class CategoryOut(msgspec.Struct):
     children: list[CategoryOut]
 
 
+class ShopRef(msgspec.Struct):
+    """The shop that sells a product (issue 16): ``GET /api/shops/{id}`` has the rest of it."""
+
+    id: int
+    name: str
+    slug: str
+
+
 class ProductSummary(msgspec.Struct):
-    """A product in a list: lowest and highest variant price, whether any variant is in stock."""
+    """A product in a list: lowest and highest variant price, whether any variant is in stock, its shop."""
 
     id: int
     slug: str
@@ -109,6 +117,8 @@ class ProductSummary(msgspec.Struct):
     in_stock: bool
     variant_count: int
     image: ImageOut | None
+    shop_id: int
+    shop: ShopRef
 
 
 class ProductPage(msgspec.Struct):
@@ -155,7 +165,7 @@ class VariantOut(msgspec.Struct):
 
 
 class ProductOut(msgspec.Struct):
-    """A product with its variants, photos and facet values (``{"brand": ["Nikon"]}``)."""
+    """A product with its variants, photos and facet values (``{"brand": ["Nikon"]}``), and the shop that sells it."""
 
     id: int
     slug: str
@@ -168,6 +178,8 @@ class ProductOut(msgspec.Struct):
     images: list[ImageOut]
     created_at: datetime
     updated_at: datetime
+    shop_id: int
+    shop: ShopRef
 
 
 def image_out(image: ProductImage | CardImage) -> ImageOut:
@@ -194,6 +206,8 @@ def summary_out(card: ProductCard) -> ProductSummary:
         in_stock=card.in_stock,
         variant_count=card.variant_count,
         image=image_out(card.image) if card.image else None,
+        shop_id=card.shop_id,
+        shop=ShopRef(card.shop_id, card.shop_name, card.shop_slug),
     )
 
 
@@ -216,7 +230,7 @@ def category_ref(category: Category | None) -> CategoryRef | None:
 
 
 def product_out(product: Product) -> ProductOut:
-    """``ProductOut`` from a ``Product`` with variants, images and facets loaded."""
+    """``ProductOut`` from a ``Product`` with variants, images, facets and its shop loaded."""
     facets: dict[str, list[str]] = {}
     for facet in product.facets:
         facets.setdefault(facet.facet, []).append(facet.value)
@@ -233,6 +247,8 @@ def product_out(product: Product) -> ProductOut:
         images=[image_out(i) for i in product.images],
         created_at=product.created_at,
         updated_at=product.updated_at,
+        shop_id=product.shop_id,
+        shop=ShopRef(product.shop.id, product.shop.name, product.shop.slug),
     )
 
 

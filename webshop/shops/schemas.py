@@ -7,20 +7,27 @@ same limits again for the pages, which post all-text forms.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import msgspec
 
 from webshop.db.models.shops import SHOP_NAME, SHOP_SLUG
-from webshop.text import EMAIL_PATTERN, Line, Lines
+from webshop.text import EMAIL_PATTERN, PATTERN_MESSAGES, Line, Lines, VisibleLine
 
-ShopName = Annotated[str, msgspec.Meta(min_length=1, max_length=SHOP_NAME, pattern=r"\S", examples=["Ann's Kitchen"])]
-ShopSlug = Annotated[
-    str, msgspec.Meta(max_length=SHOP_SLUG, pattern=r"^([a-z0-9]+(-[a-z0-9]+)*)?$", examples=["anns-kitchen"])
-]
-ShopDescription = Annotated[str, msgspec.Meta(max_length=5000)]
-ContactEmail = Annotated[str, msgspec.Meta(max_length=320, pattern=rf"({EMAIL_PATTERN})|^$")]
-ContactPhone = Annotated[str, msgspec.Meta(max_length=40, pattern=r"^[0-9+()./ -]*$", examples=["+44 20 7946 0000"])]
+if TYPE_CHECKING:
+    from webshop.db.models import Shop, ShopMember, User
+
+ShopName = Annotated[VisibleLine, msgspec.Meta(max_length=SHOP_NAME, examples=["Ann's Kitchen"])]
+SHOP_SLUG_PATTERN = r"^([a-z0-9]+(-[a-z0-9]+)*)?\Z"
+"""Lowercase letters and digits joined by single ``-``, or empty (``\\Z``, not ``$``: see ``webshop.text``)."""
+ShopSlug = Annotated[str, msgspec.Meta(max_length=SHOP_SLUG, pattern=SHOP_SLUG_PATTERN, examples=["anns-kitchen"])]
+ShopDescription = Annotated[Lines, msgspec.Meta(max_length=5000)]
+CONTACT_EMAIL_PATTERN = rf"^({EMAIL_PATTERN[1:-2]})?\Z"
+"""An e-mail address (``webshop.text.EMAIL_PATTERN``) or nothing."""
+ContactEmail = Annotated[str, msgspec.Meta(max_length=320, pattern=CONTACT_EMAIL_PATTERN)]
+ContactPhone = Annotated[str, msgspec.Meta(max_length=40, pattern=r"^[0-9+()./ -]*\Z", examples=["+44 20 7946 0000"])]
+PATTERN_MESSAGES[SHOP_SLUG_PATTERN] = "Expected lowercase letters and digits joined by hyphens, like anns-kitchen"
+PATTERN_MESSAGES[CONTACT_EMAIL_PATTERN] = "Expected an e-mail address like ann@example.com, or nothing"
 Role = Literal["owner", "staff"]
 RowId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
@@ -32,7 +39,7 @@ class ShopAddress(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     line2: Annotated[Line, msgspec.Meta(max_length=200)] = ""
     city: Annotated[Line, msgspec.Meta(max_length=120)] = ""
     postal_code: Annotated[Line, msgspec.Meta(max_length=20)] = ""
-    country: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z]{2})?$")] = ""
+    country: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z]{2})?\Z")] = ""
 
 
 class ShopWrite(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -48,7 +55,7 @@ class ShopWrite(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     name: ShopName
     slug: ShopSlug | None = None
-    description: Annotated[Lines, msgspec.Meta(max_length=5000)] = ""
+    description: ShopDescription = ""
     address: ShopAddress = msgspec.field(default_factory=ShopAddress)
     contact_email: ContactEmail = ""
     contact_phone: ContactPhone = ""
@@ -59,7 +66,7 @@ class ShopPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_d
 
     name: ShopName | msgspec.UnsetType = msgspec.UNSET
     slug: ShopSlug | msgspec.UnsetType = msgspec.UNSET
-    description: Annotated[Lines, msgspec.Meta(max_length=5000)] | msgspec.UnsetType = msgspec.UNSET
+    description: ShopDescription | msgspec.UnsetType = msgspec.UNSET
     address: ShopAddress | msgspec.UnsetType = msgspec.UNSET
     contact_email: ContactEmail | msgspec.UnsetType = msgspec.UNSET
     contact_phone: ContactPhone | msgspec.UnsetType = msgspec.UNSET
@@ -73,7 +80,7 @@ class MemberWrite(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ShopOut(msgspec.Struct, kw_only=True):
-    """A shop as the API shows it."""
+    """A shop as the API shows it (``logo_url`` is ``null`` until shops have logos in the API)."""
 
     id: int
     slug: str
@@ -89,10 +96,46 @@ class ShopOut(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
+class ShopPage(msgspec.Struct, kw_only=True):
+    """A page of shops by name; pass ``next_cursor`` as ``cursor`` for the next one (``null`` at the end)."""
+
+    items: list[ShopOut]
+    next_cursor: str | None
+
+
 class MemberOut(msgspec.Struct, kw_only=True):
-    """A member of a shop."""
+    """A member of a shop: the user's id, e-mail address and name, and their role there."""
 
     user_id: int
     email: str
     name: str
     role: Role
+
+
+def shop_out(shop: Shop) -> ShopOut:
+    """``ShopOut`` from a ``Shop`` row (its address columns as one ``ShopAddress``)."""
+    return ShopOut(
+        id=shop.id,
+        slug=shop.slug,
+        name=shop.name,
+        description=shop.description,
+        address=ShopAddress(
+            line1=shop.address_line1,
+            line2=shop.address_line2,
+            city=shop.city,
+            postal_code=shop.postal_code,
+            country=shop.country,
+        ),
+        contact_email=shop.contact_email,
+        contact_phone=shop.contact_phone,
+        logo_url=None,
+        is_active=shop.is_active,
+        is_default=shop.is_default,
+        created_at=shop.created_at,
+        updated_at=shop.updated_at,
+    )
+
+
+def member_out(member: ShopMember, user: User) -> MemberOut:
+    """``MemberOut`` from a membership and its user (as ``ShopService.members`` pairs them)."""
+    return MemberOut(user_id=user.id, email=user.email, name=user.name, role=cast("Role", member.role))

@@ -572,3 +572,17 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
         await self._write(shop, actor, "logo", f"Removed the logo of {shop.name}", changes={"logo": [old_key, None]})
         remove_image_files(self.media_dir, old_key)
         return shop
+
+    # --- the JSON API (issue 16) -----------------------------------------------------------------
+
+    async def get_live_for(self, user: Any, shop_id: int) -> Shop:
+        """Shop ``shop_id`` as ``user`` manages it through the API, where a deleted shop is gone for
+        everyone, admins included (the API has no restore; the admin pages, which do, use ``get_for``).
+
+        Raises:
+            NotFound: no such shop, it is deleted, or ``user`` is not an admin or one of its members.
+        """
+        shop = await self.get_for(user, shop_id)
+        if shop.deleted_at is not None:
+            raise NotFound("There is no such shop.")
+        return shop

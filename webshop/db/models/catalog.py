@@ -74,6 +74,9 @@ class Product(BigIntAuditBase):
     in_stock: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     category: Mapped[Category | None] = relationship(lazy="joined", innerjoin=False)
+    # Loaded only where asked for (``joinedload``: the product page and the API's product); read-only,
+    # so ``shop_id`` alone decides the shop (and its SQL default applies when it is left out).
+    shop: Mapped[Shop] = relationship(lazy="raise", innerjoin=True, viewonly=True)
     variants: Mapped[list[Variant]] = relationship(
         back_populates="product", order_by="Variant.position", cascade="all, delete-orphan"
     )

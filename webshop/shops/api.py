@@ -1,0 +1,212 @@
+"""Shop routes of the JSON API (issue 16): the public shop directory, and the shops' profiles and
+members for the platform's admins and the shops' owners.
+
+Thin: every rule is ``webshop.shops.service.ShopService``'s, the same as for the pages. Who may do what:
+
+- anyone reads trading shops (``GET /api/shops``, ``GET /api/shops/{id}``); a suspended or deleted
+  shop is 404;
+- an admin creates (``POST``) and soft-deletes (``DELETE``) shops (the ``api_admin`` guard: no token
+  401, anyone else 403; the default shop cannot be deleted, 409);
+- an admin or the shop's owner edits its profile (``PATCH``/``PUT``) and adds or removes members
+  (owners add and remove staff only); its staff get 403, anyone else 404 (a shop they do not run
+  is "not found" to them);
+- an admin or any member of the shop lists its members;
+- a deleted shop is gone from the API for everyone, admins included (``ShopService.get_live_for``):
+  after ``DELETE /api/shops/{id}`` the shop and its members are 404.
+
+Guards and the bearer requirement are set per route, not on the controller: Litestar's automatic
+``OPTIONS`` handler of a path inherits its first handler's controller, and ``OPTIONS`` must not need
+a token (see ``webshop.catalog.admin_api``).
+"""
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, QueryParameter
+from msgspec import UNSET
+
+from webshop.api.responses import problems
+from webshop.api.schemas import PathId
+from webshop.db.models import User
+from webshop.errors import NotFound
+from webshop.security.jwt import BEARER, PUBLIC, api_admin
+from webshop.shops.schemas import (
+    MemberOut,
+    MemberWrite,
+    ShopOut,
+    ShopPage,
+    ShopPatch,
+    ShopWrite,
+    member_out,
+    shop_out,
+)
+from webshop.shops.service import ShopService
+from webshop.text import query_text
+
+ADMIN = [api_admin]
+"""Guards of the admin-only routes (set per route: see the module's docstring)."""
+
+CURSOR_PATTERN = r"^[0-9]{1,9}\Z"
+Search = Annotated[
+    str | None, query_text(max_length=100, description="Only shops whose name or slug contains this text")
+]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=CURSOR_PATTERN,
+        schema_extra={"pattern": "^[0-9]{1,9}$"},
+        description="``next_cursor`` of the previous page",
+    ),
+]
+Limit = Annotated[int, QueryParameter(ge=1, le=100)]
+
+
+class ShopApiController(Controller):
+    """Shops: the public directory; profiles and members for admins and owners."""
+
+    path = "/api/shops"
+    tags = ["shops"]
+
+    @get("", opt=PUBLIC, operation_id="listShops", responses=problems(400))
+    async def list_shops(
+        self,
+        shops_service: NamedDependency[ShopService],
+        q: Search = None,
+        cursor: Cursor = None,
+        limit: Limit = 20,
+    ) -> ShopPage:
+        """Trading shops (active, not deleted) by name; pages are linked by ``next_cursor``."""
+        offset = int(cursor or 0)
+        shops, total = await shops_service.list_public(q=q or "", limit=limit, offset=offset)
+        end = offset + len(shops)
+        return ShopPage(items=[shop_out(s) for s in shops], next_cursor=str(end) if shops and end < total else None)
+
+    @get("/{shop_id:int}", opt=PUBLIC, operation_id="getShop", responses=problems(400, 404))
+    async def get_shop(self, shop_id: PathId, shops_service: NamedDependency[ShopService]) -> ShopOut:
+        """One trading shop (a suspended or deleted shop is 404)."""
+        return shop_out(await shops_service.get_public(shop_id=shop_id))
+
+    @post(
+        "",
+        guards=ADMIN,
+        security=BEARER,
+        operation_id="createShop",
+        status_code=201,
+        responses=problems(400, 401, 403, 422),
+    )
+    async def create_shop(
+        self, request: Request[User, Any, Any], data: JSONBody[ShopWrite], shops_service: NamedDependency[ShopService]
+    ) -> ShopOut:
+        """Admins: create a shop; the slug is made from the name when left out (a slug taken is 422)."""
+        return shop_out(await shops_service.create_shop(request.user, data))
+
+    @patch(
+        "/{shop_id:int}",
+        security=BEARER,
+        operation_id="updateShop",
+        responses=problems(400, 401, 403, 404, 422),
+    )
+    async def update_shop(
+        self,
+        request: Request[User, Any, Any],
+        shop_id: PathId,
+        data: JSONBody[ShopPatch],
+        shops_service: NamedDependency[ShopService],
+    ) -> ShopOut:
+        """Admins and the shop's owners: change the fields sent (staff 403, anyone else 404)."""
+        await shops_service.get_live_for(request.user, shop_id)
+        return shop_out(await shops_service.update_shop(request.user, shop_id, data))
+
+    @put(
+        "/{shop_id:int}",
+        security=BEARER,
+        operation_id="replaceShop",
+        responses=problems(400, 401, 403, 404, 422),
+    )
+    async def replace_shop(
+        self,
+        request: Request[User, Any, Any],
+        shop_id: PathId,
+        data: JSONBody[ShopWrite],
+        shops_service: NamedDependency[ShopService],
+    ) -> ShopOut:
+        """Admins and the shop's owners: replace the whole profile (fields left out become empty; a slug
+        left out stays as it is, an empty one is made from the name). Staff 403, anyone else 404."""
+        patch = ShopPatch(
+            name=data.name,
+            slug=UNSET if data.slug is None else data.slug,
+            description=data.description,
+            address=data.address,
+            contact_email=data.contact_email,
+            contact_phone=data.contact_phone,
+        )
+        await shops_service.get_live_for(request.user, shop_id)
+        return shop_out(await shops_service.update_shop(request.user, shop_id, patch))
+
+    @delete(
+        "/{shop_id:int}",
+        guards=ADMIN,
+        security=BEARER,
+        operation_id="deleteShop",
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def delete_shop(
+        self, request: Request[User, Any, Any], shop_id: PathId, shops_service: NamedDependency[ShopService]
+    ) -> None:
+        """Admins: soft-delete a shop; its products leave the storefront and the API. The default shop is 409."""
+        await shops_service.delete_shop(request.user, shop_id)
+
+    @get(
+        "/{shop_id:int}/members",
+        security=BEARER,
+        operation_id="listShopMembers",
+        responses=problems(400, 401, 404),
+    )
+    async def list_members(
+        self, request: Request[User, Any, Any], shop_id: PathId, shops_service: NamedDependency[ShopService]
+    ) -> list[MemberOut]:
+        """Admins and the shop's members: its owners, then its staff (anyone else 404)."""
+        await shops_service.get_live_for(request.user, shop_id)
+        return [member_out(m, u) for m, u in await shops_service.members(request.user, shop_id)]
+
+    @post(
+        "/{shop_id:int}/members",
+        security=BEARER,
+        operation_id="addShopMember",
+        status_code=201,
+        responses=problems(400, 401, 403, 404, 409, 422),
+    )
+    async def add_member(
+        self,
+        request: Request[User, Any, Any],
+        shop_id: PathId,
+        data: JSONBody[MemberWrite],
+        shops_service: NamedDependency[ShopService],
+    ) -> MemberOut:
+        """Add an active user to the shop, or change their role there: admins add owners and staff, owners
+        add staff (staff 403; anyone else 404; an unknown or inactive user 422)."""
+        await shops_service.get_live_for(request.user, shop_id)
+        await shops_service.add_member(request.user, shop_id, data)
+        for member, user in await shops_service.members(request.user, shop_id):
+            if user.id == data.user_id:
+                return member_out(member, user)
+        raise NotFound("This user is not a member of the shop.")  # removed again in the meantime
+
+    @delete(
+        "/{shop_id:int}/members/{user_id:int}",
+        security=BEARER,
+        operation_id="removeShopMember",
+        responses=problems(400, 401, 403, 404),
+    )
+    async def remove_member(
+        self,
+        request: Request[User, Any, Any],
+        shop_id: PathId,
+        user_id: PathId,
+        shops_service: NamedDependency[ShopService],
+    ) -> None:
+        """Take a user out of the shop: admins remove anyone, owners remove staff (staff 403; anyone else or
+        a user who is not a member 404)."""
+        await shops_service.get_live_for(request.user, shop_id)
+        await shops_service.remove_member(request.user, shop_id, user_id)
