@@ -18,7 +18,7 @@ from tests.api_user import assert_problem, token_pair
 from tests.factories import make_user
 from webshop.catalog.summaries import catalog_changed
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Product, Shop, ShopMember, UserRole
+from webshop.db.models import Product, Shop, ShopMember, User, UserRole
 from webshop.shops.schemas import MemberWrite, ShopWrite
 from webshop.shops.service import ShopService
 
@@ -372,3 +372,23 @@ async def test_a_suspended_shops_products_leave_the_api(client, alchemy, world: 
     async with write_session(alchemy) as session:
         await ShopService(session=session).restore(None, world.a_id)
     assert (await client.get(f"/api/products/{world.product_id}")).status_code == 200
+
+
+async def test_the_product_list_and_facets_filter_by_shop(client, alchemy, skus):
+    """``GET /api/products?shop=<slug>`` lists one shop's products; the facet counts name the shops."""
+    admin_id = await make_user(alchemy, "filter-admin@example.com", UserRole.ADMIN)
+    async with write_session(alchemy) as session:
+        admin = await session.get(User, admin_id)
+        second = await ShopService(session=session).create_shop(admin, ShopWrite(name="Second Shop"))
+        moved = await session.scalar(select(Product).order_by(Product.id).limit(1))
+        moved.shop_id = second.id
+        await catalog_changed(session, [moved.id])
+        await session.commit()
+        moved_id = moved.id
+    only = (await client.get("/api/products", params={"shop": "second-shop"})).json()["items"]
+    assert [(p["id"], p["shop"]["slug"]) for p in only] == [(moved_id, "second-shop")]
+    everything = (await client.get("/api/products", params={"limit": 100})).json()["items"]
+    assert moved_id in {p["id"] for p in everything} and len(everything) > 1
+    facets = (await client.get("/api/products/facets")).json()["facets"]["shop"]
+    assert {(f["value"], f["label"], f["count"]) for f in facets} >= {("second-shop", "Second Shop", 1)}
+    assert (await client.get("/api/products", params={"shop": "nowhere"})).json()["items"] == []

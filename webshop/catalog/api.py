@@ -41,6 +41,7 @@ Query = Annotated[
 CategorySlug = Annotated[str | None, QueryParameter(description="Category slug (includes subcategories)")]
 Brands = Annotated[list[str] | None, QueryParameter(description="Brand facet values (any of)")]
 Colors = Annotated[list[str] | None, QueryParameter(description="Colour facet values (any of)")]
+Shops = Annotated[list[str] | None, QueryParameter(description="Shop slugs (any of): only these shops' products")]
 PriceMin = Annotated[
     int | None,
     QueryParameter(gt=-1, le=INT_MAX, description="Only products with a variant at this price or more (minor units)"),
@@ -69,7 +70,7 @@ def displayed_out(displayed: DisplayedProduct) -> ProductOut:
 
 class CatalogSearch:
     """The handlers' ``search``: the catalog filters of the request's query string (search text,
-    category, brand and colour facets, price range in minor units, stock), normalised by
+    category, brand, colour and shop facets, price range in minor units, stock), normalised by
     ``CatalogQuery.from_params`` in the default sort (``filters``), and the product service that
     answers them (``service``).
 
@@ -86,6 +87,7 @@ class CatalogSearch:
         category: CategorySlug = None,
         brand: Brands = None,
         color: Colors = None,
+        shop: Shops = None,
         price_min: PriceMin = None,
         price_max: PriceMax = None,
         in_stock: InStock = None,
@@ -96,6 +98,7 @@ class CatalogSearch:
             category=category,
             brand=brand,
             color=color,
+            shop=shop,
             sort=None,
             page=1,
             price_min=price_min,

@@ -129,16 +129,19 @@ class ProductPage(msgspec.Struct):
 
 
 class FacetCount(msgspec.Struct):
-    """A facet value, how many products matching the other filters have it, and whether it is selected."""
+    """A facet value, how many products matching the other filters have it, and whether it is selected;
+    ``label`` is what to show (the shop facet's values are slugs, labelled with the shops' names)."""
 
     value: str
     count: int
     selected: bool
+    label: str
 
 
 class ProductFacets(msgspec.Struct):
     """How many products match the filters (``total``) and the counts of each facet's values
-    (``{"brand": [...], "color": [...]}``); a facet's counts ignore that facet's own selection."""
+    (``{"brand": [...], "color": [...]}``, and ``"shop"`` when several shops trade); a facet's counts
+    ignore that facet's own selection."""
 
     total: int
     facets: dict[str, list[FacetCount]]
@@ -148,7 +151,9 @@ def facets_out(total: int, facets: dict[str, list[FacetValue]]) -> ProductFacets
     """``ProductFacets`` from ``ProductService.facets``' answer."""
     return ProductFacets(
         total=total,
-        facets={name: [FacetCount(f.value, f.count, f.selected) for f in values] for name, values in facets.items()},
+        facets={
+            name: [FacetCount(f.value, f.count, f.selected, f.label) for f in values] for name, values in facets.items()
+        },
     )
 
 
