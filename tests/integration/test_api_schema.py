@@ -40,17 +40,23 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
+from sqlalchemy import select
 
 from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec, in_thread, make_settings
 from tests.factories import seed_catalog
 from tests.live import live_server, shop_env
 from tests.shopper import PASSWORD
 from webshop.accounts.service import UserService
+from webshop.catalog.summaries import catalog_changed
 from webshop.db.engine import create_alchemy_config, write_session
-from webshop.db.models import UserRole
+from webshop.db.models import Product, UserRole, Variant
+from webshop.shops.schemas import MemberWrite, ShopWrite
+from webshop.shops.service import ShopService
 
 ADMIN = "boss@example.com"
 CUSTOMER = "ada@example.com"
+OWNER = "olive@example.com"
+"""The owner of a second shop (issue 16), which sells the seeded chair ``DC-1``."""
 LEAVER = "leo@example.com"
 """Whose tokens ``POST /api/auth/logout`` is sent with (a logout revokes its token): the run's own token
 stays valid, and no lock the run provokes on its own account (wrong current passwords in
@@ -107,15 +113,20 @@ SHOP_WRITES = {
 these is refused (403, or 404 for a shop they do not run)."""
 ADMIN_TOO = {"listOrders", "getOrder", *SHOP_WRITES}
 """Operations that answer an admin differently (every order, filters; shops): tested as both."""
+OWNER_TOO = {"listOrders", "getOrder", "shipOrderPart", *SHOP_WRITES}
+"""Operations a shop's owner uses besides the catalog writes (issue 16): tested as the owner too."""
 
 
 def role_of(operation: dict[str, Any]) -> set[str]:
-    """The clients an operation is tested as: ``anonymous`` (public), ``customer`` and/or ``admin``."""
+    """The clients an operation is tested as: ``anonymous`` (public), ``customer``, ``owner`` (of a
+    shop: the catalog writes, shops, orders) and/or ``admin``."""
     if not operation.get("security"):
         return {"anonymous"}
-    if ADMIN_TAGS & set(operation.get("tags", ())) or operation["operationId"] in ADMIN_ONLY:
-        return {"admin"}
-    return {"customer", "admin"} if operation["operationId"] in ADMIN_TOO else {"customer"}
+    operation_id = operation["operationId"]
+    owner = {"owner"} if operation_id in OWNER_TOO else set()
+    if ADMIN_TAGS & set(operation.get("tags", ())) or operation_id in ADMIN_ONLY:
+        return {"admin", "owner"} if operation_id not in ADMIN_ONLY else {"admin"}
+    return ({"customer", "admin"} if operation_id in ADMIN_TOO else {"customer"}) | owner
 
 
 def _operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -172,6 +183,14 @@ async def _seed(db_url: str, workdir: Path) -> None:
             await users.register(email=ADMIN, name="Boss", password=PASSWORD, role=UserRole.ADMIN)
             await users.register(email=CUSTOMER, name="Ada", password=PASSWORD)
             await users.register(email=LEAVER, name="Leo", password=PASSWORD)
+            owner = await users.register(email=OWNER, name="Olive", password=PASSWORD)
+            admin = await users.get_one(email=ADMIN)
+            shops = ShopService(session=session)
+            shop = await shops.create_shop(admin, ShopWrite(name="Olive's Chairs"))
+            await shops.add_member(admin, shop.id, MemberWrite(user_id=owner.id, role="owner"))
+            chair = await session.scalar(select(Product).join(Variant).where(Variant.sku == "DC-1"))
+            chair.shop_id = shop.id
+            await catalog_changed(session, [chair.id])
             await session.commit()
     finally:
         await config.get_engine().dispose()
@@ -284,16 +303,19 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             in_thread(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
-@pytest.fixture(scope="module", params=["anonymous", "customer", "admin"])
+@pytest.fixture(scope="module", params=["anonymous", "customer", "owner", "admin"])
 def live_api(request: pytest.FixtureRequest, server: str) -> LiveApi:
-    """The client a run plays on the engine's server. The admin goes last: it deletes products, orders
-    placed by the customer's run are there for it to manage."""
+    """The client a run plays on the engine's server. The owner runs after the customer, whose orders
+    hold the owner's chair; the admin goes last: it deletes products, orders placed by the customer's
+    run are there for it to manage."""
     api = LiveApi(server, request.param)
     if api.role == "admin":
         api.headers = {"Authorization": f"Bearer {_token(server, ADMIN)}"}
     elif api.role == "customer":
         api.headers = {"Authorization": f"Bearer {_token(server, CUSTOMER)}"}
         _fill_cart(server, api.headers)
+    elif api.role == "owner":
+        api.headers = {"Authorization": f"Bearer {_token(server, OWNER)}"}
     return api
 
 

@@ -11,7 +11,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, PathId
 from webshop.db.models import OrderStatus, User
-from webshop.errors import ValidationFailed
+from webshop.errors import PermissionDenied, ValidationFailed
 from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, ShipmentIn, StatusName, order_out
 from webshop.orders.service import OrderService
@@ -58,11 +58,6 @@ class OrderApiController(Controller):
         """Orders newest first: your own, or (admins) everyone's with filters; a shop's members see the
         orders with their shops' lines, each with those lines only (``view=mine``: their own purchases)."""
         user = request.user
-        if not user.is_admin and view != "mine" and (view == "shop" or await runs_a_shop(request, user)):
-            views, next_id = await fulfilment_service.search_for_shops(
-                user, status=OrderStatus(status) if status else None, limit=limit, before_id=_before_id(cursor)
-            )
-            return OrderPage(items=[order_out(v) for v in views], next_cursor=str(next_id) if next_id else None)
         for name in ("created_from", "created_to"):
             # The framework also takes a bare number as a Unix timestamp; only RFC 3339 is documented.
             raw = request.query_params.get(name)
@@ -73,6 +68,18 @@ class OrderApiController(Controller):
             except ValueError:
                 message = "Not an RFC 3339 date-time."
                 raise ValidationFailed(message, field_errors={name: message}) from None
+        if not user.is_admin and view != "mine" and (view == "shop" or await runs_a_shop(request, user)):
+            if customer_id is not None:
+                raise PermissionDenied("Only administrators can list other customers' orders.")
+            views, next_id = await fulfilment_service.search_for_shops(
+                user,
+                status=OrderStatus(status) if status else None,
+                created_from=created_from,
+                created_to=created_to,
+                limit=limit,
+                before_id=_before_id(cursor),
+            )
+            return OrderPage(items=[order_out(v) for v in views], next_cursor=str(next_id) if next_id else None)
         orders, next_id = await orders_service.search_visible_to(
             user,
             customer_id=customer_id,

@@ -190,7 +190,14 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         return shown, total
 
     async def search_for_shops(
-        self, viewer: Any, *, status: OrderStatus | None = None, limit: int = 20, before_id: int | None = None
+        self,
+        viewer: Any,
+        *,
+        status: OrderStatus | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        limit: int = 20,
+        before_id: int | None = None,
     ) -> tuple[list[ShopView], int | None]:
         """Orders with lines of the shops ``viewer`` runs, newest first, keyset-paged by id; each seen
         as ``ShopView`` (only those shops' lines). An admin sees every order whole.
@@ -202,13 +209,17 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         session = self.repository.session
         if access.shop_ids is None:
             orders, next_id = await OrderService(session=session).search(
-                status=status, limit=limit, before_id=before_id
+                status=status, created_from=created_from, created_to=created_to, limit=limit, before_id=before_id
             )
             return [ShopView(order) for order in orders], next_id
         with_lines = select(OrderLine.order_id).where(OrderLine.shop_id.in_(access.shop_ids or {0}))
         statement = select(Order.id).where(Order.id.in_(with_lines)).order_by(Order.id.desc()).limit(limit + 1)
         if status is not None:
             statement = statement.where(Order.status == status.value)
+        if created_from is not None:
+            statement = statement.where(Order.created_at >= created_from)
+        if created_to is not None:
+            statement = statement.where(Order.created_at < created_to)
         if before_id is not None:
             statement = statement.where(Order.id < before_id)
         ids = list(await session.scalars(statement))
