@@ -153,3 +153,12 @@ async def test_suspending_or_deleting_a_shop_takes_its_products_off_the_storefro
         with pytest.raises(PermissionDenied):
             await shops.suspend(await _user(alchemy, "x@example.com"), shop.id)
         assert await session.scalar(ShopMember.__table__.select().with_only_columns(ShopMember.id)) is None
+
+
+async def test_an_empty_slug_on_update_keeps_the_name_s_slug_for_the_same_shop(alchemy: ShopAlchemyConfig) -> None:
+    admin = await _user(alchemy, "admin@example.com", UserRole.ADMIN)
+    async with write_session(alchemy) as session:
+        shops = ShopService(session=session)
+        shop = await shops.create_shop(admin, ShopWrite(name="Ann's Kitchen"))
+        again = await shops.update_shop(admin, shop.id, {"slug": ""})
+        assert again.slug == "ann-s-kitchen"

@@ -464,7 +464,8 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
                 raise ValidationFailed(message, field_errors={"slug": message})
             return wanted
         base = slugify(name)[: SHOP_SLUG - 4] or "shop"
-        taken_slugs = set(await session.scalars(select(Shop.slug).where(Shop.slug.startswith(base))))
+        others = select(Shop.slug).where(Shop.slug.startswith(base), Shop.id != (shop_id or 0))
+        taken_slugs = set(await session.scalars(others))
         return free_slug([base], taken_slugs, limit=SHOP_SLUG - 4, fallback="shop")
 
     async def _write(
