@@ -8,6 +8,8 @@ shops, another's only shop B's. What a test checks is what the user sees in the 
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from sqlalchemy import func, select
 
 from tests.api_user import bearer, token_pair
 from tests.factories import make_user
+from tests.integration.test_admin_catalog import confirm_form, preview, submit
 from tests.shopper import post, sign_in, text_of
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import Product, User, UserRole, Variant
@@ -220,7 +223,9 @@ async def test_a_member_ships_their_part_through_the_page_and_the_admin_sees_eve
     assert "Shop B Shipped" in await page(client, path)
 
 
-async def test_admin_still_sees_everything_and_members_export_only_their_products(client, world) -> None:
+async def test_admin_still_sees_everything_and_members_export_and_import_only_their_products(
+    client, alchemy, world
+) -> None:
     await as_user(client, "admin")
     products = await page(client, "/admin/products")
     assert all(name in products for name in ("A-KNIFE product", "B-BOWL product", "Delta Chair"))
@@ -233,8 +238,23 @@ async def test_admin_still_sees_everything_and_members_export_only_their_product
     await as_user(client, "owner_a")
     exported = (await client.get("/admin/catalog-csv/export")).text
     assert "a-knife-product" in exported and "b-bowl-product" not in exported and "delta-chair" not in exported
-    csv_page = await page(client, "/admin/catalog-csv")
-    assert "Importing a catalog file is for platform administrators." in csv_page and "Preview import" not in csv_page
-    response = await post(client, "/admin/catalog-csv/preview", {})
-    assert response.status_code == 403
-    assert "Importing a catalog file is for platform administrators" in text_of(response.text)
+    # A member imports into their shop: a new product lands there, another shop's row is rejected.
+    header, *rows = list(csv.reader(io.StringIO(exported)))
+    knife = next(row for row in rows if row[1] == "a-knife-product")
+    knife[8] = "25.00"  # a new price
+    new = [*knife]
+    new[0], new[1], new[7], new[-1] = "Whetstone", "whetstone", "A-STONE", ""
+    foreign = [*knife]
+    foreign[0], foreign[1], foreign[7], foreign[-1] = "B-BOWL product", "b-bowl-product", "B-BOWL", ""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, knife, new, foreign])
+    response = await preview(client, buffer.getvalue().encode())
+    shown = text_of(response.text)
+    assert "1 product to create, 1 to change" in shown and "belongs to another shop" in shown
+    result = await submit(client, "/admin/catalog-csv/import", confirm_form(response.text))
+    assert result.status_code == 200, result.text[:300]
+    async with alchemy.get_session() as session:
+        placed = dict((await session.execute(select(Variant.sku, Product.shop_id).join(Product))).all())
+        prices = dict((await session.execute(select(Variant.sku, Variant.price))).all())
+    assert placed["A-STONE"] == world["shops"]["a"] and placed["B-BOWL"] == world["shops"]["b"]
+    assert prices["A-KNIFE"] == 2500 and prices["B-BOWL"] == 2000

@@ -12,9 +12,9 @@
   that file with ``import_catalog``, the same code as the command line. No upload is kept on the server,
   so any worker process or host can take the confirmation.
 
-Shop members (issue 16) export their shops' products only. Importing stays with platform admins for
-now: the importer matches products by slug across every shop, so a member's upload is refused with a
-message (403) before it is read.
+Shop members (issue 16) export and import their shops' products only: an import of theirs puts new
+products in their shop (a member of several names the shop in the ``shop`` column) and rejects rows for
+other shops' products, in the dry run and the import alike (``webshop.catalog.csv.sellers``).
 """
 
 import base64
@@ -44,6 +44,7 @@ from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.export import export_catalog
 from webshop.catalog.csv.parse import CSV_FILE, ParsedCatalog, parse_catalog
 from webshop.catalog.csv.plan import ImportPreview, preview_import
+from webshop.catalog.csv.sellers import ImportShops
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, end_transaction
 from webshop.db.models import User
@@ -56,9 +57,6 @@ MAX_CSV_BYTES = 16 * 1024 * 1024
 CONFIRM_MAX_AGE = 3600
 """Seconds a preview can be confirmed for."""
 _SALT = "webshop.admin.catalog-csv"
-MEMBERS_MAY_NOT_IMPORT = (
-    "Importing a catalog file is for platform administrators: add or change your shop's products on the products page."
-)
 
 
 class UploadForm(msgspec.Struct):
@@ -127,10 +125,14 @@ async def _parse(content: bytes, workdir: Path, currency: str) -> ParsedCatalog:
     return parsed
 
 
-async def _preview(alchemy: ShopAlchemyConfig, parsed: ParsedCatalog, settings: Settings) -> ImportPreview:
+async def _preview(
+    alchemy: ShopAlchemyConfig, parsed: ParsedCatalog, settings: Settings, shops: ImportShops
+) -> ImportPreview:
     """The dry run, read in a session of its own (a plain read: on SQLite it takes no write lock)."""
     async with alchemy.get_session() as session:
-        return await preview_import(session, parsed, media_dir=settings.shop.media_dir, currency=settings.shop.currency)
+        return await preview_import(
+            session, parsed, media_dir=settings.shop.media_dir, currency=settings.shop.currency, shops=shops
+        )
 
 
 async def provide_released_session(audit_service: NamedDependency[AuditService]) -> AsyncSession:
@@ -143,7 +145,7 @@ async def provide_released_session(audit_service: NamedDependency[AuditService])
 
 
 class AdminCatalogCsvController(ShopStaffPages):
-    """Catalog export (a member: their shops' products) and import (with a dry run; admins only)."""
+    """Catalog export and import with a dry run (a shop member: their shops' products only)."""
 
     path = "/admin/catalog-csv"
     dependencies = {"released_session": Provide(provide_released_session)}
@@ -202,8 +204,7 @@ class AdminCatalogCsvController(ShopStaffPages):
         settings: NamedDependency[Settings],
     ) -> Template:
         """Dry run of an uploaded CSV: what would be created, changed and rejected. Nothing is written."""
-        if not request.user.is_admin:
-            return await self._members_refused(request.user, released_session, shops_service, settings)
+        shops = ImportShops.of(await shops_service.access(request.user))
         try:
             if data.file is None or not data.file.filename:
                 raise UploadRejected("Choose a CSV file to import.")
@@ -213,8 +214,10 @@ class AdminCatalogCsvController(ShopStaffPages):
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
                 parsed = await _parse(content, Path(workdir), settings.shop.currency)
         except UploadRejected as exc:
-            return await self._index(released_session, settings, error=exc.message, status_code=exc.status)
-        plan = await _preview(alchemy, parsed, settings)
+            return await self._index(
+                released_session, settings, error=exc.message, status_code=exc.status, shop_ids=shops.allowed
+            )
+        plan = await _preview(alchemy, parsed, settings, shops)
         token = _serializer(settings).dumps({"u": request.user.id, "d": hashlib.sha256(content).hexdigest()})
         return Template(
             "admin/csv/preview.html",
@@ -244,18 +247,24 @@ class AdminCatalogCsvController(ShopStaffPages):
         settings: NamedDependency[Settings],
     ) -> Template:
         """Apply exactly the previewed file (signature and digest checked), then show the import's report."""
-        if not request.user.is_admin:
-            return await self._members_refused(request.user, released_session, shops_service, settings)
+        shops = ImportShops.of(await shops_service.access(request.user))
         try:
             content = self._verified(data, request.user, settings)
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
                 parsed = await _parse(content, Path(workdir), settings.shop.currency)
-                plan = await _preview(alchemy, parsed, settings)
+                plan = await _preview(alchemy, parsed, settings, shops)
                 report = await import_catalog(
-                    alchemy, Path(workdir), settings.shop.media_dir, currency=settings.shop.currency, actor=request.user
+                    alchemy,
+                    Path(workdir),
+                    settings.shop.media_dir,
+                    currency=settings.shop.currency,
+                    actor=request.user,
+                    shops=shops,
                 )
         except UploadRejected as exc:
-            return await self._index(released_session, settings, error=exc.message, status_code=exc.status)
+            return await self._index(
+                released_session, settings, error=exc.message, status_code=exc.status, shop_ids=shops.allowed
+            )
         return Template("admin/csv/result.html", context={"report": report, "plan": plan})
 
     @staticmethod
@@ -278,13 +287,6 @@ class AdminCatalogCsvController(ShopStaffPages):
             raise UploadRejected("The file is not the one that was previewed. Upload it again.", 400)
         return content
 
-    async def _members_refused(
-        self, user: User, session: AsyncSession, shops: ShopService, settings: Settings
-    ) -> Template:
-        """The import page with the reason a shop member may not import (403), their shops' export kept."""
-        shop_ids = (await admin_scope(shops, user)).shop_ids
-        return await self._index(session, settings, error=MEMBERS_MAY_NOT_IMPORT, status_code=403, shop_ids=shop_ids)
-
     async def _index(
         self,
         session: AsyncSession,
@@ -302,7 +304,6 @@ class AdminCatalogCsvController(ShopStaffPages):
                 "export": report,
                 "error": error,
                 "max_mb": MAX_CSV_BYTES // (1024 * 1024),
-                "may_import": shop_ids is None,
             },
             status_code=status_code,
         )

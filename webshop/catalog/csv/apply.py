@@ -61,7 +61,7 @@ from webshop.catalog.csv.parse import (
     VariantRow,
     parse_catalog,
 )
-from webshop.catalog.csv.sellers import moves_shop, resolve_shops
+from webshop.catalog.csv.sellers import EVERY_SHOP, ImportShops, moves_shop, resolve_shops
 
 # --------------------------------------------------------------------------------------------- import
 
@@ -132,6 +132,7 @@ async def import_catalog(
     currency: str = "USD",
     batch_size: int = BATCH_SIZE,
     actor: User | None = None,
+    shops: ImportShops = EVERY_SHOP,
 ) -> ImportReport:
     """Import ``catalog_dir/products.csv`` and its ``images/`` into the database and ``media_dir``.
 
@@ -154,6 +155,8 @@ async def import_catalog(
         batch_size: Products per transaction.
         actor: Who imports (the admin; ``None`` for the command line), named in the ``product``/
             ``import`` audit event each created or changed product gets in its batch's transaction.
+        shops: The shops the importer may write to and where rows without a shop go (a shop member's
+            import: ``webshop.catalog.csv.sellers``); every shop by default.
 
     Returns:
         Counts of what was created, updated and left unchanged, and the row errors.
@@ -169,7 +172,7 @@ async def import_catalog(
     parsed = await anyio.to_thread.run_sync(functools.partial(parse_catalog, csv_path, currency=currency))
     report = ImportReport(errors=list(parsed.errors), notices=list(parsed.notices))
     async with config.get_session() as session:
-        rows, shop_ids = await resolve_shops(session, parsed.products, report.errors)
+        rows, shop_ids = await resolve_shops(session, parsed.products, report.errors, shops)
     category_ids = await _sync_categories(config, parsed.category_paths, report)
     images = _ImageStore(catalog_dir / IMAGES_DIR, media_dir)
     reference = f"import:{csv_path.name}"
@@ -177,7 +180,9 @@ async def import_catalog(
     for batch in _batched(rows, batch_size):
         await images.prepare(batch)
         async with write_session(config) as session:
-            await _import_batch(session, batch, category_ids, images, report, reference, currency, actor, shop_ids)
+            await _import_batch(
+                session, batch, category_ids, images, report, reference, currency, actor, (shop_ids, shops)
+            )
             await session.commit()
         done += len(batch)
         if on_progress is not None:
@@ -286,11 +291,12 @@ async def _import_batch(
     reference: str,
     currency: str,
     actor: User | None,
-    shop_ids: dict[str, int],
+    sellers: tuple[dict[str, int], ImportShops],
 ) -> None:
     """Create or update the products of ``batch`` and their variants, with a ``product``/``import``
     audit event for each product created or changed (the caller commits). New products go to their
-    row's shop (``shop_ids``, see ``webshop.catalog.csv.sellers``); an existing product stays in its own.
+    row's shop (``sellers``: the shop ids by slug and whose import it is, see ``webshop.catalog.csv.sellers``);
+    an existing product stays in its own.
 
     Existing rows are loaded with one query per table and updated through the ORM. New rows are
     written with bulk ``INSERT ... RETURNING`` statements: the ORM's unit of work would insert them one
@@ -304,7 +310,7 @@ async def _import_batch(
     }
     history: dict[str, str] = {}
     product_ids = await _upsert_products(
-        session, batch, category_ids, images, report, variants, currency, history, shop_ids
+        session, batch, category_ids, images, report, variants, currency, history, sellers
     )
     await _upsert_variants(session, batch, product_ids, variants, report, reference, currency)
     await AuditService(session=session).record_many(
@@ -323,7 +329,7 @@ async def _upsert_products(
     variants: dict[str, Variant],
     currency: str,
     history: dict[str, str],
-    shop_ids: dict[str, int],
+    sellers: tuple[dict[str, int], ImportShops],
 ) -> dict[str, int]:
     """Update the batch's existing products, insert the new ones; ``{slug: product id}`` of them all.
     ``history`` gets ``{slug: summary}`` of what each created or changed product's audit event says:
@@ -344,7 +350,7 @@ async def _upsert_products(
     for row in batch:
         category_id = category_ids.get(tuple(row.categories)) if row.categories else None
         product = products.get(row.slug)
-        if product is not None and (moved := moves_shop(row, product, shop_ids)) is not None:
+        if product is not None and (moved := moves_shop(row, product, *sellers)) is not None:
             report.errors.append(moved)
             continue
         stored = images.for_product(row, report)
@@ -361,7 +367,7 @@ async def _upsert_products(
         else:
             report.products_unchanged += 1
     if new_products:
-        product_ids.update(await _insert_products(session, new_products, shop_ids))
+        product_ids.update(await _insert_products(session, new_products, sellers[0]))
         report.products_created += len(new_products)
         report.images_stored += sum(len(stored) for _row, _category, stored in new_products)
     return product_ids

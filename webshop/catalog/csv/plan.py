@@ -34,7 +34,7 @@ from webshop.catalog.csv.parse import (
     RowError,
     VariantRow,
 )
-from webshop.catalog.csv.sellers import moves_shop, resolve_shops
+from webshop.catalog.csv.sellers import EVERY_SHOP, ImportShops, moves_shop, resolve_shops
 
 # --------------------------------------------------------------------------------------------- dry run
 
@@ -93,6 +93,7 @@ async def preview_import(
     media_dir: Path,
     images_dir: Path | None = None,
     currency: str = "USD",
+    shops: ImportShops = EVERY_SHOP,
 ) -> ImportPreview:
     """Work out what ``import_catalog`` would create, change and reject, without writing anything.
 
@@ -107,13 +108,14 @@ async def preview_import(
         media_dir: The shop's media directory.
         images_dir: The catalog's ``images/`` folder, or ``None`` (a CSV uploaded on its own).
         currency: The currency the import would give variants.
+        shops: Whose import it would be (see ``import_catalog``).
 
     Returns:
         The preview; ``rejected`` holds the parser's errors and the import's own (missing photos,
         SKUs that belong to another product) in line order.
     """
     preview = ImportPreview(rejected=list(parsed.errors), notices=list(parsed.notices))
-    rows, shop_ids = await resolve_shops(session, parsed.products, preview.rejected)
+    rows, shop_ids = await resolve_shops(session, parsed.products, preview.rejected, shops)
     existing_categories = list(await session.scalars(select(Category)))
     by_parent_and_name = {(c.parent_id, c.name): c.id for c in existing_categories}
     category_ids: dict[tuple[str, ...], int | None] = {}
@@ -149,7 +151,7 @@ async def preview_import(
 
     for row in rows:
         existing = products.get(row.slug)
-        if existing is not None and (moved := moves_shop(row, existing, shop_ids)) is not None:
+        if existing is not None and (moved := moves_shop(row, existing, shop_ids, shops)) is not None:
             preview.rejected.append(moved)
             continue
         keys: list[str] = []
