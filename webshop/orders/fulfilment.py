@@ -206,33 +206,18 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
             ``(views, next_before_id)``; the second is ``None`` on the last page.
         """
         access = await self._access(viewer)
-        session = self.repository.session
-        if access.shop_ids is None:
-            orders, next_id = await OrderService(session=session).search(
-                status=status, created_from=created_from, created_to=created_to, limit=limit, before_id=before_id
-            )
+        orders, next_id = await OrderService(session=self.repository.session).search(
+            status=status,
+            created_from=created_from,
+            created_to=created_to,
+            limit=limit,
+            before_id=before_id,
+            shop_ids=access.shop_ids,
+        )
+        mine = access.shop_ids
+        if mine is None:
             return [ShopView(order) for order in orders], next_id
-        with_lines = select(OrderLine.order_id).where(OrderLine.shop_id.in_(access.shop_ids or {0}))
-        statement = select(Order.id).where(Order.id.in_(with_lines)).order_by(Order.id.desc()).limit(limit + 1)
-        if status is not None:
-            statement = statement.where(Order.status == status.value)
-        if created_from is not None:
-            statement = statement.where(Order.created_at >= created_from)
-        if created_to is not None:
-            statement = statement.where(Order.created_at < created_to)
-        if before_id is not None:
-            statement = statement.where(Order.id < before_id)
-        ids = list(await session.scalars(statement))
-        more = len(ids) > limit
-        ids = ids[:limit]
-        service = OrderService(session=session)
-        views = []
-        for order_id in ids:
-            order = await service.get_for(order_id)
-            views.append(
-                ShopView(order, frozenset(s for s in access.roles if any(ln.shop_id == s for ln in order.lines)))
-            )
-        return views, (ids[-1] if more and ids else None)
+        return [ShopView(order, mine.intersection(ln.shop_id for ln in order.lines)) for order in orders], next_id
 
     async def ship(
         self,
@@ -268,31 +253,8 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
             errors["tracking_number"] = "The tracking number can be at most 100 characters."
         if errors:
             raise ValidationFailed("The shipment was not saved.", field_errors=errors)
-        everything = actor is None or actor.is_admin
-        view = (
-            ShopView(await OrderService(session=self.repository.session).get_for(order_id))
-            if actor is None
-            else await self.view(actor, order_id)
-        )
+        view, pending = await self._parts_to_ship(actor, order_id, shop_id)
         order = view.order
-        parts = view.fulfilments if not everything or view.shops is not None else order.fulfilments
-        if not everything and view.shops is None:  # the actor's own purchase, not their shop's part
-            access = await self._access(actor)
-            parts = [part for part in order.fulfilments if access.runs(part.shop_id)]
-            if not parts:
-                raise NotFoundError("There is no such order.")
-        if shop_id is not None:
-            parts = [part for part in parts if part.shop_id == shop_id]
-            if not parts:
-                raise NotFoundError("This order has no part of that shop.")
-        elif not everything and len(parts) > 1:
-            message = "Say which of your shops' parts has shipped."
-            raise ValidationFailed(message, field_errors={"shop_id": message})
-        pending = [part for part in parts if not part.shipped]
-        if OrderStatus(order.status) != OrderStatus.PAID:
-            raise InvalidTransition(f"Order {order.number} is {order.status}; only a paid order ships.")
-        if not pending:
-            raise InvalidTransition(f"This part of order {order.number} has shipped already.")
         session = self.repository.session
         now = datetime.now(UTC)
         for part in pending:
@@ -333,3 +295,38 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         await session.commit()
         fresh = await orders.get_for(order.id)
         return ShopView(fresh, view.shops)
+
+    async def _parts_to_ship(self, actor: Any, order_id: int, shop_id: int | None) -> tuple[ShopView, list[Fulfilment]]:
+        """The order as ``actor`` sees it and its pending parts ``ship`` would mark (see ``ship``).
+
+        Raises:
+            NotFoundError: not an order of the actor's shops, or no part of ``shop_id``.
+            ValidationFailed: a member of several of the order's shops gave no ``shop_id``.
+            InvalidTransition: the order is not paid, or the part has shipped already.
+        """
+        everything = actor is None or actor.is_admin
+        view = (
+            ShopView(await OrderService(session=self.repository.session).get_for(order_id))
+            if actor is None
+            else await self.view(actor, order_id)
+        )
+        order = view.order
+        parts = view.fulfilments if not everything or view.shops is not None else order.fulfilments
+        if not everything and view.shops is None:  # the actor's own purchase, not their shop's part
+            access = await self._access(actor)
+            parts = [part for part in order.fulfilments if access.runs(part.shop_id)]
+            if not parts:
+                raise NotFoundError("There is no such order.")
+        if shop_id is not None:
+            parts = [part for part in parts if part.shop_id == shop_id]
+            if not parts:
+                raise NotFoundError("This order has no part of that shop.")
+        elif not everything and len(parts) > 1:
+            message = "Say which of your shops' parts has shipped."
+            raise ValidationFailed(message, field_errors={"shop_id": message})
+        if OrderStatus(order.status) != OrderStatus.PAID:
+            raise InvalidTransition(f"Order {order.number} is {order.status}; only a paid order ships.")
+        pending = [part for part in parts if not part.shipped]
+        if not pending:
+            raise InvalidTransition(f"This part of order {order.number} has shipped already.")
+        return view, pending

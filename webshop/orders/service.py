@@ -194,6 +194,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         created_to: datetime | None = None,
         limit: int = 20,
         before_id: int | None = None,
+        shop_ids: frozenset[int] | None = None,
     ) -> tuple[list[Order], int | None]:
         """Orders newest first, filtered; keyset pages by order id.
 
@@ -203,11 +204,18 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             created_from / created_to: Placed at or after / before these instants (UTC).
             limit: Orders per page (1-100).
             before_id: The previous page's ``next_cursor`` (orders with a smaller id).
+            shop_ids: Only orders with lines of these shops (a shop member's list); ``None``: every order.
 
         Returns:
             ``(orders, next_before_id)``; the second is ``None`` on the last page.
         """
-        statement = select(Order).options(*ORDER_LOAD).order_by(Order.id.desc()).limit(limit + 1)
+        statement = (
+            select(Order)
+            .options(*ORDER_LOAD)
+            .where(*_with_lines_of(shop_ids))
+            .order_by(Order.id.desc())
+            .limit(limit + 1)
+        )
         if user_id is not None:
             statement = statement.where(Order.user_id == user_id)
         if status is not None:
