@@ -57,13 +57,28 @@ def cart_owner(request: Request[Any, Any, Any], *, create: bool = False) -> Cart
     return CartOwner(token=token if isinstance(token, str) else None)
 
 
+NOT_PAGES = (
+    "/api",
+    "/static",
+    "/media",
+    "/health",
+    "/ready",
+    "/metrics",
+    "/sitemap.xml",
+    "/robots.txt",
+    "/favicon.ico",
+)
+"""Paths that show no page header: the hook reads nothing for them (``/ready`` must answer even when the
+database is down, without a query of the hook's)."""
+
+
 def cart_badge_hook(alchemy: ShopAlchemyConfig) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
     """A ``before_request`` hook putting what every page's header shows in ``request.state``: the cart's
     unit count (``cart_count``) and the trading shops (``shop_directory``, for the link to ``/shops``;
     left to the handlers of routes whose ``opt`` has ``shop_directory``, which read it anyway)."""
 
     async def load_cart_count(request: Request[Any, Any, Any]) -> None:
-        if request.url.path.startswith(("/api", "/static", "/media", "/health")):
+        if request.url.path.startswith(NOT_PAGES):
             return
         if not request.route_handler.opt.get("shop_directory"):
             session = alchemy.provide_session(request.app.state, request.scope)
