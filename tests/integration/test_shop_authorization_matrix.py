@@ -434,3 +434,40 @@ async def test_every_admin_page_and_fragment_of_shop_a_answers_each_role_as_its_
         else:
             assert after == before, (route.name, role)  # a refusal, or a read: nothing changed
     assert await ledger_ok(alchemy)
+
+
+MIXED: tuple[Route, ...] = (
+    _post("A's variant under B's product", "/admin/products/{bpid}/variants/{vid2}/delete"),
+    _post("A's photo under B's product: move", "/admin/products/{bpid}/images/{iid}/move", data={"direction": "down"}),
+    _post("A's photo under B's product: delete", "/admin/products/{bpid}/images/{iid}/delete"),
+    _post(
+        "A's variant in B's product form", "/admin/products/{bpid}", data={**UPDATE_FORM, "name": "Taken"}, stranger=422
+    ),
+    _post("A's order, B's part named", "/admin/orders/{oid}/shipments", data={"shop_id": "{bshop}", "carrier": "UPS"}),
+    _post("A's order, no part named", "/admin/orders/{oid}/shipments", data={"carrier": "UPS"}),
+)
+"""Requests of shop B's owner that name their own product or shop next to shop A's variant, photo or
+order: each is a 404 (A's object is not found under B's), except B's own product form, which shows
+A's variant rows as gone (422, "reload the page"); neither shop's rows change."""
+
+
+async def test_shop_bs_owner_cannot_reach_shop_as_objects_through_their_own_ids(
+    client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
+) -> None:
+    owner_b = {"Authorization": f"Bearer {(await token_pair(client, 'owner_b@example.com'))['access_token']}"}
+    body = {"name": "Bowl", "variants": [{"sku": "B-1", "price": 1000, "stock": 3}]}
+    created = await client.post("/api/products", json=body, headers=owner_b)
+    assert created.status_code == 201, created.text
+    async with alchemy.get_session() as session:
+        b_shop = await session.scalar(select(Product.shop_id).where(Product.id == created.json()["id"]))
+    ids = {**world["ids"], "bpid": created.json()["id"], "bshop": b_shop}
+    assert (await sign_in(client, "owner_b@example.com")).status_code == 303
+    match = CSRF_RE.search((await client.get("/account/sign-in")).text)
+    assert match
+    for route in MIXED:
+        before = await snapshot(alchemy, ids)
+        b_before = await snapshot(alchemy, {**ids, "pid": ids["bpid"], "shop": b_shop})
+        response = await send(client, route, ids, match.group(1))
+        assert response.status_code == route.stranger, (route.name, response.status_code, text_of(response.text)[:300])
+        assert await snapshot(alchemy, ids) == before, route.name
+        assert await snapshot(alchemy, {**ids, "pid": ids["bpid"], "shop": b_shop}) == b_before, route.name
