@@ -18,13 +18,14 @@ from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.accounts.service import UserService
-from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
+from webshop.admin import ADMIN_PAGE_SIZE, ShopStaffPages, admin_list_page
 from webshop.admin.products import UPLOAD_BODY_LIMIT
 from webshop.audit.service import AuditService
 from webshop.db.models import Shop, User
 from webshop.db.models.shops import ShopRole
 from webshop.errors import DomainError, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
+from webshop.security.session import requires_admin
 from webshop.shops.service import ShopService
 from webshop.text import Line, Lines
 from webshop.web.forms import FORM_MESSAGE, FormFields, read_form
@@ -50,6 +51,10 @@ FIELD_MESSAGES = {
 """What a field refused by ``ShopWrite``'s limits says beside it (msgspec's own message is for developers)."""
 
 ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "country")
+
+
+ADMIN_ONLY: list[Any] = [requires_admin]
+"""Route guards of what only platform admins do with shops (beside the controller's staff guard)."""
 
 
 class ShopForm(msgspec.Struct, kw_only=True):
@@ -116,12 +121,14 @@ def _readable(error: DomainError) -> DomainError:
     return ValidationFailed(f"The shop was not saved. {FORM_MESSAGE}", field_errors=fields)
 
 
-class AdminShopController(AdminPages):
-    """Shops for platform admins: create, edit, suspend, restore, delete; members and logo."""
+class AdminShopController(ShopStaffPages):
+    """Shops: platform admins list, create, suspend, restore and delete them (``ADMIN_ONLY``); a shop's
+    page, its profile, members and logo are also its members' (the service lets owners change them,
+    staff only look, and anyone else finds no such shop)."""
 
     path = "/admin/shops"
 
-    @get("", name="admin_shops", media_type=MediaType.HTML)
+    @get("", name="admin_shops", media_type=MediaType.HTML, guards=ADMIN_ONLY)
     async def index(
         self,
         request: Request[User, Any, Any],
@@ -143,12 +150,12 @@ class AdminShopController(AdminPages):
         context = {"shops": shops, "statuses": STATUSES}
         return admin_list_page(request, "admin/shops", "shop-results", context, total=total, page=page, filters=filters)
 
-    @get("/new", name="admin_shop_new", media_type=MediaType.HTML)
+    @get("/new", name="admin_shop_new", media_type=MediaType.HTML, guards=ADMIN_ONLY)
     async def new(self) -> Template:
         """The new-shop form."""
         return Template("admin/shops/new.html", context={"form": ShopForm(), "errors": {}, "message": ""})
 
-    @post("", name="admin_shop_create", media_type=MediaType.HTML)
+    @post("", name="admin_shop_create", media_type=MediaType.HTML, guards=ADMIN_ONLY)
     async def create(
         self, request: Request[User, Any, Any], data: FormFields, shops_service: NamedDependency[ShopService]
     ) -> Any:
@@ -201,7 +208,7 @@ class AdminShopController(AdminPages):
         flash(request, f"Saved shop “{shop.name}”.", "success")
         return see_other_to(request, "admin_shop", shop_id=shop_id)
 
-    @post("/{shop_id:int}/suspend", name="admin_shop_suspend", media_type=MediaType.HTML)
+    @post("/{shop_id:int}/suspend", name="admin_shop_suspend", media_type=MediaType.HTML, guards=ADMIN_ONLY)
     async def suspend(
         self,
         request: Request[User, Any, Any],
@@ -212,7 +219,7 @@ class AdminShopController(AdminPages):
         """Suspend the shop: its products leave the storefront and the API at once."""
         return await _status_change(request, shops_service, audit_service, shop_id, "suspend")
 
-    @post("/{shop_id:int}/restore", name="admin_shop_restore", media_type=MediaType.HTML)
+    @post("/{shop_id:int}/restore", name="admin_shop_restore", media_type=MediaType.HTML, guards=ADMIN_ONLY)
     async def restore(
         self,
         request: Request[User, Any, Any],
@@ -223,7 +230,7 @@ class AdminShopController(AdminPages):
         """Bring a suspended or deleted shop back: its products return to the storefront."""
         return await _status_change(request, shops_service, audit_service, shop_id, "restore")
 
-    @get("/{shop_id:int}/delete", name="admin_shop_delete_confirm", media_type=MediaType.HTML)
+    @get("/{shop_id:int}/delete", name="admin_shop_delete_confirm", media_type=MediaType.HTML, guards=ADMIN_ONLY)
     async def confirm_delete(
         self, request: Request[User, Any, Any], shop_id: FromPath[int], shops_service: NamedDependency[ShopService]
     ) -> Template:
@@ -231,7 +238,7 @@ class AdminShopController(AdminPages):
         shop = await shops_service.get_for(request.user, shop_id)
         return Template("admin/shops/delete.html", context={"shop": shop})
 
-    @post("/{shop_id:int}/delete", name="admin_shop_delete", media_type=MediaType.HTML)
+    @post("/{shop_id:int}/delete", name="admin_shop_delete", media_type=MediaType.HTML, guards=ADMIN_ONLY)
     async def delete(
         self,
         request: Request[User, Any, Any],

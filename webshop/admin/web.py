@@ -38,5 +38,9 @@ class AdminController(ShopStaffPages):
                 "order_counts": await orders_service.status_counts(shop_ids=scope.shop_ids),
                 "stock_counts": await stock_service.health_counts(shop_ids=scope.shop_ids),
                 "platform": scope.everything,
+                # A member's shops, each with its page (profile, logo and staff: owners change them).
+                "my_shops": []
+                if scope.everything
+                else sorted((await shops_service.names(list(scope.access.roles))).values(), key=lambda s: s.name),
             },
         )
