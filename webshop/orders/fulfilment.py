@@ -182,12 +182,10 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         rows, total = await orders.search_for_admin(shop_ids=mine, **filters)
         if mine is None:
             return [ShopOrderRow(row) for row in rows], total
-        shown = []
-        for row in rows:
-            order = await orders.get_for(row.order.id)
-            lines_of = frozenset(line.shop_id for line in order.lines if line.shop_id in mine)
-            shown.append(ShopOrderRow(row, ShopView(order, lines_of)))
-        return shown, total
+        return [
+            ShopOrderRow(row, ShopView(row.order, mine.intersection(ln.shop_id for ln in row.order.lines)))
+            for row in rows
+        ], total
 
     async def search_for_shops(
         self,

@@ -505,6 +505,8 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             .order_by(Order.created_at.desc(), Order.id.desc())
             .limit(limit)
             .offset(offset)
+            # A member's list shows each order's totals of their lines: its lines and parts come with it.
+            .options(*(ORDER_LOAD if shop_ids is not None else ()))
         )
         return [AdminOrderRow(order, email, name) for order, email, name in rows.all()], total
 
