@@ -17,6 +17,7 @@ from webshop.db.models.operations import AccountToken, AuditEvent, OutboundEmail
 from webshop.db.models.orders import Address, Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus
 from webshop.db.models.shops import Shop, ShopMember, ShopRole
 from webshop.db.models.stock import StockMovement, StockReason
+from webshop.db.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "AccountToken",
@@ -27,6 +28,7 @@ __all__ = [
     "CartLine",
     "CatalogState",
     "Category",
+    "DeliveryStatus",
     "Fulfilment",
     "FulfilmentStatus",
     "IdempotencyRecord",
@@ -50,4 +52,7 @@ __all__ = [
     "User",
     "UserRole",
     "Variant",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

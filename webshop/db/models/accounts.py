@@ -36,6 +36,8 @@ class User(BigIntAuditBase):
     # Sign-in throttling per account (OWASP Authentication Cheat Sheet: back-off, then a lock).
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # Set when the account was erased (GDPR art. 17): personal data replaced, orders kept.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
     @property
     def is_admin(self) -> bool:

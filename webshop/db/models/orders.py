@@ -11,6 +11,8 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+ORDER_NOTE = 500
+
 
 class OrderStatus(enum.StrEnum):
     """Where an order is in its life; allowed moves live in ``webshop.orders.service.TRANSITIONS``."""
@@ -86,6 +88,8 @@ class Order(BigIntAuditBase):
     refund_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     refund_reference: Mapped[str | None] = mapped_column(String(100), default=None)
     refunded_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # The shopper's note at checkout (plain text, at most ORDER_NOTE characters; escaped wherever shown).
+    customer_note: Mapped[str] = mapped_column(String(ORDER_NOTE), default="", server_default=text("''"))
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
