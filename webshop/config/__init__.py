@@ -25,6 +25,7 @@ from webshop.config.settings import (
     ServerSettings,
     Settings,
     ShopSettings,
+    WebhookSettings,
 )
 from webshop.config.values import SMTP_TLS_MODES, STATE_DIR, SettingsError, parse_rate_limit
 
@@ -44,6 +45,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "ShopSettings",
+    "WebhookSettings",
     "get_settings",
     "parse_rate_limit",
     "served_base_url",

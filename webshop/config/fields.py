@@ -94,6 +94,8 @@ FIELDS: tuple[Field, ...] = (
       shown_default="any host in development; the host of `WEBSHOP_BASE_URL` in production"),
     F("WEBSHOP_TRUSTED_PROXIES", "security", "trusted_proxies", v.trusted_proxies, "",
       "IP addresses/networks of reverse proxies whose X-Forwarded-* headers are believed."),
+    F("WEBSHOP_CORS_ORIGINS", "security", "cors_origins", v.cors_origins, "",
+      "Comma-separated origins whose browser apps may call /api (empty: no CORS)."),
     F("WEBSHOP_ACCESS_TOKEN_MINUTES", "security", "access_token_minutes", v.integer(1, 24 * 60), "15",
       "Lifetime of an API access token, minutes."),
     F("WEBSHOP_REFRESH_TOKEN_DAYS", "security", "refresh_token_days", v.integer(1, 3650), "30",
@@ -152,6 +154,16 @@ FIELDS: tuple[Field, ...] = (
       "Seconds before the first retry of a failed message (doubles per attempt)."),
     F("WEBSHOP_MAIL_MAX_ATTEMPTS", "mail", "max_attempts", v.integer(1, 100), "8",
       "Attempts before a message is marked failed."),
+    F("WEBSHOP_WEBHOOK_ALLOW_PRIVATE", "webhooks", "allow_private", v.boolean, "false",
+      "Production: webhook URLs may point at loopback or private addresses."),
+    F("WEBSHOP_WEBHOOK_TIMEOUT", "webhooks", "timeout", v.number(1, 120), "10",
+      "Seconds one webhook delivery may take before it counts as failed."),
+    F("WEBSHOP_WEBHOOK_POLL_SECONDS", "webhooks", "poll_seconds", v.number(0.01, 3600), "1",
+      "Seconds between the webhook sender's looks for due deliveries."),
+    F("WEBSHOP_WEBHOOK_RETRY_SECONDS", "webhooks", "retry_seconds", v.number(0.01, 86400), "30",
+      "Seconds before the first retry of a failed delivery (doubles per attempt)."),
+    F("WEBSHOP_WEBHOOK_MAX_ATTEMPTS", "webhooks", "max_attempts", v.integer(1, 100), "10",
+      "Attempts before a delivery is marked failed."),
 )  # fmt: skip
 """Every setting, in reading order."""
 

@@ -1,4 +1,4 @@
-"""Settings: frozen groups by concern (server, database, security, limits, shop, mail), read from
+"""Settings: frozen groups by concern (server, database, security, limits, shop, mail, webhooks), read from
 ``WEBSHOP_*`` environment variables through the field table (``webshop.config.fields``).
 
 ``Settings`` holds one object per group (``settings.mail.smtp_host``, ``settings.database.url``);
@@ -90,6 +90,8 @@ class SecuritySettings:
             ``effective_allowed_hosts``).
         trusted_proxies: IP addresses / CIDR networks of reverse proxies whose ``X-Forwarded-For``,
             ``X-Forwarded-Proto`` and ``X-Request-ID`` are believed (empty: nobody's).
+        cors_origins: Origins whose browser apps may call ``/api`` (CORS; empty: none, ``*``: any,
+            without credentials).
         access_token_minutes: Lifetime of an API access token (JWT ``exp``), minutes.
         refresh_token_days: Lifetime of an API refresh token, days.
         jwt_issuer: ``WEBSHOP_JWT_ISSUER`` as configured (empty: the base URL; see ``token_issuer``).
@@ -106,6 +108,7 @@ class SecuritySettings:
     secret_key: str = field(repr=False)
     allowed_hosts: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
+    cors_origins: tuple[str, ...]
     access_token_minutes: int
     refresh_token_days: int
     jwt_issuer: str
@@ -200,6 +203,27 @@ class MailSettings:
     max_attempts: int
 
 
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Outbound webhooks: where they may go and the background sender's pace.
+
+    Attributes:
+        allow_private: In production, endpoint URLs may resolve to loopback, private or link-local
+            addresses (off: refused, against SSRF; OWASP SSRF Prevention Cheat Sheet). Development
+            always allows them.
+        timeout: Seconds one delivery (connect, send, answer) may take before it counts as failed.
+        poll_seconds: Seconds between the sender's looks for due deliveries (it also wakes on commit).
+        retry_seconds: Seconds before the first retry of a failed delivery; doubles per attempt (max 6 h).
+        max_attempts: Attempts before a delivery is marked ``failed``.
+    """
+
+    allow_private: bool
+    timeout: float
+    poll_seconds: float
+    retry_seconds: float
+    max_attempts: int
+
+
 GROUPS: dict[str, type] = {
     "server": ServerSettings,
     "database": DatabaseSettings,
@@ -207,6 +231,7 @@ GROUPS: dict[str, type] = {
     "limits": LimitsSettings,
     "shop": ShopSettings,
     "mail": MailSettings,
+    "webhooks": WebhookSettings,
 }
 """Each group's ``Settings`` attribute and its class."""
 DERIVED = {"security": ("token_issuer", "secure_cookies", "effective_allowed_hosts")}
@@ -245,6 +270,7 @@ class Settings:
         limits: ``LimitsSettings`` (admission queue, rate limits and their Redis).
         shop: ``ShopSettings`` (base URL, currency, taxes, page size, media, checkout rule, demo admin).
         mail: ``MailSettings`` (SMTP or outbox folder, sender, retries).
+        webhooks: ``WebhookSettings`` (private addresses, timeout, sender's retries).
     """
 
     server: ServerSettings
@@ -253,6 +279,7 @@ class Settings:
     limits: LimitsSettings
     shop: ShopSettings
     mail: MailSettings
+    webhooks: WebhookSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> Settings:

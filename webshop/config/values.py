@@ -236,6 +236,19 @@ def allowed_hosts(name: str, raw: str, context: Context) -> tuple[str, ...]:
     return items
 
 
+def cors_origins(name: str, raw: str, context: Context) -> tuple[str, ...]:
+    """Comma-separated origins (``https://app.example.com``, scheme and host, an optional port, no
+    path) or ``*`` (any origin, and then never with credentials: the Fetch standard forbids it)."""
+    items = _items(raw)
+    for item in items:
+        if item == "*":
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path or parts.query:
+            raise SettingsError(f"{name} must list origins like https://app.example.com, got {item!r}")
+    return items
+
+
 def database_url(name: str, raw: str, context: Context) -> str:
     """A supported driver's URL, with a host and database name for PostgreSQL and a file for SQLite."""
     from sqlalchemy.engine import make_url

@@ -71,8 +71,14 @@ def queue_email(session: AsyncSession, *, to: str, kind: str, context: dict[str,
         attempts=0,
     )
     session.add(row)
-    session.info[_QUEUED_KEY] = True
+    mark_queued(session)
     return row
+
+
+def mark_queued(session: AsyncSession) -> None:
+    """Have the background senders in this process woken once ``session``'s transaction commits
+    (e-mail and webhook senders share the wake-up: a round with nothing due costs one query)."""
+    session.info[_QUEUED_KEY] = True
 
 
 async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> OutboundEmail:
@@ -133,7 +139,8 @@ async def queue_shop_order_emails(session: AsyncSession, order: Order) -> list[O
 
 
 def register_waker(loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> int:
-    """Have ``wake`` set (on ``loop``) whenever a transaction that queued mail commits; returns a handle."""
+    """Have ``wake`` set (on ``loop``) whenever a transaction that queued mail or a webhook commits;
+    returns a handle."""
     with _wakers_lock:
         handle = id(wake)
         _wakers[handle] = (loop, wake)

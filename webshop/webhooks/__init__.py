@@ -1,0 +1,1 @@
+"""Outbound webhooks: events written with the change that causes them, signed and sent after commit."""
