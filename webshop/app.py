@@ -62,6 +62,7 @@ from webshop.orders.api import OrderApiController
 from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.service import OrderService
 from webshop.orders.web import OrderController
+from webshop.security.cors import api_cors
 from webshop.security.headers import allowed_hosts_config
 from webshop.security.jwt import api_auth
 from webshop.security.session import SessionUserMiddleware, session_config
@@ -69,6 +70,7 @@ from webshop.security.throttle import provide_sign_in_throttle, rate_limit_middl
 from webshop.shops.api import ShopApiController
 from webshop.shops.service import ShopService
 from webshop.shops.web import ShopsController
+from webshop.stock.api import StockApiController
 from webshop.stock.service import StockService
 from webshop.web.admission import AdmissionMiddleware
 from webshop.web.caching import StaticAssets, compression_config
@@ -200,8 +202,9 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
                 CheckoutApiController,
                 OrderApiController,
                 ShopApiController,
+                StockApiController,
             ],
-            middleware=[api_auth_middleware],
+            middleware=[*api_cors(settings.security), api_auth_middleware],
             before_request=strict_json_body,  # JSON bodies by msgspec's strict rules: 0 is not a boolean
         ),
         health,

@@ -465,6 +465,8 @@ def classify(stock_level: int, threshold: int) -> str:
         return "critical"
     if stock_level <= threshold:
         return "low"
+    if stock_level <= 2 * threshold:
+        return "medium"
     return "healthy"
 
 
@@ -493,10 +495,10 @@ async def test_stock_dashboard_counts_match_the_database(admin, alchemy, skus):
                 .where(Product.deleted_at.is_(None))
             )
         ).all()
-    expected = {level: 0 for level in ("out", "critical", "low", "healthy")}
+    expected = {level: 0 for level in ("out", "critical", "low", "medium", "healthy")}
     for _, level, threshold in rows:
         expected[classify(level, threshold)] += 1
-    assert expected == {"out": 1, "critical": 2, "low": 2, "healthy": 2}
+    assert expected == {"out": 1, "critical": 2, "low": 2, "medium": 1, "healthy": 1}
 
     page = await admin.get("/admin/stock")
     assert page.status_code == 200
@@ -518,7 +520,9 @@ async def test_stock_dashboard_counts_match_the_database(admin, alchemy, skus):
     assert f'href="/admin/products/{alpha}"' in page.text
     healthy = await admin.get("/admin/stock?level=healthy", headers={"HX-Request": "true", "HX-Target": "stock-health"})
     assert healthy.text.lstrip().startswith('<section id="stock-health"') and "<html" not in healthy.text
-    assert listed(healthy.text, "healthy") == ["DC-1", "EP-1"]
+    assert listed(healthy.text, "healthy") == ["EP-1"]
+    medium = await admin.get("/admin/stock?level=medium", headers={"HX-Request": "true", "HX-Target": "stock-health"})
+    assert listed(medium.text, "medium") == ["DC-1"]
 
 
 async def test_stock_adjustment_goes_through_the_ledger_and_the_audit_trail(admin, alchemy, skus):

@@ -26,6 +26,7 @@ from webshop.catalog.schemas import TAX_CATEGORY_DEFAULT, ProductWrite, VariantU
 from webshop.db.models import Product, Variant
 from webshop.errors import DomainError
 from webshop.money import exponent, parse_major
+from webshop.stock.service import stock_level_of
 from webshop.text import Line, Lines
 from webshop.web.forms import InvalidForm, read_form
 
@@ -47,14 +48,8 @@ def major_text(amount: int, currency: str) -> str:
 
 
 def stock_level(variant: Variant) -> str:
-    """The variant's stock level name (same rule as ``webshop.stock.service.stock_level_expression``)."""
-    if variant.stock <= 0:
-        return "out"
-    if variant.stock * 2 <= variant.low_stock_threshold:
-        return "critical"
-    if variant.stock <= variant.low_stock_threshold:
-        return "low"
-    return "healthy"
+    """The variant's stock level name (``webshop.stock.service.stock_level_of``)."""
+    return stock_level_of(variant.stock, variant.low_stock_threshold).value
 
 
 def safe_next(value: str | None, default: str = "/admin/products") -> str:

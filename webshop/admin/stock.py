@@ -28,6 +28,7 @@ LEVEL_LABELS = {
     StockLevel.OUT: "Out of stock",
     StockLevel.CRITICAL: "Critical",
     StockLevel.LOW: "Low",
+    StockLevel.MEDIUM: "Medium",
     StockLevel.HEALTHY: "Healthy",
 }
 # Lists shown when no level is chosen: the ones that need attention.

@@ -51,7 +51,7 @@ class ProductAdminList:
             q: Text matched case-insensitively against name, slug and the variants' SKUs.
             category_id: Only products in this category or below it.
             state: ``active`` (not soft-deleted; the default), ``deleted`` or ``all`` (see ``ADMIN_STATES``).
-            stock_level: ``out``, ``critical``, ``low`` or ``healthy``: products with at least one variant
+            stock_level: ``out``, ``critical``, ``low``, ``medium`` or ``healthy``: products with at least one variant
                 at that level (``webshop.stock.service.stock_level_expression``); ``None`` for any.
             sort: A key of ``ADMIN_SORTS`` (unknown values sort by name).
             page: 1-based page number.

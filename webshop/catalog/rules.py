@@ -29,7 +29,13 @@ from webshop.errors import ValidationFailed
 
 ADMIN_STATES = {"active": "Not deleted", "deleted": "Deleted", "all": "All"}
 """The admin product table's state filter (``admin_search(state=...)``)."""
-ADMIN_STOCK_LEVELS = {"out": "Out of stock", "critical": "Critical", "low": "Low", "healthy": "Healthy"}
+ADMIN_STOCK_LEVELS = {
+    "out": "Out of stock",
+    "critical": "Critical",
+    "low": "Low",
+    "medium": "Medium",
+    "healthy": "Healthy",
+}
 """The admin product table's stock filter: a product with any variant at that level."""
 ADMIN_SORTS = {
     "name": "Name: A to Z",

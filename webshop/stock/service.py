@@ -9,6 +9,7 @@ in one process or many. A CHECK constraint (``stock >= 0``) is the last line of 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.audit.service import Audited
 from webshop.catalog import limits
+from webshop.catalog.query import descendant_ids
 from webshop.catalog.summaries import refresh_product_summaries
-from webshop.db.models import Product, StockMovement, StockReason, User, Variant
+from webshop.db.models import Category, Product, StockMovement, StockReason, User, Variant
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.shops.service import ShopService
 
@@ -214,6 +216,7 @@ class StockLevel(enum.StrEnum):
     OUT = "out"
     CRITICAL = "critical"
     LOW = "low"
+    MEDIUM = "medium"
     HEALTHY = "healthy"
 
 
@@ -237,19 +240,40 @@ def stock_level_expression() -> Any:
     - ``critical``: ``0 < s`` and ``2 * s <= t`` (at most half the threshold; integers only, so a
       threshold of 5 makes 1 and 2 critical, 3 to 5 low);
     - ``low``: ``0 < s <= t`` and not critical;
-    - ``healthy``: ``s > t``.
+    - ``medium``: ``t < s <= 2 * t`` (within twice the threshold: reorder soon);
+    - ``healthy``: ``s > 2 * t``.
+
+    ``stock_level_of`` is the same rule in Python, for one variant already loaded.
     """
     return case(
         (Variant.stock <= 0, StockLevel.OUT.value),
         (Variant.stock * 2 <= Variant.low_stock_threshold, StockLevel.CRITICAL.value),
         (Variant.stock <= Variant.low_stock_threshold, StockLevel.LOW.value),
+        (Variant.stock <= Variant.low_stock_threshold * 2, StockLevel.MEDIUM.value),
         else_=StockLevel.HEALTHY.value,
     )
 
 
-def _in_shops(shop_ids: frozenset[int] | None) -> list[Any]:
-    """The condition "the product is of one of ``shop_ids``" (none for ``None``: every shop)."""
-    return [] if shop_ids is None else [Product.shop_id.in_(shop_ids or {0})]
+def stock_level_of(stock: int, threshold: int) -> StockLevel:
+    """The ``StockLevel`` of ``stock`` units against a ``threshold`` (the rule of ``stock_level_expression``)."""
+    if stock <= 0:
+        return StockLevel.OUT
+    if stock * 2 <= threshold:
+        return StockLevel.CRITICAL
+    if stock <= threshold:
+        return StockLevel.LOW
+    if stock <= threshold * 2:
+        return StockLevel.MEDIUM
+    return StockLevel.HEALTHY
+
+
+def _in_shops(shop_ids: frozenset[int] | None, category_ids: frozenset[int] | None = None) -> list[Any]:
+    """The conditions "the product is of one of ``shop_ids``" and "in one of ``category_ids``"
+    (none for ``None``: every shop, every category)."""
+    conditions = [] if shop_ids is None else [Product.shop_id.in_(shop_ids or {0})]
+    if category_ids is not None:
+        conditions.append(Product.category_id.in_(category_ids or {0}))
+    return conditions
 
 
 @dataclass(frozen=True)
@@ -266,6 +290,18 @@ class StockRow:
     level: StockLevel
 
 
+@dataclass(frozen=True)
+class StockHealth:
+    """The stock-health report: ``counts`` of every level and the listed variants of the chosen ones.
+
+    ``bands`` is ``[(level, rows)]`` in ``StockLevel`` order, each with at most the requested number
+    of rows (lowest stock first); ``counts[level]`` says how many there are in all.
+    """
+
+    counts: dict[StockLevel, int]
+    bands: list[tuple[StockLevel, list[StockRow]]]
+
+
 class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
     """Stock health figures and admin stock adjustments (through ``adjust_stock``, audited)."""
 
@@ -276,11 +312,14 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
 
     repository_type = Repo
 
-    async def health_counts(self, *, shop_ids: frozenset[int] | None = None) -> dict[StockLevel, int]:
+    async def health_counts(
+        self, *, shop_ids: frozenset[int] | None = None, category_ids: frozenset[int] | None = None
+    ) -> dict[StockLevel, int]:
         """How many variants of products not deleted are at each ``StockLevel``: one grouped query.
 
         Args:
             shop_ids: Only these shops' variants (a shop member's dashboard); ``None`` for every shop's.
+            category_ids: Only products in these categories (``None``: any category).
 
         Returns:
             ``{level: count}`` with every level present (0 when none).
@@ -290,7 +329,7 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             select(level, func.count())
             .select_from(Variant)
             .join(Product, Product.id == Variant.product_id)
-            .where(Product.deleted_at.is_(None), *_in_shops(shop_ids))
+            .where(Product.deleted_at.is_(None), *_in_shops(shop_ids, category_ids))
             .group_by(level)
         )
         counts = dict.fromkeys(StockLevel, 0)
@@ -299,10 +338,17 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
         return counts
 
     async def health_list(
-        self, level: StockLevel, *, limit: int = 100, offset: int = 0, shop_ids: frozenset[int] | None = None
+        self,
+        level: StockLevel,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        shop_ids: frozenset[int] | None = None,
+        category_ids: frozenset[int] | None = None,
     ) -> list[StockRow]:
         """Variants at ``level`` (products not deleted), lowest stock first, then by product name and SKU;
-        only shops ``shop_ids``' variants unless it is ``None`` (every shop's)."""
+        only shops ``shop_ids``' variants unless it is ``None`` (every shop's), and only products in
+        ``category_ids`` unless it is ``None``."""
         expression = stock_level_expression()
         rows = await self.repository.session.execute(
             select(
@@ -315,7 +361,7 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
                 Variant.low_stock_threshold,
             )
             .join(Product, Product.id == Variant.product_id)
-            .where(Product.deleted_at.is_(None), expression == level.value, *_in_shops(shop_ids))
+            .where(Product.deleted_at.is_(None), expression == level.value, *_in_shops(shop_ids, category_ids))
             .order_by(Variant.stock, Product.name, Variant.sku)
             .limit(limit)
             .offset(offset)
@@ -324,6 +370,43 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             StockRow(vid, sku, pid, name, list(options or []), stock, threshold, level)
             for vid, sku, pid, name, options, stock, threshold in rows.all()
         ]
+
+    async def health(
+        self,
+        *,
+        levels: Sequence[StockLevel] = tuple(StockLevel),
+        category_id: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        shop_ids: frozenset[int] | None = None,
+    ) -> StockHealth:
+        """The stock-health report of the API (``GET /api/stock/health``), the dashboard's numbers.
+
+        Args:
+            levels: The levels whose variants are listed (counts always cover every level).
+            category_id: Only products in this category or below it.
+            limit / offset: The slice of each listed level (lowest stock first).
+            shop_ids: Only these shops' variants (a shop member); ``None`` for every shop's.
+
+        Raises:
+            NotFound: ``category_id`` is no category.
+        """
+        category_ids: frozenset[int] | None = None
+        if category_id is not None:
+            categories = list(await self.repository.session.scalars(select(Category)))
+            if not any(category.id == category_id for category in categories):
+                raise NotFound(f"There is no category {category_id}.")
+            category_ids = frozenset(descendant_ids(categories, category_id))
+        counts = await self.health_counts(shop_ids=shop_ids, category_ids=category_ids)
+        bands = [
+            (
+                level,
+                await self.health_list(level, limit=limit, offset=offset, shop_ids=shop_ids, category_ids=category_ids),
+            )
+            for level in StockLevel
+            if level in levels
+        ]
+        return StockHealth(counts, bands)
 
     async def adjust_by_sku(self, *, sku: str, delta: str | int, reason: str, note: str, actor: User | None) -> int:
         """An admin's stock adjustment: ``delta`` units for the variant ``sku``, with a reason and a note.
