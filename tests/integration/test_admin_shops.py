@@ -253,6 +253,11 @@ async def test_logo_upload_is_verified_stored_shown_and_removable(admin, alchemy
     assert f'src="/media/{shop.logo_key}-320.webp"' in page.text
     assert (await admin.get(f"/media/{shop.logo_key}-320.webp")).status_code == 200
     assert "Changed the logo of Ann's Kitchen (logo.png)" in text_of(page.text)
+    # Shoppers see it on the shop's page and in the directory; the API gives its URL.
+    logo = f'src="/media/{shop.logo_key}-320.webp"'
+    assert logo in (await admin.get("/shops/ann-s-kitchen")).text and logo in (await admin.get("/shops")).text
+    listed = (await admin.get("/api/shops")).json()["items"]
+    assert [s["logo_url"] for s in listed if s["slug"] == "ann-s-kitchen"] == [f"/media/{shop.logo_key}-320.webp"]
 
     # A new logo replaces the old one's files.
     old_key = shop.logo_key

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast
 import msgspec
 
 from webshop.db.models.shops import SHOP_NAME, SHOP_SLUG
+from webshop.media import image_url
 from webshop.text import EMAIL_PATTERN, PATTERN_MESSAGES, Line, Lines, VisibleLine
 
 if TYPE_CHECKING:
@@ -80,7 +81,8 @@ class MemberWrite(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ShopOut(msgspec.Struct, kw_only=True):
-    """A shop as the API shows it (``logo_url`` is ``null`` until shops have logos in the API)."""
+    """A shop as the API shows it; ``logo_url`` is the path of its logo (320 px wide WebP), ``null``
+    when it has none."""
 
     id: int
     slug: str
@@ -128,7 +130,7 @@ def shop_out(shop: Shop) -> ShopOut:
         ),
         contact_email=shop.contact_email,
         contact_phone=shop.contact_phone,
-        logo_url=None,
+        logo_url=image_url(shop.logo_key, 320) if shop.logo_key else None,
         is_active=shop.is_active,
         is_default=shop.is_default,
         created_at=shop.created_at,
