@@ -119,6 +119,16 @@ async def test_a_member_sees_only_their_shops_products_stock_and_orders(client, 
         assert (await client.get("/admin/categories")).status_code == 403
         assert (await client.get("/admin/shops")).status_code == 403
 
+        # Their shop's page: owners get the profile, logo and member forms; staff see the same facts only.
+        shop_page = await client.get(f"/admin/shops/{world['shops']['a']}")
+        assert shop_page.status_code == 200 and "Shop A" in text_of(shop_page.text)
+        forms = ("Add member", "Upload logo", f'action="/admin/shops/{world["shops"]["a"]}"')
+        if name == "owner_a":
+            assert all(form in shop_page.text for form in forms)
+        else:
+            assert not any(form in shop_page.text for form in forms)
+            assert "The shop's owners change its profile, logo and staff." in text_of(shop_page.text)
+
 
 async def test_another_shops_product_and_order_are_404_and_posts_change_nothing(client, alchemy, world) -> None:
     b_product, b_order = world["products"]["B-BOWL"], world["b_only"]["id"]

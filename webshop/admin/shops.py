@@ -422,6 +422,8 @@ async def shop_page(
             "message": error.detail if error else "",
             "status_message": status_message,
             "members": await shops.members(request.user, shop.id),
+            # Staff see the profile, logo and members; only owners (and admins) get the forms.
+            "owner": (await shops.access(request.user)).owns(shop.id),
             "member_form": member_form or MemberForm(),
             "member_errors": member_errors or {},
             "member_message": member_message,
