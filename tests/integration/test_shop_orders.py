@@ -144,7 +144,18 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
     assert last.json()["status"] == "shipped"
     async with alchemy.get_session() as session:
         kinds = list(await session.scalars(select(OutboundEmail.kind).where(OutboundEmail.kind == "order_shipped")))
+        parts = list(
+            await session.scalars(
+                select(OutboundEmail.text_body)
+                .where(OutboundEmail.kind == "order_part_shipped")
+                .order_by(OutboundEmail.id)
+            )
+        )
     assert kinds == ["order_shipped"]
+    # The shopper heard of each earlier part as it left: its lines, carrier and tracking number.
+    assert len(parts) == 2
+    assert "from Shop A with DHL, tracking number JD0146" in parts[0] and "A-KNIFE" in parts[0]
+    assert "B-BOWL" not in parts[0] and "from Shop B with UPS" in parts[1] and "B-BOWL" in parts[1]
     assert await ledger_ok(alchemy)
 
 

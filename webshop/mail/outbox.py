@@ -102,6 +102,37 @@ async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> O
     return queue_email(session, to=user.email, kind=kind, context=context)
 
 
+async def queue_part_shipped_email(
+    session: AsyncSession, order: Order, shop_ids: list[int | None], *, carrier: str, tracking_number: str
+) -> OutboundEmail:
+    """Queue ``order_part_shipped`` to the customer: the lines of the shops ``shop_ids`` have shipped
+    (with ``carrier`` and ``tracking_number``, either may be empty) while other parts are still to come.
+
+    The order's last part is announced by ``order_shipped`` (the order's own status change) instead.
+    """
+    user = await session.get(User, order.user_id)
+    if user is None:  # the foreign key forbids it
+        raise RuntimeError(f"order {order.number} has no customer")
+    lines = list(
+        await session.scalars(
+            select(OrderLine)
+            .where(OrderLine.order_id == order.id, OrderLine.shop_id.in_([i for i in shop_ids if i is not None]))
+            .order_by(OrderLine.id)
+        )
+    )
+    settings = settings_of(session)
+    context = {
+        "user": user,
+        "order": order,
+        "lines": lines,
+        "shop_names": sorted({line.shop_name for line in lines if line.shop_name}),
+        "carrier": carrier,
+        "tracking_number": tracking_number,
+        "order_url": f"{settings.shop.base_url}/orders/{order.number}",
+    }
+    return queue_email(session, to=user.email, kind="order_part_shipped", context=context)
+
+
 async def queue_shop_order_emails(session: AsyncSession, order: Order) -> list[OutboundEmail]:
     """Queue a ``shop_new_order`` e-mail to every active member of each shop that sold lines of
     ``order``, with that shop's lines only, its part's shipping and where to send it (issue 16).

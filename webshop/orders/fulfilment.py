@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from webshop.audit.service import Audited
 from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus, User
 from webshop.errors import InvalidTransition, ValidationFailed
+from webshop.mail.outbox import queue_part_shipped_email
 from webshop.orders.service import AdminOrderRow, OrderService
 from webshop.shops.service import ShopAccess, ShopService
 
@@ -286,7 +287,11 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
             .where(Fulfilment.order_id == order.id, Fulfilment.status == FulfilmentStatus.PENDING.value)
         )
         orders = OrderService(session=session)
-        if not left:
+        if left:  # the shopper hears of each part as it leaves; the last one ships the order (its own e-mail)
+            await queue_part_shipped_email(
+                session, order, [part.shop_id for part in pending], carrier=carrier, tracking_number=tracking_number
+            )
+        else:
             await orders.transition(
                 await orders.get_for(order.id), OrderStatus.SHIPPED, actor=actor if isinstance(actor, User) else None
             )
