@@ -278,7 +278,8 @@ def _in_shops(shop_ids: frozenset[int] | None, category_ids: frozenset[int] | No
 
 @dataclass(frozen=True)
 class StockRow:
-    """One variant on the stock dashboard."""
+    """One variant on the stock dashboard and in ``GET /api/stock/health``: its stock on hand and the
+    threshold its ``level`` is measured against (units)."""
 
     variant_id: int
     sku: str
@@ -286,7 +287,7 @@ class StockRow:
     product_name: str
     option_values: list[str]
     stock: int
-    threshold: int
+    low_stock_threshold: int
     level: StockLevel
 
 
