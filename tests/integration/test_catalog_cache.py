@@ -12,7 +12,6 @@ import re
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.shopper import CSRF_RE, PASSWORD
 from tests.shopper import post as post_form
@@ -190,10 +189,15 @@ async def test_a_product_shown_before_shows_each_change_at_once(client, alchemy,
     assert (await client.get(f"/api/products/{product}")).status_code == 404
 
 
+def working_port(dsn: str) -> str:
+    """The port of a PostgreSQL DSN (``postgresql://user@host:5432/db`` -> ``"5432"``)."""
+    return re.search(r":(\d+)/", dsn).group(1)
+
+
 async def test_look_ups_outside_the_session_show_each_sale_and_fall_back(settings, skus, alchemy):
     """With a pooled engine (as ``webshop serve`` runs) the version and stock are read outside the
     request's session: on SQLite through the read-only file connection, on PostgreSQL through the
-    autocommit read engine. The product page shows each sale at once; on PostgreSQL, when the read
+    reader's asyncpg pool. The product page shows each sale at once; on PostgreSQL, when the read
     engine cannot connect, the request's own session answers instead and the stock is still right.
     """
     from webshop.app import create_app
@@ -212,19 +216,21 @@ async def test_look_ups_outside_the_session_show_each_sale_and_fall_back(setting
     async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as shopper:
         assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 3 left"
         if reader is not None:
-            assert reader.engine.pool.checkedin() >= 1  # the look-ups went through the read engine
+            assert reader.pool is not None and reader.pool.get_size() >= 1  # the look-ups went through the reader
         async with write_session(alchemy) as session:
             await ProductService(session=session).set_variant_stock(skus["BC-1"], 2, expected=3, actor=None)
         assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 2 left"
         if reader is None:
             return
-        # The read engine cannot connect (a port nobody listens on): the session answers instead.
-        working = reader.engine
-        reader.engine = create_async_engine(working.url.set(port=1), connect_args={"timeout": 1})
+        # The reader cannot connect (a port nobody listens on): the session answers instead.
+        working, reader.pool = reader.pool, None
+        reader.dsn = reader.dsn.replace(f":{working_port(reader.dsn)}/", ":1/")
         try:
             async with write_session(alchemy) as session:
                 await ProductService(session=session).set_variant_stock(skus["BC-1"], 1, expected=2, actor=None)
             assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 1 left"
             assert (await shopper.get("/api/products", params={"limit": 5})).status_code == 200
         finally:
-            reader.engine = working
+            if reader.pool is not None:
+                await reader.pool.close()
+            reader.pool = working
