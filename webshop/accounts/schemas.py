@@ -119,8 +119,7 @@ RoleName = Literal["customer", "admin"]
 
 
 class AdminUserOut(msgspec.Struct, kw_only=True):
-    """A user as an admin sees them in a list: ``UserOut`` plus when the account was erased (``null``
-    while it was not; an erased account's e-mail is ``deleted-<id>@invalid`` and its name "Deleted user")."""
+    """A user as an admin sees them through the API (``UserOut``'s fields; erased accounts are not shown)."""
 
     id: int
     email: str
@@ -129,7 +128,6 @@ class AdminUserOut(msgspec.Struct, kw_only=True):
     is_active: bool
     email_verified: bool
     created_at: datetime
-    erased_at: datetime | None
 
 
 class AdminUserDetail(AdminUserOut, kw_only=True):
@@ -185,5 +183,4 @@ def _admin_fields(user: User) -> dict[str, Any]:
         "is_active": user.is_active,
         "email_verified": user.email_verified_at is not None,
         "created_at": user.created_at,
-        "erased_at": user.erased_at,
     }

@@ -274,6 +274,7 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         q: str = "",
         role: UserRole | None = None,
         active: bool | None = None,
+        erased: bool | None = None,
         limit: int = 25,
         offset: int = 0,
     ) -> tuple[list[User], int]:
@@ -283,6 +284,7 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             q: Part of the e-mail address or name (case-insensitive); empty for everyone.
             role: Only users with this role.
             active: Only active (``True``) or deactivated (``False``) users.
+            erased: Only erased (``True``) or not erased (``False``) accounts; ``None`` for both.
             limit: Rows per page.
             offset: Rows to skip.
 
@@ -300,6 +302,8 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             conditions.append(User.role == role.value)
         if active is not None:
             conditions.append(User.is_active.is_(active))
+        if erased is not None:
+            conditions.append(User.erased_at.is_not(None) if erased else User.erased_at.is_(None))
         session = self.repository.session
         total = await session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
         rows = await session.scalars(
@@ -307,14 +311,19 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         )
         return list(rows), total
 
-    async def get_user(self, user_id: int) -> User:
+    async def get_user(self, user_id: int, *, erased: bool = True) -> User:
         """The user with ``user_id``, read afresh from the database.
+
+        Args:
+            user_id: The user's id.
+            erased: ``False``: an erased account counts as no such user (the API's view: erased is gone).
 
         Raises:
             NotFoundError: (advanced-alchemy's, answered as ``NotFound``) no such user.
         """
+        conditions = [User.id == user_id] if erased else [User.id == user_id, User.erased_at.is_(None)]
         return await self.get_one(
-            User.id == user_id,
+            *conditions,
             execution_options={"populate_existing": True},
             error_messages={"not_found": "There is no such user."},
         )

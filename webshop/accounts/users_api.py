@@ -11,8 +11,10 @@ API sign-in of the account, erasing (GDPR art. 17) removes the personal data and
   of the same path are ``webshop.accounts.api.MeApiController``'s; Litestar routes ``/api/users/me`` to
   them, never to ``/api/users/{id:int}`` (``me`` is not an integer).
 
-Erasing an erased account again answers 204 too: ``DELETE`` is idempotent (RFC 9110 §9.2.2), and the
-account still exists (``GET /api/users/{id}`` shows it with ``erased_at``).
+An erased account is gone from the API: it is not listed, and ``GET``/``PATCH``/``DELETE`` of its id
+answer 404, a second ``DELETE`` included (the erasure is done once; RFC 9110 §9.2.2 asks the same effect
+of a repeated ``DELETE``, not the same status). As after ``DELETE /api/shops/{id}``. The admin pages
+still show the erased account, with its audit trail.
 """
 
 from typing import Annotated, Any
@@ -74,10 +76,11 @@ class UserAdminApiController(Controller):
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> AdminUserPage:
-        """Admins: users newest first, searched by e-mail address or name; pages are linked by ``next_cursor``."""
+        """Admins: users newest first (erased accounts left out), searched by e-mail address or name; pages
+        are linked by ``next_cursor``."""
         offset = int(cursor or 0)
         users, total = await users_service.search_users(
-            q=q or "", role=UserRole(role) if role else None, active=is_active, limit=limit, offset=offset
+            q=q or "", role=UserRole(role) if role else None, active=is_active, erased=False, limit=limit, offset=offset
         )
         end = offset + len(users)
         return AdminUserPage(
@@ -88,8 +91,8 @@ class UserAdminApiController(Controller):
     async def get_user(
         self, user_id: PathId, users_service: NamedDependency[UserService], settings: NamedDependency[Settings]
     ) -> AdminUserDetail:
-        """Admins: one user with their orders in figures (count, cancellations, money spent)."""
-        user = await users_service.get_user(user_id)
+        """Admins: one user with their orders in figures (count, cancellations, money spent); erased: 404."""
+        user = await users_service.get_user(user_id, erased=False)
         currency = settings.shop.currency
         count, cancellations, spent = await users_service.order_figures(user.id, currency)
         return admin_user_detail(
@@ -105,7 +108,8 @@ class UserAdminApiController(Controller):
         users_service: NamedDependency[UserService],
     ) -> AdminUserOut:
         """Admins: change the name, role and/or access, all or nothing (409: it would leave no active
-        admin, or the account was erased). Deactivating signs the user out everywhere at once."""
+        admin). Deactivating signs the user out everywhere at once. An erased account: 404."""
+        await users_service.get_user(user_id, erased=False)
         user = await users_service.update_user(
             user_id,
             actor=request.user,
@@ -120,7 +124,8 @@ class UserAdminApiController(Controller):
         self, request: Request[User, Any, Any], user_id: PathId, users_service: NamedDependency[UserService]
     ) -> None:
         """Admins: erase the account (GDPR art. 17): its personal data goes, its orders stay; it is
-        signed out everywhere. Again on an erased account: 204, nothing changes. The last active admin: 409."""
+        signed out everywhere. The last active admin: 409; an account already erased: 404."""
+        await users_service.get_user(user_id, erased=False)
         await users_service.erase(user_id, actor=request.user)
 
     @delete("/me", operation_id="eraseMe", responses=problems(400, 401, 403, 409))
