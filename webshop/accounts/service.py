@@ -439,8 +439,9 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         sign-in ends (``end_all_sessions``), and its orders stay as they were, snapshots and totals
         included. One audit event (``erase``) says who did it and what was removed.
 
-        Erasing an erased account again changes nothing and succeeds (no second event): a repeated
-        ``DELETE`` has the same effect as the first (RFC 9110 §9.2.2, idempotent methods).
+        Erasing an erased account again changes nothing and succeeds (no second event), so a form sent
+        twice is harmless. (The API answers 404 for an erased account before it gets here, see
+        ``webshop.accounts.users_api``.)
 
         Args:
             user_id: The account to erase.
