@@ -20,6 +20,7 @@ from webshop.accounts.links import AccountLinkService
 from webshop.accounts.links_web import AccountLinkController
 from webshop.accounts.service import UserService
 from webshop.accounts.tokens import ApiTokenService
+from webshop.accounts.users_api import UserAdminApiController
 from webshop.accounts.web import AccountController
 from webshop.admin.catalog_csv import AdminCatalogCsvController
 from webshop.admin.categories import AdminCategoryController
@@ -194,6 +195,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
             route_handlers=[
                 AuthApiController,
                 MeApiController,
+                UserAdminApiController,
                 CatalogApiController,
                 CategoryAdminApiController,
                 ProductAdminApiController,

@@ -57,6 +57,7 @@ ROUTES = [
     ("POST", "/admin/users/{user_id}/demote", {}),
     ("POST", "/admin/users/{user_id}/deactivate", {}),
     ("POST", "/admin/users/{user_id}/reactivate", {}),
+    ("POST", "/admin/users/{user_id}/erase", {}),
     ("GET", "/admin/stock", {}),
     ("GET", "/admin/stock?level=low", {**FRAGMENT, "HX-Target": "stock-health"}),
     ("POST", "/admin/stock/adjust", {}),
@@ -66,6 +67,7 @@ FORMS = {
     "/status": {"status": "shipped"},
     "/shipments": {"carrier": "DHL", "tracking_number": "T-1"},
     "/adjust": {"sku": "DC-1", "delta": "-5", "reason": "lost", "note": "sneaky"},
+    "/erase": {"confirm": "yes"},
 }
 
 

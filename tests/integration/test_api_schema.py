@@ -98,7 +98,7 @@ FIXED_PARAMETERS: dict[str, dict[str, object]] = {
 }
 
 ADMIN_TAGS = {"catalog admin"}
-ADMIN_ONLY = {"updateOrderStatus"}
+ADMIN_ONLY = {"updateOrderStatus", "listUsers", "getUser", "updateUser", "eraseUser"}
 """Admin operations besides the admin-tagged ones."""
 SHOP_WRITES = {
     "createShop",

@@ -106,3 +106,81 @@ def user_out(user: User) -> UserOut:
         email_verified=user.email_verified_at is not None,
         created_at=user.created_at,
     )
+
+
+# --- user administration and erasure (issue 17) ------------------------------------------------------
+# (Imported here, not at the top, to keep this section a pure addition to the module.)
+from typing import Any  # noqa: E402
+
+from webshop.api.schemas import Money  # noqa: E402
+
+RoleName = Literal["customer", "admin"]
+"""``webshop.db.models.UserRole``'s values."""
+
+
+class AdminUserOut(msgspec.Struct, kw_only=True):
+    """A user as an admin sees them through the API (``UserOut``'s fields; erased accounts are not shown)."""
+
+    id: int
+    email: str
+    name: str
+    role: RoleName
+    is_active: bool
+    email_verified: bool
+    created_at: datetime
+
+
+class AdminUserDetail(AdminUserOut, kw_only=True):
+    """One user for an admin, with their orders in figures: how many they placed, how many were
+    cancelled, and ``total_spent`` (the totals of their paid, shipped and delivered orders in the
+    shop's currency, minor units: cancelled, refunded and unpaid orders do not count)."""
+
+    order_count: int
+    cancellations: int
+    total_spent: Money
+
+
+class AdminUserPage(msgspec.Struct, kw_only=True):
+    """A page of users, newest first; pass ``next_cursor`` as ``cursor`` for the next one (``null`` at the end)."""
+
+    items: list[AdminUserOut]
+    next_cursor: str | None
+
+
+class AdminUserPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /api/users/{id}`` (admins): the fields sent change, nothing else can (an ``email`` or
+    ``password_hash`` is refused, OWASP Mass Assignment Cheat Sheet)."""
+
+    name: PersonName | None = None
+    role: RoleName | None = None
+    is_active: bool | None = None
+
+
+class EraseMeIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``DELETE /api/users/me``: the account's password, to confirm the erasure."""
+
+    password: Password
+
+
+def admin_user_out(user: User) -> AdminUserOut:
+    """``AdminUserOut`` from a ``User`` row."""
+    return AdminUserOut(**_admin_fields(user))
+
+
+def admin_user_detail(user: User, *, order_count: int, cancellations: int, total_spent: Money) -> AdminUserDetail:
+    """``AdminUserDetail`` from a ``User`` row and their order figures (``UserService.order_figures``)."""
+    return AdminUserDetail(
+        **_admin_fields(user), order_count=order_count, cancellations=cancellations, total_spent=total_spent
+    )
+
+
+def _admin_fields(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "is_active": user.is_active,
+        "email_verified": user.email_verified_at is not None,
+        "created_at": user.created_at,
+    }

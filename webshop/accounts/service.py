@@ -1,22 +1,23 @@
-"""Account rules: registration, sign-in, profile and password changes, browser sign-in sessions."""
+"""Account rules: registration, sign-in, profile and password changes, browser sign-in sessions, and
+administration: roles, access and erasure (the erasing itself is in ``webshop.accounts.erasure``)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from webshop.accounts.erasure import forget_personal_data
 from webshop.audit.service import Audited
-from webshop.db.models import AuthSession, TokenFamily, User, UserRole
-from webshop.errors import AuthenticationFailed, Conflict, ValidationFailed
+from webshop.db.models import AuthSession, Order, OrderStatus, TokenFamily, User, UserRole
+from webshop.errors import AuthenticationFailed, Conflict, PermissionDenied, ValidationFailed
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
 
@@ -28,6 +29,8 @@ SESSION_LIFETIME = timedelta(days=14)
 SIGN_IN_FAILED = "The e-mail address or password is incorrect."
 LAST_ADMIN = "The shop needs at least one active administrator: make someone else an admin first."
 EMAIL_TAKEN = "An account with this e-mail address already exists. Sign in instead."
+ERASED = "This account was erased: it cannot be changed any more."
+WRONG_PASSWORD = "This is not your password: your account was not deleted."  # noqa: S105 (a message)
 
 
 def normalize_email(email: str) -> str:
@@ -143,13 +146,7 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         Raises:
             ValidationFailed: the name is empty or too long.
         """
-        name = name.strip()
-        if not name or len(name) > MAX_NAME_LENGTH:
-            raise ValidationFailed(
-                "Please correct the marked fields.",
-                field_errors={"name": f"Enter a name of 1 to {MAX_NAME_LENGTH} characters."},
-            )
-        user.name = name
+        user.name = _checked_name(name)
         await self.repository.session.flush()
         return user
 
@@ -277,6 +274,7 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         q: str = "",
         role: UserRole | None = None,
         active: bool | None = None,
+        erased: bool | None = None,
         limit: int = 25,
         offset: int = 0,
     ) -> tuple[list[User], int]:
@@ -286,6 +284,7 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             q: Part of the e-mail address or name (case-insensitive); empty for everyone.
             role: Only users with this role.
             active: Only active (``True``) or deactivated (``False``) users.
+            erased: Only erased (``True``) or not erased (``False``) accounts; ``None`` for both.
             limit: Rows per page.
             offset: Rows to skip.
 
@@ -303,6 +302,8 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             conditions.append(User.role == role.value)
         if active is not None:
             conditions.append(User.is_active.is_(active))
+        if erased is not None:
+            conditions.append(User.erased_at.is_not(None) if erased else User.erased_at.is_(None))
         session = self.repository.session
         total = await session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
         rows = await session.scalars(
@@ -310,14 +311,19 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         )
         return list(rows), total
 
-    async def get_user(self, user_id: int) -> User:
+    async def get_user(self, user_id: int, *, erased: bool = True) -> User:
         """The user with ``user_id``, read afresh from the database.
+
+        Args:
+            user_id: The user's id.
+            erased: ``False``: an erased account counts as no such user (the API's view: erased is gone).
 
         Raises:
             NotFoundError: (advanced-alchemy's, answered as ``NotFound``) no such user.
         """
+        conditions = [User.id == user_id] if erased else [User.id == user_id, User.erased_at.is_(None)]
         return await self.get_one(
-            User.id == user_id,
+            *conditions,
             execution_options={"populate_existing": True},
             error_messages={"not_found": "There is no such user."},
         )
@@ -341,27 +347,16 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             raise Conflict(LAST_ADMIN)
 
     async def set_role(self, user_id: int, role: UserRole, *, actor: User | None) -> User:
-        """Promote a user to admin or demote them to customer, with an audit event; committed.
-
-        Args:
-            user_id: The user to change.
-            role: The new role.
-            actor: The admin making the change (``None``: the command line).
-
-        Returns:
-            The user, changed (or unchanged when they already had ``role``).
+        """Promote a user to admin or demote them to customer (``update_user``); committed.
 
         Raises:
             NotFound: no such user.
-            Conflict: demoting the last active admin (see ``LAST_ADMIN``).
+            Conflict: demoting the last active admin (see ``LAST_ADMIN``), or the account was erased.
         """
-        verb = "promoted to admin" if role == UserRole.ADMIN else f"changed to {role.value}"
-        return await self._change_account(
-            user_id, "role", role.value, actor=actor, action="role", summary=verb, losing_admin=role != UserRole.ADMIN
-        )
+        return await self.update_user(user_id, role=role, actor=actor)
 
     async def set_active(self, user_id: int, active: bool, *, actor: User | None) -> User:
-        """Deactivate or reactivate an account, with an audit event; committed.
+        """Deactivate or reactivate an account (``update_user``); committed.
 
         Deactivating ends every browser session and API sign-in of the account at once
         (``end_all_sessions``); the session and bearer checks also refuse inactive users, and
@@ -369,54 +364,183 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
 
         Raises:
             NotFound: no such user.
-            Conflict: deactivating the last active admin (see ``LAST_ADMIN``).
+            Conflict: deactivating the last active admin (see ``LAST_ADMIN``), or the account was erased.
         """
-        return await self._change_account(
-            user_id,
-            "is_active",
-            active,
-            actor=actor,
-            action="reactivate" if active else "deactivate",
-            summary="reactivated" if active else "deactivated (signed out everywhere)",
-            losing_admin=not active,
-            then=None if active else self.end_all_sessions,
-        )
+        return await self.update_user(user_id, is_active=active, actor=actor)
 
-    async def _change_account(
+    async def update_user(
         self,
         user_id: int,
-        field: str,
-        value: object,
         *,
         actor: User | None,
-        action: str,
-        summary: str,
-        losing_admin: bool,
-        then: Callable[[int], Awaitable[object]] | None = None,
+        name: str | None = None,
+        role: UserRole | None = None,
+        is_active: bool | None = None,
     ) -> User:
-        """Set one field of an account (``role`` or ``is_active``) with its audit event; committed.
+        """An admin's change of an account's name, role and/or access, all or nothing; committed.
 
-        Nothing happens (no event) when the field already holds ``value``. With ``losing_admin`` the
-        change is refused if it would leave no active admin; ``then(user_id)`` runs after the change, in
-        the same transaction (ending the sessions of a deactivated account).
+        The admin pages change one thing at a time (``set_role``, ``set_active``), the API any of the
+        three at once (``PATCH /api/users/{id}``); the rules are these for both:
+
+        - the shop keeps an active admin: demoting or deactivating the last one is refused;
+        - deactivating ends every browser session and API sign-in of the account (``end_all_sessions``);
+        - an erased account stays as the erasure left it.
+
+        Each field that changes gets its audit event (``rename``, ``role``, ``deactivate``/``reactivate``);
+        a field that already holds the value is left alone (no event).
+
+        Args:
+            user_id: The account to change.
+            actor: The admin making the change (``None``: the command line).
+            name: A new display name (1-120 characters after trimming), or ``None`` to keep it.
+            role: A new role, or ``None``.
+            is_active: ``False`` to deactivate, ``True`` to reactivate, or ``None``.
 
         Raises:
             NotFound: no such user.
-            Conflict: the change would leave no active admin (``LAST_ADMIN``).
+            ValidationFailed: the name is empty or too long.
+            Conflict: the change would leave no active admin (``LAST_ADMIN``), or the account was erased.
         """
         session = self.repository.session
         async with session.begin_nested():
             user = await self.get_user(user_id)
-            before = getattr(user, field)
-            if before == value:
+            wanted = {
+                "name": None if name is None else _checked_name(name),
+                "role": None if role is None else role.value,
+                "is_active": is_active,
+            }
+            changes = {k: [getattr(user, k), v] for k, v in wanted.items() if v is not None and getattr(user, k) != v}
+            if not changes:
                 return user
-            if losing_admin:
+            if user.erased_at is not None:
+                raise Conflict(ERASED)
+            after = {field: changes.get(field, [None, getattr(user, field)])[1] for field in ("role", "is_active")}
+            if not (after["role"] == UserRole.ADMIN.value and after["is_active"]):
                 await self._check_keeps_an_admin(user)
-            setattr(user, field, value)
-            if then is not None:
-                await then(user.id)
+            for field, (_, value) in changes.items():
+                setattr(user, field, value)
+            if not user.is_active and "is_active" in changes:
+                await self.end_all_sessions(user.id)
+            for field, change in changes.items():
+                action, summary = _event(field, change[1])
+                self.audit.record(
+                    actor, "user", user.id, action, summary=f"{user.email} {summary}", changes={field: change}
+                )
+        await session.commit()
+        return user
+
+    # --- erasure (GDPR art. 17) and order figures (issue 17) --------------------------------------
+
+    async def erase(self, user_id: int, *, actor: User | None) -> User:
+        """Erase an account (an admin's request, or the user's own through ``erase_self``); committed.
+
+        Its personal data goes (``webshop.accounts.erasure.forget_personal_data``: name, e-mail,
+        password, address book, shop memberships, cart, account links), every browser session and API
+        sign-in ends (``end_all_sessions``), and its orders stay as they were, snapshots and totals
+        included. One audit event (``erase``) says who did it and what was removed.
+
+        Erasing an erased account again changes nothing and succeeds (no second event), so a form sent
+        twice is harmless. (The API answers 404 for an erased account before it gets here, see
+        ``webshop.accounts.users_api``.)
+
+        Args:
+            user_id: The account to erase.
+            actor: Who asks: an admin, the user themselves, or ``None`` (the command line).
+
+        Returns:
+            The erased user (``erased_at`` set).
+
+        Raises:
+            NotFound: no such user.
+            Conflict: the account is the shop's last active admin (``LAST_ADMIN``).
+        """
+        session = self.repository.session
+        async with session.begin_nested():
+            user = await self.get_user(user_id)
+            if user.erased_at is not None:
+                return user
+            await self._check_keeps_an_admin(user)
+            await self.end_all_sessions(user.id)
+            removed = await forget_personal_data(session, user)
             self.audit.record(
-                actor, "user", user.id, action, summary=f"{user.email} {summary}", changes={field: [before, value]}
+                actor,
+                "user",
+                user.id,
+                "erase",
+                summary=f"{user.email} erased (GDPR art. 17): personal data removed, orders kept",
+                changes={kind: [count, 0] for kind, count in removed.items() if count},
             )
         await session.commit()
         return user
+
+    async def erase_self(self, user: User, *, password: str, throttle: SignInThrottle | None = None) -> User:
+        """Erase the signed-in user's own account (``erase``) once their password confirms it; committed.
+
+        A wrong password changes nothing but counts as a failed sign-in and shares its lock (as in
+        ``change_password``: a stolen session must not erase an account or guess its password).
+
+        Args:
+            user: The signed-in user.
+            password: Their password, typed again.
+            throttle: Counts failures (default: accounts only).
+
+        Raises:
+            PermissionDenied: the password is wrong (``WRONG_PASSWORD``).
+            TooManyAttempts: too many wrong passwords in a row; locked for ``retry_after`` seconds.
+            Conflict: the user is the shop's last active admin (``LAST_ADMIN``).
+        """
+        throttle = throttle or SignInThrottle()
+        user = await self.get_user(user.id)
+        await throttle.check(user, user.email)
+        if not (await verify_password(user.password_hash, password)).ok:
+            await throttle.failed(self.repository.session, user, user.email, attempt="current_password")
+            raise PermissionDenied(WRONG_PASSWORD, field_errors={"password": WRONG_PASSWORD})
+        return await self.erase(user.id, actor=user)
+
+    async def order_figures(self, user_id: int, currency: str) -> tuple[int, int, int]:
+        """The user's orders in figures: ``(order_count, cancellations, total_spent)``.
+
+        Args:
+            user_id: The customer.
+            currency: The shop's currency (ISO 4217); ``total_spent`` adds up orders in it only.
+
+        Returns:
+            How many orders they placed, how many of those were cancelled, and the totals (minor units
+            of ``currency``) of their paid, shipped and delivered ones: unpaid, cancelled and refunded
+            orders are not money spent.
+        """
+        spent = Order.status.in_([OrderStatus.PAID.value, OrderStatus.SHIPPED.value, OrderStatus.DELIVERED.value])
+        row = (
+            await self.repository.session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(case((Order.status == OrderStatus.CANCELLED.value, 1), else_=0)), 0),
+                    func.coalesce(func.sum(case((spent & (Order.currency == currency), Order.total), else_=0)), 0),
+                ).where(Order.user_id == user_id)
+            )
+        ).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+
+def _checked_name(name: str) -> str:
+    """``name`` trimmed, if it is an acceptable display name (1-``MAX_NAME_LENGTH`` characters).
+
+    Raises:
+        ValidationFailed: the name is empty or too long.
+    """
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise ValidationFailed(
+            "Please correct the marked fields.",
+            field_errors={"name": f"Enter a name of 1 to {MAX_NAME_LENGTH} characters."},
+        )
+    return name
+
+
+def _event(field: str, value: object) -> tuple[str, str]:
+    """The audit ``action`` and summary (after the user's address) of setting ``field`` to ``value``."""
+    if field == "role":
+        return "role", "promoted to admin" if value == UserRole.ADMIN.value else f"changed to {value}"
+    if field == "is_active":
+        return ("reactivate", "reactivated") if value else ("deactivate", "deactivated (signed out everywhere)")
+    return "rename", "renamed"

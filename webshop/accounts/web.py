@@ -1,4 +1,4 @@
-"""HTML controllers for accounts: register, sign in, sign out, profile and password."""
+"""HTML controllers for accounts: register, sign in, sign out, profile, password, and deleting one's account."""
 
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +15,7 @@ from webshop.accounts.service import UserService
 from webshop.cart.service import CartService
 from webshop.cart.web import CART_KEY
 from webshop.db.models import User
-from webshop.errors import AuthenticationFailed, TooManyAttempts, ValidationFailed
+from webshop.errors import AuthenticationFailed, Conflict, PermissionDenied, TooManyAttempts, ValidationFailed
 from webshop.security.session import AUTH_KEY, requires_user
 from webshop.security.throttle import SignInThrottle
 from webshop.text import Line
@@ -51,6 +51,12 @@ class PasswordForm(msgspec.Struct):
 
     current_password: Line = ""
     new_password: Line = ""
+
+
+class DeleteAccountForm(msgspec.Struct):
+    """The "delete my account" form: the password, typed again to confirm."""
+
+    password: Line = ""
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -207,3 +213,30 @@ class AccountController(Controller):
             return form_again("accounts/profile.html", exc, {}, message_key="password_message")
         await sign_in_browser(request, users_service, account)
         return see_other_to(request, "account", query={"saved": "password"})
+
+    @post("/delete", name="account.delete", media_type=MediaType.HTML, guards=[requires_user])
+    async def delete_account(
+        self,
+        request: Request[User, Any, Any],
+        account: NamedDependency[User],
+        users_service: NamedDependency[UserService],
+        data: FormFields,
+        sign_in_throttle: NamedDependency[SignInThrottle],
+    ) -> Any:
+        """Erase the account (GDPR art. 17: personal data gone, orders kept) once the password confirms it,
+        then sign out with a message; a wrong password (403), the last admin (409) or a lock (429) shows the
+        page again with the reason and changes nothing."""
+        try:
+            form = read_form(DeleteAccountForm, data)
+            await users_service.erase_self(account, password=form.password, throttle=sign_in_throttle)
+        except TooManyAttempts as exc:
+            headers = {"Retry-After": str(exc.retry_after)}
+            return form_again(
+                "accounts/profile.html", exc, {}, status_code=429, message_key="delete_message", headers=headers
+            )
+        except (PermissionDenied, Conflict, ValidationFailed) as exc:
+            status = exc.status_code
+            return form_again("accounts/profile.html", exc, {}, status_code=status, message_key="delete_message")
+        request.set_session({})  # signed out: the sign-in session's row went with the erasure
+        flash(request, "Your account was deleted and you are signed out. Your orders are kept for our records.", "info")
+        return see_other_to(request, "catalog")

@@ -1,7 +1,9 @@
-"""Admin user pages: list and search, one user's page with their audit trail, role and access changes.
+"""Admin user pages: list and search, one user's page with their audit trail, role and access changes,
+and erasing an account (GDPR art. 17).
 
-The rules (the shop keeps at least one active admin; deactivation signs the user out everywhere) live in
-``UserService.set_role`` / ``set_active``; a refused change re-renders the page with the reason (409).
+The rules (the shop keeps at least one active admin; deactivation signs the user out everywhere; erasure
+removes the personal data and keeps the orders) live in ``UserService.set_role`` / ``set_active`` /
+``erase``, which the API calls too; a refused change re-renders the page with the reason (409).
 """
 
 from collections.abc import Awaitable
@@ -18,10 +20,12 @@ from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
 from webshop.errors import Conflict
+from webshop.web.forms import FormFields
 from webshop.web.responses import see_other_to
 
 ROLES = [r.value for r in UserRole]
 STATES = {"active": True, "deactivated": False}
+CONFIRM_ERASE = "Tick the box to confirm the erasure: it cannot be undone."
 
 
 class UserChange:
@@ -50,6 +54,14 @@ class UserChange:
     async def access(self, active: bool, done: str) -> Any:
         """Let the user sign in or not (``UserService.set_active``); ``done`` as for ``role``."""
         return await self._answer(self.users.set_active(self.user_id, active, actor=self.request.user), done)
+
+    async def erase(self, confirmed: bool) -> Any:
+        """Erase the account (``UserService.erase``) once the admin ticked the box that confirms it;
+        without the tick, the user's page again with the reason (422) and nothing changed."""
+        if not confirmed:
+            return await render_user(self.user_id, self.users, self.audit, error=CONFIRM_ERASE, status_code=422)
+        done = "The account was erased: its personal data is gone, its orders are kept."
+        return await self._answer(self.users.erase(self.user_id, actor=self.request.user), done)
 
     async def _answer(self, change: Awaitable[User], done: str) -> Any:
         request = self.request
@@ -130,6 +142,11 @@ class AdminUserController(AdminPages):
     async def reactivate(self, user_change: NamedDependency[UserChange]) -> Any:
         """Let the account sign in again."""
         return await user_change.access(True, "{} can sign in again.")
+
+    @post("/{user_id:int}/erase", name="admin_user_erase", media_type=MediaType.HTML)
+    async def erase(self, user_change: NamedDependency[UserChange], data: FormFields) -> Any:
+        """Erase the account (GDPR art. 17) if the confirmation box is ticked (refused for the last active admin)."""
+        return await user_change.erase(data.get("confirm") == "yes")
 
 
 async def render_user(

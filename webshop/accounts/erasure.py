@@ -1,0 +1,102 @@
+"""What erasing an account (GDPR art. 17, "right to erasure") removes, and what it keeps.
+
+``UserService.erase`` and ``erase_self`` own the rules (who may, the last admin stays, one transaction,
+the audit event); ``forget_personal_data`` here does the removing, inside that transaction:
+
+- the ``users`` row stays, so the orders that point at it stay whole, but says nothing about the person:
+  the name becomes ``ERASED_NAME``, the e-mail ``deleted-<id>@invalid`` (unique, and undeliverable: RFC
+  2606 §2 reserves ``.invalid``), the password an unusable value no password matches, the account is
+  deactivated, a customer, unverified, and ``erased_at`` says when;
+- the address book, shop memberships, cart, one-time account links (their ``new_email`` is personal
+  data), idempotency records (their stored answers can hold an address) and e-mails to the old address
+  (waiting or sent) are deleted;
+- earlier audit events name the account by its new address instead of the old one (their who and when
+  stay: the trail of administrative changes is kept, OWASP Logging Cheat Sheet);
+- orders keep everything, the ship-to name and address included: they are records the shop must
+  keep for its accounts and taxes (GDPR art. 17(3)(b), a legal obligation).
+
+Browser sessions and API sign-ins end through ``UserService.end_all_sessions``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, func, update
+
+from webshop.db.models import (
+    AccountToken,
+    Address,
+    AuditEvent,
+    Cart,
+    IdempotencyRecord,
+    OutboundEmail,
+    ShopMember,
+    UserRole,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from webshop.db.models import User
+
+ERASED_NAME = "Deleted user"
+"""The display name of every erased account."""
+
+UNUSABLE_PASSWORD = "!erased"  # noqa: S105 (not a password: a value no password verifies against)
+"""The ``password_hash`` of an erased account: not an argon2 PHC string, so verification always fails
+(``verify_password`` treats an invalid hash as a mismatch), whatever is typed."""
+
+
+def erased_email(user_id: int) -> str:
+    """The address an erased account keeps: ``deleted-<id>@invalid`` (unique per account, never delivered)."""
+    return f"deleted-{user_id}@invalid"
+
+
+async def forget_personal_data(session: AsyncSession, user: User) -> dict[str, int]:
+    """Replace the account's personal data and delete the rows that hold more of it (see the module's
+    docstring); in the caller's transaction, which the caller commits.
+
+    Args:
+        session: The caller's session.
+        user: The account, not erased yet.
+
+    Returns:
+        How many rows went, by kind (``{"addresses": 2, "shop_memberships": 0, ...}``), for the audit event.
+    """
+    old_email, new_email = user.email, erased_email(user.id)
+    removed: dict[str, int] = {}
+    for kind, statement in {
+        "addresses": delete(Address).where(Address.user_id == user.id),
+        "shop_memberships": delete(ShopMember).where(ShopMember.user_id == user.id),
+        "carts": delete(Cart).where(Cart.user_id == user.id),
+        "account_links": delete(AccountToken).where(AccountToken.user_id == user.id),
+        "idempotency_records": delete(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id),
+        "emails": delete(OutboundEmail).where(func.lower(OutboundEmail.to_address) == old_email.lower()),
+    }.items():
+        result = await session.execute(statement.execution_options(synchronize_session=False))
+        removed[kind] = result.rowcount or 0  # type: ignore[attr-defined]
+    await session.execute(
+        update(AuditEvent)
+        .where(AuditEvent.actor_id == user.id)
+        .values(actor_email=new_email)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(AuditEvent)
+        .where(AuditEvent.summary.contains(old_email, autoescape=True))
+        .values(summary=func.replace(AuditEvent.summary, old_email, new_email))
+        .execution_options(synchronize_session=False)
+    )
+    user.name = ERASED_NAME
+    user.email = new_email
+    user.password_hash = UNUSABLE_PASSWORD
+    user.role = UserRole.CUSTOMER.value
+    user.is_active = False
+    user.email_verified_at = None
+    user.failed_sign_ins = 0
+    user.locked_until = None
+    user.erased_at = datetime.now(UTC)
+    await session.flush()
+    return removed
