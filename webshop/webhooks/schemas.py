@@ -41,7 +41,15 @@ EventName = Annotated[
         examples=[WebhookEvent.ORDER_PLACED.value],
     ),
 ]
-Events = Annotated[list[EventName], msgspec.Meta(min_length=1, max_length=len(EVENT_NAMES))]
+Events = Annotated[
+    list[EventName],
+    msgspec.Meta(
+        min_length=1,
+        max_length=len(EVENT_NAMES),
+        description="The events the endpoint receives, at least one of: " + ", ".join(EVENT_NAMES),
+        examples=[[WebhookEvent.ORDER_PLACED.value, WebhookEvent.ORDER_PAID.value]],
+    ),
+]
 Url = Annotated[
     str, msgspec.Meta(max_length=WEBHOOK_URL, pattern=URL_PATTERN, examples=["https://example.com/hooks/shop"])
 ]

@@ -149,12 +149,15 @@ class WebhookSender:
         self._runs: dict[asyncio.AbstractEventLoop, _Run] = {}
 
     def _new_client(self) -> httpx.AsyncClient:
-        # trust_env=False: no proxy from the environment, which would bypass the address checks.
+        # trust_env=False: no proxy from the environment, which would bypass the address checks. With the
+        # checks, requests go to an address with the URL's host as TLS name: connections are not reused,
+        # so one made for one host name never carries another's request.
         return httpx.AsyncClient(
             follow_redirects=False,
             trust_env=False,
             timeout=httpx.Timeout(self.webhooks.timeout),
             headers={"user-agent": USER_AGENT},
+            limits=httpx.Limits(max_keepalive_connections=0 if self.checks_addresses else 20),
         )
 
     async def start(self) -> None:

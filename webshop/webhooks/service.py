@@ -318,11 +318,11 @@ class WebhookService(Audited, SQLAlchemyAsyncRepositoryService[WebhookEndpoint])
             ValidationFailed: a field breaks a rule.
         """
         self._check_admin(actor)
-        endpoint = await self.get_endpoint(endpoint_id)
         raw = msgspec.to_builtins(patch) if isinstance(patch, msgspec.Struct) else dict(patch)
         values = _clean(raw, partial=True)
-        if "url" in values and values["url"] != endpoint.url:
+        if "url" in values:  # before the first query: a POST's transaction takes SQLite's write lock
             await self._check_destination(values["url"])
+        endpoint = await self.get_endpoint(endpoint_id)
         before = {key: getattr(endpoint, key) for key in values}
         for key, value in values.items():
             setattr(endpoint, key, value)
