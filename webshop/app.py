@@ -79,6 +79,10 @@ from webshop.web.caching import install as install_caching
 from webshop.web.errors import handle_exception
 from webshop.web.seo import SEO_HANDLERS
 from webshop.web.templating import template_config
+from webshop.webhooks.api import WebhookApiController
+from webshop.webhooks.sender import WebhookSender
+from webshop.webhooks.service import WebhookService
+from webshop.webhooks.web import AdminWebhookController
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     bearer = api_auth(settings.security, alchemy)
     # Sends the e-mail outbox in the background of this process (webshop/mail/sender.py).
     mail_sender = MailSender(settings.mail, alchemy)
+    webhook_sender = WebhookSender(settings.webhooks, alchemy, server=settings.server)  # webshop/webhooks/sender.py
     # PostgreSQL: the catalog's per-request look-ups (version, stock) in one round trip each.
     catalog_reader = attach_reader(alchemy.get_engine(), settings.database.connect_timeout)
     app = Litestar(
@@ -134,12 +139,13 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         before_request=cart_badge_hook(alchemy),
         exception_handlers={Exception: handle_exception},
         debug=settings.server.debug,
-        on_startup=[mail_sender.start],
+        on_startup=[mail_sender.start, webhook_sender.start],
         # Litestar runs these after the plugins' lifespans, so the engine, which advanced-alchemy's
         # lifespan has disposed already, is disposed again once the mail sender's last look at the
         # outbox has given its connection back (else that connection is never closed).
         on_shutdown=[
             mail_sender.stop,
+            webhook_sender.stop,
             *([catalog_reader.dispose] if catalog_reader else []),
             _dispose_engine(alchemy),
         ],
@@ -190,6 +196,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
         AdminCategoryController,
         AdminCatalogCsvController,
         AdminShopController,
+        AdminWebhookController,
         Router(
             path="/",
             route_handlers=[
@@ -205,6 +212,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
                 OrderApiController,
                 ShopApiController,
                 StockApiController,
+                WebhookApiController,
             ],
             middleware=[*api_cors(settings.security), api_auth_middleware],
             before_request=strict_json_body,  # JSON bodies by msgspec's strict rules: 0 is not a boolean
@@ -246,4 +254,5 @@ def _dependencies(settings: Settings, alchemy: ShopAlchemyConfig) -> dict[str, P
         "stock_service": service_provider(StockService),
         "shops_service": service_provider(ShopService, shop=settings.shop),
         "fulfilment_service": service_provider(FulfilmentService),
+        "webhooks_service": service_provider(WebhookService, webhooks=settings.webhooks, server=settings.server),
     }

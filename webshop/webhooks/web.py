@@ -1,0 +1,272 @@
+"""Admin webhook pages (``/admin/webhooks``, platform admins): the endpoint list, "Register endpoint",
+one endpoint's page (edit, enable or disable, its signing secret, "Send test event", its delivery log)
+and the delete question.
+
+Every action is a plain form post answered by a 303 redirect (``hx-boost`` makes it an in-place swap
+when JavaScript is on), or, when the service refuses it, the same page again with the reason beside
+the form and the error's status (422, 409). Deleting asks first on a page of its own, so the question
+works without JavaScript. The delivery log pages with plain links; with JavaScript they swap the log
+alone (``HX-Target: webhook-deliveries``). The rules live in ``WebhookService``.
+"""
+
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.flash import flash
+from litestar.response import Template
+
+from webshop.admin import ADMIN_PAGE_SIZE, AdminPages
+from webshop.audit.service import AuditService
+from webshop.db.models import User, WebhookEndpoint
+from webshop.errors import DomainError
+from webshop.text import Line
+from webshop.web.forms import FormFields, read_form
+from webshop.web.responses import page_count, page_or_fragment, see_other_to
+from webshop.webhooks.schemas import EVENT_NAMES
+from webshop.webhooks.service import WebhookService
+
+EVENT_LABELS = {
+    "order.placed": "An order is placed",
+    "order.paid": "An order is paid",
+    "order.cancelled": "An order is cancelled",
+    "order.refunded": "An order is refunded",
+    "order.shipped": "An order (or a part of it) ships",
+    "product.created": "A product is created",
+    "product.updated": "A product is changed",
+    "product.deleted": "A product is deleted",
+    "stock.low": "A variant's stock falls to its low-stock threshold",
+}
+"""What each event means, beside its checkbox (an event added later shows its name alone)."""
+
+
+class WebhookForm(msgspec.Struct, kw_only=True):
+    """The register and edit forms: the URL, the events ticked, an optional secret, a description."""
+
+    url: Line = ""
+    events: list[Line] = msgspec.field(default_factory=list)
+    secret: Line = ""
+    description: Line = ""
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint) -> "WebhookForm":
+        """The edit form filled in with ``endpoint`` (the secret field empty: it keeps the secret)."""
+        return cls(url=endpoint.url, events=list(endpoint.events or []), description=endpoint.description)
+
+    @classmethod
+    def read(cls, fields: dict[str, Any]) -> "WebhookForm":
+        """The posted form (one ticked box arrives as text, several as a list).
+
+        Raises:
+            InvalidForm: a field holds a control character.
+        """
+        values = dict(fields)
+        if isinstance(values.get("events"), str):
+            values["events"] = [values["events"]]
+        return read_form(cls, values)
+
+    def values(self, *, new: bool) -> dict[str, Any]:
+        """The form as ``WebhookService`` input; an empty secret is generated (``new``) or kept (an edit)."""
+        values: dict[str, Any] = {"url": self.url, "events": self.events, "description": self.description}
+        if self.secret.strip() or new:
+            values["secret"] = self.secret.strip() or None
+        return values
+
+
+def _form_page(template: str, form: WebhookForm, error: DomainError | None, **context: Any) -> Template:
+    return Template(
+        template,
+        context={
+            "form": form,
+            "errors": error.field_errors if error else {},
+            "message": error.detail if error else "",
+            "event_labels": {name: EVENT_LABELS.get(name, name) for name in EVENT_NAMES},
+            **context,
+        },
+        status_code=error.status_code if error else 200,
+    )
+
+
+class AdminWebhookController(AdminPages):
+    """Webhook endpoints for platform admins."""
+
+    path = "/admin/webhooks"
+
+    @get("", name="admin_webhooks", media_type=MediaType.HTML)
+    async def index(self, webhooks_service: NamedDependency[WebhookService]) -> Template:
+        """The registered endpoints."""
+        return Template("admin/webhooks/index.html", context={"endpoints": await webhooks_service.list_endpoints()})
+
+    @get("/new", name="admin_webhook_new", media_type=MediaType.HTML)
+    async def new(self) -> Template:
+        """The "Register endpoint" form."""
+        return _form_page("admin/webhooks/new.html", WebhookForm(), None)
+
+    @post("", name="admin_webhook_create", media_type=MediaType.HTML)
+    async def create(
+        self, request: Request[User, Any, Any], data: FormFields, webhooks_service: NamedDependency[WebhookService]
+    ) -> Any:
+        """Register an endpoint; bad input shows the form again with the messages beside the fields."""
+        form = WebhookForm()
+        try:
+            form = WebhookForm.read(data)
+            endpoint = await webhooks_service.create_endpoint(request.user, form.values(new=True))
+        except DomainError as exc:
+            return _form_page("admin/webhooks/new.html", getattr(exc, "form", form), exc)
+        flash(request, f"Registered {endpoint.url}. Give its signing secret to the receiver.", "success")
+        return see_other_to(request, "admin_webhook", webhook_id=endpoint.id)
+
+    @get("/{webhook_id:int}", name="admin_webhook", media_type=MediaType.HTML)
+    async def detail(
+        self,
+        request: Request[User, Any, Any],
+        webhook_id: FromPath[int],
+        webhooks_service: NamedDependency[WebhookService],
+        audit_service: NamedDependency[AuditService],
+        page: FromQuery[int] = 1,
+    ) -> Template:
+        """One endpoint: its form, status, secret, test button and delivery log (the log alone for htmx)."""
+        return await endpoint_page(request, webhooks_service, audit_service, webhook_id, page=page)
+
+    @post("/{webhook_id:int}", name="admin_webhook_update", media_type=MediaType.HTML)
+    async def update(
+        self,
+        request: Request[User, Any, Any],
+        webhook_id: FromPath[int],
+        data: FormFields,
+        webhooks_service: NamedDependency[WebhookService],
+        audit_service: NamedDependency[AuditService],
+    ) -> Any:
+        """Save the URL, events, description and (when one is entered) a new secret."""
+        form = WebhookForm.of(await webhooks_service.get_endpoint(webhook_id))
+        try:
+            form = WebhookForm.read(data)
+            await webhooks_service.update_endpoint(request.user, webhook_id, form.values(new=False))
+        except DomainError as exc:
+            form = getattr(exc, "form", form)
+            return await endpoint_page(request, webhooks_service, audit_service, webhook_id, form=form, error=exc)
+        flash(request, "Saved the endpoint.", "success")
+        return see_other_to(request, "admin_webhook", webhook_id=webhook_id)
+
+    @post("/{webhook_id:int}/enable", name="admin_webhook_enable", media_type=MediaType.HTML)
+    async def enable(
+        self,
+        request: Request[User, Any, Any],
+        webhook_id: FromPath[int],
+        webhooks_service: NamedDependency[WebhookService],
+    ) -> Any:
+        """Let the endpoint receive its events again."""
+        await webhooks_service.update_endpoint(request.user, webhook_id, {"is_active": True})
+        flash(request, "The endpoint is enabled: it receives its events.", "success")
+        return see_other_to(request, "admin_webhook", webhook_id=webhook_id)
+
+    @post("/{webhook_id:int}/disable", name="admin_webhook_disable", media_type=MediaType.HTML)
+    async def disable(
+        self,
+        request: Request[User, Any, Any],
+        webhook_id: FromPath[int],
+        webhooks_service: NamedDependency[WebhookService],
+    ) -> Any:
+        """Stop sending the endpoint events (those not yet sent fail with that reason)."""
+        await webhooks_service.update_endpoint(request.user, webhook_id, {"is_active": False})
+        flash(request, "The endpoint is disabled: it receives nothing until you enable it.", "success")
+        return see_other_to(request, "admin_webhook", webhook_id=webhook_id)
+
+    @post("/{webhook_id:int}/test", name="admin_webhook_test", media_type=MediaType.HTML)
+    async def send_test(
+        self,
+        request: Request[User, Any, Any],
+        webhook_id: FromPath[int],
+        webhooks_service: NamedDependency[WebhookService],
+        audit_service: NamedDependency[AuditService],
+    ) -> Any:
+        """Queue a ``webhook.test`` event to this endpoint; its delivery shows in the log."""
+        try:
+            delivery = await webhooks_service.send_test(request.user, webhook_id)
+        except DomainError as exc:
+            return await endpoint_page(
+                request,
+                webhooks_service,
+                audit_service,
+                webhook_id,
+                test_message=exc.detail,
+                status_code=exc.status_code,
+            )
+        flash(request, f"Test event {delivery.event_id} queued: see its delivery below.", "success")
+        return see_other_to(request, "admin_webhook", webhook_id=webhook_id, fragment="deliveries")
+
+    @get("/{webhook_id:int}/delete", name="admin_webhook_delete_confirm", media_type=MediaType.HTML)
+    async def confirm_delete(
+        self, webhook_id: FromPath[int], webhooks_service: NamedDependency[WebhookService]
+    ) -> Template:
+        """Ask before deleting the endpoint (a page of its own: the question works without JavaScript)."""
+        endpoint = await webhooks_service.get_endpoint(webhook_id)
+        return Template("admin/webhooks/delete.html", context={"endpoint": endpoint})
+
+    @post("/{webhook_id:int}/delete", name="admin_webhook_delete", media_type=MediaType.HTML)
+    async def delete(
+        self,
+        request: Request[User, Any, Any],
+        webhook_id: FromPath[int],
+        webhooks_service: NamedDependency[WebhookService],
+    ) -> Any:
+        """Delete the endpoint and its delivery log."""
+        endpoint = await webhooks_service.get_endpoint(webhook_id)
+        await webhooks_service.delete_endpoint(request.user, webhook_id)
+        flash(request, f"Deleted the endpoint {endpoint.url}.", "success")
+        return see_other_to(request, "admin_webhooks")
+
+
+async def endpoint_page(
+    request: Request[User, Any, Any],
+    webhooks: WebhookService,
+    audit: AuditService,
+    webhook_id: int,
+    *,
+    page: int = 1,
+    form: WebhookForm | None = None,
+    error: DomainError | None = None,
+    test_message: str = "",
+    status_code: int | None = None,
+) -> Template:
+    """The endpoint's admin page (or, for htmx aimed at ``#webhook-deliveries``, its delivery log).
+
+    Args:
+        request: The request (an htmx one may want the log alone).
+        webhooks: The webhook service.
+        audit: The audit service, for the endpoint's trail.
+        webhook_id: The endpoint.
+        page: The delivery log's page (``ADMIN_PAGE_SIZE`` a page, newest first).
+        form: The edit form's values (default: the endpoint's); ``error`` why it was refused.
+        test_message: Why "Send test event" was refused.
+        status_code: The response status (default: the error's, else 200).
+
+    Raises:
+        NotFound: there is no such endpoint.
+    """
+    endpoint = await webhooks.get_endpoint(webhook_id)
+    page = min(max(page, 1), 100_000)
+    deliveries, total = await webhooks.deliveries(
+        webhook_id, limit=ADMIN_PAGE_SIZE, offset=(page - 1) * ADMIN_PAGE_SIZE
+    )
+    return page_or_fragment(
+        request,
+        "admin/webhooks/detail.html",
+        {"webhook-deliveries": "admin/webhooks/_deliveries.html"},
+        {
+            "endpoint": endpoint,
+            "form": form or WebhookForm.of(endpoint),
+            "errors": error.field_errors if error else {},
+            "message": error.detail if error else "",
+            "event_labels": {name: EVENT_LABELS.get(name, name) for name in EVENT_NAMES},
+            "test_message": test_message,
+            "deliveries": deliveries,
+            "total": total,
+            "page": page,
+            "pages": page_count(total, ADMIN_PAGE_SIZE),
+            "audit_events": await audit.for_entity("webhook", [endpoint.id]),
+        },
+        status_code=status_code or (error.status_code if error else 200),
+    )
