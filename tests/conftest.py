@@ -45,6 +45,7 @@ SERIAL_GROUPS = {
         "test_serve.py",
         "test_demo_command.py",
         "test_api_schema.py",
+        "test_webhook_kill.py",
     ),
 }
 """Tests that share one pytest-xdist worker (``--dist loadgroup`` in pyproject.toml): the browser tests

@@ -6,6 +6,7 @@ import pytest
 
 from tests.factories import make_user
 from tests.shopper import sign_in
+from tests.webhook_receiver import receiver  # noqa: F401 (a fixture: a real HTTP receiver for webhooks)
 from webshop.db.models import UserRole
 
 ADMIN_EMAIL = "boss@example.com"

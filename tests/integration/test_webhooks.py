@@ -13,10 +13,8 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,7 +24,6 @@ from tests.api_user import assert_problem, token_pair
 from tests.conftest import app_client, make_settings
 from tests.factories import make_user
 from tests.integration.conftest import ADMIN_EMAIL
-from tests.live import free_port
 from tests.shopper import post, text_of
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
@@ -35,62 +32,6 @@ from webshop.webhooks.events import queue_event
 from webshop.webhooks.sender import WebhookSender
 from webshop.webhooks.service import WebhookService
 from webshop.webhooks.signing import verify
-
-
-class Receiver:
-    """What the test's HTTP server received: ``requests`` as ``(status answered, headers, body)``.
-
-    ``fail_next``: how many next requests get a 500.
-    """
-
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/hooks"
-        self.requests: list[tuple[int, dict[str, str], bytes]] = []
-        self.fail_next = 0
-        self.lock = threading.Lock()
-
-    def record(self, headers: dict[str, str], body: bytes) -> int:
-        with self.lock:
-            status = 500 if self.fail_next > 0 else 200
-            self.fail_next = max(self.fail_next - 1, 0)
-            self.requests.append((status, headers, body))
-            return status
-
-    async def wait_for(self, count: int, timeout: float = 15) -> list[tuple[int, dict[str, str], bytes]]:
-        """The first ``count`` requests (waits for them)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.requests) >= count:
-                return self.requests[:count]
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"{len(self.requests)} request(s) within {timeout} s, expected {count}")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A real HTTP server on a free port of 127.0.0.1 for this test."""
-    port = free_port()
-    received = Receiver(port)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            status = received.record({k.lower(): v for k, v in self.headers.items()}, body)
-            self.send_response(status)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
