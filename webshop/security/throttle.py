@@ -73,10 +73,12 @@ STORE_NAME = "rate_limit"
 
 AUTH_PATHS = re.compile(
     r"^/(account/(sign-in|register|forgot-password|reset-password|password-reset|verify-email|email)"
-    r"|api/auth/(token|register|forgot-password|reset-password|password-reset))(/.*)?$"
+    r"|api/auth/(token|register|forgot-password|reset-password|password-reset|verification-email|verify-email"
+    r"|confirm-email-change)|api/users/me/email-change)(/.*)?$"
 )
-"""POSTs to these paths share the strict ``auth`` limit per address: sign-in, registration, password reset
-(request and new password), and the requests that send an e-mail (verification again, e-mail change)."""
+"""POSTs to these paths share the strict ``auth`` limit per address, pages and API alike: sign-in,
+registration, password reset (request and new password), the requests that send an e-mail (verification
+again, e-mail change) and those that follow an e-mailed link."""
 REFRESH_PATH = "/api/auth/refresh"
 UNLIMITED_PATHS = ["^/static/", "^/media/", "^/health$", "^/ready$", "^/metrics$"]
 
