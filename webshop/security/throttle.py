@@ -10,7 +10,8 @@ minutes" (429 and ``Retry-After``). A successful sign-in resets the counter. Loc
 purpose: a permanent lock would let anyone lock a customer out by guessing.
 
 The **current password** asked for by a password change (``POST /account/password``, ``PATCH
-/api/users/me``) is a guess like any other: it is checked against the same lock and a wrong one adds
+/api/users/me``) or an e-mail change (``POST /account/email``, ``POST /api/users/me/email-change``) is a
+guess like any other: it is checked against the same lock and a wrong one adds
 to the same counter (OWASP Authentication Cheat Sheet, "Change Password Feature": re-authentication
 must not be an unthrottled password oracle for whoever holds a session or an access token).
 
