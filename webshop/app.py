@@ -16,6 +16,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 
 from webshop.accounts.api import AuthApiController, MeApiController
+from webshop.accounts.email_api import AccountEmailApiController
 from webshop.accounts.links import AccountLinkService
 from webshop.accounts.links_web import AccountLinkController
 from webshop.accounts.service import UserService
@@ -203,6 +204,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
                 AuthApiController,
                 MeApiController,
                 UserAdminApiController,
+                AccountEmailApiController,
                 CatalogApiController,
                 CategoryAdminApiController,
                 ProductAdminApiController,

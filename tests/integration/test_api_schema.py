@@ -86,6 +86,10 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
     "updateShop": (["422"], "a slug another shop has"),
     "replaceShop": (["422"], "a slug another shop has"),
     "addShopMember": (["422"], "a user id of no active user"),
+    "resetPassword": (["400", "422"], "a token the server did not e-mail; a short password (checked after the token)"),
+    "verifyEmail": (["400"], "a token the server did not e-mail"),
+    "confirmEmailChange": (["400"], "a token the server did not e-mail"),
+    "requestEmailChange": (["422"], "the current password must be right and the new address free"),
 }
 
 FIXED_PARAMETERS: dict[str, dict[str, object]] = {

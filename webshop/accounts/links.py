@@ -15,6 +15,7 @@ The flows that send and follow links live here too, each in one transaction with
 from __future__ import annotations
 
 import enum
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -26,15 +27,22 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webshop.accounts.service import EMAIL_RE, UserService, normalize_email
+from webshop.db.engine import write_session
 from webshop.db.models import AccountToken, User
 from webshop.errors import Conflict, DomainError, ValidationFailed
 from webshop.mail.outbox import queue_email
 from webshop.security.passwords import hash_password, password_problem, verify_password
+from webshop.security.throttle import SignInThrottle
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from webshop.config import SecuritySettings, ShopSettings
+    from webshop.config import SecuritySettings, Settings, ShopSettings
+    from webshop.db.engine import ShopAlchemyConfig
+
+logger = logging.getLogger("webshop.accounts")
+
+ALREADY_VERIFIED = "Your e-mail address is already confirmed."
 
 
 class LinkPurpose(enum.StrEnum):
@@ -260,7 +268,13 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
         return user
 
     async def resend_verification(self, user: User) -> None:
-        """``send_verification`` for the "send the link again" button; committed."""
+        """``send_verification`` for the "send the link again" button (page and API); committed.
+
+        Raises:
+            Conflict: the address is confirmed already; nothing is sent.
+        """
+        if user.email_verified_at is not None:
+            raise Conflict(ALREADY_VERIFIED)
         await self.send_verification(user)
         await self.repository.session.commit()
 
@@ -344,16 +358,31 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
         await session.commit()
         return user
 
-    async def request_email_change(self, user: User, *, new_email: str, password: str) -> str:
+    async def request_email_change(
+        self, user: User, *, new_email: str, password: str, throttle: SignInThrottle | None = None
+    ) -> str:
         """Send a confirmation link to ``new_email``; the address changes only when it is followed. Committed.
+
+        The current password is a guess like a sign-in's: a wrong one counts as a failed sign-in and
+        shares its lock and back-off (``webshop.security.throttle``; OWASP Authentication Cheat Sheet,
+        "Change Password Feature"), so a stolen session or token is no unthrottled password oracle.
+
+        Args:
+            user: The signed-in account.
+            new_email: The address to change to (normalised here).
+            password: The account's current password.
+            throttle: The app's sign-in throttle (default: one counting in the database only).
 
         Returns:
             The normalised new address.
 
         Raises:
+            TooManyAttempts: too many wrong passwords in a row; locked for ``retry_after`` seconds.
             ValidationFailed: wrong current password, a malformed address, the current address, or an
                 address another account uses (``field_errors`` on ``new_email`` / ``password``).
         """
+        throttle = throttle or SignInThrottle()
+        await throttle.check(user, user.email)
         new_email = normalize_email(new_email)
         errors: dict[str, str] = {}
         if not EMAIL_RE.match(new_email) or len(new_email) > 320:
@@ -363,7 +392,10 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
         elif await self._email_taken(new_email, user.id):
             errors["new_email"] = "Another account already uses this e-mail address."
         if not (await verify_password(user.password_hash, password)).ok:
+            await throttle.failed(self.repository.session, user, user.email, attempt="current_password")
             errors["password"] = "This is not your current password."  # noqa: S105 (a message)
+        else:
+            await throttle.succeeded(self.repository.session, user)
         if errors:
             raise ValidationFailed("Your e-mail address was not changed.", field_errors=errors)
         session = self.repository.session
@@ -424,3 +456,18 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
                 select(User.id).where(func.lower(User.email) == email.lower(), User.id != user_id)
             )
         ) is not None
+
+
+async def request_reset_in_background(alchemy: ShopAlchemyConfig, email: str, settings: Settings) -> None:
+    """Look up ``email`` and queue a reset link if it has an account, after the response has been sent.
+
+    Run as a response background task by the page and by ``POST /api/auth/forgot-password``, so the
+    answer is the same, sent just as fast, whether or not the address exists (OWASP Forgot Password
+    Cheat Sheet). Errors are logged, never raised (the response is gone already).
+    """
+    try:
+        async with write_session(alchemy) as session:
+            links = AccountLinkService(session=session, security=settings.security, shop=settings.shop)
+            await links.request_password_reset(email)
+    except Exception:
+        logger.exception("a password reset request could not be processed")

@@ -6,7 +6,6 @@ something important (a new password, a new address) open a page with a form firs
 that fetches links cannot use them up.
 """
 
-import logging
 from typing import Annotated, Any
 
 import msgspec
@@ -17,18 +16,17 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.accounts.links import AccountLinkError, AccountLinkService, LinkPurpose
+from webshop.accounts.links import AccountLinkError, AccountLinkService, LinkPurpose, request_reset_in_background
 from webshop.accounts.web import safe_next, signed_in_account
 from webshop.config import Settings
-from webshop.db.engine import WRITES_ON_GET, ShopAlchemyConfig, write_session
+from webshop.db.engine import WRITES_ON_GET
 from webshop.db.models import User
-from webshop.errors import ValidationFailed
+from webshop.errors import Conflict, ValidationFailed
 from webshop.security.session import requires_user
 from webshop.web.forms import Form, form_again
 from webshop.web.responses import route_url, see_other, see_other_to
 
 NO_STORE = {"Cache-Control": "no-store"}
-logger = logging.getLogger("webshop.accounts")
 
 
 class NextForm(msgspec.Struct):
@@ -78,20 +76,6 @@ def done_page(title: str, message: str, *, next_url: str, next_label: str) -> Te
     )
 
 
-async def request_reset_in_background(alchemy: ShopAlchemyConfig, email: str, settings: Settings) -> None:
-    """Look up ``email`` and queue a reset link if it has an account, after the response has been sent.
-
-    Run as a response background task, so the answer to the request is the same page, sent just as
-    fast, whether or not the address exists (OWASP Forgot Password Cheat Sheet). Errors are logged.
-    """
-    try:
-        async with write_session(alchemy) as session:
-            links = AccountLinkService(session=session, security=settings.security, shop=settings.shop)
-            await links.request_password_reset(email)
-    except Exception:
-        logger.exception("a password reset request could not be processed")
-
-
 class AccountLinkController(Controller):
     """Pages for account links sent by e-mail."""
 
@@ -116,11 +100,11 @@ class AccountLinkController(Controller):
         data: Annotated[NextForm, Form],
     ) -> Any:
         """Send a new verification link (older ones stop working) and go back."""
-        if account.email_verified_at is None:
+        try:
             await account_links_service.resend_verification(account)
             flash(request, f"We sent a new link to {account.email}. Only the newest link works.", "info")
-        else:
-            flash(request, "Your e-mail address is already confirmed.", "info")
+        except Conflict as exc:  # confirmed already
+            flash(request, exc.detail, "info")
         return see_other(request, safe_next(data.next, route_url(request, "account")))
 
     @get("/verify-email/{token:str}", name="verify_email", media_type=MediaType.HTML, opt={WRITES_ON_GET: True})

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
+from webshop.api.schemas import Money
 from webshop.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from webshop.text import EMAIL_PATTERN, Line, VisibleLine
 
@@ -109,10 +110,7 @@ def user_out(user: User) -> UserOut:
 
 
 # --- user administration and erasure (issue 17) ------------------------------------------------------
-# (Imported here, not at the top, to keep this section a pure addition to the module.)
-from typing import Any  # noqa: E402
 
-from webshop.api.schemas import Money  # noqa: E402
 
 RoleName = Literal["customer", "admin"]
 """``webshop.db.models.UserRole``'s values."""
@@ -184,3 +182,72 @@ def _admin_fields(user: User) -> dict[str, Any]:
         "email_verified": user.email_verified_at is not None,
         "created_at": user.created_at,
     }
+
+
+# --- e-mail flows (``webshop/accounts/email_api.py``) -----------------------------------------------
+
+LinkToken = Annotated[
+    Line,
+    msgspec.Meta(
+        min_length=1,
+        max_length=500,
+        description=(
+            "The token of an e-mailed link: the link's last path segment, e.g. `<token>` in "
+            "`https://shop.example/account/reset-password/<token>`"
+        ),
+    ),
+]
+
+
+class ForgotPasswordIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/auth/forgot-password``: the address of the account whose password was forgotten."""
+
+    email: Email
+
+
+ResetPassword = Annotated[
+    Line,
+    msgspec.Meta(
+        max_length=MAX_PASSWORD_LENGTH,
+        description=(
+            f"The new password: at least {MIN_PASSWORD_LENGTH} characters, the only rule (OWASP). Checked after "
+            "the token, by the same rule as the page's (422 with `errors.password`)"
+        ),
+    ),
+]
+
+
+class ResetPasswordIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/auth/reset-password``: a reset link's token and the new password.
+
+    The password's length is checked by the service, after the token, as on the reset page: a dead link
+    says so first (400), a short password is a 422 with the page's message."""
+
+    token: LinkToken
+    password: ResetPassword
+
+
+class LinkTokenIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/auth/verify-email`` and ``/api/auth/confirm-email-change``: an e-mailed link's token."""
+
+    token: LinkToken
+
+
+class EmailChangeIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/users/me/email-change``: the new address and the current password (as the page asks)."""
+
+    new_email: Email
+    password: Password
+
+
+class AcceptedOut(msgspec.Struct):
+    """A request was taken (202): ``detail`` says what happens next, for the person."""
+
+    detail: str
+
+
+class EmailOut(msgspec.Struct):
+    """The account's address after a link was followed; it counts as confirmed."""
+
+    email: str
+    email_verified: bool

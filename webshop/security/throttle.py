@@ -10,7 +10,8 @@ minutes" (429 and ``Retry-After``). A successful sign-in resets the counter. Loc
 purpose: a permanent lock would let anyone lock a customer out by guessing.
 
 The **current password** asked for by a password change (``POST /account/password``, ``PATCH
-/api/users/me``) is a guess like any other: it is checked against the same lock and a wrong one adds
+/api/users/me``) or an e-mail change (``POST /account/email``, ``POST /api/users/me/email-change``) is a
+guess like any other: it is checked against the same lock and a wrong one adds
 to the same counter (OWASP Authentication Cheat Sheet, "Change Password Feature": re-authentication
 must not be an unthrottled password oracle for whoever holds a session or an access token).
 
@@ -73,10 +74,12 @@ STORE_NAME = "rate_limit"
 
 AUTH_PATHS = re.compile(
     r"^/(account/(sign-in|register|forgot-password|reset-password|password-reset|verify-email|email)"
-    r"|api/auth/(token|register|forgot-password|reset-password|password-reset))(/.*)?$"
+    r"|api/auth/(token|register|forgot-password|reset-password|password-reset|verification-email|verify-email"
+    r"|confirm-email-change)|api/users/me/email-change)(/.*)?$"
 )
-"""POSTs to these paths share the strict ``auth`` limit per address: sign-in, registration, password reset
-(request and new password), and the requests that send an e-mail (verification again, e-mail change)."""
+"""POSTs to these paths share the strict ``auth`` limit per address, pages and API alike: sign-in,
+registration, password reset (request and new password), the requests that send an e-mail (verification
+again, e-mail change) and those that follow an e-mailed link."""
 REFRESH_PATH = "/api/auth/refresh"
 UNLIMITED_PATHS = ["^/static/", "^/media/", "^/health$", "^/ready$", "^/metrics$"]
 
