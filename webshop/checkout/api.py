@@ -80,6 +80,7 @@ class CheckoutApiController(Controller):
                 card_number=data.payment.card_number,
                 checkout_token=checkout_token(user_id, idempotency_key),
                 provider=DEFAULT_PROVIDER,
+                customer_note=data.customer_note,
             )
         except Exception:
             await idempotency_service.release(**claim)

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from webshop.api.schemas import Money
-from webshop.text import Line, VisibleLine
+from webshop.db.models.orders import ORDER_NOTE
+from webshop.text import Line, Lines, VisibleLine
 
 # The limits of ``AddressInput.cleaned`` (webshop/checkout/service.py), which trims and collapses white
 # space first: a value within them here is within them there.
@@ -21,6 +22,16 @@ Country = Annotated[
 ]
 ShippingCode = Literal["standard", "express"]
 """The codes of ``webshop.checkout.pricing.SHIPPING_METHODS``."""
+CustomerNote = Annotated[
+    Lines,
+    msgspec.Meta(
+        max_length=ORDER_NOTE,
+        description="An optional note for the seller (plain text, line breaks allowed); trimmed when kept",
+        examples=["Please leave the parcel with the neighbour at no. 14."],
+    ),
+]
+"""``clean_customer_note`` (webshop/checkout/notes.py) counts the note after trimming and turning CR LF
+into LF: a value within ``ORDER_NOTE`` characters here is within it there."""
 CardNumber = Annotated[
     str,
     msgspec.Meta(
@@ -57,9 +68,13 @@ class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
     card_number: CardNumber
 
 
-class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True):
-    """``POST /api/checkout``: order the cart. Totals come from the server, never from the client."""
+class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """``POST /api/checkout``: order the cart. Totals come from the server, never from the client.
+
+    ``omit_defaults``: the request's fingerprint (``webshop.checkout.idempotency.fingerprint``) leaves an
+    empty note out, so a retry of a body stored before notes existed is still "the same request"."""
 
     shipping_address: AddressIn
     shipping_method: ShippingCode
     payment: PaymentIn
+    customer_note: CustomerNote = ""

@@ -50,6 +50,7 @@ from sqlalchemy.orm import selectinload
 
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
+from webshop.checkout.notes import clean_customer_note
 from webshop.checkout.payments import PaymentProvider, normalize_card_number
 from webshop.checkout.pricing import ShippingMethod, Totals, shipping_method, tax_amount
 from webshop.db.models import (
@@ -259,6 +260,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         checkout_token: str,
         provider: PaymentProvider,
         expected_signature: str | None = None,
+        customer_note: str = "",
     ) -> tuple[Order, bool]:
         """Place the user's cart as a paid order, exactly once per ``checkout_token``.
 
@@ -273,6 +275,8 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             checkout_token: The form's one-time token or the API's Idempotency-Key (16-100 chars).
             provider: The payment provider to charge.
             expected_signature: ``CartView.signature()`` of the cart the shopper reviewed, if known.
+            customer_note: The shopper's note for the seller (optional; ``clean_customer_note``), kept on
+                the order in the reservation's transaction.
 
         Tax is charged at ``shop.tax_rates_bp``; with ``shop.require_verified_email``
         (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``) an account whose e-mail address is not confirmed is refused
@@ -283,7 +287,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
 
         Raises:
             EmailNotVerified: ``shop.require_verified_email`` and the address is not confirmed; nothing done.
-            ValidationFailed: bad address, shipping method, card number or token; empty cart.
+            ValidationFailed: bad address, shipping method, card number, note or token; empty cart.
             NotFound: the token belongs to another user's order.
             CartChanged: the cart differs from ``expected_signature``.
             InsufficientStock: one or more lines cannot be had; ``shortfalls`` lists every one.
@@ -302,6 +306,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 reserved = await self._reserve(
                     user_id=user_id,
                     address=address.cleaned(),
+                    note=clean_customer_note(customer_note),
                     method=shipping_method(shipping_code),
                     card=card,
                     checkout_token=checkout_token,
@@ -341,6 +346,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         *,
         user_id: int,
         address: AddressInput,
+        note: str,
         method: ShippingMethod,
         card: str,
         checkout_token: str,
@@ -363,6 +369,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             order = self._new_order(user_id, view, self.totals(view, method), address, method, provider)
             order.checkout_token = checkout_token
             order.card_last4 = card[-4:]
+            order.customer_note = note
             try:
                 # Added inside the savepoint: ``begin_nested`` flushes pending objects before it starts,
                 # and a unique violation there would roll back the outer savepoint instead.

@@ -17,9 +17,10 @@ from webshop.checkout.payments import DEFAULT_PROVIDER, TEST_CARD_DECLINED, TEST
 from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
 from webshop.checkout.service import ADDRESS_FIELDS, AddressInput, CheckoutService, new_checkout_token
 from webshop.db.models import User
+from webshop.db.models.orders import ORDER_NOTE
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.security.session import requires_user
-from webshop.text import Line
+from webshop.text import Line, Lines
 from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other_to
 
@@ -43,11 +44,13 @@ class ShippingForm(msgspec.Struct):
 
 
 class PlaceForm(msgspec.Struct):
-    """Review and pay step."""
+    """Review and pay step, with the shopper's optional note for the seller (``customer_note``: checked
+    by ``place_order``, as the browser sends it, with CR LF line breaks)."""
 
     checkout_token: Line = ""
     cart_signature: Line = ""
     card_number: Line = ""
+    customer_note: Lines = ""
 
 
 def address_input(source: object) -> AddressInput:
@@ -95,10 +98,10 @@ class CheckoutSteps:
         first, coming back to the step named ``step``; ``None`` when the shopper may go on."""
         return _to_verify(self.request, step) if self.checkout.needs_verified_email(self.request.user) else None
 
-    async def review_page(self, *, error: DomainError | None = None, token: str | None = None) -> Any:
-        """Step 3: lines, shipping, tax, total and the payment form, with ``error`` (and its status code)
-        and the checkout ``token`` to keep (default: a new one); the step still to do, or the cart when
-        it is empty, instead."""
+    async def review_page(self, *, error: DomainError | None = None, token: str | None = None, note: str = "") -> Any:
+        """Step 3: lines, shipping, tax, total and the payment form, with ``error`` (and its status code),
+        the checkout ``token`` to keep (default: a new one) and the ``note`` for the seller typed so far;
+        the step still to do, or the cart when it is empty, instead."""
         request = self.request
         state = _state(request)
         if not state.get("address_id"):
@@ -120,6 +123,8 @@ class CheckoutSteps:
                 "checkout_token": token or new_checkout_token(),
                 "error": error,
                 "test_cards": (TEST_CARD_SUCCESS, TEST_CARD_DECLINED),
+                "note": note,
+                "note_limit": ORDER_NOTE,
             },
             status_code=error.status_code if error else 200,
         )
@@ -211,7 +216,7 @@ class CheckoutController(Controller):
         try:
             form = read_form(PlaceForm, data)
         except InvalidForm as exc:
-            return await steps.review_page(error=exc)
+            return await steps.review_page(error=exc, note=exc.form.customer_note)
         state = _state(request)
         # place_order replays a token too, but only once this handler's own checks let the post through:
         # an order already placed must answer even when the shop now asks this shopper to confirm their
@@ -233,9 +238,10 @@ class CheckoutController(Controller):
                 checkout_token=form.checkout_token,
                 provider=PAYMENT_PROVIDER,
                 expected_signature=form.cart_signature or None,
+                customer_note=form.customer_note,
             )
         except EmailNotVerified:
             return _to_verify(request, "checkout.review")
         except DomainError as exc:
-            return await steps.review_page(error=exc, token=form.checkout_token or None)
+            return await steps.review_page(error=exc, token=form.checkout_token or None, note=form.customer_note)
         return see_other_to(request, "order", number=order.number, query={"placed": "1"})

@@ -80,7 +80,8 @@ class RefundOut(msgspec.Struct):
 
 
 class OrderOut(msgspec.Struct):
-    """An order with its lines and totals (``total == subtotal + shipping + tax``)."""
+    """An order with its lines and totals (``total == subtotal + shipping + tax``), and the shopper's
+    ``customer_note`` for the seller (plain text with LF line breaks, ``""`` for none)."""
 
     id: int
     number: str
@@ -98,6 +99,7 @@ class OrderOut(msgspec.Struct):
     total: Money
     refund: RefundOut | None = None
     fulfilments: list[FulfilmentOut] = msgspec.field(default_factory=list)
+    customer_note: str = ""
 
 
 class OrderPage(msgspec.Struct):
@@ -130,6 +132,7 @@ def order_out(seen: Order | ShopView) -> OrderOut:
         paid_at=order.paid_at,
         cancelled_at=order.cancelled_at,
         shipping_method=order.shipping_method,
+        customer_note=order.customer_note or "",
         shipping_address=AddressOut(
             order.ship_name,
             order.ship_line1,
