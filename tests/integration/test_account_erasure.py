@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.conftest import BASE_URL
 from tests.factories import audit_events, make_user
 from tests.integration.conftest import ADMIN_EMAIL
 from tests.shopper import PASSWORD, place, post, ready_to_pay, sign_in, text_of
+from webshop.db.engine import write_session
 from webshop.db.models import Address, AuthSession, Order, User
 
 
@@ -22,6 +23,9 @@ async def test_a_customer_deletes_their_account_with_their_password(client, app,
     placed = await place(client, form)
     number = re.match(r"/orders/(WS-[0-9A-Z]{8})", placed.headers["location"]).group(1)
     assert "Delete my account" in (await client.get("/account")).text
+    async with write_session(alchemy) as session:  # a note to the seller (free text: personal data)
+        await session.execute(update(Order).where(Order.number == number).values(customer_note="Ring me on 0123"))
+        await session.commit()
 
     wrong = await post(client, "/account/delete", {"password": "not my password"}, token_from="/account")
     assert wrong.status_code == 403
@@ -39,6 +43,7 @@ async def test_a_customer_deletes_their_account_with_their_password(client, app,
         assert (user.email, user.name, user.is_active) == (f"deleted-{user.id}@invalid", "Deleted user", False)
         assert await session.scalar(select(func.count()).where(Address.user_id == user.id)) == 0
         assert await session.scalar(select(func.count()).where(User.email.ilike("buyer@%"))) == 0
+        assert await session.scalar(select(Order.customer_note).where(Order.number == number)) == ""
 
     # The order stays whole for the shop: its lines, the ship-to snapshot and the totals.
     async with AsyncTestClient(app=app, base_url=BASE_URL) as admin:

@@ -13,7 +13,8 @@ the audit event); ``forget_personal_data`` here does the removing, inside that t
 - earlier audit events name the account by its new address instead of the old one (their who and when
   stay: the trail of administrative changes is kept, OWASP Logging Cheat Sheet);
 - orders keep everything, the ship-to name and address included: they are records the shop must
-  keep for its accounts and taxes (GDPR art. 17(3)(b), a legal obligation).
+  keep for its accounts and taxes (GDPR art. 17(3)(b), a legal obligation); only the shopper's free-text
+  notes to the sellers (``customer_note``) are blanked, as nothing requires keeping them.
 
 Browser sessions and API sign-ins end through ``UserService.end_all_sessions``.
 """
@@ -31,6 +32,7 @@ from webshop.db.models import (
     AuditEvent,
     Cart,
     IdempotencyRecord,
+    Order,
     OutboundEmail,
     ShopMember,
     UserRole,
@@ -74,6 +76,10 @@ async def forget_personal_data(session: AsyncSession, user: User) -> dict[str, i
         "account_links": delete(AccountToken).where(AccountToken.user_id == user.id),
         "idempotency_records": delete(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id),
         "emails": delete(OutboundEmail).where(func.lower(OutboundEmail.to_address) == old_email.lower()),
+        # The shopper's free-text notes to the sellers may hold anything personal; the orders stay.
+        "order_notes": update(Order)
+        .where(Order.user_id == user.id, Order.customer_note != "")
+        .values(customer_note=""),
     }.items():
         result = await session.execute(statement.execution_options(synchronize_session=False))
         removed[kind] = result.rowcount or 0  # type: ignore[attr-defined]
