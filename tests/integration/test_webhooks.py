@@ -137,6 +137,9 @@ async def test_the_api_validates_and_refuses_whoever_is_not_an_admin(client, alc
         400,
     )
     assert "http:// or https://" in json.dumps(bad_scheme)
+    # A stray bracket makes the URL unreadable (an unclosed IPv6 address): refused, never a 500.
+    torn = await client.post("/api/webhooks", json={"url": "http://host]x/", "events": ["order.paid"]}, headers=headers)
+    assert "http:// or https://" in json.dumps(assert_problem(torn, 422))
     unknown = assert_problem(
         await client.post("/api/webhooks", json={"url": url, "events": ["order.exploded"]}, headers=headers), 400
     )

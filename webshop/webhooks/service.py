@@ -128,7 +128,8 @@ def clean_url(value: Any) -> str:
         parts = urlsplit(url)
         port = parts.port
     except (msgspec.ValidationError, ValueError):
-        if urlsplit(url).scheme.lower() not in ("http", "https"):
+        # urlsplit itself refuses some (a stray "[" or "]" is an unclosed IPv6 address): read the scheme.
+        if url.partition(":")[0].lower() not in ("http", "https"):
             raise refuse("Use an http:// or https:// URL.") from None
         raise refuse(FIELD_MESSAGES["url"]) from None
     if not parts.hostname:
