@@ -262,6 +262,21 @@ def test_admin_pages(admin_audit: Audit, artifacts_dir: Path) -> None:
     page.get_by_role("link", name="Grace Customer").first.click()
     check("admin user (with audit trail)")
 
+    admin_nav.get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_role("heading", name="Webhooks", level=1)).to_be_visible()
+    check("admin webhooks")
+    page.get_by_role("link", name="Register endpoint").click()
+    page.get_by_role("button", name=re.compile("^Register")).click()  # nothing filled in: the form's errors
+    expect(page.locator(".field-error").first).to_be_visible()
+    check("admin webhook form (with errors)")
+    page.get_by_label("URL that receives the events").fill("http://127.0.0.1:9/hooks")
+    page.locator('input[name="events"]').first.check()
+    page.get_by_role("button", name=re.compile("^Register")).click()
+    expect(page.get_by_role("heading", name=re.compile(r"^Endpoint "))).to_be_visible()
+    page.get_by_role("button", name="Send test event").click()
+    expect(page.locator("#webhook-deliveries")).to_contain_text("webhook.test")
+    check("admin webhook endpoint (with its delivery log)")
+
     admin_nav.get_by_role("link", name="Import/export").click()
     expect(page.get_by_role("heading", name="Catalog import and export", level=1)).to_be_visible()
     check("admin import/export")
