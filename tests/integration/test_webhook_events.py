@@ -255,3 +255,25 @@ async def test_product_writes_and_imports_emit_product_events_and_adjustments_st
     assert [(v["sku"], v["price"], v["stock"]) for v in kettle["variants"]] == [("K-1", 999, 3)]
     [repriced] = imported_updates
     assert repriced["slug"] == "kettle" and repriced["variants"][0]["price"] == 899
+
+
+async def test_the_endpoints_are_read_once_a_transaction_and_afresh_in_the_next(alchemy: ShopAlchemyConfig) -> None:
+    from webshop.webhooks.events import subscribers
+
+    async with alchemy.get_session() as session:  # a reader: the writes below do not wait for it
+        assert await subscribers(session, WebhookEvent.STOCK_LOW) == []
+        async with write_session(alchemy) as other:
+            endpoint = WebhookEndpoint(url="https://hooks.example.com/new", secret="d" * 32, events=["stock.low"])
+            other.add(endpoint)
+            await other.commit()
+        assert await subscribers(session, WebhookEvent.STOCK_LOW) == []  # this transaction's view
+        await session.rollback()
+        assert await subscribers(session, WebhookEvent.STOCK_LOW) == [endpoint.id]
+        assert await subscribers(session, WebhookEvent.ORDER_PAID) == []
+        await session.commit()
+        async with write_session(alchemy) as other:
+            switched = await other.get(WebhookEndpoint, endpoint.id)
+            assert switched is not None
+            switched.is_active = False
+            await other.commit()
+        assert await subscribers(session, WebhookEvent.STOCK_LOW) == []

@@ -22,7 +22,9 @@ Where each event comes from (one service verb each, so pages, API and command li
 * ``order.shipped``, ``order.cancelled``, ``order.refunded``: ``OrderService.transition`` (the admin's
   status change, the shopper's cancel, the last shop part shipped in ``FulfilmentService.ship``).
 * ``product.created`` / ``product.updated`` / ``product.deleted``: ``ProductService`` writes (variant
-  edits are ``product.updated``) and each product a CSV import creates or changes.
+  edits and a restore are ``product.updated``) and each product a CSV import creates or changes. A
+  stock level changing alone (a sale, an adjustment) is not ``product.updated``: ``stock.low`` says
+  what matters of it.
 * ``stock.low``: ``webshop.stock.service`` when a decrease takes a variant's stock from above its
   ``low_stock_threshold`` to at or below it (a sale, an adjustment, a level set); not again for
   further sales below it.
