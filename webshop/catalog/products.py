@@ -47,9 +47,10 @@ from webshop.catalog.schemas import ProductPatch, ProductWrite, VariantUpdate, V
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_write
 from webshop.catalog.variants import ProductVariants
-from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant
+from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant, WebhookEvent
 from webshop.errors import ValidationFailed
 from webshop.shops.service import ShopService
+from webshop.webhooks.events import queue_product_events
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -302,6 +303,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             self.audit.record(actor, "product", product.id, "create", summary=summary, changes=snapshot)
             for variant, stock in zip(product.variants, stocks, strict=True):
                 await self._record_new_variant(variant, stock, self.audit, actor)
+            await queue_product_events(session, WebhookEvent.PRODUCT_CREATED, [product.id])
         return await self.get_for_admin(product.id)
 
     async def update_product(
@@ -352,6 +354,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
         async with catalog_write(self.repository.session, product.id):
             await self._write_update(product, values, updates, added, actor)
+            await queue_product_events(self.repository.session, WebhookEvent.PRODUCT_UPDATED, [product.id])
         return await self.get_for_admin(product.id)
 
     async def _updated_values(
@@ -484,6 +487,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
                 product.deleted_at = datetime.now(UTC)
                 summary = f"Deleted “{product.name}” (hidden from the shop)."
                 self.audit.record(actor, "product", product.id, "delete", summary=summary)
+                await queue_product_events(self.repository.session, WebhookEvent.PRODUCT_DELETED, [product.id])
         return await self.get_for_admin(product_id)
 
     async def restore(self, product_id: int, *, actor: User | None) -> Product:
@@ -497,6 +501,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             async with catalog_write(self.repository.session, product.id):
                 product.deleted_at = None
                 self.audit.record(actor, "product", product.id, "restore", summary=f"Restored “{product.name}”.")
+                await queue_product_events(self.repository.session, WebhookEvent.PRODUCT_UPDATED, [product.id])
         return await self.get_for_admin(product_id)
 
     # admin helpers

@@ -19,9 +19,10 @@ from webshop.catalog.rules import (
 )
 from webshop.catalog.schemas import VariantPatch, VariantWrite
 from webshop.catalog.summaries import catalog_write, refresh_product_summaries
-from webshop.db.models import Product, User, Variant
+from webshop.db.models import Product, User, Variant, WebhookEvent
 from webshop.errors import NotFound, ValidationFailed
 from webshop.money import format_money
+from webshop.webhooks.events import queue_product_events
 
 
 class ProductVariants(ProductMixin):
@@ -58,6 +59,7 @@ class ProductVariants(ProductMixin):
         async with catalog_write(self.repository.session, product.id):
             position = max((v.position for v in product.variants), default=-1) + 1
             variant = await self._insert_variant(product, row, position, self.audit, actor)
+            await queue_product_events(self.repository.session, WebhookEvent.PRODUCT_UPDATED, [product.id])
         return await self._variant(variant.id)
 
     async def update_variant(
@@ -99,6 +101,7 @@ class ProductVariants(ProductMixin):
             raise ValidationFailed("The variant was not saved. Please correct the marked fields.", field_errors=errors)
         async with catalog_write(self.repository.session, variant.product_id):
             self._apply_variant(variant, clean, self.audit, actor)
+            await queue_product_events(self.repository.session, WebhookEvent.PRODUCT_UPDATED, [variant.product_id])
         return await self._variant(variant_id)
 
     async def set_variant_stock(
@@ -171,6 +174,7 @@ class ProductVariants(ProductMixin):
             summary = f"Removed variant {variant.sku}."
             self.audit.record(actor, "product", variant.product_id, "variant-delete", summary=summary, changes=gone)
             await session.delete(variant)
+            await queue_product_events(session, WebhookEvent.PRODUCT_UPDATED, [variant.product_id])
 
     async def _variant(self, variant_id: int, *, actor: Any | None = None) -> Variant:
         """The variant, read afresh; given an ``actor``, only of a shop they run (``check_runs``).

@@ -79,6 +79,7 @@ from webshop.observability.metrics import counts_checkouts
 from webshop.orders.service import OrderService
 from webshop.stock.service import return_stock, take_stock
 from webshop.text import Line
+from webshop.webhooks.events import queue_order_change
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -427,6 +428,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             # The confirmation e-mail joins the outbox in this transaction: sent only if it commits.
             await queue_order_email(session, placed, "order_confirmation")
             await queue_shop_order_emails(session, placed)
+            await queue_order_change(session, placed, OrderStatus.PENDING, OrderStatus.PAID)  # order.placed, .paid
         await session.commit()
         if placed is None:  # a concurrent request's payment was declined and released the order
             raise PaymentDeclined("The payment was declined.")

@@ -36,6 +36,7 @@ from webshop.errors import InvalidTransition, PermissionDenied
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
 from webshop.stock.service import return_stock
+from webshop.webhooks.events import queue_order_change
 
 logger = logging.getLogger("webshop.orders")
 
@@ -421,6 +422,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             await queue_order_email(session, order, "order_shipped")
         await session.flush()
         changed = await self.get_by_number(order.number)
+        await queue_order_change(session, changed, current, target)  # webhooks: order.paid, .shipped, .cancelled...
         if target in RESTOCKING:
             # The customer hears what happened and what happens to their money (the order as it is now).
             await queue_order_email(session, changed, "order_cancelled")

@@ -4,6 +4,9 @@ Stock never goes below zero: a decrement is one conditional statement
 (``UPDATE variants SET stock = stock - :n WHERE id = :id AND stock >= :n``) whose row count says
 whether it happened, so two shoppers can never both take the last unit, on SQLite or PostgreSQL,
 in one process or many. A CHECK constraint (``stock >= 0``) is the last line of defence.
+
+A decrease that takes a variant from above its ``low_stock_threshold`` to at or below it queues the
+``stock.low`` webhook event in the same transaction (``webshop.webhooks.events.queue_stock_low``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from webshop.catalog.summaries import refresh_product_summaries
 from webshop.db.models import Category, Product, StockMovement, StockReason, User, Variant
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.shops.service import ShopService
+from webshop.webhooks.events import queue_stock_low
 
 MAX_STOCK = limits.STOCK
 """Largest stock level a variant can hold (the column is a 32-bit integer)."""
@@ -52,15 +56,19 @@ async def take_stock(
         True when the stock was taken (and a movement of ``-quantity`` written); False when there
         were fewer than ``quantity`` units, in which case nothing changed.
     """
-    result = await session.execute(
-        update(Variant)
-        .where(Variant.id == variant_id, Variant.stock >= quantity)
-        .values(stock=Variant.stock - quantity)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    taken = (
+        await session.execute(
+            update(Variant)
+            .where(Variant.id == variant_id, Variant.stock >= quantity)
+            .values(stock=Variant.stock - quantity)
+            .returning(Variant.stock, Variant.low_stock_threshold)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    if taken is None:
         return False
     session.add(StockMovement(variant_id=variant_id, delta=-quantity, reason=reason.value, reference=reference))
+    await queue_stock_low(session, variant_id, taken.stock + quantity, taken.stock, taken.low_stock_threshold)
     return True
 
 
@@ -120,13 +128,14 @@ async def set_stock(session: AsyncSession, variant_id: int, new_level: int, *, e
             "Stock must be a whole number of 0 or more.",
             field_errors={"stock": "Enter a whole number of 0 or more."},
         )
-    result = await session.execute(
+    threshold = await session.scalar(
         update(Variant)
         .where(Variant.id == variant_id, Variant.stock == expected)
         .values(stock=new_level)
+        .returning(Variant.low_stock_threshold)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if threshold is None:
         current = await session.scalar(select(Variant.stock).where(Variant.id == variant_id))
         if current is None:
             raise NotFound("There is no such variant.")
@@ -141,6 +150,7 @@ async def set_stock(session: AsyncSession, variant_id: int, new_level: int, *, e
                 reference=reference[:200],
             )
         )
+        await queue_stock_low(session, variant_id, expected, new_level, threshold)
     return new_level
 
 
@@ -170,11 +180,11 @@ async def adjust_stock(session: AsyncSession, variant_id: int, delta: int, *, re
         .where(Variant.id == variant_id, cast(Variant.stock, BigInteger) + delta >= 0)
         .where(cast(Variant.stock, BigInteger) + delta <= MAX_STOCK)
         .values(stock=Variant.stock + delta)
-        .returning(Variant.stock)
+        .returning(Variant.stock, Variant.low_stock_threshold)
         .execution_options(synchronize_session=False)
     )
-    level = (await session.execute(statement)).scalar_one_or_none()
-    if level is None:
+    changed = (await session.execute(statement)).first()
+    if changed is None:
         current = await session.scalar(select(Variant.stock).where(Variant.id == variant_id))
         if current is None:
             raise NotFound("There is no such variant.")
@@ -188,7 +198,8 @@ async def adjust_stock(session: AsyncSession, variant_id: int, delta: int, *, re
                 variant_id=variant_id, delta=delta, reason=StockReason.ADJUSTMENT.value, reference=reference[:200]
             )
         )
-    return int(level)
+        await queue_stock_low(session, variant_id, changed.stock - delta, changed.stock, changed.low_stock_threshold)
+    return int(changed.stock)
 
 
 async def find_ledger_mismatches(session: AsyncSession) -> list[tuple[str, int, int]]:

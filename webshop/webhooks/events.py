@@ -8,21 +8,71 @@ outbox pattern, as for e-mail in ``webshop.mail.outbox``).
 
 Every delivery of one event carries the same ``event_id`` (``evt_`` + 32 hex digits), kept across
 retries, so a receiver de-duplicates by it (Standard Webhooks: ``webhook-id``).
+
+The active endpoints are read once per transaction and kept in ``session.info`` until it ends (commit
+or rollback), so a batch of a CSV import that reports 500 products asks for them once. When no endpoint
+listens to an event, its payload is never built: the domain calls below (``queue_order_change``,
+``queue_product_events``, ``queue_stock_low``) cost that one cached look-up and nothing more.
+
+Where each event comes from (one service verb each, so pages, API and command line all emit it):
+
+* ``order.placed`` and ``order.paid``: the order becomes paid, in the transaction that settles the
+  payment (``CheckoutService._pay``; an admin marking a pending order paid, ``OrderService.transition``).
+  A checkout whose stock or card fails leaves no order, so it emits nothing.
+* ``order.shipped``, ``order.cancelled``, ``order.refunded``: ``OrderService.transition`` (the admin's
+  status change, the shopper's cancel, the last shop part shipped in ``FulfilmentService.ship``).
+* ``product.created`` / ``product.updated`` / ``product.deleted``: ``ProductService`` writes (variant
+  edits and a restore are ``product.updated``) and each product a CSV import creates or changes. A
+  stock level changing alone (a sale, an adjustment) is not ``product.updated``: ``stock.low`` says
+  what matters of it.
+* ``stock.low``: ``webshop.stock.service`` when a decrease takes a variant's stock from above its
+  ``low_stock_threshold`` to at or below it (a sale, an adjustment, a level set); not again for
+  further sales below it.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import event as orm_event
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session, SessionTransaction
 
-from webshop.db.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from webshop.mail.outbox import mark_queued
+from webshop.db.models import (
+    DeliveryStatus,
+    Order,
+    OrderStatus,
+    Product,
+    User,
+    Variant,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from webshop.webhooks.payloads import order_data, product_data, stock_low_data
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+_ENDPOINTS_KEY = "webshop_webhook_endpoints"
+"""Key in ``session.info`` of the active endpoints read in the current transaction: ``((id, events), ...)``."""
+_CHUNK = 500
+"""Products loaded per query when an event concerns many (a CSV import's batch)."""
+
+ORDER_EVENTS: dict[tuple[OrderStatus | None, OrderStatus], tuple[WebhookEvent, ...]] = {
+    (OrderStatus.PENDING, OrderStatus.PAID): (WebhookEvent.ORDER_PLACED, WebhookEvent.ORDER_PAID),
+    (None, OrderStatus.PAID): (WebhookEvent.ORDER_PAID,),
+    (None, OrderStatus.SHIPPED): (WebhookEvent.ORDER_SHIPPED,),
+    (None, OrderStatus.CANCELLED): (WebhookEvent.ORDER_CANCELLED,),
+    (None, OrderStatus.REFUNDED): (WebhookEvent.ORDER_REFUNDED,),
+}
+"""The events of an order's status change ``(from, to)``; ``(None, to)`` matches any other ``from``.
+A pending order becoming paid is the order placed (checkout, or an admin settling a stuck payment);
+``delivered`` has no event."""
 
 
 def new_event_id() -> str:
@@ -51,21 +101,21 @@ async def queue_event(session: AsyncSession, event: WebhookEvent, data: dict[str
             with its currency).
 
     Returns:
-        The deliveries added (none when no endpoint listens: the common case costs one small query).
+        The deliveries added (none when no endpoint listens: the common case costs one small query a
+        transaction, see ``subscribers``).
     """
-    endpoints = list(
-        await session.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.is_active.is_(True)).order_by(WebhookEndpoint.id)
-        )
-    )
-    listening = [endpoint for endpoint in endpoints if str(event) in (endpoint.events or [])]
+    # Imported here: the mail package imports the templating, which imports the catalog services that
+    # import this module.
+    from webshop.mail.outbox import mark_queued
+
+    listening = await subscribers(session, event)
     if not listening:
         return []
     event_id = new_event_id()
     body = event_body(event_id, event, data)
     deliveries = [
         WebhookDelivery(
-            endpoint_id=endpoint.id,
+            endpoint_id=endpoint_id,
             event_id=event_id,
             event_type=str(event),
             payload=body,
@@ -73,8 +123,108 @@ async def queue_event(session: AsyncSession, event: WebhookEvent, data: dict[str
             attempts=0,
             last_error="",
         )
-        for endpoint in listening
+        for endpoint_id in listening
     ]
     session.add_all(deliveries)
     mark_queued(session)
     return deliveries
+
+
+async def subscribers(session: AsyncSession, event: WebhookEvent) -> list[int]:
+    """Ids of the active endpoints subscribed to ``event``, in id order.
+
+    The active endpoints are read once per transaction (one query) and kept in ``session.info`` until
+    the transaction ends: an endpoint added or switched off meanwhile counts from the next transaction.
+    """
+    endpoints: tuple[tuple[int, frozenset[str]], ...] | None = session.info.get(_ENDPOINTS_KEY)
+    if endpoints is None:
+        rows = await session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.events)
+            .where(WebhookEndpoint.is_active.is_(True))
+            .order_by(WebhookEndpoint.id)
+        )
+        endpoints = tuple((endpoint_id, frozenset(events or ())) for endpoint_id, events in rows)
+        session.info[_ENDPOINTS_KEY] = endpoints
+    return [endpoint_id for endpoint_id, events in endpoints if str(event) in events]
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _forget_endpoints(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended (committed, rolled back or closed; a savepoint's end is not it):
+    # the next one reads the endpoints afresh.
+    if transaction.parent is None:
+        session.info.pop(_ENDPOINTS_KEY, None)
+
+
+async def queue_order_change(
+    session: AsyncSession, order: Order, before: OrderStatus | str, after: OrderStatus | str
+) -> None:
+    """Queue the events of ``order`` moving from status ``before`` to ``after`` (``ORDER_EVENTS``).
+
+    Call it in the transaction of the change, after the change is written, with the order as it is
+    now: its ``lines`` and ``fulfilments`` loaded (they are loaded here otherwise). Every event's
+    ``data`` is ``payloads.order_data``; nothing is built when no endpoint listens.
+    """
+    events = ORDER_EVENTS.get((OrderStatus(before), OrderStatus(after))) or ORDER_EVENTS.get(
+        (None, OrderStatus(after)), ()
+    )
+    wanted = [event for event in events if await subscribers(session, event)]
+    if not wanted:
+        return
+    unloaded = inspect(order).unloaded
+    if "lines" in unloaded or "fulfilments" in unloaded:
+        await session.refresh(order, ["lines", "fulfilments"])
+    data = order_data(order, await session.get(User, order.user_id))
+    for event in wanted:
+        await queue_event(session, event, data)
+
+
+async def queue_product_events(session: AsyncSession, event: WebhookEvent, product_ids: Iterable[int]) -> None:
+    """Queue ``event`` (a ``product.*`` one) for each product of ``product_ids``, each with its own
+    ``data`` (``payloads.product_data``) and event id.
+
+    Call it in the transaction of the change, once it is written (pending changes are flushed by the
+    reads). Nothing is read when no endpoint listens; otherwise two queries per 500 products (the
+    products, then their variants read fresh: stock moves by updates the ORM does not track).
+    """
+    if not await subscribers(session, event):
+        return
+    ids = iter(dict.fromkeys(product_ids))
+    while chunk := list(islice(ids, _CHUNK)):
+        products = list(await session.scalars(select(Product).where(Product.id.in_(chunk)).order_by(Product.id)))
+        variants: dict[int, list[Variant]] = {}
+        for variant in await session.scalars(
+            select(Variant)
+            .where(Variant.product_id.in_(chunk))
+            .order_by(Variant.product_id, Variant.position, Variant.id)
+            .execution_options(populate_existing=True)
+        ):
+            variants.setdefault(variant.product_id, []).append(variant)
+        for product in products:
+            await queue_event(session, event, product_data(product, variants.get(product.id, [])))
+
+
+def crossed_low(before: int, after: int, threshold: int) -> bool:
+    """True when stock going from ``before`` to ``after`` units crosses ``threshold`` downwards: it was
+    above it and is now at or below it (a sale already below it is no new news)."""
+    return before > threshold >= after
+
+
+async def queue_stock_low(session: AsyncSession, variant_id: int, before: int, after: int, threshold: int) -> None:
+    """Queue ``stock.low`` for ``variant_id`` if its stock, changed from ``before`` to ``after`` units in
+    this transaction, crossed its ``threshold`` downwards (``crossed_low``); ``data`` is
+    ``payloads.stock_low_data``. Costs nothing when it did not cross or no endpoint listens.
+    """
+    if not crossed_low(before, after, threshold) or not await subscribers(session, WebhookEvent.STOCK_LOW):
+        return
+    row = (
+        await session.execute(
+            select(Variant, Product.name)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.id == variant_id)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is not None:
+        variant, product_name = row
+        await queue_event(session, WebhookEvent.STOCK_LOW, stock_low_data(variant, product_name))

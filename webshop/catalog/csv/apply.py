@@ -40,10 +40,11 @@ from webshop.audit.service import AuditService
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed, mark_catalog_changed
 from webshop.db.engine import write_session
-from webshop.db.models import Category, Product, ProductFacet, ProductImage, User, Variant
+from webshop.db.models import Category, Product, ProductFacet, ProductImage, User, Variant, WebhookEvent
 from webshop.media import ImageRejected, StoredImage, store_image
 from webshop.media import _existing as _stored_files  # media's own check that a stored image set is complete
 from webshop.stock.service import record_imported_stock
+from webshop.webhooks.events import queue_product_events
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -309,8 +310,9 @@ async def _import_batch(
         )
     }
     history: dict[str, str] = {}
+    created: set[str] = set()
     product_ids = await _upsert_products(
-        session, batch, category_ids, images, report, variants, currency, history, sellers
+        session, batch, category_ids, images, report, variants, currency, history, sellers, created
     )
     await _upsert_variants(session, batch, product_ids, variants, report, reference, currency)
     await AuditService(session=session).record_many(
@@ -318,6 +320,10 @@ async def _import_batch(
     )
     # Summaries, search documents and the catalog version, in the batch's transaction.
     await catalog_changed(session, product_ids.values())
+    # Webhooks: one event per product created or changed (nothing is read when no endpoint listens).
+    await queue_product_events(session, WebhookEvent.PRODUCT_CREATED, [product_ids[s] for s in history if s in created])
+    changed = [product_ids[slug] for slug in history if slug not in created]
+    await queue_product_events(session, WebhookEvent.PRODUCT_UPDATED, changed)
 
 
 async def _upsert_products(
@@ -330,8 +336,10 @@ async def _upsert_products(
     currency: str,
     history: dict[str, str],
     sellers: tuple[dict[str, int], ImportShops],
+    created: set[str],
 ) -> dict[str, int]:
-    """Update the batch's existing products, insert the new ones; ``{slug: product id}`` of them all.
+    """Update the batch's existing products, insert the new ones; ``{slug: product id}`` of them all
+    (``created`` gets the slugs of the new ones).
     ``history`` gets ``{slug: summary}`` of what each created or changed product's audit event says:
     the preview's own description of the change (``webshop.catalog.csv.plan``), so the event on the
     product's page reads like the dry run the admin confirmed."""
@@ -368,6 +376,7 @@ async def _upsert_products(
             report.products_unchanged += 1
     if new_products:
         product_ids.update(await _insert_products(session, new_products, sellers[0]))
+        created.update(row.slug for row, _category, _stored in new_products)
         report.products_created += len(new_products)
         report.images_stored += sum(len(stored) for _row, _category, stored in new_products)
     return product_ids

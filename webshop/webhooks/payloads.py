@@ -1,0 +1,179 @@
+"""The ``data`` object of each webhook event, built from ORM rows: pure functions, no queries.
+
+Each shape is part of the webhook API, so fields are only ever added, never renamed or removed.
+Money is integer minor units (cents) with the ISO 4217 ``currency`` it is in; instants are RFC 3339
+strings in UTC (``2026-12-05T10:00:00.123456Z``) or ``null``; ids are integers.
+
+``webshop.webhooks.events`` loads the rows (only when an endpoint listens) and calls these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from webshop.db.models import Fulfilment, Order, OrderLine, Product, User, Variant
+
+
+def instant(moment: datetime | None) -> str | None:
+    """``moment`` as an RFC 3339 string in UTC ending in ``Z``, or ``None`` (a naive value is taken as UTC)."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def order_line_data(line: OrderLine) -> dict[str, Any]:
+    """One order line as the shopper bought it (a snapshot: later catalog edits do not change it).
+
+    Shape: ``{"sku", "product_id", "variant_id", "product_name", "options": {group: value},
+    "quantity", "unit_price", "line_total", "tax_rate_bp", "tax_amount", "shop_id"}``;
+    ``unit_price``, ``line_total`` and ``tax_amount`` in minor units of the order's currency,
+    ``tax_rate_bp`` in basis points (2000 = 20 %); ``product_id``/``variant_id``/``shop_id`` are
+    ``null`` once that row is deleted.
+    """
+    return {
+        "sku": line.sku,
+        "product_id": line.product_id,
+        "variant_id": line.variant_id,
+        "product_name": line.product_name,
+        "options": {str(group): str(value) for group, value in (line.options or {}).items()},
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "line_total": line.line_total,
+        "tax_rate_bp": line.tax_rate_bp,
+        "tax_amount": line.tax_amount,
+        "shop_id": line.shop_id,
+    }
+
+
+def fulfilment_data(part: Fulfilment) -> dict[str, Any]:
+    """One shop's part of an order (``webshop.orders.fulfilment``).
+
+    Shape: ``{"shop_id", "shop_name", "status" ("pending" | "shipped"), "carrier",
+    "tracking_number", "shipped_at", "shipping_amount"}``; ``shipping_amount`` in minor units of the
+    order's currency; ``carrier``/``tracking_number`` are ``""`` until the shop gives them.
+    """
+    return {
+        "shop_id": part.shop_id,
+        "shop_name": part.shop_name,
+        "status": part.status,
+        "carrier": part.carrier,
+        "tracking_number": part.tracking_number,
+        "shipped_at": instant(part.shipped_at),
+        "shipping_amount": part.shipping_amount,
+    }
+
+
+def order_data(order: Order, customer: User | None) -> dict[str, Any]:
+    """The ``data`` of every ``order.*`` event: the order as it is after the change.
+
+    ``order`` must have its ``lines`` and ``fulfilments`` loaded; ``customer`` is its user (``None``
+    is never expected, but gives ``"customer": null`` rather than an error).
+
+    Shape::
+
+        {"id", "number", "status", "currency",
+         "subtotal", "shipping_total", "tax_total", "total", "refund_amount",   # minor units
+         "customer": {"id", "email", "name"},
+         "shipping_method", "shipping_address": {"name", "line1", "line2", "city", "postal_code", "country"},
+         "lines": [order_line_data...], "parts": [fulfilment_data...],
+         "created_at", "paid_at", "cancelled_at", "refunded_at"}
+
+    ``total = subtotal + shipping_total + tax_total``; ``refund_amount`` is what is owed or paid back
+    (0 when nothing is); ``country`` is ISO 3166-1 alpha-2.
+    """
+    return {
+        "id": order.id,
+        "number": order.number,
+        "status": order.status,
+        "currency": order.currency,
+        "subtotal": order.subtotal,
+        "shipping_total": order.shipping_total,
+        "tax_total": order.tax_total,
+        "total": order.total,
+        "refund_amount": order.refund_amount,
+        "customer": None if customer is None else {"id": customer.id, "email": customer.email, "name": customer.name},
+        "shipping_method": order.shipping_method,
+        "shipping_address": {
+            "name": order.ship_name,
+            "line1": order.ship_line1,
+            "line2": order.ship_line2,
+            "city": order.ship_city,
+            "postal_code": order.ship_postal_code,
+            "country": order.ship_country,
+        },
+        "lines": [order_line_data(line) for line in order.lines],
+        "parts": [fulfilment_data(part) for part in order.fulfilments],
+        "created_at": instant(order.created_at),
+        "paid_at": instant(order.paid_at),
+        "cancelled_at": instant(order.cancelled_at),
+        "refunded_at": instant(order.refunded_at),
+    }
+
+
+def variant_data(variant: Variant) -> dict[str, Any]:
+    """One variant of a product.
+
+    Shape: ``{"id", "sku", "option_values": [str], "price", "currency", "stock", "low_stock_threshold"}``;
+    ``price`` in minor units of ``currency``, ``stock`` and ``low_stock_threshold`` in units.
+    """
+    return {
+        "id": variant.id,
+        "sku": variant.sku,
+        "option_values": [str(value) for value in variant.option_values or []],
+        "price": variant.price,
+        "currency": variant.currency,
+        "stock": variant.stock,
+        "low_stock_threshold": variant.low_stock_threshold,
+    }
+
+
+def product_data(product: Product, variants: Sequence[Variant]) -> dict[str, Any]:
+    """The ``data`` of the ``product.*`` events: the product as it is after the change.
+
+    ``variants`` are the product's variants in display order (the caller reads them fresh: stock
+    changes by conditional updates the ORM does not track).
+
+    Shape::
+
+        {"id", "slug", "name", "shop_id", "category_id", "option_groups": [str],
+         "is_active", "is_deleted", "is_visible", "deleted_at",
+         "variants": [variant_data...], "created_at", "updated_at"}
+
+    ``is_visible`` is what the shop shows: active, not deleted and its shop trading. The description
+    and photos are left out (fetch ``GET /api/products/{id}`` for them).
+    """
+    deleted = product.deleted_at is not None
+    return {
+        "id": product.id,
+        "slug": product.slug,
+        "name": product.name,
+        "shop_id": product.shop_id,
+        "category_id": product.category_id,
+        "option_groups": [str(group) for group in product.option_groups or []],
+        "is_active": bool(product.is_active),
+        "is_deleted": deleted,
+        "is_visible": bool(product.is_active) and not deleted and bool(product.shop_active),
+        "deleted_at": instant(product.deleted_at),
+        "variants": [variant_data(variant) for variant in variants],
+        "created_at": instant(product.created_at),
+        "updated_at": instant(product.updated_at),
+    }
+
+
+def stock_low_data(variant: Variant, product_name: str = "") -> dict[str, Any]:
+    """The ``data`` of ``stock.low``: a variant whose stock just fell to or below its threshold.
+
+    Shape: ``{"variant_id", "sku", "product_id", "product_name", "stock", "low_stock_threshold"}``
+    (``stock`` and ``low_stock_threshold`` in units; ``stock <= low_stock_threshold``).
+    """
+    return {
+        "variant_id": variant.id,
+        "sku": variant.sku,
+        "product_id": variant.product_id,
+        "product_name": product_name,
+        "stock": variant.stock,
+        "low_stock_threshold": variant.low_stock_threshold,
+    }
