@@ -35,7 +35,7 @@ from webshop.accounts.schemas import (
 )
 from webshop.accounts.service import UserService
 from webshop.api.responses import problems
-from webshop.api.schemas import PathId, money
+from webshop.api.schemas import IdCursor, PageLimit, PathId, money
 from webshop.config import Settings
 from webshop.db.models import User, UserRole
 from webshop.security.jwt import BEARER, api_admin
@@ -48,15 +48,8 @@ ADMIN = [api_admin]
 Search = Annotated[
     str | None, query_text(max_length=320, description="Only users whose e-mail address or name contains this text")
 ]
-Cursor = Annotated[
-    str | None,
-    QueryParameter(
-        pattern=r"^[0-9]{1,9}\Z",
-        schema_extra={"pattern": "^[0-9]{1,9}$"},
-        description="``next_cursor`` of the previous page",
-    ),
-]
-Limit = Annotated[int, QueryParameter(ge=1, le=100)]
+Cursor = IdCursor
+Limit = PageLimit
 
 
 class UserAdminApiController(Controller):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, SerializationException, ValidationException
-from litestar.params import BodyKwarg, PathParameter
+from litestar.params import BodyKwarg, PathParameter, QueryParameter
 
 from webshop.text import pattern_message
 
@@ -30,6 +30,19 @@ ID_MAX = 2**53 - 1
 
 PathId = Annotated[int, PathParameter(ge=1, le=ID_MAX)]
 """A row id in a path."""
+
+ID_CURSOR_PATTERN = r"^[0-9]{1,9}\Z"
+IdCursor = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=ID_CURSOR_PATTERN,
+        schema_extra={"pattern": "^[0-9]{1,9}$"},  # the same rule in JSON Schema's dialect (no \Z)
+        description="``next_cursor`` of the previous page",
+    ),
+]
+"""The cursor of a list paged by row id (shops, users, webhooks): the last id of the previous page."""
+PageLimit = Annotated[int, QueryParameter(ge=1, le=100)]
+"""How many rows a page of a cursor-paged list holds."""
 
 
 class Money(msgspec.Struct, frozen=True):

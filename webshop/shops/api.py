@@ -23,11 +23,11 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import JSONBody
 from msgspec import UNSET
 
 from webshop.api.responses import problems
-from webshop.api.schemas import PathId
+from webshop.api.schemas import IdCursor, PageLimit, PathId
 from webshop.db.models import User
 from webshop.errors import NotFound
 from webshop.security.jwt import BEARER, PUBLIC, api_admin
@@ -47,19 +47,11 @@ from webshop.text import query_text
 ADMIN = [api_admin]
 """Guards of the admin-only routes (set per route: see the module's docstring)."""
 
-CURSOR_PATTERN = r"^[0-9]{1,9}\Z"
 Search = Annotated[
     str | None, query_text(max_length=100, description="Only shops whose name or slug contains this text")
 ]
-Cursor = Annotated[
-    str | None,
-    QueryParameter(
-        pattern=CURSOR_PATTERN,
-        schema_extra={"pattern": "^[0-9]{1,9}$"},
-        description="``next_cursor`` of the previous page",
-    ),
-]
-Limit = Annotated[int, QueryParameter(ge=1, le=100)]
+Cursor = IdCursor
+Limit = PageLimit
 
 
 class ShopApiController(Controller):

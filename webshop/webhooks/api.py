@@ -10,14 +10,14 @@ reach these routes, and they need it to set up receivers. Guards are set per rou
 controller (see ``webshop.catalog.admin_api``: ``OPTIONS`` must not need a token).
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import JSONBody
 
 from webshop.api.responses import problems
-from webshop.api.schemas import PathId
+from webshop.api.schemas import IdCursor, PageLimit, PathId
 from webshop.db.models import User
 from webshop.security.jwt import BEARER, api_admin
 from webshop.webhooks.schemas import (
@@ -34,15 +34,8 @@ from webshop.webhooks.service import WebhookService
 ADMIN = [api_admin]
 """Guards of every route (set per route: see the module's docstring)."""
 
-Cursor = Annotated[
-    str | None,
-    QueryParameter(
-        pattern=r"^[0-9]{1,9}\Z",
-        schema_extra={"pattern": "^[0-9]{1,9}$"},
-        description="``next_cursor`` of the previous page",
-    ),
-]
-Limit = Annotated[int, QueryParameter(ge=1, le=100)]
+Cursor = IdCursor
+Limit = PageLimit
 
 
 class WebhookApiController(Controller):
