@@ -189,11 +189,6 @@ async def test_a_product_shown_before_shows_each_change_at_once(client, alchemy,
     assert (await client.get(f"/api/products/{product}")).status_code == 404
 
 
-def working_port(dsn: str) -> str:
-    """The port of a PostgreSQL DSN (``postgresql://user@host:5432/db`` -> ``"5432"``)."""
-    return re.search(r":(\d+)/", dsn).group(1)
-
-
 async def test_look_ups_outside_the_session_show_each_sale_and_fall_back(settings, skus, alchemy):
     """With a pooled engine (as ``webshop serve`` runs) the version and stock are read outside the
     request's session: on SQLite through the read-only file connection, on PostgreSQL through the
@@ -224,7 +219,7 @@ async def test_look_ups_outside_the_session_show_each_sale_and_fall_back(setting
             return
         # The reader cannot connect (a port nobody listens on): the session answers instead.
         working, reader.pool = reader.pool, None
-        reader.dsn = reader.dsn.replace(f":{working_port(reader.dsn)}/", ":1/")
+        reader.connect_args = {**reader.connect_args, "port": 1}
         try:
             async with write_session(alchemy) as session:
                 await ProductService(session=session).set_variant_stock(skus["BC-1"], 1, expected=2, actor=None)

@@ -106,8 +106,8 @@ class _PgReader:
     asyncpg prepares each statement once per connection and keeps it.
     """
 
-    def __init__(self, dsn: str, connect_timeout: float) -> None:
-        self.dsn = dsn
+    def __init__(self, connect_args: dict[str, Any], connect_timeout: float) -> None:
+        self.connect_args = connect_args
         self.connect_timeout = connect_timeout
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pool: asyncpg.Pool | None = None
@@ -127,7 +127,9 @@ class _PgReader:
                 unreachable or refused; the caller falls back to its session.
         """
         pool = self.pool or await self._open()
-        return list(await pool.fetch(_numbered(sql), *params, timeout=_READ_TIMEOUT))
+        # Bounded as a whole: waiting for a free connection too (the pool's own fetch does not time that).
+        async with asyncio.timeout(_READ_TIMEOUT):  # no task per call, unlike wait_for
+            return list(await pool.fetch(_numbered(sql), *params))
 
     async def _open(self) -> asyncpg.Pool:
         if self._opening is None:
@@ -135,7 +137,7 @@ class _PgReader:
         async with self._opening:
             if self.pool is None:
                 self.pool = await asyncpg.create_pool(
-                    self.dsn,
+                    **self.connect_args,
                     min_size=0,
                     max_size=_READ_CONNECTIONS,
                     timeout=self.connect_timeout,
@@ -173,6 +175,18 @@ def _numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
 
 
+def asyncpg_connect_args(engine: AsyncEngine) -> dict[str, Any]:
+    """``asyncpg.connect`` keywords for ``engine``'s URL as SQLAlchemy's asyncpg dialect reads it (host,
+    port, user, password, database, and query options such as ``ssl``); SQLAlchemy's own
+    ``prepared_statement_cache_size`` becomes asyncpg's ``statement_cache_size`` (0 behind pgbouncer)."""
+    _, options = engine.dialect.create_connect_args(engine.url)
+    options = dict(options)
+    if "prepared_statement_cache_size" in options:
+        options["statement_cache_size"] = int(options.pop("prepared_statement_cache_size"))
+    options.pop("prepared_statement_name_func", None)
+    return options
+
+
 def attach_reader(engine: AsyncEngine, connect_timeout: float) -> _PgReader | None:
     """Give ``engine`` (PostgreSQL) a reader for ``read_rows``: same server and user, autocommit
     (asyncpg outside a transaction), at most four connections per process, opened on first use;
@@ -188,8 +202,7 @@ def attach_reader(engine: AsyncEngine, connect_timeout: float) -> _PgReader | No
         return None  # NullPool (commands, some tests): a connection per read would cost more
     reader = _PG_READERS.get(engine.sync_engine)
     if reader is None:
-        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        reader = _PgReader(dsn, min(2.0, connect_timeout))
+        reader = _PgReader(asyncpg_connect_args(engine), min(2.0, connect_timeout))
         _PG_READERS[engine.sync_engine] = reader
     return reader
 

@@ -79,7 +79,7 @@ from webshop.observability.metrics import counts_checkouts
 from webshop.orders.service import OrderService
 from webshop.stock.service import return_stock, take_stock
 from webshop.text import Line
-from webshop.webhooks.events import queue_order_change
+from webshop.webhooks.events import queue_order_change, queue_stock_lows_of_sale
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -429,6 +429,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             await queue_order_email(session, placed, "order_confirmation")
             await queue_shop_order_emails(session, placed)
             await queue_order_change(session, placed, OrderStatus.PENDING, OrderStatus.PAID)  # order.placed, .paid
+            await queue_stock_lows_of_sale(session, placed)
         await session.commit()
         if placed is None:  # a concurrent request's payment was declined and released the order
             raise PaymentDeclined("The payment was declined.")
@@ -567,7 +568,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         failed = []
         for line in sorted(view.lines, key=lambda ln: ln.variant_id):
             taken = await take_stock(
-                session, line.variant_id, line.quantity, reason=StockReason.SALE, reference=reference
+                session, line.variant_id, line.quantity, reason=StockReason.SALE, reference=reference, announce=False
             )
             if not taken:
                 failed.append(line)

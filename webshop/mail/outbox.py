@@ -16,7 +16,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, false, or_, select
 from sqlalchemy.orm import Session
 
 from webshop.db.engine import SETTINGS_INFO_KEY
@@ -116,7 +116,14 @@ async def queue_part_shipped_email(
     lines = list(
         await session.scalars(
             select(OrderLine)
-            .where(OrderLine.order_id == order.id, OrderLine.shop_id.in_([i for i in shop_ids if i is not None]))
+            .where(
+                OrderLine.order_id == order.id,
+                or_(
+                    OrderLine.shop_id.in_([i for i in shop_ids if i is not None]),
+                    # a part whose shop was deleted since (its lines' shop_id was set to NULL with it)
+                    OrderLine.shop_id.is_(None) if None in shop_ids else false(),
+                ),
+            )
             .order_by(OrderLine.id)
         )
     )

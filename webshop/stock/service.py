@@ -48,9 +48,19 @@ class StockChanged(Conflict):
 
 
 async def take_stock(
-    session: AsyncSession, variant_id: int, quantity: int, *, reason: StockReason, reference: str
+    session: AsyncSession,
+    variant_id: int,
+    quantity: int,
+    *,
+    reason: StockReason,
+    reference: str,
+    announce: bool = True,
 ) -> bool:
     """Decrement ``variant_id``'s stock by ``quantity`` units if that many are on hand.
+
+    ``announce``: queue ``stock.low`` when the level crosses the variant's threshold. Checkout passes
+    ``False``: its reservation commits before the card is charged and is released when it is declined,
+    so the sale announces its crossings when it settles (``queue_stock_lows_of_sale``).
 
     Returns:
         True when the stock was taken (and a movement of ``-quantity`` written); False when there
@@ -68,7 +78,8 @@ async def take_stock(
     if taken is None:
         return False
     session.add(StockMovement(variant_id=variant_id, delta=-quantity, reason=reason.value, reference=reference))
-    await queue_stock_low(session, variant_id, taken.stock + quantity, taken.stock, taken.low_stock_threshold)
+    if announce:
+        await queue_stock_low(session, variant_id, taken.stock + quantity, taken.stock, taken.low_stock_threshold)
     return True
 
 

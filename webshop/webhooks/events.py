@@ -228,3 +228,21 @@ async def queue_stock_low(session: AsyncSession, variant_id: int, before: int, a
     if row is not None:
         variant, product_name = row
         await queue_event(session, WebhookEvent.STOCK_LOW, stock_low_data(variant, product_name))
+
+
+async def queue_stock_lows_of_sale(session: AsyncSession, order: Order) -> None:
+    """Queue ``stock.low`` for each variant a settled sale took to or below its threshold: a variant
+    whose level now is at or below it and was above it before ``order``'s units left crossed it
+    (``crossed_low``). One query, and none when no endpoint listens.
+    """
+    units: dict[int, int] = {}
+    for line in order.lines:
+        if line.variant_id is not None:
+            units[line.variant_id] = units.get(line.variant_id, 0) + line.quantity
+    if not units or not await subscribers(session, WebhookEvent.STOCK_LOW):
+        return
+    rows = await session.execute(
+        select(Variant.id, Variant.stock, Variant.low_stock_threshold).where(Variant.id.in_(list(units)))
+    )
+    for variant_id, stock, threshold in rows.all():
+        await queue_stock_low(session, variant_id, stock + units[variant_id], stock, threshold)

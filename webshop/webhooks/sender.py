@@ -124,9 +124,9 @@ class WebhookSender(OutboxSender[WebhookDelivery]):
             Failure: no 2xx answer; ``response_status`` is the answer's status, or ``None`` when there
                 was none (refused, reset, TLS, timed out: retried like a bad answer).
         """
-        async with self._session(write=False) as session:
-            endpoint = await session.get(WebhookEndpoint, row.endpoint_id)
         try:
+            async with self._session(write=False) as session:
+                endpoint = await session.get(WebhookEndpoint, row.endpoint_id)
             if endpoint is None or not endpoint.is_active:
                 raise Failure("The endpoint was disabled before this delivery was sent.", permanent=True)
             status = await asyncio.wait_for(self._post(resources, row, endpoint), self.webhooks.timeout)

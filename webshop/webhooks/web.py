@@ -33,7 +33,7 @@ EVENT_LABELS = {
     "order.paid": "An order is paid",
     "order.cancelled": "An order is cancelled",
     "order.refunded": "An order is refunded",
-    "order.shipped": "An order (or a part of it) ships",
+    "order.shipped": "An order ships (with its last part)",
     "product.created": "A product is created",
     "product.updated": "A product is changed",
     "product.deleted": "A product is deleted",
@@ -140,12 +140,13 @@ class AdminWebhookController(AdminPages):
         audit_service: NamedDependency[AuditService],
     ) -> Any:
         """Save the URL, events, description and (when one is entered) a new secret."""
-        form = WebhookForm.of(await webhooks_service.get_endpoint(webhook_id))
+        # No query before the service's: its address check (DNS) runs before the write transaction.
+        form: WebhookForm | None = None
         try:
             form = WebhookForm.read(data)
             await webhooks_service.update_endpoint(request.user, webhook_id, form.values(new=False))
         except DomainError as exc:
-            form = getattr(exc, "form", form)
+            form = getattr(exc, "form", form) or WebhookForm.of(await webhooks_service.get_endpoint(webhook_id))
             return await endpoint_page(request, webhooks_service, audit_service, webhook_id, form=form, error=exc)
         flash(request, "Saved the endpoint.", "success")
         return see_other_to(request, "admin_webhook", webhook_id=webhook_id)
