@@ -81,6 +81,12 @@ def test_generated_and_long_enough_secrets_are_fine():
         ("fe80::1", True),
         ("fd00::1", True),
         ("::ffff:127.0.0.1", True),
+        ("::127.0.0.1", True),  # IPv4-compatible
+        ("64:ff9b::a9fe:a9fe", True),  # NAT64 to 169.254.169.254
+        ("64:ff9b:1::a00:1", True),  # local-use NAT64 to 10.0.0.1
+        ("2002:a9fe:a9fe::1", True),  # 6to4 of 169.254.169.254
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", True),  # Teredo to 10.0.0.1
+        ("64:ff9b::5db8:d822", False),  # NAT64 to a public address
         ("93.184.216.34", False),
         ("2606:4700:4700::1111", False),
     ],

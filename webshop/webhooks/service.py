@@ -61,10 +61,30 @@ class UnsafeDestination(ValidationFailed):
 def blocked_address(address: IPAddress) -> bool:
     """True for an address a webhook must not reach: anything not globally routable (loopback, private,
     link-local, shared 100.64/10, documentation, reserved, unspecified), multicast, or an IPv4-mapped
-    IPv6 address of one of those (OWASP SSRF Prevention Cheat Sheet)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    IPv6 address that carries one of those: IPv4-mapped, IPv4-compatible (``::a.b.c.d``), 6to4, Teredo
+    or NAT64 (``64:ff9b::/96``, ``64:ff9b:1::/48``) (OWASP SSRF Prevention Cheat Sheet)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return blocked_address(embedded)
     return not address.is_global or address.is_multicast
+
+
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches through a translation or tunnel, if it is one of those."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # (server, client): the client is where the traffic goes
+    if any(address in network for network in _NAT64) or address in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 async def public_addresses(url: str, *, wait: float = DNS_TIMEOUT) -> list[IPAddress]:
