@@ -64,7 +64,7 @@ from webshop.orders.api import OrderApiController
 from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.service import OrderService
 from webshop.orders.web import OrderController
-from webshop.security.cors import api_cors
+from webshop.security.cors import install as install_api_cors
 from webshop.security.headers import allowed_hosts_config
 from webshop.security.jwt import api_auth
 from webshop.security.session import SessionUserMiddleware, session_config
@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
             _dispose_engine(alchemy),
         ],
     )
+    install_api_cors(app, settings.security)  # /api only; around everything, so refusals carry it too
     install_caching(app, assets)  # Cache-Control and 304s on every response, errors included
     # Request id, timing, security headers, access log and metrics around every request, 404s included.
     return install_request_context(app, settings, engine=alchemy.get_engine())
@@ -216,7 +217,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
                 StockApiController,
                 WebhookApiController,
             ],
-            middleware=[*api_cors(settings.security), api_auth_middleware],
+            middleware=[api_auth_middleware],
             before_request=strict_json_body,  # JSON bodies by msgspec's strict rules: 0 is not a boolean
         ),
         health,

@@ -88,6 +88,19 @@ async def test_cors_answers_listed_origins_on_the_api_only(settings, alchemy, sk
         page_preflight = await client.options("/cart/add", headers=preflight)
         assert "access-control-allow-origin" not in page_preflight.headers
 
+    # The API's refusals carry the headers too (a browser app can read the 429 and its Retry-After),
+    # and preflights do not spend the client's budget.
+    origin = {"Origin": "https://app.example.com"}
+    async with app_client(
+        settings, alchemy, cors_origins=("https://app.example.com",), rate_limit_general="3/minute"
+    ) as client:
+        for _ in range(5):
+            assert (await client.options("/api/products", headers=preflight)).status_code in {200, 204}
+        answers = [await client.get("/api/products", headers=origin) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert answers[-1].headers["access-control-allow-origin"] == "https://app.example.com"
+        assert "retry-after" in answers[-1].headers["access-control-expose-headers"].lower()
+
     # Empty by default: no CORS headers at all.
     async with app_client(settings, alchemy) as client:
         none = await client.options("/api/checkout", headers=preflight)
