@@ -15,10 +15,13 @@ from tests.factories import audit_events, make_user
 from tests.integration.conftest import ADMIN_EMAIL
 from tests.shopper import PASSWORD, place, post, ready_to_pay, sign_in, text_of
 from webshop.db.engine import write_session
-from webshop.db.models import Address, AuthSession, Order, User
+from webshop.db.models import Address, AuthSession, Order, User, WebhookDelivery, WebhookEndpoint
 
 
 async def test_a_customer_deletes_their_account_with_their_password(client, app, alchemy, skus, admin_id):
+    async with write_session(alchemy) as session:  # an integration hears of the order (with the customer)
+        session.add(WebhookEndpoint(url="http://127.0.0.1:9/hooks", secret="s" * 24, events=["order.placed"]))
+        await session.commit()
     form = await ready_to_pay(client, "buyer@example.com", skus["AL-13"], 2)
     placed = await place(client, form)
     number = re.match(r"/orders/(WS-[0-9A-Z]{8})", placed.headers["location"]).group(1)
@@ -44,6 +47,9 @@ async def test_a_customer_deletes_their_account_with_their_password(client, app,
         assert await session.scalar(select(func.count()).where(Address.user_id == user.id)) == 0
         assert await session.scalar(select(func.count()).where(User.email.ilike("buyer@%"))) == 0
         assert await session.scalar(select(Order.customer_note).where(Order.number == number)) == ""
+        [payload] = list(await session.scalars(select(WebhookDelivery.payload)))
+        assert payload["data"]["customer"] == {"id": user.id, "email": user.email, "name": "Deleted user"}
+        assert "buyer@example.com" not in str(payload)
 
     # The order stays whole for the shop: its lines, the ship-to snapshot and the totals.
     async with AsyncTestClient(app=app, base_url=BASE_URL) as admin:

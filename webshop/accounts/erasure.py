@@ -10,8 +10,11 @@ the audit event); ``forget_personal_data`` here does the removing, inside that t
 - the address book, shop memberships, cart, one-time account links (their ``new_email`` is personal
   data), idempotency records (their stored answers can hold an address) and e-mails to the old address
   (waiting or sent) are deleted;
-- earlier audit events name the account by its new address instead of the old one (their who and when
-  stay: the trail of administrative changes is kept, OWASP Logging Cheat Sheet);
+- earlier audit events name the account by its new address instead of the old one, in their summary
+  and their recorded changes (their who and when stay: the trail of administrative changes is kept,
+  OWASP Logging Cheat Sheet); webhook deliveries that carried the customer (``order.*`` payloads) carry
+  the erased name and address instead, sent or not;
+- the confirmation of a pending e-mail change, sent to the new address, is deleted with its link;
 - orders keep everything, the ship-to name and address included: they are records the shop must
   keep for its accounts and taxes (GDPR art. 17(3)(b), a legal obligation); only the shopper's free-text
   notes to the sellers (``customer_note``) are blanked, as nothing requires keeping them.
@@ -22,9 +25,9 @@ Browser sessions and API sign-ins end through ``UserService.end_all_sessions``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import Text, cast, delete, func, select, update
 
 from webshop.db.models import (
     AccountToken,
@@ -36,6 +39,7 @@ from webshop.db.models import (
     OutboundEmail,
     ShopMember,
     UserRole,
+    WebhookDelivery,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +73,16 @@ async def forget_personal_data(session: AsyncSession, user: User) -> dict[str, i
     """
     old_email, new_email = user.email, erased_email(user.id)
     removed: dict[str, int] = {}
+    # An e-mail change's confirmation went to the new address: it goes with the links that name it.
+    pending_addresses = select(AccountToken.new_email).where(
+        AccountToken.user_id == user.id, AccountToken.new_email.is_not(None)
+    )
+    result = await session.execute(
+        delete(OutboundEmail)
+        .where(OutboundEmail.to_address.in_(pending_addresses))
+        .execution_options(synchronize_session=False)
+    )
+    removed["email_change_mails"] = result.rowcount or 0  # type: ignore[attr-defined]
     for kind, statement in {
         "addresses": delete(Address).where(Address.user_id == user.id),
         "shop_memberships": delete(ShopMember).where(ShopMember.user_id == user.id),
@@ -95,6 +109,12 @@ async def forget_personal_data(session: AsyncSession, user: User) -> dict[str, i
         .values(summary=func.replace(AuditEvent.summary, old_email, new_email))
         .execution_options(synchronize_session=False)
     )
+    removed["webhook_payloads"] = await _rewrite_json(
+        session, WebhookDelivery, WebhookDelivery.payload, old_email, {old_email: new_email, user.name: ERASED_NAME}
+    )
+    removed["audit_changes"] = await _rewrite_json(
+        session, AuditEvent, AuditEvent.changes, old_email, {old_email: new_email, user.name: ERASED_NAME}
+    )
     user.name = ERASED_NAME
     user.email = new_email
     user.password_hash = UNUSABLE_PASSWORD
@@ -106,3 +126,28 @@ async def forget_personal_data(session: AsyncSession, user: User) -> dict[str, i
     user.erased_at = datetime.now(UTC)
     await session.flush()
     return removed
+
+
+async def _rewrite_json(
+    session: AsyncSession, model: Any, column: Any, needle: str, replacements: dict[str, str]
+) -> int:
+    """Rewrite the JSON ``column`` of the ``model`` rows whose text holds ``needle`` (the old e-mail
+    address): every string equal to a key of ``replacements``, or holding the address, is replaced (a
+    webhook delivery's ``customer``, an audit event's ``[before, after]`` pairs). Returns the rows changed.
+    """
+    rows = list(await session.scalars(select(model).where(cast(column, Text).contains(needle, autoescape=True))))
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            if value in replacements:
+                return replacements[value]
+            return value.replace(needle, replacements[needle])
+        if isinstance(value, list):
+            return [scrub(item) for item in value]
+        if isinstance(value, dict):
+            return {key: scrub(item) for key, item in value.items()}
+        return value
+
+    for row in rows:
+        setattr(row, column.key, scrub(getattr(row, column.key)))
+    return len(rows)
