@@ -133,7 +133,7 @@ class AccountEmailApiController(Controller):
         operation_id="requestEmailChange",
         status_code=202,
         security=BEARER,
-        responses=problems(400, 401, 422),
+        responses=problems(400, 401, 422, 429),
     )
     async def request_email_change(
         self,

@@ -40,7 +40,8 @@ IdCursor = Annotated[
         description="``next_cursor`` of the previous page",
     ),
 ]
-"""The cursor of a list paged by row id (shops, users, webhooks): the last id of the previous page."""
+"""The cursor of a short admin list (shops, users, webhooks, deliveries): opaque to clients, a number the
+previous page's ``next_cursor`` gave (where that page ended)."""
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100)]
 """How many rows a page of a cursor-paged list holds."""
 
