@@ -200,7 +200,7 @@ async def test_table_searches_filters_sorts_and_pages(admin, alchemy):
     photo = await admin.get("/admin/products", params={"category": str(electronics)})
     assert "Beta Camera" in photo.text and "Gamma Camera" in photo.text and "Delta Chair" not in photo.text
 
-    # Stock levels against each variant's threshold (5): 0 → out; 1-2 critical; 3-5 low; above healthy.
+    # Stock levels against each variant's threshold (5): 0 → out; 1-2 critical; 3-5 low; 6-10 medium; above healthy.
     out = text_of((await admin.get("/admin/products", params={"stock": "out"})).text)
     assert "Alpha Laptop" in out and "Gamma Camera" in out and "Delta Chair" not in out
     critical = text_of((await admin.get("/admin/products", params={"stock": "critical"})).text)
@@ -208,7 +208,9 @@ async def test_table_searches_filters_sorts_and_pages(admin, alchemy):
     low = text_of((await admin.get("/admin/products", params={"stock": "low"})).text)
     assert "Alpha Laptop" in low and "Beta Camera" in low and "Zeta Shoe" not in low
     healthy = text_of((await admin.get("/admin/products", params={"stock": "healthy"})).text)
-    assert "Delta Chair" in healthy and "Epsilon Plant" in healthy and "Zeta Shoe" in healthy
+    assert "Delta Chair" in healthy and "Epsilon Plant" in healthy and "Zeta Shoe" not in healthy
+    medium = text_of((await admin.get("/admin/products", params={"stock": "medium"})).text)
+    assert "Zeta Shoe" in medium and "Delta Chair" not in medium  # ZS-42: 7 units
 
     cheap_first = (await admin.get("/admin/products", params={"sort": "price"})).text
     assert cheap_first.index("Epsilon Plant") < cheap_first.index("Delta Chair") < cheap_first.index("Alpha Laptop")
