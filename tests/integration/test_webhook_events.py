@@ -1,6 +1,7 @@
 """Issue 17: the domain services queue outbound webhook events with the change they report (both engines).
 
-Three endpoints are registered straight in the database: one listening to everything, one to
+Three endpoints are registered straight in the database: one listening to everything (a real HTTP
+receiver started by the test, which checks each event's signature), one to
 ``order.placed`` and ``order.paid`` only, and a switched-off one listening to everything. The shop is
 then driven through the JSON API as a shopper and an admin would (and a CSV import as the command
 line runs it), and the ``webhook_deliveries`` rows are read back: one per event and listening
@@ -11,6 +12,7 @@ endpoint, the same event id for every endpoint of one event, the payload as docu
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +22,25 @@ from sqlalchemy import select
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import make_user
 from tests.shopper import DECLINED_CARD, SUCCESS_CARD
+from tests.webhook_receiver import Receiver
 from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.parse import COLUMNS
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import UserRole, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from webshop.webhooks.signing import verify
 
 ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London", "postal_code": "N1", "country": "GB"}
 EVERY_EVENT = [event.value for event in WebhookEvent]
+ALL_SECRET = "a" * 32
 
 
 @pytest.fixture
-async def endpoints(alchemy: ShopAlchemyConfig) -> dict[str, int]:
-    """``{"all", "orders", "off"}`` → endpoint id: everything; order.placed and order.paid; everything but inactive."""
+async def endpoints(alchemy: ShopAlchemyConfig, receiver: Receiver) -> dict[str, int]:
+    """``{"all", "orders", "off"}`` → endpoint id: everything (the test's real HTTP receiver); order.placed
+    and order.paid; everything but inactive."""
     rows = {
-        "all": WebhookEndpoint(url="https://hooks.example.com/all", secret="a" * 32, events=EVERY_EVENT),
+        "all": WebhookEndpoint(url=receiver.url, secret=ALL_SECRET, events=EVERY_EVENT),
         "orders": WebhookEndpoint(
             url="https://hooks.example.com/orders", secret="b" * 32, events=["order.placed", "order.paid"]
         ),
@@ -77,7 +83,12 @@ def data_of(deliveries: list[WebhookDelivery], event: str) -> list[dict[str, Any
 
 
 async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none(
-    client: Any, alchemy: ShopAlchemyConfig, skus: dict[str, int], admin: dict[str, str], endpoints: dict[str, int]
+    client: Any,
+    alchemy: ShopAlchemyConfig,
+    skus: dict[str, int],
+    admin: dict[str, str],
+    endpoints: dict[str, int],
+    receiver: Receiver,
 ) -> None:
     ada = await bearer(client, "ada@example.com")
 
@@ -139,7 +150,11 @@ async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none
     assert all(d.payload == e.payload for d, e in zip(orders_only, order_events, strict=True))
     assert len({d.event_id for d in everything}) == len(everything)
     assert await received(alchemy, endpoints["off"]) == []
-    assert {d.status for d in everything} == {"pending"}
+    # The endpoint listening to everything is a real HTTP receiver: each event arrives once, signed.
+    got = await receiver.wait_for(len(everything))
+    assert sorted(headers["webhook-id"] for _, headers, _ in got) == sorted(d.event_id for d in everything)
+    for _, headers, body in got:
+        assert json.loads(body)["id"] == verify(ALL_SECRET, headers, body)
 
     [low] = data_of(everything, "stock.low")
     assert low == {
