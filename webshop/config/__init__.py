@@ -19,8 +19,10 @@ from webshop.config.fields import (
 )
 from webshop.config.settings import (
     DatabaseSettings,
+    InvoiceSettings,
     LimitsSettings,
     MailSettings,
+    PaymentSettings,
     SecuritySettings,
     ServerSettings,
     Settings,
@@ -38,8 +40,10 @@ __all__ = [
     "STATE_DIR",
     "DatabaseSettings",
     "Field",
+    "InvoiceSettings",
     "LimitsSettings",
     "MailSettings",
+    "PaymentSettings",
     "SecuritySettings",
     "ServerSettings",
     "Settings",

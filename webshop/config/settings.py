@@ -224,6 +224,51 @@ class WebhookSettings:
     max_attempts: int
 
 
+@dataclass(frozen=True)
+class PaymentSettings:
+    """Payments: the provider, how long an order waits for its payment, and the provider's keys.
+
+    Attributes:
+        provider: ``test`` (``webshop.payments.testing``, the default) or ``stripe``.
+        timeout_minutes: A pending order not paid within this is cancelled by the background worker
+            and its stock returned (the shop's time-limited stock reservation).
+        poll_seconds: Seconds between the background worker's looks for such orders.
+        webhook_tolerance: Seconds a webhook's signed timestamp may be old (replay window).
+        test_delay_seconds: The test provider's delayed card pays this long after it is typed.
+        stripe_secret_key: Stripe's secret API key (with ``provider`` ``stripe``).
+        stripe_webhook_secret: The Stripe webhook endpoint's signing secret.
+        stripe_api_base: Where the Stripe library sends requests (``https://api.stripe.com``).
+    """
+
+    provider: str
+    timeout_minutes: int
+    poll_seconds: float
+    webhook_tolerance: int
+    test_delay_seconds: float
+    stripe_secret_key: str = field(repr=False)
+    stripe_webhook_secret: str = field(repr=False)
+    stripe_api_base: str
+
+
+@dataclass(frozen=True)
+class InvoiceSettings:
+    """What invoices and credit notes say of the seller, and how they are numbered.
+
+    Attributes:
+        seller_name: The seller's legal name (empty: the shop's name).
+        seller_address: The seller's address, lines separated by ``|``.
+        seller_vat_id: The seller's VAT number (empty: not shown).
+        invoice_prefix: Invoice numbers are ``<prefix>-<year>-<6-digit sequence>``.
+        credit_note_prefix: Credit note numbers, likewise.
+    """
+
+    seller_name: str
+    seller_address: str
+    seller_vat_id: str
+    invoice_prefix: str
+    credit_note_prefix: str
+
+
 GROUPS: dict[str, type] = {
     "server": ServerSettings,
     "database": DatabaseSettings,
@@ -232,6 +277,8 @@ GROUPS: dict[str, type] = {
     "shop": ShopSettings,
     "mail": MailSettings,
     "webhooks": WebhookSettings,
+    "payments": PaymentSettings,
+    "invoices": InvoiceSettings,
 }
 """Each group's ``Settings`` attribute and its class."""
 DERIVED = {"security": ("token_issuer", "secure_cookies", "effective_allowed_hosts")}
@@ -271,6 +318,8 @@ class Settings:
         shop: ``ShopSettings`` (base URL, currency, taxes, page size, media, checkout rule, demo admin).
         mail: ``MailSettings`` (SMTP or outbox folder, sender, retries).
         webhooks: ``WebhookSettings`` (private addresses, timeout, sender's retries).
+        payments: ``PaymentSettings`` (provider, payment time limit, Stripe keys).
+        invoices: ``InvoiceSettings`` (seller details and number prefixes).
     """
 
     server: ServerSettings
@@ -280,6 +329,8 @@ class Settings:
     shop: ShopSettings
     mail: MailSettings
     webhooks: WebhookSettings
+    payments: PaymentSettings
+    invoices: InvoiceSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> Settings:

@@ -77,6 +77,26 @@ def optional_text(name: str, raw: str, context: Context) -> str | None:
     return raw or None
 
 
+PAYMENT_PROVIDERS = ("test", "stripe")
+"""The payment providers ``WEBSHOP_PAYMENT_PROVIDER`` may name (``webshop.payments.registry``)."""
+
+
+def payment_provider(name: str, raw: str, context: Context) -> str:
+    """One of ``PAYMENT_PROVIDERS`` (any case)."""
+    value = raw.strip().lower()
+    if value not in PAYMENT_PROVIDERS:
+        raise SettingsError(f"{name} must be one of {', '.join(PAYMENT_PROVIDERS)}, got {raw!r}")
+    return value
+
+
+def stripe_key(name: str, raw: str, context: Context) -> str:
+    """A Stripe key (``sk_...`` or ``whsec_...``); required when ``WEBSHOP_PAYMENT_PROVIDER`` is ``stripe``."""
+    value = raw.strip()
+    if not value and context.values.get("WEBSHOP_PAYMENT_PROVIDER") == "stripe":
+        raise SettingsError(f"{name} must be set when WEBSHOP_PAYMENT_PROVIDER is stripe")
+    return value
+
+
 def boolean(name: str, raw: str, context: Context) -> bool:
     """``1/true/yes/on`` or ``0/false/no/off`` (any case)."""
     value = raw.strip().lower()

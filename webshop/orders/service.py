@@ -30,11 +30,20 @@ from sqlalchemy.orm.attributes import set_committed_value
 from webshop.audit.service import Audited
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
-from webshop.checkout.payments import DEFAULT_PROVIDER, PaymentProvider
-from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus, StockReason, User
+from webshop.db.models import (
+    Fulfilment,
+    FulfilmentStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+    PaymentStatus,
+    StockReason,
+    User,
+)
 from webshop.errors import InvalidTransition, PermissionDenied
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
+from webshop.payments.provider import PaymentProvider
 from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_order_change
 
@@ -72,14 +81,17 @@ def refund_idempotency_key(order: Order) -> str:
 def refund_owed(order: Order, target: OrderStatus) -> int:
     """Minor units the customer gets back when ``order`` (in its current status) moves to ``target``.
 
-    The whole total, when the move cancels or refunds an order the provider charged (it has a payment
-    reference) and nothing is owed or refunded yet; else 0 (a pending order was never charged).
+    What is left of the total after the refunds already made (``refunded_total``), when the move cancels
+    or refunds an order whose payment succeeded and nothing is owed for it yet; else 0 (a pending order
+    was never charged).
     """
     if target not in RESTOCKING or OrderStatus(order.status) not in REFUNDING_FROM:
         return 0
-    if not order.payment_reference or order.refund_amount or order.refunded_at is not None:
+    if order.payment_status != PaymentStatus.SUCCEEDED.value or not order.payment_reference:
         return 0
-    return order.total
+    if order.refund_amount or order.refunded_at is not None:
+        return 0
+    return max(order.total - (order.refunded_total or 0), 0)
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,18 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         model_type = Order
 
     repository_type = Repo
+
+    def __init__(self, session: Any, *, provider: PaymentProvider | None = None, **repo_kwargs: Any) -> None:
+        """A service on ``session``; ``provider`` is the payment provider that refunds (the app's, given
+        by its dependency provider; a verb's own ``provider`` argument wins)."""
+        super().__init__(session=session, **repo_kwargs)
+        self.provider = provider
+
+    def _provider(self, given: PaymentProvider | None) -> PaymentProvider:
+        chosen = given or self.provider
+        if chosen is None:
+            raise RuntimeError("OrderService needs a payment provider to refund (OrderService(provider=...))")
+        return chosen
 
     async def list_for_user(self, user_id: int, *, limit: int = 20, offset: int = 0) -> tuple[list[Order], int]:
         """The user's orders, newest first, and how many there are in all."""
@@ -238,7 +262,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         target: OrderStatus,
         *,
         actor: User | None = None,
-        provider: PaymentProvider = DEFAULT_PROVIDER,
+        provider: PaymentProvider | None = None,
     ) -> Order:
         """An admin moves an order along ``TRANSITIONS`` (restocking as ``transition`` says); committed.
 
@@ -264,10 +288,10 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             order = await self.get_for(order_id)
             order = await self.transition(order, target, actor=actor)
         await session.commit()
-        return await self._refund(order, provider, actor)
+        return await self._refund(order, self._provider(provider), actor)
 
     async def settle_refund(
-        self, order_id: int, *, actor: User | None = None, provider: PaymentProvider = DEFAULT_PROVIDER
+        self, order_id: int, *, actor: User | None = None, provider: PaymentProvider | None = None
     ) -> Order:
         """Ask ``provider`` again for a refund that is still pending (it failed or was interrupted).
 
@@ -283,7 +307,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         session = self.repository.session
         order = await self.get_for(order_id)
         await session.commit()  # end the read: no transaction (nor SQLite's write lock) waits for the provider
-        return await self._refund(order, provider, actor)
+        return await self._refund(order, self._provider(provider), actor)
 
     async def _refund(self, order: Order, provider: PaymentProvider, actor: User | None) -> Order:
         """Refund what ``order`` owes (outside any transaction) and record it; a failure leaves it pending."""
@@ -428,9 +452,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             await queue_order_email(session, changed, "order_cancelled")
         return changed
 
-    async def cancel_by_shopper(
-        self, number: str, user_id: int, *, provider: PaymentProvider = DEFAULT_PROVIDER
-    ) -> Order:
+    async def cancel_by_shopper(self, number: str, user_id: int, *, provider: PaymentProvider | None = None) -> Order:
         """The shopper cancels their own order (allowed until it ships); stock comes back once.
 
         Commits explicitly, so a response never reports a cancel that did not happen; a paid order is
@@ -452,7 +474,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             actor = await session.get(User, user_id)
             order = await self.transition(order, S.CANCELLED, actor=actor)
         await session.commit()
-        return await self._refund(order, provider, actor)
+        return await self._refund(order, self._provider(provider), actor)
 
     async def search_for_admin(
         self,

@@ -15,6 +15,19 @@ from webshop.db.models.catalog import (
 )
 from webshop.db.models.operations import AccountToken, AuditEvent, OutboundEmail
 from webshop.db.models.orders import Address, Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus
+from webshop.db.models.payments import (
+    Invoice,
+    InvoiceCounter,
+    InvoiceKind,
+    PaymentEvent,
+    PaymentStatus,
+    Refund,
+    RefundLine,
+    RefundStatus,
+    TestPaymentEvent,
+    TestPaymentIntent,
+    TestPaymentRefund,
+)
 from webshop.db.models.shops import Shop, ShopMember, ShopRole
 from webshop.db.models.stock import StockMovement, StockReason
 from webshop.db.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -32,15 +45,23 @@ __all__ = [
     "Fulfilment",
     "FulfilmentStatus",
     "IdempotencyRecord",
+    "Invoice",
+    "InvoiceCounter",
+    "InvoiceKind",
     "Order",
     "OrderLine",
     "OrderStatus",
     "OutboundEmail",
+    "PaymentEvent",
+    "PaymentStatus",
     "Product",
     "ProductFacet",
     "ProductImage",
     "ProductSearch",
     "RefreshToken",
+    "Refund",
+    "RefundLine",
+    "RefundStatus",
     "RevokedAccessToken",
     "SearchTerm",
     "Shop",
@@ -48,6 +69,9 @@ __all__ = [
     "ShopRole",
     "StockMovement",
     "StockReason",
+    "TestPaymentEvent",
+    "TestPaymentIntent",
+    "TestPaymentRefund",
     "TokenFamily",
     "User",
     "UserRole",

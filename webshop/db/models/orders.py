@@ -58,11 +58,15 @@ class Order(BigIntAuditBase):
     __table_args__ = (
         Index("ix_orders_user_created", "user_id", "created_at"),
         Index("ix_orders_status_created", "status", "created_at"),
+        Index("ix_orders_status_payment_expires", "status", "payment_expires_at"),
+        Index("ix_orders_email", "email"),
         CheckConstraint("total = subtotal + shipping_total + tax_total", name="total_adds_up"),
     )
 
     number: Mapped[str] = mapped_column(String(20), unique=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    # None for a guest's order (``email`` is then where its messages go) until the guest makes an account.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    email: Mapped[str] = mapped_column(String(320), default="", server_default=text("''"))
     checkout_token: Mapped[str] = mapped_column(String(100), unique=True)
     status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PENDING.value)
     currency: Mapped[str] = mapped_column(String(3))
@@ -79,7 +83,15 @@ class Order(BigIntAuditBase):
     ship_postal_code: Mapped[str] = mapped_column(String(20))
     ship_country: Mapped[str] = mapped_column(String(2))
     payment_provider: Mapped[str] = mapped_column(String(40), default="")
+    # The provider's payment intent (``payment_reference``) and what it last said about it
+    # (``webshop.db.models.payments.PaymentStatus``); ``payment_url`` is its hosted payment page while
+    # the order waits for payment, ``payment_expires_at`` when the order is cancelled if still unpaid,
+    # ``payment_failure`` why the last attempt failed (for the shopper).
     payment_reference: Mapped[str] = mapped_column(String(100), default="")
+    payment_status: Mapped[str] = mapped_column(String(24), default="requires_payment", server_default="succeeded")
+    payment_url: Mapped[str] = mapped_column(String(500), default="", server_default=text("''"))
+    payment_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    payment_failure: Mapped[str] = mapped_column(String(300), default="", server_default=text("''"))
     card_last4: Mapped[str] = mapped_column(String(4), default="")
     paid_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
@@ -88,6 +100,9 @@ class Order(BigIntAuditBase):
     refund_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     refund_reference: Mapped[str | None] = mapped_column(String(100), default=None)
     refunded_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # What the ``refunds`` rows of this order claim in all (minor units): with ``refund_amount``, never
+    # more than ``total`` (the refunds service's conditional ``UPDATE`` keeps that under concurrency).
+    refunded_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The shopper's note at checkout (plain text, at most ORDER_NOTE characters; escaped wherever shown).
     customer_note: Mapped[str] = mapped_column(String(ORDER_NOTE), default="", server_default=text("''"))
 

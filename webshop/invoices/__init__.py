@@ -1,0 +1,1 @@
+"""Invoices and credit notes: gap-free numbers per kind and year, and PDFs made from the order snapshot."""
