@@ -64,6 +64,11 @@ from webshop.orders.api import OrderApiController
 from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.service import OrderService
 from webshop.orders.web import OrderController
+from webshop.payments.api import PaymentWebhookController
+from webshop.payments.provider import PaymentProvider
+from webshop.payments.registry import build_provider
+from webshop.payments.service import PaymentService
+from webshop.payments.worker import PaymentExpirer
 from webshop.security.cors import install as install_api_cors
 from webshop.security.headers import allowed_hosts_config
 from webshop.security.jwt import api_auth
@@ -111,11 +116,14 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     # Sends the e-mail outbox in the background of this process (webshop/mail/sender.py).
     mail_sender = MailSender(settings.mail, alchemy)
     webhook_sender = WebhookSender(settings.webhooks, alchemy, server=settings.server)  # webshop/webhooks/sender.py
+    # The payment provider (WEBSHOP_PAYMENT_PROVIDER), and the worker that ends orders left unpaid.
+    payment_provider = build_provider(settings, alchemy)
+    payment_expirer = PaymentExpirer(settings)
     # PostgreSQL: the catalog's per-request look-ups (version, stock) in one round trip each.
     catalog_reader = attach_reader(alchemy.get_engine(), settings.database.connect_timeout)
     app = Litestar(
         route_handlers=_route_handlers(settings, alchemy, bearer.middleware),
-        dependencies=_dependencies(settings, alchemy),
+        dependencies=_dependencies(settings, alchemy, payment_provider),
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             HTMXPlugin(),
@@ -140,17 +148,19 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         before_request=cart_badge_hook(alchemy),
         exception_handlers={Exception: handle_exception},
         debug=settings.server.debug,
-        on_startup=[mail_sender.start, webhook_sender.start],
+        on_startup=[mail_sender.start, webhook_sender.start, payment_expirer.start],
         # Litestar runs these after the plugins' lifespans, so the engine, which advanced-alchemy's
         # lifespan has disposed already, is disposed again once the mail sender's last look at the
         # outbox has given its connection back (else that connection is never closed).
         on_shutdown=[
             mail_sender.stop,
             webhook_sender.stop,
+            payment_expirer.stop,
             *([catalog_reader.dispose] if catalog_reader else []),
             _dispose_engine(alchemy),
         ],
     )
+    app.state.payment_provider = payment_provider  # tests and the test provider's pages reach it here
     install_api_cors(app, settings.security)  # /api only; around everything, so refusals carry it too
     install_caching(app, assets)  # Cache-Control and 304s on every response, errors included
     # Request id, timing, security headers, access log and metrics around every request, 404s included.
@@ -216,6 +226,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
                 ShopApiController,
                 StockApiController,
                 WebhookApiController,
+                PaymentWebhookController,
             ],
             middleware=[api_auth_middleware],
             before_request=strict_json_body,  # JSON bodies by msgspec's strict rules: 0 is not a boolean
@@ -237,7 +248,9 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
     ]
 
 
-def _dependencies(settings: Settings, alchemy: ShopAlchemyConfig) -> dict[str, Provide]:
+def _dependencies(
+    settings: Settings, alchemy: ShopAlchemyConfig, payment_provider: PaymentProvider
+) -> dict[str, Provide]:
     """What handlers get by name: the settings, the database config and one provider per service
     (each wrapped in ``Provide`` once per app: parsing them per route cost a second of start-up)."""
     return {
@@ -249,8 +262,18 @@ def _dependencies(settings: Settings, alchemy: ShopAlchemyConfig) -> dict[str, P
         "categories_service": service_provider(CategoryService),
         "users_service": service_provider(UserService),
         "carts_service": service_provider(CartService),
-        "checkout_service": service_provider(CheckoutService, shop=settings.shop),
-        "orders_service": service_provider(OrderService),
+        "payment_provider": Provide(lambda: payment_provider, use_cache=True, sync_to_thread=False),
+        "checkout_service": service_provider(
+            CheckoutService,
+            shop=settings.shop,
+            provider=payment_provider,
+            payments=settings.payments,
+            invoices=settings.invoices,
+        ),
+        "payment_service": service_provider(
+            PaymentService, provider=payment_provider, payments=settings.payments, invoices=settings.invoices
+        ),
+        "orders_service": service_provider(OrderService, provider=payment_provider),
         "api_tokens_service": service_provider(ApiTokenService, security=settings.security),
         "idempotency_service": service_provider(IdempotencyService),
         "audit_service": service_provider(AuditService),

@@ -78,7 +78,13 @@ class InsufficientStock(DomainError, status_code=409, title="Insufficient stock"
 
 
 class PaymentDeclined(DomainError, status_code=402, title="Payment declined"):
-    """The payment provider declined the charge; nothing was ordered and no stock was taken."""
+    """The payment provider declined the payment for good: the order is cancelled, its stock returned and
+    its lines put back in the cart."""
+
+
+class PaymentUnavailable(DomainError, status_code=503, title="Payment service unavailable"):
+    """The payment provider could not be reached; the order waits, pending, and the same checkout (form
+    token or Idempotency-Key) resumes it."""
 
 
 class InvalidTransition(DomainError, status_code=409, title="Invalid status change"):

@@ -187,7 +187,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_refund_lines_order_line_id"), ["order_line_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_refund_lines_refund_id"), ["refund_id"], unique=False)
 
-    with op.batch_alter_table("orders", schema=None) as batch_op:
+    with op.batch_alter_table("orders", schema=None, reflect_kwargs={"resolve_fks": False}) as batch_op:
         batch_op.add_column(sa.Column("email", sa.String(length=320), server_default="", nullable=False))
         batch_op.add_column(
             sa.Column("payment_status", sa.String(length=24), server_default="succeeded", nullable=False)
@@ -209,7 +209,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("orders", schema=None) as batch_op:
+    with op.batch_alter_table("orders", schema=None, reflect_kwargs={"resolve_fks": False}) as batch_op:
         batch_op.drop_index("ix_orders_status_payment_expires")
         batch_op.drop_index("ix_orders_email")
         batch_op.alter_column("user_id", nullable=False)

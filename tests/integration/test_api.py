@@ -247,8 +247,8 @@ async def test_cart_refuses_client_prices_and_others_lines(client, skus):
     assert_problem(await client.post("/api/cart/items", json={"sku": "NOPE"}, headers=headers), 404)
 
 
-def checkout_body(card="4242424242424242", method="express"):
-    return {"shipping_address": ADDRESS, "shipping_method": method, "payment": {"card_number": card}}
+def checkout_body(card="tok_visa", method="express"):
+    return {"shipping_address": ADDRESS, "shipping_method": method, "payment": {"token": card}}
 
 
 async def test_checkout_places_an_order_and_replays_by_key(client, alchemy, skus):
@@ -277,16 +277,25 @@ async def test_checkout_places_an_order_and_replays_by_key(client, alchemy, skus
     assert (await client.get("/api/cart", headers=headers)).json()["lines"] == []
 
 
-async def test_declined_card_is_402_and_leaves_nothing(client, alchemy, skus):
+async def test_declined_payment_is_402_cancels_the_order_and_gives_everything_back(client, alchemy, skus):
     headers = {**(await bearer(client)), "Idempotency-Key": "declined-1"}
     await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)
-    assert_problem(await client.post("/api/checkout", json=checkout_body("4000000000000002"), headers=headers), 402)
+    declined = assert_problem(
+        await client.post("/api/checkout", json=checkout_body("tok_chargeDeclined"), headers=headers), 402
+    )
+    assert declined["detail"] == "Your card was declined."
     async with alchemy.get_session() as session:
-        assert await session.scalar(select(func.count()).select_from(Order)) == 0
-        assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12
-    # A failure releases the key: the client may fix the request (another card) and retry with it.
-    retry = await client.post("/api/checkout", json=checkout_body(), headers=headers)
+        order = await session.scalar(select(Order))
+        assert (order.status, order.payment_status) == ("cancelled", "failed")  # the attempt is on record
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12  # stock back
+    assert [line["sku"] for line in (await client.get("/api/cart", headers=headers)).json()["lines"]] == ["DC-1"]
+    # The key is spent on that attempt (the same key answers the same); a new attempt takes a new key.
+    again = await client.post("/api/checkout", json=checkout_body(), headers=headers)
+    assert_problem(again, 402)
+    retry = await client.post("/api/checkout", json=checkout_body(), headers={**headers, "Idempotency-Key": "d-2"})
     assert retry.status_code == 201, retry.text
+    assert (retry.json()["status"], retry.json()["payment"]["status"]) == ("paid", "succeeded")
+    assert retry.json()["payment"]["card_last4"] == "4242"
 
 
 async def test_checkout_reports_every_shortfall(client, skus):

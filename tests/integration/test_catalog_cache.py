@@ -158,7 +158,7 @@ async def test_the_cached_product_shows_the_stock_of_this_moment(client, alchemy
     token = (await client.post("/api/auth/token", data={"username": "ada@example.com", "password": PASSWORD})).json()
     headers = {"Authorization": f"Bearer {token['access_token']}", "Idempotency-Key": "one-camera"}
     await client.post("/api/cart/items", json={"sku": "BC-1", "quantity": 1}, headers=headers)
-    body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment": {"card_number": "4242424242424242"}}
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment": {"token": "tok_visa"}}
     assert (await client.post("/api/checkout", json=body, headers=headers)).status_code == 201
     assert await api_stock() == 2
     page = (await client.get("/products/beta-camera")).text

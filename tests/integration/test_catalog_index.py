@@ -108,7 +108,7 @@ async def test_checkout_and_cancel_turn_the_in_stock_flag_off_and_on(client, alc
     token = (await client.post("/api/auth/token", data={"username": "ada@example.com", "password": PASSWORD})).json()
     headers = {"Authorization": f"Bearer {token['access_token']}", "Idempotency-Key": "last-cameras"}
     await client.post("/api/cart/items", json={"sku": "BC-1", "quantity": 3}, headers=headers)
-    body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment": {"card_number": "4242424242424242"}}
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment": {"token": "tok_visa"}}
     order = await client.post("/api/checkout", json=body, headers=headers)
     assert order.status_code == 201, order.text
 

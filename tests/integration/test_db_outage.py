@@ -35,7 +35,7 @@ from tests.factories import SMALL_CATALOG, P, seed_catalog
 from tests.live import free_port, shop_env
 from tests.order_checks import assert_orders_whole
 from tests.server_process import serve
-from tests.shopper import PASSWORD, SUCCESS_CARD
+from tests.shopper import PASSWORD
 from webshop.db.engine import create_alchemy_config
 
 BOUND_S = 5.0
@@ -47,7 +47,7 @@ API = ("/api/products?limit=10", "/api/categories")
 CHECKOUT_BODY = {
     "shipping_address": {"name": "A", "line1": "1 Way", "city": "Town", "postal_code": "1", "country": "US"},
     "shipping_method": "standard",
-    "payment": {"card_number": SUCCESS_CARD},
+    "payment": {"token": "tok_visa"},
 }
 
 

@@ -529,9 +529,9 @@ async def test_two_senders_never_send_one_message_twice(settings, alchemy, inbox
 # --- checkout may require a verified address ---------------------------------------------------
 
 
-def api_checkout_body(card: str = "4242424242424242") -> dict[str, Any]:
+def api_checkout_body(card: str = "tok_visa") -> dict[str, Any]:
     address = {"name": "Ada", "line1": "1 Way", "city": "London", "postal_code": "N1", "country": "GB"}
-    return {"shipping_address": address, "shipping_method": "standard", "payment": {"card_number": card}}
+    return {"shipping_address": address, "shipping_method": "standard", "payment": {"token": card}}
 
 
 @pytest.mark.parametrize("settings", [{"require_verified_email": True}], indirect=True)

@@ -27,7 +27,7 @@ CONTROLS = ["\x00", "\x1b", "\x7f", "\x85", "\t", "\n"]
 CHECKOUT = {
     "shipping_address": {k: v for k, v in ADDRESS.items() if k != "line2"},
     "shipping_method": "standard",
-    "payment": {"card_number": "4242 4242 4242 4242"},
+    "payment": {"token": "tok_visa"},
 }
 
 

@@ -118,7 +118,7 @@ async def test_the_api_takes_a_note_and_every_view_of_the_order_gives_it_back(
         body = {
             "shipping_address": ADDRESS,
             "shipping_method": "standard",
-            "payment": {"card_number": "4242424242424242"},
+            "payment": {"token": "tok_visa"},
         }
         return await client.post("/api/checkout", json={**body, **note}, headers={**ada, "Idempotency-Key": key})
 
@@ -142,7 +142,7 @@ async def test_the_api_takes_a_note_and_every_view_of_the_order_gives_it_back(
         json={
             "shipping_address": ADDRESS,
             "shipping_method": "standard",
-            "payment": {"card_number": "4242424242424242"},
+            "payment": {"token": "tok_visa"},
             "customer_note": body_note,
         },
         headers={**ada, "Idempotency-Key": "with-note"},

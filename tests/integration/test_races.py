@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from tests.factories import P, seed_catalog
 from tests.live import live_server, shop_env
-from tests.shopper import PASSWORD, SUCCESS_CARD, place, ready_to_pay
+from tests.shopper import PASSWORD, place, ready_to_pay
 from webshop.db.models import Order, Variant
 from webshop.stock.service import find_ledger_mismatches
 
@@ -100,7 +100,7 @@ async def api_race(base_url: str) -> list[httpx.Response]:
     body = {
         "shipping_address": {"name": "A", "line1": "1 Way", "city": "Town", "postal_code": "1", "country": "US"},
         "shipping_method": "standard",
-        "payment": {"card_number": SUCCESS_CARD},
+        "payment": {"token": "tok_visa"},
     }
     try:
         headers = await asyncio.gather(*(prepare(i, c) for i, c in enumerate(clients)))

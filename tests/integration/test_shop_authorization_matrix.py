@@ -293,7 +293,7 @@ async def world(client: Any, alchemy: ShopAlchemyConfig, skus: dict[str, int]) -
     checkout = {
         "shipping_address": ADDRESS,
         "shipping_method": "express",
-        "payment": {"card_number": "4242424242424242"},
+        "payment": {"token": "tok_visa"},
     }
     placed = await client.post("/api/checkout", json=checkout, headers={**buyer, "Idempotency-Key": "matrix-1"})
     assert placed.status_code == 201 and placed.json()["status"] == "paid", placed.text

@@ -62,7 +62,7 @@ async def _buy(client: Any, headers: dict[str, str], key: str) -> dict[str, Any]
     for sku in ("DC-1", "A-KNIFE", "B-BOWL"):
         added = await client.post("/api/cart/items", json={"sku": sku, "quantity": 1}, headers=headers)
         assert added.status_code in (200, 201), added.text
-    body = {"shipping_address": ADDRESS, "shipping_method": "express", "payment": {"card_number": "4242424242424242"}}
+    body = {"shipping_address": ADDRESS, "shipping_method": "express", "payment": {"token": "tok_visa"}}
     placed = await client.post("/api/checkout", json=body, headers={**headers, "Idempotency-Key": key})
     assert placed.status_code == 201, placed.text
     return placed.json()

@@ -21,7 +21,6 @@ from sqlalchemy import select
 
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import make_user
-from tests.shopper import DECLINED_CARD, SUCCESS_CARD
 from tests.webhook_receiver import Receiver
 from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.parse import COLUMNS
@@ -97,9 +96,9 @@ async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none
             added = await client.post("/api/cart/items", json={"sku": sku, "quantity": quantity}, headers=ada)
             assert added.status_code in (200, 201), added.text
 
-    async def checkout(lines: dict[str, int], key: str, card: str = SUCCESS_CARD) -> Any:
+    async def checkout(lines: dict[str, int], key: str, card: str = "tok_visa") -> Any:
         await add(lines)
-        body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment": {"card_number": card}}
+        body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment": {"token": card}}
         return await client.post("/api/checkout", json=body, headers={**ada, "Idempotency-Key": key})
 
     # DC-1 goes 12 → 5, crossing its threshold of 5; EP-1 40 → 39 stays well above it.
@@ -122,8 +121,9 @@ async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none
         changed = await client.patch(f"/api/orders/{first_order['id']}", json={"status": status}, headers=admin)
         assert changed.status_code == 200, changed.text
     # Failed checkouts: a declined card whose reservation took EP-1 across its threshold (39 → 5, then
-    # released: no stock.low), then stock gone between cart and checkout (BC-1: 3 → 2, no crossing).
-    assert_problem(await checkout({"EP-1": 34}, "webhook-events-order-3", card=DECLINED_CARD), 402)
+    # returned when the order was cancelled: no stock.low), then stock gone between cart and checkout
+    # (BC-1: 3 → 2, no crossing: no order at all).
+    assert_problem(await checkout({"EP-1": 34}, "webhook-events-order-3", card="tok_chargeDeclined"), 402)
     await add({"BC-1": 3})
     adjusted = await client.post(
         f"/api/variants/{skus['BC-1']}/stock-adjustments", json={"delta": -1, "reason": "count"}, headers=admin
@@ -141,6 +141,8 @@ async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none
         "order.cancelled",
         "order.shipped",
         "order.refunded",
+        "order.placed",  # the declined checkout: placed, then cancelled when its payment failed
+        "order.cancelled",
     ]
     orders_only = await received(alchemy, endpoints["orders"])
     assert [(d.event_type, d.event_id) for d in orders_only] == [
@@ -165,20 +167,23 @@ async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none
         "stock": 5,
         "low_stock_threshold": 5,
     }
-    placed, again = data_of(everything, "order.placed")
-    assert (placed["id"], placed["number"], placed["status"]) == (first_order["id"], first_order["number"], "paid")
+    placed, again, declined = data_of(everything, "order.placed")
+    # Placed when checkout creates it, waiting for its payment; paid a moment later (order.paid).
+    assert (placed["id"], placed["number"], placed["status"]) == (first_order["id"], first_order["number"], "pending")
     assert again["number"] == second_order["number"]
     assert placed["currency"] == "USD" and placed["total"] == first_order["total"]["amount"]
     assert placed["total"] == placed["subtotal"] + placed["shipping_total"] + placed["tax_total"]
     assert placed["customer"]["email"] == "ada@example.com"
-    assert placed["paid_at"] is not None and placed["created_at"].endswith("Z")
+    assert placed["paid_at"] is None and placed["created_at"].endswith("Z")
     assert {(ln["sku"], ln["quantity"], ln["unit_price"], ln["line_total"]) for ln in placed["lines"]} == {
         ("DC-1", 7, 8900, 62300),
         ("EP-1", 1, 1999, 1999),
     }
     assert [p["status"] for p in placed["parts"]] == ["pending"]
-    assert data_of(everything, "order.paid")[0] == placed
-    [cancelled] = data_of(everything, "order.cancelled")
+    paid = data_of(everything, "order.paid")[0]
+    assert paid == {**placed, "status": "paid", "paid_at": paid["paid_at"]} and paid["paid_at"] is not None
+    cancelled, declined_cancelled = data_of(everything, "order.cancelled")
+    assert (declined_cancelled["number"], declined_cancelled["refund_amount"]) == (declined["number"], 0)
     assert (cancelled["number"], cancelled["status"]) == (second_order["number"], "cancelled")
     assert cancelled["cancelled_at"] is not None and cancelled["refund_amount"] == cancelled["total"]
     [ship] = data_of(everything, "order.shipped")

@@ -34,7 +34,7 @@ from tests.factories import P, seed_catalog
 from tests.live import run_cli, shop_env
 from tests.order_checks import assert_orders_whole
 from tests.server_process import ServerProcess, serve
-from tests.shopper import PASSWORD, SUCCESS_CARD
+from tests.shopper import PASSWORD
 
 SHOPPERS = 12
 ORDERS_BEFORE_KILL = 5
@@ -48,7 +48,7 @@ CATALOG = (
 BODY = {
     "shipping_address": {"name": "K", "line1": "1 Way", "city": "Town", "postal_code": "1", "country": "US"},
     "shipping_method": "standard",
-    "payment": {"card_number": SUCCESS_CARD},
+    "payment": {"token": "tok_visa"},
 }
 
 

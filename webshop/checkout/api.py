@@ -11,7 +11,6 @@ from litestar.params import HeaderParameter, JSONBody
 from webshop.api.responses import problems
 from webshop.api.schemas import money
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
-from webshop.checkout.payments import DEFAULT_PROVIDER
 from webshop.checkout.pricing import SHIPPING_METHODS
 from webshop.checkout.schemas import CheckoutIn, ShippingMethodOut
 from webshop.checkout.service import CheckoutService
@@ -44,7 +43,7 @@ class CheckoutApiController(Controller):
         operation_id="checkout",
         status_code=201,
         security=BEARER,
-        responses=problems(400, 401, 402, 403, 404, 409, 422),
+        responses=problems(400, 401, 402, 403, 404, 409, 422, 503),
     )
     async def checkout(
         self,
@@ -62,7 +61,15 @@ class CheckoutApiController(Controller):
         checkout_service: NamedDependency[CheckoutService],
         idempotency_service: NamedDependency[IdempotencyService],
     ) -> Response[OrderOut]:
-        """Place the cart as a paid order. Every line is re-checked; stock is taken or nothing is.
+        """Place the cart as an order and pay it. Every line is re-checked; stock is taken or nothing is.
+
+        With ``payment.token`` (a provider-issued token such as ``tok_visa``) the payment is confirmed at
+        once: 201 with the order paid, or 402 when the payment failed (the order is cancelled, its stock
+        and cart lines back). Without a token: 201 with the order pending and ``payment.redirect_url``,
+        the provider's hosted payment page; the order is paid when the provider says so (see
+        ``GET /api/orders/{id}``) or cancelled after ``WEBSHOP_PAYMENT_TIMEOUT_MINUTES``. A
+        ``card_number`` is refused (422): card numbers go to the payment provider only. 503 when the
+        provider cannot be reached (the order waits; retry with the same Idempotency-Key).
 
         With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL`` on, an account whose e-mail address is not confirmed gets 403.
         """
@@ -77,9 +84,9 @@ class CheckoutApiController(Controller):
                 user_id=user_id,
                 address=address_input(data.shipping_address),
                 shipping_code=data.shipping_method,
-                card_number=data.payment.card_number,
                 checkout_token=checkout_token(user_id, idempotency_key),
-                provider=DEFAULT_PROVIDER,
+                return_url=checkout_service.shop.base_url.rstrip("/") + "/checkout/return/{number}",
+                payment_token=data.payment.token,
                 customer_note=data.customer_note,
             )
         except Exception:

@@ -32,13 +32,15 @@ CustomerNote = Annotated[
 ]
 """``clean_customer_note`` (webshop/checkout/notes.py) counts the note after trimming and turning CR LF
 into LF: a value within ``ORDER_NOTE`` characters here is within it there."""
-CardNumber = Annotated[
+PaymentToken = Annotated[
     str,
     msgspec.Meta(
-        max_length=40,
-        pattern=r"^[ -]*[0-9][0-9 -]*\Z",
-        description="Digits, optionally grouped with spaces or dashes",
-        examples=["4242 4242 4242 4242"],
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_]+\Z",
+        description="A token the payment provider issued to the client (test provider: tok_visa, "
+        "tok_chargeDeclined, tok_chargeDeclinedInsufficientFunds, tok_threeDSecureRequired)",
+        examples=["tok_visa"],
     ),
 ]
 
@@ -62,10 +64,12 @@ class AddressIn(msgspec.Struct, forbid_unknown_fields=True):
     line2: OptionalAddressLine = ""
 
 
-class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
-    """Card details for the payment provider (test cards: 4242424242424242 succeeds, 4000000000000002 declines)."""
+class PaymentIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """How to pay: a provider-issued ``token`` confirms the payment at once; without one the order waits
+    and ``payment.redirect_url`` in the answer is the provider's hosted payment page. The shop takes no
+    card numbers (a ``card_number`` field is refused with 422): they go to the payment provider only."""
 
-    card_number: CardNumber
+    token: PaymentToken | None = None
 
 
 class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -76,5 +80,5 @@ class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
 
     shipping_address: AddressIn
     shipping_method: ShippingCode
-    payment: PaymentIn
+    payment: PaymentIn = msgspec.field(default_factory=PaymentIn)
     customer_note: CustomerNote = ""

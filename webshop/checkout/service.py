@@ -14,24 +14,25 @@ transaction holds stock rows (or SQLite's write lock) while the payment provider
    * write the order lines as a snapshot of what the shopper saw and take those lines out of the cart
      (a conditional ``DELETE`` each, so two checkouts of one cart cannot both order it).
 
-   Any failure rolls the whole step back: no order, stock untouched, cart kept.
-2. **Charge** the provider with no transaction open, the checkout token as its idempotency key.
-3. **Settle**, one short transaction: the order becomes paid by a conditional
-   ``UPDATE ... WHERE status = 'pending'`` and the confirmation e-mail joins the outbox; or, declined,
-   the pending order is deleted, its stock returned (a ``cancellation`` movement) and its lines put
-   back in the cart, so a declined card still leaves no order and the shopper can try another card.
-   An order an admin cancelled while the provider was charging it keeps the charge on record as owed
-   back and is refunded at once (``OrderService.settle_refund``: recorded, or pending for a retry).
+   Any failure rolls the whole step back: no order, stock untouched, cart kept. The order has
+   ``payment_expires_at`` (``WEBSHOP_PAYMENT_TIMEOUT_MINUTES``): the stock is held that long at most.
+2. **Payment intent**, with no transaction open: the provider makes the order's one intent (its key
+   derives from the order number and checkout token, so a retry finds the same intent). An API client's
+   token confirms it at once; otherwise ``payment_url`` is the provider's hosted payment page.
+3. **Settle**: ``webshop.payments.service.PaymentService`` acts on what the provider says, exactly
+   once whoever says it first (the shopper's return, the webhook, the background worker): paid (with
+   the invoice number and the confirmation e-mail), or cancelled with its stock returned and its lines
+   put back in the cart.
 
 The order is never lost and never charged twice: if the process stops between the steps, the order
 stays pending with its stock, and the same checkout token (the form resubmitted, the API's
-Idempotency-Key retried) resumes at step 2, where the provider's idempotency returns the first
-charge. Cancelling abandoned pending orders after a time limit is the payment issue's work (#18).
+Idempotency-Key retried) resumes at step 2, where the provider's idempotency returns the first intent;
+an order nobody pays is cancelled by the background worker when its time runs out.
 
 A form submitted several times at once (a double click, a reload) with two workers on PostgreSQL:
 the second request's insert waits for the first to commit and then hits the unique token, or it
 arrives after the first committed and finds the cart empty (or the stock gone); either way it looks
-the token up again and lands on the first request's order, paying it if it is still pending.
+the token up again and lands on the first request's order.
 """
 
 from __future__ import annotations
@@ -44,14 +45,14 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from webshop.accounts.service import normalize_email
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.checkout.notes import clean_customer_note
-from webshop.checkout.payments import PaymentProvider, normalize_card_number
 from webshop.checkout.pricing import ShippingMethod, Totals, shipping_method, tax_amount
 from webshop.db.models import (
     Address,
@@ -59,6 +60,7 @@ from webshop.db.models import (
     Order,
     OrderLine,
     OrderStatus,
+    PaymentStatus,
     Product,
     Shop,
     StockReason,
@@ -72,23 +74,40 @@ from webshop.errors import (
     InsufficientStock,
     NotFound,
     PaymentDeclined,
+    PaymentUnavailable,
     ValidationFailed,
 )
-from webshop.mail.outbox import queue_order_email, queue_shop_order_emails
 from webshop.observability.metrics import counts_checkouts
-from webshop.orders.service import OrderService
-from webshop.stock.service import return_stock, take_stock
+from webshop.payments.provider import PaymentProvider, ProviderUnavailable, intent_idempotency_key
+from webshop.payments.service import PaymentService
+from webshop.stock.service import take_stock
 from webshop.text import Line
-from webshop.webhooks.events import queue_order_change, queue_stock_lows_of_sale
+from webshop.webhooks.events import queue_order_change
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from webshop.config import ShopSettings
+    from webshop.config import InvoiceSettings, PaymentSettings, ShopSettings
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.:]{16,100}$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def clean_guest_email(raw: str) -> str:
+    """A guest's e-mail address, trimmed, its domain lower-cased (``normalize_email``).
+
+    Raises:
+        ValidationFailed: empty, longer than 254 characters (RFC 5321 §4.5.3.1.3) or not an address.
+    """
+    email = normalize_email(raw or "")
+    if not email:
+        raise ValidationFailed("Enter your e-mail address.", field_errors={"email": "Enter your e-mail address."})
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        message = "Enter an e-mail address like name@example.com."
+        raise ValidationFailed(message, field_errors={"email": message})
+    return email
 
 
 class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
@@ -173,12 +192,25 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
 
     repository_type = Repo
 
-    def __init__(self, session: AsyncSession, *, shop: ShopSettings, **repo_kwargs: Any) -> None:
-        """A service on ``session`` that prices orders with ``shop.tax_rates_bp`` and, with
-        ``shop.require_verified_email``, takes orders from confirmed addresses only; given at construction
-        by the app's provider."""
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        shop: ShopSettings,
+        provider: PaymentProvider,
+        payments: PaymentSettings,
+        invoices: InvoiceSettings,
+        **repo_kwargs: Any,
+    ) -> None:
+        """A service on ``session`` that prices orders with ``shop.tax_rates_bp``, with
+        ``shop.require_verified_email`` takes orders from confirmed addresses only, and takes payments
+        through ``provider`` (``payments``: the time limit; ``invoices``: the invoice numbers); given at
+        construction by the app's dependency provider."""
         super().__init__(session=session, **repo_kwargs)
         self.shop = shop
+        self.provider = provider
+        self.payments = payments
+        self.invoices = invoices
 
     def totals(self, view: CartView, method: ShippingMethod) -> Totals:
         """What ``view`` costs with ``method`` at the shop's tax rates: the review page shows these figures
@@ -254,84 +286,131 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
     async def place_order(
         self,
         *,
-        user_id: int,
+        user_id: int | None,
         address: AddressInput,
         shipping_code: str,
-        card_number: str,
         checkout_token: str,
-        provider: PaymentProvider,
+        return_url: str,
+        payment_token: str | None = None,
         expected_signature: str | None = None,
         customer_note: str = "",
+        cart_token: str | None = None,
+        email: str = "",
     ) -> tuple[Order, bool]:
-        """Place the user's cart as a paid order, exactly once per ``checkout_token``.
+        """Place the cart as an order waiting for its payment, exactly once per ``checkout_token``, and
+        start the payment.
 
-        This method owns its transactions (reserve, then charge outside any transaction, then settle:
-        see the module docstring); each is committed explicitly before it returns.
+        This method owns its transactions (reserve, then the provider outside any transaction, then
+        ``PaymentService`` settles: see the module docstring); each is committed before it returns.
 
         Args:
-            user_id: The signed-in shopper (their cart is the one ordered).
+            user_id: The signed-in shopper whose cart is ordered, or ``None`` for a guest.
             address: Shipping address (validated here).
             shipping_code: A code from ``SHIPPING_METHODS``.
-            card_number: Card number for the payment provider (never stored; the last 4 digits are).
             checkout_token: The form's one-time token or the API's Idempotency-Key (16-100 chars).
-            provider: The payment provider to charge.
+            return_url: Where the provider's hosted page sends the shopper back (absolute URL; ``{number}``
+                in it becomes the order number).
+            payment_token: A provider-issued token (API clients, ``tok_visa``): the payment is confirmed
+                at once. ``None``: the order waits, ``payment_url`` is the hosted payment page.
             expected_signature: ``CartView.signature()`` of the cart the shopper reviewed, if known.
-            customer_note: The shopper's note for the seller (optional; ``clean_customer_note``), kept on
-                the order in the reservation's transaction.
+            customer_note: The shopper's note for the seller (optional; ``clean_customer_note``).
+            cart_token: A guest's cart (the session's cart token); with ``user_id`` ``None`` only.
+            email: A guest's e-mail address (required for guests, where the order's messages go).
 
-        Tax is charged at ``shop.tax_rates_bp``; with ``shop.require_verified_email``
-        (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``) an account whose e-mail address is not confirmed is refused
-        (a replay of an order already placed still answers).
+        Tax is charged at ``shop.tax_rates_bp``; with ``shop.require_verified_email`` an account whose
+        e-mail address is not confirmed is refused (a replay of an order already placed still answers).
 
         Returns:
-            ``(order, created)``; ``created`` is False when the token had already placed this order.
+            ``(order, created)``: the order as it stands (paid, or pending with ``payment_url``);
+            ``created`` is False when the token had already placed it.
 
         Raises:
             EmailNotVerified: ``shop.require_verified_email`` and the address is not confirmed; nothing done.
-            ValidationFailed: bad address, shipping method, card number, note or token; empty cart.
-            NotFound: the token belongs to another user's order.
+            ValidationFailed: bad address, shipping method, e-mail, note or token; empty cart.
+            NotFound: the token belongs to another shopper's order.
             CartChanged: the cart differs from ``expected_signature``.
             InsufficientStock: one or more lines cannot be had; ``shortfalls`` lists every one.
-            PaymentDeclined: the provider declined; nothing was ordered.
+            PaymentDeclined: the token's payment failed: the order is cancelled, stock and cart back.
+            PaymentUnavailable: the provider could not be reached: the order waits (pending, stock
+                held until ``WEBSHOP_PAYMENT_TIMEOUT_MINUTES``); the same token resumes it.
         """
         try:
             if not TOKEN_RE.match(checkout_token or ""):
                 raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
-            card = normalize_card_number(card_number)
             existing = await self.find_by_token(checkout_token)
+            created = False
             if existing is None:
-                if self.shop.require_verified_email:
+                if user_id is not None and self.shop.require_verified_email:
                     await self._check_verified(user_id)
-                if not card:
-                    raise ValidationFailed("Enter a card number.", field_errors={"card_number": "Enter a card number."})
+                guest_email = "" if user_id is not None else clean_guest_email(email)
                 reserved = await self._reserve(
-                    user_id=user_id,
+                    owner=CartOwner(user_id=user_id) if user_id is not None else CartOwner(token=cart_token),
+                    email=guest_email,
                     address=address.cleaned(),
                     note=clean_customer_note(customer_note),
                     method=shipping_method(shipping_code),
-                    card=card,
                     checkout_token=checkout_token,
-                    provider=provider,
                     expected_signature=expected_signature,
                 )
                 if reserved is not None:
-                    return await self._pay(reserved, card, provider), True
-                existing = await self.find_by_token(checkout_token)  # another request claimed the token first
-                if existing is None:
-                    raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
+                    existing, created = reserved, True
+                else:
+                    existing = await self.find_by_token(checkout_token)  # another request claimed the token first
+                    if existing is None:
+                        raise ValidationFailed("This checkout form is no longer valid. Please review your order again.")
             order = self._replay(existing, user_id)
-            if order.status == OrderStatus.PENDING.value and card:
-                # Interrupted between reservation and settlement (a crash, a lost connection) or still being
-                # paid by a concurrent request: the same idempotency key makes the provider charge it once.
-                order = await self._pay(order, card, provider)
-            return order, False
+            order = await self._start_payment(order, payment_token, return_url)
         except DomainError:
             # A request with the same token may have committed its order after this one looked the
             # token up (it emptied the cart or took the stock we then missed): land on that order.
             placed = await self.find_by_token(checkout_token) if TOKEN_RE.match(checkout_token or "") else None
             if placed is None or placed.user_id != user_id:
                 raise
-            return placed, False
+            order, created = placed, False
+        if order.status == OrderStatus.CANCELLED.value and order.payment_status == PaymentStatus.FAILED.value:
+            raise PaymentDeclined(order.payment_failure or "The payment was declined.", order_number=order.number)
+        return order, created
+
+    def payment_service(self) -> PaymentService:
+        """The payment settle on this service's session, provider and settings."""
+        return PaymentService(
+            session=self.repository.session, provider=self.provider, payments=self.payments, invoices=self.invoices
+        )
+
+    async def _start_payment(self, order: Order, payment_token: str | None, return_url: str) -> Order:
+        """Ask the provider for the order's payment intent (its one idempotency key, so a retry finds the
+        first intent), with no transaction open, and record what it says (``PaymentService``).
+
+        An order that is no longer pending, or whose intent exists and no token is given (the form sent
+        again), is returned as it is.
+
+        Raises:
+            PaymentUnavailable: the provider could not be reached; the order stays pending.
+        """
+        if order.status != OrderStatus.PENDING.value:
+            return order
+        if order.payment_reference and payment_token is None:
+            return order
+        session = self.repository.session
+        if session.in_transaction():
+            await session.commit()  # never hold locks (or SQLite's write lock) while the provider works
+        try:
+            intent = await self.provider.create_intent(
+                amount=order.total,
+                currency=order.currency,
+                order_number=order.number,
+                return_url=return_url.replace("{number}", order.number),
+                idempotency_key=intent_idempotency_key(order.number, order.checkout_token),
+                token=payment_token,
+                email=order.email,
+            )
+        except ProviderUnavailable as exc:
+            raise PaymentUnavailable(
+                "The payment service cannot be reached right now. Your order is kept for you: please try again "
+                "in a moment.",
+                order_number=order.number,
+            ) from exc
+        return await self.payment_service().record_intent(order, intent)
 
     async def _check_verified(self, user_id: int) -> None:
         """Raises ``EmailNotVerified`` when the account's e-mail address is not confirmed."""
@@ -345,32 +424,32 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
     async def _reserve(
         self,
         *,
-        user_id: int,
+        owner: CartOwner,
+        email: str,
         address: AddressInput,
         note: str,
         method: ShippingMethod,
-        card: str,
         checkout_token: str,
-        provider: PaymentProvider,
         expected_signature: str | None,
     ) -> Order | None:
         """Step 1, one short transaction, committed: the order as pending payment with its lines, the
-        stock taken, the lines taken out of the cart. ``None`` when another request claimed
-        ``checkout_token`` first (nothing written). Any error rolls it all back (see ``place_order``).
+        stock taken, the lines taken out of the cart, ``order.placed`` queued. ``None`` when another
+        request claimed ``checkout_token`` first (nothing written). Any error rolls it all back.
         """
         session = self.repository.session
         async with session.begin_nested():
             carts = CartService(session=session)
-            cart = await carts.find(CartOwner(user_id=user_id))
+            cart = await carts.find(owner)
             view = carts.view_of(cart)
             if cart is None or not view.lines:
                 raise ValidationFailed("Your cart is empty.")
             if expected_signature is not None and expected_signature != view.signature():
                 raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
-            order = self._new_order(user_id, view, self.totals(view, method), address, method, provider)
+            order = self._new_order(owner.user_id, view, self.totals(view, method), address, method, self.provider)
+            order.email = email
             order.checkout_token = checkout_token
-            order.card_last4 = card[-4:]
             order.customer_note = note
+            order.payment_expires_at = self.payment_service().expires_at()
             try:
                 # Added inside the savepoint: ``begin_nested`` flushes pending objects before it starts,
                 # and a unique violation there would roll back the outer savepoint instead.
@@ -391,103 +470,16 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             # Last before the commit (the products stay locked only that long): a sold-out variant can
             # turn its product's "in stock" flag off, which the catalog filters and caches by.
             await refresh_product_summaries(session, {line.product_id for line in view.lines})
+            await session.flush()
+            placed = await self.find_by_token(checkout_token)
+            if placed is not None:
+                await queue_order_change(session, placed, None, OrderStatus.PENDING)  # order.placed
         await session.commit()
-        return order
-
-    async def _pay(self, order: Order, card: str, provider: PaymentProvider) -> Order:
-        """Steps 2 and 3: charge ``order.total`` with the checkout token as the idempotency key, with no
-        transaction open, then settle in a short transaction of its own: paid and the confirmation
-        e-mail queued, or, when declined, the order released (``_release``).
-
-        Settling is a conditional ``UPDATE ... WHERE status = 'pending'``, so concurrent requests for one
-        token (a double click, a retry) mark the order paid and queue its e-mail exactly once. A provider
-        that cannot be reached raises; the order then stays pending with its stock, and a retry of the
-        same checkout token resumes here.
-
-        Raises:
-            PaymentDeclined: the provider declined; the order is gone, its stock and cart lines back.
-        """
-        session = self.repository.session
-        if session.in_transaction():
-            await session.commit()  # never hold locks (or SQLite's write lock) while the provider works
-        token = order.checkout_token or ""
-        result = await provider.charge(
-            amount=order.total, currency=order.currency, card_number=card, idempotency_key=token
-        )
-        if not result.ok:
-            await self._release(order)
-            raise PaymentDeclined(result.decline_reason or "The payment was declined.")
-        settled = await session.execute(
-            update(Order)
-            .where(Order.id == order.id, Order.status == OrderStatus.PENDING.value)
-            .values(status=OrderStatus.PAID.value, paid_at=datetime.now(UTC), payment_reference=result.reference)
-            .execution_options(synchronize_session=False)
-        )
-        placed = await self.find_by_token(token)
-        if settled.rowcount == 1 and placed is not None:
-            # The confirmation e-mail joins the outbox in this transaction: sent only if it commits.
-            await queue_order_email(session, placed, "order_confirmation")
-            await queue_shop_order_emails(session, placed)
-            await queue_order_change(session, placed, OrderStatus.PENDING, OrderStatus.PAID)  # order.placed, .paid
-            await queue_stock_lows_of_sale(session, placed)
-        await session.commit()
-        if placed is None:  # a concurrent request's payment was declined and released the order
-            raise PaymentDeclined("The payment was declined.")
-        if placed.status == OrderStatus.CANCELLED.value and not placed.payment_reference:
-            return await self._refund_cancelled(placed, result.reference, provider)
         return placed
-
-    async def _refund_cancelled(self, order: Order, payment_reference: str, provider: PaymentProvider) -> Order:
-        """An order cancelled (by an admin) while the provider was charging it: record the charge and
-        the whole total as owed back (committed), then refund it through ``OrderService.settle_refund``,
-        which records the refund's reference and its audit event, or leaves it pending for the admin to
-        retry when the provider fails; so money taken is never left unrecorded.
-
-        Returns:
-            The cancelled order, its refund recorded (or pending): what the shopper is shown.
-        """
-        session = self.repository.session
-        await session.execute(
-            update(Order)
-            .where(Order.id == order.id, Order.payment_reference == "", Order.refund_amount == 0)
-            .values(payment_reference=payment_reference, refund_amount=Order.total, updated_at=datetime.now(UTC))
-            .execution_options(synchronize_session=False)
-        )
-        await session.commit()
-        return await OrderService(session=session).settle_refund(order.id, provider=provider)
-
-    async def _release(self, order: Order) -> None:
-        """Undo a reservation whose payment was declined, in one short committed transaction: the pending
-        order and its lines deleted (a declined checkout is not an order), every line's stock returned
-        (a ``cancellation`` movement in the ledger) and its units put back into the shopper's cart.
-        A conditional ``DELETE ... WHERE status = 'pending'``: when requests race, only one releases.
-        """
-        session = self.repository.session
-        lines = (
-            await session.execute(
-                select(OrderLine.variant_id, OrderLine.quantity, OrderLine.product_id).where(
-                    OrderLine.order_id == order.id
-                )
-            )
-        ).all()
-        await session.execute(delete(OrderLine).where(OrderLine.order_id == order.id))
-        deleted = await session.execute(
-            delete(Order).where(Order.id == order.id, Order.status == OrderStatus.PENDING.value)
-        )
-        if deleted.rowcount != 1:
-            await session.rollback()  # another request released or settled it
-            return
-        for variant_id, quantity, _product in sorted(lines):
-            await return_stock(
-                session, variant_id, quantity, reason=StockReason.CANCELLATION, reference=f"{order.number} declined"
-            )
-        await CartService(session=session).restore_lines(order.user_id, [(v, q) for v, q, _p in lines])
-        await refresh_product_summaries(session, {product for _v, _q, product in lines})
-        await session.commit()
 
     @staticmethod
     def _new_order(
-        user_id: int,
+        user_id: int | None,
         view: CartView,
         totals: Totals,
         address: AddressInput,
@@ -588,7 +580,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             )
 
     @staticmethod
-    def _replay(order: Order, user_id: int) -> Order:
+    def _replay(order: Order, user_id: int | None) -> Order:
         if order.user_id != user_id:
             raise NotFound("We could not find that order.")
         return order

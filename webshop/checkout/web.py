@@ -10,22 +10,23 @@ from typing import Any, Literal
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from webshop.cart.service import CartOwner, CartService
-from webshop.checkout.payments import DEFAULT_PROVIDER, TEST_CARD_DECLINED, TEST_CARD_SUCCESS
 from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
 from webshop.checkout.service import ADDRESS_FIELDS, AddressInput, CheckoutService, new_checkout_token
-from webshop.db.models import User
+from webshop.db.models import Order, OrderStatus, User
 from webshop.db.models.orders import ORDER_NOTE
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
+from webshop.orders.service import OrderService
+from webshop.payments.service import PaymentService
 from webshop.security.session import requires_user
 from webshop.text import Line, Lines
 from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other_to
 
 CHECKOUT_KEY = "checkout"
-PAYMENT_PROVIDER = DEFAULT_PROVIDER
 
 
 class AddressForm(AddressInput, frozen=True, kw_only=True):
@@ -49,7 +50,6 @@ class PlaceForm(msgspec.Struct):
 
     checkout_token: Line = ""
     cart_signature: Line = ""
-    card_number: Line = ""
     customer_note: Lines = ""
 
 
@@ -122,7 +122,7 @@ class CheckoutSteps:
                 "address": address,
                 "checkout_token": token or new_checkout_token(),
                 "error": error,
-                "test_cards": (TEST_CARD_SUCCESS, TEST_CARD_DECLINED),
+                "provider_name": self.checkout.provider.name,
                 "note": note,
                 "note_limit": ORDER_NOTE,
             },
@@ -223,7 +223,7 @@ class CheckoutController(Controller):
         # address first, or when the session lost the checkout's choices (signed out and in again).
         replay = await steps.checkout.find_by_token(form.checkout_token) if form.checkout_token else None
         if replay is not None and replay.user_id == request.user.id:
-            return see_other_to(request, "order", number=replay.number, query={"placed": "1"})
+            return _after_placing(request, replay)
         if redirect := steps.verify_first("checkout.review"):
             return redirect  # the service refuses too (EmailNotVerified); this keeps the shopper's way
         if not state.get("address_id") or not state.get("shipping"):
@@ -234,9 +234,8 @@ class CheckoutController(Controller):
                 user_id=request.user.id,
                 address=address_input(address),
                 shipping_code=state["shipping"],
-                card_number=form.card_number,
                 checkout_token=form.checkout_token,
-                provider=PAYMENT_PROVIDER,
+                return_url=return_url(request, steps.checkout.shop.base_url),
                 expected_signature=form.cart_signature or None,
                 customer_note=form.customer_note,
             )
@@ -244,4 +243,35 @@ class CheckoutController(Controller):
             return _to_verify(request, "checkout.review")
         except DomainError as exc:
             return await steps.review_page(error=exc, token=form.checkout_token or None, note=form.customer_note)
-        return see_other_to(request, "order", number=order.number, query={"placed": "1"})
+        return _after_placing(request, order)
+
+    @get("/return/{number:str}", name="checkout.return", media_type=MediaType.HTML)
+    async def payment_return(
+        self,
+        request: Request[User, Any, Any],
+        number: FromPath[str],
+        orders_service: NamedDependency[OrderService],
+        payment_service: NamedDependency[PaymentService],
+    ) -> Any:
+        """Back from the provider's hosted payment page: ask the provider how the payment went (server
+        to server, ``PaymentService.sync``: the shop trusts no query parameter) and show the order;
+        paid, it is the confirmation."""
+        order = await orders_service.get_by_number(number, user_id=request.user.id)
+        order = await payment_service.sync(order)
+        query = {"placed": "1"} if order.status == OrderStatus.PAID.value else None
+        return see_other_to(request, "order", number=order.number, **({"query": query} if query else {}))
+
+
+def return_url(request: Request[Any, Any, Any], base_url: str) -> str:
+    """The absolute URL the hosted payment page sends the shopper back to: ``checkout.return``, with
+    ``{number}`` for the order number, which ``place_order`` fills in (it is not known yet)."""
+    return base_url.rstrip("/") + route_url(request, "checkout.return", number="{number}")
+
+
+def _after_placing(request: Request[Any, Any, Any], order: Order) -> Any:
+    """Where a placed order sends the shopper: its hosted payment page while it waits for payment
+    (a full-page navigation, the page may be the provider's own site), else the order's page."""
+    if order.status == OrderStatus.PENDING.value and order.payment_url:
+        return Redirect(order.payment_url, status_code=303)
+    query = {"placed": "1"} if order.status == OrderStatus.PAID.value else None
+    return see_other_to(request, "order", number=order.number, **({"query": query} if query else {}))

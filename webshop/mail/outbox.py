@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, false, or_, select
@@ -81,15 +82,36 @@ def mark_queued(session: AsyncSession) -> None:
     session.info[_QUEUED_KEY] = True
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """Who an order's e-mails go to: the account (``User``) or, for a guest's order, its ``email``
+    with the shipping name."""
+
+    name: str
+    email: str
+
+
+async def customer_of(session: AsyncSession, order: Order) -> User | Recipient:
+    """The order's customer: its account, or a guest ``Recipient`` (``order.email``, ``order.ship_name``).
+
+    Raises:
+        RuntimeError: an account order whose user is gone (the foreign key forbids it).
+    """
+    if order.user_id is None:
+        return Recipient(name=order.ship_name, email=order.email)
+    user = await session.get(User, order.user_id)
+    if user is None:  # the foreign key forbids it; a clear error beats an AttributeError
+        raise RuntimeError(f"order {order.number} has no customer")
+    return user
+
+
 async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> OutboundEmail:
     """Queue an order e-mail (``order_confirmation`` or ``order_shipped``) to the order's customer.
 
     Reads the order's lines and the customer from ``session`` (so it sees rows flushed in this
     transaction) and renders them as they are now.
     """
-    user = await session.get(User, order.user_id)
-    if user is None:  # the foreign key forbids it; a clear error beats an AttributeError
-        raise RuntimeError(f"order {order.number} has no customer")
+    user = await customer_of(session, order)
     lines = list(await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)))
     settings = settings_of(session)
     context = {
@@ -110,9 +132,7 @@ async def queue_part_shipped_email(
 
     The order's last part is announced by ``order_shipped`` (the order's own status change) instead.
     """
-    user = await session.get(User, order.user_id)
-    if user is None:  # the foreign key forbids it
-        raise RuntimeError(f"order {order.number} has no customer")
+    user = await customer_of(session, order)
     lines = list(
         await session.scalars(
             select(OrderLine)

@@ -79,6 +79,23 @@ class RefundOut(msgspec.Struct):
     refunded_at: datetime | None
 
 
+PaymentStatusName = Literal["requires_payment", "requires_action", "processing", "succeeded", "failed", "cancelled"]
+"""``webshop.db.models.payments.PaymentStatus``: where the order's payment intent is."""
+
+
+class PaymentOut(msgspec.Struct):
+    """An order's payment, as the provider last reported it: ``provider`` (``test``, ``stripe``), its
+    ``status``; while the order waits, ``redirect_url`` (the hosted payment page) and ``expires_at``
+    (then the order is cancelled); ``failure_reason`` why the last attempt failed; ``card_last4``."""
+
+    provider: str
+    status: PaymentStatusName
+    redirect_url: str | None
+    expires_at: datetime | None
+    failure_reason: str | None
+    card_last4: str | None
+
+
 class OrderOut(msgspec.Struct):
     """An order with its lines and totals (``total == subtotal + shipping + tax``), and the shopper's
     ``customer_note`` for the seller (plain text with LF line breaks, ``""`` for none)."""
@@ -86,7 +103,7 @@ class OrderOut(msgspec.Struct):
     id: int
     number: str
     status: StatusName
-    user_id: int
+    user_id: int | None
     created_at: datetime
     paid_at: datetime | None
     cancelled_at: datetime | None
@@ -100,6 +117,7 @@ class OrderOut(msgspec.Struct):
     refund: RefundOut | None = None
     fulfilments: list[FulfilmentOut] = msgspec.field(default_factory=list)
     customer_note: str = ""
+    payment: PaymentOut | None = None
 
 
 class OrderPage(msgspec.Struct):
@@ -181,4 +199,18 @@ def order_out(seen: Order | ShopView) -> OrderOut:
         )
         if order.refund_amount and view.shops is None
         else None,
+        payment=payment_out(order) if view.shops is None else None,
+    )
+
+
+def payment_out(order: Order) -> PaymentOut:
+    """The order's ``PaymentOut`` (no card number exists to show: only its last four digits)."""
+    waiting = order.status == "pending"
+    return PaymentOut(
+        provider=order.payment_provider,
+        status=order.payment_status,  # type: ignore[arg-type]
+        redirect_url=(order.payment_url or None) if waiting else None,
+        expires_at=order.payment_expires_at if waiting else None,
+        failure_reason=order.payment_failure or None,
+        card_last4=order.card_last4 or None,
     )

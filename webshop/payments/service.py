@@ -93,7 +93,7 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
 
     async def _load(self, order_id: int) -> Order:
         session = self.repository.session
-        order = await session.scalar(
+        order: Order | None = await session.scalar(
             select(Order)
             .where(Order.id == order_id)
             .options(selectinload(Order.lines), selectinload(Order.fulfilments))

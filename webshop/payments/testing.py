@@ -33,7 +33,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +43,7 @@ from webshop.db.models import PaymentStatus, TestPaymentEvent, TestPaymentIntent
 from webshop.payments.provider import Intent, ProviderEvent, RefundResult, WebhookRejected
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from webshop.db.engine import ShopAlchemyConfig
@@ -224,7 +225,7 @@ class TestProvider:
                 .values(amount_refunded=TestPaymentIntent.amount_refunded + amount, updated_at=datetime.now(UTC))
                 .execution_options(synchronize_session=False)
             )
-            if taken.rowcount != 1:
+            if cast("CursorResult[Any]", taken).rowcount != 1:
                 await session.rollback()
                 return RefundResult(
                     ok=False, failure_reason=f"There is no paid payment {reference!r} with {amount} left to refund."

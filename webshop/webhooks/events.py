@@ -64,15 +64,15 @@ _CHUNK = 500
 """Products loaded per query when an event concerns many (a CSV import's batch)."""
 
 ORDER_EVENTS: dict[tuple[OrderStatus | None, OrderStatus], tuple[WebhookEvent, ...]] = {
-    (OrderStatus.PENDING, OrderStatus.PAID): (WebhookEvent.ORDER_PLACED, WebhookEvent.ORDER_PAID),
+    (None, OrderStatus.PENDING): (WebhookEvent.ORDER_PLACED,),
     (None, OrderStatus.PAID): (WebhookEvent.ORDER_PAID,),
     (None, OrderStatus.SHIPPED): (WebhookEvent.ORDER_SHIPPED,),
     (None, OrderStatus.CANCELLED): (WebhookEvent.ORDER_CANCELLED,),
     (None, OrderStatus.REFUNDED): (WebhookEvent.ORDER_REFUNDED,),
 }
 """The events of an order's status change ``(from, to)``; ``(None, to)`` matches any other ``from``.
-A pending order becoming paid is the order placed (checkout, or an admin settling a stuck payment);
-``delivered`` has no event."""
+An order is placed when checkout creates it (pending payment: ``(None, pending)``) and paid when its
+payment succeeds; ``delivered`` has no event."""
 
 
 def new_event_id() -> str:
@@ -157,7 +157,7 @@ def _forget_endpoints(session: Session, transaction: SessionTransaction) -> None
 
 
 async def queue_order_change(
-    session: AsyncSession, order: Order, before: OrderStatus | str, after: OrderStatus | str
+    session: AsyncSession, order: Order, before: OrderStatus | str | None, after: OrderStatus | str
 ) -> None:
     """Queue the events of ``order`` moving from status ``before`` to ``after`` (``ORDER_EVENTS``).
 
@@ -165,7 +165,7 @@ async def queue_order_change(
     now: its ``lines`` and ``fulfilments`` loaded (they are loaded here otherwise). Every event's
     ``data`` is ``payloads.order_data``; nothing is built when no endpoint listens.
     """
-    events = ORDER_EVENTS.get((OrderStatus(before), OrderStatus(after))) or ORDER_EVENTS.get(
+    events = ORDER_EVENTS.get((OrderStatus(before) if before else None, OrderStatus(after))) or ORDER_EVENTS.get(
         (None, OrderStatus(after)), ()
     )
     wanted = [event for event in events if await subscribers(session, event)]
