@@ -55,6 +55,10 @@ from webshop.checkout.web import CheckoutController
 from webshop.config import Settings, get_settings
 from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config
 from webshop.db.providers import service_provider
+from webshop.invoices.admin import AdminInvoiceController
+from webshop.invoices.api import InvoiceApiController
+from webshop.invoices.service import InvoiceService
+from webshop.invoices.web import InvoiceController
 from webshop.mail.sender import MailSender
 from webshop.observability.health import ready_handler
 from webshop.observability.logging import configure_logging
@@ -200,6 +204,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
         CartController,
         CheckoutController,
         OrderController,
+        InvoiceController,
         AdminController,
         AdminOrderController,
         AdminProductController,
@@ -209,6 +214,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
         AdminCatalogCsvController,
         AdminShopController,
         AdminWebhookController,
+        AdminInvoiceController,
         Router(
             path="/",
             route_handlers=[
@@ -223,6 +229,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
                 CartApiController,
                 CheckoutApiController,
                 OrderApiController,
+                InvoiceApiController,
                 ShopApiController,
                 StockApiController,
                 WebhookApiController,
@@ -280,5 +287,6 @@ def _dependencies(
         "stock_service": service_provider(StockService),
         "shops_service": service_provider(ShopService, shop=settings.shop),
         "fulfilment_service": service_provider(FulfilmentService),
+        "invoices_service": service_provider(InvoiceService, settings=settings),
         "webhooks_service": service_provider(WebhookService, webhooks=settings.webhooks, server=settings.server),
     }

@@ -27,6 +27,7 @@ from webshop.admin import ADMIN_PAGE_SIZE, ShopStaffPages, admin_list_page
 from webshop.audit.service import AuditService
 from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition, ValidationFailed
+from webshop.invoices.service import documents_of
 from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, OrderService, refund_owed
 from webshop.security.session import requires_admin
@@ -286,6 +287,8 @@ async def render_detail(
             "actions": next_actions(order) if everything else [],
             # The order's history names every shop's part and the payment: the platform's to see.
             "audit_events": await audit_service.for_entity("order", [order.id]) if everything else [],
+            # Invoices name the buyer and the whole order: the platform's too (webshop.invoices.admin).
+            "invoices": await documents_of(fulfilment_service.repository.session, order.id) if everything else [],
             "error": error,
             "ship_form": ship_form or {},
         },

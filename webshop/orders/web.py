@@ -14,6 +14,7 @@ from litestar.response import Template
 
 from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition
+from webshop.invoices.service import documents_of
 from webshop.orders.fulfilment import shop_groups
 from webshop.orders.service import OrderService, refund_owed, shopper_may_cancel
 from webshop.security.session import requires_user
@@ -83,6 +84,7 @@ class OrderController(Controller):
                 "cancelled": bool(cancelled),
                 "cancellable": shopper_may_cancel(order),
                 "groups": shop_groups(order),
+                "invoices": await documents_of(orders_service.repository.session, order.id),
             },
         )
 

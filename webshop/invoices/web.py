@@ -1,0 +1,76 @@
+"""The shopper's invoice and credit-note downloads, under their own order's address.
+
+``GET /orders/{number}/invoice.pdf`` and ``GET /orders/{number}/credit-notes/{CN-...}.pdf``: the signed-in
+shopper's own orders only; another customer's order, an order without an invoice yet and an unknown
+credit note are the same 404. Signed-out visitors are sent to the sign-in form (``requires_user``).
+"""
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from webshop.db.models import User
+from webshop.errors import NotFound
+from webshop.invoices.service import Document, InvoiceService
+from webshop.orders.service import OrderService
+from webshop.security.session import requires_user
+
+PDF = "application/pdf"
+
+
+def pdf_response(document: Document) -> Response[bytes]:
+    """A download of ``document``: ``attachment`` with its file name, never cached (personal data)."""
+    return Response(
+        document.content,
+        media_type=PDF,
+        headers={
+            "Content-Disposition": f'attachment; filename="{document.filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def number_of(filename: str) -> str:
+    """The document number in a ``{number}.pdf`` path segment.
+
+    Raises:
+        NotFound: the segment does not end in ``.pdf``.
+    """
+    if not filename.endswith(".pdf") or len(filename) > 60:
+        raise NotFound("There is no such document.")
+    return filename.removesuffix(".pdf")
+
+
+class InvoiceController(Controller):
+    """A shopper's invoices and credit notes (their own orders only)."""
+
+    path = "/orders"
+    guards = [requires_user]
+    include_in_schema = False
+
+    @get("/{number:str}/invoice.pdf", name="order.invoice")
+    async def invoice(
+        self,
+        request: Request[User, Any, Any],
+        number: FromPath[str],
+        orders_service: NamedDependency[OrderService],
+        invoices_service: NamedDependency[InvoiceService],
+    ) -> Response[bytes]:
+        """The order's invoice as a PDF download."""
+        order = await orders_service.get_by_number(number, user_id=request.user.id)
+        return pdf_response(await invoices_service.invoice_document(order))
+
+    @get("/{number:str}/credit-notes/{filename:str}", name="order.credit_note")
+    async def credit_note(
+        self,
+        request: Request[User, Any, Any],
+        number: FromPath[str],
+        filename: FromPath[str],
+        orders_service: NamedDependency[OrderService],
+        invoices_service: NamedDependency[InvoiceService],
+    ) -> Response[bytes]:
+        """One of the order's credit notes as a PDF download (``CN-2026-000001.pdf``)."""
+        order = await orders_service.get_by_number(number, user_id=request.user.id)
+        return pdf_response(await invoices_service.credit_note_document(order, number=number_of(filename)))
