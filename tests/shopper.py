@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from html import unescape
 from typing import Any
+from urllib.parse import urlsplit
 
 CSRF_RE = re.compile(r'(?:name="_csrf_token" value="|"x-csrftoken": ")([^"]+)"')
 TOKEN_RE = re.compile(r'name="checkout_token" value="([^"]+)"')
@@ -101,9 +102,47 @@ async def review(client: Any) -> dict[str, str]:
     }
 
 
+def path_of(url: str) -> str:
+    """The path and query of ``url`` (the test client talks to the app whatever host a link names)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+CARD_FIELD_RE = re.compile(r'<input[^>]*autocomplete="cc-number"[^>]*>')
+NAME_RE = re.compile(r'name="([^"]+)"')
+FORM_RE = re.compile(r'<form[^>]*action="([^"]+)"[^>]*method="post"')
+
+
+async def pay_on_hosted_page(client: Any, payment_url: str, card: str = SUCCESS_CARD) -> Any:
+    """Type ``card`` on the test provider's hosted payment page and submit it, as a shopper would.
+
+    Returns the page's answer (not followed): a redirect back to the shop, to the authenticate step,
+    or the page again with why the card was declined."""
+    page = await client.get(path_of(payment_url))
+    assert page.status_code == 200, page.text[:500]
+    field = CARD_FIELD_RE.search(page.text)
+    assert field, "no card number field on the hosted payment page"
+    name = NAME_RE.search(field.group(0)).group(1)
+    action = unescape(next(a for a in FORM_RE.findall(page.text) if "cancel" not in a))
+    token = CSRF_RE.search(page.text).group(1)
+    return await client.post(action, data={name: card, "_csrf_token": token}, follow_redirects=False)
+
+
 async def place(client: Any, form: dict[str, str], card: str = SUCCESS_CARD) -> Any:
-    """Submit the payment form."""
-    return await client.post("/checkout/place", data={**form, "card_number": card}, follow_redirects=False)
+    """Submit the review form, then pay ``card`` on the hosted payment page and come back to the shop.
+
+    Returns the last answer not followed: for a card that pays, the return's redirect to the order's
+    page (``/orders/WS-...?placed=1``); else the review page's answer (an error) or the hosted page's
+    (a declined card: the page again with the message; the authenticate step: a redirect to it)."""
+    response = await client.post("/checkout/place", data=form, follow_redirects=False)
+    location = response.headers.get("location", "")
+    if response.status_code != 303 or "/test-payments/" not in location:
+        return response
+    paid = await pay_on_hosted_page(client, location, card)
+    back = paid.headers.get("location", "")
+    if paid.status_code == 303 and "/checkout/return/" in back:
+        return await client.get(path_of(back), follow_redirects=False)
+    return paid
 
 
 async def ready_to_pay(client: Any, email: str, variant_id: int, quantity: int = 1) -> dict[str, str]:

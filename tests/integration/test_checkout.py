@@ -223,10 +223,10 @@ async def test_the_service_refuses_an_unverified_address_when_the_shop_requires_
 
     from webshop.accounts.service import UserService
     from webshop.cart.service import CartOwner, CartService
-    from webshop.checkout.payments import DEFAULT_PROVIDER
     from webshop.checkout.service import AddressInput, CheckoutService
     from webshop.db.engine import write_session
     from webshop.errors import EmailNotVerified
+    from webshop.payments.registry import build_provider
 
     async with write_session(alchemy) as session:
         user = await UserService(session=session).register(
@@ -238,11 +238,17 @@ async def test_the_service_refuses_an_unverified_address_when_the_shop_requires_
             user_id=user.id,
             address=AddressInput(name="Eve", line1="1 Main St", city="Springfield", postal_code="12345", country="US"),
             shipping_code="standard",
-            card_number="4242424242424242",
-            provider=DEFAULT_PROVIDER,
+            return_url="http://shop.test/checkout/return/{number}",
+            payment_token="tok_visa",
         )
         shop = dataclasses.replace(settings.shop, require_verified_email=True, tax_rates_bp={})
-        checkout = CheckoutService(session=session, shop=shop)
+        checkout = CheckoutService(
+            session=session,
+            shop=shop,
+            provider=build_provider(settings, alchemy),
+            payments=settings.payments,
+            invoices=settings.invoices,
+        )
         with pytest.raises(EmailNotVerified, match="Confirm your e-mail address"):
             await checkout.place_order(**order, checkout_token="t" * 24)
         assert await session.scalar(select(func.count()).select_from(Order)) == 0

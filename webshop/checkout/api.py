@@ -16,6 +16,7 @@ from webshop.checkout.schemas import CheckoutIn, ShippingMethodOut
 from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import address_input
 from webshop.db.models import User
+from webshop.errors import ValidationFailed
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
 
@@ -73,6 +74,10 @@ class CheckoutApiController(Controller):
 
         With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL`` on, an account whose e-mail address is not confirmed gets 403.
         """
+        if data.payment.card_number is not None:
+            message = "This shop takes no card numbers: pay with a token from the payment provider, or leave "
+            message += "payment out and send the shopper to payment.redirect_url (the provider's payment page)."
+            raise ValidationFailed(message, field_errors={"payment.card_number": message})
         user_id = request.user.id
         body = msgspec.to_builtins(data)
         claim: dict[str, Any] = {"user_id": user_id, "scope": SCOPE, "key": idempotency_key}

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, SkipValidation
 
 from webshop.api.responses import problems
 from webshop.errors import DomainError, NotFound
@@ -53,7 +53,7 @@ class PaymentWebhookController(Controller):
         self,
         request: Request[Any, Any, Any],
         provider_name: FromPath[str],
-        payment_provider: NamedDependency[PaymentProvider],
+        payment_provider: NamedDependency[SkipValidation[PaymentProvider]],
         payment_service: NamedDependency[PaymentService],
     ) -> WebhookReceived:
         """Receive one event from the payment provider ``provider_name`` (``test`` or ``stripe``).

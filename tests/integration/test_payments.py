@@ -1,0 +1,267 @@
+"""Payments as intents (issue 18): the outcome arrives by the shopper's return, the provider's signed
+webhook and the expiry worker, in any order, duplicated or at once, and is acted on exactly once.
+
+The test provider is the real one (``webshop.payments.testing``); its hosted page's work is done by
+``pay_with_card`` here (the page itself is tested in test_test_provider.py and through ``place``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from tests.api_user import assert_problem, bearer
+from tests.factories import ledger_ok, stock
+from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, register, review
+from webshop.db.engine import write_session
+from webshop.db.models import Invoice, Order, OutboundEmail, PaymentEvent, TestPaymentEvent
+from webshop.payments.service import PaymentService
+from webshop.payments.testing import sign, webhook_secret
+
+WEBHOOK = "/api/payments/webhooks/test"
+ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
+
+
+async def pending_order(client: Any, email: str, variant_id: int, quantity: int = 1) -> tuple[str, str]:
+    # (the order's number is read from the test provider's own database: the same one here)
+    """A shopper places an order through the pages and is sent to the hosted page: ``(number, intent)``."""
+    await register(client, email)
+    await add_to_cart(client, variant_id, quantity)
+    await choose_address_and_shipping(client)
+    form = await review(client)
+    placed = await client.post("/checkout/place", data=form, follow_redirects=False)
+    assert placed.status_code == 303, placed.text[:300]
+    reference = placed.headers["location"].rsplit("/", 1)[1]
+    assert reference.startswith("tpi_")
+    async with write_session(client.app.state.payment_provider.alchemy) as session:
+        number = await session.scalar(select(Order.number).where(Order.payment_reference == reference))
+    return number, reference
+
+
+async def events_of(alchemy: Any, reference: str, event_type: str) -> list[bytes]:
+    """The bodies of the test provider's queued events of ``event_type`` about ``reference``."""
+    async with write_session(alchemy) as session:
+        rows = await session.scalars(select(TestPaymentEvent).where(TestPaymentEvent.event_type == event_type))
+        return [json.dumps(r.payload).encode() for r in rows if r.payload["data"]["object"]["id"] == reference]
+
+
+def signed(settings: Any, body: bytes, *, age: int = 0) -> dict[str, str]:
+    secret = webhook_secret(settings.security.secret_key)
+    return {"Test-Signature": sign(secret, body, int(time.time()) - age), "Content-Type": "application/json"}
+
+
+async def counts(alchemy: Any, number: str) -> tuple[str, int, int]:
+    """The order's status, its confirmation e-mails and its invoices."""
+    async with write_session(alchemy) as session:
+        order = await session.scalar(select(Order).where(Order.number == number))
+        mails = await session.scalar(
+            select(func.count())
+            .select_from(OutboundEmail)
+            .where(OutboundEmail.kind == "order_confirmation", OutboundEmail.subject.contains(number))
+        )
+        invoices = await session.scalar(select(func.count()).select_from(Invoice).where(Invoice.order_id == order.id))
+        return order.status, mails, invoices
+
+
+async def test_return_and_duplicate_webhooks_at_once_pay_once(client, alchemy, settings, skus):
+    """For each payment: the shopper's return and 1 to 3 copies of the webhook, started together in a
+    shuffled order → paid once, one confirmation e-mail, one invoice number."""
+    provider = client.app.state.payment_provider
+    for copies in (1, 2, 3):
+        number, reference = await pending_order(client, f"racer{copies}@example.com", skus["EP-1"])
+        await provider.pay_with_card(reference, "4242 4242 4242 4242")
+        [body] = await events_of(alchemy, reference, "payment_intent.succeeded")
+        calls = [lambda: client.get(f"/checkout/return/{number}", follow_redirects=False)]
+        calls += [lambda: client.post(WEBHOOK, content=body, headers=signed(settings, body))] * copies
+        random.shuffle(calls)
+        answers = await asyncio.gather(*(call() for call in calls))
+        assert all(a.status_code in (200, 303) for a in answers), [a.text[:200] for a in answers]
+        assert await counts(alchemy, number) == ("paid", 1, 1)
+        webhook_answers = [a.json() for a in answers if a.status_code == 200]
+        assert all(a["received"] for a in webhook_answers)
+        assert sum(a["acted"] for a in webhook_answers) <= 1  # the event id is acted on once at most
+    async with write_session(alchemy) as session:
+        numbers = list(await session.scalars(select(Invoice.sequence).order_by(Invoice.sequence)))
+    assert numbers == [1, 2, 3]  # consecutive, one per paid order
+    assert await ledger_ok(alchemy)
+
+
+async def test_return_shows_the_paid_order_and_the_card_s_last_digits(client, alchemy, skus):
+    number, reference = await pending_order(client, "ada@example.com", skus["EP-1"])
+    await client.app.state.payment_provider.pay_with_card(reference, "4242424242424242")
+    back = await client.get(f"/checkout/return/{number}", follow_redirects=False)
+    assert back.headers["location"] == f"/orders/{number}?placed=1"
+    page = await client.get(back.headers["location"])
+    assert "card ending 4242" in page.text
+
+
+async def test_a_bad_signature_or_an_old_event_changes_nothing_and_a_replay_is_ignored(client, alchemy, settings, skus):
+    number, reference = await pending_order(client, "ada@example.com", skus["EP-1"])
+    await client.app.state.payment_provider.pay_with_card(reference, "4242424242424242")
+    [body] = await events_of(alchemy, reference, "payment_intent.succeeded")
+    forged = {**signed(settings, body), "Test-Signature": f"t={int(time.time())},v1={'0' * 64}"}
+    assert_problem(await client.post(WEBHOOK, content=body, headers=forged), 400)
+    assert_problem(await client.post(WEBHOOK, content=body, headers=signed(settings, body, age=3600)), 400)
+    tampered = body.replace(b'"succeeded"', b'"canceled"')
+    assert_problem(await client.post(WEBHOOK, content=tampered, headers=signed(settings, body)), 400)
+    assert_problem(await client.post(WEBHOOK, content=b"{}", headers=signed(settings, b"{}")), 400)
+    assert (await counts(alchemy, number))[0] == "pending"  # nothing changed
+    first = await client.post(WEBHOOK, content=body, headers=signed(settings, body))
+    assert first.json() == {"received": True, "acted": True}
+    again = await client.post(WEBHOOK, content=body, headers=signed(settings, body))
+    assert again.json() == {"received": True, "acted": False}
+    assert await counts(alchemy, number) == ("paid", 1, 1)
+    assert_problem(
+        await client.post("/api/payments/webhooks/stripe", content=body, headers=signed(settings, body)), 404
+    )
+    async with write_session(alchemy) as session:
+        assert await session.scalar(select(func.count()).select_from(PaymentEvent)) == 1
+
+
+async def test_a_declined_card_keeps_the_order_waiting_and_another_card_pays(client, alchemy, skus):
+    number, reference = await pending_order(client, "ada@example.com", skus["EP-1"])
+    provider = client.app.state.payment_provider
+    await provider.pay_with_card(reference, "4000000000000002")
+    back = await client.get(f"/checkout/return/{number}", follow_redirects=False)
+    assert back.headers["location"] == f"/orders/{number}"
+    assert (await counts(alchemy, number))[0] == "pending"
+    await provider.pay_with_card(reference, "4242424242424242")
+    assert (
+        (await client.get(f"/checkout/return/{number}", follow_redirects=False))
+        .headers["location"]
+        .endswith("?placed=1")
+    )
+
+
+async def test_cancelling_on_the_hosted_page_cancels_the_order_and_gives_back_stock_and_cart(client, alchemy, skus):
+    before = await stock(alchemy, "EP-1")
+    number, reference = await pending_order(client, "ada@example.com", skus["EP-1"], 2)
+    assert await stock(alchemy, "EP-1") == before - 2  # held while the shopper pays
+    await client.app.state.payment_provider.cancel_intent(reference)
+    await client.get(f"/checkout/return/{number}", follow_redirects=False)
+    await client.get(f"/checkout/return/{number}", follow_redirects=False)  # twice: returned once
+    assert (await counts(alchemy, number))[0] == "cancelled"
+    assert await stock(alchemy, "EP-1") == before
+    assert 'value="2"' in (await client.get("/cart")).text  # the two units are back in the cart
+    assert await ledger_ok(alchemy)
+
+
+async def test_expiry_cancels_once_and_a_payment_arriving_then_is_refunded_and_the_shopper_told(
+    client, alchemy, settings, skus
+):
+    before = await stock(alchemy, "EP-1")
+    number, reference = await pending_order(client, "ada@example.com", skus["EP-1"])
+    provider = client.app.state.payment_provider
+    async with write_session(alchemy) as session:
+        await session.execute(
+            update(Order)
+            .where(Order.number == number)
+            .values(payment_expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+        await session.commit()
+    # The shopper types the card as the order expires: the intent pays, its webhook and two expiry rounds race.
+    await provider.pay_with_card(reference, "4242424242424242")
+    [body] = await events_of(alchemy, reference, "payment_intent.succeeded")
+
+    async def expire() -> int:
+        async with write_session(alchemy) as session:
+            service = PaymentService(
+                session=session, provider=provider, payments=settings.payments, invoices=settings.invoices
+            )
+            return await service.expire_due()
+
+    await asyncio.gather(expire(), expire(), client.post(WEBHOOK, content=body, headers=signed(settings, body)))
+    async with write_session(alchemy) as session:
+        order = await session.scalar(select(Order).where(Order.number == number))
+    # The provider said "succeeded" when the worker asked to cancel, so the order is paid, not cancelled.
+    assert order.status == "paid" and await stock(alchemy, "EP-1") == before - 1
+    assert await ledger_ok(alchemy)
+
+
+async def test_an_order_expired_before_its_payment_is_refunded_when_the_payment_arrives(
+    client, alchemy, settings, skus
+):
+    before = await stock(alchemy, "EP-1")
+    number, reference = await pending_order(client, "ada@example.com", skus["EP-1"])
+    provider = client.app.state.payment_provider
+    async with write_session(alchemy) as session:
+        await session.execute(
+            update(Order).where(Order.number == number).values(payment_expires_at=datetime.now(UTC) - timedelta(1))
+        )
+        await session.commit()
+        service = PaymentService(
+            session=session, provider=provider, payments=settings.payments, invoices=settings.invoices
+        )
+        # The worker cancels it (the provider had not been paid), and again: returned once.
+        assert await service.expire_due() == 1
+        assert await service.expire_due() == 0
+    assert (await counts(alchemy, number))[0] == "cancelled" and await stock(alchemy, "EP-1") == before
+    # A payment the provider still takes then (a slow bank) arrives by webhook: refunded at once.
+    async with write_session(alchemy) as session:
+        from webshop.db.models import TestPaymentIntent
+
+        await session.execute(
+            update(TestPaymentIntent).where(TestPaymentIntent.reference == reference).values(status="requires_payment")
+        )
+        await session.commit()
+    await provider.pay_with_card(reference, "4242424242424242")
+    [body] = await events_of(alchemy, reference, "payment_intent.succeeded")
+    await asyncio.gather(*(client.post(WEBHOOK, content=body, headers=signed(settings, body)) for _ in range(2)))
+    async with write_session(alchemy) as session:
+        order = await session.scalar(select(Order).where(Order.number == number))
+        told = await session.scalar(
+            select(func.count()).select_from(OutboundEmail).where(OutboundEmail.kind == "order_cancelled")
+        )
+    assert (order.status, order.payment_status, order.refund_amount) == ("cancelled", "succeeded", order.total)
+    assert order.refunded_at is not None and order.refund_reference.startswith("tre_")
+    assert told == 2  # the cancellation, then "your payment goes back"
+    assert await stock(alchemy, "EP-1") == before  # the stock came back once
+    assert await ledger_ok(alchemy)
+
+
+async def test_api_checkout_without_a_token_waits_for_the_hosted_page(client, alchemy, settings, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "hosted-1"}
+    await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard"}
+    placed = await client.post("/api/checkout", json=body, headers=headers)
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    payment = order["payment"]
+    assert (order["status"], payment["status"], payment["provider"]) == ("pending", "requires_payment", "test")
+    assert "/test-payments/pay/tpi_" in payment["redirect_url"] and payment["expires_at"]
+    again = await client.post("/api/checkout", json=body, headers=headers)  # the same key: the same order
+    assert again.json()["number"] == order["number"]
+    reference = payment["redirect_url"].rsplit("/", 1)[1]
+    await client.app.state.payment_provider.pay_with_card(reference, "4242424242424242")
+    async with write_session(alchemy) as session:
+        service = PaymentService(
+            session=session,
+            provider=client.app.state.payment_provider,
+            payments=settings.payments,
+            invoices=settings.invoices,
+        )
+        await service.sync(await session.get(Order, order["id"]))
+    shown = (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()
+    assert (shown["status"], shown["payment"]["status"], shown["payment"]["redirect_url"]) == (
+        "paid",
+        "succeeded",
+        None,
+    )
+
+
+async def test_api_checkout_refuses_card_numbers(client, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "card-1"}
+    await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment": {"card_number": "4242424242424242"}}
+    assert_problem(await client.post("/api/checkout", json=body, headers=headers), 422)
+    body["payment"] = {"token": "tok_threeDSecureRequired"}
+    needs = await client.post("/api/checkout", json=body, headers={**headers, "Idempotency-Key": "card-2"})
+    assert needs.status_code == 201, needs.text
+    assert needs.json()["payment"]["status"] == "requires_action"
+    assert "/test-payments/authenticate/" in needs.json()["payment"]["redirect_url"]
+    assert path_of(needs.json()["payment"]["redirect_url"]).startswith("/test-payments/")
