@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import make_user
+from tests.localstripe_server import localstripe  # noqa: F401 (a fixture: a local fake Stripe on 127.0.0.1)
 from tests.shopper import sign_in
 from tests.webhook_receiver import receiver  # noqa: F401 (a fixture: a real HTTP receiver for webhooks)
 from webshop.db.models import UserRole
