@@ -160,6 +160,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
             mail_sender.stop,
             webhook_sender.stop,
             payment_expirer.stop,
+            _close_provider(payment_provider),
             *([catalog_reader.dispose] if catalog_reader else []),
             _dispose_engine(alchemy),
         ],
@@ -169,6 +170,17 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     install_caching(app, assets)  # Cache-Control and 304s on every response, errors included
     # Request id, timing, security headers, access log and metrics around every request, 404s included.
     return install_request_context(app, settings, engine=alchemy.get_engine())
+
+
+def _close_provider(provider: PaymentProvider) -> Callable[[], Awaitable[None]]:
+    """An ``on_shutdown`` hook that closes the provider's HTTP connections, if it keeps any (Stripe)."""
+
+    async def close() -> None:
+        closer = getattr(provider, "aclose", None)
+        if closer is not None:
+            await closer()
+
+    return close
 
 
 def _dispose_engine(alchemy: ShopAlchemyConfig) -> Callable[[], Awaitable[None]]:
