@@ -72,6 +72,8 @@ from webshop.payments.api import PaymentWebhookController
 from webshop.payments.provider import PaymentProvider
 from webshop.payments.registry import build_provider
 from webshop.payments.service import PaymentService
+from webshop.payments.testing import TestProvider
+from webshop.payments.testing_sender import TestPaymentSender
 from webshop.payments.worker import PaymentExpirer
 from webshop.security.cors import install as install_api_cors
 from webshop.security.headers import allowed_hosts_config
@@ -123,6 +125,12 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     # The payment provider (WEBSHOP_PAYMENT_PROVIDER), and the worker that ends orders left unpaid.
     payment_provider = build_provider(settings, alchemy)
     payment_expirer = PaymentExpirer(settings)
+    # The test payment service's webhooks to the shop (webshop/payments/testing_sender.py), with it only.
+    payment_senders = (
+        [TestPaymentSender(payment_provider, alchemy, settings.webhooks)]
+        if isinstance(payment_provider, TestProvider)
+        else []
+    )
     # PostgreSQL: the catalog's per-request look-ups (version, stock) in one round trip each.
     catalog_reader = attach_reader(alchemy.get_engine(), settings.database.connect_timeout)
     app = Litestar(
@@ -152,7 +160,12 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         before_request=cart_badge_hook(alchemy),
         exception_handlers={Exception: handle_exception},
         debug=settings.server.debug,
-        on_startup=[mail_sender.start, webhook_sender.start, payment_expirer.start],
+        on_startup=[
+            mail_sender.start,
+            webhook_sender.start,
+            payment_expirer.start,
+            *(sender.start for sender in payment_senders),
+        ],
         # Litestar runs these after the plugins' lifespans, so the engine, which advanced-alchemy's
         # lifespan has disposed already, is disposed again once the mail sender's last look at the
         # outbox has given its connection back (else that connection is never closed).
@@ -160,6 +173,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
             mail_sender.stop,
             webhook_sender.stop,
             payment_expirer.stop,
+            *(sender.stop for sender in payment_senders),
             _close_provider(payment_provider),
             *([catalog_reader.dispose] if catalog_reader else []),
             _dispose_engine(alchemy),

@@ -36,7 +36,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from webshop.db.engine import WRITE_OPTION, create_engine
-from webshop.db.models import OutboundEmail, WebhookDelivery
+from webshop.db.models import OutboundEmail, TestPaymentEvent, WebhookDelivery
 from webshop.mail.outbox import register_waker, unregister_waker
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ STOP_GRACE_SECONDS = 5.0
 """Seconds a send in flight may finish when the app stops."""
 PENDING, SENDING, FAILED = "pending", "sending", "failed"
 
-RowT = TypeVar("RowT", OutboundEmail, WebhookDelivery)
+RowT = TypeVar("RowT", OutboundEmail, WebhookDelivery, TestPaymentEvent)
 """An outbox row: ``id``, ``status``, ``attempts``, ``next_attempt_at`` and ``last_error`` columns."""
 
 
@@ -114,7 +114,7 @@ class OutboxSender(Generic[RowT]):
 
     Subclasses set ``model``, ``done_status``, ``name`` and ``logger``, and implement ``_deliver``
     (and ``_describe`` for the logs); ``_open``/``_close`` make and free what one run shares between
-    sends (a webhook sender's HTTP client).
+    sends (a webhook sender's HTTP client); ``_before_round`` does work that precedes each round.
 
     Args:
         alchemy: The app's database config, made by ``create_alchemy_config`` (the sender opens its own
@@ -152,6 +152,10 @@ class OutboxSender(Generic[RowT]):
     def _describe(self, row: RowT) -> str:
         """``row`` in the logs (``mail 12 (order_confirmation) to ada@example.com``)."""
         return f"{self.name} {row.id}"
+
+    async def _before_round(self) -> None:
+        """Work to do at the start of every round, before the due rows are read (default: none; the
+        test payment service settles its delayed payments here, queueing their events)."""
 
     async def _open(self) -> Any:
         """What one run shares between its sends (default: nothing)."""
@@ -246,6 +250,7 @@ class OutboxSender(Generic[RowT]):
         Returns:
             How many due rows were found (claimed by this sender or not).
         """
+        await self._before_round()
         now = datetime.now(UTC)
         async with self._session(write=False) as session:
             ids = list(

@@ -40,7 +40,8 @@ from sqlalchemy.exc import IntegrityError
 
 from webshop.db.engine import write_session
 from webshop.db.models import PaymentStatus, TestPaymentEvent, TestPaymentIntent, TestPaymentRefund
-from webshop.payments.provider import Intent, ProviderEvent, RefundResult, WebhookRejected
+from webshop.mail.outbox import mark_queued
+from webshop.payments.provider import FINAL_STATUSES, Intent, ProviderEvent, RefundResult, WebhookRejected
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -85,6 +86,22 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
 def digits(raw: str) -> str:
     """A typed card number's ASCII digits (spaces and dashes dropped)."""
     return "".join(ch for ch in raw if "0" <= ch <= "9")
+
+
+async def _locked(session: AsyncSession, reference: str) -> TestPaymentIntent | None:
+    """The intent ``reference``, its row locked until the transaction ends (PostgreSQL's ``FOR UPDATE``;
+    SQLite's write transactions, begun ``IMMEDIATE``, are one at a time anyway): two concurrent posts of
+    the hosted page's form change it, and announce the change, once."""
+    return await session.scalar(
+        select(TestPaymentIntent).where(TestPaymentIntent.reference == reference).with_for_update()
+    )
+
+
+def _refund_result(done: TestPaymentRefund, reference: str, amount: int, currency: str) -> RefundResult:
+    """The answer to a refund whose idempotency key was seen before: the first refund, if it is the same."""
+    if (done.intent_reference, done.amount, done.currency) != (reference, amount, currency):
+        return RefundResult(ok=False, failure_reason="This idempotency key was used for another refund.")
+    return RefundResult(ok=True, reference=done.reference)
 
 
 def _intent(row: TestPaymentIntent, base_url: str) -> Intent:
@@ -189,13 +206,14 @@ class TestProvider:
         return _intent(row, self.base_url)
 
     async def cancel_intent(self, reference: str) -> Intent:
-        """Cancel an intent not paid yet (a paid one is returned as it is; the caller refunds it)."""
+        """Cancel an intent not paid yet (a paid one is returned as it is, the caller refunds it; a failed
+        or cancelled one too)."""
         async with write_session(self.alchemy) as session:
-            row = await session.scalar(select(TestPaymentIntent).where(TestPaymentIntent.reference == reference))
+            row = await _locked(session, reference)
             if row is None:
                 await session.commit()
                 raise LookupError(f"no test payment intent {reference!r}")
-            if row.status not in (PaymentStatus.SUCCEEDED.value, PaymentStatus.CANCELLED.value):
+            if PaymentStatus(row.status) not in FINAL_STATUSES:  # failed, paid or cancelled: it stays so
                 await self._move(session, row, PaymentStatus.CANCELLED, failure_reason=row.failure_reason)
             await session.commit()
             return _intent(row, self.base_url)
@@ -208,9 +226,7 @@ class TestProvider:
             )
             if done is not None:
                 await session.commit()
-                if (done.intent_reference, done.amount, done.currency) != (reference, amount, currency):
-                    return RefundResult(ok=False, failure_reason="This idempotency key was used for another refund.")
-                return RefundResult(ok=True, reference=done.reference)
+                return _refund_result(done, reference, amount, currency)
             if amount <= 0:
                 await session.commit()
                 return RefundResult(ok=False, failure_reason="A refund must be a positive amount.")
@@ -239,7 +255,17 @@ class TestProvider:
             )
             session.add(row)
             self._queue(session, "charge.refunded", {"id": reference, "amount_refunded": amount})
-            await session.commit()
+            try:
+                await session.commit()
+            except IntegrityError:  # a concurrent refund with the same key made it first: that one stands
+                await session.rollback()
+                done = await session.scalar(
+                    select(TestPaymentRefund).where(TestPaymentRefund.idempotency_key == idempotency_key)
+                )
+                await session.commit()
+                if done is None:
+                    raise
+                return _refund_result(done, reference, amount, currency)
             return RefundResult(ok=True, reference=row.reference)
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str], *, now: datetime) -> ProviderEvent:
@@ -260,7 +286,9 @@ class TestProvider:
             event_type = str(event["type"])
             created = datetime.fromtimestamp(int(event["created"]), UTC)
             event_id = str(event["id"])
-        except (ValueError, KeyError, TypeError):
+            if not isinstance(data, dict):
+                raise TypeError("data.object is not an object")
+        except (ValueError, KeyError, TypeError, OverflowError, OSError):
             raise WebhookRejected("the body is not an event") from None
         status = EVENT_STATUS.get(event_type)
         return ProviderEvent(
@@ -293,7 +321,7 @@ class TestProvider:
         """
         number = digits(card_number)
         async with write_session(self.alchemy) as session:
-            row = await session.scalar(select(TestPaymentIntent).where(TestPaymentIntent.reference == reference))
+            row = await _locked(session, reference)
             if row is None:
                 await session.commit()
                 raise LookupError(f"no test payment intent {reference!r}")
@@ -323,7 +351,7 @@ class TestProvider:
             LookupError: no such intent.
         """
         async with write_session(self.alchemy) as session:
-            row = await session.scalar(select(TestPaymentIntent).where(TestPaymentIntent.reference == reference))
+            row = await _locked(session, reference)
             if row is None:
                 await session.commit()
                 raise LookupError(f"no test payment intent {reference!r}")
@@ -352,6 +380,7 @@ class TestProvider:
                         TestPaymentIntent.settles_at <= moment,
                     )
                     .limit(50)
+                    .with_for_update(skip_locked=True)  # two processes never settle one intent twice
                 )
             )
             for row in rows:
@@ -401,6 +430,7 @@ class TestProvider:
         event_id = "evt_" + secrets.token_hex(12)
         payload = {"id": event_id, "type": event_type, "created": int(time.time()), "data": {"object": data}}
         session.add(TestPaymentEvent(event_id=event_id, event_type=event_type, payload=payload))
+        mark_queued(session)  # the background sender (testing_sender.py) wakes once this commits
 
 
 STATUS_EVENT = {
