@@ -60,6 +60,8 @@ def order(status: OrderStatus, **fields: object) -> Order:
         "status": status.value,
         "total": 4999,
         "payment_reference": "pay-1",
+        "payment_status": "succeeded",
+        "refunded_total": 0,
         "refund_amount": 0,
         "refunded_at": None,
     }
