@@ -32,7 +32,8 @@ from webshop.db.models import (
     StockMovement,
     TestPaymentIntent,
 )
-from webshop.orders.refunds import RefundService, refund_share
+from webshop.orders.refund_rules import refund_share
+from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
 from webshop.payments.provider import ProviderUnavailable, RefundResult
 from webshop.payments.registry import build_provider

@@ -29,7 +29,8 @@ from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.invoices.service import documents_of
 from webshop.orders.fulfilment import FulfilmentService
-from webshop.orders.refunds import RefundService, refundable_problem
+from webshop.orders.refund_rules import refundable_problem
+from webshop.orders.refunds import RefundService
 from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, OrderService, refund_owed
 from webshop.security.session import requires_admin
 from webshop.shops.scope import admin_scope, shop_choice

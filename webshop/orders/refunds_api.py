@@ -18,7 +18,8 @@ from litestar.params import HeaderParameter, JSONBody
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, INT_MAX, Money, PathId, money
 from webshop.db.models import Refund, User
-from webshop.orders.refunds import REASON_MAX, RefundRow, RefundService
+from webshop.orders.refund_rules import REASON_MAX
+from webshop.orders.refunds import RefundRow, RefundService
 from webshop.orders.service import OrderService
 from webshop.security.jwt import BEARER, api_admin
 from webshop.text import Line

@@ -23,7 +23,8 @@ from webshop.admin import AdminPages
 from webshop.db.models import Order, Refund, RefundStatus, User
 from webshop.errors import DomainError, ValidationFailed
 from webshop.money import format_money, parse_major
-from webshop.orders.refunds import RefundService, amount_left, refundable_problem
+from webshop.orders.refund_rules import amount_left, refundable_problem
+from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
 from webshop.web.forms import FormFields
 from webshop.web.responses import see_other_to
