@@ -66,6 +66,9 @@ from webshop.observability.metrics import metrics_handler
 from webshop.observability.middleware import install as install_request_context
 from webshop.orders.api import OrderApiController
 from webshop.orders.fulfilment import FulfilmentService
+from webshop.orders.refunds import RefundService
+from webshop.orders.refunds_api import RefundApiController
+from webshop.orders.refunds_web import AdminRefundController
 from webshop.orders.service import OrderService
 from webshop.orders.web import OrderController
 from webshop.payments.api import PaymentWebhookController
@@ -233,6 +236,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
         InvoiceController,
         AdminController,
         AdminOrderController,
+        AdminRefundController,
         AdminProductController,
         AdminUserController,
         AdminStockController,
@@ -256,6 +260,7 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
                 CheckoutApiController,
                 OrderApiController,
                 InvoiceApiController,
+                RefundApiController,
                 ShopApiController,
                 StockApiController,
                 WebhookApiController,
@@ -314,5 +319,6 @@ def _dependencies(
         "shops_service": service_provider(ShopService, shop=settings.shop),
         "fulfilment_service": service_provider(FulfilmentService),
         "invoices_service": service_provider(InvoiceService, settings=settings),
+        "refunds_service": service_provider(RefundService, provider=payment_provider, invoices=settings.invoices),
         "webhooks_service": service_provider(WebhookService, webhooks=settings.webhooks, server=settings.server),
     }

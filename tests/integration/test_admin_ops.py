@@ -49,6 +49,9 @@ ROUTES = [
     ("POST", "/admin/orders/{order_id}/status", FRAGMENT),
     ("GET", "/admin/orders/{order_id}/status?status=cancelled", {}),
     ("POST", "/admin/orders/{order_id}/refund", {}),
+    ("GET", "/admin/orders/{order_id}/refunds", {}),
+    ("POST", "/admin/orders/{order_id}/refunds", {}),
+    ("POST", "/admin/orders/{order_id}/refunds/{order_id}/retry", {}),  # any refund id: the guard answers first
     ("POST", "/admin/orders/{order_id}/shipments", {}),
     ("GET", "/admin/users", {}),
     ("GET", "/admin/users?q=ada", {**FRAGMENT, "HX-Target": "user-results"}),

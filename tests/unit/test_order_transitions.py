@@ -26,6 +26,7 @@ ALLOWED = {
     (S.PAID, S.CANCELLED),
     (S.PAID, S.REFUNDED),
     (S.SHIPPED, S.DELIVERED),
+    (S.SHIPPED, S.REFUNDED),
     (S.DELIVERED, S.REFUNDED),
 }
 
@@ -59,6 +60,8 @@ def order(status: OrderStatus, **fields: object) -> Order:
         "status": status.value,
         "total": 4999,
         "payment_reference": "pay-1",
+        "payment_status": "succeeded",
+        "refunded_total": 0,
         "refund_amount": 0,
         "refunded_at": None,
     }

@@ -29,6 +29,8 @@ from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.invoices.service import documents_of
 from webshop.orders.fulfilment import FulfilmentService
+from webshop.orders.refund_rules import refundable_problem
+from webshop.orders.refunds import RefundService
 from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, OrderService, refund_owed
 from webshop.security.session import requires_admin
 from webshop.shops.scope import admin_scope, shop_choice
@@ -289,6 +291,11 @@ async def render_detail(
             "audit_events": await audit_service.for_entity("order", [order.id]) if everything else [],
             # Invoices name the buyer and the whole order: the platform's too (webshop.invoices.admin).
             "invoices": await documents_of(fulfilment_service.repository.session, order.id) if everything else [],
+            # Its refunds (a platform admin's to see and make: webshop/orders/refunds_web.py).
+            "refunds": await RefundService(session=fulfilment_service.repository.session).for_order(order)
+            if everything
+            else [],
+            "refundable": everything and refundable_problem(order) is None,
             "error": error,
             "ship_form": ship_form or {},
         },

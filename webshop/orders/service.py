@@ -37,6 +37,9 @@ from webshop.db.models import (
     OrderLine,
     OrderStatus,
     PaymentStatus,
+    Refund,
+    RefundLine,
+    RefundStatus,
     StockReason,
     User,
 )
@@ -55,7 +58,7 @@ ORDER_LOAD = (selectinload(Order.lines), selectinload(Order.fulfilments))
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING: frozenset({S.PAID, S.CANCELLED}),
     S.PAID: frozenset({S.SHIPPED, S.CANCELLED, S.REFUNDED}),
-    S.SHIPPED: frozenset({S.DELIVERED}),
+    S.SHIPPED: frozenset({S.DELIVERED, S.REFUNDED}),
     S.DELIVERED: frozenset({S.REFUNDED}),
     S.CANCELLED: frozenset(),
     S.REFUNDED: frozenset(),
@@ -92,6 +95,18 @@ def refund_owed(order: Order, target: OrderStatus) -> int:
     if order.refund_amount or order.refunded_at is not None:
         return 0
     return max(order.total - (order.refunded_total or 0), 0)
+
+
+async def units_refunded(session: Any, order_id: int) -> dict[int, int]:
+    """``{order line id: units}`` covered by the order's refunds that did not fail (``webshop.orders.refunds``):
+    what is left of a line to refund, and to put back in stock when the whole order is cancelled."""
+    rows = await session.execute(
+        select(RefundLine.order_line_id, func.sum(RefundLine.quantity))
+        .join(Refund, Refund.id == RefundLine.refund_id)
+        .where(Refund.order_id == order_id, Refund.status != RefundStatus.FAILED.value)
+        .group_by(RefundLine.order_line_id)
+    )
+    return {line_id: int(units) for line_id, units in rows.all()}
 
 
 @dataclass(frozen=True)
@@ -402,9 +417,10 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         values: dict[str, object] = {"status": target.value, "updated_at": now}
         if target == S.CANCELLED:
             values["cancelled_at"] = now
-        owed = refund_owed(order, target)
-        if owed:
-            values["refund_amount"] = owed
+        if refund_owed(order, target):
+            # What no partial refund has claimed, as the row has it when this update runs (a refund
+            # claimed since the order was read is not owed twice).
+            values["refund_amount"] = Order.total - Order.refunded_total
         if target == S.PAID:
             values["paid_at"] = now
         session = self.repository.session
@@ -418,10 +434,13 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             raise InvalidTransition(f"Order {order.number} was changed by someone else. Reload and try again.")
         if target in RESTOCKING and current in NOT_YET_SHIPPED:
             reason = StockReason.CANCELLATION
+            # Units a partial refund covered went back to stock with it, or were meant to stay out.
+            refunded = await units_refunded(session, order.id)
             for line in order.lines:
-                if line.variant_id is not None:
+                units = line.quantity - refunded.get(line.id, 0)
+                if line.variant_id is not None and units > 0:
                     await return_stock(
-                        session, line.variant_id, line.quantity, reason=reason, reference=reference or order.number
+                        session, line.variant_id, units, reason=reason, reference=reference or order.number
                     )
             # Returned stock can turn a product's "in stock" flag back on (catalog filters and caches).
             await refresh_product_summaries(session, [line.product_id for line in order.lines])

@@ -16,6 +16,7 @@ from webshop.db.models import Order, OrderStatus, User
 from webshop.errors import InvalidTransition
 from webshop.invoices.service import documents_of
 from webshop.orders.fulfilment import shop_groups
+from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService, refund_owed, shopper_may_cancel
 from webshop.security.session import requires_user
 from webshop.web.responses import page_count, see_other_to
@@ -71,6 +72,7 @@ class OrderController(Controller):
         self,
         order: NamedDependency[Order],
         orders_service: NamedDependency[OrderService],
+        refunds_service: NamedDependency[RefundService],
         placed: FromQuery[str | None] = None,
         cancelled: FromQuery[str | None] = None,
     ) -> Template:
@@ -85,6 +87,7 @@ class OrderController(Controller):
                 "cancellable": shopper_may_cancel(order),
                 "groups": shop_groups(order),
                 "invoices": await documents_of(orders_service.repository.session, order.id),
+                "refunds": await refunds_service.for_order(order),
             },
         )
 

@@ -16,6 +16,8 @@ class StockReason(enum.StrEnum):
     SALE = "sale"
     CANCELLATION = "cancellation"
     ADJUSTMENT = "adjustment"
+    # Units a refund put back (returned by the customer, or never sent): ``webshop.orders.refunds``.
+    REFUND = "refund"
 
 
 class StockMovement(BigIntAuditBase):

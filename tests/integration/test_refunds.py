@@ -1,0 +1,291 @@
+"""Refunds of paid orders on both engines: by lines (with or without restock) or by amount, through the
+built-in test payment provider, exactly once (issue 18, "Refunds and invoices").
+
+Orders are made by ``tests.factories.make_order`` and paid with a real test-provider intent
+(``tok_visa``), so the provider refunds against what it took and refuses more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from tests.api_user import assert_problem, token_pair
+from tests.factories import audit_events, ledger_ok, make_order, make_user, stock
+from tests.integration.conftest import ADMIN_EMAIL
+from tests.shopper import csrf, post, sign_in, text_of
+from webshop.config import Settings
+from webshop.db.engine import ShopAlchemyConfig, write_session
+from webshop.db.models import (
+    Invoice,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OutboundEmail,
+    Refund,
+    RefundStatus,
+    StockMovement,
+    TestPaymentIntent,
+)
+from webshop.orders.refund_rules import refund_share
+from webshop.orders.refunds import RefundService
+from webshop.orders.service import OrderService
+from webshop.payments.provider import ProviderUnavailable, RefundResult
+from webshop.payments.registry import build_provider
+
+CUSTOMER = "ada@example.com"
+TOKEN_RE = re.compile(r'name="token" value="([^"]+)"')
+
+
+async def paid_order(
+    alchemy: ShopAlchemyConfig, settings: Settings, user_id: int, number: str, lines: dict[str, int]
+) -> Order:
+    """A paid order (``make_order``) whose payment is a succeeded test-provider intent of its total."""
+    order_id = await make_order(alchemy, user_id, number, lines)
+    async with write_session(alchemy) as session:
+        order = await session.scalar(select(Order).where(Order.id == order_id).options(selectinload(Order.lines)))
+        assert order is not None
+        intent = await build_provider(settings, alchemy).create_intent(
+            amount=order.total,
+            currency=order.currency,
+            order_number=number,
+            return_url="",
+            idempotency_key=f"intent-{number}",
+            token="tok_visa",
+        )
+        order.payment_reference, order.payment_status = intent.reference, intent.status.value
+        order.payment_provider, order.paid_at = "test", datetime.now(UTC)
+        await session.commit()
+        return order
+
+
+async def read(alchemy: ShopAlchemyConfig, model: Any, *conditions: Any) -> list[Any]:
+    async with alchemy.get_session() as session:
+        return list(await session.scalars(select(model).where(*conditions).order_by(model.id)))
+
+
+async def refunded_by_provider(alchemy: ShopAlchemyConfig, reference: str) -> int:
+    [intent] = await read(alchemy, TestPaymentIntent, TestPaymentIntent.reference == reference)
+    return int(intent.amount_refunded)
+
+
+async def admin_api(client: Any, alchemy: ShopAlchemyConfig) -> dict[str, str]:
+    return {"Authorization": f"Bearer {(await token_pair(client, ADMIN_EMAIL))['access_token']}"}
+
+
+def test_a_line_refunded_in_any_parts_adds_up_to_what_was_charged_for_it():
+    line = OrderLine(unit_price=999, quantity=3, line_total=2997, tax_amount=599)  # 20 % of 29.97, rounded
+    for parts in ([3], [1, 1, 1], [1, 2], [2, 1]):
+        shares, done = [], 0
+        for units in parts:
+            shares.append(refund_share(line, units, done))
+            done += units
+        assert sum(shares) == 2997 + 599, parts
+    assert refund_share(line, 1) == 999 + 200  # 599 / 3 = 199.67 → 200 for the first unit
+    assert refund_share(line, 1, 1) == 999 + 199 and refund_share(line, 1, 2) == 999 + 200
+
+
+async def test_admin_refunds_lines_back_to_stock_once_and_both_order_pages_list_it(
+    admin, admin_id, alchemy, settings, skus
+):
+    client = admin
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-REF1", {"DC-1": 4, "EP-1": 1})
+    assert await stock(alchemy, "DC-1") == 8
+    chair = next(line for line in order.lines if line.sku == "DC-1")
+
+    detail = f"/admin/orders/{order.id}"
+    assert 'id="refund-link"' in (await client.get(detail)).text
+    page = await client.get(f"{detail}/refunds")
+    assert page.status_code == 200 and "Put the refunded items back in stock" in page.text
+    token = TOKEN_RE.search(page.text).group(1)
+
+    # A refused form comes back with the message and what was typed, and refunds nothing.
+    form = {"token": token, f"qty-{chair.id}": "5", "reason": "Box crushed", "restock": "on"}
+    refused = await post(client, f"{detail}/refunds", form, token_from=detail)
+    assert refused.status_code == 422
+    assert "DC-1: 4 of 4 units left to refund, not 5." in text_of(refused.text)
+    assert 'value="Box crushed"' in refused.text and TOKEN_RE.search(refused.text).group(1) == token
+
+    # Two units back to stock; the same form sent twice (a double click) refunds once.
+    form[f"qty-{chair.id}"] = "2"
+    csrf_token = await csrf(client, detail)
+    sent = [
+        await client.post(f"{detail}/refunds", data={**form, "_csrf_token": csrf_token}, follow_redirects=False)
+        for _ in range(2)
+    ]
+    assert [r.status_code for r in sent] == [303, 303] and sent[0].headers["location"] == detail
+    [refund] = await read(alchemy, Refund, Refund.order_id == order.id)
+    assert (refund.status, refund.amount, refund.restock, refund.reason) == ("succeeded", 17800, True, "Box crushed")
+    assert await refunded_by_provider(alchemy, order.payment_reference) == 17800
+    assert await stock(alchemy, "DC-1") == 10 and await ledger_ok(alchemy)
+    [movement] = await read(alchemy, StockMovement, StockMovement.reason == "refund")
+    assert movement.delta == 2 and movement.reference.startswith("WS-REF1 refund CN-")
+    [note] = await read(alchemy, Invoice, Invoice.refund_id == refund.id)
+    assert (note.kind, note.total, note.number) == ("credit_note", 17800, f"CN-{note.year}-000001")
+    [mail] = await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_refund")
+    assert mail.to_address == CUSTOMER and mail.subject == "Order WS-REF1: we refunded $178.00"
+    assert "2 × Delta Chair" in mail.text_body and "Reason: Box crushed" in mail.text_body
+    assert [e.action for e in await audit_events(alchemy, "order", order.id)] == ["refund"]
+
+    admin_page = text_of((await client.get(detail)).text)
+    assert "Refunded $178.00 to the customer." in admin_page
+    assert f"$178.00 2 × Delta Chair (DC-1) back in stock Box crushed Refunded {note.number}" in admin_page
+    # The shopper sees the refund on their order page; another refund leaves 2 chairs to refund.
+    await sign_in(client, CUSTOMER)
+    shopper_page = text_of((await client.get("/orders/WS-REF1")).text)
+    assert f"$178.00 2 × Delta Chair (DC-1) Box crushed Refunded {note.number}" in shopper_page
+    assert (await client.get(f"{detail}/refunds")).status_code == 403  # not for customers
+
+
+async def test_the_api_refunds_an_amount_once_per_key_and_refuses_too_much_wrong_status_and_bad_lines(
+    client, admin_id, alchemy, settings, skus
+):
+    headers = await admin_api(client, alchemy)
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-REF2", {"BC-1": 1})  # 450.00 + 5.00
+    url = f"/api/orders/{order.id}/refunds"
+
+    first = await client.post(
+        url, json={"amount": 5000, "reason": "Late"}, headers={**headers, "Idempotency-Key": "k1"}
+    )
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert (body["status"], body["amount"], body["lines"], body["restock"]) == (
+        "succeeded",
+        {"amount": 5000, "currency": "USD"},
+        [],
+        False,
+    )
+    assert body["credit_note"].startswith("CN-")
+    again = await client.post(
+        url, json={"amount": 5000, "reason": "Late"}, headers={**headers, "Idempotency-Key": "k1"}
+    )
+    assert again.status_code == 201 and again.json() == body
+    assert len(await read(alchemy, Refund)) == 1 and await stock(alchemy, "BC-1") == 2
+
+    too_much = await client.post(url, json={"amount": 40_501}, headers={**headers, "Idempotency-Key": "k2"})
+    assert "more than the $405.00 left" in assert_problem(too_much, 409)["detail"]
+    bad_line = await client.post(
+        url, json={"lines": [{"order_line_id": 999_999, "quantity": 1}]}, headers={**headers, "Idempotency-Key": "k3"}
+    )
+    assert "has no line 999999" in assert_problem(bad_line, 422)["detail"]
+    both = await client.post(url, json={"amount": 1, "restock": True}, headers={**headers, "Idempotency-Key": "k4"})
+    assert assert_problem(both, 422)["errors"] == {
+        "restock": "Only refunded lines can go back to stock; choose their units."
+    }
+    assert_problem(await client.post(url, json={"amount": 1}, headers=headers), 400)  # no Idempotency-Key
+
+    pending = await make_order(alchemy, customer, "WS-REF3", {"EP-1": 1}, status=OrderStatus.PENDING)
+    not_paid = await client.post(
+        f"/api/orders/{pending}/refunds", json={"amount": 100}, headers={**headers, "Idempotency-Key": "k5"}
+    )
+    assert "only paid, shipped or delivered orders" in assert_problem(not_paid, 409)["detail"]
+
+    listed = await client.get(url, headers=headers)
+    assert listed.status_code == 200 and listed.json() == [body]
+    customer_headers = {"Authorization": f"Bearer {(await token_pair(client, CUSTOMER))['access_token']}"}
+    assert_problem(await client.get(url, headers=customer_headers), 403)
+    assert_problem(
+        await client.post(url, json={"amount": 1}, headers={**customer_headers, "Idempotency-Key": "k6"}), 403
+    )
+    assert len(await read(alchemy, Refund)) == 1
+    assert await refunded_by_provider(alchemy, order.payment_reference) == 5000
+
+
+async def test_concurrent_refunds_never_take_more_than_was_paid(client, admin_id, alchemy, settings, skus):
+    headers = await admin_api(client, alchemy)
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-REF4", {"DC-1": 2})  # 178.00 + 5.00 = 183.00
+    chair = order.lines[0]
+    url = f"/api/orders/{order.id}/refunds"
+    requests = [{"amount": 4000}] * 4 + [{"lines": [{"order_line_id": chair.id, "quantity": 1}]}] * 4
+    answers = await asyncio.gather(
+        *(
+            client.post(url, json=body, headers={**headers, "Idempotency-Key": f"race-{i}"})
+            for i, body in enumerate(requests)
+        )
+    )
+    assert {a.status_code for a in answers} <= {201, 409, 422}, [a.text for a in answers]
+    made = [a.json() for a in answers if a.status_code == 201]
+    assert all(refund["status"] == "succeeded" for refund in made)
+    total = sum(refund["amount"]["amount"] for refund in made)
+    assert total <= 18300 and sum(1 for r in made if r["lines"]) <= 2  # two chairs bought, never more refunded
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(Order.refunded_total).where(Order.id == order.id)) == total
+        assert await session.scalar(
+            select(func.count()).select_from(Invoice).where(Invoice.kind == "credit_note")
+        ) == len(made)
+    assert await refunded_by_provider(alchemy, order.payment_reference) == total
+
+
+async def test_a_full_refund_in_parts_makes_the_order_refunded_and_a_cancel_after_a_part_restocks_the_rest(
+    admin_id, alchemy, settings, skus
+):
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    provider = build_provider(settings, alchemy)
+    order = await paid_order(alchemy, settings, customer, "WS-REF5", {"EP-1": 3})  # 59.97 + 5.00
+    plant = order.lines[0]
+    async with write_session(alchemy) as session:
+        service = RefundService(session=session, provider=provider, invoices=settings.invoices)
+        first = await service.refund(
+            order.id, lines=[(plant.id, 3)], restock=False, reason="Wilted", actor=None, idempotency_key="p1"
+        )
+        assert (first.status, first.amount) == ("succeeded", 5997)
+        rest = await service.refund(order.id, amount=500, reason="Shipping", actor=None, idempotency_key="p2")
+        assert rest.status == "succeeded"
+    [refunded] = await read(alchemy, Order, Order.id == order.id)
+    assert (refunded.status, refunded.refunded_total) == ("refunded", 6497)
+    assert await stock(alchemy, "EP-1") == 37  # not restocked: the customer kept the plants
+    mails = await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_refund")
+    assert [m.subject for m in mails] == ["Order WS-REF5: we refunded $59.97", "Order WS-REF5 is refunded"]
+    assert [e.action for e in await audit_events(alchemy, "order", order.id)] == ["refund", "refund", "status"]
+    notes = [n.number for n in await read(alchemy, Invoice, Invoice.kind == "credit_note")]
+    assert [int(n.rsplit("-", 1)[1]) for n in notes] == [1, 2]
+
+    # A part refunded back to stock, then the whole order cancelled: the rest comes back, once.
+    second = await paid_order(alchemy, settings, customer, "WS-REF6", {"DC-1": 3})  # 267.00 + 5.00
+    async with write_session(alchemy) as session:
+        await RefundService(session=session, provider=provider).refund(
+            second.id, lines=[(second.lines[0].id, 1)], restock=True, actor=None, idempotency_key="p3"
+        )
+        cancelled = await OrderService(session=session, provider=provider).change_status(
+            second.id, OrderStatus.CANCELLED
+        )
+    assert (cancelled.refund_amount, cancelled.refunded_at is not None) == (27200 - 8900, True)
+    assert await stock(alchemy, "DC-1") == 12 and await ledger_ok(alchemy)
+    assert await refunded_by_provider(alchemy, second.payment_reference) == 27200
+
+
+class Unreachable:
+    """A provider that cannot be reached (its refunds raise ``ProviderUnavailable``)."""
+
+    name = "test"
+
+    async def refund(self, **_: Any) -> RefundResult:
+        raise ProviderUnavailable("connection refused")
+
+
+async def test_an_unanswered_refund_stays_pending_and_a_retry_refunds_it_once(admin_id, alchemy, settings, skus):
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-REF7", {"BC-1": 1})
+    async with write_session(alchemy) as session:
+        refund = await RefundService(session=session, provider=Unreachable()).refund(  # type: ignore[arg-type]
+            order.id, amount=45500, actor=None, idempotency_key="u1"
+        )
+    assert refund.status == RefundStatus.PENDING.value
+    [claimed] = await read(alchemy, Order, Order.id == order.id)
+    assert (claimed.refunded_total, claimed.status) == (45500, "paid")  # claimed: nothing more can be refunded
+    real = build_provider(settings, alchemy)
+    for _ in range(2):  # the second retry finds it answered and asks nothing
+        async with write_session(alchemy) as session:
+            assert (await RefundService(session=session, provider=real).retry(refund.id)).status == "succeeded"
+    [done] = await read(alchemy, Order, Order.id == order.id)
+    assert done.status == "refunded"
+    assert await refunded_by_provider(alchemy, order.payment_reference) == 45500
+    assert len(await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_refund")) == 1

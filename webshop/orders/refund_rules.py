@@ -1,0 +1,120 @@
+"""The rules of a refund, without the database: what a line's units are worth, what is left of an
+order to refund, and whether a request makes sense (``webshop.orders.refunds`` applies them under the
+order's lock)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from webshop.db.models import Order, OrderLine, OrderStatus, PaymentStatus, RefundLine
+from webshop.errors import Conflict, DomainError, InvalidTransition, ValidationFailed
+
+S = OrderStatus
+REFUNDABLE = (S.PAID, S.SHIPPED, S.DELIVERED)
+"""Statuses in which an order's payment can be refunded (in part or whole) and from which it becomes
+``refunded`` once the refunds reach its total."""
+REASON_MAX = 300
+"""Characters of a refund's reason (the ``refunds.reason`` column)."""
+
+
+def refund_share(line: OrderLine, units: int, already: int = 0) -> int:
+    """Minor units paid for ``units`` more units of ``line`` when ``already`` units were refunded before.
+
+    This is the one place refunds round. The net part is exact (``unit_price * units``). The tax part is
+    the line's charged tax (``tax_amount``, rounded half up per line at checkout,
+    ``webshop.checkout.pricing``) spread over its units: the first ``n`` units carry
+    ``round_half_up(tax_amount * n / quantity)``, and a refund of units ``already + 1 .. already + units``
+    gets the difference between two such points. So refunding a line in any number of parts adds up to
+    exactly what was charged for it (never a cent more), whatever the order of the parts.
+
+    Raises:
+        ValueError: ``units`` or ``already`` out of range (``0 < units``, ``already + units <= quantity``).
+    """
+    if units <= 0 or already < 0 or already + units > line.quantity:
+        raise ValueError(f"cannot refund {units} units of {line.quantity} after {already}")
+
+    def tax_upto(n: int) -> int:
+        return (2 * line.tax_amount * n + line.quantity) // (2 * line.quantity)
+
+    return line.unit_price * units + tax_upto(already + units) - tax_upto(already)
+
+
+def amount_left(order: Order) -> int:
+    """Minor units of ``order``'s payment no refund has claimed yet (0 when it cannot be refunded)."""
+    return max(order.total - order.refunded_total - order.refund_amount, 0)
+
+
+def refundable_problem(order: Order) -> DomainError | None:
+    """Why ``order`` cannot be refunded now (an ``InvalidTransition`` for its status or payment, a
+    ``Conflict`` when nothing is left), or ``None`` when it can."""
+    if OrderStatus(order.status) not in REFUNDABLE:
+        return InvalidTransition(
+            f"Order {order.number} is {order.status}; only paid, shipped or delivered orders can be refunded."
+        )
+    if order.payment_status != PaymentStatus.SUCCEEDED.value or not order.payment_reference:
+        return InvalidTransition(f"Order {order.number} has no successful payment to refund.")
+    if amount_left(order) <= 0:
+        return Conflict(f"Order {order.number} has nothing left to refund.")
+    return None
+
+
+def check_input(
+    lines: Sequence[tuple[int, int]] | None, amount: int | None, restock: bool, reason: str
+) -> dict[int, int] | None:
+    """``{order line id: units}`` asked for (``None`` for an amount refund), the input checked.
+
+    Raises:
+        ValidationFailed: as ``webshop.orders.refunds.RefundService.refund`` says.
+    """
+    errors: dict[str, str] = {}
+    if len(reason.strip()) > REASON_MAX:
+        errors["reason"] = f"Keep the reason to {REASON_MAX} characters."
+    wanted: dict[int, int] = {}
+    for line_id, units in lines or ():
+        if units < 0:
+            errors["lines"] = "Units to refund cannot be negative."
+        elif line_id in wanted:
+            errors["lines"] = "Name each order line once."
+        elif units:
+            wanted[line_id] = units
+    if wanted and amount is not None:
+        errors["amount"] = "Refund either lines or an amount, not both."
+    elif not wanted and amount is None and "lines" not in errors:
+        errors["lines"] = "Choose the units to refund, or enter an amount."
+    elif amount is not None and amount <= 0:
+        errors["amount"] = "Enter an amount above zero."
+    if restock and not wanted and "amount" not in errors and "lines" not in errors:
+        errors["restock"] = "Only refunded lines can go back to stock; choose their units."
+    if errors:
+        raise ValidationFailed(next(iter(errors.values())), field_errors=errors)
+    return wanted or None
+
+
+def plan_lines(order: Order, wanted: dict[int, int], refunded: dict[int, int]) -> list[RefundLine]:
+    """The refund's lines: each asked-for line with its share (``refund_share``), checked against
+    what is left of it (``refunded``: units already refunded, read under the order's lock).
+
+    Raises:
+        ValidationFailed: a line not of this order, or more units than are left of it (every such line named).
+    """
+    by_id = {line.id: line for line in order.lines}
+    problems: list[str] = []
+    planned: list[RefundLine] = []
+    for line_id, units in sorted(wanted.items()):
+        line = by_id.get(line_id)
+        if line is None:
+            problems.append(f"Order {order.number} has no line {line_id}.")
+            continue
+        already = refunded.get(line_id, 0)
+        left = line.quantity - already
+        if units > left:
+            problems.append(
+                f"{line.sku}: {left} of {line.quantity} units left to refund, not {units}."
+                if left
+                else f"{line.sku}: every unit is refunded already."
+            )
+            continue
+        planned.append(RefundLine(order_line_id=line_id, quantity=units, amount=refund_share(line, units, already)))
+    if problems:
+        raise ValidationFailed(" ".join(problems), field_errors={"lines": " ".join(problems)})
+    return planned

@@ -1,0 +1,532 @@
+"""Refunds of paid orders, whole or in part, through the payment provider, exactly once.
+
+An admin refunds chosen lines and units of an order (their share of what was paid: ``refund_rules.refund_share``)
+or a plain amount, never more than what is left of the payment: ``total - refunded_total -
+refund_amount`` (``refund_amount`` is what an old-style cancel or whole refund of the order owes,
+``OrderService``). Each refund is a ``Refund`` row (with its ``RefundLine`` rows) and goes in three steps,
+so that no transaction waits for the provider:
+
+1. **Claim** (one short transaction): the order row is locked (``SELECT ... FOR UPDATE``: PostgreSQL's row
+   lock, SQLite's write lock through ``webshop.db.engine``), the units already refunded are read under
+   the lock, then ONE conditional ``UPDATE orders SET refunded_total = refunded_total + :a WHERE id = :id
+   AND status IN ('paid', 'shipped', 'delivered') AND refunded_total + refund_amount + :a <= total``
+   claims the amount and the ``Refund`` is inserted ``pending`` with its unique ``idempotency_key``;
+   commit. Concurrent requests take turns on the lock, so together they never claim more than was paid
+   nor more units of a line than were bought; the same idempotency key again returns the first refund.
+2. **Ask** the provider, with no transaction open, under the refund's own key (``provider_key``); if the
+   provider cannot be reached the refund stays ``pending`` and ``RefundService.retry`` asks again with the
+   same key, so the money moves once.
+3. **Record** (one transaction): succeeded → the provider's reference, ``refunded_at``, a credit note
+   number (``webshop.invoices.numbering``), the refunded units back in stock if asked (``refund`` ledger
+   movements), the shopper's ``order_refund`` e-mail and an audit event; once the refunds reach the
+   order's total (and none is pending) the order becomes ``refunded`` (a conditional status update, with
+   the ``order.refunded`` webhook; the items are not restocked by it, unlike ``OrderService.transition``).
+   Refused by the provider → ``failed`` with its reason, and the claimed amount is given back (a
+   conditional update). Each record is conditional on the refund still being ``pending``, so a retry
+   racing the first answer records it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from webshop.audit.service import Audited
+from webshop.catalog.summaries import refresh_product_summaries
+from webshop.db.models import (
+    Invoice,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Refund,
+    RefundLine,
+    RefundStatus,
+    StockReason,
+    User,
+)
+from webshop.errors import Conflict, NotFound, ValidationFailed
+from webshop.invoices.numbering import issue_credit_note
+from webshop.mail.outbox import queue_email, settings_of
+from webshop.money import format_money
+from webshop.orders.refund_rules import (
+    REASON_MAX,
+    REFUNDABLE,
+    amount_left,
+    check_input,
+    plan_lines,
+    refundable_problem,
+)
+from webshop.orders.service import units_refunded
+from webshop.stock.service import return_stock
+from webshop.webhooks.events import queue_order_change
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from webshop.config.settings import InvoiceSettings
+    from webshop.payments.provider import PaymentProvider, RefundResult
+
+logger = logging.getLogger("webshop.orders")
+
+DEFAULT_CREDIT_NOTE_PREFIX = "CN"
+
+
+def provider_key(refund: Refund, order: Order) -> str:
+    """The key the provider gets for ``refund``: the same for every retry of it, never another's.
+
+    Its id and the order's number (unique across databases that share one provider account). It must
+    differ from the whole-order key of ``OrderService`` (``refund-{order.id}-{order.number}``): a refund
+    and an order with the same id would otherwise share a key and the provider refuse the second.
+    """
+    return f"refund-r{refund.id}-{order.number}"
+
+
+@dataclass(frozen=True)
+class RefundRow:
+    """A refund as the order pages list it: the refund, its credit note number (empty until it
+    succeeded) and its lines with the order lines they refund (``None`` for a deleted one)."""
+
+    refund: Refund
+    credit_note: str
+    lines: list[tuple[OrderLine | None, RefundLine]]
+
+
+@dataclass(frozen=True)
+class LineLeft:
+    """One order line as the refund form shows it: bought, already refunded (pending or done), left."""
+
+    line: OrderLine
+    refunded: int
+
+    @property
+    def left(self) -> int:
+        """Units that may still be refunded."""
+        return max(self.line.quantity - self.refunded, 0)
+
+
+class RefundService(Audited, SQLAlchemyAsyncRepositoryService[Refund]):
+    """Refunds of paid orders (see the module docstring)."""
+
+    class Repo(SQLAlchemyAsyncRepository[Refund]):
+        """Refund repository."""
+
+        model_type = Refund
+
+    repository_type = Repo
+
+    def __init__(
+        self,
+        session: Any,
+        *,
+        provider: PaymentProvider | None = None,
+        invoices: InvoiceSettings | None = None,
+        **repo_kwargs: Any,
+    ) -> None:
+        """A service on ``session``; ``provider`` refunds (the app's); ``invoices`` gives the credit
+        notes' number prefix (``WEBSHOP_CREDIT_NOTE_PREFIX``; ``CN`` without it)."""
+        super().__init__(session=session, **repo_kwargs)
+        self.provider = provider
+        self.credit_note_prefix = invoices.credit_note_prefix if invoices else DEFAULT_CREDIT_NOTE_PREFIX
+
+    @property
+    def session(self) -> AsyncSession:
+        """The service's session."""
+        return self.repository.session  # type: ignore[no-any-return]
+
+    async def _rows_changed(self, statement: Any) -> int:
+        """Run an ``UPDATE`` (``synchronize_session=False``) and return how many rows it changed."""
+        result = await self.session.execute(statement)
+        return cast("CursorResult[Any]", result).rowcount
+
+    def _provider(self) -> PaymentProvider:
+        if self.provider is None:
+            raise RuntimeError("RefundService needs a payment provider (RefundService(provider=...))")
+        return self.provider
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def for_order(self, order: Order, *, refund_id: int | None = None) -> list[RefundRow]:
+        """``order``'s refunds (only ``refund_id`` when given), oldest first, with their credit note
+        numbers (``order.lines`` loaded)."""
+        only = [Refund.id == refund_id] if refund_id is not None else []
+        refunds = list(
+            await self.session.scalars(
+                select(Refund)
+                .where(Refund.order_id == order.id, *only)
+                .order_by(Refund.id)
+                .execution_options(populate_existing=True)
+            )
+        )
+        if not refunds:
+            return []
+        rows = await self.session.execute(
+            select(Invoice.refund_id, Invoice.number).where(Invoice.refund_id.in_([r.id for r in refunds]))
+        )
+        notes: dict[int | None, str] = {refund_id: number for refund_id, number in rows.all()}
+        by_id = {line.id: line for line in order.lines}
+        return [
+            RefundRow(r, notes.get(r.id) or "", [(by_id.get(rl.order_line_id), rl) for rl in r.lines]) for r in refunds
+        ]
+
+    async def lines_left(self, order: Order) -> list[LineLeft]:
+        """Each line of ``order`` (its ``lines`` loaded) with the units refunded so far (not failed)."""
+        refunded = await units_refunded(self.session, order.id)
+        return [LineLeft(line, refunded.get(line.id, 0)) for line in order.lines]
+
+    async def get_refund(self, refund_id: int, *, order_id: int | None = None) -> Refund:
+        """The refund ``refund_id`` (of order ``order_id`` when given), read afresh.
+
+        Raises:
+            NotFound: no such refund (of that order).
+        """
+        refund = await self.session.scalar(
+            select(Refund).where(Refund.id == refund_id).execution_options(populate_existing=True)
+        )
+        if refund is None or (order_id is not None and refund.order_id != order_id):
+            raise NotFound("There is no such refund.")
+        return refund
+
+    async def credit_note_number(self, refund_id: int) -> str:
+        """The credit note number of the refund (empty while it has none)."""
+        return await self.session.scalar(select(Invoice.number).where(Invoice.refund_id == refund_id)) or ""
+
+    async def _by_key(self, idempotency_key: str) -> Refund | None:
+        return await self.session.scalar(
+            select(Refund).where(Refund.idempotency_key == idempotency_key).execution_options(populate_existing=True)
+        )
+
+    async def _order(self, order_id: int, *, lock: bool = False) -> Order:
+        """The order, read afresh with its lines; with ``lock``, its row locked first (see the module
+        docstring; on SQLite the statement takes the write lock and the transaction's reads start anew).
+
+        Raises:
+            NotFound: no such order.
+        """
+        if lock:
+            await self.session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
+        order = await self.session.scalar(
+            select(Order)
+            .where(Order.id == order_id)
+            .options(selectinload(Order.lines), selectinload(Order.fulfilments))
+            .execution_options(populate_existing=True)
+        )
+        if order is None:
+            raise NotFound("There is no such order.")
+        return order
+
+    # -- the verbs --------------------------------------------------------------------------------
+
+    async def refund(
+        self,
+        order_id: int,
+        *,
+        lines: Sequence[tuple[int, int]] | None = None,
+        amount: int | None = None,
+        restock: bool = False,
+        reason: str = "",
+        actor: User | None,
+        idempotency_key: str,
+    ) -> Refund:
+        """Refund part or all of a paid order through the provider, once per ``idempotency_key``.
+
+        Args:
+            order_id: The order (paid, shipped or delivered, its payment succeeded).
+            lines: ``[(order line id, units)]`` to refund: their share of the payment (``refund_share``).
+                Units of 0 are ignored; a line may appear once.
+            amount: Or a plain amount, minor units of the order's currency (without ``lines``).
+            restock: Put the refunded units back in stock once the refund succeeded (``lines`` only).
+            reason: Why, for the records, the customer's e-mail and the credit note (at most 300 characters).
+            actor: The admin refunding (``None``: the command line).
+            idempotency_key: Unique per refund the admin means (at most 120 characters): the same key
+                again returns the first refund and changes nothing.
+
+        Returns:
+            The refund as it is now: ``succeeded``; ``failed`` (``failure_reason``: the provider
+            refused, nothing was refunded); or ``pending`` (the provider could not be reached: ``retry``).
+
+        Raises:
+            NotFound: no such order.
+            ValidationFailed: neither or both of lines and amount, an unknown line, more units than are
+                left of a line, restock without lines, a reason too long (422).
+            InvalidTransition: the order is not paid, shipped or delivered, or its payment did not succeed (409).
+            Conflict: more than what is left of the payment; the key was used for another order (409).
+        """
+        session = self.session
+        if not idempotency_key or len(idempotency_key) > 120:
+            raise ValidationFailed("An idempotency key of 1 to 120 characters is required.")
+        existing = await self._by_key(idempotency_key)
+        await session.commit()  # end the read
+        if existing is not None:
+            return self._replay(existing, order_id)
+        wanted = check_input(lines, amount, restock, reason)
+
+        # 1. Claim, under the order's lock, in a savepoint: a refusal undoes only what it did (the
+        # request's other objects, such as the signed-in user, stay loaded), then the commit ends the
+        # transaction and its lock either way.
+        existing = None
+        try:
+            async with session.begin_nested():
+                claim = await self._claim(order_id, wanted, amount, idempotency_key)
+                if isinstance(claim, Refund):  # made meanwhile (a double submit that won the lock first)
+                    existing = claim
+                else:
+                    order, refund_lines, total = claim
+                    refund = Refund(
+                        order_id=order.id,
+                        amount=total,
+                        currency=order.currency,
+                        reason=reason.strip(),
+                        restock=restock,
+                        status=RefundStatus.PENDING.value,
+                        idempotency_key=idempotency_key,
+                        actor_id=actor.id if actor else None,
+                        lines=refund_lines,
+                    )
+                    session.add(refund)
+                    await session.flush()
+        except IntegrityError:
+            # The same key from another worker's transaction (PostgreSQL, where the key check ran before
+            # that one committed): the first refund is the answer.
+            await session.commit()
+            existing = await self._by_key(idempotency_key)
+            if existing is None:
+                raise
+        finally:
+            await session.commit()
+        if existing is not None:
+            return self._replay(existing, order_id)
+
+        # 2. and 3. Ask the provider (no transaction open) and record its answer.
+        return await self._ask(refund, order, actor)
+
+    async def _claim(
+        self, order_id: int, wanted: dict[int, int] | None, amount: int | None, idempotency_key: str
+    ) -> Refund | tuple[Order, list[RefundLine], int]:
+        """Lock the order, check the refund against it and claim its amount (the caller inserts the
+        ``Refund`` and commits, or rolls back on an exception).
+
+        Returns:
+            The refund already made with ``idempotency_key``, or ``(order, refund lines, amount claimed)``.
+
+        Raises:
+            As ``refund``.
+        """
+        order = await self._order(order_id, lock=True)
+        existing = await self._by_key(idempotency_key)
+        if existing is not None:
+            return existing
+        problem = refundable_problem(order)
+        if problem is not None:
+            raise problem
+        refund_lines = plan_lines(order, wanted, await units_refunded(self.session, order.id)) if wanted else []
+        total = sum(rl.amount for rl in refund_lines) if wanted else int(amount or 0)
+        left = amount_left(order)
+        if total > left:
+            raise Conflict(
+                f"That is {format_money(total, order.currency)}, more than the "
+                f"{format_money(left, order.currency)} left to refund of order {order.number}."
+            )
+        claimed = await self._rows_changed(
+            update(Order)
+            .where(
+                Order.id == order.id,
+                Order.status.in_([s.value for s in REFUNDABLE]),
+                Order.refunded_total + Order.refund_amount + total <= Order.total,
+            )
+            .values(refunded_total=Order.refunded_total + total, updated_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
+        if claimed != 1:  # the lock makes this a last line of defence
+            raise Conflict(f"Order {order.number} changed meanwhile. Reload it and try again.")
+        return order, refund_lines, total
+
+    async def retry(self, refund_id: int, *, actor: User | None = None, order_id: int | None = None) -> Refund:
+        """Ask the provider again for a refund still ``pending``, with the same key (a no-op otherwise).
+
+        Raises:
+            NotFound: no such refund (of order ``order_id`` when given).
+        """
+        refund = await self.get_refund(refund_id, order_id=order_id)
+        order = await self._order(refund.order_id)
+        await self.session.commit()  # no transaction waits for the provider
+        if refund.status != RefundStatus.PENDING.value:
+            return refund
+        return await self._ask(refund, order, actor)
+
+    def _replay(self, existing: Refund, order_id: int) -> Refund:
+        if existing.order_id != order_id:
+            raise Conflict("This idempotency key was already used for a refund of another order.")
+        return existing
+
+    async def _ask(self, refund: Refund, order: Order, actor: User | None) -> Refund:
+        """Ask the provider for ``refund`` (outside any transaction) and record the answer."""
+        try:
+            result = await self._provider().refund(
+                reference=order.payment_reference,
+                amount=refund.amount,
+                currency=refund.currency,
+                idempotency_key=provider_key(refund, order),
+            )
+        except Exception:  # unreachable (ProviderUnavailable) or broken: the refund stays pending, retry later
+            logger.exception(
+                "refund %s of order %s: the provider did not answer; it stays pending", refund.id, order.number
+            )
+            return refund
+        if result.ok:
+            await self._record_success(refund, order.id, result, actor)
+        else:
+            await self._record_failure(refund, order.id, result, actor)
+        refreshed = await self.get_refund(refund.id)
+        await self.session.commit()
+        return refreshed
+
+    async def _record_success(self, refund: Refund, order_id: int, result: RefundResult, actor: User | None) -> None:
+        session = self.session
+        order = await self._order(order_id, lock=True)
+        now = datetime.now(UTC)
+        recorded = await self._rows_changed(
+            update(Refund)
+            .where(Refund.id == refund.id, Refund.status == RefundStatus.PENDING.value)
+            .values(status=RefundStatus.SUCCEEDED.value, reference=result.reference, refunded_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if recorded != 1:  # another request recorded it first
+            await session.commit()
+            return
+        refund = await self.get_refund(refund.id)
+        note = await issue_credit_note(session, refund, prefix=self.credit_note_prefix, now=now)
+        by_id = {line.id: line for line in order.lines}
+        refunded_lines = [(by_id[rl.order_line_id], rl) for rl in refund.lines if rl.order_line_id in by_id]
+        if refund.restock:
+            restocked = sorted(  # variant rows touched in id order
+                ((line.variant_id, line, rl) for line, rl in refunded_lines if line.variant_id is not None),
+                key=lambda row: row[0],
+            )
+            for variant_id, _, rl in restocked:
+                await return_stock(
+                    session,
+                    variant_id,
+                    rl.quantity,
+                    reason=StockReason.REFUND,
+                    reference=f"{order.number} refund {note.number}",
+                )
+            # Returned stock can turn a product's "in stock" flag back on (catalog filters and caches).
+            await refresh_product_summaries(session, [line.product_id for _, line, _ in restocked])
+        before = OrderStatus(order.status)
+        became_refunded = await self._refunded_when_complete(order)
+        units = ", ".join(f"{rl.quantity} × {line.sku}" for line, rl in refunded_lines)
+        self.audit.record(
+            actor,
+            "order",
+            order.id,
+            "refund",
+            summary=(
+                f"Order {order.number}: refunded {format_money(refund.amount, refund.currency)}"
+                + (f" for {units}" if units else "")
+                + (" (back in stock)" if refund.restock and units else "")
+                + f", credit note {note.number} ({result.reference})"
+                + (f": {refund.reason}" if refund.reason else "")
+            ),
+            changes={"refund": [RefundStatus.PENDING.value, RefundStatus.SUCCEEDED.value]},
+        )
+        if became_refunded:
+            order = await self._order(order.id)
+            self.audit.record(
+                actor,
+                "order",
+                order.id,
+                "status",
+                summary=f"Order {order.number}: {before.value} → refunded (refunds reached the total)",
+                changes={"status": [before.value, OrderStatus.REFUNDED.value]},
+            )
+            await queue_order_change(session, order, before, OrderStatus.REFUNDED)  # the order.refunded webhook
+        await queue_refund_email(session, order, refund, credit_note=note.number)
+        await session.commit()
+
+    async def _refunded_when_complete(self, order: Order) -> bool:
+        """Move ``order`` (read under its lock) to ``refunded`` when its refunds reach its total and none
+        is pending; a conditional update on the status read. True when it moved."""
+        if order.refunded_total < order.total or OrderStatus(order.status) not in REFUNDABLE:
+            return False
+        pending = await self.session.scalar(
+            select(func.count())
+            .select_from(Refund)
+            .where(Refund.order_id == order.id, Refund.status == RefundStatus.PENDING.value)
+        )
+        if pending:
+            return False
+        moved = await self._rows_changed(
+            update(Order)
+            .where(Order.id == order.id, Order.status == order.status, Order.refunded_total >= Order.total)
+            .values(status=OrderStatus.REFUNDED.value, updated_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
+        return moved == 1
+
+    async def _record_failure(self, refund: Refund, order_id: int, result: RefundResult, actor: User | None) -> None:
+        session = self.session
+        order = await self._order(order_id, lock=True)
+        now = datetime.now(UTC)
+        reason = (result.failure_reason or "The payment provider refused the refund.")[:REASON_MAX]
+        recorded = await self._rows_changed(
+            update(Refund)
+            .where(Refund.id == refund.id, Refund.status == RefundStatus.PENDING.value)
+            .values(status=RefundStatus.FAILED.value, failure_reason=reason, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if recorded != 1:
+            await session.commit()
+            return
+        # Give the claimed amount back: what is left to refund grows again.
+        await session.execute(
+            update(Order)
+            .where(Order.id == order.id, Order.refunded_total >= refund.amount)
+            .values(refunded_total=Order.refunded_total - refund.amount, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        logger.warning("refund %s of order %s refused: %s", refund.id, order.number, reason)
+        self.audit.record(
+            actor,
+            "order",
+            order.id,
+            "refund_failed",
+            summary=f"Order {order.number}: refund of {format_money(refund.amount, refund.currency)} refused: {reason}",
+            changes={"refund": [RefundStatus.PENDING.value, RefundStatus.FAILED.value]},
+        )
+        await session.commit()
+
+
+async def queue_refund_email(session: AsyncSession, order: Order, refund: Refund, *, credit_note: str) -> None:
+    """Queue ``order_refund`` to the order's customer (a guest's order: its ``email``) in the caller's
+    transaction: what was refunded, for which lines, and whether the order is now refunded in full."""
+    user = await session.get(User, order.user_id) if order.user_id is not None else None
+    to = user.email if user is not None else order.email
+    if not to:
+        logger.warning("order %s has no e-mail address; refund %s not mailed", order.number, refund.id)
+        return
+    lines = {line.id: line for line in order.lines}
+    settings = settings_of(session)
+    queue_email(
+        session,
+        to=to,
+        kind="order_refund",
+        context={
+            "user": user,
+            "name": user.name if user is not None else order.ship_name,
+            "order": order,
+            "refund": refund,
+            "refund_lines": [(lines[rl.order_line_id], rl) for rl in refund.lines if rl.order_line_id in lines],
+            "credit_note": credit_note,
+            "order_url": f"{settings.shop.base_url}/orders/{order.number}",
+        },
+    )

@@ -1,0 +1,165 @@
+"""Refund routes of the JSON API (admins only): refund a paid order in part or whole, and list its refunds.
+
+``POST /api/orders/{id}/refunds`` takes chosen lines and units, or a plain amount (minor units), and an
+``Idempotency-Key`` header: the refund's key is ``api-{admin id}-{key}``, so the same request again
+returns the first refund (same status code and body) and never refunds twice. The rules, and what
+each refusal means, are ``RefundService.refund``'s (``webshop.orders.refunds``).
+"""
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, JSONBody
+
+from webshop.api.responses import problems
+from webshop.api.schemas import ID_MAX, INT_MAX, Money, PathId, money
+from webshop.db.models import Refund, User
+from webshop.orders.refund_rules import REASON_MAX
+from webshop.orders.refunds import RefundRow, RefundService
+from webshop.orders.service import OrderService
+from webshop.security.jwt import BEARER, api_admin
+from webshop.text import Line
+
+
+class RefundLineIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Units of one order line to refund (at most what was bought minus what is refunded already)."""
+
+    order_line_id: Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)]
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=INT_MAX)]
+
+
+class RefundIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /api/orders/{id}/refunds``: either ``lines`` (their share of the payment: unit price times
+    units plus their tax) or ``amount`` (minor units of the order's currency); ``restock`` (lines only)
+    puts the refunded units back in stock once the refund succeeded."""
+
+    lines: Annotated[list[RefundLineIn], msgspec.Meta(min_length=1, max_length=500)] | None = None
+    amount: Annotated[int, msgspec.Meta(ge=1, le=INT_MAX)] | None = None
+    reason: Annotated[Line, msgspec.Meta(max_length=REASON_MAX, examples=["Arrived damaged"])] = ""
+    restock: bool = False
+
+
+class RefundLineOut(msgspec.Struct):
+    """Units of one order line a refund covers and what they were worth."""
+
+    order_line_id: int
+    sku: str
+    product_name: str
+    quantity: int
+    amount: Money
+
+
+class OrderRefundOut(msgspec.Struct):
+    """One refund of an order. ``status``: ``pending`` (the payment provider has not answered yet),
+    ``succeeded`` (``reference`` is the provider's, ``credit_note`` its credit note number) or ``failed``
+    (``failure_reason``; nothing was refunded)."""
+
+    id: int
+    order_id: int
+    status: Literal["pending", "succeeded", "failed"]
+    amount: Money
+    reason: str
+    restock: bool
+    lines: list[RefundLineOut]
+    reference: str
+    failure_reason: str
+    credit_note: str | None
+    created_at: datetime
+    refunded_at: datetime | None
+
+
+def refund_out(row: RefundRow) -> OrderRefundOut:
+    """The API shape of a refund as ``RefundService.for_order`` lists it."""
+    refund = row.refund
+    return OrderRefundOut(
+        id=refund.id,
+        order_id=refund.order_id,
+        status=refund.status,  # type: ignore[arg-type]  # a RefundStatus value
+        amount=money(refund.amount, refund.currency),
+        reason=refund.reason,
+        restock=refund.restock,
+        lines=[
+            RefundLineOut(
+                order_line_id=rl.order_line_id,
+                sku=line.sku if line else "",
+                product_name=line.product_name if line else "",
+                quantity=rl.quantity,
+                amount=money(rl.amount, refund.currency),
+            )
+            for line, rl in row.lines
+        ],
+        reference=refund.reference,
+        failure_reason=refund.failure_reason,
+        credit_note=row.credit_note or None,
+        created_at=refund.created_at,
+        refunded_at=refund.refunded_at,
+    )
+
+
+def api_refund_key(admin_id: int, key: str) -> str:
+    """The refund's idempotency key for an admin's ``Idempotency-Key`` header: ``api-{admin id}-{key}``,
+    or with the key's SHA-256 when that would not fit the column (120 characters)."""
+    whole = f"api-{admin_id}-{key}"
+    return whole if len(whole) <= 120 else f"api-{admin_id}-{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+class RefundApiController(Controller):
+    """An order's refunds: admins only (a customer gets 403)."""
+
+    path = "/api/orders/{order_id:int}/refunds"
+    tags = ["orders"]
+    security = BEARER
+    guards = [api_admin]
+
+    @get("", operation_id="listOrderRefunds", responses=problems(400, 401, 403, 404))
+    async def list_refunds(
+        self,
+        order_id: PathId,
+        orders_service: NamedDependency[OrderService],
+        refunds_service: NamedDependency[RefundService],
+    ) -> list[OrderRefundOut]:
+        """The order's refunds, oldest first."""
+        order = await orders_service.get_for(order_id)
+        return [refund_out(row) for row in await refunds_service.for_order(order)]
+
+    @post("", operation_id="refundOrder", status_code=201, responses=problems(400, 401, 403, 404, 409, 422))
+    async def refund(
+        self,
+        request: Request[User, Any, Any],
+        order_id: PathId,
+        data: JSONBody[RefundIn],
+        idempotency_key: Annotated[
+            str,
+            HeaderParameter(
+                name="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="Unique per refund meant; repeating it returns the first refund.",
+            ),
+        ],
+        orders_service: NamedDependency[OrderService],
+        refunds_service: NamedDependency[RefundService],
+    ) -> Response[OrderRefundOut]:
+        """Refund chosen lines or an amount of a paid, shipped or delivered order through the payment
+        provider: 201 with the refund (``failed`` when the provider refused it, ``pending`` when it did not
+        answer); 409 more than is left or the order cannot be refunded; 422 unknown lines or too many units."""
+        refund = await refunds_service.refund(
+            order_id,
+            lines=[(line.order_line_id, line.quantity) for line in data.lines] if data.lines is not None else None,
+            amount=data.amount,
+            restock=data.restock,
+            reason=data.reason,
+            actor=request.user,
+            idempotency_key=api_refund_key(request.user.id, idempotency_key),
+        )
+        return Response(await _one(refund, orders_service, refunds_service), status_code=201)
+
+
+async def _one(refund: Refund, orders_service: OrderService, refunds_service: RefundService) -> OrderRefundOut:
+    order = await orders_service.get_for(refund.order_id)
+    [row] = await refunds_service.for_order(order, refund_id=refund.id)
+    return refund_out(row)

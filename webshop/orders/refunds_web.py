@@ -1,0 +1,189 @@
+"""The admin's refund page of an order: ``GET/POST /admin/orders/{id}/refunds`` (admins only).
+
+The form lists each line with the units to refund (0 to what is left of it), or takes a plain amount,
+a reason and "Put the refunded items back in stock". It carries a one-time ``token`` (made when the
+page is shown, like checkout's ``checkout_token``): the refund's idempotency key is ``form-{token}``, so a
+double submit (two clicks, a resent form) refunds once and both answers lead to the same refund. A
+refused form comes back with the message and what was typed (422, or 409 when the order cannot be
+refunded or not that much), with JavaScript on or off. A refund the payment provider has not answered
+stays pending; its "Retry" button asks again with the same key.
+"""
+
+import secrets
+from typing import Any
+
+from litestar import MediaType, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.plugins.flash import flash
+from litestar.response import Template
+
+from webshop.accounts.service import UserService
+from webshop.admin import AdminPages
+from webshop.db.models import Order, Refund, RefundStatus, User
+from webshop.errors import DomainError, ValidationFailed
+from webshop.money import format_money, parse_major
+from webshop.orders.refund_rules import amount_left, refundable_problem
+from webshop.orders.refunds import RefundService
+from webshop.orders.service import OrderService
+from webshop.web.forms import FormFields
+from webshop.web.responses import see_other_to
+
+TOKEN_MAX = 100
+"""Characters of the form's one-time token (``form-`` plus it is the refund's key, at most 120)."""
+
+
+def new_refund_token() -> str:
+    """A one-time token for a refund form (the refund's idempotency key, unique)."""
+    return secrets.token_urlsafe(24)
+
+
+def _text(fields: dict[str, Any], name: str) -> str:
+    """A posted field as one string (a repeated field counts as its last value)."""
+    value = fields.get(name, "")
+    if isinstance(value, list):
+        value = value[-1] if value else ""
+    return str(value)
+
+
+def read_refund_form(order: Order, fields: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, int]], int | None]:
+    """The posted refund form: ``(values to show again, [(line id, units)], amount in minor units or None)``.
+
+    Raises:
+        ValidationFailed: a units field that is not a whole number, or an amount that is not one.
+    """
+    form: dict[str, Any] = {
+        "token": _text(fields, "token")[:TOKEN_MAX],
+        "amount": _text(fields, "amount").strip()[:20],
+        "reason": _text(fields, "reason")[:400],
+        "restock": _text(fields, "restock") in {"on", "1", "true"},
+        "qty": {},
+    }
+    errors: dict[str, str] = {}
+    lines: list[tuple[int, int]] = []
+    for line in order.lines:
+        raw = _text(fields, f"qty-{line.id}").strip()[:10]
+        form["qty"][line.id] = raw
+        if not raw:
+            continue
+        if not raw.isdigit():
+            errors[f"qty-{line.id}"] = "Enter a whole number of units."
+            continue
+        lines.append((line.id, int(raw)))
+    amount: int | None = None
+    if form["amount"]:
+        try:
+            amount = parse_major(form["amount"], order.currency)
+        except ValueError:
+            errors["amount"] = "Enter an amount such as 12.50."
+    if errors:
+        raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
+    return form, lines, amount
+
+
+class AdminRefundController(AdminPages):
+    """Refunding an order's lines or an amount; retrying a refund the provider has not answered."""
+
+    path = "/admin/orders/{order_id:int}/refunds"
+
+    @get("", name="admin_order_refunds", media_type=MediaType.HTML)
+    async def form(
+        self,
+        order_id: FromPath[int],
+        orders_service: NamedDependency[OrderService],
+        refunds_service: NamedDependency[RefundService],
+        users_service: NamedDependency[UserService],
+    ) -> Template:
+        """The refund form (and the order's refunds so far)."""
+        order = await orders_service.get_for(order_id)
+        form = {"token": new_refund_token(), "amount": "", "reason": "", "restock": False, "qty": {}}
+        return await refund_page(order, form, refunds_service, users_service)
+
+    @post("", name="admin_order_refund_create", media_type=MediaType.HTML)
+    async def create(
+        self,
+        request: Request[User, Any, Any],
+        order_id: FromPath[int],
+        data: FormFields,
+        orders_service: NamedDependency[OrderService],
+        refunds_service: NamedDependency[RefundService],
+        users_service: NamedDependency[UserService],
+    ) -> Any:
+        """Refund what the form says; the form again with the message when it is refused."""
+        order = await orders_service.get_for(order_id)
+        form: dict[str, Any] = {"token": new_refund_token(), "amount": "", "reason": "", "restock": False, "qty": {}}
+        try:
+            form, lines, amount = read_refund_form(order, data)
+            if not form["token"]:
+                raise ValidationFailed("This form has expired. Check the figures and send it again.")
+            refund = await refunds_service.refund(
+                order_id,
+                lines=lines,
+                amount=amount,
+                restock=bool(form["restock"]),
+                reason=str(form["reason"]),
+                actor=request.user,
+                idempotency_key=f"form-{form['token']}",
+            )
+        except DomainError as exc:
+            if not form["token"]:
+                form["token"] = new_refund_token()
+            fresh = await orders_service.get_for(order_id)
+            return await refund_page(fresh, form, refunds_service, users_service, error=exc)
+        flash_outcome(request, refund)
+        return see_other_to(request, "admin_order", order_id=order_id)
+
+    @post("/{refund_id:int}/retry", name="admin_order_refund_retry", media_type=MediaType.HTML)
+    async def retry(
+        self,
+        request: Request[User, Any, Any],
+        order_id: FromPath[int],
+        refund_id: FromPath[int],
+        refunds_service: NamedDependency[RefundService],
+    ) -> Any:
+        """Ask the payment provider again for a pending refund (a no-op once it has answered)."""
+        refund = await refunds_service.retry(refund_id, actor=request.user, order_id=order_id)
+        flash_outcome(request, refund)
+        return see_other_to(request, "admin_order", order_id=order_id)
+
+
+def flash_outcome(request: Request[User, Any, Any], refund: Refund) -> None:
+    """Tell the admin, on the order's page, how the refund went."""
+    amount = format_money(refund.amount, refund.currency)
+    if refund.status == RefundStatus.SUCCEEDED.value:
+        flash(request, f"Refunded {amount} to the customer.", "info")
+    elif refund.status == RefundStatus.FAILED.value:
+        flash(request, f"The payment provider refused the refund of {amount}: {refund.failure_reason}", "error")
+    else:
+        flash(request, f"The payment provider has not confirmed the refund of {amount} yet: retry it.", "error")
+
+
+async def refund_page(
+    order: Order,
+    form: dict[str, Any],
+    refunds_service: RefundService,
+    users_service: UserService,
+    *,
+    error: DomainError | None = None,
+) -> Template:
+    """The refund page of ``order`` with ``form``'s values; with ``error``, its message (and status)."""
+    problem = refundable_problem(order)
+    return Template(
+        "admin/orders/refund.html",
+        context={
+            "order": order,
+            "customer": await users_service.get_one_or_none(id=order.user_id) if order.user_id else None,
+            "lines_left": await refunds_service.lines_left(order),
+            "amount_left": amount_left(order),
+            "refundable": problem is None,
+            "problem": problem.detail if problem else "",
+            "refunds": await refunds_service.for_order(order),
+            "form": form,
+            "errors": error.field_errors if error else {},
+            "message": error.detail if error else "",
+        },
+        status_code=error.status_code if error else 200,
+    )
+
+
+__all__ = ["AdminRefundController", "read_refund_form"]
