@@ -77,6 +77,7 @@ from webshop.payments.registry import build_provider
 from webshop.payments.service import PaymentService
 from webshop.payments.testing import TestProvider
 from webshop.payments.testing_sender import TestPaymentSender
+from webshop.payments.testing_web import TestPaymentPageController
 from webshop.payments.worker import PaymentExpirer
 from webshop.security.cors import install as install_api_cors
 from webshop.security.headers import allowed_hosts_config
@@ -245,6 +246,8 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
         AdminShopController,
         AdminWebhookController,
         AdminInvoiceController,
+        # The test payment service's hosted pages (webshop/payments/testing_web.py), with it only.
+        *([TestPaymentPageController] if settings.payments.provider == "test" else []),
         Router(
             path="/",
             route_handlers=[

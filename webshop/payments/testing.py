@@ -366,27 +366,33 @@ class TestProvider:
             await session.commit()
             return row
 
-    async def settle_due(self, now: datetime | None = None) -> int:
-        """Pay the delayed card's intents whose time has come (the background sender calls this).
+    async def settle_due(self, now: datetime | None = None, *, session: AsyncSession | None = None) -> int:
+        """Pay the delayed card's intents whose time has come (the background sender calls this, in a
+        write ``session`` of its own engine: an engine is never shared between event loops).
 
         Returns how many were paid."""
         moment = now or datetime.now(UTC)
-        async with write_session(self.alchemy) as session:
-            rows = list(
-                await session.scalars(
-                    select(TestPaymentIntent)
-                    .where(
-                        TestPaymentIntent.status == PaymentStatus.PROCESSING.value,
-                        TestPaymentIntent.settles_at <= moment,
-                    )
-                    .limit(50)
-                    .with_for_update(skip_locked=True)  # two processes never settle one intent twice
+        if session is not None:
+            return await self._settle_due(session, moment)
+        async with write_session(self.alchemy) as own:
+            return await self._settle_due(own, moment)
+
+    async def _settle_due(self, session: AsyncSession, moment: datetime) -> int:
+        rows = list(
+            await session.scalars(
+                select(TestPaymentIntent)
+                .where(
+                    TestPaymentIntent.status == PaymentStatus.PROCESSING.value,
+                    TestPaymentIntent.settles_at <= moment,
                 )
+                .limit(50)
+                .with_for_update(skip_locked=True)  # two processes never settle one intent twice
             )
-            for row in rows:
-                await self._move(session, row, PaymentStatus.SUCCEEDED)
-            await session.commit()
-            return len(rows)
+        )
+        for row in rows:
+            await self._move(session, row, PaymentStatus.SUCCEEDED)
+        await session.commit()
+        return len(rows)
 
     def return_url_of(self, row: TestPaymentIntent) -> str:
         """Where the hosted page sends the shopper back: the shop's ``return_url`` with the intent's id."""

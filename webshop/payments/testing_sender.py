@@ -85,7 +85,8 @@ class TestPaymentSender(OutboxSender[TestPaymentEvent]):
 
     async def _before_round(self) -> None:
         # The delayed card's intents whose time has come: paid now, their events sent in this round.
-        await self.provider.settle_due()
+        async with self._session(write=True) as session:
+            await self.provider.settle_due(session=session)
 
     async def _open(self) -> httpx.AsyncClient:
         # trust_env=False: the shop is reached directly, never through a proxy from the environment.
