@@ -70,10 +70,17 @@ class PaymentIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     card numbers (a ``card_number`` field is refused with 422): they go to the payment provider only."""
 
     token: PaymentToken | None = None
-    card_number: Annotated[
-        str | None,
-        msgspec.Meta(description="Never accepted (422): card numbers go to the payment provider, not to the shop"),
-    ] = None
+    card_number: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=40,
+                pattern=r"^[0-9 -]*\Z",
+                description="Never accepted (422): card numbers go to the payment provider, not to the shop",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

@@ -366,7 +366,9 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             placed = await self.find_by_token(checkout_token) if TOKEN_RE.match(checkout_token or "") else None
             if placed is None or placed.user_id != user_id:
                 raise
-            order, created = placed, False
+            # Its payment intent may not be recorded yet (that request is still asking the provider):
+            # the same key finds the same intent, so this answer also leads to the payment page.
+            order, created = await self._start_payment(placed, payment_token, return_url), False
         if order.status == OrderStatus.CANCELLED.value and order.payment_status == PaymentStatus.FAILED.value:
             raise PaymentDeclined(order.payment_failure or "The payment was declined.", order_number=order.number)
         return order, created

@@ -222,7 +222,8 @@ class CheckoutController(Controller):
         # an order already placed must answer even when the shop now asks this shopper to confirm their
         # address first, or when the session lost the checkout's choices (signed out and in again).
         replay = await steps.checkout.find_by_token(form.checkout_token) if form.checkout_token else None
-        if replay is not None and replay.user_id == request.user.id:
+        settled = replay is not None and (replay.status != OrderStatus.PENDING.value or replay.payment_url)
+        if replay is not None and settled and replay.user_id == request.user.id:
             return _after_placing(request, replay)
         if redirect := steps.verify_first("checkout.review"):
             return redirect  # the service refuses too (EmailNotVerified); this keeps the shopper's way

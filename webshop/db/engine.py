@@ -310,8 +310,29 @@ def create_alchemy_config(settings: Settings, *, null_pool: bool = False) -> Sho
     return config
 
 
+@dataclass
+class WriteSessions:
+    """Only the write sessions of a database: what a background task on an event loop of its own uses
+    (an engine must not cross event loops, and a whole ``ShopAlchemyConfig`` per task would grow
+    advanced-alchemy's process-wide registry of configs)."""
+
+    write_session_maker: Callable[[], AsyncSession] | None
+
+
+def write_sessions(settings: Settings) -> tuple[WriteSessions, AsyncEngine]:
+    """Write sessions on a new engine without a pool (made and used on the caller's event loop), and
+    the engine, for the caller to dispose of."""
+    engine = create_engine(settings.database, null_pool=True)
+    maker = async_sessionmaker(
+        bind=engine.execution_options(**{WRITE_OPTION: True}),
+        expire_on_commit=False,
+        info={SETTINGS_INFO_KEY: settings},
+    )
+    return WriteSessions(maker), engine
+
+
 @contextlib.asynccontextmanager
-async def write_session(config: ShopAlchemyConfig) -> AsyncIterator[AsyncSession]:
+async def write_session(config: ShopAlchemyConfig | WriteSessions) -> AsyncIterator[AsyncSession]:
     """Open a session whose transactions take the write lock up front (commands, background work).
 
     The caller commits; an exception rolls back. Yields an ``AsyncSession``.

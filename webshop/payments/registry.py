@@ -8,11 +8,11 @@ from webshop.payments.testing import TestProvider, webhook_secret
 
 if TYPE_CHECKING:
     from webshop.config import Settings
-    from webshop.db.engine import ShopAlchemyConfig
+    from webshop.db.engine import ShopAlchemyConfig, WriteSessions
     from webshop.payments.provider import PaymentProvider
 
 
-def build_provider(settings: Settings, alchemy: ShopAlchemyConfig) -> PaymentProvider:
+def build_provider(settings: Settings, alchemy: ShopAlchemyConfig | WriteSessions) -> PaymentProvider:
     """The provider ``settings.payments.provider`` names, built once per app.
 
     ``test``: ``webshop.payments.testing.TestProvider`` on the shop's database; ``stripe``:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from webshop.db.engine import ShopAlchemyConfig
+    from webshop.db.engine import ShopAlchemyConfig, WriteSessions
 
 NAME = "test"
 PAGE_PATH = "/test-payments"
@@ -140,7 +140,7 @@ class TestProvider:
 
     def __init__(
         self,
-        alchemy: ShopAlchemyConfig,
+        alchemy: ShopAlchemyConfig | WriteSessions,
         *,
         base_url: str,
         secret: str,

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from webshop.db.engine import create_alchemy_config, write_session
+from webshop.db.engine import WriteSessions, write_session, write_sessions
 from webshop.payments.registry import build_provider
 from webshop.payments.service import PaymentService
 
@@ -42,7 +42,7 @@ class PaymentExpirer:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
-    async def run_once(self, alchemy: ShopAlchemyConfig, provider: PaymentProvider) -> int:
+    async def run_once(self, alchemy: ShopAlchemyConfig | WriteSessions, provider: PaymentProvider) -> int:
         """One round on ``alchemy`` with ``provider``: returns how many due orders were looked at."""
         async with write_session(alchemy) as session:
             service = PaymentService(
@@ -54,7 +54,7 @@ class PaymentExpirer:
             return await service.expire_due()
 
     async def _loop(self) -> None:
-        alchemy = create_alchemy_config(self.settings, null_pool=True)
+        alchemy, engine = write_sessions(self.settings)
         provider = build_provider(self.settings, alchemy)
         try:
             while not self._stop.is_set():
@@ -67,7 +67,7 @@ class PaymentExpirer:
                 except Exception:  # the database or provider is down: try again next round
                     logger.exception("the payment expiry round failed; trying again later")
         finally:
-            await alchemy.get_engine().dispose()
+            await engine.dispose()
 
     async def start(self) -> None:
         """Start the task (the app's ``on_startup``)."""
