@@ -265,3 +265,54 @@ async def test_api_checkout_refuses_card_numbers(client, skus):
     assert needs.json()["payment"]["status"] == "requires_action"
     assert "/test-payments/authenticate/" in needs.json()["payment"]["redirect_url"]
     assert path_of(needs.json()["payment"]["redirect_url"]).startswith("/test-payments/")
+
+
+async def test_no_card_number_reaches_the_shop_its_logs_database_or_e_mails(client, alchemy, skus):
+    """A full purchase through the pages and the hosted payment page, with every log line captured (SQL and
+    its parameters too): the card number goes in one request only, to the payment service's own page, and
+    appears in no request to the shop, no log line, no table and no e-mail."""
+    import logging
+
+    from advanced_alchemy.base import orm_registry
+
+    from tests.shopper import place, ready_to_pay
+    from webshop.observability.logging import log_formatter
+
+    requests: list[tuple[str, bytes]] = []
+
+    async def record(request: Any) -> None:
+        requests.append((request.url.path, request.read()))
+
+    client.event_hooks["request"].append(record)
+    buffer = __import__("io").StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(log_formatter("json"))
+    root, sql = logging.getLogger(), logging.getLogger("sqlalchemy.engine")
+    level = sql.level
+    root.addHandler(handler)
+    sql.setLevel(logging.INFO)
+    try:
+        form = await ready_to_pay(client, "ada@example.com", skus["EP-1"])
+        placed = await place(client, form, card="4242 4242 4242 4242")
+        assert placed.status_code == 303 and placed.headers["location"].endswith("?placed=1")
+        assert "card ending 4242" in (await client.get(placed.headers["location"])).text
+    finally:
+        sql.setLevel(level)
+        root.removeHandler(handler)
+        client.event_hooks["request"].remove(record)
+    forms = ("4242424242424242", "4242 4242 4242 4242", "4242+4242+4242+4242", "4242%204242%204242%204242")
+
+    def has_card(text: str) -> bool:
+        return any(number in text for number in forms)
+
+    carrying = [path for path, body in requests if has_card(body.decode("latin-1"))]
+    assert len(carrying) == 1 and carrying[0].startswith("/test-payments/pay/")  # the provider's page only
+    assert "INSERT INTO orders" in buffer.getvalue() and not has_card(buffer.getvalue())
+    tables = orm_registry.metadata.sorted_tables
+    assert {"orders", "test_payment_intents", "test_payment_events", "outbound_emails"} <= {t.name for t in tables}
+    async with write_session(alchemy) as session:
+        for table in tables:
+            for row in (await session.execute(select(table))).all():
+                assert not has_card(repr(tuple(row))), table.name
+        mails = list(await session.scalars(select(OutboundEmail)))
+    assert mails and not any(has_card(f"{m.subject}{m.text_body}{m.html_body}") for m in mails)
