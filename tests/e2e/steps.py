@@ -117,11 +117,19 @@ def choose_shipping(page: Page, method: str = "Standard") -> None:
 
 
 def pay(page: Page, card: str = SUCCESS_CARD) -> str:
-    """Checkout, last step: type the card number and place the order; return the order number."""
-    page.get_by_label("Card number").fill(card)
+    """Checkout, last step: place the order, type the card on the payment service's hosted page and pay;
+    back in the shop, return the order number."""
     page.locator("#place-order").click()
+    pay_on_hosted_page(page, card)
     expect(page.get_by_role("status").filter(has_text="Thank you")).to_contain_text("is placed and paid")
     return page.get_by_role("heading", level=1).inner_text().removeprefix("Order ").strip()
+
+
+def pay_on_hosted_page(page: Page, card: str = SUCCESS_CARD) -> None:
+    """On the test payment service's page: type ``card`` and press Pay."""
+    expect(page).to_have_title(re.compile(r"Test payment service$"))
+    page.get_by_label("Card number").fill(card)
+    page.locator("#pay-button").click()
 
 
 def buy(page: Page, slug: str, options: dict[str, str] | None = None, quantity: int = 1) -> str:

@@ -124,8 +124,9 @@ def _buy(page: Page, slug: str, size: str, quantity: int) -> str:
     page.get_by_role("button", name="Continue to shipping").click()
     page.get_by_label(re.compile(r"^Standard")).check()
     page.get_by_role("button", name="Continue to review").click()
-    page.get_by_label("Card number").fill(SUCCESS_CARD)
     page.locator("#place-order").click()
+    page.get_by_label("Card number").fill(SUCCESS_CARD)
+    page.locator("#pay-button").click()
     expect(page.get_by_text("is placed and paid")).to_be_visible()
     return page.get_by_role("heading", level=1).inner_text().removeprefix("Order ").strip()
 

@@ -66,8 +66,9 @@ def _check_out(page: Page, card: str) -> None:
     page.get_by_role("link", name="Check out").click()
     steps.fill_address(page)
     steps.choose_shipping(page, "Express")
-    page.get_by_label("Card number").fill(card)
     page.locator("#place-order").click()
+    page.get_by_label("Card number").fill(card)
+    page.locator("#pay-button").click()
 
 
 def _purchase(page: Page, *, js: bool) -> None:
@@ -143,7 +144,7 @@ def test_purchase_and_cancel_without_javascript(page_nojs: Page) -> None:
     _purchase(page_nojs, js=False)
 
 
-def test_declined_card_shows_the_error_and_places_no_order(page: Page) -> None:
+def test_a_declined_card_is_told_on_the_payment_page_and_cancelling_gives_everything_back(page: Page) -> None:
     _register(page)
     options = {"opt0": "2TB"}
     assert _stock_text(page, "hard-drive", options, js=True) == "In stock (100 available)"
@@ -152,7 +153,10 @@ def test_declined_card_shows_the_error_and_places_no_order(page: Page) -> None:
     _check_out(page, DECLINED_CARD)
     expect(page.get_by_role("alert")).to_contain_text("declined")
     expect(page.get_by_label("Card number")).to_be_visible()
+    # The shopper gives up: the order is cancelled, its stock and the cart's lines come back.
+    page.locator("#cancel-button").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Order")
     page.goto("/orders")
-    expect(page.get_by_role("heading", name="No orders yet")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Cancelled")
     expect(_badge(page)).to_have_text("2")
     assert _stock_text(page, "hard-drive", options, js=True) == "In stock (100 available)"

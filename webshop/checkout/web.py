@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from webshop.cart.service import CartOwner, CartService
 from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
 from webshop.checkout.service import ADDRESS_FIELDS, AddressInput, CheckoutService, new_checkout_token
+from webshop.db.engine import WRITES_ON_GET
 from webshop.db.models import Order, OrderStatus, User
 from webshop.db.models.orders import ORDER_NOTE
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
@@ -246,7 +247,8 @@ class CheckoutController(Controller):
             return await steps.review_page(error=exc, token=form.checkout_token or None, note=form.customer_note)
         return _after_placing(request, order)
 
-    @get("/return/{number:str}", name="checkout.return", media_type=MediaType.HTML)
+    # Writes on a GET (the payment's outcome): a write session, so SQLite takes the writer's turn up front.
+    @get("/return/{number:str}", name="checkout.return", media_type=MediaType.HTML, opt={WRITES_ON_GET: True})
     async def payment_return(
         self,
         request: Request[User, Any, Any],
