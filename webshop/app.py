@@ -49,6 +49,7 @@ from webshop.catalog.products import ProductService
 from webshop.catalog.version import attach_reader
 from webshop.catalog.web import CatalogController
 from webshop.checkout.api import CheckoutApiController
+from webshop.checkout.guest_web import GuestAccountController, GuestOrderController
 from webshop.checkout.idempotency import IdempotencyService
 from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import CheckoutController
@@ -233,6 +234,8 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
         AccountLinkController,
         CartController,
         CheckoutController,
+        GuestOrderController,
+        GuestAccountController,
         OrderController,
         InvoiceController,
         AdminController,

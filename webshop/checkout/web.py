@@ -3,29 +3,46 @@
 The steps keep their choices in the browser session (``checkout``: address id and shipping code).
 The review page carries a one-time checkout token and the cart's signature; placing the order with
 the same token again (double click, refresh, back and resubmit) lands on the same order.
+
+A guest (signed out, having chosen "Check out as a guest": ``guest`` in the state) goes through the
+same steps and the same ``place_order``; their e-mail address and shipping address are kept in the
+session instead of an address book (``webshop.checkout.guest``), and their order is shown through its
+signed link (``webshop.checkout.guest_web``).
 """
 
 from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from webshop.cart.service import CartOwner, CartService
+from webshop.cart.web import cart_owner
+from webshop.checkout.guest import GuestAddress, placed_here, remember_placed
+from webshop.checkout.guest_links import guest_order_token
 from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
-from webshop.checkout.service import ADDRESS_FIELDS, AddressInput, CheckoutService, new_checkout_token
+from webshop.checkout.service import (
+    ADDRESS_FIELDS,
+    AddressInput,
+    CheckoutService,
+    clean_guest_email,
+    new_checkout_token,
+)
+from webshop.config import Settings
 from webshop.db.engine import WRITES_ON_GET
 from webshop.db.models import Order, OrderStatus, User
 from webshop.db.models.orders import ORDER_NOTE
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.orders.service import OrderService
 from webshop.payments.service import PaymentService
-from webshop.security.session import requires_user
 from webshop.text import Line, Lines
 from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
-from webshop.web.responses import route_url, see_other_to
+from webshop.web.responses import route_url, see_other, see_other_to
 
 CHECKOUT_KEY = "checkout"
 
@@ -37,6 +54,12 @@ class AddressForm(AddressInput, frozen=True, kw_only=True):
     that into the form again with a message."""
 
     address_id: Line = ""
+
+
+class GuestAddressForm(AddressInput, frozen=True, kw_only=True):
+    """A guest's address step: their e-mail address (``clean_guest_email``) and the address."""
+
+    email: Line = ""
 
 
 class ShippingForm(msgspec.Struct):
@@ -80,6 +103,34 @@ def _save_state(request: Request[Any, Any, Any], **changes: Any) -> None:
     request.set_session({**(request.session or {}), CHECKOUT_KEY: {**_state(request), **changes}})
 
 
+def _has_address(request: Request[Any, Any, Any]) -> bool:
+    """True once the address step is done: a saved address chosen, or a guest's e-mail and address kept."""
+    state = _state(request)
+    if request.user is None:
+        return bool(state.get("email")) and GuestAddress.of(state.get("guest_address")) is not None
+    return bool(state.get("address_id"))
+
+
+def requires_shopper(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of the checkout steps: a signed-in shopper, or a guest who chose "Check out as a guest".
+
+    Raises:
+        NotAuthorizedException: neither (pages redirect to the sign-in form, coming back here).
+    """
+    if connection.scope.get("user") is not None:
+        return
+    session = connection.scope.get("session")
+    state = session.get(CHECKOUT_KEY) if isinstance(session, dict) else None
+    if not (isinstance(state, dict) and state.get("guest")):
+        raise NotAuthorizedException("Please sign in to continue.")
+
+
+def guest_order_url(request: Request[Any, Any, Any], settings: Settings, number: str, *, placed: bool = False) -> str:
+    """The path of guest order ``number``'s page (its signed link), with ``?placed=1`` for the confirmation."""
+    token = guest_order_token(settings.security.secret_key, number)
+    return route_url(request, "order.guest", token=token, query={"placed": "1"} if placed else None)
+
+
 class CheckoutSteps:
     """This request's checkout: the signed-in shopper, the choices kept so far (``state``) and the services
     the steps use (the ``steps`` of the handlers that show the review page or check the address; Litestar
@@ -88,16 +139,43 @@ class CheckoutSteps:
 
     def __init__(
         self,
-        request: Request[User, Any, Any],
+        request: Request[User | None, Any, Any],
         checkout_service: NamedDependency[CheckoutService],
         carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
     ) -> None:
-        self.request, self.checkout, self.carts = request, checkout_service, carts_service
+        self.request, self.checkout, self.carts, self.settings = request, checkout_service, carts_service, settings
+        self.guest = request.user is None
+        """True for a guest's checkout (signed out): no address book, the e-mail address asked for."""
+
+    @property
+    def owner(self) -> CartOwner:
+        """Whose cart is checked out: the account's, or the guest's (the session's cart token)."""
+        return cart_owner(self.request)
 
     def verify_first(self, step: str) -> Redirect | None:
         """With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL``, an unverified shopper is sent to confirm the address
-        first, coming back to the step named ``step``; ``None`` when the shopper may go on."""
-        return _to_verify(self.request, step) if self.checkout.needs_verified_email(self.request.user) else None
+        first, coming back to the step named ``step``; ``None`` when the shopper may go on (a guest does:
+        the order's e-mails are their only use of the address)."""
+        user = self.request.user
+        return _to_verify(self.request, step) if user and self.checkout.needs_verified_email(user) else None
+
+    async def shipping_address(self) -> Any:
+        """The address the order ships to: the guest's from the session, else the chosen saved address
+        (``NotFound`` when it left the address book)."""
+        state = _state(self.request)
+        if self.request.user is None:
+            return GuestAddress.of(state.get("guest_address"))
+        return await self.checkout.address(self.request.user.id, state["address_id"])
+
+    def after_placing(self, order: Order) -> Any:
+        """``_after_placing``, a guest's order shown through its signed link."""
+        if order.user_id is None:
+            remember_placed(self.request, order.number)
+            if not (order.status == OrderStatus.PENDING.value and order.payment_url):
+                paid = order.status == OrderStatus.PAID.value
+                return see_other(self.request, guest_order_url(self.request, self.settings, order.number, placed=paid))
+        return _after_placing(self.request, order)
 
     async def review_page(self, *, error: DomainError | None = None, token: str | None = None, note: str = "") -> Any:
         """Step 3: lines, shipping, tax, total and the payment form, with ``error`` (and its status code),
@@ -105,15 +183,15 @@ class CheckoutSteps:
         the step still to do, or the cart when it is empty, instead."""
         request = self.request
         state = _state(request)
-        if not state.get("address_id"):
+        if not _has_address(request):
             return _to(request, "checkout.address")
         if not state.get("shipping"):
             return _to(request, "checkout.shipping")
-        view = await self.carts.view(CartOwner(user_id=request.user.id))
+        view = await self.carts.view(self.owner)
         if not view.lines:
             return _to(request, "cart")
         method = shipping_method(state["shipping"])
-        address = await self.checkout.address(request.user.id, state["address_id"])
+        address = await self.shipping_address()
         return Template(
             "checkout/review.html",
             context={
@@ -126,31 +204,45 @@ class CheckoutSteps:
                 "provider_name": self.checkout.provider.name,
                 "note": note,
                 "note_limit": ORDER_NOTE,
+                "guest_email": state.get("email") if self.guest else None,
             },
             status_code=error.status_code if error else 200,
         )
 
 
 class CheckoutController(Controller):
-    """Checkout steps (sign-in required; the guest cart was merged at sign-in)."""
+    """Checkout steps: a signed-in shopper (the guest cart was merged at sign-in) or a guest who chose
+    "Check out as a guest" (``requires_shopper``)."""
 
     path = "/checkout"
-    guards = [requires_user]
     include_in_schema = False
     dependencies = {"steps": Provide(CheckoutSteps, sync_to_thread=False)}
 
-    @get("", name="checkout", media_type=MediaType.HTML)
+    @get("", name="checkout", media_type=MediaType.HTML, guards=[requires_shopper])
     async def start(self, request: Request[User, Any, Any]) -> Redirect:
         """Checkout starts with the address."""
         return _to(request, "checkout.address")
 
-    @get("/address", name="checkout.address", media_type=MediaType.HTML)
+    @get("/guest", name="checkout.guest", media_type=MediaType.HTML)
+    async def start_as_guest(self, request: Request[User | None, Any, Any]) -> Redirect:
+        """Check out without an account: the steps let this session through as a guest (a signed-in
+        shopper just goes on)."""
+        if request.user is None:
+            _save_state(request, guest=True)
+        return _to(request, "checkout.address", status_code=303)
+
+    @get("/address", name="checkout.address", media_type=MediaType.HTML, guards=[requires_shopper])
     async def address_form(self, request: Request[User, Any, Any], steps: NamedDependency[CheckoutSteps]) -> Any:
-        """Step 1: choose a saved address or enter a new one."""
+        """Step 1: choose a saved address or enter a new one (a guest: their e-mail address and the address)."""
         if redirect := steps.verify_first("checkout.address"):
             return redirect
-        if not (await steps.carts.view(CartOwner(user_id=request.user.id))).lines:
+        if not (await steps.carts.view(steps.owner)).lines:
             return _to(request, "cart")
+        if steps.guest:
+            state = _state(request)
+            form = {**(state.get("guest_address") or {}), "email": state.get("email") or ""}
+            context: dict[str, Any] = {"addresses": [], "chosen": None, "form": form, "errors": {}, "guest": True}
+            return Template("checkout/address.html", context=context)
         addresses = await steps.checkout.addresses(request.user.id)
         chosen = _state(request).get("address_id") or (addresses[0].id if addresses else None)
         return Template(
@@ -158,14 +250,16 @@ class CheckoutController(Controller):
             context={"addresses": addresses, "chosen": chosen, "form": {"name": request.user.name}, "errors": {}},
         )
 
-    @post("/address", name="checkout.address.submit", media_type=MediaType.HTML)
+    @post("/address", name="checkout.address.submit", media_type=MediaType.HTML, guards=[requires_shopper])
     async def address_submit(
         self,
         request: Request[User, Any, Any],
         checkout_service: NamedDependency[CheckoutService],
         data: FormFields,
     ) -> Any:
-        """Keep the chosen address (a new one is saved to the address book)."""
+        """Keep the chosen address (a new one is saved to the address book; a guest's in the session)."""
+        if request.user is None:
+            return _guest_address_submit(request, data)
         user_id = request.user.id
         form = AddressForm()
         try:
@@ -183,18 +277,18 @@ class CheckoutController(Controller):
         _save_state(request, address_id=address.id)
         return see_other_to(request, "checkout.shipping")
 
-    @get("/shipping", name="checkout.shipping", media_type=MediaType.HTML)
+    @get("/shipping", name="checkout.shipping", media_type=MediaType.HTML, guards=[requires_shopper])
     async def shipping_form(self, request: Request[User, Any, Any]) -> Any:
         """Step 2: choose a shipping method."""
         state = _state(request)
-        if not state.get("address_id"):
+        if not _has_address(request):
             return _to(request, "checkout.address")
         return Template(
             "checkout/shipping.html",
             context={"methods": SHIPPING_METHODS, "chosen": state.get("shipping") or SHIPPING_METHODS[0].code},
         )
 
-    @post("/shipping", name="checkout.shipping.submit", media_type=MediaType.HTML)
+    @post("/shipping", name="checkout.shipping.submit", media_type=MediaType.HTML, guards=[requires_shopper])
     async def shipping_submit(self, request: Request[User, Any, Any], data: FormFields) -> Any:
         """Keep the chosen shipping method."""
         try:
@@ -204,12 +298,12 @@ class CheckoutController(Controller):
         _save_state(request, shipping=method.code)
         return see_other_to(request, "checkout.review")
 
-    @get("/review", name="checkout.review", media_type=MediaType.HTML)
+    @get("/review", name="checkout.review", media_type=MediaType.HTML, guards=[requires_shopper])
     async def review(self, steps: NamedDependency[CheckoutSteps]) -> Any:
         """Step 3: review lines, shipping, tax and total; pay."""
         return steps.verify_first("checkout.review") or await steps.review_page()
 
-    @post("/place", name="checkout.place", media_type=MediaType.HTML)
+    @post("/place", name="checkout.place", media_type=MediaType.HTML, guards=[requires_shopper])
     async def place(
         self, request: Request[User, Any, Any], steps: NamedDependency[CheckoutSteps], data: FormFields
     ) -> Any:
@@ -222,47 +316,93 @@ class CheckoutController(Controller):
         # place_order replays a token too, but only once this handler's own checks let the post through:
         # an order already placed must answer even when the shop now asks this shopper to confirm their
         # address first, or when the session lost the checkout's choices (signed out and in again).
+        # A guest's token is theirs as an account's is: the one-time token came from this browser's review page.
+        user_id = request.user.id if request.user is not None else None
         replay = await steps.checkout.find_by_token(form.checkout_token) if form.checkout_token else None
         settled = replay is not None and (replay.status != OrderStatus.PENDING.value or replay.payment_url)
-        if replay is not None and settled and replay.user_id == request.user.id:
-            return _after_placing(request, replay)
+        if replay is not None and settled and replay.user_id == user_id:
+            return steps.after_placing(replay)
         if redirect := steps.verify_first("checkout.review"):
             return redirect  # the service refuses too (EmailNotVerified); this keeps the shopper's way
-        if not state.get("address_id") or not state.get("shipping"):
+        if not _has_address(request) or not state.get("shipping"):
             return _to(request, "checkout.address", status_code=303)
         try:
-            address = await steps.checkout.address(request.user.id, state["address_id"])
+            address = await steps.shipping_address()
             order, _created = await steps.checkout.place_order(
-                user_id=request.user.id,
+                user_id=user_id,
                 address=address_input(address),
                 shipping_code=state["shipping"],
                 checkout_token=form.checkout_token,
                 return_url=return_url(request, steps.checkout.shop.base_url),
                 expected_signature=form.cart_signature or None,
                 customer_note=form.customer_note,
+                cart_token=steps.owner.token if user_id is None else None,
+                email=(state.get("email") or "") if user_id is None else "",
             )
         except EmailNotVerified:
             return _to_verify(request, "checkout.review")
         except DomainError as exc:
+            number = exc.extra.get("order_number")
+            if user_id is None and isinstance(number, str):
+                remember_placed(request, number)  # declined or waiting: the return from the payment page finds it
             return await steps.review_page(error=exc, token=form.checkout_token or None, note=form.customer_note)
-        return _after_placing(request, order)
+        return steps.after_placing(order)
 
     # Writes on a GET (the payment's outcome): a write session, so SQLite takes the writer's turn up front.
     @get("/return/{number:str}", name="checkout.return", media_type=MediaType.HTML, opt={WRITES_ON_GET: True})
     async def payment_return(
         self,
-        request: Request[User, Any, Any],
+        request: Request[User | None, Any, Any],
         number: FromPath[str],
         orders_service: NamedDependency[OrderService],
         payment_service: NamedDependency[PaymentService],
+        settings: NamedDependency[Settings],
     ) -> Any:
         """Back from the provider's hosted payment page: ask the provider how the payment went (server
         to server, ``PaymentService.sync``: the shop trusts no query parameter) and show the order;
-        paid, it is the confirmation."""
-        order = await orders_service.get_by_number(number, user_id=request.user.id)
+        paid, it is the confirmation. A guest's order is found when this session placed it, and shown
+        through its signed link; anyone else signed out is asked to sign in."""
+        guest = number in placed_here(request)
+        if request.user is None and not guest:
+            raise NotAuthorizedException("Please sign in to continue.")
+        if guest:
+            order = await orders_service.get_by_number(number)
+            if order.user_id is not None and (request.user is None or order.user_id != request.user.id):
+                raise NotFound("We could not find that order.")
+        else:
+            order = await orders_service.get_by_number(number, user_id=request.user.id)  # type: ignore[union-attr]
         order = await payment_service.sync(order)
-        query = {"placed": "1"} if order.status == OrderStatus.PAID.value else None
+        paid = order.status == OrderStatus.PAID.value
+        if order.user_id is None:
+            return see_other(request, guest_order_url(request, settings, order.number, placed=paid))
+        query = {"placed": "1"} if paid else None
         return see_other_to(request, "order", number=order.number, **({"query": query} if query else {}))
+
+
+def _guest_address_submit(request: Request[None, Any, Any], data: FormFields) -> Any:
+    """A guest's address step: check the e-mail address and the address together (every message at
+    once), then keep both in the session; no address book row is written."""
+    form = GuestAddressForm()
+    errors: dict[str, str] = {}
+    try:
+        form = read_form(GuestAddressForm, data)
+    except InvalidForm as exc:
+        form, errors = exc.form, dict(exc.field_errors)
+    email, address = "", None
+    try:
+        email = clean_guest_email(form.email)
+    except ValidationFailed as exc:
+        errors = {**exc.field_errors, **errors}
+    try:
+        address = GuestAddress(**msgspec.structs.asdict(address_input(form).cleaned()))
+    except ValidationFailed as exc:
+        errors = {**exc.field_errors, **errors}
+    if errors or address is None:
+        refusal = ValidationFailed("Please correct the marked fields.", field_errors=errors)
+        context: dict[str, Any] = {"addresses": [], "chosen": None, "form": msgspec.structs.asdict(form), "guest": True}
+        return form_again("checkout/address.html", refusal, context)
+    _save_state(request, guest=True, email=email, guest_address=address.as_dict())
+    return see_other_to(request, "checkout.shipping")
 
 
 def return_url(request: Request[Any, Any, Any], base_url: str) -> str:

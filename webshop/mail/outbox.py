@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, false, or_, select
 from sqlalchemy.orm import Session
 
+from webshop.checkout.guest_links import order_link
 from webshop.db.engine import SETTINGS_INFO_KEY
 from webshop.db.models import Order, OrderLine, OutboundEmail, User
 from webshop.mail.render import render_email
@@ -119,7 +120,7 @@ async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> O
         "order": order,
         "lines": lines,
         "address_lines": order.shipping_address_lines(),
-        "order_url": f"{settings.shop.base_url}/orders/{order.number}",
+        "order_url": order_link(settings, order),
     }
     return queue_email(session, to=user.email, kind=kind, context=context)
 
@@ -155,7 +156,7 @@ async def queue_part_shipped_email(
         "shop_names": sorted({line.shop_name for line in lines if line.shop_name}),
         "carrier": carrier,
         "tracking_number": tracking_number,
-        "order_url": f"{settings.shop.base_url}/orders/{order.number}",
+        "order_url": order_link(settings, order),
     }
     return queue_email(session, to=user.email, kind="order_part_shipped", context=context)
 

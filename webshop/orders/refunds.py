@@ -42,6 +42,7 @@ from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import Audited
 from webshop.catalog.summaries import refresh_product_summaries
+from webshop.checkout.guest_links import order_link
 from webshop.db.models import (
     Invoice,
     Order,
@@ -527,6 +528,6 @@ async def queue_refund_email(session: AsyncSession, order: Order, refund: Refund
             "refund": refund,
             "refund_lines": [(lines[rl.order_line_id], rl) for rl in refund.lines if rl.order_line_id in lines],
             "credit_note": credit_note,
-            "order_url": f"{settings.shop.base_url}/orders/{order.number}",
+            "order_url": order_link(settings, order),
         },
     )
