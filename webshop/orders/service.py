@@ -111,11 +111,13 @@ async def units_refunded(session: Any, order_id: int) -> dict[int, int]:
 
 @dataclass(frozen=True)
 class AdminOrderRow:
-    """One row of the admin order list: the order and who placed it."""
+    """One row of the admin order list: the order and who placed it (``guest``: no account, the
+    order's own e-mail address and shipping name)."""
 
     order: Order
     customer_email: str
     customer_name: str
+    guest: bool = False
 
 
 def shopper_may_cancel(order: Order) -> bool:
@@ -511,7 +513,8 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         Args:
             status: Only orders in this status.
             created_from / created_to: Placed at or after / before these instants (UTC).
-            customer: Part of the customer's e-mail address or name (case-insensitive).
+            customer: Part of the customer's e-mail address or name (case-insensitive); a guest's order
+                matches by its e-mail address and shipping name.
             limit: Rows per page.
             offset: Rows to skip (``(page - 1) * limit``).
             shop_ids: Only orders with lines of these shops (a shop member's list); ``None``: every order.
@@ -526,24 +529,27 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             conditions.append(Order.created_at >= created_from)
         if created_to is not None:
             conditions.append(Order.created_at < created_to)
+        # A guest's order has no account: its own e-mail address and shipping name stand in (outer join).
+        email = func.coalesce(User.email, Order.email)
+        name = func.coalesce(User.name, Order.ship_name)
         if customer.strip():
             needle = customer.strip().lower()
             conditions.append(
                 or_(
-                    func.lower(User.email).contains(needle, autoescape=True),
-                    func.lower(User.name).contains(needle, autoescape=True),
+                    func.lower(email).contains(needle, autoescape=True),
+                    func.lower(name).contains(needle, autoescape=True),
                 )
             )
         session = self.repository.session
         total = (
             await session.scalar(
-                select(func.count()).select_from(Order).join(User, User.id == Order.user_id).where(*conditions)
+                select(func.count()).select_from(Order).outerjoin(User, User.id == Order.user_id).where(*conditions)
             )
             or 0
         )
         rows = await session.execute(
-            select(Order, User.email, User.name)
-            .join(User, User.id == Order.user_id)
+            select(Order, email, name)
+            .outerjoin(User, User.id == Order.user_id)
             .where(*conditions)
             .order_by(Order.created_at.desc(), Order.id.desc())
             .limit(limit)
@@ -551,7 +557,11 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             # A member's list shows each order's totals of their lines: its lines and parts come with it.
             .options(*(ORDER_LOAD if shop_ids is not None else ()))
         )
-        return [AdminOrderRow(order, email, name) for order, email, name in rows.all()], total
+        found = [
+            AdminOrderRow(order, email or "", name or "", guest=order.user_id is None)
+            for order, email, name in rows.all()
+        ]
+        return found, total
 
     async def status_counts(self, *, shop_ids: frozenset[int] | None = None) -> dict[OrderStatus, int]:
         """How many orders are in each status (one grouped query); every status present. Only orders with

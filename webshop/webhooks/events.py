@@ -174,7 +174,7 @@ async def queue_order_change(
     unloaded = inspect(order).unloaded
     if "lines" in unloaded or "fulfilments" in unloaded:
         await session.refresh(order, ["lines", "fulfilments"])
-    data = order_data(order, await session.get(User, order.user_id))
+    data = order_data(order, await session.get(User, order.user_id) if order.user_id is not None else None)
     for event in wanted:
         await queue_event(session, event, data)
 

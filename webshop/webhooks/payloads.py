@@ -69,8 +69,8 @@ def fulfilment_data(part: Fulfilment) -> dict[str, Any]:
 def order_data(order: Order, customer: User | None) -> dict[str, Any]:
     """The ``data`` of every ``order.*`` event: the order as it is after the change.
 
-    ``order`` must have its ``lines`` and ``fulfilments`` loaded; ``customer`` is its user (``None``
-    is never expected, but gives ``"customer": null`` rather than an error).
+    ``order`` must have its ``lines`` and ``fulfilments`` loaded; ``customer`` is its user, ``None`` for a
+    guest's order, whose ``customer`` is ``{"id": null, "email": order.email, "name": the shipping name}``.
 
     Shape::
 
@@ -94,7 +94,11 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
         "tax_total": order.tax_total,
         "total": order.total,
         "refund_amount": order.refund_amount,
-        "customer": None if customer is None else {"id": customer.id, "email": customer.email, "name": customer.name},
+        "customer": (
+            {"id": None, "email": order.email, "name": order.ship_name}
+            if customer is None
+            else {"id": customer.id, "email": customer.email, "name": customer.name}
+        ),
         "shipping_method": order.shipping_method,
         "shipping_address": {
             "name": order.ship_name,
