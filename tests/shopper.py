@@ -152,3 +152,29 @@ async def ready_to_pay(client: Any, email: str, variant_id: int, quantity: int =
     assert response.status_code == 303, response.text[:500]
     await choose_address_and_shipping(client)
     return await review(client)
+
+
+async def as_guest(client: Any, email: str, shipping: str = "standard") -> Any:
+    """Checkout steps 1 and 2 as a guest: "Check out as a guest" on the cart page, then the e-mail address
+    with a new address, and the shipping method. Returns the address step's answer (a 303 when accepted;
+    the form again with the messages otherwise, and the shipping step is not done)."""
+    cart = await client.get("/cart")
+    assert 'href="/checkout/guest"' in cart.text, "no 'Check out as a guest' on the cart page"
+    await client.get("/checkout/guest", follow_redirects=False)
+    response = await post(
+        client, "/checkout/address", {"address_id": "new", "email": email, **ADDRESS}, token_from="/checkout/address"
+    )
+    if response.status_code != 303:
+        return response
+    shipped = await post(client, "/checkout/shipping", {"shipping_method": shipping}, token_from="/cart")
+    assert shipped.status_code == 303, shipped.text[:500]
+    return response
+
+
+async def guest_ready_to_pay(client: Any, email: str, variant_id: int, quantity: int = 1) -> dict[str, str]:
+    """A guest fills the cart, passes address (with ``email``) and shipping, opens review; return the payment form."""
+    response = await add_to_cart(client, variant_id, quantity)
+    assert response.status_code == 303, response.text[:500]
+    response = await as_guest(client, email)
+    assert response.status_code == 303, response.text[:500]
+    return await review(client)

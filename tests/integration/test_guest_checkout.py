@@ -1,0 +1,139 @@
+"""Guest checkout (issue 18): a shopper buys with an e-mail address and no account, reaches the order by
+its signed link (page and invoice), and may turn it into an account afterwards; the checkout's rules
+(here: no oversell) hold for guests as for accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+
+from tests.conftest import BASE_URL
+from tests.factories import ledger_ok, stock
+from tests.shopper import (
+    PASSWORD,
+    add_to_cart,
+    as_guest,
+    guest_ready_to_pay,
+    path_of,
+    place,
+    post,
+    register,
+    text_of,
+)
+from webshop.checkout.guest_links import guest_order_token
+from webshop.db.engine import write_session
+from webshop.db.models import Address, Order, OutboundEmail, User
+
+GUEST_LINK_RE = re.compile(r"/orders/guest/([A-Za-z0-9_.\-]+)")
+
+
+async def rows(alchemy: Any, statement: Any) -> list[Any]:
+    async with write_session(alchemy) as session:
+        return list((await session.execute(statement)).all())
+
+
+async def test_a_guest_buys_opens_the_order_by_its_link_and_creates_an_account(client, alchemy, skus, settings):
+    form = await guest_ready_to_pay(client, "Guest.Shopper@Example.COM", skus["DC-1"], 2)
+    assert "Confirmation to Guest.Shopper@example.com" in text_of((await client.get("/checkout/review")).text)
+    response = await place(client, form)  # the review form, the hosted payment page, and back
+    assert response.status_code == 303, response.text[:300]
+    confirmation_path = response.headers["location"]
+    assert confirmation_path.startswith("/orders/guest/") and confirmation_path.endswith("?placed=1")
+    page = await client.get(confirmation_path)
+    assert page.status_code == 200 and page.headers["cache-control"] == "private, no-store"
+    number = re.search(r"Your order (WS-[0-9A-Z]{8}) is placed and paid", text_of(page.text)).group(1)
+    [(order_id, user_id, email)] = await rows(alchemy, select(Order.id, Order.user_id, Order.email))
+    assert (user_id, email) == (None, "Guest.Shopper@example.com")
+    assert await rows(alchemy, select(Address.id)) == []  # a guest has no address book
+    assert await stock(alchemy, "DC-1") == 10 and await ledger_ok(alchemy)
+
+    # The confirmation e-mail goes to the guest, with the signed link; the link opens the order and its invoice.
+    [(text_body, html_body)] = await rows(
+        alchemy,
+        select(OutboundEmail.text_body, OutboundEmail.html_body).where(
+            OutboundEmail.kind == "order_confirmation", OutboundEmail.to_address == "Guest.Shopper@example.com"
+        ),
+    )
+    token = GUEST_LINK_RE.search(text_body).group(1)
+    assert f"/orders/guest/{token}" in html_body
+    by_link = await client.get(f"/orders/guest/{token}")
+    assert by_link.status_code == 200 and number in by_link.text
+    invoice_path = f"/orders/guest/{token}/invoice.pdf"
+    assert invoice_path in by_link.text
+    async with AsyncTestClient(app=client.app, base_url=BASE_URL) as elsewhere:  # another browser, no session
+        opened = await elsewhere.get(f"/orders/guest/{token}")
+        assert opened.status_code == 200 and number in opened.text
+        pdf = await elsewhere.get(invoice_path)
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF")
+        # An altered link is unknown; an expired one is gone; neither shows the order.
+        altered = await elsewhere.get(f"/orders/guest/{token[:-3]}{'AAA' if token[-3:] != 'AAA' else 'BBB'}")
+        assert altered.status_code == 404 and "not valid" in altered.text and number not in altered.text
+        old = guest_order_token(settings.security.secret_key, number, issued_at=time.time() - 31 * 86400)
+        expired = await elsewhere.get(f"/orders/guest/{old}")
+        assert expired.status_code == 410 and "has expired" in expired.text and number not in expired.text
+        assert (await elsewhere.get(f"/orders/guest/{old}/invoice.pdf")).status_code == 410
+
+    # "Create an account" on the confirmation page: the password only, registration's rules.
+    account_path = f"/account/register/order/{token}"
+    assert f'action="{account_path}"' in page.text
+    short = await post(client, account_path, {"password": "short"}, token_from=confirmation_path)
+    assert short.status_code == 422 and "at least 8 characters" in text_of(short.text)
+    created = await post(client, account_path, {"password": PASSWORD}, token_from=confirmation_path)
+    assert created.status_code == 303 and created.headers["location"] == f"/orders/{number}"
+    assert "Your account is ready" in (await client.get(created.headers["location"])).text
+    assert number in (await client.get("/orders")).text  # signed in, the order among theirs
+    [(account_id,)] = await rows(alchemy, select(User.id).where(User.email == "Guest.Shopper@example.com"))
+    assert await rows(alchemy, select(Order.user_id).where(Order.id == order_id)) == [(account_id,)]
+    # The guest link now leads to the account's page.
+    after = await client.get(f"/orders/guest/{token}", follow_redirects=False)
+    assert after.status_code == 303 and after.headers["location"] == f"/orders/{number}"
+
+
+async def test_a_guest_is_told_about_a_bad_email_address_on_the_form(client, skus):
+    await add_to_cart(client, skus["DC-1"], 1)
+    signed_out = await client.get("/checkout/address", follow_redirects=False)
+    assert signed_out.headers["location"] == "/account/sign-in?next=/checkout/address"  # not chosen: sign in
+    response = await as_guest(client, "not-an-address")
+    assert response.status_code == 422
+    page = text_of(response.text)
+    assert "Enter an e-mail address like name@example.com." in page
+    assert 'value="Ada Lovelace"' in response.text  # what was typed stays
+    assert (await client.get("/checkout/shipping", follow_redirects=False)).headers["location"] == "/checkout/address"
+
+
+async def test_a_guest_whose_address_has_an_account_is_told_to_sign_in(client, alchemy, skus):
+    async with AsyncTestClient(app=client.app, base_url=BASE_URL) as member:
+        await register(member, "ada@example.com")
+    form = await guest_ready_to_pay(client, "ada@example.com", skus["EP-1"], 1)
+    confirmation = (await place(client, form)).headers["location"]
+    token = GUEST_LINK_RE.search(confirmation).group(1)
+    refused = await post(client, f"/account/register/order/{token}", {"password": PASSWORD}, token_from=confirmation)
+    assert refused.status_code == 409
+    assert "An account with this e-mail address already exists. Sign in instead." in text_of(refused.text)
+    assert 'id="guest-sign-in"' in refused.text
+    assert await rows(alchemy, select(Order.user_id)) == [(None,)]
+    assert await rows(alchemy, select(func.count()).select_from(User)) == [(1,)]
+
+
+async def test_two_guests_racing_for_the_last_units_make_one_order(client, alchemy, skus):
+    async with AsyncTestClient(app=client.app, base_url=BASE_URL) as other:
+        forms = [
+            await guest_ready_to_pay(client, "first@example.com", skus["ZS-40"], 2),
+            await guest_ready_to_pay(other, "second@example.com", skus["ZS-40"], 2),
+        ]
+        answers = await asyncio.gather(
+            *(c.post("/checkout/place", data=f, follow_redirects=False) for c, f in zip((client, other), forms))
+        )
+    assert sorted(a.status_code for a in answers) == [303, 409], [a.text[:200] for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert "Insufficient stock." in text_of(refused.text)
+    assert await rows(alchemy, select(func.count()).select_from(Order)) == [(1,)]
+    assert await stock(alchemy, "ZS-40") == 0 and await ledger_ok(alchemy)
+    placed = next(a for a in answers if a.status_code == 303)
+    assert "/test-payments/" in path_of(placed.headers["location"])
