@@ -72,6 +72,7 @@ async def guest_order_page(
     request: Request[Any, Any, Any],
     order: Order,
     token: str,
+    settings: Settings,
     orders_service: OrderService,
     refunds_service: RefundService,
     *,
@@ -93,7 +94,7 @@ async def guest_order_page(
             "invoices": await documents_of(orders_service.repository.session, order.id),
             "refunds": await refunds_service.for_order(order),
             "guest_token": token,
-            "guest_link": str(request.base_url).rstrip("/") + route_url(request, "order.guest", token=token),
+            "guest_link": settings.shop.base_url.rstrip("/") + route_url(request, "order.guest", token=token),
             "guest_link_days": GUEST_LINK_LIFETIME.days,
             "account_error": account_error,
             "account_exists": isinstance(account_error, AccountExists),
@@ -125,7 +126,9 @@ class GuestOrderController(Controller):
         order = await guest_order(token, settings, orders_service)
         if order.user_id is not None:
             return see_other_to(request, "order", number=order.number)
-        return await guest_order_page(request, order, token, orders_service, refunds_service, placed=bool(placed))
+        return await guest_order_page(
+            request, order, token, settings, orders_service, refunds_service, placed=bool(placed)
+        )
 
     @get("/{token:str}/invoice.pdf", name="order.guest.invoice")
     async def invoice(
@@ -194,7 +197,9 @@ class GuestAccountController(Controller):
             if isinstance(exc, Conflict) and not isinstance(exc, AccountExists):
                 return see_other_to(request, "order", number=number)  # adopted meanwhile: the account's page
             order = await guest_order(token, settings, orders_service)
-            return await guest_order_page(request, order, token, orders_service, refunds_service, account_error=exc)
+            return await guest_order_page(
+                request, order, token, settings, orders_service, refunds_service, account_error=exc
+            )
         await sign_in_browser(request, users_service, user)
         flash(
             request,
