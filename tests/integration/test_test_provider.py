@@ -138,7 +138,7 @@ async def test_the_page_is_the_services_own_and_4242_pays_without_the_number_kep
         payloads = [json.dumps(e.payload) for e in await session.scalars(select(TestPaymentEvent))]
     assert payloads and not any(CARD_PAYS in p for p in payloads)
     # Paid: the page now sends the shopper back to the shop.
-    assert returned(await client.get(pay_path(intent.reference)), intent.reference)
+    assert returned(await client.get(pay_path(intent.reference), follow_redirects=False), intent.reference)
 
     # The app's background sender delivered the event, signed, to the shop's webhook endpoint.
     (_, headers, body), *_ = await receiver.wait_for(1)
@@ -172,7 +172,7 @@ async def test_the_authenticate_card_pays_after_the_extra_step_or_goes_back_to_t
     authenticate = f"/test-payments/authenticate/{intent.reference}"
     first = await pay(client, intent.reference, CARD_AUTHENTICATE)
     assert (first.status_code, first.headers["location"]) == (303, authenticate)
-    assert (await client.get(pay_path(intent.reference))).headers["location"] == authenticate
+    assert (await client.get(pay_path(intent.reference), follow_redirects=False)).headers["location"] == authenticate
     step = await client.get(authenticate)
     assert step.status_code == 200 and "Complete authentication" in step.text and "Fail authentication" in step.text
 
@@ -180,12 +180,12 @@ async def test_the_authenticate_card_pays_after_the_extra_step_or_goes_back_to_t
     assert (failed.status_code, failed.headers["location"]) == (303, pay_path(intent.reference))
     assert await status_of(provider, intent.reference) == "requires_payment"
     assert "The card was not authenticated." in text_of((await client.get(pay_path(intent.reference))).text)
-    assert (await client.get(authenticate)).headers["location"] == pay_path(intent.reference)
+    assert (await client.get(authenticate, follow_redirects=False)).headers["location"] == pay_path(intent.reference)
 
     assert (await pay(client, intent.reference, CARD_AUTHENTICATE)).headers["location"] == authenticate
     assert returned(await post(client, authenticate, {"outcome": "complete"}), intent.reference)
     assert await status_of(provider, intent.reference) == "succeeded"
-    assert returned(await client.get(authenticate), intent.reference)
+    assert returned(await client.get(authenticate, follow_redirects=False), intent.reference)
 
 
 async def test_the_delayed_card_is_processing_until_its_time_comes(client, provider):
@@ -203,7 +203,7 @@ async def test_cancel_returns_to_the_shop_and_an_unknown_payment_is_a_404(client
     cancelled = await post(client, f"{pay_path(intent.reference)}/cancel", {})
     assert returned(cancelled, intent.reference)
     assert await status_of(provider, intent.reference) == "cancelled"
-    assert returned(await client.get(pay_path(intent.reference)), intent.reference)
+    assert returned(await client.get(pay_path(intent.reference), follow_redirects=False), intent.reference)
     assert returned(await pay(client, intent.reference, CARD_PAYS), intent.reference)  # too late to pay
     assert await status_of(provider, intent.reference) == "cancelled"
 

@@ -243,6 +243,13 @@ class TestProvider:
             )
             if cast("CursorResult[Any]", taken).rowcount != 1:
                 await session.rollback()
+                # A concurrent refund with the same key may have taken what was left: that one stands.
+                done = await session.scalar(
+                    select(TestPaymentRefund).where(TestPaymentRefund.idempotency_key == idempotency_key)
+                )
+                await session.commit()
+                if done is not None and (done.intent_reference, done.amount) == (reference, amount):
+                    return RefundResult(ok=True, reference=done.reference)
                 return RefundResult(
                     ok=False, failure_reason=f"There is no paid payment {reference!r} with {amount} left to refund."
                 )
