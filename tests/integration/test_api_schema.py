@@ -360,7 +360,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=10, **HYPOTHESIS)
+@settings(max_examples=6, **HYPOTHESIS)
 def test_api_conforms_to_its_schema(case: schemathesis.Case, live_api: LiveApi) -> None:
     """Examples, coverage and fuzzing phases: every check on every generated request."""
     headers = live_api.headers_for(case)
