@@ -317,7 +317,7 @@ def _dependencies(
         "payment_service": service_provider(
             PaymentService, provider=payment_provider, payments=settings.payments, invoices=settings.invoices
         ),
-        "orders_service": service_provider(OrderService, provider=payment_provider),
+        "orders_service": service_provider(OrderService, provider=payment_provider, invoices=settings.invoices),
         "api_tokens_service": service_provider(ApiTokenService, security=settings.security),
         "idempotency_service": service_provider(IdempotencyService),
         "audit_service": service_provider(AuditService),

@@ -176,6 +176,12 @@ async def test_others_orders_are_404_and_shopper_can_cancel_once(client, app, al
     assert "Your order was cancelled. Its items are back in stock." in page
     assert ">Cancelled<" in page
     assert await stock(alchemy, "DC-1") == 12
+    # The refund of the invoiced order has its credit note, on the page and as a PDF.
+    note = re.search(r'href="(/orders/[^"]+/credit-notes/(CN-[0-9]{4}-[0-9]{6})\.pdf)"', page)
+    assert note, "no credit note link on the cancelled order's page"
+    assert "Order cancelled" in page
+    pdf = await client.get(note.group(1))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     again = await post(client, f"/orders/{number}/cancel", {}, token_from=token_page)
     assert again.status_code == 409
     assert "can no longer be cancelled" in again.text

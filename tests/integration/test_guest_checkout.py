@@ -140,3 +140,53 @@ async def test_two_guests_racing_for_the_last_units_make_one_order(client, alche
     assert await stock(alchemy, "ZS-40") == 0 and await ledger_ok(alchemy)
     placed = next(a for a in answers if a.status_code == 303)
     assert "/test-payments/" in path_of(placed.headers["location"])
+
+
+async def test_a_guest_who_cancels_on_the_payment_page_gets_the_cart_back_once(client, alchemy, skus):
+    before = await stock(alchemy, "DC-1")
+    form = await guest_ready_to_pay(client, "cancelling.guest@example.com", skus["DC-1"], 2)
+    placed = await client.post("/checkout/place", data=form, follow_redirects=False)
+    assert placed.status_code == 303, placed.text[:300]
+    reference = path_of(placed.headers["location"]).split("/test-payments/pay/")[1].split("?")[0]
+    assert await stock(alchemy, "DC-1") == before - 2 and 'value="2"' not in (await client.get("/cart")).text
+    [(number,)] = await rows(alchemy, select(Order.number))
+    await client.app.state.payment_provider.cancel_intent(reference)
+    await client.get(f"/checkout/return/{number}", follow_redirects=False)
+    await client.get(f"/checkout/return/{number}", follow_redirects=False)  # twice: the lines come back once
+    [(status,)] = await rows(alchemy, select(Order.status))
+    assert status == "cancelled"
+    assert await stock(alchemy, "DC-1") == before and await ledger_ok(alchemy)
+    cart = await client.get("/cart")
+    assert 'value="2"' in cart.text and "Check out as a guest" in cart.text  # the two units, in the guest's cart
+
+
+async def test_a_guest_cancels_a_paid_order_by_its_link_once(client, alchemy, skus):
+    before = await stock(alchemy, "DC-1")
+    form = await guest_ready_to_pay(client, "cancel.by.link@example.com", skus["DC-1"], 3)
+    confirmation = (await place(client, form)).headers["location"]
+    link = confirmation.split("?")[0]
+    assert await stock(alchemy, "DC-1") == before - 3
+    async with AsyncTestClient(app=client.app, base_url=BASE_URL) as elsewhere:  # the link, in another browser
+        page = await elsewhere.get(link)
+        assert f'href="{link}/cancel"' in page.text
+        asked = await elsewhere.get(f"{link}/cancel")
+        assert asked.status_code == 200 and asked.headers["cache-control"] == "private, no-store"
+        assert "will be refunded to your card ending 4242" in text_of(asked.text)
+        assert (await stock(alchemy, "DC-1")) == before - 3  # asking changes nothing
+        cancelled = await post(elsewhere, f"{link}/cancel", token_from=f"{link}/cancel")
+        assert cancelled.status_code == 303 and cancelled.headers["location"] == f"{link}?cancelled=1"
+        shown = text_of((await elsewhere.get(cancelled.headers["location"])).text)
+        assert "Your order was cancelled. Its items are back in stock." in shown
+        assert re.search(r"Credit note CN-[0-9]{4}-[0-9]{6} \(PDF\)", shown)
+        again = await post(elsewhere, f"{link}/cancel", token_from=link)
+        assert again.status_code == 409 and "can no longer be cancelled" in text_of(again.text)
+    [(status, refunded_at)] = await rows(alchemy, select(Order.status, Order.refunded_at))
+    assert status == "cancelled" and refunded_at is not None
+    assert await stock(alchemy, "DC-1") == before and await ledger_ok(alchemy)
+    [(subject,)] = await rows(
+        alchemy,
+        select(OutboundEmail.subject).where(
+            OutboundEmail.kind == "order_cancelled", OutboundEmail.to_address == "cancel.by.link@example.com"
+        ),
+    )
+    assert "cancelled" in subject

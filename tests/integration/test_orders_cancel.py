@@ -170,7 +170,7 @@ async def test_admin_cancel_and_refund_of_paid_orders_ask_first_and_refund(clien
         assert (await sign_in(admin, "boss@example.com")).status_code == 303
         for number, target, label, button in (
             (first, "cancelled", "Cancel order", "Yes, cancel order and refund"),
-            (second, "refunded", "Refund", "Yes, refund"),
+            (second, "refunded", "Refund the whole order", "Yes, refund"),
         ):
             placed = await order_row(alchemy, number)
             detail = f"/admin/orders/{placed.id}"
@@ -202,8 +202,10 @@ async def test_admin_cancel_and_refund_of_paid_orders_ask_first_and_refund(clien
             )
             assert f"refunded {amount} to the card ending 4242 ({order.refund_reference})" in text  # audit trail
             assert order.refund_amount == placed.total and len(await provider_refunds(alchemy, order)) == 1
-            # The shopper sees it on their order page too.
-            assert REFUNDED_ON.search(text_of((await client.get(f"/orders/{number}")).text))
+            # The shopper sees it on their order page too, with the credit note of the refund.
+            shopper_page = text_of((await client.get(f"/orders/{number}")).text)
+            assert REFUNDED_ON.search(shopper_page)
+            assert re.search(r"Credit note CN-[0-9]{4}-[0-9]{6} \(PDF\)", shopper_page), shopper_page[-1500:]
 
     assert await stock(alchemy, "DC-1") == 12 and await stock(alchemy, "EP-1") == 40
     subjects = [m.subject for m in await mails(alchemy, "order_cancelled")]

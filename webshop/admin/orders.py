@@ -46,7 +46,7 @@ ACTION_LABELS = {
     OrderStatus.SHIPPED: "Mark as shipped",
     OrderStatus.DELIVERED: "Mark as delivered",
     OrderStatus.CANCELLED: "Cancel order",
-    OrderStatus.REFUNDED: "Refund",
+    OrderStatus.REFUNDED: "Refund the whole order",
 }
 # The changes that are asked about first: they give money back and cannot be undone.
 CONFIRMED = frozenset(s.value for s in RESTOCKING)

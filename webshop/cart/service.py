@@ -431,13 +431,17 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             if result.rowcount != 1:
                 raise CartChanged("Your cart changed while you were checking out. Please review it again.")
 
-    async def restore_lines(self, user_id: int, lines: list[tuple[int, int]]) -> None:
-        """Put ``(variant_id, quantity)`` lines back into the user's cart (a declined payment gives the
-        shopper back the cart they checked out); quantities add to lines added meanwhile, capped at
-        ``MAX_LINE_QUANTITY``. Not committed: it is part of the caller's transaction.
+    async def restore_lines(self, owner: CartOwner, lines: list[tuple[int, int]]) -> None:
+        """Put ``(variant_id, quantity)`` lines back into ``owner``'s cart (an account's, or a guest's by its
+        session token): a declined or cancelled payment gives the shopper back the cart they checked out.
+        Quantities add to lines added meanwhile, capped at ``MAX_LINE_QUANTITY``. Not committed: it is part
+        of the caller's transaction.
+
+        Raises:
+            ValidationFailed: ``owner`` has neither a user nor a token.
         """
         session = self.repository.session
-        cart_id = await self._cart_id(CartOwner(user_id=user_id))
+        cart_id = await self._cart_id(owner)
         now = datetime.now(UTC)
         for variant_id, quantity in sorted(lines):
             statement = _insert(session, CartLine).values(

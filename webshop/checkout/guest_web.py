@@ -26,13 +26,13 @@ from webshop.accounts.web import sign_in_browser
 from webshop.checkout.guest import AccountExists, create_account_for_order
 from webshop.checkout.guest_links import GUEST_LINK_LIFETIME, GuestLinkError, guest_order_number
 from webshop.config import Settings
-from webshop.db.models import Order
-from webshop.errors import Conflict, ValidationFailed
+from webshop.db.models import Order, OrderStatus
+from webshop.errors import Conflict, InvalidTransition, ValidationFailed
 from webshop.invoices.service import Document, InvoiceService, documents_of
 from webshop.invoices.web import number_of, pdf_response
 from webshop.orders.fulfilment import shop_groups
 from webshop.orders.refunds import RefundService
-from webshop.orders.service import OrderService
+from webshop.orders.service import OrderService, refund_owed, shopper_may_cancel
 from webshop.text import Line
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
@@ -77,19 +77,22 @@ async def guest_order_page(
     refunds_service: RefundService,
     *,
     placed: bool = False,
+    cancelled: bool = False,
+    error: str = "",
     account_error: ValidationFailed | Conflict | None = None,
 ) -> Template:
     """``orders/detail.html`` for a guest's order by its link: the account's order page without the
-    account's actions (cancel, history), the documents by the link, and "Create an account" (with
-    ``account_error``, the refused attempt, and its status code)."""
+    account's history, its documents and "Cancel this order" by the link, and "Create an account" (with
+    ``account_error``, the refused attempt, and its status code; ``error``: a refused cancel, 409)."""
     return Template(
         "orders/detail.html",
         context={
             "order": order,
             "thumbnails": await orders_service.thumbnails([order]),
             "placed": placed,
-            "cancelled": False,
-            "cancellable": False,
+            "cancelled": cancelled,
+            "error": error,
+            "cancellable": shopper_may_cancel(order),
             "groups": shop_groups(order),
             "invoices": await documents_of(orders_service.repository.session, order.id),
             "refunds": await refunds_service.for_order(order),
@@ -100,7 +103,7 @@ async def guest_order_page(
             "account_exists": isinstance(account_error, AccountExists),
             "errors": account_error.field_errors if account_error else {},
         },
-        status_code=account_error.status_code if account_error else 200,
+        status_code=account_error.status_code if account_error else (409 if error else 200),
         headers=PRIVATE,
     )
 
@@ -121,14 +124,66 @@ class GuestOrderController(Controller):
         orders_service: NamedDependency[OrderService],
         refunds_service: NamedDependency[RefundService],
         placed: FromQuery[str | None] = None,
+        cancelled: FromQuery[str | None] = None,
     ) -> Any:
         """The order page by its link (the confirmation page of a guest's checkout)."""
         order = await guest_order(token, settings, orders_service)
         if order.user_id is not None:
             return see_other_to(request, "order", number=order.number)
         return await guest_order_page(
-            request, order, token, settings, orders_service, refunds_service, placed=bool(placed)
+            request,
+            order,
+            token,
+            settings,
+            orders_service,
+            refunds_service,
+            placed=bool(placed),
+            cancelled=bool(cancelled),
         )
+
+    @get("/{token:str}/cancel", name="order.guest.cancel_confirm", media_type=MediaType.HTML)
+    async def confirm_cancel(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
+        orders_service: NamedDependency[OrderService],
+    ) -> Any:
+        """Ask before cancelling (``orders/cancel.html``, as for an account; changes nothing)."""
+        order = await guest_order(token, settings, orders_service)
+        if order.user_id is not None:
+            return see_other_to(request, "order.cancel_confirm", number=order.number)
+        return Template(
+            "orders/cancel.html",
+            context={
+                "order": order,
+                "guest_token": token,
+                "cancellable": shopper_may_cancel(order),
+                "refund": refund_owed(order, OrderStatus.CANCELLED),
+                "items": sum(line.quantity for line in order.lines),
+            },
+            headers=PRIVATE,
+        )
+
+    @post("/{token:str}/cancel", name="order.guest.cancel", media_type=MediaType.HTML)
+    async def cancel(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
+        orders_service: NamedDependency[OrderService],
+        refunds_service: NamedDependency[RefundService],
+    ) -> Any:
+        """Cancel the order by its link (until it ships): stock back, a paid order refunded, an e-mail sent."""
+        number = guest_order_number(settings.security.secret_key, token)
+        try:
+            await orders_service.cancel_by_guest(number)
+        except InvalidTransition as exc:
+            order = await guest_order(token, settings, orders_service)
+            return await guest_order_page(
+                request, order, token, settings, orders_service, refunds_service, error=exc.detail
+            )
+        return see_other_to(request, "order.guest", token=token, query={"cancelled": "1"})
 
     @get("/{token:str}/invoice.pdf", name="order.guest.invoice")
     async def invoice(

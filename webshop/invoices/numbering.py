@@ -18,6 +18,9 @@ from sqlalchemy.exc import IntegrityError
 
 from webshop.db.models import Invoice, InvoiceCounter, InvoiceKind, Order, Refund
 
+DEFAULT_CREDIT_NOTE_PREFIX = "CN"
+"""The credit note prefix of a service made without the invoice settings (``WEBSHOP_CREDIT_NOTE_PREFIX``'s default)."""
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -55,7 +55,7 @@ from webshop.db.models import (
     User,
 )
 from webshop.errors import Conflict, NotFound, ValidationFailed
-from webshop.invoices.numbering import issue_credit_note
+from webshop.invoices.numbering import DEFAULT_CREDIT_NOTE_PREFIX, issue_credit_note
 from webshop.mail.outbox import queue_email, settings_of
 from webshop.money import format_money
 from webshop.orders.refund_rules import (
@@ -78,8 +78,6 @@ if TYPE_CHECKING:
     from webshop.payments.provider import PaymentProvider, RefundResult
 
 logger = logging.getLogger("webshop.orders")
-
-DEFAULT_CREDIT_NOTE_PREFIX = "CN"
 
 
 def provider_key(refund: Refund, order: Order) -> str:

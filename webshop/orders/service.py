@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -33,6 +33,8 @@ from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.db.models import (
     Fulfilment,
     FulfilmentStatus,
+    Invoice,
+    InvoiceKind,
     Order,
     OrderLine,
     OrderStatus,
@@ -43,12 +45,16 @@ from webshop.db.models import (
     StockReason,
     User,
 )
-from webshop.errors import InvalidTransition, PermissionDenied
+from webshop.errors import InvalidTransition, NotFound, PermissionDenied
+from webshop.invoices.numbering import DEFAULT_CREDIT_NOTE_PREFIX, issue_credit_note
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
 from webshop.payments.provider import PaymentProvider
 from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_order_change
+
+if TYPE_CHECKING:
+    from webshop.config.settings import InvoiceSettings
 
 logger = logging.getLogger("webshop.orders")
 
@@ -151,11 +157,20 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
 
     repository_type = Repo
 
-    def __init__(self, session: Any, *, provider: PaymentProvider | None = None, **repo_kwargs: Any) -> None:
+    def __init__(
+        self,
+        session: Any,
+        *,
+        provider: PaymentProvider | None = None,
+        invoices: InvoiceSettings | None = None,
+        **repo_kwargs: Any,
+    ) -> None:
         """A service on ``session``; ``provider`` is the payment provider that refunds (the app's, given
-        by its dependency provider; a verb's own ``provider`` argument wins)."""
+        by its dependency provider; a verb's own ``provider`` argument wins); ``invoices`` gives the credit
+        note prefix (``WEBSHOP_CREDIT_NOTE_PREFIX``) of a cancelled or refunded invoiced order."""
         super().__init__(session=session, **repo_kwargs)
         self.provider = provider
+        self.credit_note_prefix = invoices.credit_note_prefix if invoices else DEFAULT_CREDIT_NOTE_PREFIX
 
     def _provider(self, given: PaymentProvider | None) -> PaymentProvider:
         chosen = given or self.provider
@@ -362,6 +377,7 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
                 summary=f"Order {order.number}: refunded {amount}{card} ({result.reference})",
                 changes={"refund_reference": [None, result.reference]},
             )
+            await self._document_refund(order, result.reference, now, actor)
         await session.commit()
         if recorded.rowcount == 1:
             # Shown by the page being rendered now, without another read (and another transaction).
@@ -369,6 +385,33 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             set_committed_value(order, "refunded_at", now)
             set_committed_value(order, "updated_at", now)
         return order
+
+    async def _document_refund(self, order: Order, reference: str, now: datetime, actor: User | None) -> None:
+        """Record the whole-order refund just made as a ``Refund`` of an amount (no lines: the stock moved
+        with the status) and give it a credit note, in the caller's transaction, when the order was
+        invoiced: every refund of an invoiced sale is documented by a credit note (EU VAT Directive
+        2006/112/EC, art. 219). An order paid after it was cancelled has no invoice and gets none."""
+        session = self.repository.session
+        invoiced = await session.scalar(
+            select(Invoice.id).where(Invoice.order_id == order.id, Invoice.kind == InvoiceKind.INVOICE.value)
+        )
+        if invoiced is None:
+            return
+        refund = Refund(
+            order_id=order.id,
+            amount=order.refund_amount,
+            currency=order.currency,
+            reason="Order cancelled" if order.status == OrderStatus.CANCELLED.value else "Order refunded",
+            restock=False,
+            status=RefundStatus.SUCCEEDED.value,
+            idempotency_key=refund_idempotency_key(order),
+            reference=reference,
+            actor_id=actor.id if actor is not None else None,
+            refunded_at=now,
+        )
+        session.add(refund)
+        await session.flush()
+        await issue_credit_note(session, refund, prefix=self.credit_note_prefix, now=now)
 
     async def get_by_number(self, number: str, *, user_id: int | None = None) -> Order:
         """The order ``number``; with ``user_id``, only if it is that user's.
@@ -490,12 +533,34 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
         session = self.repository.session
         async with session.begin_nested():
             order = await self.get_by_number(number, user_id=user_id)
-            if OrderStatus(order.status) not in SHOPPER_CANCELLABLE:
-                raise InvalidTransition(f"Order {order.number} is {order.status} and can no longer be cancelled.")
             actor = await session.get(User, user_id)
-            order = await self.transition(order, S.CANCELLED, actor=actor)
+            order = await self._cancel_for_shopper(order, actor)
         await session.commit()
         return await self._refund(order, self._provider(provider), actor)
+
+    async def cancel_by_guest(self, number: str, *, provider: PaymentProvider | None = None) -> Order:
+        """A guest cancels their order by its signed link (``webshop.checkout.guest_links``, checked by the
+        caller): the same rule and steps as ``cancel_by_shopper``, with no account as the actor.
+
+        Raises:
+            NotFound: no such order, or it belongs to an account now (its owner cancels it signed in).
+            InvalidTransition: already shipped, cancelled or refunded.
+        """
+        session = self.repository.session
+        async with session.begin_nested():
+            order = await self.get_by_number(number)
+            if order.user_id is not None:
+                raise NotFound("We could not find that order.")
+            order = await self._cancel_for_shopper(order, None)
+        await session.commit()
+        return await self._refund(order, self._provider(provider), None)
+
+    async def _cancel_for_shopper(self, order: Order, actor: User | None) -> Order:
+        """``transition`` to cancelled under the shopper's rule (``shopper_may_cancel``), in the caller's
+        transaction."""
+        if OrderStatus(order.status) not in SHOPPER_CANCELLABLE:
+            raise InvalidTransition(f"Order {order.number} is {order.status} and can no longer be cancelled.")
+        return await self.transition(order, S.CANCELLED, actor=actor)
 
     async def search_for_admin(
         self,

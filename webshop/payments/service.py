@@ -35,7 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from webshop.cart.service import CartService
+from webshop.cart.service import CartOwner, CartService
 from webshop.db.models import Order, OrderStatus, PaymentEvent, PaymentStatus
 from webshop.errors import InvalidTransition
 from webshop.invoices.numbering import issue_invoice
@@ -209,7 +209,8 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
         await queue_order_email(session, order, "order_cancelled")  # says the payment goes back
         await session.commit()
         logger.warning("order %s was paid after it was cancelled; refunding %s", order.number, order.total)
-        return await OrderService(session=session, provider=self.provider).settle_refund(order.id)
+        orders = OrderService(session=session, provider=self.provider, invoices=self.invoices)
+        return await orders.settle_refund(order.id)
 
     async def _failed(self, order_id: int, intent: Intent) -> Order:
         session = self.repository.session
@@ -220,7 +221,7 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
         reason = intent.failure_reason or (
             "The payment was cancelled." if intent.status == PaymentStatus.CANCELLED else "The payment failed."
         )
-        orders = OrderService(session=session, provider=self.provider)
+        orders = OrderService(session=session, provider=self.provider, invoices=self.invoices)
         try:
             async with session.begin_nested():
                 await session.execute(
@@ -231,9 +232,10 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
                 )
                 order.payment_status = intent.status.value  # no refund is owed: nothing was paid
                 await orders.transition(order, OrderStatus.CANCELLED, reference=f"{order.number} {intent.status}")
-                if order.user_id is not None:
-                    lines = [(line.variant_id, line.quantity) for line in order.lines if line.variant_id is not None]
-                    await CartService(session=session).restore_lines(order.user_id, lines)
+                lines = [(line.variant_id, line.quantity) for line in order.lines if line.variant_id is not None]
+                owner = CartOwner(user_id=order.user_id, token=None if order.user_id else order.guest_cart_token)
+                if owner.user_id is not None or owner.token:
+                    await CartService(session=session).restore_lines(owner, lines)
         except InvalidTransition:  # another road cancelled or paid it first
             pass
         await session.commit()

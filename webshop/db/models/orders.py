@@ -67,6 +67,9 @@ class Order(BigIntAuditBase):
     # None for a guest's order (``email`` is then where its messages go) until the guest makes an account.
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     email: Mapped[str] = mapped_column(String(320), default="", server_default=text("''"))
+    # A guest's cart (its session token), where a failed or cancelled payment puts the lines back; None for
+    # an account's order (the account's cart is found by ``user_id``).
+    guest_cart_token: Mapped[str | None] = mapped_column(String(64), default=None)
     checkout_token: Mapped[str] = mapped_column(String(100), unique=True)
     status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PENDING.value)
     currency: Mapped[str] = mapped_column(String(3))
