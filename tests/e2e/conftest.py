@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import SHARED_CATALOG, unavailable
+from tests.e2e import steps
 from tests.live import live_server as serve
 from tests.live import run_cli, shop_env
 
@@ -320,5 +321,17 @@ def screen_page(request: pytest.FixtureRequest, browser: Browser, live_server: s
     context = new_context(browser, live_server, **options)
     try:
         yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def admin_page(browser: Browser, live_server: str, live_admin: tuple[str, str]) -> Iterator[Page]:
+    """A page with JavaScript on (downloads accepted), signed in as the shared server's admin."""
+    context = new_context(browser, live_server, accept_downloads=True)
+    try:
+        page = context.new_page()
+        steps.sign_in(page, *live_admin)
+        yield page
     finally:
         context.close()

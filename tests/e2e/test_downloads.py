@@ -7,29 +7,7 @@ and carry ``download``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
-
-import pytest
 from playwright.sync_api import Page, expect
-
-from tests.e2e import steps
-from tests.e2e.conftest import new_context
-
-if TYPE_CHECKING:
-    from playwright.sync_api import Browser
-
-
-@pytest.fixture
-def admin_page(browser: Browser, live_server: str, live_admin: tuple[str, str]) -> Iterator[Page]:
-    """A page with JavaScript on, signed in as the shared server's admin."""
-    context = new_context(browser, live_server, accept_downloads=True)
-    try:
-        page = context.new_page()
-        steps.sign_in(page, *live_admin)
-        yield page
-    finally:
-        context.close()
 
 
 def test_every_download_link_opts_out_of_boost(admin_page: Page) -> None:

@@ -14,7 +14,6 @@ import email.policy
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,18 +134,6 @@ def test_the_authenticate_card_asks_the_bank_first_then_pays(page: Page) -> None
     page.get_by_role("button", name="Complete authentication").click()
     expect(page.get_by_role("status").filter(has_text="Thank you")).to_contain_text("is placed and paid")
     expect(page.locator("#order-status")).to_have_text("Paid")
-
-
-@pytest.fixture
-def admin_page(browser: Browser, live_server: str, live_admin: tuple[str, str]) -> Iterator[Page]:
-    """A page with JavaScript on, signed in as the shared server's admin."""
-    context = new_context(browser, live_server)
-    try:
-        page = context.new_page()
-        steps.sign_in(page, *live_admin)
-        yield page
-    finally:
-        context.close()
 
 
 def _stock(page: Page, slug: str) -> str:

@@ -31,6 +31,7 @@ from webshop.db.engine import write_session
 from webshop.db.models import AccountToken, User
 from webshop.errors import Conflict, DomainError, ValidationFailed
 from webshop.mail.outbox import queue_email
+from webshop.orders.service import adopt_guest_orders
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
 
@@ -279,7 +280,8 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
         await self.repository.session.commit()
 
     async def verify_email(self, token: str) -> User:
-        """Follow a verification link: the address it was sent to becomes verified; committed.
+        """Follow a verification link: the address it was sent to becomes verified, and the guest orders
+        placed with it become the account's (``adopt_guest_orders``); committed.
 
         Raises:
             AccountLinkError: the link does not work (also when the account's address changed since).
@@ -291,6 +293,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
                 raise AccountLinkError(LinkProblem.SUPERSEDED, LinkPurpose.VERIFY_EMAIL)
             if user.email_verified_at is None:
                 user.email_verified_at = datetime.now(UTC)
+            await adopt_guest_orders(session, user)
             await session.flush()
         await session.commit()
         return user
@@ -346,6 +349,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             user.locked_until = None
             if user.email_verified_at is None:
                 user.email_verified_at = datetime.now(UTC)
+            await adopt_guest_orders(session, user)
             await UserService(session=session).end_all_sessions(user.id)
             await self._supersede_all(user.id)
             queue_email(
@@ -436,6 +440,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
                 old_email = user.email
                 user.email = new_email
                 user.email_verified_at = datetime.now(UTC)
+                await adopt_guest_orders(session, user)
                 await self._supersede_all(user.id)
                 await session.flush()
                 queue_email(

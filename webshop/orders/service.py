@@ -115,6 +115,21 @@ async def units_refunded(session: Any, order_id: int) -> dict[int, int]:
     return {line_id: int(units) for line_id, units in rows.all()}
 
 
+async def adopt_guest_orders(session: Any, user: User) -> int:
+    """Give ``user`` the guest orders placed with their e-mail address (case-insensitive), in the caller's
+    transaction; returns how many. Call it only once the address is proven the user's (a verification,
+    password-reset or e-mail-change link followed): an account registered with someone else's address
+    must not see their orders (OWASP Authorization Cheat Sheet). One conditional ``UPDATE ... WHERE
+    user_id IS NULL``, so an order adopted meanwhile (its link's "Create an account") is left alone."""
+    adopted = await session.execute(
+        update(Order)
+        .where(Order.user_id.is_(None), Order.email != "", func.lower(Order.email) == user.email.lower())
+        .values(user_id=user.id, updated_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    return int(adopted.rowcount or 0)
+
+
 @dataclass(frozen=True)
 class AdminOrderRow:
     """One row of the admin order list: the order and who placed it (``guest``: no account, the
