@@ -82,7 +82,16 @@ def show_filters(page: Page) -> None:
 
 
 def choose_options(page: Page, options: dict[str, str]) -> None:
-    """On a product page, pick a variant by its option values (selects ``opt0``, ``opt1``…, by value)."""
+    """On a product page, pick a variant by its option values (selects ``opt0``, ``opt1``…, by value).
+
+    With JavaScript on, it first waits until htmx has taken the picker in hand (its ``hx-trigger="change"``
+    bound): right after a boosted navigation the new page can be on screen a moment before that, and a
+    change made in that moment (faster than any person) would not swap the variant panel.
+    """
+    page.wait_for_function(
+        "() => { const form = document.querySelector('form.variant-picker');"
+        " return !form || !window.htmx || form['htmx-internal-data'] !== undefined; }"
+    )
     for select_id, value in options.items():
         select = page.locator(f"#{select_id}")
         if select.input_value() == value:
