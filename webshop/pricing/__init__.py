@@ -9,4 +9,5 @@ Modules:
     tax         a line's net/tax/gross in net or gross price mode, an order's totals and tax by rate
     shipping    flat, weight-band and subtotal-band shipping rates
     promotions  whether a promotion applies to a cart, how much it takes off, which ones combine
+    codes       promotion codes as typed (normalised) and why a promotion does not apply, in words
 """
