@@ -26,13 +26,14 @@ from webshop.accounts.web import sign_in_browser
 from webshop.checkout.guest import AccountExists, create_account_for_order
 from webshop.checkout.guest_links import GUEST_LINK_LIFETIME, GuestLinkError, guest_order_number
 from webshop.config import Settings
-from webshop.db.models import Order, OrderStatus
+from webshop.db.models import Order
 from webshop.errors import Conflict, InvalidTransition, ValidationFailed
 from webshop.invoices.service import Document, InvoiceService, documents_of
 from webshop.invoices.web import number_of, pdf_response
 from webshop.orders.fulfilment import shop_groups
 from webshop.orders.refunds import RefundService
-from webshop.orders.service import OrderService, refund_owed, shopper_may_cancel
+from webshop.orders.service import OrderService, shopper_may_cancel
+from webshop.orders.web import cancel_question
 from webshop.text import Line
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
@@ -153,17 +154,7 @@ class GuestOrderController(Controller):
         order = await guest_order(token, settings, orders_service)
         if order.user_id is not None:
             return see_other_to(request, "order.cancel_confirm", number=order.number)
-        return Template(
-            "orders/cancel.html",
-            context={
-                "order": order,
-                "guest_token": token,
-                "cancellable": shopper_may_cancel(order),
-                "refund": refund_owed(order, OrderStatus.CANCELLED),
-                "items": sum(line.quantity for line in order.lines),
-            },
-            headers=PRIVATE,
-        )
+        return Template("orders/cancel.html", context={**cancel_question(order), "guest_token": token}, headers=PRIVATE)
 
     @post("/{token:str}/cancel", name="order.guest.cancel", media_type=MediaType.HTML)
     async def cancel(

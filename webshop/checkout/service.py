@@ -449,7 +449,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
             order = self._new_order(owner.user_id, view, self.totals(view, method), address, method, self.provider)
             order.email = email
-            order.guest_cart_token = owner.token if owner.user_id is None else None
+            order.guest_cart_token = owner.token  # None for an account's cart
             order.checkout_token = checkout_token
             order.customer_note = note
             order.payment_expires_at = self.payment_service().expires_at()

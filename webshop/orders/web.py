@@ -36,6 +36,17 @@ async def own_order(
     return await orders_service.get_by_number(number, user_id=request.user.id)
 
 
+def cancel_question(order: Order) -> dict[str, Any]:
+    """The context of ``orders/cancel.html`` for ``order`` (an account's or a guest's): whether it may
+    still be cancelled, what the card gets back, how many items go back to stock."""
+    return {
+        "order": order,
+        "cancellable": shopper_may_cancel(order),
+        "refund": refund_owed(order, OrderStatus.CANCELLED),
+        "items": sum(line.quantity for line in order.lines),
+    }
+
+
 class OrderController(Controller):
     """A shopper's own orders; anyone else's order number is a 404."""
 
@@ -94,15 +105,7 @@ class OrderController(Controller):
     @get("/{number:str}/cancel", name="order.cancel_confirm", media_type=MediaType.HTML)
     async def confirm_cancel(self, order: NamedDependency[Order]) -> Template:
         """Ask before cancelling: what comes back to the card, what goes back to stock (changes nothing)."""
-        return Template(
-            "orders/cancel.html",
-            context={
-                "order": order,
-                "cancellable": shopper_may_cancel(order),
-                "refund": refund_owed(order, OrderStatus.CANCELLED),
-                "items": sum(line.quantity for line in order.lines),
-            },
-        )
+        return Template("orders/cancel.html", context=cancel_question(order))
 
     @post("/{number:str}/cancel", name="order.cancel", media_type=MediaType.HTML)
     async def cancel(

@@ -233,7 +233,7 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
                 order.payment_status = intent.status.value  # no refund is owed: nothing was paid
                 await orders.transition(order, OrderStatus.CANCELLED, reference=f"{order.number} {intent.status}")
                 lines = [(line.variant_id, line.quantity) for line in order.lines if line.variant_id is not None]
-                owner = CartOwner(user_id=order.user_id, token=None if order.user_id else order.guest_cart_token)
+                owner = CartOwner(user_id=order.user_id, token=order.guest_cart_token)  # the account's first
                 if owner.user_id is not None or owner.token:
                     await CartService(session=session).restore_lines(owner, lines)
         except InvalidTransition:  # another road cancelled or paid it first
