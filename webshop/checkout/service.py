@@ -554,6 +554,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                     shop_name=shop_name,
                     tax_rate_bp=rate,
                     tax_amount=tax_amount(line.line_total, rate),
+                    net_amount=line.line_total,
                 )
             )
         return lines

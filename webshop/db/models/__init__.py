@@ -28,11 +28,20 @@ from webshop.db.models.payments import (
     TestPaymentIntent,
     TestPaymentRefund,
 )
+from webshop.db.models.pricing import (
+    REST_OF_WORLD,
+    Promotion,
+    PromotionUsage,
+    ShippingMethod,
+    ShippingZone,
+    TaxRate,
+)
 from webshop.db.models.shops import Shop, ShopMember, ShopRole
 from webshop.db.models.stock import StockMovement, StockReason
 from webshop.db.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
+    "REST_OF_WORLD",
     "AccountToken",
     "Address",
     "AuditEvent",
@@ -58,17 +67,22 @@ __all__ = [
     "ProductFacet",
     "ProductImage",
     "ProductSearch",
+    "Promotion",
+    "PromotionUsage",
     "RefreshToken",
     "Refund",
     "RefundLine",
     "RefundStatus",
     "RevokedAccessToken",
     "SearchTerm",
+    "ShippingMethod",
+    "ShippingZone",
     "Shop",
     "ShopMember",
     "ShopRole",
     "StockMovement",
     "StockReason",
+    "TaxRate",
     "TestPaymentEvent",
     "TestPaymentIntent",
     "TestPaymentRefund",

@@ -21,6 +21,8 @@ class Cart(BigIntAuditBase):
 
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    promotion_code: Mapped[str | None] = mapped_column(String(40), default=None)
+    """The promotion code the shopper entered (normalised, ``webshop.pricing.codes``), or None."""
 
     lines: Mapped[list[CartLine]] = relationship(
         back_populates="cart", cascade="all, delete-orphan", order_by="CartLine.id"

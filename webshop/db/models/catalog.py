@@ -153,6 +153,8 @@ class Variant(BigIntAuditBase):
     tax_category: Mapped[str] = mapped_column(String(limits.TAX_CATEGORY), default="standard")
     stock: Mapped[int] = mapped_column(Integer, default=0)
     low_stock_threshold: Mapped[int] = mapped_column(Integer, default=5)
+    weight_grams: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Shipping weight of one unit in grams (weight-band shipping rates, ``webshop.pricing.shipping``)."""
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     product: Mapped[Product] = relationship(back_populates="variants")

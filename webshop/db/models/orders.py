@@ -12,6 +12,10 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 ORDER_NOTE = 500
+TOTAL_ADDS_UP = (
+    "total = subtotal - discount_total + shipping_total + CASE WHEN prices_include_tax THEN 0 ELSE tax_total END"
+)
+"""An order's total: the goods less their discount, plus shipping, plus tax unless the prices include it."""
 
 
 class OrderStatus(enum.StrEnum):
@@ -45,7 +49,8 @@ class Address(BigIntAuditBase):
 
 
 class Order(BigIntAuditBase):
-    """A placed order. Amounts are minor units of ``currency``; ``total = subtotal + shipping + tax``.
+    """A placed order. Amounts are minor units of ``currency``; ``total`` is ``subtotal - discount_total +
+    shipping_total + tax_total``, without ``tax_total`` when ``prices_include_tax`` (``TOTAL_ADDS_UP``).
 
     ``checkout_token`` is the one-time token of the checkout form (or the API's Idempotency-Key),
     unique, so placing the same checkout twice finds the first order instead of making another.
@@ -60,7 +65,7 @@ class Order(BigIntAuditBase):
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_status_payment_expires", "status", "payment_expires_at"),
         Index("ix_orders_email", "email"),
-        CheckConstraint("total = subtotal + shipping_total + tax_total", name="total_adds_up"),
+        CheckConstraint(TOTAL_ADDS_UP, name="total_adds_up"),
     )
 
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -108,6 +113,18 @@ class Order(BigIntAuditBase):
     refunded_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The shopper's note at checkout (plain text, at most ORDER_NOTE characters; escaped wherever shown).
     customer_note: Mapped[str] = mapped_column(String(ORDER_NOTE), default="", server_default=text("''"))
+    discount_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Minor units the promotions took off the goods: the sum of the lines' ``discount``."""
+    shipping_discount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Minor units the promotions took off shipping (``shipping_total`` is after it)."""
+    shipping_tax: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Tax on shipping, included in ``tax_total`` (shipping is taxed at the destination's standard rate)."""
+    prices_include_tax: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    """The shop's price mode at checkout: True when unit prices, ``subtotal`` and shipping include tax."""
+    tax_breakdown: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """``[{"rate_bp", "net", "tax"}]`` per tax rate at checkout, shipping included, lowest rate first."""
+    promotions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """The promotions applied, as they were: ``[{"id", "name", "code", "kind", "amount", "shipping"}]``."""
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
@@ -154,6 +171,10 @@ class OrderLine(BigIntAuditBase):
     tax_rate_bp: Mapped[int] = mapped_column(Integer)
     line_total: Mapped[int] = mapped_column(Integer)
     tax_amount: Mapped[int] = mapped_column(Integer)
+    discount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Minor units of the order's promotions allocated to this line (in the order's price mode)."""
+    net_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """The line excluding tax after its discount; the shopper paid ``net_amount + tax_amount`` for it."""
 
     order: Mapped[Order] = relationship(back_populates="lines")
 
@@ -181,6 +202,7 @@ class Fulfilment(BigIntAuditBase):
     shop_name: Mapped[str] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(20), default=FulfilmentStatus.PENDING.value)
     shipping_amount: Mapped[int] = mapped_column(Integer, default=0)
+    shipping_tax: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     carrier: Mapped[str] = mapped_column(String(80), default="")
     tracking_number: Mapped[str] = mapped_column(String(100), default="")
     shipped_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
