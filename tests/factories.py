@@ -203,6 +203,7 @@ async def make_order(
                     tax_category="standard",
                     tax_rate_bp=0,
                     line_total=variant.price * quantity,
+                    net_amount=variant.price * quantity,
                     tax_amount=0,
                     shop_id=product.shop_id,
                 )

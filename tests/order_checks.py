@@ -53,9 +53,16 @@ async def assert_orders_whole(session: AsyncSession, *, pending_at_most: int = 0
                 problems.append(f"{order.number}: line {line.sku} total {line.line_total}")
         if order.subtotal != sum(ln.line_total for ln in lines):
             problems.append(f"{order.number}: subtotal {order.subtotal} is not the sum of its lines")
-        if order.tax_total != sum(ln.tax_amount for ln in lines):
-            problems.append(f"{order.number}: tax {order.tax_total} is not the sum of its lines' tax")
-        if order.total != order.subtotal + order.shipping_total + order.tax_total:
+        if order.tax_total != sum(ln.tax_amount for ln in lines) + order.shipping_tax:
+            problems.append(f"{order.number}: tax {order.tax_total} is not the sum of its lines' and shipping's tax")
+        if order.discount_total != sum(ln.discount for ln in lines):
+            problems.append(f"{order.number}: discount {order.discount_total} is not the sum of its lines' discounts")
+        paid_for_lines = sum(ln.net_amount + ln.tax_amount for ln in lines)
+        shipping_gross = order.shipping_total + (0 if order.prices_include_tax else order.shipping_tax)
+        if order.total != paid_for_lines + shipping_gross:
+            problems.append(f"{order.number}: total {order.total} is not what its lines and shipping cost")
+        tax = 0 if order.prices_include_tax else order.tax_total
+        if order.total != order.subtotal - order.discount_total + order.shipping_total + tax:
             problems.append(f"{order.number}: total {order.total} does not add up")
         parts = parts_by_order.get(order.id, [])
         if parts and order.shipping_total != sum(part.shipping_amount for part in parts):

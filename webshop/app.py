@@ -82,7 +82,7 @@ from webshop.payments.testing_web import TestPaymentPageController
 from webshop.payments.worker import PaymentExpirer
 from webshop.security.cors import install as install_api_cors
 from webshop.security.headers import allowed_hosts_config
-from webshop.security.jwt import api_auth
+from webshop.security.jwt import api_auth, optional_bearer_user
 from webshop.security.session import SessionUserMiddleware, session_config
 from webshop.security.throttle import provide_sign_in_throttle, rate_limit_middleware, rate_limit_stores
 from webshop.shops.api import ShopApiController
@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     catalog_reader = attach_reader(alchemy.get_engine(), settings.database.connect_timeout)
     app = Litestar(
         route_handlers=_route_handlers(settings, alchemy, bearer.middleware),
-        dependencies=_dependencies(settings, alchemy, payment_provider),
+        dependencies=_dependencies(settings, alchemy, payment_provider, bearer),
         plugins=[
             SQLAlchemyPlugin(config=alchemy),
             HTMXPlugin(),
@@ -293,13 +293,14 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
 
 
 def _dependencies(
-    settings: Settings, alchemy: ShopAlchemyConfig, payment_provider: PaymentProvider
+    settings: Settings, alchemy: ShopAlchemyConfig, payment_provider: PaymentProvider, bearer: Any
 ) -> dict[str, Provide]:
     """What handlers get by name: the settings, the database config and one provider per service
     (each wrapped in ``Provide`` once per app: parsing them per route cost a second of start-up)."""
     return {
         "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
         "sign_in_throttle": Provide(provide_sign_in_throttle, sync_to_thread=False),
+        "api_user": Provide(optional_bearer_user(bearer.middleware)),
         "alchemy": Provide(lambda: alchemy, use_cache=True, sync_to_thread=False),
         "account_links_service": service_provider(AccountLinkService, security=settings.security, shop=settings.shop),
         "products_service": service_provider(ProductService, shop=settings.shop),

@@ -95,6 +95,10 @@ class CartChanged(DomainError, status_code=409, title="Cart changed"):
     """The cart or its prices changed between review and placing the order; review it again."""
 
 
+class PromotionUnavailable(DomainError, status_code=409, title="Promotion unavailable"):
+    """A promotion the cart was priced with was used up (or withdrawn) while the order was placed."""
+
+
 class TooManyAttempts(DomainError, status_code=429, title="Too many attempts"):
     """Too many failed sign-ins for this account (or e-mail address): it is locked for a while.
 

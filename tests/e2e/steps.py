@@ -18,8 +18,8 @@ ADDRESS = {
     "Street address": "12 Analytical Way",
     "City": "London",
     "Postal code": "N1 9GU",
-    "Country code (e.g. US)": "GB",
 }
+COUNTRY = "GB"
 
 
 def header(page: Page) -> Locator:
@@ -115,6 +115,7 @@ def fill_address(page: Page) -> None:
         new.check()
     for label, value in ADDRESS.items():
         page.get_by_label(label).fill(value)
+    page.get_by_label("Country", exact=True).select_option(COUNTRY)
     page.get_by_role("button", name="Continue to shipping").click()
 
 

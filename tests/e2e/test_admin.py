@@ -120,7 +120,7 @@ def _buy(page: Page, slug: str, size: str, quantity: int) -> str:
         page.get_by_label("Street address").fill("12 Analytical Way")
         page.get_by_label("City").fill("London")
         page.get_by_label("Postal code").fill("N1 9GU")
-        page.get_by_label("Country code (e.g. US)").fill("GB")
+        page.get_by_label("Country", exact=True).select_option("GB")
     page.get_by_role("button", name="Continue to shipping").click()
     page.get_by_label(re.compile(r"^Standard")).check()
     page.get_by_role("button", name="Continue to review").click()

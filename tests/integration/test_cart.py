@@ -19,8 +19,9 @@ async def test_guest_adds_to_cart_and_sees_lines_and_totals(client, skus):
     assert "Beta Camera" in page.text
     assert badge(page.text) == 2
     assert re.search(r'id="cart-subtotal">\$900.00<', page.text)
-    assert re.search(r'id="cart-tax">\$180.00<', page.text)  # 20 % standard rate
-    assert re.search(r'id="cart-total"><strong>\$1,085.00<', page.text)  # + $5.00 cheapest shipping
+    # 20 % standard rate on the goods ($180.00) and on the cheapest shipping, $5.00 ($1.00)
+    assert re.search(r'id="cart-tax">\$181.00<', page.text)
+    assert re.search(r'id="cart-total"><strong>\$1,086.00<', page.text)
 
 
 async def test_adding_more_than_stock_says_only_n_left_and_changes_nothing(client, skus):

@@ -43,8 +43,8 @@ from tests.shopper import (
     review,
     sign_in,
 )
-from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config
-from webshop.db.models import Address, Cart, CartLine, Order, User, UserRole, Variant
+from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config, write_session
+from webshop.db.models import Address, Cart, CartLine, Order, Promotion, PromotionUsage, User, UserRole, Variant
 from webshop.stock.service import find_ledger_mismatches
 
 pytestmark = pytest.mark.xdist_group("processes")
@@ -59,6 +59,7 @@ CATALOG = (
     P("Remove Item", "photo", None, (), (("RM-1", (), 1000, 50),)),
     P("Buy Item", "photo", None, (), (("BUY-1", (), 1000, 10), ("CANCEL-1", (), 1000, 10))),
     P("Admin Item", "photo", None, (), (("ADM-1", (), 1000, 5),)),
+    P("Promo Item", "photo", None, (), (("PROMO-1", (), 1000, 200),)),
 )
 
 
@@ -282,6 +283,68 @@ async def test_place_one_checkout_form_twenty_times(shop: Shop, db: ShopAlchemyC
         assert await find_ledger_mismatches(session) == []
     page = await browser.get(f"/orders/{numbers[0]}?placed=1")
     assert page.status_code == 200 and numbers[0] in page.text
+
+
+async def test_fifty_shoppers_race_for_a_code_limited_to_ten_uses(
+    shop: Shop, db: ShopAlchemyConfig, browser: httpx.AsyncClient
+):
+    """50 shoppers with the same code in their carts check out at once through the API: exactly 10 orders
+    get the discount (the code's limit), the other 40 are told (409) and charged nothing; no 5xx.
+    Cancelling a discounted order gives its use back once, however many times it is cancelled."""
+    shoppers = 50
+    async with write_session(db) as session:
+        promotion = Promotion(name="Race ten", code="RACE10", kind="percentage", value=10, usage_limit=10)
+        session.add(promotion)
+        await session.commit()
+        promotion_id = promotion.id
+    emails = [f"race-{index}-{uuid.uuid4().hex[:6]}@example.com" for index in range(shoppers)]
+    headers = []
+    for email in emails:
+        user_id = await make_user(db, email)
+        async with write_session(db) as session:
+            cart = Cart(user_id=user_id, promotion_code="RACE10")
+            session.add(cart)
+            await session.flush()
+            session.add(CartLine(cart_id=cart.id, variant_id=shop.skus["PROMO-1"], quantity=2))
+            await session.commit()
+        tokens = await browser.post("/api/auth/token", data={"username": email, "password": PASSWORD})
+        headers.append({"Authorization": f"Bearer {tokens.json()['access_token']}"})
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment": {"token": "tok_visa"}}
+    responses = await at_once(
+        *(
+            browser.post("/api/checkout", json=body, headers={**h, "Idempotency-Key": f"race-{index}"})
+            for index, h in enumerate(headers)
+        )
+    )
+    statuses = no_server_errors(responses)
+    assert sorted(set(statuses)) == [201, 409], statuses
+    placed = [r.json() for r in responses if r.status_code == 201]
+    assert len(placed) == 10
+    assert all(o["discount_total"]["amount"] == 200 and o["promotions"][0]["code"] == "RACE10" for o in placed)
+    refused = [r.json() for r in responses if r.status_code == 409]
+    assert all("RACE10" in p["detail"] and "used up" in p["detail"] for p in refused), refused[0]
+    async with db.get_session() as session:
+        assert await session.scalar(select(Promotion.times_used).where(Promotion.id == promotion_id)) == 10
+        uses = await session.scalar(select(func.count()).select_from(PromotionUsage))
+        orders = await session.scalar(
+            select(func.count()).select_from(Order).where(Order.number.in_([o["number"] for o in placed]))
+        )
+        assert uses == 10 and orders == 10
+        # Nobody was charged the discounted price without a use counted: every promo order is one of the ten.
+        assert await session.scalar(select(func.count()).select_from(Order).where(Order.discount_total > 0)) == 10
+        assert await find_ledger_mismatches(session) == []
+
+    # A cancelled order gives its use back exactly once, however many cancels arrive together.
+    first = placed[0]
+    owner = headers[statuses.index(201)]
+    cancels = await at_once(*(browser.post(f"/api/orders/{first['id']}/cancel", headers=owner) for _ in range(N)))
+    assert set(no_server_errors(cancels)) <= {200, 409}
+    async with db.get_session() as session:
+        assert await session.scalar(select(Promotion.times_used).where(Promotion.id == promotion_id)) == 9
+        released = await session.scalar(
+            select(func.count()).select_from(PromotionUsage).where(PromotionUsage.released_at.is_not(None))
+        )
+        assert released == 1
 
 
 async def test_cancel_twenty_times(shop: Shop, db: ShopAlchemyConfig, browser: httpx.AsyncClient):

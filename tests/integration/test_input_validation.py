@@ -8,7 +8,6 @@ message for a page; nothing is saved. On PostgreSQL a NUL that got as far as the
 from __future__ import annotations
 
 import re
-from typing import get_args
 
 import pytest
 from sqlalchemy import func, select
@@ -16,8 +15,6 @@ from sqlalchemy import func, select
 from tests.conftest import make_settings
 from tests.shopper import ADDRESS, PASSWORD, add_to_cart, place, post, ready_to_pay, register, text_of
 from webshop.accounts.service import UserService
-from webshop.checkout.pricing import SHIPPING_METHODS
-from webshop.checkout.schemas import ShippingCode
 from webshop.db.engine import write_session
 from webshop.db.models import Address, CartLine, Order, Product, User, UserRole, Variant
 from webshop.text import CONTROL_MESSAGE
@@ -199,7 +196,3 @@ def test_the_schema_states_the_patterns_in_json_schema_syntax(tmp_path):
             arms = schema.get("oneOf", [schema])
             if any(arm.get("type") == "string" and "format" not in arm for arm in arms) and "enum" not in schema:
                 assert "pattern" in schema, (name, field)
-
-
-def test_shipping_codes_are_the_shipping_methods():
-    assert set(get_args(ShippingCode)) == {method.code for method in SHIPPING_METHODS}

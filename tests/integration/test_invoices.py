@@ -153,6 +153,7 @@ async def invoiced_order(alchemy: Any, user_id: int, number: str = "W-1001") -> 
                 tax_category="standard",
                 tax_rate_bp=2000,
                 line_total=3000,
+                net_amount=3000,
                 tax_amount=600,
             ),
             OrderLine(
@@ -166,6 +167,7 @@ async def invoiced_order(alchemy: Any, user_id: int, number: str = "W-1001") -> 
                 tax_category="reduced",
                 tax_rate_bp=700,
                 line_total=2000,
+                net_amount=2000,
                 tax_amount=140,
             ),
         ]

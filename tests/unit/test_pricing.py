@@ -1,13 +1,12 @@
-"""Money and tax in integer minor units: formatting, parsing typed amounts, tax per line, cart totals."""
+"""Money and tax in integer minor units: formatting, parsing typed amounts, tax per line (carts are priced in
+tests/integration/test_pricing_rules.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from webshop.cart.service import CartView, LineView
-from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method, tax_amount
-from webshop.errors import ValidationFailed
 from webshop.money import exponent, format_money, parse_major
+from webshop.pricing.tax import tax_of_net
 
 
 @pytest.mark.parametrize(
@@ -67,46 +66,4 @@ def test_exponents_default_to_two_decimals():
     ],
 )
 def test_tax_is_rounded_half_up_to_the_minor_unit(net, rate_bp, tax):
-    assert tax_amount(net, rate_bp) == tax
-
-
-def line(index: int, unit_price: int, quantity: int, tax_category: str = "standard") -> LineView:
-    return LineView(
-        id=index,
-        variant_id=index,
-        product_id=index,
-        sku=f"SKU-{index}",
-        product_name=f"Product {index}",
-        product_slug=f"product-{index}",
-        options={},
-        unit_price=unit_price,
-        currency="USD",
-        quantity=quantity,
-        stock=10,
-        tax_category=tax_category,
-    )
-
-
-def test_cart_totals_round_tax_per_line_and_add_shipping():
-    cart = CartView(id=1, lines=[line(1, 333, 3), line(2, 125, 2, "reduced"), line(3, 1000, 1, "exempt")])
-    totals = cart.totals(shipping_method("express"), {"standard": 2000, "reduced": 500})
-    # 999 at 20 % is 199.8 → 200; 250 at 5 % is 12.5 → 13; an unknown category is not taxed.
-    assert (totals.subtotal, totals.shipping, totals.tax) == (999 + 250 + 1000, 1000, 213)
-    assert totals.total == 2249 + 1000 + 213
-    assert cart.count == 6
-    assert cart.totals(None, {}).total == 2249  # no shipping chosen yet, no tax rates
-
-
-def test_rounding_per_line_differs_from_rounding_the_sum():
-    """Two lines with 2.5 cents of tax each: 3 + 3, where rounding the sum once would give 5."""
-    cart = CartView(id=1, lines=[line(1, 25, 1), line(2, 25, 1)])
-    assert cart.totals(None, {"standard": 1000}).tax == 6
-    assert tax_amount(50, 1000) == 5
-
-
-def test_shipping_methods_are_flat_rates_and_an_unknown_one_is_a_field_error():
-    assert [m.code for m in SHIPPING_METHODS] == ["standard", "express"]
-    assert shipping_method("standard").price == 500
-    with pytest.raises(ValidationFailed) as refused:
-        shipping_method("teleport")
-    assert set(refused.value.field_errors) == {"shipping_method"}
+    assert tax_of_net(net, rate_bp) == tax

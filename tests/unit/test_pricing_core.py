@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from webshop.checkout.pricing import tax_amount
 from webshop.pricing.rounding import allocate, round_half_up
-from webshop.pricing.tax import LineInput, OrderTax, PriceMode, price_line, price_order, split_gross, tax_of_net
+from webshop.pricing.tax import LineInput, OrderTax, PriceMode, price_line, price_order, split_gross
 
 NET, GROSS = PriceMode.NET, PriceMode.GROSS
 
@@ -85,11 +84,6 @@ def test_allocate_always_sums_exactly_and_stays_within_one_unit(amount, weights)
     for weight, share in zip(weights, shares, strict=True):
         assert amount * weight // total <= share <= amount * weight // total + 1
         assert weight or share == 0
-
-
-@given(st.integers(0, 10**9), st.integers(0, 10**4))
-def test_tax_of_net_agrees_with_checkout_tax_amount(net, rate_bp):
-    assert tax_of_net(net, rate_bp) == tax_amount(net, rate_bp)
 
 
 @given(st.integers(0, 10**9), st.integers(0, 10**4))

@@ -11,6 +11,7 @@ from webshop.text import VisibleLine
 
 if TYPE_CHECKING:
     from webshop.cart.service import CartView
+    from webshop.checkout.quote import Quote
 
 Quantity = Annotated[int, msgspec.Meta(ge=0, le=99)]
 
@@ -28,8 +29,15 @@ class CartItemPatch(msgspec.Struct, forbid_unknown_fields=True):
     quantity: Quantity
 
 
+class PromotionCodeIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/cart/promotion-code``: a promotion code (case-insensitive)."""
+
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=60, examples=["SUMMER10"])]
+
+
 class CartLineOut(msgspec.Struct):
-    """A line item: current unit price, quantity, line total and the stock available for it."""
+    """A line item: current unit price, quantity, line total, its share of the promotions' discount
+    (``discount``) and the stock available for it."""
 
     id: int
     sku: str
@@ -39,22 +47,49 @@ class CartLineOut(msgspec.Struct):
     unit_price: Money
     quantity: int
     line_total: Money
+    discount: Money
     available: int
 
 
+class AppliedPromotionOut(msgspec.Struct):
+    """A promotion the cart gets: ``amount`` off the goods (shipping discounts show at checkout)."""
+
+    name: str
+    code: str | None
+    kind: str
+    amount: Money
+
+
+class TaxLineOut(msgspec.Struct):
+    """Tax at one rate: ``rate_bp`` basis points (2000 = 20 %) on ``net``."""
+
+    rate_bp: int
+    net: Money
+    tax: Money
+
+
 class CartOut(msgspec.Struct):
-    """The cart: lines, units, subtotal, tax on the lines and their sum (shipping is chosen at checkout)."""
+    """The cart: lines, units, subtotal (as prices are entered: see ``prices_include_tax``), the
+    promotions' ``discount_total``, tax at the shop's default country and the total of the goods
+    (shipping is chosen at checkout). ``promotion_code`` is the code entered, and
+    ``promotion_code_problem`` why it gives nothing right now (``null`` when it applies)."""
 
     lines: list[CartLineOut]
     item_count: int
     subtotal: Money
+    discount_total: Money
     tax: Money
     total: Money
+    prices_include_tax: bool
+    taxes: list[TaxLineOut]
+    promotions: list[AppliedPromotionOut]
+    promotion_code: str | None
+    promotion_code_problem: str | None
 
 
-def cart_out(view: CartView, tax_rates_bp: dict[str, int]) -> CartOut:
-    """``CartOut`` from a ``CartView``."""
-    totals = view.totals(None, tax_rates_bp)
+def cart_out(view: CartView, quote: Quote) -> CartOut:
+    """``CartOut`` from a ``CartView`` and its ``Quote`` (priced without shipping)."""
+    currency = quote.currency
     return CartOut(
         lines=[
             CartLineOut(
@@ -66,12 +101,21 @@ def cart_out(view: CartView, tax_rates_bp: dict[str, int]) -> CartOut:
                 unit_price=money(line.unit_price, line.currency),
                 quantity=line.quantity,
                 line_total=money(line.line_total, line.currency),
+                discount=money(priced.discount, line.currency),
                 available=max(line.stock, 0),
             )
-            for line in view.lines
+            for line, priced in zip(view.lines, quote.lines, strict=True)
         ],
         item_count=view.count,
-        subtotal=money(totals.subtotal, totals.currency),
-        tax=money(totals.tax, totals.currency),
-        total=money(totals.total, totals.currency),
+        subtotal=money(quote.subtotal, currency),
+        discount_total=money(quote.discount, currency),
+        tax=money(quote.tax, currency),
+        total=money(quote.total, currency),
+        prices_include_tax=quote.prices_include_tax,
+        taxes=[TaxLineOut(rate, money(net, currency), money(tax, currency)) for rate, net, tax in quote.tax_by_rate],
+        promotions=[
+            AppliedPromotionOut(p.name, p.code, p.kind, money(p.amount, currency)) for p in quote.promotions if p.amount
+        ],
+        promotion_code=view.promotion_code,
+        promotion_code_problem=quote.code_problem or None,
     )

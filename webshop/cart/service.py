@@ -27,7 +27,6 @@ from sqlalchemy.orm import selectinload
 
 from webshop.catalog.query import visible_products
 from webshop.catalog.thumbnails import product_thumbnails
-from webshop.checkout.pricing import ShippingMethod, Totals, tax_amount
 from webshop.db.models import Cart, CartLine, Product, Variant
 from webshop.errors import CartChanged, InsufficientStock, NotFound, ValidationFailed
 
@@ -69,6 +68,8 @@ class LineView:
     tax_category: str
     image_key: str | None = None
     shop_id: int | None = None
+    weight_grams: int = 0
+    category_id: int | None = None
 
     @property
     def line_total(self) -> int:
@@ -90,6 +91,7 @@ class CartView:
     id: int | None
     lines: list[LineView] = field(default_factory=list)
     currency: str = "USD"
+    promotion_code: str | None = None
 
     @property
     def count(self) -> int:
@@ -110,21 +112,6 @@ class CartView:
     def shop_ids(self) -> list[int | None]:
         """The shops that sell the cart's lines, in the order of their first line: one shipment each."""
         return list(dict.fromkeys(line.shop_id for line in self.lines))
-
-    def totals(self, shipping: ShippingMethod | None, tax_rates_bp: dict[str, int]) -> Totals:
-        """Subtotal, shipping, tax (per line, rounded half up) for this cart.
-
-        Shipping is the method's flat rate once per shop among the lines (each shop sends its own
-        parcel, issue 16): one shop, one rate, as before shops existed.
-        """
-        tax = sum(tax_amount(line.line_total, tax_rates_bp.get(line.tax_category, 0)) for line in self.lines)
-        parcels = len(self.shop_ids) or 1
-        return Totals(
-            subtotal=self.subtotal,
-            shipping=shipping.price * parcels if shipping else 0,
-            tax=tax,
-            currency=self.currency,
-        )
 
     def signature(self) -> str:
         """A fingerprint of what the shopper sees (variants, quantities, prices), to detect changes."""
@@ -195,6 +182,19 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             raise NotFound("Your cart is no longer there. Please try again.")
         return cart
 
+    async def set_promotion_code(self, owner: CartOwner, code: str | None) -> None:
+        """Keep ``code`` (normalised, ``webshop.pricing.codes``) on the owner's cart, or take it off with
+        ``None``; the cart is created if missing. Committed. Whether it applies is decided each time the
+        cart is priced (``webshop.checkout.quote``)."""
+        cart_id = await self._cart_id(owner)
+        await self.repository.session.execute(
+            update(Cart)
+            .where(Cart.id == cart_id)
+            .values(promotion_code=code)
+            .execution_options(synchronize_session=False)
+        )
+        await self.repository.session.commit()
+
     async def _cart_id(self, owner: CartOwner) -> int:
         """The id of the owner's cart, created if missing: one ``INSERT ... ON CONFLICT DO UPDATE``.
 
@@ -253,10 +253,12 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
                     tax_category=variant.tax_category,
                     image_key=image_keys.get(product.id),
                     shop_id=product.shop_id,
+                    weight_grams=variant.weight_grams,
+                    category_id=product.category_id,
                 )
             )
         currency = lines[0].currency if lines else "USD"
-        return CartView(id=cart.id, lines=lines, currency=currency)
+        return CartView(id=cart.id, lines=lines, currency=currency, promotion_code=cart.promotion_code)
 
     async def _variant(self, *, variant_id: int | None = None, sku: str | None = None) -> Variant:
         condition = Variant.id == variant_id if variant_id is not None else Variant.sku == (sku or "").strip()

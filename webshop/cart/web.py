@@ -1,4 +1,4 @@
-"""HTML controllers for the cart: view it, add, change quantities, remove, empty.
+"""HTML controllers for the cart: view it, add, change quantities, remove, empty, apply a promotion code.
 
 With htmx each action answers with the cart fragment (or a small confirmation) plus the header
 badge swapped out of band; without JavaScript each is a form post answered by a 303 redirect, or the
@@ -14,14 +14,16 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.cart.service import CartOwner, CartService, CartView, new_guest_token
 from webshop.catalog.browse import shop_directory
 from webshop.catalog.products import ProductService
 from webshop.catalog.web import render_product
-from webshop.checkout.pricing import SHIPPING_METHODS
+from webshop.checkout.quote import Pricer, apply_code
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig
+from webshop.db.models import User
 from webshop.errors import DomainError, InsufficientStock, NotFound, ValidationFailed
 from webshop.web.forms import Form
 from webshop.web.responses import see_other_to, wants_fragment
@@ -35,6 +37,12 @@ class AddForm(msgspec.Struct):
     variant_id: int | None = None
     sku: str = ""
     quantity: int = 1
+
+
+class CodeForm(msgspec.Struct):
+    """The cart's promotion code form."""
+
+    code: str = ""
 
 
 class QuantityForm(msgspec.Struct):
@@ -93,11 +101,13 @@ def cart_badge_hook(alchemy: ShopAlchemyConfig) -> Callable[[Request[Any, Any, A
     return load_cart_count
 
 
-def cart_context(view: CartView, settings: Settings, **extra: Any) -> dict[str, Any]:
-    """Template context for the cart page and fragment: lines, totals with the cheapest shipping."""
-    cheapest = min(SHIPPING_METHODS, key=lambda m: m.price)
-    totals = view.totals(cheapest if view.lines else None, settings.shop.tax_rates_bp)
-    return {"cart": view, "totals": totals, "shipping_estimate": cheapest, "line_errors": {}, **extra}
+async def cart_context(
+    view: CartView, settings: Settings, session: AsyncSession, user: User | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Template context for the cart page and fragment: lines, and the figures (``Quote``) at the shop's
+    default country with the cheapest shipping method there, its promotions and the entered code."""
+    quote = await Pricer(session, settings.shop).quote(view, user_id=user.id if user else None)
+    return {"cart": view, "totals": quote, "line_errors": {}, "code_error": None, "code_typed": "", **extra}
 
 
 class ShopperCart:
@@ -117,7 +127,9 @@ class ShopperCart:
     async def page(self, template: str = "cart/index.html", status_code: int = 200, **extra: Any) -> Template:
         """``template`` (the cart page, or the cart fragment) with the cart as it is now and ``extra`` context."""
         view = await self.service.view(self.owner)
-        return Template(template, context=cart_context(view, self.settings, **extra), status_code=status_code)
+        user = self.request.user if isinstance(self.request.user, User) else None
+        context = await cart_context(view, self.settings, self.service.repository.session, user, **extra)
+        return Template(template, context=context, status_code=status_code)
 
     async def changed(self) -> Any:
         """The answer to a change of the lines: the cart fragment and the badge for htmx, else the cart page."""
@@ -203,6 +215,27 @@ class CartController(Controller):
     async def remove(self, line_id: FromPath[int], cart: NamedDependency[ShopperCart]) -> Any:
         """Remove a line."""
         await cart.service.remove(cart.owner, line_id)
+        return await cart.changed()
+
+    @post("/promotion-code", name="cart.code.apply", media_type=MediaType.HTML)
+    async def apply_code(self, cart: NamedDependency[ShopperCart], data: Annotated[CodeForm, Form]) -> Any:
+        """Apply a promotion code (htmx: the cart fragment; else the cart page). A code that does not
+        apply is not kept, and the cart says why."""
+        owner = cart_owner(cart.request, create=True)
+        user = cart.request.user if isinstance(cart.request.user, User) else None
+        pricer = Pricer(cart.service.repository.session, cart.settings.shop)
+        try:
+            await apply_code(pricer, cart.service, owner, data.code, user_id=user.id if user else None)
+        except ValidationFailed as exc:
+            template = "cart/_cart.html" if wants_fragment(cart.request) else "cart/index.html"
+            return await cart.page(template, exc.status_code, code_error=exc.detail, code_typed=data.code)
+        return await cart.changed()
+
+    @post("/promotion-code/remove", name="cart.code.remove", media_type=MediaType.HTML)
+    async def remove_code(self, cart: NamedDependency[ShopperCart]) -> Any:
+        """Take the promotion code off the cart."""
+        if cart.owner.user_id is not None or cart.owner.token:
+            await cart.service.set_promotion_code(cart.owner, None)
         return await cart.changed()
 
     @post("/clear", name="cart.clear", media_type=MediaType.HTML)

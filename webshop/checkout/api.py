@@ -6,15 +6,18 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import HeaderParameter, JSONBody, QueryParameter, SkipValidation
 
 from webshop.api.responses import problems
 from webshop.api.schemas import money
+from webshop.cart.service import CartOwner, CartService
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
-from webshop.checkout.pricing import SHIPPING_METHODS
+from webshop.checkout.quote import Pricer
 from webshop.checkout.schemas import CheckoutIn, ShippingMethodOut
 from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import address_input
+from webshop.config import Settings
 from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.orders.schemas import OrderOut, order_out
@@ -34,10 +37,40 @@ class CheckoutApiController(Controller):
     path = "/api"
     tags = ["checkout"]
 
-    @get("/shipping-methods", opt=PUBLIC, operation_id="listShippingMethods", responses=problems())
-    async def shipping_methods(self) -> list[ShippingMethodOut]:
-        """The shipping methods and their flat prices."""
-        return [ShippingMethodOut(m.code, m.name, money(m.price, m.currency)) for m in SHIPPING_METHODS]
+    @get("/shipping-methods", opt=PUBLIC, operation_id="listShippingMethods", responses=problems(401, 422))
+    async def shipping_methods(
+        self,
+        api_user: NamedDependency[SkipValidation[User | None]],
+        carts_service: NamedDependency[CartService],
+        settings: NamedDependency[Settings],
+        country: Annotated[
+            str | None,
+            QueryParameter(
+                name="country",
+                pattern=r"^[A-Za-z]{2}$",
+                description="ISO 3166-1 alpha-2 destination (default: WEBSHOP_DEFAULT_COUNTRY)",
+                examples=[Example(value="FR")],
+            ),
+        ] = None,
+    ) -> list[ShippingMethodOut]:
+        """The shipping methods of the destination's zone, priced for the caller's cart (with a bearer
+        token; without one, for an empty cart). 422 when no zone serves the country."""
+        owner = CartOwner(user_id=api_user.id) if api_user is not None else CartOwner()
+        view = await carts_service.view(owner)
+        pricer = Pricer(carts_service.repository.session, settings.shop)
+        options = await pricer.options(view, (country or settings.shop.default_country).upper())
+        return [
+            ShippingMethodOut(
+                code=option.code,
+                name=option.name,
+                price=money(option.price, option.currency),
+                description=option.description,
+                available=option.available,
+                problem=option.problem or None,
+                free_over=money(option.free_over, option.currency) if option.free_over is not None else None,
+            )
+            for option in options
+        ]
 
     @post(
         "/checkout",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
@@ -20,8 +20,14 @@ PostalCode = Annotated[VisibleLine, msgspec.Meta(max_length=20)]
 Country = Annotated[
     str, msgspec.Meta(pattern=r"^[A-Za-z]{2}\Z", description="ISO 3166-1 alpha-2, any case", examples=["US"])
 ]
-ShippingCode = Literal["standard", "express"]
-"""The codes of ``webshop.checkout.pricing.SHIPPING_METHODS``."""
+ShippingCode = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9_-]{1,40}\Z",
+        description="A method of the destination's shipping zone (GET /api/shipping-methods?country=...)",
+        examples=["standard"],
+    ),
+]
 CustomerNote = Annotated[
     Lines,
     msgspec.Meta(
@@ -46,11 +52,18 @@ PaymentToken = Annotated[
 
 
 class ShippingMethodOut(msgspec.Struct):
-    """A flat-rate shipping method."""
+    """A shipping method of the destination's zone, priced for the caller's cart (with a bearer token;
+    an empty cart without one): ``price`` for every parcel (one per shop), ``available`` false with the
+    ``problem`` when it cannot take this cart (too heavy...), ``free_over`` the goods subtotal from which
+    it is free."""
 
     code: str
     name: str
     price: Money
+    description: str
+    available: bool
+    problem: str | None
+    free_over: Money | None
 
 
 class AddressIn(msgspec.Struct, forbid_unknown_fields=True):

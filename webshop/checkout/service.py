@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -53,9 +53,11 @@ from webshop.accounts.service import normalize_email
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.checkout.notes import clean_customer_note
-from webshop.checkout.pricing import ShippingMethod, Totals, shipping_method, tax_amount
+from webshop.checkout.promotion_uses import take_promotion_uses
+from webshop.checkout.quote import Pricer, Quote, country_name
 from webshop.db.models import (
     Address,
+    Cart,
     Fulfilment,
     Order,
     OrderLine,
@@ -75,6 +77,7 @@ from webshop.errors import (
     NotFound,
     PaymentDeclined,
     PaymentUnavailable,
+    PromotionUnavailable,
     ValidationFailed,
 )
 from webshop.observability.metrics import counts_checkouts
@@ -145,8 +148,8 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
         for key, limit in limits.items():
             if len(values[key]) > limit:
                 errors[key] = f"Use at most {limit} characters."
-        if not COUNTRY_RE.match(values["country"]):
-            errors["country"] = "Enter a two-letter country code, like US or DE."
+        if not COUNTRY_RE.match(values["country"]) or country_name(values["country"]) == values["country"]:
+            errors["country"] = "Choose a country from the list (an ISO 3166-1 code such as US or DE)."
         if errors:
             raise ValidationFailed("Please correct the address.", field_errors=errors)
         return AddressInput(**values)
@@ -202,7 +205,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         invoices: InvoiceSettings,
         **repo_kwargs: Any,
     ) -> None:
-        """A service on ``session`` that prices orders with ``shop.tax_rates_bp``, with
+        """A service on ``session`` that prices orders with the shop's rules (``Pricer``), with
         ``shop.require_verified_email`` takes orders from confirmed addresses only, and takes payments
         through ``provider`` (``payments``: the time limit; ``invoices``: the invoice numbers); given at
         construction by the app's dependency provider."""
@@ -212,10 +215,21 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         self.payments = payments
         self.invoices = invoices
 
-    def totals(self, view: CartView, method: ShippingMethod) -> Totals:
-        """What ``view`` costs with ``method`` at the shop's tax rates: the review page shows these figures
-        and ``place_order`` charges them (``CartView.totals``; minor units)."""
-        return view.totals(method, self.shop.tax_rates_bp)
+    def pricer(self) -> Pricer:
+        """The shop's pricing rules on this service's session (``webshop.checkout.quote``)."""
+        return Pricer(self.repository.session, self.shop)
+
+    async def quote(
+        self, view: CartView, *, country: str, method_code: str, user_id: int | None = None, email: str = ""
+    ) -> Quote:
+        """What ``view`` costs shipped to ``country`` by ``method_code``: the review page shows these
+        figures and ``place_order`` charges them (``Pricer.quote``; minor units).
+
+        Raises:
+            ValidationFailed: the method is not offered there or cannot take this cart; no zone serves
+                ``country`` (``NoShippingZone``).
+        """
+        return await self.pricer().quote(view, country=country, method_code=method_code, user_id=user_id, email=email)
 
     def needs_verified_email(self, user: User) -> bool:
         """True when the shop asks for a verified e-mail address before checkout (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``)
@@ -306,7 +320,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         Args:
             user_id: The signed-in shopper whose cart is ordered, or ``None`` for a guest.
             address: Shipping address (validated here).
-            shipping_code: A code from ``SHIPPING_METHODS``.
+            shipping_code: A method of the destination's shipping zone (``Pricer.options``).
             checkout_token: The form's one-time token or the API's Idempotency-Key (16-100 chars).
             return_url: Where the provider's hosted page sends the shopper back (absolute URL; ``{number}``
                 in it becomes the order number).
@@ -317,8 +331,10 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             cart_token: A guest's cart (the session's cart token); with ``user_id`` ``None`` only.
             email: A guest's e-mail address (required for guests, where the order's messages go).
 
-        Tax is charged at ``shop.tax_rates_bp``; with ``shop.require_verified_email`` an account whose
-        e-mail address is not confirmed is refused (a replay of an order already placed still answers).
+        The order is priced by ``Pricer.quote`` (promotions, shipping by zone, tax by destination) and
+        takes one use of each promotion it gets (``take_promotion_uses``); with
+        ``shop.require_verified_email`` an account whose e-mail address is not confirmed is refused (a
+        replay of an order already placed still answers).
 
         Returns:
             ``(order, created)``: the order as it stands (paid, or pending with ``payment_url``);
@@ -326,6 +342,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
 
         Raises:
             EmailNotVerified: ``shop.require_verified_email`` and the address is not confirmed; nothing done.
+            PromotionUnavailable: a promotion of the cart was used up meanwhile; nothing done.
             ValidationFailed: bad address, shipping method, e-mail, note or token; empty cart.
             NotFound: the token belongs to another shopper's order.
             CartChanged: the cart differs from ``expected_signature``.
@@ -348,7 +365,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                     email=guest_email,
                     address=address.cleaned(),
                     note=clean_customer_note(customer_note),
-                    method=shipping_method(shipping_code),
+                    shipping_code=shipping_code,
                     checkout_token=checkout_token,
                     expected_signature=expected_signature,
                 )
@@ -430,7 +447,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         email: str,
         address: AddressInput,
         note: str,
-        method: ShippingMethod,
+        shipping_code: str,
         checkout_token: str,
         expected_signature: str | None,
     ) -> Order | None:
@@ -445,9 +462,18 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             view = carts.view_of(cart)
             if cart is None or not view.lines:
                 raise ValidationFailed("Your cart is empty.")
-            if expected_signature is not None and expected_signature != view.signature():
+            quote = await self.quote(
+                view, country=address.country, method_code=shipping_code, user_id=owner.user_id, email=email
+            )
+            if view.promotion_code is not None and quote.code_problem:
+                # The shopper entered a code: never place the order at a price without it, unannounced.
+                raise PromotionUnavailable(
+                    f"The code {view.promotion_code} cannot be used: {quote.code_problem} Your order was not "
+                    "placed: remove the code or try another one, then check out again."
+                )
+            if expected_signature is not None and expected_signature != quote.signature(view):
                 raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
-            order = self._new_order(owner.user_id, view, self.totals(view, method), address, method, self.provider)
+            order = self._new_order(owner.user_id, view, quote, address, self.provider)
             order.email = email
             order.guest_cart_token = owner.token  # None for an account's cart
             order.checkout_token = checkout_token
@@ -467,9 +493,17 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 return None
             await self._take_stock(view, order.number)
             sellers = await self._sellers(view)
-            session.add_all(self._order_lines(order, view, self.shop.tax_rates_bp, sellers))
-            session.add_all(self._fulfilments(order, view, method, sellers))
+            session.add_all(self._order_lines(order, quote, sellers))
+            session.add_all(self._fulfilments(order, view, quote, sellers))
+            await take_promotion_uses(session, order, quote)
             await carts.take_lines(cart.id, [(line.variant_id, line.quantity) for line in view.lines])
+            if view.promotion_code is not None:  # the code went with this order
+                await session.execute(
+                    update(Cart)
+                    .where(Cart.id == cart.id)
+                    .values(promotion_code=None)
+                    .execution_options(synchronize_session=False)
+                )
             # Last before the commit (the products stay locked only that long): a sold-out variant can
             # turn its product's "in stock" flag off, which the catalog filters and caches by.
             await refresh_product_summaries(session, {line.product_id for line in view.lines})
@@ -482,25 +516,28 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
 
     @staticmethod
     def _new_order(
-        user_id: int | None,
-        view: CartView,
-        totals: Totals,
-        address: AddressInput,
-        method: ShippingMethod,
-        provider: PaymentProvider,
+        user_id: int | None, view: CartView, quote: Quote, address: AddressInput, provider: PaymentProvider
     ) -> Order:
-        """A pending order for ``view``'s lines (not added to the session)."""
+        """A pending order for ``view``'s lines priced by ``quote`` (not added to the session): the
+        totals, discounts, price mode, tax per rate and promotions as they were."""
+        method = quote.method
         return Order(
             number=new_order_number(),
             user_id=user_id,
             status=OrderStatus.PENDING.value,
             currency=view.currency,
-            subtotal=totals.subtotal,
-            shipping_total=totals.shipping,
-            tax_total=totals.tax,
-            total=totals.total,
-            shipping_method=method.code,
-            shipping_method_name=method.name,
+            subtotal=quote.subtotal,
+            discount_total=quote.discount,
+            shipping_total=quote.shipping,
+            shipping_discount=quote.shipping_discount,
+            shipping_tax=quote.shipping_tax,
+            tax_total=quote.tax,
+            total=quote.total,
+            prices_include_tax=quote.prices_include_tax,
+            tax_breakdown=[{"rate_bp": rate, "net": net, "tax": tax} for rate, net, tax in quote.tax_by_rate],
+            promotions=[promotion.snapshot() for promotion in quote.effective_promotions],
+            shipping_method=method.code if method else "",
+            shipping_method_name=method.name if method else "",
             ship_name=address.name,
             ship_line1=address.line1,
             ship_line2=address.line2,
@@ -521,29 +558,29 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
 
     @staticmethod
     def _fulfilments(
-        order: Order, view: CartView, method: ShippingMethod, sellers: dict[int, tuple[int, str]]
+        order: Order, view: CartView, quote: Quote, sellers: dict[int, tuple[int, str]]
     ) -> list[Fulfilment]:
-        """One part per shop among the lines, each charged the method's rate (``CartView.totals``)."""
+        """One part per shop among the lines, each with its parcel's shipping and its tax (``Quote.parcels``)."""
         names = {shop_id: name for shop_id, name in sellers.values()}
         return [
             Fulfilment(
                 order_id=order.id,
                 shop_id=shop_id,
                 shop_name=names.get(shop_id, "") if shop_id else "",
-                shipping_amount=method.price,
+                shipping_amount=quote.parcels[index] if index < len(quote.parcels) else 0,
+                shipping_tax=quote.parcel_taxes[index] if index < len(quote.parcel_taxes) else 0,
             )
-            for shop_id in view.shop_ids
+            for index, shop_id in enumerate(view.shop_ids)
         ]
 
     @staticmethod
-    def _order_lines(
-        order: Order, view: CartView, tax_rates_bp: dict[str, int], sellers: dict[int, tuple[int, str]]
-    ) -> list[OrderLine]:
-        """The order's lines: a snapshot of what the shopper saw (name, SKU, unit price, tax rate) and of
-        the shop that sold each one (``sellers``, see ``_sellers``; its name as it was then)."""
+    def _order_lines(order: Order, quote: Quote, sellers: dict[int, tuple[int, str]]) -> list[OrderLine]:
+        """The order's lines: a snapshot of what the shopper saw (name, SKU, unit price, its discount, tax
+        rate and amounts) and of the shop that sold each one (``sellers``, see ``_sellers``; its name as
+        it was then)."""
         lines = []
-        for line in view.lines:
-            rate = tax_rates_bp.get(line.tax_category, 0)
+        for priced in quote.lines:
+            line = priced.line
             snapshot = {name: getattr(line, name) for name in ORDER_LINE_SNAPSHOT}
             shop_id, shop_name = sellers.get(line.product_id, (None, ""))
             lines.append(
@@ -552,9 +589,10 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                     **snapshot,
                     shop_id=shop_id,
                     shop_name=shop_name,
-                    tax_rate_bp=rate,
-                    tax_amount=tax_amount(line.line_total, rate),
-                    net_amount=line.line_total,
+                    tax_rate_bp=priced.rate_bp,
+                    tax_amount=priced.tax,
+                    discount=priced.discount,
+                    net_amount=priced.net,
                 )
             )
         return lines

@@ -25,7 +25,7 @@ from webshop.cart.service import CartOwner, CartService
 from webshop.cart.web import cart_owner
 from webshop.checkout.guest import GuestAddress, placed_here, remember_placed
 from webshop.checkout.guest_links import guest_order_token
-from webshop.checkout.pricing import SHIPPING_METHODS, shipping_method
+from webshop.checkout.quote import NoShippingZone
 from webshop.checkout.service import (
     ADDRESS_FIELDS,
     AddressInput,
@@ -177,6 +177,24 @@ class CheckoutSteps:
                 return see_other(self.request, guest_order_url(self.request, self.settings, order.number, placed=paid))
         return _after_placing(self.request, order)
 
+    async def shipping_page(self, *, chosen: str | None = None, error: DomainError | None = None) -> Any:
+        """Step 2's page: the methods of the address's zone with their prices for this cart (those that
+        cannot take it say why), ``chosen`` checked (default: the first available), with ``error``; a
+        clear message and the way back to the address when no zone serves its country."""
+        view = await self.carts.view(self.owner)
+        if not view.lines:
+            return _to(self.request, "cart")
+        address = await self.shipping_address()
+        try:
+            methods = await self.checkout.pricer().options(view, address.country)
+        except NoShippingZone as exc:
+            methods, error = [], exc
+        usable = [m.code for m in methods if m.available]
+        if chosen not in usable:
+            chosen = usable[0] if usable else None
+        context = {"methods": methods, "chosen": chosen, "message": error.detail if error else None}
+        return Template("checkout/shipping.html", context=context, status_code=error.status_code if error else 200)
+
     async def review_page(self, *, error: DomainError | None = None, token: str | None = None, note: str = "") -> Any:
         """Step 3: lines, shipping, tax, total and the payment form, with ``error`` (and its status code),
         the checkout ``token`` to keep (default: a new one) and the ``note`` for the seller typed so far;
@@ -190,14 +208,25 @@ class CheckoutSteps:
         view = await self.carts.view(self.owner)
         if not view.lines:
             return _to(request, "cart")
-        method = shipping_method(state["shipping"])
         address = await self.shipping_address()
+        user = self.request.user
+        try:
+            quote = await self.checkout.quote(
+                view,
+                country=address.country,
+                method_code=state["shipping"],
+                user_id=user.id if user else None,
+                email=state.get("email") or "",
+            )
+        except ValidationFailed:
+            return _to(request, "checkout.shipping")  # the method no longer serves this address or cart
         return Template(
             "checkout/review.html",
             context={
                 "cart": view,
-                "totals": self.checkout.totals(view, method),
-                "method": method,
+                "totals": quote,
+                "signature": quote.signature(view),
+                "method": quote.method,
                 "address": address,
                 "checkout_token": token or new_checkout_token(),
                 "error": error,
@@ -278,24 +307,27 @@ class CheckoutController(Controller):
         return see_other_to(request, "checkout.shipping")
 
     @get("/shipping", name="checkout.shipping", media_type=MediaType.HTML, guards=[requires_shopper])
-    async def shipping_form(self, request: Request[User, Any, Any]) -> Any:
-        """Step 2: choose a shipping method."""
-        state = _state(request)
+    async def shipping_form(self, request: Request[User, Any, Any], steps: NamedDependency[CheckoutSteps]) -> Any:
+        """Step 2: choose one of the shipping methods of the address's zone, priced for this cart."""
         if not _has_address(request):
             return _to(request, "checkout.address")
-        return Template(
-            "checkout/shipping.html",
-            context={"methods": SHIPPING_METHODS, "chosen": state.get("shipping") or SHIPPING_METHODS[0].code},
-        )
+        return await steps.shipping_page(chosen=_state(request).get("shipping"))
 
     @post("/shipping", name="checkout.shipping.submit", media_type=MediaType.HTML, guards=[requires_shopper])
-    async def shipping_submit(self, request: Request[User, Any, Any], data: FormFields) -> Any:
-        """Keep the chosen shipping method."""
+    async def shipping_submit(
+        self, request: Request[User, Any, Any], steps: NamedDependency[CheckoutSteps], data: FormFields
+    ) -> Any:
+        """Keep the chosen shipping method (one the address's zone offers and that can take this cart)."""
+        if not _has_address(request):
+            return _to(request, "checkout.address", status_code=303)
         try:
-            method = shipping_method(read_form(ShippingForm, data).shipping_method)
+            code = read_form(ShippingForm, data).shipping_method
+            address = await steps.shipping_address()
+            view = await steps.carts.view(steps.owner)
+            await steps.checkout.quote(view, country=address.country, method_code=code)
         except ValidationFailed as exc:
-            return form_again("checkout/shipping.html", exc, {"methods": SHIPPING_METHODS, "chosen": None})
-        _save_state(request, shipping=method.code)
+            return await steps.shipping_page(error=exc)
+        _save_state(request, shipping=code)
         return see_other_to(request, "checkout.review")
 
     @get("/review", name="checkout.review", media_type=MediaType.HTML, guards=[requires_shopper])

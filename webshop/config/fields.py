@@ -125,7 +125,12 @@ FIELDS: tuple[Field, ...] = (
       shown_default="the address `webshop serve`/`demo` listen on, e.g. `http://127.0.0.1:8000`"),
     F("WEBSHOP_CURRENCY", "shop", "currency", v.currency, "USD", "ISO 4217 code of the shop's prices."),
     F("WEBSHOP_TAX_RATES", "shop", "tax_rates_bp", v.tax_rates, "standard=20,reduced=10,zero=0",
-      "Tax rate in percent per tax category (kept in basis points)."),
+      "Tax categories and the rates (percent) `webshop db upgrade` seeds for every country; "
+      "after that, tax rates are managed under /admin/tax-rates."),
+    F("WEBSHOP_PRICE_MODE", "shop", "price_mode", v.price_mode, "net",
+      "How prices are entered and shown: `net` (excluding tax) or `gross` (including tax, EU consumer prices)."),
+    F("WEBSHOP_DEFAULT_COUNTRY", "shop", "default_country", v.country, "US",
+      "ISO 3166-1 country whose tax and shipping the cart shows before the shopper gives an address."),
     F("WEBSHOP_PAGE_SIZE", "shop", "page_size", v.integer(1, 500), "24", "Products per catalog page."),
     F("WEBSHOP_MEDIA_DIR", "shop", "media_dir", v.folder, "./media", "Where product images are stored."),
     F("WEBSHOP_REQUIRE_VERIFIED_EMAIL", "shop", "require_verified_email", v.boolean, "false",

@@ -153,7 +153,10 @@ class ShopSettings:
         base_url: Public URL of the shop (links in e-mails, canonical URLs); an ``https`` URL turns on
             ``Secure`` cookies. Not set, ``webshop serve``/``demo`` make it the address they listen on.
         currency: ISO 4217 code of the shop's prices.
-        tax_rates_bp: Tax rate per tax category, in basis points (``{"standard": 2000}`` is 20 %).
+        tax_rates_bp: Tax rate per tax category, in basis points (``{"standard": 2000}`` is 20 %): the
+            rates the migration seeds for every country; after that the ``tax_rates`` table rules.
+        price_mode: ``net`` (prices exclude tax) or ``gross`` (prices include tax).
+        default_country: ISO 3166-1 alpha-2 code the cart prices tax and shipping for before an address.
         page_size: Products per catalog page.
         media_dir: Directory that holds uploaded and imported product images and their derivatives.
         require_verified_email: Checkout asks for a verified e-mail address first.
@@ -171,6 +174,8 @@ class ShopSettings:
     shop_name: str
     admin_email: str | None
     admin_password: str | None = field(repr=False)
+    price_mode: str = "net"
+    default_country: str = "US"
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,24 @@ def currency(name: str, raw: str, context: Context) -> str:
     return value
 
 
+def price_mode(name: str, raw: str, context: Context) -> str:
+    """``net`` (prices exclude tax, B2B/US style) or ``gross`` (prices include tax, EU consumer style)."""
+    value = raw.lower()
+    if value not in {"net", "gross"}:
+        raise SettingsError(f"{name} must be net or gross, got {value!r}")
+    return value
+
+
+def country(name: str, raw: str, context: Context) -> str:
+    """An ISO 3166-1 alpha-2 country code (``pycountry``), upper case."""
+    import pycountry
+
+    value = raw.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", value) or pycountry.countries.get(alpha_2=value) is None:
+        raise SettingsError(f"{name} must be an ISO 3166-1 alpha-2 country code such as US or FR, got {value!r}")
+    return value
+
+
 def email_address(name: str, raw: str, context: Context) -> str | None:
     """An e-mail address, or ``None`` when empty."""
     if raw and "@" not in raw:

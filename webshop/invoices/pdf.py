@@ -32,6 +32,7 @@ from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace, TTFFont
 
 from webshop.money import format_money
+from webshop.pricing.tax import rate_label, split_gross, tax_of_net
 
 if TYPE_CHECKING:
     from webshop.config import Settings
@@ -84,20 +85,37 @@ class Buyer:
         )
 
 
-def rate_label(rate_bp: int) -> str:
-    """A tax rate in basis points as a percentage: ``2000`` → ``"20%"``, ``550`` → ``"5.5%"``."""
-    whole, part = divmod(rate_bp, 100)
-    return f"{whole}%" if not part else f"{whole}.{part:02d}".rstrip("0") + "%"
-
-
 def tax_by_rate(lines: Iterable[OrderLine]) -> list[tuple[int, int, int]]:
     """``[(rate_bp, net, tax)]`` summed over ``lines`` per tax rate (minor units), lowest rate first."""
     sums: dict[int, list[int]] = {}
     for line in lines:
         entry = sums.setdefault(line.tax_rate_bp, [0, 0])
-        entry[0] += line.line_total
+        entry[0] += line.net_amount
         entry[1] += line.tax_amount
     return [(rate, net, tax) for rate, (net, tax) in sorted(sums.items())]
+
+
+def order_tax_by_rate(order: Order, lines: Iterable[OrderLine]) -> list[tuple[int, int, int]]:
+    """``[(rate_bp, net, tax)]`` of ``order`` as it was charged (its ``tax_breakdown``, shipping
+    included), or summed over ``lines`` for an order placed before orders kept it."""
+    if order.tax_breakdown:
+        return [(int(row["rate_bp"]), int(row["net"]), int(row["tax"])) for row in order.tax_breakdown]
+    return tax_by_rate(lines)
+
+
+def _shipping_rate(order: Order) -> int:
+    """The rate shipping was taxed at: the rate of the order's breakdown that gives exactly its shipping
+    tax (``webshop.pricing.tax``), else 0."""
+    if not order.shipping_tax:
+        return 0
+    for row in order.tax_breakdown or []:
+        rate = int(row["rate_bp"])
+        if order.prices_include_tax:
+            if split_gross(order.shipping_total, rate)[1] == order.shipping_tax:
+                return rate
+        elif tax_of_net(order.shipping_total, rate) == order.shipping_tax:
+            return rate
+    return 0
 
 
 def included_tax(gross: int, rate_bp: int) -> int:
@@ -128,34 +146,45 @@ def invoice_pdf(invoice: Invoice, order: Order, lines: Sequence[OrderLine], sell
         ],
     )
     doc.parties(seller, buyer)
+    discounted = any(line.discount for line in lines)
     rows = [
         (
             _description(line),
             str(line.quantity),
             format_money(line.unit_price, currency),
+            *((f"-{format_money(line.discount, currency)}" if line.discount else "",) if discounted else ()),
             rate_label(line.tax_rate_bp),
             format_money(line.tax_amount, currency),
-            format_money(line.line_total, currency),
+            format_money(line.net_amount, currency),
         )
         for line in lines
     ]
+    shipping_net = order.shipping_total - (order.shipping_tax if order.prices_include_tax else 0)
     if order.shipping_total or order.shipping_method_name:
+        shipping_rate = _shipping_rate(order)
         rows.append(
             (
-                order.shipping_method_name or "Shipping",
+                (order.shipping_method_name or "Shipping") + (" (free)" if order.shipping_discount else ""),
                 "1",
                 format_money(order.shipping_total, currency),
-                "",
-                "",
-                format_money(order.shipping_total, currency),
+                *(("",) if discounted else ()),
+                rate_label(shipping_rate) if order.shipping_tax else "",
+                format_money(order.shipping_tax, currency) if order.shipping_tax else "",
+                format_money(shipping_net, currency),
             )
         )
-    doc.table(("Description", "Qty", "Unit price", "Tax rate", "Tax", "Net amount"), rows)
-    totals = [
-        ("Subtotal (without tax)", format_money(order.subtotal, currency)),
-        ("Shipping", format_money(order.shipping_total, currency)),
-    ]
-    for rate, net, tax in tax_by_rate(lines):
+    price = "Unit price (incl. tax)" if order.prices_include_tax else "Unit price"
+    columns = ("Description", "Qty", price, *(("Discount",) if discounted else ()), "Tax rate", "Tax", "Net amount")
+    doc.table(columns, rows)
+    goods_net = sum(line.net_amount for line in lines)
+    totals = [("Goods (without tax)", format_money(goods_net, currency))]
+    for promotion in order.promotions or []:
+        if promotion.get("amount"):
+            code = f" ({promotion['code']})" if promotion.get("code") else ""
+            label = f"Includes discount {promotion['name']}{code}"
+            totals.append((label, f"-{format_money(int(promotion['amount']), currency)}"))
+    totals.append(("Shipping (without tax)", format_money(shipping_net, currency)))
+    for rate, net, tax in order_tax_by_rate(order, lines):
         totals.append((f"Tax {rate_label(rate)} on {format_money(net, currency)}", format_money(tax, currency)))
     doc.totals(totals, ("Total", format_money(order.total, currency)))
     if order.paid_at is not None:

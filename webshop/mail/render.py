@@ -12,6 +12,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from webshop.orders.figures import OrderFigures
+from webshop.pricing.tax import rate_label
 from webshop.web.templating import TEMPLATE_DIR, money
 
 
@@ -37,6 +39,8 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     environment.filters["money"] = money
+    environment.filters["rate_label"] = rate_label
+    environment.globals["order_figures"] = OrderFigures.of
     return environment
 
 

@@ -58,9 +58,16 @@ class ShopView:
         return self.order.subtotal if self.shops is None else sum(line.line_total for line in self.lines)
 
     @property
+    def discount(self) -> int:
+        """Minor units: the order's discount, or the seen lines' discounts."""
+        return self.order.discount_total if self.shops is None else sum(line.discount for line in self.lines)
+
+    @property
     def tax(self) -> int:
-        """Minor units: the order's tax, or the seen lines' tax."""
-        return self.order.tax_total if self.shops is None else sum(line.tax_amount for line in self.lines)
+        """Minor units: the order's tax, or the seen lines' and parts' shipping tax."""
+        if self.shops is None:
+            return self.order.tax_total
+        return sum(line.tax_amount for line in self.lines) + sum(f.shipping_tax for f in self.fulfilments)
 
     @property
     def shipping(self) -> int:
@@ -69,8 +76,11 @@ class ShopView:
 
     @property
     def total(self) -> int:
-        """``subtotal + shipping + tax`` of what the viewer sees."""
-        return self.order.total if self.shops is None else self.subtotal + self.shipping + self.tax
+        """``subtotal - discount + shipping (+ tax unless prices include it)`` of what the viewer sees."""
+        if self.shops is None:
+            return self.order.total
+        tax = 0 if self.order.prices_include_tax else self.tax
+        return self.subtotal - self.discount + self.shipping + tax
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ REASON_MAX = 300
 def refund_share(line: OrderLine, units: int, already: int = 0) -> int:
     """Minor units paid for ``units`` more units of ``line`` when ``already`` units were refunded before.
 
-    This is the one place refunds round. The net part is exact (``unit_price * units``). The tax part is
-    the line's charged tax (``tax_amount``, rounded half up per line at checkout,
-    ``webshop.checkout.pricing``) spread over its units: the first ``n`` units carry
-    ``round_half_up(tax_amount * n / quantity)``, and a refund of units ``already + 1 .. already + units``
-    gets the difference between two such points. So refunding a line in any number of parts adds up to
-    exactly what was charged for it (never a cent more), whatever the order of the parts.
+    This is the one place refunds round. What the shopper paid for the line is ``net_amount + tax_amount``
+    (after its share of the promotions' discount, tax rounded per line at checkout, ``webshop.checkout.quote``);
+    each part is spread over the line's units the same way: the first ``n`` units carry
+    ``round_half_up(part * n / quantity)``, and a refund of units ``already + 1 .. already + units`` gets the
+    difference between two such points. So refunding a line in any number of parts adds up to exactly what
+    was charged for it (never a cent more), whatever the order of the parts.
 
     Raises:
         ValueError: ``units`` or ``already`` out of range (``0 < units``, ``already + units <= quantity``).
@@ -33,10 +33,11 @@ def refund_share(line: OrderLine, units: int, already: int = 0) -> int:
     if units <= 0 or already < 0 or already + units > line.quantity:
         raise ValueError(f"cannot refund {units} units of {line.quantity} after {already}")
 
-    def tax_upto(n: int) -> int:
-        return (2 * line.tax_amount * n + line.quantity) // (2 * line.quantity)
+    def upto(part: int, n: int) -> int:
+        return (2 * part * n + line.quantity) // (2 * line.quantity)
 
-    return line.unit_price * units + tax_upto(already + units) - tax_upto(already)
+    paid = line.net_amount + line.tax_amount
+    return upto(paid, already + units) - upto(paid, already)
 
 
 def amount_left(order: Order) -> int:

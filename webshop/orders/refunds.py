@@ -43,6 +43,7 @@ from sqlalchemy.orm import selectinload
 from webshop.audit.service import Audited
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.checkout.guest_links import order_link
+from webshop.checkout.promotion_uses import release_promotion_uses
 from webshop.db.models import (
     Invoice,
     Order,
@@ -449,6 +450,7 @@ class RefundService(Audited, SQLAlchemyAsyncRepositoryService[Refund]):
                 changes={"status": [before.value, OrderStatus.REFUNDED.value]},
             )
             await queue_order_change(session, order, before, OrderStatus.REFUNDED)  # the order.refunded webhook
+            await release_promotion_uses(session, order.id)  # a fully refunded order gives its uses back
         await queue_refund_email(session, order, refund, credit_note=note.number)
         await session.commit()
 

@@ -40,8 +40,27 @@ class OrderLineOut(msgspec.Struct):
     line_total: Money
     tax_rate_bp: int
     tax: Money
+    discount: Money
     shop_id: int | None = None
     shop_name: str = ""
+
+
+class TaxRateOut(msgspec.Struct):
+    """Tax at one rate on the order (shipping included): ``rate_bp`` basis points on ``net``."""
+
+    rate_bp: int
+    net: Money
+    tax: Money
+
+
+class OrderPromotionOut(msgspec.Struct):
+    """A promotion the order got, as it was at checkout: ``amount`` off the goods, ``shipping`` off shipping."""
+
+    name: str
+    code: str | None
+    kind: str
+    amount: Money
+    shipping: Money
 
 
 class FulfilmentOut(msgspec.Struct):
@@ -97,8 +116,13 @@ class PaymentOut(msgspec.Struct):
 
 
 class OrderOut(msgspec.Struct):
-    """An order with its lines and totals (``total == subtotal + shipping + tax``), and the shopper's
-    ``customer_note`` for the seller (plain text with LF line breaks, ``""`` for none)."""
+    """An order with its lines and totals, and the shopper's ``customer_note`` for the seller (plain text
+    with LF line breaks, ``""`` for none).
+
+    ``total == subtotal - discount_total + shipping + tax``, without ``tax`` when ``prices_include_tax``
+    (the prices, subtotal and shipping then include it). ``discount_total`` is the sum of the lines'
+    ``discount``; ``shipping`` is charged after ``shipping_discount``; ``tax`` includes shipping's tax;
+    ``taxes`` gives it per rate and ``promotions`` what each promotion took off."""
 
     id: int
     number: str
@@ -111,9 +135,14 @@ class OrderOut(msgspec.Struct):
     shipping_address: AddressOut
     lines: list[OrderLineOut]
     subtotal: Money
+    discount_total: Money
     shipping: Money
+    shipping_discount: Money
     tax: Money
     total: Money
+    prices_include_tax: bool = False
+    taxes: list[TaxRateOut] = msgspec.field(default_factory=list)
+    promotions: list[OrderPromotionOut] = msgspec.field(default_factory=list)
     refund: RefundOut | None = None
     fulfilments: list[FulfilmentOut] = msgspec.field(default_factory=list)
     customer_note: str = ""
@@ -170,15 +199,30 @@ def order_out(seen: Order | ShopView) -> OrderOut:
                 line_total=money(line.line_total, line.currency),
                 tax_rate_bp=line.tax_rate_bp,
                 tax=money(line.tax_amount, line.currency),
+                discount=money(line.discount, line.currency),
                 shop_id=line.shop_id,
                 shop_name=line.shop_name,
             )
             for line in view.lines
         ],
         subtotal=money(view.subtotal, c),
+        discount_total=money(view.discount, c),
         shipping=money(view.shipping, c),
+        shipping_discount=money(order.shipping_discount if view.shops is None else 0, c),
         tax=money(view.tax, c),
         total=money(view.total, c),
+        prices_include_tax=order.prices_include_tax,
+        taxes=[
+            TaxRateOut(row["rate_bp"], money(row["net"], c), money(row["tax"], c)) for row in order.tax_breakdown or []
+        ]
+        if view.shops is None
+        else [],
+        promotions=[
+            OrderPromotionOut(p["name"], p.get("code"), p["kind"], money(p["amount"], c), money(p["shipping"], c))
+            for p in order.promotions or []
+        ]
+        if view.shops is None
+        else [],
         fulfilments=[
             FulfilmentOut(
                 shop_id=part.shop_id,

@@ -30,6 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from webshop.audit.service import Audited
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
+from webshop.checkout.promotion_uses import release_promotion_uses
 from webshop.db.models import (
     Fulfilment,
     FulfilmentStatus,
@@ -504,6 +505,8 @@ class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
                     )
             # Returned stock can turn a product's "in stock" flag back on (catalog filters and caches).
             await refresh_product_summaries(session, [line.product_id for line in order.lines])
+        if target in RESTOCKING:
+            await release_promotion_uses(session, order.id)  # a cancelled or refunded order's uses come back once
         restocked = " (stock returned)" if target in RESTOCKING and current in NOT_YET_SHIPPED else ""
         self.audit.record(
             actor,

@@ -24,6 +24,12 @@ class PriceMode(StrEnum):
     GROSS = "gross"
 
 
+def rate_label(rate_bp: int) -> str:
+    """A tax rate in basis points as a percentage: ``2000`` → ``"20%"``, ``550`` → ``"5.5%"``."""
+    whole, part = divmod(int(rate_bp), 100)
+    return f"{whole}%" if not part else f"{whole}.{part:02d}".rstrip("0") + "%"
+
+
 def tax_of_net(net: int, rate_bp: int) -> int:
     """Tax on ``net`` minor units at ``rate_bp`` basis points, rounded half up.
 

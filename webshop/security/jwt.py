@@ -13,18 +13,22 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
-from litestar.security.jwt import JWTAuth, Token
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from sqlalchemy import exists, select
 
 from webshop.db.models import RevokedAccessToken, TokenFamily, User
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from litestar import Request
     from litestar.handlers.base import BaseRouteHandler
+    from litestar.middleware import DefineMiddleware
 
     from webshop.config import SecuritySettings
     from webshop.db.engine import ShopAlchemyConfig
@@ -120,3 +124,22 @@ def api_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandle
         raise NotAuthorizedException("A bearer token is required.")
     if not user.is_admin:
         raise PermissionDeniedException("This operation is for shop administrators.")
+
+
+def optional_bearer_user(define: DefineMiddleware) -> Callable[[Request[Any, Any, Any]], Awaitable[User | None]]:
+    """A dependency for a public API route that also answers for a signed-in caller: the bearer token's
+    user when an ``Authorization`` header is sent (checked exactly as on the other routes, by the same
+    middleware: a bad or revoked token is a 401), else ``None``."""
+
+    async def noop(scope: Any, receive: Any, send: Any) -> None:  # the middleware's next app, never called
+        return None
+
+    async def provide(request: Request[Any, Any, Any]) -> User | None:
+        if not request.headers.get("authorization"):
+            return None
+        middleware = cast("JWTAuthenticationMiddleware", define.middleware(app=noop, **define.kwargs))
+        result = await middleware.authenticate_request(request)
+        user: User | None = result.user
+        return user
+
+    return provide

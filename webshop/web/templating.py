@@ -22,8 +22,11 @@ from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
+from webshop.checkout.quote import countries
 from webshop.media import image_url
 from webshop.money import format_money
+from webshop.orders.figures import OrderFigures
+from webshop.pricing.tax import rate_label
 from webshop.web import seo
 from webshop.web.caching import STATIC_DIR, StaticAssets
 
@@ -230,6 +233,7 @@ def template_config(
         auto_reload=False,
     )
     environment.filters["money"] = money
+    environment.filters["rate_label"] = rate_label
     environment.globals["image_url"] = image_url
     environment.globals["query_url"] = query_url
     environment.globals["cached_fragment"] = cached_fragment
@@ -237,6 +241,14 @@ def template_config(
     environment.globals["absolute_url"] = functools.partial(seo.absolute_url, base_url)
     environment.globals["listing_canonical"] = seo.listing_canonical
     environment.globals["product_json_ld"] = functools.partial(seo.product_json_ld, base_url=base_url)
+    # How prices are shown (WEBSHOP_PRICE_MODE): the storefront says "incl. VAT" or "excl. tax" beside them.
+    gross = bool(settings and settings.shop.price_mode == "gross")
+    environment.globals["shop_currency"] = settings.shop.currency if settings else "USD"
+    environment.globals["prices_include_tax"] = gross
+    environment.globals["tax_note"] = "incl. VAT" if gross else "excl. tax"
+    environment.globals["default_country"] = settings.shop.default_country if settings else "US"
+    environment.globals["order_figures"] = OrderFigures.of
+    environment.globals["countries"] = countries()  # ISO 3166-1, by name: the address forms' list
     engine = JinjaTemplateEngine.from_environment(environment)
     environment.globals["url_for"] = url_for  # after Litestar's own, which it replaces
     return TemplateConfig(instance=engine)
