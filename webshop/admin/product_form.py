@@ -33,11 +33,11 @@ from webshop.web.forms import InvalidForm, read_form
 CELL_FIELDS = ("price", "stock")
 """Variant fields the product table edits in place."""
 PRODUCT_FIELDS = ("name", "slug", "description", "category_id", "facets", "option_groups", "variants")
-VARIANT_FIELDS = ("sku", "option_values", "price", "stock", "low_stock_threshold", "tax_category")
+VARIANT_FIELDS = ("sku", "option_values", "price", "stock", "low_stock_threshold", "weight_grams", "tax_category")
 _SERVICE_KEY = re.compile(r"(variants|new_variants)\[(\d+)\]\.(\w+)")
 _WHOLE = re.compile(r"[0-9]{1,10}")
 _DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]*)?|\.[0-9]+")
-_NUMBERS = ("price", "stock", "low_stock_threshold")
+_NUMBERS = ("price", "stock", "low_stock_threshold", "weight_grams")
 FormT = TypeVar("FormT", bound=msgspec.Struct)
 
 
@@ -168,6 +168,7 @@ class VariantRowFields(msgspec.Struct, kw_only=True):
     stock: Line = ""
     stock_seen: Line = ""
     low_stock_threshold: Line = ""
+    weight_grams: Line = ""
     tax_category: Line = ""
 
 
@@ -274,6 +275,9 @@ class ProductForm:
             "low_stock_threshold": whole_number(
                 raw.low_stock_threshold, f"{prefix}-low_stock_threshold", errors, label="Threshold", default=5
             ),
+            "weight_grams": whole_number(
+                raw.weight_grams, f"{prefix}-weight_grams", errors, label="The weight", default=0
+            ),
         }
 
     def new_variants(self) -> tuple[list[VariantWrite], list[str]]:
@@ -343,6 +347,7 @@ def product_form_values(product: Product) -> dict[str, str]:
                 f"{prefix}-stock": str(variant.stock),
                 f"{prefix}-stock_seen": str(variant.stock),
                 f"{prefix}-low_stock_threshold": str(variant.low_stock_threshold),
+                f"{prefix}-weight_grams": str(variant.weight_grams),
                 f"{prefix}-tax_category": variant.tax_category,
             }
         )

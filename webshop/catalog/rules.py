@@ -149,7 +149,13 @@ def _clean_variant(
         if problem := option_values_problem(options):
             errors[prefix + "option_values"] = _VALUE_MESSAGES[problem]
         values["option_values"] = options
-    for key, label in (("price", "The price"), ("stock", "Stock"), ("low_stock_threshold", "The low-stock threshold")):
+    numbers = (
+        ("price", "The price"),
+        ("stock", "Stock"),
+        ("low_stock_threshold", "The low-stock threshold"),
+        ("weight_grams", "The weight"),
+    )
+    for key, label in numbers:
         if key in raw:
             number = raw[key]
             if not isinstance(number, int) or isinstance(number, bool) or number < 0:
@@ -252,6 +258,7 @@ def _variant_snapshot(variant: Variant) -> dict[str, Any]:
         "currency": variant.currency,
         "tax_category": variant.tax_category,
         "low_stock_threshold": variant.low_stock_threshold,
+        "weight_grams": variant.weight_grams,
     }
 
 

@@ -67,6 +67,7 @@ class VariantUpdate(msgspec.Struct, forbid_unknown_fields=True):
     option_values: list[str] | msgspec.UnsetType = msgspec.UNSET
     tax_category: str | msgspec.UnsetType = msgspec.UNSET
     low_stock_threshold: int | msgspec.UnsetType = msgspec.UNSET
+    weight_grams: int | msgspec.UnsetType = msgspec.UNSET
     stock: int | msgspec.UnsetType = msgspec.UNSET
     stock_seen: int | msgspec.UnsetType = msgspec.UNSET
 
@@ -167,6 +168,7 @@ class VariantOut(msgspec.Struct):
     tax_category: str
     stock: int
     in_stock: bool
+    weight_grams: int = 0
 
 
 class ProductOut(msgspec.Struct):
@@ -226,6 +228,7 @@ def variant_out(variant: Variant, groups: list[str]) -> VariantOut:
         tax_category=variant.tax_category,
         stock=variant.stock,
         in_stock=variant.stock > 0,
+        weight_grams=variant.weight_grams,
     )
 
 
@@ -335,7 +338,9 @@ FacetValueText = Annotated[Line, msgspec.Meta(max_length=limits.FACET_VALUE)]
 OptionGroup = Annotated[VisibleLine, msgspec.Meta(max_length=limits.OPTION_GROUP)]
 OptionValue = Annotated[VisibleLine, msgspec.Meta(max_length=limits.OPTION_VALUE)]
 Sku = Annotated[VisibleLine, msgspec.Meta(max_length=limits.SKU)]
-MinorUnits = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX, description="Net price in minor units (cents)")]
+MinorUnits = Annotated[
+    int, msgspec.Meta(ge=0, le=INT_MAX, description="Price in minor units (cents), net or gross per WEBSHOP_PRICE_MODE")
+]
 Units = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)]
 TaxCategory = Annotated[
     str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}\Z", description="A tax category of WEBSHOP_TAX_RATES")
@@ -362,6 +367,7 @@ class VariantIn(msgspec.Struct, forbid_unknown_fields=True):
         tax_category: A key of ``WEBSHOP_TAX_RATES`` (``standard``, ``reduced``, ``zero``...).
         stock: Initial units on hand (0 or more), written to the stock ledger as an adjustment.
         low_stock_threshold: At or below this many units the variant counts as "low" (0 or more).
+        weight_grams: Shipping weight of one unit in grams (0 or more; weight-band shipping rates).
     """
 
     sku: Sku
@@ -370,6 +376,7 @@ class VariantIn(msgspec.Struct, forbid_unknown_fields=True):
     tax_category: TaxCategory = TAX_CATEGORY_DEFAULT
     stock: Units = 0
     low_stock_threshold: Units = 5
+    weight_grams: Units = 0
 
     def to_write(self, currency: str) -> VariantWrite:
         """The service's ``VariantWrite`` for this variant, priced in ``currency``."""
@@ -430,6 +437,7 @@ class VariantPatch(msgspec.Struct, forbid_unknown_fields=True):
     option_values: OptionValues | msgspec.UnsetType = msgspec.UNSET
     tax_category: TaxCategory | msgspec.UnsetType = msgspec.UNSET
     low_stock_threshold: Units | msgspec.UnsetType = msgspec.UNSET
+    weight_grams: Units | msgspec.UnsetType = msgspec.UNSET
 
 
 class StockAdjustmentIn(msgspec.Struct, forbid_unknown_fields=True):
