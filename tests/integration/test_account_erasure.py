@@ -56,7 +56,7 @@ async def test_a_customer_deletes_their_account_with_their_password(client, app,
         await sign_in(admin, ADMIN_EMAIL)
         order_id = int(re.search(r'href="/admin/orders/(\d+)"', (await admin.get("/admin/orders")).text).group(1))
         page = text_of((await admin.get(f"/admin/orders/{order_id}")).text)
-        assert number in page and "Alpha Laptop" in page and "$3,122.60" in page and "12 Analytical Way" in page
+        assert number in page and "Alpha Laptop" in page and "$3,123.60" in page and "12 Analytical Way" in page
         assert "buyer@example.com" not in page and f"deleted-{user.id}@invalid" in page
         assert "buyer@example.com" not in (await admin.get("/admin/users?q=buyer")).text
 

@@ -93,6 +93,8 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
     "createWebhook": (["422"], "a URL with a host, no user name or password in it; a usable secret"),
     "updateWebhook": (["422"], "a URL with a host, no user name or password in it; a usable secret"),
     "sendWebhookTest": (["409"], "a disabled endpoint gets no test event"),
+    "applyPromotionCode": (["422"], "an unknown code, or one that does not apply to this cart (expired, minimum...)"),
+    "listShippingMethods": (["422"], "a country no shipping zone serves"),
 }
 
 FIXED_PARAMETERS: dict[str, dict[str, object]] = {

@@ -32,7 +32,16 @@ class CartItemPatch(msgspec.Struct, forbid_unknown_fields=True):
 class PromotionCodeIn(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /api/cart/promotion-code``: a promotion code (case-insensitive)."""
 
-    code: Annotated[str, msgspec.Meta(min_length=1, max_length=60, examples=["SUMMER10"])]
+    code: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=40,
+            pattern=r"^[A-Za-z0-9_-]+\Z",
+            description="Letters, digits, '-' and '_' (any case)",
+            examples=["SUMMER10"],
+        ),
+    ]
 
 
 class CartLineOut(msgspec.Struct):

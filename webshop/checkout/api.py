@@ -37,7 +37,7 @@ class CheckoutApiController(Controller):
     path = "/api"
     tags = ["checkout"]
 
-    @get("/shipping-methods", opt=PUBLIC, operation_id="listShippingMethods", responses=problems(401, 422))
+    @get("/shipping-methods", opt=PUBLIC, operation_id="listShippingMethods", responses=problems(400, 401, 422))
     async def shipping_methods(
         self,
         api_user: NamedDependency[SkipValidation[User | None]],

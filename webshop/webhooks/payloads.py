@@ -28,8 +28,9 @@ def order_line_data(line: OrderLine) -> dict[str, Any]:
     """One order line as the shopper bought it (a snapshot: later catalog edits do not change it).
 
     Shape: ``{"sku", "product_id", "variant_id", "product_name", "options": {group: value},
-    "quantity", "unit_price", "line_total", "tax_rate_bp", "tax_amount", "shop_id"}``;
-    ``unit_price``, ``line_total`` and ``tax_amount`` in minor units of the order's currency,
+    "quantity", "unit_price", "line_total", "discount", "tax_rate_bp", "tax_amount", "shop_id"}``;
+    ``unit_price``, ``line_total``, ``discount`` (the line's share of the promotions) and ``tax_amount`` in
+    minor units of the order's currency,
     ``tax_rate_bp`` in basis points (2000 = 20 %); ``product_id``/``variant_id``/``shop_id`` are
     ``null`` once that row is deleted.
     """
@@ -42,6 +43,7 @@ def order_line_data(line: OrderLine) -> dict[str, Any]:
         "quantity": line.quantity,
         "unit_price": line.unit_price,
         "line_total": line.line_total,
+        "discount": line.discount,
         "tax_rate_bp": line.tax_rate_bp,
         "tax_amount": line.tax_amount,
         "shop_id": line.shop_id,
@@ -75,13 +77,15 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
     Shape::
 
         {"id", "number", "status", "currency",
-         "subtotal", "shipping_total", "tax_total", "total", "refund_amount",   # minor units
+         "subtotal", "discount_total", "shipping_total", "tax_total", "total", "refund_amount",   # minor units
+         "prices_include_tax", "promotions": [{"id", "name", "code", "kind", "amount", "shipping"}],
          "customer": {"id", "email", "name"},
          "shipping_method", "shipping_address": {"name", "line1", "line2", "city", "postal_code", "country"},
          "lines": [order_line_data...], "parts": [fulfilment_data...],
          "created_at", "paid_at", "cancelled_at", "refunded_at"}
 
-    ``total = subtotal + shipping_total + tax_total``; ``refund_amount`` is what is owed or paid back
+    ``total = subtotal - discount_total + shipping_total + tax_total`` (without ``tax_total`` when
+    ``prices_include_tax``); ``refund_amount`` is what is owed or paid back
     (0 when nothing is); ``country`` is ISO 3166-1 alpha-2.
     """
     return {
@@ -90,10 +94,13 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
         "status": order.status,
         "currency": order.currency,
         "subtotal": order.subtotal,
+        "discount_total": order.discount_total,
         "shipping_total": order.shipping_total,
         "tax_total": order.tax_total,
         "total": order.total,
         "refund_amount": order.refund_amount,
+        "prices_include_tax": order.prices_include_tax,
+        "promotions": list(order.promotions or []),
         "customer": (
             {"id": None, "email": order.email, "name": order.ship_name}
             if customer is None
