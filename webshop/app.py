@@ -27,6 +27,8 @@ from webshop.admin.catalog_csv import AdminCatalogCsvController
 from webshop.admin.categories import AdminCategoryController
 from webshop.admin.orders import AdminOrderController
 from webshop.admin.products import AdminProductController
+from webshop.admin.promotions import AdminPromotionController
+from webshop.admin.shipping import AdminShippingController, AdminTaxRateController
 from webshop.admin.shops import AdminShopController
 from webshop.admin.stock import AdminStockController
 from webshop.admin.users import AdminUserController
@@ -80,16 +82,22 @@ from webshop.payments.testing import TestProvider
 from webshop.payments.testing_sender import TestPaymentSender
 from webshop.payments.testing_web import TestPaymentPageController
 from webshop.payments.worker import PaymentExpirer
+from webshop.promotions.api import PromotionApiController
+from webshop.promotions.service import PromotionService
 from webshop.security.cors import install as install_api_cors
 from webshop.security.headers import allowed_hosts_config
 from webshop.security.jwt import api_auth, optional_bearer_user
 from webshop.security.session import SessionUserMiddleware, session_config
 from webshop.security.throttle import provide_sign_in_throttle, rate_limit_middleware, rate_limit_stores
+from webshop.shipping.api import ShippingZoneApiController
+from webshop.shipping.service import ShippingZoneService
 from webshop.shops.api import ShopApiController
 from webshop.shops.service import ShopService
 from webshop.shops.web import ShopsController
 from webshop.stock.api import StockApiController
 from webshop.stock.service import StockService
+from webshop.tax.api import TaxRateApiController
+from webshop.tax.service import TaxRateService
 from webshop.web.admission import AdmissionMiddleware
 from webshop.web.caching import StaticAssets, compression_config
 from webshop.web.caching import install as install_caching
@@ -249,6 +257,9 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
         AdminShopController,
         AdminWebhookController,
         AdminInvoiceController,
+        AdminPromotionController,
+        AdminShippingController,
+        AdminTaxRateController,
         # The test payment service's hosted pages (webshop/payments/testing_web.py), with it only.
         *([TestPaymentPageController] if settings.payments.provider == "test" else []),
         Router(
@@ -270,6 +281,9 @@ def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_mid
                 ShopApiController,
                 StockApiController,
                 WebhookApiController,
+                PromotionApiController,
+                ShippingZoneApiController,
+                TaxRateApiController,
                 PaymentWebhookController,
             ],
             middleware=[api_auth_middleware],
@@ -327,5 +341,8 @@ def _dependencies(
         "fulfilment_service": service_provider(FulfilmentService),
         "invoices_service": service_provider(InvoiceService, settings=settings),
         "refunds_service": service_provider(RefundService, provider=payment_provider, invoices=settings.invoices),
+        "promotions_service": service_provider(PromotionService),
+        "shipping_zones_service": service_provider(ShippingZoneService),
+        "tax_rates_service": service_provider(TaxRateService),
         "webhooks_service": service_provider(WebhookService, webhooks=settings.webhooks, server=settings.server),
     }

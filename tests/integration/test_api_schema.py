@@ -95,6 +95,14 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
     "sendWebhookTest": (["409"], "a disabled endpoint gets no test event"),
     "applyPromotionCode": (["422"], "an unknown code, or one that does not apply to this cart (expired, minimum...)"),
     "listShippingMethods": (["422"], "a country no shipping zone serves"),
+    "createPromotion": (["422"], "a code another promotion has, unknown target ids, an end before the start"),
+    "updatePromotion": (["422"], "a code another promotion has, unknown target ids, an end before the start"),
+    "createShippingZone": (["422"], "an unknown country or one another zone has; a second rest of the world"),
+    "updateShippingZone": (["422"], "an unknown country or one another zone has; a second rest of the world"),
+    "createShippingMethod": (["422"], "a code the zone has; bands with the same limit or two open ends"),
+    "updateShippingMethod": (["422"], "a code the zone has; bands with the same limit or two open ends"),
+    "createTaxRate": (["422"], "an unknown country or region; a rate the place and category already has"),
+    "updateTaxRate": (["422"], "an unknown country or region; a rate the place and category already has"),
 }
 
 FIXED_PARAMETERS: dict[str, dict[str, object]] = {

@@ -81,6 +81,16 @@ def read_form(form_type: type[FormT], fields: Mapping[str, Any]) -> FormT:
     raise InvalidForm(msgspec.convert(good, form_type), errors)
 
 
+def with_lists(fields: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """``fields`` with each of ``names`` as a list: a multiple select or checkbox group sends a field once
+    (a string), several times (a list) or not at all (left out of the post)."""
+    found = dict(fields)
+    for name in names:
+        value = found.get(name)
+        found[name] = [] if value is None else [value] if isinstance(value, str) else list(value)
+    return found
+
+
 def form_again(
     template: str,
     error: DomainError,

@@ -1,0 +1,343 @@
+"""Promotions, shipping zones and tax rates managed by admins: the pages (JavaScript off) and the API.
+
+Admins only: a customer gets 403 (pages and API), a visitor is sent to sign in (pages) or gets 401 (API).
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests.api_user import assert_problem, bearer, token_pair
+from tests.factories import make_order, make_user
+from tests.integration.conftest import ADMIN_EMAIL
+from tests.shopper import post, register, text_of
+from webshop.db.engine import write_session
+from webshop.db.models import Category, Promotion, PromotionUsage, ShippingMethod, ShippingZone, TaxRate
+
+PAGES = ["/admin/promotions", "/admin/promotions/new", "/admin/shipping-zones", "/admin/tax-rates"]
+
+
+async def admin_api(client) -> dict[str, str]:
+    return {"Authorization": f"Bearer {(await token_pair(client, ADMIN_EMAIL))['access_token']}"}
+
+
+async def test_only_admins_reach_the_pages_and_the_api(client, alchemy, admin_id):
+    for path in PAGES:
+        response = await client.get(path, follow_redirects=False)
+        assert response.status_code in (302, 303) and "/account/sign-in" in response.headers["location"], path
+    for path in ("/api/promotions", "/api/shipping-zones", "/api/tax-rates"):
+        assert_problem(await client.get(path), 401)
+    customer = await bearer(client, "customer@example.com")
+    for path in ("/api/promotions", "/api/shipping-zones", "/api/tax-rates"):
+        assert_problem(await client.get(path, headers=customer), 403)
+    assert_problem(
+        await client.post("/api/promotions", json={"name": "X", "kind": "percentage", "value": 5}, headers=customer),
+        403,
+    )
+    await register(client, "page-customer@example.com")
+    for path in PAGES:
+        assert (await client.get(path)).status_code == 403, path
+
+
+async def test_promotion_pages_create_edit_refuse_and_delete(admin, alchemy):
+    async with alchemy.get_session() as session:
+        photo = await session.scalar(select(Category.id).where(Category.slug == "photo"))
+    if photo is None:
+        async with write_session(alchemy) as session:
+            category = Category(name="Photo", slug="photo")
+            session.add(category)
+            await session.commit()
+            photo = category.id
+    created = await post(
+        admin,
+        "/admin/promotions/new",
+        {
+            "name": "Photo week",
+            "code": "photo10",
+            "kind": "percentage",
+            "value": "10",
+            "category_ids": str(photo),
+            "active": "on",
+            "combinable": "on",
+            "usage_limit": "100",
+        },
+        token_from="/admin/promotions/new",
+    )
+    assert created.status_code == 303, text_of(created.text)[:400]
+    listed = text_of((await admin.get("/admin/promotions")).text)
+    assert "Photo week" in listed and "PHOTO10" in listed and "10 %" in listed and "0 of 100" in listed
+
+    # The same code in another case, a bad amount and an end before the start: the form again, values kept.
+    again = await post(
+        admin,
+        "/admin/promotions/new",
+        {
+            "name": "Copy",
+            "code": "Photo10",
+            "kind": "fixed_amount",
+            "value": "lots",
+            "starts_at": "2026-12-24T10:00",
+            "ends_at": "2026-12-01T10:00",
+        },
+        token_from="/admin/promotions/new",
+    )
+    assert again.status_code == 422
+    assert "Enter a price of 0 or more" in again.text and 'value="Copy"' in again.text
+    again = await post(
+        admin,
+        "/admin/promotions/new",
+        {
+            "name": "Copy",
+            "code": "Photo10",
+            "kind": "fixed_amount",
+            "value": "5.00",
+            "starts_at": "2026-12-24T10:00",
+            "ends_at": "2026-12-01T10:00",
+        },
+        token_from="/admin/promotions/new",
+    )
+    assert again.status_code == 422
+    assert "Another promotion has this code." in again.text and "The end must come after the start." in again.text
+
+    free = await post(
+        admin,
+        "/admin/promotions/new",
+        {"name": "Free shipping over 50", "kind": "free_shipping", "min_subtotal": "50.00", "active": "on"},
+        token_from="/admin/promotions/new",
+    )
+    assert free.status_code == 303
+    async with alchemy.get_session() as session:
+        rows = {p.name: p for p in await session.scalars(select(Promotion))}
+    assert rows["Free shipping over 50"].code is None and rows["Free shipping over 50"].min_subtotal == 5000
+    assert rows["Photo week"].category_ids == [photo] and rows["Photo week"].code == "PHOTO10"
+
+    promotion_id = rows["Photo week"].id
+    page = await admin.get(f"/admin/promotions/{promotion_id}")
+    assert 'value="PHOTO10"' in page.text
+    saved = await post(
+        admin,
+        f"/admin/promotions/{promotion_id}",
+        {"name": "Photo fortnight", "code": "PHOTO10", "kind": "percentage", "value": "15", "active": "on"},
+        token_from=f"/admin/promotions/{promotion_id}",
+    )
+    assert saved.status_code == 303
+    async with alchemy.get_session() as session:
+        changed = await session.get(Promotion, promotion_id)
+        assert (changed.name, changed.value, changed.category_ids, changed.combinable) == (
+            "Photo fortnight",
+            15,
+            [],
+            False,
+        )
+
+    deleted = await post(admin, f"/admin/promotions/{promotion_id}/delete", {}, token_from="/admin/promotions")
+    assert deleted.status_code == 303
+    async with alchemy.get_session() as session:
+        assert await session.get(Promotion, promotion_id) is None
+
+
+async def test_promotions_api(client, alchemy, admin_id, skus):
+    headers = await admin_api(client)
+    body = {
+        "name": "Spring",
+        "code": "spring",
+        "kind": "fixed_amount",
+        "value": 500,
+        "min_subtotal": 2000,
+        "variant_ids": [skus["DC-1"]],
+        "ends_at": "2030-01-01T00:00:00Z",
+    }
+    created = await client.post("/api/promotions", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    promotion = created.json()
+    assert promotion["code"] == "SPRING" and promotion["times_used"] == 0 and promotion["variant_ids"] == [skus["DC-1"]]
+    duplicate = assert_problem(
+        await client.post("/api/promotions", json={**body, "code": "SPRING"}, headers=headers), 422
+    )
+    assert duplicate["errors"]["code"] == "Another promotion has this code."
+    unknown = assert_problem(
+        await client.post("/api/promotions", json={**body, "code": "X1", "category_ids": [999999]}, headers=headers),
+        422,
+    )
+    assert "999999" in unknown["errors"]["category_ids"]
+    assert_problem(
+        await client.post(
+            "/api/promotions", json={**body, "code": "X2", "kind": "percentage", "value": 150}, headers=headers
+        ),
+        422,
+    )
+    patched = await client.patch(f"/api/promotions/{promotion['id']}", json={"usage_limit": 3}, headers=headers)
+    assert patched.status_code == 200 and patched.json()["usage_limit"] == 3 and patched.json()["name"] == "Spring"
+    assert (await client.get("/api/promotions", headers=headers)).json()[0]["id"] == promotion["id"]
+    assert_problem(await client.get("/api/promotions/999999", headers=headers), 404)
+
+    # A promotion orders used is withdrawn, not deleted.
+    order_id = await _an_order(alchemy)
+    async with write_session(alchemy) as session:
+        session.add(PromotionUsage(promotion_id=promotion["id"], order_id=order_id, email="x@example.com"))
+        await session.commit()
+    withdrawn = await client.delete(f"/api/promotions/{promotion['id']}", headers=headers)
+    assert withdrawn.status_code == 200 and withdrawn.json() == {"deleted": False}
+    assert (await client.get(f"/api/promotions/{promotion['id']}", headers=headers)).json()["active"] is False
+
+
+async def _an_order(alchemy) -> int:
+    user_id = await make_user(alchemy, "orderer@example.com")
+    return await make_order(alchemy, user_id, "WS-PROMO01", {"EP-1": 1})
+
+
+async def test_shipping_zone_and_method_pages(admin, alchemy):
+    listed = text_of((await admin.get("/admin/shipping-zones")).text)
+    assert "Rest of the world" in listed and "Standard shipping" in listed  # the zone the upgrade seeded
+    created = await post(
+        admin, "/admin/shipping-zones", {"name": "France", "countries": "FR"}, token_from="/admin/shipping-zones"
+    )
+    assert created.status_code == 303
+    zone_path = created.headers["location"]
+    clash = await post(
+        admin, "/admin/shipping-zones", {"name": "EU", "countries": ["DE", "FR"]}, token_from="/admin/shipping-zones"
+    )
+    assert clash.status_code == 422 and "Already in another zone: France (France)." in text_of(clash.text)
+    second_world = await post(
+        admin, "/admin/shipping-zones", {"name": "World 2", "rest_of_world": "on"}, token_from="/admin/shipping-zones"
+    )
+    assert second_world.status_code == 422 and "There already is a rest-of-the-world zone." in second_world.text
+
+    method = {
+        "name": "Colissimo",
+        "code": "colissimo",
+        "kind": "weight",
+        "bands": "2000 7.90\n- 12.90",
+        "delivery_estimate": "2–3 working days",
+        "active": "on",
+        "position": "0",
+    }
+    bad = await post(admin, f"{zone_path}/methods", {**method, "bands": "2000 7.90\n2000 9.90"}, token_from=zone_path)
+    assert bad.status_code == 422 and "Two bands have the same upper limit (2000)." in bad.text
+    assert "2000 9.90" in bad.text  # what the admin typed stays
+    added = await post(admin, f"{zone_path}/methods", method, token_from=zone_path)
+    assert added.status_code == 303
+    page = text_of((await admin.get(zone_path)).text)
+    assert "≤ 2000 g: $7.90; above: $12.90" in page
+    async with alchemy.get_session() as session:
+        zone = await session.scalar(select(ShippingZone).where(ShippingZone.name == "France"))
+        row = await session.scalar(select(ShippingMethod).where(ShippingMethod.zone_id == zone.id))
+        assert zone.countries == ["FR"] and row.bands == [[2000, 790], [None, 1290]]
+    edit_path = f"{zone_path}/methods/{row.id}"
+    assert "- 12.90" in (await admin.get(edit_path)).text
+    saved = await post(
+        admin, edit_path, {**method, "kind": "flat", "price": "6.90", "free_over": "60.00"}, token_from=edit_path
+    )
+    assert saved.status_code == 303
+    async with alchemy.get_session() as session:
+        row = await session.get(ShippingMethod, row.id)
+        assert (row.kind, row.price, row.bands, row.free_over) == ("flat", 690, [], 6000)
+    assert (await post(admin, f"{edit_path}/delete", {}, token_from=zone_path)).status_code == 303
+    assert (await post(admin, f"{zone_path}/delete", {}, token_from=zone_path)).status_code == 303
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(ShippingZone).where(ShippingZone.name == "France")) is None
+
+
+async def test_shipping_zones_api(client, admin_id):
+    headers = await admin_api(client)
+    zones = (await client.get("/api/shipping-zones", headers=headers)).json()
+    assert [z["name"] for z in zones] == ["Rest of the world"]
+    assert {m["code"] for m in zones[0]["methods"]} == {"standard", "express"}
+    created = await client.post(
+        "/api/shipping-zones", json={"name": "Benelux", "countries": ["be", "NL", "LU"]}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    zone = created.json()
+    assert zone["countries"] == ["BE", "LU", "NL"]
+    assert_problem(
+        await client.post("/api/shipping-zones", json={"name": "X", "countries": ["QQ"]}, headers=headers), 422
+    )
+    method = await client.post(
+        f"/api/shipping-zones/{zone['id']}/methods",
+        json={
+            "code": "postnl",
+            "name": "PostNL",
+            "kind": "subtotal",
+            "bands": [{"up_to": 5000, "price": 695}, {"up_to": None, "price": 0}],
+        },
+        headers=headers,
+    )
+    assert method.status_code == 201, method.text
+    assert method.json()["bands"] == [{"up_to": 5000, "price": 695}, {"up_to": None, "price": 0}]
+    bad = await client.post(
+        f"/api/shipping-zones/{zone['id']}/methods",
+        json={"code": "twice", "name": "Twice", "kind": "weight", "bands": [{"up_to": None, "price": 1}, {"price": 2}]},
+        headers=headers,
+    )
+    assert assert_problem(bad, 422)["errors"]["bands"] == "Only one band may have no upper limit."
+    assert_problem(
+        await client.post(
+            f"/api/shipping-zones/{zone['id']}/methods", json={"code": "postnl", "name": "Again"}, headers=headers
+        ),
+        422,
+    )
+    patched = await client.patch(f"/api/shipping-zones/{zone['id']}", json={"countries": ["NL"]}, headers=headers)
+    assert patched.status_code == 200 and patched.json()["countries"] == ["NL"]
+    assert (await client.delete(f"/api/shipping-zones/{zone['id']}", headers=headers)).status_code == 204
+    assert_problem(await client.get(f"/api/shipping-zones/{zone['id']}", headers=headers), 404)
+
+
+async def test_tax_rate_pages_and_api(admin, alchemy):
+    listed = text_of((await admin.get("/admin/tax-rates")).text)
+    assert "Every other country" in listed and "standard" in listed and "20%" in listed  # the seeded rates
+    created = await post(
+        admin,
+        "/admin/tax-rates",
+        {"country": "FR", "tax_category": "reduced", "rate": "5.5", "name": "TVA"},
+        token_from="/admin/tax-rates",
+    )
+    assert created.status_code == 303
+    duplicate = await post(
+        admin,
+        "/admin/tax-rates",
+        {"country": "FR", "tax_category": "reduced", "rate": "7", "name": "TVA"},
+        token_from="/admin/tax-rates",
+    )
+    assert duplicate.status_code == 422 and "already has a rate for this tax category" in duplicate.text
+    bad = await post(
+        admin,
+        "/admin/tax-rates",
+        {"country": "FR", "tax_category": "standard", "rate": "20.001"},
+        token_from="/admin/tax-rates",
+    )
+    assert bad.status_code == 422 and "at most 2 decimals" in bad.text
+    async with alchemy.get_session() as session:
+        rate = await session.scalar(select(TaxRate).where(TaxRate.country == "FR"))
+        assert (rate.tax_category, rate.rate_bp, rate.name) == ("reduced", 550, "TVA")
+
+    headers = await admin_api(admin)
+    rates = (await admin.get("/api/tax-rates", headers=headers)).json()
+    assert {(r["country"], r["tax_category"], r["rate_bp"]) for r in rates} >= {
+        ("*", "standard", 2000),
+        ("FR", "reduced", 550),
+    }
+    made = await admin.post(
+        "/api/tax-rates",
+        json={"country": "de", "tax_category": "standard", "rate_bp": 1900, "name": "MwSt"},
+        headers=headers,
+    )
+    assert made.status_code == 201 and made.json()["country"] == "DE"
+    region = assert_problem(
+        await admin.post(
+            "/api/tax-rates",
+            json={"country": "US", "region": "CA-ON", "tax_category": "standard", "rate_bp": 725},
+            headers=headers,
+        ),
+        422,
+    )
+    assert "region" in region["errors"]
+    patched = await admin.patch(f"/api/tax-rates/{made.json()['id']}", json={"rate_bp": 700}, headers=headers)
+    assert patched.status_code == 200 and patched.json()["rate_bp"] == 700
+    assert (await admin.delete(f"/api/tax-rates/{made.json()['id']}", headers=headers)).status_code == 204
+
+
+@pytest.mark.parametrize("path", ["/admin/promotions", "/admin/shipping-zones", "/admin/tax-rates"])
+async def test_the_admin_navigation_links_the_pricing_pages(admin, path):
+    page = await admin.get("/admin")
+    assert f'href="{path}"' in page.text

@@ -1,0 +1,265 @@
+"""Admin pages for promotions (``/admin/promotions``): the list, a form to create or change one, delete.
+
+Plain forms answered by a 303 redirect, or the form again with the messages (422); the rules live in
+``PromotionService``. Amounts are typed in major units of the shop's currency ("50.00"), dates with the
+browser's date-time picker, read as UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.plugins.flash import flash
+from litestar.response import Template
+from sqlalchemy import select
+
+from webshop.admin import AdminPages
+from webshop.admin.categories import flatten
+from webshop.admin.product_form import major_text, price_field, whole_number
+from webshop.catalog.categories import CategoryService
+from webshop.catalog.query import build_tree
+from webshop.config import Settings
+from webshop.db.models import Promotion, User, Variant
+from webshop.errors import DomainError, ValidationFailed
+from webshop.promotions.service import PromotionInput, PromotionPatch, PromotionService
+from webshop.web.forms import FormFields, read_form, with_lists
+from webshop.web.responses import see_other_to
+
+KINDS = (("percentage", "Percentage off"), ("fixed_amount", "Fixed amount off"), ("free_shipping", "Free shipping"))
+
+
+class PromotionForm(msgspec.Struct):
+    """The promotion form as typed (every field text; checkboxes send "on", several categories repeat)."""
+
+    name: str = ""
+    code: str = ""
+    kind: str = "percentage"
+    value: str = ""
+    min_subtotal: str = ""
+    usage_limit: str = ""
+    per_customer_limit: str = ""
+    starts_at: str = ""
+    ends_at: str = ""
+    combinable: str = ""
+    active: str = ""
+    category_ids: list[str] = msgspec.field(default_factory=list)
+    product_ids: str = ""
+    variant_skus: str = ""
+
+
+def form_of(promotion: Promotion, currency: str, skus: list[str]) -> PromotionForm:
+    """The form filled with ``promotion``'s values (``skus``: its variants' SKUs)."""
+
+    def moment(value: datetime | None) -> str:
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+    return PromotionForm(
+        name=promotion.name,
+        code=promotion.code or "",
+        kind=promotion.kind,
+        value=str(promotion.value) if promotion.kind == "percentage" else major_text(promotion.value, currency),
+        min_subtotal=major_text(promotion.min_subtotal, currency) if promotion.min_subtotal else "",
+        usage_limit=str(promotion.usage_limit or ""),
+        per_customer_limit=str(promotion.per_customer_limit or ""),
+        starts_at=moment(promotion.starts_at),
+        ends_at=moment(promotion.ends_at),
+        combinable="on" if promotion.combinable else "",
+        active="on" if promotion.active else "",
+        category_ids=[str(i) for i in promotion.category_ids or []],
+        product_ids=", ".join(str(i) for i in promotion.product_ids or []),
+        variant_skus=", ".join(skus),
+    )
+
+
+async def read_promotion_form(form: PromotionForm, currency: str, session: Any) -> PromotionInput:
+    """The form's values as a ``PromotionInput``.
+
+    Raises:
+        ValidationFailed: a field that cannot be read (an amount, a number, a date, an unknown SKU).
+    """
+    errors: dict[str, str] = {}
+    kind = form.kind if form.kind in dict(KINDS) else "percentage"
+    if kind == "percentage":
+        value = whole_number(form.value, "value", errors, label="The percentage")
+    elif kind == "fixed_amount":
+        value = price_field(form.value, "value", currency, errors)
+    else:
+        value = 0
+
+    def count(text: str, key: str, label: str) -> int | None:
+        number = whole_number(text, key, errors, label=label) if text.strip() else None
+        if number == 0:
+            errors[key] = f"{label}: enter 1 or more, or leave it empty for no limit."
+        return number
+
+    def moment(text: str, key: str) -> datetime | None:
+        if not text.strip():
+            return None
+        try:
+            return datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
+        except ValueError:
+            errors[key] = "Enter a date and time, such as 2026-12-24T09:00."
+            return None
+
+    minimum = price_field(form.min_subtotal, "min_subtotal", currency, errors) if form.min_subtotal.strip() else 0
+    product_ids: list[int] = []
+    for part in form.product_ids.replace(";", ",").split(","):
+        if part.strip():
+            if part.strip().isdigit() and len(part.strip()) < 16:
+                product_ids.append(int(part.strip()))
+            else:
+                errors["product_ids"] = "Enter product ids (numbers) separated by commas."
+    skus = [part.strip() for part in form.variant_skus.replace(";", ",").split(",") if part.strip()]
+    variant_ids: list[int] = []
+    if skus:
+        found = dict((await session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(skus)))).all())
+        missing = [sku for sku in skus if sku not in found]
+        if missing:
+            errors["variant_skus"] = f"No variant has the SKU {', '.join(missing)}."
+        variant_ids = [found[sku] for sku in skus if sku in found]
+    usage_limit = count(form.usage_limit, "usage_limit", "The usage limit")
+    per_customer = count(form.per_customer_limit, "per_customer_limit", "The limit per customer")
+    starts_at, ends_at = moment(form.starts_at, "starts_at"), moment(form.ends_at, "ends_at")
+    category_ids = [int(i) for i in form.category_ids if i.isdigit() and len(i) < 16]
+    if errors:
+        raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
+    try:
+        return PromotionInput(
+            name=form.name.strip() or " ",
+            code=form.code.strip() or None,
+            kind=kind,  # type: ignore[arg-type]
+            value=value or 0,
+            min_subtotal=minimum or 0,
+            combinable=form.combinable == "on",
+            active=form.active == "on",
+            category_ids=category_ids,
+            product_ids=product_ids,
+            variant_ids=variant_ids,
+            usage_limit=usage_limit,
+            per_customer_limit=per_customer,
+            starts_at=starts_at,
+            ends_at=ends_at,
+        )
+    except (TypeError, ValueError) as exc:  # a value no promotion can have; the service names the field
+        raise ValidationFailed(str(exc)) from exc
+
+
+class AdminPromotionController(AdminPages):
+    """Promotions and discount codes for admins."""
+
+    path = "/admin/promotions"
+
+    @get("", name="admin_promotions", media_type=MediaType.HTML)
+    async def index(
+        self, promotions_service: NamedDependency[PromotionService], settings: NamedDependency[Settings]
+    ) -> Template:
+        """Every promotion with its code, kind, validity and uses."""
+        return Template(
+            "admin/promotions/index.html",
+            context={"promotions": await promotions_service.list_promotions(), "currency": settings.shop.currency},
+        )
+
+    @get("/new", name="admin_promotion_new", media_type=MediaType.HTML)
+    async def new(self, categories_service: NamedDependency[CategoryService]) -> Template:
+        """The form for a new promotion."""
+        return await _form_page(categories_service, PromotionForm(active="on", combinable="on"), None)
+
+    @post("/new", name="admin_promotion_create", media_type=MediaType.HTML)
+    async def create(
+        self,
+        request: Request[User, Any, Any],
+        data: FormFields,
+        promotions_service: NamedDependency[PromotionService],
+        categories_service: NamedDependency[CategoryService],
+        settings: NamedDependency[Settings],
+    ) -> Any:
+        """Create the promotion, or show the form again with what to correct."""
+        form = read_form(PromotionForm, with_lists(data, "category_ids"))
+        try:
+            values = await read_promotion_form(form, settings.shop.currency, promotions_service.repository.session)
+            promotion = await promotions_service.create_promotion(request.user, values)
+        except DomainError as exc:
+            return await _form_page(categories_service, form, None, exc)
+        flash(request, f"Created the promotion “{promotion.name}”.", "success")
+        return see_other_to(request, "admin_promotions")
+
+    @get("/{promotion_id:int}", name="admin_promotion", media_type=MediaType.HTML)
+    async def edit(
+        self,
+        promotion_id: FromPath[int],
+        promotions_service: NamedDependency[PromotionService],
+        categories_service: NamedDependency[CategoryService],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        """The form with the promotion's values."""
+        promotion = await promotions_service.get_promotion(promotion_id)
+        skus = list(
+            await promotions_service.repository.session.scalars(
+                select(Variant.sku).where(Variant.id.in_(promotion.variant_ids or []))
+            )
+        )
+        return await _form_page(categories_service, form_of(promotion, settings.shop.currency, skus), promotion)
+
+    @post("/{promotion_id:int}", name="admin_promotion_update", media_type=MediaType.HTML)
+    async def update(
+        self,
+        request: Request[User, Any, Any],
+        promotion_id: FromPath[int],
+        data: FormFields,
+        promotions_service: NamedDependency[PromotionService],
+        categories_service: NamedDependency[CategoryService],
+        settings: NamedDependency[Settings],
+    ) -> Any:
+        """Save the changes, or show the form again with what to correct."""
+        form = read_form(PromotionForm, with_lists(data, "category_ids"))
+        promotion = await promotions_service.get_promotion(promotion_id)
+        try:
+            values = await read_promotion_form(form, settings.shop.currency, promotions_service.repository.session)
+            patch = PromotionPatch(**msgspec.structs.asdict(values))
+            await promotions_service.update_promotion(request.user, promotion_id, patch)
+        except DomainError as exc:
+            return await _form_page(categories_service, form, promotion, exc)
+        flash(request, f"Saved the promotion “{form.name.strip()}”.", "success")
+        return see_other_to(request, "admin_promotions")
+
+    @post("/{promotion_id:int}/delete", name="admin_promotion_delete", media_type=MediaType.HTML)
+    async def delete(
+        self,
+        request: Request[User, Any, Any],
+        promotion_id: FromPath[int],
+        promotions_service: NamedDependency[PromotionService],
+    ) -> Any:
+        """Delete the promotion, or withdraw it when orders used it."""
+        promotion = await promotions_service.get_promotion(promotion_id)
+        name = promotion.name
+        if await promotions_service.delete_promotion(request.user, promotion_id):
+            flash(request, f"Deleted the promotion “{name}”.", "success")
+        else:
+            flash(request, f"“{name}” was used by orders, so it is withdrawn (inactive) instead of deleted.", "info")
+        return see_other_to(request, "admin_promotions")
+
+
+async def _form_page(
+    categories: CategoryService, form: PromotionForm, promotion: Promotion | None, error: DomainError | None = None
+) -> Template:
+    tree = build_tree(await categories.all_categories())
+    return Template(
+        "admin/promotions/form.html",
+        context={
+            "form": form,
+            "promotion": promotion,
+            "kinds": KINDS,
+            "category_options": flatten(tree),
+            "error": error.detail if error else None,
+            "errors": {
+                ("variant_skus" if k == "variant_ids" else k): v
+                for k, v in (error.field_errors if error else {}).items()
+            },
+        },
+        status_code=error.status_code if error else 200,
+    )

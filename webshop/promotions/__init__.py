@@ -1,0 +1,1 @@
+"""Promotions an admin manages (``PromotionService``), the JSON API and its shapes."""

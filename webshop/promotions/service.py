@@ -1,0 +1,236 @@
+"""Promotions: create, change, list and withdraw them; the rules of a valid promotion.
+
+A promotion's terms are checked by ``webshop.pricing.promotions.PromotionTerms`` (kind and value) plus
+the rules here: a code is unique whatever its case (stored as ``normalise_code`` makes it, Vendure #4364),
+the end comes after the start, and the targeted categories, products and variants exist. A promotion
+that orders have used is withdrawn (``active = False``) instead of deleted, so its uses stay counted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from webshop.audit.service import Audited
+from webshop.db.models import Category, Product, Promotion, PromotionUsage, User, Variant
+from webshop.errors import NotFound, ValidationFailed
+from webshop.pricing.codes import normalise_code
+from webshop.pricing.promotions import PromotionKind, PromotionTerms
+
+Kind = Literal["percentage", "fixed_amount", "free_shipping"]
+Count = Annotated[int, msgspec.Meta(ge=1, le=2_000_000_000)]
+Amount = Annotated[int, msgspec.Meta(ge=0, le=2_000_000_000)]
+Ids = Annotated[list[Annotated[int, msgspec.Meta(ge=1, le=2**53)]], msgspec.Meta(max_length=500)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=r"\S")]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^\s*[A-Za-z0-9_-]+\s*\Z")]
+
+FIELDS = (
+    "name",
+    "code",
+    "kind",
+    "value",
+    "usage_limit",
+    "per_customer_limit",
+    "starts_at",
+    "ends_at",
+    "min_subtotal",
+    "combinable",
+    "active",
+    "category_ids",
+    "product_ids",
+    "variant_ids",
+)
+
+
+class PromotionInput(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A promotion as created (``POST /api/promotions``, the admin form).
+
+    Attributes:
+        name: Shown to shoppers ("Spring sale").
+        code: The code to enter, any case (stored upper-case), or null for an automatic promotion.
+        kind: ``percentage`` off, ``fixed_amount`` off, or ``free_shipping``.
+        value: Whole percent 1..100 (percentage) or minor units (fixed_amount); ignored for free_shipping.
+        usage_limit: Uses allowed in all (null: no limit). per_customer_limit: Uses per customer.
+        starts_at / ends_at: Validity (RFC 3339, with a time zone); null: open.
+        min_subtotal: Minor units the cart's subtotal must reach.
+        combinable: Whether it may be used with other combinable promotions.
+        active: False withdraws it.
+        category_ids / product_ids / variant_ids: What it applies to (all empty: the whole order; a
+            category includes its subcategories).
+    """
+
+    name: Name
+    kind: Kind
+    code: Code | None = None
+    value: Amount = 0
+    usage_limit: Count | None = None
+    per_customer_limit: Count | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    min_subtotal: Amount = 0
+    combinable: bool = True
+    active: bool = True
+    category_ids: Ids = msgspec.field(default_factory=list)
+    product_ids: Ids = msgspec.field(default_factory=list)
+    variant_ids: Ids = msgspec.field(default_factory=list)
+
+
+class PromotionPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A partial change (``PATCH /api/promotions/{id}``): only the fields sent change; see ``PromotionInput``."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    kind: Kind | msgspec.UnsetType = msgspec.UNSET
+    code: Code | msgspec.UnsetType | None = msgspec.UNSET
+    value: Amount | msgspec.UnsetType = msgspec.UNSET
+    usage_limit: Count | msgspec.UnsetType | None = msgspec.UNSET
+    per_customer_limit: Count | msgspec.UnsetType | None = msgspec.UNSET
+    starts_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    ends_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    min_subtotal: Amount | msgspec.UnsetType = msgspec.UNSET
+    combinable: bool | msgspec.UnsetType = msgspec.UNSET
+    active: bool | msgspec.UnsetType = msgspec.UNSET
+    category_ids: Ids | msgspec.UnsetType = msgspec.UNSET
+    product_ids: Ids | msgspec.UnsetType = msgspec.UNSET
+    variant_ids: Ids | msgspec.UnsetType = msgspec.UNSET
+
+
+class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
+    """Promotions for admins; every write commits and is in the audit trail."""
+
+    class Repo(SQLAlchemyAsyncRepository[Promotion]):
+        """Promotion repository."""
+
+        model_type = Promotion
+
+    repository_type = Repo
+
+    async def list_promotions(self) -> list[Promotion]:
+        """Every promotion, active ones first, newest first."""
+        rows = await self.repository.session.scalars(
+            select(Promotion).order_by(Promotion.active.desc(), Promotion.id.desc())
+        )
+        return list(rows)
+
+    async def get_promotion(self, promotion_id: int) -> Promotion:
+        """One promotion.
+
+        Raises:
+            NotFound: no such promotion.
+        """
+        promotion: Promotion | None = await self.repository.session.get(Promotion, promotion_id)
+        if promotion is None:
+            raise NotFound("There is no such promotion.")
+        return promotion
+
+    async def create_promotion(self, actor: User | None, data: PromotionInput) -> Promotion:
+        """Create a promotion; committed.
+
+        Raises:
+            ValidationFailed: a rule of the module docstring is broken; ``field_errors`` says where.
+        """
+        values = await self._checked(msgspec.structs.asdict(data))
+        promotion = Promotion(**values, times_used=0)
+        self.repository.session.add(promotion)
+        await self._commit(promotion, actor, "create", f"Promotion “{promotion.name}” created")
+        return promotion
+
+    async def update_promotion(self, actor: User | None, promotion_id: int, patch: PromotionPatch) -> Promotion:
+        """Change the fields ``patch`` sets; committed.
+
+        Raises:
+            NotFound: no such promotion. ValidationFailed: as ``create_promotion``.
+        """
+        promotion = await self.get_promotion(promotion_id)
+        current = {name: getattr(promotion, name) for name in FIELDS}
+        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+        values = await self._checked({**current, **changes}, promotion_id=promotion.id)
+        for name, value in values.items():
+            setattr(promotion, name, value)
+        await self._commit(promotion, actor, "update", f"Promotion “{promotion.name}” changed")
+        return promotion
+
+    async def delete_promotion(self, actor: User | None, promotion_id: int) -> bool:
+        """Delete a promotion no order used (True); one that was used is withdrawn instead (False). Committed.
+
+        Raises:
+            NotFound: no such promotion.
+        """
+        promotion = await self.get_promotion(promotion_id)
+        session = self.repository.session
+        used = await session.scalar(
+            select(func.count()).select_from(PromotionUsage).where(PromotionUsage.promotion_id == promotion.id)
+        )
+        if used:
+            promotion.active = False
+            await self._commit(promotion, actor, "withdraw", f"Promotion “{promotion.name}” withdrawn (it was used)")
+            return False
+        self.audit.record(actor, "promotion", promotion.id, "delete", summary=f"Promotion “{promotion.name}” deleted")
+        await session.delete(promotion)
+        await session.commit()
+        return True
+
+    async def _commit(self, promotion: Promotion, actor: User | None, action: str, summary: str) -> None:
+        session = self.repository.session
+        try:
+            await session.flush()
+            self.audit.record(actor, "promotion", promotion.id, action, summary=summary)
+            await session.commit()
+        except IntegrityError as exc:  # two admins saving the same code at once
+            await session.rollback()
+            message = "Another promotion has this code."
+            raise ValidationFailed(message, field_errors={"code": message}) from exc
+
+    async def _checked(self, values: dict[str, Any], *, promotion_id: int | None = None) -> dict[str, Any]:
+        """``values`` cleaned (name trimmed, code normalised, ids de-duplicated) or ``ValidationFailed``."""
+        errors: dict[str, str] = {}
+        values = dict(values)
+        values["name"] = " ".join(str(values["name"]).split())
+        if not values["name"]:
+            errors["name"] = "Enter a name."
+        code = values.get("code")
+        if code is not None and str(code).strip():
+            try:
+                values["code"] = normalise_code(str(code))
+            except ValueError as exc:
+                errors["code"] = str(exc)
+            else:
+                clash = select(Promotion.id).where(Promotion.code == values["code"])
+                if promotion_id is not None:
+                    clash = clash.where(Promotion.id != promotion_id)
+                if await self.repository.session.scalar(clash) is not None:
+                    errors["code"] = "Another promotion has this code."
+        else:
+            values["code"] = None
+        if values["kind"] == PromotionKind.FREE_SHIPPING:
+            values["value"] = 0
+        try:
+            PromotionTerms(
+                name=values["name"] or "-", code=None, kind=PromotionKind(values["kind"]), value=values["value"]
+            )
+        except ValueError as exc:
+            errors["value"] = str(exc)
+        starts, ends = values.get("starts_at"), values.get("ends_at")
+        for key in ("starts_at", "ends_at"):
+            if values.get(key) is not None and values[key].tzinfo is None:
+                errors[key] = "Give a time zone (for example 2026-12-24T00:00:00Z)."
+        checkable = "starts_at" not in errors and "ends_at" not in errors
+        if checkable and starts is not None and ends is not None and ends <= starts:
+            errors["ends_at"] = "The end must come after the start."
+        for key, model in (("category_ids", Category), ("product_ids", Product), ("variant_ids", Variant)):
+            ids = sorted(set(values.get(key) or []))
+            values[key] = ids
+            if ids:
+                found = set(await self.repository.session.scalars(select(model.id).where(model.id.in_(ids))))
+                missing = [str(i) for i in ids if i not in found]
+                if missing:
+                    what = {"category_ids": "categories", "product_ids": "products", "variant_ids": "variants"}[key]
+                    errors[key] = f"There are no {what} with the ids {', '.join(missing)}."
+        if errors:
+            raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
+        return {name: values[name] for name in FIELDS}

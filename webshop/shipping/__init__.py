@@ -1,0 +1,1 @@
+"""Shipping zones and their methods an admin manages (``ShippingZoneService``) and their JSON API."""

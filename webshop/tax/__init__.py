@@ -1,0 +1,1 @@
+"""Tax rates by destination an admin manages (``TaxRateService``) and their JSON API."""

@@ -1,0 +1,162 @@
+"""Tax rates by destination: a rate (basis points) per country, or ``*`` for every country without rates
+of its own, optionally per region (ISO 3166-2), and tax category. They replace ``WEBSHOP_TAX_RATES``,
+which seeded the ``*`` rates on upgrade; ``webshop.checkout.quote`` charges them."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import msgspec
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from webshop.audit.service import Audited
+from webshop.checkout.quote import country_name
+from webshop.db.models import REST_OF_WORLD, TaxRate, User
+from webshop.errors import NotFound, ValidationFailed
+from webshop.pricing.tax import rate_label
+
+Country = Annotated[
+    str, msgspec.Meta(pattern=r"^([A-Za-z]{2}|\*)\Z", description="ISO 3166-1 alpha-2, or * for every other country")
+]
+Region = Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z0-9]{1,3}(-[A-Za-z0-9]{1,3})?)?\Z", description="ISO 3166-2")]
+Category = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}\Z", examples=["standard"])]
+RateBp = Annotated[int, msgspec.Meta(ge=0, le=10_000, description="Basis points: 2000 is 20 %")]
+RateName = Annotated[str, msgspec.Meta(max_length=60)]
+FIELDS = ("country", "region", "tax_category", "rate_bp", "name")
+_REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}\Z")
+
+
+class TaxRateInput(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A tax rate: ``rate_bp`` basis points for ``tax_category`` in ``country`` (``*``: every country
+    without rates of its own) and optionally one ``region`` of it (ISO 3166-2, e.g. ``US-CA``)."""
+
+    country: Country
+    tax_category: Category
+    rate_bp: RateBp
+    region: Region = ""
+    name: RateName = "Tax"
+
+
+class TaxRatePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A partial change of a tax rate; see ``TaxRateInput``."""
+
+    country: Country | msgspec.UnsetType = msgspec.UNSET
+    tax_category: Category | msgspec.UnsetType = msgspec.UNSET
+    rate_bp: RateBp | msgspec.UnsetType = msgspec.UNSET
+    region: Region | msgspec.UnsetType = msgspec.UNSET
+    name: RateName | msgspec.UnsetType = msgspec.UNSET
+
+
+class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
+    """Tax rates for admins; every write commits and is in the audit trail."""
+
+    class Repo(SQLAlchemyAsyncRepository[TaxRate]):
+        """Tax rate repository."""
+
+        model_type = TaxRate
+
+    repository_type = Repo
+
+    async def list_rates(self) -> list[TaxRate]:
+        """Every rate, by country (``*`` first), region and category."""
+        rows = await self.repository.session.scalars(
+            select(TaxRate).order_by(
+                TaxRate.country != REST_OF_WORLD, TaxRate.country, TaxRate.region, TaxRate.tax_category
+            )
+        )
+        return list(rows)
+
+    async def get_rate(self, rate_id: int) -> TaxRate:
+        """One rate.
+
+        Raises:
+            NotFound: no such rate.
+        """
+        rate: TaxRate | None = await self.repository.session.get(TaxRate, rate_id)
+        if rate is None:
+            raise NotFound("There is no such tax rate.")
+        return rate
+
+    async def create_rate(self, actor: User | None, data: TaxRateInput) -> TaxRate:
+        """Create a rate; committed.
+
+        Raises:
+            ValidationFailed: an unknown country or region, or a rate that exists for the same country,
+                region and category.
+        """
+        rate = TaxRate(**await self._values(msgspec.structs.asdict(data)))
+        self.repository.session.add(rate)
+        await self._commit(actor, rate, "create")
+        return rate
+
+    async def update_rate(self, actor: User | None, rate_id: int, patch: TaxRatePatch) -> TaxRate:
+        """Change a rate; committed.
+
+        Raises:
+            NotFound: no such rate. ValidationFailed: as ``create_rate``.
+        """
+        rate = await self.get_rate(rate_id)
+        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+        values = await self._values({**{k: getattr(rate, k) for k in FIELDS}, **changes}, rate.id)
+        for name, value in values.items():
+            setattr(rate, name, value)
+        await self._commit(actor, rate, "update")
+        return rate
+
+    async def delete_rate(self, actor: User | None, rate_id: int) -> None:
+        """Delete a rate (that category is then untaxed there unless a ``*`` rate covers it); committed.
+
+        Raises:
+            NotFound: no such rate.
+        """
+        rate = await self.get_rate(rate_id)
+        self.audit.record(actor, "tax_rate", rate.id, "delete", summary=f"Tax rate {_label(rate)} deleted")
+        await self.repository.session.delete(rate)
+        await self.repository.session.commit()
+
+    async def _commit(self, actor: User | None, rate: TaxRate, action: str) -> None:
+        session = self.repository.session
+        try:
+            await session.flush()
+            self.audit.record(actor, "tax_rate", rate.id, action, summary=f"Tax rate {_label(rate)} {action}d")
+            await session.commit()
+        except IntegrityError as exc:
+            await session.rollback()
+            raise _duplicate() from exc
+
+    async def _values(self, values: dict[str, Any], rate_id: int | None = None) -> dict[str, Any]:
+        errors: dict[str, str] = {}
+        values = {k: values[k] for k in FIELDS}
+        values["country"] = str(values["country"]).upper()
+        values["region"] = str(values["region"] or "").upper()
+        values["name"] = " ".join(str(values["name"] or "").split()) or "Tax"
+        country = values["country"]
+        if country != REST_OF_WORLD and country_name(country) == country:
+            errors["country"] = "Choose a country from the list (ISO 3166-1), or * for every other country."
+        region = values["region"]
+        if region and (country == REST_OF_WORLD or not _REGION.match(region) or not region.startswith(country + "-")):
+            errors["region"] = f"Give an ISO 3166-2 code of this country, like {country}-01, or leave it empty."
+        clash = select(TaxRate.id).where(
+            TaxRate.country == country, TaxRate.region == region, TaxRate.tax_category == values["tax_category"]
+        )
+        if rate_id is not None:
+            clash = clash.where(TaxRate.id != rate_id)
+        if await self.repository.session.scalar(clash) is not None:
+            errors.update(_duplicate().field_errors)
+        if errors:
+            raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
+        return values
+
+
+def _duplicate() -> ValidationFailed:
+    message = "This country (and region) already has a rate for this tax category."
+    return ValidationFailed(message, field_errors={"tax_category": message})
+
+
+def _label(rate: TaxRate) -> str:
+    where = rate.country + (f" {rate.region}" if rate.region else "")
+    return f"{where} {rate.tax_category} {rate_label(rate.rate_bp)}"
