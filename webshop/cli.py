@@ -178,7 +178,9 @@ def _run_import(settings: Settings, path: Path, *, progress: bool) -> ImportRepo
         config = create_alchemy_config(settings, null_pool=True)
         try:
             with _progress_bar(progress) as advance:
-                return await import_catalog(config, path, settings.shop.media_dir, on_progress=advance)
+                return await import_catalog(
+                    config, path, settings.shop.media_dir, on_progress=advance, currency=settings.shop.currency
+                )
         finally:
             await config.get_engine().dispose()
 
