@@ -1,4 +1,5 @@
-"""No oversell, provably: 50 shoppers check out one variant with stock 10 at the same moment.
+"""No oversell, provably: 50 shoppers check out one variant with stock 10 at the same moment, with an
+automatic promotion applied (10 % off: every order keeps its discount and counts one use).
 
 The app is served by the real ``webshop serve`` on 127.0.0.1: on SQLite by one process, on PostgreSQL by
 two worker processes against the same database, so the guarantee holds across processes. Every shopper
@@ -17,7 +18,8 @@ from sqlalchemy import func, select
 from tests.factories import P, seed_catalog
 from tests.live import live_server, shop_env
 from tests.shopper import PASSWORD, place, ready_to_pay
-from webshop.db.models import Order, Variant
+from webshop.db.engine import write_session
+from webshop.db.models import Order, Promotion, PromotionUsage, Variant
 from webshop.stock.service import find_ledger_mismatches
 
 SHOPPERS = 50
@@ -42,6 +44,21 @@ async def run_race(clients: list, variant_id: int) -> list[httpx.Response]:
     return await asyncio.gather(*tasks)
 
 
+async def seed_promotion(alchemy) -> None:
+    """An automatic promotion: 10 % off every order, no limit."""
+    async with write_session(alchemy) as session:
+        session.add(Promotion(name="Hot deal", kind="percentage", value=10))
+        await session.commit()
+
+
+async def assert_promotion_counted(alchemy) -> None:
+    """Every order got the 10 % (2.50 of 25.00) and counted exactly one use."""
+    async with alchemy.get_session() as session:
+        assert set(await session.scalars(select(Order.discount_total))) == {250}
+        assert await session.scalar(select(Promotion.times_used)) == STOCK
+        assert await session.scalar(select(func.count()).select_from(PromotionUsage)) == STOCK
+
+
 async def assert_exactly_ten_sold(alchemy, responses: list[httpx.Response]) -> None:
     statuses = [r.status_code for r in responses]
     assert all(s < 500 for s in statuses), statuses
@@ -59,6 +76,7 @@ async def assert_exactly_ten_sold(alchemy, responses: list[httpx.Response]) -> N
 async def race_against_live_server(db_url: str, alchemy, tmp_path: Path, workers: int) -> None:
     """Seed the hot variant, serve the app with ``workers`` processes, run the race, check the outcome."""
     variant_id = (await seed_catalog(alchemy, HOT))["HOT-1"]
+    await seed_promotion(alchemy)
     env = shop_env(db_url, tmp_path)
     with live_server(env, tmp_path, workers=workers) as base_url:
         limits = httpx.Limits(max_connections=4)
@@ -68,6 +86,7 @@ async def race_against_live_server(db_url: str, alchemy, tmp_path: Path, workers
         finally:
             await asyncio.gather(*(c.aclose() for c in clients))
     await assert_exactly_ten_sold(alchemy, responses)
+    await assert_promotion_counted(alchemy)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -123,6 +142,7 @@ async def test_fifty_api_clients_stock_ten(db_url, alchemy, tmp_path: Path, work
     """Through the JSON API (SQLite: one process; PostgreSQL: two workers): exactly 10 orders (201),
     the other 40 get 409 with the sold-out shortfall."""
     await seed_catalog(alchemy, HOT)
+    await seed_promotion(alchemy)
     with live_server(shop_env(db_url, tmp_path), tmp_path, workers=workers) as base_url:
         responses = await api_race(base_url)
     statuses = [r.status_code for r in responses]
@@ -136,3 +156,4 @@ async def test_fifty_api_clients_stock_ten(db_url, alchemy, tmp_path: Path, work
         assert await session.scalar(select(func.count()).select_from(Order)) == STOCK
         assert await session.scalar(select(Variant.stock).where(Variant.sku == "HOT-1")) == 0
         assert await find_ledger_mismatches(session) == []
+    await assert_promotion_counted(alchemy)

@@ -23,9 +23,10 @@ from webshop.checkout.quote import country_name
 from webshop.db.models import ShippingMethod, ShippingZone, User
 from webshop.errors import NotFound, ValidationFailed
 from webshop.pricing.shipping import Band, validate_bands
+from webshop.text import Line, VisibleLine
 
 Amount = Annotated[int, msgspec.Meta(ge=0, le=2_000_000_000)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=r"\S")]
+Name = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
 CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2}\Z", description="ISO 3166-1 alpha-2")]
 MethodCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}\Z", examples=["standard"])]
 RateKindName = Literal["flat", "weight", "subtotal"]
@@ -65,7 +66,7 @@ class ShippingMethodInput(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     price: Amount = 0
     bands: Annotated[list[BandIn], msgspec.Meta(max_length=50)] = msgspec.field(default_factory=list)
     free_over: Amount | None = None
-    delivery_estimate: Annotated[str, msgspec.Meta(max_length=120)] = ""
+    delivery_estimate: Annotated[Line, msgspec.Meta(max_length=120)] = ""
     position: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
     active: bool = True
 
@@ -79,7 +80,7 @@ class ShippingMethodPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     price: Amount | msgspec.UnsetType = msgspec.UNSET
     bands: Annotated[list[BandIn], msgspec.Meta(max_length=50)] | msgspec.UnsetType = msgspec.UNSET
     free_over: Amount | msgspec.UnsetType | None = msgspec.UNSET
-    delivery_estimate: Annotated[str, msgspec.Meta(max_length=120)] | msgspec.UnsetType = msgspec.UNSET
+    delivery_estimate: Annotated[Line, msgspec.Meta(max_length=120)] | msgspec.UnsetType = msgspec.UNSET
     position: Annotated[int, msgspec.Meta(ge=0, le=1000)] | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 

@@ -18,6 +18,7 @@ from webshop.checkout.quote import country_name
 from webshop.db.models import REST_OF_WORLD, TaxRate, User
 from webshop.errors import NotFound, ValidationFailed
 from webshop.pricing.tax import rate_label
+from webshop.text import Line
 
 Country = Annotated[
     str, msgspec.Meta(pattern=r"^([A-Za-z]{2}|\*)\Z", description="ISO 3166-1 alpha-2, or * for every other country")
@@ -25,7 +26,7 @@ Country = Annotated[
 Region = Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z0-9]{1,3}(-[A-Za-z0-9]{1,3})?)?\Z", description="ISO 3166-2")]
 Category = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}\Z", examples=["standard"])]
 RateBp = Annotated[int, msgspec.Meta(ge=0, le=10_000, description="Basis points: 2000 is 20 %")]
-RateName = Annotated[str, msgspec.Meta(max_length=60)]
+RateName = Annotated[Line, msgspec.Meta(max_length=60)]
 FIELDS = ("country", "region", "tax_category", "rate_bp", "name")
 _REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}\Z")
 
