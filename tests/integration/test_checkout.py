@@ -233,7 +233,8 @@ async def test_the_service_refuses_an_unverified_address_when_the_shop_requires_
 
     from webshop.accounts.service import UserService
     from webshop.cart.service import CartOwner, CartService
-    from webshop.checkout.service import AddressInput, CheckoutService
+    from webshop.checkout.addresses import AddressInput
+    from webshop.checkout.service import CheckoutService
     from webshop.db.engine import write_session
     from webshop.errors import EmailNotVerified
     from webshop.payments.registry import build_provider

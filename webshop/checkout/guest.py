@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 
 from webshop.accounts.service import EMAIL_TAKEN, UserService
-from webshop.checkout.service import ADDRESS_FIELDS, AddressInput
+from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput
 from webshop.db.models import Order, User
 from webshop.errors import Conflict, NotFound, ValidationFailed
 

@@ -42,19 +42,18 @@ import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from webshop.accounts.service import normalize_email
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
+from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, clean_guest_email
 from webshop.checkout.notes import clean_customer_note
 from webshop.checkout.promotion_uses import take_promotion_uses
-from webshop.checkout.quote import Pricer, Quote, country_name
+from webshop.checkout.quote import Pricer, Quote
 from webshop.db.models import (
     Address,
     Cart,
@@ -84,7 +83,6 @@ from webshop.observability.metrics import counts_checkouts
 from webshop.payments.provider import PaymentProvider, ProviderUnavailable, intent_idempotency_key
 from webshop.payments.service import PaymentService
 from webshop.stock.service import take_stock
-from webshop.text import Line
 from webshop.webhooks.events import queue_order_change
 
 if TYPE_CHECKING:
@@ -93,66 +91,7 @@ if TYPE_CHECKING:
     from webshop.config import InvoiceSettings, PaymentSettings, ShopSettings
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.:]{16,100}$")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-
-
-def clean_guest_email(raw: str) -> str:
-    """A guest's e-mail address, trimmed, its domain lower-cased (``normalize_email``).
-
-    Raises:
-        ValidationFailed: empty, longer than 254 characters (RFC 5321 §4.5.3.1.3) or not an address.
-    """
-    email = normalize_email(raw or "")
-    if not email:
-        raise ValidationFailed("Enter your e-mail address.", field_errors={"email": "Enter your e-mail address."})
-    if len(email) > 254 or not EMAIL_RE.match(email):
-        message = "Enter an e-mail address like name@example.com."
-        raise ValidationFailed(message, field_errors={"email": message})
-    return email
-
-
-class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
-    """A shipping address as typed; ``country`` is an ISO 3166-1 alpha-2 code.
-
-    Also the fields of the checkout's address form (``AddressForm`` extends it), so a posted form
-    decodes into it; ``Line`` refuses control characters there (``webshop.text``)."""
-
-    name: Line = ""
-    line1: Line = ""
-    line2: Line = ""
-    city: Line = ""
-    postal_code: Line = ""
-    country: Line = ""
-
-    def cleaned(self) -> AddressInput:
-        """Trimmed copy with the country code upper-cased.
-
-        Raises:
-            ValidationFailed: a required field is empty, too long, or the country is not two letters.
-        """
-        values = {k: " ".join(str(getattr(self, k) or "").split()) for k in ADDRESS_FIELDS}
-        values["country"] = values["country"].upper()
-        errors: dict[str, str] = {}
-        limits = {"name": 120, "line1": 200, "line2": 200, "city": 120, "postal_code": 20}
-        labels = {
-            "name": "the recipient's name",
-            "line1": "the street address",
-            "city": "the city",
-            "postal_code": "the postal code",
-        }
-        for key, label in labels.items():
-            if not values[key]:
-                errors[key] = f"Enter {label}."
-        for key, limit in limits.items():
-            if len(values[key]) > limit:
-                errors[key] = f"Use at most {limit} characters."
-        if not COUNTRY_RE.match(values["country"]) or country_name(values["country"]) == values["country"]:
-            errors["country"] = "Choose a country from the list (an ISO 3166-1 code such as US or DE)."
-        if errors:
-            raise ValidationFailed("Please correct the address.", field_errors=errors)
-        return AddressInput(**values)
 
 
 ORDER_LINE_SNAPSHOT = (
@@ -170,9 +109,6 @@ ORDER_LINE_SNAPSHOT = (
 )
 """The cart line's values an order line keeps as they were at checkout (``LineView`` → ``OrderLine``): what
 the shopper saw stays on the order when the product is renamed, repriced or deleted."""
-
-ADDRESS_FIELDS = AddressInput.__struct_fields__
-"""The fields of an address, in order: ``name``, ``line1``, ``line2``, ``city``, ``postal_code``, ``country``."""
 
 
 def new_order_number() -> str:

@@ -23,16 +23,11 @@ from litestar.response import Redirect, Template
 
 from webshop.cart.service import CartOwner, CartService
 from webshop.cart.web import cart_owner
+from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, clean_guest_email
 from webshop.checkout.guest import GuestAddress, placed_here, remember_placed
 from webshop.checkout.guest_links import guest_order_token
 from webshop.checkout.quote import NoShippingZone
-from webshop.checkout.service import (
-    ADDRESS_FIELDS,
-    AddressInput,
-    CheckoutService,
-    clean_guest_email,
-    new_checkout_token,
-)
+from webshop.checkout.service import CheckoutService, new_checkout_token
 from webshop.config import Settings
 from webshop.db.engine import WRITES_ON_GET
 from webshop.db.models import Order, OrderStatus, User

@@ -1,0 +1,75 @@
+"""Addresses at checkout: a shipping address as typed and checked, and a guest's e-mail address."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from webshop.accounts.service import EMAIL_RE, normalize_email
+from webshop.checkout.quote import country_name
+from webshop.errors import ValidationFailed
+from webshop.text import Line
+
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+
+
+def clean_guest_email(raw: str) -> str:
+    """A guest's e-mail address, trimmed, its domain lower-cased (``normalize_email``).
+
+    Raises:
+        ValidationFailed: empty, longer than 254 characters (RFC 5321 §4.5.3.1.3) or not an address.
+    """
+    email = normalize_email(raw or "")
+    if not email:
+        raise ValidationFailed("Enter your e-mail address.", field_errors={"email": "Enter your e-mail address."})
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        message = "Enter an e-mail address like name@example.com."
+        raise ValidationFailed(message, field_errors={"email": message})
+    return email
+
+
+class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
+    """A shipping address as typed; ``country`` is an ISO 3166-1 alpha-2 code.
+
+    Also the fields of the checkout's address form (``AddressForm`` extends it), so a posted form
+    decodes into it; ``Line`` refuses control characters there (``webshop.text``)."""
+
+    name: Line = ""
+    line1: Line = ""
+    line2: Line = ""
+    city: Line = ""
+    postal_code: Line = ""
+    country: Line = ""
+
+    def cleaned(self) -> AddressInput:
+        """Trimmed copy with the country code upper-cased.
+
+        Raises:
+            ValidationFailed: a required field is empty, too long, or the country is not two letters.
+        """
+        values = {k: " ".join(str(getattr(self, k) or "").split()) for k in ADDRESS_FIELDS}
+        values["country"] = values["country"].upper()
+        errors: dict[str, str] = {}
+        limits = {"name": 120, "line1": 200, "line2": 200, "city": 120, "postal_code": 20}
+        labels = {
+            "name": "the recipient's name",
+            "line1": "the street address",
+            "city": "the city",
+            "postal_code": "the postal code",
+        }
+        for key, label in labels.items():
+            if not values[key]:
+                errors[key] = f"Enter {label}."
+        for key, limit in limits.items():
+            if len(values[key]) > limit:
+                errors[key] = f"Use at most {limit} characters."
+        if not COUNTRY_RE.match(values["country"]) or country_name(values["country"]) == values["country"]:
+            errors["country"] = "Choose a country from the list (an ISO 3166-1 code such as US or DE)."
+        if errors:
+            raise ValidationFailed("Please correct the address.", field_errors=errors)
+        return AddressInput(**values)
+
+
+ADDRESS_FIELDS = AddressInput.__struct_fields__
+"""The fields of an address, in order: ``name``, ``line1``, ``line2``, ``city``, ``postal_code``, ``country``."""
