@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.api_user import assert_problem, bearer
+from tests.integration.test_invoices import text_of_pdf
 from tests.shopper import add_to_cart, place, post, ready_to_pay, review, text_of
 from webshop.cart.service import CartView, LineView
 from webshop.checkout.quote import Pricer
@@ -275,6 +276,13 @@ async def test_checkout_with_a_code_keeps_the_discount_on_the_order_and_its_line
         ]
         assert order.total == 17800 - 1780 + 500 + (3204 + 100)
         assert await session.scalar(select(Promotion.times_used)) == 1
+    # The invoice shows the discount, the tax per rate and the total, as the order page does.
+    invoice = await client.get(f"/orders/{number}/invoice.pdf")
+    assert invoice.status_code == 200
+    text = text_of_pdf(invoice.content)
+    assert "Includes discount Spring sale (SPRING10) -$17.80" in text, text
+    assert "Tax 20% on $165.20 $33.04" in text, text  # 160.20 of goods and 5.00 of shipping
+    assert "Total $198.24" in text, text
     # The code left the cart with the order; this customer's one use is spent.
     await add_to_cart(client, skus["DC-1"], 1)
     again = await post(client, "/cart/promotion-code", {"code": "SPRING10"}, token_from="/cart")
