@@ -35,9 +35,43 @@ async def test_only_admins_reach_the_pages_and_the_api(client, alchemy, admin_id
         await client.post("/api/promotions", json={"name": "X", "kind": "percentage", "value": 5}, headers=customer),
         403,
     )
+    for method, path in (
+        ("PATCH", "/api/promotions/1"),
+        ("DELETE", "/api/promotions/1"),
+        ("POST", "/api/shipping-zones"),
+        ("PATCH", "/api/shipping-zones/1"),
+        ("DELETE", "/api/shipping-zones/1"),
+        ("POST", "/api/shipping-zones/1/methods"),
+        ("PATCH", "/api/shipping-zones/1/methods/1"),
+        ("DELETE", "/api/shipping-zones/1/methods/1"),
+        ("POST", "/api/tax-rates"),
+        ("PATCH", "/api/tax-rates/1"),
+        ("DELETE", "/api/tax-rates/1"),
+    ):
+        body = {} if method != "DELETE" else None
+        answer = await client.request(method, path, json=body, headers=customer)
+        assert answer.status_code == 403, (method, path, answer.status_code)
     await register(client, "page-customer@example.com")
     for path in PAGES:
         assert (await client.get(path)).status_code == 403, path
+    for path in (
+        "/admin/promotions/new",
+        "/admin/promotions/1",
+        "/admin/promotions/1/delete",
+        "/admin/shipping-zones",
+        "/admin/shipping-zones/1",
+        "/admin/shipping-zones/1/delete",
+        "/admin/shipping-zones/1/methods",
+        "/admin/shipping-zones/1/methods/1",
+        "/admin/shipping-zones/1/methods/1/delete",
+        "/admin/tax-rates",
+        "/admin/tax-rates/1",
+        "/admin/tax-rates/1/delete",
+    ):
+        refused = await post(client, path, {}, token_from="/cart")
+        assert refused.status_code == 403, (path, refused.status_code)
+    async with alchemy.get_session() as session:  # nothing changed
+        assert await session.scalar(select(ShippingZone.name).where(ShippingZone.id == 1)) == "Rest of the world"
 
 
 async def test_promotion_pages_create_edit_refuse_and_delete(admin, alchemy):
