@@ -149,7 +149,8 @@ def test_a_shopper_from_france_pays_the_same_figures_everywhere(browser: Browser
         # France's zone: Colissimo only (not the rest of the world's standard and express).
         options = page.locator("input[name=shipping_method]")
         expect(options).to_have_count(1)
-        expect(page.get_by_label("Colissimo: €6.90 (2–3 working days)")).to_be_checked()
+        expect(page.get_by_label("Colissimo: Free €6.90 (2–3 working days)")).to_be_checked()
+        expect(page.locator("#free-shipping")).to_have_text("Free shipping over 50: shipping is free for this order.")
         page.get_by_role("button", name="Continue to review").click()
 
         expect(page.locator("#review-subtotal")).to_have_text("€111.99")

@@ -35,6 +35,7 @@ from webshop.db.models.orders import ORDER_NOTE
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.orders.service import OrderService
 from webshop.payments.service import PaymentService
+from webshop.pricing.promotions import PromotionKind
 from webshop.text import Line, Lines
 from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
@@ -187,7 +188,17 @@ class CheckoutSteps:
         usable = [m.code for m in methods if m.available]
         if chosen not in usable:
             chosen = usable[0] if usable else None
-        context = {"methods": methods, "chosen": chosen, "message": error.detail if error else None}
+        free = None
+        if usable:  # a free-shipping promotion this cart gets makes every method free: say so here already
+            user = self.request.user
+            estimate = await self.checkout.pricer().quote(
+                view,
+                country=address.country,
+                user_id=user.id if user else None,
+                email=_state(self.request).get("email") or "",
+            )
+            free = next((p.name for p in estimate.promotions if p.kind == PromotionKind.FREE_SHIPPING), None)
+        context = {"methods": methods, "chosen": chosen, "free": free, "message": error.detail if error else None}
         return Template("checkout/shipping.html", context=context, status_code=error.status_code if error else 200)
 
     async def review_page(self, *, error: DomainError | None = None, token: str | None = None, note: str = "") -> Any:
