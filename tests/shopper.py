@@ -50,6 +50,17 @@ async def post(
     )
 
 
+def forged(token: str) -> str:
+    """``token`` with one character of its signature changed, so it can never verify.
+
+    Not the last character: base64 leaves that one's lowest bits unused, so some changes to it decode
+    to the same signature (a test that swapped the last two for "xx" passed a forgery about once in a
+    thousand runs).
+    """
+    changed = "A" if token[-2] != "A" else "B"
+    return token[:-2] + changed + token[-1]
+
+
 def text_of(html: str) -> str:
     """What a reader sees of a page: tags dropped, entities decoded, whitespace collapsed."""
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()

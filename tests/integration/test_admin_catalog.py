@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from tests.conftest import BASE_URL
 from tests.factories import audit_events as audit
 from tests.factories import make_user
-from tests.shopper import PASSWORD, text_of
+from tests.shopper import PASSWORD, forged, text_of
 from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
 from webshop.catalog.csv.apply import import_catalog
@@ -332,7 +332,7 @@ async def test_confirm_applies_exactly_the_previewed_file(admin, alchemy):
 
     for tampered in (
         {**form, "payload": _pack(other)},  # another file under the previewed file's signature
-        {**form, "token": form["token"][:-2] + "xx"},  # a forged signature
+        {**form, "token": forged(form["token"])},  # a forged signature
         {**form, "payload": "not base64 !"},
     ):
         response = await submit(admin, "/admin/catalog-csv/import", tampered)
