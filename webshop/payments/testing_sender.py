@@ -40,6 +40,7 @@ from sqlalchemy import select
 from webshop.db.models import PaymentStatus, TestPaymentEvent, TestPaymentIntent
 from webshop.db.outbox_sender import Failure, OutboxSender, Pace
 from webshop.payments.testing import SIGNATURE_HEADER, sign
+from webshop.security.tls import client_tls_context
 from webshop.webhooks.sender import body_of
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class TestPaymentSender(OutboxSender[TestPaymentEvent]):
         return httpx.AsyncClient(
             follow_redirects=False,
             trust_env=False,
+            verify=client_tls_context(),
             timeout=httpx.Timeout(self.timeout),
             headers={"user-agent": USER_AGENT},
         )

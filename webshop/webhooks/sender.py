@@ -40,6 +40,7 @@ import httpx
 
 from webshop.db.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from webshop.db.outbox_sender import Failure, OutboxSender, Pace
+from webshop.security.tls import client_tls_context
 from webshop.webhooks.service import UnsafeDestination, public_addresses
 from webshop.webhooks.signing import sign
 
@@ -106,6 +107,7 @@ class WebhookSender(OutboxSender[WebhookDelivery]):
         return httpx.AsyncClient(
             follow_redirects=False,
             trust_env=False,
+            verify=client_tls_context(),
             timeout=httpx.Timeout(self.webhooks.timeout),
             headers={"user-agent": USER_AGENT},
             limits=httpx.Limits(max_keepalive_connections=0 if self.checks_addresses else 20),
