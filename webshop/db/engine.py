@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -381,9 +382,17 @@ def _script_directory() -> Any:
     return ScriptDirectory.from_config(config)
 
 
-def migration_heads() -> set[str]:
-    """The head revision(s) of the migrations shipped with this code (``migrations/versions``)."""
-    return set(_script_directory().get_heads())
+def migration_heads() -> frozenset[str]:
+    """The head revision(s) of the migrations shipped with this code (``migrations/versions``).
+
+    Read once per process (the shipped scripts do not change while it runs; every app built reads it).
+    """
+    return _migration_heads()
+
+
+@functools.lru_cache(maxsize=1)
+def _migration_heads() -> frozenset[str]:
+    return frozenset(_script_directory().get_heads())
 
 
 def known_revisions() -> set[str]:
