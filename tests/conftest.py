@@ -54,6 +54,20 @@ at a time, so their bounds (an outage answered within seconds, a replacement wor
 measured on a machine that is not also running another heavy test."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile ``webshop/`` to bytecode once, in the controlling process, before any test runs.
+
+    Many tests start ``webshop`` processes (live servers, CLI commands, worker kills). Where
+    ``PYTHONDONTWRITEBYTECODE`` is set (as on the CI machines) no process writes ``__pycache__``, so every
+    one of them compiled the whole package from source again, a second or two of CPU each;
+    ``compileall`` writes the caches whatever that variable says, and every process then reads them.
+    """
+    if not hasattr(config, "workerinput"):
+        import compileall
+
+        compileall.compile_dir(Path(__file__).resolve().parents[1] / "webshop", quiet=2)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Put each test named in ``SERIAL_GROUPS`` in its xdist group (a no-op without xdist)."""
     for item in items:
@@ -158,18 +172,42 @@ def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         in_thread(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def worker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This test process's folder for the test database file, media and outbox (emptied per test)."""
+    return tmp_path_factory.mktemp("worker")
+
+
+@pytest.fixture(scope="session")
+def postgres_test_name() -> str:
+    """The name of this test process's PostgreSQL test database (created per test, dropped after it)."""
+    return f"webshop_test_{uuid.uuid4().hex[:12]}"
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test: a copy of the session's template."""
+def db_url(request: pytest.FixtureRequest, worker_dir: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test: a copy of the session's template.
+
+    Its URL is the same for every test of this process (a file in ``worker_dir``, or the database named
+    ``postgres_test_name``), so that tests can share one app (see ``app``); the copy is new each time.
+    """
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "shop.db"
+        path = worker_dir / "shop.db"
+        for leftover in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal"))):
+            leftover.unlink(missing_ok=True)
         shutil.copyfile(template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
     template_name: str = request.getfixturevalue("postgres_template")
-    name = f"webshop_test_{uuid.uuid4().hex[:12]}"
-    in_thread(_pg_exec(POSTGRES_URL, f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    name: str = request.getfixturevalue("postgres_test_name")
+    in_thread(
+        _pg_exec(
+            POSTGRES_URL,
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"',
+        )
+    )
     try:
         yield _pg_database_url(name)
     finally:
@@ -177,25 +215,51 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
-    """Settings for a test app on the test's database, with media in the test's temporary folder."""
-    return make_settings(db_url, tmp_path / "media")
+def settings(db_url: str, worker_dir: Path) -> Settings:
+    """Settings for a test app on the test's database, with media (and the e-mail outbox) in folders
+    emptied for each test."""
+    for folder in ("media", "outbox"):
+        shutil.rmtree(worker_dir / folder, ignore_errors=True)
+    return make_settings(db_url, worker_dir / "media")
+
+
+_SHARED: list[tuple[Settings, ShopAlchemyConfig, list[Litestar]]] = []
+"""This process's database configs and apps, by the settings they were built with (see ``app``)."""
 
 
 @pytest.fixture
 async def alchemy(settings: Settings) -> AsyncIterator[ShopAlchemyConfig]:
-    """The database config (NullPool) shared by the app and the test's own data set-up."""
-    config = create_alchemy_config(settings, null_pool=True)
+    """The database config (NullPool) shared by the app and the test's own data set-up (one per equal
+    settings in this process: its engine keeps no connection between tests)."""
+    config = next((shared for known, shared, _apps in _SHARED if known == settings), None)
+    if config is None:
+        config = create_alchemy_config(settings, null_pool=True)
+        _SHARED.insert(0, (settings, config, []))
+        del _SHARED[4:]
     yield config
     await config.get_engine().dispose()
 
 
 @pytest.fixture
-def app(settings: Settings, alchemy: ShopAlchemyConfig) -> Litestar:
-    """The application under test."""
-    from webshop.app import create_app
+async def app(settings: Settings, alchemy: ShopAlchemyConfig) -> Litestar:
+    """The application under test: built once per process for equal settings, and reused.
 
-    return create_app(settings, alchemy=alchemy)
+    Building the app (registering its 440 route handlers) took a second of CPU, half the time of most
+    tests. A reused app starts each test as a new one would: the database is a fresh copy (same URL),
+    the media and outbox folders are empty, and what the app keeps in memory is forgotten here: the
+    catalog's per-process cache (``webshop.catalog.cache``) and the rate-limit and sign-in counters.
+    """
+    from webshop.app import create_app
+    from webshop.catalog.cache import CACHE
+    from webshop.security.throttle import STORE_NAME
+
+    apps = next((apps for _known, config, apps in _SHARED if config is alchemy), [])
+    if not apps:
+        apps.append(create_app(settings, alchemy=alchemy))
+        return apps[0]
+    CACHE.clear()
+    await apps[0].stores.get(STORE_NAME).delete_all()
+    return apps[0]
 
 
 @pytest.fixture
