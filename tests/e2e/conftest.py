@@ -20,6 +20,7 @@ and the tests check the message is shown. A test that expects an error says so w
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -202,22 +203,44 @@ class LiveShop:
     workdir: Path
 
 
-def start_shop(
-    tmp_path_factory: pytest.TempPathFactory, name: str, *, catalog: bool = True, **env: str
-) -> Iterator[LiveShop]:
-    """Yield a ``webshop serve`` on a new database (the shared catalog imported unless ``catalog=False``)."""
-    if catalog and not (SHARED_CATALOG / "products.csv").is_file():
-        unavailable(f"the shared catalog is missing: {SHARED_CATALOG / 'products.csv'} not found")
-    workdir = tmp_path_factory.mktemp(name)
-    environment = shop_env(f"sqlite+aiosqlite:///{workdir / 'shop.db'}", workdir, PYTHONUNBUFFERED="1", **env)
-    if catalog:
+_IMPORTED: dict[tuple[tuple[str, str], ...], Path] = {}
+"""Folders holding the shared catalog as ``import-catalog`` left it (``shop.db`` and ``media/``), by the
+extra settings of the shops that asked for one (the import takes 40-70 s on a slow machine)."""
+
+
+def _imported_catalog(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
+    """A folder with the shared catalog imported under the settings ``env`` adds (once per ``env``)."""
+    key = tuple(sorted(env.items()))
+    if key not in _IMPORTED:
+        folder = tmp_path_factory.mktemp("e2e-catalog")
+        environment = shop_env(f"sqlite+aiosqlite:///{folder / 'shop.db'}", folder, PYTHONUNBUFFERED="1", **env)
         imported = run_cli(
-            ["import-catalog", "--no-progress", str(SHARED_CATALOG)], environment, workdir, timeout=IMPORT_TIMEOUT_S
+            ["import-catalog", "--no-progress", str(SHARED_CATALOG)], environment, folder, timeout=IMPORT_TIMEOUT_S
         )
         if imported.returncode != 0:
             pytest.fail(
                 f"import-catalog exited with {imported.returncode}:\n{imported.stdout}{imported.stderr}", pytrace=False
             )
+        _IMPORTED[key] = folder
+    return _IMPORTED[key]
+
+
+def start_shop(
+    tmp_path_factory: pytest.TempPathFactory, name: str, *, catalog: bool = True, **env: str
+) -> Iterator[LiveShop]:
+    """Yield a ``webshop serve`` on a new database (the shared catalog imported unless ``catalog=False``:
+    a copy of one import per set of settings, database and media alike)."""
+    if catalog and not (SHARED_CATALOG / "products.csv").is_file():
+        unavailable(f"the shared catalog is missing: {SHARED_CATALOG / 'products.csv'} not found")
+    workdir = tmp_path_factory.mktemp(name)
+    environment = shop_env(f"sqlite+aiosqlite:///{workdir / 'shop.db'}", workdir, PYTHONUNBUFFERED="1", **env)
+    if catalog:
+        imported = _imported_catalog(tmp_path_factory, env)
+        for part in imported.iterdir():
+            if part.is_dir():
+                shutil.copytree(part, workdir / part.name)
+            else:
+                shutil.copy2(part, workdir / part.name)
     with serve(environment, workdir) as base_url:
         yield LiveShop(base_url, environment, workdir)
 
