@@ -6,7 +6,7 @@ Admins only: a customer gets 403 (pages and API), a visitor is sent to sign in (
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import make_order, make_user
@@ -205,6 +205,15 @@ async def test_promotions_api(client, alchemy, admin_id, skus):
     assert patched.status_code == 200 and patched.json()["usage_limit"] == 3 and patched.json()["name"] == "Spring"
     assert (await client.get("/api/promotions", headers=headers)).json()[0]["id"] == promotion["id"]
     assert_problem(await client.get("/api/promotions/999999", headers=headers), 404)
+    async with write_session(alchemy) as session:  # two orders have used it
+        await session.execute(update(Promotion).where(Promotion.id == promotion["id"]).values(times_used=2))
+        await session.commit()
+    too_low = assert_problem(
+        await client.patch(f"/api/promotions/{promotion['id']}", json={"usage_limit": 1}, headers=headers), 422
+    )
+    refused = "This promotion has been used 2 times already: the limit cannot be lower."
+    assert too_low["errors"] == {"usage_limit": refused}
+    assert (await client.get(f"/api/promotions/{promotion['id']}", headers=headers)).json()["usage_limit"] == 3
 
     # A promotion orders used is withdrawn, not deleted.
     order_id = await _an_order(alchemy)

@@ -150,7 +150,7 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
         promotion = await self.get_promotion(promotion_id)
         current = {name: getattr(promotion, name) for name in FIELDS}
         changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
-        values = await self._checked({**current, **changes}, promotion_id=promotion.id)
+        values = await self._checked({**current, **changes}, promotion_id=promotion.id, used=promotion.times_used)
         for name, value in values.items():
             setattr(promotion, name, value)
         await self._commit(promotion, actor, "update", f"Promotion “{promotion.name}” changed")
@@ -182,14 +182,23 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
             await session.flush()
             self.audit.record(actor, "promotion", promotion.id, action, summary=summary)
             await session.commit()
-        except IntegrityError as exc:  # two admins saving the same code at once
+        except IntegrityError as exc:
             await session.rollback()
-            message = "Another promotion has this code."
+            if "within_usage_limit" in str(exc.orig):  # checkout took a use since the limit was checked
+                message = "The promotion has been used more times than that limit since; reload and try again."
+                raise ValidationFailed(message, field_errors={"usage_limit": message}) from exc
+            message = "Another promotion has this code."  # two admins saving the same code at once
             raise ValidationFailed(message, field_errors={"code": message}) from exc
 
-    async def _checked(self, values: dict[str, Any], *, promotion_id: int | None = None) -> dict[str, Any]:
-        """``values`` cleaned (name trimmed, code normalised, ids de-duplicated) or ``ValidationFailed``."""
+    async def _checked(
+        self, values: dict[str, Any], *, promotion_id: int | None = None, used: int = 0
+    ) -> dict[str, Any]:
+        """``values`` cleaned (name trimmed, code normalised, ids de-duplicated) or ``ValidationFailed``;
+        ``used`` is how many uses the promotion has had (its usage limit may not go below that)."""
         errors: dict[str, str] = {}
+        limit = values.get("usage_limit")
+        if limit is not None and limit < used:
+            errors["usage_limit"] = f"This promotion has been used {used} times already: the limit cannot be lower."
         values = dict(values)
         values["name"] = " ".join(str(values["name"]).split())
         if not values["name"]:
