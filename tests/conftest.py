@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,6 +25,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from tests.factories import seed_catalog
+from webshop.catalog.cache import CACHE
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config, run_migrations
 
@@ -191,6 +193,9 @@ def db_url(request: pytest.FixtureRequest, worker_dir: Path) -> Iterator[str]:
     Its URL is the same for every test of this process (a file in ``worker_dir``, or the database named
     ``postgres_test_name``), so that tests can share one app (see ``app``); the copy is new each time.
     """
+    # The catalog's per-process cache is keyed by database name and catalog version, and both repeat
+    # from one test's fresh copy to the next: forget it with the database it came from.
+    CACHE.clear()
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         path = worker_dir / "shop.db"
@@ -223,21 +228,30 @@ def settings(db_url: str, worker_dir: Path) -> Settings:
     return make_settings(db_url, worker_dir / "media")
 
 
-_SHARED: list[tuple[Settings, ShopAlchemyConfig, list[Litestar]]] = []
-"""This process's database configs and apps, by the settings they were built with (see ``app``)."""
+@dataclass
+class _Shared:
+    """A database config of this process and the app built on it (see ``app``)."""
+
+    settings: Settings
+    alchemy: ShopAlchemyConfig
+    app: Litestar | None = None
+
+
+_SHARED: list[_Shared] = []
+"""This process's database configs and apps, newest first, by the settings they were built with."""
 
 
 @pytest.fixture
 async def alchemy(settings: Settings) -> AsyncIterator[ShopAlchemyConfig]:
     """The database config (NullPool) shared by the app and the test's own data set-up (one per equal
     settings in this process: its engine keeps no connection between tests)."""
-    config = next((shared for known, shared, _apps in _SHARED if known == settings), None)
-    if config is None:
-        config = create_alchemy_config(settings, null_pool=True)
-        _SHARED.insert(0, (settings, config, []))
+    shared = next((shared for shared in _SHARED if shared.settings == settings), None)
+    if shared is None:
+        shared = _Shared(settings, create_alchemy_config(settings, null_pool=True))
+        _SHARED.insert(0, shared)
         del _SHARED[4:]
-    yield config
-    await config.get_engine().dispose()
+    yield shared.alchemy
+    await shared.alchemy.get_engine().dispose()
 
 
 @pytest.fixture
@@ -245,21 +259,21 @@ async def app(settings: Settings, alchemy: ShopAlchemyConfig) -> Litestar:
     """The application under test: built once per process for equal settings, and reused.
 
     Building the app (registering its 440 route handlers) took a second of CPU, half the time of most
-    tests. A reused app starts each test as a new one would: the database is a fresh copy (same URL),
-    the media and outbox folders are empty, and what the app keeps in memory is forgotten here: the
-    catalog's per-process cache (``webshop.catalog.cache``) and the rate-limit and sign-in counters.
+    tests. A reused app starts each test as a new one would: the database is a fresh copy (same URL,
+    the catalog cache forgotten by ``db_url``), the media and outbox folders are empty (``settings``),
+    and the rate-limit and sign-in counters it keeps in memory are forgotten here.
     """
     from webshop.app import create_app
-    from webshop.catalog.cache import CACHE
     from webshop.security.throttle import STORE_NAME
 
-    apps = next((apps for _known, config, apps in _SHARED if config is alchemy), [])
-    if not apps:
-        apps.append(create_app(settings, alchemy=alchemy))
-        return apps[0]
-    CACHE.clear()
-    await apps[0].stores.get(STORE_NAME).delete_all()
-    return apps[0]
+    shared = next((shared for shared in _SHARED if shared.alchemy is alchemy), None)
+    if shared is None:  # a module's own alchemy fixture
+        return create_app(settings, alchemy=alchemy)
+    if shared.app is None:
+        shared.app = create_app(settings, alchemy=alchemy)
+    else:
+        await shared.app.stores.get(STORE_NAME).delete_all()
+    return shared.app
 
 
 @pytest.fixture

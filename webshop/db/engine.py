@@ -382,16 +382,12 @@ def _script_directory() -> Any:
     return ScriptDirectory.from_config(config)
 
 
+@functools.cache
 def migration_heads() -> frozenset[str]:
     """The head revision(s) of the migrations shipped with this code (``migrations/versions``).
 
     Read once per process (the shipped scripts do not change while it runs; every app built reads it).
     """
-    return _migration_heads()
-
-
-@functools.lru_cache(maxsize=1)
-def _migration_heads() -> frozenset[str]:
     return frozenset(_script_directory().get_heads())
 
 
