@@ -20,7 +20,6 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select, update
@@ -29,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from webshop.accounts.service import EMAIL_RE, UserService, normalize_email
 from webshop.db.engine import write_session
 from webshop.db.models import AccountToken, User
+from webshop.db.repository import repository_for
 from webshop.errors import Conflict, DomainError, ValidationFailed
 from webshop.mail.outbox import queue_email
 from webshop.orders.service import adopt_guest_orders
@@ -109,12 +109,7 @@ LINK_PATHS = {
 class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
     """One-time account links and the e-mail flows built on them."""
 
-    class Repo(SQLAlchemyAsyncRepository[AccountToken]):
-        """Account link repository."""
-
-        model_type = AccountToken
-
-    repository_type = Repo
+    repository_type = repository_for(AccountToken)
 
     def __init__(
         self, session: AsyncSession, *, security: SecuritySettings, shop: ShopSettings, **repo_kwargs: Any

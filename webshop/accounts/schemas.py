@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
-from webshop.api.schemas import Money
+from webshop.api.schemas import Money, from_row
 from webshop.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from webshop.text import EMAIL_PATTERN, Line, VisibleLine
 
@@ -98,15 +98,7 @@ class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 def user_out(user: User) -> UserOut:
     """``UserOut`` from a ``User`` row."""
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        role=user.role,
-        is_active=user.is_active,
-        email_verified=user.email_verified_at is not None,
-        created_at=user.created_at,
-    )
+    return from_row(UserOut, user, email_verified=user.email_verified_at is not None)
 
 
 # --- user administration and erasure (issue 17) ------------------------------------------------------
@@ -162,26 +154,19 @@ class EraseMeIn(msgspec.Struct, forbid_unknown_fields=True):
 
 def admin_user_out(user: User) -> AdminUserOut:
     """``AdminUserOut`` from a ``User`` row."""
-    return AdminUserOut(**_admin_fields(user))
+    return from_row(AdminUserOut, user, email_verified=user.email_verified_at is not None)
 
 
 def admin_user_detail(user: User, *, order_count: int, cancellations: int, total_spent: Money) -> AdminUserDetail:
     """``AdminUserDetail`` from a ``User`` row and their order figures (``UserService.order_figures``)."""
-    return AdminUserDetail(
-        **_admin_fields(user), order_count=order_count, cancellations=cancellations, total_spent=total_spent
+    return from_row(
+        AdminUserDetail,
+        user,
+        email_verified=user.email_verified_at is not None,
+        order_count=order_count,
+        cancellations=cancellations,
+        total_spent=total_spent,
     )
-
-
-def _admin_fields(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "role": user.role,
-        "is_active": user.is_active,
-        "email_verified": user.email_verified_at is not None,
-        "created_at": user.created_at,
-    }
 
 
 # --- e-mail flows (``webshop/accounts/email_api.py``) -----------------------------------------------

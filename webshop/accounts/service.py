@@ -9,7 +9,6 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import ColumnElement, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from webshop.accounts.erasure import forget_personal_data
 from webshop.audit.service import Audited
 from webshop.db.models import AuthSession, Order, OrderStatus, TokenFamily, User, UserRole
+from webshop.db.repository import repository_for
 from webshop.errors import AuthenticationFailed, Conflict, PermissionDenied, ValidationFailed
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
@@ -48,12 +48,7 @@ def token_digest(token: str) -> str:
 class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
     """Users and their browser sessions."""
 
-    class Repo(SQLAlchemyAsyncRepository[User]):
-        """User repository."""
-
-        model_type = User
-
-    repository_type = Repo
+    repository_type = repository_for(User)
 
     async def get_by_email(self, email: str) -> User | None:
         """Return the user whose e-mail matches ``email`` regardless of case, or ``None``."""

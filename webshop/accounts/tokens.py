@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from webshop.config import SecuritySettings
 from webshop.db.models import RefreshToken, RevokedAccessToken, TokenFamily, User
+from webshop.db.repository import repository_for
 from webshop.errors import AuthenticationFailed
 from webshop.observability.logging import get_logger
 from webshop.security.jwt import ALGORITHM, AUDIENCE, ApiToken, signing_key
@@ -58,12 +58,7 @@ def _digest(token: str) -> str:
 class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
     """Issues, rotates and revokes API tokens; owns its commits (revocations must survive an error)."""
 
-    class Repo(SQLAlchemyAsyncRepository[TokenFamily]):
-        """Token family repository."""
-
-        model_type = TokenFamily
-
-    repository_type = Repo
+    repository_type = repository_for(TokenFamily)
 
     def __init__(self, session: AsyncSession, *, security: SecuritySettings, **repo_kwargs: Any) -> None:
         """A service on ``session`` that signs tokens with ``security`` (key, issuer, lifetimes), given at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 from litestar.enums import RequestEncodingType
@@ -16,6 +16,8 @@ from webshop.text import pattern_message
 
 if TYPE_CHECKING:
     from litestar import Request
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 BIGINT_MAX = 2**63 - 1
 """The largest value of the database's 64-bit integer columns; bigger numbers are a 400, not a database error."""
@@ -51,6 +53,16 @@ class Money(msgspec.Struct, frozen=True):
 
     amount: int
     currency: str
+
+
+def from_row(shape: type[S], row: object, /, **given: Any) -> S:
+    """``shape`` filled from ``row``: each field is ``given[name]`` when given, else ``row``'s attribute of
+    the same name (a database row of the model the shape shows). One list of fields per shape, its own.
+
+    Raises:
+        AttributeError: ``row`` has no attribute for a field that is not given.
+    """
+    return shape(**{name: given[name] if name in given else getattr(row, name) for name in shape.__struct_fields__})
 
 
 def money(amount: int, currency: str) -> Money:

@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import insert, select
 
 from webshop.db.models import AuditEvent, User
+from webshop.db.repository import repository_for
 from webshop.observability.logging import get_logger
 
 log = get_logger("webshop.security")
@@ -28,12 +28,7 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[
 class AuditService(SQLAlchemyAsyncRepositoryService[AuditEvent]):
     """Records and lists audit events."""
 
-    class Repo(SQLAlchemyAsyncRepository[AuditEvent]):
-        """Audit event repository."""
-
-        model_type = AuditEvent
-
-    repository_type = Repo
+    repository_type = repository_for(AuditEvent)
 
     def record(
         self,

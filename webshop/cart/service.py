@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,6 +27,7 @@ from sqlalchemy.orm import selectinload
 from webshop.catalog.query import visible_products
 from webshop.catalog.thumbnails import product_thumbnails
 from webshop.db.models import Cart, CartLine, Product, Variant
+from webshop.db.repository import repository_for
 from webshop.errors import CartChanged, InsufficientStock, NotFound, ValidationFailed
 
 MAX_LINE_QUANTITY = 99
@@ -129,12 +129,7 @@ class CartOwner:
 class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
     """Carts and their lines."""
 
-    class Repo(SQLAlchemyAsyncRepository[Cart]):
-        """Cart repository."""
-
-        model_type = Cart
-
-    repository_type = Repo
+    repository_type = repository_for(Cart)
 
     async def find(self, owner: CartOwner) -> Cart | None:
         """Return the owner's cart with its lines and variants loaded, or ``None``."""

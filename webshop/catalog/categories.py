@@ -10,7 +10,6 @@ import unicodedata
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -21,18 +20,14 @@ from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
 from webshop.db.models import Category, Product, User
+from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
 
 
 class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
     """Category tree: reading it for navigation and resolving a slug to itself and its descendants."""
 
-    class Repo(SQLAlchemyAsyncRepository[Category]):
-        """Category repository."""
-
-        model_type = Category
-
-    repository_type = Repo
+    repository_type = repository_for(Category)
 
     async def all_categories(self) -> list[Category]:
         """Return every category ordered by position and name."""

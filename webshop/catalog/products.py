@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -48,6 +47,7 @@ from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_write
 from webshop.catalog.variants import ProductVariants
 from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant, WebhookEvent
+from webshop.db.repository import repository_for
 from webshop.errors import ValidationFailed
 from webshop.shops.service import ShopService
 from webshop.webhooks.events import queue_product_events
@@ -69,12 +69,7 @@ _ADMIN_LOAD = [
 class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchemyAsyncRepositoryService[Product]):
     """Products as the shop shows them: browsing, and one product with its variants and photos."""
 
-    class Repo(SQLAlchemyAsyncRepository[Product]):
-        """Product repository."""
-
-        model_type = Product
-
-    repository_type = Repo
+    repository_type = repository_for(Product)
 
     def __init__(self, session: AsyncSession, *, shop: ShopSettings | None = None, **repo_kwargs: Any) -> None:
         """A service on ``session``; ``shop`` (given by the app's provider) names the allowed tax categories

@@ -20,12 +20,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webshop.db.models import IdempotencyRecord
+from webshop.db.repository import repository_for
 from webshop.errors import Conflict, ValidationFailed
 
 MAX_KEY_LENGTH = 255
@@ -50,12 +50,7 @@ def fingerprint(body: Any) -> str:
 class IdempotencyService(SQLAlchemyAsyncRepositoryService[IdempotencyRecord]):
     """Claims, completes and releases idempotency keys; every step is committed at once."""
 
-    class Repo(SQLAlchemyAsyncRepository[IdempotencyRecord]):
-        """Idempotency record repository."""
-
-        model_type = IdempotencyRecord
-
-    repository_type = Repo
+    repository_type = repository_for(IdempotencyRecord)
 
     async def claim(self, *, user_id: int, scope: str, key: str, request_fingerprint: str) -> Replay | None:
         """Claim ``key`` for this request, or say what to answer instead.

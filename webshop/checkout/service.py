@@ -42,7 +42,6 @@ import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -68,6 +67,7 @@ from webshop.db.models import (
     User,
     Variant,
 )
+from webshop.db.repository import repository_for
 from webshop.errors import (
     CartChanged,
     DomainError,
@@ -124,12 +124,7 @@ def new_checkout_token() -> str:
 class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
     """Address book and order placement."""
 
-    class Repo(SQLAlchemyAsyncRepository[Order]):
-        """Order repository (placement side)."""
-
-        model_type = Order
-
-    repository_type = Repo
+    repository_type = repository_for(Order)
 
     def __init__(
         self,

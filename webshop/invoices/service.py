@@ -20,12 +20,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from webshop.db.models import Invoice, InvoiceKind, Order, OrderLine, Refund, User
+from webshop.db.repository import repository_for
 from webshop.errors import NotFound, ValidationFailed
 from webshop.invoices.pdf import Buyer, Seller, credit_note_pdf, invoice_pdf
 
@@ -87,12 +87,7 @@ def day_range(day_from: date, day_to: date) -> tuple[datetime, datetime]:
 class InvoiceService(SQLAlchemyAsyncRepositoryService[Invoice]):
     """Invoices and credit notes: find them and render them (read-only)."""
 
-    class Repo(SQLAlchemyAsyncRepository[Invoice]):
-        """Invoice repository."""
-
-        model_type = Invoice
-
-    repository_type = Repo
+    repository_type = repository_for(Invoice)
 
     def __init__(self, session: Any, *, settings: Settings, **repo_kwargs: Any) -> None:
         """A service on ``session``; ``settings`` give the seller (``Seller.from_settings``)."""

@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from advanced_alchemy.exceptions import NotFoundError
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, select, update
 
 from webshop.audit.service import Audited
 from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus, User
+from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.mail.outbox import queue_part_shipped_email
 from webshop.orders.service import AdminOrderRow, OrderService
@@ -133,12 +133,7 @@ def shop_groups(order: Order) -> list[tuple[Fulfilment | None, list[OrderLine]]]
 class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
     """Shops' parts of orders: who sees which part, and shipping a part."""
 
-    class Repo(SQLAlchemyAsyncRepository[Fulfilment]):
-        """Fulfilment repository."""
-
-        model_type = Fulfilment
-
-    repository_type = Repo
+    repository_type = repository_for(Fulfilment)
 
     async def _access(self, viewer: Any) -> ShopAccess:
         return await ShopService(session=self.repository.session).access(viewer)

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +54,7 @@ from webshop.db.models import (
     StockReason,
     User,
 )
+from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.invoices.numbering import DEFAULT_CREDIT_NOTE_PREFIX, issue_credit_note
 from webshop.mail.outbox import queue_email, settings_of
@@ -117,12 +117,7 @@ class LineLeft:
 class RefundService(Audited, SQLAlchemyAsyncRepositoryService[Refund]):
     """Refunds of paid orders (see the module docstring)."""
 
-    class Repo(SQLAlchemyAsyncRepository[Refund]):
-        """Refund repository."""
-
-        model_type = Refund
-
-    repository_type = Repo
+    repository_type = repository_for(Refund)
 
     def __init__(
         self,

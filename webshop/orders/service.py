@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from advanced_alchemy.filters import LimitOffset
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
@@ -46,6 +45,7 @@ from webshop.db.models import (
     StockReason,
     User,
 )
+from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition, NotFound, PermissionDenied
 from webshop.invoices.numbering import DEFAULT_CREDIT_NOTE_PREFIX, issue_credit_note
 from webshop.mail.outbox import queue_order_email
@@ -166,12 +166,7 @@ def can_transition(current: str, target: str) -> bool:
 class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
     """Orders for shoppers and admins."""
 
-    class Repo(SQLAlchemyAsyncRepository[Order]):
-        """Order repository."""
-
-        model_type = Order
-
-    repository_type = Repo
+    repository_type = repository_for(Order)
 
     def __init__(
         self,

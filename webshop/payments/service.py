@@ -29,7 +29,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +36,7 @@ from sqlalchemy.orm import selectinload
 
 from webshop.cart.service import CartOwner, CartService
 from webshop.db.models import Order, OrderStatus, PaymentEvent, PaymentStatus
+from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition
 from webshop.invoices.numbering import issue_invoice
 from webshop.mail.outbox import queue_order_email, queue_shop_order_emails
@@ -66,12 +66,7 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
         invoices: Invoice settings (the invoice number prefix).
     """
 
-    class Repo(SQLAlchemyAsyncRepository[Order]):
-        """Order repository (payment side)."""
-
-        model_type = Order
-
-    repository_type = Repo
+    repository_type = repository_for(Order)
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from webshop.api.responses import problems
-from webshop.api.schemas import PathId
+from webshop.api.schemas import PathId, from_row
 from webshop.config import Settings
 from webshop.db.models import Promotion, User
 from webshop.promotions.service import PromotionInput, PromotionPatch, PromotionService
@@ -46,23 +46,12 @@ class PromotionOut(msgspec.Struct):
 
 def promotion_out(promotion: Promotion, currency: str) -> PromotionOut:
     """``PromotionOut`` of a row, amounts in ``currency`` (the shop's)."""
-    return PromotionOut(
-        id=promotion.id,
-        name=promotion.name,
-        code=promotion.code,
-        kind=promotion.kind,
-        value=promotion.value,
-        usage_limit=promotion.usage_limit,
-        per_customer_limit=promotion.per_customer_limit,
-        starts_at=promotion.starts_at,
-        ends_at=promotion.ends_at,
-        min_subtotal=promotion.min_subtotal,
-        combinable=promotion.combinable,
-        active=promotion.active,
+    return from_row(
+        PromotionOut,
+        promotion,
         category_ids=list(promotion.category_ids or []),
         product_ids=list(promotion.product_ids or []),
         variant_ids=list(promotion.variant_ids or []),
-        times_used=promotion.times_used,
         currency=currency,
     )
 

@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import Audited
 from webshop.db.models import Category, Product, Promotion, PromotionUsage, User, Variant
+from webshop.db.repository import repository_for
 from webshop.errors import NotFound, ValidationFailed
 from webshop.pricing.codes import normalise_code
 from webshop.pricing.promotions import PromotionKind, PromotionTerms
@@ -104,12 +104,7 @@ class PromotionPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
     """Promotions for admins; every write commits and is in the audit trail."""
 
-    class Repo(SQLAlchemyAsyncRepository[Promotion]):
-        """Promotion repository."""
-
-        model_type = Promotion
-
-    repository_type = Repo
+    repository_type = repository_for(Promotion)
 
     async def list_promotions(self) -> list[Promotion]:
         """Every promotion, active ones first, newest first."""

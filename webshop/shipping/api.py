@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from webshop.api.responses import problems
-from webshop.api.schemas import PathId
+from webshop.api.schemas import PathId, from_row
 from webshop.db.models import ShippingMethod, ShippingZone, User
 from webshop.security.jwt import BEARER, api_admin
 from webshop.shipping.service import (
@@ -59,28 +59,13 @@ class ShippingZoneOut(msgspec.Struct):
 
 def method_out(method: ShippingMethod) -> ShippingMethodOut:
     """``ShippingMethodOut`` of a row."""
-    return ShippingMethodOut(
-        id=method.id,
-        code=method.code,
-        name=method.name,
-        kind=method.kind,
-        price=method.price,
-        bands=[BandOut(up_to, price) for up_to, price in method.bands or []],
-        free_over=method.free_over,
-        delivery_estimate=method.delivery_estimate,
-        position=method.position,
-        active=method.active,
-    )
+    return from_row(ShippingMethodOut, method, bands=[BandOut(up_to, price) for up_to, price in method.bands or []])
 
 
 def zone_out(zone: ShippingZone) -> ShippingZoneOut:
     """``ShippingZoneOut`` of a row with its methods loaded."""
-    return ShippingZoneOut(
-        id=zone.id,
-        name=zone.name,
-        countries=list(zone.countries or []),
-        rest_of_world=zone.rest_of_world,
-        methods=[method_out(m) for m in zone.methods],
+    return from_row(
+        ShippingZoneOut, zone, countries=list(zone.countries or []), methods=[method_out(m) for m in zone.methods]
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from webshop.audit.service import Audited
 from webshop.checkout.quote import country_name
 from webshop.db.models import ShippingMethod, ShippingZone, User
+from webshop.db.repository import repository_for
 from webshop.errors import NotFound, ValidationFailed
 from webshop.pricing.shipping import Band, validate_bands
 from webshop.text import Line, VisibleLine
@@ -92,12 +92,7 @@ METHOD_FIELDS = ("code", "name", "kind", "price", "bands", "free_over", "deliver
 class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audited):
     """Zones and methods for admins; every write commits and is in the audit trail."""
 
-    class Repo(SQLAlchemyAsyncRepository[ShippingZone]):
-        """Shipping zone repository."""
-
-        model_type = ShippingZone
-
-    repository_type = Repo
+    repository_type = repository_for(ShippingZone)
 
     async def list_zones(self) -> list[ShippingZone]:
         """Every zone with its methods, the rest of the world last."""

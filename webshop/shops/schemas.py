@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import msgspec
 
+from webshop.api.schemas import from_row
 from webshop.db.models.shops import SHOP_NAME, SHOP_SLUG
 from webshop.media import image_url
 from webshop.text import EMAIL_PATTERN, PATTERN_MESSAGES, Line, Lines, VisibleLine
@@ -116,11 +117,9 @@ class MemberOut(msgspec.Struct, kw_only=True):
 
 def shop_out(shop: Shop) -> ShopOut:
     """``ShopOut`` from a ``Shop`` row (its address columns as one ``ShopAddress``)."""
-    return ShopOut(
-        id=shop.id,
-        slug=shop.slug,
-        name=shop.name,
-        description=shop.description,
+    return from_row(
+        ShopOut,
+        shop,
         address=ShopAddress(
             line1=shop.address_line1,
             line2=shop.address_line2,
@@ -128,13 +127,7 @@ def shop_out(shop: Shop) -> ShopOut:
             postal_code=shop.postal_code,
             country=shop.country,
         ),
-        contact_email=shop.contact_email,
-        contact_phone=shop.contact_phone,
         logo_url=image_url(shop.logo_key, 320) if shop.logo_key else None,
-        is_active=shop.is_active,
-        is_default=shop.is_default,
-        created_at=shop.created_at,
-        updated_at=shop.updated_at,
     )
 
 

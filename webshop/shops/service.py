@@ -23,7 +23,6 @@ from typing import Any
 
 import anyio
 import msgspec
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +34,7 @@ from webshop.catalog.summaries import catalog_changed
 from webshop.config import ShopSettings
 from webshop.db.models import Product, Shop, ShopMember, ShopRole, User
 from webshop.db.models.shops import SHOP_SLUG
+from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, new_image_key, remove_image_files, store_image
 from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
@@ -128,12 +128,7 @@ def validated(data: Any, shape: type[Any]) -> dict[str, Any]:
 class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
     """Shops, their members, and who may run which shop."""
 
-    class Repo(SQLAlchemyAsyncRepository[Shop]):
-        """Shop repository."""
-
-        model_type = Shop
-
-    repository_type = Repo
+    repository_type = repository_for(Shop)
 
     # --- who may do what --------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import BigInteger, case, cast, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +25,7 @@ from webshop.catalog import limits
 from webshop.catalog.query import descendant_ids
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.db.models import Category, Product, StockMovement, StockReason, User, Variant
+from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.shops.service import ShopService
 from webshop.webhooks.events import queue_stock_low
@@ -328,12 +328,7 @@ class StockHealth:
 class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
     """Stock health figures and admin stock adjustments (through ``adjust_stock``, audited)."""
 
-    class Repo(SQLAlchemyAsyncRepository[Variant]):
-        """Variant repository (for stock)."""
-
-        model_type = Variant
-
-    repository_type = Repo
+    repository_type = repository_for(Variant)
 
     async def health_counts(
         self, *, shop_ids: frozenset[int] | None = None, category_ids: frozenset[int] | None = None

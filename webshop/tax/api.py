@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from webshop.api.responses import problems
-from webshop.api.schemas import PathId
+from webshop.api.schemas import PathId, from_row
 from webshop.db.models import TaxRate, User
 from webshop.security.jwt import BEARER, api_admin
 from webshop.tax.service import TaxRateInput, TaxRatePatch, TaxRateService
@@ -32,7 +32,7 @@ class TaxRateOut(msgspec.Struct):
 
 def tax_rate_out(rate: TaxRate) -> TaxRateOut:
     """``TaxRateOut`` of a row."""
-    return TaxRateOut(rate.id, rate.country, rate.region, rate.tax_category, rate.rate_bp, rate.name)
+    return from_row(TaxRateOut, rate)
 
 
 class TaxRateApiController(Controller):

@@ -8,7 +8,6 @@ import re
 from typing import Annotated, Any
 
 import msgspec
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from webshop.audit.service import Audited
 from webshop.checkout.quote import country_name
 from webshop.db.models import REST_OF_WORLD, TaxRate, User
+from webshop.db.repository import repository_for
 from webshop.errors import NotFound, ValidationFailed
 from webshop.pricing.tax import rate_label
 from webshop.text import Line
@@ -55,12 +55,7 @@ class TaxRatePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
     """Tax rates for admins; every write commits and is in the audit trail."""
 
-    class Repo(SQLAlchemyAsyncRepository[TaxRate]):
-        """Tax rate repository."""
-
-        model_type = TaxRate
-
-    repository_type = Repo
+    repository_type = repository_for(TaxRate)
 
     async def list_rates(self) -> list[TaxRate]:
         """Every rate, by country (``*`` first), region and category."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
+from webshop.api.schemas import from_row
 from webshop.db.models.webhooks import WEBHOOK_SECRET, WEBHOOK_URL, WebhookEvent
 from webshop.text import PATTERN_MESSAGES, Line
 
@@ -149,30 +150,9 @@ class DeliveryPage(msgspec.Struct, kw_only=True):
 
 def webhook_out(endpoint: WebhookEndpoint) -> WebhookOut:
     """``WebhookOut`` from a ``WebhookEndpoint`` row."""
-    return WebhookOut(
-        id=endpoint.id,
-        url=endpoint.url,
-        events=list(endpoint.events or []),
-        description=endpoint.description,
-        is_active=endpoint.is_active,
-        secret=endpoint.secret,
-        created_at=endpoint.created_at,
-        updated_at=endpoint.updated_at,
-    )
+    return from_row(WebhookOut, endpoint, events=list(endpoint.events or []))
 
 
 def delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
     """``DeliveryOut`` from a ``WebhookDelivery`` row."""
-    return DeliveryOut(
-        id=delivery.id,
-        event_id=delivery.event_id,
-        event_type=delivery.event_type,
-        status=cast("Status", delivery.status),
-        attempts=delivery.attempts,
-        response_status=delivery.response_status,
-        last_error=delivery.last_error,
-        next_attempt_at=delivery.next_attempt_at,
-        delivered_at=delivery.delivered_at,
-        created_at=delivery.created_at,
-        updated_at=delivery.updated_at,
-    )
+    return from_row(DeliveryOut, delivery)

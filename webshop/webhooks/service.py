@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webshop.audit.service import Audited, diff
 from webshop.config import ServerSettings, WebhookSettings
 from webshop.db.models import DeliveryStatus, User, WebhookDelivery, WebhookEndpoint
+from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from webshop.mail.outbox import mark_queued
 from webshop.webhooks.events import event_body, new_event_id
@@ -225,12 +225,7 @@ def _clean(raw: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
 class WebhookService(Audited, SQLAlchemyAsyncRepositoryService[WebhookEndpoint]):
     """Webhook endpoints: register, change, delete, their deliveries, and test events."""
 
-    class Repo(SQLAlchemyAsyncRepository[WebhookEndpoint]):
-        """Webhook endpoint repository."""
-
-        model_type = WebhookEndpoint
-
-    repository_type = Repo
+    repository_type = repository_for(WebhookEndpoint)
 
     def __init__(
         self,
