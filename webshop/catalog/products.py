@@ -47,7 +47,7 @@ from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_write
 from webshop.catalog.variants import ProductVariants
 from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant, WebhookEvent
-from webshop.db.repository import repository_for
+from webshop.db.repository import repository_for, sent
 from webshop.errors import ValidationFailed
 from webshop.shops.service import ShopService
 from webshop.webhooks.events import queue_product_events
@@ -357,7 +357,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
     ) -> dict[str, Any]:
         """``update_product``'s product fields, cleaned and checked (category, free slug) into ``errors``."""
         if isinstance(data, ProductPatch):
-            raw = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+            raw = sent(data)
         else:
             raw = msgspec.structs.asdict(data)
             if not (raw.get("slug") or "").strip():
@@ -390,7 +390,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
                 errors[prefix + "id"] = "This is not a variant of this product."
                 continue
             seen_ids.add(update.id)
-            fields = {k: v for k, v in msgspec.structs.asdict(update).items() if v is not msgspec.UNSET}
+            fields = sent(update)
             fields.pop("id")
             seen = fields.pop("stock_seen", None)
             clean = _clean_variant(fields, errors, prefix, tax_categories, partial=True)

@@ -20,6 +20,7 @@ from webshop.catalog.rules import (
 from webshop.catalog.schemas import VariantPatch, VariantWrite
 from webshop.catalog.summaries import catalog_write, refresh_product_summaries
 from webshop.db.models import Product, User, Variant, WebhookEvent
+from webshop.db.repository import sent
 from webshop.errors import NotFound, ValidationFailed
 from webshop.money import format_money
 from webshop.webhooks.events import queue_product_events
@@ -82,7 +83,7 @@ class ProductVariants(ProductMixin):
         product = await self.get_for_admin(variant.product_id, actor=actor)
         variant = next(v for v in product.variants if v.id == variant_id)
         errors: dict[str, str] = {}
-        fields = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+        fields = sent(patch)
         clean = _clean_variant(fields, errors, "", self.tax_categories, partial=True)
         final = [
             {

@@ -1,16 +1,25 @@
-"""advanced-alchemy's async repository, one class per model, for the services' ``repository_type``.
+"""What the services share around advanced-alchemy: a repository class per model, a row or ``NotFound``,
+and the steps of a partial update (``PATCH``).
 
 Every service of the shop works on one model through advanced-alchemy's ``SQLAlchemyAsyncRepository``
 with no repository code of its own; ``repository_for(Order)`` names that class once instead of a
-three-line ``class Repo`` in each service.
+three-line ``class Repo`` in each service. A partial update reads the fields its body sets (``sent``),
+checks the row's whole new state (``patched``) and writes it (``assign``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
+import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.repository.typing import ModelT
+
+from webshop.errors import NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 _MADE: dict[type[Any], type[SQLAlchemyAsyncRepository[Any]]] = {}
 
@@ -26,3 +35,31 @@ def repository_for(model: type[ModelT]) -> type[SQLAlchemyAsyncRepository[ModelT
             {"model_type": model, "__doc__": f"{model.__name__} repository.", "__module__": __name__},
         )
     return made
+
+
+def sent(patch: msgspec.Struct) -> dict[str, Any]:
+    """``{field: value}`` of the fields a partial update sets (a ``PATCH`` body: the others are ``UNSET``)."""
+    return {name: value for name, value in msgspec.structs.asdict(patch).items() if value is not msgspec.UNSET}
+
+
+def patched(row: object, fields: Iterable[str], patch: msgspec.Struct) -> dict[str, Any]:
+    """``row``'s current ``fields`` with what ``patch`` sets over them: the whole new state to check."""
+    return {**{name: getattr(row, name) for name in fields}, **sent(patch)}
+
+
+def assign(row: object, values: Mapping[str, Any]) -> None:
+    """Set each of ``values`` on ``row`` (checked values, for the unit of work to write)."""
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
+async def get_or_not_found(session: AsyncSession, model: type[ModelT], row_id: int, message: str) -> ModelT:
+    """The ``model`` row ``row_id`` in ``session``.
+
+    Raises:
+        NotFound: there is none (``message`` is what the 404 says).
+    """
+    row = await session.get(model, row_id)
+    if row is None:
+        raise NotFound(message)
+    return row

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import Audited
 from webshop.db.models import Category, Product, Promotion, PromotionUsage, User, Variant
-from webshop.db.repository import repository_for
-from webshop.errors import NotFound, ValidationFailed
+from webshop.db.repository import assign, get_or_not_found, patched, repository_for
+from webshop.errors import ValidationFailed
 from webshop.pricing.codes import normalise_code
 from webshop.pricing.promotions import PromotionKind, PromotionTerms
 from webshop.text import VisibleLine
@@ -119,10 +119,7 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
         Raises:
             NotFound: no such promotion.
         """
-        promotion: Promotion | None = await self.repository.session.get(Promotion, promotion_id)
-        if promotion is None:
-            raise NotFound("There is no such promotion.")
-        return promotion
+        return await get_or_not_found(self.repository.session, Promotion, promotion_id, "There is no such promotion.")
 
     async def create_promotion(self, actor: User | None, data: PromotionInput) -> Promotion:
         """Create a promotion; committed.
@@ -143,11 +140,8 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
             NotFound: no such promotion. ValidationFailed: as ``create_promotion``.
         """
         promotion = await self.get_promotion(promotion_id)
-        current = {name: getattr(promotion, name) for name in FIELDS}
-        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
-        values = await self._checked({**current, **changes}, promotion_id=promotion.id, used=promotion.times_used)
-        for name, value in values.items():
-            setattr(promotion, name, value)
+        values = patched(promotion, FIELDS, patch)
+        assign(promotion, await self._checked(values, promotion_id=promotion.id, used=promotion.times_used))
         await self._commit(promotion, actor, "update", f"Promotion “{promotion.name}” changed")
         return promotion
 

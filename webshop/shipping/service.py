@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from webshop.audit.service import Audited
 from webshop.checkout.quote import country_name
 from webshop.db.models import ShippingMethod, ShippingZone, User
-from webshop.db.repository import repository_for
+from webshop.db.repository import assign, patched, repository_for, sent
 from webshop.errors import NotFound, ValidationFailed
 from webshop.pricing.shipping import Band, validate_bands
 from webshop.text import Line, VisibleLine
@@ -150,10 +150,7 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
             NotFound: no such zone. ValidationFailed: as ``create_zone``.
         """
         zone = await self.get_zone(zone_id)
-        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
-        values = await self._zone_values({**{k: getattr(zone, k) for k in ZONE_FIELDS}, **changes}, zone.id)
-        for name, value in values.items():
-            setattr(zone, name, value)
+        assign(zone, await self._zone_values(patched(zone, ZONE_FIELDS, patch), zone.id))
         await self._commit(actor, "shipping_zone", zone, "update", f"Shipping zone “{zone.name}” changed")
         return await self.get_zone(zone.id)
 
@@ -189,12 +186,9 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
             NotFound: no such method. ValidationFailed: as ``create_method``.
         """
         method = await self.get_method(zone_id, method_id)
-        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
         current = {k: getattr(method, k) for k in METHOD_FIELDS}
         current["bands"] = [{"up_to": up_to, "price": price} for up_to, price in method.bands or []]
-        values = await self._method_values({**current, **changes}, zone_id, method.id)
-        for name, value in values.items():
-            setattr(method, name, value)
+        assign(method, await self._method_values({**current, **sent(patch)}, zone_id, method.id))
         await self._commit(actor, "shipping_method", method, "update", f"Method “{method.name}” changed")
         return method
 

@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from webshop.audit.service import Audited
 from webshop.checkout.quote import country_name
 from webshop.db.models import REST_OF_WORLD, TaxRate, User
-from webshop.db.repository import repository_for
-from webshop.errors import NotFound, ValidationFailed
+from webshop.db.repository import assign, get_or_not_found, patched, repository_for
+from webshop.errors import ValidationFailed
 from webshop.pricing.tax import rate_label
 from webshop.text import Line
 
@@ -72,10 +72,7 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
         Raises:
             NotFound: no such rate.
         """
-        rate: TaxRate | None = await self.repository.session.get(TaxRate, rate_id)
-        if rate is None:
-            raise NotFound("There is no such tax rate.")
-        return rate
+        return await get_or_not_found(self.repository.session, TaxRate, rate_id, "There is no such tax rate.")
 
     async def create_rate(self, actor: User | None, data: TaxRateInput) -> TaxRate:
         """Create a rate; committed.
@@ -96,10 +93,7 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
             NotFound: no such rate. ValidationFailed: as ``create_rate``.
         """
         rate = await self.get_rate(rate_id)
-        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
-        values = await self._values({**{k: getattr(rate, k) for k in FIELDS}, **changes}, rate.id)
-        for name, value in values.items():
-            setattr(rate, name, value)
+        assign(rate, await self._values(patched(rate, FIELDS, patch), rate.id))
         await self._commit(actor, rate, "update")
         return rate
 

@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webshop.audit.service import Audited, diff
 from webshop.config import ServerSettings, WebhookSettings
 from webshop.db.models import DeliveryStatus, User, WebhookDelivery, WebhookEndpoint
-from webshop.db.repository import repository_for
-from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from webshop.db.repository import get_or_not_found, repository_for
+from webshop.errors import Conflict, PermissionDenied, ValidationFailed
 from webshop.mail.outbox import mark_queued
 from webshop.webhooks.events import event_body, new_event_id
 from webshop.webhooks.schemas import EVENT_NAMES, TEST_EVENT, WebhookPatch, WebhookWrite
@@ -259,10 +259,7 @@ class WebhookService(Audited, SQLAlchemyAsyncRepositoryService[WebhookEndpoint])
         Raises:
             NotFound: there is no such endpoint.
         """
-        endpoint: WebhookEndpoint | None = await self.repository.session.get(WebhookEndpoint, endpoint_id)
-        if endpoint is None:
-            raise NotFound(MISSING)
-        return endpoint
+        return await get_or_not_found(self.repository.session, WebhookEndpoint, endpoint_id, MISSING)
 
     async def deliveries(
         self, endpoint_id: int, *, limit: int = 25, offset: int = 0
