@@ -20,7 +20,7 @@ from tests.factories import make_order, make_user, stock
 from tests.shopper import PASSWORD, csrf, place, post, ready_to_pay, sign_in, text_of
 from webshop.db.engine import write_session
 from webshop.db.models import Order, OrderStatus, OutboundEmail, TestPaymentRefund, UserRole
-from webshop.orders.service import refund_idempotency_key
+from webshop.orders.refunding import refund_idempotency_key
 
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 REFUNDED_ON = re.compile(r"Refunded (\$[\d,.]+) to your card ending 4242 on \d{2} \w{3} \d{4}\.")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import msgspec
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, SerializationException, ValidationException
-from litestar.params import BodyKwarg, PathParameter, QueryParameter
+from litestar.params import BodyKwarg, HeaderParameter, PathParameter, QueryParameter
 
 from webshop.text import pattern_message
 
@@ -46,6 +46,17 @@ IdCursor = Annotated[
 previous page's ``next_cursor`` gave (where that page ended)."""
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100)]
 """How many rows a page of a cursor-paged list holds."""
+IdempotencyKey = Annotated[
+    str,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Unique per attempt (an order placed, a refund meant): repeating it replays the first answer.",
+    ),
+]
+"""The ``Idempotency-Key`` request header of the writes a client may safely retry (the IETF draft
+"The Idempotency-Key HTTP Header Field"): the same key gets the first answer again, never a second write."""
 
 
 class Money(msgspec.Struct, frozen=True):

@@ -7,10 +7,10 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import HeaderParameter, JSONBody, QueryParameter, SkipValidation
+from litestar.params import JSONBody, QueryParameter, SkipValidation
 
 from webshop.api.responses import problems
-from webshop.api.schemas import money
+from webshop.api.schemas import IdempotencyKey, money
 from webshop.cart.service import CartOwner, CartService
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
 from webshop.checkout.quote import Pricer
@@ -83,15 +83,7 @@ class CheckoutApiController(Controller):
         self,
         request: Request[User, Any, Any],
         data: JSONBody[CheckoutIn],
-        idempotency_key: Annotated[
-            str,
-            HeaderParameter(
-                name="Idempotency-Key",
-                min_length=1,
-                max_length=255,
-                description="Unique per order attempt; repeating it replays the first response.",
-            ),
-        ],
+        idempotency_key: IdempotencyKey,
         checkout_service: NamedDependency[CheckoutService],
         idempotency_service: NamedDependency[IdempotencyService],
     ) -> Response[OrderOut]:

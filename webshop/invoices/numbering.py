@@ -11,7 +11,7 @@ inside the transaction that issues the invoice: the row lock (PostgreSQL) or the
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -66,21 +66,9 @@ async def issue_invoice(session: AsyncSession, order: Order, *, prefix: str, now
     )
     if existing is not None:
         return existing
-    issued = now or datetime.now(UTC)
-    sequence = await next_sequence(session, InvoiceKind.INVOICE, issued.year)
-    invoice = Invoice(
-        order_id=order.id,
-        kind=InvoiceKind.INVOICE.value,
-        year=issued.year,
-        sequence=sequence,
-        number=invoice_number(prefix, issued.year, sequence),
-        total=order.total,
-        currency=order.currency,
-        issued_at=issued,
+    return await _numbered(
+        session, InvoiceKind.INVOICE, prefix, now, order_id=order.id, total=order.total, currency=order.currency
     )
-    session.add(invoice)
-    await session.flush()
-    return invoice
 
 
 async def issue_credit_note(
@@ -92,19 +80,33 @@ async def issue_credit_note(
     existing = await session.scalar(select(Invoice).where(Invoice.refund_id == refund.id))
     if existing is not None:
         return existing
-    issued = now or datetime.now(UTC)
-    sequence = await next_sequence(session, InvoiceKind.CREDIT_NOTE, issued.year)
-    note = Invoice(
+    return await _numbered(
+        session,
+        InvoiceKind.CREDIT_NOTE,
+        prefix,
+        now,
         order_id=refund.order_id,
         refund_id=refund.id,
-        kind=InvoiceKind.CREDIT_NOTE.value,
+        total=refund.amount,
+        currency=refund.currency,
+    )
+
+
+async def _numbered(
+    session: AsyncSession, kind: InvoiceKind, prefix: str, now: datetime | None, **fields: Any
+) -> Invoice:
+    """A new ``kind`` document with ``fields`` (order, refund, total, currency), issued ``now`` (default:
+    the current time) under the next number of its kind and year; flushed in the caller's transaction."""
+    issued = now or datetime.now(UTC)
+    sequence = await next_sequence(session, kind, issued.year)
+    document = Invoice(
+        kind=kind.value,
         year=issued.year,
         sequence=sequence,
         number=invoice_number(prefix, issued.year, sequence),
-        total=refund.amount,
-        currency=refund.currency,
         issued_at=issued,
+        **fields,
     )
-    session.add(note)
+    session.add(document)
     await session.flush()
-    return note
+    return document

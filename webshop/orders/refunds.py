@@ -56,7 +56,7 @@ from webshop.db.models import (
 )
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
-from webshop.invoices.numbering import DEFAULT_CREDIT_NOTE_PREFIX, issue_credit_note
+from webshop.invoices.numbering import issue_credit_note
 from webshop.mail.outbox import queue_email, settings_of
 from webshop.money import format_money
 from webshop.orders.refund_rules import (
@@ -67,7 +67,7 @@ from webshop.orders.refund_rules import (
     plan_lines,
     refundable_problem,
 )
-from webshop.orders.service import units_refunded
+from webshop.orders.refunding import Refunding, units_refunded
 from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_order_change
 
@@ -75,8 +75,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from webshop.config.settings import InvoiceSettings
-    from webshop.payments.provider import PaymentProvider, RefundResult
+    from webshop.payments.provider import RefundResult
 
 logger = logging.getLogger("webshop.orders")
 
@@ -114,24 +113,10 @@ class LineLeft:
         return max(self.line.quantity - self.refunded, 0)
 
 
-class RefundService(Audited, SQLAlchemyAsyncRepositoryService[Refund]):
+class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]):
     """Refunds of paid orders (see the module docstring)."""
 
     repository_type = repository_for(Refund)
-
-    def __init__(
-        self,
-        session: Any,
-        *,
-        provider: PaymentProvider | None = None,
-        invoices: InvoiceSettings | None = None,
-        **repo_kwargs: Any,
-    ) -> None:
-        """A service on ``session``; ``provider`` refunds (the app's); ``invoices`` gives the credit
-        notes' number prefix (``WEBSHOP_CREDIT_NOTE_PREFIX``; ``CN`` without it)."""
-        super().__init__(session=session, **repo_kwargs)
-        self.provider = provider
-        self.credit_note_prefix = invoices.credit_note_prefix if invoices else DEFAULT_CREDIT_NOTE_PREFIX
 
     @property
     def session(self) -> AsyncSession:
@@ -142,11 +127,6 @@ class RefundService(Audited, SQLAlchemyAsyncRepositoryService[Refund]):
         """Run an ``UPDATE`` (``synchronize_session=False``) and return how many rows it changed."""
         result = await self.session.execute(statement)
         return cast("CursorResult[Any]", result).rowcount
-
-    def _provider(self) -> PaymentProvider:
-        if self.provider is None:
-            raise RuntimeError("RefundService needs a payment provider (RefundService(provider=...))")
-        return self.provider
 
     # -- reads ------------------------------------------------------------------------------------
 

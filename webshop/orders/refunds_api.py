@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, JSONBody
+from litestar.params import JSONBody
 
 from webshop.api.responses import problems
-from webshop.api.schemas import ID_MAX, INT_MAX, Money, PathId, money
+from webshop.api.schemas import ID_MAX, INT_MAX, IdempotencyKey, Money, PathId, money
 from webshop.db.models import Refund, User
 from webshop.orders.refund_rules import REASON_MAX
 from webshop.orders.refunds import RefundRow, RefundService
@@ -132,15 +132,7 @@ class RefundApiController(Controller):
         request: Request[User, Any, Any],
         order_id: PathId,
         data: JSONBody[RefundIn],
-        idempotency_key: Annotated[
-            str,
-            HeaderParameter(
-                name="Idempotency-Key",
-                min_length=1,
-                max_length=255,
-                description="Unique per refund meant; repeating it returns the first refund.",
-            ),
-        ],
+        idempotency_key: IdempotencyKey,
         orders_service: NamedDependency[OrderService],
         refunds_service: NamedDependency[RefundService],
     ) -> Response[OrderRefundOut]:

@@ -40,22 +40,22 @@ from webshop.db.models import (
     OrderStatus,
     PaymentStatus,
     Refund,
-    RefundLine,
     RefundStatus,
     StockReason,
     User,
 )
 from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition, NotFound, PermissionDenied
-from webshop.invoices.numbering import DEFAULT_CREDIT_NOTE_PREFIX, issue_credit_note
+from webshop.invoices.numbering import issue_credit_note
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
+from webshop.orders.refunding import Refunding, refund_idempotency_key, units_refunded
 from webshop.payments.provider import PaymentProvider
 from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_order_change
 
 if TYPE_CHECKING:
-    from webshop.config.settings import InvoiceSettings
+    pass
 
 logger = logging.getLogger("webshop.orders")
 
@@ -79,15 +79,6 @@ SHOPPER_CANCELLABLE = NOT_YET_SHIPPED
 REFUNDING_FROM = frozenset({S.PAID, S.SHIPPED, S.DELIVERED})
 
 
-def refund_idempotency_key(order: Order) -> str:
-    """The key every refund request for ``order`` carries, so the provider refunds it once, ever.
-
-    Its id, and its number too: two databases that share one gateway account (staging and
-    production, a restored backup) have orders with the same id, never with the same number.
-    """
-    return f"refund-{order.id}-{order.number}"
-
-
 def refund_owed(order: Order, target: OrderStatus) -> int:
     """Minor units the customer gets back when ``order`` (in its current status) moves to ``target``.
 
@@ -102,18 +93,6 @@ def refund_owed(order: Order, target: OrderStatus) -> int:
     if order.refund_amount or order.refunded_at is not None:
         return 0
     return max(order.total - (order.refunded_total or 0), 0)
-
-
-async def units_refunded(session: Any, order_id: int) -> dict[int, int]:
-    """``{order line id: units}`` covered by the order's refunds that did not fail (``webshop.orders.refunds``):
-    what is left of a line to refund, and to put back in stock when the whole order is cancelled."""
-    rows = await session.execute(
-        select(RefundLine.order_line_id, func.sum(RefundLine.quantity))
-        .join(Refund, Refund.id == RefundLine.refund_id)
-        .where(Refund.order_id == order_id, Refund.status != RefundStatus.FAILED.value)
-        .group_by(RefundLine.order_line_id)
-    )
-    return {line_id: int(units) for line_id, units in rows.all()}
 
 
 async def adopt_guest_orders(session: Any, user: User) -> int:
@@ -163,31 +142,10 @@ def can_transition(current: str, target: str) -> bool:
         return False
 
 
-class OrderService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
-    """Orders for shoppers and admins."""
+class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
+    """Orders for shoppers and admins; a verb's own ``provider`` argument wins over the app's."""
 
     repository_type = repository_for(Order)
-
-    def __init__(
-        self,
-        session: Any,
-        *,
-        provider: PaymentProvider | None = None,
-        invoices: InvoiceSettings | None = None,
-        **repo_kwargs: Any,
-    ) -> None:
-        """A service on ``session``; ``provider`` is the payment provider that refunds (the app's, given
-        by its dependency provider; a verb's own ``provider`` argument wins); ``invoices`` gives the credit
-        note prefix (``WEBSHOP_CREDIT_NOTE_PREFIX``) of a cancelled or refunded invoiced order."""
-        super().__init__(session=session, **repo_kwargs)
-        self.provider = provider
-        self.credit_note_prefix = invoices.credit_note_prefix if invoices else DEFAULT_CREDIT_NOTE_PREFIX
-
-    def _provider(self, given: PaymentProvider | None) -> PaymentProvider:
-        chosen = given or self.provider
-        if chosen is None:
-            raise RuntimeError("OrderService needs a payment provider to refund (OrderService(provider=...))")
-        return chosen
 
     async def list_for_user(self, user_id: int, *, limit: int = 20, offset: int = 0) -> tuple[list[Order], int]:
         """The user's orders, newest first, and how many there are in all."""

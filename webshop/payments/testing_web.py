@@ -93,6 +93,19 @@ def _where(request: Request[Any, Any, Any], provider: TestProvider, row: TestPay
     return _see_other(provider.return_url_of(row))
 
 
+async def _waiting(
+    request: Request[Any, Any, Any], provider: TestProvider, reference: str, step: PaymentStatus
+) -> TestPaymentIntent | Template | Redirect:
+    """Intent ``reference`` when it waits for ``step`` (the card, or the authentication); else the
+    answer instead of that step's page: the unknown-payment page, or where the intent is now."""
+    row = await provider.intent(reference)
+    if row is None:
+        return _unknown()
+    if row.status != step.value:
+        return _where(request, provider, row)
+    return row
+
+
 def _pay_page(row: TestPaymentIntent, *, status_code: int = 200) -> Template:
     return _page(
         "pay",
@@ -119,12 +132,8 @@ class TestPaymentPageController(Controller):
         self, request: Request[Any, Any, Any], reference: FromPath[str], payment_provider: NamedDependency[TestProvider]
     ) -> Template | Redirect:
         """The hosted payment page of intent ``reference``."""
-        row = await payment_provider.intent(reference)
-        if row is None:
-            return _unknown()
-        if row.status != PaymentStatus.REQUIRES_PAYMENT.value:
-            return _where(request, payment_provider, row)
-        return _pay_page(row)
+        row = await _waiting(request, payment_provider, reference, PaymentStatus.REQUIRES_PAYMENT)
+        return row if isinstance(row, Template | Redirect) else _pay_page(row)
 
     @post("/pay/{reference:str}", name="test_payments.pay_submit", media_type=MediaType.HTML)
     async def pay(
@@ -166,11 +175,9 @@ class TestPaymentPageController(Controller):
         self, request: Request[Any, Any, Any], reference: FromPath[str], payment_provider: NamedDependency[TestProvider]
     ) -> Template | Redirect:
         """The 3-D Secure style step of intent ``reference``."""
-        row = await payment_provider.intent(reference)
-        if row is None:
-            return _unknown()
-        if row.status != PaymentStatus.REQUIRES_ACTION.value:
-            return _where(request, payment_provider, row)
+        row = await _waiting(request, payment_provider, reference, PaymentStatus.REQUIRES_ACTION)
+        if isinstance(row, Template | Redirect):
+            return row
         return _page("authenticate", {"intent": row, "amount": format_money(row.amount, row.currency)})
 
     @post("/authenticate/{reference:str}", name="test_payments.authenticate_submit", media_type=MediaType.HTML)

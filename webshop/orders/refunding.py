@@ -1,0 +1,69 @@
+"""What the services that give money back share (``OrderService``: a cancelled or refunded order;
+``RefundService``: chosen lines or an amount): the provider that refunds, the credit notes' number
+prefix, the idempotency key of an order's whole refund, and the units refunded so far."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from webshop.db.models import Order, Refund, RefundLine, RefundStatus
+from webshop.invoices.numbering import DEFAULT_CREDIT_NOTE_PREFIX
+from webshop.payments.provider import PaymentProvider
+
+if TYPE_CHECKING:
+    from webshop.config.settings import InvoiceSettings
+
+
+def refund_idempotency_key(order: Order) -> str:
+    """The key every refund request for ``order`` carries, so the provider refunds it once, ever.
+
+    Its id, and its number too: two databases that share one gateway account (staging and
+    production, a restored backup) have orders with the same id, never with the same number.
+    """
+    return f"refund-{order.id}-{order.number}"
+
+
+async def units_refunded(session: Any, order_id: int) -> dict[int, int]:
+    """``{order line id: units}`` covered by the order's refunds that did not fail (``webshop.orders.refunds``):
+    what is left of a line to refund, and to put back in stock when the whole order is cancelled."""
+    rows = await session.execute(
+        select(RefundLine.order_line_id, func.sum(RefundLine.quantity))
+        .join(Refund, Refund.id == RefundLine.refund_id)
+        .where(Refund.order_id == order_id, Refund.status != RefundStatus.FAILED.value)
+        .group_by(RefundLine.order_line_id)
+    )
+    return {line_id: int(units) for line_id, units in rows.all()}
+
+
+class Refunding:
+    """Base of the services that give money back (``OrderService``, ``RefundService``): the app's payment
+    provider, which refunds, and the number prefix of the credit notes a refund issues."""
+
+    def __init__(
+        self,
+        session: Any,
+        *,
+        provider: PaymentProvider | None = None,
+        invoices: InvoiceSettings | None = None,
+        **repo_kwargs: Any,
+    ) -> None:
+        """A service on ``session``; ``provider`` is the payment provider that refunds (the app's, given
+        by its dependency provider); ``invoices`` gives the credit note prefix (``WEBSHOP_CREDIT_NOTE_PREFIX``;
+        ``CN`` without it)."""
+        super().__init__(session=session, **repo_kwargs)  # type: ignore[call-arg]  # the repository service
+        self.provider = provider
+        self.credit_note_prefix = invoices.credit_note_prefix if invoices else DEFAULT_CREDIT_NOTE_PREFIX
+
+    def _provider(self, given: PaymentProvider | None = None) -> PaymentProvider:
+        """``given``, else the app's provider.
+
+        Raises:
+            RuntimeError: neither (the service was built without one: a programming error).
+        """
+        chosen = given or self.provider
+        if chosen is None:
+            name = type(self).__name__
+            raise RuntimeError(f"{name} needs a payment provider to refund ({name}(provider=...))")
+        return chosen
