@@ -6,12 +6,13 @@ Each event is added to the caller's session, so it commits or rolls back with th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from webshop.db.models import AuditEvent, User
 from webshop.db.repository import repository_for
@@ -114,3 +115,29 @@ class Audited:
     def audit(self) -> AuditService:
         """The audit trail, in this service's session."""
         return AuditService(session=self.repository.session)
+
+    async def commit_audited(
+        self,
+        actor: User | None,
+        entity_type: str,
+        row: Any,
+        action: str,
+        summary: str,
+        *,
+        conflict: Callable[[IntegrityError], Exception],
+    ) -> None:
+        """Write ``row``'s change with its audit event in one commit (the row is flushed first, so a new
+        one has its id for the event).
+
+        Raises:
+            Exception: ``conflict(error)``, after a rollback, when the database refuses the change (a
+                unique or check constraint another request won meanwhile): the caller's field error.
+        """
+        session = self.repository.session
+        try:
+            await session.flush()
+            self.audit.record(actor, entity_type, row.id, action, summary=summary)
+            await session.commit()
+        except IntegrityError as exc:
+            await session.rollback()
+            raise conflict(exc) from exc

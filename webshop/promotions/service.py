@@ -166,18 +166,7 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
         return True
 
     async def _commit(self, promotion: Promotion, actor: User | None, action: str, summary: str) -> None:
-        session = self.repository.session
-        try:
-            await session.flush()
-            self.audit.record(actor, "promotion", promotion.id, action, summary=summary)
-            await session.commit()
-        except IntegrityError as exc:
-            await session.rollback()
-            if "within_usage_limit" in str(exc.orig):  # checkout took a use since the limit was checked
-                message = "The promotion has been used more times than that limit since; reload and try again."
-                raise ValidationFailed(message, field_errors={"usage_limit": message}) from exc
-            message = "Another promotion has this code."  # two admins saving the same code at once
-            raise ValidationFailed(message, field_errors={"code": message}) from exc
+        await self.commit_audited(actor, "promotion", promotion, action, summary, conflict=_conflict)
 
     async def _checked(
         self, values: dict[str, Any], *, promotion_id: int | None = None, used: int = 0
@@ -233,3 +222,12 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
         if errors:
             raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
         return {name: values[name] for name in FIELDS}
+
+
+def _conflict(error: IntegrityError) -> ValidationFailed:
+    """The field error for a promotion the database refused to save."""
+    if "within_usage_limit" in str(error.orig):  # checkout took a use since the limit was checked
+        message = "The promotion has been used more times than that limit since; reload and try again."
+        return ValidationFailed(message, field_errors={"usage_limit": message})
+    message = "Another promotion has this code."  # two admins saving the same code at once
+    return ValidationFailed(message, field_errors={"code": message})

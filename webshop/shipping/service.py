@@ -204,15 +204,7 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
         await self.repository.session.commit()
 
     async def _commit(self, actor: User | None, entity: str, row: Any, action: str, summary: str) -> None:
-        session = self.repository.session
-        try:
-            await session.flush()
-            self.audit.record(actor, entity, row.id, action, summary=summary)
-            await session.commit()
-        except IntegrityError as exc:
-            await session.rollback()
-            message = "Another method of this zone has this code."
-            raise ValidationFailed(message, field_errors={"code": message}) from exc
+        await self.commit_audited(actor, entity, row, action, summary, conflict=_code_taken)
 
     async def _zone_values(self, values: dict[str, Any], zone_id: int | None = None) -> dict[str, Any]:
         errors: dict[str, str] = {}
@@ -273,3 +265,9 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
         if errors:
             raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
         return values
+
+
+def _code_taken(_: IntegrityError) -> ValidationFailed:
+    """The field error for a method whose code another method of the zone took meanwhile."""
+    message = "Another method of this zone has this code."
+    return ValidationFailed(message, field_errors={"code": message})

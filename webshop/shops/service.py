@@ -28,7 +28,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webshop.audit.service import AuditService, diff
+from webshop.audit.service import Audited, diff
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
 from webshop.config import ShopSettings
@@ -125,7 +125,7 @@ def validated(data: Any, shape: type[Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if v is not msgspec.UNSET}
 
 
-class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
+class ShopService(Audited, SQLAlchemyAsyncRepositoryService[Shop]):
     """Shops, their members, and who may run which shop."""
 
     repository_type = repository_for(Shop)
@@ -380,7 +380,7 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
             member = ShopMember(shop_id=shop.id, user_id=user.id, role=member_data.role)
             session.add(member)
         member.role = member_data.role
-        AuditService(session=session).record(
+        self.audit.record(
             actor,
             "shop",
             shop.id,
@@ -413,7 +413,7 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
         if member.role == ShopRole.OWNER.value and not (actor is None or actor.is_admin):
             raise PermissionDenied("Only a platform admin can remove an owner of a shop.")
         await session.delete(member)
-        AuditService(session=session).record(
+        self.audit.record(
             actor,
             "shop",
             shop.id,
@@ -484,7 +484,7 @@ class ShopService(SQLAlchemyAsyncRepositoryService[Shop]):
             await session.rollback()
             message = "Another shop just took this slug; please try again."
             raise ValidationFailed(message, field_errors={"slug": message}) from exc
-        AuditService(session=session).record(actor, "shop", shop.id, action, summary=summary, changes=changes)
+        self.audit.record(actor, "shop", shop.id, action, summary=summary, changes=changes)
         if products_changed:
             await catalog_changed(session, await session.scalars(select(Product.id).where(Product.shop_id == shop.id)))
         await session.commit()

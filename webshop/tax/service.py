@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import Audited
 from webshop.checkout.quote import country_name
@@ -109,14 +108,8 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
         await self.repository.session.commit()
 
     async def _commit(self, actor: User | None, rate: TaxRate, action: str) -> None:
-        session = self.repository.session
-        try:
-            await session.flush()
-            self.audit.record(actor, "tax_rate", rate.id, action, summary=f"Tax rate {_label(rate)} {action}d")
-            await session.commit()
-        except IntegrityError as exc:
-            await session.rollback()
-            raise _duplicate() from exc
+        summary = f"Tax rate {_label(rate)} {action}d"
+        await self.commit_audited(actor, "tax_rate", rate, action, summary, conflict=lambda _: _duplicate())
 
     async def _values(self, values: dict[str, Any], rate_id: int | None = None) -> dict[str, Any]:
         errors: dict[str, str] = {}
