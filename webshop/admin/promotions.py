@@ -107,21 +107,8 @@ async def read_promotion_form(form: PromotionForm, currency: str, session: Any) 
             return None
 
     minimum = price_field(form.min_subtotal, "min_subtotal", currency, errors) if form.min_subtotal.strip() else 0
-    product_ids: list[int] = []
-    for part in form.product_ids.replace(";", ",").split(","):
-        if part.strip():
-            if part.strip().isdigit() and len(part.strip()) < 16:
-                product_ids.append(int(part.strip()))
-            else:
-                errors["product_ids"] = "Enter product ids (numbers) separated by commas."
-    skus = [part.strip() for part in form.variant_skus.replace(";", ",").split(",") if part.strip()]
-    variant_ids: list[int] = []
-    if skus:
-        found = dict((await session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(skus)))).all())
-        missing = [sku for sku in skus if sku not in found]
-        if missing:
-            errors["variant_skus"] = f"No variant has the SKU {', '.join(missing)}."
-        variant_ids = [found[sku] for sku in skus if sku in found]
+    product_ids = _product_ids(form.product_ids, errors)
+    variant_ids = await _variant_ids(form.variant_skus, session, errors)
     usage_limit = count(form.usage_limit, "usage_limit", "The usage limit")
     per_customer = count(form.per_customer_limit, "per_customer_limit", "The limit per customer")
     starts_at, ends_at = moment(form.starts_at, "starts_at"), moment(form.ends_at, "ends_at")
@@ -147,6 +134,30 @@ async def read_promotion_form(form: PromotionForm, currency: str, session: Any) 
         )
     except (TypeError, ValueError) as exc:  # a value no promotion can have; the service names the field
         raise ValidationFailed(str(exc)) from exc
+
+
+def _listed(text: str) -> list[str]:
+    """The items of a list typed with commas (or semicolons) between them."""
+    return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+
+
+def _product_ids(text: str, errors: dict[str, str]) -> list[int]:
+    """The product ids typed in ``text``; a word that is no id is an error on ``product_ids``."""
+    if any(not part.isdigit() or len(part) >= 16 for part in _listed(text)):
+        errors["product_ids"] = "Enter product ids (numbers) separated by commas."
+    return [int(part) for part in _listed(text) if part.isdigit() and len(part) < 16]
+
+
+async def _variant_ids(text: str, session: Any, errors: dict[str, str]) -> list[int]:
+    """The ids of the variants whose SKUs are typed in ``text``; an unknown SKU is an error on ``variant_skus``."""
+    skus = _listed(text)
+    if not skus:
+        return []
+    found = dict((await session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(skus)))).all())
+    missing = [sku for sku in skus if sku not in found]
+    if missing:
+        errors["variant_skus"] = f"No variant has the SKU {', '.join(missing)}."
+    return [found[sku] for sku in skus if sku in found]
 
 
 class AdminPromotionController(AdminPages):

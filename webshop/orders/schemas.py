@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
-from webshop.api.schemas import Money, money
+from webshop.api.schemas import Money, from_row, money
 from webshop.text import Line
 
 if TYPE_CHECKING:
-    from webshop.db.models import Order
+    from webshop.db.models import Order, OrderLine
     from webshop.orders.fulfilment import ShopView
 
 StatusName = Literal["pending", "paid", "shipped", "delivered", "cancelled", "refunded"]
@@ -170,15 +170,10 @@ def order_out(seen: Order | ShopView) -> OrderOut:
     view = seen if isinstance(seen, ShopView) else ShopView(seen)
     order = view.order
     c = order.currency
-    return OrderOut(
-        id=order.id,
-        number=order.number,
-        status=order.status,  # type: ignore[arg-type]
-        user_id=order.user_id,
-        created_at=order.created_at,
-        paid_at=order.paid_at,
-        cancelled_at=order.cancelled_at,
-        shipping_method=order.shipping_method,
+    whole = view.shops is None  # the order's own figures, not a shop's part of them
+    return from_row(
+        OrderOut,
+        order,
         customer_note=order.customer_note or "",
         shipping_address=AddressOut(
             order.ship_name,
@@ -188,52 +183,26 @@ def order_out(seen: Order | ShopView) -> OrderOut:
             order.ship_postal_code,
             order.ship_country,
         ),
-        lines=[
-            OrderLineOut(
-                sku=line.sku,
-                product_id=line.product_id,
-                product_name=line.product_name,
-                options={k: str(v) for k, v in (line.options or {}).items()},
-                unit_price=money(line.unit_price, line.currency),
-                quantity=line.quantity,
-                line_total=money(line.line_total, line.currency),
-                tax_rate_bp=line.tax_rate_bp,
-                tax=money(line.tax_amount, line.currency),
-                discount=money(line.discount, line.currency),
-                shop_id=line.shop_id,
-                shop_name=line.shop_name,
-            )
-            for line in view.lines
-        ],
+        lines=[_line_out(line) for line in view.lines],
         subtotal=money(view.subtotal, c),
         discount_total=money(view.discount, c),
         shipping=money(view.shipping, c),
-        shipping_discount=money(order.shipping_discount if view.shops is None else 0, c),
+        shipping_discount=money(order.shipping_discount if whole else 0, c),
         tax=money(view.tax, c),
         total=money(view.total, c),
-        prices_include_tax=order.prices_include_tax,
         taxes=[
             TaxRateOut(row["rate_bp"], money(row["net"], c), money(row["tax"], c)) for row in order.tax_breakdown or []
         ]
-        if view.shops is None
+        if whole
         else [],
         promotions=[
             OrderPromotionOut(p["name"], p.get("code"), p["kind"], money(p["amount"], c), money(p["shipping"], c))
             for p in order.promotions or []
         ]
-        if view.shops is None
+        if whole
         else [],
         fulfilments=[
-            FulfilmentOut(
-                shop_id=part.shop_id,
-                shop_name=part.shop_name,
-                status=part.status,  # type: ignore[arg-type]
-                shipping=money(part.shipping_amount, c),
-                carrier=part.carrier,
-                tracking_number=part.tracking_number,
-                shipped_at=part.shipped_at,
-            )
-            for part in view.fulfilments
+            from_row(FulfilmentOut, part, shipping=money(part.shipping_amount, c)) for part in view.fulfilments
         ],
         refund=RefundOut(
             amount=money(order.refund_amount, c),
@@ -241,9 +210,23 @@ def order_out(seen: Order | ShopView) -> OrderOut:
             reference=order.refund_reference,
             refunded_at=order.refunded_at,
         )
-        if order.refund_amount and view.shops is None
+        if order.refund_amount and whole
         else None,
-        payment=payment_out(order) if view.shops is None else None,
+        payment=payment_out(order) if whole else None,
+    )
+
+
+def _line_out(line: OrderLine) -> OrderLineOut:
+    """``OrderLineOut`` of an order line (amounts in the line's currency)."""
+    cur = line.currency
+    return from_row(
+        OrderLineOut,
+        line,
+        options={k: str(v) for k, v in (line.options or {}).items()},
+        unit_price=money(line.unit_price, cur),
+        line_total=money(line.line_total, cur),
+        tax=money(line.tax_amount, cur),
+        discount=money(line.discount, cur),
     )
 
 
