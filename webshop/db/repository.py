@@ -1,5 +1,5 @@
-"""What the services share around advanced-alchemy: a repository class per model, a row or ``NotFound``,
-and the steps of a partial update (``PATCH``).
+"""What the services share around advanced-alchemy: a repository class per model and the steps of a
+partial update (``PATCH``). A row or its 404 is advanced-alchemy's own ``get(id, error_messages=...)``.
 
 Every service of the shop works on one model through advanced-alchemy's ``SQLAlchemyAsyncRepository``
 with no repository code of its own; ``repository_for(Order)`` names that class once instead of a
@@ -10,16 +10,11 @@ checks the row's whole new state (``patched``) and writes it (``assign``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.repository.typing import ModelT
-
-from webshop.errors import NotFound
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
 
 _MADE: dict[type[Any], type[SQLAlchemyAsyncRepository[Any]]] = {}
 
@@ -51,15 +46,3 @@ def assign(row: object, values: Mapping[str, Any]) -> None:
     """Set each of ``values`` on ``row`` (checked values, for the unit of work to write)."""
     for name, value in values.items():
         setattr(row, name, value)
-
-
-async def get_or_not_found(session: AsyncSession, model: type[ModelT], row_id: int, message: str) -> ModelT:
-    """The ``model`` row ``row_id`` in ``session``.
-
-    Raises:
-        NotFound: there is none (``message`` is what the 404 says).
-    """
-    row = await session.get(model, row_id)
-    if row is None:
-        raise NotFound(message)
-    return row

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webshop.audit.service import Audited
 from webshop.db.models import Category, Product, Promotion, PromotionUsage, User, Variant
-from webshop.db.repository import assign, get_or_not_found, patched, repository_for
+from webshop.db.repository import assign, patched, repository_for
 from webshop.errors import ValidationFailed
 from webshop.pricing.codes import normalise_code
 from webshop.pricing.promotions import PromotionKind, PromotionTerms
@@ -117,9 +117,9 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
         """One promotion.
 
         Raises:
-            NotFound: no such promotion.
+            NotFoundError: no such promotion (advanced-alchemy's, answered as a 404 with that message).
         """
-        return await get_or_not_found(self.repository.session, Promotion, promotion_id, "There is no such promotion.")
+        return await self.get(promotion_id, error_messages={"not_found": "There is no such promotion."})
 
     async def create_promotion(self, actor: User | None, data: PromotionInput) -> Promotion:
         """Create a promotion; committed.

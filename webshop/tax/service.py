@@ -14,7 +14,7 @@ from sqlalchemy import select
 from webshop.audit.service import Audited
 from webshop.checkout.quote import country_name
 from webshop.db.models import REST_OF_WORLD, TaxRate, User
-from webshop.db.repository import assign, get_or_not_found, patched, repository_for
+from webshop.db.repository import assign, patched, repository_for
 from webshop.errors import ValidationFailed
 from webshop.pricing.tax import rate_label
 from webshop.text import Line
@@ -69,9 +69,9 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
         """One rate.
 
         Raises:
-            NotFound: no such rate.
+            NotFoundError: no such rate (advanced-alchemy's, answered as a 404 with that message).
         """
-        return await get_or_not_found(self.repository.session, TaxRate, rate_id, "There is no such tax rate.")
+        return await self.get(rate_id, error_messages={"not_found": "There is no such tax rate."})
 
     async def create_rate(self, actor: User | None, data: TaxRateInput) -> TaxRate:
         """Create a rate; committed.

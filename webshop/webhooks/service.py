@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webshop.audit.service import Audited, diff
 from webshop.config import ServerSettings, WebhookSettings
 from webshop.db.models import DeliveryStatus, User, WebhookDelivery, WebhookEndpoint
-from webshop.db.repository import get_or_not_found, repository_for
+from webshop.db.repository import repository_for
 from webshop.errors import Conflict, PermissionDenied, ValidationFailed
 from webshop.mail.outbox import mark_queued
 from webshop.webhooks.events import event_body, new_event_id
@@ -257,9 +257,9 @@ class WebhookService(Audited, SQLAlchemyAsyncRepositoryService[WebhookEndpoint])
         """Endpoint ``endpoint_id``.
 
         Raises:
-            NotFound: there is no such endpoint.
+            NotFoundError: there is no such endpoint (advanced-alchemy's, answered as a 404 with that message).
         """
-        return await get_or_not_found(self.repository.session, WebhookEndpoint, endpoint_id, MISSING)
+        return await self.get(endpoint_id, error_messages={"not_found": MISSING})
 
     async def deliveries(
         self, endpoint_id: int, *, limit: int = 25, offset: int = 0
