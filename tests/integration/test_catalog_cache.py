@@ -229,3 +229,69 @@ async def test_look_ups_outside_the_session_show_each_sale_and_fall_back(setting
             if reader.pool is not None:
                 await reader.pool.close()
             reader.pool = working
+
+
+async def test_postgresql_workers_reuse_look_ups_until_a_change_is_announced(settings, skus, alchemy):
+    """PostgreSQL: while a worker listens on the catalog's change channel, the version and stock
+    look-ups are answered from its memory; a write committed by anyone else (another worker, host or
+    a plain SQL client) is announced by the migration's triggers and shown by the next request; a
+    lost listening connection means asking the server every time until it listens again."""
+    if not settings.database.url.startswith("postgresql"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite reads its local file")
+    import asyncio
+
+    import asyncpg
+
+    from webshop.app import create_app
+    from webshop.catalog.version import asyncpg_connect_args, attach_reader
+    from webshop.db.engine import create_alchemy_config
+
+    def stock_line(page: str) -> str:
+        return re.search(r'id="variant-stock">\s*([^<]+?)\s*<', page).group(1)
+
+    async def eventually(check, seconds: float = 5.0) -> None:
+        for _ in range(int(seconds / 0.02)):
+            if check():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("not within the time")
+
+    pooled = create_alchemy_config(settings)
+    app = create_app(settings, alchemy=pooled)
+    reader = attach_reader(pooled.get_engine(), settings.database.connect_timeout)
+    elsewhere = await asyncpg.connect(**asyncpg_connect_args(pooled.get_engine()))  # "another host"
+    set_stock = "UPDATE variants SET stock = $1 WHERE sku = 'BC-1'"
+    try:
+        async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as shopper:
+            assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 3 left"
+            feed = reader.feed
+            await eventually(lambda: feed.listening)
+            assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 3 left"
+            assert feed.kept, "the look-up was not kept"
+
+            # A change the triggers do not announce (disabled for it) is not seen: the answer is the kept one.
+            async with elsewhere.transaction():
+                await elsewhere.execute("ALTER TABLE variants DISABLE TRIGGER variants_notify")
+                await elsewhere.execute(set_stock, 9)
+                await elsewhere.execute("ALTER TABLE variants ENABLE TRIGGER variants_notify")
+            assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 3 left"
+
+            # An announced change is seen: a sale elsewhere, then a catalog version bump.
+            before = feed.generation
+            await elsewhere.execute(set_stock, 2)
+            await eventually(lambda: feed.generation > before)
+            assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 2 left"
+            before = feed.generation
+            await elsewhere.execute("UPDATE catalog_state SET version = version + 1")
+            await eventually(lambda: feed.generation > before)
+
+            # The listening connection is lost: nothing is kept until it listens again, and writes still show.
+            lost = feed.listener_pid
+            await elsewhere.execute("SELECT pg_terminate_backend($1)", lost)
+            await eventually(lambda: feed.listener_pid != lost)
+            await elsewhere.execute(set_stock, 1)
+            assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 1 left"
+            await eventually(lambda: feed.listening)
+            assert stock_line((await shopper.get("/products/beta-camera")).text) == "Only 1 left"
+    finally:
+        await elsewhere.close()

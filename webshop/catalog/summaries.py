@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from webshop.catalog.change_feed import mark_followed_reads_stale
 from webshop.catalog.search_index import reindex_products
 from webshop.db.models import CatalogState, Product, Variant
 
@@ -35,6 +36,7 @@ def _bump_catalog_version(session: Session) -> None:
     between it and the commit, and no other lock is taken after it (no lock-order deadlocks)."""
     if session.info.pop(_CHANGED, False):
         session.execute(_BUMP)
+        mark_followed_reads_stale(session)
 
 
 _products = cast("Table", Product.__table__)

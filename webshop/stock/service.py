@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.audit.service import Audited
 from webshop.catalog import limits
+from webshop.catalog.change_feed import mark_followed_reads_stale
 from webshop.catalog.query import descendant_ids
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.db.models import Category, Product, StockMovement, StockReason, User, Variant
@@ -77,7 +78,7 @@ async def take_stock(
     ).first()
     if taken is None:
         return False
-    session.add(StockMovement(variant_id=variant_id, delta=-quantity, reason=reason.value, reference=reference))
+    _record(session, variant_id, -quantity, reason.value, reference)
     if announce:
         await queue_stock_low(session, variant_id, taken.stock + quantity, taken.stock, taken.low_stock_threshold)
     return True
@@ -93,7 +94,14 @@ async def return_stock(
         .values(stock=Variant.stock + quantity)
         .execution_options(synchronize_session=False)
     )
-    session.add(StockMovement(variant_id=variant_id, delta=quantity, reason=reason.value, reference=reference))
+    _record(session, variant_id, quantity, reason.value, reference)
+
+
+def _record(session: AsyncSession, variant_id: int, delta: int, reason: str, reference: str) -> None:
+    """Write the ledger row of a stock change made in ``session`` (``delta`` units), and make its commit
+    drop this process's kept stock look-ups (``webshop.catalog.change_feed``)."""
+    session.add(StockMovement(variant_id=variant_id, delta=delta, reason=reason, reference=reference))
+    mark_followed_reads_stale(session)
 
 
 async def record_imported_stock(session: AsyncSession, levels: dict[int, int], reference: str) -> None:
@@ -153,14 +161,7 @@ async def set_stock(session: AsyncSession, variant_id: int, new_level: int, *, e
         message = f"The stock changed meanwhile (it is now {current}, you saw {expected}); nothing was saved."
         raise StockChanged(message, current=current, field_errors={"stock": message})
     if new_level != expected:
-        session.add(
-            StockMovement(
-                variant_id=variant_id,
-                delta=new_level - expected,
-                reason=StockReason.ADJUSTMENT.value,
-                reference=reference[:200],
-            )
-        )
+        _record(session, variant_id, new_level - expected, StockReason.ADJUSTMENT.value, reference[:200])
         await queue_stock_low(session, variant_id, expected, new_level, threshold)
     return new_level
 
@@ -204,11 +205,7 @@ async def adjust_stock(session: AsyncSession, variant_id: int, delta: int, *, re
             message = f"Stock cannot exceed {MAX_STOCK}."
         raise ValidationFailed(message, field_errors={"delta": message})
     if delta:
-        session.add(
-            StockMovement(
-                variant_id=variant_id, delta=delta, reason=StockReason.ADJUSTMENT.value, reference=reference[:200]
-            )
-        )
+        _record(session, variant_id, delta, StockReason.ADJUSTMENT.value, reference[:200])
         await queue_stock_low(session, variant_id, changed.stock - delta, changed.stock, changed.low_stock_threshold)
     return int(changed.stock)
 

@@ -1,0 +1,190 @@
+"""Knowing without asking that the catalog's per-request look-ups still hold (PostgreSQL LISTEN/NOTIFY).
+
+Every catalog request on PostgreSQL reads the catalog version, and a product page also reads its
+variants' stock (``webshop.catalog.version.read_rows``): one round trip to the server each, which on a
+small machine costs more than the rest of a cached page (the server's own work shares the cores). The
+answers change only when a write commits, so each worker keeps the last answers in memory and is told
+when to drop them:
+
+* **Triggers** (migration ``c4a7e2f19d35``) call ``pg_notify('webshop_catalog', '')`` after every
+  statement that changes ``catalog_state`` or adds, removes, moves or restocks a variant. PostgreSQL
+  delivers a notification to every listening session when the writing transaction commits, and
+  never for one that rolls back; a transaction's repeated notifications are delivered once.
+* **The listener** (``ChangeFeed``): one asyncpg connection per worker process that has ``LISTEN``\\ ed
+  on that channel. Each notification bumps ``generation`` and empties the memory. While the connection
+  is not listening (not yet opened, lost, the triggers missing), nothing is kept and every request asks
+  the server, as before; a lost connection is opened again with back-off, and the memory starts empty.
+* **This process's own commits** drop the memory at once (``forget_on_commit``: a session that bumped
+  the catalog version or wrote stock), without waiting for the notification, so a shopper who has just
+  bought sees the new stock on the very next request of the same worker.
+* **A look-up overtaken by a change** is not kept: ``remember`` keeps an answer only if no change was
+  announced between the question and the answer (``generation`` is read before asking).
+
+What is kept is only what these notifications cover: look-ups reading ``catalog_state`` and
+``variants`` alone (``follows``). Another worker sees a change once its notification arrives, normally
+well under a millisecond after the commit, so no worker serves a stale version or stock level for
+longer than the request in flight when the writer committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+from typing import Any
+
+import asyncpg
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+CHANNEL = "webshop_catalog"
+"""The notification channel the migration's triggers notify."""
+TRIGGERS = ("catalog_state_notify", "variants_notify")
+"""The triggers the migration creates; without them the feed never starts listening."""
+FOLLOWED_TABLES = frozenset({"catalog_state", "variants"})
+"""Tables whose changes (as far as ``read_rows`` reads them) the triggers announce."""
+_MAX_KEPT = 20_000
+"""Answers kept per process at most; past that the memory starts over."""
+_RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+"""Seconds before each new attempt to listen after a failure (the last one repeats)."""
+_PING_EVERY = 10.0
+"""Seconds between checks that an idle listening connection is still alive."""
+_STALE = "webshop.followed_reads_stale"
+_FEEDS: set[ChangeFeed] = set()
+_TABLE = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=64)
+def follows(sql: str) -> bool:
+    """True when every table ``sql`` reads (after ``FROM`` or ``JOIN``) is one the triggers cover."""
+    tables = set(_TABLE.findall(sql))
+    return bool(tables) and {t.lower() for t in tables} <= FOLLOWED_TABLES
+
+
+class ChangeFeed:
+    """A worker's memory of catalog look-ups, emptied when PostgreSQL announces a catalog change.
+
+    Args:
+        connect_args: ``asyncpg.connect`` keywords for the server (the reader's).
+        connect_timeout: Seconds to wait for the listening connection.
+    """
+
+    def __init__(self, connect_args: dict[str, Any], connect_timeout: float) -> None:
+        self.connect_args = connect_args
+        self.connect_timeout = connect_timeout
+        self.generation = 0
+        self.kept: dict[tuple[str, tuple[Any, ...]], tuple[Any, ...]] = {}
+        self._connection: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        """True while the listening connection is open (answers may be kept and reused)."""
+        return self._connection is not None and not self._connection.is_closed()
+
+    @property
+    def listener_pid(self) -> int | None:
+        """The server process id of the listening connection (``pg_stat_activity.pid``), or ``None``."""
+        return self._connection.get_server_pid() if self.listening and self._connection else None
+
+    def start(self) -> None:
+        """Start listening in the running event loop (in the background; once)."""
+        if self._task is None:
+            _FEEDS.add(self)
+            self._task = asyncio.get_running_loop().create_task(self._listen(), name="webshop-catalog-feed")
+
+    async def stop(self) -> None:
+        """Stop listening and forget everything (the application's shutdown)."""
+        _FEEDS.discard(self)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.forget()
+
+    def recall(self, sql: str, params: tuple[Any, ...]) -> list[Any] | None:
+        """The kept answer to ``sql`` with ``params``, or ``None`` (ask the server)."""
+        if not self.listening:
+            return None
+        kept = self.kept.get((sql, params))
+        return None if kept is None else list(kept)
+
+    def remember(self, sql: str, params: tuple[Any, ...], rows: list[Any], asked_at: int) -> None:
+        """Keep ``rows`` as the answer, unless a change was announced since ``asked_at`` (the
+        ``generation`` read before asking) or the look-up reads a table the triggers do not cover."""
+        if self.listening and self.generation == asked_at and follows(sql):
+            if len(self.kept) >= _MAX_KEPT:
+                self.kept.clear()
+            self.kept[(sql, params)] = tuple(rows)
+
+    def forget(self, *_: Any) -> None:
+        """Drop every kept answer (a change was announced or committed here, or listening stopped)."""
+        self.generation += 1
+        self.kept.clear()
+
+    async def _listen(self) -> None:
+        failures = 0
+        while True:
+            try:
+                if not await self._follow():
+                    return  # a database not made by the migrations: ask the server every time
+                failures = 0
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+                failures += 1
+            await asyncio.sleep(_RECONNECT_DELAYS[min(failures, len(_RECONNECT_DELAYS) - 1)])
+
+    async def _follow(self) -> bool:
+        """Listen on a new connection until it is lost (True), or answer False at once when the
+        database lacks the triggers.
+
+        Raises:
+            asyncpg.PostgresError / asyncpg.InterfaceError / OSError / TimeoutError: the server could
+                not be reached, or stopped answering.
+        """
+        connection = await asyncpg.connect(**self.connect_args, timeout=self.connect_timeout)
+        try:
+            present = await connection.fetchval(
+                "SELECT count(*) FROM pg_trigger WHERE tgname = ANY($1::text[])", list(TRIGGERS)
+            )
+            if present != len(TRIGGERS):
+                return False
+            lost = asyncio.Event()
+            connection.add_termination_listener(lambda _: lost.set())
+            await connection.add_listener(CHANNEL, self.forget)
+            self.forget()
+            self._connection = connection
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), _PING_EVERY)
+                if not lost.is_set():  # idle for a while: is the server still there?
+                    await connection.fetchval("SELECT 1", timeout=self.connect_timeout)
+            return True
+        finally:
+            self._connection = None
+            self.forget()
+            if not connection.is_closed():
+                connection.terminate()
+
+
+def mark_followed_reads_stale(session: Session | Any) -> None:
+    """Make the session's commit drop this process's kept catalog look-ups (it wrote stock)."""
+    session.info[_STALE] = True
+
+
+def forget_everywhere() -> None:
+    """Drop the kept look-ups of every feed of this process."""
+    for feed in list(_FEEDS):
+        feed.forget()
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_on_commit(session: Session) -> None:
+    if session.info.pop(_STALE, False):
+        forget_everywhere()
+
+
+@event.listens_for(Session, "after_rollback")
+def _nothing_to_forget(session: Session) -> None:
+    session.info.pop(_STALE, None)
