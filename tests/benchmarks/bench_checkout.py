@@ -12,7 +12,9 @@ For each engine (``--engine sqlite|postgres|both``), through the real command li
 
    product page -> **add to cart** (POST /cart/items) -> cart -> address page -> address (the saved one
    from the second order on, ``address_id=<id>``) -> shipping page -> shipping -> review page ->
-   **place order** (POST /checkout/place) -> order page
+   **place order** (POST /checkout/place: the order is created and its stock reserved) -> the test
+   provider's hosted payment page -> pay (the card typed there) -> payment return (the order settled)
+   -> order page
 
    first ``--warmup-rounds`` unmeasured rounds (default 1: cold start; the address is typed once and
    saved), then ``--rounds`` rounds each, or until ``--duration`` seconds have passed (a round under
@@ -20,8 +22,9 @@ For each engine (``--engine sqlite|postgres|both``), through the real command li
 
 Measured: the latency of every request (client side, sent to last body byte), by step; any answer but the
 expected status (200 for pages, 303 for form posts, each redirecting where it should) or a transport
-error is an error and ends that shopper's round. Reported: add-to-cart and place-order p50/p99 (and all
-steps), checkout throughput = successful orders / measured window (first round start to last round end).
+error is an error and ends that shopper's round. Reported: add-to-cart, place-order and payment-return
+p50/p99 (and all steps), checkout throughput = successful orders / measured window (first round start
+to last round end).
 
 Verified afterwards: the orders in the database equal the successful placements (and their order
 numbers), the units ordered equal the units added, and ``webshop check-stock`` exits 0. The script exits
@@ -50,6 +53,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +75,18 @@ from tests.benchmarks._common import (
 )
 from tests.factories import TREE, P, seed_catalog
 from tests.live import SECRET, live_server, shop_env
-from tests.shopper import ADDRESS, CSRF_RE, SIGNATURE_RE, SUCCESS_CARD, TOKEN_RE, register
+from tests.shopper import (
+    ADDRESS,
+    CARD_FIELD_RE,
+    CSRF_RE,
+    FORM_RE,
+    NAME_RE,
+    SIGNATURE_RE,
+    SUCCESS_CARD,
+    TOKEN_RE,
+    path_of,
+    register,
+)
 
 STEPS = (
     "product page",
@@ -83,12 +98,17 @@ STEPS = (
     "shipping submit",
     "review page",
     "place order",
+    "payment page",
+    "pay",
+    "payment return",
     "order page",
 )
 DEFAULT_WORKERS = {"sqlite": 1, "postgres": 2}
 CHECKED_ADDRESS_RE = re.compile(r'name="address_id" value="(\d+)"\s*checked')
 ANY_ADDRESS_RE = re.compile(r'name="address_id" value="(\d+)"')
 ORDER_URL_RE = re.compile(r"^/orders/([A-Z0-9-]+)\?placed=1$")
+PAYMENT_URL_RE = re.compile(r"^https?://[^/]+/test-payments/pay/")
+RETURN_URL_RE = re.compile(r"^https?://[^/]+/checkout/return/|^/checkout/return/")
 MAX_FAILED_ROUNDS_IN_A_ROW = 20  # a shopper gives up then (the server is probably gone)
 
 
@@ -233,9 +253,21 @@ async def one_round(client: httpx.AsyncClient, rec: Recorder, items: list[Item],
         "_csrf_token": csrf_token(page),
     }
     placed = await timed(
-        rec, "place order", client, "POST", "/checkout/place", expect=303, data=form, location=ORDER_URL_RE
+        rec, "place order", client, "POST", "/checkout/place", expect=303, data=form, location=PAYMENT_URL_RE
     )
-    order_url = placed.headers["location"]
+    # The test provider's hosted payment page (as Stripe Checkout's): type the card, pay, come back.
+    page = await timed(rec, "payment page", client, "GET", path_of(placed.headers["location"]), expect=200)
+    field = CARD_FIELD_RE.search(page.text)
+    action = next((a for a in FORM_RE.findall(page.text) if "cancel" not in a), None)
+    if not field or not action:
+        rec.error("payment page", "no card form", page.text)
+        raise StepFailed
+    card = {NAME_RE.search(field.group(0)).group(1): SUCCESS_CARD, "_csrf_token": csrf_token(page)}  # type: ignore[union-attr]
+    paid = await timed(rec, "pay", client, "POST", unescape(action), expect=303, data=card, location=RETURN_URL_RE)
+    back = await timed(
+        rec, "payment return", client, "GET", path_of(paid.headers["location"]), expect=303, location=ORDER_URL_RE
+    )
+    order_url = back.headers["location"]
     rec.order_numbers.append(ORDER_URL_RE.match(order_url).group(1))  # type: ignore[union-attr]
     if rec.measuring:
         rec.measured_orders += 1
@@ -465,7 +497,10 @@ def report_engine(
 
 def print_comparison(figures: list[dict[str, Any]]) -> None:
     """One line per engine with the headline figures."""
-    headers = ("engine", "workers", "orders/s", "add p50", "add p99", "place p50", "place p99", "errors", "verified")
+    headers = (
+        *("engine", "workers", "orders/s", "add p50", "add p99", "place p50", "place p99"),
+        *("return p50", "return p99", "errors", "verified"),
+    )
     rows = [
         (
             f["engine"],
@@ -475,6 +510,8 @@ def print_comparison(figures: list[dict[str, Any]]) -> None:
             float(f["steps"]["add to cart"]["p99"]),
             float(f["steps"]["place order"]["p50"]),
             float(f["steps"]["place order"]["p99"]),
+            float(f["steps"]["payment return"]["p50"]),
+            float(f["steps"]["payment return"]["p99"]),
             f["error_count"],
             "yes" if not f["verification_problems"] else "NO",
         )

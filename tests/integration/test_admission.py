@@ -120,6 +120,29 @@ async def test_requests_over_the_limit_wait_and_an_add_to_cart_goes_before_a_pag
         assert in_cart((await buyer.get("/cart")).text) == 1
 
 
+async def test_the_return_from_the_payment_page_goes_before_a_page_view(shop, db_url):
+    """The payment provider sends the shopper back with a GET that settles the order: a purchase step."""
+    app, skus = shop
+    async with shopper(app) as first, shopper(app) as reader, shopper(app) as payer:
+        first_token = await csrf(first, "/cart")
+        finished: list[str] = []
+
+        async def run(name: str, request) -> httpx.Response:
+            response = await request
+            finished.append(name)
+            return response
+
+        async with cart_tables_locked(db_url):
+            held = asyncio.create_task(run("held", add(first, first_token, skus["BC-1"])))
+            await until(lambda: admission(app).active == 1, "the add to cart has the only turn")
+            page = asyncio.create_task(run("page view", reader.get("/products/delta-chair")))
+            await until(lambda: waiting(app) == 1, "the page view waits for a turn")
+            back = asyncio.create_task(run("payment return", payer.get("/checkout/return/WS-UNKNOWN")))
+            await until(lambda: waiting(app) == 2, "the return waits for a turn too")
+        await asyncio.gather(held, page, back)
+        assert finished == ["held", "payment return", "page view"]
+
+
 async def test_a_request_that_waits_past_the_queue_timeout_gets_503_with_retry_after(shop, db_url):
     app, skus = shop
     async with shopper(app) as first, shopper(app) as browser:

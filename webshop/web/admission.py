@@ -8,7 +8,8 @@ write turn was busy 100 % of the time, add-to-cart p99 0.9-1.1 s, place order 1.
 
 ``AdmissionMiddleware`` lets ``WEBSHOP_MAX_ACTIVE_REQUESTS`` requests run at once (default 4) and
 queues the rest, ordered by arrival with a head start of ``WRITE_HEAD_START`` seconds for unsafe
-methods (POST, PUT, PATCH, DELETE: adding to a cart, placing an order, an API write): under overload
+methods (POST, PUT, PATCH, DELETE: adding to a cart, placing an order, an API write) and for the
+shopper's return from the payment page (``PURCHASE_GET_PREFIXES``: a GET that settles the order): under overload
 the requests that take the shopper's money or keep the shop's data stay fast, and browsing absorbs
 the wait (the same choice as a flash-sale queue that keeps checkout open). The head start is
 bounded, so reads are never starved: a read that has waited longer than it goes first.
@@ -46,6 +47,9 @@ WRITE_HEAD_START = 2.0
 """Seconds a write (unsafe method) is put ahead of reads that arrived before it."""
 BUFFER_LIMIT = 1024 * 1024
 """Bytes of a request body read before its turn; a larger body goes ahead without one."""
+PURCHASE_GET_PREFIXES = ("/checkout/return/",)
+"""GET paths that are a step of buying (the payment provider sends the shopper back there to settle
+the order), queued with the writes' head start."""
 EXEMPT_PREFIXES = ("/static/", "/media/")
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
@@ -93,12 +97,13 @@ class AdmissionMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send)
             return
         write = scope.get("method", "GET") not in SAFE_METHODS
+        purchase = write or scope.get("path", "").startswith(PURCHASE_GET_PREFIXES)
         if write:
             receive, complete = await _buffered(receive)
             if not complete:  # a large upload, or the client went away: no turn to wait for
                 await next_app(scope, receive, send)
                 return
-        await self._enter(time.monotonic() - (WRITE_HEAD_START if write else 0.0))
+        await self._enter(time.monotonic() - (WRITE_HEAD_START if purchase else 0.0))
         try:
             await next_app(scope, receive, send)
         finally:
