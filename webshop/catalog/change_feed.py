@@ -10,11 +10,14 @@ when to drop them:
   statement that changes ``catalog_state`` or adds, removes, moves or restocks a variant. PostgreSQL
   delivers a notification to every listening session when the writing transaction commits, and
   never for one that rolls back; a transaction's repeated notifications are delivered once.
-* **The listener** (``ChangeFeed``): one asyncpg connection per worker process that has ``LISTEN``\\ ed
-  on that channel. Each notification bumps ``generation`` and empties the memory. While the connection
-  is not listening (not yet opened, lost, the triggers missing), nothing is kept and every request asks
-  the server, as before; a lost connection is opened again with back-off, and the memory starts empty.
-* **This process's own commits** drop the memory at once (``forget_on_commit``: a session that bumped
+* **The listener** (``ChangeFeed``): one asyncpg connection per worker process that listens on
+  that channel (``LISTEN``). Each notification bumps ``generation`` and empties the memory. Before
+  it is trusted, and every ``_PING_EVERY`` seconds after, it sends a notification of its own and
+  waits for it to come back (a pooler in transaction mode accepts ``LISTEN`` but delivers nothing).
+  While it is not listening (not yet open, lost, the triggers missing), nothing is kept and every
+  request asks the server, as before; a lost connection is opened again with back-off, and the
+  memory starts empty.
+* **This process's own commits** drop the memory at once (``mark_followed_reads_stale``: a session that bumped
   the catalog version or wrote stock), without waiting for the notification, so a shopper who has just
   bought sees the new stock on the very next request of the same worker.
 * **A look-up overtaken by a change** is not kept: ``remember`` keeps an answer only if no change was
@@ -32,6 +35,7 @@ import asyncio
 import contextlib
 import functools
 import re
+import secrets
 from typing import Any
 
 import asyncpg
@@ -77,6 +81,8 @@ class ChangeFeed:
         self.kept: dict[tuple[str, tuple[Any, ...]], tuple[Any, ...]] = {}
         self._connection: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._probe_payload = ""
+        self._probe_received: asyncio.Event | None = None
 
     @property
     def listening(self) -> bool:
@@ -141,7 +147,7 @@ class ChangeFeed:
 
         Raises:
             asyncpg.PostgresError / asyncpg.InterfaceError / OSError / TimeoutError: the server could
-                not be reached, or stopped answering.
+                not be reached, stopped answering, or did not deliver the feed's own test notification.
         """
         connection = await asyncpg.connect(**self.connect_args, timeout=self.connect_timeout)
         try:
@@ -152,20 +158,41 @@ class ChangeFeed:
                 return False
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _: lost.set())
-            await connection.add_listener(CHANNEL, self.forget)
+            await connection.add_listener(CHANNEL, self._notified)
+            await self._probe(connection)
             self.forget()
             self._connection = connection
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lost.wait(), _PING_EVERY)
-                if not lost.is_set():  # idle for a while: is the server still there?
-                    await connection.fetchval("SELECT 1", timeout=self.connect_timeout)
+                if not lost.is_set():  # idle for a while: are notifications still delivered?
+                    await self._probe(connection)
             return True
         finally:
             self._connection = None
             self.forget()
             if not connection.is_closed():
                 connection.terminate()
+
+    def _notified(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        """A notification: the triggers' (empty payload) means a change; a probe's wakes its waiter."""
+        if not payload:
+            self.forget()
+        elif payload == self._probe_payload and self._probe_received is not None:
+            self._probe_received.set()
+
+    async def _probe(self, connection: asyncpg.Connection) -> None:
+        """Send a notification of our own and wait for it to come back: proof that this connection
+        receives the channel (a connection pooler in transaction mode, such as PgBouncer's, accepts
+        ``LISTEN`` but delivers nothing, and then nothing would ever be forgotten).
+
+        Raises:
+            TimeoutError: it did not come back within ``connect_timeout`` seconds.
+        """
+        self._probe_payload = f"probe-{secrets.token_hex(8)}"
+        self._probe_received = asyncio.Event()
+        await connection.execute(f"SELECT pg_notify('{CHANNEL}', $1)", self._probe_payload)
+        await asyncio.wait_for(self._probe_received.wait(), self.connect_timeout)
 
 
 def mark_followed_reads_stale(session: Session | Any) -> None:
