@@ -460,13 +460,24 @@ def test_every_admin_api_route_is_in_the_guard_list(app):
 
 async def test_options_lists_every_method_of_a_path(client):
     for path, methods in (
-        ("/api/products", "GET, OPTIONS, POST"),
-        ("/api/products/1", "DELETE, GET, OPTIONS, PATCH"),
+        ("/api/products", "GET, HEAD, OPTIONS, POST"),
+        ("/api/products/1", "DELETE, GET, HEAD, OPTIONS, PATCH"),
         ("/api/categories/1", "DELETE, OPTIONS, PATCH"),
-        ("/api/users/me", "DELETE, GET, OPTIONS, PATCH"),
+        ("/api/users/me", "DELETE, GET, HEAD, OPTIONS, PATCH"),
     ):
         response = await client.options(path)
         assert response.status_code == 204 and response.headers["allow"] == methods, path
+
+
+async def test_head_answers_every_get_route_with_its_headers_and_no_body(client, skus):
+    """RFC 9110 §9.3.2: the same status and header fields as GET (an uptime monitor, ``curl -I``)."""
+    for path in ("/", "/products/beta-camera", "/api/products?limit=2", "/robots.txt", "/no-such-page"):
+        got, head = await client.get(path), await client.head(path)
+        assert head.status_code == got.status_code, path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert int(head.headers["content-length"]) > 0, path
+    assert (await client.head("/cart/items")).status_code == 405  # POST only: no GET to stand in
 
 
 async def test_admin_routes_are_documented_with_security_and_problems(client):

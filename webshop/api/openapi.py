@@ -192,7 +192,8 @@ def _arm(schema: Schema, test: Callable[[Schema], bool]) -> Schema | None:
 
 
 class AllowHeaderMiddleware:
-    """Answer ``OPTIONS`` with every method the path has (RFC 9110 §9.3.7, §10.2.1).
+    """Answer ``OPTIONS`` with every method the path has (RFC 9110 §9.3.7, §10.2.1), ``HEAD`` with
+    ``GET`` (``webshop.web.head``).
 
     Litestar 2 builds its automatic ``OPTIONS`` handler when the first handler of a path is
     registered, so ``Allow`` lists only that handler's methods (litestar-org/litestar#4169, fixed in
@@ -227,6 +228,6 @@ class AllowHeaderMiddleware:
             return ""
         if paths[0] not in self._allow:
             methods = scope["app"].route_handler_method_map.get(paths[0], {})
-            allowed = {*methods, "OPTIONS"} - {"websocket", "asgi"}
+            allowed = {*methods, "OPTIONS", *(("HEAD",) if "GET" in methods else ())} - {"websocket", "asgi"}
             self._allow[paths[0]] = ", ".join(sorted(allowed)) if methods else ""
         return self._allow[paths[0]]
