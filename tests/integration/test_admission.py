@@ -92,15 +92,18 @@ def in_cart(page: str) -> int:
     return int(re.search(r'id="cart-badge"[^>]*>Cart <span class="badge-count">(\d+)<', page, re.S).group(1))
 
 
-async def test_requests_over_the_limit_wait_and_an_add_to_cart_goes_before_a_page_view(shop, db_url):
+async def queued_behind_a_held_add(shop, db_url, name: str, request) -> tuple[list[str], list[httpx.Response]]:
+    """With the only turn held by an add to cart (stuck on the locked cart tables), a page view queues,
+    then ``request`` (an awaitable, named ``name``); the tables are freed. Returns the order in which
+    the three finished and their answers (held, page view, ``name``)."""
     app, skus = shop
-    async with shopper(app) as first, shopper(app) as reader, shopper(app) as buyer:
-        first_token, buyer_token = await csrf(first, "/cart"), await csrf(buyer, "/cart")
+    async with shopper(app) as first, shopper(app) as reader:
+        first_token = await csrf(first, "/cart")
         finished: list[str] = []
 
-        async def run(name: str, request) -> httpx.Response:
-            response = await request
-            finished.append(name)
+        async def run(label: str, awaited) -> httpx.Response:
+            response = await awaited
+            finished.append(label)
             return response
 
         async with cart_tables_locked(db_url):
@@ -108,38 +111,32 @@ async def test_requests_over_the_limit_wait_and_an_add_to_cart_goes_before_a_pag
             await until(lambda: admission(app).active == 1, "the first add to cart has the only turn")
             page = asyncio.create_task(run("page view", reader.get("/products/delta-chair")))
             await until(lambda: waiting(app) == 1, "the page view waits for a turn")
-            purchase = asyncio.create_task(run("add to cart", add(buyer, buyer_token, skus["DC-1"])))
-            await until(lambda: waiting(app) == 2, "the second add to cart waits for a turn too")
+            later = asyncio.create_task(run(name, request))
+            await until(lambda: waiting(app) == 2, f"the {name} waits for a turn too")
             assert finished == []  # both wait for the turn, not for the database
-        responses = await asyncio.gather(held, page, purchase)
+        responses = await asyncio.gather(held, page, later)
+        assert in_cart((await first.get("/cart")).text) == 1
+        return finished, list(responses)
 
+
+async def test_requests_over_the_limit_wait_and_an_add_to_cart_goes_before_a_page_view(shop, db_url):
+    app, skus = shop
+    async with shopper(app) as buyer:
+        token = await csrf(buyer, "/cart")
+        purchase = add(buyer, token, skus["DC-1"])
+        finished, responses = await queued_behind_a_held_add(shop, db_url, "add to cart", purchase)
         assert finished == ["held", "add to cart", "page view"]
         assert [r.status_code for r in responses] == [303, 200, 303]
         assert "<h1>Delta Chair</h1>" in responses[1].text
-        assert in_cart((await first.get("/cart")).text) == 1
         assert in_cart((await buyer.get("/cart")).text) == 1
 
 
 async def test_the_return_from_the_payment_page_goes_before_a_page_view(shop, db_url):
     """The payment provider sends the shopper back with a GET that settles the order: a purchase step."""
-    app, skus = shop
-    async with shopper(app) as first, shopper(app) as reader, shopper(app) as payer:
-        first_token = await csrf(first, "/cart")
-        finished: list[str] = []
-
-        async def run(name: str, request) -> httpx.Response:
-            response = await request
-            finished.append(name)
-            return response
-
-        async with cart_tables_locked(db_url):
-            held = asyncio.create_task(run("held", add(first, first_token, skus["BC-1"])))
-            await until(lambda: admission(app).active == 1, "the add to cart has the only turn")
-            page = asyncio.create_task(run("page view", reader.get("/products/delta-chair")))
-            await until(lambda: waiting(app) == 1, "the page view waits for a turn")
-            back = asyncio.create_task(run("payment return", payer.get("/checkout/return/WS-UNKNOWN")))
-            await until(lambda: waiting(app) == 2, "the return waits for a turn too")
-        await asyncio.gather(held, page, back)
+    app, _ = shop
+    async with shopper(app) as payer:
+        back = payer.get("/checkout/return/WS-UNKNOWN")
+        finished, _ = await queued_behind_a_held_add(shop, db_url, "payment return", back)
         assert finished == ["held", "payment return", "page view"]
 
 
