@@ -231,13 +231,12 @@ async def test_look_ups_outside_the_session_show_each_sale_and_fall_back(setting
             reader.pool = working
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # LISTEN/NOTIFY: SQLite reads its local file
 async def test_postgresql_workers_reuse_look_ups_until_a_change_is_announced(settings, skus, alchemy):
     """PostgreSQL: while a worker listens on the catalog's change channel, the version and stock
     look-ups are answered from its memory; a write committed by anyone else (another worker, host or
     a plain SQL client) is announced by the migration's triggers and shown by the next request; a
     lost listening connection means asking the server every time until it listens again."""
-    if not settings.database.url.startswith("postgresql"):
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite reads its local file")
     import asyncio
 
     import asyncpg
