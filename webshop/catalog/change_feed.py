@@ -39,8 +39,9 @@ import secrets
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from webshop.db.after_commit import call_after_commit
 
 CHANNEL = "webshop_catalog"
 """The notification channel the migration's triggers notify."""
@@ -206,12 +207,5 @@ def forget_everywhere() -> None:
         feed.forget()
 
 
-@event.listens_for(Session, "after_commit")
-def _forget_on_commit(session: Session) -> None:
-    if session.info.pop(_STALE, False):
-        forget_everywhere()
-
-
-@event.listens_for(Session, "after_rollback")
-def _nothing_to_forget(session: Session) -> None:
-    session.info.pop(_STALE, None)
+# A transaction that wrote stock (``mark_followed_reads_stale``) drops the kept look-ups once it commits.
+call_after_commit(_STALE, forget_everywhere)

@@ -17,10 +17,11 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, false, or_, select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from webshop.checkout.guest_links import order_link
+from webshop.db.after_commit import call_after_commit
 from webshop.db.engine import SETTINGS_INFO_KEY
 from webshop.db.models import Order, OrderLine, OutboundEmail, User
 from webshop.mail.render import render_email
@@ -223,13 +224,5 @@ def wake_senders() -> None:
             continue
 
 
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if session.info.pop(_QUEUED_KEY, False):
-        wake_senders()
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    # The database transaction rolled back (savepoints do not fire this): the queued rows are gone.
-    session.info.pop(_QUEUED_KEY, None)
+# A transaction that queued mail or a webhook (``mark_queued``) wakes the senders once it commits.
+call_after_commit(_QUEUED_KEY, wake_senders)

@@ -34,14 +34,12 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 from sqlalchemy import select
 
 from webshop.db.models import PaymentStatus, TestPaymentEvent, TestPaymentIntent
-from webshop.db.outbox_sender import Failure, OutboxSender, Pace
+from webshop.db.outbox_sender import Failure
 from webshop.payments.testing import SIGNATURE_HEADER, sign
-from webshop.security.tls import client_tls_context
-from webshop.webhooks.sender import body_of
+from webshop.webhooks.sender import WebhookPoster, body_of
 
 if TYPE_CHECKING:
     from webshop.config import WebhookSettings
@@ -59,7 +57,7 @@ RETRYABLE = frozenset({408, 425, 429})
 """4xx answers that say "later" rather than "never" (timeout, too early, too many requests): retried."""
 
 
-class TestPaymentSender(OutboxSender[TestPaymentEvent]):
+class TestPaymentSender(WebhookPoster[TestPaymentEvent]):
     """Sends the test payment service's webhook events to the shop (see the module docstring).
 
     Args:
@@ -77,12 +75,11 @@ class TestPaymentSender(OutboxSender[TestPaymentEvent]):
     done_status: ClassVar[str] = "delivered"
     name: ClassVar[str] = "test payment webhook"
     logger: ClassVar[logging.Logger] = logger
+    user_agent: ClassVar[str] = USER_AGENT
 
     def __init__(self, provider: TestProvider, alchemy: ShopAlchemyConfig, webhooks: WebhookSettings) -> None:
-        lease = webhooks.timeout + 60
-        super().__init__(alchemy, Pace(webhooks.poll_seconds, webhooks.retry_seconds, webhooks.max_attempts, lease))
+        super().__init__(webhooks, alchemy)
         self.provider = provider
-        self.timeout = webhooks.timeout
         self.url = provider.base_url + WEBHOOK_PATH.format(name=provider.name)
 
     async def _before_round(self) -> None:
@@ -102,19 +99,6 @@ class TestPaymentSender(OutboxSender[TestPaymentEvent]):
             async with self._session(write=True) as session:
                 await self.provider.settle_due(session=session)
 
-    async def _open(self) -> httpx.AsyncClient:
-        # trust_env=False: the shop is reached directly, never through a proxy from the environment.
-        return httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,
-            verify=client_tls_context(),
-            timeout=httpx.Timeout(self.timeout),
-            headers={"user-agent": USER_AGENT},
-        )
-
-    async def _close(self, resources: Any) -> None:
-        await resources.aclose()
-
     def _describe(self, row: TestPaymentEvent) -> str:
         return f"test payment event {row.event_id} ({row.event_type})"
 
@@ -131,10 +115,10 @@ class TestPaymentSender(OutboxSender[TestPaymentEvent]):
         }
         try:
             response = await asyncio.wait_for(
-                resources.post(self.url, content=body, headers=headers), timeout=self.timeout
+                resources.post(self.url, content=body, headers=headers), timeout=self.webhooks.timeout
             )
         except TimeoutError:
-            raise Failure(f"No answer within {self.timeout:g} s.") from None
+            raise Failure(f"No answer within {self.webhooks.timeout:g} s.") from None
         status = response.status_code
         if 200 <= status < 300:
             logger.info("test payment event %s (%s) delivered: %s", row.event_id, row.event_type, status)

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from webshop.db.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from webshop.db.outbox_sender import Failure, OutboxSender, Pace
+from webshop.db.outbox_sender import Failure, OutboxSender, Pace, RowT
 from webshop.security.tls import client_tls_context
 from webshop.webhooks.service import UnsafeDestination, public_addresses
 from webshop.webhooks.signing import sign
@@ -75,7 +75,40 @@ def pinned(
     return urlunsplit(parts._replace(netloc=netloc)), {"host": original}, extensions
 
 
-class WebhookSender(OutboxSender[WebhookDelivery]):
+class WebhookPoster(OutboxSender[RowT]):
+    """An outbox sender that POSTs its rows over HTTP at the outbound webhooks' pace (``WebhookSettings``:
+    timeout, poll interval, back-off, attempts): the shop's webhooks (``WebhookSender``) and the test
+    payment service's events to the shop (``webshop.payments.testing_sender``).
+
+    Subclasses set ``user_agent`` and implement ``_deliver`` with the ``httpx.AsyncClient`` one run shares.
+    """
+
+    user_agent: ClassVar[str]
+    keepalive_connections = 20
+    """Idle connections the client keeps for reuse (httpx's default)."""
+
+    def __init__(self, webhooks: WebhookSettings, alchemy: ShopAlchemyConfig) -> None:
+        lease = webhooks.timeout + 60
+        super().__init__(alchemy, Pace(webhooks.poll_seconds, webhooks.retry_seconds, webhooks.max_attempts, lease))
+        self.webhooks = webhooks
+
+    async def _open(self) -> httpx.AsyncClient:
+        # trust_env=False: no proxy from the environment (for webhooks it would bypass the address checks;
+        # the test payment service reaches the shop directly).
+        return httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            verify=client_tls_context(),
+            timeout=httpx.Timeout(self.webhooks.timeout),
+            headers={"user-agent": self.user_agent},
+            limits=httpx.Limits(max_keepalive_connections=self.keepalive_connections),
+        )
+
+    async def _close(self, resources: Any) -> None:
+        await resources.aclose()
+
+
+class WebhookSender(WebhookPoster[WebhookDelivery]):
     """Sends webhook deliveries in the background of one app process (see the module docstring).
 
     Args:
@@ -91,30 +124,17 @@ class WebhookSender(OutboxSender[WebhookDelivery]):
     done_status: ClassVar[str] = DeliveryStatus.DELIVERED.value
     name: ClassVar[str] = "webhook"
     logger: ClassVar[logging.Logger] = logger
+    user_agent: ClassVar[str] = USER_AGENT
 
     def __init__(
         self, webhooks: WebhookSettings, alchemy: ShopAlchemyConfig, *, server: ServerSettings | None = None
     ) -> None:
-        lease = webhooks.timeout + 60
-        super().__init__(alchemy, Pace(webhooks.poll_seconds, webhooks.retry_seconds, webhooks.max_attempts, lease))
-        self.webhooks = webhooks
+        super().__init__(webhooks, alchemy)
         self.checks_addresses = bool(server and server.production) and not webhooks.allow_private
-
-    async def _open(self) -> httpx.AsyncClient:
-        # trust_env=False: no proxy from the environment, which would bypass the address checks. With the
-        # checks, requests go to an address with the URL's host as TLS name: connections are not reused,
-        # so one made for one host name never carries another's request.
-        return httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,
-            verify=client_tls_context(),
-            timeout=httpx.Timeout(self.webhooks.timeout),
-            headers={"user-agent": USER_AGENT},
-            limits=httpx.Limits(max_keepalive_connections=0 if self.checks_addresses else 20),
-        )
-
-    async def _close(self, resources: Any) -> None:
-        await resources.aclose()
+        if self.checks_addresses:
+            # Requests go to an address with the URL's host as TLS name: connections are not reused, so
+            # one made for one host name never carries another's request.
+            self.keepalive_connections = 0
 
     def _describe(self, row: WebhookDelivery) -> str:
         return f"webhook {row.event_id} ({row.event_type}) to endpoint {row.endpoint_id}"
