@@ -97,6 +97,16 @@ async def _locked(session: AsyncSession, reference: str) -> TestPaymentIntent | 
     )
 
 
+async def _intent_with_key(session: AsyncSession, idempotency_key: str) -> TestPaymentIntent | None:
+    """The intent created with ``idempotency_key``, or ``None``."""
+    return await session.scalar(select(TestPaymentIntent).where(TestPaymentIntent.idempotency_key == idempotency_key))
+
+
+async def _refund_with_key(session: AsyncSession, idempotency_key: str) -> TestPaymentRefund | None:
+    """The refund made with ``idempotency_key``, or ``None``."""
+    return await session.scalar(select(TestPaymentRefund).where(TestPaymentRefund.idempotency_key == idempotency_key))
+
+
 def _refund_result(done: TestPaymentRefund, reference: str, amount: int, currency: str) -> RefundResult:
     """The answer to a refund whose idempotency key was seen before: the first refund, if it is the same."""
     if (done.intent_reference, done.amount, done.currency) != (reference, amount, currency):
@@ -168,9 +178,7 @@ class TestProvider:
     ) -> Intent:
         """Create (or, for a key seen before, find) an intent; with ``token``, confirm it at once."""
         async with write_session(self.alchemy) as session:
-            row = await session.scalar(
-                select(TestPaymentIntent).where(TestPaymentIntent.idempotency_key == idempotency_key)
-            )
+            row = await _intent_with_key(session, idempotency_key)
             if row is None:
                 row = TestPaymentIntent(
                     reference="tpi_" + secrets.token_hex(12),
@@ -185,9 +193,7 @@ class TestProvider:
                         session.add(row)
                 except IntegrityError:  # a concurrent request with the same key made it first
                     await session.rollback()
-                    row = await session.scalar(
-                        select(TestPaymentIntent).where(TestPaymentIntent.idempotency_key == idempotency_key)
-                    )
+                    row = await _intent_with_key(session, idempotency_key)
                     if row is None:
                         raise
             if token is not None and row.status == PaymentStatus.REQUIRES_PAYMENT.value:
@@ -221,9 +227,7 @@ class TestProvider:
     async def refund(self, *, reference: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
         """Refund part or all of a paid intent, once per key; never more than what is left of it."""
         async with write_session(self.alchemy) as session:
-            done = await session.scalar(
-                select(TestPaymentRefund).where(TestPaymentRefund.idempotency_key == idempotency_key)
-            )
+            done = await _refund_with_key(session, idempotency_key)
             if done is not None:
                 await session.commit()
                 return _refund_result(done, reference, amount, currency)
@@ -244,9 +248,7 @@ class TestProvider:
             if cast("CursorResult[Any]", taken).rowcount != 1:
                 await session.rollback()
                 # A concurrent refund with the same key may have taken what was left: that one stands.
-                done = await session.scalar(
-                    select(TestPaymentRefund).where(TestPaymentRefund.idempotency_key == idempotency_key)
-                )
+                done = await _refund_with_key(session, idempotency_key)
                 await session.commit()
                 if done is not None and (done.intent_reference, done.amount) == (reference, amount):
                     return RefundResult(ok=True, reference=done.reference)
@@ -266,9 +268,7 @@ class TestProvider:
                 await session.commit()
             except IntegrityError:  # a concurrent refund with the same key made it first: that one stands
                 await session.rollback()
-                done = await session.scalar(
-                    select(TestPaymentRefund).where(TestPaymentRefund.idempotency_key == idempotency_key)
-                )
+                done = await _refund_with_key(session, idempotency_key)
                 await session.commit()
                 if done is None:
                     raise
