@@ -11,38 +11,28 @@ from sqlalchemy import select
 
 from webshop.audit.service import Audited
 from webshop.db.models import Shop, ShopMember
+from webshop.shops.media_folder import MediaFolder
 
 if TYPE_CHECKING:
     from collections.abc import Collection
-    from pathlib import Path
 
     from webshop.config import ShopSettings
     from webshop.db.models import Product
 
 
-class ProductMixin(Audited):
+class ProductMixin(Audited, MediaFolder):
     """A part of ``ProductService``: its repository and audit trail (``Audited``), the shop's settings it
     was built with, and its admin read."""
 
     shop: ShopSettings | None
     """Given at construction (``ProductService(session=..., shop=settings.shop)``); ``None`` in tools and
     tests that neither check tax categories nor store photos."""
+    stored = "photos"
 
     @property
     def tax_categories(self) -> Collection[str] | None:
         """The tax categories a variant may name (``shop.tax_rates_bp``'s keys); ``None``: any well-formed one."""
         return None if self.shop is None else self.shop.tax_rates_bp
-
-    @property
-    def media_dir(self) -> Path:
-        """Where photos are stored (``shop.media_dir``).
-
-        Raises:
-            RuntimeError: the service was built without ``shop`` (a programming error).
-        """
-        if self.shop is None:
-            raise RuntimeError("ProductService needs shop= (its media_dir) to store or remove photos")
-        return self.shop.media_dir
 
     async def check_runs(self, actor: Any | None, shop_id: int, missing: str = "There is no such product.") -> None:
         """Refuse ``actor`` a product of shop ``shop_id`` unless they run that shop (issue 16).

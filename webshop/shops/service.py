@@ -18,7 +18,6 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -37,6 +36,7 @@ from webshop.db.models.shops import SHOP_SLUG
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, new_image_key, remove_image_files, store_image
+from webshop.shops.media_folder import MediaFolder
 from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
 
 _PROFILE = ("name", "slug", "description", "contact_email", "contact_phone")
@@ -125,10 +125,11 @@ def validated(data: Any, shape: type[Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if v is not msgspec.UNSET}
 
 
-class ShopService(Audited, SQLAlchemyAsyncRepositoryService[Shop]):
+class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
     """Shops, their members, and who may run which shop."""
 
     repository_type = repository_for(Shop)
+    stored = "logos"
 
     # --- who may do what --------------------------------------------------------------------------
 
@@ -497,17 +498,6 @@ class ShopService(Audited, SQLAlchemyAsyncRepositoryService[Shop]):
         (``shop.media_dir``), as for product photos."""
         super().__init__(session=session, **repo_kwargs)
         self.shop = shop
-
-    @property
-    def media_dir(self) -> Path:
-        """Where logos are stored (``shop.media_dir``).
-
-        Raises:
-            RuntimeError: the service was built without ``shop`` (a programming error).
-        """
-        if self.shop is None:
-            raise RuntimeError("ShopService needs shop= (its media_dir) to store or remove logos")
-        return self.shop.media_dir
 
     async def set_logo(self, actor: User | None, shop_id: int, data: bytes, filename: str = "") -> Shop:
         """Store an uploaded logo (verified, metadata stripped, WebP sizes) as the shop's; committed.
