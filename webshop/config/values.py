@@ -81,12 +81,27 @@ PAYMENT_PROVIDERS = ("test", "stripe")
 """The payment providers ``WEBSHOP_PAYMENT_PROVIDER`` may name (``webshop.payments.registry``)."""
 
 
-def payment_provider(name: str, raw: str, context: Context) -> str:
-    """One of ``PAYMENT_PROVIDERS`` (any case)."""
-    value = raw.strip().lower()
-    if value not in PAYMENT_PROVIDERS:
-        raise SettingsError(f"{name} must be one of {', '.join(PAYMENT_PROVIDERS)}, got {raw!r}")
-    return value
+def one_of(*choices: str) -> Parser:
+    """A parser for one of ``choices`` (any case), returned in lower case."""
+    expected = f"{', '.join(choices[:-1])} or {choices[-1]}"
+
+    def parse(name: str, raw: str, context: Context) -> str:
+        value = raw.lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be {expected}, got {value!r}")
+        return value
+
+    return parse
+
+
+payment_provider = one_of(*PAYMENT_PROVIDERS)
+"""One of ``PAYMENT_PROVIDERS``."""
+environment = one_of("development", "production")
+"""``development`` or ``production``."""
+price_mode = one_of("net", "gross")
+"""``net`` (prices exclude tax, B2B/US style) or ``gross`` (prices include tax, EU consumer style)."""
+smtp_tls = one_of(*SMTP_TLS_MODES)
+"""One of ``SMTP_TLS_MODES``."""
 
 
 def stripe_key(name: str, raw: str, context: Context) -> str:
@@ -140,14 +155,6 @@ def _bounded(convert: Callable[[str], float], what: str, minimum: float, maximum
     return parse
 
 
-def environment(name: str, raw: str, context: Context) -> str:
-    """``development`` or ``production``."""
-    value = raw.lower()
-    if value not in {"development", "production"}:
-        raise SettingsError(f"{name} must be development or production, got {value!r}")
-    return value
-
-
 def debug(name: str, raw: str, context: Context) -> bool:
     """A boolean that production refuses to turn on (debug pages show tracebacks to visitors)."""
     value = boolean(name, raw, context)
@@ -182,14 +189,6 @@ def currency(name: str, raw: str, context: Context) -> str:
     value = raw.upper()
     if not re.fullmatch(r"[A-Z]{3}", value):
         raise SettingsError(f"{name} must be a three-letter ISO 4217 code such as USD, got {value!r}")
-    return value
-
-
-def price_mode(name: str, raw: str, context: Context) -> str:
-    """``net`` (prices exclude tax, B2B/US style) or ``gross`` (prices include tax, EU consumer style)."""
-    value = raw.lower()
-    if value not in {"net", "gross"}:
-        raise SettingsError(f"{name} must be net or gross, got {value!r}")
     return value
 
 
@@ -344,14 +343,6 @@ def redis_url(name: str, raw: str, context: Context) -> str:
     if raw and not raw.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError(f"{name} must start with redis://, rediss:// or unix://, got {raw!r}")
     return raw
-
-
-def smtp_tls(name: str, raw: str, context: Context) -> str:
-    """One of ``SMTP_TLS_MODES``."""
-    value = raw.lower()
-    if value not in SMTP_TLS_MODES:
-        raise SettingsError(f"{name} must be none, starttls or tls, got {value!r}")
-    return value
 
 
 def smtp_port(name: str, raw: str, context: Context) -> int:
