@@ -13,7 +13,6 @@ the account takes the order's e-mail address and shipping name, and adopts the o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
@@ -52,17 +51,9 @@ def remember_placed(request: Request[Any, Any, Any], number: str) -> None:
     request.set_session({**(request.session or {}), GUEST_ORDERS_KEY: numbers[-GUEST_ORDERS_KEPT:]})
 
 
-@dataclass(frozen=True)
-class GuestAddress:
-    """A guest's shipping address as kept in the session (``AddressInput``'s fields, cleaned), with the
+class GuestAddress(AddressInput, frozen=True, kw_only=True):
+    """A guest's shipping address as kept in the session (an ``AddressInput``, cleaned), with the
     ``one_line`` the review page shows (as ``Address.one_line``)."""
-
-    name: str
-    line1: str
-    line2: str
-    city: str
-    postal_code: str
-    country: str
 
     @classmethod
     def of(cls, values: object) -> GuestAddress | None:
