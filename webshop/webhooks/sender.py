@@ -88,7 +88,7 @@ class WebhookPoster(OutboxSender[RowT]):
     """Idle connections the client keeps for reuse (httpx's default)."""
 
     def __init__(self, webhooks: WebhookSettings, alchemy: ShopAlchemyConfig) -> None:
-        lease = webhooks.timeout + 60
+        lease = webhooks.timeout + 60  # outlasts any send (bounded by the timeout) by a minute
         super().__init__(alchemy, Pace(webhooks.poll_seconds, webhooks.retry_seconds, webhooks.max_attempts, lease))
         self.webhooks = webhooks
 
