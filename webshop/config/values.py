@@ -88,7 +88,7 @@ def one_of(*choices: str) -> Parser:
     def parse(name: str, raw: str, context: Context) -> str:
         value = raw.lower()
         if value not in choices:
-            raise SettingsError(f"{name} must be {expected}, got {value!r}")
+            raise SettingsError(f"{name} must be {expected}, got {raw!r}")
         return value
 
     return parse
