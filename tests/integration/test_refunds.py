@@ -35,7 +35,7 @@ from webshop.db.models import (
 from webshop.orders.refund_rules import refund_share
 from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
-from webshop.payments.provider import ProviderUnavailable, RefundResult
+from webshop.payments.provider import IntentRequest, ProviderUnavailable, RefundResult
 from webshop.payments.registry import build_provider
 
 CUSTOMER = "ada@example.com"
@@ -51,12 +51,14 @@ async def paid_order(
         order = await session.scalar(select(Order).where(Order.id == order_id).options(selectinload(Order.lines)))
         assert order is not None
         intent = await build_provider(settings, alchemy).create_intent(
-            amount=order.total,
-            currency=order.currency,
-            order_number=number,
-            return_url="",
-            idempotency_key=f"intent-{number}",
-            token="tok_visa",
+            IntentRequest(
+                amount=order.total,
+                currency=order.currency,
+                order_number=number,
+                return_url="",
+                idempotency_key=f"intent-{number}",
+                token="tok_visa",
+            )
         )
         order.payment_reference, order.payment_status = intent.reference, intent.status.value
         order.payment_provider, order.paid_at = "test", datetime.now(UTC)

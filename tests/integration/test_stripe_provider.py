@@ -25,7 +25,7 @@ from tests.live import free_port
 from tests.webhook_receiver import Receiver
 from webshop.config.settings import PaymentSettings
 from webshop.db.models import PaymentStatus
-from webshop.payments.provider import ProviderUnavailable, WebhookRejected
+from webshop.payments.provider import IntentRequest, ProviderUnavailable, WebhookRejected
 from webshop.payments.stripe_provider import StripeProvider
 
 SECRET = "whsec_test_secret_for_the_tests"
@@ -62,12 +62,14 @@ def key() -> str:
 
 async def pay(provider: StripeProvider, amount: int = 1000, token: str = "tok_visa", idempotency_key: str = "") -> Any:
     return await provider.create_intent(
-        amount=amount,
-        currency="EUR",
-        order_number="WS-1",
-        return_url=RETURN_URL,
-        idempotency_key=idempotency_key or key(),
-        token=token,
+        IntentRequest(
+            amount=amount,
+            currency="EUR",
+            order_number="WS-1",
+            return_url=RETURN_URL,
+            idempotency_key=idempotency_key or key(),
+            token=token,
+        )
     )
 
 

@@ -27,7 +27,7 @@ from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import PaymentStatus, TestPaymentEvent, TestPaymentIntent
 from webshop.observability.logging import log_formatter
-from webshop.payments.provider import WebhookRejected
+from webshop.payments.provider import IntentRequest, WebhookRejected
 from webshop.payments.testing import (
     CARD_AUTHENTICATE,
     CARD_DECLINED,
@@ -71,12 +71,14 @@ def provider(app: Any) -> TestProvider:
 
 async def new_intent(provider: TestProvider, *, amount: int = 1234, token: str | None = None, key: str = "") -> Any:
     return await provider.create_intent(
-        amount=amount,
-        currency="USD",
-        order_number="WS-TP-1",
-        return_url=RETURN_URL,
-        idempotency_key=key or f"intent-{uuid.uuid4().hex}",
-        token=token,
+        IntentRequest(
+            amount=amount,
+            currency="USD",
+            order_number="WS-TP-1",
+            return_url=RETURN_URL,
+            idempotency_key=key or f"intent-{uuid.uuid4().hex}",
+            token=token,
+        )
     )
 
 

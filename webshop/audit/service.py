@@ -116,6 +116,13 @@ class Audited:
         """The audit trail, in this service's session."""
         return AuditService(session=self.repository.session)
 
+    async def delete_audited(self, actor: User | None, entity_type: str, row: Any, summary: str) -> None:
+        """Delete ``row`` and record the ``delete`` event (with ``summary``) in one commit."""
+        session = self.repository.session
+        self.audit.record(actor, entity_type, row.id, "delete", summary=summary)
+        await session.delete(row)
+        await session.commit()
+
     async def commit_audited(
         self,
         actor: User | None,

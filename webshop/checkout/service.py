@@ -80,7 +80,7 @@ from webshop.errors import (
     ValidationFailed,
 )
 from webshop.observability.metrics import counts_checkouts
-from webshop.payments.provider import PaymentProvider, ProviderUnavailable, intent_idempotency_key
+from webshop.payments.provider import IntentRequest, PaymentProvider, ProviderUnavailable, intent_idempotency_key
 from webshop.payments.service import PaymentService
 from webshop.stock.service import take_stock
 from webshop.webhooks.events import queue_order_change
@@ -346,13 +346,15 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             await session.commit()  # never hold locks (or SQLite's write lock) while the provider works
         try:
             intent = await self.provider.create_intent(
-                amount=order.total,
-                currency=order.currency,
-                order_number=order.number,
-                return_url=return_url.replace("{number}", order.number),
-                idempotency_key=intent_idempotency_key(order.number, order.checkout_token),
-                token=payment_token,
-                email=order.email,
+                IntentRequest(
+                    amount=order.total,
+                    currency=order.currency,
+                    order_number=order.number,
+                    return_url=return_url.replace("{number}", order.number),
+                    idempotency_key=intent_idempotency_key(order.number, order.checkout_token),
+                    token=payment_token,
+                    email=order.email,
+                )
             )
         except ProviderUnavailable as exc:
             raise PaymentUnavailable(

@@ -66,6 +66,30 @@ class Intent:
     card_last4: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class IntentRequest:
+    """What the shop asks a provider to collect (``PaymentProvider.create_intent``).
+
+    Attributes:
+        amount: Minor units of ``currency`` to collect.
+        currency: ISO 4217 code.
+        order_number: The order it pays for (shown to the shopper, kept in the provider's metadata).
+        return_url: Where the hosted payment page sends the shopper back to.
+        idempotency_key: The same key again finds the first intent instead of making a second one.
+        token: A payment method the provider issued to an API client (``tok_visa``): the intent is
+            confirmed at once. ``None``: the shopper pays on the hosted page.
+        email: The shopper's address for the provider's receipt (empty: none).
+    """
+
+    amount: int
+    currency: str
+    order_number: str
+    return_url: str
+    idempotency_key: str
+    token: str | None = None
+    email: str = ""
+
+
 @dataclass(frozen=True)
 class RefundResult:
     """A refund's outcome: ``ok``; the provider's refund ``reference``; a ``failure_reason`` for people.
@@ -113,18 +137,8 @@ class PaymentProvider(Protocol):
     name: str
     """Short name, stored on orders and in webhook URLs (``/api/payments/webhooks/{name}``)."""
 
-    async def create_intent(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        order_number: str,
-        return_url: str,
-        idempotency_key: str,
-        token: str | None = None,
-        email: str = "",
-    ) -> Intent:
-        """Create a payment intent for ``amount`` of ``currency``; once per ``idempotency_key``.
+    async def create_intent(self, request: IntentRequest) -> Intent:
+        """Create a payment intent for ``request.amount`` of its currency; once per idempotency key.
 
         Without ``token`` the intent waits for the shopper: ``redirect_url`` is the hosted payment page,
         which sends them back to ``return_url`` afterwards. With ``token`` (issued by the provider to an

@@ -56,7 +56,14 @@ from typing import TYPE_CHECKING, Any
 import stripe
 
 from webshop.db.models.payments import PaymentStatus
-from webshop.payments.provider import Intent, ProviderEvent, ProviderUnavailable, RefundResult, WebhookRejected
+from webshop.payments.provider import (
+    Intent,
+    IntentRequest,
+    ProviderEvent,
+    ProviderUnavailable,
+    RefundResult,
+    WebhookRejected,
+)
 
 if TYPE_CHECKING:
     from webshop.config import PaymentSettings
@@ -166,61 +173,63 @@ class StripeProvider:
 
     # -- the provider interface (webshop.payments.provider.PaymentProvider) --------------------------
 
-    async def create_intent(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        order_number: str,
-        return_url: str,
-        idempotency_key: str,
-        token: str | None = None,
-        email: str = "",
-    ) -> Intent:
+    async def create_intent(self, request: IntentRequest) -> Intent:
         """A PaymentIntent confirmed with ``token`` at once, or a Checkout Session without one.
 
         ``idempotency_key`` is Stripe's idempotency key for the creation (and, suffixed, for the
         confirmation), so a retried checkout finds the first intent or session.
         """
-        if token is None:
-            return await self._create_session(amount, currency, order_number, return_url, idempotency_key, email)
+        if request.token is None:
+            return await self._create_session(request)
         method: dict[str, Any] = (
-            {"payment_method": token}
-            if token.startswith("pm_")
-            else {"payment_method_data": {"type": "card", "card": {"token": token}}}
+            {"payment_method": request.token}
+            if request.token.startswith("pm_")
+            else {"payment_method_data": {"type": "card", "card": {"token": request.token}}}
         )
         params: dict[str, Any] = {
-            "amount": amount,
-            "currency": currency.lower(),
-            "metadata": {"order_number": order_number},
+            "amount": request.amount,
+            "currency": request.currency.lower(),
+            "metadata": {"order_number": request.order_number},
             "capture_method": "automatic",
             "payment_method_types": ["card"],
             **method,
         }
-        if email:
-            params["receipt_email"] = email
+        if request.email:
+            params["receipt_email"] = request.email
         async with _calls("create a payment intent"):
             try:
                 created = await self.client.v1.payment_intents.create_async(
                     params,  # type: ignore[arg-type]
-                    {"idempotency_key": idempotency_key},
+                    {"idempotency_key": request.idempotency_key},
                 )
             except stripe.CardError as error:  # an unusable token is refused when it is attached
                 refused = str(_get(error.json_body, "error", "payment_intent", "id") or "")
                 if refused:
                     await self._cancel_quietly(refused)
-                return Intent(refused, PaymentStatus.FAILED, amount, currency.upper(), failure_reason=_reason(error))
+                return Intent(
+                    refused,
+                    PaymentStatus.FAILED,
+                    request.amount,
+                    request.currency.upper(),
+                    failure_reason=_reason(error),
+                )
             if created.status != "requires_confirmation":  # a replay of a confirmed intent: ask Stripe
                 return await self.retrieve_intent(created.id)
             try:
                 confirmed = await self.client.v1.payment_intents.confirm_async(
                     created.id,
-                    {"return_url": return_url, "expand": ["payment_method"]},
-                    {"idempotency_key": f"{idempotency_key}-confirm"},
+                    {"return_url": request.return_url, "expand": ["payment_method"]},
+                    {"idempotency_key": f"{request.idempotency_key}-confirm"},
                 )
             except stripe.CardError as error:
                 await self._cancel_quietly(created.id)
-                return Intent(created.id, PaymentStatus.FAILED, amount, currency.upper(), failure_reason=_reason(error))
+                return Intent(
+                    created.id,
+                    PaymentStatus.FAILED,
+                    request.amount,
+                    request.currency.upper(),
+                    failure_reason=_reason(error),
+                )
         return self._intent(confirmed.to_dict())
 
     async def retrieve_intent(self, reference: str) -> Intent:
@@ -336,34 +345,32 @@ class StripeProvider:
 
     # -- Stripe's objects in the shop's terms ------------------------------------------------------------
 
-    async def _create_session(
-        self, amount: int, currency: str, order_number: str, return_url: str, idempotency_key: str, email: str
-    ) -> Intent:
+    async def _create_session(self, request: IntentRequest) -> Intent:
         params: dict[str, Any] = {
             "mode": "payment",
             "line_items": [
                 {
                     "quantity": 1,
                     "price_data": {
-                        "currency": currency.lower(),
-                        "unit_amount": amount,
-                        "product_data": {"name": f"Order {order_number}"},
+                        "currency": request.currency.lower(),
+                        "unit_amount": request.amount,
+                        "product_data": {"name": f"Order {request.order_number}"},
                     },
                 }
             ],
-            "success_url": return_url,
-            "cancel_url": return_url,
-            "client_reference_id": order_number,
-            "metadata": {"order_number": order_number},
-            "payment_intent_data": {"metadata": {"order_number": order_number, "webshop_via": VIA_CHECKOUT}},
+            "success_url": request.return_url,
+            "cancel_url": request.return_url,
+            "client_reference_id": request.order_number,
+            "metadata": {"order_number": request.order_number},
+            "payment_intent_data": {"metadata": {"order_number": request.order_number, "webshop_via": VIA_CHECKOUT}},
             "expires_at": int(time.time()) + self.session_minutes * 60,
         }
-        if email:
-            params["customer_email"] = email
+        if request.email:
+            params["customer_email"] = request.email
         async with _calls("create a checkout session"):
             session = await self.client.v1.checkout.sessions.create_async(
                 params,  # type: ignore[arg-type]
-                {"idempotency_key": idempotency_key},
+                {"idempotency_key": request.idempotency_key},
             )
         return self._session_intent(session.to_dict())
 

@@ -41,7 +41,14 @@ from sqlalchemy.exc import IntegrityError
 from webshop.db.engine import write_session
 from webshop.db.models import PaymentStatus, TestPaymentEvent, TestPaymentIntent, TestPaymentRefund
 from webshop.mail.outbox import mark_queued
-from webshop.payments.provider import FINAL_STATUSES, Intent, ProviderEvent, RefundResult, WebhookRejected
+from webshop.payments.provider import (
+    FINAL_STATUSES,
+    Intent,
+    IntentRequest,
+    ProviderEvent,
+    RefundResult,
+    WebhookRejected,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -165,40 +172,34 @@ class TestProvider:
 
     # -- the provider interface (webshop.payments.provider.PaymentProvider) --------------------------
 
-    async def create_intent(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        order_number: str,
-        return_url: str,
-        idempotency_key: str,
-        token: str | None = None,
-        email: str = "",
-    ) -> Intent:
+    async def create_intent(self, request: IntentRequest) -> Intent:
         """Create (or, for a key seen before, find) an intent; with ``token``, confirm it at once."""
         async with write_session(self.alchemy) as session:
-            row = await _intent_with_key(session, idempotency_key)
+            row = await _intent_with_key(session, request.idempotency_key)
             if row is None:
                 row = TestPaymentIntent(
                     reference="tpi_" + secrets.token_hex(12),
-                    idempotency_key=idempotency_key,
-                    order_number=order_number,
-                    amount=amount,
-                    currency=currency,
-                    return_url=return_url,
+                    idempotency_key=request.idempotency_key,
+                    order_number=request.order_number,
+                    amount=request.amount,
+                    currency=request.currency,
+                    return_url=request.return_url,
                 )
                 try:
                     async with session.begin_nested():
                         session.add(row)
                 except IntegrityError:  # a concurrent request with the same key made it first
                     await session.rollback()
-                    row = await _intent_with_key(session, idempotency_key)
+                    row = await _intent_with_key(session, request.idempotency_key)
                     if row is None:
                         raise
-            if token is not None and row.status == PaymentStatus.REQUIRES_PAYMENT.value:
-                status, reason = TOKENS.get(token, (PaymentStatus.FAILED, f"No such token: {token[:40]!r}."))
-                await self._move(session, row, status, failure_reason=reason, card_last4=TOKEN_LAST4.get(token, ""))
+            if request.token is not None and row.status == PaymentStatus.REQUIRES_PAYMENT.value:
+                status, reason = TOKENS.get(
+                    request.token, (PaymentStatus.FAILED, f"No such token: {request.token[:40]!r}.")
+                )
+                await self._move(
+                    session, row, status, failure_reason=reason, card_last4=TOKEN_LAST4.get(request.token, "")
+                )
             await session.commit()
             return _intent(row, self.base_url)
 

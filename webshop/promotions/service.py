@@ -160,9 +160,7 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
             promotion.active = False
             await self._commit(promotion, actor, "withdraw", f"Promotion “{promotion.name}” withdrawn (it was used)")
             return False
-        self.audit.record(actor, "promotion", promotion.id, "delete", summary=f"Promotion “{promotion.name}” deleted")
-        await session.delete(promotion)
-        await session.commit()
+        await self.delete_audited(actor, "promotion", promotion, f"Promotion “{promotion.name}” deleted")
         return True
 
     async def _commit(self, promotion: Promotion, actor: User | None, action: str, summary: str) -> None:

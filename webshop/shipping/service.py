@@ -161,9 +161,7 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
             NotFound: no such zone.
         """
         zone = await self.get_zone(zone_id)
-        self.audit.record(actor, "shipping_zone", zone.id, "delete", summary=f"Shipping zone “{zone.name}” deleted")
-        await self.repository.session.delete(zone)
-        await self.repository.session.commit()
+        await self.delete_audited(actor, "shipping_zone", zone, f"Shipping zone “{zone.name}” deleted")
 
     async def create_method(self, actor: User | None, zone_id: int, data: ShippingMethodInput) -> ShippingMethod:
         """Add a method to a zone; committed.
@@ -199,9 +197,7 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
             NotFound: no such method.
         """
         method = await self.get_method(zone_id, method_id)
-        self.audit.record(actor, "shipping_method", method.id, "delete", summary=f"Method “{method.name}” deleted")
-        await self.repository.session.delete(method)
-        await self.repository.session.commit()
+        await self.delete_audited(actor, "shipping_method", method, f"Method “{method.name}” deleted")
 
     async def _commit(self, actor: User | None, entity: str, row: Any, action: str, summary: str) -> None:
         await self.commit_audited(actor, entity, row, action, summary, conflict=_code_taken)

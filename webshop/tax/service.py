@@ -103,9 +103,7 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
             NotFound: no such rate.
         """
         rate = await self.get_rate(rate_id)
-        self.audit.record(actor, "tax_rate", rate.id, "delete", summary=f"Tax rate {_label(rate)} deleted")
-        await self.repository.session.delete(rate)
-        await self.repository.session.commit()
+        await self.delete_audited(actor, "tax_rate", rate, f"Tax rate {_label(rate)} deleted")
 
     async def _commit(self, actor: User | None, rate: TaxRate, action: str) -> None:
         summary = f"Tax rate {_label(rate)} {action}d"
