@@ -228,9 +228,6 @@ class ShippingPages:
 ShippingDep = NamedDependency[ShippingPages]
 """The ``shipping`` dependency (``ShippingPages``)."""
 
-TaxRatesDep = NamedDependency[TaxRateService]
-"""The ``tax_rates_service`` dependency."""
-
 
 class AdminShippingController(AdminPages):
     """Shipping zones and their methods for admins."""
@@ -327,6 +324,10 @@ class AdminShippingController(AdminPages):
         """Delete the method."""
         await shipping.zones.delete_method(request.user, zone_id, method_id)
         return done(request, "Deleted the shipping method.", "admin_shipping_zone", zone_id=zone_id)
+
+
+TaxRatesDep = NamedDependency[TaxRateService]
+"""The ``tax_rates_service`` dependency."""
 
 
 class AdminTaxRateController(AdminPages):
