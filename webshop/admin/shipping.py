@@ -263,9 +263,8 @@ class AdminShippingController(AdminPages):
         """Save the zone's name and countries."""
         form = read_form(ZoneForm, with_lists(data, "countries"))
         try:
-            zone = await shipping.zones.update_zone(
-                request.user, zone_id, ShippingZonePatch(**msgspec.structs.asdict(form.input()))
-            )
+            patch = ShippingZonePatch(**msgspec.structs.asdict(form.input()))
+            zone = await shipping.zones.update_zone(request.user, zone_id, patch)
         except DomainError as exc:
             return await shipping.zone_page(zone_id, form, exc)
         return done(request, f"Saved the zone “{zone.name}”.", "admin_shipping_zone", zone_id=zone_id)
