@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar import MediaType, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
@@ -20,11 +20,11 @@ from sqlalchemy import select
 
 from webshop.admin import AdminPages
 from webshop.admin.categories import flatten
+from webshop.admin.flow import AdminRequest, SettingsDep, done
 from webshop.admin.product_form import major_text, price_field, whole_number
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.query import build_tree
-from webshop.config import Settings
-from webshop.db.models import Promotion, User, Variant
+from webshop.db.models import Promotion, Variant
 from webshop.errors import DomainError, ValidationFailed
 from webshop.promotions.service import PromotionInput, PromotionPatch, PromotionService
 from webshop.web.forms import FormFields, read_form, with_lists
@@ -160,117 +160,117 @@ async def _variant_ids(text: str, session: Any, errors: dict[str, str]) -> list[
     return [found[sku] for sku in skus if sku in found]
 
 
+class PromotionPages:
+    """The promotion handlers' ``promotions`` dependency: the promotion service (``service``), the shop's
+    currency (amounts are typed in its major units), the form page and saving a posted form."""
+
+    def __init__(
+        self,
+        promotions_service: NamedDependency[PromotionService],
+        categories_service: NamedDependency[CategoryService],
+        settings: SettingsDep,
+    ) -> None:
+        self.service = promotions_service
+        self.categories = categories_service
+        self.currency = settings.shop.currency
+
+    async def form_page(
+        self, form: PromotionForm, promotion: Promotion | None, error: DomainError | None = None
+    ) -> Template:
+        """The form for a new promotion or for ``promotion``, with ``error``'s messages when a post was refused."""
+        tree = build_tree(await self.categories.all_categories())
+        return Template(
+            "admin/promotions/form.html",
+            context={
+                "form": form,
+                "promotion": promotion,
+                "kinds": KINDS,
+                "category_options": flatten(tree),
+                "error": error.detail if error else None,
+                "errors": {
+                    ("variant_skus" if k == "variant_ids" else k): v
+                    for k, v in (error.field_errors if error else {}).items()
+                },
+            },
+            status_code=error.status_code if error else 200,
+        )
+
+    async def save(self, request: AdminRequest, data: FormFields, promotion_id: int | None = None) -> Any:
+        """Create a promotion from the posted form, or change promotion ``promotion_id``; back to the list,
+        or the form again with what to correct.
+
+        Raises:
+            NotFound: no promotion ``promotion_id``.
+        """
+        form = read_form(PromotionForm, with_lists(data, "category_ids"))
+        promotion = None if promotion_id is None else await self.service.get_promotion(promotion_id)
+        try:
+            values = await read_promotion_form(form, self.currency, self.service.repository.session)
+            if promotion_id is None:
+                created = await self.service.create_promotion(request.user, values)
+                message = f"Created the promotion “{created.name}”."
+            else:
+                patch = PromotionPatch(**msgspec.structs.asdict(values))
+                await self.service.update_promotion(request.user, promotion_id, patch)
+                message = f"Saved the promotion “{form.name.strip()}”."
+        except DomainError as exc:
+            return await self.form_page(form, promotion, exc)
+        return done(request, message, "admin_promotions")
+
+
+PromotionsDep = NamedDependency[PromotionPages]
+"""The ``promotions`` dependency (``PromotionPages``)."""
+
+
 class AdminPromotionController(AdminPages):
     """Promotions and discount codes for admins."""
 
     path = "/admin/promotions"
+    dependencies = {"promotions": Provide(PromotionPages, sync_to_thread=False)}
 
     @get("", name="admin_promotions", media_type=MediaType.HTML)
-    async def index(
-        self, promotions_service: NamedDependency[PromotionService], settings: NamedDependency[Settings]
-    ) -> Template:
+    async def index(self, promotions: PromotionsDep) -> Template:
         """Every promotion with its code, kind, validity and uses."""
         return Template(
             "admin/promotions/index.html",
-            context={"promotions": await promotions_service.list_promotions(), "currency": settings.shop.currency},
+            context={"promotions": await promotions.service.list_promotions(), "currency": promotions.currency},
         )
 
     @get("/new", name="admin_promotion_new", media_type=MediaType.HTML)
-    async def new(self, categories_service: NamedDependency[CategoryService]) -> Template:
+    async def new(self, promotions: PromotionsDep) -> Template:
         """The form for a new promotion."""
-        return await _form_page(categories_service, PromotionForm(active="on", combinable="on"), None)
+        return await promotions.form_page(PromotionForm(active="on", combinable="on"), None)
 
     @post("/new", name="admin_promotion_create", media_type=MediaType.HTML)
-    async def create(
-        self,
-        request: Request[User, Any, Any],
-        data: FormFields,
-        promotions_service: NamedDependency[PromotionService],
-        categories_service: NamedDependency[CategoryService],
-        settings: NamedDependency[Settings],
-    ) -> Any:
+    async def create(self, request: AdminRequest, data: FormFields, promotions: PromotionsDep) -> Any:
         """Create the promotion, or show the form again with what to correct."""
-        form = read_form(PromotionForm, with_lists(data, "category_ids"))
-        try:
-            values = await read_promotion_form(form, settings.shop.currency, promotions_service.repository.session)
-            promotion = await promotions_service.create_promotion(request.user, values)
-        except DomainError as exc:
-            return await _form_page(categories_service, form, None, exc)
-        flash(request, f"Created the promotion “{promotion.name}”.", "success")
-        return see_other_to(request, "admin_promotions")
+        return await promotions.save(request, data)
 
     @get("/{promotion_id:int}", name="admin_promotion", media_type=MediaType.HTML)
-    async def edit(
-        self,
-        promotion_id: FromPath[int],
-        promotions_service: NamedDependency[PromotionService],
-        categories_service: NamedDependency[CategoryService],
-        settings: NamedDependency[Settings],
-    ) -> Template:
+    async def edit(self, promotion_id: FromPath[int], promotions: PromotionsDep) -> Template:
         """The form with the promotion's values."""
-        promotion = await promotions_service.get_promotion(promotion_id)
+        promotion = await promotions.service.get_promotion(promotion_id)
         skus = list(
-            await promotions_service.repository.session.scalars(
+            await promotions.service.repository.session.scalars(
                 select(Variant.sku).where(Variant.id.in_(promotion.variant_ids or []))
             )
         )
-        return await _form_page(categories_service, form_of(promotion, settings.shop.currency, skus), promotion)
+        return await promotions.form_page(form_of(promotion, promotions.currency, skus), promotion)
 
     @post("/{promotion_id:int}", name="admin_promotion_update", media_type=MediaType.HTML)
     async def update(
-        self,
-        request: Request[User, Any, Any],
-        promotion_id: FromPath[int],
-        data: FormFields,
-        promotions_service: NamedDependency[PromotionService],
-        categories_service: NamedDependency[CategoryService],
-        settings: NamedDependency[Settings],
+        self, request: AdminRequest, promotion_id: FromPath[int], data: FormFields, promotions: PromotionsDep
     ) -> Any:
         """Save the changes, or show the form again with what to correct."""
-        form = read_form(PromotionForm, with_lists(data, "category_ids"))
-        promotion = await promotions_service.get_promotion(promotion_id)
-        try:
-            values = await read_promotion_form(form, settings.shop.currency, promotions_service.repository.session)
-            patch = PromotionPatch(**msgspec.structs.asdict(values))
-            await promotions_service.update_promotion(request.user, promotion_id, patch)
-        except DomainError as exc:
-            return await _form_page(categories_service, form, promotion, exc)
-        flash(request, f"Saved the promotion “{form.name.strip()}”.", "success")
-        return see_other_to(request, "admin_promotions")
+        return await promotions.save(request, data, promotion_id)
 
     @post("/{promotion_id:int}/delete", name="admin_promotion_delete", media_type=MediaType.HTML)
-    async def delete(
-        self,
-        request: Request[User, Any, Any],
-        promotion_id: FromPath[int],
-        promotions_service: NamedDependency[PromotionService],
-    ) -> Any:
+    async def delete(self, request: AdminRequest, promotion_id: FromPath[int], promotions: PromotionsDep) -> Any:
         """Delete the promotion, or withdraw it when orders used it."""
-        promotion = await promotions_service.get_promotion(promotion_id)
+        promotion = await promotions.service.get_promotion(promotion_id)
         name = promotion.name
-        if await promotions_service.delete_promotion(request.user, promotion_id):
+        if await promotions.service.delete_promotion(request.user, promotion_id):
             flash(request, f"Deleted the promotion “{name}”.", "success")
         else:
             flash(request, f"“{name}” was used by orders, so it is withdrawn (inactive) instead of deleted.", "info")
         return see_other_to(request, "admin_promotions")
-
-
-async def _form_page(
-    categories: CategoryService, form: PromotionForm, promotion: Promotion | None, error: DomainError | None = None
-) -> Template:
-    tree = build_tree(await categories.all_categories())
-    return Template(
-        "admin/promotions/form.html",
-        context={
-            "form": form,
-            "promotion": promotion,
-            "kinds": KINDS,
-            "category_options": flatten(tree),
-            "error": error.detail if error else None,
-            "errors": {
-                ("variant_skus" if k == "variant_ids" else k): v
-                for k, v in (error.field_errors if error else {}).items()
-            },
-        },
-        status_code=error.status_code if error else 200,
-    )

@@ -13,16 +13,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import msgspec
-from litestar import MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar import MediaType, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
-from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.admin import AdminPages
+from webshop.admin.flow import AdminRequest, SettingsDep, done
 from webshop.admin.product_form import major_text, price_field, whole_number
-from webshop.config import Settings
-from webshop.db.models import REST_OF_WORLD, ShippingMethod, ShippingZone, TaxRate, User
+from webshop.db.models import REST_OF_WORLD, ShippingMethod, ShippingZone, TaxRate
 from webshop.errors import DomainError, ValidationFailed
 from webshop.shipping.service import (
     BandIn,
@@ -34,7 +33,6 @@ from webshop.shipping.service import (
 )
 from webshop.tax.service import TaxRateInput, TaxRatePatch, TaxRateService
 from webshop.web.forms import Form, FormFields, read_form, with_lists
-from webshop.web.responses import see_other_to
 
 _CODE = re.compile(r"^[a-z0-9_-]{1,40}\Z")
 
@@ -45,6 +43,15 @@ class ZoneForm(msgspec.Struct):
     name: str = ""
     countries: list[str] = msgspec.field(default_factory=list)
     rest_of_world: str = ""
+
+    @classmethod
+    def of(cls, zone: ShippingZone) -> ZoneForm:
+        """The form filled in with ``zone``'s values."""
+        return cls(zone.name, list(zone.countries or []), "on" if zone.rest_of_world else "")
+
+    def input(self) -> ShippingZoneInput:
+        """The form as a ``ShippingZoneInput`` (the service checks it)."""
+        return ShippingZoneInput(name=self.name, countries=self.countries, rest_of_world=self.rest_of_world == "on")
 
 
 class MethodForm(msgspec.Struct):
@@ -151,153 +158,175 @@ def read_rate(text: str) -> int | None:
     return int(percent * 100)
 
 
+class ShippingPages:
+    """The shipping handlers' ``shipping`` dependency: the zone service (``zones``), the shop's currency (amounts
+    are typed in its major units) and the zone pages, filled in again with the messages when a post is refused."""
+
+    def __init__(self, shipping_zones_service: NamedDependency[ShippingZoneService], settings: SettingsDep) -> None:
+        self.zones = shipping_zones_service
+        self.currency = settings.shop.currency
+
+    async def zones_page(self, form: ZoneForm, error: DomainError | None = None) -> Template:
+        """Every zone with its methods, and the new-zone form (``error``: why it was refused)."""
+        return Template(
+            "admin/shipping/index.html",
+            context={
+                "zones": await self.zones.list_zones(),
+                "form": form,
+                "currency": self.currency,
+                "error": error.detail if error else None,
+                "errors": error.field_errors if error else {},
+            },
+            status_code=error.status_code if error else 200,
+        )
+
+    async def zone_page(
+        self, zone_id: int, posted: ZoneForm | MethodForm | None = None, error: DomainError | None = None
+    ) -> Template:
+        """A zone's page: its form and the new-method form; after a refused post, ``posted`` is the form sent
+        (the zone's or a new method's), filled in again with ``error``'s messages.
+
+        Raises:
+            NotFound: no such zone.
+        """
+        zone = await self.zones.get_zone(zone_id)
+        zone_error = error if isinstance(posted, ZoneForm) else None
+        method_error = error if isinstance(posted, MethodForm) else None
+        return Template(
+            "admin/shipping/zone.html",
+            context={
+                "zone": zone,
+                "form": posted if isinstance(posted, ZoneForm) else ZoneForm.of(zone),
+                "method_form": posted if isinstance(posted, MethodForm) else MethodForm(active="on"),
+                "currency": self.currency,
+                "zone_error": zone_error.detail if zone_error else None,
+                "zone_errors": zone_error.field_errors if zone_error else {},
+                "method_error": method_error.detail if method_error else None,
+                "errors": method_error.field_errors if method_error else {},
+            },
+            status_code=error.status_code if error else 200,
+        )
+
+    def method_page(
+        self, zone: ShippingZone, method: ShippingMethod, form: MethodForm, error: DomainError | None = None
+    ) -> Template:
+        """A method's page with ``form`` (``error``: why it was refused)."""
+        return Template(
+            "admin/shipping/method.html",
+            context={
+                "zone": zone,
+                "method": method,
+                "method_form": form,
+                "currency": self.currency,
+                "method_error": error.detail if error else None,
+                "errors": error.field_errors if error else {},
+            },
+            status_code=error.status_code if error else 200,
+        )
+
+
+ShippingDep = NamedDependency[ShippingPages]
+"""The ``shipping`` dependency (``ShippingPages``)."""
+
+
 class AdminShippingController(AdminPages):
     """Shipping zones and their methods for admins."""
 
     path = "/admin/shipping-zones"
+    dependencies = {"shipping": Provide(ShippingPages, sync_to_thread=False)}
 
     @get("", name="admin_shipping_zones", media_type=MediaType.HTML)
-    async def index(
-        self, shipping_zones_service: NamedDependency[ShippingZoneService], settings: NamedDependency[Settings]
-    ) -> Template:
+    async def index(self, shipping: ShippingDep) -> Template:
         """Every zone with its methods, and the form for a new zone."""
-        return await _zones_page(shipping_zones_service, settings, ZoneForm())
+        return await shipping.zones_page(ZoneForm())
 
     @post("", name="admin_shipping_zone_create", media_type=MediaType.HTML)
-    async def create_zone(
-        self,
-        request: Request[User, Any, Any],
-        data: FormFields,
-        shipping_zones_service: NamedDependency[ShippingZoneService],
-        settings: NamedDependency[Settings],
-    ) -> Any:
+    async def create_zone(self, request: AdminRequest, data: FormFields, shipping: ShippingDep) -> Any:
         """Create a zone, then add its methods on its page."""
         form = read_form(ZoneForm, with_lists(data, "countries"))
         try:
-            zone = await shipping_zones_service.create_zone(
-                request.user,
-                ShippingZoneInput(name=form.name, countries=form.countries, rest_of_world=form.rest_of_world == "on"),
-            )
+            zone = await shipping.zones.create_zone(request.user, form.input())
         except DomainError as exc:
-            return await _zones_page(shipping_zones_service, settings, form, exc)
-        flash(request, f"Created the zone “{zone.name}”: now add its shipping methods.", "success")
-        return see_other_to(request, "admin_shipping_zone", zone_id=zone.id)
+            return await shipping.zones_page(form, exc)
+        message = f"Created the zone “{zone.name}”: now add its shipping methods."
+        return done(request, message, "admin_shipping_zone", zone_id=zone.id)
 
     @get("/{zone_id:int}", name="admin_shipping_zone", media_type=MediaType.HTML)
-    async def zone(
-        self,
-        zone_id: FromPath[int],
-        shipping_zones_service: NamedDependency[ShippingZoneService],
-        settings: NamedDependency[Settings],
-    ) -> Template:
+    async def zone(self, zone_id: FromPath[int], shipping: ShippingDep) -> Template:
         """A zone: its countries, its methods, and the form for a new method."""
-        zone = await shipping_zones_service.get_zone(zone_id)
-        form = ZoneForm(zone.name, list(zone.countries or []), "on" if zone.rest_of_world else "")
-        return _zone_page(zone, settings, form, MethodForm(active="on"))
+        return await shipping.zone_page(zone_id)
 
     @post("/{zone_id:int}", name="admin_shipping_zone_update", media_type=MediaType.HTML)
     async def update_zone(
-        self,
-        request: Request[User, Any, Any],
-        zone_id: FromPath[int],
-        data: FormFields,
-        shipping_zones_service: NamedDependency[ShippingZoneService],
-        settings: NamedDependency[Settings],
+        self, request: AdminRequest, zone_id: FromPath[int], data: FormFields, shipping: ShippingDep
     ) -> Any:
         """Save the zone's name and countries."""
         form = read_form(ZoneForm, with_lists(data, "countries"))
         try:
-            patch = ShippingZonePatch(
-                name=form.name, countries=form.countries, rest_of_world=form.rest_of_world == "on"
-            )
-            zone = await shipping_zones_service.update_zone(request.user, zone_id, patch)
+            patch = ShippingZonePatch(**msgspec.structs.asdict(form.input()))
+            zone = await shipping.zones.update_zone(request.user, zone_id, patch)
         except DomainError as exc:
-            zone = await shipping_zones_service.get_zone(zone_id)
-            return _zone_page(zone, settings, form, MethodForm(active="on"), zone_error=exc)
-        flash(request, f"Saved the zone “{zone.name}”.", "success")
-        return see_other_to(request, "admin_shipping_zone", zone_id=zone_id)
+            return await shipping.zone_page(zone_id, form, exc)
+        return done(request, f"Saved the zone “{zone.name}”.", "admin_shipping_zone", zone_id=zone_id)
 
     @post("/{zone_id:int}/delete", name="admin_shipping_zone_delete", media_type=MediaType.HTML)
-    async def delete_zone(
-        self,
-        request: Request[User, Any, Any],
-        zone_id: FromPath[int],
-        shipping_zones_service: NamedDependency[ShippingZoneService],
-    ) -> Any:
+    async def delete_zone(self, request: AdminRequest, zone_id: FromPath[int], shipping: ShippingDep) -> Any:
         """Delete a zone and its methods."""
-        await shipping_zones_service.delete_zone(request.user, zone_id)
-        flash(request, "Deleted the zone and its methods.", "success")
-        return see_other_to(request, "admin_shipping_zones")
+        await shipping.zones.delete_zone(request.user, zone_id)
+        return done(request, "Deleted the zone and its methods.", "admin_shipping_zones")
 
     @post("/{zone_id:int}/methods", name="admin_shipping_method_create", media_type=MediaType.HTML)
     async def create_method(
-        self,
-        request: Request[User, Any, Any],
-        zone_id: FromPath[int],
-        data: Annotated[MethodForm, Form],
-        shipping_zones_service: NamedDependency[ShippingZoneService],
-        settings: NamedDependency[Settings],
+        self, request: AdminRequest, zone_id: FromPath[int], data: Annotated[MethodForm, Form], shipping: ShippingDep
     ) -> Any:
         """Add a method to the zone."""
         try:
-            values = read_method_form(data, settings.shop.currency)
-            method = await shipping_zones_service.create_method(request.user, zone_id, values)
+            values = read_method_form(data, shipping.currency)
+            method = await shipping.zones.create_method(request.user, zone_id, values)
         except DomainError as exc:
-            zone = await shipping_zones_service.get_zone(zone_id)
-            form = ZoneForm(zone.name, list(zone.countries or []), "on" if zone.rest_of_world else "")
-            return _zone_page(zone, settings, form, data, method_error=exc)
-        flash(request, f"Added “{method.name}”.", "success")
-        return see_other_to(request, "admin_shipping_zone", zone_id=zone_id)
+            return await shipping.zone_page(zone_id, data, exc)
+        return done(request, f"Added “{method.name}”.", "admin_shipping_zone", zone_id=zone_id)
 
     @get("/{zone_id:int}/methods/{method_id:int}", name="admin_shipping_method", media_type=MediaType.HTML)
-    async def method(
-        self,
-        zone_id: FromPath[int],
-        method_id: FromPath[int],
-        shipping_zones_service: NamedDependency[ShippingZoneService],
-        settings: NamedDependency[Settings],
-    ) -> Template:
+    async def method(self, zone_id: FromPath[int], method_id: FromPath[int], shipping: ShippingDep) -> Template:
         """The form with the method's values."""
-        zone = await shipping_zones_service.get_zone(zone_id)
-        method = await shipping_zones_service.get_method(zone_id, method_id)
-        return _method_page(zone, method, method_form_of(method, settings.shop.currency), settings)
+        zone = await shipping.zones.get_zone(zone_id)
+        method = await shipping.zones.get_method(zone_id, method_id)
+        return shipping.method_page(zone, method, method_form_of(method, shipping.currency))
 
     @post("/{zone_id:int}/methods/{method_id:int}", name="admin_shipping_method_update", media_type=MediaType.HTML)
     async def update_method(
         self,
-        request: Request[User, Any, Any],
+        request: AdminRequest,
         zone_id: FromPath[int],
         method_id: FromPath[int],
         data: Annotated[MethodForm, Form],
-        shipping_zones_service: NamedDependency[ShippingZoneService],
-        settings: NamedDependency[Settings],
+        shipping: ShippingDep,
     ) -> Any:
         """Save the method."""
-        zone = await shipping_zones_service.get_zone(zone_id)
-        method = await shipping_zones_service.get_method(zone_id, method_id)
+        zone = await shipping.zones.get_zone(zone_id)
+        method = await shipping.zones.get_method(zone_id, method_id)
         try:
-            values = read_method_form(data, settings.shop.currency)
+            values = read_method_form(data, shipping.currency)
             patch = ShippingMethodPatch(**msgspec.structs.asdict(values))
-            await shipping_zones_service.update_method(request.user, zone_id, method_id, patch)
+            await shipping.zones.update_method(request.user, zone_id, method_id, patch)
         except DomainError as exc:
-            return _method_page(zone, method, data, settings, exc)
-        flash(request, f"Saved “{data.name.strip()}”.", "success")
-        return see_other_to(request, "admin_shipping_zone", zone_id=zone_id)
+            return shipping.method_page(zone, method, data, exc)
+        return done(request, f"Saved “{data.name.strip()}”.", "admin_shipping_zone", zone_id=zone_id)
 
     @post(
         "/{zone_id:int}/methods/{method_id:int}/delete", name="admin_shipping_method_delete", media_type=MediaType.HTML
     )
     async def delete_method(
-        self,
-        request: Request[User, Any, Any],
-        zone_id: FromPath[int],
-        method_id: FromPath[int],
-        shipping_zones_service: NamedDependency[ShippingZoneService],
+        self, request: AdminRequest, zone_id: FromPath[int], method_id: FromPath[int], shipping: ShippingDep
     ) -> Any:
         """Delete the method."""
-        await shipping_zones_service.delete_method(request.user, zone_id, method_id)
-        flash(request, "Deleted the shipping method.", "success")
-        return see_other_to(request, "admin_shipping_zone", zone_id=zone_id)
+        await shipping.zones.delete_method(request.user, zone_id, method_id)
+        return done(request, "Deleted the shipping method.", "admin_shipping_zone", zone_id=zone_id)
+
+
+TaxRatesDep = NamedDependency[TaxRateService]
+"""The ``tax_rates_service`` dependency."""
 
 
 class AdminTaxRateController(AdminPages):
@@ -306,27 +335,23 @@ class AdminTaxRateController(AdminPages):
     path = "/admin/tax-rates"
 
     @get("", name="admin_tax_rates", media_type=MediaType.HTML)
-    async def index(self, tax_rates_service: NamedDependency[TaxRateService]) -> Template:
+    async def index(self, tax_rates_service: TaxRatesDep) -> Template:
         """Every rate, and the form for a new one."""
         return await _rates_page(tax_rates_service, TaxRateForm())
 
     @post("", name="admin_tax_rate_create", media_type=MediaType.HTML)
     async def create(
-        self,
-        request: Request[User, Any, Any],
-        data: Annotated[TaxRateForm, Form],
-        tax_rates_service: NamedDependency[TaxRateService],
+        self, request: AdminRequest, data: Annotated[TaxRateForm, Form], tax_rates_service: TaxRatesDep
     ) -> Any:
         """Create a rate."""
         try:
             await tax_rates_service.create_rate(request.user, _rate_input(data))
         except DomainError as exc:
             return await _rates_page(tax_rates_service, data, exc)
-        flash(request, "Added the tax rate.", "success")
-        return see_other_to(request, "admin_tax_rates")
+        return done(request, "Added the tax rate.", "admin_tax_rates")
 
     @get("/{tax_rate_id:int}", name="admin_tax_rate", media_type=MediaType.HTML)
-    async def edit(self, tax_rate_id: FromPath[int], tax_rates_service: NamedDependency[TaxRateService]) -> Template:
+    async def edit(self, tax_rate_id: FromPath[int], tax_rates_service: TaxRatesDep) -> Template:
         """The form with the rate's values."""
         rate = await tax_rates_service.get_rate(tax_rate_id)
         return _rate_page(rate, _rate_form(rate))
@@ -334,34 +359,25 @@ class AdminTaxRateController(AdminPages):
     @post("/{tax_rate_id:int}", name="admin_tax_rate_update", media_type=MediaType.HTML)
     async def update(
         self,
-        request: Request[User, Any, Any],
+        request: AdminRequest,
         tax_rate_id: FromPath[int],
         data: Annotated[TaxRateForm, Form],
-        tax_rates_service: NamedDependency[TaxRateService],
+        tax_rates_service: TaxRatesDep,
     ) -> Any:
         """Save the rate."""
         rate = await tax_rates_service.get_rate(tax_rate_id)
         try:
-            values = _rate_input(data)
-            await tax_rates_service.update_rate(
-                request.user, tax_rate_id, TaxRatePatch(**msgspec.structs.asdict(values))
-            )
+            patch = TaxRatePatch(**msgspec.structs.asdict(_rate_input(data)))
+            await tax_rates_service.update_rate(request.user, tax_rate_id, patch)
         except DomainError as exc:
             return _rate_page(rate, data, exc)
-        flash(request, "Saved the tax rate.", "success")
-        return see_other_to(request, "admin_tax_rates")
+        return done(request, "Saved the tax rate.", "admin_tax_rates")
 
     @post("/{tax_rate_id:int}/delete", name="admin_tax_rate_delete", media_type=MediaType.HTML)
-    async def delete(
-        self,
-        request: Request[User, Any, Any],
-        tax_rate_id: FromPath[int],
-        tax_rates_service: NamedDependency[TaxRateService],
-    ) -> Any:
+    async def delete(self, request: AdminRequest, tax_rate_id: FromPath[int], tax_rates_service: TaxRatesDep) -> Any:
         """Delete the rate."""
         await tax_rates_service.delete_rate(request.user, tax_rate_id)
-        flash(request, "Deleted the tax rate.", "success")
-        return see_other_to(request, "admin_tax_rates")
+        return done(request, "Deleted the tax rate.", "admin_tax_rates")
 
 
 def _rate_input(form: TaxRateForm) -> TaxRateInput:
@@ -387,65 +403,6 @@ def _rate_form(rate: TaxRate) -> TaxRateForm:
     whole, part = divmod(rate.rate_bp, 100)
     percent = str(whole) if not part else f"{whole}.{part:02d}".rstrip("0")
     return TaxRateForm(rate.country, rate.region, rate.tax_category, percent, rate.name)
-
-
-async def _zones_page(
-    zones: ShippingZoneService, settings: Settings, form: ZoneForm, error: DomainError | None = None
-) -> Template:
-    return Template(
-        "admin/shipping/index.html",
-        context={
-            "zones": await zones.list_zones(),
-            "form": form,
-            "currency": settings.shop.currency,
-            "error": error.detail if error else None,
-            "errors": error.field_errors if error else {},
-        },
-        status_code=error.status_code if error else 200,
-    )
-
-
-def _zone_page(
-    zone: ShippingZone,
-    settings: Settings,
-    form: ZoneForm,
-    method_form: MethodForm,
-    *,
-    zone_error: DomainError | None = None,
-    method_error: DomainError | None = None,
-) -> Template:
-    error = zone_error or method_error
-    return Template(
-        "admin/shipping/zone.html",
-        context={
-            "zone": zone,
-            "form": form,
-            "method_form": method_form,
-            "currency": settings.shop.currency,
-            "zone_error": zone_error.detail if zone_error else None,
-            "zone_errors": zone_error.field_errors if zone_error else {},
-            "method_error": method_error.detail if method_error else None,
-            "errors": method_error.field_errors if method_error else {},
-        },
-        status_code=error.status_code if error else 200,
-    )
-
-
-def _method_page(
-    zone: ShippingZone, method: ShippingMethod, form: MethodForm, settings: Settings, error: DomainError | None = None
-) -> Template:
-    return Template(
-        "admin/shipping/method.html",
-        context={
-            "zone": zone,
-            "method": method,
-            "method_form": form,
-            "currency": settings.shop.currency,
-            "method_error": error.detail if error else None,
-            "errors": error.field_errors if error else {},
-        },
-        status_code=error.status_code if error else 200,
-    )
 
 
 async def _rates_page(rates: TaxRateService, form: TaxRateForm, error: DomainError | None = None) -> Template:

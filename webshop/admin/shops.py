@@ -7,21 +7,21 @@ question works without JavaScript. The rules live in ``ShopService``; members ar
 address, looked up with ``UserService.get_by_email``.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
-from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.accounts.service import UserService
 from webshop.admin import ADMIN_PAGE_SIZE, ShopStaffPages, admin_list_page
+from webshop.admin.flow import AdminRequest, AuditDep, done
 from webshop.admin.products import UPLOAD_BODY_LIMIT
-from webshop.audit.service import AuditService
-from webshop.db.models import Shop, User
+from webshop.db.models import Shop
 from webshop.db.models.shops import ShopRole
 from webshop.errors import DomainError, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
@@ -29,7 +29,6 @@ from webshop.security.session import requires_admin
 from webshop.shops.service import ShopService
 from webshop.text import Line, Lines
 from webshop.web.forms import FORM_MESSAGE, FormFields, read_form
-from webshop.web.responses import see_other_to
 
 STATUSES = {"active": "Active", "suspended": "Suspended", "deleted": "Deleted"}
 """The list's status filter: value -> label (no value: active and suspended)."""
@@ -52,6 +51,9 @@ FIELD_MESSAGES = {
 
 ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "country")
 
+
+ShopsDep = NamedDependency[ShopService]
+"""The ``shops_service`` dependency."""
 
 ADMIN_ONLY: list[Any] = [requires_admin]
 """Route guards of what only platform admins do with shops (beside the controller's staff guard)."""
@@ -121,18 +123,107 @@ def _readable(error: DomainError) -> DomainError:
     return ValidationFailed(f"The shop was not saved. {FORM_MESSAGE}", field_errors=fields)
 
 
+_DONE = {
+    "suspend": "Suspended shop “{}”: its products are off the storefront.",
+    "restore": "Restored shop “{}”: its products are back on the storefront.",
+    "delete": "Deleted shop “{}”. You can restore it from the deleted shops.",
+}
+
+
+@dataclass
+class ShopPage:
+    """The shop handlers' ``shop_page`` dependency: one shop's admin page (``admin/shops/detail.html``) as the
+    signed-in user sees it, the services it reads, and the status changes that answer with it when refused."""
+
+    request: AdminRequest
+    shops_service: ShopsDep
+    audit_service: AuditDep
+
+    async def render(
+        self,
+        shop_id: int,
+        *,
+        form: ShopForm | None = None,
+        error: DomainError | None = None,
+        status_message: str = "",
+        member_form: MemberForm | None = None,
+        member_errors: dict[str, str] | None = None,
+        member_message: str = "",
+        logo_error: str = "",
+        status_code: int | None = None,
+    ) -> Template:
+        """The shop's admin page, optionally with a refused form's values and messages.
+
+        Args:
+            shop_id: The shop shown (read again: a refused write may have rolled the session back).
+            form: The profile form's values (default: the shop's).
+            error: Why the profile form was refused (its messages go beside the fields).
+            status_message: Why a suspend, restore or delete was refused.
+            member_form: The "Add member" form's values; ``member_errors``/``member_message`` its messages.
+            logo_error: Why an upload was refused.
+            status_code: The response status (default: the error's, else 200).
+
+        Raises:
+            NotFound: the user may not see this shop, or there is none.
+        """
+        user = self.request.user
+        shop = await self.shops_service.get_for(user, shop_id)
+        return Template(
+            "admin/shops/detail.html",
+            context={
+                "shop": shop,
+                "form": form or ShopForm.of(shop),
+                "errors": error.field_errors if error else {},
+                "message": error.detail if error else "",
+                "status_message": status_message,
+                "members": await self.shops_service.members(user, shop.id),
+                # Staff see the profile, logo and members; only owners (and admins) get the forms.
+                "owner": (await self.shops_service.access(user)).owns(shop.id),
+                "member_form": member_form or MemberForm(),
+                "member_errors": member_errors or {},
+                "member_message": member_message,
+                "roles": ROLES,
+                "logo_error": logo_error,
+                "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+                "audit_events": await self.audit_service.for_entity("shop", [shop.id]),
+            },
+            status_code=status_code or (error.status_code if error else 200),
+        )
+
+    async def change_status(self, shop_id: int, action: str) -> Any:
+        """Suspend, restore or delete shop ``shop_id``; a refusal shows its page with the reason (409)."""
+        verb = {
+            "suspend": self.shops_service.suspend,
+            "restore": self.shops_service.restore,
+            "delete": self.shops_service.delete_shop,
+        }[action]
+        try:
+            shop = await verb(self.request.user, shop_id)
+        except DomainError as exc:
+            return await self.render(shop_id, status_message=exc.detail, status_code=exc.status_code)
+        message = _DONE[action].format(shop.name)
+        if action == "delete":
+            return done(self.request, message, "admin_shops", query={"status": "deleted"})
+        return done(self.request, message, "admin_shop", shop_id=shop_id)
+
+
+ShopPageDep = NamedDependency[ShopPage]
+"""The ``shop_page`` dependency (``ShopPage``)."""
+
+
 class AdminShopController(ShopStaffPages):
     """Shops: platform admins list, create, suspend, restore and delete them (``ADMIN_ONLY``); a shop's
     page, its profile, members and logo are also its members' (the service lets owners change them,
     staff only look, and anyone else finds no such shop)."""
 
     path = "/admin/shops"
+    dependencies = {"shop_page": Provide(ShopPage, sync_to_thread=False)}
 
     @get("", name="admin_shops", media_type=MediaType.HTML, guards=ADMIN_ONLY)
     async def index(
         self,
-        request: Request[User, Any, Any],
-        shops_service: NamedDependency[ShopService],
+        request: AdminRequest,
+        shops_service: ShopsDep,
         q: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         page: FromQuery[int] = 1,
@@ -156,9 +247,7 @@ class AdminShopController(ShopStaffPages):
         return Template("admin/shops/new.html", context={"form": ShopForm(), "errors": {}, "message": ""})
 
     @post("", name="admin_shop_create", media_type=MediaType.HTML, guards=ADMIN_ONLY)
-    async def create(
-        self, request: Request[User, Any, Any], data: FormFields, shops_service: NamedDependency[ShopService]
-    ) -> Any:
+    async def create(self, request: AdminRequest, data: FormFields, shops_service: ShopsDep) -> Any:
         """Create a shop; bad input shows the form again with the messages beside the fields (422)."""
         form = ShopForm()
         try:
@@ -171,95 +260,57 @@ class AdminShopController(ShopStaffPages):
                 context={"form": getattr(exc, "form", form), "errors": error.field_errors, "message": error.detail},
                 status_code=error.status_code,
             )
-        flash(request, f"Created shop “{shop.name}”.", "success")
-        return see_other_to(request, "admin_shop", shop_id=shop.id)
+        return done(request, f"Created shop “{shop.name}”.", "admin_shop", shop_id=shop.id)
 
     @get("/{shop_id:int}", name="admin_shop", media_type=MediaType.HTML)
-    async def detail(
-        self,
-        request: Request[User, Any, Any],
-        shop_id: FromPath[int],
-        shops_service: NamedDependency[ShopService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Template:
+    async def detail(self, shop_id: FromPath[int], shop_page: ShopPageDep) -> Template:
         """One shop: its profile form, status buttons, members, logo and audit trail."""
-        shop = await shops_service.get_for(request.user, shop_id)
-        return await shop_page(request, shops_service, audit_service, shop)
+        return await shop_page.render(shop_id)
 
     @post("/{shop_id:int}", name="admin_shop_update", media_type=MediaType.HTML)
     async def update(
-        self,
-        request: Request[User, Any, Any],
-        shop_id: FromPath[int],
-        data: FormFields,
-        shops_service: NamedDependency[ShopService],
-        audit_service: NamedDependency[AuditService],
+        self, request: AdminRequest, shop_id: FromPath[int], data: FormFields, shop_page: ShopPageDep
     ) -> Any:
         """Save the shop's profile; bad input shows the page again with the messages (422)."""
-        shop = await shops_service.get_for(request.user, shop_id)
-        form = ShopForm.of(shop)
+        form = ShopForm.of(await shop_page.shops_service.get_for(request.user, shop_id))
         try:
             form = read_form(ShopForm, data)
-            shop = await shops_service.update_shop(request.user, shop_id, form.values(keep_slug=True))
+            shop = await shop_page.shops_service.update_shop(request.user, shop_id, form.values(keep_slug=True))
         except DomainError as exc:
-            shop = await shops_service.get_for(request.user, shop_id)
-            form = getattr(exc, "form", form)
-            return await shop_page(request, shops_service, audit_service, shop, form=form, error=_readable(exc))
-        flash(request, f"Saved shop “{shop.name}”.", "success")
-        return see_other_to(request, "admin_shop", shop_id=shop_id)
+            return await shop_page.render(shop_id, form=getattr(exc, "form", form), error=_readable(exc))
+        return done(request, f"Saved shop “{shop.name}”.", "admin_shop", shop_id=shop_id)
 
     @post("/{shop_id:int}/suspend", name="admin_shop_suspend", media_type=MediaType.HTML, guards=ADMIN_ONLY)
-    async def suspend(
-        self,
-        request: Request[User, Any, Any],
-        shop_id: FromPath[int],
-        shops_service: NamedDependency[ShopService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
+    async def suspend(self, shop_id: FromPath[int], shop_page: ShopPageDep) -> Any:
         """Suspend the shop: its products leave the storefront and the API at once."""
-        return await _status_change(request, shops_service, audit_service, shop_id, "suspend")
+        return await shop_page.change_status(shop_id, "suspend")
 
     @post("/{shop_id:int}/restore", name="admin_shop_restore", media_type=MediaType.HTML, guards=ADMIN_ONLY)
-    async def restore(
-        self,
-        request: Request[User, Any, Any],
-        shop_id: FromPath[int],
-        shops_service: NamedDependency[ShopService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
+    async def restore(self, shop_id: FromPath[int], shop_page: ShopPageDep) -> Any:
         """Bring a suspended or deleted shop back: its products return to the storefront."""
-        return await _status_change(request, shops_service, audit_service, shop_id, "restore")
+        return await shop_page.change_status(shop_id, "restore")
 
     @get("/{shop_id:int}/delete", name="admin_shop_delete_confirm", media_type=MediaType.HTML, guards=ADMIN_ONLY)
-    async def confirm_delete(
-        self, request: Request[User, Any, Any], shop_id: FromPath[int], shops_service: NamedDependency[ShopService]
-    ) -> Template:
+    async def confirm_delete(self, request: AdminRequest, shop_id: FromPath[int], shops_service: ShopsDep) -> Template:
         """Ask before deleting the shop (a page of its own: the question works without JavaScript)."""
         shop = await shops_service.get_for(request.user, shop_id)
         return Template("admin/shops/delete.html", context={"shop": shop})
 
     @post("/{shop_id:int}/delete", name="admin_shop_delete", media_type=MediaType.HTML, guards=ADMIN_ONLY)
-    async def delete(
-        self,
-        request: Request[User, Any, Any],
-        shop_id: FromPath[int],
-        shops_service: NamedDependency[ShopService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
+    async def delete(self, shop_id: FromPath[int], shop_page: ShopPageDep) -> Any:
         """Delete the shop (softly; the default shop is refused with the reason)."""
-        return await _status_change(request, shops_service, audit_service, shop_id, "delete")
+        return await shop_page.change_status(shop_id, "delete")
 
     # --- members ---------------------------------------------------------------------------------
 
     @post("/{shop_id:int}/members", name="admin_shop_member_add", media_type=MediaType.HTML)
     async def add_member(
         self,
-        request: Request[User, Any, Any],
+        request: AdminRequest,
         shop_id: FromPath[int],
         data: FormFields,
-        shops_service: NamedDependency[ShopService],
         users_service: NamedDependency[UserService],
-        audit_service: NamedDependency[AuditService],
+        shop_page: ShopPageDep,
     ) -> Any:
         """Add a member by e-mail address with a role (or change their role); errors beside the form."""
         form = MemberForm()
@@ -272,46 +323,38 @@ class AdminShopController(ShopStaffPages):
             if form.role not in ROLES:
                 message = "Choose owner or staff."
                 raise ValidationFailed(message, field_errors={"role": message})
-            await shops_service.add_member(request.user, shop_id, {"user_id": user.id, "role": form.role})
+            await shop_page.shops_service.add_member(request.user, shop_id, {"user_id": user.id, "role": form.role})
         except DomainError as exc:
             errors = dict(exc.field_errors)
             if "user_id" in errors:
                 errors["email"] = errors.pop("user_id")
-            shop = await shops_service.get_for(request.user, shop_id)
-            return await shop_page(
-                request,
-                shops_service,
-                audit_service,
-                shop,
+            return await shop_page.render(
+                shop_id,
                 member_form=getattr(exc, "form", form),
                 member_errors=errors,
                 member_message=exc.detail,
                 status_code=exc.status_code,
             )
-        flash(request, f"{user.email} is now {form.role} of this shop.", "success")
-        return see_other_to(request, "admin_shop", shop_id=shop_id, fragment="members")
+        message = f"{user.email} is now {form.role} of this shop."
+        return done(request, message, "admin_shop", shop_id=shop_id, fragment="members")
 
     @post("/{shop_id:int}/members/{user_id:int}/remove", name="admin_shop_member_remove", media_type=MediaType.HTML)
     async def remove_member(
         self,
-        request: Request[User, Any, Any],
+        request: AdminRequest,
         shop_id: FromPath[int],
         user_id: FromPath[int],
-        shops_service: NamedDependency[ShopService],
         users_service: NamedDependency[UserService],
-        audit_service: NamedDependency[AuditService],
+        shop_page: ShopPageDep,
     ) -> Any:
         """Take a member out of the shop."""
         try:
-            await shops_service.remove_member(request.user, shop_id, user_id)
+            await shop_page.shops_service.remove_member(request.user, shop_id, user_id)
         except DomainError as exc:
-            shop = await shops_service.get_for(request.user, shop_id)
-            return await shop_page(
-                request, shops_service, audit_service, shop, member_message=exc.detail, status_code=exc.status_code
-            )
+            return await shop_page.render(shop_id, member_message=exc.detail, status_code=exc.status_code)
         user = await users_service.get_one_or_none(id=user_id)
-        flash(request, f"{user.email if user else 'The user'} is no longer a member of this shop.", "success")
-        return see_other_to(request, "admin_shop", shop_id=shop_id, fragment="members")
+        message = f"{user.email if user else 'The user'} is no longer a member of this shop."
+        return done(request, message, "admin_shop", shop_id=shop_id, fragment="members")
 
     # --- logo ------------------------------------------------------------------------------------
 
@@ -322,13 +365,7 @@ class AdminShopController(ShopStaffPages):
         request_max_body_size=UPLOAD_BODY_LIMIT,
         exception_handlers={413: lambda request, exc: logo_too_large(request)},
     )
-    async def upload_logo(
-        self,
-        request: Request[User, Any, Any],
-        shop_id: FromPath[int],
-        shops_service: NamedDependency[ShopService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
+    async def upload_logo(self, request: AdminRequest, shop_id: FromPath[int], shop_page: ShopPageDep) -> Any:
         """Upload a logo (JPEG, PNG or WebP, at most 5 MB); a bad file shows the page with the reason."""
         form = await request.form()
         upload = form.get("logo")
@@ -337,103 +374,21 @@ class AdminShopController(ShopStaffPages):
                 message = "Choose an image file to upload."
                 raise ValidationFailed(message, field_errors={"image": message})
             data = await upload.read(MAX_UPLOAD_BYTES + 1)
-            await shops_service.set_logo(request.user, shop_id, data, upload.filename)
+            await shop_page.shops_service.set_logo(request.user, shop_id, data, upload.filename)
         except DomainError as exc:
             message = exc.field_errors.get("image", exc.detail)
             if exc.status_code == 413:
                 message = f"The file is too large: logos can be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
             elif message and message[0].islower():
                 message = f"This file cannot be used as a logo: {message}."
-            shop = await shops_service.get_for(request.user, shop_id)
-            return await shop_page(
-                request, shops_service, audit_service, shop, logo_error=message, status_code=exc.status_code
-            )
-        flash(request, "Logo saved.", "success")
-        return see_other_to(request, "admin_shop", shop_id=shop_id, fragment="logo")
+            return await shop_page.render(shop_id, logo_error=message, status_code=exc.status_code)
+        return done(request, "Logo saved.", "admin_shop", shop_id=shop_id, fragment="logo")
 
     @post("/{shop_id:int}/logo/remove", name="admin_shop_logo_remove", media_type=MediaType.HTML)
-    async def remove_logo(
-        self, request: Request[User, Any, Any], shop_id: FromPath[int], shops_service: NamedDependency[ShopService]
-    ) -> Any:
+    async def remove_logo(self, request: AdminRequest, shop_id: FromPath[int], shops_service: ShopsDep) -> Any:
         """Remove the shop's logo."""
         await shops_service.remove_logo(request.user, shop_id)
-        flash(request, "Logo removed.", "success")
-        return see_other_to(request, "admin_shop", shop_id=shop_id, fragment="logo")
-
-
-_DONE = {
-    "suspend": "Suspended shop “{}”: its products are off the storefront.",
-    "restore": "Restored shop “{}”: its products are back on the storefront.",
-    "delete": "Deleted shop “{}”. You can restore it from the deleted shops.",
-}
-
-
-async def _status_change(
-    request: Request[User, Any, Any], shops: ShopService, audit: AuditService, shop_id: int, action: str
-) -> Any:
-    """Suspend, restore or delete shop ``shop_id``; a refusal shows its page with the reason (409)."""
-    verb = {"suspend": shops.suspend, "restore": shops.restore, "delete": shops.delete_shop}[action]
-    try:
-        shop = await verb(request.user, shop_id)
-    except DomainError as exc:
-        shop = await shops.get_for(request.user, shop_id)
-        return await shop_page(request, shops, audit, shop, status_message=exc.detail, status_code=exc.status_code)
-    flash(request, _DONE[action].format(shop.name), "success")
-    if action == "delete":
-        return see_other_to(request, "admin_shops", query={"status": "deleted"})
-    return see_other_to(request, "admin_shop", shop_id=shop_id)
-
-
-async def shop_page(
-    request: Request[User, Any, Any],
-    shops: ShopService,
-    audit: AuditService,
-    shop: Shop,
-    *,
-    form: ShopForm | None = None,
-    error: DomainError | None = None,
-    status_message: str = "",
-    member_form: MemberForm | None = None,
-    member_errors: dict[str, str] | None = None,
-    member_message: str = "",
-    logo_error: str = "",
-    status_code: int | None = None,
-) -> Template:
-    """The shop's admin page, optionally with a refused form's values and messages.
-
-    Args:
-        request: The request (its user reads the members).
-        shops: The shop service.
-        audit: The audit service, for the shop's trail.
-        shop: The shop shown.
-        form: The profile form's values (default: the shop's).
-        error: Why the profile form was refused (its messages go beside the fields).
-        status_message: Why a suspend, restore or delete was refused.
-        member_form: The "Add member" form's values; ``member_errors``/``member_message`` its messages.
-        logo_error: Why an upload was refused.
-        status_code: The response status (default: the error's, else 200).
-    """
-    return Template(
-        "admin/shops/detail.html",
-        context={
-            "shop": shop,
-            "form": form or ShopForm.of(shop),
-            "errors": error.field_errors if error else {},
-            "message": error.detail if error else "",
-            "status_message": status_message,
-            "members": await shops.members(request.user, shop.id),
-            # Staff see the profile, logo and members; only owners (and admins) get the forms.
-            "owner": (await shops.access(request.user)).owns(shop.id),
-            "member_form": member_form or MemberForm(),
-            "member_errors": member_errors or {},
-            "member_message": member_message,
-            "roles": ROLES,
-            "logo_error": logo_error,
-            "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
-            "audit_events": await audit.for_entity("shop", [shop.id]),
-        },
-        status_code=status_code or (error.status_code if error else 200),
-    )
+        return done(request, "Logo removed.", "admin_shop", shop_id=shop_id, fragment="logo")
 
 
 def logo_too_large(request: Request[Any, Any, Any]) -> Response[Any]:

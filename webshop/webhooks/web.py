@@ -9,22 +9,22 @@ works without JavaScript. The delivery log pages with plain links; with JavaScri
 alone (``HX-Target: webhook-deliveries``). The rules live in ``WebhookService``.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar import MediaType, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
-from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.admin import ADMIN_PAGE_SIZE, AdminPages
-from webshop.audit.service import AuditService
-from webshop.db.models import User, WebhookEndpoint
+from webshop.admin.flow import AdminRequest, AuditDep, done
+from webshop.db.models import WebhookEndpoint
 from webshop.errors import DomainError
 from webshop.text import Line
 from webshop.web.forms import FormFields, read_form
-from webshop.web.responses import page_count, page_or_fragment, see_other_to
+from webshop.web.responses import page_count, page_or_fragment
 from webshop.webhooks.schemas import EVENT_NAMES
 from webshop.webhooks.service import WebhookService
 
@@ -40,6 +40,9 @@ EVENT_LABELS = {
     "stock.low": "A variant's stock falls to its low-stock threshold",
 }
 """What each event means, beside its checkbox (an event added later shows its name alone)."""
+
+WebhooksDep = NamedDependency[WebhookService]
+"""The ``webhooks_service`` dependency."""
 
 
 class WebhookForm(msgspec.Struct, kw_only=True):
@@ -89,13 +92,74 @@ def _form_page(template: str, form: WebhookForm, error: DomainError | None, **co
     )
 
 
+@dataclass
+class EndpointPage:
+    """The webhook handlers' ``endpoint_page`` dependency: one endpoint's admin page and the services it reads."""
+
+    request: AdminRequest
+    webhooks_service: WebhooksDep
+    audit_service: AuditDep
+
+    async def render(
+        self,
+        webhook_id: int,
+        *,
+        page: int = 1,
+        form: WebhookForm | None = None,
+        error: DomainError | None = None,
+        test_message: str = "",
+        status_code: int | None = None,
+    ) -> Template:
+        """The endpoint's admin page (or, for htmx aimed at ``#webhook-deliveries``, its delivery log).
+
+        Args:
+            webhook_id: The endpoint.
+            page: The delivery log's page (``ADMIN_PAGE_SIZE`` a page, newest first).
+            form: The edit form's values (default: the endpoint's); ``error`` why it was refused.
+            test_message: Why "Send test event" was refused.
+            status_code: The response status (default: the error's, else 200).
+
+        Raises:
+            NotFound: there is no such endpoint.
+        """
+        endpoint = await self.webhooks_service.get_endpoint(webhook_id)
+        page = min(max(page, 1), 100_000)
+        deliveries, total = await self.webhooks_service.deliveries(
+            webhook_id, limit=ADMIN_PAGE_SIZE, offset=(page - 1) * ADMIN_PAGE_SIZE
+        )
+        return page_or_fragment(
+            self.request,
+            "admin/webhooks/detail.html",
+            {"webhook-deliveries": "admin/webhooks/_deliveries.html"},
+            {
+                "endpoint": endpoint,
+                "form": form or WebhookForm.of(endpoint),
+                "errors": error.field_errors if error else {},
+                "message": error.detail if error else "",
+                "event_labels": {name: EVENT_LABELS.get(name, name) for name in EVENT_NAMES},
+                "test_message": test_message,
+                "deliveries": deliveries,
+                "total": total,
+                "page": page,
+                "pages": page_count(total, ADMIN_PAGE_SIZE),
+                "audit_events": await self.audit_service.for_entity("webhook", [endpoint.id]),
+            },
+            status_code=status_code or (error.status_code if error else 200),
+        )
+
+
+EndpointPageDep = NamedDependency[EndpointPage]
+"""The ``endpoint_page`` dependency (``EndpointPage``)."""
+
+
 class AdminWebhookController(AdminPages):
     """Webhook endpoints for platform admins."""
 
     path = "/admin/webhooks"
+    dependencies = {"endpoint_page": Provide(EndpointPage, sync_to_thread=False)}
 
     @get("", name="admin_webhooks", media_type=MediaType.HTML)
-    async def index(self, webhooks_service: NamedDependency[WebhookService]) -> Template:
+    async def index(self, webhooks_service: WebhooksDep) -> Template:
         """The registered endpoints."""
         return Template("admin/webhooks/index.html", context={"endpoints": await webhooks_service.list_endpoints()})
 
@@ -105,9 +169,7 @@ class AdminWebhookController(AdminPages):
         return _form_page("admin/webhooks/new.html", WebhookForm(), None)
 
     @post("", name="admin_webhook_create", media_type=MediaType.HTML)
-    async def create(
-        self, request: Request[User, Any, Any], data: FormFields, webhooks_service: NamedDependency[WebhookService]
-    ) -> Any:
+    async def create(self, request: AdminRequest, data: FormFields, webhooks_service: WebhooksDep) -> Any:
         """Register an endpoint; bad input shows the form again with the messages beside the fields."""
         form = WebhookForm()
         try:
@@ -115,159 +177,65 @@ class AdminWebhookController(AdminPages):
             endpoint = await webhooks_service.create_endpoint(request.user, form.values(new=True))
         except DomainError as exc:
             return _form_page("admin/webhooks/new.html", getattr(exc, "form", form), exc)
-        flash(request, f"Registered {endpoint.url}. Give its signing secret to the receiver.", "success")
-        return see_other_to(request, "admin_webhook", webhook_id=endpoint.id)
+        message = f"Registered {endpoint.url}. Give its signing secret to the receiver."
+        return done(request, message, "admin_webhook", webhook_id=endpoint.id)
 
     @get("/{webhook_id:int}", name="admin_webhook", media_type=MediaType.HTML)
     async def detail(
-        self,
-        request: Request[User, Any, Any],
-        webhook_id: FromPath[int],
-        webhooks_service: NamedDependency[WebhookService],
-        audit_service: NamedDependency[AuditService],
-        page: FromQuery[int] = 1,
+        self, webhook_id: FromPath[int], endpoint_page: EndpointPageDep, page: FromQuery[int] = 1
     ) -> Template:
         """One endpoint: its form, status, secret, test button and delivery log (the log alone for htmx)."""
-        return await endpoint_page(request, webhooks_service, audit_service, webhook_id, page=page)
+        return await endpoint_page.render(webhook_id, page=page)
 
     @post("/{webhook_id:int}", name="admin_webhook_update", media_type=MediaType.HTML)
     async def update(
-        self,
-        request: Request[User, Any, Any],
-        webhook_id: FromPath[int],
-        data: FormFields,
-        webhooks_service: NamedDependency[WebhookService],
-        audit_service: NamedDependency[AuditService],
+        self, request: AdminRequest, webhook_id: FromPath[int], data: FormFields, endpoint_page: EndpointPageDep
     ) -> Any:
         """Save the URL, events, description and (when one is entered) a new secret."""
+        webhooks = endpoint_page.webhooks_service
         # No query before the service's: its address check (DNS) runs before the write transaction.
         form: WebhookForm | None = None
         try:
             form = WebhookForm.read(data)
-            await webhooks_service.update_endpoint(request.user, webhook_id, form.values(new=False))
+            await webhooks.update_endpoint(request.user, webhook_id, form.values(new=False))
         except DomainError as exc:
-            form = getattr(exc, "form", form) or WebhookForm.of(await webhooks_service.get_endpoint(webhook_id))
-            return await endpoint_page(request, webhooks_service, audit_service, webhook_id, form=form, error=exc)
-        flash(request, "Saved the endpoint.", "success")
-        return see_other_to(request, "admin_webhook", webhook_id=webhook_id)
+            form = getattr(exc, "form", form) or WebhookForm.of(await webhooks.get_endpoint(webhook_id))
+            return await endpoint_page.render(webhook_id, form=form, error=exc)
+        return done(request, "Saved the endpoint.", "admin_webhook", webhook_id=webhook_id)
 
     @post("/{webhook_id:int}/enable", name="admin_webhook_enable", media_type=MediaType.HTML)
-    async def enable(
-        self,
-        request: Request[User, Any, Any],
-        webhook_id: FromPath[int],
-        webhooks_service: NamedDependency[WebhookService],
-    ) -> Any:
+    async def enable(self, request: AdminRequest, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Any:
         """Let the endpoint receive its events again."""
         await webhooks_service.update_endpoint(request.user, webhook_id, {"is_active": True})
-        flash(request, "The endpoint is enabled: it receives its events.", "success")
-        return see_other_to(request, "admin_webhook", webhook_id=webhook_id)
+        message = "The endpoint is enabled: it receives its events."
+        return done(request, message, "admin_webhook", webhook_id=webhook_id)
 
     @post("/{webhook_id:int}/disable", name="admin_webhook_disable", media_type=MediaType.HTML)
-    async def disable(
-        self,
-        request: Request[User, Any, Any],
-        webhook_id: FromPath[int],
-        webhooks_service: NamedDependency[WebhookService],
-    ) -> Any:
+    async def disable(self, request: AdminRequest, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Any:
         """Stop sending the endpoint events (those not yet sent fail with that reason)."""
         await webhooks_service.update_endpoint(request.user, webhook_id, {"is_active": False})
-        flash(request, "The endpoint is disabled: it receives nothing until you enable it.", "success")
-        return see_other_to(request, "admin_webhook", webhook_id=webhook_id)
+        message = "The endpoint is disabled: it receives nothing until you enable it."
+        return done(request, message, "admin_webhook", webhook_id=webhook_id)
 
     @post("/{webhook_id:int}/test", name="admin_webhook_test", media_type=MediaType.HTML)
-    async def send_test(
-        self,
-        request: Request[User, Any, Any],
-        webhook_id: FromPath[int],
-        webhooks_service: NamedDependency[WebhookService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
+    async def send_test(self, request: AdminRequest, webhook_id: FromPath[int], endpoint_page: EndpointPageDep) -> Any:
         """Queue a ``webhook.test`` event to this endpoint; its delivery shows in the log."""
         try:
-            delivery = await webhooks_service.send_test(request.user, webhook_id)
+            delivery = await endpoint_page.webhooks_service.send_test(request.user, webhook_id)
         except DomainError as exc:
-            return await endpoint_page(
-                request,
-                webhooks_service,
-                audit_service,
-                webhook_id,
-                test_message=exc.detail,
-                status_code=exc.status_code,
-            )
-        flash(request, f"Test event {delivery.event_id} queued: see its delivery below.", "success")
-        return see_other_to(request, "admin_webhook", webhook_id=webhook_id, fragment="deliveries")
+            return await endpoint_page.render(webhook_id, test_message=exc.detail, status_code=exc.status_code)
+        message = f"Test event {delivery.event_id} queued: see its delivery below."
+        return done(request, message, "admin_webhook", webhook_id=webhook_id, fragment="deliveries")
 
     @get("/{webhook_id:int}/delete", name="admin_webhook_delete_confirm", media_type=MediaType.HTML)
-    async def confirm_delete(
-        self, webhook_id: FromPath[int], webhooks_service: NamedDependency[WebhookService]
-    ) -> Template:
+    async def confirm_delete(self, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Template:
         """Ask before deleting the endpoint (a page of its own: the question works without JavaScript)."""
         endpoint = await webhooks_service.get_endpoint(webhook_id)
         return Template("admin/webhooks/delete.html", context={"endpoint": endpoint})
 
     @post("/{webhook_id:int}/delete", name="admin_webhook_delete", media_type=MediaType.HTML)
-    async def delete(
-        self,
-        request: Request[User, Any, Any],
-        webhook_id: FromPath[int],
-        webhooks_service: NamedDependency[WebhookService],
-    ) -> Any:
+    async def delete(self, request: AdminRequest, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Any:
         """Delete the endpoint and its delivery log."""
         endpoint = await webhooks_service.get_endpoint(webhook_id)
         await webhooks_service.delete_endpoint(request.user, webhook_id)
-        flash(request, f"Deleted the endpoint {endpoint.url}.", "success")
-        return see_other_to(request, "admin_webhooks")
-
-
-async def endpoint_page(
-    request: Request[User, Any, Any],
-    webhooks: WebhookService,
-    audit: AuditService,
-    webhook_id: int,
-    *,
-    page: int = 1,
-    form: WebhookForm | None = None,
-    error: DomainError | None = None,
-    test_message: str = "",
-    status_code: int | None = None,
-) -> Template:
-    """The endpoint's admin page (or, for htmx aimed at ``#webhook-deliveries``, its delivery log).
-
-    Args:
-        request: The request (an htmx one may want the log alone).
-        webhooks: The webhook service.
-        audit: The audit service, for the endpoint's trail.
-        webhook_id: The endpoint.
-        page: The delivery log's page (``ADMIN_PAGE_SIZE`` a page, newest first).
-        form: The edit form's values (default: the endpoint's); ``error`` why it was refused.
-        test_message: Why "Send test event" was refused.
-        status_code: The response status (default: the error's, else 200).
-
-    Raises:
-        NotFound: there is no such endpoint.
-    """
-    endpoint = await webhooks.get_endpoint(webhook_id)
-    page = min(max(page, 1), 100_000)
-    deliveries, total = await webhooks.deliveries(
-        webhook_id, limit=ADMIN_PAGE_SIZE, offset=(page - 1) * ADMIN_PAGE_SIZE
-    )
-    return page_or_fragment(
-        request,
-        "admin/webhooks/detail.html",
-        {"webhook-deliveries": "admin/webhooks/_deliveries.html"},
-        {
-            "endpoint": endpoint,
-            "form": form or WebhookForm.of(endpoint),
-            "errors": error.field_errors if error else {},
-            "message": error.detail if error else "",
-            "event_labels": {name: EVENT_LABELS.get(name, name) for name in EVENT_NAMES},
-            "test_message": test_message,
-            "deliveries": deliveries,
-            "total": total,
-            "page": page,
-            "pages": page_count(total, ADMIN_PAGE_SIZE),
-            "audit_events": await audit.for_entity("webhook", [endpoint.id]),
-        },
-        status_code=status_code or (error.status_code if error else 200),
-    )
+        return done(request, f"Deleted the endpoint {endpoint.url}.", "admin_webhooks")
