@@ -76,13 +76,26 @@ def done_page(title: str, message: str, *, next_url: str, next_label: str) -> Te
     )
 
 
+class AccountLinks:
+    """The request and the account link service, which the pages here work with: the ``links`` of their
+    handlers (Litestar makes one per request from the dependencies ``__init__`` names)."""
+
+    def __init__(
+        self, request: Request[Any, Any, Any], account_links_service: NamedDependency[AccountLinkService]
+    ) -> None:
+        self.request, self.service = request, account_links_service
+
+
 class AccountLinkController(Controller):
     """Pages for account links sent by e-mail."""
 
     path = "/account"
     include_in_schema = False
     exception_handlers = {AccountLinkError: link_error_page}
-    dependencies = {"account": Provide(signed_in_account)}
+    dependencies = {
+        "account": Provide(signed_in_account),
+        "links": Provide(AccountLinks, sync_to_thread=False),
+    }
 
     # -- verify the address ----------------------------------------------------------------------
 
@@ -93,34 +106,26 @@ class AccountLinkController(Controller):
 
     @post("/verify-email", name="verify_email.resend", media_type=MediaType.HTML, guards=[requires_user])
     async def resend_verification(
-        self,
-        request: Request[User, Any, Any],
-        account: NamedDependency[User],
-        account_links_service: NamedDependency[AccountLinkService],
-        data: Annotated[NextForm, Form],
+        self, links: NamedDependency[AccountLinks], account: NamedDependency[User], data: Annotated[NextForm, Form]
     ) -> Any:
         """Send a new verification link (older ones stop working) and go back."""
+        request = links.request
         try:
-            await account_links_service.resend_verification(account)
+            await links.service.resend_verification(account)
             flash(request, f"We sent a new link to {account.email}. Only the newest link works.", "info")
         except Conflict as exc:  # confirmed already
             flash(request, exc.detail, "info")
         return see_other(request, safe_next(data.next, route_url(request, "account")))
 
     @get("/verify-email/{token:str}", name="verify_email", media_type=MediaType.HTML, opt={WRITES_ON_GET: True})
-    async def verify(
-        self,
-        request: Request[Any, Any, Any],
-        token: FromPath[str],
-        account_links_service: NamedDependency[AccountLinkService],
-    ) -> Template:
+    async def verify(self, links: NamedDependency[AccountLinks], token: FromPath[str]) -> Template:
         """Follow a verification link."""
-        user = await account_links_service.verify_email(token)
-        signed_in = request.user is not None
+        user = await links.service.verify_email(token)
+        signed_in = links.request.user is not None
         return done_page(
             "Your e-mail address is confirmed",
             f"Thank you: {user.email} is confirmed.",
-            next_url=route_url(request, "catalog" if signed_in else "sign_in"),
+            next_url=route_url(links.request, "catalog" if signed_in else "sign_in"),
             next_label="Continue shopping" if signed_in else "Sign in",
         )
 
@@ -154,30 +159,22 @@ class AccountLinkController(Controller):
         )
 
     @get("/reset-password/{token:str}", name="reset_password", media_type=MediaType.HTML)
-    async def reset_form(
-        self,
-        token: FromPath[str],
-        account_links_service: NamedDependency[AccountLinkService],
-    ) -> Template:
+    async def reset_form(self, links: NamedDependency[AccountLinks], token: FromPath[str]) -> Template:
         """A reset link's page: choose a new password (the link is used when the form is sent)."""
-        await account_links_service.check(token, LinkPurpose.RESET_PASSWORD)
+        await links.service.check(token, LinkPurpose.RESET_PASSWORD)
         return Template("accounts/reset_password.html", context={"token": token, "errors": {}}, headers=NO_STORE)
 
     @post("/reset-password/{token:str}", name="reset_password.submit", media_type=MediaType.HTML)
     async def reset(
-        self,
-        request: Request[Any, Any, Any],
-        token: FromPath[str],
-        account_links_service: NamedDependency[AccountLinkService],
-        data: Annotated[NewPasswordForm, Form],
+        self, links: NamedDependency[AccountLinks], token: FromPath[str], data: Annotated[NewPasswordForm, Form]
     ) -> Any:
         """Set the new password; every sign-in of the account ends; then sign in again."""
         try:
-            await account_links_service.reset_password(token, data.password)
+            await links.service.reset_password(token, data.password)
         except ValidationFailed as exc:
             return form_again("accounts/reset_password.html", exc, {"token": token}, headers=NO_STORE)
-        flash(request, "Your password was changed and every device was signed out. Sign in with it now.", "info")
-        return see_other_to(request, "sign_in")
+        flash(links.request, "Your password was changed and every device was signed out. Sign in with it now.", "info")
+        return see_other_to(links.request, "sign_in")
 
     # -- change the address ----------------------------------------------------------------------
 
@@ -189,50 +186,40 @@ class AccountLinkController(Controller):
     @post("/email", name="change_email.submit", media_type=MediaType.HTML, guards=[requires_user])
     async def change_email(
         self,
-        request: Request[User, Any, Any],
+        links: NamedDependency[AccountLinks],
         account: NamedDependency[User],
-        account_links_service: NamedDependency[AccountLinkService],
         data: Annotated[ChangeEmailForm, Form],
     ) -> Any:
         """Check the password and send a confirmation link to the new address; nothing changes yet."""
         try:
-            new_email = await account_links_service.request_email_change(
+            new_email = await links.service.request_email_change(
                 account, new_email=data.new_email, password=data.password
             )
         except ValidationFailed as exc:
             return form_again("accounts/change_email.html", exc, {"form": {"new_email": data.new_email}})
         flash(
-            request,
+            links.request,
             f"We sent a link to {new_email}. Your address changes when you follow it; "
             f"until then it stays {account.email}.",
             "info",
         )
-        return see_other_to(request, "account")
+        return see_other_to(links.request, "account")
 
     @get("/email/confirm/{token:str}", name="change_email.confirm", media_type=MediaType.HTML)
-    async def confirm_email_form(
-        self,
-        token: FromPath[str],
-        account_links_service: NamedDependency[AccountLinkService],
-    ) -> Template:
+    async def confirm_email_form(self, links: NamedDependency[AccountLinks], token: FromPath[str]) -> Template:
         """An e-mail change link's page: confirm the new address with one button."""
-        row = await account_links_service.check(token, LinkPurpose.CHANGE_EMAIL)
+        row = await links.service.check(token, LinkPurpose.CHANGE_EMAIL)
         return Template(
             "accounts/confirm_email_change.html", context={"token": token, "new_email": row.new_email}, headers=NO_STORE
         )
 
     @post("/email/confirm/{token:str}", name="change_email.confirm.submit", media_type=MediaType.HTML)
-    async def confirm_email(
-        self,
-        request: Request[Any, Any, Any],
-        token: FromPath[str],
-        account_links_service: NamedDependency[AccountLinkService],
-    ) -> Template:
+    async def confirm_email(self, links: NamedDependency[AccountLinks], token: FromPath[str]) -> Template:
         """Change the address now (checked for uniqueness again); the old address gets a notice."""
-        user = await account_links_service.confirm_email_change(token)
+        user = await links.service.confirm_email_change(token)
         return done_page(
             "Your e-mail address is changed",
             f"Your account's address is now {user.email}. Sign in with it from now on.",
-            next_url=route_url(request, "account"),
+            next_url=route_url(links.request, "account"),
             next_label="Your account",
         )

@@ -1,5 +1,6 @@
 """HTML controllers for accounts: register, sign in, sign out, profile, password, and deleting one's account."""
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +16,14 @@ from webshop.accounts.service import UserService
 from webshop.cart.service import CartService
 from webshop.cart.web import CART_KEY
 from webshop.db.models import User
-from webshop.errors import AuthenticationFailed, Conflict, PermissionDenied, TooManyAttempts, ValidationFailed
+from webshop.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    PermissionDenied,
+    TooManyAttempts,
+    ValidationFailed,
+)
 from webshop.security.session import AUTH_KEY, requires_user
 from webshop.security.throttle import SignInThrottle
 from webshop.text import Line
@@ -91,12 +99,45 @@ async def signed_in_account(request: Request[User, Any, Any], users_service: Nam
     return await users_service.get(request.user.id)
 
 
+def lock_headers(error: DomainError) -> dict[str, str] | None:
+    """``Retry-After`` (seconds) for a locked account (``TooManyAttempts``, 429), else no extra headers."""
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyAttempts) else None
+
+
+@dataclass(frozen=True)
+class ProfileForms:
+    """What the profile page's forms change the account with: ``account`` (``signed_in_account``), the
+    user service and the sign-in throttle (a password typed here counts as one typed at sign-in); the
+    ``profile`` of their handlers (Litestar makes one per request from the dependencies the fields name).
+    """
+
+    request: Request[User, Any, Any]
+    account: NamedDependency[User]
+    users_service: NamedDependency[UserService]
+    sign_in_throttle: NamedDependency[SignInThrottle]
+
+    def again(self, error: DomainError, message_key: str = "message") -> Template:
+        """The profile page again in ``error``'s status, its message beside the form ``message_key`` names
+        (a lock: 429 with ``Retry-After``, as at sign-in); nothing was changed."""
+        return form_again(
+            "accounts/profile.html",
+            error,
+            {},
+            status_code=error.status_code,
+            message_key=message_key,
+            headers=lock_headers(error),
+        )
+
+
 class AccountController(Controller):
     """Account pages."""
 
     path = "/account"
     include_in_schema = False
-    dependencies = {"account": Provide(signed_in_account)}
+    dependencies = {
+        "account": Provide(signed_in_account),
+        "profile": Provide(ProfileForms, sync_to_thread=False),
+    }
 
     @get("/register", name="register", media_type=MediaType.HTML)
     async def register_form(self, next: FromQuery[str | None] = None) -> Template:
@@ -154,7 +195,7 @@ class AccountController(Controller):
                 "accounts/sign_in.html",
                 context={"form": {"email": form.email}, "message": message, "next": safe_next(form.next, "")},
                 status_code=429 if locked else 400,
-                headers={"Retry-After": str(exc.retry_after)} if locked else None,  # type: ignore[union-attr]
+                headers=lock_headers(exc),
             )
         await sign_in_browser(request, users_service, user)
         return see_other(request, safe_next(form.next, route_url(request, "catalog")))
@@ -174,69 +215,41 @@ class AccountController(Controller):
         return Template("accounts/profile.html", context={"errors": {}, "saved": saved})
 
     @post("/profile", name="account.profile", media_type=MediaType.HTML, guards=[requires_user])
-    async def update_profile(
-        self,
-        request: Request[User, Any, Any],
-        account: NamedDependency[User],
-        users_service: NamedDependency[UserService],
-        data: FormFields,
-    ) -> Any:
+    async def update_profile(self, profile: NamedDependency[ProfileForms], data: FormFields) -> Any:
         """Change the display name."""
         try:
-            await users_service.update_profile(account, name=read_form(ProfileForm, data).name)
+            await profile.users_service.update_profile(profile.account, name=read_form(ProfileForm, data).name)
         except ValidationFailed as exc:
-            return form_again("accounts/profile.html", exc, {})
-        return see_other_to(request, "account", query={"saved": "profile"})
+            return profile.again(exc)
+        return see_other_to(profile.request, "account", query={"saved": "profile"})
 
     @post("/password", name="account.password", media_type=MediaType.HTML, guards=[requires_user])
-    async def change_password(
-        self,
-        request: Request[User, Any, Any],
-        account: NamedDependency[User],
-        users_service: NamedDependency[UserService],
-        data: FormFields,
-        sign_in_throttle: NamedDependency[SignInThrottle],
-    ) -> Any:
+    async def change_password(self, profile: NamedDependency[ProfileForms], data: FormFields) -> Any:
         """Change the password; every other session of the account is signed out (429 with ``Retry-After``
         while the account is locked after too many wrong passwords, as at sign-in)."""
         try:
             form = read_form(PasswordForm, data)
-            await users_service.change_password(
-                account, current=form.current_password, new=form.new_password, throttle=sign_in_throttle
+            await profile.users_service.change_password(
+                profile.account, current=form.current_password, new=form.new_password, throttle=profile.sign_in_throttle
             )
-        except TooManyAttempts as exc:
-            headers = {"Retry-After": str(exc.retry_after)}
-            return form_again(
-                "accounts/profile.html", exc, {}, status_code=429, message_key="password_message", headers=headers
-            )
-        except ValidationFailed as exc:
-            return form_again("accounts/profile.html", exc, {}, message_key="password_message")
-        await sign_in_browser(request, users_service, account)
-        return see_other_to(request, "account", query={"saved": "password"})
+        except (TooManyAttempts, ValidationFailed) as exc:
+            return profile.again(exc, "password_message")
+        await sign_in_browser(profile.request, profile.users_service, profile.account)
+        return see_other_to(profile.request, "account", query={"saved": "password"})
 
     @post("/delete", name="account.delete", media_type=MediaType.HTML, guards=[requires_user])
-    async def delete_account(
-        self,
-        request: Request[User, Any, Any],
-        account: NamedDependency[User],
-        users_service: NamedDependency[UserService],
-        data: FormFields,
-        sign_in_throttle: NamedDependency[SignInThrottle],
-    ) -> Any:
+    async def delete_account(self, profile: NamedDependency[ProfileForms], data: FormFields) -> Any:
         """Erase the account (GDPR art. 17: personal data gone, orders kept) once the password confirms it,
         then sign out with a message; a wrong password (403), the last admin (409) or a lock (429) shows the
         page again with the reason and changes nothing."""
         try:
             form = read_form(DeleteAccountForm, data)
-            await users_service.erase_self(account, password=form.password, throttle=sign_in_throttle)
-        except TooManyAttempts as exc:
-            headers = {"Retry-After": str(exc.retry_after)}
-            return form_again(
-                "accounts/profile.html", exc, {}, status_code=429, message_key="delete_message", headers=headers
+            await profile.users_service.erase_self(
+                profile.account, password=form.password, throttle=profile.sign_in_throttle
             )
-        except (PermissionDenied, Conflict, ValidationFailed) as exc:
-            status = exc.status_code
-            return form_again("accounts/profile.html", exc, {}, status_code=status, message_key="delete_message")
+        except (TooManyAttempts, PermissionDenied, Conflict, ValidationFailed) as exc:
+            return profile.again(exc, "delete_message")
+        request = profile.request
         request.set_session({})  # signed out: the sign-in session's row went with the erasure
         flash(request, "Your account was deleted and you are signed out. Your orders are kept for our records.", "info")
         return see_other_to(request, "catalog")

@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
@@ -28,12 +28,11 @@ from webshop.checkout.guest_links import GUEST_LINK_LIFETIME, GuestLinkError, gu
 from webshop.config import Settings
 from webshop.db.models import Order
 from webshop.errors import Conflict, InvalidTransition, ValidationFailed
-from webshop.invoices.service import Document, InvoiceService, documents_of
+from webshop.invoices.service import Document, InvoiceService
 from webshop.invoices.web import number_of, pdf_response
-from webshop.orders.fulfilment import shop_groups
 from webshop.orders.refunds import RefundService
-from webshop.orders.service import OrderService, shopper_may_cancel
-from webshop.orders.web import cancel_question
+from webshop.orders.service import OrderService
+from webshop.orders.web import QueryFlag, cancel_question, order_page_context
 from webshop.text import Line
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
@@ -59,152 +58,132 @@ def guest_link_error_page(request: Request[Any, Any, Any], exc: GuestLinkError) 
     )
 
 
-async def guest_order(token: str, settings: Settings, orders_service: OrderService) -> Order:
-    """The order a link's ``token`` names (its lines loaded), whoever it belongs to now.
+class GuestOrderLink:
+    """A guest's order link (``token``, the path's) with what its pages need: the ``link`` of the handlers
+    here (Litestar makes one per request from the dependencies ``__init__`` names)."""
 
-    Raises:
-        GuestLinkError: the link is altered or expired.
-        NotFound: the order is gone.
-    """
-    return await orders_service.get_by_number(guest_order_number(settings.security.secret_key, token))
+    def __init__(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
+        orders_service: NamedDependency[OrderService],
+        refunds_service: NamedDependency[RefundService],
+    ) -> None:
+        self.request, self.token, self.settings = request, token, settings
+        self.orders, self.refunds = orders_service, refunds_service
+
+    @property
+    def number(self) -> str:
+        """The number of the order the link names.
+
+        Raises:
+            GuestLinkError: the link is altered or expired.
+        """
+        return guest_order_number(self.settings.security.secret_key, self.token)
+
+    async def order(self) -> Order:
+        """The order the link names (its lines loaded), whoever it belongs to now.
+
+        Raises:
+            GuestLinkError: the link is altered or expired.
+            NotFound: the order is gone.
+        """
+        return await self.orders.get_by_number(self.number)
+
+    async def page(
+        self,
+        order: Order,
+        *,
+        placed: bool = False,
+        cancelled: bool = False,
+        error: str = "",
+        account_error: ValidationFailed | Conflict | None = None,
+    ) -> Template:
+        """``orders/detail.html`` for a guest's order by its link: the account's order page without the
+        account's history, its documents and "Cancel this order" by the link, and "Create an account" (with
+        ``account_error``, the refused attempt, and its status code; ``error``: a refused cancel, 409)."""
+        context = await order_page_context(order, self.orders, self.refunds, placed=placed, cancelled=cancelled)
+        link = self.settings.shop.base_url.rstrip("/") + route_url(self.request, "order.guest", token=self.token)
+        return Template(
+            "orders/detail.html",
+            context={
+                **context,
+                "error": error,
+                "guest_token": self.token,
+                "guest_link": link,
+                "guest_link_days": GUEST_LINK_LIFETIME.days,
+                "account_error": account_error,
+                "account_exists": isinstance(account_error, AccountExists),
+                "errors": account_error.field_errors if account_error else {},
+            },
+            status_code=account_error.status_code if account_error else (409 if error else 200),
+            headers=PRIVATE,
+        )
 
 
-async def guest_order_page(
-    request: Request[Any, Any, Any],
-    order: Order,
-    token: str,
-    settings: Settings,
-    orders_service: OrderService,
-    refunds_service: RefundService,
-    *,
-    placed: bool = False,
-    cancelled: bool = False,
-    error: str = "",
-    account_error: ValidationFailed | Conflict | None = None,
-) -> Template:
-    """``orders/detail.html`` for a guest's order by its link: the account's order page without the
-    account's history, its documents and "Cancel this order" by the link, and "Create an account" (with
-    ``account_error``, the refused attempt, and its status code; ``error``: a refused cancel, 409)."""
-    return Template(
-        "orders/detail.html",
-        context={
-            "order": order,
-            "thumbnails": await orders_service.thumbnails([order]),
-            "placed": placed,
-            "cancelled": cancelled,
-            "error": error,
-            "cancellable": shopper_may_cancel(order),
-            "groups": shop_groups(order),
-            "invoices": await documents_of(orders_service.repository.session, order.id),
-            "refunds": await refunds_service.for_order(order),
-            "guest_token": token,
-            "guest_link": settings.shop.base_url.rstrip("/") + route_url(request, "order.guest", token=token),
-            "guest_link_days": GUEST_LINK_LIFETIME.days,
-            "account_error": account_error,
-            "account_exists": isinstance(account_error, AccountExists),
-            "errors": account_error.field_errors if account_error else {},
-        },
-        status_code=account_error.status_code if account_error else (409 if error else 200),
-        headers=PRIVATE,
-    )
+class GuestLinkPages(Controller):
+    """Pages by a guest's signed link: an altered or expired link is its own error page."""
+
+    include_in_schema = False
+    exception_handlers = {GuestLinkError: guest_link_error_page}
+    dependencies = {"link": Provide(GuestOrderLink, sync_to_thread=False)}
 
 
-class GuestOrderController(Controller):
+class GuestOrderController(GuestLinkPages):
     """A guest's order by its signed link (no account needed)."""
 
     path = "/orders/guest"
-    include_in_schema = False
-    exception_handlers = {GuestLinkError: guest_link_error_page}
 
     @get("/{token:str}", name="order.guest", media_type=MediaType.HTML)
     async def detail(
-        self,
-        request: Request[Any, Any, Any],
-        token: FromPath[str],
-        settings: NamedDependency[Settings],
-        orders_service: NamedDependency[OrderService],
-        refunds_service: NamedDependency[RefundService],
-        placed: FromQuery[str | None] = None,
-        cancelled: FromQuery[str | None] = None,
+        self, link: NamedDependency[GuestOrderLink], placed: QueryFlag = None, cancelled: QueryFlag = None
     ) -> Any:
         """The order page by its link (the confirmation page of a guest's checkout)."""
-        order = await guest_order(token, settings, orders_service)
+        order = await link.order()
         if order.user_id is not None:
-            return see_other_to(request, "order", number=order.number)
-        return await guest_order_page(
-            request,
-            order,
-            token,
-            settings,
-            orders_service,
-            refunds_service,
-            placed=bool(placed),
-            cancelled=bool(cancelled),
-        )
+            return see_other_to(link.request, "order", number=order.number)
+        return await link.page(order, placed=bool(placed), cancelled=bool(cancelled))
 
     @get("/{token:str}/cancel", name="order.guest.cancel_confirm", media_type=MediaType.HTML)
-    async def confirm_cancel(
-        self,
-        request: Request[Any, Any, Any],
-        token: FromPath[str],
-        settings: NamedDependency[Settings],
-        orders_service: NamedDependency[OrderService],
-    ) -> Any:
+    async def confirm_cancel(self, link: NamedDependency[GuestOrderLink]) -> Any:
         """Ask before cancelling (``orders/cancel.html``, as for an account; changes nothing)."""
-        order = await guest_order(token, settings, orders_service)
+        order = await link.order()
         if order.user_id is not None:
-            return see_other_to(request, "order.cancel_confirm", number=order.number)
-        return Template("orders/cancel.html", context={**cancel_question(order), "guest_token": token}, headers=PRIVATE)
+            return see_other_to(link.request, "order.cancel_confirm", number=order.number)
+        context = {**cancel_question(order), "guest_token": link.token}
+        return Template("orders/cancel.html", context=context, headers=PRIVATE)
 
     @post("/{token:str}/cancel", name="order.guest.cancel", media_type=MediaType.HTML)
-    async def cancel(
-        self,
-        request: Request[Any, Any, Any],
-        token: FromPath[str],
-        settings: NamedDependency[Settings],
-        orders_service: NamedDependency[OrderService],
-        refunds_service: NamedDependency[RefundService],
-    ) -> Any:
+    async def cancel(self, link: NamedDependency[GuestOrderLink]) -> Any:
         """Cancel the order by its link (until it ships): stock back, a paid order refunded, an e-mail sent."""
-        number = guest_order_number(settings.security.secret_key, token)
         try:
-            await orders_service.cancel_by_guest(number)
+            await link.orders.cancel_by_guest(link.number)
         except InvalidTransition as exc:
-            order = await guest_order(token, settings, orders_service)
-            return await guest_order_page(
-                request, order, token, settings, orders_service, refunds_service, error=exc.detail
-            )
-        return see_other_to(request, "order.guest", token=token, query={"cancelled": "1"})
+            return await link.page(await link.order(), error=exc.detail)
+        return see_other_to(link.request, "order.guest", token=link.token, query={"cancelled": "1"})
 
     @get("/{token:str}/invoice.pdf", name="order.guest.invoice")
     async def invoice(
-        self,
-        request: Request[Any, Any, Any],
-        token: FromPath[str],
-        settings: NamedDependency[Settings],
-        orders_service: NamedDependency[OrderService],
-        invoices_service: NamedDependency[InvoiceService],
+        self, link: NamedDependency[GuestOrderLink], invoices_service: NamedDependency[InvoiceService]
     ) -> Response[bytes] | Any:
         """The order's invoice as a PDF download."""
-        order = await guest_order(token, settings, orders_service)
+        order = await link.order()
         if order.user_id is not None:
-            return see_other_to(request, "order.invoice", number=order.number)
+            return see_other_to(link.request, "order.invoice", number=order.number)
         return _private(pdf_response(await invoices_service.invoice_document(order)))
 
     @get("/{token:str}/credit-notes/{filename:str}", name="order.guest.credit_note")
     async def credit_note(
         self,
-        request: Request[Any, Any, Any],
-        token: FromPath[str],
+        link: NamedDependency[GuestOrderLink],
         filename: FromPath[str],
-        settings: NamedDependency[Settings],
-        orders_service: NamedDependency[OrderService],
         invoices_service: NamedDependency[InvoiceService],
     ) -> Response[bytes] | Any:
         """One of the order's credit notes as a PDF download (``CN-2026-000001.pdf``)."""
-        order = await guest_order(token, settings, orders_service)
+        order = await link.order()
         if order.user_id is not None:
-            return see_other_to(request, "order.credit_note", number=order.number, filename=filename)
+            return see_other_to(link.request, "order.credit_note", number=order.number, filename=filename)
         document: Document = await invoices_service.credit_note_document(order, number=number_of(filename))
         return _private(pdf_response(document))
 
@@ -214,38 +193,29 @@ def _private(response: Response[bytes]) -> Response[bytes]:
     return response
 
 
-class GuestAccountController(Controller):
+class GuestAccountController(GuestLinkPages):
     """ "Create an account" from a guest's order."""
 
     path = "/account/register/order"
-    include_in_schema = False
-    exception_handlers = {GuestLinkError: guest_link_error_page}
 
     @post("/{token:str}", name="order.guest.account", media_type=MediaType.HTML)
     async def create_account(
         self,
-        request: Request[Any, Any, Any],
-        token: FromPath[str],
+        link: NamedDependency[GuestOrderLink],
         data: FormFields,
-        settings: NamedDependency[Settings],
-        orders_service: NamedDependency[OrderService],
-        refunds_service: NamedDependency[RefundService],
         users_service: NamedDependency[UserService],
         account_links_service: NamedDependency[AccountLinkService],
     ) -> Any:
         """Create the account with the order's e-mail address and this password, give it the order and
         sign in; the order page again with the reason otherwise (an account exists: sign in instead)."""
-        number = guest_order_number(settings.security.secret_key, token)
+        request, number = link.request, link.number
         try:
             password = read_form(GuestAccountForm, data).password
             user, order = await create_account_for_order(account_links_service, number, password)
         except (ValidationFailed, Conflict) as exc:
             if isinstance(exc, Conflict) and not isinstance(exc, AccountExists):
                 return see_other_to(request, "order", number=number)  # adopted meanwhile: the account's page
-            order = await guest_order(token, settings, orders_service)
-            return await guest_order_page(
-                request, order, token, settings, orders_service, refunds_service, account_error=exc
-            )
+            return await link.page(await link.order(), account_error=exc)
         await sign_in_browser(request, users_service, user)
         flash(
             request,

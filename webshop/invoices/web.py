@@ -5,16 +5,14 @@ shopper's own orders only; another customer's order, an order without an invoice
 credit note are the same 404. Signed-out visitors are sent to the sign-in form (``requires_user``).
 """
 
-from typing import Any
-
-from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
-from webshop.db.models import User
+from webshop.db.models import Order
 from webshop.errors import NotFound
 from webshop.invoices.service import Document, InvoiceService
-from webshop.orders.service import OrderService
+from webshop.orders.web import own_order
 from webshop.security.session import requires_user
 
 PDF = "application/pdf"
@@ -49,28 +47,18 @@ class InvoiceController(Controller):
     path = "/orders"
     guards = [requires_user]
     include_in_schema = False
+    dependencies = {"order": Provide(own_order)}
 
     @get("/{number:str}/invoice.pdf", name="order.invoice")
     async def invoice(
-        self,
-        request: Request[User, Any, Any],
-        number: FromPath[str],
-        orders_service: NamedDependency[OrderService],
-        invoices_service: NamedDependency[InvoiceService],
+        self, order: NamedDependency[Order], invoices_service: NamedDependency[InvoiceService]
     ) -> Response[bytes]:
         """The order's invoice as a PDF download."""
-        order = await orders_service.get_by_number(number, user_id=request.user.id)
         return pdf_response(await invoices_service.invoice_document(order))
 
     @get("/{number:str}/credit-notes/{filename:str}", name="order.credit_note")
     async def credit_note(
-        self,
-        request: Request[User, Any, Any],
-        number: FromPath[str],
-        filename: FromPath[str],
-        orders_service: NamedDependency[OrderService],
-        invoices_service: NamedDependency[InvoiceService],
+        self, order: NamedDependency[Order], filename: FromPath[str], invoices_service: NamedDependency[InvoiceService]
     ) -> Response[bytes]:
         """One of the order's credit notes as a PDF download (``CN-2026-000001.pdf``)."""
-        order = await orders_service.get_by_number(number, user_id=request.user.id)
         return pdf_response(await invoices_service.credit_note_document(order, number=number_of(filename)))

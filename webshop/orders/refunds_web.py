@@ -10,10 +10,11 @@ stays pending; its "Retry" button asks again with the same key.
 """
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
@@ -81,43 +82,70 @@ def read_refund_form(order: Order, fields: dict[str, Any]) -> tuple[dict[str, An
     return form, lines, amount
 
 
+@dataclass(frozen=True)
+class RefundPage:
+    """The refund page of order ``order_id`` (the path's) and the services it reads and writes with: the
+    ``page`` of the handlers here (Litestar makes one per request from the dependencies the fields name)."""
+
+    order_id: FromPath[int]
+    orders_service: NamedDependency[OrderService]
+    refunds_service: NamedDependency[RefundService]
+    users_service: NamedDependency[UserService]
+
+    async def order(self) -> Order:
+        """The order (its lines loaded); ``NotFound`` when there is no such order."""
+        return await self.orders_service.get_for(self.order_id)
+
+    async def render(self, order: Order, form: dict[str, Any], *, error: DomainError | None = None) -> Template:
+        """The refund page of ``order`` with ``form``'s values; with ``error``, its message (and status)."""
+        problem = refundable_problem(order)
+        return Template(
+            "admin/orders/refund.html",
+            context={
+                "order": order,
+                "customer": await self.users_service.get_one_or_none(id=order.user_id) if order.user_id else None,
+                "lines_left": await self.refunds_service.lines_left(order),
+                "amount_left": amount_left(order),
+                "refundable": problem is None,
+                "problem": problem.detail if problem else "",
+                "refunds": await self.refunds_service.for_order(order),
+                "form": form,
+                "errors": error.field_errors if error else {},
+                "message": error.detail if error else "",
+            },
+            status_code=error.status_code if error else 200,
+        )
+
+
+def new_form() -> dict[str, Any]:
+    """The refund form as the page first shows it, with a new one-time token."""
+    return {"token": new_refund_token(), "amount": "", "reason": "", "restock": False, "qty": {}}
+
+
 class AdminRefundController(AdminPages):
     """Refunding an order's lines or an amount; retrying a refund the provider has not answered."""
 
     path = "/admin/orders/{order_id:int}/refunds"
+    dependencies = {"page": Provide(RefundPage, sync_to_thread=False)}
 
     @get("", name="admin_order_refunds", media_type=MediaType.HTML)
-    async def form(
-        self,
-        order_id: FromPath[int],
-        orders_service: NamedDependency[OrderService],
-        refunds_service: NamedDependency[RefundService],
-        users_service: NamedDependency[UserService],
-    ) -> Template:
+    async def form(self, page: NamedDependency[RefundPage]) -> Template:
         """The refund form (and the order's refunds so far)."""
-        order = await orders_service.get_for(order_id)
-        form = {"token": new_refund_token(), "amount": "", "reason": "", "restock": False, "qty": {}}
-        return await refund_page(order, form, refunds_service, users_service)
+        return await page.render(await page.order(), new_form())
 
     @post("", name="admin_order_refund_create", media_type=MediaType.HTML)
     async def create(
-        self,
-        request: Request[User, Any, Any],
-        order_id: FromPath[int],
-        data: FormFields,
-        orders_service: NamedDependency[OrderService],
-        refunds_service: NamedDependency[RefundService],
-        users_service: NamedDependency[UserService],
+        self, request: Request[User, Any, Any], page: NamedDependency[RefundPage], data: FormFields
     ) -> Any:
         """Refund what the form says; the form again with the message when it is refused."""
-        order = await orders_service.get_for(order_id)
-        form: dict[str, Any] = {"token": new_refund_token(), "amount": "", "reason": "", "restock": False, "qty": {}}
+        order = await page.order()
+        form = new_form()
         try:
             form, lines, amount = read_refund_form(order, data)
             if not form["token"]:
                 raise ValidationFailed("This form has expired. Check the figures and send it again.")
-            refund = await refunds_service.refund(
-                order_id,
+            refund = await page.refunds_service.refund(
+                page.order_id,
                 lines=lines,
                 amount=amount,
                 restock=bool(form["restock"]),
@@ -128,23 +156,18 @@ class AdminRefundController(AdminPages):
         except DomainError as exc:
             if not form["token"]:
                 form["token"] = new_refund_token()
-            fresh = await orders_service.get_for(order_id)
-            return await refund_page(fresh, form, refunds_service, users_service, error=exc)
+            return await page.render(await page.order(), form, error=exc)
         flash_outcome(request, refund)
-        return see_other_to(request, "admin_order", order_id=order_id)
+        return see_other_to(request, "admin_order", order_id=page.order_id)
 
     @post("/{refund_id:int}/retry", name="admin_order_refund_retry", media_type=MediaType.HTML)
     async def retry(
-        self,
-        request: Request[User, Any, Any],
-        order_id: FromPath[int],
-        refund_id: FromPath[int],
-        refunds_service: NamedDependency[RefundService],
+        self, request: Request[User, Any, Any], refund_id: FromPath[int], page: NamedDependency[RefundPage]
     ) -> Any:
         """Ask the payment provider again for a pending refund (a no-op once it has answered)."""
-        refund = await refunds_service.retry(refund_id, actor=request.user, order_id=order_id)
+        refund = await page.refunds_service.retry(refund_id, actor=request.user, order_id=page.order_id)
         flash_outcome(request, refund)
-        return see_other_to(request, "admin_order", order_id=order_id)
+        return see_other_to(request, "admin_order", order_id=page.order_id)
 
 
 def flash_outcome(request: Request[User, Any, Any], refund: Refund) -> None:
@@ -156,34 +179,6 @@ def flash_outcome(request: Request[User, Any, Any], refund: Refund) -> None:
         flash(request, f"The payment provider refused the refund of {amount}: {refund.failure_reason}", "error")
     else:
         flash(request, f"The payment provider has not confirmed the refund of {amount} yet: retry it.", "error")
-
-
-async def refund_page(
-    order: Order,
-    form: dict[str, Any],
-    refunds_service: RefundService,
-    users_service: UserService,
-    *,
-    error: DomainError | None = None,
-) -> Template:
-    """The refund page of ``order`` with ``form``'s values; with ``error``, its message (and status)."""
-    problem = refundable_problem(order)
-    return Template(
-        "admin/orders/refund.html",
-        context={
-            "order": order,
-            "customer": await users_service.get_one_or_none(id=order.user_id) if order.user_id else None,
-            "lines_left": await refunds_service.lines_left(order),
-            "amount_left": amount_left(order),
-            "refundable": problem is None,
-            "problem": problem.detail if problem else "",
-            "refunds": await refunds_service.for_order(order),
-            "form": form,
-            "errors": error.field_errors if error else {},
-            "message": error.detail if error else "",
-        },
-        status_code=error.status_code if error else 200,
-    )
 
 
 __all__ = ["AdminRefundController", "read_refund_form"]

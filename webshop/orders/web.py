@@ -23,6 +23,8 @@ from webshop.web.responses import page_count, see_other_to
 
 ORDERS_PAGE_SIZE = 20
 """Orders per page of the history."""
+QueryFlag = FromQuery[str | None]
+"""A flag of the order page's query string (``?placed=1``, ``?cancelled=1``): set when given and not empty."""
 
 
 async def own_order(
@@ -34,6 +36,29 @@ async def own_order(
         NotFound: no such order, or another customer's (the same answer).
     """
     return await orders_service.get_by_number(number, user_id=request.user.id)
+
+
+async def order_page_context(
+    order: Order,
+    orders_service: OrderService,
+    refunds_service: RefundService,
+    *,
+    placed: bool = False,
+    cancelled: bool = False,
+) -> dict[str, Any]:
+    """The context of ``orders/detail.html`` for ``order`` (an account's or a guest's): its lines with
+    their thumbnails, shop groups, documents and refunds; ``placed`` for the confirmation after checkout,
+    ``cancelled`` right after the shopper cancelled it."""
+    return {
+        "order": order,
+        "thumbnails": await orders_service.thumbnails([order]),
+        "placed": placed,
+        "cancelled": cancelled,
+        "cancellable": shopper_may_cancel(order),
+        "groups": shop_groups(order),
+        "invoices": await documents_of(orders_service.repository.session, order.id),
+        "refunds": await refunds_service.for_order(order),
+    }
 
 
 def cancel_question(order: Order) -> dict[str, Any]:
@@ -84,23 +109,14 @@ class OrderController(Controller):
         order: NamedDependency[Order],
         orders_service: NamedDependency[OrderService],
         refunds_service: NamedDependency[RefundService],
-        placed: FromQuery[str | None] = None,
-        cancelled: FromQuery[str | None] = None,
+        placed: QueryFlag = None,
+        cancelled: QueryFlag = None,
     ) -> Template:
         """One order (the confirmation page right after checkout)."""
-        return Template(
-            "orders/detail.html",
-            context={
-                "order": order,
-                "thumbnails": await orders_service.thumbnails([order]),
-                "placed": bool(placed),
-                "cancelled": bool(cancelled),
-                "cancellable": shopper_may_cancel(order),
-                "groups": shop_groups(order),
-                "invoices": await documents_of(orders_service.repository.session, order.id),
-                "refunds": await refunds_service.for_order(order),
-            },
+        context = await order_page_context(
+            order, orders_service, refunds_service, placed=bool(placed), cancelled=bool(cancelled)
         )
+        return Template("orders/detail.html", context=context)
 
     @get("/{number:str}/cancel", name="order.cancel_confirm", media_type=MediaType.HTML)
     async def confirm_cancel(self, order: NamedDependency[Order]) -> Template:

@@ -28,7 +28,7 @@ from typing import Any
 
 from litestar import Controller, MediaType, Request, get, post
 from litestar.datastructures import CacheControlHeader
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, SkipValidation
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_404_NOT_FOUND, HTTP_422_UNPROCESSABLE_ENTITY
@@ -57,6 +57,8 @@ TEST_CARDS: tuple[tuple[str, str], ...] = (
     (CARD_DELAYED, "is processing, then pays a few seconds later"),
 )
 """The test cards the pages list, with what each does (the table in ``webshop.payments.testing``)."""
+Provider = NamedDependency[TestProvider]
+"""The type of the handlers' ``provider`` (``provider_for_writes``) and ``payment_provider``."""
 APPROVE = "complete"
 """The authenticate form's ``outcome`` that approves; any other value fails the authentication."""
 
@@ -118,6 +120,15 @@ def _pay_page(row: TestPaymentIntent, *, status_code: int = 200) -> Template:
     )
 
 
+async def provider_for_writes(
+    payment_provider: Provider, db_session: NamedDependency[SkipValidation[AsyncSession]]
+) -> TestProvider:
+    """The ``provider`` of the handlers that change an intent: the test payment service, which writes in
+    its own session, once the shop's session has ended its transaction (so it holds no lock meanwhile)."""
+    await end_transaction(db_session)
+    return payment_provider
+
+
 class TestPaymentPageController(Controller):
     """The test payment service's hosted payment and authenticate pages (see the module docstring)."""
 
@@ -126,10 +137,11 @@ class TestPaymentPageController(Controller):
     include_in_schema = False
     # Payment pages are never kept by a browser or proxy cache (back after paying shows the outcome).
     cache_control = CacheControlHeader(no_store=True)
+    dependencies = {"provider": Provide(provider_for_writes)}
 
     @get("/pay/{reference:str}", name="test_payments.pay", media_type=MediaType.HTML)
     async def pay_page(
-        self, request: Request[Any, Any, Any], reference: FromPath[str], payment_provider: NamedDependency[TestProvider]
+        self, request: Request[Any, Any, Any], reference: FromPath[str], payment_provider: Provider
     ) -> Template | Redirect:
         """The hosted payment page of intent ``reference``."""
         row = await _waiting(request, payment_provider, reference, PaymentStatus.REQUIRES_PAYMENT)
@@ -137,42 +149,30 @@ class TestPaymentPageController(Controller):
 
     @post("/pay/{reference:str}", name="test_payments.pay_submit", media_type=MediaType.HTML)
     async def pay(
-        self,
-        request: Request[Any, Any, Any],
-        reference: FromPath[str],
-        data: FormFields,
-        payment_provider: NamedDependency[TestProvider],
-        db_session: NamedDependency[SkipValidation[AsyncSession]],
+        self, request: Request[Any, Any, Any], reference: FromPath[str], data: FormFields, provider: Provider
     ) -> Template | Redirect:
         """Try the typed card; a declined one shows the page again with the reason (422)."""
-        await end_transaction(db_session)  # the service writes in its own session: the shop's holds no lock
         card_number = data.get("card_number")
         try:
-            row = await payment_provider.pay_with_card(reference, card_number if isinstance(card_number, str) else "")
+            row = await provider.pay_with_card(reference, card_number if isinstance(card_number, str) else "")
         except LookupError:
             return _unknown()
         if row.status == PaymentStatus.REQUIRES_PAYMENT.value:
             return _pay_page(row, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
-        return _where(request, payment_provider, row)
+        return _where(request, provider, row)
 
     @post("/pay/{reference:str}/cancel", name="test_payments.cancel", media_type=MediaType.HTML)
-    async def cancel(
-        self,
-        reference: FromPath[str],
-        payment_provider: NamedDependency[TestProvider],
-        db_session: NamedDependency[SkipValidation[AsyncSession]],
-    ) -> Template | Redirect:
+    async def cancel(self, reference: FromPath[str], provider: Provider) -> Template | Redirect:
         """Cancel the payment and go back to the shop (a paid intent stays paid)."""
-        await end_transaction(db_session)
-        row = await payment_provider.intent(reference)
+        row = await provider.intent(reference)
         if row is None:
             return _unknown()
-        await payment_provider.cancel_intent(reference)
-        return _see_other(payment_provider.return_url_of(row))
+        await provider.cancel_intent(reference)
+        return _see_other(provider.return_url_of(row))
 
     @get("/authenticate/{reference:str}", name="test_payments.authenticate", media_type=MediaType.HTML)
     async def authenticate_page(
-        self, request: Request[Any, Any, Any], reference: FromPath[str], payment_provider: NamedDependency[TestProvider]
+        self, request: Request[Any, Any, Any], reference: FromPath[str], payment_provider: Provider
     ) -> Template | Redirect:
         """The 3-D Secure style step of intent ``reference``."""
         row = await _waiting(request, payment_provider, reference, PaymentStatus.REQUIRES_ACTION)
@@ -182,17 +182,11 @@ class TestPaymentPageController(Controller):
 
     @post("/authenticate/{reference:str}", name="test_payments.authenticate_submit", media_type=MediaType.HTML)
     async def authenticate(
-        self,
-        request: Request[Any, Any, Any],
-        reference: FromPath[str],
-        data: FormFields,
-        payment_provider: NamedDependency[TestProvider],
-        db_session: NamedDependency[SkipValidation[AsyncSession]],
+        self, request: Request[Any, Any, Any], reference: FromPath[str], data: FormFields, provider: Provider
     ) -> Template | Redirect:
         """Complete (pays) or fail (back to the card form, with the reason) the authentication."""
-        await end_transaction(db_session)
         try:
-            row = await payment_provider.authenticate(reference, approve=data.get("outcome") == APPROVE)
+            row = await provider.authenticate(reference, approve=data.get("outcome") == APPROVE)
         except LookupError:
             return _unknown()
-        return _where(request, payment_provider, row)
+        return _where(request, provider, row)
