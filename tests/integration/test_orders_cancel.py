@@ -112,6 +112,12 @@ async def test_shopper_confirms_first_then_the_paid_order_is_cancelled_refunded_
     assert "Yes, cancel this order" not in again.text
     repeat = await post(client, f"/orders/{number}/cancel", token_from=f"/orders/{number}")
     assert repeat.status_code == 409 and "can no longer be cancelled" in repeat.text
+    # The refusal shows the whole order page again, with the documents the cancellation issued.
+    page = await client.get(f"/orders/{number}")
+    refused = text_of(repeat.text)
+    assert f"Order {number} is cancelled and can no longer be cancelled." in refused
+    assert refused.replace(f"Order {number} is cancelled and can no longer be cancelled. ", "") == text_of(page.text)
+    assert "Credit note CN-" in refused
     assert await stock(alchemy, "DC-1") == 12
     assert len(await mails(alchemy, "order_cancelled")) == 1
     assert (await order_row(alchemy, number)).refund_reference == order.refund_reference

@@ -125,16 +125,18 @@ class OrderController(Controller):
 
     @post("/{number:str}/cancel", name="order.cancel", media_type=MediaType.HTML)
     async def cancel(
-        self, request: Request[User, Any, Any], number: FromPath[str], orders_service: NamedDependency[OrderService]
+        self,
+        request: Request[User, Any, Any],
+        number: FromPath[str],
+        orders_service: NamedDependency[OrderService],
+        refunds_service: NamedDependency[RefundService],
     ) -> Any:
-        """Cancel the order (until it ships): its stock goes back and a paid order is refunded."""
+        """Cancel the order (until it ships): its stock goes back and a paid order is refunded. A refusal
+        shows the whole order page again with the reason (409)."""
         try:
             await orders_service.cancel_by_shopper(number, request.user.id)
         except InvalidTransition as exc:
             order = await orders_service.get_by_number(number, user_id=request.user.id)
-            return Template(
-                "orders/detail.html",
-                context={"order": order, "error": exc.detail, "cancellable": shopper_may_cancel(order)},
-                status_code=exc.status_code,
-            )
+            context = await order_page_context(order, orders_service, refunds_service)
+            return Template("orders/detail.html", context={**context, "error": exc.detail}, status_code=exc.status_code)
         return see_other_to(request, "order", number=number, query={"cancelled": "1"})
