@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
-from litestar import Litestar, Router, get
+from litestar import Controller, Litestar, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -133,18 +133,9 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     assets = StaticAssets(STATIC_DIR)  # content hashes for fingerprinted /static URLs, computed once
     templates = template_config(settings, assets)
     bearer = api_auth(settings.security, alchemy)
-    # Sends the e-mail outbox in the background of this process (webshop/mail/sender.py).
-    mail_sender = MailSender(settings.mail, alchemy)
-    webhook_sender = WebhookSender(settings.webhooks, alchemy, server=settings.server)  # webshop/webhooks/sender.py
-    # The payment provider (WEBSHOP_PAYMENT_PROVIDER), and the worker that ends orders left unpaid.
+    # The payment provider (WEBSHOP_PAYMENT_PROVIDER).
     payment_provider = build_provider(settings, alchemy)
-    payment_expirer = PaymentExpirer(settings)
-    # The test payment service's webhooks to the shop (webshop/payments/testing_sender.py), with it only.
-    payment_senders = (
-        [TestPaymentSender(payment_provider, alchemy, settings.webhooks)]
-        if isinstance(payment_provider, TestProvider)
-        else []
-    )
+    workers = _background_workers(settings, alchemy, payment_provider)
     # PostgreSQL: the catalog's per-request look-ups (version, stock) in one round trip each.
     catalog_reader = attach_reader(alchemy.get_engine(), settings.database.connect_timeout)
     app = Litestar(
@@ -174,20 +165,12 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
         before_request=cart_badge_hook(alchemy),
         exception_handlers={Exception: handle_exception},
         debug=settings.server.debug,
-        on_startup=[
-            mail_sender.start,
-            webhook_sender.start,
-            payment_expirer.start,
-            *(sender.start for sender in payment_senders),
-        ],
+        on_startup=[worker.start for worker in workers],
         # Litestar runs these after the plugins' lifespans, so the engine, which advanced-alchemy's
         # lifespan has disposed already, is disposed again once the mail sender's last look at the
         # outbox has given its connection back (else that connection is never closed).
         on_shutdown=[
-            mail_sender.stop,
-            webhook_sender.stop,
-            payment_expirer.stop,
-            *(sender.stop for sender in payment_senders),
+            *(worker.stop for worker in workers),
             _close_provider(payment_provider),
             *([catalog_reader.dispose] if catalog_reader else []),
             _dispose_engine(alchemy),
@@ -199,6 +182,33 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     install_caching(app, assets)  # Cache-Control and 304s on every response, errors included
     # Request id, timing, security headers, access log and metrics around every request, 404s included.
     return install_request_context(app, settings, engine=alchemy.get_engine())
+
+
+def _background_workers(
+    settings: Settings, alchemy: ShopAlchemyConfig, payment_provider: PaymentProvider
+) -> list[BackgroundWorker]:
+    """The loops this process runs beside the requests, started and stopped with the app: the e-mail
+    outbox sender (``webshop/mail/sender.py``), the webhook sender (``webshop/webhooks/sender.py``),
+    the worker that ends orders left unpaid, and, with the test provider only, its webhooks to the shop
+    (``webshop/payments/testing_sender.py``)."""
+    workers: list[BackgroundWorker] = [
+        MailSender(settings.mail, alchemy),
+        WebhookSender(settings.webhooks, alchemy, server=settings.server),
+        PaymentExpirer(settings),
+    ]
+    if isinstance(payment_provider, TestProvider):
+        workers.append(TestPaymentSender(payment_provider, alchemy, settings.webhooks))
+    return workers
+
+
+class BackgroundWorker(Protocol):
+    """A background loop of the app (``_background_workers``)."""
+
+    async def start(self) -> None:
+        """Start the loop (``on_startup``)."""
+
+    async def stop(self) -> None:
+        """Stop it and wait for its last round (``on_shutdown``)."""
 
 
 def _close_provider(provider: PaymentProvider) -> Callable[[], Awaitable[None]]:
@@ -235,59 +245,68 @@ def _csrf_config(settings: Settings) -> CSRFConfig:
     )
 
 
+PAGE_CONTROLLERS: tuple[type[Controller], ...] = (
+    CatalogController,
+    ShopsController,
+    AccountController,
+    AccountLinkController,
+    CartController,
+    CheckoutController,
+    GuestOrderController,
+    GuestAccountController,
+    OrderController,
+    InvoiceController,
+    AdminController,
+    AdminOrderController,
+    AdminRefundController,
+    AdminProductController,
+    AdminUserController,
+    AdminStockController,
+    AdminCategoryController,
+    AdminCatalogCsvController,
+    AdminShopController,
+    AdminWebhookController,
+    AdminInvoiceController,
+    AdminPromotionController,
+    AdminShippingController,
+    AdminTaxRateController,
+)
+"""The HTML pages' controllers (cookie sessions, CSRF), shoppers' then admins'."""
+
+API_CONTROLLERS: tuple[type[Controller], ...] = (
+    AuthApiController,
+    MeApiController,
+    UserAdminApiController,
+    AccountEmailApiController,
+    CatalogApiController,
+    CategoryAdminApiController,
+    ProductAdminApiController,
+    VariantAdminApiController,
+    CartApiController,
+    CheckoutApiController,
+    OrderApiController,
+    InvoiceApiController,
+    RefundApiController,
+    ShopApiController,
+    StockApiController,
+    WebhookApiController,
+    PromotionApiController,
+    ShippingZoneApiController,
+    TaxRateApiController,
+    PaymentWebhookController,
+)
+"""The JSON API's controllers (``/api/...``, bearer tokens, no CSRF), in the OpenAPI document's order."""
+
+
 def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_middleware: Any) -> list[Any]:
     """The pages, the JSON API (behind its bearer-token middleware), the probes, SEO files and assets."""
     return [
-        CatalogController,
-        ShopsController,
-        AccountController,
-        AccountLinkController,
-        CartController,
-        CheckoutController,
-        GuestOrderController,
-        GuestAccountController,
-        OrderController,
-        InvoiceController,
-        AdminController,
-        AdminOrderController,
-        AdminRefundController,
-        AdminProductController,
-        AdminUserController,
-        AdminStockController,
-        AdminCategoryController,
-        AdminCatalogCsvController,
-        AdminShopController,
-        AdminWebhookController,
-        AdminInvoiceController,
-        AdminPromotionController,
-        AdminShippingController,
-        AdminTaxRateController,
+        *PAGE_CONTROLLERS,
         # The test payment service's hosted pages (webshop/payments/testing_web.py), with it only.
         *([TestPaymentPageController] if settings.payments.provider == "test" else []),
         Router(
             path="/",
-            route_handlers=[
-                AuthApiController,
-                MeApiController,
-                UserAdminApiController,
-                AccountEmailApiController,
-                CatalogApiController,
-                CategoryAdminApiController,
-                ProductAdminApiController,
-                VariantAdminApiController,
-                CartApiController,
-                CheckoutApiController,
-                OrderApiController,
-                InvoiceApiController,
-                RefundApiController,
-                ShopApiController,
-                StockApiController,
-                WebhookApiController,
-                PromotionApiController,
-                ShippingZoneApiController,
-                TaxRateApiController,
-                PaymentWebhookController,
-            ],
+            route_handlers=list(API_CONTROLLERS),
             middleware=[api_auth_middleware],
             before_request=strict_json_body,  # JSON bodies by msgspec's strict rules: 0 is not a boolean
         ),

@@ -27,12 +27,9 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webshop.audit.service import Audited
-from webshop.catalog.summaries import refresh_product_summaries
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.checkout.promotion_uses import release_promotion_uses
 from webshop.db.models import (
-    Fulfilment,
-    FulfilmentStatus,
     Invoice,
     InvoiceKind,
     Order,
@@ -41,7 +38,6 @@ from webshop.db.models import (
     PaymentStatus,
     Refund,
     RefundStatus,
-    StockReason,
     User,
 )
 from webshop.db.repository import repository_for
@@ -49,9 +45,9 @@ from webshop.errors import InvalidTransition, NotFound, PermissionDenied
 from webshop.invoices.numbering import issue_credit_note
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
-from webshop.orders.refunding import Refunding, refund_idempotency_key, units_refunded
+from webshop.orders.refunding import Refunding, refund_idempotency_key
+from webshop.orders.transition_effects import return_unshipped_stock, ship_every_part
 from webshop.payments.provider import PaymentProvider
-from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_order_change
 
 if TYPE_CHECKING:
@@ -447,17 +443,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         if result.rowcount != 1:
             raise InvalidTransition(f"Order {order.number} was changed by someone else. Reload and try again.")
         if target in RESTOCKING and current in NOT_YET_SHIPPED:
-            reason = StockReason.CANCELLATION
-            # Units a partial refund covered went back to stock with it, or were meant to stay out.
-            refunded = await units_refunded(session, order.id)
-            for line in order.lines:
-                units = line.quantity - refunded.get(line.id, 0)
-                if line.variant_id is not None and units > 0:
-                    await return_stock(
-                        session, line.variant_id, units, reason=reason, reference=reference or order.number
-                    )
-            # Returned stock can turn a product's "in stock" flag back on (catalog filters and caches).
-            await refresh_product_summaries(session, [line.product_id for line in order.lines])
+            await return_unshipped_stock(session, order, reference or order.number)
         if target in RESTOCKING:
             await release_promotion_uses(session, order.id)  # a cancelled or refunded order's uses come back once
         restocked = " (stock returned)" if target in RESTOCKING and current in NOT_YET_SHIPPED else ""
@@ -470,15 +456,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             changes={"status": [current.value, target.value]},
         )
         if target == S.SHIPPED:
-            # The whole order ships: every shop's part still pending ships with it (issue 16).
-            await session.execute(
-                update(Fulfilment)
-                .where(Fulfilment.order_id == order.id, Fulfilment.status == FulfilmentStatus.PENDING.value)
-                .values(status=FulfilmentStatus.SHIPPED.value, shipped_at=now, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            # The shipping notification joins the outbox in this transaction (sent once it commits).
-            await queue_order_email(session, order, "order_shipped")
+            await ship_every_part(session, order, now)
         await session.flush()
         changed = await self.get_by_number(order.number)
         await queue_order_change(session, changed, current, target)  # webhooks: order.paid, .shipped, .cancelled...

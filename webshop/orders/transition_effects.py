@@ -1,0 +1,41 @@
+"""What an order's status change does besides the status (``OrderService.transition``): a cancelled or
+wholly refunded order's unshipped stock goes back, and a shipped order ships every shop's part.
+
+Both run in the caller's transaction, so they commit or roll back with the status change itself.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webshop.catalog.summaries import refresh_product_summaries
+from webshop.db.models import Fulfilment, FulfilmentStatus, Order, StockReason
+from webshop.mail.outbox import queue_order_email
+from webshop.orders.refunding import units_refunded
+from webshop.stock.service import return_stock
+
+
+async def return_unshipped_stock(session: AsyncSession, order: Order, reference: str) -> None:
+    """Put a cancelled (or wholly refunded) order's unshipped units back in stock, in the caller's
+    transaction, with ``reference`` in the stock ledger; units a partial refund covered went back to
+    stock with it (or were meant to stay out) and are not returned twice."""
+    refunded = await units_refunded(session, order.id)
+    for line in order.lines:
+        units = line.quantity - refunded.get(line.id, 0)
+        if line.variant_id is not None and units > 0:
+            await return_stock(session, line.variant_id, units, reason=StockReason.CANCELLATION, reference=reference)
+    # Returned stock can turn a product's "in stock" flag back on (catalog filters and caches).
+    await refresh_product_summaries(session, [line.product_id for line in order.lines])
+
+
+async def ship_every_part(session: AsyncSession, order: Order, now: datetime) -> None:
+    """The whole order ships: every shop's part still pending ships with it (issue 16), and the
+    shipping notification joins the outbox in the caller's transaction (sent once it commits)."""
+    await session.execute(
+        update(Fulfilment)
+        .where(Fulfilment.order_id == order.id, Fulfilment.status == FulfilmentStatus.PENDING.value)
+        .values(status=FulfilmentStatus.SHIPPED.value, shipped_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await queue_order_email(session, order, "order_shipped")
