@@ -395,17 +395,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             view = carts.view_of(cart)
             if cart is None or not view.lines:
                 raise ValidationFailed("Your cart is empty.")
-            quote = await self.quote(
-                view, country=address.country, method_code=shipping_code, user_id=owner.user_id, email=email
-            )
-            if view.promotion_code is not None and quote.code_problem:
-                # The shopper entered a code: never place the order at a price without it, unannounced.
-                raise PromotionUnavailable(
-                    f"The code {view.promotion_code} cannot be used: {quote.code_problem} Your order was not "
-                    "placed: remove the code or try another one, then check out again."
-                )
-            if expected_signature is not None and expected_signature != quote.signature(view):
-                raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
+            quote = await self._agreed_quote(view, owner, address, shipping_code, email, expected_signature)
             order = self._new_order(owner.user_id, view, quote, address, self.provider)
             order.email = email
             order.guest_cart_token = owner.token  # None for an account's cart
@@ -446,6 +436,35 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 await queue_order_change(session, placed, None, OrderStatus.PENDING)  # order.placed
         await session.commit()
         return placed
+
+    async def _agreed_quote(
+        self,
+        view: CartView,
+        owner: CartOwner,
+        address: AddressInput,
+        shipping_code: str,
+        email: str,
+        expected_signature: str | None,
+    ) -> Quote:
+        """The cart's price as ``quote`` gives it, when it is the price the shopper agreed to.
+
+        Raises:
+            PromotionUnavailable: the shopper entered a code that cannot be used now: the order is never
+                placed at a price without it, unannounced.
+            CartChanged: the cart or its prices differ from ``expected_signature`` (what was reviewed).
+            ValidationFailed: as ``quote`` (shipping method, address).
+        """
+        quote = await self.quote(
+            view, country=address.country, method_code=shipping_code, user_id=owner.user_id, email=email
+        )
+        if view.promotion_code is not None and quote.code_problem:
+            raise PromotionUnavailable(
+                f"The code {view.promotion_code} cannot be used: {quote.code_problem} Your order was not "
+                "placed: remove the code or try another one, then check out again."
+            )
+        if expected_signature is not None and expected_signature != quote.signature(view):
+            raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
+        return quote
 
     @staticmethod
     def _new_order(
