@@ -1,18 +1,15 @@
 """Invoice routes of the JSON API: an order's invoice and credit notes as PDF, for the order's owner
 (with a bearer token) and for admins; anyone else's order, and an order without an invoice yet, is 404."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
+from litestar import Controller, Response, get
 from litestar.params import PathParameter
 
+from webshop.api.deps import InvoicesDep, OrdersDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, PathId
-from webshop.db.models import User
-from webshop.invoices.service import InvoiceService
 from webshop.invoices.web import PDF, pdf_response
-from webshop.orders.service import OrderService
 from webshop.security.jwt import BEARER
 
 
@@ -31,11 +28,7 @@ class InvoiceApiController(Controller):
         responses=problems(400, 401, 404),
     )
     async def invoice(
-        self,
-        request: Request[User, Any, Any],
-        order_id: PathId,
-        orders_service: NamedDependency[OrderService],
-        invoices_service: NamedDependency[InvoiceService],
+        self, request: UserRequest, order_id: PathId, orders_service: OrdersDep, invoices_service: InvoicesDep
     ) -> Response[bytes]:
         """The order's invoice (404 while the order is unpaid, or for another customer's order)."""
         order = await orders_service.visible_to(request.user, order_id)
@@ -50,11 +43,11 @@ class InvoiceApiController(Controller):
     )
     async def credit_note(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         order_id: PathId,
         credit_note_id: Annotated[int, PathParameter(ge=1, le=ID_MAX)],
-        orders_service: NamedDependency[OrderService],
-        invoices_service: NamedDependency[InvoiceService],
+        orders_service: OrdersDep,
+        invoices_service: InvoicesDep,
     ) -> Response[bytes]:
         """One credit note of the order, by its id (404 for another order's or another customer's)."""
         order = await orders_service.visible_to(request.user, order_id)

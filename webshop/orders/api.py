@@ -2,19 +2,17 @@
 for a shop's members, the orders with their shop's lines (only those), and shipping their part."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from litestar import Controller, Request, get, patch, post
-from litestar.di import NamedDependency
+from litestar import Controller, get, patch, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
+from webshop.api.deps import FulfilmentDep, OrdersDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, PathId
-from webshop.db.models import OrderStatus, User
+from webshop.db.models import OrderStatus
 from webshop.errors import PermissionDenied, ValidationFailed
-from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, ShipmentIn, StatusName, order_out
-from webshop.orders.service import OrderService
 from webshop.security.jwt import BEARER, api_admin
 from webshop.shops.guards import api_shop_staff, runs_a_shop
 
@@ -37,9 +35,9 @@ class OrderApiController(Controller):
     @get("", operation_id="listOrders", responses=problems(400, 401, 403, 422))
     async def list_orders(
         self,
-        request: Request[User, Any, Any],
-        orders_service: NamedDependency[OrderService],
-        fulfilment_service: NamedDependency[FulfilmentService],
+        request: UserRequest,
+        orders_service: OrdersDep,
+        fulfilment_service: FulfilmentDep,
         status: FromQuery[StatusName | None] = None,
         created_from: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed at or after")] = None,
         created_to: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed before")] = None,
@@ -92,9 +90,7 @@ class OrderApiController(Controller):
         return OrderPage(items=[order_out(o) for o in orders], next_cursor=str(next_id) if next_id else None)
 
     @get("/{order_id:int}", operation_id="getOrder", responses=problems(400, 401, 404))
-    async def get_order(
-        self, request: Request[User, Any, Any], order_id: PathId, fulfilment_service: NamedDependency[FulfilmentService]
-    ) -> OrderOut:
+    async def get_order(self, request: UserRequest, order_id: PathId, fulfilment_service: FulfilmentDep) -> OrderOut:
         """One order (another customer's order is 404); a shop's member sees their shops' lines of it."""
         return order_out(await fulfilment_service.view(request.user, order_id))
 
@@ -106,11 +102,7 @@ class OrderApiController(Controller):
         responses=problems(400, 401, 403, 404, 409, 422),
     )
     async def ship_part(
-        self,
-        request: Request[User, Any, Any],
-        order_id: PathId,
-        data: JSONBody[ShipmentIn],
-        fulfilment_service: NamedDependency[FulfilmentService],
+        self, request: UserRequest, order_id: PathId, data: JSONBody[ShipmentIn], fulfilment_service: FulfilmentDep
     ) -> OrderOut:
         """A shop's members (or an admin) mark their part of a paid order shipped, with carrier and
         tracking number; the order becomes ``shipped`` with its last part (409 if not paid or shipped)."""
@@ -120,9 +112,7 @@ class OrderApiController(Controller):
         return order_out(seen)
 
     @post("/{order_id:int}/cancel", operation_id="cancelOrder", status_code=200, responses=problems(400, 401, 404, 409))
-    async def cancel_order(
-        self, request: Request[User, Any, Any], order_id: PathId, orders_service: NamedDependency[OrderService]
-    ) -> OrderOut:
+    async def cancel_order(self, request: UserRequest, order_id: PathId, orders_service: OrdersDep) -> OrderOut:
         """Cancel an order that has not shipped; its stock comes back exactly once."""
         return order_out(await orders_service.cancel_for(request.user, order_id))
 
@@ -133,11 +123,7 @@ class OrderApiController(Controller):
         responses=problems(400, 401, 403, 404, 409),
     )
     async def update_order(
-        self,
-        request: Request[User, Any, Any],
-        order_id: PathId,
-        data: JSONBody[OrderPatch],
-        orders_service: NamedDependency[OrderService],
+        self, request: UserRequest, order_id: PathId, data: JSONBody[OrderPatch], orders_service: OrdersDep
     ) -> OrderOut:
         """Admins: change the status along the state machine (pending → paid → shipped → delivered, ...)."""
         return order_out(await orders_service.change_status(order_id, OrderStatus(data.status), actor=request.user))
