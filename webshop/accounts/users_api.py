@@ -32,21 +32,17 @@ from webshop.accounts.schemas import (
     admin_user_detail,
     admin_user_out,
 )
+from webshop.api.controllers import ADMIN
 from webshop.api.deps import SettingsDep, SignInThrottleDep, UserRequest, UsersDep
 from webshop.api.responses import problems
-from webshop.api.schemas import IdCursor, PageLimit, PathId, money
+from webshop.api.schemas import IdCursor, PageLimit, PathId, money, next_offset_cursor
 from webshop.db.models import UserRole
-from webshop.security.jwt import BEARER, api_admin
+from webshop.security.jwt import BEARER
 from webshop.text import query_text
-
-ADMIN = [api_admin]
-"""Guards of the admin routes (set per route: see the module's docstring)."""
 
 Search = Annotated[
     str | None, query_text(max_length=320, description="Only users whose e-mail address or name contains this text")
 ]
-Cursor = IdCursor
-Limit = PageLimit
 
 
 class UserAdminApiController(Controller):
@@ -63,8 +59,8 @@ class UserAdminApiController(Controller):
         q: Search = None,
         role: Annotated[RoleName | None, QueryParameter(description="Only users with this role")] = None,
         is_active: Annotated[bool | None, QueryParameter(description="Active (true) or not (false)")] = None,
-        cursor: Cursor = None,
-        limit: Limit = 20,
+        cursor: IdCursor = None,
+        limit: PageLimit = 20,
     ) -> AdminUserPage:
         """Admins: users newest first (erased accounts left out), searched by e-mail address or name; pages
         are linked by ``next_cursor``."""
@@ -72,9 +68,8 @@ class UserAdminApiController(Controller):
         users, total = await users_service.search_users(
             q=q or "", role=UserRole(role) if role else None, active=is_active, erased=False, limit=limit, offset=offset
         )
-        end = offset + len(users)
         return AdminUserPage(
-            items=[admin_user_out(u) for u in users], next_cursor=str(end) if users and end < total else None
+            items=[admin_user_out(u) for u in users], next_cursor=next_offset_cursor(offset, len(users), total)
         )
 
     @get("/{user_id:int}", guards=ADMIN, operation_id="getUser", responses=problems(400, 401, 403, 404))

@@ -16,6 +16,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
 from msgspec import UNSET
 
+from webshop.api.controllers import ADMIN
 from webshop.api.deps import CategoriesDep, ProductsDep, SettingsDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId
@@ -43,13 +44,12 @@ from webshop.catalog.schemas import (
 from webshop.db.models import Variant
 from webshop.errors import Conflict, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
-from webshop.security.jwt import BEARER, api_admin
+from webshop.security.jwt import BEARER
 from webshop.shops.guards import api_shop_staff
 
-ADMIN = [api_admin]
 STAFF = [api_shop_staff]
-"""Guards of the category routes (``ADMIN``) and of the others (``STAFF``). Set per route, not on
-the controller: Litestar's automatic ``OPTIONS`` handler of a path inherits its first handler's
+"""Guards of the product, variant, photo and stock routes; the category routes take ``ADMIN``. Set per
+route, not on the controller: Litestar's automatic ``OPTIONS`` handler of a path inherits its first handler's
 controller, and ``OPTIONS`` must not need a token."""
 
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Response, delete, get, patch, post
 from litestar.params import JSONBody
 
+from webshop.api.controllers import AdminApiController
 from webshop.api.deps import PromotionsDep, SettingsDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId, from_row
 from webshop.db.models import Promotion
 from webshop.promotions.service import PromotionInput, PromotionPatch
-from webshop.security.jwt import BEARER, api_admin
-
-ADMIN = [api_admin]
 
 
 class PromotionOut(msgspec.Struct):
@@ -54,13 +52,11 @@ def promotion_out(promotion: Promotion, currency: str) -> PromotionOut:
     )
 
 
-class PromotionApiController(Controller):
+class PromotionApiController(AdminApiController):
     """Promotions and discount codes (admins)."""
 
     path = "/api/promotions"
     tags = ["promotions"]
-    security = BEARER
-    guards = ADMIN
 
     @get("", operation_id="listPromotions", responses=problems(401, 403))
     async def list_promotions(self, promotions_service: PromotionsDep, settings: SettingsDep) -> list[PromotionOut]:

@@ -4,22 +4,20 @@ Shoppers see a destination's methods, priced for their cart, at ``GET /api/shipp
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, delete, get, patch, post
+from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
+from webshop.api.controllers import AdminApiController
 from webshop.api.deps import ShippingZonesDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId, from_row
 from webshop.db.models import ShippingMethod, ShippingZone
-from webshop.security.jwt import BEARER, api_admin
 from webshop.shipping.service import (
     ShippingMethodInput,
     ShippingMethodPatch,
     ShippingZoneInput,
     ShippingZonePatch,
 )
-
-ADMIN = [api_admin]
 
 
 class BandOut(msgspec.Struct):
@@ -66,13 +64,11 @@ def zone_out(zone: ShippingZone) -> ShippingZoneOut:
     )
 
 
-class ShippingZoneApiController(Controller):
+class ShippingZoneApiController(AdminApiController):
     """Shipping zones and methods (admins)."""
 
     path = "/api/shipping-zones"
     tags = ["shipping"]
-    security = BEARER
-    guards = ADMIN
 
     @get("", operation_id="listShippingZones", responses=problems(401, 403))
     async def list_zones(self, shipping_zones_service: ShippingZonesDep) -> list[ShippingZoneOut]:

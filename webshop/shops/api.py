@@ -25,11 +25,12 @@ from litestar import Controller, delete, get, patch, post, put
 from litestar.params import JSONBody
 from msgspec import UNSET
 
+from webshop.api.controllers import ADMIN
 from webshop.api.deps import ShopsDep, UserRequest
 from webshop.api.responses import problems
-from webshop.api.schemas import IdCursor, PageLimit, PathId
+from webshop.api.schemas import IdCursor, PageLimit, PathId, next_offset_cursor
 from webshop.errors import NotFound
-from webshop.security.jwt import BEARER, PUBLIC, api_admin
+from webshop.security.jwt import BEARER, PUBLIC
 from webshop.shops.schemas import (
     MemberOut,
     MemberWrite,
@@ -42,14 +43,9 @@ from webshop.shops.schemas import (
 )
 from webshop.text import query_text
 
-ADMIN = [api_admin]
-"""Guards of the admin-only routes (set per route: see the module's docstring)."""
-
 Search = Annotated[
     str | None, query_text(max_length=100, description="Only shops whose name or slug contains this text")
 ]
-Cursor = IdCursor
-Limit = PageLimit
 
 
 class ShopApiController(Controller):
@@ -60,13 +56,12 @@ class ShopApiController(Controller):
 
     @get("", opt=PUBLIC, operation_id="listShops", responses=problems(400))
     async def list_shops(
-        self, shops_service: ShopsDep, q: Search = None, cursor: Cursor = None, limit: Limit = 20
+        self, shops_service: ShopsDep, q: Search = None, cursor: IdCursor = None, limit: PageLimit = 20
     ) -> ShopPage:
         """Trading shops (active, not deleted) by name; pages are linked by ``next_cursor``."""
         offset = int(cursor or 0)
         shops, total = await shops_service.list_public(q=q or "", limit=limit, offset=offset)
-        end = offset + len(shops)
-        return ShopPage(items=[shop_out(s) for s in shops], next_cursor=str(end) if shops and end < total else None)
+        return ShopPage(items=[shop_out(s) for s in shops], next_cursor=next_offset_cursor(offset, len(shops), total))
 
     @get("/{shop_id:int}", opt=PUBLIC, operation_id="getShop", responses=problems(400, 404))
     async def get_shop(self, shop_id: PathId, shops_service: ShopsDep) -> ShopOut:

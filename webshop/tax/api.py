@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, delete, get, patch, post
+from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
+from webshop.api.controllers import AdminApiController
 from webshop.api.deps import TaxRatesDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId, from_row
 from webshop.db.models import TaxRate
-from webshop.security.jwt import BEARER, api_admin
 from webshop.tax.service import TaxRateInput, TaxRatePatch
-
-ADMIN = [api_admin]
 
 
 class TaxRateOut(msgspec.Struct):
@@ -33,13 +31,11 @@ def tax_rate_out(rate: TaxRate) -> TaxRateOut:
     return from_row(TaxRateOut, rate)
 
 
-class TaxRateApiController(Controller):
+class TaxRateApiController(AdminApiController):
     """Tax rates (admins)."""
 
     path = "/api/tax-rates"
     tags = ["tax"]
-    security = BEARER
-    guards = ADMIN
 
     @get("", operation_id="listTaxRates", responses=problems(401, 403))
     async def list_rates(self, tax_rates_service: TaxRatesDep) -> list[TaxRateOut]:
