@@ -1,14 +1,11 @@
 """Account routes of the JSON API: register, OAuth2 password-flow tokens, refresh, logout, ``/users/me``."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, get, patch, post
-from litestar.di import NamedDependency
+from litestar import Controller, get, patch, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
-from litestar.security.jwt import Token
 
-from webshop.accounts.links import AccountLinkService
 from webshop.accounts.schemas import (
     LogoutIn,
     PasswordForm,
@@ -19,14 +16,12 @@ from webshop.accounts.schemas import (
     UserPatch,
     user_out,
 )
-from webshop.accounts.service import UserService
-from webshop.accounts.tokens import ApiTokenService, TokenPair
+from webshop.accounts.tokens import TokenPair
+from webshop.api.deps import AccountLinksDep, ApiTokensDep, SignInThrottleDep, TokenRequest, UsersDep
 from webshop.api.openapi import OptionalBodyOperation
 from webshop.api.responses import problems
-from webshop.db.models import User
 from webshop.errors import ValidationFailed
 from webshop.security.jwt import BEARER, PUBLIC
-from webshop.security.throttle import SignInThrottle
 
 
 def _token_out(pair: TokenPair) -> TokenOut:
@@ -41,10 +36,7 @@ class AuthApiController(Controller):
 
     @post("/register", opt=PUBLIC, operation_id="register", status_code=201, responses=problems(400, 422, 429))
     async def register(
-        self,
-        data: JSONBody[RegisterIn],
-        users_service: NamedDependency[UserService],
-        account_links_service: NamedDependency[AccountLinkService],
+        self, data: JSONBody[RegisterIn], users_service: UsersDep, account_links_service: AccountLinksDep
     ) -> UserOut:
         """Create a customer account; a link to confirm the e-mail address is sent to it."""
         user = await account_links_service.sign_up(email=data.email, name=data.name, password=data.password)
@@ -54,9 +46,9 @@ class AuthApiController(Controller):
     async def token(
         self,
         data: Annotated[PasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-        users_service: NamedDependency[UserService],
-        api_tokens_service: NamedDependency[ApiTokenService],
-        sign_in_throttle: NamedDependency[SignInThrottle],
+        users_service: UsersDep,
+        api_tokens_service: ApiTokensDep,
+        sign_in_throttle: SignInThrottleDep,
     ) -> TokenOut:
         """OAuth2 password flow: form fields ``username`` (e-mail) and ``password``.
 
@@ -68,11 +60,7 @@ class AuthApiController(Controller):
         return _token_out(await api_tokens_service.issue(user))
 
     @post("/refresh", opt=PUBLIC, operation_id="refreshToken", status_code=200, responses=problems(400, 401, 429))
-    async def refresh(
-        self,
-        data: JSONBody[RefreshIn],
-        api_tokens_service: NamedDependency[ApiTokenService],
-    ) -> TokenOut:
+    async def refresh(self, data: JSONBody[RefreshIn], api_tokens_service: ApiTokensDep) -> TokenOut:
         """Exchange a refresh token (single use) for a new access and refresh token."""
         return _token_out(await api_tokens_service.refresh(data.refresh_token))
 
@@ -85,10 +73,7 @@ class AuthApiController(Controller):
         operation_class=OptionalBodyOperation,
     )
     async def logout(
-        self,
-        request: Request[User, Token, Any],
-        api_tokens_service: NamedDependency[ApiTokenService],
-        data: JSONBody[LogoutIn | None] = None,
+        self, request: TokenRequest, api_tokens_service: ApiTokensDep, data: JSONBody[LogoutIn | None] = None
     ) -> None:
         """End this sign-in: its refresh tokens and this access token stop working."""
         await api_tokens_service.logout(request.auth)  # type: ignore[arg-type]
@@ -102,17 +87,17 @@ class MeApiController(Controller):
     security = BEARER
 
     @get("", operation_id="getMe", responses=problems(401))
-    async def me(self, request: Request[User, Token, Any]) -> UserOut:
+    async def me(self, request: TokenRequest) -> UserOut:
         """The user the bearer token belongs to."""
         return user_out(request.user)
 
     @patch("", operation_id="updateMe", responses=problems(400, 401, 422, 429))
     async def update_me(
         self,
-        request: Request[User, Token, Any],
+        request: TokenRequest,
         data: JSONBody[UserPatch],
-        users_service: NamedDependency[UserService],
-        sign_in_throttle: NamedDependency[SignInThrottle],
+        users_service: UsersDep,
+        sign_in_throttle: SignInThrottleDep,
     ) -> UserOut:
         """Change the name, or the password (``current_password`` required; every sign-in, this one too, ends).
 

@@ -10,15 +10,15 @@ segment. A token the API refuses (tampered, expired, used, superseded) is a 400 
 says which; the pages answer the same link with 410 or 400 and a page.
 """
 
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from litestar.security.jwt import Token
 
-from webshop.accounts.links import AccountLinkError, AccountLinkService, request_reset_in_background
+from webshop.accounts.links import AccountLinkError, request_reset_in_background
 from webshop.accounts.schemas import (
     AcceptedOut,
     EmailChangeIn,
@@ -27,11 +27,9 @@ from webshop.accounts.schemas import (
     LinkTokenIn,
     ResetPasswordIn,
 )
+from webshop.api.deps import AccountLinksDep, SettingsDep, SignInThrottleDep, TokenRequest
 from webshop.api.responses import problems
-from webshop.config import Settings
-from webshop.db.models import User
 from webshop.security.jwt import BEARER, PUBLIC
-from webshop.security.throttle import SignInThrottle
 from webshop.web.errors import problem
 
 RESET_REQUESTED = (
@@ -39,6 +37,9 @@ RESET_REQUESTED = (
     "The link works once and for a short time."
 )
 """The answer to every ``POST /api/auth/forgot-password``, whether or not the address has an account."""
+
+public_auth_post = partial(post, opt=PUBLIC, tags=["auth"])
+"""``@post`` of the routes anyone may call without a token (they follow or ask for a link), in ``auth``."""
 
 
 def link_problem(request: Request[Any, Any, Any], exc: AccountLinkError) -> Response[Any]:
@@ -52,19 +53,14 @@ class AccountEmailApiController(Controller):
     path = "/api"
     exception_handlers = {AccountLinkError: link_problem}
 
-    @post(
-        "/auth/forgot-password",
-        opt=PUBLIC,
-        tags=["auth"],
-        operation_id="forgotPassword",
-        status_code=202,
-        responses=problems(400, 422),
+    @public_auth_post(
+        "/auth/forgot-password", operation_id="forgotPassword", status_code=202, responses=problems(400, 422)
     )
     async def forgot_password(
         self,
         data: JSONBody[ForgotPasswordIn],
         alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: not a type to validate)
-        settings: NamedDependency[Settings],
+        settings: SettingsDep,
     ) -> Response[AcceptedOut]:
         """Send a password reset link if an account uses ``email``: the same 202, just as fast, either way.
 
@@ -76,17 +72,10 @@ class AccountEmailApiController(Controller):
             background=BackgroundTask(request_reset_in_background, alchemy, data.email, settings),
         )
 
-    @post(
-        "/auth/reset-password",
-        opt=PUBLIC,
-        tags=["auth"],
-        operation_id="resetPassword",
-        status_code=204,
-        responses=problems(400, 422),
+    @public_auth_post(
+        "/auth/reset-password", operation_id="resetPassword", status_code=204, responses=problems(400, 422)
     )
-    async def reset_password(
-        self, data: JSONBody[ResetPasswordIn], account_links_service: NamedDependency[AccountLinkService]
-    ) -> None:
+    async def reset_password(self, data: JSONBody[ResetPasswordIn], account_links_service: AccountLinksDep) -> None:
         """Set a new password with a reset link's token (the last path segment of the e-mailed link).
 
         Every sign-in of the account ends: browser sessions, access and refresh tokens. The token works
@@ -101,9 +90,7 @@ class AccountEmailApiController(Controller):
         security=BEARER,
         responses=problems(401, 409),
     )
-    async def send_verification(
-        self, request: Request[User, Token, Any], account_links_service: NamedDependency[AccountLinkService]
-    ) -> AcceptedOut:
+    async def send_verification(self, request: TokenRequest, account_links_service: AccountLinksDep) -> AcceptedOut:
         """Send a new link that confirms the account's e-mail address (older links stop working).
 
         409 when the address is confirmed already (nothing is sent; ``GET /api/users/me`` tells by
@@ -112,17 +99,8 @@ class AccountEmailApiController(Controller):
         await account_links_service.resend_verification(user)
         return AcceptedOut(f"We sent a new link to {user.email}. Only the newest link works.")
 
-    @post(
-        "/auth/verify-email",
-        opt=PUBLIC,
-        tags=["auth"],
-        operation_id="verifyEmail",
-        status_code=200,
-        responses=problems(400, 422),
-    )
-    async def verify_email(
-        self, data: JSONBody[LinkTokenIn], account_links_service: NamedDependency[AccountLinkService]
-    ) -> EmailOut:
+    @public_auth_post("/auth/verify-email", operation_id="verifyEmail", status_code=200, responses=problems(400, 422))
+    async def verify_email(self, data: JSONBody[LinkTokenIn], account_links_service: AccountLinksDep) -> EmailOut:
         """Confirm an e-mail address with a verification link's token (``…/account/verify-email/<token>``)."""
         user = await account_links_service.verify_email(data.token)
         return EmailOut(email=user.email, email_verified=True)
@@ -137,10 +115,10 @@ class AccountEmailApiController(Controller):
     )
     async def request_email_change(
         self,
-        request: Request[User, Token, Any],
+        request: TokenRequest,
         data: JSONBody[EmailChangeIn],
-        account_links_service: NamedDependency[AccountLinkService],
-        sign_in_throttle: NamedDependency[SignInThrottle],
+        account_links_service: AccountLinksDep,
+        sign_in_throttle: SignInThrottleDep,
     ) -> AcceptedOut:
         """Send a link that confirms ``new_email`` to that address; the address changes when it is followed.
 
@@ -155,16 +133,14 @@ class AccountEmailApiController(Controller):
             f"We sent a link to {new_email}. Your address changes when you follow it; until then it stays {user.email}."
         )
 
-    @post(
+    @public_auth_post(
         "/auth/confirm-email-change",
-        opt=PUBLIC,
-        tags=["auth"],
         operation_id="confirmEmailChange",
         status_code=200,
         responses=problems(400, 409, 422),
     )
     async def confirm_email_change(
-        self, data: JSONBody[LinkTokenIn], account_links_service: NamedDependency[AccountLinkService]
+        self, data: JSONBody[LinkTokenIn], account_links_service: AccountLinksDep
     ) -> EmailOut:
         """Change the account's address with an e-mail change link's token (``…/account/email/confirm/<token>``).
 

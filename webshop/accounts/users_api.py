@@ -17,10 +17,9 @@ of a repeated ``DELETE``, not the same status). As after ``DELETE /api/shops/{id
 still show the erased account, with its audit trail.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, delete, get, patch
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, patch
 from litestar.params import JSONBody, QueryParameter
 
 from webshop.accounts.schemas import (
@@ -33,23 +32,17 @@ from webshop.accounts.schemas import (
     admin_user_detail,
     admin_user_out,
 )
-from webshop.accounts.service import UserService
+from webshop.api.controllers import ADMIN
+from webshop.api.deps import SettingsDep, SignInThrottleDep, UserRequest, UsersDep
 from webshop.api.responses import problems
-from webshop.api.schemas import IdCursor, PageLimit, PathId, money
-from webshop.config import Settings
-from webshop.db.models import User, UserRole
-from webshop.security.jwt import BEARER, api_admin
-from webshop.security.throttle import SignInThrottle
+from webshop.api.schemas import IdCursor, PageLimit, PathId, money, next_offset_cursor
+from webshop.db.models import UserRole
+from webshop.security.jwt import BEARER
 from webshop.text import query_text
-
-ADMIN = [api_admin]
-"""Guards of the admin routes (set per route: see the module's docstring)."""
 
 Search = Annotated[
     str | None, query_text(max_length=320, description="Only users whose e-mail address or name contains this text")
 ]
-Cursor = IdCursor
-Limit = PageLimit
 
 
 class UserAdminApiController(Controller):
@@ -62,12 +55,12 @@ class UserAdminApiController(Controller):
     @get("", guards=ADMIN, operation_id="listUsers", responses=problems(400, 401, 403))
     async def list_users(
         self,
-        users_service: NamedDependency[UserService],
+        users_service: UsersDep,
         q: Search = None,
         role: Annotated[RoleName | None, QueryParameter(description="Only users with this role")] = None,
         is_active: Annotated[bool | None, QueryParameter(description="Active (true) or not (false)")] = None,
-        cursor: Cursor = None,
-        limit: Limit = 20,
+        cursor: IdCursor = None,
+        limit: PageLimit = 20,
     ) -> AdminUserPage:
         """Admins: users newest first (erased accounts left out), searched by e-mail address or name; pages
         are linked by ``next_cursor``."""
@@ -75,15 +68,12 @@ class UserAdminApiController(Controller):
         users, total = await users_service.search_users(
             q=q or "", role=UserRole(role) if role else None, active=is_active, erased=False, limit=limit, offset=offset
         )
-        end = offset + len(users)
         return AdminUserPage(
-            items=[admin_user_out(u) for u in users], next_cursor=str(end) if users and end < total else None
+            items=[admin_user_out(u) for u in users], next_cursor=next_offset_cursor(offset, len(users), total)
         )
 
     @get("/{user_id:int}", guards=ADMIN, operation_id="getUser", responses=problems(400, 401, 403, 404))
-    async def get_user(
-        self, user_id: PathId, users_service: NamedDependency[UserService], settings: NamedDependency[Settings]
-    ) -> AdminUserDetail:
+    async def get_user(self, user_id: PathId, users_service: UsersDep, settings: SettingsDep) -> AdminUserDetail:
         """Admins: one user with their orders in figures (count, cancellations, money spent); erased: 404."""
         user = await users_service.get_user(user_id, erased=False)
         currency = settings.shop.currency
@@ -94,11 +84,7 @@ class UserAdminApiController(Controller):
 
     @patch("/{user_id:int}", guards=ADMIN, operation_id="updateUser", responses=problems(400, 401, 403, 404, 409))
     async def update_user(
-        self,
-        request: Request[User, Any, Any],
-        user_id: PathId,
-        data: JSONBody[AdminUserPatch],
-        users_service: NamedDependency[UserService],
+        self, request: UserRequest, user_id: PathId, data: JSONBody[AdminUserPatch], users_service: UsersDep
     ) -> AdminUserOut:
         """Admins: change the name, role and/or access, all or nothing (409: it would leave no active
         admin). Deactivating signs the user out everywhere at once. An erased account: 404."""
@@ -113,9 +99,7 @@ class UserAdminApiController(Controller):
         return admin_user_out(user)
 
     @delete("/{user_id:int}", guards=ADMIN, operation_id="eraseUser", responses=problems(400, 401, 403, 404, 409))
-    async def erase_user(
-        self, request: Request[User, Any, Any], user_id: PathId, users_service: NamedDependency[UserService]
-    ) -> None:
+    async def erase_user(self, request: UserRequest, user_id: PathId, users_service: UsersDep) -> None:
         """Admins: erase the account (GDPR art. 17): its personal data goes, its orders stay; it is
         signed out everywhere. The last active admin: 409; an account already erased: 404."""
         await users_service.get_user(user_id, erased=False)
@@ -124,10 +108,10 @@ class UserAdminApiController(Controller):
     @delete("/me", operation_id="eraseMe", responses=problems(400, 401, 403, 409, 429))
     async def erase_me(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         data: JSONBody[EraseMeIn],
-        users_service: NamedDependency[UserService],
-        sign_in_throttle: NamedDependency[SignInThrottle],
+        users_service: UsersDep,
+        sign_in_throttle: SignInThrottleDep,
     ) -> None:
         """Erase your own account, confirmed with your password (a wrong one: 403, nothing changes; too
         many lock the account, 429 with ``Retry-After``). This token stops working at once."""

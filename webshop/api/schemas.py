@@ -46,6 +46,15 @@ IdCursor = Annotated[
 previous page's ``next_cursor`` gave (where that page ended)."""
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100)]
 """How many rows a page of a cursor-paged list holds."""
+
+
+def next_offset_cursor(offset: int, count: int, total: int) -> str | None:
+    """The ``next_cursor`` of an ``IdCursor`` page: the offset the next page starts at, after ``count``
+    rows from ``offset`` of ``total`` in all; ``None`` when this page is the last (or empty)."""
+    end = offset + count
+    return str(end) if count and end < total else None
+
+
 IdempotencyKey = Annotated[
     str,
     HeaderParameter(

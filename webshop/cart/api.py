@@ -1,18 +1,15 @@
 """Cart routes of the JSON API: the bearer token's user's cart, its line items and its promotion code."""
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, patch, post
 from litestar.params import JSONBody
 
+from webshop.api.deps import CartsDep, SettingsDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId
 from webshop.cart.schemas import CartItemIn, CartItemPatch, CartOut, PromotionCodeIn, cart_out
 from webshop.cart.service import CartOwner, CartService
 from webshop.checkout.quote import Pricer, apply_code
 from webshop.config import Settings
-from webshop.db.models import User
 from webshop.security.jwt import BEARER
 
 
@@ -34,22 +31,13 @@ class CartApiController(Controller):
     security = BEARER
 
     @get("", operation_id="getCart", responses=problems(401))
-    async def get_cart(
-        self,
-        request: Request[User, Any, Any],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
-    ) -> CartOut:
+    async def get_cart(self, request: UserRequest, carts_service: CartsDep, settings: SettingsDep) -> CartOut:
         """The cart with current prices, its promotions and totals."""
         return await priced_cart(carts_service, settings, CartOwner(user_id=request.user.id))
 
     @post("/items", operation_id="addCartItem", status_code=201, responses=problems(400, 401, 404, 409, 422))
     async def add_item(
-        self,
-        request: Request[User, Any, Any],
-        data: JSONBody[CartItemIn],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
+        self, request: UserRequest, data: JSONBody[CartItemIn], carts_service: CartsDep, settings: SettingsDep
     ) -> CartOut:
         """Add units of a variant by SKU (stock is checked: 409 with the shortfall)."""
         owner = CartOwner(user_id=request.user.id)
@@ -59,11 +47,11 @@ class CartApiController(Controller):
     @patch("/items/{item_id:int}", operation_id="updateCartItem", responses=problems(400, 401, 404, 409, 422))
     async def update_item(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         item_id: PathId,
         data: JSONBody[CartItemPatch],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
+        carts_service: CartsDep,
+        settings: SettingsDep,
     ) -> CartOut:
         """Change a line's quantity (0 removes it)."""
         owner = CartOwner(user_id=request.user.id)
@@ -72,11 +60,7 @@ class CartApiController(Controller):
 
     @delete("/items/{item_id:int}", operation_id="deleteCartItem", status_code=200, responses=problems(400, 401, 404))
     async def delete_item(
-        self,
-        request: Request[User, Any, Any],
-        item_id: PathId,
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
+        self, request: UserRequest, item_id: PathId, carts_service: CartsDep, settings: SettingsDep
     ) -> CartOut:
         """Remove a line."""
         owner = CartOwner(user_id=request.user.id)
@@ -85,11 +69,7 @@ class CartApiController(Controller):
 
     @post("/promotion-code", operation_id="applyPromotionCode", status_code=200, responses=problems(400, 401, 422))
     async def apply_promotion_code(
-        self,
-        request: Request[User, Any, Any],
-        data: JSONBody[PromotionCodeIn],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
+        self, request: UserRequest, data: JSONBody[PromotionCodeIn], carts_service: CartsDep, settings: SettingsDep
     ) -> CartOut:
         """Apply a promotion code to the cart (case-insensitive). A code that does not apply now is not
         kept: 422, and the problem's ``detail`` says why (unknown, expired, not yet valid, minimum not
@@ -101,10 +81,7 @@ class CartApiController(Controller):
 
     @delete("/promotion-code", operation_id="removePromotionCode", status_code=200, responses=problems(401))
     async def remove_promotion_code(
-        self,
-        request: Request[User, Any, Any],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
+        self, request: UserRequest, carts_service: CartsDep, settings: SettingsDep
     ) -> CartOut:
         """Take the promotion code off the cart."""
         owner = CartOwner(user_id=request.user.id)
@@ -112,6 +89,6 @@ class CartApiController(Controller):
         return await priced_cart(carts_service, settings, owner)
 
     @delete("", operation_id="clearCart", status_code=204, responses=problems(401))
-    async def clear(self, request: Request[User, Any, Any], carts_service: NamedDependency[CartService]) -> None:
+    async def clear(self, request: UserRequest, carts_service: CartsDep) -> None:
         """Empty the cart."""
         await carts_service.clear(CartOwner(user_id=request.user.id))

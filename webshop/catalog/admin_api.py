@@ -9,17 +9,17 @@ Structs forbid unknown fields: an ``id``, ``created_at``, ``deleted_at`` or imag
 refused with a 400 naming the field.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, delete, patch, post, put
-from litestar.di import NamedDependency
+from litestar import Controller, delete, patch, post, put
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
 from msgspec import UNSET
 
+from webshop.api.controllers import ADMIN
+from webshop.api.deps import CategoriesDep, ProductsDep, SettingsDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId
-from webshop.catalog.categories import CategoryService
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import (
     CategoryCreate,
@@ -41,17 +41,15 @@ from webshop.catalog.schemas import (
     product_out,
     variant_out,
 )
-from webshop.config import Settings
-from webshop.db.models import User, Variant
+from webshop.db.models import Variant
 from webshop.errors import Conflict, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
-from webshop.security.jwt import BEARER, api_admin
+from webshop.security.jwt import BEARER
 from webshop.shops.guards import api_shop_staff
 
-ADMIN = [api_admin]
 STAFF = [api_shop_staff]
-"""Guards of the category routes (``ADMIN``) and of the others (``STAFF``). Set per route, not on
-the controller: Litestar's automatic ``OPTIONS`` handler of a path inherits its first handler's
+"""Guards of the product, variant, photo and stock routes; the category routes take ``ADMIN``. Set per
+route, not on the controller: Litestar's automatic ``OPTIONS`` handler of a path inherits its first handler's
 controller, and ``OPTIONS`` must not need a token."""
 
 
@@ -70,10 +68,7 @@ class CategoryAdminApiController(Controller):
 
     @post("", guards=ADMIN, operation_id="createCategory", status_code=201, responses=problems(400, 401, 403, 404, 409))
     async def create_category(
-        self,
-        request: Request[User, Any, Any],
-        data: JSONBody[CategoryCreate],
-        categories_service: NamedDependency[CategoryService],
+        self, request: UserRequest, data: JSONBody[CategoryCreate], categories_service: CategoriesDep
     ) -> CategoryDetail:
         """Create a category, last among its siblings (a missing parent is 404, a sibling's name 409)."""
         category = await categories_service.create_category(
@@ -86,10 +81,10 @@ class CategoryAdminApiController(Controller):
     )
     async def update_category(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         category_id: PathId,
         data: JSONBody[CategoryPatch],
-        categories_service: NamedDependency[CategoryService],
+        categories_service: CategoriesDep,
     ) -> CategoryDetail:
         """Rename and/or move a category (moving it into its own subtree is 409)."""
         category = await categories_service.get_category(category_id)
@@ -113,10 +108,7 @@ class CategoryAdminApiController(Controller):
         "/{category_id:int}", guards=ADMIN, operation_id="deleteCategory", responses=problems(400, 401, 403, 404, 409)
     )
     async def delete_category(
-        self,
-        request: Request[User, Any, Any],
-        category_id: PathId,
-        categories_service: NamedDependency[CategoryService],
+        self, request: UserRequest, category_id: PathId, categories_service: CategoriesDep
     ) -> None:
         """Delete an empty category; one with subcategories or products (deleted ones too) is 409, with the reason."""
         await categories_service.delete_category(request.user, category_id)
@@ -131,11 +123,7 @@ class ProductAdminApiController(Controller):
 
     @post("", guards=STAFF, operation_id="createProduct", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_product(
-        self,
-        request: Request[User, Any, Any],
-        data: JSONBody[ProductCreate],
-        products_service: NamedDependency[ProductService],
-        settings: NamedDependency[Settings],
+        self, request: UserRequest, data: JSONBody[ProductCreate], products_service: ProductsDep, settings: SettingsDep
     ) -> ProductOut:
         """Create a product with its variants and their initial stock (in the ledger)."""
         product = await products_service.create_product(
@@ -145,27 +133,16 @@ class ProductAdminApiController(Controller):
         )
         return product_out(product)
 
-    @patch(
-        "/{product_id:int}",
-        guards=STAFF,
-        operation_id="updateProduct",
-        responses=problems(400, 401, 403, 404, 422),
-    )
+    @patch("/{product_id:int}", guards=STAFF, operation_id="updateProduct", responses=problems(400, 401, 403, 404, 422))
     async def update_product(
-        self,
-        request: Request[User, Any, Any],
-        product_id: PathId,
-        data: JSONBody[ProductPatch],
-        products_service: NamedDependency[ProductService],
+        self, request: UserRequest, product_id: PathId, data: JSONBody[ProductPatch], products_service: ProductsDep
     ) -> ProductOut:
         """Change a product's fields (deleted products too); only the fields sent change."""
         product = await products_service.update_product(product_id, data, actor=request.user)
         return product_out(product)
 
     @delete("/{product_id:int}", guards=STAFF, operation_id="deleteProduct", responses=problems(400, 401, 403, 404))
-    async def delete_product(
-        self, request: Request[User, Any, Any], product_id: PathId, products_service: NamedDependency[ProductService]
-    ) -> None:
+    async def delete_product(self, request: UserRequest, product_id: PathId, products_service: ProductsDep) -> None:
         """Soft-delete: the product leaves the shop and the API; past orders keep it. Repeating it is harmless."""
         await products_service.soft_delete(product_id, actor=request.user)
 
@@ -177,7 +154,7 @@ class ProductAdminApiController(Controller):
         responses=problems(400, 401, 403, 404),
     )
     async def restore_product(
-        self, request: Request[User, Any, Any], product_id: PathId, products_service: NamedDependency[ProductService]
+        self, request: UserRequest, product_id: PathId, products_service: ProductsDep
     ) -> ProductOut:
         """Bring a soft-deleted product back into the shop."""
         return product_out(await products_service.restore(product_id, actor=request.user))
@@ -191,11 +168,11 @@ class ProductAdminApiController(Controller):
     )
     async def create_variant(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         product_id: PathId,
         data: JSONBody[VariantIn],
-        products_service: NamedDependency[ProductService],
-        settings: NamedDependency[Settings],
+        products_service: ProductsDep,
+        settings: SettingsDep,
     ) -> VariantOut:
         """Add a variant (one option value per option group of the product) with its initial stock."""
         variant = await products_service.add_variant(
@@ -215,10 +192,10 @@ class ProductAdminApiController(Controller):
     )
     async def upload_image(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         product_id: PathId,
         data: Annotated[ImageUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
-        products_service: NamedDependency[ProductService],
+        products_service: ProductsDep,
     ) -> ImageOut:
         """Upload a JPEG, PNG or WebP photo (field ``file``, at most 5 MB; optional ``alt``) as the last photo.
 
@@ -241,11 +218,7 @@ class ProductAdminApiController(Controller):
         responses=problems(400, 401, 403, 404, 422),
     )
     async def reorder_images(
-        self,
-        request: Request[User, Any, Any],
-        product_id: PathId,
-        data: JSONBody[ImageOrderIn],
-        products_service: NamedDependency[ProductService],
+        self, request: UserRequest, product_id: PathId, data: JSONBody[ImageOrderIn], products_service: ProductsDep
     ) -> list[ImageOut]:
         """Put the photos in this order (every photo id of the product once); the first is the main photo."""
         images = await products_service.reorder_images(product_id, data.image_ids, actor=request.user)
@@ -258,11 +231,7 @@ class ProductAdminApiController(Controller):
         responses=problems(400, 401, 403, 404),
     )
     async def delete_image(
-        self,
-        request: Request[User, Any, Any],
-        product_id: PathId,
-        image_id: PathId,
-        products_service: NamedDependency[ProductService],
+        self, request: UserRequest, product_id: PathId, image_id: PathId, products_service: ProductsDep
     ) -> None:
         """Remove a photo (its files go too unless another product uses them)."""
         await products_service.remove_image(product_id, image_id, actor=request.user)
@@ -277,11 +246,7 @@ class VariantAdminApiController(Controller):
 
     @patch("/{variant_id:int}", guards=STAFF, operation_id="updateVariant", responses=problems(400, 401, 403, 404, 422))
     async def update_variant(
-        self,
-        request: Request[User, Any, Any],
-        variant_id: PathId,
-        data: JSONBody[VariantPatch],
-        products_service: NamedDependency[ProductService],
+        self, request: UserRequest, variant_id: PathId, data: JSONBody[VariantPatch], products_service: ProductsDep
     ) -> VariantOut:
         """Change a variant's SKU, price, option values, tax category or low-stock threshold."""
         variant = await products_service.update_variant(variant_id, data, actor=request.user)
@@ -290,9 +255,7 @@ class VariantAdminApiController(Controller):
     @delete(
         "/{variant_id:int}", guards=STAFF, operation_id="deleteVariant", responses=problems(400, 401, 403, 404, 409)
     )
-    async def delete_variant(
-        self, request: Request[User, Any, Any], variant_id: PathId, products_service: NamedDependency[ProductService]
-    ) -> None:
+    async def delete_variant(self, request: UserRequest, variant_id: PathId, products_service: ProductsDep) -> None:
         """Delete a variant; past orders keep their lines. A product's last variant cannot go (409)."""
         try:
             await products_service.delete_variant(variant_id, actor=request.user)
@@ -308,11 +271,7 @@ class VariantAdminApiController(Controller):
         responses=problems(400, 401, 403, 404, 409),
     )
     async def adjust_stock(
-        self,
-        request: Request[User, Any, Any],
-        variant_id: PathId,
-        data: JSONBody[StockAdjustmentIn],
-        products_service: NamedDependency[ProductService],
+        self, request: UserRequest, variant_id: PathId, data: JSONBody[StockAdjustmentIn], products_service: ProductsDep
     ) -> StockAdjustmentOut:
         """Add (or, negative, remove) units with a reason, recorded in the stock ledger; never below zero (409)."""
         try:

@@ -7,12 +7,11 @@ from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
+from webshop.api.deps import CategoriesDep, ProductsDep
 from webshop.api.responses import problems
 from webshop.api.schemas import INT_MAX, PathId
 from webshop.catalog.browse import DisplayedProduct
 from webshop.catalog.cache import CACHE, MISS
-from webshop.catalog.categories import CategoryService
-from webshop.catalog.products import ProductService
 from webshop.catalog.query import CatalogQuery
 from webshop.catalog.schemas import (
     CategoryOut,
@@ -82,7 +81,7 @@ class CatalogSearch:
 
     def __init__(
         self,
-        products_service: NamedDependency[ProductService],
+        products_service: ProductsDep,
         q: Query = None,
         category: CategorySlug = None,
         brand: Brands = None,
@@ -136,11 +135,11 @@ class CatalogApiController(Controller):
         return facets_out(total, facets)
 
     @get("/products/{product_id:int}", operation_id="getProduct", responses=problems(400, 404))
-    async def get_product(self, product_id: PathId, products_service: NamedDependency[ProductService]) -> ProductOut:
+    async def get_product(self, product_id: PathId, products_service: ProductsDep) -> ProductOut:
         """One product with its variants (price, stock), photos and facets."""
         return displayed_out(await products_service.display(product_id=product_id))
 
     @get("/categories", operation_id="listCategories", responses=problems())
-    async def list_categories(self, categories_service: NamedDependency[CategoryService]) -> list[CategoryOut]:
+    async def list_categories(self, categories_service: CategoriesDep) -> list[CategoryOut]:
         """The category tree."""
         return tree_out(await categories_service.tree())

@@ -1,19 +1,31 @@
 """Invoice routes of the JSON API: an order's invoice and credit notes as PDF, for the order's owner
 (with a bearer token) and for admins; anyone else's order, and an order without an invoice yet, is 404."""
 
-from typing import Annotated, Any
+from functools import partial
 
-from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
-from litestar.params import PathParameter
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency, Provide
 
+from webshop.api.deps import InvoicesDep, OrdersDep, UserRequest
 from webshop.api.responses import problems
-from webshop.api.schemas import ID_MAX, PathId
-from webshop.db.models import User
-from webshop.invoices.service import InvoiceService
+from webshop.api.schemas import PathId
+from webshop.db.models import Order
 from webshop.invoices.web import PDF, pdf_response
-from webshop.orders.service import OrderService
 from webshop.security.jwt import BEARER
+
+
+async def visible_order(request: UserRequest, order_id: PathId, orders_service: OrdersDep) -> Order:
+    """The ``order`` of the routes: order ``order_id`` if the bearer token's user may see it (its
+    customer, or an admin).
+
+    Raises:
+        NotFound: no such order, or another customer's (the same answer).
+    """
+    return await orders_service.visible_to(request.user, order_id)
+
+
+pdf_get = partial(get, media_type=PDF, responses=problems(400, 401, 404))
+"""``@get`` of a route that answers with a PDF download (``pdf_response``)."""
 
 
 class InvoiceApiController(Controller):
@@ -22,40 +34,24 @@ class InvoiceApiController(Controller):
     path = "/api/orders"
     tags = ["orders"]
     security = BEARER
+    dependencies = {"order": Provide(visible_order)}
 
-    @get(
+    @pdf_get(
         "/{order_id:int}/invoice",
         operation_id="getOrderInvoice",
-        media_type=PDF,
         response_description="The invoice as a PDF file (Content-Disposition: attachment).",
-        responses=problems(400, 401, 404),
     )
-    async def invoice(
-        self,
-        request: Request[User, Any, Any],
-        order_id: PathId,
-        orders_service: NamedDependency[OrderService],
-        invoices_service: NamedDependency[InvoiceService],
-    ) -> Response[bytes]:
+    async def invoice(self, order: NamedDependency[Order], invoices_service: InvoicesDep) -> Response[bytes]:
         """The order's invoice (404 while the order is unpaid, or for another customer's order)."""
-        order = await orders_service.visible_to(request.user, order_id)
         return pdf_response(await invoices_service.invoice_document(order))
 
-    @get(
+    @pdf_get(
         "/{order_id:int}/credit-notes/{credit_note_id:int}",
         operation_id="getOrderCreditNote",
-        media_type=PDF,
         response_description="The credit note as a PDF file (Content-Disposition: attachment).",
-        responses=problems(400, 401, 404),
     )
     async def credit_note(
-        self,
-        request: Request[User, Any, Any],
-        order_id: PathId,
-        credit_note_id: Annotated[int, PathParameter(ge=1, le=ID_MAX)],
-        orders_service: NamedDependency[OrderService],
-        invoices_service: NamedDependency[InvoiceService],
+        self, order: NamedDependency[Order], credit_note_id: PathId, invoices_service: InvoicesDep
     ) -> Response[bytes]:
         """One credit note of the order, by its id (404 for another order's or another customer's)."""
-        order = await orders_service.visible_to(request.user, order_id)
         return pdf_response(await invoices_service.credit_note_document(order, note_id=credit_note_id))

@@ -1,22 +1,32 @@
 """Order routes of the JSON API: a customer's own orders; every order for admins, with status changes;
 for a shop's members, the orders with their shop's lines (only those), and shipping their part."""
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, TypedDict
 
-from litestar import Controller, Request, get, patch, post
-from litestar.di import NamedDependency
+from litestar import Controller, get, patch, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
+from webshop.api.deps import FulfilmentDep, OrdersDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, PathId
-from webshop.db.models import OrderStatus, User
+from webshop.db.models import Order, OrderStatus
 from webshop.errors import PermissionDenied, ValidationFailed
-from webshop.orders.fulfilment import FulfilmentService
+from webshop.orders.fulfilment import ShopView
 from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, ShipmentIn, StatusName, order_out
-from webshop.orders.service import OrderService
 from webshop.security.jwt import BEARER, api_admin
 from webshop.shops.guards import api_shop_staff, runs_a_shop
+
+
+class _Filters(TypedDict):
+    """The filters and page of ``GET /api/orders``: the same whether it lists a shop's orders or one's own."""
+
+    status: OrderStatus | None
+    created_from: datetime | None
+    created_to: datetime | None
+    limit: int
+    before_id: int | None
 
 
 def _before_id(cursor: str | None) -> int | None:
@@ -37,9 +47,9 @@ class OrderApiController(Controller):
     @get("", operation_id="listOrders", responses=problems(400, 401, 403, 422))
     async def list_orders(
         self,
-        request: Request[User, Any, Any],
-        orders_service: NamedDependency[OrderService],
-        fulfilment_service: NamedDependency[FulfilmentService],
+        request: UserRequest,
+        orders_service: OrdersDep,
+        fulfilment_service: FulfilmentDep,
         status: FromQuery[StatusName | None] = None,
         created_from: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed at or after")] = None,
         created_to: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed before")] = None,
@@ -68,33 +78,25 @@ class OrderApiController(Controller):
             except ValueError:
                 message = "Not an RFC 3339 date-time."
                 raise ValidationFailed(message, field_errors={name: message}) from None
-        if not user.is_admin and view != "mine" and (view == "shop" or await runs_a_shop(request, user)):
-            if customer_id is not None:
-                raise PermissionDenied("Only administrators can list other customers' orders.")
-            views, next_id = await fulfilment_service.search_for_shops(
-                user,
-                status=OrderStatus(status) if status else None,
-                created_from=created_from,
-                created_to=created_to,
-                limit=limit,
-                before_id=_before_id(cursor),
-            )
-            return OrderPage(items=[order_out(v) for v in views], next_cursor=str(next_id) if next_id else None)
-        orders, next_id = await orders_service.search_visible_to(
-            user,
-            customer_id=customer_id,
+        shop_view = not user.is_admin and view != "mine" and (view == "shop" or await runs_a_shop(request, user))
+        if shop_view and customer_id is not None:
+            raise PermissionDenied("Only administrators can list other customers' orders.")
+        filters = _Filters(
             status=OrderStatus(status) if status else None,
             created_from=created_from,
             created_to=created_to,
             limit=limit,
             before_id=_before_id(cursor),
         )
-        return OrderPage(items=[order_out(o) for o in orders], next_cursor=str(next_id) if next_id else None)
+        seen: Sequence[Order | ShopView]
+        if shop_view:
+            seen, next_id = await fulfilment_service.search_for_shops(user, **filters)
+        else:
+            seen, next_id = await orders_service.search_visible_to(user, customer_id=customer_id, **filters)
+        return OrderPage(items=[order_out(s) for s in seen], next_cursor=str(next_id) if next_id else None)
 
     @get("/{order_id:int}", operation_id="getOrder", responses=problems(400, 401, 404))
-    async def get_order(
-        self, request: Request[User, Any, Any], order_id: PathId, fulfilment_service: NamedDependency[FulfilmentService]
-    ) -> OrderOut:
+    async def get_order(self, request: UserRequest, order_id: PathId, fulfilment_service: FulfilmentDep) -> OrderOut:
         """One order (another customer's order is 404); a shop's member sees their shops' lines of it."""
         return order_out(await fulfilment_service.view(request.user, order_id))
 
@@ -106,11 +108,7 @@ class OrderApiController(Controller):
         responses=problems(400, 401, 403, 404, 409, 422),
     )
     async def ship_part(
-        self,
-        request: Request[User, Any, Any],
-        order_id: PathId,
-        data: JSONBody[ShipmentIn],
-        fulfilment_service: NamedDependency[FulfilmentService],
+        self, request: UserRequest, order_id: PathId, data: JSONBody[ShipmentIn], fulfilment_service: FulfilmentDep
     ) -> OrderOut:
         """A shop's members (or an admin) mark their part of a paid order shipped, with carrier and
         tracking number; the order becomes ``shipped`` with its last part (409 if not paid or shipped)."""
@@ -120,9 +118,7 @@ class OrderApiController(Controller):
         return order_out(seen)
 
     @post("/{order_id:int}/cancel", operation_id="cancelOrder", status_code=200, responses=problems(400, 401, 404, 409))
-    async def cancel_order(
-        self, request: Request[User, Any, Any], order_id: PathId, orders_service: NamedDependency[OrderService]
-    ) -> OrderOut:
+    async def cancel_order(self, request: UserRequest, order_id: PathId, orders_service: OrdersDep) -> OrderOut:
         """Cancel an order that has not shipped; its stock comes back exactly once."""
         return order_out(await orders_service.cancel_for(request.user, order_id))
 
@@ -133,11 +129,7 @@ class OrderApiController(Controller):
         responses=problems(400, 401, 403, 404, 409),
     )
     async def update_order(
-        self,
-        request: Request[User, Any, Any],
-        order_id: PathId,
-        data: JSONBody[OrderPatch],
-        orders_service: NamedDependency[OrderService],
+        self, request: UserRequest, order_id: PathId, data: JSONBody[OrderPatch], orders_service: OrdersDep
     ) -> OrderOut:
         """Admins: change the status along the state machine (pending → paid → shipped → delivered, ...)."""
         return order_out(await orders_service.change_status(order_id, OrderStatus(data.status), actor=request.user))

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import NamedDependency
+from litestar import Response, delete, get, patch, post
 from litestar.params import JSONBody
 
+from webshop.api.controllers import AdminApiController
+from webshop.api.deps import PromotionsDep, SettingsDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId, from_row
-from webshop.config import Settings
-from webshop.db.models import Promotion, User
-from webshop.promotions.service import PromotionInput, PromotionPatch, PromotionService
-from webshop.security.jwt import BEARER, api_admin
-
-ADMIN = [api_admin]
+from webshop.db.models import Promotion
+from webshop.promotions.service import PromotionInput, PromotionPatch
 
 
 class PromotionOut(msgspec.Struct):
@@ -56,18 +52,14 @@ def promotion_out(promotion: Promotion, currency: str) -> PromotionOut:
     )
 
 
-class PromotionApiController(Controller):
+class PromotionApiController(AdminApiController):
     """Promotions and discount codes (admins)."""
 
     path = "/api/promotions"
     tags = ["promotions"]
-    security = BEARER
-    guards = ADMIN
 
     @get("", operation_id="listPromotions", responses=problems(401, 403))
-    async def list_promotions(
-        self, promotions_service: NamedDependency[PromotionService], settings: NamedDependency[Settings]
-    ) -> list[PromotionOut]:
+    async def list_promotions(self, promotions_service: PromotionsDep, settings: SettingsDep) -> list[PromotionOut]:
         """Every promotion, active ones first."""
         currency = settings.shop.currency
         return [promotion_out(p, currency) for p in await promotions_service.list_promotions()]
@@ -75,10 +67,10 @@ class PromotionApiController(Controller):
     @post("", operation_id="createPromotion", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_promotion(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         data: JSONBody[PromotionInput],
-        promotions_service: NamedDependency[PromotionService],
-        settings: NamedDependency[Settings],
+        promotions_service: PromotionsDep,
+        settings: SettingsDep,
     ) -> PromotionOut:
         """Create a promotion. 422 with ``errors`` per field: a code another promotion has (whatever its
         case), an end before the start, unknown category/product/variant ids, a value out of range."""
@@ -87,11 +79,7 @@ class PromotionApiController(Controller):
 
     @get("/{promotion_id:int}", operation_id="getPromotion", responses=problems(400, 401, 403, 404))
     async def get_promotion(
-        self,
-        request: Request[User, Any, Any],
-        promotion_id: PathId,
-        promotions_service: NamedDependency[PromotionService],
-        settings: NamedDependency[Settings],
+        self, request: UserRequest, promotion_id: PathId, promotions_service: PromotionsDep, settings: SettingsDep
     ) -> PromotionOut:
         """One promotion."""
         promotion = await promotions_service.get_promotion(promotion_id)
@@ -100,11 +88,11 @@ class PromotionApiController(Controller):
     @patch("/{promotion_id:int}", operation_id="updatePromotion", responses=problems(400, 401, 403, 404, 422))
     async def update_promotion(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         promotion_id: PathId,
         data: JSONBody[PromotionPatch],
-        promotions_service: NamedDependency[PromotionService],
-        settings: NamedDependency[Settings],
+        promotions_service: PromotionsDep,
+        settings: SettingsDep,
     ) -> PromotionOut:
         """Change the fields sent (the others stay); 422 as ``POST``."""
         promotion = await promotions_service.update_promotion(request.user, promotion_id, data)
@@ -114,10 +102,7 @@ class PromotionApiController(Controller):
         "/{promotion_id:int}", operation_id="deletePromotion", status_code=200, responses=problems(400, 401, 403, 404)
     )
     async def delete_promotion(
-        self,
-        request: Request[User, Any, Any],
-        promotion_id: PathId,
-        promotions_service: NamedDependency[PromotionService],
+        self, request: UserRequest, promotion_id: PathId, promotions_service: PromotionsDep
     ) -> Response[dict[str, bool]]:
         """Delete a promotion no order used; one that was used is withdrawn (``active`` false) and kept, as
         its orders' records name it. Answers ``{"deleted": true}`` or ``{"deleted": false}`` (withdrawn)."""

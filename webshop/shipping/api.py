@@ -3,26 +3,21 @@ Shoppers see a destination's methods, priced for their cart, at ``GET /api/shipp
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import NamedDependency
+from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
+from webshop.api.controllers import AdminApiController
+from webshop.api.deps import ShippingZonesDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId, from_row
-from webshop.db.models import ShippingMethod, ShippingZone, User
-from webshop.security.jwt import BEARER, api_admin
+from webshop.db.models import ShippingMethod, ShippingZone
 from webshop.shipping.service import (
     ShippingMethodInput,
     ShippingMethodPatch,
     ShippingZoneInput,
     ShippingZonePatch,
-    ShippingZoneService,
 )
-
-ADMIN = [api_admin]
 
 
 class BandOut(msgspec.Struct):
@@ -69,53 +64,43 @@ def zone_out(zone: ShippingZone) -> ShippingZoneOut:
     )
 
 
-class ShippingZoneApiController(Controller):
+class ShippingZoneApiController(AdminApiController):
     """Shipping zones and methods (admins)."""
 
     path = "/api/shipping-zones"
     tags = ["shipping"]
-    security = BEARER
-    guards = ADMIN
 
     @get("", operation_id="listShippingZones", responses=problems(401, 403))
-    async def list_zones(self, shipping_zones_service: NamedDependency[ShippingZoneService]) -> list[ShippingZoneOut]:
+    async def list_zones(self, shipping_zones_service: ShippingZonesDep) -> list[ShippingZoneOut]:
         """Every zone with its methods, the rest of the world last."""
         return [zone_out(zone) for zone in await shipping_zones_service.list_zones()]
 
     @post("", operation_id="createShippingZone", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_zone(
-        self,
-        request: Request[User, Any, Any],
-        data: JSONBody[ShippingZoneInput],
-        shipping_zones_service: NamedDependency[ShippingZoneService],
+        self, request: UserRequest, data: JSONBody[ShippingZoneInput], shipping_zones_service: ShippingZonesDep
     ) -> ShippingZoneOut:
         """Create a zone. 422: an unknown country, one another zone has (named), a second rest of the world."""
         return zone_out(await shipping_zones_service.create_zone(request.user, data))
 
     @get("/{zone_id:int}", operation_id="getShippingZone", responses=problems(400, 401, 403, 404))
-    async def get_zone(
-        self, zone_id: PathId, shipping_zones_service: NamedDependency[ShippingZoneService]
-    ) -> ShippingZoneOut:
+    async def get_zone(self, zone_id: PathId, shipping_zones_service: ShippingZonesDep) -> ShippingZoneOut:
         """One zone with its methods."""
         return zone_out(await shipping_zones_service.get_zone(zone_id))
 
     @patch("/{zone_id:int}", operation_id="updateShippingZone", responses=problems(400, 401, 403, 404, 422))
     async def update_zone(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         zone_id: PathId,
         data: JSONBody[ShippingZonePatch],
-        shipping_zones_service: NamedDependency[ShippingZoneService],
+        shipping_zones_service: ShippingZonesDep,
     ) -> ShippingZoneOut:
         """Change the fields sent; 422 as ``POST``."""
         return zone_out(await shipping_zones_service.update_zone(request.user, zone_id, data))
 
     @delete("/{zone_id:int}", operation_id="deleteShippingZone", responses=problems(400, 401, 403, 404))
     async def delete_zone(
-        self,
-        request: Request[User, Any, Any],
-        zone_id: PathId,
-        shipping_zones_service: NamedDependency[ShippingZoneService],
+        self, request: UserRequest, zone_id: PathId, shipping_zones_service: ShippingZonesDep
     ) -> None:
         """Delete a zone and its methods (placed orders keep their method's name and price)."""
         await shipping_zones_service.delete_zone(request.user, zone_id)
@@ -128,10 +113,10 @@ class ShippingZoneApiController(Controller):
     )
     async def create_method(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         zone_id: PathId,
         data: JSONBody[ShippingMethodInput],
-        shipping_zones_service: NamedDependency[ShippingZoneService],
+        shipping_zones_service: ShippingZonesDep,
     ) -> ShippingMethodOut:
         """Add a method. 422: a code the zone has; bands that overlap, repeat a limit or have two open ends."""
         return method_out(await shipping_zones_service.create_method(request.user, zone_id, data))
@@ -143,11 +128,11 @@ class ShippingZoneApiController(Controller):
     )
     async def update_method(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         zone_id: PathId,
         method_id: PathId,
         data: JSONBody[ShippingMethodPatch],
-        shipping_zones_service: NamedDependency[ShippingZoneService],
+        shipping_zones_service: ShippingZonesDep,
     ) -> ShippingMethodOut:
         """Change the fields sent; 422 as ``POST``."""
         return method_out(await shipping_zones_service.update_method(request.user, zone_id, method_id, data))
@@ -158,11 +143,7 @@ class ShippingZoneApiController(Controller):
         responses=problems(400, 401, 403, 404),
     )
     async def delete_method(
-        self,
-        request: Request[User, Any, Any],
-        zone_id: PathId,
-        method_id: PathId,
-        shipping_zones_service: NamedDependency[ShippingZoneService],
+        self, request: UserRequest, zone_id: PathId, method_id: PathId, shipping_zones_service: ShippingZonesDep
     ) -> None:
         """Delete a method."""
         await shipping_zones_service.delete_method(request.user, zone_id, method_id)

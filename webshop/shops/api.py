@@ -19,18 +19,18 @@ Guards and the bearer requirement are set per route, not on the controller: Lite
 a token (see ``webshop.catalog.admin_api``).
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, patch, post, put
 from litestar.params import JSONBody
 from msgspec import UNSET
 
+from webshop.api.controllers import ADMIN
+from webshop.api.deps import ShopsDep, UserRequest
 from webshop.api.responses import problems
-from webshop.api.schemas import IdCursor, PageLimit, PathId
-from webshop.db.models import User
+from webshop.api.schemas import IdCursor, PageLimit, PathId, next_offset_cursor
 from webshop.errors import NotFound
-from webshop.security.jwt import BEARER, PUBLIC, api_admin
+from webshop.security.jwt import BEARER, PUBLIC
 from webshop.shops.schemas import (
     MemberOut,
     MemberWrite,
@@ -41,17 +41,11 @@ from webshop.shops.schemas import (
     member_out,
     shop_out,
 )
-from webshop.shops.service import ShopService
 from webshop.text import query_text
-
-ADMIN = [api_admin]
-"""Guards of the admin-only routes (set per route: see the module's docstring)."""
 
 Search = Annotated[
     str | None, query_text(max_length=100, description="Only shops whose name or slug contains this text")
 ]
-Cursor = IdCursor
-Limit = PageLimit
 
 
 class ShopApiController(Controller):
@@ -62,20 +56,15 @@ class ShopApiController(Controller):
 
     @get("", opt=PUBLIC, operation_id="listShops", responses=problems(400))
     async def list_shops(
-        self,
-        shops_service: NamedDependency[ShopService],
-        q: Search = None,
-        cursor: Cursor = None,
-        limit: Limit = 20,
+        self, shops_service: ShopsDep, q: Search = None, cursor: IdCursor = None, limit: PageLimit = 20
     ) -> ShopPage:
         """Trading shops (active, not deleted) by name; pages are linked by ``next_cursor``."""
         offset = int(cursor or 0)
         shops, total = await shops_service.list_public(q=q or "", limit=limit, offset=offset)
-        end = offset + len(shops)
-        return ShopPage(items=[shop_out(s) for s in shops], next_cursor=str(end) if shops and end < total else None)
+        return ShopPage(items=[shop_out(s) for s in shops], next_cursor=next_offset_cursor(offset, len(shops), total))
 
     @get("/{shop_id:int}", opt=PUBLIC, operation_id="getShop", responses=problems(400, 404))
-    async def get_shop(self, shop_id: PathId, shops_service: NamedDependency[ShopService]) -> ShopOut:
+    async def get_shop(self, shop_id: PathId, shops_service: ShopsDep) -> ShopOut:
         """One trading shop (a suspended or deleted shop is 404)."""
         return shop_out(await shops_service.get_public(shop_id=shop_id))
 
@@ -87,41 +76,21 @@ class ShopApiController(Controller):
         status_code=201,
         responses=problems(400, 401, 403, 422),
     )
-    async def create_shop(
-        self, request: Request[User, Any, Any], data: JSONBody[ShopWrite], shops_service: NamedDependency[ShopService]
-    ) -> ShopOut:
+    async def create_shop(self, request: UserRequest, data: JSONBody[ShopWrite], shops_service: ShopsDep) -> ShopOut:
         """Admins: create a shop; the slug is made from the name when left out (a slug taken is 422)."""
         return shop_out(await shops_service.create_shop(request.user, data))
 
-    @patch(
-        "/{shop_id:int}",
-        security=BEARER,
-        operation_id="updateShop",
-        responses=problems(400, 401, 403, 404, 422),
-    )
+    @patch("/{shop_id:int}", security=BEARER, operation_id="updateShop", responses=problems(400, 401, 403, 404, 422))
     async def update_shop(
-        self,
-        request: Request[User, Any, Any],
-        shop_id: PathId,
-        data: JSONBody[ShopPatch],
-        shops_service: NamedDependency[ShopService],
+        self, request: UserRequest, shop_id: PathId, data: JSONBody[ShopPatch], shops_service: ShopsDep
     ) -> ShopOut:
         """Admins and the shop's owners: change the fields sent (staff 403, anyone else 404)."""
         await shops_service.get_live_for(request.user, shop_id)
         return shop_out(await shops_service.update_shop(request.user, shop_id, data))
 
-    @put(
-        "/{shop_id:int}",
-        security=BEARER,
-        operation_id="replaceShop",
-        responses=problems(400, 401, 403, 404, 422),
-    )
+    @put("/{shop_id:int}", security=BEARER, operation_id="replaceShop", responses=problems(400, 401, 403, 404, 422))
     async def replace_shop(
-        self,
-        request: Request[User, Any, Any],
-        shop_id: PathId,
-        data: JSONBody[ShopWrite],
-        shops_service: NamedDependency[ShopService],
+        self, request: UserRequest, shop_id: PathId, data: JSONBody[ShopWrite], shops_service: ShopsDep
     ) -> ShopOut:
         """Admins and the shop's owners: replace the whole profile (fields left out become empty; a slug
         left out stays as it is, an empty one is made from the name). Staff 403, anyone else 404."""
@@ -143,21 +112,12 @@ class ShopApiController(Controller):
         operation_id="deleteShop",
         responses=problems(400, 401, 403, 404, 409),
     )
-    async def delete_shop(
-        self, request: Request[User, Any, Any], shop_id: PathId, shops_service: NamedDependency[ShopService]
-    ) -> None:
+    async def delete_shop(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> None:
         """Admins: soft-delete a shop; its products leave the storefront and the API. The default shop is 409."""
         await shops_service.delete_shop(request.user, shop_id)
 
-    @get(
-        "/{shop_id:int}/members",
-        security=BEARER,
-        operation_id="listShopMembers",
-        responses=problems(400, 401, 404),
-    )
-    async def list_members(
-        self, request: Request[User, Any, Any], shop_id: PathId, shops_service: NamedDependency[ShopService]
-    ) -> list[MemberOut]:
+    @get("/{shop_id:int}/members", security=BEARER, operation_id="listShopMembers", responses=problems(400, 401, 404))
+    async def list_members(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> list[MemberOut]:
         """Admins and the shop's members: its owners, then its staff (anyone else 404)."""
         await shops_service.get_live_for(request.user, shop_id)
         return [member_out(m, u) for m, u in await shops_service.members(request.user, shop_id)]
@@ -170,11 +130,7 @@ class ShopApiController(Controller):
         responses=problems(400, 401, 403, 404, 409, 422),
     )
     async def add_member(
-        self,
-        request: Request[User, Any, Any],
-        shop_id: PathId,
-        data: JSONBody[MemberWrite],
-        shops_service: NamedDependency[ShopService],
+        self, request: UserRequest, shop_id: PathId, data: JSONBody[MemberWrite], shops_service: ShopsDep
     ) -> MemberOut:
         """Add an active user to the shop, or change their role there: admins add owners and staff, owners
         add staff (staff 403; anyone else 404; an unknown or inactive user 422)."""
@@ -192,11 +148,7 @@ class ShopApiController(Controller):
         responses=problems(400, 401, 403, 404),
     )
     async def remove_member(
-        self,
-        request: Request[User, Any, Any],
-        shop_id: PathId,
-        user_id: PathId,
-        shops_service: NamedDependency[ShopService],
+        self, request: UserRequest, shop_id: PathId, user_id: PathId, shops_service: ShopsDep
     ) -> None:
         """Take a user out of the shop: admins remove anyone, owners remove staff (staff 403; anyone else or
         a user who is not a member 404)."""

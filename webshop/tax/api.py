@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import NamedDependency
+from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
+from webshop.api.controllers import AdminApiController
+from webshop.api.deps import TaxRatesDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId, from_row
-from webshop.db.models import TaxRate, User
-from webshop.security.jwt import BEARER, api_admin
-from webshop.tax.service import TaxRateInput, TaxRatePatch, TaxRateService
-
-ADMIN = [api_admin]
+from webshop.db.models import TaxRate
+from webshop.tax.service import TaxRateInput, TaxRatePatch
 
 
 class TaxRateOut(msgspec.Struct):
@@ -35,51 +31,37 @@ def tax_rate_out(rate: TaxRate) -> TaxRateOut:
     return from_row(TaxRateOut, rate)
 
 
-class TaxRateApiController(Controller):
+class TaxRateApiController(AdminApiController):
     """Tax rates (admins)."""
 
     path = "/api/tax-rates"
     tags = ["tax"]
-    security = BEARER
-    guards = ADMIN
 
     @get("", operation_id="listTaxRates", responses=problems(401, 403))
-    async def list_rates(self, tax_rates_service: NamedDependency[TaxRateService]) -> list[TaxRateOut]:
+    async def list_rates(self, tax_rates_service: TaxRatesDep) -> list[TaxRateOut]:
         """Every rate, the rest of the world's (``*``) first."""
         return [tax_rate_out(rate) for rate in await tax_rates_service.list_rates()]
 
     @post("", operation_id="createTaxRate", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_rate(
-        self,
-        request: Request[User, Any, Any],
-        data: JSONBody[TaxRateInput],
-        tax_rates_service: NamedDependency[TaxRateService],
+        self, request: UserRequest, data: JSONBody[TaxRateInput], tax_rates_service: TaxRatesDep
     ) -> TaxRateOut:
         """Create a rate. 422: an unknown country or region, or a rate the same place and category has."""
         return tax_rate_out(await tax_rates_service.create_rate(request.user, data))
 
     @get("/{tax_rate_id:int}", operation_id="getTaxRate", responses=problems(400, 401, 403, 404))
-    async def get_rate(self, tax_rate_id: PathId, tax_rates_service: NamedDependency[TaxRateService]) -> TaxRateOut:
+    async def get_rate(self, tax_rate_id: PathId, tax_rates_service: TaxRatesDep) -> TaxRateOut:
         """One rate."""
         return tax_rate_out(await tax_rates_service.get_rate(tax_rate_id))
 
     @patch("/{tax_rate_id:int}", operation_id="updateTaxRate", responses=problems(400, 401, 403, 404, 422))
     async def update_rate(
-        self,
-        request: Request[User, Any, Any],
-        tax_rate_id: PathId,
-        data: JSONBody[TaxRatePatch],
-        tax_rates_service: NamedDependency[TaxRateService],
+        self, request: UserRequest, tax_rate_id: PathId, data: JSONBody[TaxRatePatch], tax_rates_service: TaxRatesDep
     ) -> TaxRateOut:
         """Change the fields sent; 422 as ``POST``."""
         return tax_rate_out(await tax_rates_service.update_rate(request.user, tax_rate_id, data))
 
     @delete("/{tax_rate_id:int}", operation_id="deleteTaxRate", responses=problems(400, 401, 403, 404))
-    async def delete_rate(
-        self,
-        request: Request[User, Any, Any],
-        tax_rate_id: PathId,
-        tax_rates_service: NamedDependency[TaxRateService],
-    ) -> None:
+    async def delete_rate(self, request: UserRequest, tax_rate_id: PathId, tax_rates_service: TaxRatesDep) -> None:
         """Delete a rate."""
         await tax_rates_service.delete_rate(request.user, tax_rate_id)

@@ -10,16 +10,14 @@ reach these routes, and they need it to set up receivers. Guards are set per rou
 controller (see ``webshop.catalog.admin_api``: ``OPTIONS`` must not need a token).
 """
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, patch, post
 from litestar.params import JSONBody
 
+from webshop.api.controllers import ADMIN
+from webshop.api.deps import UserRequest, WebhooksDep
 from webshop.api.responses import problems
-from webshop.api.schemas import IdCursor, PageLimit, PathId
-from webshop.db.models import User
-from webshop.security.jwt import BEARER, api_admin
+from webshop.api.schemas import IdCursor, PageLimit, PathId, next_offset_cursor
+from webshop.security.jwt import BEARER
 from webshop.webhooks.schemas import (
     DeliveryOut,
     DeliveryPage,
@@ -29,13 +27,6 @@ from webshop.webhooks.schemas import (
     delivery_out,
     webhook_out,
 )
-from webshop.webhooks.service import WebhookService
-
-ADMIN = [api_admin]
-"""Guards of every route (set per route: see the module's docstring)."""
-
-Cursor = IdCursor
-Limit = PageLimit
 
 
 class WebhookApiController(Controller):
@@ -43,103 +34,61 @@ class WebhookApiController(Controller):
 
     path = "/api/webhooks"
     tags = ["webhooks"]
+    security = BEARER
 
-    @post(
-        "",
-        guards=ADMIN,
-        security=BEARER,
-        operation_id="createWebhook",
-        status_code=201,
-        responses=problems(400, 401, 403, 422),
-    )
+    @post("", guards=ADMIN, operation_id="createWebhook", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_webhook(
-        self,
-        request: Request[User, Any, Any],
-        data: JSONBody[WebhookWrite],
-        webhooks_service: NamedDependency[WebhookService],
+        self, request: UserRequest, data: JSONBody[WebhookWrite], webhooks_service: WebhooksDep
     ) -> WebhookOut:
         """Register an endpoint for the events named; a secret is generated when none is given."""
         return webhook_out(await webhooks_service.create_endpoint(request.user, data))
 
-    @get("", guards=ADMIN, security=BEARER, operation_id="listWebhooks", responses=problems(400, 401, 403))
-    async def list_webhooks(self, webhooks_service: NamedDependency[WebhookService]) -> list[WebhookOut]:
+    @get("", guards=ADMIN, operation_id="listWebhooks", responses=problems(400, 401, 403))
+    async def list_webhooks(self, webhooks_service: WebhooksDep) -> list[WebhookOut]:
         """Every endpoint, oldest first."""
         return [webhook_out(endpoint) for endpoint in await webhooks_service.list_endpoints()]
 
-    @get(
-        "/{webhook_id:int}",
-        guards=ADMIN,
-        security=BEARER,
-        operation_id="getWebhook",
-        responses=problems(400, 401, 403, 404),
-    )
-    async def get_webhook(self, webhook_id: PathId, webhooks_service: NamedDependency[WebhookService]) -> WebhookOut:
+    @get("/{webhook_id:int}", guards=ADMIN, operation_id="getWebhook", responses=problems(400, 401, 403, 404))
+    async def get_webhook(self, webhook_id: PathId, webhooks_service: WebhooksDep) -> WebhookOut:
         """One endpoint."""
         return webhook_out(await webhooks_service.get_endpoint(webhook_id))
 
-    @patch(
-        "/{webhook_id:int}",
-        guards=ADMIN,
-        security=BEARER,
-        operation_id="updateWebhook",
-        responses=problems(400, 401, 403, 404, 422),
-    )
+    @patch("/{webhook_id:int}", guards=ADMIN, operation_id="updateWebhook", responses=problems(400, 401, 403, 404, 422))
     async def update_webhook(
-        self,
-        request: Request[User, Any, Any],
-        webhook_id: PathId,
-        data: JSONBody[WebhookPatch],
-        webhooks_service: NamedDependency[WebhookService],
+        self, request: UserRequest, webhook_id: PathId, data: JSONBody[WebhookPatch], webhooks_service: WebhooksDep
     ) -> WebhookOut:
         """Change the fields sent: ``is_active`` enables or disables it, a ``secret`` replaces the old one."""
         return webhook_out(await webhooks_service.update_endpoint(request.user, webhook_id, data))
 
-    @delete(
-        "/{webhook_id:int}",
-        guards=ADMIN,
-        security=BEARER,
-        operation_id="deleteWebhook",
-        responses=problems(400, 401, 403, 404),
-    )
-    async def delete_webhook(
-        self, request: Request[User, Any, Any], webhook_id: PathId, webhooks_service: NamedDependency[WebhookService]
-    ) -> None:
+    @delete("/{webhook_id:int}", guards=ADMIN, operation_id="deleteWebhook", responses=problems(400, 401, 403, 404))
+    async def delete_webhook(self, request: UserRequest, webhook_id: PathId, webhooks_service: WebhooksDep) -> None:
         """Delete an endpoint and its delivery log (deliveries not yet sent are dropped)."""
         await webhooks_service.delete_endpoint(request.user, webhook_id)
 
     @get(
         "/{webhook_id:int}/deliveries",
         guards=ADMIN,
-        security=BEARER,
         operation_id="listWebhookDeliveries",
         responses=problems(400, 401, 403, 404),
     )
     async def list_deliveries(
-        self,
-        webhook_id: PathId,
-        webhooks_service: NamedDependency[WebhookService],
-        cursor: Cursor = None,
-        limit: Limit = 20,
+        self, webhook_id: PathId, webhooks_service: WebhooksDep, cursor: IdCursor = None, limit: PageLimit = 20
     ) -> DeliveryPage:
         """The endpoint's deliveries, newest first: status, attempts, the last answer's status and error."""
         offset = int(cursor or 0)
         rows, total = await webhooks_service.deliveries(webhook_id, limit=limit, offset=offset)
-        end = offset + len(rows)
         return DeliveryPage(
-            items=[delivery_out(row) for row in rows], next_cursor=str(end) if rows and end < total else None
+            items=[delivery_out(row) for row in rows], next_cursor=next_offset_cursor(offset, len(rows), total)
         )
 
     @post(
         "/{webhook_id:int}/test",
         guards=ADMIN,
-        security=BEARER,
         operation_id="sendWebhookTest",
         status_code=202,
         responses=problems(400, 401, 403, 404, 409),
     )
-    async def send_test(
-        self, request: Request[User, Any, Any], webhook_id: PathId, webhooks_service: NamedDependency[WebhookService]
-    ) -> DeliveryOut:
+    async def send_test(self, request: UserRequest, webhook_id: PathId, webhooks_service: WebhooksDep) -> DeliveryOut:
         """Queue a ``webhook.test`` event to this endpoint only (a disabled endpoint is 409); follow it in
         the deliveries."""
         return delivery_out(await webhooks_service.send_test(request.user, webhook_id))
