@@ -469,6 +469,16 @@ async def test_options_lists_every_method_of_a_path(client):
         assert response.status_code == 204 and response.headers["allow"] == methods, path
 
 
+async def test_options_answers_every_api_path_without_a_token(app, client):
+    """``OPTIONS`` says what a path allows and changes nothing, so it needs no token on any path (admin
+    ones included): a generated route list, so a new controller cannot miss it."""
+    paths = {re.sub(r"\{\w+:\w+\}", "1", route.path) for route in app.routes if route.path.startswith("/api/")}
+    assert "/api/tax-rates" in paths and "/api/promotions/1" in paths
+    for path in sorted(paths):
+        response = await client.options(path)
+        assert response.status_code == 204 and "OPTIONS" in response.headers["allow"], path
+
+
 async def test_head_answers_every_get_route_with_its_headers_and_no_body(client, skus):
     """RFC 9110 §9.3.2: the same status and header fields as GET (an uptime monitor, ``curl -I``)."""
     for path in ("/", "/products/beta-camera", "/api/products?limit=2", "/robots.txt", "/no-such-page"):

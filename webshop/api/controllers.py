@@ -1,8 +1,8 @@
 """What the JSON API's controllers share: the admins' guard list and the base of the admin-only controllers.
 
-Most controllers that mix admin routes with others set ``guards=ADMIN`` per route, not on the controller:
-Litestar's automatic ``OPTIONS`` handler of a path inherits its first handler's controller, and
-``OPTIONS`` must not need a token (``webshop.catalog.admin_api``).
+Controllers that mix admin routes with others set ``guards=ADMIN`` per route; a controller whose every
+route is for admins sets it once (``AdminApiController``). ``OPTIONS`` needs no token either way: the
+guard lets it pass (``webshop.security.jwt.api_admin``).
 """
 
 from litestar import Controller
@@ -15,7 +15,7 @@ ADMIN = [api_admin]
 
 class AdminApiController(Controller):
     """A controller every route of which is for admins: the bearer token in the OpenAPI document, and
-    the ``ADMIN`` guards on the controller (its paths' ``OPTIONS`` answers need the token too)."""
+    the ``ADMIN`` guards on the controller."""
 
     security = BEARER
     guards = ADMIN
