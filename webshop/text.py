@@ -86,6 +86,19 @@ def query_text(**kwargs: Any) -> ParameterKwarg:
     return QueryParameter(pattern=LINE_PATTERN, schema_extra={"pattern": openapi_pattern(LINE_PATTERN)}, **kwargs)
 
 
+def query_texts(**kwargs: Any) -> ParameterKwarg:
+    """A ``QueryParameter`` for a repeated free-text value (``?brand=a&brand=b``, typed ``list[Line]``):
+    the OpenAPI schema gets the items' pattern (``items`` beside the ``oneOf`` Litestar writes for an
+    optional list), so what the server refuses is documented as invalid.
+
+    Args:
+        kwargs: Further ``QueryParameter`` arguments (``description``...).
+    """
+    return QueryParameter(
+        schema_extra={"items": {"type": "string", "pattern": openapi_pattern(LINE_PATTERN)}}, **kwargs
+    )
+
+
 def pattern_message(pattern: str) -> str:
     """What is wrong with a text that does not match ``pattern``, for an API client.
 

@@ -69,6 +69,18 @@ async def test_api_profile_name_with_a_control_character_is_refused(client, alch
     assert (await client.get("/api/users/me", headers=headers)).json()["name"] == "Ada"
 
 
+@pytest.mark.parametrize("facet", ["brand", "color", "shop"])
+async def test_api_catalog_facet_values_with_nul_are_refused_as_the_schema_says(client, skus, facet):
+    """A facet value is text like any other: a control character is a 400 naming the parameter, and the
+    OpenAPI document says so (the items' pattern), so a client generated from it never sends one."""
+    for path in ("/api/products", "/api/products/facets"):
+        assert facet in field_errors(await client.get(path, params={facet: "Ac\x00me"}))
+        assert (await client.get(path, params={facet: "Acme"})).status_code == 200
+        parameters = (await client.get("/api/openapi.json")).json()["paths"][path]["get"]["parameters"]
+        [schema] = [p["schema"] for p in parameters if p["name"] == facet]
+        assert schema["items"] == {"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}
+
+
 async def test_api_register_name_with_nul_is_refused_and_no_account_is_made(client, alchemy):
     body = {"email": "nul@example.com", "password": PASSWORD, "name": "N\x00L", "bogus": 1}
     errors = field_errors(await client.post("/api/auth/register", json=body))

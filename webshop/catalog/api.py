@@ -24,7 +24,7 @@ from webshop.catalog.schemas import (
     tree_out,
 )
 from webshop.security.jwt import PUBLIC
-from webshop.text import query_text
+from webshop.text import Line, query_text, query_texts
 
 Sort = Literal["relevance", "name", "-name", "price", "-price", "newest"]
 # Prices are bounded with ``gt=-1`` (the same as ``ge=0`` for integers): Litestar leaves a bound of 0 out
@@ -38,9 +38,9 @@ Query = Annotated[
     ),
 ]
 CategorySlug = Annotated[str | None, QueryParameter(description="Category slug (includes subcategories)")]
-Brands = Annotated[list[str] | None, QueryParameter(description="Brand facet values (any of)")]
-Colors = Annotated[list[str] | None, QueryParameter(description="Colour facet values (any of)")]
-Shops = Annotated[list[str] | None, QueryParameter(description="Shop slugs (any of): only these shops' products")]
+Brands = Annotated[list[Line] | None, query_texts(description="Brand facet values (any of)")]
+Colors = Annotated[list[Line] | None, query_texts(description="Colour facet values (any of)")]
+Shops = Annotated[list[Line] | None, query_texts(description="Shop slugs (any of): only these shops' products")]
 PriceMin = Annotated[
     int | None,
     QueryParameter(gt=-1, le=INT_MAX, description="Only products with a variant at this price or more (minor units)"),
