@@ -22,13 +22,13 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HXLocation
 from litestar.response import Redirect, Template
 
-from webshop.admin import ADMIN_PAGE_SIZE, ShopStaffPages, admin_list_page
+from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
 from webshop.admin.pages import (
     AdminRequest,
     AuditDep,
     FulfilmentDep,
     OrdersDep,
-    ShopsDep,
+    ShopScopeDep,
     UsersDep,
     flash_see_other,
 )
@@ -39,7 +39,7 @@ from webshop.orders.refund_rules import refundable_problem
 from webshop.orders.refunds import RefundService
 from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, refund_owed
 from webshop.security.session import requires_admin
-from webshop.shops.scope import admin_scope, shop_choice
+from webshop.shops.scope import shop_choice
 from webshop.web.forms import Form
 from webshop.web.templating import money
 
@@ -148,24 +148,22 @@ class AdminOrderController(ShopStaffPages):
     """Orders: every customer's for admins, with status changes; their shops' lines for shop members."""
 
     path = "/admin/orders"
-    dependencies = {"order_page": Provide(OrderPage, sync_to_thread=False)}
+    dependencies = {**SHOP_STAFF_DEPENDENCIES, "order_page": Provide(OrderPage, sync_to_thread=False)}
 
     @get("", name="admin_orders", media_type=MediaType.HTML)
     async def index(
         self,
         request: AdminRequest,
         fulfilment_service: FulfilmentDep,
-        shops_service: ShopsDep,
+        shop_scope: ShopScopeDep,
         status: FromQuery[str | None] = None,
         date_from: FromQuery[str | None] = None,
         date_to: FromQuery[str | None] = None,
         customer: FromQuery[str | None] = None,
-        shop: FromQuery[str | None] = None,
         page: FromQuery[int] = 1,
     ) -> Template:
         """The order list (the results fragment for an htmx filter request)."""
         page = max(page, 1)
-        scope = await admin_scope(shops_service, request.user, shop)
         status_filter = OrderStatus(status) if status in STATUSES else None
         day_from, day_to = parse_day(date_from), parse_day(date_to)
         errors: dict[str, str] = {}
@@ -175,7 +173,7 @@ class AdminOrderController(ShopStaffPages):
             errors["date_to"] = "Enter a date as YYYY-MM-DD."
         rows, total = await fulfilment_service.search_for_admin(
             request.user,
-            shop_ids=scope.shop_ids,
+            shop_ids=shop_scope.shop_ids,
             status=status_filter,
             created_from=day_start(day_from) if day_from else None,
             # The "to" day is included: orders placed before the next midnight.
@@ -189,9 +187,9 @@ class AdminOrderController(ShopStaffPages):
             "date_from": day_from.isoformat() if day_from else "",
             "date_to": day_to.isoformat() if day_to else "",
             "customer": customer or "",
-            "shop": str(scope.chosen or ""),
+            "shop": str(shop_scope.chosen or ""),
         }
-        context = {"rows": rows, "statuses": STATUSES, "errors": errors, "scope": scope}
+        context = {"rows": rows, "statuses": STATUSES, "errors": errors, "scope": shop_scope}
         return admin_list_page(
             request, "admin/orders", "order-results", context, total=total, page=page, filters=filters
         )

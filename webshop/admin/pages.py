@@ -4,6 +4,8 @@
 * ``…Dep`` aliases (the ``SessionDep`` idiom): a service injected by name, ``products_service: ProductsDep``.
   Litestar injects a dependency by the parameter's name (``webshop.app._dependencies``), so the parameter
   keeps the service's name; the alias only shortens its type.
+* ``provide_shop_scope`` (``shop_scope: ShopScopeDep``, registered on ``ShopStaffPages``): the shops a
+  page shows its user, narrowed by the "Shop" switcher (``?shop=``).
 * ``flash_see_other``: the answer to a post that worked: a flash message and a 303 to a page.
 
 A page that several handlers re-render with an error (one order, one category) is best a small class that
@@ -16,6 +18,7 @@ from typing import Any, TypeAlias
 
 from litestar import Request
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.plugins.flash import flash
 from litestar.plugins.htmx import HXLocation
 from litestar.response import Redirect
@@ -28,6 +31,7 @@ from webshop.config import Settings
 from webshop.db.models import User
 from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.service import OrderService
+from webshop.shops.scope import ShopScope, admin_scope
 from webshop.shops.service import ShopService
 from webshop.stock.service import StockService
 from webshop.web.responses import see_other_to
@@ -54,6 +58,17 @@ StockDep: TypeAlias = NamedDependency[StockService]
 UsersDep: TypeAlias = NamedDependency[UserService]
 """``users_service``: accounts."""
 
+ShopScopeDep: TypeAlias = NamedDependency[ShopScope]
+"""``shop_scope``: the shops the page shows (``provide_shop_scope``)."""
+
+
+async def provide_shop_scope(
+    request: AdminRequest, shops_service: ShopsDep, shop: FromQuery[str | None] = None
+) -> ShopScope:
+    """The shops a list page shows its user (``admin_scope``), narrowed to the "Shop" switcher's ``?shop=``
+    when it is one of theirs."""
+    return await admin_scope(shops_service, request.user, shop)
+
 
 def flash_see_other(
     request: Request[Any, Any, Any], message: str, route_name: str, /, *, category: str = "success", **url_parts: Any
@@ -77,8 +92,10 @@ __all__ = [
     "OrdersDep",
     "ProductsDep",
     "SettingsDep",
+    "ShopScopeDep",
     "ShopsDep",
     "StockDep",
     "UsersDep",
     "flash_see_other",
+    "provide_shop_scope",
 ]
