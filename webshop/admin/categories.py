@@ -116,17 +116,15 @@ class CategoryPage:
 
     async def render(
         self,
-        category: Category | None = None,
         *,
         rename_form: CategoryForm | None = None,
         move_form: MoveForm | None = None,
         error: DomainError | None = None,
     ) -> Template:
-        """The category's page (read again unless ``category`` is given), with the forms' input kept and the
-        error of a refused change (its message and status code)."""
+        """The category's page as it is now, with the forms' input kept and the error of a refused change (its
+        message and status code)."""
         categories = self.categories
-        if category is None:
-            category = await categories.get_category(self.category_id)
+        category = await categories.get_category(self.category_id)
         all_categories = await categories.all_categories()
         tree = await categories.tree()
         own_subtree = descendant_ids(all_categories, category.id)
@@ -238,7 +236,7 @@ class AdminCategoryController(AdminPages):
         try:
             await categories.delete_category(category_page.user, category.id)
         except DomainError as exc:
-            return await category_page.render(category, error=exc)
+            return await category_page.render(error=exc)
         return flash_see_other(category_page.request, f"Deleted category “{name}”.", "admin_categories")
 
     async def _index(

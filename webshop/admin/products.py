@@ -50,10 +50,9 @@ from webshop.admin.product_form import (
     stock_level,
     whole_number,
 )
-from webshop.catalog.products import ProductService
 from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
 from webshop.catalog.schemas import VariantPatch
-from webshop.db.models import Product, User, Variant
+from webshop.db.models import Product, Variant
 from webshop.errors import NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.shops.scope import admin_scope
@@ -64,6 +63,76 @@ from webshop.web.responses import see_other, see_other_to, wants_fragment
 # The multipart framing around a 5 MB photo (boundaries, headers, the CSRF field) is well under 64 KB;
 # the service checks the photo itself against MAX_UPLOAD_BYTES.
 UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
+
+
+class VariantCell:
+    """The price or stock cell (``field``) of the variant in the path, built per request by Litestar (the
+    ``variant_cell`` of the inline cell handlers): the variant, its cell and the cell's editor."""
+
+    def __init__(
+        self, request: AdminRequest, variant_id: FromPath[int], field: FromPath[str], products_service: ProductsDep
+    ) -> None:
+        self.request, self.variant_id, self.field, self.products = request, variant_id, field, products_service
+
+    async def variant(self) -> Variant:
+        """The variant with its product.
+
+        Raises:
+            NotFound: ``field`` is not a cell (``CELL_FIELDS``), or no such variant the user's shops run.
+        """
+        if self.field not in CELL_FIELDS:
+            raise NotFound("There is no such field.")
+        variant = await self.products.variant_with_product(variant_id=self.variant_id)
+        if variant is None:
+            raise NotFound("There is no such variant.")
+        await self.products.check_runs(self.request.user, variant.product.shop_id, "There is no such variant.")
+        return variant
+
+    def fragment(self, variant: Variant, *, next_url: str, saved: bool = False) -> Template:
+        """The cell as the product table shows it (``saved``: with the "saved" note)."""
+        return Template(
+            "admin/products/_cell.html",
+            context={
+                "v": variant,
+                "field": self.field,
+                "here": next_url,
+                "saved": saved,
+                "stock_level": stock_level,
+                "major_text": major_text,
+            },
+            headers={"Vary": "HX-Request"},
+        )
+
+    def editor(
+        self,
+        variant: Variant,
+        *,
+        value: str,
+        expected: int,
+        next_url: str,
+        error: str = "",
+        status_code: int = 200,
+    ) -> Template:
+        """The cell's editor with ``value`` (a small form in the cell for htmx, else a page of its own);
+        ``expected`` is the stock level the edit was made against."""
+        template = "admin/products/_cell_form.html" if wants_fragment(self.request) else "admin/products/cell_edit.html"
+        return Template(
+            template,
+            context={
+                "v": variant,
+                "field": self.field,
+                "value": value,
+                "expected": expected,
+                "here": next_url,
+                "error": error,
+            },
+            status_code=status_code,
+            headers={"Vary": "HX-Request"},
+        )
+
+
+VariantCellDep: TypeAlias = NamedDependency[VariantCell]
+"""``variant_cell``: the cell of the variant in the path (``AdminProductController.dependencies``)."""
 
 
 class ProductFormPage:
@@ -155,7 +224,11 @@ class AdminProductController(ShopStaffPages):
     """Product management for admins and, for their shops' products, shop members."""
 
     path = "/admin/products"
-    dependencies = {**SHOP_STAFF_DEPENDENCIES, "product_form_page": Provide(ProductFormPage, sync_to_thread=False)}
+    dependencies = {
+        **SHOP_STAFF_DEPENDENCIES,
+        "product_form_page": Provide(ProductFormPage, sync_to_thread=False),
+        "variant_cell": Provide(VariantCell, sync_to_thread=False),
+    }
 
     @get("", name="admin_products", media_type=MediaType.HTML)
     async def index(
@@ -218,51 +291,31 @@ class AdminProductController(ShopStaffPages):
     # --- inline cells: price and stock of one variant ------------------------------------------------
 
     @get("/variants/{variant_id:int}/{field:str}", name="admin_variant_cell", media_type=MediaType.HTML)
-    async def cell(
-        self,
-        request: AdminRequest,
-        variant_id: FromPath[int],
-        field: FromPath[str],
-        products_service: ProductsDep,
-        next_url: FromQuery[str | None] = None,
-    ) -> Any:
+    async def cell(self, variant_cell: VariantCellDep, next_url: FromQuery[str | None] = None) -> Any:
         """One variant's price or stock cell (htmx: the cell; otherwise back to the table)."""
-        variant = await self._cell_variant(products_service, variant_id, field, request.user)
-        if not wants_fragment(request):
-            return see_other(request, safe_next(next_url))
-        return self._cell(variant, field, next_url=safe_next(next_url))
+        variant = await variant_cell.variant()
+        if not wants_fragment(variant_cell.request):
+            return see_other(variant_cell.request, safe_next(next_url))
+        return variant_cell.fragment(variant, next_url=safe_next(next_url))
 
     @get("/variants/{variant_id:int}/{field:str}/edit", name="admin_variant_cell_edit", media_type=MediaType.HTML)
-    async def cell_edit(
-        self,
-        request: AdminRequest,
-        variant_id: FromPath[int],
-        field: FromPath[str],
-        products_service: ProductsDep,
-        next_url: FromQuery[str | None] = None,
-    ) -> Template:
+    async def cell_edit(self, variant_cell: VariantCellDep, next_url: FromQuery[str | None] = None) -> Template:
         """The editor of one variant's price or stock: a small form in the cell (htmx) or a page."""
-        variant = await self._cell_variant(products_service, variant_id, field, request.user)
-        value = major_text(variant.price, variant.currency) if field == "price" else str(variant.stock)
-        return self._editor(request, variant, field, value=value, expected=variant.stock, next_url=safe_next(next_url))
+        variant = await variant_cell.variant()
+        value = major_text(variant.price, variant.currency) if variant_cell.field == "price" else str(variant.stock)
+        return variant_cell.editor(variant, value=value, expected=variant.stock, next_url=safe_next(next_url))
 
     @post("/variants/{variant_id:int}/{field:str}", name="admin_variant_cell_save", media_type=MediaType.HTML)
-    async def cell_save(
-        self,
-        request: AdminRequest,
-        variant_id: FromPath[int],
-        field: FromPath[str],
-        data: FormFields,
-        products_service: ProductsDep,
-    ) -> Any:
+    async def cell_save(self, data: FormFields, variant_cell: VariantCellDep) -> Any:
         """Save an inline price or stock edit; invalid input shows the error on the cell and saves nothing."""
-        variant = await self._cell_variant(products_service, variant_id, field, request.user)
+        request, variant_id, products_service = variant_cell.request, variant_cell.variant_id, variant_cell.products
+        variant = await variant_cell.variant()
         value, next_url = posted_text(data, "value").strip(), safe_next(posted_text(data, "next"))
         errors: dict[str, str] = {}
         expected = variant.stock
         try:
             form = read_form(CellFields, data)  # a control character: InvalidForm, shown on the cell
-            if field == "price":
+            if variant_cell.field == "price":
                 price = price_field(value, "value", variant.currency, errors)
                 if price is None:
                     raise ValidationFailed(errors["value"], field_errors=errors)
@@ -283,12 +336,10 @@ class AdminProductController(ShopStaffPages):
                 expected = exc.current  # a re-submit applies the admin's value against the new level
             # Read again with its product: the service re-read the variant (its product unloaded), and
             # the editor page names the product.
-            variant = await self._cell_variant(products_service, variant_id, field, request.user)
+            variant = await variant_cell.variant()
             message = next(iter(exc.field_errors.values()), exc.detail)
-            return self._editor(
-                request,
+            return variant_cell.editor(
                 variant,
-                field,
                 value=value,
                 expected=expected,
                 next_url=next_url,
@@ -296,59 +347,9 @@ class AdminProductController(ShopStaffPages):
                 status_code=exc.status_code,
             )
         if wants_fragment(request):
-            return self._cell(variant, field, next_url=next_url, saved=True)
-        flash(request, f"{variant.sku}: {field} saved.", "success")
+            return variant_cell.fragment(variant, next_url=next_url, saved=True)
+        flash(request, f"{variant.sku}: {variant_cell.field} saved.", "success")
         return see_other(request, next_url)
-
-    async def _cell_variant(self, products: ProductService, variant_id: int, field: str, user: User) -> Variant:
-        if field not in CELL_FIELDS:
-            raise NotFound("There is no such field.")
-        variant = await products.variant_with_product(variant_id=variant_id)
-        if variant is None:
-            raise NotFound("There is no such variant.")
-        await products.check_runs(user, variant.product.shop_id, "There is no such variant.")
-        return variant
-
-    def _cell(self, variant: Variant, field: str, *, next_url: str, saved: bool = False) -> Template:
-        return Template(
-            "admin/products/_cell.html",
-            context={
-                "v": variant,
-                "field": field,
-                "here": next_url,
-                "saved": saved,
-                "stock_level": stock_level,
-                "major_text": major_text,
-            },
-            headers={"Vary": "HX-Request"},
-        )
-
-    def _editor(
-        self,
-        request: AdminRequest,
-        variant: Variant,
-        field: str,
-        *,
-        value: str,
-        expected: int,
-        next_url: str,
-        error: str = "",
-        status_code: int = 200,
-    ) -> Template:
-        template = "admin/products/_cell_form.html" if wants_fragment(request) else "admin/products/cell_edit.html"
-        return Template(
-            template,
-            context={
-                "v": variant,
-                "field": field,
-                "value": value,
-                "expected": expected,
-                "here": next_url,
-                "error": error,
-            },
-            status_code=status_code,
-            headers={"Vary": "HX-Request"},
-        )
 
     # --- create and edit ------------------------------------------------------------------------------
 
