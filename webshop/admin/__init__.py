@@ -11,8 +11,10 @@ sign-in form with ``?next=`` back to the page, and shows anyone else who may not
 from typing import Any
 
 from litestar import Controller, Request
+from litestar.di import Provide
 from litestar.response import Template
 
+from webshop.admin.pages import provide_shop_scope
 from webshop.security.session import requires_admin
 from webshop.shops.guards import requires_shop_staff
 from webshop.web.responses import page_count, page_or_fragment
@@ -22,6 +24,11 @@ ADMIN_GUARDS: list[Any] = [requires_admin]
 
 SHOP_STAFF_GUARDS: list[Any] = [requires_shop_staff]
 """Guards of the admin pages shop members use too: signed-out → sign-in redirect, a customer → 403 page."""
+
+SHOP_STAFF_DEPENDENCIES: dict[str, Provide] = {"shop_scope": Provide(provide_shop_scope)}
+"""What ``ShopStaffPages`` handlers get by name besides the app's services: ``shop_scope``, the shops the
+page shows (``webshop.admin.pages.provide_shop_scope``). A controller with dependencies of its own adds them
+to these."""
 
 ADMIN_PAGE_SIZE = 25
 """Rows per page of the admin lists."""
@@ -36,10 +43,12 @@ class AdminPages(Controller):
 
 class ShopStaffPages(Controller):
     """Base of the admin controllers shop members use too: admins and shop members (``SHOP_STAFF_GUARDS``),
-    left out of the OpenAPI schema. Handlers scope their rows with ``webshop.shops.scope.admin_scope``."""
+    left out of the OpenAPI schema. Handlers scope their rows with ``webshop.shops.scope.admin_scope`` (or take
+    it as ``shop_scope``, ``SHOP_STAFF_DEPENDENCIES``)."""
 
     guards = SHOP_STAFF_GUARDS
     include_in_schema = False
+    dependencies = SHOP_STAFF_DEPENDENCIES
 
 
 def admin_list_page(
@@ -81,4 +90,12 @@ def admin_list_page(
     )
 
 
-__all__ = ["ADMIN_GUARDS", "ADMIN_PAGE_SIZE", "SHOP_STAFF_GUARDS", "AdminPages", "ShopStaffPages", "admin_list_page"]
+__all__ = [
+    "ADMIN_GUARDS",
+    "ADMIN_PAGE_SIZE",
+    "SHOP_STAFF_DEPENDENCIES",
+    "SHOP_STAFF_GUARDS",
+    "AdminPages",
+    "ShopStaffPages",
+    "admin_list_page",
+]

@@ -24,13 +24,13 @@ import io
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import anyio
 import anyio.to_thread
 import msgspec
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from litestar import MediaType, Request, Response, get, post
+from litestar import MediaType, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
@@ -38,8 +38,8 @@ from litestar.params import Body
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webshop.admin import ShopStaffPages
-from webshop.audit.service import AuditService
+from webshop.admin import SHOP_STAFF_DEPENDENCIES, ShopStaffPages
+from webshop.admin.pages import AdminRequest, AuditDep, SettingsDep, ShopsDep
 from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.export import export_catalog
 from webshop.catalog.csv.parse import CSV_FILE, ParsedCatalog, parse_catalog
@@ -49,7 +49,6 @@ from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, end_transaction
 from webshop.db.models import User
 from webshop.shops.scope import admin_scope
-from webshop.shops.service import ShopService
 from webshop.web.forms import Form
 
 MAX_CSV_BYTES = 16 * 1024 * 1024
@@ -135,7 +134,7 @@ async def _preview(
         )
 
 
-async def provide_released_session(audit_service: NamedDependency[AuditService]) -> AsyncSession:
+async def provide_released_session(audit_service: AuditDep) -> AsyncSession:
     """The request's session with its transaction ended (``end_transaction``): the import steps parse,
     preview and apply in sessions of their own and must not hold the request's connection (or, on
     SQLite, a transaction) meanwhile. What the request writes afterwards (the audit events) starts anew."""
@@ -144,31 +143,72 @@ async def provide_released_session(audit_service: NamedDependency[AuditService])
     return session
 
 
+class ImportStep:
+    """What both import steps (preview and confirm) work with; ``provide_import_step`` makes one per request.
+
+    A plain class, not a dataclass: Litestar checks a dependency's value against its type, and would
+    inspect a dataclass's fields (the settings' own fields among them).
+
+    Attributes:
+        alchemy: The database config: the steps read and write in sessions of their own.
+        session: The request's session, its transaction ended (``provide_released_session``).
+        settings: The application's settings (currency, media folder, the signing key).
+        shops: Whose import it is (``ImportShops.of`` the user's access).
+    """
+
+    def __init__(
+        self, alchemy: ShopAlchemyConfig, session: AsyncSession, settings: Settings, shops: ImportShops
+    ) -> None:
+        self.alchemy, self.session, self.settings, self.shops = alchemy, session, settings, shops
+
+    async def preview(self, parsed: ParsedCatalog) -> ImportPreview:
+        """The dry run of ``parsed`` for these shops (``_preview``)."""
+        return await _preview(self.alchemy, parsed, self.settings, self.shops)
+
+    async def refused(self, exc: UploadRejected) -> Template:
+        """The import page again with the reason the file was refused (and its status code)."""
+        return await csv_page(
+            self.session, self.settings, error=exc.message, status_code=exc.status, shop_ids=self.shops.allowed
+        )
+
+
+async def provide_import_step(
+    request: AdminRequest,
+    alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: a config object, not input to validate)
+    released_session: NamedDependency[AsyncSession],
+    shops_service: ShopsDep,
+    settings: SettingsDep,
+) -> ImportStep:
+    """The ``import_step`` of the preview and confirm handlers."""
+    shops = ImportShops.of(await shops_service.access(request.user))
+    return ImportStep(alchemy, released_session, settings, shops)
+
+
+ImportStepDep: TypeAlias = NamedDependency[ImportStep]
+"""``import_step``: what an import step works with (``AdminCatalogCsvController.dependencies``)."""
+
+
 class AdminCatalogCsvController(ShopStaffPages):
     """Catalog export and import with a dry run (a shop member: their shops' products only)."""
 
     path = "/admin/catalog-csv"
-    dependencies = {"released_session": Provide(provide_released_session)}
+    dependencies = {
+        **SHOP_STAFF_DEPENDENCIES,
+        "released_session": Provide(provide_released_session),
+        "import_step": Provide(provide_import_step),
+    }
 
     @get("", name="admin_catalog_csv", media_type=MediaType.HTML)
     async def index(
-        self,
-        request: Request[User, Any, Any],
-        audit_service: NamedDependency[AuditService],
-        shops_service: NamedDependency[ShopService],
-        settings: NamedDependency[Settings],
+        self, request: AdminRequest, audit_service: AuditDep, shops_service: ShopsDep, settings: SettingsDep
     ) -> Template:
         """Export link (with what the export leaves out) and the import form."""
         shop_ids = (await admin_scope(shops_service, request.user)).shop_ids
-        return await self._index(audit_service.repository.session, settings, shop_ids=shop_ids)
+        return await csv_page(audit_service.repository.session, settings, shop_ids=shop_ids)
 
     @get("/export", name="admin_catalog_csv_export")
     async def export(
-        self,
-        request: Request[User, Any, Any],
-        audit_service: NamedDependency[AuditService],
-        shops_service: NamedDependency[ShopService],
-        settings: NamedDependency[Settings],
+        self, request: AdminRequest, audit_service: AuditDep, shops_service: ShopsDep, settings: SettingsDep
     ) -> Response[bytes]:
         """The catalog (a member: their shops' products) as ``products.csv`` (a download)."""
         shop_ids = (await admin_scope(shops_service, request.user)).shop_ids
@@ -196,15 +236,12 @@ class AdminCatalogCsvController(ShopStaffPages):
     )
     async def preview(
         self,
-        request: Request[User, Any, Any],
+        request: AdminRequest,
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: a config object, not input to validate)
-        released_session: NamedDependency[AsyncSession],
-        shops_service: NamedDependency[ShopService],
-        settings: NamedDependency[Settings],
+        import_step: ImportStepDep,
     ) -> Template:
         """Dry run of an uploaded CSV: what would be created, changed and rejected. Nothing is written."""
-        shops = ImportShops.of(await shops_service.access(request.user))
+        settings = import_step.settings
         try:
             if data.file is None or not data.file.filename:
                 raise UploadRejected("Choose a CSV file to import.")
@@ -214,10 +251,8 @@ class AdminCatalogCsvController(ShopStaffPages):
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
                 parsed = await _parse(content, Path(workdir), settings.shop.currency)
         except UploadRejected as exc:
-            return await self._index(
-                released_session, settings, error=exc.message, status_code=exc.status, shop_ids=shops.allowed
-            )
-        plan = await _preview(alchemy, parsed, settings, shops)
+            return await import_step.refused(exc)
+        plan = await import_step.preview(parsed)
         token = _serializer(settings).dumps({"u": request.user.id, "d": hashlib.sha256(content).hexdigest()})
         return Template(
             "admin/csv/preview.html",
@@ -238,33 +273,25 @@ class AdminCatalogCsvController(ShopStaffPages):
         request_max_body_size=MAX_CSV_BYTES * 2,
     )
     async def confirm(
-        self,
-        request: Request[User, Any, Any],
-        data: Annotated[ConfirmForm, Form],
-        alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: a config object, not input to validate)
-        released_session: NamedDependency[AsyncSession],
-        shops_service: NamedDependency[ShopService],
-        settings: NamedDependency[Settings],
+        self, request: AdminRequest, data: Annotated[ConfirmForm, Form], import_step: ImportStepDep
     ) -> Template:
         """Apply exactly the previewed file (signature and digest checked), then show the import's report."""
-        shops = ImportShops.of(await shops_service.access(request.user))
+        settings = import_step.settings
         try:
             content = self._verified(data, request.user, settings)
             with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
                 parsed = await _parse(content, Path(workdir), settings.shop.currency)
-                plan = await _preview(alchemy, parsed, settings, shops)
+                plan = await import_step.preview(parsed)
                 report = await import_catalog(
-                    alchemy,
+                    import_step.alchemy,
                     Path(workdir),
                     settings.shop.media_dir,
                     currency=settings.shop.currency,
                     actor=request.user,
-                    shops=shops,
+                    shops=import_step.shops,
                 )
         except UploadRejected as exc:
-            return await self._index(
-                released_session, settings, error=exc.message, status_code=exc.status, shop_ids=shops.allowed
-            )
+            return await import_step.refused(exc)
         return Template("admin/csv/result.html", context={"report": report, "plan": plan})
 
     @staticmethod
@@ -287,23 +314,25 @@ class AdminCatalogCsvController(ShopStaffPages):
             raise UploadRejected("The file is not the one that was previewed. Upload it again.", 400)
         return content
 
-    async def _index(
-        self,
-        session: AsyncSession,
-        settings: Settings,
-        *,
-        error: str | None = None,
-        status_code: int = 200,
-        shop_ids: frozenset[int] | None = None,
-    ) -> Template:
-        sink = io.StringIO(newline="")
-        report = await export_catalog(session, sink, currency=settings.shop.currency, shop_ids=shop_ids)
-        return Template(
-            "admin/csv/index.html",
-            context={
-                "export": report,
-                "error": error,
-                "max_mb": MAX_CSV_BYTES // (1024 * 1024),
-            },
-            status_code=status_code,
-        )
+
+async def csv_page(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    shop_ids: frozenset[int] | None = None,
+) -> Template:
+    """The import and export page: what an export would write and leave out, the import form, and the
+    reason an upload was refused (``error``, with its ``status_code``)."""
+    sink = io.StringIO(newline="")
+    report = await export_catalog(session, sink, currency=settings.shop.currency, shop_ids=shop_ids)
+    return Template(
+        "admin/csv/index.html",
+        context={
+            "export": report,
+            "error": error,
+            "max_mb": MAX_CSV_BYTES // (1024 * 1024),
+        },
+        status_code=status_code,
+    )

@@ -5,20 +5,20 @@ JavaScript is on), or, when the service refuses it, the same page re-rendered wi
 form and the error status (409 or 422). The rules live in ``CategoryService``.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import msgspec
-from litestar import MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar import MediaType, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
-from litestar.plugins.flash import flash
-from litestar.response import Template
+from litestar.plugins.htmx import HXLocation
+from litestar.response import Redirect, Template
 
 from webshop.admin import AdminPages
-from webshop.audit.service import AuditService
+from webshop.admin.pages import AdminRequest, AuditDep, CategoriesDep, flash_see_other
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
-from webshop.db.models import Category, User
+from webshop.db.models import Category
 from webshop.errors import DomainError, ValidationFailed
 from webshop.web.forms import Form
 from webshop.web.responses import see_other_to
@@ -100,152 +100,31 @@ def subtree_counts(
     return counts
 
 
-class AdminCategoryController(AdminPages):
-    """The category tree for admins."""
+class CategoryPage:
+    """One category's admin page, built per request by Litestar from the path's ``category_id`` and the
+    services the page needs (the ``category_page`` of the category handlers)."""
 
-    path = "/admin/categories"
-
-    @get("", name="admin_categories", media_type=MediaType.HTML)
-    async def index(self, categories_service: NamedDependency[CategoryService]) -> Template:
-        """The tree with up/down buttons, product counts and the create form."""
-        return await self._index(categories_service)
-
-    @post("", name="admin_category_create", media_type=MediaType.HTML)
-    async def create(
+    def __init__(
         self,
-        request: Request[User, Any, Any],
-        data: Annotated[CategoryForm, Form],
-        categories_service: NamedDependency[CategoryService],
-    ) -> Any:
-        """Create a category (last among its siblings)."""
-        try:
-            category = await categories_service.create_category(
-                request.user, name=data.name, parent_id=_parent_id(data.parent_id), slug=data.slug
-            )
-        except DomainError as exc:
-            return await self._index(categories_service, form=data, error=exc)
-        flash(request, f"Created category “{category.name}”.", "success")
-        return see_other_to(request, "admin_categories", fragment=f"category-{category.id}")
-
-    @get("/{category_id:int}", name="admin_category", media_type=MediaType.HTML)
-    async def detail(
-        self,
+        request: AdminRequest,
         category_id: FromPath[int],
-        categories_service: NamedDependency[CategoryService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Template:
-        """One category: rename, move, delete (with the reason it cannot be, if so) and its audit trail."""
-        category = await categories_service.get_category(category_id)
-        return await self._detail(categories_service, audit_service, category)
+        categories_service: CategoriesDep,
+        audit_service: AuditDep,
+    ) -> None:
+        self.request, self.user, self.category_id = request, request.user, category_id
+        self.categories, self.audit = categories_service, audit_service
 
-    @post("/{category_id:int}/rename", name="admin_category_rename", media_type=MediaType.HTML)
-    async def rename(
+    async def render(
         self,
-        request: Request[User, Any, Any],
-        category_id: FromPath[int],
-        data: Annotated[CategoryForm, Form],
-        categories_service: NamedDependency[CategoryService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
-        """Rename a category (and change its slug if one is given)."""
-        try:
-            category = await categories_service.rename_category(
-                request.user, category_id, name=data.name, slug=data.slug
-            )
-        except DomainError as exc:
-            category = await categories_service.get_category(category_id)
-            return await self._detail(categories_service, audit_service, category, rename_form=data, error=exc)
-        flash(request, f"Saved “{category.name}”.", "success")
-        return see_other_to(request, "admin_category", category_id=category_id)
-
-    @post("/{category_id:int}/move", name="admin_category_move", media_type=MediaType.HTML)
-    async def move(
-        self,
-        request: Request[User, Any, Any],
-        category_id: FromPath[int],
-        data: Annotated[MoveForm, Form],
-        categories_service: NamedDependency[CategoryService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
-        """Move a category under another parent, at a place among its new siblings."""
-        try:
-            category = await categories_service.move_category(
-                request.user, category_id, parent_id=_parent_id(data.parent_id), position=_position(data.position)
-            )
-        except DomainError as exc:
-            category = await categories_service.get_category(category_id)
-            return await self._detail(categories_service, audit_service, category, move_form=data, error=exc)
-        flash(request, f"Moved “{category.name}”.", "success")
-        return see_other_to(request, "admin_category", category_id=category_id)
-
-    @post("/{category_id:int}/up", name="admin_category_up", media_type=MediaType.HTML)
-    async def up(
-        self,
-        request: Request[User, Any, Any],
-        category_id: FromPath[int],
-        categories_service: NamedDependency[CategoryService],
-    ) -> Any:
-        """Move a category one place up among its siblings."""
-        await categories_service.shift_category(request.user, category_id, -1)
-        return see_other_to(request, "admin_categories", fragment=f"category-{category_id}")
-
-    @post("/{category_id:int}/down", name="admin_category_down", media_type=MediaType.HTML)
-    async def down(
-        self,
-        request: Request[User, Any, Any],
-        category_id: FromPath[int],
-        categories_service: NamedDependency[CategoryService],
-    ) -> Any:
-        """Move a category one place down among its siblings."""
-        await categories_service.shift_category(request.user, category_id, 1)
-        return see_other_to(request, "admin_categories", fragment=f"category-{category_id}")
-
-    @post("/{category_id:int}/delete", name="admin_category_delete", media_type=MediaType.HTML)
-    async def delete(
-        self,
-        request: Request[User, Any, Any],
-        category_id: FromPath[int],
-        categories_service: NamedDependency[CategoryService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
-        """Delete an empty category; otherwise show why it cannot go."""
-        category = await categories_service.get_category(category_id)
-        name = category.name
-        try:
-            await categories_service.delete_category(request.user, category_id)
-        except DomainError as exc:
-            return await self._detail(categories_service, audit_service, category, error=exc)
-        flash(request, f"Deleted category “{name}”.", "success")
-        return see_other_to(request, "admin_categories")
-
-    async def _index(
-        self, categories: CategoryService, *, form: CategoryForm | None = None, error: DomainError | None = None
-    ) -> Template:
-        all_categories = await categories.all_categories()
-        tree = build_tree(all_categories)
-        return Template(
-            "admin/categories/index.html",
-            context={
-                "tree": tree,
-                "options": flatten(tree),
-                "counts": subtree_counts(all_categories, await categories.product_counts()),
-                "form": form or CategoryForm(),
-                "error": error.detail if error else None,
-                "errors": error.field_errors if error else {},
-            },
-            status_code=error.status_code if error else 200,
-        )
-
-    async def _detail(
-        self,
-        categories: CategoryService,
-        audit: AuditService,
-        category: Category,
         *,
         rename_form: CategoryForm | None = None,
         move_form: MoveForm | None = None,
         error: DomainError | None = None,
     ) -> Template:
+        """The category's page as it is now, with the forms' input kept and the error of a refused change (its
+        message and status code)."""
+        categories = self.categories
+        category = await categories.get_category(self.category_id)
         all_categories = await categories.all_categories()
         tree = await categories.tree()
         own_subtree = descendant_ids(all_categories, category.id)
@@ -267,7 +146,113 @@ class AdminCategoryController(AdminPages):
                 "move_form": move_form or MoveForm(parent_id=str(category.parent_id or ""), position=""),
                 "error": error.detail if error else None,
                 "errors": error.field_errors if error else {},
-                "audit_events": await audit.for_entity("category", [category.id]),
+                "audit_events": await self.audit.for_entity("category", [category.id]),
+            },
+            status_code=error.status_code if error else 200,
+        )
+
+    def done(self, message: str) -> Redirect | HXLocation:
+        """Flash ``message`` and go back to the category's page (a change that worked)."""
+        return flash_see_other(self.request, message, "admin_category", category_id=self.category_id)
+
+
+CategoryPageDep: TypeAlias = NamedDependency[CategoryPage]
+"""``category_page``: the page of the category in the path (``AdminCategoryController.dependencies``)."""
+
+
+class AdminCategoryController(AdminPages):
+    """The category tree for admins."""
+
+    path = "/admin/categories"
+    dependencies = {"category_page": Provide(CategoryPage, sync_to_thread=False)}
+
+    @get("", name="admin_categories", media_type=MediaType.HTML)
+    async def index(self, categories_service: CategoriesDep) -> Template:
+        """The tree with up/down buttons, product counts and the create form."""
+        return await self._index(categories_service)
+
+    @post("", name="admin_category_create", media_type=MediaType.HTML)
+    async def create(
+        self, request: AdminRequest, data: Annotated[CategoryForm, Form], categories_service: CategoriesDep
+    ) -> Any:
+        """Create a category (last among its siblings)."""
+        try:
+            category = await categories_service.create_category(
+                request.user, name=data.name, parent_id=_parent_id(data.parent_id), slug=data.slug
+            )
+        except DomainError as exc:
+            return await self._index(categories_service, form=data, error=exc)
+        message = f"Created category “{category.name}”."
+        return flash_see_other(request, message, "admin_categories", fragment=f"category-{category.id}")
+
+    @get("/{category_id:int}", name="admin_category", media_type=MediaType.HTML)
+    async def detail(self, category_page: CategoryPageDep) -> Template:
+        """One category: rename, move, delete (with the reason it cannot be, if so) and its audit trail."""
+        return await category_page.render()
+
+    @post("/{category_id:int}/rename", name="admin_category_rename", media_type=MediaType.HTML)
+    async def rename(self, data: Annotated[CategoryForm, Form], category_page: CategoryPageDep) -> Any:
+        """Rename a category (and change its slug if one is given)."""
+        try:
+            category = await category_page.categories.rename_category(
+                category_page.user, category_page.category_id, name=data.name, slug=data.slug
+            )
+        except DomainError as exc:
+            return await category_page.render(rename_form=data, error=exc)
+        return category_page.done(f"Saved “{category.name}”.")
+
+    @post("/{category_id:int}/move", name="admin_category_move", media_type=MediaType.HTML)
+    async def move(self, data: Annotated[MoveForm, Form], category_page: CategoryPageDep) -> Any:
+        """Move a category under another parent, at a place among its new siblings."""
+        try:
+            category = await category_page.categories.move_category(
+                category_page.user,
+                category_page.category_id,
+                parent_id=_parent_id(data.parent_id),
+                position=_position(data.position),
+            )
+        except DomainError as exc:
+            return await category_page.render(move_form=data, error=exc)
+        return category_page.done(f"Moved “{category.name}”.")
+
+    @post("/{category_id:int}/up", name="admin_category_up", media_type=MediaType.HTML)
+    async def up(self, request: AdminRequest, category_id: FromPath[int], categories_service: CategoriesDep) -> Any:
+        """Move a category one place up among its siblings."""
+        await categories_service.shift_category(request.user, category_id, -1)
+        return see_other_to(request, "admin_categories", fragment=f"category-{category_id}")
+
+    @post("/{category_id:int}/down", name="admin_category_down", media_type=MediaType.HTML)
+    async def down(self, request: AdminRequest, category_id: FromPath[int], categories_service: CategoriesDep) -> Any:
+        """Move a category one place down among its siblings."""
+        await categories_service.shift_category(request.user, category_id, 1)
+        return see_other_to(request, "admin_categories", fragment=f"category-{category_id}")
+
+    @post("/{category_id:int}/delete", name="admin_category_delete", media_type=MediaType.HTML)
+    async def delete(self, category_page: CategoryPageDep) -> Any:
+        """Delete an empty category; otherwise show why it cannot go."""
+        categories = category_page.categories
+        category = await categories.get_category(category_page.category_id)
+        name = category.name
+        try:
+            await categories.delete_category(category_page.user, category.id)
+        except DomainError as exc:
+            return await category_page.render(error=exc)
+        return flash_see_other(category_page.request, f"Deleted category “{name}”.", "admin_categories")
+
+    async def _index(
+        self, categories: CategoryService, *, form: CategoryForm | None = None, error: DomainError | None = None
+    ) -> Template:
+        all_categories = await categories.all_categories()
+        tree = build_tree(all_categories)
+        return Template(
+            "admin/categories/index.html",
+            context={
+                "tree": tree,
+                "options": flatten(tree),
+                "counts": subtree_counts(all_categories, await categories.product_counts()),
+                "form": form or CategoryForm(),
+                "error": error.detail if error else None,
+                "errors": error.field_errors if error else {},
             },
             status_code=error.status_code if error else 200,
         )

@@ -13,30 +13,34 @@ for admins. Status changes and refunds stay with platform admins.
 """
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import msgspec
-from litestar import MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar import MediaType, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
-from litestar.plugins.flash import flash
-from litestar.response import Template
+from litestar.plugins.htmx import HXLocation
+from litestar.response import Redirect, Template
 
-from webshop.accounts.service import UserService
-from webshop.admin import ADMIN_PAGE_SIZE, ShopStaffPages, admin_list_page
-from webshop.audit.service import AuditService
-from webshop.db.models import Order, OrderStatus, User
+from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
+from webshop.admin.pages import (
+    AdminRequest,
+    AuditDep,
+    FulfilmentDep,
+    OrdersDep,
+    ShopScopeDep,
+    UsersDep,
+    flash_see_other,
+)
+from webshop.db.models import Order, OrderStatus
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.invoices.service import documents_of
-from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.refund_rules import refundable_problem
 from webshop.orders.refunds import RefundService
-from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, OrderService, refund_owed
+from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, refund_owed
 from webshop.security.session import requires_admin
-from webshop.shops.scope import admin_scope, shop_choice
-from webshop.shops.service import ShopService
+from webshop.shops.scope import shop_choice
 from webshop.web.forms import Form
-from webshop.web.responses import see_other_to
 from webshop.web.templating import money
 
 STATUSES = [s.value for s in OrderStatus]
@@ -87,27 +91,79 @@ def next_actions(order: Order) -> list[tuple[str, str]]:
     return [(s.value, ACTION_LABELS[s]) for s in OrderStatus if s in allowed]
 
 
+class OrderPage:
+    """One order's admin page as the signed-in user may see it, built per request by Litestar from the path's
+    ``order_id`` and the services the page needs (the ``order_page`` of the order handlers)."""
+
+    def __init__(
+        self,
+        request: AdminRequest,
+        order_id: FromPath[int],
+        fulfilment_service: FulfilmentDep,
+        users_service: UsersDep,
+        audit_service: AuditDep,
+    ) -> None:
+        self.request, self.order_id = request, order_id
+        self.fulfilment, self.users, self.audit = fulfilment_service, users_service, audit_service
+
+    async def render(
+        self, *, error: str = "", ship_form: dict[str, str] | None = None, status_code: int = 200
+    ) -> Template:
+        """The order detail page (``FulfilmentService.view_for_shops``: another shop's order is a 404),
+        optionally with an error message (and its status code) and the "Mark shipped" form's input kept."""
+        view = await self.fulfilment.view_for_shops(self.request.user, self.order_id)
+        order, everything = view.order, view.shops is None
+        session = self.fulfilment.repository.session
+        return Template(
+            "admin/orders/detail.html",
+            context={
+                "order": order,
+                "view": view,
+                "everything": everything,
+                "customer": await self.users.get_one_or_none(id=order.user_id),
+                "actions": next_actions(order) if everything else [],
+                # The order's history names every shop's part and the payment: the platform's to see.
+                "audit_events": await self.audit.for_entity("order", [order.id]) if everything else [],
+                # Invoices name the buyer and the whole order: the platform's too (webshop.invoices.admin).
+                "invoices": await documents_of(session, order.id) if everything else [],
+                # Its refunds (a platform admin's to see and make: webshop/orders/refunds_web.py).
+                "refunds": await RefundService(session=session).for_order(order) if everything else [],
+                "refundable": everything and refundable_problem(order) is None,
+                "error": error,
+                "ship_form": ship_form or {},
+            },
+            status_code=status_code,
+        )
+
+    def done(self, message: str, category: str = "info") -> Redirect | HXLocation:
+        """Flash ``message`` and go back to the order's page (a post that worked)."""
+        return flash_see_other(self.request, message, "admin_order", category=category, order_id=self.order_id)
+
+
+OrderPageDep: TypeAlias = NamedDependency[OrderPage]
+"""``order_page``: the page of the order in the path (``AdminOrderController.dependencies``)."""
+
+
 class AdminOrderController(ShopStaffPages):
     """Orders: every customer's for admins, with status changes; their shops' lines for shop members."""
 
     path = "/admin/orders"
+    dependencies = {**SHOP_STAFF_DEPENDENCIES, "order_page": Provide(OrderPage, sync_to_thread=False)}
 
     @get("", name="admin_orders", media_type=MediaType.HTML)
     async def index(
         self,
-        request: Request[User, Any, Any],
-        fulfilment_service: NamedDependency[FulfilmentService],
-        shops_service: NamedDependency[ShopService],
+        request: AdminRequest,
+        fulfilment_service: FulfilmentDep,
+        shop_scope: ShopScopeDep,
         status: FromQuery[str | None] = None,
         date_from: FromQuery[str | None] = None,
         date_to: FromQuery[str | None] = None,
         customer: FromQuery[str | None] = None,
-        shop: FromQuery[str | None] = None,
         page: FromQuery[int] = 1,
     ) -> Template:
         """The order list (the results fragment for an htmx filter request)."""
         page = max(page, 1)
-        scope = await admin_scope(shops_service, request.user, shop)
         status_filter = OrderStatus(status) if status in STATUSES else None
         day_from, day_to = parse_day(date_from), parse_day(date_to)
         errors: dict[str, str] = {}
@@ -117,7 +173,7 @@ class AdminOrderController(ShopStaffPages):
             errors["date_to"] = "Enter a date as YYYY-MM-DD."
         rows, total = await fulfilment_service.search_for_admin(
             request.user,
-            shop_ids=scope.shop_ids,
+            shop_ids=shop_scope.shop_ids,
             status=status_filter,
             created_from=day_start(day_from) if day_from else None,
             # The "to" day is included: orders placed before the next midnight.
@@ -131,76 +187,45 @@ class AdminOrderController(ShopStaffPages):
             "date_from": day_from.isoformat() if day_from else "",
             "date_to": day_to.isoformat() if day_to else "",
             "customer": customer or "",
-            "shop": str(scope.chosen or ""),
+            "shop": str(shop_scope.chosen or ""),
         }
-        context = {"rows": rows, "statuses": STATUSES, "errors": errors, "scope": scope}
+        context = {"rows": rows, "statuses": STATUSES, "errors": errors, "scope": shop_scope}
         return admin_list_page(
             request, "admin/orders", "order-results", context, total=total, page=page, filters=filters
         )
 
     @get("/{order_id:int}", name="admin_order", media_type=MediaType.HTML)
-    async def detail(
-        self,
-        request: Request[User, Any, Any],
-        order_id: FromPath[int],
-        fulfilment_service: NamedDependency[FulfilmentService],
-        users_service: NamedDependency[UserService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Template:
+    async def detail(self, order_page: OrderPageDep) -> Template:
         """One order (a member: their shops' lines): lines, address, totals, the shops' parts, status
         history and the allowed status changes."""
-        return await render_detail(request, order_id, fulfilment_service, users_service, audit_service)
+        return await order_page.render()
 
     @post("/{order_id:int}/shipments", name="admin_order_ship", media_type=MediaType.HTML)
-    async def ship(
-        self,
-        request: Request[User, Any, Any],
-        order_id: FromPath[int],
-        data: Annotated[ShipForm, Form],
-        fulfilment_service: NamedDependency[FulfilmentService],
-        users_service: NamedDependency[UserService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Any:
+    async def ship(self, data: Annotated[ShipForm, Form], order_page: OrderPageDep) -> Any:
         """Mark one shop's part shipped; a refusal shows the reason on the order's page (409/422)."""
         try:
-            view = await fulfilment_service.ship(
-                request.user,
-                order_id,
+            view = await order_page.fulfilment.ship(
+                order_page.request.user,
+                order_page.order_id,
                 shop_id=shop_choice(data.shop_id),
                 carrier=data.carrier,
                 tracking_number=data.tracking_number,
             )
         except (InvalidTransition, ValidationFailed) as exc:
             message = "; ".join(exc.field_errors.values()) if exc.field_errors else exc.detail
-            return await render_detail(
-                request,
-                order_id,
-                fulfilment_service,
-                users_service,
-                audit_service,
-                error=message,
-                ship_form={"shop_id": data.shop_id, "carrier": data.carrier, "tracking_number": data.tracking_number},
-                status_code=exc.status_code,
-            )
+            ship_form = {"shop_id": data.shop_id, "carrier": data.carrier, "tracking_number": data.tracking_number}
+            return await order_page.render(error=message, ship_form=ship_form, status_code=exc.status_code)
         order = view.order
-        flash(request, f"Order {order.number}: marked shipped. The order is now {order.status}.", "info")
-        return see_other_to(request, "admin_order", order_id=order_id)
+        return order_page.done(f"Order {order.number}: marked shipped. The order is now {order.status}.")
 
     @get("/{order_id:int}/status", name="admin_order_confirm", media_type=MediaType.HTML, guards=[requires_admin])
     async def confirm_status(
-        self,
-        request: Request[User, Any, Any],
-        order_id: FromPath[int],
-        orders_service: NamedDependency[OrderService],
-        fulfilment_service: NamedDependency[FulfilmentService],
-        users_service: NamedDependency[UserService],
-        audit_service: NamedDependency[AuditService],
-        status: FromQuery[str] = "",
+        self, orders_service: OrdersDep, order_page: OrderPageDep, status: FromQuery[str] = ""
     ) -> Template:
         """Ask before cancelling or refunding: the refund, the stock, the e-mail (changes nothing)."""
         if status not in CONFIRMED:
-            return await render_detail(request, order_id, fulfilment_service, users_service, audit_service)
-        order = await orders_service.get_for(order_id)
+            return await order_page.render()
+        order = await orders_service.get_for(order_page.order_id)
         target = OrderStatus(status)
         return Template(
             "admin/orders/confirm.html",
@@ -212,92 +237,36 @@ class AdminOrderController(ShopStaffPages):
                 "refund": refund_owed(order, target),
                 "restocks": OrderStatus(order.status) in NOT_YET_SHIPPED,
                 "items": sum(line.quantity for line in order.lines),
-                "customer": await users_service.get_one_or_none(id=order.user_id),
+                "customer": await order_page.users.get_one_or_none(id=order.user_id),
             },
         )
 
     @post("/{order_id:int}/refund", name="admin_order_refund", media_type=MediaType.HTML, guards=[requires_admin])
-    async def retry_refund(
-        self, request: Request[User, Any, Any], order_id: FromPath[int], orders_service: NamedDependency[OrderService]
-    ) -> Any:
+    async def retry_refund(self, orders_service: OrdersDep, order_page: OrderPageDep) -> Any:
         """Ask the payment provider again for a refund it has not confirmed (a no-op once refunded)."""
-        order = await orders_service.settle_refund(order_id, actor=request.user)
+        order = await orders_service.settle_refund(order_page.order_id, actor=order_page.request.user)
         if order.refund_pending:
-            flash(request, f"The payment provider has not refunded order {order.number} yet; try again later.", "error")
-        else:
-            flash(request, f"Order {order.number} is refunded.", "info")
-        return see_other_to(request, "admin_order", order_id=order_id)
+            return order_page.done(
+                f"The payment provider has not refunded order {order.number} yet; try again later.", "error"
+            )
+        return order_page.done(f"Order {order.number} is refunded.")
 
     @post("/{order_id:int}/status", name="admin_order_status", media_type=MediaType.HTML, guards=[requires_admin])
     async def change_status(
-        self,
-        request: Request[User, Any, Any],
-        order_id: FromPath[int],
-        data: Annotated[StatusForm, Form],
-        orders_service: NamedDependency[OrderService],
-        fulfilment_service: NamedDependency[FulfilmentService],
-        users_service: NamedDependency[UserService],
-        audit_service: NamedDependency[AuditService],
+        self, data: Annotated[StatusForm, Form], orders_service: OrdersDep, order_page: OrderPageDep
     ) -> Any:
         """Move the order to another status; an invalid change shows the reason on the page (409)."""
         try:
             if data.status not in STATUSES:
                 raise InvalidTransition(f"“{data.status[:40]}” is not an order status.")
-            order = await orders_service.change_status(order_id, OrderStatus(data.status), actor=request.user)
-        except InvalidTransition as exc:
-            return await render_detail(
-                request,
-                order_id,
-                fulfilment_service,
-                users_service,
-                audit_service,
-                error=exc.detail,
-                status_code=exc.status_code,
+            order = await orders_service.change_status(
+                order_page.order_id, OrderStatus(data.status), actor=order_page.request.user
             )
+        except InvalidTransition as exc:
+            return await order_page.render(error=exc.detail, status_code=exc.status_code)
         message = f"Order {order.number} is now {order.status}."
         if order.refunded_at is not None and order.refund_amount:
             message += f" {money(order.refund_amount, order.currency)} was refunded to the customer's card."
         elif order.refund_pending:
             message += " The payment provider has not confirmed the refund yet: retry it below."
-        flash(request, message, "info")
-        return see_other_to(request, "admin_order", order_id=order_id)
-
-
-async def render_detail(
-    request: Request[User, Any, Any],
-    order_id: int,
-    fulfilment_service: FulfilmentService,
-    users_service: UserService,
-    audit_service: AuditService,
-    *,
-    error: str = "",
-    ship_form: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Template:
-    """The order detail page as the user may see it (``FulfilmentService.view_for_shops``: another
-    shop's order is a 404), optionally with an error message (and its status code) and the "Mark
-    shipped" form's input kept."""
-    view = await fulfilment_service.view_for_shops(request.user, order_id)
-    order, everything = view.order, view.shops is None
-    return Template(
-        "admin/orders/detail.html",
-        context={
-            "order": order,
-            "view": view,
-            "everything": everything,
-            "customer": await users_service.get_one_or_none(id=order.user_id),
-            "actions": next_actions(order) if everything else [],
-            # The order's history names every shop's part and the payment: the platform's to see.
-            "audit_events": await audit_service.for_entity("order", [order.id]) if everything else [],
-            # Invoices name the buyer and the whole order: the platform's too (webshop.invoices.admin).
-            "invoices": await documents_of(fulfilment_service.repository.session, order.id) if everything else [],
-            # Its refunds (a platform admin's to see and make: webshop/orders/refunds_web.py).
-            "refunds": await RefundService(session=fulfilment_service.repository.session).for_order(order)
-            if everything
-            else [],
-            "refundable": everything and refundable_problem(order) is None,
-            "error": error,
-            "ship_form": ship_form or {},
-        },
-        status_code=status_code,
-    )
+        return order_page.done(message)

@@ -17,16 +17,25 @@ hidden ``-id`` and ``-stock_seen``) and ``new-{k}-{field}`` for new ones, fields
 ``low_stock_threshold``, ``tax_category``.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.admin import ADMIN_PAGE_SIZE, ShopStaffPages, admin_list_page
+from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
+from webshop.admin.pages import (
+    AdminRequest,
+    CategoriesDep,
+    ProductsDep,
+    SettingsDep,
+    ShopScopeDep,
+    ShopsDep,
+    flash_see_other,
+)
 from webshop.admin.product_form import (
     CELL_FIELDS,
     CellFields,
@@ -41,16 +50,12 @@ from webshop.admin.product_form import (
     stock_level,
     whole_number,
 )
-from webshop.catalog.categories import CategoryService
-from webshop.catalog.products import ProductService
 from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
 from webshop.catalog.schemas import VariantPatch
-from webshop.config import Settings
-from webshop.db.models import Product, User, Variant
+from webshop.db.models import Product, Variant
 from webshop.errors import NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.shops.scope import admin_scope
-from webshop.shops.service import ShopService
 from webshop.stock.service import StockChanged
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import see_other, see_other_to, wants_fragment
@@ -60,36 +65,194 @@ from webshop.web.responses import see_other, see_other_to, wants_fragment
 UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
 
 
+class VariantCell:
+    """The price or stock cell (``field``) of the variant in the path, built per request by Litestar (the
+    ``variant_cell`` of the inline cell handlers): the variant, its cell and the cell's editor."""
+
+    def __init__(
+        self, request: AdminRequest, variant_id: FromPath[int], field: FromPath[str], products_service: ProductsDep
+    ) -> None:
+        self.request, self.variant_id, self.field, self.products = request, variant_id, field, products_service
+
+    async def variant(self) -> Variant:
+        """The variant with its product.
+
+        Raises:
+            NotFound: ``field`` is not a cell (``CELL_FIELDS``), or no such variant the user's shops run.
+        """
+        if self.field not in CELL_FIELDS:
+            raise NotFound("There is no such field.")
+        variant = await self.products.variant_with_product(variant_id=self.variant_id)
+        if variant is None:
+            raise NotFound("There is no such variant.")
+        await self.products.check_runs(self.request.user, variant.product.shop_id, "There is no such variant.")
+        return variant
+
+    def fragment(self, variant: Variant, *, next_url: str, saved: bool = False) -> Template:
+        """The cell as the product table shows it (``saved``: with the "saved" note)."""
+        return Template(
+            "admin/products/_cell.html",
+            context={
+                "v": variant,
+                "field": self.field,
+                "here": next_url,
+                "saved": saved,
+                "stock_level": stock_level,
+                "major_text": major_text,
+            },
+            headers={"Vary": "HX-Request"},
+        )
+
+    def editor(
+        self,
+        variant: Variant,
+        *,
+        value: str,
+        expected: int,
+        next_url: str,
+        error: str = "",
+        status_code: int = 200,
+    ) -> Template:
+        """The cell's editor with ``value`` (a small form in the cell for htmx, else a page of its own);
+        ``expected`` is the stock level the edit was made against."""
+        template = "admin/products/_cell_form.html" if wants_fragment(self.request) else "admin/products/cell_edit.html"
+        return Template(
+            template,
+            context={
+                "v": variant,
+                "field": self.field,
+                "value": value,
+                "expected": expected,
+                "here": next_url,
+                "error": error,
+            },
+            status_code=status_code,
+            headers={"Vary": "HX-Request"},
+        )
+
+
+VariantCellDep: TypeAlias = NamedDependency[VariantCell]
+"""``variant_cell``: the cell of the variant in the path (``AdminProductController.dependencies``)."""
+
+
+class ProductFormPage:
+    """The product form page (new or edit), built per request by Litestar from the services it needs (the
+    ``product_form_page`` of the product handlers)."""
+
+    def __init__(self, products_service: ProductsDep, categories_service: CategoriesDep, settings: SettingsDep) -> None:
+        self.products, self.categories, self.settings = products_service, categories_service, settings
+
+    def read(self, data: FormFields) -> ProductForm:
+        """The posted product form, its prices read in the shop's currency."""
+        return ProductForm(data, self.settings.shop.currency)
+
+    async def of_product(self, product: Product, *, photo_error: str = "", status_code: int = 200) -> Template:
+        """The edit page of ``product`` as it is saved, with the photo upload's error if any."""
+        values = product_form_values(product)
+        return await self.render(
+            product, values, {}, is_active=product.is_active, status_code=status_code, photo_error=photo_error
+        )
+
+    async def not_saved(
+        self,
+        product: Product | None,
+        form: ProductForm,
+        *,
+        status_code: int,
+        shops: list[tuple[int, str]] | None = None,
+    ) -> Template:
+        """The form again after a refused save: the input kept, the errors beside the fields and on top."""
+        form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
+        return await self.render(
+            product, form.values, form.errors, is_active=form.is_active, status_code=status_code, shops=shops
+        )
+
+    async def more_rows(
+        self, product: Product | None, form: ProductForm, shops: list[tuple[int, str]] | None = None
+    ) -> Template:
+        """Re-render the form with one more blank variant row (the no-JS "add a variant" button)."""
+        values = dict(form.values)
+        rows = len(form.new) + 1
+        values["new_rows"] = str(rows)
+        values.setdefault(f"new-{rows - 1}-low_stock_threshold", "5")
+        return await self.render(product, values, {}, is_active=form.is_active, shops=shops)
+
+    async def render(
+        self,
+        product: Product | None,
+        values: dict[str, str],
+        errors: dict[str, str],
+        *,
+        is_active: bool,
+        status_code: int = 200,
+        photo_error: str = "",
+        shops: list[tuple[int, str]] | None = None,
+    ) -> Template:
+        """The product form page (new: ``product`` is ``None``; edit) with ``values`` and ``errors`` keyed by
+        field name; ``shops`` are the choices of a new product's shop (a member of several shops)."""
+        existing, new_prefixes = row_prefixes(values)
+        variants_by_id = {v.id: v for v in product.variants} if product else {}
+        settings = self.settings
+        return Template(
+            "admin/products/form.html",
+            context={
+                "product": product,
+                "values": values,
+                "errors": errors,
+                "is_active": is_active,
+                "existing": existing,
+                "variants_by_id": variants_by_id,
+                "new_prefixes": new_prefixes,
+                "categories": flat_categories(await self.categories.tree()),
+                "tax_categories": list(settings.shop.tax_rates_bp),
+                "currency": settings.shop.currency,
+                "audit_events": await self.products.product_history(product) if product else [],
+                "photo_error": photo_error,
+                "shop_choices": shops or [],
+                "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+                "stock_level": stock_level,
+            },
+            status_code=status_code,
+        )
+
+
+ProductFormPageDep: TypeAlias = NamedDependency[ProductFormPage]
+"""``product_form_page``: the product form page (``AdminProductController.dependencies``)."""
+
+
 class AdminProductController(ShopStaffPages):
     """Product management for admins and, for their shops' products, shop members."""
 
     path = "/admin/products"
+    dependencies = {
+        **SHOP_STAFF_DEPENDENCIES,
+        "product_form_page": Provide(ProductFormPage, sync_to_thread=False),
+        "variant_cell": Provide(VariantCell, sync_to_thread=False),
+    }
 
     @get("", name="admin_products", media_type=MediaType.HTML)
     async def index(
         self,
-        request: Request[User, Any, Any],
-        products_service: NamedDependency[ProductService],
-        categories_service: NamedDependency[CategoryService],
-        shops_service: NamedDependency[ShopService],
+        request: AdminRequest,
+        products_service: ProductsDep,
+        categories_service: CategoriesDep,
+        shop_scope: ShopScopeDep,
         q: FromQuery[str | None] = None,
         category: FromQuery[str | None] = None,
         state_filter: Annotated[str | None, QueryParameter(name="state")] = None,
         stock: FromQuery[str | None] = None,
         sort: FromQuery[str | None] = None,
-        shop: FromQuery[str | None] = None,
         page: FromQuery[int] = 1,
     ) -> Template:
         """The product table with search, filters, sort and pages (the results fragment for htmx)."""
         page = min(max(page, 1), 100_000)
-        scope = await admin_scope(shops_service, request.user, shop)
         filters = {
             "q": (q or "").strip()[:100],
             "category": category if category and category.isdigit() and len(category) < 18 else "",
             "state": state_filter if state_filter in ADMIN_STATES else "active",
             "stock": stock if stock in ADMIN_STOCK_LEVELS else "",
             "sort": sort if sort in ADMIN_SORTS else "name",
-            "shop": str(scope.chosen or ""),
+            "shop": str(shop_scope.chosen or ""),
         }
         rows, total = await products_service.admin_search(
             q=filters["q"],
@@ -99,7 +262,7 @@ class AdminProductController(ShopStaffPages):
             sort=filters["sort"],
             page=page,
             page_size=ADMIN_PAGE_SIZE,
-            shop_ids=scope.shop_ids,
+            shop_ids=shop_scope.shop_ids,
         )
         query = {k: v for k, v in filters.items() if v and not (k == "state" and v == "active")}
         query = {k: v for k, v in query.items() if not (k == "sort" and v == "name")}
@@ -114,7 +277,7 @@ class AdminProductController(ShopStaffPages):
                 "states": ADMIN_STATES,
                 "stock_levels": ADMIN_STOCK_LEVELS,
                 "sorts": ADMIN_SORTS,
-                "scope": scope,
+                "scope": shop_scope,
                 "here": safe_next(here),
                 "stock_level": stock_level,
                 "major_text": major_text,
@@ -128,51 +291,31 @@ class AdminProductController(ShopStaffPages):
     # --- inline cells: price and stock of one variant ------------------------------------------------
 
     @get("/variants/{variant_id:int}/{field:str}", name="admin_variant_cell", media_type=MediaType.HTML)
-    async def cell(
-        self,
-        request: Request[User, Any, Any],
-        variant_id: FromPath[int],
-        field: FromPath[str],
-        products_service: NamedDependency[ProductService],
-        next_url: FromQuery[str | None] = None,
-    ) -> Any:
+    async def cell(self, variant_cell: VariantCellDep, next_url: FromQuery[str | None] = None) -> Any:
         """One variant's price or stock cell (htmx: the cell; otherwise back to the table)."""
-        variant = await self._cell_variant(products_service, variant_id, field, request.user)
-        if not wants_fragment(request):
-            return see_other(request, safe_next(next_url))
-        return self._cell(variant, field, next_url=safe_next(next_url))
+        variant = await variant_cell.variant()
+        if not wants_fragment(variant_cell.request):
+            return see_other(variant_cell.request, safe_next(next_url))
+        return variant_cell.fragment(variant, next_url=safe_next(next_url))
 
     @get("/variants/{variant_id:int}/{field:str}/edit", name="admin_variant_cell_edit", media_type=MediaType.HTML)
-    async def cell_edit(
-        self,
-        request: Request[User, Any, Any],
-        variant_id: FromPath[int],
-        field: FromPath[str],
-        products_service: NamedDependency[ProductService],
-        next_url: FromQuery[str | None] = None,
-    ) -> Template:
+    async def cell_edit(self, variant_cell: VariantCellDep, next_url: FromQuery[str | None] = None) -> Template:
         """The editor of one variant's price or stock: a small form in the cell (htmx) or a page."""
-        variant = await self._cell_variant(products_service, variant_id, field, request.user)
-        value = major_text(variant.price, variant.currency) if field == "price" else str(variant.stock)
-        return self._editor(request, variant, field, value=value, expected=variant.stock, next_url=safe_next(next_url))
+        variant = await variant_cell.variant()
+        value = major_text(variant.price, variant.currency) if variant_cell.field == "price" else str(variant.stock)
+        return variant_cell.editor(variant, value=value, expected=variant.stock, next_url=safe_next(next_url))
 
     @post("/variants/{variant_id:int}/{field:str}", name="admin_variant_cell_save", media_type=MediaType.HTML)
-    async def cell_save(
-        self,
-        request: Request[User, Any, Any],
-        variant_id: FromPath[int],
-        field: FromPath[str],
-        data: FormFields,
-        products_service: NamedDependency[ProductService],
-    ) -> Any:
+    async def cell_save(self, data: FormFields, variant_cell: VariantCellDep) -> Any:
         """Save an inline price or stock edit; invalid input shows the error on the cell and saves nothing."""
-        variant = await self._cell_variant(products_service, variant_id, field, request.user)
+        request, variant_id, products_service = variant_cell.request, variant_cell.variant_id, variant_cell.products
+        variant = await variant_cell.variant()
         value, next_url = posted_text(data, "value").strip(), safe_next(posted_text(data, "next"))
         errors: dict[str, str] = {}
         expected = variant.stock
         try:
             form = read_form(CellFields, data)  # a control character: InvalidForm, shown on the cell
-            if field == "price":
+            if variant_cell.field == "price":
                 price = price_field(value, "value", variant.currency, errors)
                 if price is None:
                     raise ValidationFailed(errors["value"], field_errors=errors)
@@ -193,12 +336,10 @@ class AdminProductController(ShopStaffPages):
                 expected = exc.current  # a re-submit applies the admin's value against the new level
             # Read again with its product: the service re-read the variant (its product unloaded), and
             # the editor page names the product.
-            variant = await self._cell_variant(products_service, variant_id, field, request.user)
+            variant = await variant_cell.variant()
             message = next(iter(exc.field_errors.values()), exc.detail)
-            return self._editor(
-                request,
+            return variant_cell.editor(
                 variant,
-                field,
                 value=value,
                 expected=expected,
                 next_url=next_url,
@@ -206,93 +347,34 @@ class AdminProductController(ShopStaffPages):
                 status_code=exc.status_code,
             )
         if wants_fragment(request):
-            return self._cell(variant, field, next_url=next_url, saved=True)
-        flash(request, f"{variant.sku}: {field} saved.", "success")
+            return variant_cell.fragment(variant, next_url=next_url, saved=True)
+        flash(request, f"{variant.sku}: {variant_cell.field} saved.", "success")
         return see_other(request, next_url)
-
-    async def _cell_variant(self, products: ProductService, variant_id: int, field: str, user: User) -> Variant:
-        if field not in CELL_FIELDS:
-            raise NotFound("There is no such field.")
-        variant = await products.variant_with_product(variant_id=variant_id)
-        if variant is None:
-            raise NotFound("There is no such variant.")
-        await products.check_runs(user, variant.product.shop_id, "There is no such variant.")
-        return variant
-
-    def _cell(self, variant: Variant, field: str, *, next_url: str, saved: bool = False) -> Template:
-        return Template(
-            "admin/products/_cell.html",
-            context={
-                "v": variant,
-                "field": field,
-                "here": next_url,
-                "saved": saved,
-                "stock_level": stock_level,
-                "major_text": major_text,
-            },
-            headers={"Vary": "HX-Request"},
-        )
-
-    def _editor(
-        self,
-        request: Request[User, Any, Any],
-        variant: Variant,
-        field: str,
-        *,
-        value: str,
-        expected: int,
-        next_url: str,
-        error: str = "",
-        status_code: int = 200,
-    ) -> Template:
-        template = "admin/products/_cell_form.html" if wants_fragment(request) else "admin/products/cell_edit.html"
-        return Template(
-            template,
-            context={
-                "v": variant,
-                "field": field,
-                "value": value,
-                "expected": expected,
-                "here": next_url,
-                "error": error,
-            },
-            status_code=status_code,
-            headers={"Vary": "HX-Request"},
-        )
 
     # --- create and edit ------------------------------------------------------------------------------
 
     @get("/new", name="admin_product_new", media_type=MediaType.HTML)
-    async def new(
-        self,
-        request: Request[User, Any, Any],
-        categories_service: NamedDependency[CategoryService],
-        shops_service: NamedDependency[ShopService],
-        settings: NamedDependency[Settings],
-        shop: FromQuery[str | None] = None,
-    ) -> Template:
+    async def new(self, shop_scope: ShopScopeDep, product_form_page: ProductFormPageDep) -> Template:
         """The empty product form (two blank variant rows; a shop select for a member of several shops)."""
-        scope = await admin_scope(shops_service, request.user, shop)
         values = {"new_rows": "2", "new-0-low_stock_threshold": "5", "new-1-low_stock_threshold": "5"}
-        values["shop_id"] = str(scope.chosen or "")
-        return await self._form(categories_service, settings, None, values, {}, is_active=True, shops=scope.choices)
+        values["shop_id"] = str(shop_scope.chosen or "")
+        return await product_form_page.render(None, values, {}, is_active=True, shops=shop_scope.choices)
 
     @post("/new", name="admin_product_create", media_type=MediaType.HTML)
     async def create(
         self,
-        request: Request[User, Any, Any],
+        request: AdminRequest,
         data: FormFields,
-        products_service: NamedDependency[ProductService],
-        categories_service: NamedDependency[CategoryService],
-        shops_service: NamedDependency[ShopService],
-        settings: NamedDependency[Settings],
+        products_service: ProductsDep,
+        shops_service: ShopsDep,
+        product_form_page: ProductFormPageDep,
     ) -> Any:
         """Create the product in the user's (chosen) shop; errors re-render the form with the input kept
         (422; a shop the user is not a member of: 403 with the reason)."""
-        form = ProductForm(data, settings.shop.currency)
+        form = product_form_page.read(data)
         shops = (await admin_scope(shops_service, request.user)).choices
         if form.fields.action == "more":
-            return await self._more_rows(categories_service, settings, None, form, shops=shops)
+            return await product_form_page.more_rows(None, form, shops=shops)
         product_data = form.product()
         variants, prefixes = form.new_variants()
         status_code = 422
@@ -306,56 +388,35 @@ class AdminProductController(ShopStaffPages):
                 form.errors.update(form=exc.detail, shop_id=exc.detail)
                 status_code = exc.status_code
             else:
-                flash(request, f"Created “{product.name}”.", "success")
-                return see_other_to(request, "admin_product", product_id=product.id)
-        form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
-        return await self._form(
-            categories_service,
-            settings,
-            None,
-            form.values,
-            form.errors,
-            is_active=form.is_active,
-            status_code=status_code,
-            shops=shops,
-        )
+                return flash_see_other(request, f"Created “{product.name}”.", "admin_product", product_id=product.id)
+        return await product_form_page.not_saved(None, form, status_code=status_code, shops=shops)
 
     @get("/{product_id:int}", name="admin_product", media_type=MediaType.HTML)
     async def edit(
         self,
-        request: Request[User, Any, Any],
+        request: AdminRequest,
         product_id: FromPath[int],
-        products_service: NamedDependency[ProductService],
-        categories_service: NamedDependency[CategoryService],
-        settings: NamedDependency[Settings],
+        products_service: ProductsDep,
+        product_form_page: ProductFormPageDep,
     ) -> Template:
         """The product edit page: fields, variants, photos, delete/restore and the audit trail."""
         product = await products_service.get_for_admin(product_id, actor=request.user)
-        return await self._form(
-            categories_service,
-            settings,
-            product,
-            product_form_values(product),
-            {},
-            is_active=product.is_active,
-            products=products_service,
-        )
+        return await product_form_page.of_product(product)
 
     @post("/{product_id:int}", name="admin_product_update", media_type=MediaType.HTML)
     async def update(
         self,
-        request: Request[User, Any, Any],
+        request: AdminRequest,
         product_id: FromPath[int],
         data: FormFields,
-        products_service: NamedDependency[ProductService],
-        categories_service: NamedDependency[CategoryService],
-        settings: NamedDependency[Settings],
+        products_service: ProductsDep,
+        product_form_page: ProductFormPageDep,
     ) -> Any:
         """Save the product form (fields and every variant row at once); errors re-render it (422/409)."""
         product = await products_service.get_for_admin(product_id, actor=request.user)
-        form = ProductForm(data, settings.shop.currency)
+        form = product_form_page.read(data)
         if form.fields.action == "more":
-            return await self._more_rows(categories_service, settings, product, form, products=products_service)
+            return await product_form_page.more_rows(product, form)
         product_data = form.product()
         updates = form.variant_updates(product)
         variants, prefixes = form.new_variants()
@@ -379,87 +440,14 @@ class AdminProductController(ShopStaffPages):
                     for index, variant in enumerate(product.variants):
                         form.values[f"variants-{index}-stock_seen"] = str(variant.stock)
             else:
-                flash(request, f"Saved “{product.name}”.", "success")
-                return see_other_to(request, "admin_product", product_id=product.id)
-        form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
-        return await self._form(
-            categories_service,
-            settings,
-            product,
-            form.values,
-            form.errors,
-            is_active=form.is_active,
-            status_code=status_code,
-            products=products_service,
-        )
-
-    async def _more_rows(
-        self,
-        categories: CategoryService,
-        settings: Settings,
-        product: Product | None,
-        form: ProductForm,
-        products: ProductService | None = None,
-        shops: list[tuple[int, str]] | None = None,
-    ) -> Template:
-        """Re-render the form with one more blank variant row (the no-JS "add a variant" button)."""
-        values = dict(form.values)
-        rows = len(form.new) + 1
-        values["new_rows"] = str(rows)
-        values.setdefault(f"new-{rows - 1}-low_stock_threshold", "5")
-        return await self._form(
-            categories, settings, product, values, {}, is_active=form.is_active, products=products, shops=shops
-        )
-
-    async def _form(
-        self,
-        categories: CategoryService,
-        settings: Settings,
-        product: Product | None,
-        values: dict[str, str],
-        errors: dict[str, str],
-        *,
-        is_active: bool,
-        status_code: int = 200,
-        products: ProductService | None = None,
-        photo_error: str = "",
-        shops: list[tuple[int, str]] | None = None,
-    ) -> Template:
-        """The product form page (new or edit) with ``values`` and ``errors`` keyed by field name; ``shops``
-        are the choices of a new product's shop (a member of several shops)."""
-        existing, new_prefixes = row_prefixes(values)
-        variants_by_id = {v.id: v for v in product.variants} if product else {}
-        return Template(
-            "admin/products/form.html",
-            context={
-                "product": product,
-                "values": values,
-                "errors": errors,
-                "is_active": is_active,
-                "existing": existing,
-                "variants_by_id": variants_by_id,
-                "new_prefixes": new_prefixes,
-                "categories": flat_categories(await categories.tree()),
-                "tax_categories": list(settings.shop.tax_rates_bp),
-                "currency": settings.shop.currency,
-                "audit_events": await products.product_history(product) if product and products else [],
-                "photo_error": photo_error,
-                "shop_choices": shops or [],
-                "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
-                "stock_level": stock_level,
-            },
-            status_code=status_code,
-        )
+                return flash_see_other(request, f"Saved “{product.name}”.", "admin_product", product_id=product.id)
+        return await product_form_page.not_saved(product, form, status_code=status_code)
 
     # --- variants, delete and restore ------------------------------------------------------------------
 
     @post("/{product_id:int}/variants/{variant_id:int}/delete", name="admin_variant_delete", media_type=MediaType.HTML)
     async def delete_variant(
-        self,
-        request: Request[User, Any, Any],
-        product_id: FromPath[int],
-        variant_id: FromPath[int],
-        products_service: NamedDependency[ProductService],
+        self, request: AdminRequest, product_id: FromPath[int], variant_id: FromPath[int], products_service: ProductsDep
     ) -> Any:
         """Remove a variant (not the last one: the reason is flashed)."""
         variant = await products_service.variant_with_product(variant_id=variant_id)
@@ -475,28 +463,17 @@ class AdminProductController(ShopStaffPages):
         return see_other_to(request, "admin_product", product_id=product_id)
 
     @post("/{product_id:int}/delete", name="admin_product_delete", media_type=MediaType.HTML)
-    async def delete(
-        self,
-        request: Request[User, Any, Any],
-        product_id: FromPath[int],
-        products_service: NamedDependency[ProductService],
-    ) -> Any:
+    async def delete(self, request: AdminRequest, product_id: FromPath[int], products_service: ProductsDep) -> Any:
         """Soft-delete the product: gone from the shop and the API, kept for past orders."""
         product = await products_service.soft_delete(product_id, actor=request.user)
-        flash(request, f"Deleted “{product.name}”: it no longer shows in the shop. You can restore it.", "success")
-        return see_other_to(request, "admin_product", product_id=product_id)
+        message = f"Deleted “{product.name}”: it no longer shows in the shop. You can restore it."
+        return flash_see_other(request, message, "admin_product", product_id=product_id)
 
     @post("/{product_id:int}/restore", name="admin_product_restore", media_type=MediaType.HTML)
-    async def restore(
-        self,
-        request: Request[User, Any, Any],
-        product_id: FromPath[int],
-        products_service: NamedDependency[ProductService],
-    ) -> Any:
+    async def restore(self, request: AdminRequest, product_id: FromPath[int], products_service: ProductsDep) -> Any:
         """Bring a soft-deleted product back."""
         product = await products_service.restore(product_id, actor=request.user)
-        flash(request, f"Restored “{product.name}”.", "success")
-        return see_other_to(request, "admin_product", product_id=product_id)
+        return flash_see_other(request, f"Restored “{product.name}”.", "admin_product", product_id=product_id)
 
     # --- photos -------------------------------------------------------------------------------------------
 
@@ -509,11 +486,10 @@ class AdminProductController(ShopStaffPages):
     )
     async def upload(
         self,
-        request: Request[User, Any, Any],
+        request: AdminRequest,
         product_id: FromPath[int],
-        products_service: NamedDependency[ProductService],
-        categories_service: NamedDependency[CategoryService],
-        settings: NamedDependency[Settings],
+        products_service: ProductsDep,
+        product_form_page: ProductFormPageDep,
     ) -> Any:
         """Upload a photo (JPEG, PNG or WebP, at most 5 MB); a bad file re-renders the page with the reason."""
         form = await request.form()
@@ -535,27 +511,12 @@ class AdminProductController(ShopStaffPages):
             message = exc.field_errors.get("image", exc.detail)
             if message and message[0].islower():
                 message = f"This file cannot be used as a photo: {message}."
-            return await self._form(
-                categories_service,
-                settings,
-                product,
-                product_form_values(product),
-                {},
-                is_active=product.is_active,
-                status_code=exc.status_code,
-                products=products_service,
-                photo_error=message,
-            )
-        flash(request, "Photo added.", "success")
-        return see_other_to(request, "admin_product", product_id=product_id)
+            return await product_form_page.of_product(product, photo_error=message, status_code=exc.status_code)
+        return flash_see_other(request, "Photo added.", "admin_product", product_id=product_id)
 
     @post("/{product_id:int}/images/{image_id:int}/move", name="admin_image_move", media_type=MediaType.HTML)
     async def move_image(
-        self,
-        request: Request[User, Any, Any],
-        product_id: FromPath[int],
-        image_id: FromPath[int],
-        products_service: NamedDependency[ProductService],
+        self, request: AdminRequest, product_id: FromPath[int], image_id: FromPath[int], products_service: ProductsDep
     ) -> Any:
         """Move a photo one place up (earlier) or down."""
         form = await request.form()
@@ -565,16 +526,11 @@ class AdminProductController(ShopStaffPages):
 
     @post("/{product_id:int}/images/{image_id:int}/delete", name="admin_image_delete", media_type=MediaType.HTML)
     async def delete_image(
-        self,
-        request: Request[User, Any, Any],
-        product_id: FromPath[int],
-        image_id: FromPath[int],
-        products_service: NamedDependency[ProductService],
+        self, request: AdminRequest, product_id: FromPath[int], image_id: FromPath[int], products_service: ProductsDep
     ) -> Any:
         """Remove a photo (its files too, unless another product shows the same file)."""
         await products_service.remove_image(product_id, image_id, actor=request.user)
-        flash(request, "Photo removed.", "success")
-        return see_other_to(request, "admin_product", product_id=product_id, fragment="photos")
+        return flash_see_other(request, "Photo removed.", "admin_product", product_id=product_id, fragment="photos")
 
 
 def upload_too_large(request: Request[Any, Any, Any]) -> Response[Any]:

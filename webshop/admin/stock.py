@@ -9,20 +9,17 @@ is unknown to them), with a "Shop" select when they run several.
 from typing import Annotated, Any
 
 import msgspec
-from litestar import MediaType, Request, get, post
-from litestar.di import NamedDependency
+from litestar import MediaType, get, post
 from litestar.params import FromQuery
-from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.admin import ShopStaffPages
-from webshop.db.models import User
+from webshop.admin.pages import AdminRequest, ShopScopeDep, ShopsDep, StockDep, flash_see_other
 from webshop.errors import ValidationFailed
 from webshop.shops.scope import ShopScope, admin_scope
-from webshop.shops.service import ShopService
 from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService
 from webshop.web.forms import Form, form_again
-from webshop.web.responses import page_or_fragment, see_other_to
+from webshop.web.responses import page_or_fragment
 
 LEVEL_LABELS = {
     StockLevel.OUT: "Out of stock",
@@ -53,27 +50,21 @@ class AdminStockController(ShopStaffPages):
     @get("", name="admin_stock", media_type=MediaType.HTML)
     async def index(
         self,
-        request: Request[User, Any, Any],
-        stock_service: NamedDependency[StockService],
-        shops_service: NamedDependency[ShopService],
+        request: AdminRequest,
+        stock_service: StockDep,
+        shop_scope: ShopScopeDep,
         level: FromQuery[str | None] = None,
         sku: FromQuery[str | None] = None,
-        shop: FromQuery[str | None] = None,
     ) -> Template:
         """The dashboard: counts per level and the variants that need attention (or the chosen level)."""
-        scope = await admin_scope(shops_service, request.user, shop)
-        context = await dashboard_context(stock_service, level, scope)
+        context = await dashboard_context(stock_service, level, shop_scope)
         context["form"] = {"sku": (sku or "")[:64], "delta": "", "reason": "", "note": ""}
         fragments = {"stock-health": "admin/stock/_health.html"}
         return page_or_fragment(request, "admin/stock/index.html", fragments, context)
 
     @post("/adjust", name="admin_stock_adjust", media_type=MediaType.HTML)
     async def adjust(
-        self,
-        request: Request[User, Any, Any],
-        stock_service: NamedDependency[StockService],
-        shops_service: NamedDependency[ShopService],
-        data: Annotated[AdjustForm, Form],
+        self, request: AdminRequest, stock_service: StockDep, shops_service: ShopsDep, data: Annotated[AdjustForm, Form]
     ) -> Any:
         """Adjust one variant's stock; the form comes back with the errors when something is wrong."""
         try:
@@ -84,8 +75,7 @@ class AdminStockController(ShopStaffPages):
             context = await dashboard_context(stock_service, None, await admin_scope(shops_service, request.user))
             context["form"] = {"sku": data.sku, "delta": data.delta, "reason": data.reason, "note": data.note}
             return form_again("admin/stock/index.html", exc, context)
-        flash(request, f"Stock of {data.sku.strip()} is now {level}.", "info")
-        return see_other_to(request, "admin_stock")
+        return flash_see_other(request, f"Stock of {data.sku.strip()} is now {level}.", "admin_stock", category="info")
 
 
 async def dashboard_context(stock_service: StockService, level: str | None, scope: ShopScope) -> dict[str, Any]:

@@ -9,7 +9,7 @@ removes the personal data and keeps the orders) live in ``UserService.set_role``
 from collections.abc import Awaitable
 from typing import Any
 
-from litestar import MediaType, Request, get, post
+from litestar import MediaType, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
@@ -17,6 +17,7 @@ from litestar.response import Template
 
 from webshop.accounts.service import UserService
 from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
+from webshop.admin.pages import AdminRequest, AuditDep, UsersDep
 from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
 from webshop.errors import Conflict
@@ -39,11 +40,7 @@ class UserChange:
     """
 
     def __init__(
-        self,
-        request: Request[User, Any, Any],
-        user_id: FromPath[int],
-        users_service: NamedDependency[UserService],
-        audit_service: NamedDependency[AuditService],
+        self, request: AdminRequest, user_id: FromPath[int], users_service: UsersDep, audit_service: AuditDep
     ) -> None:
         self.request, self.user_id, self.users, self.audit = request, user_id, users_service, audit_service
 
@@ -88,8 +85,8 @@ class AdminUserController(AdminPages):
     @get("", name="admin_users", media_type=MediaType.HTML)
     async def index(
         self,
-        request: Request[User, Any, Any],
-        users_service: NamedDependency[UserService],
+        request: AdminRequest,
+        users_service: UsersDep,
         q: FromQuery[str | None] = None,
         role: FromQuery[str | None] = None,
         access: FromQuery[str | None] = None,
@@ -114,12 +111,7 @@ class AdminUserController(AdminPages):
         return admin_list_page(request, "admin/users", "user-results", context, total=total, page=page, filters=filters)
 
     @get("/{user_id:int}", name="admin_user", media_type=MediaType.HTML)
-    async def detail(
-        self,
-        user_id: FromPath[int],
-        users_service: NamedDependency[UserService],
-        audit_service: NamedDependency[AuditService],
-    ) -> Template:
+    async def detail(self, user_id: FromPath[int], users_service: UsersDep, audit_service: AuditDep) -> Template:
         """One user: account facts, role and access actions, and their audit trail."""
         return await render_user(user_id, users_service, audit_service)
 
@@ -150,12 +142,7 @@ class AdminUserController(AdminPages):
 
 
 async def render_user(
-    user_id: int,
-    users_service: UserService,
-    audit_service: AuditService,
-    *,
-    error: str = "",
-    status_code: int = 200,
+    user_id: int, users_service: UserService, audit_service: AuditService, *, error: str = "", status_code: int = 200
 ) -> Template:
     """The user's admin page, optionally with an error message (and its status code)."""
     user = await users_service.get_user(user_id)

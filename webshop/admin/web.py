@@ -3,18 +3,12 @@
 Platform admins see every shop's figures; a shop's members their shops' (``webshop.shops.scope``).
 """
 
-from typing import Any
-
-from litestar import MediaType, Request, get
-from litestar.di import NamedDependency
+from litestar import MediaType, get
 from litestar.response import Template
 
 from webshop.admin import ShopStaffPages
-from webshop.db.models import User
-from webshop.orders.service import OrderService
+from webshop.admin.pages import AdminRequest, OrdersDep, ShopsDep, StockDep
 from webshop.shops.scope import admin_scope
-from webshop.shops.service import ShopService
-from webshop.stock.service import StockService
 
 
 class AdminController(ShopStaffPages):
@@ -24,11 +18,7 @@ class AdminController(ShopStaffPages):
 
     @get("", name="admin", media_type=MediaType.HTML)
     async def index(
-        self,
-        request: Request[User, Any, Any],
-        orders_service: NamedDependency[OrderService],
-        stock_service: NamedDependency[StockService],
-        shops_service: NamedDependency[ShopService],
+        self, request: AdminRequest, orders_service: OrdersDep, stock_service: StockDep, shops_service: ShopsDep
     ) -> Template:
         """The admin home page: orders by status and stock health at a glance."""
         scope = await admin_scope(shops_service, request.user)

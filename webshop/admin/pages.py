@@ -1,0 +1,101 @@
+"""Pieces every admin HTML controller uses, so that a handler's signature and its post/redirect/get tail stay short.
+
+* ``AdminRequest``: the type of an admin page's ``request`` (the guards let only a signed-in user in).
+* ``…Dep`` aliases (the ``SessionDep`` idiom): a service injected by name, ``products_service: ProductsDep``.
+  Litestar injects a dependency by the parameter's name (``webshop.app._dependencies``), so the parameter
+  keeps the service's name; the alias only shortens its type.
+* ``provide_shop_scope`` (``shop_scope: ShopScopeDep``, registered on ``ShopStaffPages``): the shops a
+  page shows its user, narrowed by the "Shop" switcher (``?shop=``).
+* ``flash_see_other``: the answer to a post that worked: a flash message and a 303 to a page.
+
+A page that several handlers re-render with an error (one order, one category) is best a small class that
+Litestar builds per request from the path and the services the page always needs, registered on its
+controller as ``dependencies = {"order_page": Provide(OrderPage, sync_to_thread=False)}`` (see
+``webshop.admin.orders.OrderPage``, ``webshop.admin.users.UserChange``).
+"""
+
+from typing import Any, TypeAlias
+
+from litestar import Request
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.plugins.flash import flash
+from litestar.plugins.htmx import HXLocation
+from litestar.response import Redirect
+
+from webshop.accounts.service import UserService
+from webshop.audit.service import AuditService
+from webshop.catalog.categories import CategoryService
+from webshop.catalog.products import ProductService
+from webshop.config import Settings
+from webshop.db.models import User
+from webshop.orders.fulfilment import FulfilmentService
+from webshop.orders.service import OrderService
+from webshop.shops.scope import ShopScope, admin_scope
+from webshop.shops.service import ShopService
+from webshop.stock.service import StockService
+from webshop.web.responses import see_other_to
+
+AdminRequest: TypeAlias = Request[User, Any, Any]
+"""An admin page's request: ``request.user`` is the signed-in admin or shop member."""
+
+AuditDep: TypeAlias = NamedDependency[AuditService]
+"""``audit_service``: the audit trail."""
+CategoriesDep: TypeAlias = NamedDependency[CategoryService]
+"""``categories_service``: the category tree."""
+FulfilmentDep: TypeAlias = NamedDependency[FulfilmentService]
+"""``fulfilment_service``: orders as a shop's members see them, and their shops' parts."""
+OrdersDep: TypeAlias = NamedDependency[OrderService]
+"""``orders_service``: orders, their status changes and refunds."""
+ProductsDep: TypeAlias = NamedDependency[ProductService]
+"""``products_service``: products, variants and photos."""
+SettingsDep: TypeAlias = NamedDependency[Settings]
+"""``settings``: the application's settings."""
+ShopsDep: TypeAlias = NamedDependency[ShopService]
+"""``shops_service``: shops, their members and who may run which."""
+StockDep: TypeAlias = NamedDependency[StockService]
+"""``stock_service``: stock health and adjustments."""
+UsersDep: TypeAlias = NamedDependency[UserService]
+"""``users_service``: accounts."""
+
+ShopScopeDep: TypeAlias = NamedDependency[ShopScope]
+"""``shop_scope``: the shops the page shows (``provide_shop_scope``)."""
+
+
+async def provide_shop_scope(
+    request: AdminRequest, shops_service: ShopsDep, shop: FromQuery[str | None] = None
+) -> ShopScope:
+    """The shops a list page shows its user (``admin_scope``), narrowed to the "Shop" switcher's ``?shop=``
+    when it is one of theirs."""
+    return await admin_scope(shops_service, request.user, shop)
+
+
+def flash_see_other(
+    request: Request[Any, Any, Any], message: str, route_name: str, /, *, category: str = "success", **url_parts: Any
+) -> Redirect | HXLocation:
+    """The answer to a post that worked: flash ``message`` (``category``: ``"success"``, ``"info"``,
+    ``"error"``) and ``see_other_to`` the route named ``route_name``; ``url_parts`` are ``route_url``'s
+    (the path parameters, ``query``, ``fragment``).
+
+    Raises:
+        NoRouteMatchFoundException: as ``route_url``.
+    """
+    flash(request, message, category)
+    return see_other_to(request, route_name, **url_parts)
+
+
+__all__ = [
+    "AdminRequest",
+    "AuditDep",
+    "CategoriesDep",
+    "FulfilmentDep",
+    "OrdersDep",
+    "ProductsDep",
+    "SettingsDep",
+    "ShopScopeDep",
+    "ShopsDep",
+    "StockDep",
+    "UsersDep",
+    "flash_see_other",
+    "provide_shop_scope",
+]
