@@ -17,9 +17,9 @@ from webshop.accounts.schemas import (
     user_out,
 )
 from webshop.accounts.tokens import TokenPair
-from webshop.api.deps import AccountLinksDep, ApiTokensDep, SignInThrottleDep, TokenRequest, UsersDep
 from webshop.api.openapi import OptionalBodyOperation
 from webshop.api.responses import problems
+from webshop.deps import AccountLinksDep, ApiTokensDep, SignInThrottleDep, TokenRequest, UsersDep
 from webshop.errors import ValidationFailed
 from webshop.security.jwt import BEARER, PUBLIC
 

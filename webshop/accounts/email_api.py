@@ -27,8 +27,8 @@ from webshop.accounts.schemas import (
     LinkTokenIn,
     ResetPasswordIn,
 )
-from webshop.api.deps import AccountLinksDep, SettingsDep, SignInThrottleDep, TokenRequest
 from webshop.api.responses import problems
+from webshop.deps import AccountLinksDep, SettingsDep, SignInThrottleDep, TokenRequest
 from webshop.security.jwt import BEARER, PUBLIC
 from webshop.web.errors import problem
 

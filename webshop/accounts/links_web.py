@@ -16,11 +16,11 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.accounts.links import AccountLinkError, AccountLinkService, LinkPurpose, request_reset_in_background
+from webshop.accounts.links import AccountLinkError, LinkPurpose, request_reset_in_background
 from webshop.accounts.web import safe_next, signed_in_account
-from webshop.config import Settings
 from webshop.db.engine import WRITES_ON_GET
 from webshop.db.models import User
+from webshop.deps import AccountLinksDep, SettingsDep
 from webshop.errors import Conflict, ValidationFailed
 from webshop.security.session import requires_user
 from webshop.web.forms import Form, form_again
@@ -80,9 +80,7 @@ class AccountLinks:
     """The request and the account link service, which the pages here work with: the ``links`` of their
     handlers (Litestar makes one per request from the dependencies ``__init__`` names)."""
 
-    def __init__(
-        self, request: Request[Any, Any, Any], account_links_service: NamedDependency[AccountLinkService]
-    ) -> None:
+    def __init__(self, request: Request[Any, Any, Any], account_links_service: AccountLinksDep) -> None:
         self.request, self.service = request, account_links_service
 
 
@@ -140,7 +138,7 @@ class AccountLinkController(Controller):
     async def forgot(
         self,
         alchemy: NamedDependency[Any],  # a ShopAlchemyConfig (Any: not a type to validate)
-        settings: NamedDependency[Settings],
+        settings: SettingsDep,
         data: Annotated[EmailForm, Form],
     ) -> Template:
         """The same answer for every address; the lookup and the e-mail happen after the response."""

@@ -33,10 +33,10 @@ from webshop.accounts.schemas import (
     admin_user_out,
 )
 from webshop.api.controllers import ADMIN
-from webshop.api.deps import SettingsDep, SignInThrottleDep, UserRequest, UsersDep
 from webshop.api.responses import problems
 from webshop.api.schemas import IdCursor, PageLimit, PathId, money, next_offset_cursor
 from webshop.db.models import UserRole
+from webshop.deps import SettingsDep, SignInThrottleDep, UserRequest, UsersDep
 from webshop.security.jwt import BEARER
 from webshop.text import query_text
 

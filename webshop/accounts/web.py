@@ -11,11 +11,11 @@ from litestar.params import FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 
-from webshop.accounts.links import AccountLinkService
 from webshop.accounts.service import UserService
 from webshop.cart.service import CartService
 from webshop.cart.web import CART_KEY
 from webshop.db.models import User
+from webshop.deps import AccountLinksDep, SignInThrottleDep, UsersDep
 from webshop.errors import (
     AuthenticationFailed,
     Conflict,
@@ -25,7 +25,6 @@ from webshop.errors import (
     ValidationFailed,
 )
 from webshop.security.session import AUTH_KEY, requires_user
-from webshop.security.throttle import SignInThrottle
 from webshop.text import Line
 from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
@@ -93,7 +92,7 @@ async def sign_in_browser(request: Request[Any, Any, Any], users: UserService, u
             flash(request, message, "info")
 
 
-async def signed_in_account(request: Request[User, Any, Any], users_service: NamedDependency[UserService]) -> User:
+async def signed_in_account(request: Request[User, Any, Any], users_service: UsersDep) -> User:
     """The ``account`` of the signed-in pages that change it: the signed-in user's row, read in this
     request's session (the one the change is written in)."""
     return await users_service.get(request.user.id)
@@ -113,8 +112,8 @@ class ProfileForms:
 
     request: Request[User, Any, Any]
     account: NamedDependency[User]
-    users_service: NamedDependency[UserService]
-    sign_in_throttle: NamedDependency[SignInThrottle]
+    users_service: UsersDep
+    sign_in_throttle: SignInThrottleDep
 
     def again(self, error: DomainError, message_key: str = "message") -> Template:
         """The profile page again in ``error``'s status, its message beside the form ``message_key`` names
@@ -148,8 +147,8 @@ class AccountController(Controller):
     async def register(
         self,
         request: Request[Any, Any, Any],
-        users_service: NamedDependency[UserService],
-        account_links_service: NamedDependency[AccountLinkService],
+        users_service: UsersDep,
+        account_links_service: AccountLinksDep,
         data: FormFields,
     ) -> Any:
         """Create the account, send the verification link and sign in, or re-render the form with the errors."""
@@ -175,8 +174,8 @@ class AccountController(Controller):
     async def sign_in(
         self,
         request: Request[Any, Any, Any],
-        users_service: NamedDependency[UserService],
-        sign_in_throttle: NamedDependency[SignInThrottle],
+        users_service: UsersDep,
+        sign_in_throttle: SignInThrottleDep,
         data: FormFields,
     ) -> Any:
         """Check the credentials and sign in, or re-render the form with one message for every failure
@@ -201,7 +200,7 @@ class AccountController(Controller):
         return see_other(request, safe_next(form.next, route_url(request, "catalog")))
 
     @post("/sign-out", name="sign_out", media_type=MediaType.HTML)
-    async def sign_out(self, request: Request[Any, Any, Any], users_service: NamedDependency[UserService]) -> Any:
+    async def sign_out(self, request: Request[Any, Any, Any], users_service: UsersDep) -> Any:
         """End the sign-in session (server side too) and clear the cookie."""
         token = (request.session or {}).get(AUTH_KEY)
         if isinstance(token, str):

@@ -39,7 +39,7 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.admin import SHOP_STAFF_DEPENDENCIES, ShopStaffPages
-from webshop.admin.pages import AdminRequest, AuditDep, SettingsDep, ShopsDep
+from webshop.admin.pages import AdminRequest
 from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.export import export_catalog
 from webshop.catalog.csv.parse import CSV_FILE, ParsedCatalog, parse_catalog
@@ -48,6 +48,7 @@ from webshop.catalog.csv.sellers import ImportShops
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, end_transaction
 from webshop.db.models import User
+from webshop.deps import AuditDep, SettingsDep, ShopsDep
 from webshop.shops.scope import admin_scope
 from webshop.web.forms import Form
 

@@ -15,10 +15,11 @@ from litestar.plugins.htmx import HXLocation
 from litestar.response import Redirect, Template
 
 from webshop.admin import AdminPages
-from webshop.admin.pages import AdminRequest, AuditDep, CategoriesDep, flash_see_other
+from webshop.admin.pages import AdminRequest, flash_see_other
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
 from webshop.db.models import Category
+from webshop.deps import AuditDep, CategoriesDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.web.forms import Form
 from webshop.web.responses import see_other_to

@@ -23,16 +23,9 @@ from litestar.plugins.htmx import HXLocation
 from litestar.response import Redirect, Template
 
 from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
-from webshop.admin.pages import (
-    AdminRequest,
-    AuditDep,
-    FulfilmentDep,
-    OrdersDep,
-    ShopScopeDep,
-    UsersDep,
-    flash_see_other,
-)
+from webshop.admin.pages import AdminRequest, ShopScopeDep, flash_see_other
 from webshop.db.models import Order, OrderStatus
+from webshop.deps import AuditDep, FulfilmentDep, OrdersDep, UsersDep
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.invoices.service import documents_of
 from webshop.orders.refund_rules import refundable_problem

@@ -1,9 +1,7 @@
 """Pieces every admin HTML controller uses, so that a handler's signature and its post/redirect/get tail stay short.
 
 * ``AdminRequest``: the type of an admin page's ``request`` (the guards let only a signed-in user in).
-* ``…Dep`` aliases (the ``SessionDep`` idiom): a service injected by name, ``products_service: ProductsDep``.
-  Litestar injects a dependency by the parameter's name (``webshop.app._dependencies``), so the parameter
-  keeps the service's name; the alias only shortens its type.
+* The services' ``…Dep`` aliases are ``webshop.deps``'s (shared with the JSON API).
 * ``provide_shop_scope`` (``shop_scope: ShopScopeDep``, registered on ``ShopStaffPages``): the shops a
   page shows its user, narrowed by the "Shop" switcher (``?shop=``).
 * ``flash_see_other``: the answer to a post that worked: a flash message and a 303 to a page.
@@ -23,40 +21,12 @@ from litestar.plugins.flash import flash
 from litestar.plugins.htmx import HXLocation
 from litestar.response import Redirect
 
-from webshop.accounts.service import UserService
-from webshop.audit.service import AuditService
-from webshop.catalog.categories import CategoryService
-from webshop.catalog.products import ProductService
-from webshop.config import Settings
-from webshop.db.models import User
-from webshop.orders.fulfilment import FulfilmentService
-from webshop.orders.service import OrderService
+from webshop.deps import ShopsDep, UserRequest
 from webshop.shops.scope import ShopScope, admin_scope
-from webshop.shops.service import ShopService
-from webshop.stock.service import StockService
 from webshop.web.responses import see_other_to
 
-AdminRequest: TypeAlias = Request[User, Any, Any]
+AdminRequest: TypeAlias = UserRequest
 """An admin page's request: ``request.user`` is the signed-in admin or shop member."""
-
-AuditDep: TypeAlias = NamedDependency[AuditService]
-"""``audit_service``: the audit trail."""
-CategoriesDep: TypeAlias = NamedDependency[CategoryService]
-"""``categories_service``: the category tree."""
-FulfilmentDep: TypeAlias = NamedDependency[FulfilmentService]
-"""``fulfilment_service``: orders as a shop's members see them, and their shops' parts."""
-OrdersDep: TypeAlias = NamedDependency[OrderService]
-"""``orders_service``: orders, their status changes and refunds."""
-ProductsDep: TypeAlias = NamedDependency[ProductService]
-"""``products_service``: products, variants and photos."""
-SettingsDep: TypeAlias = NamedDependency[Settings]
-"""``settings``: the application's settings."""
-ShopsDep: TypeAlias = NamedDependency[ShopService]
-"""``shops_service``: shops, their members and who may run which."""
-StockDep: TypeAlias = NamedDependency[StockService]
-"""``stock_service``: stock health and adjustments."""
-UsersDep: TypeAlias = NamedDependency[UserService]
-"""``users_service``: accounts."""
 
 ShopScopeDep: TypeAlias = NamedDependency[ShopScope]
 """``shop_scope``: the shops the page shows (``provide_shop_scope``)."""
@@ -84,18 +54,4 @@ def flash_see_other(
     return see_other_to(request, route_name, **url_parts)
 
 
-__all__ = [
-    "AdminRequest",
-    "AuditDep",
-    "CategoriesDep",
-    "FulfilmentDep",
-    "OrdersDep",
-    "ProductsDep",
-    "SettingsDep",
-    "ShopScopeDep",
-    "ShopsDep",
-    "StockDep",
-    "UsersDep",
-    "flash_see_other",
-    "provide_shop_scope",
-]
+__all__ = ["AdminRequest", "ShopScopeDep", "flash_see_other", "provide_shop_scope"]

@@ -27,15 +27,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
-from webshop.admin.pages import (
-    AdminRequest,
-    CategoriesDep,
-    ProductsDep,
-    SettingsDep,
-    ShopScopeDep,
-    ShopsDep,
-    flash_see_other,
-)
+from webshop.admin.pages import AdminRequest, ShopScopeDep, flash_see_other
 from webshop.admin.product_form import (
     CELL_FIELDS,
     CellFields,
@@ -53,6 +45,7 @@ from webshop.admin.product_form import (
 from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
 from webshop.catalog.schemas import VariantPatch
 from webshop.db.models import Product, Variant
+from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep
 from webshop.errors import NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.shops.scope import admin_scope

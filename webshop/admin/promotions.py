@@ -20,13 +20,13 @@ from sqlalchemy import select
 
 from webshop.admin import AdminPages
 from webshop.admin.categories import flatten
-from webshop.admin.flow import AdminRequest, SettingsDep, done
+from webshop.admin.pages import AdminRequest, flash_see_other
 from webshop.admin.product_form import major_text, price_field, whole_number
-from webshop.catalog.categories import CategoryService
 from webshop.catalog.query import build_tree
 from webshop.db.models import Promotion, Variant
+from webshop.deps import CategoriesDep, PromotionsDep, SettingsDep
 from webshop.errors import DomainError, ValidationFailed
-from webshop.promotions.service import PromotionInput, PromotionPatch, PromotionService
+from webshop.promotions.service import PromotionInput, PromotionPatch
 from webshop.web.forms import FormFields, read_form, with_lists
 from webshop.web.responses import see_other_to
 
@@ -166,8 +166,8 @@ class PromotionPages:
 
     def __init__(
         self,
-        promotions_service: NamedDependency[PromotionService],
-        categories_service: NamedDependency[CategoryService],
+        promotions_service: PromotionsDep,
+        categories_service: CategoriesDep,
         settings: SettingsDep,
     ) -> None:
         self.service = promotions_service
@@ -215,10 +215,10 @@ class PromotionPages:
                 message = f"Saved the promotion “{form.name.strip()}”."
         except DomainError as exc:
             return await self.form_page(form, promotion, exc)
-        return done(request, message, "admin_promotions")
+        return flash_see_other(request, message, "admin_promotions")
 
 
-PromotionsDep = NamedDependency[PromotionPages]
+PromotionPagesDep = NamedDependency[PromotionPages]
 """The ``promotions`` dependency (``PromotionPages``)."""
 
 
@@ -229,7 +229,7 @@ class AdminPromotionController(AdminPages):
     dependencies = {"promotions": Provide(PromotionPages, sync_to_thread=False)}
 
     @get("", name="admin_promotions", media_type=MediaType.HTML)
-    async def index(self, promotions: PromotionsDep) -> Template:
+    async def index(self, promotions: PromotionPagesDep) -> Template:
         """Every promotion with its code, kind, validity and uses."""
         return Template(
             "admin/promotions/index.html",
@@ -237,17 +237,17 @@ class AdminPromotionController(AdminPages):
         )
 
     @get("/new", name="admin_promotion_new", media_type=MediaType.HTML)
-    async def new(self, promotions: PromotionsDep) -> Template:
+    async def new(self, promotions: PromotionPagesDep) -> Template:
         """The form for a new promotion."""
         return await promotions.form_page(PromotionForm(active="on", combinable="on"), None)
 
     @post("/new", name="admin_promotion_create", media_type=MediaType.HTML)
-    async def create(self, request: AdminRequest, data: FormFields, promotions: PromotionsDep) -> Any:
+    async def create(self, request: AdminRequest, data: FormFields, promotions: PromotionPagesDep) -> Any:
         """Create the promotion, or show the form again with what to correct."""
         return await promotions.save(request, data)
 
     @get("/{promotion_id:int}", name="admin_promotion", media_type=MediaType.HTML)
-    async def edit(self, promotion_id: FromPath[int], promotions: PromotionsDep) -> Template:
+    async def edit(self, promotion_id: FromPath[int], promotions: PromotionPagesDep) -> Template:
         """The form with the promotion's values."""
         promotion = await promotions.service.get_promotion(promotion_id)
         skus = list(
@@ -259,13 +259,13 @@ class AdminPromotionController(AdminPages):
 
     @post("/{promotion_id:int}", name="admin_promotion_update", media_type=MediaType.HTML)
     async def update(
-        self, request: AdminRequest, promotion_id: FromPath[int], data: FormFields, promotions: PromotionsDep
+        self, request: AdminRequest, promotion_id: FromPath[int], data: FormFields, promotions: PromotionPagesDep
     ) -> Any:
         """Save the changes, or show the form again with what to correct."""
         return await promotions.save(request, data, promotion_id)
 
     @post("/{promotion_id:int}/delete", name="admin_promotion_delete", media_type=MediaType.HTML)
-    async def delete(self, request: AdminRequest, promotion_id: FromPath[int], promotions: PromotionsDep) -> Any:
+    async def delete(self, request: AdminRequest, promotion_id: FromPath[int], promotions: PromotionPagesDep) -> Any:
         """Delete the promotion, or withdraw it when orders used it."""
         promotion = await promotions.service.get_promotion(promotion_id)
         name = promotion.name

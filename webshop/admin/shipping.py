@@ -19,9 +19,10 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from webshop.admin import AdminPages
-from webshop.admin.flow import AdminRequest, SettingsDep, done
+from webshop.admin.pages import AdminRequest, flash_see_other
 from webshop.admin.product_form import major_text, price_field, whole_number
 from webshop.db.models import REST_OF_WORLD, ShippingMethod, ShippingZone, TaxRate
+from webshop.deps import SettingsDep, ShippingZonesDep, TaxRatesDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.shipping.service import (
     BandIn,
@@ -29,7 +30,6 @@ from webshop.shipping.service import (
     ShippingMethodPatch,
     ShippingZoneInput,
     ShippingZonePatch,
-    ShippingZoneService,
 )
 from webshop.tax.service import TaxRateInput, TaxRatePatch, TaxRateService
 from webshop.web.forms import Form, FormFields, read_form, with_lists
@@ -162,7 +162,7 @@ class ShippingPages:
     """The shipping handlers' ``shipping`` dependency: the zone service (``zones``), the shop's currency (amounts
     are typed in its major units) and the zone pages, filled in again with the messages when a post is refused."""
 
-    def __init__(self, shipping_zones_service: NamedDependency[ShippingZoneService], settings: SettingsDep) -> None:
+    def __init__(self, shipping_zones_service: ShippingZonesDep, settings: SettingsDep) -> None:
         self.zones = shipping_zones_service
         self.currency = settings.shop.currency
 
@@ -249,7 +249,7 @@ class AdminShippingController(AdminPages):
         except DomainError as exc:
             return await shipping.zones_page(form, exc)
         message = f"Created the zone “{zone.name}”: now add its shipping methods."
-        return done(request, message, "admin_shipping_zone", zone_id=zone.id)
+        return flash_see_other(request, message, "admin_shipping_zone", zone_id=zone.id)
 
     @get("/{zone_id:int}", name="admin_shipping_zone", media_type=MediaType.HTML)
     async def zone(self, zone_id: FromPath[int], shipping: ShippingDep) -> Template:
@@ -267,13 +267,13 @@ class AdminShippingController(AdminPages):
             zone = await shipping.zones.update_zone(request.user, zone_id, patch)
         except DomainError as exc:
             return await shipping.zone_page(zone_id, form, exc)
-        return done(request, f"Saved the zone “{zone.name}”.", "admin_shipping_zone", zone_id=zone_id)
+        return flash_see_other(request, f"Saved the zone “{zone.name}”.", "admin_shipping_zone", zone_id=zone_id)
 
     @post("/{zone_id:int}/delete", name="admin_shipping_zone_delete", media_type=MediaType.HTML)
     async def delete_zone(self, request: AdminRequest, zone_id: FromPath[int], shipping: ShippingDep) -> Any:
         """Delete a zone and its methods."""
         await shipping.zones.delete_zone(request.user, zone_id)
-        return done(request, "Deleted the zone and its methods.", "admin_shipping_zones")
+        return flash_see_other(request, "Deleted the zone and its methods.", "admin_shipping_zones")
 
     @post("/{zone_id:int}/methods", name="admin_shipping_method_create", media_type=MediaType.HTML)
     async def create_method(
@@ -285,7 +285,7 @@ class AdminShippingController(AdminPages):
             method = await shipping.zones.create_method(request.user, zone_id, values)
         except DomainError as exc:
             return await shipping.zone_page(zone_id, data, exc)
-        return done(request, f"Added “{method.name}”.", "admin_shipping_zone", zone_id=zone_id)
+        return flash_see_other(request, f"Added “{method.name}”.", "admin_shipping_zone", zone_id=zone_id)
 
     @get("/{zone_id:int}/methods/{method_id:int}", name="admin_shipping_method", media_type=MediaType.HTML)
     async def method(self, zone_id: FromPath[int], method_id: FromPath[int], shipping: ShippingDep) -> Template:
@@ -312,7 +312,7 @@ class AdminShippingController(AdminPages):
             await shipping.zones.update_method(request.user, zone_id, method_id, patch)
         except DomainError as exc:
             return shipping.method_page(zone, method, data, exc)
-        return done(request, f"Saved “{data.name.strip()}”.", "admin_shipping_zone", zone_id=zone_id)
+        return flash_see_other(request, f"Saved “{data.name.strip()}”.", "admin_shipping_zone", zone_id=zone_id)
 
     @post(
         "/{zone_id:int}/methods/{method_id:int}/delete", name="admin_shipping_method_delete", media_type=MediaType.HTML
@@ -322,11 +322,7 @@ class AdminShippingController(AdminPages):
     ) -> Any:
         """Delete the method."""
         await shipping.zones.delete_method(request.user, zone_id, method_id)
-        return done(request, "Deleted the shipping method.", "admin_shipping_zone", zone_id=zone_id)
-
-
-TaxRatesDep = NamedDependency[TaxRateService]
-"""The ``tax_rates_service`` dependency."""
+        return flash_see_other(request, "Deleted the shipping method.", "admin_shipping_zone", zone_id=zone_id)
 
 
 class AdminTaxRateController(AdminPages):
@@ -348,7 +344,7 @@ class AdminTaxRateController(AdminPages):
             await tax_rates_service.create_rate(request.user, _rate_input(data))
         except DomainError as exc:
             return await _rates_page(tax_rates_service, data, exc)
-        return done(request, "Added the tax rate.", "admin_tax_rates")
+        return flash_see_other(request, "Added the tax rate.", "admin_tax_rates")
 
     @get("/{tax_rate_id:int}", name="admin_tax_rate", media_type=MediaType.HTML)
     async def edit(self, tax_rate_id: FromPath[int], tax_rates_service: TaxRatesDep) -> Template:
@@ -371,13 +367,13 @@ class AdminTaxRateController(AdminPages):
             await tax_rates_service.update_rate(request.user, tax_rate_id, patch)
         except DomainError as exc:
             return _rate_page(rate, data, exc)
-        return done(request, "Saved the tax rate.", "admin_tax_rates")
+        return flash_see_other(request, "Saved the tax rate.", "admin_tax_rates")
 
     @post("/{tax_rate_id:int}/delete", name="admin_tax_rate_delete", media_type=MediaType.HTML)
     async def delete(self, request: AdminRequest, tax_rate_id: FromPath[int], tax_rates_service: TaxRatesDep) -> Any:
         """Delete the rate."""
         await tax_rates_service.delete_rate(request.user, tax_rate_id)
-        return done(request, "Deleted the tax rate.", "admin_tax_rates")
+        return flash_see_other(request, "Deleted the tax rate.", "admin_tax_rates")
 
 
 def _rate_input(form: TaxRateForm) -> TaxRateInput:

@@ -17,16 +17,15 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from webshop.accounts.service import UserService
 from webshop.admin import ADMIN_PAGE_SIZE, ShopStaffPages, admin_list_page
-from webshop.admin.flow import AdminRequest, AuditDep, done
+from webshop.admin.pages import AdminRequest, flash_see_other
 from webshop.admin.products import UPLOAD_BODY_LIMIT
 from webshop.db.models import Shop
 from webshop.db.models.shops import ShopRole
+from webshop.deps import AuditDep, ShopsDep, UsersDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.security.session import requires_admin
-from webshop.shops.service import ShopService
 from webshop.text import Line, Lines
 from webshop.web.forms import FORM_MESSAGE, FormFields, read_form
 
@@ -51,9 +50,6 @@ FIELD_MESSAGES = {
 
 ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "country")
 
-
-ShopsDep = NamedDependency[ShopService]
-"""The ``shops_service`` dependency."""
 
 ADMIN_ONLY: list[Any] = [requires_admin]
 """Route guards of what only platform admins do with shops (beside the controller's staff guard)."""
@@ -203,8 +199,8 @@ class ShopPage:
             return await self.render(shop_id, status_message=exc.detail, status_code=exc.status_code)
         message = _DONE[action].format(shop.name)
         if action == "delete":
-            return done(self.request, message, "admin_shops", query={"status": "deleted"})
-        return done(self.request, message, "admin_shop", shop_id=shop_id)
+            return flash_see_other(self.request, message, "admin_shops", query={"status": "deleted"})
+        return flash_see_other(self.request, message, "admin_shop", shop_id=shop_id)
 
 
 ShopPageDep = NamedDependency[ShopPage]
@@ -260,7 +256,7 @@ class AdminShopController(ShopStaffPages):
                 context={"form": getattr(exc, "form", form), "errors": error.field_errors, "message": error.detail},
                 status_code=error.status_code,
             )
-        return done(request, f"Created shop “{shop.name}”.", "admin_shop", shop_id=shop.id)
+        return flash_see_other(request, f"Created shop “{shop.name}”.", "admin_shop", shop_id=shop.id)
 
     @get("/{shop_id:int}", name="admin_shop", media_type=MediaType.HTML)
     async def detail(self, shop_id: FromPath[int], shop_page: ShopPageDep) -> Template:
@@ -278,7 +274,7 @@ class AdminShopController(ShopStaffPages):
             shop = await shop_page.shops_service.update_shop(request.user, shop_id, form.values(keep_slug=True))
         except DomainError as exc:
             return await shop_page.render(shop_id, form=getattr(exc, "form", form), error=_readable(exc))
-        return done(request, f"Saved shop “{shop.name}”.", "admin_shop", shop_id=shop_id)
+        return flash_see_other(request, f"Saved shop “{shop.name}”.", "admin_shop", shop_id=shop_id)
 
     @post("/{shop_id:int}/suspend", name="admin_shop_suspend", media_type=MediaType.HTML, guards=ADMIN_ONLY)
     async def suspend(self, shop_id: FromPath[int], shop_page: ShopPageDep) -> Any:
@@ -309,7 +305,7 @@ class AdminShopController(ShopStaffPages):
         request: AdminRequest,
         shop_id: FromPath[int],
         data: FormFields,
-        users_service: NamedDependency[UserService],
+        users_service: UsersDep,
         shop_page: ShopPageDep,
     ) -> Any:
         """Add a member by e-mail address with a role (or change their role); errors beside the form."""
@@ -336,7 +332,7 @@ class AdminShopController(ShopStaffPages):
                 status_code=exc.status_code,
             )
         message = f"{user.email} is now {form.role} of this shop."
-        return done(request, message, "admin_shop", shop_id=shop_id, fragment="members")
+        return flash_see_other(request, message, "admin_shop", shop_id=shop_id, fragment="members")
 
     @post("/{shop_id:int}/members/{user_id:int}/remove", name="admin_shop_member_remove", media_type=MediaType.HTML)
     async def remove_member(
@@ -344,7 +340,7 @@ class AdminShopController(ShopStaffPages):
         request: AdminRequest,
         shop_id: FromPath[int],
         user_id: FromPath[int],
-        users_service: NamedDependency[UserService],
+        users_service: UsersDep,
         shop_page: ShopPageDep,
     ) -> Any:
         """Take a member out of the shop."""
@@ -354,7 +350,7 @@ class AdminShopController(ShopStaffPages):
             return await shop_page.render(shop_id, member_message=exc.detail, status_code=exc.status_code)
         user = await users_service.get_one_or_none(id=user_id)
         message = f"{user.email if user else 'The user'} is no longer a member of this shop."
-        return done(request, message, "admin_shop", shop_id=shop_id, fragment="members")
+        return flash_see_other(request, message, "admin_shop", shop_id=shop_id, fragment="members")
 
     # --- logo ------------------------------------------------------------------------------------
 
@@ -382,13 +378,13 @@ class AdminShopController(ShopStaffPages):
             elif message and message[0].islower():
                 message = f"This file cannot be used as a logo: {message}."
             return await shop_page.render(shop_id, logo_error=message, status_code=exc.status_code)
-        return done(request, "Logo saved.", "admin_shop", shop_id=shop_id, fragment="logo")
+        return flash_see_other(request, "Logo saved.", "admin_shop", shop_id=shop_id, fragment="logo")
 
     @post("/{shop_id:int}/logo/remove", name="admin_shop_logo_remove", media_type=MediaType.HTML)
     async def remove_logo(self, request: AdminRequest, shop_id: FromPath[int], shops_service: ShopsDep) -> Any:
         """Remove the shop's logo."""
         await shops_service.remove_logo(request.user, shop_id)
-        return done(request, "Logo removed.", "admin_shop", shop_id=shop_id, fragment="logo")
+        return flash_see_other(request, "Logo removed.", "admin_shop", shop_id=shop_id, fragment="logo")
 
 
 def logo_too_large(request: Request[Any, Any, Any]) -> Response[Any]:

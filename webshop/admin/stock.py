@@ -14,7 +14,8 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from webshop.admin import ShopStaffPages
-from webshop.admin.pages import AdminRequest, ShopScopeDep, ShopsDep, StockDep, flash_see_other
+from webshop.admin.pages import AdminRequest, ShopScopeDep, flash_see_other
+from webshop.deps import ShopsDep, StockDep
 from webshop.errors import ValidationFailed
 from webshop.shops.scope import ShopScope, admin_scope
 from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService

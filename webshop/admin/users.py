@@ -17,9 +17,10 @@ from litestar.response import Template
 
 from webshop.accounts.service import UserService
 from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
-from webshop.admin.pages import AdminRequest, AuditDep, UsersDep
+from webshop.admin.pages import AdminRequest
 from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
+from webshop.deps import AuditDep, UsersDep
 from webshop.errors import Conflict
 from webshop.web.forms import FormFields
 from webshop.web.responses import see_other_to

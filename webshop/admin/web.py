@@ -7,7 +7,8 @@ from litestar import MediaType, get
 from litestar.response import Template
 
 from webshop.admin import ShopStaffPages
-from webshop.admin.pages import AdminRequest, OrdersDep, ShopsDep, StockDep
+from webshop.admin.pages import AdminRequest
+from webshop.deps import OrdersDep, ShopsDep, StockDep
 from webshop.shops.scope import admin_scope
 
 

@@ -3,13 +3,13 @@
 from litestar import Controller, delete, get, patch, post
 from litestar.params import JSONBody
 
-from webshop.api.deps import CartsDep, SettingsDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId
 from webshop.cart.schemas import CartItemIn, CartItemPatch, CartOut, PromotionCodeIn, cart_out
 from webshop.cart.service import CartOwner, CartService
 from webshop.checkout.quote import Pricer, apply_code
 from webshop.config import Settings
+from webshop.deps import CartsDep, SettingsDep, UserRequest
 from webshop.security.jwt import BEARER
 
 

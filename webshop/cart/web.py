@@ -24,6 +24,7 @@ from webshop.checkout.quote import Pricer, apply_code
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig
 from webshop.db.models import User
+from webshop.deps import CartsDep, ProductsDep, SettingsDep
 from webshop.errors import DomainError, InsufficientStock, NotFound, ValidationFailed
 from webshop.web.forms import Form
 from webshop.web.responses import see_other_to, wants_fragment
@@ -118,8 +119,8 @@ class ShopperCart:
     def __init__(
         self,
         request: Request[Any, Any, Any],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
+        carts_service: CartsDep,
+        settings: SettingsDep,
     ) -> None:
         self.request, self.service, self.settings = request, carts_service, settings
         self.owner = cart_owner(request)
@@ -154,7 +155,7 @@ class CartController(Controller):
     async def add(
         self,
         cart: NamedDependency[ShopperCart],
-        products_service: NamedDependency[ProductService],
+        products_service: ProductsDep,
         data: Annotated[AddForm, Form],
     ) -> Any:
         """Add a variant to the cart."""

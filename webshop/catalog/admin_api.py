@@ -17,7 +17,6 @@ from litestar.params import Body, JSONBody
 from msgspec import UNSET
 
 from webshop.api.controllers import ADMIN
-from webshop.api.deps import CategoriesDep, ProductsDep, SettingsDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId
 from webshop.catalog.products import ProductService
@@ -42,6 +41,7 @@ from webshop.catalog.schemas import (
     variant_out,
 )
 from webshop.db.models import Variant
+from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, UserRequest
 from webshop.errors import Conflict, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.security.jwt import BEARER

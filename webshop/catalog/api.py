@@ -7,7 +7,6 @@ from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
-from webshop.api.deps import CategoriesDep, ProductsDep
 from webshop.api.responses import problems
 from webshop.api.schemas import INT_MAX, PathId
 from webshop.catalog.browse import DisplayedProduct
@@ -23,6 +22,7 @@ from webshop.catalog.schemas import (
     summary_out,
     tree_out,
 )
+from webshop.deps import CategoriesDep, ProductsDep
 from webshop.security.jwt import PUBLIC
 from webshop.text import Line, query_text, query_texts
 

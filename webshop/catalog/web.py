@@ -11,7 +11,7 @@ from litestar.response import Template
 from webshop.catalog.products import ProductService
 from webshop.catalog.query import CatalogQuery, parse_price
 from webshop.catalog.variants import choose_variant, option_choices
-from webshop.config import Settings
+from webshop.deps import ProductsDep, SettingsDep
 from webshop.web.responses import page_or_fragment
 
 Page = Annotated[int | None, QueryParameter(ge=1, le=100_000)]
@@ -34,8 +34,8 @@ class CatalogListing:
 
     def __init__(
         self,
-        products_service: NamedDependency[ProductService],
-        settings: NamedDependency[Settings],
+        products_service: ProductsDep,
+        settings: SettingsDep,
         q: FromQuery[str | None] = None,
         category: FromQuery[str | None] = None,
         brand: FromQuery[list[str] | None] = None,
@@ -90,7 +90,7 @@ class CatalogController(Controller):
         self,
         request: Request[Any, Any, Any],
         slug: FromPath[str],
-        products_service: NamedDependency[ProductService],
+        products_service: ProductsDep,
         sku: FromQuery[str | None] = None,
     ) -> Template:
         """A product page: photos, description and the variant picker."""

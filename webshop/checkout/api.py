@@ -11,14 +11,14 @@ from litestar.params import JSONBody, QueryParameter, SkipValidation
 
 from webshop.api.responses import problems
 from webshop.api.schemas import IdempotencyKey, money
-from webshop.cart.service import CartOwner, CartService
+from webshop.cart.service import CartOwner
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
 from webshop.checkout.quote import Pricer
 from webshop.checkout.schemas import CheckoutIn, ShippingMethodOut
 from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import address_input
-from webshop.config import Settings
 from webshop.db.models import User
+from webshop.deps import CartsDep, SettingsDep
 from webshop.errors import ValidationFailed
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
@@ -41,8 +41,8 @@ class CheckoutApiController(Controller):
     async def shipping_methods(
         self,
         api_user: NamedDependency[SkipValidation[User | None]],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
+        carts_service: CartsDep,
+        settings: SettingsDep,
         country: Annotated[
             str | None,
             QueryParameter(

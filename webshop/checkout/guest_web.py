@@ -20,18 +20,15 @@ from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.accounts.links import AccountLinkService
-from webshop.accounts.service import UserService
 from webshop.accounts.web import sign_in_browser
 from webshop.checkout.guest import AccountExists, create_account_for_order
 from webshop.checkout.guest_links import GUEST_LINK_LIFETIME, GuestLinkError, guest_order_number
-from webshop.config import Settings
 from webshop.db.models import Order
+from webshop.deps import AccountLinksDep, InvoicesDep, OrdersDep, SettingsDep, UsersDep
 from webshop.errors import Conflict, InvalidTransition, ValidationFailed
-from webshop.invoices.service import Document, InvoiceService
+from webshop.invoices.service import Document
 from webshop.invoices.web import number_of, pdf_response
 from webshop.orders.refunds import RefundService
-from webshop.orders.service import OrderService
 from webshop.orders.web import QueryFlag, cancel_question, order_page_context
 from webshop.text import Line
 from webshop.web.forms import FormFields, read_form
@@ -66,8 +63,8 @@ class GuestOrderLink:
         self,
         request: Request[Any, Any, Any],
         token: FromPath[str],
-        settings: NamedDependency[Settings],
-        orders_service: NamedDependency[OrderService],
+        settings: SettingsDep,
+        orders_service: OrdersDep,
         refunds_service: NamedDependency[RefundService],
     ) -> None:
         self.request, self.token, self.settings = request, token, settings
@@ -165,7 +162,7 @@ class GuestOrderController(GuestLinkPages):
 
     @get("/{token:str}/invoice.pdf", name="order.guest.invoice")
     async def invoice(
-        self, link: NamedDependency[GuestOrderLink], invoices_service: NamedDependency[InvoiceService]
+        self, link: NamedDependency[GuestOrderLink], invoices_service: InvoicesDep
     ) -> Response[bytes] | Any:
         """The order's invoice as a PDF download."""
         order = await link.order()
@@ -178,7 +175,7 @@ class GuestOrderController(GuestLinkPages):
         self,
         link: NamedDependency[GuestOrderLink],
         filename: FromPath[str],
-        invoices_service: NamedDependency[InvoiceService],
+        invoices_service: InvoicesDep,
     ) -> Response[bytes] | Any:
         """One of the order's credit notes as a PDF download (``CN-2026-000001.pdf``)."""
         order = await link.order()
@@ -203,8 +200,8 @@ class GuestAccountController(GuestLinkPages):
         self,
         link: NamedDependency[GuestOrderLink],
         data: FormFields,
-        users_service: NamedDependency[UserService],
-        account_links_service: NamedDependency[AccountLinkService],
+        users_service: UsersDep,
+        account_links_service: AccountLinksDep,
     ) -> Any:
         """Create the account with the order's e-mail address and this password, give it the order and
         sign in; the order page again with the reason otherwise (an account exists: sign in instead)."""

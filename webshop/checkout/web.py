@@ -21,7 +21,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from webshop.cart.service import CartOwner, CartService
+from webshop.cart.service import CartOwner
 from webshop.cart.web import cart_owner
 from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, clean_guest_email
 from webshop.checkout.guest import GuestAddress, placed_here, remember_placed
@@ -32,8 +32,8 @@ from webshop.config import Settings
 from webshop.db.engine import WRITES_ON_GET
 from webshop.db.models import Order, OrderStatus, User
 from webshop.db.models.orders import ORDER_NOTE
+from webshop.deps import CartsDep, OrdersDep, SettingsDep
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
-from webshop.orders.service import OrderService
 from webshop.payments.service import PaymentService
 from webshop.pricing.promotions import PromotionKind
 from webshop.text import Line, Lines
@@ -137,8 +137,8 @@ class CheckoutSteps:
         self,
         request: Request[User | None, Any, Any],
         checkout_service: NamedDependency[CheckoutService],
-        carts_service: NamedDependency[CartService],
-        settings: NamedDependency[Settings],
+        carts_service: CartsDep,
+        settings: SettingsDep,
     ) -> None:
         self.request, self.checkout, self.carts, self.settings = request, checkout_service, carts_service, settings
         self.guest = request.user is None
@@ -392,9 +392,9 @@ class CheckoutController(Controller):
         self,
         request: Request[User | None, Any, Any],
         number: FromPath[str],
-        orders_service: NamedDependency[OrderService],
+        orders_service: OrdersDep,
         payment_service: NamedDependency[PaymentService],
-        settings: NamedDependency[Settings],
+        settings: SettingsDep,
     ) -> Any:
         """Back from the provider's hosted payment page: ask the provider how the payment went (server
         to server, ``PaymentService.sync``: the shop trusts no query parameter) and show the order;

@@ -12,15 +12,14 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import MediaType, Response, get
-from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream, Template
 
 from webshop.admin import AdminPages
+from webshop.deps import InvoicesDep, OrdersDep
 from webshop.errors import ValidationFailed
-from webshop.invoices.service import MAX_RANGE_DAYS, InvoiceService
+from webshop.invoices.service import MAX_RANGE_DAYS
 from webshop.invoices.web import number_of, pdf_response
-from webshop.orders.service import OrderService
 
 
 def _day(value: str | None, field: str, errors: dict[str, str]) -> date | None:
@@ -41,8 +40,8 @@ class AdminInvoiceController(AdminPages):
     async def invoice(
         self,
         order_id: FromPath[int],
-        orders_service: NamedDependency[OrderService],
-        invoices_service: NamedDependency[InvoiceService],
+        orders_service: OrdersDep,
+        invoices_service: InvoicesDep,
     ) -> Response[bytes]:
         """The order's invoice as a PDF download (404 before it is paid)."""
         order = await orders_service.get_for(order_id)
@@ -53,8 +52,8 @@ class AdminInvoiceController(AdminPages):
         self,
         order_id: FromPath[int],
         filename: FromPath[str],
-        orders_service: NamedDependency[OrderService],
-        invoices_service: NamedDependency[InvoiceService],
+        orders_service: OrdersDep,
+        invoices_service: InvoicesDep,
     ) -> Response[bytes]:
         """One of the order's credit notes as a PDF download."""
         order = await orders_service.get_for(order_id)
@@ -69,7 +68,7 @@ class AdminInvoiceController(AdminPages):
     @get("/invoices.zip", name="admin_invoices_zip", media_type="application/zip")
     async def bulk(
         self,
-        invoices_service: NamedDependency[InvoiceService],
+        invoices_service: InvoicesDep,
         day_from: Annotated[str | None, QueryParameter(name="from", max_length=40)] = None,
         day_to: Annotated[str | None, QueryParameter(name="to", max_length=40)] = None,
     ) -> Any:

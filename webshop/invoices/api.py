@@ -6,10 +6,10 @@ from functools import partial
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency, Provide
 
-from webshop.api.deps import InvoicesDep, OrdersDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId
 from webshop.db.models import Order
+from webshop.deps import InvoicesDep, OrdersDep, UserRequest
 from webshop.invoices.web import PDF, pdf_response
 from webshop.security.jwt import BEARER
 

@@ -10,8 +10,9 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
 from webshop.db.models import Order
+from webshop.deps import InvoicesDep
 from webshop.errors import NotFound
-from webshop.invoices.service import Document, InvoiceService
+from webshop.invoices.service import Document
 from webshop.orders.web import own_order
 from webshop.security.session import requires_user
 
@@ -50,15 +51,13 @@ class InvoiceController(Controller):
     dependencies = {"order": Provide(own_order)}
 
     @get("/{number:str}/invoice.pdf", name="order.invoice")
-    async def invoice(
-        self, order: NamedDependency[Order], invoices_service: NamedDependency[InvoiceService]
-    ) -> Response[bytes]:
+    async def invoice(self, order: NamedDependency[Order], invoices_service: InvoicesDep) -> Response[bytes]:
         """The order's invoice as a PDF download."""
         return pdf_response(await invoices_service.invoice_document(order))
 
     @get("/{number:str}/credit-notes/{filename:str}", name="order.credit_note")
     async def credit_note(
-        self, order: NamedDependency[Order], filename: FromPath[str], invoices_service: NamedDependency[InvoiceService]
+        self, order: NamedDependency[Order], filename: FromPath[str], invoices_service: InvoicesDep
     ) -> Response[bytes]:
         """One of the order's credit notes as a PDF download (``CN-2026-000001.pdf``)."""
         return pdf_response(await invoices_service.credit_note_document(order, number=number_of(filename)))

@@ -8,10 +8,10 @@ from typing import Annotated, Literal, TypedDict
 from litestar import Controller, get, patch, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from webshop.api.deps import FulfilmentDep, OrdersDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, PathId
 from webshop.db.models import Order, OrderStatus
+from webshop.deps import FulfilmentDep, OrdersDep, UserRequest
 from webshop.errors import PermissionDenied, ValidationFailed
 from webshop.orders.fulfilment import ShopView
 from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, ShipmentIn, StatusName, order_out

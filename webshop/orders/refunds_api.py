@@ -18,6 +18,7 @@ from litestar.params import JSONBody
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, INT_MAX, IdempotencyKey, Money, PathId, money
 from webshop.db.models import Refund, User
+from webshop.deps import OrdersDep
 from webshop.orders.refund_rules import REASON_MAX
 from webshop.orders.refunds import RefundRow, RefundService
 from webshop.orders.service import OrderService
@@ -119,7 +120,7 @@ class RefundApiController(Controller):
     async def list_refunds(
         self,
         order_id: PathId,
-        orders_service: NamedDependency[OrderService],
+        orders_service: OrdersDep,
         refunds_service: NamedDependency[RefundService],
     ) -> list[OrderRefundOut]:
         """The order's refunds, oldest first."""
@@ -133,7 +134,7 @@ class RefundApiController(Controller):
         order_id: PathId,
         data: JSONBody[RefundIn],
         idempotency_key: IdempotencyKey,
-        orders_service: NamedDependency[OrderService],
+        orders_service: OrdersDep,
         refunds_service: NamedDependency[RefundService],
     ) -> Response[OrderRefundOut]:
         """Refund chosen lines or an amount of a paid, shipped or delivered order through the payment

@@ -19,14 +19,13 @@ from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.accounts.service import UserService
 from webshop.admin import AdminPages
 from webshop.db.models import Order, Refund, RefundStatus, User
+from webshop.deps import OrdersDep, UsersDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.money import format_money, parse_major
 from webshop.orders.refund_rules import amount_left, refundable_problem
 from webshop.orders.refunds import RefundService
-from webshop.orders.service import OrderService
 from webshop.web.forms import FormFields
 from webshop.web.responses import see_other_to
 
@@ -88,9 +87,9 @@ class RefundPage:
     ``page`` of the handlers here (Litestar makes one per request from the dependencies the fields name)."""
 
     order_id: FromPath[int]
-    orders_service: NamedDependency[OrderService]
+    orders_service: OrdersDep
     refunds_service: NamedDependency[RefundService]
-    users_service: NamedDependency[UserService]
+    users_service: UsersDep
 
     async def order(self) -> Order:
         """The order (its lines loaded); ``NotFound`` when there is no such order."""

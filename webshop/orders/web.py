@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from webshop.db.models import Order, OrderStatus, User
+from webshop.deps import OrdersDep
 from webshop.errors import InvalidTransition
 from webshop.invoices.service import documents_of
 from webshop.orders.fulfilment import shop_groups
@@ -27,9 +28,7 @@ QueryFlag = FromQuery[str | None]
 """A flag of the order page's query string (``?placed=1``, ``?cancelled=1``): set when given and not empty."""
 
 
-async def own_order(
-    request: Request[User, Any, Any], number: FromPath[str], orders_service: NamedDependency[OrderService]
-) -> Order:
+async def own_order(request: Request[User, Any, Any], number: FromPath[str], orders_service: OrdersDep) -> Order:
     """The ``order`` of the pages under ``/orders/{number}``: the signed-in shopper's order ``number``.
 
     Raises:
@@ -84,7 +83,7 @@ class OrderController(Controller):
     async def history(
         self,
         request: Request[User, Any, Any],
-        orders_service: NamedDependency[OrderService],
+        orders_service: OrdersDep,
         page: FromQuery[int] = 1,
     ) -> Template:
         """Order history, newest first."""
@@ -107,7 +106,7 @@ class OrderController(Controller):
     async def detail(
         self,
         order: NamedDependency[Order],
-        orders_service: NamedDependency[OrderService],
+        orders_service: OrdersDep,
         refunds_service: NamedDependency[RefundService],
         placed: QueryFlag = None,
         cancelled: QueryFlag = None,
@@ -128,7 +127,7 @@ class OrderController(Controller):
         self,
         request: Request[User, Any, Any],
         number: FromPath[str],
-        orders_service: NamedDependency[OrderService],
+        orders_service: OrdersDep,
         refunds_service: NamedDependency[RefundService],
     ) -> Any:
         """Cancel the order (until it ships): its stock goes back and a paid order is refunded. A refusal

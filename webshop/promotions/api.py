@@ -9,10 +9,10 @@ from litestar import Response, delete, get, patch, post
 from litestar.params import JSONBody
 
 from webshop.api.controllers import AdminApiController
-from webshop.api.deps import PromotionsDep, SettingsDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId, from_row
 from webshop.db.models import Promotion
+from webshop.deps import PromotionsDep, SettingsDep, UserRequest
 from webshop.promotions.service import PromotionInput, PromotionPatch
 
 

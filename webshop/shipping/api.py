@@ -8,10 +8,10 @@ from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
 from webshop.api.controllers import AdminApiController
-from webshop.api.deps import ShippingZonesDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId, from_row
 from webshop.db.models import ShippingMethod, ShippingZone
+from webshop.deps import ShippingZonesDep, UserRequest
 from webshop.shipping.service import (
     ShippingMethodInput,
     ShippingMethodPatch,

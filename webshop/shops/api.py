@@ -26,9 +26,9 @@ from litestar.params import JSONBody
 from msgspec import UNSET
 
 from webshop.api.controllers import ADMIN
-from webshop.api.deps import ShopsDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import IdCursor, PageLimit, PathId, next_offset_cursor
+from webshop.deps import ShopsDep, UserRequest
 from webshop.errors import NotFound
 from webshop.security.jwt import BEARER, PUBLIC
 from webshop.shops.schemas import (

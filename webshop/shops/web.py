@@ -9,7 +9,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from webshop.catalog.web import CatalogListing, Page
-from webshop.shops.service import ShopService
+from webshop.deps import ShopsDep
 from webshop.web.responses import page_count, page_or_fragment
 
 SHOPS_PAGE_SIZE = 24
@@ -23,7 +23,7 @@ class ShopsController(Controller):
     dependencies = {"listing": Provide(CatalogListing, sync_to_thread=False)}
 
     @get("", name="shops", media_type=MediaType.HTML)
-    async def shops(self, shops_service: NamedDependency[ShopService], page: Page = None) -> Template:
+    async def shops(self, shops_service: ShopsDep, page: Page = None) -> Template:
         """The trading shops by name, paged."""
         page = page or 1
         shops, total = await shops_service.list_public(limit=SHOPS_PAGE_SIZE, offset=(page - 1) * SHOPS_PAGE_SIZE)
@@ -37,7 +37,7 @@ class ShopsController(Controller):
         self,
         request: Request[Any, Any, Any],
         slug: FromPath[str],
-        shops_service: NamedDependency[ShopService],
+        shops_service: ShopsDep,
         listing: NamedDependency[CatalogListing],
     ) -> Template:
         """A shop's profile and its products, searched, filtered, sorted and paged like the catalog."""

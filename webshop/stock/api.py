@@ -9,18 +9,17 @@ shops' only, as on the ``/admin/stock`` page.
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX
 from webshop.db.models import User
+from webshop.deps import ShopsDep, StockDep
 from webshop.security.jwt import BEARER
 from webshop.shops.guards import api_shop_staff
 from webshop.shops.scope import admin_scope
-from webshop.shops.service import ShopService
 from webshop.stock.schemas import BandName, StockHealthOut, stock_health_out
-from webshop.stock.service import StockLevel, StockService
+from webshop.stock.service import StockLevel
 
 
 class StockApiController(Controller):
@@ -34,8 +33,8 @@ class StockApiController(Controller):
     async def health(
         self,
         request: Request[User, Any, Any],
-        stock_service: NamedDependency[StockService],
-        shops_service: NamedDependency[ShopService],
+        stock_service: StockDep,
+        shops_service: ShopsDep,
         band: Annotated[BandName | None, QueryParameter(description="List only this band's variants")] = None,
         category_id: Annotated[
             int | None, QueryParameter(ge=1, le=ID_MAX, description="Only products in this category or below it")

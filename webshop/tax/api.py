@@ -7,10 +7,10 @@ from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
 from webshop.api.controllers import AdminApiController
-from webshop.api.deps import TaxRatesDep, UserRequest
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId, from_row
 from webshop.db.models import TaxRate
+from webshop.deps import TaxRatesDep, UserRequest
 from webshop.tax.service import TaxRateInput, TaxRatePatch
 
 

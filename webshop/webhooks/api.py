@@ -14,9 +14,9 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import JSONBody
 
 from webshop.api.controllers import ADMIN
-from webshop.api.deps import UserRequest, WebhooksDep
 from webshop.api.responses import problems
 from webshop.api.schemas import IdCursor, PageLimit, PathId, next_offset_cursor
+from webshop.deps import UserRequest, WebhooksDep
 from webshop.security.jwt import BEARER
 from webshop.webhooks.schemas import (
     DeliveryOut,

@@ -19,14 +19,14 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from webshop.admin import ADMIN_PAGE_SIZE, AdminPages
-from webshop.admin.flow import AdminRequest, AuditDep, done
+from webshop.admin.pages import AdminRequest, flash_see_other
 from webshop.db.models import WebhookEndpoint
+from webshop.deps import AuditDep, WebhooksDep
 from webshop.errors import DomainError
 from webshop.text import Line
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import page_count, page_or_fragment
 from webshop.webhooks.schemas import EVENT_NAMES
-from webshop.webhooks.service import WebhookService
 
 EVENT_LABELS = {
     "order.placed": "An order is placed",
@@ -40,9 +40,6 @@ EVENT_LABELS = {
     "stock.low": "A variant's stock falls to its low-stock threshold",
 }
 """What each event means, beside its checkbox (an event added later shows its name alone)."""
-
-WebhooksDep = NamedDependency[WebhookService]
-"""The ``webhooks_service`` dependency."""
 
 
 class WebhookForm(msgspec.Struct, kw_only=True):
@@ -178,7 +175,7 @@ class AdminWebhookController(AdminPages):
         except DomainError as exc:
             return _form_page("admin/webhooks/new.html", getattr(exc, "form", form), exc)
         message = f"Registered {endpoint.url}. Give its signing secret to the receiver."
-        return done(request, message, "admin_webhook", webhook_id=endpoint.id)
+        return flash_see_other(request, message, "admin_webhook", webhook_id=endpoint.id)
 
     @get("/{webhook_id:int}", name="admin_webhook", media_type=MediaType.HTML)
     async def detail(
@@ -201,21 +198,21 @@ class AdminWebhookController(AdminPages):
         except DomainError as exc:
             form = getattr(exc, "form", form) or WebhookForm.of(await webhooks.get_endpoint(webhook_id))
             return await endpoint_page.render(webhook_id, form=form, error=exc)
-        return done(request, "Saved the endpoint.", "admin_webhook", webhook_id=webhook_id)
+        return flash_see_other(request, "Saved the endpoint.", "admin_webhook", webhook_id=webhook_id)
 
     @post("/{webhook_id:int}/enable", name="admin_webhook_enable", media_type=MediaType.HTML)
     async def enable(self, request: AdminRequest, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Any:
         """Let the endpoint receive its events again."""
         await webhooks_service.update_endpoint(request.user, webhook_id, {"is_active": True})
         message = "The endpoint is enabled: it receives its events."
-        return done(request, message, "admin_webhook", webhook_id=webhook_id)
+        return flash_see_other(request, message, "admin_webhook", webhook_id=webhook_id)
 
     @post("/{webhook_id:int}/disable", name="admin_webhook_disable", media_type=MediaType.HTML)
     async def disable(self, request: AdminRequest, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Any:
         """Stop sending the endpoint events (those not yet sent fail with that reason)."""
         await webhooks_service.update_endpoint(request.user, webhook_id, {"is_active": False})
         message = "The endpoint is disabled: it receives nothing until you enable it."
-        return done(request, message, "admin_webhook", webhook_id=webhook_id)
+        return flash_see_other(request, message, "admin_webhook", webhook_id=webhook_id)
 
     @post("/{webhook_id:int}/test", name="admin_webhook_test", media_type=MediaType.HTML)
     async def send_test(self, request: AdminRequest, webhook_id: FromPath[int], endpoint_page: EndpointPageDep) -> Any:
@@ -225,7 +222,7 @@ class AdminWebhookController(AdminPages):
         except DomainError as exc:
             return await endpoint_page.render(webhook_id, test_message=exc.detail, status_code=exc.status_code)
         message = f"Test event {delivery.event_id} queued: see its delivery below."
-        return done(request, message, "admin_webhook", webhook_id=webhook_id, fragment="deliveries")
+        return flash_see_other(request, message, "admin_webhook", webhook_id=webhook_id, fragment="deliveries")
 
     @get("/{webhook_id:int}/delete", name="admin_webhook_delete_confirm", media_type=MediaType.HTML)
     async def confirm_delete(self, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Template:
@@ -238,4 +235,4 @@ class AdminWebhookController(AdminPages):
         """Delete the endpoint and its delivery log."""
         endpoint = await webhooks_service.get_endpoint(webhook_id)
         await webhooks_service.delete_endpoint(request.user, webhook_id)
-        return done(request, f"Deleted the endpoint {endpoint.url}.", "admin_webhooks")
+        return flash_see_other(request, f"Deleted the endpoint {endpoint.url}.", "admin_webhooks")

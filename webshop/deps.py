@@ -1,4 +1,5 @@
-"""Short names for what the JSON API's handlers take: the signed-in request and the services.
+"""Short names for what handlers take (the JSON API's and the admin pages'): the signed-in request and
+the services.
 
 Litestar injects a dependency by its parameter's name (``products_service`` gets the app's
 ``ProductService`` provider, ``webshop.app._dependencies``), so a handler still names each parameter
@@ -21,6 +22,7 @@ from litestar.security.jwt import Token
 from webshop.accounts.links import AccountLinkService
 from webshop.accounts.service import UserService
 from webshop.accounts.tokens import ApiTokenService
+from webshop.audit.service import AuditService
 from webshop.cart.service import CartService
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.products import ProductService
@@ -33,6 +35,7 @@ from webshop.promotions.service import PromotionService
 from webshop.security.throttle import SignInThrottle
 from webshop.shipping.service import ShippingZoneService
 from webshop.shops.service import ShopService
+from webshop.stock.service import StockService
 from webshop.tax.service import TaxRateService
 from webshop.webhooks.service import WebhookService
 
@@ -50,6 +53,8 @@ AccountLinksDep: TypeAlias = NamedDependency[AccountLinkService]
 """``account_links_service``."""
 ApiTokensDep: TypeAlias = NamedDependency[ApiTokenService]
 """``api_tokens_service``."""
+AuditDep: TypeAlias = NamedDependency[AuditService]
+"""``audit_service``: the audit trail."""
 CartsDep: TypeAlias = NamedDependency[CartService]
 """``carts_service``."""
 CategoriesDep: TypeAlias = NamedDependency[CategoryService]
@@ -68,6 +73,8 @@ ShippingZonesDep: TypeAlias = NamedDependency[ShippingZoneService]
 """``shipping_zones_service``."""
 ShopsDep: TypeAlias = NamedDependency[ShopService]
 """``shops_service``."""
+StockDep: TypeAlias = NamedDependency[StockService]
+"""``stock_service``: stock health and adjustments."""
 TaxRatesDep: TypeAlias = NamedDependency[TaxRateService]
 """``tax_rates_service``."""
 UsersDep: TypeAlias = NamedDependency[UserService]
