@@ -5,8 +5,6 @@ Plain forms answered by a 303 redirect, or the form again with the messages (422
 browser's date-time picker, read as UTC.
 """
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Any
 

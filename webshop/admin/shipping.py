@@ -6,11 +6,9 @@ Plain forms answered by a 303 redirect, or the page again with the messages (422
 grams, rates in percent ("20", "5.5").
 """
 
-from __future__ import annotations
-
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import msgspec
 from litestar import MediaType, get, post
@@ -45,7 +43,7 @@ class ZoneForm(msgspec.Struct):
     rest_of_world: str = ""
 
     @classmethod
-    def of(cls, zone: ShippingZone) -> ZoneForm:
+    def of(cls, zone: ShippingZone) -> Self:
         """The form filled in with ``zone``'s values."""
         return cls(zone.name, list(zone.countries or []), "on" if zone.rest_of_world else "")
 

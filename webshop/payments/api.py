@@ -7,8 +7,6 @@ the conditional updates of the settle) and answered 200, also when it was seen b
 stops retrying. Anything else (the database down) is a 5xx, which the provider retries later.
 """
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Any
 

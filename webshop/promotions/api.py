@@ -1,7 +1,5 @@
 """``/api/promotions``: promotions for admins (``PromotionService``); shoppers use them through the cart."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 import msgspec

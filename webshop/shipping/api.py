@@ -1,8 +1,6 @@
 """``/api/shipping-zones``: shipping zones and their methods for admins (``ShippingZoneService``).
 Shoppers see a destination's methods, priced for their cart, at ``GET /api/shipping-methods``."""
 
-from __future__ import annotations
-
 import msgspec
 from litestar import delete, get, patch, post
 from litestar.params import JSONBody

@@ -1,7 +1,5 @@
 """``/api/tax-rates``: tax rates by destination for admins (``TaxRateService``)."""
 
-from __future__ import annotations
-
 import msgspec
 from litestar import delete, get, patch, post
 from litestar.params import JSONBody
