@@ -29,10 +29,14 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from webshop.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from webshop.config import ShopSettings
 
 IMAGE_WIDTHS = (320, 640, 1200)
 MAX_IMAGE_PIXELS = 40_000_000
@@ -100,6 +104,28 @@ def remove_image_files(media_dir: Path, key: str) -> None:
     for name in [f"{key}.{ext}" for ext in ("jpg", "png", "webp")] + [f"{key}-{w}.webp" for w in IMAGE_WIDTHS]:
         with contextlib.suppress(FileNotFoundError):
             (media_dir / name).unlink()
+
+
+class MediaFolder:
+    """Mixin of the services that store images (``ProductService``'s photos, ``ShopService``'s logos):
+    ``media_dir`` from the ``shop`` settings the service was given at construction."""
+
+    shop: ShopSettings | None
+    media_kind: ClassVar[str]
+    """What the service stores there (``"photos"``, ``"logos"``), for the error without ``shop``."""
+
+    @property
+    def media_dir(self) -> Path:
+        """Where the service's images are stored (``shop.media_dir``).
+
+        Raises:
+            RuntimeError: the service was built without ``shop`` (a programming error).
+        """
+        if self.shop is None:
+            raise RuntimeError(
+                f"{type(self).__name__} needs shop= (its media_dir) to store or remove {self.media_kind}"
+            )
+        return self.shop.media_dir
 
 
 @dataclass(frozen=True)

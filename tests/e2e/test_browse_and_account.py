@@ -47,6 +47,9 @@ def _expect_variant(page: Page, options: tuple[str, str]) -> None:
     expect(page.locator("#variant-sku")).to_have_text(sku)
     expect(page.locator("#variant-price")).to_have_text(price)
     expect(page.locator("#variant-stock")).to_contain_text("In stock")
+    # The swapped-in picker listens once htmx has settled it: a person cannot choose again within those
+    # milliseconds, but a loaded test machine's next select_option could (and would then change nothing).
+    expect(page.locator("#variant-panel.htmx-settling, #variant-panel .htmx-added")).to_have_count(0)
 
 
 def _new_person() -> tuple[str, str]:

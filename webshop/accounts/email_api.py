@@ -10,7 +10,6 @@ segment. A token the API refuses (tampered, expired, used, superseded) is a 400 
 says which; the pages answer the same link with 410 or 400 and a page.
 """
 
-from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, post
@@ -38,9 +37,6 @@ RESET_REQUESTED = (
 )
 """The answer to every ``POST /api/auth/forgot-password``, whether or not the address has an account."""
 
-public_auth_post = partial(post, opt=PUBLIC, tags=["auth"])
-"""``@post`` of the routes anyone may call without a token (they follow or ask for a link), in ``auth``."""
-
 
 def link_problem(request: Request[Any, Any, Any], exc: AccountLinkError) -> Response[Any]:
     """A refused link token as a 400 problem (``detail``: invalid, expired, used or superseded)."""
@@ -53,8 +49,13 @@ class AccountEmailApiController(Controller):
     path = "/api"
     exception_handlers = {AccountLinkError: link_problem}
 
-    @public_auth_post(
-        "/auth/forgot-password", operation_id="forgotPassword", status_code=202, responses=problems(400, 422)
+    @post(
+        "/auth/forgot-password",
+        operation_id="forgotPassword",
+        status_code=202,
+        responses=problems(400, 422),
+        opt=PUBLIC,
+        tags=["auth"],
     )
     async def forgot_password(
         self,
@@ -72,8 +73,13 @@ class AccountEmailApiController(Controller):
             background=BackgroundTask(request_reset_in_background, alchemy, data.email, settings),
         )
 
-    @public_auth_post(
-        "/auth/reset-password", operation_id="resetPassword", status_code=204, responses=problems(400, 422)
+    @post(
+        "/auth/reset-password",
+        operation_id="resetPassword",
+        status_code=204,
+        responses=problems(400, 422),
+        opt=PUBLIC,
+        tags=["auth"],
     )
     async def reset_password(self, data: JSONBody[ResetPasswordIn], account_links_service: AccountLinksDep) -> None:
         """Set a new password with a reset link's token (the last path segment of the e-mailed link).
@@ -99,7 +105,14 @@ class AccountEmailApiController(Controller):
         await account_links_service.resend_verification(user)
         return AcceptedOut(f"We sent a new link to {user.email}. Only the newest link works.")
 
-    @public_auth_post("/auth/verify-email", operation_id="verifyEmail", status_code=200, responses=problems(400, 422))
+    @post(
+        "/auth/verify-email",
+        operation_id="verifyEmail",
+        status_code=200,
+        responses=problems(400, 422),
+        opt=PUBLIC,
+        tags=["auth"],
+    )
     async def verify_email(self, data: JSONBody[LinkTokenIn], account_links_service: AccountLinksDep) -> EmailOut:
         """Confirm an e-mail address with a verification link's token (``…/account/verify-email/<token>``)."""
         user = await account_links_service.verify_email(data.token)
@@ -133,11 +146,13 @@ class AccountEmailApiController(Controller):
             f"We sent a link to {new_email}. Your address changes when you follow it; until then it stays {user.email}."
         )
 
-    @public_auth_post(
+    @post(
         "/auth/confirm-email-change",
         operation_id="confirmEmailChange",
         status_code=200,
         responses=problems(400, 409, 422),
+        opt=PUBLIC,
+        tags=["auth"],
     )
     async def confirm_email_change(
         self, data: JSONBody[LinkTokenIn], account_links_service: AccountLinksDep

@@ -5,8 +5,7 @@ Thin: every rule is ``webshop.accounts.service.UserService``'s, the same methods
 API sign-in of the account, erasing (GDPR art. 17) removes the personal data and keeps the orders.
 
 - ``GET /api/users``, ``GET/PATCH/DELETE /api/users/{id}``: admins only (the ``api_admin`` guard: no
-  token 401, a customer 403), set per route (see ``webshop.catalog.admin_api``: ``OPTIONS`` must not
-  need a token).
+  token 401, a customer 403), set per route because ``DELETE /api/users/me`` is for any signed-in user.
 - ``DELETE /api/users/me``: the bearer's own account, confirmed with its password. ``GET``/``PATCH``
   of the same path are ``webshop.accounts.api.MeApiController``'s; Litestar routes ``/api/users/me`` to
   them, never to ``/api/users/{id:int}`` (``me`` is not an integer).

@@ -147,8 +147,10 @@ async def provide_released_session(audit_service: AuditDep) -> AsyncSession:
 class ImportStep:
     """What both import steps (preview and confirm) work with; ``provide_import_step`` makes one per request.
 
-    A plain class, not a dataclass: Litestar checks a dependency's value against its type, and would
-    inspect a dataclass's fields (the settings' own fields among them).
+    A plain class, not a dataclass: Litestar resolves the type hints of a dataclass dependency's fields,
+    and those of ``Settings``'s groups do not resolve outside ``webshop.config`` (a ``NameError`` at
+    start-up). The page dependencies that hold only services (``ShopPage``, ``EndpointPage``) can be
+    dataclasses.
 
     Attributes:
         alchemy: The database config: the steps read and write in sessions of their own.

@@ -17,7 +17,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from webshop.admin import ADMIN_PAGE_SIZE, ShopStaffPages, admin_list_page
+from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
 from webshop.admin.pages import AdminRequest, flash_see_other
 from webshop.admin.products import UPLOAD_BODY_LIMIT
 from webshop.db.models import Shop
@@ -213,7 +213,7 @@ class AdminShopController(ShopStaffPages):
     staff only look, and anyone else finds no such shop)."""
 
     path = "/admin/shops"
-    dependencies = {"shop_page": Provide(ShopPage, sync_to_thread=False)}
+    dependencies = {**SHOP_STAFF_DEPENDENCIES, "shop_page": Provide(ShopPage, sync_to_thread=False)}
 
     @get("", name="admin_shops", media_type=MediaType.HTML, guards=ADMIN_ONLY)
     async def index(

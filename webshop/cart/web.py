@@ -154,17 +154,18 @@ class CartController(Controller):
     @post("/items", name="cart.add", media_type=MediaType.HTML)
     async def add(
         self,
-        cart: NamedDependency[ShopperCart],
+        request: Request[Any, Any, Any],
+        carts_service: CartsDep,
         products_service: ProductsDep,
         data: Annotated[AddForm, Form],
     ) -> Any:
         """Add a variant to the cart."""
-        request, owner = cart.request, cart_owner(cart.request, create=True)
+        owner = cart_owner(request, create=True)
         try:
-            added_to = await cart.service.add(owner, quantity=data.quantity, variant_id=data.variant_id, sku=data.sku)
+            cart = await carts_service.add(owner, quantity=data.quantity, variant_id=data.variant_id, sku=data.sku)
         except (InsufficientStock, ValidationFailed, NotFound) as exc:
             return await self._add_failed(request, exc, data, products_service)
-        view = cart.service.view_of(added_to)
+        view = carts_service.view_of(cart)
         added = next((ln for ln in view.lines if ln.variant_id == data.variant_id or ln.sku == data.sku), None)
         if wants_fragment(request):
             return Template(

@@ -50,7 +50,7 @@ from webshop.shops.guards import api_shop_staff
 STAFF = [api_shop_staff]
 """Guards of the product, variant, photo and stock routes; the category routes take ``ADMIN``. Set per
 route, not on the controller: Litestar's automatic ``OPTIONS`` handler of a path inherits its first handler's
-controller, and ``OPTIONS`` must not need a token."""
+controller's guards, and ``OPTIONS`` must not need a token (``api_admin`` lets it pass; this guard does not)."""
 
 
 async def _variant_out(products: ProductService, variant: Variant) -> VariantOut:

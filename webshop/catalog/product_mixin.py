@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from webshop.audit.service import Audited
 from webshop.db.models import Shop, ShopMember
-from webshop.shops.media_folder import MediaFolder
+from webshop.media import MediaFolder
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -24,10 +24,10 @@ class ProductMixin(Audited, MediaFolder):
     """A part of ``ProductService``: its repository and audit trail (``Audited``), the shop's settings it
     was built with, and its admin read."""
 
+    media_kind = "photos"
     shop: ShopSettings | None
     """Given at construction (``ProductService(session=..., shop=settings.shop)``); ``None`` in tools and
     tests that neither check tax categories nor store photos."""
-    stored = "photos"
 
     @property
     def tax_categories(self) -> Collection[str] | None:

@@ -73,7 +73,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
 
     def __init__(self, session: AsyncSession, *, shop: ShopSettings | None = None, **repo_kwargs: Any) -> None:
         """A service on ``session``; ``shop`` (given by the app's provider) names the allowed tax categories
-        (``shop.tax_rates_bp``) and where photos go (``shop.media_dir``): see ``ProductMixin``."""
+        (``shop.tax_rates_bp``) and where photos go (``shop.media_dir``, ``webshop.media.MediaFolder``)."""
         super().__init__(session=session, **repo_kwargs)
         self.shop = shop
 

@@ -66,10 +66,6 @@ class GuestAddress(AddressInput, frozen=True, kw_only=True):
         """The fields, for the session."""
         return {k: getattr(self, k) for k in ADDRESS_FIELDS}
 
-    def input(self) -> AddressInput:
-        """The address as ``place_order`` takes it."""
-        return AddressInput(**self.as_dict())
-
     def one_line(self) -> str:
         """The address on one line."""
         parts = [self.name, self.line1, self.line2, f"{self.postal_code} {self.city}", self.country]

@@ -457,6 +457,8 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         )
         if target == S.SHIPPED:
             await ship_every_part(session, order, now)
+            # The shipping notification joins the outbox in this transaction (sent once it commits).
+            await queue_order_email(session, order, "order_shipped")
         await session.flush()
         changed = await self.get_by_number(order.number)
         await queue_order_change(session, changed, current, target)  # webhooks: order.paid, .shipped, .cancelled...

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.db.models import Fulfilment, FulfilmentStatus, Order, StockReason
-from webshop.mail.outbox import queue_order_email
 from webshop.orders.refunding import units_refunded
 from webshop.stock.service import return_stock
 
@@ -30,12 +29,10 @@ async def return_unshipped_stock(session: AsyncSession, order: Order, reference:
 
 
 async def ship_every_part(session: AsyncSession, order: Order, now: datetime) -> None:
-    """The whole order ships: every shop's part still pending ships with it (issue 16), and the
-    shipping notification joins the outbox in the caller's transaction (sent once it commits)."""
+    """The whole order ships: every shop's part still pending ships with it (issue 16)."""
     await session.execute(
         update(Fulfilment)
         .where(Fulfilment.order_id == order.id, Fulfilment.status == FulfilmentStatus.PENDING.value)
         .values(status=FulfilmentStatus.SHIPPED.value, shipped_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    await queue_order_email(session, order, "order_shipped")

@@ -138,10 +138,11 @@ class PaymentProvider(Protocol):
     """Short name, stored on orders and in webhook URLs (``/api/payments/webhooks/{name}``)."""
 
     async def create_intent(self, request: IntentRequest) -> Intent:
-        """Create a payment intent for ``request.amount`` of its currency; once per idempotency key.
+        """Create a payment intent for ``request.amount`` of ``request.currency``; once per
+        ``request.idempotency_key``.
 
-        Without ``token`` the intent waits for the shopper: ``redirect_url`` is the hosted payment page,
-        which sends them back to ``return_url`` afterwards. With ``token`` (issued by the provider to an
+        Without ``request.token`` the intent waits for the shopper: ``redirect_url`` is the hosted payment
+        page, which sends them back to ``request.return_url`` afterwards. With a token (issued by the provider to an
         API client, such as ``tok_visa``) it is confirmed at once and the result says how that went
         (``succeeded``, ``failed`` with a reason, or ``requires_action`` with a ``redirect_url``).
         """

@@ -174,9 +174,9 @@ class StripeProvider:
     # -- the provider interface (webshop.payments.provider.PaymentProvider) --------------------------
 
     async def create_intent(self, request: IntentRequest) -> Intent:
-        """A PaymentIntent confirmed with ``token`` at once, or a Checkout Session without one.
+        """A PaymentIntent confirmed with ``request.token`` at once, or a Checkout Session without one.
 
-        ``idempotency_key`` is Stripe's idempotency key for the creation (and, suffixed, for the
+        ``request.idempotency_key`` is Stripe's idempotency key for the creation (and, suffixed, for the
         confirmation), so a retried checkout finds the first intent or session.
         """
         if request.token is None:

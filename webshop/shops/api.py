@@ -14,9 +14,8 @@ Thin: every rule is ``webshop.shops.service.ShopService``'s, the same as for the
 - a deleted shop is gone from the API for everyone, admins included (``ShopService.get_live_for``):
   after ``DELETE /api/shops/{id}`` the shop and its members are 404.
 
-Guards and the bearer requirement are set per route, not on the controller: Litestar's automatic
-``OPTIONS`` handler of a path inherits its first handler's controller, and ``OPTIONS`` must not need
-a token (see ``webshop.catalog.admin_api``).
+Guards and the bearer requirement are set per route, not on the controller: some routes are public,
+some for a shop's members, some for admins.
 """
 
 from typing import Annotated

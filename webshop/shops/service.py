@@ -35,8 +35,7 @@ from webshop.db.models import Product, Shop, ShopMember, ShopRole, User
 from webshop.db.models.shops import SHOP_SLUG
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, new_image_key, remove_image_files, store_image
-from webshop.shops.media_folder import MediaFolder
+from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, MediaFolder, new_image_key, remove_image_files, store_image
 from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
 
 _PROFILE = ("name", "slug", "description", "contact_email", "contact_phone")
@@ -129,7 +128,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
     """Shops, their members, and who may run which shop."""
 
     repository_type = repository_for(Shop)
-    stored = "logos"
+    media_kind = "logos"
 
     # --- who may do what --------------------------------------------------------------------------
 

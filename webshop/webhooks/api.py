@@ -6,18 +6,16 @@ Every route needs an admin's bearer token (the ``api_admin`` guard: no token 401
 unknown endpoint id is 404. A body that breaks the schema (a URL that is not http or https, an unknown
 event name: the message lists the known ones) is 400; a rule the schema cannot state (production: a
 host that resolves to a private address) is 422. The signing secret is in every answer: only admins
-reach these routes, and they need it to set up receivers. Guards are set per route, not on the
-controller (see ``webshop.catalog.admin_api``: ``OPTIONS`` must not need a token).
+reach these routes, and they need it to set up receivers.
 """
 
-from litestar import Controller, delete, get, patch, post
+from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
-from webshop.api.controllers import ADMIN
+from webshop.api.controllers import AdminApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import IdCursor, PageLimit, PathId, next_offset_cursor
 from webshop.deps import UserRequest, WebhooksDep
-from webshop.security.jwt import BEARER
 from webshop.webhooks.schemas import (
     DeliveryOut,
     DeliveryPage,
@@ -29,45 +27,43 @@ from webshop.webhooks.schemas import (
 )
 
 
-class WebhookApiController(Controller):
+class WebhookApiController(AdminApiController):
     """Outbound webhook endpoints and their deliveries (admins only)."""
 
     path = "/api/webhooks"
     tags = ["webhooks"]
-    security = BEARER
 
-    @post("", guards=ADMIN, operation_id="createWebhook", status_code=201, responses=problems(400, 401, 403, 422))
+    @post("", operation_id="createWebhook", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_webhook(
         self, request: UserRequest, data: JSONBody[WebhookWrite], webhooks_service: WebhooksDep
     ) -> WebhookOut:
         """Register an endpoint for the events named; a secret is generated when none is given."""
         return webhook_out(await webhooks_service.create_endpoint(request.user, data))
 
-    @get("", guards=ADMIN, operation_id="listWebhooks", responses=problems(400, 401, 403))
+    @get("", operation_id="listWebhooks", responses=problems(400, 401, 403))
     async def list_webhooks(self, webhooks_service: WebhooksDep) -> list[WebhookOut]:
         """Every endpoint, oldest first."""
         return [webhook_out(endpoint) for endpoint in await webhooks_service.list_endpoints()]
 
-    @get("/{webhook_id:int}", guards=ADMIN, operation_id="getWebhook", responses=problems(400, 401, 403, 404))
+    @get("/{webhook_id:int}", operation_id="getWebhook", responses=problems(400, 401, 403, 404))
     async def get_webhook(self, webhook_id: PathId, webhooks_service: WebhooksDep) -> WebhookOut:
         """One endpoint."""
         return webhook_out(await webhooks_service.get_endpoint(webhook_id))
 
-    @patch("/{webhook_id:int}", guards=ADMIN, operation_id="updateWebhook", responses=problems(400, 401, 403, 404, 422))
+    @patch("/{webhook_id:int}", operation_id="updateWebhook", responses=problems(400, 401, 403, 404, 422))
     async def update_webhook(
         self, request: UserRequest, webhook_id: PathId, data: JSONBody[WebhookPatch], webhooks_service: WebhooksDep
     ) -> WebhookOut:
         """Change the fields sent: ``is_active`` enables or disables it, a ``secret`` replaces the old one."""
         return webhook_out(await webhooks_service.update_endpoint(request.user, webhook_id, data))
 
-    @delete("/{webhook_id:int}", guards=ADMIN, operation_id="deleteWebhook", responses=problems(400, 401, 403, 404))
+    @delete("/{webhook_id:int}", operation_id="deleteWebhook", responses=problems(400, 401, 403, 404))
     async def delete_webhook(self, request: UserRequest, webhook_id: PathId, webhooks_service: WebhooksDep) -> None:
         """Delete an endpoint and its delivery log (deliveries not yet sent are dropped)."""
         await webhooks_service.delete_endpoint(request.user, webhook_id)
 
     @get(
         "/{webhook_id:int}/deliveries",
-        guards=ADMIN,
         operation_id="listWebhookDeliveries",
         responses=problems(400, 401, 403, 404),
     )
@@ -83,7 +79,6 @@ class WebhookApiController(Controller):
 
     @post(
         "/{webhook_id:int}/test",
-        guards=ADMIN,
         operation_id="sendWebhookTest",
         status_code=202,
         responses=problems(400, 401, 403, 404, 409),

@@ -84,8 +84,6 @@ class WebhookPoster(OutboxSender[RowT]):
     """
 
     user_agent: ClassVar[str]
-    keepalive_connections = 20
-    """Idle connections the client keeps for reuse (httpx's default)."""
 
     def __init__(self, webhooks: WebhookSettings, alchemy: ShopAlchemyConfig) -> None:
         lease = webhooks.timeout + 60  # outlasts any send (bounded by the timeout) by a minute
@@ -101,8 +99,12 @@ class WebhookPoster(OutboxSender[RowT]):
             verify=client_tls_context(),
             timeout=httpx.Timeout(self.webhooks.timeout),
             headers={"user-agent": self.user_agent},
-            limits=httpx.Limits(max_keepalive_connections=self.keepalive_connections),
+            limits=self._limits(),
         )
+
+    def _limits(self) -> httpx.Limits:
+        """The client's connection limits: httpx's defaults (``WebhookSender`` overrides them)."""
+        return httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
     async def _close(self, resources: Any) -> None:
         await resources.aclose()
@@ -131,10 +133,11 @@ class WebhookSender(WebhookPoster[WebhookDelivery]):
     ) -> None:
         super().__init__(webhooks, alchemy)
         self.checks_addresses = bool(server and server.production) and not webhooks.allow_private
-        if self.checks_addresses:
-            # Requests go to an address with the URL's host as TLS name: connections are not reused, so
-            # one made for one host name never carries another's request.
-            self.keepalive_connections = 0
+
+    def _limits(self) -> httpx.Limits:
+        """With address checks, requests go to an address with the URL's host as TLS name: connections
+        are not reused, so one made for one host name never carries another's request."""
+        return httpx.Limits(max_keepalive_connections=0 if self.checks_addresses else 20)
 
     def _describe(self, row: WebhookDelivery) -> str:
         return f"webhook {row.event_id} ({row.event_type}) to endpoint {row.endpoint_id}"
