@@ -16,7 +16,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 
 from webshop.accounts.api import AuthApiController, MeApiController
-from webshop.accounts.email_api import AccountEmailApiController
+from webshop.accounts.email_api import AccountEmailApiController, AccountLinkApiController
 from webshop.accounts.links import AccountLinkService
 from webshop.accounts.links_web import AccountLinkController
 from webshop.accounts.service import UserService
@@ -278,6 +278,7 @@ API_CONTROLLERS: tuple[type[Controller], ...] = (
     MeApiController,
     UserAdminApiController,
     AccountEmailApiController,
+    AccountLinkApiController,
     CatalogApiController,
     CategoryAdminApiController,
     ProductAdminApiController,

@@ -43,20 +43,16 @@ def link_problem(request: Request[Any, Any, Any], exc: AccountLinkError) -> Resp
     return problem(400, exc.detail, title=exc.title)
 
 
-class AccountEmailApiController(Controller):
-    """The account flows that send or follow an e-mailed link."""
+class AccountLinkApiController(Controller):
+    """The e-mailed links, no token needed (the link's token is the proof): ask for a reset link, and
+    follow a reset, verification or e-mail change link."""
 
-    path = "/api"
+    path = "/api/auth"
+    tags = ["auth"]
+    opt = PUBLIC
     exception_handlers = {AccountLinkError: link_problem}
 
-    @post(
-        "/auth/forgot-password",
-        operation_id="forgotPassword",
-        status_code=202,
-        responses=problems(400, 422),
-        opt=PUBLIC,
-        tags=["auth"],
-    )
+    @post("/forgot-password", operation_id="forgotPassword", status_code=202, responses=problems(400, 422))
     async def forgot_password(
         self,
         data: JSONBody[ForgotPasswordIn],
@@ -73,14 +69,7 @@ class AccountEmailApiController(Controller):
             background=BackgroundTask(request_reset_in_background, alchemy, data.email, settings),
         )
 
-    @post(
-        "/auth/reset-password",
-        operation_id="resetPassword",
-        status_code=204,
-        responses=problems(400, 422),
-        opt=PUBLIC,
-        tags=["auth"],
-    )
+    @post("/reset-password", operation_id="resetPassword", status_code=204, responses=problems(400, 422))
     async def reset_password(self, data: JSONBody[ResetPasswordIn], account_links_service: AccountLinksDep) -> None:
         """Set a new password with a reset link's token (the last path segment of the e-mailed link).
 
@@ -88,12 +77,37 @@ class AccountEmailApiController(Controller):
         once; a refused token is a 400 whose ``detail`` says why."""
         await account_links_service.reset_password(data.token, data.password)
 
+    @post("/verify-email", operation_id="verifyEmail", status_code=200, responses=problems(400, 422))
+    async def verify_email(self, data: JSONBody[LinkTokenIn], account_links_service: AccountLinksDep) -> EmailOut:
+        """Confirm an e-mail address with a verification link's token (``…/account/verify-email/<token>``)."""
+        user = await account_links_service.verify_email(data.token)
+        return EmailOut(email=user.email, email_verified=True)
+
+    @post(
+        "/confirm-email-change", operation_id="confirmEmailChange", status_code=200, responses=problems(400, 409, 422)
+    )
+    async def confirm_email_change(
+        self, data: JSONBody[LinkTokenIn], account_links_service: AccountLinksDep
+    ) -> EmailOut:
+        """Change the account's address with an e-mail change link's token (``…/account/email/confirm/<token>``).
+
+        409 when another account took the address since the link was sent; the old address gets a notice."""
+        user = await account_links_service.confirm_email_change(data.token)
+        return EmailOut(email=user.email, email_verified=True)
+
+
+class AccountEmailApiController(Controller):
+    """The signed-in account's e-mail flows (bearer token): a new verification link, a new address."""
+
+    path = "/api"
+    security = BEARER
+    exception_handlers = {AccountLinkError: link_problem}
+
     @post(
         "/auth/verification-email",
         tags=["auth"],
         operation_id="sendVerificationEmail",
         status_code=202,
-        security=BEARER,
         responses=problems(401, 409),
     )
     async def send_verification(self, request: TokenRequest, account_links_service: AccountLinksDep) -> AcceptedOut:
@@ -106,24 +120,10 @@ class AccountEmailApiController(Controller):
         return AcceptedOut(f"We sent a new link to {user.email}. Only the newest link works.")
 
     @post(
-        "/auth/verify-email",
-        operation_id="verifyEmail",
-        status_code=200,
-        responses=problems(400, 422),
-        opt=PUBLIC,
-        tags=["auth"],
-    )
-    async def verify_email(self, data: JSONBody[LinkTokenIn], account_links_service: AccountLinksDep) -> EmailOut:
-        """Confirm an e-mail address with a verification link's token (``…/account/verify-email/<token>``)."""
-        user = await account_links_service.verify_email(data.token)
-        return EmailOut(email=user.email, email_verified=True)
-
-    @post(
         "/users/me/email-change",
         tags=["users"],
         operation_id="requestEmailChange",
         status_code=202,
-        security=BEARER,
         responses=problems(400, 401, 422, 429),
     )
     async def request_email_change(
@@ -145,20 +145,3 @@ class AccountEmailApiController(Controller):
         return AcceptedOut(
             f"We sent a link to {new_email}. Your address changes when you follow it; until then it stays {user.email}."
         )
-
-    @post(
-        "/auth/confirm-email-change",
-        operation_id="confirmEmailChange",
-        status_code=200,
-        responses=problems(400, 409, 422),
-        opt=PUBLIC,
-        tags=["auth"],
-    )
-    async def confirm_email_change(
-        self, data: JSONBody[LinkTokenIn], account_links_service: AccountLinksDep
-    ) -> EmailOut:
-        """Change the account's address with an e-mail change link's token (``…/account/email/confirm/<token>``).
-
-        409 when another account took the address since the link was sent; the old address gets a notice."""
-        user = await account_links_service.confirm_email_change(data.token)
-        return EmailOut(email=user.email, email_verified=True)

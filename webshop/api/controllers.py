@@ -1,13 +1,15 @@
-"""What the JSON API's controllers share: the admins' guard list and the base of the admin-only controllers.
+"""What the JSON API's controllers share: the admins' guard list and the bases of the controllers whose
+every route is for admins (``AdminApiController``) or for shop staff (``ShopStaffApiController``).
 
-Controllers that mix admin routes with others set ``guards=ADMIN`` per route; a controller whose every
-route is for admins sets it once (``AdminApiController``). ``OPTIONS`` needs no token either way: the
-guard lets it pass (``webshop.security.jwt.api_admin``).
+Controllers that mix such routes with others set the guards per route; the others set them once.
+``OPTIONS`` needs no token either way: both guards let it pass (``webshop.security.jwt.api_admin``,
+``webshop.shops.guards.api_shop_staff``).
 """
 
 from litestar import Controller
 
 from webshop.security.jwt import BEARER, api_admin
+from webshop.shops.guards import api_shop_staff
 
 ADMIN = [api_admin]
 """Guards of an admin-only route: no bearer token 401, a token of anyone but an admin 403."""
@@ -19,3 +21,11 @@ class AdminApiController(Controller):
 
     security = BEARER
     guards = ADMIN
+
+
+class ShopStaffApiController(Controller):
+    """A controller every route of which is for admins and the members of a shop (the services keep each
+    member to their shop's rows): the bearer token in the OpenAPI document, ``api_shop_staff`` on the controller."""
+
+    security = BEARER
+    guards = [api_shop_staff]

@@ -11,12 +11,12 @@ refused with a 400 naming the field.
 
 from typing import Annotated
 
-from litestar import Controller, delete, patch, post, put
+from litestar import delete, patch, post, put
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
 from msgspec import UNSET
 
-from webshop.api.controllers import ADMIN
+from webshop.api.controllers import AdminApiController, ShopStaffApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId
 from webshop.catalog.products import ProductService
@@ -44,13 +44,6 @@ from webshop.db.models import Variant
 from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, UserRequest
 from webshop.errors import Conflict, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
-from webshop.security.jwt import BEARER
-from webshop.shops.guards import api_shop_staff
-
-STAFF = [api_shop_staff]
-"""Guards of the product, variant, photo and stock routes; the category routes take ``ADMIN``. Set per
-route, not on the controller: Litestar's automatic ``OPTIONS`` handler of a path inherits its first handler's
-controller's guards, and ``OPTIONS`` must not need a token (``api_admin`` lets it pass; this guard does not)."""
 
 
 async def _variant_out(products: ProductService, variant: Variant) -> VariantOut:
@@ -59,14 +52,13 @@ async def _variant_out(products: ProductService, variant: Variant) -> VariantOut
     return variant_out(variant, list(product.option_groups or []))
 
 
-class CategoryAdminApiController(Controller):
+class CategoryAdminApiController(AdminApiController):
     """Create, rename, move and delete categories."""
 
     path = "/api/categories"
     tags = ["catalog admin"]
-    security = BEARER
 
-    @post("", guards=ADMIN, operation_id="createCategory", status_code=201, responses=problems(400, 401, 403, 404, 409))
+    @post("", operation_id="createCategory", status_code=201, responses=problems(400, 401, 403, 404, 409))
     async def create_category(
         self, request: UserRequest, data: JSONBody[CategoryCreate], categories_service: CategoriesDep
     ) -> CategoryDetail:
@@ -76,9 +68,7 @@ class CategoryAdminApiController(Controller):
         )
         return category_detail(category)
 
-    @patch(
-        "/{category_id:int}", guards=ADMIN, operation_id="updateCategory", responses=problems(400, 401, 403, 404, 409)
-    )
+    @patch("/{category_id:int}", operation_id="updateCategory", responses=problems(400, 401, 403, 404, 409))
     async def update_category(
         self,
         request: UserRequest,
@@ -104,9 +94,7 @@ class CategoryAdminApiController(Controller):
             )
         return category_detail(category)
 
-    @delete(
-        "/{category_id:int}", guards=ADMIN, operation_id="deleteCategory", responses=problems(400, 401, 403, 404, 409)
-    )
+    @delete("/{category_id:int}", operation_id="deleteCategory", responses=problems(400, 401, 403, 404, 409))
     async def delete_category(
         self, request: UserRequest, category_id: PathId, categories_service: CategoriesDep
     ) -> None:
@@ -114,14 +102,13 @@ class CategoryAdminApiController(Controller):
         await categories_service.delete_category(request.user, category_id)
 
 
-class ProductAdminApiController(Controller):
+class ProductAdminApiController(ShopStaffApiController):
     """Create, change, soft-delete and restore products; add variants; upload, reorder and remove photos."""
 
     path = "/api/products"
     tags = ["catalog admin"]
-    security = BEARER
 
-    @post("", guards=STAFF, operation_id="createProduct", status_code=201, responses=problems(400, 401, 403, 422))
+    @post("", operation_id="createProduct", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_product(
         self, request: UserRequest, data: JSONBody[ProductCreate], products_service: ProductsDep, settings: SettingsDep
     ) -> ProductOut:
@@ -133,7 +120,7 @@ class ProductAdminApiController(Controller):
         )
         return product_out(product)
 
-    @patch("/{product_id:int}", guards=STAFF, operation_id="updateProduct", responses=problems(400, 401, 403, 404, 422))
+    @patch("/{product_id:int}", operation_id="updateProduct", responses=problems(400, 401, 403, 404, 422))
     async def update_product(
         self, request: UserRequest, product_id: PathId, data: JSONBody[ProductPatch], products_service: ProductsDep
     ) -> ProductOut:
@@ -141,14 +128,13 @@ class ProductAdminApiController(Controller):
         product = await products_service.update_product(product_id, data, actor=request.user)
         return product_out(product)
 
-    @delete("/{product_id:int}", guards=STAFF, operation_id="deleteProduct", responses=problems(400, 401, 403, 404))
+    @delete("/{product_id:int}", operation_id="deleteProduct", responses=problems(400, 401, 403, 404))
     async def delete_product(self, request: UserRequest, product_id: PathId, products_service: ProductsDep) -> None:
         """Soft-delete: the product leaves the shop and the API; past orders keep it. Repeating it is harmless."""
         await products_service.soft_delete(product_id, actor=request.user)
 
     @post(
         "/{product_id:int}/restore",
-        guards=STAFF,
         operation_id="restoreProduct",
         status_code=200,
         responses=problems(400, 401, 403, 404),
@@ -161,7 +147,6 @@ class ProductAdminApiController(Controller):
 
     @post(
         "/{product_id:int}/variants",
-        guards=STAFF,
         operation_id="createVariant",
         status_code=201,
         responses=problems(400, 401, 403, 404, 422),
@@ -184,7 +169,6 @@ class ProductAdminApiController(Controller):
 
     @post(
         "/{product_id:int}/images",
-        guards=STAFF,
         operation_id="uploadProductImage",
         status_code=201,
         request_max_body_size=MAX_UPLOAD_BYTES + 64 * 1024,
@@ -213,7 +197,6 @@ class ProductAdminApiController(Controller):
 
     @put(
         "/{product_id:int}/image-order",
-        guards=STAFF,
         operation_id="reorderProductImages",
         responses=problems(400, 401, 403, 404, 422),
     )
@@ -226,7 +209,6 @@ class ProductAdminApiController(Controller):
 
     @delete(
         "/{product_id:int}/images/{image_id:int}",
-        guards=STAFF,
         operation_id="deleteProductImage",
         responses=problems(400, 401, 403, 404),
     )
@@ -237,14 +219,13 @@ class ProductAdminApiController(Controller):
         await products_service.remove_image(product_id, image_id, actor=request.user)
 
 
-class VariantAdminApiController(Controller):
+class VariantAdminApiController(ShopStaffApiController):
     """Change and delete variants; adjust their stock through the ledger."""
 
     path = "/api/variants"
     tags = ["catalog admin"]
-    security = BEARER
 
-    @patch("/{variant_id:int}", guards=STAFF, operation_id="updateVariant", responses=problems(400, 401, 403, 404, 422))
+    @patch("/{variant_id:int}", operation_id="updateVariant", responses=problems(400, 401, 403, 404, 422))
     async def update_variant(
         self, request: UserRequest, variant_id: PathId, data: JSONBody[VariantPatch], products_service: ProductsDep
     ) -> VariantOut:
@@ -252,9 +233,7 @@ class VariantAdminApiController(Controller):
         variant = await products_service.update_variant(variant_id, data, actor=request.user)
         return await _variant_out(products_service, variant)
 
-    @delete(
-        "/{variant_id:int}", guards=STAFF, operation_id="deleteVariant", responses=problems(400, 401, 403, 404, 409)
-    )
+    @delete("/{variant_id:int}", operation_id="deleteVariant", responses=problems(400, 401, 403, 404, 409))
     async def delete_variant(self, request: UserRequest, variant_id: PathId, products_service: ProductsDep) -> None:
         """Delete a variant; past orders keep their lines. A product's last variant cannot go (409)."""
         try:
@@ -265,7 +244,6 @@ class VariantAdminApiController(Controller):
 
     @post(
         "/{variant_id:int}/stock-adjustments",
-        guards=STAFF,
         operation_id="adjustStock",
         status_code=201,
         responses=problems(400, 401, 403, 404, 409),

@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from time import time
 from typing import TYPE_CHECKING, Any, cast
@@ -244,13 +244,6 @@ def provide_sign_in_throttle(request: Request[Any, Any, Any]) -> SignInThrottle:
 # --- per client address ---------------------------------------------------------------------------
 
 
-@dataclass
-class ShopRateLimitConfig(RateLimitConfig):
-    """Litestar's ``RateLimitConfig`` with a name: the bucket key, the log field and the metric label."""
-
-    name: str = "general"
-
-
 class ShopRateLimitMiddleware(RateLimitMiddleware):
     """Litestar's rate-limit middleware, made to answer 429 with ``Retry-After`` and to fail open.
 
@@ -304,6 +297,20 @@ class ShopRateLimitMiddleware(RateLimitMiddleware):
         await self.app(scope, receive, send)
 
 
+@dataclass
+class ShopRateLimitConfig(RateLimitConfig):
+    """Litestar's ``RateLimitConfig`` with a name (the bucket key, the log field and the metric label) and
+    this shop's defaults: ``ShopRateLimitMiddleware``, the ``rate_limit`` store, static files, media and
+    probes never limited, and no ``RateLimit-*`` headers on answers that were let through (a refusal
+    says ``Retry-After``, RFC 9110 §10.2.3)."""
+
+    name: str = "general"
+    exclude: str | list[str] | None = field(default_factory=lambda: list(UNLIMITED_PATHS))
+    middleware_class: type[RateLimitMiddleware] = ShopRateLimitMiddleware
+    set_rate_limit_headers: bool = False
+    store: str = STORE_NAME
+
+
 # Coroutines, not plain functions: Litestar runs a plain ``check_throttle_handler`` in a worker thread,
 # two thread hops on every request for a comparison of strings.
 async def _is_auth(request: Request[Any, Any, Any]) -> bool:
@@ -326,15 +333,7 @@ def rate_limit_middleware(limits: LimitsSettings) -> list[Any]:
         limit = parse_rate_limit(f"WEBSHOP_RATE_LIMIT_{name.upper()}", raw)
         if limit is None:
             continue
-        config = ShopRateLimitConfig(
-            rate_limit=limit,  # type: ignore[arg-type]
-            name=name,
-            exclude=UNLIMITED_PATHS,
-            check_throttle_handler=applies,
-            middleware_class=ShopRateLimitMiddleware,
-            set_rate_limit_headers=False,
-            store=STORE_NAME,
-        )
+        config = ShopRateLimitConfig(rate_limit=limit, name=name, check_throttle_handler=applies)  # type: ignore[arg-type]
         middleware.append(config.middleware)
     return middleware
 
