@@ -179,7 +179,23 @@ class ShopSettings:
 
 
 @dataclass(frozen=True)
-class MailSettings:
+class SenderPace:
+    """How a background sender works through its outbox table (``webshop.db.outbox_sender``): the pace
+    the mail and the webhook settings share.
+
+    Attributes:
+        poll_seconds: Seconds between the sender's looks for due rows (it also wakes on commit).
+        retry_seconds: Seconds before the first retry of a failed row; doubles per attempt (max 6 h).
+        max_attempts: Attempts before a row is marked ``failed``.
+    """
+
+    poll_seconds: float
+    retry_seconds: float
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class MailSettings(SenderPace):
     """Outgoing e-mail: the SMTP server or the development outbox, and the sender's pace.
 
     Attributes:
@@ -190,9 +206,7 @@ class MailSettings:
         smtp_timeout: Seconds one SMTP conversation may take before it counts as a failed attempt.
         from_address: The ``From`` of every e-mail (``Name <address>`` or a bare address).
         outbox_dir: Folder the development transport writes ``.eml`` files to.
-        poll_seconds: Seconds between the sender's looks at the outbox (it also wakes on commit).
-        retry_seconds: Seconds before the first retry of a failed message; doubles per attempt (max 6 h).
-        max_attempts: Attempts before a message is marked ``failed``.
+        poll_seconds / retry_seconds / max_attempts: the sender's pace over the outbox (``SenderPace``).
     """
 
     smtp_host: str
@@ -203,13 +217,10 @@ class MailSettings:
     smtp_timeout: float
     from_address: str
     outbox_dir: Path
-    poll_seconds: float
-    retry_seconds: float
-    max_attempts: int
 
 
 @dataclass(frozen=True)
-class WebhookSettings:
+class WebhookSettings(SenderPace):
     """Outbound webhooks: where they may go and the background sender's pace.
 
     Attributes:
@@ -217,16 +228,11 @@ class WebhookSettings:
             addresses (off: refused, against SSRF; OWASP SSRF Prevention Cheat Sheet). Development
             always allows them.
         timeout: Seconds one delivery (connect, send, answer) may take before it counts as failed.
-        poll_seconds: Seconds between the sender's looks for due deliveries (it also wakes on commit).
-        retry_seconds: Seconds before the first retry of a failed delivery; doubles per attempt (max 6 h).
-        max_attempts: Attempts before a delivery is marked ``failed``.
+        poll_seconds / retry_seconds / max_attempts: the sender's pace over the deliveries (``SenderPace``).
     """
 
     allow_private: bool
     timeout: float
-    poll_seconds: float
-    retry_seconds: float
-    max_attempts: int
 
 
 @dataclass(frozen=True)

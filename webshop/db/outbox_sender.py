@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from webshop.config import SenderPace
 from webshop.db.engine import WRITE_OPTION, create_engine
 from webshop.db.models import OutboundEmail, TestPaymentEvent, WebhookDelivery
 from webshop.mail.outbox import register_waker, unregister_waker
@@ -66,20 +67,20 @@ def backoff(retry_seconds: float, attempts: int) -> timedelta:
 
 
 @dataclass(frozen=True)
-class Pace:
-    """How a sender works through its table.
+class Pace(SenderPace):
+    """How a sender works through its table: the settings' ``SenderPace`` (poll, retry, attempts) and
+    the lease.
 
     Attributes:
-        poll_seconds: Seconds between rounds (it also wakes on commit).
-        retry_seconds: Seconds before the first retry of a failed row; doubles per attempt (max 6 h).
-        max_attempts: Attempts before a row is marked ``failed``.
         lease_seconds: How long a claimed row stays ``sending`` before another sender may take it.
     """
 
-    poll_seconds: float
-    retry_seconds: float
-    max_attempts: int
     lease_seconds: float
+
+    @classmethod
+    def of(cls, settings: SenderPace, lease_seconds: float) -> Pace:
+        """The pace ``settings`` (``MailSettings``, ``WebhookSettings``) give, with ``lease_seconds``."""
+        return cls(settings.poll_seconds, settings.retry_seconds, settings.max_attempts, lease_seconds)
 
 
 class Failure(Exception):

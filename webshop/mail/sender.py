@@ -56,8 +56,7 @@ class MailSender(OutboxSender[OutboundEmail]):
     logger: ClassVar[logging.Logger] = logger
 
     def __init__(self, mail: MailSettings, alchemy: ShopAlchemyConfig, transport: Transport | None = None) -> None:
-        pace = Pace(mail.poll_seconds, mail.retry_seconds, mail.max_attempts, lease_seconds=mail.smtp_timeout + 60)
-        super().__init__(alchemy, pace)
+        super().__init__(alchemy, Pace.of(mail, lease_seconds=mail.smtp_timeout + 60))
         self.mail = mail
         self.transport = transport or transport_for(mail)
 

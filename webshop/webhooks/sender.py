@@ -87,7 +87,7 @@ class WebhookPoster(OutboxSender[RowT]):
 
     def __init__(self, webhooks: WebhookSettings, alchemy: ShopAlchemyConfig) -> None:
         lease = webhooks.timeout + 60  # outlasts any send (bounded by the timeout) by a minute
-        super().__init__(alchemy, Pace(webhooks.poll_seconds, webhooks.retry_seconds, webhooks.max_attempts, lease))
+        super().__init__(alchemy, Pace.of(webhooks, lease))
         self.webhooks = webhooks
 
     async def _open(self) -> httpx.AsyncClient:
