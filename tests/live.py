@@ -76,12 +76,19 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 30
     return subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+class PortTaken(RuntimeError):
+    """The server exited because another process took its port between ``free_port`` and its bind."""
+
+
 def wait_until_up(url: str, process: subprocess.Popen[Any], log_path: Path, timeout: float = 60) -> None:
-    """Poll ``url`` until it answers 200; raise with the log's end if the process exits or never answers."""
+    """Poll ``url`` until it answers 200; raise with the log's end if the process exits or never answers
+    (``PortTaken`` when it exited because its port was in use)."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early ({process.returncode}):\n{log_path.read_text()[-3000:]}")
+            log = log_path.read_text()
+            error = PortTaken if "already in use" in log else RuntimeError  # the serve check, or the bind itself
+            raise error(f"server exited early ({process.returncode}):\n{log[-3000:]}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -128,9 +135,21 @@ def _is_problem(log_line: str) -> bool:
 
 @contextlib.contextmanager
 def live_server(env: dict[str, str], cwd: Path, *, workers: int = 1) -> Iterator[str]:
-    """Start ``webshop serve`` with ``workers`` processes; yield its base URL; stop it afterwards."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    command = [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    with running(command, env=env, cwd=cwd, log_path=cwd / f"server-{port}.log", ready_url=f"{base_url}/health"):
-        yield base_url
+    """Start ``webshop serve`` with ``workers`` processes; yield its base URL; stop it afterwards.
+
+    A port that another process takes between ``free_port``'s probe and the server's bind (a process
+    outside this test run) costs a retry on the next port, up to three tries."""
+    for attempt in range(1, 4):
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        command = [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        server = running(command, env=env, cwd=cwd, log_path=cwd / f"server-{port}.log", ready_url=f"{base_url}/health")
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(server)
+            except PortTaken:
+                if attempt == 3:
+                    raise
+                continue
+            yield base_url
+            return
