@@ -8,6 +8,7 @@ import msgspec
 
 from webshop.accounts.service import EMAIL_RE, normalize_email
 from webshop.checkout.quote import country_name
+from webshop.db.models import postal
 from webshop.errors import ValidationFailed
 from webshop.text import Line
 
@@ -51,7 +52,13 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
         values = {k: " ".join(str(getattr(self, k) or "").split()) for k in ADDRESS_FIELDS}
         values["country"] = values["country"].upper()
         errors: dict[str, str] = {}
-        limits = {"name": 120, "line1": 200, "line2": 200, "city": 120, "postal_code": 20}
+        limits = {
+            "name": postal.RECIPIENT,
+            "line1": postal.STREET_LINE,
+            "line2": postal.STREET_LINE,
+            "city": postal.CITY,
+            "postal_code": postal.POSTAL_CODE,
+        }
         labels = {
             "name": "the recipient's name",
             "line1": "the street address",

@@ -7,16 +7,17 @@ from typing import Annotated
 import msgspec
 
 from webshop.api.schemas import Money
+from webshop.db.models import postal
 from webshop.db.models.orders import ORDER_NOTE
 from webshop.text import Line, Lines, VisibleLine
 
 # The limits of ``AddressInput.cleaned`` (webshop/checkout/service.py), which trims and collapses white
 # space first: a value within them here is within them there.
-AddressName = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
-AddressLine = Annotated[VisibleLine, msgspec.Meta(max_length=200)]
-OptionalAddressLine = Annotated[Line, msgspec.Meta(max_length=200)]
-City = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
-PostalCode = Annotated[VisibleLine, msgspec.Meta(max_length=20)]
+AddressName = Annotated[VisibleLine, msgspec.Meta(max_length=postal.RECIPIENT)]
+AddressLine = Annotated[VisibleLine, msgspec.Meta(max_length=postal.STREET_LINE)]
+OptionalAddressLine = Annotated[Line, msgspec.Meta(max_length=postal.STREET_LINE)]
+City = Annotated[VisibleLine, msgspec.Meta(max_length=postal.CITY)]
+PostalCode = Annotated[VisibleLine, msgspec.Meta(max_length=postal.POSTAL_CODE)]
 Country = Annotated[
     str, msgspec.Meta(pattern=r"^[A-Za-z]{2}\Z", description="ISO 3166-1 alpha-2, any case", examples=["US"])
 ]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast
 import msgspec
 
 from webshop.api.schemas import from_row
+from webshop.db.models import postal
 from webshop.db.models.shops import SHOP_NAME, SHOP_SLUG
 from webshop.media import image_url
 from webshop.text import EMAIL_PATTERN, PATTERN_MESSAGES, Line, Lines, VisibleLine
@@ -37,10 +38,10 @@ RowId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 class ShopAddress(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A shop's postal address (every part optional; ``country`` an ISO 3166-1 alpha-2 code)."""
 
-    line1: Annotated[Line, msgspec.Meta(max_length=200)] = ""
-    line2: Annotated[Line, msgspec.Meta(max_length=200)] = ""
-    city: Annotated[Line, msgspec.Meta(max_length=120)] = ""
-    postal_code: Annotated[Line, msgspec.Meta(max_length=20)] = ""
+    line1: Annotated[Line, msgspec.Meta(max_length=postal.STREET_LINE)] = ""
+    line2: Annotated[Line, msgspec.Meta(max_length=postal.STREET_LINE)] = ""
+    city: Annotated[Line, msgspec.Meta(max_length=postal.CITY)] = ""
+    postal_code: Annotated[Line, msgspec.Meta(max_length=postal.POSTAL_CODE)] = ""
     country: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z]{2})?\Z")] = ""
 
 

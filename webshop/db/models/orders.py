@@ -11,6 +11,8 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from webshop.db.models import postal
+
 ORDER_NOTE = 500
 TOTAL_ADDS_UP = (
     "total = subtotal - discount_total + shipping_total + CASE WHEN prices_include_tax THEN 0 ELSE tax_total END"
@@ -35,12 +37,12 @@ class Address(BigIntAuditBase):
     __tablename__ = "addresses"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(120))
-    line1: Mapped[str] = mapped_column(String(200))
-    line2: Mapped[str] = mapped_column(String(200), default="")
-    city: Mapped[str] = mapped_column(String(120))
-    postal_code: Mapped[str] = mapped_column(String(20))
-    country: Mapped[str] = mapped_column(String(2))
+    name: Mapped[str] = mapped_column(String(postal.RECIPIENT))
+    line1: Mapped[str] = mapped_column(String(postal.STREET_LINE))
+    line2: Mapped[str] = mapped_column(String(postal.STREET_LINE), default="")
+    city: Mapped[str] = mapped_column(String(postal.CITY))
+    postal_code: Mapped[str] = mapped_column(String(postal.POSTAL_CODE))
+    country: Mapped[str] = mapped_column(String(postal.COUNTRY))
 
     def one_line(self) -> str:
         """The address on one line, for lists."""
@@ -84,12 +86,12 @@ class Order(BigIntAuditBase):
     total: Mapped[int] = mapped_column(Integer)
     shipping_method: Mapped[str] = mapped_column(String(40))
     shipping_method_name: Mapped[str] = mapped_column(String(120))
-    ship_name: Mapped[str] = mapped_column(String(120))
-    ship_line1: Mapped[str] = mapped_column(String(200))
-    ship_line2: Mapped[str] = mapped_column(String(200), default="")
-    ship_city: Mapped[str] = mapped_column(String(120))
-    ship_postal_code: Mapped[str] = mapped_column(String(20))
-    ship_country: Mapped[str] = mapped_column(String(2))
+    ship_name: Mapped[str] = mapped_column(String(postal.RECIPIENT))
+    ship_line1: Mapped[str] = mapped_column(String(postal.STREET_LINE))
+    ship_line2: Mapped[str] = mapped_column(String(postal.STREET_LINE), default="")
+    ship_city: Mapped[str] = mapped_column(String(postal.CITY))
+    ship_postal_code: Mapped[str] = mapped_column(String(postal.POSTAL_CODE))
+    ship_country: Mapped[str] = mapped_column(String(postal.COUNTRY))
     payment_provider: Mapped[str] = mapped_column(String(40), default="")
     # The provider's payment intent (``payment_reference``) and what it last said about it
     # (``webshop.db.models.payments.PaymentStatus``); ``payment_url`` is its hosted payment page while

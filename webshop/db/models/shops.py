@@ -15,6 +15,8 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from webshop.db.models import postal
+
 SHOP_NAME = 120
 SHOP_SLUG = 80
 
@@ -49,11 +51,11 @@ class Shop(BigIntAuditBase):
     name: Mapped[str] = mapped_column(String(SHOP_NAME))
     slug: Mapped[str] = mapped_column(String(SHOP_SLUG), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    address_line1: Mapped[str] = mapped_column(String(200), default="")
-    address_line2: Mapped[str] = mapped_column(String(200), default="")
-    city: Mapped[str] = mapped_column(String(120), default="")
-    postal_code: Mapped[str] = mapped_column(String(20), default="")
-    country: Mapped[str] = mapped_column(String(2), default="")
+    address_line1: Mapped[str] = mapped_column(String(postal.STREET_LINE), default="")
+    address_line2: Mapped[str] = mapped_column(String(postal.STREET_LINE), default="")
+    city: Mapped[str] = mapped_column(String(postal.CITY), default="")
+    postal_code: Mapped[str] = mapped_column(String(postal.POSTAL_CODE), default="")
+    country: Mapped[str] = mapped_column(String(postal.COUNTRY), default="")
     contact_email: Mapped[str] = mapped_column(String(320), default="")
     contact_phone: Mapped[str] = mapped_column(String(40), default="")
     logo_key: Mapped[str | None] = mapped_column(String(64), default=None)
