@@ -11,8 +11,8 @@ from webshop.db.models import postal
 from webshop.db.models.orders import ORDER_NOTE
 from webshop.text import Line, Lines, VisibleLine
 
-# The limits of ``AddressInput.cleaned`` (webshop/checkout/service.py), which trims and collapses white
-# space first: a value within them here is within them there.
+# The limits of ``AddressInput.cleaned`` (webshop/checkout/addresses.py; both read ``webshop.db.models.postal``),
+# which trims and collapses white space first: a value within them here is within them there.
 AddressName = Annotated[VisibleLine, msgspec.Meta(max_length=postal.RECIPIENT)]
 AddressLine = Annotated[VisibleLine, msgspec.Meta(max_length=postal.STREET_LINE)]
 OptionalAddressLine = Annotated[Line, msgspec.Meta(max_length=postal.STREET_LINE)]
