@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 from sqlalchemy import func, select, update
 
 from tests.api_user import assert_problem, bearer
+from tests.integration.test_api import ADDRESS
 from tests.integration.test_invoices import text_of_pdf
-from tests.shopper import add_to_cart, place, post, ready_to_pay, review, text_of
+from tests.shopper import FORM_RE, add_to_cart, path_of, place, post, ready_to_pay, review, text_of
 from webshop.cart.service import CartView, LineView
 from webshop.checkout.quote import Pricer
 from webshop.db.engine import write_session
@@ -323,6 +325,46 @@ async def test_cancel_gives_the_use_back_once(client, alchemy, skus):
         assert await session.scalar(select(Promotion.times_used).where(Promotion.id == promotion_id)) == 0
         usage = await session.scalar(select(PromotionUsage))
         assert usage is not None and usage.released_at is not None
+
+
+async def test_a_cancelled_payment_gives_back_the_cart_with_its_code(client, alchemy, skus):
+    await promotion(alchemy, name="Spring sale", code="SPRING10")
+    await ready_to_pay(client, "undecided@example.com", skus["DC-1"], 2)
+    await post(client, "/cart/promotion-code", {"code": "SPRING10"}, token_from="/cart")
+    form = await review(client)
+    pay = await client.post("/checkout/place", data=form, follow_redirects=False)
+    assert pay.status_code == 303 and "/test-payments/" in pay.headers["location"]
+    page = await client.get(path_of(pay.headers["location"]))
+    cancel = unescape(next(a for a in FORM_RE.findall(page.text) if "cancel" in a))
+    back = await post(client, cancel, {}, token_from=path_of(pay.headers["location"]))
+    await client.get(path_of(back.headers["location"]), follow_redirects=False)  # the return to the shop
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(Order.status)) == "cancelled"
+    # The cart is as it was at checkout: the two chairs and the code, with its discount.
+    cart = text_of((await client.get("/cart")).text)
+    assert "SPRING10" in cart and "−$17.80" in cart, cart
+    form = await review(client)
+    paid = await place(client, form)
+    assert paid.status_code == 303, paid.text[:300]
+    async with alchemy.get_session() as session:
+        order = await session.scalar(select(Order).where(Order.status == "paid"))
+        assert order.discount_total == 1780 and order.promotions[0]["code"] == "SPRING10"
+
+
+async def test_api_a_declined_card_keeps_the_code_for_the_next_attempt(client, alchemy, skus):
+    await promotion(alchemy, name="Spring sale", code="SPRING10")
+    headers = await bearer(client, "declined@example.com")
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)
+    await client.post("/api/cart/promotion-code", json={"code": "SPRING10"}, headers=headers)
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment": {"token": "tok_chargeDeclined"}}
+    declined = await client.post("/api/checkout", json=body, headers={**headers, "Idempotency-Key": "no-1"})
+    assert_problem(declined, 402)
+    cart = (await client.get("/api/cart", headers=headers)).json()
+    assert cart["promotion_code"] == "SPRING10" and cart["discount_total"]["amount"] == 1780
+    body["payment"] = {"token": "tok_visa"}
+    paid = await client.post("/api/checkout", json=body, headers={**headers, "Idempotency-Key": "yes-1"})
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["discount_total"]["amount"] == 1780
 
 
 async def test_api_codes_shipping_methods_and_orders(client, alchemy, skus):

@@ -428,9 +428,12 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             if result.rowcount != 1:
                 raise CartChanged("Your cart changed while you were checking out. Please review it again.")
 
-    async def restore_lines(self, owner: CartOwner, lines: list[tuple[int, int]]) -> None:
+    async def restore_lines(
+        self, owner: CartOwner, lines: list[tuple[int, int]], promotion_code: str | None = None
+    ) -> None:
         """Put ``(variant_id, quantity)`` lines back into ``owner``'s cart (an account's, or a guest's by its
-        session token): a declined or cancelled payment gives the shopper back the cart they checked out.
+        session token): a declined or cancelled payment gives the shopper back the cart they checked out,
+        with the discount code the order used (``promotion_code``) unless the cart has a code again by now.
         Quantities add to lines added meanwhile, capped at ``MAX_LINE_QUANTITY``. Not committed: it is part
         of the caller's transaction.
 
@@ -439,6 +442,13 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         """
         session = self.repository.session
         cart_id = await self._cart_id(owner)
+        if promotion_code:
+            await session.execute(
+                update(Cart)
+                .where(Cart.id == cart_id, Cart.promotion_code.is_(None))
+                .values(promotion_code=promotion_code)
+                .execution_options(synchronize_session=False)
+            )
         now = datetime.now(UTC)
         for variant_id, quantity in sorted(lines):
             statement = _insert(session, CartLine).values(

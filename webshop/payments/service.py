@@ -229,8 +229,9 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
                 await orders.transition(order, OrderStatus.CANCELLED, reference=f"{order.number} {intent.status}")
                 lines = [(line.variant_id, line.quantity) for line in order.lines if line.variant_id is not None]
                 owner = CartOwner(user_id=order.user_id, token=order.guest_cart_token)  # the account's first
+                code = next((p["code"] for p in order.promotions or [] if p.get("code")), None)
                 if owner.user_id is not None or owner.token:
-                    await CartService(session=session).restore_lines(owner, lines)
+                    await CartService(session=session).restore_lines(owner, lines, promotion_code=code)
         except InvalidTransition:  # another road cancelled or paid it first
             pass
         await session.commit()
