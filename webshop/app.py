@@ -103,6 +103,7 @@ from webshop.web.caching import StaticAssets, compression_config
 from webshop.web.caching import install as install_caching
 from webshop.web.errors import handle_exception
 from webshop.web.head import install as install_head
+from webshop.web.history import install as install_history
 from webshop.web.seo import SEO_HANDLERS
 from webshop.web.templating import template_config
 from webshop.webhooks.api import WebhookApiController
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None, *, alchemy: ShopAlchemyConfig |
     )
     app.state.payment_provider = payment_provider  # tests and the test provider's pages reach it here
     install_head(app)  # HEAD answered as GET without the body, on every route (RFC 9110 §9.3.2)
+    install_history(app)  # an htmx post answered with its form again leaves the address bar alone
     install_api_cors(app, settings.security)  # /api only; around everything, so refusals carry it too
     install_caching(app, assets)  # Cache-Control and 304s on every response, errors included
     # Request id, timing, security headers, access log and metrics around every request, 404s included.

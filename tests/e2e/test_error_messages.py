@@ -57,6 +57,23 @@ def test_wrong_password_shows_the_message(request: pytest.FixtureRequest, javasc
         _expect_swapped(page)
 
 
+def test_a_refused_form_leaves_the_address_on_its_page(page: Page) -> None:
+    """A boosted form answered with its errors keeps the page's address: reloading it shows the page again,
+    not a 405 for the form's POST-only URL (htmx would push that URL otherwise)."""
+    steps.register(page)
+    page.goto("/account")
+    _mark(page)
+    page.get_by_label("Current password").fill(WRONG_PASSWORD)
+    page.get_by_label("New password (at least 8 characters)").fill("a brand new password")
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/account/password")):
+        page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("This is not your current password.").first).to_be_visible()
+    _expect_swapped(page)
+    assert page.url.endswith("/account"), page.url
+    page.reload()
+    expect(page.get_by_role("heading", name="Your account", level=1)).to_be_visible()
+
+
 def test_a_locked_account_shows_when_to_try_again(page: Page) -> None:
     """After repeated wrong passwords the account is locked (429): the shopper is told, with JavaScript on."""
     email = steps.register(page)

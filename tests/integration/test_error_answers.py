@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.shopper import csrf
+from tests.shopper import csrf, register
 
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 PART = {"HX-Request": "true", "HX-Target": "cart"}
@@ -65,3 +65,22 @@ async def test_htmx_config_swaps_every_error_answer(client):
     # a copy kept in the browser (which may carry attributes others added to it).
     assert "style" not in config["attributesToSettle"]
     assert config["historyCacheSize"] == 0 and config["refreshOnHistoryMiss"] is True
+
+
+async def test_a_boosted_form_answered_with_its_errors_leaves_the_address_bar_alone(client):
+    """htmx pushes a boosted request's URL into the history: for a post answered with its form again that
+    URL only answers POST, so the answer says ``HX-Push-Url: false`` and the address stays on the page."""
+    await register(client, "history@example.com")
+    token = await csrf(client, "/account")
+    refused = await client.post(
+        "/account/password",
+        data={"current_password": "not it at all", "new_password": "a new password", "_csrf_token": token},
+        headers=BOOSTED,
+        follow_redirects=False,
+    )
+    assert refused.status_code in (400, 422) and "Your account" in refused.text
+    assert refused.headers["hx-push-url"] == "false"
+    assert (await client.get("/account/password")).status_code == 405  # why the address must not go there
+    # Pages and redirects keep htmx's history as it was: a boosted GET pushes its own URL.
+    page = await client.get("/account", headers=BOOSTED)
+    assert page.status_code == 200 and "hx-push-url" not in page.headers
