@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.shopper import csrf, register
+from tests.shopper import csrf, register, text_of
 
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 PART = {"HX-Request": "true", "HX-Target": "cart"}
@@ -84,3 +84,11 @@ async def test_a_boosted_form_answered_with_its_errors_leaves_the_address_bar_al
     # Pages and redirects keep htmx's history as it was: a boosted GET pushes its own URL.
     page = await client.get("/account", headers=BOOSTED)
     assert page.status_code == 200 and "hx-push-url" not in page.headers
+
+
+async def test_a_page_address_with_a_value_out_of_range_says_which_in_words(client):
+    response = await client.get("/?page=0")
+    assert response.status_code == 400
+    text = text_of(response.text)
+    assert "This address has a value we cannot use (“page”). Go back, or start again from the home page." in text
+    assert "Validation failed" not in text  # Litestar's message is for developers

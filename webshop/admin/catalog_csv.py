@@ -221,7 +221,7 @@ class AdminCatalogCsvController(ShopStaffPages):
         )
         return Response(
             buffer.getvalue().encode("utf-8"),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar adds "; charset=utf-8" to text types
             headers={
                 "Content-Disposition": 'attachment; filename="products.csv"',
                 "X-Products-Exported": str(report.products),

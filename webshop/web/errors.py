@@ -93,6 +93,16 @@ def _field_errors(exc: ValidationException) -> dict[str, str]:
     return errors
 
 
+def _unreadable_input(exc: ValidationException) -> str:
+    """What a shopper is told about input no page handler could take (Litestar's message, "Validation
+    failed for GET /?page=0", is for developers): which values, by name, and what to do."""
+    names = [name for name in _field_errors(exc) if name != "body"]
+    if not names:
+        return "We could not read what was sent. Go back, check it and try again."
+    listed = ", ".join(f"“{name}”" for name in names)
+    return f"This address has a value we cannot use ({listed}). Go back, or start again from the home page."
+
+
 def _api_problem(request: Request[Any, Any, Any], exc: Exception, status: int, detail: str) -> Response[Any]:
     extra: dict[str, Any] = {}
     title = None
@@ -172,6 +182,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return Redirect(target, status_code=HTTP_303_SEE_OTHER)
     if isinstance(exc, NotFoundException) and status == 404:
         detail = "We could not find that page."
+    if isinstance(exc, ValidationException) and status == 400:
+        detail = _unreadable_input(exc)
     if isinstance(exc, PermissionDeniedException):
         status = 403
     return error_page(request, status, detail)
