@@ -24,6 +24,12 @@ async def test_guest_adds_to_cart_and_sees_lines_and_totals(client, skus):
     assert re.search(r'id="cart-total"><strong>\$1,086.00<', page.text)
 
 
+async def test_a_lines_options_are_named_as_on_the_product_page(client, skus):
+    await add_to_cart(client, skus["AL-13"], 1)
+    page = (await client.get("/cart")).text
+    assert "Screen size: 13 inch" in page  # the picker's label, "Screen size", not the stored "screen size"
+
+
 async def test_adding_more_than_stock_says_only_n_left_and_changes_nothing(client, skus):
     response = await add_to_cart(client, skus["BC-1"], 5)
     assert response.status_code == 409
