@@ -130,6 +130,51 @@ async def test_product_page_shows_variant_picker_and_chosen_variant(client, skus
     assert 'id="variant-sku">AL-15<' in fragment.text
 
 
+async def test_variant_picker_reaches_a_variant_that_combines_with_few_options(client, alchemy, skus):
+    from webshop.db.engine import write_session
+    from webshop.db.models import Category, Product, Variant
+
+    options = [("13 inch", "8GB"), ("13 inch", "16GB"), ("15 inch", "8GB"), ("15 inch", "16GB"), ("17 inch", "32GB")]
+    async with write_session(alchemy) as session:
+        product = Product(
+            name="Laptop", slug="laptop", category=await session.get(Category, 1), option_groups=["screen", "memory"]
+        )
+        for position, (screen, memory) in enumerate(options):
+            sku = f"LP-{screen[:2]}-{memory}"
+            product.variants.append(
+                Variant(sku=sku, option_values=[screen, memory], price=1000, stock=3, position=position)
+            )
+        session.add(product)
+        await session.commit()
+        ids = {variant.sku: variant.id for variant in product.variants}
+
+    def shown(html: str) -> tuple[str, list[str], str, str]:
+        """The SKU shown, the selected options, the picker's ``from`` and the add-to-cart variant id."""
+        sku = re.search(r'id="variant-sku">([^<]+)<', html)
+        chosen = re.findall(r'<option value="([^"]+)" selected>', html)
+        came_from = re.search(r'<input type="hidden" name="from" value="([^"]+)">', html)
+        variant_id = re.search(r'name="variant_id" value="(\d+)"', html)
+        assert sku and came_from and variant_id
+        return sku[1], chosen, came_from[1], variant_id[1]
+
+    seventeen = ("LP-17-32GB", ["17 inch", "32GB"], "LP-17-32GB", str(ids["LP-17-32GB"]))
+    # On 13"/8GB the shopper picks 17 inch (or 32GB): 17"/32GB is shown, selects and cart agree.
+    for query in ("opt0=17+inch&opt1=8GB&from=LP-13-8GB", "opt0=13+inch&opt1=32GB&from=LP-13-8GB"):
+        assert shown((await client.get(f"/products/laptop?{query}")).text) == seventeen
+        fragment = await client.get(
+            f"/products/laptop?{query}", headers={"HX-Request": "true", "HX-Target": "variant-panel"}
+        )
+        assert "<html" not in fragment.text
+        assert shown(fragment.text) == seventeen
+        assert fragment.headers["HX-Push-Url"] == "/products/laptop?opt0=17%20inch&opt1=32GB"
+    # Back to 13 inch from 17"/32GB: 13 inch kept, the first such variant.
+    back = await client.get("/products/laptop?opt0=13+inch&opt1=32GB&from=LP-17-32GB")
+    assert shown(back.text)[:2] == ("LP-13-8GB", ["13 inch", "8GB"])
+    # An old link without ``from``: the most matches, then stock, then list order, as before.
+    old = await client.get("/products/laptop?opt0=17+inch&opt1=8GB")
+    assert shown(old.text) == ("LP-13-8GB", ["13 inch", "8GB"], "LP-13-8GB", str(ids["LP-13-8GB"]))
+
+
 async def test_low_stock_is_shown(client, skus):
     response = await client.get("/products/beta-camera")
     assert "Only 3 left" in response.text

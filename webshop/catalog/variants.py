@@ -270,26 +270,43 @@ class ProductVariants(ProductMixin):
             )
 
 
-def choose_variant(product: Product, chosen: dict[str, str], sku: str | None = None) -> Variant | None:
+def choose_variant(
+    product: Product, chosen: dict[str, str], sku: str | None = None, shown: str | None = None
+) -> Variant | None:
     """Pick the variant the shopper chose.
 
-    ``sku`` wins when it names one of the product's variants; otherwise the variant whose option
-    values match ``chosen`` (``{group: value}``) on the most groups, preferring one in stock; with no
-    choice at all, the first variant in stock (or the first).
+    Args:
+        product: The product, its ``variants`` in list order.
+        chosen: The picker's values, ``{group: value}`` (a group left out is not chosen).
+        sku: A SKU that picks its variant outright (when it is one of the product's).
+        shown: The SKU of the variant the picker showed before this choice (its ``from`` field), or
+            ``None`` (an old link): the groups whose chosen value differs from that variant's are the
+            ones the shopper just changed.
+
+    Returns:
+        ``sku``'s variant; otherwise the one matching the most changed groups (the shopper keeps the
+        value they just picked even where it exists only with other values), then the most chosen
+        groups, then in stock, then first in the list. An exact match always wins; with nothing chosen,
+        the first in stock (or the first). ``None`` for a product without variants.
     """
     variants = list(product.variants)
     if not variants:
         return None
-    if sku:
-        for variant in variants:
-            if variant.sku == sku:
-                return variant
+    by_sku = {variant.sku: variant for variant in variants}
+    if sku in by_sku:
+        return by_sku[sku]
     groups = product.option_groups or []
+    before = by_sku[shown].options(groups) if shown in by_sku else chosen
+    changed = {g: v for g, v in chosen.items() if before.get(g) != v}
 
-    def score(variant: Variant) -> tuple[int, int, int]:
+    def score(variant: Variant) -> tuple[int, int, int, int]:
         options = variant.options(groups)
-        matches = sum(1 for g, v in chosen.items() if options.get(g) == v)
-        return (matches, 1 if variant.stock > 0 else 0, -variants.index(variant))
+        return (
+            sum(1 for g, v in changed.items() if options.get(g) == v),
+            sum(1 for g, v in chosen.items() if options.get(g) == v),
+            1 if variant.stock > 0 else 0,
+            -variants.index(variant),
+        )
 
     return max(variants, key=score)
 

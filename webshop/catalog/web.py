@@ -12,7 +12,7 @@ from webshop.catalog.products import ProductService
 from webshop.catalog.query import CatalogQuery, parse_price
 from webshop.catalog.variants import choose_variant, option_choices
 from webshop.deps import ProductsDep, SettingsDep
-from webshop.web.responses import page_or_fragment
+from webshop.web.responses import page_or_fragment, route_url
 
 Page = Annotated[int | None, QueryParameter(ge=1, le=100_000)]
 Price = Annotated[str | None, QueryParameter(max_length=20)]
@@ -108,7 +108,9 @@ async def render_product(
 ) -> Template:
     """Render a product page (or its variant panel for htmx), optionally with an add-to-cart error.
 
-    Option values come from ``opt0``, ``opt1``, ... query parameters, one per option group.
+    Option values come from ``opt0``, ``opt1``, ... query parameters, one per option group; the
+    picker's ``from`` parameter is the SKU of the variant it showed (see ``choose_variant``). The
+    picker's panel pushes the URL of the variant it shows (``HX-Push-Url``), not the one it asked for.
 
     Raises:
         NotFound: no visible product has ``slug``.
@@ -117,12 +119,12 @@ async def render_product(
     request.state.shop_directory = shops
     groups = product.option_groups or []
     chosen = {group: value for index, group in enumerate(groups) if (value := request.query_params.get(f"opt{index}"))}
-    variant = choose_variant(product, chosen, sku)
+    variant = choose_variant(product, chosen, sku, shown=request.query_params.get("from"))
     trail = _category_trail(categories, product.category_id)
     # The page's product parts are rendered once per catalog version, chosen variant and stock
     # levels (templates/catalog/product.html); a page with an add-to-cart error is not cached.
     page_key = None if error or render_key is None else (render_key, variant.id if variant else None)
-    return page_or_fragment(
+    response = page_or_fragment(
         request,
         "catalog/product.html",
         {"variant-panel": "catalog/_variant.html"},
@@ -139,6 +141,10 @@ async def render_product(
         status_code=status_code,
         page_key=_whole_page_key(request, page_key),
     )
+    if variant is not None and response.template_name == "catalog/_variant.html":
+        query = {f"opt{index}": value for index, value in enumerate(variant.option_values)}
+        response.headers["HX-Push-Url"] = route_url(request, "product", slug=product.slug, query=query)
+    return response
 
 
 def _whole_page_key(request: Request[Any, Any, Any], page_key: Any) -> Any:
