@@ -223,3 +223,35 @@ async def test_sigterm_lets_requests_in_flight_finish(db_url: str, alchemy, tmp_
     log = server.log
     assert "Traceback" not in log, log[-3000:]
     assert "graceful shutdown 30 s" in log
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_head_is_answered_without_an_error_in_the_server_log(db_url: str, alchemy, tmp_path: Path):
+    """``curl -I`` (an uptime monitor) on pages, the sitemap and the API: the GET's status and headers, no
+    body, and nothing in the log. The app handles HEAD as GET (webshop/web/head.py); uvicorn must still
+    see HEAD when the answer goes out, or it expects ``Content-Length`` bytes of body, logs a traceback
+    (``Response content shorter than Content-Length``) and closes the connection."""
+    await seed_catalog(alchemy)
+    dropped = None
+    with serve(shop_env(db_url, tmp_path), tmp_path, "--no-migrate", workers=1) as server:
+        # One connection for all: a HEAD answered with stray body bytes would spoil the GET after it.
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            for path in ("/", "/products/beta-camera", "/sitemap.xml", "/api/products"):
+                try:
+                    head, got = await client.head(path), await client.get(path)
+                except httpx.TransportError as error:
+                    dropped = f"the connection was dropped after HEAD {path}: {error!r}"
+                    break
+                assert (head.status_code, got.status_code) == (200, 200), path
+                assert head.content == b"", path
+                assert head.headers["content-type"] == got.headers["content-type"], path
+                assert head.headers["content-length"] == got.headers["content-length"], path
+                assert int(head.headers["content-length"]) > 0, path
+    # Read after the server stopped: the error is logged once the answer has gone out.
+    errors = [
+        line
+        for line in server.log.splitlines()
+        if "Exception in ASGI application" in line or "Response content shorter" in line
+    ]
+    assert not errors, "\n".join(errors)
+    assert dropped is None, dropped
