@@ -83,6 +83,15 @@ async def test_change_quantity_remove_and_empty(client, skus):
     assert "Your cart is empty" in (await client.get("/cart")).text
 
 
+async def test_a_refused_quantity_is_shown_again_beside_its_message(client, skus):
+    refused = await add_to_cart(client, skus["DC-1"], 150)  # without JavaScript: the product page again
+    assert refused.status_code == 422
+    assert "Choose a quantity from 1 to 99." in refused.text
+    assert re.search(r'<input type="number" id="quantity" name="quantity" value="150"', refused.text)
+    fresh = (await client.get("/products/delta-chair")).text  # a fresh page starts at 1
+    assert re.search(r'<input type="number" id="quantity" name="quantity" value="1"', fresh)
+
+
 async def test_quantity_zero_removes_and_bad_quantity_is_refused(client, skus):
     await add_to_cart(client, skus["DC-1"], 1)
     line = int(re.search(r'id="line-(\d+)"', (await client.get("/cart")).text).group(1))

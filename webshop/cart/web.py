@@ -197,6 +197,7 @@ class CartController(Controller):
             variant.product.slug,
             sku=variant.sku,
             error=exc.detail,
+            quantity=data.quantity,
             status_code=exc.status_code,
         )
 

@@ -104,9 +104,11 @@ async def render_product(
     *,
     sku: str | None = None,
     error: str | None = None,
+    quantity: int | None = None,
     status_code: int = 200,
 ) -> Template:
-    """Render a product page (or its variant panel for htmx), optionally with an add-to-cart error.
+    """Render a product page (or its variant panel for htmx), optionally with an add-to-cart error and
+    the quantity that was refused (shown again in the form, so the shopper sees what to correct).
 
     Option values come from ``opt0``, ``opt1``, ... query parameters, one per option group; the
     picker's ``from`` parameter is the SKU of the variant it showed (see ``choose_variant``). The
@@ -136,6 +138,7 @@ async def render_product(
             "brand": ", ".join(product.facet_values("brand")),
             "seller": shops.seller(product.shop_id),
             "cart_error": error,
+            "quantity": quantity,
             "page_key": page_key,
         },
         status_code=status_code,
