@@ -41,7 +41,8 @@ from webshop.tax.service import TaxRateService
 from webshop.webhooks.service import WebhookService
 
 UserRequest: TypeAlias = Request[User, Any, Any]
-"""A request behind the bearer token: ``request.user`` is the signed-in ``User``."""
+"""A request behind a sign-in (a bearer token, or the session on the admin pages): ``request.user`` is the
+signed-in ``User``."""
 TokenRequest: TypeAlias = Request[User, Token, Any]
 """``UserRequest`` with its decoded access token as ``request.auth`` (signing out revokes it)."""
 

@@ -149,7 +149,7 @@ class ImportStep:
 
     A plain class, not a dataclass: Litestar resolves the type hints of a dataclass dependency's fields,
     and those of ``Settings``'s groups do not resolve outside ``webshop.config`` (a ``NameError`` at
-    start-up). The page dependencies that hold only services (``ShopPage``, ``EndpointPage``) can be
+    start-up). The page dependencies that hold no ``Settings`` (``ShopPage``, ``EndpointPage``) can be
     dataclasses.
 
     Attributes:

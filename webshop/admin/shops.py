@@ -268,7 +268,7 @@ class AdminShopController(ShopStaffPages):
         self, request: AdminRequest, shop_id: FromPath[int], data: FormFields, shop_page: ShopPageDep
     ) -> Any:
         """Save the shop's profile; bad input shows the page again with the messages (422)."""
-        form = ShopForm.of(await shop_page.shops_service.get_for(request.user, shop_id))
+        form: ShopForm | None = None  # a refused post shows what was typed; ``render`` reads the shop itself
         try:
             form = read_form(ShopForm, data)
             shop = await shop_page.shops_service.update_shop(request.user, shop_id, form.values(keep_slug=True))

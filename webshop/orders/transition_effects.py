@@ -1,5 +1,6 @@
-"""What an order's status change does besides the status (``OrderService.transition``): a cancelled or
-wholly refunded order's unshipped stock goes back, and a shipped order ships every shop's part.
+"""Two of the effects of an order's status change (``OrderService.transition``, which also releases
+promotion uses, audits, and queues the e-mail and the webhook): a cancelled or wholly refunded order's
+unshipped stock goes back, and a shipped order ships every shop's part.
 
 Both run in the caller's transaction, so they commit or roll back with the status change itself.
 """

@@ -196,8 +196,7 @@ class AdminWebhookController(AdminPages):
             form = WebhookForm.read(data)
             await webhooks.update_endpoint(request.user, webhook_id, form.values(new=False))
         except DomainError as exc:
-            form = getattr(exc, "form", form) or WebhookForm.of(await webhooks.get_endpoint(webhook_id))
-            return await endpoint_page.render(webhook_id, form=form, error=exc)
+            return await endpoint_page.render(webhook_id, form=getattr(exc, "form", form), error=exc)
         return flash_see_other(request, "Saved the endpoint.", "admin_webhook", webhook_id=webhook_id)
 
     @post("/{webhook_id:int}/enable", name="admin_webhook_enable", media_type=MediaType.HTML)
