@@ -32,7 +32,10 @@ async def test_a_customer_deletes_their_account_with_their_password(client, app,
 
     wrong = await post(client, "/account/delete", {"password": "not my password"}, token_from="/account")
     assert wrong.status_code == 403
+    # What happened above the form, which field is wrong beside it (each said once).
     assert "This is not your password: your account was not deleted." in text_of(wrong.text)
+    assert wrong.text.count("This is not your password") == 2
+    assert '<p class="field-error" id="password-error">This is not your password.</p>' in wrong.text
     assert (await client.get("/account", follow_redirects=False)).status_code == 200  # still signed in
 
     done = await post(client, "/account/delete", {"password": PASSWORD}, token_from="/account")

@@ -323,6 +323,16 @@ async def test_dry_run_lists_what_would_change_and_writes_nothing_until_confirme
     assert events[0].actor_email == "boss@example.com"
 
 
+async def test_the_preview_and_report_addresses_lead_back_to_the_form(admin):
+    """The address bar keeps ``/preview`` (and, with htmx, the report's too); a reload, Back or the
+    history asks for it with GET, which leads to the import form instead of a 405 page."""
+    for path in ("/admin/catalog-csv/preview", "/admin/catalog-csv/import"):
+        response = await admin.get(path, follow_redirects=False)
+        assert (response.status_code, response.headers["location"]) == (303, "/admin/catalog-csv")
+        page = await admin.get(path)
+        assert page.status_code == 200 and "Import and export" in page.text
+
+
 async def test_confirm_applies_exactly_the_previewed_file(admin, alchemy):
     content = EDITED.format(header=",".join(COLUMNS)).encode()
     form = confirm_form((await preview(admin, content)).text)
@@ -423,6 +433,8 @@ ROUTES = [
     ("GET", "/admin/catalog-csv/export"),
     ("POST", "/admin/catalog-csv/preview"),
     ("POST", "/admin/catalog-csv/import"),
+    ("GET", "/admin/catalog-csv/preview"),
+    ("GET", "/admin/catalog-csv/import"),
 ]
 FORMS = {
     "/admin/categories": {"name": "Sneaky", "parent_id": ""},

@@ -22,6 +22,27 @@ async def test_guest_adds_to_cart_and_sees_lines_and_totals(client, skus):
     # 20 % standard rate on the goods ($180.00) and on the cheapest shipping, $5.00 ($1.00)
     assert re.search(r'id="cart-tax">\$181.00<', page.text)
     assert re.search(r'id="cart-total"><strong>\$1,086.00<', page.text)
+    # One rate: one tax line that names it, not a rate line and then the same sum again as "Tax".
+    assert "<dt>Tax 20% on $905.00</dt>" in page.text
+    assert "tax-line" not in page.text and "<dt>Tax</dt>" not in page.text
+
+
+async def test_two_tax_rates_show_a_line_each_and_their_sum(client, alchemy, skus):
+    from sqlalchemy import update
+
+    from webshop.db.engine import write_session
+    from webshop.db.models import Variant
+
+    async with write_session(alchemy) as session:
+        await session.execute(update(Variant).where(Variant.id == skus["DC-1"]).values(tax_category="reduced"))
+        await session.commit()
+    await add_to_cart(client, skus["BC-1"], 1)
+    await add_to_cart(client, skus["DC-1"], 1)
+    page = (await client.get("/cart")).text
+    lines = re.findall(r'<dt class="muted">(Tax [^<]+)</dt><dd class="muted tax-line">([^<]+)<', page)
+    assert [label for label, _ in lines] == ["Tax 10% on $89.00", "Tax 20% on $455.00"], lines
+    total = sum(int(amount.strip("$").replace(".", "")) for _, amount in lines)
+    assert re.search(rf'<dt>Tax</dt><dd id="cart-tax">\${total // 100}.{total % 100:02d}<', page), page
 
 
 async def test_a_lines_options_are_named_as_on_the_product_page(client, skus):

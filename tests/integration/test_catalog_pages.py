@@ -101,7 +101,13 @@ async def test_pagination_has_shareable_links(client, alchemy, skus, settings):
     third = await client.get("/?sort=price&page=3")
     assert len(names(third.text)) == 2
     beyond = await client.get("/?sort=price&page=9")
+    # A page past the last says so, links the last page, and is a 404 (not an empty page to index).
+    assert beyond.status_code == 404
     assert "There is no page 9" in beyond.text
+    assert 'href="/?sort=price&amp;page=3">Last page (3)</a>' in beyond.text
+    assert "Page 9 of 3" not in beyond.text
+    fragment = await client.get("/?sort=price&page=9", headers={"HX-Request": "true", "HX-Target": "catalog-results"})
+    assert fragment.status_code == 404 and "There is no page 9" in fragment.text
 
 
 async def test_htmx_search_returns_only_the_results_fragment(client, skus):

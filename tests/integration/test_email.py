@@ -409,6 +409,9 @@ async def test_order_confirmation_and_shipping_notification(client, alchemy, inb
         assert "$178.00" in body  # subtotal of 2 × $89.00
         assert f"{BASE}/orders/{number}" in body
     assert "Ada Lovelace" in text and "12 Analytical Way" in html
+    # One tax rate: one line that names it (goods and $5.00 shipping at 20 %), not that line and "Tax" again.
+    assert "Tax 20% on $183.00: $36.60" in text and "\nTax: " not in text, text
+    assert html.count("$36.60") == 1 and ">Tax<" not in html, html
 
     async with write_session(alchemy) as session:
         await UserService(session=session).register(

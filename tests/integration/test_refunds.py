@@ -200,6 +200,10 @@ async def test_the_api_refunds_an_amount_once_per_key_and_refuses_too_much_wrong
     )
     assert len(await read(alchemy, Refund)) == 1
     assert await refunded_by_provider(alchemy, order.payment_reference) == 5000
+    # The shopper's order page lists it as an amount with no items.
+    await sign_in(client, CUSTOMER)
+    shopper_page = text_of((await client.get("/orders/WS-REF2")).text)
+    assert f"$50.00 No items: an amount only Late Refunded {body['credit_note']}" in shopper_page, shopper_page
 
 
 async def test_concurrent_refunds_never_take_more_than_was_paid(client, admin_id, alchemy, settings, skus):

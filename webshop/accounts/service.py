@@ -489,7 +489,7 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         await throttle.check(user, user.email)
         if not (await verify_password(user.password_hash, password)).ok:
             await throttle.failed(self.repository.session, user, user.email, attempt="current_password")
-            raise PermissionDenied(WRONG_PASSWORD, field_errors={"password": WRONG_PASSWORD})
+            raise PermissionDenied(WRONG_PASSWORD, field_errors={"password": "This is not your password."})
         return await self.erase(user.id, actor=user)
 
     async def order_figures(self, user_id: int, currency: str) -> tuple[int, int, int]:

@@ -35,7 +35,8 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
-from litestar.response import Template
+from litestar.plugins.htmx import HXLocation
+from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.admin import SHOP_STAFF_DEPENDENCIES, ShopStaffPages
@@ -51,6 +52,7 @@ from webshop.db.models import User
 from webshop.deps import AuditDep, SettingsDep, ShopsDep
 from webshop.shops.scope import admin_scope
 from webshop.web.forms import Form
+from webshop.web.responses import see_other_to
 
 MAX_CSV_BYTES = 16 * 1024 * 1024
 """Largest CSV an admin may upload (16 MB: about 30,000 products)."""
@@ -229,6 +231,12 @@ class AdminCatalogCsvController(ShopStaffPages):
                 "Cache-Control": "no-store",
             },
         )
+
+    @get(["/preview", "/import"], name="admin_catalog_csv_start_again", include_in_schema=False)
+    async def start_again(self, request: AdminRequest) -> Redirect | HXLocation:
+        """A preview or a report is the answer to a post; its address in the address bar (kept by a
+        reload, Back or history) holds nothing to show again, so it leads to the import form (303)."""
+        return see_other_to(request, "admin_catalog_csv")
 
     @post(
         "/preview",

@@ -300,6 +300,12 @@ class CatalogPage:
     """``(cache scope, query key)`` while the catalog version is known: the key of this page's rendered
     HTML in the per-process cache (``webshop.web.templating.cached_fragment``); ``None`` otherwise."""
 
+    @property
+    def status_code(self) -> int:
+        """The HTTP status of the page that shows these results: 404 for a page past the last one (it
+        lists nothing and says which pages exist: a soft 404 would be indexed as an empty page), else 200."""
+        return 404 if self.page > self.pages else 200
+
 
 def visible_products() -> Any:
     """SQL condition for products a shopper may see: active, not soft-deleted, and sold by a trading

@@ -83,6 +83,7 @@ class CatalogController(Controller):
             "catalog/index.html",
             {"catalog-results": "catalog/_results_fragment.html"},
             {"result": result, "query": query, "sorts": query.sorts},
+            status_code=result.status_code,
         )
 
     @get("/products/{slug:str}", name="product", media_type=MediaType.HTML)

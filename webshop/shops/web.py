@@ -57,4 +57,5 @@ class ShopsController(Controller):
                 # The catalog's HTML for this query is kept apart from the main catalog's (other URLs).
                 "html_key": None if result.cache_key is None else (result.cache_key, "shop"),
             },
+            status_code=result.status_code,
         )
