@@ -12,7 +12,6 @@ import msgspec
 from litestar import MediaType, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
-from litestar.plugins.flash import flash
 from litestar.response import Template
 from sqlalchemy import select
 
@@ -26,7 +25,6 @@ from webshop.deps import CategoriesDep, PromotionsDep, SettingsDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.promotions.service import PromotionInput, PromotionPatch
 from webshop.web.forms import FormFields, read_form, with_lists
-from webshop.web.responses import see_other_to
 
 KINDS = (("percentage", "Percentage off"), ("fixed_amount", "Fixed amount off"), ("free_shipping", "Free shipping"))
 
@@ -268,7 +266,6 @@ class AdminPromotionController(AdminPages):
         promotion = await promotions.service.get_promotion(promotion_id)
         name = promotion.name
         if await promotions.service.delete_promotion(request.user, promotion_id):
-            flash(request, f"Deleted the promotion “{name}”.", "success")
-        else:
-            flash(request, f"“{name}” was used by orders, so it is withdrawn (inactive) instead of deleted.", "info")
-        return see_other_to(request, "admin_promotions")
+            return flash_see_other(request, f"Deleted the promotion “{name}”.", "admin_promotions")
+        withdrawn = f"“{name}” was used by orders, so it is withdrawn (inactive) instead of deleted."
+        return flash_see_other(request, withdrawn, "admin_promotions", category="info")

@@ -324,10 +324,11 @@ def tax_rates(name: str, raw: str, context: Context) -> dict[str, int]:
 
 def log_format(name: str, raw: str, context: Context) -> str:
     """``console`` or ``json``; empty: ``json`` in production, else ``console``."""
-    value = raw.lower() or ("json" if context.production else "console")
-    if value not in {"console", "json"}:
-        raise SettingsError(f"{name} must be console or json, got {value!r}")
+    value: str = _log_format(name, raw or ("json" if context.production else "console"), context)
     return value
+
+
+_log_format = one_of("console", "json")
 
 
 def log_level(name: str, raw: str, context: Context) -> str:

@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from webshop.api.controllers import AdminApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, INT_MAX, IdempotencyKey, Money, PathId, money
 from webshop.db.models import Refund, User
@@ -22,7 +23,6 @@ from webshop.deps import OrdersDep
 from webshop.orders.refund_rules import REASON_MAX
 from webshop.orders.refunds import RefundRow, RefundService
 from webshop.orders.service import OrderService
-from webshop.security.jwt import BEARER, api_admin
 from webshop.text import Line
 
 
@@ -108,13 +108,11 @@ def api_refund_key(admin_id: int, key: str) -> str:
     return whole if len(whole) <= 120 else f"api-{admin_id}-{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-class RefundApiController(Controller):
+class RefundApiController(AdminApiController):
     """An order's refunds: admins only (a customer gets 403)."""
 
     path = "/api/orders/{order_id:int}/refunds"
     tags = ["orders"]
-    security = BEARER
-    guards = [api_admin]
 
     @get("", operation_id="listOrderRefunds", responses=problems(400, 401, 403, 404))
     async def list_refunds(

@@ -113,23 +113,33 @@ def api_auth(security: SecuritySettings, alchemy: ShopAlchemyConfig) -> BearerAu
     )
 
 
-def api_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: the bearer token's user must be an admin (the role is read from the database, not the token).
+def guarded_user(connection: ASGIConnection[Any, Any, Any, Any]) -> User | None:
+    """The bearer token's user, for a role guard to check; ``None`` for ``OPTIONS``, which passes every
+    guard: it only lists the path's methods and changes nothing (RFC 9110 §9.3.7), so no path of the API
+    needs a token for it, whether the guard sits on a route or on its controller (whose automatic
+    ``OPTIONS`` handler inherits it).
 
-    ``OPTIONS`` passes: it only lists the path's methods and changes nothing (RFC 9110 §9.3.7), so no
-    path of the API needs a token for it, whether the guard sits on a route or on its controller (whose
-    automatic ``OPTIONS`` handler inherits it).
+    Raises:
+        NotAuthorizedException: no bearer token (401).
+    """
+    if connection.scope.get("method") == "OPTIONS":
+        return None
+    user: User | None = connection.scope.get("user")
+    if user is None:
+        raise NotAuthorizedException("A bearer token is required.")
+    return user
+
+
+def api_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: the bearer token's user must be an admin (the role is read from the database, not the token);
+    ``OPTIONS`` passes (``guarded_user``).
 
     Raises:
         NotAuthorizedException: no bearer token (401).
         PermissionDeniedException: the user is a customer (403).
     """
-    if connection.scope.get("method") == "OPTIONS":
-        return
-    user = connection.scope.get("user")
-    if user is None:
-        raise NotAuthorizedException("A bearer token is required.")
-    if not user.is_admin:
+    user = guarded_user(connection)
+    if user is not None and not user.is_admin:
         raise PermissionDeniedException("This operation is for shop administrators.")
 
 

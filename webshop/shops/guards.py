@@ -15,6 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from webshop.security.jwt import guarded_user
 from webshop.shops.service import ShopService
 
 if TYPE_CHECKING:
@@ -31,21 +32,15 @@ async def runs_a_shop(connection: ASGIConnection[Any, Any, Any, Any], user: Any)
 
 
 async def api_shop_staff(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: the bearer token's user must be an admin or a member of a shop.
-
-    ``OPTIONS`` passes, as in ``webshop.security.jwt.api_admin``: it only lists the path's methods and
-    changes nothing (RFC 9110 §9.3.7), and a controller's automatic ``OPTIONS`` handler inherits its guards.
+    """Guard: the bearer token's user must be an admin or a member of a shop; ``OPTIONS`` passes
+    (``webshop.security.jwt.guarded_user``).
 
     Raises:
         NotAuthorizedException: no token (401).
         PermissionDeniedException: a customer who runs no shop (403).
     """
-    if connection.scope.get("method") == "OPTIONS":
-        return
-    user = connection.scope.get("user")
-    if user is None:
-        raise NotAuthorizedException("A bearer token is required.")
-    if not await runs_a_shop(connection, user):
+    user = guarded_user(connection)
+    if user is not None and not await runs_a_shop(connection, user):
         raise PermissionDeniedException("This operation is for shop administrators and shop members.")
 
 

@@ -8,28 +8,26 @@ shops' only, as on the ``/admin/stock`` page.
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.params import QueryParameter
 
+from webshop.api.controllers import ShopStaffApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX
 from webshop.db.models import User
 from webshop.deps import ShopsDep, StockDep
-from webshop.security.jwt import BEARER
-from webshop.shops.guards import api_shop_staff
 from webshop.shops.scope import admin_scope
 from webshop.stock.schemas import BandName, StockHealthOut, stock_health_out
 from webshop.stock.service import StockLevel
 
 
-class StockApiController(Controller):
+class StockApiController(ShopStaffApiController):
     """Stock health for admins and shop members."""
 
     path = "/api/stock"
     tags = ["Stock"]
-    security = BEARER
 
-    @get("/health", operation_id="getStockHealth", guards=[api_shop_staff], responses=problems(400, 401, 403, 404))
+    @get("/health", operation_id="getStockHealth", responses=problems(400, 401, 403, 404))
     async def health(
         self,
         request: Request[User, Any, Any],
