@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+MAX_AMOUNT = 2_000_000_000
+"""The largest amount (minor units) of a promotion, a minimum subtotal or a shipping price, and the largest
+count (uses of a promotion): what their API fields accept and the admin's forms check, below
+PostgreSQL's ``integer`` limit (2**31 - 1)."""
+
 # Minor-unit exponents for the currencies we expect (ISO 4217); two decimals otherwise.
 _EXPONENT = {"JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3}
 _SYMBOL = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}

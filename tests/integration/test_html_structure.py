@@ -18,7 +18,7 @@ from tests.conftest import BASE_URL
 from tests.factories import make_order, make_user
 from tests.page_tree import Element, form_fields, nested_forms, parse
 from tests.shopper import add_to_cart, choose_address_and_shipping, place, register, review, sign_in
-from webshop.db.models import Category, Product, Shop, UserRole
+from webshop.db.models import Category, Product, ShippingZone, Shop, UserRole
 
 SHOPPER_EMAIL = "ada@example.com"
 ADMIN_EMAIL = "owner@example.com"
@@ -39,6 +39,7 @@ async def ids(alchemy, skus) -> dict[str, int]:
             "product": await session.scalar(select(Product.id).where(Product.slug == "zeta-shoe")),
             "category": await session.scalar(select(Category.id).where(Category.slug == "electronics")),
             "shop": await session.scalar(select(Shop.id).where(Shop.is_default.is_(True))),
+            "zone": await session.scalar(select(ShippingZone.id).order_by(ShippingZone.id).limit(1)),
         }
 
 
@@ -48,7 +49,8 @@ async def shopper_pages(client: AsyncTestClient, skus: dict[str, int]) -> dict[s
 
     async def visit(path: str, **headers: str) -> None:
         response = await client.get(path, headers=headers)
-        assert response.status_code == 200, f"{path}: {response.status_code}"
+        expected = 404 if path == "/?page=2" else 200  # the small catalog has one page: "There is no page 2"
+        assert response.status_code == expected, f"{path}: {response.status_code}"
         pages[path + (" (htmx)" if headers else "")] = response.text
 
     await register(client, SHOPPER_EMAIL, "Ada")
@@ -88,6 +90,13 @@ async def admin_pages(client: AsyncTestClient, ids: dict[str, int]) -> dict[str,
         "/admin/shops/new",
         f"/admin/shops/{ids['shop']}",
         "/admin/catalog-csv",
+        "/admin/promotions",
+        "/admin/promotions/new",
+        "/admin/shipping-zones",
+        f"/admin/shipping-zones/{ids['zone']}",
+        "/admin/tax-rates",
+        "/admin/invoices",
+        "/admin/webhooks",
     ]
     pages = {}
     for path in paths:
@@ -103,9 +112,31 @@ async def test_no_form_is_nested_in_another_on_any_page(client, app, skus, ids):
     async with AsyncTestClient(app=app, base_url=BASE_URL) as guest:
         for path in SIGNED_OUT_PAGES:
             pages[f"{path} (signed out)"] = (await guest.get(path)).text
-    assert len(pages) == 38
+    assert len(pages) == 45
     nested = {path: found for path, html in pages.items() if (found := nested_forms(html))}
     assert nested == {}, f"a <form> inside a <form> (the browser drops the inner one): {nested}"
+
+
+async def test_ids_are_unique_and_every_label_names_a_field_on_every_page(client, app, skus, ids):
+    """Two elements with one id leave a label (and ``aria-describedby``) naming the first only: the
+    shipping zone page once gave its zone name field and its new method's name field the same id, so
+    "Zone name" labelled the method's field."""
+    pages = await shopper_pages(client, skus)
+    pages.update(await admin_pages(client, ids))
+    problems = {}
+    for path, html in pages.items():
+        document = parse(html)
+        seen: dict[str, int] = {}
+        for element in document.iter():
+            if element_id := element.attrs.get("id"):
+                seen[element_id] = seen.get(element_id, 0) + 1
+        repeated = sorted(i for i, n in seen.items() if n > 1)
+        unlabelled = sorted(
+            f for label in document.find_all("label") if (f := label.attrs.get("for")) and f not in seen
+        )
+        if repeated or unlabelled:
+            problems[path] = {"repeated ids": repeated, "labels for no element": unlabelled}
+    assert problems == {}
 
 
 def _card_add_forms(document: Element) -> list[Element]:

@@ -140,6 +140,30 @@ async def test_api_json_bodies_are_decoded_by_strict_types(client, alchemy, skus
     assert response.json()["variants"][0]["price"]["amount"] == 12900
 
 
+async def test_api_a_body_that_says_it_is_not_json_is_415_and_changes_nothing(client, alchemy, skus):
+    """RFC 9110 §15.5.16: the server refuses a body in a media type it does not take, and says which
+    it takes (``Accept-Post``/``Accept-Patch``); a body with no ``Content-Type`` is read as JSON."""
+    headers = await admin_bearer(client, alchemy)
+    product = b'{"name": "Trail Shoe", "variants": [{"sku": "TS-1", "price": 12900}]}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml; charset=utf-8"):
+        response = await client.post(
+            "/api/products", content=product, headers={**headers, "Content-Type": content_type}
+        )
+        assert response.status_code == 415, (content_type, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["accept-post"] == "application/json"
+        assert "Send the body as JSON (Content-Type: application/json)" in response.json()["detail"]
+    patched = await client.patch(
+        "/api/products/1", content=b'{"name": "X"}', headers={**headers, "Content-Type": "text/plain"}
+    )
+    assert patched.status_code == 415 and patched.headers["accept-patch"] == "application/json"
+    assert await count(alchemy, Product, Product.name.in_(["Trail Shoe", "X"])) == 0
+    charset = await client.post(
+        "/api/products", content=product, headers={**headers, "Content-Type": "application/json; charset=utf-8"}
+    )
+    assert charset.status_code == 201, charset.text
+
+
 # --- the pages --------------------------------------------------------------------------------------
 
 

@@ -282,6 +282,30 @@ async def test_shipping_zone_and_method_pages(admin, alchemy):
         assert await session.scalar(select(ShippingZone).where(ShippingZone.name == "France")) is None
 
 
+async def test_the_forms_refuse_what_the_api_refuses_too_large_amounts_and_counts(admin, alchemy):
+    """The pages check the same upper limits as the API's fields (at most $20,000,000.00 and 2,000,000,000
+    uses), so nothing is stored that the API would refuse or PostgreSQL's ``integer`` could not hold."""
+    promotion = {"name": "Huge", "kind": "fixed_amount", "value": "99999999999", "active": "on"}
+    refused = await post(
+        admin,
+        "/admin/promotions/new",
+        {**promotion, "min_subtotal": "99999999999", "usage_limit": "9999999999"},
+        token_from="/admin/promotions/new",
+    )
+    assert refused.status_code == 422
+    text = text_of(refused.text)
+    assert text.count("Enter a price of at most $20,000,000.00.") == 2, text
+    assert "The usage limit: enter a whole number of at most 2,000,000,000." in text
+    assert 'value="99999999999"' in refused.text  # what was typed stays
+    zone_path = "/admin/shipping-zones/1"
+    method = {"name": "Dear", "code": "dear", "kind": "flat", "price": "99999999999", "active": "on"}
+    too_dear = await post(admin, f"{zone_path}/methods", method, token_from=zone_path)
+    assert too_dear.status_code == 422 and "Enter a price of at most $20,000,000.00." in text_of(too_dear.text)
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(Promotion).where(Promotion.name == "Huge")) is None
+        assert await session.scalar(select(ShippingMethod).where(ShippingMethod.code == "dear")) is None
+
+
 async def test_shipping_zones_api(client, admin_id):
     headers = await admin_api(client)
     zones = (await client.get("/api/shipping-zones", headers=headers)).json()

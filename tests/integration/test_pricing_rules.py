@@ -311,6 +311,37 @@ async def test_a_code_used_up_between_review_and_payment_is_told_and_not_charged
     assert "This code has been used up." in cart
 
 
+async def test_a_code_switched_off_after_it_was_applied_is_named_on_the_review_and_removed_there(client, alchemy, skus):
+    promotion_id = await promotion(alchemy, name="Five", code="FIVE")
+    await ready_to_pay(client, "five@example.com", skus["DC-1"], 1)
+    await post(client, "/cart/promotion-code", {"code": "FIVE"}, token_from="/cart")
+    async with write_session(alchemy) as session:  # the shop switches the promotion off meanwhile
+        await session.execute(update(Promotion).where(Promotion.id == promotion_id).values(active=False))
+        await session.commit()
+    page = await client.get("/checkout/review")
+    text = text_of(page.text)
+    # The review says why, instead of offering a "Place order" that is refused each time.
+    assert "The code FIVE cannot be used: This code is no longer valid." in text, text
+    assert 'id="place-order"' not in page.text
+    removed = await post(client, "/checkout/promotion-code/remove", {}, token_from="/checkout/review")
+    assert (removed.status_code, removed.headers["location"]) == (303, "/checkout/review")
+    again = await client.get("/checkout/review")
+    assert 'id="place-order"' in again.text and "FIVE" not in text_of(again.text)
+    assert "Remove code" not in text_of((await client.get("/cart")).text)  # the cart has no code now
+    # A refused order leaves /checkout/place in the address bar; Back or a reload asks it with GET.
+    back = await client.get("/checkout/place", follow_redirects=False)
+    assert (back.status_code, back.headers["location"]) == (303, "/checkout/review")
+
+
+async def test_an_unknown_code_is_told_apart_from_one_switched_off(client, alchemy, skus):
+    await promotion(alchemy, name="Old", code="OLD", active=False)
+    await add_to_cart(client, skus["DC-1"], 1)
+    old = await post(client, "/cart/promotion-code", {"code": "OLD"}, token_from="/cart")
+    assert "This code is no longer valid." in text_of(old.text)
+    unknown = await post(client, "/cart/promotion-code", {"code": "NOPE"}, token_from="/cart")
+    assert "We do not know this code. Check it and try again." in text_of(unknown.text)
+
+
 async def test_cancel_gives_the_use_back_once(client, alchemy, skus):
     promotion_id = await promotion(alchemy, name="Once", code="ONCE", usage_limit=1)
     form = await ready_to_pay(client, "once@example.com", skus["DC-1"], 1)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 from tests.api_user import assert_problem, token_pair
 from tests.factories import audit_events, ledger_ok, make_order, make_user, stock
 from tests.integration.conftest import ADMIN_EMAIL
+from tests.integration.test_invoices import text_of_pdf
 from tests.shopper import csrf, post, sign_in, text_of
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
@@ -204,6 +205,29 @@ async def test_the_api_refunds_an_amount_once_per_key_and_refuses_too_much_wrong
     await sign_in(client, CUSTOMER)
     shopper_page = text_of((await client.get("/orders/WS-REF2")).text)
     assert f"$50.00 No items: an amount only Late Refunded {body['credit_note']}" in shopper_page, shopper_page
+
+
+async def test_the_api_gives_the_ids_a_line_refund_and_its_credit_note_are_asked_by(
+    client, admin_id, alchemy, settings, skus
+):
+    headers = await admin_api(client, alchemy)
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-REF9", {"DC-1": 2, "EP-1": 1})
+    lines = (await client.get(f"/api/orders/{order.id}", headers=headers)).json()["lines"]
+    chair = next(line for line in lines if line["sku"] == "DC-1")
+    refunded = await client.post(
+        f"/api/orders/{order.id}/refunds",
+        json={"lines": [{"order_line_id": chair["id"], "quantity": 1}]},
+        headers={**headers, "Idempotency-Key": "ids"},
+    )
+    assert refunded.status_code == 201, refunded.text
+    body = refunded.json()
+    assert [(line["order_line_id"], line["sku"], line["quantity"]) for line in body["lines"]] == [
+        (chair["id"], "DC-1", 1)
+    ]
+    note = await client.get(f"/api/orders/{order.id}/credit-notes/{body['credit_note_id']}", headers=headers)
+    assert note.status_code == 200 and note.headers["content-type"].startswith("application/pdf")
+    assert body["credit_note"] in text_of_pdf(note.content)
 
 
 async def test_concurrent_refunds_never_take_more_than_was_paid(client, admin_id, alchemy, settings, skus):

@@ -20,12 +20,13 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 
+from webshop.api.schemas import INT_MAX
 from webshop.catalog.query import CategoryNode
 from webshop.catalog.rules import facet_dict
 from webshop.catalog.schemas import TAX_CATEGORY_DEFAULT, ProductWrite, VariantUpdate, VariantWrite
 from webshop.db.models import Product, Variant
 from webshop.errors import DomainError
-from webshop.money import exponent, parse_major
+from webshop.money import exponent, format_money, parse_major
 from webshop.stock.service import stock_level_of
 from webshop.text import Line, Lines
 from webshop.web.forms import InvalidForm, read_form
@@ -35,8 +36,8 @@ CELL_FIELDS = ("price", "stock")
 PRODUCT_FIELDS = ("name", "slug", "description", "category_id", "facets", "option_groups", "variants")
 VARIANT_FIELDS = ("sku", "option_values", "price", "stock", "low_stock_threshold", "weight_grams", "tax_category")
 _SERVICE_KEY = re.compile(r"(variants|new_variants)\[(\d+)\]\.(\w+)")
-_WHOLE = re.compile(r"[0-9]{1,10}")
-_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]*)?|\.[0-9]+")
+_WHOLE = re.compile(r"[0-9]{1,30}")
+_DECIMAL = re.compile(r"[0-9]{1,30}(?:\.[0-9]*)?|\.[0-9]+")
 _NUMBERS = ("price", "stock", "low_stock_threshold", "weight_grams")
 FormT = TypeVar("FormT", bound=msgspec.Struct)
 
@@ -71,21 +72,34 @@ def flat_categories(nodes: list[CategoryNode], depth: int = 0) -> list[tuple[int
 # --- converters: the form's own notations, turned into the service's values ---------------------------
 
 
-def whole_number(text: str, key: str, errors: dict[str, str], *, label: str, default: int | None = None) -> int | None:
-    """``text`` as a whole number of 0 or more (up to 10 digits), ``default`` if empty and given;
-    else ``None`` with a message under ``errors[key]`` naming the field by ``label``."""
+def whole_number(
+    text: str,
+    key: str,
+    errors: dict[str, str],
+    *,
+    label: str,
+    default: int | None = None,
+    maximum: int = INT_MAX,
+) -> int | None:
+    """``text`` as a whole number from 0 to ``maximum`` (by default what an ``integer`` column holds, as
+    the API's fields), ``default`` if empty and given; else ``None`` with a message under ``errors[key]``
+    naming the field by ``label``."""
     text = text.strip()
     if not text and default is not None:
         return default
     if not _WHOLE.fullmatch(text):
         errors[key] = f"{label}: enter a whole number of 0 or more."
         return None
+    if int(text) > maximum:
+        errors[key] = f"{label}: enter a whole number of at most {maximum:,}."
+        return None
     return int(text)
 
 
-def price_field(text: str, key: str, currency: str, errors: dict[str, str]) -> int | None:
-    """A price typed in major units (``12.99``) as minor units of ``currency``
-    (``webshop.money.parse_major``); ``None`` with a message under ``errors[key]`` if it is not one."""
+def price_field(text: str, key: str, currency: str, errors: dict[str, str], *, maximum: int = INT_MAX) -> int | None:
+    """A price typed in major units (``12.99``) as minor units of ``currency`` (``webshop.money.parse_major``),
+    at most ``maximum`` minor units (by default what an ``integer`` column holds, as the API's fields);
+    ``None`` with a message under ``errors[key]`` if it is not one."""
     text = text.strip()
     if not text:
         errors[key] = "Enter a price, such as 12.99."
@@ -93,10 +107,14 @@ def price_field(text: str, key: str, currency: str, errors: dict[str, str]) -> i
     try:
         if not _DECIMAL.fullmatch(text):  # plain decimals only: no "1e3", "NaN" or "+5"
             raise ValueError(text)
-        return parse_major(text, currency)
+        price = parse_major(text, currency)
     except ValueError:
         errors[key] = f"Enter a price of 0 or more with at most {exponent(currency)} decimals, such as 12.99."
         return None
+    if price > maximum:
+        errors[key] = f"Enter a price of at most {format_money(maximum, currency)}."
+        return None
+    return price
 
 
 def category_field(text: str, errors: dict[str, str]) -> int | None:

@@ -23,6 +23,7 @@ from webshop.catalog.query import build_tree
 from webshop.db.models import Promotion, Variant
 from webshop.deps import CategoriesDep, PromotionsDep, SettingsDep
 from webshop.errors import DomainError, ValidationFailed
+from webshop.money import MAX_AMOUNT
 from webshop.promotions.service import PromotionInput, PromotionPatch
 from webshop.web.forms import FormFields, read_form, with_lists
 
@@ -83,12 +84,12 @@ async def read_promotion_form(form: PromotionForm, currency: str, session: Any) 
     if kind == "percentage":
         value = whole_number(form.value, "value", errors, label="The percentage")
     elif kind == "fixed_amount":
-        value = price_field(form.value, "value", currency, errors)
+        value = price_field(form.value, "value", currency, errors, maximum=MAX_AMOUNT)
     else:
         value = 0
 
     def count(text: str, key: str, label: str) -> int | None:
-        number = whole_number(text, key, errors, label=label) if text.strip() else None
+        number = whole_number(text, key, errors, label=label, maximum=MAX_AMOUNT) if text.strip() else None
         if number == 0:
             errors[key] = f"{label}: enter 1 or more, or leave it empty for no limit."
         return number
@@ -102,7 +103,11 @@ async def read_promotion_form(form: PromotionForm, currency: str, session: Any) 
             errors[key] = "Enter a date and time, such as 2026-12-24T09:00."
             return None
 
-    minimum = price_field(form.min_subtotal, "min_subtotal", currency, errors) if form.min_subtotal.strip() else 0
+    minimum = (
+        price_field(form.min_subtotal, "min_subtotal", currency, errors, maximum=MAX_AMOUNT)
+        if form.min_subtotal.strip()
+        else 0
+    )
     product_ids = _product_ids(form.product_ids, errors)
     variant_ids = await _variant_ids(form.variant_skus, session, errors)
     usage_limit = count(form.usage_limit, "usage_limit", "The usage limit")

@@ -22,6 +22,7 @@ from webshop.admin.product_form import major_text, price_field, whole_number
 from webshop.db.models import REST_OF_WORLD, ShippingMethod, ShippingZone, TaxRate
 from webshop.deps import SettingsDep, ShippingZonesDep, TaxRatesDep
 from webshop.errors import DomainError, ValidationFailed
+from webshop.money import MAX_AMOUNT
 from webshop.shipping.service import (
     BandIn,
     ShippingMethodInput,
@@ -85,7 +86,7 @@ def read_method_form(form: MethodForm, currency: str) -> ShippingMethodInput:
     """
     errors: dict[str, str] = {}
     kind = form.kind if form.kind in ("flat", "weight", "subtotal") else "flat"
-    price = price_field(form.price, "price", currency, errors) if kind == "flat" else 0
+    price = price_field(form.price, "price", currency, errors, maximum=MAX_AMOUNT) if kind == "flat" else 0
     bands: list[BandIn] = []
     if kind != "flat":
         for number, line in enumerate(form.bands.splitlines(), 1):
@@ -98,14 +99,18 @@ def read_method_form(form: MethodForm, currency: str) -> ShippingMethodInput:
             limit = None
             if parts[0] != "-":
                 if kind == "weight":
-                    limit = whole_number(parts[0], "bands", errors, label=f"Line {number}")
+                    limit = whole_number(parts[0], "bands", errors, label=f"Line {number}", maximum=MAX_AMOUNT)
                 else:
-                    limit = price_field(parts[0], "bands", currency, errors)
-            band_price = price_field(parts[1], "bands", currency, errors)
+                    limit = price_field(parts[0], "bands", currency, errors, maximum=MAX_AMOUNT)
+            band_price = price_field(parts[1], "bands", currency, errors, maximum=MAX_AMOUNT)
             if band_price is not None and (parts[0] == "-" or limit is not None):
                 bands.append(BandIn(price=band_price, up_to=limit))
-    free_over = price_field(form.free_over, "free_over", currency, errors) if form.free_over.strip() else None
-    position = whole_number(form.position or "0", "position", errors, label="The position", default=0)
+    free_over = (
+        price_field(form.free_over, "free_over", currency, errors, maximum=MAX_AMOUNT)
+        if form.free_over.strip()
+        else None
+    )
+    position = whole_number(form.position or "0", "position", errors, label="The position", default=0, maximum=1000)
     code = form.code.strip().lower()
     if not _CODE.match(code):
         errors["code"] = "Use 1 to 40 lowercase letters, digits, - or _, like “standard”."

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import ClientException, SerializationException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, SerializationException, ValidationException
 from litestar.params import BodyKwarg, HeaderParameter, PathParameter, QueryParameter
 
 from webshop.text import pattern_message
@@ -183,13 +183,16 @@ def json_body_errors(value: Any, annotation: Any) -> list[dict[str, str]]:
 
 
 async def strict_json_body(request: Request[Any, Any, Any]) -> None:
-    """A ``before_request`` hook: refuse a JSON body that msgspec's strict rules refuse (400).
+    """A ``before_request`` hook: refuse a JSON body that msgspec's strict rules refuse (400), and a body
+    whose ``Content-Type`` says it is something else (415, RFC 9110 §15.5.16, with ``Accept-Post`` or
+    ``Accept-Patch`` naming JSON; a body without a ``Content-Type`` is read as JSON).
 
     Runs after authentication and guards, before Litestar decodes the handler's arguments; routes that
     take a form, a file or no body are left alone.
 
     Raises:
         ClientException: the body is not JSON.
+        HTTPException: 415, the ``Content-Type`` is not JSON's.
         ValidationException: naming every field that does not fit (problem+json with ``errors``).
     """
     data = request.route_handler.parsed_fn_signature.parameters.get("data")
@@ -200,6 +203,13 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
         return
     if not await request.body():
         return  # no body: Litestar applies the default or reports the missing body
+    media_type = request.content_type[0].lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(
+            status_code=415,
+            detail=f"Send the body as JSON (Content-Type: application/json), not {media_type}.",
+            headers={"Accept-Patch" if request.method == "PATCH" else "Accept-Post": "application/json"},
+        )
     try:
         value = await request.json()
     except SerializationException as exc:  # not JSON: the 400 Litestar gives when it decodes the body

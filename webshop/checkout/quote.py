@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 SHIPPING_TAX_CATEGORY = "standard"
 """Shipping is taxed at the destination's rate of this tax category."""
 UNKNOWN_CODE = "We do not know this code. Check it and try again."
+WITHDRAWN_CODE = "This code is no longer valid."
+"""Said of a code whose promotion the shop has switched off (inactive)."""
 
 
 class NoShippingZone(ValidationFailed):
@@ -390,7 +392,10 @@ class Pricer:
                 select(Promotion).where(Promotion.active.is_(True), condition).order_by(Promotion.id)
             )
         )
-        problem = UNKNOWN_CODE if code is not None and not any(p.code == code for p in promotions) else ""
+        problem = ""
+        if code is not None and not any(p.code == code for p in promotions):
+            withdrawn = await self.session.scalar(select(Promotion.id).where(Promotion.code == code).limit(1))
+            problem = UNKNOWN_CODE if withdrawn is None else WITHDRAWN_CODE
         if not promotions:
             return [], problem
         items = await self._items(view)

@@ -19,6 +19,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
+from litestar.plugins.htmx import HXLocation
 from litestar.response import Redirect, Template
 
 from webshop.cart.service import CartOwner
@@ -340,6 +341,18 @@ class CheckoutController(Controller):
     async def review(self, steps: NamedDependency[CheckoutSteps]) -> Any:
         """Step 3: review lines, shipping, tax and total; pay."""
         return steps.verify_first("checkout.review") or await steps.review_page()
+
+    @post("/promotion-code/remove", name="checkout.code.remove", media_type=MediaType.HTML, guards=[requires_shopper])
+    async def remove_code(self, request: Request[Any, Any, Any], steps: NamedDependency[CheckoutSteps]) -> Any:
+        """Take off the cart a code that stopped working since it was applied, and review again."""
+        await steps.carts.set_promotion_code(steps.owner, None)
+        return see_other_to(request, "checkout.review")
+
+    @get("/place", name="checkout.place_again", media_type=MediaType.HTML)
+    async def place_address(self, request: Request[Any, Any, Any]) -> Redirect | HXLocation:
+        """A refused order leaves ``/checkout/place`` in the address bar (the review page is the answer to
+        the post); Back, a reload or the history asks for it with GET, which leads to the review (303)."""
+        return see_other_to(request, "checkout.review")
 
     @post("/place", name="checkout.place", media_type=MediaType.HTML, guards=[requires_shopper])
     async def place(

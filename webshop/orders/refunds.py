@@ -93,11 +93,13 @@ def provider_key(refund: Refund, order: Order) -> str:
 @dataclass(frozen=True)
 class RefundRow:
     """A refund as the order pages list it: the refund, its credit note number (empty until it
-    succeeded) and its lines with the order lines they refund (``None`` for a deleted one)."""
+    succeeded) and its lines with the order lines they refund (``None`` for a deleted one), and the
+    credit note's id (``None`` until it succeeded: the API's ``/credit-notes/{id}``)."""
 
     refund: Refund
     credit_note: str
     lines: list[tuple[OrderLine | None, RefundLine]]
+    credit_note_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -145,12 +147,18 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         if not refunds:
             return []
         rows = await self.session.execute(
-            select(Invoice.refund_id, Invoice.number).where(Invoice.refund_id.in_([r.id for r in refunds]))
+            select(Invoice.refund_id, Invoice.number, Invoice.id).where(Invoice.refund_id.in_([r.id for r in refunds]))
         )
-        notes: dict[int | None, str] = {refund_id: number for refund_id, number in rows.all()}
+        notes: dict[int | None, tuple[str, int]] = {refund_id: (number, id_) for refund_id, number, id_ in rows.all()}
         by_id = {line.id: line for line in order.lines}
         return [
-            RefundRow(r, notes.get(r.id) or "", [(by_id.get(rl.order_line_id), rl) for rl in r.lines]) for r in refunds
+            RefundRow(
+                r,
+                notes[r.id][0] if r.id in notes else "",
+                [(by_id.get(rl.order_line_id), rl) for rl in r.lines],
+                notes[r.id][1] if r.id in notes else None,
+            )
+            for r in refunds
         ]
 
     async def lines_left(self, order: Order) -> list[LineLeft]:

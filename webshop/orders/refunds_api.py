@@ -56,8 +56,10 @@ class RefundLineOut(msgspec.Struct):
 
 class OrderRefundOut(msgspec.Struct):
     """One refund of an order. ``status``: ``pending`` (the payment provider has not answered yet),
-    ``succeeded`` (``reference`` is the provider's, ``credit_note`` its credit note number) or ``failed``
-    (``failure_reason``; nothing was refunded)."""
+    ``succeeded`` (``reference`` is the provider's, ``credit_note`` its credit note number and
+    ``credit_note_id`` the id that ``GET /api/orders/{order_id}/credit-notes/{credit_note_id}`` downloads it
+    by) or ``failed`` (``failure_reason``; nothing was refunded). A line's ``order_line_id`` is the ``id``
+    of one of the order's ``lines``."""
 
     id: int
     order_id: int
@@ -69,6 +71,7 @@ class OrderRefundOut(msgspec.Struct):
     reference: str
     failure_reason: str
     credit_note: str | None
+    credit_note_id: int | None
     created_at: datetime
     refunded_at: datetime | None
 
@@ -96,6 +99,7 @@ def refund_out(row: RefundRow) -> OrderRefundOut:
         reference=refund.reference,
         failure_reason=refund.failure_reason,
         credit_note=row.credit_note or None,
+        credit_note_id=row.credit_note_id,
         created_at=refund.created_at,
         refunded_at=refund.refunded_at,
     )

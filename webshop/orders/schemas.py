@@ -29,8 +29,10 @@ class AddressOut(msgspec.Struct):
 
 
 class OrderLineOut(msgspec.Struct):
-    """An order line: what the shopper saw when ordering (a snapshot, not today's catalog)."""
+    """An order line: what the shopper saw when ordering (a snapshot, not today's catalog); ``id`` names
+    it in a refund of chosen lines (``order_line_id``)."""
 
+    id: int
     sku: str
     product_id: int | None
     product_name: str

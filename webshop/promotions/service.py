@@ -20,13 +20,14 @@ from webshop.audit.service import Audited
 from webshop.db.models import Category, Product, Promotion, PromotionUsage, User, Variant
 from webshop.db.repository import assign, patched, repository_for
 from webshop.errors import ValidationFailed
+from webshop.money import MAX_AMOUNT
 from webshop.pricing.codes import normalise_code
 from webshop.pricing.promotions import PromotionKind, PromotionTerms
 from webshop.text import VisibleLine
 
 Kind = Literal["percentage", "fixed_amount", "free_shipping"]
-Count = Annotated[int, msgspec.Meta(ge=1, le=2_000_000_000)]
-Amount = Annotated[int, msgspec.Meta(ge=0, le=2_000_000_000)]
+Count = Annotated[int, msgspec.Meta(ge=1, le=MAX_AMOUNT)]
+Amount = Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
 Ids = Annotated[list[Annotated[int, msgspec.Meta(ge=1, le=2**53)]], msgspec.Meta(max_length=500)]
 Name = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^\s*[A-Za-z0-9_-]+\s*\Z")]

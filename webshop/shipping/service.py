@@ -22,10 +22,11 @@ from webshop.checkout.quote import country_name
 from webshop.db.models import ShippingMethod, ShippingZone, User
 from webshop.db.repository import assign, patched, repository_for, sent
 from webshop.errors import NotFound, ValidationFailed
+from webshop.money import MAX_AMOUNT
 from webshop.pricing.shipping import Band, validate_bands
 from webshop.text import Line, VisibleLine
 
-Amount = Annotated[int, msgspec.Meta(ge=0, le=2_000_000_000)]
+Amount = Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
 Name = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
 CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2}\Z", description="ISO 3166-1 alpha-2")]
 MethodCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}\Z", examples=["standard"])]
