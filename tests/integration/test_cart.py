@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.shopper import add_to_cart, csrf, post, register, sign_in
+from tests.shopper import add_to_cart, csrf, post, register, sign_in, text_of
 
 
 def badge(html: str) -> int:
@@ -111,6 +111,15 @@ async def test_a_refused_quantity_is_shown_again_beside_its_message(client, skus
     assert re.search(r'<input type="number" id="quantity" name="quantity" value="150"', refused.text)
     fresh = (await client.get("/products/delta-chair")).text  # a fresh page starts at 1
     assert re.search(r'<input type="number" id="quantity" name="quantity" value="1"', fresh)
+
+
+async def test_adding_past_the_most_a_line_holds_says_what_the_cart_has(client, skus):
+    await add_to_cart(client, skus["DC-1"], 1)
+    refused = await add_to_cart(client, skus["DC-1"], 99)  # 99 is allowed alone, not on top of 1
+    assert refused.status_code == 422
+    message = "You can have at most 99 of one item in your cart; it already holds 1 of Delta Chair (DC-1)."
+    assert message in text_of(refused.text)
+    assert re.search(r'name="quantity" value="1"', (await client.get("/cart")).text)  # unchanged
 
 
 async def test_quantity_zero_removes_and_bad_quantity_is_refused(client, skus):

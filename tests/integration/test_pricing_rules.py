@@ -229,6 +229,7 @@ async def test_a_code_in_the_cart_page_with_and_without_javascript(client, alche
     page = (await client.get("/cart")).text
     assert "Code <strong>SPRING10</strong> applied" in page
     assert re.search(r'id="cart-discount">−\$17.80<', page)
+    assert page.count("−$17.80") == 1 and "<dt>Discount</dt>" not in page  # the promotion's line is the discount
     # 160.20 + 5.00 shipping + 20 % tax (32.04 + 1.00)
     assert re.search(r'id="cart-total"><strong>\$198.24<', page)
 

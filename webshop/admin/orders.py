@@ -209,7 +209,12 @@ class AdminOrderController(ShopStaffPages):
             ship_form = {"shop_id": data.shop_id, "carrier": data.carrier, "tracking_number": data.tracking_number}
             return await order_page.render(error=message, ship_form=ship_form, status_code=exc.status_code)
         order = view.order
-        return order_page.done(f"Order {order.number}: marked shipped. The order is now {order.status}.")
+        if order.status == OrderStatus.SHIPPED.value:
+            return order_page.done(f"Order {order.number}: marked shipped. Every part has shipped.")
+        return order_page.done(
+            f"Order {order.number}: this part is marked shipped. The order shows as shipped once every "
+            "shop's part has shipped."
+        )
 
     @get("/{order_id:int}/status", name="admin_order_confirm", media_type=MediaType.HTML, guards=[requires_admin])
     async def confirm_status(

@@ -295,7 +295,12 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             )
             stock = int(await session.scalar(select(Variant.stock).where(Variant.id == variant.id)) or 0)
             wanted = quantity + int(existing or 0)
-            _check_quantity(wanted)
+            if wanted > MAX_LINE_QUANTITY:
+                message = (
+                    f"You can have at most {MAX_LINE_QUANTITY} of one item in your cart; it already holds "
+                    f"{int(existing or 0)} of {variant.product.name} ({variant.sku})."
+                )
+                raise ValidationFailed(message, field_errors={"quantity": message})
             if wanted > stock:
                 shortfall = Shortfall(variant.sku, variant.product.name, wanted, max(stock, 0))
                 raise InsufficientStock(shortfall.message(), shortfalls=[shortfall])
