@@ -51,6 +51,7 @@ def test_wrong_password_shows_the_message(request: pytest.FixtureRequest, javasc
         _mark(page)
     _submit_sign_in(page, steps.new_email("nobody"), WRONG_PASSWORD)
     expect(page.get_by_role("alert")).to_have_text(INCORRECT)
+    expect(page.get_by_role("alert")).to_be_focused()  # the message, not the top of the page (WCAG 3.3.1)
     expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
     expect(page.get_by_label("Password")).to_have_value("")
     if javascript:
@@ -68,6 +69,7 @@ def test_a_refused_form_leaves_the_address_on_its_page(page: Page) -> None:
     with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/account/password")):
         page.get_by_role("button", name="Change password").click()
     expect(page.get_by_text("This is not your current password.").first).to_be_visible()
+    expect(page.get_by_role("alert")).to_be_focused()
     _expect_swapped(page)
     assert page.url.endswith("/account"), page.url
     page.reload()

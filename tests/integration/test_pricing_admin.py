@@ -297,6 +297,16 @@ async def test_the_forms_refuse_what_the_api_refuses_too_large_amounts_and_count
     assert text.count("Enter a price of at most $20,000,000.00.") == 2, text
     assert "The usage limit: enter a whole number of at most 2,000,000,000." in text
     assert 'value="99999999999"' in refused.text  # what was typed stays
+    low = await post(
+        admin,
+        "/admin/promotions/new",
+        {"name": "Low", "kind": "percentage", "value": "-10", "per_customer_limit": "0", "usage_limit": "-1"},
+        token_from="/admin/promotions/new",
+    )
+    text = text_of(low.text)
+    assert low.status_code == 422 and "The percentage: enter a whole number of 1 or more." in text, text
+    assert "The limit per customer: enter a whole number of 1 or more." in text
+    assert "The usage limit: enter a whole number of 1 or more." in text
     zone_path = "/admin/shipping-zones/1"
     method = {"name": "Dear", "code": "dear", "kind": "flat", "price": "99999999999", "active": "on"}
     too_dear = await post(admin, f"{zone_path}/methods", method, token_from=zone_path)

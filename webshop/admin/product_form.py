@@ -79,16 +79,17 @@ def whole_number(
     *,
     label: str,
     default: int | None = None,
+    minimum: int = 0,
     maximum: int = INT_MAX,
 ) -> int | None:
-    """``text`` as a whole number from 0 to ``maximum`` (by default what an ``integer`` column holds, as
-    the API's fields), ``default`` if empty and given; else ``None`` with a message under ``errors[key]``
-    naming the field by ``label``."""
+    """``text`` as a whole number from ``minimum`` to ``maximum`` (by default what an ``integer`` column
+    holds, as the API's fields), ``default`` if empty and given; else ``None`` with a message under
+    ``errors[key]`` naming the field by ``label``."""
     text = text.strip()
     if not text and default is not None:
         return default
-    if not _WHOLE.fullmatch(text):
-        errors[key] = f"{label}: enter a whole number of 0 or more."
+    if not _WHOLE.fullmatch(text) or int(text) < minimum:
+        errors[key] = f"{label}: enter a whole number of {minimum} or more."
         return None
     if int(text) > maximum:
         errors[key] = f"{label}: enter a whole number of at most {maximum:,}."

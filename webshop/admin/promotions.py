@@ -82,17 +82,16 @@ async def read_promotion_form(form: PromotionForm, currency: str, session: Any) 
     errors: dict[str, str] = {}
     kind = form.kind if form.kind in dict(KINDS) else "percentage"
     if kind == "percentage":
-        value = whole_number(form.value, "value", errors, label="The percentage")
+        value = whole_number(form.value, "value", errors, label="The percentage", minimum=1, maximum=100)
     elif kind == "fixed_amount":
         value = price_field(form.value, "value", currency, errors, maximum=MAX_AMOUNT)
     else:
         value = 0
 
     def count(text: str, key: str, label: str) -> int | None:
-        number = whole_number(text, key, errors, label=label, maximum=MAX_AMOUNT) if text.strip() else None
-        if number == 0:
-            errors[key] = f"{label}: enter 1 or more, or leave it empty for no limit."
-        return number
+        if not text.strip():
+            return None  # no limit
+        return whole_number(text, key, errors, label=label, minimum=1, maximum=MAX_AMOUNT)
 
     def moment(text: str, key: str) -> datetime | None:
         if not text.strip():

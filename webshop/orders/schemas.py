@@ -124,7 +124,10 @@ class OrderOut(msgspec.Struct):
     ``total == subtotal - discount_total + shipping + tax``, without ``tax`` when ``prices_include_tax``
     (the prices, subtotal and shipping then include it). ``discount_total`` is the sum of the lines'
     ``discount``; ``shipping`` is charged after ``shipping_discount``; ``tax`` includes shipping's tax;
-    ``taxes`` gives it per rate and ``promotions`` what each promotion took off."""
+    ``taxes`` gives it per rate and ``promotions`` what each promotion took off.
+
+    A shop member sees their shops' part: its lines and parcels, and totals of those alone; ``taxes``,
+    ``promotions``, ``refund`` and ``payment``, figures of the whole order, are then empty."""
 
     id: int
     number: str
