@@ -158,6 +158,9 @@ async def test_api_a_body_that_says_it_is_not_json_is_415_and_changes_nothing(cl
     )
     assert patched.status_code == 415 and patched.headers["accept-patch"] == "application/json"
     assert await count(alchemy, Product, Product.name.in_(["Trail Shoe", "X"])) == 0
+    missing = await client.post("/api/products", headers=headers)  # no body at all
+    assert missing.status_code == 400
+    assert missing.json()["detail"] == "This request needs a JSON body (Content-Type: application/json)."
     charset = await client.post(
         "/api/products", content=product, headers={**headers, "Content-Type": "application/json; charset=utf-8"}
     )

@@ -191,7 +191,7 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     take a form, a file or no body are left alone.
 
     Raises:
-        ClientException: the body is not JSON.
+        ClientException: the body is not JSON, or there is none where the route needs one.
         HTTPException: 415, the ``Content-Type`` is not JSON's.
         ValidationException: naming every field that does not fit (problem+json with ``errors``).
     """
@@ -202,7 +202,9 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     if isinstance(kwarg, BodyKwarg) and kwarg.media_type not in {RequestEncodingType.JSON, None}:
         return
     if not await request.body():
-        return  # no body: Litestar applies the default or reports the missing body
+        if data.has_default or data.is_optional:
+            return  # no body: Litestar applies the default
+        raise ClientException("This request needs a JSON body (Content-Type: application/json).")
     media_type = request.content_type[0].lower()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
         raise HTTPException(
