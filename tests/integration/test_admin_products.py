@@ -543,7 +543,7 @@ async def test_edit_a_product_and_its_variants(admin, alchemy, skus):
 
     history = text_of((await admin.get(f"/admin/products/{product_id}")).text)
     assert "Edited the product." in history and "name : Zeta Shoe → Zeta Shoe Pro" in history
-    assert "Edited variant ZS-42: option_values, price" in history and "price : 9999 → 10950" in history
+    assert "Edited variant ZS-42: option_values, price" in history and "price : $99.99 → $109.50" in history
     assert "ZS-42: stock set to 9" in history and "Added variant ZS-44." in history
 
     # Changing the groups without the values: refused, with the reason, nothing written.
