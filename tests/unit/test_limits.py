@@ -53,3 +53,12 @@ def test_option_groups_at_most_the_limit():
     assert len(msgspec.convert(["a"] * limits.OPTION_GROUPS, schemas.OptionGroups)) == limits.OPTION_GROUPS
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert(["a"] * (limits.OPTION_GROUPS + 1), schemas.OptionGroups)
+
+
+def test_the_town_line_follows_the_country_s_order():
+    from webshop.db.models.postal import locality
+
+    assert locality("73301", "Austin", "US") == "Austin 73301"
+    assert locality("N1 9GU", "London", "gb") == "London N1 9GU"
+    assert locality("75005", "Paris", "FR") == "75005 Paris"
+    assert locality("", "Paris", "FR") == "Paris"

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from webshop.accounts.service import EMAIL_TAKEN, UserService
 from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput
-from webshop.db.models import Order, User
+from webshop.db.models import Order, User, postal
 from webshop.errors import Conflict, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
@@ -68,8 +68,7 @@ class GuestAddress(AddressInput, frozen=True, kw_only=True):
 
     def one_line(self) -> str:
         """The address on one line."""
-        parts = [self.name, self.line1, self.line2, f"{self.postal_code} {self.city}", self.country]
-        return ", ".join(p for p in parts if p)
+        return postal.one_line(self)
 
 
 async def create_account_for_order(links: AccountLinkService, number: str, password: str) -> tuple[User, Order]:

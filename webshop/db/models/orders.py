@@ -46,8 +46,7 @@ class Address(BigIntAuditBase):
 
     def one_line(self) -> str:
         """The address on one line, for lists."""
-        parts = [self.name, self.line1, self.line2, f"{self.postal_code} {self.city}", self.country]
-        return ", ".join(p for p in parts if p)
+        return postal.one_line(self)
 
 
 class Order(BigIntAuditBase):
@@ -137,7 +136,8 @@ class Order(BigIntAuditBase):
 
     def shipping_address_lines(self) -> list[str]:
         """The shipping address as display lines."""
-        lines = [self.ship_name, self.ship_line1, self.ship_line2, f"{self.ship_postal_code} {self.ship_city}"]
+        town = postal.locality(self.ship_postal_code, self.ship_city, self.ship_country)
+        lines = [self.ship_name, self.ship_line1, self.ship_line2, town]
         return [line for line in [*lines, self.ship_country] if line.strip()]
 
     @property

@@ -4,6 +4,8 @@ check (``webshop.checkout.addresses.AddressInput.cleaned``) and the API's constr
 (``webshop.checkout.schemas``, ``webshop.shops.schemas``) all read them here. Lengths are in characters.
 """
 
+from typing import Any
+
 RECIPIENT = 120
 """The recipient's name."""
 STREET_LINE = 200
@@ -12,3 +14,22 @@ CITY = 120
 POSTAL_CODE = 20
 COUNTRY = 2
 """An ISO 3166-1 alpha-2 code."""
+
+CITY_FIRST = frozenset({"US", "CA", "AU", "NZ", "GB", "IE", "IN", "SG", "ZA"})
+"""Countries whose addresses give the town before the postal code ("Austin 73301"); elsewhere (most of
+Europe, Latin America) the code comes first ("75005 Paris"). After the address formats of the Universal
+Postal Union and Google's libaddressinput (``%C %Z`` against ``%Z %C``)."""
+
+
+def locality(postal_code: str, city: str, country: str) -> str:
+    """The town-and-code line of an address, in ``country``'s order (``CITY_FIRST``); blank parts left out."""
+    parts = (city, postal_code) if country.upper() in CITY_FIRST else (postal_code, city)
+    return " ".join(part for part in parts if part)
+
+
+def one_line(address: Any) -> str:
+    """An address (anything with ``name``, ``line1``, ``line2``, ``postal_code``, ``city`` and ``country``)
+    on one line, for lists and the checkout's review: ``"Ada Lovelace, 1 Main St, Austin 73301, US"``."""
+    town = locality(address.postal_code, address.city, address.country)
+    parts = [address.name, address.line1, address.line2, town, address.country]
+    return ", ".join(part for part in parts if part)

@@ -71,7 +71,8 @@ class Shop(BigIntAuditBase):
 
     def address_lines(self) -> list[str]:
         """The postal address as display lines (blank parts left out)."""
-        lines = [self.address_line1, self.address_line2, f"{self.postal_code} {self.city}".strip(), self.country]
+        town = postal.locality(self.postal_code, self.city, self.country)
+        lines = [self.address_line1, self.address_line2, town, self.country]
         return [line for line in lines if line.strip()]
 
 
