@@ -370,6 +370,7 @@ async def test_tax_rate_pages_and_api(admin, alchemy):
         token_from="/admin/tax-rates",
     )
     assert created.status_code == 303
+    assert "France (FR)" in text_of((await admin.get("/admin/tax-rates")).text)  # named as the zones name it
     duplicate = await post(
         admin,
         "/admin/tax-rates",
