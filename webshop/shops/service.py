@@ -22,6 +22,7 @@ from typing import Any
 
 import anyio
 import msgspec
+import msgspec.inspect
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -117,11 +118,43 @@ def validated(data: Any, shape: type[Any]) -> dict[str, Any]:
     try:
         msgspec.convert(raw, shape)
     except msgspec.ValidationError as exc:
-        message = str(exc)
-        path = message.rsplit("at `$.", 1)[-1].rstrip("`") if "at `$." in message else ""
-        name = path.split(".")[-1].split("[")[0] or "form"
-        raise ValidationFailed(f"Check the shop's details: {message}", field_errors={name: message}) from exc
+        errors = _field_errors(raw, shape) or {_field_name(str(exc)): str(exc)}
+        first = next(iter(errors.values()))
+        raise ValidationFailed(f"Check the shop's details: {first}", field_errors=errors) from exc
     return {k: v for k, v in raw.items() if v is not msgspec.UNSET}
+
+
+def _field_name(message: str) -> str:
+    """The field a msgspec message names (``... - at `$.address.country```: ``country``), else ``form``."""
+    path = message.rsplit("at `$.", 1)[-1].rstrip("`") if "at `$." in message else ""
+    return path.split(".")[-1].split("[")[0] or "form"
+
+
+def _field_errors(raw: Any, shape: type[Any]) -> dict[str, str]:
+    """Every field of ``raw`` (builtins) that ``shape`` refuses, by its name, looking into nested Structs
+    (the address's parts are named as the form names them): msgspec itself stops at the first."""
+    if not isinstance(raw, dict):
+        return {}
+    errors: dict[str, str] = {}
+    for spec in msgspec.structs.fields(shape):
+        if spec.encode_name not in raw or raw[spec.encode_name] is msgspec.UNSET:
+            continue
+        value = raw[spec.encode_name]
+        try:
+            msgspec.convert(value, spec.type)
+        except msgspec.ValidationError as exc:
+            nested = next((t for t in _struct_types(spec.type)), None)
+            inner = _field_errors(value, nested) if nested is not None else {}
+            message = str(exc) if "at `$." in str(exc) else f"{exc} - at `$.{spec.encode_name}`"
+            errors.update(inner or {spec.encode_name: message})
+    return errors
+
+
+def _struct_types(annotation: Any) -> list[type[Any]]:
+    """The Struct types ``annotation`` may be (``ShopAddress | UnsetType``: ``[ShopAddress]``)."""
+    info = msgspec.inspect.type_info(annotation)
+    options = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+    return [t.cls for t in options if isinstance(t, msgspec.inspect.StructType)]
 
 
 class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
