@@ -86,6 +86,22 @@ async def test_address_is_validated_and_saved_for_next_time(client, skus):
     assert bad.status_code == 422
     assert "Enter the street address." in bad.text
     assert "Choose a country from the list" in bad.text
+    odd = await post(
+        client,
+        "/checkout/address",
+        {
+            "address_id": "new",
+            "name": "Ada",
+            "line1": "1 Rue",
+            "city": "!!",
+            "postal_code": "ABCDE-!!",
+            "country": "FR",
+        },
+        token_from="/cart",
+    )
+    assert odd.status_code == 422
+    assert "Use letters, digits, spaces and hyphens, as in 75005, 10115 or SW1A 1AA." in odd.text
+    assert "Enter the name of the city or town." in odd.text
     await choose_address_and_shipping(client)
     again = await client.get("/checkout/address")
     assert "Ada Lovelace, 12 Analytical Way, London N1 9GU, GB" in again.text

@@ -13,6 +13,8 @@ from webshop.errors import ValidationFailed
 from webshop.text import Line
 
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+POSTAL_CODE_RE = re.compile(r"[^\W_](?:[^\W_]| |-)*")
+"""A postal code: letters and digits (any script), with spaces and hyphens between."""
 
 
 def clean_guest_email(raw: str) -> str:
@@ -47,7 +49,9 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
         """Trimmed copy with the country code upper-cased.
 
         Raises:
-            ValidationFailed: a required field is empty, too long, or the country is not two letters.
+            ValidationFailed: a required field is empty or too long, the postal code has other characters
+                than letters, digits, spaces and hyphens (the Universal Postal Union's postcode formats use
+                no others), the city no letter, or the country is not one of ISO 3166-1.
         """
         values = {k: " ".join(str(getattr(self, k) or "").split()) for k in ADDRESS_FIELDS}
         values["country"] = values["country"].upper()
@@ -71,6 +75,10 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
         for key, limit in limits.items():
             if len(values[key]) > limit:
                 errors[key] = f"Use at most {limit} characters."
+        if values["postal_code"] and not POSTAL_CODE_RE.fullmatch(values["postal_code"]):
+            errors["postal_code"] = "Use letters, digits, spaces and hyphens, as in 75005, 10115 or SW1A 1AA."
+        if values["city"] and not any(character.isalpha() for character in values["city"]):
+            errors["city"] = "Enter the name of the city or town."
         if not COUNTRY_RE.match(values["country"]) or country_name(values["country"]) == values["country"]:
             errors["country"] = "Choose a country from the list (an ISO 3166-1 code such as US or DE)."
         if errors:
