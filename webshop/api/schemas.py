@@ -142,7 +142,8 @@ def json_body_errors(value: Any, annotation: Any) -> list[dict[str, str]]:
     strict rules (no text for numbers, no numbers for booleans); ``[]`` when nothing is.
 
     Every field of a Struct body is checked, so each bad one is named at once (msgspec itself stops at
-    the first); a missing or unknown field is named too.
+    the first), the fields of a nested Struct (``address.country``) too; a missing or unknown field is
+    named too.
 
     Args:
         value: The JSON body as decoded (``dict``/``list``/``str``/numbers...).
@@ -168,7 +169,11 @@ def json_body_errors(value: Any, annotation: Any) -> list[dict[str, str]]:
             try:
                 msgspec.convert(value[field.encode_name], field.type, strict=True)
             except msgspec.ValidationError as exc:
-                errors.append(_error(exc, prefix=field.encode_name))
+                nested = _struct_type(field.type) is not None and isinstance(value[field.encode_name], dict)
+                inner = json_body_errors(value[field.encode_name], field.type) if nested else []
+                errors += [{**error, "key": f"{field.encode_name}.{error['key']}"} for error in inner] or [
+                    _error(exc, prefix=field.encode_name)
+                ]
         elif field.required:
             message = f"Object missing required field `{field.encode_name}`"
             errors.append({"key": field.encode_name, "message": message, "source": "body"})

@@ -22,12 +22,12 @@ from typing import Any
 
 import anyio
 import msgspec
-import msgspec.inspect
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webshop.api.schemas import json_body_errors
 from webshop.audit.service import Audited, diff
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
@@ -109,52 +109,22 @@ def _clean_profile(values: dict[str, Any]) -> dict[str, Any]:
 def validated(data: Any, shape: type[Any]) -> dict[str, Any]:
     """``data`` (a Struct or a dict of builtins) checked against ``shape``'s constraints, as builtins.
 
-    The pages' forms and the API's bodies pass the same limits (msgspec's ``convert``).
+    The pages' forms and the API's bodies pass the same limits, each bad field named at once, the
+    address's parts by their own names (``webshop.api.schemas.json_body_errors``).
 
     Raises:
-        ValidationFailed: a field breaks its constraint (``field_errors`` names it).
+        ValidationFailed: fields break their constraints (``field_errors`` names them; each message ends
+            with msgspec's path, `` - at `$.address.country```, which the pages replace with a sentence).
     """
     raw = msgspec.to_builtins(data) if isinstance(data, msgspec.Struct) else data
-    try:
-        msgspec.convert(raw, shape)
-    except msgspec.ValidationError as exc:
-        errors = _field_errors(raw, shape) or {_field_name(str(exc)): str(exc)}
-        first = next(iter(errors.values()))
-        raise ValidationFailed(f"Check the shop's details: {first}", field_errors=errors) from exc
+    if errors := json_body_errors(raw, shape):
+        fields = {
+            error["key"].split(".")[-1].split("[")[0] or "form": f"{error['message']} - at `$.{error['key']}`"
+            for error in errors
+        }
+        first = next(iter(fields.values()))
+        raise ValidationFailed(f"Check the shop's details: {first}", field_errors=fields)
     return {k: v for k, v in raw.items() if v is not msgspec.UNSET}
-
-
-def _field_name(message: str) -> str:
-    """The field a msgspec message names (``... - at `$.address.country```: ``country``), else ``form``."""
-    path = message.rsplit("at `$.", 1)[-1].rstrip("`") if "at `$." in message else ""
-    return path.split(".")[-1].split("[")[0] or "form"
-
-
-def _field_errors(raw: Any, shape: type[Any]) -> dict[str, str]:
-    """Every field of ``raw`` (builtins) that ``shape`` refuses, by its name, looking into nested Structs
-    (the address's parts are named as the form names them): msgspec itself stops at the first."""
-    if not isinstance(raw, dict):
-        return {}
-    errors: dict[str, str] = {}
-    for spec in msgspec.structs.fields(shape):
-        if spec.encode_name not in raw or raw[spec.encode_name] is msgspec.UNSET:
-            continue
-        value = raw[spec.encode_name]
-        try:
-            msgspec.convert(value, spec.type)
-        except msgspec.ValidationError as exc:
-            nested = next((t for t in _struct_types(spec.type)), None)
-            inner = _field_errors(value, nested) if nested is not None else {}
-            message = str(exc) if "at `$." in str(exc) else f"{exc} - at `$.{spec.encode_name}`"
-            errors.update(inner or {spec.encode_name: message})
-    return errors
-
-
-def _struct_types(annotation: Any) -> list[type[Any]]:
-    """The Struct types ``annotation`` may be (``ShopAddress | UnsetType``: ``[ShopAddress]``)."""
-    info = msgspec.inspect.type_info(annotation)
-    options = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
-    return [t.cls for t in options if isinstance(t, msgspec.inspect.StructType)]
 
 
 class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
