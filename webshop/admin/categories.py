@@ -10,12 +10,12 @@ from typing import Annotated, Any, TypeAlias
 import msgspec
 from litestar import MediaType, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
 from litestar.plugins.htmx import HXLocation
 from litestar.response import Redirect, Template
 
 from webshop.admin import AdminPages
 from webshop.admin.pages import AdminRequest, flash_see_other
+from webshop.api.schemas import PathId
 from webshop.catalog.categories import CategoryService
 from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
 from webshop.db.models import Category
@@ -108,7 +108,7 @@ class CategoryPage:
     def __init__(
         self,
         request: AdminRequest,
-        category_id: FromPath[int],
+        category_id: PathId,
         categories_service: CategoriesDep,
         audit_service: AuditDep,
     ) -> None:
@@ -217,13 +217,13 @@ class AdminCategoryController(AdminPages):
         return category_page.done(f"Moved “{category.name}”.")
 
     @post("/{category_id:int}/up", name="admin_category_up", media_type=MediaType.HTML)
-    async def up(self, request: AdminRequest, category_id: FromPath[int], categories_service: CategoriesDep) -> Any:
+    async def up(self, request: AdminRequest, category_id: PathId, categories_service: CategoriesDep) -> Any:
         """Move a category one place up among its siblings."""
         await categories_service.shift_category(request.user, category_id, -1)
         return see_other_to(request, "admin_categories", fragment=f"category-{category_id}")
 
     @post("/{category_id:int}/down", name="admin_category_down", media_type=MediaType.HTML)
-    async def down(self, request: AdminRequest, category_id: FromPath[int], categories_service: CategoriesDep) -> Any:
+    async def down(self, request: AdminRequest, category_id: PathId, categories_service: CategoriesDep) -> Any:
         """Move a category one place down among its siblings."""
         await categories_service.shift_category(request.user, category_id, 1)
         return see_other_to(request, "admin_categories", fragment=f"category-{category_id}")

@@ -18,12 +18,13 @@ from typing import Annotated, Any, TypeAlias
 import msgspec
 from litestar import MediaType, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromQuery
 from litestar.plugins.htmx import HXLocation
 from litestar.response import Redirect, Template
 
 from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
 from webshop.admin.pages import AdminRequest, ShopScopeDep, flash_see_other
+from webshop.api.schemas import PathId
 from webshop.db.models import Order, OrderStatus
 from webshop.deps import AuditDep, FulfilmentDep, OrdersDep, UsersDep
 from webshop.errors import InvalidTransition, ValidationFailed
@@ -34,6 +35,7 @@ from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, ref
 from webshop.security.session import requires_admin
 from webshop.shops.scope import shop_choice
 from webshop.web.forms import Form
+from webshop.web.responses import page_number
 from webshop.web.templating import money
 
 STATUSES = [s.value for s in OrderStatus]
@@ -91,7 +93,7 @@ class OrderPage:
     def __init__(
         self,
         request: AdminRequest,
-        order_id: FromPath[int],
+        order_id: PathId,
         fulfilment_service: FulfilmentDep,
         users_service: UsersDep,
         audit_service: AuditDep,
@@ -156,7 +158,7 @@ class AdminOrderController(ShopStaffPages):
         page: FromQuery[int] = 1,
     ) -> Template:
         """The order list (the results fragment for an htmx filter request)."""
-        page = max(page, 1)
+        page = page_number(page)
         status_filter = OrderStatus(status) if status in STATUSES else None
         day_from, day_to = parse_day(date_from), parse_day(date_to)
         errors: dict[str, str] = {}
@@ -170,7 +172,7 @@ class AdminOrderController(ShopStaffPages):
             status=status_filter,
             created_from=day_start(day_from) if day_from else None,
             # The "to" day is included: orders placed before the next midnight.
-            created_to=day_start(day_to) + timedelta(days=1) if day_to else None,
+            created_to=day_start(day_to) + timedelta(days=1) if day_to and day_to < date.max else None,
             customer=(customer or "")[:320],
             limit=ADMIN_PAGE_SIZE,
             offset=(page - 1) * ADMIN_PAGE_SIZE,

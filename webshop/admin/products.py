@@ -42,6 +42,7 @@ from webshop.admin.product_form import (
     stock_level,
     whole_number,
 )
+from webshop.api.schemas import PathId
 from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
 from webshop.catalog.schemas import VariantPatch
 from webshop.db.models import Product, Variant
@@ -51,7 +52,7 @@ from webshop.media import MAX_UPLOAD_BYTES
 from webshop.shops.scope import admin_scope
 from webshop.stock.service import StockChanged
 from webshop.web.forms import FormFields, read_form
-from webshop.web.responses import see_other, see_other_to, wants_fragment
+from webshop.web.responses import page_number, see_other, see_other_to, wants_fragment
 
 # The multipart framing around a 5 MB photo (boundaries, headers, the CSRF field) is well under 64 KB;
 # the service checks the photo itself against MAX_UPLOAD_BYTES.
@@ -63,7 +64,7 @@ class VariantCell:
     ``variant_cell`` of the inline cell handlers): the variant, its cell and the cell's editor."""
 
     def __init__(
-        self, request: AdminRequest, variant_id: FromPath[int], field: FromPath[str], products_service: ProductsDep
+        self, request: AdminRequest, variant_id: PathId, field: FromPath[str], products_service: ProductsDep
     ) -> None:
         self.request, self.variant_id, self.field, self.products = request, variant_id, field, products_service
 
@@ -238,7 +239,7 @@ class AdminProductController(ShopStaffPages):
         page: FromQuery[int] = 1,
     ) -> Template:
         """The product table with search, filters, sort and pages (the results fragment for htmx)."""
-        page = min(max(page, 1), 100_000)
+        page = page_number(page)
         filters = {
             "q": (q or "").strip()[:100],
             "category": category if category and category.isdigit() and len(category) < 18 else "",
@@ -388,7 +389,7 @@ class AdminProductController(ShopStaffPages):
     async def edit(
         self,
         request: AdminRequest,
-        product_id: FromPath[int],
+        product_id: PathId,
         products_service: ProductsDep,
         product_form_page: ProductFormPageDep,
     ) -> Template:
@@ -400,7 +401,7 @@ class AdminProductController(ShopStaffPages):
     async def update(
         self,
         request: AdminRequest,
-        product_id: FromPath[int],
+        product_id: PathId,
         data: FormFields,
         products_service: ProductsDep,
         product_form_page: ProductFormPageDep,
@@ -440,7 +441,7 @@ class AdminProductController(ShopStaffPages):
 
     @post("/{product_id:int}/variants/{variant_id:int}/delete", name="admin_variant_delete", media_type=MediaType.HTML)
     async def delete_variant(
-        self, request: AdminRequest, product_id: FromPath[int], variant_id: FromPath[int], products_service: ProductsDep
+        self, request: AdminRequest, product_id: PathId, variant_id: PathId, products_service: ProductsDep
     ) -> Any:
         """Remove a variant (not the last one: the reason is flashed)."""
         variant = await products_service.variant_with_product(variant_id=variant_id)
@@ -456,14 +457,14 @@ class AdminProductController(ShopStaffPages):
         return see_other_to(request, "admin_product", product_id=product_id)
 
     @post("/{product_id:int}/delete", name="admin_product_delete", media_type=MediaType.HTML)
-    async def delete(self, request: AdminRequest, product_id: FromPath[int], products_service: ProductsDep) -> Any:
+    async def delete(self, request: AdminRequest, product_id: PathId, products_service: ProductsDep) -> Any:
         """Soft-delete the product: gone from the shop and the API, kept for past orders."""
         product = await products_service.soft_delete(product_id, actor=request.user)
         message = f"Deleted “{product.name}”: it no longer shows in the shop. You can restore it."
         return flash_see_other(request, message, "admin_product", product_id=product_id)
 
     @post("/{product_id:int}/restore", name="admin_product_restore", media_type=MediaType.HTML)
-    async def restore(self, request: AdminRequest, product_id: FromPath[int], products_service: ProductsDep) -> Any:
+    async def restore(self, request: AdminRequest, product_id: PathId, products_service: ProductsDep) -> Any:
         """Bring a soft-deleted product back."""
         product = await products_service.restore(product_id, actor=request.user)
         return flash_see_other(request, f"Restored “{product.name}”.", "admin_product", product_id=product_id)
@@ -480,7 +481,7 @@ class AdminProductController(ShopStaffPages):
     async def upload(
         self,
         request: AdminRequest,
-        product_id: FromPath[int],
+        product_id: PathId,
         products_service: ProductsDep,
         product_form_page: ProductFormPageDep,
     ) -> Any:
@@ -509,7 +510,7 @@ class AdminProductController(ShopStaffPages):
 
     @post("/{product_id:int}/images/{image_id:int}/move", name="admin_image_move", media_type=MediaType.HTML)
     async def move_image(
-        self, request: AdminRequest, product_id: FromPath[int], image_id: FromPath[int], products_service: ProductsDep
+        self, request: AdminRequest, product_id: PathId, image_id: PathId, products_service: ProductsDep
     ) -> Any:
         """Move a photo one place up (earlier) or down."""
         form = await request.form()
@@ -519,7 +520,7 @@ class AdminProductController(ShopStaffPages):
 
     @post("/{product_id:int}/images/{image_id:int}/delete", name="admin_image_delete", media_type=MediaType.HTML)
     async def delete_image(
-        self, request: AdminRequest, product_id: FromPath[int], image_id: FromPath[int], products_service: ProductsDep
+        self, request: AdminRequest, product_id: PathId, image_id: PathId, products_service: ProductsDep
     ) -> Any:
         """Remove a photo (its files too, unless another product shows the same file)."""
         await products_service.remove_image(product_id, image_id, actor=request.user)

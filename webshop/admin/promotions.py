@@ -11,7 +11,6 @@ from typing import Any
 import msgspec
 from litestar import MediaType, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
 from litestar.response import Template
 from sqlalchemy import select
 
@@ -19,6 +18,7 @@ from webshop.admin import AdminPages
 from webshop.admin.categories import flatten
 from webshop.admin.pages import AdminRequest, flash_see_other
 from webshop.admin.product_form import major_text, price_field, whole_number
+from webshop.api.schemas import PathId
 from webshop.catalog.query import build_tree
 from webshop.db.models import Promotion, Variant
 from webshop.deps import CategoriesDep, PromotionsDep, SettingsDep
@@ -247,7 +247,7 @@ class AdminPromotionController(AdminPages):
         return await promotions.save(request, data)
 
     @get("/{promotion_id:int}", name="admin_promotion", media_type=MediaType.HTML)
-    async def edit(self, promotion_id: FromPath[int], promotions: PromotionPagesDep) -> Template:
+    async def edit(self, promotion_id: PathId, promotions: PromotionPagesDep) -> Template:
         """The form with the promotion's values."""
         promotion = await promotions.service.get_promotion(promotion_id)
         skus = list(
@@ -259,13 +259,13 @@ class AdminPromotionController(AdminPages):
 
     @post("/{promotion_id:int}", name="admin_promotion_update", media_type=MediaType.HTML)
     async def update(
-        self, request: AdminRequest, promotion_id: FromPath[int], data: FormFields, promotions: PromotionPagesDep
+        self, request: AdminRequest, promotion_id: PathId, data: FormFields, promotions: PromotionPagesDep
     ) -> Any:
         """Save the changes, or show the form again with what to correct."""
         return await promotions.save(request, data, promotion_id)
 
     @post("/{promotion_id:int}/delete", name="admin_promotion_delete", media_type=MediaType.HTML)
-    async def delete(self, request: AdminRequest, promotion_id: FromPath[int], promotions: PromotionPagesDep) -> Any:
+    async def delete(self, request: AdminRequest, promotion_id: PathId, promotions: PromotionPagesDep) -> Any:
         """Delete the promotion, or withdraw it when orders used it."""
         promotion = await promotions.service.get_promotion(promotion_id)
         name = promotion.name

@@ -13,12 +13,12 @@ from typing import Annotated, Any, Self
 import msgspec
 from litestar import MediaType, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
 from litestar.response import Template
 
 from webshop.admin import AdminPages
 from webshop.admin.pages import AdminRequest, flash_see_other
 from webshop.admin.product_form import major_text, price_field, whole_number
+from webshop.api.schemas import PathId
 from webshop.db.models import REST_OF_WORLD, ShippingMethod, ShippingZone, TaxRate
 from webshop.deps import SettingsDep, ShippingZonesDep, TaxRatesDep
 from webshop.errors import DomainError, ValidationFailed
@@ -255,14 +255,12 @@ class AdminShippingController(AdminPages):
         return flash_see_other(request, message, "admin_shipping_zone", zone_id=zone.id)
 
     @get("/{zone_id:int}", name="admin_shipping_zone", media_type=MediaType.HTML)
-    async def zone(self, zone_id: FromPath[int], shipping: ShippingDep) -> Template:
+    async def zone(self, zone_id: PathId, shipping: ShippingDep) -> Template:
         """A zone: its countries, its methods, and the form for a new method."""
         return await shipping.zone_page(zone_id)
 
     @post("/{zone_id:int}", name="admin_shipping_zone_update", media_type=MediaType.HTML)
-    async def update_zone(
-        self, request: AdminRequest, zone_id: FromPath[int], data: FormFields, shipping: ShippingDep
-    ) -> Any:
+    async def update_zone(self, request: AdminRequest, zone_id: PathId, data: FormFields, shipping: ShippingDep) -> Any:
         """Save the zone's name and countries."""
         form = read_form(ZoneForm, with_lists(data, "countries"))
         try:
@@ -273,14 +271,14 @@ class AdminShippingController(AdminPages):
         return flash_see_other(request, f"Saved the zone “{zone.name}”.", "admin_shipping_zone", zone_id=zone_id)
 
     @post("/{zone_id:int}/delete", name="admin_shipping_zone_delete", media_type=MediaType.HTML)
-    async def delete_zone(self, request: AdminRequest, zone_id: FromPath[int], shipping: ShippingDep) -> Any:
+    async def delete_zone(self, request: AdminRequest, zone_id: PathId, shipping: ShippingDep) -> Any:
         """Delete a zone and its methods."""
         await shipping.zones.delete_zone(request.user, zone_id)
         return flash_see_other(request, "Deleted the zone and its methods.", "admin_shipping_zones")
 
     @post("/{zone_id:int}/methods", name="admin_shipping_method_create", media_type=MediaType.HTML)
     async def create_method(
-        self, request: AdminRequest, zone_id: FromPath[int], data: Annotated[MethodForm, Form], shipping: ShippingDep
+        self, request: AdminRequest, zone_id: PathId, data: Annotated[MethodForm, Form], shipping: ShippingDep
     ) -> Any:
         """Add a method to the zone."""
         try:
@@ -291,7 +289,7 @@ class AdminShippingController(AdminPages):
         return flash_see_other(request, f"Added “{method.name}”.", "admin_shipping_zone", zone_id=zone_id)
 
     @get("/{zone_id:int}/methods/{method_id:int}", name="admin_shipping_method", media_type=MediaType.HTML)
-    async def method(self, zone_id: FromPath[int], method_id: FromPath[int], shipping: ShippingDep) -> Template:
+    async def method(self, zone_id: PathId, method_id: PathId, shipping: ShippingDep) -> Template:
         """The form with the method's values."""
         zone = await shipping.zones.get_zone(zone_id)
         method = await shipping.zones.get_method(zone_id, method_id)
@@ -301,8 +299,8 @@ class AdminShippingController(AdminPages):
     async def update_method(
         self,
         request: AdminRequest,
-        zone_id: FromPath[int],
-        method_id: FromPath[int],
+        zone_id: PathId,
+        method_id: PathId,
         data: Annotated[MethodForm, Form],
         shipping: ShippingDep,
     ) -> Any:
@@ -321,7 +319,7 @@ class AdminShippingController(AdminPages):
         "/{zone_id:int}/methods/{method_id:int}/delete", name="admin_shipping_method_delete", media_type=MediaType.HTML
     )
     async def delete_method(
-        self, request: AdminRequest, zone_id: FromPath[int], method_id: FromPath[int], shipping: ShippingDep
+        self, request: AdminRequest, zone_id: PathId, method_id: PathId, shipping: ShippingDep
     ) -> Any:
         """Delete the method."""
         await shipping.zones.delete_method(request.user, zone_id, method_id)
@@ -350,7 +348,7 @@ class AdminTaxRateController(AdminPages):
         return flash_see_other(request, "Added the tax rate.", "admin_tax_rates")
 
     @get("/{tax_rate_id:int}", name="admin_tax_rate", media_type=MediaType.HTML)
-    async def edit(self, tax_rate_id: FromPath[int], tax_rates_service: TaxRatesDep) -> Template:
+    async def edit(self, tax_rate_id: PathId, tax_rates_service: TaxRatesDep) -> Template:
         """The form with the rate's values."""
         rate = await tax_rates_service.get_rate(tax_rate_id)
         return _rate_page(rate, _rate_form(rate))
@@ -359,7 +357,7 @@ class AdminTaxRateController(AdminPages):
     async def update(
         self,
         request: AdminRequest,
-        tax_rate_id: FromPath[int],
+        tax_rate_id: PathId,
         data: Annotated[TaxRateForm, Form],
         tax_rates_service: TaxRatesDep,
     ) -> Any:
@@ -373,7 +371,7 @@ class AdminTaxRateController(AdminPages):
         return flash_see_other(request, "Saved the tax rate.", "admin_tax_rates")
 
     @post("/{tax_rate_id:int}/delete", name="admin_tax_rate_delete", media_type=MediaType.HTML)
-    async def delete(self, request: AdminRequest, tax_rate_id: FromPath[int], tax_rates_service: TaxRatesDep) -> Any:
+    async def delete(self, request: AdminRequest, tax_rate_id: PathId, tax_rates_service: TaxRatesDep) -> Any:
         """Delete the rate."""
         await tax_rates_service.delete_rate(request.user, tax_rate_id)
         return flash_see_other(request, "Deleted the tax rate.", "admin_tax_rates")

@@ -14,12 +14,13 @@ import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
 from webshop.admin.pages import AdminRequest, flash_see_other
 from webshop.admin.products import UPLOAD_BODY_LIMIT
+from webshop.api.schemas import PathId
 from webshop.db.models import Shop
 from webshop.db.models.shops import ShopRole
 from webshop.deps import AuditDep, ShopsDep, UsersDep
@@ -28,6 +29,7 @@ from webshop.media import MAX_UPLOAD_BYTES
 from webshop.security.session import requires_admin
 from webshop.text import Line, Lines
 from webshop.web.forms import FORM_MESSAGE, FormFields, read_form
+from webshop.web.responses import page_number
 
 STATUSES = {"active": "Active", "suspended": "Suspended", "deleted": "Deleted"}
 """The list's status filter: value -> label (no value: active and suspended)."""
@@ -225,7 +227,7 @@ class AdminShopController(ShopStaffPages):
         page: FromQuery[int] = 1,
     ) -> Template:
         """The shop list with search and status filter (the results fragment for an htmx search)."""
-        page = min(max(page, 1), 100_000)
+        page = page_number(page)
         filters = {"q": " ".join((q or "").split())[:100], "status": status if status in STATUSES else ""}
         shops, total = await shops_service.list_for(
             request.user,
@@ -259,14 +261,12 @@ class AdminShopController(ShopStaffPages):
         return flash_see_other(request, f"Created shop “{shop.name}”.", "admin_shop", shop_id=shop.id)
 
     @get("/{shop_id:int}", name="admin_shop", media_type=MediaType.HTML)
-    async def detail(self, shop_id: FromPath[int], shop_page: ShopPageDep) -> Template:
+    async def detail(self, shop_id: PathId, shop_page: ShopPageDep) -> Template:
         """One shop: its profile form, status buttons, members, logo and audit trail."""
         return await shop_page.render(shop_id)
 
     @post("/{shop_id:int}", name="admin_shop_update", media_type=MediaType.HTML)
-    async def update(
-        self, request: AdminRequest, shop_id: FromPath[int], data: FormFields, shop_page: ShopPageDep
-    ) -> Any:
+    async def update(self, request: AdminRequest, shop_id: PathId, data: FormFields, shop_page: ShopPageDep) -> Any:
         """Save the shop's profile; bad input shows the page again with the messages (422)."""
         form: ShopForm | None = None  # a refused post shows what was typed; ``render`` reads the shop itself
         try:
@@ -277,23 +277,23 @@ class AdminShopController(ShopStaffPages):
         return flash_see_other(request, f"Saved shop “{shop.name}”.", "admin_shop", shop_id=shop_id)
 
     @post("/{shop_id:int}/suspend", name="admin_shop_suspend", media_type=MediaType.HTML, guards=ADMIN_ONLY)
-    async def suspend(self, shop_id: FromPath[int], shop_page: ShopPageDep) -> Any:
+    async def suspend(self, shop_id: PathId, shop_page: ShopPageDep) -> Any:
         """Suspend the shop: its products leave the storefront and the API at once."""
         return await shop_page.change_status(shop_id, "suspend")
 
     @post("/{shop_id:int}/restore", name="admin_shop_restore", media_type=MediaType.HTML, guards=ADMIN_ONLY)
-    async def restore(self, shop_id: FromPath[int], shop_page: ShopPageDep) -> Any:
+    async def restore(self, shop_id: PathId, shop_page: ShopPageDep) -> Any:
         """Bring a suspended or deleted shop back: its products return to the storefront."""
         return await shop_page.change_status(shop_id, "restore")
 
     @get("/{shop_id:int}/delete", name="admin_shop_delete_confirm", media_type=MediaType.HTML, guards=ADMIN_ONLY)
-    async def confirm_delete(self, request: AdminRequest, shop_id: FromPath[int], shops_service: ShopsDep) -> Template:
+    async def confirm_delete(self, request: AdminRequest, shop_id: PathId, shops_service: ShopsDep) -> Template:
         """Ask before deleting the shop (a page of its own: the question works without JavaScript)."""
         shop = await shops_service.get_for(request.user, shop_id)
         return Template("admin/shops/delete.html", context={"shop": shop})
 
     @post("/{shop_id:int}/delete", name="admin_shop_delete", media_type=MediaType.HTML, guards=ADMIN_ONLY)
-    async def delete(self, shop_id: FromPath[int], shop_page: ShopPageDep) -> Any:
+    async def delete(self, shop_id: PathId, shop_page: ShopPageDep) -> Any:
         """Delete the shop (softly; the default shop is refused with the reason)."""
         return await shop_page.change_status(shop_id, "delete")
 
@@ -303,7 +303,7 @@ class AdminShopController(ShopStaffPages):
     async def add_member(
         self,
         request: AdminRequest,
-        shop_id: FromPath[int],
+        shop_id: PathId,
         data: FormFields,
         users_service: UsersDep,
         shop_page: ShopPageDep,
@@ -338,8 +338,8 @@ class AdminShopController(ShopStaffPages):
     async def remove_member(
         self,
         request: AdminRequest,
-        shop_id: FromPath[int],
-        user_id: FromPath[int],
+        shop_id: PathId,
+        user_id: PathId,
         users_service: UsersDep,
         shop_page: ShopPageDep,
     ) -> Any:
@@ -361,7 +361,7 @@ class AdminShopController(ShopStaffPages):
         request_max_body_size=UPLOAD_BODY_LIMIT,
         exception_handlers={413: lambda request, exc: logo_too_large(request)},
     )
-    async def upload_logo(self, request: AdminRequest, shop_id: FromPath[int], shop_page: ShopPageDep) -> Any:
+    async def upload_logo(self, request: AdminRequest, shop_id: PathId, shop_page: ShopPageDep) -> Any:
         """Upload a logo (JPEG, PNG or WebP, at most 5 MB); a bad file shows the page with the reason."""
         form = await request.form()
         upload = form.get("logo")
@@ -381,7 +381,7 @@ class AdminShopController(ShopStaffPages):
         return flash_see_other(request, "Logo saved.", "admin_shop", shop_id=shop_id, fragment="logo")
 
     @post("/{shop_id:int}/logo/remove", name="admin_shop_logo_remove", media_type=MediaType.HTML)
-    async def remove_logo(self, request: AdminRequest, shop_id: FromPath[int], shops_service: ShopsDep) -> Any:
+    async def remove_logo(self, request: AdminRequest, shop_id: PathId, shops_service: ShopsDep) -> Any:
         """Remove the shop's logo."""
         await shops_service.remove_logo(request.user, shop_id)
         return flash_see_other(request, "Logo removed.", "admin_shop", shop_id=shop_id, fragment="logo")

@@ -11,19 +11,20 @@ from typing import Any
 
 from litestar import MediaType, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.accounts.service import UserService
 from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.admin.pages import AdminRequest
+from webshop.api.schemas import PathId
 from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
 from webshop.deps import AuditDep, UsersDep
 from webshop.errors import Conflict
 from webshop.web.forms import FormFields
-from webshop.web.responses import see_other_to
+from webshop.web.responses import page_number, see_other_to
 
 ROLES = [r.value for r in UserRole]
 STATES = {"active": True, "deactivated": False}
@@ -41,7 +42,7 @@ class UserChange:
     """
 
     def __init__(
-        self, request: AdminRequest, user_id: FromPath[int], users_service: UsersDep, audit_service: AuditDep
+        self, request: AdminRequest, user_id: PathId, users_service: UsersDep, audit_service: AuditDep
     ) -> None:
         self.request, self.user_id, self.users, self.audit = request, user_id, users_service, audit_service
 
@@ -94,7 +95,7 @@ class AdminUserController(AdminPages):
         page: FromQuery[int] = 1,
     ) -> Template:
         """The user list (the results fragment for an htmx search)."""
-        page = max(page, 1)
+        page = page_number(page)
         role_filter = UserRole(role) if role in ROLES else None
         users, total = await users_service.search_users(
             q=(q or "")[:320],
@@ -112,7 +113,7 @@ class AdminUserController(AdminPages):
         return admin_list_page(request, "admin/users", "user-results", context, total=total, page=page, filters=filters)
 
     @get("/{user_id:int}", name="admin_user", media_type=MediaType.HTML)
-    async def detail(self, user_id: FromPath[int], users_service: UsersDep, audit_service: AuditDep) -> Template:
+    async def detail(self, user_id: PathId, users_service: UsersDep, audit_service: AuditDep) -> Template:
         """One user: account facts, role and access actions, and their audit trail."""
         return await render_user(user_id, users_service, audit_service)
 

@@ -11,11 +11,11 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webshop.api.schemas import PathId
 from webshop.cart.service import CartOwner, CartService, CartView, new_guest_token
 from webshop.catalog.browse import shop_directory
 from webshop.catalog.products import ProductService
@@ -203,7 +203,7 @@ class CartController(Controller):
 
     @post("/lines/{line_id:int}", name="cart.update", media_type=MediaType.HTML)
     async def update(
-        self, line_id: FromPath[int], cart: NamedDependency[ShopperCart], data: Annotated[QuantityForm, Form]
+        self, line_id: PathId, cart: NamedDependency[ShopperCart], data: Annotated[QuantityForm, Form]
     ) -> Any:
         """Change a line's quantity (0 removes it)."""
         try:
@@ -214,7 +214,7 @@ class CartController(Controller):
         return await cart.changed()
 
     @post("/lines/{line_id:int}/remove", name="cart.remove", media_type=MediaType.HTML)
-    async def remove(self, line_id: FromPath[int], cart: NamedDependency[ShopperCart]) -> Any:
+    async def remove(self, line_id: PathId, cart: NamedDependency[ShopperCart]) -> Any:
         """Remove a line."""
         await cart.service.remove(cart.owner, line_id)
         return await cart.changed()

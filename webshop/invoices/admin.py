@@ -16,6 +16,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream, Template
 
 from webshop.admin import AdminPages
+from webshop.api.schemas import PathId
 from webshop.deps import InvoicesDep, OrdersDep
 from webshop.errors import ValidationFailed
 from webshop.invoices.service import MAX_RANGE_DAYS
@@ -39,7 +40,7 @@ class AdminInvoiceController(AdminPages):
     @get("/orders/{order_id:int}/invoice.pdf", name="admin_order_invoice")
     async def invoice(
         self,
-        order_id: FromPath[int],
+        order_id: PathId,
         orders_service: OrdersDep,
         invoices_service: InvoicesDep,
     ) -> Response[bytes]:
@@ -50,7 +51,7 @@ class AdminInvoiceController(AdminPages):
     @get("/orders/{order_id:int}/credit-notes/{filename:str}", name="admin_order_credit_note")
     async def credit_note(
         self,
-        order_id: FromPath[int],
+        order_id: PathId,
         filename: FromPath[str],
         orders_service: OrdersDep,
         invoices_service: InvoicesDep,

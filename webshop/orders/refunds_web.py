@@ -15,11 +15,11 @@ from typing import Any
 
 from litestar import MediaType, Request, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.admin import AdminPages
+from webshop.api.schemas import PathId
 from webshop.db.models import Order, Refund, RefundStatus, User
 from webshop.deps import OrdersDep, UsersDep
 from webshop.errors import DomainError, ValidationFailed
@@ -86,7 +86,7 @@ class RefundPage:
     """The refund page of order ``order_id`` (the path's) and the services it reads and writes with: the
     ``page`` of the handlers here (Litestar makes one per request from the dependencies the fields name)."""
 
-    order_id: FromPath[int]
+    order_id: PathId
     orders_service: OrdersDep
     refunds_service: NamedDependency[RefundService]
     users_service: UsersDep
@@ -161,7 +161,7 @@ class AdminRefundController(AdminPages):
 
     @post("/{refund_id:int}/retry", name="admin_order_refund_retry", media_type=MediaType.HTML)
     async def retry(
-        self, request: Request[User, Any, Any], refund_id: FromPath[int], page: NamedDependency[RefundPage]
+        self, request: Request[User, Any, Any], refund_id: PathId, page: NamedDependency[RefundPage]
     ) -> Any:
         """Ask the payment provider again for a pending refund (a no-op once it has answered)."""
         refund = await page.refunds_service.retry(refund_id, actor=request.user, order_id=page.order_id)

@@ -20,7 +20,7 @@ from webshop.orders.fulfilment import shop_groups
 from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService, refund_owed, shopper_may_cancel
 from webshop.security.session import requires_user
-from webshop.web.responses import page_count, see_other_to
+from webshop.web.responses import page_count, page_number, see_other_to
 
 ORDERS_PAGE_SIZE = 20
 """Orders per page of the history."""
@@ -87,7 +87,7 @@ class OrderController(Controller):
         page: FromQuery[int] = 1,
     ) -> Template:
         """Order history, newest first."""
-        page = max(page, 1)
+        page = page_number(page)
         orders, total = await orders_service.list_for_user(
             request.user.id, limit=ORDERS_PAGE_SIZE, offset=(page - 1) * ORDERS_PAGE_SIZE
         )

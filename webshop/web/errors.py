@@ -93,6 +93,12 @@ def _field_errors(exc: ValidationException) -> dict[str, str]:
     return errors
 
 
+def _only_in_the_path(exc: ValidationException) -> bool:
+    """True when every value Litestar refused is a path parameter (an id out of range names no page)."""
+    items = exc.extra if isinstance(exc.extra, list) else []
+    return bool(items) and all(isinstance(item, dict) and item.get("source") == "path" for item in items)
+
+
 def _unreadable_input(exc: ValidationException) -> str:
     """What a shopper is told about input no page handler could take (Litestar's message, "Validation
     failed for GET /?page=0", is for developers): which values, by name, and what to do."""
@@ -183,7 +189,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, NotFoundException) and status == 404:
         detail = "We could not find that page."
     if isinstance(exc, ValidationException) and status == 400:
-        detail = _unreadable_input(exc)
+        if _only_in_the_path(exc):  # /admin/orders/99999999999999999999: no such page (RFC 9110 §15.5.5)
+            status, detail = 404, "We could not find that page."
+        else:
+            detail = _unreadable_input(exc)
     if isinstance(exc, PermissionDeniedException):
         status = 403
     return error_page(request, status, detail)

@@ -92,6 +92,15 @@ def see_other_to(request: Request[Any, Any, Any], route_name: str, /, **url_part
     return see_other(request, route_url(request, route_name, **url_parts))
 
 
+MAX_PAGE = 100_000
+"""The last page number a list reads (a higher one is read as this one: past the end, it is empty)."""
+
+
+def page_number(page: int) -> int:
+    """A list's ``?page=`` as a page to read: 1 to ``MAX_PAGE`` (so its offset always fits the database)."""
+    return min(max(page, 1), MAX_PAGE)
+
+
 def page_count(total: int, page_size: int) -> int:
     """How many pages of ``page_size`` rows ``total`` rows fill (at least 1: an empty list is one page)."""
     return max(1, -(-total // page_size))

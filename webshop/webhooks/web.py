@@ -15,17 +15,18 @@ from typing import Any
 import msgspec
 from litestar import MediaType, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from webshop.admin import ADMIN_PAGE_SIZE, AdminPages
 from webshop.admin.pages import AdminRequest, flash_see_other
+from webshop.api.schemas import PathId
 from webshop.db.models import WebhookEndpoint
 from webshop.deps import AuditDep, WebhooksDep
 from webshop.errors import DomainError
 from webshop.text import Line
 from webshop.web.forms import FormFields, read_form
-from webshop.web.responses import page_count, page_or_fragment
+from webshop.web.responses import page_count, page_number, page_or_fragment
 from webshop.webhooks.schemas import EVENT_NAMES
 
 EVENT_LABELS = {
@@ -120,7 +121,7 @@ class EndpointPage:
             NotFound: there is no such endpoint.
         """
         endpoint = await self.webhooks_service.get_endpoint(webhook_id)
-        page = min(max(page, 1), 100_000)
+        page = page_number(page)
         deliveries, total = await self.webhooks_service.deliveries(
             webhook_id, limit=ADMIN_PAGE_SIZE, offset=(page - 1) * ADMIN_PAGE_SIZE
         )
@@ -178,15 +179,13 @@ class AdminWebhookController(AdminPages):
         return flash_see_other(request, message, "admin_webhook", webhook_id=endpoint.id)
 
     @get("/{webhook_id:int}", name="admin_webhook", media_type=MediaType.HTML)
-    async def detail(
-        self, webhook_id: FromPath[int], endpoint_page: EndpointPageDep, page: FromQuery[int] = 1
-    ) -> Template:
+    async def detail(self, webhook_id: PathId, endpoint_page: EndpointPageDep, page: FromQuery[int] = 1) -> Template:
         """One endpoint: its form, status, secret, test button and delivery log (the log alone for htmx)."""
         return await endpoint_page.render(webhook_id, page=page)
 
     @post("/{webhook_id:int}", name="admin_webhook_update", media_type=MediaType.HTML)
     async def update(
-        self, request: AdminRequest, webhook_id: FromPath[int], data: FormFields, endpoint_page: EndpointPageDep
+        self, request: AdminRequest, webhook_id: PathId, data: FormFields, endpoint_page: EndpointPageDep
     ) -> Any:
         """Save the URL, events, description and (when one is entered) a new secret."""
         webhooks = endpoint_page.webhooks_service
@@ -200,21 +199,21 @@ class AdminWebhookController(AdminPages):
         return flash_see_other(request, "Saved the endpoint.", "admin_webhook", webhook_id=webhook_id)
 
     @post("/{webhook_id:int}/enable", name="admin_webhook_enable", media_type=MediaType.HTML)
-    async def enable(self, request: AdminRequest, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Any:
+    async def enable(self, request: AdminRequest, webhook_id: PathId, webhooks_service: WebhooksDep) -> Any:
         """Let the endpoint receive its events again."""
         await webhooks_service.update_endpoint(request.user, webhook_id, {"is_active": True})
         message = "The endpoint is enabled: it receives its events."
         return flash_see_other(request, message, "admin_webhook", webhook_id=webhook_id)
 
     @post("/{webhook_id:int}/disable", name="admin_webhook_disable", media_type=MediaType.HTML)
-    async def disable(self, request: AdminRequest, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Any:
+    async def disable(self, request: AdminRequest, webhook_id: PathId, webhooks_service: WebhooksDep) -> Any:
         """Stop sending the endpoint events (those not yet sent fail with that reason)."""
         await webhooks_service.update_endpoint(request.user, webhook_id, {"is_active": False})
         message = "The endpoint is disabled: it receives nothing until you enable it."
         return flash_see_other(request, message, "admin_webhook", webhook_id=webhook_id)
 
     @post("/{webhook_id:int}/test", name="admin_webhook_test", media_type=MediaType.HTML)
-    async def send_test(self, request: AdminRequest, webhook_id: FromPath[int], endpoint_page: EndpointPageDep) -> Any:
+    async def send_test(self, request: AdminRequest, webhook_id: PathId, endpoint_page: EndpointPageDep) -> Any:
         """Queue a ``webhook.test`` event to this endpoint; its delivery shows in the log."""
         try:
             delivery = await endpoint_page.webhooks_service.send_test(request.user, webhook_id)
@@ -224,13 +223,13 @@ class AdminWebhookController(AdminPages):
         return flash_see_other(request, message, "admin_webhook", webhook_id=webhook_id, fragment="deliveries")
 
     @get("/{webhook_id:int}/delete", name="admin_webhook_delete_confirm", media_type=MediaType.HTML)
-    async def confirm_delete(self, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Template:
+    async def confirm_delete(self, webhook_id: PathId, webhooks_service: WebhooksDep) -> Template:
         """Ask before deleting the endpoint (a page of its own: the question works without JavaScript)."""
         endpoint = await webhooks_service.get_endpoint(webhook_id)
         return Template("admin/webhooks/delete.html", context={"endpoint": endpoint})
 
     @post("/{webhook_id:int}/delete", name="admin_webhook_delete", media_type=MediaType.HTML)
-    async def delete(self, request: AdminRequest, webhook_id: FromPath[int], webhooks_service: WebhooksDep) -> Any:
+    async def delete(self, request: AdminRequest, webhook_id: PathId, webhooks_service: WebhooksDep) -> Any:
         """Delete the endpoint and its delivery log."""
         endpoint = await webhooks_service.get_endpoint(webhook_id)
         await webhooks_service.delete_endpoint(request.user, webhook_id)
