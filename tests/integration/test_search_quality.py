@@ -221,7 +221,14 @@ async def test_relevance_is_the_default_order_with_a_query(client):
     names = re.findall(r'<span class="card-name">([^<]+)</span>', page.text)
     assert names[:2] == ["Camera Lens", "Twin Lens Camera"]
     full = await client.get("/", params={"q": "lens camera"})
-    assert re.search(r'<option value="relevance"\s+selected', full.text)
+    assert re.search(r'<option value=""\s+selected>Best match</option>', full.text)
+    # The menu sends the default sort as "": a search typed on the catalog in its default order (by name)
+    # is by relevance, not by name (the form sends the menu's value with the search text).
+    home = await client.get("/")
+    assert re.search(r'<option value=""\s+selected>Name: A to Z</option>', home.text)
+    typed = await client.get("/", params={"q": "lens camera", "sort": ""})
+    assert re.findall(r'<span class="card-name">([^<]+)</span>', typed.text)[:2] == ["Camera Lens", "Twin Lens Camera"]
+    assert re.search(r'<option value="name"\s*>Name: A to Z</option>', typed.text)  # chosen on purpose: by name
     by_name = await client.get("/", params={"q": "lens camera", "sort": "name"})
     assert re.findall(r'<span class="card-name">([^<]+)</span>', by_name.text) == [
         "Camera Lens",

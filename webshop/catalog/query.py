@@ -119,6 +119,12 @@ class CatalogQuery:
         return replace(self, sort=sort if sort in self.sorts else _default_sort(self.q))
 
     @property
+    def default_sort(self) -> str:
+        """The sort this query has when none is asked for: ``relevance`` with a search text, else ``name``.
+        The sort menu sends it as ``""``, so a search typed on a page in the default sort is by relevance."""
+        return _default_sort(self.q)
+
+    @property
     def sorts(self) -> dict[str, str]:
         """The sorts that apply: ``SEARCH_SORTS`` with a search text, else ``SORTS``."""
         return SEARCH_SORTS if self.q else SORTS
