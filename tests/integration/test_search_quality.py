@@ -212,6 +212,11 @@ async def test_zero_results_page_says_did_you_mean_with_a_link(client):
     assert "8 products" in found.text
     nothing = await client.get("/", params={"q": "zzzzqqq"})
     assert "Did you mean" not in nothing.text
+    # With filters, only a correction that finds something with them is offered, and the link keeps them.
+    filtered = await client.get("/", params={"q": "cmaeraa", "price_max": "100000"})
+    assert 'Did you mean <a href="/?q=camera&amp;price_max=100000.00">' in filtered.text, filtered.text
+    too_narrow = await client.get("/", params={"q": "cmaeraa", "price_max": "0.01"})
+    assert "No products found" in too_narrow.text and "Did you mean" not in too_narrow.text
 
 
 async def test_relevance_is_the_default_order_with_a_query(client):

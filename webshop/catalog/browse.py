@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import and_, bindparam, func, select, tuple_
@@ -318,6 +318,10 @@ async def browse_catalog(session: AsyncSession, query: CatalogQuery, *, page_siz
         suggestion = None
         if query.q and not total:
             suggestion = await reader.cached(("suggest", query.q), lambda: _suggest(session, reader, query.q))
+            # Offered only where it finds something: with this page's filters, not just in the whole catalog.
+            if suggestion and replace(query, q="").is_filtered:
+                corrected = replace(query, q=suggestion, page=1)
+                suggestion = suggestion if len(await _ordered_ids(reader, corrected, categories)) else None
         return CatalogPage(
             query=query,
             items=items,
