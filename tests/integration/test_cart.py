@@ -113,6 +113,19 @@ async def test_a_refused_quantity_is_shown_again_beside_its_message(client, skus
     assert re.search(r'<input type="number" id="quantity" name="quantity" value="1"', fresh)
 
 
+async def test_an_empty_quantity_is_stopped_in_the_browser_and_named_as_a_form_value(client, skus):
+    page = (await client.get("/products/delta-chair")).text
+    assert re.search(r'<input type="number" id="quantity" name="quantity"[^>]* required>', page)
+    await add_to_cart(client, skus["DC-1"], 1)
+    assert re.search(
+        r'name="quantity" value="1" min="0" max="99"\s+inputmode="numeric" required', (await client.get("/cart")).text
+    )
+    # A client that sends it anyway (no browser check) is told which form value, not "this address".
+    empty = await post(client, "/cart/items", {"variant_id": str(skus["DC-1"]), "quantity": ""}, token_from="/cart")
+    assert empty.status_code == 400
+    assert "The form has a value we cannot use (“quantity”). Go back, correct it and try again." in text_of(empty.text)
+
+
 async def test_adding_past_the_most_a_line_holds_says_what_the_cart_has(client, skus):
     await add_to_cart(client, skus["DC-1"], 1)
     refused = await add_to_cart(client, skus["DC-1"], 99)  # 99 is allowed alone, not on top of 1

@@ -99,13 +99,16 @@ def _only_in_the_path(exc: ValidationException) -> bool:
     return bool(items) and all(isinstance(item, dict) and item.get("source") == "path" for item in items)
 
 
-def _unreadable_input(exc: ValidationException) -> str:
+def _unreadable_input(exc: ValidationException, method: str) -> str:
     """What a shopper is told about input no page handler could take (Litestar's message, "Validation
-    failed for GET /?page=0", is for developers): which values, by name, and what to do."""
+    failed for GET /?page=0", is for developers): which values, by name, of the address (``GET``) or of
+    the form (a post), and what to do."""
     names = [name for name in _field_errors(exc) if name != "body"]
     if not names:
         return "We could not read what was sent. Go back, check it and try again."
     listed = ", ".join(f"“{name}”" for name in names)
+    if method not in ("GET", "HEAD"):
+        return f"The form has a value we cannot use ({listed}). Go back, correct it and try again."
     return f"This address has a value we cannot use ({listed}). Go back, or start again from the home page."
 
 
@@ -192,7 +195,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         if _only_in_the_path(exc):  # /admin/orders/99999999999999999999: no such page (RFC 9110 §15.5.5)
             status, detail = 404, "We could not find that page."
         else:
-            detail = _unreadable_input(exc)
+            detail = _unreadable_input(exc, request.method)
     if isinstance(exc, PermissionDeniedException):
         status = 403
     return error_page(request, status, detail)
