@@ -171,10 +171,16 @@ async def test_htmx_results_bring_their_facets_out_of_band(client, skus):
     brands = [field.attrs["value"] for field in filters.find_all("input", name="brand")]
     assert brands == ["Canon", "Nikon"]  # the facets follow the search
     assert all(field.attrs["form"] == "catalog-form" for field in filters.find_all("input"))
+    # The category links follow the search too: each keeps the text typed in place.
+    categories = document.find("nav", id="category-nav")
+    assert categories.attrs["hx-swap-oob"] == "true"
+    links = [a.attrs["href"] for a in categories.find_all("a")]
+    assert links[0] == "/?q=camera" and "/?q=camera&category=electronics" in links, links
     # The full page has them once, in place, not out of band.
     page = parse((await client.get("/?q=camera")).text)
-    assert len(page.find_all(id="catalog-filters")) == 1
-    assert "hx-swap-oob" not in page.find(id="catalog-filters").attrs
+    for block in ("catalog-filters", "category-nav"):
+        assert len(page.find_all(id=block)) == 1
+        assert "hx-swap-oob" not in page.find(id=block).attrs
 
 
 async def test_filters_and_categories_sit_behind_one_filters_control(client, skus):

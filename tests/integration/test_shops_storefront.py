@@ -132,7 +132,7 @@ async def test_a_shop_page_shows_its_profile_and_only_its_products(client, secon
     page = text_of(response.text)
     assert '<h1 id="shop-name">Camera Corner</h1>' in response.text
     assert "Cameras, lenses and good advice." in page
-    assert "1 Lens Lane 12345 Springfield US" in page
+    assert "1 Lens Lane Springfield 12345 US" in page
     assert "hello@camera-corner.example" in page
     assert "+1 555 0100" in page
     assert names(response.text) == CAMERAS
