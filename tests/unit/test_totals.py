@@ -34,13 +34,14 @@ class Figures:
     prices_include_tax: bool = False
     tax_by_rate: tuple[tuple[int, int, int], ...] = ((2000, 10500, 2100),)
     promotions: list[Promotion] = field(default_factory=list)
+    method: object = "standard"
 
 
-def rendered(figures: Figures) -> list[tuple[str, str]]:
+def rendered(figures: Figures, estimate: bool = False) -> list[tuple[str, str]]:
     """The ``(term, amount)`` rows the macro writes for ``figures``."""
     environment: Any = template_config().engine_instance.engine
-    macro = environment.from_string('{% from "_totals.html" import totals_list %}{{ totals_list(q, "t") }}')
-    html = macro.render(q=figures)
+    macro = environment.from_string('{% from "_totals.html" import totals_list %}{{ totals_list(q, "t", e) }}')
+    html = macro.render(q=figures, e=estimate)
     rows = re.findall(r"<dt[^>]*>(.*?)</dt>\s*<dd[^>]*>(.*?)</dd>", html, re.S)
     return [(re.sub(r"<[^>]+>", "", t).strip(), re.sub(r"<[^>]+>", "", a).strip()) for t, a in rows]
 
@@ -74,3 +75,9 @@ def test_one_promotion_is_the_discount_line_and_several_add_up():
 def test_shipping_that_costs_nothing_says_free(shipping, shipping_discount, shown):
     rows = dict(rendered(Figures(shipping=shipping, shipping_discount=shipping_discount)))
     assert " ".join(rows["Shipping"].split()) == shown
+
+
+def test_a_cart_whose_shipping_is_not_known_yet_is_not_said_to_ship_free():
+    """No zone or method serves the cart's estimate yet (``method`` None): nothing is promised."""
+    rows = dict(rendered(Figures(shipping=0, method=None), estimate=True))
+    assert rows["Shipping"] == "$0.00"

@@ -319,7 +319,7 @@ async def browse_catalog(session: AsyncSession, query: CatalogQuery, *, page_siz
         if query.q and not total:
             suggestion = await reader.cached(("suggest", query.q), lambda: _suggest(session, reader, query.q))
             # Offered only where it finds something: with this page's filters, not just in the whole catalog.
-            if suggestion and replace(query, q="").is_filtered:
+            if suggestion and (replace(query, q="").is_filtered or query.shops):
                 corrected = replace(query, q=suggestion, page=1)
                 suggestion = suggestion if len(await _ordered_ids(reader, corrected, categories)) else None
         return CatalogPage(

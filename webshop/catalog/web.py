@@ -12,9 +12,9 @@ from webshop.catalog.products import ProductService
 from webshop.catalog.query import CatalogQuery, parse_price
 from webshop.catalog.variants import choose_variant, option_choices
 from webshop.deps import ProductsDep, SettingsDep
-from webshop.web.responses import page_or_fragment, route_url
+from webshop.web.responses import MAX_PAGE, page_or_fragment, route_url
 
-Page = Annotated[int | None, QueryParameter(ge=1, le=100_000)]
+Page = Annotated[int | None, QueryParameter(ge=1, le=MAX_PAGE)]
 Price = Annotated[str | None, QueryParameter(max_length=20)]
 InStock = Annotated[str | None, QueryParameter(max_length=10)]
 SETS_SHOP_DIRECTORY = {"shop_directory": True}

@@ -345,7 +345,8 @@ class CheckoutController(Controller):
     @post("/promotion-code/remove", name="checkout.code.remove", media_type=MediaType.HTML, guards=[requires_shopper])
     async def remove_code(self, request: Request[Any, Any, Any], steps: NamedDependency[CheckoutSteps]) -> Any:
         """Take off the cart a code that stopped working since it was applied, and review again."""
-        await steps.carts.set_promotion_code(steps.owner, None)
+        if steps.owner.user_id is not None or steps.owner.token:  # no cart is made to hold "no code"
+            await steps.carts.set_promotion_code(steps.owner, None)
         return see_other_to(request, "checkout.review")
 
     @get("/place", name="checkout.place_again", media_type=MediaType.HTML)

@@ -127,7 +127,8 @@ class OrderOut(msgspec.Struct):
     ``taxes`` gives it per rate and ``promotions`` what each promotion took off.
 
     A shop member sees their shops' part: its lines and parcels, and totals of those alone; ``taxes``,
-    ``promotions``, ``refund`` and ``payment``, figures of the whole order, are then empty."""
+    ``promotions`` (figures of the whole order) are then empty lists, ``refund`` and ``payment`` ``null``
+    and ``shipping_discount`` 0."""
 
     id: int
     number: str

@@ -118,13 +118,16 @@ def validated(data: Any, shape: type[Any]) -> dict[str, Any]:
     """
     raw = msgspec.to_builtins(data) if isinstance(data, msgspec.Struct) else data
     if errors := json_body_errors(raw, shape):
-        fields = {
-            error["key"].split(".")[-1].split("[")[0] or "form": f"{error['message']} - at `$.{error['key']}`"
-            for error in errors
-        }
+        fields = {_form_field(error["key"]): f"{error['message']} - at `$.{error['key']}`" for error in errors}
         first = next(iter(fields.values()))
         raise ValidationFailed(f"Check the shop's details: {first}", field_errors=fields)
     return {k: v for k, v in raw.items() if v is not msgspec.UNSET}
+
+
+def _form_field(key: str) -> str:
+    """The form field a body error's key names (``address.country``: ``country``); ``form`` for the body."""
+    name = key.split(".")[-1].split("[")[0]
+    return "form" if name in ("", "data") else name
 
 
 class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):

@@ -22,7 +22,7 @@ from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
-from webshop.checkout.quote import countries
+from webshop.checkout.quote import countries, country_name
 from webshop.media import image_url
 from webshop.money import format_money
 from webshop.orders.figures import OrderFigures
@@ -234,6 +234,7 @@ def template_config(
     )
     environment.filters["money"] = money
     environment.filters["rate_label"] = rate_label
+    environment.filters["country_name"] = country_name
     environment.globals["image_url"] = image_url
     environment.globals["query_url"] = query_url
     environment.globals["cached_fragment"] = cached_fragment

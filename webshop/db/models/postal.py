@@ -2,6 +2,9 @@
 order's shipping address (``Order.ship_*``) and of a shop's address (``Shop.address_*``), the checkout's
 check (``webshop.checkout.addresses.AddressInput.cleaned``) and the API's constraints
 (``webshop.checkout.schemas``, ``webshop.shops.schemas``) all read them here. Lengths are in characters.
+
+How an address is written out is here too: the town-and-code line in the country's order (``locality``,
+``CITY_FIRST``) and the address on one line (``one_line``).
 """
 
 from typing import Any
