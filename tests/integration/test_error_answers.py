@@ -110,6 +110,8 @@ async def test_admin_addresses_with_numbers_no_database_holds_are_answered_not_c
         response = await admin.get(f"{path}?page=999999999999999999")
         assert response.status_code == 200, path
         assert f'href="{path}?page=1">Last page (1)</a>' in response.text, path  # read as page 100,000: past the end
+    users = await admin.get("/admin/users?page=999999999999999999")
+    assert "There is no page 100000." in text_of(users.text)  # the admin is a user: the list has one page
     assert (await admin.get("/orders?page=999999999999999999")).status_code == 200
     last_day = await admin.get("/admin/orders?date_to=9999-12-31")
     assert last_day.status_code == 200 and 'value="9999-12-31"' in last_day.text
