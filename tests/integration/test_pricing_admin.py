@@ -419,3 +419,25 @@ async def test_tax_rate_pages_and_api(admin, alchemy):
 async def test_the_admin_navigation_links_the_pricing_pages(admin, path):
     page = await admin.get("/admin")
     assert f'href="{path}"' in page.text
+
+
+async def test_the_services_hold_their_limits_whoever_builds_the_input(alchemy):
+    """A Struct built in code skips msgspec's limits (they apply when JSON is decoded): the service checks."""
+    from webshop.errors import ValidationFailed
+    from webshop.promotions.service import PromotionInput, PromotionService
+    from webshop.shipping.service import ShippingMethodInput, ShippingZoneService
+
+    async with write_session(alchemy) as session:
+        with pytest.raises(ValidationFailed) as promotion_error:
+            await PromotionService(session=session).create_promotion(
+                None, PromotionInput(name="Huge", kind="fixed_amount", value=99_999_999_999_900)
+            )
+        assert set(promotion_error.value.field_errors) == {"value"}
+        with pytest.raises(ValidationFailed) as method_error:
+            await ShippingZoneService(session=session).create_method(
+                None, 1, ShippingMethodInput(code="dear", name="Dear", price=99_999_999_999_900)
+            )
+        assert set(method_error.value.field_errors) == {"price"}
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(Promotion).where(Promotion.name == "Huge")) is None
+        assert await session.scalar(select(ShippingMethod).where(ShippingMethod.code == "dear")) is None

@@ -124,7 +124,7 @@ def read_method_form(form: MethodForm, currency: str) -> ShippingMethodInput:
         bands=bands,
         free_over=free_over,
         delivery_estimate=form.delivery_estimate.strip()[:120],
-        position=min(position or 0, 1000),
+        position=position or 0,
         active=form.active == "on",
     )
 

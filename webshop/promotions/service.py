@@ -24,6 +24,7 @@ from webshop.money import MAX_AMOUNT
 from webshop.pricing.codes import normalise_code
 from webshop.pricing.promotions import PromotionKind, PromotionTerms
 from webshop.text import VisibleLine
+from webshop.validation import validated
 
 Kind = Literal["percentage", "fixed_amount", "free_shipping"]
 Count = Annotated[int, msgspec.Meta(ge=1, le=MAX_AMOUNT)]
@@ -129,6 +130,7 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
             ValidationFailed: a rule of the module docstring is broken; ``field_errors`` says where.
         """
         values = await self._checked(msgspec.structs.asdict(data))
+        validated(data, PromotionInput, subject="the promotion")  # the limits, however ``data`` was built
         promotion = Promotion(**values, times_used=0)
         self.repository.session.add(promotion)
         await self._commit(promotion, actor, "create", f"Promotion “{promotion.name}” created")
@@ -142,7 +144,9 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
         """
         promotion = await self.get_promotion(promotion_id)
         values = patched(promotion, FIELDS, patch)
-        assign(promotion, await self._checked(values, promotion_id=promotion.id, used=promotion.times_used))
+        checked = await self._checked(values, promotion_id=promotion.id, used=promotion.times_used)
+        validated(patch, PromotionPatch, subject="the promotion")
+        assign(promotion, checked)
         await self._commit(promotion, actor, "update", f"Promotion “{promotion.name}” changed")
         return promotion
 

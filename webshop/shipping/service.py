@@ -25,6 +25,7 @@ from webshop.errors import NotFound, ValidationFailed
 from webshop.money import MAX_AMOUNT
 from webshop.pricing.shipping import Band, validate_bands
 from webshop.text import Line, VisibleLine
+from webshop.validation import validated
 
 Amount = Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
 Name = Annotated[VisibleLine, msgspec.Meta(max_length=120)]
@@ -139,7 +140,9 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
         Raises:
             ValidationFailed: an unknown country, one another zone has, or a second rest-of-the-world zone.
         """
-        zone = ShippingZone(**await self._zone_values(msgspec.structs.asdict(data)))
+        values = await self._zone_values(msgspec.structs.asdict(data))
+        validated(data, ShippingZoneInput, subject="the zone")  # the limits, however ``data`` was built
+        zone = ShippingZone(**values)
         self.repository.session.add(zone)
         await self._commit(actor, "shipping_zone", zone, "create", f"Shipping zone “{zone.name}” created")
         return await self.get_zone(zone.id)
@@ -151,7 +154,9 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
             NotFound: no such zone. ValidationFailed: as ``create_zone``.
         """
         zone = await self.get_zone(zone_id)
-        assign(zone, await self._zone_values(patched(zone, ZONE_FIELDS, patch), zone.id))
+        values = await self._zone_values(patched(zone, ZONE_FIELDS, patch), zone.id)
+        validated(patch, ShippingZonePatch, subject="the zone")
+        assign(zone, values)
         await self._commit(actor, "shipping_zone", zone, "update", f"Shipping zone “{zone.name}” changed")
         return await self.get_zone(zone.id)
 
@@ -171,7 +176,9 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
             NotFound: no such zone. ValidationFailed: a code the zone has, bad bands or amounts.
         """
         zone = await self.get_zone(zone_id)
-        method = ShippingMethod(zone_id=zone.id, **await self._method_values(msgspec.structs.asdict(data), zone.id))
+        values = await self._method_values(msgspec.structs.asdict(data), zone.id)
+        validated(data, ShippingMethodInput, subject="the method")  # the limits, however ``data`` was built
+        method = ShippingMethod(zone_id=zone.id, **values)
         self.repository.session.add(method)
         await self._commit(actor, "shipping_method", method, "create", f"Method “{method.name}” added to “{zone.name}”")
         return method
@@ -187,7 +194,9 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
         method = await self.get_method(zone_id, method_id)
         current = {k: getattr(method, k) for k in METHOD_FIELDS}
         current["bands"] = [{"up_to": up_to, "price": price} for up_to, price in method.bands or []]
-        assign(method, await self._method_values({**current, **sent(patch)}, zone_id, method.id))
+        values = await self._method_values({**current, **sent(patch)}, zone_id, method.id)
+        validated(patch, ShippingMethodPatch, subject="the method")
+        assign(method, values)
         await self._commit(actor, "shipping_method", method, "update", f"Method “{method.name}” changed")
         return method
 

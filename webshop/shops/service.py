@@ -27,7 +27,6 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webshop.api.schemas import json_body_errors
 from webshop.audit.service import Audited, diff
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
@@ -38,6 +37,7 @@ from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, MediaFolder, new_image_key, remove_image_files, store_image
 from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
+from webshop.validation import validated
 
 _PROFILE = ("name", "slug", "description", "contact_email", "contact_phone")
 _DONE = {"suspend": "Suspended", "restore": "Restored", "delete": "Deleted"}
@@ -104,30 +104,6 @@ def _clean_profile(values: dict[str, Any]) -> dict[str, Any]:
     if "name" in clean and not clean["name"]:
         raise ValidationFailed("Enter the shop's name.", field_errors={"name": "Enter the shop's name."})
     return clean
-
-
-def validated(data: Any, shape: type[Any]) -> dict[str, Any]:
-    """``data`` (a Struct or a dict of builtins) checked against ``shape``'s constraints, as builtins.
-
-    The pages' forms and the API's bodies pass the same limits, each bad field named at once, the
-    address's parts by their own names (``webshop.api.schemas.json_body_errors``).
-
-    Raises:
-        ValidationFailed: fields break their constraints (``field_errors`` names them; each message ends
-            with msgspec's path, `` - at `$.address.country```, which the pages replace with a sentence).
-    """
-    raw = msgspec.to_builtins(data) if isinstance(data, msgspec.Struct) else data
-    if errors := json_body_errors(raw, shape):
-        fields = {_form_field(error["key"]): f"{error['message']} - at `$.{error['key']}`" for error in errors}
-        first = next(iter(fields.values()))
-        raise ValidationFailed(f"Check the shop's details: {first}", field_errors=fields)
-    return {k: v for k, v in raw.items() if v is not msgspec.UNSET}
-
-
-def _form_field(key: str) -> str:
-    """The form field a body error's key names (``address.country``: ``country``); ``form`` for the body."""
-    name = key.split(".")[-1].split("[")[0]
-    return "form" if name in ("", "data") else name
 
 
 class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
@@ -272,7 +248,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
             ValidationFailed: a field is invalid or the slug is taken (``field_errors`` names it).
         """
         self._check_admin(actor)
-        values = _clean_profile(validated(data, ShopWrite))
+        values = _clean_profile(validated(data, ShopWrite, subject="the shop's details"))
         values["slug"] = await self._slug_for(values.get("slug") or "", values["name"], None)
         shop = Shop(**values, is_active=True, is_default=False)
         # A new trading shop can bring the storefront's shop chrome (the second one): a new catalog version.
@@ -289,7 +265,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
             ValidationFailed: a field is invalid or the slug is taken.
         """
         shop = await self._owned(actor, shop_id)
-        values = _clean_profile(validated(patch, ShopPatch))
+        values = _clean_profile(validated(patch, ShopPatch, subject="the shop's details"))
         if "slug" in values:
             values["slug"] = await self._slug_for(values["slug"], values.get("name", shop.name), shop.id)
         before = {key: getattr(shop, key) for key in values}
@@ -367,7 +343,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
             PermissionDenied: ``actor`` is staff, or an owner adding an owner.
             ValidationFailed: no such active user, or an unknown role.
         """
-        member_data = msgspec.convert(validated(data, MemberWrite), MemberWrite)
+        member_data = msgspec.convert(validated(data, MemberWrite, subject="the shop's details"), MemberWrite)
         shop = await self._owned(actor, shop_id)
         if member_data.role == ShopRole.OWNER.value and not (actor is None or actor.is_admin):
             raise PermissionDenied("Only a platform admin can make someone an owner of a shop.")
