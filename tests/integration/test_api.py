@@ -298,6 +298,26 @@ async def test_declined_payment_is_402_cancels_the_order_and_gives_everything_ba
     assert retry.json()["payment"]["card_last4"] == "4242"
 
 
+async def test_a_postal_code_is_needed_except_where_a_country_has_none(client, skus):
+    headers = await bearer(client)
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)
+    no_code = {key: value for key, value in ADDRESS.items() if key != "postal_code"}
+    refused = await client.post(
+        "/api/checkout",
+        json={**checkout_body(), "shipping_address": no_code},
+        headers={**headers, "Idempotency-Key": "no-code-gb"},
+    )
+    assert assert_problem(refused, 422)["errors"] == {"postal_code": "Enter the postal code."}
+    hong_kong = {**no_code, "line1": "1 Queen's Road Central", "city": "Central", "country": "HK"}
+    placed = await client.post(
+        "/api/checkout",
+        json={**checkout_body(), "shipping_address": hong_kong},
+        headers={**headers, "Idempotency-Key": "no-code-hk"},
+    )
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["shipping_address"]["postal_code"] == ""
+
+
 async def test_checkout_reports_every_shortfall(client, skus):
     headers = {**(await bearer(client)), "Idempotency-Key": "shortfall-1"}
     await client.post("/api/cart/items", json={"sku": "BC-1", "quantity": 3}, headers=headers)

@@ -102,9 +102,24 @@ async def test_address_is_validated_and_saved_for_next_time(client, skus):
     assert odd.status_code == 422
     assert "Use letters, digits, spaces and hyphens, as in 75005, 10115 or SW1A 1AA." in odd.text
     assert "Enter the name of the city or town." in odd.text
+    no_code = {"address_id": "new", "name": "Ada", "line1": "1 Main St", "city": "Austin", "country": "US"}
+    missing = await post(client, "/checkout/address", {**no_code, "postal_code": ""}, token_from="/cart")
+    assert missing.status_code == 422
+    assert "Enter the postal code." in missing.text
     await choose_address_and_shipping(client)
     again = await client.get("/checkout/address")
     assert "Ada Lovelace, 12 Analytical Way, London N1 9GU, GB" in again.text
+
+
+async def test_an_address_in_a_country_without_postal_codes_needs_none(client, skus):
+    await register(client, "buyer@example.com")
+    await add_to_cart(client, skus["DC-1"], 1)
+    hong_kong = {"address_id": "new", "name": "Ada Lo", "line1": "1 Queen's Road Central", "city": "Central"}
+    saved = await post(
+        client, "/checkout/address", {**hong_kong, "postal_code": "", "country": "HK"}, token_from="/cart"
+    )
+    assert saved.status_code == 303, saved.text
+    assert "Ada Lo, 1 Queen&#39;s Road Central, Central, HK" in (await client.get("/checkout/address")).text
 
 
 async def test_a_declined_card_is_told_on_the_payment_page_and_another_card_pays_the_same_order(client, alchemy, skus):

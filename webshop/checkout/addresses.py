@@ -49,7 +49,8 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
         """Trimmed copy with the country code upper-cased.
 
         Raises:
-            ValidationFailed: a required field is empty or too long, the postal code has other characters
+            ValidationFailed: a required field is empty (the postal code is not required in a country
+                without postal codes, ``postal.NO_POSTAL_CODE``) or too long, the postal code has other characters
                 than letters, digits, spaces and hyphens (the Universal Postal Union's postcode formats use
                 no others), the city no letter, or the country is not one of ISO 3166-1.
         """
@@ -69,6 +70,8 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
             "city": "the city",
             "postal_code": "the postal code",
         }
+        if not postal.needs_postal_code(values["country"]):
+            del labels["postal_code"]
         for key, label in labels.items():
             if not values[key]:
                 errors[key] = f"Enter {label}."

@@ -17,7 +17,14 @@ AddressName = Annotated[VisibleLine, msgspec.Meta(max_length=postal.RECIPIENT)]
 AddressLine = Annotated[VisibleLine, msgspec.Meta(max_length=postal.STREET_LINE)]
 OptionalAddressLine = Annotated[Line, msgspec.Meta(max_length=postal.STREET_LINE)]
 City = Annotated[VisibleLine, msgspec.Meta(max_length=postal.CITY)]
-PostalCode = Annotated[VisibleLine, msgspec.Meta(max_length=postal.POSTAL_CODE)]
+PostalCode = Annotated[
+    Line,
+    msgspec.Meta(
+        max_length=postal.POSTAL_CODE,
+        description="Required (422 without one), except in a country with no postal codes, such as HK or AE",
+        examples=["73301"],
+    ),
+]
 Country = Annotated[
     str, msgspec.Meta(pattern=r"^[A-Za-z]{2}\Z", description="ISO 3166-1 alpha-2, any case", examples=["US"])
 ]
@@ -73,8 +80,8 @@ class AddressIn(msgspec.Struct, forbid_unknown_fields=True):
     name: AddressName
     line1: AddressLine
     city: City
-    postal_code: PostalCode
     country: Country
+    postal_code: PostalCode = ""
     line2: OptionalAddressLine = ""
 
 

@@ -18,10 +18,27 @@ POSTAL_CODE = 20
 COUNTRY = 2
 """An ISO 3166-1 alpha-2 code."""
 
+NO_POSTAL_CODE = frozenset(
+    {
+        "AE", "AG", "AO", "AW", "BF", "BI", "BJ", "BO", "BS", "BW", "BZ", "CD", "CF", "CG", "CI", "CK", "CM",
+        "DJ", "DM", "ER", "FJ", "GD", "GM", "GQ", "GY", "HK", "KI", "KM", "KN", "KP", "LC", "LY", "ML", "MO",
+        "MR", "MW", "NR", "NU", "QA", "RW", "SB", "SC", "SL", "SR", "ST", "SY", "TF", "TG", "TK", "TL", "TO",
+        "TV", "UG", "VU", "YE", "ZW",
+    }
+)  # fmt: skip
+"""Countries with no postal code system (Hong Kong, the United Arab Emirates, Qatar, …): an address there
+needs no postal code, and one typed is kept. After the Universal Postal Union's list of postcode systems
+and Google's libaddressinput (no ``%Z`` in the country's format)."""
+
 CITY_FIRST = frozenset({"US", "CA", "AU", "NZ", "GB", "IE", "IN", "SG", "ZA"})
 """Countries whose addresses give the town before the postal code ("Austin 73301"); elsewhere (most of
 Europe, Latin America) the code comes first ("75005 Paris"). After the address formats of the Universal
 Postal Union and Google's libaddressinput (``%C %Z`` against ``%Z %C``)."""
+
+
+def needs_postal_code(country: str) -> bool:
+    """Whether an address in ``country`` (ISO 3166-1 alpha-2) must have a postal code (``NO_POSTAL_CODE``)."""
+    return country.upper() not in NO_POSTAL_CODE
 
 
 def locality(postal_code: str, city: str, country: str) -> str:
