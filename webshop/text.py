@@ -21,6 +21,7 @@ before a final line feed; they end with ``\\Z`` (the end of the text), which the
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -109,3 +110,21 @@ def pattern_message(pattern: str) -> str:
         A sentence for this module's patterns; the pattern as the OpenAPI schema states it for others.
     """
     return PATTERN_MESSAGES.get(pattern, f"Expected text matching the pattern {openapi_pattern(pattern)}")
+
+
+_WHOLE_NUMBER = re.compile(r"([+-]?)([0-9]+)")
+
+
+def whole_number_text(text: str, *, max_digits: int = 18, signed: bool = False) -> int | None:
+    """``text`` (surrounding white space ignored) as a whole number when it is 1 to ``max_digits`` ASCII
+    digits, after a ``+`` or ``-`` if ``signed``; ``None`` otherwise.
+
+    ``str.isdigit()`` and ``int()`` alone are not enough for a form field or a query value: ``int()`` also
+    takes ``"１２"`` (full-width digits), ``"1_000"`` and ``" 7 "``, and ``isdigit()`` passes ``"²"``,
+    which ``int()`` then refuses with ``ValueError``. The default bound (18 digits) keeps the number within
+    a 64-bit row id (``BIGINT``); a caller checks its own range.
+    """
+    match = _WHOLE_NUMBER.fullmatch(text.strip())
+    if match is None or len(match[2]) > max_digits or (match[1] and not signed):
+        return None
+    return int(match[0])

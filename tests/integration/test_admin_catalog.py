@@ -84,6 +84,7 @@ async def test_create_errors_are_shown_on_the_form(admin, alchemy):
         ({"name": "New", "slug": "Bad Slug", "parent_id": ""}, 422, "Use lowercase letters"),
         ({"name": "a|b", "parent_id": ""}, 422, "cannot contain “|”"),
         ({"name": "New", "parent_id": "nope"}, 422, "Choose a parent category from the list."),
+        ({"name": "New", "parent_id": "²"}, 422, "Choose a parent category from the list."),  # isdigit(), not int()
     ):
         response = await submit(admin, "/admin/categories", form)
         assert response.status_code == status, form

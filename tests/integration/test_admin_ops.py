@@ -575,6 +575,11 @@ async def test_stock_adjustment_errors_are_shown_on_the_form_and_change_nothing(
     ):
         assert message in text
     assert 'value="NOPE-1"' in response.text and 'value="lots"' in response.text  # what was typed is kept
+    for odd in ("２", "1_0", "²", "+-1"):  # full-width digits, Python's digit groups, a superscript: not numbers here
+        refused = await submit(
+            admin, "/admin/stock/adjust", {"sku": "DC-1", "delta": odd, "reason": "count", "note": "x"}
+        )
+        assert refused.status_code == 422 and "Enter a whole number of units, such as 5 or -3." in text_of(refused.text)
     zero = await submit(admin, "/admin/stock/adjust", {"sku": "DC-1", "delta": "0", "reason": "count", "note": "x"})
     assert zero.status_code == 422 and "Enter a change other than 0." in zero.text
     below = await submit(admin, "/admin/stock/adjust", {"sku": "DC-1", "delta": "-13", "reason": "lost", "note": "x"})

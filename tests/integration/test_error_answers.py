@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 
+from tests.api_user import bearer
 from tests.shopper import csrf, register, text_of
 
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
@@ -115,3 +116,11 @@ async def test_admin_addresses_with_numbers_no_database_holds_are_answered_not_c
     assert (await admin.get("/orders?page=999999999999999999")).status_code == 200
     last_day = await admin.get("/admin/orders?date_to=9999-12-31")
     assert last_day.status_code == 200 and 'value="9999-12-31"' in last_day.text
+    # "²" passes str.isdigit() but not int(); full-width "２" passes int(): neither is a number here.
+    for path in ("/admin/orders?shop=²", "/admin/products?shop=２&category=²", "/admin/stock?shop=²"):
+        assert (await admin.get(path)).status_code == 200, path
+
+
+async def test_an_order_cursor_of_other_digits_than_ascii_is_a_problem_not_a_crash(client):
+    cursor = await client.get("/api/orders?cursor=²", headers=await bearer(client))
+    assert cursor.status_code == 422 and cursor.json()["errors"] == {"cursor": "Invalid cursor."}

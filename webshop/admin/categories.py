@@ -21,6 +21,7 @@ from webshop.catalog.query import CategoryNode, build_tree, descendant_ids
 from webshop.db.models import Category
 from webshop.deps import AuditDep, CategoriesDep
 from webshop.errors import DomainError, ValidationFailed
+from webshop.text import whole_number_text
 from webshop.web.forms import Form
 from webshop.web.responses import see_other_to
 
@@ -46,13 +47,12 @@ def _parent_id(raw: str) -> int | None:
     Raises:
         ValidationFailed: not a category id.
     """
-    raw = raw.strip()
-    if not raw:
+    if not raw.strip():
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if (parent_id := whole_number_text(raw)) is None:
         message = "Choose a parent category from the list."
         raise ValidationFailed(message, field_errors={"parent_id": message})
-    return int(raw)
+    return parent_id
 
 
 def _position(raw: str) -> int | None:
@@ -61,13 +61,12 @@ def _position(raw: str) -> int | None:
     Raises:
         ValidationFailed: not a whole number of 1 or more.
     """
-    raw = raw.strip()
-    if not raw:
+    if not raw.strip():
         return None
-    if not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
+    if (place := whole_number_text(raw, max_digits=9)) is None or place < 1:
         message = "Enter a place of 1 or more, or leave it empty to put the category last."
         raise ValidationFailed(message, field_errors={"position": message})
-    return int(raw) - 1
+    return place - 1
 
 
 def flatten(nodes: list[CategoryNode], depth: int = 0) -> list[tuple[CategoryNode, int]]:

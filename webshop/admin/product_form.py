@@ -28,7 +28,7 @@ from webshop.db.models import Product, Variant
 from webshop.errors import DomainError
 from webshop.money import exponent, format_money, parse_major
 from webshop.stock.service import stock_level_of
-from webshop.text import Line, Lines
+from webshop.text import Line, Lines, whole_number_text
 from webshop.web.forms import InvalidForm, read_form
 
 CELL_FIELDS = ("price", "stock")
@@ -124,8 +124,8 @@ def category_field(text: str, errors: dict[str, str]) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if text.isdigit() and len(text) < 18:
-        return int(text)
+    if (category_id := whole_number_text(text, max_digits=17)) is not None:
+        return category_id
     errors["category_id"] = "Choose an existing category."
     return None
 
@@ -198,7 +198,7 @@ def row_prefixes(values: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     while f"variants-{len(existing)}-id" in values:
         existing.append(f"variants-{len(existing)}")
     count = values.get("new_rows")
-    rows = int(count) if isinstance(count, str) and count.strip().isdigit() and len(count.strip()) < 4 else 0
+    rows = (whole_number_text(count, max_digits=3) if isinstance(count, str) else None) or 0
     return existing, [f"new-{k}" for k in range(min(rows, 50))]
 
 
@@ -264,7 +264,7 @@ class ProductForm:
         category_id = category_field(fields.category_id, errors)
         facets = facets_field(fields.facets, errors)
         shop_id = fields.shop_id.strip()
-        if shop_id and not (shop_id.isdigit() and len(shop_id) < 18):
+        if shop_id and whole_number_text(shop_id, max_digits=17) is None:
             errors["shop_id"] = "Choose one of your shops."
         if "category_id" in errors or "facets" in errors or "shop_id" in errors:
             return None
@@ -315,15 +315,15 @@ class ProductForm:
         ids = {v.id for v in product.variants}
         updates = []
         for prefix in self.existing:
-            raw_id = self.rows[prefix].id
+            variant_id = whole_number_text(self.rows[prefix].id)
             row = self._row(prefix, new=False)
-            if not raw_id.isdigit() or int(raw_id) not in ids or row is None:
+            if variant_id is None or variant_id not in ids or row is None:
                 self.errors[f"{prefix}-sku"] = "This variant no longer exists; reload the page."
                 continue
             if any(row[k] is None for k in _NUMBERS):
                 continue
             seen = whole_number(self.rows[prefix].stock_seen, f"{prefix}-stock", self.errors, label="Stock")
-            update = VariantUpdate(id=int(raw_id), stock_seen=msgspec.UNSET if seen is None else seen, **row)
+            update = VariantUpdate(id=variant_id, stock_seen=msgspec.UNSET if seen is None else seen, **row)
             updates.append(update)
         return updates
 

@@ -51,6 +51,7 @@ from webshop.errors import NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.shops.scope import admin_scope
 from webshop.stock.service import StockChanged
+from webshop.text import whole_number_text
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import page_number, see_other, see_other_to, wants_fragment
 
@@ -242,7 +243,7 @@ class AdminProductController(ShopStaffPages):
         page = page_number(page)
         filters = {
             "q": (q or "").strip()[:100],
-            "category": category if category and category.isdigit() and len(category) < 18 else "",
+            "category": category if category and whole_number_text(category, max_digits=17) is not None else "",
             "state": state_filter if state_filter in ADMIN_STATES else "active",
             "stock": stock if stock in ADMIN_STOCK_LEVELS else "",
             "sort": sort if sort in ADMIN_SORTS else "name",

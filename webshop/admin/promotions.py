@@ -25,6 +25,7 @@ from webshop.deps import CategoriesDep, PromotionsDep, SettingsDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.money import MAX_AMOUNT
 from webshop.promotions.service import PromotionInput, PromotionPatch
+from webshop.text import whole_number_text
 from webshop.web.forms import FormFields, read_form, with_lists
 
 KINDS = (("percentage", "Percentage off"), ("fixed_amount", "Fixed amount off"), ("free_shipping", "Free shipping"))
@@ -112,7 +113,7 @@ async def read_promotion_form(form: PromotionForm, currency: str, session: Any) 
     usage_limit = count(form.usage_limit, "usage_limit", "The usage limit")
     per_customer = count(form.per_customer_limit, "per_customer_limit", "The limit per customer")
     starts_at, ends_at = moment(form.starts_at, "starts_at"), moment(form.ends_at, "ends_at")
-    category_ids = [int(i) for i in form.category_ids if i.isdigit() and len(i) < 16]
+    category_ids = [i for raw in form.category_ids if (i := whole_number_text(raw, max_digits=15)) is not None]
     if errors:
         raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
     try:
@@ -143,9 +144,10 @@ def _listed(text: str) -> list[str]:
 
 def _product_ids(text: str, errors: dict[str, str]) -> list[int]:
     """The product ids typed in ``text``; a word that is no id is an error on ``product_ids``."""
-    if any(not part.isdigit() or len(part) >= 16 for part in _listed(text)):
+    ids = [whole_number_text(part, max_digits=15) for part in _listed(text)]
+    if None in ids:
         errors["product_ids"] = "Enter product ids (numbers) separated by commas."
-    return [int(part) for part in _listed(text) if part.isdigit() and len(part) < 16]
+    return [i for i in ids if i is not None]
 
 
 async def _variant_ids(text: str, session: Any, errors: dict[str, str]) -> list[int]:

@@ -37,7 +37,7 @@ from webshop.deps import CartsDep, OrdersDep, SettingsDep
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.payments.service import PaymentService
 from webshop.pricing.promotions import PromotionKind
-from webshop.text import Line, Lines
+from webshop.text import Line, Lines, whole_number_text
 from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
 
@@ -301,10 +301,12 @@ class CheckoutController(Controller):
         try:
             form = read_form(AddressForm, data)
             if form.address_id and form.address_id != "new":
-                address = await checkout_service.address(user_id, int(form.address_id))
+                if (address_id := whole_number_text(form.address_id)) is None:
+                    raise ValidationFailed("Choose an address.")
+                address = await checkout_service.address(user_id, address_id)
             else:
                 address = await checkout_service.save_address(user_id, form)
-        except (ValidationFailed, NotFound, ValueError) as exc:
+        except (ValidationFailed, NotFound) as exc:
             form = exc.form if isinstance(exc, InvalidForm) else form
             refusal = exc if isinstance(exc, DomainError) else ValidationFailed("Choose an address.")
             addresses = await checkout_service.addresses(user_id)

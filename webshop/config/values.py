@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from webshop.text import whole_number_text
+
 STATE_DIR = ".webshop"
 """Folder (in the current directory) for the development secret key and the development outbox."""
 SMTP_TLS_MODES = {"none": 25, "starttls": 587, "tls": 465}
@@ -234,9 +236,10 @@ def parse_rate_limit(name: str, raw: str) -> tuple[str, int] | None:
     if value in {"off", "0", "none", "false"}:
         return None
     count, _, unit = value.partition("/")
-    if not count.strip().isdigit() or int(count) < 1 or unit.strip() not in RATE_LIMIT_UNITS:
+    number = whole_number_text(count, max_digits=9)
+    if number is None or number < 1 or unit.strip() not in RATE_LIMIT_UNITS:
         raise SettingsError(f"{name} must look like 20/minute (per second, minute, hour or day) or off, got {raw!r}")
-    return unit.strip(), int(count)
+    return unit.strip(), number
 
 
 def rate_limit(name: str, raw: str, context: Context) -> str:

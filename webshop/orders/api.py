@@ -17,6 +17,7 @@ from webshop.orders.fulfilment import ShopView
 from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, ShipmentIn, StatusName, order_out
 from webshop.security.jwt import BEARER, api_admin
 from webshop.shops.guards import api_shop_staff, runs_a_shop
+from webshop.text import whole_number_text
 
 
 class _Filters(TypedDict):
@@ -32,9 +33,9 @@ class _Filters(TypedDict):
 def _before_id(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
+    if (before_id := whole_number_text(cursor)) is None:
         raise ValidationFailed("The cursor is not valid for this query.", field_errors={"cursor": "Invalid cursor."})
-    return int(cursor)
+    return before_id
 
 
 class OrderApiController(Controller):

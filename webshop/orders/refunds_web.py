@@ -26,6 +26,7 @@ from webshop.errors import DomainError, ValidationFailed
 from webshop.money import format_money, parse_major
 from webshop.orders.refund_rules import amount_left, refundable_problem
 from webshop.orders.refunds import RefundService
+from webshop.text import whole_number_text
 from webshop.web.forms import FormFields
 from webshop.web.responses import see_other_to
 
@@ -66,10 +67,10 @@ def read_refund_form(order: Order, fields: dict[str, Any]) -> tuple[dict[str, An
         form["qty"][line.id] = raw
         if not raw:
             continue
-        if not raw.isdigit():
+        if (quantity := whole_number_text(raw, max_digits=9)) is None:
             errors[f"qty-{line.id}"] = "Enter a whole number of units."
             continue
-        lines.append((line.id, int(raw)))
+        lines.append((line.id, quantity))
     amount: int | None = None
     if form["amount"]:
         try:

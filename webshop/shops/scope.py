@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webshop.shops.service import ShopAccess, ShopService
+from webshop.text import whole_number_text
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,7 @@ class ShopScope:
 
 def shop_choice(value: str | int | None) -> int | None:
     """The ``shop`` query or form value as a shop id, or ``None`` when empty or not a number."""
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) < 18 else None
+    return whole_number_text(str(value or ""), max_digits=17)
 
 
 async def admin_scope(shops: ShopService, user: Any, wanted: str | int | None = None) -> ShopScope:

@@ -29,6 +29,7 @@ from webshop.db.models import Category, Product, StockMovement, StockReason, Use
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.shops.service import ShopService
+from webshop.text import whole_number_text
 from webshop.webhooks.events import queue_stock_low
 
 MAX_STOCK = limits.STOCK
@@ -459,10 +460,8 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             errors["sku"] = "Enter the variant's SKU."
         elif variant is None:
             errors["sku"] = f"There is no variant with SKU {sku}."
-        units: int | None = None
-        try:
-            units = int(str(delta).strip())
-        except ValueError:
+        units = delta if isinstance(delta, int) else whole_number_text(delta, signed=True)
+        if units is None:
             errors["delta"] = "Enter a whole number of units, such as 5 or -3."
         else:
             if units == 0:
