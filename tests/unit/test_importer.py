@@ -283,3 +283,22 @@ def test_real_demo_catalog() -> None:
     ]
     for product in parsed.products:
         assert all((SHARED_CATALOG / "images" / asset).is_file() for asset in product.assets)
+
+
+def test_numbers_out_of_range_are_named_as_such_and_nothing_crashes(tmp_path: Path) -> None:
+    huge = "9" * 5000  # more digits than int() reads by default (Python's 4,300-digit limit)
+    parsed = _parse(
+        tmp_path,
+        _row("A", "a", sku="A1", price="99999999999"),
+        _row("B", "b", sku="B1", price="1.00", stock="2147483648"),
+        _row("C", "c", sku="C1", price="1.00", stock=huge),
+        _row("D", "d", sku="D1", price="1e3"),
+        _row("E", "e", sku="E1", price="1.00", stock="２"),
+    )
+    assert [(error.line, error.reason) for error in parsed.errors] == [
+        (2, "price '99999999999' is more than $21,474,836.47"),
+        (3, "stockOnHand '2147483648' is more than 2,147,483,647"),
+        (4, f"stockOnHand '{'9' * 39}…' is more than 2,147,483,647"),
+        (5, "price '1e3' is not an amount of 0 or more, such as 12.99"),
+        (6, "stockOnHand '２' is not a whole number of 0 or more"),
+    ]

@@ -30,3 +30,6 @@ IMAGE_ALT = 255
 IMAGE_SOURCE_NAME = 255
 STOCK = 2**31 - 1
 """Units on hand at most: the largest value of the 32-bit ``stock`` column."""
+PRICE = 2**31 - 1
+"""A variant's price at most, in minor units: the largest value of the 32-bit ``price`` column (the
+API's ``MinorUnits`` bound)."""

@@ -24,7 +24,8 @@ from webshop.catalog.variant_rules import (
     option_values_problem,
     variant_set_problems,
 )
-from webshop.money import parse_major
+from webshop.money import format_money, parse_major
+from webshop.text import whole_number_text
 
 CSV_FILE = "products.csv"
 IMAGES_DIR = "images"
@@ -55,6 +56,7 @@ BATCH_SIZE = 200
 
 SLUG_PATTERN = limits.SLUG
 _STOCK_PATTERN = re.compile(r"[0-9]+")
+_PRICE_PATTERN = re.compile(r"[0-9]{1,30}(?:\.[0-9]*)?|\.[0-9]+")
 _MAX_NAME = limits.PRODUCT_NAME
 _MAX_SLUG = limits.PRODUCT_SLUG
 _MAX_CATEGORY_SLUG = limits.CATEGORY_SLUG - 10  # leaves room for a -N suffix
@@ -63,7 +65,15 @@ _MAX_FACET = limits.FACET_NAME
 _MAX_FACET_VALUE = limits.FACET_VALUE
 _MAX_TAX_CATEGORY = limits.TAX_CATEGORY
 _MAX_STOCK = limits.STOCK
+_MAX_PRICE = limits.PRICE
 _IMAGE_WORKERS = 4
+
+
+def _shown(value: str, most: int = 40) -> str:
+    """A cell's value quoted for an error message, cut to ``most`` characters (``'99999…'``)."""
+    return repr(value if len(value) <= most else value[: most - 1] + "…")
+
+
 _GROUP_PROBLEMS: dict[GroupProblem, str] = {
     "repeated": "optionGroups repeats a name",
     "too_many": f"optionGroups names more than {limits.OPTION_GROUPS} groups",
@@ -359,13 +369,25 @@ class _Parser:
             problems.append("price is missing")
         else:
             try:
+                if not _PRICE_PATTERN.fullmatch(row["price"]):  # plain decimals: no "1e3", "NaN" or "+5"
+                    raise ValueError(row["price"])
                 price = parse_major(row["price"], self.currency)
             except ValueError:
-                problems.append(f"price {row['price']!r} is not an amount of 0 or more, such as 12.99")
+                problems.append(f"price {_shown(row['price'])} is not an amount of 0 or more, such as 12.99")
+            else:
+                if price > _MAX_PRICE:
+                    problems.append(
+                        f"price {_shown(row['price'])} is more than {format_money(_MAX_PRICE, self.currency)}"
+                    )
+                    price = 0
         stock_text = row["stockOnHand"]
-        stock = int(stock_text) if _STOCK_PATTERN.fullmatch(stock_text) else 0
-        if stock_text and (not _STOCK_PATTERN.fullmatch(stock_text) or stock > _MAX_STOCK):
-            problems.append(f"stockOnHand {stock_text!r} is not a whole number of 0 or more")
+        stock = 0
+        if stock_text and not _STOCK_PATTERN.fullmatch(stock_text):
+            problems.append(f"stockOnHand {_shown(stock_text)} is not a whole number of 0 or more")
+        elif stock_text and ((number := whole_number_text(stock_text, max_digits=10)) is None or number > _MAX_STOCK):
+            problems.append(f"stockOnHand {_shown(stock_text)} is more than {_MAX_STOCK:,}")
+        elif stock_text:
+            stock = int(stock_text)
         tax_category = row["taxCategory"] or "standard"
         if len(tax_category) > _MAX_TAX_CATEGORY:
             problems.append(f"taxCategory is longer than {_MAX_TAX_CATEGORY} characters")
