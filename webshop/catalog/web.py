@@ -13,6 +13,7 @@ from webshop.catalog.query import CatalogQuery, parse_price
 from webshop.catalog.variants import choose_variant, option_choices
 from webshop.deps import ProductsDep, SettingsDep
 from webshop.web.responses import MAX_PAGE, page_or_fragment, route_url
+from webshop.web.templating import query_url
 
 Page = Annotated[int | None, QueryParameter(ge=1, le=MAX_PAGE)]
 Price = Annotated[str | None, QueryParameter(max_length=20)]
@@ -78,13 +79,14 @@ class CatalogController(Controller):
         query = listing.query
         result = await listing.service.browse(query, page_size=listing.page_size)
         request.state.shop_directory = result.shops
-        return page_or_fragment(
+        response = page_or_fragment(
             request,
             "catalog/index.html",
             {"catalog-results": "catalog/_results_fragment.html"},
             {"result": result, "query": query, "sorts": query.sorts},
             status_code=result.status_code,
         )
+        return push_query_url(request, response, request.app.route_reverse("catalog"), query)
 
     @get("/products/{slug:str}", name="product", media_type=MediaType.HTML)
     async def product(
@@ -148,6 +150,21 @@ async def render_product(
     if variant is not None and response.template_name == "catalog/_variant.html":
         query = {f"opt{index}": value for index, value in enumerate(variant.option_values)}
         response.headers["HX-Push-Url"] = route_url(request, "product", slug=product.slug, query=query)
+    return response
+
+
+def push_query_url(
+    request: Request[Any, Any, Any], response: Template, listing_url: str, query: CatalogQuery
+) -> Template:
+    """``response``, with the address of ``query`` itself as the one htmx puts in the address bar
+    (``HX-Push-Url``) when it is the results of an htmx search or filter change.
+
+    htmx would push the form's address, which carries every field, empty ones too
+    (``/?q=&price_min=&price_max=``); the query's own (``CatalogQuery.params``) names only what narrows
+    or orders the list, as the page's links do, so the address bar shows what a shopper would share.
+    """
+    if (response.template_name or "").endswith("_results_fragment.html"):
+        response.headers["HX-Push-Url"] = query_url(listing_url, query.params())
     return response
 
 

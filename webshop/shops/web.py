@@ -8,7 +8,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Template
 
-from webshop.catalog.web import CatalogListing, Page
+from webshop.catalog.web import CatalogListing, Page, push_query_url
 from webshop.deps import ShopsDep
 from webshop.web.responses import page_count, page_or_fragment
 
@@ -44,7 +44,8 @@ class ShopsController(Controller):
         shop = await shops_service.get_public(slug=slug)
         query = listing.query.in_shop(shop.slug)
         result = await listing.service.browse(query, page_size=listing.page_size)
-        return page_or_fragment(
+        listing_url = request.app.route_reverse("shop", slug=shop.slug)
+        response = page_or_fragment(
             request,
             "shops/shop.html",
             {"catalog-results": "shops/_results_fragment.html"},
@@ -53,9 +54,10 @@ class ShopsController(Controller):
                 "result": result,
                 "query": query,
                 "sorts": query.sorts,
-                "listing_url": request.app.route_reverse("shop", slug=shop.slug),
+                "listing_url": listing_url,
                 # The catalog's HTML for this query is kept apart from the main catalog's (other URLs).
                 "html_key": None if result.cache_key is None else (result.cache_key, "shop"),
             },
             status_code=result.status_code,
         )
+        return push_query_url(request, response, listing_url, query)
