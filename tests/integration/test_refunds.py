@@ -173,6 +173,11 @@ async def test_the_api_refunds_an_amount_once_per_key_and_refuses_too_much_wrong
     )
     assert again.status_code == 201 and again.json() == body
     assert len(await read(alchemy, Refund)) == 1 and await stock(alchemy, "BC-1") == 2
+    for other in ({"amount": 6000, "reason": "Late"}, {"amount": 5000}):  # the same key, another refund
+        reused = await client.post(url, json=other, headers={**headers, "Idempotency-Key": "k1"})
+        problem = assert_problem(reused, 422)
+        assert problem["detail"].startswith("This idempotency key was already used for a different refund")
+    assert [refund.amount for refund in await read(alchemy, Refund)] == [5000]
 
     too_much = await client.post(url, json={"amount": 40_501}, headers={**headers, "Idempotency-Key": "k2"})
     assert "more than the $405.00 left" in assert_problem(too_much, 409)["detail"]

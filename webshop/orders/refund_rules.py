@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from webshop.db.models import Order, OrderLine, OrderStatus, PaymentStatus, RefundLine
+from webshop.db.models import Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundLine
 from webshop.errors import Conflict, DomainError, InvalidTransition, ValidationFailed
 
 S = OrderStatus
@@ -57,6 +57,16 @@ def refundable_problem(order: Order) -> DomainError | None:
     if amount_left(order) <= 0:
         return Conflict(f"Order {order.number} has nothing left to refund.")
     return None
+
+
+def same_refund(refund: Refund, wanted: dict[int, int] | None, amount: int | None, restock: bool, reason: str) -> bool:
+    """Whether ``refund`` (a ``Refund`` with its ``lines``) is the one asked for by ``wanted`` (as
+    ``check_input`` returns it), ``amount``, ``restock`` and ``reason``: the test for replaying a refund by
+    its idempotency key. A key sent again with another request is refused, not answered with the first
+    refund (as checkout's ``Idempotency-Key``; the IETF draft "The Idempotency-Key HTTP Header Field" §2.7)."""
+    asked_lines = {line.order_line_id: line.quantity for line in refund.lines}
+    same_what = asked_lines == wanted if wanted else not asked_lines and refund.amount == amount
+    return same_what and refund.restock == restock and refund.reason == reason.strip()
 
 
 def check_input(

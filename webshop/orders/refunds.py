@@ -66,6 +66,7 @@ from webshop.orders.refund_rules import (
     check_input,
     plan_lines,
     refundable_problem,
+    same_refund,
 )
 from webshop.orders.refunding import Refunding, units_refunded
 from webshop.stock.service import return_stock
@@ -113,6 +114,10 @@ class LineLeft:
     def left(self) -> int:
         """Units that may still be refunded."""
         return max(self.line.quantity - self.refunded, 0)
+
+
+_Asked = tuple[dict[int, int] | None, int | None, bool, str]
+"""A refund request as ``same_refund`` compares it: lines wanted, amount, restock, reason."""
 
 
 class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]):
@@ -231,7 +236,8 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             reason: Why, for the records, the customer's e-mail and the credit note (at most 300 characters).
             actor: The admin refunding (``None``: the command line).
             idempotency_key: Unique per refund the admin means (at most 120 characters): the same key
-                again returns the first refund and changes nothing.
+                with the same request again returns the first refund and changes nothing; with another
+                request it is refused (422).
 
         Returns:
             The refund as it is now: ``succeeded``; ``failed`` (``failure_reason``: the provider
@@ -240,18 +246,20 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         Raises:
             NotFound: no such order.
             ValidationFailed: neither or both of lines and amount, an unknown line, more units than are
-                left of a line, restock without lines, a reason too long (422).
+                left of a line, restock without lines, a reason too long, the key already used for another
+                refund of this order (422).
             InvalidTransition: the order is not paid, shipped or delivered, or its payment did not succeed (409).
             Conflict: more than what is left of the payment; the key was used for another order (409).
         """
         session = self.session
         if not idempotency_key or len(idempotency_key) > 120:
             raise ValidationFailed("An idempotency key of 1 to 120 characters is required.")
+        wanted = check_input(lines, amount, restock, reason)
+        asked = (wanted, amount, restock, reason)
         existing = await self._by_key(idempotency_key)
         await session.commit()  # end the read
         if existing is not None:
-            return self._replay(existing, order_id)
-        wanted = check_input(lines, amount, restock, reason)
+            return self._replay(existing, order_id, asked)
 
         # 1. Claim, under the order's lock, in a savepoint: a refusal undoes only what it did (the
         # request's other objects, such as the signed-in user, stay loaded), then the commit ends the
@@ -287,7 +295,7 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         finally:
             await session.commit()
         if existing is not None:
-            return self._replay(existing, order_id)
+            return self._replay(existing, order_id, asked)
 
         # 2. and 3. Ask the provider (no transaction open) and record its answer.
         return await self._ask(refund, order, actor)
@@ -346,9 +354,24 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             return refund
         return await self._ask(refund, order, actor)
 
-    def _replay(self, existing: Refund, order_id: int) -> Refund:
+    def _replay(
+        self, existing: Refund, order_id: int, asked: tuple[dict[int, int] | None, int | None, bool, str]
+    ) -> Refund:
+        """The refund already made with the request's key, when the request is the same one again.
+
+        Raises:
+            Conflict: the key was used for a refund of another order (409).
+            ValidationFailed: it was used for another refund of this order (422): other lines or units,
+                another amount, restock or reason.
+        """
         if existing.order_id != order_id:
             raise Conflict("This idempotency key was already used for a refund of another order.")
+        if not same_refund(existing, *asked):
+            raise ValidationFailed(
+                "This idempotency key was already used for a different refund of this order; "
+                "another refund needs a new key (on the order's page: reload it).",
+                field_errors={"Idempotency-Key": "Used with a different refund."},
+            )
         return existing
 
     async def _ask(self, refund: Refund, order: Order, actor: User | None) -> Refund:
