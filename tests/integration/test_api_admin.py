@@ -277,6 +277,13 @@ async def test_variant_create_update_delete(client, alchemy, admin):
     for field, value in (("stock", 50), ("id", 1), ("product_id", 1), ("currency", "EUR")):
         assert_problem(await client.patch(f"/api/variants/{variant['id']}", json={field: value}, headers=admin), 400)
     assert (await client.get(f"/api/products/{product['id']}")).json()["variants"][2]["stock"] == 3
+    # The first variant takes the values of a later one: refused as an add would be.
+    first, later = product["variants"][0], variant
+    taken = await client.patch(f"/api/variants/{first['id']}", json={"option_values": ["46"]}, headers=admin)
+    assert assert_problem(taken, 422)["errors"] == {"option_values": "Another variant already has these option values."}
+    assert [v["options"] for v in (await client.get(f"/api/products/{product['id']}")).json()["variants"]].count(
+        later["options"]
+    ) == 1
 
     for v in (variant, *product["variants"][1:]):
         assert (await client.delete(f"/api/variants/{v['id']}", headers=admin)).status_code == 204

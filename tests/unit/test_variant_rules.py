@@ -104,6 +104,19 @@ def test_a_repeated_combination_is_reported_whatever_its_case():
     assert errors == {"variants[1].option_values": "Another variant already has these option values."}
 
 
+def test_a_sent_variant_taking_the_values_or_sku_of_a_later_stored_one_gets_the_error():
+    """An update of the first variant to the second's values: the repeat is the stored one, listed
+    after it, but the error is the sent variant's (the stored one was fine before)."""
+    errors: dict[str, str] = {}
+    variants = [{"sku": "TS-S", "option_values": ["M"]}, {"sku": "TS-M", "option_values": ["M"]}]
+    _check_variant_set(["size"], variants, errors, ["", "sku TS-M: "])
+    assert errors == {"option_values": "Another variant already has these option values."}
+    errors = {}
+    variants = [{"sku": "TS-M", "option_values": ["S"]}, {"sku": "TS-M", "option_values": ["M"]}]
+    _check_variant_set(["size"], variants, errors, ["", "sku TS-M: "])
+    assert errors == {"sku": "SKU TS-M is used twice in this product."}
+
+
 def test_a_row_with_a_field_error_already_keeps_that_error():
     errors = {"variants[1].option_values": "Enter a value for each option group."}
     variants = [{"sku": "A", "option_values": ["x"]}, {"sku": "B", "option_values": ["x"]}]

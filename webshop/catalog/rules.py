@@ -194,15 +194,23 @@ def _check_variant_set(
 
     ``prefixes[i]`` names where variant ``i`` came from: ``variants[i].`` (a row of the form or body),
     ``""`` (the one variant of an add or update), or ``sku …: `` for a stored variant the caller did
-    not send. A sent variant's problems go on its own fields (``<prefix>sku``, ``<prefix>option_values``);
-    a stored one's only when its values no longer fit the groups, on ``group_key`` naming the SKU. A
+    not send. A sent variant's problems go on its own fields (``<prefix>sku``, ``<prefix>option_values``),
+    also when the variant it repeats comes after it in the list; a stored one's only when its values no
+    longer fit the groups, on ``group_key`` naming the SKU. A
     field that already has an error keeps it (a repeated SKU replaces the field's error).
     """
     pairs = [(variant.get("sku"), variant.get("option_values", [])) for variant in variants]
     for problem in variant_set_problems(groups, pairs):
-        prefix = prefixes[problem.index]
+        index = problem.index
+        if (
+            problem.earlier is not None
+            and prefixes[index].startswith("sku ")
+            and not prefixes[problem.earlier].startswith("sku ")
+        ):
+            index = problem.earlier  # a sent variant that takes a stored one's SKU or values, stored after it
+        prefix = prefixes[index]
         inline = not prefix.startswith("sku ")
-        sku, options = pairs[problem.index]
+        sku, options = pairs[index]
         field = prefix + "option_values"
         if problem.kind == "value_count" and field not in errors:
             if inline:
