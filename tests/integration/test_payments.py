@@ -254,6 +254,22 @@ async def test_api_checkout_without_a_token_waits_for_the_hosted_page(client, al
     )
 
 
+async def test_cancelling_an_unpaid_order_closes_its_payment_so_its_page_takes_no_card(client, alchemy, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "hosted-cancel"}
+    await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard"}
+    order = (await client.post("/api/checkout", json=body, headers=headers)).json()
+    reference = order["payment"]["redirect_url"].rsplit("/", 1)[1]
+    cancelled = await client.post(f"/api/orders/{order['id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    payment = cancelled.json()["payment"]
+    assert (cancelled.json()["status"], payment["status"], payment["redirect_url"]) == ("cancelled", "cancelled", None)
+    provider = client.app.state.payment_provider
+    assert (await provider.pay_with_card(reference, "4242424242424242")).status == "cancelled"  # nothing is taken
+    assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["payment"]["status"] == "cancelled"
+    assert await ledger_ok(alchemy)
+
+
 async def test_api_checkout_refuses_card_numbers(client, skus):
     headers = {**(await bearer(client)), "Idempotency-Key": "card-1"}
     await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)

@@ -45,6 +45,7 @@ from webshop.errors import InvalidTransition, NotFound, PermissionDenied
 from webshop.invoices.numbering import issue_credit_note
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
+from webshop.orders.cancelled_payments import close_unpaid_payment
 from webshop.orders.refunding import Refunding, refund_idempotency_key
 from webshop.orders.transition_effects import return_unshipped_stock, ship_every_part
 from webshop.payments.provider import PaymentProvider
@@ -285,7 +286,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             order = await self.get_for(order_id)
             order = await self.transition(order, target, actor=actor)
         await session.commit()
-        return await self._refund(order, self._provider(provider), actor)
+        return await self._after_cancel(order, self._provider(provider), actor)
 
     async def settle_refund(
         self, order_id: int, *, actor: User | None = None, provider: PaymentProvider | None = None
@@ -305,6 +306,12 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         order = await self.get_for(order_id)
         await session.commit()  # end the read: no transaction (nor SQLite's write lock) waits for the provider
         return await self._refund(order, self._provider(provider), actor)
+
+    async def _after_cancel(self, order: Order, provider: PaymentProvider, actor: User | None) -> Order:
+        """After a status change's commit (no transaction open): an order cancelled unpaid has its payment
+        closed at the provider (``close_unpaid_payment``); one that was paid is refunded (``_refund``)."""
+        order = await close_unpaid_payment(self.repository.session, order, provider)
+        return await self._refund(order, provider, actor)
 
     async def _refund(self, order: Order, provider: PaymentProvider, actor: User | None) -> Order:
         """Refund what ``order`` owes (outside any transaction) and record it; a failure leaves it pending."""
@@ -487,7 +494,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             actor = await session.get(User, user_id)
             order = await self._cancel_for_shopper(order, actor)
         await session.commit()
-        return await self._refund(order, self._provider(provider), actor)
+        return await self._after_cancel(order, self._provider(provider), actor)
 
     async def cancel_by_guest(self, number: str, *, provider: PaymentProvider | None = None) -> Order:
         """A guest cancels their order by its signed link (``webshop.checkout.guest_links``, checked by the
@@ -504,7 +511,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
                 raise NotFound("We could not find that order.")
             order = await self._cancel_for_shopper(order, None)
         await session.commit()
-        return await self._refund(order, self._provider(provider), None)
+        return await self._after_cancel(order, self._provider(provider), None)
 
     async def _cancel_for_shopper(self, order: Order, actor: User | None) -> Order:
         """``transition`` to cancelled under the shopper's rule (``shopper_may_cancel``), in the caller's
