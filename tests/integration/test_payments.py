@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from tests.api_user import assert_problem, bearer
-from tests.factories import ledger_ok, stock
+from tests.api_user import assert_problem, bearer, token_pair
+from tests.factories import ledger_ok, make_user, stock
 from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, register, review
 from webshop.db.engine import write_session
-from webshop.db.models import Invoice, Order, OutboundEmail, PaymentEvent, TestPaymentEvent
+from webshop.db.models import Invoice, Order, OutboundEmail, PaymentEvent, TestPaymentEvent, UserRole
 from webshop.payments.service import PaymentService
 from webshop.payments.testing import sign, webhook_secret
 
@@ -268,6 +268,25 @@ async def test_cancelling_an_unpaid_order_closes_its_payment_so_its_page_takes_n
     assert (await provider.pay_with_card(reference, "4242424242424242")).status == "cancelled"  # nothing is taken
     assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["payment"]["status"] == "cancelled"
     assert await ledger_ok(alchemy)
+
+
+async def test_an_order_an_admin_marks_paid_is_invoiced_announced_and_cannot_be_paid_again(client, alchemy, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "paid-by-transfer"}
+    await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard"}
+    order = (await client.post("/api/checkout", json=body, headers=headers)).json()
+    reference = order["payment"]["redirect_url"].rsplit("/", 1)[1]
+    await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
+    boss = {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}
+    paid = await client.patch(f"/api/orders/{order['id']}", json={"status": "paid"}, headers=boss)
+    assert paid.status_code == 200, paid.text
+    assert (paid.json()["status"], paid.json()["payment"]["status"]) == ("paid", "cancelled")  # closed at the provider
+    invoice = await client.get(f"/api/orders/{order['id']}/invoice", headers=headers)
+    assert invoice.status_code == 200 and invoice.headers["content-type"] == "application/pdf"
+    assert await counts(alchemy, order["number"]) == ("paid", 1, 1)  # one confirmation e-mail, one invoice
+    provider = client.app.state.payment_provider
+    assert (await provider.pay_with_card(reference, "4242424242424242")).status == "cancelled"  # not charged twice
+    assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["refund"] is None
 
 
 async def test_api_checkout_refuses_card_numbers(client, skus):

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from webshop.db.models import Order, OrderStatus
-from webshop.orders.service import (
+from webshop.orders.refunding import refund_idempotency_key
+from webshop.orders.status_rules import (
     REFUNDING_FROM,
     RESTOCKING,
     SHOPPER_CANCELLABLE,
     TRANSITIONS,
     can_transition,
-    refund_idempotency_key,
     refund_owed,
 )
 

@@ -31,7 +31,7 @@ from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.invoices.service import documents_of
 from webshop.orders.refund_rules import refundable_problem
 from webshop.orders.refunds import RefundService
-from webshop.orders.service import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, refund_owed
+from webshop.orders.status_rules import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, refund_owed
 from webshop.security.session import requires_admin
 from webshop.shops.scope import shop_choice
 from webshop.web.forms import Form

@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from webshop.db.models import Invoice, InvoiceCounter, InvoiceKind, Order, Refund
 
+DEFAULT_INVOICE_PREFIX = "INV"
+"""The invoice prefix of a service made without the invoice settings (``WEBSHOP_INVOICE_PREFIX``'s default)."""
 DEFAULT_CREDIT_NOTE_PREFIX = "CN"
 """The credit note prefix of a service made without the invoice settings (``WEBSHOP_CREDIT_NOTE_PREFIX``'s default)."""
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from webshop.db.models import Order, Refund, RefundLine, RefundStatus
-from webshop.invoices.numbering import DEFAULT_CREDIT_NOTE_PREFIX
+from webshop.invoices.numbering import DEFAULT_CREDIT_NOTE_PREFIX, DEFAULT_INVOICE_PREFIX
 from webshop.payments.provider import PaymentProvider
 
 if TYPE_CHECKING:
@@ -50,11 +50,12 @@ class Refunding:
         **repo_kwargs: Any,
     ) -> None:
         """A service on ``session``; ``provider`` is the payment provider that refunds (the app's, given
-        by its dependency provider); ``invoices`` gives the credit note prefix (``WEBSHOP_CREDIT_NOTE_PREFIX``;
-        ``CN`` without it)."""
+        by its dependency provider); ``invoices`` gives the credit note and invoice prefixes
+        (``WEBSHOP_CREDIT_NOTE_PREFIX``, ``WEBSHOP_INVOICE_PREFIX``; ``CN`` and ``INV`` without it)."""
         super().__init__(session=session, **repo_kwargs)  # type: ignore[call-arg]  # the repository service
         self.provider = provider
         self.credit_note_prefix = invoices.credit_note_prefix if invoices else DEFAULT_CREDIT_NOTE_PREFIX
+        self.invoice_prefix = invoices.invoice_prefix if invoices else DEFAULT_INVOICE_PREFIX
 
     def _provider(self, given: PaymentProvider | None = None) -> PaymentProvider:
         """``given``, else the app's provider.

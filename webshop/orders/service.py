@@ -1,6 +1,7 @@
 """Order rules after placement: who may see an order, the status state machine, and refunds.
 
-``TRANSITIONS`` is the one place that says which status may follow which. A status change is one
+``TRANSITIONS`` (``webshop.orders.status_rules``) is the one place that says which status may follow
+which. A status change is one
 conditional ``UPDATE orders SET status = :new WHERE id = :id AND status = :current``: when two
 requests race (two cancels posted at once), exactly one wins, so stock comes back exactly once.
 
@@ -35,7 +36,6 @@ from webshop.db.models import (
     Order,
     OrderLine,
     OrderStatus,
-    PaymentStatus,
     Refund,
     RefundStatus,
     User,
@@ -45,9 +45,16 @@ from webshop.errors import InvalidTransition, NotFound, PermissionDenied
 from webshop.invoices.numbering import issue_credit_note
 from webshop.mail.outbox import queue_order_email
 from webshop.money import format_money
-from webshop.orders.cancelled_payments import close_unpaid_payment
+from webshop.orders.open_payments import close_for_manual_payment, close_unpaid_payment, record_payment_status
 from webshop.orders.refunding import Refunding, refund_idempotency_key
-from webshop.orders.transition_effects import return_unshipped_stock, ship_every_part
+from webshop.orders.status_rules import (
+    NOT_YET_SHIPPED,
+    RESTOCKING,
+    SHOPPER_CANCELLABLE,
+    TRANSITIONS,
+    refund_owed,
+)
+from webshop.orders.transition_effects import announce_payment, return_unshipped_stock, ship_every_part
 from webshop.payments.provider import PaymentProvider
 from webshop.webhooks.events import queue_order_change
 
@@ -59,37 +66,6 @@ logger = logging.getLogger("webshop.orders")
 S = OrderStatus
 ORDER_LOAD = (selectinload(Order.lines), selectinload(Order.fulfilments))
 """What every read of an order loads with it: its lines and its shops' parts (``Fulfilment``)."""
-TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.PENDING: frozenset({S.PAID, S.CANCELLED}),
-    S.PAID: frozenset({S.SHIPPED, S.CANCELLED, S.REFUNDED}),
-    S.SHIPPED: frozenset({S.DELIVERED, S.REFUNDED}),
-    S.DELIVERED: frozenset({S.REFUNDED}),
-    S.CANCELLED: frozenset(),
-    S.REFUNDED: frozenset(),
-}
-# Moving into these from a status whose goods have not left the warehouse puts the stock back.
-RESTOCKING = frozenset({S.CANCELLED, S.REFUNDED})
-NOT_YET_SHIPPED = frozenset({S.PENDING, S.PAID})
-# What a shopper may do to their own order.
-SHOPPER_CANCELLABLE = NOT_YET_SHIPPED
-# Moving into RESTOCKING from these gives a charged customer their money back.
-REFUNDING_FROM = frozenset({S.PAID, S.SHIPPED, S.DELIVERED})
-
-
-def refund_owed(order: Order, target: OrderStatus) -> int:
-    """Minor units the customer gets back when ``order`` (in its current status) moves to ``target``.
-
-    What is left of the total after the refunds already made (``refunded_total``), when the move cancels
-    or refunds an order whose payment succeeded and nothing is owed for it yet; else 0 (a pending order
-    was never charged).
-    """
-    if target not in RESTOCKING or OrderStatus(order.status) not in REFUNDING_FROM:
-        return 0
-    if order.payment_status != PaymentStatus.SUCCEEDED.value or not order.payment_reference:
-        return 0
-    if order.refund_amount or order.refunded_at is not None:
-        return 0
-    return max(order.total - (order.refunded_total or 0), 0)
 
 
 async def adopt_guest_orders(session: Any, user: User) -> int:
@@ -118,25 +94,11 @@ class AdminOrderRow:
     guest: bool = False
 
 
-def shopper_may_cancel(order: Order) -> bool:
-    """True while the shopper may cancel ``order``: not shipped yet, not even one shop's part of it
-    (its parts loaded; the rule ``cancel_by_shopper`` and ``transition`` enforce)."""
-    return OrderStatus(order.status) in SHOPPER_CANCELLABLE and not any(part.shipped for part in order.fulfilments)
-
-
 def _with_lines_of(shop_ids: frozenset[int] | None) -> list[Any]:
     """The condition "the order has a line of one of ``shop_ids``" (none for ``None``: every order)."""
     if shop_ids is None:
         return []
     return [Order.id.in_(select(OrderLine.order_id).where(OrderLine.shop_id.in_(shop_ids or {0})))]
-
-
-def can_transition(current: str, target: str) -> bool:
-    """True when ``TRANSITIONS`` allows ``current`` → ``target``."""
-    try:
-        return OrderStatus(target) in TRANSITIONS[OrderStatus(current)]
-    except ValueError:
-        return False
 
 
 class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
@@ -264,6 +226,9 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
     ) -> Order:
         """An admin moves an order along ``TRANSITIONS`` (restocking as ``transition`` says); committed.
 
+        Marking a pending order paid first closes its open payment at ``provider`` (``close_for_manual_payment``);
+        the paid order is invoiced and announced as one the provider reports paid (``announce_payment``).
+        Cancelling an unpaid order closes its payment after the commit (``close_unpaid_payment``).
         Cancelling or refunding a paid order then asks ``provider`` for the refund, after the commit
         (see the module docstring); if the provider fails, the order stays cancelled with the refund
         pending (``Order.refund_pending``), to be retried with ``settle_refund``.
@@ -279,12 +244,18 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
 
         Raises:
             NotFound: no such order.
-            InvalidTransition: the state machine does not allow it (or the order changed meanwhile).
+            InvalidTransition: the state machine does not allow it (or the order changed meanwhile); the
+                provider could not be reached to close the payment of an order being marked paid.
         """
         session = self.repository.session
+        payment = None
+        if target == S.PAID:  # paid another way: the provider must not take the money as well
+            payment = await close_for_manual_payment(session, await self.get_for(order_id), self._provider(provider))
         async with session.begin_nested():
             order = await self.get_for(order_id)
             order = await self.transition(order, target, actor=actor)
+            if payment is not None:
+                await record_payment_status(session, order, payment)
         await session.commit()
         return await self._after_cancel(order, self._provider(provider), actor)
 
@@ -468,6 +439,8 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             await queue_order_email(session, order, "order_shipped")
         await session.flush()
         changed = await self.get_by_number(order.number)
+        if target == S.PAID:  # marked paid by an admin (a payment the provider reports: PaymentService)
+            await announce_payment(session, changed, invoice_prefix=self.invoice_prefix, now=now)
         await queue_order_change(session, changed, current, target)  # webhooks: order.paid, .shipped, .cancelled...
         if target in RESTOCKING:
             # The customer hears what happened and what happens to their money (the order as it is now).

@@ -1,8 +1,9 @@
-"""Two of the effects of an order's status change (``OrderService.transition``, which also releases
-promotion uses, audits, and queues the e-mail and the webhook): a cancelled or wholly refunded order's
-unshipped stock goes back, and a shipped order ships every shop's part.
+"""Effects of an order's status change (``OrderService.transition``, which also releases promotion uses,
+audits, and queues the e-mail and the webhook): a cancelled or wholly refunded order's unshipped stock
+goes back, a shipped order ships every shop's part, and a paid order is invoiced and announced (also
+when its payment arrives: ``webshop.payments.service``).
 
-Both run in the caller's transaction, so they commit or roll back with the status change itself.
+All run in the caller's transaction, so they commit or roll back with the status change itself.
 """
 
 from datetime import datetime
@@ -12,8 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.db.models import Fulfilment, FulfilmentStatus, Order, StockReason
+from webshop.invoices.numbering import issue_invoice
+from webshop.mail.outbox import queue_order_email, queue_shop_order_emails
 from webshop.orders.refunding import units_refunded
 from webshop.stock.service import return_stock
+from webshop.webhooks.events import queue_stock_lows_of_sale
+
+
+async def announce_payment(session: AsyncSession, order: Order, *, invoice_prefix: str, now: datetime) -> None:
+    """What an order's payment brings, in the transaction that marks it paid (so all of it happens once,
+    or none): its invoice, numbered now (gap-free, ``webshop.invoices.numbering``), the shopper's
+    confirmation e-mail, each shop's e-mail about its part, and the ``stock.low`` webhooks of the sale.
+    Whether the provider said so (``PaymentService``) or an admin marked it paid (``OrderService.transition``)."""
+    await issue_invoice(session, order, prefix=invoice_prefix, now=now)
+    await queue_order_email(session, order, "order_confirmation")
+    await queue_shop_order_emails(session, order)
+    await queue_stock_lows_of_sale(session, order)
 
 
 async def return_unshipped_stock(session: AsyncSession, order: Order, reference: str) -> None:

@@ -18,7 +18,8 @@ from webshop.errors import InvalidTransition
 from webshop.invoices.service import documents_of
 from webshop.orders.fulfilment import shop_groups
 from webshop.orders.refunds import RefundService
-from webshop.orders.service import OrderService, refund_owed, shopper_may_cancel
+from webshop.orders.service import OrderService
+from webshop.orders.status_rules import refund_owed, shopper_may_cancel
 from webshop.security.session import requires_user
 from webshop.web.responses import page_count, page_number, see_other_to
 

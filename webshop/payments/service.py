@@ -38,11 +38,11 @@ from webshop.cart.service import CartOwner, CartService
 from webshop.db.models import Order, OrderStatus, PaymentEvent, PaymentStatus
 from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition
-from webshop.invoices.numbering import issue_invoice
-from webshop.mail.outbox import queue_order_email, queue_shop_order_emails
+from webshop.mail.outbox import queue_order_email
 from webshop.orders.service import OrderService
+from webshop.orders.transition_effects import announce_payment
 from webshop.payments.provider import Intent, PaymentProvider, ProviderEvent, ProviderUnavailable
-from webshop.webhooks.events import queue_order_change, queue_stock_lows_of_sale
+from webshop.webhooks.events import queue_order_change
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -162,11 +162,8 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
         order = await self._load(order_id)
         if settled.rowcount == 1:
             # All in this transaction: paid, numbered, announced; or none of it.
-            await issue_invoice(session, order, prefix=self.invoices.invoice_prefix, now=now)
-            await queue_order_email(session, order, "order_confirmation")
-            await queue_shop_order_emails(session, order)
+            await announce_payment(session, order, invoice_prefix=self.invoices.invoice_prefix, now=now)
             await queue_order_change(session, order, OrderStatus.PENDING, OrderStatus.PAID)
-            await queue_stock_lows_of_sale(session, order)
             await session.commit()
             return order
         if order.status == OrderStatus.CANCELLED.value and order.payment_status != PaymentStatus.SUCCEEDED.value:

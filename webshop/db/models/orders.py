@@ -21,7 +21,7 @@ TOTAL_ADDS_UP = (
 
 
 class OrderStatus(enum.StrEnum):
-    """Where an order is in its life; allowed moves live in ``webshop.orders.service.TRANSITIONS``."""
+    """Where an order is in its life; allowed moves live in ``webshop.orders.status_rules.TRANSITIONS``."""
 
     PENDING = "pending"
     PAID = "paid"
