@@ -110,15 +110,25 @@ async def test_a_guest_is_told_about_a_bad_email_address_on_the_form(client, sku
 async def test_a_guest_whose_address_has_an_account_is_told_to_sign_in(client, alchemy, skus):
     async with AsyncTestClient(app=client.app, base_url=BASE_URL) as member:
         await register(member, "ada@example.com")
-    form = await guest_ready_to_pay(client, "ada@example.com", skus["EP-1"], 1)
+    await add_to_cart(client, skus["EP-1"], 1)
+    refused = await as_guest(client, "Ada@Example.com")
+    assert refused.status_code == 422
+    assert "An account uses this e-mail address: sign in to check out with it, or use another address." in text_of(
+        refused.text
+    )
+    assert (await client.get("/checkout/shipping", follow_redirects=False)).headers["location"] == "/checkout/address"
+    # An account made with the address after the guest's order: "Create an account" says to sign in.
+    form = await guest_ready_to_pay(client, "late@example.com", skus["EP-1"], 1)
     confirmation = (await place(client, form)).headers["location"]
+    async with AsyncTestClient(app=client.app, base_url=BASE_URL) as member:
+        await register(member, "late@example.com")
     token = GUEST_LINK_RE.search(confirmation).group(1)
-    refused = await post(client, f"/account/register/order/{token}", {"password": PASSWORD}, token_from=confirmation)
-    assert refused.status_code == 409
-    assert "An account with this e-mail address already exists. Sign in instead." in text_of(refused.text)
-    assert 'id="guest-sign-in"' in refused.text
+    taken = await post(client, f"/account/register/order/{token}", {"password": PASSWORD}, token_from=confirmation)
+    assert taken.status_code == 409
+    assert "An account with this e-mail address already exists. Sign in instead." in text_of(taken.text)
+    assert 'id="guest-sign-in"' in taken.text
     assert await rows(alchemy, select(Order.user_id)) == [(None,)]
-    assert await rows(alchemy, select(func.count()).select_from(User)) == [(1,)]
+    assert await rows(alchemy, select(func.count()).select_from(User)) == [(2,)]
 
 
 async def test_two_guests_racing_for_the_last_units_make_one_order(client, alchemy, skus):

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -161,6 +161,21 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 ``country`` (``NoShippingZone``).
         """
         return await self.pricer().quote(view, country=country, method_code=method_code, user_id=user_id, email=email)
+
+    async def guest_email(self, raw: str) -> str:
+        """A guest's e-mail address, cleaned (``clean_guest_email``), when no account uses it: the owner of
+        that address signs in to check out with it, so their orders stay in their account (and a stranger
+        cannot place orders that an account's owner would then be offered).
+
+        Raises:
+            ValidationFailed: as ``clean_guest_email``; or an account uses the address (on ``email``).
+        """
+        email = clean_guest_email(raw)
+        taken = await self.repository.session.scalar(select(User.id).where(func.lower(User.email) == email.lower()))
+        if taken is not None:
+            message = "An account uses this e-mail address: sign in to check out with it, or use another address."
+            raise ValidationFailed(message, field_errors={"email": message})
+        return email
 
     def needs_verified_email(self, user: User) -> bool:
         """True when the shop asks for a verified e-mail address before checkout (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``)
@@ -290,7 +305,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             if existing is None:
                 if user_id is not None and self.shop.require_verified_email:
                     await self._check_verified(user_id)
-                guest_email = "" if user_id is not None else clean_guest_email(email)
+                guest_email = "" if user_id is not None else await self.guest_email(email)
                 reserved = await self._reserve(
                     owner=CartOwner(user_id=user_id) if user_id is not None else CartOwner(token=cart_token),
                     email=guest_email,

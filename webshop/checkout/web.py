@@ -24,7 +24,7 @@ from litestar.response import Redirect, Template
 
 from webshop.cart.service import CartOwner
 from webshop.cart.web import cart_owner
-from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, clean_guest_email
+from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput
 from webshop.checkout.guest import GuestAddress, placed_here, remember_placed
 from webshop.checkout.guest_links import guest_order_token
 from webshop.checkout.quote import NoShippingZone
@@ -295,7 +295,7 @@ class CheckoutController(Controller):
     ) -> Any:
         """Keep the chosen address (a new one is saved to the address book; a guest's in the session)."""
         if request.user is None:
-            return _guest_address_submit(request, data)
+            return await _guest_address_submit(request, data, checkout_service)
         user_id = request.user.id
         form = AddressForm()
         try:
@@ -433,7 +433,7 @@ class CheckoutController(Controller):
         return see_other_to(request, "order", number=order.number, **({"query": query} if query else {}))
 
 
-def _guest_address_submit(request: Request[None, Any, Any], data: FormFields) -> Any:
+async def _guest_address_submit(request: Request[None, Any, Any], data: FormFields, checkout: CheckoutService) -> Any:
     """A guest's address step: check the e-mail address and the address together (every message at
     once), then keep both in the session; no address book row is written."""
     form = GuestAddressForm()
@@ -444,7 +444,7 @@ def _guest_address_submit(request: Request[None, Any, Any], data: FormFields) ->
         form, errors = exc.form, dict(exc.field_errors)
     email, address = "", None
     try:
-        email = clean_guest_email(form.email)
+        email = await checkout.guest_email(form.email)
     except ValidationFailed as exc:
         errors = {**exc.field_errors, **errors}
     try:
