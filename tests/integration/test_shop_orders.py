@@ -9,6 +9,7 @@ shop's stock exactly once, and once a part has shipped the order can no longer b
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -172,6 +173,31 @@ async def test_cancelling_a_three_shop_order_restocks_every_shop_once(
     assert_problem(again, 409)
     assert {sku: await stock(alchemy, sku) for sku in before} == before
     assert_problem(await client.post(f"/api/orders/{order['id']}/shipments", json={}, headers=h["owner_a"]), 409)
+    assert await ledger_ok(alchemy)
+
+
+async def test_a_part_shipping_while_the_order_is_cancelled_is_one_or_the_other(
+    client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
+) -> None:
+    """Both lock the order's row first: the cancel sees a shipped part, or the shipment a cancelled
+    order; two members shipping the same part at once get one shipment and a 409 (no 500)."""
+    h = world["headers"]
+    for attempt in range(3):
+        order = await _buy(client, h["customer"], f"race-{attempt}")
+        url = f"/api/orders/{order['id']}"
+        ship, cancel, ship_again = await asyncio.gather(
+            client.post(f"{url}/shipments", json={"carrier": "DHL"}, headers=h["staff_a"]),
+            client.post(f"{url}/cancel", headers=h["customer"]),
+            client.post(f"{url}/shipments", json={"carrier": "DHL"}, headers=h["owner_a"]),
+        )
+        whole = (await client.get(url, headers=h["customer"])).json()
+        shipped = [part["shop_name"] for part in whole["fulfilments"] if part["status"] == "shipped"]
+        if whole["status"] == "cancelled":
+            assert shipped == [] and cancel.status_code == 200
+            assert (ship.status_code, ship_again.status_code) == (409, 409)
+        else:
+            assert shipped == ["Shop A"] and cancel.status_code == 409
+            assert sorted((ship.status_code, ship_again.status_code)) == [201, 409], (ship.text, ship_again.text)
     assert await ledger_ok(alchemy)
 
 

@@ -257,9 +257,14 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
             errors["tracking_number"] = "The tracking number can be at most 100 characters."
         if errors:
             raise ValidationFailed("The shipment was not saved.", field_errors=errors)
+        session = self.repository.session
+        # The order's row is locked first, as a cancel's is (``OrderService.transition``): a part shipping
+        # and the order being cancelled at the same moment are one after the other, and the second sees
+        # what the first did (a shipped part: no cancel; a cancelled order: nothing ships).
+        await session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
         view, pending = await self._parts_to_ship(actor, order_id, shop_id)
         order = view.order
-        session = self.repository.session
+        number = order.number
         now = datetime.now(UTC)
         for part in pending:
             result = await session.execute(
@@ -276,7 +281,7 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
             )
             if result.rowcount != 1:
                 await session.rollback()
-                raise InvalidTransition(f"This part of order {order.number} was shipped by someone else meanwhile.")
+                raise InvalidTransition(f"This part of order {number} was shipped by someone else meanwhile.")
             tracking = f" ({carrier} {tracking_number})".rstrip() if carrier or tracking_number else ""
             self.audit.record(
                 actor if isinstance(actor, User) else None,

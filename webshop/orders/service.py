@@ -54,7 +54,12 @@ from webshop.orders.status_rules import (
     TRANSITIONS,
     refund_owed,
 )
-from webshop.orders.transition_effects import announce_payment, return_unshipped_stock, ship_every_part
+from webshop.orders.transition_effects import (
+    announce_payment,
+    parts_shipped,
+    return_unshipped_stock,
+    ship_every_part,
+)
 from webshop.payments.provider import PaymentProvider
 from webshop.webhooks.events import queue_order_change
 
@@ -397,7 +402,8 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         current = OrderStatus(order.status)
         if target not in TRANSITIONS[current]:
             raise InvalidTransition(f"Order {order.number} is {current.value}; it cannot become {target.value}.")
-        if target in RESTOCKING and current in NOT_YET_SHIPPED and any(part.shipped for part in order.fulfilments):
+        session = self.repository.session
+        if target in RESTOCKING and current in NOT_YET_SHIPPED and await parts_shipped(session, order.id):
             # A shop has sent its part: those goods are on their way, so the order is no longer
             # cancelled (or refunded) whole with its stock put back.
             raise InvalidTransition(f"Part of order {order.number} has shipped; it can no longer be cancelled.")
@@ -411,7 +417,6 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             values["refund_amount"] = Order.total - Order.refunded_total
         if target == S.PAID:
             values["paid_at"] = now
-        session = self.repository.session
         result = await session.execute(
             update(Order)
             .where(Order.id == order.id, Order.status == current.value)

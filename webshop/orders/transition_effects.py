@@ -8,7 +8,7 @@ All run in the caller's transaction, so they commit or roll back with the status
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.catalog.summaries import refresh_product_summaries
@@ -29,6 +29,19 @@ async def announce_payment(session: AsyncSession, order: Order, *, invoice_prefi
     await queue_order_email(session, order, "order_confirmation")
     await queue_shop_order_emails(session, order)
     await queue_stock_lows_of_sale(session, order)
+
+
+async def parts_shipped(session: AsyncSession, order_id: int) -> int:
+    """How many shops' parts of the order have shipped, read after the order's row is locked (``FOR UPDATE``;
+    SQLite's writer lock does the same), so a part that ships meanwhile (``FulfilmentService.ship`` takes the
+    same lock first) is seen: a cancel or refund that would put shipped goods back in stock is refused."""
+    await session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
+    shipped = await session.scalar(
+        select(func.count())
+        .select_from(Fulfilment)
+        .where(Fulfilment.order_id == order_id, Fulfilment.status == FulfilmentStatus.SHIPPED.value)
+    )
+    return int(shipped or 0)
 
 
 async def return_unshipped_stock(session: AsyncSession, order: Order, reference: str) -> None:
