@@ -13,7 +13,7 @@ from tests.api_user import assert_problem, bearer, register, token_pair
 from tests.factories import make_user
 from tests.shopper import PASSWORD
 from webshop.db.engine import write_session
-from webshop.db.models import IdempotencyRecord, Order, User, UserRole, Variant
+from webshop.db.models import IdempotencyRecord, Order, Product, User, UserRole, Variant
 from webshop.security.jwt import AUDIENCE, signing_key
 from webshop.stock.service import find_ledger_mismatches
 
@@ -316,6 +316,32 @@ async def test_a_postal_code_is_needed_except_where_a_country_has_none(client, s
     )
     assert placed.status_code == 201, placed.text
     assert placed.json()["shipping_address"]["postal_code"] == ""
+
+
+async def test_a_product_taken_off_sale_while_in_the_cart_is_not_ordered(client, alchemy, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "withdrawn-1"}
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)
+    await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
+    async with alchemy.get_session() as session:  # its shop suspended (or the product switched off)
+        await session.execute(
+            update(Product)
+            .where(Product.id == select(Variant.product_id).where(Variant.sku == "DC-1").scalar_subquery())
+            .values(shop_active=False)
+        )
+        await session.commit()
+    refused = assert_problem(await client.post("/api/checkout", json=checkout_body(), headers=headers), 409)
+    assert refused["detail"].startswith("Delta Chair (DC-1) is no longer available; remove it from your cart.")
+    assert [(s["sku"], s["available"]) for s in refused["shortfalls"]] == [("DC-1", 0)]
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 0
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12
+    await client.delete(
+        f"/api/cart/items/{(await client.get('/api/cart', headers=headers)).json()['lines'][0]['id']}", headers=headers
+    )
+    placed = await client.post(
+        "/api/checkout", json=checkout_body(), headers={**headers, "Idempotency-Key": "withdrawn-2"}
+    )
+    assert placed.status_code == 201 and [line["sku"] for line in placed.json()["lines"]] == ["EP-1"]
 
 
 async def test_checkout_reports_every_shortfall(client, skus):

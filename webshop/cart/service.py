@@ -35,15 +35,19 @@ MAX_LINE_QUANTITY = 99
 
 @dataclass(frozen=True)
 class Shortfall:
-    """A line that cannot be had in full: ``requested`` units of ``sku``, ``available`` on hand."""
+    """A line that cannot be had in full: ``requested`` units of ``sku``, ``available`` on hand;
+    ``withdrawn``: the product is not sold any more (switched off, deleted, or its shop suspended or closed)."""
 
     sku: str
     name: str
     requested: int
     available: int
+    withdrawn: bool = False
 
     def message(self) -> str:
         """Say it as a shopper would want to hear it."""
+        if self.withdrawn:
+            return f"{self.name} ({self.sku}) is no longer available; remove it from your cart."
         if self.available <= 0:
             return f"{self.name} ({self.sku}) is sold out."
         return f"Only {self.available} left of {self.name} ({self.sku}); you asked for {self.requested}."
@@ -70,6 +74,8 @@ class LineView:
     shop_id: int | None = None
     weight_grams: int = 0
     category_id: int | None = None
+    withdrawn: bool = False
+    """The product is not sold any more (``visible_products``): ``stock`` is then 0 and checkout refuses the line."""
 
     @property
     def line_total(self) -> int:
@@ -79,8 +85,8 @@ class LineView:
     @property
     def shortfall(self) -> Shortfall | None:
         """A ``Shortfall`` if there is not enough stock for this line right now."""
-        if self.quantity > self.stock:
-            return Shortfall(self.sku, self.product_name, self.quantity, max(self.stock, 0))
+        if self.quantity > self.stock or self.withdrawn:
+            return Shortfall(self.sku, self.product_name, self.quantity, max(self.stock, 0), self.withdrawn)
         return None
 
 
@@ -230,6 +236,7 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         for line in cart.lines:
             variant = line.variant
             product = variant.product
+            on_sale = bool(product.is_active and product.shop_active and product.deleted_at is None)
             lines.append(
                 LineView(
                     id=line.id,
@@ -242,14 +249,13 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
                     unit_price=variant.price,
                     currency=variant.currency,
                     quantity=line.quantity,
-                    stock=variant.stock
-                    if product.is_active and product.shop_active and product.deleted_at is None
-                    else 0,
+                    stock=variant.stock if on_sale else 0,
                     tax_category=variant.tax_category,
                     image_key=image_keys.get(product.id),
                     shop_id=product.shop_id,
                     weight_grams=variant.weight_grams,
                     category_id=product.category_id,
+                    withdrawn=not on_sale,
                 )
             )
         currency = lines[0].currency if lines else "USD"

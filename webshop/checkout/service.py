@@ -565,6 +565,18 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         return lines
 
     async def _take_stock(self, view: CartView, reference: str) -> None:
+        """Take each line's units from stock (the conditional decrement of ``take_stock``).
+
+        Raises:
+            InsufficientStock: a line's product is no longer sold (``LineView.withdrawn``), or not enough
+                stock is left for a line; ``shortfalls`` lists every one.
+        """
+        withdrawn = [line.shortfall for line in view.lines if line.withdrawn]
+        if withdrawn:
+            raise InsufficientStock(
+                " ".join(s.message() for s in withdrawn if s) + " Please update your cart.",
+                shortfalls=[s for s in withdrawn if s],
+            )
         session = self.repository.session
         failed = []
         for line in sorted(view.lines, key=lambda ln: ln.variant_id):
