@@ -208,7 +208,8 @@ def credit_note_pdf(
     Refunded lines are printed with the quantity refunded and the refund line's amount (minor units,
     tax included, as refunded); the tax they contain is worked out at each order line's rate
     (``included_tax``). A refund of an amount without lines is one "Refund" row, its tax split over
-    the order's rates in proportion to the order's tax per rate.
+    the order's rates in proportion to the tax charged per rate, shipping's included
+    (``order_tax_by_rate``), so a refund of the whole order credits the tax its invoice charged.
 
     Args:
         note: The credit note row (number, ``issued_at``).
@@ -251,7 +252,7 @@ def credit_note_pdf(
                 format_money(rest, currency),
             )
         )
-        for rate, _net, tax in tax_by_rate(lines):
+        for rate, _net, tax in order_tax_by_rate(order, lines):  # shipping's tax too: it was charged
             if order.total and tax:
                 taxes[rate] = taxes.get(rate, 0) + (rest * tax * 2 + order.total) // (2 * order.total)
     doc.table(("Description", "Qty", "Tax rate", "Credited"), rows)
