@@ -111,6 +111,24 @@ async def test_address_is_validated_and_saved_for_next_time(client, skus):
     assert "Ada Lovelace, 12 Analytical Way, London N1 9GU, GB" in again.text
 
 
+async def test_a_new_address_typed_below_a_chosen_saved_one_is_the_one_used(client, skus):
+    await register(client, "buyer@example.com")
+    await add_to_cart(client, skus["DC-1"], 1)
+    await choose_address_and_shipping(client)  # saves Ada's London address, which the page now chooses
+    page = await client.get("/checkout/address")
+    saved = re.search(r'name="address_id" value="(\d+)"[^>]*checked', page.text).group(1)
+    new = {"name": "Ada", "line1": "99 Other Road", "city": "Capital City", "postal_code": "99999", "country": "US"}
+    chosen = await post(client, "/checkout/address", {"address_id": saved, **new}, token_from="/cart")
+    assert chosen.status_code == 303
+    await post(client, "/checkout/shipping", {"shipping_method": "standard"}, token_from="/cart")
+    review_page = text_of((await client.get("/checkout/review")).text)
+    assert "99 Other Road" in review_page and "Analytical Way" not in review_page
+    untouched = await post(client, "/checkout/address", {"address_id": saved, "name": "Ada"}, token_from="/cart")
+    assert untouched.status_code == 303  # the saved one, when nothing new was typed
+    await post(client, "/checkout/shipping", {"shipping_method": "standard"}, token_from="/cart")
+    assert "12 Analytical Way" in text_of((await client.get("/checkout/review")).text)
+
+
 async def test_an_address_in_a_country_without_postal_codes_needs_none(client, skus):
     await register(client, "buyer@example.com")
     await add_to_cart(client, skus["DC-1"], 1)

@@ -300,7 +300,10 @@ class CheckoutController(Controller):
         form = AddressForm()
         try:
             form = read_form(AddressForm, data)
-            if form.address_id and form.address_id != "new":
+            # A new address typed below the saved ones wins over the saved one the page had chosen: the
+            # shopper typed it to be used (the radio may still be on the address chosen for them).
+            typed = any(getattr(form, key).strip() for key in ("line1", "line2", "city", "postal_code"))
+            if form.address_id and form.address_id != "new" and not typed:
                 if (address_id := whole_number_text(form.address_id)) is None:
                     raise ValidationFailed("Choose an address.")
                 address = await checkout_service.address(user_id, address_id)
