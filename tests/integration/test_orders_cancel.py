@@ -101,7 +101,7 @@ async def test_shopper_confirms_first_then_the_paid_order_is_cancelled_refunded_
     [mail] = await mails(alchemy, "order_cancelled")
     assert mail.to_address == "buyer@example.com"
     assert mail.subject == f"Order {number} is cancelled"
-    assert f"your order {number} is cancelled: nothing will be shipped." in mail.text_body
+    assert f"Your order {number} is cancelled: nothing will be shipped." in mail.text_body
     assert f"Your payment of {total} goes back to your card ending 4242." in mail.text_body
     assert f"{BASE_URL}/orders/{number}" in mail.text_body
     assert "Delta Chair" in mail.html_body

@@ -267,6 +267,9 @@ async def test_cancelling_an_unpaid_order_closes_its_payment_so_its_page_takes_n
     provider = client.app.state.payment_provider
     assert (await provider.pay_with_card(reference, "4242424242424242")).status == "cancelled"  # nothing is taken
     assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["payment"]["status"] == "cancelled"
+    async with write_session(alchemy) as session:
+        mail = await session.scalar(select(OutboundEmail.text_body).where(OutboundEmail.kind == "order_cancelled"))
+    assert "You were not charged for this order." in mail and "return your payment" not in mail
     assert await ledger_ok(alchemy)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from webshop.checkout.guest_links import order_link
 from webshop.db.after_commit import call_after_commit
 from webshop.db.engine import SETTINGS_INFO_KEY
-from webshop.db.models import Order, OrderLine, OutboundEmail, User
+from webshop.db.models import Fulfilment, Order, OrderLine, OutboundEmail, User
 from webshop.mail.render import render_email
 
 if TYPE_CHECKING:
@@ -108,18 +108,29 @@ async def customer_of(session: AsyncSession, order: Order) -> User | Recipient:
 
 
 async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> OutboundEmail:
-    """Queue an order e-mail (``order_confirmation`` or ``order_shipped``) to the order's customer.
+    """Queue an order e-mail (``order_confirmation``, ``order_shipped``, ``order_cancelled``) to the order's
+    customer; ``shipments`` in its context are the parts with a carrier or tracking number
+    (``(shop_name, carrier, tracking_number)`` rows).
 
-    Reads the order's lines and the customer from ``session`` (so it sees rows flushed in this
+    Reads the order's lines, parts and the customer from ``session`` (so it sees rows flushed in this
     transaction) and renders them as they are now.
     """
     user = await customer_of(session, order)
     lines = list(await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)))
+    # Read as columns, not objects: a part marked shipped in this transaction by a bulk update is seen.
+    shipments = (
+        await session.execute(
+            select(Fulfilment.shop_name, Fulfilment.carrier, Fulfilment.tracking_number)
+            .where(Fulfilment.order_id == order.id, (Fulfilment.carrier != "") | (Fulfilment.tracking_number != ""))
+            .order_by(Fulfilment.id)
+        )
+    ).all()
     settings = settings_of(session)
     context = {
         "user": user,
         "order": order,
         "lines": lines,
+        "shipments": shipments,
         "address_lines": order.shipping_address_lines(),
         "order_url": order_link(settings, order),
     }
