@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import ledger_ok, make_user, stock
-from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, register, review
+from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, register, review, text_of
 from webshop.db.engine import write_session
 from webshop.db.models import Invoice, Order, OutboundEmail, PaymentEvent, TestPaymentEvent, UserRole
 from webshop.payments.service import PaymentService
@@ -290,6 +290,13 @@ async def test_an_order_an_admin_marks_paid_is_invoiced_announced_and_cannot_be_
     provider = client.app.state.payment_provider
     assert (await provider.pay_with_card(reference, "4242424242424242")).status == "cancelled"  # not charged twice
     assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["refund"] is None
+
+
+async def test_a_waiting_order_s_page_links_its_payment_page(client, skus):
+    number, reference = await pending_order(client, "waiting@example.com", skus["DC-1"])
+    page = await client.get(f"/orders/{number}")
+    assert f'/test-payments/pay/{reference}" hx-boost="false">Pay for this order</a>' in page.text
+    assert "This order waits for its payment until" in text_of(page.text)
 
 
 async def test_api_checkout_refuses_card_numbers(client, skus):

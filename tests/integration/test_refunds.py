@@ -262,7 +262,7 @@ async def test_concurrent_refunds_never_take_more_than_was_paid(client, admin_id
 
 
 async def test_a_full_refund_in_parts_makes_the_order_refunded_and_a_cancel_after_a_part_restocks_the_rest(
-    admin_id, alchemy, settings, skus
+    client, admin_id, alchemy, settings, skus
 ):
     customer = await make_user(alchemy, CUSTOMER, name="Ada")
     provider = build_provider(settings, alchemy)
@@ -297,6 +297,9 @@ async def test_a_full_refund_in_parts_makes_the_order_refunded_and_a_cancel_afte
     assert (cancelled.refund_amount, cancelled.refunded_at is not None) == (27200 - 8900, True)
     assert await stock(alchemy, "DC-1") == 12 and await ledger_ok(alchemy)
     assert await refunded_by_provider(alchemy, second.payment_reference) == 27200
+    await sign_in(client, CUSTOMER)  # the shopper's page says what came back in all, not the last refund alone
+    page = text_of((await client.get("/orders/WS-REF6")).text)
+    assert "Refunded $183.00 to your card" in page and "with the earlier refunds, $272.00 in all" in page
 
 
 class Unreachable:

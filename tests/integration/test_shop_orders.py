@@ -176,6 +176,9 @@ async def test_cancelling_a_three_shop_order_restocks_every_shop_once(
     assert_problem(again, 409)
     assert {sku: await stock(alchemy, sku) for sku in before} == before
     assert_problem(await client.post(f"/api/orders/{order['id']}/shipments", json={}, headers=h["owner_a"]), 409)
+    assert (await sign_in(client, "ada@example.com")).status_code in (200, 303)
+    page = text_of((await client.get(f"/orders/{order['number']}")).text)
+    assert page.count("Not shipped") == 3 and "Being prepared" not in page  # no part is still coming
     assert await ledger_ok(alchemy)
 
 
