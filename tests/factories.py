@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -13,6 +14,7 @@ from webshop.accounts.service import UserService
 from webshop.catalog.summaries import catalog_changed
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import (
+    AccountToken,
     AuditEvent,
     Category,
     Fulfilment,
@@ -243,3 +245,13 @@ async def audit_events(alchemy: ShopAlchemyConfig, entity_type: str, entity_id: 
             .order_by(AuditEvent.id)
         )
         return list(rows)
+
+
+async def age_account_links(alchemy: Any, email: str, seconds: int = 120) -> None:
+    """Make the e-mailed links of the account ``email`` ``seconds`` older, as if that time had passed
+    (a verification link may be asked for again only a minute after the last: ``RESEND_WAIT``)."""
+    async with write_session(alchemy) as session:
+        user_id = select(User.id).where(User.email == email).scalar_subquery()
+        for link in await session.scalars(select(AccountToken).where(AccountToken.user_id == user_id)):
+            link.created_at -= timedelta(seconds=seconds)
+        await session.commit()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 
-from tests.shopper import PASSWORD
+from tests.shopper import PASSWORD, text_of
 from tests.shopper import csrf as csrf_token
 from tests.shopper import post as post_form
-from webshop.db.models import User
+from webshop.db.models import OutboundEmail, User
 
 
 async def register(client, email="ada@example.com", name="Ada", password=PASSWORD, **extra):
@@ -179,14 +182,35 @@ async def test_password_change_signs_out_other_copies_but_keeps_this_browser(cli
 
 async def test_password_change_requires_current_password(client):
     await register(client)
-    response = await post_form(
+    for form, field, message in (
+        ({"current_password": "nope nope", "new_password": "another password"}, "current", "This is not your current"),
+        ({"current_password": "", "new_password": "another password"}, "current", "Enter your current password."),
+        ({"current_password": PASSWORD, "new_password": PASSWORD}, "new", "Choose a new password, not the one you"),
+        ({"current_password": PASSWORD, "new_password": " " * 9}, "new", "Use something other than spaces."),
+    ):
+        response = await post_form(client, "/account/password", form, token_from="/account")
+        assert response.status_code == 422, form
+        assert message in text_of(response.text), (field, form)
+
+
+async def test_a_password_change_is_mailed_and_ends_the_reset_links_asked_for_before(client, alchemy):
+    await register(client, "ada@example.com")
+    await post_form(client, "/account/forgot-password", {"email": "ada@example.com"})
+    async with alchemy.get_session() as session:
+        reset = await session.scalar(select(OutboundEmail.text_body).where(OutboundEmail.kind == "reset_password"))
+    link = re.search(r"https?://[^/\s]+(/account/reset-password/\S+)", reset).group(1)
+    changed = await post_form(
         client,
         "/account/password",
-        {"current_password": "nope nope", "new_password": "another password"},
+        {"current_password": PASSWORD, "new_password": "a new long password"},
         token_from="/account",
     )
-    assert response.status_code == 422
-    assert "This is not your current password." in response.text
+    assert changed.status_code == 303
+    async with alchemy.get_session() as session:
+        [mail] = await session.scalars(select(OutboundEmail.text_body).where(OutboundEmail.kind == "password_changed"))
+    assert "was just changed, and every device" in mail  # not "with a reset link": it was the account page
+    stale = await client.get(link)
+    assert stale.status_code == 410 and "This link has expired." in text_of(stale.text)
 
 
 async def test_profile_name_change(client):

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from tests.api_user import assert_problem, register, token_pair
 from tests.conftest import app_client
+from tests.factories import age_account_links
 from tests.shopper import PASSWORD, forged, post, sign_in
 from webshop.db.models import OutboundEmail
 
@@ -119,6 +120,9 @@ async def test_verification_and_email_change(client, alchemy):
     assert_problem(await client.post("/api/auth/verification-email"), 401)
 
     # Resend the verification e-mail: the sign-up's link stops working, the new one confirms.
+    too_soon = assert_problem(await client.post("/api/auth/verification-email", headers=api), 429)
+    assert "less than a minute ago" in too_soon["detail"]
+    await age_account_links(alchemy, "ada@example.com")
     sent = await client.post("/api/auth/verification-email", headers=api)
     assert sent.status_code == 202 and "ada@example.com" in sent.json()["detail"]
     signup, resent = [m for m in await mails(alchemy, "verify_email", count=3) if m.to_address == "ada@example.com"]

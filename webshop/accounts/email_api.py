@@ -108,13 +108,13 @@ class AccountEmailApiController(Controller):
         tags=["auth"],
         operation_id="sendVerificationEmail",
         status_code=202,
-        responses=problems(401, 409),
+        responses=problems(401, 409, 429),
     )
     async def send_verification(self, request: TokenRequest, account_links_service: AccountLinksDep) -> AcceptedOut:
         """Send a new link that confirms the account's e-mail address (older links stop working).
 
         409 when the address is confirmed already (nothing is sent; ``GET /api/users/me`` tells by
-        ``email_verified``)."""
+        ``email_verified``); 429 with ``Retry-After`` when a link went out less than a minute ago."""
         user = request.user
         await account_links_service.resend_verification(user)
         return AcceptedOut(f"We sent a new link to {user.email}. Only the newest link works.")

@@ -18,6 +18,7 @@ import enum
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from math import ceil
 from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -29,7 +30,7 @@ from webshop.accounts.service import EMAIL_RE, UserService, normalize_email
 from webshop.db.engine import write_session
 from webshop.db.models import AccountToken, User
 from webshop.db.repository import repository_for
-from webshop.errors import Conflict, DomainError, ValidationFailed
+from webshop.errors import Conflict, DomainError, TooManyAttempts, ValidationFailed
 from webshop.mail.outbox import queue_email
 from webshop.orders.service import adopt_guest_orders
 from webshop.security.passwords import hash_password, password_problem, verify_password
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("webshop.accounts")
 
 ALREADY_VERIFIED = "Your e-mail address is already confirmed."
+
+
+RESEND_WAIT = timedelta(seconds=60)
+"""How long after a verification link the next may be asked for (``resend_verification``)."""
 
 
 class LinkPurpose(enum.StrEnum):
@@ -266,11 +271,28 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
     async def resend_verification(self, user: User) -> None:
         """``send_verification`` for the "send the link again" button (page and API); committed.
 
+        One link per ``RESEND_WAIT`` at most: the button cannot flood an inbox (an account can be made
+        with anyone's address; OWASP Forgot Password Cheat Sheet on e-mail flooding).
+
         Raises:
             Conflict: the address is confirmed already; nothing is sent.
+            TooManyAttempts: a link went out less than ``RESEND_WAIT`` ago (``retry_after``: seconds left).
         """
         if user.email_verified_at is not None:
             raise Conflict(ALREADY_VERIFIED)
+        last = await self.repository.session.scalar(
+            select(func.max(AccountToken.created_at)).where(
+                AccountToken.user_id == user.id, AccountToken.purpose == LinkPurpose.VERIFY_EMAIL.value
+            )
+        )
+        if last is not None:
+            left = (last.replace(tzinfo=last.tzinfo or UTC) + RESEND_WAIT - datetime.now(UTC)).total_seconds()
+            if left > 0:
+                raise TooManyAttempts(
+                    f"We sent a link to {user.email} less than a minute ago: look for it in your inbox (and spam "
+                    f"folder), or ask again in {ceil(left)} seconds.",
+                    retry_after=ceil(left),
+                )
         await self.send_verification(user)
         await self.repository.session.commit()
 

@@ -21,7 +21,7 @@ from webshop.accounts.web import safe_next, signed_in_account
 from webshop.db.engine import WRITES_ON_GET
 from webshop.db.models import User
 from webshop.deps import AccountLinksDep, SettingsDep
-from webshop.errors import Conflict, ValidationFailed
+from webshop.errors import Conflict, TooManyAttempts, ValidationFailed
 from webshop.security.session import requires_user
 from webshop.web.forms import Form, form_again
 from webshop.web.responses import route_url, see_other, see_other_to
@@ -111,7 +111,7 @@ class AccountLinkController(Controller):
         try:
             await links.service.resend_verification(account)
             flash(request, f"We sent a new link to {account.email}. Only the newest link works.", "info")
-        except Conflict as exc:  # confirmed already
+        except (Conflict, TooManyAttempts) as exc:  # confirmed already; a link went out a moment ago
             flash(request, exc.detail, "info")
         return see_other(request, safe_next(data.next, route_url(request, "account")))
 

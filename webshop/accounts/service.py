@@ -15,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 
 from webshop.accounts.erasure import forget_personal_data
 from webshop.audit.service import Audited
-from webshop.db.models import AuthSession, Order, OrderStatus, TokenFamily, User, UserRole
+from webshop.db.models import AccountToken, AuthSession, Order, OrderStatus, TokenFamily, User, UserRole
 from webshop.db.repository import repository_for
 from webshop.errors import AuthenticationFailed, Conflict, PermissionDenied, ValidationFailed
+from webshop.mail.outbox import queue_email, settings_of
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
 
@@ -166,17 +167,42 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         throttle = throttle or SignInThrottle()
         await throttle.check(user, user.email)
         errors: dict[str, str] = {}
-        if not (await verify_password(user.password_hash, current)).ok:
+        if not current:  # no guess at all: nothing to count
+            errors["current_password"] = "Enter your current password."  # noqa: S105 (a message)
+        elif not (await verify_password(user.password_hash, current)).ok:
             await throttle.failed(self.repository.session, user, user.email, attempt="current_password")
             errors["current_password"] = "This is not your current password."  # noqa: S105 (a message)
         else:
             await throttle.succeeded(self.repository.session, user)
         if problem := password_problem(new):
             errors["new_password"] = problem
+        elif current and new == current and "current_password" not in errors:
+            errors["new_password"] = "Choose a new password, not the one you have now."  # noqa: S105 (a message)
         if errors:
             raise ValidationFailed("Your password was not changed.", field_errors=errors)
         user.password_hash = await hash_password(new)
         await self.end_all_sessions(user.id)
+        await self._password_changed(user)
+
+    async def _password_changed(self, user: User) -> None:
+        """After a password change on the account page or by the API, in its transaction: the reset links
+        asked for before it stop working, and the account's address hears of the change, with a way to
+        take the account back (OWASP Forgot Password Cheat Sheet: notify the user, invalidate old tokens)."""
+        session = self.repository.session
+        await session.execute(
+            update(AccountToken)
+            .where(
+                AccountToken.user_id == user.id,
+                AccountToken.purpose == "reset_password",
+                AccountToken.used_at.is_(None),
+                AccountToken.superseded_at.is_(None),
+            )
+            .values(expires_at=datetime.now(UTC))  # its page then says it expired
+            .execution_options(synchronize_session=False)
+        )
+        base_url = settings_of(session).shop.base_url
+        context = {"user": user, "forgot_url": f"{base_url}/account/forgot-password", "with_reset_link": False}
+        queue_email(session, to=user.email, kind="password_changed", context=context)
 
     async def update_account(
         self,
