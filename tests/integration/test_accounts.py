@@ -95,6 +95,18 @@ async def test_sign_in_failures_share_one_message(client):
     assert 'value="ada@example.com"' in wrong_password.text
 
 
+async def test_empty_fields_are_named_not_called_wrong(client):
+    await register(client)
+    deleting = await post_form(client, "/account/delete", {"password": ""}, token_from="/account")
+    assert deleting.status_code == 403 and "Enter your password." in text_of(deleting.text)
+    await post_form(client, "/account/sign-out", {})
+    empty = await sign_in(client, password="")
+    assert empty.status_code == 400 and "Enter your e-mail address and your password." in text_of(empty.text)
+    odd = await post_form(client, "/account/forgot-password", {"email": "not-an-email"})
+    assert odd.status_code == 422 and "like name@example.com" in text_of(odd.text)
+    assert (await sign_in(client)).status_code == 303  # none of it counted as a failed sign-in
+
+
 async def test_sign_in_redirects_to_a_local_next_only(client):
     await register(client)
     await post_form(client, "/account/sign-out", {})

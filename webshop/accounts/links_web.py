@@ -17,6 +17,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.accounts.links import AccountLinkError, LinkPurpose, request_reset_in_background
+from webshop.accounts.service import EMAIL_RE
 from webshop.accounts.web import safe_next, signed_in_account
 from webshop.db.engine import WRITES_ON_GET
 from webshop.db.models import User
@@ -143,11 +144,11 @@ class AccountLinkController(Controller):
     ) -> Template:
         """The same answer for every address; the lookup and the e-mail happen after the response."""
         email = " ".join(data.email.split())[:320]
-        if not email:
-            message = "Enter the e-mail address of your account."
+        if not email or not EMAIL_RE.match(email):  # what no account can have (no account is told apart)
+            message = "Enter the e-mail address of your account, like name@example.com."
             return Template(
                 "accounts/forgot_password.html",
-                context={"form": {}, "errors": {"email": message}, "message": message, "sent": False},
+                context={"form": {"email": email}, "errors": {"email": message}, "message": message, "sent": False},
                 status_code=422,
             )
         return Template(

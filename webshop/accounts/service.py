@@ -120,11 +120,14 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
                 (default: accounts only).
 
         Raises:
-            AuthenticationFailed: unknown e-mail, wrong password or deactivated account (one message).
+            AuthenticationFailed: unknown e-mail, wrong password or deactivated account (one message); an
+                empty e-mail address or password (its own message).
             TooManyAttempts: too many failures in a row; locked for ``retry_after`` seconds.
         """
+        if not email.strip() or not password:  # nothing to check, nor to count as a failure
+            raise AuthenticationFailed("Enter your e-mail address and your password.")
         throttle = throttle or SignInThrottle()
-        user = await self.get_by_email(email) if email.strip() else None
+        user = await self.get_by_email(email)
         await throttle.check(user, email)
         result = await verify_password(user.password_hash if user else None, password)
         if user is None or not result.ok or not user.is_active:
@@ -506,13 +509,16 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             throttle: Counts failures (default: accounts only).
 
         Raises:
-            PermissionDenied: the password is wrong (``WRONG_PASSWORD``).
+            PermissionDenied: the password is empty or wrong (``WRONG_PASSWORD``).
             TooManyAttempts: too many wrong passwords in a row; locked for ``retry_after`` seconds.
             Conflict: the user is the shop's last active admin (``LAST_ADMIN``).
         """
         throttle = throttle or SignInThrottle()
         user = await self.get_user(user.id)
         await throttle.check(user, user.email)
+        if not password:  # no guess at all: nothing to count
+            message = "Enter your password: your account was not deleted."
+            raise PermissionDenied(message, field_errors={"password": "Enter your password."})
         if not (await verify_password(user.password_hash, password)).ok:
             await throttle.failed(self.repository.session, user, user.email, attempt="current_password")
             raise PermissionDenied(WRONG_PASSWORD, field_errors={"password": "This is not your password."})
