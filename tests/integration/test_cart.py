@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import update
+
 from tests.shopper import add_to_cart, csrf, post, register, sign_in, text_of
+from webshop.db.models import Variant
 
 
 def badge(html: str) -> int:
@@ -154,6 +157,21 @@ async def test_another_shoppers_line_is_not_found(client, app, skus):
         response = await post(other, f"/cart/lines/{line}/remove", {}, token_from="/cart")
         assert response.status_code == 404
     assert "Delta Chair" in (await client.get("/cart")).text
+
+
+async def test_a_merge_past_the_line_limit_says_the_limit_not_the_stock(client, app, alchemy, skus):
+    from litestar.testing import AsyncTestClient
+
+    async with alchemy.get_session() as session:
+        await session.execute(update(Variant).where(Variant.sku == "EP-1").values(stock=150))
+        await session.commit()
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as earlier:
+        await register(earlier, "merge@example.com")
+        await add_to_cart(earlier, skus["EP-1"], 60)
+    await add_to_cart(client, skus["EP-1"], 60)
+    assert (await sign_in(client, "merge@example.com")).status_code == 303
+    page = text_of((await client.get("/cart")).text)
+    assert "a cart holds at most 99 of one item, so your cart has 99." in page and "available" not in page
 
 
 async def test_guest_cart_merges_into_account_at_sign_in_capped_at_stock(client, app, skus):

@@ -532,7 +532,9 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             )
             allowed = (await session.execute(statement.returning(CartLine.quantity))).scalar_one()
             moved += 1
-            if allowed < wanted:
+            if allowed < wanted and allowed == MAX_LINE_QUANTITY:
+                messages.append(f"{label}: a cart holds at most {allowed} of one item, so your cart has {allowed}.")
+            elif allowed < wanted:
                 messages.append(f"{label}: only {allowed} available, so your cart has {allowed}.")
         if moved and not messages:
             messages.append("The items you added before signing in are in your cart.")
