@@ -367,6 +367,6 @@ def _dependencies(
         "refunds_service": service_provider(RefundService, provider=payment_provider, invoices=settings.invoices),
         "promotions_service": service_provider(PromotionService),
         "shipping_zones_service": service_provider(ShippingZoneService),
-        "tax_rates_service": service_provider(TaxRateService),
+        "tax_rates_service": service_provider(TaxRateService, shop=settings.shop),
         "webhooks_service": service_provider(WebhookService, webhooks=settings.webhooks, server=settings.server),
     }

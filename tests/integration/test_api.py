@@ -307,7 +307,7 @@ async def test_a_postal_code_is_needed_except_where_a_country_has_none(client, s
         json={**checkout_body(), "shipping_address": no_code},
         headers={**headers, "Idempotency-Key": "no-code-gb"},
     )
-    assert assert_problem(refused, 422)["errors"] == {"postal_code": "Enter the postal code."}
+    assert assert_problem(refused, 422)["errors"] == {"shipping_address.postal_code": "Enter the postal code."}
     hong_kong = {**no_code, "line1": "1 Queen's Road Central", "city": "Central", "country": "HK"}
     placed = await client.post(
         "/api/checkout",

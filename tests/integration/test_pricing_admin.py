@@ -410,6 +410,9 @@ async def test_tax_rate_pages_and_api(admin, alchemy):
         422,
     )
     assert "region" in region["errors"]
+    luxury = {"country": "FR", "tax_category": "luxury", "rate_bp": 2000}  # no product can have it
+    unusable = assert_problem(await admin.post("/api/tax-rates", json=luxury, headers=headers), 422)
+    assert unusable["errors"]["tax_category"].startswith("Choose a tax category the shop's products can have (")
     patched = await admin.patch(f"/api/tax-rates/{made.json()['id']}", json={"rate_bp": 700}, headers=headers)
     assert patched.status_code == 200 and patched.json()["rate_bp"] == 700
     assert (await admin.delete(f"/api/tax-rates/{made.json()['id']}", headers=headers)).status_code == 204

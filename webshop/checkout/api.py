@@ -103,6 +103,11 @@ class CheckoutApiController(Controller):
             message = "This shop takes no card numbers: pay with a token from the payment provider, or leave "
             message += "payment out and send the shopper to payment.redirect_url (the provider's payment page)."
             raise ValidationFailed(message, field_errors={"payment.card_number": message})
+        try:  # the address's own rules, named as the body names its fields (as the schema's 400 does)
+            address = address_input(data.shipping_address).cleaned()
+        except ValidationFailed as exc:
+            errors = {f"shipping_address.{field}": message for field, message in exc.field_errors.items()}
+            raise ValidationFailed(exc.detail, field_errors=errors) from None
         user_id = request.user.id
         body = msgspec.to_builtins(data)
         claim: dict[str, Any] = {"user_id": user_id, "scope": SCOPE, "key": idempotency_key}
@@ -112,7 +117,7 @@ class CheckoutApiController(Controller):
         try:
             order, _ = await checkout_service.place_order(
                 user_id=user_id,
-                address=address_input(data.shipping_address),
+                address=address,
                 shipping_code=data.shipping_method,
                 checkout_token=checkout_token(user_id, idempotency_key),
                 return_url=checkout_service.shop.base_url.rstrip("/") + "/checkout/return/{number}",

@@ -5,7 +5,7 @@ which seeded the ``*`` rates on upgrade; ``webshop.checkout.quote`` charges them
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -18,6 +18,9 @@ from webshop.db.repository import assign, patched, repository_for
 from webshop.errors import ValidationFailed
 from webshop.pricing.tax import rate_label
 from webshop.text import Line
+
+if TYPE_CHECKING:
+    from webshop.config.settings import ShopSettings
 
 Country = Annotated[
     str, msgspec.Meta(pattern=r"^([A-Za-z]{2}|\*)\Z", description="ISO 3166-1 alpha-2, or * for every other country")
@@ -52,9 +55,19 @@ class TaxRatePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
-    """Tax rates for admins; every write commits and is in the audit trail."""
+    """Tax rates for admins; every write commits and is in the audit trail.
+
+    Args:
+        session: The session to work in.
+        shop: The shop settings, whose tax categories (``WEBSHOP_TAX_RATES``' keys) a rate may name, as a
+            variant may (``None``: any well-formed category, for tools and tests).
+    """
 
     repository_type = repository_for(TaxRate)
+
+    def __init__(self, session: Any, *, shop: ShopSettings | None = None, **repo_kwargs: Any) -> None:
+        super().__init__(session=session, **repo_kwargs)
+        self.shop = shop
 
     async def list_rates(self) -> list[TaxRate]:
         """Every rate, by country (``*`` first), region and category."""
@@ -77,8 +90,8 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
         """Create a rate; committed.
 
         Raises:
-            ValidationFailed: an unknown country or region, or a rate that exists for the same country,
-                region and category.
+            ValidationFailed: an unknown country or region, a tax category no product can have, or a rate
+                that exists for the same country, region and category.
         """
         rate = TaxRate(**await self._values(msgspec.structs.asdict(data)))
         self.repository.session.add(rate)
@@ -118,6 +131,10 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
         country = values["country"]
         if country != REST_OF_WORLD and country_name(country) == country:
             errors["country"] = "Choose a country from the list (ISO 3166-1), or * for every other country."
+        categories = None if self.shop is None else self.shop.tax_rates_bp
+        if categories is not None and values["tax_category"] not in categories:
+            named = ", ".join(sorted(categories))
+            errors["tax_category"] = f"Choose a tax category the shop's products can have ({named})."
         region = values["region"]
         if region and (country == REST_OF_WORLD or not _REGION.match(region) or not region.startswith(country + "-")):
             errors["region"] = f"Give an ISO 3166-2 code of this country, like {country}-01, or leave it empty."
