@@ -20,10 +20,13 @@ class DomainError(Exception):
         title: Short, stable summary (RFC 9457 ``title``).
         detail: Message for the person who made the request.
         field_errors: ``{field: message}`` for input that failed validation.
+        retry_after: Seconds after which the same request may well succeed, sent as ``Retry-After``
+            (RFC 9110 §10.2.3); ``None``: not said.
     """
 
     status_code = 400
     title = "Bad request"
+    retry_after: int | None = None
 
     def __init_subclass__(cls, *, status_code: int | None = None, title: str | None = None, **kwargs: Any) -> None:
         """A subclass states its HTTP status and title in its header (``class X(DomainError, status_code=404,

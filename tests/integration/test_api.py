@@ -403,7 +403,8 @@ async def test_a_key_left_unfinished_by_a_crashed_worker_is_taken_over_after_a_w
     recent = await client.post(
         "/api/checkout", json=checkout_body(), headers={**headers, "Idempotency-Key": "k-recent"}
     )
-    assert_problem(recent, 409)  # it may still be running somewhere
+    assert assert_problem(recent, 409)["detail"].endswith("retry it in a moment.")  # it may still be running
+    assert recent.headers["retry-after"] == "1"
     retried = await client.post(
         "/api/checkout", json=checkout_body(), headers={**headers, "Idempotency-Key": "k-crashed"}
     )

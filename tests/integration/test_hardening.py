@@ -72,7 +72,8 @@ async def test_deeply_nested_json_is_refused_with_400_problem_on_every_json_rout
         assert assert_problem(response, 400)["detail"] == TOO_DEEP, path
     # A body that says it is not JSON is refused before anything decodes it (415), deep or not.
     response = await client.post("/api/auth/register", content=DEEP, headers={"content-type": "text/plain"})
-    assert assert_problem(response, 415)["detail"].startswith("Send the body as JSON")
+    problem = assert_problem(response, 415)
+    assert problem["detail"].startswith("Send the body as JSON") and problem["title"] == "Unsupported media type"
     # The token endpoint takes a form: a JSON body is a 400 too, never a 500.
     assert_problem(await client.post("/api/auth/token", content=DEEP, headers=JSON), 400)
     # Bodies nested as deep as allowed still reach validation; the API still works.

@@ -95,7 +95,9 @@ class IdempotencyService(SQLAlchemyAsyncRepositoryService[IdempotencyRecord]):
             if existing.response_status is None:
                 if await self._take_over_if_abandoned(existing.id):
                     return None
-                raise Conflict("A request with this Idempotency-Key is still being processed.") from None
+                busy = Conflict("A request with this Idempotency-Key is still being processed: retry it in a moment.")
+                busy.retry_after = 1  # the answer carries Retry-After: 1
+                raise busy from None
             return Replay(existing.response_status, existing.response_body or {})
         await session.commit()
         return None

@@ -30,7 +30,19 @@ if TYPE_CHECKING:
 
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Accept", "Idempotency-Key", "If-None-Match", "If-Match"]
 """Request headers a cross-origin API client may send."""
-EXPOSED_HEADERS = ["Location", "Retry-After", "ETag", "X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining"]
+EXPOSED_HEADERS = [
+    "Location",
+    "Retry-After",
+    "ETag",
+    "X-Request-ID",
+    "WWW-Authenticate",
+    "Accept-Post",
+    "Accept-Patch",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+]
 """Response headers a cross-origin API client may read."""
 PREFLIGHT_MAX_AGE = 600
 """Seconds a browser may cache a preflight answer."""

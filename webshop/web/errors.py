@@ -48,6 +48,7 @@ TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     413: "Too large",
+    415: "Unsupported media type",
     422: "Invalid input",
     429: "Too many requests",
     500: "Something went wrong",
@@ -182,7 +183,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             response.headers["Retry-After"] = str(retry_after)
         return response
     if _is_api(request):
-        return _api_problem(request, exc, status, detail)
+        response = _api_problem(request, exc, status, detail)
+        if retry_after := getattr(exc, "retry_after", None):  # a 409 worth retrying soon (RFC 9110 §10.2.3)
+            response.headers["Retry-After"] = str(retry_after)
+        return response
     if isinstance(exc, NotAuthorizedException):
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         target = route_url(request, "sign_in", query={"next": back})
