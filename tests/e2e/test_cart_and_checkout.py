@@ -98,6 +98,9 @@ def _purchase(page: Page, *, js: bool) -> None:
     first_row.get_by_role("button", name="Update").click()
     expect(page.locator(f"tr[data-sku='{first_sku}']").get_by_role("spinbutton")).to_have_value("3")
     expect(_badge(page)).to_have_text("4")
+    if js:  # the swapped-out button's focus goes to the message, not to the top of the page
+        expect(page.locator("#cart-status")).to_be_focused()
+        expect(page.locator("#cart-status")).to_have_text("Your cart was updated.")
     page.locator(f"tr[data-sku='{second_sku}']").get_by_role("button", name=re.compile(r"^Remove")).click()
     expect(page.locator(".cart-table tbody tr")).to_have_count(1)
     expect(page.locator(f"tr[data-sku='{second_sku}']")).to_have_count(0)

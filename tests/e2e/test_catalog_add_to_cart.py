@@ -134,6 +134,7 @@ def test_on_a_desktop_the_filters_are_a_sidebar_and_every_change_swaps_the_resul
     page.locator("#catalog-q").press_sequentially("32", delay=80)
     expect(page).to_have_url(re.compile(r"[?&]q=32(&|$)"))
     expect(page.locator("#result-count")).to_contain_text("1 product matching")
+    expect(page.get_by_role("status").filter(has_text="1 product matching")).to_have_count(1)  # said, the grid not
     expect(samsung).to_be_checked()
     assert re.search(r"[?&]brand=Samsung(&|$)", page.url) and not NOT_FILTERS.search(page.url), page.url
     assert not EMPTY_PARAMETER.search(page.url), page.url  # the query's own address, not the form's every field

@@ -134,8 +134,8 @@ class ShopperCart:
 
     async def changed(self) -> Any:
         """The answer to a change of the lines: the cart fragment and the badge for htmx, else the cart page."""
-        if wants_fragment(self.request):
-            return await self.page("cart/_cart.html", oob_badge=True)
+        if wants_fragment(self.request):  # the message takes the focus the swapped-out button had
+            return await self.page("cart/_cart.html", oob_badge=True, cart_status="Your cart was updated.")
         return see_other_to(self.request, "cart")
 
 
