@@ -107,6 +107,14 @@ async def test_empty_fields_are_named_not_called_wrong(client):
     assert (await sign_in(client)).status_code == 303  # none of it counted as a failed sign-in
 
 
+async def test_signing_out_says_so(client):
+    await register(client)
+    signed_out = await post_form(client, "/account/sign-out", {})
+    assert signed_out.status_code == 303
+    page = await client.get(signed_out.headers["location"])
+    assert "You are signed out." in text_of(page.text) and 'tabindex="-1" autofocus>' in page.text
+
+
 async def test_sign_in_redirects_to_a_local_next_only(client):
     await register(client)
     await post_form(client, "/account/sign-out", {})

@@ -205,7 +205,8 @@ class AccountController(Controller):
         token = (request.session or {}).get(AUTH_KEY)
         if isinstance(token, str):
             await users_service.end_session(token)
-        request.clear_session()
+        request.set_session({})  # everything of the signed-in session goes (a new, empty one carries the message)
+        flash(request, "You are signed out.", "info")
         return see_other_to(request, "catalog")
 
     @get("", name="account", media_type=MediaType.HTML, guards=[requires_user])
