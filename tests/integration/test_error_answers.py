@@ -81,7 +81,12 @@ async def test_a_boosted_form_answered_with_its_errors_leaves_the_address_bar_al
     )
     assert refused.status_code in (400, 422) and "Your account" in refused.text
     assert refused.headers["hx-push-url"] == "false"
-    assert (await client.get("/account/password")).status_code == 405  # why the address must not go there
+    # Were the address pushed, a reload would GET it: that leads to the page of the form, not a 405.
+    for path, page in (("/account/password", "/account"), ("/cart/items", "/cart"), ("/cart/lines/7/remove", "/cart")):
+        answer = await client.get(path, follow_redirects=False)
+        assert (answer.status_code, answer.headers["location"]) == (303, page), path
+    assert (await client.post("/account/password", follow_redirects=False)).status_code == 403  # no CSRF token
+    assert (await client.get("/api/cart/items", headers={"Authorization": "Bearer x"})).status_code in (401, 405)
     # Pages and redirects keep htmx's history as it was: a boosted GET pushes its own URL.
     page = await client.get("/account", headers=BOOSTED)
     assert page.status_code == 200 and "hx-push-url" not in page.headers

@@ -161,6 +161,20 @@ def _detach_user(request: Request[Any, Any, Any]) -> None:
         request.scope["user"] = plain_user(request)
 
 
+def _page_above(request: Request[Any, Any, Any]) -> str | None:
+    """The nearest path above the request's that answers ``GET`` (``/cart/lines/5/remove`` → ``/cart``),
+    or ``None``; asked of Litestar's own router, so only real pages qualify."""
+    path = request.url.path.rstrip("/")
+    while "/" in path:
+        path = path.rsplit("/", 1)[0]
+        try:
+            request.app.asgi_router.handle_routing(path or "/", "GET")
+        except Exception:  # noqa: S112 (no route answers GET there: look higher)
+            continue
+        return path or "/"
+    return None
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Render any exception that escaped a handler (see module docstring)."""
     _detach_user(request)
@@ -193,6 +207,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         if isinstance(request, HTMXRequest) and request.htmx:
             return ClientRedirect(target)
         return Redirect(target, status_code=HTTP_303_SEE_OTHER)
+    if status == 405 and request.method in ("GET", "HEAD") and (page := _page_above(request)) is not None:
+        # The address of a form's answer (kept in the address bar by a refused form, a reload, a bookmark):
+        # the page above it, where the form is (/account/password → /account, /cart/items → /cart).
+        return Redirect(page, status_code=HTTP_303_SEE_OTHER)
     if isinstance(exc, NotFoundException) and status == 404:
         detail = "We could not find that page."
     if isinstance(exc, ValidationException) and status == 400:
