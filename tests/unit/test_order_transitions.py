@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from webshop.db.models import Order, OrderStatus
+from webshop.db.models import Fulfilment, Order, OrderStatus
 from webshop.orders.refunding import refund_idempotency_key
 from webshop.orders.status_rules import (
     REFUNDING_FROM,
@@ -15,6 +15,7 @@ from webshop.orders.status_rules import (
     SHOPPER_CANCELLABLE,
     TRANSITIONS,
     can_transition,
+    moves_from,
     refund_owed,
 )
 
@@ -85,3 +86,11 @@ def test_nothing_is_owed_twice_nor_for_an_order_never_charged():
 
 def test_the_refund_key_names_the_order_by_id_and_number():
     assert refund_idempotency_key(order(S.PAID)) == "refund-7-W-7"
+
+
+def test_once_a_part_has_shipped_the_order_is_no_longer_cancelled_or_refunded_whole():
+    paid = order(S.PAID)
+    paid.fulfilments = [Fulfilment(shop_name="A", status="pending"), Fulfilment(shop_name="B", status="pending")]
+    assert moves_from(paid) == TRANSITIONS[S.PAID]
+    paid.fulfilments[1].status = "shipped"
+    assert moves_from(paid) == {S.SHIPPED}

@@ -30,8 +30,9 @@ from webshop.deps import AuditDep, FulfilmentDep, OrdersDep, UsersDep
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.invoices.service import documents_of
 from webshop.orders.refund_rules import refundable_problem
+from webshop.orders.refunding import units_refunded
 from webshop.orders.refunds import RefundService
-from webshop.orders.status_rules import NOT_YET_SHIPPED, RESTOCKING, TRANSITIONS, refund_owed
+from webshop.orders.status_rules import NOT_YET_SHIPPED, RESTOCKING, moves_from, refund_owed
 from webshop.security.session import requires_admin
 from webshop.shops.scope import shop_choice
 from webshop.web.forms import Form
@@ -82,7 +83,7 @@ def day_start(day: date) -> datetime:
 
 def next_actions(order: Order) -> list[tuple[str, str]]:
     """``[(status, button label)]`` the state machine allows from the order's current status."""
-    allowed = TRANSITIONS[OrderStatus(order.status)]
+    allowed = moves_from(order)
     return [(s.value, ACTION_LABELS[s]) for s in OrderStatus if s in allowed]
 
 
@@ -226,6 +227,7 @@ class AdminOrderController(ShopStaffPages):
         if status not in CONFIRMED:
             return await order_page.render()
         order = await orders_service.get_for(order_page.order_id)
+        refunded = await units_refunded(orders_service.repository.session, order.id)
         target = OrderStatus(status)
         return Template(
             "admin/orders/confirm.html",
@@ -233,10 +235,11 @@ class AdminOrderController(ShopStaffPages):
                 "order": order,
                 "target": target.value,
                 "label": ACTION_LABELS[target],
-                "allowed": target in TRANSITIONS[OrderStatus(order.status)],
+                "allowed": target in moves_from(order),
                 "refund": refund_owed(order, target),
                 "restocks": OrderStatus(order.status) in NOT_YET_SHIPPED,
-                "items": sum(line.quantity for line in order.lines),
+                # Units a refund already covered went back to stock with it (or stay out): not counted again.
+                "items": sum(line.quantity - refunded.get(line.id, 0) for line in order.lines),
                 "customer": await order_page.users.get_one_or_none(id=order.user_id),
             },
         )

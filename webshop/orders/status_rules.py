@@ -51,3 +51,13 @@ def can_transition(current: str, target: str) -> bool:
         return OrderStatus(target) in TRANSITIONS[OrderStatus(current)]
     except ValueError:
         return False
+
+
+def moves_from(order: Order) -> frozenset[OrderStatus]:
+    """The statuses ``order`` may move to now (its parts loaded): ``TRANSITIONS``, less cancelling or
+    refunding it whole with its stock put back once a shop has shipped its part (as
+    ``OrderService.transition`` refuses it)."""
+    allowed = TRANSITIONS[OrderStatus(order.status)]
+    if OrderStatus(order.status) in NOT_YET_SHIPPED and any(part.shipped for part in order.fulfilments):
+        allowed = allowed - RESTOCKING
+    return allowed
