@@ -138,7 +138,9 @@ async def test_admin_refunds_lines_back_to_stock_once_and_both_order_pages_list_
     assert "2 × Delta Chair" in mail.text_body and "Reason: Box crushed" in mail.text_body
     assert [e.action for e in await audit_events(alchemy, "order", order.id)] == ["refund"]
 
-    admin_page = text_of((await client.get(detail)).text)
+    admin_html = (await client.get(detail)).text
+    assert 'data-refunded="2">2 refunded</span>' in admin_html  # on the line: shown to a shop's staff too
+    admin_page = text_of(admin_html)
     assert "Refunded $178.00 to the customer." in admin_page
     assert f"$178.00 2 × Delta Chair (DC-1) back in stock Box crushed Refunded {note.number}" in admin_page
     # The shopper sees the refund on their order page; another refund leaves 2 chairs to refund.

@@ -125,6 +125,8 @@ class OrderPage:
                 # Its refunds (a platform admin's to see and make: webshop/orders/refunds_web.py).
                 "refunds": await RefundService(session=session).for_order(order) if everything else [],
                 "refundable": everything and refundable_problem(order) is None,
+                # Units refunded per line, for every viewer: a shop's staff must not ship what was refunded.
+                "refunded_units": await units_refunded(session, order.id),
                 "error": error,
                 "ship_form": ship_form or {},
             },
