@@ -391,6 +391,7 @@ async def test_bad_uploads_are_refused_and_nothing_is_stored(client, alchemy, ad
         )
         body = assert_problem(response, status)
         assert reason.lower() in (body["detail"] + str(body.get("errors", ""))).lower(), name
+        assert set(body.get("errors") or {}) <= {"file"}, name  # named as this request names the photo
         after = sorted(settings.shop.media_dir.iterdir()) if settings.shop.media_dir.exists() else []
         assert after == before, name
     assert (await client.get(f"/api/products/{product['id']}")).json()["images"] == []

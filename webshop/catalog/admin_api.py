@@ -42,7 +42,7 @@ from webshop.catalog.schemas import (
 )
 from webshop.db.models import Variant
 from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, UserRequest
-from webshop.errors import Conflict, ValidationFailed
+from webshop.errors import Conflict, DomainError, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 
 
@@ -186,13 +186,18 @@ class ProductAdminApiController(ShopStaffApiController):
         Too large → 413; not an image, another format, truncated or a decompression bomb → 422.
         """
         content = await data.file.read(MAX_UPLOAD_BYTES + 1)
-        image = await products_service.add_image(
-            product_id,
-            content,
-            alt=data.alt,
-            source_name=data.file.filename or "",
-            actor=request.user,
-        )
+        try:
+            image = await products_service.add_image(
+                product_id,
+                content,
+                alt=data.alt,
+                source_name=data.file.filename or "",
+                actor=request.user,
+            )
+        except DomainError as exc:  # the photo's problems, named after this request's field (``file``)
+            if "image" in exc.field_errors:
+                exc.field_errors = {("file" if k == "image" else k): v for k, v in exc.field_errors.items()}
+            raise
         return image_out(image)
 
     @put(
