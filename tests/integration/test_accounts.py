@@ -109,6 +109,8 @@ async def test_empty_fields_are_named_not_called_wrong(client):
 
 async def test_signing_out_says_so(client):
     await register(client)
+    again = await client.get("/account/register", follow_redirects=False)  # signed in: their account instead
+    assert again.status_code == 303 and again.headers["location"] == "/account"
     signed_out = await post_form(client, "/account/sign-out", {})
     assert signed_out.status_code == 303
     page = await client.get(signed_out.headers["location"])

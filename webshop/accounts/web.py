@@ -139,8 +139,10 @@ class AccountController(Controller):
     }
 
     @get("/register", name="register", media_type=MediaType.HTML)
-    async def register_form(self, next: FromQuery[str | None] = None) -> Template:
-        """The registration form."""
+    async def register_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
+        """The registration form; a signed-in shopper has an account already and goes to it."""
+        if request.user is not None:
+            return see_other_to(request, "account")
         return Template("accounts/register.html", context={"form": {}, "errors": {}, "next": safe_next(next, "")})
 
     @post("/register", name="register.submit", media_type=MediaType.HTML)
