@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, or_, select
 
 from webshop.cart.service import CartOwner, CartService, CartView, LineView
-from webshop.db.models import REST_OF_WORLD, Category, Promotion, PromotionUsage, ShippingMethod, ShippingZone, TaxRate
+from webshop.db.models import (
+    REST_OF_WORLD,
+    Category,
+    Promotion,
+    PromotionUsage,
+    ShippingMethod,
+    ShippingZone,
+    TaxRate,
+    postal,
+)
 from webshop.errors import ValidationFailed
 from webshop.pricing.codes import NotApplicable, normalise_code
 from webshop.pricing.promotions import CartItem, Discount, PromotionKind, PromotionTerms, best_combination, evaluate
@@ -521,11 +530,9 @@ def clean_code(raw: str) -> str:
 
 
 def country_name(code: str) -> str:
-    """The English short name of an ISO 3166-1 alpha-2 ``code`` (``pycountry``), or the code itself."""
-    import pycountry
-
-    found = pycountry.countries.get(alpha_2=code.upper()) if len(code) == 2 else None
-    return str(getattr(found, "common_name", None) or found.name) if found else code
+    """The English short name of an ISO 3166-1 alpha-2 ``code`` (``pycountry``), or the code itself
+    (``postal.country_line``, an address's last line)."""
+    return postal.country_line(code)
 
 
 def countries() -> list[tuple[str, str]]:

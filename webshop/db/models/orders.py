@@ -135,10 +135,10 @@ class Order(BigIntAuditBase):
     )
 
     def shipping_address_lines(self) -> list[str]:
-        """The shipping address as display lines."""
+        """The shipping address as display lines (the order page, e-mails, invoices), the country by name."""
         town = postal.locality(self.ship_postal_code, self.ship_city, self.ship_country)
-        lines = [self.ship_name, self.ship_line1, self.ship_line2, town]
-        return [line for line in [*lines, self.ship_country] if line.strip()]
+        lines = [self.ship_name, self.ship_line1, self.ship_line2, town, postal.country_line(self.ship_country)]
+        return [line for line in lines if line.strip()]
 
     @property
     def refund_pending(self) -> bool:

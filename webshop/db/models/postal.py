@@ -47,6 +47,15 @@ def locality(postal_code: str, city: str, country: str) -> str:
     return " ".join(part for part in parts if part)
 
 
+def country_line(code: str) -> str:
+    """An address's last line: the country's English short name (``pycountry``) for an ISO 3166-1 alpha-2
+    ``code`` (``"GB"`` → ``"United Kingdom"``), the code itself when unknown."""
+    import pycountry
+
+    found = pycountry.countries.get(alpha_2=code.upper()) if len(code) == 2 else None
+    return str(getattr(found, "common_name", None) or found.name) if found else code
+
+
 def one_line(address: Any) -> str:
     """An address (anything with ``name``, ``line1``, ``line2``, ``postal_code``, ``city`` and ``country``)
     on one line, for lists and the checkout's review: ``"Ada Lovelace, 1 Main St, Austin 73301, US"``."""
