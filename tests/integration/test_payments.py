@@ -21,7 +21,7 @@ from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, reg
 from webshop.db.engine import write_session
 from webshop.db.models import Invoice, Order, OutboundEmail, PaymentEvent, TestPaymentEvent, UserRole
 from webshop.payments.service import PaymentService
-from webshop.payments.testing import sign, webhook_secret
+from webshop.payments.testing import CARD_PAYS, sign, webhook_secret
 
 WEBHOOK = "/api/payments/webhooks/test"
 ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
@@ -273,7 +273,9 @@ async def test_cancelling_an_unpaid_order_closes_its_payment_so_its_page_takes_n
     assert await ledger_ok(alchemy)
 
 
-async def test_an_order_an_admin_marks_paid_is_invoiced_announced_and_cannot_be_paid_again(client, alchemy, skus):
+async def test_an_order_an_admin_marks_paid_is_invoiced_announced_and_cannot_be_paid_again(
+    client, alchemy, settings, skus
+):
     headers = {**(await bearer(client)), "Idempotency-Key": "paid-by-transfer"}
     await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
     body = {"shipping_address": ADDRESS, "shipping_method": "standard"}
@@ -290,6 +292,33 @@ async def test_an_order_an_admin_marks_paid_is_invoiced_announced_and_cannot_be_
     provider = client.app.state.payment_provider
     assert (await provider.pay_with_card(reference, "4242424242424242")).status == "cancelled"  # not charged twice
     assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["refund"] is None
+    # The provider's "cancelled" event about that payment leaves the paid order alone.
+    for body in await events_of(alchemy, reference, "payment_intent.canceled"):
+        assert (await client.post(WEBHOOK, content=body, headers=signed(settings, body))).status_code == 200
+    assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["status"] == "paid"
+    # Cancelled later, it was paid another way: the customer is told the shop returns the money.
+    assert (
+        await client.patch(f"/api/orders/{order['id']}", json={"status": "cancelled"}, headers=boss)
+    ).status_code == 200
+    async with write_session(alchemy) as session:
+        mail = await session.scalar(select(OutboundEmail.text_body).where(OutboundEmail.kind == "order_cancelled"))
+    assert "We will contact you to return your payment" in mail and "not charged" not in mail
+
+
+async def test_an_order_being_paid_at_the_provider_is_not_marked_paid_by_hand(client, alchemy, skus):
+    headers = {**(await bearer(client)), "Idempotency-Key": "paying-now"}
+    await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard"}
+    order = (await client.post("/api/checkout", json=body, headers=headers)).json()
+    reference = order["payment"]["redirect_url"].rsplit("/", 1)[1]
+    await client.app.state.payment_provider.pay_with_card(reference, CARD_PAYS)  # paid there, not heard of here yet
+    await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
+    boss = {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}
+    refused = assert_problem(
+        await client.patch(f"/api/orders/{order['id']}", json={"status": "paid"}, headers=boss), 409
+    )
+    assert "The customer has just paid order" in refused["detail"]
+    assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["status"] == "pending"
 
 
 async def test_a_waiting_order_s_page_links_its_payment_page(client, skus):

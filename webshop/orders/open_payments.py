@@ -20,6 +20,10 @@ from webshop.payments.provider import PaymentProvider
 
 logger = logging.getLogger("webshop.orders")
 
+CLOSING_FOR_MANUAL_PAYMENT = "Closed by the shop: the order is paid another way."
+"""``payment_failure`` of a pending order whose provider payment is being cancelled because an admin marks it
+paid (``close_for_manual_payment``); the provider's "cancelled" event about it leaves the order alone."""
+
 OPEN_PAYMENT = frozenset({PaymentStatus.REQUIRES_PAYMENT, PaymentStatus.REQUIRES_ACTION, PaymentStatus.PROCESSING})
 """Payment statuses in which the provider may still take the shopper's money."""
 
@@ -46,7 +50,7 @@ async def record_payment_status(session: AsyncSession, order: Order, status: Pay
     changed = await session.execute(
         update(Order)
         .where(Order.id == order.id, Order.payment_status.in_([open_status.value for open_status in OPEN_PAYMENT]))
-        .values(payment_status=status.value, payment_url="", updated_at=datetime.now(UTC))
+        .values(payment_status=status.value, payment_url="", payment_failure="", updated_at=datetime.now(UTC))
         .execution_options(synchronize_session=False)
     )
     if changed.rowcount != 1:  # type: ignore[attr-defined]
@@ -82,27 +86,59 @@ async def close_unpaid_payment(session: AsyncSession, order: Order, provider: Pa
     return order
 
 
+async def _mark(session: AsyncSession, order_id: int, failure: str) -> None:
+    """Set a pending order's ``payment_failure`` (``CLOSING_FOR_MANUAL_PAYMENT`` or ``""``); committed."""
+    await session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.status == OrderStatus.PENDING.value)
+        .values(payment_failure=failure)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
 async def close_for_manual_payment(
     session: AsyncSession, order: Order, provider: PaymentProvider
 ) -> PaymentStatus | None:
     """Before an admin marks ``order`` paid (paid another way: a bank transfer, cash at the counter), its
     open payment at ``provider`` is cancelled, so the shopper cannot pay it there as well: a customer is
-    never charged twice. Ends the caller's read transaction first (the provider is called outside one).
+    not charged twice. Ends the caller's read transaction first (the provider is called outside one).
+
+    The order is marked first (``CLOSING_FOR_MANUAL_PAYMENT``), so the provider's "cancelled" event about
+    this very payment does not cancel the order meanwhile (``PaymentService._failed``).
 
     Returns:
-        The payment status to record with the paid order (``record_payment_status``): ``cancelled``, or
-        what the payment became meanwhile (``succeeded`` when the shopper paid at the provider after all);
-        ``None`` when the order has no open payment.
+        The payment status to record with the paid order (``record_payment_status``): ``cancelled`` or
+        ``failed``; ``None`` when the order has no open payment.
 
     Raises:
-        InvalidTransition: the provider could not be reached; the order stays as it is (409: try again).
+        InvalidTransition: the provider could not be reached, or the customer's payment cannot be
+            cancelled any more (it is being processed, waits for their bank, or went through): the order
+            stays as it was (409: look again in a moment).
     """
-    await session.commit()
+    number = order.number
+    if order.payment_status not in OPEN_PAYMENT or not order.payment_reference:
+        await session.commit()
+        return None
+    await _mark(session, order.id, CLOSING_FOR_MANUAL_PAYMENT)
     try:
-        return await _cancel_at_provider(order, provider)
+        status = await _cancel_at_provider(order, provider)
     except Exception as error:
-        logger.exception("could not cancel the payment of order %s before marking it paid", order.number)
+        logger.exception("could not cancel the payment of order %s before marking it paid", number)
+        await _mark(session, order.id, "")
         raise InvalidTransition(
-            f"Order {order.number}'s payment could not be closed at the payment provider, so it was not "
-            "marked paid (the customer could still pay it there). Try again in a moment."
+            f"Order {number}'s payment could not be closed at the payment provider, so it was not marked paid "
+            "(the customer could still pay it there). Try again in a moment."
         ) from error
+    if status in (None, PaymentStatus.CANCELLED, PaymentStatus.FAILED):
+        return status
+    await _mark(session, order.id, "")
+    if status == PaymentStatus.SUCCEEDED:
+        raise InvalidTransition(
+            f"The customer has just paid order {number} at the payment provider, so it was not marked paid by "
+            "hand: it becomes paid as the provider reports it. Look again in a moment."
+        )
+    raise InvalidTransition(
+        f"The customer is paying order {number} at the payment provider right now ({status.value}), so it was "
+        "not marked paid. Look again in a moment: the order follows what the provider says."
+    )

@@ -39,6 +39,7 @@ from webshop.db.models import Order, OrderStatus, PaymentEvent, PaymentStatus
 from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition
 from webshop.mail.outbox import queue_order_email
+from webshop.orders.open_payments import CLOSING_FOR_MANUAL_PAYMENT
 from webshop.orders.service import OrderService
 from webshop.orders.transition_effects import announce_payment
 from webshop.payments.provider import Intent, PaymentProvider, ProviderEvent, ProviderUnavailable
@@ -207,8 +208,9 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
     async def _failed(self, order_id: int, intent: Intent) -> Order:
         session = self.repository.session
         order = await self._load(order_id)
-        if order.status != OrderStatus.PENDING.value:
-            await session.commit()
+        closing = order.payment_failure == CLOSING_FOR_MANUAL_PAYMENT and intent.failure_reason != EXPIRED
+        if order.status != OrderStatus.PENDING.value or (intent.status == PaymentStatus.CANCELLED and closing):
+            await session.commit()  # settled already; or the shop cancelled this payment to mark the order paid
             return order
         reason = intent.failure_reason or (
             "The payment was cancelled." if intent.status == PaymentStatus.CANCELLED else "The payment failed."
