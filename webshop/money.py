@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 MAX_AMOUNT = 2_000_000_000
 """The largest amount (minor units) of a promotion, a minimum subtotal or a shipping price, and the largest
@@ -30,19 +31,20 @@ def format_money(amount: int, currency: str = "USD") -> str:
     return f"-{text}" if negative else text
 
 
+PLAIN_DECIMAL = re.compile(r"[0-9]{1,30}(?:\.[0-9]*)?|\.[0-9]+")
+"""A decimal as people type a price: digits, an optional point and decimals (at most 30 digits before it)."""
+
+
 def parse_major(text: str, currency: str = "USD") -> int:
     """Parse a decimal amount in major units (``"1299.00"``) into minor units (``129900``).
 
     Raises:
-        ValueError: the text is not a number, is negative, or has more decimals than the currency.
+        ValueError: the text is not a plain decimal of 0 or more (no ``1e3``, ``NaN``, ``-1`` or ``+5``: what
+            a person types as a price), or has more decimals than the currency.
     """
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation as exc:
-        raise ValueError(f"{text!r} is not an amount") from exc
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"{text!r} is not a positive amount")
-    scaled = value.scaleb(exponent(currency))
+    if not PLAIN_DECIMAL.fullmatch(text.strip()):
+        raise ValueError(f"{text!r} is not an amount")
+    scaled = Decimal(text.strip()).scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{text!r} has more than {exponent(currency)} decimal places")
     return int(scaled)

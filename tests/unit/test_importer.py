@@ -294,6 +294,7 @@ def test_numbers_out_of_range_are_named_as_such_and_nothing_crashes(tmp_path: Pa
         _row("C", "c", sku="C1", price="1.00", stock=huge),
         _row("D", "d", sku="D1", price="1e3"),
         _row("E", "e", sku="E1", price="1.00", stock="２"),
+        _row("F", "f", sku="F1", price="1.00", stock="00000000005"),  # leading zeros: five
     )
     assert [(error.line, error.reason) for error in parsed.errors] == [
         (2, "price '99999999999' is more than $21,474,836.47"),

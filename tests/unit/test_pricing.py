@@ -33,7 +33,7 @@ def test_format_money(amount, currency, shown):
         (" 12 ", "USD", 1200),
         ("1500", "JPY", 1500),
         ("1.234", "KWD", 1234),
-        ("1e2", "USD", 10000),
+        (".5", "USD", 50),
     ],
 )
 def test_parse_major(text, currency, minor):
@@ -42,7 +42,18 @@ def test_parse_major(text, currency, minor):
 
 @pytest.mark.parametrize(
     ("text", "currency"),
-    [("abc", "USD"), ("-1", "USD"), ("NaN", "USD"), ("Infinity", "USD"), ("0.001", "USD"), ("1.5", "JPY")],
+    [
+        ("abc", "USD"),
+        ("-1", "USD"),
+        ("NaN", "USD"),
+        ("Infinity", "USD"),
+        ("0.001", "USD"),
+        ("1.5", "JPY"),
+        ("1e2", "USD"),  # what nobody types as a price; "1E+999999" would overflow the decimal context
+        ("1E+999999", "USD"),
+        ("+5", "USD"),
+        ("１２", "USD"),
+    ],
 )
 def test_parse_major_refuses_what_is_not_an_amount_of_the_currency(text, currency):
     with pytest.raises(ValueError):

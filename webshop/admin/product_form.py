@@ -37,7 +37,6 @@ PRODUCT_FIELDS = ("name", "slug", "description", "category_id", "facets", "optio
 VARIANT_FIELDS = ("sku", "option_values", "price", "stock", "low_stock_threshold", "weight_grams", "tax_category")
 _SERVICE_KEY = re.compile(r"(variants|new_variants)\[(\d+)\]\.(\w+)")
 _WHOLE = re.compile(r"[0-9]{1,30}")
-_DECIMAL = re.compile(r"[0-9]{1,30}(?:\.[0-9]*)?|\.[0-9]+")
 _NUMBERS = ("price", "stock", "low_stock_threshold", "weight_grams")
 FormT = TypeVar("FormT", bound=msgspec.Struct)
 
@@ -106,8 +105,6 @@ def price_field(text: str, key: str, currency: str, errors: dict[str, str], *, m
         errors[key] = "Enter a price, such as 12.99."
         return None
     try:
-        if not _DECIMAL.fullmatch(text):  # plain decimals only: no "1e3", "NaN" or "+5"
-            raise ValueError(text)
         price = parse_major(text, currency)
     except ValueError:
         errors[key] = f"Enter a price of 0 or more with at most {exponent(currency)} decimals, such as 12.99."

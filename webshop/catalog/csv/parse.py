@@ -56,7 +56,6 @@ BATCH_SIZE = 200
 
 SLUG_PATTERN = limits.SLUG
 _STOCK_PATTERN = re.compile(r"[0-9]+")
-_PRICE_PATTERN = re.compile(r"[0-9]{1,30}(?:\.[0-9]*)?|\.[0-9]+")
 _MAX_NAME = limits.PRODUCT_NAME
 _MAX_SLUG = limits.PRODUCT_SLUG
 _MAX_CATEGORY_SLUG = limits.CATEGORY_SLUG - 10  # leaves room for a -N suffix
@@ -369,8 +368,6 @@ class _Parser:
             problems.append("price is missing")
         else:
             try:
-                if not _PRICE_PATTERN.fullmatch(row["price"]):  # plain decimals: no "1e3", "NaN" or "+5"
-                    raise ValueError(row["price"])
                 price = parse_major(row["price"], self.currency)
             except ValueError:
                 problems.append(f"price {_shown(row['price'])} is not an amount of 0 or more, such as 12.99")
@@ -384,7 +381,9 @@ class _Parser:
         stock = 0
         if stock_text and not _STOCK_PATTERN.fullmatch(stock_text):
             problems.append(f"stockOnHand {_shown(stock_text)} is not a whole number of 0 or more")
-        elif stock_text and ((number := whole_number_text(stock_text, max_digits=10)) is None or number > _MAX_STOCK):
+        elif stock_text and (
+            (number := whole_number_text(stock_text.lstrip("0") or "0", max_digits=10)) is None or number > _MAX_STOCK
+        ):
             problems.append(f"stockOnHand {_shown(stock_text)} is more than {_MAX_STOCK:,}")
         elif stock_text:
             stock = int(stock_text)
