@@ -322,22 +322,25 @@ async def test_a_product_taken_off_sale_while_in_the_cart_is_not_ordered(client,
     headers = {**(await bearer(client)), "Idempotency-Key": "withdrawn-1"}
     await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)
     await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
+    await client.post("/api/cart/items", json={"sku": "ZS-40", "quantity": 1}, headers=headers)
     async with alchemy.get_session() as session:  # its shop suspended (or the product switched off)
         await session.execute(
             update(Product)
             .where(Product.id == select(Variant.product_id).where(Variant.sku == "DC-1").scalar_subquery())
             .values(shop_active=False)
         )
+        await session.execute(update(Variant).where(Variant.sku == "ZS-40").values(stock=0))  # and one sold out
         await session.commit()
     refused = assert_problem(await client.post("/api/checkout", json=checkout_body(), headers=headers), 409)
     assert refused["detail"].startswith("Delta Chair (DC-1) is no longer available; remove it from your cart.")
-    assert [(s["sku"], s["available"]) for s in refused["shortfalls"]] == [("DC-1", 0)]
+    assert "Zeta Shoe (ZS-40) is sold out." in refused["detail"]  # every line that cannot be had, at once
+    assert [(s["sku"], s["available"]) for s in refused["shortfalls"]] == [("DC-1", 0), ("ZS-40", 0)]
     async with alchemy.get_session() as session:
         assert await session.scalar(select(func.count()).select_from(Order)) == 0
         assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12
-    await client.delete(
-        f"/api/cart/items/{(await client.get('/api/cart', headers=headers)).json()['lines'][0]['id']}", headers=headers
-    )
+    for line in (await client.get("/api/cart", headers=headers)).json()["lines"]:
+        if line["sku"] != "EP-1":
+            await client.delete(f"/api/cart/items/{line['id']}", headers=headers)
     placed = await client.post(
         "/api/checkout", json=checkout_body(), headers={**headers, "Idempotency-Key": "withdrawn-2"}
     )

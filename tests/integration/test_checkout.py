@@ -118,13 +118,16 @@ async def test_a_new_address_typed_below_a_chosen_saved_one_is_the_one_used(clie
     page = await client.get("/checkout/address")
     saved = re.search(r'name="address_id" value="(\d+)"[^>]*checked', page.text).group(1)
     new = {"name": "Ada", "line1": "99 Other Road", "city": "Capital City", "postal_code": "99999", "country": "US"}
-    chosen = await post(client, "/checkout/address", {"address_id": saved, **new}, token_from="/cart")
+    left = {"address_id": saved, "chosen_by_page": saved}  # the radio as the page had chosen it
+    chosen = await post(client, "/checkout/address", {**left, **new}, token_from="/cart")
     assert chosen.status_code == 303
     await post(client, "/checkout/shipping", {"shipping_method": "standard"}, token_from="/cart")
     review_page = text_of((await client.get("/checkout/review")).text)
     assert "99 Other Road" in review_page and "Analytical Way" not in review_page
-    untouched = await post(client, "/checkout/address", {"address_id": saved, "name": "Ada"}, token_from="/cart")
+    untouched = await post(client, "/checkout/address", {**left, "name": "Ada"}, token_from="/cart")
     assert untouched.status_code == 303  # the saved one, when nothing new was typed
+    picked = {"address_id": saved, "chosen_by_page": "new", **new}  # chosen by the shopper after a refusal
+    assert (await post(client, "/checkout/address", picked, token_from="/cart")).status_code == 303
     await post(client, "/checkout/shipping", {"shipping_method": "standard"}, token_from="/cart")
     assert "12 Analytical Way" in text_of((await client.get("/checkout/review")).text)
 

@@ -413,6 +413,12 @@ async def test_tax_rate_pages_and_api(admin, alchemy):
     luxury = {"country": "FR", "tax_category": "luxury", "rate_bp": 2000}  # no product can have it
     unusable = assert_problem(await admin.post("/api/tax-rates", json=luxury, headers=headers), 422)
     assert unusable["errors"]["tax_category"].startswith("Choose a tax category the shop's products can have (")
+    async with alchemy.get_session() as session:  # a rate of a category the settings no longer have
+        session.add(TaxRate(country="FR", region="", tax_category="luxury", rate_bp=2500, name="Old"))
+        await session.commit()
+        old = await session.scalar(select(TaxRate.id).where(TaxRate.tax_category == "luxury"))
+    renamed = await admin.patch(f"/api/tax-rates/{old}", json={"name": "Luxe"}, headers=headers)
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Luxe"  # still editable
     patched = await admin.patch(f"/api/tax-rates/{made.json()['id']}", json={"rate_bp": 700}, headers=headers)
     assert patched.status_code == 200 and patched.json()["rate_bp"] == 700
     assert (await admin.delete(f"/api/tax-rates/{made.json()['id']}", headers=headers)).status_code == 204

@@ -571,21 +571,16 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             InsufficientStock: a line's product is no longer sold (``LineView.withdrawn``), or not enough
                 stock is left for a line; ``shortfalls`` lists every one.
         """
-        withdrawn = [line.shortfall for line in view.lines if line.withdrawn]
-        if withdrawn:
-            raise InsufficientStock(
-                " ".join(s.message() for s in withdrawn if s) + " Please update your cart.",
-                shortfalls=[s for s in withdrawn if s],
-            )
+        withdrawn = [s for line in view.lines if line.withdrawn and (s := line.shortfall)]
         session = self.repository.session
         failed = []
-        for line in sorted(view.lines, key=lambda ln: ln.variant_id):
+        for line in sorted((ln for ln in view.lines if not ln.withdrawn), key=lambda ln: ln.variant_id):
             taken = await take_stock(
                 session, line.variant_id, line.quantity, reason=StockReason.SALE, reference=reference, announce=False
             )
             if not taken:
                 failed.append(line)
-        if failed:
+        if failed or withdrawn:  # every line that cannot be had, in one answer
             stocks = dict(
                 (
                     await session.execute(
@@ -593,7 +588,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                     )
                 ).all()
             )
-            shortfalls = [
+            shortfalls = withdrawn + [
                 Shortfall(ln.sku, ln.product_name, ln.quantity, max(stocks.get(ln.variant_id, 0), 0)) for ln in failed
             ]
             raise InsufficientStock(

@@ -51,6 +51,8 @@ class AddressForm(AddressInput, frozen=True, kw_only=True):
     that into the form again with a message."""
 
     address_id: Line = ""
+    chosen_by_page: Line = ""
+    """The choice the page made (``address_id`` as it was checked when the page was shown)."""
 
 
 class GuestAddressForm(AddressInput, frozen=True, kw_only=True):
@@ -300,10 +302,11 @@ class CheckoutController(Controller):
         form = AddressForm()
         try:
             form = read_form(AddressForm, data)
-            # A new address typed below the saved ones wins over the saved one the page had chosen: the
-            # shopper typed it to be used (the radio may still be on the address chosen for them).
+            # A new address typed below the saved ones wins over the saved one the page had chosen and the
+            # shopper left as it was (they typed it to be used); a saved one they chose themselves wins.
             typed = any(getattr(form, key).strip() for key in ("line1", "line2", "city", "postal_code"))
-            if form.address_id and form.address_id != "new" and not typed:
+            left_as_shown = form.address_id == form.chosen_by_page
+            if form.address_id and form.address_id != "new" and not (typed and left_as_shown):
                 if (address_id := whole_number_text(form.address_id)) is None:
                     raise ValidationFailed("Choose an address.")
                 address = await checkout_service.address(user_id, address_id)

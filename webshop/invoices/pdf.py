@@ -209,7 +209,8 @@ def credit_note_pdf(
     tax included, as refunded); the tax they contain is worked out at each order line's rate
     (``included_tax``). A refund of an amount without lines is one "Refund" row, its tax split over
     the order's rates in proportion to the tax charged per rate, shipping's included
-    (``order_tax_by_rate``), so a refund of the whole order credits the tax its invoice charged.
+    (``order_tax_by_rate``), so a refund of the whole order credits the tax its invoice charged (an order
+    placed before orders kept their tax breakdown: its lines' tax only).
 
     Args:
         note: The credit note row (number, ``issued_at``).

@@ -105,7 +105,7 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
             NotFound: no such rate. ValidationFailed: as ``create_rate``.
         """
         rate = await self.get_rate(rate_id)
-        assign(rate, await self._values(patched(rate, FIELDS, patch), rate.id))
+        assign(rate, await self._values(patched(rate, FIELDS, patch), rate.id, rate.tax_category))
         await self._commit(actor, rate, "update")
         return rate
 
@@ -122,7 +122,15 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
         summary = f"Tax rate {_label(rate)} {action}d"
         await self.commit_audited(actor, "tax_rate", rate, action, summary, conflict=lambda _: _duplicate())
 
-    async def _values(self, values: dict[str, Any], rate_id: int | None = None) -> dict[str, Any]:
+    async def _values(
+        self, values: dict[str, Any], rate_id: int | None = None, before_category: str = ""
+    ) -> dict[str, Any]:
+        """The rate's fields cleaned and checked (a category only when it is new or changes: a rate of one the
+        settings dropped can still be renamed).
+
+        Raises:
+            ValidationFailed: see ``create_rate``.
+        """
         errors: dict[str, str] = {}
         values = {k: values[k] for k in FIELDS}
         values["country"] = str(values["country"]).upper()
@@ -132,7 +140,8 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
         if country != REST_OF_WORLD and country_name(country) == country:
             errors["country"] = "Choose a country from the list (ISO 3166-1), or * for every other country."
         categories = None if self.shop is None else self.shop.tax_rates_bp
-        if categories is not None and values["tax_category"] not in categories:
+        changed = rate_id is None or values["tax_category"] != before_category
+        if changed and categories is not None and values["tax_category"] not in categories:
             named = ", ".join(sorted(categories))
             errors["tax_category"] = f"Choose a tax category the shop's products can have ({named})."
         region = values["region"]

@@ -17,6 +17,7 @@ from advanced_alchemy.exceptions import NotFoundError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
     HTTPException,
+    MethodNotAllowedException,
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
@@ -169,7 +170,7 @@ def _page_above(request: Request[Any, Any, Any]) -> str | None:
         path = path.rsplit("/", 1)[0]
         try:
             request.app.asgi_router.handle_routing(path or "/", "GET")
-        except Exception:  # noqa: S112 (no route answers GET there: look higher)
+        except (NotFoundException, MethodNotAllowedException):  # no page answers GET there: look higher
             continue
         return path or "/"
     return None
@@ -207,7 +208,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         if isinstance(request, HTMXRequest) and request.htmx:
             return ClientRedirect(target)
         return Redirect(target, status_code=HTTP_303_SEE_OTHER)
-    if status == 405 and request.method in ("GET", "HEAD") and (page := _page_above(request)) is not None:
+    htmx = isinstance(request, HTMXRequest) and bool(request.htmx)
+    if status == 405 and request.method in ("GET", "HEAD") and not htmx and (page := _page_above(request)):
         # The address of a form's answer (kept in the address bar by a refused form, a reload, a bookmark):
         # the page above it, where the form is (/account/password → /account, /cart/items → /cart).
         return Redirect(page, status_code=HTTP_303_SEE_OTHER)
