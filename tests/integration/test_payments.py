@@ -254,12 +254,18 @@ async def test_api_checkout_without_a_token_waits_for_the_hosted_page(client, al
     )
 
 
-async def test_cancelling_an_unpaid_order_closes_its_payment_so_its_page_takes_no_card(client, alchemy, skus):
-    headers = {**(await bearer(client)), "Idempotency-Key": "hosted-cancel"}
+async def waiting_order(client: Any, key: str) -> tuple[dict[str, str], dict[str, Any], str]:
+    """A shopper's order placed by the API without a payment token: it waits for the provider's page.
+    Returns the shopper's headers, the order as answered and its payment's reference."""
+    headers = {**(await bearer(client)), "Idempotency-Key": key}
     await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
     body = {"shipping_address": ADDRESS, "shipping_method": "standard"}
     order = (await client.post("/api/checkout", json=body, headers=headers)).json()
-    reference = order["payment"]["redirect_url"].rsplit("/", 1)[1]
+    return headers, order, order["payment"]["redirect_url"].rsplit("/", 1)[1]
+
+
+async def test_cancelling_an_unpaid_order_closes_its_payment_so_its_page_takes_no_card(client, alchemy, skus):
+    headers, order, reference = await waiting_order(client, "hosted-cancel")
     cancelled = await client.post(f"/api/orders/{order['id']}/cancel", headers=headers)
     assert cancelled.status_code == 200, cancelled.text
     payment = cancelled.json()["payment"]
@@ -276,11 +282,7 @@ async def test_cancelling_an_unpaid_order_closes_its_payment_so_its_page_takes_n
 async def test_an_order_an_admin_marks_paid_is_invoiced_announced_and_cannot_be_paid_again(
     client, alchemy, settings, skus
 ):
-    headers = {**(await bearer(client)), "Idempotency-Key": "paid-by-transfer"}
-    await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
-    body = {"shipping_address": ADDRESS, "shipping_method": "standard"}
-    order = (await client.post("/api/checkout", json=body, headers=headers)).json()
-    reference = order["payment"]["redirect_url"].rsplit("/", 1)[1]
+    headers, order, reference = await waiting_order(client, "paid-by-transfer")
     await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
     boss = {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}
     paid = await client.patch(f"/api/orders/{order['id']}", json={"status": "paid"}, headers=boss)
@@ -306,11 +308,7 @@ async def test_an_order_an_admin_marks_paid_is_invoiced_announced_and_cannot_be_
 
 
 async def test_an_order_being_paid_at_the_provider_is_not_marked_paid_by_hand(client, alchemy, skus):
-    headers = {**(await bearer(client)), "Idempotency-Key": "paying-now"}
-    await client.post("/api/cart/items", json={"sku": "EP-1", "quantity": 1}, headers=headers)
-    body = {"shipping_address": ADDRESS, "shipping_method": "standard"}
-    order = (await client.post("/api/checkout", json=body, headers=headers)).json()
-    reference = order["payment"]["redirect_url"].rsplit("/", 1)[1]
+    headers, order, reference = await waiting_order(client, "paying-now")
     await client.app.state.payment_provider.pay_with_card(reference, CARD_PAYS)  # paid there, not heard of here yet
     await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
     boss = {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}

@@ -444,9 +444,9 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             await queue_order_email(session, order, "order_shipped")
         await session.flush()
         changed = await self.get_by_number(order.number)
+        await queue_order_change(session, changed, current, target)  # webhooks: order.paid, .shipped, .cancelled...
         if target == S.PAID:  # marked paid by an admin (a payment the provider reports: PaymentService)
             await announce_payment(session, changed, invoice_prefix=self.invoice_prefix, now=now)
-        await queue_order_change(session, changed, current, target)  # webhooks: order.paid, .shipped, .cancelled...
         if target in RESTOCKING:
             # The customer hears what happened and what happens to their money (the order as it is now).
             await queue_order_email(session, changed, "order_cancelled")

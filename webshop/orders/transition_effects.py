@@ -23,8 +23,9 @@ from webshop.webhooks.events import queue_stock_lows_of_sale
 async def announce_payment(session: AsyncSession, order: Order, *, invoice_prefix: str, now: datetime) -> None:
     """What an order's payment brings, in the transaction that marks it paid (so all of it happens once,
     or none): its invoice, numbered now (gap-free, ``webshop.invoices.numbering``), the shopper's
-    confirmation e-mail, each shop's e-mail about its part, and the ``stock.low`` webhooks of the sale.
-    Whether the provider said so (``PaymentService``) or an admin marked it paid (``OrderService.transition``)."""
+    confirmation e-mail, each shop's e-mail about its part, and the ``stock.low`` webhooks of the sale (queue
+    ``order.paid`` first: receivers hear of the payment, then of the stock it took). Whether the provider said
+    so (``PaymentService``) or an admin marked it paid (``OrderService.transition``)."""
     await issue_invoice(session, order, prefix=invoice_prefix, now=now)
     await queue_order_email(session, order, "order_confirmation")
     await queue_shop_order_emails(session, order)

@@ -163,8 +163,8 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
         order = await self._load(order_id)
         if settled.rowcount == 1:
             # All in this transaction: paid, numbered, announced; or none of it.
-            await announce_payment(session, order, invoice_prefix=self.invoices.invoice_prefix, now=now)
-            await queue_order_change(session, order, OrderStatus.PENDING, OrderStatus.PAID)
+            await queue_order_change(session, order, OrderStatus.PENDING, OrderStatus.PAID)  # order.paid, then
+            await announce_payment(session, order, invoice_prefix=self.invoices.invoice_prefix, now=now)  # stock.low
             await session.commit()
             return order
         if order.status == OrderStatus.CANCELLED.value and order.payment_status != PaymentStatus.SUCCEEDED.value:
