@@ -43,10 +43,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from webshop.accounts.service import UserService
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, clean_guest_email
@@ -171,8 +172,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             ValidationFailed: as ``clean_guest_email``; or an account uses the address (on ``email``).
         """
         email = clean_guest_email(raw)
-        taken = await self.repository.session.scalar(select(User.id).where(func.lower(User.email) == email.lower()))
-        if taken is not None:
+        if await UserService(session=self.repository.session).get_by_email(email) is not None:
             message = "An account uses this e-mail address: sign in to check out with it, or use another address."
             raise ValidationFailed(message, field_errors={"email": message})
         return email

@@ -26,6 +26,7 @@ from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.mail.outbox import queue_part_shipped_email
 from webshop.orders.service import AdminOrderRow, OrderService
+from webshop.orders.transition_effects import lock_order
 from webshop.shops.service import ShopAccess, ShopService
 
 
@@ -261,7 +262,7 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         # The order's row is locked first, as a cancel's is (``OrderService.transition``): a part shipping
         # and the order being cancelled at the same moment are one after the other, and the second sees
         # what the first did (a shipped part: no cancel; a cancelled order: nothing ships).
-        await session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
+        await lock_order(session, order_id)
         view, pending = await self._parts_to_ship(actor, order_id, shop_id)
         order = view.order
         number = order.number

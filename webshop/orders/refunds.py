@@ -69,6 +69,7 @@ from webshop.orders.refund_rules import (
     same_refund,
 )
 from webshop.orders.refunding import Refunding, units_refunded
+from webshop.orders.transition_effects import lock_order
 from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_order_change
 
@@ -201,7 +202,7 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             NotFound: no such order.
         """
         if lock:
-            await self.session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
+            await lock_order(self.session, order_id)
         order = await self.session.scalar(
             select(Order)
             .where(Order.id == order_id)

@@ -32,11 +32,18 @@ async def announce_payment(session: AsyncSession, order: Order, *, invoice_prefi
     await queue_stock_lows_of_sale(session, order)
 
 
+async def lock_order(session: AsyncSession, order_id: int) -> None:
+    """Lock the order's row until the caller's transaction ends (``SELECT … FOR UPDATE``; on SQLite the
+    writer's lock, taken by ``BEGIN IMMEDIATE``, does it): shipping a part, cancelling and refunding take
+    it first, so they happen one after the other and each reads what the one before did."""
+    await session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
+
+
 async def parts_shipped(session: AsyncSession, order_id: int) -> int:
     """How many shops' parts of the order have shipped, read after the order's row is locked (``FOR UPDATE``;
     SQLite's writer lock does the same), so a part that ships meanwhile (``FulfilmentService.ship`` takes the
     same lock first) is seen: a cancel or refund that would put shipped goods back in stock is refused."""
-    await session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
+    await lock_order(session, order_id)
     shipped = await session.scalar(
         select(func.count())
         .select_from(Fulfilment)
