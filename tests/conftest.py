@@ -2,8 +2,10 @@
 
 Every test that asks for ``db_url`` (directly or through ``settings``/``app``/``client``) runs once per
 engine. The schema comes from the real Alembic migrations, run once per session into a template
-(a SQLite file, or a PostgreSQL database with a random name) and copied for each test, so tests are
-isolated and fast. PostgreSQL databases are dropped afterwards; the shared server is left clean.
+(a SQLite file, or a PostgreSQL database with a random name). Each test gets a copy of the SQLite file;
+on PostgreSQL each test process has one database that is set back to the template's rows before each
+test (``tests/postgres_reset.py``). So tests are isolated and fast. PostgreSQL databases are dropped
+afterwards; the shared server is left clean.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from tests.factories import seed_catalog
+from tests.postgres_reset import ResettableDatabase
 from webshop.catalog.cache import CACHE
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config, run_migrations
@@ -188,17 +191,24 @@ def worker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_test_name() -> str:
-    """The name of this test process's PostgreSQL test database (created per test, dropped after it)."""
-    return f"webshop_test_{uuid.uuid4().hex[:12]}"
+def postgres_test_database(postgres_template: str) -> Iterator[ResettableDatabase]:
+    """This test process's PostgreSQL test database: made once, set back to the template's rows before
+    each test (``tests/postgres_reset.py`` says why it is not copied per test), dropped at the end."""
+    name = f"webshop_test_{uuid.uuid4().hex[:12]}"
+    database = ResettableDatabase(_admin_url(POSTGRES_URL), _admin_url(_pg_database_url(name)), name, postgres_template)
+    try:
+        yield database
+    finally:
+        in_thread(database.drop())
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, worker_dir: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test: a copy of the session's template.
+    """A migrated database for one test, holding what the session's template holds and nothing else.
 
-    Its URL is the same for every test of this process (a file in ``worker_dir``, or the database named
-    ``postgres_test_name``), so that tests can share one app (see ``app``); the copy is new each time.
+    Its URL is the same for every test of this process (a file in ``worker_dir``, or the database of
+    ``postgres_test_database``), so that tests can share one app (see ``app``); its content is new each
+    time: the SQLite file is a fresh copy of the template; the PostgreSQL database is reset to it.
     """
     # The catalog's per-process cache is keyed by database name and catalog version, and both repeat
     # from one test's fresh copy to the next: forget it with the database it came from.
@@ -211,19 +221,9 @@ def db_url(request: pytest.FixtureRequest, worker_dir: Path) -> Iterator[str]:
         shutil.copyfile(template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template_name: str = request.getfixturevalue("postgres_template")
-    name: str = request.getfixturevalue("postgres_test_name")
-    in_thread(
-        _pg_exec(
-            POSTGRES_URL,
-            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"',
-        )
-    )
-    try:
-        yield _pg_database_url(name)
-    finally:
-        in_thread(_pg_exec(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    database: ResettableDatabase = request.getfixturevalue("postgres_test_database")
+    in_thread(database.reset())
+    yield _pg_database_url(database.name)
 
 
 @pytest.fixture
