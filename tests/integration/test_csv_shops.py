@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.factories import make_user
 from webshop.catalog.csv.apply import import_catalog
@@ -22,7 +22,7 @@ from webshop.catalog.csv.parse import COLUMNS, SHOP_COLUMN, parse_catalog
 from webshop.catalog.csv.plan import preview_import
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Product, Shop, User, UserRole
+from webshop.db.models import Product, Shop, User, UserRole, Variant
 from webshop.shops.schemas import ShopWrite
 from webshop.shops.service import ShopService
 
@@ -90,6 +90,41 @@ async def test_the_shop_column_places_products_and_refuses_unknown_shops_and_mov
     (again_folder / "products.csv").write_text(exported, encoding="utf-8")
     again = await import_catalog(alchemy, again_folder, media)
     assert not again.changed and again.errors == [], again.summary()
+
+
+async def test_a_new_product_whose_every_sku_is_another_products_is_skipped_not_left_empty(
+    alchemy: ShopAlchemyConfig, settings: Settings, tmp_path: Path
+) -> None:
+    """A product is never created without a variant: when each SKU of a new product's rows belongs to
+    another product, the product is skipped and its row says why, in the dry run and the import alike."""
+    media = settings.shop.media_dir
+    first_rows = [_row("Kettle", "kettle", "K-1", None), _row("Pan", "pan", "P-1", None)]
+    first = _write(tmp_path / "first", first_rows, with_shop=False)
+    assert (await import_catalog(alchemy, first, media)).products_created == 2
+    rows = [
+        _row("Teapot", "teapot", "K-1", None),  # the kettle's SKU: nothing of its own to sell
+        ["Mug", "mug", "", "", "", "size", "small", "M-1", "9.99", "standard", "3", "", "", ""],
+        ["", "", "", "", "", "", "large", "P-1", "9.99", "standard", "3", "", "", ""],  # a taken SKU of two
+    ]
+    folder = _write(tmp_path / "second", rows, with_shop=False)
+    async with alchemy.get_session() as session:
+        preview = await preview_import(session, parse_catalog(folder / "products.csv"), media_dir=media)
+    expected = [
+        (2, "every sku of 'teapot' ('K-1') belongs to another product; product skipped"),
+        (4, "sku 'P-1' belongs to another product; skipped"),
+    ]
+    assert [(e.line, e.reason) for e in preview.rejected] == expected
+    assert (preview.products_created, preview.variants_created) == (1, 1)
+
+    report = await import_catalog(alchemy, folder, media)
+    assert [(e.line, e.reason) for e in report.errors] == expected
+    assert (report.products_created, report.variants_created) == (1, 1)
+    async with alchemy.get_session() as session:
+        rows_now = await session.execute(
+            select(Product.slug, func.count(Variant.id)).join(Variant).group_by(Product.slug)
+        )
+        assert dict(rows_now.all()) == {"kettle": 1, "pan": 1, "mug": 1}
+        assert await session.scalar(select(Product.id).where(Product.slug == "teapot")) is None
 
 
 async def test_with_one_shop_the_export_has_no_shop_column(alchemy: ShopAlchemyConfig, skus: Any) -> None:

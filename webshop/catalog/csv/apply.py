@@ -361,6 +361,9 @@ async def _upsert_products(
         if product is not None and (moved := moves_shop(row, product, *sellers)) is not None:
             report.errors.append(moved)
             continue
+        if product is None and (empty := without_variants(row, variants)) is not None:
+            report.errors.append(empty)
+            continue
         stored = images.for_product(row, report)
         keys = [image.key for _name, image in stored]
         if changes := describe_row(row, product, category_id, keys, variants, currency):
@@ -396,7 +399,7 @@ async def _upsert_variants(
     new_variants: list[dict[str, Any]] = []
     for row in batch:
         product_id = product_ids.get(row.slug)
-        if product_id is None:  # skipped (it would have moved to another shop)
+        if product_id is None:  # skipped (it would have moved to another shop, or had no variant of its own)
             continue
         for position, variant_row in enumerate(row.variants):
             variant = variants.get(variant_row.sku)
@@ -462,6 +465,16 @@ async def _insert_products(
     if images:
         await session.execute(insert(ProductImage), images)
     return ids
+
+
+def without_variants(row: ProductRow, variants: dict[str, Variant]) -> RowError | None:
+    """A ``RowError`` on the product row of new product ``row`` when every SKU of it belongs to another
+    product (``variants``: the existing variants by SKU): the product would be created without a variant
+    to sell, so it is skipped instead. ``None`` when at least one of its SKUs is new."""
+    if any(variant.sku not in variants for variant in row.variants):
+        return None
+    skus = ", ".join(repr(variant.sku) for variant in row.variants)
+    return RowError(row.line, f"every sku of {row.slug!r} ({skus}) belongs to another product; product skipped")
 
 
 def _product_facets(row: ProductRow) -> list[tuple[str, str]]:

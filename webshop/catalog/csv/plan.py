@@ -23,6 +23,7 @@ from webshop.catalog.csv.apply import (
     ImportCounts,
     _product_facets,
     stored_asset,
+    without_variants,
 )
 from webshop.catalog.csv.export import (
     format_major,
@@ -153,6 +154,9 @@ async def preview_import(
         existing = products.get(row.slug)
         if existing is not None and (moved := moves_shop(row, existing, shop_ids, shops)) is not None:
             preview.rejected.append(moved)
+            continue
+        if existing is None and (empty := without_variants(row, variants)) is not None:
+            preview.rejected.append(empty)
             continue
         keys: list[str] = []
         for name in row.assets:
