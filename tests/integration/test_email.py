@@ -93,10 +93,11 @@ class Inbox:
 
 
 @pytest.fixture
-def inbox() -> Any:
-    """A real SMTP server on a free port of 127.0.0.1 for this test; yields its ``Inbox``."""
+def inbox(request: pytest.FixtureRequest) -> Any:
+    """A real SMTP server on a free port of 127.0.0.1 for this test; yields its ``Inbox``. Options of
+    aiosmtpd's server may come with ``@pytest.mark.parametrize("inbox", [{...}], indirect=True)``."""
     handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **getattr(request, "param", {}))
     controller.start()
     handler.port = controller.port  # type: ignore[attr-defined]
     try:
@@ -517,6 +518,30 @@ async def test_permanent_refusal_is_not_retried(client, alchemy, inbox, caplog):
     assert (rows[0].status, rows[0].attempts) == ("failed", 1)
     assert "550" in rows[0].last_error
     assert "failed for good after 1 attempt(s)" in "\n".join(caplog.messages)
+
+
+@pytest.mark.parametrize("inbox", [{"enable_SMTPUTF8": False}], indirect=True)
+async def test_an_internationalised_domain_is_sent_in_ascii_and_a_utf8_mailbox_needs_smtputf8(client, alchemy, inbox):
+    """RFC 5891: a domain in another script travels as its IDNA "xn--" form, which any server takes. A
+    local part in another script needs SMTPUTF8 (RFC 6531); this server lacks it, so that message fails
+    for good at once, with the reason, instead of being retried for days."""
+    await register(client, "ann@bücher.example")
+    message = await inbox.wait_for("ann@xn--bcher-kva.example", "Confirm your e-mail address")
+    assert link_in(message).startswith("/account/verify-email/")
+    client.cookies.clear()  # a second visitor
+    await register(client, "zoë@example.com")
+    rows = {row.to_address: row for row in await settled(alchemy)}
+    assert rows["zoë@example.com"].status == "failed" and rows["zoë@example.com"].attempts == 1
+    assert "SMTPUTF8" in rows["zoë@example.com"].last_error
+
+
+@pytest.mark.parametrize("inbox", [{"enable_SMTPUTF8": True}], indirect=True)
+async def test_a_mailbox_in_another_script_is_sent_with_smtputf8_and_reads_as_written(client, inbox):
+    """RFC 6531/6532: with a server that offers SMTPUTF8 the address is sent as it is, in UTF-8, not as
+    RFC 2047 encoded words (which are not allowed in an address and bounce)."""
+    await register(client, "zoë@example.com", "Zoë")
+    message = await inbox.wait_for("zoë@example.com", "Confirm your e-mail address")
+    assert "Hello Zoë" in parts(message)[0]
 
 
 async def test_two_senders_never_send_one_message_twice(settings, alchemy, inbox):

@@ -12,6 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
@@ -39,7 +40,7 @@ def build_message(row: OutboundEmail, mail: MailSettings) -> EmailMessage:
     """
     message = EmailMessage()
     message["From"] = mail.from_address
-    message["To"] = row.to_address
+    message["To"] = ascii_domain(row.to_address)
     message["Subject"] = row.subject
     message["Date"] = format_datetime(datetime.now(UTC))
     domain = parseaddr(mail.from_address)[1].rpartition("@")[2] or "localhost"
@@ -49,6 +50,27 @@ def build_message(row: OutboundEmail, mail: MailSettings) -> EmailMessage:
     if row.html_body:
         message.add_alternative(row.html_body, subtype="html")
     return message
+
+
+def ascii_domain(address: str) -> str:
+    """``address`` with its domain in ASCII: an internationalised domain name becomes its IDNA "xn--"
+    form (RFC 5890/5891; ``ann@bücher.example`` -> ``ann@xn--bcher-kva.example``), which every mail server
+    takes. The local part stays as it is: one with other than ASCII needs SMTPUTF8 (RFC 6531). An
+    address whose domain IDNA cannot encode is returned unchanged (its server will refuse it)."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
+
+
+def needs_utf8(message: EmailMessage) -> bool:
+    """Whether ``message`` must travel as SMTPUTF8 (RFC 6531): an address in its From or To is not ASCII.
+    Its headers are then written in UTF-8 as they are (RFC 6532), not as RFC 2047 encoded words, which are
+    not allowed in an address."""
+    return not all(str(message.get(name, "")).isascii() for name in ("From", "To"))
 
 
 class Transport(Protocol):
@@ -87,6 +109,8 @@ class SmtpTransport:
                 start_tls=mail.smtp_tls == "starttls",
                 timeout=mail.smtp_timeout,
             )
+        except aiosmtplib.SMTPNotSupported as exc:  # an address needs SMTPUTF8, which the server lacks
+            raise PermanentFailure(f"the server cannot take this address: {exc}") from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [error.code for error in exc.recipients]
             if codes and all(500 <= code < 600 for code in codes):
@@ -113,7 +137,7 @@ class FileTransport:
         """Write ``message`` to a new file; returns its absolute path."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         path = self.directory.resolve() / f"{stamp}-{row.id}-{row.kind or 'mail'}.eml"
-        data = bytes(message)
+        data = message.as_bytes(policy=policy.default.clone(utf8=True)) if needs_utf8(message) else bytes(message)
         await anyio.to_thread.run_sync(_write_atomically, path, data)
         return str(path)
 

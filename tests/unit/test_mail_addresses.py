@@ -1,0 +1,39 @@
+"""Addresses beyond ASCII in outgoing mail: the domain as IDNA (RFC 5891), the rest as UTF-8 (RFC 6532)."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings
+from webshop.db.models import OutboundEmail
+from webshop.mail.transport import FileTransport, ascii_domain, build_message, needs_utf8
+
+
+@pytest.mark.parametrize(
+    ("address", "sent_as"),
+    [
+        ("ann@example.com", "ann@example.com"),
+        ("ann@bücher.example", "ann@xn--bcher-kva.example"),
+        ("zoë@bücher.example", "zoë@xn--bcher-kva.example"),
+        ("zoë@example.com", "zoë@example.com"),
+        ("ann@" + "ü" * 70 + ".example", "ann@" + "ü" * 70 + ".example"),  # too long a label for IDNA: as it is
+    ],
+)
+def test_the_domain_is_sent_in_ascii(address: str, sent_as: str) -> None:
+    assert ascii_domain(address) == sent_as
+
+
+async def test_the_outbox_file_keeps_a_mailbox_in_another_script_readable(tmp_path: Path) -> None:
+    """The development outbox writes such a message in UTF-8; with encoded words the address was garbled."""
+    mail = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}", tmp_path / "media").mail
+    row = OutboundEmail(id=7, to_address="zoë@bücher.example", subject="Grüße", text_body="Hallo", kind="test")
+    message = build_message(row, mail)
+    assert needs_utf8(message)
+    path = Path(await FileTransport(tmp_path).deliver(message, row))
+    written = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert written["To"] == "zoë@xn--bcher-kva.example"
+    assert written["Subject"] == "Grüße"
+    assert written.get_content().strip() == "Hallo"
