@@ -104,6 +104,7 @@ def test_journey_with_javascript(page: Page) -> None:
     search.press_sequentially("cam", delay=90)
     expect(page).to_have_url(re.compile(r"[?&]q=cam(&|$)"))
     expect(page.locator("#result-count")).to_contain_text("matching “cam”")
+    expect(page.get_by_role("heading", name="Results for “cam”", level=1)).to_be_visible()
     expect(_card(page, "Instant Camera")).to_be_visible()
     expect(_card(page, "Laptop")).to_have_count(0)
     _expect_no_reload(page)
@@ -111,6 +112,7 @@ def test_journey_with_javascript(page: Page) -> None:
     # Clearing the box brings every product back.
     search.fill("")
     expect(page.locator("#result-count")).not_to_contain_text("matching")
+    expect(page.get_by_role("heading", name="All products", level=1)).to_be_visible()
     expect(_card(page, "Aloe Vera")).to_be_visible()
     _expect_no_reload(page)
 
@@ -154,6 +156,7 @@ def test_journey_without_javascript(page_nojs: Page) -> None:
     form.get_by_role("button", name="Search").click()
     expect(page).to_have_url(re.compile(r"[?&]q=cam(&|$)"))
     expect(page.locator("#result-count")).to_contain_text("matching “cam”")
+    expect(page.get_by_role("heading", name="Results for “cam”", level=1)).to_be_visible()
     expect(_card(page, "Instant Camera")).to_be_visible()
     expect(_card(page, "Laptop")).to_have_count(0)
 
@@ -161,6 +164,7 @@ def test_journey_without_javascript(page_nojs: Page) -> None:
     page.locator("#catalog-q").fill("")
     form.get_by_role("button", name="Search").click()
     expect(page.locator("#result-count")).not_to_contain_text("matching")
+    expect(page.get_by_role("heading", name="All products", level=1)).to_be_visible()
     expect(_card(page, "Aloe Vera")).to_be_visible()
 
     # Category link, then the brand checkbox and "Apply filters".
