@@ -20,7 +20,7 @@ from tests.factories import ledger_ok, make_user, stock
 from tests.order_checks import assert_orders_whole
 from tests.shopper import add_to_cart, choose_address_and_shipping, place, register, review, sign_in, text_of
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Order, OutboundEmail, User, UserRole, Variant
+from webshop.db.models import Order, OutboundEmail, Promotion, User, UserRole, Variant
 from webshop.shops.schemas import MemberWrite, ShopWrite
 from webshop.shops.service import ShopService
 
@@ -67,6 +67,24 @@ async def _buy(client: Any, headers: dict[str, str], key: str) -> dict[str, Any]
     placed = await client.post("/api/checkout", json=body, headers={**headers, "Idempotency-Key": key})
     assert placed.status_code == 201, placed.text
     return placed.json()
+
+
+async def test_a_shops_new_order_email_gives_its_share_of_the_discount(
+    client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
+) -> None:
+    """The order's promotion is split over its lines; each shop's e-mail says what its lines were sold for."""
+    async with write_session(alchemy) as session:
+        session.add(Promotion(name="Ten percent off", kind="percentage", value=10))
+        await session.commit()
+    order = await _buy(client, world["headers"]["customer"], "discounted")
+    async with alchemy.get_session() as session:
+        body = await session.scalar(
+            select(OutboundEmail.text_body).where(
+                OutboundEmail.kind == "shop_new_order", OutboundEmail.to_address == "owner_b@example.com"
+            )
+        )
+    assert body is not None and order["number"] in body
+    assert "Subtotal: $20.00\nDiscount: −$2.00\n" in body, body
 
 
 async def test_one_checkout_across_three_shops_each_ships_its_part(

@@ -175,7 +175,8 @@ async def queue_part_shipped_email(
 
 async def queue_shop_order_emails(session: AsyncSession, order: Order) -> list[OutboundEmail]:
     """Queue a ``shop_new_order`` e-mail to every active member of each shop that sold lines of
-    ``order``, with that shop's lines only, its part's shipping and where to send it (issue 16).
+    ``order``, with that shop's lines only, their share of the order's discount, its part's shipping and
+    where to send it (issue 16).
 
     A shop without members (the default shop, run by the platform's admins) gets none.
     """
@@ -202,6 +203,8 @@ async def queue_shop_order_emails(session: AsyncSession, order: Order) -> list[O
             "part": part,
             "lines": theirs,
             "subtotal": sum(line.line_total for line in theirs),
+            # The order's promotions split over its lines (``OrderLine.discount``): this shop's share.
+            "discount": sum(line.discount for line in theirs),
             "address_lines": order.shipping_address_lines(),
             "order_url": f"{settings.shop.base_url}/admin/orders/{order.id}",
         }
