@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pytest
 from advanced_alchemy.exceptions import NotFoundError
+from sqlalchemy import select
 
 from tests.factories import make_user, seed_catalog
 from webshop.catalog.products import ProductService
 from webshop.catalog.query import CatalogQuery
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Product, ShopMember, User, UserRole
+from webshop.db.models import AuditEvent, Product, ShopMember, User, UserRole
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
 from webshop.shops.service import ShopService
@@ -90,6 +91,14 @@ async def test_owners_edit_their_shop_and_manage_staff_staff_and_strangers_canno
             await shops.remove_member(owner, shop.id, owner.id)  # an owner leaves through an admin
         await shops.remove_member(owner, shop.id, staff.id)
         assert not (await shops.access(staff)).runs(shop.id)
+        # The shop's history names who was removed, as it names who was added (not "User 6 left").
+        summaries = await session.scalars(
+            select(AuditEvent.summary).where(AuditEvent.action == "member").order_by(AuditEvent.id)
+        )
+        assert list(summaries)[-2:] == [
+            "staff@example.com is now staff of Ann's Kitchen",
+            "staff@example.com is no longer staff of Ann's Kitchen",
+        ]
         refreshed = await shops.get_for(owner, shop.id)
         assert refreshed.description == "Pots and pans"
 

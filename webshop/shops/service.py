@@ -394,14 +394,15 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
             raise NotFound("This user is not a member of the shop.")
         if member.role == ShopRole.OWNER.value and not (actor is None or actor.is_admin):
             raise PermissionDenied("Only a platform admin can remove an owner of a shop.")
+        email = await session.scalar(select(User.email).where(User.id == user_id))
         await session.delete(member)
         self.audit.record(
             actor,
             "shop",
             shop.id,
             "member",
-            summary=f"User {user_id} left {shop.name}",
-            changes={"member": [user_id, None]},
+            summary=f"{email} is no longer {member.role} of {shop.name}",
+            changes={"member": [f"{email}:{member.role}", None]},
         )
         await session.commit()
 
