@@ -73,7 +73,8 @@ class AdminInvoiceController(AdminPages):
         day_from: Annotated[str | None, QueryParameter(name="from", max_length=40)] = None,
         day_to: Annotated[str | None, QueryParameter(name="to", max_length=40)] = None,
     ) -> Any:
-        """The ZIP of the range's PDFs; bad dates show the form again with the message (422)."""
+        """The ZIP of the range's PDFs; bad dates show the form again with the message (422), a range
+        with nothing issued in it shows the form with that notice."""
         values = {"from": (day_from or "")[:40], "to": (day_to or "")[:40]}
         errors: dict[str, str] = {}
         start, end = _day(day_from, "from", errors), _day(day_to, "to", errors)
@@ -83,6 +84,10 @@ class AdminInvoiceController(AdminPages):
             spool, count = await invoices_service.zip_between(start, end)
         except ValidationFailed as exc:
             return _form(values, exc.field_errors or {"to": exc.detail}, status_code=422)
+        if not count:  # an empty ZIP would only puzzle: say so on the form instead
+            spool.close()
+            notice = f"No invoice or credit note was issued from {start:%d %b %Y} to {end:%d %b %Y}."
+            return _form(values, {}, notice=notice)
 
         def chunks() -> Any:
             with spool:
@@ -99,10 +104,10 @@ class AdminInvoiceController(AdminPages):
         )
 
 
-def _form(values: dict[str, str], errors: dict[str, str], *, status_code: int = 200) -> Template:
+def _form(values: dict[str, str], errors: dict[str, str], *, status_code: int = 200, notice: str = "") -> Template:
     return Template(
         "admin/invoices/index.html",
-        context={"values": values, "errors": errors, "max_days": MAX_RANGE_DAYS},
+        context={"values": values, "errors": errors, "notice": notice, "max_days": MAX_RANGE_DAYS},
         status_code=status_code,
         media_type=MediaType.HTML,
     )
