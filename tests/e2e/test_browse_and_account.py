@@ -93,6 +93,26 @@ def _expect_no_reload(page: Page) -> None:
     assert page.evaluate("window.__marker") == 1, "the page was reloaded: htmx should have swapped it in place"
 
 
+def test_turning_a_page_of_results_moves_the_focus_to_them(page: Page) -> None:
+    """htmx fetches only the results; the link followed is gone, so the focus moves to the new page's
+    first line ("Page 2 of 5"), not to the start of the document (WCAG 2.4.3)."""
+    page.goto("/")
+    page.wait_for_function("() => window.htmx !== undefined")
+    page.evaluate("window.__marker = 1")
+    first = _card_names(page).all_inner_texts()
+    page.get_by_role("link", name="Next →").click()
+    expect(page).to_have_url(re.compile(r"[?&]page=2(&|$)"))
+    where = page.locator("#results-page")
+    expect(where).to_have_text(re.compile(r"^Page 2 of \d+$"))
+    expect(where).to_be_focused()
+    assert _card_names(page).all_inner_texts() != first
+    page.get_by_role("link", name="← Previous").click()
+    expect(where).to_have_text(re.compile(r"^Page 1 of \d+$"))
+    expect(where).to_be_focused()
+    expect(_card_names(page)).to_have_text(first)
+    _expect_no_reload(page)
+
+
 def test_journey_with_javascript(page: Page) -> None:
     page.goto("/")
     expect(page.get_by_role("heading", name="All products", level=1)).to_be_visible()

@@ -98,13 +98,22 @@ async def test_pagination_has_shareable_links(client, alchemy, skus, settings):
     assert 'href="/?sort=price&amp;page=2"' in first.text
     second = await client.get("/?sort=price&page=2")
     assert names(second.text)[0] == "Widget 12"
+    # With JavaScript, a page link fetches the results alone (``HX-Trigger`` names the link) and the focus
+    # goes to a line saying which page this is; after a search the focus stays in the search box.
+    htmx = {"HX-Request": "true", "HX-Target": "catalog-results"}
+    turned = await client.get("/?sort=price&page=2", headers={**htmx, "HX-Trigger": "pages-next"})
+    assert '<p class="visually-hidden" id="results-page" tabindex="-1" autofocus>Page 2 of 3</p>' in turned.text
+    assert 'id="pages-next" hx-get="/?sort=price&amp;page=3" hx-target="#catalog-results"' in turned.text
+    searched = await client.get("/?sort=price&page=2", headers={**htmx, "HX-Trigger": "catalog-q"})
+    assert names(searched.text) == names(turned.text) == names(second.text)
+    assert 'id="results-page"' not in searched.text and 'id="results-page"' not in second.text
     third = await client.get("/?sort=price&page=3")
     assert len(names(third.text)) == 2
     beyond = await client.get("/?sort=price&page=9")
     # A page past the last says so, links the last page, and is a 404 (not an empty page to index).
     assert beyond.status_code == 404
     assert "There is no page 9" in beyond.text
-    assert 'href="/?sort=price&amp;page=3">Last page (3)</a>' in beyond.text
+    assert 'href="/?sort=price&amp;page=3" id="pages-last"' in beyond.text and ">Last page (3)</a>" in beyond.text
     assert "Page 9 of 3" not in beyond.text
     fragment = await client.get("/?sort=price&page=9", headers={"HX-Request": "true", "HX-Target": "catalog-results"})
     assert fragment.status_code == 404 and "There is no page 9" in fragment.text

@@ -33,7 +33,7 @@ GENERATED_PASSWORD_RE = re.compile(
 )
 RESULT_COUNT_RE = re.compile(r'<p class="result-count"[^>]*>\s*(\d+) products?')
 PRODUCT_LINK_RE = re.compile(r'<a href="(/products/[^"]+)" class="card-link">')
-NEXT_PAGE_RE = re.compile(r'<a rel="next" href="([^"]+)">')
+NEXT_PAGE_RE = re.compile(r'<a rel="next" href="([^"]+)"')
 CATEGORY_NAV_RE = re.compile(r'<nav aria-label="Categories".*?</nav>', re.S)
 CATEGORY_LINK_RE = re.compile(r'href="[^"]*[?&](?:amp;)?category=([^"&]+)')
 CARD_IMAGE_RE = re.compile(r'<img src="(/media/[^"]+\.webp)"')

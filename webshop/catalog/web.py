@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from litestar import Controller, MediaType, Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from webshop.catalog.products import ProductService
@@ -83,7 +84,7 @@ class CatalogController(Controller):
             request,
             "catalog/index.html",
             {"catalog-results": "catalog/_results_fragment.html"},
-            {"result": result, "query": query, "sorts": query.sorts},
+            {"result": result, "query": query, "sorts": query.sorts, "page_turned": page_turned(request)},
             status_code=result.status_code,
         )
         return push_query_url(request, response, request.app.route_reverse("catalog"), query)
@@ -151,6 +152,16 @@ async def render_product(
         query = {f"opt{index}": value for index, value in enumerate(variant.option_values)}
         response.headers["HX-Push-Url"] = route_url(request, "product", slug=product.slug, query=query)
     return response
+
+
+PAGE_LINKS = frozenset({"pages-prev", "pages-next", "pages-last"})
+"""The ids of the results' links to other pages (``templates/_pagination.html`` with a ``target``)."""
+
+
+def page_turned(request: Request[Any, Any, Any]) -> bool:
+    """Whether this is htmx fetching another page of the results through one of their page links (its
+    ``HX-Trigger`` names the link): the answer then moves the focus to the new page's results."""
+    return isinstance(request, HTMXRequest) and bool(request.htmx) and request.htmx.trigger in PAGE_LINKS
 
 
 def push_query_url(

@@ -8,7 +8,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Template
 
-from webshop.catalog.web import CatalogListing, Page, push_query_url
+from webshop.catalog.web import CatalogListing, Page, page_turned, push_query_url
 from webshop.deps import ShopsDep
 from webshop.web.responses import page_count, page_or_fragment
 
@@ -55,6 +55,7 @@ class ShopsController(Controller):
                 "query": query,
                 "sorts": query.sorts,
                 "listing_url": listing_url,
+                "page_turned": page_turned(request),
                 # The catalog's HTML for this query is kept apart from the main catalog's (other URLs).
                 "html_key": None if result.cache_key is None else (result.cache_key, "shop"),
             },
