@@ -155,6 +155,10 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
     assert "Sold by Webshop" in page and "Sold by Shop A" in page and "Sold by Shop B" in page
     assert "Shipped with DHL JD0146" in page and page.count("Being prepared") == 2
     assert "Cancel this order" not in page and "(3 parcels)" in page
+    # The cancel page (a bookmark, the e-mail's link) gives the reason, not "It is paid".
+    refused = text_of((await client.get(f"/orders/{order['number']}/cancel")).text)
+    assert "Part of it has already shipped, so the order can no longer be cancelled." in refused
+    assert "It is paid" not in refused
 
     # B ships; the admin ships what is left (the default shop's part): the order has shipped.
     assert (await client.post(url, json={"carrier": "UPS"}, headers=h["owner_b"])).status_code == 201
