@@ -108,6 +108,9 @@ async def test_admin_refunds_lines_back_to_stock_once_and_both_order_pages_list_
     assert 'id="refund-link"' in (await client.get(detail)).text
     page = await client.get(f"{detail}/refunds")
     assert page.status_code == 200 and "Put the refunded items back in stock" in page.text
+    # Each line shows what was paid for it (what its units' refunds add up to), not the list price.
+    paid = chair.net_amount + chair.tax_amount
+    assert f'<td class="line-paid">${paid // 100:,}.{paid % 100:02d}' in page.text
     token = TOKEN_RE.search(page.text).group(1)
 
     # A refused form comes back with the message and what was typed, and refunds nothing.
