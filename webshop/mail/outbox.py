@@ -178,20 +178,33 @@ async def queue_shop_order_emails(session: AsyncSession, order: Order) -> list[O
     ``order``, with that shop's lines only, their share of the order's discount, its part's shipping and
     where to send it (issue 16).
 
-    A shop without members (the default shop, run by the platform's admins) gets none.
+    The default shop is run by the shop's administrators: while it has no active member of its own, its
+    e-mail goes to every active admin, so the owner of a single-seller shop hears of each order.
     """
-    from webshop.db.models import Fulfilment, ShopMember
+    from webshop.db.models import Fulfilment, Shop, ShopMember, UserRole
 
     lines = list(await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)))
     parts = {
         part.shop_id: part for part in await session.scalars(select(Fulfilment).where(Fulfilment.order_id == order.id))
     }
-    members = await session.execute(
-        select(ShopMember.shop_id, User)
-        .join(User, User.id == ShopMember.user_id)
-        .where(ShopMember.shop_id.in_([shop_id for shop_id in parts if shop_id is not None]), User.is_active.is_(True))
-        .order_by(ShopMember.shop_id, User.id)
-    )
+    members: list[tuple[int | None, User]] = [
+        (shop_id, user)
+        for shop_id, user in await session.execute(
+            select(ShopMember.shop_id, User)
+            .join(User, User.id == ShopMember.user_id)
+            .where(
+                ShopMember.shop_id.in_([shop_id for shop_id in parts if shop_id is not None]),
+                User.is_active.is_(True),
+            )
+            .order_by(ShopMember.shop_id, User.id)
+        )
+    ]
+    default = await session.scalar(select(Shop.id).where(Shop.is_default.is_(True)))
+    if default in parts and all(shop_id != default for shop_id, _user in members):
+        admins = await session.scalars(
+            select(User).where(User.role == UserRole.ADMIN.value, User.is_active.is_(True)).order_by(User.id)
+        )
+        members += [(default, admin) for admin in admins]
     settings = settings_of(session)
     queued = []
     for shop_id, member in members:
