@@ -13,12 +13,13 @@ So each test process creates its database once and, before every test, rewrites 
   ``DROP DATABASE ... WITH (FORCE)`` did;
 - every table is emptied with ``DELETE`` (``TRUNCATE`` would create new files again) and the template's
   rows are copied back (``COPY`` in binary), with ``session_replication_role = replica`` so that foreign
-  keys and the catalog's ``NOTIFY`` triggers do not fire half-way;
+  keys and the catalog's ``NOTIFY`` triggers do not fire half-way (setting it needs a superuser, as the
+  ``postgres`` user of the test server is, or on PostgreSQL 15 a role granted ``SET`` on it);
 - every sequence is set back to where the template left it, so ids start where they did in a copy.
 
 A test that changed the schema itself (a trigger disabled and left so, a table added) changes the
 catalog's fingerprint (``FINGERPRINT``); the next reset then drops the database and copies the template
-as before, so no test ever starts on another test's schema.
+as before, so no test ever starts on another test's schema; so does a restore the database refuses.
 """
 
 from __future__ import annotations
@@ -34,8 +35,14 @@ SELECT md5(coalesce(string_agg(item, ',' ORDER BY item), '')) FROM (
     UNION ALL SELECT 'e:' || extname || extversion FROM pg_extension
     UNION ALL SELECT 'c:' || c.oid || c.relname || c.relkind::text || c.relnatts
         FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
-    UNION ALL SELECT 'a:' || a.attrelid || a.attname || a.atttypid || a.attnotnull || a.attisdropped
-            || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+    UNION ALL SELECT 'v:' || c.oid || md5(pg_get_viewdef(c.oid))
+        FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm')
+    UNION ALL SELECT 'q:' || seqrelid || seqincrement || seqmin || seqmax || seqcycle FROM pg_sequence
+        WHERE seqrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
+    UNION ALL SELECT 'y:' || e.enumtypid || e.enumlabel FROM pg_enum e
+        JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typnamespace = 'public'::regnamespace
+    UNION ALL SELECT 'a:' || a.attrelid || a.attname || a.atttypid || a.atttypmod || a.attcollation
+            || a.attnotnull || a.attisdropped || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
         FROM pg_attribute a
         JOIN pg_class c ON c.oid = a.attrelid
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -45,12 +52,14 @@ SELECT md5(coalesce(string_agg(item, ',' ORDER BY item), '')) FROM (
     UNION ALL SELECT 'k:' || oid || conname || convalidated FROM pg_constraint
         WHERE connamespace = 'public'::regnamespace
     UNION ALL SELECT 'f:' || oid || proname || md5(prosrc) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
-    UNION ALL SELECT 's:' || setdatabase || array_to_string(setconfig, ';') FROM pg_db_role_setting
+    UNION ALL SELECT 's:' || setrole || array_to_string(setconfig, ';') FROM pg_db_role_setting
+        WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
 ) AS catalog(item)
 """
-"""A digest of the database's schema: namespaces, extensions, and the ``public`` schema's relations,
-columns (with defaults), triggers (with whether they are enabled), constraints and functions, plus the
-per-database settings. Object ids are part of it, so an object dropped and made again counts as a change."""
+"""A digest of the database's schema: namespaces, extensions, and the ``public`` schema's relations (view
+bodies too), sequences' options, enum labels, columns (type with its length, collation, default), triggers
+(with whether they are enabled), constraints and functions, plus this database's settings. Object ids are
+part of it, so an object dropped and made again counts as a change."""
 
 TABLES = """
 SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename
@@ -59,7 +68,10 @@ SEQUENCES = """
 SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value, start_value), last_value IS NOT NULL
 FROM pg_sequences WHERE schemaname = 'public' ORDER BY sequencename
 """
-OTHER_SESSIONS = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+OTHER_SESSIONS = """
+SELECT pid FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+"""
 
 
 @dataclass
@@ -99,11 +111,12 @@ class ResettableDatabase:
         connection = await asyncpg.connect(self.dsn)
         try:
             await self._end_other_sessions(connection)
-            if await connection.fetchval(FINGERPRINT) != self._snapshot.fingerprint:
-                changed = True
-            else:
-                changed = False
-                await self._restore(connection, self._snapshot)
+            changed = await connection.fetchval(FINGERPRINT) != self._snapshot.fingerprint
+            if not changed:
+                try:
+                    await self._restore(connection, self._snapshot)
+                except (asyncpg.PostgresError, asyncpg.InterfaceError):
+                    changed = True  # a change the digest cannot see refused the template's rows: copy it
         finally:
             await connection.close()
         if changed:
@@ -159,6 +172,8 @@ class ResettableDatabase:
     async def _restore(connection: asyncpg.Connection, snapshot: Snapshot) -> None:
         async with connection.transaction():
             await connection.execute("SET LOCAL session_replication_role = replica")
+            # A lock nobody will release (a prepared transaction) fails the reset instead of hanging it.
+            await connection.execute("SET LOCAL lock_timeout = '30s'")
             emptied = "".join(f'DELETE FROM public."{table}";' for table in snapshot.tables)  # noqa: S608
             await connection.execute(emptied)
             for table, data in snapshot.rows.items():

@@ -111,6 +111,13 @@ def test_turning_a_page_of_results_moves_the_focus_to_them(page: Page) -> None:
     expect(where).to_be_focused()
     expect(_card_names(page)).to_have_text(first)
     _expect_no_reload(page)
+    # The links are still links: Ctrl-click opens the next page in a new tab and leaves this one alone.
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name="Next →").click(modifiers=["Control"])
+    expect(opened.value).to_have_url(re.compile(r"[?&]page=2(&|$)"))
+    opened.value.close()
+    expect(_card_names(page)).to_have_text(first)
+    _expect_no_reload(page)
 
 
 def test_journey_with_javascript(page: Page) -> None:

@@ -19,11 +19,28 @@ from webshop.mail.transport import FileTransport, ascii_domain, build_message, n
         ("ann@bücher.example", "ann@xn--bcher-kva.example"),
         ("zoë@bücher.example", "zoë@xn--bcher-kva.example"),
         ("zoë@example.com", "zoë@example.com"),
+        ("ann@straße.de", "ann@xn--strae-oqa.de"),  # IDNA 2008: not IDNA 2003's strasse.de, another domain
         ("ann@" + "ü" * 70 + ".example", "ann@" + "ü" * 70 + ".example"),  # too long a label for IDNA: as it is
     ],
 )
 def test_the_domain_is_sent_in_ascii(address: str, sent_as: str) -> None:
     assert ascii_domain(address) == sent_as
+
+
+def test_the_shops_own_address_is_sent_in_ascii_and_a_display_name_needs_no_smtputf8(tmp_path: Path) -> None:
+    """The From address's domain goes as IDNA too (and names the Message-ID); a display name beyond ASCII
+    travels as RFC 2047 encoded words, which any server takes, so it does not call for SMTPUTF8."""
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        tmp_path / "media",
+        mail_from="Café Bücher <shop@bücher.example>",
+    )
+    row = OutboundEmail(id=8, to_address="ann@example.com", subject="Hello", text_body="Hi", kind="test")
+    message = build_message(row, settings.mail)
+    assert str(message["From"]) == "Café Bücher <shop@xn--bcher-kva.example>"
+    assert message["Message-ID"].endswith("@xn--bcher-kva.example>")
+    assert not needs_utf8(message)
+    assert b"From: =?utf-8?" in bytes(message)
 
 
 async def test_the_outbox_file_keeps_a_mailbox_in_another_script_readable(tmp_path: Path) -> None:

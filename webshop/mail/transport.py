@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import aiosmtplib
 import anyio.to_thread
+import idna
 
 if TYPE_CHECKING:
     from webshop.config import MailSettings
@@ -39,11 +41,12 @@ def build_message(row: OutboundEmail, mail: MailSettings) -> EmailMessage:
     mail, so auto-responders do not answer it).
     """
     message = EmailMessage()
-    message["From"] = mail.from_address
+    name, sender = parseaddr(mail.from_address)
+    message["From"] = Address(display_name=name, addr_spec=ascii_domain(sender)) if sender else mail.from_address
     message["To"] = ascii_domain(row.to_address)
     message["Subject"] = row.subject
     message["Date"] = format_datetime(datetime.now(UTC))
-    domain = parseaddr(mail.from_address)[1].rpartition("@")[2] or "localhost"
+    domain = ascii_domain(sender).rpartition("@")[2] or "localhost"
     message["Message-ID"] = make_msgid(idstring=f"outbox-{row.id}", domain=domain)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(row.text_body)
@@ -54,23 +57,29 @@ def build_message(row: OutboundEmail, mail: MailSettings) -> EmailMessage:
 
 def ascii_domain(address: str) -> str:
     """``address`` with its domain in ASCII: an internationalised domain name becomes its IDNA "xn--"
-    form (RFC 5890/5891; ``ann@bücher.example`` -> ``ann@xn--bcher-kva.example``), which every mail server
-    takes. The local part stays as it is: one with other than ASCII needs SMTPUTF8 (RFC 6531). An
-    address whose domain IDNA cannot encode is returned unchanged (its server will refuse it)."""
+    form (IDNA 2008, RFC 5890/5891, with the UTS #46 mapping and no transitional processing, as browsers
+    and registries do: ``ann@bücher.example`` -> ``ann@xn--bcher-kva.example``, and ``straße.de`` stays
+    ``xn--strae-oqa.de``, not IDNA 2003's ``strasse.de``, someone else's domain). Every mail server takes
+    it. The local part stays as it is: one with other than ASCII needs SMTPUTF8 (RFC 6531). An address
+    whose domain IDNA cannot encode is returned unchanged (its server will refuse it)."""
     local, at, domain = address.rpartition("@")
     if not at or domain.isascii():
         return address
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
+        return f"{local}@{idna.encode(domain, uts46=True, transitional=False).decode('ascii')}"
+    except idna.IDNAError:
         return address
 
 
 def needs_utf8(message: EmailMessage) -> bool:
-    """Whether ``message`` must travel as SMTPUTF8 (RFC 6531): an address in its From or To is not ASCII.
-    Its headers are then written in UTF-8 as they are (RFC 6532), not as RFC 2047 encoded words, which are
-    not allowed in an address."""
-    return not all(str(message.get(name, "")).isascii() for name in ("From", "To"))
+    """Whether ``message`` must travel as SMTPUTF8 (RFC 6531): an address in its From or To is not ASCII
+    (display names do not count: they travel as RFC 2047 encoded words). Its headers are then written in
+    UTF-8 as they are (RFC 6532), not as encoded words, which are not allowed in an address."""
+    return not all(
+        address.addr_spec.isascii()
+        for name in ("From", "To")
+        for address in getattr(message.get(name), "addresses", ())
+    )
 
 
 class Transport(Protocol):
