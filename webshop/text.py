@@ -22,8 +22,10 @@ before a final line feed; they end with ``\\Z`` (the end of the text), which the
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any
 
+import idna
 import msgspec
 from litestar.params import ParameterKwarg, QueryParameter
 
@@ -128,3 +130,35 @@ def whole_number_text(text: str, *, max_digits: int = 18, signed: bool = False) 
     if match is None or len(match[2]) > max_digits or (match[1] and not signed):
         return None
     return int(match[0])
+
+
+def ascii_domain(address: str) -> str:
+    """``address`` with its domain in ASCII: an internationalised domain name becomes its IDNA "xn--"
+    form (IDNA 2008, RFC 5890/5891, with the UTS #46 mapping and no transitional processing, as browsers
+    and registries do: ``ann@bücher.example`` -> ``ann@xn--bcher-kva.example``, and ``straße.de`` stays
+    ``xn--strae-oqa.de``, not IDNA 2003's ``strasse.de``, someone else's domain). Every mail server takes
+    it. The local part stays as it is: one with other than ASCII needs SMTPUTF8 (RFC 6531). An address
+    whose domain IDNA cannot encode is returned unchanged (its server will refuse it)."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True, transitional=False).decode('ascii')}"
+    except idna.IDNAError:
+        return address
+
+
+def email_forms(email: str) -> list[str]:
+    """The lower-cased forms ``email`` may be stored under, to look an account up by: its canonical form
+    (Unicode NFC, the domain in IDNA ASCII, see ``ascii_domain``), and the same with the domain as typed
+    and in its readable Unicode form (accounts made before addresses were stored canonically, by a client
+    that sent the readable form).
+    A browser's ``type="email"`` field sends a domain in its ASCII form, a JSON client as typed: both
+    reach one account."""
+    typed = unicodedata.normalize("NFC", email.strip())
+    local, _, domain = typed.rpartition("@")
+    try:
+        readable = f"{local}@{idna.decode(domain)}" if domain.isascii() and "xn--" in domain.lower() else typed
+    except idna.IDNAError:
+        readable = typed
+    return list(dict.fromkeys(form.lower() for form in (ascii_domain(typed), typed, readable)))

@@ -274,3 +274,33 @@ async def test_pages_are_served_as_html(client, path):
     response = await client.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
+
+
+async def test_one_mailbox_is_one_account_however_its_address_is_typed(client, alchemy) -> None:
+    """A browser's e-mail field sends a domain in its IDNA ASCII form, a JSON client as typed, and an
+    accented letter may come as one character or two: all reach one account, and none makes a second."""
+    api = "/api/auth/register"
+    created = await client.post(api, json={"email": "ann@bücher.example", "password": PASSWORD, "name": "Ann"})
+    assert created.status_code == 201, created.text
+    assert created.json()["email"] == "ann@xn--bcher-kva.example"  # stored as mail servers take it
+    for again in ("ann@xn--bcher-kva.example", "ann@BÜCHER.example", "ann@bu\u0308cher.example"):
+        refused = await client.post(api, json={"email": again, "password": PASSWORD, "name": "Ann"})
+        assert refused.status_code == 422, (again, refused.text)
+    assert (await client.post(api, json={"email": "zoë@example.com", "password": PASSWORD, "name": "Zoë"})).is_success
+    twin = await client.post(api, json={"email": "zoe\u0308@example.com", "password": PASSWORD, "name": "Zoë"})
+    assert twin.status_code == 422, twin.text
+    for typed in ("ann@bücher.example", "ann@XN--BCHER-KVA.example", "zoe\u0308@example.com"):
+        token = await client.post("/api/auth/token", data={"username": typed, "password": PASSWORD})
+        assert token.status_code == 200, (typed, token.text)
+    async with alchemy.get_session() as session:
+        assert sorted(await session.scalars(select(User.email))) == ["ann@xn--bcher-kva.example", "zoë@example.com"]
+
+
+async def test_an_account_stored_with_a_readable_domain_is_still_found(client, alchemy) -> None:
+    """Accounts made before addresses were stored in ASCII keep their readable domain; they are found by
+    either form, and no second account can take the address."""
+    async with alchemy.get_session() as session:
+        session.add(User(email="bob@bücher.example", name="Bob", password_hash="x"))
+        await session.commit()
+    body = {"email": "bob@xn--bcher-kva.example", "password": PASSWORD, "name": "Bob"}
+    assert (await client.post("/api/auth/register", json=body)).status_code == 422

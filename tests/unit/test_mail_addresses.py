@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import make_settings
 from webshop.db.models import OutboundEmail
-from webshop.mail.transport import FileTransport, ascii_domain, build_message, needs_utf8
+from webshop.mail.transport import FileTransport, build_message, needs_utf8
+from webshop.text import ascii_domain
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ from webshop.mail.outbox import queue_email
 from webshop.orders.service import adopt_guest_orders
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
+from webshop.text import email_forms
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -475,7 +476,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
     async def _email_taken(self, email: str, user_id: int) -> bool:
         return (
             await self.repository.session.scalar(
-                select(User.id).where(func.lower(User.email) == email.lower(), User.id != user_id)
+                select(User.id).where(func.lower(User.email).in_(email_forms(email)), User.id != user_id)
             )
         ) is not None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -21,6 +22,7 @@ from webshop.errors import AuthenticationFailed, Conflict, PermissionDenied, Val
 from webshop.mail.outbox import queue_email, settings_of
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
+from webshop.text import ascii_domain, email_forms
 
 # Deliberately loose (RFC 5321 allows far more than any regex checks well): something@domain.tld.
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -35,10 +37,12 @@ WRONG_PASSWORD = "This is not your password: your account was not deleted."  # n
 
 
 def normalize_email(email: str) -> str:
-    """Trim ``email`` and lowercase its domain; the local part keeps its case (RFC 5321 §2.4)."""
-    email = email.strip()
+    """``email`` as stored: trimmed, in Unicode NFC (an "ë" typed as e and a combining mark is one
+    character), its domain lower-cased and in IDNA ASCII form (``webshop.text.ascii_domain``: what a
+    browser's e-mail field sends, and what mail servers take); the local part keeps its case (RFC 5321 §2.4)."""
+    email = unicodedata.normalize("NFC", email.strip())
     local, _, domain = email.rpartition("@")
-    return f"{local}@{domain.lower()}" if local else email
+    return ascii_domain(f"{local}@{domain.lower()}") if local else email
 
 
 def token_digest(token: str) -> str:
@@ -52,9 +56,10 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
     repository_type = repository_for(User)
 
     async def get_by_email(self, email: str) -> User | None:
-        """Return the user whose e-mail matches ``email`` regardless of case, or ``None``."""
+        """Return the user whose e-mail matches ``email`` regardless of case, Unicode form, or whether its
+        domain is written in IDNA ASCII (``webshop.text.email_forms``), or ``None``."""
         found: User | None = await self.repository.session.scalar(
-            select(User).where(func.lower(User.email) == normalize_email(email).lower())
+            select(User).where(func.lower(User.email).in_(email_forms(normalize_email(email))))
         )
         return found
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import aiosmtplib
 import anyio.to_thread
-import idna
+
+from webshop.text import ascii_domain
 
 if TYPE_CHECKING:
     from webshop.config import MailSettings
@@ -53,22 +54,6 @@ def build_message(row: OutboundEmail, mail: MailSettings) -> EmailMessage:
     if row.html_body:
         message.add_alternative(row.html_body, subtype="html")
     return message
-
-
-def ascii_domain(address: str) -> str:
-    """``address`` with its domain in ASCII: an internationalised domain name becomes its IDNA "xn--"
-    form (IDNA 2008, RFC 5890/5891, with the UTS #46 mapping and no transitional processing, as browsers
-    and registries do: ``ann@bücher.example`` -> ``ann@xn--bcher-kva.example``, and ``straße.de`` stays
-    ``xn--strae-oqa.de``, not IDNA 2003's ``strasse.de``, someone else's domain). Every mail server takes
-    it. The local part stays as it is: one with other than ASCII needs SMTPUTF8 (RFC 6531). An address
-    whose domain IDNA cannot encode is returned unchanged (its server will refuse it)."""
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii():
-        return address
-    try:
-        return f"{local}@{idna.encode(domain, uts46=True, transitional=False).decode('ascii')}"
-    except idna.IDNAError:
-        return address
 
 
 def needs_utf8(message: EmailMessage) -> bool:
