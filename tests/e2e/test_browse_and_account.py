@@ -132,6 +132,7 @@ def test_journey_with_javascript(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"[?&]q=cam(&|$)"))
     expect(page.locator("#result-count")).to_contain_text("matching “cam”")
     expect(page.get_by_role("heading", name="Results for “cam”", level=1)).to_be_visible()
+    expect(page).to_have_title("Search: cam · webshop")  # the tab says so too, as without JavaScript
     expect(_card(page, "Instant Camera")).to_be_visible()
     expect(_card(page, "Laptop")).to_have_count(0)
     _expect_no_reload(page)
@@ -140,6 +141,7 @@ def test_journey_with_javascript(page: Page) -> None:
     search.fill("")
     expect(page.locator("#result-count")).not_to_contain_text("matching")
     expect(page.get_by_role("heading", name="All products", level=1)).to_be_visible()
+    expect(page).to_have_title("Catalog · webshop")
     expect(_card(page, "Aloe Vera")).to_be_visible()
     _expect_no_reload(page)
 
@@ -184,6 +186,7 @@ def test_journey_without_javascript(page_nojs: Page) -> None:
     expect(page).to_have_url(re.compile(r"[?&]q=cam(&|$)"))
     expect(page.locator("#result-count")).to_contain_text("matching “cam”")
     expect(page.get_by_role("heading", name="Results for “cam”", level=1)).to_be_visible()
+    expect(page).to_have_title("Search: cam · webshop")  # the tab says so too, as without JavaScript
     expect(_card(page, "Instant Camera")).to_be_visible()
     expect(_card(page, "Laptop")).to_have_count(0)
 
@@ -192,6 +195,7 @@ def test_journey_without_javascript(page_nojs: Page) -> None:
     form.get_by_role("button", name="Search").click()
     expect(page.locator("#result-count")).not_to_contain_text("matching")
     expect(page.get_by_role("heading", name="All products", level=1)).to_be_visible()
+    expect(page).to_have_title("Catalog · webshop")
     expect(_card(page, "Aloe Vera")).to_be_visible()
 
     # Category link, then the brand checkbox and "Apply filters".

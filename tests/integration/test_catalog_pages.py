@@ -128,6 +128,7 @@ async def test_htmx_search_returns_only_the_results_fragment(client, skus):
     assert "HX-Request" in response.headers.get("vary", "")
     # The heading says what is listed: sent out of band with the results, and in the whole page.
     assert '<div id="catalog-heading" hx-swap-oob="innerHTML">Results for “camera”</div>' in response.text
+    assert "<title>Search: camera · webshop</title>" in response.text  # htmx puts it in the tab
     full = await client.get("/?q=camera")
     assert "<html" in full.text
     assert '<h1 id="catalog-heading" class="catalog-heading">Results for “camera”</h1>' in full.text

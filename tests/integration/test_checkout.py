@@ -108,7 +108,7 @@ async def test_address_is_validated_and_saved_for_next_time(client, skus):
     assert "Enter the postal code." in missing.text
     await choose_address_and_shipping(client)
     again = await client.get("/checkout/address")
-    assert "Ada Lovelace, 12 Analytical Way, London N1 9GU, GB" in again.text
+    assert "Ada Lovelace, 12 Analytical Way, London N1 9GU, United Kingdom" in again.text
 
 
 async def test_a_new_address_typed_below_a_chosen_saved_one_is_the_one_used(client, skus):

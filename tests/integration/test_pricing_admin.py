@@ -100,7 +100,7 @@ async def test_promotion_pages_create_edit_refuse_and_delete(admin, alchemy):
     )
     assert created.status_code == 303, text_of(created.text)[:400]
     listed = text_of((await admin.get("/admin/promotions")).text)
-    assert "Photo week" in listed and "PHOTO10" in listed and "10 %" in listed and "0 of 100" in listed
+    assert "Photo week" in listed and "PHOTO10" in listed and "10%" in listed and "0 of 100" in listed
 
     # The same code in another case, a bad amount and an end before the start: the form again, values kept.
     again = await post(

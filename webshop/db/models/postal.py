@@ -58,7 +58,8 @@ def country_line(code: str) -> str:
 
 def one_line(address: Any) -> str:
     """An address (anything with ``name``, ``line1``, ``line2``, ``postal_code``, ``city`` and ``country``)
-    on one line, for lists and the checkout's review: ``"Ada Lovelace, 1 Main St, Austin 73301, US"``."""
+    on one line, for lists and the checkout's review, the country by name as on the order page
+    (``country_line``): ``"Ada Lovelace, 1 Main St, Austin 73301, United States"``."""
     town = locality(address.postal_code, address.city, address.country)
-    parts = [address.name, address.line1, address.line2, town, address.country]
+    parts = [address.name, address.line1, address.line2, town, country_line(address.country)]
     return ", ".join(part for part in parts if part)
