@@ -140,7 +140,7 @@ async def test_an_address_in_a_country_without_postal_codes_needs_none(client, s
         client, "/checkout/address", {**hong_kong, "postal_code": "", "country": "HK"}, token_from="/cart"
     )
     assert saved.status_code == 303, saved.text
-    assert "Ada Lo, 1 Queen&#39;s Road Central, Central, HK" in (await client.get("/checkout/address")).text
+    assert "Ada Lo, 1 Queen&#39;s Road Central, Central, Hong Kong" in (await client.get("/checkout/address")).text
 
 
 async def test_a_declined_card_is_told_on_the_payment_page_and_another_card_pays_the_same_order(client, alchemy, skus):
