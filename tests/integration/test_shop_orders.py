@@ -259,3 +259,64 @@ async def test_the_pages_checkout_across_shops_shows_who_sells_what_and_charges_
             select(Order.shipping_total).where(Order.user_id != 0).order_by(Order.id.desc())
         )
     assert shipping == 3 * 500
+
+
+async def _refund_shop_line(client: Any, headers: dict[str, str], order: dict[str, Any], sku: str) -> None:
+    [line] = [line for line in order["lines"] if line["sku"] == sku]
+    body = {"lines": [{"order_line_id": line["id"], "quantity": line["quantity"]}], "reason": "Out of stock"}
+    refunded = await client.post(
+        f"/api/orders/{order['id']}/refunds",
+        json=body,
+        headers={**headers, "Idempotency-Key": f"refund-{order['number']}-{sku}"},
+    )
+    assert refunded.status_code == 201 and refunded.json()["status"] == "succeeded", refunded.text
+
+
+async def test_a_part_refunded_in_full_is_not_shipped_and_no_longer_holds_the_order_back(
+    client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
+) -> None:
+    """Shop B cannot send its item and the admin refunds it: B's part is closed (nothing to ship, no
+    "Mark shipped" form), and the order ships with the other parts; the refund that closes the last
+    unshipped part ships the order itself."""
+    h, shops = world["headers"], world["shops"]
+    order = await _buy(client, h["customer"], "refunded-part-1")
+    url = f"/api/orders/{order['id']}"
+    assert (await client.post(f"{url}/shipments", json={"carrier": "DHL"}, headers=h["staff_a"])).status_code == 201
+    await _refund_shop_line(client, h["admin"], order, "B-BOWL")
+    whole = (await client.get(url, headers=h["customer"])).json()
+    assert (whole["status"], [p["status"] for p in whole["fulfilments"]]) == (
+        "paid",
+        ["pending", "shipped", "cancelled"],
+    )
+    refused = assert_problem(await client.post(f"{url}/shipments", json={}, headers=h["owner_b"]), 409)
+    assert "was refunded; there is nothing left to ship" in refused["detail"]
+    assert (await sign_in(client, "admin@example.com")).status_code in (200, 303)
+    admin_page = text_of((await client.get(f"/admin/orders/{order['id']}")).text)
+    assert "Nothing to ship: every item was refunded." in admin_page and admin_page.count("Mark shipped") == 1
+    assert (await sign_in(client, "ada@example.com")).status_code in (200, 303)
+    page = text_of((await client.get(f"/orders/{order['number']}")).text)
+    assert "Not shipped: refunded" in page and page.count("Being prepared") == 1
+
+    # The default shop's part was the last one coming: shipping it ships the order.
+    last = await client.post(f"{url}/shipments", json={"shop_id": shops["default"]}, headers=h["admin"])
+    assert last.status_code == 201 and last.json()["status"] == "shipped", last.text
+
+    # Every other part gone already: the refund of the last one ships the order (its e-mail and webhook).
+    second = await _buy(client, h["customer"], "refunded-part-2")
+    url = f"/api/orders/{second['id']}"
+    for who, body in (("staff_a", {}), ("admin", {"shop_id": shops["default"]})):
+        assert (await client.post(f"{url}/shipments", json=body, headers=h[who])).status_code == 201
+    await _refund_shop_line(client, h["admin"], second, "B-BOWL")
+    whole = (await client.get(url, headers=h["customer"])).json()
+    assert (whole["status"], [p["status"] for p in whole["fulfilments"]]) == (
+        "shipped",
+        ["shipped", "shipped", "cancelled"],
+    )
+    async with alchemy.get_session() as session:
+        subjects = list(
+            await session.scalars(
+                select(OutboundEmail.kind).where(OutboundEmail.kind.in_(("order_shipped", "order_refund")))
+            )
+        )
+    assert sorted(subjects) == ["order_refund", "order_refund", "order_shipped", "order_shipped"]
+    assert await ledger_ok(alchemy)

@@ -4,7 +4,9 @@ Checkout makes one ``Fulfilment`` per shop among an order's lines. A shop's owne
 platform admins) mark their part shipped with a carrier and a tracking number; when the last part is
 shipped the order becomes ``shipped`` (``OrderService.transition``, which sends the shipping e-mail).
 Only a paid order ships. Marking a part shipped is one conditional ``UPDATE ... WHERE status =
-'pending'``, so two members shipping the same part at once ship it once.
+'pending'``, so two members shipping the same part at once ship it once. A part whose every unit was
+refunded before it left is closed instead (``cancelled``: ``close_refunded_parts``), and no longer holds
+the order back from ``shipped``.
 
 Who sees what of an order (``ShopView``): its customer and admins see all of it; a member of a shop
 that sold some of its lines sees those lines, that shop's part, and totals of those lines only.
@@ -14,20 +16,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, select, update
 
-from webshop.audit.service import Audited
+from webshop.audit.service import Audited, AuditService
 from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus, User
 from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.mail.outbox import queue_part_shipped_email
+from webshop.orders.refunding import units_refunded
 from webshop.orders.service import AdminOrderRow, OrderService
 from webshop.orders.transition_effects import lock_order
 from webshop.shops.service import ShopAccess, ShopService
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 @dataclass(frozen=True)
@@ -340,7 +347,56 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
             raise ValidationFailed(message, field_errors={"shop_id": message})
         if OrderStatus(order.status) != OrderStatus.PAID:
             raise InvalidTransition(f"Order {order.number} is {order.status}; only a paid order ships.")
-        pending = [part for part in parts if not part.shipped]
+        pending = [part for part in parts if part.status == FulfilmentStatus.PENDING.value]
+        if not pending and all(part.status == FulfilmentStatus.CANCELLED.value for part in parts):
+            raise InvalidTransition(
+                f"Every item of this part of order {order.number} was refunded; there is nothing left to ship."
+            )
         if not pending:
             raise InvalidTransition(f"This part of order {order.number} has shipped already.")
         return view, pending
+
+
+async def close_refunded_parts(session: AsyncSession, order: Order, audit: AuditService, actor: User | None) -> None:
+    """Close the parts of a paid ``order`` that have nothing left to ship; when that leaves no part
+    pending and one has shipped, the order ships (``OrderService.transition``: its e-mail and webhook).
+
+    A part is closed (``cancelled``, never shown a "Mark shipped" form again) when every unit of its
+    lines has been refunded by refunds that succeeded: the shopper was paid back for all of it, so no
+    parcel is coming. Called by ``RefundService`` in the transaction that records a refund, with the
+    order's row locked and ``order`` read under that lock (``lines`` and ``fulfilments`` loaded); a
+    conditional ``UPDATE ... WHERE status = 'pending'`` closes each part once. Commits nothing.
+    """
+    if OrderStatus(order.status) != OrderStatus.PAID:
+        return
+    refunded = await units_refunded(session, order.id, succeeded_only=True)
+    now = datetime.now(UTC)
+    closed = 0
+    for part in order.fulfilments:
+        lines = [line for line in order.lines if line.shop_id == part.shop_id]
+        if part.status != FulfilmentStatus.PENDING.value or not lines:
+            continue
+        if any(refunded.get(line.id, 0) < line.quantity for line in lines):
+            continue
+        result = await session.execute(
+            update(Fulfilment)
+            .where(Fulfilment.id == part.id, Fulfilment.status == FulfilmentStatus.PENDING.value)
+            .values(status=FulfilmentStatus.CANCELLED.value, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if cast("CursorResult[Any]", result).rowcount == 1:
+            closed += 1
+            audit.record(
+                actor,
+                "order",
+                order.id,
+                "close",
+                summary=f"Order {order.number}: {part.shop_name}'s part will not ship (every item was refunded)",
+                changes={"fulfilment": [part.shop_name, FulfilmentStatus.CANCELLED.value]},
+            )
+    if not closed:
+        return
+    statuses = set(await session.scalars(select(Fulfilment.status).where(Fulfilment.order_id == order.id)))
+    if FulfilmentStatus.SHIPPED.value in statuses and FulfilmentStatus.PENDING.value not in statuses:
+        orders = OrderService(session=session)
+        await orders.transition(await orders.get_for(order.id), OrderStatus.SHIPPED, actor=actor)

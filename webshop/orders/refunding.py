@@ -25,13 +25,17 @@ def refund_idempotency_key(order: Order) -> str:
     return f"refund-{order.id}-{order.number}"
 
 
-async def units_refunded(session: Any, order_id: int) -> dict[int, int]:
+async def units_refunded(session: Any, order_id: int, *, succeeded_only: bool = False) -> dict[int, int]:
     """``{order line id: units}`` covered by the order's refunds that did not fail (``webshop.orders.refunds``):
-    what is left of a line to refund, and to put back in stock when the whole order is cancelled."""
+    what is left of a line to refund, and to put back in stock when the whole order is cancelled. With
+    ``succeeded_only``, the units whose money has gone back (a pending refund may still fail)."""
+    settled = (
+        Refund.status == RefundStatus.SUCCEEDED.value if succeeded_only else Refund.status != RefundStatus.FAILED.value
+    )
     rows = await session.execute(
         select(RefundLine.order_line_id, func.sum(RefundLine.quantity))
         .join(Refund, Refund.id == RefundLine.refund_id)
-        .where(Refund.order_id == order_id, Refund.status != RefundStatus.FAILED.value)
+        .where(Refund.order_id == order_id, settled)
         .group_by(RefundLine.order_line_id)
     )
     return {line_id: int(units) for line_id, units in rows.all()}

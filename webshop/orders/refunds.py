@@ -20,7 +20,9 @@ so that no transaction waits for the provider:
    number (``webshop.invoices.numbering``), the refunded units back in stock if asked (``refund`` ledger
    movements), the shopper's ``order_refund`` e-mail and an audit event; once the refunds reach the
    order's total (and none is pending) the order becomes ``refunded`` (a conditional status update, with
-   the ``order.refunded`` webhook; the items are not restocked by it, unlike ``OrderService.transition``).
+   the ``order.refunded`` webhook; the items are not restocked by it, unlike ``OrderService.transition``);
+   otherwise a shop's part whose every unit is now refunded is closed unshipped, which may ship the order
+   (``webshop.orders.fulfilment.close_refunded_parts``).
    Refused by the provider → ``failed`` with its reason, and the claimed amount is given back (a
    conditional update). Each record is conditional on the refund still being ``pending``, so a retry
    racing the first answer records it once.
@@ -59,6 +61,7 @@ from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.invoices.numbering import issue_credit_note
 from webshop.mail.outbox import queue_email, settings_of
 from webshop.money import format_money
+from webshop.orders.fulfilment import close_refunded_parts
 from webshop.orders.refund_rules import (
     REASON_MAX,
     REFUNDABLE,
@@ -459,6 +462,8 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             await queue_order_change(session, order, before, OrderStatus.REFUNDED)  # the order.refunded webhook
             await release_promotion_uses(session, order.id)  # a fully refunded order gives its uses back
         await queue_refund_email(session, order, refund, credit_note=note.number)
+        if not became_refunded:  # a shop's part refunded in full has nothing left to ship
+            await close_refunded_parts(session, order, self.audit, actor)
         await session.commit()
 
     async def _refunded_when_complete(self, order: Order) -> bool:

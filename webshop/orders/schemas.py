@@ -67,11 +67,12 @@ class OrderPromotionOut(msgspec.Struct):
 
 class FulfilmentOut(msgspec.Struct):
     """One shop's part of an order: its status, carrier and tracking number, and the shipping charged
-    for it (``shipping``; the order's shipping is the sum over its parts)."""
+    for it (``shipping``; the order's shipping is the sum over its parts). ``status`` is ``cancelled``
+    for a part that will not ship because every unit of its lines was refunded."""
 
     shop_id: int | None
     shop_name: str
-    status: Literal["pending", "shipped"]
+    status: Literal["pending", "shipped", "cancelled"]
     shipping: Money
     carrier: str
     tracking_number: str

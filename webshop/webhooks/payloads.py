@@ -53,7 +53,7 @@ def order_line_data(line: OrderLine) -> dict[str, Any]:
 def fulfilment_data(part: Fulfilment) -> dict[str, Any]:
     """One shop's part of an order (``webshop.orders.fulfilment``).
 
-    Shape: ``{"shop_id", "shop_name", "status" ("pending" | "shipped"), "carrier",
+    Shape: ``{"shop_id", "shop_name", "status" ("pending" | "shipped" | "cancelled"), "carrier",
     "tracking_number", "shipped_at", "shipping_amount"}``; ``shipping_amount`` in minor units of the
     order's currency; ``carrier``/``tracking_number`` are ``""`` until the shop gives them.
     """

@@ -182,10 +182,12 @@ class OrderLine(BigIntAuditBase):
 
 
 class FulfilmentStatus(enum.StrEnum):
-    """Where one shop's part of an order is: waiting to be sent, or sent."""
+    """Where one shop's part of an order is: waiting to be sent, sent, or closed unsent because every
+    unit of its lines was refunded (``webshop.orders.fulfilment.close_refunded_parts``)."""
 
     PENDING = "pending"
     SHIPPED = "shipped"
+    CANCELLED = "cancelled"
 
 
 class Fulfilment(BigIntAuditBase):
