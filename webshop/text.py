@@ -148,6 +148,20 @@ def ascii_domain(address: str) -> str:
         return address
 
 
+def readable_email(address: str) -> str:
+    """``address`` as a person reads it: a domain stored in its IDNA ASCII form (``ascii_domain``) shown in
+    Unicode again (``ann@xn--bcher-kva.example`` -> ``ann@bücher.example``; RFC 5891 section 5.5, as
+    browsers show a domain). Display only: what is stored, compared and sent stays ASCII. An address
+    whose domain is plain ASCII, or not valid IDNA, is returned unchanged."""
+    local, at, domain = address.rpartition("@")
+    if not at or "xn--" not in domain.lower():
+        return address
+    try:
+        return f"{local}@{idna.decode(domain)}"
+    except idna.IDNAError:
+        return address
+
+
 def email_forms(email: str) -> list[str]:
     """The lower-cased forms ``email`` may be stored under, to look an account up by: its canonical form
     (Unicode NFC, the domain in IDNA ASCII, see ``ascii_domain``), and the same with the domain as typed
@@ -156,9 +170,6 @@ def email_forms(email: str) -> list[str]:
     A browser's ``type="email"`` field sends a domain in its ASCII form, a JSON client as typed: both
     reach one account."""
     typed = unicodedata.normalize("NFC", email.strip())
-    local, _, domain = typed.rpartition("@")
-    try:
-        readable = f"{local}@{idna.decode(domain)}" if domain.isascii() and "xn--" in domain.lower() else typed
-    except idna.IDNAError:
-        readable = typed
+    domain = typed.rpartition("@")[2]
+    readable = readable_email(typed) if domain.isascii() else typed
     return list(dict.fromkeys(form.lower() for form in (ascii_domain(typed), typed, readable)))

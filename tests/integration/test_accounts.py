@@ -8,7 +8,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from tests.shopper import PASSWORD, text_of
+from tests.shopper import PASSWORD, sign_in, text_of
 from tests.shopper import csrf as csrf_token
 from tests.shopper import post as post_form
 from webshop.db.models import OutboundEmail, User
@@ -294,6 +294,10 @@ async def test_one_mailbox_is_one_account_however_its_address_is_typed(client, a
         assert token.status_code == 200, (typed, token.text)
     async with alchemy.get_session() as session:
         assert sorted(await session.scalars(select(User.email))) == ["ann@xn--bcher-kva.example", "zoë@example.com"]
+    # The pages show the address as Ann typed it, not its ASCII form.
+    assert (await sign_in(client, "ann@xn--bcher-kva.example")).status_code in (200, 303)
+    profile = text_of((await client.get("/account")).text)
+    assert "Signed in as ann@bücher.example" in profile and "xn--" not in profile
 
 
 async def test_an_account_stored_with_a_readable_domain_is_still_found(client, alchemy) -> None:

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import make_settings
 from webshop.db.models import OutboundEmail
 from webshop.mail.transport import FileTransport, build_message, needs_utf8
-from webshop.text import ascii_domain
+from webshop.text import ascii_domain, readable_email
 
 
 @pytest.mark.parametrize(
@@ -26,6 +26,21 @@ from webshop.text import ascii_domain
 )
 def test_the_domain_is_sent_in_ascii(address: str, sent_as: str) -> None:
     assert ascii_domain(address) == sent_as
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("ann@xn--bcher-kva.example", "ann@bücher.example"),
+        ("ann@xn--strae-oqa.de", "ann@straße.de"),
+        ("ann@example.com", "ann@example.com"),
+        ("ann@bücher.example", "ann@bücher.example"),  # stored readable (an older account): as it is
+        ("ann@xn--zz.example", "ann@xn--zz.example"),  # not valid IDNA: as it is
+        ("not an address", "not an address"),
+    ],
+)
+def test_a_stored_ascii_domain_is_shown_as_people_read_it(stored: str, shown: str) -> None:
+    assert readable_email(stored) == shown
 
 
 def test_the_shops_own_address_is_sent_in_ascii_and_a_display_name_needs_no_smtputf8(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from webshop.mail.outbox import queue_email
 from webshop.orders.service import adopt_guest_orders
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
-from webshop.text import email_forms
+from webshop.text import email_forms, readable_email
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -290,8 +290,8 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             left = (last.replace(tzinfo=last.tzinfo or UTC) + RESEND_WAIT - datetime.now(UTC)).total_seconds()
             if left > 0:
                 raise TooManyAttempts(
-                    f"We sent a link to {user.email} less than a minute ago: look for it in your inbox (and spam "
-                    f"folder), or ask again in {ceil(left)} seconds.",
+                    f"We sent a link to {readable_email(user.email)} less than a minute ago: look for it in your "
+                    f"inbox (and spam folder), or ask again in {ceil(left)} seconds.",
                     retry_after=ceil(left),
                 )
         await self.send_verification(user)

@@ -24,6 +24,7 @@ from webshop.db.models import User
 from webshop.deps import AccountLinksDep, SettingsDep
 from webshop.errors import Conflict, TooManyAttempts, ValidationFailed
 from webshop.security.session import requires_user
+from webshop.text import readable_email
 from webshop.web.forms import Form, form_again
 from webshop.web.responses import route_url, see_other, see_other_to
 
@@ -111,7 +112,9 @@ class AccountLinkController(Controller):
         request = links.request
         try:
             await links.service.resend_verification(account)
-            flash(request, f"We sent a new link to {account.email}. Only the newest link works.", "info")
+            flash(
+                request, f"We sent a new link to {readable_email(account.email)}. Only the newest link works.", "info"
+            )
         except (Conflict, TooManyAttempts) as exc:  # confirmed already; a link went out a moment ago
             flash(request, exc.detail, "info")
         return see_other(request, safe_next(data.next, route_url(request, "account")))
@@ -123,7 +126,7 @@ class AccountLinkController(Controller):
         signed_in = links.request.user is not None
         return done_page(
             "Your e-mail address is confirmed",
-            f"Thank you: {user.email} is confirmed.",
+            f"Thank you: {readable_email(user.email)} is confirmed.",
             next_url=route_url(links.request, "catalog" if signed_in else "sign_in"),
             next_label="Continue shopping" if signed_in else "Sign in",
         )
@@ -198,8 +201,8 @@ class AccountLinkController(Controller):
             return form_again("accounts/change_email.html", exc, {"form": {"new_email": data.new_email}})
         flash(
             links.request,
-            f"We sent a link to {new_email}. Your address changes when you follow it; "
-            f"until then it stays {account.email}.",
+            f"We sent a link to {readable_email(new_email)}. Your address changes when you follow it; "
+            f"until then it stays {readable_email(account.email)}.",
             "info",
         )
         return see_other_to(links.request, "account")
@@ -218,7 +221,7 @@ class AccountLinkController(Controller):
         user = await links.service.confirm_email_change(token)
         return done_page(
             "Your e-mail address is changed",
-            f"Your account's address is now {user.email}. Sign in with it from now on.",
+            f"Your account's address is now {readable_email(user.email)}. Sign in with it from now on.",
             next_url=route_url(links.request, "account"),
             next_label="Your account",
         )

@@ -27,7 +27,7 @@ from webshop.deps import AuditDep, ShopsDep, UsersDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.security.session import requires_admin
-from webshop.text import Line, Lines
+from webshop.text import Line, Lines, readable_email
 from webshop.web.forms import FORM_MESSAGE, FormFields, read_form
 from webshop.web.responses import page_number
 
@@ -331,7 +331,7 @@ class AdminShopController(ShopStaffPages):
                 member_message=exc.detail,
                 status_code=exc.status_code,
             )
-        message = f"{user.email} is now {form.role} of this shop."
+        message = f"{readable_email(user.email)} is now {form.role} of this shop."
         return flash_see_other(request, message, "admin_shop", shop_id=shop_id, fragment="members")
 
     @post("/{shop_id:int}/members/{user_id:int}/remove", name="admin_shop_member_remove", media_type=MediaType.HTML)

@@ -30,7 +30,7 @@ from webshop.invoices.service import Document
 from webshop.invoices.web import number_of, pdf_response
 from webshop.orders.refunds import RefundService
 from webshop.orders.web import QueryFlag, cancel_question, order_page_context
-from webshop.text import Line
+from webshop.text import Line, readable_email
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
 
@@ -216,7 +216,7 @@ class GuestAccountController(GuestLinkPages):
         await sign_in_browser(request, users_service, user)
         flash(
             request,
-            f"Your account is ready and order {order.number} is in it. We sent a link to {order.email} "
+            f"Your account is ready and order {order.number} is in it. We sent a link to {readable_email(order.email)} "
             "to confirm your e-mail address.",
             "info",
         )

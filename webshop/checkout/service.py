@@ -84,6 +84,7 @@ from webshop.observability.metrics import counts_checkouts
 from webshop.payments.provider import IntentRequest, PaymentProvider, ProviderUnavailable, intent_idempotency_key
 from webshop.payments.service import PaymentService
 from webshop.stock.service import take_stock
+from webshop.text import readable_email
 from webshop.webhooks.events import queue_order_change
 
 if TYPE_CHECKING:
@@ -385,7 +386,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         if user is not None and user.email_verified_at is None:
             raise EmailNotVerified(
                 "Confirm your e-mail address before you check out: follow the link we sent to "
-                f"{user.email} (sign in on the website to have it sent again)."
+                f"{readable_email(user.email)} (sign in on the website to have it sent again)."
             )
 
     async def _reserve(

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from webshop.orders.figures import OrderFigures
 from webshop.pricing.tax import rate_label
+from webshop.text import readable_email
 from webshop.web.templating import TEMPLATE_DIR, money
 
 
@@ -40,6 +41,7 @@ def _environment() -> Environment:
     )
     environment.filters["money"] = money
     environment.filters["rate_label"] = rate_label
+    environment.filters["readable_email"] = readable_email
     environment.globals["order_figures"] = OrderFigures.of
     return environment
 

@@ -27,6 +27,7 @@ from webshop.media import image_url
 from webshop.money import format_money
 from webshop.orders.figures import OrderFigures
 from webshop.pricing.tax import rate_label
+from webshop.text import readable_email
 from webshop.web import seo
 from webshop.web.caching import STATIC_DIR, StaticAssets
 
@@ -235,6 +236,7 @@ def template_config(
     environment.filters["money"] = money
     environment.filters["rate_label"] = rate_label
     environment.filters["country_name"] = country_name
+    environment.filters["readable_email"] = readable_email
     environment.globals["image_url"] = image_url
     environment.globals["query_url"] = query_url
     environment.globals["cached_fragment"] = cached_fragment
