@@ -8,7 +8,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from tests.shopper import PASSWORD, sign_in, text_of
+from tests.shopper import PASSWORD, text_of
 from tests.shopper import csrf as csrf_token
 from tests.shopper import post as post_form
 from webshop.db.models import OutboundEmail, User
