@@ -25,7 +25,7 @@ from webshop.shops.schemas import MemberWrite, ShopWrite
 from webshop.shops.service import ShopService
 
 ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London", "postal_code": "N1", "country": "GB"}
-PAGE_403 = "This page is for shop administrators."
+PAGE_403 = "This page is for administrators"
 
 
 async def _buy(client: Any, headers: dict[str, str], key: str, skus: tuple[str, ...]) -> dict[str, Any]:

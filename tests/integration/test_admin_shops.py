@@ -320,7 +320,7 @@ async def test_a_customer_gets_403_and_the_signed_out_go_to_sign_in(client, alch
             method, url, data={"_csrf_token": token} if method == "POST" else None, follow_redirects=False
         )
         assert response.status_code == 403, (method, url)
-        assert "This page is for shop administrators." in response.text
+        assert "This page is for administrators" in response.text
     assert (await the_shop(alchemy, "webshop")).is_active
 
 

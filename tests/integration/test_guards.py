@@ -32,7 +32,7 @@ from webshop.security.jwt import api_admin
 from webshop.security.session import requires_admin
 from webshop.shops.guards import requires_shop_staff
 
-PAGE_403 = "This page is for shop administrators."
+PAGE_403 = "This page is for administrators"
 HTMX = {"HX-Request": "true"}
 PAGE_GUARDS = {requires_admin, requires_shop_staff}
 """The admin pages' guards: the same answers to the signed out and to customers."""

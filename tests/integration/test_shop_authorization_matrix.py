@@ -45,7 +45,7 @@ from webshop.shops.service import ShopService
 ROLES = ("anonymous", "customer", "owner_a", "staff_a", "owner_b", "admin")
 SIGN_IN = 0
 """``expected``'s answer for a signed-out visitor: the sign-in redirect (303, or ``HX-Redirect`` for htmx)."""
-PAGE_403 = "This page is for shop administrators."
+PAGE_403 = "This page is for administrators"
 PRODUCT_NAME = "Matrix pan"
 ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London", "postal_code": "N1", "country": "GB"}
 INCIDENTAL = frozenset({"audit", "ledger"})
@@ -405,7 +405,12 @@ def check_answer(route: Route, role: str, response: Any, ids: dict[str, Any]) ->
     assert response.status_code == want, where
     if want == 403:
         refusals = (PAGE_403, "only add products to a shop you are a member of", "Only the shop's owners can")
-        assert any(refusal in text_of(response.text) for refusal in refusals), where
+        page = text_of(response.text)
+        assert any(refusal in page for refusal in refusals), where
+        if PAGE_403 in page and role != "customer":  # a member is not told the page is for shop staff
+            assert "This page is for administrators." in page and "shop staff" not in page, where
+        elif PAGE_403 in page and not route.admin_only:  # a customer is told who may use it
+            assert "This page is for administrators and shop staff." in page, where
     if route.marker and want == 200:
         marker = fill(route.marker, ids)
         if role == "owner_b":

@@ -140,7 +140,7 @@ def api_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandle
     """
     user = guarded_user(connection)
     if user is not None and not user.is_admin:
-        raise PermissionDeniedException("This operation is for shop administrators.")
+        raise PermissionDeniedException("This operation is for administrators.")
 
 
 def optional_bearer_user(define: DefineMiddleware) -> Callable[[Request[Any, Any, Any]], Awaitable[User | None]]:

@@ -154,4 +154,4 @@ def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], handler: Base
     """
     requires_user(connection, handler)
     if not connection.scope["user"].is_admin:
-        raise PermissionDeniedException("This page is for shop administrators.")
+        raise PermissionDeniedException("This page is for administrators.")

@@ -41,7 +41,7 @@ async def api_shop_staff(connection: ASGIConnection[Any, Any, Any, Any], _: Base
     """
     user = guarded_user(connection)
     if user is not None and not await runs_a_shop(connection, user):
-        raise PermissionDeniedException("This operation is for shop administrators and shop members.")
+        raise PermissionDeniedException("This operation is for administrators and shop staff.")
 
 
 async def requires_shop_staff(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -56,4 +56,4 @@ async def requires_shop_staff(connection: ASGIConnection[Any, Any, Any, Any], _:
     if user is None:
         raise NotAuthorizedException("Please sign in to continue.")
     if not await runs_a_shop(connection, user):
-        raise PermissionDeniedException("This page is for shop administrators.")
+        raise PermissionDeniedException("This page is for administrators and shop staff.")
