@@ -27,10 +27,10 @@ from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec, in_thread, require_postgres
+from tests.conftest import POSTGRES_URL, _pg_database_url, _pg_exec, in_thread, make_settings, require_postgres
 from tests.live import CLI, run_cli, shop_env
 from webshop.catalog.search import is_search_index_object
-from webshop.db.engine import PROJECT_ROOT
+from webshop.db.engine import PROJECT_ROOT, create_alchemy_config, run_migrations
 from webshop.db.models import Product
 
 METADATA = Product.metadata  # every model registers on this one metadata
@@ -189,17 +189,26 @@ def test_schema_at_head_matches_the_models(empty_db_url: str, tmp_path: Path) ->
 
 
 def test_every_revision_steps_up_and_down_one_at_a_time(empty_db_url: str, tmp_path: Path) -> None:
-    """``upgrade +1`` from base to head, then ``downgrade -1`` back: each step undoes exactly one upgrade."""
+    """``upgrade +1`` from base to head, then ``downgrade -1`` back: each step undoes exactly one upgrade.
+
+    The first and the last step go through the command line (``webshop db upgrade -- +1``, ``webshop db
+    downgrade -- -1``); the steps between call what that command calls (``run_migrations``: advanced-alchemy's
+    Alembic commands with the app's config) in this process, which saves a process start per revision.
+    """
+    config = create_alchemy_config(make_settings(empty_db_url, tmp_path / "media"), null_pool=True)
     revisions = revisions_base_to_head()
     after_upgrade: dict[str, dict[str, Any]] = {}
-    for revision in revisions:
-        webshop_db(empty_db_url, tmp_path, "upgrade", "+1")
+    for index, revision in enumerate(revisions):
+        if index == 0:
+            webshop_db(empty_db_url, tmp_path, "upgrade", "+1")
+        else:
+            run_migrations(config, "+1")
         assert with_connection(empty_db_url, versions) == [revision]
         after_upgrade[revision] = with_connection(empty_db_url, schema)
     assert set(after_upgrade[revisions[-1]]["tables"]) == set(METADATA.tables) | {VERSION_TABLE}
 
     for index in range(len(revisions) - 1, 0, -1):
-        webshop_db(empty_db_url, tmp_path, "downgrade", "-1")
+        run_migrations(config, "-1", downgrade=True)
         previous = revisions[index - 1]
         assert with_connection(empty_db_url, versions) == [previous]
         assert with_connection(empty_db_url, schema) == after_upgrade[previous], f"downgrade of {revisions[index]}"
