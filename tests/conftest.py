@@ -80,8 +80,13 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(Path(__file__).resolve().parents[1] / "webshop", quiet=2)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put each test named in ``SERIAL_GROUPS`` in its xdist group (a no-op without xdist)."""
+    """Put each test named in ``SERIAL_GROUPS`` in its xdist group (a no-op without xdist).
+
+    ``tryfirst``: each pytest-xdist worker reads the groups in a hook of its own (it adds the group to the
+    test's id, which ``--dist loadgroup`` schedules by); this hook must mark the tests before that one runs.
+    """
     for item in items:
         parts = Path(str(item.path)).parts
         for group, names in SERIAL_GROUPS.items():
