@@ -319,4 +319,25 @@ async def test_a_part_refunded_in_full_is_not_shipped_and_no_longer_holds_the_or
             )
         )
     assert sorted(subjects) == ["order_refund", "order_refund", "order_shipped", "order_shipped"]
+    async with alchemy.get_session() as session:
+        shipped_mail = await session.scalar(
+            select(OutboundEmail.text_body)
+            .where(OutboundEmail.kind == "order_shipped", OutboundEmail.text_body.contains(second["number"]))
+            .limit(1)
+        )
+    # The shopper is told what is not in the parcels.
+    assert shipped_mail is not None and "Not coming, as these were refunded: 1 × B-BOWL product." in shipped_mail
+
+    # Every part refunded: nothing is left to ship, so the order cannot be marked shipped either.
+    third = await _buy(client, h["customer"], "refunded-part-3")
+    for sku in ("DC-1", "A-KNIFE", "B-BOWL"):
+        await _refund_shop_line(client, h["admin"], third, sku)
+    url = f"/api/orders/{third['id']}"
+    whole = (await client.get(url, headers=h["admin"])).json()
+    assert (whole["status"], {p["status"] for p in whole["fulfilments"]}) == ("paid", {"cancelled"})
+    refused = assert_problem(await client.patch(url, json={"status": "shipped"}, headers=h["admin"]), 409)
+    assert "was refunded; there is nothing to ship" in refused["detail"]
+    assert (await sign_in(client, "admin@example.com")).status_code in (200, 303)
+    admin_page = await client.get(f"/admin/orders/{third['id']}")
+    assert 'data-status="shipped"' not in admin_page.text and 'data-status="refunded"' in admin_page.text
     assert await ledger_ok(alchemy)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from webshop.checkout.guest_links import order_link
 from webshop.db.after_commit import call_after_commit
 from webshop.db.engine import SETTINGS_INFO_KEY
-from webshop.db.models import Fulfilment, Order, OrderLine, OutboundEmail, User
+from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OutboundEmail, User
 from webshop.mail.render import render_email
 
 if TYPE_CHECKING:
@@ -110,7 +110,8 @@ async def customer_of(session: AsyncSession, order: Order) -> User | Recipient:
 async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> OutboundEmail:
     """Queue an order e-mail (``order_confirmation``, ``order_shipped``, ``order_cancelled``) to the order's
     customer; ``shipments`` in its context are the parts with a carrier or tracking number
-    (``(shop_name, carrier, tracking_number)`` rows).
+    (``(shop_name, carrier, tracking_number)`` rows), ``not_shipped`` the lines of parts closed unshipped
+    because all their items were refunded (``webshop.orders.fulfilment.close_refunded_parts``).
 
     Reads the order's lines, parts and the customer from ``session`` (so it sees rows flushed in this
     transaction) and renders them as they are now.
@@ -125,12 +126,20 @@ async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> O
             .order_by(Fulfilment.id)
         )
     ).all()
+    closed = set(
+        await session.scalars(
+            select(Fulfilment.shop_id).where(
+                Fulfilment.order_id == order.id, Fulfilment.status == FulfilmentStatus.CANCELLED.value
+            )
+        )
+    )
     settings = settings_of(session)
     context = {
         "user": user,
         "order": order,
         "lines": lines,
         "shipments": shipments,
+        "not_shipped": [line for line in lines if line.shop_id in closed] if closed else [],
         "address_lines": order.shipping_address_lines(),
         "order_url": order_link(settings, order),
     }

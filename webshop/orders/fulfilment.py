@@ -391,7 +391,7 @@ async def close_refunded_parts(session: AsyncSession, order: Order, audit: Audit
                 "order",
                 order.id,
                 "close",
-                summary=f"Order {order.number}: {part.shop_name}'s part will not ship (every item was refunded)",
+                summary=f"Order {order.number}: the part of {part.shop_name} will not ship (every item was refunded)",
                 changes={"fulfilment": [part.shop_name, FulfilmentStatus.CANCELLED.value]},
             )
     if not closed:

@@ -56,11 +56,13 @@ from webshop.orders.status_rules import (
 )
 from webshop.orders.transition_effects import (
     announce_payment,
+    nothing_to_ship,
     parts_shipped,
     return_unshipped_stock,
     ship_every_part,
 )
 from webshop.payments.provider import PaymentProvider
+from webshop.text import address_search_forms
 from webshop.webhooks.events import queue_order_change
 
 if TYPE_CHECKING:
@@ -397,7 +399,8 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
 
         Raises:
             InvalidTransition: not allowed from the current status (or it changed meanwhile), or a
-                cancel or refund of an order one shop has shipped its part of.
+                cancel or refund of an order one shop has shipped its part of, or shipping an order every
+                part of which was closed unshipped (all its items refunded).
         """
         current = OrderStatus(order.status)
         if target not in TRANSITIONS[current]:
@@ -407,6 +410,8 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             # A shop has sent its part: those goods are on their way, so the order is no longer
             # cancelled (or refunded) whole with its stock put back.
             raise InvalidTransition(f"Part of order {order.number} has shipped; it can no longer be cancelled.")
+        if target == S.SHIPPED and await nothing_to_ship(session, order.id):
+            raise InvalidTransition(f"Every item of order {order.number} was refunded; there is nothing to ship.")
         now = datetime.now(UTC)
         values: dict[str, object] = {"status": target.value, "updated_at": now}
         if target == S.CANCELLED:
@@ -537,7 +542,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             needle = customer.strip().lower()
             conditions.append(
                 or_(
-                    func.lower(email).contains(needle, autoescape=True),
+                    *(func.lower(email).contains(form, autoescape=True) for form in address_search_forms(customer)),
                     func.lower(name).contains(needle, autoescape=True),
                 )
             )

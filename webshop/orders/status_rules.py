@@ -3,7 +3,7 @@ which moves return stock or money, and what a shopper may cancel. ``OrderService
 
 from __future__ import annotations
 
-from webshop.db.models import Order, OrderStatus, PaymentStatus
+from webshop.db.models import FulfilmentStatus, Order, OrderStatus, PaymentStatus
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -55,9 +55,11 @@ def can_transition(current: str, target: str) -> bool:
 
 def moves_from(order: Order) -> frozenset[OrderStatus]:
     """The statuses ``order`` may move to now (its parts loaded): ``TRANSITIONS``, less cancelling or
-    refunding it whole with its stock put back once a shop has shipped its part (as
-    ``OrderService.transition`` refuses it)."""
+    refunding it whole with its stock put back once a shop has shipped its part, and shipping it when
+    every part was closed because all its items were refunded (as ``OrderService.transition`` refuses both)."""
     allowed = TRANSITIONS[OrderStatus(order.status)]
     if OrderStatus(order.status) in NOT_YET_SHIPPED and any(part.shipped for part in order.fulfilments):
         allowed = allowed - RESTOCKING
+    if order.fulfilments and all(part.status == FulfilmentStatus.CANCELLED.value for part in order.fulfilments):
+        allowed = allowed - {S.SHIPPED}  # every item refunded: nothing is left to ship
     return allowed

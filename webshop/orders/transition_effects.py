@@ -52,6 +52,15 @@ async def parts_shipped(session: AsyncSession, order_id: int) -> int:
     return int(shipped or 0)
 
 
+async def nothing_to_ship(session: AsyncSession, order_id: int) -> bool:
+    """True when the order has shops' parts and every one is closed unshipped (each unit refunded:
+    ``webshop.orders.fulfilment.close_refunded_parts``), so it cannot become ``shipped``; read with the
+    order's row locked, as ``parts_shipped``."""
+    await lock_order(session, order_id)
+    statuses = set(await session.scalars(select(Fulfilment.status).where(Fulfilment.order_id == order_id)))
+    return statuses == {FulfilmentStatus.CANCELLED.value}
+
+
 async def return_unshipped_stock(session: AsyncSession, order: Order, reference: str) -> None:
     """Put a cancelled (or wholly refunded) order's unshipped units back in stock, in the caller's
     transaction, with ``reference`` in the stock ledger; units a partial refund covered went back to
