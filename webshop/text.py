@@ -21,6 +21,7 @@ before a final line feed; they end with ``\\Z`` (the end of the text), which the
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from typing import Annotated, Any
@@ -160,6 +161,23 @@ def readable_email(address: str) -> str:
         return f"{local}@{idna.decode(domain)}"
     except idna.IDNAError:
         return address
+
+
+def address_search_forms(text: str) -> list[str]:
+    """The lower-cased strings to look for in stored e-mail addresses when someone searches for ``text``:
+    ``text`` itself and, when it holds a readable internationalised domain, the same with that domain in
+    its stored IDNA ASCII form (``ann@bücher.example`` and ``bücher.example`` also find
+    ``ann@xn--bcher-kva.example``). A name search is unaffected: a text IDNA cannot encode adds nothing."""
+    typed = unicodedata.normalize("NFC", text.strip()).lower()
+    forms = [typed]
+    if typed.isascii():
+        return forms
+    if "@" in typed:
+        forms.append(ascii_domain(typed).lower())
+    elif "." in typed and " " not in typed:
+        with contextlib.suppress(idna.IDNAError):
+            forms.append(idna.encode(typed, uts46=True, transitional=False).decode("ascii"))
+    return list(dict.fromkeys(forms))
 
 
 def email_forms(email: str) -> list[str]:

@@ -8,10 +8,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
+from tests.factories import make_user
 from tests.shopper import PASSWORD, text_of
 from tests.shopper import csrf as csrf_token
 from tests.shopper import post as post_form
-from webshop.db.models import OutboundEmail, User
+from webshop.db.models import OutboundEmail, User, UserRole
 
 
 async def register(client, email="ada@example.com", name="Ada", password=PASSWORD, **extra):
@@ -298,6 +299,12 @@ async def test_one_mailbox_is_one_account_however_its_address_is_typed(client, a
     assert (await sign_in(client, "ann@xn--bcher-kva.example")).status_code in (200, 303)
     profile = text_of((await client.get("/account")).text)
     assert "Signed in as ann@bücher.example" in profile and "xn--" not in profile
+    # An admin finds the account by the address as it reads.
+    await make_user(alchemy, "boss@example.com", UserRole.ADMIN)
+    assert (await sign_in(client, "boss@example.com")).status_code in (200, 303)
+    for typed in ("ann@bücher.example", "BÜCHER.example"):
+        found = text_of((await client.get("/admin/users", params={"q": typed})).text)
+        assert "ann@bücher.example" in found and "zoë@example.com" not in found, typed
 
 
 async def test_an_account_stored_with_a_readable_domain_is_still_found(client, alchemy) -> None:

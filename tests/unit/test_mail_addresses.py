@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import make_settings
 from webshop.db.models import OutboundEmail
 from webshop.mail.transport import FileTransport, build_message, needs_utf8
-from webshop.text import ascii_domain, readable_email
+from webshop.text import address_search_forms, ascii_domain, readable_email
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,13 @@ def test_the_domain_is_sent_in_ascii(address: str, sent_as: str) -> None:
 )
 def test_a_stored_ascii_domain_is_shown_as_people_read_it(stored: str, shown: str) -> None:
     assert readable_email(stored) == shown
+
+
+def test_a_search_for_a_readable_domain_looks_for_its_stored_form_too() -> None:
+    assert address_search_forms(" Ann@Bücher.example ") == ["ann@bücher.example", "ann@xn--bcher-kva.example"]
+    assert address_search_forms("bücher.example") == ["bücher.example", "xn--bcher-kva.example"]
+    assert address_search_forms("Ann Bücher") == ["ann bücher"]  # a name: as typed
+    assert address_search_forms("ann@example") == ["ann@example"]
 
 
 def test_the_shops_own_address_is_sent_in_ascii_and_a_display_name_needs_no_smtputf8(tmp_path: Path) -> None:

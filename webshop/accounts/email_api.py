@@ -29,6 +29,7 @@ from webshop.accounts.schemas import (
 from webshop.api.responses import problems
 from webshop.deps import AccountLinksDep, SettingsDep, SignInThrottleDep, TokenRequest
 from webshop.security.jwt import BEARER, PUBLIC
+from webshop.text import readable_email
 from webshop.web.errors import problem
 
 RESET_REQUESTED = (
@@ -117,7 +118,7 @@ class AccountEmailApiController(Controller):
         ``email_verified``); 429 with ``Retry-After`` when a link went out less than a minute ago."""
         user = request.user
         await account_links_service.resend_verification(user)
-        return AcceptedOut(f"We sent a new link to {user.email}. Only the newest link works.")
+        return AcceptedOut(f"We sent a new link to {readable_email(user.email)}. Only the newest link works.")
 
     @post(
         "/users/me/email-change",
@@ -143,5 +144,6 @@ class AccountEmailApiController(Controller):
             user, new_email=data.new_email, password=data.password, throttle=sign_in_throttle
         )
         return AcceptedOut(
-            f"We sent a link to {new_email}. Your address changes when you follow it; until then it stays {user.email}."
+            f"We sent a link to {readable_email(new_email)}. Your address changes when you follow it; "
+            f"until then it stays {readable_email(user.email)}."
         )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import ColumnElement, case, delete, func, select, update
+from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webshop.accounts.erasure import forget_personal_data
@@ -22,7 +22,7 @@ from webshop.errors import AuthenticationFailed, Conflict, PermissionDenied, Val
 from webshop.mail.outbox import queue_email, settings_of
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
-from webshop.text import ascii_domain, email_forms
+from webshop.text import address_search_forms, ascii_domain, email_forms
 
 # Deliberately loose (RFC 5321 allows far more than any regex checks well): something@domain.tld.
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -324,8 +324,10 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         if q.strip():
             needle = q.strip().lower()
             conditions.append(
-                func.lower(User.email).contains(needle, autoescape=True)
-                | func.lower(User.name).contains(needle, autoescape=True)
+                or_(
+                    *(func.lower(User.email).contains(form, autoescape=True) for form in address_search_forms(q)),
+                    func.lower(User.name).contains(needle, autoescape=True),
+                )
             )
         if role is not None:
             conditions.append(User.role == role.value)

@@ -23,6 +23,7 @@ from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
 from webshop.deps import AuditDep, UsersDep
 from webshop.errors import Conflict
+from webshop.text import readable_email
 from webshop.web.forms import FormFields
 from webshop.web.responses import page_number, see_other_to
 
@@ -72,7 +73,7 @@ class UserChange:
         if myself and not user.is_active:
             request.clear_session()
             return see_other_to(request, "catalog")
-        flash(request, done.format(user.email), "info")
+        flash(request, done.format(readable_email(user.email)), "info")
         if myself and not user.is_admin:
             return see_other_to(request, "catalog")
         return see_other_to(request, "admin_user", user_id=self.user_id)
