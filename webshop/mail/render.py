@@ -13,9 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from webshop.orders.figures import OrderFigures
-from webshop.pricing.tax import rate_label
-from webshop.text import readable_email
-from webshop.web.templating import TEMPLATE_DIR, money
+from webshop.web.templating import SHARED_FILTERS, TEMPLATE_DIR
 
 
 @dataclass(frozen=True)
@@ -39,9 +37,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters["money"] = money
-    environment.filters["rate_label"] = rate_label
-    environment.filters["readable_email"] = readable_email
+    environment.filters.update(SHARED_FILTERS)
     environment.globals["order_figures"] = OrderFigures.of
     return environment
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from mimetypes import guess_type
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,16 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 def money(amount: int | None, currency: str = "USD") -> str:
     """Jinja filter: ``{{ 129900 | money("USD") }}`` → ``$1,299.00``; the one place money is formatted."""
     return "" if amount is None else format_money(amount, currency)
+
+
+SHARED_FILTERS: dict[str, Callable[..., str]] = {
+    "money": money,
+    "rate_label": rate_label,
+    "readable_email": readable_email,
+}
+"""The Jinja filters the pages and the e-mails (``webshop.mail.render``) both use: an amount in minor units
+with its currency (``money``), a tax rate as a percentage (``rate_label``) and an address as people read it
+(``readable_email``)."""
 
 
 def query_url(path: str, params: dict[str, Any]) -> str:
@@ -233,10 +243,7 @@ def template_config(
         lstrip_blocks=True,
         auto_reload=False,
     )
-    environment.filters["money"] = money
-    environment.filters["rate_label"] = rate_label
-    environment.filters["country_name"] = country_name
-    environment.filters["readable_email"] = readable_email
+    environment.filters.update(SHARED_FILTERS, country_name=country_name)
     environment.globals["image_url"] = image_url
     environment.globals["query_url"] = query_url
     environment.globals["cached_fragment"] = cached_fragment
