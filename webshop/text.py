@@ -149,18 +149,49 @@ def ascii_domain(address: str) -> str:
         return address
 
 
+LATIN_LOOKALIKES = frozenset("авеікјмнорсѕтухһӏԁԛԝαβεικνορτυχϲϳ")
+"""Cyrillic and Greek letters that look like Latin ones: a label spelt with these alone (``аррӏе``) passes
+for a Latin word (a whole-script confusable, Unicode TS #39 section 4)."""
+
+
+SCRIPT_MIXES = (frozenset({"CJK", "HIRAGANA", "KATAKANA"}), frozenset({"CJK", "HANGUL"}))
+"""Scripts one language writes together (Japanese, Korean), so a label may mix them."""
+
+
+def _script(character: str) -> str:
+    """The script of a letter, from its Unicode name (``LATIN``, ``CYRILLIC``, ``GREEK``, ``CJK``...)."""
+    return unicodedata.name(character, "UNKNOWN").split(" ", 1)[0]
+
+
+def _safe_to_show(label: str) -> bool:
+    """True when a decoded domain label can be shown in Unicode without passing for another: its letters
+    are of one script (no mixed-script spoof such as a Cyrillic ``а`` in ``pаypal``), and a Cyrillic or
+    Greek label has a letter that looks like no Latin one. The rule browsers apply before they show an
+    internationalised domain (Chromium's IDN display policy, after Unicode TS #39)."""
+    scripts = {_script(c) for c in label if c.isalpha()}
+    if len(scripts) > 1 and not any(scripts <= mix for mix in SCRIPT_MIXES):
+        return False
+    if scripts & {"CYRILLIC", "GREEK"}:
+        return any(c.isalpha() and c not in LATIN_LOOKALIKES for c in label)
+    return True
+
+
 def readable_email(address: str) -> str:
     """``address`` as a person reads it: a domain stored in its IDNA ASCII form (``ascii_domain``) shown in
     Unicode again (``ann@xn--bcher-kva.example`` -> ``ann@bücher.example``; RFC 5891 section 5.5, as
     browsers show a domain). Display only: what is stored, compared and sent stays ASCII. An address
-    whose domain is plain ASCII, or not valid IDNA, is returned unchanged."""
+    whose domain is plain ASCII or not valid IDNA, or has a label that could pass for another
+    (``_safe_to_show``: ``xn--80ak6aa92e.com`` would read as "apple.com"), is returned unchanged."""
     local, at, domain = address.rpartition("@")
     if not at or "xn--" not in domain.lower():
         return address
     try:
-        return f"{local}@{idna.decode(domain)}"
+        readable = idna.decode(domain)
     except idna.IDNAError:
         return address
+    if not all(_safe_to_show(label) for label in readable.split(".")):
+        return address
+    return f"{local}@{readable}"
 
 
 def address_search_forms(text: str) -> list[str]:
@@ -174,7 +205,7 @@ def address_search_forms(text: str) -> list[str]:
         return forms
     if "@" in typed:
         forms.append(ascii_domain(typed).lower())
-    elif "." in typed and " " not in typed:
+    elif " " not in typed:  # a domain or one label of it ("bücher")
         with contextlib.suppress(idna.IDNAError):
             forms.append(idna.encode(typed, uts46=True, transitional=False).decode("ascii"))
     return list(dict.fromkeys(forms))

@@ -348,7 +348,7 @@ def _query_is_valid_as_sent(case: schemathesis.Case, response: schemathesis.Resp
             instance = _query_value(sent[name][0], scalar)
         else:
             return False
-        if not jsonschema_rs.validator_for(schema).is_valid(instance):
+        if not jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(instance):
             return False
     return True
 

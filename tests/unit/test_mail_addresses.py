@@ -37,6 +37,11 @@ def test_the_domain_is_sent_in_ascii(address: str, sent_as: str) -> None:
         ("ann@bücher.example", "ann@bücher.example"),  # stored readable (an older account): as it is
         ("ann@xn--zz.example", "ann@xn--zz.example"),  # not valid IDNA: as it is
         ("not an address", "not an address"),
+        ("x@xn--e1afmkfd.xn--p1ai", "x@пример.рф"),
+        ("x@xn--fiq228c.com", "x@中文.com"),
+        # Could pass for another domain: shown as stored (Unicode TS #39, as browsers do).
+        ("a@xn--80ak6aa92e.com", "a@xn--80ak6aa92e.com"),  # Cyrillic "аррӏе": reads as apple.com
+        ("a@xn--pypal-4ve.com", "a@xn--pypal-4ve.com"),  # "pаypal" with a Cyrillic а among Latin letters
     ],
 )
 def test_a_stored_ascii_domain_is_shown_as_people_read_it(stored: str, shown: str) -> None:
@@ -48,6 +53,7 @@ def test_a_search_for_a_readable_domain_looks_for_its_stored_form_too() -> None:
     assert address_search_forms("bücher.example") == ["bücher.example", "xn--bcher-kva.example"]
     assert address_search_forms("Ann Bücher") == ["ann bücher"]  # a name: as typed
     assert address_search_forms("ann@example") == ["ann@example"]
+    assert address_search_forms("bücher") == ["bücher", "xn--bcher-kva"]  # one label of a domain
 
 
 def test_the_shops_own_address_is_sent_in_ascii_and_a_display_name_needs_no_smtputf8(tmp_path: Path) -> None:

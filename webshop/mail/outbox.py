@@ -126,9 +126,9 @@ async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> O
             .order_by(Fulfilment.id)
         )
     ).all()
-    closed = set(
+    closed = list(
         await session.scalars(
-            select(Fulfilment.shop_id).where(
+            select(Fulfilment).where(
                 Fulfilment.order_id == order.id, Fulfilment.status == FulfilmentStatus.CANCELLED.value
             )
         )
@@ -139,7 +139,7 @@ async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> O
         "order": order,
         "lines": lines,
         "shipments": shipments,
-        "not_shipped": [line for line in lines if line.shop_id in closed] if closed else [],
+        "not_shipped": [line for line in lines if any(part.holds(line) for part in closed)],
         "address_lines": order.shipping_address_lines(),
         "order_url": order_link(settings, order),
     }

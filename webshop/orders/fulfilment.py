@@ -128,11 +128,9 @@ def shop_groups(order: Order) -> list[tuple[Fulfilment | None, list[OrderLine]]]
     """The order's lines grouped by the shop that sold them, each with that shop's part (in the
     order of the parts; lines of no part, as of orders older than shops, come last with ``None``)."""
     groups: list[tuple[Fulfilment | None, list[OrderLine]]] = []
-    seen: set[int | None] = set()
     for part in order.fulfilments:
-        groups.append((part, [line for line in order.lines if line.shop_id == part.shop_id]))
-        seen.add(part.shop_id)
-    rest = [line for line in order.lines if line.shop_id not in seen]
+        groups.append((part, [line for line in order.lines if part.holds(line)]))
+    rest = [line for line in order.lines if not any(part.holds(line) for part in order.fulfilments)]
     if rest:
         groups.append((None, rest))
     return groups
@@ -255,7 +253,8 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         Raises:
             NotFoundError: no such order, or not one the actor may see.
             ValidationFailed: a member of several of the order's shops left ``shop_id`` out; a field is too long.
-            InvalidTransition: the order is not paid, or that part has shipped already.
+            InvalidTransition: the order is not paid, or that part has shipped already, or every item of
+                it was refunded (the part is closed: nothing to ship).
         """
         carrier, tracking_number = " ".join(carrier.split()), " ".join(tracking_number.split())
         errors = {}
@@ -373,7 +372,7 @@ async def close_refunded_parts(session: AsyncSession, order: Order, audit: Audit
     now = datetime.now(UTC)
     closed = 0
     for part in order.fulfilments:
-        lines = [line for line in order.lines if line.shop_id == part.shop_id]
+        lines = [line for line in order.lines if part.holds(line)]
         if part.status != FulfilmentStatus.PENDING.value or not lines:
             continue
         if any(refunded.get(line.id, 0) < line.quantity for line in lines):

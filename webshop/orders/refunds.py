@@ -463,8 +463,18 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             await release_promotion_uses(session, order.id)  # a fully refunded order gives its uses back
         await queue_refund_email(session, order, refund, credit_note=note.number)
         if not became_refunded:  # a shop's part refunded in full has nothing left to ship
-            await close_refunded_parts(session, order, self.audit, actor)
+            await self._close_refunded_parts(order, actor)
         await session.commit()
+
+    async def _close_refunded_parts(self, order: Order, actor: User | None) -> None:
+        """``close_refunded_parts`` in a savepoint: the refund the provider made is recorded even if
+        closing a part (or shipping the order it completes) fails; the part then stays pending, for an
+        admin to ship or cancel, and the failure is logged."""
+        try:
+            async with self.session.begin_nested():
+                await close_refunded_parts(self.session, order, self.audit, actor)
+        except Exception:
+            logger.exception("order %s: could not close its refunded parts; the refund is recorded", order.number)
 
     async def _refunded_when_complete(self, order: Order) -> bool:
         """Move ``order`` (read under its lock) to ``refunded`` when its refunds reach its total and none

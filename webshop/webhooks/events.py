@@ -20,7 +20,8 @@ Where each event comes from (one service verb each, so pages, API and command li
   payment (``CheckoutService._pay``; an admin marking a pending order paid, ``OrderService.transition``).
   A checkout whose stock or card fails leaves no order, so it emits nothing.
 * ``order.shipped``, ``order.cancelled``, ``order.refunded``: ``OrderService.transition`` (the admin's
-  status change, the shopper's cancel, the last shop part shipped in ``FulfilmentService.ship``).
+  status change, the shopper's cancel, the last shop part shipped in ``FulfilmentService.ship``, or the
+  refund that closes the last unshipped part, ``webshop.orders.fulfilment.close_refunded_parts``).
 * ``product.created`` / ``product.updated`` / ``product.deleted``: ``ProductService`` writes (variant
   edits and a restore are ``product.updated``) and each product a CSV import creates or changes. A
   stock level changing alone (a sale, an adjustment) is not ``product.updated``: ``stock.low`` says

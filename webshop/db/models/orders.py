@@ -217,3 +217,9 @@ class Fulfilment(BigIntAuditBase):
     def shipped(self) -> bool:
         """True once this part has been sent."""
         return self.status == FulfilmentStatus.SHIPPED.value
+
+    def holds(self, line: OrderLine) -> bool:
+        """True when ``line`` (of this part's order) is one of this part's: sold by its shop. Once a shop
+        is deleted its parts and lines keep the name it had (``shop_id`` becomes ``NULL``), which then
+        tells the parts of two deleted shops apart."""
+        return line.shop_id == self.shop_id and (self.shop_id is not None or line.shop_name == self.shop_name)
