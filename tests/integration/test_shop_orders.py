@@ -340,4 +340,11 @@ async def test_a_part_refunded_in_full_is_not_shipped_and_no_longer_holds_the_or
     assert (await sign_in(client, "admin@example.com")).status_code in (200, 303)
     admin_page = await client.get(f"/admin/orders/{third['id']}")
     assert 'data-status="shipped"' not in admin_page.text and 'data-status="refunded"' in admin_page.text
+    notice = "Every item was refunded, so nothing is left to ship. Cancel the order to give back the rest ($"
+    assert notice in text_of(admin_page.text)
+    # Cancelling gives back what is left (the shipping) once, and closes the order.
+    cancelled = await client.patch(url, json={"status": "cancelled"}, headers=h["admin"])
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+    order_row = (await client.get(url, headers=h["admin"])).json()
+    assert order_row["status"] == "cancelled"
     assert await ledger_ok(alchemy)
