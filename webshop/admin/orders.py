@@ -32,7 +32,7 @@ from webshop.invoices.service import documents_of
 from webshop.orders.refund_rules import refundable_problem
 from webshop.orders.refunding import units_refunded
 from webshop.orders.refunds import RefundService
-from webshop.orders.status_rules import NOT_YET_SHIPPED, RESTOCKING, moves_from, refund_owed
+from webshop.orders.status_rules import NOT_YET_SHIPPED, RESTOCKING, moves_from, nothing_left_to_ship, refund_owed
 from webshop.security.session import requires_admin
 from webshop.shops.scope import shop_choice
 from webshop.web.forms import Form
@@ -118,6 +118,7 @@ class OrderPage:
                 "everything": everything,
                 "customer": await self.users.get_one_or_none(id=order.user_id),
                 "actions": next_actions(order) if everything else [],
+                "nothing_to_ship": everything and order.status == "paid" and nothing_left_to_ship(order),
                 # The order's history names every shop's part and the payment: the platform's to see.
                 "audit_events": await self.audit.for_entity("order", [order.id]) if everything else [],
                 # Invoices name the buyer and the whole order: the platform's too (webshop.invoices.admin).

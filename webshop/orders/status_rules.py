@@ -60,6 +60,14 @@ def moves_from(order: Order) -> frozenset[OrderStatus]:
     allowed = TRANSITIONS[OrderStatus(order.status)]
     if OrderStatus(order.status) in NOT_YET_SHIPPED and any(part.shipped for part in order.fulfilments):
         allowed = allowed - RESTOCKING
-    if order.fulfilments and all(part.status == FulfilmentStatus.CANCELLED.value for part in order.fulfilments):
-        allowed = allowed - {S.SHIPPED}  # every item refunded: nothing is left to ship
+    if nothing_left_to_ship(order):
+        allowed = allowed - {S.SHIPPED}
     return allowed
+
+
+def nothing_left_to_ship(order: Order) -> bool:
+    """True when every shop's part of ``order`` (its parts loaded) was closed unshipped because all its
+    items were refunded (``webshop.orders.fulfilment.close_refunded_parts``): it cannot ship."""
+    return bool(order.fulfilments) and all(
+        part.status == FulfilmentStatus.CANCELLED.value for part in order.fulfilments
+    )
