@@ -25,7 +25,7 @@ from litestar.response import Redirect, Template
 from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
 from webshop.admin.pages import AdminRequest, ShopScopeDep, flash_see_other
 from webshop.api.schemas import PathId
-from webshop.db.models import FulfilmentStatus, Order, OrderStatus
+from webshop.db.models import Order, OrderStatus
 from webshop.deps import AuditDep, FulfilmentDep, OrdersDep, UsersDep
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.invoices.service import documents_of
@@ -216,7 +216,7 @@ class AdminOrderController(ShopStaffPages):
             return await order_page.render(error=message, ship_form=ship_form, status_code=exc.status_code)
         order = view.order
         if order.status == OrderStatus.SHIPPED.value:
-            closed = any(part.status == FulfilmentStatus.CANCELLED.value for part in order.fulfilments)
+            closed = any(part.closed for part in order.fulfilments)
             rest = "Every part has shipped or was refunded." if closed else "Every part has shipped."
             return order_page.done(f"Order {order.number}: marked shipped. {rest}")
         return order_page.done(

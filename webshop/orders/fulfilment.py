@@ -347,7 +347,7 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         if OrderStatus(order.status) != OrderStatus.PAID:
             raise InvalidTransition(f"Order {order.number} is {order.status}; only a paid order ships.")
         pending = [part for part in parts if part.status == FulfilmentStatus.PENDING.value]
-        if not pending and all(part.status == FulfilmentStatus.CANCELLED.value for part in parts):
+        if not pending and all(part.closed for part in parts):
             raise InvalidTransition(
                 f"Every item of this part of order {order.number} was refunded; there is nothing left to ship."
             )

@@ -3,7 +3,7 @@ which moves return stock or money, and what a shopper may cancel. ``OrderService
 
 from __future__ import annotations
 
-from webshop.db.models import FulfilmentStatus, Order, OrderStatus, PaymentStatus
+from webshop.db.models import Order, OrderStatus, PaymentStatus
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -68,6 +68,4 @@ def moves_from(order: Order) -> frozenset[OrderStatus]:
 def nothing_left_to_ship(order: Order) -> bool:
     """True when every shop's part of ``order`` (its parts loaded) was closed unshipped because all its
     items were refunded (``webshop.orders.fulfilment.close_refunded_parts``): it cannot ship."""
-    return bool(order.fulfilments) and all(
-        part.status == FulfilmentStatus.CANCELLED.value for part in order.fulfilments
-    )
+    return bool(order.fulfilments) and all(part.closed for part in order.fulfilments)

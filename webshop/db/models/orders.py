@@ -218,6 +218,11 @@ class Fulfilment(BigIntAuditBase):
         """True once this part has been sent."""
         return self.status == FulfilmentStatus.SHIPPED.value
 
+    @property
+    def closed(self) -> bool:
+        """True when this part will not ship: every item of it was refunded before it left."""
+        return self.status == FulfilmentStatus.CANCELLED.value
+
     def holds(self, line: OrderLine) -> bool:
         """True when ``line`` (of this part's order) is one of this part's: sold by its shop. Once a shop
         is deleted its parts and lines keep the name it had (``shop_id`` becomes ``NULL``), which then
