@@ -376,3 +376,40 @@ def test_shops_migration_moves_existing_products_to_the_default_shop_and_back(
         ],
     )
     assert rows == [("kettle", "SKU-kettle", 3), ("toaster", "SKU-toaster", 3)]
+
+
+def test_facet_spelling_migration_gives_each_value_one_spelling(empty_db_url: str, tmp_path: Path) -> None:
+    """Values stored in several cases before writes kept one spelling ("Blue", "blue") are merged into
+    the one most products use; a product that had two spellings keeps one row."""
+    revisions = revisions_base_to_head()
+    before = revisions[revisions.index("e7b2c9d4f1a3") - 1]
+    webshop_db(empty_db_url, tmp_path, "upgrade", before)
+    statements: list[tuple[str, dict[str, Any]]] = []
+    for index, slug in enumerate(["kettle", "toaster", "mug"], start=1):
+        statements.append(
+            (
+                "INSERT INTO products (id, slug, name, description, option_groups, is_active, min_price, max_price,"
+                " in_stock, shop_id, created_at, updated_at) SELECT :id, :slug, :slug, '', '[]', true, 100, 100,"
+                " true, id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM shops WHERE is_default",
+                {"id": index, "slug": slug},
+            )
+        )
+    facets = [(1, "color", "blue"), (2, "color", "blue"), (3, "color", "Blue"), (3, "color", "BLUE")]
+    facets += [(1, "brand", "Acme"), (2, "brand", "ACME")]  # one each: code-point order decides
+    for index, (product_id, facet, value) in enumerate(facets, start=1):
+        statements.append(
+            (
+                "INSERT INTO product_facets (id, product_id, facet, value, created_at, updated_at)"
+                " VALUES (:id, :product_id, :facet, :value, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                {"id": index, "product_id": product_id, "facet": facet, "value": value},
+            )
+        )
+    _write(empty_db_url, statements)
+
+    webshop_db(empty_db_url, tmp_path, "upgrade", "head")
+    rows = with_connection(
+        empty_db_url,
+        lambda c: sorted(tuple(r) for r in c.execute(text("SELECT product_id, facet, value FROM product_facets"))),
+    )
+    merged = [(1, "brand", "ACME"), (1, "color", "blue"), (2, "brand", "ACME"), (2, "color", "blue")]
+    assert rows == [*merged, (3, "color", "blue")]

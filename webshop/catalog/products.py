@@ -26,6 +26,7 @@ from webshop.catalog.browse import (
     facet_summary,
     product_for_display,
 )
+from webshop.catalog.facet_spelling import stored_spellings
 from webshop.catalog.images import ProductImages
 from webshop.catalog.query import (
     CatalogPage,
@@ -283,7 +284,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
 
         async with catalog_write(session) as changed:
-            facets = values.pop("facets")
+            facets = (await stored_spellings(session, values["facets"])).mapping(values.pop("facets"))
             product = Product(**values, shop_id=shop_id)
             product.facets = [ProductFacet(facet=f, value=v) for f, vs in facets.items() for v in vs]
             stocks = []
@@ -454,6 +455,8 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         # then their products' summaries), so the two cannot deadlock on PostgreSQL.
         await session.flush()
         facets = values.pop("facets", None)
+        if facets is not None:
+            facets = (await stored_spellings(session, facets, except_product_id=product.id)).mapping(facets)
         for key, value in values.items():
             setattr(product, key, value)
         if facets is not None and facets != facets_before:

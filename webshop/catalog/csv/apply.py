@@ -37,6 +37,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import AuditService
+from webshop.catalog.facet_spelling import stored_spellings
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed, mark_catalog_changed
 from webshop.db.engine import write_session
@@ -174,6 +175,7 @@ async def import_catalog(
     report = ImportReport(errors=list(parsed.errors), notices=list(parsed.notices))
     async with config.get_session() as session:
         rows, shop_ids = await resolve_shops(session, parsed.products, report.errors, shops)
+        await respell_facets(session, rows)
     category_ids = await _sync_categories(config, parsed.category_paths, report)
     images = _ImageStore(catalog_dir / IMAGES_DIR, media_dir)
     reference = f"import:{csv_path.name}"
@@ -475,6 +477,17 @@ def without_variants(row: ProductRow, variants: dict[str, Variant]) -> RowError 
         return None
     skus = ", ".join(repr(variant.sku) for variant in row.variants)
     return RowError(row.line, f"every sku of {row.slug!r} ({skus}) belongs to another product; product skipped")
+
+
+async def respell_facets(session: AsyncSession, rows: Sequence[ProductRow]) -> None:
+    """Give the facet values of ``rows`` the catalog's spelling, in place: ``color:Blue`` in the file
+    is stored as ``blue`` where the catalog has ``blue``, and a value the file spells two ways takes
+    its first (``webshop.catalog.facet_spelling``). The preview calls it too, so it describes what the
+    import writes. ``category`` pairs are left as written (they name the category tree)."""
+    spellings = await stored_spellings(session, {facet for row in rows for facet, _value in _product_facets(row)})
+    for row in rows:
+        respelt = [(f, v if f == CATEGORY_FACET else spellings.spell(f, v)) for f, v in row.facets]
+        row.facets = list(dict.fromkeys(respelt))
 
 
 def _product_facets(row: ProductRow) -> list[tuple[str, str]]:

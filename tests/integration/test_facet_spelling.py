@@ -1,0 +1,105 @@
+"""One spelling per facet value (both engines): "Blue" and "blue" are one colour in the shopper's filters.
+
+The admin API (the admin form calls the same service) and the CSV import store a value the way the
+catalog already spells it; the shopper's filter list and the API's facet counts show it once.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.api_user import token_pair
+from tests.factories import make_user
+from tests.integration.test_catalog_pages import names
+from webshop.catalog.csv.apply import import_catalog
+from webshop.catalog.csv.parse import COLUMNS, parse_catalog
+from webshop.catalog.csv.plan import preview_import
+from webshop.config import Settings
+from webshop.db.engine import ShopAlchemyConfig, write_session
+from webshop.db.models import Category, UserRole
+
+
+@pytest.fixture
+async def admin(client: Any, alchemy: ShopAlchemyConfig, skus: Any) -> dict[str, str]:
+    """Bearer headers of an admin; the catalog is seeded (``skus``: "black" and "red" are colours in it)."""
+    await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
+    return {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}
+
+
+async def colours(client: Any) -> dict[str, int]:
+    """The colour filter's values with their counts, as the API gives them."""
+    facets = (await client.get("/api/products/facets")).json()["facets"]
+    return {value["value"]: value["count"] for value in facets["color"]}
+
+
+async def test_a_value_typed_in_another_case_takes_the_catalogs_spelling(client, alchemy, admin):
+    before = await colours(client)
+    assert before["black"] >= 1 and "teal" not in before
+    async with write_session(alchemy) as session:
+        footwear = await session.scalar(select(Category.id).where(Category.slug == "footwear"))
+    body = {
+        "name": "Trail Shoe",
+        "category_id": footwear,
+        "facets": {"color": ["BLACK", "Black", "Teal", "teal"]},
+        "variants": [{"sku": "TS-1", "price": 12900, "stock": 2}],
+    }
+    created = await client.post("/api/products", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    product = created.json()
+    assert product["facets"] == {"color": ["black", "Teal"]}
+    after = await colours(client)
+    assert after["black"] == before["black"] + 1 and after["Teal"] == 1
+    assert not {"BLACK", "Black", "teal"} & set(after)
+    # The shopper's filter list shows one "black", and choosing it finds the new shoe with the others.
+    page = await client.get("/?color=black")
+    assert page.text.count('value="black"') == 1 and 'value="BLACK"' not in page.text
+    assert "Trail Shoe" in names(page.text)
+
+    # "Teal" is this product's alone: the admin may change its case. "RED" is other products' "red".
+    path = f"/api/products/{product['id']}"
+    patched = await client.patch(path, json={"facets": {"color": ["teal", "RED"]}}, headers=admin)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["facets"] == {"color": ["teal", "red"]}
+    assert "RED" not in await colours(client) and "Teal" not in await colours(client)
+
+
+def _catalog(folder: Path, facets: str) -> Path:
+    """A catalog folder whose one product, "Kettle", has the ``facets`` cell (``color:BLACK``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "images").mkdir(exist_ok=True)
+    with (folder / "products.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerow(["Kettle", "kettle", "", "", facets, "", "", "K-1", "9.99", "standard", "3", "", "", ""])
+    return folder
+
+
+async def kettle_facets(client: Any) -> dict[str, list[str]]:
+    """The imported kettle's facets, as the API shows its product."""
+    [found] = (await client.get("/api/products", params={"q": "kettle"})).json()["items"]
+    return (await client.get(f"/api/products/{found['id']}")).json()["facets"]
+
+
+async def test_the_csv_import_and_its_preview_keep_the_catalogs_spelling(
+    client, alchemy: ShopAlchemyConfig, settings: Settings, skus: Any, tmp_path: Path
+) -> None:
+    media = settings.shop.media_dir
+    first = _catalog(tmp_path / "first", "color:BLACK|color:Black|brand:acme")
+    report = await import_catalog(alchemy, first, media)
+    assert report.products_created == 1, report.errors
+    assert "BLACK" not in await colours(client) and "Black" not in await colours(client)
+    assert await kettle_facets(client) == {"color": ["black"], "brand": ["acme"]}
+
+    # The same file in other cases changes nothing, and the dry run says so.
+    again = _catalog(tmp_path / "again", "color:black|brand:ACME")
+    async with alchemy.get_session() as session:
+        preview = await preview_import(session, parse_catalog(again / "products.csv"), media_dir=media)
+    assert preview.changed == [] and preview.unchanged == 1
+    report = await import_catalog(alchemy, again, media)
+    assert report.products_unchanged == 1 and report.products_updated == 0
+    assert await kettle_facets(client) == {"color": ["black"], "brand": ["acme"]}
