@@ -348,3 +348,68 @@ async def test_a_part_refunded_in_full_is_not_shipped_and_no_longer_holds_the_or
     order_row = (await client.get(url, headers=h["admin"])).json()
     assert order_row["status"] == "cancelled"
     assert await ledger_ok(alchemy)
+
+
+async def _shop_mails(alchemy: ShopAlchemyConfig, number: str, kind: str) -> dict[str, str]:
+    """``{recipient: text body}`` of the ``kind`` e-mails about order ``number``."""
+    async with alchemy.get_session() as session:
+        rows = await session.execute(
+            select(OutboundEmail.to_address, OutboundEmail.text_body).where(
+                OutboundEmail.kind == kind, OutboundEmail.text_body.contains(number)
+            )
+        )
+    return {to: body for to, body in rows}
+
+
+async def test_the_shops_hear_what_not_to_send_after_a_refund_or_a_cancel(
+    client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
+) -> None:
+    """Each shop that has not sent its part is told by e-mail what to leave out: the refunded units
+    (and what is still to send), or the whole part when the paid order is cancelled or refunded in full.
+    The default shop has no members, so its e-mails go to the admin."""
+    h = world["headers"]
+    customer = h["customer"]
+    for sku, quantity in (("A-KNIFE", 2), ("B-BOWL", 1), ("DC-1", 1)):
+        added = await client.post("/api/cart/items", json={"sku": sku, "quantity": quantity}, headers=customer)
+        assert added.status_code in (200, 201), added.text
+    body = {"shipping_address": ADDRESS, "shipping_method": "express", "payment": {"token": "tok_visa"}}
+    placed = await client.post("/api/checkout", json=body, headers={**customer, "Idempotency-Key": "tell-shops-1"})
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    number, url = order["number"], f"/api/orders/{order['id']}"
+    [knives] = [line for line in order["lines"] if line["sku"] == "A-KNIFE"]
+    one_knife = {"lines": [{"order_line_id": knives["id"], "quantity": 1}], "reason": "Damaged"}
+    refunded = await client.post(f"{url}/refunds", json=one_knife, headers={**h["admin"], "Idempotency-Key": "k1"})
+    assert refunded.status_code == 201, refunded.text
+    await _refund_shop_line(client, h["admin"], order, "B-BOWL")
+
+    told = await _shop_mails(alchemy, number, "shop_items_refunded")
+    assert set(told) == {"owner_a@example.com", "staff_a@example.com", "owner_b@example.com"}
+    shop_a = told["staff_a@example.com"]
+    assert "Please do not send them:\n\n1 × A-KNIFE product, SKU A-KNIFE\n" in shop_a, shop_a
+    assert "Still to send:\n\n1 × A-KNIFE product, SKU A-KNIFE\n" in shop_a
+    assert "Nothing is left to send in Shop B's part." in told["owner_b@example.com"]
+
+    # The customer cancels: the parts still to send are called off (not B's, closed by its refund).
+    cancelled = await client.post(f"{url}/cancel", headers=customer)
+    assert cancelled.status_code == 200, cancelled.text
+    called_off = await _shop_mails(alchemy, number, "shop_order_cancelled")
+    assert set(called_off) == {"owner_a@example.com", "staff_a@example.com", "admin@example.com"}
+    assert f"Order {number} was cancelled before Shop A sent its part." in called_off["owner_a@example.com"]
+    assert "2 × A-KNIFE product, SKU A-KNIFE" in called_off["owner_a@example.com"]
+    assert "DC-1" in called_off["admin@example.com"] and "A-KNIFE" not in called_off["admin@example.com"]
+
+    # An order refunded in full by an amount: every shop hears it, as the order's status says.
+    second = await _buy(client, customer, "tell-shops-2")
+    whole = {"amount": second["total"]["amount"], "reason": "Goodwill"}
+    refunded = await client.post(
+        f"/api/orders/{second['id']}/refunds", json=whole, headers={**h["admin"], "Idempotency-Key": "k2"}
+    )
+    assert refunded.status_code == 201 and refunded.json()["status"] == "succeeded", refunded.text
+    called_off = await _shop_mails(alchemy, second["number"], "shop_order_cancelled")
+    assert set(called_off) == {"owner_a@example.com", "staff_a@example.com", "owner_b@example.com", "admin@example.com"}
+    assert (
+        f"Order {second['number']} was refunded in full before Shop B sent its part."
+        in called_off["owner_b@example.com"]
+    )
+    assert await _shop_mails(alchemy, second["number"], "shop_items_refunded") == {}

@@ -182,58 +182,6 @@ async def queue_part_shipped_email(
     return queue_email(session, to=user.email, kind="order_part_shipped", context=context)
 
 
-async def queue_shop_order_emails(session: AsyncSession, order: Order) -> list[OutboundEmail]:
-    """Queue a ``shop_new_order`` e-mail to every active member of each shop that sold lines of
-    ``order``, with that shop's lines only, their share of the order's discount, its part's shipping and
-    where to send it (issue 16).
-
-    The default shop is run by the shop's administrators: while it has no active member of its own, its
-    e-mail goes to every active admin, so the owner of a single-seller shop hears of each order.
-    """
-    from webshop.db.models import Fulfilment, Shop, ShopMember, UserRole
-
-    lines = list(await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)))
-    parts = {
-        part.shop_id: part for part in await session.scalars(select(Fulfilment).where(Fulfilment.order_id == order.id))
-    }
-    members: list[tuple[int | None, User]] = [
-        (shop_id, user)
-        for shop_id, user in await session.execute(
-            select(ShopMember.shop_id, User)
-            .join(User, User.id == ShopMember.user_id)
-            .where(
-                ShopMember.shop_id.in_([shop_id for shop_id in parts if shop_id is not None]),
-                User.is_active.is_(True),
-            )
-            .order_by(ShopMember.shop_id, User.id)
-        )
-    ]
-    default = await session.scalar(select(Shop.id).where(Shop.is_default.is_(True)))
-    if default in parts and all(shop_id != default for shop_id, _user in members):
-        admins = await session.scalars(
-            select(User).where(User.role == UserRole.ADMIN.value, User.is_active.is_(True)).order_by(User.id)
-        )
-        members += [(default, admin) for admin in admins]
-    settings = settings_of(session)
-    queued = []
-    for shop_id, member in members:
-        part = parts[shop_id]
-        theirs = [line for line in lines if line.shop_id == shop_id]
-        context = {
-            "user": member,
-            "order": order,
-            "part": part,
-            "lines": theirs,
-            "subtotal": sum(line.line_total for line in theirs),
-            # The order's promotions split over its lines (``OrderLine.discount``): this shop's share.
-            "discount": sum(line.discount for line in theirs),
-            "address_lines": order.shipping_address_lines(),
-            "order_url": f"{settings.shop.base_url}/admin/orders/{order.id}",
-        }
-        queued.append(queue_email(session, to=member.email, kind="shop_new_order", context=context))
-    return queued
-
-
 def register_waker(loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> int:
     """Have ``wake`` set (on ``loop``) whenever a transaction that queued mail or a webhook commits;
     returns a handle."""

@@ -60,6 +60,7 @@ from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.invoices.numbering import issue_credit_note
 from webshop.mail.outbox import queue_email, settings_of
+from webshop.mail.shop_emails import queue_shop_cancel_emails, queue_shop_refund_emails
 from webshop.money import format_money
 from webshop.orders.fulfilment import close_refunded_parts
 from webshop.orders.refund_rules import (
@@ -464,7 +465,20 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         await queue_refund_email(session, order, refund, credit_note=note.number)
         if not became_refunded:  # a shop's part refunded in full has nothing left to ship
             await self._close_refunded_parts(order, actor)
+        await self._tell_shops(order, before, became_refunded, [(line, rl.quantity) for line, rl in refunded_lines])
         await session.commit()
+
+    async def _tell_shops(
+        self, order: Order, before: OrderStatus, became_refunded: bool, refunded: list[tuple[OrderLine, int]]
+    ) -> None:
+        """The shops that have not sent their part hear what not to send (``webshop.mail.shop_emails``):
+        all of it when the refund completed a paid order's refunds, else the units this refund covered."""
+        if became_refunded:
+            if before == OrderStatus.PAID:
+                await queue_shop_cancel_emails(self.session, order)
+        elif refunded:
+            done = await units_refunded(self.session, order.id, succeeded_only=True)
+            await queue_shop_refund_emails(self.session, order, refunded, done)
 
     async def _close_refunded_parts(self, order: Order, actor: User | None) -> None:
         """``close_refunded_parts`` in a savepoint: the refund the provider made is recorded even if

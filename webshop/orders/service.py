@@ -44,6 +44,7 @@ from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition, NotFound, PermissionDenied
 from webshop.invoices.numbering import issue_credit_note
 from webshop.mail.outbox import queue_order_email
+from webshop.mail.shop_emails import queue_shop_cancel_emails
 from webshop.money import format_money
 from webshop.orders.open_payments import close_for_manual_payment, close_unpaid_payment, record_payment_status
 from webshop.orders.refunding import Refunding, refund_idempotency_key
@@ -455,6 +456,8 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         if target in RESTOCKING:
             # The customer hears what happened and what happens to their money (the order as it is now).
             await queue_order_email(session, changed, "order_cancelled")
+            if current == S.PAID:  # the shops were told to send their parts: now not to
+                await queue_shop_cancel_emails(session, changed)
         return changed
 
     async def cancel_by_shopper(self, number: str, user_id: int, *, provider: PaymentProvider | None = None) -> Order:

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.db.models import Fulfilment, FulfilmentStatus, Order, StockReason
 from webshop.invoices.numbering import issue_invoice
-from webshop.mail.outbox import queue_order_email, queue_shop_order_emails
+from webshop.mail.outbox import queue_order_email
+from webshop.mail.shop_emails import queue_shop_order_emails
 from webshop.orders.refunding import units_refunded
 from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_stock_lows_of_sale

@@ -1,0 +1,150 @@
+"""E-mails to the people who send a shop's part of an order (issue 16): what to send, and what not to.
+
+* ``shop_new_order``: the order is paid; the shop's lines, their share of the discount, its part's
+  shipping and the address (``announce_payment``).
+* ``shop_order_cancelled``: the order was cancelled, or refunded in full, before the shop sent its part:
+  send nothing (``OrderService.transition``, ``RefundService``).
+* ``shop_items_refunded``: some of the shop's unsent items were refunded: leave those out, and what is
+  still to send (``RefundService``).
+
+Each goes to the shop's active members; the default shop, while it has no active member of its own,
+is run by the shop's administrators, so every active admin gets its e-mails (``shop_staff``). All are
+queued in the caller's transaction (``webshop.mail.outbox``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from webshop.db.models import (
+    Fulfilment,
+    FulfilmentStatus,
+    Order,
+    OrderLine,
+    OutboundEmail,
+    Shop,
+    ShopMember,
+    User,
+    UserRole,
+)
+from webshop.mail.outbox import queue_email, settings_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def shop_staff(session: AsyncSession, shop_ids: Collection[int]) -> list[tuple[int, User]]:
+    """Who hears of the orders of the shops ``shop_ids``: ``[(shop id, user)]``, each shop's active
+    members in the order they joined; for the default shop without an active member, every active admin."""
+    members: list[tuple[int, User]] = [
+        (shop_id, user)
+        for shop_id, user in await session.execute(
+            select(ShopMember.shop_id, User)
+            .join(User, User.id == ShopMember.user_id)
+            .where(ShopMember.shop_id.in_(list(shop_ids)), User.is_active.is_(True))
+            .order_by(ShopMember.shop_id, User.id)
+        )
+    ]
+    default = await session.scalar(select(Shop.id).where(Shop.is_default.is_(True)))
+    if default is not None and default in shop_ids and all(shop_id != default for shop_id, _user in members):
+        admins = await session.scalars(
+            select(User).where(User.role == UserRole.ADMIN.value, User.is_active.is_(True)).order_by(User.id)
+        )
+        members += [(default, admin) for admin in admins]
+    return members
+
+
+async def _parts_and_lines(session: AsyncSession, order: Order) -> tuple[dict[int, Fulfilment], list[OrderLine]]:
+    """The order's parts of shops that still exist, by shop id, and its lines in order."""
+    # Read afresh: a part may have been closed by a conditional UPDATE in this transaction.
+    fresh = select(Fulfilment).where(Fulfilment.order_id == order.id).execution_options(populate_existing=True)
+    parts = {part.shop_id: part for part in await session.scalars(fresh) if part.shop_id is not None}
+    lines = list(await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)))
+    return parts, lines
+
+
+def _queue_to_staff(
+    session: AsyncSession, staff: Sequence[tuple[int, User]], kind: str, context_of: dict[int, dict[str, Any]]
+) -> list[OutboundEmail]:
+    """Queue ``kind`` to each of ``staff`` with their shop's context (shops without one are skipped)."""
+    queued = []
+    for shop_id, member in staff:
+        if shop_id in context_of:
+            context = {**context_of[shop_id], "user": member}
+            queued.append(queue_email(session, to=member.email, kind=kind, context=context))
+    return queued
+
+
+async def queue_shop_order_emails(session: AsyncSession, order: Order) -> list[OutboundEmail]:
+    """Queue ``shop_new_order`` to the staff of each shop that sold lines of the paid ``order``: that
+    shop's lines only, their share of the order's discount, its part's shipping and where to send it."""
+    parts, lines = await _parts_and_lines(session, order)
+    settings = settings_of(session)
+    contexts = {}
+    for shop_id, part in parts.items():
+        theirs = [line for line in lines if line.shop_id == shop_id]
+        contexts[shop_id] = {
+            "order": order,
+            "part": part,
+            "lines": theirs,
+            "subtotal": sum(line.line_total for line in theirs),
+            # The order's promotions split over its lines (``OrderLine.discount``): this shop's share.
+            "discount": sum(line.discount for line in theirs),
+            "address_lines": order.shipping_address_lines(),
+            "order_url": f"{settings.shop.base_url}/admin/orders/{order.id}",
+        }
+    return _queue_to_staff(session, await shop_staff(session, parts), "shop_new_order", contexts)
+
+
+async def queue_shop_cancel_emails(session: AsyncSession, order: Order) -> list[OutboundEmail]:
+    """Queue ``shop_order_cancelled`` to the staff of each shop whose part of ``order`` (cancelled, or
+    refunded in full: ``order.status`` says which) was still to be sent, so nobody sends it.
+
+    Call it only for an order the shops had been told of (it was paid): parts already shipped or
+    closed are not written to."""
+    parts, lines = await _parts_and_lines(session, order)
+    pending = {shop_id: part for shop_id, part in parts.items() if part.status == FulfilmentStatus.PENDING.value}
+    settings = settings_of(session)
+    contexts = {
+        shop_id: {
+            "order": order,
+            "part": part,
+            "lines": [line for line in lines if line.shop_id == shop_id],
+            "order_url": f"{settings.shop.base_url}/admin/orders/{order.id}",
+        }
+        for shop_id, part in pending.items()
+    }
+    return _queue_to_staff(session, await shop_staff(session, pending), "shop_order_cancelled", contexts)
+
+
+async def queue_shop_refund_emails(
+    session: AsyncSession, order: Order, refunded: Sequence[tuple[OrderLine, int]], units_refunded: dict[int, int]
+) -> list[OutboundEmail]:
+    """Queue ``shop_items_refunded`` to the staff of each shop that had not sent its part of ``order``
+    and has lines in a refund that just succeeded: ``refunded`` is ``[(line, units)]`` of that refund,
+    ``units_refunded`` every line's units refunded so far (``{line id: units}``, succeeded refunds).
+    The e-mail names the units to leave out and what is still to send (nothing, when the refund closed
+    the part: ``webshop.orders.fulfilment.close_refunded_parts``)."""
+    parts, lines = await _parts_and_lines(session, order)
+    settings = settings_of(session)
+    contexts = {}
+    for shop_id, part in parts.items():
+        left_out = [(line, units) for line, units in refunded if line.shop_id == shop_id and units > 0]
+        if part.status == FulfilmentStatus.SHIPPED.value or not left_out:
+            continue
+        to_send = [
+            (line, line.quantity - units_refunded.get(line.id, 0))
+            for line in lines
+            if line.shop_id == shop_id and line.quantity > units_refunded.get(line.id, 0)
+        ]
+        contexts[shop_id] = {
+            "order": order,
+            "part": part,
+            "left_out": left_out,
+            "to_send": to_send,
+            "order_url": f"{settings.shop.base_url}/admin/orders/{order.id}",
+        }
+    return _queue_to_staff(session, await shop_staff(session, contexts), "shop_items_refunded", contexts)
