@@ -14,6 +14,8 @@ Revises: c4a7e2f19d35
 Create Date: 2026-12-10 08:00:00.000000
 """
 
+import unicodedata
+
 from alembic import op
 from sqlalchemy import text
 
@@ -29,7 +31,9 @@ def upgrade() -> None:
     rows = bind.execute(text("SELECT facet, value, COUNT(*) FROM product_facets GROUP BY facet, value")).all()
     spellings: dict[tuple[str, str], list[tuple[int, str]]] = {}
     for facet, value, uses in rows:
-        spellings.setdefault((facet, value.casefold()), []).append((-uses, value))
+        # webshop.catalog.facet_spelling.facet_value_key, as it is at this revision.
+        key = unicodedata.normalize("NFC", value).casefold()
+        spellings.setdefault((facet, key), []).append((-uses, value))
     merged = False
     for (facet, _key), found in spellings.items():
         if len(found) < 2:
@@ -47,7 +51,13 @@ def upgrade() -> None:
                 ),
                 names,
             )
-            bind.execute(text("UPDATE product_facets SET value = :keep WHERE facet = :facet AND value = :other"), names)
+            bind.execute(
+                text(
+                    "UPDATE product_facets SET value = :keep, updated_at = CURRENT_TIMESTAMP"
+                    " WHERE facet = :facet AND value = :other"
+                ),
+                names,
+            )
             merged = True
     if merged:
         bind.execute(text("UPDATE catalog_state SET version = version + 1"))

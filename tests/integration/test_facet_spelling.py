@@ -95,11 +95,20 @@ async def test_the_csv_import_and_its_preview_keep_the_catalogs_spelling(
     assert "BLACK" not in await colours(client) and "Black" not in await colours(client)
     assert await kettle_facets(client) == {"color": ["black"], "brand": ["acme"]}
 
-    # The same file in other cases changes nothing, and the dry run says so.
-    again = _catalog(tmp_path / "again", "color:black|brand:ACME")
+    # Other cases of values other products have change nothing, and the dry run says so.
+    again = _catalog(tmp_path / "again", "color:Black|brand:acme")
     async with alchemy.get_session() as session:
         preview = await preview_import(session, parse_catalog(again / "products.csv"), media_dir=media)
     assert preview.changed == [] and preview.unchanged == 1
     report = await import_catalog(alchemy, again, media)
     assert report.products_unchanged == 1 and report.products_updated == 0
     assert await kettle_facets(client) == {"color": ["black"], "brand": ["acme"]}
+
+    # "acme" is the kettle's alone: the file may change its case (as an admin may on the product's page).
+    renamed = _catalog(tmp_path / "renamed", "color:BLACK|brand:ACME")
+    async with alchemy.get_session() as session:
+        preview = await preview_import(session, parse_catalog(renamed / "products.csv"), media_dir=media)
+    [planned] = preview.changed
+    assert "ACME" in " ".join(planned.changes) and "BLACK" not in " ".join(planned.changes), planned.changes
+    assert (await import_catalog(alchemy, renamed, media)).products_updated == 1
+    assert await kettle_facets(client) == {"color": ["black"], "brand": ["ACME"]}

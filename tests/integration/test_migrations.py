@@ -405,8 +405,13 @@ def test_facet_spelling_migration_gives_each_value_one_spelling(empty_db_url: st
             )
         )
     _write(empty_db_url, statements)
+    version = with_connection(empty_db_url, lambda c: c.execute(text("SELECT version FROM catalog_state")).scalar())
 
     webshop_db(empty_db_url, tmp_path, "upgrade", "head")
+    # Cached facet counts are read again: the catalog version went up.
+    assert with_connection(empty_db_url, lambda c: c.execute(text("SELECT version FROM catalog_state")).scalar()) == (
+        version + 1
+    )
     rows = with_connection(
         empty_db_url,
         lambda c: sorted(tuple(r) for r in c.execute(text("SELECT product_id, facet, value FROM product_facets"))),

@@ -17,10 +17,14 @@ from sqlalchemy import select
 
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import ledger_ok, make_user, stock
+from tests.integration.test_refunds import Unreachable
 from tests.order_checks import assert_orders_whole
 from tests.shopper import add_to_cart, choose_address_and_shipping, place, register, review, sign_in, text_of
+from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import Order, OutboundEmail, Promotion, User, UserRole, Variant
+from webshop.orders.refunds import RefundService
+from webshop.payments.registry import build_provider
 from webshop.shops.schemas import MemberWrite, ShopWrite
 from webshop.shops.service import ShopService
 
@@ -351,14 +355,16 @@ async def test_a_part_refunded_in_full_is_not_shipped_and_no_longer_holds_the_or
 
 
 async def _shop_mails(alchemy: ShopAlchemyConfig, number: str, kind: str) -> dict[str, str]:
-    """``{recipient: text body}`` of the ``kind`` e-mails about order ``number``."""
+    """``{recipient: text body}`` of the ``kind`` e-mails about order ``number`` (at most one each)."""
     async with alchemy.get_session() as session:
         rows = await session.execute(
             select(OutboundEmail.to_address, OutboundEmail.text_body).where(
                 OutboundEmail.kind == kind, OutboundEmail.text_body.contains(number)
             )
         )
-    return {to: body for to, body in rows}
+    mails = [(to, body) for to, body in rows]
+    assert len({to for to, _body in mails}) == len(mails), f"someone got two {kind} e-mails: {mails}"
+    return dict(mails)
 
 
 async def test_the_shops_hear_what_not_to_send_after_a_refund_or_a_cancel(
@@ -396,7 +402,7 @@ async def test_the_shops_hear_what_not_to_send_after_a_refund_or_a_cancel(
     called_off = await _shop_mails(alchemy, number, "shop_order_cancelled")
     assert set(called_off) == {"owner_a@example.com", "staff_a@example.com", "admin@example.com"}
     assert f"Order {number} was cancelled before Shop A sent its part." in called_off["owner_a@example.com"]
-    assert "2 × A-KNIFE product, SKU A-KNIFE" in called_off["owner_a@example.com"]
+    assert "do not send these items:\n\n1 × A-KNIFE product, SKU A-KNIFE\n\nSee" in called_off["owner_a@example.com"]
     assert "DC-1" in called_off["admin@example.com"] and "A-KNIFE" not in called_off["admin@example.com"]
 
     # An order refunded in full by an amount: every shop hears it, as the order's status says.
@@ -413,3 +419,27 @@ async def test_the_shops_hear_what_not_to_send_after_a_refund_or_a_cancel(
         in called_off["owner_b@example.com"]
     )
     assert await _shop_mails(alchemy, second["number"], "shop_items_refunded") == {}
+
+
+async def test_a_refund_answered_after_the_order_was_cancelled_tells_the_shops_nothing_more(
+    client: Any, alchemy: ShopAlchemyConfig, settings: Settings, world: dict[str, Any]
+) -> None:
+    """A line refund the provider answers late (it stays pending) while the customer cancels the order:
+    the shops were told not to send the order, and the late answer does not tell them to send the rest."""
+    h = world["headers"]
+    order = await _buy(client, h["customer"], "late-refund")
+    [bowl] = [line for line in order["lines"] if line["sku"] == "B-BOWL"]
+    async with write_session(alchemy) as session:
+        refund = await RefundService(session=session, provider=Unreachable()).refund(  # type: ignore[arg-type]
+            order["id"], lines=[(bowl["id"], 1)], actor=None, idempotency_key="late-1"
+        )
+    assert refund.status == "pending"
+    cancelled = await client.post(f"/api/orders/{order['id']}/cancel", headers=h["customer"])
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+    told = await _shop_mails(alchemy, order["number"], "shop_order_cancelled")
+    assert set(told) == {"owner_a@example.com", "staff_a@example.com", "owner_b@example.com", "admin@example.com"}
+    assert "1 × B-BOWL product" in told["owner_b@example.com"]
+    async with write_session(alchemy) as session:
+        late = await RefundService(session=session, provider=build_provider(settings, alchemy)).retry(refund.id)
+    assert late.status == "succeeded"
+    assert await _shop_mails(alchemy, order["number"], "shop_items_refunded") == {}

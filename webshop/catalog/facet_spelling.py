@@ -2,26 +2,34 @@
 
 The filters count and match facet values exactly (``webshop.catalog.browse``), so two spellings of one
 value would be two entries in the shopper's filter list, each with half the products. Every write of a
-product's facets (the admin form, the API, the CSV import) therefore stores a value the way the catalog
-already spells it: the first spelling stored wins, and later ones that differ only in case (Unicode
-case folding, ``str.casefold``) take it. Migration ``e7b2c9d4f1a3`` gave existing catalogs one spelling
-each in the same way.
+product's facets (the admin form, the API, the CSV import) therefore stores a value the way the other
+products spell it; only a value that no other product has keeps the spelling it was given, so an admin
+can still change its case. Two spellings are one value when their Unicode case folds (``str.casefold``)
+of the NFC form match (``facet_value_key``). Where the catalog holds two spellings of one value already,
+the one most products use wins, then the first in code-point order; migration ``e7b2c9d4f1a3`` merged
+the spellings stored before this rule the same way.
+
+Two writers saving two spellings of a new value at the same moment on PostgreSQL can still store both;
+the next save of either product gives it the other's spelling.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import unicodedata
+from collections import Counter
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webshop.db.models import ProductFacet
+from webshop.db.models import Product, ProductFacet
 
 
 def facet_value_key(value: str) -> str:
-    """What two spellings of one facet value share: ``"Blue"`` and ``"BLUE"`` → ``"blue"`` (Unicode case
-    folding, so ``"STRASSE"`` and ``"straße"`` are one value too)."""
-    return value.casefold()
+    """What two spellings of one facet value share: ``"Blue"`` and ``"BLUE"`` → ``"blue"`` (the Unicode
+    case fold of the NFC form, so ``"STRASSE"`` and ``"straße"``, or a composed and a decomposed "é",
+    are one value too)."""
+    return unicodedata.normalize("NFC", value).casefold()
 
 
 class FacetSpellings:
@@ -41,10 +49,6 @@ class FacetSpellings:
         """``value`` as facet ``facet`` spells it (``("color", "BLUE")`` → ``"blue"`` when stored so)."""
         return self._spelling.setdefault((facet, facet_value_key(value)), value)
 
-    def pairs(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-        """``(facet, value)`` pairs respelt, in order, without the repeats respelling makes."""
-        return list(dict.fromkeys((facet, self.spell(facet, value)) for facet, value in pairs))
-
     def mapping(self, facets: dict[str, list[str]]) -> dict[str, list[str]]:
         """``{facet: [values]}`` respelt, values in order, without the repeats respelling makes."""
         return {
@@ -52,30 +56,44 @@ class FacetSpellings:
         }
 
 
-async def stored_spellings(
-    session: AsyncSession, facets: Iterable[str], *, except_product_id: int | None = None
-) -> FacetSpellings:
-    """The spellings the catalog stores for the values of ``facets`` (facet names, ``["color"]``).
+_CHUNK = 500
+"""Product slugs per ``IN (...)`` list (both engines' bind-parameter limits are far above it)."""
 
-    Where a value is stored in more than one spelling (written before the rule, or by two writers at
-    once on PostgreSQL), the one most products use is preferred, then the first in code-point order, so
-    both engines answer alike. ``except_product_id``: leave that product's own facets out, so that an
-    admin who changes the case of a value only that product has is not held to the old spelling.
-    One query, on ``ix_product_facets_facet_value``.
+
+async def stored_spellings(
+    session: AsyncSession,
+    facets: Iterable[str],
+    *,
+    except_product_id: int | None = None,
+    except_slugs: Collection[str] = (),
+) -> FacetSpellings:
+    """The spellings the other products of the catalog use for the values of ``facets`` (facet names,
+    ``["color"]``).
+
+    ``except_product_id``, ``except_slugs``: the products being written (one the admin saves, the
+    products a CSV file updates), whose own spellings do not hold them: a value only they have may
+    change its case. One grouped query (answered from ``ix_product_facets_facet_value``), and for
+    ``except_slugs`` one more per 500 slugs counting theirs, which are taken off.
     """
     names = sorted(set(facets))
     if not names:
         return FacetSpellings()
-    uses = func.count(ProductFacet.id)
-    statement = (
-        select(ProductFacet.facet, ProductFacet.value, uses)
+    grouped = (
+        select(ProductFacet.facet, ProductFacet.value, func.count())
         .where(ProductFacet.facet.in_(names))
         .group_by(ProductFacet.facet, ProductFacet.value)
     )
     if except_product_id is not None:
-        statement = statement.where(ProductFacet.product_id != except_product_id)
-    found: list[tuple[str, str, int]] = [
-        (facet, value, count) for facet, value, count in await session.execute(statement)
-    ]
-    found.sort(key=lambda row: (row[0], -row[2], row[1]))
-    return FacetSpellings((facet, value) for facet, value, _uses in found)
+        grouped = grouped.where(ProductFacet.product_id != except_product_id)
+    uses: Counter[tuple[str, str]] = Counter()
+    for facet, value, count in await session.execute(grouped):
+        uses[(facet, value)] += count
+    slugs = sorted(set(except_slugs))
+    for start in range(0, len(slugs), _CHUNK):
+        theirs = grouped.join(Product, Product.id == ProductFacet.product_id).where(
+            Product.slug.in_(slugs[start : start + _CHUNK])
+        )
+        for facet, value, count in await session.execute(theirs):
+            uses[(facet, value)] -= count
+    ranked = sorted(((facet, -count, value) for (facet, value), count in uses.items() if count > 0))
+    return FacetSpellings((facet, value) for facet, _count, value in ranked)

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from webshop.catalog import limits
-from webshop.catalog.facet_spelling import FacetSpellings
 from webshop.catalog.variant_rules import (
     GroupProblem,
     ValueProblem,
@@ -110,7 +109,6 @@ def _clean_product(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any
         values["is_active"] = bool(raw["is_active"])
     if "facets" in raw:
         facets: dict[str, list[str]] = {}
-        spellings = FacetSpellings()
         for name, items in (raw["facets"] or {}).items():
             facet = _clean_text(name).lower()
             cleaned = list(dict.fromkeys(_clean_text(v) for v in items or [] if _clean_text(v)))
@@ -122,9 +120,8 @@ def _clean_product(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any
                 errors["facets"] = "The category is chosen above, not as a facet."
             elif any(len(v) > limits.FACET_VALUE or "\x00" in v for v in cleaned):
                 errors["facets"] = f"Values of {facet} can be at most {limits.FACET_VALUE} characters."
-            # One spelling a value: "Blue, blue" is one colour (webshop.catalog.facet_spelling).
-            respelt = [spellings.spell(facet, v) for v in cleaned]
-            facets[facet] = list(dict.fromkeys(facets.get(facet, []) + respelt))
+            facets.setdefault(facet, [])
+            facets[facet] += [v for v in cleaned if v not in facets[facet]]
         values["facets"] = facets
     if "option_groups" in raw:
         groups = [_clean_text(g) for g in raw["option_groups"] or []]

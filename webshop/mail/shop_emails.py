@@ -21,7 +21,6 @@ from sqlalchemy import select
 
 from webshop.db.models import (
     Fulfilment,
-    FulfilmentStatus,
     Order,
     OrderLine,
     OutboundEmail,
@@ -31,6 +30,7 @@ from webshop.db.models import (
     UserRole,
 )
 from webshop.mail.outbox import queue_email, settings_of
+from webshop.orders.refunding import units_refunded
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,7 +58,8 @@ async def shop_staff(session: AsyncSession, shop_ids: Collection[int]) -> list[t
 
 
 async def _parts_and_lines(session: AsyncSession, order: Order) -> tuple[dict[int, Fulfilment], list[OrderLine]]:
-    """The order's parts of shops that still exist, by shop id, and its lines in order."""
+    """The order's parts by shop id (not those of shops deleted since: ``shop_id`` NULL, no staff to
+    tell), and its lines in order."""
     # Read afresh: a part may have been closed by a conditional UPDATE in this transaction.
     fresh = select(Fulfilment).where(Fulfilment.order_id == order.id).execution_options(populate_existing=True)
     parts = {part.shop_id: part for part in await session.scalars(fresh) if part.shop_id is not None}
@@ -78,73 +79,77 @@ def _queue_to_staff(
     return queued
 
 
+def _part_context(session: AsyncSession, order: Order, part: Fulfilment) -> dict[str, Any]:
+    """What every shop e-mail about ``part`` shows: the order, the part, and the link to the order's
+    admin page (where the shop's staff see their lines and ship them)."""
+    base_url = settings_of(session).shop.base_url
+    return {"order": order, "part": part, "order_url": f"{base_url}/admin/orders/{order.id}"}
+
+
 async def queue_shop_order_emails(session: AsyncSession, order: Order) -> list[OutboundEmail]:
     """Queue ``shop_new_order`` to the staff of each shop that sold lines of the paid ``order``: that
     shop's lines only, their share of the order's discount, its part's shipping and where to send it."""
     parts, lines = await _parts_and_lines(session, order)
-    settings = settings_of(session)
     contexts = {}
     for shop_id, part in parts.items():
-        theirs = [line for line in lines if line.shop_id == shop_id]
+        theirs = [line for line in lines if part.holds(line)]
         contexts[shop_id] = {
-            "order": order,
-            "part": part,
+            **_part_context(session, order, part),
             "lines": theirs,
             "subtotal": sum(line.line_total for line in theirs),
             # The order's promotions split over its lines (``OrderLine.discount``): this shop's share.
             "discount": sum(line.discount for line in theirs),
             "address_lines": order.shipping_address_lines(),
-            "order_url": f"{settings.shop.base_url}/admin/orders/{order.id}",
         }
     return _queue_to_staff(session, await shop_staff(session, parts), "shop_new_order", contexts)
 
 
 async def queue_shop_cancel_emails(session: AsyncSession, order: Order) -> list[OutboundEmail]:
     """Queue ``shop_order_cancelled`` to the staff of each shop whose part of ``order`` (cancelled, or
-    refunded in full: ``order.status`` says which) was still to be sent, so nobody sends it.
+    refunded in full: ``order.status`` says which) was still to be sent, so nobody sends it; it lists
+    ``[(line, units)]`` the units no refund had given back before (those were announced by
+    ``shop_items_refunded`` as each refund succeeded).
 
     Call it only for an order the shops had been told of (it was paid): parts already shipped or
     closed are not written to."""
     parts, lines = await _parts_and_lines(session, order)
-    pending = {shop_id: part for shop_id, part in parts.items() if part.status == FulfilmentStatus.PENDING.value}
-    settings = settings_of(session)
+    refunded = await units_refunded(session, order.id, succeeded_only=True)
     contexts = {
         shop_id: {
-            "order": order,
-            "part": part,
-            "lines": [line for line in lines if line.shop_id == shop_id],
-            "order_url": f"{settings.shop.base_url}/admin/orders/{order.id}",
+            **_part_context(session, order, part),
+            "lines": _units_left(part, lines, refunded),
         }
-        for shop_id, part in pending.items()
+        for shop_id, part in parts.items()
+        if not (part.shipped or part.closed)
     }
-    return _queue_to_staff(session, await shop_staff(session, pending), "shop_order_cancelled", contexts)
+    return _queue_to_staff(session, await shop_staff(session, contexts), "shop_order_cancelled", contexts)
 
 
 async def queue_shop_refund_emails(
-    session: AsyncSession, order: Order, refunded: Sequence[tuple[OrderLine, int]], units_refunded: dict[int, int]
+    session: AsyncSession, order: Order, refunded: Sequence[tuple[OrderLine, int]]
 ) -> list[OutboundEmail]:
     """Queue ``shop_items_refunded`` to the staff of each shop that had not sent its part of ``order``
-    and has lines in a refund that just succeeded: ``refunded`` is ``[(line, units)]`` of that refund,
-    ``units_refunded`` every line's units refunded so far (``{line id: units}``, succeeded refunds).
-    The e-mail names the units to leave out and what is still to send (nothing, when the refund closed
-    the part: ``webshop.orders.fulfilment.close_refunded_parts``)."""
+    and has lines in a refund that just succeeded (``refunded``: ``[(line, units)]`` of that refund).
+    The e-mail names the units to leave out and what is still to send: the units no refund that has
+    not failed covers (nothing, when the refund closed the part:
+    ``webshop.orders.fulfilment.close_refunded_parts``)."""
     parts, lines = await _parts_and_lines(session, order)
-    settings = settings_of(session)
+    done = await units_refunded(session, order.id)
     contexts = {}
     for shop_id, part in parts.items():
-        left_out = [(line, units) for line, units in refunded if line.shop_id == shop_id and units > 0]
-        if part.status == FulfilmentStatus.SHIPPED.value or not left_out:
+        left_out = [(line, units) for line, units in refunded if part.holds(line) and units > 0]
+        if part.shipped or not left_out:
             continue
-        to_send = [
-            (line, line.quantity - units_refunded.get(line.id, 0))
-            for line in lines
-            if line.shop_id == shop_id and line.quantity > units_refunded.get(line.id, 0)
-        ]
         contexts[shop_id] = {
-            "order": order,
-            "part": part,
+            **_part_context(session, order, part),
             "left_out": left_out,
-            "to_send": to_send,
-            "order_url": f"{settings.shop.base_url}/admin/orders/{order.id}",
+            "to_send": _units_left(part, lines, done),
         }
     return _queue_to_staff(session, await shop_staff(session, contexts), "shop_items_refunded", contexts)
+
+
+def _units_left(part: Fulfilment, lines: Sequence[OrderLine], refunded: dict[int, int]) -> list[tuple[OrderLine, int]]:
+    """``[(line, units)]`` of ``part``'s lines with the units no refund covers (``refunded``: units by
+    line id), lines with none left out."""
+    left = [(line, line.quantity - refunded.get(line.id, 0)) for line in lines if part.holds(line)]
+    return [(line, units) for line, units in left if units > 0]

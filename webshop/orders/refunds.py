@@ -471,14 +471,20 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
     async def _tell_shops(
         self, order: Order, before: OrderStatus, became_refunded: bool, refunded: list[tuple[OrderLine, int]]
     ) -> None:
-        """The shops that have not sent their part hear what not to send (``webshop.mail.shop_emails``):
-        all of it when the refund completed a paid order's refunds, else the units this refund covered."""
-        if became_refunded:
-            if before == OrderStatus.PAID:
-                await queue_shop_cancel_emails(self.session, order)
-        elif refunded:
-            done = await units_refunded(self.session, order.id, succeeded_only=True)
-            await queue_shop_refund_emails(self.session, order, refunded, done)
+        """The shops that have not sent their part of a paid order hear what not to send
+        (``webshop.mail.shop_emails``): all of it when this refund completed the order's refunds, else the
+        units it covered. Nothing for an order cancelled while the refund was pending (its shops heard
+        then). In a savepoint, as ``_close_refunded_parts``: the refund is recorded even if this fails."""
+        if before != OrderStatus.PAID:
+            return
+        try:
+            async with self.session.begin_nested():
+                if became_refunded:
+                    await queue_shop_cancel_emails(self.session, order)
+                elif refunded:
+                    await queue_shop_refund_emails(self.session, order, refunded)
+        except Exception:
+            logger.exception("order %s: could not write to its shops about a refund; it is recorded", order.number)
 
     async def _close_refunded_parts(self, order: Order, actor: User | None) -> None:
         """``close_refunded_parts`` in a savepoint: the refund the provider made is recorded even if

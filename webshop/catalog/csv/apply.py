@@ -482,9 +482,11 @@ def without_variants(row: ProductRow, variants: dict[str, Variant]) -> RowError 
 async def respell_facets(session: AsyncSession, rows: Sequence[ProductRow]) -> None:
     """Give the facet values of ``rows`` the catalog's spelling, in place: ``color:Blue`` in the file
     is stored as ``blue`` where the catalog has ``blue``, and a value the file spells two ways takes
-    its first (``webshop.catalog.facet_spelling``). The preview calls it too, so it describes what the
-    import writes. ``category`` pairs are left as written (they name the category tree)."""
-    spellings = await stored_spellings(session, {facet for row in rows for facet, _value in _product_facets(row)})
+    its first (``webshop.catalog.facet_spelling``). The products the file updates do not count, so a
+    file can change the case of a value only they have. The preview calls it too, so it describes what
+    the import writes. ``category`` pairs are left as written (they name the category tree)."""
+    names = {facet for row in rows for facet, _value in _product_facets(row)}
+    spellings = await stored_spellings(session, names, except_slugs=[row.slug for row in rows])
     for row in rows:
         respelt = [(f, v if f == CATEGORY_FACET else spellings.spell(f, v)) for f, v in row.facets]
         row.facets = list(dict.fromkeys(respelt))
