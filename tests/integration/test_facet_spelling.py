@@ -17,11 +17,13 @@ from tests.api_user import token_pair
 from tests.factories import make_user
 from tests.integration.test_catalog_pages import names
 from webshop.catalog.csv.apply import import_catalog
-from webshop.catalog.csv.parse import COLUMNS, parse_catalog
+from webshop.catalog.csv.parse import COLUMNS, SHOP_COLUMN, parse_catalog
 from webshop.catalog.csv.plan import preview_import
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Category, UserRole
+from webshop.db.models import Category, User, UserRole
+from webshop.shops.schemas import ShopWrite
+from webshop.shops.service import ShopService
 
 
 @pytest.fixture
@@ -112,3 +114,30 @@ async def test_the_csv_import_and_its_preview_keep_the_catalogs_spelling(
     assert "ACME" in " ".join(planned.changes) and "BLACK" not in " ".join(planned.changes), planned.changes
     assert (await import_catalog(alchemy, renamed, media)).products_updated == 1
     assert await kettle_facets(client) == {"color": ["black"], "brand": ["ACME"]}
+
+
+async def test_a_row_refused_for_naming_another_shop_does_not_hold_the_spelling(
+    client, alchemy: ShopAlchemyConfig, settings: Settings, skus: Any, tmp_path: Path
+) -> None:
+    """Only the products a file really updates may change a value's case: a row that would move the
+    kettle to another shop is refused, so the kettle's "Solo" still spells the file's new mug's "SOLO"."""
+    media = settings.shop.media_dir
+    assert (await import_catalog(alchemy, _catalog(tmp_path / "first", "brand:Solo"), media)).products_created == 1
+    admin_id = await make_user(alchemy, "boss@example.com", UserRole.ADMIN)
+    async with write_session(alchemy) as session:
+        await ShopService(session=session).create_shop(await session.get(User, admin_id), ShopWrite(name="Shop A"))
+    folder = tmp_path / "second"
+    folder.mkdir()
+    (folder / "images").mkdir()
+    with (folder / "products.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*COLUMNS, SHOP_COLUMN])
+        writer.writerow(
+            ["Kettle", "kettle", "", "", "brand:SOLO", "", "", "K-1", "9.99", "standard", "3", "", "", "", "shop-a"]
+        )
+        writer.writerow(["Mug", "mug", "", "", "brand:SOLO", "", "", "M-1", "4.99", "standard", "3", "", "", "", ""])
+    report = await import_catalog(alchemy, folder, media)
+    assert report.products_created == 1 and "belongs to another shop" in str(report.errors)
+    facets = (await client.get("/api/products/facets")).json()["facets"]
+    assert {value["value"]: value["count"] for value in facets["brand"]}.get("Solo") == 2
+    assert "SOLO" not in {value["value"] for value in facets["brand"]}

@@ -210,6 +210,9 @@ async def test_cancelling_a_three_shop_order_restocks_every_shop_once(
     assert (await sign_in(client, "ada@example.com")).status_code in (200, 303)
     page = text_of((await client.get(f"/orders/{order['number']}")).text)
     assert page.count("Not shipped") == 3 and "Being prepared" not in page  # no part is still coming
+    assert (await sign_in(client, "admin@example.com")).status_code in (200, 303)
+    admin_page = text_of((await client.get(f"/admin/orders/{order['id']}")).text)
+    assert admin_page.count("Not shipped") == 3 and "Pending" not in admin_page  # nor on the admin's page
     assert await ledger_ok(alchemy)
 
 
@@ -394,7 +397,7 @@ async def test_the_shops_hear_what_not_to_send_after_a_refund_or_a_cancel(
     shop_a = told["staff_a@example.com"]
     assert "Please do not send them:\n\n1 × A-KNIFE product, SKU A-KNIFE\n" in shop_a, shop_a
     assert "Still to send:\n\n1 × A-KNIFE product, SKU A-KNIFE\n" in shop_a
-    assert "Nothing is left to send in Shop B's part." in told["owner_b@example.com"]
+    assert "Nothing of this order is left to send from Shop B." in told["owner_b@example.com"]
 
     # The customer cancels: the parts still to send are called off (not B's, closed by its refund).
     cancelled = await client.post(f"{url}/cancel", headers=customer)
@@ -420,6 +423,22 @@ async def test_the_shops_hear_what_not_to_send_after_a_refund_or_a_cancel(
     )
     assert await _shop_mails(alchemy, second["number"], "shop_items_refunded") == {}
 
+    # Refunded in full by a last refund of items (the shipping went back first): the shop whose items
+    # it covered is told not to send them; the others, whose parts had closed, are not written to again.
+    third = await _buy(client, customer, "tell-shops-3")
+    paid_for_lines = sum(line["line_total"]["amount"] + line["tax"]["amount"] for line in third["lines"])
+    shipping = {"amount": third["total"]["amount"] - paid_for_lines, "reason": "Shipping"}
+    refunded = await client.post(
+        f"/api/orders/{third['id']}/refunds", json=shipping, headers={**h["admin"], "Idempotency-Key": "k3"}
+    )
+    assert refunded.status_code == 201, refunded.text
+    for sku in ("A-KNIFE", "DC-1", "B-BOWL"):
+        await _refund_shop_line(client, h["admin"], third, sku)
+    assert (await client.get(f"/api/orders/{third['id']}", headers=customer)).json()["status"] == "refunded"
+    called_off = await _shop_mails(alchemy, third["number"], "shop_order_cancelled")
+    assert set(called_off) == {"owner_b@example.com"}
+    assert "do not send these items:\n\n1 × B-BOWL product, SKU B-BOWL\n" in called_off["owner_b@example.com"]
+
 
 async def test_a_refund_answered_after_the_order_was_cancelled_tells_the_shops_nothing_more(
     client: Any, alchemy: ShopAlchemyConfig, settings: Settings, world: dict[str, Any]
@@ -443,3 +462,24 @@ async def test_a_refund_answered_after_the_order_was_cancelled_tells_the_shops_n
         late = await RefundService(session=session, provider=build_provider(settings, alchemy)).retry(refund.id)
     assert late.status == "succeeded"
     assert await _shop_mails(alchemy, order["number"], "shop_items_refunded") == {}
+
+
+async def test_a_shop_without_active_members_has_its_orders_announced_to_the_admins(
+    client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
+) -> None:
+    """Shop B's only member is deactivated: its "new order" e-mail goes to the admin, so someone sends it."""
+    async with write_session(alchemy) as session:
+        owner_b = await session.scalar(select(User).where(User.email == "owner_b@example.com"))
+        assert owner_b is not None
+        owner_b.is_active = False
+        await session.commit()
+    order = await _buy(client, world["headers"]["customer"], "unstaffed")
+    async with alchemy.get_session() as session:
+        rows = await session.execute(
+            select(OutboundEmail.to_address, OutboundEmail.subject).where(OutboundEmail.kind == "shop_new_order")
+        )
+        sent = sorted((to, subject) for to, subject in rows)
+    number = order["number"]
+    assert ("admin@example.com", f"New order {number} for Shop B") in sent
+    assert ("owner_b@example.com", f"New order {number} for Shop B") not in sent
+    assert [to for to, subject in sent if subject.endswith("Shop A")] == ["owner_a@example.com", "staff_a@example.com"]

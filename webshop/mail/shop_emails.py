@@ -7,8 +7,9 @@
 * ``shop_items_refunded``: some of the shop's unsent items were refunded: leave those out, and what is
   still to send (``RefundService``).
 
-Each goes to the shop's active members; the default shop, while it has no active member of its own,
-is run by the shop's administrators, so every active admin gets its e-mails (``shop_staff``). All are
+Each goes to the shop's active members; a shop without an active member (the default shop of a
+single-seller shop, a shop not staffed yet) is run by the administrators, so every active admin gets
+its e-mails (``shop_staff``). All are
 queued in the caller's transaction (``webshop.mail.outbox``).
 """
 
@@ -24,7 +25,6 @@ from webshop.db.models import (
     Order,
     OrderLine,
     OutboundEmail,
-    Shop,
     ShopMember,
     User,
     UserRole,
@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 async def shop_staff(session: AsyncSession, shop_ids: Collection[int]) -> list[tuple[int, User]]:
     """Who hears of the orders of the shops ``shop_ids``: ``[(shop id, user)]``, each shop's active
-    members in the order they joined; for the default shop without an active member, every active admin."""
+    members in the order they joined; for a shop without an active member (the default shop of a
+    single-seller shop, a shop not staffed yet), every active admin, so each order reaches someone."""
     members: list[tuple[int, User]] = [
         (shop_id, user)
         for shop_id, user in await session.execute(
@@ -48,12 +49,14 @@ async def shop_staff(session: AsyncSession, shop_ids: Collection[int]) -> list[t
             .order_by(ShopMember.shop_id, User.id)
         )
     ]
-    default = await session.scalar(select(Shop.id).where(Shop.is_default.is_(True)))
-    if default is not None and default in shop_ids and all(shop_id != default for shop_id, _user in members):
-        admins = await session.scalars(
-            select(User).where(User.role == UserRole.ADMIN.value, User.is_active.is_(True)).order_by(User.id)
+    unstaffed = sorted(set(shop_ids) - {shop_id for shop_id, _user in members})
+    if unstaffed:
+        admins = list(
+            await session.scalars(
+                select(User).where(User.role == UserRole.ADMIN.value, User.is_active.is_(True)).order_by(User.id)
+            )
         )
-        members += [(default, admin) for admin in admins]
+        members += [(shop_id, admin) for shop_id in unstaffed for admin in admins]
     return members
 
 
@@ -104,24 +107,26 @@ async def queue_shop_order_emails(session: AsyncSession, order: Order) -> list[O
     return _queue_to_staff(session, await shop_staff(session, parts), "shop_new_order", contexts)
 
 
-async def queue_shop_cancel_emails(session: AsyncSession, order: Order) -> list[OutboundEmail]:
+async def queue_shop_cancel_emails(
+    session: AsyncSession, order: Order, refunded_now: Sequence[tuple[OrderLine, int]] = ()
+) -> list[OutboundEmail]:
     """Queue ``shop_order_cancelled`` to the staff of each shop whose part of ``order`` (cancelled, or
-    refunded in full: ``order.status`` says which) was still to be sent, so nobody sends it; it lists
-    ``[(line, units)]`` the units no refund had given back before (those were announced by
-    ``shop_items_refunded`` as each refund succeeded).
+    refunded in full: ``order.status`` says which) was still to be sent, so nobody sends it. It lists
+    ``[(line, units)]`` the units no earlier refund gave back (those were announced by
+    ``shop_items_refunded`` as each succeeded); ``refunded_now``: ``[(line, units)]`` of the refund that
+    completed the order's refunds, listed here instead. A part with nothing to list is not written to.
 
     Call it only for an order the shops had been told of (it was paid): parts already shipped or
     closed are not written to."""
     parts, lines = await _parts_and_lines(session, order)
-    refunded = await units_refunded(session, order.id, succeeded_only=True)
-    contexts = {
-        shop_id: {
-            **_part_context(session, order, part),
-            "lines": _units_left(part, lines, refunded),
-        }
-        for shop_id, part in parts.items()
-        if not (part.shipped or part.closed)
-    }
+    before = await units_refunded(session, order.id, succeeded_only=True)
+    for line, units in refunded_now:
+        before[line.id] = before.get(line.id, 0) - units
+    contexts = {}
+    for shop_id, part in parts.items():
+        left = _units_left(part, lines, before)
+        if left and not (part.shipped or part.closed):
+            contexts[shop_id] = {**_part_context(session, order, part), "lines": left}
     return _queue_to_staff(session, await shop_staff(session, contexts), "shop_order_cancelled", contexts)
 
 

@@ -480,7 +480,7 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         try:
             async with self.session.begin_nested():
                 if became_refunded:
-                    await queue_shop_cancel_emails(self.session, order)
+                    await queue_shop_cancel_emails(self.session, order, refunded)
                 elif refunded:
                     await queue_shop_refund_emails(self.session, order, refunded)
         except Exception:

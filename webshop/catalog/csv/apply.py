@@ -63,7 +63,7 @@ from webshop.catalog.csv.parse import (
     VariantRow,
     parse_catalog,
 )
-from webshop.catalog.csv.sellers import EVERY_SHOP, ImportShops, moves_shop, resolve_shops
+from webshop.catalog.csv.sellers import EVERY_SHOP, ImportShops, may_update, moves_shop, resolve_shops
 
 # --------------------------------------------------------------------------------------------- import
 
@@ -175,7 +175,7 @@ async def import_catalog(
     report = ImportReport(errors=list(parsed.errors), notices=list(parsed.notices))
     async with config.get_session() as session:
         rows, shop_ids = await resolve_shops(session, parsed.products, report.errors, shops)
-        await respell_facets(session, rows)
+        await respell_facets(session, rows, shop_ids, shops)
     category_ids = await _sync_categories(config, parsed.category_paths, report)
     images = _ImageStore(catalog_dir / IMAGES_DIR, media_dir)
     reference = f"import:{csv_path.name}"
@@ -479,14 +479,26 @@ def without_variants(row: ProductRow, variants: dict[str, Variant]) -> RowError 
     return RowError(row.line, f"every sku of {row.slug!r} ({skus}) belongs to another product; product skipped")
 
 
-async def respell_facets(session: AsyncSession, rows: Sequence[ProductRow]) -> None:
+async def respell_facets(
+    session: AsyncSession, rows: Sequence[ProductRow], shop_ids: dict[str, int], who: ImportShops = EVERY_SHOP
+) -> None:
     """Give the facet values of ``rows`` the catalog's spelling, in place: ``color:Blue`` in the file
     is stored as ``blue`` where the catalog has ``blue``, and a value the file spells two ways takes
-    its first (``webshop.catalog.facet_spelling``). The products the file updates do not count, so a
-    file can change the case of a value only they have. The preview calls it too, so it describes what
-    the import writes. ``category`` pairs are left as written (they name the category tree)."""
+    its first (``webshop.catalog.facet_spelling``). The existing products the file will update
+    (``shop_ids`` and ``who`` as ``import_catalog``'s, see ``may_update``) do not count, so a file can
+    change the case of a value only they have; a row refused for naming another shop's product changes
+    nothing and counts. The preview calls it too, so it describes what the import writes. ``category``
+    pairs are left as written (they name the category tree)."""
+    slugs = [row.slug for row in rows]
+    shop_of: dict[str, int | None] = {}
+    for start in range(0, len(slugs), 500):
+        found = await session.execute(
+            select(Product.slug, Product.shop_id).where(Product.slug.in_(slugs[start : start + 500]))
+        )
+        shop_of.update({slug: shop_id for slug, shop_id in found})
+    updated = [row.slug for row in rows if row.slug in shop_of and may_update(row, shop_of[row.slug], shop_ids, who)]
     names = {facet for row in rows for facet, _value in _product_facets(row)}
-    spellings = await stored_spellings(session, names, except_slugs=[row.slug for row in rows])
+    spellings = await stored_spellings(session, names, except_slugs=updated)
     for row in rows:
         respelt = [(f, v if f == CATEGORY_FACET else spellings.spell(f, v)) for f, v in row.facets]
         row.facets = list(dict.fromkeys(respelt))

@@ -118,7 +118,7 @@ async def preview_import(
     """
     preview = ImportPreview(rejected=list(parsed.errors), notices=list(parsed.notices))
     rows, shop_ids = await resolve_shops(session, parsed.products, preview.rejected, shops)
-    await respell_facets(session, rows)
+    await respell_facets(session, rows, shop_ids, shops)
     existing_categories = list(await session.scalars(select(Category)))
     by_parent_and_name = {(c.parent_id, c.name): c.id for c in existing_categories}
     category_ids: dict[tuple[str, ...], int | None] = {}

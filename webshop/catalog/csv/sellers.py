@@ -90,7 +90,13 @@ def moves_shop(
 ) -> RowError | None:
     """A ``RowError`` when ``row`` would change existing ``product`` of another shop: it names a shop
     other than the product's, or the product's shop is not one ``who`` runs."""
-    foreign = who.allowed is not None and product.shop_id not in who.allowed
-    if foreign or (row.shop and shop_ids.get(row.shop) != product.shop_id):
-        return RowError(row.line, f"product {row.slug!r} belongs to another shop; a product stays in its shop; skipped")
-    return None
+    if may_update(row, product.shop_id, shop_ids, who):
+        return None
+    return RowError(row.line, f"product {row.slug!r} belongs to another shop; a product stays in its shop; skipped")
+
+
+def may_update(row: ProductRow, shop_id: int | None, shop_ids: dict[str, int], who: ImportShops = EVERY_SHOP) -> bool:
+    """Whether ``row`` may change the existing product of shop ``shop_id``: its shop is one ``who`` runs,
+    and the row names no other shop (``moves_shop``'s rule)."""
+    foreign = who.allowed is not None and shop_id not in who.allowed
+    return not (foreign or (row.shop and shop_ids.get(row.shop) != shop_id))
