@@ -7,6 +7,7 @@ catalog already spells it; the shopper's filter list and the API's facet counts 
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,19 @@ async def test_a_row_refused_for_naming_another_shop_does_not_hold_the_spelling(
     facets = (await client.get("/api/products/facets")).json()["facets"]
     assert {value["value"]: value["count"] for value in facets["brand"]}.get("Solo") == 2
     assert "SOLO" not in {value["value"] for value in facets["brand"]}
+
+
+async def test_a_filter_value_in_another_case_finds_the_catalogs_value(client, skus):
+    """Old links and values typed by hand: ``?color=BLACK`` filters by "black", ticked once; the API too."""
+    exact = names((await client.get("/?color=black")).text)
+    assert exact
+    page = await client.get("/?color=BLACK&color=Black")
+    assert names(page.text) == exact
+    assert page.text.count('value="black"') == 1 and 'value="BLACK"' not in page.text
+    assert re.search(r'value="black"\s*checked', page.text)
+    listed = (await client.get("/api/products", params={"brand": "NIKON"})).json()["items"]
+    assert listed and listed == (await client.get("/api/products", params={"brand": "Nikon"})).json()["items"]
+    facets = (await client.get("/api/products/facets", params={"brand": "nikon"})).json()
+    assert [(v["value"], v["selected"]) for v in facets["facets"]["brand"] if v["selected"]] == [("Nikon", True)]
+    # A value no product has finds nothing, as before.
+    assert names((await client.get("/?color=mauve")).text) == []

@@ -44,6 +44,7 @@ from webshop.catalog.cursor import (
     _decode_offset,
     _encode_cursor,
 )
+from webshop.catalog.facet_spelling import FacetSpellings, stored_spellings
 from webshop.catalog.query import (
     DEFAULT_SORT,
     FILTER_FACETS,
@@ -145,6 +146,23 @@ class _Reader:
     async def shops(self) -> ShopDirectory:
         """The trading shops (cached per catalog version: shop changes move it, see ``ShopService``)."""
         return await self.cached("shops", lambda: read_directory(self.session), lambda d: 1 + len(d.shops))  # type: ignore[no-any-return]
+
+    async def respelt(self, query: CatalogQuery) -> CatalogQuery:
+        """``query`` with its facet values as the catalog spells them: ``?color=BLACK`` (an old link, a
+        value typed by hand) filters by "black" and shows it ticked (``webshop.catalog.facet_spelling``).
+        The spellings are read once per catalog version, and only for a query with facet filters."""
+        if not query.facets:
+            return query
+
+        async def compute() -> FacetSpellings:
+            return await stored_spellings(self.session, FILTER_FACETS)
+
+        spellings: FacetSpellings = await self.cached("spellings", compute, len)
+        facets = {
+            name: tuple(dict.fromkeys(spellings.known(name, value) for value in values))
+            for name, values in query.facets.items()
+        }
+        return query if facets == query.facets else replace(query, facets=facets)
 
     async def plan(self, text: str) -> search.SearchPlan:
         async def compute() -> search.SearchPlan:
@@ -305,6 +323,7 @@ async def browse_catalog(session: AsyncSession, query: CatalogQuery, *, page_siz
         NotFound: ``query.category`` names no category.
     """
     reader = await _Reader.open(session)
+    query = await reader.respelt(query)
     key = ("page", query.filter_key, query.sort, query.page, page_size, query.currency)
 
     async def compute() -> CatalogPage:
@@ -447,6 +466,7 @@ async def facet_summary(session: AsyncSession, query: CatalogQuery) -> tuple[int
         NotFound: ``query.category`` names no category.
     """
     reader = await _Reader.open(session)
+    query = await reader.respelt(query)
     categories = await reader.categories()
     _category(query, categories)
     ids = await _ordered_ids(reader, query, categories)
@@ -477,6 +497,7 @@ async def api_page(
         ValidationFailed: the cursor is not one this endpoint issued for this sort.
     """
     reader = await _Reader.open(session)
+    query = await reader.respelt(query)
 
     async def compute() -> tuple[list[ProductCard], str | None]:
         return await _api_page(reader, query, limit, cursor)

@@ -49,6 +49,15 @@ class FacetSpellings:
         """``value`` as facet ``facet`` spells it (``("color", "BLUE")`` → ``"blue"`` when stored so)."""
         return self._spelling.setdefault((facet, facet_value_key(value)), value)
 
+    def known(self, facet: str, value: str) -> str:
+        """``value`` as facet ``facet`` spells it, or as given when no product has it; learns nothing
+        (for values from a URL: a shared ``FacetSpellings`` must not grow with what visitors type)."""
+        return self._spelling.get((facet, facet_value_key(value)), value)
+
+    def __len__(self) -> int:
+        """How many values it knows."""
+        return len(self._spelling)
+
     def mapping(self, facets: dict[str, list[str]]) -> dict[str, list[str]]:
         """``{facet: [values]}`` respelt, values in order, without the repeats respelling makes."""
         return {
