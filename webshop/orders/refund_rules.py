@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from webshop.db.models import Fulfilment, Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundLine
+from webshop.db.models import Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundLine
 from webshop.errors import Conflict, DomainError, InvalidTransition, ValidationFailed
 
 S = OrderStatus
@@ -38,12 +38,6 @@ def refund_share(line: OrderLine, units: int, already: int = 0) -> int:
 
     paid = line.net_amount + line.tax_amount
     return upto(paid, already + units) - upto(paid, already)
-
-
-def parcel_shipping_paid(order: Order, part: Fulfilment) -> int:
-    """Minor units the shopper paid for ``part``'s parcel: its shipping, plus the tax on it unless the
-    order's prices include tax (then ``shipping_amount`` holds it already; ``Order.total``'s rule)."""
-    return part.shipping_amount + (0 if order.prices_include_tax else part.shipping_tax)
 
 
 def amount_left(order: Order) -> int:

@@ -22,8 +22,7 @@ so that no transaction waits for the provider:
    order's total (and none is pending) the order becomes ``refunded`` (a conditional status update, with
    the ``order.refunded`` webhook; the items are not restocked by it, unlike ``OrderService.transition``);
    otherwise a shop's part whose every unit is now refunded is closed unshipped, which may ship the order
-   (``webshop.orders.fulfilment.close_refunded_parts``), and its parcel's shipping is given back by a
-   refund of its own (``RefundService._refund_parcels``).
+   (``webshop.orders.fulfilment.close_refunded_parts``).
    Refused by the provider → ``failed`` with its reason, and the claimed amount is given back (a
    conditional update). Each record is conditional on the refund still being ``pending``, so a retry
    racing the first answer records it once.
@@ -44,6 +43,7 @@ from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import Audited
 from webshop.catalog.summaries import refresh_product_summaries
+from webshop.checkout.guest_links import order_link
 from webshop.checkout.promotion_uses import release_promotion_uses
 from webshop.db.models import (
     Invoice,
@@ -59,7 +59,7 @@ from webshop.db.models import (
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.invoices.numbering import issue_credit_note
-from webshop.mail.outbox import queue_refund_email
+from webshop.mail.outbox import queue_email, settings_of
 from webshop.mail.shop_emails import queue_shop_cancel_emails, queue_shop_refund_emails
 from webshop.money import format_money
 from webshop.orders.fulfilment import close_refunded_parts
@@ -68,12 +68,11 @@ from webshop.orders.refund_rules import (
     REFUNDABLE,
     amount_left,
     check_input,
-    parcel_shipping_paid,
     plan_lines,
     refundable_problem,
     same_refund,
 )
-from webshop.orders.refunding import Refunding, provider_key, units_refunded
+from webshop.orders.refunding import Refunding, units_refunded
 from webshop.orders.transition_effects import lock_order
 from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_order_change
@@ -86,9 +85,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("webshop.orders")
 
-PARCEL_KEY = "webshop-parcel-shipping-"
-"""Idempotency keys of the refunds that give back a closed part's shipping start with it (then the part's
-id): one such refund per part, ever, and told apart from amounts an admin refunded by hand."""
+
+def provider_key(refund: Refund, order: Order) -> str:
+    """The key the provider gets for ``refund``: the same for every retry of it, never another's.
+
+    Its id and the order's number (unique across databases that share one provider account). It must
+    differ from the whole-order key of ``OrderService`` (``refund-{order.id}-{order.number}``): a refund
+    and an order with the same id would otherwise share a key and the provider refuse the second.
+    """
+    return f"refund-r{refund.id}-{order.number}"
 
 
 @dataclass(frozen=True)
@@ -388,56 +393,15 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
                 "refund %s of order %s: the provider did not answer; it stays pending", refund.id, order.number
             )
             return refund
-        closed: list[tuple[int, str, int]] = []
         if result.ok:
-            closed = await self._record_success(refund, order.id, result, actor)
+            await self._record_success(refund, order.id, result, actor)
         else:
             await self._record_failure(refund, order.id, result, actor)
-        await self._refund_parcels(order.id, closed, actor)
         refreshed = await self.get_refund(refund.id)
         await self.session.commit()
         return refreshed
 
-    async def _refund_parcels(self, order_id: int, closed: list[tuple[int, str, int]], actor: User | None) -> None:
-        """Give back the shipping of the parts a refund has just closed (``[(part id, shop name, paid)]``,
-        see ``parcel_shipping_paid``): a parcel that will not be sent is not paid for, as when a whole
-        order is cancelled. Each is a refund of its own (its own credit note and e-mail), once per part
-        (its idempotency key names the part), never more than is left of the payment. Not when an amount
-        was refunded by hand before: that may have been this shipping, so the admin decides. A failure
-        is logged; the refund that closed the part stands."""
-        for part_id, shop_name, paid in closed:
-            try:
-                order = await self._order(order_id)
-                by_hand = await self.session.scalar(
-                    select(func.count())
-                    .select_from(Refund)
-                    .where(
-                        Refund.order_id == order_id,
-                        Refund.status != RefundStatus.FAILED.value,
-                        ~Refund.lines.any(),
-                        Refund.idempotency_key.not_like(f"{PARCEL_KEY}%"),
-                    )
-                )
-                amount = min(paid, amount_left(order))
-                await self.session.commit()
-                if by_hand or amount <= 0 or refundable_problem(order) is not None:
-                    continue
-                await self.refund(
-                    order_id,
-                    amount=amount,
-                    reason=f"Shipping of the part from {shop_name}, which will not be sent",
-                    actor=actor,
-                    idempotency_key=f"{PARCEL_KEY}{part_id}",
-                )
-            except Exception:
-                await self.session.rollback()
-                logger.exception("order %s: could not give back the shipping of a closed part", order_id)
-
-    async def _record_success(
-        self, refund: Refund, order_id: int, result: RefundResult, actor: User | None
-    ) -> list[tuple[int, str, int]]:
-        """Record a refund the provider made (step 3 of the module docstring); commits. Returns the
-        parts it closed as ``[(part id, shop name, shipping paid)]``, for ``_refund_parcels``."""
+    async def _record_success(self, refund: Refund, order_id: int, result: RefundResult, actor: User | None) -> None:
         session = self.session
         order = await self._order(order_id, lock=True)
         now = datetime.now(UTC)
@@ -449,7 +413,7 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         )
         if recorded != 1:  # another request recorded it first
             await session.commit()
-            return []
+            return
         refund = await self.get_refund(refund.id)
         note = await issue_credit_note(session, refund, prefix=self.credit_note_prefix, now=now)
         by_id = {line.id: line for line in order.lines}
@@ -499,12 +463,10 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             await queue_order_change(session, order, before, OrderStatus.REFUNDED)  # the order.refunded webhook
             await release_promotion_uses(session, order.id)  # a fully refunded order gives its uses back
         await queue_refund_email(session, order, refund, credit_note=note.number)
-        closed = []
         if not became_refunded:  # a shop's part refunded in full has nothing left to ship
-            closed = await self._close_refunded_parts(order, actor)
+            await self._close_refunded_parts(order, actor)
         await self._tell_shops(order, before, became_refunded, [(line, rl.quantity) for line, rl in refunded_lines])
         await session.commit()
-        return closed
 
     async def _tell_shops(
         self, order: Order, before: OrderStatus, became_refunded: bool, refunded: list[tuple[OrderLine, int]]
@@ -524,18 +486,15 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         except Exception:
             logger.exception("order %s: could not write to its shops about a refund; it is recorded", order.number)
 
-    async def _close_refunded_parts(self, order: Order, actor: User | None) -> list[tuple[int, str, int]]:
+    async def _close_refunded_parts(self, order: Order, actor: User | None) -> None:
         """``close_refunded_parts`` in a savepoint: the refund the provider made is recorded even if
         closing a part (or shipping the order it completes) fails; the part then stays pending, for an
-        admin to ship or cancel, and the failure is logged. Returns ``[(part id, shop name, shipping
-        paid)]`` of the parts closed."""
+        admin to ship or cancel, and the failure is logged."""
         try:
             async with self.session.begin_nested():
-                closed = await close_refunded_parts(self.session, order, self.audit, actor)
-                return [(part.id, part.shop_name, parcel_shipping_paid(order, part)) for part in closed]
+                await close_refunded_parts(self.session, order, self.audit, actor)
         except Exception:
             logger.exception("order %s: could not close its refunded parts; the refund is recorded", order.number)
-            return []
 
     async def _refunded_when_complete(self, order: Order) -> bool:
         """Move ``order`` (read under its lock) to ``refunded`` when its refunds reach its total and none
@@ -588,3 +547,29 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             changes={"refund": [RefundStatus.PENDING.value, RefundStatus.FAILED.value]},
         )
         await session.commit()
+
+
+async def queue_refund_email(session: AsyncSession, order: Order, refund: Refund, *, credit_note: str) -> None:
+    """Queue ``order_refund`` to the order's customer (a guest's order: its ``email``) in the caller's
+    transaction: what was refunded, for which lines, and whether the order is now refunded in full."""
+    user = await session.get(User, order.user_id) if order.user_id is not None else None
+    to = user.email if user is not None else order.email
+    if not to:
+        logger.warning("order %s has no e-mail address; refund %s not mailed", order.number, refund.id)
+        return
+    lines = {line.id: line for line in order.lines}
+    settings = settings_of(session)
+    queue_email(
+        session,
+        to=to,
+        kind="order_refund",
+        context={
+            "user": user,
+            "name": user.name if user is not None else order.ship_name,
+            "order": order,
+            "refund": refund,
+            "refund_lines": [(lines[rl.order_line_id], rl) for rl in refund.lines if rl.order_line_id in lines],
+            "credit_note": credit_note,
+            "order_url": order_link(settings, order),
+        },
+    )
