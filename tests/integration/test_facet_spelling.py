@@ -152,6 +152,7 @@ async def test_a_filter_value_in_another_case_finds_the_catalogs_value(client, s
     assert names(page.text) == exact
     assert page.text.count('value="black"') == 1 and 'value="BLACK"' not in page.text
     assert re.search(r'value="black"\s*checked', page.text)
+    assert "color=BLACK" not in page.text and "color=Black" not in page.text  # its links name "black" too
     listed = (await client.get("/api/products", params={"brand": "NIKON"})).json()["items"]
     assert listed and listed == (await client.get("/api/products", params={"brand": "Nikon"})).json()["items"]
     facets = (await client.get("/api/products/facets", params={"brand": "nikon"})).json()

@@ -159,7 +159,7 @@ class _Reader:
 
         spellings: FacetSpellings = await self.cached("spellings", compute, len)
         facets = {
-            name: tuple(dict.fromkeys(spellings.known(name, value) for value in values))
+            name: tuple(sorted({spellings.known(name, value) for value in values}))  # sorted, as CatalogQuery
             for name, values in query.facets.items()
         }
         return query if facets == query.facets else replace(query, facets=facets)

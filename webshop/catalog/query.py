@@ -113,6 +113,12 @@ class CatalogQuery:
         """This query limited to shop ``slug``, as its page (``/shops/{slug}``) lists it."""
         return replace(self, shops=(slug,), home_shop=slug)
 
+    def spelt_as(self, answered: CatalogQuery) -> CatalogQuery:
+        """This query with the facet values of ``answered``, the query a catalog page was made for: the
+        values as the catalog spells them (``?color=BLACK`` → ``black``, ``webshop.catalog.facet_spelling``),
+        so the page's links and its pushed URL match the HTML cached for it, whoever asked first."""
+        return self if answered.facets == self.facets else replace(self, facets=answered.facets)
+
     def sorted_by(self, sort: str | None) -> CatalogQuery:
         """This query in ``sort``, or in its default sort when ``sort`` is not one of ``sorts``
         (the same rule as ``from_params``)."""

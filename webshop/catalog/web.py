@@ -77,8 +77,8 @@ class CatalogController(Controller):
     @get("/", name="catalog", media_type=MediaType.HTML)
     async def catalog(self, request: Request[Any, Any, Any], listing: NamedDependency[CatalogListing]) -> Template:
         """The product grid with search, category tree, facet, price and stock filters, sort and pages."""
-        query = listing.query
-        result = await listing.service.browse(query, page_size=listing.page_size)
+        result = await listing.service.browse(listing.query, page_size=listing.page_size)
+        query = listing.query.spelt_as(result.query)
         request.state.shop_directory = result.shops
         response = page_or_fragment(
             request,

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 async def shop_staff(session: AsyncSession, shop_ids: Collection[int]) -> list[tuple[int, User]]:
     """Who hears of the orders of the shops ``shop_ids``: ``[(shop id, user)]``, each shop's active
-    members in the order they joined; for a shop without an active member (the default shop of a
+    members (by account); for a shop without an active member (the default shop of a
     single-seller shop, a shop not staffed yet), every active admin, so each order reaches someone."""
     members: list[tuple[int, User]] = [
         (shop_id, user)

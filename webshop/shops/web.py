@@ -44,6 +44,7 @@ class ShopsController(Controller):
         shop = await shops_service.get_public(slug=slug)
         query = listing.query.in_shop(shop.slug)
         result = await listing.service.browse(query, page_size=listing.page_size)
+        query = query.spelt_as(result.query)
         listing_url = request.app.route_reverse("shop", slug=shop.slug)
         response = page_or_fragment(
             request,
