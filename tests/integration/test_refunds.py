@@ -279,18 +279,29 @@ async def test_a_full_refund_in_parts_makes_the_order_refunded_and_a_cancel_afte
             order.id, lines=[(plant.id, 3)], restock=False, reason="Wilted", actor=None, idempotency_key="p1"
         )
         assert (first.status, first.amount) == ("succeeded", 5997)
-        rest = await service.refund(order.id, amount=500, reason="Shipping", actor=None, idempotency_key="p2")
-        assert rest.status == "succeeded"
+    # Nothing will be sent, so the parcel's shipping came back too, by a refund of its own.
+    refunds = await read(alchemy, Refund, Refund.order_id == order.id)
+    assert sorted((r.amount, r.status, r.is_shipping, r.reason.split(" from ")[0]) for r in refunds) == [
+        (500, "succeeded", True, "Shipping of the items"),
+        (5997, "succeeded", False, "Wilted"),
+    ]
     [refunded] = await read(alchemy, Order, Order.id == order.id)
     assert (refunded.status, refunded.refunded_total) == ("refunded", 6497)
     assert await stock(alchemy, "EP-1") == 37  # not restocked: the customer kept the plants
     mails = await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_refund")
     assert [m.subject for m in mails] == ["Order WS-REF5: we refunded $59.97", "Order WS-REF5 is refunded"]
-    # Every plant refunded: the order's only part is closed (nothing left to ship), then the order is refunded.
+    # Every plant refunded: the order's only part is closed (nothing left to ship), its shipping given
+    # back, and with that the order is refunded.
     events = await audit_events(alchemy, "order", order.id)
     assert [e.action for e in events] == ["refund", "close", "refund", "status"]
     notes = [n.number for n in await read(alchemy, Invoice, Invoice.kind == "credit_note")]
     assert [int(n.rsplit("-", 1)[1]) for n in notes] == [1, 2]
+    # The shipping's credit note credits shipping (at its own tax rate), not an amount spread over the order.
+    [shipping] = [r for r in refunds if r.is_shipping]
+    [note] = await read(alchemy, Invoice, Invoice.refund_id == shipping.id)
+    headers = await admin_api(client, alchemy)
+    pdf = await client.get(f"/api/orders/{order.id}/credit-notes/{note.id}", headers=headers)
+    assert pdf.status_code == 200 and "Shipping: Shipping of the items from" in text_of_pdf(pdf.content)
 
     # A part refunded back to stock, then the whole order cancelled: the rest comes back, once.
     second = await paid_order(alchemy, settings, customer, "WS-REF6", {"DC-1": 3})  # 267.00 + 5.00

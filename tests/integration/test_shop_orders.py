@@ -22,7 +22,7 @@ from tests.order_checks import assert_orders_whole
 from tests.shopper import add_to_cart, choose_address_and_shipping, place, register, review, sign_in, text_of
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Order, OutboundEmail, Promotion, User, UserRole, Variant
+from webshop.db.models import Fulfilment, Order, OutboundEmail, Promotion, User, UserRole, Variant
 from webshop.orders.refunds import RefundService
 from webshop.payments.registry import build_provider
 from webshop.shops.schemas import MemberWrite, ShopWrite
@@ -297,6 +297,21 @@ async def test_a_part_refunded_in_full_is_not_shipped_and_no_longer_holds_the_or
     )
     refused = assert_problem(await client.post(f"{url}/shipments", json={}, headers=h["owner_b"]), 409)
     assert "was refunded; there is nothing left to ship" in refused["detail"]
+    # The parcel that will not be sent is not paid for: its shipping came back, by a refund of its own.
+    async with alchemy.get_session() as session:
+        part_b = await session.scalar(
+            select(Fulfilment).where(Fulfilment.order_id == order["id"], Fulfilment.shop_id == shops["b"])
+        )
+        placed = await session.get(Order, order["id"])
+        assert part_b is not None and placed is not None and part_b.shipping_amount > 0
+        parcel = part_b.shipping_amount + (0 if placed.prices_include_tax else part_b.shipping_tax)
+    refunds = (await client.get(f"{url}/refunds", headers=h["admin"])).json()
+    assert sorted((r["amount"]["amount"], r["reason"], r["status"]) for r in refunds)[0] == (
+        parcel,
+        "Shipping of the items from Shop B: nothing is left to send",
+        "succeeded",
+    )
+    assert len(refunds) == 2
     assert (await sign_in(client, "admin@example.com")).status_code in (200, 303)
     admin_page = text_of((await client.get(f"/admin/orders/{order['id']}")).text)
     assert "Nothing to ship: every item was refunded." in admin_page and admin_page.count("Mark shipped") == 1
@@ -325,7 +340,7 @@ async def test_a_part_refunded_in_full_is_not_shipped_and_no_longer_holds_the_or
                 select(OutboundEmail.kind).where(OutboundEmail.kind.in_(("order_shipped", "order_refund")))
             )
         )
-    assert sorted(subjects) == ["order_refund", "order_refund", "order_shipped", "order_shipped"]
+    assert sorted(subjects) == ["order_refund"] * 4 + ["order_shipped"] * 2  # each parcel's shipping: a refund
     async with alchemy.get_session() as session:
         shipped_mail = await session.scalar(
             select(OutboundEmail.text_body)
@@ -335,11 +350,23 @@ async def test_a_part_refunded_in_full_is_not_shipped_and_no_longer_holds_the_or
     # The shopper is told what is not in the parcels.
     assert shipped_mail is not None and "Not coming, as these were refunded: 1 × B-BOWL product." in shipped_mail
 
-    # Every part refunded: nothing is left to ship, so the order cannot be marked shipped either.
+    # Every item refunded: with each parcel's shipping, that is all of it, and the order is refunded.
     third = await _buy(client, h["customer"], "refunded-part-3")
     for sku in ("DC-1", "A-KNIFE", "B-BOWL"):
         await _refund_shop_line(client, h["admin"], third, sku)
+    whole = (await client.get(f"/api/orders/{third['id']}", headers=h["admin"])).json()
+    assert (whole["status"], {p["status"] for p in whole["fulfilments"]}) == ("refunded", {"cancelled"})
+
+    # An amount refunded by hand first may have been shipping: the parcels' shipping is then the admin's
+    # to give back. Every part closed, nothing is left to ship, so the order cannot be marked shipped.
+    third = await _buy(client, h["customer"], "refunded-part-4")
     url = f"/api/orders/{third['id']}"
+    by_hand = {"amount": 100, "reason": "Late"}
+    refunded = await client.post(f"{url}/refunds", json=by_hand, headers={**h["admin"], "Idempotency-Key": "hand"})
+    assert refunded.status_code == 201, refunded.text
+    for sku in ("DC-1", "A-KNIFE", "B-BOWL"):
+        await _refund_shop_line(client, h["admin"], third, sku)
+    assert len((await client.get(f"{url}/refunds", headers=h["admin"])).json()) == 4
     whole = (await client.get(url, headers=h["admin"])).json()
     assert (whole["status"], {p["status"] for p in whole["fulfilments"]}) == ("paid", {"cancelled"})
     refused = assert_problem(await client.patch(url, json={"status": "shipped"}, headers=h["admin"]), 409)

@@ -207,7 +207,8 @@ def credit_note_pdf(
 
     Refunded lines are printed with the quantity refunded and the refund line's amount (minor units,
     tax included, as refunded); the tax they contain is worked out at each order line's rate
-    (``included_tax``). A refund of an amount without lines is one "Refund" row, its tax split over
+    (``included_tax``). A refund of a parcel's shipping (``is_shipping``) is one "Shipping" row, its tax
+    at the rate shipping was taxed at. A refund of an amount without lines is one "Refund" row, its tax split over
     the order's rates in proportion to the tax charged per rate, shipping's included
     (``order_tax_by_rate``), so a refund of the whole order credits the tax its invoice charged (an order
     placed before orders kept their tax breakdown: its lines' tax only).
@@ -244,7 +245,18 @@ def credit_note_pdf(
             )
         )
     rest = refund.amount - sum(refunded.amount for refunded in refund.lines)
-    if rest or not rows:
+    if refund.is_shipping:  # a parcel's shipping (webshop.orders.refunds): its own rate and tax
+        rate = _shipping_rate(order)
+        taxes[rate] = taxes.get(rate, 0) + included_tax(rest, rate)
+        rows.append(
+            (
+                f"Shipping: {refund.reason}" if refund.reason else "Shipping",
+                "",
+                rate_label(rate),
+                format_money(rest, currency),
+            )
+        )
+    elif rest or not rows:
         rows.append(
             (
                 "Refund" + (f": {refund.reason}" if refund.reason and not refund.lines else ""),

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from webshop.checkout.guest_links import order_link
 from webshop.db.after_commit import call_after_commit
 from webshop.db.engine import SETTINGS_INFO_KEY
-from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OutboundEmail, User
+from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OutboundEmail, Refund, User
 from webshop.mail.render import render_email
 
 if TYPE_CHECKING:
@@ -180,6 +180,32 @@ async def queue_part_shipped_email(
         "order_url": order_link(settings, order),
     }
     return queue_email(session, to=user.email, kind="order_part_shipped", context=context)
+
+
+async def queue_refund_email(session: AsyncSession, order: Order, refund: Refund, *, credit_note: str) -> None:
+    """Queue ``order_refund`` to the order's customer (a guest's order: its ``email``) in the caller's
+    transaction: what was refunded, for which lines, and whether the order is now refunded in full."""
+    user = await session.get(User, order.user_id) if order.user_id is not None else None
+    to = user.email if user is not None else order.email
+    if not to:
+        logger.warning("order %s has no e-mail address; refund %s not mailed", order.number, refund.id)
+        return
+    lines = {line.id: line for line in order.lines}
+    settings = settings_of(session)
+    queue_email(
+        session,
+        to=to,
+        kind="order_refund",
+        context={
+            "user": user,
+            "name": user.name if user is not None else order.ship_name,
+            "order": order,
+            "refund": refund,
+            "refund_lines": [(lines[rl.order_line_id], rl) for rl in refund.lines if rl.order_line_id in lines],
+            "credit_note": credit_note,
+            "order_url": order_link(settings, order),
+        },
+    )
 
 
 def register_waker(loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> int:

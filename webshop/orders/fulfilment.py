@@ -356,7 +356,9 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         return view, pending
 
 
-async def close_refunded_parts(session: AsyncSession, order: Order, audit: AuditService, actor: User | None) -> None:
+async def close_refunded_parts(
+    session: AsyncSession, order: Order, audit: AuditService, actor: User | None
+) -> list[Fulfilment]:
     """Close the parts of a paid ``order`` that have nothing left to ship; when that leaves no part
     pending and one has shipped, the order ships (``OrderService.transition``: its e-mail and webhook).
 
@@ -365,12 +367,15 @@ async def close_refunded_parts(session: AsyncSession, order: Order, audit: Audit
     parcel is coming. Called by ``RefundService`` in the transaction that records a refund, with the
     order's row locked and ``order`` read under that lock (``lines`` and ``fulfilments`` loaded); a
     conditional ``UPDATE ... WHERE status = 'pending'`` closes each part once. Commits nothing.
+
+    Returns:
+        The parts it closed (their ``status`` as read before: the caller gives back their shipping).
     """
     if OrderStatus(order.status) != OrderStatus.PAID:
-        return
+        return []
     refunded = await units_refunded(session, order.id, succeeded_only=True)
     now = datetime.now(UTC)
-    closed = 0
+    closed: list[Fulfilment] = []
     for part in order.fulfilments:
         lines = [line for line in order.lines if part.holds(line)]
         if part.status != FulfilmentStatus.PENDING.value or not lines:
@@ -384,7 +389,7 @@ async def close_refunded_parts(session: AsyncSession, order: Order, audit: Audit
             .execution_options(synchronize_session=False)
         )
         if cast("CursorResult[Any]", result).rowcount == 1:
-            closed += 1
+            closed.append(part)
             audit.record(
                 actor,
                 "order",
@@ -394,8 +399,9 @@ async def close_refunded_parts(session: AsyncSession, order: Order, audit: Audit
                 changes={"fulfilment": [part.shop_name, FulfilmentStatus.CANCELLED.value]},
             )
     if not closed:
-        return
+        return []
     statuses = set(await session.scalars(select(Fulfilment.status).where(Fulfilment.order_id == order.id)))
     if FulfilmentStatus.SHIPPED.value in statuses and FulfilmentStatus.PENDING.value not in statuses:
         orders = OrderService(session=session)
         await orders.transition(await orders.get_for(order.id), OrderStatus.SHIPPED, actor=actor)
+    return closed

@@ -5,8 +5,9 @@ order's lock)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from webshop.db.models import Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundLine
+from webshop.db.models import Fulfilment, Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundLine
 from webshop.errors import Conflict, DomainError, InvalidTransition, ValidationFailed
 
 S = OrderStatus
@@ -15,6 +16,31 @@ REFUNDABLE = (S.PAID, S.SHIPPED, S.DELIVERED)
 ``refunded`` once the refunds reach its total."""
 REASON_MAX = 300
 """Characters of a refund's reason (the ``refunds.reason`` column)."""
+
+
+@dataclass(frozen=True)
+class RefundRow:
+    """A refund as the order pages list it: the refund, its credit note number (empty until it
+    succeeded) and its lines with the order lines they refund (``None`` for a deleted one), and the
+    credit note's id (``None`` until it succeeded: the API's ``/credit-notes/{id}``)."""
+
+    refund: Refund
+    credit_note: str
+    lines: list[tuple[OrderLine | None, RefundLine]]
+    credit_note_id: int | None = None
+
+
+@dataclass(frozen=True)
+class LineLeft:
+    """One order line as the refund form shows it: bought, already refunded (pending or done), left."""
+
+    line: OrderLine
+    refunded: int
+
+    @property
+    def left(self) -> int:
+        """Units that may still be refunded."""
+        return max(self.line.quantity - self.refunded, 0)
 
 
 def refund_share(line: OrderLine, units: int, already: int = 0) -> int:
@@ -38,6 +64,12 @@ def refund_share(line: OrderLine, units: int, already: int = 0) -> int:
 
     paid = line.net_amount + line.tax_amount
     return upto(paid, already + units) - upto(paid, already)
+
+
+def parcel_shipping_paid(order: Order, part: Fulfilment) -> int:
+    """Minor units the shopper paid for ``part``'s parcel: its shipping, plus the tax on it unless the
+    order's prices include tax (then ``shipping_amount`` holds it already; ``Order.total``'s rule)."""
+    return part.shipping_amount + (0 if order.prices_include_tax else part.shipping_tax)
 
 
 def amount_left(order: Order) -> int:

@@ -72,3 +72,13 @@ class Refunding:
             name = type(self).__name__
             raise RuntimeError(f"{name} needs a payment provider to refund ({name}(provider=...))")
         return chosen
+
+
+def provider_key(refund: Refund, order: Order) -> str:
+    """The key the provider gets for ``refund``: the same for every retry of it, never another's.
+
+    Its id and the order's number (unique across databases that share one provider account). It must
+    differ from the whole-order key of ``OrderService`` (``refund-{order.id}-{order.number}``): a refund
+    and an order with the same id would otherwise share a key and the provider refuse the second.
+    """
+    return f"refund-r{refund.id}-{order.number}"

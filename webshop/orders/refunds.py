@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -43,9 +42,9 @@ from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import Audited
 from webshop.catalog.summaries import refresh_product_summaries
-from webshop.checkout.guest_links import order_link
 from webshop.checkout.promotion_uses import release_promotion_uses
 from webshop.db.models import (
+    Fulfilment,
     Invoice,
     Order,
     OrderLine,
@@ -59,20 +58,23 @@ from webshop.db.models import (
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.invoices.numbering import issue_credit_note
-from webshop.mail.outbox import queue_email, settings_of
+from webshop.mail.outbox import queue_refund_email
 from webshop.mail.shop_emails import queue_shop_cancel_emails, queue_shop_refund_emails
 from webshop.money import format_money
 from webshop.orders.fulfilment import close_refunded_parts
 from webshop.orders.refund_rules import (
     REASON_MAX,
     REFUNDABLE,
+    LineLeft,
+    RefundRow,
     amount_left,
     check_input,
+    parcel_shipping_paid,
     plan_lines,
     refundable_problem,
     same_refund,
 )
-from webshop.orders.refunding import Refunding, units_refunded
+from webshop.orders.refunding import Refunding, provider_key, units_refunded
 from webshop.orders.transition_effects import lock_order
 from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_order_change
@@ -84,41 +86,6 @@ if TYPE_CHECKING:
     from webshop.payments.provider import RefundResult
 
 logger = logging.getLogger("webshop.orders")
-
-
-def provider_key(refund: Refund, order: Order) -> str:
-    """The key the provider gets for ``refund``: the same for every retry of it, never another's.
-
-    Its id and the order's number (unique across databases that share one provider account). It must
-    differ from the whole-order key of ``OrderService`` (``refund-{order.id}-{order.number}``): a refund
-    and an order with the same id would otherwise share a key and the provider refuse the second.
-    """
-    return f"refund-r{refund.id}-{order.number}"
-
-
-@dataclass(frozen=True)
-class RefundRow:
-    """A refund as the order pages list it: the refund, its credit note number (empty until it
-    succeeded) and its lines with the order lines they refund (``None`` for a deleted one), and the
-    credit note's id (``None`` until it succeeded: the API's ``/credit-notes/{id}``)."""
-
-    refund: Refund
-    credit_note: str
-    lines: list[tuple[OrderLine | None, RefundLine]]
-    credit_note_id: int | None = None
-
-
-@dataclass(frozen=True)
-class LineLeft:
-    """One order line as the refund form shows it: bought, already refunded (pending or done), left."""
-
-    line: OrderLine
-    refunded: int
-
-    @property
-    def left(self) -> int:
-        """Units that may still be refunded."""
-        return max(self.line.quantity - self.refunded, 0)
 
 
 _Asked = tuple[dict[int, int] | None, int | None, bool, str]
@@ -332,19 +299,24 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
                 f"That is {format_money(total, order.currency)}, more than the "
                 f"{format_money(left, order.currency)} left to refund of order {order.number}."
             )
+        if not await self._claim_amount(order.id, total):  # the lock makes this a last line of defence
+            raise Conflict(f"Order {order.number} changed meanwhile. Reload it and try again.")
+        return order, refund_lines, total
+
+    async def _claim_amount(self, order_id: int, amount: int) -> bool:
+        """Add ``amount`` to the order's ``refunded_total`` if it is refundable and that stays within its
+        total: one conditional ``UPDATE`` (the module docstring's claim). True when it was claimed."""
         claimed = await self._rows_changed(
             update(Order)
             .where(
-                Order.id == order.id,
+                Order.id == order_id,
                 Order.status.in_([s.value for s in REFUNDABLE]),
-                Order.refunded_total + Order.refund_amount + total <= Order.total,
+                Order.refunded_total + Order.refund_amount + amount <= Order.total,
             )
-            .values(refunded_total=Order.refunded_total + total, updated_at=datetime.now(UTC))
+            .values(refunded_total=Order.refunded_total + amount, updated_at=datetime.now(UTC))
             .execution_options(synchronize_session=False)
         )
-        if claimed != 1:  # the lock makes this a last line of defence
-            raise Conflict(f"Order {order.number} changed meanwhile. Reload it and try again.")
-        return order, refund_lines, total
+        return claimed == 1
 
     async def retry(self, refund_id: int, *, actor: User | None = None, order_id: int | None = None) -> Refund:
         """Ask the provider again for a refund still ``pending``, with the same key (a no-op otherwise).
@@ -393,15 +365,22 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
                 "refund %s of order %s: the provider did not answer; it stays pending", refund.id, order.number
             )
             return refund
+        parcels: list[Refund] = []
         if result.ok:
-            await self._record_success(refund, order.id, result, actor)
+            parcels = await self._record_success(refund, order.id, result, actor)
         else:
             await self._record_failure(refund, order.id, result, actor)
+        for parcel in parcels:  # claimed with the parts' closing: asked now, or retried while pending
+            await self._ask(parcel, order, actor)
         refreshed = await self.get_refund(refund.id)
         await self.session.commit()
         return refreshed
 
-    async def _record_success(self, refund: Refund, order_id: int, result: RefundResult, actor: User | None) -> None:
+    async def _record_success(
+        self, refund: Refund, order_id: int, result: RefundResult, actor: User | None
+    ) -> list[Refund]:
+        """Record a refund the provider made (step 3 of the module docstring) and commit. Returns the
+        refunds of the shipping of the parts it closed (``_claim_parcels``), pending, for the caller to ask."""
         session = self.session
         order = await self._order(order_id, lock=True)
         now = datetime.now(UTC)
@@ -413,7 +392,7 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         )
         if recorded != 1:  # another request recorded it first
             await session.commit()
-            return
+            return []
         refund = await self.get_refund(refund.id)
         note = await issue_credit_note(session, refund, prefix=self.credit_note_prefix, now=now)
         by_id = {line.id: line for line in order.lines}
@@ -463,10 +442,12 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             await queue_order_change(session, order, before, OrderStatus.REFUNDED)  # the order.refunded webhook
             await release_promotion_uses(session, order.id)  # a fully refunded order gives its uses back
         await queue_refund_email(session, order, refund, credit_note=note.number)
+        parcels: list[Refund] = []
         if not became_refunded:  # a shop's part refunded in full has nothing left to ship
-            await self._close_refunded_parts(order, actor)
+            parcels = await self._close_refunded_parts(order, actor)
         await self._tell_shops(order, before, became_refunded, [(line, rl.quantity) for line, rl in refunded_lines])
         await session.commit()
+        return parcels
 
     async def _tell_shops(
         self, order: Order, before: OrderStatus, became_refunded: bool, refunded: list[tuple[OrderLine, int]]
@@ -486,15 +467,64 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         except Exception:
             logger.exception("order %s: could not write to its shops about a refund; it is recorded", order.number)
 
-    async def _close_refunded_parts(self, order: Order, actor: User | None) -> None:
-        """``close_refunded_parts`` in a savepoint: the refund the provider made is recorded even if
-        closing a part (or shipping the order it completes) fails; the part then stays pending, for an
-        admin to ship or cancel, and the failure is logged."""
+    async def _close_refunded_parts(self, order: Order, actor: User | None) -> list[Refund]:
+        """``close_refunded_parts`` and ``_claim_parcels`` in a savepoint: the refund the provider made is
+        recorded even if closing a part (or shipping the order it completes) fails; the part then stays
+        pending, for an admin to ship or cancel, and the failure is logged. Returns the parcels' refunds."""
         try:
             async with self.session.begin_nested():
-                await close_refunded_parts(self.session, order, self.audit, actor)
+                closed = await close_refunded_parts(self.session, order, self.audit, actor)
+                return await self._claim_parcels(order, closed, actor)
         except Exception:
             logger.exception("order %s: could not close its refunded parts; the refund is recorded", order.number)
+            return []
+
+    async def _claim_parcels(self, order: Order, closed: list[Fulfilment], actor: User | None) -> list[Refund]:
+        """Claim, under the order's lock and in the transaction that closes them, a refund of each closed
+        part's shipping (``parcel_shipping_paid``): a parcel that will not be sent is not paid for, as when a
+        whole order is cancelled. Each is ``pending`` (``is_shipping``) until the caller asks the provider
+        after the commit; if that never happens, it is retried like any pending refund. Once per part (its
+        idempotency key names it), never more than is left of the payment. None when an amount was refunded
+        by hand before: that may have been this shipping, so the admin decides (an audit event says so)."""
+        if not closed:
+            return []
+        by_hand = await self.session.scalar(
+            select(func.count())
+            .select_from(Refund)
+            .where(
+                Refund.order_id == order.id,
+                Refund.status != RefundStatus.FAILED.value,
+                Refund.is_shipping.is_(False),
+                ~Refund.lines.any(),
+            )
+        )
+        if by_hand:
+            names = ", ".join(part.shop_name for part in closed)
+            summary = f"Order {order.number}: the shipping of the closed part of {names} is left to the admin"
+            self.audit.record(actor, "order", order.id, "shipping", summary=summary + " (an amount was refunded)")
+            return []
+        claimed: list[Refund] = []
+        for part in closed:
+            left = await self.session.scalar(
+                select(Order.total - Order.refunded_total - Order.refund_amount).where(Order.id == order.id)
+            )
+            amount = min(parcel_shipping_paid(order, part), int(left or 0))
+            if amount <= 0 or not await self._claim_amount(order.id, amount):
+                continue
+            parcel = Refund(
+                order_id=order.id,
+                amount=amount,
+                currency=order.currency,
+                reason=f"Shipping of the items from {part.shop_name}: nothing is left to send",
+                is_shipping=True,
+                status=RefundStatus.PENDING.value,
+                idempotency_key=f"parcel-shipping-{part.id}",
+                actor_id=actor.id if actor else None,
+            )
+            self.session.add(parcel)
+            claimed.append(parcel)
+        await self.session.flush()
+        return claimed
 
     async def _refunded_when_complete(self, order: Order) -> bool:
         """Move ``order`` (read under its lock) to ``refunded`` when its refunds reach its total and none
@@ -547,29 +577,3 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             changes={"refund": [RefundStatus.PENDING.value, RefundStatus.FAILED.value]},
         )
         await session.commit()
-
-
-async def queue_refund_email(session: AsyncSession, order: Order, refund: Refund, *, credit_note: str) -> None:
-    """Queue ``order_refund`` to the order's customer (a guest's order: its ``email``) in the caller's
-    transaction: what was refunded, for which lines, and whether the order is now refunded in full."""
-    user = await session.get(User, order.user_id) if order.user_id is not None else None
-    to = user.email if user is not None else order.email
-    if not to:
-        logger.warning("order %s has no e-mail address; refund %s not mailed", order.number, refund.id)
-        return
-    lines = {line.id: line for line in order.lines}
-    settings = settings_of(session)
-    queue_email(
-        session,
-        to=to,
-        kind="order_refund",
-        context={
-            "user": user,
-            "name": user.name if user is not None else order.ship_name,
-            "order": order,
-            "refund": refund,
-            "refund_lines": [(lines[rl.order_line_id], rl) for rl in refund.lines if rl.order_line_id in lines],
-            "credit_note": credit_note,
-            "order_url": order_link(settings, order),
-        },
-    )

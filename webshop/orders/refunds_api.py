@@ -20,8 +20,8 @@ from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, INT_MAX, IdempotencyKey, Money, PathId, money
 from webshop.db.models import Refund, User
 from webshop.deps import OrdersDep
-from webshop.orders.refund_rules import REASON_MAX
-from webshop.orders.refunds import RefundRow, RefundService
+from webshop.orders.refund_rules import REASON_MAX, RefundRow
+from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
 from webshop.text import Line
 

@@ -69,7 +69,9 @@ class Refund(BigIntAuditBase):
     """Money given back for a paid order: ``amount`` minor units of ``currency``, at most what was paid.
 
     ``lines`` say which order lines (and how many units) it covers, if any; ``restock`` whether those
-    units went back to stock (a ledger movement) or not (damaged, kept by the customer). The provider is
+    units went back to stock (a ledger movement) or not (damaged, kept by the customer); ``is_shipping``
+    marks the refund of a parcel's shipping (a shop's part closed unsent: its credit note credits the
+    shipping's tax, ``webshop.orders.refunds``). The provider is
     asked with ``idempotency_key`` (unique), so a retried refund never pays twice; ``reference`` is the
     provider's refund id once it succeeded.
     """
@@ -82,6 +84,7 @@ class Refund(BigIntAuditBase):
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(300), default="")
     restock: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    is_shipping: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(20), default=RefundStatus.PENDING.value)
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
     reference: Mapped[str] = mapped_column(String(100), default="")
