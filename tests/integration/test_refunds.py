@@ -281,10 +281,11 @@ async def test_a_full_refund_in_parts_makes_the_order_refunded_and_a_cancel_afte
         assert (first.status, first.amount) == ("succeeded", 5997)
     # Nothing will be sent, so the parcel's shipping came back too, by a refund of its own.
     refunds = await read(alchemy, Refund, Refund.order_id == order.id)
-    assert sorted((r.amount, r.status, r.is_shipping, r.reason.split(" from ")[0]) for r in refunds) == [
-        (500, "succeeded", True, "Shipping of the items"),
+    assert sorted((r.amount, r.status, r.is_shipping, r.reason) for r in refunds) == [
+        (500, "succeeded", True, "Shipping of the items: nothing is left to send"),
         (5997, "succeeded", False, "Wilted"),
     ]
+    assert await refunded_by_provider(alchemy, order.payment_reference) == 6497
     [refunded] = await read(alchemy, Order, Order.id == order.id)
     assert (refunded.status, refunded.refunded_total) == ("refunded", 6497)
     assert await stock(alchemy, "EP-1") == 37  # not restocked: the customer kept the plants
@@ -301,7 +302,9 @@ async def test_a_full_refund_in_parts_makes_the_order_refunded_and_a_cancel_afte
     [note] = await read(alchemy, Invoice, Invoice.refund_id == shipping.id)
     headers = await admin_api(client, alchemy)
     pdf = await client.get(f"/api/orders/{order.id}/credit-notes/{note.id}", headers=headers)
-    assert pdf.status_code == 200 and "Shipping: Shipping of the items from" in text_of_pdf(pdf.content)
+    assert pdf.status_code == 200 and "Shipping: Shipping of the items: nothing is left to send" in text_of_pdf(
+        pdf.content
+    )
 
     # A part refunded back to stock, then the whole order cancelled: the rest comes back, once.
     second = await paid_order(alchemy, settings, customer, "WS-REF6", {"DC-1": 3})  # 267.00 + 5.00
@@ -347,3 +350,22 @@ async def test_an_unanswered_refund_stays_pending_and_a_retry_refunds_it_once(ad
     assert done.status == "refunded"
     assert await refunded_by_provider(alchemy, order.payment_reference) == 45500
     assert len(await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_refund")) == 1
+
+
+async def test_refunding_every_item_before_it_ships_gives_back_the_parcels_shipping_on_the_admins_page(
+    admin, admin_id, alchemy, settings, skus
+):
+    """The admin is told of both refunds, and the order's refunds list the second as shipping."""
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-REF10", {"EP-1": 1})  # 19.99 + 5.00
+    detail = f"/admin/orders/{order.id}"
+    token = TOKEN_RE.search((await admin.get(f"{detail}/refunds")).text).group(1)
+    form = {"token": token, f"qty-{order.lines[0].id}": "1", "reason": "Wilted"}
+    sent = await post(admin, f"{detail}/refunds", form, token_from=detail)
+    assert sent.status_code == 303, sent.text
+    page = text_of((await admin.get(detail)).text)
+    assert "Refunded $19.99 to the customer." in page
+    assert "Refunded $5.00 (Shipping of the items: nothing is left to send) to the customer." in page
+    assert "$5.00 Shipping Shipping of the items: nothing is left to send Refunded" in page
+    [done] = await read(alchemy, Order, Order.id == order.id)
+    assert (done.status, done.refunded_total) == ("refunded", done.total)

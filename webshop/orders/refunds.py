@@ -22,7 +22,9 @@ so that no transaction waits for the provider:
    order's total (and none is pending) the order becomes ``refunded`` (a conditional status update, with
    the ``order.refunded`` webhook; the items are not restocked by it, unlike ``OrderService.transition``);
    otherwise a shop's part whose every unit is now refunded is closed unshipped, which may ship the order
-   (``webshop.orders.fulfilment.close_refunded_parts``).
+   (``webshop.orders.fulfilment.close_refunded_parts``), and the refund of its parcel's shipping is claimed
+   (``pending``, ``is_shipping``) in the same transaction, then asked for like this one
+   (``RefundService._claim_parcels``).
    Refused by the provider → ``failed`` with its reason, and the claimed amount is given back (a
    conditional update). Each record is conditional on the refund still being ``pending``, so a retry
    racing the first answer records it once.
@@ -318,6 +320,16 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         )
         return claimed == 1
 
+    async def parcels_of(self, refund: Refund) -> list[Refund]:
+        """The refunds of parcels' shipping made after ``refund`` on its order: those of the parts it
+        closed, when asked right after it (for the admin's notice; ``_claim_parcels``)."""
+        rows = await self.session.scalars(
+            select(Refund)
+            .where(Refund.order_id == refund.order_id, Refund.is_shipping.is_(True), Refund.id > refund.id)
+            .order_by(Refund.id)
+        )
+        return list(rows)
+
     async def retry(self, refund_id: int, *, actor: User | None = None, order_id: int | None = None) -> Refund:
         """Ask the provider again for a refund still ``pending``, with the same key (a no-op otherwise).
 
@@ -371,7 +383,11 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         else:
             await self._record_failure(refund, order.id, result, actor)
         for parcel in parcels:  # claimed with the parts' closing: asked now, or retried while pending
-            await self._ask(parcel, order, actor)
+            try:
+                await self._ask(parcel, order, actor)
+            except Exception:  # the refund asked for stands; the parcel's stays pending, for "Retry"
+                await self.session.commit()
+                logger.exception("order %s: could not ask for the shipping refund %s", order.number, parcel.id)
         refreshed = await self.get_refund(refund.id)
         await self.session.commit()
         return refreshed
@@ -511,11 +527,12 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             amount = min(parcel_shipping_paid(order, part), int(left or 0))
             if amount <= 0 or not await self._claim_amount(order.id, amount):
                 continue
+            from_shop = f" from {part.shop_name}" if part.shop_name else ""
             parcel = Refund(
                 order_id=order.id,
                 amount=amount,
                 currency=order.currency,
-                reason=f"Shipping of the items from {part.shop_name}: nothing is left to send",
+                reason=f"Shipping of the items{from_shop}: nothing is left to send",
                 is_shipping=True,
                 status=RefundStatus.PENDING.value,
                 idempotency_key=f"parcel-shipping-{part.id}",

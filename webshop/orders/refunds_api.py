@@ -59,7 +59,8 @@ class OrderRefundOut(msgspec.Struct):
     ``succeeded`` (``reference`` is the provider's, ``credit_note`` its credit note number and
     ``credit_note_id`` the id that ``GET /api/orders/{order_id}/credit-notes/{credit_note_id}`` downloads it
     by) or ``failed`` (``failure_reason``; nothing was refunded). A line's ``order_line_id`` is the ``id``
-    of one of the order's ``lines``."""
+    of one of the order's ``lines``. ``is_shipping``: the shipping of a shop's parcel that will not be
+    sent, refunded by itself once every item of it was (no ``lines``)."""
 
     id: int
     order_id: int
@@ -67,6 +68,7 @@ class OrderRefundOut(msgspec.Struct):
     amount: Money
     reason: str
     restock: bool
+    is_shipping: bool
     lines: list[RefundLineOut]
     reference: str
     failure_reason: str
@@ -86,6 +88,7 @@ def refund_out(row: RefundRow) -> OrderRefundOut:
         amount=money(refund.amount, refund.currency),
         reason=refund.reason,
         restock=refund.restock,
+        is_shipping=refund.is_shipping,
         lines=[
             RefundLineOut(
                 order_line_id=rl.order_line_id,

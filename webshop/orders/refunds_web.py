@@ -158,6 +158,8 @@ class AdminRefundController(AdminPages):
                 form["token"] = new_refund_token()
             return await page.render(await page.order(), form, error=exc)
         flash_outcome(request, refund)
+        for parcel in await page.refunds_service.parcels_of(refund):  # the shipping of a part it closed
+            flash_outcome(request, parcel)
         return see_other_to(request, "admin_order", order_id=page.order_id)
 
     @post("/{refund_id:int}/retry", name="admin_order_refund_retry", media_type=MediaType.HTML)
@@ -173,12 +175,13 @@ class AdminRefundController(AdminPages):
 def flash_outcome(request: Request[User, Any, Any], refund: Refund) -> None:
     """Tell the admin, on the order's page, how the refund went."""
     amount = format_money(refund.amount, refund.currency)
+    what = f"{amount} ({refund.reason})" if refund.is_shipping else amount
     if refund.status == RefundStatus.SUCCEEDED.value:
-        flash(request, f"Refunded {amount} to the customer.", "info")
+        flash(request, f"Refunded {what} to the customer.", "info")
     elif refund.status == RefundStatus.FAILED.value:
-        flash(request, f"The payment provider refused the refund of {amount}: {refund.failure_reason}", "error")
+        flash(request, f"The payment provider refused the refund of {what}: {refund.failure_reason}", "error")
     else:
-        flash(request, f"The payment provider has not confirmed the refund of {amount} yet: retry it.", "error")
+        flash(request, f"The payment provider has not confirmed the refund of {what} yet: retry it.", "error")
 
 
 __all__ = ["AdminRefundController", "read_refund_form"]
