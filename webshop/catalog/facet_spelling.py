@@ -22,6 +22,7 @@ from collections.abc import Collection, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webshop.db.in_lists import chunks
 from webshop.db.models import Product, ProductFacet
 
 
@@ -65,10 +66,6 @@ class FacetSpellings:
         }
 
 
-_CHUNK = 500
-"""Product slugs per ``IN (...)`` list (both engines' bind-parameter limits are far above it)."""
-
-
 async def stored_spellings(
     session: AsyncSession,
     facets: Iterable[str],
@@ -97,11 +94,8 @@ async def stored_spellings(
     uses: Counter[tuple[str, str]] = Counter()
     for facet, value, count in await session.execute(grouped):
         uses[(facet, value)] += count
-    slugs = sorted(set(except_slugs))
-    for start in range(0, len(slugs), _CHUNK):
-        theirs = grouped.join(Product, Product.id == ProductFacet.product_id).where(
-            Product.slug.in_(slugs[start : start + _CHUNK])
-        )
+    for chunk in chunks(sorted(set(except_slugs))):
+        theirs = grouped.join(Product, Product.id == ProductFacet.product_id).where(Product.slug.in_(chunk))
         for facet, value, count in await session.execute(theirs):
             uses[(facet, value)] -= count
     ranked = sorted(((facet, -count, value) for (facet, value), count in uses.items() if count > 0))

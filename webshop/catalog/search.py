@@ -84,7 +84,6 @@ _WORD = re.compile(r"[^\W_]+")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _DIGITS = "0123456789"
 _VOWELS = frozenset("aeiou")
-_CHUNK = 500
 
 
 def is_search_index_object(name: str | None) -> bool:

@@ -7,7 +7,7 @@ PostgreSQL ``tsvector`` + GIN), rewritten in the same transaction as every catal
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.catalog.search import (
-    _CHUNK,
     FIELDS,
     MAX_TERM_LENGTH,
     _visible,
@@ -30,6 +29,7 @@ from webshop.catalog.search import (
     stem,
     words,
 )
+from webshop.db.in_lists import chunks
 from webshop.db.models import Category, Product, ProductFacet, ProductSearch, SearchTerm, Variant
 
 # --- documents -----------------------------------------------------------------------------------------
@@ -59,11 +59,6 @@ class _Document:
 
 def _row_terms(row: dict[str, str]) -> set[str]:
     return {term for name in FIELDS for term in row[name].split()}
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _category_paths(connection: Connection) -> dict[int, str]:
@@ -129,7 +124,7 @@ def _reindex(connection: Connection, product_ids: Sequence[int], visible: Any = 
     deltas: dict[str, int] = {}
     surface: dict[str, str] = {}
     changed = False
-    for chunk in _chunks(sorted(set(product_ids))):
+    for chunk in chunks(sorted(set(product_ids))):
         documents = _documents(connection, chunk, paths, visible)
         fresh = {pid: document.row() for pid, document in documents.items()}
         stored = {
@@ -171,10 +166,10 @@ def _apply_deltas(connection: Connection, deltas: dict[str, int], surface: dict[
         index_elements=[SearchTerm.term], set_={"doc_count": SearchTerm.doc_count + upsert.excluded.doc_count}
     )
     # One compiled statement, many parameter sets (the driver's executemany): no SQL text per chunk.
-    for chunk in _chunks(rows, 2000):
+    for chunk in chunks(rows, 2000):
         connection.execute(upsert, list(chunk))
     gone = [row["term"] for row in rows if row["doc_count"] < 0]
-    for chunk in _chunks(gone, 2000):
+    for chunk in chunks(gone, 2000):
         connection.execute(delete(SearchTerm).where(SearchTerm.term.in_(chunk), SearchTerm.doc_count <= 0))
 
 
@@ -211,7 +206,7 @@ def rebuild_search_index(connection: Connection, *, visible: Any = None) -> int:
     connection.execute(delete(SearchTerm))
     condition = _visible() if visible is None else visible
     ids = list(connection.scalars(select(Product.id).where(condition).order_by(Product.id)))
-    for chunk in _chunks(ids, 2000):
+    for chunk in chunks(ids, 2000):
         _reindex(connection, chunk, condition)
     return len(ids)
 
@@ -224,7 +219,7 @@ async def find_search_index_mismatches(session: AsyncSession) -> list[int]:
         ids = list(connection.scalars(select(Product.id).order_by(Product.id)))
         stored_ids = set(connection.scalars(select(ProductSearch.product_id)))
         wrong = sorted(stored_ids - set(ids))
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             fresh = {pid: document.row() for pid, document in _documents(connection, chunk, paths).items()}
             stored = {
                 row["product_id"]: {name: row[name] for name in FIELDS}

@@ -9,8 +9,7 @@
 
 Each goes to the shop's active members; a shop without an active member (the default shop of a
 single-seller shop, a shop not staffed yet) is run by the administrators, so every active admin gets
-its e-mails (``shop_staff``). All are
-queued in the caller's transaction (``webshop.mail.outbox``).
+its e-mails (``shop_staff``). All are queued in the caller's transaction (``webshop.mail.outbox``).
 """
 
 from __future__ import annotations

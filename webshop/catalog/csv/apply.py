@@ -41,6 +41,7 @@ from webshop.catalog.facet_spelling import stored_spellings
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed, mark_catalog_changed
 from webshop.db.engine import write_session
+from webshop.db.in_lists import chunks
 from webshop.db.models import Category, Product, ProductFacet, ProductImage, User, Variant, WebhookEvent
 from webshop.media import ImageRejected, StoredImage, store_image
 from webshop.media import _existing as _stored_files  # media's own check that a stored image set is complete
@@ -489,12 +490,9 @@ async def respell_facets(
     change the case of a value only they have; a row refused for naming another shop's product changes
     nothing and counts. The preview calls it too, so it describes what the import writes. ``category``
     pairs are left as written (they name the category tree)."""
-    slugs = [row.slug for row in rows]
     shop_of: dict[str, int | None] = {}
-    for start in range(0, len(slugs), 500):
-        found = await session.execute(
-            select(Product.slug, Product.shop_id).where(Product.slug.in_(slugs[start : start + 500]))
-        )
+    for chunk in chunks([row.slug for row in rows]):
+        found = await session.execute(select(Product.slug, Product.shop_id).where(Product.slug.in_(chunk)))
         shop_of.update({slug: shop_id for slug, shop_id in found})
     updated = [row.slug for row in rows if row.slug in shop_of and may_update(row, shop_of[row.slug], shop_ids, who)]
     names = {facet for row in rows for facet, _value in _product_facets(row)}

@@ -5,7 +5,6 @@ and leave alone, product by product, without writing anything.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from webshop.db.in_lists import chunks
 from webshop.db.models import Category, Product, Variant
 from webshop.media import content_key
 
@@ -134,14 +134,14 @@ async def preview_import(
     skus = [variant.sku for row in rows for variant in row.variants]
     products: dict[str, Product] = {}
     variants: dict[str, Variant] = {}
-    for chunk in _chunks(slugs, 500):
+    for chunk in chunks(slugs):
         for product in await session.scalars(
             select(Product)
             .where(Product.slug.in_(chunk))
             .options(selectinload(Product.facets), selectinload(Product.images))
         ):
             products[product.slug] = product
-    for chunk in _chunks(skus, 500):
+    for chunk in chunks(skus):
         for variant in await session.scalars(select(Variant).where(Variant.sku.in_(chunk))):
             variants[variant.sku] = variant
 
@@ -175,11 +175,6 @@ async def preview_import(
             _preview_existing(preview, row, existing, category_id, keys, variants, currency)
     preview.rejected.sort(key=lambda error: error.line)
     return preview
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _preview_image_key(name: str, images_dir: Path | None, media_dir: Path) -> str | None:
