@@ -175,6 +175,12 @@ FIELDS: tuple[Field, ...] = (
       "Minutes an order may wait for its payment before it is cancelled and its stock returned."),
     F("WEBSHOP_PAYMENT_POLL_SECONDS", "payments", "poll_seconds", v.number(0.01, 3600), "30",
       "Seconds between the background worker's looks for orders whose payment time ran out."),
+    F("WEBSHOP_REFUND_RETRY_SECONDS", "payments", "refund_retry_seconds", v.number(0.01, 86400), "60",
+      "Seconds before the background worker asks the provider again for a refund it did not answer;"
+      " doubles per attempt (max 6 h)."),
+    F("WEBSHOP_REFUND_MAX_ATTEMPTS", "payments", "refund_max_attempts", v.integer(0, 1000), "20",
+      "Times the worker asks again for an unanswered refund (about three days) before leaving it to"
+      " the admin's Retry; 0 never."),
     F("WEBSHOP_PAYMENT_WEBHOOK_TOLERANCE_SECONDS", "payments", "webhook_tolerance", v.integer(1, 86400), "300",
       "How old a payment webhook's signed timestamp may be before it is refused as a replay."),
     F("WEBSHOP_TEST_PAYMENT_DELAY_SECONDS", "payments", "test_delay_seconds", v.number(0, 3600), "5",

@@ -249,6 +249,9 @@ class PaymentSettings:
         stripe_secret_key: Stripe's secret API key (with ``provider`` ``stripe``).
         stripe_webhook_secret: The Stripe webhook endpoint's signing secret.
         stripe_api_base: Where the Stripe library sends requests (``https://api.stripe.com``).
+        refund_retry_seconds: Seconds before the worker asks the provider again for a refund it did
+            not answer (``webshop.orders.refund_retries``); doubles per attempt, at most 6 h.
+        refund_max_attempts: How many times it asks again before leaving the refund to an admin's Retry.
     """
 
     provider: str
@@ -259,6 +262,8 @@ class PaymentSettings:
     stripe_secret_key: str = field(repr=False)
     stripe_webhook_secret: str = field(repr=False)
     stripe_api_base: str
+    refund_retry_seconds: float = 60.0
+    refund_max_attempts: int = 20
 
 
 @dataclass(frozen=True)

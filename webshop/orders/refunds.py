@@ -15,7 +15,7 @@ so that no transaction waits for the provider:
    nor more units of a line than were bought; the same idempotency key again returns the first refund.
 2. **Ask** the provider, with no transaction open, under the refund's own key (``provider_key``); if the
    provider cannot be reached the refund stays ``pending`` and ``RefundService.retry`` asks again with the
-   same key, so the money moves once.
+   same key (the worker's ``webshop.orders.refund_retries``, or an admin's Retry), so the money moves once.
 3. **Record** (one transaction): succeeded → the provider's reference, ``refunded_at``, a credit note
    number (``webshop.invoices.numbering``), the refunded units back in stock if asked (``refund`` ledger
    movements), the shopper's ``order_refund`` e-mail and an audit event; once the refunds reach the

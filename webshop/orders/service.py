@@ -10,7 +10,9 @@ payment provider: (1) the status change, the stock coming back, ``refund_amount`
 the customer's e-mail commit together; (2) after that commit the provider is asked to refund, with an
 idempotency key derived from the order id, and ``refund_reference``/``refunded_at`` are recorded by a
 conditional update (``WHERE refunded_at IS NULL``). Only the request that won step 1 gets to step 2,
-and a retry of step 2 (``settle_refund``) reuses the key, so an order is never refunded twice.
+and a retry of step 2 (``settle_refund``: an admin's Retry, or the worker's ``webshop.orders.refund_retries``)
+reuses the key, so an order is never refunded twice. A paid order is not cancelled or refunded whole while
+one of its refunds waits for the provider's answer (``refunds_pending``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from webshop.orders.transition_effects import (
     announce_payment,
     nothing_to_ship,
     parts_shipped,
+    refunds_pending,
     return_unshipped_stock,
     ship_every_part,
 )
@@ -400,8 +403,9 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
 
         Raises:
             InvalidTransition: not allowed from the current status (or it changed meanwhile), or a
-                cancel or refund of an order one shop has shipped its part of, or shipping an order every
-                part of which was closed unshipped (all its items refunded).
+                cancel or refund of an order one shop has shipped its part of, or of a paid order with a
+                refund the provider has not answered (``refunds_pending``), or shipping an order every part
+                of which was closed unshipped (all its items refunded).
         """
         current = OrderStatus(order.status)
         if target not in TRANSITIONS[current]:
@@ -411,6 +415,11 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             # A shop has sent its part: those goods are on their way, so the order is no longer
             # cancelled (or refunded) whole with its stock put back.
             raise InvalidTransition(f"Part of order {order.number} has shipped; it can no longer be cancelled.")
+        if target in RESTOCKING and await refunds_pending(session, order.id):
+            raise InvalidTransition(
+                f"A refund of order {order.number} is still waiting for the payment provider's answer; the order "
+                "can be cancelled or refunded in full once it has one. Please try again in a few minutes."
+            )
         if target == S.SHIPPED and await nothing_to_ship(session, order.id):
             raise InvalidTransition(f"Every item of order {order.number} was refunded; there is nothing to ship.")
         now = datetime.now(UTC)

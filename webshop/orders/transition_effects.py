@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.catalog.summaries import refresh_product_summaries
-from webshop.db.models import Fulfilment, FulfilmentStatus, Order, StockReason
+from webshop.db.models import Fulfilment, FulfilmentStatus, Order, Refund, RefundStatus, StockReason
 from webshop.invoices.numbering import issue_invoice
 from webshop.mail.outbox import queue_order_email
 from webshop.mail.shop_emails import queue_shop_order_emails
@@ -51,6 +51,21 @@ async def parts_shipped(session: AsyncSession, order_id: int) -> int:
         .where(Fulfilment.order_id == order_id, Fulfilment.status == FulfilmentStatus.SHIPPED.value)
     )
     return int(shipped or 0)
+
+
+async def refunds_pending(session: AsyncSession, order_id: int) -> int:
+    """How many refunds of the order the payment provider has not answered yet (``pending``), read after
+    the order's row is locked, as ``parts_shipped``: a refund being claimed meanwhile
+    (``webshop.orders.refunds`` takes the same lock first) is seen. A cancel or whole refund waits for them,
+    because the whole refund is what no refund has claimed, and a pending one that the provider then
+    refuses would give its claim back to nobody."""
+    await lock_order(session, order_id)
+    pending = await session.scalar(
+        select(func.count())
+        .select_from(Refund)
+        .where(Refund.order_id == order_id, Refund.status == RefundStatus.PENDING.value)
+    )
+    return int(pending or 0)
 
 
 async def nothing_to_ship(session: AsyncSession, order_id: int) -> bool:

@@ -1,10 +1,13 @@
-"""The background worker that ends pending orders whose payment time ran out.
+"""The background worker that ends pending orders whose payment time ran out, and asks again for the
+refunds the payment provider did not answer.
 
 Each app process runs one asyncio task that, every ``WEBSHOP_PAYMENT_POLL_SECONDS``, runs
 ``PaymentService.expire_due`` in a session of its own: the provider is asked first (a payment made at
 the last moment makes the order paid), else the order is cancelled and its stock returned, once, even
 when several processes look at the same moment or the payment's webhook arrives then (conditional
-updates; see ``webshop.payments.service``). Nothing here runs on a request's path.
+updates; see ``webshop.payments.service``). Then it runs ``retry_due_refunds``
+(``webshop.orders.refund_retries``): the pending refunds that are due are asked for again, each by one
+process. Nothing here runs on a request's path.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from webshop.db.engine import WriteSessions, write_session, write_sessions
+from webshop.orders.refund_retries import RetryRound, retry_due_refunds
 from webshop.payments.registry import build_provider
 from webshop.payments.service import PaymentService
 
@@ -27,7 +31,7 @@ logger = logging.getLogger("webshop.payments")
 
 
 class PaymentExpirer:
-    """Runs ``expire_due`` every ``settings.payments.poll_seconds`` while the app runs.
+    """Runs ``expire_due`` and ``retry_due_refunds`` every ``settings.payments.poll_seconds`` while the app runs.
 
     The task works with a database config and a provider of its own, made on its own event loop: an
     engine (and SQLite's writer queue) must not be shared between loops, and a test client runs the
@@ -53,6 +57,11 @@ class PaymentExpirer:
             )
             return await service.expire_due()
 
+    async def retry_refunds(self, alchemy: ShopAlchemyConfig | WriteSessions, provider: PaymentProvider) -> RetryRound:
+        """One round of ``retry_due_refunds`` on ``alchemy`` with ``provider``: what it asked for again."""
+        async with write_session(alchemy) as session:
+            return await retry_due_refunds(session, provider, self.settings.payments, self.settings.invoices)
+
     async def _loop(self) -> None:
         alchemy, engine = write_sessions(self.settings)
         provider = build_provider(self.settings, alchemy)
@@ -66,6 +75,10 @@ class PaymentExpirer:
                     await self.run_once(alchemy, provider)
                 except Exception:  # the database or provider is down: try again next round
                     logger.exception("the payment expiry round failed; trying again later")
+                try:
+                    await self.retry_refunds(alchemy, provider)
+                except Exception:  # the database is down: the refunds are still pending next round
+                    logger.exception("the refund retry round failed; trying again later")
         finally:
             await engine.dispose()
 

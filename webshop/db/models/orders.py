@@ -18,6 +18,8 @@ TOTAL_ADDS_UP = (
     "total = subtotal - discount_total + shipping_total + CASE WHEN prices_include_tax THEN 0 ELSE tax_total END"
 )
 """An order's total: the goods less their discount, plus shipping, plus tax unless the prices include it."""
+REFUND_OWED = text("refund_amount > 0 AND refunded_at IS NULL")
+"""A cancelled or refunded order whose whole refund the provider has not made yet (``Order.refund_pending``)."""
 
 
 class OrderStatus(enum.StrEnum):
@@ -66,6 +68,12 @@ class Order(BigIntAuditBase):
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_status_payment_expires", "status", "payment_expires_at"),
         Index("ix_orders_email", "email"),
+        Index(
+            "ix_orders_refund_owed_retry",
+            "refund_next_retry_at",
+            postgresql_where=REFUND_OWED,
+            sqlite_where=REFUND_OWED,
+        ),
         CheckConstraint(TOTAL_ADDS_UP, name="total_adds_up"),
     )
 
@@ -109,6 +117,10 @@ class Order(BigIntAuditBase):
     refund_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     refund_reference: Mapped[str | None] = mapped_column(String(100), default=None)
     refunded_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    refund_retry_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Times the background worker asked again for a pending whole-order refund (``webshop.orders.refund_retries``)."""
+    refund_next_retry_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When the worker may ask again (``None``: ``WEBSHOP_REFUND_RETRY_SECONDS`` after the order last changed)."""
     # What the ``refunds`` rows of this order claim in all (minor units): with ``refund_amount``, never
     # more than ``total`` (the refunds service's conditional ``UPDATE`` keeps that under concurrency).
     refunded_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -45,6 +45,10 @@ class RefundStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+REFUND_PENDING = text("status = 'pending'")
+"""A refund the provider has not answered yet (``RefundStatus.PENDING``)."""
+
+
 class InvoiceKind(enum.StrEnum):
     """An invoice (an order paid) or a credit note (a refund); each has its own number sequence."""
 
@@ -77,7 +81,12 @@ class Refund(BigIntAuditBase):
     """
 
     __tablename__ = "refunds"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index(
+            "ix_refunds_pending_retry", "next_retry_at", postgresql_where=REFUND_PENDING, sqlite_where=REFUND_PENDING
+        ),
+    )
 
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     amount: Mapped[int] = mapped_column(Integer)
@@ -91,6 +100,10 @@ class Refund(BigIntAuditBase):
     failure_reason: Mapped[str] = mapped_column(String(300), default="")
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
     refunded_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    retry_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Times the background worker asked again for it while ``pending`` (``webshop.orders.refund_retries``)."""
+    next_retry_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When the worker may ask again (``None``: ``WEBSHOP_REFUND_RETRY_SECONDS`` after it was made)."""
 
     lines: Mapped[list[RefundLine]] = relationship(
         back_populates="refund", cascade="all, delete-orphan", order_by="RefundLine.id", lazy="selectin"

@@ -1,0 +1,183 @@
+"""Refunds the payment provider did not answer, on both engines: the background worker asks again for
+them when due, backing off, until the provider answers or the attempts run out
+(``webshop.orders.refund_retries``); and an order with such a refund cannot be cancelled or refunded in
+full meanwhile (its whole refund would leave out the pending one's amount if the provider then refused it).
+
+The provider is the built-in test provider (it refunds what it took, once per key) or ``Unreachable``
+(every refund raises ``ProviderUnavailable``). Rounds are run at chosen times (``now``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tests.api_user import assert_problem, token_pair
+from tests.conftest import app_client
+from tests.factories import make_user
+from tests.integration.test_refunds import CUSTOMER, Unreachable, paid_order, read, refunded_by_provider
+from tests.shopper import post, sign_in, text_of
+from webshop.config import Settings
+from webshop.db.engine import ShopAlchemyConfig, write_session
+from webshop.db.models import Order, OrderStatus, OutboundEmail, Refund, RefundStatus
+from webshop.errors import DomainError
+from webshop.orders.refund_retries import RetryRound, retry_due_refunds
+from webshop.orders.refunds import RefundService
+from webshop.orders.service import OrderService
+from webshop.payments.registry import build_provider
+
+
+def rounds(alchemy: ShopAlchemyConfig, settings: Settings, start: datetime) -> Any:
+    """``round_at(seconds, provider, payments=…)``: one worker round ``seconds`` after ``start``."""
+
+    async def round_at(seconds: float, provider: Any, payments: Any = None) -> RetryRound:
+        async with write_session(alchemy) as session:
+            return await retry_due_refunds(
+                session,
+                provider,
+                payments or settings.payments,
+                settings.invoices,
+                now=start + timedelta(seconds=seconds),
+            )
+
+    return round_at
+
+
+async def pending_refund(alchemy: ShopAlchemyConfig, order_id: int, amount: int, key: str) -> Refund:
+    """A refund of ``amount`` claimed while the provider could not be reached: it stays pending."""
+    async with write_session(alchemy) as session:
+        refund = await RefundService(session=session, provider=Unreachable()).refund(  # type: ignore[arg-type]
+            order_id, amount=amount, actor=None, idempotency_key=key
+        )
+    assert refund.status == RefundStatus.PENDING.value
+    return refund
+
+
+async def test_the_worker_asks_again_for_an_unanswered_refund_when_due_backing_off_until_it_is_made_once(
+    admin, alchemy, settings, skus
+):
+    assert (settings.payments.refund_retry_seconds, settings.payments.refund_max_attempts) == (60, 20)
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-RR1", {"BC-1": 1})
+    start = datetime.now(UTC)
+    refund = await pending_refund(alchemy, order.id, 10000, "rr1")
+    round_at = rounds(alchemy, settings, start)
+    down, real = Unreachable(), build_provider(settings, alchemy)
+
+    assert await round_at(0, down) == RetryRound()  # just made: the request that made it may still be asking
+    assert await round_at(61, down) == RetryRound(refunds=1)  # a minute on: asked again, still no answer
+    [row] = await read(alchemy, Refund, Refund.id == refund.id)
+    assert (row.status, row.retry_attempts) == ("pending", 1)
+    assert await round_at(61 + 59, down) == RetryRound()  # the next try waits a minute ...
+    assert await round_at(61 + 61, down) == RetryRound(refunds=1)
+    assert await round_at(61 + 61 + 119, down) == RetryRound()  # ... then two
+    listed = text_of((await admin.get(f"/admin/orders/{order.id}")).text)
+    assert "Being processed The shop asks the provider again by itself (2 times so far). Retry" in listed
+    used_up = replace(settings.payments, refund_max_attempts=2)
+    assert await round_at(61 + 61 + 121, real, used_up) == RetryRound()  # past the last attempt: the admin's
+    assert await round_at(61 + 61 + 121, real) == RetryRound(refunds=1)
+
+    [done] = await read(alchemy, Refund, Refund.id == refund.id)
+    assert (done.status, done.retry_attempts) == ("succeeded", 3) and done.reference
+    assert await refunded_by_provider(alchemy, order.payment_reference) == 10000
+    assert len(await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_refund")) == 1
+    assert await round_at(10**6, real) == RetryRound()  # answered: never asked again
+    assert await refunded_by_provider(alchemy, order.payment_reference) == 10000
+
+
+async def test_the_running_apps_worker_makes_a_pending_refund(alchemy, settings, skus):
+    """The same through the app's own background task (``webshop.payments.worker``), polling fast."""
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-RR5", {"BC-1": 1})
+    refund = await pending_refund(alchemy, order.id, 2500, "rr5")
+    async with app_client(settings, alchemy, payment_poll_seconds=0.05, refund_retry_seconds=0.05):
+        for _ in range(300):  # up to 15 s on a busy machine; done in a few rounds
+            [row] = await read(alchemy, Refund, Refund.id == refund.id)
+            if row.status != RefundStatus.PENDING.value:
+                break
+            await asyncio.sleep(0.05)
+    assert (row.status, row.retry_attempts) == ("succeeded", 1)
+    assert await refunded_by_provider(alchemy, order.payment_reference) == 2500
+
+
+async def test_a_cancelled_orders_unanswered_refund_is_made_by_the_worker_once(admin, alchemy, settings, skus):
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-RR2", {"BC-1": 1})
+    async with write_session(alchemy) as session:
+        cancelled = await OrderService(session=session).change_status(
+            order.id, OrderStatus.CANCELLED, provider=Unreachable()
+        )
+    assert cancelled.refund_pending and cancelled.refund_amount == order.total
+    round_at = rounds(alchemy, settings, datetime.now(UTC))
+    real = build_provider(settings, alchemy)
+
+    assert await round_at(0, real) == RetryRound()
+    assert await round_at(61, Unreachable()) == RetryRound(orders=1)
+    owed = text_of((await admin.get(f"/admin/orders/{order.id}")).text)
+    assert "has not confirmed it. The shop asks again by itself (asked 1 time so far); you can also retry now." in owed
+    assert await round_at(61 + 61, real) == RetryRound(orders=1)
+    [done] = await read(alchemy, Order, Order.id == order.id)
+    assert (done.status, done.refund_pending, done.refund_retry_attempts) == ("cancelled", False, 2)
+    assert done.refund_reference and done.refunded_at is not None
+    assert await round_at(10**6, real) == RetryRound()
+    assert await refunded_by_provider(alchemy, order.payment_reference) == order.total
+
+
+async def test_an_order_with_an_unanswered_refund_is_cancelled_only_once_it_is_answered(
+    client, alchemy, settings, skus
+):
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-RR3", {"BC-1": 1})
+    start = datetime.now(UTC)
+    await pending_refund(alchemy, order.id, 10000, "rr3")
+
+    # The shopper's cancel is refused with the reason on the page; the API answers 409.
+    await sign_in(client, CUSTOMER)
+    refused = await post(client, "/orders/WS-RR3/cancel", token_from="/orders/WS-RR3/cancel")
+    assert refused.status_code == 409
+    assert "is still waiting for the payment provider's answer" in text_of(refused.text)
+    headers = {"Authorization": f"Bearer {(await token_pair(client, CUSTOMER))['access_token']}"}
+    problem = assert_problem(await client.post(f"/api/orders/{order.id}/cancel", headers=headers), 409)
+    assert "still waiting for the payment provider" in problem["detail"]
+    [still] = await read(alchemy, Order, Order.id == order.id)
+    assert (still.status, still.refund_amount, still.refunded_total) == ("paid", 0, 10000)
+
+    # The worker gets the refund made; then the cancel refunds the rest, and all of it came back once.
+    assert await rounds(alchemy, settings, start)(61, build_provider(settings, alchemy)) == RetryRound(refunds=1)
+    cancelled = await post(client, "/orders/WS-RR3/cancel", token_from="/orders/WS-RR3/cancel")
+    assert cancelled.status_code == 303, cancelled.text
+    [done] = await read(alchemy, Order, Order.id == order.id)
+    assert (done.status, done.refund_amount, done.refund_pending) == ("cancelled", order.total - 10000, False)
+    assert await refunded_by_provider(alchemy, order.payment_reference) == order.total
+
+
+async def test_a_cancel_racing_a_refund_never_leaves_a_cancelled_order_with_a_pending_refund(alchemy, settings, skus):
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    for attempt in range(4):
+        order = await paid_order(alchemy, settings, customer, f"WS-RR4{attempt}", {"EP-1": 1})
+
+        async def refund(order_id: int = order.id, key: str = f"race-{attempt}") -> Any:
+            async with write_session(alchemy) as session:
+                return await RefundService(session=session, provider=Unreachable()).refund(  # type: ignore[arg-type]
+                    order_id, amount=1000, actor=None, idempotency_key=key
+                )
+
+        async def cancel(order_id: int = order.id) -> Any:
+            async with write_session(alchemy) as session:
+                return await OrderService(session=session).change_status(
+                    order_id, OrderStatus.CANCELLED, provider=Unreachable()
+                )
+
+        outcomes = await asyncio.gather(refund(), cancel(), return_exceptions=True)
+        assert sum(not isinstance(outcome, BaseException) for outcome in outcomes) == 1, outcomes
+        assert all(isinstance(o, DomainError) or not isinstance(o, BaseException) for o in outcomes), outcomes
+        async with alchemy.get_session() as session:
+            status = await session.scalar(select(Order.status).where(Order.id == order.id))
+            pending = await session.scalar(
+                select(func.count()).select_from(Refund).where(Refund.order_id == order.id, Refund.status == "pending")
+            )
+        assert (status, pending) in {("paid", 1), ("cancelled", 0)}

@@ -1,0 +1,155 @@
+"""Refunds the payment provider did not answer are asked for again by the background worker.
+
+A refund is asked for after the commit that claims it (``webshop.orders.refunds``; a cancelled or wholly
+refunded order's refund: ``OrderService``). A provider that cannot be reached leaves it pending, money
+the shop owes its customer. Each round of the worker (``webshop.payments.worker``) asks again for the
+pending refunds that are due, with their own idempotency keys, so the money moves once however often
+it is asked (Stripe, "Idempotent requests"):
+
+1. **Due**: never asked again and made at least ``refund_retry_seconds`` ago (a ``Refund``'s
+   ``created_at``; an order's ``updated_at``, set by the cancel), so the request that made it has
+   finished asking; or its ``next_retry_at`` has passed. Fewer than ``refund_max_attempts`` attempts.
+2. **Claimed**: one conditional ``UPDATE ... SET attempts = attempts + 1, next = :then WHERE id = :id
+   AND attempts = :read AND <still pending>``, committed: of two workers looking at once, one asks. The
+   next try waits ``refund_retry_seconds`` × 2^(attempts-1), at most 6 h (``webshop.db.outbox_sender.backoff``).
+3. **Asked** with no transaction open, and the answer recorded conditionally, as the admin's "Retry"
+   does (``RefundService.retry``, ``OrderService.settle_refund``).
+
+Past the last attempt (about three days with the defaults) a refund stays pending for an admin's Retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import and_, or_, select, update
+
+from webshop.db.models import Order, Refund
+from webshop.db.models.orders import REFUND_OWED
+from webshop.db.models.payments import REFUND_PENDING
+from webshop.db.outbox_sender import backoff
+from webshop.orders.refunds import RefundService
+from webshop.orders.service import OrderService
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from webshop.config.settings import InvoiceSettings, PaymentSettings
+    from webshop.payments.provider import PaymentProvider
+
+logger = logging.getLogger("webshop.orders")
+
+BATCH = 20
+"""Refunds (and orders) one round asks for at the most; the rest wait for the next round."""
+
+
+@dataclass(frozen=True)
+class RetryRound:
+    """What one round asked the provider for again: ``refunds`` (``Refund`` rows) and ``orders`` (whole-order
+    refunds). Each was claimed by this round; the answers are on the rows."""
+
+    refunds: int = 0
+    orders: int = 0
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """Where one kind of pending refund lives: its model, its pending condition, its attempts, its next
+    try and the time it was made (before any attempt)."""
+
+    model: Any
+    pending: Any
+    attempts: Any
+    next_at: Any
+    made_at: Any
+
+
+REFUNDS = _Pending(Refund, REFUND_PENDING, Refund.retry_attempts, Refund.next_retry_at, Refund.created_at)
+ORDERS = _Pending(Order, REFUND_OWED, Order.refund_retry_attempts, Order.refund_next_retry_at, Order.updated_at)
+
+
+async def retry_due_refunds(
+    session: AsyncSession,
+    provider: PaymentProvider,
+    payments: PaymentSettings,
+    invoices: InvoiceSettings,
+    *,
+    now: datetime | None = None,
+) -> RetryRound:
+    """One round: ask ``provider`` again for the pending refunds due at ``now`` (the module docstring).
+
+    Args:
+        session: A write session of the worker's own; committed after each step.
+        provider: The payment provider that refunds.
+        payments: ``refund_retry_seconds`` and ``refund_max_attempts``.
+        invoices: The credit note prefix a refund made now numbers its credit note with.
+        now: The round's time (tests move it forward; the current time without it).
+
+    Returns:
+        How many refunds and orders' refunds this round claimed and asked for.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database failed; the worker logs it and tries next round.
+    """
+    if payments.refund_max_attempts <= 0:
+        return RetryRound()
+    moment = now or datetime.now(UTC)
+    refunds = await _due(session, REFUNDS, moment, payments)
+    orders = await _due(session, ORDERS, moment, payments)
+    await session.commit()
+    asked = RetryRound()
+    for refund_id, attempts in refunds:
+        if await _claim(session, REFUNDS, refund_id, attempts, moment, payments.refund_retry_seconds):
+            logger.info("asking again for refund %s (attempt %s)", refund_id, attempts + 1)
+            await RefundService(session=session, provider=provider, invoices=invoices).retry(refund_id)
+            asked = RetryRound(asked.refunds + 1, asked.orders)
+    for order_id, attempts in orders:
+        if await _claim(session, ORDERS, order_id, attempts, moment, payments.refund_retry_seconds):
+            logger.info("asking again for the refund of order %s (attempt %s)", order_id, attempts + 1)
+            await OrderService(session=session, provider=provider, invoices=invoices).settle_refund(order_id)
+            asked = RetryRound(asked.refunds, asked.orders + 1)
+    return asked
+
+
+def _is_due(kind: _Pending, moment: datetime, retry_seconds: float) -> Any:
+    """The condition "pending and due at ``moment``" for ``kind`` (step 1 of the module docstring)."""
+    first = moment - timedelta(seconds=retry_seconds)
+    return and_(
+        kind.pending,
+        or_(and_(kind.next_at.is_(None), kind.made_at <= first), kind.next_at <= moment),
+    )
+
+
+async def _due(
+    session: AsyncSession, kind: _Pending, moment: datetime, payments: PaymentSettings
+) -> list[tuple[int, int]]:
+    """``[(id, attempts)]`` of ``kind``'s pending refunds due at ``moment``, the longest waiting first."""
+    rows = await session.execute(
+        select(kind.model.id, kind.attempts)
+        .where(_is_due(kind, moment, payments.refund_retry_seconds), kind.attempts < payments.refund_max_attempts)
+        .order_by(kind.model.id)
+        .limit(BATCH)
+    )
+    return [(int(row_id), int(attempts)) for row_id, attempts in rows.all()]
+
+
+async def _claim(
+    session: AsyncSession, kind: _Pending, row_id: int, attempts: int, moment: datetime, retry_seconds: float
+) -> bool:
+    """Take the next attempt of row ``row_id`` of ``kind`` (step 2 of the module docstring); committed.
+    False when another worker took it, or it was answered, since it was read."""
+    taken = cast(
+        "CursorResult[Any]",
+        await session.execute(
+            update(kind.model)
+            .where(kind.model.id == row_id, kind.attempts == attempts, _is_due(kind, moment, retry_seconds))
+            .values({kind.attempts: attempts + 1, kind.next_at: moment + backoff(retry_seconds, attempts + 1)})
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    await session.commit()
+    return taken.rowcount == 1
