@@ -3,7 +3,9 @@
 ``refunds.retry_attempts``/``next_retry_at`` (a refund of lines or an amount) and
 ``orders.refund_retry_attempts``/``refund_next_retry_at`` (a cancelled or refunded order's whole refund)
 pace ``webshop.orders.refund_retries``; a partial index on each finds the pending ones without reading
-every order. Existing pending refunds start with no attempt and are due at once.
+every order. Refunds pending before this were left to the admins, who may have made them another way
+(the provider's dashboard): the worker must not make them again, so they start past the last attempt
+(``PAST_LAST``, the setting's maximum); an admin's Retry hands one to the worker.
 
 Revision ID: a9d4c1e7b352
 Revises: f3a8d6b20c14
@@ -22,6 +24,8 @@ depends_on = None
 
 OWED = sa.text("refund_amount > 0 AND refunded_at IS NULL")
 PENDING = sa.text("status = 'pending'")
+PAST_LAST = 1000
+"""``WEBSHOP_REFUND_MAX_ATTEMPTS``'s largest value: a refund with this many attempts is never taken."""
 
 
 def upgrade() -> None:
@@ -32,6 +36,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_refunds_pending_retry", "refunds", ["next_retry_at"], postgresql_where=PENDING, sqlite_where=PENDING
     )
+    refunds = sa.table("refunds", sa.column("status"), sa.column("retry_attempts"))
+    op.execute(refunds.update().where(refunds.c.status == "pending").values(retry_attempts=PAST_LAST))
+    orders = sa.table(
+        "orders", sa.column("refund_amount"), sa.column("refunded_at"), sa.column("refund_retry_attempts")
+    )
+    owed = sa.and_(orders.c.refund_amount > 0, orders.c.refunded_at.is_(None))
+    op.execute(orders.update().where(owed).values(refund_retry_attempts=PAST_LAST))
     op.create_index(
         "ix_orders_refund_owed_retry", "orders", ["refund_next_retry_at"], postgresql_where=OWED, sqlite_where=OWED
     )

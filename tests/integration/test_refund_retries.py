@@ -23,7 +23,7 @@ from tests.integration.test_refunds import CUSTOMER, Unreachable, paid_order, re
 from tests.shopper import post, sign_in, text_of
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Order, OrderStatus, OutboundEmail, Refund, RefundStatus
+from webshop.db.models import Order, OrderStatus, OutboundEmail, Refund, RefundStatus, User
 from webshop.errors import DomainError
 from webshop.orders.refund_retries import RetryRound, retry_due_refunds
 from webshop.orders.refunds import RefundService
@@ -63,9 +63,8 @@ async def test_the_worker_asks_again_for_an_unanswered_refund_when_due_backing_o
     assert (settings.payments.refund_retry_seconds, settings.payments.refund_max_attempts) == (60, 20)
     customer = await make_user(alchemy, CUSTOMER, name="Ada")
     order = await paid_order(alchemy, settings, customer, "WS-RR1", {"BC-1": 1})
-    start = datetime.now(UTC)
     refund = await pending_refund(alchemy, order.id, 10000, "rr1")
-    round_at = rounds(alchemy, settings, start)
+    round_at = rounds(alchemy, settings, refund.created_at)
     down, real = Unreachable(), build_provider(settings, alchemy)
 
     assert await round_at(0, down) == RetryRound()  # just made: the request that made it may still be asking
@@ -77,6 +76,7 @@ async def test_the_worker_asks_again_for_an_unanswered_refund_when_due_backing_o
     assert await round_at(61 + 61 + 119, down) == RetryRound()  # ... then two
     listed = text_of((await admin.get(f"/admin/orders/{order.id}")).text)
     assert "Being processed The shop asks the provider again by itself (2 times so far). Retry" in listed
+    assert "Mark as shipped" in listed and "Cancel order" not in listed and "Refund the whole order" not in listed
     used_up = replace(settings.payments, refund_max_attempts=2)
     assert await round_at(61 + 61 + 121, real, used_up) == RetryRound()  # past the last attempt: the admin's
     assert await round_at(61 + 61 + 121, real) == RetryRound(refunds=1)
@@ -87,6 +87,43 @@ async def test_the_worker_asks_again_for_an_unanswered_refund_when_due_backing_o
     assert len(await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_refund")) == 1
     assert await round_at(10**6, real) == RetryRound()  # answered: never asked again
     assert await refunded_by_provider(alchemy, order.payment_reference) == 10000
+
+
+async def test_a_round_stops_at_the_first_unanswered_ask_and_the_next_takes_the_rest(alchemy, settings, skus):
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-RR6", {"BC-1": 1})
+    first = await pending_refund(alchemy, order.id, 1000, "rr6a")
+    await pending_refund(alchemy, order.id, 2000, "rr6b")
+    round_at = rounds(alchemy, settings, first.created_at)
+    assert await round_at(61, Unreachable()) == RetryRound(refunds=1)  # still down: the other waits
+    assert await round_at(62, build_provider(settings, alchemy)) == RetryRound(refunds=1)  # its turn
+    assert await round_at(122, build_provider(settings, alchemy)) == RetryRound(refunds=1)  # the first's
+    assert {r.status for r in await read(alchemy, Refund, Refund.order_id == order.id)} == {"succeeded"}
+    assert await refunded_by_provider(alchemy, order.payment_reference) == 3000
+
+
+async def test_past_the_last_attempt_the_admin_is_told_to_check_and_a_retry_starts_again(
+    admin, admin_id, alchemy, settings, skus, caplog
+):
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-RR7", {"BC-1": 1})
+    refund = await pending_refund(alchemy, order.id, 1000, "rr7")
+    round_at, down, hours = rounds(alchemy, settings, refund.created_at), Unreachable(), 7 * 3600
+    for attempt in range(1, 21):  # the back-off is six hours at most: one round every seven hours
+        assert await round_at(attempt * hours, down) == RetryRound(refunds=1)
+    assert await round_at(21 * hours, down) == RetryRound()
+    assert f"refund {refund.id} is still unanswered after 20 attempts: the worker stops" in caplog.text
+    page = text_of((await admin.get(f"/admin/orders/{order.id}")).text)
+    assert "The shop does not ask again by itself: check at the payment provider that it was not refunded" in page
+
+    # An admin's Retry (the provider still down) hands it back to the worker, which asks again at once.
+    async with write_session(alchemy) as session:
+        person = await session.get(User, admin_id)
+        again = await RefundService(session=session, provider=down).retry(refund.id, actor=person)  # type: ignore[arg-type]
+    assert (again.status, again.retry_attempts, again.next_retry_at) == ("pending", 0, None)
+    assert await round_at(21 * hours, build_provider(settings, alchemy)) == RetryRound(refunds=1)
+    [done] = await read(alchemy, Refund, Refund.id == refund.id)
+    assert done.status == "succeeded"
 
 
 async def test_the_running_apps_worker_makes_a_pending_refund(alchemy, settings, skus):
@@ -132,11 +169,11 @@ async def test_an_order_with_an_unanswered_refund_is_cancelled_only_once_it_is_a
 ):
     customer = await make_user(alchemy, CUSTOMER, name="Ada")
     order = await paid_order(alchemy, settings, customer, "WS-RR3", {"BC-1": 1})
-    start = datetime.now(UTC)
-    await pending_refund(alchemy, order.id, 10000, "rr3")
+    refund = await pending_refund(alchemy, order.id, 10000, "rr3")
 
-    # The shopper's cancel is refused with the reason on the page; the API answers 409.
+    # The shopper's page offers no cancel; one posted anyway is refused with the reason; the API's is 409.
     await sign_in(client, CUSTOMER)
+    assert "Cancel this order" not in (await client.get("/orders/WS-RR3")).text
     refused = await post(client, "/orders/WS-RR3/cancel", token_from="/orders/WS-RR3/cancel")
     assert refused.status_code == 409
     assert "is still waiting for the payment provider's answer" in text_of(refused.text)
@@ -147,7 +184,9 @@ async def test_an_order_with_an_unanswered_refund_is_cancelled_only_once_it_is_a
     assert (still.status, still.refund_amount, still.refunded_total) == ("paid", 0, 10000)
 
     # The worker gets the refund made; then the cancel refunds the rest, and all of it came back once.
-    assert await rounds(alchemy, settings, start)(61, build_provider(settings, alchemy)) == RetryRound(refunds=1)
+    real = build_provider(settings, alchemy)
+    assert await rounds(alchemy, settings, refund.created_at)(61, real) == RetryRound(refunds=1)
+    assert "Cancel this order" in (await client.get("/orders/WS-RR3")).text
     cancelled = await post(client, "/orders/WS-RR3/cancel", token_from="/orders/WS-RR3/cancel")
     assert cancelled.status_code == 303, cancelled.text
     [done] = await read(alchemy, Order, Order.id == order.id)

@@ -66,3 +66,6 @@ def test_mail_retries_double_from_the_base_up_to_six_hours(tmp_path: Path):
     mail = make_settings("sqlite+aiosqlite://", tmp_path, mail_retry_seconds=30.0).mail
     assert [backoff(mail, n).total_seconds() for n in (0, 1, 2, 3, 4)] == [30, 30, 60, 120, 240]
     assert backoff(mail, 30) == MAX_BACKOFF == timedelta(hours=6)
+    # However many attempts (the refund worker's may reach 1,000), the delay stays six hours, no overflow.
+    slow = make_settings("sqlite+aiosqlite://", tmp_path, mail_retry_seconds=86400.0).mail
+    assert backoff(mail, 42) == backoff(slow, 31) == backoff(slow, 10**6) == MAX_BACKOFF

@@ -25,7 +25,7 @@ from litestar.response import Redirect, Template
 from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
 from webshop.admin.pages import AdminRequest, ShopScopeDep, flash_see_other
 from webshop.api.schemas import PathId
-from webshop.db.models import Order, OrderStatus
+from webshop.db.models import Order, OrderStatus, RefundStatus
 from webshop.deps import AuditDep, FulfilmentDep, OrdersDep, UsersDep
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.invoices.service import documents_of
@@ -81,9 +81,10 @@ def day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def next_actions(order: Order) -> list[tuple[str, str]]:
-    """``[(status, button label)]`` the state machine allows from the order's current status."""
-    allowed = moves_from(order)
+def next_actions(order: Order, *, refund_waiting: bool = False) -> list[tuple[str, str]]:
+    """``[(status, button label)]`` the state machine allows from the order's current status; none that
+    cancels or refunds it whole while ``refund_waiting`` (a refund the provider has not answered)."""
+    allowed = moves_from(order) - (RESTOCKING if refund_waiting else frozenset())
     return [(s.value, ACTION_LABELS[s]) for s in OrderStatus if s in allowed]
 
 
@@ -110,6 +111,9 @@ class OrderPage:
         view = await self.fulfilment.view_for_shops(self.request.user, self.order_id)
         order, everything = view.order, view.shops is None
         session = self.fulfilment.repository.session
+        refunds = await RefundService(session=session).for_order(order) if everything else []
+        # No cancel or whole refund offered while a refund waits for the provider (``transition`` refuses it).
+        waiting = any(row.refund.status == RefundStatus.PENDING.value for row in refunds)
         return Template(
             "admin/orders/detail.html",
             context={
@@ -117,14 +121,14 @@ class OrderPage:
                 "view": view,
                 "everything": everything,
                 "customer": await self.users.get_one_or_none(id=order.user_id),
-                "actions": next_actions(order) if everything else [],
+                "actions": next_actions(order, refund_waiting=waiting) if everything else [],
                 "nothing_to_ship": everything and order.status == "paid" and nothing_left_to_ship(order),
                 # The order's history names every shop's part and the payment: the platform's to see.
                 "audit_events": await self.audit.for_entity("order", [order.id]) if everything else [],
                 # Invoices name the buyer and the whole order: the platform's too (webshop.invoices.admin).
                 "invoices": await documents_of(session, order.id) if everything else [],
                 # Its refunds (a platform admin's to see and make: webshop/orders/refunds_web.py).
-                "refunds": await RefundService(session=session).for_order(order) if everything else [],
+                "refunds": refunds,
                 "refundable": everything and refundable_problem(order) is None,
                 # Units refunded per line, for every viewer: a shop's staff must not ship what was refunded.
                 "refunded_units": await units_refunded(session, order.id),

@@ -174,7 +174,8 @@ FIELDS: tuple[Field, ...] = (
     F("WEBSHOP_PAYMENT_TIMEOUT_MINUTES", "payments", "timeout_minutes", v.integer(1, 10080), "30",
       "Minutes an order may wait for its payment before it is cancelled and its stock returned."),
     F("WEBSHOP_PAYMENT_POLL_SECONDS", "payments", "poll_seconds", v.number(0.01, 3600), "30",
-      "Seconds between the background worker's looks for orders whose payment time ran out."),
+      "Seconds between the background worker's looks for orders whose payment time ran out"
+      " and for refunds to ask for again."),
     F("WEBSHOP_REFUND_RETRY_SECONDS", "payments", "refund_retry_seconds", v.number(0.01, 86400), "60",
       "Seconds before the background worker asks the provider again for a refund it did not answer;"
       " doubles per attempt (max 6 h)."),

@@ -243,7 +243,8 @@ class PaymentSettings:
         provider: ``test`` (``webshop.payments.testing``, the default) or ``stripe``.
         timeout_minutes: A pending order not paid within this is cancelled by the background worker
             and its stock returned (the shop's time-limited stock reservation).
-        poll_seconds: Seconds between the background worker's looks for such orders.
+        poll_seconds: Seconds between the background worker's looks for such orders (and for refunds
+            to ask for again, ``refund_retry_seconds``).
         webhook_tolerance: Seconds a webhook's signed timestamp may be old (replay window).
         test_delay_seconds: The test provider's delayed card pays this long after it is typed.
         stripe_secret_key: Stripe's secret API key (with ``provider`` ``stripe``).

@@ -61,9 +61,10 @@ RowT = TypeVar("RowT", OutboundEmail, WebhookDelivery, TestPaymentEvent)
 
 def backoff(retry_seconds: float, attempts: int) -> timedelta:
     """Delay before the next attempt after ``attempts`` failed ones: ``retry_seconds`` × 2^(attempts-1),
-    at most ``MAX_BACKOFF`` (6 h)."""
-    seconds = retry_seconds * 2 ** max(attempts - 1, 0)
-    return min(timedelta(seconds=seconds), MAX_BACKOFF)
+    at most ``MAX_BACKOFF`` (6 h). Capped in seconds before it becomes a ``timedelta``, which would
+    overflow past about 2^40 s (any attempt count is safe)."""
+    seconds = retry_seconds * 2.0 ** min(max(attempts - 1, 0), 64)
+    return timedelta(seconds=min(seconds, MAX_BACKOFF.total_seconds()))
 
 
 @dataclass(frozen=True)

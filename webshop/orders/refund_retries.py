@@ -13,9 +13,14 @@ it is asked (Stripe, "Idempotent requests"):
    AND attempts = :read AND <still pending>``, committed: of two workers looking at once, one asks. The
    next try waits ``refund_retry_seconds`` × 2^(attempts-1), at most 6 h (``webshop.db.outbox_sender.backoff``).
 3. **Asked** with no transaction open, and the answer recorded conditionally, as the admin's "Retry"
-   does (``RefundService.retry``, ``OrderService.settle_refund``).
+   does (``RefundService.retry``, ``OrderService.settle_refund``). An ask still unanswered ends the
+   round: the provider is down, and the other refunds wait for the next round rather than each for
+   its timeout now. (A whole-order refund the provider refused stays owed too, and is asked again.)
 
-Past the last attempt (about three days with the defaults) a refund stays pending for an admin's Retry.
+Past the last attempt (about three days with the defaults) the refund stays pending, logged as an error,
+and the admin's pages say the shop no longer asks by itself; an admin's Retry starts the attempts again.
+Refunds already pending when this came (migration ``a9d4c1e7b352``) were left to the admins before, who
+may have refunded them another way, so they start past the last attempt.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import and_, or_, select, update
 
-from webshop.db.models import Order, Refund
+from webshop.db.models import Order, Refund, RefundStatus
 from webshop.db.models.orders import REFUND_OWED
 from webshop.db.models.payments import REFUND_PENDING
 from webshop.db.outbox_sender import backoff
@@ -44,7 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("webshop.orders")
 
 BATCH = 20
-"""Refunds (and orders) one round asks for at the most; the rest wait for the next round."""
+"""Refunds, and orders' refunds, one round reads at the most (each kind); the rest wait for the next round."""
 
 
 @dataclass(frozen=True)
@@ -58,18 +63,25 @@ class RetryRound:
 
 @dataclass(frozen=True)
 class _Pending:
-    """Where one kind of pending refund lives: its model, its pending condition, its attempts, its next
-    try and the time it was made (before any attempt)."""
+    """Where one kind of pending refund lives: its name (for the logs), its model, its pending condition,
+    its attempts, its next try and the time it was made (before any attempt)."""
 
+    name: str
     model: Any
     pending: Any
     attempts: Any
     next_at: Any
     made_at: Any
 
+    def label(self, row_id: int) -> str:
+        """How the logs name row ``row_id``'s refund: ``refund 5``, ``order 7's refund``."""
+        return f"{self.name} {row_id}" if self.model is Refund else f"{self.name} {row_id}'s refund"
 
-REFUNDS = _Pending(Refund, REFUND_PENDING, Refund.retry_attempts, Refund.next_retry_at, Refund.created_at)
-ORDERS = _Pending(Order, REFUND_OWED, Order.refund_retry_attempts, Order.refund_next_retry_at, Order.updated_at)
+
+REFUNDS = _Pending("refund", Refund, REFUND_PENDING, Refund.retry_attempts, Refund.next_retry_at, Refund.created_at)
+ORDERS = _Pending(
+    "order", Order, REFUND_OWED, Order.refund_retry_attempts, Order.refund_next_retry_at, Order.updated_at
+)
 
 
 async def retry_due_refunds(
@@ -82,37 +94,66 @@ async def retry_due_refunds(
 ) -> RetryRound:
     """One round: ask ``provider`` again for the pending refunds due at ``now`` (the module docstring).
 
+    The round ends early when an answer does not come (the provider is still down: the others wait for
+    the next round instead of each waiting for its timeout now). A row that fails otherwise is logged
+    and skipped. A claim that uses the last attempt and still leaves the refund pending is logged as an
+    error: an admin must look at it (its page says so).
+
     Args:
         session: A write session of the worker's own; committed after each step.
         provider: The payment provider that refunds.
         payments: ``refund_retry_seconds`` and ``refund_max_attempts``.
         invoices: The credit note prefix a refund made now numbers its credit note with.
-        now: The round's time (tests move it forward; the current time without it).
+        now: The round's time (tests move it forward); without it, the time of each step.
 
     Returns:
         How many refunds and orders' refunds this round claimed and asked for.
 
     Raises:
-        sqlalchemy.exc.SQLAlchemyError: the database failed; the worker logs it and tries next round.
+        sqlalchemy.exc.SQLAlchemyError: reading what is due failed; the worker logs it and tries next round.
     """
     if payments.refund_max_attempts <= 0:
         return RetryRound()
     moment = now or datetime.now(UTC)
-    refunds = await _due(session, REFUNDS, moment, payments)
-    orders = await _due(session, ORDERS, moment, payments)
+    due = [(REFUNDS, row) for row in await _due(session, REFUNDS, moment, payments)]
+    due += [(ORDERS, row) for row in await _due(session, ORDERS, moment, payments)]
     await session.commit()
-    asked = RetryRound()
-    for refund_id, attempts in refunds:
-        if await _claim(session, REFUNDS, refund_id, attempts, moment, payments.refund_retry_seconds):
-            logger.info("asking again for refund %s (attempt %s)", refund_id, attempts + 1)
-            await RefundService(session=session, provider=provider, invoices=invoices).retry(refund_id)
-            asked = RetryRound(asked.refunds + 1, asked.orders)
-    for order_id, attempts in orders:
-        if await _claim(session, ORDERS, order_id, attempts, moment, payments.refund_retry_seconds):
-            logger.info("asking again for the refund of order %s (attempt %s)", order_id, attempts + 1)
-            await OrderService(session=session, provider=provider, invoices=invoices).settle_refund(order_id)
-            asked = RetryRound(asked.refunds, asked.orders + 1)
-    return asked
+    asked = {REFUNDS.name: 0, ORDERS.name: 0}
+    for kind, (row_id, attempts) in due:
+        at = now or datetime.now(UTC)
+        try:
+            if not await _claim(session, kind, row_id, attempts, at, payments.refund_retry_seconds):
+                continue
+            asked[kind.name] += 1
+            logger.info("asking again for %s (attempt %s)", kind.label(row_id), attempts + 1)
+            answered = await _ask(session, kind, row_id, provider, invoices)
+        except Exception:  # this row only: a broken one must not stop the others for good
+            await session.rollback()
+            logger.exception("asking again for %s failed", kind.label(row_id))
+            continue
+        if answered:
+            continue
+        if attempts + 1 >= payments.refund_max_attempts:
+            logger.error(
+                "%s is still unanswered after %s attempts: the worker stops; an admin must check it at the "
+                "payment provider and retry it",
+                kind.label(row_id),
+                attempts + 1,
+            )
+        break  # the provider does not answer: the rest wait for the next round
+    return RetryRound(refunds=asked[REFUNDS.name], orders=asked[ORDERS.name])
+
+
+async def _ask(
+    session: AsyncSession, kind: _Pending, row_id: int, provider: PaymentProvider, invoices: InvoiceSettings
+) -> bool:
+    """Ask ``provider`` for row ``row_id``'s refund (step 3 of the module docstring); True when it has an
+    answer now (made or refused), False when it is still pending."""
+    if kind is REFUNDS:
+        refund = await RefundService(session=session, provider=provider, invoices=invoices).retry(row_id)
+        return refund.status != RefundStatus.PENDING.value
+    order = await OrderService(session=session, provider=provider, invoices=invoices).settle_refund(row_id)
+    return not order.refund_pending
 
 
 def _is_due(kind: _Pending, moment: datetime, retry_seconds: float) -> Any:
@@ -127,7 +168,7 @@ def _is_due(kind: _Pending, moment: datetime, retry_seconds: float) -> Any:
 async def _due(
     session: AsyncSession, kind: _Pending, moment: datetime, payments: PaymentSettings
 ) -> list[tuple[int, int]]:
-    """``[(id, attempts)]`` of ``kind``'s pending refunds due at ``moment``, the longest waiting first."""
+    """``[(id, attempts)]`` of ``kind``'s pending refunds due at ``moment``, the oldest (lowest id) first."""
     rows = await session.execute(
         select(kind.model.id, kind.attempts)
         .where(_is_due(kind, moment, payments.refund_retry_seconds), kind.attempts < payments.refund_max_attempts)

@@ -331,13 +331,16 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         return list(rows)
 
     async def retry(self, refund_id: int, *, actor: User | None = None, order_id: int | None = None) -> Refund:
-        """Ask the provider again for a refund still ``pending``, with the same key (a no-op otherwise).
+        """Ask the provider again for a refund still ``pending``, with the same key (a no-op otherwise);
+        asked by a person (``actor``), the worker's attempts start again too.
 
         Raises:
             NotFound: no such refund (of order ``order_id`` when given).
         """
         refund = await self.get_refund(refund_id, order_id=order_id)
         order = await self._order(refund.order_id)
+        if actor is not None:  # a person asks: the worker's attempts start again (``refund_retries``)
+            refund.retry_attempts, refund.next_retry_at = 0, None
         await self.session.commit()  # no transaction waits for the provider
         if refund.status != RefundStatus.PENDING.value:
             return refund

@@ -276,7 +276,8 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         """Ask ``provider`` again for a refund that is still pending (it failed or was interrupted).
 
         Safe to call any number of times: the provider sees the order's one idempotency key, and the
-        refund is recorded only while none is (nothing happens for an order that owes nothing).
+        refund is recorded only while none is (nothing happens for an order that owes nothing). Asked by
+        a person (``actor``), the worker's attempts (``webshop.orders.refund_retries``) start again.
 
         Returns:
             The order; ``refund_pending`` is False when the refund went through.
@@ -286,6 +287,8 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         """
         session = self.repository.session
         order = await self.get_for(order_id)
+        if actor is not None and order.refund_pending:  # a person asks: the worker's attempts start again
+            order.refund_retry_attempts, order.refund_next_retry_at = 0, None
         await session.commit()  # end the read: no transaction (nor SQLite's write lock) waits for the provider
         return await self._refund(order, self._provider(provider), actor)
 
@@ -418,7 +421,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         if target in RESTOCKING and await refunds_pending(session, order.id):
             raise InvalidTransition(
                 f"A refund of order {order.number} is still waiting for the payment provider's answer; the order "
-                "can be cancelled or refunded in full once it has one. Please try again in a few minutes."
+                "can be cancelled or refunded in full once it has one. Please try again later."
             )
         if target == S.SHIPPED and await nothing_to_ship(session, order.id):
             raise InvalidTransition(f"Every item of order {order.number} was refunded; there is nothing to ship.")

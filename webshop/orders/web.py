@@ -12,7 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from webshop.db.models import Order, OrderStatus, User
+from webshop.db.models import Order, OrderStatus, RefundStatus, User
 from webshop.deps import OrdersDep
 from webshop.errors import InvalidTransition
 from webshop.invoices.service import documents_of
@@ -48,16 +48,19 @@ async def order_page_context(
 ) -> dict[str, Any]:
     """The context of ``orders/detail.html`` for ``order`` (an account's or a guest's): its lines with
     their thumbnails, shop groups, documents and refunds; ``placed`` for the confirmation after checkout,
-    ``cancelled`` right after the shopper cancelled it."""
+    ``cancelled`` right after the shopper cancelled it. No "Cancel" while a refund waits for the
+    provider's answer (``OrderService.transition`` refuses it then)."""
+    refunds = await refunds_service.for_order(order)
+    waiting = any(row.refund.status == RefundStatus.PENDING.value for row in refunds)
     return {
         "order": order,
         "thumbnails": await orders_service.thumbnails([order]),
         "placed": placed,
         "cancelled": cancelled,
-        "cancellable": shopper_may_cancel(order),
+        "cancellable": shopper_may_cancel(order) and not waiting,
         "groups": shop_groups(order),
         "invoices": await documents_of(orders_service.repository.session, order.id),
-        "refunds": await refunds_service.for_order(order),
+        "refunds": refunds,
     }
 
 

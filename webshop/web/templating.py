@@ -257,6 +257,9 @@ def template_config(
     environment.globals["prices_include_tax"] = gross
     environment.globals["tax_note"] = "incl. VAT" if gross else "excl. tax"
     environment.globals["default_country"] = settings.shop.default_country if settings else "US"
+    # Attempts the worker makes at an unanswered refund (WEBSHOP_REFUND_MAX_ATTEMPTS): the admin's pages
+    # say whether it still asks by itself.
+    environment.globals["refund_max_attempts"] = settings.payments.refund_max_attempts if settings else 20
     environment.globals["order_figures"] = OrderFigures.of
     environment.globals["countries"] = countries()  # ISO 3166-1, by name: the address forms' list
     engine = JinjaTemplateEngine.from_environment(environment)

@@ -120,7 +120,8 @@ class Order(BigIntAuditBase):
     refund_retry_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Times the background worker asked again for a pending whole-order refund (``webshop.orders.refund_retries``)."""
     refund_next_retry_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-    """When the worker may ask again (``None``: ``WEBSHOP_REFUND_RETRY_SECONDS`` after the order last changed)."""
+    """When the worker may ask again (``None``: ``WEBSHOP_REFUND_RETRY_SECONDS`` after the order last changed;
+    each of its claims changes ``updated_at`` too, harmlessly)."""
     # What the ``refunds`` rows of this order claim in all (minor units): with ``refund_amount``, never
     # more than ``total`` (the refunds service's conditional ``UPDATE`` keeps that under concurrency).
     refunded_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
