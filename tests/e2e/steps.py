@@ -6,10 +6,19 @@ person would wait for, so the same step works with JavaScript on (htmx swaps) an
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
+import time
 import uuid
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import LiveShop
 
 PASSWORD = "correct horse battery staple"
 SUCCESS_CARD = "4242424242424242"
@@ -152,3 +161,24 @@ def buy(page: Page, slug: str, options: dict[str, str] | None = None, quantity: 
     fill_address(page)
     choose_shipping(page)
     return pay(page)
+
+
+def mail_to(shop: LiveShop, kind: str, to: str, timeout: float = 15.0) -> EmailMessage:
+    """The ``kind`` e-mail (``order_confirmation``, ``verify_email``) the shop sent to ``to``, read from its
+    outbox folder as a mail program would (no SMTP host is set; the sender writes within a second)."""
+    outbox = shop.workdir / ".webshop" / "outbox"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(outbox.glob(f"*-{kind}.eml")) if outbox.is_dir() else []:
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if message["To"] and to.lower() in message["To"].lower():
+                return message  # type: ignore[return-value]
+        time.sleep(0.2)
+    pytest.fail(f"no {kind} e-mail to {to} in {outbox} within {timeout} s", pytrace=False)
+
+
+def text_part(message: EmailMessage) -> str:
+    """The plain-text body of ``message``."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.e2e import steps
+from tests.e2e.conftest import LiveShop
 from tests.e2e.steps import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -57,8 +59,9 @@ def _new_person() -> tuple[str, str]:
     return f"shopper-{token}@example.com", f"Shopper {token[:6]}"
 
 
-def _register_sign_out_sign_in(page: Page, email: str, name: str) -> None:
-    """Register through the header link, sign out, sign in again: the same steps with or without JS."""
+def _register_sign_out_sign_in(page: Page, email: str, name: str, shop: LiveShop) -> None:
+    """Register through the header link, sign out, sign in again, then confirm the address by the e-mail's
+    link (opening it confirms nothing; its button does): the same steps with or without JS."""
     _header(page).get_by_role("link", name="Register").click()
     expect(page).to_have_url(re.compile(r"/account/register$"))
     expect(page.get_by_role("heading", name="Create an account", level=1)).to_be_visible()
@@ -87,6 +90,20 @@ def _register_sign_out_sign_in(page: Page, email: str, name: str) -> None:
     expect(_header(page).get_by_role("link", name=name)).to_be_visible()
     expect(_header(page).get_by_role("button", name="Sign out")).to_be_visible()
     expect(_header(page).get_by_role("link", name="Sign in")).to_have_count(0)
+
+    link = re.search(
+        r"https?://\S+/account/verify-email/\S+", steps.text_part(steps.mail_to(shop, "verify_email", email))
+    )
+    assert link, "no verification link in the e-mail"
+    page.goto(link.group(0))
+    expect(page.get_by_role("heading", name="Confirm your e-mail address", level=1)).to_be_visible()
+    page.goto("/account")
+    expect(page.locator("#verify-banner")).to_be_visible()  # opening the link confirmed nothing
+    page.goto(link.group(0))
+    page.get_by_role("button", name=f"Yes, confirm {email}").click()
+    expect(page.locator("#link-done")).to_have_text(f"Thank you: {email} is confirmed.")
+    page.goto("/account")
+    expect(page.locator("#verify-banner")).to_have_count(0)
 
 
 def _expect_no_reload(page: Page) -> None:
@@ -120,7 +137,7 @@ def test_turning_a_page_of_results_moves_the_focus_to_them(page: Page) -> None:
     _expect_no_reload(page)
 
 
-def test_journey_with_javascript(page: Page) -> None:
+def test_journey_with_javascript(page: Page, live_shop: LiveShop) -> None:
     page.goto("/")
     expect(page.get_by_role("heading", name="All products", level=1)).to_be_visible()
     page.wait_for_function("() => window.htmx !== undefined")
@@ -172,10 +189,10 @@ def test_journey_with_javascript(page: Page) -> None:
     _expect_no_reload(page)
 
     email, name = _new_person()
-    _register_sign_out_sign_in(page, email, name)
+    _register_sign_out_sign_in(page, email, name, live_shop)
 
 
-def test_journey_without_javascript(page_nojs: Page) -> None:
+def test_journey_without_javascript(page_nojs: Page, live_shop: LiveShop) -> None:
     page = page_nojs
     page.goto("/")
     form = page.locator("#catalog-form")
@@ -224,7 +241,7 @@ def test_journey_without_javascript(page_nojs: Page) -> None:
     expect(page.locator("#opt1")).to_have_value("16GB")
 
     email, name = _new_person()
-    _register_sign_out_sign_in(page, email, name)
+    _register_sign_out_sign_in(page, email, name, live_shop)
 
 
 def test_screenshots(page: Page, artifacts_dir: Path) -> None:

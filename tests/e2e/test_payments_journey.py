@@ -9,10 +9,7 @@ test reads the confirmation the way a mail program would.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,25 +25,6 @@ if TYPE_CHECKING:
 
 AUTHENTICATE_CARD = "4000002500003155"
 GUEST_LINK = re.compile(r"https?://[^\s\"<>]+/orders/guest/[A-Za-z0-9_.\-]+")
-
-
-def _confirmation_email(shop: LiveShop, to: str, timeout: float = 15.0) -> email.message.EmailMessage:
-    """The order confirmation the shop sent to ``to`` (its outbox folder; the sender writes within a second)."""
-    outbox = shop.workdir / ".webshop" / "outbox"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(outbox.glob("*-order_confirmation.eml")) if outbox.is_dir() else []:
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            if message["To"] and to.lower() in message["To"].lower():
-                return message  # type: ignore[return-value]
-        time.sleep(0.2)
-    pytest.fail(f"no order confirmation to {to} in {outbox} within {timeout} s", pytrace=False)
-
-
-def _text_of(message: email.message.EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    assert body is not None, "the e-mail has no text part"
-    return body.get_content()
 
 
 def _guest_buys(page: Page, slug: str, address: str, *, js: bool) -> str:
@@ -87,10 +65,10 @@ def test_a_guest_buys_opens_the_order_by_its_link_downloads_the_invoice_and_crea
         shown_link = page.locator("#guest-link").inner_text().strip()
 
         # The confirmation e-mail carries the same kind of signed link; in another browser it opens the order.
-        message = _confirmation_email(live_shop, address)
-        assert number in message["Subject"] or number in _text_of(message)
-        link = GUEST_LINK.search(_text_of(message))
-        assert link, _text_of(message)[:2000]
+        message = steps.mail_to(live_shop, "order_confirmation", address)
+        assert number in message["Subject"] or number in steps.text_part(message)
+        link = GUEST_LINK.search(steps.text_part(message))
+        assert link, steps.text_part(message)[:2000]
         assert shown_link.endswith(link.group(0).split("/orders/guest/")[1]) or "/orders/guest/" in shown_link
         elsewhere = other.new_page()
         elsewhere.goto("/orders/guest/" + link.group(0).split("/orders/guest/")[1])

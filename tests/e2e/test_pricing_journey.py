@@ -12,9 +12,6 @@ The figures, worked by hand (gross prices, French VAT 20 %, rounded per line, ha
 
 from __future__ import annotations
 
-import email
-import email.policy
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -93,21 +90,6 @@ def priced_shop(euro_shop: LiveShop, browser: Browser) -> LiveShop:
     return euro_shop
 
 
-def _confirmation(shop: LiveShop, to: str, timeout: float = 15.0) -> str:
-    """The text part of the order confirmation sent to ``to`` (the shop's outbox folder)."""
-    outbox = shop.workdir / ".webshop" / "outbox"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(outbox.glob("*-order_confirmation.eml")) if outbox.is_dir() else []:
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            if message["To"] and to.lower() in message["To"].lower():
-                body = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
-                assert body is not None
-                return str(body.get_content())
-        time.sleep(0.2)
-    pytest.fail(f"no order confirmation to {to} in {outbox} within {timeout} s", pytrace=False)
-
-
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
 def test_a_shopper_from_france_pays_the_same_figures_everywhere(browser: Browser, priced_shop: LiveShop, js: bool):
     address = steps.new_email("france")
@@ -169,7 +151,7 @@ def test_a_shopper_from_france_pays_the_same_figures_everywhere(browser: Browser
         expect(page.locator("#order-tax")).to_have_text(VAT)
         expect(page.locator("main")).to_contain_text("Photo week (PHOTO10)")
 
-        mail = _confirmation(priced_shop, address)
+        mail = steps.text_part(steps.mail_to(priced_shop, "order_confirmation", address))
         assert "Photo week (PHOTO10): −€10.40" in mail, mail
         assert "Colissimo: Free" in mail, mail
         assert f"Total: {TOTAL}" in mail, mail

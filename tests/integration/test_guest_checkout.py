@@ -18,6 +18,7 @@ from tests.shopper import (
     PASSWORD,
     add_to_cart,
     as_guest,
+    confirm_address,
     forged,
     guest_ready_to_pay,
     path_of,
@@ -219,6 +220,8 @@ async def test_an_account_gets_the_guest_orders_of_its_address_once_the_address_
             ),
         )
         link = re.search(r"https?://[^/\s]+(/account/verify-email/\S+)", text_body).group(1)
-        assert (await account.get(link)).status_code == 200
+        assert (await account.get(link)).status_code == 200  # the link's page: opening it adopts nothing
+        assert number.group(0) not in (await account.get("/orders")).text
+        assert (await confirm_address(account, link)).status_code == 200
         assert number.group(0) in (await account.get("/orders")).text
         assert (await account.get(f"/orders/{number.group(0)}")).status_code == 200

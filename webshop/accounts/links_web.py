@@ -1,9 +1,12 @@
 """HTML controllers for the e-mail flows: verify the address, reset the password, change the address.
 
 Links from e-mails land here. A link that no longer works (``AccountLinkError``, from any handler here)
-shows ``accounts/link_error.html`` (what went wrong, and a way to get a new link). Links that change
-something important (a new password, a new address) open a page with a form first, so a mail scanner
-that fetches links cannot use them up.
+shows ``accounts/link_error.html`` (what went wrong, and a way to get a new link). Every link opens a
+page with a form first (a new password; one button to confirm an address), and only the form's POST
+changes anything: mail scanners that fetch links (Microsoft Defender's Safe Links, for one) must not
+confirm an address for whoever registered it, who would then be given the guest orders placed with it
+(the "pre-hijacked account": OWASP Authentication Cheat Sheet, and Sudhodanan and Paverd, "Pre-hijacked
+accounts", USENIX Security 2022).
 """
 
 from typing import Annotated, Any
@@ -19,7 +22,6 @@ from litestar.response import Template
 from webshop.accounts.links import AccountLinkError, LinkPurpose, request_reset_in_background
 from webshop.accounts.service import EMAIL_RE
 from webshop.accounts.web import safe_next, signed_in_account
-from webshop.db.engine import WRITES_ON_GET
 from webshop.db.models import User
 from webshop.deps import AccountLinksDep, SettingsDep
 from webshop.errors import Conflict, TooManyAttempts, ValidationFailed
@@ -85,6 +87,17 @@ class AccountLinks:
     def __init__(self, request: Request[Any, Any, Any], account_links_service: AccountLinksDep) -> None:
         self.request, self.service = request, account_links_service
 
+    async def ask_first(self, token: str, purpose: LinkPurpose, template: str) -> Template:
+        """A link's page, which changes nothing: ``template`` with the ``token`` (for its form's action)
+        and the address the link was sent to (``email``), once the link is checked (not used).
+
+        Raises:
+            AccountLinkError: the link does not work (the controller shows ``link_error_page``).
+        """
+        row = await self.service.check(token, purpose)
+        context: dict[str, Any] = {"token": token, "email": row.new_email, "errors": {}}
+        return Template(template, context=context, headers=NO_STORE)
+
 
 class AccountLinkController(Controller):
     """Pages for account links sent by e-mail."""
@@ -119,9 +132,14 @@ class AccountLinkController(Controller):
             flash(request, exc.detail, "info")
         return see_other(request, safe_next(data.next, route_url(request, "account")))
 
-    @get("/verify-email/{token:str}", name="verify_email", media_type=MediaType.HTML, opt={WRITES_ON_GET: True})
+    @get("/verify-email/{token:str}", name="verify_email", media_type=MediaType.HTML)
+    async def verify_form(self, links: NamedDependency[AccountLinks], token: FromPath[str]) -> Template:
+        """A verification link's page: confirm the address with one button (the link is used by the POST)."""
+        return await links.ask_first(token, LinkPurpose.VERIFY_EMAIL, "accounts/verify_email_confirm.html")
+
+    @post("/verify-email/{token:str}", name="verify_email.confirm", media_type=MediaType.HTML)
     async def verify(self, links: NamedDependency[AccountLinks], token: FromPath[str]) -> Template:
-        """Follow a verification link."""
+        """Confirm the address: it becomes verified and its guest orders the account's."""
         user = await links.service.verify_email(token)
         signed_in = links.request.user is not None
         return done_page(
@@ -163,8 +181,7 @@ class AccountLinkController(Controller):
     @get("/reset-password/{token:str}", name="reset_password", media_type=MediaType.HTML)
     async def reset_form(self, links: NamedDependency[AccountLinks], token: FromPath[str]) -> Template:
         """A reset link's page: choose a new password (the link is used when the form is sent)."""
-        await links.service.check(token, LinkPurpose.RESET_PASSWORD)
-        return Template("accounts/reset_password.html", context={"token": token, "errors": {}}, headers=NO_STORE)
+        return await links.ask_first(token, LinkPurpose.RESET_PASSWORD, "accounts/reset_password.html")
 
     @post("/reset-password/{token:str}", name="reset_password.submit", media_type=MediaType.HTML)
     async def reset(
@@ -210,10 +227,7 @@ class AccountLinkController(Controller):
     @get("/email/confirm/{token:str}", name="change_email.confirm", media_type=MediaType.HTML)
     async def confirm_email_form(self, links: NamedDependency[AccountLinks], token: FromPath[str]) -> Template:
         """An e-mail change link's page: confirm the new address with one button."""
-        row = await links.service.check(token, LinkPurpose.CHANGE_EMAIL)
-        return Template(
-            "accounts/confirm_email_change.html", context={"token": token, "new_email": row.new_email}, headers=NO_STORE
-        )
+        return await links.ask_first(token, LinkPurpose.CHANGE_EMAIL, "accounts/confirm_email_change.html")
 
     @post("/email/confirm/{token:str}", name="change_email.confirm.submit", media_type=MediaType.HTML)
     async def confirm_email(self, links: NamedDependency[AccountLinks], token: FromPath[str]) -> Template:
