@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from pypdf import PdfReader
 
-from webshop.db.models import Invoice, Order, OrderLine, Refund
-from webshop.invoices.pdf import Buyer, Seller, credit_note_pdf
+from webshop.db.models import Invoice, Order, OrderLine, Refund, RefundLine
+from webshop.invoices.pdf import Buyer, Seller, credit_note_pdf, credited_tax
 
 ISSUED = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 
@@ -46,3 +46,41 @@ def test_a_refund_of_the_whole_order_credits_the_tax_its_invoice_charged_shippin
 
 def test_a_part_refund_credits_its_share_of_every_charged_tax():
     assert "Tax 20% included $0.83" in _credited_tax(500)  # $5.00 at 20% contains $0.83
+
+
+def _two_rates() -> tuple[Order, list[OrderLine]]:
+    """A $100.00 lamp at 20% and a $100.00 book at 5%, $10.00 of shipping at 20% (net prices): $27.00 of
+    tax ($5.00 at 5%, $22.00 at 20%), $237.00 in all."""
+    lamp = OrderLine(
+        id=1, product_name="Lamp", sku="L-1", options={}, unit_price=10000, currency="USD", quantity=1,
+        tax_rate_bp=2000, line_total=10000, net_amount=10000, tax_amount=2000,
+    )  # fmt: skip
+    book = OrderLine(
+        id=2, product_name="Book", sku="B-1", options={}, unit_price=10000, currency="USD", quantity=1,
+        tax_rate_bp=500, line_total=10000, net_amount=10000, tax_amount=500,
+    )  # fmt: skip
+    order = Order(
+        number="W-2", currency="USD", subtotal=20000, shipping_total=1000, shipping_tax=200, tax_total=2700,
+        total=23700, ship_name="Ada", ship_line1="1 Main St", ship_city="Austin", ship_postal_code="73301",
+        ship_country="US",
+        tax_breakdown=[{"rate_bp": 500, "net": 10000, "tax": 500}, {"rate_bp": 2000, "net": 11000, "tax": 2200}],
+    )  # fmt: skip
+    return order, [lamp, book]
+
+
+def test_the_refund_that_completes_the_order_credits_the_tax_left_per_rate_not_a_share_of_every_rate():
+    """The lamp is refunded (its $20.00 at 20%), then the order is cancelled: the cancel's credit note
+    credits the book's $5.00 at 5% and the shipping's $2.00 at 20%, so the two notes credit exactly the
+    $27.00 the invoice charged, rate by rate (a share of every rate would say $2.47 at 5%, $10.86 at 20%)."""
+    order, lines = _two_rates()
+    lamp = Refund(id=1, amount=12000, currency="USD", reason="", reference="re_1", lines=[])
+    lamp.lines = [RefundLine(order_line_id=1, quantity=1, amount=12000)]
+    cancel = Refund(id=2, amount=11700, currency="USD", reason="Order cancelled", reference="re_2", lines=[])
+    assert credited_tax(lamp, order, lines) == {2000: 2000}
+    assert credited_tax(cancel, order, lines, [lamp]) == {500: 500, 2000: 200}
+    note = Invoice(number="CN-2026-000002", issued_at=ISSUED)
+    buyer = Buyer("Ada", ("1 Main St",), "a@b.c")
+    text = _text(credit_note_pdf(note, cancel, order, lines, Seller("Shop"), buyer, earlier=[lamp]))
+    assert "Tax 5% included $5.00" in text and "Tax 20% included $2.00" in text
+    # Without the lamp's refund before it, the same amount is a share of every rate, as any part refund.
+    assert credited_tax(cancel, order, lines) == {500: 247, 2000: 1086}

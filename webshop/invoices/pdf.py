@@ -193,6 +193,46 @@ def invoice_pdf(invoice: Invoice, order: Order, lines: Sequence[OrderLine], sell
     return doc.output(f"Invoice {invoice.number}", seller.name)
 
 
+def credited_tax(
+    refund: Refund, order: Order, lines: Sequence[OrderLine], earlier: Sequence[Refund] = ()
+) -> dict[int, int]:
+    """``{rate_bp: minor units}``: the tax a refund's credit note credits, per rate.
+
+    Refunded lines: the tax their amounts contain at each line's rate (``included_tax``). A parcel's
+    shipping (``is_shipping``): at the rate shipping was taxed at. An amount without lines: split over the
+    order's rates in proportion to the tax charged per rate, shipping's included (``order_tax_by_rate``);
+    but the refund that brings the order's refunds to its total (a cancel after partial refunds, the
+    last of several) credits what is left of each rate's tax, the invoice's less what ``earlier``
+    (the order's refunds made before it, succeeded) credited, so the credit notes of a fully refunded
+    order add up to its invoice's tax (EU VAT Directive 2006/112/EC, art. 90: the taxable amount is
+    reduced by what was refunded, rate by rate).
+    """
+    by_id = {line.id: line for line in lines}
+    taxes: dict[int, int] = {}
+    for refunded in refund.lines:
+        line = by_id.get(refunded.order_line_id)
+        rate = line.tax_rate_bp if line is not None else 0
+        taxes[rate] = taxes.get(rate, 0) + included_tax(refunded.amount, rate)
+    rest = refund.amount - sum(refunded.amount for refunded in refund.lines)
+    if refund.is_shipping:
+        rate = _shipping_rate(order)
+        taxes[rate] = taxes.get(rate, 0) + included_tax(rest, rate)
+    elif rest and refund.amount + sum(e.amount for e in earlier) >= order.total:
+        credited: dict[int, int] = dict(taxes)
+        for before in earlier:
+            for rate, tax in credited_tax(before, order, lines).items():
+                credited[rate] = credited.get(rate, 0) + tax
+        for rate, _net, tax in order_tax_by_rate(order, lines):
+            left = tax - credited.get(rate, 0)
+            if left > 0:
+                taxes[rate] = taxes.get(rate, 0) + left
+    elif rest:
+        for rate, _net, tax in order_tax_by_rate(order, lines):  # shipping's tax too: it was charged
+            if order.total and tax:
+                taxes[rate] = taxes.get(rate, 0) + (rest * tax * 2 + order.total) // (2 * order.total)
+    return taxes
+
+
 def credit_note_pdf(
     note: Invoice,
     refund: Refund,
@@ -202,16 +242,15 @@ def credit_note_pdf(
     buyer: Buyer,
     *,
     invoice_number: str = "",
+    earlier: Sequence[Refund] = (),
 ) -> bytes:
     """The credit note of a refund as PDF bytes (A4, deterministic for the same inputs).
 
     Refunded lines are printed with the quantity refunded and the refund line's amount (minor units,
-    tax included, as refunded); the tax they contain is worked out at each order line's rate
-    (``included_tax``). A refund of a parcel's shipping (``is_shipping``) is one "Shipping" row, its tax
-    at the rate shipping was taxed at. A refund of an amount without lines is one "Refund" row, its tax split over
-    the order's rates in proportion to the tax charged per rate, shipping's included
-    (``order_tax_by_rate``), so a refund of the whole order credits the tax its invoice charged (an order
-    placed before orders kept their tax breakdown: its lines' tax only).
+    tax included, as refunded). A refund of a parcel's shipping (``is_shipping``) is one "Shipping" row,
+    a refund of an amount without lines one "Refund" row. The tax credited per rate is ``credited_tax``'s
+    (so a refund of the whole order credits the tax its invoice charged; an order placed before orders
+    kept their tax breakdown: its lines' tax only).
 
     Args:
         note: The credit note row (number, ``issued_at``).
@@ -220,6 +259,7 @@ def credit_note_pdf(
         lines: The order's lines (to name the refunded ones).
         seller: The seller. buyer: The buyer.
         invoice_number: The number of the order's invoice this note corrects (``""``: none printed).
+        earlier: The order's refunds that succeeded before this one (``credited_tax``).
     """
     currency = order.currency
     by_id = {line.id: line for line in lines}
@@ -231,11 +271,9 @@ def credit_note_pdf(
     doc.heading("Credit note", facts)
     doc.parties(seller, buyer)
     rows: list[tuple[str, ...]] = []
-    taxes: dict[int, int] = {}
     for refunded in refund.lines:
         line = by_id.get(refunded.order_line_id)
         rate = line.tax_rate_bp if line is not None else 0
-        taxes[rate] = taxes.get(rate, 0) + included_tax(refunded.amount, rate)
         rows.append(
             (
                 _description(line) if line is not None else "Order line",
@@ -247,7 +285,6 @@ def credit_note_pdf(
     rest = refund.amount - sum(refunded.amount for refunded in refund.lines)
     if refund.is_shipping:  # a parcel's shipping (webshop.orders.refunds): its own rate and tax
         rate = _shipping_rate(order)
-        taxes[rate] = taxes.get(rate, 0) + included_tax(rest, rate)
         rows.append(
             (
                 f"Shipping: {refund.reason}" if refund.reason else "Shipping",
@@ -265,9 +302,7 @@ def credit_note_pdf(
                 format_money(rest, currency),
             )
         )
-        for rate, _net, tax in order_tax_by_rate(order, lines):  # shipping's tax too: it was charged
-            if order.total and tax:
-                taxes[rate] = taxes.get(rate, 0) + (rest * tax * 2 + order.total) // (2 * order.total)
+    taxes = credited_tax(refund, order, lines, earlier)
     doc.table(("Description", "Qty", "Tax rate", "Credited"), rows)
     totals = [(f"Tax {rate_label(rate)} included", format_money(tax, currency)) for rate, tax in sorted(taxes.items())]
     doc.totals(totals, ("Total credited", format_money(refund.amount, currency)))
