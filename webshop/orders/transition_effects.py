@@ -44,13 +44,7 @@ async def parts_shipped(session: AsyncSession, order_id: int) -> int:
     """How many shops' parts of the order have shipped, read after the order's row is locked (``FOR UPDATE``;
     SQLite's writer lock does the same), so a part that ships meanwhile (``FulfilmentService.ship`` takes the
     same lock first) is seen: a cancel or refund that would put shipped goods back in stock is refused."""
-    await lock_order(session, order_id)
-    shipped = await session.scalar(
-        select(func.count())
-        .select_from(Fulfilment)
-        .where(Fulfilment.order_id == order_id, Fulfilment.status == FulfilmentStatus.SHIPPED.value)
-    )
-    return int(shipped or 0)
+    return await _count_locked(session, order_id, Fulfilment, FulfilmentStatus.SHIPPED.value)
 
 
 async def refunds_pending(session: AsyncSession, order_id: int) -> int:
@@ -59,13 +53,17 @@ async def refunds_pending(session: AsyncSession, order_id: int) -> int:
     (``webshop.orders.refunds`` takes the same lock first) is seen. A cancel or whole refund waits for them,
     because the whole refund is what no refund has claimed, and a pending one that the provider then
     refuses would give its claim back to nobody."""
+    return await _count_locked(session, order_id, Refund, RefundStatus.PENDING.value)
+
+
+async def _count_locked(session: AsyncSession, order_id: int, model: type[Fulfilment | Refund], status: str) -> int:
+    """How many ``model`` rows (a shop's part, a refund) of the order have ``status``, counted once the
+    order's row is locked (``lock_order``)."""
     await lock_order(session, order_id)
-    pending = await session.scalar(
-        select(func.count())
-        .select_from(Refund)
-        .where(Refund.order_id == order_id, Refund.status == RefundStatus.PENDING.value)
+    count = await session.scalar(
+        select(func.count()).select_from(model).where(model.order_id == order_id, model.status == status)
     )
-    return int(pending or 0)
+    return int(count or 0)
 
 
 async def nothing_to_ship(session: AsyncSession, order_id: int) -> bool:
