@@ -205,6 +205,27 @@ async def test_sign_up_sends_a_link_that_verifies_the_address_once(client, inbox
     assert "is already confirmed" in again.text
 
 
+async def test_a_scanner_opening_the_link_confirms_nothing_and_the_owner_confirms_from_another_browser(
+    client, app, alchemy, inbox
+):
+    """A mail scanner fetches the link without cookies: nothing changes. The owner, signed out in
+    another browser, presses the button: confirmed, and told to sign in. Posting the used link again
+    shows the used-link page."""
+    await register(client, "ada@example.com")
+    path = link_in(await inbox.wait_for("ada@example.com", "Confirm"))
+    async with AsyncTestClient(app=app, base_url=BASE) as scanner, AsyncTestClient(app=app, base_url=BASE) as elsewhere:
+        assert (await scanner.get(path)).status_code == 200
+        async with alchemy.get_session() as session:
+            verified = await session.scalar(select(User.email_verified_at).where(User.email == "ada@example.com"))
+            assert verified is None and await session.scalar(select(AccountToken.used_at)) is None
+        confirmed = await confirm_address(elsewhere, path)
+        assert confirmed.status_code == 200
+        assert "Thank you: ada@example.com is confirmed." in text_of(confirmed.text) and ">Sign in<" in confirmed.text
+        again = await post(elsewhere, path, token_from="/account/sign-in")
+        assert again.status_code == 410 and "This link has already been used." in again.text
+    assert 'id="verify-banner"' not in (await client.get("/account")).text
+
+
 async def test_a_newer_link_supersedes_the_older_one(client, alchemy, inbox):
     await register(client, "ada@example.com")
     first = link_in(await inbox.wait_for("ada@example.com", "Confirm"))

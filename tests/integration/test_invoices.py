@@ -258,6 +258,44 @@ async def test_the_pdfs_print_the_order_snapshot_seller_buyer_taxes_and_totals(a
         assert expected in text, (expected, text)
 
 
+async def test_the_note_of_the_refund_that_completes_the_order_credits_the_tax_left_and_notes_never_change(
+    alchemy, settings
+):
+    """The order's 20% line was refunded (note 1, €3.00 at 20%). An amount refund waits for the provider;
+    another, made meanwhile, gets note 2: a share of each rate. The waiting one succeeds last and its
+    note 3 completes the order: what is left of each rate (7%: €1.40 less the €0.77 share), and note 2,
+    drawn again afterwards, is the same document."""
+    user_id = await make_user(alchemy, "zoe@example.com")
+    order_id, first_note = await invoiced_order(alchemy, user_id)
+    async with write_session(alchemy) as session:
+        waiting = Refund(order_id=order_id, amount=1000, currency="EUR", idempotency_key="late", status="pending")
+        meanwhile = Refund(order_id=order_id, amount=3430, currency="EUR", idempotency_key="now", status="succeeded")
+        session.add_all([waiting, meanwhile])
+        await session.flush()
+        second_note = (await issue_credit_note(session, meanwhile, prefix="CN", now=ISSUED)).id
+        await session.commit()
+
+    async def drawn(note_id: int) -> bytes:
+        async with alchemy.get_session() as session:
+            service = InvoiceService(session=session, settings=settings.with_values(**SELLER))
+            order = await session.get(Order, order_id)
+            assert order is not None
+            return (await service.credit_note_document(order, note_id=note_id)).content
+
+    before = await drawn(second_note)
+    assert "Tax 7% included €0.77 Tax 20% included €3.30" in text_of_pdf(before)  # 34.30 × 1.40 / 62.30 ...
+    async with write_session(alchemy) as session:
+        late = await session.get(Refund, waiting.id)
+        assert late is not None
+        late.status = "succeeded"
+        third_note = (await issue_credit_note(session, late, prefix="CN", now=ISSUED)).id
+        await session.commit()
+    assert await drawn(second_note) == before
+    last = text_of_pdf(await drawn(third_note))
+    assert "Tax 7% included €0.63" in last and "Tax 20%" not in last  # 20%: its €6.00 was all credited
+    assert "Tax 20% included €3.00" in text_of_pdf(await drawn(first_note))
+
+
 async def test_the_buyer_and_admins_download_them_and_nobody_else(client, alchemy, admin_id):
     owner = await make_user(alchemy, "ada@example.com")
     await make_user(alchemy, "bob@example.com")

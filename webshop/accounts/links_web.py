@@ -141,7 +141,7 @@ class AccountLinkController(Controller):
     async def verify(self, links: NamedDependency[AccountLinks], token: FromPath[str]) -> Template:
         """Confirm the address: it becomes verified and its guest orders the account's."""
         user = await links.service.verify_email(token)
-        signed_in = links.request.user is not None
+        signed_in = links.request.user is not None and links.request.user.id == user.id  # not another account
         return done_page(
             "Your e-mail address is confirmed",
             f"Thank you: {readable_email(user.email)} is confirmed.",

@@ -55,7 +55,7 @@ class DatabaseUnavailable(ConnectionError):
 
 WRITE_OPTION = "webshop_write"
 WRITES_ON_GET = "writes_on_get"
-"""Route ``opt`` key: this safe-method route writes (a followed e-mail link), so its request gets a
+"""Route ``opt`` key: this safe-method route writes (the return from a payment page), so its request gets a
 write session like a POST: on SQLite its first write takes the writer's turn and ``BEGIN IMMEDIATE``
 instead of upgrading a read transaction, which fails at once with "database is locked" when another
 connection (the mail sender) committed since the read began."""

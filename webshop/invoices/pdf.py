@@ -200,13 +200,21 @@ def credited_tax(
 
     Refunded lines: the tax their amounts contain at each line's rate (``included_tax``). A parcel's
     shipping (``is_shipping``): at the rate shipping was taxed at. An amount without lines: split over the
-    order's rates in proportion to the tax charged per rate, shipping's included (``order_tax_by_rate``);
-    but the refund that brings the order's refunds to its total (a cancel after partial refunds, the
-    last of several) credits what is left of each rate's tax, the invoice's less what ``earlier``
-    (the order's refunds made before it, succeeded) credited, so the credit notes of a fully refunded
-    order add up to its invoice's tax (EU VAT Directive 2006/112/EC, art. 90: the taxable amount is
-    reduced by what was refunded, rate by rate).
+    order's rates in proportion to the tax charged per rate, shipping's included (``order_tax_by_rate``).
+    But the refund that brings the order's refunds to its total (a cancel after partial refunds, the last
+    of several) credits what is left of each rate's tax: the invoice's, less what the credit notes issued
+    before its own (``earlier``) credited, never below nothing. So the credit notes of a fully refunded
+    order add up to its invoice's tax rate by rate (EU VAT Directive 2006/112/EC, art. 90: the taxable
+    amount is reduced by what was refunded), unless amount refunds' shares already credited more of a rate
+    than its goods left.
     """
+    if order.total and refund.amount + sum(before.amount for before in earlier) >= order.total:
+        credited: dict[int, int] = {}
+        for before in earlier:
+            for rate, tax in credited_tax(before, order, lines).items():
+                credited[rate] = credited.get(rate, 0) + tax
+        left = {rate: tax - credited.get(rate, 0) for rate, _net, tax in order_tax_by_rate(order, lines)}
+        return {rate: tax for rate, tax in left.items() if tax > 0}
     by_id = {line.id: line for line in lines}
     taxes: dict[int, int] = {}
     for refunded in refund.lines:
@@ -217,18 +225,9 @@ def credited_tax(
     if refund.is_shipping:
         rate = _shipping_rate(order)
         taxes[rate] = taxes.get(rate, 0) + included_tax(rest, rate)
-    elif rest and refund.amount + sum(e.amount for e in earlier) >= order.total:
-        credited: dict[int, int] = dict(taxes)
-        for before in earlier:
-            for rate, tax in credited_tax(before, order, lines).items():
-                credited[rate] = credited.get(rate, 0) + tax
-        for rate, _net, tax in order_tax_by_rate(order, lines):
-            left = tax - credited.get(rate, 0)
-            if left > 0:
-                taxes[rate] = taxes.get(rate, 0) + left
-    elif rest:
+    elif rest and order.total:
         for rate, _net, tax in order_tax_by_rate(order, lines):  # shipping's tax too: it was charged
-            if order.total and tax:
+            if tax:
                 taxes[rate] = taxes.get(rate, 0) + (rest * tax * 2 + order.total) // (2 * order.total)
     return taxes
 
@@ -259,7 +258,7 @@ def credit_note_pdf(
         lines: The order's lines (to name the refunded ones).
         seller: The seller. buyer: The buyer.
         invoice_number: The number of the order's invoice this note corrects (``""``: none printed).
-        earlier: The order's refunds that succeeded before this one (``credited_tax``).
+        earlier: The order's refunds whose credit notes were issued before this one (``credited_tax``).
     """
     currency = order.currency
     by_id = {line.id: line for line in lines}

@@ -24,7 +24,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from webshop.db.models import Invoice, InvoiceKind, Order, OrderLine, Refund, RefundStatus, User
+from webshop.db.models import Invoice, InvoiceKind, Order, OrderLine, Refund, User
 from webshop.db.repository import repository_for
 from webshop.errors import NotFound, ValidationFailed
 from webshop.invoices.pdf import Buyer, Seller, credit_note_pdf, invoice_pdf
@@ -224,16 +224,17 @@ class InvoiceService(SQLAlchemyAsyncRepositoryService[Invoice]):
             raise NotFound("The refund of this credit note is gone.")
         invoice = await self.invoice_of(order.id)
         number = invoice.number if invoice is not None else ""
-        earlier = list(  # what the credit notes before this one credited (``credited_tax``)
+        earlier = list(  # the refunds of the notes issued before this one: fixed once issued (``credited_tax``)
             await self._session.scalars(
                 select(Refund)
+                .join(Invoice, Invoice.refund_id == Refund.id)
                 .where(
-                    Refund.order_id == order.id,
-                    Refund.status == RefundStatus.SUCCEEDED.value,
-                    Refund.id < refund.id,
+                    Invoice.order_id == order.id,
+                    Invoice.kind == InvoiceKind.CREDIT_NOTE.value,
+                    Invoice.id < document.id,
                 )
                 .options(selectinload(Refund.lines))
-                .order_by(Refund.id)
+                .order_by(Invoice.id)
             )
         )
         return lambda: credit_note_pdf(
