@@ -6,6 +6,7 @@ catalog already spells it; the shopper's filter list and the API's facet counts 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import re
 from pathlib import Path
@@ -20,9 +21,12 @@ from tests.integration.test_catalog_pages import names
 from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.parse import COLUMNS, SHOP_COLUMN, parse_catalog
 from webshop.catalog.csv.plan import preview_import
+from webshop.catalog.facet_spelling import stored_spellings
+from webshop.catalog.products import ProductService
+from webshop.catalog.schemas import ProductPatch
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Category, User, UserRole
+from webshop.db.models import Category, Product, ProductFacet, User, UserRole
 from webshop.shops.schemas import ShopWrite
 from webshop.shops.service import ShopService
 
@@ -69,6 +73,29 @@ async def test_a_value_typed_in_another_case_takes_the_catalogs_spelling(client,
     assert patched.status_code == 200, patched.text
     assert patched.json()["facets"] == {"color": ["teal", "red"]}
     assert "RED" not in await colours(client) and "Teal" not in await colours(client)
+
+
+async def test_a_writer_reads_the_spellings_once_the_writer_before_it_has_committed(alchemy, skus):
+    """A writer holds the spelling lock and has stored "Teal" for one product, not committed yet. Another
+    product saved with "TEAL" meanwhile waits for it (the advisory lock on PostgreSQL, the writer's turn
+    on SQLite) and is stored as "Teal", not as a second spelling of the new colour."""
+    async with alchemy.get_session() as session:
+        first, second = list(await session.scalars(select(Product.id).order_by(Product.id).limit(2)))
+
+    async def save_teal() -> Product:
+        async with write_session(alchemy) as session:
+            patch = ProductPatch(facets={"color": ["TEAL"]})
+            return await ProductService(session=session).update_product(second, patch, actor=None)
+
+    async with write_session(alchemy) as session:
+        assert len(await stored_spellings(session, ["color"], for_write=True)) > 0
+        session.add(ProductFacet(product_id=first, facet="color", value="Teal"))
+        await session.flush()
+        saved = asyncio.ensure_future(save_teal())
+        await asyncio.sleep(0.5)  # time for the other save to reach its read (it waits there for this commit)
+        await session.commit()
+    product = await saved
+    assert {facet.value for facet in product.facets if facet.facet == "color"} == {"Teal"}
 
 
 def _catalog(folder: Path, facets: str) -> Path:

@@ -9,8 +9,9 @@ of the NFC form match (``facet_value_key``). Where the catalog holds two spellin
 the one most products use wins, then the first in code-point order; migration ``e7b2c9d4f1a3`` merged
 the spellings stored before this rule the same way.
 
-Two writers saving two spellings of a new value at the same moment on PostgreSQL can still store both;
-the next save of either product gives it the other's spelling.
+Writers read the spellings under one lock (``for_write``): on PostgreSQL a transaction-level advisory
+lock taken before the read, so of two writers saving two spellings of a new value at the same moment the
+second reads the first's once it has committed; SQLite's writers take turns already (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ import unicodedata
 from collections import Counter
 from collections.abc import Collection, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.db.in_lists import chunks
 from webshop.db.models import Product, ProductFacet
+
+SPELLING_LOCK = 0x5753_4650
+"""The PostgreSQL advisory lock key the writers of facet values share ("WSFP"): ``stored_spellings``
+with ``for_write``. Held until the writer's transaction ends."""
 
 
 def facet_value_key(value: str) -> str:
@@ -66,15 +71,29 @@ class FacetSpellings:
         }
 
 
+async def lock_spellings(session: AsyncSession) -> None:
+    """Take the facet writers' lock until the transaction ends: PostgreSQL's
+    ``pg_advisory_xact_lock(SPELLING_LOCK)`` (again in one transaction is harmless); nothing on SQLite,
+    whose writers take turns. A writer that also locks rows takes it first, as every facet writer does,
+    so two of them never wait for each other in opposite orders."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SPELLING_LOCK})
+
+
 async def stored_spellings(
     session: AsyncSession,
     facets: Iterable[str],
     *,
     except_product_id: int | None = None,
     except_slugs: Collection[str] = (),
+    for_write: bool = False,
 ) -> FacetSpellings:
     """The spellings the other products of the catalog use for the values of ``facets`` (facet names,
     ``["color"]``).
+
+    ``for_write``: the caller writes facet values in this transaction; on PostgreSQL the read waits for
+    (and then sees) every other such writer's commit (``pg_advisory_xact_lock(SPELLING_LOCK)``, held
+    until this transaction ends), so two products never store two spellings of one new value.
 
     ``except_product_id``, ``except_slugs``: the products being written (one the admin saves, the
     products a CSV file updates), whose own spellings do not hold them: a value only they have may
@@ -84,6 +103,8 @@ async def stored_spellings(
     names = sorted(set(facets))
     if not names:
         return FacetSpellings()
+    if for_write:
+        await lock_spellings(session)
     grouped = (
         select(ProductFacet.facet, ProductFacet.value, func.count())
         .where(ProductFacet.facet.in_(names))

@@ -26,7 +26,7 @@ from webshop.catalog.browse import (
     facet_summary,
     product_for_display,
 )
-from webshop.catalog.facet_spelling import stored_spellings
+from webshop.catalog.facet_spelling import lock_spellings, stored_spellings
 from webshop.catalog.images import ProductImages
 from webshop.catalog.query import (
     CatalogPage,
@@ -284,7 +284,8 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
 
         async with catalog_write(session) as changed:
-            facets = (await stored_spellings(session, values["facets"])).mapping(values.pop("facets"))
+            spellings = await stored_spellings(session, values["facets"], for_write=True)
+            facets = spellings.mapping(values.pop("facets"))
             product = Product(**values, shop_id=shop_id)
             product.facets = [ProductFacet(facet=f, value=v) for f, vs in facets.items() for v in vs]
             stocks = []
@@ -349,6 +350,8 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         if errors:
             raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
         async with catalog_write(self.repository.session, product.id):
+            if "facets" in values:  # before the variants' rows: the order every facet writer locks in
+                await lock_spellings(self.repository.session)
             await self._write_update(product, values, updates, added, actor)
             await queue_product_events(self.repository.session, WebhookEvent.PRODUCT_UPDATED, [product.id])
         return await self.get_for_admin(product.id)
@@ -456,7 +459,8 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         await session.flush()
         facets = values.pop("facets", None)
         if facets is not None:
-            facets = (await stored_spellings(session, facets, except_product_id=product.id)).mapping(facets)
+            spellings = await stored_spellings(session, facets, except_product_id=product.id, for_write=True)
+            facets = spellings.mapping(facets)
         for key, value in values.items():
             setattr(product, key, value)
         if facets is not None and facets != facets_before:

@@ -496,7 +496,7 @@ async def respell_facets(
         shop_of.update({slug: shop_id for slug, shop_id in found})
     updated = [row.slug for row in rows if row.slug in shop_of and may_update(row, shop_of[row.slug], shop_ids, who)]
     names = {facet for row in rows for facet, _value in _product_facets(row)}
-    spellings = await stored_spellings(session, names, except_slugs=updated)
+    spellings = await stored_spellings(session, names, except_slugs=updated, for_write=True)
     for row in rows:
         respelt = [(f, v if f == CATEGORY_FACET else spellings.spell(f, v)) for f, v in row.facets]
         row.facets = list(dict.fromkeys(respelt))
