@@ -77,6 +77,8 @@ async def test_the_worker_asks_again_for_an_unanswered_refund_when_due_backing_o
     listed = text_of((await admin.get(f"/admin/orders/{order.id}")).text)
     assert "Being processed The shop asks the provider again by itself (2 times so far). Retry" in listed
     assert "Mark as shipped" in listed and "Cancel order" not in listed and "Refund the whole order" not in listed
+    asked = text_of((await admin.get(f"/admin/orders/{order.id}/status?status=cancelled")).text)
+    assert "Order WS-RR1 cannot become cancelled yet" in asked and "Yes, cancel order" not in asked
     used_up = replace(settings.payments, refund_max_attempts=2)
     assert await round_at(61 + 61 + 121, real, used_up) == RetryRound()  # past the last attempt: the admin's
     assert await round_at(61 + 61 + 121, real) == RetryRound(refunds=1)
@@ -174,6 +176,8 @@ async def test_an_order_with_an_unanswered_refund_is_cancelled_only_once_it_is_a
     # The shopper's page offers no cancel; one posted anyway is refused with the reason; the API's is 409.
     await sign_in(client, CUSTOMER)
     assert "Cancel this order" not in (await client.get("/orders/WS-RR3")).text
+    asked = text_of((await client.get("/orders/WS-RR3/cancel")).text)
+    assert "Order WS-RR3 cannot be cancelled right now" in asked and "Yes, cancel this order" not in asked
     refused = await post(client, "/orders/WS-RR3/cancel", token_from="/orders/WS-RR3/cancel")
     assert refused.status_code == 409
     assert "is still waiting for the payment provider's answer" in text_of(refused.text)

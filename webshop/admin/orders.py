@@ -238,13 +238,16 @@ class AdminOrderController(ShopStaffPages):
         order = await orders_service.get_for(order_page.order_id)
         refunded = await units_refunded(orders_service.repository.session, order.id)
         target = OrderStatus(status)
+        movable = target in moves_from(order)
+        waiting = movable and await orders_service.refund_waiting(order.id)  # ``transition`` refuses it then
         return Template(
             "admin/orders/confirm.html",
             context={
                 "order": order,
                 "target": target.value,
                 "label": ACTION_LABELS[target],
-                "allowed": target in moves_from(order),
+                "allowed": movable and not waiting,
+                "waiting": waiting,
                 "refund": refund_owed(order, target),
                 "restocks": OrderStatus(order.status) in NOT_YET_SHIPPED,
                 # Units a refund already covered went back to stock with it (or stay out): not counted again.

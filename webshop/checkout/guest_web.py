@@ -148,7 +148,8 @@ class GuestOrderController(GuestLinkPages):
         order = await link.order()
         if order.user_id is not None:
             return see_other_to(link.request, "order.cancel_confirm", number=order.number)
-        context = {**cancel_question(order), "guest_token": link.token}
+        waiting = await link.orders.refund_waiting(order.id)
+        context = {**cancel_question(order, waiting=waiting), "guest_token": link.token}
         return Template("orders/cancel.html", context=context, headers=PRIVATE)
 
     @post("/{token:str}/cancel", name="order.guest.cancel", media_type=MediaType.HTML)

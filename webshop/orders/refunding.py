@@ -61,6 +61,13 @@ class Refunding:
         self.credit_note_prefix = invoices.credit_note_prefix if invoices else DEFAULT_CREDIT_NOTE_PREFIX
         self.invoice_prefix = invoices.invoice_prefix if invoices else DEFAULT_INVOICE_PREFIX
 
+    async def refund_waiting(self, order_id: int) -> bool:
+        """True while a refund of the order waits for the provider's answer (``pending``): the order is
+        not cancelled or refunded whole meanwhile (``OrderService.transition``), so pages say so first."""
+        session = self.repository.session  # type: ignore[attr-defined]  # the repository service's
+        pending = select(Refund.id).where(Refund.order_id == order_id, Refund.status == RefundStatus.PENDING.value)
+        return bool(await session.scalar(select(pending.exists())))
+
     def _provider(self, given: PaymentProvider | None = None) -> PaymentProvider:
         """``given``, else the app's provider.
 

@@ -64,12 +64,14 @@ async def order_page_context(
     }
 
 
-def cancel_question(order: Order) -> dict[str, Any]:
+def cancel_question(order: Order, *, waiting: bool = False) -> dict[str, Any]:
     """The context of ``orders/cancel.html`` for ``order`` (an account's or a guest's): whether it may
-    still be cancelled, what the card gets back, how many items go back to stock."""
+    still be cancelled (not while a refund of it is ``waiting`` for the provider), what the card gets
+    back, how many items go back to stock."""
     return {
         "order": order,
-        "cancellable": shopper_may_cancel(order),
+        "cancellable": shopper_may_cancel(order) and not waiting,
+        "waiting": waiting,
         "refund": refund_owed(order, OrderStatus.CANCELLED),
         "items": sum(line.quantity for line in order.lines),
     }
@@ -122,9 +124,10 @@ class OrderController(Controller):
         return Template("orders/detail.html", context=context)
 
     @get("/{number:str}/cancel", name="order.cancel_confirm", media_type=MediaType.HTML)
-    async def confirm_cancel(self, order: NamedDependency[Order]) -> Template:
+    async def confirm_cancel(self, order: NamedDependency[Order], orders_service: OrdersDep) -> Template:
         """Ask before cancelling: what comes back to the card, what goes back to stock (changes nothing)."""
-        return Template("orders/cancel.html", context=cancel_question(order))
+        waiting = await orders_service.refund_waiting(order.id)
+        return Template("orders/cancel.html", context=cancel_question(order, waiting=waiting))
 
     @post("/{number:str}/cancel", name="order.cancel", media_type=MediaType.HTML)
     async def cancel(
