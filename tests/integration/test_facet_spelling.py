@@ -21,6 +21,8 @@ from tests.integration.test_catalog_pages import names
 from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.parse import COLUMNS, SHOP_COLUMN, parse_catalog
 from webshop.catalog.csv.plan import preview_import
+from webshop.catalog.csv.sellers import resolve_shops
+from webshop.catalog.csv.spelling import respell_batch, respell_facets
 from webshop.catalog.facet_spelling import stored_spellings
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import ProductPatch
@@ -169,6 +171,47 @@ async def test_a_row_refused_for_naming_another_shop_does_not_hold_the_spelling(
     facets = (await client.get("/api/products/facets")).json()["facets"]
     assert {value["value"]: value["count"] for value in facets["brand"]}.get("Solo") == 2
     assert "SOLO" not in {value["value"] for value in facets["brand"]}
+
+
+def _two_product_catalog(folder: Path, brand: str) -> Path:
+    """A catalog folder of a kettle and a mug, both of brand ``brand``."""
+    folder.mkdir(parents=True)
+    (folder / "images").mkdir()
+    with (folder / "products.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for name, sku in (("Kettle", "K-1"), ("Mug", "M-1")):
+            writer.writerow(
+                [name, name.lower(), "", "", f"brand:{brand}", "", "", sku, "9.99", "standard", "3", "", "", ""]
+            )
+    return folder
+
+
+async def test_each_import_batch_takes_a_spelling_committed_since_the_file_was_read_but_keeps_its_own(
+    client, alchemy: ShopAlchemyConfig, settings: Settings, skus: Any, tmp_path: Path
+) -> None:
+    """The file was respelt before its first batch; an admin commits "Hue" for another product before
+    the batch is written: the batch, respelt under the facet writers' lock, writes "Hue", not the file's
+    "HUE". And a case change the file makes to a value only its products have holds in every batch."""
+    rows_file = _catalog(tmp_path / "hue", "color:HUE")
+    async with alchemy.get_session() as session:
+        first = await session.scalar(select(Product.id).order_by(Product.id).limit(1))
+        rows, shop_ids = await resolve_shops(session, parse_catalog(rows_file / "products.csv").products, [])
+        written = await respell_facets(session, rows, shop_ids)
+    assert rows[0].facets == [("color", "HUE")] and written == ["kettle"]
+    async with write_session(alchemy) as session:  # the admin's save, committed between the two reads
+        session.add(ProductFacet(product_id=first, facet="color", value="Hue"))
+        await session.commit()
+    async with write_session(alchemy) as session:
+        await respell_batch(session, rows, written)
+    assert rows[0].facets == [("color", "Hue")]
+
+    media = settings.shop.media_dir
+    assert (await import_catalog(alchemy, _two_product_catalog(tmp_path / "a", "acme"), media)).products_created == 2
+    renamed = await import_catalog(alchemy, _two_product_catalog(tmp_path / "b", "ACME"), media, batch_size=1)
+    assert renamed.products_updated == 2, renamed.errors
+    brands = {value["value"] for value in (await client.get("/api/products/facets")).json()["facets"]["brand"]}
+    assert "ACME" in brands and "acme" not in brands
 
 
 async def test_a_filter_value_in_another_case_finds_the_catalogs_value(client, skus):

@@ -12,6 +12,8 @@ the spellings stored before this rule the same way.
 Writers read the spellings under one lock (``for_write``): on PostgreSQL a transaction-level advisory
 lock taken before the read, so of two writers saving two spellings of a new value at the same moment the
 second reads the first's once it has committed; SQLite's writers take turns already (``BEGIN IMMEDIATE``).
+The writers: a product's create and update (the admin form, the API), and each batch of a CSV import
+(``webshop.catalog.csv.spelling.respell_batch``, first thing in its transaction).
 """
 
 from __future__ import annotations

@@ -37,11 +37,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import AuditService
-from webshop.catalog.facet_spelling import stored_spellings
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed, mark_catalog_changed
 from webshop.db.engine import write_session
-from webshop.db.in_lists import chunks
 from webshop.db.models import Category, Product, ProductFacet, ProductImage, User, Variant, WebhookEvent
 from webshop.media import ImageRejected, StoredImage, store_image
 from webshop.media import _existing as _stored_files  # media's own check that a stored image set is complete
@@ -64,7 +62,8 @@ from webshop.catalog.csv.parse import (
     VariantRow,
     parse_catalog,
 )
-from webshop.catalog.csv.sellers import EVERY_SHOP, ImportShops, may_update, moves_shop, resolve_shops
+from webshop.catalog.csv.sellers import EVERY_SHOP, ImportShops, moves_shop, resolve_shops
+from webshop.catalog.csv.spelling import respell_batch, respell_facets
 
 # --------------------------------------------------------------------------------------------- import
 
@@ -176,7 +175,7 @@ async def import_catalog(
     report = ImportReport(errors=list(parsed.errors), notices=list(parsed.notices))
     async with config.get_session() as session:
         rows, shop_ids = await resolve_shops(session, parsed.products, report.errors, shops)
-        await respell_facets(session, rows, shop_ids, shops)
+        written = await respell_facets(session, rows, shop_ids, shops)
     category_ids = await _sync_categories(config, parsed.category_paths, report)
     images = _ImageStore(catalog_dir / IMAGES_DIR, media_dir)
     reference = f"import:{csv_path.name}"
@@ -184,6 +183,7 @@ async def import_catalog(
     for batch in _batched(rows, batch_size):
         await images.prepare(batch)
         async with write_session(config) as session:
+            await respell_batch(session, batch, written)  # first: the facet writers' lock, then rows
             await _import_batch(
                 session, batch, category_ids, images, report, reference, currency, actor, (shop_ids, shops)
             )
@@ -478,28 +478,6 @@ def without_variants(row: ProductRow, variants: dict[str, Variant]) -> RowError 
         return None
     skus = ", ".join(repr(variant.sku) for variant in row.variants)
     return RowError(row.line, f"every sku of {row.slug!r} ({skus}) belongs to another product; product skipped")
-
-
-async def respell_facets(
-    session: AsyncSession, rows: Sequence[ProductRow], shop_ids: dict[str, int], who: ImportShops = EVERY_SHOP
-) -> None:
-    """Give the facet values of ``rows`` the catalog's spelling, in place: ``color:Blue`` in the file
-    is stored as ``blue`` where the catalog has ``blue``, and a value the file spells two ways takes
-    its first (``webshop.catalog.facet_spelling``). The existing products the file will update
-    (``shop_ids`` and ``who`` as ``import_catalog``'s, see ``may_update``) do not count, so a file can
-    change the case of a value only they have; a row refused for naming another shop's product changes
-    nothing and counts. The preview calls it too, so it describes what the import writes. ``category``
-    pairs are left as written (they name the category tree)."""
-    shop_of: dict[str, int | None] = {}
-    for chunk in chunks([row.slug for row in rows]):
-        found = await session.execute(select(Product.slug, Product.shop_id).where(Product.slug.in_(chunk)))
-        shop_of.update({slug: shop_id for slug, shop_id in found})
-    updated = [row.slug for row in rows if row.slug in shop_of and may_update(row, shop_of[row.slug], shop_ids, who)]
-    names = {facet for row in rows for facet, _value in _product_facets(row)}
-    spellings = await stored_spellings(session, names, except_slugs=updated, for_write=True)
-    for row in rows:
-        respelt = [(f, v if f == CATEGORY_FACET else spellings.spell(f, v)) for f, v in row.facets]
-        row.facets = list(dict.fromkeys(respelt))
 
 
 def _product_facets(row: ProductRow) -> list[tuple[str, str]]:

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 from webshop.catalog.csv.apply import (
     ImportCounts,
     _product_facets,
-    respell_facets,
     stored_asset,
     without_variants,
 )
@@ -37,6 +36,7 @@ from webshop.catalog.csv.parse import (
     VariantRow,
 )
 from webshop.catalog.csv.sellers import EVERY_SHOP, ImportShops, moves_shop, resolve_shops
+from webshop.catalog.csv.spelling import respell_facets
 
 # --------------------------------------------------------------------------------------------- dry run
 
