@@ -117,6 +117,7 @@ async def test_past_the_last_attempt_the_admin_is_told_to_check_and_a_retry_star
     assert f"refund {refund.id} is still unanswered after 20 attempts: the worker stops" in caplog.text
     page = text_of((await admin.get(f"/admin/orders/{order.id}")).text)
     assert "The shop does not ask again by itself: check at the payment provider that it was not refunded" in page
+    assert f"The payment provider did not answer for refund {refund.id} after 20 attempts" in page  # its history
 
     # An admin's Retry (the provider still down) hands it back to the worker, which asks again at once.
     async with write_session(alchemy) as session:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import and_, or_, select, update
 
+from webshop.audit.service import AuditService
 from webshop.db.models import Order, Refund, RefundStatus
 from webshop.db.models.orders import REFUND_OWED
 from webshop.db.models.payments import REFUND_PENDING
@@ -126,7 +127,7 @@ async def retry_due_refunds(
                 continue
             asked[kind.name] += 1
             logger.info("asking again for %s (attempt %s)", kind.label(row_id), attempts + 1)
-            answered = await _ask(session, kind, row_id, provider, invoices)
+            answered, order_id = await _ask(session, kind, row_id, provider, invoices)
         except Exception:  # this row only: a broken one must not stop the others for good
             await session.rollback()
             logger.exception("asking again for %s failed", kind.label(row_id))
@@ -134,26 +135,42 @@ async def retry_due_refunds(
         if answered:
             continue
         if attempts + 1 >= payments.refund_max_attempts:
-            logger.error(
-                "%s is still unanswered after %s attempts: the worker stops; an admin must check it at the "
-                "payment provider and retry it",
-                kind.label(row_id),
-                attempts + 1,
-            )
+            await _give_up(session, kind, row_id, order_id, attempts + 1)
         break  # the provider does not answer: the rest wait for the next round
     return RetryRound(refunds=asked[REFUNDS.name], orders=asked[ORDERS.name])
 
 
 async def _ask(
     session: AsyncSession, kind: _Pending, row_id: int, provider: PaymentProvider, invoices: InvoiceSettings
-) -> bool:
-    """Ask ``provider`` for row ``row_id``'s refund (step 3 of the module docstring); True when it has an
-    answer now (made or refused), False when it is still pending."""
+) -> tuple[bool, int]:
+    """Ask ``provider`` for row ``row_id``'s refund (step 3 of the module docstring): ``(answered, order
+    id)``, answered True when it has an answer now (made or refused), False when it is still pending."""
     if kind is REFUNDS:
         refund = await RefundService(session=session, provider=provider, invoices=invoices).retry(row_id)
-        return refund.status != RefundStatus.PENDING.value
+        return refund.status != RefundStatus.PENDING.value, refund.order_id
     order = await OrderService(session=session, provider=provider, invoices=invoices).settle_refund(row_id)
-    return not order.refund_pending
+    return not order.refund_pending, order.id
+
+
+async def _give_up(session: AsyncSession, kind: _Pending, row_id: int, order_id: int, attempts: int) -> None:
+    """The last attempt found no answer: log it as an error and tell the admins in the order's history
+    (an ``order``/``refund_retries`` audit event, by the shop itself); committed."""
+    what = kind.label(row_id)
+    logger.error(
+        "%s is still unanswered after %s attempts: the worker stops; an admin must check it at the payment "
+        "provider and retry it",
+        what,
+        attempts,
+    )
+    AuditService(session=session).record(
+        None,
+        "order",
+        order_id,
+        "refund_retries",
+        summary=f"The payment provider did not answer for {what} after {attempts} attempts; the shop no longer "
+        "asks by itself: check it at the provider, then retry it",
+    )
+    await session.commit()
 
 
 def _is_due(kind: _Pending, moment: datetime, retry_seconds: float) -> Any:
