@@ -42,6 +42,8 @@ def payments(api_base: str) -> PaymentSettings:
         stripe_secret_key="sk_test_webshop",
         stripe_webhook_secret=SECRET,
         stripe_api_base=api_base,
+        refund_retry_seconds=60,
+        refund_max_attempts=20,
     )
 
 

@@ -25,11 +25,11 @@ from litestar.response import Redirect, Template
 from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
 from webshop.admin.pages import AdminRequest, ShopScopeDep, flash_see_other
 from webshop.api.schemas import PathId
-from webshop.db.models import Order, OrderStatus, RefundStatus
+from webshop.db.models import Order, OrderStatus
 from webshop.deps import AuditDep, FulfilmentDep, OrdersDep, UsersDep
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.invoices.service import documents_of
-from webshop.orders.refund_rules import refundable_problem
+from webshop.orders.refund_rules import any_pending, refundable_problem
 from webshop.orders.refunding import units_refunded
 from webshop.orders.refunds import RefundService
 from webshop.orders.status_rules import NOT_YET_SHIPPED, RESTOCKING, moves_from, nothing_left_to_ship, refund_owed
@@ -112,8 +112,7 @@ class OrderPage:
         order, everything = view.order, view.shops is None
         session = self.fulfilment.repository.session
         refunds = await RefundService(session=session).for_order(order) if everything else []
-        # No cancel or whole refund offered while a refund waits for the provider (``transition`` refuses it).
-        waiting = any(row.refund.status == RefundStatus.PENDING.value for row in refunds)
+        waiting = any_pending(refunds)
         return Template(
             "admin/orders/detail.html",
             context={

@@ -459,7 +459,8 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         await session.flush()
         facets = values.pop("facets", None)
         if facets is not None:
-            spellings = await stored_spellings(session, facets, except_product_id=product.id, for_write=True)
+            # ``update_product`` took the facet writers' lock before the variants' rows (``lock_spellings``).
+            spellings = await stored_spellings(session, facets, except_product_id=product.id)
             facets = spellings.mapping(facets)
         for key, value in values.items():
             setattr(product, key, value)

@@ -263,8 +263,8 @@ class PaymentSettings:
     stripe_secret_key: str = field(repr=False)
     stripe_webhook_secret: str = field(repr=False)
     stripe_api_base: str
-    refund_retry_seconds: float = 60.0
-    refund_max_attempts: int = 20
+    refund_retry_seconds: float
+    refund_max_attempts: int
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ order's lock)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from webshop.db.models import Fulfilment, Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundLine
+from webshop.db.models import Fulfilment, Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundLine, RefundStatus
 from webshop.errors import Conflict, DomainError, InvalidTransition, ValidationFailed
 
 S = OrderStatus
@@ -28,6 +28,12 @@ class RefundRow:
     credit_note: str
     lines: list[tuple[OrderLine | None, RefundLine]]
     credit_note_id: int | None = None
+
+
+def any_pending(rows: Iterable[RefundRow]) -> bool:
+    """True when one of an order's listed refunds waits for the provider's answer (``pending``): the pages
+    then offer no cancel or whole refund, which ``OrderService.transition`` would refuse."""
+    return any(row.refund.status == RefundStatus.PENDING.value for row in rows)
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from webshop.db.models import Order, OrderStatus, RefundStatus, User
+from webshop.db.models import Order, OrderStatus, User
 from webshop.deps import OrdersDep
 from webshop.errors import InvalidTransition
 from webshop.invoices.service import documents_of
 from webshop.orders.fulfilment import shop_groups
+from webshop.orders.refund_rules import any_pending
 from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
 from webshop.orders.status_rules import refund_owed, shopper_may_cancel
@@ -51,7 +52,7 @@ async def order_page_context(
     ``cancelled`` right after the shopper cancelled it. No "Cancel" while a refund waits for the
     provider's answer (``OrderService.transition`` refuses it then)."""
     refunds = await refunds_service.for_order(order)
-    waiting = any(row.refund.status == RefundStatus.PENDING.value for row in refunds)
+    waiting = any_pending(refunds)
     return {
         "order": order,
         "thumbnails": await orders_service.thumbnails([order]),
