@@ -256,14 +256,7 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
             InvalidTransition: the order is not paid, or that part has shipped already, or every item of
                 it was refunded (the part is closed: nothing to ship).
         """
-        carrier, tracking_number = " ".join(carrier.split()), " ".join(tracking_number.split())
-        errors = {}
-        if len(carrier) > 80:
-            errors["carrier"] = "The carrier can be at most 80 characters."
-        if len(tracking_number) > 100:
-            errors["tracking_number"] = "The tracking number can be at most 100 characters."
-        if errors:
-            raise ValidationFailed("The shipment was not saved.", field_errors=errors)
+        carrier, tracking_number = shipment_fields(carrier, tracking_number)
         session = self.repository.session
         # The order's row is locked first, as a cancel's is (``OrderService.transition``): a part shipping
         # and the order being cancelled at the same moment are one after the other, and the second sees
@@ -271,33 +264,8 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         await lock_order(session, order_id)
         view, pending = await self._parts_to_ship(actor, order_id, shop_id)
         order = view.order
-        number = order.number
-        now = datetime.now(UTC)
         for part in pending:
-            result = await session.execute(
-                update(Fulfilment)
-                .where(Fulfilment.id == part.id, Fulfilment.status == FulfilmentStatus.PENDING.value)
-                .values(
-                    status=FulfilmentStatus.SHIPPED.value,
-                    carrier=carrier,
-                    tracking_number=tracking_number,
-                    shipped_at=now,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                await session.rollback()
-                raise InvalidTransition(f"This part of order {number} was shipped by someone else meanwhile.")
-            tracking = f" ({carrier} {tracking_number})".rstrip() if carrier or tracking_number else ""
-            self.audit.record(
-                actor if isinstance(actor, User) else None,
-                "order",
-                order.id,
-                "ship",
-                summary=f"Order {order.number}: {part.shop_name}'s part shipped{tracking}",
-                changes={"fulfilment": [part.shop_name, FulfilmentStatus.SHIPPED.value]},
-            )
+            await self._mark_shipped(actor, order, part, carrier, tracking_number)
         left = await session.scalar(
             select(func.count())
             .select_from(Fulfilment)
@@ -315,6 +283,41 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         await session.commit()
         fresh = await orders.get_for(order.id)
         return ShopView(fresh, view.shops)
+
+    async def _mark_shipped(
+        self, actor: Any, order: Order, part: Fulfilment, carrier: str, tracking_number: str
+    ) -> None:
+        """Mark ``part`` shipped if it is still pending, with an audit event; the caller commits.
+
+        Raises:
+            InvalidTransition: another request shipped it since it was read (the transaction is rolled back).
+        """
+        session = self.repository.session
+        number, now = order.number, datetime.now(UTC)  # read before a rollback expires the order
+        result = await session.execute(
+            update(Fulfilment)
+            .where(Fulfilment.id == part.id, Fulfilment.status == FulfilmentStatus.PENDING.value)
+            .values(
+                status=FulfilmentStatus.SHIPPED.value,
+                carrier=carrier,
+                tracking_number=tracking_number,
+                shipped_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            await session.rollback()
+            raise InvalidTransition(f"This part of order {number} was shipped by someone else meanwhile.")
+        tracking = f" ({carrier} {tracking_number})".rstrip() if carrier or tracking_number else ""
+        self.audit.record(
+            actor if isinstance(actor, User) else None,
+            "order",
+            order.id,
+            "ship",
+            summary=f"Order {order.number}: {part.shop_name}'s part shipped{tracking}",
+            changes={"fulfilment": [part.shop_name, FulfilmentStatus.SHIPPED.value]},
+        )
 
     async def _parts_to_ship(self, actor: Any, order_id: int, shop_id: int | None) -> tuple[ShopView, list[Fulfilment]]:
         """The order as ``actor`` sees it and its pending parts ``ship`` would mark (see ``ship``).
@@ -405,3 +408,22 @@ async def close_refunded_parts(
         orders = OrderService(session=session)
         await orders.transition(await orders.get_for(order.id), OrderStatus.SHIPPED, actor=actor)
     return closed
+
+
+def shipment_fields(carrier: str, tracking_number: str) -> tuple[str, str]:
+    """A shipment's carrier and tracking number with their white space folded (``" DHL  Express "`` →
+    ``"DHL Express"``).
+
+    Raises:
+        ValidationFailed: the carrier is over 80 characters or the tracking number over 100 (field errors
+            ``carrier`` / ``tracking_number``).
+    """
+    carrier, tracking_number = " ".join(carrier.split()), " ".join(tracking_number.split())
+    errors = {}
+    if len(carrier) > 80:
+        errors["carrier"] = "The carrier can be at most 80 characters."
+    if len(tracking_number) > 100:
+        errors["tracking_number"] = "The tracking number can be at most 100 characters."
+    if errors:
+        raise ValidationFailed("The shipment was not saved.", field_errors=errors)
+    return carrier, tracking_number

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from webshop.db.models import Fulfilment, Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundLine, RefundStatus
 from webshop.errors import Conflict, DomainError, InvalidTransition, ValidationFailed
+from webshop.money import format_money
 
 S = OrderStatus
 REFUNDABLE = (S.PAID, S.SHIPPED, S.DELIVERED)
@@ -167,3 +168,18 @@ def plan_lines(order: Order, wanted: dict[int, int], refunded: dict[int, int]) -
     if problems:
         raise ValidationFailed(" ".join(problems), field_errors={"lines": " ".join(problems)})
     return planned
+
+
+def refund_summary(
+    order: Order, refund: Refund, refunded_lines: list[tuple[OrderLine, RefundLine]], credit_note: str, reference: str
+) -> str:
+    """The order history's line for a refund the provider made: the amount, the units (``2 × SKU``) and
+    whether they went back in stock, the credit note, the provider's ``reference`` and the reason."""
+    units = ", ".join(f"{rl.quantity} × {line.sku}" for line, rl in refunded_lines)
+    return (
+        f"Order {order.number}: refunded {format_money(refund.amount, refund.currency)}"
+        + (f" for {units}" if units else "")
+        + (" (back in stock)" if refund.restock and units else "")
+        + f", credit note {credit_note} ({reference})"
+        + (f": {refund.reason}" if refund.reason else "")
+    )

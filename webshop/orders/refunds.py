@@ -73,6 +73,7 @@ from webshop.orders.refund_rules import (
     check_input,
     parcel_shipping_paid,
     plan_lines,
+    refund_summary,
     refundable_problem,
     same_refund,
 )
@@ -417,35 +418,15 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         by_id = {line.id: line for line in order.lines}
         refunded_lines = [(by_id[rl.order_line_id], rl) for rl in refund.lines if rl.order_line_id in by_id]
         if refund.restock:
-            restocked = sorted(  # variant rows touched in id order
-                ((line.variant_id, line, rl) for line, rl in refunded_lines if line.variant_id is not None),
-                key=lambda row: row[0],
-            )
-            for variant_id, _, rl in restocked:
-                await return_stock(
-                    session,
-                    variant_id,
-                    rl.quantity,
-                    reason=StockReason.REFUND,
-                    reference=f"{order.number} refund {note.number}",
-                )
-            # Returned stock can turn a product's "in stock" flag back on (catalog filters and caches).
-            await refresh_product_summaries(session, [line.product_id for _, line, _ in restocked])
+            await self._restock(order, refunded_lines, note.number)
         before = OrderStatus(order.status)
         became_refunded = await self._refunded_when_complete(order)
-        units = ", ".join(f"{rl.quantity} × {line.sku}" for line, rl in refunded_lines)
         self.audit.record(
             actor,
             "order",
             order.id,
             "refund",
-            summary=(
-                f"Order {order.number}: refunded {format_money(refund.amount, refund.currency)}"
-                + (f" for {units}" if units else "")
-                + (" (back in stock)" if refund.restock and units else "")
-                + f", credit note {note.number} ({result.reference})"
-                + (f": {refund.reason}" if refund.reason else "")
-            ),
+            summary=refund_summary(order, refund, refunded_lines, note.number, result.reference),
             changes={"refund": [RefundStatus.PENDING.value, RefundStatus.SUCCEEDED.value]},
         )
         if became_refunded:
@@ -467,6 +448,26 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         await self._tell_shops(order, before, became_refunded, [(line, rl.quantity) for line, rl in refunded_lines])
         await session.commit()
         return parcels
+
+    async def _restock(
+        self, order: Order, refunded_lines: list[tuple[OrderLine, RefundLine]], credit_note: str
+    ) -> None:
+        """Put the refunded units of ``refunded_lines`` back in stock (the ledger's reason ``refund``,
+        referenced by ``credit_note``), variant rows in id order, and refresh the products' summaries:
+        returned stock can turn a product's "in stock" flag back on (catalog filters and caches)."""
+        restocked = sorted(
+            ((line.variant_id, line, rl) for line, rl in refunded_lines if line.variant_id is not None),
+            key=lambda row: row[0],
+        )
+        for variant_id, _, rl in restocked:
+            await return_stock(
+                self.session,
+                variant_id,
+                rl.quantity,
+                reason=StockReason.REFUND,
+                reference=f"{order.number} refund {credit_note}",
+            )
+        await refresh_product_summaries(self.session, [line.product_id for _, line, _ in restocked])
 
     async def _tell_shops(
         self, order: Order, before: OrderStatus, became_refunded: bool, refunded: list[tuple[OrderLine, int]]

@@ -59,9 +59,7 @@ from webshop.orders.status_rules import (
 )
 from webshop.orders.transition_effects import (
     announce_payment,
-    nothing_to_ship,
-    parts_shipped,
-    refunds_pending,
+    refuse_blocked,
     return_unshipped_stock,
     ship_every_part,
 )
@@ -405,26 +403,15 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         change records an ``order``/``status`` audit event (with ``actor``) in the same transaction.
 
         Raises:
-            InvalidTransition: not allowed from the current status (or it changed meanwhile), or a
-                cancel or refund of an order one shop has shipped its part of, or of a paid order with a
-                refund the provider has not answered (``refunds_pending``), or shipping an order every part
-                of which was closed unshipped (all its items refunded).
+            InvalidTransition: not allowed from the current status (or it changed meanwhile), or
+                refused by the order's parts or refunds (``transition_effects.refuse_blocked``: a cancel
+                after a part shipped or while a refund is pending, shipping an order with nothing to ship).
         """
         current = OrderStatus(order.status)
         if target not in TRANSITIONS[current]:
             raise InvalidTransition(f"Order {order.number} is {current.value}; it cannot become {target.value}.")
         session = self.repository.session
-        if target in RESTOCKING and current in NOT_YET_SHIPPED and await parts_shipped(session, order.id):
-            # A shop has sent its part: those goods are on their way, so the order is no longer
-            # cancelled (or refunded) whole with its stock put back.
-            raise InvalidTransition(f"Part of order {order.number} has shipped; it can no longer be cancelled.")
-        if target in RESTOCKING and await refunds_pending(session, order.id):
-            raise InvalidTransition(
-                f"A refund of order {order.number} is still waiting for the payment provider's answer; the order "
-                "can be cancelled or refunded in full once it has one. Please try again later."
-            )
-        if target == S.SHIPPED and await nothing_to_ship(session, order.id):
-            raise InvalidTransition(f"Every item of order {order.number} was refunded; there is nothing to ship.")
+        await refuse_blocked(session, order, current, target)
         now = datetime.now(UTC)
         values: dict[str, object] = {"status": target.value, "updated_at": now}
         if target == S.CANCELLED:

@@ -12,11 +12,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.catalog.summaries import refresh_product_summaries
-from webshop.db.models import Fulfilment, FulfilmentStatus, Order, Refund, RefundStatus, StockReason
+from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderStatus, Refund, RefundStatus, StockReason
+from webshop.errors import InvalidTransition
 from webshop.invoices.numbering import issue_invoice
 from webshop.mail.outbox import queue_order_email
 from webshop.mail.shop_emails import queue_shop_order_emails
 from webshop.orders.refunding import units_refunded
+from webshop.orders.status_rules import NOT_YET_SHIPPED, RESTOCKING
 from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_stock_lows_of_sale
 
@@ -31,6 +33,27 @@ async def announce_payment(session: AsyncSession, order: Order, *, invoice_prefi
     await queue_order_email(session, order, "order_confirmation")
     await queue_shop_order_emails(session, order)
     await queue_stock_lows_of_sale(session, order)
+
+
+async def refuse_blocked(session: AsyncSession, order: Order, current: OrderStatus, target: OrderStatus) -> None:
+    """Refuse a status change ``TRANSITIONS`` allows but the order's parts or refunds do not, read with
+    the order's row locked (``lock_order``), so a part shipping or a refund claimed meanwhile is seen.
+
+    Raises:
+        InvalidTransition: a cancel or whole refund of an unshipped order one shop has sent its part of
+            (those goods are on their way: their stock must not come back); a cancel or whole refund while a
+            refund waits for the provider (``refunds_pending``); shipping an order every part of which was
+            closed unshipped (``nothing_to_ship``).
+    """
+    if target in RESTOCKING and current in NOT_YET_SHIPPED and await parts_shipped(session, order.id):
+        raise InvalidTransition(f"Part of order {order.number} has shipped; it can no longer be cancelled.")
+    if target in RESTOCKING and await refunds_pending(session, order.id):
+        raise InvalidTransition(
+            f"A refund of order {order.number} is still waiting for the payment provider's answer; the order "
+            "can be cancelled or refunded in full once it has one. Please try again later."
+        )
+    if target == OrderStatus.SHIPPED and await nothing_to_ship(session, order.id):
+        raise InvalidTransition(f"Every item of order {order.number} was refunded; there is nothing to ship.")
 
 
 async def lock_order(session: AsyncSession, order_id: int) -> None:

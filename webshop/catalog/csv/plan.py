@@ -17,6 +17,8 @@ from webshop.db.models import Category, Product, Variant
 from webshop.media import content_key
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.catalog.csv.apply import (
@@ -119,32 +121,8 @@ async def preview_import(
     preview = ImportPreview(rejected=list(parsed.errors), notices=list(parsed.notices))
     rows, shop_ids = await resolve_shops(session, parsed.products, preview.rejected, shops)
     await respell_facets(session, rows, shop_ids, shops)
-    existing_categories = list(await session.scalars(select(Category)))
-    by_parent_and_name = {(c.parent_id, c.name): c.id for c in existing_categories}
-    category_ids: dict[tuple[str, ...], int | None] = {}
-    for path in parsed.category_paths:
-        parent_id = category_ids.get(path[:-1]) if len(path) > 1 else None
-        found = by_parent_and_name.get((parent_id, path[-1])) if (len(path) == 1 or parent_id) else None
-        category_ids[path] = found
-        if found is None:
-            preview.categories.append(" > ".join(path))
-    preview.categories_created = len(preview.categories)
-
-    slugs = [row.slug for row in rows]
-    skus = [variant.sku for row in rows for variant in row.variants]
-    products: dict[str, Product] = {}
-    variants: dict[str, Variant] = {}
-    for chunk in chunks(slugs):
-        for product in await session.scalars(
-            select(Product)
-            .where(Product.slug.in_(chunk))
-            .options(selectinload(Product.facets), selectinload(Product.images))
-        ):
-            products[product.slug] = product
-    for chunk in chunks(skus):
-        for variant in await session.scalars(select(Variant).where(Variant.sku.in_(chunk))):
-            variants[variant.sku] = variant
-
+    category_ids = await _preview_categories(session, parsed.category_paths, preview)
+    products, variants = await _stored(session, rows)
     image_keys: dict[str, str | None] = {}
 
     def key_of(name: str) -> str | None:
@@ -175,6 +153,41 @@ async def preview_import(
             _preview_existing(preview, row, existing, category_id, keys, variants, currency)
     preview.rejected.sort(key=lambda error: error.line)
     return preview
+
+
+async def _preview_categories(
+    session: AsyncSession, paths: Iterable[tuple[str, ...]], preview: ImportPreview
+) -> dict[tuple[str, ...], int | None]:
+    """The id of each category path (a path of names, parents first) that exists, ``None`` for one the
+    import would create, which joins ``preview.categories`` (``Shoes > Running``) and its count."""
+    existing = {(c.parent_id, c.name): c.id for c in await session.scalars(select(Category))}
+    category_ids: dict[tuple[str, ...], int | None] = {}
+    for path in paths:
+        parent_id = category_ids.get(path[:-1]) if len(path) > 1 else None
+        found = existing.get((parent_id, path[-1])) if (len(path) == 1 or parent_id) else None
+        category_ids[path] = found
+        if found is None:
+            preview.categories.append(" > ".join(path))
+    preview.categories_created = len(preview.categories)
+    return category_ids
+
+
+async def _stored(session: AsyncSession, rows: Sequence[ProductRow]) -> tuple[dict[str, Product], dict[str, Variant]]:
+    """The stored products the rows name (by slug, with their facets and images) and the stored variants
+    of their SKUs (by SKU), read in chunks of ids (``webshop.db.in_lists.chunks``)."""
+    products: dict[str, Product] = {}
+    variants: dict[str, Variant] = {}
+    for chunk in chunks([row.slug for row in rows]):
+        for product in await session.scalars(
+            select(Product)
+            .where(Product.slug.in_(chunk))
+            .options(selectinload(Product.facets), selectinload(Product.images))
+        ):
+            products[product.slug] = product
+    for chunk in chunks([variant.sku for row in rows for variant in row.variants]):
+        for variant in await session.scalars(select(Variant).where(Variant.sku.in_(chunk))):
+            variants[variant.sku] = variant
+    return products, variants
 
 
 def _preview_image_key(name: str, images_dir: Path | None, media_dir: Path) -> str | None:
