@@ -229,7 +229,9 @@ async def buy_more(client: Any, variant_id: int, quantity: int) -> str:
     return response.headers["location"].split("/")[2].split("?")[0]
 
 
-async def test_a_refund_the_provider_refuses_stays_pending_until_a_retry_succeeds(client, app, alchemy, skus):
+async def test_a_refund_the_provider_refuses_shows_why_and_stays_owed_until_a_retry_succeeds(
+    client, app, alchemy, skus
+):
     number = await buy(client, "buyer@example.com", skus["DC-1"], 1)
     placed = await order_row(alchemy, number)
     # A charge the provider does not know (as after a gateway-side problem): it refuses the refund.
@@ -247,10 +249,14 @@ async def test_a_refund_the_provider_refuses_stays_pending_until_a_retry_succeed
     async with AsyncTestClient(app=app, base_url=BASE_URL) as admin:
         assert (await sign_in(admin, "boss@example.com")).status_code == 303
         detail = f"/admin/orders/{placed.id}"
-        assert "the payment provider has not confirmed it" in text_of((await admin.get(detail)).text)
+        refused = text_of((await admin.get(detail)).text)
+        assert "is owed to the customer, but the payment provider refused it: There is no paid payment" in refused
+        assert "The shop does not ask again by itself" in refused
         retry = await post(admin, f"{detail}/refund", token_from=detail)
         assert retry.status_code == 303
-        assert "has not refunded order" in text_of((await admin.get(detail)).text)
+        assert f"The payment provider refused the refund of order {number}: There is no paid payment" in text_of(
+            (await admin.get(detail)).text
+        )
         async with write_session(alchemy) as session:  # the gateway finds the charge again
             values = {"payment_reference": placed.payment_reference}
             await session.execute(update(Order).where(Order.id == placed.id).values(**values))

@@ -19,15 +19,24 @@ from sqlalchemy import func, select
 from tests.api_user import assert_problem, token_pair
 from tests.conftest import app_client
 from tests.factories import make_user
-from tests.integration.test_refunds import CUSTOMER, Unreachable, paid_order, read, refunded_by_provider
+from tests.integration.test_refunds import (
+    CUSTOMER,
+    Unreachable,
+    admin_api,
+    paid_order,
+    read,
+    refunded_by_provider,
+)
 from tests.shopper import post, sign_in, text_of
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import Order, OrderStatus, OutboundEmail, Refund, RefundStatus, User
 from webshop.errors import DomainError
+from webshop.money import format_money
 from webshop.orders.refund_retries import RetryRound, retry_due_refunds
 from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
+from webshop.payments.provider import RefundResult
 from webshop.payments.registry import build_provider
 
 
@@ -225,3 +234,92 @@ async def test_a_cancel_racing_a_refund_never_leaves_a_cancelled_order_with_a_pe
                 select(func.count()).select_from(Refund).where(Refund.order_id == order.id, Refund.status == "pending")
             )
         assert (status, pending) in {("paid", 1), ("cancelled", 0)}
+
+
+class Refusing:
+    """A provider that answers every refund with no (the payment was disputed)."""
+
+    name = "test"
+
+    async def refund(self, **_: Any) -> RefundResult:
+        return RefundResult(ok=False, failure_reason="The charge is disputed.")
+
+
+async def test_a_refused_whole_refund_keeps_the_reason_is_left_to_the_admins_and_their_retry_makes_it_once(
+    admin, client, alchemy, settings, skus
+):
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-RR8", {"BC-1": 1})
+    async with write_session(alchemy) as session:
+        cancelled = await OrderService(session=session).change_status(
+            order.id, OrderStatus.CANCELLED, provider=Unreachable()
+        )
+    assert cancelled.refund_pending
+    round_at = rounds(alchemy, settings, datetime.now(UTC))
+    assert await round_at(61, Refusing()) == RetryRound(orders=1)  # answered: no
+    [refused] = await read(alchemy, Order, Order.id == order.id)
+    assert (refused.refund_pending, refused.refund_failure) == (True, "The charge is disputed.")
+    assert await round_at(10**6, build_provider(settings, alchemy)) == RetryRound()  # never asked again by itself
+    page = text_of((await admin.get(f"/admin/orders/{order.id}")).text)
+    assert "is owed to the customer, but the payment provider refused it: The charge is disputed." in page
+    assert "The shop does not ask again by itself: check the payment at the provider" in page
+    total = format_money(order.total, order.currency)
+    assert f"the payment provider refused the refund of {total}: The charge is disputed." in page  # its history
+
+    # An admin retries through the API: made once, however often asked; others may not ask.
+    headers = await admin_api(client, alchemy)
+    url = f"/api/orders/{order.id}/whole-refund/retry"
+    customer_headers = {"Authorization": f"Bearer {(await token_pair(client, CUSTOMER))['access_token']}"}
+    assert_problem(await client.post(url, headers=customer_headers), 403)
+    made = await client.post(url, headers=headers)
+    assert made.status_code == 200, made.text
+    body = made.json()
+    assert (body["pending"], body["failure_reason"], body["amount"]["amount"]) == (False, "", order.total)
+    assert body["reference"] and body["refunded_at"]
+    assert (await client.post(url, headers=headers)).json() == body
+    assert await refunded_by_provider(alchemy, order.payment_reference) == order.total
+    assert "Refunded" in text_of((await admin.get(f"/admin/orders/{order.id}")).text)
+    assert_problem(await client.post("/api/orders/999999/whole-refund/retry", headers=headers), 404)
+    paid = await paid_order(alchemy, settings, customer, "WS-RR9", {"BC-1": 1})
+    owes_nothing = await client.post(f"/api/orders/{paid.id}/whole-refund/retry", headers=headers)
+    assert "owes no refund" in assert_problem(owes_nothing, 409)["detail"]
+
+
+async def test_an_admins_retry_on_the_page_shows_a_refusal_and_forgets_it_when_the_provider_does_not_answer(
+    admin_id, alchemy, settings, skus
+):
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-RR10", {"BC-1": 1})
+    async with write_session(alchemy) as session:
+        refused = await OrderService(session=session).change_status(
+            order.id, OrderStatus.CANCELLED, provider=Refusing()
+        )
+    assert (refused.refund_failure, refused.refund_retry_attempts) == ("The charge is disputed.", 1000)
+    async with write_session(alchemy) as session:
+        person = await session.get(User, admin_id)
+        again = await OrderService(session=session).settle_refund(order.id, actor=person, provider=Unreachable())
+    assert (again.refund_pending, again.refund_failure, again.refund_retry_attempts) == (True, "", 0)
+    assert await rounds(alchemy, settings, datetime.now(UTC))(61, build_provider(settings, alchemy)) == RetryRound(
+        orders=1
+    )
+    [done] = await read(alchemy, Order, Order.id == order.id)
+    assert not done.refund_pending and done.refund_failure == ""
+
+
+async def test_the_api_retries_a_pending_refund_of_its_order_once(client, admin_id, alchemy, settings, skus):
+    headers = await admin_api(client, alchemy)
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-RR11", {"BC-1": 1})
+    other = await paid_order(alchemy, settings, customer, "WS-RR12", {"BC-1": 1})
+    refund = await pending_refund(alchemy, order.id, 1500, "rr11")
+    assert_problem(await client.post(f"/api/orders/{other.id}/refunds/{refund.id}/retry", headers=headers), 404)
+    url = f"/api/orders/{order.id}/refunds/{refund.id}/retry"
+    made = await client.post(url, headers=headers)
+    assert made.status_code == 200, made.text
+    body = made.json()
+    assert (body["id"], body["status"], body["amount"]["amount"]) == (refund.id, "succeeded", 1500)
+    assert body["credit_note"].startswith("CN-")
+    assert (await client.post(url, headers=headers)).json() == body
+    assert await refunded_by_provider(alchemy, order.payment_reference) == 1500
+    customer_headers = {"Authorization": f"Bearer {(await token_pair(client, CUSTOMER))['access_token']}"}
+    assert_problem(await client.post(url, headers=customer_headers), 403)

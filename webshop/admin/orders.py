@@ -259,6 +259,10 @@ class AdminOrderController(ShopStaffPages):
     async def retry_refund(self, orders_service: OrdersDep, order_page: OrderPageDep) -> Any:
         """Ask the payment provider again for a refund it has not confirmed (a no-op once refunded)."""
         order = await orders_service.settle_refund(order_page.order_id, actor=order_page.request.user)
+        if order.refund_pending and order.refund_failure:
+            return order_page.done(
+                f"The payment provider refused the refund of order {order.number}: {order.refund_failure}", "error"
+            )
         if order.refund_pending:
             return order_page.done(
                 f"The payment provider has not refunded order {order.number} yet; try again later.", "error"
@@ -281,6 +285,8 @@ class AdminOrderController(ShopStaffPages):
         message = f"Order {order.number} is now {order.status}."
         if order.refunded_at is not None and order.refund_amount:
             message += f" {money(order.refund_amount, order.currency)} was refunded to the customer's card."
+        elif order.refund_pending and order.refund_failure:
+            message += f" The payment provider refused the refund: {order.refund_failure}"
         elif order.refund_pending:
             message += " The payment provider has not confirmed the refund yet: retry it below."
         return order_page.done(message)

@@ -12,9 +12,18 @@ from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, PathId
 from webshop.db.models import Order, OrderStatus
 from webshop.deps import FulfilmentDep, OrdersDep, UserRequest
-from webshop.errors import PermissionDenied, ValidationFailed
+from webshop.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from webshop.orders.fulfilment import ShopView
-from webshop.orders.schemas import OrderOut, OrderPage, OrderPatch, ShipmentIn, StatusName, order_out
+from webshop.orders.schemas import (
+    OrderOut,
+    OrderPage,
+    OrderPatch,
+    ShipmentIn,
+    StatusName,
+    WholeRefundOut,
+    order_out,
+    whole_refund_out,
+)
 from webshop.security.jwt import BEARER, api_admin
 from webshop.shops.guards import api_shop_staff, runs_a_shop
 from webshop.text import whole_number_text
@@ -122,6 +131,26 @@ class OrderApiController(Controller):
     async def cancel_order(self, request: UserRequest, order_id: PathId, orders_service: OrdersDep) -> OrderOut:
         """Cancel an order that has not shipped; its stock comes back exactly once."""
         return order_out(await orders_service.cancel_for(request.user, order_id))
+
+    @post(
+        "/{order_id:int}/whole-refund/retry",
+        operation_id="retryWholeRefund",
+        status_code=200,
+        guards=[api_admin],
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def retry_whole_refund(
+        self, request: UserRequest, order_id: PathId, orders_service: OrdersDep
+    ) -> WholeRefundOut:
+        """Admins: ask the payment provider again for a cancelled or wholly refunded order's refund that it
+        has not made (the page's "Retry the refund"): ``pending`` false once made; ``failure_reason`` when
+        refused. Asking for one already made changes nothing; 409 when the order owes no refund."""
+        order = await orders_service.settle_refund(order_id, actor=request.user)
+        if not order.refund_amount:
+            raise InvalidTransition(
+                f"Order {order.number} owes no refund: it was not cancelled or refunded after payment."
+            )
+        return whole_refund_out(order)
 
     @patch(
         "/{order_id:int}",

@@ -15,7 +15,8 @@ it is asked (Stripe, "Idempotent requests"):
 3. **Asked** with no transaction open, and the answer recorded conditionally, as the admin's "Retry"
    does (``RefundService.retry``, ``OrderService.settle_refund``). An ask still unanswered ends the
    round: the provider is down, and the other refunds wait for the next round rather than each for
-   its timeout now. (A whole-order refund the provider refused stays owed too, and is asked again.)
+   its timeout now. A refund the provider refused is answered: a ``Refund`` row fails (its claim goes
+   back), an order's whole refund keeps the reason and is left to an admin (``webshop.orders.whole_refund``).
 
 Past the last attempt (about three days with the defaults) the refund stays pending, logged as an error,
 and the admin's pages say the shop no longer asks by itself; an admin's Retry starts the attempts again.
@@ -149,7 +150,7 @@ async def _ask(
         refund = await RefundService(session=session, provider=provider, invoices=invoices).retry(row_id)
         return refund.status != RefundStatus.PENDING.value, refund.order_id
     order = await OrderService(session=session, provider=provider, invoices=invoices).settle_refund(row_id)
-    return not order.refund_pending, order.id
+    return not order.refund_pending or bool(order.refund_failure), order.id
 
 
 async def _give_up(session: AsyncSession, kind: _Pending, row_id: int, order_id: int, attempts: int) -> None:

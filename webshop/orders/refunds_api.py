@@ -156,6 +156,26 @@ class RefundApiController(AdminApiController):
         )
         return Response(await _one(refund, orders_service, refunds_service), status_code=201)
 
+    @post(
+        "/{refund_id:int}/retry",
+        operation_id="retryOrderRefund",
+        status_code=200,
+        responses=problems(400, 401, 403, 404),
+    )
+    async def retry(
+        self,
+        request: Request[User, Any, Any],
+        order_id: PathId,
+        refund_id: PathId,
+        orders_service: OrdersDep,
+        refunds_service: NamedDependency[RefundService],
+    ) -> OrderRefundOut:
+        """Ask the payment provider again for a ``pending`` refund (the page's "Retry"), with its own
+        idempotency key, so the money moves once: the refund as it stands after the answer (``succeeded``,
+        ``failed`` or still ``pending``); one already answered is returned unchanged."""
+        refund = await refunds_service.retry(refund_id, actor=request.user, order_id=order_id)
+        return await _one(refund, orders_service, refunds_service)
+
 
 async def _one(refund: Refund, orders_service: OrderService, refunds_service: RefundService) -> OrderRefundOut:
     order = await orders_service.get_for(refund.order_id)

@@ -101,6 +101,31 @@ class RefundOut(msgspec.Struct):
     refunded_at: datetime | None
 
 
+class WholeRefundOut(msgspec.Struct):
+    """A cancelled or wholly refunded paid order's refund, for admins (``POST /api/orders/{id}/whole-refund/retry``):
+    ``RefundOut``'s fields, and while it is pending, ``failure_reason`` (the payment provider's, when it
+    refused: the worker no longer asks) and ``attempts`` (times the worker asked again)."""
+
+    amount: Money
+    pending: bool
+    reference: str | None
+    refunded_at: datetime | None
+    failure_reason: str
+    attempts: int
+
+
+def whole_refund_out(order: Order) -> WholeRefundOut:
+    """The admin's view of ``order``'s whole refund (``refund_amount`` > 0)."""
+    return WholeRefundOut(
+        amount=money(order.refund_amount, order.currency),
+        pending=order.refund_pending,
+        reference=order.refund_reference,
+        refunded_at=order.refunded_at,
+        failure_reason=order.refund_failure if order.refund_pending else "",
+        attempts=order.refund_retry_attempts if order.refund_pending and not order.refund_failure else 0,
+    )
+
+
 PaymentStatusName = Literal["requires_payment", "requires_action", "processing", "succeeded", "failed", "cancelled"]
 """``webshop.db.models.payments.PaymentStatus``: where the order's payment intent is."""
 

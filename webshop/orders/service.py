@@ -27,29 +27,22 @@ from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from webshop.audit.service import Audited
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.checkout.promotion_uses import release_promotion_uses
 from webshop.db.models import (
-    Invoice,
-    InvoiceKind,
     Order,
     OrderLine,
     OrderStatus,
-    Refund,
-    RefundStatus,
     User,
 )
 from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition, NotFound, PermissionDenied
-from webshop.invoices.numbering import issue_credit_note
 from webshop.mail.outbox import queue_order_email
 from webshop.mail.shop_emails import queue_shop_cancel_emails
-from webshop.money import format_money
 from webshop.orders.open_payments import close_for_manual_payment, close_unpaid_payment, record_payment_status
-from webshop.orders.refunding import Refunding, refund_idempotency_key
+from webshop.orders.refunding import Refunding
 from webshop.orders.status_rules import (
     NOT_YET_SHIPPED,
     RESTOCKING,
@@ -63,6 +56,7 @@ from webshop.orders.transition_effects import (
     return_unshipped_stock,
     ship_every_part,
 )
+from webshop.orders.whole_refund import make_whole_refund
 from webshop.payments.provider import PaymentProvider
 from webshop.text import address_search_forms
 from webshop.webhooks.events import queue_order_change
@@ -275,10 +269,12 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
 
         Safe to call any number of times: the provider sees the order's one idempotency key, and the
         refund is recorded only while none is (nothing happens for an order that owes nothing). Asked by
-        a person (``actor``), the worker's attempts (``webshop.orders.refund_retries``) start again.
+        a person (``actor``), the worker's attempts (``webshop.orders.refund_retries``) start again and an
+        earlier refusal is forgotten.
 
         Returns:
-            The order; ``refund_pending`` is False when the refund went through.
+            The order; ``refund_pending`` is False when the refund went through; ``refund_failure`` is the
+            provider's reason when it refused (``webshop.orders.whole_refund``).
 
         Raises:
             NotFound: no such order.
@@ -286,7 +282,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         session = self.repository.session
         order = await self.get_for(order_id)
         if actor is not None and order.refund_pending:  # a person asks: the worker's attempts start again
-            order.refund_retry_attempts, order.refund_next_retry_at = 0, None
+            order.refund_retry_attempts, order.refund_next_retry_at, order.refund_failure = 0, None, ""
         await session.commit()  # end the read: no transaction (nor SQLite's write lock) waits for the provider
         return await self._refund(order, self._provider(provider), actor)
 
@@ -297,76 +293,16 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         return await self._refund(order, provider, actor)
 
     async def _refund(self, order: Order, provider: PaymentProvider, actor: User | None) -> Order:
-        """Refund what ``order`` owes (outside any transaction) and record it; a failure leaves it pending."""
-        if not order.refund_pending:
-            return order
-        try:
-            result = await provider.refund(
-                reference=order.payment_reference,
-                amount=order.refund_amount,
-                currency=order.currency,
-                idempotency_key=refund_idempotency_key(order),
-            )
-        except Exception:  # the provider could not be reached: the order stays cancelled, the refund pending
-            logger.exception("refund of order %s failed; it stays pending", order.number)
-            return order
-        if not result.ok:
-            logger.warning("refund of order %s refused: %s", order.number, result.failure_reason)
-            return order
-        session = self.repository.session
-        now = datetime.now(UTC)
-        recorded = await session.execute(
-            update(Order)
-            .where(Order.id == order.id, Order.refunded_at.is_(None))
-            .values(refund_reference=result.reference, refunded_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
+        """Refund what ``order`` owes (outside any transaction) and record the answer
+        (``webshop.orders.whole_refund``); unanswered, it stays pending."""
+        return await make_whole_refund(
+            self.repository.session,
+            self.audit,
+            order,
+            provider,
+            actor=actor,
+            credit_note_prefix=self.credit_note_prefix,
         )
-        if recorded.rowcount == 1:
-            amount = format_money(order.refund_amount, order.currency)
-            card = f" to the card ending {order.card_last4}" if order.card_last4 else ""
-            self.audit.record(
-                actor,
-                "order",
-                order.id,
-                "refund",
-                summary=f"Order {order.number}: refunded {amount}{card} ({result.reference})",
-                changes={"refund_reference": [None, result.reference]},
-            )
-            await self._document_refund(order, result.reference, now, actor)
-        await session.commit()
-        if recorded.rowcount == 1:
-            # Shown by the page being rendered now, without another read (and another transaction).
-            set_committed_value(order, "refund_reference", result.reference)
-            set_committed_value(order, "refunded_at", now)
-            set_committed_value(order, "updated_at", now)
-        return order
-
-    async def _document_refund(self, order: Order, reference: str, now: datetime, actor: User | None) -> None:
-        """Record the whole-order refund just made as a ``Refund`` of an amount (no lines: the stock moved
-        with the status) and give it a credit note, in the caller's transaction, when the order was
-        invoiced: every refund of an invoiced sale is documented by a credit note (EU VAT Directive
-        2006/112/EC, art. 219). An order paid after it was cancelled has no invoice and gets none."""
-        session = self.repository.session
-        invoiced = await session.scalar(
-            select(Invoice.id).where(Invoice.order_id == order.id, Invoice.kind == InvoiceKind.INVOICE.value)
-        )
-        if invoiced is None:
-            return
-        refund = Refund(
-            order_id=order.id,
-            amount=order.refund_amount,
-            currency=order.currency,
-            reason="Order cancelled" if order.status == OrderStatus.CANCELLED.value else "Order refunded",
-            restock=False,
-            status=RefundStatus.SUCCEEDED.value,
-            idempotency_key=refund_idempotency_key(order),
-            reference=reference,
-            actor_id=actor.id if actor is not None else None,
-            refunded_at=now,
-        )
-        session.add(refund)
-        await session.flush()
-        await issue_credit_note(session, refund, prefix=self.credit_note_prefix, now=now)
 
     async def get_by_number(self, number: str, *, user_id: int | None = None) -> Order:
         """The order ``number``; with ``user_id``, only if it is that user's.

@@ -122,6 +122,9 @@ class Order(BigIntAuditBase):
     refund_next_retry_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     """When the worker may ask again (``None``: ``WEBSHOP_REFUND_RETRY_SECONDS`` after the order last changed;
     each of its claims changes ``updated_at`` too, harmlessly)."""
+    refund_failure: Mapped[str] = mapped_column(String(300), default="", server_default=text("''"))
+    """Why the payment provider last refused the whole-order refund (empty: it has not); the worker no longer
+    asks for a refused one, an admin's Retry does (``OrderService.settle_refund``)."""
     # What the ``refunds`` rows of this order claim in all (minor units): with ``refund_amount``, never
     # more than ``total`` (the refunds service's conditional ``UPDATE`` keeps that under concurrency).
     refunded_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
