@@ -460,6 +460,11 @@ async def test_orders_visibility_cancel_and_admin_status_changes(client, alchemy
     boss = {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}
     listed = (await client.get("/api/orders", params={"status": "paid"}, headers=boss)).json()
     assert [o["id"] for o in listed["items"]] == [order["id"]]
+    assert (await client.get("/api/orders", params={"view": "mine"}, headers=boss)).json()["items"] == []  # QA
+    both = await client.get("/api/orders", params={"view": "mine", "customer_id": 1}, headers=boss)
+    assert assert_problem(both, 422)["errors"] == {
+        "customer_id": "view=mine lists your own orders; leave customer_id out."
+    }
     shipped = await client.patch(f"/api/orders/{order['id']}", json={"status": "shipped"}, headers=boss)
     assert shipped.status_code == 200 and shipped.json()["status"] == "shipped"
     assert_problem(await client.post(f"/api/orders/{order['id']}/cancel", headers=headers), 409)

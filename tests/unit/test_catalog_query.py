@@ -148,6 +148,7 @@ def forged(payload: object) -> str:
         (_encode_cursor("price", ["cheap", 5]), "price"),
         (_encode_cursor("name", [42, 5]), "name"),  # a name that is not text
         (_encode_cursor("newest", ["yesterday", 5]), "newest"),  # not a timestamp
+        (_encode_cursor("newest", ["2026-01-01", 5]), "newest"),  # a time without its zone (QA: was a 500)
     ],
 )
 def test_a_cursor_that_was_not_issued_for_this_query_is_refused(cursor, sort):

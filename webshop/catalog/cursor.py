@@ -58,6 +58,8 @@ def _decode_cursor(cursor: str, sort: str) -> list[Any]:
             first = datetime.fromisoformat(first)
         except (TypeError, ValueError) as exc:
             raise problem from exc
+        if first.tzinfo is None:  # the shop issues aware times only; a naive one cannot be compared with them
+            raise problem
     elif sort in {"price", "-price"}:
         if not isinstance(first, int) or isinstance(first, bool) or not 0 <= first <= MAX_PRICE:
             raise problem

@@ -71,7 +71,8 @@ class OrderApiController(Controller):
         view: Annotated[
             Literal["mine", "shop"] | None,
             QueryParameter(
-                description="Shop members: `shop` (their default) lists their shops' orders, `mine` their purchases"
+                description="Shop members: `shop` (their default) lists their shops' orders; `mine`: one's own "
+                "purchases (admins too)"
             ),
         ] = None,
     ) -> OrderPage:
@@ -102,7 +103,12 @@ class OrderApiController(Controller):
         if shop_view:
             seen, next_id = await fulfilment_service.search_for_shops(user, **filters)
         else:
-            seen, next_id = await orders_service.search_visible_to(user, customer_id=customer_id, **filters)
+            if view == "mine" and customer_id is not None:
+                message = "view=mine lists your own orders; leave customer_id out."
+                raise ValidationFailed(message, field_errors={"customer_id": message})
+            seen, next_id = await orders_service.search_visible_to(
+                user, customer_id=customer_id, own=view == "mine", **filters
+            )
         return OrderPage(items=[order_out(s) for s in seen], next_cursor=str(next_id) if next_id else None)
 
     @get("/{order_id:int}", operation_id="getOrder", responses=problems(400, 401, 404))

@@ -161,17 +161,18 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         return await self.cancel_by_shopper(order.number, viewer.id)
 
     async def search_visible_to(
-        self, viewer: User, *, customer_id: int | None = None, **filters: Any
+        self, viewer: User, *, customer_id: int | None = None, own: bool = False, **filters: Any
     ) -> tuple[list[Order], int | None]:
         """``search`` within what ``viewer`` may see: a customer's own orders; for admins everyone's,
-        or ``customer_id``'s.
+        or ``customer_id``'s, or with ``own`` their own purchases.
 
         Raises:
             PermissionDenied: a customer asked for another customer's orders (``customer_id``).
         """
         if customer_id is not None and not viewer.is_admin:
             raise PermissionDenied("Only administrators can list other customers' orders.")
-        return await self.search(user_id=customer_id if viewer.is_admin else viewer.id, **filters)
+        user_id = customer_id if viewer.is_admin and not own else viewer.id
+        return await self.search(user_id=user_id, **filters)
 
     async def search(
         self,
