@@ -10,6 +10,10 @@ MAX_AMOUNT = 2_000_000_000
 count (uses of a promotion): what their API fields accept and the admin's forms check, below
 PostgreSQL's ``integer`` limit (2**31 - 1)."""
 
+MAX_ORDER_TOTAL = 2**31 - 1
+"""The largest subtotal or total (minor units) an order can have: its amounts are PostgreSQL ``integer``
+columns. A larger cart is refused at checkout (``CheckoutService``), never cut short."""
+
 # Minor-unit exponents for the currencies we expect (ISO 4217); two decimals otherwise.
 _EXPONENT = {"JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3}
 _SYMBOL = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}

@@ -277,6 +277,23 @@ async def test_checkout_places_an_order_and_replays_by_key(client, alchemy, skus
     assert (await client.get("/api/cart", headers=headers)).json()["lines"] == []
 
 
+async def test_an_order_too_large_for_the_books_is_refused_and_nothing_is_taken(client, alchemy, skus):
+    """QA: a cart over ``MAX_ORDER_TOTAL`` (2**31 - 1 minor units) was a 500 on PostgreSQL (its integer
+    columns); now a 422 on both engines, before anything is written."""
+    async with write_session(alchemy) as session:
+        await session.execute(update(Variant).where(Variant.sku == "DC-1").values(price=2**31 - 1))
+        await session.commit()
+    headers = {**(await bearer(client)), "Idempotency-Key": "too-large"}
+    added = await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)
+    assert added.status_code == 201, added.text
+    refused = assert_problem(await client.post("/api/checkout", json=checkout_body(), headers=headers), 422)
+    assert refused["detail"].startswith("An order can come to at most $21,474,836.47. Your order was not placed")
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 0
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12
+    assert [line["quantity"] for line in (await client.get("/api/cart", headers=headers)).json()["lines"]] == [2]
+
+
 async def test_declined_payment_is_402_cancels_the_order_and_gives_everything_back(client, alchemy, skus):
     headers = {**(await bearer(client)), "Idempotency-Key": "declined-1"}
     await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)
@@ -289,9 +306,12 @@ async def test_declined_payment_is_402_cancels_the_order_and_gives_everything_ba
         assert (order.status, order.payment_status) == ("cancelled", "failed")  # the attempt is on record
         assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12  # stock back
     assert [line["sku"] for line in (await client.get("/api/cart", headers=headers)).json()["lines"]] == ["DC-1"]
-    # The key is spent on that attempt (the same key answers the same); a new attempt takes a new key.
-    again = await client.post("/api/checkout", json=checkout_body(), headers=headers)
-    assert_problem(again, 402)
+    # The key is spent on that attempt: the same request gets the same answer, another card under it a
+    # 422 (it was not tried: QA); a new attempt takes a new key.
+    again = await client.post("/api/checkout", json=checkout_body("tok_chargeDeclined"), headers=headers)
+    assert assert_problem(again, 402) == declined
+    other_card = await client.post("/api/checkout", json=checkout_body(), headers=headers)
+    assert "different" in assert_problem(other_card, 422)["detail"]
     retry = await client.post("/api/checkout", json=checkout_body(), headers={**headers, "Idempotency-Key": "d-2"})
     assert retry.status_code == 201, retry.text
     assert (retry.json()["status"], retry.json()["payment"]["status"]) == ("paid", "succeeded")

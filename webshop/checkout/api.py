@@ -4,12 +4,12 @@ import hashlib
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import JSONBody, QueryParameter, SkipValidation
 
-from webshop.api.responses import problems
+from webshop.api.responses import PROBLEM_JSON, problems
 from webshop.api.schemas import IdempotencyKey, money
 from webshop.cart.service import CartOwner
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
@@ -19,9 +19,10 @@ from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import address_input
 from webshop.db.models import User
 from webshop.deps import CartsDep, SettingsDep
-from webshop.errors import ValidationFailed
+from webshop.errors import PaymentDeclined, ValidationFailed
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
+from webshop.web.errors import problem
 
 SCOPE = "checkout"
 
@@ -113,7 +114,8 @@ class CheckoutApiController(Controller):
         claim: dict[str, Any] = {"user_id": user_id, "scope": SCOPE, "key": idempotency_key}
         replay = await idempotency_service.claim(**claim, request_fingerprint=fingerprint(body))
         if replay is not None:
-            return Response(replay.body, status_code=replay.status)  # type: ignore[arg-type]
+            media = PROBLEM_JSON if replay.status >= 400 else MediaType.JSON  # a declined attempt's 402
+            return Response(replay.body, status_code=replay.status, media_type=media)  # type: ignore[arg-type]
         try:
             order, _ = await checkout_service.place_order(
                 user_id=user_id,
@@ -124,7 +126,14 @@ class CheckoutApiController(Controller):
                 payment_token=data.payment.token,
                 customer_note=data.customer_note,
             )
-        except Exception:
+        except PaymentDeclined as exc:
+            # The attempt is on record (its order cancelled, stock and cart back): the key answers it from
+            # now on, the same body with this 402, another body (another card) with 422; a new attempt
+            # takes a new key (draft-ietf-httpapi-idempotency-key-header: the first response is replayed).
+            declined = problem(exc.status_code, exc.detail, title=exc.title).content
+            await idempotency_service.complete(**claim, status=exc.status_code, body=declined)
+            raise
+        except Exception:  # nothing placed: the client may correct the request and retry with the key
             await idempotency_service.release(**claim)
             raise
         result = order_out(order)

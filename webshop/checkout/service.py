@@ -52,14 +52,13 @@ from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, clean_guest_email
 from webshop.checkout.notes import clean_customer_note
+from webshop.checkout.order_rows import fulfilments, order_lines, pending_order
 from webshop.checkout.promotion_uses import take_promotion_uses
 from webshop.checkout.quote import Pricer, Quote
 from webshop.db.models import (
     Address,
     Cart,
-    Fulfilment,
     Order,
-    OrderLine,
     OrderStatus,
     PaymentStatus,
     Product,
@@ -80,6 +79,7 @@ from webshop.errors import (
     PromotionUnavailable,
     ValidationFailed,
 )
+from webshop.money import MAX_ORDER_TOTAL, format_money
 from webshop.observability.metrics import counts_checkouts
 from webshop.payments.provider import IntentRequest, PaymentProvider, ProviderUnavailable, intent_idempotency_key
 from webshop.payments.service import PaymentService
@@ -92,30 +92,7 @@ if TYPE_CHECKING:
 
     from webshop.config import InvoiceSettings, PaymentSettings, ShopSettings
 
-ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.:]{16,100}$")
-
-
-ORDER_LINE_SNAPSHOT = (
-    "variant_id",
-    "product_id",
-    "product_name",
-    "product_slug",
-    "sku",
-    "options",
-    "unit_price",
-    "currency",
-    "quantity",
-    "tax_category",
-    "line_total",
-)
-"""The cart line's values an order line keeps as they were at checkout (``LineView`` → ``OrderLine``): what
-the shopper saw stays on the order when the product is renamed, repriced or deleted."""
-
-
-def new_order_number() -> str:
-    """A short, unambiguous, human-friendly order number like ``WS-7K3QX9MD`` (40 random bits)."""
-    return "WS-" + "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(8))
 
 
 def new_checkout_token() -> str:
@@ -412,7 +389,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             if cart is None or not view.lines:
                 raise ValidationFailed("Your cart is empty.")
             quote = await self._agreed_quote(view, owner, address, shipping_code, email, expected_signature)
-            order = self._new_order(owner.user_id, view, quote, address, self.provider)
+            order = pending_order(owner.user_id, view, quote, address, self.provider.name)
             order.email = email
             order.guest_cart_token = owner.token  # None for an account's cart
             order.checkout_token = checkout_token
@@ -432,8 +409,8 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
                 return None
             await self._take_stock(view, order.number)
             sellers = await self._sellers(view)
-            session.add_all(self._order_lines(order, quote, sellers))
-            session.add_all(self._fulfilments(order, view, quote, sellers))
+            session.add_all(order_lines(order, quote, sellers))
+            session.add_all(fulfilments(order, view, quote, sellers))
             await take_promotion_uses(session, order, quote)
             await carts.take_lines(cart.id, [(line.variant_id, line.quantity) for line in view.lines])
             if view.promotion_code is not None:  # the code went with this order
@@ -468,7 +445,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             PromotionUnavailable: the shopper entered a code that cannot be used now: the order is never
                 placed at a price without it, unannounced.
             CartChanged: the cart or its prices differ from ``expected_signature`` (what was reviewed).
-            ValidationFailed: as ``quote`` (shipping method, address).
+            ValidationFailed: as ``quote`` (shipping method, address); an order over ``MAX_ORDER_TOTAL``.
         """
         quote = await self.quote(
             view, country=address.country, method_code=shipping_code, user_id=owner.user_id, email=email
@@ -480,40 +457,12 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             )
         if expected_signature is not None and expected_signature != quote.signature(view):
             raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
+        if max(quote.subtotal, quote.total) > MAX_ORDER_TOTAL:
+            raise ValidationFailed(
+                f"An order can come to at most {format_money(MAX_ORDER_TOTAL, view.currency)}. Your order was not "
+                "placed: take some items out of your cart (or place them as a second order)."
+            )
         return quote
-
-    @staticmethod
-    def _new_order(
-        user_id: int | None, view: CartView, quote: Quote, address: AddressInput, provider: PaymentProvider
-    ) -> Order:
-        """A pending order for ``view``'s lines priced by ``quote`` (not added to the session): the
-        totals, discounts, price mode, tax per rate and promotions as they were."""
-        method = quote.method
-        return Order(
-            number=new_order_number(),
-            user_id=user_id,
-            status=OrderStatus.PENDING.value,
-            currency=view.currency,
-            subtotal=quote.subtotal,
-            discount_total=quote.discount,
-            shipping_total=quote.shipping,
-            shipping_discount=quote.shipping_discount,
-            shipping_tax=quote.shipping_tax,
-            tax_total=quote.tax,
-            total=quote.total,
-            prices_include_tax=quote.prices_include_tax,
-            tax_breakdown=[{"rate_bp": rate, "net": net, "tax": tax} for rate, net, tax in quote.tax_by_rate],
-            promotions=[promotion.snapshot() for promotion in quote.effective_promotions],
-            shipping_method=method.code if method else "",
-            shipping_method_name=method.name if method else "",
-            ship_name=address.name,
-            ship_line1=address.line1,
-            ship_line2=address.line2,
-            ship_city=address.city,
-            ship_postal_code=address.postal_code,
-            ship_country=address.country,
-            payment_provider=provider.name,
-        )
 
     async def _sellers(self, view: CartView) -> dict[int, tuple[int, str]]:
         """``{product_id: (shop_id, shop name)}`` of the cart's products: the shop that sells each line."""
@@ -523,47 +472,6 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             .where(Product.id.in_({line.product_id for line in view.lines}))
         )
         return {product_id: (shop_id, name) for product_id, shop_id, name in rows}
-
-    @staticmethod
-    def _fulfilments(
-        order: Order, view: CartView, quote: Quote, sellers: dict[int, tuple[int, str]]
-    ) -> list[Fulfilment]:
-        """One part per shop among the lines, each with its parcel's shipping and its tax (``Quote.parcels``)."""
-        names = {shop_id: name for shop_id, name in sellers.values()}
-        return [
-            Fulfilment(
-                order_id=order.id,
-                shop_id=shop_id,
-                shop_name=names.get(shop_id, "") if shop_id else "",
-                shipping_amount=quote.parcels[index] if index < len(quote.parcels) else 0,
-                shipping_tax=quote.parcel_taxes[index] if index < len(quote.parcel_taxes) else 0,
-            )
-            for index, shop_id in enumerate(view.shop_ids)
-        ]
-
-    @staticmethod
-    def _order_lines(order: Order, quote: Quote, sellers: dict[int, tuple[int, str]]) -> list[OrderLine]:
-        """The order's lines: a snapshot of what the shopper saw (name, SKU, unit price, its discount, tax
-        rate and amounts) and of the shop that sold each one (``sellers``, see ``_sellers``; its name as
-        it was then)."""
-        lines = []
-        for priced in quote.lines:
-            line = priced.line
-            snapshot = {name: getattr(line, name) for name in ORDER_LINE_SNAPSHOT}
-            shop_id, shop_name = sellers.get(line.product_id, (None, ""))
-            lines.append(
-                OrderLine(
-                    order_id=order.id,
-                    **snapshot,
-                    shop_id=shop_id,
-                    shop_name=shop_name,
-                    tax_rate_bp=priced.rate_bp,
-                    tax_amount=priced.tax,
-                    discount=priced.discount,
-                    net_amount=priced.net,
-                )
-            )
-        return lines
 
     async def _take_stock(self, view: CartView, reference: str) -> None:
         """Take each line's units from stock (the conditional decrement of ``take_stock``).
