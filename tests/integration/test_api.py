@@ -247,6 +247,9 @@ async def test_cart_refuses_client_prices_and_others_lines(client, skus):
     assert_problem(await client.post("/api/cart/items", json={"sku": "NOPE"}, headers=headers), 404)
 
 
+QUOTE = {"country": "GB", "shipping_method": "express"}  # where ADDRESS is
+
+
 def checkout_body(card="tok_visa", method="express"):
     return {"shipping_address": ADDRESS, "shipping_method": method, "payment": {"token": card}}
 
@@ -275,6 +278,44 @@ async def test_checkout_places_an_order_and_replays_by_key(client, alchemy, skus
         assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 10
     assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["number"] == order["number"]
     assert (await client.get("/api/cart", headers=headers)).json()["lines"] == []
+
+
+async def test_checkout_at_the_quoted_price_or_not_at_all(client, alchemy, skus):
+    """QA: a price raised between the shopper's look and the API checkout was charged unannounced; the
+    pages refuse it (the review's signature), and now the API does too (``expected_signature``)."""
+    headers = await bearer(client)
+    assert (
+        "empty" in assert_problem(await client.get("/api/checkout/quote", params=QUOTE, headers=headers), 422)["detail"]
+    )
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)
+    quoted = await client.get("/api/checkout/quote", params=QUOTE, headers=headers)
+    assert quoted.status_code == 200, quoted.text
+    quote = quoted.json()
+    assert (quote["subtotal"]["amount"], quote["shipping"]["amount"], quote["shipping_method"]) == (
+        17800,
+        1000,
+        "express",
+    )
+    assert quote["total"]["amount"] == 17800 + 1000 + quote["tax"]["amount"] and len(quote["signature"]) == 64
+    async with write_session(alchemy) as session:  # the admin raises the price meanwhile
+        await session.execute(update(Variant).where(Variant.sku == "DC-1").values(price=99_999))
+        await session.commit()
+    keyed = {**headers, "Idempotency-Key": "quoted-1"}
+    pinned = {**checkout_body(), "expected_signature": quote["signature"]}
+    changed = assert_problem(await client.post("/api/checkout", json=pinned, headers=keyed), 409)
+    assert changed["detail"] == "Your cart or its prices changed since you reviewed it. Please check it again."
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 0
+        assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12
+    requoted = (await client.get("/api/checkout/quote", params=QUOTE, headers=headers)).json()
+    assert requoted["subtotal"]["amount"] == 2 * 99_999 and requoted["signature"] != quote["signature"]
+    placed = await client.post(
+        "/api/checkout", json={**checkout_body(), "expected_signature": requoted["signature"]}, headers=keyed
+    )
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["total"] == requoted["total"]
+    bad = {**checkout_body(), "expected_signature": "not-a-signature"}
+    assert_problem(await client.post("/api/checkout", json=bad, headers={**headers, "Idempotency-Key": "q2"}), 400)
 
 
 async def test_an_order_too_large_for_the_books_is_refused_and_nothing_is_taken(client, alchemy, skus):

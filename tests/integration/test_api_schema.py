@@ -79,6 +79,7 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
     "addCartItem": (["422"], "the quantity is more than the stock on hand"),
     "updateCartItem": (["422"], "the quantity is more than the stock on hand"),
     "checkout": (["402", "422"], "an empty cart, a declined or invalid card, a reused Idempotency-Key"),
+    "quoteCheckout": (["422"], "an empty cart, a country no zone serves, a method its zone does not have"),
     "refreshToken": (["400"], "a refresh token the server did not issue (RFC 6749 §5.2 invalid_grant)"),
     "createProduct": (["422"], "one option value per option group, SKUs and slugs unused, a known category and tax"),
     "updateProduct": (["422"], "option groups must match the variants; slug unused; known category"),

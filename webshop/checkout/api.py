@@ -14,7 +14,7 @@ from webshop.api.schemas import IdempotencyKey, money
 from webshop.cart.service import CartOwner
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
 from webshop.checkout.quote import Pricer
-from webshop.checkout.schemas import CheckoutIn, ShippingMethodOut
+from webshop.checkout.schemas import CheckoutIn, CheckoutQuoteOut, ShippingMethodOut, checkout_quote_out
 from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import address_input
 from webshop.db.models import User
@@ -73,6 +73,42 @@ class CheckoutApiController(Controller):
             for option in options
         ]
 
+    @get("/checkout/quote", operation_id="quoteCheckout", security=BEARER, responses=problems(400, 401, 422))
+    async def quote(
+        self,
+        request: Request[User, Any, Any],
+        carts_service: CartsDep,
+        checkout_service: NamedDependency[CheckoutService],
+        country: Annotated[
+            str,
+            QueryParameter(
+                pattern=r"^[A-Za-z]{2}$",
+                description="ISO 3166-1 alpha-2 destination",
+                examples=[Example(value="FR")],
+            ),
+        ],
+        shipping_method: Annotated[
+            str,
+            QueryParameter(
+                pattern=r"^[a-z0-9_-]{1,40}$",
+                description="A method of the destination's zone (GET /api/shipping-methods?country=...)",
+                examples=[Example(value="standard")],
+            ),
+        ],
+    ) -> CheckoutQuoteOut:
+        """What ``POST /api/checkout`` would charge for the cart shipped to ``country`` by ``shipping_method``
+        (promotions, shipping, tax), with the ``signature`` to send as its ``expected_signature``: the order
+        is then placed at this price or not at all (409 when anything changed). 422: an empty cart, a
+        country no zone serves, a method it does not have or that cannot take the cart."""
+        user = request.user
+        view = await carts_service.view(CartOwner(user_id=user.id))
+        if not view.lines:
+            raise ValidationFailed("Your cart is empty.")
+        quote = await checkout_service.quote(
+            view, country=country.upper(), method_code=shipping_method, user_id=user.id, email=user.email
+        )
+        return checkout_quote_out(view, quote)
+
     @post(
         "/checkout",
         operation_id="checkout",
@@ -98,7 +134,10 @@ class CheckoutApiController(Controller):
         ``card_number`` is refused (422): card numbers go to the payment provider only. 503 when the
         provider cannot be reached (the order waits; retry with the same Idempotency-Key).
 
-        With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL`` on, an account whose e-mail address is not confirmed gets 403.
+        With ``expected_signature`` (from ``GET /api/checkout/quote``) the order is placed only at the price
+        quoted: 409 when the cart, its prices, promotions, shipping or total changed since (nothing is
+        charged; quote again). With ``WEBSHOP_REQUIRE_VERIFIED_EMAIL`` on, an account whose e-mail address is
+        not confirmed gets 403.
         """
         if data.payment.card_number is not None:
             message = "This shop takes no card numbers: pay with a token from the payment provider, or leave "
@@ -125,6 +164,7 @@ class CheckoutApiController(Controller):
                 return_url=checkout_service.shop.base_url.rstrip("/") + "/checkout/return/{number}",
                 payment_token=data.payment.token,
                 customer_note=data.customer_note,
+                expected_signature=data.expected_signature,
             )
         except PaymentDeclined as exc:
             # The attempt is on record (its order cancelled, stock and cart back): the key answers it from

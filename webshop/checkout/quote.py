@@ -19,6 +19,7 @@ The order of the steps, and the one rounding rule (``webshop.pricing.rounding``,
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -178,11 +179,13 @@ class Quote:
         return self.mode is PriceMode.GROSS
 
     def signature(self, view: CartView) -> str:
-        """A fingerprint of what the shopper reviewed: the lines and prices, the destination, the method
-        and every total; ``place_order`` refuses a cart whose quote no longer matches (``CartChanged``)."""
+        """A fingerprint of what the shopper reviewed (64 hex digits: SHA-256): the lines and prices, the
+        destination, the method and every total; ``place_order`` refuses a cart whose quote no longer
+        matches (``CartChanged``). The review page and ``GET /api/checkout/quote`` hand it out."""
         method = self.method.code if self.method else "-"
         codes = ",".join(f"{p.id}:{p.amount}:{p.shipping}" for p in self.effective_promotions)
-        return f"{view.signature()}|{self.country}|{method}|{codes}|{self.total}"
+        reviewed = f"{view.signature()}|{self.country}|{method}|{codes}|{self.total}"
+        return hashlib.sha256(reviewed.encode()).hexdigest()
 
 
 class Pricer:

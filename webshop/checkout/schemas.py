@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
-from webshop.api.schemas import Money
+from webshop.api.schemas import Money, money
+from webshop.cart.schemas import AppliedPromotionOut, CartLineOut, TaxLineOut, cart_out
 from webshop.db.models import postal
 from webshop.db.models.orders import ORDER_NOTE
 from webshop.text import Line, Lines, VisibleLine
+
+if TYPE_CHECKING:
+    from webshop.cart.service import CartView
+    from webshop.checkout.quote import Quote
 
 # The limits of ``AddressInput.cleaned`` (webshop/checkout/addresses.py; both read ``webshop.db.models.postal``),
 # which trims and collapses white space first: a value within them here is within them there.
@@ -74,6 +79,62 @@ class ShippingMethodOut(msgspec.Struct):
     free_over: Money | None
 
 
+QuoteSignature = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9a-f]{64}\Z",
+        description="The ``signature`` of GET /api/checkout/quote the shopper agreed to: if the cart, its prices, "
+        "promotions, shipping or total have changed since, the order is not placed (409, nothing charged)",
+    ),
+]
+
+
+class CheckoutQuoteOut(msgspec.Struct):
+    """``GET /api/checkout/quote``: what ``POST /api/checkout`` would charge for the cart, shipped to
+    ``country`` by ``shipping_method``: the cart's lines and promotions (as ``GET /api/cart``), then
+    ``shipping`` (after ``shipping_discount``), ``tax`` (shipping's included), ``total``; and the
+    ``signature`` to send back as ``expected_signature``, so the order is placed at this price or not at all."""
+
+    lines: list[CartLineOut]
+    subtotal: Money
+    discount_total: Money
+    shipping: Money
+    shipping_discount: Money
+    tax: Money
+    total: Money
+    prices_include_tax: bool
+    taxes: list[TaxLineOut]
+    promotions: list[AppliedPromotionOut]
+    promotion_code: str | None
+    promotion_code_problem: str | None
+    country: str
+    shipping_method: str
+    signature: str
+
+
+def checkout_quote_out(view: CartView, quote: Quote) -> CheckoutQuoteOut:
+    """``CheckoutQuoteOut`` from the cart and its quote (priced with shipping)."""
+    cart = cart_out(view, quote)
+    currency = quote.currency
+    return CheckoutQuoteOut(
+        lines=cart.lines,
+        subtotal=cart.subtotal,
+        discount_total=cart.discount_total,
+        shipping=money(quote.shipping, currency),
+        shipping_discount=money(quote.shipping_discount, currency),
+        tax=cart.tax,
+        total=cart.total,
+        prices_include_tax=cart.prices_include_tax,
+        taxes=cart.taxes,
+        promotions=cart.promotions,
+        promotion_code=cart.promotion_code,
+        promotion_code_problem=cart.promotion_code_problem,
+        country=quote.country,
+        shipping_method=quote.method.code if quote.method else "",
+        signature=quote.signature(view),
+    )
+
+
 class AddressIn(msgspec.Struct, forbid_unknown_fields=True):
     """A shipping address; ``country`` is an ISO 3166-1 alpha-2 code such as ``US``."""
 
@@ -114,3 +175,4 @@ class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     shipping_method: ShippingCode
     payment: PaymentIn = msgspec.field(default_factory=PaymentIn)
     customer_note: CustomerNote = ""
+    expected_signature: QuoteSignature | None = None
