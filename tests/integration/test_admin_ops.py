@@ -185,6 +185,16 @@ async def test_order_list_filters_by_status_dates_and_customer(admin, alchemy, s
     assert re.findall(r'data-order="([^"]+)"', fragment.text) == ["W-BOB-1"]
 
 
+async def test_the_lists_find_names_in_any_case_of_any_letter(admin, alchemy, skus):
+    """QA: on SQLite, ``lower()`` and ``LIKE`` fold ASCII only: "ÉLODIE" found no "Élodie" (webshop.db.folding)."""
+    elodie = await make_user(alchemy, "elodie@example.com", name="Élodie Ångström")
+    await make_order(alchemy, elodie, "W-ELO-1", {"EP-1": 1})
+    for typed in ("ÉLODIE", "élodie", "ÅNGSTRÖM"):
+        assert "Élodie Ångström" in text_of((await admin.get(f"/admin/users?q={typed}")).text), typed
+        assert "W-ELO-1" in (await admin.get(f"/admin/orders?customer={typed}")).text, typed
+    assert "W-ELO-1" not in (await admin.get("/admin/orders?customer=zoë")).text
+
+
 async def test_order_list_pages(admin, alchemy, skus):
     ada = await make_user(alchemy, "ada@example.com", name="Ada")
     start = datetime(2026, 1, 1, tzinfo=UTC)

@@ -337,6 +337,8 @@ async def test_the_list_searches_filters_and_links_each_shop(admin):
     found = await page_text(admin, "/admin/shops?q=bike")
     assert "1 shop " in found and "Bob's Bikes" in found and "Ann's Kitchen" not in found
     assert "Bob's Bikes" in await page_text(admin, "/admin/shops?q=bob-s-bikes")
+    for typed in ("CAFÉ", "café", "Café"):  # any case of any letter, on SQLite too (QA)
+        assert "Cora's Café" in await page_text(admin, f"/admin/shops?q={typed}"), typed
     active = await page_text(admin, "/admin/shops?status=active")
     assert "3 shops" in active and "Bob's Bikes" not in active
     suspended = await page_text(admin, "/admin/shops?status=suspended&q=b")

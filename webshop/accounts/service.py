@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webshop.accounts.erasure import forget_personal_data
 from webshop.audit.service import Audited
+from webshop.db.folding import fold, folded
 from webshop.db.models import AccountToken, AuthSession, Order, OrderStatus, TokenFamily, User, UserRole
 from webshop.db.repository import repository_for
 from webshop.errors import AuthenticationFailed, Conflict, PermissionDenied, ValidationFailed
@@ -322,11 +323,11 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         """
         conditions: list[ColumnElement[bool]] = []
         if q.strip():
-            needle = q.strip().lower()
+            needle = fold(q.strip())
             conditions.append(
                 or_(
-                    *(func.lower(User.email).contains(form, autoescape=True) for form in address_search_forms(q)),
-                    func.lower(User.name).contains(needle, autoescape=True),
+                    *(folded(User.email).contains(form, autoescape=True) for form in address_search_forms(q)),
+                    folded(User.name).contains(needle, autoescape=True),
                 )
             )
         if role is not None:

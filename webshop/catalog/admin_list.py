@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from webshop.catalog.query import MAX_QUERY_LENGTH, descendant_ids
 from webshop.catalog.rules import ADMIN_STOCK_LEVELS
 from webshop.catalog.search import escape_like
+from webshop.db.folding import fold, folded
 from webshop.db.models import Category, Product, Variant
 
 if TYPE_CHECKING:
@@ -75,12 +76,12 @@ class ProductAdminList:
             conditions.append(Product.deleted_at.is_(None))
         text = (q or "").strip()[:MAX_QUERY_LENGTH]
         if text:
-            pattern = f"%{escape_like(text)}%"
+            pattern = f"%{escape_like(fold(text))}%"
             conditions.append(
                 or_(
-                    Product.name.ilike(pattern, escape="\\"),
-                    Product.slug.ilike(pattern, escape="\\"),
-                    Product.id.in_(select(Variant.product_id).where(Variant.sku.ilike(pattern, escape="\\"))),
+                    folded(Product.name).like(pattern, escape="\\"),
+                    folded(Product.slug).like(pattern, escape="\\"),
+                    Product.id.in_(select(Variant.product_id).where(folded(Variant.sku).like(pattern, escape="\\"))),
                 )
             )
         if category_id is not None:

@@ -51,6 +51,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.catalog.query import visible_products
+from webshop.db.folding import fold as fold_case
+from webshop.db.folding import folded
 from webshop.db.models import Product, ProductSearch, SearchTerm, Variant
 
 FIELDS = ("name", "skus", "brand", "categories", "options", "description")
@@ -251,10 +253,13 @@ class SearchPlan:
                 )
             )
         if not self.words:
-            pattern = f"%{escape_like(self.text)}%"
+            pattern = f"%{escape_like(fold_case(self.text))}%"
             parts.append(
                 select(Product.id.label("product_id"), literal(0.0).label("score")).where(
-                    or_(Product.name.ilike(pattern, escape="\\"), Product.description.ilike(pattern, escape="\\"))
+                    or_(
+                        folded(Product.name).like(pattern, escape="\\"),
+                        folded(Product.description).like(pattern, escape="\\"),
+                    )
                 )
             )
         elif dialect == "postgresql":

@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
+from webshop.db.folding import register_sqlite_functions
+
 if TYPE_CHECKING:
     from litestar.datastructures import State
     from litestar.types import Scope
@@ -129,6 +131,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         # of them, and a worker keeps WEBSHOP_DB_POOL_SIZE connections.
         cursor.execute("PRAGMA cache_size=-1024")
         cursor.close()
+        register_sqlite_functions(dbapi_connection)  # Unicode case folding for searches (webshop.db.folding)
 
     writers = _WriterQueue()
 

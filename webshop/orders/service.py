@@ -31,6 +31,7 @@ from sqlalchemy.orm import selectinload
 from webshop.audit.service import Audited
 from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.checkout.promotion_uses import release_promotion_uses
+from webshop.db.folding import fold, folded
 from webshop.db.models import (
     Order,
     OrderLine,
@@ -478,11 +479,11 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         email = func.coalesce(User.email, Order.email)
         name = func.coalesce(User.name, Order.ship_name)
         if customer.strip():
-            needle = customer.strip().lower()
+            needle = fold(customer.strip())
             conditions.append(
                 or_(
-                    *(func.lower(email).contains(form, autoescape=True) for form in address_search_forms(customer)),
-                    func.lower(name).contains(needle, autoescape=True),
+                    *(folded(email).contains(form, autoescape=True) for form in address_search_forms(customer)),
+                    folded(name).contains(needle, autoescape=True),
                 )
             )
         session = self.repository.session

@@ -31,6 +31,7 @@ from webshop.audit.service import Audited, diff
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
 from webshop.config import ShopSettings
+from webshop.db.folding import fold, folded
 from webshop.db.models import Product, Shop, ShopMember, ShopRole, User
 from webshop.db.models.shops import SHOP_SLUG
 from webshop.db.repository import repository_for
@@ -227,8 +228,8 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         text = " ".join(q.split())[:100]
         if not text:
             return []
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return [or_(Shop.name.ilike(pattern, escape="\\"), Shop.slug.ilike(pattern, escape="\\"))]
+        needle = fold(text)
+        return [or_(folded(Shop.name).contains(needle, autoescape=True), Shop.slug.contains(needle, autoescape=True))]
 
     async def _page(self, condition: list[Any], limit: int, offset: int) -> tuple[list[Shop], int]:
         session = self.repository.session
