@@ -94,6 +94,7 @@ async def test_change_quantity_remove_and_empty(client, skus):
     assert too_many.status_code == 409
     assert "Only 12 left of Delta Chair" in too_many.text
     assert 'value="3"' in too_many.text  # nothing changed
+    assert too_many.text.count('id="cart-badge"') == 1  # the whole page: one badge, none out of band (QA)
     fragment = await client.post(
         f"/cart/lines/{plant_line}/remove",
         data={"_csrf_token": await csrf(client, "/cart")},

@@ -5,6 +5,9 @@ Admins only: a customer gets 403 (pages and API), a visitor is sent to sign in (
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select, update
 
@@ -169,6 +172,26 @@ async def test_promotion_pages_create_edit_refuse_and_delete(admin, alchemy):
     assert deleted.status_code == 303
     async with alchemy.get_session() as session:
         assert await session.get(Promotion, promotion_id) is None
+
+
+async def test_the_promotion_list_says_which_ones_apply_now(admin, alchemy):
+    """QA: an expired promotion was listed as "Active"."""
+    now = datetime.now(UTC)
+    rows = {
+        "Over": {"ends_at": now - timedelta(days=1)},
+        "Soon": {"starts_at": now + timedelta(days=1)},
+        "Gone": {"usage_limit": 1, "times_used": 1},
+        "Off": {"active": False},
+        "Now": {"starts_at": now - timedelta(days=1), "ends_at": now + timedelta(days=1)},
+    }
+    async with write_session(alchemy) as session:
+        session.add_all(Promotion(name=name, kind="percentage", value=5, **values) for name, values in rows.items())
+        await session.commit()
+    page = (await admin.get("/admin/promotions")).text
+    states = dict(
+        re.findall(r'<td><a href="/admin/promotions/\d+">(\w+)</a></td>.*?<td>([\w ]+)</td>\s*</tr>', page, re.S)
+    )
+    assert states == {"Over": "Ended", "Soon": "Scheduled", "Gone": "Used up", "Off": "Inactive", "Now": "Active"}
 
 
 async def test_promotions_api(client, alchemy, admin_id, skus):

@@ -235,7 +235,11 @@ class AdminPromotionController(AdminPages):
         """Every promotion with its code, kind, validity and uses."""
         return Template(
             "admin/promotions/index.html",
-            context={"promotions": await promotions.service.list_promotions(), "currency": promotions.currency},
+            context={
+                "promotions": await promotions.service.list_promotions(),
+                "currency": promotions.currency,
+                "now": datetime.now(UTC),
+            },
         )
 
     @get("/new", name="admin_promotion_new", media_type=MediaType.HTML)

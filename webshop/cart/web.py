@@ -209,8 +209,9 @@ class CartController(Controller):
         try:
             await cart.service.set_quantity(cart.owner, line_id, data.quantity)
         except (InsufficientStock, ValidationFailed) as exc:
-            template = "cart/_cart.html" if wants_fragment(cart.request) else "cart/index.html"
-            return await cart.page(template, exc.status_code, line_errors={line_id: exc.detail}, oob_badge=True)
+            fragment = wants_fragment(cart.request)  # the badge swaps out of band with a fragment only (QA)
+            template = "cart/_cart.html" if fragment else "cart/index.html"
+            return await cart.page(template, exc.status_code, line_errors={line_id: exc.detail}, oob_badge=fragment)
         return await cart.changed()
 
     @post("/lines/{line_id:int}/remove", name="cart.remove", media_type=MediaType.HTML)

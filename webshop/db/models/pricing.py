@@ -49,6 +49,20 @@ class Promotion(BigIntAuditBase):
     product_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     variant_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
 
+    def state_at(self, now: datetime) -> str:
+        """What an admin's list says of it at ``now``: ``Inactive`` (switched off), ``Scheduled`` (not
+        started), ``Ended``, ``Used up`` (its ``usage_limit`` reached), else ``Active`` (it applies when
+        its conditions hold)."""
+        if not self.active:
+            return "Inactive"
+        if self.starts_at is not None and now < self.starts_at:
+            return "Scheduled"
+        if self.ends_at is not None and now > self.ends_at:  # valid up to and including ends_at
+            return "Ended"
+        if self.usage_limit is not None and self.times_used >= self.usage_limit:
+            return "Used up"
+        return "Active"
+
 
 class PromotionUsage(BigIntAuditBase):
     """One use of a promotion by one order; ``released_at`` is set (once) when the order is cancelled or
