@@ -206,6 +206,8 @@ async def test_order_list_pages(admin, alchemy, skus):
     assert 'href="/admin/orders?customer=ada&amp;page=2"' in first.text  # the filter is kept
     second = await admin.get("/admin/orders?customer=ada&page=2")
     assert re.findall(r'data-order="([^"]+)"', second.text) == ["W-001", "W-000"]
+    backwards = text_of((await admin.get("/admin/orders?date_from=2026-01-02&date_to=2026-01-01")).text)
+    assert "The last day comes before the first: no order can match." in backwards  # QA: said nothing
 
 
 async def test_order_detail_shows_lines_address_totals_and_customer(admin, alchemy, skus):

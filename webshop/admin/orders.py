@@ -173,6 +173,8 @@ class AdminOrderController(ShopStaffPages):
             errors["date_from"] = "Enter a date as YYYY-MM-DD."
         if date_to and day_to is None:
             errors["date_to"] = "Enter a date as YYYY-MM-DD."
+        if day_from and day_to and day_to < day_from:
+            errors["date_to"] = "The last day comes before the first: no order can match."
         rows, total = await fulfilment_service.search_for_admin(
             request.user,
             shop_ids=shop_scope.shop_ids,
