@@ -240,6 +240,26 @@ async def test_the_api_gives_the_ids_a_line_refund_and_its_credit_note_are_asked
     assert body["credit_note"] in text_of_pdf(note.content)
 
 
+async def test_units_refunded_before_shipping_are_named_in_the_shipping_email(
+    client, admin_id, alchemy, settings, skus
+):
+    """QA: the "has shipped" e-mail listed 2 chairs when one had been refunded before it shipped."""
+    headers = await admin_api(client, alchemy)
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-REF10", {"DC-1": 2, "EP-1": 1})
+    chair = next(line for line in order.lines if line.sku == "DC-1")
+    refunded = await client.post(
+        f"/api/orders/{order.id}/refunds",
+        json={"lines": [{"order_line_id": chair.id, "quantity": 1}]},
+        headers={**headers, "Idempotency-Key": "before-shipping"},
+    )
+    assert refunded.status_code == 201, refunded.text
+    shipped = await client.patch(f"/api/orders/{order.id}", json={"status": "shipped"}, headers=headers)
+    assert shipped.status_code == 200, shipped.text
+    [mail] = await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_shipped")
+    assert "Not coming, as these were refunded: 1 × Delta Chair." in mail.text_body
+
+
 async def test_concurrent_refunds_never_take_more_than_was_paid(client, admin_id, alchemy, settings, skus):
     headers = await admin_api(client, alchemy)
     customer = await make_user(alchemy, CUSTOMER, name="Ada")

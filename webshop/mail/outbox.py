@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 from webshop.checkout.guest_links import order_link
 from webshop.db.after_commit import call_after_commit
 from webshop.db.engine import SETTINGS_INFO_KEY
-from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OutboundEmail, Refund, User
+from webshop.db.models import Fulfilment, Order, OrderLine, OutboundEmail, Refund, User
 from webshop.mail.render import render_email
+from webshop.orders.refunding import units_refunded
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -110,8 +111,9 @@ async def customer_of(session: AsyncSession, order: Order) -> User | Recipient:
 async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> OutboundEmail:
     """Queue an order e-mail (``order_confirmation``, ``order_shipped``, ``order_cancelled``) to the order's
     customer; ``shipments`` in its context are the parts with a carrier or tracking number
-    (``(shop_name, carrier, tracking_number)`` rows), ``not_shipped`` the lines of parts closed unshipped
-    because all their items were refunded (``webshop.orders.fulfilment.close_refunded_parts``).
+    (``(shop_name, carrier, tracking_number)`` rows), ``not_shipped`` the ``(units, line)`` refunded so
+    far (before it shipped, when it ships: those units do not come; a part all of whose units were refunded
+    was closed unshipped: ``webshop.orders.fulfilment.close_refunded_parts``).
 
     Reads the order's lines, parts and the customer from ``session`` (so it sees rows flushed in this
     transaction) and renders them as they are now.
@@ -126,20 +128,14 @@ async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> O
             .order_by(Fulfilment.id)
         )
     ).all()
-    closed = list(
-        await session.scalars(
-            select(Fulfilment).where(
-                Fulfilment.order_id == order.id, Fulfilment.status == FulfilmentStatus.CANCELLED.value
-            )
-        )
-    )
+    refunded = await units_refunded(session, order.id)
     settings = settings_of(session)
     context = {
         "user": user,
         "order": order,
         "lines": lines,
         "shipments": shipments,
-        "not_shipped": [line for line in lines if any(part.holds(line) for part in closed)],
+        "not_shipped": [(refunded[line.id], line) for line in lines if refunded.get(line.id)],
         "address_lines": order.shipping_address_lines(),
         "order_url": order_link(settings, order),
     }
@@ -150,7 +146,8 @@ async def queue_part_shipped_email(
     session: AsyncSession, order: Order, shop_ids: list[int | None], *, carrier: str, tracking_number: str
 ) -> OutboundEmail:
     """Queue ``order_part_shipped`` to the customer: the lines of the shops ``shop_ids`` have shipped
-    (with ``carrier`` and ``tracking_number``, either may be empty) while other parts are still to come.
+    (with ``carrier`` and ``tracking_number``, either may be empty) while other parts are still to come;
+    ``coming`` gives each line's units less those refunded before it shipped.
 
     The order's last part is announced by ``order_shipped`` (the order's own status change) instead.
     """
@@ -169,11 +166,13 @@ async def queue_part_shipped_email(
             .order_by(OrderLine.id)
         )
     )
+    refunded = await units_refunded(session, order.id)
     settings = settings_of(session)
     context = {
         "user": user,
         "order": order,
         "lines": lines,
+        "coming": {line.id: line.quantity - refunded.get(line.id, 0) for line in lines},
         "shop_names": sorted({line.shop_name for line in lines if line.shop_name}),
         "carrier": carrier,
         "tracking_number": tracking_number,
