@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from tests.shopper import add_to_cart, text_of
+from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, register, text_of
 from webshop.catalog.summaries import catalog_changed
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import Product
@@ -181,3 +181,22 @@ async def test_a_suspended_or_unknown_shop_is_a_404_page_and_its_products_leave(
     assert (await client.get("/products/beta-camera")).status_code == 404
     shops = await client.get("/shops")
     assert "Camera Corner" not in shops.text
+
+
+async def test_checkout_goes_no_further_than_the_cart_while_a_suspended_shops_item_is_in_it(
+    client, alchemy, skus, second_shop
+):
+    """QA: the review showed a total with the withdrawn item and a pay button; only paying failed,
+    titled "Insufficient stock"."""
+    await register(client, "ada@example.com")
+    for sku in ("BC-1", "EP-1"):
+        assert (await add_to_cart(client, skus[sku], 1)).status_code == 303
+    await choose_address_and_shipping(client)
+    async with write_session(alchemy) as session:
+        await ShopService(session=session).suspend(None, second_shop)
+    for step in ("/checkout/review", "/checkout/shipping"):
+        back = await client.get(step, follow_redirects=False)
+        assert (back.status_code, path_of(back.headers["location"])) == (302, "/cart"), step
+        cart = text_of((await client.get("/cart")).text)
+        assert "Some items in your cart are no longer sold: remove them to check out." in cart
+        assert "is no longer available; remove it from your cart." in cart

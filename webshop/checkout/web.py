@@ -19,10 +19,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
+from litestar.plugins.flash import flash
 from litestar.plugins.htmx import HXLocation
 from litestar.response import Redirect, Template
 
-from webshop.cart.service import CartOwner
+from webshop.cart.service import CartOwner, CartView
 from webshop.cart.web import cart_owner
 from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput
 from webshop.checkout.guest import GuestAddress, placed_here, remember_placed
@@ -176,13 +177,23 @@ class CheckoutSteps:
                 return see_other(self.request, guest_order_url(self.request, self.settings, order.number, placed=paid))
         return _after_placing(self.request, order)
 
+    def back_to_cart(self, view: CartView) -> Redirect | None:
+        """The cart, with the reason flashed, when a line's product is no longer sold (switched off,
+        deleted, its shop suspended): checkout goes no further until the shopper has removed it, rather
+        than showing a total and a pay button that ``place_order`` would refuse. ``None``: go on."""
+        if not any(line.withdrawn for line in view.lines):
+            return None
+        message = "Some items in your cart are no longer sold: remove them to check out."
+        flash(self.request, message, "error")
+        return _to(self.request, "cart")
+
     async def shipping_page(self, *, chosen: str | None = None, error: DomainError | None = None) -> Any:
         """Step 2's page: the methods of the address's zone with their prices for this cart (those that
         cannot take it say why), ``chosen`` checked (default: the first available), with ``error``; a
         clear message and the way back to the address when no zone serves its country."""
         view = await self.carts.view(self.owner)
-        if not view.lines:
-            return _to(self.request, "cart")
+        if not view.lines or (back := self.back_to_cart(view)):
+            return back or _to(self.request, "cart")
         address = await self.shipping_address()
         try:
             methods = await self.checkout.pricer().options(view, address.country)
@@ -215,8 +226,8 @@ class CheckoutSteps:
         if not state.get("shipping"):
             return _to(request, "checkout.shipping")
         view = await self.carts.view(self.owner)
-        if not view.lines:
-            return _to(request, "cart")
+        if not view.lines or (back := self.back_to_cart(view)):
+            return back or _to(request, "cart")
         address = await self.shipping_address()
         user = self.request.user
         try:
