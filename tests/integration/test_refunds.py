@@ -205,7 +205,11 @@ async def test_the_api_refunds_an_amount_once_per_key_and_refuses_too_much_wrong
     listed = await client.get(url, headers=headers)
     assert listed.status_code == 200 and listed.json() == [body]
     customer_headers = {"Authorization": f"Bearer {(await token_pair(client, CUSTOMER))['access_token']}"}
-    assert_problem(await client.get(url, headers=customer_headers), 403)
+    # The customer sees their order's refunds as its page lists them (QA: the API hid them); others, 404.
+    assert (await client.get(url, headers=customer_headers)).json() == [body]
+    await make_user(alchemy, "eve@example.com", name="Eve")
+    eve = {"Authorization": f"Bearer {(await token_pair(client, 'eve@example.com'))['access_token']}"}
+    assert_problem(await client.get(url, headers=eve), 404)
     assert_problem(
         await client.post(url, json={"amount": 1}, headers={**customer_headers, "Idempotency-Key": "k6"}), 403
     )

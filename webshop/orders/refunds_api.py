@@ -1,4 +1,5 @@
-"""Refund routes of the JSON API (admins only): refund a paid order in part or whole, and list its refunds.
+"""Refund routes of the JSON API: admins refund a paid order in part or whole and retry a pending refund;
+admins and the order's customer list its refunds.
 
 ``POST /api/orders/{id}/refunds`` takes chosen lines and units, or a plain amount (minor units), and an
 ``Idempotency-Key`` header: the refund's key is ``api-{admin id}-{key}``, so the same request again
@@ -11,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -23,6 +24,7 @@ from webshop.deps import OrdersDep
 from webshop.orders.refund_rules import REASON_MAX, RefundRow
 from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
+from webshop.security.jwt import BEARER
 from webshop.text import Line
 
 
@@ -115,22 +117,33 @@ def api_refund_key(admin_id: int, key: str) -> str:
     return whole if len(whole) <= 120 else f"api-{admin_id}-{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-class RefundApiController(AdminApiController):
-    """An order's refunds: admins only (a customer gets 403)."""
+class OrderRefundListController(Controller):
+    """An order's refunds as its page lists them: for admins, and for the customer who placed it."""
 
     path = "/api/orders/{order_id:int}/refunds"
     tags = ["orders"]
+    security = BEARER
 
-    @get("", operation_id="listOrderRefunds", responses=problems(400, 401, 403, 404))
+    @get("", operation_id="listOrderRefunds", responses=problems(400, 401, 404))
     async def list_refunds(
         self,
+        request: Request[User, Any, Any],
         order_id: PathId,
         orders_service: OrdersDep,
         refunds_service: NamedDependency[RefundService],
     ) -> list[OrderRefundOut]:
-        """The order's refunds, oldest first."""
-        order = await orders_service.get_for(order_id)
+        """The order's refunds, oldest first, with their credit notes' ids (``GET
+        /api/orders/{order_id}/credit-notes/{credit_note_id}``): admins see any order's, a customer their
+        own order's (another's is 404, as ``GET /api/orders/{id}``)."""
+        order = await orders_service.visible_to(request.user, order_id)
         return [refund_out(row) for row in await refunds_service.for_order(order)]
+
+
+class RefundApiController(AdminApiController):
+    """Refunding an order and retrying a pending refund: admins only (a customer gets 403)."""
+
+    path = "/api/orders/{order_id:int}/refunds"
+    tags = ["orders"]
 
     @post("", operation_id="refundOrder", status_code=201, responses=problems(400, 401, 403, 404, 409, 422))
     async def refund(
