@@ -115,6 +115,12 @@ async def test_anyone_lists_trading_shops_by_name_in_pages_and_searches_them(cli
         if cursor is None:
             break
     assert seen == ["ann-s-kitchen", "bob-s-bikes", "webshop"]
+    # A shop added before the cursor between two pages neither repeats one nor hides one (QA).
+    first = (await client.get("/api/shops", params={"limit": 1})).json()
+    async with write_session(alchemy) as session:
+        await ShopService(session=session).create_shop(None, ShopWrite(name="Aardvark Audio"))
+    rest = (await client.get("/api/shops", params={"limit": 5, "cursor": first["next_cursor"]})).json()
+    assert [s["slug"] for s in first["items"] + rest["items"]] == seen
     found = (await client.get("/api/shops", params={"q": "bike"})).json()["items"]
     assert [s["id"] for s in found] == [world.b_id]
     assert (await client.get("/api/shops", params={"q": "nothing like it"})).json()["items"] == []

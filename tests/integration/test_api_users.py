@@ -85,6 +85,11 @@ async def test_list_searches_filters_and_pages_and_detail_has_order_figures(clie
             break
         cursor = f"&cursor={page['next_cursor']}"
     assert seen == ["old@example.com", "grace@example.com", "ada@example.com", "boss@example.com"]
+    # A user who registers between two pages neither repeats one nor hides one (QA: offset paging did).
+    first = (await client.get("/api/users?limit=2", headers=boss)).json()
+    await make_user(alchemy, "newcomer@example.com", name="Newcomer")
+    rest = (await client.get(f"/api/users?limit=2&cursor={first['next_cursor']}", headers=boss)).json()
+    assert [u["email"] for u in first["items"] + rest["items"]] == seen
 
     paid = await make_order(alchemy, ada, "W-1", {"DC-1": 1})
     await make_order(alchemy, ada, "W-2", {"DC-1": 2}, status=OrderStatus.CANCELLED)

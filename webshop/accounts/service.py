@@ -307,8 +307,9 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         erased: bool | None = None,
         limit: int = 25,
         offset: int = 0,
+        before_id: int | None = None,
     ) -> tuple[list[User], int]:
-        """Users for the admin list, newest first, one page at a time.
+        """Users for the admin list, newest (highest id) first, one page at a time.
 
         Args:
             q: Part of the e-mail address or name (case-insensitive); empty for everyone.
@@ -316,10 +317,11 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             active: Only active (``True``) or deactivated (``False``) users.
             erased: Only erased (``True``) or not erased (``False``) accounts; ``None`` for both.
             limit: Rows per page.
-            offset: Rows to skip.
+            offset: Rows to skip (the pages' list).
+            before_id: Only users with a smaller id (the API's keyset cursor: ``keyset_page``).
 
         Returns:
-            ``(users, total)``: this page and how many users match in all.
+            ``(users, total)``: this page and how many users match in all (``before_id`` aside).
         """
         conditions: list[ColumnElement[bool]] = []
         if q.strip():
@@ -338,8 +340,10 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             conditions.append(User.erased_at.is_not(None) if erased else User.erased_at.is_(None))
         session = self.repository.session
         total = await session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
+        if before_id is not None:
+            conditions.append(User.id < before_id)
         rows = await session.scalars(
-            select(User).where(*conditions).order_by(User.created_at.desc(), User.id.desc()).limit(limit).offset(offset)
+            select(User).where(*conditions).order_by(User.id.desc()).limit(limit).offset(offset)
         )
         return list(rows), total
 

@@ -33,7 +33,7 @@ from webshop.accounts.schemas import (
 )
 from webshop.api.controllers import ADMIN
 from webshop.api.responses import problems
-from webshop.api.schemas import IdCursor, PageLimit, PathId, money, next_offset_cursor
+from webshop.api.schemas import IdCursor, PageLimit, PathId, keyset_page, money
 from webshop.db.models import UserRole
 from webshop.deps import SettingsDep, SignInThrottleDep, UserRequest, UsersDep
 from webshop.security.jwt import BEARER
@@ -63,13 +63,16 @@ class UserAdminApiController(Controller):
     ) -> AdminUserPage:
         """Admins: users newest first (erased accounts left out), searched by e-mail address or name; pages
         are linked by ``next_cursor``."""
-        offset = int(cursor or 0)
-        users, total = await users_service.search_users(
-            q=q or "", role=UserRole(role) if role else None, active=is_active, erased=False, limit=limit, offset=offset
+        rows, _ = await users_service.search_users(
+            q=q or "",
+            role=UserRole(role) if role else None,
+            active=is_active,
+            erased=False,
+            limit=limit + 1,
+            before_id=int(cursor) if cursor else None,
         )
-        return AdminUserPage(
-            items=[admin_user_out(u) for u in users], next_cursor=next_offset_cursor(offset, len(users), total)
-        )
+        users, next_cursor = keyset_page(rows, limit)
+        return AdminUserPage(items=[admin_user_out(u) for u in users], next_cursor=next_cursor)
 
     @get("/{user_id:int}", guards=ADMIN, operation_id="getUser", responses=problems(400, 401, 403, 404))
     async def get_user(self, user_id: PathId, users_service: UsersDep, settings: SettingsDep) -> AdminUserDetail:

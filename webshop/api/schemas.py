@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 import math
 import re
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import msgspec
 from litestar.enums import RequestEncodingType
@@ -18,6 +19,16 @@ if TYPE_CHECKING:
     from litestar import Request
 
 S = TypeVar("S", bound=msgspec.Struct)
+
+
+class _Row(Protocol):
+    """A row with an id (a model instance)."""
+
+    @property
+    def id(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Row)
 
 BIGINT_MAX = 2**63 - 1
 """The largest value of the database's 64-bit integer columns; bigger numbers are a 400, not a database error."""
@@ -33,26 +44,28 @@ ID_MAX = 2**53 - 1
 PathId = Annotated[int, PathParameter(ge=1, le=ID_MAX)]
 """A row id in a path."""
 
-ID_CURSOR_PATTERN = r"^[0-9]{1,9}\Z"
+ID_CURSOR_PATTERN = r"^[0-9]{1,15}\Z"
 IdCursor = Annotated[
     str | None,
     QueryParameter(
         pattern=ID_CURSOR_PATTERN,
-        schema_extra={"pattern": "^[0-9]{1,9}$"},  # the same rule in JSON Schema's dialect (no \Z)
+        schema_extra={"pattern": "^[0-9]{1,15}$"},  # the same rule in JSON Schema's dialect (no \Z)
         description="``next_cursor`` of the previous page",
     ),
 ]
-"""The cursor of a short admin list (shops, users, webhooks, deliveries): opaque to clients, a number the
-previous page's ``next_cursor`` gave (where that page ended)."""
+"""The cursor of a short list (shops, users, webhooks, deliveries): opaque to clients, a number the
+previous page's ``next_cursor`` gave: the id of the row that page ended with (a keyset cursor, so rows
+added or removed meanwhile neither repeat nor skip one: see ``keyset_page``)."""
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100)]
 """How many rows a page of a cursor-paged list holds."""
 
 
-def next_offset_cursor(offset: int, count: int, total: int) -> str | None:
-    """The ``next_cursor`` of an ``IdCursor`` page: the offset the next page starts at, after ``count``
-    rows from ``offset`` of ``total`` in all; ``None`` when this page is the last (or empty)."""
-    end = offset + count
-    return str(end) if count and end < total else None
+def keyset_page(rows: Sequence[R], limit: int) -> tuple[list[R], str | None]:
+    """One page of ``rows`` read with ``limit + 1`` (``limit`` rows, and one more if there are more) in
+    the list's order, and its ``next_cursor``: the id of its last row (the next page starts after it),
+    ``None`` on the last page."""
+    page = list(rows[:limit])
+    return page, str(page[-1].id) if len(rows) > limit and page else None
 
 
 IdempotencyKey = Annotated[

@@ -26,7 +26,7 @@ from msgspec import UNSET
 
 from webshop.api.controllers import ADMIN
 from webshop.api.responses import problems
-from webshop.api.schemas import IdCursor, PageLimit, PathId, next_offset_cursor
+from webshop.api.schemas import IdCursor, PageLimit, PathId, keyset_page
 from webshop.deps import ShopsDep, UserRequest
 from webshop.errors import NotFound
 from webshop.security.jwt import BEARER, PUBLIC
@@ -58,9 +58,9 @@ class ShopApiController(Controller):
         self, shops_service: ShopsDep, q: Search = None, cursor: IdCursor = None, limit: PageLimit = 20
     ) -> ShopPage:
         """Trading shops (active, not deleted) by name; pages are linked by ``next_cursor``."""
-        offset = int(cursor or 0)
-        shops, total = await shops_service.list_public(q=q or "", limit=limit, offset=offset)
-        return ShopPage(items=[shop_out(s) for s in shops], next_cursor=next_offset_cursor(offset, len(shops), total))
+        rows, _ = await shops_service.list_public(q=q or "", limit=limit + 1, after_id=int(cursor) if cursor else None)
+        shops, next_cursor = keyset_page(rows, limit)
+        return ShopPage(items=[shop_out(s) for s in shops], next_cursor=next_cursor)
 
     @get("/{shop_id:int}", opt=PUBLIC, operation_id="getShop", responses=problems(400, 404))
     async def get_shop(self, shop_id: PathId, shops_service: ShopsDep) -> ShopOut:

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -171,10 +171,16 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         )
         return int(count or 0)
 
-    async def list_public(self, *, q: str = "", limit: int = 50, offset: int = 0) -> tuple[list[Shop], int]:
-        """Trading shops by name (``/shops``, ``GET /api/shops``), optionally those whose name has ``q``."""
+    async def list_public(
+        self, *, q: str = "", limit: int = 50, offset: int = 0, after_id: int | None = None
+    ) -> tuple[list[Shop], int]:
+        """Trading shops by name, then id (``/shops``, ``GET /api/shops``), optionally those whose name has
+        ``q``; ``offset`` skips rows (the pages), ``after_id`` starts after that shop in this order (the
+        API's keyset cursor: a shop added or removed meanwhile neither repeats nor skips one). The count
+        leaves ``after_id`` aside."""
         condition = [Shop.is_active.is_(True), Shop.deleted_at.is_(None), *self._matching(q)]
-        return await self._page(condition, limit, offset)
+        after = self._after(after_id) if after_id is not None else None
+        return await self._page(condition, limit, offset, after=after)
 
     async def get_public(self, *, shop_id: int | None = None, slug: str | None = None) -> Shop:
         """A trading shop by id or slug.
@@ -231,13 +237,22 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         needle = fold(text)
         return [or_(folded(Shop.name).contains(needle, autoescape=True), Shop.slug.contains(needle, autoescape=True))]
 
-    async def _page(self, condition: list[Any], limit: int, offset: int) -> tuple[list[Shop], int]:
+    async def _page(
+        self, condition: list[Any], limit: int, offset: int, *, after: Any = None
+    ) -> tuple[list[Shop], int]:
         session = self.repository.session
         total = await session.scalar(select(func.count()).select_from(Shop).where(*condition))
+        rest = [after] if after is not None else []
         shops = await session.scalars(
-            select(Shop).where(*condition).order_by(Shop.name, Shop.id).limit(limit).offset(offset)
+            select(Shop).where(*condition, *rest).order_by(Shop.name, Shop.id).limit(limit).offset(offset)
         )
         return list(shops), int(total or 0)
+
+    @staticmethod
+    def _after(shop_id: int) -> Any:
+        """The shops after shop ``shop_id`` in name, then id, order (none if there is no such shop)."""
+        name = select(Shop.name).where(Shop.id == shop_id).scalar_subquery()
+        return or_(Shop.name > name, and_(Shop.name == name, Shop.id > shop_id))
 
     # --- writes --------------------------------------------------------------------------------
 

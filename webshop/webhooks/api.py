@@ -14,7 +14,7 @@ from litestar.params import JSONBody
 
 from webshop.api.controllers import AdminApiController
 from webshop.api.responses import problems
-from webshop.api.schemas import IdCursor, PageLimit, PathId, next_offset_cursor
+from webshop.api.schemas import IdCursor, PageLimit, PathId, keyset_page
 from webshop.deps import UserRequest, WebhooksDep
 from webshop.webhooks.schemas import (
     DeliveryOut,
@@ -71,11 +71,11 @@ class WebhookApiController(AdminApiController):
         self, webhook_id: PathId, webhooks_service: WebhooksDep, cursor: IdCursor = None, limit: PageLimit = 20
     ) -> DeliveryPage:
         """The endpoint's deliveries, newest first: status, attempts, the last answer's status and error."""
-        offset = int(cursor or 0)
-        rows, total = await webhooks_service.deliveries(webhook_id, limit=limit, offset=offset)
-        return DeliveryPage(
-            items=[delivery_out(row) for row in rows], next_cursor=next_offset_cursor(offset, len(rows), total)
+        rows, _ = await webhooks_service.deliveries(
+            webhook_id, limit=limit + 1, before_id=int(cursor) if cursor else None
         )
+        page, next_cursor = keyset_page(rows, limit)
+        return DeliveryPage(items=[delivery_out(row) for row in page], next_cursor=next_cursor)
 
     @post(
         "/{webhook_id:int}/test",

@@ -262,9 +262,10 @@ class WebhookService(Audited, SQLAlchemyAsyncRepositoryService[WebhookEndpoint])
         return await self.get(endpoint_id, error_messages={"not_found": MISSING})
 
     async def deliveries(
-        self, endpoint_id: int, *, limit: int = 25, offset: int = 0
+        self, endpoint_id: int, *, limit: int = 25, offset: int = 0, before_id: int | None = None
     ) -> tuple[list[WebhookDelivery], int]:
-        """A page of endpoint ``endpoint_id``'s deliveries, newest first, and how many it has in all.
+        """A page of endpoint ``endpoint_id``'s deliveries, newest (highest id) first, and how many it has
+        in all; ``offset`` skips rows (the page's list), ``before_id`` starts below that id (the API's cursor).
 
         Raises:
             NotFound: there is no such endpoint.
@@ -274,10 +275,11 @@ class WebhookService(Audited, SQLAlchemyAsyncRepositoryService[WebhookEndpoint])
         total = await session.scalar(
             select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
         )
+        below = [WebhookDelivery.id < before_id] if before_id is not None else []
         rows = await session.scalars(
             select(WebhookDelivery)
-            .where(WebhookDelivery.endpoint_id == endpoint_id)
-            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+            .where(WebhookDelivery.endpoint_id == endpoint_id, *below)
+            .order_by(WebhookDelivery.id.desc())
             .limit(limit)
             .offset(offset)
         )
