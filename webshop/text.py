@@ -30,17 +30,26 @@ import idna
 import msgspec
 from litestar.params import ParameterKwarg, QueryParameter
 
-CONTROL = r"\x00-\x1f\x7f-\x9f"
-"""Control characters (Unicode category Cc): C0, DEL and C1, as a character-class range."""
-CONTROL_BUT_LINE_BREAKS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+BIDI_CONTROL = r"\u202a-\u202e\u2066-\u2069"
+"""The bidirectional embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): they reorder
+the text around them as displayed, so ``"\u202egnp.exe"`` reads as ``exe.png`` ("Trojan Source",
+CVE-2021-42574; Unicode TR #36 section 2.1). Names and addresses read right to left without them (the
+marks LRM and RLM stay allowed), so every text refuses them, as it refuses control characters."""
+CONTROL = rf"\x00-\x1f\x7f-\x9f{BIDI_CONTROL}"
+"""Control characters (Unicode category Cc: C0, DEL and C1) and ``BIDI_CONTROL``, as a character class's ranges."""
+CONTROL_BUT_LINE_BREAKS = rf"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_CONTROL}"
 """``CONTROL`` without tab, line feed and carriage return: what multi-line text refuses."""
 SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 """White space that is not a control character: what ``str.strip()`` and ``str.split()`` remove besides
 controls, so "visible" here means what the services' trimming leaves."""
+INVISIBLE = r"\u200b-\u200f\u2060-\u2064\ufeff"
+"""Characters of no width (zero-width space, joiners, direction marks, word joiner, invisible operators,
+the byte order mark): allowed inside a text (Persian and emoji need the joiners), but no text is
+"visible" by them alone (a name of one zero-width space would show as nothing)."""
 
 LINE_PATTERN = rf"^[^{CONTROL}]*\Z"
 """One line of text without control characters (empty allowed)."""
-VISIBLE_LINE_PATTERN = rf"^[{SPACE}]*[^{CONTROL}{SPACE}][^{CONTROL}]*\Z"
+VISIBLE_LINE_PATTERN = rf"^[{SPACE}{INVISIBLE}]*[^{CONTROL}{SPACE}{INVISIBLE}][^{CONTROL}]*\Z"
 """One line with at least one character that is not white space, and no control characters."""
 LINES_PATTERN = rf"^[^{CONTROL_BUT_LINE_BREAKS}]*\Z"
 """Multi-line text: tab and line breaks allowed, no other control characters (empty allowed)."""
@@ -56,6 +65,9 @@ Lines = Annotated[str, msgspec.Meta(pattern=LINES_PATTERN)]
 
 CONTROL_MESSAGE = "Remove the control characters (such as NUL or ESC) from this field."
 """What a page says about a field that holds a control character."""
+BIDI_MESSAGE = "Remove the text direction controls (such as RIGHT-TO-LEFT OVERRIDE) from this field."
+"""What a page says about a field that holds one of ``BIDI_CONTROL``."""
+_BIDI = re.compile(f"[{BIDI_CONTROL}]")
 
 PATTERN_MESSAGES = {
     LINE_PATTERN: "Expected text without control characters (such as NUL or a line break)",
@@ -64,6 +76,11 @@ PATTERN_MESSAGES = {
     EMAIL_PATTERN: "Expected an e-mail address like name@example.com",
 }
 """What the API says about a value that does not match one of these patterns (instead of the pattern)."""
+
+
+def has_bidi_control(text: str) -> bool:
+    """True when ``text`` holds one of ``BIDI_CONTROL`` (which every text field refuses)."""
+    return _BIDI.search(text) is not None
 
 
 def openapi_pattern(pattern: str) -> str:

@@ -17,9 +17,9 @@ from tests.shopper import ADDRESS, PASSWORD, add_to_cart, place, post, ready_to_
 from webshop.accounts.service import UserService
 from webshop.db.engine import write_session
 from webshop.db.models import Address, CartLine, Order, Product, User, UserRole, Variant
-from webshop.text import CONTROL_MESSAGE
+from webshop.text import BIDI_MESSAGE, CONTROL_MESSAGE
 
-CONTROLS = ["\x00", "\x1b", "\x7f", "\x85", "\t", "\n"]
+CONTROLS = ["\x00", "\x1b", "\x7f", "\x85", "\t", "\n", "\u202e", "\u2066"]  # and bidi controls (QA)
 """NUL, ESC, DEL, a C1 control, and tab and line feed, which single-line fields refuse too."""
 CHECKOUT = {
     "shipping_address": {k: v for k, v in ADDRESS.items() if k != "line2"},
@@ -78,7 +78,19 @@ async def test_api_catalog_facet_values_with_nul_are_refused_as_the_schema_says(
         assert (await client.get(path, params={facet: "Acme"})).status_code == 200
         parameters = (await client.get("/api/openapi.json")).json()["paths"][path]["get"]["parameters"]
         [schema] = [p["schema"] for p in parameters if p["name"] == facet]
-        assert schema["items"] == {"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}
+        assert schema["items"] == {
+            "type": "string",
+            "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*$",
+        }
+
+
+@pytest.mark.parametrize("name", ["\u200b", " \u200b\u200d ", "\ufeff"], ids=repr)
+async def test_api_a_name_of_invisible_characters_only_is_refused(client, alchemy, name):
+    """QA: a name of a zero-width space passed "at least one visible character" and showed as nothing."""
+    headers = await bearer(client)
+    assert "name" in field_errors(await client.patch("/api/users/me", json={"name": name}, headers=headers))
+    joined = await client.patch("/api/users/me", json={"name": "Mi\u200dna"}, headers=headers)  # inside: allowed
+    assert joined.status_code == 200, joined.text
 
 
 async def test_api_register_name_with_nul_is_refused_and_no_account_is_made(client, alchemy):
@@ -185,6 +197,14 @@ async def test_register_page_refuses_control_characters_and_keeps_what_fits(clie
     assert response.status_code == 422
     assert CONTROL_MESSAGE in text_of(response.text)
     assert 'value="ada@example.com"' in response.text  # the e-mail address typed is kept
+    assert await count(alchemy, User) == 0
+
+
+async def test_register_page_refuses_a_right_to_left_override_with_its_own_message(client, alchemy):
+    data = {"email": "ada@example.com", "name": "\u202eevil", "password": PASSWORD}
+    response = await post(client, "/account/register", data, token_from="/account/register")
+    assert response.status_code == 422
+    assert BIDI_MESSAGE in text_of(response.text)
     assert await count(alchemy, User) == 0
 
 

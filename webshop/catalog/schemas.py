@@ -12,7 +12,7 @@ from litestar.datastructures import UploadFile
 from webshop.api.schemas import BIGINT_MAX, INT_MAX, Money, money
 from webshop.catalog import limits
 from webshop.media import IMAGE_WIDTHS, image_url
-from webshop.text import CONTROL, PATTERN_MESSAGES, SPACE, Line, Lines, VisibleLine
+from webshop.text import CONTROL, INVISIBLE, PATTERN_MESSAGES, SPACE, Line, Lines, VisibleLine
 
 if TYPE_CHECKING:
     from webshop.catalog.query import CardImage, CategoryNode, FacetValue, ProductCard
@@ -267,7 +267,7 @@ def tree_out(nodes: list[CategoryNode]) -> list[CategoryOut]:
 
 # --- Category writes (admin API) ----------------------------------------------------------------------
 
-CATEGORY_NAME_PATTERN = rf"^[{SPACE}]*[^|{CONTROL}{SPACE}][^|{CONTROL}]*\Z"
+CATEGORY_NAME_PATTERN = rf"^[{SPACE}{INVISIBLE}]*[^|{CONTROL}{SPACE}{INVISIBLE}][^|{CONTROL}]*\Z"
 """At least one visible character; no ``|`` (the catalog CSV's separator) and no control characters
 (``webshop.text``: the same white space and control characters as every other text field)."""
 SLUG_PATTERN = rf"^{limits.SLUG.pattern}\Z"

@@ -21,7 +21,7 @@ from litestar.params import Body
 from litestar.response import Template
 
 from webshop.errors import DomainError, ValidationFailed
-from webshop.text import CONTROL_MESSAGE
+from webshop.text import BIDI_MESSAGE, CONTROL_MESSAGE, has_bidi_control
 
 FormFields = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 """A form handler's ``data``: the posted fields as sent (a repeated field is a list)."""
@@ -48,6 +48,8 @@ def _message(value: Any) -> str:
         return "Enter this field once, as text."
     if any(unicodedata.category(ch) == "Cc" for ch in value):
         return CONTROL_MESSAGE
+    if has_bidi_control(value):
+        return BIDI_MESSAGE
     return "This value is not valid here."
 
 
