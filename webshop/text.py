@@ -78,6 +78,17 @@ PATTERN_MESSAGES = {
 """What the API says about a value that does not match one of these patterns (instead of the pattern)."""
 
 
+def name_skeleton(text: str) -> str:
+    """What a name looks like to a reader, for telling two apart: Unicode NFKC (full-width and other
+    compatibility forms become plain letters), case folded, invisible and format characters
+    (``INVISIBLE``, category Cf) dropped, white space collapsed: ``"Ｗｅｂshop\u200b"`` and ``"webshop"``
+    have the same skeleton. A simplification of Unicode TS #39's confusable skeletons: it does not map
+    letters of other scripts that look alike."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.split())
+
+
 def has_bidi_control(text: str) -> bool:
     """True when ``text`` holds one of ``BIDI_CONTROL`` (which every text field refuses)."""
     return _BIDI.search(text) is not None

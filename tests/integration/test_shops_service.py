@@ -44,7 +44,7 @@ async def test_only_admins_create_shops_and_slugs_are_made_and_unique(alchemy: S
         with pytest.raises(PermissionDenied):
             await shops.create_shop(customer, ShopWrite(name="Ann's Kitchen"))
         first = await shops.create_shop(admin, ShopWrite(name="Ann's Kitchen", contact_email="ann@example.com"))
-        second = await shops.create_shop(admin, {"name": "Ann's Kitchen"})
+        second = await shops.create_shop(admin, {"name": "Ann's Kitchen!"})  # another name, the same slug's
         assert (first.slug, second.slug) == ("ann-s-kitchen", "ann-s-kitchen-2")
         with pytest.raises(ValidationFailed) as taken:
             await shops.create_shop(admin, ShopWrite(name="Other", slug="ann-s-kitchen"))
@@ -171,3 +171,24 @@ async def test_an_empty_slug_on_update_keeps_the_name_s_slug_for_the_same_shop(a
         shop = await shops.create_shop(admin, ShopWrite(name="Ann's Kitchen"))
         again = await shops.update_shop(admin, shop.id, {"slug": ""})
         assert again.slug == "ann-s-kitchen"
+
+
+async def test_a_shop_cannot_take_a_name_that_reads_as_another_shops(alchemy: ShopAlchemyConfig) -> None:
+    """QA: an owner renamed their shop "Webshop" (or "Webshop" with a zero-width space), so "Sold by
+    Webshop" could be either."""
+    async with write_session(alchemy) as session:
+        service = ShopService(session=session)
+        other = await service.create_shop(None, ShopWrite(name="Bob's Bikes"))
+        for name in ("Webshop", "WEBSHOP", "Ｗｅｂｓｈｏｐ", "Web\u200dshop", "  webshop  "):
+            with pytest.raises(ValidationFailed) as refused:
+                await service.update_shop(None, other.id, ShopPatch(name=name))
+            assert refused.value.field_errors == {
+                "name": "Another shop is called “Webshop”: choose a name shoppers can tell apart from it."
+            }, name
+        with pytest.raises(ValidationFailed):
+            await service.create_shop(None, ShopWrite(name="bob's  bikes"))
+        kept = await service.update_shop(None, other.id, ShopPatch(name="BOB'S BIKES"))  # its own name: fine
+        assert kept.name == "BOB'S BIKES"
+        await service.delete_shop(None, other.id)
+        again = await service.create_shop(None, ShopWrite(name="Bob's Bikes"))  # a deleted shop's name is free
+        assert again.name == "Bob's Bikes"

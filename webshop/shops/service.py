@@ -38,6 +38,7 @@ from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, MediaFolder, new_image_key, remove_image_files, store_image
 from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
+from webshop.text import name_skeleton
 from webshop.validation import validated
 
 _PROFILE = ("name", "slug", "description", "contact_email", "contact_phone")
@@ -265,6 +266,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         """
         self._check_admin(actor)
         values = _clean_profile(validated(data, ShopWrite, subject="the shop's details"))
+        await self._check_name_free(values["name"], None)
         values["slug"] = await self._slug_for(values.get("slug") or "", values["name"], None)
         shop = Shop(**values, is_active=True, is_default=False)
         # A new trading shop can bring the storefront's shop chrome (the second one): a new catalog version.
@@ -282,6 +284,8 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         """
         shop = await self._owned(actor, shop_id)
         values = _clean_profile(validated(patch, ShopPatch, subject="the shop's details"))
+        if "name" in values:
+            await self._check_name_free(values["name"], shop.id)
         if "slug" in values:
             values["slug"] = await self._slug_for(values["slug"], values.get("name", shop.name), shop.id)
         before = {key: getattr(shop, key) for key in values}
@@ -443,6 +447,23 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         if actor is not None and not (await self.access(actor)).owns(shop.id):
             raise PermissionDenied("Only the shop's owners can change this.")
         return shop
+
+    async def _check_name_free(self, name: str, shop_id: int | None) -> None:
+        """Refuse a name another shop (not deleted) goes by to a reader (``name_skeleton``): shoppers
+        read "Sold by ..." and e-mails by the name, so two shops that look alike would pass one for the
+        other.
+
+        Raises:
+            ValidationFailed: another shop's name has the same skeleton (``field_errors["name"]``).
+        """
+        wanted = name_skeleton(name)
+        others = await self.repository.session.execute(
+            select(Shop.name).where(Shop.deleted_at.is_(None), Shop.id != (shop_id or 0))
+        )
+        clash = next((other for (other,) in others if name_skeleton(other) == wanted), None)
+        if clash is not None:
+            message = f"Another shop is called “{clash}”: choose a name shoppers can tell apart from it."
+            raise ValidationFailed(message, field_errors={"name": message})
 
     async def _slug_for(self, wanted: str, name: str, shop_id: int | None) -> str:
         """``wanted`` if free, else (when ``wanted`` is empty) a free slug made from ``name``.
