@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 
 from webshop.api.schemas import Money, money
-from webshop.cart.schemas import AppliedPromotionOut, CartLineOut, TaxLineOut, cart_out
+from webshop.cart.schemas import CartOut, cart_out
 from webshop.db.models import postal
 from webshop.db.models.orders import ORDER_NOTE
 from webshop.text import Line, Lines, VisibleLine
@@ -89,24 +89,14 @@ QuoteSignature = Annotated[
 ]
 
 
-class CheckoutQuoteOut(msgspec.Struct):
+class CheckoutQuoteOut(CartOut):
     """``GET /api/checkout/quote``: what ``POST /api/checkout`` would charge for the cart, shipped to
-    ``country`` by ``shipping_method``: the cart's lines and promotions (as ``GET /api/cart``), then
-    ``shipping`` (after ``shipping_discount``), ``tax`` (shipping's included), ``total``; and the
-    ``signature`` to send back as ``expected_signature``, so the order is placed at this price or not at all."""
+    ``country`` by ``shipping_method``: ``GET /api/cart``'s fields, with ``tax`` and ``total`` now including
+    the ``shipping`` (charged after ``shipping_discount``); and the ``signature`` to send back as
+    ``expected_signature``, so the order is placed at this price or not at all."""
 
-    lines: list[CartLineOut]
-    subtotal: Money
-    discount_total: Money
     shipping: Money
     shipping_discount: Money
-    tax: Money
-    total: Money
-    prices_include_tax: bool
-    taxes: list[TaxLineOut]
-    promotions: list[AppliedPromotionOut]
-    promotion_code: str | None
-    promotion_code_problem: str | None
     country: str
     shipping_method: str
     signature: str
@@ -114,21 +104,10 @@ class CheckoutQuoteOut(msgspec.Struct):
 
 def checkout_quote_out(view: CartView, quote: Quote) -> CheckoutQuoteOut:
     """``CheckoutQuoteOut`` from the cart and its quote (priced with shipping)."""
-    cart = cart_out(view, quote)
-    currency = quote.currency
     return CheckoutQuoteOut(
-        lines=cart.lines,
-        subtotal=cart.subtotal,
-        discount_total=cart.discount_total,
-        shipping=money(quote.shipping, currency),
-        shipping_discount=money(quote.shipping_discount, currency),
-        tax=cart.tax,
-        total=cart.total,
-        prices_include_tax=cart.prices_include_tax,
-        taxes=cart.taxes,
-        promotions=cart.promotions,
-        promotion_code=cart.promotion_code,
-        promotion_code_problem=cart.promotion_code_problem,
+        **msgspec.structs.asdict(cart_out(view, quote)),
+        shipping=money(quote.shipping, quote.currency),
+        shipping_discount=money(quote.shipping_discount, quote.currency),
         country=quote.country,
         shipping_method=quote.method.code if quote.method else "",
         signature=quote.signature(view),

@@ -128,18 +128,20 @@ async def queue_order_email(session: AsyncSession, order: Order, kind: str) -> O
             .order_by(Fulfilment.id)
         )
     ).all()
-    refunded = await units_refunded(session, order.id)
-    settings = settings_of(session)
-    context = {
-        "user": user,
-        "order": order,
-        "lines": lines,
-        "shipments": shipments,
-        "not_shipped": [(refunded[line.id], line) for line in lines if refunded.get(line.id)],
-        "address_lines": order.shipping_address_lines(),
-        "order_url": order_link(settings, order),
-    }
+    context, refunded = await _lines_context(session, order, user, lines)
+    context["shipments"] = shipments
+    context["not_shipped"] = [(refunded[line.id], line) for line in lines if refunded.get(line.id)]
+    context["address_lines"] = order.shipping_address_lines()
     return queue_email(session, to=user.email, kind=kind, context=context)
+
+
+async def _lines_context(
+    session: AsyncSession, order: Order, user: Any, lines: list[OrderLine]
+) -> tuple[dict[str, Any], dict[int, int]]:
+    """What an e-mail about the order's ``lines`` starts its context with (``user``, ``order``, ``lines``,
+    ``order_url``), and the units refunded so far per line id (``units_refunded``)."""
+    context = {"user": user, "order": order, "lines": lines, "order_url": order_link(settings_of(session), order)}
+    return context, await units_refunded(session, order.id)
 
 
 async def queue_part_shipped_email(
@@ -166,18 +168,10 @@ async def queue_part_shipped_email(
             .order_by(OrderLine.id)
         )
     )
-    refunded = await units_refunded(session, order.id)
-    settings = settings_of(session)
-    context = {
-        "user": user,
-        "order": order,
-        "lines": lines,
-        "coming": {line.id: line.quantity - refunded.get(line.id, 0) for line in lines},
-        "shop_names": sorted({line.shop_name for line in lines if line.shop_name}),
-        "carrier": carrier,
-        "tracking_number": tracking_number,
-        "order_url": order_link(settings, order),
-    }
+    context, refunded = await _lines_context(session, order, user, lines)
+    context["coming"] = {line.id: line.quantity - refunded.get(line.id, 0) for line in lines}
+    context["shop_names"] = sorted({line.shop_name for line in lines if line.shop_name})
+    context["carrier"], context["tracking_number"] = carrier, tracking_number
     return queue_email(session, to=user.email, kind="order_part_shipped", context=context)
 
 
