@@ -42,9 +42,10 @@ CONTROL_BUT_LINE_BREAKS = rf"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_CONTROL}"
 SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 """White space that is not a control character: what ``str.strip()`` and ``str.split()`` remove besides
 controls, so "visible" here means what the services' trimming leaves."""
-INVISIBLE = r"\u200b-\u200f\u2060-\u2064\ufeff"
-"""Characters of no width (zero-width space, joiners, direction marks, word joiner, invisible operators,
-the byte order mark): allowed inside a text (Persian and emoji need the joiners), but no text is
+INVISIBLE = r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2060-\u2064\u3164\ufeff\uffa0"
+"""Characters of no width or no ink (soft hyphen, combining grapheme joiner, the Arabic letter mark, the
+Hangul and Khmer fillers, zero-width space, joiners, direction marks, word joiner, invisible operators, the
+byte order mark): allowed inside a text (Persian and emoji need the joiners), but no text is
 "visible" by them alone (a name of one zero-width space would show as nothing)."""
 
 LINE_PATTERN = rf"^[^{CONTROL}]*\Z"

@@ -329,6 +329,8 @@ async def test_an_order_too_large_for_the_books_is_refused_and_nothing_is_taken(
     assert added.status_code == 201, added.text
     refused = assert_problem(await client.post("/api/checkout", json=checkout_body(), headers=headers), 422)
     assert refused["detail"].startswith("An order can come to at most $21,474,836.47. Your order was not placed")
+    quoted = assert_problem(await client.get("/api/checkout/quote", params=QUOTE, headers=headers), 422)
+    assert quoted["detail"] == refused["detail"]  # no quote for an order placing refuses (review)
     async with alchemy.get_session() as session:
         assert await session.scalar(select(func.count()).select_from(Order)) == 0
         assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12

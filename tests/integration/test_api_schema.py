@@ -76,6 +76,7 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
     "updateMe": (["422"], "a password change needs the right current password"),
     "listProducts": (["422"], "a cursor the server did not issue, or issued for another sort"),
     "listOrders": (["422"], "a cursor the server did not issue"),
+    "listShops": (["422"], "a cursor the server did not issue"),
     "addCartItem": (["422"], "the quantity is more than the stock on hand"),
     "updateCartItem": (["422"], "the quantity is more than the stock on hand"),
     "checkout": (["402", "422"], "an empty cart, a declined or invalid card, a reused Idempotency-Key"),

@@ -19,7 +19,7 @@ from tests.factories import make_user
 from webshop.catalog.summaries import catalog_changed
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import Product, Shop, ShopMember, User, UserRole
-from webshop.shops.schemas import MemberWrite, ShopWrite
+from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
 from webshop.shops.service import ShopService
 
 Headers = dict[str, str]
@@ -121,10 +121,17 @@ async def test_anyone_lists_trading_shops_by_name_in_pages_and_searches_them(cli
         await ShopService(session=session).create_shop(None, ShopWrite(name="Aardvark Audio"))
     rest = (await client.get("/api/shops", params={"limit": 5, "cursor": first["next_cursor"]})).json()
     assert [s["slug"] for s in first["items"] + rest["items"]] == seen
+    # The shop a page ended with renamed meanwhile: the next page still starts where that page ended (review).
+    first = (await client.get("/api/shops", params={"limit": 1, "q": "s"})).json()
+    async with write_session(alchemy) as session:
+        await ShopService(session=session).update_shop(None, first["items"][0]["id"], ShopPatch(name="Zed's Kitchen"))
+    rest = (await client.get("/api/shops", params={"limit": 5, "q": "s", "cursor": first["next_cursor"]})).json()
+    assert [s["slug"] for s in rest["items"]] == ["bob-s-bikes", "webshop", "ann-s-kitchen"]
     found = (await client.get("/api/shops", params={"q": "bike"})).json()["items"]
     assert [s["id"] for s in found] == [world.b_id]
     assert (await client.get("/api/shops", params={"q": "nothing like it"})).json()["items"] == []
-    assert_problem(await client.get("/api/shops", params={"cursor": "x"}), 400)
+    assert_problem(await client.get("/api/shops", params={"cursor": "x!"}), 400)  # not the cursor's alphabet
+    assert_problem(await client.get("/api/shops", params={"cursor": "eA"}), 422)  # not one the API issued
     assert_problem(await client.get("/api/shops", params={"limit": 0}), 400)
 
 

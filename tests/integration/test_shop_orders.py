@@ -279,6 +279,28 @@ async def _refund_shop_line(client: Any, headers: dict[str, str], order: dict[st
     assert refunded.status_code == 201 and refunded.json()["status"] == "succeeded", refunded.text
 
 
+async def test_an_item_refunded_after_its_parcel_left_is_not_called_not_coming(
+    client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
+) -> None:
+    """Review: shop A's knife ships, arrives broken and is refunded while the order is still paid; when the
+    last parcel ships, the shipping e-mail must not say the knife is not coming (it came)."""
+    h, shops = world["headers"], world["shops"]
+    order = await _buy(client, h["customer"], "returned-after-shipping")
+    url = f"/api/orders/{order['id']}"
+    assert (await client.post(f"{url}/shipments", json={"carrier": "DHL"}, headers=h["staff_a"])).status_code == 201
+    await _refund_shop_line(client, h["admin"], order, "A-KNIFE")
+    assert (await client.post(f"{url}/shipments", json={}, headers=h["owner_b"])).status_code == 201
+    last = await client.post(f"{url}/shipments", json={"shop_id": shops["default"]}, headers=h["admin"])
+    assert last.status_code == 201 and last.json()["status"] == "shipped", last.text
+    async with alchemy.get_session() as session:
+        mail = await session.scalar(
+            select(OutboundEmail.text_body).where(
+                OutboundEmail.kind == "order_shipped", OutboundEmail.text_body.contains(order["number"])
+            )
+        )
+    assert mail is not None and "Not coming" not in mail
+
+
 async def test_a_part_refunded_in_full_is_not_shipped_and_no_longer_holds_the_order_back(
     client: Any, alchemy: ShopAlchemyConfig, world: dict[str, Any]
 ) -> None:

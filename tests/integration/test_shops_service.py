@@ -192,3 +192,11 @@ async def test_a_shop_cannot_take_a_name_that_reads_as_another_shops(alchemy: Sh
         await service.delete_shop(None, other.id)
         again = await service.create_shop(None, ShopWrite(name="Bob's Bikes"))  # a deleted shop's name is free
         assert again.name == "Bob's Bikes"
+        with pytest.raises(Conflict) as restoring:  # ... until the deleted one comes back (review)
+            await service.restore(None, other.id)
+        assert restoring.value.detail == (
+            "Another shop is called “Bob's Bikes” now: rename one of the two before restoring this one."
+        )
+        # A form sends the name with every change: its own name (any case) never locks the owner out.
+        changed = await service.update_shop(None, again.id, ShopPatch(name="bob's bikes", contact_phone="+1 555 0101"))
+        assert changed.contact_phone == "+1 555 0101"

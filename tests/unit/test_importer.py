@@ -179,6 +179,8 @@ def test_variant_row_before_any_product_is_an_error(tmp_path: Path) -> None:
         (_row("A", "a", assets="../secret.jpg", sku="A1", price="1.00"), "must be a plain file name"),
         (_row("A", "a", sku="A1", price="1.00") + ",extra", "expected 14 columns, found 15"),
         (_row("", "a", sku="A1", price="1.00"), "name is missing"),
+        (_row("\u202eA", "a", sku="A1", price="1.00"), "the row holds text direction controls"),  # review
+        (_row("A\x1b[31m", "a", sku="A1", price="1.00"), "the row holds control characters"),
         (_row("A", "a", option_groups="Size|size", option_values="S|M", sku="A1", price="1.00"), "repeats a name"),
         (
             _row("A", "a", option_groups="a|b|c|d|e|f", option_values="1|2|3|4|5|6", sku="A1", price="1.00"),

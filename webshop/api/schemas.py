@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import base64
+import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import msgspec
@@ -13,6 +15,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, HTTPException, SerializationException, ValidationException
 from litestar.params import BodyKwarg, HeaderParameter, PathParameter, QueryParameter
 
+from webshop.errors import ValidationFailed
 from webshop.text import pattern_message
 
 if TYPE_CHECKING:
@@ -60,12 +63,48 @@ PageLimit = Annotated[int, QueryParameter(ge=1, le=100)]
 """How many rows a page of a cursor-paged list holds."""
 
 
-def keyset_page(rows: Sequence[R], limit: int) -> tuple[list[R], str | None]:
+def keyset_page(
+    rows: Sequence[R], limit: int, cursor_of: Callable[[R], str] = lambda row: str(row.id)
+) -> tuple[list[R], str | None]:
     """One page of ``rows`` read with ``limit + 1`` (``limit`` rows, and one more if there are more) in
-    the list's order, and its ``next_cursor``: the id of its last row (the next page starts after it),
-    ``None`` on the last page."""
+    the list's order, and its ``next_cursor``: ``cursor_of`` its last row (the next page starts after it;
+    by default the row's id), ``None`` on the last page."""
     page = list(rows[:limit])
-    return page, str(page[-1].id) if len(rows) > limit and page else None
+    return page, cursor_of(page[-1]) if len(rows) > limit and page else None
+
+
+NameCursor = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=r"^[A-Za-z0-9_-]{1,800}\Z",
+        schema_extra={"pattern": "^[A-Za-z0-9_-]{1,800}$"},
+        description="``next_cursor`` of the previous page",
+    ),
+]
+"""The cursor of a list in name order (shops): opaque to clients; the name and id of the row the previous
+page ended with (``name_cursor``), so a row renamed or added meanwhile neither repeats nor skips one."""
+
+
+def name_cursor(name: str, row_id: int) -> str:
+    """The ``NameCursor`` after the row named ``name`` with ``row_id``: URL-safe base64 of ``[name, id]``."""
+    return base64.urlsafe_b64encode(json.dumps([name, row_id]).encode()).decode().rstrip("=")
+
+
+def read_name_cursor(cursor: str) -> tuple[str, int]:
+    """``(name, id)`` from a ``NameCursor``.
+
+    Raises:
+        ValidationFailed: it is not one this API issued (422, ``cursor``).
+    """
+    problem = ValidationFailed("The cursor is not valid for this query.", field_errors={"cursor": "Invalid cursor."})
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise problem from exc
+    match value:
+        case [str() as name, int() as row_id] if not isinstance(row_id, bool) and 0 < row_id <= ID_MAX:
+            return name, row_id
+    raise problem
 
 
 IdempotencyKey = Annotated[

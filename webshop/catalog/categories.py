@@ -22,6 +22,7 @@ from webshop.catalog.summaries import catalog_changed
 from webshop.db.models import Category, Product, User
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
+from webshop.text import BIDI_MESSAGE, has_bidi_control
 
 
 class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
@@ -337,6 +338,8 @@ def _category_name(name: str) -> str:
         message = "A name cannot contain “|” (the catalog CSV uses it to separate values)."
     elif any(unicodedata.category(ch) == "Cc" for ch in name):
         message = "A name cannot contain control characters."
+    elif has_bidi_control(name):
+        message = BIDI_MESSAGE
     if message:
         raise ValidationFailed(message, field_errors={"name": message})
     return name

@@ -15,11 +15,11 @@ from webshop.cart.service import CartOwner
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
 from webshop.checkout.quote import Pricer
 from webshop.checkout.schemas import CheckoutIn, CheckoutQuoteOut, ShippingMethodOut, checkout_quote_out
-from webshop.checkout.service import CheckoutService
+from webshop.checkout.service import CheckoutService, check_orderable, withdrawn_lines
 from webshop.checkout.web import address_input
 from webshop.db.models import User
 from webshop.deps import CartsDep, SettingsDep
-from webshop.errors import PaymentDeclined, ValidationFailed
+from webshop.errors import InsufficientStock, PaymentDeclined, ValidationFailed
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
 from webshop.web.errors import problem
@@ -48,7 +48,8 @@ class CheckoutApiController(Controller):
             str | None,
             QueryParameter(
                 name="country",
-                pattern=r"^[A-Za-z]{2}$",
+                pattern=r"^[A-Za-z]{2}\Z",
+                schema_extra={"pattern": "^[A-Za-z]{2}$"},  # the same rule in JSON Schema's dialect (no \Z)
                 description="ISO 3166-1 alpha-2 destination (default: WEBSHOP_DEFAULT_COUNTRY)",
                 examples=[Example(value="FR")],
             ),
@@ -73,7 +74,7 @@ class CheckoutApiController(Controller):
             for option in options
         ]
 
-    @get("/checkout/quote", operation_id="quoteCheckout", security=BEARER, responses=problems(400, 401, 422))
+    @get("/checkout/quote", operation_id="quoteCheckout", security=BEARER, responses=problems(400, 401, 409, 422))
     async def quote(
         self,
         request: Request[User, Any, Any],
@@ -82,7 +83,8 @@ class CheckoutApiController(Controller):
         country: Annotated[
             str,
             QueryParameter(
-                pattern=r"^[A-Za-z]{2}$",
+                pattern=r"^[A-Za-z]{2}\Z",
+                schema_extra={"pattern": "^[A-Za-z]{2}$"},  # the same rule in JSON Schema's dialect (no \Z)
                 description="ISO 3166-1 alpha-2 destination",
                 examples=[Example(value="FR")],
             ),
@@ -90,7 +92,8 @@ class CheckoutApiController(Controller):
         shipping_method: Annotated[
             str,
             QueryParameter(
-                pattern=r"^[a-z0-9_-]{1,40}$",
+                pattern=r"^[a-z0-9_-]{1,40}\Z",
+                schema_extra={"pattern": "^[a-z0-9_-]{1,40}$"},
                 description="A method of the destination's zone (GET /api/shipping-methods?country=...)",
                 examples=[Example(value="standard")],
             ),
@@ -98,15 +101,21 @@ class CheckoutApiController(Controller):
     ) -> CheckoutQuoteOut:
         """What ``POST /api/checkout`` would charge for the cart shipped to ``country`` by ``shipping_method``
         (promotions, shipping, tax), with the ``signature`` to send as its ``expected_signature``: the order
-        is then placed at this price or not at all (409 when anything changed). 422: an empty cart, a
-        country no zone serves, a method it does not have or that cannot take the cart."""
-        user = request.user
-        view = await carts_service.view(CartOwner(user_id=user.id))
+        is then placed at this price or not at all (409 when anything changed). 409: an item no longer
+        sold (``shortfalls``); 422: an empty cart, a country no zone serves, a method it does not have or
+        that cannot take the cart, a total over the largest an order can have."""
+        user_id = request.user.id
+        view = await carts_service.view(CartOwner(user_id=user_id))
         if not view.lines:
             raise ValidationFailed("Your cart is empty.")
+        if withdrawn := withdrawn_lines(view):
+            detail = " ".join(s.message() for s in withdrawn) + " Please update your cart."
+            raise InsufficientStock(detail, shortfalls=withdrawn)
+        # Priced as ``place_order`` prices an account's order (the account, no e-mail), so the signature matches.
         quote = await checkout_service.quote(
-            view, country=country.upper(), method_code=shipping_method, user_id=user.id, email=user.email
+            view, country=country.upper(), method_code=shipping_method, user_id=user_id
         )
+        check_orderable(view, quote)
         return checkout_quote_out(view, quote)
 
     @post(

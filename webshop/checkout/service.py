@@ -95,6 +95,27 @@ if TYPE_CHECKING:
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.:]{16,100}$")
 
 
+def check_orderable(view: CartView, quote: Quote) -> None:
+    """Refuse a total no order can have: over ``MAX_ORDER_TOTAL`` (the order's amounts are PostgreSQL
+    ``integer`` columns). ``place_order`` and the API's quote both ask, so no quote is given for a total
+    placing refuses.
+
+    Raises:
+        ValidationFailed: the order would come to more than ``MAX_ORDER_TOTAL``.
+    """
+    if max(quote.subtotal, quote.total) > MAX_ORDER_TOTAL:
+        raise ValidationFailed(
+            f"An order can come to at most {format_money(MAX_ORDER_TOTAL, view.currency)}. Your order was not "
+            "placed: take some items out of your cart (or place them as a second order)."
+        )
+
+
+def withdrawn_lines(view: CartView) -> list[Shortfall]:
+    """The cart's lines whose product is no longer sold (switched off, deleted, its shop suspended), as
+    shortfalls: ``place_order`` refuses them (with every other shortfall), the API's quote up front."""
+    return [s for line in view.lines if line.withdrawn and (s := line.shortfall)]
+
+
 def new_checkout_token() -> str:
     """A one-time token for a checkout form (stored with the order under a unique constraint)."""
     return secrets.token_urlsafe(24)
@@ -457,11 +478,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             )
         if expected_signature is not None and expected_signature != quote.signature(view):
             raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
-        if max(quote.subtotal, quote.total) > MAX_ORDER_TOTAL:
-            raise ValidationFailed(
-                f"An order can come to at most {format_money(MAX_ORDER_TOTAL, view.currency)}. Your order was not "
-                "placed: take some items out of your cart (or place them as a second order)."
-            )
+        check_orderable(view, quote)
         return quote
 
     async def _sellers(self, view: CartView) -> dict[int, tuple[int, str]]:
@@ -480,7 +497,7 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
             InsufficientStock: a line's product is no longer sold (``LineView.withdrawn``), or not enough
                 stock is left for a line; ``shortfalls`` lists every one.
         """
-        withdrawn = [s for line in view.lines if line.withdrawn and (s := line.shortfall)]
+        withdrawn = withdrawn_lines(view)
         session = self.repository.session
         failed = []
         for line in sorted((ln for ln in view.lines if not ln.withdrawn), key=lambda ln: ln.variant_id):

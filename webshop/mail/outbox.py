@@ -23,9 +23,8 @@ from sqlalchemy.orm import Session
 from webshop.checkout.guest_links import order_link
 from webshop.db.after_commit import call_after_commit
 from webshop.db.engine import SETTINGS_INFO_KEY
-from webshop.db.models import Fulfilment, Order, OrderLine, OutboundEmail, Refund, User
+from webshop.db.models import Fulfilment, Order, OrderLine, OutboundEmail, Refund, RefundLine, RefundStatus, User
 from webshop.mail.render import render_email
-from webshop.orders.refunding import units_refunded
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -141,7 +140,34 @@ async def _lines_context(
     """What an e-mail about the order's ``lines`` starts its context with (``user``, ``order``, ``lines``,
     ``order_url``), and the units refunded so far per line id (``units_refunded``)."""
     context = {"user": user, "order": order, "lines": lines, "order_url": order_link(settings_of(session), order)}
-    return context, await units_refunded(session, order.id)
+    return context, await _refunded_unsent(session, order.id, lines)
+
+
+async def _refunded_unsent(session: AsyncSession, order_id: int, lines: list[OrderLine]) -> dict[int, int]:
+    """``{order line id: units}`` refunded (by refunds that did not fail) before the line's part shipped,
+    or while it has not: units that are not in its parcel. A unit refunded after its parcel left (a
+    return) was sent, and is not counted."""
+    # Read as columns, not objects: a part marked shipped in this transaction by a bulk update is seen.
+    parts = (
+        await session.execute(
+            select(Fulfilment.shop_id, Fulfilment.shop_name, Fulfilment.shipped_at).where(
+                Fulfilment.order_id == order_id
+            )
+        )
+    ).all()
+    rows = await session.execute(
+        select(RefundLine.order_line_id, RefundLine.quantity, Refund.created_at)
+        .join(Refund, Refund.id == RefundLine.refund_id)
+        .where(Refund.order_id == order_id, Refund.status != RefundStatus.FAILED.value)
+    )
+    by_id = {line.id: line for line in lines}
+    unsent: dict[int, int] = {}
+    for line_id, units, refunded_at in rows.all():
+        line = by_id.get(line_id)
+        shipped = next((at for shop_id, name, at in parts if line is not None and _holds(shop_id, name, line)), None)
+        if shipped is None or refunded_at < shipped:
+            unsent[line_id] = unsent.get(line_id, 0) + int(units)
+    return unsent
 
 
 async def queue_part_shipped_email(
@@ -229,3 +255,8 @@ def wake_senders() -> None:
 
 # A transaction that queued mail or a webhook (``mark_queued``) wakes the senders once it commits.
 call_after_commit(_QUEUED_KEY, wake_senders)
+
+
+def _holds(shop_id: int | None, shop_name: str, line: OrderLine) -> bool:
+    """``Fulfilment.holds`` for a part read as columns."""
+    return line.shop_id == shop_id and (shop_id is not None or line.shop_name == shop_name)

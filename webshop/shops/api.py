@@ -26,7 +26,7 @@ from msgspec import UNSET
 
 from webshop.api.controllers import ADMIN
 from webshop.api.responses import problems
-from webshop.api.schemas import IdCursor, PageLimit, PathId, keyset_page
+from webshop.api.schemas import NameCursor, PageLimit, PathId, keyset_page, name_cursor, read_name_cursor
 from webshop.deps import ShopsDep, UserRequest
 from webshop.errors import NotFound
 from webshop.security.jwt import BEARER, PUBLIC
@@ -53,13 +53,14 @@ class ShopApiController(Controller):
     path = "/api/shops"
     tags = ["shops"]
 
-    @get("", opt=PUBLIC, operation_id="listShops", responses=problems(400))
+    @get("", opt=PUBLIC, operation_id="listShops", responses=problems(400, 422))
     async def list_shops(
-        self, shops_service: ShopsDep, q: Search = None, cursor: IdCursor = None, limit: PageLimit = 20
+        self, shops_service: ShopsDep, q: Search = None, cursor: NameCursor = None, limit: PageLimit = 20
     ) -> ShopPage:
         """Trading shops (active, not deleted) by name; pages are linked by ``next_cursor``."""
-        rows, _ = await shops_service.list_public(q=q or "", limit=limit + 1, after_id=int(cursor) if cursor else None)
-        shops, next_cursor = keyset_page(rows, limit)
+        after = read_name_cursor(cursor) if cursor else None
+        rows, _ = await shops_service.list_public(q=q or "", limit=limit + 1, after=after)
+        shops, next_cursor = keyset_page(rows, limit, lambda shop: name_cursor(shop.name, shop.id))
         return ShopPage(items=[shop_out(s) for s in shops], next_cursor=next_cursor)
 
     @get("/{shop_id:int}", opt=PUBLIC, operation_id="getShop", responses=problems(400, 404))

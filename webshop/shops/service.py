@@ -173,15 +173,17 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         return int(count or 0)
 
     async def list_public(
-        self, *, q: str = "", limit: int = 50, offset: int = 0, after_id: int | None = None
+        self, *, q: str = "", limit: int = 50, offset: int = 0, after: tuple[str, int] | None = None
     ) -> tuple[list[Shop], int]:
         """Trading shops by name, then id (``/shops``, ``GET /api/shops``), optionally those whose name has
-        ``q``; ``offset`` skips rows (the pages), ``after_id`` starts after that shop in this order (the
-        API's keyset cursor: a shop added or removed meanwhile neither repeats nor skips one). The count
-        leaves ``after_id`` aside."""
+        ``q``; ``offset`` skips rows (the pages), ``after`` (a name and an id) starts after that place in
+        this order (the API's keyset cursor: a shop added, renamed or removed meanwhile neither repeats nor
+        skips another). The count leaves ``after`` aside."""
         condition = [Shop.is_active.is_(True), Shop.deleted_at.is_(None), *self._matching(q)]
-        after = self._after(after_id) if after_id is not None else None
-        return await self._page(condition, limit, offset, after=after)
+        if after is not None:
+            name, shop_id = after
+            condition.append(or_(Shop.name > name, and_(Shop.name == name, Shop.id > shop_id)))
+        return await self._page(condition, limit, offset)
 
     async def get_public(self, *, shop_id: int | None = None, slug: str | None = None) -> Shop:
         """A trading shop by id or slug.
@@ -238,22 +240,13 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         needle = fold(text)
         return [or_(folded(Shop.name).contains(needle, autoescape=True), Shop.slug.contains(needle, autoescape=True))]
 
-    async def _page(
-        self, condition: list[Any], limit: int, offset: int, *, after: Any = None
-    ) -> tuple[list[Shop], int]:
+    async def _page(self, condition: list[Any], limit: int, offset: int) -> tuple[list[Shop], int]:
         session = self.repository.session
         total = await session.scalar(select(func.count()).select_from(Shop).where(*condition))
-        rest = [after] if after is not None else []
         shops = await session.scalars(
-            select(Shop).where(*condition, *rest).order_by(Shop.name, Shop.id).limit(limit).offset(offset)
+            select(Shop).where(*condition).order_by(Shop.name, Shop.id).limit(limit).offset(offset)
         )
         return list(shops), int(total or 0)
-
-    @staticmethod
-    def _after(shop_id: int) -> Any:
-        """The shops after shop ``shop_id`` in name, then id, order (none if there is no such shop)."""
-        name = select(Shop.name).where(Shop.id == shop_id).scalar_subquery()
-        return or_(Shop.name > name, and_(Shop.name == name, Shop.id > shop_id))
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -284,7 +277,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         """
         shop = await self._owned(actor, shop_id)
         values = _clean_profile(validated(patch, ShopPatch, subject="the shop's details"))
-        if "name" in values:
+        if "name" in values and name_skeleton(values["name"]) != name_skeleton(shop.name):  # a form sends it always
             await self._check_name_free(values["name"], shop.id)
         if "slug" in values:
             values["slug"] = await self._slug_for(values["slug"], values.get("name", shop.name), shop.id)
@@ -325,6 +318,9 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
             raise NotFound("There is no such shop.")
         if deleted and shop.is_default:
             raise Conflict("The default shop cannot be deleted: products without a shop go there.")
+        # Back from deletion, its name may be another shop's now.
+        if not deleted and shop.deleted_at is not None and (clash := await self._name_clash(shop.name, shop.id)):
+            raise Conflict(f"Another shop is called “{clash}” now: rename one of the two before restoring this one.")
         before = {"is_active": shop.is_active, "deleted": shop.deleted_at is not None}
         shop.is_active = active
         shop.deleted_at = datetime.now(UTC) if deleted else None
@@ -449,21 +445,25 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         return shop
 
     async def _check_name_free(self, name: str, shop_id: int | None) -> None:
-        """Refuse a name another shop (not deleted) goes by to a reader (``name_skeleton``): shoppers
-        read "Sold by ..." and e-mails by the name, so two shops that look alike would pass one for the
-        other.
+        """Refuse a name another shop (not deleted) goes by to a reader (``_name_clash``).
 
         Raises:
             ValidationFailed: another shop's name has the same skeleton (``field_errors["name"]``).
         """
+        if (clash := await self._name_clash(name, shop_id)) is not None:
+            message = f"Another shop is called “{clash}”: choose a name shoppers can tell apart from it."
+            raise ValidationFailed(message, field_errors={"name": message})
+
+    async def _name_clash(self, name: str, shop_id: int | None) -> str | None:
+        """The name of another shop (not deleted) that reads as ``name`` (the same ``name_skeleton``), or
+        ``None``: shoppers read "Sold by ..." and e-mails by the name, so two shops that look alike would
+        pass one for the other. Checked when a name is chosen (not under a lock: two admins naming two
+        shops alike at the same instant both succeed, and the next rename of either is refused)."""
         wanted = name_skeleton(name)
         others = await self.repository.session.execute(
             select(Shop.name).where(Shop.deleted_at.is_(None), Shop.id != (shop_id or 0))
         )
-        clash = next((other for (other,) in others if name_skeleton(other) == wanted), None)
-        if clash is not None:
-            message = f"Another shop is called “{clash}”: choose a name shoppers can tell apart from it."
-            raise ValidationFailed(message, field_errors={"name": message})
+        return next((other for (other,) in others if name_skeleton(other) == wanted), None)
 
     async def _slug_for(self, wanted: str, name: str, shop_id: int | None) -> str:
         """``wanted`` if free, else (when ``wanted`` is empty) a free slug made from ``name``.

@@ -25,7 +25,7 @@ from webshop.catalog.variant_rules import (
     variant_set_problems,
 )
 from webshop.money import format_money, parse_major
-from webshop.text import whole_number_text
+from webshop.text import CONTROL_BUT_LINE_BREAKS, has_bidi_control, whole_number_text
 
 CSV_FILE = "products.csv"
 IMAGES_DIR = "images"
@@ -255,6 +255,13 @@ class _Parser:
                 self.skipping = True
                 continue
             if any(cell.strip() for cell in cells):
+                if problem := _cells_problem(cells):  # as every text field of the shop refuses (webshop.text)
+                    self._error(line, problem)
+                    if not self.header:
+                        return
+                    self._finish_product()
+                    self.skipping = True
+                    continue
                 yield line, [unprotect_cell(cell.strip()) for cell in cells]
 
     def _read_header(self, line: int, cells: list[str]) -> bool:
@@ -518,3 +525,13 @@ def protect_cell(cell: str) -> str:
 def unprotect_cell(cell: str) -> str:
     """Undo ``protect_cell``: one ``'`` off a cell that is a quote-protected formula; others unchanged."""
     return cell[1:] if cell.startswith("'") and FORMULA_CELL.match(cell) else cell
+
+
+def _cells_problem(cells: list[str]) -> str | None:
+    """Why a row's cells hold what no text of the shop may (``webshop.text``): control characters other
+    than tab and line breaks, or text direction controls; ``None`` when they hold neither."""
+    if any(re.search(f"[{CONTROL_BUT_LINE_BREAKS}]", cell) for cell in cells):
+        bidi = any(has_bidi_control(cell) for cell in cells)
+        what = "text direction controls (such as RIGHT-TO-LEFT OVERRIDE)" if bidi else "control characters"
+        return f"the row holds {what}; remove them"
+    return None
