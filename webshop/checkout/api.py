@@ -15,11 +15,11 @@ from webshop.cart.service import CartOwner
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
 from webshop.checkout.quote import Pricer
 from webshop.checkout.schemas import CheckoutIn, CheckoutQuoteOut, ShippingMethodOut, checkout_quote_out
-from webshop.checkout.service import CheckoutService, check_orderable, withdrawn_lines
+from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import address_input
 from webshop.db.models import User
 from webshop.deps import CartsDep, SettingsDep
-from webshop.errors import InsufficientStock, PaymentDeclined, ValidationFailed
+from webshop.errors import PaymentDeclined, ValidationFailed
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
 from webshop.web.errors import problem
@@ -106,16 +106,9 @@ class CheckoutApiController(Controller):
         that cannot take the cart, a total over the largest an order can have."""
         user_id = request.user.id
         view = await carts_service.view(CartOwner(user_id=user_id))
-        if not view.lines:
-            raise ValidationFailed("Your cart is empty.")
-        if withdrawn := withdrawn_lines(view):
-            detail = " ".join(s.message() for s in withdrawn) + " Please update your cart."
-            raise InsufficientStock(detail, shortfalls=withdrawn)
-        # Priced as ``place_order`` prices an account's order (the account, no e-mail), so the signature matches.
-        quote = await checkout_service.quote(
+        quote = await checkout_service.quote_to_place(
             view, country=country.upper(), method_code=shipping_method, user_id=user_id
         )
-        check_orderable(view, quote)
         return checkout_quote_out(view, quote)
 
     @post(

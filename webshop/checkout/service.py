@@ -162,6 +162,24 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         """
         return await self.pricer().quote(view, country=country, method_code=method_code, user_id=user_id, email=email)
 
+    async def quote_to_place(self, view: CartView, *, country: str, method_code: str, user_id: int) -> Quote:
+        """What placing an account's order for ``view`` would charge (``GET /api/checkout/quote``): priced as
+        ``place_order`` prices it (the account, no e-mail), so the quote's signature is the one placing
+        checks; refused when placing would refuse the cart itself.
+
+        Raises:
+            ValidationFailed: an empty cart; as ``quote``; a total over ``MAX_ORDER_TOTAL``.
+            InsufficientStock: a line's product is no longer sold (``withdrawn_lines``).
+        """
+        if not view.lines:
+            raise ValidationFailed("Your cart is empty.")
+        if withdrawn := withdrawn_lines(view):
+            detail = " ".join(s.message() for s in withdrawn) + " Please update your cart."
+            raise InsufficientStock(detail, shortfalls=withdrawn)
+        quote = await self.quote(view, country=country, method_code=method_code, user_id=user_id)
+        check_orderable(view, quote)
+        return quote
+
     async def guest_email(self, raw: str) -> str:
         """A guest's e-mail address, cleaned (``clean_guest_email``), when no account uses it: the owner of
         that address signs in to check out with it, so their orders stay in their account (and a stranger

@@ -39,7 +39,7 @@ from webshop.db.models import (
     User,
 )
 from webshop.db.repository import repository_for
-from webshop.errors import InvalidTransition, NotFound, PermissionDenied
+from webshop.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from webshop.mail.outbox import queue_order_email
 from webshop.mail.shop_emails import queue_shop_cancel_emails
 from webshop.orders.open_payments import close_for_manual_payment, close_unpaid_payment, record_payment_status
@@ -169,9 +169,13 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
 
         Raises:
             PermissionDenied: a customer asked for another customer's orders (``customer_id``).
+            ValidationFailed: ``own`` and ``customer_id`` both (the API's ``view=mine`` with ``customer_id``).
         """
         if customer_id is not None and not viewer.is_admin:
             raise PermissionDenied("Only administrators can list other customers' orders.")
+        if own and customer_id is not None:
+            message = "view=mine lists your own orders; leave customer_id out."
+            raise ValidationFailed(message, field_errors={"customer_id": message})
         user_id = customer_id if viewer.is_admin and not own else viewer.id
         return await self.search(user_id=user_id, **filters)
 
