@@ -12,6 +12,7 @@ from tests.factories import make_user
 from tests.shopper import PASSWORD, text_of
 from tests.shopper import csrf as csrf_token
 from tests.shopper import post as post_form
+from webshop.accounts.service import EMAIL_TAKEN
 from webshop.db.models import OutboundEmail, User, UserRole
 
 
@@ -290,7 +291,13 @@ async def test_one_mailbox_is_one_account_however_its_address_is_typed(client, a
     assert (await client.post(api, json={"email": "zoë@example.com", "password": PASSWORD, "name": "Zoë"})).is_success
     twin = await client.post(api, json={"email": "zoe\u0308@example.com", "password": PASSWORD, "name": "Zoë"})
     assert twin.status_code == 422, twin.text
-    for typed in ("ann@bücher.example", "ann@XN--BCHER-KVA.example", "zoe\u0308@example.com"):
+    # Full-width letters and signs (an input method's other width) and the DNS root's trailing dot are
+    # the same mailbox, so they are the same account too.
+    for again in ("ａｎｎ@ｂüｃｈｅｒ.example", "ann@bücher.example.", "ＺＯË@example.com"):
+        refused = await client.post(api, json={"email": again, "password": PASSWORD, "name": "Ann"})
+        assert refused.status_code == 422, (again, refused.text)
+        assert refused.json()["errors"]["email"] == EMAIL_TAKEN, (again, refused.text)
+    for typed in ("ann@bücher.example", "ann@XN--BCHER-KVA.example", "zoe\u0308@example.com", "ａｎｎ@bücher.example."):
         token = await client.post("/api/auth/token", data={"username": typed, "password": PASSWORD})
         assert token.status_code == 200, (typed, token.text)
     async with alchemy.get_session() as session:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, cast, delete, func, select, update
 
+from webshop.db.folding import fold, folded
 from webshop.db.models import (
     AccountToken,
     Address,
@@ -89,7 +90,7 @@ async def forget_personal_data(session: AsyncSession, user: User) -> dict[str, i
         "carts": delete(Cart).where(Cart.user_id == user.id),
         "account_links": delete(AccountToken).where(AccountToken.user_id == user.id),
         "idempotency_records": delete(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id),
-        "emails": delete(OutboundEmail).where(func.lower(OutboundEmail.to_address) == old_email.lower()),
+        "emails": delete(OutboundEmail).where(folded(OutboundEmail.to_address) == fold(old_email)),
         # The shopper's free-text notes to the sellers may hold anything personal; the orders stay.
         "order_notes": update(Order)
         .where(Order.user_id == user.id, Order.customer_note != "")

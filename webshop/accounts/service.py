@@ -38,12 +38,22 @@ WRONG_PASSWORD = "This is not your password: your account was not deleted."  # n
 
 
 def normalize_email(email: str) -> str:
-    """``email`` as stored: trimmed, in Unicode NFC (an "ë" typed as e and a combining mark is one
-    character), its domain lower-cased and in IDNA ASCII form (``webshop.text.ascii_domain``: what a
-    browser's e-mail field sends, and what mail servers take); the local part keeps its case (RFC 5321 §2.4)."""
-    email = unicodedata.normalize("NFC", email.strip())
+    """``email`` as stored: trimmed and in Unicode NFKC, its domain lower-cased, without the DNS root's
+    trailing dot, and in IDNA ASCII form (``webshop.text.ascii_domain``: what a browser's e-mail field
+    sends, and what mail servers take); the local part keeps its case (RFC 5321 §2.4).
+
+    NFKC makes one address of the ways an input method can type it: an "ë" typed as e and a combining
+    mark is one character, and full-width letters and signs (``ａｌｉｃｅ＠ｅｘ．ｃｏｍ``) are the ASCII
+    ones (the width mapping of RFC 8265 §3.3's identifier profile; IDNA maps a domain the same way).
+    ``alice@ex.com.`` names the same mailbox as ``alice@ex.com`` (RFC 1034 §3.1: the dot is the root,
+    which RFC 5321 §4.1.2's ``Domain`` leaves out), so it is left out here too."""
+    email = unicodedata.normalize("NFKC", email.strip())
     local, _, domain = email.rpartition("@")
-    return ascii_domain(f"{local}@{domain.lower()}") if local else email
+    if not local:
+        return email
+    if domain.endswith(".") and not domain.endswith(".."):
+        domain = domain[:-1]
+    return ascii_domain(f"{local}@{domain.lower()}")
 
 
 def token_digest(token: str) -> str:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from webshop.accounts.service import EMAIL_TAKEN, UserService
 from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput
+from webshop.db.folding import fold, folded
 from webshop.db.models import Order, User, postal
 from webshop.errors import Conflict, NotFound, ValidationFailed
 
@@ -108,7 +109,7 @@ async def create_account_for_order(links: AccountLinkService, number: str, passw
         user = await users.register(email=order.email, name=order.ship_name, password=password)
         adopted = await session.execute(
             update(Order)
-            .where(Order.id == order.id, Order.user_id.is_(None), func.lower(Order.email) == user.email.lower())
+            .where(Order.id == order.id, Order.user_id.is_(None), folded(Order.email) == fold(user.email))
             .values(user_id=user.id)
             .execution_options(synchronize_session=False)
         )

@@ -80,7 +80,7 @@ async def adopt_guest_orders(session: Any, user: User) -> int:
     user_id IS NULL``, so an order adopted meanwhile (its link's "Create an account") is left alone."""
     adopted = await session.execute(
         update(Order)
-        .where(Order.user_id.is_(None), Order.email != "", func.lower(Order.email) == user.email.lower())
+        .where(Order.user_id.is_(None), Order.email != "", folded(Order.email) == fold(user.email))
         .values(user_id=user.id, updated_at=datetime.now(UTC))
         .execution_options(synchronize_session=False)
     )
