@@ -26,7 +26,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from webshop.accounts.service import EMAIL_RE, UserService, normalize_email
+from webshop.accounts.service import EMAIL_RE, UserService, email_is, normalize_email
 from webshop.db.engine import write_session
 from webshop.db.models import AccountToken, User
 from webshop.db.repository import repository_for
@@ -35,7 +35,7 @@ from webshop.mail.outbox import queue_email
 from webshop.orders.service import adopt_guest_orders
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
-from webshop.text import email_forms, readable_email
+from webshop.text import readable_email
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -475,9 +475,7 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
 
     async def _email_taken(self, email: str, user_id: int) -> bool:
         return (
-            await self.repository.session.scalar(
-                select(User.id).where(func.lower(User.email).in_(email_forms(email)), User.id != user_id)
-            )
+            await self.repository.session.scalar(select(User.id).where(email_is(email), User.id != user_id))
         ) is not None
 
 

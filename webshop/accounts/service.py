@@ -56,6 +56,21 @@ def normalize_email(email: str) -> str:
     return ascii_domain(f"{local}@{domain.lower()}")
 
 
+def email_is(email: str) -> ColumnElement[bool]:
+    """The condition "``User.email`` is ``email``" (already ``normalize_email``-ed), regardless of case,
+    Unicode form or how the domain is written (``webshop.text.email_forms``).
+
+    ``lower(email)`` uses the unique index ``uq_users_email_lower``, but SQLite's ``lower`` folds A-Z only:
+    an account stored as ``ZOË@example.com`` would not be found by ``zoë@example.com``, which would then
+    register a second account for one mailbox. An address whose local part has other letters is matched
+    with ``folded`` (every script's case, ``webshop.db.folding``) instead: no index on SQLite, so a scan,
+    but such addresses are few and PostgreSQL's ``lower`` (the same index) folds them anyway."""
+    forms = email_forms(email)
+    if all(form.rpartition("@")[0].isascii() for form in forms):
+        return func.lower(User.email).in_(forms)
+    return folded(User.email).in_(forms)
+
+
 def token_digest(token: str) -> str:
     """SHA-256 hex digest of a session token, as stored in ``auth_sessions.token_hash``."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -69,9 +84,7 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
     async def get_by_email(self, email: str) -> User | None:
         """Return the user whose e-mail matches ``email`` regardless of case, Unicode form, or whether its
         domain is written in IDNA ASCII (``webshop.text.email_forms``), or ``None``."""
-        found: User | None = await self.repository.session.scalar(
-            select(User).where(func.lower(User.email).in_(email_forms(normalize_email(email))))
-        )
+        found: User | None = await self.repository.session.scalar(select(User).where(email_is(normalize_email(email))))
         return found
 
     async def register(self, *, email: str, name: str, password: str, role: UserRole = UserRole.CUSTOMER) -> User:
