@@ -48,8 +48,12 @@ QUERIES: list[tuple[str, list[str], int]] = [
     ("lapt", LAPTOP, 1),
     ("tripod", ["Tripod"], 1),
     ("skateboard", ["Cruiser Skateboard"], 1),
-    ("ball", ["Tennis Ball"], 1),
     ("leather", ["Leather Sofa"], 1),
+    # a word inside a compound name: the word itself first, then the compounds
+    ("ball", ["Tennis Ball", "Basketball"], 2),
+    ("ball", ["Tennis Ball", "Basketball", "Football", "Hi-Top Basketball Shoe"], 5),  # and Balloon Chair
+    ("board", ["Cruiser Skateboard", "Clacky Keyboard"], 2),
+    ("boost", ["Pureboost Running Shoe", "Ultraboost Running Shoe"], 3),  # and Hard Drive: "boost" in its text
     # typos: a letter missing, wrong, extra, or two swapped
     ("laptp", LAPTOP, 1),
     ("latpop", LAPTOP, 1),

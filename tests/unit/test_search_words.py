@@ -78,9 +78,18 @@ def test_engine_query_texts():
         ("shoes camra", "SHOES CAMRA"),
     )
     assert plan.fts_query() == '("sho" OR "shoes"*) AND ("camra" OR "camra"* OR "camera")'
-    assert plan.fts_query(whole_words=True) == '("sho") OR ("camra" OR "camera")'
+    assert plan.fts_query("whole") == '("sho") OR ("camra" OR "camera")'
     assert plan.ts_query() == "('sho' | 'shoes':*) & ('camra' | 'camra':* | 'camera')"
-    assert plan.corrected
+    assert plan.corrected and not plan.has_inside
+
+
+def test_a_word_inside_compound_names_is_matched_in_names_only():
+    plan = SearchPlan("chair", (WordMatch("chair", "chair", "chair", inside=("armchair", "highchair")),), ("chair",))
+    assert plan.fts_query() == '("chair" OR "chair"* OR name : "armchair" OR name : "highchair")'
+    assert plan.fts_query("whole") == '("chair")'
+    assert plan.fts_query("inside") == '(name : "armchair" OR name : "highchair")'
+    assert plan.ts_query() == "('chair' | 'chair':* | 'armchair':A | 'highchair':A)"
+    assert plan.has_inside
 
 
 def test_the_migration_indexes_the_expression_the_queries_use():

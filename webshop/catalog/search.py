@@ -77,6 +77,12 @@ PG_DOCUMENT = " || ".join(
 
 MIN_TYPO_LENGTH = 4
 """Words this long or longer match index words one edit away."""
+MIN_INSIDE_LENGTH = 4
+"""Words this long or longer also match index words that hold them after their start ("chair": armchair)."""
+INSIDE_WEIGHT = 0.5
+"""Share of the rank a compound in a name adds (the word itself adds the whole: ``ranked``)."""
+MAX_INSIDE_MATCHES = 8
+"""At most this many such index words per query word, the most used first."""
 MAX_TERM_LENGTH = 64
 MAX_QUERY_WORDS = 8
 SKU_SCORE = -1e9
@@ -190,8 +196,11 @@ class WordMatch:
         word: The word as typed, folded.
         exact: Its stem, matched as a whole index word.
         prefix: The typed word matched as the beginning of index words (``None`` for one letter).
-        typos: Index words one edit away, when neither ``exact`` nor ``prefix`` is in the index.
-        known: ``exact`` or ``prefix`` is in the index.
+        typos: Index words one edit away, when neither ``exact``, ``prefix`` nor ``inside`` is in the index.
+        inside: Index words that hold ``exact`` after their start (``chair``: ``armchair``, ``highchair``),
+            matched in product names only: a compound's head word is what the shopper names, but
+            "ring" inside "spring" in a description is noise.
+        known: ``exact``, ``prefix`` or ``inside`` is in the index.
     """
 
     word: str
@@ -199,6 +208,7 @@ class WordMatch:
     prefix: str | None
     typos: tuple[str, ...] = ()
     known: bool = True
+    inside: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,26 +228,38 @@ class SearchPlan:
         """Some word matched only through typo corrections."""
         return any(not word.known and word.typos for word in self.words)
 
-    def fts_query(self, *, whole_words: bool = False) -> str:
-        """The SQLite FTS5 query: ``("sho" OR "shoe"*) AND ("camera" OR "camera"*)``.
+    def fts_query(self, part: str = "every") -> str:
+        """The SQLite FTS5 query of one ``part`` of the ranking (``SEARCH_PARTS``):
 
-        With ``whole_words``, the words' whole forms only, any of them (``"sho" OR "camera"``): what
-        ranks a product with the word itself above one with only a longer word starting with it.
+        - ``every`` (what matches): ``("sho" OR "shoe"*) AND ("chair" OR "chair"* OR name : "armchair")``;
+        - ``whole``: the words' whole forms, any of them (``"sho" OR "chair"``): ranks a product with the
+          word itself above one with only a longer word starting with it;
+        - ``inside``: the compounds in names, any of them (``name : "armchair"``): ranks a name that
+          holds the word above a description that has it.
         """
-        return self._query('"{}"', '"{}"*', " OR ", " AND ", whole_words=whole_words)
+        return self._query(part, '"{}"', '"{}"*', 'name : "{}"', " OR ", " AND ")
 
-    def ts_query(self, *, whole_words: bool = False) -> str:
-        """The PostgreSQL ``to_tsquery`` text: ``('sho' | 'shoe':*) & ('camera' | 'camera':*)`` (see ``fts_query``)."""
-        return self._query("'{}'", "'{}':*", " | ", " & ", whole_words=whole_words)
+    def ts_query(self, part: str = "every") -> str:
+        """The PostgreSQL ``to_tsquery`` text (see ``fts_query``; class A is the name and SKUs):
+        ``('sho' | 'shoe':*) & ('chair' | 'chair':* | 'armchair':A)``."""
+        return self._query(part, "'{}'", "'{}':*", "'{}':A", " | ", " & ")
 
-    def _query(self, term: str, prefix: str, either: str, every: str, *, whole_words: bool) -> str:
+    @property
+    def has_inside(self) -> bool:
+        """Some word matches compounds in names (``WordMatch.inside``)."""
+        return any(word.inside for word in self.words)
+
+    def _query(self, part: str, term: str, prefix: str, in_name: str, either: str, every: str) -> str:
         groups = []
         for word in self.words:
-            options = [term.format(word.exact), *(term.format(typo) for typo in word.typos)]
-            if word.prefix and not whole_words:
+            options = [] if part == "inside" else [term.format(word.exact), *(term.format(t) for t in word.typos)]
+            if part != "whole":
+                options.extend(in_name.format(compound) for compound in word.inside)
+            if word.prefix and part == "every":
                 options.insert(1, prefix.format(word.prefix))
-            groups.append("(" + either.join(dict.fromkeys(options)) + ")")
-        return (either if whole_words else every).join(groups)
+            if options:
+                groups.append("(" + either.join(dict.fromkeys(options)) + ")")
+        return (every if part == "every" else either).join(groups)
 
     def ranked(self, dialect: str) -> Any:
         """``(product_id, score)`` of every product the text matches, lower score better (a subquery).
@@ -267,9 +289,13 @@ class SearchPlan:
             config: Any = literal_column("'simple'::regconfig")
             weights: Any = literal_column(f"'{PG_WEIGHTS}'::float4[]")
             query = func.to_tsquery(config, bindparam("ts_query", self.ts_query()))
-            whole = func.to_tsquery(config, bindparam("ts_whole", self.ts_query(whole_words=True)))
-            # The whole words' rank again: a product with the word itself beats one with a longer word.
+            whole = func.to_tsquery(config, bindparam("ts_whole", self.ts_query("whole")))
+            # The whole words' rank again: a product with the word itself beats one with a longer word;
+            # and half the compounds' in names: a name holding the word beats a description having it.
             rank = func.ts_rank(weights, document, query) + func.ts_rank(weights, document, whole)
+            if self.has_inside:
+                inside = func.to_tsquery(config, bindparam("ts_inside", self.ts_query("inside")))
+                rank = rank + INSIDE_WEIGHT * func.ts_rank(weights, document, inside)
             parts.append(
                 select(ProductSearch.product_id.label("product_id"), (-rank).label("score"))
                 .select_from(ProductSearch)
@@ -303,10 +329,14 @@ class SearchPlan:
             )
 
         every = matches("fts_query", self.fts_query())
-        whole = matches("fts_whole", self.fts_query(whole_words=True))
-        return select(every.c.product_id, (every.c.score + func.coalesce(whole.c.score, 0.0)).label("score")).outerjoin(
-            whole, whole.c.product_id == every.c.product_id
-        )
+        whole = matches("fts_whole", self.fts_query("whole"))
+        score = every.c.score + func.coalesce(whole.c.score, 0.0)
+        ranked = select(every.c.product_id).outerjoin(whole, whole.c.product_id == every.c.product_id)
+        if self.has_inside:
+            inside = matches("fts_inside", self.fts_query("inside"))
+            score = score + INSIDE_WEIGHT * func.coalesce(inside.c.score, 0.0)
+            ranked = ranked.outerjoin(inside, inside.c.product_id == every.c.product_id)
+        return ranked.add_columns(score.label("score"))
 
 
 def escape_like(text: str) -> str:
@@ -357,12 +387,29 @@ async def plan_search(session: AsyncSession, text: str) -> SearchPlan:
     matches = []
     for word, word_stem in zip(typed, stems, strict=True):
         prefix = word if len(word) >= 2 else None
-        found = word_stem in known or prefixes.get(word, False)
+        inside = await _inside(session, word_stem)
+        found = word_stem in known or prefixes.get(word, False) or bool(inside)
         typos: tuple[str, ...] = ()
         if not found and len(word) >= MIN_TYPO_LENGTH and word.isalpha():
             typos = await _typos(session, word)
-        matches.append(WordMatch(word, word_stem, prefix, typos, found))
+        matches.append(WordMatch(word, word_stem, prefix, typos, found, inside))
     return SearchPlan(raw, tuple(matches), skus)
+
+
+async def _inside(session: AsyncSession, word_stem: str) -> tuple[str, ...]:
+    """Index words that hold ``word_stem`` after their first letter ("chair": armchair, highchair), the
+    most used first, at most ``MAX_INSIDE_MATCHES``; none for a stem shorter than ``MIN_INSIDE_LENGTH``
+    letters or with digits. PostgreSQL answers ``LIKE '%x%'`` from the vocabulary's ``pg_trgm`` index;
+    SQLite reads the vocabulary (one row per distinct word, not per product)."""
+    if len(word_stem) < MIN_INSIDE_LENGTH or not word_stem.isalpha():
+        return ()
+    rows = await session.scalars(
+        select(SearchTerm.term)
+        .where(SearchTerm.term.like(f"%_{escape_like(word_stem)}%", escape="\\"), SearchTerm.doc_count > 0)
+        .order_by(SearchTerm.doc_count.desc(), SearchTerm.term)
+        .limit(MAX_INSIDE_MATCHES)
+    )
+    return tuple(rows)
 
 
 async def _typos(session: AsyncSession, word: str, *, limit: int = 8) -> tuple[str, ...]:
