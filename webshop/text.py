@@ -79,6 +79,19 @@ PATTERN_MESSAGES = {
 """What the API says about a value that does not match one of these patterns (instead of the pattern)."""
 
 
+def storable(text: str) -> bool:
+    """``text`` can be stored and compared as text by both engines: no NUL (PostgreSQL's ``text`` refuses
+    it) and no lone surrogate (``"\\ud800"``, which JSON's ``\\u`` escapes can carry but UTF-8 cannot
+    encode, RFC 3629 section 3). For values from outside that no pattern checked (a decoded cursor)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def name_skeleton(text: str) -> str:
     """What a name looks like to a reader, for telling two apart: Unicode NFKC (full-width and other
     compatibility forms become plain letters), case folded, invisible and format characters

@@ -7,8 +7,11 @@ form replaces the body, so it needs the page; an ``hx-get``/``hx-post`` that tar
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+
+import pytest
 
 from tests.api_user import bearer
 from tests.shopper import csrf, register, text_of
@@ -130,3 +133,16 @@ async def test_admin_addresses_with_numbers_no_database_holds_are_answered_not_c
 async def test_an_order_cursor_of_other_digits_than_ascii_is_a_problem_not_a_crash(client):
     cursor = await client.get("/api/orders?cursor=²", headers=await bearer(client))
     assert cursor.status_code == 422 and cursor.json()["errors"] == {"cursor": "Invalid cursor."}
+
+
+@pytest.mark.parametrize("text", ["\\ud800", "\\u0000"])
+async def test_a_name_cursor_carrying_what_no_engine_stores_is_a_problem_not_a_crash(client, text):
+    """A crafted cursor's name with a lone surrogate (UTF-8 cannot encode it) or a NUL (PostgreSQL's text
+    refuses it) was a 500 from the database driver."""
+    for sort in ("name", "-name"):
+        catalog = base64.urlsafe_b64encode(f'{{"s":"{sort}","v":["{text}",1]}}'.encode()).decode().rstrip("=")
+        page = await client.get("/api/products", params={"sort": sort, "cursor": catalog})
+        assert page.status_code == 422 and page.json()["errors"] == {"cursor": "Invalid cursor."}, page.text
+    shops = base64.urlsafe_b64encode(f'["{text}",1]'.encode()).decode().rstrip("=")
+    page = await client.get("/api/shops", params={"cursor": shops})
+    assert page.status_code == 422 and page.json()["errors"] == {"cursor": "Invalid cursor."}, page.text

@@ -16,7 +16,7 @@ from litestar.exceptions import ClientException, HTTPException, SerializationExc
 from litestar.params import BodyKwarg, HeaderParameter, PathParameter, QueryParameter
 
 from webshop.errors import ValidationFailed
-from webshop.text import pattern_message
+from webshop.text import pattern_message, storable
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -102,7 +102,9 @@ def read_name_cursor(cursor: str) -> tuple[str, int]:
     except (ValueError, TypeError) as exc:
         raise problem from exc
     match value:
-        case [str() as name, int() as row_id] if not isinstance(row_id, bool) and 0 < row_id <= ID_MAX:
+        case [str() as name, int() as row_id] if (
+            storable(name) and not isinstance(row_id, bool) and 0 < row_id <= ID_MAX
+        ):
             return name, row_id
     raise problem
 

@@ -14,6 +14,7 @@ from webshop.catalog.query import (
     RELEVANCE,
 )
 from webshop.errors import ValidationFailed
+from webshop.text import storable
 
 
 def _encode_cursor(sort: str, values: list[Any]) -> str:
@@ -63,6 +64,6 @@ def _decode_cursor(cursor: str, sort: str) -> list[Any]:
     elif sort in {"price", "-price"}:
         if not isinstance(first, int) or isinstance(first, bool) or not 0 <= first <= MAX_PRICE:
             raise problem
-    elif not isinstance(first, str):
+    elif not isinstance(first, str) or not storable(first):
         raise problem
     return [first, last]
