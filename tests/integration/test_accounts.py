@@ -291,29 +291,11 @@ async def test_one_mailbox_is_one_account_however_its_address_is_typed(client, a
     assert (await client.post(api, json={"email": "zoë@example.com", "password": PASSWORD, "name": "Zoë"})).is_success
     twin = await client.post(api, json={"email": "zoe\u0308@example.com", "password": PASSWORD, "name": "Zoë"})
     assert twin.status_code == 422, twin.text
-    # Full-width letters and signs (an input method's other width) and the DNS root's trailing dot are
-    # the same mailbox, so they are the same account too.
-    for again in ("ａｎｎ@ｂüｃｈｅｒ.example", "ann@bücher.example.", "ＺＯË@example.com"):
-        refused = await client.post(api, json={"email": again, "password": PASSWORD, "name": "Ann"})
-        assert refused.status_code == 422, (again, refused.text)
-        assert refused.json()["errors"]["email"] == EMAIL_TAKEN, (again, refused.text)
-    # An accented capital in the local part is the same letter too (SQLite's own lower() folds A-Z only).
-    body = {"email": "ÉLODIE@example.com", "password": PASSWORD, "name": "Élodie"}
-    assert (await client.post(api, json=body)).status_code == 201
-    twin = await client.post(api, json=body | {"email": "élodie@example.com"})
-    assert twin.status_code == 422 and twin.json()["errors"]["email"] == EMAIL_TAKEN, twin.text
-    assert (
-        await client.post("/api/auth/token", data={"username": "élodie@Example.com", "password": PASSWORD})
-    ).is_success
-    for typed in ("ann@bücher.example", "ann@XN--BCHER-KVA.example", "zoe\u0308@example.com", "ａｎｎ@bücher.example."):
+    for typed in ("ann@bücher.example", "ann@XN--BCHER-KVA.example", "zoe\u0308@example.com"):
         token = await client.post("/api/auth/token", data={"username": typed, "password": PASSWORD})
         assert token.status_code == 200, (typed, token.text)
     async with alchemy.get_session() as session:
-        assert sorted(await session.scalars(select(User.email))) == [
-            "ann@xn--bcher-kva.example",
-            "zoë@example.com",
-            "ÉLODIE@example.com",
-        ]
+        assert sorted(await session.scalars(select(User.email))) == ["ann@xn--bcher-kva.example", "zoë@example.com"]
     # The pages show the address as Ann typed it, not its ASCII form.
     assert (await sign_in(client, "ann@xn--bcher-kva.example")).status_code in (200, 303)
     profile = text_of((await client.get("/account")).text)
@@ -324,6 +306,34 @@ async def test_one_mailbox_is_one_account_however_its_address_is_typed(client, a
     for typed in ("ann@bücher.example", "BÜCHER.example"):
         found = text_of((await client.get("/admin/users", params={"q": typed})).text)
         assert "ann@bücher.example" in found and "zoë@example.com" not in found, typed
+
+
+async def test_one_mailbox_is_one_account_in_any_width_case_or_trailing_dot(client) -> None:
+    """Full-width letters (an input method's other width), the DNS root's trailing dot and accented
+    capitals name the same mailbox as their plain forms, so they reach the same account."""
+    api = "/api/auth/register"
+    assert (
+        await client.post(api, json={"email": "ann@bücher.example", "password": PASSWORD, "name": "Ann"})
+    ).is_success
+    assert (await client.post(api, json={"email": "zoë@example.com", "password": PASSWORD, "name": "Zoë"})).is_success
+    for again in ("ａｎｎ@ｂüｃｈｅｒ.example", "ann@bücher.example.", "ＺＯË@example.com"):
+        refused = await client.post(api, json={"email": again, "password": PASSWORD, "name": "Ann"})
+        assert refused.status_code == 422, (again, refused.text)
+        assert refused.json()["errors"]["email"] == EMAIL_TAKEN, (again, refused.text)
+    # A domain with an empty label is no address (only the root's one trailing dot is left out).
+    for bad in ("ann@bücher.example..", "ann@bücher..example", "ann@.bücher.example"):
+        refused = await client.post(api, json={"email": bad, "password": PASSWORD, "name": "Ann"})
+        assert refused.status_code == 422 and "like name@example.com" in refused.json()["errors"]["email"], bad
+    # An accented capital in the local part is the same letter too (SQLite's own lower() folds A-Z only).
+    body = {"email": "ÉLODIE@example.com", "password": PASSWORD, "name": "Élodie"}
+    assert (await client.post(api, json=body)).status_code == 201
+    twin = await client.post(api, json=body | {"email": "élodie@example.com"})
+    assert twin.status_code == 422 and twin.json()["errors"]["email"] == EMAIL_TAKEN, twin.text
+    assert (
+        await client.post("/api/auth/token", data={"username": "élodie@Example.com", "password": PASSWORD})
+    ).is_success
+    token = await client.post("/api/auth/token", data={"username": "ａｎｎ@bücher.example.", "password": PASSWORD})
+    assert token.status_code == 200, token.text
 
 
 async def test_an_account_stored_with_a_readable_domain_is_still_found(client, alchemy) -> None:

@@ -25,8 +25,9 @@ from webshop.security.passwords import hash_password, password_problem, verify_p
 from webshop.security.throttle import SignInThrottle
 from webshop.text import address_search_forms, ascii_domain, email_forms
 
-# Deliberately loose (RFC 5321 allows far more than any regex checks well): something@domain.tld.
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# Deliberately loose (RFC 5321 allows far more than any regex checks well): something@domain.tld, whose
+# domain has no empty label (``example..com``, ``.example.com``, ``example.com..``: RFC 1035 section 2.3.1).
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@(?!\.)(?![^@]*\.\.)[^@\s]+\.[^@\s]+(?<!\.)$")
 MAX_NAME_LENGTH = 120
 SESSION_LIFETIME = timedelta(days=14)
 # One message for an unknown e-mail and a wrong password (OWASP Authentication Cheat Sheet).
@@ -43,8 +44,9 @@ def normalize_email(email: str) -> str:
     sends, and what mail servers take); the local part keeps its case (RFC 5321 §2.4).
 
     NFKC makes one address of the ways an input method can type it: an "ë" typed as e and a combining
-    mark is one character, and full-width letters and signs (``ａｌｉｃｅ＠ｅｘ．ｃｏｍ``) are the ASCII
-    ones (the width mapping of RFC 8265 §3.3's identifier profile; IDNA maps a domain the same way).
+    mark is one character, and full-width letters and signs (``ａｌｉｃｅ@ｅｘ．ｃｏｍ``) are the ASCII
+    ones (the width mapping of RFC 8265 §3.3's identifier profile; IDNA maps a domain the same way). The
+    pages take a full-width ``＠`` too; the API's ``EMAIL_PATTERN`` wants the ASCII one.
     ``alice@ex.com.`` names the same mailbox as ``alice@ex.com`` (RFC 1034 §3.1: the dot is the root,
     which RFC 5321 §4.1.2's ``Domain`` leaves out), so it is left out here too."""
     email = unicodedata.normalize("NFKC", email.strip())
