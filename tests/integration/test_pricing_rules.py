@@ -424,6 +424,17 @@ async def test_api_codes_shipping_methods_and_orders(client, alchemy, skus):
     anonymous = await client.get("/api/shipping-methods", params={"country": "US"})
     assert {m["code"] for m in anonymous.json()} == {"standard", "express"}
 
+    # The quote names every promotion the order will get, the free shipping with what it takes off.
+    quote = await client.get(
+        "/api/checkout/quote", params={"country": "FR", "shipping_method": "colissimo"}, headers=headers
+    )
+    assert quote.status_code == 200, quote.text
+    assert {(p["name"], p["amount"]["amount"], p["shipping"]["amount"]) for p in quote.json()["promotions"]} == {
+        ("Spring sale", 1780, 0),
+        ("Free shipping over 50", 0, 790),
+    }
+    assert quote.json()["shipping_discount"]["amount"] == 790
+
     body = {
         "shipping_address": {**FRANCE, "country": "FR"},
         "shipping_method": "colissimo",

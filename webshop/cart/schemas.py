@@ -61,12 +61,23 @@ class CartLineOut(msgspec.Struct):
 
 
 class AppliedPromotionOut(msgspec.Struct):
-    """A promotion the cart gets: ``amount`` off the goods (shipping discounts show at checkout)."""
+    """A promotion the cart gets: ``amount`` off the goods and ``shipping`` off shipping. The cart is
+    priced without shipping, so there ``shipping`` is 0 and a free-shipping promotion shows once a method
+    is chosen (``GET /api/checkout/quote``)."""
 
     name: str
     code: str | None
     kind: str
     amount: Money
+    shipping: Money
+
+
+def applied_promotions_out(quote: Quote) -> list[AppliedPromotionOut]:
+    """The promotions that take something off ``quote`` (``Quote.effective_promotions``)."""
+    return [
+        AppliedPromotionOut(p.name, p.code, p.kind, money(p.amount, quote.currency), money(p.shipping, quote.currency))
+        for p in quote.effective_promotions
+    ]
 
 
 class TaxLineOut(msgspec.Struct):
@@ -122,9 +133,7 @@ def cart_out(view: CartView, quote: Quote) -> CartOut:
         total=money(quote.total, currency),
         prices_include_tax=quote.prices_include_tax,
         taxes=[TaxLineOut(rate, money(net, currency), money(tax, currency)) for rate, net, tax in quote.tax_by_rate],
-        promotions=[
-            AppliedPromotionOut(p.name, p.code, p.kind, money(p.amount, currency)) for p in quote.promotions if p.amount
-        ],
+        promotions=applied_promotions_out(quote),
         promotion_code=view.promotion_code,
         promotion_code_problem=quote.code_problem or None,
     )
