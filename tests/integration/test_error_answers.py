@@ -146,3 +146,18 @@ async def test_a_name_cursor_carrying_what_no_engine_stores_is_a_problem_not_a_c
     shops = base64.urlsafe_b64encode(f'["{text}",1]'.encode()).decode().rstrip("=")
     page = await client.get("/api/shops", params={"cursor": shops})
     assert page.status_code == 422 and page.json()["errors"] == {"cursor": "Invalid cursor."}, page.text
+
+
+async def test_a_json_body_that_gives_a_field_twice_is_refused_and_nothing_is_written(client, skus):
+    """msgspec keeps a repeated name's last value; another reader may keep the first (RFC 8259 section 4)."""
+    headers = await bearer(client)
+    body = b'{"sku": "NOPE", "quantity": 1, "sku": "DC-1"}'
+    added = await client.post("/api/cart/items", content=body, headers={**headers, "Content-Type": "application/json"})
+    assert added.status_code == 400, added.text
+    assert added.json()["errors"] == {"sku": "This field is given more than once: send it once (RFC 8259 section 4)."}
+    assert (await client.get("/api/cart", headers=headers)).json()["lines"] == []
+    nested = b'{"shipping_address": {"country": "FR", "country": "US"}, "shipping_method": "standard"}'
+    checkout = await client.post(
+        "/api/checkout", content=nested, headers={**headers, "Content-Type": "application/json", "Idempotency-Key": "k"}
+    )
+    assert checkout.status_code == 400 and "country" in checkout.json()["errors"], checkout.text
