@@ -200,3 +200,11 @@ async def test_checkout_goes_no_further_than_the_cart_while_a_suspended_shops_it
         cart = text_of((await client.get("/cart")).text)
         assert "Some items in your cart are no longer sold: remove them to check out." in cart
         assert "is no longer available; remove it from your cart." in cart
+    # The cart's totals leave the withdrawn item out (QA: they still counted it), and it offers no checkout.
+    page = (await client.get("/cart")).text
+    line_totals = re.findall(r'<td class="num line-total" data-label="Total">([^<]*)</td>', page)
+    subtotal = re.search(r'id="cart-subtotal">([^<]*)<', page)
+    assert len(line_totals) == 1 and subtotal and subtotal.group(1) == line_totals[0], (line_totals, subtotal)
+    assert "Not counted" in text_of(page) and "parcels" not in text_of(page)
+    assert "Remove the items that are no longer available to check out." in text_of(page)
+    assert 'href="/checkout"' not in page

@@ -14,7 +14,7 @@ and never a server error. Each write verb commits before it returns.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -118,6 +118,14 @@ class CartView:
     def shop_ids(self) -> list[int | None]:
         """The shops that sell the cart's lines, in the order of their first line: one shipment each."""
         return list(dict.fromkeys(line.shop_id for line in self.lines))
+
+    def on_sale(self) -> CartView:
+        """The cart without the lines whose product is no longer sold (``LineView.withdrawn``): what its
+        totals count. Those lines stay in the cart, marked, until the shopper removes them; checkout
+        refuses them."""
+        if not any(line.withdrawn for line in self.lines):
+            return self
+        return replace(self, lines=[line for line in self.lines if not line.withdrawn])
 
     def signature(self) -> str:
         """A fingerprint of what the shopper sees (variants, quantities, prices), to detect changes."""

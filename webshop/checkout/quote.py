@@ -282,6 +282,8 @@ class Pricer:
         empty or nothing ships there), its automatic promotions and its entered code
         (``view.promotion_code``); ``user_id``/``email`` count this customer's earlier uses. Without
         ``with_shipping`` the goods alone are priced (the API's cart: shipping is chosen at checkout).
+        Lines whose product is no longer sold (``CartView.on_sale``) are in the quote at 0 and count
+        nowhere (subtotal, promotions, parcels, tax): checkout refuses them until they are removed.
 
         Raises:
             ValidationFailed: ``method_code`` is not a method of the destination's zone, or cannot ship
@@ -290,6 +292,7 @@ class Pricer:
         """
         country = (country or self.shop.default_country).upper()
         now = now or datetime.now(UTC)
+        shown, view = view, view.on_sale()
         method = await self._method(view, country, method_code) if with_shipping else None
         parcel_prices = method.parcel_prices if method else ()
         shipping = sum(parcel_prices)
@@ -316,10 +319,11 @@ class Pricer:
             shipping_rate_bp=rates.get(SHIPPING_TAX_CATEGORY, 0),
             shipping_discount=shipping_off,
         )
-        return self._quote(view, country, method, priced, discounts, code_problem, parcel_prices)
+        return self._quote(shown, view, country, method, priced, discounts, code_problem, parcel_prices)
 
     def _quote(
         self,
+        shown: CartView,
         view: CartView,
         country: str,
         method: ShippingOption | None,
@@ -336,10 +340,15 @@ class Pricer:
         parcels = allocate(charged, list(parcel_prices)) if charged else [0] * len(parcel_prices)
         shipping_tax = shipping_line.tax if shipping_line else 0
         parcel_taxes = allocate(shipping_tax, parcels) if shipping_tax else [0] * len(parcels)
-        lines = tuple(
-            QuotedLine(line, taxed.rate_bp, taxed.discount, taxed.net, taxed.tax, taxed.gross)
-            for line, taxed in zip(view.lines, priced.lines, strict=True)
-        )
+        taxed_lines = iter(priced.lines)  # ``view``'s: ``shown``'s lines but those no longer sold
+        quoted: list[QuotedLine] = []
+        for line in shown.lines:
+            if line.withdrawn and shown is not view:
+                quoted.append(QuotedLine(line, 0, 0, 0, 0, 0))  # shown, not counted
+            else:
+                taxed = next(taxed_lines)
+                quoted.append(QuotedLine(line, taxed.rate_bp, taxed.discount, taxed.net, taxed.tax, taxed.gross))
+        lines = tuple(quoted)
         applied = tuple(
             AppliedPromotion(
                 id=promotion.id,
