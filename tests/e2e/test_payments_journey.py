@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 AUTHENTICATE_CARD = "4000002500003155"
+PROCESSING_CARD = "4000000000000077"
 GUEST_LINK = re.compile(r"https?://[^\s\"<>]+/orders/guest/[A-Za-z0-9_.\-]+")
 
 
@@ -160,3 +161,23 @@ def test_an_admin_refunds_one_line_and_the_shopper_sees_it(page: Page, admin_pag
     expect(shopper_refunds).to_contain_text("2 × Camera Lens")
     expect(page.get_by_role("link", name=re.compile(r"^Credit note .* \(PDF\)$"))).to_have_count(1)
     expect(page.locator("#order-status")).to_have_text("Paid")
+
+
+def test_a_payment_the_bank_confirms_later_shows_as_paid_without_a_reload(page: Page) -> None:
+    """The "processing" card pays by webhook a few seconds later: the order's page asks again by itself
+    (QA: it stayed "Pending" until reloaded)."""
+    steps.register(page)
+    page.goto("/products/bonsai-tree")
+    steps.add_to_cart(page)
+    page.goto("/cart")
+    page.get_by_role("link", name="Check out").click()
+    steps.fill_address(page)
+    steps.choose_shipping(page)
+    page.locator("#place-order").click()
+    steps.pay_on_hosted_page(page, PROCESSING_CARD)
+    expect(page.locator("#order-payment")).to_contain_text("Your payment is being processed")
+    expect(page.locator("#order-status")).to_have_text("Pending")
+    url = page.url
+    expect(page.locator("#order-status")).to_have_text("Paid", timeout=30_000)
+    expect(page.locator("#order-payment")).to_have_count(0)
+    assert page.url == url  # the same page, not a reload elsewhere

@@ -149,6 +149,13 @@ async def test_cancelling_on_the_hosted_page_cancels_the_order_and_gives_back_st
     assert await stock(alchemy, "EP-1") == before
     assert 'value="2"' in (await client.get("/cart")).text  # the two units are back in the cart
     assert await ledger_ok(alchemy)
+    # The order's page says what happened and where the items are (QA: it said "Cancelled" only).
+    page = await client.get(f"/orders/{number}")
+    assert (
+        "This order was cancelled because its payment did not go through: The payment was cancelled. "
+        "Nothing was charged. Its items are back in your cart"
+    ) in text_of(page.text)
+    assert '<a href="/cart">your cart</a>' in page.text
 
 
 async def test_expiry_cancels_once_and_a_payment_arriving_then_is_refunded_and_the_shopper_told(
