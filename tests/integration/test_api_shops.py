@@ -196,6 +196,7 @@ async def test_only_an_admin_creates_a_shop(client, alchemy, world: World) -> No
         ({"name": "A", "slug": "webshop"}, 422, "slug"),
         ({"name": "A", "contact_email": "not an address"}, 400, "contact_email"),
         ({"name": "A", "address": {"country": "GBR"}}, 400, "address.country"),
+        ({"name": "A", "address": {"country": "zz"}}, 422, "country"),  # two letters, but no country
         ({"description": "no name"}, 400, "name"),
     ],
 )

@@ -33,6 +33,7 @@ from webshop.catalog.summaries import catalog_changed
 from webshop.config import ShopSettings
 from webshop.db.folding import fold, folded
 from webshop.db.models import Product, Shop, ShopMember, ShopRole, User
+from webshop.db.models.postal import country_line
 from webshop.db.models.shops import SHOP_SLUG
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -92,7 +93,7 @@ def _clean_profile(values: dict[str, Any]) -> dict[str, Any]:
     """Trimmed column values of a ``ShopWrite``/``ShopPatch`` (as builtins), address flattened.
 
     Raises:
-        ValidationFailed: the name is blank once trimmed.
+        ValidationFailed: the name is blank once trimmed, or the country is not an ISO 3166-1 code.
     """
     clean: dict[str, Any] = {}
     for key in _PROFILE:
@@ -102,7 +103,10 @@ def _clean_profile(values: dict[str, Any]) -> dict[str, Any]:
         address = values["address"] or {}
         for part, column in _ADDRESS.items():
             clean[column] = " ".join(str(address.get(part) or "").split())
-        clean["country"] = str(address.get("country") or "").strip().upper()
+        clean["country"] = country = str(address.get("country") or "").strip().upper()
+        if country and country_line(country) == country:  # not one of ISO 3166-1's codes
+            message = "Choose a country from the list (an ISO 3166-1 code such as US or DE)."
+            raise ValidationFailed(message, field_errors={"country": message})
     if "name" in clean and not clean["name"]:
         raise ValidationFailed("Enter the shop's name.", field_errors={"name": "Enter the shop's name."})
     return clean
