@@ -22,8 +22,15 @@ log = get_logger("webshop.security")
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """Return ``{field: [before, after]}`` for the fields of ``after`` whose value differs from ``before``."""
-    return {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}
+    """Return ``{field: [before, after]}`` for the fields of ``after`` whose value differs from ``before``.
+
+    ``None`` (no value yet: a new row) and ``""`` are both "nothing": a new shop's blank description is
+    no change worth a line in its history."""
+    return {
+        key: [before.get(key), value]
+        for key, value in after.items()
+        if before.get(key) != value and not (before.get(key) in (None, "") and value in (None, ""))
+    }
 
 
 class AuditService(SQLAlchemyAsyncRepositoryService[AuditEvent]):
