@@ -232,6 +232,7 @@ async def test_others_orders_are_404_and_shopper_can_cancel_once(client, app, al
     note = re.search(r'href="(/orders/[^"]+/credit-notes/(CN-[0-9]{4}-[0-9]{6})\.pdf)"', page)
     assert note, "no credit note link on the cancelled order's page"
     assert "Order cancelled" in page
+    assert "All that was left of the order" in page and "an amount only" not in page  # QA: it said "No items"
     pdf = await client.get(note.group(1))
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     again = await post(client, f"/orders/{number}/cancel", {}, token_from=token_page)

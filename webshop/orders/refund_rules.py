@@ -30,6 +30,12 @@ class RefundRow:
     lines: list[tuple[OrderLine | None, RefundLine]]
     credit_note_id: int | None = None
 
+    @property
+    def whole_order(self) -> bool:
+        """The refund of all that was left of the order when it was cancelled or refunded whole (its key
+        is ``webshop.orders.refunding.refund_idempotency_key``'s), not an amount an admin chose."""
+        return self.refund.idempotency_key.startswith(f"refund-{self.refund.order_id}-")
+
 
 def any_pending(rows: Iterable[RefundRow]) -> bool:
     """True when one of an order's listed refunds waits for the provider's answer (``pending``): the pages
