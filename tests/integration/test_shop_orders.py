@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import ledger_ok, make_user, stock
@@ -22,7 +22,16 @@ from tests.order_checks import assert_orders_whole
 from tests.shopper import add_to_cart, choose_address_and_shipping, place, register, review, sign_in, text_of
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Fulfilment, Order, OutboundEmail, Promotion, User, UserRole, Variant
+from webshop.db.models import (
+    Fulfilment,
+    Order,
+    OutboundEmail,
+    Promotion,
+    ShippingMethod,
+    User,
+    UserRole,
+    Variant,
+)
 from webshop.orders.refunds import RefundService
 from webshop.payments.registry import build_provider
 from webshop.shops.schemas import MemberWrite, ShopWrite
@@ -253,7 +262,12 @@ async def test_the_pages_checkout_across_shops_shows_who_sells_what_and_charges_
         assert (await add_to_cart(client, ids[sku])).status_code == 303
     cart = text_of((await client.get("/cart")).text)
     assert "Sold by Shop A" in cart and "Sold by Shop B" in cart and "(3 parcels, one per shop)" in cart
+    async with write_session(alchemy) as session:  # "free from" is a parcel's: each shop's items alone
+        await session.execute(update(ShippingMethod).where(ShippingMethod.code == "express").values(free_over=900000))
+        await session.commit()
     await choose_address_and_shipping(client, "standard")
+    methods = text_of((await client.get("/checkout/shipping")).text)
+    assert "Free from $9,000.00 of one shop's items (each shop sends its own parcel)" in methods, methods
     page = (await client.get("/checkout/review")).text
     assert "Sold by Shop A" in text_of(page) and "(3 parcels, one per shop)" in text_of(page)
     placed = await place(client, await review(client))

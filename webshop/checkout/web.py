@@ -212,7 +212,13 @@ class CheckoutSteps:
                 email=_state(self.request).get("email") or "",
             )
             free = next((p.name for p in estimate.promotions if p.kind == PromotionKind.FREE_SHIPPING), None)
-        context = {"methods": methods, "chosen": chosen, "free": free, "message": error.detail if error else None}
+        context = {
+            "methods": methods,
+            "chosen": chosen,
+            "free": free,
+            "message": error.detail if error else None,
+            "parcels": len(view.on_sale().shop_ids),
+        }
         return Template("checkout/shipping.html", context=context, status_code=error.status_code if error else 200)
 
     async def review_page(self, *, error: DomainError | None = None, token: str | None = None, note: str = "") -> Any:
