@@ -98,16 +98,21 @@ def test_a_guest_buys_opens_the_order_by_its_link_downloads_the_invoice_and_crea
         context.close()
 
 
-def test_the_authenticate_card_asks_the_bank_first_then_pays(page: Page) -> None:
+def _new_customer_pays(page: Page, slug: str, card: str) -> None:
+    """A new account buys one ``slug`` and types ``card`` on the test payment service's page."""
     steps.register(page)
-    page.goto("/products/usb-cable")
+    page.goto(f"/products/{slug}")
     steps.add_to_cart(page)
     page.goto("/cart")
     page.get_by_role("link", name="Check out").click()
     steps.fill_address(page)
     steps.choose_shipping(page)
     page.locator("#place-order").click()
-    steps.pay_on_hosted_page(page, AUTHENTICATE_CARD)
+    steps.pay_on_hosted_page(page, card)
+
+
+def test_the_authenticate_card_asks_the_bank_first_then_pays(page: Page) -> None:
+    _new_customer_pays(page, "usb-cable", AUTHENTICATE_CARD)
     expect(page.get_by_role("heading", level=1)).to_have_text("3-D Secure: confirm your payment")
     expect(page.locator("main")).to_contain_text("card ending in 3155")
     page.get_by_role("button", name="Complete authentication").click()
@@ -166,15 +171,7 @@ def test_an_admin_refunds_one_line_and_the_shopper_sees_it(page: Page, admin_pag
 def test_a_payment_the_bank_confirms_later_shows_as_paid_without_a_reload(page: Page) -> None:
     """The "processing" card pays by webhook a few seconds later: the order's page asks again by itself
     (QA: it stayed "Pending" until reloaded)."""
-    steps.register(page)
-    page.goto("/products/bonsai-tree")
-    steps.add_to_cart(page)
-    page.goto("/cart")
-    page.get_by_role("link", name="Check out").click()
-    steps.fill_address(page)
-    steps.choose_shipping(page)
-    page.locator("#place-order").click()
-    steps.pay_on_hosted_page(page, PROCESSING_CARD)
+    _new_customer_pays(page, "bonsai-tree", PROCESSING_CARD)
     expect(page.locator("#order-payment")).to_contain_text("Your payment is being processed")
     expect(page.locator("#order-status")).to_have_text("Pending")
     url = page.url
