@@ -311,7 +311,8 @@ async def test_dry_run_lists_what_would_change_and_writes_nothing_until_confirme
     result = await submit(admin, "/admin/catalog-csv/import", confirm_form(response.text))
     assert result.status_code == 200, result.text[:500]
     text = text_of(result.text)
-    assert "products: 1 created, 0 updated, 1 unchanged; variants: 1 created, 1 updated" in text
+    # As the preview said: 1 to create, 1 to change (its variant's price), 0 unchanged (QA: "1 unchanged").
+    assert "products: 1 created, 1 updated, 0 unchanged; variants: 1 created, 1 updated" in text
     assert "5 price 'twelve' is not an amount" in text  # the import's own report, with lines
     async with alchemy.get_session() as session:
         assert await session.scalar(select(Variant.price).where(Variant.sku == "AL-13")) == 119900

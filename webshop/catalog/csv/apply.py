@@ -75,7 +75,7 @@ class ImportCounts:
 
     Attributes:
         products_created / products_updated: Products by outcome (a product counts as updated when a
-            product-level field, facet or image changed).
+            field, facet or image of it changed, or one of its variants was added or changed).
         variants_created / variants_updated: Variants by outcome (unchanged ones are not counted).
         images_stored: Images newly attached to products.
         categories_created: New categories.
@@ -376,7 +376,8 @@ async def _upsert_products(
             new_products.append((row, category_id, stored))
             continue
         product_ids[row.slug] = product.id
-        if _update_product(product, row, category_id, stored, report):
+        # Updated when anything of it changes, its variants too: as the preview counts "to change".
+        if _update_product(product, row, category_id, stored, report) or changes:
             report.products_updated += 1
         else:
             report.products_unchanged += 1

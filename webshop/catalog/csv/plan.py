@@ -249,7 +249,6 @@ def _preview_existing(
 ) -> None:
     """Mirror ``_update_product`` and ``_update_variant`` on ``product`` without touching it."""
     planned = PlannedProduct(row.line, row.slug, row.name)
-    product_changed = False
     for label, before, after in (
         ("name", product.name, row.name),
         ("description", product.description, row.description),
@@ -262,10 +261,8 @@ def _preview_existing(
                 else f"{', '.join(before) or '—'} → {', '.join(after) or '—'}"
             )
             planned.changes.append(f"{label}: {shown}")
-            product_changed = True
     if product.category_id != category_id:
         planned.changes.append("category → " + (" > ".join(row.categories) or "none"))
-        product_changed = True
     have = {(f.facet, f.value) for f in product.facets}
     wanted = set(_product_facets(row))
     if have != wanted:
@@ -273,16 +270,13 @@ def _preview_existing(
         removed = sorted(have - wanted)
         parts = [f"+{f}:{v}" for f, v in added] + [f"−{f}:{v}" for f, v in removed]
         planned.changes.append("facets " + " ".join(parts))
-        product_changed = True
     new_keys = [key for key in keys if key not in {image.key for image in product.images}]
     if new_keys:
         planned.changes.append(f"{len(new_keys)} photo(s) added")
         preview.images_stored += len(new_keys)
-        product_changed = True
     _preview_variants(preview, planned, row, product, variants, currency)
-    if product_changed:
-        preview.products_updated += 1
     if planned.changes:
+        preview.products_updated += 1
         preview.changed.append(planned)
     else:
         preview.unchanged += 1
