@@ -250,6 +250,26 @@ async def test_a_code_in_the_cart_page_with_and_without_javascript(client, alche
     assert fragment.status_code == 200 and 'id="cart-discount">−$17.80<' in fragment.text
 
 
+async def test_a_code_that_beats_an_automatic_promotion_says_it_is_used_instead(client, alchemy, skus):
+    """QA: the automatic promotion vanished from the cart without a word when a better code went on."""
+    await promotion(alchemy, name="Winter auto 5", value=5, combinable=False)
+    await promotion(alchemy, name="Save ten", code="SAVE10", value=10)
+    headers = await bearer(client, "replaced@example.com")
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)
+    assert (await client.get("/api/cart", headers=headers)).json()["promotion_code_replaces"] == []
+    cart = await client.post("/api/cart/promotion-code", json={"code": "save10"}, headers=headers)
+    assert cart.status_code == 200, cart.text
+    assert cart.json()["promotion_code_replaces"] == ["Winter auto 5"]
+    assert [p["name"] for p in cart.json()["promotions"]] == ["Save ten"]
+
+    await add_to_cart(client, skus["DC-1"], 2)  # the same on the pages (a guest's cart)
+    assert (await post(client, "/cart/promotion-code", {"code": "SAVE10"}, token_from="/cart")).status_code == 303
+    page = text_of((await client.get("/cart")).text)
+    assert (
+        "Code SAVE10 applied instead of “Winter auto 5”: they cannot be combined, and the code takes off more"
+    ) in page
+
+
 async def test_checkout_with_a_code_keeps_the_discount_on_the_order_and_its_lines(client, alchemy, skus):
     await promotion(alchemy, name="Spring sale", code="SPRING10", usage_limit=5, per_customer_limit=1)
     form = await ready_to_pay(client, "spring@example.com", skus["DC-1"], 2)

@@ -92,7 +92,9 @@ class CartOut(msgspec.Struct):
     """The cart: lines, units, subtotal (as prices are entered: see ``prices_include_tax``), the
     promotions' ``discount_total``, tax at the shop's default country and the total of the goods
     (shipping is chosen at checkout). ``promotion_code`` is the code entered, and
-    ``promotion_code_problem`` why it gives nothing right now (``null`` when it applies)."""
+    ``promotion_code_problem`` why it gives nothing right now (``null`` when it applies);
+    ``promotion_code_replaces`` names the automatic promotions the cart would get without the code, which
+    its promotion cannot be combined with and beats (it is used instead of them)."""
 
     lines: list[CartLineOut]
     item_count: int
@@ -105,6 +107,7 @@ class CartOut(msgspec.Struct):
     promotions: list[AppliedPromotionOut]
     promotion_code: str | None
     promotion_code_problem: str | None
+    promotion_code_replaces: list[str]
 
 
 def cart_out(view: CartView, quote: Quote) -> CartOut:
@@ -136,4 +139,5 @@ def cart_out(view: CartView, quote: Quote) -> CartOut:
         promotions=applied_promotions_out(quote),
         promotion_code=view.promotion_code,
         promotion_code_problem=quote.code_problem or None,
+        promotion_code_replaces=list(quote.displaced),
     )

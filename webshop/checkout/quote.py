@@ -144,6 +144,8 @@ class Quote:
         promotions: The promotions used.
         code: The code the shopper entered, or None.
         code_problem: Why that code gives nothing, for the shopper, or ``""``.
+        displaced: The automatic promotions the cart would get without the code, left out because the
+            code's promotion cannot be combined with them and takes off more (``best_combination``).
         method: The chosen shipping method, or the cheapest one for an estimate, or None.
         parcels: Shipping charged per parcel (after promotions), in ``CartView.shop_ids`` order.
         parcel_taxes: Shipping tax per parcel, same order.
@@ -164,6 +166,7 @@ class Quote:
     promotions: tuple[AppliedPromotion, ...] = ()
     code: str | None = None
     code_problem: str = ""
+    displaced: tuple[str, ...] = ()
     method: ShippingOption | None = None
     parcels: tuple[int, ...] = ()
     parcel_taxes: tuple[int, ...] = field(default=())
@@ -296,7 +299,7 @@ class Pricer:
         method = await self._method(view, country, method_code) if with_shipping else None
         parcel_prices = method.parcel_prices if method else ()
         shipping = sum(parcel_prices)
-        discounts, code_problem = await self._promotions(view, shipping, user_id, email, now)
+        discounts, code_problem, displaced = await self._promotions(view, shipping, user_id, email, now)
         rates = await self.rates(country)
         line_off: dict[str, int] = defaultdict(int)
         for _, discount in discounts:
@@ -319,7 +322,8 @@ class Pricer:
             shipping_rate_bp=rates.get(SHIPPING_TAX_CATEGORY, 0),
             shipping_discount=shipping_off,
         )
-        return self._quote(shown, view, country, method, priced, discounts, code_problem, parcel_prices)
+        quote = self._quote(shown, view, country, method, priced, discounts, code_problem, parcel_prices)
+        return replace(quote, displaced=displaced) if displaced else quote
 
     def _quote(
         self,
@@ -402,11 +406,12 @@ class Pricer:
 
     async def _promotions(
         self, view: CartView, shipping: int, user_id: int | None, email: str, now: datetime
-    ) -> tuple[list[tuple[Promotion, Discount]], str]:
-        """The promotions used on ``view`` (with what each takes off) and why its code gives nothing."""
+    ) -> tuple[list[tuple[Promotion, Discount]], str, tuple[str, ...]]:
+        """The promotions used on ``view`` (with what each takes off), why its code gives nothing, and
+        the automatic promotions its code's promotion displaced (``Quote.displaced``)."""
         code = view.promotion_code
         if not view.lines:
-            return [], ""
+            return [], "", ()
         condition = Promotion.code.is_(None) if code is None else or_(Promotion.code.is_(None), Promotion.code == code)
         promotions = list(
             await self.session.scalars(
@@ -418,7 +423,7 @@ class Pricer:
             withdrawn = await self.session.scalar(select(Promotion.id).where(Promotion.code == code).limit(1))
             problem = UNKNOWN_CODE if withdrawn is None else WITHDRAWN_CODE
         if not promotions:
-            return [], problem
+            return [], problem, ()
         items = await self._items(view)
         uses = await self._customer_uses([p.id for p in promotions if p.per_customer_limit], user_id, email)
         usable: list[tuple[PromotionTerms, Discount]] = []
@@ -443,7 +448,19 @@ class Pricer:
         ]
         if code is not None and not problem and not any(p.code == code for p, _ in used):
             problem = "This code cannot be combined with the promotion already applied to your cart."
-        return used, problem
+        displaced: tuple[str, ...] = ()
+        if code is not None and not problem:  # what the code's promotion won over, one of them not combinable
+            kept = {p.id for p, _ in used}
+            code_combinable = all(p.combinable for p, _ in used if p.code == code)
+            displaced = tuple(
+                by_key[terms.name].name
+                for terms, discount in usable
+                if terms.code is None
+                and by_key[terms.name].id not in kept
+                and discount.total > 0
+                and not (terms.combinable and code_combinable)
+            )
+        return used, problem, displaced
 
     async def _items(self, view: CartView) -> list[CartItem]:
         """The cart's lines as promotions see them; a product's categories are its own and its ancestors."""
