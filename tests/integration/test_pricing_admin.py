@@ -330,6 +330,13 @@ async def test_the_forms_refuse_what_the_api_refuses_too_large_amounts_and_count
     assert low.status_code == 422 and "The percentage: enter a whole number of 1 or more." in text, text
     assert "The limit per customer: enter a whole number of 1 or more." in text
     assert "The usage limit: enter a whole number of 1 or more." in text
+    halves = await post(
+        admin,
+        "/admin/promotions/new",
+        {"name": "Half", "kind": "percentage", "value": "12.5"},
+        token_from="/admin/promotions/new",
+    )
+    assert "The percentage: enter a whole number of 1 or more, without decimals." in text_of(halves.text)  # QA
     zone_path = "/admin/shipping-zones/1"
     method = {"name": "Dear", "code": "dear", "kind": "flat", "price": "99999999999", "active": "on"}
     too_dear = await post(admin, f"{zone_path}/methods", method, token_from=zone_path)
