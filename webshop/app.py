@@ -50,6 +50,7 @@ from webshop.catalog.categories import CategoryService
 from webshop.catalog.products import ProductService
 from webshop.catalog.version import attach_reader
 from webshop.catalog.web import CatalogController
+from webshop.checkout.addresses_api import AddressBookApiController
 from webshop.checkout.api import CheckoutApiController
 from webshop.checkout.guest_web import GuestAccountController, GuestOrderController
 from webshop.checkout.idempotency import IdempotencyService
@@ -287,6 +288,7 @@ API_CONTROLLERS: tuple[type[Controller], ...] = (
     VariantAdminApiController,
     CartApiController,
     CheckoutApiController,
+    AddressBookApiController,
     OrderApiController,
     InvoiceApiController,
     RefundApiController,

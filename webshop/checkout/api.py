@@ -12,6 +12,7 @@ from litestar.params import JSONBody, QueryParameter, SkipValidation
 from webshop.api.responses import PROBLEM_JSON, problems
 from webshop.api.schemas import IdempotencyKey, money
 from webshop.cart.service import CartOwner
+from webshop.checkout.addresses import AddressInput
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
 from webshop.checkout.quote import Pricer
 from webshop.checkout.schemas import CheckoutIn, CheckoutQuoteOut, ShippingMethodOut, checkout_quote_out
@@ -19,7 +20,7 @@ from webshop.checkout.service import CheckoutService
 from webshop.checkout.web import address_input
 from webshop.db.models import User
 from webshop.deps import CartsDep, SettingsDep
-from webshop.errors import PaymentDeclined, ValidationFailed
+from webshop.errors import NotFound, PaymentDeclined, ValidationFailed
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
 from webshop.web.errors import problem
@@ -30,6 +31,29 @@ SCOPE = "checkout"
 def checkout_token(user_id: int, key: str) -> str:
     """The order's one-time token for an API ``Idempotency-Key`` (unique per user and key)."""
     return "api-" + hashlib.sha256(f"{user_id}:{key}".encode()).hexdigest()[:60]
+
+
+async def _shipping_address(data: CheckoutIn, user_id: int, checkout_service: CheckoutService) -> AddressInput:
+    """Where ``data`` ships to: its ``shipping_address``, or the saved address ``address_id`` names.
+
+    Raises:
+        ValidationFailed: neither or both given; an ``address_id`` not in the caller's book; the address's
+            own rules (``AddressInput.cleaned``), named as the body names its fields (as the schema's 400 does).
+    """
+    if (data.shipping_address is None) == (data.address_id is None):
+        message = "Send a shipping_address, or the address_id of a saved address (GET /api/addresses): one of them."
+        raise ValidationFailed(message, field_errors={"shipping_address": message})
+    if data.address_id is not None:
+        try:
+            saved = await checkout_service.address(user_id, data.address_id)
+        except NotFound as exc:
+            raise ValidationFailed(exc.detail, field_errors={"address_id": exc.detail}) from None
+        return address_input(saved).cleaned()
+    try:
+        return address_input(data.shipping_address).cleaned()
+    except ValidationFailed as exc:
+        errors = {f"shipping_address.{field}": message for field, message in exc.field_errors.items()}
+        raise ValidationFailed(exc.detail, field_errors=errors) from None
 
 
 class CheckoutApiController(Controller):
@@ -145,12 +169,8 @@ class CheckoutApiController(Controller):
             message = "This shop takes no card numbers: pay with a token from the payment provider, or leave "
             message += "payment out and send the shopper to payment.redirect_url (the provider's payment page)."
             raise ValidationFailed(message, field_errors={"payment.card_number": message})
-        try:  # the address's own rules, named as the body names its fields (as the schema's 400 does)
-            address = address_input(data.shipping_address).cleaned()
-        except ValidationFailed as exc:
-            errors = {f"shipping_address.{field}": message for field, message in exc.field_errors.items()}
-            raise ValidationFailed(exc.detail, field_errors=errors) from None
         user_id = request.user.id
+        address = await _shipping_address(data, user_id, checkout_service)
         body = msgspec.to_builtins(data)
         claim: dict[str, Any] = {"user_id": user_id, "scope": SCOPE, "key": idempotency_key}
         replay = await idempotency_service.claim(**claim, request_fingerprint=fingerprint(body))

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
-from webshop.api.schemas import Money, money
+from webshop.api.schemas import ID_MAX, Money, money
 from webshop.cart.schemas import CartOut, cart_out
 from webshop.db.models import postal
 from webshop.db.models.orders import ORDER_NOTE
@@ -147,11 +147,15 @@ class PaymentIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """``POST /api/checkout``: order the cart. Totals come from the server, never from the client.
 
+    The order ships to ``shipping_address``, or to the saved address ``address_id`` names
+    (``GET /api/addresses``): one of the two (422 otherwise).
+
     ``omit_defaults``: the request's fingerprint (``webshop.checkout.idempotency.fingerprint``) leaves an
     empty note out, so a retry of a body stored before notes existed is still "the same request"."""
 
-    shipping_address: AddressIn
     shipping_method: ShippingCode
+    shipping_address: AddressIn | None = None
+    address_id: Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)] | None = None
     payment: PaymentIn = msgspec.field(default_factory=PaymentIn)
     customer_note: CustomerNote = ""
     expected_signature: QuoteSignature | None = None
