@@ -401,7 +401,11 @@ async def test_a_product_taken_off_sale_while_in_the_cart_is_not_ordered(client,
     async with alchemy.get_session() as session:
         assert await session.scalar(select(func.count()).select_from(Order)) == 0
         assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12
-    for line in (await client.get("/api/cart", headers=headers)).json()["lines"]:
+    cart = (await client.get("/api/cart", headers=headers)).json()
+    assert {line["sku"]: line["withdrawn"] for line in cart["lines"]} == {"DC-1": True, "EP-1": False, "ZS-40": False}
+    counted = sum(line["line_total"]["amount"] for line in cart["lines"] if not line["withdrawn"])
+    assert cart["subtotal"]["amount"] == counted  # the withdrawn chair is in no total
+    for line in cart["lines"]:
         if line["sku"] != "EP-1":
             await client.delete(f"/api/cart/items/{line['id']}", headers=headers)
     placed = await client.post(

@@ -472,3 +472,41 @@ def test_refunds_pending_before_the_retry_worker_are_left_to_the_admins(empty_db
         return [tuple(r) for r in orders], [tuple(r) for r in refunds]
 
     assert with_connection(empty_db_url, attempts) == ([(1, 1000), (2, 0)], [(1, 1000, None), (2, 0, None)])
+
+
+def test_addresses_stored_in_an_old_form_are_rewritten_so_their_owners_are_found(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """Before ``c7d1e5a9f2b4`` an address was stored with full-width letters or the root's trailing dot as
+    typed; lookups now use the NFKC form without the dot, so the stored ones are rewritten, unless that
+    form is already another account's (the pair is left for an admin)."""
+    revisions = revisions_base_to_head()
+    webshop_db(empty_db_url, tmp_path, "upgrade", revisions[revisions.index("c7d1e5a9f2b4") - 1])
+    users = {
+        1: "ａｎｎ@example.com",
+        2: "bob@example.com.",
+        3: "carl@example.com",
+        4: "CARL@example.com.",
+        5: "zoë@ex.com",
+    }
+    statements = [_filled_insert(empty_db_url, "users", {"id": i, "email": e}) for i, e in users.items()]
+    guest = {"id": 1, "number": "WS-OLD1", "checkout_token": "t1", "email": "ｄａｎ@example.com."}
+    statements.append(_filled_insert(empty_db_url, "orders", guest))
+    _write(empty_db_url, statements)
+
+    webshop_db(empty_db_url, tmp_path, "upgrade", "head")
+
+    def emails(connection: Connection) -> tuple[list[Any], list[Any]]:
+        stored = connection.execute(text("SELECT id, email FROM users ORDER BY id"))
+        return [tuple(r) for r in stored], [tuple(r) for r in connection.execute(text("SELECT email FROM orders"))]
+
+    assert with_connection(empty_db_url, emails) == (
+        [
+            (1, "ann@example.com"),
+            (2, "bob@example.com"),
+            (3, "carl@example.com"),
+            (4, "CARL@example.com."),
+            (5, "zoë@ex.com"),
+        ],
+        [("dan@example.com",)],
+    )

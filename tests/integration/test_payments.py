@@ -21,7 +21,7 @@ from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, reg
 from webshop.db.engine import write_session
 from webshop.db.models import Invoice, Order, OutboundEmail, PaymentEvent, TestPaymentEvent, UserRole
 from webshop.payments.service import PaymentService
-from webshop.payments.testing import CARD_PAYS, sign, webhook_secret
+from webshop.payments.testing import CARD_DELAYED, CARD_PAYS, sign, webhook_secret
 
 WEBHOOK = "/api/payments/webhooks/test"
 ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
@@ -395,3 +395,24 @@ async def test_no_card_number_reaches_the_shop_its_logs_database_or_e_mails(clie
                 assert not has_card(repr(tuple(row))), table.name
         mails = list(await session.scalars(select(OutboundEmail)))
     assert mails and not any(has_card(f"{m.subject}{m.text_body}{m.html_body}") for m in mails)
+
+
+async def test_a_processing_payment_s_page_asks_until_it_is_answered_then_loads_again(client, skus):
+    """The notice polls its own page: 204 (nothing to swap) while the bank processes the payment, then
+    ``HX-Refresh`` once it is paid, so the whole page, with anything typed on it, loads once."""
+    number, reference = await pending_order(client, "processing@example.com", skus["EP-1"])
+    provider = client.app.state.payment_provider
+    await provider.pay_with_card(reference, CARD_DELAYED)
+    await client.get(f"/checkout/return/{number}", follow_redirects=False)
+    page = await client.get(f"/orders/{number}")
+    assert 'id="order-payment"' in page.text and 'hx-trigger="every 3s"' in page.text
+    assert f'hx-get="/orders/{number}"' in page.text and 'hx-swap="none"' in page.text
+    poll = {"HX-Request": "true", "HX-Trigger": "order-payment"}
+    asked = await client.get(f"/orders/{number}", headers=poll)
+    assert (asked.status_code, asked.content, asked.headers.get("HX-Refresh")) == (204, b"", None)
+    assert await provider.settle_due(datetime.now(UTC) + timedelta(seconds=3600)) == 1
+    await client.get(f"/checkout/return/{number}", follow_redirects=False)  # the shop hears of it
+    answered = await client.get(f"/orders/{number}", headers=poll)
+    assert answered.status_code == 200 and answered.headers["HX-Refresh"] == "true"
+    assert ">Paid<" in (await client.get(f"/orders/{number}")).text  # and the page itself, without the poll
+    assert 'hx-trigger="every 3s"' not in (await client.get(f"/orders/{number}")).text

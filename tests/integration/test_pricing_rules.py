@@ -268,6 +268,11 @@ async def test_a_code_that_beats_an_automatic_promotion_says_it_is_used_instead(
     assert (
         "Code SAVE10 applied instead of “Winter auto 5”: they cannot be combined, and the code takes off more"
     ) in page
+    # An automatic promotion that beats "Winter auto 5" on its own: the code now displaces nothing.
+    await promotion(alchemy, name="Autumn ten", value=10)
+    cart = (await client.get("/api/cart", headers=headers)).json()
+    assert cart["promotion_code_replaces"] == [], cart
+    assert {p["name"] for p in cart["promotions"]} == {"Autumn ten", "Save ten"}
 
 
 async def test_checkout_with_a_code_keeps_the_discount_on_the_order_and_its_lines(client, alchemy, skus):

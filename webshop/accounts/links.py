@@ -326,7 +326,8 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
             True when a link was queued.
         """
         session = self.repository.session
-        user = await UserService(session=session).get_by_email(email) if EMAIL_RE.match(email.strip()) else None
+        known = EMAIL_RE.match(normalize_email(email))  # as registration reads it (a trailing dot, full width)
+        user = await UserService(session=session).get_by_email(email) if known else None
         if user is None or not user.is_active:
             return False
         token = await self.issue(user, LinkPurpose.RESET_PASSWORD, new_email=user.email)

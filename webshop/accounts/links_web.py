@@ -20,7 +20,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.accounts.links import AccountLinkError, LinkPurpose, request_reset_in_background
-from webshop.accounts.service import EMAIL_RE
+from webshop.accounts.service import EMAIL_RE, normalize_email
 from webshop.accounts.web import safe_next, signed_in_account
 from webshop.db.models import User
 from webshop.deps import AccountLinksDep, SettingsDep
@@ -165,7 +165,7 @@ class AccountLinkController(Controller):
     ) -> Template:
         """The same answer for every address; the lookup and the e-mail happen after the response."""
         email = " ".join(data.email.split())[:320]
-        if not email or not EMAIL_RE.match(email):  # what no account can have (no account is told apart)
+        if not email or not EMAIL_RE.match(normalize_email(email)):  # what no account can have (none told apart)
             message = "Enter the e-mail address of your account, like name@example.com."
             return Template(
                 "accounts/forgot_password.html",

@@ -88,7 +88,7 @@ def whole_number(
     if not text and default is not None:
         return default
     if not _WHOLE.fullmatch(text) or int(text) < minimum:
-        decimal = re.fullmatch(r"[+-]?[0-9]*[.,][0-9]+", text) is not None  # 12.5: the number is fine, its decimals not
+        decimal = re.fullmatch(r"[+-]?[0-9]*[.,][0-9]{1,2}", text) is not None  # 12.5, 12,50; not 1,000
         errors[key] = f"{label}: enter a whole number of {minimum} or more{', without decimals' if decimal else ''}."
         return None
     if int(text) > maximum:

@@ -241,21 +241,40 @@ def json_body_errors(value: Any, annotation: Any) -> list[dict[str, str]]:
     return errors or [whole]
 
 
-class _RepeatedKey(Exception):
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
+class _Object(dict[str, Any]):
+    """A decoded JSON object that remembers the first name it was given twice (``repeated``)."""
+
+    repeated: str | None = None
 
 
-def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    names = [name for name, _value in pairs]
-    if len(set(names)) != len(names):
-        raise _RepeatedKey(next(name for index, name in enumerate(names) if name in names[:index]))
-    return dict(pairs)
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    decoded = _Object(pairs)
+    if len(decoded) != len(pairs):
+        seen: set[str] = set()
+        for name, _value in pairs:
+            if name in seen:
+                decoded.repeated = name
+                break
+            seen.add(name)
+    return decoded
+
+
+def _repeated_path(value: Any, path: str = "") -> str | None:
+    """The dotted path (``shipping_address.country``; ``lines[1].sku``) of the first repeated name in ``value``."""
+    if isinstance(value, _Object):
+        if value.repeated is not None:
+            return f"{path}.{value.repeated}".lstrip(".")
+        items: Any = ((f"{path}.{name}", item) for name, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    return next((found for where, item in items if (found := _repeated_path(item, where)) is not None), None)
 
 
 def repeated_key(body: bytes) -> str | None:
-    """The first name a JSON object in ``body`` holds twice (``{"sku": "A", "sku": "B"}``: ``sku``), or ``None``.
+    """The path of the first name a JSON object in ``body`` holds twice (``{"sku": "A", "sku": "B"}``: ``sku``;
+    nested: ``shipping_address.country``), or ``None``.
 
     RFC 8259 section 4 says a name SHOULD be unique and that parsers then differ: msgspec keeps the last
     value, another reader of the same body (a proxy, a log, a webhook consumer) may keep the first. So a
@@ -263,12 +282,9 @@ def repeated_key(body: bytes) -> str | None:
     REST Security Cheat Sheet, "Input validation"). ``body`` is valid JSON already (msgspec read it).
     """
     try:
-        json.loads(body, object_pairs_hook=_no_repeats)
-    except _RepeatedKey as exc:
-        return exc.path
-    except ValueError:  # what Python's json reads differently from msgspec (not for this check to judge)
+        return _repeated_path(json.loads(body, object_pairs_hook=_object))
+    except (ValueError, RecursionError):  # what Python's json reads otherwise, or nests deeper than it goes
         return None
-    return None
 
 
 async def strict_json_body(request: Request[Any, Any, Any]) -> None:

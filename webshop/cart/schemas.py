@@ -46,7 +46,9 @@ class PromotionCodeIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class CartLineOut(msgspec.Struct):
     """A line item: current unit price, quantity, line total, its share of the promotions' discount
-    (``discount``) and the stock available for it."""
+    (``discount``) and the stock available for it. ``withdrawn``: its product is no longer sold (switched
+    off, deleted, its shop suspended); the line counts in none of the cart's totals, and checkout refuses
+    the cart until it is removed."""
 
     id: int
     sku: str
@@ -58,6 +60,7 @@ class CartLineOut(msgspec.Struct):
     line_total: Money
     discount: Money
     available: int
+    withdrawn: bool
 
 
 class AppliedPromotionOut(msgspec.Struct):
@@ -126,6 +129,7 @@ def cart_out(view: CartView, quote: Quote) -> CartOut:
                 line_total=money(line.line_total, line.currency),
                 discount=money(priced.discount, line.currency),
                 available=max(line.stock, 0),
+                withdrawn=line.withdrawn,
             )
             for line, priced in zip(view.lines, quote.lines, strict=True)
         ],

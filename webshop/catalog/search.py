@@ -81,8 +81,10 @@ MIN_INSIDE_LENGTH = 4
 """Words this long or longer also match index words that hold them after their start ("chair": armchair)."""
 INSIDE_WEIGHT = 0.5
 """Share of the rank a compound in a name adds (the word itself adds the whole: ``ranked``)."""
-MAX_INSIDE_MATCHES = 8
-"""At most this many such index words per query word, the most used first."""
+MAX_INSIDE_MATCHES = 24
+"""At most this many such index words per query word, the most used first. The vocabulary does not say
+which field a word comes from, so words of descriptions take places too: a generous number keeps the
+names' compounds among them."""
 MAX_TERM_LENGTH = 64
 MAX_QUERY_WORDS = 8
 SKU_SCORE = -1e9

@@ -91,3 +91,9 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
 
 ADDRESS_FIELDS = AddressInput.__struct_fields__
 """The fields of an address, in order: ``name``, ``line1``, ``line2``, ``city``, ``postal_code``, ``country``."""
+
+
+def address_input(source: object) -> AddressInput:
+    """The ``AddressInput`` of anything with its attributes (``name``, ``line1``, ``line2``, ``city``,
+    ``postal_code``, ``country``): the address form, an address-book row, the API's ``AddressIn``."""
+    return AddressInput(**{name: getattr(source, name) for name in ADDRESS_FIELDS})

@@ -1,8 +1,6 @@
 """The address book in the JSON API: a customer lists and adds the shipping addresses the pages' checkout
 keeps, and ``POST /api/checkout`` ships to one of them by ``address_id`` (``CheckoutIn``)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -10,9 +8,9 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from webshop.api.responses import problems
+from webshop.checkout.addresses import address_input
 from webshop.checkout.schemas import AddressIn
 from webshop.checkout.service import CheckoutService
-from webshop.checkout.web import address_input
 from webshop.db.models import Address, User
 from webshop.orders.schemas import AddressOut
 from webshop.security.jwt import BEARER

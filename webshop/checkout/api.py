@@ -12,15 +12,14 @@ from litestar.params import JSONBody, QueryParameter, SkipValidation
 from webshop.api.responses import PROBLEM_JSON, problems
 from webshop.api.schemas import IdempotencyKey, money
 from webshop.cart.service import CartOwner
-from webshop.checkout.addresses import AddressInput
+from webshop.checkout.addresses import AddressInput, address_input
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
 from webshop.checkout.quote import Pricer
 from webshop.checkout.schemas import CheckoutIn, CheckoutQuoteOut, ShippingMethodOut, checkout_quote_out
 from webshop.checkout.service import CheckoutService
-from webshop.checkout.web import address_input
 from webshop.db.models import User
 from webshop.deps import CartsDep, SettingsDep
-from webshop.errors import NotFound, PaymentDeclined, ValidationFailed
+from webshop.errors import PaymentDeclined, ValidationFailed
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
 from webshop.web.errors import problem
@@ -34,25 +33,14 @@ def checkout_token(user_id: int, key: str) -> str:
 
 
 async def _shipping_address(data: CheckoutIn, user_id: int, checkout_service: CheckoutService) -> AddressInput:
-    """Where ``data`` ships to: its ``shipping_address``, or the saved address ``address_id`` names.
-
-    Raises:
-        ValidationFailed: neither or both given; an ``address_id`` not in the caller's book; the address's
-            own rules (``AddressInput.cleaned``), named as the body names its fields (as the schema's 400 does).
-    """
-    if (data.shipping_address is None) == (data.address_id is None):
-        message = "Send a shipping_address, or the address_id of a saved address (GET /api/addresses): one of them."
-        raise ValidationFailed(message, field_errors={"shipping_address": message})
-    if data.address_id is not None:
-        try:
-            saved = await checkout_service.address(user_id, data.address_id)
-        except NotFound as exc:
-            raise ValidationFailed(exc.detail, field_errors={"address_id": exc.detail}) from None
-        return address_input(saved).cleaned()
+    """``CheckoutService.destination`` of the body, its address's errors named as the body names its
+    fields (``shipping_address.city``, as the schema's 400 does)."""
+    typed = address_input(data.shipping_address) if data.shipping_address is not None else None
     try:
-        return address_input(data.shipping_address).cleaned()
+        return await checkout_service.destination(user_id, address=typed, address_id=data.address_id)
     except ValidationFailed as exc:
-        errors = {f"shipping_address.{field}": message for field, message in exc.field_errors.items()}
+        fields = {"shipping_address", "address_id"}
+        errors = {(k if k in fields else f"shipping_address.{k}"): v for k, v in exc.field_errors.items()}
         raise ValidationFailed(exc.detail, field_errors=errors) from None
 
 

@@ -29,7 +29,7 @@ from webshop.errors import Conflict, InvalidTransition, ValidationFailed
 from webshop.invoices.service import Document
 from webshop.invoices.web import number_of, pdf_response
 from webshop.orders.refunds import RefundService
-from webshop.orders.web import QueryFlag, cancel_question, order_page_context
+from webshop.orders.web import QueryFlag, cancel_question, order_page_context, payment_poll_answer
 from webshop.text import Line, readable_email
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
@@ -140,6 +140,8 @@ class GuestOrderController(GuestLinkPages):
         order = await link.order()
         if order.user_id is not None:
             return see_other_to(link.request, "order", number=order.number)
+        if (polled := payment_poll_answer(link.request, order)) is not None:
+            return polled
         return await link.page(order, placed=bool(placed), cancelled=bool(cancelled))
 
     @get("/{token:str}/cancel", name="order.guest.cancel_confirm", media_type=MediaType.HTML)

@@ -449,16 +449,13 @@ class Pricer:
         if code is not None and not problem and not any(p.code == code for p, _ in used):
             problem = "This code cannot be combined with the promotion already applied to your cart."
         displaced: tuple[str, ...] = ()
-        if code is not None and not problem:  # what the code's promotion won over, one of them not combinable
+        if code is not None and not problem:  # what the cart would get without the code, and does not now
             kept = {p.id for p, _ in used}
-            code_combinable = all(p.combinable for p, _ in used if p.code == code)
+            without = best_combination([(terms, discount) for terms, discount in usable if terms.code is None])
             displaced = tuple(
-                by_key[terms.name].name
-                for terms, discount in usable
-                if terms.code is None
-                and by_key[terms.name].id not in kept
-                and discount.total > 0
-                and not (terms.combinable and code_combinable)
+                by_key[discount.name].name
+                for discount in without
+                if discount.total > 0 and by_key[discount.name].id not in kept
             )
         return used, problem, displaced
 

@@ -50,7 +50,7 @@ from sqlalchemy.orm import selectinload
 from webshop.accounts.service import UserService
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
-from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, clean_guest_email
+from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, address_input, clean_guest_email
 from webshop.checkout.notes import clean_customer_note
 from webshop.checkout.order_rows import fulfilments, order_lines, pending_order
 from webshop.checkout.promotion_uses import take_promotion_uses
@@ -218,6 +218,26 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         if address is None:
             raise NotFound("That address is not in your address book.")
         return cast("Address", address)
+
+    async def destination(
+        self, user_id: int, *, address: AddressInput | None = None, address_id: int | None = None
+    ) -> AddressInput:
+        """Where an order of ``user_id`` ships: ``address`` as typed, or the saved address ``address_id``
+        names; exactly one of the two. Returned checked (``AddressInput.cleaned``).
+
+        Raises:
+            ValidationFailed: neither or both given (field ``shipping_address``); an ``address_id`` not in
+                this user's book (field ``address_id``); the address's own rules (its fields' names).
+        """
+        if address is not None and address_id is None:
+            return address.cleaned()
+        if address is None and address_id is not None:
+            try:
+                return address_input(await self.address(user_id, address_id)).cleaned()
+            except NotFound as exc:
+                raise ValidationFailed(exc.detail, field_errors={"address_id": exc.detail}) from None
+        message = "Send a shipping_address, or the address_id of a saved address (GET /api/addresses): one of them."
+        raise ValidationFailed(message, field_errors={"shipping_address": message})
 
     async def save_address(self, user_id: int, data: AddressInput) -> Address:
         """Validate ``data`` and keep it in the user's address book (an identical one is reused); committed.

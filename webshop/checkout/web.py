@@ -25,7 +25,7 @@ from litestar.response import Redirect, Template
 
 from webshop.cart.service import CartOwner, CartView
 from webshop.cart.web import cart_owner
-from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput
+from webshop.checkout.addresses import AddressInput, address_input
 from webshop.checkout.guest import GuestAddress, placed_here, remember_placed
 from webshop.checkout.guest_links import guest_order_token
 from webshop.checkout.quote import NoShippingZone
@@ -75,12 +75,6 @@ class PlaceForm(msgspec.Struct):
     checkout_token: Line = ""
     cart_signature: Line = ""
     customer_note: Lines = ""
-
-
-def address_input(source: object) -> AddressInput:
-    """The ``AddressInput`` of anything with its attributes (``name``, ``line1``, ``line2``, ``city``,
-    ``postal_code``, ``country``): the address form, an address-book row, the API's ``AddressIn``."""
-    return AddressInput(**{name: getattr(source, name) for name in ADDRESS_FIELDS})
 
 
 def _to_verify(request: Request[Any, Any, Any], step: str) -> Redirect:

@@ -7,7 +7,7 @@ and changes nothing; its "Yes, cancel this order" form posts to the same address
 
 from typing import Any
 
-from litestar import Controller, MediaType, Request, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
@@ -65,6 +65,24 @@ async def order_page_context(
     }
 
 
+PAYMENT_POLL = "order-payment"
+"""The id of the order page's "payment being processed" notice, which asks the page again every few
+seconds (``hx-trigger="every 3s"``): its requests carry it as ``HX-Trigger``."""
+
+
+def payment_poll_answer(request: Request[Any, Any, Any], order: Order) -> Response[bytes] | None:
+    """The answer to the order page's own poll while the bank processes the payment, or ``None`` for any
+    other request: 204 (htmx swaps nothing) while it is still processing, and once it is not, an empty
+    200 with ``HX-Refresh`` so the whole page loads again, paid or cancelled (htmx's response headers).
+    The page never swaps itself piecemeal, so a form being filled in on it (a guest's "Create an account")
+    keeps what was typed until the payment's answer arrives."""
+    if request.headers.get("hx-request") != "true" or request.headers.get("hx-trigger") != PAYMENT_POLL:
+        return None
+    if order.status == OrderStatus.PENDING.value and order.payment_status == "processing":
+        return Response(b"", status_code=204)
+    return Response(b"", status_code=200, headers={"HX-Refresh": "true"})
+
+
 def cancel_question(order: Order, *, waiting: bool = False) -> dict[str, Any]:
     """The context of ``orders/cancel.html`` for ``order`` (an account's or a guest's): whether it may
     still be cancelled (not while a refund of it is ``waiting`` for the provider), what the card gets
@@ -112,13 +130,16 @@ class OrderController(Controller):
     @get("/{number:str}", name="order", media_type=MediaType.HTML)
     async def detail(
         self,
+        request: Request[Any, Any, Any],
         order: NamedDependency[Order],
         orders_service: OrdersDep,
         refunds_service: NamedDependency[RefundService],
         placed: QueryFlag = None,
         cancelled: QueryFlag = None,
-    ) -> Template:
-        """One order (the confirmation page right after checkout)."""
+    ) -> Template | Response[bytes]:
+        """One order (the confirmation page right after checkout); ``payment_poll_answer`` to its own poll."""
+        if (polled := payment_poll_answer(request, order)) is not None:
+            return polled
         context = await order_page_context(
             order, orders_service, refunds_service, placed=bool(placed), cancelled=bool(cancelled)
         )
