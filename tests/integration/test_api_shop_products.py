@@ -149,3 +149,52 @@ async def test_new_products_go_to_the_members_shop_and_forged_shop_ids_are_refus
         rows = dict((await session.execute(select(Variant.sku, Product.shop_id).join(Product))).all())
     assert rows["CP-MINE"] == shops["a"] and rows["CP-ADM"] == shops["default"] and rows["CP-B"] == shops["b"]
     assert "CP-F" not in rows
+
+
+async def test_members_and_admins_list_the_products_they_manage_switched_off_and_deleted_too(
+    client: Any, world: dict[str, Any]
+) -> None:
+    """QA (API parity): a product switched off was 404 in ``GET /api/products/{id}`` though ``PATCH`` changed
+    it, and no route listed switched-off, deleted or low-stock products as the admin table does."""
+    headers = world["headers"]
+    off = await _product_of(client, world, "CP-OFF")
+    assert (
+        await client.patch(f"/api/products/{off['id']}", json={"is_active": False}, headers=headers["owner_a"])
+    ).is_success
+    gone = await _product_of(client, world, "CP-GONE")
+    assert (await client.delete(f"/api/products/{gone['id']}", headers=headers["owner_a"])).status_code == 204
+    assert (await client.get(f"/api/products/{off['id']}")).status_code == 404  # not on sale: not in the shop
+
+    def listed(body: dict[str, Any]) -> dict[str, tuple[bool, bool]]:
+        return {
+            item["variants"][0]["sku"]: (item["is_active"], item["deleted_at"] is not None) for item in body["items"]
+        }
+
+    mine = await client.get("/api/products/managed", params={"q": "CP-"}, headers=headers["staff_a"])
+    assert mine.status_code == 200, mine.text
+    assert listed(mine.json()) == {"CP-OFF": (False, False)} and mine.json()["total"] == 1  # deleted: not by default
+    every = (
+        await client.get("/api/products/managed", params={"q": "CP-", "state": "all"}, headers=headers["staff_a"])
+    ).json()
+    assert listed(every) == {"CP-OFF": (False, False), "CP-GONE": (True, True)}
+    deleted = await client.get("/api/products/managed", params={"state": "deleted"}, headers=headers["owner_a"])
+    assert listed(deleted.json()) == {"CP-GONE": (True, True)}
+    # Another shop's member sees none of shop A's; an admin sees every shop's; a customer is refused.
+    other = await client.get("/api/products/managed", params={"q": "CP-", "state": "all"}, headers=headers["owner_b"])
+    assert other.json() == {"items": [], "total": 0, "page": 1, "pages": 1}
+    admin = await client.get("/api/products/managed", params={"state": "all", "limit": 200}, headers=headers["admin"])
+    assert {"CP-OFF", "CP-GONE", "DC-1"} <= {item["variants"][0]["sku"] for item in admin.json()["items"]}
+    assert_problem(await client.get("/api/products/managed", headers=headers["customer"]), 403)
+    assert_problem(await client.get("/api/products/managed"), 401)
+    assert_problem(
+        await client.get("/api/products/managed", params={"sort": "cheapest"}, headers=headers["admin"]), 400
+    )
+    # Stock levels, as the admin table's filter: CP-OFF sold out.
+    variant_id = off["variants"][0]["id"]
+    sold_out = {"delta": -3, "reason": "counted"}
+    adjusted = await client.post(
+        f"/api/variants/{variant_id}/stock-adjustments", json=sold_out, headers=headers["owner_a"]
+    )
+    assert adjusted.is_success, adjusted.text
+    out = (await client.get("/api/products/managed", params={"stock_level": "out"}, headers=headers["owner_a"])).json()
+    assert listed(out) == {"CP-OFF": (False, False)}

@@ -9,16 +9,16 @@ Structs forbid unknown fields: an ``id``, ``created_at``, ``deleted_at`` or imag
 refused with a 400 naming the field.
 """
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from litestar import delete, patch, post, put
+from litestar import delete, get, patch, post, put
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, JSONBody
+from litestar.params import Body, JSONBody, QueryParameter
 from msgspec import UNSET
 
 from webshop.api.controllers import AdminApiController, ShopStaffApiController
 from webshop.api.responses import problems
-from webshop.api.schemas import PathId
+from webshop.api.schemas import ID_MAX, PathId
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import (
     CategoryCreate,
@@ -27,6 +27,7 @@ from webshop.catalog.schemas import (
     ImageOrderIn,
     ImageOut,
     ImageUpload,
+    ProductAdminPage,
     ProductCreate,
     ProductOut,
     ProductPatch,
@@ -37,13 +38,17 @@ from webshop.catalog.schemas import (
     VariantPatch,
     category_detail,
     image_out,
+    product_admin_out,
     product_out,
     variant_out,
 )
 from webshop.db.models import Variant
-from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, UserRequest
+from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep, UserRequest
 from webshop.errors import Conflict, DomainError, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
+from webshop.shops.scope import admin_scope
+from webshop.text import query_text
+from webshop.web.responses import page_count
 
 
 async def _variant_out(products: ProductService, variant: Variant) -> VariantOut:
@@ -102,11 +107,58 @@ class CategoryAdminApiController(AdminApiController):
         await categories_service.delete_category(request.user, category_id)
 
 
+ManagedState = Literal["active", "deleted", "all"]
+"""``GET /api/products/managed``'s ``state`` (``webshop.catalog.rules.ADMIN_STATES``)."""
+ManagedSort = Literal["name", "-name", "newest", "updated", "price", "-price", "stock", "-stock"]
+"""``GET /api/products/managed``'s ``sort`` (``webshop.catalog.rules.ADMIN_SORTS``)."""
+StockLevelName = Literal["out", "critical", "low", "medium", "healthy"]
+"""A stock level (``webshop.catalog.rules.ADMIN_STOCK_LEVELS``)."""
+
+
 class ProductAdminApiController(ShopStaffApiController):
     """Create, change, soft-delete and restore products; add variants; upload, reorder and remove photos."""
 
     path = "/api/products"
     tags = ["catalog admin"]
+
+    @get("/managed", operation_id="listManagedProducts", responses=problems(400, 401, 403))
+    async def list_managed(
+        self,
+        request: UserRequest,
+        products_service: ProductsDep,
+        shops_service: ShopsDep,
+        q: Annotated[str, query_text(max_length=200, description="Part of a name, slug or SKU")] = "",
+        category_id: Annotated[
+            int | None, QueryParameter(ge=1, le=ID_MAX, description="Only products in this category or below it")
+        ] = None,
+        product_state: Annotated[  # ``state`` is Litestar's name for the app's state: the query names it
+            ManagedState,
+            QueryParameter(name="state", description="active: not deleted (on sale or switched off); deleted; all"),
+        ] = "active",
+        stock_level: Annotated[
+            StockLevelName | None, QueryParameter(description="Only products with a variant at this stock level")
+        ] = None,
+        sort: Annotated[ManagedSort, QueryParameter(description="The admin product table's orders")] = "name",
+        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 25,
+    ) -> ProductAdminPage:
+        """The products the caller manages, as the admin product table lists them (an admin: every shop's;
+        a shop's member: their shops'), switched-off and deleted ones too, with ``is_active`` and
+        ``deleted_at``; a page past the last is empty."""
+        scope = await admin_scope(shops_service, request.user)
+        rows, total = await products_service.admin_search(
+            q=q,
+            category_id=category_id,
+            state=product_state,
+            stock_level=stock_level,
+            sort=sort,
+            page=page,
+            page_size=limit,
+            shop_ids=scope.shop_ids,
+            with_details=True,
+        )
+        items = [product_admin_out(product) for product in rows]
+        return ProductAdminPage(items=items, total=total, page=page, pages=page_count(total, limit))
 
     @post("", operation_id="createProduct", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_product(

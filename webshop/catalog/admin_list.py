@@ -45,6 +45,7 @@ class ProductAdminList:
         page: int = 1,
         page_size: int = 25,
         shop_ids: frozenset[int] | None = None,
+        with_details: bool = False,
     ) -> tuple[list[Product], int]:
         """One page of the admin product table.
 
@@ -59,6 +60,7 @@ class ProductAdminList:
             page_size: Rows per page.
             shop_ids: Only these shops' products (a shop member's table, ``webshop.shops.scope``);
                 ``None`` for every shop's (a platform admin's).
+            with_details: Load the facets, category and shop too (what ``product_out`` reads: the API).
 
         Returns:
             ``(products, total)``: the page's products (variants and photos loaded) and the number of
@@ -95,7 +97,15 @@ class ProductAdminList:
             and_(true(), *conditions),
             LimitOffset(limit=page_size, offset=(max(page, 1) - 1) * page_size),
             statement=select(Product).outerjoin(stats, stats.c.product_id == Product.id).order_by(*order),
-            load=[selectinload(Product.variants), selectinload(Product.images)],
+            load=[
+                selectinload(Product.variants),
+                selectinload(Product.images),
+                *(
+                    (selectinload(Product.facets), selectinload(Product.category), selectinload(Product.shop))
+                    if with_details
+                    else ()
+                ),
+            ],
             execution_options={"populate_existing": True},
             count_with_window_function=False,
         )

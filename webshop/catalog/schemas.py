@@ -260,6 +260,31 @@ def product_out(product: Product) -> ProductOut:
     )
 
 
+class ProductAdminOut(ProductOut):
+    """A product as its shop's staff and the admins manage it: ``ProductOut``, whether it is on sale
+    (``is_active``) and when it was soft-deleted (``deleted_at``, ``null`` while it is not)."""
+
+    is_active: bool
+    deleted_at: datetime | None
+
+
+def product_admin_out(product: Product) -> ProductAdminOut:
+    """``ProductAdminOut`` from a ``Product`` loaded as for ``product_out``."""
+    return ProductAdminOut(
+        **msgspec.structs.asdict(product_out(product)), is_active=product.is_active, deleted_at=product.deleted_at
+    )
+
+
+class ProductAdminPage(msgspec.Struct):
+    """A page of the products the caller manages: ``items``, and ``total`` products matching the filters
+    (``page`` of ``pages``)."""
+
+    items: list[ProductAdminOut]
+    total: int
+    page: int
+    pages: int
+
+
 def tree_out(nodes: list[CategoryNode]) -> list[CategoryOut]:
     """The category tree as ``CategoryOut`` nodes."""
     return [CategoryOut(n.id, n.slug, n.name, tree_out(n.children)) for n in nodes]
