@@ -17,9 +17,10 @@ from sqlalchemy import select, update
 
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import ledger_ok, make_user, stock
+from tests.integration.test_invoices import text_of_pdf
 from tests.integration.test_refunds import Unreachable
 from tests.order_checks import assert_orders_whole
-from tests.shopper import add_to_cart, choose_address_and_shipping, place, register, review, sign_in, text_of
+from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, place, register, review, sign_in, text_of
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import (
@@ -274,6 +275,11 @@ async def test_the_pages_checkout_across_shops_shows_who_sells_what_and_charges_
     assert placed.status_code == 303, placed.text[:300]
     order_page = text_of((await client.get(placed.headers["location"])).text)
     assert "Sold by Shop A" in order_page and "Sold by Shop B" in order_page and "(3 parcels)" in order_page
+    # The invoice says who sold each line, and that shipping is a parcel per shop (QA: "1 × Standard").
+    number = path_of(placed.headers["location"]).split("/")[2].split("?")[0]
+    invoice = text_of_pdf((await client.get(f"/orders/{number}/invoice.pdf")).content)
+    assert "Sold by Shop A" in invoice and "Sold by Shop B" in invoice, invoice
+    assert "(3 parcels, one per shop)" in invoice, invoice
     async with alchemy.get_session() as session:
         await assert_orders_whole(session)
         shipping = await session.scalar(

@@ -147,9 +147,10 @@ def invoice_pdf(invoice: Invoice, order: Order, lines: Sequence[OrderLine], sell
     )
     doc.parties(seller, buyer)
     discounted = any(line.discount for line in lines)
+    shops = {line.shop_name for line in lines if line.shop_name}
     rows = [
         (
-            _description(line),
+            _description(line, sold_by=len(shops) > 1),
             str(line.quantity),
             format_money(line.unit_price, currency),
             *((f"-{format_money(line.discount, currency)}" if line.discount else "",) if discounted else ()),
@@ -164,7 +165,9 @@ def invoice_pdf(invoice: Invoice, order: Order, lines: Sequence[OrderLine], sell
         shipping_rate = _shipping_rate(order)
         rows.append(
             (
-                (order.shipping_method_name or "Shipping") + (" (free)" if order.shipping_discount else ""),
+                (order.shipping_method_name or "Shipping")
+                + (f" ({len(shops)} parcels, one per shop)" if len(shops) > 1 else "")
+                + (" (free)" if order.shipping_discount else ""),
                 "1",
                 format_money(order.shipping_total, currency),
                 *(("",) if discounted else ()),
@@ -311,10 +314,12 @@ def credit_note_pdf(
     return doc.output(f"Credit note {note.number}", seller.name)
 
 
-def _description(line: OrderLine) -> str:
+def _description(line: OrderLine, *, sold_by: bool = False) -> str:
+    """A line's description cell: its product and options, its SKU, and with ``sold_by`` (an order from
+    several shops) the shop that sold it."""
     options = ", ".join(str(value) for value in (line.options or {}).values())
     name = f"{line.product_name} ({options})" if options else line.product_name
-    return f"{name}\nSKU {line.sku}"
+    return f"{name}\nSKU {line.sku}" + (f"\nSold by {line.shop_name}" if sold_by else "")
 
 
 class _Document:
