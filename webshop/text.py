@@ -35,18 +35,27 @@ BIDI_CONTROL = r"\u202a-\u202e\u2066-\u2069"
 the text around them as displayed, so ``"\u202egnp.exe"`` reads as ``exe.png`` ("Trojan Source",
 CVE-2021-42574; Unicode TR #36 section 2.1). Names and addresses read right to left without them (the
 marks LRM and RLM stay allowed), so every text refuses them, as it refuses control characters."""
-CONTROL = rf"\x00-\x1f\x7f-\x9f{BIDI_CONTROL}"
-"""Control characters (Unicode category Cc: C0, DEL and C1) and ``BIDI_CONTROL``, as a character class's ranges."""
-CONTROL_BUT_LINE_BREAKS = rf"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_CONTROL}"
+NONCHARACTER = r"\ufdd0-\ufdef\ufffe\uffff"
+"""The noncharacters of the Basic Multilingual Plane (U+FDD0..U+FDEF, U+FFFE, U+FFFF): "for internal
+use", never interchanged (The Unicode Standard, section 23.7); a text refuses them as it refuses controls."""
+CONTROL = rf"\x00-\x1f\x7f-\x9f{BIDI_CONTROL}{NONCHARACTER}"
+"""Control characters (Unicode category Cc: C0, DEL and C1), ``BIDI_CONTROL`` and ``NONCHARACTER``, as a
+character class's ranges."""
+CONTROL_BUT_LINE_BREAKS = rf"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_CONTROL}{NONCHARACTER}"
 """``CONTROL`` without tab, line feed and carriage return: what multi-line text refuses."""
 SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 """White space that is not a control character: what ``str.strip()`` and ``str.split()`` remove besides
 controls, so "visible" here means what the services' trimming leaves."""
-INVISIBLE = r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2060-\u2064\u3164\ufeff\uffa0"
-"""Characters of no width or no ink (soft hyphen, combining grapheme joiner, the Arabic letter mark, the
-Hangul and Khmer fillers, zero-width space, joiners, direction marks, word joiner, invisible operators, the
-byte order mark): allowed inside a text (Persian and emoji need the joiners), but no text is
-"visible" by them alone (a name of one zero-width space would show as nothing)."""
+MARKS = r"\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe00-\ufe0f\ufe20-\ufe2f"
+"""The general combining marks (the Combining Diacritical Marks blocks, with their Extended, Supplement,
+for Symbols and Half Marks blocks) and the variation selectors: they change the character before them and
+show nothing of their own."""
+INVISIBLE = rf"\u00ad\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2060-\u2064\u3164\ufeff\uffa0{MARKS}"
+"""Characters of no width or no ink (soft hyphen, the Arabic letter mark, the Hangul and Khmer fillers,
+zero-width space, joiners, direction marks, word joiner, invisible operators, the byte order mark, and
+``MARKS``): allowed inside a text (Persian and emoji need the joiners, "é" may be typed as e and a mark),
+but no text is "visible" by them alone (a name of one zero-width space, or of three accents, shows as
+nothing a reader can tell)."""
 
 LINE_PATTERN = rf"^[^{CONTROL}]*\Z"
 """One line of text without control characters (empty allowed)."""

@@ -80,17 +80,22 @@ async def test_api_catalog_facet_values_with_nul_are_refused_as_the_schema_says(
         [schema] = [p["schema"] for p in parameters if p["name"] == facet]
         assert schema["items"] == {
             "type": "string",
-            "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*$",
+            "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069\\ufdd0-\\ufdef\\ufffe\\uffff]*$",
         }
 
 
-@pytest.mark.parametrize("name", ["\u200b", " \u200b\u200d ", "\ufeff"], ids=repr)
+@pytest.mark.parametrize(
+    "name", ["\u200b", " \u200b\u200d ", "\ufeff", "\u0301\u0301\u0301", "\ufe0f", "\uffff", "Ann\ufdd0"], ids=repr
+)
 async def test_api_a_name_of_invisible_characters_only_is_refused(client, alchemy, name):
-    """QA: a name of a zero-width space passed "at least one visible character" and showed as nothing."""
+    """QA: a name of a zero-width space, or of combining accents alone, passed "at least one visible
+    character" and showed as nothing; a noncharacter is never interchanged (Unicode section 23.7)."""
     headers = await bearer(client)
     assert "name" in field_errors(await client.patch("/api/users/me", json={"name": name}, headers=headers))
     joined = await client.patch("/api/users/me", json={"name": "Mi\u200dna"}, headers=headers)  # inside: allowed
     assert joined.status_code == 200, joined.text
+    accent = await client.patch("/api/users/me", json={"name": "Zoe\u0301"}, headers=headers)  # a mark after e
+    assert accent.status_code == 200, accent.text
 
 
 async def test_api_register_name_with_nul_is_refused_and_no_account_is_made(client, alchemy):
