@@ -49,7 +49,8 @@ controls, so "visible" here means what the services' trimming leaves."""
 MARKS = r"\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe00-\ufe0f\ufe20-\ufe2f"
 """The general combining marks (the Combining Diacritical Marks blocks, with their Extended, Supplement,
 for Symbols and Half Marks blocks) and the variation selectors: they change the character before them and
-show nothing of their own."""
+show nothing of their own. The marks of particular scripts (Hebrew points, Arabic harakat, Thai vowels)
+are not listed: a text of those alone still counts as visible."""
 INVISIBLE = rf"\u00ad\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2060-\u2064\u3164\ufeff\uffa0{MARKS}"
 """Characters of no width or no ink (soft hyphen, the Arabic letter mark, the Hangul and Khmer fillers,
 zero-width space, joiners, direction marks, word joiner, invisible operators, the byte order mark, and

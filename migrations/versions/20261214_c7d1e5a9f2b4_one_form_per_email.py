@@ -5,7 +5,8 @@ dot (``ann@example.com.`` is ``ann@example.com``), and looked up in that form
 (``webshop.accounts.service.normalize_email``). Addresses stored before in another form would no longer
 be found by their owner, and the same mailbox could register again. This rewrites them in the new form:
 accounts (unless another account already has that form: such a pair is left as it is, for an admin to
-settle) and orders (so the guest orders of an address still join its account).
+settle; its orders keep their address too) and orders and promotion uses (so the guest orders of an address
+still join its account, and a once-per-customer code still counts its earlier uses).
 
 Only rows whose address has a character outside printable ASCII, or ends with a dot, can change; the
 others are not read. Downgrade leaves the addresses as they are.
@@ -52,18 +53,25 @@ def upgrade() -> None:
     bind = op.get_bind()
     condition = _may_change(bind.dialect.name)
     taken = {row[0].lower() for row in bind.execute(text("SELECT email FROM users")).all()}  # every script's case
+    clash = text("SELECT 1 FROM users WHERE lower(email) = lower(:email) AND id <> :id")  # the unique index's rule
+    kept: set[str] = set()  # addresses left as they were: their guest orders and promotion uses stay theirs
     for user_id, email in bind.execute(text(f"SELECT id, email FROM users WHERE {condition}")).all():  # noqa: S608
         normal = _normal(email)
         if normal == email:
             continue
-        if normal.lower() in taken and normal.lower() != email.lower():
+        taken_in_python = normal.lower() in taken and normal.lower() != email.lower()
+        if taken_in_python or bind.execute(clash, {"email": normal, "id": user_id}).first() is not None:
             log.warning("user %s: %r is another account's address in its new form; left as it is", user_id, email)
+            kept.add(email)
             continue
         bind.execute(text("UPDATE users SET email = :email WHERE id = :id"), {"email": normal, "id": user_id})
         taken.add(normal.lower())
-    for order_id, email in bind.execute(text(f"SELECT id, email FROM orders WHERE {condition}")).all():  # noqa: S608
-        if (normal := _normal(email)) != email:
-            bind.execute(text("UPDATE orders SET email = :email WHERE id = :id"), {"email": normal, "id": order_id})
+    for table in ("orders", "promotion_usages"):  # guest orders join accounts, and codes count uses, by address
+        rows = bind.execute(text(f"SELECT id, email FROM {table} WHERE {condition}")).all()  # noqa: S608
+        for row_id, email in rows:
+            if email not in kept and (normal := _normal(email)) != email:
+                update = text(f"UPDATE {table} SET email = :email WHERE id = :id")  # noqa: S608
+                bind.execute(update, {"email": normal, "id": row_id})
 
 
 def downgrade() -> None:

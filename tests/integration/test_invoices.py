@@ -205,6 +205,7 @@ async def test_the_pdfs_print_the_order_snapshot_seller_buyer_taxes_and_totals(a
     assert invoice.content == again.content  # the same inputs give the same bytes
 
     text = text_of_pdf(invoice.content)
+    assert "Sold by" not in text and "parcels" not in text  # one shop: no seller per line
     for expected in (
         "Invoice",
         "INV-2026-000001",

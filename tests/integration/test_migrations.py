@@ -491,14 +491,21 @@ def test_addresses_stored_in_an_old_form_are_rewritten_so_their_owners_are_found
     }
     statements = [_filled_insert(empty_db_url, "users", {"id": i, "email": e}) for i, e in users.items()]
     guest = {"id": 1, "number": "WS-OLD1", "checkout_token": "t1", "email": "ｄａｎ@example.com."}
-    statements.append(_filled_insert(empty_db_url, "orders", guest))
+    skipped = {"id": 2, "number": "WS-OLD2", "checkout_token": "t2", "email": "CARL@example.com."}  # user 4's
+    statements += [_filled_insert(empty_db_url, "orders", row) for row in (guest, skipped)]
+    promotion = {"id": 1, "name": "Once", "kind": "percentage", "value": 10, "code": "ONCE"}
+    statements.append(_filled_insert(empty_db_url, "promotions", promotion))
+    use = {"id": 1, "promotion_id": 1, "order_id": 1, "email": "ｄａｎ@example.com."}
+    statements.append(_filled_insert(empty_db_url, "promotion_usages", use))
     _write(empty_db_url, statements)
 
     webshop_db(empty_db_url, tmp_path, "upgrade", "head")
 
-    def emails(connection: Connection) -> tuple[list[Any], list[Any]]:
+    def emails(connection: Connection) -> tuple[list[Any], list[Any], list[Any]]:
         stored = connection.execute(text("SELECT id, email FROM users ORDER BY id"))
-        return [tuple(r) for r in stored], [tuple(r) for r in connection.execute(text("SELECT email FROM orders"))]
+        orders = connection.execute(text("SELECT email FROM orders ORDER BY id"))
+        uses = connection.execute(text("SELECT email FROM promotion_usages"))
+        return [tuple(r) for r in stored], [tuple(r) for r in orders], [tuple(r) for r in uses]
 
     assert with_connection(empty_db_url, emails) == (
         [
@@ -508,5 +515,6 @@ def test_addresses_stored_in_an_old_form_are_rewritten_so_their_owners_are_found
             (4, "CARL@example.com."),
             (5, "zoë@ex.com"),
         ],
-        [("dan@example.com",)],
+        [("dan@example.com",), ("CARL@example.com.",)],  # the left account's order keeps its address
+        [("dan@example.com",)],  # a once-per-customer code still counts the use
     )

@@ -38,9 +38,10 @@ async def _shipping_address(data: CheckoutIn, user_id: int, checkout_service: Ch
     typed = address_input(data.shipping_address) if data.shipping_address is not None else None
     try:
         return await checkout_service.destination(user_id, address=typed, address_id=data.address_id)
-    except ValidationFailed as exc:
+    except ValidationFailed as exc:  # a saved address's own fields: named as the address_id's
         fields = {"shipping_address", "address_id"}
-        errors = {(k if k in fields else f"shipping_address.{k}"): v for k, v in exc.field_errors.items()}
+        where = "shipping_address" if typed is not None else "address_id"
+        errors = {(k if k in fields else f"{where}.{k}"): v for k, v in exc.field_errors.items()}
         raise ValidationFailed(exc.detail, field_errors=errors) from None
 
 

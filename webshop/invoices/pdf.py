@@ -147,10 +147,10 @@ def invoice_pdf(invoice: Invoice, order: Order, lines: Sequence[OrderLine], sell
     )
     doc.parties(seller, buyer)
     discounted = any(line.discount for line in lines)
-    shops = {line.shop_name for line in lines if line.shop_name}
+    shops = {(line.shop_id, line.shop_name) for line in lines}  # by id: two shops may share a name
     rows = [
         (
-            _description(line, sold_by=len(shops) > 1),
+            _description(line, sold_by=len(shops) > 1 and bool(line.shop_name)),
             str(line.quantity),
             format_money(line.unit_price, currency),
             *((f"-{format_money(line.discount, currency)}" if line.discount else "",) if discounted else ()),
