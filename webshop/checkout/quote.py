@@ -322,8 +322,7 @@ class Pricer:
             shipping_rate_bp=rates.get(SHIPPING_TAX_CATEGORY, 0),
             shipping_discount=shipping_off,
         )
-        quote = self._quote(shown, view, country, method, priced, discounts, code_problem, parcel_prices)
-        return replace(quote, displaced=displaced) if displaced else quote
+        return self._quote(shown, view, country, method, priced, discounts, (code_problem, displaced), parcel_prices)
 
     def _quote(
         self,
@@ -333,7 +332,7 @@ class Pricer:
         method: ShippingOption | None,
         priced: OrderTax,
         discounts: Sequence[tuple[Promotion, Discount]],
-        code_problem: str,
+        code_notes: tuple[str, tuple[str, ...]],
         parcel_prices: Sequence[int],
     ) -> Quote:
         from webshop.pricing.rounding import allocate
@@ -344,10 +343,11 @@ class Pricer:
         parcels = allocate(charged, list(parcel_prices)) if charged else [0] * len(parcel_prices)
         shipping_tax = shipping_line.tax if shipping_line else 0
         parcel_taxes = allocate(shipping_tax, parcels) if shipping_tax else [0] * len(parcels)
+        code_problem, displaced = code_notes
         taxed_lines = iter(priced.lines)  # ``view``'s: ``shown``'s lines but those no longer sold
         quoted: list[QuotedLine] = []
         for line in shown.lines:
-            if line.withdrawn and shown is not view:
+            if line.withdrawn:
                 quoted.append(QuotedLine(line, 0, 0, 0, 0, 0))  # shown, not counted
             else:
                 taxed = next(taxed_lines)
@@ -380,6 +380,7 @@ class Pricer:
             promotions=applied,
             code=view.promotion_code,
             code_problem=code_problem,
+            displaced=displaced,
             method=method,
             parcels=tuple(parcels),
             parcel_taxes=tuple(parcel_taxes),

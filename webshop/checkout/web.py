@@ -211,7 +211,7 @@ class CheckoutSteps:
             "chosen": chosen,
             "free": free,
             "message": error.detail if error else None,
-            "parcels": len(view.on_sale().shop_ids),
+            "parcels": len(view.shop_ids),  # no line here is withdrawn (back_to_cart above)
         }
         return Template("checkout/shipping.html", context=context, status_code=error.status_code if error else 200)
 
