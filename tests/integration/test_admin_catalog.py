@@ -25,6 +25,7 @@ from tests.shopper import PASSWORD, forged, text_of
 from tests.shopper import csrf as token_of
 from tests.shopper import post as submit
 from webshop.catalog.csv.apply import import_catalog
+from webshop.catalog.csv.export import export_columns
 from webshop.catalog.csv.parse import COLUMNS, parse_catalog
 from webshop.db.engine import write_session
 from webshop.db.models import AuditEvent, Category, Product, UserRole, Variant
@@ -200,11 +201,12 @@ async def export(client) -> bytes:
 async def test_export_writes_the_import_format(admin, alchemy, tmp_path):
     content = await export(admin)
     rows = rows_of(content)
-    assert tuple(rows[0]) == COLUMNS
+    assert tuple(rows[0]) == export_columns() == (*COLUMNS, "weightGrams", "lowStockThreshold")
     laptop = next(row for row in rows if row[1] == "alpha-laptop")
     assert laptop[4].split("|")[:2] == ["category:Electronics", "category:Computers"]
     assert "brand:Apple" in laptop[4] and laptop[5] == "screen size"
     assert (laptop[6], laptop[7], laptop[8], laptop[9], laptop[10]) == ("13 inch", "AL-13", "1299.00", "standard", "5")
+    assert (laptop[14], laptop[15]) == ("0", "5")  # weight in grams, low-stock threshold
     following = rows[rows.index(laptop) + 1]
     assert following[0] == "" and (following[6], following[7], following[8]) == ("15 inch", "AL-15", "1499.00")
 
@@ -214,6 +216,39 @@ async def test_export_writes_the_import_format(admin, alchemy, tmp_path):
     assert len(parsed.products) == 6 and sum(len(p.variants) for p in parsed.products) == 8
     page = text_of((await admin.get("/admin/catalog-csv")).text)
     assert "6 products, 8 variants" in page
+
+
+async def test_weight_and_low_stock_threshold_go_out_and_come_back_through_the_csv(admin, alchemy):
+    """The shipping weight and the low-stock threshold are in the export; edited there, the preview names the
+    change and the import makes it; an emptied cell leaves the variant's own value (QA: the CSV lost them)."""
+    rows = rows_of(await export(admin))
+    header = rows[0]
+    weight, threshold = header.index("weightGrams"), header.index("lowStockThreshold")
+    laptop = next(row for row in rows if row[1] == "alpha-laptop")
+    following = rows[rows.index(laptop) + 1]
+    laptop[weight], laptop[threshold] = "2100", "2"
+    following[weight], following[threshold] = "", ""
+    handle = io.StringIO(newline="")
+    csv.writer(handle).writerows([header, laptop, following])
+    response = await preview(admin, handle.getvalue().encode())
+    text = text_of(response.text)
+    assert "AL-13: weight 0 g → 2100 g, low-stock threshold 5 → 2" in text
+    assert "1 to change" in text
+
+    result = await submit(admin, "/admin/catalog-csv/import", confirm_form(response.text))
+    assert "variants: 0 created, 1 updated" in text_of(result.text)
+    async with alchemy.get_session() as session:
+        stored = dict(
+            (sku, (weight_grams, low))
+            for sku, weight_grams, low in await session.execute(
+                select(Variant.sku, Variant.weight_grams, Variant.low_stock_threshold).where(
+                    Variant.sku.in_(["AL-13", "AL-15"])
+                )
+            )
+        )
+    assert stored == {"AL-13": (2100, 2), "AL-15": (0, 5)}
+    again = rows_of(await export(admin))
+    assert next(row for row in again if row[7] == "AL-13")[weight:] == ["2100", "2"]
 
 
 async def test_export_leaves_out_deleted_products_and_says_what_it_cannot_write(admin, alchemy):

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from tests.factories import make_user
 from webshop.catalog.csv.apply import import_catalog
-from webshop.catalog.csv.export import export_catalog
+from webshop.catalog.csv.export import export_catalog, export_columns
 from webshop.catalog.csv.parse import COLUMNS, SHOP_COLUMN, parse_catalog
 from webshop.catalog.csv.plan import preview_import
 from webshop.config import Settings
@@ -131,4 +131,5 @@ async def test_with_one_shop_the_export_has_no_shop_column(alchemy: ShopAlchemyC
     async with alchemy.get_session() as session:
         handle = io.StringIO(newline="")
         await export_catalog(session, handle)
-    assert tuple(next(csv.reader(io.StringIO(handle.getvalue())))) == COLUMNS
+    assert tuple(next(csv.reader(io.StringIO(handle.getvalue())))) == export_columns()
+    assert SHOP_COLUMN not in export_columns()

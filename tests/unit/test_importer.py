@@ -305,3 +305,25 @@ def test_numbers_out_of_range_are_named_as_such_and_nothing_crashes(tmp_path: Pa
         (5, "price '1e3' is not an amount of 0 or more, such as 12.99"),
         (6, "stockOnHand '２' is not a whole number of 0 or more"),
     ]
+
+
+def test_weight_and_low_stock_threshold_columns_are_optional_whole_numbers(tmp_path: Path) -> None:
+    """``weightGrams`` and ``lowStockThreshold`` (the export writes them): an empty cell gives nothing, so
+    an existing variant keeps its own; a bad cell is its row's error, named by its column."""
+    header = HEADER + ",weightGrams,lowStockThreshold"
+    rows = [
+        _row("A", "a", sku="A1", price="1.00") + ",1200,3",
+        _row("B", "b", sku="B1", price="1.00") + ",,",
+        _row("C", "c", sku="C1", price="1.00") + ",1.5,",
+        _row("D", "d", sku="D1", price="1.00") + ",,-1",
+    ]
+    path = tmp_path / "products.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    parsed = parse_catalog(path)
+    assert [(error.line, error.reason) for error in parsed.errors] == [
+        (4, "weightGrams '1.5' is not a whole number of 0 or more"),
+        (5, "lowStockThreshold '-1' is not a whole number of 0 or more"),
+    ]
+    a, b = (product.variants[0] for product in parsed.products)
+    assert (a.weight_grams, a.low_stock_threshold) == (1200, 3)
+    assert (b.weight_grams, b.low_stock_threshold) == (None, None)

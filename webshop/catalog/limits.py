@@ -30,6 +30,8 @@ IMAGE_ALT = 255
 IMAGE_SOURCE_NAME = 255
 STOCK = 2**31 - 1
 """Units on hand at most: the largest value of the 32-bit ``stock`` column."""
+LOW_STOCK_THRESHOLD = 5
+"""A new variant's low-stock threshold unless one is given (the stock page calls it low at this many units)."""
 PRICE = 2**31 - 1
 """A variant's price at most, in minor units: the largest value of the 32-bit ``price`` column (the
 API's ``MinorUnits`` bound)."""

@@ -400,7 +400,7 @@ class VariantIn(msgspec.Struct, forbid_unknown_fields=True):
     option_values: OptionValues = msgspec.field(default_factory=list)
     tax_category: TaxCategory = TAX_CATEGORY_DEFAULT
     stock: Units = 0
-    low_stock_threshold: Units = 5
+    low_stock_threshold: Units = limits.LOW_STOCK_THRESHOLD
     weight_grams: Units = 0
 
     def to_write(self, currency: str) -> VariantWrite:

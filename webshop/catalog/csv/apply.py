@@ -15,7 +15,8 @@ What the importer owns and what it leaves alone:
   nothing is ever deleted: products and variants missing from the CSV stay as they are.
 * Variants are matched by SKU. A new variant gets the CSV's stock and an ``import`` stock movement
   in the same transaction. An existing variant gets price, option values, tax category and currency
-  from the CSV, but **never its stock**: after the first import stock is live shop state (sales,
+  from the CSV, and its weight and low-stock threshold where the optional columns give them, but **never
+  its stock**: after the first import stock is live shop state (sales,
   cancellations, adjustments, each with its movement), and re-importing must not undo it.
 * Images are matched by ``(product, content key)``: new ones are attached, none are removed (an
   admin may have uploaded more).
@@ -37,6 +38,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import AuditService
+from webshop.catalog import limits
 from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed, mark_catalog_changed
 from webshop.db.engine import write_session
@@ -418,6 +420,12 @@ async def _upsert_variants(
                         "tax_category": variant_row.tax_category,
                         "stock": variant_row.stock,
                         "position": position,
+                        "weight_grams": variant_row.weight_grams or 0,
+                        "low_stock_threshold": (
+                            limits.LOW_STOCK_THRESHOLD
+                            if variant_row.low_stock_threshold is None
+                            else variant_row.low_stock_threshold
+                        ),
                     }
                 )
             elif variant.product_id != product_id:
@@ -537,14 +545,22 @@ def _update_product(
     return changed
 
 
+def _given_extras(row: VariantRow) -> dict[str, int]:
+    """The optional ``weightGrams`` and ``lowStockThreshold`` cells the row gives (an empty cell gives none)."""
+    extras = {"weight_grams": row.weight_grams, "low_stock_threshold": row.low_stock_threshold}
+    return {attribute: value for attribute, value in extras.items() if value is not None}
+
+
 def _update_variant(variant: Variant, row: VariantRow, currency: str) -> bool:
-    """Update price, options, tax category and currency (never stock); True when anything changed."""
+    """Update price, options, tax category, currency, and the weight and low-stock threshold the row gives
+    (never stock); True when anything changed."""
     changed = False
     for attribute, value in (
         ("price", row.price),
         ("option_values", list(row.option_values)),
         ("tax_category", row.tax_category),
         ("currency", currency),
+        *_given_extras(row).items(),
     ):
         if getattr(variant, attribute) != value:
             setattr(variant, attribute, value)

@@ -22,6 +22,7 @@ from webshop.catalog.csv.parse import (
     CATEGORY_FACET,
     COLUMNS,
     SHOP_COLUMN,
+    VARIANT_EXTRA_COLUMNS,
     protect_cell,
 )
 
@@ -52,7 +53,8 @@ async def export_catalog(
     row, the others on variant rows; its category as ``category:`` facet values from the top-level
     category down, its other facets after them; its photos (in order) as the file names of their stored
     originals (``{key}.{ext}``, see ``stored_asset``); stock as ``stockOnHand`` (which an import only uses
-    for new variants). Importing the file into the same shop changes nothing.
+    for new variants); each variant's weight and low-stock threshold as ``weightGrams`` and
+    ``lowStockThreshold``. Importing the file into the same shop changes nothing.
 
     A product the format cannot carry faithfully is left out and listed in ``ExportReport.skipped``:
     no variants; a ``|`` in a facet value, option or category name (the format's separator); a ``:`` in a
@@ -85,7 +87,7 @@ async def export_catalog(
     shop_slugs = dict((await session.execute(select(Shop.id, Shop.slug).where(Shop.deleted_at.is_(None)))).all())
     several = len(shop_slugs) > 1
     writer = csv.writer(handle)
-    writer.writerow([*COLUMNS, SHOP_COLUMN] if several else COLUMNS)
+    writer.writerow(export_columns(several))
     report = ExportReport()
     for product in products:
         path = _category_path(categories, product.category_id)
@@ -119,12 +121,20 @@ async def export_catalog(
                     "",
                     "",
                     "",
+                    str(variant.weight_grams),
+                    str(variant.low_stock_threshold),
                     *([shop_slugs.get(product.shop_id, "") if index == 0 else ""] if several else []),
                 ]
             )
             report.variants += 1
         report.products += 1
     return report
+
+
+def export_columns(several_shops: bool = False) -> tuple[str, ...]:
+    """The export's header: the import's ``COLUMNS``, then ``weightGrams`` and ``lowStockThreshold``, then
+    ``shop`` when the shop has ``several_shops``."""
+    return (*COLUMNS, *VARIANT_EXTRA_COLUMNS, *((SHOP_COLUMN,) if several_shops else ()))
 
 
 def format_major(amount: int, currency: str = "USD") -> str:

@@ -46,6 +46,12 @@ COLUMNS = (
     "variantFacets",
 )
 REQUIRED_COLUMNS = COLUMNS[:11]
+WEIGHT_COLUMN = "weightGrams"
+LOW_STOCK_COLUMN = "lowStockThreshold"
+VARIANT_EXTRA_COLUMNS = (WEIGHT_COLUMN, LOW_STOCK_COLUMN)
+"""Optional variant columns (whole numbers): the shipping weight in grams and the stock level at which the
+stock page calls the variant low. Left out or empty, a new variant gets the shop's defaults (0 g, 5 units) and
+an existing one keeps its own; the export writes both, so an exported file imports back unchanged."""
 SHOP_COLUMN = "shop"
 """An optional column (issue 16): the slug of the shop that sells the product, on its product row.
 Left out or empty, a new product goes to the default shop; an existing one stays in its shop."""
@@ -109,6 +115,8 @@ class VariantRow:
         tax_category: Tax category name, ``standard`` when empty.
         stock: Units on hand (0 when the cell is empty).
         facets: The row's ``variantFacets`` as ``(facet, value)`` pairs.
+        weight_grams: The ``weightGrams`` cell, or ``None`` (no column, or empty: leave the weight as it is).
+        low_stock_threshold: The ``lowStockThreshold`` cell, or ``None`` (likewise).
     """
 
     line: int
@@ -118,6 +126,8 @@ class VariantRow:
     tax_category: str
     stock: int
     facets: list[tuple[str, str]] = field(default_factory=list)
+    weight_grams: int | None = None
+    low_stock_threshold: int | None = None
 
 
 @dataclass(slots=True)
@@ -384,16 +394,9 @@ class _Parser:
                         f"price {_shown(row['price'])} is more than {format_money(_MAX_PRICE, self.currency)}"
                     )
                     price = 0
-        stock_text = row["stockOnHand"]
-        stock = 0
-        if stock_text and not _STOCK_PATTERN.fullmatch(stock_text):
-            problems.append(f"stockOnHand {_shown(stock_text)} is not a whole number of 0 or more")
-        elif stock_text and (
-            (number := whole_number_text(stock_text.lstrip("0") or "0", max_digits=10)) is None or number > _MAX_STOCK
-        ):
-            problems.append(f"stockOnHand {_shown(stock_text)} is more than {_MAX_STOCK:,}")
-        elif stock_text:
-            stock = int(stock_text)
+        stock = _whole_cell(row, "stockOnHand", problems) or 0
+        weight_grams = _whole_cell(row, WEIGHT_COLUMN, problems)
+        low_stock_threshold = _whole_cell(row, LOW_STOCK_COLUMN, problems)
         tax_category = row["taxCategory"] or "standard"
         if len(tax_category) > _MAX_TAX_CATEGORY:
             problems.append(f"taxCategory is longer than {_MAX_TAX_CATEGORY} characters")
@@ -412,6 +415,8 @@ class _Parser:
             tax_category=tax_category,
             stock=stock,
             facets=facets,
+            weight_grams=weight_grams,
+            low_stock_threshold=low_stock_threshold,
         )
 
     def _finish_product(self) -> None:
@@ -467,6 +472,21 @@ class _Parser:
 def _split(cell: str) -> list[str]:
     """``"a | b|"`` -> ``["a", "b"]``."""
     return [part.strip() for part in cell.split("|") if part.strip()]
+
+
+def _whole_cell(row: dict[str, str], column: str, problems: list[str]) -> int | None:
+    """The whole number of 0 or more in ``row[column]`` (ASCII digits, at most ``limits.STOCK``), or ``None``
+    when the column is missing or the cell empty; a malformed cell adds its problem to ``problems``."""
+    text = row.get(column, "")
+    if not text:
+        return None
+    if not _STOCK_PATTERN.fullmatch(text):
+        problems.append(f"{column} {_shown(text)} is not a whole number of 0 or more")
+    elif (number := whole_number_text(text.lstrip("0") or "0", max_digits=10)) is None or number > _MAX_STOCK:
+        problems.append(f"{column} {_shown(text)} is more than {_MAX_STOCK:,}")
+    else:
+        return number
+    return None
 
 
 def _facets(cell: str, column: str) -> list[tuple[str, str]]:

@@ -319,6 +319,10 @@ def _variant_changes(variant: Variant, row: VariantRow, currency: str) -> list[s
         changes.append(f"tax category {variant.tax_category} → {row.tax_category}")
     if variant.currency != currency:
         changes.append(f"currency {variant.currency} → {currency}")
+    if row.weight_grams is not None and variant.weight_grams != row.weight_grams:
+        changes.append(f"weight {variant.weight_grams} g → {row.weight_grams} g")
+    if row.low_stock_threshold is not None and variant.low_stock_threshold != row.low_stock_threshold:
+        changes.append(f"low-stock threshold {variant.low_stock_threshold} → {row.low_stock_threshold}")
     return changes
 
 

@@ -152,7 +152,7 @@ class Variant(BigIntAuditBase):
     currency: Mapped[str] = mapped_column(String(limits.CURRENCY), default="USD")
     tax_category: Mapped[str] = mapped_column(String(limits.TAX_CATEGORY), default="standard")
     stock: Mapped[int] = mapped_column(Integer, default=0)
-    low_stock_threshold: Mapped[int] = mapped_column(Integer, default=5)
+    low_stock_threshold: Mapped[int] = mapped_column(Integer, default=limits.LOW_STOCK_THRESHOLD)
     weight_grams: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Shipping weight of one unit in grams (weight-band shipping rates, ``webshop.pricing.shipping``)."""
     position: Mapped[int] = mapped_column(Integer, default=0)
