@@ -62,6 +62,25 @@ async def test_stock_health_gives_the_dashboards_numbers_by_band_and_category(cl
     assert_problem(await client.get("/api/stock/health", headers=await bearer(client, "ada@example.com")), 403)
 
 
+async def test_stock_and_thresholds_at_the_columns_largest_values_are_banded_not_a_500(client, alchemy, admin):
+    """2 × stock past 2,147,483,647 (the 32-bit columns' largest value) was "integer out of range" on
+    PostgreSQL, a 500 on the stock pages and ``GET /api/stock/health`` (found by Schemathesis)."""
+    largest = 2**31 - 1
+    async with write_session(alchemy) as session:
+        await session.execute(update(Variant).where(Variant.sku == "DC-1").values(stock=largest, low_stock_threshold=5))
+        await session.execute(
+            update(Variant).where(Variant.sku == "BC-1").values(stock=largest, low_stock_threshold=largest)
+        )
+        await session.execute(
+            update(Variant).where(Variant.sku == "AL-13").values(stock=1, low_stock_threshold=largest)
+        )
+        await session.commit()
+    response = await client.get("/api/stock/health", headers=admin)
+    assert response.status_code == 200, response.text
+    bands = {v["sku"]: band["band"] for band in response.json()["bands"] for v in band["variants"]}
+    assert (bands["DC-1"], bands["BC-1"], bands["AL-13"]) == ("healthy", "low", "critical")
+
+
 async def test_cors_answers_listed_origins_on_the_api_only(settings, alchemy, skus):
     preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"}
     preflight["Access-Control-Request-Headers"] = "authorization, content-type, idempotency-key"

@@ -263,13 +263,17 @@ def stock_level_expression() -> Any:
     - ``medium``: ``t < s <= 2 * t`` (within twice the threshold: reorder soon);
     - ``healthy``: ``s > 2 * t``.
 
-    ``stock_level_of`` is the same rule in Python, for one variant already loaded.
+    ``stock_level_of`` is the same rule in Python, for one variant already loaded. The doubled values are
+    computed as 64-bit integers: both columns are 32-bit, and PostgreSQL refuses ``2 * s`` past
+    2,147,483,647 ("integer out of range") where SQLite and Python just carry on.
     """
+    stock = cast(Variant.stock, BigInteger)
+    threshold = cast(Variant.low_stock_threshold, BigInteger)
     return case(
-        (Variant.stock <= 0, StockLevel.OUT.value),
-        (Variant.stock * 2 <= Variant.low_stock_threshold, StockLevel.CRITICAL.value),
-        (Variant.stock <= Variant.low_stock_threshold, StockLevel.LOW.value),
-        (Variant.stock <= Variant.low_stock_threshold * 2, StockLevel.MEDIUM.value),
+        (stock <= 0, StockLevel.OUT.value),
+        (stock * 2 <= threshold, StockLevel.CRITICAL.value),
+        (stock <= threshold, StockLevel.LOW.value),
+        (stock <= threshold * 2, StockLevel.MEDIUM.value),
         else_=StockLevel.HEALTHY.value,
     )
 
