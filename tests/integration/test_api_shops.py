@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from tests.api_user import assert_problem, token_pair
 from tests.factories import make_user
+from tests.integration.test_admin_shops import png
 from webshop.catalog.summaries import catalog_changed
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import Product, Shop, ShopMember, User, UserRole
@@ -285,6 +286,110 @@ async def test_only_an_admin_deletes_a_shop_softly_and_never_the_default_one(cli
     assert_problem(default, 409)
     assert (await _shop(alchemy, world.default_id)).deleted_at is None
     assert_problem(await client.delete("/api/shops/999999", headers=world.headers["admin"]), 404)
+
+
+# --- the managed list, suspend and restore, the logo (QA: the admin pages had them, the API did not) ----
+
+
+async def test_admins_and_members_list_the_shops_they_manage_suspended_ones_too(client, alchemy, world) -> None:
+    async with write_session(alchemy) as session:
+        await ShopService(session=session).suspend(None, world.b_id)
+    assert_problem(await client.get("/api/shops/managed"), 401)
+    assert_problem(await client.get("/api/shops/managed", headers=world.headers["customer"]), 403)
+
+    def slugs(body: dict) -> list[tuple[str, bool]]:
+        return [(shop["slug"], shop["is_active"]) for shop in body["items"]]
+
+    admin = (await client.get("/api/shops/managed", headers=world.headers["admin"])).json()
+    assert slugs(admin) == [("ann-s-kitchen", True), ("bob-s-bikes", False), ("webshop", True)]
+    assert (admin["total"], admin["page"], admin["pages"]) == (3, 1, 1)
+    assert all(shop["deleted_at"] is None for shop in admin["items"])
+    other = (await client.get("/api/shops/managed", headers=world.headers["other_owner"])).json()
+    assert slugs(other) == [("bob-s-bikes", False)]  # their suspended shop, which the public list hides
+    staff = (await client.get("/api/shops/managed", headers=world.headers["staff"])).json()
+    assert slugs(staff) == [("ann-s-kitchen", True)]
+    suspended = await client.get("/api/shops/managed", params={"status": "suspended"}, headers=world.headers["admin"])
+    assert slugs(suspended.json()) == [("bob-s-bikes", False)]
+    paged = await client.get("/api/shops/managed", params={"limit": 2, "page": 2}, headers=world.headers["admin"])
+    assert slugs(paged.json()) == [("webshop", True)] and paged.json()["pages"] == 2
+    found = await client.get("/api/shops/managed", params={"q": "BIKE"}, headers=world.headers["admin"])
+    assert slugs(found.json()) == [("bob-s-bikes", False)]
+    assert_problem(
+        await client.get("/api/shops/managed", params={"status": "gone"}, headers=world.headers["admin"]), 400
+    )
+
+
+async def test_an_admin_suspends_and_restores_a_shop_its_products_leave_and_come_back(client, alchemy, world) -> None:
+    url = f"/api/shops/{world.a_id}"
+    for verb in ("suspend", "restore"):
+        assert_problem(await client.post(f"{url}/{verb}"), 401)
+        for role in ("customer", "owner", "staff", "other_owner"):
+            assert_problem(await client.post(f"{url}/{verb}", headers=world.headers[role]), 403)
+    assert (await _shop(alchemy, world.a_id)).is_active
+
+    suspended = await client.post(f"{url}/suspend", headers=world.headers["admin"])
+    assert suspended.status_code == 200, suspended.text
+    assert suspended.json()["is_active"] is False and suspended.json()["deleted_at"] is None
+    assert_problem(await client.get(url), 404)
+    assert_problem(await client.get(f"/api/products/{world.product_id}"), 404)
+    listed = (await client.get("/api/products", params={"limit": 100})).json()["items"]
+    assert world.product_id not in [product["id"] for product in listed]
+
+    restored = await client.post(f"{url}/restore", headers=world.headers["admin"])
+    assert restored.status_code == 200 and restored.json()["is_active"] is True
+    assert (await client.get(f"/api/products/{world.product_id}")).status_code == 200
+    assert (await client.get(url)).json()["slug"] == "ann-s-kitchen"
+
+    # A deleted shop: suspending it is 404 (it is gone), the managed list finds it, restoring brings it back.
+    assert (await client.delete(url, headers=world.headers["admin"])).status_code == 204
+    assert_problem(await client.post(f"{url}/suspend", headers=world.headers["admin"]), 404)
+    deleted = await client.get("/api/shops/managed", params={"status": "deleted"}, headers=world.headers["admin"])
+    assert [shop["id"] for shop in deleted.json()["items"]] == [world.a_id]
+    assert deleted.json()["items"][0]["deleted_at"] is not None
+    back = await client.post(f"{url}/restore", headers=world.headers["admin"])
+    assert back.status_code == 200 and back.json()["is_active"] and back.json()["deleted_at"] is None
+    assert (await client.get(url)).status_code == 200
+    assert_problem(await client.post("/api/shops/999999/restore", headers=world.headers["admin"]), 404)
+
+
+async def test_a_deleted_shop_whose_name_is_taken_meanwhile_is_not_restored(client, alchemy, world) -> None:
+    assert (await client.delete(f"/api/shops/{world.b_id}", headers=world.headers["admin"])).status_code == 204
+    made = await client.post("/api/shops", json={"name": "Bob's Bikes"}, headers=world.headers["admin"])
+    assert made.status_code == 201, made.text
+    refused = await client.post(f"/api/shops/{world.b_id}/restore", headers=world.headers["admin"])
+    assert_problem(refused, 409)
+    assert "Bob's Bikes" in refused.json()["detail"]
+    assert (await _shop(alchemy, world.b_id)).deleted_at is not None
+
+
+async def test_the_owner_or_an_admin_sets_and_removes_the_logo(client, alchemy, world: World) -> None:
+    url = f"/api/shops/{world.a_id}/logo"
+
+    def upload(content: bytes, name: str = "logo.png", mime: str = "image/png") -> dict:
+        return {"files": {"file": (name, content, mime)}}
+
+    assert_problem(await client.put(url, **upload(png())), 401)
+    assert_problem(await client.put(url, **upload(png()), headers=world.headers["staff"]), 403)
+    for role in ("customer", "other_owner"):
+        assert_problem(await client.put(url, **upload(png()), headers=world.headers[role]), 404)
+    assert (await _shop(alchemy, world.a_id)).logo_key is None
+
+    response = await client.put(url, **upload(png()), headers=world.headers["owner"])
+    assert response.status_code == 200, response.text
+    logo_url = response.json()["logo_url"]
+    assert logo_url and logo_url.endswith(".webp")
+    assert (await client.get(logo_url)).status_code == 200
+    assert (await client.get(f"/api/shops/{world.a_id}")).json()["logo_url"] == logo_url
+
+    refused = await client.put(url, **upload(b"not an image", "logo.png"), headers=world.headers["admin"])
+    assert_problem(refused, 422)
+    assert "file" in str(refused.json())
+    assert (await client.get(f"/api/shops/{world.a_id}")).json()["logo_url"] == logo_url  # the old one stays
+
+    assert_problem(await client.delete(url, headers=world.headers["staff"]), 403)
+    assert (await client.delete(url, headers=world.headers["admin"])).status_code == 204
+    assert (await client.get(f"/api/shops/{world.a_id}")).json()["logo_url"] is None
+    assert (await client.delete(url, headers=world.headers["owner"])).status_code == 204  # none already
 
 
 # --- members --------------------------------------------------------------------------------------

@@ -12,7 +12,11 @@ Thin: every rule is ``webshop.shops.service.ShopService``'s, the same as for the
   is "not found" to them);
 - an admin or any member of the shop lists its members;
 - a deleted shop is gone from the API for everyone, admins included (``ShopService.get_live_for``):
-  after ``DELETE /api/shops/{id}`` the shop and its members are 404.
+  after ``DELETE /api/shops/{id}`` the shop and its members are 404, until an admin restores it;
+- admins and the shops' members list the shops they manage, suspended ones too (``GET
+  /api/shops/managed``; admins also find deleted ones there); an admin suspends and restores a shop
+  (``POST .../suspend``, ``POST .../restore``, which also brings a deleted shop back);
+- an admin or the shop's owner sets and removes its logo (``PUT``/``DELETE .../logo``).
 
 Guards and the bearer requirement are set per route, not on the controller: some routes are public,
 some for a shop's members, some for admins.
@@ -21,26 +25,35 @@ some for a shop's members, some for admins.
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post, put
-from litestar.params import JSONBody
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, JSONBody, QueryParameter
 from msgspec import UNSET
 
 from webshop.api.controllers import ADMIN
 from webshop.api.responses import problems
 from webshop.api.schemas import NameCursor, PageLimit, PathId, keyset_page, name_cursor, read_name_cursor
 from webshop.deps import ShopsDep, UserRequest
-from webshop.errors import NotFound
+from webshop.errors import DomainError, NotFound
+from webshop.media import MAX_UPLOAD_BYTES
 from webshop.security.jwt import BEARER, PUBLIC
+from webshop.shops.guards import api_shop_staff
 from webshop.shops.schemas import (
+    LogoUpload,
     MemberOut,
     MemberWrite,
+    ShopManagedOut,
+    ShopManagedPage,
     ShopOut,
     ShopPage,
     ShopPatch,
+    ShopStatus,
     ShopWrite,
     member_out,
+    shop_managed_out,
     shop_out,
 )
 from webshop.text import query_text
+from webshop.web.responses import page_count
 
 Search = Annotated[
     str | None, query_text(max_length=100, description="Only shops whose name or slug contains this text")
@@ -62,6 +75,32 @@ class ShopApiController(Controller):
         rows, _ = await shops_service.list_public(q=q or "", limit=limit + 1, after=after)
         shops, next_cursor = keyset_page(rows, limit, lambda shop: name_cursor(shop.name, shop.id))
         return ShopPage(items=[shop_out(s) for s in shops], next_cursor=next_cursor)
+
+    @get(
+        "/managed",
+        guards=[api_shop_staff],
+        security=BEARER,
+        operation_id="listManagedShops",
+        responses=problems(400, 401, 403),
+    )
+    async def list_managed(
+        self,
+        request: UserRequest,
+        shops_service: ShopsDep,
+        q: Search = None,
+        status: Annotated[ShopStatus | None, QueryParameter(description="None: all but deleted shops")] = None,
+        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 25,
+    ) -> ShopManagedPage:
+        """The shops the caller manages, by name (an admin: every shop, deleted ones with ``status=deleted``;
+        a member: their shops), suspended ones too; a customer who runs no shop is 403. A page past the
+        last is empty."""
+        offset = (page - 1) * limit
+        shops, total = await shops_service.list_for(
+            request.user, q=q or "", status=status or "", limit=limit, offset=offset
+        )
+        items = [shop_managed_out(shop) for shop in shops]
+        return ShopManagedPage(items=items, total=total, page=page, pages=page_count(total, limit))
 
     @get("/{shop_id:int}", opt=PUBLIC, operation_id="getShop", responses=problems(400, 404))
     async def get_shop(self, shop_id: PathId, shops_service: ShopsDep) -> ShopOut:
@@ -115,6 +154,66 @@ class ShopApiController(Controller):
     async def delete_shop(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> None:
         """Admins: soft-delete a shop; its products leave the storefront and the API. The default shop is 409."""
         await shops_service.delete_shop(request.user, shop_id)
+
+    @post(
+        "/{shop_id:int}/suspend",
+        guards=ADMIN,
+        security=BEARER,
+        operation_id="suspendShop",
+        status_code=200,
+        responses=problems(400, 401, 403, 404),
+    )
+    async def suspend_shop(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> ShopManagedOut:
+        """Admins: suspend a shop; its products leave the storefront and the API at once, past orders keep
+        their lines. Suspending a suspended shop changes nothing; a deleted shop is 404."""
+        await shops_service.get_live_for(request.user, shop_id)
+        return shop_managed_out(await shops_service.suspend(request.user, shop_id))
+
+    @post(
+        "/{shop_id:int}/restore",
+        guards=ADMIN,
+        security=BEARER,
+        operation_id="restoreShop",
+        status_code=200,
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def restore_shop(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> ShopManagedOut:
+        """Admins: bring a suspended or deleted shop back; its products return to the storefront. 409 when a
+        deleted shop's name is another shop's now (rename one of the two first)."""
+        return shop_managed_out(await shops_service.restore(request.user, shop_id))
+
+    @put(
+        "/{shop_id:int}/logo",
+        security=BEARER,
+        operation_id="setShopLogo",
+        request_max_body_size=MAX_UPLOAD_BYTES + 64 * 1024,
+        responses=problems(400, 401, 403, 404, 413, 422),
+    )
+    async def set_logo(
+        self,
+        request: UserRequest,
+        shop_id: PathId,
+        data: Annotated[LogoUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+        shops_service: ShopsDep,
+    ) -> ShopOut:
+        """Admins and the shop's owners: a JPEG, PNG or WebP logo (field ``file``, at most 5 MB) replaces the
+        shop's logo. Staff 403, anyone else 404; too large 413; not such an image 422."""
+        await shops_service.get_live_for(request.user, shop_id)
+        content = await data.file.read(MAX_UPLOAD_BYTES + 1)
+        try:
+            shop = await shops_service.set_logo(request.user, shop_id, content, data.file.filename or "")
+        except DomainError as exc:  # the image's problems, named after this request's field (``file``)
+            exc.field_errors = {("file" if k == "image" else k): v for k, v in exc.field_errors.items()}
+            raise
+        return shop_out(shop)
+
+    @delete(
+        "/{shop_id:int}/logo", security=BEARER, operation_id="removeShopLogo", responses=problems(400, 401, 403, 404)
+    )
+    async def remove_logo(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> None:
+        """Admins and the shop's owners: the shop has no logo any more (none already: nothing changes)."""
+        await shops_service.get_live_for(request.user, shop_id)
+        await shops_service.remove_logo(request.user, shop_id)
 
     @get("/{shop_id:int}/members", security=BEARER, operation_id="listShopMembers", responses=problems(400, 401, 404))
     async def list_members(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> list[MemberOut]:

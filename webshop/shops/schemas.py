@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import msgspec
+from litestar.datastructures import UploadFile
 
 from webshop.api.schemas import from_row
 from webshop.db.models import postal
@@ -100,6 +101,34 @@ class ShopOut(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
+class ShopManagedOut(ShopOut, kw_only=True):
+    """A shop as an admin or its members see it (``GET /api/shops/managed``, the status routes): a
+    suspended one too (``is_active`` false), and for admins a deleted one (``deleted_at`` set)."""
+
+    deleted_at: datetime | None
+
+
+class ShopManagedPage(msgspec.Struct, kw_only=True):
+    """A page of the shops the caller manages, by name: ``items``, and ``total`` shops matching the
+    filters (``page`` of ``pages``)."""
+
+    items: list[ShopManagedOut]
+    total: int
+    page: int
+    pages: int
+
+
+ShopStatus = Literal["active", "suspended", "deleted"]
+"""``GET /api/shops/managed``'s ``status`` filter (``ShopService.list_for``); none: all but deleted shops."""
+
+
+class LogoUpload(msgspec.Struct, forbid_unknown_fields=True):
+    """``PUT /api/shops/{id}/logo`` (multipart/form-data): a JPEG, PNG or WebP image of at most 5 MB in
+    ``file``; decoded and re-encoded (metadata dropped) under a random name, as the admin page does."""
+
+    file: UploadFile
+
+
 class ShopPage(msgspec.Struct, kw_only=True):
     """A page of shops by name; pass ``next_cursor`` as ``cursor`` for the next one (``null`` at the end)."""
 
@@ -129,6 +158,14 @@ def shop_out(shop: Shop) -> ShopOut:
             country=shop.country,
         ),
         logo_url=image_url(shop.logo_key, 320) if shop.logo_key else None,
+    )
+
+
+def shop_managed_out(shop: Shop) -> ShopManagedOut:
+    """``ShopManagedOut`` from a ``Shop`` row: ``shop_out``'s fields and ``deleted_at``."""
+    public = shop_out(shop)
+    return ShopManagedOut(
+        **{name: getattr(public, name) for name in ShopOut.__struct_fields__}, deleted_at=shop.deleted_at
     )
 
 

@@ -586,7 +586,8 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
 
     async def get_live_for(self, user: Any, shop_id: int) -> Shop:
         """Shop ``shop_id`` as ``user`` manages it through the API, where a deleted shop is gone for
-        everyone, admins included (the API has no restore; the admin pages, which do, use ``get_for``).
+        everyone, admins included, but for ``POST /api/shops/{id}/restore`` and the managed list (the admin
+        pages use ``get_for``).
 
         Raises:
             NotFound: no such shop, it is deleted, or ``user`` is not an admin or one of its members.
