@@ -67,6 +67,7 @@ ROUTES = [
     ("GET", "/admin/stock?level=low", {**FRAGMENT, "HX-Target": "stock-health"}),
     ("POST", "/admin/stock/adjust", {}),
     ("POST", "/admin/stock/adjust", FRAGMENT),
+    ("GET", "/admin/stock/variants/{user_id}", {}),  # any variant id: the guard answers first
 ]
 FORMS = {
     "/status": {"status": "shipped"},

@@ -15,12 +15,16 @@ from litestar.response import Template
 
 from webshop.admin import ShopStaffPages
 from webshop.admin.pages import AdminRequest, ShopScopeDep, flash_see_other
+from webshop.api.schemas import PathId
 from webshop.deps import ShopsDep, StockDep
 from webshop.errors import ValidationFailed
 from webshop.shops.scope import ShopScope, admin_scope
+from webshop.stock.history import REASON_LABELS
 from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService
+from webshop.text import whole_number_text
 from webshop.web.forms import Form, form_again
 from webshop.web.responses import page_or_fragment
+from webshop.web.templating import query_url
 
 LEVEL_LABELS = {
     StockLevel.OUT: "Out of stock",
@@ -32,6 +36,8 @@ LEVEL_LABELS = {
 # Lists shown when no level is chosen: the ones that need attention.
 ATTENTION = (StockLevel.OUT, StockLevel.CRITICAL, StockLevel.LOW)
 LIST_LIMIT = 200
+HISTORY_PAGE = 50
+"""Movements a page of a variant's stock history lists."""
 
 
 class AdjustForm(msgspec.Struct):
@@ -77,6 +83,26 @@ class AdminStockController(ShopStaffPages):
             context["form"] = {"sku": data.sku, "delta": data.delta, "reason": data.reason, "note": data.note}
             return form_again("admin/stock/index.html", exc, context)
         return flash_see_other(request, f"Stock of {data.sku.strip()} is now {level}.", "admin_stock", category="info")
+
+    @get("/variants/{variant_id:int}", name="admin_stock_history", media_type=MediaType.HTML)
+    async def history(
+        self, request: AdminRequest, variant_id: PathId, stock_service: StockDep, before: FromQuery[str | None] = None
+    ) -> Template:
+        """A variant's stock ledger, newest first, ``HISTORY_PAGE`` movements a page (``?before=`` the id of
+        the last one shown: older ones); another shop's variant is 404 to a shop's member."""
+        before_id = whole_number_text(before) if before else None
+        history = await stock_service.history(request.user, variant_id, limit=HISTORY_PAGE + 1, before_id=before_id)
+        rows = history.movements[:HISTORY_PAGE]
+        here = request.app.route_reverse("admin_stock_history", variant_id=variant_id)
+        older = query_url(here, {"before": str(rows[-1].id)}) if len(history.movements) > HISTORY_PAGE else ""
+        context = {
+            "history": history,
+            "rows": rows,
+            "older_url": older,
+            "newest_url": here if before_id is not None else "",
+            "reasons": REASON_LABELS,
+        }
+        return Template("admin/stock/history.html", context=context)
 
 
 async def dashboard_context(stock_service: StockService, level: str | None, scope: ShopScope) -> dict[str, Any]:

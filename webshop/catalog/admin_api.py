@@ -18,7 +18,7 @@ from msgspec import UNSET
 
 from webshop.api.controllers import AdminApiController, ShopStaffApiController
 from webshop.api.responses import problems
-from webshop.api.schemas import ID_MAX, PathId
+from webshop.api.schemas import ID_MAX, IdCursor, PageLimit, PathId, keyset_page
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import (
     CategoryCreate,
@@ -43,10 +43,11 @@ from webshop.catalog.schemas import (
     variant_out,
 )
 from webshop.db.models import Variant
-from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep, UserRequest
+from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep, StockDep, UserRequest
 from webshop.errors import Conflict, DomainError, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES
 from webshop.shops.scope import admin_scope
+from webshop.stock.schemas import StockMovementPage, movement_out
 from webshop.text import query_text
 from webshop.web.responses import page_count
 
@@ -298,6 +299,27 @@ class VariantAdminApiController(ShopStaffApiController):
         except ValidationFailed as exc:
             # Not malformed input but the product's current state: the request conflicts with it.
             raise Conflict(exc.detail, field_errors=exc.field_errors) from exc
+
+    @get("/{variant_id:int}/stock-movements", operation_id="listStockMovements", responses=problems(400, 401, 403, 404))
+    async def list_stock_movements(
+        self,
+        request: UserRequest,
+        variant_id: PathId,
+        stock_service: StockDep,
+        cursor: IdCursor = None,
+        limit: PageLimit = 20,
+    ) -> StockMovementPage:
+        """The variant's stock ledger, newest first: every sale, cancellation, refund, adjustment and import,
+        with the units on hand each left. Another shop's variant is 404 to a shop's member."""
+        history = await stock_service.history(
+            request.user, variant_id, limit=limit + 1, before_id=int(cursor) if cursor else None
+        )
+        page, next_cursor = keyset_page(history.movements, limit)
+        variant = history.variant
+        items = [movement_out(movement) for movement in page]
+        return StockMovementPage(
+            variant_id=variant.id, sku=variant.sku, stock=variant.stock, items=items, next_cursor=next_cursor
+        )
 
     @post(
         "/{variant_id:int}/stock-adjustments",

@@ -29,6 +29,7 @@ from webshop.db.models import Category, Product, StockMovement, StockReason, Use
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.shops.service import ShopService
+from webshop.stock.history import Movement, movements
 from webshop.text import whole_number_text
 from webshop.webhooks.events import queue_stock_low
 
@@ -327,6 +328,15 @@ class StockHealth:
     bands: list[tuple[StockLevel, list[StockRow]]]
 
 
+@dataclass(frozen=True, slots=True)
+class VariantHistory:
+    """``StockService.history``: the variant, its product and a page of its movements (newest first)."""
+
+    variant: Variant
+    product: Product
+    movements: list[Movement]
+
+
 class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
     """Stock health figures and admin stock adjustments (through ``adjust_stock``, audited)."""
 
@@ -452,14 +462,8 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
         """
         errors: dict[str, str] = {}
         sku = sku.strip()
-        variant = await self.repository.session.scalar(
-            select(Variant).join(Product, Product.id == Variant.product_id).where(Variant.sku == sku)
-        )
-        if variant is not None and actor is not None and not actor.is_admin:
-            session = self.repository.session
-            shop_id = await session.scalar(select(Product.shop_id).where(Product.id == variant.product_id))
-            if not (await ShopService(session=session).access(actor)).runs(shop_id):
-                variant = None  # another shop's variant is as unknown as a missing one
+        found = await self._managed(actor, Variant.sku == sku) if sku else None
+        variant = found[0] if found else None
         if not sku:
             errors["sku"] = "Enter the variant's SKU."
         elif variant is None:
@@ -483,6 +487,40 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             raise ValidationFailed("The stock was not changed. Please correct the marked fields.", field_errors=errors)
         summary = f"{variant.sku}: {units:+d} ({ADJUSTMENT_REASONS[reason]}: {note})"
         return await self.adjust(variant, units, reference=f"{reason}: {note}", summary=summary, actor=actor)
+
+    async def history(
+        self, actor: User | None, variant_id: int, *, limit: int, before_id: int | None = None
+    ) -> VariantHistory:
+        """The stock ledger of variant ``variant_id``, newest first (``webshop.stock.history.movements``):
+        ``limit`` movements at most, those older than ``before_id`` when given.
+
+        Raises:
+            NotFound: no such variant, or ``actor`` is a shop's member and the variant another shop's.
+        """
+        found = await self._managed(actor, Variant.id == variant_id)
+        if found is None:
+            raise NotFound("There is no such variant.")
+        variant, product = found
+        rows = await movements(self.repository.session, variant.id, limit=limit, before_id=before_id)
+        return VariantHistory(variant, product, rows)
+
+    async def _managed(self, actor: User | None, condition: Any) -> tuple[Variant, Product] | None:
+        """The variant matching ``condition`` and its product, if ``actor`` manages it (an admin or the command
+        line: any; a shop's member: their shops'); ``None`` otherwise: another shop's variant is as unknown
+        as a missing one."""
+        session = self.repository.session
+        row = (
+            await session.execute(
+                select(Variant, Product).join(Product, Product.id == Variant.product_id).where(condition)
+            )
+        ).first()
+        if row is None:
+            return None
+        variant, product = row
+        outsider = actor is not None and not actor.is_admin
+        if outsider and not (await ShopService(session=session).access(actor)).runs(product.shop_id):
+            return None
+        return variant, product
 
     async def adjust(self, variant: Variant, units: int, *, reference: str, summary: str, actor: User | None) -> int:
         """The one stock-adjustment verb (the stock page by SKU, the product form and the admin API by
