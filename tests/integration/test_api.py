@@ -209,6 +209,10 @@ async def test_product_detail_and_categories(client, skus):
         ("ZS-42", 7, {"size": "Size 42"}),
     ]
     assert product["facets"]["brand"] == ["Nike"]
+    by_slug = await client.get(f"/api/products/by-slug/{listing['slug']}")
+    assert by_slug.status_code == 200 and by_slug.json() == product  # a client holding a page's address
+    assert_problem(await client.get("/api/products/by-slug/no-such-product"), 404)
+    assert_problem(await client.get("/api/products/by-slug/Not_A_Slug"), 400)
     tree = (await client.get("/api/categories")).json()
     electronics = next(c for c in tree if c["slug"] == "electronics")
     assert {c["slug"] for c in electronics["children"]} == {"computers", "photo"}

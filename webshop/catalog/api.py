@@ -5,14 +5,16 @@ from typing import Annotated, Literal
 
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import QueryParameter
+from litestar.params import PathParameter, QueryParameter
 
 from webshop.api.responses import problems
 from webshop.api.schemas import INT_MAX, PathId
+from webshop.catalog import limits
 from webshop.catalog.browse import DisplayedProduct
 from webshop.catalog.cache import CACHE, MISS
 from webshop.catalog.query import CatalogQuery
 from webshop.catalog.schemas import (
+    SLUG_PATTERN,
     CategoryOut,
     ProductFacets,
     ProductOut,
@@ -65,6 +67,19 @@ def displayed_out(displayed: DisplayedProduct) -> ProductOut:
         answer = product_out(displayed.product)
         CACHE.put(key, answer, 1 + len(answer.variants) + len(answer.images))
     return answer  # type: ignore[no-any-return]
+
+
+ProductSlugPath = Annotated[
+    str,
+    PathParameter(
+        min_length=1,
+        max_length=limits.PRODUCT_SLUG,
+        pattern=SLUG_PATTERN,
+        schema_extra={"pattern": f"^{limits.SLUG.pattern}$"},  # the same rule in JSON Schema's dialect (no \Z)
+        description="A product's slug, such as ``trail-shoes``",
+    ),
+]
+"""A product slug in a path: lowercase letters and digits joined by single hyphens."""
 
 
 class CatalogSearch:
@@ -138,6 +153,11 @@ class CatalogApiController(Controller):
     async def get_product(self, product_id: PathId, products_service: ProductsDep) -> ProductOut:
         """One product with its variants (price, stock), photos and facets."""
         return displayed_out(await products_service.display(product_id=product_id))
+
+    @get("/products/by-slug/{slug:str}", operation_id="getProductBySlug", responses=problems(400, 404))
+    async def get_product_by_slug(self, slug: ProductSlugPath, products_service: ProductsDep) -> ProductOut:
+        """One product by its slug (the last part of its page's address, ``/products/{slug}``), as ``getProduct``."""
+        return displayed_out(await products_service.display(slug=slug))
 
     @get("/categories", operation_id="listCategories", responses=problems())
     async def list_categories(self, categories_service: CategoriesDep) -> list[CategoryOut]:
