@@ -92,7 +92,7 @@ from webshop.security.session import SessionUserMiddleware, session_config
 from webshop.security.throttle import provide_sign_in_throttle, rate_limit_middleware, rate_limit_stores
 from webshop.shipping.api import ShippingZoneApiController
 from webshop.shipping.service import ShippingZoneService
-from webshop.shops.api import ShopApiController
+from webshop.shops.api import ShopApiController, ShopStatusApiController
 from webshop.shops.service import ShopService
 from webshop.shops.web import ShopsController
 from webshop.stock.api import StockApiController
@@ -294,6 +294,7 @@ API_CONTROLLERS: tuple[type[Controller], ...] = (
     RefundApiController,
     OrderRefundListController,
     ShopApiController,
+    ShopStatusApiController,
     StockApiController,
     WebhookApiController,
     PromotionApiController,

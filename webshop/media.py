@@ -79,6 +79,10 @@ class ImageRejected(ValidationFailed):
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 """Largest photo an admin may upload (5 MB), checked on the request body and again by the service."""
+UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
+"""The largest request body carrying one upload (pages and API): the multipart framing around a 5 MB file
+(boundaries, headers, the CSRF field) is well under 64 KB; the service checks the file itself against
+``MAX_UPLOAD_BYTES``. A larger body is refused with 413 before it is read."""
 
 
 class ImageTooLarge(ValidationFailed):

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.api_user import assert_problem, token_pair
-from tests.factories import make_user
+from tests.factories import audit_events, make_user
 from tests.integration.test_admin_shops import png
 from webshop.catalog.summaries import catalog_changed
 from webshop.db.engine import ShopAlchemyConfig, write_session
@@ -330,6 +330,9 @@ async def test_an_admin_suspends_and_restores_a_shop_its_products_leave_and_come
     suspended = await client.post(f"{url}/suspend", headers=world.headers["admin"])
     assert suspended.status_code == 200, suspended.text
     assert suspended.json()["is_active"] is False and suspended.json()["deleted_at"] is None
+    again = await client.post(f"{url}/suspend", headers=world.headers["admin"])  # a repeated call: nothing more
+    assert again.status_code == 200 and again.json() == suspended.json()
+    assert [event.action for event in await audit_events(alchemy, "shop", world.a_id)].count("suspend") == 1
     assert_problem(await client.get(url), 404)
     assert_problem(await client.get(f"/api/products/{world.product_id}"), 404)
     listed = (await client.get("/api/products", params={"limit": 100})).json()["items"]
@@ -370,6 +373,9 @@ async def test_the_owner_or_an_admin_sets_and_removes_the_logo(client, alchemy, 
 
     assert_problem(await client.put(url, **upload(png())), 401)
     assert_problem(await client.put(url, **upload(png()), headers=world.headers["staff"]), 403)
+    too_large = upload(b"x" * (5 * 1024 * 1024 + 1))
+    assert_problem(await client.put(url, **too_large, headers=world.headers["staff"]), 403)  # who, before what
+    assert_problem(await client.put(url, **too_large, headers=world.headers["owner"]), 413)
     for role in ("customer", "other_owner"):
         assert_problem(await client.put(url, **upload(png()), headers=world.headers[role]), 404)
     assert (await _shop(alchemy, world.a_id)).logo_key is None

@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 import msgspec
 
 from webshop.api.schemas import INT_MAX
+from webshop.catalog import limits
 from webshop.catalog.query import CategoryNode
 from webshop.catalog.rules import facet_dict
 from webshop.catalog.schemas import TAX_CATEGORY_DEFAULT, ProductWrite, VariantUpdate, VariantWrite
@@ -290,7 +291,11 @@ class ProductForm:
             "price": price_field(raw.price, f"{prefix}-price", self.currency, errors),
             "stock": whole_number(raw.stock, f"{prefix}-stock", errors, label="Stock", default=0),
             "low_stock_threshold": whole_number(
-                raw.low_stock_threshold, f"{prefix}-low_stock_threshold", errors, label="Threshold", default=5
+                raw.low_stock_threshold,
+                f"{prefix}-low_stock_threshold",
+                errors,
+                label="Threshold",
+                default=limits.LOW_STOCK_THRESHOLD,
             ),
             "weight_grams": whole_number(
                 raw.weight_grams, f"{prefix}-weight_grams", errors, label="The weight", default=0

@@ -43,21 +43,18 @@ from webshop.admin.product_form import (
     whole_number,
 )
 from webshop.api.schemas import PathId
+from webshop.catalog import limits
 from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
 from webshop.catalog.schemas import VariantPatch
 from webshop.db.models import Product, Variant
 from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep
 from webshop.errors import NotFound, PermissionDenied, ValidationFailed
-from webshop.media import MAX_UPLOAD_BYTES
+from webshop.media import MAX_UPLOAD_BYTES, UPLOAD_BODY_LIMIT
 from webshop.shops.scope import admin_scope
 from webshop.stock.service import StockChanged
 from webshop.text import whole_number_text
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import page_number, see_other, see_other_to, wants_fragment
-
-# The multipart framing around a 5 MB photo (boundaries, headers, the CSRF field) is well under 64 KB;
-# the service checks the photo itself against MAX_UPLOAD_BYTES.
-UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
 
 
 class VariantCell:
@@ -169,7 +166,7 @@ class ProductFormPage:
         values = dict(form.values)
         rows = len(form.new) + 1
         values["new_rows"] = str(rows)
-        values.setdefault(f"new-{rows - 1}-low_stock_threshold", "5")
+        values.setdefault(f"new-{rows - 1}-low_stock_threshold", str(limits.LOW_STOCK_THRESHOLD))
         return await self.render(product, values, {}, is_active=form.is_active, shops=shops)
 
     async def render(
@@ -351,7 +348,8 @@ class AdminProductController(ShopStaffPages):
     @get("/new", name="admin_product_new", media_type=MediaType.HTML)
     async def new(self, shop_scope: ShopScopeDep, product_form_page: ProductFormPageDep) -> Template:
         """The empty product form (two blank variant rows; a shop select for a member of several shops)."""
-        values = {"new_rows": "2", "new-0-low_stock_threshold": "5", "new-1-low_stock_threshold": "5"}
+        default = str(limits.LOW_STOCK_THRESHOLD)
+        values = {"new_rows": "2", "new-0-low_stock_threshold": default, "new-1-low_stock_threshold": default}
         values["shop_id"] = str(shop_scope.chosen or "")
         return await product_form_page.render(None, values, {}, is_active=True, shops=shop_scope.choices)
 

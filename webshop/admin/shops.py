@@ -19,13 +19,12 @@ from litestar.response import Template
 
 from webshop.admin import ADMIN_PAGE_SIZE, SHOP_STAFF_DEPENDENCIES, ShopStaffPages, admin_list_page
 from webshop.admin.pages import AdminRequest, flash_see_other
-from webshop.admin.products import UPLOAD_BODY_LIMIT
 from webshop.api.schemas import PathId
 from webshop.db.models import Shop
 from webshop.db.models.shops import ShopRole
 from webshop.deps import AuditDep, ShopsDep, UsersDep
 from webshop.errors import DomainError, ValidationFailed
-from webshop.media import MAX_UPLOAD_BYTES
+from webshop.media import MAX_UPLOAD_BYTES, UPLOAD_BODY_LIMIT
 from webshop.security.session import requires_admin
 from webshop.text import Line, Lines, readable_email
 from webshop.web.forms import FORM_MESSAGE, FormFields, read_form

@@ -1,4 +1,4 @@
-"""Admin stock pages: the stock-health dashboard and the stock-adjustment form.
+"""Admin stock pages: the stock-health dashboard, the stock-adjustment form and a variant's stock history.
 
 The health rule is ``webshop.stock.service.stock_level_expression``; adjustments go through
 ``StockService.adjust_by_sku`` (the conditional ``adjust_stock`` update, a ledger row and an audit event).

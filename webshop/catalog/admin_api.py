@@ -1,4 +1,4 @@
-"""Admin catalog writes of the JSON API: categories, products, variants, stock and photos.
+"""Admin catalog routes of the JSON API: categories, products, variants, stock (adjustments and history) and photos.
 
 Category routes need an admin's bearer token (the ``api_admin`` guard: no token → 401, a customer →
 403). Product, variant, photo and stock routes also let in the members of a shop (``api_shop_staff``),
@@ -19,6 +19,7 @@ from msgspec import UNSET
 from webshop.api.controllers import AdminApiController, ShopStaffApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, IdCursor, PageLimit, PathId, keyset_page
+from webshop.api.uploads import image_errors_named, read_upload
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import (
     CategoryCreate,
@@ -44,8 +45,8 @@ from webshop.catalog.schemas import (
 )
 from webshop.db.models import Variant
 from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep, StockDep, UserRequest
-from webshop.errors import Conflict, DomainError, ValidationFailed
-from webshop.media import MAX_UPLOAD_BYTES
+from webshop.errors import Conflict, ValidationFailed
+from webshop.media import UPLOAD_BODY_LIMIT
 from webshop.shops.scope import admin_scope
 from webshop.stock.schemas import StockMovementPage, movement_out
 from webshop.text import query_text
@@ -224,7 +225,7 @@ class ProductAdminApiController(ShopStaffApiController):
         "/{product_id:int}/images",
         operation_id="uploadProductImage",
         status_code=201,
-        request_max_body_size=MAX_UPLOAD_BYTES + 64 * 1024,
+        request_max_body_size=UPLOAD_BODY_LIMIT,
         responses=problems(400, 401, 403, 404, 413, 422),
     )
     async def upload_image(
@@ -238,19 +239,11 @@ class ProductAdminApiController(ShopStaffApiController):
 
         Too large → 413; not an image, another format, truncated or a decompression bomb → 422.
         """
-        content = await data.file.read(MAX_UPLOAD_BYTES + 1)
-        try:
+        content = await read_upload(data.file)
+        with image_errors_named("file"):
             image = await products_service.add_image(
-                product_id,
-                content,
-                alt=data.alt,
-                source_name=data.file.filename or "",
-                actor=request.user,
+                product_id, content, alt=data.alt, source_name=data.file.filename or "", actor=request.user
             )
-        except DomainError as exc:  # the photo's problems, named after this request's field (``file``)
-            if "image" in exc.field_errors:
-                exc.field_errors = {("file" if k == "image" else k): v for k, v in exc.field_errors.items()}
-            raise
         return image_out(image)
 
     @put(
@@ -318,7 +311,7 @@ class VariantAdminApiController(ShopStaffApiController):
         variant = history.variant
         items = [movement_out(movement) for movement in page]
         return StockMovementPage(
-            variant_id=variant.id, sku=variant.sku, stock=variant.stock, items=items, next_cursor=next_cursor
+            variant_id=variant.id, sku=variant.sku, stock=history.stock, items=items, next_cursor=next_cursor
         )
 
     @post(

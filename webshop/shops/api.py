@@ -29,12 +29,13 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, QueryParameter
 from msgspec import UNSET
 
-from webshop.api.controllers import ADMIN
+from webshop.api.controllers import ADMIN, AdminApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import NameCursor, PageLimit, PathId, keyset_page, name_cursor, read_name_cursor
+from webshop.api.uploads import image_errors_named, read_upload
 from webshop.deps import ShopsDep, UserRequest
-from webshop.errors import DomainError, NotFound
-from webshop.media import MAX_UPLOAD_BYTES
+from webshop.errors import NotFound
+from webshop.media import UPLOAD_BODY_LIMIT
 from webshop.security.jwt import BEARER, PUBLIC
 from webshop.shops.guards import api_shop_staff
 from webshop.shops.schemas import (
@@ -155,38 +156,11 @@ class ShopApiController(Controller):
         """Admins: soft-delete a shop; its products leave the storefront and the API. The default shop is 409."""
         await shops_service.delete_shop(request.user, shop_id)
 
-    @post(
-        "/{shop_id:int}/suspend",
-        guards=ADMIN,
-        security=BEARER,
-        operation_id="suspendShop",
-        status_code=200,
-        responses=problems(400, 401, 403, 404),
-    )
-    async def suspend_shop(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> ShopManagedOut:
-        """Admins: suspend a shop; its products leave the storefront and the API at once, past orders keep
-        their lines. Suspending a suspended shop changes nothing; a deleted shop is 404."""
-        await shops_service.get_live_for(request.user, shop_id)
-        return shop_managed_out(await shops_service.suspend(request.user, shop_id))
-
-    @post(
-        "/{shop_id:int}/restore",
-        guards=ADMIN,
-        security=BEARER,
-        operation_id="restoreShop",
-        status_code=200,
-        responses=problems(400, 401, 403, 404, 409),
-    )
-    async def restore_shop(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> ShopManagedOut:
-        """Admins: bring a suspended or deleted shop back; its products return to the storefront. 409 when a
-        deleted shop's name is another shop's now (rename one of the two first)."""
-        return shop_managed_out(await shops_service.restore(request.user, shop_id))
-
     @put(
         "/{shop_id:int}/logo",
         security=BEARER,
         operation_id="setShopLogo",
-        request_max_body_size=MAX_UPLOAD_BYTES + 64 * 1024,
+        request_max_body_size=UPLOAD_BODY_LIMIT,
         responses=problems(400, 401, 403, 404, 413, 422),
     )
     async def set_logo(
@@ -199,12 +173,9 @@ class ShopApiController(Controller):
         """Admins and the shop's owners: a JPEG, PNG or WebP logo (field ``file``, at most 5 MB) replaces the
         shop's logo. Staff 403, anyone else 404; too large 413; not such an image 422."""
         await shops_service.get_live_for(request.user, shop_id)
-        content = await data.file.read(MAX_UPLOAD_BYTES + 1)
-        try:
+        content = await read_upload(data.file)
+        with image_errors_named("file"):
             shop = await shops_service.set_logo(request.user, shop_id, content, data.file.filename or "")
-        except DomainError as exc:  # the image's problems, named after this request's field (``file``)
-            exc.field_errors = {("file" if k == "image" else k): v for k, v in exc.field_errors.items()}
-            raise
         return shop_out(shop)
 
     @delete(
@@ -253,3 +224,28 @@ class ShopApiController(Controller):
         a user who is not a member 404)."""
         await shops_service.get_live_for(request.user, shop_id)
         await shops_service.remove_member(request.user, shop_id, user_id)
+
+
+class ShopStatusApiController(AdminApiController):
+    """Suspending and restoring shops (admins), as the admin page's buttons do."""
+
+    path = "/api/shops"
+    tags = ["shops"]
+
+    @post("/{shop_id:int}/suspend", operation_id="suspendShop", status_code=200, responses=problems(400, 401, 403, 404))
+    async def suspend_shop(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> ShopManagedOut:
+        """Suspend a shop: its products leave the storefront and the API at once, past orders keep their
+        lines. Suspending a suspended shop changes nothing; a deleted shop is 404."""
+        await shops_service.get_live_for(request.user, shop_id)
+        return shop_managed_out(await shops_service.suspend(request.user, shop_id))
+
+    @post(
+        "/{shop_id:int}/restore",
+        operation_id="restoreShop",
+        status_code=200,
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def restore_shop(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> ShopManagedOut:
+        """Bring a suspended or deleted shop back: its products return to the storefront. 409 when a deleted
+        shop's name is another shop's now (rename one of the two first)."""
+        return shop_managed_out(await shops_service.restore(request.user, shop_id))

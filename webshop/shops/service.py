@@ -326,6 +326,8 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         if not deleted and shop.deleted_at is not None and (clash := await self._name_clash(shop.name, shop.id)):
             raise Conflict(f"Another shop is called “{clash}” now: rename one of the two before restoring this one.")
         before = {"is_active": shop.is_active, "deleted": shop.deleted_at is not None}
+        if before == {"is_active": active, "deleted": deleted}:
+            return shop  # already so: nothing to write, record or refresh (a repeated click or API call)
         shop.is_active = active
         shop.deleted_at = datetime.now(UTC) if deleted else None
         after = {"is_active": active, "deleted": deleted}
@@ -545,9 +547,9 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
             ImageTooLarge: more than ``MAX_UPLOAD_BYTES`` (413; ``field_errors["image"]``).
             ImageRejected: not an image, not JPEG/PNG/WebP, truncated, damaged or too many pixels.
         """
+        shop = await self._owned(actor, shop_id)  # who may comes first: staff get 403 whatever they send
         if len(data) > MAX_UPLOAD_BYTES:
             raise ImageTooLarge()
-        shop = await self._owned(actor, shop_id)
         stored = await anyio.to_thread.run_sync(
             functools.partial(store_image, data, self.media_dir, key=new_image_key())
         )

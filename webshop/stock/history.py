@@ -51,9 +51,16 @@ class Movement:
     created_at: datetime
 
 
-async def movements(
-    session: AsyncSession, variant_id: int, *, limit: int, before_id: int | None = None
-) -> list[Movement]:
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """A page of a variant's ledger and the stock on hand read in the same statement (``None`` when the
+    page is empty), so that the newest row's ``level_after`` is that stock."""
+
+    stock: int | None
+    movements: list[Movement]
+
+
+async def movements(session: AsyncSession, variant_id: int, *, limit: int, before_id: int | None = None) -> Ledger:
     """Up to ``limit`` movements of ``variant_id``, newest first, those older than ``before_id`` when given.
 
     Args:
@@ -63,7 +70,8 @@ async def movements(
         before_id: Only movements with a smaller id (the next page of a list that ended with that row).
 
     Returns:
-        The movements with the level each left; an empty list for a variant without any (or no such variant).
+        The movements with the level each left (none for a variant without any, or no such variant), and
+        the stock they were read with.
     """
     later = (
         func.sum(StockMovement.delta).over(order_by=StockMovement.id.desc(), rows=(None, -1)).label("later")
@@ -81,15 +89,15 @@ async def movements(
         .subquery()
     )
     statement = (
-        select(ledger, (Variant.stock - func.coalesce(ledger.c.later, 0)).label("level_after"))
+        select(ledger, Variant.stock, (Variant.stock - func.coalesce(ledger.c.later, 0)).label("level_after"))
         .join(Variant, Variant.id == variant_id)
         .order_by(ledger.c.id.desc())
         .limit(limit)
     )
     if before_id is not None:
         statement = statement.where(ledger.c.id < before_id)
-    rows = await session.execute(statement)
-    return [
+    rows = (await session.execute(statement)).all()
+    found = [
         Movement(
             id=row.id,
             delta=row.delta,
@@ -100,3 +108,4 @@ async def movements(
         )
         for row in rows
     ]
+    return Ledger(rows[0].stock if rows else None, found)

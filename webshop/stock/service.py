@@ -330,15 +330,18 @@ class StockHealth:
 
 @dataclass(frozen=True, slots=True)
 class VariantHistory:
-    """``StockService.history``: the variant, its product and a page of its movements (newest first)."""
+    """``StockService.history``: the variant, its product, its stock on hand and a page of its movements
+    (newest first; on the first page, the newest movement's ``level_after`` is ``stock``)."""
 
     variant: Variant
     product: Product
+    stock: int
     movements: list[Movement]
 
 
 class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
-    """Stock health figures and admin stock adjustments (through ``adjust_stock``, audited)."""
+    """Stock health figures, admin stock adjustments (through ``adjust_stock``, audited) and a variant's stock
+    history (the ledger read back)."""
 
     repository_type = repository_for(Variant)
 
@@ -491,8 +494,16 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
     async def history(
         self, actor: User | None, variant_id: int, *, limit: int, before_id: int | None = None
     ) -> VariantHistory:
-        """The stock ledger of variant ``variant_id``, newest first (``webshop.stock.history.movements``):
-        ``limit`` movements at most, those older than ``before_id`` when given.
+        """The stock ledger of variant ``variant_id``, newest first (``webshop.stock.history.movements``).
+
+        Args:
+            actor: Who reads it (``None``: the command line); a shop's member reads their shops' variants only.
+            variant_id: The variant.
+            limit: Movements at most (ask for one more than a page to know whether there are more).
+            before_id: Only movements older than this ledger row (the next page).
+
+        Returns:
+            The variant, its product, its stock read with the movements, and the movements.
 
         Raises:
             NotFound: no such variant, or ``actor`` is a shop's member and the variant another shop's.
@@ -501,8 +512,9 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
         if found is None:
             raise NotFound("There is no such variant.")
         variant, product = found
-        rows = await movements(self.repository.session, variant.id, limit=limit, before_id=before_id)
-        return VariantHistory(variant, product, rows)
+        ledger = await movements(self.repository.session, variant.id, limit=limit, before_id=before_id)
+        stock = variant.stock if ledger.stock is None else ledger.stock
+        return VariantHistory(variant, product, stock, ledger.movements)
 
     async def _managed(self, actor: User | None, condition: Any) -> tuple[Variant, Product] | None:
         """The variant matching ``condition`` and its product, if ``actor`` manages it (an admin or the command

@@ -50,8 +50,9 @@ WEIGHT_COLUMN = "weightGrams"
 LOW_STOCK_COLUMN = "lowStockThreshold"
 VARIANT_EXTRA_COLUMNS = (WEIGHT_COLUMN, LOW_STOCK_COLUMN)
 """Optional variant columns (whole numbers): the shipping weight in grams and the stock level at which the
-stock page calls the variant low. Left out or empty, a new variant gets the shop's defaults (0 g, 5 units) and
-an existing one keeps its own; the export writes both, so an exported file imports back unchanged."""
+stock page calls the variant low. Left out or empty, a new variant gets the defaults (0 g, and
+``limits.LOW_STOCK_THRESHOLD`` units) and an existing one keeps its own; the export writes both, so an
+exported file imports back unchanged."""
 SHOP_COLUMN = "shop"
 """An optional column (issue 16): the slug of the shop that sells the product, on its product row.
 Left out or empty, a new product goes to the default shop; an existing one stays in its shop."""
