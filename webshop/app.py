@@ -47,6 +47,7 @@ from webshop.catalog.admin_api import (
 )
 from webshop.catalog.api import CatalogApiController
 from webshop.catalog.categories import CategoryService
+from webshop.catalog.csv.api import CatalogCsvApiController
 from webshop.catalog.products import ProductService
 from webshop.catalog.version import attach_reader
 from webshop.catalog.web import CatalogController
@@ -286,6 +287,7 @@ API_CONTROLLERS: tuple[type[Controller], ...] = (
     CategoryAdminApiController,
     ProductAdminApiController,
     VariantAdminApiController,
+    CatalogCsvApiController,
     CartApiController,
     CheckoutApiController,
     AddressBookApiController,

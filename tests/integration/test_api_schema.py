@@ -96,6 +96,7 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
     "updateShop": (["422"], "a slug another shop has; two letters that are no ISO 3166-1 country"),
     "replaceShop": (["422"], "a slug another shop has; two letters that are no ISO 3166-1 country"),
     "addShopMember": (["422"], "a user id of no active user"),
+    "importCatalog": (["413", "422"], "the file must be a UTF-8 catalog CSV (its header row) of at most 16 MB"),
     "setShopLogo": (["413", "422"], "the file must decode as a JPEG, PNG or WebP image of at most 5 MB"),
     "resetPassword": (["400", "422"], "a token the server did not e-mail; a short password (checked after the token)"),
     "verifyEmail": (["400"], "a token the server did not e-mail"),

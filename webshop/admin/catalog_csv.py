@@ -21,13 +21,9 @@ import base64
 import binascii
 import hashlib
 import io
-import tempfile
 import zlib
-from pathlib import Path
 from typing import Annotated, Any, TypeAlias
 
-import anyio
-import anyio.to_thread
 import msgspec
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from litestar import MediaType, Response, get, post
@@ -41,11 +37,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.admin import SHOP_STAFF_DEPENDENCIES, ShopStaffPages
 from webshop.admin.pages import AdminRequest
-from webshop.catalog.csv.apply import import_catalog
 from webshop.catalog.csv.export import export_catalog
-from webshop.catalog.csv.parse import CSV_FILE, ParsedCatalog, parse_catalog
-from webshop.catalog.csv.plan import ImportPreview, preview_import
 from webshop.catalog.csv.sellers import ImportShops
+from webshop.catalog.csv.transfer import (
+    CSV_BODY_LIMIT,
+    MAX_CSV_BYTES,
+    UploadRejected,
+    check_size,
+    export_download,
+    import_upload,
+    preview_upload,
+)
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, end_transaction
 from webshop.db.models import User
@@ -54,8 +56,6 @@ from webshop.shops.scope import admin_scope
 from webshop.web.forms import Form
 from webshop.web.responses import see_other_to
 
-MAX_CSV_BYTES = 16 * 1024 * 1024
-"""Largest CSV an admin may upload (16 MB: about 30,000 products)."""
 CONFIRM_MAX_AGE = 3600
 """Seconds a preview can be confirmed for."""
 _SALT = "webshop.admin.catalog-csv"
@@ -72,15 +72,6 @@ class ConfirmForm(msgspec.Struct):
 
     payload: str = ""
     token: str = ""
-
-
-class UploadRejected(Exception):
-    """The upload cannot be previewed; ``status`` and ``message`` say why."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -107,34 +98,6 @@ def _unpack(payload: str) -> bytes:
     if len(content) > MAX_CSV_BYTES or inflater.unconsumed_tail:
         raise UploadRejected("The confirmation form was damaged. Upload the file again.", 400)
     return content
-
-
-async def _parse(content: bytes, workdir: Path, currency: str) -> ParsedCatalog:
-    """Write ``content`` as ``workdir/products.csv`` and parse it with the importer's parser.
-
-    Raises:
-        UploadRejected: the file is not UTF-8 text or has no usable header row.
-    """
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UploadRejected(f"The file is not UTF-8 text (byte {exc.start + 1} cannot be read).") from exc
-    path = workdir / CSV_FILE
-    await anyio.Path(path).write_bytes(content)
-    parsed = await anyio.to_thread.run_sync(lambda: parse_catalog(path, currency=currency))
-    if not parsed.products and parsed.errors and parsed.errors[0].line == 1:
-        raise UploadRejected(f"This is not a catalog CSV: line 1: {parsed.errors[0].reason}.")
-    return parsed
-
-
-async def _preview(
-    alchemy: ShopAlchemyConfig, parsed: ParsedCatalog, settings: Settings, shops: ImportShops
-) -> ImportPreview:
-    """The dry run, read in a session of its own (a plain read: on SQLite it takes no write lock)."""
-    async with alchemy.get_session() as session:
-        return await preview_import(
-            session, parsed, media_dir=settings.shop.media_dir, currency=settings.shop.currency, shops=shops
-        )
 
 
 async def provide_released_session(audit_service: AuditDep) -> AsyncSession:
@@ -166,9 +129,10 @@ class ImportStep:
     ) -> None:
         self.alchemy, self.session, self.settings, self.shops = alchemy, session, settings, shops
 
-    async def preview(self, parsed: ParsedCatalog) -> ImportPreview:
-        """The dry run of ``parsed`` for these shops (``_preview``)."""
-        return await _preview(self.alchemy, parsed, self.settings, self.shops)
+    @property
+    def where(self) -> dict[str, Any]:
+        """The keyword arguments of ``preview_upload`` and ``import_upload``: media folder, currency, shops."""
+        return {"media_dir": self.settings.shop.media_dir, "currency": self.settings.shop.currency, "shops": self.shops}
 
     async def refused(self, exc: UploadRejected) -> Template:
         """The import page again with the reason the file was refused (and its status code)."""
@@ -217,20 +181,8 @@ class AdminCatalogCsvController(ShopStaffPages):
     ) -> Response[bytes]:
         """The catalog (a member: their shops' products) as ``products.csv`` (a download)."""
         shop_ids = (await admin_scope(shops_service, request.user)).shop_ids
-        buffer = io.StringIO(newline="")
-        report = await export_catalog(
-            audit_service.repository.session, buffer, currency=settings.shop.currency, shop_ids=shop_ids
-        )
-        return Response(
-            buffer.getvalue().encode("utf-8"),
-            media_type="text/csv",  # Litestar adds "; charset=utf-8" to text types
-            headers={
-                "Content-Disposition": 'attachment; filename="products.csv"',
-                "X-Products-Exported": str(report.products),
-                "X-Products-Skipped": str(len(report.skipped)),
-                "Cache-Control": "no-store",
-            },
-        )
+        session = audit_service.repository.session
+        return await export_download(session, currency=settings.shop.currency, shop_ids=shop_ids)
 
     @get(["/preview", "/import"], name="admin_catalog_csv_start_again", include_in_schema=False)
     async def start_again(self, request: AdminRequest) -> Redirect | HXLocation:
@@ -243,7 +195,7 @@ class AdminCatalogCsvController(ShopStaffPages):
         name="admin_catalog_csv_preview",
         media_type=MediaType.HTML,
         status_code=200,
-        request_max_body_size=MAX_CSV_BYTES + 64 * 1024,
+        request_max_body_size=CSV_BODY_LIMIT,
     )
     async def preview(
         self,
@@ -256,14 +208,10 @@ class AdminCatalogCsvController(ShopStaffPages):
         try:
             if data.file is None or not data.file.filename:
                 raise UploadRejected("Choose a CSV file to import.")
-            content = await data.file.read(MAX_CSV_BYTES + 1)
-            if len(content) > MAX_CSV_BYTES:
-                raise UploadRejected(f"The file is too large: at most {MAX_CSV_BYTES // (1024 * 1024)} MB.", 413)
-            with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
-                parsed = await _parse(content, Path(workdir), settings.shop.currency)
+            content = check_size(await data.file.read(MAX_CSV_BYTES + 1))
+            plan = await preview_upload(import_step.alchemy, content, **import_step.where)
         except UploadRejected as exc:
             return await import_step.refused(exc)
-        plan = await import_step.preview(parsed)
         token = _serializer(settings).dumps({"u": request.user.id, "d": hashlib.sha256(content).hexdigest()})
         return Template(
             "admin/csv/preview.html",
@@ -290,17 +238,7 @@ class AdminCatalogCsvController(ShopStaffPages):
         settings = import_step.settings
         try:
             content = self._verified(data, request.user, settings)
-            with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
-                parsed = await _parse(content, Path(workdir), settings.shop.currency)
-                plan = await import_step.preview(parsed)
-                report = await import_catalog(
-                    import_step.alchemy,
-                    Path(workdir),
-                    settings.shop.media_dir,
-                    currency=settings.shop.currency,
-                    actor=request.user,
-                    shops=import_step.shops,
-                )
+            plan, report = await import_upload(import_step.alchemy, content, actor=request.user, **import_step.where)
         except UploadRejected as exc:
             return await import_step.refused(exc)
         return Template("admin/csv/result.html", context={"report": report, "plan": plan})
