@@ -22,6 +22,7 @@ from webshop.catalog.summaries import catalog_changed
 from webshop.db.models import Category, Product, User
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
+from webshop.promotions.targets import forget_targets
 from webshop.text import BIDI_MESSAGE, has_bidi_control
 
 
@@ -270,7 +271,10 @@ class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
             raise Conflict(refusal)
         before = _category_state(category)
         async with self._savepoint():
-            await self.repository.session.delete(category)
+            reason = f"category “{before['name']}” was deleted"
+            session = self.repository.session
+            await forget_targets(session, self.audit, actor, category_ids=[category_id], reason=reason)
+            await session.delete(category)
         await catalog_changed(self.repository.session)
         self.audit.record(
             actor,

@@ -23,6 +23,7 @@ from webshop.db.models import Product, User, Variant, WebhookEvent
 from webshop.db.repository import sent
 from webshop.errors import NotFound, ValidationFailed
 from webshop.money import format_money
+from webshop.promotions.targets import forget_targets
 from webshop.webhooks.events import queue_product_events
 
 
@@ -174,6 +175,8 @@ class ProductVariants(ProductMixin):
             gone = {k: [v, None] for k, v in {**_variant_snapshot(variant), "stock": variant.stock}.items()}
             summary = f"Removed variant {variant.sku}."
             self.audit.record(actor, "product", variant.product_id, "variant-delete", summary=summary, changes=gone)
+            reason = f"variant {variant.sku} was deleted"
+            await forget_targets(session, self.audit, actor, variant_ids=[variant.id], reason=reason)
             await session.delete(variant)
             await queue_product_events(session, WebhookEvent.PRODUCT_UPDATED, [variant.product_id])
 
