@@ -1,5 +1,6 @@
 """A promotion whose variant or category is deleted, on both engines (QA: on SQLite a promotion for a
-deleted variant took money off the next variant created, which got the freed id)."""
+deleted variant took money off the next variant created, which got the freed id); and ids that are never
+given again, on SQLite too."""
 
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ async def test_a_deleted_variant_leaves_its_promotions_and_a_new_variant_gets_no
         headers=admin_headers,
     )
     assert added.status_code == 201, added.text
+    assert added.json()["id"] > large  # never the deleted variant's id, on SQLite too (AUTOINCREMENT)
     shopper = await bearer(client, "ada@example.com")
     cart = await client.post("/api/cart/items", json={"sku": "GM-XL", "quantity": 1}, headers=shopper)
     assert cart.status_code == 201, cart.text
@@ -96,3 +98,5 @@ async def test_a_deleted_category_leaves_its_promotions(
     assert (stored.category_ids, stored.active) == ([], False)
     async with alchemy.get_session() as session:
         assert await session.scalar(select(Category).where(Category.id == gifts)) is None
+    again = await client.post("/api/categories", json={"name": "Gifts"}, headers=admin_headers)
+    assert again.status_code == 201 and again.json()["id"] > gifts  # a new category, a new id

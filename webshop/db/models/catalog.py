@@ -18,6 +18,9 @@ class Category(BigIntAuditBase):
     """A node of the category tree; ``parent_id`` is ``None`` for top-level categories."""
 
     __tablename__ = "categories"
+    # Ids are never given again on SQLite either (as PostgreSQL's identity columns): promotions and the audit
+    # trail name categories by id (migration d2f6a8c1e3b7).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     name: Mapped[str] = mapped_column(String(limits.CATEGORY_NAME))
     slug: Mapped[str] = mapped_column(String(limits.CATEGORY_SLUG), unique=True)
@@ -143,6 +146,9 @@ class Variant(BigIntAuditBase):
         CheckConstraint("stock >= 0", name="stock_not_negative"),
         CheckConstraint("price >= 0", name="price_not_negative"),
         Index("ix_variants_product_price", "product_id", "price"),
+        # Ids are never given again on SQLite either: promotions, the audit trail, webhooks and API clients
+        # name variants by id (migration d2f6a8c1e3b7).
+        {"sqlite_autoincrement": True},
     )
 
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
