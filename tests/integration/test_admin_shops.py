@@ -177,6 +177,27 @@ async def test_suspend_and_restore_take_the_shops_products_off_and_back_onto_the
     assert "Suspended shop Ann's Kitchen" in await page_text(admin, path)  # the audit trail
 
 
+async def test_a_suspended_shops_members_are_told_on_their_dashboard_and_product_pages(client, app, alchemy, skus):
+    """QA: an owner saw nothing of the suspension but a 404 behind "View in the shop"."""
+    owner = await make_user(alchemy, "olive@example.com")
+    async with write_session(alchemy) as session:
+        shops = ShopService(session=session)
+        shop = await shops.create_shop(None, {"name": "Ann's Kitchen"})
+        await shops.add_member(None, shop.id, {"user_id": owner, "role": "owner"})
+        await session.execute(update(Product).where(Product.slug == "zeta-shoe").values(shop_id=shop.id))
+        await session.commit()
+        product_id = await session.scalar(select(Product.id).where(Product.slug == "zeta-shoe"))
+    assert (await sign_in(client, "olive@example.com")).status_code == 303
+    assert "is suspended by the platform" not in await page_text(client, "/admin")
+    assert "View in the shop" in await page_text(client, f"/admin/products/{product_id}")
+    async with write_session(alchemy) as session:
+        await ShopService(session=session).suspend(None, shop.id)
+    dashboard = await page_text(client, "/admin")
+    assert "Your shop “Ann's Kitchen” is suspended by the platform: its products are not shown" in dashboard
+    product_page = await page_text(client, f"/admin/products/{product_id}")
+    assert "Not in the shop: its shop is suspended" in product_page and "View in the shop" not in product_page
+
+
 async def test_delete_asks_first_and_the_default_shop_cannot_be_deleted(admin, alchemy):
     path = await new_shop(admin)
     detail = await admin.get(path)

@@ -347,6 +347,25 @@ async def test_a_full_refund_in_parts_makes_the_order_refunded_and_a_cancel_afte
     assert "Refunded $183.00 to your card" in page and "with the earlier refunds, $272.00 in all" in page
 
 
+async def test_a_whole_order_refund_returns_its_stock_as_a_refund_in_the_ledger(admin_id, alchemy, settings, skus):
+    """The stock history says "Refund" for a whole order refunded before it shipped, as for a partial refund
+    (QA: it said "Cancellation"); a cancelled order's stock still comes back as a cancellation."""
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    provider = build_provider(settings, alchemy)
+    refunded = await paid_order(alchemy, settings, customer, "WS-REF7", {"DC-1": 2})
+    cancelled = await paid_order(alchemy, settings, customer, "WS-REF8", {"DC-1": 1})
+    async with write_session(alchemy) as session:
+        orders = OrderService(session=session, provider=provider)
+        await orders.change_status(refunded.id, OrderStatus.REFUNDED)
+        await orders.change_status(cancelled.id, OrderStatus.CANCELLED)
+    returned = await read(alchemy, StockMovement, StockMovement.delta > 0, StockMovement.reason != "import")
+    assert sorted((m.reason, m.delta, m.reference) for m in returned) == [
+        ("cancellation", 1, "WS-REF8"),
+        ("refund", 2, "WS-REF7"),
+    ]
+    assert await stock(alchemy, "DC-1") == 12 and await ledger_ok(alchemy)
+
+
 class Unreachable:
     """A provider that cannot be reached (its refunds raise ``ProviderUnavailable``)."""
 

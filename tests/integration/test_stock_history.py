@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.api_user import assert_problem, token_pair
 from tests.factories import make_user
 from tests.integration.conftest import ADMIN_EMAIL
+from tests.shopper import post as submit
 from tests.shopper import text_of
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import Product, StockReason, UserRole
@@ -126,6 +127,17 @@ async def test_the_stock_history_page_lists_the_movements_and_pages_back(
     assert "+12 Import test seed 12" in text
     assert "Older changes" not in text
 
+    # An adjustment with a typographic minus (U+2212) removes units; its reason shows by its label.
+    adjusted = await submit(
+        admin,
+        "/admin/stock/adjust",
+        {"sku": "DC-1", "delta": "\u22122", "reason": "damaged", "note": "Dropped"},
+        token_from="/admin/stock",
+    )
+    assert adjusted.status_code == 303, adjusted.text[:300]
+    text = text_of((await admin.get(f"/admin/stock/variants/{chair}")).text)
+    assert "-2 Adjustment Damaged: Dropped 8" in text and "8 on hand" in text
+
     async with write_session(alchemy) as session:
         for number in range(30):  # 60 more movements
             assert await take_stock(session, chair, 1, reason=StockReason.SALE, reference=f"WS-{2000 + number}")
@@ -136,7 +148,7 @@ async def test_the_stock_history_page_lists_the_movements_and_pages_back(
     older = re.search(r'href="([^"]+)" rel="next">Older changes', first.text)
     assert older is not None
     second = await admin.get(older.group(1).replace("&amp;", "&"))
-    assert len(re.findall(r"<tr data-reason=", second.text)) == 14 and "Newest changes" in second.text
+    assert len(re.findall(r"<tr data-reason=", second.text)) == 15 and "Newest changes" in second.text
     assert "+12 Import test seed 12" in text_of(second.text)
     assert (await admin.get("/admin/stock/variants/999999")).status_code == 404
     # A hand-typed ?before= that is no number shows the newest page.

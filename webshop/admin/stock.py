@@ -101,6 +101,7 @@ class AdminStockController(ShopStaffPages):
             "older_url": older,
             "newest_url": here if before_id is not None else "",
             "reasons": REASON_LABELS,
+            "adjustment_reasons": ADJUSTMENT_REASONS,
         }
         return Template("admin/stock/history.html", context=context)
 

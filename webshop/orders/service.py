@@ -36,6 +36,7 @@ from webshop.db.models import (
     Order,
     OrderLine,
     OrderStatus,
+    StockReason,
     User,
 )
 from webshop.db.repository import repository_for
@@ -373,7 +374,8 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         if result.rowcount != 1:
             raise InvalidTransition(f"Order {order.number} was changed by someone else. Reload and try again.")
         if target in RESTOCKING and current in NOT_YET_SHIPPED:
-            await return_unshipped_stock(session, order, reference or order.number)
+            reason = StockReason.REFUND if target == S.REFUNDED else StockReason.CANCELLATION
+            await return_unshipped_stock(session, order, reference or order.number, reason=reason)
         if target in RESTOCKING:
             await release_promotion_uses(session, order.id)  # a cancelled or refunded order's uses come back once
         restocked = " (stock returned)" if target in RESTOCKING and current in NOT_YET_SHIPPED else ""

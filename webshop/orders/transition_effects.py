@@ -98,15 +98,18 @@ async def nothing_to_ship(session: AsyncSession, order_id: int) -> bool:
     return statuses == {FulfilmentStatus.CANCELLED.value}
 
 
-async def return_unshipped_stock(session: AsyncSession, order: Order, reference: str) -> None:
+async def return_unshipped_stock(
+    session: AsyncSession, order: Order, reference: str, *, reason: StockReason = StockReason.CANCELLATION
+) -> None:
     """Put a cancelled (or wholly refunded) order's unshipped units back in stock, in the caller's
-    transaction, with ``reference`` in the stock ledger; units a partial refund covered went back to
-    stock with it (or were meant to stay out) and are not returned twice."""
+    transaction, with ``reason`` (``refund`` for a whole-order refund) and ``reference`` in the stock
+    ledger; units a partial refund covered went back to stock with it (or were meant to stay out) and are
+    not returned twice."""
     refunded = await units_refunded(session, order.id)
     for line in order.lines:
         units = line.quantity - refunded.get(line.id, 0)
         if line.variant_id is not None and units > 0:
-            await return_stock(session, line.variant_id, units, reason=StockReason.CANCELLATION, reference=reference)
+            await return_stock(session, line.variant_id, units, reason=reason, reference=reference)
     # Returned stock can turn a product's "in stock" flag back on (catalog filters and caches).
     await refresh_product_summaries(session, [line.product_id for line in order.lines])
 

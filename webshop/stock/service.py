@@ -450,7 +450,7 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
 
         Args:
             sku: The variant's SKU (surrounding spaces ignored).
-            delta: Signed whole number of units (``"+5"``, ``"-2"`` or an int); not 0.
+            delta: Signed whole number of units (``"+5"``, ``"-2"``, ``"−2"`` with U+2212, or an int); not 0.
             reason: A key of ``ADJUSTMENT_REASONS``.
             note: Why, in the admin's words (required, up to 200 characters).
             actor: The admin or shop member (``None``: the command line); a member only finds their
@@ -471,7 +471,8 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             errors["sku"] = "Enter the variant's SKU."
         elif variant is None:
             errors["sku"] = f"There is no variant with SKU {sku}."
-        units = delta if isinstance(delta, int) else whole_number_text(delta, signed=True)
+        # A typographic minus (U+2212, as word processors and some keyboards write it) means minus.
+        units = delta if isinstance(delta, int) else whole_number_text(delta.replace("\u2212", "-"), signed=True)
         if units is None:
             errors["delta"] = "Enter a whole number of units, such as 5 or -3."
         else:
