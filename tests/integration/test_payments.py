@@ -158,6 +158,19 @@ async def test_cancelling_on_the_hosted_page_cancels_the_order_and_gives_back_st
     assert '<a href="/cart">your cart</a>' in page.text
 
 
+async def test_a_payment_cancelled_after_a_declined_card_says_it_was_cancelled(client, alchemy, skus):
+    """QA: the order said it was cancelled because "Your card was declined. Try another card.", the
+    earlier attempt's reason, when the shopper had cancelled the payment."""
+    number, reference = await pending_order(client, "ada@example.com", skus["EP-1"], 1)
+    provider = client.app.state.payment_provider
+    await provider.pay_with_card(reference, "4000000000000002")
+    await provider.cancel_intent(reference)
+    await client.get(f"/checkout/return/{number}", follow_redirects=False)
+    text = text_of((await client.get(f"/orders/{number}")).text)
+    assert "its payment did not go through: The payment was cancelled. Nothing was charged." in text
+    assert "Try another card" not in text
+
+
 async def test_expiry_cancels_once_and_a_payment_arriving_then_is_refunded_and_the_shopper_told(
     client, alchemy, settings, skus
 ):

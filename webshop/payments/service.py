@@ -212,9 +212,12 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
         if order.status != OrderStatus.PENDING.value or (intent.status == PaymentStatus.CANCELLED and closing):
             await session.commit()  # settled already; or the shop cancelled this payment to mark the order paid
             return order
-        reason = intent.failure_reason or (
-            "The payment was cancelled." if intent.status == PaymentStatus.CANCELLED else "The payment failed."
-        )
+        if intent.status == PaymentStatus.CANCELLED:
+            # A cancelled intent may still carry an earlier attempt's decline ("Try another card."), which is
+            # not why the order is cancelled (QA); the time running out is.
+            reason = EXPIRED if intent.failure_reason == EXPIRED else "The payment was cancelled."
+        else:
+            reason = intent.failure_reason or "The payment failed."
         orders = OrderService(session=session, provider=self.provider, invoices=self.invoices)
         try:
             async with session.begin_nested():
