@@ -327,3 +327,22 @@ def test_weight_and_low_stock_threshold_columns_are_optional_whole_numbers(tmp_p
     a, b = (product.variants[0] for product in parsed.products)
     assert (a.weight_grams, a.low_stock_threshold) == (1200, 3)
     assert (b.weight_grams, b.low_stock_threshold) == (None, None)
+
+
+def test_a_skipped_products_variant_rows_report_their_own_problems_in_the_same_round(tmp_path: Path) -> None:
+    """QA: a bad cell on a variant row showed up only after its product row's was mended."""
+    header = HEADER + ",weightGrams,lowStockThreshold"
+    rows = [
+        _row("A", "a", option_groups="size", option_values="S", sku="A1", price="1.00") + ",1.5,",
+        _row(option_values="M", sku="A2", price="1.00") + ",,-1",
+        _row(option_values="L", sku="A3", price="2.00") + ",,",
+        _row("B", "b", sku="B1", price="1.00") + ",,",
+    ]
+    path = tmp_path / "products.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    parsed = parse_catalog(path)
+    assert [(error.line, error.reason) for error in parsed.errors] == [
+        (2, "weightGrams '1.5' is not a whole number of 0 or more"),
+        (3, "lowStockThreshold '-1' is not a whole number of 0 or more (and the product on line 2 is skipped)"),
+    ]
+    assert [product.slug for product in parsed.products] == ["b"]

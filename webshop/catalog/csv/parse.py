@@ -196,7 +196,8 @@ def parse_catalog(csv_path: Path, *, currency: str = "USD") -> ParsedCatalog:
     Rules for bad data (each bad row is reported once, as one ``RowError`` naming all its problems):
 
     * A product row that fails validation (slug, SKU, price, stock, option values, facets, assets,
-      column count) is skipped together with its variant rows; only the product row is reported.
+      column count) is skipped together with its variant rows; a variant row with problems of its own is
+      reported too (saying that its product is skipped), so one round shows every bad cell.
     * A variant row that fails is skipped; the product imports with its other variants.
     * The variant-set rules are the admin's (``webshop.catalog.variant_rules``): option groups named
       once each (ignoring case), at most ``limits.OPTION_GROUPS``; one option value per group; a
@@ -232,6 +233,9 @@ class _Parser:
         self.header: list[str] = []
         self.current: ProductRow | None = None
         self.skipping = False  # the product above failed: its variant rows go with it
+        # The failed product row's line, so that its variant rows' own problems are
+        # reported in the same round (QA: they showed up only once the product row was mended).
+        self.skipped: int | None = None
         self.slug_lines: dict[str, int] = {}
         self.sku_lines: dict[str, int] = {}
 
@@ -263,7 +267,7 @@ class _Parser:
                     return
                 # Whatever product the row belonged to is incomplete: skip it and its variant rows.
                 self._finish_product()
-                self.skipping = True
+                self.skipping, self.skipped = True, None
                 continue
             if any(cell.strip() for cell in cells):
                 if problem := _cells_problem(cells):  # as every text field of the shop refuses (webshop.text)
@@ -271,7 +275,7 @@ class _Parser:
                     if not self.header:
                         return
                     self._finish_product()
-                    self.skipping = True
+                    self.skipping, self.skipped = True, None
                     continue
                 yield line, [unprotect_cell(cell.strip()) for cell in cells]
 
@@ -302,7 +306,7 @@ class _Parser:
             self._error(line, problem)
             if is_product:
                 self._finish_product()
-                self.skipping = True
+                self.skipping, self.skipped = True, None
             return
         if is_product:
             self._finish_product()
@@ -315,6 +319,11 @@ class _Parser:
                 self._error(line, str(exc))
                 return
             self.current.variants.append(variant)
+        elif self.skipping and self.skipped is not None:
+            try:
+                self._variant(line, row, None)
+            except _RowProblem as exc:
+                self._error(line, f"{exc} (and the product on line {self.skipped} is skipped)")
         elif not self.skipping:
             self._error(line, "variant row before any product row (its name column is empty)")
 
@@ -351,7 +360,7 @@ class _Parser:
             problems.append(str(exc))
         if problems or variant is None:
             self._error(line, "; ".join(problems))
-            self.current, self.skipping = None, True
+            self.current, self.skipping, self.skipped = None, True, line
             return
         self.current = ProductRow(
             line=line,
@@ -365,12 +374,14 @@ class _Parser:
             variants=[variant],
             shop=shop,
         )
-        self.skipping = False
+        self.skipping, self.skipped = False, None
 
-    def _variant(self, line: int, row: dict[str, str], option_groups: list[str]) -> VariantRow:
+    def _variant(self, line: int, row: dict[str, str], option_groups: list[str] | None) -> VariantRow:
+        """The row's variant; ``option_groups`` ``None``: its product is skipped, so its values are not
+        counted against groups that may themselves be wrong (its other cells are checked)."""
         problems: list[str] = []
         option_values = _split(row["optionValues"])
-        if not fits_groups(option_groups, option_values):
+        if option_groups is not None and not fits_groups(option_groups, option_values):
             problems.append(
                 f"optionValues has {len(option_values)} value(s) but optionGroups names {len(option_groups)}"
             )
