@@ -195,7 +195,8 @@ async def test_a_suspended_shops_members_are_told_on_their_dashboard_and_product
     dashboard = await page_text(client, "/admin")
     assert "Your shop “Ann's Kitchen” is suspended by the platform: its products are not shown" in dashboard
     product_page = await page_text(client, f"/admin/products/{product_id}")
-    assert "Not in the shop: its shop is suspended" in product_page and "View in the shop" not in product_page
+    assert "Not in the shop: its shop is suspended or deleted" in product_page
+    assert "View in the shop" not in product_page
 
 
 async def test_delete_asks_first_and_the_default_shop_cannot_be_deleted(admin, alchemy):

@@ -10,6 +10,7 @@ describe (Alembic's autogenerate comparison finds nothing to do).
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import uuid
 import warnings
@@ -518,3 +519,50 @@ def test_addresses_stored_in_an_old_form_are_rewritten_so_their_owners_are_found
         [("dan@example.com",), ("CARL@example.com.",)],  # the left account's order keeps its address
         [("dan@example.com",)],  # a once-per-customer code still counts the use
     )
+
+
+def test_promotions_lose_deleted_targets_and_sqlite_ids_are_never_given_again(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """``d2f6a8c1e3b7``: a promotion naming a variant or category deleted before it loses that id (on SQLite the
+    id could be the next one given, and the discount with it); one left with nothing to apply to is switched
+    off, not widened to the whole cart. On SQLite the two tables become ``AUTOINCREMENT``."""
+    revisions = revisions_base_to_head()
+    webshop_db(empty_db_url, tmp_path, "upgrade", revisions[revisions.index("d2f6a8c1e3b7") - 1])
+    statements = [
+        _filled_insert(empty_db_url, "categories", {"id": 1, "name": "Kept", "slug": "kept"}),
+        _filled_insert(
+            empty_db_url, "promotions", {"id": 1, "name": "A", "kind": "percentage", "category_ids": "[1, 9]"}
+        ),
+        _filled_insert(empty_db_url, "promotions", {"id": 2, "name": "B", "kind": "percentage", "category_ids": "[9]"}),
+        _filled_insert(
+            empty_db_url,
+            "promotions",
+            {"id": 3, "name": "C", "kind": "percentage", "variant_ids": "[7]", "product_ids": "[3]"},
+        ),
+    ]
+    _write(empty_db_url, statements)
+
+    webshop_db(empty_db_url, tmp_path, "upgrade", "head")
+
+    def promotions(connection: Connection) -> list[tuple[Any, ...]]:
+        rows = connection.execute(text("SELECT id, category_ids, variant_ids, active FROM promotions ORDER BY id"))
+        return [(r[0], _json(r[1]), _json(r[2]), bool(r[3])) for r in rows]
+
+    assert with_connection(empty_db_url, promotions) == [
+        (1, [1], [], True),
+        (2, [], [], False),  # nothing left: switched off, not a whole-cart promotion
+        (3, [], [], True),  # its product still names what it applies to
+    ]
+    if empty_db_url.startswith("sqlite"):
+
+        def schema(connection: Connection) -> list[str]:
+            rows = connection.execute(text("SELECT sql FROM sqlite_master WHERE name IN ('variants', 'categories')"))
+            return [r[0] for r in rows]
+
+        assert all("AUTOINCREMENT" in sql for sql in with_connection(empty_db_url, schema))
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value as read with plain SQL: text on SQLite, decoded already on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value

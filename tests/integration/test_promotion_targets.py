@@ -67,7 +67,7 @@ async def test_a_deleted_variant_leaves_its_promotions_and_a_new_variant_gets_no
     summaries = [event.summary for event in await audit_events(alchemy, "promotion", first.id)]
     assert any("variant GM-L was deleted" in summary and "switched off" in summary for summary in summaries)
 
-    # A new variant (on SQLite it gets the freed id) is sold at its price.
+    # A new variant gets a new id (SQLite used to give it the freed one) and is sold at its price.
     added = await client.post(
         f"/api/products/{product['id']}/variants",
         json={"sku": "GM-XL", "price": 1000, "stock": 5, "option_values": ["XL"]},

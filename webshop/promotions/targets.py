@@ -51,7 +51,9 @@ async def forget_targets(
     """
     gone_variants, gone_categories = set(variant_ids), set(category_ids)
     changed: list[Promotion] = []
-    for promotion in await session.scalars(select(Promotion).order_by(Promotion.id)):
+    # Locked (PostgreSQL; SQLite's writers are serial): two deletions at once must not each rewrite a
+    # promotion from what it held before the other.
+    for promotion in await session.scalars(select(Promotion).order_by(Promotion.id).with_for_update()):
         variants = [i for i in promotion.variant_ids or [] if i not in gone_variants]
         categories = [i for i in promotion.category_ids or [] if i not in gone_categories]
         if len(variants) == len(promotion.variant_ids or []) and len(categories) == len(promotion.category_ids or []):

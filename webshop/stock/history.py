@@ -97,15 +97,5 @@ async def movements(session: AsyncSession, variant_id: int, *, limit: int, befor
     if before_id is not None:
         statement = statement.where(ledger.c.id < before_id)
     rows = (await session.execute(statement)).all()
-    found = [
-        Movement(
-            id=row.id,
-            delta=row.delta,
-            reason=row.reason,
-            reference=row.reference,
-            level_after=int(row.level_after),
-            created_at=row.created_at,
-        )
-        for row in rows
-    ]
+    found = [Movement(r.id, r.delta, r.reason, r.reference, int(r.level_after), r.created_at) for r in rows]
     return Ledger(rows[0].stock if rows else None, found)

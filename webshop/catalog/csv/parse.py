@@ -196,7 +196,8 @@ def parse_catalog(csv_path: Path, *, currency: str = "USD") -> ParsedCatalog:
     Rules for bad data (each bad row is reported once, as one ``RowError`` naming all its problems):
 
     * A product row that fails validation (slug, SKU, price, stock, option values, facets, assets,
-      column count) is skipped together with its variant rows; a variant row with problems of its own is
+      column count) is skipped together with its variant rows. When its cells were read (not a wrong
+      column count, a missing name or an unreadable row), a variant row with problems of its own is
       reported too (saying that its product is skipped), so one round shows every bad cell.
     * A variant row that fails is skipped; the product imports with its other variants.
     * The variant-set rules are the admin's (``webshop.catalog.variant_rules``): option groups named

@@ -47,6 +47,8 @@ class UploadRejected(ValidationFailed):
         super().__init__(message, field_errors={"file": message})
         self.message = message
         self.status = self.status_code = status
+        if status == 413:
+            self.title = "Too large"  # RFC 9110 §15.5.14 Content Too Large, as webshop.media.ImageTooLarge
 
 
 def check_size(content: bytes) -> bytes:
