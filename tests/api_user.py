@@ -22,6 +22,11 @@ async def token_pair(client: Any, email: str = "ada@example.com", password: str 
     return response.json()
 
 
+async def bearer_of(client: Any, email: str) -> dict[str, str]:
+    """The ``Authorization`` header of an access token of an existing account (``token_pair``)."""
+    return {"Authorization": f"Bearer {(await token_pair(client, email))['access_token']}"}
+
+
 async def bearer(client: Any, email: str = "ada@example.com") -> dict[str, str]:
     """Register ``email`` and return the ``Authorization`` header of its access token."""
     await register(client, email)

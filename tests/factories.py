@@ -29,6 +29,8 @@ from webshop.db.models import (
     UserRole,
     Variant,
 )
+from webshop.shops.schemas import MemberWrite, ShopWrite
+from webshop.shops.service import ShopService
 from webshop.stock.service import find_ledger_mismatches, take_stock
 
 
@@ -255,3 +257,21 @@ async def age_account_links(alchemy: Any, email: str, seconds: int = 120) -> Non
         for link in await session.scalars(select(AccountToken).where(AccountToken.user_id == user_id)):
             link.created_at -= timedelta(seconds=seconds)
         await session.commit()
+
+
+async def shop_selling(
+    alchemy: ShopAlchemyConfig, owner_email: str, product_slug: str, *, name: str = "Ann's Kitchen"
+) -> tuple[int, int]:
+    """A shop called ``name`` owned by a new account ``owner_email``, selling the product ``product_slug``
+    (moved there from its shop): ``(shop id, owner id)``."""
+    owner = await make_user(alchemy, owner_email)
+    async with write_session(alchemy) as session:
+        shops = ShopService(session=session)
+        shop = await shops.create_shop(None, ShopWrite(name=name))
+        await shops.add_member(None, shop.id, MemberWrite(user_id=owner, role="owner"))
+        product = await session.scalar(select(Product).where(Product.slug == product_slug))
+        assert product is not None, product_slug
+        product.shop_id = shop.id
+        await catalog_changed(session, [product.id])
+        await session.commit()
+    return shop.id, owner

@@ -11,21 +11,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.api_user import assert_problem, bearer, token_pair
-from tests.factories import audit_events, make_user
+from tests.api_user import assert_problem, bearer, bearer_of
+from tests.factories import audit_events, shop_selling
 from tests.integration.conftest import ADMIN_EMAIL
 from webshop.catalog.csv.export import export_columns
-from webshop.db.engine import ShopAlchemyConfig, write_session
+from webshop.db.engine import ShopAlchemyConfig
 from webshop.db.models import Product, Variant
-from webshop.shops.schemas import MemberWrite, ShopWrite
-from webshop.shops.service import ShopService
 
 Headers = dict[str, str]
 
 
-@pytest.fixture
-async def admin_headers(client: Any, admin_id: int, skus: dict[str, int]) -> Headers:
-    return {"Authorization": f"Bearer {(await token_pair(client, ADMIN_EMAIL))['access_token']}"}
+@pytest.fixture(autouse=True)
+async def catalog(skus: dict[str, int]) -> dict[str, int]:
+    """The small test catalog (``skus``), for every test here."""
+    return skus
 
 
 def rows_of(content: bytes) -> list[list[str]]:
@@ -126,16 +125,8 @@ async def test_unreadable_files_are_refused_and_only_staff_may_use_it(
 async def test_a_shops_member_exports_and_imports_their_shops_products_only(
     client: Any, alchemy: ShopAlchemyConfig, admin_headers: Headers
 ) -> None:
-    owner = await make_user(alchemy, "ann@example.com")
-    async with write_session(alchemy) as session:
-        shops = ShopService(session=session)
-        shop = await shops.create_shop(None, ShopWrite(name="Ann's Kitchen"))
-        await shops.add_member(None, shop.id, MemberWrite(user_id=owner, role="owner"))
-        camera = await session.scalar(select(Product).where(Product.slug == "beta-camera"))
-        assert camera is not None
-        camera.shop_id = shop.id
-        await session.commit()
-    ann = {"Authorization": f"Bearer {(await token_pair(client, 'ann@example.com'))['access_token']}"}
+    await shop_selling(alchemy, "ann@example.com", "beta-camera")
+    ann = await bearer_of(client, "ann@example.com")
     mine = rows_of((await client.get("/api/catalog/export", headers=ann)).content)
     assert [row[1] for row in mine[1:] if row[1]] == ["beta-camera"]
 

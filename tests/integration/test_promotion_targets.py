@@ -9,18 +9,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.api_user import bearer, token_pair
+from tests.api_user import bearer
 from tests.factories import audit_events
-from tests.integration.conftest import ADMIN_EMAIL
 from webshop.db.engine import ShopAlchemyConfig
 from webshop.db.models import Category, Promotion
 
 Headers = dict[str, str]
 
 
-@pytest.fixture
-async def admin_headers(client: Any, admin_id: int, skus: dict[str, int]) -> Headers:
-    return {"Authorization": f"Bearer {(await token_pair(client, ADMIN_EMAIL))['access_token']}"}
+@pytest.fixture(autouse=True)
+async def catalog(skus: dict[str, int]) -> dict[str, int]:
+    """The small test catalog (``skus``), for every test here."""
+    return skus
 
 
 async def _promotion(alchemy: ShopAlchemyConfig, promotion_id: int) -> Promotion:

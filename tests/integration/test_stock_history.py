@@ -7,18 +7,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from tests.api_user import assert_problem, token_pair
-from tests.factories import make_user
-from tests.integration.conftest import ADMIN_EMAIL
+from tests.api_user import assert_problem, bearer_of
+from tests.factories import make_user, shop_selling
 from tests.shopper import post as submit
 from tests.shopper import text_of
 from webshop.db.engine import ShopAlchemyConfig, write_session
 from webshop.db.models import Product, StockReason, UserRole
-from webshop.shops.schemas import MemberWrite, ShopWrite
-from webshop.shops.service import ShopService
 from webshop.stock.service import return_stock, take_stock
 
 
@@ -29,11 +25,6 @@ async def _movements(alchemy: ShopAlchemyConfig, variant_id: int) -> None:
         await return_stock(session, variant_id, 3, reason=StockReason.CANCELLATION, reference="WS-1001 cancelled")
         assert await take_stock(session, variant_id, 2, reason=StockReason.SALE, reference="WS-1002")
         await session.commit()
-
-
-@pytest.fixture
-async def admin_headers(client: Any, admin_id: int) -> dict[str, str]:
-    return {"Authorization": f"Bearer {(await token_pair(client, ADMIN_EMAIL))['access_token']}"}
 
 
 async def test_the_api_lists_a_variants_movements_newest_first_with_the_level_each_left(
@@ -83,18 +74,9 @@ async def test_the_api_lists_a_variants_movements_newest_first_with_the_level_ea
 async def test_a_shops_member_reads_their_shops_variants_history_only(
     client: Any, alchemy: ShopAlchemyConfig, skus: dict[str, int]
 ) -> None:
-    owner = await make_user(alchemy, "ann@example.com")
+    await shop_selling(alchemy, "ann@example.com", "beta-camera")
     await make_user(alchemy, "ada@example.com", UserRole.CUSTOMER)
-    async with write_session(alchemy) as session:
-        shops = ShopService(session=session)
-        shop = await shops.create_shop(None, ShopWrite(name="Ann's Kitchen"))
-        await shops.add_member(None, shop.id, MemberWrite(user_id=owner, role="owner"))
-        camera = await session.scalar(select(Product).where(Product.slug == "beta-camera"))
-        assert camera is not None
-        camera.shop_id = shop.id
-        await session.commit()
-    ann = {"Authorization": f"Bearer {(await token_pair(client, 'ann@example.com'))['access_token']}"}
-    ada = {"Authorization": f"Bearer {(await token_pair(client, 'ada@example.com'))['access_token']}"}
+    ann, ada = await bearer_of(client, "ann@example.com"), await bearer_of(client, "ada@example.com")
     mine = await client.get(f"/api/variants/{skus['BC-1']}/stock-movements", headers=ann)
     assert mine.status_code == 200 and [m["level_after"] for m in mine.json()["items"]] == [3]
     assert_problem(await client.get(f"/api/variants/{skus['DC-1']}/stock-movements", headers=ann), 404)

@@ -11,6 +11,8 @@ from webshop.catalog.csv.parse import COLUMNS, ParsedCatalog, RowError, parse_ca
 from webshop.catalog.slugs import slugify
 
 HEADER = ",".join(COLUMNS)
+EXTRAS_HEADER = HEADER + ",weightGrams,lowStockThreshold"
+"""With the optional variant columns the export writes (``VARIANT_EXTRA_COLUMNS``)."""
 
 
 def _row(
@@ -310,16 +312,14 @@ def test_numbers_out_of_range_are_named_as_such_and_nothing_crashes(tmp_path: Pa
 def test_weight_and_low_stock_threshold_columns_are_optional_whole_numbers(tmp_path: Path) -> None:
     """``weightGrams`` and ``lowStockThreshold`` (the export writes them): an empty cell gives nothing, so
     an existing variant keeps its own; a bad cell is its row's error, named by its column."""
-    header = HEADER + ",weightGrams,lowStockThreshold"
-    rows = [
+    parsed = _parse(
+        tmp_path,
         _row("A", "a", sku="A1", price="1.00") + ",1200,3",
         _row("B", "b", sku="B1", price="1.00") + ",,",
         _row("C", "c", sku="C1", price="1.00") + ",1.5,",
         _row("D", "d", sku="D1", price="1.00") + ",,-1",
-    ]
-    path = tmp_path / "products.csv"
-    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    parsed = parse_catalog(path)
+        header=EXTRAS_HEADER,
+    )
     assert [(error.line, error.reason) for error in parsed.errors] == [
         (4, "weightGrams '1.5' is not a whole number of 0 or more"),
         (5, "lowStockThreshold '-1' is not a whole number of 0 or more"),
@@ -331,16 +331,14 @@ def test_weight_and_low_stock_threshold_columns_are_optional_whole_numbers(tmp_p
 
 def test_a_skipped_products_variant_rows_report_their_own_problems_in_the_same_round(tmp_path: Path) -> None:
     """QA: a bad cell on a variant row showed up only after its product row's was mended."""
-    header = HEADER + ",weightGrams,lowStockThreshold"
-    rows = [
+    parsed = _parse(
+        tmp_path,
         _row("A", "a", option_groups="size", option_values="S", sku="A1", price="1.00") + ",1.5,",
         _row(option_values="M", sku="A2", price="1.00") + ",,-1",
         _row(option_values="L", sku="A3", price="2.00") + ",,",
         _row("B", "b", sku="B1", price="1.00") + ",,",
-    ]
-    path = tmp_path / "products.csv"
-    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    parsed = parse_catalog(path)
+        header=EXTRAS_HEADER,
+    )
     assert [(error.line, error.reason) for error in parsed.errors] == [
         (2, "weightGrams '1.5' is not a whole number of 0 or more"),
         (3, "lowStockThreshold '-1' is not a whole number of 0 or more (and the product on line 2 is skipped)"),
