@@ -194,7 +194,7 @@ async def test_checkout_goes_no_further_than_the_cart_while_a_suspended_shops_it
     await choose_address_and_shipping(client)
     async with write_session(alchemy) as session:
         await ShopService(session=session).suspend(None, second_shop)
-    for step in ("/checkout/review", "/checkout/shipping"):
+    for step in ("/checkout/review", "/checkout/shipping", "/checkout/address"):  # QA: the address was asked for
         back = await client.get(step, follow_redirects=False)
         assert (back.status_code, path_of(back.headers["location"])) == (302, "/cart"), step
         cart = text_of((await client.get("/cart")).text)

@@ -285,8 +285,9 @@ class CheckoutController(Controller):
         """Step 1: choose a saved address or enter a new one (a guest: their e-mail address and the address)."""
         if redirect := steps.verify_first("checkout.address"):
             return redirect
-        if not (await steps.carts.view(steps.owner)).lines:
-            return _to(request, "cart")
+        view = await steps.carts.view(steps.owner)
+        if not view.lines or (back := steps.back_to_cart(view)):  # not an address for a cart that cannot be paid
+            return back or _to(request, "cart")
         if steps.guest:
             state = _state(request)
             form = {**(state.get("guest_address") or {}), "email": state.get("email") or ""}
