@@ -111,6 +111,7 @@ ROUTES = [
     ("POST", "/admin/products/{product_id}", {}),
     ("POST", "/admin/products/{product_id}/delete", {}),
     ("POST", "/admin/products/{product_id}/restore", {}),
+    ("GET", "/admin/products/{product_id}/variants/{variant_id}/delete", {}),
     ("POST", "/admin/products/{product_id}/variants/{variant_id}/delete", {}),
     ("POST", "/admin/products/{product_id}/images", {}),
     ("POST", "/admin/products/{product_id}/images/{image_id}/move", {}),
@@ -590,6 +591,15 @@ async def test_a_sale_while_editing_does_not_block_saving_other_fields(admin, al
 async def test_remove_a_variant_but_not_the_last(admin, alchemy, skus):
     product_id = await shoe_id(alchemy)
     path = f"/admin/products/{product_id}"
+    # The product form's "Remove ZS-40…" asks first, on a page of its own, saying what goes with it (QA:
+    # the button removed it at once, dropping the form's unsaved edits).
+    confirm = f"{path}/variants/{skus['ZS-40']}/delete"
+    assert f'href="{confirm}"' in (await admin.get(path)).text
+    question = text_of((await admin.get(confirm)).text)
+    assert (
+        "Remove ZS-40?" in question and "Its 2 units in stock and its stock history (1 change) go with it" in question
+    )
+    assert await variant(alchemy, "ZS-40") is not None  # asking removes nothing
     response = await submit(admin, f"{path}/variants/{skus['ZS-40']}/delete", {"name": "ignored"}, token_from=path)
     assert response.status_code == 303
     assert await variant(alchemy, "ZS-40") is None
@@ -599,6 +609,9 @@ async def test_remove_a_variant_but_not_the_last(admin, alchemy, skus):
     assert response.status_code == 303
     assert "A product needs at least one variant: delete the product instead." in text_of((await admin.get(path)).text)
     assert await variant(alchemy, "ZS-42") is not None
+    last = text_of((await admin.get(f"{path}/variants/{skus['ZS-42']}/delete")).text)
+    assert "ZS-42 cannot be removed" in last and "Yes, remove" not in last
+    assert (await admin.get(f"{path}/variants/{skus['DC-1']}/delete")).status_code == 404
     # A variant of another product is not this product's.
     assert (await submit(admin, f"{path}/variants/{skus['DC-1']}/delete", token_from=path)).status_code == 404
 

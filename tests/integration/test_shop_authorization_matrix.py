@@ -153,6 +153,7 @@ ROUTES: tuple[Route, ...] = (
     _post("photo move", "/admin/products/{pid}/images/{iid}/move", "images", data={"direction": "down"}),
     _post("photo delete", "/admin/products/{pid}/images/{iid}/delete", "images"),
     # variants, delete and restore
+    Route("variant delete question", "GET", "/admin/products/{pid}/variants/{vid2}/delete"),
     _post("variant delete", "/admin/products/{pid}/variants/{vid2}/delete", "variants"),
     _post("product delete", "/admin/products/{pid}/delete", "product"),
     _post("product restore", "/admin/products/{pid}/restore", "product"),
@@ -446,6 +447,7 @@ async def test_every_admin_page_and_fragment_of_shop_a_answers_each_role_as_its_
 
 
 MIXED: tuple[Route, ...] = (
+    Route("A's variant under B's product: the question", "GET", "/admin/products/{bpid}/variants/{vid2}/delete"),
     _post("A's variant under B's product", "/admin/products/{bpid}/variants/{vid2}/delete"),
     _post("A's photo under B's product: move", "/admin/products/{bpid}/images/{iid}/move", data={"direction": "down"}),
     _post("A's photo under B's product: delete", "/admin/products/{bpid}/images/{iid}/delete"),

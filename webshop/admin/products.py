@@ -438,6 +438,20 @@ class AdminProductController(ShopStaffPages):
 
     # --- variants, delete and restore ------------------------------------------------------------------
 
+    @get(
+        "/{product_id:int}/variants/{variant_id:int}/delete",
+        name="admin_variant_delete_confirm",
+        media_type=MediaType.HTML,
+    )
+    async def confirm_delete_variant(
+        self, request: AdminRequest, product_id: PathId, variant_id: PathId, products_service: ProductsDep
+    ) -> Template:
+        """Ask before removing a variant, saying what goes with it (a page of its own: the question works
+        without JavaScript)."""
+        removal = await products_service.removal(product_id, variant_id, actor=request.user)
+        context = {"variant": removal.variant, "movements": removal.movements, "last": removal.last}
+        return Template("admin/products/variant_delete.html", context=context)
+
     @post("/{product_id:int}/variants/{variant_id:int}/delete", name="admin_variant_delete", media_type=MediaType.HTML)
     async def delete_variant(
         self, request: AdminRequest, product_id: PathId, variant_id: PathId, products_service: ProductsDep

@@ -5,10 +5,12 @@ mixin of ``ProductService`` (``webshop.catalog.products``). Stock only changes t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import msgspec
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from webshop.audit.service import AuditService, diff
 from webshop.catalog.product_mixin import ProductMixin
@@ -19,12 +21,22 @@ from webshop.catalog.rules import (
 )
 from webshop.catalog.schemas import VariantPatch, VariantWrite
 from webshop.catalog.summaries import catalog_write, refresh_product_summaries
-from webshop.db.models import Product, User, Variant, WebhookEvent
+from webshop.db.models import Product, StockMovement, User, Variant, WebhookEvent
 from webshop.db.repository import sent
 from webshop.errors import NotFound, ValidationFailed
 from webshop.money import format_money
 from webshop.promotions.targets import forget_targets
 from webshop.webhooks.events import queue_product_events
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRemoval:
+    """``ProductVariants.removal``: the variant (its product loaded), its stock ledger rows (``movements``), and
+    whether it is the product's ``last`` variant."""
+
+    variant: Variant
+    movements: int
+    last: bool
 
 
 class ProductVariants(ProductMixin):
@@ -153,6 +165,25 @@ class ProductVariants(ProductMixin):
         stock = StockService(session=self.repository.session)
         await stock.adjust(variant, delta, reference=note or "admin adjustment", summary=summary, actor=actor)
         return await self._variant(variant_id)
+
+    async def removal(self, product_id: int, variant_id: int, *, actor: User | None) -> VariantRemoval:
+        """What removing variant ``variant_id`` of product ``product_id`` would take with it, for the page that
+        asks first: the variant (its product loaded), how many stock movements it has, and whether it is
+        the product's last variant (which cannot go).
+
+        Raises:
+            NotFound: no such variant of that product, or another shop's (``check_runs``).
+        """
+        session = self.repository.session
+        variant = await session.scalar(
+            select(Variant).where(Variant.id == variant_id).options(selectinload(Variant.product))
+        )
+        if variant is None or variant.product_id != product_id:
+            raise NotFound("There is no such variant.")
+        await self.check_runs(actor, variant.product.shop_id, "There is no such variant.")
+        movements = await session.scalar(select(func.count()).where(StockMovement.variant_id == variant.id))
+        siblings = await session.scalar(select(func.count()).where(Variant.product_id == product_id))
+        return VariantRemoval(variant, int(movements or 0), (siblings or 0) <= 1)
 
     async def delete_variant(self, variant_id: int, *, actor: User | None) -> None:
         """Delete a variant; committed. Past orders keep their lines (they copied SKU, name and price).
