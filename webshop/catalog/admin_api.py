@@ -20,6 +20,7 @@ from webshop.api.controllers import AdminApiController, ShopStaffApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, IdCursor, PageLimit, PathId, keyset_page
 from webshop.api.uploads import image_errors_named, read_upload
+from webshop.audit.schemas import AuditEventOut, audit_event_out
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import (
     CategoryCreate,
@@ -161,6 +162,15 @@ class ProductAdminApiController(ShopStaffApiController):
         )
         items = [product_admin_out(product) for product in rows]
         return ProductAdminPage(items=items, total=total, page=page, pages=page_count(total, limit))
+
+    @get("/{product_id:int}/history", operation_id="getProductHistory", responses=problems(400, 401, 403, 404))
+    async def history(
+        self, request: UserRequest, product_id: PathId, products_service: ProductsDep
+    ) -> list[AuditEventOut]:
+        """The product's audit trail as its admin page shows it, newest first (at most 100): its own changes,
+        its variants' and their stock's. A deleted product's too; another shop's is 404 to a member."""
+        product = await products_service.get_for_admin(product_id, actor=request.user)
+        return [audit_event_out(event) for event in await products_service.product_history(product)]
 
     @post("", operation_id="createProduct", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_product(
