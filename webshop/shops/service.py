@@ -298,7 +298,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         """Suspend a shop (admins): its products leave the storefront and the API; committed.
 
         Raises:
-            NotFound: no such shop.
+            NotFound: no such shop, or it is deleted (suspending must not bring it back as suspended: restore it).
             PermissionDenied: ``actor`` is not an admin.
         """
         return await self._set_trading(actor, shop_id, active=False, deleted=False, action="suspend")
@@ -318,7 +318,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
     async def _set_trading(self, actor: User | None, shop_id: int, *, active: bool, deleted: bool, action: str) -> Shop:
         self._check_admin(actor)
         shop = await self.get_one_or_none(id=shop_id)
-        if shop is None:
+        if shop is None or (action == "suspend" and shop.deleted_at is not None):
             raise NotFound("There is no such shop.")
         if deleted and shop.is_default:
             raise Conflict("The default shop cannot be deleted: products without a shop go there.")
