@@ -435,12 +435,19 @@ async def test_create_errors_re_render_the_form_with_the_input_and_write_nothing
     assert "Stock: enter a whole number of 0 or more." in page
     assert 'value="Not A Slug"' in response.text and 'value="12.999"' in response.text  # input kept
     assert 'value="43 | wide"' in response.text
+    # The service's rules speak in the same round: every problem is shown at once.
+    assert "Enter a name." in page
+    assert "Use lowercase letters and digits joined by single hyphens" in page
+    assert "Choose an existing category." in page
+    assert "SKU AL-13 is already used by another variant." in page
+    assert "Give 1 option value(s), one per option group (size)." in page
 
-    # Fix the form-level problems: now the service's rules speak, all at once.
+    # With the form's own problems mended, the same rules still speak.
     fields.update({"new-0-price": "12.99", "new-1-stock": "3"})
     response = await submit(admin, "/admin/products/new", fields, token_from="/admin/products/new")
     assert response.status_code == 422
     page = text_of(response.text)
+    assert "Enter a price" not in page and "Stock: enter" not in page
     assert "Enter a name." in page
     assert "Use lowercase letters and digits joined by single hyphens" in page
     assert "Choose an existing category." in page
@@ -554,6 +561,32 @@ async def test_edit_a_product_and_its_variants(admin, alchemy, skus):
     assert response.status_code == 422
     assert "Give 1 option value(s), one per option group (size)." in text_of(response.text)
     assert (await product_by_slug(alchemy, "zeta-shoe")).name == "Zeta Shoe Pro"
+
+
+async def test_an_edit_shows_the_forms_and_the_rules_problems_in_one_round(admin, alchemy, skus):
+    """Prices the form cannot read and SKUs the service refuses are all marked after one save."""
+    product_id = await shoe_id(alchemy)
+    fields = edit_form((await admin.get(f"/admin/products/{product_id}")).text)
+    fields.update(
+        {
+            "name": "Renamed",
+            "variants-0-price": "abc",
+            "variants-1-sku": "AL-13",  # Alpha Laptop's
+            "new-0-sku": "ZS-40",  # the first row's
+            "new-0-option_values": "Size 44",
+            "new-0-price": "1,5",
+            "action": "save",
+        }
+    )
+    response = await submit(admin, f"/admin/products/{product_id}", fields, token_from=f"/admin/products/{product_id}")
+    assert response.status_code == 422
+    page = text_of(response.text)
+    assert page.count("Enter a price of 0 or more with at most 2 decimals") == 2
+    assert "SKU AL-13 is already used by another variant." in page
+    assert "SKU ZS-40 is used twice in this product." in page
+    assert 'value="abc"' in response.text and 'value="AL-13"' in response.text  # the input is kept
+    assert (await product_by_slug(alchemy, "zeta-shoe")).name == "Zeta Shoe"
+    assert (await variant(alchemy, "ZS-42")).sku == "ZS-42"
 
 
 async def test_edit_with_a_stale_stock_level_saves_nothing(admin, alchemy, skus):

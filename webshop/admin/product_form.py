@@ -26,7 +26,6 @@ from webshop.catalog.query import CategoryNode
 from webshop.catalog.rules import facet_dict
 from webshop.catalog.schemas import TAX_CATEGORY_DEFAULT, ProductWrite, VariantUpdate, VariantWrite
 from webshop.db.models import Product, Variant
-from webshop.errors import DomainError
 from webshop.money import exponent, format_money, parse_major
 from webshop.stock.service import stock_level_of
 from webshop.text import Line, Lines, whole_number_text
@@ -236,6 +235,7 @@ class ProductForm:
         self.errors: dict[str, str] = {}
         self.fields = self._read(ProductFields, fields, "")
         self.existing, self.new = row_prefixes(self.values)
+        self.update_prefixes: list[str] = list(self.existing)
         self.rows = {
             prefix: self._read(
                 VariantRowFields,
@@ -259,20 +259,25 @@ class ProductForm:
 
     def product(self) -> ProductWrite | None:
         """The product fields as a ``ProductWrite`` (``None`` when a field cannot even be parsed)."""
+        data = self.product_as_read()
+        return None if any(key in self.errors for key in ("category_id", "facets", "shop_id")) else data
+
+    def product_as_read(self) -> ProductWrite:
+        """The product fields as a ``ProductWrite``, a field that cannot be parsed left empty (its message
+        in ``errors``): what ``ProductService.check_new_product`` checks the rest of."""
         fields, errors = self.fields, self.errors
         category_id = category_field(fields.category_id, errors)
         facets = facets_field(fields.facets, errors)
         shop_id = fields.shop_id.strip()
         if shop_id and whole_number_text(shop_id, max_digits=17) is None:
             errors["shop_id"] = "Choose one of your shops."
-        if "category_id" in errors or "facets" in errors or "shop_id" in errors:
-            return None
+            shop_id = ""
         return ProductWrite(
             name=fields.name,
             slug=fields.slug,
             description=fields.description.replace("\r\n", "\n"),
             category_id=category_id,
-            facets=facets,
+            facets={} if "facets" in errors else facets,
             option_groups=split_list(fields.option_groups, ","),
             is_active=self.is_active,
             shop_id=int(shop_id) if shop_id else None,
@@ -302,21 +307,26 @@ class ProductForm:
             ),
         }
 
-    def new_variants(self) -> tuple[list[VariantWrite], list[str]]:
-        """The filled-in new rows as ``VariantWrite`` and the form prefix of each."""
+    def new_variants(self, *, lenient: bool = False) -> tuple[list[VariantWrite], list[str]]:
+        """The filled-in new rows as ``VariantWrite`` and the form prefix of each. A row with a number
+        that cannot be read is left out, or with ``lenient`` kept with that number at 0 (its own
+        message already stands), so that the service can still check the row's SKU and values."""
         writes, prefixes = [], []
         for prefix in self.new:
             row = self._row(prefix, new=True)
-            if row is None or any(row[k] is None for k in _NUMBERS):
+            if row is None or (not lenient and any(row[k] is None for k in _NUMBERS)):
                 continue
+            row.update({key: 0 for key in _NUMBERS if row[key] is None})
             writes.append(VariantWrite(currency=self.currency, **row))
             prefixes.append(prefix)
         return writes, prefixes
 
-    def variant_updates(self, product: Product) -> list[VariantUpdate]:
-        """The existing rows as ``VariantUpdate`` (in row order, as ``variants[i]`` in service errors)."""
+    def variant_updates(self, product: Product, *, lenient: bool = False) -> list[VariantUpdate]:
+        """The existing rows as ``VariantUpdate`` (in row order, as ``variants[i]`` in service errors;
+        ``update_prefixes`` names each one's row). A row with a number that cannot be read is left out,
+        or with ``lenient`` kept without that number (as ``new_variants``)."""
         ids = {v.id for v in product.variants}
-        updates = []
+        updates, self.update_prefixes = [], []
         for prefix in self.existing:
             variant_id = whole_number_text(self.rows[prefix].id)
             row = self._row(prefix, new=False)
@@ -324,24 +334,28 @@ class ProductForm:
                 self.errors[f"{prefix}-sku"] = "This variant no longer exists; reload the page."
                 continue
             if any(row[k] is None for k in _NUMBERS):
-                continue
+                if not lenient:
+                    continue
+                row = {key: value for key, value in row.items() if value is not None}
             seen = whole_number(self.rows[prefix].stock_seen, f"{prefix}-stock", self.errors, label="Stock")
             update = VariantUpdate(id=variant_id, stock_seen=msgspec.UNSET if seen is None else seen, **row)
             updates.append(update)
+            self.update_prefixes.append(prefix)
         return updates
 
-    def take_service_errors(self, exc: DomainError, new_prefixes: list[str], *, create: bool) -> None:
-        """Map the service's ``field_errors`` keys (``variants[1].sku``) to this form's field names."""
-        for key, message in exc.field_errors.items():
+    def take_service_errors(self, field_errors: Mapping[str, str], new_prefixes: list[str], *, create: bool) -> None:
+        """Map the service's ``field_errors`` keys (``variants[1].sku``) to this form's field names. A
+        field the form itself could not read keeps its own message (the service saw a stand-in value)."""
+        for key, message in field_errors.items():
             match = _SERVICE_KEY.fullmatch(key)
             if match:
                 group, index, field = match.group(1), int(match.group(2)), match.group(3)
-                prefixes = new_prefixes if (create or group == "new_variants") else self.existing
+                prefixes = new_prefixes if (create or group == "new_variants") else self.update_prefixes
                 if index < len(prefixes):
-                    self.errors[f"{prefixes[index]}-{field if field in VARIANT_FIELDS else 'sku'}"] = message
+                    self.errors.setdefault(f"{prefixes[index]}-{field if field in VARIANT_FIELDS else 'sku'}", message)
                     continue
             if key in PRODUCT_FIELDS:
-                self.errors[key] = message
+                self.errors.setdefault(key, message)
             else:
                 self.errors["form"] = f"{self.errors['form']} {message}" if "form" in self.errors else message
 

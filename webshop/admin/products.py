@@ -44,9 +44,10 @@ from webshop.admin.product_form import (
 )
 from webshop.api.schemas import PathId
 from webshop.catalog import limits
+from webshop.catalog.products import NOT_SAVED
 from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
 from webshop.catalog.schemas import VariantPatch
-from webshop.db.models import Product, Variant
+from webshop.db.models import Product, User, Variant
 from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep
 from webshop.errors import NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, UPLOAD_BODY_LIMIT
@@ -154,10 +155,25 @@ class ProductFormPage:
         shops: list[tuple[int, str]] | None = None,
     ) -> Template:
         """The form again after a refused save: the input kept, the errors beside the fields and on top."""
-        form.errors.setdefault("form", "The product was not saved. Please correct the marked fields.")
+        form.errors.setdefault("form", NOT_SAVED)
         return await self.render(
             product, form.values, form.errors, is_active=form.is_active, status_code=status_code, shops=shops
         )
+
+    async def check_the_rest(self, product: Product | None, form: ProductForm, actor: User) -> None:
+        """When the form could not read some of its fields, still ask the service's rules about the rest
+        (``check_new_product``/``check_product_update``, nothing written), so that the admin sees every
+        problem in one round, not the service's only after the form's are mended."""
+        data = form.product_as_read()
+        new_variants, prefixes = form.new_variants(lenient=True)
+        if product is None:
+            errors = await self.products.check_new_product(data, new_variants)
+        else:
+            updates = form.variant_updates(product, lenient=True)
+            errors = await self.products.check_product_update(
+                product.id, data, actor=actor, variants=updates, new_variants=new_variants
+            )
+        form.take_service_errors(errors, prefixes, create=product is None)
 
     async def more_rows(
         self, product: Product | None, form: ProductForm, shops: list[tuple[int, str]] | None = None
@@ -375,13 +391,15 @@ class AdminProductController(ShopStaffPages):
             try:
                 product = await products_service.create_product(product_data, variants, actor=request.user)
             except ValidationFailed as exc:
-                form.take_service_errors(exc, prefixes, create=True)
+                form.take_service_errors(exc.field_errors, prefixes, create=True)
                 form.errors.setdefault("form", exc.detail)
             except PermissionDenied as exc:  # a forged shop_id, or a shop the user has just left
                 form.errors.update(form=exc.detail, shop_id=exc.detail)
                 status_code = exc.status_code
             else:
                 return flash_see_other(request, f"Created “{product.name}”.", "admin_product", product_id=product.id)
+        else:
+            await product_form_page.check_the_rest(None, form, request.user)
         return await product_form_page.not_saved(None, form, status_code=status_code, shops=shops)
 
     @get("/{product_id:int}", name="admin_product", media_type=MediaType.HTML)
@@ -424,7 +442,7 @@ class AdminProductController(ShopStaffPages):
                     new_variants=variants,
                 )
             except (ValidationFailed, StockChanged) as exc:
-                form.take_service_errors(exc, prefixes, create=False)
+                form.take_service_errors(exc.field_errors, prefixes, create=False)
                 form.errors.setdefault("form", exc.detail)
                 status_code = exc.status_code
                 product = await products_service.get_for_admin(product_id, actor=request.user)
@@ -434,6 +452,8 @@ class AdminProductController(ShopStaffPages):
                         form.values[f"variants-{index}-stock_seen"] = str(variant.stock)
             else:
                 return flash_see_other(request, f"Saved “{product.name}”.", "admin_product", product_id=product.id)
+        else:
+            await product_form_page.check_the_rest(product, form, request.user)
         return await product_form_page.not_saved(product, form, status_code=status_code)
 
     # --- variants, delete and restore ------------------------------------------------------------------

@@ -65,6 +65,8 @@ _ADMIN_LOAD = [
     joinedload(Product.shop),
 ]
 """What a product page and the admin's product form show: variants, photos, facets and the shop."""
+NOT_SAVED = "The product was not saved. Please correct the marked fields."
+"""``ValidationFailed.detail`` of a refused product write (the admin form shows it on top)."""
 
 
 class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchemyAsyncRepositoryService[Product]):
@@ -262,26 +264,9 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         """
         session = self.repository.session
         shop_id = await ShopService(session=session).shop_for_new_product(actor, data.shop_id)
-        errors: dict[str, str] = {}
-        values = _clean_product(msgspec.structs.asdict(data), errors)
-        await self._check_category(values, errors)
-        if "slug" not in errors:
-            if values.get("slug"):
-                await self._check_slug_free(values["slug"], None, errors)
-            elif "name" not in errors:
-                values["slug"] = await self._free_slug(slugify(values["name"]) or "product")
-        groups = values.get("option_groups", [])
-        rows = [
-            _clean_variant(msgspec.structs.asdict(v), errors, f"variants[{i}].", self.tax_categories)
-            for i, v in enumerate(variants)
-        ]
-        if not variants:
-            errors["variants"] = "Add at least one variant."
-        if "option_groups" not in errors:
-            _check_variant_set(groups, rows, errors, [f"variants[{i}]." for i in range(len(rows))])
-        await self._check_skus_free([(f"variants[{i}].", r.get("sku")) for i, r in enumerate(rows)], None, errors)
+        values, rows, errors = await self._checked_new(data, variants)
         if errors:
-            raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
+            raise ValidationFailed(NOT_SAVED, field_errors=errors)
 
         async with catalog_write(session) as changed:
             spellings = await stored_spellings(session, values["facets"], for_write=True)
@@ -302,6 +287,54 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
                 await self._record_new_variant(variant, stock, self.audit, actor)
             await queue_product_events(session, WebhookEvent.PRODUCT_CREATED, [product.id])
         return await self.get_for_admin(product.id)
+
+    async def _checked_new(
+        self, data: ProductWrite, variants: Sequence[VariantWrite]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]:
+        """``create_product``'s input cleaned and checked: ``(product values, variant rows, field errors)``."""
+        errors: dict[str, str] = {}
+        values = _clean_product(msgspec.structs.asdict(data), errors)
+        await self._check_category(values, errors)
+        if "slug" not in errors:
+            if values.get("slug"):
+                await self._check_slug_free(values["slug"], None, errors)
+            elif "name" not in errors:
+                values["slug"] = await self._free_slug(slugify(values["name"]) or "product")
+        groups = values.get("option_groups", [])
+        rows = [
+            _clean_variant(msgspec.structs.asdict(v), errors, f"variants[{i}].", self.tax_categories)
+            for i, v in enumerate(variants)
+        ]
+        if not variants:
+            errors["variants"] = "Add at least one variant."
+        if "option_groups" not in errors:
+            _check_variant_set(groups, rows, errors, [f"variants[{i}]." for i in range(len(rows))])
+        await self._check_skus_free([(f"variants[{i}].", r.get("sku")) for i, r in enumerate(rows)], None, errors)
+        return values, rows, errors
+
+    async def check_new_product(self, data: ProductWrite, variants: Sequence[VariantWrite]) -> dict[str, str]:
+        """The ``field_errors`` ``create_product`` would raise for this input (``{}``: it would pass the
+        rules), writing nothing: the product form asks it when some of its own fields could not be
+        read, so that the admin sees every problem in one round. The shop is not checked here."""
+        return (await self._checked_new(data, variants))[2]
+
+    async def check_product_update(
+        self,
+        product_id: int,
+        data: ProductWrite | ProductPatch,
+        *,
+        actor: User | None,
+        variants: Sequence[VariantUpdate] = (),
+        new_variants: Sequence[VariantWrite] = (),
+    ) -> dict[str, str]:
+        """The ``field_errors`` ``update_product`` would raise (``{}``: none), writing nothing; as
+        ``check_new_product``. A stale ``stock_seen`` is not a rule here (``StockChanged`` comes on saving).
+
+        Raises:
+            NotFound: no such product (or not ``actor``'s to manage).
+        """
+        product = await self.get_for_admin(product_id, actor=actor)
+        return (await self._checked_update(product, data, variants, new_variants))[3]
 
     async def update_product(
         self,
@@ -338,6 +371,24 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             StockChanged: a variant's stock is no longer ``stock_seen``; nothing is written.
         """
         product = await self.get_for_admin(product_id, actor=actor)
+        values, updates, added, errors = await self._checked_update(product, data, variants, new_variants)
+        if errors:
+            raise ValidationFailed(NOT_SAVED, field_errors=errors)
+        async with catalog_write(self.repository.session, product.id):
+            if "facets" in values:  # before the variants' rows: the order every facet writer locks in
+                await lock_spellings(self.repository.session)
+            await self._write_update(product, values, updates, added, actor)
+            await queue_product_events(self.repository.session, WebhookEvent.PRODUCT_UPDATED, [product.id])
+        return await self.get_for_admin(product.id)
+
+    async def _checked_update(
+        self,
+        product: Product,
+        data: ProductWrite | ProductPatch,
+        variants: Sequence[VariantUpdate],
+        new_variants: Sequence[VariantWrite],
+    ) -> tuple[dict[str, Any], list[tuple[Variant, dict[str, Any]]], list[dict[str, Any]], dict[str, str]]:
+        """``update_product``'s input cleaned and checked: ``(values, updates, added, field errors)``."""
         errors: dict[str, str] = {}
         values = await self._updated_values(product, data, errors)
         updates = self._variant_updates(product, variants, errors, self.tax_categories)
@@ -347,14 +398,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         ]
         groups = values.get("option_groups", list(product.option_groups or []))
         await self._check_updated_variant_set(product, groups, updates, added, errors)
-        if errors:
-            raise ValidationFailed("The product was not saved. Please correct the marked fields.", field_errors=errors)
-        async with catalog_write(self.repository.session, product.id):
-            if "facets" in values:  # before the variants' rows: the order every facet writer locks in
-                await lock_spellings(self.repository.session)
-            await self._write_update(product, values, updates, added, actor)
-            await queue_product_events(self.repository.session, WebhookEvent.PRODUCT_UPDATED, [product.id])
-        return await self.get_for_admin(product.id)
+        return values, updates, added, errors
 
     async def _updated_values(
         self, product: Product, data: ProductWrite | ProductPatch, errors: dict[str, str]
