@@ -4,8 +4,9 @@ Thin: every rule is ``webshop.accounts.service.UserService``'s, the same methods
 (``webshop.admin.users``): the shop keeps an active admin, deactivating ends every browser session and
 API sign-in of the account, erasing (GDPR art. 17) removes the personal data and keeps the orders.
 
-- ``GET /api/users``, ``GET/PATCH/DELETE /api/users/{id}``: admins only (the ``api_admin`` guard: no
-  token 401, a customer 403), set per route because ``DELETE /api/users/me`` is for any signed-in user.
+- ``GET /api/users``, ``GET/PATCH/DELETE /api/users/{id}``, ``GET /api/users/{id}/history``: admins only
+  (the ``api_admin`` guard: no token 401, a customer 403), set per route because ``DELETE /api/users/me``
+  is for any signed-in user.
 - ``DELETE /api/users/me``: the bearer's own account, confirmed with its password. ``GET``/``PATCH``
   of the same path are ``webshop.accounts.api.MeApiController``'s; Litestar routes ``/api/users/me`` to
   them, never to ``/api/users/{id:int}`` (``me`` is not an integer).
@@ -13,7 +14,8 @@ API sign-in of the account, erasing (GDPR art. 17) removes the personal data and
 An erased account is gone from the API: it is not listed, and ``GET``/``PATCH``/``DELETE`` of its id
 answer 404, a second ``DELETE`` included (the erasure is done once; RFC 9110 §9.2.2 asks the same effect
 of a repeated ``DELETE``, not the same status). As after ``DELETE /api/shops/{id}``. The admin pages
-still show the erased account, with its audit trail.
+still show the erased account, with its audit trail; so does ``GET /api/users/{id}/history``, which ends
+with who erased it and when (the erasure rewrote the earlier events without the personal data).
 """
 
 from typing import Annotated
@@ -34,8 +36,9 @@ from webshop.accounts.schemas import (
 from webshop.api.controllers import ADMIN
 from webshop.api.responses import problems
 from webshop.api.schemas import IdCursor, PageLimit, PathId, keyset_page, money
+from webshop.audit.schemas import AuditEventOut, audit_event_out
 from webshop.db.models import UserRole
-from webshop.deps import SettingsDep, SignInThrottleDep, UserRequest, UsersDep
+from webshop.deps import AuditDep, SettingsDep, SignInThrottleDep, UserRequest, UsersDep
 from webshop.security.jwt import BEARER
 from webshop.text import query_text
 
@@ -83,6 +86,15 @@ class UserAdminApiController(Controller):
         return admin_user_detail(
             user, order_count=count, cancellations=cancellations, total_spent=money(spent, currency)
         )
+
+    @get("/{user_id:int}/history", guards=ADMIN, operation_id="getUserHistory", responses=problems(400, 401, 403, 404))
+    async def user_history(
+        self, user_id: PathId, users_service: UsersDep, audit_service: AuditDep
+    ) -> list[AuditEventOut]:
+        """Admins: the account's audit trail as its admin page shows it (role, access, name changes and
+        erasure), newest first (at most 100); an erased account's too. No such user 404."""
+        user = await users_service.get_user(user_id)
+        return [audit_event_out(event) for event in await audit_service.for_entity("user", [user.id])]
 
     @patch("/{user_id:int}", guards=ADMIN, operation_id="updateUser", responses=problems(400, 401, 403, 404, 409))
     async def update_user(

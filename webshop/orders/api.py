@@ -1,5 +1,5 @@
-"""Order routes of the JSON API: a customer's own orders; every order for admins, with status changes;
-for a shop's members, the orders with their shop's lines (only those), and shipping their part."""
+"""Order routes of the JSON API: a customer's own orders; every order for admins, with status changes and
+its audit trail; for a shop's members, the orders with their shop's lines (only those), and shipping their part."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -9,9 +9,10 @@ from litestar import Controller, get, patch, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from webshop.api.responses import problems
-from webshop.api.schemas import ID_MAX, PathId
+from webshop.api.schemas import ID_MAX, IdCursor, PathId
+from webshop.audit.schemas import AuditEventOut, audit_event_out
 from webshop.db.models import Order, OrderStatus
-from webshop.deps import FulfilmentDep, OrdersDep, UserRequest
+from webshop.deps import AuditDep, FulfilmentDep, OrdersDep, UserRequest
 from webshop.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from webshop.orders.fulfilment import ShopView
 from webshop.orders.schemas import (
@@ -26,7 +27,6 @@ from webshop.orders.schemas import (
 )
 from webshop.security.jwt import BEARER, api_admin
 from webshop.shops.guards import api_shop_staff, runs_a_shop
-from webshop.text import whole_number_text
 
 
 class _Filters(TypedDict):
@@ -37,14 +37,6 @@ class _Filters(TypedDict):
     created_to: datetime | None
     limit: int
     before_id: int | None
-
-
-def _before_id(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if (before_id := whole_number_text(cursor)) is None:
-        raise ValidationFailed("The cursor is not valid for this query.", field_errors={"cursor": "Invalid cursor."})
-    return before_id
 
 
 class OrderApiController(Controller):
@@ -66,7 +58,7 @@ class OrderApiController(Controller):
         customer_id: Annotated[
             int | None, QueryParameter(ge=1, le=ID_MAX, description="Admins only: one customer's orders")
         ] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        cursor: IdCursor = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         view: Annotated[
             Literal["mine", "shop"] | None,
@@ -97,7 +89,7 @@ class OrderApiController(Controller):
             created_from=created_from,
             created_to=created_to,
             limit=limit,
-            before_id=_before_id(cursor),
+            before_id=int(cursor) if cursor else None,
         )
         seen: Sequence[Order | ShopView]
         if shop_view:
@@ -112,6 +104,21 @@ class OrderApiController(Controller):
     async def get_order(self, request: UserRequest, order_id: PathId, fulfilment_service: FulfilmentDep) -> OrderOut:
         """One order (another customer's order is 404); a shop's member sees their shops' lines of it."""
         return order_out(await fulfilment_service.view(request.user, order_id))
+
+    @get(
+        "/{order_id:int}/history",
+        operation_id="getOrderHistory",
+        guards=[api_admin],
+        responses=problems(400, 401, 403, 404),
+    )
+    async def order_history(
+        self, request: UserRequest, order_id: PathId, fulfilment_service: FulfilmentDep, audit_service: AuditDep
+    ) -> list[AuditEventOut]:
+        """Admins: the order's audit trail as its admin page shows it (status changes, refunds, shipments),
+        newest first (at most 100). It names every shop's part and the payment, so a shop's member or the
+        customer gets 403; no such order 404."""
+        view = await fulfilment_service.view_for_shops(request.user, order_id)
+        return [audit_event_out(event) for event in await audit_service.for_entity("order", [view.order.id])]
 
     @post(
         "/{order_id:int}/shipments",

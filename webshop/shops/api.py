@@ -11,6 +11,9 @@ Thin: every rule is ``webshop.shops.service.ShopService``'s, the same as for the
   (owners add and remove staff only); its staff get 403, anyone else 404 (a shop they do not run
   is "not found" to them);
 - an admin or any member of the shop lists its members;
+- an admin or any member of the shop reads its audit trail (``GET .../history``), as its admin page shows
+  it: admins a deleted shop's too, members a suspended one's (``ShopService.get_for``); a customer who
+  runs no shop 403, anyone else 404;
 - a deleted shop is gone from the API for everyone, admins included (``ShopService.get_live_for``):
   after ``DELETE /api/shops/{id}`` the shop and its members are 404, until an admin restores it;
 - admins and the shops' members list the shops they manage, suspended ones too (``GET
@@ -33,7 +36,8 @@ from webshop.api.controllers import ADMIN, AdminApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import NameCursor, PageLimit, PathId, keyset_page, name_cursor, read_name_cursor
 from webshop.api.uploads import image_errors_named, read_upload
-from webshop.deps import ShopsDep, UserRequest
+from webshop.audit.schemas import AuditEventOut, audit_event_out
+from webshop.deps import AuditDep, ShopsDep, UserRequest
 from webshop.errors import NotFound
 from webshop.media import UPLOAD_BODY_LIMIT
 from webshop.security.jwt import BEARER, PUBLIC
@@ -191,6 +195,22 @@ class ShopApiController(Controller):
         """Admins and the shop's members: its owners, then its staff (anyone else 404)."""
         await shops_service.get_live_for(request.user, shop_id)
         return [member_out(m, u) for m, u in await shops_service.members(request.user, shop_id)]
+
+    @get(
+        "/{shop_id:int}/history",
+        guards=[api_shop_staff],
+        security=BEARER,
+        operation_id="getShopHistory",
+        responses=problems(400, 401, 403, 404),
+    )
+    async def history(
+        self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep, audit_service: AuditDep
+    ) -> list[AuditEventOut]:
+        """Admins and the shop's members: its audit trail as its admin page shows it (profile, status,
+        members and logo changes), newest first (at most 100). A deleted shop's too for admins, a suspended
+        one's for its members; a customer who runs no shop 403, anyone else 404."""
+        shop = await shops_service.get_for(request.user, shop_id)
+        return [audit_event_out(event) for event in await audit_service.for_entity("shop", [shop.id])]
 
     @post(
         "/{shop_id:int}/members",
