@@ -10,12 +10,14 @@ import re
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
+from tests.api_user import bearer
 from tests.conftest import BASE_URL
 from tests.factories import audit_events, make_user
 from tests.integration.conftest import ADMIN_EMAIL
+from tests.integration.test_api_account_emails import link, mails
 from tests.shopper import PASSWORD, place, post, ready_to_pay, sign_in, text_of
 from webshop.db.engine import write_session
-from webshop.db.models import Address, AuthSession, Order, User, WebhookDelivery, WebhookEndpoint
+from webshop.db.models import Address, AuthSession, Order, OutboundEmail, User, WebhookDelivery, WebhookEndpoint
 
 
 async def test_a_customer_deletes_their_account_with_their_password(client, app, alchemy, skus, admin_id):
@@ -98,3 +100,42 @@ async def test_an_admin_erases_an_account_after_ticking_the_box(admin, app, alch
     refused = await post(admin, f"{own}/erase", {"confirm": "yes"}, token_from=own)
     assert refused.status_code == 409 and "at least one active administrator" in refused.text
     assert (await admin.get("/admin")).status_code == 200
+
+
+async def test_erasure_also_forgets_the_addresses_and_names_the_account_had_before(client, alchemy, admin_headers):
+    """An admin's rename and a confirmed e-mail change are on the account's trail (the change by the
+    account itself); erasing it then leaves none of its names or addresses, old or current, in its own
+    trail, in a shop's (its membership), or in the outbox."""
+    api = await bearer(client, "ada@example.com")
+    ada = (await client.get("/api/users/me", headers=api)).json()["id"]
+    renamed = await client.patch(f"/api/users/{ada}", json={"name": "Ada Lovelace"}, headers=admin_headers)
+    assert renamed.status_code == 200, renamed.text
+    shop = (await client.post("/api/shops", json={"name": "Ada's Attic"}, headers=admin_headers)).json()
+    joined = await client.post(
+        f"/api/shops/{shop['id']}/members", json={"user_id": ada, "role": "staff"}, headers=admin_headers
+    )
+    assert joined.status_code == 201, joined.text
+    asked = await client.post(
+        "/api/users/me/email-change", json={"new_email": "ada@new.example", "password": PASSWORD}, headers=api
+    )
+    assert asked.status_code == 202, asked.text
+    [message] = await mails(alchemy, "change_email")
+    changed = await client.post("/api/auth/confirm-email-change", json={"token": link(message)[1]})
+    assert changed.status_code == 200, changed.text
+
+    trail = (await client.get(f"/api/users/{ada}/history", headers=admin_headers)).json()
+    assert [(e["action"], e["actor_email"]) for e in trail][:2] == [
+        ("email", "ada@new.example"),
+        ("rename", ADMIN_EMAIL),
+    ]
+    assert trail[0]["changes"] == {"email": ["ada@example.com", "ada@new.example"]}
+
+    assert (await client.delete(f"/api/users/{ada}", headers=admin_headers)).status_code == 204
+    seen = str((await client.get(f"/api/users/{ada}/history", headers=admin_headers)).json())
+    seen += str((await client.get(f"/api/shops/{shop['id']}/history", headers=admin_headers)).json())
+    for personal in ("ada@example.com", "ada@new.example", "Ada Lovelace", "'Ada'"):
+        assert personal not in seen, personal
+    assert f"deleted-{ada}@invalid" in seen and "Deleted user" in seen
+    async with alchemy.get_session() as session:
+        left = await session.scalars(select(OutboundEmail.to_address))
+        assert not {"ada@example.com", "ada@new.example"} & set(left)

@@ -435,12 +435,25 @@ async def test_create_errors_re_render_the_form_with_the_input_and_write_nothing
     assert "Stock: enter a whole number of 0 or more." in page
     assert 'value="Not A Slug"' in response.text and 'value="12.999"' in response.text  # input kept
     assert 'value="43 | wide"' in response.text
-    # The service's rules speak in the same round: every problem is shown at once.
-    assert "Enter a name." in page
-    assert "Use lowercase letters and digits joined by single hyphens" in page
-    assert "Choose an existing category." in page
-    assert "SKU AL-13 is already used by another variant." in page
-    assert "Give 1 option value(s), one per option group (size)." in page
+    # The service's rules speak in the same round: every problem is shown at once, beside its own field.
+    for field, message in {
+        "new-0-price": "Enter a price of 0 or more with at most 2 decimals",
+        "new-1-stock": "Stock: enter a whole number of 0 or more.",
+        "name": "Enter a name.",
+        "slug": "Use lowercase letters and digits joined by single hyphens",
+        "category_id": "Choose an existing category.",
+        "new-0-sku": "SKU AL-13 is already used by another variant.",
+        "new-1-option_values": "Give 1 option value(s), one per option group (size).",
+    }.items():
+        assert f'id="{field}-error">{message}' in response.text, field
+    assert "must be 0 or more" not in page  # nothing about the stand-ins for what the form could not read
+
+    # Option groups the form cannot read (a tab) are that field's one problem, not every row's values.
+    tabbed = product_form(option_groups="size\tcolor", **{"new-0-sku": "AL-13"})
+    response = await submit(admin, "/admin/products/new", tabbed, token_from="/admin/products/new")
+    assert response.status_code == 422
+    assert 'id="option_groups-error">' in response.text and "Give 0 option value(s)" not in response.text
+    assert 'id="new-0-sku-error">SKU AL-13 is already used by another variant.' in response.text
 
     # With the form's own problems mended, the same rules still speak.
     fields.update({"new-0-price": "12.99", "new-1-stock": "3"})
@@ -582,8 +595,10 @@ async def test_an_edit_shows_the_forms_and_the_rules_problems_in_one_round(admin
     assert response.status_code == 422
     page = text_of(response.text)
     assert page.count("Enter a price of 0 or more with at most 2 decimals") == 2
-    assert "SKU AL-13 is already used by another variant." in page
-    assert "SKU ZS-40 is used twice in this product." in page
+    assert 'id="variants-0-price-error">Enter a price' in response.text
+    assert 'id="new-0-price-error">Enter a price' in response.text
+    assert 'id="variants-1-sku-error">SKU AL-13 is already used by another variant.' in response.text
+    assert 'id="new-0-sku-error">SKU ZS-40 is used twice in this product.' in response.text
     assert 'value="abc"' in response.text and 'value="AL-13"' in response.text  # the input is kept
     assert (await product_by_slug(alchemy, "zeta-shoe")).name == "Zeta Shoe"
     assert (await variant(alchemy, "ZS-42")).sku == "ZS-42"

@@ -124,4 +124,4 @@ async def test_a_users_history_lists_their_account_changes_newest_first_to_admin
     assert_problem(await client.get(f"/api/users/{ada.id}", headers=admin_headers), 404)
     erased = (await client.get(f"/api/users/{ada.id}/history", headers=admin_headers)).json()
     assert actions(erased) == ["erase", "deactivate", "rename"]
-    assert all("ada@example.com" not in event["summary"] for event in erased)
+    assert "ada@example.com" not in str(erased) and "Ada" not in str(erased)  # the renames' names too

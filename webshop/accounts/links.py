@@ -27,6 +27,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webshop.accounts.service import EMAIL_RE, UserService, email_is, normalize_email
+from webshop.audit.service import Audited
 from webshop.db.engine import write_session
 from webshop.db.models import AccountToken, User
 from webshop.db.repository import repository_for
@@ -112,7 +113,7 @@ LINK_PATHS = {
 """Where each purpose's link points (the routes in ``webshop/accounts/web.py``), followed by the token."""
 
 
-class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
+class AccountLinkService(Audited, SQLAlchemyAsyncRepositoryService[AccountToken]):
     """One-time account links and the e-mail flows built on them."""
 
     repository_type = repository_for(AccountToken)
@@ -442,7 +443,8 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
 
         The new address is checked for uniqueness again now (another account may have taken it since
         the link was sent; the unique index on ``lower(email)`` is the last guard), counts as verified,
-        and the old address gets a notice. Every other open link of the account stops working.
+        and the old address gets a notice. Every other open link of the account stops working. The change
+        is on the account's audit trail (action ``email``, by the account itself).
 
         Raises:
             AccountLinkError: the link does not work.
@@ -459,6 +461,16 @@ class AccountLinkService(SQLAlchemyAsyncRepositoryService[AccountToken]):
                 old_email = user.email
                 user.email = new_email
                 user.email_verified_at = datetime.now(UTC)
+                # On the account's trail (OWASP Logging Cheat Sheet: a changed address is how accounts are
+                # taken over), which erasure also reads to find every address the account has had.
+                self.audit.record(
+                    user,
+                    "user",
+                    user.id,
+                    "email",
+                    summary=f"{old_email} changed the account's address to {new_email} (confirmed by its link)",
+                    changes={"email": [old_email, new_email]},
+                )
                 await adopt_guest_orders(session, user)
                 await self._supersede_all(user.id)
                 await session.flush()

@@ -14,8 +14,9 @@ API sign-in of the account, erasing (GDPR art. 17) removes the personal data and
 An erased account is gone from the API: it is not listed, and ``GET``/``PATCH``/``DELETE`` of its id
 answer 404, a second ``DELETE`` included (the erasure is done once; RFC 9110 §9.2.2 asks the same effect
 of a repeated ``DELETE``, not the same status). As after ``DELETE /api/shops/{id}``. The admin pages
-still show the erased account, with its audit trail; so does ``GET /api/users/{id}/history``, which ends
-with who erased it and when (the erasure rewrote the earlier events without the personal data).
+still show the erased account, with its audit trail; so does ``GET /api/users/{id}/history``, newest
+first: who erased it and when, then the earlier events, which the erasure rewrote without the account's
+names and addresses (``webshop.accounts.erasure``).
 """
 
 from typing import Annotated

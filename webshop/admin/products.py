@@ -167,12 +167,14 @@ class ProductFormPage:
         data = form.product_as_read()
         new_variants, prefixes = form.new_variants(lenient=True)
         if product is None:
-            errors = await self.products.check_new_product(data, new_variants)
+            errors = await self.products.check_new_product(data, new_variants, actor=actor)
         else:
             updates = form.variant_updates(product, lenient=True)
             errors = await self.products.check_product_update(
                 product.id, data, actor=actor, variants=updates, new_variants=new_variants
             )
+        if "option_groups" in form.errors:  # read as none: every row's values would seem too many
+            errors = {key: message for key, message in errors.items() if not key.endswith(".option_values")}
         form.take_service_errors(errors, prefixes, create=product is None)
 
     async def more_rows(

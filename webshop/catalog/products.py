@@ -49,7 +49,7 @@ from webshop.catalog.summaries import catalog_write
 from webshop.catalog.variants import ProductVariants
 from webshop.db.models import AuditEvent, Category, Product, ProductFacet, User, Variant, WebhookEvent
 from webshop.db.repository import repository_for, sent
-from webshop.errors import ValidationFailed
+from webshop.errors import PermissionDenied, ValidationFailed
 from webshop.shops.service import ShopService
 from webshop.webhooks.events import queue_product_events
 
@@ -312,11 +312,19 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         await self._check_skus_free([(f"variants[{i}].", r.get("sku")) for i, r in enumerate(rows)], None, errors)
         return values, rows, errors
 
-    async def check_new_product(self, data: ProductWrite, variants: Sequence[VariantWrite]) -> dict[str, str]:
+    async def check_new_product(
+        self, data: ProductWrite, variants: Sequence[VariantWrite], *, actor: User | None
+    ) -> dict[str, str]:
         """The ``field_errors`` ``create_product`` would raise for this input (``{}``: it would pass the
         rules), writing nothing: the product form asks it when some of its own fields could not be
-        read, so that the admin sees every problem in one round. The shop is not checked here."""
-        return (await self._checked_new(data, variants))[2]
+        read, so that the admin sees every problem in one round. The shop ``actor`` may not add to is
+        one more (``shop_id``), not a ``PermissionDenied``."""
+        errors: dict[str, str] = {}
+        try:
+            await ShopService(session=self.repository.session).shop_for_new_product(actor, data.shop_id)
+        except (ValidationFailed, PermissionDenied) as exc:
+            errors["shop_id"] = exc.field_errors.get("shop_id", exc.detail)
+        return errors | (await self._checked_new(data, variants))[2]
 
     async def check_product_update(
         self,
