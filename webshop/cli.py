@@ -179,7 +179,12 @@ def _run_import(settings: Settings, path: Path, *, progress: bool) -> ImportRepo
         try:
             with _progress_bar(progress) as advance:
                 return await import_catalog(
-                    config, path, settings.shop.media_dir, on_progress=advance, currency=settings.shop.currency
+                    config,
+                    path,
+                    settings.shop.media_dir,
+                    on_progress=advance,
+                    currency=settings.shop.currency,
+                    tax_categories=settings.shop.tax_rates_bp,
                 )
         finally:
             await config.get_engine().dispose()

@@ -604,6 +604,24 @@ async def test_an_edit_shows_the_forms_and_the_rules_problems_in_one_round(admin
     assert (await variant(alchemy, "ZS-42")).sku == "ZS-42"
 
 
+async def test_a_tax_category_the_shop_no_longer_has_is_shown_and_never_changed_silently(admin, alchemy, skus):
+    """A variant whose category left WEBSHOP_TAX_RATES keeps it on the form; saving asks for another."""
+    product_id = await shoe_id(alchemy)
+    async with write_session(alchemy) as session:
+        zs40 = await session.scalar(select(Variant).where(Variant.sku == "ZS-40"))
+        zs40.tax_category = "luxury"
+        await session.commit()
+    page = await admin.get(f"/admin/products/{product_id}")
+    assert '<option value="luxury" selected>luxury (not one of the shop\'s)</option>' in unescape(page.text)
+    fields = edit_form(page.text)
+    assert fields["variants-0-tax_category"] == "luxury"
+    fields.update({"description": "Edited.", "action": "save"})
+    response = await submit(admin, f"/admin/products/{product_id}", fields, token_from=f"/admin/products/{product_id}")
+    assert response.status_code == 422
+    assert 'id="variants-0-tax_category-error">Choose a tax category (reduced, standard, zero).' in response.text
+    assert (await variant(alchemy, "ZS-40")).tax_category == "luxury"
+
+
 async def test_edit_with_a_stale_stock_level_saves_nothing(admin, alchemy, skus):
     product_id = await shoe_id(alchemy)
     fields = edit_form((await admin.get(f"/admin/products/{product_id}")).text)

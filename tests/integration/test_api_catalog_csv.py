@@ -67,7 +67,9 @@ async def test_the_export_is_the_import_format_and_an_edited_file_is_previewed_t
     lamp = ["Omega Lamp", "omega-lamp", "Bright.", "", "category:Home & Garden|category:Lighting", "", "", "OL-1"]
     lamp += ["25.00", "standard", "7", "", "", "", "300", "2"]
     broken = ["Broken Price", "broken-price", "Oops.", "", "", "", "", "BP-1", "twelve", "standard", "1", "", "", ""]
-    edited = csv_bytes([rows[0], laptop, lamp, [*broken, "", ""]])
+    # A tax category the shop does not have would sell the variant untaxed: refused, as on the product form.
+    untaxed = ["Untaxed", "untaxed", "Hm.", "", "", "", "", "UT-1", "5.00", "bogus-tax", "1", "", "", "", "", ""]
+    edited = csv_bytes([rows[0], laptop, lamp, [*broken, "", ""], untaxed])
 
     preview = await client.post("/api/catalog/import", **upload(edited), headers=admin_headers)
     assert preview.status_code == 200, preview.text
@@ -76,7 +78,11 @@ async def test_the_export_is_the_import_format_and_an_edited_file_is_previewed_t
     assert (plan["products_created"], plan["products_updated"], plan["variants_updated"]) == (1, 1, 1)
     assert plan["created"][0]["slug"] == "omega-lamp" and plan["created"][0]["line"] == 3
     assert plan["changed"][0]["changes"] == ["AL-13: price 1299.00 → 1199.00"]
-    assert [(r["line"], r["reason"][:20]) for r in plan["rejected"]] == [(4, "price 'twelve' is no")]
+    assert [(r["line"], r["reason"][:20]) for r in plan["rejected"]] == [
+        (4, "price 'twelve' is no"),
+        (5, "taxCategory 'bogus-t"),
+    ]
+    assert "is not one of the shop's tax categories (reduced, standard, zero)" in plan["rejected"][1]["reason"]
     assert plan["categories"] == ["Home & Garden > Lighting"]
     assert await _price(alchemy, "AL-13") == 129900  # a dry run writes nothing
 
@@ -88,7 +94,7 @@ async def test_the_export_is_the_import_format_and_an_edited_file_is_previewed_t
     assert report["dry_run"] is False
     assert (report["products_created"], report["products_updated"], report["variants_created"]) == (1, 1, 1)
     assert report["changed"][0]["changes"] == ["AL-13: price 1299.00 → 1199.00"]
-    assert [r["line"] for r in report["rejected"]] == [4]
+    assert [r["line"] for r in report["rejected"]] == [4, 5]
     assert await _price(alchemy, "AL-13") == 119900
     async with alchemy.get_session() as session:
         lamp_variant = await session.scalar(select(Variant).where(Variant.sku == "OL-1"))

@@ -131,8 +131,15 @@ class ImportStep:
 
     @property
     def where(self) -> dict[str, Any]:
-        """The keyword arguments of ``preview_upload`` and ``import_upload``: media folder, currency, shops."""
-        return {"media_dir": self.settings.shop.media_dir, "currency": self.settings.shop.currency, "shops": self.shops}
+        """The keyword arguments of ``preview_upload`` and ``import_upload``: media folder, currency, tax
+        categories, shops."""
+        shop = self.settings.shop
+        return {
+            "media_dir": shop.media_dir,
+            "currency": shop.currency,
+            "tax_categories": shop.tax_rates_bp,
+            "shops": self.shops,
+        }
 
     async def refused(self, exc: UploadRejected) -> Template:
         """The import page again with the reason the file was refused (and its status code)."""

@@ -147,7 +147,12 @@ class CatalogCsvApiController(ShopStaffApiController):
         shops = ImportShops.of(await shops_service.access(request.user))
         await end_transaction(shops_service.repository.session)  # the steps use sessions of their own
         content = check_size(await data.file.read(MAX_CSV_BYTES + 1))
-        where: dict[str, Any] = {"media_dir": settings.shop.media_dir, "currency": settings.shop.currency}
+        shop = settings.shop
+        where: dict[str, Any] = {
+            "media_dir": shop.media_dir,
+            "currency": shop.currency,
+            "tax_categories": shop.tax_rates_bp,
+        }
         if dry_run:
             return catalog_import_out(await preview_upload(alchemy, content, shops=shops, **where), None)
         plan, report = await import_upload(alchemy, content, shops=shops, actor=request.user, **where)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -134,6 +134,7 @@ async def import_catalog(
     *,
     on_progress: Callable[[int, int], None] | None = None,
     currency: str = "USD",
+    tax_categories: Collection[str] | None = None,
     batch_size: int = BATCH_SIZE,
     actor: User | None = None,
     shops: ImportShops = EVERY_SHOP,
@@ -156,6 +157,7 @@ async def import_catalog(
         on_progress: Called after each batch with ``(products done, products in the file)`` (the
             command line draws its progress bar with it).
         currency: ISO 4217 code of the CSV's prices, given to new and updated variants.
+        tax_categories: The shop's tax categories (``parse_catalog``); ``None``: any.
         batch_size: Products per transaction.
         actor: Who imports (the admin; ``None`` for the command line), named in the ``product``/
             ``import`` audit event each created or changed product gets in its batch's transaction.
@@ -173,7 +175,9 @@ async def import_catalog(
     csv_path = catalog_dir / CSV_FILE
     if not await anyio.Path(csv_path).is_file():
         raise FileNotFoundError(f"{csv_path} not found: a catalog folder holds {CSV_FILE} and {IMAGES_DIR}/")
-    parsed = await anyio.to_thread.run_sync(functools.partial(parse_catalog, csv_path, currency=currency))
+    parsed = await anyio.to_thread.run_sync(
+        functools.partial(parse_catalog, csv_path, currency=currency, tax_categories=tax_categories)
+    )
     report = ImportReport(errors=list(parsed.errors), notices=list(parsed.notices))
     async with config.get_session() as session:
         rows, shop_ids = await resolve_shops(session, parsed.products, report.errors, shops)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -186,7 +186,9 @@ class _RowProblem(ValueError):
     """Internal: a cell is malformed; the message names the column."""
 
 
-def parse_catalog(csv_path: Path, *, currency: str = "USD") -> ParsedCatalog:
+def parse_catalog(
+    csv_path: Path, *, currency: str = "USD", tax_categories: Collection[str] | None = None
+) -> ParsedCatalog:
     """Read a Vendure-format ``products.csv`` into products and per-row errors.
 
     Every cell is stripped (the demo file pads cells, header names included, with spaces). A row with
@@ -216,6 +218,9 @@ def parse_catalog(csv_path: Path, *, currency: str = "USD") -> ParsedCatalog:
     Args:
         csv_path: The CSV file (UTF-8, with or without a byte-order mark).
         currency: ISO 4217 code the prices are in; decides how many decimals a price may have.
+        tax_categories: The shop's tax categories (``settings.shop.tax_rates_bp``'s names): a variant
+            row naming another is an error, as on the product form (a variant of an unknown category
+            would be sold untaxed). ``None``: any name up to the column's length.
 
     Returns:
         ``ParsedCatalog`` with products in file order and errors in line order.
@@ -224,12 +229,13 @@ def parse_catalog(csv_path: Path, *, currency: str = "USD") -> ParsedCatalog:
         OSError: the file cannot be read (``FileNotFoundError`` when it does not exist).
     """
     with csv_path.open(encoding="utf-8-sig", newline="") as handle:
-        return _Parser(currency).parse(handle)
+        return _Parser(currency, tax_categories).parse(handle)
 
 
 class _Parser:
-    def __init__(self, currency: str) -> None:
+    def __init__(self, currency: str, tax_categories: Collection[str] | None = None) -> None:
         self.currency = currency
+        self.tax_categories = tax_categories
         self.result = ParsedCatalog()
         self.header: list[str] = []
         self.current: ProductRow | None = None
@@ -413,6 +419,9 @@ class _Parser:
         tax_category = row["taxCategory"] or "standard"
         if len(tax_category) > _MAX_TAX_CATEGORY:
             problems.append(f"taxCategory is longer than {_MAX_TAX_CATEGORY} characters")
+        elif self.tax_categories is not None and tax_category not in self.tax_categories:
+            known = ", ".join(sorted(self.tax_categories))
+            problems.append(f"taxCategory {_shown(tax_category)} is not one of the shop's tax categories ({known})")
         facets: list[tuple[str, str]] = []
         try:
             facets = _facets(row.get("variantFacets", ""), "variantFacets")

@@ -26,6 +26,8 @@ from webshop.catalog.csv.plan import ImportPreview, preview_import
 from webshop.errors import ValidationFailed
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from webshop.catalog.csv.sellers import ImportShops
@@ -62,8 +64,11 @@ def check_size(content: bytes) -> bytes:
     return content
 
 
-async def parse_upload(content: bytes, workdir: Path, currency: str) -> ParsedCatalog:
-    """Write ``content`` as ``workdir/products.csv`` and parse it with the importer's parser.
+async def parse_upload(
+    content: bytes, workdir: Path, currency: str, tax_categories: Collection[str] | None = None
+) -> ParsedCatalog:
+    """Write ``content`` as ``workdir/products.csv`` and parse it with the importer's parser
+    (``parse_catalog``: prices in ``currency``, variants in ``tax_categories``).
 
     Raises:
         UploadRejected: the file is not UTF-8 text or has no usable header row (422).
@@ -74,7 +79,9 @@ async def parse_upload(content: bytes, workdir: Path, currency: str) -> ParsedCa
         raise UploadRejected(f"The file is not UTF-8 text (byte {exc.start + 1} cannot be read).") from exc
     path = workdir / CSV_FILE
     await anyio.Path(path).write_bytes(content)
-    parsed = await anyio.to_thread.run_sync(lambda: parse_catalog(path, currency=currency))
+    parsed = await anyio.to_thread.run_sync(
+        lambda: parse_catalog(path, currency=currency, tax_categories=tax_categories)
+    )
     if not parsed.products and parsed.errors and parsed.errors[0].line == 1:
         raise UploadRejected(f"This is not a catalog CSV: line 1: {parsed.errors[0].reason}.")
     return parsed
@@ -90,7 +97,13 @@ async def dry_run(
 
 
 async def preview_upload(
-    alchemy: ShopAlchemyConfig, content: bytes, *, media_dir: Path, currency: str, shops: ImportShops
+    alchemy: ShopAlchemyConfig,
+    content: bytes,
+    *,
+    media_dir: Path,
+    currency: str,
+    tax_categories: Collection[str] | None = None,
+    shops: ImportShops,
 ) -> ImportPreview:
     """The dry run of an uploaded file (``parse_upload``, then ``dry_run``).
 
@@ -98,7 +111,7 @@ async def preview_upload(
         UploadRejected: not a readable catalog CSV (422).
     """
     with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
-        parsed = await parse_upload(content, Path(workdir), currency)
+        parsed = await parse_upload(content, Path(workdir), currency, tax_categories)
     return await dry_run(alchemy, parsed, media_dir=media_dir, currency=currency, shops=shops)
 
 
@@ -108,6 +121,7 @@ async def import_upload(
     *,
     media_dir: Path,
     currency: str,
+    tax_categories: Collection[str] | None = None,
     shops: ImportShops,
     actor: User | None,
 ) -> tuple[ImportPreview, ImportReport]:
@@ -118,9 +132,17 @@ async def import_upload(
         UploadRejected: not a readable catalog CSV (422); nothing is written.
     """
     with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
-        parsed = await parse_upload(content, Path(workdir), currency)
+        parsed = await parse_upload(content, Path(workdir), currency, tax_categories)
         plan = await dry_run(alchemy, parsed, media_dir=media_dir, currency=currency, shops=shops)
-        report = await import_catalog(alchemy, Path(workdir), media_dir, currency=currency, actor=actor, shops=shops)
+        report = await import_catalog(
+            alchemy,
+            Path(workdir),
+            media_dir,
+            currency=currency,
+            tax_categories=tax_categories,
+            actor=actor,
+            shops=shops,
+        )
     return plan, report
 
 
