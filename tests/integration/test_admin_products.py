@@ -666,11 +666,16 @@ async def test_remove_a_variant_but_not_the_last(admin, alchemy, skus):
         "Remove ZS-40?" in question and "Its 2 units in stock and its stock history (1 change) go with it" in question
     )
     assert await variant(alchemy, "ZS-40") is not None  # asking removes nothing
+    fields = edit_form((await admin.get(path)).text)
+    fields.update({"variants-0-price": "80.00", "action": "save"})
+    assert (await submit(admin, path, fields, token_from=path)).status_code == 303
     response = await submit(admin, f"{path}/variants/{skus['ZS-40']}/delete", {"name": "ignored"}, token_from=path)
     assert response.status_code == 303
     assert await variant(alchemy, "ZS-40") is None
     page = text_of((await admin.get(path)).text)
     assert "Removed variant ZS-40." in page
+    # Its earlier events stay in the product's trail (QA: removing a variant cut them out of it).
+    assert "Edited variant ZS-40: price" in page
     response = await submit(admin, f"{path}/variants/{skus['ZS-42']}/delete", token_from=path)
     assert response.status_code == 303
     assert "A product needs at least one variant: delete the product instead." in text_of((await admin.get(path)).text)

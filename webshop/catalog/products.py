@@ -220,10 +220,22 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
         return product
 
     async def product_history(self, product: Product, *, limit: int = 100) -> list[AuditEvent]:
-        """Audit events about ``product``, its current variants and their stock, newest first."""
+        """Audit events about ``product``, its variants and their stock, newest first (at most ``limit``).
+
+        Its variants are its current ones and those removed from it (their ``variant-delete`` events on
+        the product name them by ``variant_id``), so removing a variant keeps its earlier events in the
+        trail (OWASP Logging Cheat Sheet: a trail is appended to, never cut)."""
         audit = self.audit
-        variant_ids = [v.id for v in product.variants]
         events = await audit.for_entity("product", [product.id], limit=limit)
+        removals = await self.repository.session.scalars(
+            select(AuditEvent.changes).where(
+                AuditEvent.entity_type == "product",
+                AuditEvent.entity_id == product.id,
+                AuditEvent.action == "variant-delete",
+            )
+        )
+        removed = [ids[0] for changes in removals if isinstance(ids := (changes or {}).get("variant_id"), list)]
+        variant_ids = [v.id for v in product.variants] + [i for i in removed if isinstance(i, int)]
         if variant_ids:
             events += await audit.for_entity("variant", variant_ids, limit=limit)
             events += await audit.for_entity("stock", variant_ids, limit=limit)

@@ -203,7 +203,9 @@ class ProductVariants(ProductMixin):
             message = "A product needs at least one variant: delete the product instead."
             raise ValidationFailed(message, field_errors={"variant": message})
         async with catalog_write(session, variant.product_id):
-            gone = {k: [v, None] for k, v in {**_variant_snapshot(variant), "stock": variant.stock}.items()}
+            # ``variant_id`` lets the product's trail keep the variant's own events (``product_history``).
+            removed = {"variant_id": variant.id, **_variant_snapshot(variant), "stock": variant.stock}
+            gone = {k: [v, None] for k, v in removed.items()}
             summary = f"Removed variant {variant.sku}."
             self.audit.record(actor, "product", variant.product_id, "variant-delete", summary=summary, changes=gone)
             reason = f"variant {variant.sku} was deleted"
