@@ -119,6 +119,19 @@ async def test_admin_refunds_lines_back_to_stock_once_and_both_order_pages_list_
     assert refused.status_code == 422
     assert "DC-1: 4 of 4 units left to refund, not 5." in text_of(refused.text)
     assert 'value="Box crushed"' in refused.text and TOKEN_RE.search(refused.text).group(1) == token
+    # So does one the form itself cannot read (QA: it came back empty).
+    unreadable = await post(
+        client, f"{detail}/refunds", {**form, f"qty-{chair.id}": "-1", "amount": "abc"}, token_from=detail
+    )
+    assert unreadable.status_code == 422
+    assert "Enter a whole number of units." in text_of(unreadable.text)
+    assert "Enter an amount such as 12.50." in text_of(unreadable.text)
+    assert (
+        'value="Box crushed"' in unreadable.text
+        and 'value="abc"' in unreadable.text
+        and 'value="-1"' in unreadable.text
+    )
+    assert TOKEN_RE.search(unreadable.text).group(1) == token
 
     # Two units back to stock; the same form sent twice (a double click) refunds once.
     form[f"qty-{chair.id}"] = "2"

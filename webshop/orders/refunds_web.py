@@ -47,12 +47,12 @@ def _text(fields: dict[str, Any], name: str) -> str:
     return str(value)
 
 
-def read_refund_form(order: Order, fields: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, int]], int | None]:
-    """The posted refund form: ``(values to show again, [(line id, units)], amount in minor units or None)``.
-
-    Raises:
-        ValidationFailed: a units field that is not a whole number, or an amount that is not one.
-    """
+def read_refund_form(
+    order: Order, fields: dict[str, Any]
+) -> tuple[dict[str, Any], list[tuple[int, int]], int | None, dict[str, str]]:
+    """The posted refund form: ``(values to show again, [(line id, units)], amount in minor units or None,
+    field errors)``; the errors (a units field that is not a whole number, an amount that is not one)
+    are returned with the values, so that the form comes back as it was typed."""
     form: dict[str, Any] = {
         "token": _text(fields, "token")[:TOKEN_MAX],
         "amount": _text(fields, "amount").strip()[:20],
@@ -77,9 +77,7 @@ def read_refund_form(order: Order, fields: dict[str, Any]) -> tuple[dict[str, An
             amount = parse_major(form["amount"], order.currency)
         except ValueError:
             errors["amount"] = "Enter an amount such as 12.50."
-    if errors:
-        raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
-    return form, lines, amount
+    return form, lines, amount, errors
 
 
 @dataclass(frozen=True)
@@ -141,7 +139,9 @@ class AdminRefundController(AdminPages):
         order = await page.order()
         form = new_form()
         try:
-            form, lines, amount = read_refund_form(order, data)
+            form, lines, amount, errors = read_refund_form(order, data)
+            if errors:
+                raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
             if not form["token"]:
                 raise ValidationFailed("This form has expired. Check the figures and send it again.")
             refund = await page.refunds_service.refund(
