@@ -51,6 +51,7 @@ from webshop.catalog.csv.api import CatalogCsvApiController
 from webshop.catalog.products import ProductService
 from webshop.catalog.version import attach_reader
 from webshop.catalog.web import CatalogController
+from webshop.checkout.address_book_web import AddressBookController
 from webshop.checkout.addresses_api import AddressBookApiController
 from webshop.checkout.api import CheckoutApiController
 from webshop.checkout.guest_web import GuestAccountController, GuestOrderController
@@ -253,6 +254,7 @@ PAGE_CONTROLLERS: tuple[type[Controller], ...] = (
     CatalogController,
     ShopsController,
     AccountController,
+    AddressBookController,
     AccountLinkController,
     CartController,
     CheckoutController,

@@ -106,6 +106,34 @@ def _register_sign_out_sign_in(page: Page, email: str, name: str, shop: LiveShop
     expect(page.locator("#verify-banner")).to_have_count(0)
 
 
+def _address_book(page: Page, name: str) -> None:
+    """From the account page: add an address (a refused one first), change it, remove it."""
+    page.goto("/account")
+    page.get_by_role("link", name="Your addresses").click()
+    expect(page.get_by_role("heading", name="Your addresses", level=1)).to_be_visible()
+    expect(page.locator("main")).to_contain_text("No saved addresses yet.")
+    page.get_by_label("Full name").fill(name)
+    page.get_by_label("Street address").fill("12 Analytical Way")
+    page.get_by_label("City").fill("London")
+    page.get_by_label("Country").select_option("GB")
+    page.get_by_role("button", name="Save the address").click()
+    expect(page.locator("#postal_code-error")).to_be_visible()  # the United Kingdom has postal codes
+    expect(page.get_by_label("Street address")).to_have_value("12 Analytical Way")
+    page.get_by_label("Postal code").fill("N1 9GU")
+    page.get_by_role("button", name="Save the address").click()
+    expect(page.locator("main")).to_contain_text("The address was saved.")
+    expect(page.locator(".address-book li")).to_have_count(1)
+    page.locator(".address-book").get_by_role("link", name=re.compile(r"^Change")).click()
+    expect(page.get_by_role("heading", name="Change an address", level=1)).to_be_visible()
+    page.get_by_label("Street address").fill("7 Difference Street")
+    page.get_by_role("button", name="Save the address").click()
+    expect(page.locator("main")).to_contain_text("The address was changed.")
+    expect(page.locator(".address-book li")).to_contain_text("7 Difference Street")
+    page.locator(".address-book").get_by_role("button", name=re.compile(r"^Remove")).click()
+    expect(page.locator("main")).to_contain_text("The address was removed.")
+    expect(page.locator("main")).to_contain_text("No saved addresses yet.")
+
+
 def _expect_no_reload(page: Page) -> None:
     assert page.evaluate("window.__marker") == 1, "the page was reloaded: htmx should have swapped it in place"
 
@@ -190,6 +218,7 @@ def test_journey_with_javascript(page: Page, live_shop: LiveShop) -> None:
 
     email, name = _new_person()
     _register_sign_out_sign_in(page, email, name, live_shop)
+    _address_book(page, name)
 
 
 def test_journey_without_javascript(page_nojs: Page, live_shop: LiveShop) -> None:
@@ -242,6 +271,7 @@ def test_journey_without_javascript(page_nojs: Page, live_shop: LiveShop) -> Non
 
     email, name = _new_person()
     _register_sign_out_sign_in(page, email, name, live_shop)
+    _address_book(page, name)
 
 
 def test_screenshots(page: Page, artifacts_dir: Path) -> None:

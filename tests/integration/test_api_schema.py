@@ -87,6 +87,7 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
         "an empty cart, a declined or invalid card, a reused Idempotency-Key; no address, or an address_id not saved",
     ),
     "saveAddress": (["422"], "a postal code the country needs, a city without a letter, no ISO 3166-1 country"),
+    "updateAddress": (["422"], "a postal code the country needs, a city without a letter, no ISO 3166-1 country"),
     "quoteCheckout": (["422"], "an empty cart, a country no zone serves, a method its zone does not have"),
     "refreshToken": (["400"], "a refresh token the server did not issue (RFC 6749 §5.2 invalid_grant)"),
     "createProduct": (["422"], "one option value per option group, SKUs and slugs unused, a known category and tax"),

@@ -60,8 +60,11 @@ async def shopper_pages(client: AsyncTestClient, skus: dict[str, int]) -> dict[s
     await visit("/?q=camera", **{"HX-Request": "true", "HX-Target": "catalog-results"})
     await visit("/checkout/address")
     await choose_address_and_shipping(client)
-    for path in ("/checkout/shipping", "/checkout/review", "/account", "/account/email"):
+    for path in ("/checkout/shipping", "/checkout/review", "/account", "/account/email", "/account/addresses"):
         await visit(path)
+    saved = re.search(r'href="(/account/addresses/\d+)"', pages["/account/addresses"])  # the checkout's address
+    assert saved, "the address given at checkout is in the address book"
+    await visit(saved.group(1))
     placed = await place(client, await review(client))
     assert placed.status_code == 303, placed.text[:300]
     await visit(placed.headers["location"])  # the confirmation
@@ -112,7 +115,7 @@ async def test_no_form_is_nested_in_another_on_any_page(client, app, skus, ids):
     async with AsyncTestClient(app=app, base_url=BASE_URL) as guest:
         for path in SIGNED_OUT_PAGES:
             pages[f"{path} (signed out)"] = (await guest.get(path)).text
-    assert len(pages) == 45
+    assert len(pages) == 47
     nested = {path: found for path, html in pages.items() if (found := nested_forms(html))}
     assert nested == {}, f"a <form> inside a <form> (the browser drops the inner one): {nested}"
 

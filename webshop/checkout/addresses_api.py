@@ -1,13 +1,15 @@
-"""The address book in the JSON API: a customer lists and adds the shipping addresses the pages' checkout
-keeps, and ``POST /api/checkout`` ships to one of them by ``address_id`` (``CheckoutIn``)."""
+"""The address book in the JSON API: a customer lists, adds, corrects and removes the shipping addresses the
+pages' checkout keeps (``webshop.checkout.address_book``), and ``POST /api/checkout`` ships to one of them
+by ``address_id`` (``CheckoutIn``). Another customer's address is 404."""
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from webshop.api.responses import problems
+from webshop.api.schemas import PathId
 from webshop.checkout.addresses import address_input
 from webshop.checkout.schemas import AddressIn
 from webshop.checkout.service import CheckoutService
@@ -56,3 +58,31 @@ class AddressBookApiController(Controller):
         city without a letter, a country that is no ISO 3166-1 code)."""
         address = await checkout_service.save_address(request.user.id, address_input(data))
         return saved_address_out(address)
+
+    @get("/{address_id:int}", operation_id="getAddress", responses=problems(400, 401, 404))
+    async def get_address(
+        self, request: Request[User, Any, Any], address_id: PathId, checkout_service: NamedDependency[CheckoutService]
+    ) -> SavedAddressOut:
+        """One of the caller's saved addresses."""
+        return saved_address_out(await checkout_service.address(request.user.id, address_id))
+
+    @put("/{address_id:int}", operation_id="updateAddress", responses=problems(400, 401, 404, 422))
+    async def update_address(
+        self,
+        request: Request[User, Any, Any],
+        address_id: PathId,
+        data: JSONBody[AddressIn],
+        checkout_service: NamedDependency[CheckoutService],
+    ) -> SavedAddressOut:
+        """Replace a saved address (orders shipped to it keep their copy); 422 as ``POST``. Should it now
+        equal another saved address, that one is kept and this one removed: the answer is the one kept
+        (its ``id``)."""
+        address = await checkout_service.update_address(request.user.id, address_id, address_input(data))
+        return saved_address_out(address)
+
+    @delete("/{address_id:int}", operation_id="deleteAddress", responses=problems(400, 401, 404))
+    async def delete_address(
+        self, request: Request[User, Any, Any], address_id: PathId, checkout_service: NamedDependency[CheckoutService]
+    ) -> None:
+        """Remove a saved address (orders shipped to it keep their copy)."""
+        await checkout_service.remove_address(request.user.id, address_id)

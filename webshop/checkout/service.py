@@ -39,8 +39,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select, update
@@ -50,13 +49,13 @@ from sqlalchemy.orm import selectinload
 from webshop.accounts.service import UserService
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
-from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, address_input, clean_guest_email
+from webshop.checkout.address_book import AddressBook
+from webshop.checkout.addresses import AddressInput, clean_guest_email
 from webshop.checkout.notes import clean_customer_note
 from webshop.checkout.order_rows import fulfilments, order_lines, pending_order
 from webshop.checkout.promotion_uses import take_promotion_uses
 from webshop.checkout.quote import Pricer, Quote
 from webshop.db.models import (
-    Address,
     Cart,
     Order,
     OrderStatus,
@@ -121,8 +120,8 @@ def new_checkout_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
-    """Address book and order placement."""
+class CheckoutService(AddressBook, SQLAlchemyAsyncRepositoryService[Order]):
+    """Address book (``AddressBook``) and order placement."""
 
     repository_type = repository_for(Order)
 
@@ -198,76 +197,6 @@ class CheckoutService(SQLAlchemyAsyncRepositoryService[Order]):
         """True when the shop asks for a verified e-mail address before checkout (``WEBSHOP_REQUIRE_VERIFIED_EMAIL``)
         and ``user`` has not confirmed theirs yet."""
         return self.shop.require_verified_email and user.email_verified_at is None
-
-    async def addresses(self, user_id: int) -> list[Address]:
-        """The user's saved addresses, most recently used first."""
-        rows = await self.repository.session.scalars(
-            select(Address).where(Address.user_id == user_id).order_by(Address.updated_at.desc(), Address.id.desc())
-        )
-        return list(rows)
-
-    async def address(self, user_id: int, address_id: int) -> Address:
-        """One of the user's saved addresses.
-
-        Raises:
-            NotFound: no such address in this user's book.
-        """
-        address = await self.repository.session.scalar(
-            select(Address).where(Address.id == address_id, Address.user_id == user_id)
-        )
-        if address is None:
-            raise NotFound("That address is not in your address book.")
-        return cast("Address", address)
-
-    async def destination(
-        self, user_id: int, *, address: AddressInput | None = None, address_id: int | None = None
-    ) -> AddressInput:
-        """Where an order of ``user_id`` ships: ``address`` as typed, or the saved address ``address_id``
-        names; exactly one of the two. Returned checked (``AddressInput.cleaned``).
-
-        Raises:
-            ValidationFailed: neither or both given (field ``shipping_address``); an ``address_id`` not in
-                this user's book (field ``address_id``); the address's own rules (its fields' names).
-        """
-        if address is not None and address_id is None:
-            return address.cleaned()
-        if address is None and address_id is not None:
-            try:
-                return address_input(await self.address(user_id, address_id)).cleaned()
-            except NotFound as exc:
-                raise ValidationFailed(exc.detail, field_errors={"address_id": exc.detail}) from None
-        message = "Send a shipping_address, or the address_id of a saved address (GET /api/addresses): one of them."
-        raise ValidationFailed(message, field_errors={"shipping_address": message})
-
-    async def save_address(self, user_id: int, data: AddressInput) -> Address:
-        """Validate ``data`` and keep it in the user's address book (an identical one is reused); committed.
-
-        The same address sent twice at once (a double click) is kept once: the user's row is locked
-        (``SELECT ... FOR NO KEY UPDATE`` on PostgreSQL; SQLite's writers hold the database lock from
-        ``BEGIN IMMEDIATE``) before the book is searched, so the second request finds the first's.
-
-        Raises:
-            ValidationFailed: see ``AddressInput.cleaned``.
-        """
-        clean = data.cleaned()
-        values = {k: getattr(clean, k) for k in ADDRESS_FIELDS}
-        session = self.repository.session
-        await session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
-        existing = await session.scalar(
-            select(Address)
-            .where(Address.user_id == user_id, *(getattr(Address, k) == v for k, v in values.items()))
-            .order_by(Address.id)
-            .limit(1)
-        )
-        if existing is not None:
-            existing.updated_at = datetime.now(UTC)
-            address = existing
-        else:
-            address = Address(user_id=user_id, **values)
-            session.add(address)
-        await session.flush()
-        await session.commit()
-        return cast("Address", address)
 
     async def find_by_token(self, checkout_token: str) -> Order | None:
         """The order placed with ``checkout_token``, if any."""
