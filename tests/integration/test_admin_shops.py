@@ -238,6 +238,8 @@ async def test_add_an_owner_by_e_mail_and_remove_a_member(admin, alchemy):
     assert 'value="nobody@example.com"' in unknown.text
     bad_role = await act(admin, path, "members", {"email": "sam@example.com", "role": "boss"})
     assert bad_role.status_code == 422 and "Choose owner or staff." in text_of(bad_role.text)
+    empty = await act(admin, path, "members", {"email": " ", "role": "staff"})
+    assert empty.status_code == 422 and "Enter the e-mail address of their account." in text_of(empty.text)
 
     added = await act(admin, path, "members", {"email": "Olive@Example.com", "role": "owner"})
     assert added.status_code == 303
@@ -248,6 +250,14 @@ async def test_add_an_owner_by_e_mail_and_remove_a_member(admin, alchemy):
     assert "sam@example.com is now staff of this shop." in text
     rows = re.findall(r'<tr data-member="([^"]+)">.*?<td>(Owner|Staff)</td>', page.text, re.S)
     assert rows == [("olive@example.com", "Owner"), ("sam@example.com", "Staff")]
+    # Adding a member again says what it did to their role (QA: an owner silently became staff).
+    assert (await act(admin, path, "members", {"email": "sam@example.com", "role": "staff"})).status_code == 303
+    assert "sam@example.com already is staff of this shop: nothing changed." in text_of((await admin.get(path)).text)
+    assert (await act(admin, path, "members", {"email": "sam@example.com", "role": "owner"})).status_code == 303
+    page = text_of((await admin.get(path)).text)
+    assert "sam@example.com was staff and is now owner of this shop." in page
+    assert "sam@example.com is now owner of Ann's Kitchen (was staff)" in page  # the audit trail
+    assert (await act(admin, path, "members", {"email": "sam@example.com", "role": "staff"})).status_code == 303
 
     removed = await act(admin, path, f"members/{owner_id}/remove")
     assert removed.status_code == 303

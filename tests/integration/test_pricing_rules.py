@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.api_user import assert_problem, bearer
+from tests.integration.conftest import ADMIN_EMAIL
 from tests.integration.test_api import ADDRESS
 from tests.integration.test_invoices import text_of_pdf
-from tests.shopper import FORM_RE, add_to_cart, path_of, place, post, ready_to_pay, review, text_of
+from tests.shopper import FORM_RE, add_to_cart, path_of, place, post, ready_to_pay, review, sign_in, text_of
 from webshop.cart.service import CartView, LineView
 from webshop.checkout.quote import Pricer
 from webshop.db.engine import write_session
@@ -424,7 +425,7 @@ async def test_api_a_declined_card_keeps_the_code_for_the_next_attempt(client, a
     assert paid.json()["discount_total"]["amount"] == 1780
 
 
-async def test_api_codes_shipping_methods_and_orders(client, alchemy, skus):
+async def test_api_codes_shipping_methods_and_orders(client, alchemy, skus, admin_id):
     await france(alchemy)
     await promotion(alchemy, name="Spring sale", code="SPRING10")
     await promotion(alchemy, name="Free shipping over 50", kind="free_shipping", value=0, min_subtotal=5000)
@@ -476,6 +477,11 @@ async def test_api_codes_shipping_methods_and_orders(client, alchemy, skus):
     assert [t["rate_bp"] for t in order["taxes"]] == [2000]
     assert {p["name"] for p in order["promotions"]} == {"Spring sale", "Free shipping over 50"}
     assert order["total"]["amount"] == 16020 + 3204
+    # The admin's order page names the promotion that made the shipping free, as the shopper's does (QA).
+    assert (await sign_in(client, ADMIN_EMAIL)).status_code == 303
+    admin_page = text_of((await client.get(f"/admin/orders/{order['id']}")).text)
+    assert "Colissimo $0.00 (−$7.90: Free shipping over 50)" in admin_page
+    assert (await post(client, "/account/sign-out", {}, token_from="/")).status_code == 303
 
     nowhere = await post(client, "/cart/promotion-code/remove", {}, token_from="/cart")
     assert nowhere.status_code in (200, 303)

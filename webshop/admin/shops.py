@@ -311,14 +311,19 @@ class AdminShopController(ShopStaffPages):
         form = MemberForm()
         try:
             form = read_form(MemberForm, data)
-            user = await users_service.get_by_email(form.email.strip()) if form.email.strip() else None
+            if not form.email.strip():
+                message = "Enter the e-mail address of their account."
+                raise ValidationFailed(message, field_errors={"email": message})
+            user = await users_service.get_by_email(form.email.strip())
             if user is None or not user.is_active:
                 message = "There is no active account with this e-mail address."
                 raise ValidationFailed(message, field_errors={"email": message})
             if form.role not in ROLES:
                 message = "Choose owner or staff."
                 raise ValidationFailed(message, field_errors={"role": message})
-            await shop_page.shops_service.add_member(request.user, shop_id, {"user_id": user.id, "role": form.role})
+            shops = shop_page.shops_service
+            before = {u.id: m.role for m, u in await shops.members(request.user, shop_id)}.get(user.id)
+            await shops.add_member(request.user, shop_id, {"user_id": user.id, "role": form.role})
         except DomainError as exc:
             errors = dict(exc.field_errors)
             if "user_id" in errors:
@@ -330,7 +335,13 @@ class AdminShopController(ShopStaffPages):
                 member_message=exc.detail,
                 status_code=exc.status_code,
             )
-        message = f"{readable_email(user.email)} is now {form.role} of this shop."
+        who = readable_email(user.email)
+        if before == form.role:
+            message = f"{who} already is {form.role} of this shop: nothing changed."
+        elif before is not None:
+            message = f"{who} was {before} and is now {form.role} of this shop."
+        else:
+            message = f"{who} is now {form.role} of this shop."
         return flash_see_other(request, message, "admin_shop", shop_id=shop_id, fragment="members")
 
     @post("/{shop_id:int}/members/{user_id:int}/remove", name="admin_shop_member_remove", media_type=MediaType.HTML)

@@ -380,6 +380,8 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         if member is not None and member.role == ShopRole.OWNER.value and not (actor is None or actor.is_admin):
             raise PermissionDenied("Only a platform admin can change an owner's role.")
         before = member.role if member else None
+        if member is not None and before == member_data.role:
+            return member  # nothing changes: no event
         if member is None:
             member = ShopMember(shop_id=shop.id, user_id=user.id, role=member_data.role)
             session.add(member)
@@ -389,7 +391,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
             "shop",
             shop.id,
             "member",
-            summary=f"{user.email} is now {member.role} of {shop.name}",
+            summary=f"{user.email} is now {member.role} of {shop.name}" + (f" (was {before})" if before else ""),
             changes={"member": [None if before is None else f"{user.email}:{before}", f"{user.email}:{member.role}"]},
         )
         try:
