@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import make_order, make_user
@@ -303,6 +304,58 @@ async def test_shipping_zone_and_method_pages(admin, alchemy):
     assert (await post(admin, f"{zone_path}/delete", {}, token_from=zone_path)).status_code == 303
     async with alchemy.get_session() as session:
         assert await session.scalar(select(ShippingZone).where(ShippingZone.name == "France")) is None
+
+
+def assert_marked(html: str, messages: dict[str, str]) -> None:
+    """Each message (its start) stands beside its field (``f-<field>-error``) on the form's page."""
+    for field, message in messages.items():
+        assert f'id="f-{field}-error">{message}' in unescape(html), field
+
+
+async def test_the_promotion_form_marks_every_problem_in_one_round(admin, alchemy, skus):
+    """The fields the form cannot read and the service's rules are all marked after one submit (QA: the
+    empty name, the bad code and the dates only showed on the next one)."""
+    typed = {
+        "name": "",
+        "code": "SAVE 10!",
+        "kind": "percentage",
+        "value": "abc",
+        "min_subtotal": "-5",
+        "usage_limit": "x",
+        "starts_at": "2026-12-24T09:00",
+        "ends_at": "2026-12-01T09:00",
+        "product_ids": "1, abc",
+        "variant_skus": "NO-SUCH-SKU",
+        "active": "on",
+    }
+    refused = await post(admin, "/admin/promotions/new", typed, token_from="/admin/promotions/new")
+    assert refused.status_code == 422
+    marked = {
+        "name": "Enter a name.",
+        "code": "",
+        "value": "The percentage: enter a whole number",
+        "min_subtotal": "Enter a price",
+        "usage_limit": "The usage limit: enter a whole number",
+        "ends_at": "The end must come after the start.",
+        "product_ids": "Enter product ids (numbers) separated by commas.",
+        "variant_skus": "No variant has the SKU NO-SUCH-SKU.",
+    }
+    assert_marked(refused.text, marked)
+    assert 'value="SAVE 10!"' in refused.text and 'value="abc"' in refused.text  # as typed
+    async with alchemy.get_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Promotion)) == 0
+
+
+async def test_the_shipping_method_form_marks_every_problem_in_one_round(admin, alchemy, skus):
+    """As the promotion form: an unreadable price and position, and the service's rules (a name, a code
+    the zone's other method has), all after one submit (QA)."""
+    zone_path = "/admin/shipping-zones/1"
+    typed = {"name": "", "code": "standard", "kind": "flat", "price": "abc", "position": "x", "active": "on"}
+    refused = await post(admin, f"{zone_path}/methods", typed, token_from=zone_path)
+    assert refused.status_code == 422
+    marked = {"name": "Enter a name.", "code": "Another method of this zone has this code."}
+    assert_marked(refused.text, {**marked, "price": "Enter a price", "position": "The position: enter a whole"})
+    assert 'value="abc"' in refused.text
 
 
 async def test_the_forms_refuse_what_the_api_refuses_too_large_amounts_and_counts(admin, alchemy):

@@ -74,11 +74,15 @@ def form_of(promotion: Promotion, currency: str, skus: list[str]) -> PromotionFo
     )
 
 
-async def read_promotion_form(form: PromotionForm, currency: str, session: Any) -> PromotionInput:
-    """The form's values as a ``PromotionInput``.
+async def read_promotion_form(
+    form: PromotionForm, currency: str, session: Any
+) -> tuple[PromotionInput, dict[str, str]]:
+    """The form's values as a ``PromotionInput``, and the errors of the fields that cannot be read (an
+    amount, a number, a date, an unknown SKU), each of which is left at a stand-in value in the input
+    (no limit, no date, no target) so that the service can still check the rest.
 
     Raises:
-        ValidationFailed: a field that cannot be read (an amount, a number, a date, an unknown SKU).
+        ValidationFailed: a value no promotion can have (the service names the field).
     """
     errors: dict[str, str] = {}
     kind = form.kind if form.kind in dict(KINDS) else "percentage"
@@ -114,10 +118,8 @@ async def read_promotion_form(form: PromotionForm, currency: str, session: Any) 
     per_customer = count(form.per_customer_limit, "per_customer_limit", "The limit per customer")
     starts_at, ends_at = moment(form.starts_at, "starts_at"), moment(form.ends_at, "ends_at")
     category_ids = [i for raw in form.category_ids if (i := whole_number_text(raw, max_digits=15)) is not None]
-    if errors:
-        raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
     try:
-        return PromotionInput(
+        values = PromotionInput(
             name=form.name.strip() or " ",
             code=form.code.strip() or None,
             kind=kind,  # type: ignore[arg-type]
@@ -135,6 +137,7 @@ async def read_promotion_form(form: PromotionForm, currency: str, session: Any) 
         )
     except (TypeError, ValueError) as exc:  # a value no promotion can have; the service names the field
         raise ValidationFailed(str(exc)) from exc
+    return values, errors
 
 
 def _listed(text: str) -> list[str]:
@@ -207,7 +210,10 @@ class PromotionPages:
         form = read_form(PromotionForm, with_lists(data, "category_ids"))
         promotion = None if promotion_id is None else await self.service.get_promotion(promotion_id)
         try:
-            values = await read_promotion_form(form, self.currency, self.service.repository.session)
+            values, errors = await read_promotion_form(form, self.currency, self.service.repository.session)
+            if errors:  # the service's rules speak too, so that one round shows every problem
+                rules = await self.service.check_promotion(values, promotion_id=promotion_id)
+                raise ValidationFailed("Please correct the marked fields.", field_errors=rules | errors)
             if promotion_id is None:
                 created = await self.service.create_promotion(request.user, values)
                 message = f"Created the promotion “{created.name}”."

@@ -78,12 +78,10 @@ class TaxRateForm(msgspec.Struct):
     name: str = "VAT"
 
 
-def read_method_form(form: MethodForm, currency: str) -> ShippingMethodInput:
-    """The form as a ``ShippingMethodInput``.
-
-    Raises:
-        ValidationFailed: an amount, number or band line that cannot be read.
-    """
+def read_method_form(form: MethodForm, currency: str) -> tuple[ShippingMethodInput, dict[str, str]]:
+    """The form as a ``ShippingMethodInput``, and the errors of what cannot be read (an amount, a number,
+    a band line, the code's characters), each left at a stand-in (0, no band, as typed) in the input so
+    that the service can still check the rest (``ShippingZoneService.check_method``)."""
     errors: dict[str, str] = {}
     kind = form.kind if form.kind in ("flat", "weight", "subtotal") else "flat"
     price = price_field(form.price, "price", currency, errors, maximum=MAX_AMOUNT) if kind == "flat" else 0
@@ -114,9 +112,7 @@ def read_method_form(form: MethodForm, currency: str) -> ShippingMethodInput:
     code = form.code.strip().lower()
     if not _CODE.match(code):
         errors["code"] = "Use 1 to 40 lowercase letters, digits, - or _, like “standard”."
-    if errors:
-        raise ValidationFailed("Please correct the marked fields.", field_errors=errors)
-    return ShippingMethodInput(
+    values = ShippingMethodInput(
         code=code,
         name=form.name.strip() or " ",
         kind=kind,  # type: ignore[arg-type]
@@ -127,6 +123,7 @@ def read_method_form(form: MethodForm, currency: str) -> ShippingMethodInput:
         position=position or 0,
         active=form.active == "on",
     )
+    return values, errors
 
 
 def method_form_of(method: ShippingMethod, currency: str) -> MethodForm:
@@ -168,6 +165,21 @@ class ShippingPages:
     def __init__(self, shipping_zones_service: ShippingZonesDep, settings: SettingsDep) -> None:
         self.zones = shipping_zones_service
         self.currency = settings.shop.currency
+
+    async def checked_method(
+        self, zone_id: int, form: MethodForm, *, method_id: int | None = None
+    ) -> ShippingMethodInput:
+        """The method form read (``read_method_form``), once nothing in it is wrong.
+
+        Raises:
+            ValidationFailed: what the form cannot read and what the service's rules refuse, together
+                (``ShippingZoneService.check_method``), so that one round shows every problem.
+        """
+        values, errors = read_method_form(form, self.currency)
+        if errors:
+            rules = await self.zones.check_method(zone_id, values, method_id=method_id)
+            raise ValidationFailed("Please correct the marked fields.", field_errors=rules | errors)
+        return values
 
     async def zones_page(self, form: ZoneForm, error: DomainError | None = None) -> Template:
         """Every zone with its methods, and the new-zone form (``error``: why it was refused)."""
@@ -282,7 +294,7 @@ class AdminShippingController(AdminPages):
     ) -> Any:
         """Add a method to the zone."""
         try:
-            values = read_method_form(data, shipping.currency)
+            values = await shipping.checked_method(zone_id, data)
             method = await shipping.zones.create_method(request.user, zone_id, values)
         except DomainError as exc:
             return await shipping.zone_page(zone_id, data, exc)
@@ -308,7 +320,7 @@ class AdminShippingController(AdminPages):
         zone = await shipping.zones.get_zone(zone_id)
         method = await shipping.zones.get_method(zone_id, method_id)
         try:
-            values = read_method_form(data, shipping.currency)
+            values = await shipping.checked_method(zone_id, data, method_id=method_id)
             patch = ShippingMethodPatch(**msgspec.structs.asdict(values))
             await shipping.zones.update_method(request.user, zone_id, method_id, patch)
         except DomainError as exc:

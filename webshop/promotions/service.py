@@ -150,6 +150,21 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
         await self._commit(promotion, actor, "update", f"Promotion “{promotion.name}” changed")
         return promotion
 
+    async def check_promotion(self, data: PromotionInput, *, promotion_id: int | None = None) -> dict[str, str]:
+        """The ``field_errors`` ``create_promotion`` (or, with ``promotion_id``, ``update_promotion`` with
+        every field) would raise for ``data`` (``{}``: none), writing nothing: the admin form asks it when
+        some of its fields could not be read, to show every problem in one round.
+
+        Raises:
+            NotFound: no promotion ``promotion_id``.
+        """
+        used = 0 if promotion_id is None else (await self.get_promotion(promotion_id)).times_used
+        try:
+            await self._checked(msgspec.structs.asdict(data), promotion_id=promotion_id, used=used)
+        except ValidationFailed as exc:
+            return dict(exc.field_errors)
+        return {}
+
     async def delete_promotion(self, actor: User | None, promotion_id: int) -> bool:
         """Delete a promotion no order used (True); one that was used is withdrawn instead (False). Committed.
 

@@ -200,6 +200,18 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
         await self._commit(actor, "shipping_method", method, "update", f"Method “{method.name}” changed")
         return method
 
+    async def check_method(
+        self, zone_id: int, data: ShippingMethodInput, *, method_id: int | None = None
+    ) -> dict[str, str]:
+        """The ``field_errors`` ``create_method`` (with ``method_id``: ``update_method`` of every field)
+        would raise for ``data`` (``{}``: none), writing nothing: the admin form asks it when some of its
+        fields could not be read, to show every problem in one round."""
+        try:
+            await self._method_values(msgspec.structs.asdict(data), zone_id, method_id)
+        except ValidationFailed as exc:
+            return dict(exc.field_errors)
+        return {}
+
     async def delete_method(self, actor: User | None, zone_id: int, method_id: int) -> None:
         """Delete a method; committed.
 
