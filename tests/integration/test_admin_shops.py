@@ -130,6 +130,17 @@ async def test_new_shop_with_errors_shows_them_beside_the_fields_then_creates_it
     taken = await create(admin, name="Another", slug="ann-s-kitchen")
     assert taken.status_code == 422
     assert "Another shop already has this slug." in text_of(taken.text)
+    # The shops' own rules speak in the same round as the fields' limits (QA: a taken slug, a taken name
+    # and an unknown country only showed once the e-mail address or the country's form was mended).
+    together = await create(admin, name="Ann's Kitchen", slug="webshop", country="XX", contact_email="nope")
+    assert together.status_code == 422
+    text = text_of(together.text)
+    assert "Another shop already has this slug." in text
+    assert "Another shop is called “Ann's Kitchen”" in text
+    assert "Choose a country from the list" in text
+    assert "Enter an e-mail address such as shop@example.com" in text
+    for name in ("name", "slug", "country", "contact_email"):
+        assert re.search(rf'id="shop-{name}"[^>]*aria-invalid="true"', together.text), name
 
 
 async def test_edit_a_shop_and_its_audit_trail(admin, alchemy):

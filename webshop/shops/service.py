@@ -28,24 +28,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webshop.audit.service import Audited, diff
-from webshop.catalog.slugs import free_slug, slugify
 from webshop.catalog.summaries import catalog_changed
 from webshop.config import ShopSettings
 from webshop.db.folding import fold, folded
 from webshop.db.models import Product, Shop, ShopMember, ShopRole, User
-from webshop.db.models.postal import country_line
-from webshop.db.models.shops import SHOP_SLUG
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, ImageTooLarge, MediaFolder, new_image_key, remove_image_files, store_image
+from webshop.shops.profile import ShopProfiles
 from webshop.shops.schemas import MemberWrite, ShopPatch, ShopWrite
-from webshop.text import name_skeleton
 from webshop.validation import validated
 
-_PROFILE = ("name", "slug", "description", "contact_email", "contact_phone")
 _DONE = {"suspend": "Suspended", "restore": "Restored", "delete": "Deleted"}
 """The audit summary's past-tense verb of each status change of a shop."""
-_ADDRESS = {"line1": "address_line1", "line2": "address_line2", "city": "city", "postal_code": "postal_code"}
 
 
 @dataclass(frozen=True)
@@ -89,30 +84,7 @@ EVERYTHING = ShopAccess(everything=True)
 """The access of the command line and of code that acts for the platform (imports, tools)."""
 
 
-def _clean_profile(values: dict[str, Any]) -> dict[str, Any]:
-    """Trimmed column values of a ``ShopWrite``/``ShopPatch`` (as builtins), address flattened.
-
-    Raises:
-        ValidationFailed: the name is blank once trimmed, or the country is not an ISO 3166-1 code.
-    """
-    clean: dict[str, Any] = {}
-    for key in _PROFILE:
-        if key in values and values[key] is not None:
-            clean[key] = str(values[key]).strip()
-    if "address" in values:
-        address = values["address"] or {}
-        for part, column in _ADDRESS.items():
-            clean[column] = " ".join(str(address.get(part) or "").split())
-        clean["country"] = country = str(address.get("country") or "").strip().upper()
-        if country and country_line(country) == country:  # not one of ISO 3166-1's codes
-            message = "Choose a country from the list (an ISO 3166-1 code such as US or DE)."
-            raise ValidationFailed(message, field_errors={"country": message})
-    if "name" in clean and not clean["name"]:
-        raise ValidationFailed("Enter the shop's name.", field_errors={"name": "Enter the shop's name."})
-    return clean
-
-
-class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
+class ShopService(ShopProfiles, Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
     """Shops, their members, and who may run which shop."""
 
     repository_type = repository_for(Shop)
@@ -262,9 +234,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
             ValidationFailed: a field is invalid or the slug is taken (``field_errors`` names it).
         """
         self._check_admin(actor)
-        values = _clean_profile(validated(data, ShopWrite, subject="the shop's details"))
-        await self._check_name_free(values["name"], None)
-        values["slug"] = await self._slug_for(values.get("slug") or "", values["name"], None)
+        values = await self._checked_profile(data, ShopWrite, None)
         shop = Shop(**values, is_active=True, is_default=False)
         # A new trading shop can bring the storefront's shop chrome (the second one): a new catalog version.
         summary = f"Created shop {shop.name}"
@@ -280,11 +250,7 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
             ValidationFailed: a field is invalid or the slug is taken.
         """
         shop = await self._owned(actor, shop_id)
-        values = _clean_profile(validated(patch, ShopPatch, subject="the shop's details"))
-        if "name" in values and name_skeleton(values["name"]) != name_skeleton(shop.name):  # a form sends it always
-            await self._check_name_free(values["name"], shop.id)
-        if "slug" in values:
-            values["slug"] = await self._slug_for(values["slug"], values.get("name", shop.name), shop.id)
+        values = await self._checked_profile(patch, ShopPatch, shop)
         before = {key: getattr(shop, key) for key in values}
         for key, value in values.items():
             setattr(shop, key, value)
@@ -451,45 +417,6 @@ class ShopService(Audited, MediaFolder, SQLAlchemyAsyncRepositoryService[Shop]):
         if actor is not None and not (await self.access(actor)).owns(shop.id):
             raise PermissionDenied("Only the shop's owners can change this.")
         return shop
-
-    async def _check_name_free(self, name: str, shop_id: int | None) -> None:
-        """Refuse a name another shop (not deleted) goes by to a reader (``_name_clash``).
-
-        Raises:
-            ValidationFailed: another shop's name has the same skeleton (``field_errors["name"]``).
-        """
-        if (clash := await self._name_clash(name, shop_id)) is not None:
-            message = f"Another shop is called “{clash}”: choose a name shoppers can tell apart from it."
-            raise ValidationFailed(message, field_errors={"name": message})
-
-    async def _name_clash(self, name: str, shop_id: int | None) -> str | None:
-        """The name of another shop (not deleted) that reads as ``name`` (the same ``name_skeleton``), or
-        ``None``: shoppers read "Sold by ..." and e-mails by the name, so two shops that look alike would
-        pass one for the other. Checked when a name is chosen (not under a lock: two admins naming two
-        shops alike at the same instant both succeed, and the next rename of either is refused)."""
-        wanted = name_skeleton(name)
-        others = await self.repository.session.execute(
-            select(Shop.name).where(Shop.deleted_at.is_(None), Shop.id != (shop_id or 0))
-        )
-        return next((other for (other,) in others if name_skeleton(other) == wanted), None)
-
-    async def _slug_for(self, wanted: str, name: str, shop_id: int | None) -> str:
-        """``wanted`` if free, else (when ``wanted`` is empty) a free slug made from ``name``.
-
-        Raises:
-            ValidationFailed: ``wanted`` is taken by another shop.
-        """
-        session = self.repository.session
-        if wanted:
-            taken = await session.scalar(select(Shop.id).where(Shop.slug == wanted, Shop.id != (shop_id or 0)))
-            if taken is not None:
-                message = "Another shop already has this slug."
-                raise ValidationFailed(message, field_errors={"slug": message})
-            return wanted
-        base = slugify(name)[: SHOP_SLUG - 4] or "shop"
-        others = select(Shop.slug).where(Shop.slug.startswith(base), Shop.id != (shop_id or 0))
-        taken_slugs = set(await session.scalars(others))
-        return free_slug([base], taken_slugs, limit=SHOP_SLUG - 4, fallback="shop")
 
     async def _write(
         self,
