@@ -119,6 +119,7 @@ class AddressBook:
             NotFound: no such address in this user's book.
         """
         session = self.repository.session
+        await self._lock_book(user_id)
         await session.delete(await self.address(user_id, address_id))
         await session.commit()
 
@@ -131,8 +132,13 @@ class AddressBook:
             ValidationFailed: see ``AddressInput.cleaned``.
         """
         clean = data.cleaned()
-        await self.repository.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+        await self._lock_book(user_id)
         return {key: getattr(clean, key) for key in ADDRESS_FIELDS}
+
+    async def _lock_book(self, user_id: int) -> None:
+        """Lock the user's row (``FOR NO KEY UPDATE`` on PostgreSQL; SQLite's writers hold the database
+        lock already): the book's writers, removals included, run one after the other."""
+        await self.repository.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
 
     async def _same_address(
         self, user_id: int, values: dict[str, str], *, other_than: int | None = None

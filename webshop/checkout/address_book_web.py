@@ -15,10 +15,41 @@ from webshop.api.schemas import PathId
 from webshop.checkout.addresses import AddressInput
 from webshop.checkout.service import CheckoutService
 from webshop.db.models import Address, User
-from webshop.errors import ValidationFailed
+from webshop.errors import NotFound, ValidationFailed
 from webshop.security.session import requires_user
-from webshop.web.forms import FormFields, form_again, read_form
+from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import see_other_to
+
+
+class FormRefused(ValidationFailed):
+    """An address form refused (422), with what was typed (``form``) to show again."""
+
+    def __init__(self, form: AddressInput, field_errors: dict[str, str]) -> None:
+        super().__init__("Please correct the marked fields.", field_errors=field_errors)
+        self.form = form
+
+
+def _read(data: FormFields) -> AddressInput:
+    """The posted address, checked (``AddressInput.cleaned``) with every problem at once: characters the
+    form refuses and the address's own rules (a postal code its country needs) together, the form's
+    message winning on a field both name.
+
+    Raises:
+        FormRefused: anything to correct.
+    """
+    try:
+        form = read_form(AddressInput, data)
+        errors: dict[str, str] = {}
+    except InvalidForm as exc:
+        form, errors = exc.form, dict(exc.field_errors)
+    try:
+        form.cleaned()
+    except ValidationFailed as exc:
+        errors = {**exc.field_errors, **errors}
+    if errors:
+        raise FormRefused(form, errors)
+    return form
+
 
 AddressPages = NamedDependency[CheckoutService]
 """The ``checkout_service`` the pages read and write the book with."""
@@ -44,13 +75,10 @@ class AddressBookController(Controller):
     @post("", name="account.addresses.add", media_type=MediaType.HTML)
     async def add(self, request: Request[User, Any, Any], data: FormFields, checkout_service: AddressPages) -> Any:
         """Save a new address (the same one again is kept once); refused: the page again, as typed."""
-        form = AddressInput()
         try:
-            form = read_form(AddressInput, data)
-            await checkout_service.save_address(request.user.id, form)
-        except ValidationFailed as exc:
-            context = await _book(request, checkout_service, form=getattr(exc, "form", form))
-            return form_again("accounts/addresses.html", exc, context)
+            await checkout_service.save_address(request.user.id, _read(data))
+        except FormRefused as exc:
+            return form_again("accounts/addresses.html", exc, await _book(request, checkout_service, form=exc.form))
         flash(request, "The address was saved.", "success")
         return see_other_to(request, "account.addresses")
 
@@ -68,19 +96,21 @@ class AddressBookController(Controller):
     ) -> Any:
         """Save the changed address (orders shipped to it keep their copy); refused: the form again."""
         address: Address = await checkout_service.address(request.user.id, address_id)
-        form = AddressInput()
         try:
-            form = read_form(AddressInput, data)
-            await checkout_service.update_address(request.user.id, address_id, form)
-        except ValidationFailed as exc:
-            context = {"address": address, "form": getattr(exc, "form", form)}
-            return form_again("accounts/address.html", exc, context)
+            await checkout_service.update_address(request.user.id, address_id, _read(data))
+        except FormRefused as exc:
+            return form_again("accounts/address.html", exc, {"address": address, "form": exc.form})
         flash(request, "The address was changed.", "success")
         return see_other_to(request, "account.addresses")
 
     @post("/{address_id:int}/delete", name="account.address.delete", media_type=MediaType.HTML)
     async def delete(self, request: Request[User, Any, Any], address_id: PathId, checkout_service: AddressPages) -> Any:
-        """Remove a saved address (orders shipped to it keep their copy)."""
-        await checkout_service.remove_address(request.user.id, address_id)
+        """Remove a saved address (orders shipped to it keep their copy). One not in the book (the button
+        pressed twice: the first press removed it) leads back to the list saying so, not to a 404 page."""
+        try:
+            await checkout_service.remove_address(request.user.id, address_id)
+        except NotFound:
+            flash(request, "That address is not in your address book (any more).", "info")
+            return see_other_to(request, "account.addresses")
         flash(request, "The address was removed.", "success")
         return see_other_to(request, "account.addresses")

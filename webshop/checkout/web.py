@@ -154,13 +154,24 @@ class CheckoutSteps:
         user = self.request.user
         return _to_verify(self.request, step) if user and self.checkout.needs_verified_email(user) else None
 
-    async def shipping_address(self) -> Any:
-        """The address the order ships to: the guest's from the session, else the chosen saved address
-        (``NotFound`` when it left the address book)."""
+    async def shipping_address(self) -> Any | None:
+        """The address the order ships to: the guest's from the session, else the chosen saved address;
+        ``None`` when that one has left the address book since it was chosen (removed or merged on
+        ``/account/addresses``): the caller answers ``address_gone``."""
         state = _state(self.request)
         if self.request.user is None:
             return GuestAddress.of(state.get("guest_address"))
-        return await self.checkout.address(self.request.user.id, state["address_id"])
+        try:
+            return await self.checkout.address(self.request.user.id, state["address_id"])
+        except NotFound:
+            return None
+
+    def address_gone(self) -> Redirect:
+        """Back to the address step (303), the chosen address forgotten, saying why."""
+        _save_state(self.request, address_id=None)
+        message = "The address you chose is no longer in your address book: choose where to send the order."
+        flash(self.request, message, "error")
+        return _to(self.request, "checkout.address", status_code=303)
 
     def after_placing(self, order: Order) -> Any:
         """``_after_placing``, a guest's order shown through its signed link."""
@@ -188,7 +199,8 @@ class CheckoutSteps:
         view = await self.carts.view(self.owner)
         if not view.lines or (back := self.back_to_cart(view)):
             return back or _to(self.request, "cart")
-        address = await self.shipping_address()
+        if (address := await self.shipping_address()) is None:
+            return self.address_gone()
         try:
             methods = await self.checkout.pricer().options(view, address.country)
         except NoShippingZone as exc:
@@ -228,7 +240,8 @@ class CheckoutSteps:
         view = await self.carts.view(self.owner)
         if not view.lines or (back := self.back_to_cart(view)):
             return back or _to(request, "cart")
-        address = await self.shipping_address()
+        if (address := await self.shipping_address()) is None:
+            return self.address_gone()
         user = self.request.user
         try:
             quote = await self.checkout.quote(
@@ -349,7 +362,8 @@ class CheckoutController(Controller):
             return _to(request, "checkout.address", status_code=303)
         try:
             code = read_form(ShippingForm, data).shipping_method
-            address = await steps.shipping_address()
+            if (address := await steps.shipping_address()) is None:
+                return steps.address_gone()
             view = await steps.carts.view(steps.owner)
             await steps.checkout.quote(view, country=address.country, method_code=code)
         except ValidationFailed as exc:
@@ -398,8 +412,9 @@ class CheckoutController(Controller):
             return redirect  # the service refuses too (EmailNotVerified); this keeps the shopper's way
         if not _has_address(request) or not state.get("shipping"):
             return _to(request, "checkout.address", status_code=303)
+        if (address := await steps.shipping_address()) is None:
+            return steps.address_gone()
         try:
-            address = await steps.shipping_address()
             order, _created = await steps.checkout.place_order(
                 user_id=user_id,
                 address=address_input(address),

@@ -2,7 +2,7 @@
 cleaned in one pass, so that every problem is named at once (the admin form shows them together).
 
 The checks, in order, each on what the earlier ones let through: the fields' limits (``ShopWrite``'s
-constraints), a name that is not blank, a country of ISO 3166-1, a name no other shop reads as
+constraints), a country of ISO 3166-1, a name that is not blank, a name no other shop reads as
 (``ShopProfiles._check_name_free``) and a free slug (``ShopProfiles._slug_for``, which also makes one from
 the name when none is given).
 """

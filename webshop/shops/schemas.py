@@ -1,7 +1,7 @@
 """Shop shapes: what ``ShopService`` takes (also the admin API's request bodies) and what the API returns.
 
-The constraints here are the API's decoding rules; ``webshop.shops.service.clean_shop`` checks the
-same limits again for the pages, which post all-text forms.
+The constraints here are the API's decoding rules; ``webshop.shops.profile`` checks the same limits
+again for the pages, which post all-text forms, with the profile's other rules.
 """
 
 from __future__ import annotations
