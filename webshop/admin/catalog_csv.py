@@ -129,18 +129,6 @@ class ImportStep:
     ) -> None:
         self.alchemy, self.session, self.settings, self.shops = alchemy, session, settings, shops
 
-    @property
-    def where(self) -> dict[str, Any]:
-        """The keyword arguments of ``preview_upload`` and ``import_upload``: media folder, currency, tax
-        categories, shops."""
-        shop = self.settings.shop
-        return {
-            "media_dir": shop.media_dir,
-            "currency": shop.currency,
-            "tax_categories": shop.tax_rates_bp,
-            "shops": self.shops,
-        }
-
     async def refused(self, exc: UploadRejected) -> Template:
         """The import page again with the reason the file was refused (and its status code)."""
         return await csv_page(
@@ -216,7 +204,7 @@ class AdminCatalogCsvController(ShopStaffPages):
             if data.file is None or not data.file.filename:
                 raise UploadRejected("Choose a CSV file to import.")
             content = check_size(await data.file.read(MAX_CSV_BYTES + 1))
-            plan = await preview_upload(import_step.alchemy, content, **import_step.where)
+            plan = await preview_upload(import_step.alchemy, content, import_step.settings.shop, import_step.shops)
         except UploadRejected as exc:
             return await import_step.refused(exc)
         token = _serializer(settings).dumps({"u": request.user.id, "d": hashlib.sha256(content).hexdigest()})
@@ -245,7 +233,9 @@ class AdminCatalogCsvController(ShopStaffPages):
         settings = import_step.settings
         try:
             content = self._verified(data, request.user, settings)
-            plan, report = await import_upload(import_step.alchemy, content, actor=request.user, **import_step.where)
+            plan, report = await import_upload(
+                import_step.alchemy, content, import_step.settings.shop, import_step.shops, actor=request.user
+            )
         except UploadRejected as exc:
             return await import_step.refused(exc)
         return Template("admin/csv/result.html", context={"report": report, "plan": plan})

@@ -170,9 +170,7 @@ class ProductFormPage:
             errors = await self.products.check_new_product(data, new_variants, actor=actor)
         else:
             updates = form.variant_updates(product, lenient=True)
-            errors = await self.products.check_product_update(
-                product.id, data, actor=actor, variants=updates, new_variants=new_variants
-            )
+            errors = await self.products.check_product_update(product, data, updates, new_variants)
         if "option_groups" in form.errors:  # read as none: every row's values would seem too many
             errors = {key: message for key, message in errors.items() if not key.endswith(".option_values")}
         form.take_service_errors(errors, prefixes, create=product is None)

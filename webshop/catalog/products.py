@@ -340,20 +340,14 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
 
     async def check_product_update(
         self,
-        product_id: int,
+        product: Product,
         data: ProductWrite | ProductPatch,
-        *,
-        actor: User | None,
         variants: Sequence[VariantUpdate] = (),
         new_variants: Sequence[VariantWrite] = (),
     ) -> dict[str, str]:
-        """The ``field_errors`` ``update_product`` would raise (``{}``: none), writing nothing; as
-        ``check_new_product``. A stale ``stock_seen`` is not a rule here (``StockChanged`` comes on saving).
-
-        Raises:
-            NotFound: no such product (or not ``actor``'s to manage).
-        """
-        product = await self.get_for_admin(product_id, actor=actor)
+        """The ``field_errors`` ``update_product`` would raise (``{}``: none) for ``product`` as the caller
+        read it (``get_for_admin``, which checked who may edit it). Writes nothing; as
+        ``check_new_product``. A stale ``stock_seen`` is not a rule here (``StockChanged`` comes on saving)."""
         return (await self._checked_update(product, data, variants, new_variants))[3]
 
     async def update_product(

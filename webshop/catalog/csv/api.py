@@ -147,13 +147,7 @@ class CatalogCsvApiController(ShopStaffApiController):
         shops = ImportShops.of(await shops_service.access(request.user))
         await end_transaction(shops_service.repository.session)  # the steps use sessions of their own
         content = check_size(await data.file.read(MAX_CSV_BYTES + 1))
-        shop = settings.shop
-        where: dict[str, Any] = {
-            "media_dir": shop.media_dir,
-            "currency": shop.currency,
-            "tax_categories": shop.tax_rates_bp,
-        }
         if dry_run:
-            return catalog_import_out(await preview_upload(alchemy, content, shops=shops, **where), None)
-        plan, report = await import_upload(alchemy, content, shops=shops, actor=request.user, **where)
+            return catalog_import_out(await preview_upload(alchemy, content, settings.shop, shops), None)
+        plan, report = await import_upload(alchemy, content, settings.shop, shops, actor=request.user)
         return catalog_import_out(plan, report)

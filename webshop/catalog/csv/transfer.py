@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from webshop.catalog.csv.sellers import ImportShops
+    from webshop.config import ShopSettings
     from webshop.db.engine import ShopAlchemyConfig
     from webshop.db.models import User
 
@@ -97,33 +98,21 @@ async def dry_run(
 
 
 async def preview_upload(
-    alchemy: ShopAlchemyConfig,
-    content: bytes,
-    *,
-    media_dir: Path,
-    currency: str,
-    tax_categories: Collection[str] | None = None,
-    shops: ImportShops,
+    alchemy: ShopAlchemyConfig, content: bytes, shop: ShopSettings, shops: ImportShops
 ) -> ImportPreview:
-    """The dry run of an uploaded file (``parse_upload``, then ``dry_run``).
+    """The dry run of an uploaded file (``parse_upload``, then ``dry_run``) for ``shop``'s settings (its
+    media folder, currency and tax categories).
 
     Raises:
         UploadRejected: not a readable catalog CSV (422).
     """
     with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
-        parsed = await parse_upload(content, Path(workdir), currency, tax_categories)
-    return await dry_run(alchemy, parsed, media_dir=media_dir, currency=currency, shops=shops)
+        parsed = await parse_upload(content, Path(workdir), shop.currency, shop.tax_rates_bp)
+    return await dry_run(alchemy, parsed, media_dir=shop.media_dir, currency=shop.currency, shops=shops)
 
 
 async def import_upload(
-    alchemy: ShopAlchemyConfig,
-    content: bytes,
-    *,
-    media_dir: Path,
-    currency: str,
-    tax_categories: Collection[str] | None = None,
-    shops: ImportShops,
-    actor: User | None,
+    alchemy: ShopAlchemyConfig, content: bytes, shop: ShopSettings, shops: ImportShops, *, actor: User | None
 ) -> tuple[ImportPreview, ImportReport]:
     """Import an uploaded file as ``webshop import-catalog`` would (audited as ``actor``'s), with the dry
     run made just before it (which lists what was created and changed, in words).
@@ -132,14 +121,14 @@ async def import_upload(
         UploadRejected: not a readable catalog CSV (422); nothing is written.
     """
     with tempfile.TemporaryDirectory(prefix="webshop-import-") as workdir:
-        parsed = await parse_upload(content, Path(workdir), currency, tax_categories)
-        plan = await dry_run(alchemy, parsed, media_dir=media_dir, currency=currency, shops=shops)
+        parsed = await parse_upload(content, Path(workdir), shop.currency, shop.tax_rates_bp)
+        plan = await dry_run(alchemy, parsed, media_dir=shop.media_dir, currency=shop.currency, shops=shops)
         report = await import_catalog(
             alchemy,
             Path(workdir),
-            media_dir,
-            currency=currency,
-            tax_categories=tax_categories,
+            shop.media_dir,
+            currency=shop.currency,
+            tax_categories=shop.tax_rates_bp,
             actor=actor,
             shops=shops,
         )
