@@ -21,21 +21,13 @@ from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import see_other_to
 
 
-class FormRefused(ValidationFailed):
-    """An address form refused (422), with what was typed (``form``) to show again."""
-
-    def __init__(self, form: AddressInput, field_errors: dict[str, str]) -> None:
-        super().__init__("Please correct the marked fields.", field_errors=field_errors)
-        self.form = form
-
-
 def _read(data: FormFields) -> AddressInput:
     """The posted address, checked (``AddressInput.cleaned``) with every problem at once: characters the
     form refuses and the address's own rules (a postal code its country needs) together, the form's
     message winning on a field both name.
 
     Raises:
-        FormRefused: anything to correct.
+        InvalidForm: anything to correct, with what was typed (``form``) to show again.
     """
     try:
         form = read_form(AddressInput, data)
@@ -47,7 +39,7 @@ def _read(data: FormFields) -> AddressInput:
     except ValidationFailed as exc:
         errors = {**exc.field_errors, **errors}
     if errors:
-        raise FormRefused(form, errors)
+        raise InvalidForm(form, errors)
     return form
 
 
@@ -77,7 +69,7 @@ class AddressBookController(Controller):
         """Save a new address (the same one again is kept once); refused: the page again, as typed."""
         try:
             await checkout_service.save_address(request.user.id, _read(data))
-        except FormRefused as exc:
+        except InvalidForm as exc:
             return form_again("accounts/addresses.html", exc, await _book(request, checkout_service, form=exc.form))
         flash(request, "The address was saved.", "success")
         return see_other_to(request, "account.addresses")
@@ -98,7 +90,7 @@ class AddressBookController(Controller):
         address: Address = await checkout_service.address(request.user.id, address_id)
         try:
             await checkout_service.update_address(request.user.id, address_id, _read(data))
-        except FormRefused as exc:
+        except InvalidForm as exc:
             return form_again("accounts/address.html", exc, {"address": address, "form": exc.form})
         flash(request, "The address was changed.", "success")
         return see_other_to(request, "account.addresses")
