@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from tests.conftest import BASE_URL
 from tests.factories import ledger_ok, stock
 from tests.shopper import (
+    ADDRESS,
     PASSWORD,
     add_to_cart,
     as_guest,
@@ -107,6 +108,19 @@ async def test_a_guest_is_told_about_a_bad_email_address_on_the_form(client, sku
     assert "Enter an e-mail address like name@example.com." in page
     assert 'value="Ada Lovelace"' in response.text  # what was typed stays
     assert (await client.get("/checkout/shipping", follow_redirects=False)).headers["location"] == "/checkout/address"
+
+
+async def test_a_guest_sees_every_problem_of_the_address_step_at_once(client, skus):
+    await add_to_cart(client, skus["DC-1"], 1)
+    await client.get("/checkout/guest", follow_redirects=False)
+    fields = {**ADDRESS, "address_id": "new", "email": "not-an-address", "name": "Ada\x07", "city": " "}
+    response = await post(client, "/checkout/address", fields, token_from="/checkout/address")
+    assert response.status_code == 422
+    # One round: the e-mail address, the character the form refuses and the address's own rule.
+    for field in ("email", "name", "city"):
+        assert f'id="{field}-error"' in response.text, field
+    assert "Enter an e-mail address like name@example.com." in text_of(response.text)
+    assert 'value="12 Analytical Way"' in response.text  # what was typed stays
 
 
 async def test_a_guest_whose_address_has_an_account_is_told_to_sign_in(client, alchemy, skus):

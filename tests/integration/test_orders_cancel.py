@@ -78,6 +78,8 @@ async def test_shopper_confirms_first_then_the_paid_order_is_cancelled_refunded_
     assert (await order_row(alchemy, number)).status == "paid"
     assert await stock(alchemy, "DC-1") == 8
     assert await mails(alchemy, "order_cancelled") == []
+    # The confirmation's address typed on the paid order says nothing false.
+    assert "Your order was cancelled." not in text_of((await client.get(f"/orders/{number}?cancelled=1")).text)
 
     # "Yes, cancel this order": cancelled, stock back, refunded once, e-mail queued.
     response = await post(client, f"/orders/{number}/cancel", token_from=f"/orders/{number}/cancel")

@@ -20,7 +20,7 @@ from tests.factories import ledger_ok, make_user, stock
 from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, register, review, text_of
 from webshop.db.engine import write_session
 from webshop.db.models import Invoice, Order, OutboundEmail, PaymentEvent, TestPaymentEvent, UserRole
-from webshop.payments.service import PaymentService
+from webshop.payments.service import EXPIRED, PaymentService
 from webshop.payments.testing import CARD_DELAYED, CARD_PAYS, sign, webhook_secret
 
 WEBHOOK = "/api/payments/webhooks/test"
@@ -53,6 +53,17 @@ async def events_of(alchemy: Any, reference: str, event_type: str) -> list[bytes
 def signed(settings: Any, body: bytes, *, age: int = 0) -> dict[str, str]:
     secret = webhook_secret(settings.security.secret_key)
     return {"Test-Signature": sign(secret, body, int(time.time()) - age), "Content-Type": "application/json"}
+
+
+async def trail(client: Any, alchemy: Any, number: str) -> list[str]:
+    """The order's history as an admin reads it (``GET /api/orders/{id}/history``), oldest first:
+    each event's actor (or "system") and summary. Call it once a test (it makes the admin)."""
+    await make_user(alchemy, "auditor@example.com", UserRole.ADMIN, name="Auditor")
+    headers = {"Authorization": f"Bearer {(await token_pair(client, 'auditor@example.com'))['access_token']}"}
+    async with write_session(alchemy) as session:
+        order_id = await session.scalar(select(Order.id).where(Order.number == number))
+    events = (await client.get(f"/api/orders/{order_id}/history", headers=headers)).json()
+    return [f"{e['actor_email'] or 'system'}: {e['summary']}" for e in reversed(events)]
 
 
 async def counts(alchemy: Any, number: str) -> tuple[str, int, int]:
@@ -136,6 +147,13 @@ async def test_a_declined_card_keeps_the_order_waiting_and_another_card_pays(cli
         .headers["location"]
         .endswith("?placed=1")
     )
+    # The order's trail starts with the shopper placing it and says when and how it was paid.
+    placed, paid = await trail(client, alchemy, number)
+    assert placed.startswith(f"ada@example.com: Order {number}: placed, $") and placed.endswith(
+        "waiting for the payment"
+    )
+    assert paid.startswith(f"system: Order {number}: pending → paid, $")
+    assert paid.endswith(f"({reference}, card ending 4242)")
 
 
 async def test_cancelling_on_the_hosted_page_cancels_the_order_and_gives_back_stock_and_cart(client, alchemy, skus):
@@ -240,6 +258,13 @@ async def test_an_order_expired_before_its_payment_is_refunded_when_the_payment_
     assert (order.status, order.payment_status, order.refund_amount) == ("cancelled", "succeeded", order.total)
     assert order.refunded_at is not None and order.refund_reference.startswith("tre_")
     assert told == 2  # the cancellation, then "your payment goes back"
+    # The trail says why it was cancelled and that the late payment is refunded (and by whom: the refund).
+    events = await trail(client, alchemy, number)
+    assert events[0].startswith(f"ada@example.com: Order {number}: placed, $")
+    assert events[1] == f"system: Order {number}: pending → cancelled (stock returned): {EXPIRED}"
+    assert events[2].startswith(f"system: Order {number}: paid $") and events[2].endswith(
+        f"after it was cancelled ({reference}, card ending 4242); the payment is refunded"
+    )
     assert await stock(alchemy, "EP-1") == before  # the stock came back once
     assert await ledger_ok(alchemy)
 

@@ -65,7 +65,15 @@ async def test_owners_edit_their_shop_and_manage_staff_staff_and_strangers_canno
         shops = ShopService(session=session)
         shop = await shops.create_shop(admin, ShopWrite(name="Ann's Kitchen"))
         await shops.add_member(admin, shop.id, MemberWrite(user_id=owner.id, role="owner"))
-        await shops.add_member(owner, shop.id, MemberWrite(user_id=staff.id, role="staff"))
+        added = await shops.add_member(owner, shop.id, MemberWrite(user_id=staff.id, role="staff"))
+        assert (added.user.email, added.member.role, added.previous_role, added.changed) == (
+            "staff@example.com",
+            "staff",
+            None,
+            True,
+        )
+        again = await shops.add_member(owner, shop.id, MemberWrite(user_id=staff.id, role="staff"))
+        assert (again.previous_role, again.changed) == ("staff", False)
         with pytest.raises(PermissionDenied):  # owners add staff, not owners
             await shops.add_member(owner, shop.id, MemberWrite(user_id=stranger.id, role="owner"))
         with pytest.raises(PermissionDenied):

@@ -37,7 +37,7 @@ from webshop.accounts.schemas import (
 from webshop.api.controllers import ADMIN
 from webshop.api.responses import problems
 from webshop.api.schemas import IdCursor, PageLimit, PathId, keyset_page, money
-from webshop.audit.schemas import AuditEventOut, audit_event_out
+from webshop.audit.schemas import AuditEventOut, audit_trail_out
 from webshop.db.models import UserRole
 from webshop.deps import AuditDep, SettingsDep, SignInThrottleDep, UserRequest, UsersDep
 from webshop.security.jwt import BEARER
@@ -95,7 +95,7 @@ class UserAdminApiController(Controller):
         """Admins: the account's audit trail as its admin page shows it (role, access, name changes and
         erasure), newest first (at most 100); an erased account's too. No such user 404."""
         user = await users_service.get_user(user_id)
-        return [audit_event_out(event) for event in await audit_service.for_entity("user", [user.id])]
+        return audit_trail_out(await audit_service.for_entity("user", [user.id]))
 
     @patch("/{user_id:int}", guards=ADMIN, operation_id="updateUser", responses=problems(400, 401, 403, 404, 409))
     async def update_user(

@@ -321,9 +321,9 @@ class AdminShopController(ShopStaffPages):
             if form.role not in ROLES:
                 message = "Choose owner or staff."
                 raise ValidationFailed(message, field_errors={"role": message})
-            shops = shop_page.shops_service
-            before = {u.id: m.role for m, u in await shops.members(request.user, shop_id)}.get(user.id)
-            await shops.add_member(request.user, shop_id, {"user_id": user.id, "role": form.role})
+            change = await shop_page.shops_service.add_member(
+                request.user, shop_id, {"user_id": user.id, "role": form.role}
+            )
         except DomainError as exc:
             errors = dict(exc.field_errors)
             if "user_id" in errors:
@@ -336,10 +336,10 @@ class AdminShopController(ShopStaffPages):
                 status_code=exc.status_code,
             )
         who = readable_email(user.email)
-        if before == form.role:
+        if not change.changed:
             message = f"{who} already is {form.role} of this shop: nothing changed."
-        elif before is not None:
-            message = f"{who} was {before} and is now {form.role} of this shop."
+        elif change.previous_role is not None:
+            message = f"{who} was {change.previous_role} and is now {form.role} of this shop."
         else:
             message = f"{who} is now {form.role} of this shop."
         return flash_see_other(request, message, "admin_shop", shop_id=shop_id, fragment="members")

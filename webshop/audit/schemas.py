@@ -10,6 +10,8 @@ import msgspec
 from webshop.api.schemas import from_row
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from webshop.db.models import AuditEvent
 
 
@@ -31,3 +33,9 @@ class AuditEventOut(msgspec.Struct, frozen=True, kw_only=True):
 def audit_event_out(event: AuditEvent) -> AuditEventOut:
     """``AuditEventOut`` of an ``AuditEvent`` row."""
     return from_row(AuditEventOut, event, changes=dict(event.changes or {}))
+
+
+def audit_trail_out(events: Iterable[AuditEvent]) -> list[AuditEventOut]:
+    """The API's answer for an audit trail: each of ``events`` (newest first, as
+    ``AuditService.for_entity`` reads them) as an ``AuditEventOut``."""
+    return [audit_event_out(event) for event in events]

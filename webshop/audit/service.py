@@ -14,7 +14,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from webshop.db.models import AuditEvent, User
+from webshop.db.models import AuditEvent, Order, User
 from webshop.db.repository import repository_for
 from webshop.observability.logging import get_logger
 
@@ -78,6 +78,13 @@ class AuditService(SQLAlchemyAsyncRepositoryService[AuditEvent]):
                 changes=dict(changes or {}),
             )
         return event
+
+    def on_order(
+        self, actor: User | None, order: Order, action: str, what: str, changes: Mapping[str, Any]
+    ) -> AuditEvent:
+        """``record`` an event on ``order``'s trail, summarised ``"Order {number}: {what}"`` (``actor``
+        None: the shop itself, a payment's outcome, the expiry worker or a guest)."""
+        return self.record(actor, "order", order.id, action, summary=f"Order {order.number}: {what}", changes=changes)
 
     async def record_many(
         self, actor: User | None, entity_type: str, action: str, summaries: Mapping[int, str]

@@ -20,7 +20,7 @@ from webshop.api.controllers import AdminApiController, ShopStaffApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, IdCursor, PageLimit, PathId, keyset_page
 from webshop.api.uploads import image_errors_named, read_upload
-from webshop.audit.schemas import AuditEventOut, audit_event_out
+from webshop.audit.schemas import AuditEventOut, audit_trail_out
 from webshop.catalog.products import ProductService
 from webshop.catalog.schemas import (
     CategoryCreate,
@@ -170,7 +170,7 @@ class ProductAdminApiController(ShopStaffApiController):
         """The product's audit trail as its admin page shows it, newest first (at most 100): its own changes,
         its variants' and their stock's. A deleted product's too; another shop's is 404 to a member."""
         product = await products_service.get_for_admin(product_id, actor=request.user)
-        return [audit_event_out(event) for event in await products_service.product_history(product)]
+        return audit_trail_out(await products_service.product_history(product))
 
     @post("", operation_id="createProduct", status_code=201, responses=problems(400, 401, 403, 422))
     async def create_product(

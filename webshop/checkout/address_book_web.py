@@ -15,9 +15,9 @@ from webshop.api.schemas import PathId
 from webshop.checkout.addresses import AddressInput
 from webshop.checkout.service import CheckoutService
 from webshop.db.models import Address, User
-from webshop.errors import NotFound, ValidationFailed
+from webshop.errors import NotFound
 from webshop.security.session import requires_user
-from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
+from webshop.web.forms import FormFields, FormProblems, InvalidForm, form_again
 from webshop.web.responses import see_other_to
 
 
@@ -29,18 +29,11 @@ def _read(data: FormFields) -> AddressInput:
     Raises:
         InvalidForm: anything to correct, with what was typed (``form``) to show again.
     """
-    try:
-        form = read_form(AddressInput, data)
-        errors: dict[str, str] = {}
-    except InvalidForm as exc:
-        form, errors = exc.form, dict(exc.field_errors)
-    try:
-        form.cleaned()
-    except ValidationFailed as exc:
-        errors = {**exc.field_errors, **errors}
-    if errors:
-        raise InvalidForm(form, errors)
-    return form
+    problems = FormProblems(AddressInput, data)
+    with problems.check():
+        problems.form.cleaned()
+    problems.raise_any()
+    return problems.form
 
 
 AddressPages = NamedDependency[CheckoutService]

@@ -47,6 +47,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webshop.accounts.service import UserService
+from webshop.audit.service import Audited
 from webshop.cart.service import CartOwner, CartService, CartView, Shortfall
 from webshop.catalog.summaries import refresh_product_summaries
 from webshop.checkout.address_book import AddressBook
@@ -120,7 +121,7 @@ def new_checkout_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-class CheckoutService(AddressBook, SQLAlchemyAsyncRepositoryService[Order]):
+class CheckoutService(AddressBook, Audited, SQLAlchemyAsyncRepositoryService[Order]):
     """Address book (``AddressBook``) and order placement."""
 
     repository_type = repository_for(Order)
@@ -414,6 +415,12 @@ class CheckoutService(AddressBook, SQLAlchemyAsyncRepositoryService[Order]):
             await session.flush()
             placed = await self.find_by_token(checkout_token)
             if placed is not None:
+                customer = await session.get(User, owner.user_id) if owner.user_id is not None else None
+                what = f"placed{'' if customer else ' by a guest'}, {format_money(placed.total, placed.currency)}"
+                # The first line of the order's trail (a guest has no account to name).
+                self.audit.on_order(
+                    customer, placed, "placed", f"{what}, waiting for the payment", {"status": [None, placed.status]}
+                )
                 await queue_order_change(session, placed, None, OrderStatus.PENDING)  # order.placed
         await session.commit()
         return placed

@@ -39,7 +39,7 @@ from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFa
 from webshop.payments.service import PaymentService
 from webshop.pricing.promotions import PromotionKind
 from webshop.text import Line, Lines, whole_number_text
-from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
+from webshop.web.forms import FormFields, FormProblems, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
 
 CHECKOUT_KEY = "checkout"
@@ -469,24 +469,16 @@ class CheckoutController(Controller):
 async def _guest_address_submit(request: Request[None, Any, Any], data: FormFields, checkout: CheckoutService) -> Any:
     """A guest's address step: check the e-mail address and the address together (every message at
     once), then keep both in the session; no address book row is written."""
-    form = GuestAddressForm()
-    errors: dict[str, str] = {}
-    try:
-        form = read_form(GuestAddressForm, data)
-    except InvalidForm as exc:
-        form, errors = exc.form, dict(exc.field_errors)
+    problems = FormProblems(GuestAddressForm, data)
     email, address = "", None
-    try:
-        email = await checkout.guest_email(form.email)
-    except ValidationFailed as exc:
-        errors = {**exc.field_errors, **errors}
-    try:
-        address = GuestAddress(**msgspec.structs.asdict(address_input(form).cleaned()))
-    except ValidationFailed as exc:
-        errors = {**exc.field_errors, **errors}
-    if errors or address is None:
-        refusal = ValidationFailed("Please correct the marked fields.", field_errors=errors)
-        context: dict[str, Any] = {"addresses": [], "chosen": None, "form": msgspec.structs.asdict(form), "guest": True}
+    with problems.check():
+        email = await checkout.guest_email(problems.form.email)
+    with problems.check():
+        address = GuestAddress(**msgspec.structs.asdict(address_input(problems.form).cleaned()))
+    if problems.failed or address is None:
+        refusal = InvalidForm(problems.form, problems.errors)
+        form = msgspec.structs.asdict(problems.form)
+        context: dict[str, Any] = {"addresses": [], "chosen": None, "form": form, "guest": True}
         return form_again("checkout/address.html", refusal, context)
     _save_state(request, guest=True, email=email, guest_address=address.as_dict())
     return see_other_to(request, "checkout.shipping")

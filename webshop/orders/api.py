@@ -10,7 +10,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, IdCursor, PathId
-from webshop.audit.schemas import AuditEventOut, audit_event_out
+from webshop.audit.schemas import AuditEventOut, audit_trail_out
 from webshop.db.models import Order, OrderStatus
 from webshop.deps import AuditDep, FulfilmentDep, OrdersDep, UserRequest
 from webshop.errors import InvalidTransition, PermissionDenied, ValidationFailed
@@ -112,13 +112,13 @@ class OrderApiController(Controller):
         responses=problems(400, 401, 403, 404),
     )
     async def order_history(
-        self, request: UserRequest, order_id: PathId, fulfilment_service: FulfilmentDep, audit_service: AuditDep
+        self, order_id: PathId, orders_service: OrdersDep, audit_service: AuditDep
     ) -> list[AuditEventOut]:
         """Admins: the order's audit trail as its admin page shows it (status changes, refunds, shipments),
         newest first (at most 100). It names every shop's part and the payment, so a shop's member or the
         customer gets 403; no such order 404."""
-        view = await fulfilment_service.view_for_shops(request.user, order_id)
-        return [audit_event_out(event) for event in await audit_service.for_entity("order", [view.order.id])]
+        order = await orders_service.get_for(order_id)
+        return audit_trail_out(await audit_service.for_entity("order", [order.id]))
 
     @post(
         "/{order_id:int}/shipments",

@@ -337,13 +337,14 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         )
 
     async def transition(
-        self, order: Order, target: OrderStatus, *, reference: str = "", actor: User | None = None
+        self, order: Order, target: OrderStatus, *, reference: str = "", actor: User | None = None, why: str = ""
     ) -> Order:
         """Move ``order`` to ``target`` if ``TRANSITIONS`` allows it; restock when it was not shipped.
 
         The change is a conditional update on the status the order had when read; if another request
         changed it first, this one fails with ``InvalidTransition`` and changes nothing. A successful
-        change records an ``order``/``status`` audit event (with ``actor``) in the same transaction.
+        change records an ``order``/``status`` audit event (with ``actor``, and ``why`` after its
+        summary: the payment's failure, for instance) in the same transaction.
 
         Raises:
             InvalidTransition: not allowed from the current status (or it changed meanwhile), or
@@ -384,7 +385,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             "order",
             order.id,
             "status",
-            summary=f"Order {order.number}: {current.value} → {target.value}{restocked}",
+            summary=f"Order {order.number}: {current.value} → {target.value}{restocked}" + (f": {why}" if why else ""),
             changes={"status": [current.value, target.value]},
         )
         if target == S.SHIPPED:

@@ -49,15 +49,16 @@ async def order_page_context(
 ) -> dict[str, Any]:
     """The context of ``orders/detail.html`` for ``order`` (an account's or a guest's): its lines with
     their thumbnails, shop groups, documents and refunds; ``placed`` for the confirmation after checkout,
-    ``cancelled`` right after the shopper cancelled it. No "Cancel" while a refund waits for the
-    provider's answer (``OrderService.transition`` refuses it then)."""
+    ``cancelled`` right after the shopper cancelled it (ignored unless the order is cancelled). No
+    "Cancel" while a refund waits for the provider's answer (``OrderService.transition`` refuses it then)."""
     refunds = await refunds_service.for_order(order)
     waiting = any_pending(refunds)
     return {
         "order": order,
         "thumbnails": await orders_service.thumbnails([order]),
         "placed": placed,
-        "cancelled": cancelled,
+        # Only true while it is: "?cancelled=1" typed on a paid order's address says nothing false.
+        "cancelled": cancelled and order.status == OrderStatus.CANCELLED.value,
         "cancellable": shopper_may_cancel(order) and not waiting,
         "groups": shop_groups(order),
         "invoices": await documents_of(orders_service.repository.session, order.id),

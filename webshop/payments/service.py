@@ -34,11 +34,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from webshop.audit.service import Audited
 from webshop.cart.service import CartOwner, CartService
 from webshop.db.models import Order, OrderStatus, PaymentEvent, PaymentStatus
 from webshop.db.repository import repository_for
 from webshop.errors import InvalidTransition
 from webshop.mail.outbox import queue_order_email
+from webshop.money import format_money
 from webshop.orders.open_payments import CLOSING_FOR_MANUAL_PAYMENT
 from webshop.orders.service import OrderService
 from webshop.orders.transition_effects import announce_payment
@@ -57,7 +59,12 @@ EXPIRY_BATCH = 50
 """Orders one round of the background worker looks at, at most."""
 
 
-class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
+def _card(order: Order) -> str:
+    """The order trail's ", card ending 4242" (nothing when the provider named no card)."""
+    return f", card ending {order.card_last4}" if order.card_last4 else ""
+
+
+class PaymentService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
     """Applies what the provider says about orders' payments (see the module docstring).
 
     Args:
@@ -162,7 +169,9 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
         )
         order = await self._load(order_id)
         if settled.rowcount == 1:
-            # All in this transaction: paid, numbered, announced; or none of it.
+            # All in this transaction: paid, on the order's trail, numbered, announced; or none of it.
+            paid = f"pending → paid, {format_money(order.total, order.currency)} ({intent.reference}{_card(order)})"
+            self.audit.on_order(None, order, "payment", paid, {"status": [OrderStatus.PENDING.value, order.status]})
             await queue_order_change(session, order, OrderStatus.PENDING, OrderStatus.PAID)  # order.paid, then
             await announce_payment(session, order, invoice_prefix=self.invoices.invoice_prefix, now=now)  # stock.low
             await session.commit()
@@ -177,6 +186,7 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
         total, once: a conditional update), tell the shopper, and refund it through the provider."""
         session = self.repository.session
         now = datetime.now(UTC)
+        before = order.payment_status
         claimed = await session.execute(
             update(Order)
             .where(
@@ -199,6 +209,9 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
             await session.commit()
             return await self._load(order.id)
         order = await self._load(order.id)
+        late = f"paid {format_money(order.total, order.currency)} after it was cancelled"
+        late += f" ({intent.reference}{_card(order)}); the payment is refunded"
+        self.audit.on_order(None, order, "payment", late, {"payment_status": [before, order.payment_status]})
         await queue_order_email(session, order, "order_cancelled")  # says the payment goes back
         await session.commit()
         logger.warning("order %s was paid after it was cancelled; refunding %s", order.number, order.total)
@@ -228,7 +241,9 @@ class PaymentService(SQLAlchemyAsyncRepositoryService[Order]):
                     .execution_options(synchronize_session=False)
                 )
                 order.payment_status = intent.status.value  # no refund is owed: nothing was paid
-                await orders.transition(order, OrderStatus.CANCELLED, reference=f"{order.number} {intent.status}")
+                await orders.transition(
+                    order, OrderStatus.CANCELLED, reference=f"{order.number} {intent.status}", why=reason
+                )
                 lines = [(line.variant_id, line.quantity) for line in order.lines if line.variant_id is not None]
                 owner = CartOwner(user_id=order.user_id, token=order.guest_cart_token)  # the account's first
                 code = next((p["code"] for p in order.promotions or [] if p.get("code")), None)

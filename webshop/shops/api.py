@@ -36,9 +36,8 @@ from webshop.api.controllers import ADMIN, AdminApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import NameCursor, PageLimit, PathId, keyset_page, name_cursor, read_name_cursor
 from webshop.api.uploads import image_errors_named, read_upload
-from webshop.audit.schemas import AuditEventOut, audit_event_out
+from webshop.audit.schemas import AuditEventOut, audit_trail_out
 from webshop.deps import AuditDep, ShopsDep, UserRequest
-from webshop.errors import NotFound
 from webshop.media import UPLOAD_BODY_LIMIT
 from webshop.security.jwt import BEARER, PUBLIC
 from webshop.shops.guards import api_shop_staff
@@ -210,7 +209,7 @@ class ShopApiController(Controller):
         members and logo changes), newest first (at most 100). A deleted shop's too for admins, a suspended
         one's for its members; a customer who runs no shop 403, anyone else 404."""
         shop = await shops_service.get_for(request.user, shop_id)
-        return [audit_event_out(event) for event in await audit_service.for_entity("shop", [shop.id])]
+        return audit_trail_out(await audit_service.for_entity("shop", [shop.id]))
 
     @post(
         "/{shop_id:int}/members",
@@ -225,11 +224,8 @@ class ShopApiController(Controller):
         """Add an active user to the shop, or change their role there: admins add owners and staff, owners
         add staff (staff 403; anyone else 404; an unknown or inactive user 422)."""
         await shops_service.get_live_for(request.user, shop_id)
-        await shops_service.add_member(request.user, shop_id, data)
-        for member, user in await shops_service.members(request.user, shop_id):
-            if user.id == data.user_id:
-                return member_out(member, user)
-        raise NotFound("This user is not a member of the shop.")  # removed again in the meantime
+        change = await shops_service.add_member(request.user, shop_id, data)
+        return member_out(change.member, change.user)
 
     @delete(
         "/{shop_id:int}/members/{user_id:int}",

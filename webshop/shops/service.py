@@ -44,6 +44,26 @@ _DONE = {"suspend": "Suspended", "restore": "Restored", "delete": "Deleted"}
 
 
 @dataclass(frozen=True)
+class MembershipChange:
+    """What ``ShopService.add_member`` did: the membership, its user and their role before.
+
+    Attributes:
+        member: the membership row as it is now.
+        user: its user.
+        previous_role: ``"owner"`` or ``"staff"`` before the call; None when the user was not a member.
+    """
+
+    member: ShopMember
+    user: User
+    previous_role: str | None
+
+    @property
+    def changed(self) -> bool:
+        """False when the user already had this role (nothing was written)."""
+        return self.previous_role != self.member.role
+
+
+@dataclass(frozen=True)
 class ShopAccess:
     """Which shops a user may run: all of them (a platform admin) or those they are a member of.
 
@@ -321,10 +341,16 @@ class ShopService(ShopProfiles, Audited, MediaFolder, SQLAlchemyAsyncRepositoryS
         )
         return [(member, user) for member, user in rows]
 
-    async def add_member(self, actor: User | None, shop_id: int, data: MemberWrite | Mapping[str, Any]) -> ShopMember:
-        """Add a user to a shop, or change their role there; committed.
+    async def add_member(
+        self, actor: User | None, shop_id: int, data: MemberWrite | Mapping[str, Any]
+    ) -> MembershipChange:
+        """Add a user to a shop, or change their role there; committed (nothing is written when the
+        role is the one they have).
 
         Admins add owners and staff; a shop's owners add staff only.
+
+        Returns:
+            The membership, its user and the role they had before (None: they were not a member).
 
         Raises:
             NotFound: no such shop, or ``actor`` is not one of its members.
@@ -347,7 +373,7 @@ class ShopService(ShopProfiles, Audited, MediaFolder, SQLAlchemyAsyncRepositoryS
             raise PermissionDenied("Only a platform admin can change an owner's role.")
         before = member.role if member else None
         if member is not None and before == member_data.role:
-            return member  # nothing changes: no event
+            return MembershipChange(member, user, before)  # nothing changes: no event
         if member is None:
             member = ShopMember(shop_id=shop.id, user_id=user.id, role=member_data.role)
             session.add(member)
@@ -366,7 +392,7 @@ class ShopService(ShopProfiles, Audited, MediaFolder, SQLAlchemyAsyncRepositoryS
             await session.rollback()
             raise Conflict("This user was just added to the shop; reload and try again.") from exc
         await session.commit()
-        return member
+        return MembershipChange(member, user, before)
 
     async def remove_member(self, actor: User | None, shop_id: int, user_id: int) -> None:
         """Take a user out of a shop; committed. Admins remove anyone, owners remove staff.

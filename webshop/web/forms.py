@@ -12,7 +12,8 @@ error path's answer.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
@@ -81,6 +82,43 @@ def read_form(form_type: type[FormT], fields: Mapping[str, Any]) -> FormT:
         except msgspec.ValidationError:
             errors[field.encode_name] = _message(value)
     raise InvalidForm(msgspec.convert(good, form_type), errors)
+
+
+class FormProblems(Generic[FormT]):
+    """Every problem of a posted form in one round: the fields ``read_form`` refuses, then what each
+    later check (``with problems.check():``) says of the rest, a field keeping its first message (the
+    form's own, before a rule that saw a stand-in for it).
+
+    Attributes:
+        form: The posted form (a refused field at its default, as ``InvalidForm.form``).
+        errors: ``{field: message}`` so far.
+    """
+
+    def __init__(self, form_type: type[FormT], fields: Mapping[str, Any]) -> None:
+        self.failed = False
+        try:
+            self.form: FormT = read_form(form_type, fields)
+            self.errors: dict[str, str] = {}
+        except InvalidForm as exc:
+            self.form, self.errors, self.failed = exc.form, dict(exc.field_errors), True
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        """Run the block as one check: a ``ValidationFailed`` it raises is kept (its field messages
+        join ``errors``), not raised; the block stops there."""
+        try:
+            yield
+        except ValidationFailed as exc:
+            self.failed = True
+            for key, message in exc.field_errors.items():
+                self.errors.setdefault(key, message)
+
+    def raise_any(self) -> None:
+        """Raises:
+        InvalidForm: a field or a check was refused, with ``form`` and every message.
+        """
+        if self.failed:
+            raise InvalidForm(self.form, self.errors)
 
 
 def with_lists(fields: Mapping[str, Any], *names: str) -> dict[str, Any]:
