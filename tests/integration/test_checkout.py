@@ -55,6 +55,10 @@ async def test_full_checkout_places_a_paid_order_with_a_snapshot(client, alchemy
     assert 'id="order-status" class="status status-paid">Paid<' in confirmation.text
     assert await stock(alchemy, "AL-13") == 3
     assert "Your cart is empty" in (await client.get("/cart")).text
+    # A step opened again with the cart now empty (the back button, another tab) leads to the cart (QA: a 500).
+    for step in ("/checkout/address", "/checkout/shipping", "/checkout/review"):
+        again = await client.get(step, follow_redirects=False)
+        assert again.status_code in (302, 303) and again.headers["location"] == "/cart", (step, again.status_code)
     # The lines keep what the shopper saw even when the product changes later.
     async with alchemy.get_session() as session:
         line = await session.scalar(select(OrderLine))

@@ -22,6 +22,23 @@ from webshop.db.models import Category, Promotion, PromotionUsage, ShippingMetho
 PAGES = ["/admin/promotions", "/admin/promotions/new", "/admin/shipping-zones", "/admin/tax-rates"]
 
 
+DELETE_LINK_RE = re.compile(r'<a class="button secondary" href="([^"]+/delete)">([^<]+)…</a>')
+CONFIRM_FORM_RE = re.compile(r'<form action="([^"]+)" method="post" class="confirm-form">')
+
+
+async def delete_through_the_question(admin, page: str) -> tuple[str, object]:
+    """Press the page's "Delete …" link, read the question page it opens (opening it changes nothing) and
+    press its "Yes" button: ``(the question's text, the answer to the delete)``."""
+    link = DELETE_LINK_RE.search((await admin.get(page)).text)
+    assert link, f"no delete link on {page}"
+    question = await admin.get(unescape(link.group(1)))
+    assert question.status_code == 200, question.text[:300]
+    action = CONFIRM_FORM_RE.search(question.text)
+    assert action and 'class="button secondary">Keep it</a>' in question.text
+    answer = await post(admin, unescape(action.group(1)), {}, token_from=unescape(link.group(1)))
+    return text_of(question.text), answer
+
+
 async def admin_api(client) -> dict[str, str]:
     return {"Authorization": f"Bearer {(await token_pair(client, ADMIN_EMAIL))['access_token']}"}
 
@@ -169,7 +186,9 @@ async def test_promotion_pages_create_edit_refuse_and_delete(admin, alchemy):
             False,
         )
 
-    deleted = await post(admin, f"/admin/promotions/{promotion_id}/delete", {}, token_from="/admin/promotions")
+    question, deleted = await delete_through_the_question(admin, f"/admin/promotions/{promotion_id}")
+    assert "Delete the promotion “Photo fortnight”?" in question
+    assert "No order has used it: it is deleted for good." in question
     assert deleted.status_code == 303
     async with alchemy.get_session() as session:
         assert await session.get(Promotion, promotion_id) is None
@@ -270,6 +289,11 @@ async def test_shipping_zone_and_method_pages(admin, alchemy):
         admin, "/admin/shipping-zones", {"name": "World 2", "rest_of_world": "on"}, token_from="/admin/shipping-zones"
     )
     assert second_world.status_code == 422 and "There already is a rest-of-the-world zone." in second_world.text
+    twin = await post(
+        admin, "/admin/shipping-zones", {"name": " france ", "countries": "BE"}, token_from="/admin/shipping-zones"
+    )
+    assert twin.status_code == 422 and 'id="f-name-error"' in twin.text
+    assert "Another zone is called “france”: give this one a name of its own." in text_of(twin.text)
 
     method = {
         "name": "Colissimo",
@@ -300,8 +324,14 @@ async def test_shipping_zone_and_method_pages(admin, alchemy):
     async with alchemy.get_session() as session:
         row = await session.get(ShippingMethod, row.id)
         assert (row.kind, row.price, row.bands, row.free_over) == ("flat", 690, [], 6000)
-    assert (await post(admin, f"{edit_path}/delete", {}, token_from=zone_path)).status_code == 303
-    assert (await post(admin, f"{zone_path}/delete", {}, token_from=zone_path)).status_code == 303
+    question, deleted = await delete_through_the_question(admin, edit_path)
+    assert "Delete the shipping method “Colissimo”?" in question
+    assert "“France” has no other active method: its countries cannot check out until it has one." in question
+    assert deleted.status_code == 303
+    question, deleted = await delete_through_the_question(admin, zone_path)
+    assert "Delete the zone “France”?" in question
+    assert "Addresses in France then ship by the rest of the world's methods." in question
+    assert deleted.status_code == 303
     async with alchemy.get_session() as session:
         assert await session.scalar(select(ShippingZone).where(ShippingZone.name == "France")) is None
 
@@ -533,3 +563,37 @@ async def test_the_services_hold_their_limits_whoever_builds_the_input(alchemy):
     async with alchemy.get_session() as session:
         assert await session.scalar(select(Promotion).where(Promotion.name == "Huge")) is None
         assert await session.scalar(select(ShippingMethod).where(ShippingMethod.code == "dear")) is None
+
+
+async def test_deleting_a_tax_rate_or_a_used_promotion_asks_first_and_says_what_follows(admin, alchemy, skus):
+    async with write_session(alchemy) as session:
+        california = TaxRate(country="US", region="US-CA", tax_category="standard", rate_bp=725, name="Sales tax")
+        spring = Promotion(name="Spring", kind="percentage", value=10, active=True)
+        session.add_all([california, spring])
+        await session.commit()
+        rate_id, promotion_id = california.id, spring.id
+    # Opening the question changes nothing; it names the rate that applies there instead.
+    question = text_of((await admin.get(f"/admin/tax-rates/{rate_id}/delete")).text)
+    assert "Delete the tax rate Sales tax 7.25%, California, United States?" in question
+    assert (
+        "“standard” goods and shipping to addresses in California, United States are then taxed at 20%, "
+        "the rate of every other country."
+    ) in question
+    async with alchemy.get_session() as session:
+        assert await session.get(TaxRate, rate_id) is not None
+    question, deleted = await delete_through_the_question(admin, f"/admin/tax-rates/{rate_id}")
+    assert deleted.status_code == 303
+    async with alchemy.get_session() as session:
+        assert await session.get(TaxRate, rate_id) is None
+
+    # A promotion orders used is withdrawn, and the question says so before.
+    order_id = await _an_order(alchemy)
+    async with write_session(alchemy) as session:
+        session.add(PromotionUsage(promotion_id=promotion_id, order_id=order_id, email="x@example.com"))
+        await session.commit()
+    question, withdrawn = await delete_through_the_question(admin, f"/admin/promotions/{promotion_id}")
+    assert "Withdraw the promotion “Spring”?" in question
+    assert "Orders used it once, so it is withdrawn (switched off), not deleted: they keep it." in question
+    assert withdrawn.status_code == 303
+    async with alchemy.get_session() as session:
+        assert (await session.get(Promotion, promotion_id)).active is False

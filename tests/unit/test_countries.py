@@ -1,11 +1,16 @@
-"""The address form's country list reads in a reader's order, and addresses name their country."""
+"""The address form's country list reads in a reader's order, addresses name their country, and a
+region is read from its code or its name (ISO 3166-2)."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
+from webshop.checkout.addresses import AddressInput
 from webshop.checkout.quote import countries
-from webshop.db.models.postal import one_line
+from webshop.db.models.postal import locality, one_line, region_and_parents, region_code, region_name
+from webshop.errors import ValidationFailed
 
 
 def test_countries_sort_as_a_reader_sorts_them_accents_aside() -> None:
@@ -18,6 +23,61 @@ def test_countries_sort_as_a_reader_sorts_them_accents_aside() -> None:
 
 def test_an_address_on_one_line_ends_with_its_countrys_name() -> None:
     address = SimpleNamespace(
-        name="Ada Lovelace", line1="12 Analytical Way", line2="", postal_code="10115", city="Berlin", country="DE"
+        name="Ada Lovelace",
+        line1="12 Analytical Way",
+        line2="",
+        postal_code="10115",
+        city="Berlin",
+        country="DE",
+        region="",
     )
     assert one_line(address) == "Ada Lovelace, 12 Analytical Way, 10115 Berlin, Germany"
+
+
+@pytest.mark.parametrize(
+    ("country", "typed", "code"),
+    [
+        ("US", "CA", "US-CA"),
+        ("us", "us-ca", "US-CA"),
+        ("US", "  new   york ", "US-NY"),
+        ("CA", "Québec", "CA-QC"),
+        ("CA", "quebec", "CA-QC"),
+        ("IT", "RM", "IT-RM"),
+        ("GB", "Scotland", "GB-SCT"),
+        ("US", "ON", None),  # Ontario is Canada's
+        ("US", "Narnia", None),
+        ("US", "", None),
+    ],
+)
+def test_a_region_is_read_from_its_code_or_its_name(country: str, typed: str, code: str | None) -> None:
+    assert region_code(country, typed) == code
+
+
+def test_a_region_is_written_after_the_town_by_its_own_code() -> None:
+    assert locality("73301", "Austin", "US", "US-TX") == "Austin TX 73301"
+    assert locality("00144", "Roma", "IT", "IT-RM") == "00144 Roma RM"
+    assert locality("10115", "Berlin", "DE") == "10115 Berlin"
+    assert locality("10115", "Berlin", "DE", "DE-BE") == "10115 Berlin"  # German addresses write no region
+    assert locality("12345", "Springfield", "US", "Upstate") == "Springfield Upstate 12345"
+    assert region_name("US-CA") == "California" and region_name("XX-1") == "XX-1"
+
+
+def test_an_address_keeps_its_region_as_the_iso_code_or_as_typed() -> None:
+    typed = AddressInput(
+        name="Ada", line1="1 Main St", city="Austin", postal_code="73301", country="us", region="texas"
+    )
+    assert typed.cleaned().region == "US-TX"
+    other = AddressInput(name="Ada", line1="1 Main St", city="Austin", postal_code="73301", country="US", region="BC")
+    assert other.cleaned().region == "BC"  # British Columbia is Canada's: kept as typed, taxed by no region
+    with pytest.raises(ValidationFailed) as refused:
+        AddressInput(
+            name="Ada", line1="1 Main St", city="Austin", postal_code="73301", country="US", region="x" * 81
+        ).cleaned()
+    assert set(refused.value.field_errors) == {"region"}
+
+
+def test_a_region_lies_in_its_parents() -> None:
+    assert region_and_parents("ES", "ES-TF") == ["ES-TF", "ES-CN"]
+    assert region_and_parents("US", "US-CA") == ["US-CA"]
+    assert region_and_parents("US", "Upstate") == [] and region_and_parents("US", "") == []
+    assert region_and_parents("US", "CA-ON") == []  # another country's

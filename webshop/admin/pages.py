@@ -5,6 +5,7 @@
 * ``provide_shop_scope`` (``shop_scope: ShopScopeDep``, registered on ``ShopStaffPages``): the shops a
   page shows its user, narrowed by the "Shop" switcher (``?shop=``).
 * ``flash_see_other``: the answer to a post that worked: a flash message and a 303 to a page.
+* ``confirm_delete``: the page that asks before a delete, saying what goes with it.
 
 A page that several handlers re-render with an error (one order, one category) is best a small class that
 Litestar builds per request from the path and the services the page always needs, registered on its
@@ -13,6 +14,7 @@ sync_to_thread=False)}`` (a ``ShopStaffPages`` controller keeps its ``shop_scope
 ``webshop.admin.orders.OrderPage``, ``webshop.admin.users.UserChange``).
 """
 
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 from litestar import Request
@@ -20,11 +22,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.plugins.flash import flash
 from litestar.plugins.htmx import HXLocation
-from litestar.response import Redirect
+from litestar.response import Redirect, Template
 
 from webshop.deps import ShopsDep, UserRequest
 from webshop.shops.scope import ShopScope, admin_scope
-from webshop.web.responses import see_other_to
+from webshop.web.responses import route_url, see_other_to
 
 AdminRequest: TypeAlias = UserRequest
 """An admin page's request: ``request.user`` is the signed-in admin or shop member."""
@@ -55,4 +57,32 @@ def flash_see_other(
     return see_other_to(request, route_name, **url_parts)
 
 
-__all__ = ["AdminRequest", "ShopScopeDep", "flash_see_other", "provide_shop_scope"]
+def confirm_delete(
+    request: Request[Any, Any, Any],
+    heading: str,
+    consequences: Sequence[str],
+    confirm: str,
+    *,
+    action: str,
+    back: tuple[str, str],
+    **path: Any,
+) -> Template:
+    """The page that asks before a delete (``admin/confirm_delete.html``): ``heading`` ("Delete the zone
+    “Europe”?"), what goes with it (``consequences``, sentences), and a form posting to the route named
+    ``action`` (``path`` its parameters) with the button ``confirm``, beside "Keep it", a link to
+    ``back`` (``(label, URL)``). Opening it changes nothing (GOV.UK's "confirm before deleting" pattern);
+    JavaScript is not needed.
+    """
+    label, back_url = back
+    context = {
+        "heading": heading,
+        "consequences": list(consequences),
+        "confirm": confirm,
+        "action": route_url(request, action, **path),
+        "back_label": label,
+        "back_url": back_url,
+    }
+    return Template("admin/confirm_delete.html", context=context)
+
+
+__all__ = ["AdminRequest", "ShopScopeDep", "confirm_delete", "flash_see_other", "provide_shop_scope"]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from webshop.admin import AdminPages
 from webshop.admin.categories import flatten
-from webshop.admin.pages import AdminRequest, flash_see_other
+from webshop.admin.pages import AdminRequest, confirm_delete, flash_see_other
 from webshop.admin.product_form import major_text, price_field, whole_number
 from webshop.api.schemas import PathId
 from webshop.catalog.query import build_tree
@@ -27,6 +27,7 @@ from webshop.money import MAX_AMOUNT
 from webshop.promotions.service import PromotionInput, PromotionPatch
 from webshop.text import whole_number_text
 from webshop.web.forms import FormFields, read_form, with_lists
+from webshop.web.responses import route_url
 
 KINDS = (("percentage", "Percentage off"), ("fixed_amount", "Fixed amount off"), ("free_shipping", "Free shipping"))
 
@@ -275,6 +276,26 @@ class AdminPromotionController(AdminPages):
     ) -> Any:
         """Save the changes, or show the form again with what to correct."""
         return await promotions.save(request, data, promotion_id)
+
+    @get("/{promotion_id:int}/delete", name="admin_promotion_delete_confirm", media_type=MediaType.HTML)
+    async def delete_question(
+        self, request: AdminRequest, promotion_id: PathId, promotions: PromotionPagesDep
+    ) -> Template:
+        """Ask before deleting the promotion; one that orders used is withdrawn instead, and the page says so."""
+        promotion = await promotions.service.get_promotion(promotion_id)
+        used = await promotions.service.times_used(promotion.id)
+        code = f" (code {promotion.code})" if promotion.code else ""
+        said = [f"Carts that have it{code} no longer get its discount."]
+        if used:
+            times = "once" if used == 1 else f"{used} times"
+            said.insert(0, f"Orders used it {times}, so it is withdrawn (switched off), not deleted: they keep it.")
+            heading, confirm = f"Withdraw the promotion “{promotion.name}”?", "Yes, withdraw it"
+        else:
+            said.append("No order has used it: it is deleted for good.")
+            heading, confirm = f"Delete the promotion “{promotion.name}”?", "Yes, delete it"
+        back = (promotion.name, route_url(request, "admin_promotion", promotion_id=promotion.id))
+        action = "admin_promotion_delete"
+        return confirm_delete(request, heading, said, confirm, action=action, back=back, promotion_id=promotion.id)
 
     @post("/{promotion_id:int}/delete", name="admin_promotion_delete", media_type=MediaType.HTML)
     async def delete(self, request: AdminRequest, promotion_id: PathId, promotions: PromotionPagesDep) -> Any:

@@ -16,13 +16,15 @@ from litestar.di import NamedDependency, Provide
 from litestar.response import Template
 
 from webshop.admin import AdminPages
-from webshop.admin.pages import AdminRequest, flash_see_other
+from webshop.admin.pages import AdminRequest, confirm_delete, flash_see_other
 from webshop.admin.product_form import major_text, price_field, whole_number
 from webshop.api.schemas import PathId
-from webshop.db.models import REST_OF_WORLD, ShippingMethod, ShippingZone, TaxRate
+from webshop.checkout.quote import SHIPPING_TAX_CATEGORY, country_name
+from webshop.db.models import REST_OF_WORLD, ShippingMethod, ShippingZone, TaxRate, postal
 from webshop.deps import SettingsDep, ShippingZonesDep, TaxRatesDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.money import MAX_AMOUNT
+from webshop.pricing.tax import rate_label
 from webshop.shipping.service import (
     BandIn,
     ShippingMethodInput,
@@ -32,6 +34,7 @@ from webshop.shipping.service import (
 )
 from webshop.tax.service import TaxRateInput, TaxRatePatch, TaxRateService
 from webshop.web.forms import Form, FormFields, read_form, with_lists
+from webshop.web.responses import route_url
 
 _CODE = re.compile(r"^[a-z0-9_-]{1,40}\Z")
 
@@ -222,6 +225,22 @@ class ShippingPages:
             status_code=error.status_code if error else 200,
         )
 
+    async def zone_deletion(self, zone: ShippingZone) -> list[str]:
+        """What deleting ``zone`` (its methods loaded) takes with it, for the page that asks first."""
+        names = ", ".join(f"“{method.name}”" for method in zone.methods)
+        count = len(zone.methods)
+        said = [f"Its shipping method{'' if count == 1 else 's'} ({names}) go{'es' if count == 1 else ''} with it."]
+        said = said if count else []
+        if zone.rest_of_world:
+            said.append("Countries no other zone names can then not be shipped to: checkout tells their shoppers so.")
+        else:
+            where = ", ".join(country_name(code) for code in zone.countries or [])
+            rest = any(other.rest_of_world for other in await self.zones.list_zones())
+            how = "then ship by the rest of the world's methods" if rest else "can then not be shipped to"
+            said.append(f"Addresses in {where} {how}.")
+        said.append("Orders already placed keep their shipping method's name and price.")
+        return said
+
     def method_page(
         self, zone: ShippingZone, method: ShippingMethod, form: MethodForm, error: DomainError | None = None
     ) -> Template:
@@ -282,6 +301,23 @@ class AdminShippingController(AdminPages):
             return await shipping.zone_page(zone_id, form, exc)
         return flash_see_other(request, f"Saved the zone “{zone.name}”.", "admin_shipping_zone", zone_id=zone_id)
 
+    @get("/{zone_id:int}/delete", name="admin_shipping_zone_delete_confirm", media_type=MediaType.HTML)
+    async def delete_zone_question(self, request: AdminRequest, zone_id: PathId, shipping: ShippingDep) -> Template:
+        """Ask before deleting the zone, saying what goes with it (its methods, where its countries ship)."""
+        zone = await shipping.zones.get_zone(zone_id)
+        back = (zone.name, route_url(request, "admin_shipping_zone", zone_id=zone.id))
+        said = await shipping.zone_deletion(zone)
+        heading = f"Delete the zone “{zone.name}”?"
+        return confirm_delete(
+            request,
+            heading,
+            said,
+            "Yes, delete the zone",
+            action="admin_shipping_zone_delete",
+            back=back,
+            zone_id=zone.id,
+        )
+
     @post("/{zone_id:int}/delete", name="admin_shipping_zone_delete", media_type=MediaType.HTML)
     async def delete_zone(self, request: AdminRequest, zone_id: PathId, shipping: ShippingDep) -> Any:
         """Delete a zone and its methods."""
@@ -326,6 +362,33 @@ class AdminShippingController(AdminPages):
         except DomainError as exc:
             return shipping.method_page(zone, method, data, exc)
         return flash_see_other(request, f"Saved “{data.name.strip()}”.", "admin_shipping_zone", zone_id=zone_id)
+
+    @get(
+        "/{zone_id:int}/methods/{method_id:int}/delete",
+        name="admin_shipping_method_delete_confirm",
+        media_type=MediaType.HTML,
+    )
+    async def delete_method_question(
+        self, request: AdminRequest, zone_id: PathId, method_id: PathId, shipping: ShippingDep
+    ) -> Template:
+        """Ask before deleting the method, saying when its zone is left with none to offer."""
+        zone = await shipping.zones.get_zone(zone_id)
+        method = await shipping.zones.get_method(zone_id, method_id)
+        said = [f"Shoppers in “{zone.name}” can no longer choose it."]
+        if not any(other.active for other in zone.methods if other.id != method.id):
+            said.append(f"“{zone.name}” has no other active method: its countries cannot check out until it has one.")
+        said.append("Orders already placed keep its name and price.")
+        back = (method.name, route_url(request, "admin_shipping_method", zone_id=zone.id, method_id=method.id))
+        return confirm_delete(
+            request,
+            f"Delete the shipping method “{method.name}”?",
+            said,
+            "Yes, delete the method",
+            action="admin_shipping_method_delete",
+            back=back,
+            zone_id=zone.id,
+            method_id=method.id,
+        )
 
     @post(
         "/{zone_id:int}/methods/{method_id:int}/delete", name="admin_shipping_method_delete", media_type=MediaType.HTML
@@ -382,11 +445,48 @@ class AdminTaxRateController(AdminPages):
             return _rate_page(rate, data, exc)
         return flash_see_other(request, "Saved the tax rate.", "admin_tax_rates")
 
+    @get("/{tax_rate_id:int}/delete", name="admin_tax_rate_delete_confirm", media_type=MediaType.HTML)
+    async def delete_question(
+        self, request: AdminRequest, tax_rate_id: PathId, tax_rates_service: TaxRatesDep
+    ) -> Template:
+        """Ask before deleting the rate, saying which rate applies there instead (``fallback_for``)."""
+        rate = await tax_rates_service.get_rate(tax_rate_id)
+        instead = await tax_rates_service.fallback_for(rate)
+        where = _place(rate.country, rate.region)
+        taxed = "untaxed"
+        if instead is not None:
+            taxed = f"taxed at {rate_label(instead.rate_bp)}, the rate of {_place(instead.country, instead.region)}"
+        goods = f"“{rate.tax_category}” goods" + (" and shipping" if rate.tax_category == SHIPPING_TAX_CATEGORY else "")
+        said = [f"{goods} to addresses in {where} are then {taxed}."]
+        if not rate.region and any(
+            other.region and other.tax_category == rate.tax_category and other.country == rate.country
+            for other in await tax_rates_service.list_rates()
+        ):
+            said.append("Its regions with a rate of their own keep it.")
+        said.append("Orders already placed keep the tax they were charged.")
+        label = f"{rate.name} {rate_label(rate.rate_bp)}, {where}"
+        return confirm_delete(
+            request,
+            f"Delete the tax rate {label}?",
+            said,
+            "Yes, delete the rate",
+            action="admin_tax_rate_delete",
+            back=(label, route_url(request, "admin_tax_rate", tax_rate_id=rate.id)),
+            tax_rate_id=rate.id,
+        )
+
     @post("/{tax_rate_id:int}/delete", name="admin_tax_rate_delete", media_type=MediaType.HTML)
     async def delete(self, request: AdminRequest, tax_rate_id: PathId, tax_rates_service: TaxRatesDep) -> Any:
         """Delete the rate."""
         await tax_rates_service.delete_rate(request.user, tax_rate_id)
         return flash_see_other(request, "Deleted the tax rate.", "admin_tax_rates")
+
+
+def _place(country: str, region: str) -> str:
+    """A tax rate's place in words: "California, United States", "France", "every other country"."""
+    if country == REST_OF_WORLD:
+        return "every other country"
+    return f"{postal.region_name(region)}, {country_name(country)}" if region else country_name(country)
 
 
 def _rate_input(form: TaxRateForm) -> TaxRateInput:

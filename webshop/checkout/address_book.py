@@ -24,6 +24,10 @@ class AddressBook:
 
     repository: Any
 
+    async def check_destination(self, address: AddressInput) -> None:
+        """Refuse an address whose order's tax cannot be known (the service's: ``CheckoutService``)."""
+        raise NotImplementedError
+
     async def addresses(self, user_id: int) -> list[Address]:
         """The user's saved addresses, most recently used first."""
         rows = await self.repository.session.scalars(
@@ -65,7 +69,8 @@ class AddressBook:
         raise ValidationFailed(message, field_errors={"shipping_address": message})
 
     async def save_address(self, user_id: int, data: AddressInput) -> Address:
-        """Validate ``data`` and keep it in the user's address book (an identical one is reused); committed.
+        """Validate ``data`` and keep it in the user's address book (an identical one is reused, and one that
+        differs only by naming no region gets ``data``'s); committed.
 
         The same address sent twice at once (a double click) is kept once: the user's row is locked
         (``SELECT ... FOR NO KEY UPDATE`` on PostgreSQL; SQLite's writers hold the database lock from
@@ -77,7 +82,10 @@ class AddressBook:
         values = await self._checked_and_locked(user_id, data)
         session = self.repository.session
         existing = await self._same_address(user_id, values)
+        if existing is None and values["region"]:  # the same address saved before it named its region
+            existing = await self._same_address(user_id, {**values, "region": ""})
         if existing is not None:
+            existing.region = values["region"]
             existing.updated_at = datetime.now(UTC)
             address = existing
         else:
@@ -124,14 +132,16 @@ class AddressBook:
         await session.commit()
 
     async def _checked_and_locked(self, user_id: int, data: AddressInput) -> dict[str, str]:
-        """``data``'s fields, checked (``AddressInput.cleaned``), once the user's book is the caller's to
-        write: the user's row is locked (``FOR NO KEY UPDATE`` on PostgreSQL; SQLite's writers hold the
-        database lock from ``BEGIN IMMEDIATE``), so two writes of one book happen one after the other.
+        """``data``'s fields, checked (``AddressInput.cleaned``, and its region where the shop taxes its
+        country by region), once the user's book is the caller's to write: the user's row is locked (``FOR
+        NO KEY UPDATE`` on PostgreSQL; SQLite's writers hold the database lock from ``BEGIN IMMEDIATE``),
+        so two writes of one book happen one after the other.
 
         Raises:
-            ValidationFailed: see ``AddressInput.cleaned``.
+            ValidationFailed: see ``AddressInput.cleaned``; ``RegionNeeded``.
         """
         clean = data.cleaned()
+        await self.check_destination(clean)  # an address the checkout would refuse is not kept for it
         await self._lock_book(user_id)
         return {key: getattr(clean, key) for key in ADDRESS_FIELDS}
 

@@ -21,10 +21,11 @@ from webshop.web.forms import FormFields, FormProblems, InvalidForm, form_again
 from webshop.web.responses import see_other_to
 
 
-def _read(data: FormFields) -> AddressInput:
-    """The posted address, checked (``AddressInput.cleaned``) with every problem at once: characters the
-    form refuses and the address's own rules (a postal code its country needs) together, the form's
-    message winning on a field both name.
+async def _read(data: FormFields, book: CheckoutService) -> AddressInput:
+    """The posted address, checked with every problem at once: characters the form refuses, the
+    address's own rules (``AddressInput.cleaned``: a postal code its country needs) and its region where
+    the shop taxes its country by region (``check_destination``), the form's message winning on a field
+    two of them name.
 
     Raises:
         InvalidForm: anything to correct, with what was typed (``form``) to show again.
@@ -32,6 +33,8 @@ def _read(data: FormFields) -> AddressInput:
     problems = FormProblems(AddressInput, data)
     with problems.check():
         problems.form.cleaned()
+    with problems.check():
+        await book.check_destination(problems.form)
     problems.raise_any()
     return problems.form
 
@@ -61,7 +64,7 @@ class AddressBookController(Controller):
     async def add(self, request: Request[User, Any, Any], data: FormFields, checkout_service: AddressPages) -> Any:
         """Save a new address (the same one again is kept once); refused: the page again, as typed."""
         try:
-            await checkout_service.save_address(request.user.id, _read(data))
+            await checkout_service.save_address(request.user.id, await _read(data, checkout_service))
         except InvalidForm as exc:
             return form_again("accounts/addresses.html", exc, await _book(request, checkout_service, form=exc.form))
         flash(request, "The address was saved.", "success")
@@ -82,7 +85,7 @@ class AddressBookController(Controller):
         """Save the changed address (orders shipped to it keep their copy); refused: the form again."""
         address: Address = await checkout_service.address(request.user.id, address_id)
         try:
-            await checkout_service.update_address(request.user.id, address_id, _read(data))
+            await checkout_service.update_address(request.user.id, address_id, await _read(data, checkout_service))
         except InvalidForm as exc:
             return form_again("accounts/address.html", exc, {"address": address, "form": exc.form})
         flash(request, "The address was changed.", "success")

@@ -44,15 +44,19 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
     city: Line = ""
     postal_code: Line = ""
     country: Line = ""
+    region: Line = ""
 
     def cleaned(self) -> AddressInput:
-        """Trimmed copy with the country code upper-cased.
+        """Trimmed copy with the country code upper-cased and the region (optional: a state, province or
+        other subdivision, typed as its code or its name) as its ISO 3166-2 code where it names one
+        (``postal.region_code``), else as typed.
 
         Raises:
             ValidationFailed: a required field is empty (the postal code is not required in a country
                 without postal codes, ``postal.NO_POSTAL_CODE``) or too long, the postal code has other characters
                 than letters, digits, spaces and hyphens (the Universal Postal Union's postcode formats use
-                no others), the city no letter, or the country is not one of ISO 3166-1.
+                no others), the city no letter, the country is not one of ISO 3166-1, or the region is
+                too long.
         """
         values = {k: " ".join(str(getattr(self, k) or "").split()) for k in ADDRESS_FIELDS}
         values["country"] = values["country"].upper()
@@ -84,16 +88,43 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
             errors["city"] = "Enter the name of the city or town."
         if not COUNTRY_RE.match(values["country"]) or country_name(values["country"]) == values["country"]:
             errors["country"] = "Choose a country from the list (an ISO 3166-1 code such as US or DE)."
+        else:
+            values["region"], problem = _region(values["country"], values["region"])
+            if problem:
+                errors["region"] = problem
         if errors:
             raise ValidationFailed("Please correct the address.", field_errors=errors)
         return AddressInput(**values)
 
+    def cleaned_region(self) -> str:
+        """The region alone, as ``cleaned`` keeps it: the ISO 3166-2 code of the country's subdivision it
+        names, else as typed (spaces folded), ``""`` when none is given.
+
+        Raises:
+            ValidationFailed: (field ``region``) longer than ``postal.REGION``.
+        """
+        code, problem = _region(self.country.strip().upper(), " ".join(self.region.split()))
+        if problem:
+            raise ValidationFailed(problem, field_errors={"region": problem})
+        return code
+
+
+def _region(country: str, typed: str) -> tuple[str, str]:
+    """``(region, "")`` of a region as typed: its ISO 3166-2 code when it names one of ``country``'s
+    subdivisions (``postal.region_code``), else the text itself (a region the post knows and ISO 3166-2
+    names otherwise, "Greater London": only a country the shop taxes by region needs a code,
+    ``webshop.checkout.quote.RegionNeeded``); ``("", why)`` when it is too long."""
+    if len(typed) > postal.REGION:
+        return "", f"Use at most {postal.REGION} characters."
+    return (postal.region_code(country, typed) or typed) if typed else "", ""
+
 
 ADDRESS_FIELDS = AddressInput.__struct_fields__
-"""The fields of an address, in order: ``name``, ``line1``, ``line2``, ``city``, ``postal_code``, ``country``."""
+"""The fields of an address, in order: ``name``, ``line1``, ``line2``, ``city``, ``postal_code``, ``country``,
+``region``."""
 
 
 def address_input(source: object) -> AddressInput:
     """The ``AddressInput`` of anything with its attributes (``name``, ``line1``, ``line2``, ``city``,
-    ``postal_code``, ``country``): the address form, an address-book row, the API's ``AddressIn``."""
+    ``postal_code``, ``country``, ``region``): the address form, an address-book row, the API's ``AddressIn``."""
     return AddressInput(**{name: getattr(source, name) for name in ADDRESS_FIELDS})

@@ -54,8 +54,9 @@ class AddressBookApiController(Controller):
         checkout_service: NamedDependency[CheckoutService],
     ) -> SavedAddressOut:
         """Keep an address in the caller's book; the same address sent again is the one kept before (same
-        ``id``), not a second. 422: what the checkout refuses too (a postal code its country needs, a
-        city without a letter, a country that is no ISO 3166-1 code)."""
+        ``id``), not a second; a ``region`` that names one of the country's is kept as its ISO 3166-2 code.
+        422: what the checkout refuses too (a postal code its country needs, a city without a letter, a
+        country that is no ISO 3166-1 code)."""
         address = await checkout_service.save_address(request.user.id, address_input(data))
         return saved_address_out(address)
 

@@ -17,11 +17,13 @@ from webshop.checkout.idempotency import IdempotencyService, fingerprint
 from webshop.checkout.quote import Pricer
 from webshop.checkout.schemas import CheckoutIn, CheckoutQuoteOut, ShippingMethodOut, checkout_quote_out
 from webshop.checkout.service import CheckoutService
-from webshop.db.models import User
+from webshop.db.models import User, postal
 from webshop.deps import CartsDep, SettingsDep
 from webshop.errors import PaymentDeclined, ValidationFailed
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
+from webshop.tax.destination import RegionNeeded
+from webshop.text import query_text
 from webshop.web.errors import problem
 
 SCOPE = "checkout"
@@ -38,11 +40,17 @@ async def _shipping_address(data: CheckoutIn, user_id: int, checkout_service: Ch
     typed = address_input(data.shipping_address) if data.shipping_address is not None else None
     try:
         return await checkout_service.destination(user_id, address=typed, address_id=data.address_id)
-    except ValidationFailed as exc:  # a saved address's own fields: named as the address_id's
-        fields = {"shipping_address", "address_id"}
-        where = "shipping_address" if typed is not None else "address_id"
-        errors = {(k if k in fields else f"{where}.{k}"): v for k, v in exc.field_errors.items()}
-        raise ValidationFailed(exc.detail, field_errors=errors) from None
+    except ValidationFailed as exc:
+        raise _as_named(exc, data) from None
+
+
+def _as_named(exc: ValidationFailed, data: CheckoutIn) -> ValidationFailed:
+    """``exc`` with the address's fields named as the body names them: ``shipping_address.region``, or a
+    saved address's own fields under ``address_id``."""
+    fields = {"shipping_address", "address_id"}
+    where = "shipping_address" if data.shipping_address is not None else "address_id"
+    errors = {(k if k in fields else f"{where}.{k}"): v for k, v in exc.field_errors.items()}
+    return ValidationFailed(exc.detail, field_errors=errors)
 
 
 class CheckoutApiController(Controller):
@@ -111,16 +119,31 @@ class CheckoutApiController(Controller):
                 examples=[Example(value="standard")],
             ),
         ],
+        region: Annotated[
+            str,
+            query_text(
+                max_length=postal.REGION,
+                description="The address's state, province or region, as the address's `region` (ISO 3166-2,"
+                " its own part, or its name); 422 without one where the shop taxes the country by region",
+                examples=[Example(value="US-CA")],
+            ),
+        ] = "",
     ) -> CheckoutQuoteOut:
         """What ``POST /api/checkout`` would charge for the cart shipped to ``country`` by ``shipping_method``
         (promotions, shipping, tax), with the ``signature`` to send as its ``expected_signature``: the order
         is then placed at this price or not at all (409 when anything changed). 409: an item no longer
         sold (``shortfalls``); 422: an empty cart, a country no zone serves, a method it does not have or
-        that cannot take the cart, a total over the largest an order can have."""
+        that cannot take the cart, a total over the largest an order can have, a region the country does
+        not have, or none where the shop taxes the country by region."""
         user_id = request.user.id
         view = await carts_service.view(CartOwner(user_id=user_id))
+        destination = AddressInput(country=country.upper(), region=region)
         quote = await checkout_service.quote_to_place(
-            view, country=country.upper(), method_code=shipping_method, user_id=user_id
+            view,
+            country=destination.country,
+            region=destination.cleaned_region(),
+            method_code=shipping_method,
+            user_id=user_id,
         )
         return checkout_quote_out(view, quote)
 
@@ -184,6 +207,9 @@ class CheckoutApiController(Controller):
             declined = problem(exc.status_code, exc.detail, title=exc.title).content
             await idempotency_service.complete(**claim, status=exc.status_code, body=declined)
             raise
+        except RegionNeeded as exc:  # nothing placed: the address needs its region (named as the body names it)
+            await idempotency_service.release(**claim)
+            raise _as_named(exc, data) from None
         except Exception:  # nothing placed: the client may correct the request and retry with the key
             await idempotency_service.release(**claim)
             raise

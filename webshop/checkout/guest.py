@@ -59,7 +59,10 @@ class GuestAddress(AddressInput, frozen=True, kw_only=True):
     @classmethod
     def of(cls, values: object) -> GuestAddress | None:
         """The address of a session value (a dict of the fields), or ``None`` when it is not one."""
-        if not isinstance(values, dict) or not all(isinstance(values.get(k), str) for k in ADDRESS_FIELDS):
+        if not isinstance(values, dict):
+            return None
+        values = {"region": "", **values}  # kept by a session from before addresses had regions
+        if not all(isinstance(values.get(k), str) for k in ADDRESS_FIELDS):
             return None
         return cls(**{k: values[k] for k in ADDRESS_FIELDS})
 

@@ -67,6 +67,7 @@ def pending_order(user_id: int | None, view: CartView, quote: Quote, address: Ad
         ship_city=address.city,
         ship_postal_code=address.postal_code,
         ship_country=address.country,
+        ship_region=address.region,
         payment_provider=provider,
     )
 

@@ -11,10 +11,11 @@ The order of the steps, and the one rounding rule (``webshop.pricing.rounding``,
 2. **Promotions**: the automatic ones whose conditions hold, plus the entered code; each one's amount
    is allocated over the lines it targets by largest remainder (``allocate``), so the lines' discounts
    always add up to the order's; ``best_combination`` decides which are used together.
-3. **Tax** per line at the destination's rate for the line's tax category, on the line after its
-   discount, rounded per line; shipping is taxed at the destination's ``standard`` rate. In ``net`` mode
-   tax is added; in ``gross`` mode (``WEBSHOP_PRICE_MODE``) it is taken out of the price
-   (``split_gross``). The order's totals are plain sums of its lines.
+3. **Tax** per line at the destination's rate for the line's tax category (its region's, else its
+   country's, else the rest of the world's ``*`` rate), on the line after its discount, rounded per
+   line; shipping is taxed at the destination's ``standard`` rate. In ``net`` mode tax is added; in
+   ``gross`` mode (``WEBSHOP_PRICE_MODE``) it is taken out of the price (``split_gross``). The order's
+   totals are plain sums of its lines.
 """
 
 from __future__ import annotations
@@ -30,13 +31,11 @@ from sqlalchemy import func, or_, select
 
 from webshop.cart.service import CartOwner, CartService, CartView, LineView
 from webshop.db.models import (
-    REST_OF_WORLD,
     Category,
     Promotion,
     PromotionUsage,
     ShippingMethod,
     ShippingZone,
-    TaxRate,
     postal,
 )
 from webshop.errors import ValidationFailed
@@ -44,6 +43,7 @@ from webshop.pricing.codes import NotApplicable, normalise_code
 from webshop.pricing.promotions import CartItem, Discount, PromotionKind, PromotionTerms, best_combination, evaluate
 from webshop.pricing.shipping import Band, NoBand, RateKind, ShippingRate, rate_for
 from webshop.pricing.tax import LineInput, OrderTax, PriceMode, price_order
+from webshop.tax.destination import rates_at
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -138,6 +138,8 @@ class Quote:
         currency: The shop's currency.
         mode: Whether prices exclude or include tax.
         country: The destination (ISO 3166-1 alpha-2) taxes and shipping are for.
+        region: The destination's ISO 3166-2 region whose own tax rates were charged; ``""`` when none
+            were (none given, or the shop has none for it).
         lines: The priced lines, in cart order.
         subtotal / discount / shipping / shipping_discount / shipping_tax / tax / total: As above.
         tax_by_rate: ``(rate_bp, net, tax)`` per rate, shipping included, lowest rate first.
@@ -170,6 +172,7 @@ class Quote:
     method: ShippingOption | None = None
     parcels: tuple[int, ...] = ()
     parcel_taxes: tuple[int, ...] = field(default=())
+    region: str = ""
 
     @property
     def effective_promotions(self) -> tuple[AppliedPromotion, ...]:
@@ -187,7 +190,7 @@ class Quote:
         matches (``CartChanged``). The review page and ``GET /api/checkout/quote`` hand it out."""
         method = self.method.code if self.method else "-"
         codes = ",".join(f"{p.id}:{p.amount}:{p.shipping}" for p in self.effective_promotions)
-        reviewed = f"{view.signature()}|{self.country}|{method}|{codes}|{self.total}"
+        reviewed = f"{view.signature()}|{self.country}|{self.region}|{method}|{codes}|{self.total}"
         return hashlib.sha256(reviewed.encode()).hexdigest()
 
 
@@ -257,30 +260,29 @@ class Pricer:
             free_over=method.free_over,
         )
 
-    async def rates(self, country: str) -> dict[str, int]:
-        """``{tax category: basis points}`` at ``country``: its own rates over the rest-of-world ones."""
-        rows = await self.session.execute(
-            select(TaxRate.country, TaxRate.tax_category, TaxRate.rate_bp).where(
-                TaxRate.country.in_((country, REST_OF_WORLD)), TaxRate.region == ""
-            )
-        )
-        found: dict[str, int] = {}
-        for _country, category, rate in sorted(rows, key=lambda row: row[0] != REST_OF_WORLD):
-            found[category] = rate  # the country's own rows come last and win
-        return found
+    async def rates(self, country: str, region: str | None = None) -> tuple[dict[str, int], str]:
+        """``{tax category: basis points}`` at ``country`` and ``region``, and the region whose own rates are
+        among them (``webshop.tax.destination.rates_at``).
+
+        Raises:
+            RegionNeeded: as ``rates_at``.
+        """
+        return await rates_at(self.session, country, region)
 
     async def quote(
         self,
         view: CartView,
         *,
         country: str | None = None,
+        region: str | None = None,
         method_code: str | None = None,
         user_id: int | None = None,
         email: str = "",
         now: datetime | None = None,
         with_shipping: bool = True,
     ) -> Quote:
-        """Price ``view`` for ``country`` (default: ``WEBSHOP_DEFAULT_COUNTRY``) with the method
+        """Price ``view`` for ``country`` (default: ``WEBSHOP_DEFAULT_COUNTRY``) and ``region`` (an
+        address's ISO 3166-2 region, ``""`` for an address without one; None for an estimate) with the method
         ``method_code`` (None: the cheapest available, as an estimate; no shipping when the cart is
         empty or nothing ships there), its automatic promotions and its entered code
         (``view.promotion_code``); ``user_id``/``email`` count this customer's earlier uses. Without
@@ -292,6 +294,7 @@ class Pricer:
             ValidationFailed: ``method_code`` is not a method of the destination's zone, or cannot ship
                 this cart (field ``shipping_method``).
             NoShippingZone: a ``method_code`` was given and no zone serves ``country``.
+            RegionNeeded: as ``rates``.
         """
         country = (country or self.shop.default_country).upper()
         now = now or datetime.now(UTC)
@@ -300,7 +303,7 @@ class Pricer:
         parcel_prices = method.parcel_prices if method else ()
         shipping = sum(parcel_prices)
         discounts, code_problem, displaced = await self._promotions(view, shipping, user_id, email, now)
-        rates = await self.rates(country)
+        rates, taxed_region = await self.rates(country, region)
         line_off: dict[str, int] = defaultdict(int)
         for _, discount in discounts:
             for key, off in discount.lines:
@@ -322,7 +325,8 @@ class Pricer:
             shipping_rate_bp=rates.get(SHIPPING_TAX_CATEGORY, 0),
             shipping_discount=shipping_off,
         )
-        return self._quote(shown, view, country, method, priced, discounts, (code_problem, displaced), parcel_prices)
+        quote = self._quote(shown, view, country, method, priced, discounts, (code_problem, displaced), parcel_prices)
+        return replace(quote, region=taxed_region) if taxed_region else quote
 
     def _quote(
         self,

@@ -33,6 +33,16 @@ PostalCode = Annotated[
 Country = Annotated[
     str, msgspec.Meta(pattern=r"^[A-Za-z]{2}\Z", description="ISO 3166-1 alpha-2, any case", examples=["US"])
 ]
+Region = Annotated[
+    Line,
+    msgspec.Meta(
+        max_length=postal.REGION,
+        description="The state, province or region: its ISO 3166-2 code (US-CA), its own part (CA) or its"
+        " name (California), answered as the ISO 3166-2 code; another name is kept as sent. Needed (422),"
+        " as one of the country's ISO 3166-2 regions, where the shop taxes the country by region",
+        examples=["US-CA"],
+    ),
+]
 ShippingCode = Annotated[
     str,
     msgspec.Meta(
@@ -93,11 +103,13 @@ class CheckoutQuoteOut(CartOut):
     """``GET /api/checkout/quote``: what ``POST /api/checkout`` would charge for the cart, shipped to
     ``country`` by ``shipping_method``: ``GET /api/cart``'s fields, with ``tax`` and ``total`` now including
     the ``shipping`` (charged after ``shipping_discount``); and the ``signature`` to send back as
-    ``expected_signature``, so the order is placed at this price or not at all."""
+    ``expected_signature``, so the order is placed at this price or not at all. ``region`` is the ISO 3166-2
+    region whose own tax rates it charges (``""``: the country's rates)."""
 
     shipping: Money
     shipping_discount: Money
     country: str
+    region: str
     shipping_method: str
     signature: str
 
@@ -109,6 +121,7 @@ def checkout_quote_out(view: CartView, quote: Quote) -> CheckoutQuoteOut:
         shipping=money(quote.shipping, quote.currency),
         shipping_discount=money(quote.shipping_discount, quote.currency),
         country=quote.country,
+        region=quote.region,
         shipping_method=quote.method.code if quote.method else "",
         signature=quote.signature(view),
     )
@@ -123,6 +136,7 @@ class AddressIn(msgspec.Struct, forbid_unknown_fields=True):
     country: Country
     postal_code: PostalCode = ""
     line2: OptionalAddressLine = ""
+    region: Region = ""
 
 
 class PaymentIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

@@ -66,6 +66,7 @@ from webshop.db.models import (
     StockReason,
     User,
     Variant,
+    postal,
 )
 from webshop.db.repository import repository_for
 from webshop.errors import (
@@ -151,18 +152,42 @@ class CheckoutService(AddressBook, Audited, SQLAlchemyAsyncRepositoryService[Ord
         return Pricer(self.repository.session, self.shop)
 
     async def quote(
-        self, view: CartView, *, country: str, method_code: str, user_id: int | None = None, email: str = ""
+        self,
+        view: CartView,
+        *,
+        country: str,
+        method_code: str,
+        region: str | None = None,
+        user_id: int | None = None,
+        email: str = "",
     ) -> Quote:
-        """What ``view`` costs shipped to ``country`` by ``method_code``: the review page shows these
-        figures and ``place_order`` charges them (``Pricer.quote``; minor units).
+        """What ``view`` costs shipped to ``country`` (and ``region``, see ``Pricer.quote``) by
+        ``method_code``: the review page shows these figures and ``place_order`` charges them (minor units).
 
         Raises:
             ValidationFailed: the method is not offered there or cannot take this cart; no zone serves
-                ``country`` (``NoShippingZone``).
+                ``country`` (``NoShippingZone``); the address needs its region (``RegionNeeded``).
         """
-        return await self.pricer().quote(view, country=country, method_code=method_code, user_id=user_id, email=email)
+        pricer = self.pricer()
+        return await pricer.quote(
+            view, country=country, region=region, method_code=method_code, user_id=user_id, email=email
+        )
 
-    async def quote_to_place(self, view: CartView, *, country: str, method_code: str, user_id: int) -> Quote:
+    async def check_destination(self, address: AddressInput) -> None:
+        """Refuse an address whose order's tax cannot be known: one without a region in a country the
+        shop taxes by region. The address step asks for it there, before the shipping and review steps.
+        ``address`` may be as typed (its region read as ``AddressInput.cleaned`` reads it).
+
+        Raises:
+            RegionNeeded: as ``Pricer.rates``.
+        """
+        country = address.country.strip().upper()
+        region = " ".join(address.region.split())
+        await self.pricer().rates(country, postal.region_code(country, region) or region)
+
+    async def quote_to_place(
+        self, view: CartView, *, country: str, region: str, method_code: str, user_id: int
+    ) -> Quote:
         """What placing an account's order for ``view`` would charge (``GET /api/checkout/quote``): priced as
         ``place_order`` prices it (the account, no e-mail), so the quote's signature is the one placing
         checks; refused when placing would refuse the cart itself.
@@ -176,7 +201,7 @@ class CheckoutService(AddressBook, Audited, SQLAlchemyAsyncRepositoryService[Ord
         if withdrawn := withdrawn_lines(view):
             detail = " ".join(s.message() for s in withdrawn) + " Please update your cart."
             raise InsufficientStock(detail, shortfalls=withdrawn)
-        quote = await self.quote(view, country=country, method_code=method_code, user_id=user_id)
+        quote = await self.quote(view, country=country, region=region, method_code=method_code, user_id=user_id)
         check_orderable(view, quote)
         return quote
 
@@ -443,7 +468,12 @@ class CheckoutService(AddressBook, Audited, SQLAlchemyAsyncRepositoryService[Ord
             ValidationFailed: as ``quote`` (shipping method, address); an order over ``MAX_ORDER_TOTAL``.
         """
         quote = await self.quote(
-            view, country=address.country, method_code=shipping_code, user_id=owner.user_id, email=email
+            view,
+            country=address.country,
+            region=address.region,
+            method_code=shipping_code,
+            user_id=owner.user_id,
+            email=email,
         )
         if view.promotion_code is not None and quote.code_problem:
             raise PromotionUnavailable(

@@ -25,19 +25,20 @@ from litestar.response import Redirect, Template
 
 from webshop.cart.service import CartOwner, CartView
 from webshop.cart.web import cart_owner
-from webshop.checkout.addresses import AddressInput, address_input
+from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, address_input
 from webshop.checkout.guest import GuestAddress, placed_here, remember_placed
 from webshop.checkout.guest_links import guest_order_token
-from webshop.checkout.quote import NoShippingZone
+from webshop.checkout.quote import NoShippingZone, country_name
 from webshop.checkout.service import CheckoutService, new_checkout_token
 from webshop.config import Settings
 from webshop.db.engine import WRITES_ON_GET
-from webshop.db.models import Order, OrderStatus, User
+from webshop.db.models import Address, Order, OrderStatus, User, postal
 from webshop.db.models.orders import ORDER_NOTE
 from webshop.deps import CartsDep, OrdersDep, SettingsDep
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.payments.service import PaymentService
 from webshop.pricing.promotions import PromotionKind
+from webshop.tax.destination import RegionNeeded
 from webshop.text import Line, Lines, whole_number_text
 from webshop.web.forms import FormFields, FormProblems, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
@@ -183,9 +184,12 @@ class CheckoutSteps:
         return _after_placing(self.request, order)
 
     def back_to_cart(self, view: CartView) -> Redirect | None:
-        """The cart, with the reason flashed, when a line's product is no longer sold (switched off,
-        deleted, its shop suspended): checkout goes no further until the shopper has removed it, rather
-        than showing a total and a pay button that ``place_order`` would refuse. ``None``: go on."""
+        """The cart when there is nothing to check out: an empty cart (a step opened again after paying,
+        or in another tab), or, with the reason flashed, a line whose product is no longer sold (switched
+        off, deleted, its shop suspended): checkout goes no further until the shopper has removed it,
+        rather than showing a total and a pay button that ``place_order`` would refuse. ``None``: go on."""
+        if not view.lines:
+            return _to(self.request, "cart")
         if not any(line.withdrawn for line in view.lines):
             return None
         message = "Some items in your cart are no longer sold: remove them to check out."
@@ -197,8 +201,8 @@ class CheckoutSteps:
         cannot take it say why), ``chosen`` checked (default: the first available), with ``error``; a
         clear message and the way back to the address when no zone serves its country."""
         view = await self.carts.view(self.owner)
-        if not view.lines or (back := self.back_to_cart(view)):
-            return back or _to(self.request, "cart")
+        if back := self.back_to_cart(view):
+            return back
         if (address := await self.shipping_address()) is None:
             return self.address_gone()
         try:
@@ -238,8 +242,8 @@ class CheckoutSteps:
         if not state.get("shipping"):
             return _to(request, "checkout.shipping")
         view = await self.carts.view(self.owner)
-        if not view.lines or (back := self.back_to_cart(view)):
-            return back or _to(request, "cart")
+        if back := self.back_to_cart(view):
+            return back
         if (address := await self.shipping_address()) is None:
             return self.address_gone()
         user = self.request.user
@@ -247,10 +251,14 @@ class CheckoutSteps:
             quote = await self.checkout.quote(
                 view,
                 country=address.country,
+                region=address.region,
                 method_code=state["shipping"],
                 user_id=user.id if user else None,
                 email=state.get("email") or "",
             )
+        except RegionNeeded:  # the shop began taxing the country by region after the address step
+            flash(request, _no_region(address), "error")
+            return _to(request, "checkout.address")
         except ValidationFailed:
             return _to(request, "checkout.shipping")  # the method no longer serves this address or cart
         return Template(
@@ -299,8 +307,8 @@ class CheckoutController(Controller):
         if redirect := steps.verify_first("checkout.address"):
             return redirect
         view = await steps.carts.view(steps.owner)
-        if not view.lines or (back := steps.back_to_cart(view)):  # not an address for a cart that cannot be paid
-            return back or _to(request, "cart")
+        if back := steps.back_to_cart(view):  # not an address for a cart that cannot be paid
+            return back
         if steps.guest:
             state = _state(request)
             form = {**(state.get("guest_address") or {}), "email": state.get("email") or ""}
@@ -324,18 +332,25 @@ class CheckoutController(Controller):
         if request.user is None:
             return await _guest_address_submit(request, data, checkout_service)
         user_id = request.user.id
-        form = AddressForm()
+        problems = FormProblems(AddressForm, data)
+        form = problems.form
         try:
-            form = read_form(AddressForm, data)
             # A new address typed below the saved ones wins over the saved one the page had chosen and the
             # shopper left as it was (they typed it to be used); a saved one they chose themselves wins.
-            typed = any(getattr(form, key).strip() for key in ("line1", "line2", "city", "postal_code"))
+            typed = any(getattr(form, key).strip() for key in ("line1", "line2", "city", "postal_code", "region"))
             left_as_shown = form.address_id == form.chosen_by_page
             if form.address_id and form.address_id != "new" and not (typed and left_as_shown):
+                problems.raise_any()
                 if (address_id := whole_number_text(form.address_id)) is None:
                     raise ValidationFailed("Choose an address.")
                 address = await checkout_service.address(user_id, address_id)
-            else:
+                await _saved_address_taxable(checkout_service, address)
+            else:  # one round: what the form refuses, the address's rules and its region
+                with problems.check():
+                    form.cleaned()
+                with problems.check():
+                    await checkout_service.check_destination(form)
+                problems.raise_any()
                 address = await checkout_service.save_address(user_id, form)
         except (ValidationFailed, NotFound) as exc:
             form = exc.form if isinstance(exc, InvalidForm) else form
@@ -475,6 +490,8 @@ async def _guest_address_submit(request: Request[None, Any, Any], data: FormFiel
         email = await checkout.guest_email(problems.form.email)
     with problems.check():
         address = GuestAddress(**msgspec.structs.asdict(address_input(problems.form).cleaned()))
+    with problems.check():
+        await checkout.check_destination(problems.form)
     if problems.failed or address is None:
         refusal = InvalidForm(problems.form, problems.errors)
         form = msgspec.structs.asdict(problems.form)
@@ -482,6 +499,26 @@ async def _guest_address_submit(request: Request[None, Any, Any], data: FormFiel
         return form_again("checkout/address.html", refusal, context)
     _save_state(request, guest=True, email=email, guest_address=address.as_dict())
     return see_other_to(request, "checkout.shipping")
+
+
+async def _saved_address_taxable(checkout: CheckoutService, address: Address) -> None:
+    """``CheckoutService.check_destination`` of a saved address the address step chose.
+
+    Raises:
+        InvalidForm: it names none of its country's regions where the shop taxes the country by region:
+            the new-address form filled in with it, to add the region there (saved, it is the same address).
+    """
+    try:
+        await checkout.check_destination(address_input(address))
+    except RegionNeeded as exc:
+        form = AddressForm(**{key: getattr(address, key) for key in ADDRESS_FIELDS}, address_id="new")
+        raise InvalidForm(form, dict(exc.field_errors), _no_region(address)) from None
+
+
+def _no_region(address: Address | GuestAddress) -> str:
+    """Why an address the shopper chose earlier cannot be taxed now, and what to do."""
+    where = f"Tax in {country_name(address.country)} depends on the state, province or region"
+    return f"{where}, and {postal.one_line(address)} names none we know: add it to the address."
 
 
 def return_url(request: Request[Any, Any, Any], base_url: str) -> str:

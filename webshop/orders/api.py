@@ -114,9 +114,9 @@ class OrderApiController(Controller):
     async def order_history(
         self, order_id: PathId, orders_service: OrdersDep, audit_service: AuditDep
     ) -> list[AuditEventOut]:
-        """Admins: the order's audit trail as its admin page shows it (status changes, refunds, shipments),
-        newest first (at most 100). It names every shop's part and the payment, so a shop's member or the
-        customer gets 403; no such order 404."""
+        """Admins: the order's audit trail as its admin page shows it (placed, paid, status changes with
+        their reason, refunds, shipments), newest first (at most 100). It names every shop's part and the
+        payment, so a shop's member or the customer gets 403; no such order 404."""
         order = await orders_service.get_for(order_id)
         return audit_trail_out(await audit_service.for_entity("order", [order.id]))
 

@@ -18,7 +18,7 @@ StatusName = Literal["pending", "paid", "shipped", "delivered", "cancelled", "re
 
 
 class AddressOut(msgspec.Struct):
-    """A shipping address; ``country`` is ISO 3166-1 alpha-2."""
+    """A shipping address; ``country`` is ISO 3166-1 alpha-2, ``region`` ISO 3166-2 (``""``: none given)."""
 
     name: str
     line1: str
@@ -26,6 +26,7 @@ class AddressOut(msgspec.Struct):
     city: str
     postal_code: str
     country: str
+    region: str
 
 
 class OrderLineOut(msgspec.Struct):
@@ -214,6 +215,7 @@ def order_out(seen: Order | ShopView) -> OrderOut:
             order.ship_city,
             order.ship_postal_code,
             order.ship_country,
+            order.ship_region,
         ),
         lines=[_line_out(line) for line in view.lines],
         subtotal=money(view.subtotal, c),

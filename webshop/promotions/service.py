@@ -165,6 +165,13 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
             return dict(exc.field_errors)
         return {}
 
+    async def times_used(self, promotion_id: int) -> int:
+        """How many uses orders have of the promotion (a cancelled order's use is given back)."""
+        used = await self.repository.session.scalar(
+            select(func.count()).select_from(PromotionUsage).where(PromotionUsage.promotion_id == promotion_id)
+        )
+        return int(used or 0)
+
     async def delete_promotion(self, actor: User | None, promotion_id: int) -> bool:
         """Delete a promotion no order used (True); one that was used is withdrawn instead (False). Committed.
 
@@ -172,11 +179,7 @@ class PromotionService(SQLAlchemyAsyncRepositoryService[Promotion], Audited):
             NotFound: no such promotion.
         """
         promotion = await self.get_promotion(promotion_id)
-        session = self.repository.session
-        used = await session.scalar(
-            select(func.count()).select_from(PromotionUsage).where(PromotionUsage.promotion_id == promotion.id)
-        )
-        if used:
+        if await self.times_used(promotion.id):
             promotion.active = False
             await self._commit(promotion, actor, "withdraw", f"Promotion “{promotion.name}” withdrawn (it was used)")
             return False

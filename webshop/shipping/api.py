@@ -77,7 +77,8 @@ class ShippingZoneApiController(AdminApiController):
     async def create_zone(
         self, request: UserRequest, data: JSONBody[ShippingZoneInput], shipping_zones_service: ShippingZonesDep
     ) -> ShippingZoneOut:
-        """Create a zone. 422: an unknown country, one another zone has (named), a second rest of the world."""
+        """Create a zone. 422: a name another zone has, an unknown country, one another zone has (named), a
+        second rest of the world."""
         return zone_out(await shipping_zones_service.create_zone(request.user, data))
 
     @get("/{zone_id:int}", operation_id="getShippingZone", responses=problems(400, 401, 403, 404))

@@ -138,7 +138,8 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
         """Create a zone; committed.
 
         Raises:
-            ValidationFailed: an unknown country, one another zone has, or a second rest-of-the-world zone.
+            ValidationFailed: a name another zone has (case aside), an unknown country, one another zone
+                has, or a second rest-of-the-world zone.
         """
         values = await self._zone_values(msgspec.structs.asdict(data))
         validated(data, ShippingZoneInput, subject="the zone")  # the limits, however ``data`` was built
@@ -235,6 +236,9 @@ class ShippingZoneService(SQLAlchemyAsyncRepositoryService[ShippingZone], Audite
             errors["countries"] = f"Not ISO 3166-1 country codes: {', '.join(unknown)}."
         rest = bool(values.get("rest_of_world"))
         others = [zone for zone in await self.repository.session.scalars(select(ShippingZone)) if zone.id != zone_id]
+        if name and any(zone.name.casefold() == name.casefold() for zone in others):
+            # Two zones of one name read as one in the admin's lists, the audit trail and the API.
+            errors["name"] = f"Another zone is called “{name}”: give this one a name of its own."
         if rest:
             if countries:
                 errors["countries"] = (

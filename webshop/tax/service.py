@@ -1,5 +1,6 @@
 """Tax rates by destination: a rate (basis points) per country, or ``*`` for every country without rates
-of its own, optionally per region (ISO 3166-2), and tax category. They replace ``WEBSHOP_TAX_RATES``,
+of its own, optionally per region (ISO 3166-2: once a country has a rate by region, its addresses must
+name their region, ``webshop.checkout.quote.RegionNeeded``), and tax category. They replace ``WEBSHOP_TAX_RATES``,
 which seeded the ``*`` rates on upgrade; ``webshop.checkout.quote`` charges them."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from webshop.audit.service import Audited
 from webshop.checkout.quote import country_name
-from webshop.db.models import REST_OF_WORLD, TaxRate, User
+from webshop.db.models import REST_OF_WORLD, TaxRate, User, postal
 from webshop.db.repository import assign, patched, repository_for
 from webshop.errors import ValidationFailed
 from webshop.pricing.tax import rate_label
@@ -86,6 +87,23 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
         """
         return await self.get(rate_id, error_messages={"not_found": "There is no such tax rate."})
 
+    async def fallback_for(self, rate: TaxRate) -> TaxRate | None:
+        """The rate that applies where ``rate`` does once it is gone (``Pricer.rates``' precedence): a
+        region's falls back to its country's rate of the category, a country's to the ``*`` one; None
+        when that place and category would be untaxed."""
+        places = [(rate.country, "")] if rate.region else []
+        if rate.country != REST_OF_WORLD:
+            places.append((REST_OF_WORLD, ""))
+        for country, region in places:
+            found: TaxRate | None = await self.repository.session.scalar(
+                select(TaxRate).where(
+                    TaxRate.country == country, TaxRate.region == region, TaxRate.tax_category == rate.tax_category
+                )
+            )
+            if found is not None:
+                return found
+        return None
+
     async def create_rate(self, actor: User | None, data: TaxRateInput) -> TaxRate:
         """Create a rate; committed.
 
@@ -110,7 +128,9 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
         return rate
 
     async def delete_rate(self, actor: User | None, rate_id: int) -> None:
-        """Delete a rate (that category is then untaxed there unless a ``*`` rate covers it); committed.
+        """Delete a rate; committed. That place and category are then taxed at the rate ``fallback_for``
+        names (a region's falls back to its country's, a country's to the ``*`` one), or untaxed; a country
+        whose last rate by region goes no longer asks its addresses for their region.
 
         Raises:
             NotFound: no such rate.
@@ -145,8 +165,17 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
             named = ", ".join(sorted(categories))
             errors["tax_category"] = f"Choose a tax category the shop's products can have ({named})."
         region = values["region"]
-        if region and (country == REST_OF_WORLD or not _REGION.match(region) or not region.startswith(country + "-")):
-            errors["region"] = f"Give an ISO 3166-2 code of this country, like {country}-01, or leave it empty."
+        if region and country != REST_OF_WORLD:  # "CA" or "California" for the US: its code, as checkout reads it
+            region = values["region"] = postal.region_code(country, region) or region
+        if region:
+            # A subdivision the country has (ISO 3166-2, ``pycountry``): an address names it, and its rates apply.
+            known = country != REST_OF_WORLD and _REGION.match(region) and region.startswith(country + "-")
+            if country == REST_OF_WORLD:
+                errors["region"] = "A rate for every other country cannot be by region: leave the region empty."
+            elif not known or postal.region_code(country, region) is None:
+                example = postal.region_example(country).partition(" for ")[0]
+                like = f", like {country}-{example}" if example else ""
+                errors["region"] = f"Give the ISO 3166-2 code of a region of {country_name(country)}{like}, or none."
         clash = select(TaxRate.id).where(
             TaxRate.country == country, TaxRate.region == region, TaxRate.tax_category == values["tax_category"]
         )

@@ -39,8 +39,9 @@ FormT = TypeVar("FormT", bound=msgspec.Struct)
 class InvalidForm(ValidationFailed, Generic[FormT]):
     """A posted form with fields that do not fit (422); ``form`` holds the others, the bad ones at their defaults."""
 
-    def __init__(self, form: FormT, field_errors: dict[str, str]) -> None:
-        super().__init__(FORM_MESSAGE, field_errors=field_errors)
+    def __init__(self, form: FormT, field_errors: dict[str, str], detail: str = FORM_MESSAGE) -> None:
+        """``detail``: the form's message (``FORM_MESSAGE`` unless a refusal named no field)."""
+        super().__init__(detail, field_errors=field_errors)
         self.form = form
 
 
@@ -92,33 +93,46 @@ class FormProblems(Generic[FormT]):
     Attributes:
         form: The posted form (a refused field at its default, as ``InvalidForm.form``).
         errors: ``{field: message}`` so far.
+        failed: True once anything was refused (a check may refuse without naming a field).
+        detail: The first refusal's message that named no field, else ``FORM_MESSAGE``.
     """
 
     def __init__(self, form_type: type[FormT], fields: Mapping[str, Any]) -> None:
-        self.failed = False
+        self.failed, self.detail = False, FORM_MESSAGE
         try:
             self.form: FormT = read_form(form_type, fields)
             self.errors: dict[str, str] = {}
         except InvalidForm as exc:
             self.form, self.errors, self.failed = exc.form, dict(exc.field_errors), True
 
+    @classmethod
+    def of(cls, form: FormT) -> FormProblems[FormT]:
+        """The problems of a form already read (``read_form`` found none): what its checks will say."""
+        problems = cls.__new__(cls)
+        problems.form, problems.errors, problems.failed, problems.detail = form, {}, False, FORM_MESSAGE
+        return problems
+
     @contextmanager
     def check(self) -> Iterator[None]:
         """Run the block as one check: a ``ValidationFailed`` it raises is kept (its field messages
-        join ``errors``), not raised; the block stops there."""
+        join ``errors``; a message naming no field becomes ``detail``), not raised; the block stops there."""
         try:
             yield
         except ValidationFailed as exc:
+            if not exc.field_errors and self.detail == FORM_MESSAGE:
+                self.detail = exc.detail
             self.failed = True
             for key, message in exc.field_errors.items():
                 self.errors.setdefault(key, message)
 
     def raise_any(self) -> None:
-        """Raises:
-        InvalidForm: a field or a check was refused, with ``form`` and every message.
+        """Refuse the form when anything was refused.
+
+        Raises:
+            InvalidForm: a field or a check was refused, with ``form``, every message and ``detail``.
         """
         if self.failed:
-            raise InvalidForm(self.form, self.errors)
+            raise InvalidForm(self.form, self.errors, self.detail)
 
 
 def with_lists(fields: Mapping[str, Any], *names: str) -> dict[str, Any]:

@@ -80,13 +80,14 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
          "subtotal", "discount_total", "shipping_total", "tax_total", "total", "refund_amount",   # minor units
          "prices_include_tax", "promotions": [{"id", "name", "code", "kind", "amount", "shipping"}],
          "customer": {"id", "email", "name"},
-         "shipping_method", "shipping_address": {"name", "line1", "line2", "city", "postal_code", "country"},
+         "shipping_method",
+         "shipping_address": {"name", "line1", "line2", "city", "postal_code", "country", "region"},
          "lines": [order_line_data...], "parts": [fulfilment_data...],
          "created_at", "paid_at", "cancelled_at", "refunded_at"}
 
     ``total = subtotal - discount_total + shipping_total + tax_total`` (without ``tax_total`` when
     ``prices_include_tax``); ``refund_amount`` is what is owed or paid back
-    (0 when nothing is); ``country`` is ISO 3166-1 alpha-2.
+    (0 when nothing is); ``country`` is ISO 3166-1 alpha-2, ``region`` ISO 3166-2 (``""``: none given).
     """
     return {
         "id": order.id,
@@ -114,6 +115,7 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
             "city": order.ship_city,
             "postal_code": order.ship_postal_code,
             "country": order.ship_country,
+            "region": order.ship_region,
         },
         "lines": [order_line_data(line) for line in order.lines],
         "parts": [fulfilment_data(part) for part in order.fulfilments],

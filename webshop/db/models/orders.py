@@ -45,6 +45,8 @@ class Address(BigIntAuditBase):
     city: Mapped[str] = mapped_column(String(postal.CITY))
     postal_code: Mapped[str] = mapped_column(String(postal.POSTAL_CODE))
     country: Mapped[str] = mapped_column(String(postal.COUNTRY))
+    region: Mapped[str] = mapped_column(String(postal.REGION), default="", server_default=text("''"))
+    """The state, province or region: an ISO 3166-2 code (``US-CA``), else as typed; ``""`` when not given."""
 
     def one_line(self) -> str:
         """The address on one line, for lists."""
@@ -99,6 +101,8 @@ class Order(BigIntAuditBase):
     ship_city: Mapped[str] = mapped_column(String(postal.CITY))
     ship_postal_code: Mapped[str] = mapped_column(String(postal.POSTAL_CODE))
     ship_country: Mapped[str] = mapped_column(String(postal.COUNTRY))
+    ship_region: Mapped[str] = mapped_column(String(postal.REGION), default="", server_default=text("''"))
+    """The region shipped to (as ``Address.region``; ``""``: none given); its tax rates applied when it has any."""
     payment_provider: Mapped[str] = mapped_column(String(40), default="")
     # The provider's payment intent (``payment_reference``) and what it last said about it
     # (``webshop.db.models.payments.PaymentStatus``); ``payment_url`` is its hosted payment page while
@@ -152,7 +156,7 @@ class Order(BigIntAuditBase):
 
     def shipping_address_lines(self) -> list[str]:
         """The shipping address as display lines (the order page, e-mails, invoices), the country by name."""
-        town = postal.locality(self.ship_postal_code, self.ship_city, self.ship_country)
+        town = postal.locality(self.ship_postal_code, self.ship_city, self.ship_country, self.ship_region)
         lines = [self.ship_name, self.ship_line1, self.ship_line2, town, postal.country_line(self.ship_country)]
         return [line for line in lines if line.strip()]
 

@@ -1,0 +1,74 @@
+"""Tax rates at a destination: which of the rates an admin manages (``webshop.tax.service``) apply to an
+address, by its country and region (ISO 3166-2), and when an address must name its region.
+
+The most specific rate of a tax category wins: the address's region's, else that of a region it lies in
+(``postal.region_and_parents``: a rate on the Canary Islands, ``ES-CN``, covers ``ES-TF``), else the
+country's, else the rest of the world's (``*``). A country the shop taxes by region (it has one rate by
+region or more) needs its addresses to name one of its regions (``RegionNeeded``); the cart's estimate,
+with no address yet, takes the country's rates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from webshop.db.models import REST_OF_WORLD, TaxRate, postal
+from webshop.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class RegionNeeded(ValidationFailed):
+    """The address names none of its country's regions (ISO 3166-2) and the shop taxes that country by
+    region (HTTP 422, field ``region``): the tax cannot be known without it."""
+
+    def __init__(self, country: str, typed: str = "") -> None:
+        """``typed``: the region the address gave, which is not one of ``country``'s."""
+        name, example = postal.country_line(country), postal.region_example(country)
+        example = f" (as {example})" if example else ""
+        if typed:
+            message = f"“{typed}” is not a state, province or region of {name}: enter its name or code{example}."
+        else:
+            message = f"Enter the state, province or region of the address: tax in {name} depends on it{example}."
+        super().__init__(message, field_errors={"region": message})
+
+
+async def rates_at(session: AsyncSession, country: str, region: str | None = None) -> tuple[dict[str, int], str]:
+    """``{tax category: basis points}`` at ``country`` and ``region`` (an address's region: an ISO 3166-2
+    code, or text), and the region whose own rates are among them (``""``: none). The most specific
+    rate of a category wins: the region's, else that of a region it lies in (``ES-CN`` for ``ES-TF``,
+    ``postal.region_and_parents``), else the country's, else the rest of the world's (``*``).
+
+    ``region`` None prices an estimate (no address yet: the country's rates); ``""`` is an address
+    without a region.
+
+    Raises:
+        RegionNeeded: the shop has rates by region in ``country`` and ``region`` (not None) names
+            none of its ISO 3166-2 regions.
+    """
+    chain = postal.region_and_parents(country, region or "")
+    rows = await session.execute(
+        select(TaxRate.country, TaxRate.region, TaxRate.tax_category, TaxRate.rate_bp).where(
+            TaxRate.country.in_((country, REST_OF_WORLD))
+        )
+    )
+    rank: dict[str, tuple[int, int, str]] = {}  # category: (how specific, rate, region)
+    by_region = False
+    for row_country, row_region, category, rate in rows:
+        if row_region:
+            by_region = by_region or row_country == country
+            if row_region not in chain:
+                continue
+            specific = 2 + len(chain) - chain.index(row_region)  # the region itself beats its parents
+        else:
+            specific = 1 if row_country == country else 0
+        if category not in rank or specific > rank[category][0]:
+            rank[category] = (specific, rate, row_region)
+    if region is not None and by_region and not chain:
+        raise RegionNeeded(country, region)
+    regions = [found for _, _, found in rank.values() if found]
+    taxed_region = min(regions, key=chain.index) if regions else ""
+    return {category: rate for category, (_, rate, _) in rank.items()}, taxed_region
