@@ -9,6 +9,7 @@ were shipped to: changing or removing a saved one never changes an order.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -23,10 +24,8 @@ class AddressBook:
     """The address-book verbs of a service whose ``repository`` is on the request's session."""
 
     repository: Any
-
-    async def check_destination(self, address: AddressInput) -> None:
-        """Refuse an address whose order's tax cannot be known (the service's: ``CheckoutService``)."""
-        raise NotImplementedError
+    check_destination: Callable[[AddressInput], Awaitable[None]]
+    """Refuses an address whose order's tax cannot be known (``CheckoutService.check_destination``)."""
 
     async def addresses(self, user_id: int) -> list[Address]:
         """The user's saved addresses, most recently used first."""

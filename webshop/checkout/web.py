@@ -493,7 +493,7 @@ async def _guest_address_submit(request: Request[None, Any, Any], data: FormFiel
     with problems.check():
         await checkout.check_destination(problems.form)
     if problems.failed or address is None:
-        refusal = InvalidForm(problems.form, problems.errors)
+        refusal = InvalidForm(problems.form, problems.errors, problems.detail)
         form = msgspec.structs.asdict(problems.form)
         context: dict[str, Any] = {"addresses": [], "chosen": None, "form": form, "guest": True}
         return form_again("checkout/address.html", refusal, context)

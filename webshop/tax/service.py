@@ -1,6 +1,6 @@
 """Tax rates by destination: a rate (basis points) per country, or ``*`` for every country without rates
 of its own, optionally per region (ISO 3166-2: once a country has a rate by region, its addresses must
-name their region, ``webshop.checkout.quote.RegionNeeded``), and tax category. They replace ``WEBSHOP_TAX_RATES``,
+name their region, ``webshop.tax.destination.RegionNeeded``), and tax category. They replace ``WEBSHOP_TAX_RATES``,
 which seeded the ``*`` rates on upgrade; ``webshop.checkout.quote`` charges them."""
 
 from __future__ import annotations
@@ -88,10 +88,11 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
         return await self.get(rate_id, error_messages={"not_found": "There is no such tax rate."})
 
     async def fallback_for(self, rate: TaxRate) -> TaxRate | None:
-        """The rate that applies where ``rate`` does once it is gone (``Pricer.rates``' precedence): a
-        region's falls back to its country's rate of the category, a country's to the ``*`` one; None
-        when that place and category would be untaxed."""
-        places = [(rate.country, "")] if rate.region else []
+        """The rate that applies where ``rate`` does once it is gone (``webshop.tax.destination``'s
+        precedence): a region's falls back to that of a region it lies in, else to its country's rate of
+        the category, a country's to the ``*`` one; None when that place and category would be untaxed."""
+        parents = postal.region_and_parents(rate.country, rate.region)[1:] if rate.region else []
+        places = [(rate.country, parent) for parent in parents] + ([(rate.country, "")] if rate.region else [])
         if rate.country != REST_OF_WORLD:
             places.append((REST_OF_WORLD, ""))
         for country, region in places:
