@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from tests.api_user import assert_problem, bearer, bearer_of
+from tests.conftest import BASE_URL
 from tests.factories import make_user
-from tests.shopper import add_to_cart, as_guest, post, register, review, text_of
+from tests.shopper import add_to_cart, as_guest, post, register, review, sign_in, text_of
 from webshop.db.models import Address, Order, UserRole
+from webshop.money import format_money
 from webshop.pricing.tax import tax_of_net
 
 US = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
@@ -84,6 +87,12 @@ async def test_a_shopper_in_a_state_with_its_own_rate_is_asked_for_it_and_pays_i
     assert (order.ship_region, address.region) == ("US-CA", "US-CA")
     assert order.tax_total == tax_of_net(order.subtotal, 725) + tax_of_net(order.shipping_total, 725)
     assert "Springfield CA 12345" in order.shipping_address_lines()
+    # The admin's order page names the rate too, as the customer's does.
+    async with AsyncTestClient(app=client.app, base_url=BASE_URL) as boss:
+        assert (await sign_in(boss, "boss@example.com")).status_code == 303
+        page = text_of((await boss.get(f"/admin/orders/{order.id}")).text)
+    assert f"Tax 7.25% on {format_money(order.subtotal + order.shipping_total, order.currency)}" in page
+    assert "Springfield CA 12345" in page
 
 
 async def test_another_state_pays_the_countrys_rate_and_a_saved_address_without_one_is_sent_back(client, alchemy, skus):
