@@ -102,6 +102,13 @@ def storable(text: str) -> bool:
     return True
 
 
+def without_accents(text: str) -> str:
+    """``text`` case folded (Unicode) with its accents removed, for matching and sorting as a reader does:
+    ``"Crème Brûlée"`` -> ``"creme brulee"``, ``"Québec"`` -> ``"quebec"`` (NFKD, combining marks dropped)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
 def name_skeleton(text: str) -> str:
     """What a name looks like to a reader, for telling two apart: Unicode NFKC (full-width and other
     compatibility forms become plain letters), case folded, invisible and format characters

@@ -32,7 +32,6 @@ search of name and description.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +53,7 @@ from webshop.catalog.query import visible_products
 from webshop.db.folding import fold as fold_case
 from webshop.db.folding import folded
 from webshop.db.models import Product, ProductSearch, SearchTerm, Variant
+from webshop.text import without_accents
 
 FIELDS = ("name", "skus", "brand", "categories", "options", "description")
 """The document's fields, in the FTS5 table's column order."""
@@ -105,10 +105,8 @@ def is_search_index_object(name: str | None) -> bool:
 # --- words -------------------------------------------------------------------------------------------
 
 
-def fold(text: str) -> str:
-    """``text`` lowercased (Unicode case folding) with accents removed: ``"Crème Brûlée"`` -> ``"creme brulee"``."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+fold = without_accents
+"""A search text's words as the index keeps them: case folded, accents removed (``webshop.text``)."""
 
 
 def words(text: str) -> list[str]:

@@ -113,7 +113,7 @@ def _region(country: str, typed: str) -> tuple[str, str]:
     """``(region, "")`` of a region as typed: its ISO 3166-2 code when it names one of ``country``'s
     subdivisions (``postal.region_code``), else the text itself (a region the post knows and ISO 3166-2
     names otherwise, "Greater London": only a country the shop taxes by region needs a code,
-    ``webshop.checkout.quote.RegionNeeded``); ``("", why)`` when it is too long."""
+    ``webshop.tax.destination.RegionNeeded``); ``("", why)`` when it is too long."""
     if len(typed) > postal.REGION:
         return "", f"Use at most {postal.REGION} characters."
     return (postal.region_code(country, typed) or typed) if typed else "", ""

@@ -44,6 +44,7 @@ from webshop.pricing.promotions import CartItem, Discount, PromotionKind, Promot
 from webshop.pricing.shipping import Band, NoBand, RateKind, ShippingRate, rate_for
 from webshop.pricing.tax import LineInput, OrderTax, PriceMode, price_order
 from webshop.tax.destination import rates_at
+from webshop.text import without_accents
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -570,13 +571,9 @@ def countries() -> list[tuple[str, str]]:
     """Every ISO 3166-1 country as ``(alpha-2 code, name)``, sorted by name as a reader sorts it, accents
     aside ("Côte d'Ivoire" between "Costa Rica" and "Croatia", "Åland Islands" with the A's): the address
     form's list."""
-    import unicodedata
-
     import pycountry
 
-    def reading_order(pair: tuple[str, str]) -> str:
-        return "".join(c for c in unicodedata.normalize("NFKD", pair[1]) if not unicodedata.combining(c)).casefold()
-
     return sorted(
-        ((c.alpha_2, str(getattr(c, "common_name", None) or c.name)) for c in pycountry.countries), key=reading_order
+        ((c.alpha_2, str(getattr(c, "common_name", None) or c.name)) for c in pycountry.countries),
+        key=lambda pair: without_accents(pair[1]),
     )

@@ -7,7 +7,10 @@ How an address is written out is here too: the town-and-code line in the country
 ``CITY_FIRST``) and the address on one line (``one_line``).
 """
 
+import functools
 from typing import Any
+
+from webshop.text import without_accents
 
 RECIPIENT = 120
 """The recipient's name."""
@@ -62,16 +65,17 @@ def locality(postal_code: str, city: str, country: str, region: str = "") -> str
 
 
 def _folded(text: str) -> str:
-    import unicodedata
+    """A region's name as typed or as ISO 3166-2 writes it, for matching: accents, case, hyphens and runs of
+    spaces aside."""
+    return " ".join(without_accents(text).replace("-", " ").split())
 
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("-", " ").split())
 
-
+@functools.lru_cache(maxsize=1024)
 def region_code(country: str, typed: str) -> str | None:
     """The ISO 3166-2 code of the subdivision of ``country`` (ISO 3166-1 alpha-2) that ``typed`` names:
     its code with or without the country ("CA", "us-ca") or its name, case and accents aside
-    ("california", "Quebec"). A name two levels share is the upper level's (``pycountry``).
+    ("california", "Quebec"). A name two levels share is the upper level's (``pycountry``). Cached: every
+    address's check and every price of one asks, and the answer never changes while the shop runs.
 
     Returns:
         ``"US-CA"``; None when ``country`` has no such subdivision.
