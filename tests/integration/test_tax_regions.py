@@ -211,3 +211,21 @@ async def test_the_address_book_asks_for_the_region_where_checkout_would(client,
     saved = await post(client, "/account/addresses", {**US, "region": "Texas"}, token_from="/account/addresses")
     assert saved.status_code == 303
     assert "Springfield TX 12345" in text_of((await client.get("/account/addresses")).text)
+
+
+async def test_the_cart_says_the_tax_waits_for_the_address_where_the_region_decides_it(client, alchemy, skus):
+    ada = await bearer(client)
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=ada)
+    assert (await client.get("/api/cart", headers=ada)).json()["region_decides_tax"] is False
+    await tax_california(client, alchemy)  # the US at large: 0 %
+
+    # The cart, before an address: not "Tax $0.00", but when and why it is known.
+    await add_to_cart(client, skus["DC-1"], 1)
+    page = text_of((await client.get("/cart")).text)
+    assert "Tax At checkout" in page
+    assert "Tax depends on the state or region you ship to: checkout works it out from your address." in page
+    cart = (await client.get("/api/cart", headers=ada)).json()
+    assert cart["region_decides_tax"] is True and cart["tax"]["amount"] == 0
+    # Once the address names it, the quote charges it and no longer waits.
+    quote = await client.get("/api/checkout/quote?country=US&shipping_method=standard&region=CA", headers=ada)
+    assert quote.json()["region_decides_tax"] is False and quote.json()["taxes"][0]["rate_bp"] == 725

@@ -97,7 +97,9 @@ class CartOut(msgspec.Struct):
     (shipping is chosen at checkout). ``promotion_code`` is the code entered, and
     ``promotion_code_problem`` why it gives nothing right now (``null`` when it applies);
     ``promotion_code_replaces`` names the automatic promotions the cart would get without the code, which
-    its promotion cannot be combined with and beats (it is used instead of them)."""
+    its promotion cannot be combined with and beats (it is used instead of them). ``region_decides_tax``:
+    the shop taxes the country by region, so the ``tax`` here (at the country's rates) is an estimate that
+    the shipping address's ``region`` may change at checkout."""
 
     lines: list[CartLineOut]
     item_count: int
@@ -111,6 +113,7 @@ class CartOut(msgspec.Struct):
     promotion_code: str | None
     promotion_code_problem: str | None
     promotion_code_replaces: list[str]
+    region_decides_tax: bool
 
 
 def cart_out(view: CartView, quote: Quote) -> CartOut:
@@ -144,4 +147,5 @@ def cart_out(view: CartView, quote: Quote) -> CartOut:
         promotion_code=view.promotion_code,
         promotion_code_problem=quote.code_problem or None,
         promotion_code_replaces=list(quote.displaced),
+        region_decides_tax=quote.region_decides_tax,
     )

@@ -43,7 +43,7 @@ from webshop.pricing.codes import NotApplicable, normalise_code
 from webshop.pricing.promotions import CartItem, Discount, PromotionKind, PromotionTerms, best_combination, evaluate
 from webshop.pricing.shipping import Band, NoBand, RateKind, ShippingRate, rate_for
 from webshop.pricing.tax import LineInput, OrderTax, PriceMode, price_order
-from webshop.tax.destination import rates_at
+from webshop.tax.destination import DestinationRates, rates_at
 from webshop.text import without_accents
 
 if TYPE_CHECKING:
@@ -141,6 +141,8 @@ class Quote:
         country: The destination (ISO 3166-1 alpha-2) taxes and shipping are for.
         region: The destination's ISO 3166-2 region whose own tax rates were charged; ``""`` when none
             were (none given, or the shop has none for it).
+        region_decides_tax: An estimate (no address yet) in a country the shop taxes by region: its tax
+            is at the country's rates, and the address's region may change it at checkout.
         lines: The priced lines, in cart order.
         subtotal / discount / shipping / shipping_discount / shipping_tax / tax / total: As above.
         tax_by_rate: ``(rate_bp, net, tax)`` per rate, shipping included, lowest rate first.
@@ -174,6 +176,7 @@ class Quote:
     parcels: tuple[int, ...] = ()
     parcel_taxes: tuple[int, ...] = field(default=())
     region: str = ""
+    region_decides_tax: bool = False
 
     @property
     def effective_promotions(self) -> tuple[AppliedPromotion, ...]:
@@ -261,9 +264,8 @@ class Pricer:
             free_over=method.free_over,
         )
 
-    async def rates(self, country: str, region: str | None = None) -> tuple[dict[str, int], str]:
-        """``{tax category: basis points}`` at ``country`` and ``region``, and the region whose own rates are
-        among them (``webshop.tax.destination.rates_at``).
+    async def rates(self, country: str, region: str | None = None) -> DestinationRates:
+        """The tax rates at ``country`` and ``region`` (``webshop.tax.destination.rates_at``).
 
         Raises:
             RegionNeeded: as ``rates_at``.
@@ -304,7 +306,7 @@ class Pricer:
         parcel_prices = method.parcel_prices if method else ()
         shipping = sum(parcel_prices)
         discounts, code_problem, displaced = await self._promotions(view, shipping, user_id, email, now)
-        rates, taxed_region = await self.rates(country, region)
+        rates, taxed_region, by_region = await self.rates(country, region)
         line_off: dict[str, int] = defaultdict(int)
         for _, discount in discounts:
             for key, off in discount.lines:
@@ -327,7 +329,8 @@ class Pricer:
             shipping_discount=shipping_off,
         )
         quote = self._quote(shown, view, country, method, priced, discounts, (code_problem, displaced), parcel_prices)
-        return replace(quote, region=taxed_region) if taxed_region else quote
+        decides = by_region and region is None
+        return replace(quote, region=taxed_region, region_decides_tax=decides) if taxed_region or decides else quote
 
     def _quote(
         self,

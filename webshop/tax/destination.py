@@ -10,7 +10,7 @@ with no address yet, takes the country's rates.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import select
 
@@ -36,9 +36,25 @@ class RegionNeeded(ValidationFailed):
         super().__init__(message, field_errors={"region": message})
 
 
-async def rates_at(session: AsyncSession, country: str, region: str | None = None) -> tuple[dict[str, int], str]:
-    """``{tax category: basis points}`` at ``country`` and ``region`` (an address's region: an ISO 3166-2
-    code, or text), and the region whose own rates are among them (``""``: none). The most specific
+class DestinationRates(NamedTuple):
+    """The tax rates at a destination (``rates_at``).
+
+    Attributes:
+        rates: ``{tax category: basis points}``.
+        region: The ISO 3166-2 region whose own rates are among them; ``""``: none.
+        by_region: The shop taxes the country by region (it has a rate on one of its regions or more):
+            for an estimate (no region given) the rates are the country's, and an address's region
+            may change them.
+    """
+
+    rates: dict[str, int]
+    region: str
+    by_region: bool
+
+
+async def rates_at(session: AsyncSession, country: str, region: str | None = None) -> DestinationRates:
+    """The rates at ``country`` and ``region`` (an address's region: an ISO 3166-2 code, or text): by
+    tax category, and the region whose own rates are among them (``DestinationRates``). The most specific
     rate of a category wins: the region's, else that of a region it lies in (``ES-CN`` for ``ES-TF``,
     ``postal.region_and_parents``), else the country's, else the rest of the world's (``*``).
 
@@ -71,4 +87,4 @@ async def rates_at(session: AsyncSession, country: str, region: str | None = Non
         raise RegionNeeded(country, region)
     regions = [found for _, _, found in rank.values() if found]
     taxed_region = min(regions, key=chain.index) if regions else ""
-    return {category: rate for category, (_, rate, _) in rank.items()}, taxed_region
+    return DestinationRates({category: rate for category, (_, rate, _) in rank.items()}, taxed_region, by_region)
