@@ -20,10 +20,10 @@ from webshop.pricing.tax import tax_of_net
 
 US = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
 NEEDED = (
-    "Enter the state, province or region of the address: tax in United States depends on it (as CA for California)."
+    "Enter the state, province or region of the address: tax in the United States depends on it (as CA for California)."
 )
 SAVED_WITHOUT = (
-    "Tax in United States depends on the state, province or region, and Ada, 1 Main St, Springfield 12345, "
+    "Tax in the United States depends on the state, province or region, and Ada, 1 Main St, Springfield 12345, "
     "United States names none we know: add it to the address."
 )
 
@@ -64,7 +64,8 @@ async def test_a_shopper_in_a_state_with_its_own_rate_is_asked_for_it_and_pays_i
     )
     assert unknown.status_code == 422
     assert (
-        "“Narnia” is not a state, province or region of United States: enter its name or code (as CA for California)."
+        "“Narnia” is not a state, province or region of the United States: "
+        "enter its name or code (as CA for California)."
     ) in text_of(unknown.text)
 
     # Its name, any case: kept as the ISO 3166-2 code, shown as the post writes it.
@@ -178,7 +179,7 @@ async def test_the_api_asks_for_the_region_quotes_it_and_keeps_it_on_the_order(c
     # ...and refused where it does, as checkout would.
     upstate = {**US, "line1": "2 Main St", "region": "Upstate"}
     refused = assert_problem(await client.post("/api/addresses", json=upstate, headers=ada), 422)
-    assert refused["errors"]["region"].startswith("“Upstate” is not a state, province or region of United States")
+    assert refused["errors"]["region"].startswith("“Upstate” is not a state, province or region of the United States")
 
 
 async def test_a_rate_on_a_region_covers_the_regions_within_it(client, alchemy, skus):
@@ -207,7 +208,7 @@ async def test_the_address_book_asks_for_the_region_where_checkout_would(client,
     )
     assert refused.status_code == 422
     assert 'id="region-error"' in refused.text and 'id="postal_code-error"' in refused.text  # one round
-    assert "“Narnia” is not a state, province or region of United States" in text_of(refused.text)
+    assert "“Narnia” is not a state, province or region of the United States" in text_of(refused.text)
     saved = await post(client, "/account/addresses", {**US, "region": "Texas"}, token_from="/account/addresses")
     assert saved.status_code == 303
     assert "Springfield TX 12345" in text_of((await client.get("/account/addresses")).text)

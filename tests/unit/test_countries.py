@@ -9,7 +9,7 @@ import pytest
 
 from webshop.checkout.addresses import AddressInput
 from webshop.checkout.quote import countries
-from webshop.db.models.postal import locality, one_line, region_and_parents, region_code, region_name
+from webshop.db.models.postal import country_in_text, locality, one_line, region_and_parents, region_code, region_name
 from webshop.errors import ValidationFailed
 
 
@@ -81,3 +81,10 @@ def test_a_region_lies_in_its_parents() -> None:
     assert region_and_parents("US", "US-CA") == ["US-CA"]
     assert region_and_parents("US", "Upstate") == [] and region_and_parents("US", "") == []
     assert region_and_parents("US", "CA-ON") == []  # another country's
+
+
+def test_a_country_inside_a_sentence_takes_the_article_english_gives_it():
+    assert country_in_text("US") == "the United States"
+    assert country_in_text("nl") == "the Netherlands"
+    assert country_in_text("FR") == "France"
+    assert country_in_text("XX") == "XX"  # unknown: the code, as on an address

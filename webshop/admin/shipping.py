@@ -455,9 +455,10 @@ class AdminTaxRateController(AdminPages):
         where = _place(rate.country, rate.region)
         taxed = "untaxed"
         if instead is not None:
-            taxed = f"taxed at {rate_label(instead.rate_bp)}, the rate of {_place(instead.country, instead.region)}"
+            source = _place(instead.country, instead.region, in_text=True)
+            taxed = f"taxed at {rate_label(instead.rate_bp)}, the rate of {source}"
         goods = f"“{rate.tax_category}” goods" + (" and shipping" if rate.tax_category == SHIPPING_TAX_CATEGORY else "")
-        said = [f"{goods} to addresses in {where} are then {taxed}."]
+        said = [f"{goods} to addresses in {_place(rate.country, rate.region, in_text=True)} are then {taxed}."]
         if not rate.region and any(
             other.region and other.tax_category == rate.tax_category and other.country == rate.country
             for other in await tax_rates_service.list_rates()
@@ -482,11 +483,14 @@ class AdminTaxRateController(AdminPages):
         return flash_see_other(request, "Deleted the tax rate.", "admin_tax_rates")
 
 
-def _place(country: str, region: str) -> str:
-    """A tax rate's place in words: "California, United States", "France", "every other country"."""
+def _place(country: str, region: str, *, in_text: bool = False) -> str:
+    """A tax rate's place in words: "California, United States", "France", "every other country";
+    ``in_text``: inside a sentence ("the United States", ``postal.country_in_text``)."""
     if country == REST_OF_WORLD:
         return "every other country"
-    return f"{postal.region_name(region)}, {country_name(country)}" if region else country_name(country)
+    if region:
+        return f"{postal.region_name(region)}, {country_name(country)}"
+    return postal.country_in_text(country) if in_text else country_name(country)
 
 
 def _rate_input(form: TaxRateForm) -> TaxRateInput:

@@ -226,7 +226,7 @@ class Pricer:
         zone = await self.zone_for(country)
         if zone is None:
             raise NoShippingZone(
-                f"Sorry, we do not ship to {country_name(country)} yet.",
+                f"Sorry, we do not ship to {postal.country_in_text(country)} yet.",
                 field_errors={"country": "We do not ship to this country yet. Choose another one."},
             )
         methods = await self.session.scalars(

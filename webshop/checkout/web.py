@@ -28,7 +28,7 @@ from webshop.cart.web import cart_owner
 from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput, address_input
 from webshop.checkout.guest import GuestAddress, placed_here, remember_placed
 from webshop.checkout.guest_links import guest_order_token
-from webshop.checkout.quote import NoShippingZone, country_name
+from webshop.checkout.quote import NoShippingZone
 from webshop.checkout.service import CheckoutService, new_checkout_token
 from webshop.config import Settings
 from webshop.db.engine import WRITES_ON_GET
@@ -517,7 +517,7 @@ async def _saved_address_taxable(checkout: CheckoutService, address: Address) ->
 
 def _no_region(address: Address | GuestAddress) -> str:
     """Why an address the shopper chose earlier cannot be taxed now, and what to do."""
-    where = f"Tax in {country_name(address.country)} depends on the state, province or region"
+    where = f"Tax in {postal.country_in_text(address.country)} depends on the state, province or region"
     return f"{where}, and {postal.one_line(address)} names none we know: add it to the address."
 
 

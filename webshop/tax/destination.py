@@ -27,7 +27,7 @@ class RegionNeeded(ValidationFailed):
 
     def __init__(self, country: str, typed: str = "") -> None:
         """``typed``: the region the address gave, which is not one of ``country``'s."""
-        name, example = postal.country_line(country), postal.region_example(country)
+        name, example = postal.country_in_text(country), postal.region_example(country)
         example = f" (as {example})" if example else ""
         if typed:
             message = f"“{typed}” is not a state, province or region of {name}: enter its name or code{example}."

@@ -176,7 +176,9 @@ class TaxRateService(SQLAlchemyAsyncRepositoryService[TaxRate], Audited):
             elif not known or postal.region_code(country, region) is None:
                 example = postal.region_example(country).partition(" for ")[0]
                 like = f", like {country}-{example}" if example else ""
-                errors["region"] = f"Give the ISO 3166-2 code of a region of {country_name(country)}{like}, or none."
+                errors["region"] = (
+                    f"Give the ISO 3166-2 code of a region of {postal.country_in_text(country)}{like}, or none."
+                )
         clash = select(TaxRate.id).where(
             TaxRate.country == country, TaxRate.region == region, TaxRate.tax_category == values["tax_category"]
         )

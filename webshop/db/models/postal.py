@@ -140,6 +140,21 @@ def country_line(code: str) -> str:
     return str(getattr(found, "common_name", None) or found.name) if found else code
 
 
+WITH_THE = frozenset(
+    "AE AX BS CC CF CG CK DO FK FO GB GM HM IM IO KM KY MH MP MV NL PH RU SB SC TC TF UM US VA".split()  # noqa: SIM905
+)
+"""Countries whose English short name takes "the" in running text ("ships to the United States",
+"tax in the Netherlands"), as English style guides write them (the EU's Interinstitutional Style Guide): plural
+names, and names made of a common noun ("Kingdom", "Republic", "Islands", "Federation")."""
+
+
+def country_in_text(code: str) -> str:
+    """The country of ISO 3166-1 alpha-2 ``code`` as written inside a sentence: ``country_line``'s name,
+    with "the" where English puts it (``WITH_THE``): ``"the United States"``, ``"France"``."""
+    name = country_line(code)
+    return f"the {name}" if code.upper() in WITH_THE else name
+
+
 def one_line(address: Any) -> str:
     """An address (anything with ``name``, ``line1``, ``line2``, ``postal_code``, ``city``, ``country``
     and ``region``) on one line, for lists and the checkout's review, the country by name as on the order
