@@ -232,7 +232,13 @@ async def test_delete_asks_first_and_the_default_shop_cannot_be_deleted(admin, a
     forged = await act(admin, default_path, "delete")
     assert forged.status_code == 409
     assert "The default shop cannot be deleted" in text_of(forged.text)
-    assert (await the_shop(alchemy, "webshop")).deleted_at is None
+    # Suspending it would hide every product without a shop: no button, and a forged request is refused.
+    assert f'action="{default_path}/suspend"' not in page.text
+    forged = await act(admin, default_path, "suspend")
+    assert forged.status_code == 409
+    assert "The default shop cannot be suspended" in text_of(forged.text)
+    default = await the_shop(alchemy, "webshop")
+    assert default.deleted_at is None and default.is_active
 
 
 # --- members ------------------------------------------------------------------------------------------

@@ -284,7 +284,10 @@ async def test_only_an_admin_deletes_a_shop_softly_and_never_the_default_one(cli
 
     default = await client.delete(f"/api/shops/{world.default_id}", headers=world.headers["admin"])
     assert_problem(default, 409)
+    suspended = await client.post(f"/api/shops/{world.default_id}/suspend", headers=world.headers["admin"])
+    assert "cannot be suspended" in assert_problem(suspended, 409)["detail"]
     assert (await _shop(alchemy, world.default_id)).deleted_at is None
+    assert (await _shop(alchemy, world.default_id)).is_active
     assert_problem(await client.delete("/api/shops/999999", headers=world.headers["admin"]), 404)
 
 

@@ -6,7 +6,7 @@ Thin: every rule is ``webshop.shops.service.ShopService``'s, the same as for the
 - anyone reads trading shops (``GET /api/shops``, ``GET /api/shops/{id}``); a suspended or deleted
   shop is 404;
 - an admin creates (``POST``) and soft-deletes (``DELETE``) shops (the ``api_admin`` guard: no token
-  401, anyone else 403; the default shop cannot be deleted, 409);
+  401, anyone else 403; the default shop cannot be suspended or deleted, 409);
 - an admin or the shop's owner edits its profile (``PATCH``/``PUT``) and adds or removes members
   (owners add and remove staff only); its staff get 403, anyone else 404 (a shop they do not run
   is "not found" to them);
@@ -248,10 +248,16 @@ class ShopStatusApiController(AdminApiController):
     path = "/api/shops"
     tags = ["shops"]
 
-    @post("/{shop_id:int}/suspend", operation_id="suspendShop", status_code=200, responses=problems(400, 401, 403, 404))
+    @post(
+        "/{shop_id:int}/suspend",
+        operation_id="suspendShop",
+        status_code=200,
+        responses=problems(400, 401, 403, 404, 409),
+    )
     async def suspend_shop(self, request: UserRequest, shop_id: PathId, shops_service: ShopsDep) -> ShopManagedOut:
         """Suspend a shop: its products leave the storefront and the API at once, past orders keep their
-        lines. Suspending a suspended shop changes nothing; a deleted shop is 404 (``ShopService.suspend``)."""
+        lines. Suspending a suspended shop changes nothing; a deleted shop is 404; the default shop 409 (products
+        without a shop go there: ``ShopService.suspend``)."""
         return shop_managed_out(await shops_service.suspend(request.user, shop_id))
 
     @post(

@@ -9,7 +9,7 @@ The rules (issue 16), enforced here once for the pages and the API:
   ``ShopAccess``);
 - a shop the user may not run is "not found" to them (404, not 403), unless it is public;
 - suspending a shop (or deleting it, softly) takes its products off the storefront and the API at
-  once (``Product.shop_active``); past orders keep their lines. The default shop cannot be deleted.
+  once (``Product.shop_active``); past orders keep their lines. The default shop cannot be suspended or deleted.
 """
 
 from __future__ import annotations
@@ -286,6 +286,7 @@ class ShopService(ShopProfiles, Audited, MediaFolder, SQLAlchemyAsyncRepositoryS
         Raises:
             NotFound: no such shop, or it is deleted (suspending must not bring it back as suspended: restore it).
             PermissionDenied: ``actor`` is not an admin.
+            Conflict: it is the default shop (products without a shop go there: they would all be hidden).
         """
         return await self._set_trading(actor, shop_id, active=False, deleted=False, action="suspend")
 
@@ -306,8 +307,9 @@ class ShopService(ShopProfiles, Audited, MediaFolder, SQLAlchemyAsyncRepositoryS
         shop = await self.get_one_or_none(id=shop_id)
         if shop is None or (action == "suspend" and shop.deleted_at is not None):
             raise NotFound("There is no such shop.")
-        if deleted and shop.is_default:
-            raise Conflict("The default shop cannot be deleted: products without a shop go there.")
+        if not active and shop.is_default:
+            done = "deleted" if deleted else "suspended"
+            raise Conflict(f"The default shop cannot be {done}: products without a shop go there.")
         # Back from deletion, its name may be another shop's now.
         if not deleted and shop.deleted_at is not None and (clash := await self._name_clash(shop.name, shop.id)):
             raise Conflict(f"Another shop is called “{clash}” now: rename one of the two before restoring this one.")
