@@ -342,6 +342,9 @@ async def test_a_full_refund_in_parts_makes_the_order_refunded_and_a_cancel_afte
     assert pdf.status_code == 200 and "Shipping: Shipping of the items: nothing is left to send" in text_of_pdf(
         pdf.content
     )
+    # The API says it went back, though by refunds of lines: not a whole refund, but all of the total.
+    shown = (await client.get(f"/api/orders/{order.id}", headers=headers)).json()
+    assert (shown["status"], shown["refund"], shown["refunded_total"]["amount"]) == ("refunded", None, 6497)
 
     # A part refunded back to stock, then the whole order cancelled: the rest comes back, once.
     second = await paid_order(alchemy, settings, customer, "WS-REF6", {"DC-1": 3})  # 267.00 + 5.00
@@ -358,6 +361,8 @@ async def test_a_full_refund_in_parts_makes_the_order_refunded_and_a_cancel_afte
     await sign_in(client, CUSTOMER)  # the shopper's page says what came back in all, not the last refund alone
     page = text_of((await client.get("/orders/WS-REF6")).text)
     assert "Refunded $183.00 to your card" in page and "with the earlier refunds, $272.00 in all" in page
+    shown = (await client.get(f"/api/orders/{second.id}", headers=headers)).json()
+    assert (shown["refund"]["amount"]["amount"], shown["refunded_total"]["amount"]) == (27200 - 8900, 27200)
 
 
 async def test_a_whole_order_refund_returns_its_stock_as_a_refund_in_the_ledger(admin_id, alchemy, settings, skus):

@@ -153,9 +153,14 @@ class OrderOut(msgspec.Struct):
     ``discount``; ``shipping`` is charged after ``shipping_discount``; ``tax`` includes shipping's tax;
     ``taxes`` gives it per rate and ``promotions`` what each promotion took off.
 
+    ``refund`` is what cancelling or wholly refunding the paid order owes back; ``refunded_total`` all that
+    goes back to the customer, that and the refunds of lines or amounts made or under way (``GET
+    /api/orders/{id}/refunds`` has each): an order refunded piece by piece is ``refunded`` with ``refund``
+    ``null`` and ``refunded_total == total``.
+
     A shop member sees their shops' part: its lines and parcels, and totals of those alone; ``taxes``,
-    ``promotions`` (figures of the whole order) are then empty lists, ``refund`` and ``payment`` ``null``
-    and ``shipping_discount`` 0."""
+    ``promotions`` (figures of the whole order) are then empty lists, ``refund``, ``refunded_total`` and
+    ``payment`` ``null`` and ``shipping_discount`` 0."""
 
     id: int
     number: str
@@ -177,6 +182,7 @@ class OrderOut(msgspec.Struct):
     taxes: list[TaxRateOut] = msgspec.field(default_factory=list)
     promotions: list[OrderPromotionOut] = msgspec.field(default_factory=list)
     refund: RefundOut | None = None
+    refunded_total: Money | None = None
     fulfilments: list[FulfilmentOut] = msgspec.field(default_factory=list)
     customer_note: str = ""
     payment: PaymentOut | None = None
@@ -246,6 +252,7 @@ def order_out(seen: Order | ShopView) -> OrderOut:
         )
         if order.refund_amount and whole
         else None,
+        refunded_total=money(order.refunded_total + order.refund_amount, c) if whole else None,
         payment=payment_out(order) if whole else None,
     )
 

@@ -77,7 +77,8 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
     Shape::
 
         {"id", "number", "status", "currency",
-         "subtotal", "discount_total", "shipping_total", "tax_total", "total", "refund_amount",   # minor units
+         "subtotal", "discount_total", "shipping_total", "tax_total", "total",        # minor units
+         "refund_amount", "refunded_total",                                            # minor units
          "prices_include_tax", "promotions": [{"id", "name", "code", "kind", "amount", "shipping"}],
          "customer": {"id", "email", "name"},
          "shipping_method",
@@ -86,8 +87,10 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
          "created_at", "paid_at", "cancelled_at", "refunded_at"}
 
     ``total = subtotal - discount_total + shipping_total + tax_total`` (without ``tax_total`` when
-    ``prices_include_tax``); ``refund_amount`` is what is owed or paid back
-    (0 when nothing is); ``country`` is ISO 3166-1 alpha-2, ``region`` ISO 3166-2 (``""``: none given).
+    ``prices_include_tax``); ``refund_amount`` is what cancelling or wholly refunding the paid order owes
+    or paid back (0 when nothing is); ``refunded_total`` all that goes back to the customer: that and the
+    refunds of lines or amounts made or under way (an order refunded piece by piece has ``refund_amount``
+    0 and ``refunded_total == total``); ``country`` is ISO 3166-1 alpha-2, ``region`` ISO 3166-2 (``""``: none given).
     """
     return {
         "id": order.id,
@@ -100,6 +103,7 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
         "tax_total": order.tax_total,
         "total": order.total,
         "refund_amount": order.refund_amount,
+        "refunded_total": order.refunded_total + order.refund_amount,
         "prices_include_tax": order.prices_include_tax,
         "promotions": list(order.promotions or []),
         "customer": (
