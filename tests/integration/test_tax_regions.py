@@ -230,3 +230,18 @@ async def test_the_cart_says_the_tax_waits_for_the_address_where_the_region_deci
     # Once the address names it, the quote charges it and no longer waits.
     quote = await client.get("/api/checkout/quote?country=US&shipping_method=standard&region=CA", headers=ada)
     assert quote.json()["region_decides_tax"] is False and quote.json()["taxes"][0]["rate_bp"] == 725
+
+
+async def test_the_quote_names_a_region_only_where_the_cart_pays_its_rate(client, alchemy, skus):
+    await make_user(alchemy, "boss@example.com", UserRole.ADMIN)
+    boss = await bearer_of(client, "boss@example.com")
+    for rate in (
+        {"country": "US", "tax_category": "standard", "rate_bp": 500},
+        {"country": "US", "region": "US-NY", "tax_category": "reduced", "rate_bp": 400},
+    ):
+        made = await client.post("/api/tax-rates", json=rate, headers=boss)
+        assert made.status_code == 201, made.text
+    ada = await bearer(client)
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=ada)  # standard goods
+    quote = (await client.get("/api/checkout/quote?country=US&shipping_method=standard&region=NY", headers=ada)).json()
+    assert quote["region"] == "" and [t["rate_bp"] for t in quote["taxes"]] == [500]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -264,13 +264,16 @@ class Pricer:
             free_over=method.free_over,
         )
 
-    async def rates(self, country: str, region: str | None = None) -> DestinationRates:
-        """The tax rates at ``country`` and ``region`` (``webshop.tax.destination.rates_at``).
+    async def rates(
+        self, country: str, region: str | None = None, categories: Iterable[str] | None = None
+    ) -> DestinationRates:
+        """The tax rates at ``country`` and ``region`` (``webshop.tax.destination.rates_at``), for the tax
+        ``categories`` charged (``None``: any).
 
         Raises:
             RegionNeeded: as ``rates_at``.
         """
-        return await rates_at(self.session, country, region)
+        return await rates_at(self.session, country, region, categories)
 
     async def quote(
         self,
@@ -306,7 +309,8 @@ class Pricer:
         parcel_prices = method.parcel_prices if method else ()
         shipping = sum(parcel_prices)
         discounts, code_problem, displaced = await self._promotions(view, shipping, user_id, email, now)
-        rates, taxed_region, by_region = await self.rates(country, region)
+        charged = {line.tax_category for line in view.lines} | ({SHIPPING_TAX_CATEGORY} if shipping else set())
+        rates, taxed_region, by_region = await self.rates(country, region, charged)
         line_off: dict[str, int] = defaultdict(int)
         for _, discount in discounts:
             for key, off in discount.lines:

@@ -10,6 +10,7 @@ with no address yet, takes the country's rates.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import select
@@ -52,14 +53,17 @@ class DestinationRates(NamedTuple):
     by_region: bool
 
 
-async def rates_at(session: AsyncSession, country: str, region: str | None = None) -> DestinationRates:
+async def rates_at(
+    session: AsyncSession, country: str, region: str | None = None, categories: Iterable[str] | None = None
+) -> DestinationRates:
     """The rates at ``country`` and ``region`` (an address's region: an ISO 3166-2 code, or text): by
     tax category, and the region whose own rates are among them (``DestinationRates``). The most specific
     rate of a category wins: the region's, else that of a region it lies in (``ES-CN`` for ``ES-TF``,
     ``postal.region_and_parents``), else the country's, else the rest of the world's (``*``).
 
     ``region`` None prices an estimate (no address yet: the country's rates); ``""`` is an address
-    without a region.
+    without a region. ``categories``: the tax categories charged (a cart's lines, shipping), so that the
+    region named is one whose rate they pay (``None``: any).
 
     Raises:
         RegionNeeded: the shop has rates by region in ``country`` and ``region`` (not None) names
@@ -85,6 +89,7 @@ async def rates_at(session: AsyncSession, country: str, region: str | None = Non
             rank[category] = (specific, rate, row_region)
     if region is not None and by_region and not chain:
         raise RegionNeeded(country, region)
-    regions = [found for _, _, found in rank.values() if found]
+    charged = None if categories is None else set(categories)
+    regions = [found for category, (_, _, found) in rank.items() if found and (charged is None or category in charged)]
     taxed_region = min(regions, key=chain.index) if regions else ""
     return DestinationRates({category: rate for category, (_, rate, _) in rank.items()}, taxed_region, by_region)
