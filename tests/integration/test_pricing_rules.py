@@ -490,3 +490,13 @@ async def test_api_codes_shipping_methods_and_orders(client, alchemy, skus, admi
         await session.commit()
     no_zone = assert_problem(await client.get("/api/shipping-methods", params={"country": "JP"}), 422)
     assert "Japan" in no_zone["detail"]
+    # A code ISO 3166-1 does not have is refused as checkout refuses it, not priced as "the rest of the world".
+    for url in ("/api/shipping-methods?country=ZZ", "/api/checkout/quote?country=ZZ&shipping_method=colissimo"):
+        unknown = assert_problem(await client.get(url, headers=headers), 422)
+        assert unknown["errors"] == {"country": "Choose a country from the list (an ISO 3166-1 code such as US or DE)."}
+    # No zone serves the address: the error names the body's field.
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=headers)
+    tokyo = {"name": "Ada", "line1": "1 Chome", "city": "Tokyo", "postal_code": "100-0001", "country": "JP"}
+    body = {"shipping_address": tokyo, "shipping_method": "colissimo"}
+    nowhere = await client.post("/api/checkout", json=body, headers={**headers, "Idempotency-Key": "jp-1"})
+    assert list(assert_problem(nowhere, 422)["errors"]) == ["shipping_address.country"]

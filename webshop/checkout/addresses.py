@@ -86,8 +86,8 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
             errors["postal_code"] = "Use letters, digits, spaces and hyphens, as in 75005, 10115 or SW1A 1AA."
         if values["city"] and not any(character.isalpha() for character in values["city"]):
             errors["city"] = "Enter the name of the city or town."
-        if not COUNTRY_RE.match(values["country"]) or country_name(values["country"]) == values["country"]:
-            errors["country"] = "Choose a country from the list (an ISO 3166-1 code such as US or DE)."
+        if not _known_country(values["country"]):
+            errors["country"] = UNKNOWN_COUNTRY
         else:
             values["region"], problem = _region(values["country"], values["region"])
             if problem:
@@ -95,6 +95,17 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
         if errors:
             raise ValidationFailed("Please correct the address.", field_errors=errors)
         return AddressInput(**values)
+
+    def cleaned_country(self) -> str:
+        """The country alone, as ``cleaned`` keeps it: its ISO 3166-1 alpha-2 code, upper-cased.
+
+        Raises:
+            ValidationFailed: (field ``country``) not a country of ISO 3166-1.
+        """
+        code = self.country.strip().upper()
+        if not _known_country(code):
+            raise ValidationFailed(UNKNOWN_COUNTRY, field_errors={"country": UNKNOWN_COUNTRY})
+        return code
 
     def cleaned_region(self) -> str:
         """The region alone, as ``cleaned`` keeps it: the ISO 3166-2 code of the country's subdivision it
@@ -107,6 +118,14 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
         if problem:
             raise ValidationFailed(problem, field_errors={"region": problem})
         return code
+
+
+UNKNOWN_COUNTRY = "Choose a country from the list (an ISO 3166-1 code such as US or DE)."
+
+
+def _known_country(code: str) -> bool:
+    """Whether ``code`` (upper case) is an ISO 3166-1 alpha-2 code (``pycountry`` knows its name)."""
+    return bool(COUNTRY_RE.match(code)) and country_name(code) != code
 
 
 def _region(country: str, typed: str) -> tuple[str, str]:

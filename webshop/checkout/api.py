@@ -14,7 +14,7 @@ from webshop.api.schemas import IdempotencyKey, money
 from webshop.cart.service import CartOwner
 from webshop.checkout.addresses import AddressInput, address_input
 from webshop.checkout.idempotency import IdempotencyService, fingerprint
-from webshop.checkout.quote import Pricer
+from webshop.checkout.quote import NoShippingZone, Pricer
 from webshop.checkout.schemas import CheckoutIn, CheckoutQuoteOut, ShippingMethodOut, checkout_quote_out
 from webshop.checkout.service import CheckoutService
 from webshop.db.models import User, postal
@@ -77,11 +77,13 @@ class CheckoutApiController(Controller):
         ] = None,
     ) -> list[ShippingMethodOut]:
         """The shipping methods of the destination's zone, priced for the caller's cart (with a bearer
-        token; without one, for an empty cart). 422 when no zone serves the country."""
+        token; without one, for an empty cart). 422 when the country is not one of ISO 3166-1 or no zone
+        serves it."""
         owner = CartOwner(user_id=api_user.id) if api_user is not None else CartOwner()
         view = await carts_service.view(owner)
         pricer = Pricer(carts_service.repository.session, settings.shop)
-        options = await pricer.options(view, (country or settings.shop.default_country).upper())
+        destination = AddressInput(country=country).cleaned_country() if country else settings.shop.default_country
+        options = await pricer.options(view, destination.upper())
         return [
             ShippingMethodOut(
                 code=option.code,
@@ -132,15 +134,15 @@ class CheckoutApiController(Controller):
         """What ``POST /api/checkout`` would charge for the cart shipped to ``country`` by ``shipping_method``
         (promotions, shipping, tax), with the ``signature`` to send as its ``expected_signature``: the order
         is then placed at this price or not at all (409 when anything changed). 409: an item no longer
-        sold (``shortfalls``); 422: an empty cart, a country no zone serves, a method it does not have or
-        that cannot take the cart, a total over the largest an order can have, a region the country does
-        not have, or none where the shop taxes the country by region."""
+        sold (``shortfalls``); 422: an empty cart, a country ISO 3166-1 does not have or no zone serves, a
+        method it does not have or that cannot take the cart, a total over the largest an order can have, a
+        region the country does not have, or none where the shop taxes the country by region."""
         user_id = request.user.id
         view = await carts_service.view(CartOwner(user_id=user_id))
-        destination = AddressInput(country=country.upper(), region=region)
+        destination = AddressInput(country=country, region=region)
         quote = await checkout_service.quote_to_place(
             view,
-            country=destination.country,
+            country=destination.cleaned_country(),
             region=destination.cleaned_region(),
             method_code=shipping_method,
             user_id=user_id,
@@ -207,7 +209,10 @@ class CheckoutApiController(Controller):
             declined = problem(exc.status_code, exc.detail, title=exc.title).content
             await idempotency_service.complete(**claim, status=exc.status_code, body=declined)
             raise
-        except RegionNeeded as exc:  # nothing placed: the address needs its region (named as the body names it)
+        except (
+            RegionNeeded,
+            NoShippingZone,
+        ) as exc:  # nothing placed: the address's fault (named as the body names it)
             await idempotency_service.release(**claim)
             raise _as_named(exc, data) from None
         except Exception:  # nothing placed: the client may correct the request and retry with the key
