@@ -165,6 +165,19 @@ def test_turning_a_page_of_results_moves_the_focus_to_them(page: Page) -> None:
     _expect_no_reload(page)
 
 
+def test_a_price_range_typed_quickly_keeps_both_ends(page: Page) -> None:
+    """Each end of the range asks for results as it changes; the second asks while the first is under
+    way, and the first's answer (its facets out of band) must not wipe what was typed since (QA)."""
+    page.goto("/")
+    page.wait_for_function("() => window.htmx !== undefined")
+    page.locator("#f-price-min").fill("20")
+    page.locator("#f-price-max").fill("100")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(r"price_min=20(\.00)?&.*price_max=100|price_max=100.*price_min=20"))
+    expect(page.locator("#f-price-min")).to_have_value(re.compile(r"^20(\.00)?$"))
+    expect(page.locator("#f-price-max")).to_have_value(re.compile(r"^100(\.00)?$"))
+
+
 def test_journey_with_javascript(page: Page, live_shop: LiveShop) -> None:
     page.goto("/")
     expect(page.get_by_role("heading", name="All products", level=1)).to_be_visible()
