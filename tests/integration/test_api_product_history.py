@@ -48,3 +48,16 @@ async def test_the_history_lists_the_products_variants_and_stocks_changes_newest
     assert_problem(await client.get(f"/api/products/{product['id']}/history", headers=ann), 404)  # another shop's
     camera = (await client.get("/api/products/by-slug/beta-camera")).json()
     assert (await client.get(f"/api/products/{camera['id']}/history", headers=ann)).status_code == 200
+
+
+async def test_a_new_products_history_names_the_fields_it_sets_and_not_the_empty_ones(
+    client: Any, admin_headers: dict[str, str]
+) -> None:
+    body = {"name": "Bare Stool", "variants": [{"sku": "BS-1", "price": 1500, "stock": 2}]}
+    created = await client.post("/api/products", json=body, headers=admin_headers)
+    assert created.status_code == 201, created.text
+    events = (await client.get(f"/api/products/{created.json()['id']}/history", headers=admin_headers)).json()
+    [made] = [e for e in events if (e["entity_type"], e["action"]) == ("product", "create")]
+    assert made["changes"]["name"] == [None, "Bare Stool"]
+    assert "category_id" not in made["changes"]  # no category: not "— → —" (QA)
+    assert all(after not in (None, "") for _, after in made["changes"].values())

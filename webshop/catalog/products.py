@@ -293,7 +293,7 @@ class ProductService(ProductAdminList, ProductVariants, ProductImages, SQLAlchem
             await session.flush()
             changed.add(product.id)
             summary = f"Created “{product.name}” with {len(rows)} variant(s)."
-            snapshot = {k: [None, v] for k, v in _product_snapshot(product, facets).items()}
+            snapshot = diff({}, _product_snapshot(product, facets))  # a creation: the fields it sets
             self.audit.record(actor, "product", product.id, "create", summary=summary, changes=snapshot)
             for variant, stock in zip(product.variants, stocks, strict=True):
                 await self._record_new_variant(variant, stock, self.audit, actor)

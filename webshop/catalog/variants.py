@@ -264,7 +264,7 @@ class ProductVariants(ProductMixin):
             variant.id,
             "create",
             summary=f"Added variant {variant.sku}.",
-            changes={k: [None, v] for k, v in _variant_snapshot(variant).items()},
+            changes=diff({}, _variant_snapshot(variant)),
         )
         await self._set_stock(variant, 0, stock, actor=actor, note="initial stock")
 
