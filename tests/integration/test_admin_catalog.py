@@ -90,6 +90,7 @@ async def test_create_errors_are_shown_on_the_form(admin, alchemy):
         response = await submit(admin, "/admin/categories", form)
         assert response.status_code == status, form
         assert message in text_of(response.text) and 'role="alert"' in response.text, form
+        assert text_of(response.text).count(message) == 1, form  # beside its field, not again above (QA)
     async with alchemy.get_session() as session:
         assert await session.scalar(select(func.count()).select_from(Category)) == 8
 

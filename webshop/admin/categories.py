@@ -22,7 +22,7 @@ from webshop.db.models import Category
 from webshop.deps import AuditDep, CategoriesDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.text import whole_number_text
-from webshop.web.forms import Form
+from webshop.web.forms import Form, form_message
 from webshop.web.responses import see_other_to
 
 
@@ -144,7 +144,7 @@ class CategoryPage:
                 "refusal": await categories.deletion_refusal(category),
                 "rename_form": rename_form or CategoryForm(name=category.name, slug=category.slug),
                 "move_form": move_form or MoveForm(parent_id=str(category.parent_id or ""), position=""),
-                "error": error.detail if error else None,
+                "error": form_message(error),
                 "errors": error.field_errors if error else {},
                 "audit_events": await self.audit.for_entity("category", [category.id]),
             },
@@ -251,7 +251,7 @@ class AdminCategoryController(AdminPages):
                 "options": flatten(tree),
                 "counts": subtree_counts(all_categories, await categories.product_counts()),
                 "form": form or CategoryForm(),
-                "error": error.detail if error else None,
+                "error": form_message(error),
                 "errors": error.field_errors if error else {},
             },
             status_code=error.status_code if error else 200,

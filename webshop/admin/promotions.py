@@ -26,7 +26,7 @@ from webshop.errors import DomainError, ValidationFailed
 from webshop.money import MAX_AMOUNT
 from webshop.promotions.service import PromotionInput, PromotionPatch
 from webshop.text import whole_number_text
-from webshop.web.forms import FormFields, read_form, with_lists
+from webshop.web.forms import FormFields, form_message, read_form, with_lists
 from webshop.web.responses import route_url
 
 KINDS = (("percentage", "Percentage off"), ("fixed_amount", "Fixed amount off"), ("free_shipping", "Free shipping"))
@@ -192,7 +192,7 @@ class PromotionPages:
                 "promotion": promotion,
                 "kinds": KINDS,
                 "category_options": flatten(tree),
-                "error": error.detail if error else None,
+                "error": form_message(error),
                 "errors": {
                     ("variant_skus" if k == "variant_ids" else k): v
                     for k, v in (error.field_errors if error else {}).items()

@@ -33,7 +33,7 @@ from webshop.shipping.service import (
     ShippingZonePatch,
 )
 from webshop.tax.service import TaxRateInput, TaxRatePatch, TaxRateService
-from webshop.web.forms import Form, FormFields, read_form, with_lists
+from webshop.web.forms import Form, FormFields, form_message, read_form, with_lists
 from webshop.web.responses import route_url
 
 _CODE = re.compile(r"^[a-z0-9_-]{1,40}\Z")
@@ -192,7 +192,7 @@ class ShippingPages:
                 "zones": await self.zones.list_zones(),
                 "form": form,
                 "currency": self.currency,
-                "error": error.detail if error else None,
+                "error": form_message(error),
                 "errors": error.field_errors if error else {},
             },
             status_code=error.status_code if error else 200,
@@ -252,7 +252,7 @@ class ShippingPages:
                 "method": method,
                 "method_form": form,
                 "currency": self.currency,
-                "method_error": error.detail if error else None,
+                "method_error": form_message(error),
                 "errors": error.field_errors if error else {},
             },
             status_code=error.status_code if error else 200,
@@ -525,7 +525,7 @@ async def _rates_page(rates: TaxRateService, form: TaxRateForm, error: DomainErr
             "rates": await rates.list_rates(),
             "form": form,
             "rest_of_world": REST_OF_WORLD,
-            "error": error.detail if error else None,
+            "error": form_message(error),
             "errors": error.field_errors if error else {},
         },
         status_code=error.status_code if error else 200,
@@ -539,7 +539,7 @@ def _rate_page(rate: TaxRate, form: TaxRateForm, error: DomainError | None = Non
             "rate": rate,
             "form": form,
             "rest_of_world": REST_OF_WORLD,
-            "error": error.detail if error else None,
+            "error": form_message(error),
             "errors": error.field_errors if error else {},
         },
         status_code=error.status_code if error else 200,

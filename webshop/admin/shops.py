@@ -27,7 +27,7 @@ from webshop.errors import DomainError, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, UPLOAD_BODY_LIMIT
 from webshop.security.session import requires_admin
 from webshop.text import Line, Lines, readable_email
-from webshop.web.forms import FORM_MESSAGE, FormFields, read_form
+from webshop.web.forms import FORM_MESSAGE, FormFields, form_message, read_form
 from webshop.web.responses import page_number
 
 STATUSES = {"active": "Active", "suspended": "Suspended", "deleted": "Deleted"}
@@ -171,7 +171,7 @@ class ShopPage:
                 "shop": shop,
                 "form": form or ShopForm.of(shop),
                 "errors": error.field_errors if error else {},
-                "message": error.detail if error else "",
+                "message": form_message(error),
                 "status_message": status_message,
                 "members": await self.shops_service.members(user, shop.id),
                 # Staff see the profile, logo and members; only owners (and admins) get the forms.

@@ -27,7 +27,7 @@ from webshop.money import format_money, parse_major
 from webshop.orders.refund_rules import amount_left, refundable_problem
 from webshop.orders.refunds import RefundService
 from webshop.text import whole_number_text
-from webshop.web.forms import FormFields
+from webshop.web.forms import FormFields, form_message
 from webshop.web.responses import see_other_to
 
 TOKEN_MAX = 100
@@ -109,7 +109,7 @@ class RefundPage:
                 "refunds": await self.refunds_service.for_order(order),
                 "form": form,
                 "errors": error.field_errors if error else {},
-                "message": error.detail if error else "",
+                "message": form_message(error),
             },
             status_code=error.status_code if error else 200,
         )

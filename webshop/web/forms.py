@@ -36,6 +36,15 @@ FORM_MESSAGE = "Please correct the marked fields."
 FormT = TypeVar("FormT", bound=msgspec.Struct)
 
 
+def form_message(error: DomainError | None) -> str:
+    """The message above a refused form: ``error``'s, or ``FORM_MESSAGE`` when that only says again what
+    a field's message says beside the field (one sentence shown twice reads as two problems); ``""``
+    without an error."""
+    if error is None:
+        return ""
+    return FORM_MESSAGE if error.detail in error.field_errors.values() else error.detail
+
+
 class InvalidForm(ValidationFailed, Generic[FormT]):
     """A posted form with fields that do not fit (422); ``form`` holds the others, the bad ones at their defaults."""
 

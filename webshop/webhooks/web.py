@@ -25,7 +25,7 @@ from webshop.db.models import WebhookEndpoint
 from webshop.deps import AuditDep, WebhooksDep
 from webshop.errors import DomainError
 from webshop.text import Line
-from webshop.web.forms import FormFields, read_form
+from webshop.web.forms import FormFields, form_message, read_form
 from webshop.web.responses import page_count, page_number, page_or_fragment
 from webshop.webhooks.schemas import EVENT_NAMES
 
@@ -82,7 +82,7 @@ def _form_page(template: str, form: WebhookForm, error: DomainError | None, **co
         context={
             "form": form,
             "errors": error.field_errors if error else {},
-            "message": error.detail if error else "",
+            "message": form_message(error),
             "event_labels": {name: EVENT_LABELS.get(name, name) for name in EVENT_NAMES},
             **context,
         },
@@ -133,7 +133,7 @@ class EndpointPage:
                 "endpoint": endpoint,
                 "form": form or WebhookForm.of(endpoint),
                 "errors": error.field_errors if error else {},
-                "message": error.detail if error else "",
+                "message": form_message(error),
                 "event_labels": {name: EVENT_LABELS.get(name, name) for name in EVENT_NAMES},
                 "test_message": test_message,
                 "deliveries": deliveries,
