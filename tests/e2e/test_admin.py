@@ -226,3 +226,20 @@ def test_admin_journey(admin: Page, shopper: Page, artifacts_dir: Path) -> None:
     admin.get_by_role("link", name=first).click()
     expect(admin.get_by_role("link", name="Cancel order")).to_have_count(0)
     expect(admin.get_by_role("button", name="Mark as delivered")).to_be_visible()
+
+
+def test_the_order_filters_say_why_nothing_matches_with_javascript(admin: Page) -> None:
+    """htmx swaps only the results: a date's message comes with them, beside its field (QA: "0 orders"
+    without a reason with JavaScript on)."""
+    admin.goto("/admin/orders")
+    admin.wait_for_function("() => window.htmx !== undefined")
+    admin.locator("#order-from").fill("2026-12-08")
+    admin.locator("#order-to").fill("2026-12-01")
+    admin.get_by_role("button", name="Filter").click()
+    message = admin.locator("#order-to-error")
+    expect(message).to_be_visible()
+    expect(message).to_have_text("The last day comes before the first: no order can match.")
+    admin.locator("#order-to").fill("2026-12-31")
+    admin.get_by_role("button", name="Filter").click()
+    expect(message).to_be_hidden()
+    expect(admin.locator("#order-from")).to_have_value("2026-12-08")
