@@ -210,6 +210,8 @@ async def test_a_member_ships_their_part_through_the_page_and_the_admin_sees_eve
     order = world["mixed"]
     await as_user(client, "staff_a")
     path = f"/admin/orders/{order['id']}"
+    assert 'id="orders-to-ship">1<' in (await client.get("/admin")).text
+    assert order["number"] in await page(client, "/admin/orders?status=to_ship")
     too_long = await post(client, f"{path}/shipments", {"shop_id": str(world["shops"]["a"]), "carrier": "x" * 81})
     assert too_long.status_code == 422
     assert "The carrier can be at most 80 characters." in text_of(too_long.text)
@@ -222,9 +224,14 @@ async def test_a_member_ships_their_part_through_the_page_and_the_admin_sees_eve
     again = await post(client, f"{path}/shipments", data)
     assert again.status_code == 409
     assert "has shipped already" in text_of(again.text)
+    # Their part has left: nothing for them to ship, though the order waits for the other shops' parts.
+    assert 'id="orders-to-ship">0<' in (await client.get("/admin")).text
+    assert order["number"] not in await page(client, "/admin/orders?status=to_ship")
+    assert order["number"] in await page(client, "/admin/orders?status=paid")
 
     # The admin sees the whole order, every shop's part with its state, and ships B's part the same way.
     await as_user(client, "admin")
+    assert order["number"] in await page(client, "/admin/orders?status=to_ship")  # the other parts wait
     whole = await page(client, path)
     assert all(sku in whole for sku in ("DC-1", "A-KNIFE", "B-BOWL"))
     assert "Shop A Shipped" in whole and "Shop B Pending" in whole and "Change status" in whole

@@ -40,6 +40,11 @@ from webshop.web.responses import page_number
 from webshop.web.templating import money
 
 STATUSES = [s.value for s in OrderStatus]
+TO_SHIP = "to_ship"
+"""The list's filter for paid orders with a part still to send (a member: of their shops): the dashboard's
+"paid, to ship" (``OrderService.search_for_admin(to_ship=True)``)."""
+FILTERS = {TO_SHIP: "Paid, to ship"} | {s: s.capitalize() for s in STATUSES}
+"""The status filter's choices: value -> label."""
 # What the button that moves an order to each status says.
 ACTION_LABELS = {
     OrderStatus.PAID: "Mark as paid",
@@ -179,6 +184,7 @@ class AdminOrderController(ShopStaffPages):
             request.user,
             shop_ids=shop_scope.shop_ids,
             status=status_filter,
+            to_ship=status == TO_SHIP,
             created_from=day_start(day_from) if day_from else None,
             # The "to" day is included: orders placed before the next midnight.
             created_to=day_start(day_to) + timedelta(days=1) if day_to and day_to < date.max else None,
@@ -187,13 +193,13 @@ class AdminOrderController(ShopStaffPages):
             offset=(page - 1) * ADMIN_PAGE_SIZE,
         )
         filters = {
-            "status": status_filter.value if status_filter else "",
+            "status": status_filter.value if status_filter else (TO_SHIP if status == TO_SHIP else ""),
             "date_from": day_from.isoformat() if day_from else "",
             "date_to": day_to.isoformat() if day_to else "",
             "customer": customer or "",
             "shop": str(shop_scope.chosen or ""),
         }
-        context = {"rows": rows, "statuses": STATUSES, "errors": errors, "scope": shop_scope}
+        context = {"rows": rows, "statuses": FILTERS, "errors": errors, "scope": shop_scope}
         return admin_list_page(
             request, "admin/orders", "order-results", context, total=total, page=page, filters=filters
         )

@@ -27,6 +27,7 @@ class AdminController(ShopStaffPages):
             "admin/index.html",
             context={
                 "order_counts": await orders_service.status_counts(shop_ids=scope.shop_ids),
+                "to_ship": await orders_service.to_ship_count(shop_ids=scope.shop_ids),
                 "stock_counts": await stock_service.health_counts(shop_ids=scope.shop_ids),
                 "platform": scope.everything,
                 # A member's shops, each with its page (profile, logo and staff: owners change them).

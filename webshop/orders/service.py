@@ -33,6 +33,8 @@ from webshop.catalog.thumbnails import Thumbnail, product_thumbnails
 from webshop.checkout.promotion_uses import release_promotion_uses
 from webshop.db.folding import fold, folded
 from webshop.db.models import (
+    Fulfilment,
+    FulfilmentStatus,
     Order,
     OrderLine,
     OrderStatus,
@@ -104,6 +106,16 @@ def _with_lines_of(shop_ids: frozenset[int] | None) -> list[Any]:
     if shop_ids is None:
         return []
     return [Order.id.in_(select(OrderLine.order_id).where(OrderLine.shop_id.in_(shop_ids or {0})))]
+
+
+def _to_ship(shop_ids: frozenset[int] | None) -> list[Any]:
+    """The condition "the order is paid and a part of ``shop_ids`` (any shop for ``None``) waits to be
+    sent": what a seller still has to ship. An order stays ``paid`` until every part has shipped, so a
+    member whose part has left sees it no more."""
+    parts = select(Fulfilment.order_id).where(Fulfilment.status == FulfilmentStatus.PENDING.value)
+    if shop_ids is not None:
+        parts = parts.where(Fulfilment.shop_id.in_(shop_ids or {0}))
+    return [Order.status == OrderStatus.PAID.value, Order.id.in_(parts)]
 
 
 class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
@@ -460,11 +472,13 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         limit: int = 25,
         offset: int = 0,
         shop_ids: frozenset[int] | None = None,
+        to_ship: bool = False,
     ) -> tuple[list[AdminOrderRow], int]:
         """Every customer's orders for the admin list, newest first, filtered, one page at a time.
 
         Args:
             status: Only orders in this status.
+            to_ship: Only paid orders with a part of ``shop_ids`` (any part for ``None``) still to send.
             created_from / created_to: Placed at or after / before these instants (UTC).
             customer: Part of the customer's e-mail address or name (case-insensitive); a guest's order
                 matches by its e-mail address and shipping name.
@@ -475,7 +489,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         Returns:
             ``(rows, total)``: this page's rows and how many orders match in all.
         """
-        conditions = _with_lines_of(shop_ids)
+        conditions = _with_lines_of(shop_ids) + (_to_ship(shop_ids) if to_ship else [])
         if status is not None:
             conditions.append(Order.status == status.value)
         if created_from is not None:
@@ -515,6 +529,11 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             for order, email, name in rows.all()
         ]
         return found, total
+
+    async def to_ship_count(self, *, shop_ids: frozenset[int] | None = None) -> int:
+        """How many paid orders have a part of ``shop_ids`` (any part for ``None``) still to send (the
+        dashboard's "paid, to ship"; ``search_for_admin(to_ship=True)`` lists them)."""
+        return int(await self.repository.session.scalar(select(func.count(Order.id)).where(*_to_ship(shop_ids))) or 0)
 
     async def status_counts(self, *, shop_ids: frozenset[int] | None = None) -> dict[OrderStatus, int]:
         """How many orders are in each status (one grouped query); every status present. Only orders with
