@@ -149,6 +149,10 @@ async def test_the_api_asks_for_the_region_quotes_it_and_keeps_it_on_the_order(c
         422,
     )
     assert missing["errors"] == {"shipping_address.region": NEEDED}
+    # With the address's other problems, in one round (QA: the postal code alone first).
+    no_code = {"shipping_address": {**US, "postal_code": ""}, "shipping_method": "standard"}
+    both = assert_problem(await client.post("/api/checkout", json=no_code, headers=ada), 422)
+    assert set(both["errors"]) == {"shipping_address.postal_code", "shipping_address.region"}
     assert_problem(await client.get("/api/checkout/quote?country=US&shipping_method=standard", headers=ada), 422)
     wrong = assert_problem(
         await client.get("/api/checkout/quote?country=US&shipping_method=standard&region=ON", headers=ada), 422
