@@ -221,10 +221,10 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         Raises:
             NotFound: no such order.
             ValidationFailed: neither or both of lines and amount, an unknown line, more units than are
-                left of a line, restock without lines, a reason too long, the key already used for another
-                refund of this order (422).
+                left of a line, more than is left of the payment (field ``amount``, or ``lines``), restock
+                without lines, a reason too long, the key already used for another refund of this order (422).
             InvalidTransition: the order is not paid, shipped or delivered, or its payment did not succeed (409).
-            Conflict: more than what is left of the payment; the key was used for another order (409).
+            Conflict: the order changed meanwhile; the key was used for another order (409).
         """
         session = self.session
         if not idempotency_key or len(idempotency_key) > 120:
@@ -297,11 +297,12 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         refund_lines = plan_lines(order, wanted, await units_refunded(self.session, order.id)) if wanted else []
         total = sum(rl.amount for rl in refund_lines) if wanted else int(amount or 0)
         left = amount_left(order)
-        if total > left:
-            raise Conflict(
+        if total > left:  # a request for more than is left (422, as too many units of a line are)
+            message = (
                 f"That is {format_money(total, order.currency)}, more than the "
                 f"{format_money(left, order.currency)} left to refund of order {order.number}."
             )
+            raise ValidationFailed(message, field_errors={"lines" if wanted else "amount": message})
         if not await self._claim_amount(order.id, total):  # the lock makes this a last line of defence
             raise Conflict(f"Order {order.number} changed meanwhile. Reload it and try again.")
         return order, refund_lines, total

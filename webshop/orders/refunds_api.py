@@ -157,7 +157,7 @@ class RefundApiController(AdminApiController):
     ) -> Response[OrderRefundOut]:
         """Refund chosen lines or an amount of a paid, shipped or delivered order through the payment
         provider: 201 with the refund (``failed`` when the provider refused it, ``pending`` when it did not
-        answer); 409 more than is left or the order cannot be refunded; 422 unknown lines or too many units."""
+        answer); 409 the order cannot be refunded; 422 unknown lines, too many units or more than is left."""
         refund = await refunds_service.refund(
             order_id,
             lines=[(line.order_line_id, line.quantity) for line in data.lines] if data.lines is not None else None,
