@@ -525,6 +525,9 @@ async def test_orders_visibility_cancel_and_admin_status_changes(client, alchemy
     assert_problem(await client.post(f"/api/orders/{order['id']}/cancel", headers=eve), 404)
     assert (await client.get("/api/orders", headers=eve)).json()["items"] == []
     assert_problem(await client.get("/api/orders", params={"customer_id": 1}, headers=eve), 403)
+    me = (await client.get("/api/users/me", headers=headers)).json()["id"]  # one's own id: one's own orders (QA)
+    mine = (await client.get("/api/orders", params={"customer_id": me}, headers=headers)).json()["items"]
+    assert [o["id"] for o in mine] == [order["id"]]
     assert_problem(await client.patch(f"/api/orders/{order['id']}", json={"status": "shipped"}, headers=eve), 403)
 
     await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")

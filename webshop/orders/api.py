@@ -56,7 +56,12 @@ class OrderApiController(Controller):
         created_from: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed at or after")] = None,
         created_to: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed before")] = None,
         customer_id: Annotated[
-            int | None, QueryParameter(ge=1, le=ID_MAX, description="Admins only: one customer's orders")
+            int | None,
+            QueryParameter(
+                ge=1,
+                le=ID_MAX,
+                description="One customer's orders: admins any customer's, a customer their own id only",
+            ),
         ] = None,
         cursor: IdCursor = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,

@@ -181,10 +181,11 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         or ``customer_id``'s, or with ``own`` their own purchases.
 
         Raises:
-            PermissionDenied: a customer asked for another customer's orders (``customer_id``).
+            PermissionDenied: a customer asked for another customer's orders (``customer_id``; their own id
+                lists their own).
             ValidationFailed: ``own`` and ``customer_id`` both (the API's ``view=mine`` with ``customer_id``).
         """
-        if customer_id is not None and not viewer.is_admin:
+        if customer_id is not None and customer_id != viewer.id and not viewer.is_admin:
             raise PermissionDenied("Only administrators can list other customers' orders.")
         if own and customer_id is not None:
             message = "view=mine lists your own orders; leave customer_id out."
