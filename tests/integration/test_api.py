@@ -307,7 +307,10 @@ async def test_checkout_at_the_quoted_price_or_not_at_all(client, alchemy, skus)
     keyed = {**headers, "Idempotency-Key": "quoted-1"}
     pinned = {**checkout_body(), "expected_signature": quote["signature"]}
     changed = assert_problem(await client.post("/api/checkout", json=pinned, headers=keyed), 409)
-    assert changed["detail"] == "Your cart or its prices changed since you reviewed it. Please check it again."
+    assert changed["detail"] == (
+        "Your order changed since you reviewed it (its items, a price, a promotion, the address or the shipping"
+        " method). Please check it again."
+    )
     async with alchemy.get_session() as session:
         assert await session.scalar(select(func.count()).select_from(Order)) == 0
         assert await session.scalar(select(Variant.stock).where(Variant.sku == "DC-1")) == 12

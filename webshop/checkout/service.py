@@ -464,7 +464,8 @@ class CheckoutService(AddressBook, Audited, SQLAlchemyAsyncRepositoryService[Ord
         Raises:
             PromotionUnavailable: the shopper entered a code that cannot be used now: the order is never
                 placed at a price without it, unannounced.
-            CartChanged: the cart or its prices differ from ``expected_signature`` (what was reviewed).
+            CartChanged: what would be charged differs from ``expected_signature`` (what was reviewed: the cart, prices,
+                promotions, destination, method).
             ValidationFailed: as ``quote`` (shipping method, address); an order over ``MAX_ORDER_TOTAL``.
         """
         quote = await self.quote(
@@ -481,7 +482,10 @@ class CheckoutService(AddressBook, Audited, SQLAlchemyAsyncRepositoryService[Ord
                 "placed: remove the code or try another one, then check out again."
             )
         if expected_signature is not None and expected_signature != quote.signature(view):
-            raise CartChanged("Your cart or its prices changed since you reviewed it. Please check it again.")
+            raise CartChanged(
+                "Your order changed since you reviewed it (its items, a price, a promotion, the address or the"
+                " shipping method). Please check it again."
+            )
         check_orderable(view, quote)
         return quote
 
