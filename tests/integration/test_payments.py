@@ -174,6 +174,9 @@ async def test_cancelling_on_the_hosted_page_cancels_the_order_and_gives_back_st
         "Nothing was charged. Its items are back in your cart"
     ) in text_of(page.text)
     assert '<a href="/cart">your cart</a>' in page.text
+    async with alchemy.get_session() as session:  # they cancelled it and are back in the shop: no e-mail (QA)
+        kinds = list(await session.scalars(select(OutboundEmail.kind).where(OutboundEmail.kind == "order_cancelled")))
+    assert kinds == []
 
 
 async def test_a_payment_cancelled_after_a_declined_card_says_it_was_cancelled(client, alchemy, skus):

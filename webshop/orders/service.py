@@ -350,14 +350,23 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         )
 
     async def transition(
-        self, order: Order, target: OrderStatus, *, reference: str = "", actor: User | None = None, why: str = ""
+        self,
+        order: Order,
+        target: OrderStatus,
+        *,
+        reference: str = "",
+        actor: User | None = None,
+        why: str = "",
+        tell_customer: bool = True,
     ) -> Order:
         """Move ``order`` to ``target`` if ``TRANSITIONS`` allows it; restock when it was not shipped.
 
         The change is a conditional update on the status the order had when read; if another request
         changed it first, this one fails with ``InvalidTransition`` and changes nothing. A successful
         change records an ``order``/``status`` audit event (with ``actor``, and ``why`` after its
-        summary: the payment's failure, for instance) in the same transaction.
+        summary: the payment's failure, for instance) in the same transaction. A cancel or refund
+        e-mails the customer unless ``tell_customer`` is False (they cancelled the payment themselves and
+        are back in the shop, which says so).
 
         Raises:
             InvalidTransition: not allowed from the current status (or it changed meanwhile), or
@@ -410,7 +419,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         await queue_order_change(session, changed, current, target)  # webhooks: order.paid, .shipped, .cancelled...
         if target == S.PAID:  # marked paid by an admin (a payment the provider reports: PaymentService)
             await announce_payment(session, changed, invoice_prefix=self.invoice_prefix, now=now)
-        if target in RESTOCKING:
+        if target in RESTOCKING and tell_customer:
             # The customer hears what happened and what happens to their money (the order as it is now).
             await queue_order_email(session, changed, "order_cancelled")
             if current == S.PAID:  # the shops were told to send their parts: now not to

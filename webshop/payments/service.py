@@ -231,6 +231,9 @@ class PaymentService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             reason = EXPIRED if intent.failure_reason == EXPIRED else "The payment was cancelled."
         else:
             reason = intent.failure_reason or "The payment failed."
+        # A shopper who cancelled the payment is sent back to the shop, which says so: no e-mail about an
+        # order never confirmed to them (QA). A decline or the time running out may reach them elsewhere.
+        told = reason != "The payment was cancelled."
         orders = OrderService(session=session, provider=self.provider, invoices=self.invoices)
         try:
             async with session.begin_nested():
@@ -242,7 +245,11 @@ class PaymentService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
                 )
                 order.payment_status = intent.status.value  # no refund is owed: nothing was paid
                 await orders.transition(
-                    order, OrderStatus.CANCELLED, reference=f"{order.number} {intent.status}", why=reason
+                    order,
+                    OrderStatus.CANCELLED,
+                    reference=f"{order.number} {intent.status}",
+                    why=reason,
+                    tell_customer=told,
                 )
                 lines = [(line.variant_id, line.quantity) for line in order.lines if line.variant_id is not None]
                 owner = CartOwner(user_id=order.user_id, token=order.guest_cart_token)  # the account's first
