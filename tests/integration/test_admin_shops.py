@@ -275,6 +275,9 @@ async def test_add_an_owner_by_e_mail_and_remove_a_member(admin, alchemy):
     assert "sam@example.com was staff and is now owner of this shop." in page
     assert "sam@example.com is now owner of Ann's Kitchen (was staff)" in page  # the audit trail
     assert (await act(admin, path, "members", {"email": "sam@example.com", "role": "staff"})).status_code == 303
+    # The user's own admin page says which shops they run (QA: a member read as a plain "Customer").
+    olive_page = text_of((await admin.get(f"/admin/users/{owner_id}")).text)
+    assert "Role Customer" in olive_page and "Shops Owner of Ann's Kitchen" in olive_page
 
     removed = await act(admin, path, f"members/{owner_id}/remove")
     assert removed.status_code == 303

@@ -23,6 +23,7 @@ from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
 from webshop.deps import AuditDep, UsersDep
 from webshop.errors import Conflict
+from webshop.shops.service import ShopService
 from webshop.text import readable_email
 from webshop.web.forms import FormFields
 from webshop.web.responses import page_number, see_other_to
@@ -149,10 +150,12 @@ async def render_user(
 ) -> Template:
     """The user's admin page, optionally with an error message (and its status code)."""
     user = await users_service.get_user(user_id)
+    shops = ShopService(session=users_service.repository.session)
     return Template(
         "admin/users/detail.html",
         context={
             "account": user,
+            "memberships": await shops.memberships_of(user.id),
             "audit_events": await audit_service.for_entity("user", [user.id]),
             "error": error,
         },

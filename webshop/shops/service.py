@@ -128,6 +128,17 @@ class ShopService(ShopProfiles, Audited, MediaFolder, SQLAlchemyAsyncRepositoryS
         )
         return ShopAccess(roles={shop_id: role for shop_id, role in rows})
 
+    async def memberships_of(self, user_id: int) -> list[tuple[Shop, str]]:
+        """The shops ``user_id`` is a member of (deleted ones aside), with their role there (``owner``,
+        ``staff``), by shop name: a user's admin page says who runs which shop."""
+        rows = await self.repository.session.execute(
+            select(Shop, ShopMember.role)
+            .join(ShopMember, ShopMember.shop_id == Shop.id)
+            .where(ShopMember.user_id == user_id, Shop.deleted_at.is_(None))
+            .order_by(Shop.name)
+        )
+        return [(shop, str(role)) for shop, role in rows]
+
     async def shop_for_new_product(self, user: Any | None, shop_id: int | None) -> int:
         """The shop a new product of ``user`` goes to (``POST /api/products``, the admin form, imports).
 
