@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.e2e import steps
 from tests.e2e.conftest import LiveShop
@@ -165,14 +165,32 @@ def test_turning_a_page_of_results_moves_the_focus_to_them(page: Page) -> None:
     _expect_no_reload(page)
 
 
-def test_a_price_range_typed_quickly_keeps_both_ends(page: Page) -> None:
-    """Each end of the range asks for results as it changes; the second asks while the first is under
-    way, and the first's answer (its facets out of band) must not wipe what was typed since (QA)."""
+def _from_only(url: str) -> bool:
+    """The catalog's request for the price "From" alone (20, no "To" yet)."""
+    return "price_min=20" in url and not re.search(r"price_max=\d", url)
+
+
+@pytest.mark.parametrize("answer", ["at once", "after both are typed"])
+def test_a_price_range_typed_quickly_keeps_both_ends(page: Page, answer: str) -> None:
+    """Leaving "From" asks for results; its answer (the filters come back out of band) may arrive while
+    "To" is being typed or after it, and must not wipe it, nor the request that "To" makes (QA: only
+    ``price_min`` was left). The second case holds the first answer back until both ends are typed."""
     page.goto("/")
     page.wait_for_function("() => window.htmx !== undefined")
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    if answer != "at once":
+        page.route(_from_only, hold)
     page.locator("#f-price-min").fill("20")
     page.locator("#f-price-max").fill("100")
     page.get_by_role("button", name="Apply filters").click()
+    if answer != "at once":
+        while not held:
+            page.wait_for_timeout(20)
+        held[0].continue_()  # the requests that carry "To" were never held
     expect(page).to_have_url(re.compile(r"price_min=20(\.00)?&.*price_max=100|price_max=100.*price_min=20"))
     expect(page.locator("#f-price-min")).to_have_value(re.compile(r"^20(\.00)?$"))
     expect(page.locator("#f-price-max")).to_have_value(re.compile(r"^100(\.00)?$"))
