@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import ledger_ok, make_user, stock
-from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, register, review, text_of
+from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, post, register, review, text_of
 from webshop.db.engine import write_session
 from webshop.db.models import Invoice, Order, OutboundEmail, PaymentEvent, TestPaymentEvent, UserRole
 from webshop.payments.service import EXPIRED, PaymentService
@@ -160,7 +160,9 @@ async def test_cancelling_on_the_hosted_page_cancels_the_order_and_gives_back_st
     before = await stock(alchemy, "EP-1")
     number, reference = await pending_order(client, "ada@example.com", skus["EP-1"], 2)
     assert await stock(alchemy, "EP-1") == before - 2  # held while the shopper pays
-    await client.app.state.payment_provider.cancel_intent(reference)
+    page = f"/test-payments/pay/{reference}"
+    back = await post(client, f"{page}/cancel", {}, token_from=page)  # "Cancel payment and return to the shop"
+    assert back.status_code == 303 and f"/checkout/return/{number}?" in back.headers["location"]
     await client.get(f"/checkout/return/{number}", follow_redirects=False)
     await client.get(f"/checkout/return/{number}", follow_redirects=False)  # twice: returned once
     assert (await counts(alchemy, number))[0] == "cancelled"

@@ -422,8 +422,8 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         if target in RESTOCKING and tell_customer:
             # The customer hears what happened and what happens to their money (the order as it is now).
             await queue_order_email(session, changed, "order_cancelled")
-            if current == S.PAID:  # the shops were told to send their parts: now not to
-                await queue_shop_cancel_emails(session, changed)
+        if target in RESTOCKING and current == S.PAID:  # the shops were told to send their parts: now not to
+            await queue_shop_cancel_emails(session, changed)
         return changed
 
     async def cancel_by_shopper(self, number: str, user_id: int, *, provider: PaymentProvider | None = None) -> Order:

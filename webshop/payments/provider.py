@@ -31,6 +31,14 @@ from webshop.db.models.payments import PaymentStatus
 FINAL_STATUSES = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELLED})
 """Statuses a payment intent never leaves (a new attempt would be a new intent)."""
 
+EXPIRED = "The time to pay for this order ran out."
+"""``failure_reason`` of a payment cancelled because the time to pay ran out (``WEBSHOP_PAYMENT_TIMEOUT_MINUTES``,
+or the provider's own limit: an expired Stripe Checkout Session); the order says it, and e-mails it."""
+
+CANCELLED_BY_SHOPPER = "The payment was cancelled on the payment page."
+"""``failure_reason`` of a payment the shopper cancelled on the payment page (the test provider's "Cancel
+payment and return to the shop"): they are back in the shop, which says so, so no e-mail follows."""
+
 
 class ProviderUnavailable(Exception):
     """The provider could not be reached or answered with a server error: try again later.

@@ -44,7 +44,14 @@ from webshop.money import format_money
 from webshop.orders.open_payments import CLOSING_FOR_MANUAL_PAYMENT
 from webshop.orders.service import OrderService
 from webshop.orders.transition_effects import announce_payment
-from webshop.payments.provider import Intent, PaymentProvider, ProviderEvent, ProviderUnavailable
+from webshop.payments.provider import (
+    CANCELLED_BY_SHOPPER,
+    EXPIRED,
+    Intent,
+    PaymentProvider,
+    ProviderEvent,
+    ProviderUnavailable,
+)
 from webshop.webhooks.events import queue_order_change
 
 if TYPE_CHECKING:
@@ -54,7 +61,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("webshop.payments")
 
-EXPIRED = "The time to pay for this order ran out."
 EXPIRY_BATCH = 50
 """Orders one round of the background worker looks at, at most."""
 
@@ -233,7 +239,7 @@ class PaymentService(Audited, SQLAlchemyAsyncRepositoryService[Order]):
             reason = intent.failure_reason or "The payment failed."
         # A shopper who cancelled the payment is sent back to the shop, which says so: no e-mail about an
         # order never confirmed to them (QA). A decline or the time running out may reach them elsewhere.
-        told = reason != "The payment was cancelled."
+        told = intent.failure_reason != CANCELLED_BY_SHOPPER
         orders = OrderService(session=session, provider=self.provider, invoices=self.invoices)
         try:
             async with session.begin_nested():

@@ -57,6 +57,7 @@ import stripe
 
 from webshop.db.models.payments import PaymentStatus
 from webshop.payments.provider import (
+    EXPIRED,
     Intent,
     IntentRequest,
     ProviderEvent,
@@ -399,7 +400,7 @@ class StripeProvider:
             status, redirect = PaymentStatus.REQUIRES_PAYMENT, str(session.get("url") or "")
         elif session.get("payment_status") in ("paid", "no_payment_required"):
             status, redirect = PaymentStatus.SUCCEEDED, ""
-        elif state == "expired":
+        elif state == "expired":  # the session's time ran out (at most 24 hours: Stripe's limit)
             status, redirect = PaymentStatus.CANCELLED, ""
         elif inner is not None and inner.status in (PaymentStatus.PROCESSING, PaymentStatus.SUCCEEDED):
             status, redirect = inner.status, ""
@@ -411,7 +412,9 @@ class StripeProvider:
             amount=int(session.get("amount_total") or 0),
             currency=str(session.get("currency") or "").upper(),
             redirect_url=redirect,
-            failure_reason=inner.failure_reason if inner is not None and status != PaymentStatus.SUCCEEDED else "",
+            failure_reason=EXPIRED
+            if state == "expired"
+            else (inner.failure_reason if inner is not None and status != PaymentStatus.SUCCEEDED else ""),
             card_last4=inner.card_last4 if inner is not None and status == PaymentStatus.SUCCEEDED else "",
         )
 

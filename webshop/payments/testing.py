@@ -212,16 +212,18 @@ class TestProvider:
             raise LookupError(f"no test payment intent {reference!r}")
         return _intent(row, self.base_url)
 
-    async def cancel_intent(self, reference: str) -> Intent:
+    async def cancel_intent(self, reference: str, *, failure_reason: str | None = None) -> Intent:
         """Cancel an intent not paid yet (a paid one is returned as it is, the caller refunds it; a failed
-        or cancelled one too)."""
+        or cancelled one too). ``failure_reason``: why (``CANCELLED_BY_SHOPPER`` from the payment page);
+        None keeps the last attempt's."""
         async with write_session(self.alchemy) as session:
             row = await _locked(session, reference)
             if row is None:
                 await session.commit()
                 raise LookupError(f"no test payment intent {reference!r}")
             if PaymentStatus(row.status) not in FINAL_STATUSES:  # failed, paid or cancelled: it stays so
-                await self._move(session, row, PaymentStatus.CANCELLED, failure_reason=row.failure_reason)
+                why = row.failure_reason if failure_reason is None else failure_reason
+                await self._move(session, row, PaymentStatus.CANCELLED, failure_reason=why)
             await session.commit()
             return _intent(row, self.base_url)
 

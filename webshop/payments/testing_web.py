@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webshop.db.engine import end_transaction
 from webshop.db.models import PaymentStatus, TestPaymentIntent
 from webshop.money import format_money
+from webshop.payments.provider import CANCELLED_BY_SHOPPER
 from webshop.payments.testing import (
     CARD_AUTHENTICATE,
     CARD_DECLINED,
@@ -167,7 +168,7 @@ class TestPaymentPageController(Controller):
         row = await provider.intent(reference)
         if row is None:
             return _unknown()
-        await provider.cancel_intent(reference)
+        await provider.cancel_intent(reference, failure_reason=CANCELLED_BY_SHOPPER)
         return _see_other(provider.return_url_of(row))
 
     @get("/authenticate/{reference:str}", name="test_payments.authenticate", media_type=MediaType.HTML)
