@@ -525,3 +525,14 @@ async def test_signed_out_goes_to_sign_in_and_customer_gets_403(client, app, alc
             assert "This page is for administrators" in response.text
             assert "products.csv" not in response.headers.get("content-disposition", "")
     assert await snapshot(alchemy) == before
+
+
+async def test_a_move_refused_for_a_name_taken_there_says_so_beside_the_new_parent(admin, alchemy):
+    made = await submit(admin, "/admin/categories", {"name": "Computers", "slug": "computers-top", "parent_id": ""})
+    assert made.status_code == 303
+    computers = await category(alchemy, "computers")  # the one under Electronics
+    refused = await submit(admin, f"/admin/categories/{computers.id}/move", {"parent_id": ""})
+    assert refused.status_code == 409
+    message = "There is already a category “Computers” here."
+    assert f'<p class="field-error" id="move-parent_id-error">{message}</p>' in refused.text  # not the rename form's
+    assert 'id="rename-name-error"' not in refused.text and text_of(refused.text).count(message) == 1

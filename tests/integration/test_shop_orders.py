@@ -152,6 +152,10 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
     seen_by_b = (await client.get(f"/api/orders/{order['id']}", headers=h["owner_b"])).json()
     assert [line["sku"] for line in seen_by_b["lines"]] == ["B-BOWL"]
     assert (await client.get("/api/orders", params={"view": "mine"}, headers=h["owner_a"])).json()["items"] == []
+    # A customer_id asks for a customer's orders: their own (none), another's refused (QA: their own was 403).
+    me = (await client.get("/api/users/me", headers=h["owner_a"])).json()["id"]
+    assert (await client.get("/api/orders", params={"customer_id": me}, headers=h["owner_a"])).json()["items"] == []
+    assert_problem(await client.get("/api/orders", params={"customer_id": me + 1000}, headers=h["owner_a"]), 403)
     assert_problem(await client.get(f"/api/orders/{order['id']}", headers=h["stranger"]), 404)
 
     # Shop A's staff ships A's part; the order is partly shipped, so no longer cancellable.

@@ -249,3 +249,13 @@ async def test_the_quote_names_a_region_only_where_the_cart_pays_its_rate(client
     await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=ada)  # standard goods
     quote = (await client.get("/api/checkout/quote?country=US&shipping_method=standard&region=NY", headers=ada)).json()
     assert quote["region"] == "" and [t["rate_bp"] for t in quote["taxes"]] == [500]
+
+
+async def test_the_cart_does_not_wait_for_a_region_whose_rates_it_does_not_pay(client, alchemy, skus):
+    await make_user(alchemy, "boss@example.com", UserRole.ADMIN)
+    boss = await bearer_of(client, "boss@example.com")
+    rate = {"country": "US", "region": "US-CA", "tax_category": "reduced", "rate_bp": 300}
+    assert (await client.post("/api/tax-rates", json=rate, headers=boss)).status_code == 201
+    ada = await bearer(client)
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=ada)  # standard goods
+    assert (await client.get("/api/cart", headers=ada)).json()["region_decides_tax"] is False

@@ -145,7 +145,7 @@ class CategoryPage:
                 "rename_form": rename_form or CategoryForm(name=category.name, slug=category.slug),
                 "move_form": move_form or MoveForm(parent_id=str(category.parent_id or ""), position=""),
                 "error": form_message(error),
-                "errors": error.field_errors if error else {},
+                "errors": _beside(error, move_form is not None),
                 "audit_events": await self.audit.for_entity("category", [category.id]),
             },
             status_code=error.status_code if error else 200,
@@ -154,6 +154,16 @@ class CategoryPage:
     def done(self, message: str) -> Redirect | HXLocation:
         """Flash ``message`` and go back to the category's page (a change that worked)."""
         return flash_see_other(self.request, message, "admin_category", category_id=self.category_id)
+
+
+def _beside(error: DomainError | None, moving: bool) -> dict[str, str]:
+    """``error``'s field messages where the page shows them: a refused move's beside the move form's fields
+    (its "there is already a category of that name there" beside the new parent, not the rename form's
+    name), a refused rename's beside the rename form's."""
+    errors = dict(error.field_errors) if error else {}
+    if moving:
+        return {(key if key in MoveForm.__struct_fields__ else "parent_id"): value for key, value in errors.items()}
+    return errors
 
 
 CategoryPageDep: TypeAlias = NamedDependency[CategoryPage]

@@ -98,8 +98,8 @@ class CartOut(msgspec.Struct):
     ``promotion_code_problem`` why it gives nothing right now (``null`` when it applies);
     ``promotion_code_replaces`` names the automatic promotions the cart would get without the code, which
     its promotion cannot be combined with and beats (it is used instead of them). ``region_decides_tax``:
-    the shop taxes the country by region, so the ``tax`` here (at the country's rates) is an estimate that
-    the shipping address's ``region`` may change at checkout."""
+    the shop taxes the country by region for a category the cart pays, so the ``tax`` here (at the
+    country's rates) is an estimate that the shipping address's ``region`` may change at checkout."""
 
     lines: list[CartLineOut]
     item_count: int

@@ -141,8 +141,8 @@ class Quote:
         country: The destination (ISO 3166-1 alpha-2) taxes and shipping are for.
         region: The destination's ISO 3166-2 region whose own tax rates were charged; ``""`` when none
             were (none given, or the shop has none for it).
-        region_decides_tax: An estimate (no address yet) in a country the shop taxes by region: its tax
-            is at the country's rates, and the address's region may change it at checkout.
+        region_decides_tax: An estimate (no address yet) in a country the shop taxes by region, for a tax
+            category the cart pays: its tax is at the country's rates, and the address's region may change it.
         lines: The priced lines, in cart order.
         subtotal / discount / shipping / shipping_discount / shipping_tax / tax / total: As above.
         tax_by_rate: ``(rate_bp, net, tax)`` per rate, shipping included, lowest rate first.
@@ -310,7 +310,7 @@ class Pricer:
         shipping = sum(parcel_prices)
         discounts, code_problem, displaced = await self._promotions(view, shipping, user_id, email, now)
         charged = {line.tax_category for line in view.lines} | ({SHIPPING_TAX_CATEGORY} if shipping else set())
-        rates, taxed_region, by_region = await self.rates(country, region, charged)
+        rates, taxed_region, _, region_decides = await self.rates(country, region, charged)
         line_off: dict[str, int] = defaultdict(int)
         for _, discount in discounts:
             for key, off in discount.lines:
@@ -333,7 +333,7 @@ class Pricer:
             shipping_discount=shipping_off,
         )
         quote = self._quote(shown, view, country, method, priced, discounts, (code_problem, displaced), parcel_prices)
-        decides = by_region and region is None
+        decides = region_decides and region is None
         return replace(quote, region=taxed_region, region_decides_tax=decides) if taxed_region or decides else quote
 
     def _quote(

@@ -40,7 +40,7 @@ from webshop.payments.service import PaymentService
 from webshop.pricing.promotions import PromotionKind
 from webshop.tax.destination import RegionNeeded
 from webshop.text import Line, Lines, whole_number_text
-from webshop.web.forms import FormFields, FormProblems, InvalidForm, form_again, form_message, read_form
+from webshop.web.forms import FormFields, FormProblems, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
 
 CHECKOUT_KEY = "checkout"
@@ -226,7 +226,7 @@ class CheckoutSteps:
             "methods": methods,
             "chosen": chosen,
             "free": free,
-            "message": form_message(error),
+            "message": error.detail if error else "",  # no field is marked on this page: the message says it all
             "parcels": len(view.shop_ids),  # no line here is withdrawn (back_to_cart above)
         }
         return Template("checkout/shipping.html", context=context, status_code=error.status_code if error else 200)

@@ -44,13 +44,15 @@ class DestinationRates(NamedTuple):
         rates: ``{tax category: basis points}``.
         region: The ISO 3166-2 region whose own rates are among them; ``""``: none.
         by_region: The shop taxes the country by region (it has a rate on one of its regions or more):
-            for an estimate (no region given) the rates are the country's, and an address's region
-            may change them.
+            an address there must name its region (``RegionNeeded``).
+        region_decides: A rate of the country's regions is of a category charged (``categories``): for an
+            estimate (no region given) the rates are the country's, and the address's region may change them.
     """
 
     rates: dict[str, int]
     region: str
     by_region: bool
+    region_decides: bool
 
 
 async def rates_at(
@@ -75,11 +77,13 @@ async def rates_at(
             TaxRate.country.in_((country, REST_OF_WORLD))
         )
     )
+    charged = None if categories is None else set(categories)
     rank: dict[str, tuple[int, int, str]] = {}  # category: (how specific, rate, region)
-    by_region = False
+    by_region = region_decides = False
     for row_country, row_region, category, rate in rows:
         if row_region:
             by_region = by_region or row_country == country
+            region_decides = region_decides or (row_country == country and (charged is None or category in charged))
             if row_region not in chain:
                 continue
             specific = 2 + len(chain) - chain.index(row_region)  # the region itself beats its parents
@@ -89,7 +93,7 @@ async def rates_at(
             rank[category] = (specific, rate, row_region)
     if region is not None and by_region and not chain:
         raise RegionNeeded(country, region)
-    charged = None if categories is None else set(categories)
     regions = [found for category, (_, _, found) in rank.items() if found and (charged is None or category in charged)]
     taxed_region = min(regions, key=chain.index) if regions else ""
-    return DestinationRates({category: rate for category, (_, rate, _) in rank.items()}, taxed_region, by_region)
+    rates = {category: rate for category, (_, rate, _) in rank.items()}
+    return DestinationRates(rates, taxed_region, by_region, region_decides)
