@@ -21,7 +21,7 @@ from webshop.admin.pages import AdminRequest
 from webshop.api.schemas import PathId
 from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
-from webshop.deps import AuditDep, UsersDep
+from webshop.deps import AuditDep, ShopsDep, UsersDep
 from webshop.errors import Conflict
 from webshop.shops.service import ShopService
 from webshop.text import readable_email
@@ -44,9 +44,15 @@ class UserChange:
     """
 
     def __init__(
-        self, request: AdminRequest, user_id: PathId, users_service: UsersDep, audit_service: AuditDep
+        self,
+        request: AdminRequest,
+        user_id: PathId,
+        users_service: UsersDep,
+        audit_service: AuditDep,
+        shops_service: ShopsDep,
     ) -> None:
         self.request, self.user_id, self.users, self.audit = request, user_id, users_service, audit_service
+        self.shops = shops_service
 
     async def role(self, role: UserRole, done: str) -> Any:
         """Give the user ``role`` (``UserService.set_role``); ``done`` is the message, ``{}`` their address."""
@@ -60,7 +66,9 @@ class UserChange:
         """Erase the account (``UserService.erase``) once the admin ticked the box that confirms it;
         without the tick, the user's page again with the reason (422) and nothing changed."""
         if not confirmed:
-            return await render_user(self.user_id, self.users, self.audit, error=CONFIRM_ERASE, status_code=422)
+            return await render_user(
+                self.user_id, self.users, self.audit, self.shops, error=CONFIRM_ERASE, status_code=422
+            )
         done = "The account was erased: its personal data is gone, its orders are kept."
         return await self._answer(self.users.erase(self.user_id, actor=self.request.user), done)
 
@@ -70,7 +78,9 @@ class UserChange:
         try:
             user = await change
         except Conflict as exc:
-            return await render_user(self.user_id, self.users, self.audit, error=exc.detail, status_code=409)
+            return await render_user(
+                self.user_id, self.users, self.audit, self.shops, error=exc.detail, status_code=409
+            )
         if myself and not user.is_active:
             request.clear_session()
             return see_other_to(request, "catalog")
@@ -115,9 +125,11 @@ class AdminUserController(AdminPages):
         return admin_list_page(request, "admin/users", "user-results", context, total=total, page=page, filters=filters)
 
     @get("/{user_id:int}", name="admin_user", media_type=MediaType.HTML)
-    async def detail(self, user_id: PathId, users_service: UsersDep, audit_service: AuditDep) -> Template:
-        """One user: account facts, role and access actions, and their audit trail."""
-        return await render_user(user_id, users_service, audit_service)
+    async def detail(
+        self, user_id: PathId, users_service: UsersDep, audit_service: AuditDep, shops_service: ShopsDep
+    ) -> Template:
+        """One user: account facts, the shops they run, role and access actions, and their audit trail."""
+        return await render_user(user_id, users_service, audit_service, shops_service)
 
     @post("/{user_id:int}/promote", name="admin_user_promote", media_type=MediaType.HTML)
     async def promote(self, user_change: NamedDependency[UserChange]) -> Any:
@@ -146,11 +158,16 @@ class AdminUserController(AdminPages):
 
 
 async def render_user(
-    user_id: int, users_service: UserService, audit_service: AuditService, *, error: str = "", status_code: int = 200
+    user_id: int,
+    users_service: UserService,
+    audit_service: AuditService,
+    shops: ShopService,
+    *,
+    error: str = "",
+    status_code: int = 200,
 ) -> Template:
     """The user's admin page, optionally with an error message (and its status code)."""
     user = await users_service.get_user(user_id)
-    shops = ShopService(session=users_service.repository.session)
     return Template(
         "admin/users/detail.html",
         context={

@@ -217,10 +217,8 @@ class CheckoutApiController(Controller):
             declined = problem(exc.status_code, exc.detail, title=exc.title).content
             await idempotency_service.complete(**claim, status=exc.status_code, body=declined)
             raise
-        except (
-            RegionNeeded,
-            NoShippingZone,
-        ) as exc:  # nothing placed: the address's fault (named as the body names it)
+        # Nothing placed: the address's fault (named as the body names it); the key is free again.
+        except (RegionNeeded, NoShippingZone) as exc:
             await idempotency_service.release(**claim)
             raise _as_named(exc, data) from None
         except Exception:  # nothing placed: the client may correct the request and retry with the key

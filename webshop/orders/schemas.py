@@ -252,7 +252,7 @@ def order_out(seen: Order | ShopView) -> OrderOut:
         )
         if order.refund_amount and whole
         else None,
-        refunded_total=money(order.refunded_total + order.refund_amount, c) if whole else None,
+        refunded_total=money(order.refunded_in_all, c) if whole else None,
         payment=payment_out(order) if whole else None,
     )
 

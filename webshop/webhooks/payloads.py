@@ -103,7 +103,7 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
         "tax_total": order.tax_total,
         "total": order.total,
         "refund_amount": order.refund_amount,
-        "refunded_total": order.refunded_total + order.refund_amount,
+        "refunded_total": order.refunded_in_all,
         "prices_include_tax": order.prices_include_tax,
         "promotions": list(order.promotions or []),
         "customer": (

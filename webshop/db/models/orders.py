@@ -161,6 +161,12 @@ class Order(BigIntAuditBase):
         return [line for line in lines if line.strip()]
 
     @property
+    def refunded_in_all(self) -> int:
+        """Minor units going back to the customer in all: the refunds of lines or amounts, made or under way
+        (``refunded_total``), and a cancel's or whole refund's (``refund_amount``)."""
+        return self.refunded_total + self.refund_amount
+
+    @property
     def refund_pending(self) -> bool:
         """True while money is owed back but the payment provider has not refunded it yet."""
         return self.refund_amount > 0 and self.refunded_at is None
