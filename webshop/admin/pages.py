@@ -11,7 +11,7 @@ A page that several handlers re-render with an error (one order, one category) i
 Litestar builds per request from the path and the services the page always needs, registered on its
 controller as ``dependencies = {**SHOP_STAFF_DEPENDENCIES, "order_page": Provide(OrderPage,
 sync_to_thread=False)}`` (a ``ShopStaffPages`` controller keeps its ``shop_scope`` that way; see
-``webshop.admin.orders.OrderPage``, ``webshop.admin.users.UserChange``).
+``webshop.admin.orders.OrderPage``, ``webshop.admin.users.UserPage``).
 """
 
 from collections.abc import Sequence

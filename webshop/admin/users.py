@@ -15,15 +15,12 @@ from litestar.params import FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
-from webshop.accounts.service import UserService
 from webshop.admin import ADMIN_PAGE_SIZE, AdminPages, admin_list_page
 from webshop.admin.pages import AdminRequest
 from webshop.api.schemas import PathId
-from webshop.audit.service import AuditService
 from webshop.db.models import User, UserRole
 from webshop.deps import AuditDep, ShopsDep, UsersDep
 from webshop.errors import Conflict
-from webshop.shops.service import ShopService
 from webshop.text import readable_email
 from webshop.web.forms import FormFields
 from webshop.web.responses import page_number, see_other_to
@@ -33,9 +30,9 @@ STATES = {"active": True, "deactivated": False}
 CONFIRM_ERASE = "Tick the box to confirm the erasure: it cannot be undone."
 
 
-class UserChange:
-    """A role or access change of the user ``user_id`` by the signed-in admin, and the page that answers it
-    (the ``user_change`` of the change handlers).
+class UserPage:
+    """The admin page of the user ``user_id`` (``render``), and the role or access changes the signed-in
+    admin makes there (the ``user_page`` of the user's handlers).
 
     Refused (``Conflict``: the shop's last active admin): the user's page again with the reason (409).
     Done: a message and the user's page; an admin who took away their own admin access lands on the
@@ -54,6 +51,21 @@ class UserChange:
         self.request, self.user_id, self.users, self.audit = request, user_id, users_service, audit_service
         self.shops = shops_service
 
+    async def render(self, *, error: str = "", status_code: int = 200) -> Template:
+        """The user's page: account facts, the shops they run, role and access actions, and their audit
+        trail; with ``error`` (and its status code) when a change was refused."""
+        user = await self.users.get_user(self.user_id)
+        return Template(
+            "admin/users/detail.html",
+            context={
+                "account": user,
+                "memberships": await self.shops.memberships_of(user.id),
+                "audit_events": await self.audit.for_entity("user", [user.id]),
+                "error": error,
+            },
+            status_code=status_code,
+        )
+
     async def role(self, role: UserRole, done: str) -> Any:
         """Give the user ``role`` (``UserService.set_role``); ``done`` is the message, ``{}`` their address."""
         return await self._answer(self.users.set_role(self.user_id, role, actor=self.request.user), done)
@@ -66,9 +78,7 @@ class UserChange:
         """Erase the account (``UserService.erase``) once the admin ticked the box that confirms it;
         without the tick, the user's page again with the reason (422) and nothing changed."""
         if not confirmed:
-            return await render_user(
-                self.user_id, self.users, self.audit, self.shops, error=CONFIRM_ERASE, status_code=422
-            )
+            return await self.render(error=CONFIRM_ERASE, status_code=422)
         done = "The account was erased: its personal data is gone, its orders are kept."
         return await self._answer(self.users.erase(self.user_id, actor=self.request.user), done)
 
@@ -78,9 +88,7 @@ class UserChange:
         try:
             user = await change
         except Conflict as exc:
-            return await render_user(
-                self.user_id, self.users, self.audit, self.shops, error=exc.detail, status_code=409
-            )
+            return await self.render(error=exc.detail, status_code=409)
         if myself and not user.is_active:
             request.clear_session()
             return see_other_to(request, "catalog")
@@ -94,7 +102,7 @@ class AdminUserController(AdminPages):
     """Users for admins: roles and access."""
 
     path = "/admin/users"
-    dependencies = {"user_change": Provide(UserChange, sync_to_thread=False)}
+    dependencies = {"user_page": Provide(UserPage, sync_to_thread=False)}
 
     @get("", name="admin_users", media_type=MediaType.HTML)
     async def index(
@@ -125,56 +133,31 @@ class AdminUserController(AdminPages):
         return admin_list_page(request, "admin/users", "user-results", context, total=total, page=page, filters=filters)
 
     @get("/{user_id:int}", name="admin_user", media_type=MediaType.HTML)
-    async def detail(
-        self, user_id: PathId, users_service: UsersDep, audit_service: AuditDep, shops_service: ShopsDep
-    ) -> Template:
+    async def detail(self, user_page: NamedDependency[UserPage]) -> Template:
         """One user: account facts, the shops they run, role and access actions, and their audit trail."""
-        return await render_user(user_id, users_service, audit_service, shops_service)
+        return await user_page.render()
 
     @post("/{user_id:int}/promote", name="admin_user_promote", media_type=MediaType.HTML)
-    async def promote(self, user_change: NamedDependency[UserChange]) -> Any:
+    async def promote(self, user_page: NamedDependency[UserPage]) -> Any:
         """Make the user an admin."""
-        return await user_change.role(UserRole.ADMIN, "{} is now an admin.")
+        return await user_page.role(UserRole.ADMIN, "{} is now an admin.")
 
     @post("/{user_id:int}/demote", name="admin_user_demote", media_type=MediaType.HTML)
-    async def demote(self, user_change: NamedDependency[UserChange]) -> Any:
+    async def demote(self, user_page: NamedDependency[UserPage]) -> Any:
         """Make the user a customer (refused for the last active admin)."""
-        return await user_change.role(UserRole.CUSTOMER, "{} is now a customer.")
+        return await user_page.role(UserRole.CUSTOMER, "{} is now a customer.")
 
     @post("/{user_id:int}/deactivate", name="admin_user_deactivate", media_type=MediaType.HTML)
-    async def deactivate(self, user_change: NamedDependency[UserChange]) -> Any:
+    async def deactivate(self, user_page: NamedDependency[UserPage]) -> Any:
         """Deactivate the account: it cannot sign in, and its sessions and API tokens stop working now."""
-        return await user_change.access(False, "{} is deactivated and signed out everywhere.")
+        return await user_page.access(False, "{} is deactivated and signed out everywhere.")
 
     @post("/{user_id:int}/reactivate", name="admin_user_reactivate", media_type=MediaType.HTML)
-    async def reactivate(self, user_change: NamedDependency[UserChange]) -> Any:
+    async def reactivate(self, user_page: NamedDependency[UserPage]) -> Any:
         """Let the account sign in again."""
-        return await user_change.access(True, "{} can sign in again.")
+        return await user_page.access(True, "{} can sign in again.")
 
     @post("/{user_id:int}/erase", name="admin_user_erase", media_type=MediaType.HTML)
-    async def erase(self, user_change: NamedDependency[UserChange], data: FormFields) -> Any:
+    async def erase(self, user_page: NamedDependency[UserPage], data: FormFields) -> Any:
         """Erase the account (GDPR art. 17) if the confirmation box is ticked (refused for the last active admin)."""
-        return await user_change.erase(data.get("confirm") == "yes")
-
-
-async def render_user(
-    user_id: int,
-    users_service: UserService,
-    audit_service: AuditService,
-    shops: ShopService,
-    *,
-    error: str = "",
-    status_code: int = 200,
-) -> Template:
-    """The user's admin page, optionally with an error message (and its status code)."""
-    user = await users_service.get_user(user_id)
-    return Template(
-        "admin/users/detail.html",
-        context={
-            "account": user,
-            "memberships": await shops.memberships_of(user.id),
-            "audit_events": await audit_service.for_entity("user", [user.id]),
-            "error": error,
-        },
-        status_code=status_code,
-    )
+        return await user_page.erase(data.get("confirm") == "yes")
