@@ -27,6 +27,34 @@ class AddressBook:
     check_destination: Callable[[AddressInput], Awaitable[None]]
     """Refuses an address whose order's tax cannot be known (``CheckoutService.check_destination``)."""
 
+    async def checked_address(self, address: AddressInput) -> AddressInput:
+        """``address`` checked in one round: its own rules (``AddressInput.cleaned``) and its region where
+        the shop taxes its country by region (``check_destination``), a field keeping the first message.
+
+        Returns:
+            The address as kept (``cleaned``).
+
+        Raises:
+            ValidationFailed: every problem at once (``RegionNeeded`` when the region is the only one).
+        """
+        errors: dict[str, str] = {}
+        refused: ValidationFailed | None = None
+        clean = address
+        try:
+            clean = address.cleaned()
+        except ValidationFailed as exc:
+            refused, errors = exc, dict(exc.field_errors)
+        try:
+            await self.check_destination(address)
+        except ValidationFailed as exc:
+            if refused is None:
+                raise
+            for key, message in exc.field_errors.items():
+                errors.setdefault(key, message)
+        if refused is not None:
+            raise ValidationFailed(refused.detail, field_errors=errors)
+        return clean
+
     async def addresses(self, user_id: int) -> list[Address]:
         """The user's saved addresses, most recently used first."""
         rows = await self.repository.session.scalars(
@@ -55,10 +83,17 @@ class AddressBook:
 
         Raises:
             ValidationFailed: neither or both given (field ``shipping_address``); an ``address_id`` not in
-                this user's book (field ``address_id``); the address's own rules (its fields' names).
+                this user's book (field ``address_id``); the address's own rules (its fields' names), with
+                a typed address's missing region where the shop taxes by region.
         """
         if address is not None and address_id is None:
-            return address.cleaned()
+            try:
+                return address.cleaned()
+            except ValidationFailed:
+                # Refused anyway: its region's problem comes in the same round. (A valid address has its region
+                # checked while placing, after the API's idempotency claim: a retry still gets its order.)
+                await self.checked_address(address)
+                raise
         if address is None and address_id is not None:
             try:
                 return address_input(await self.address(user_id, address_id)).cleaned()
@@ -139,8 +174,7 @@ class AddressBook:
         Raises:
             ValidationFailed: see ``AddressInput.cleaned``; ``RegionNeeded``.
         """
-        clean = data.cleaned()
-        await self.check_destination(clean)  # an address the checkout would refuse is not kept for it
+        clean = await self.checked_address(data)  # an address the checkout would refuse is not kept for it
         await self._lock_book(user_id)
         return {key: getattr(clean, key) for key in ADDRESS_FIELDS}
 

@@ -22,19 +22,16 @@ from webshop.web.responses import see_other_to
 
 
 async def _read(data: FormFields, book: CheckoutService) -> AddressInput:
-    """The posted address, checked with every problem at once: characters the form refuses, the
-    address's own rules (``AddressInput.cleaned``: a postal code its country needs) and its region where
-    the shop taxes its country by region (``check_destination``), the form's message winning on a field
-    two of them name.
+    """The posted address, checked with every problem at once: characters the form refuses, then the
+    address's own rules and its region (``checked_address``), the form's message winning on a field two
+    of them name.
 
     Raises:
         InvalidForm: anything to correct, with what was typed (``form``) to show again.
     """
     problems = FormProblems(AddressInput, data)
     with problems.check():
-        problems.form.cleaned()
-    with problems.check():
-        await book.check_destination(problems.form)
+        await book.checked_address(problems.form)
     problems.raise_any()
     return problems.form
 

@@ -36,20 +36,12 @@ def checkout_token(user_id: int, key: str) -> str:
 
 async def _shipping_address(data: CheckoutIn, user_id: int, checkout_service: CheckoutService) -> AddressInput:
     """``CheckoutService.destination`` of the body, its address's errors named as the body names its
-    fields (``shipping_address.city``, as the schema's 400 does): with a typed address's other problems, a
-    region it lacks where the shop taxes by region (one round, as the address step's; an address that
-    passes has its region checked while placing, after the idempotency claim)."""
+    fields (``shipping_address.city``, as the schema's 400 does)."""
     typed = address_input(data.shipping_address) if data.shipping_address is not None else None
     try:
         return await checkout_service.destination(user_id, address=typed, address_id=data.address_id)
     except ValidationFailed as exc:
-        errors = dict(exc.field_errors)
-        if typed is not None and not {"country", "region"} & errors.keys():
-            try:
-                await checkout_service.check_destination(typed)
-            except RegionNeeded as needed:
-                errors.update(needed.field_errors)
-        raise _as_named(ValidationFailed(exc.detail, field_errors=errors), data) from None
+        raise _as_named(exc, data) from None
 
 
 def _as_named(exc: ValidationFailed, data: CheckoutIn) -> ValidationFailed:

@@ -347,9 +347,7 @@ class CheckoutController(Controller):
                 await _saved_address_taxable(checkout_service, address)
             else:  # one round: what the form refuses, the address's rules and its region
                 with problems.check():
-                    form.cleaned()
-                with problems.check():
-                    await checkout_service.check_destination(form)
+                    await checkout_service.checked_address(form)
                 problems.raise_any()
                 address = await checkout_service.save_address(user_id, form)
         except (ValidationFailed, NotFound) as exc:
@@ -489,9 +487,8 @@ async def _guest_address_submit(request: Request[None, Any, Any], data: FormFiel
     with problems.check():
         email = await checkout.guest_email(problems.form.email)
     with problems.check():
-        address = GuestAddress(**msgspec.structs.asdict(address_input(problems.form).cleaned()))
-    with problems.check():
-        await checkout.check_destination(problems.form)
+        clean = await checkout.checked_address(address_input(problems.form))
+        address = GuestAddress(**msgspec.structs.asdict(clean))
     if problems.failed or address is None:
         refusal = InvalidForm(problems.form, problems.errors, problems.detail)
         form = msgspec.structs.asdict(problems.form)
