@@ -80,8 +80,8 @@ async def test_create_errors_are_shown_on_the_form(admin, alchemy):
     electronics = str((await category(alchemy, "electronics")).id)
     for form, status, message in (
         ({"name": "", "parent_id": ""}, 422, "Enter a name."),
-        ({"name": "computers", "parent_id": electronics}, 409, "There is already a category “Computers” here."),
-        ({"name": "New", "slug": "photo", "parent_id": ""}, 409, "already used by another category"),
+        ({"name": "computers", "parent_id": electronics}, 422, "There is already a category “Computers” here."),
+        ({"name": "New", "slug": "photo", "parent_id": ""}, 422, "already used by another category"),
         ({"name": "New", "slug": "Bad Slug", "parent_id": ""}, 422, "Use lowercase letters"),
         ({"name": "a|b", "parent_id": ""}, 422, "cannot contain “|”"),
         ({"name": "New", "parent_id": "nope"}, 422, "Choose a parent category from the list."),
@@ -106,7 +106,7 @@ async def test_rename_and_change_slug(admin, alchemy):
     assert (await submit(admin, f"{url}/rename", {"name": "Camera & Photo", "slug": "cameras"})).status_code == 303
     assert (await category(alchemy, "cameras")).id == photo.id
     clash = await submit(admin, f"{url}/rename", {"name": "Computers", "slug": ""})
-    assert clash.status_code == 409 and "already a category “Computers”" in text_of(clash.text)
+    assert clash.status_code == 422 and "already a category “Computers”" in text_of(clash.text)
 
 
 async def test_move_under_another_parent_and_up_and_down(admin, alchemy):
@@ -139,7 +139,7 @@ async def test_a_category_cannot_move_into_its_own_subtree(admin, alchemy):
     electronics, computers = await category(alchemy, "electronics"), await category(alchemy, "computers")
     for parent in (electronics, computers):
         response = await submit(admin, f"/admin/categories/{electronics.id}/move", {"parent_id": str(parent.id)})
-        assert response.status_code == 409
+        assert response.status_code == 422
         assert "cannot be moved into itself or one of its subcategories" in text_of(response.text)
     assert (await category(alchemy, "electronics")).parent_id is None
 
@@ -532,7 +532,7 @@ async def test_a_move_refused_for_a_name_taken_there_says_so_beside_the_new_pare
     assert made.status_code == 303
     computers = await category(alchemy, "computers")  # the one under Electronics
     refused = await submit(admin, f"/admin/categories/{computers.id}/move", {"parent_id": ""})
-    assert refused.status_code == 409
+    assert refused.status_code == 422
     message = "There is already a category “Computers” here."
     assert f'<p class="field-error" id="move-parent_id-error">{message}</p>' in refused.text  # not the rename form's
     assert 'id="rename-name-error"' not in refused.text and text_of(refused.text).count(message) == 1

@@ -64,11 +64,11 @@ async def test_create_category_derives_a_free_slug_and_appears_in_the_tree(clien
 async def test_create_category_rules(client, alchemy, admin):
     electronics = await category_id(alchemy, "electronics")
     same = await client.post("/api/categories", json={"name": "computers", "parent_id": electronics}, headers=admin)
-    assert "already a category" in assert_problem(same, 409)["errors"]["name"]
+    assert "already a category" in assert_problem(same, 422)["errors"]["name"]
     taken = await client.post("/api/categories", json={"name": "New", "slug": "photo"}, headers=admin)
-    assert "already used" in assert_problem(taken, 409)["errors"]["slug"]
+    assert "already used" in assert_problem(taken, 422)["errors"]["slug"]
     missing = await client.post("/api/categories", json={"name": "Orphan", "parent_id": 999999}, headers=admin)
-    assert "parent_id" in assert_problem(missing, 404)["errors"]
+    assert "parent_id" in assert_problem(missing, 422)["errors"]  # an unknown id in the body is bad input
     for bad in (
         {"name": ""},
         {"name": "   "},
@@ -121,10 +121,10 @@ async def test_move_within_the_tree(client, alchemy, admin):
     assert tree[0]["slug"] == "furniture"
 
     into_itself = await client.patch(f"/api/categories/{electronics}", json={"parent_id": electronics}, headers=admin)
-    assert "itself" in assert_problem(into_itself, 409)["detail"]
+    assert "itself" in assert_problem(into_itself, 422)["errors"]["parent_id"]
     computers = await category_id(alchemy, "computers")
     into_child = await client.patch(f"/api/categories/{electronics}", json={"parent_id": computers}, headers=admin)
-    assert_problem(into_child, 409)
+    assert_problem(into_child, 422)
 
 
 async def test_delete_is_refused_while_products_or_subcategories_remain(client, alchemy, admin):
@@ -300,9 +300,9 @@ async def test_stock_adjustments_go_through_the_ledger(client, alchemy, admin, s
     assert added.status_code == 201, added.text
     assert added.json() == {"variant_id": variant, "sku": "DC-1", "delta": 5, "reason": "delivery", "stock": 17}
     taken = await client.post(url, json={"delta": -20, "reason": "stock take"}, headers=admin)
-    assert "below zero" in assert_problem(taken, 409)["detail"]
+    assert "below zero" in assert_problem(taken, 409)["errors"]["delta"]
     too_many = await client.post(url, json={"delta": 2**31 - 2, "reason": "typo"}, headers=admin)
-    assert "cannot exceed" in assert_problem(too_many, 409)["detail"]  # not an integer overflow (500)
+    assert "cannot exceed" in assert_problem(too_many, 422)["errors"]["delta"]  # not an integer overflow (500)
     assert_problem(await client.post(url, json={"delta": 1}, headers=admin), 400)
     assert_problem(await client.post(url, json={"delta": 1, "reason": "x", "stock": 99}, headers=admin), 400)
     assert_problem(

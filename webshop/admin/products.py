@@ -49,7 +49,7 @@ from webshop.catalog.rules import ADMIN_SORTS, ADMIN_STATES, ADMIN_STOCK_LEVELS
 from webshop.catalog.schemas import VariantPatch
 from webshop.db.models import Product, User, Variant
 from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep
-from webshop.errors import NotFound, PermissionDenied, ValidationFailed
+from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, UPLOAD_BODY_LIMIT
 from webshop.shops.scope import admin_scope
 from webshop.stock.service import StockChanged
@@ -483,7 +483,7 @@ class AdminProductController(ShopStaffPages):
         await products_service.check_runs(request.user, variant.product.shop_id, "There is no such variant.")
         try:
             await products_service.delete_variant(variant_id, actor=request.user)
-        except ValidationFailed as exc:
+        except Conflict as exc:
             flash(request, exc.detail, "error")
         else:
             flash(request, f"Removed variant {variant.sku}.", "success")

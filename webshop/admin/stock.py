@@ -17,7 +17,7 @@ from webshop.admin import ShopStaffPages
 from webshop.admin.pages import AdminRequest, ShopScopeDep, flash_see_other
 from webshop.api.schemas import PathId
 from webshop.deps import ShopsDep, StockDep
-from webshop.errors import ValidationFailed
+from webshop.errors import Conflict, ValidationFailed
 from webshop.shops.scope import ShopScope, admin_scope
 from webshop.stock.history import REASON_LABELS
 from webshop.stock.service import ADJUSTMENT_REASONS, StockLevel, StockService
@@ -78,10 +78,10 @@ class AdminStockController(ShopStaffPages):
             level = await stock_service.adjust_by_sku(
                 sku=data.sku, delta=data.delta, reason=data.reason, note=data.note, actor=request.user
             )
-        except ValidationFailed as exc:
+        except (ValidationFailed, Conflict) as exc:
             context = await dashboard_context(stock_service, None, await admin_scope(shops_service, request.user))
             context["form"] = {"sku": data.sku, "delta": data.delta, "reason": data.reason, "note": data.note}
-            return form_again("admin/stock/index.html", exc, context)
+            return form_again("admin/stock/index.html", exc, context, status_code=exc.status_code)
         return flash_see_other(request, f"Stock of {data.sku.strip()} is now {level}.", "admin_stock", category="info")
 
     @get("/variants/{variant_id:int}", name="admin_stock_history", media_type=MediaType.HTML)

@@ -46,7 +46,6 @@ from webshop.catalog.schemas import (
 )
 from webshop.db.models import Variant
 from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep, StockDep, UserRequest
-from webshop.errors import Conflict, ValidationFailed
 from webshop.media import UPLOAD_BODY_LIMIT
 from webshop.shops.scope import admin_scope
 from webshop.stock.schemas import StockMovementPage, movement_out
@@ -66,17 +65,17 @@ class CategoryAdminApiController(AdminApiController):
     path = "/api/categories"
     tags = ["catalog admin"]
 
-    @post("", operation_id="createCategory", status_code=201, responses=problems(400, 401, 403, 404, 409))
+    @post("", operation_id="createCategory", status_code=201, responses=problems(400, 401, 403, 409, 422))
     async def create_category(
         self, request: UserRequest, data: JSONBody[CategoryCreate], categories_service: CategoriesDep
     ) -> CategoryDetail:
-        """Create a category, last among its siblings (a missing parent is 404, a sibling's name 409)."""
+        """Create a category, last among its siblings. 422: a missing parent, a sibling's name, a slug taken."""
         category = await categories_service.create_category(
             request.user, name=data.name, parent_id=data.parent_id, slug=data.slug
         )
         return category_detail(category)
 
-    @patch("/{category_id:int}", operation_id="updateCategory", responses=problems(400, 401, 403, 404, 409))
+    @patch("/{category_id:int}", operation_id="updateCategory", responses=problems(400, 401, 403, 404, 409, 422))
     async def update_category(
         self,
         request: UserRequest,
@@ -84,7 +83,8 @@ class CategoryAdminApiController(AdminApiController):
         data: JSONBody[CategoryPatch],
         categories_service: CategoriesDep,
     ) -> CategoryDetail:
-        """Rename and/or move a category (moving it into its own subtree is 409)."""
+        """Rename and/or move a category. 422 as ``POST``, or a move into its own subtree; 409: changed at the
+        same time by someone else."""
         category = await categories_service.get_category(category_id)
         if data.name is not UNSET or data.slug is not UNSET:
             category = await categories_service.rename_category(
@@ -297,11 +297,7 @@ class VariantAdminApiController(ShopStaffApiController):
     @delete("/{variant_id:int}", operation_id="deleteVariant", responses=problems(400, 401, 403, 404, 409))
     async def delete_variant(self, request: UserRequest, variant_id: PathId, products_service: ProductsDep) -> None:
         """Delete a variant; past orders keep their lines. A product's last variant cannot go (409)."""
-        try:
-            await products_service.delete_variant(variant_id, actor=request.user)
-        except ValidationFailed as exc:
-            # Not malformed input but the product's current state: the request conflicts with it.
-            raise Conflict(exc.detail, field_errors=exc.field_errors) from exc
+        await products_service.delete_variant(variant_id, actor=request.user)
 
     @get("/{variant_id:int}/stock-movements", operation_id="listStockMovements", responses=problems(400, 401, 403, 404))
     async def list_stock_movements(
@@ -328,19 +324,16 @@ class VariantAdminApiController(ShopStaffApiController):
         "/{variant_id:int}/stock-adjustments",
         operation_id="adjustStock",
         status_code=201,
-        responses=problems(400, 401, 403, 404, 409),
+        responses=problems(400, 401, 403, 404, 409, 422),
     )
     async def adjust_stock(
         self, request: UserRequest, variant_id: PathId, data: JSONBody[StockAdjustmentIn], products_service: ProductsDep
     ) -> StockAdjustmentOut:
-        """Add (or, negative, remove) units with a reason, recorded in the stock ledger; never below zero (409)."""
-        try:
-            variant = await products_service.adjust_variant_stock(
-                variant_id, data.delta, actor=request.user, note=data.reason.strip()
-            )
-        except ValidationFailed as exc:
-            # The stock on hand, not the input, makes this change impossible.
-            raise Conflict(exc.detail, field_errors=exc.field_errors) from exc
+        """Add (or, negative, remove) units with a reason, recorded in the stock ledger; never below zero (409)
+        nor above 2,147,483,647 (422)."""
+        variant = await products_service.adjust_variant_stock(
+            variant_id, data.delta, actor=request.user, note=data.reason.strip()
+        )
         return StockAdjustmentOut(
             variant_id=variant.id, sku=variant.sku, delta=data.delta, reason=data.reason.strip(), stock=variant.stock
         )

@@ -89,9 +89,8 @@ class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
             The new category (flushed, so it has an id).
 
         Raises:
-            ValidationFailed: the name or slug is malformed.
-            NotFound: the parent does not exist.
-            Conflict: a sibling has the same name, or the slug is taken.
+            ValidationFailed: the name or slug is malformed or taken (a sibling has the name, another
+                category the slug), or the parent does not exist; ``field_errors`` names the field.
         """
         session = self.repository.session
         categories = await self._locked_tree()
@@ -130,8 +129,7 @@ class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
 
         Raises:
             NotFound: no such category.
-            ValidationFailed: the name or slug is malformed.
-            Conflict: a sibling has the same name, or the slug is taken.
+            ValidationFailed: the name or slug is malformed or taken (as ``create_category``).
         """
         categories = await self._locked_tree()
         category = _find_category(categories, category_id)
@@ -165,16 +163,17 @@ class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
                 it where it is when the parent does not change. Siblings are renumbered 0, 1, 2...
 
         Raises:
-            NotFound: no such category, or no such parent.
-            Conflict: the new parent is the category itself or one of its descendants (a category
-                cannot be moved into its own subtree), or already has a child of the same name.
+            NotFound: no such category.
+            ValidationFailed: no such parent, or the new parent is the category itself or one of its
+                descendants (a category cannot be moved into its own subtree), or already has a child of
+                the same name; ``field_errors`` names ``parent_id`` or ``name``.
         """
         categories = await self._locked_tree()
         category = _find_category(categories, category_id)
         _find_parent(categories, parent_id)
         if parent_id is not None and parent_id in descendant_ids(categories, category.id):
             message = "A category cannot be moved into itself or one of its subcategories."
-            raise Conflict(message, field_errors={"parent_id": message})
+            raise ValidationFailed(message, field_errors={"parent_id": message})
         before = _category_state(category)
         if parent_id != category.parent_id:
             _check_sibling_name(categories, parent_id, category.name, exclude=category.id)
@@ -365,7 +364,8 @@ def _find_parent(categories: list[Category], parent_id: int | None) -> Category 
     """The would-be parent ``parent_id`` (``None`` for top level).
 
     Raises:
-        NotFound: there is no such category (a field error on ``parent_id``), like any unknown id.
+        ValidationFailed: there is no such category (a field error on ``parent_id``): an unknown id in the
+            body is bad input (422), as an unknown ``category_id`` of a product.
     """
     if parent_id is None:
         return None
@@ -373,26 +373,26 @@ def _find_parent(categories: list[Category], parent_id: int | None) -> Category 
         if category.id == parent_id:
             return category
     message = "The parent category does not exist."
-    raise NotFound(message, field_errors={"parent_id": message})
+    raise ValidationFailed(message, field_errors={"parent_id": message})
 
 
 def _check_sibling_name(
     categories: list[Category], parent_id: int | None, name: str, *, exclude: int | None = None
 ) -> None:
-    """Raise ``Conflict`` when a child of ``parent_id`` (other than ``exclude``) has ``name`` (any case)."""
+    """Raise ``ValidationFailed`` when a child of ``parent_id`` (other than ``exclude``) has ``name`` (any case)."""
     folded = name.casefold()
     for category in categories:
         if category.parent_id == parent_id and category.id != exclude and category.name.casefold() == folded:
             message = f"There is already a category “{category.name}” here."
-            raise Conflict(message, field_errors={"name": message})
+            raise ValidationFailed(message, field_errors={"name": message})
 
 
 def _category_slug(categories: list[Category], slug: str | None, name: str, parent: Category | None) -> str:
     """``slug`` checked for form and uniqueness, or (when empty) a free slug derived from ``name``.
 
     Raises:
-        ValidationFailed: the slug is not lowercase letters and digits joined by ``-``.
-        Conflict: another category has the slug.
+        ValidationFailed: the slug is not lowercase letters and digits joined by ``-``, or another
+            category has it (as a product's slug taken).
     """
     taken = {category.slug for category in categories}
     slug = (slug or "").strip()
@@ -402,7 +402,7 @@ def _category_slug(categories: list[Category], slug: str | None, name: str, pare
             raise ValidationFailed(message, field_errors={"slug": message})
         if slug in taken:
             message = f"The slug “{slug}” is already used by another category."
-            raise Conflict(message, field_errors={"slug": message})
+            raise ValidationFailed(message, field_errors={"slug": message})
         return slug
     candidates = [slugify(name)]
     if parent is not None:

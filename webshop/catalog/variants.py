@@ -23,7 +23,7 @@ from webshop.catalog.schemas import VariantPatch, VariantWrite
 from webshop.catalog.summaries import catalog_write, refresh_product_summaries
 from webshop.db.models import Product, StockMovement, User, Variant, WebhookEvent
 from webshop.db.repository import sent
-from webshop.errors import NotFound, ValidationFailed
+from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.money import format_money
 from webshop.promotions.targets import forget_targets
 from webshop.webhooks.events import queue_product_events
@@ -156,7 +156,8 @@ class ProductVariants(ProductMixin):
 
         Raises:
             NotFound: no such variant.
-            ValidationFailed: the stock would go below zero (``field_errors["delta"]``).
+            Conflict: the stock would go below zero (``field_errors["delta"]``).
+            ValidationFailed: it would go above ``MAX_STOCK``.
         """
         from webshop.stock.service import StockService
 
@@ -193,7 +194,7 @@ class ProductVariants(ProductMixin):
 
         Raises:
             NotFound: no such variant.
-            ValidationFailed: it is the product's only variant (delete the product instead);
+            Conflict: it is the product's only variant (delete the product instead);
                 ``field_errors["variant"]``.
         """
         variant = await self._variant(variant_id, actor=actor)
@@ -201,7 +202,7 @@ class ProductVariants(ProductMixin):
         count = await session.scalar(select(func.count()).where(Variant.product_id == variant.product_id)) or 0
         if count <= 1:
             message = "A product needs at least one variant: delete the product instead."
-            raise ValidationFailed(message, field_errors={"variant": message})
+            raise Conflict(message, field_errors={"variant": message})
         async with catalog_write(session, variant.product_id):
             # ``variant_id`` lets the product's trail keep the variant's own events (``product_history``).
             removed = {"variant_id": variant.id, **_variant_snapshot(variant), "stock": variant.stock}

@@ -184,8 +184,9 @@ async def adjust_stock(session: AsyncSession, variant_id: int, delta: int, *, re
         The stock level after the change.
 
     Raises:
-        ValidationFailed: the change would take the stock below zero or above ``MAX_STOCK``
-            (``field_errors["delta"]``).
+        Conflict: the change would take the stock below zero (``field_errors["delta"]``): the stock on
+            hand, not the input, refuses it (RFC 9110 §15.5.10).
+        ValidationFailed: the change would take the stock above ``MAX_STOCK`` (``field_errors["delta"]``).
         NotFound: there is no such variant.
     """
     statement = (
@@ -202,10 +203,11 @@ async def adjust_stock(session: AsyncSession, variant_id: int, delta: int, *, re
         current = await session.scalar(select(Variant.stock).where(Variant.id == variant_id))
         if current is None:
             raise NotFound("There is no such variant.")
-        message = f"Stock cannot go below zero: {current} on hand, change of {delta:+d}."
         if current + delta > MAX_STOCK:
             message = f"Stock cannot exceed {MAX_STOCK}."
-        raise ValidationFailed(message, field_errors={"delta": message})
+            raise ValidationFailed(message, field_errors={"delta": message})
+        message = f"Stock cannot go below zero: {current} on hand, change of {delta:+d}."
+        raise Conflict(message, field_errors={"delta": message})
     if delta:
         _record(session, variant_id, delta, StockReason.ADJUSTMENT.value, reference[:200])
         await queue_stock_low(session, variant_id, changed.stock - delta, changed.stock, changed.low_stock_threshold)
@@ -461,7 +463,8 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
 
         Raises:
             ValidationFailed: with ``field_errors`` for every bad field at once (unknown SKU or another
-                shop's, delta not a non-zero whole number or taking stock below zero, unknown reason, empty note).
+                shop's, delta not a non-zero whole number, unknown reason, empty note).
+            Conflict: the delta would take the stock below zero (``field_errors["delta"]``).
         """
         errors: dict[str, str] = {}
         sku = sku.strip()
@@ -547,7 +550,8 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             The new stock level.
 
         Raises:
-            ValidationFailed: the stock would go below zero or above ``MAX_STOCK`` (``field_errors["delta"]``).
+            Conflict: the stock would go below zero (``field_errors["delta"]``).
+            ValidationFailed: the stock would go above ``MAX_STOCK`` (``field_errors["delta"]``).
             NotFound: the variant is gone.
         """
         session = self.repository.session
