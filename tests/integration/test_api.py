@@ -195,7 +195,8 @@ async def test_price_sort_pages_with_cursor_in_both_directions(client, skus):
 async def test_bad_queries_are_problems(client, skus):
     assert_problem(await client.get("/api/products", params={"limit": 101}), 400)
     assert_problem(await client.get("/api/products", params={"sort": "price; DROP"}), 400)
-    assert_problem(await client.get("/api/products", params={"cursor": "bogus"}), 422)
+    assert_problem(await client.get("/api/products", params={"cursor": "bogus"}), 422)  # not one the API issued
+    assert_problem(await client.get("/api/products", params={"cursor": "abc!"}), 400)  # not base64url (QA)
     assert_problem(await client.get("/api/products", params={"category": "nope"}), 404)
     assert_problem(await client.get("/api/products/999999"), 404)
 
@@ -248,7 +249,8 @@ async def test_cart_refuses_client_prices_and_others_lines(client, skus):
     other = await bearer(client, "eve@example.com")
     assert_problem(await client.patch(f"/api/cart/items/{line_id}", json={"quantity": 2}, headers=other), 404)
     assert_problem(await client.delete(f"/api/cart/items/{line_id}", headers=other), 404)
-    assert_problem(await client.post("/api/cart/items", json={"sku": "NOPE"}, headers=headers), 404)
+    missing = await client.post("/api/cart/items", json={"sku": "NOPE"}, headers=headers)
+    assert assert_problem(missing, 422)["errors"]["sku"] == "That product is not available."
 
 
 QUOTE = {"country": "GB", "shipping_method": "express"}  # where ADDRESS is

@@ -80,7 +80,7 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
         "a created_from or created_to the date-time format lets through, not RFC 3339",
     ),
     "listShops": (["422"], "a cursor the server did not issue"),
-    "addCartItem": (["422"], "the quantity is more than the stock on hand"),
+    "addCartItem": (["422"], "the quantity is more than the stock on hand; a SKU no variant on sale has"),
     "updateCartItem": (["422"], "the quantity is more than the stock on hand"),
     "checkout": (
         ["402", "422"],
@@ -94,6 +94,9 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
     "updateProduct": (["422"], "option groups must match the variants; slug unused; known category"),
     "createVariant": (["422"], "one option value per option group of the product; SKU unused; known tax category"),
     "updateVariant": (["422"], "option values must match the product's groups; SKU unused; known tax category"),
+    "createCategory": (["422"], "a parent that exists, a name its siblings do not have, a slug unused"),
+    "updateCategory": (["422"], "a parent that exists and is not within the category; a name and slug unused there"),
+    "adjustStock": (["422"], "the stock on hand plus the change stays within 2,147,483,647"),
     "uploadProductImage": (["413", "422"], "the file must decode as a JPEG, PNG or WebP image of at most 5 MB"),
     "reorderProductImages": (["422"], "the list must hold every photo id of the product exactly once"),
     "createShop": (["422"], "a slug another shop has; two letters that are no ISO 3166-1 country"),

@@ -59,6 +59,18 @@ IdCursor = Annotated[
 """The cursor of a short list (shops, users, webhooks, deliveries): opaque to clients, a number the
 previous page's ``next_cursor`` gave: the id of the row that page ended with (a keyset cursor, so rows
 added or removed meanwhile neither repeat nor skip one: see ``keyset_page``)."""
+ProductCursor = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=500,
+        pattern=r"^[A-Za-z0-9_-]+\Z",
+        schema_extra={"pattern": "^[A-Za-z0-9_-]+$"},
+        description="``next_cursor`` of the previous page",
+    ),
+]
+"""The cursor of a catalog page: opaque to clients, base64url text without padding (RFC 4648 §5) that the
+previous page's ``next_cursor`` gave (``webshop.catalog.cursor``). Outside that alphabet it is a 400, as any
+malformed query parameter; well-formed but not one the API issued for this sort, a 422."""
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100)]
 """How many rows a page of a cursor-paged list holds."""
 

@@ -39,7 +39,8 @@ class CartApiController(Controller):
     async def add_item(
         self, request: UserRequest, data: JSONBody[CartItemIn], carts_service: CartsDep, settings: SettingsDep
     ) -> CartOut:
-        """Add units of a variant by SKU (stock is checked: 409 with the shortfall)."""
+        """Add units of a variant by SKU (stock is checked: 409 with the shortfall; 422: no variant on sale has the
+        SKU)."""
         owner = CartOwner(user_id=request.user.id)
         await carts_service.add(owner, sku=data.sku, quantity=data.quantity)
         return await priced_cart(carts_service, settings, owner)

@@ -270,12 +270,20 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         return CartView(id=cart.id, lines=lines, currency=currency, promotion_code=cart.promotion_code)
 
     async def _variant(self, *, variant_id: int | None = None, sku: str | None = None) -> Variant:
+        """The variant on sale by ``variant_id`` or else ``sku``, its product loaded.
+
+        Raises:
+            ValidationFailed: none on sale has it (unknown, or its product deleted, withdrawn or of a suspended
+                shop); ``field_errors`` names ``variant_id`` or ``sku``: an unknown id in the body is bad
+                input (422), as an unknown ``shop_id`` or promotion code.
+        """
         condition = Variant.id == variant_id if variant_id is not None else Variant.sku == (sku or "").strip()
         variant = await self.repository.session.scalar(
             select(Variant).join(Product).where(condition, visible_products()).options(selectinload(Variant.product))
         )
         if variant is None:
-            raise NotFound("That product is not available.")
+            message = "That product is not available."
+            raise ValidationFailed(message, field_errors={"variant_id" if variant_id is not None else "sku": message})
         return cast("Variant", variant)
 
     async def add(
@@ -291,8 +299,8 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
             The owner's cart with its lines, as committed.
 
         Raises:
-            ValidationFailed: quantity below 1 or above ``MAX_LINE_QUANTITY`` in total.
-            NotFound: no visible variant with that id/SKU.
+            ValidationFailed: quantity below 1 or above ``MAX_LINE_QUANTITY`` in total, or no variant on
+                sale has that id/SKU (``field_errors`` names it).
             InsufficientStock: the line would exceed the stock on hand ("only 3 left").
         """
         _check_quantity(quantity)

@@ -8,7 +8,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import PathParameter, QueryParameter
 
 from webshop.api.responses import problems
-from webshop.api.schemas import INT_MAX, PathId
+from webshop.api.schemas import INT_MAX, PathId, ProductCursor
 from webshop.catalog import limits
 from webshop.catalog.browse import DisplayedProduct
 from webshop.catalog.cache import CACHE, MISS
@@ -136,7 +136,7 @@ class CatalogApiController(Controller):
         sort: Annotated[
             Sort | None, QueryParameter(description="Default: relevance with a search text, else name")
         ] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
+        cursor: ProductCursor = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> ProductPage:
         """Search and filter the catalog; pages are linked by ``next_cursor``."""

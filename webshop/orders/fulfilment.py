@@ -252,7 +252,8 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
 
         Raises:
             NotFoundError: no such order, or not one the actor may see.
-            ValidationFailed: a member of several of the order's shops left ``shop_id`` out; a field is too long.
+            ValidationFailed: a member of several of the order's shops left ``shop_id`` out, or it names no part
+                of the order they may ship; a field is too long.
             InvalidTransition: the order is not paid, or that part has shipped already, or every item of
                 it was refunded (the part is closed: nothing to ship).
         """
@@ -323,8 +324,9 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         """The order as ``actor`` sees it and its pending parts ``ship`` would mark (see ``ship``).
 
         Raises:
-            NotFoundError: not an order of the actor's shops, or no part of ``shop_id``.
-            ValidationFailed: a member of several of the order's shops gave no ``shop_id``.
+            NotFoundError: not an order of the actor's shops.
+            ValidationFailed: the order has no part of ``shop_id`` that the actor may ship (422, as any unknown id
+                in the body), or a member of several of the order's shops gave no ``shop_id``.
             InvalidTransition: the order is not paid, or the part has shipped already.
         """
         everything = actor is None or actor.is_admin
@@ -343,7 +345,8 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         if shop_id is not None:
             parts = [part for part in parts if part.shop_id == shop_id]
             if not parts:
-                raise NotFoundError("This order has no part of that shop.")
+                message = "This order has no part of that shop."
+                raise ValidationFailed(message, field_errors={"shop_id": message})
         elif not everything and len(parts) > 1:
             message = "Say which of your shops' parts has shipped."
             raise ValidationFailed(message, field_errors={"shop_id": message})
