@@ -67,8 +67,19 @@ def test_an_address_keeps_its_region_as_the_iso_code_or_as_typed() -> None:
         name="Ada", line1="1 Main St", city="Austin", postal_code="73301", country="us", region="texas"
     )
     assert typed.cleaned().region == "US-TX"
-    other = AddressInput(name="Ada", line1="1 Main St", city="Austin", postal_code="73301", country="US", region="BC")
-    assert other.cleaned().region == "BC"  # British Columbia is Canada's: kept as typed, taxed by no region
+    london = AddressInput(
+        name="Ada", line1="1 High St", city="London", postal_code="N1 9GU", country="GB", region="Greater London"
+    )
+    assert london.cleaned().region == "Greater London"  # no ISO 3166-2 code: kept as typed, taxed by no region
+    # The label writes a US state ("Austin TX 73301"): one the post does not know is refused, as is a code
+    # of the country's form that ISO 3166-2 does not have (QA: "US-ZZ" was saved and shipped to).
+    for country, region in (("US", "BC"), ("US", "US-ZZ"), ("FR", "FR-ZZ")):
+        wrong = AddressInput(
+            name="Ada", line1="1 Main St", city="Austin", postal_code="73301", country=country, region=region
+        )
+        with pytest.raises(ValidationFailed) as refused:
+            wrong.cleaned()
+        assert refused.value.field_errors["region"].startswith(f"“{region}” is not a state, province or region of")
     with pytest.raises(ValidationFailed) as refused:
         AddressInput(
             name="Ada", line1="1 Main St", city="Austin", postal_code="73301", country="US", region="x" * 81

@@ -10,6 +10,7 @@ from webshop.accounts.service import EMAIL_RE, normalize_email
 from webshop.checkout.quote import country_name
 from webshop.db.models import postal
 from webshop.errors import ValidationFailed
+from webshop.tax.destination import not_a_region
 from webshop.text import Line
 
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -56,7 +57,7 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
                 without postal codes, ``postal.NO_POSTAL_CODE``) or too long, the postal code has other characters
                 than letters, digits, spaces and hyphens (the Universal Postal Union's postcode formats use
                 no others), the city no letter, the country is not one of ISO 3166-1, or the region is
-                too long.
+                too long or not one of the country's subdivisions where it must be (``_region``).
         """
         values = {k: " ".join(str(getattr(self, k) or "").split()) for k in ADDRESS_FIELDS}
         values["country"] = values["country"].upper()
@@ -112,7 +113,8 @@ class AddressInput(msgspec.Struct, frozen=True, kw_only=True):
         names, else as typed (spaces folded), ``""`` when none is given.
 
         Raises:
-            ValidationFailed: (field ``region``) longer than ``postal.REGION``.
+            ValidationFailed: (field ``region``) longer than ``postal.REGION``, or not one of the country's
+                subdivisions where it must be (``_region``).
         """
         code, problem = _region(self.country.strip().upper(), " ".join(self.region.split()))
         if problem:
@@ -132,10 +134,18 @@ def _region(country: str, typed: str) -> tuple[str, str]:
     """``(region, "")`` of a region as typed: its ISO 3166-2 code when it names one of ``country``'s
     subdivisions (``postal.region_code``), else the text itself (a region the post knows and ISO 3166-2
     names otherwise, "Greater London": only a country the shop taxes by region needs a code,
-    ``webshop.tax.destination.RegionNeeded``); ``("", why)`` when it is too long."""
+    ``webshop.tax.destination.RegionNeeded``); ``("", why)`` when it is too long, or names no subdivision
+    where it must: in a country whose addresses write the region on the label (``postal.REGION_SHOWN``:
+    "Austin TX 73301", so a state the post does not know makes the parcel undeliverable), or written as a
+    code of the country that ISO 3166-2 does not have ("US-ZZ")."""
     if len(typed) > postal.REGION:
         return "", f"Use at most {postal.REGION} characters."
-    return (postal.region_code(country, typed) or typed) if typed else "", ""
+    if not typed:
+        return "", ""
+    code = postal.region_code(country, typed)
+    if code is None and (country in postal.REGION_SHOWN or typed.upper().startswith(f"{country}-")):
+        return "", not_a_region(country, typed)
+    return code or typed, ""
 
 
 ADDRESS_FIELDS = AddressInput.__struct_fields__

@@ -22,6 +22,15 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 
+def not_a_region(country: str, typed: str) -> str:
+    """The message for a region ``typed`` that names none of ``country``'s ISO 3166-2 subdivisions, with an
+    example of one ("“Upstate” is not a state, province or region of the United States: enter its name or
+    code (as CA for California).")."""
+    name, example = postal.country_in_text(country), postal.region_example(country)
+    example = f" (as {example})" if example else ""
+    return f"“{typed}” is not a state, province or region of {name}: enter its name or code{example}."
+
+
 class RegionNeeded(ValidationFailed):
     """The address names none of its country's regions (ISO 3166-2) and the shop taxes that country by
     region (HTTP 422, field ``region``): the tax cannot be known without it."""
@@ -31,7 +40,7 @@ class RegionNeeded(ValidationFailed):
         name, example = postal.country_in_text(country), postal.region_example(country)
         example = f" (as {example})" if example else ""
         if typed:
-            message = f"“{typed}” is not a state, province or region of {name}: enter its name or code{example}."
+            message = not_a_region(country, typed)
         else:
             message = f"Enter the state, province or region of the address: tax in {name} depends on it{example}."
         super().__init__(message, field_errors={"region": message})
