@@ -6,6 +6,8 @@ Each error carries the HTTP status it maps to (RFC 9110 semantics) and a message
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 BUSY_DETAIL = "The shop is very busy right now. Please try again in a moment."
@@ -42,6 +44,22 @@ class DomainError(Exception):
         self.detail = detail
         self.field_errors = field_errors or {}
         self.extra = extra
+
+
+@contextmanager
+def fields_named(names: Mapping[str, str]) -> Iterator[None]:
+    """Rename the ``field_errors`` of a domain error the block raises by ``names`` (``{service's field:
+    request's field}``; others keep theirs), so that an API client is told the field as its request names
+    it (a form's flat ``country`` is the JSON body's ``address.country``; an image is the multipart ``file``).
+
+    Raises:
+        DomainError: whatever the block raised, its field errors renamed.
+    """
+    try:
+        yield
+    except DomainError as exc:
+        exc.field_errors = {names.get(key, key): value for key, value in exc.field_errors.items()}
+        raise
 
 
 class ValidationFailed(DomainError, status_code=422, title="Invalid input"):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from webshop.errors import DomainError
+from webshop.errors import fields_named
 from webshop.media import MAX_UPLOAD_BYTES
 
 if TYPE_CHECKING:
@@ -31,8 +31,5 @@ def image_errors_named(field: str) -> Iterator[None]:
     Raises:
         DomainError: whatever the block raised, its field errors renamed.
     """
-    try:
+    with fields_named({"image": field}):
         yield
-    except DomainError as exc:
-        exc.field_errors = {(field if key == "image" else key): value for key, value in exc.field_errors.items()}
-        raise

@@ -38,9 +38,11 @@ from webshop.api.schemas import NameCursor, PageLimit, PathId, keyset_page, name
 from webshop.api.uploads import image_errors_named, read_upload
 from webshop.audit.schemas import AuditEventOut, audit_trail_out
 from webshop.deps import AuditDep, ShopsDep, UserRequest
+from webshop.errors import fields_named
 from webshop.media import UPLOAD_BODY_LIMIT
 from webshop.security.jwt import BEARER, PUBLIC
 from webshop.shops.guards import api_shop_staff
+from webshop.shops.profile import ADDRESS
 from webshop.shops.schemas import (
     LogoUpload,
     MemberOut,
@@ -62,6 +64,9 @@ from webshop.web.responses import page_count
 Search = Annotated[
     str | None, query_text(max_length=100, description="Only shops whose name or slug contains this text")
 ]
+ADDRESS_IN_BODY = {part: f"address.{part}" for part in (*ADDRESS, "country")}
+"""The service names the address's fields as the shop's form does (``country``); the body nests them
+(``address.country``), as its decoding errors (400) name them."""
 
 
 class ShopApiController(Controller):
@@ -121,7 +126,8 @@ class ShopApiController(Controller):
     )
     async def create_shop(self, request: UserRequest, data: JSONBody[ShopWrite], shops_service: ShopsDep) -> ShopOut:
         """Admins: create a shop; the slug is made from the name when left out (a slug taken is 422)."""
-        return shop_out(await shops_service.create_shop(request.user, data))
+        with fields_named(ADDRESS_IN_BODY):
+            return shop_out(await shops_service.create_shop(request.user, data))
 
     @patch("/{shop_id:int}", security=BEARER, operation_id="updateShop", responses=problems(400, 401, 403, 404, 422))
     async def update_shop(
@@ -129,7 +135,8 @@ class ShopApiController(Controller):
     ) -> ShopOut:
         """Admins and the shop's owners: change the fields sent (staff 403, anyone else 404)."""
         await shops_service.get_live_for(request.user, shop_id)
-        return shop_out(await shops_service.update_shop(request.user, shop_id, data))
+        with fields_named(ADDRESS_IN_BODY):
+            return shop_out(await shops_service.update_shop(request.user, shop_id, data))
 
     @put("/{shop_id:int}", security=BEARER, operation_id="replaceShop", responses=problems(400, 401, 403, 404, 422))
     async def replace_shop(
@@ -146,7 +153,8 @@ class ShopApiController(Controller):
             contact_phone=data.contact_phone,
         )
         await shops_service.get_live_for(request.user, shop_id)
-        return shop_out(await shops_service.update_shop(request.user, shop_id, patch))
+        with fields_named(ADDRESS_IN_BODY):
+            return shop_out(await shops_service.update_shop(request.user, shop_id, patch))
 
     @delete(
         "/{shop_id:int}",
