@@ -33,7 +33,7 @@ async def test_a_customer_deletes_their_account_with_their_password(client, app,
         await session.commit()
 
     wrong = await post(client, "/account/delete", {"password": "not my password"}, token_from="/account")
-    assert wrong.status_code == 403
+    assert wrong.status_code == 422
     # What happened above the form, which field is wrong beside it (each said once).
     assert "This is not your password: your account was not deleted." in text_of(wrong.text)
     assert wrong.text.count("This is not your password") == 2

@@ -100,7 +100,7 @@ async def test_sign_in_failures_share_one_message(client):
 async def test_empty_fields_are_named_not_called_wrong(client):
     await register(client)
     deleting = await post_form(client, "/account/delete", {"password": ""}, token_from="/account")
-    assert deleting.status_code == 403 and "Enter your password." in text_of(deleting.text)
+    assert deleting.status_code == 422 and "Enter your password." in text_of(deleting.text)
     await post_form(client, "/account/sign-out", {})
     empty = await sign_in(client, password="")
     assert empty.status_code == 400 and "Enter your e-mail address and your password." in text_of(empty.text)

@@ -74,6 +74,7 @@ EXPECTED: dict[str, tuple[list[str], str]] = {
     # operation id: (statuses a schema-valid request may also get, why the schema cannot rule them out)
     "register": (["422"], "an e-mail address that already has an account"),
     "updateMe": (["422"], "a password change needs the right current password"),
+    "eraseMe": (["422"], "the erasure needs the account's password"),
     "listProducts": (["422"], "a cursor the server did not issue, or issued for another sort"),
     "listOrders": (
         ["422"],

@@ -436,8 +436,10 @@ async def test_admins_add_owners_and_staff_owners_add_staff_only(client, alchemy
     assert response.status_code == 201, response.text
     assert response.json() == {"user_id": newcomer, "email": "ada@example.com", "name": "Shopper", "role": "staff"}
     promoted = await client.post(url, json={**staff, "role": "owner"}, headers=world.headers["admin"])
-    assert promoted.status_code == 201 and promoted.json()["role"] == "owner"
+    assert promoted.status_code == 200 and promoted.json()["role"] == "owner"  # a member already: nothing created
     assert (await _roles(alchemy, world.a_id))[newcomer] == "owner"
+    again = await client.post(url, json={**staff, "role": "owner"}, headers=world.headers["admin"])
+    assert again.status_code == 200 and again.json()["role"] == "owner"
 
     unknown = await client.post(url, json={"user_id": 999999}, headers=world.headers["admin"])
     assert "user_id" in assert_problem(unknown, 422)["errors"]

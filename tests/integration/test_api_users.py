@@ -189,7 +189,7 @@ async def test_delete_me_needs_the_password(client, alchemy, boss, skus):
         await client.request("DELETE", "/api/users/me", json={"password": PASSWORD, "x": 1}, headers=headers), 400
     )
     wrong = assert_problem(
-        await client.request("DELETE", "/api/users/me", json={"password": "wrong guess"}, headers=headers), 403
+        await client.request("DELETE", "/api/users/me", json={"password": "wrong guess"}, headers=headers), 422
     )
     assert wrong["detail"] == "This is not your password: your account was not deleted."
     assert (await client.get("/api/users/me", headers=headers)).json()["email"] == "ada@example.com"

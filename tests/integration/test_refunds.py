@@ -195,6 +195,13 @@ async def test_the_api_refunds_an_amount_once_per_key_and_refuses_too_much_wrong
         reused = await client.post(url, json=other, headers={**headers, "Idempotency-Key": "k1"})
         problem = assert_problem(reused, 422)
         assert problem["detail"].startswith("This idempotency key was already used for a different refund")
+    other_order = await paid_order(alchemy, settings, customer, "WS-REF2B", {"BC-1": 1})
+    elsewhere = await client.post(
+        f"/api/orders/{other_order.id}/refunds",
+        json={"amount": 5000, "reason": "Late"},
+        headers={**headers, "Idempotency-Key": "k1"},
+    )  # the key names another request, as above (QA: 409 here, 422 there)
+    assert assert_problem(elsewhere, 422)["errors"] == {"Idempotency-Key": "Used for a refund of another order."}
     assert [refund.amount for refund in await read(alchemy, Refund)] == [5000]
 
     too_much = await client.post(url, json={"amount": 40_501}, headers={**headers, "Idempotency-Key": "k2"})

@@ -19,7 +19,7 @@ from webshop.audit.service import Audited
 from webshop.db.folding import fold, folded
 from webshop.db.models import AccountToken, AuthSession, Order, OrderStatus, TokenFamily, User, UserRole
 from webshop.db.repository import repository_for
-from webshop.errors import AuthenticationFailed, Conflict, PermissionDenied, ValidationFailed
+from webshop.errors import AuthenticationFailed, Conflict, ValidationFailed
 from webshop.mail.outbox import queue_email, settings_of
 from webshop.security.passwords import hash_password, password_problem, verify_password
 from webshop.security.throttle import SignInThrottle
@@ -546,7 +546,8 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
             throttle: Counts failures (default: accounts only).
 
         Raises:
-            PermissionDenied: the password is empty or wrong (``WRONG_PASSWORD``).
+            ValidationFailed: the password is empty or wrong (``WRONG_PASSWORD``; field ``password``), as a
+                wrong current password when changing the password or the e-mail address.
             TooManyAttempts: too many wrong passwords in a row; locked for ``retry_after`` seconds.
             Conflict: the user is the shop's last active admin (``LAST_ADMIN``).
         """
@@ -555,10 +556,10 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         await throttle.check(user, user.email)
         if not password:  # no guess at all: nothing to count
             message = "Enter your password: your account was not deleted."
-            raise PermissionDenied(message, field_errors={"password": "Enter your password."})
+            raise ValidationFailed(message, field_errors={"password": "Enter your password."})
         if not (await verify_password(user.password_hash, password)).ok:
             await throttle.failed(self.repository.session, user, user.email, attempt="current_password")
-            raise PermissionDenied(WRONG_PASSWORD, field_errors={"password": "This is not your password."})
+            raise ValidationFailed(WRONG_PASSWORD, field_errors={"password": "This is not your password."})
         return await self.erase(user.id, actor=user)
 
     async def order_figures(self, user_id: int, currency: str) -> tuple[int, int, int]:

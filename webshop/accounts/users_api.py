@@ -120,7 +120,7 @@ class UserAdminApiController(Controller):
         await users_service.get_user(user_id, erased=False)
         await users_service.erase(user_id, actor=request.user)
 
-    @delete("/me", operation_id="eraseMe", responses=problems(400, 401, 403, 409, 429))
+    @delete("/me", operation_id="eraseMe", responses=problems(400, 401, 403, 409, 422, 429))
     async def erase_me(
         self,
         request: UserRequest,
@@ -128,6 +128,6 @@ class UserAdminApiController(Controller):
         users_service: UsersDep,
         sign_in_throttle: SignInThrottleDep,
     ) -> None:
-        """Erase your own account, confirmed with your password (a wrong one: 403, nothing changes; too
+        """Erase your own account, confirmed with your password (a wrong one: 422, nothing changes; too
         many lock the account, 429 with ``Retry-After``). This token stops working at once."""
         await users_service.erase_self(request.user, password=data.password, throttle=sign_in_throttle)

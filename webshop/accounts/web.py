@@ -20,7 +20,6 @@ from webshop.errors import (
     AuthenticationFailed,
     Conflict,
     DomainError,
-    PermissionDenied,
     TooManyAttempts,
     ValidationFailed,
 )
@@ -242,14 +241,14 @@ class AccountController(Controller):
     @post("/delete", name="account.delete", media_type=MediaType.HTML, guards=[requires_user])
     async def delete_account(self, profile: NamedDependency[ProfileForms], data: FormFields) -> Any:
         """Erase the account (GDPR art. 17: personal data gone, orders kept) once the password confirms it,
-        then sign out with a message; a wrong password (403), the last admin (409) or a lock (429) shows the
+        then sign out with a message; a wrong password (422), the last admin (409) or a lock (429) shows the
         page again with the reason and changes nothing."""
         try:
             form = read_form(DeleteAccountForm, data)
             await profile.users_service.erase_self(
                 profile.account, password=form.password, throttle=profile.sign_in_throttle
             )
-        except (TooManyAttempts, PermissionDenied, Conflict, ValidationFailed) as exc:
+        except (TooManyAttempts, Conflict, ValidationFailed) as exc:
             return profile.again(exc, "delete_message")
         request = profile.request
         request.set_session({})  # signed out: the sign-in session's row went with the erasure

@@ -222,9 +222,10 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             NotFound: no such order.
             ValidationFailed: neither or both of lines and amount, an unknown line, more units than are
                 left of a line, more than is left of the payment (field ``amount``, or ``lines``), restock
-                without lines, a reason too long, the key already used for another refund of this order (422).
+                without lines, a reason too long, the key already used for another refund (of this order or
+                another, 422).
             InvalidTransition: the order is not paid, shipped or delivered, or its payment did not succeed (409).
-            Conflict: the order changed meanwhile; the key was used for another order (409).
+            Conflict: the order changed meanwhile (409).
         """
         session = self.session
         if not idempotency_key or len(idempotency_key) > 120:
@@ -354,12 +355,16 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         """The refund already made with the request's key, when the request is the same one again.
 
         Raises:
-            Conflict: the key was used for a refund of another order (409).
-            ValidationFailed: it was used for another refund of this order (422): other lines or units,
-                another amount, restock or reason.
+            ValidationFailed: (422, field ``Idempotency-Key``) the key was used for another request: a refund
+                of another order, or another refund of this one (other lines or units, another amount,
+                restock or reason). The IETF's Idempotency-Key draft (§2.7) answers a key reused with
+                another payload with 422, as checkout does.
         """
         if existing.order_id != order_id:
-            raise Conflict("This idempotency key was already used for a refund of another order.")
+            raise ValidationFailed(
+                "This idempotency key was already used for a refund of another order; this refund needs a new key.",
+                field_errors={"Idempotency-Key": "Used for a refund of another order."},
+            )
         if not same_refund(existing, *asked):
             raise ValidationFailed(
                 "This idempotency key was already used for a different refund of this order; "

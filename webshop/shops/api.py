@@ -27,9 +27,11 @@ some for a shop's members, some for admins.
 
 from typing import Annotated
 
-from litestar import Controller, delete, get, patch, post, put
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.enums import RequestEncodingType
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import UNSET
 
 from webshop.api.controllers import ADMIN, AdminApiController
@@ -224,16 +226,21 @@ class ShopApiController(Controller):
         security=BEARER,
         operation_id="addShopMember",
         status_code=201,
-        responses=problems(400, 401, 403, 404, 409, 422),
+        responses={
+            200: ResponseSpec(MemberOut, description="They were a member already: their role now"),
+            **problems(400, 401, 403, 404, 409, 422),
+        },
     )
     async def add_member(
         self, request: UserRequest, shop_id: PathId, data: JSONBody[MemberWrite], shops_service: ShopsDep
-    ) -> MemberOut:
-        """Add an active user to the shop, or change their role there: admins add owners and staff, owners
-        add staff (staff 403; anyone else 404; an unknown or inactive user 422)."""
+    ) -> Response[MemberOut]:
+        """Add an active user to the shop (201), or change their role there (200; the same role again changes
+        nothing, 200): admins add owners and staff, owners add staff (staff 403; anyone else 404; an unknown
+        or inactive user 422)."""
         await shops_service.get_live_for(request.user, shop_id)
         change = await shops_service.add_member(request.user, shop_id, data)
-        return member_out(change.member, change.user)
+        status = HTTP_201_CREATED if change.previous_role is None else HTTP_200_OK  # RFC 9110 §15.3.2
+        return Response(member_out(change.member, change.user), status_code=status)
 
     @delete(
         "/{shop_id:int}/members/{user_id:int}",
