@@ -35,6 +35,7 @@ from webshop.admin.users import AdminUserController
 from webshop.admin.web import AdminController
 from webshop.api.json_guard import ShopRequest
 from webshop.api.openapi import AllowHeaderMiddleware, StrictStructSchemaPlugin, openapi_config
+from webshop.api.responses import declare_refused_media_types
 from webshop.api.schemas import strict_json_body
 from webshop.audit.service import AuditService
 from webshop.cart.api import CartApiController
@@ -311,6 +312,7 @@ API_CONTROLLERS: tuple[type[Controller], ...] = (
 
 def _route_handlers(settings: Settings, alchemy: ShopAlchemyConfig, api_auth_middleware: Any) -> list[Any]:
     """The pages, the JSON API (behind its bearer-token middleware), the probes, SEO files and assets."""
+    declare_refused_media_types(API_CONTROLLERS)
     return [
         *PAGE_CONTROLLERS,
         # The test payment service's hosted pages (webshop/payments/testing_web.py), with it only.

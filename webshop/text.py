@@ -21,6 +21,7 @@ before a final line feed; they end with ``\\Z`` (the end of the text), which the
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import re
 import unicodedata
@@ -172,6 +173,18 @@ def pattern_message(pattern: str) -> str:
         A sentence for this module's patterns; the pattern as the OpenAPI schema states it for others.
     """
     return PATTERN_MESSAGES.get(pattern, f"Expected text matching the pattern {openapi_pattern(pattern)}")
+
+
+_REGEX_MESSAGE = re.compile(r"^Expected `str` matching regex (?P<pattern>'.*')$", re.DOTALL)
+
+
+def readable_message(message: str) -> str:
+    """msgspec's message for a value that failed its pattern ("Expected `str` matching regex '^[0-9]+\\Z'")
+    as ``pattern_message`` says it; any other message as it is. For a JSON body's fields and for query and
+    path parameters alike."""
+    if failed := _REGEX_MESSAGE.match(message):
+        return pattern_message(ast.literal_eval(failed["pattern"]))
+    return message
 
 
 _WHOLE_NUMBER = re.compile(r"([+-]?)([0-9]+)")

@@ -74,8 +74,9 @@ async def test_deeply_nested_json_is_refused_with_400_problem_on_every_json_rout
     response = await client.post("/api/auth/register", content=DEEP, headers={"content-type": "text/plain"})
     problem = assert_problem(response, 415)
     assert problem["detail"].startswith("Send the body as JSON") and problem["title"] == "Unsupported media type"
-    # The token endpoint takes a form: a JSON body is a 400 too, never a 500.
-    assert_problem(await client.post("/api/auth/token", content=DEEP, headers=JSON), 400)
+    # The token endpoint takes a form: a JSON body is a 415 naming the form's media type, never a 500.
+    token = assert_problem(await client.post("/api/auth/token", content=DEEP, headers=JSON), 415)
+    assert token["detail"].startswith("Send the body as a form")
     # Bodies nested as deep as allowed still reach validation; the API still works.
     allowed = b'{"email": ' + b"[" * (MAX_JSON_DEPTH - 1) + b"]" * (MAX_JSON_DEPTH - 1) + b"}"
     body = assert_problem(await client.post("/api/auth/register", content=allowed, headers=JSON), 400)

@@ -184,6 +184,25 @@ async def test_api_a_body_that_says_it_is_not_json_is_415_and_changes_nothing(cl
     assert charset.status_code == 201, charset.text
 
 
+async def test_api_a_form_or_a_file_sent_as_json_is_415_naming_what_the_route_takes(client, alchemy, skus):
+    """A token request (RFC 6749 §4.3.2: a form) or an upload (a file) sent as JSON is told what to send,
+    not that the form's fields are missing (QA: a 400 on ``data``)."""
+    headers = await admin_bearer(client, alchemy)
+    token = await client.post("/api/auth/token", json={"username": "boss@example.com", "password": PASSWORD})
+    assert token.status_code == 415, token.text
+    assert token.headers["accept-post"] == "application/x-www-form-urlencoded"
+    assert "Send the body as a form (Content-Type: application/x-www-form-urlencoded)" in token.json()["detail"]
+    upload = await client.post("/api/products/1/images", json={"file": "x"}, headers=headers)
+    assert upload.status_code == 415 and upload.headers["accept-post"] == "multipart/form-data", upload.text
+    assert await count(alchemy, Product, Product.id == 1) == 1
+    # The right types still work: the form gives a token, a file its answer (here: not an image, 422).
+    assert (
+        await client.post("/api/auth/token", data={"username": "boss@example.com", "password": PASSWORD})
+    ).status_code == 200
+    image = await client.post("/api/products/1/images", files={"file": ("a.png", b"not an image")}, headers=headers)
+    assert image.status_code == 422, image.text
+
+
 # --- the pages --------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Iterable
+
 import msgspec
+from litestar import Controller
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 
 from webshop.web.errors import TITLES
@@ -44,3 +49,15 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
         status: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=TITLES.get(status, "Error"))
         for status in sorted({*statuses, *ALWAYS})
     }
+
+
+def declare_refused_media_types(controllers: Iterable[type[Controller]]) -> None:
+    """Add 415 to the OpenAPI ``responses`` of every route of ``controllers`` that takes a body: the
+    ``strict_json_body`` hook refuses a body in another media type than the route's (RFC 9110 §15.5.16),
+    so each such operation documents it without its handler having to say so. Idempotent (a class's
+    handlers are shared by every app made).
+    """
+    for controller in controllers:
+        for value in vars(controller).values():
+            if isinstance(value, HTTPRouteHandler) and "data" in inspect.signature(value.fn).parameters:
+                value.responses = {**(value.responses or {}), **problems(415)}

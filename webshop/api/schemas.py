@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import math
@@ -16,7 +15,7 @@ from litestar.exceptions import ClientException, HTTPException, SerializationExc
 from litestar.params import BodyKwarg, HeaderParameter, PathParameter, QueryParameter
 
 from webshop.errors import ValidationFailed
-from webshop.text import pattern_message, storable
+from webshop.text import readable_message, storable
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -163,7 +162,6 @@ def money(amount: int, currency: str) -> Money:
 # published schema (rightly) calls invalid. So every JSON body is checked with the strict rules first.
 
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_PATTERN = re.compile(r"^Expected `str` matching regex (?P<pattern>'.*')$", re.DOTALL)
 _NAMED_FIELD = re.compile(r"field `(?P<name>[^`]+)`")
 
 
@@ -186,8 +184,7 @@ def _error(exc: msgspec.ValidationError, prefix: str = "") -> dict[str, str]:
     """Litestar's ``{key, message, source}`` for a msgspec error; ``key`` is the field's path."""
     match = _AT.match(str(exc))
     message, path = (match["message"], match["path"] or "") if match else (str(exc), "")
-    if failed := _PATTERN.match(message):  # a sentence, not the regular expression (the schema has it)
-        message = pattern_message(ast.literal_eval(failed["pattern"]))
+    message = readable_message(message)  # a sentence, not the regular expression (the schema has it)
     key = (prefix + path).lstrip(".")
     if not key and (named := _NAMED_FIELD.search(message)):
         key = named["name"]  # a missing or unknown field, reported on the object holding it
@@ -299,13 +296,32 @@ def repeated_key(body: bytes) -> str | None:
         return None
 
 
+_BODY_NAMES = {
+    "application/json": "JSON",
+    "multipart/form-data": "a file upload",
+    "application/x-www-form-urlencoded": "a form",
+}
+
+
+def _unsupported(request: Request[Any, Any, Any], sent: str, takes: str) -> HTTPException:
+    """The 415 for a body sent as ``sent`` to a route that takes ``takes`` (RFC 9110 §15.5.16), naming it in
+    ``Accept-Post`` or ``Accept-Patch`` (RFC 5789 §3.1)."""
+    return HTTPException(
+        status_code=415,
+        detail=f"Send the body as {_BODY_NAMES.get(takes, takes)} (Content-Type: {takes}), not {sent}.",
+        headers={"Accept-Patch" if request.method == "PATCH" else "Accept-Post": takes},
+    )
+
+
 async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     """A ``before_request`` hook: refuse a JSON body that msgspec's strict rules refuse (400), and a body
     whose ``Content-Type`` says it is something else (415, RFC 9110 §15.5.16, with ``Accept-Post`` or
-    ``Accept-Patch`` naming JSON; a body without a ``Content-Type`` is read as JSON).
+    ``Accept-Patch`` naming JSON; a body without a ``Content-Type`` is read as JSON). A route that takes a
+    form (``POST /api/auth/token``, RFC 6749 §4.3.2) or a file refuses another ``Content-Type`` the same
+    way, naming its own (before, a JSON body got a 400 saying the form's fields were missing).
 
     Runs after authentication and guards, before Litestar decodes the handler's arguments; routes that
-    take a form, a file or no body are left alone.
+    take no body are left alone.
 
     Raises:
         ClientException: the body is not JSON, or there is none where the route needs one.
@@ -317,6 +333,10 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
         return
     kwarg = data.kwarg_definition
     if isinstance(kwarg, BodyKwarg) and kwarg.media_type not in {RequestEncodingType.JSON, None}:
+        takes = RequestEncodingType(kwarg.media_type).value
+        sent = request.content_type[0].lower()
+        if sent and sent != takes:  # the header alone: a file's body is not read here
+            raise _unsupported(request, sent, takes)
         return
     if not await request.body():
         if data.has_default or data.is_optional:
@@ -324,11 +344,7 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
         raise ClientException("This request needs a JSON body (Content-Type: application/json).")
     media_type = request.content_type[0].lower()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
-        raise HTTPException(
-            status_code=415,
-            detail=f"Send the body as JSON (Content-Type: application/json), not {media_type}.",
-            headers={"Accept-Patch" if request.method == "PATCH" else "Accept-Post": "application/json"},
-        )
+        raise _unsupported(request, media_type, "application/json")
     try:
         value = await request.json()
     except SerializationException as exc:  # not JSON: the 400 Litestar gives when it decodes the body

@@ -36,6 +36,7 @@ from sqlalchemy.exc import TimeoutError as DBAPITimeout
 
 from webshop.errors import BUSY_DETAIL, DomainError, InsufficientStock, NotFound
 from webshop.security.session import plain_user
+from webshop.text import readable_message
 from webshop.web.responses import route_url, wants_fragment
 
 logger = logging.getLogger("webshop.errors")
@@ -87,11 +88,12 @@ def error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Tem
 
 
 def _field_errors(exc: ValidationException) -> dict[str, str]:
-    """Litestar's validation details (a list of ``{key, message}``) as ``{field: message}``."""
+    """Litestar's validation details (a list of ``{key, message}``) as ``{field: message}``, a pattern's
+    failure said in words (``webshop.text.readable_message``: a query's cursor as a body's field)."""
     errors: dict[str, str] = {}
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            errors[str(item.get("key") or "body")] = str(item.get("message") or "Invalid value.")
+            errors[str(item.get("key") or "body")] = readable_message(str(item.get("message") or "Invalid value."))
     return errors
 
 
