@@ -71,7 +71,9 @@ class NotFound(DomainError, status_code=404, title="Not found"):
 
 
 class Conflict(DomainError, status_code=409, title="Conflict"):
-    """The request conflicts with the current state (a duplicate e-mail, a used slug)."""
+    """The request conflicts with the resource's current state (RFC 9110 §15.5.10): a product's last variant,
+    stock that would go below zero, a change made meanwhile by someone else. Input the shop cannot take
+    (a name or slug already used, an unknown id in the body) is ``ValidationFailed``."""
 
 
 class AuthenticationFailed(DomainError, status_code=401, title="Authentication failed"):

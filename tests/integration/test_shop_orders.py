@@ -167,7 +167,7 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
     ]
     assert_problem(await client.post(url, json={}, headers=h["owner_a"]), 409)  # already shipped
     not_theirs = await client.post(url, json={"shop_id": shops["a"]}, headers=h["owner_b"])
-    assert assert_problem(not_theirs, 422)["errors"] == {"shop_id": "This order has no part of that shop."}
+    assert assert_problem(not_theirs, 422)["errors"] == {"shop_id": "That shop's part is not yours to ship."}
     assert_problem(await client.post(url, json={}, headers=h["stranger"]), 403)
     assert_problem(await client.post(f"/api/orders/{order['id']}/cancel", headers=h["customer"]), 409)
     whole = (await client.get(f"/api/orders/{order['id']}", headers=h["customer"])).json()

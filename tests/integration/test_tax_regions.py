@@ -259,3 +259,25 @@ async def test_the_cart_does_not_wait_for_a_region_whose_rates_it_does_not_pay(c
     ada = await bearer(client)
     await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 1}, headers=ada)  # standard goods
     assert (await client.get("/api/cart", headers=ada)).json()["region_decides_tax"] is False
+
+
+async def test_a_saved_address_a_later_rule_refuses_is_sent_back_to_be_mended_at_the_address_step(
+    client, alchemy, skus
+):
+    """A region saved before it was refused (``US-ZZ``) is caught when the address step chooses it, with the
+    form filled in and the region marked, not at "Place order", whose page has no address fields (review)."""
+    await register(client, "ada@example.com")
+    await add_to_cart(client, skus["DC-1"], 1)
+    saved = await post(client, "/checkout/address", {"address_id": "new", **US, "region": "TX"}, token_from="/cart")
+    assert saved.status_code == 303
+    async with alchemy.get_session() as session:  # as an earlier version kept it
+        address = await session.scalar(select(Address))
+        address.region = "US-ZZ"
+        await session.commit()
+        address_id = address.id
+    again = await post(client, "/checkout/address", {"address_id": str(address_id)}, token_from="/cart")
+    assert again.status_code == 422
+    assert "“US-ZZ” is not a state, province or region of the United States" in text_of(again.text)
+    assert 'value="1 Main St"' in again.text and 'id="region-error"' in again.text
+    mended = await post(client, "/checkout/address", {"address_id": "new", **US, "region": "TX"}, token_from="/cart")
+    assert mended.status_code == 303

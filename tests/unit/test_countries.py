@@ -71,9 +71,15 @@ def test_an_address_keeps_its_region_as_the_iso_code_or_as_typed() -> None:
         name="Ada", line1="1 High St", city="London", postal_code="N1 9GU", country="GB", region="Greater London"
     )
     assert london.cleaned().region == "Greater London"  # no ISO 3166-2 code: kept as typed, taxed by no region
-    # The label writes a US state ("Austin TX 73301"): one the post does not know is refused, as is a code
-    # of the country's form that ISO 3166-2 does not have (QA: "US-ZZ" was saved and shipped to).
-    for country, region in (("US", "BC"), ("US", "US-ZZ"), ("FR", "FR-ZZ")):
+    # Names the post knows and ISO 3166-2 does not are kept (the US military's AE, Mexico City's CDMX)...
+    for country, region in (("US", "AE"), ("MX", "CDMX"), ("US", "BC")):
+        kept = AddressInput(
+            name="Ada", line1="1 Main St", city="Austin", postal_code="73301", country=country, region=region
+        )
+        assert kept.cleaned().region == region
+    # ...but a code of the country's form that ISO 3166-2 does not have is a mistake (QA: "US-ZZ" was saved
+    # and shipped to).
+    for country, region in (("US", "US-ZZ"), ("FR", "FR-ZZ"), ("US", "us-zz")):
         wrong = AddressInput(
             name="Ada", line1="1 Main St", city="Austin", postal_code="73301", country=country, region=region
         )

@@ -120,7 +120,7 @@ class UserAdminApiController(Controller):
         await users_service.get_user(user_id, erased=False)
         await users_service.erase(user_id, actor=request.user)
 
-    @delete("/me", operation_id="eraseMe", responses=problems(400, 401, 403, 409, 422, 429))
+    @delete("/me", operation_id="eraseMe", responses=problems(400, 401, 409, 422, 429))
     async def erase_me(
         self,
         request: UserRequest,

@@ -62,14 +62,15 @@ ProductCursor = Annotated[
     str | None,
     QueryParameter(
         max_length=500,
-        pattern=r"^[A-Za-z0-9_-]+\Z",
-        schema_extra={"pattern": "^[A-Za-z0-9_-]+$"},
+        pattern=r"^[A-Za-z0-9_-]*\Z",
+        schema_extra={"pattern": "^[A-Za-z0-9_-]*$"},
         description="``next_cursor`` of the previous page",
     ),
 ]
 """The cursor of a catalog page: opaque to clients, base64url text without padding (RFC 4648 §5) that the
-previous page's ``next_cursor`` gave (``webshop.catalog.cursor``). Outside that alphabet it is a 400, as any
-malformed query parameter; well-formed but not one the API issued for this sort, a 422."""
+previous page's ``next_cursor`` gave (``webshop.catalog.cursor``); empty, the first page (as before it had a
+pattern). Outside that alphabet it is a 400, as any malformed query parameter; well-formed but not one the
+API issued for this sort, a 422."""
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100)]
 """How many rows a page of a cursor-paged list holds."""
 

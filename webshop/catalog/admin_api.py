@@ -69,7 +69,8 @@ class CategoryAdminApiController(AdminApiController):
     async def create_category(
         self, request: UserRequest, data: JSONBody[CategoryCreate], categories_service: CategoriesDep
     ) -> CategoryDetail:
-        """Create a category, last among its siblings. 422: a missing parent, a sibling's name, a slug taken."""
+        """Create a category, last among its siblings. 422: a missing parent, a sibling's name, a slug taken;
+        409: a category made at the same moment took the name or slug."""
         category = await categories_service.create_category(
             request.user, name=data.name, parent_id=data.parent_id, slug=data.slug
         )

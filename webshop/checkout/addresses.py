@@ -134,16 +134,18 @@ def _region(country: str, typed: str) -> tuple[str, str]:
     """``(region, "")`` of a region as typed: its ISO 3166-2 code when it names one of ``country``'s
     subdivisions (``postal.region_code``), else the text itself (a region the post knows and ISO 3166-2
     names otherwise, "Greater London": only a country the shop taxes by region needs a code,
-    ``webshop.tax.destination.RegionNeeded``); ``("", why)`` when it is too long, or names no subdivision
-    where it must: in a country whose addresses write the region on the label (``postal.REGION_SHOWN``:
-    "Austin TX 73301", so a state the post does not know makes the parcel undeliverable), or written as a
-    code of the country that ISO 3166-2 does not have ("US-ZZ")."""
+    ``webshop.tax.destination.RegionNeeded``); ``("", why)`` when it is too long, or is written as a code of
+    the country that ISO 3166-2 does not have ("US-ZZ": a mistake, not a name the post knows).
+
+    A name ISO 3166-2 does not know is kept even where the label prints the region ("Austin TX 73301"): the
+    post knows more than ISO's list (APO "AE", "CDMX", "D.C.", "Aosta"), so refusing those would turn away
+    real addresses until the shop has each country's aliases."""
     if len(typed) > postal.REGION:
         return "", f"Use at most {postal.REGION} characters."
     if not typed:
         return "", ""
     code = postal.region_code(country, typed)
-    if code is None and (country in postal.REGION_SHOWN or typed.upper().startswith(f"{country}-")):
+    if code is None and typed.upper().startswith(f"{country}-"):
         return "", not_a_region(country, typed)
     return code or typed, ""
 

@@ -38,8 +38,9 @@ Region = Annotated[
     msgspec.Meta(
         max_length=postal.REGION,
         description="The state, province or region: its ISO 3166-2 code (US-CA), its own part (CA) or its"
-        " name (California), answered as the ISO 3166-2 code; another name is kept as sent. Needed (422),"
-        " as one of the country's ISO 3166-2 regions, where the shop taxes the country by region",
+        " name (California), answered as the ISO 3166-2 code; another name is kept as sent, but not a code"
+        " of the country ISO 3166-2 does not have (US-ZZ: 422). Needed (422), as one of the country's"
+        " ISO 3166-2 regions, where the shop taxes the country by region",
         examples=["US-CA"],
     ),
 ]

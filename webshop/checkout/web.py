@@ -344,7 +344,7 @@ class CheckoutController(Controller):
                 if (address_id := whole_number_text(form.address_id)) is None:
                     raise ValidationFailed("Choose an address.")
                 address = await checkout_service.address(user_id, address_id)
-                await _saved_address_taxable(checkout_service, address)
+                await _saved_address_usable(checkout_service, address)
             else:  # one round: what the form refuses, the address's rules and its region
                 with problems.check():
                     await checkout_service.checked_address(form)
@@ -498,18 +498,21 @@ async def _guest_address_submit(request: Request[None, Any, Any], data: FormFiel
     return see_other_to(request, "checkout.shipping")
 
 
-async def _saved_address_taxable(checkout: CheckoutService, address: Address) -> None:
-    """``CheckoutService.check_destination`` of a saved address the address step chose.
+async def _saved_address_usable(checkout: CheckoutService, address: Address) -> None:
+    """A saved address the address step chose, checked as a typed one (``checked_address``): one saved
+    before a rule it breaks (a region the shop now taxes by, a region the post does not know) is caught
+    here, where it can be mended, not at "Place order", whose page has no address fields.
 
     Raises:
-        InvalidForm: it names none of its country's regions where the shop taxes the country by region:
-            the new-address form filled in with it, to add the region there (saved, it is the same address).
+        InvalidForm: the new-address form filled in with it and its problems marked, to mend it there
+            (saved, it is the same address).
     """
     try:
-        await checkout.check_destination(address_input(address))
-    except RegionNeeded as exc:
+        await checkout.checked_address(address_input(address))
+    except ValidationFailed as exc:
         form = AddressForm(**{key: getattr(address, key) for key in ADDRESS_FIELDS}, address_id="new")
-        raise InvalidForm(form, dict(exc.field_errors), _no_region(address)) from None
+        detail = _no_region(address) if isinstance(exc, RegionNeeded) else "This saved address needs a correction."
+        raise InvalidForm(form, dict(exc.field_errors), detail) from None
 
 
 def _no_region(address: Address | GuestAddress) -> str:

@@ -345,7 +345,8 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         if shop_id is not None:
             parts = [part for part in parts if part.shop_id == shop_id]
             if not parts:
-                message = "This order has no part of that shop."
+                theirs = any(part.shop_id == shop_id for part in order.fulfilments)  # another shop's to ship
+                message = "That shop's part is not yours to ship." if theirs else "This order has no part of that shop."
                 raise ValidationFailed(message, field_errors={"shop_id": message})
         elif not everything and len(parts) > 1:
             message = "Say which of your shops' parts has shipped."

@@ -463,7 +463,8 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
 
         Raises:
             ValidationFailed: with ``field_errors`` for every bad field at once (unknown SKU or another
-                shop's, delta not a non-zero whole number, unknown reason, empty note).
+                shop's, delta not a non-zero whole number, unknown reason, empty note), or (from ``adjust``)
+                a delta that would take the stock above ``MAX_STOCK``.
             Conflict: the delta would take the stock below zero (``field_errors["delta"]``).
         """
         errors: dict[str, str] = {}
