@@ -213,7 +213,7 @@ def generate_catalog_command(products: int, seed: int, out: Path) -> None:
     click.echo(f"wrote {products} products to {out / 'products.csv'}")
 
 
-async def _ensure_admin(settings: Settings, email: str, password: str, name: str = "Admin") -> bool:
+async def _ensure_admin(settings: Settings, email: str, password: str, name: str = "Shop admin") -> bool:
     """Create (or promote) the admin ``email``; returns True when a new account was created."""
     from webshop.accounts.service import UserService
     from webshop.db.engine import create_alchemy_config, write_session
@@ -228,7 +228,7 @@ async def _ensure_admin(settings: Settings, email: str, password: str, name: str
 
 @main.command(name="create-admin")
 @click.argument("email")
-@click.option("--name", default="Admin", show_default=True)
+@click.option("--name", default="Shop admin", show_default=True)
 def create_admin_command(email: str, name: str) -> None:
     """Create an admin (password from WEBSHOP_ADMIN_PASSWORD or a prompt); promotes an existing user."""
     from webshop.errors import ValidationFailed

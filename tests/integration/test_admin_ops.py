@@ -593,6 +593,10 @@ async def test_stock_adjustment_errors_are_shown_on_the_form_and_change_nothing(
             admin, "/admin/stock/adjust", {"sku": "DC-1", "delta": odd, "reason": "count", "note": "x"}
         )
         assert refused.status_code == 422 and "Enter a whole number of units, such as 5 or -3." in text_of(refused.text)
+    huge = await submit(
+        admin, "/admin/stock/adjust", {"sku": "DC-1", "delta": "9" * 23, "reason": "count", "note": "x"}
+    )  # a whole number, too large: said so (QA: "not a whole number")
+    assert huge.status_code == 422 and "Enter a change of at most 2147483647 units." in text_of(huge.text)
     zero = await submit(admin, "/admin/stock/adjust", {"sku": "DC-1", "delta": "0", "reason": "count", "note": "x"})
     assert zero.status_code == 422 and "Enter a change other than 0." in zero.text
     below = await submit(admin, "/admin/stock/adjust", {"sku": "DC-1", "delta": "-13", "reason": "lost", "note": "x"})

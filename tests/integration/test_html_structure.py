@@ -28,7 +28,7 @@ SIGNED_OUT_PAGES = ["/account/sign-in", "/account/register", "/account/forgot-pa
 
 @pytest.fixture
 async def ids(alchemy, skus) -> dict[str, int]:
-    """An admin called "Admin" (as ``webshop create-admin`` names one), and an order of another customer."""
+    """An admin called "Admin" (as `webshop create-admin --name Admin` names one), and another's order."""
     await make_user(alchemy, ADMIN_EMAIL, UserRole.ADMIN, name="Admin")
     customer = await make_user(alchemy, "grace@example.com", name="Grace")
     order_id = await make_order(alchemy, customer, "WS-GRACE001", {"ZS-40": 1, "DC-1": 2})

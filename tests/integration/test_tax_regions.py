@@ -93,6 +93,7 @@ async def test_a_shopper_in_a_state_with_its_own_rate_is_asked_for_it_and_pays_i
         assert (await sign_in(boss, "boss@example.com")).status_code == 303
         page = text_of((await boss.get(f"/admin/orders/{order.id}")).text)
     assert f"Tax 7.25% on {format_money(order.subtotal + order.shipping_total, order.currency)}" in page
+    assert page.count(format_money(order.tax_total, order.currency)) == 1  # one rate, one line (QA: twice)
     assert "Springfield CA 12345" in page
 
 

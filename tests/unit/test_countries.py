@@ -9,7 +9,15 @@ import pytest
 
 from webshop.checkout.addresses import AddressInput
 from webshop.checkout.quote import countries
-from webshop.db.models.postal import country_in_text, locality, one_line, region_and_parents, region_code, region_name
+from webshop.db.models.postal import (
+    country_in_text,
+    locality,
+    one_line,
+    region_and_parents,
+    region_code,
+    region_example,
+    region_name,
+)
 from webshop.errors import ValidationFailed
 
 
@@ -59,6 +67,10 @@ def test_a_region_is_written_after_the_town_by_its_own_code() -> None:
     assert locality("10115", "Berlin", "DE") == "10115 Berlin"
     assert locality("10115", "Berlin", "DE", "DE-BE") == "10115 Berlin"  # German addresses write no region
     assert locality("12345", "Springfield", "US", "Upstate") == "Springfield Upstate 12345"
+    # Italy's regions (numbers) lie above the provinces the post writes: kept for tax, not printed (QA).
+    assert locality("20121", "Milano", "IT", "IT-25") == "20121 Milano"
+    assert locality("20121", "Milano", "IT", "IT-MI") == "20121 Milano MI"
+    assert region_example("IT") == "AG for Agrigento"  # a province's letters, not "21 for Piemonte"
     assert region_name("US-CA") == "California" and region_name("XX-1") == "XX-1"
 
 

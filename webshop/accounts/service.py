@@ -263,7 +263,7 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         await self.repository.session.commit()
         return user
 
-    async def ensure_admin(self, *, email: str, password: str, name: str = "Admin") -> bool:
+    async def ensure_admin(self, *, email: str, password: str, name: str = "Shop admin") -> bool:
         """Make ``email`` an admin (``webshop create-admin``): promote the account, or create it with
         its address verified (the shop owner typed it on the server); committed.
 

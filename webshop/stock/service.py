@@ -12,6 +12,7 @@ A decrease that takes a variant from above its ``low_stock_threshold`` to at or 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -477,7 +478,10 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
             errors["sku"] = f"There is no variant with SKU {sku}."
         # A typographic minus (U+2212, as word processors and some keyboards write it) means minus.
         units = delta if isinstance(delta, int) else whole_number_text(delta.replace("\u2212", "-"), signed=True)
-        if units is None:
+        too_long = isinstance(delta, str) and re.fullmatch(r"[+-]?[0-9]{19,}", delta.strip().replace("\u2212", "-"))
+        if too_long:  # a whole number, just more digits than any stock (QA: it was "not a whole number")
+            errors["delta"] = f"Enter a change of at most {MAX_STOCK} units."
+        elif units is None:
             errors["delta"] = "Enter a whole number of units, such as 5 or -3."
         else:
             if units == 0:

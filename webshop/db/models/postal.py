@@ -55,11 +55,14 @@ def needs_postal_code(country: str) -> bool:
 def locality(postal_code: str, city: str, country: str, region: str = "") -> str:
     """The town-and-code line of an address, in ``country``'s order (``CITY_FIRST``), with the region
     after the town where the country's addresses write it (``REGION_SHOWN``: an ISO 3166-2 code by its
-    own part, "Austin TX 73301", "00144 Roma RM"; a region as typed, as it is); blank parts left out."""
+    own part, "Austin TX 73301", "00144 Roma RM"; a region as typed, as it is); blank parts left out. A code
+    whose own part is a number is a level above the one the post writes (Italy's regions, ``IT-25``
+    Lombardia, above its provinces, ``IT-MI``): it is kept for tax, not written."""
     country = country.upper()
     state = ""
     if country in REGION_SHOWN and region:
         state = region.partition("-")[2] if region.startswith(f"{country}-") else region
+        state = "" if state.isdigit() else state
     parts = (city, state, postal_code) if country in CITY_FIRST else (postal_code, city, state)
     return " ".join(part for part in parts if part)
 
@@ -122,13 +125,16 @@ def region_and_parents(country: str, region: str) -> list[str]:
 
 def region_example(country: str) -> str:
     """How a region of ``country`` can be typed, for messages: "CA for California" in the US, else by the
-    country's first subdivision by code ("AB for Alberta" in Canada); ``""`` for a country without any."""
+    country's first subdivision by code of letters only ("AB for Alberta" in Canada, "AG for Agrigento" in
+    Italy, not a region's number such as "21"); ``""`` for a country without any."""
     import pycountry
 
     if country.upper() == "US":
         return "CA for California"
     found = sorted(pycountry.subdivisions.get(country_code=country.upper()) or [], key=lambda s: s.code)  # type: ignore[no-untyped-call]
-    return f"{found[0].code.partition('-')[2]} for {found[0].name}" if found else ""
+    # A code the post writes (letters: Italy's provinces, "AG"), not a number for a level above (its regions).
+    lettered = [s for s in found if s.code.partition("-")[2].isalpha()] or found
+    return f"{lettered[0].code.partition('-')[2]} for {lettered[0].name}" if lettered else ""
 
 
 def country_line(code: str) -> str:
