@@ -477,9 +477,10 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
         elif variant is None:
             errors["sku"] = f"There is no variant with SKU {sku}."
         # A typographic minus (U+2212, as word processors and some keyboards write it) means minus.
-        units = delta if isinstance(delta, int) else whole_number_text(delta.replace("\u2212", "-"), signed=True)
-        too_long = isinstance(delta, str) and re.fullmatch(r"[+-]?[0-9]{19,}", delta.strip().replace("\u2212", "-"))
-        if too_long:  # a whole number, just more digits than any stock (QA: it was "not a whole number")
+        typed = delta if isinstance(delta, int) else delta.replace("\u2212", "-")
+        units = typed if isinstance(typed, int) else whole_number_text(typed, signed=True)
+        if units is None and re.fullmatch(r"[+-]?[0-9]+", str(typed).strip()):
+            # A whole number, just more digits than any stock (QA: it was "not a whole number"); not int()'d.
             errors["delta"] = f"Enter a change of at most {MAX_STOCK} units."
         elif units is None:
             errors["delta"] = "Enter a whole number of units, such as 5 or -3."

@@ -37,11 +37,11 @@ class RegionNeeded(ValidationFailed):
 
     def __init__(self, country: str, typed: str = "") -> None:
         """``typed``: the region the address gave, which is not one of ``country``'s."""
-        name, example = postal.country_in_text(country), postal.region_example(country)
-        example = f" (as {example})" if example else ""
         if typed:
             message = not_a_region(country, typed)
         else:
+            name, example = postal.country_in_text(country), postal.region_example(country)
+            example = f" (as {example})" if example else ""
             message = f"Enter the state, province or region of the address: tax in {name} depends on it{example}."
         super().__init__(message, field_errors={"region": message})
 
