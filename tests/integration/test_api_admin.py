@@ -404,7 +404,9 @@ async def test_upload_refuses_unknown_form_fields_and_missing_file(client, alche
         url, files={"file": ("p.png", png_bytes(), "image/png")}, data={"key": "abc"}, headers=admin
     )
     assert "key" in assert_problem(sneaky, 400)["errors"].get("data", "") + sneaky.text
-    assert_problem(await client.post(url, data={"alt": "no file"}, headers=admin), 400)
+    no_file = await client.post(url, files={"alt": (None, "no file")}, headers=admin)  # multipart, no file
+    assert_problem(no_file, 400)
+    assert_problem(await client.post(url, data={"alt": "no file"}, headers=admin), 415)  # not multipart at all
     missing = await client.post(
         "/api/products/999999/images", files={"file": ("p.png", png_bytes(), "image/png")}, headers=admin
     )
