@@ -127,6 +127,20 @@ async def test_move_within_the_tree(client, alchemy, admin):
     assert_problem(into_child, 422)
 
 
+async def test_a_refused_move_leaves_the_rename_sent_with_it_undone(client, alchemy, admin):
+    electronics, computers = [await category_id(alchemy, s) for s in ("electronics", "computers")]
+    both = {"name": "Gadgets", "slug": "gadgets", "parent_id": computers}
+    refused = await client.patch(f"/api/categories/{electronics}", json=both, headers=admin)
+    assert "itself" in assert_problem(refused, 422)["errors"]["parent_id"]
+    tree = (await client.get("/api/categories")).json()
+    assert [(n["name"], n["slug"]) for n in tree if n["id"] == electronics] == [("Electronics", "electronics")]
+    assert [e.action for e in await audit_events(alchemy, "category", electronics)] == []
+
+    done = await client.patch(f"/api/categories/{electronics}", json={**both, "parent_id": None}, headers=admin)
+    assert done.status_code == 200, done.text
+    assert (done.json()["name"], done.json()["slug"], done.json()["parent_id"]) == ("Gadgets", "gadgets", None)
+
+
 async def test_delete_is_refused_while_products_or_subcategories_remain(client, alchemy, admin):
     electronics, photo = await category_id(alchemy, "electronics"), await category_id(alchemy, "photo")
     body = assert_problem(await client.delete(f"/api/categories/{electronics}", headers=admin), 409)

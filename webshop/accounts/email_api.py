@@ -12,7 +12,7 @@ says which; the pages answer the same link with 410 or 400 and a page.
 
 from typing import Any
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Response, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
@@ -30,6 +30,7 @@ from webshop.api.responses import problems
 from webshop.deps import AccountLinksDep, SettingsDep, SignInThrottleDep, TokenRequest
 from webshop.security.jwt import BEARER, PUBLIC
 from webshop.text import readable_email
+from webshop.web import AnyRequest
 from webshop.web.errors import problem
 
 RESET_REQUESTED = (
@@ -39,7 +40,7 @@ RESET_REQUESTED = (
 """The answer to every ``POST /api/auth/forgot-password``, whether or not the address has an account."""
 
 
-def link_problem(request: Request[Any, Any, Any], exc: AccountLinkError) -> Response[Any]:
+def link_problem(request: AnyRequest, exc: AccountLinkError) -> Response[Any]:
     """A refused link token as a 400 problem (``detail``: invalid, expired, used or superseded)."""
     return problem(400, exc.detail, title=exc.title)
 

@@ -27,6 +27,7 @@ from webshop.deps import AccountLinksDep, SettingsDep
 from webshop.errors import Conflict, TooManyAttempts, ValidationFailed
 from webshop.security.session import requires_user
 from webshop.text import readable_email
+from webshop.web import AnyRequest
 from webshop.web.forms import Form, form_again
 from webshop.web.responses import route_url, see_other, see_other_to
 
@@ -58,7 +59,7 @@ class ChangeEmailForm(msgspec.Struct):
     password: str = ""
 
 
-def link_error_page(request: Request[Any, Any, Any], exc: AccountLinkError) -> Template:
+def link_error_page(request: AnyRequest, exc: AccountLinkError) -> Template:
     """``accounts/link_error.html`` for a refused link (410 Gone, or 400 for a bad signature): the
     controller's handler of ``AccountLinkError``."""
     return Template(
@@ -84,7 +85,7 @@ class AccountLinks:
     """The request and the account link service, which the pages here work with: the ``links`` of their
     handlers (Litestar makes one per request from the dependencies ``__init__`` names)."""
 
-    def __init__(self, request: Request[Any, Any, Any], account_links_service: AccountLinksDep) -> None:
+    def __init__(self, request: AnyRequest, account_links_service: AccountLinksDep) -> None:
         self.request, self.service = request, account_links_service
 
     async def ask_first(self, token: str, purpose: LinkPurpose, template: str) -> Template:

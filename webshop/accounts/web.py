@@ -25,6 +25,7 @@ from webshop.errors import (
 )
 from webshop.security.session import AUTH_KEY, requires_user
 from webshop.text import Line
+from webshop.web import AnyRequest
 from webshop.web.forms import FormFields, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
 
@@ -76,7 +77,7 @@ def safe_next(target: str | None, default: str) -> str:
     return default if parts.scheme or parts.netloc else target
 
 
-async def sign_in_browser(request: Request[Any, Any, Any], users: UserService, user: User) -> None:
+async def sign_in_browser(request: AnyRequest, users: UserService, user: User) -> None:
     """Start a sign-in session for ``user`` and give the browser a brand-new session cookie.
 
     A guest cart is merged into the account's cart (the shopper is told what changed); the rest of
@@ -138,7 +139,7 @@ class AccountController(Controller):
     }
 
     @get("/register", name="register", media_type=MediaType.HTML)
-    async def register_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
+    async def register_form(self, request: AnyRequest, next: FromQuery[str | None] = None) -> Any:
         """The registration form; a signed-in shopper has an account already and goes to it."""
         if request.user is not None:
             return see_other_to(request, "account")
@@ -147,7 +148,7 @@ class AccountController(Controller):
     @post("/register", name="register.submit", media_type=MediaType.HTML)
     async def register(
         self,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         users_service: UsersDep,
         account_links_service: AccountLinksDep,
         data: FormFields,
@@ -165,7 +166,7 @@ class AccountController(Controller):
         return see_other(request, safe_next(form.next, route_url(request, "account")))
 
     @get("/sign-in", name="sign_in", media_type=MediaType.HTML)
-    async def sign_in_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
+    async def sign_in_form(self, request: AnyRequest, next: FromQuery[str | None] = None) -> Any:
         """The sign-in form (a signed-in user goes straight on)."""
         if request.user is not None:
             return Redirect(safe_next(next, route_url(request, "account")))
@@ -174,7 +175,7 @@ class AccountController(Controller):
     @post("/sign-in", name="sign_in.submit", media_type=MediaType.HTML)
     async def sign_in(
         self,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         users_service: UsersDep,
         sign_in_throttle: SignInThrottleDep,
         data: FormFields,
@@ -201,7 +202,7 @@ class AccountController(Controller):
         return see_other(request, safe_next(form.next, route_url(request, "catalog")))
 
     @post("/sign-out", name="sign_out", media_type=MediaType.HTML)
-    async def sign_out(self, request: Request[Any, Any, Any], users_service: UsersDep) -> Any:
+    async def sign_out(self, request: AnyRequest, users_service: UsersDep) -> Any:
         """End the sign-in session (server side too) and clear the cookie."""
         token = (request.session or {}).get(AUTH_KEY)
         if isinstance(token, str):

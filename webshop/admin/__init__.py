@@ -10,13 +10,14 @@ sign-in form with ``?next=`` back to the page, and shows anyone else who may not
 
 from typing import Any
 
-from litestar import Controller, Request
+from litestar import Controller
 from litestar.di import Provide
 from litestar.response import Template
 
 from webshop.admin.pages import provide_shop_scope
 from webshop.security.session import requires_admin
 from webshop.shops.guards import requires_shop_staff
+from webshop.web import AnyRequest
 from webshop.web.responses import page_count, page_or_fragment
 
 ADMIN_GUARDS: list[Any] = [requires_admin]
@@ -52,7 +53,7 @@ class ShopStaffPages(Controller):
 
 
 def admin_list_page(
-    request: Request[Any, Any, Any],
+    request: AnyRequest,
     folder: str,
     results_id: str,
     context: dict[str, Any],

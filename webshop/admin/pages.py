@@ -17,7 +17,6 @@ sync_to_thread=False)}`` (a ``ShopStaffPages`` controller keeps its ``shop_scope
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
-from litestar import Request
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.plugins.flash import flash
@@ -26,6 +25,7 @@ from litestar.response import Redirect, Template
 
 from webshop.deps import ShopsDep, UserRequest
 from webshop.shops.scope import ShopScope, admin_scope
+from webshop.web import AnyRequest
 from webshop.web.responses import route_url, see_other_to
 
 AdminRequest: TypeAlias = UserRequest
@@ -44,7 +44,7 @@ async def provide_shop_scope(
 
 
 def flash_see_other(
-    request: Request[Any, Any, Any], message: str, route_name: str, /, *, category: str = "success", **url_parts: Any
+    request: AnyRequest, message: str, route_name: str, /, *, category: str = "success", **url_parts: Any
 ) -> Redirect | HXLocation:
     """The answer to a post that worked: flash ``message`` (``category``: ``"success"``, ``"info"``,
     ``"error"``) and ``see_other_to`` the route named ``route_name``; ``url_parts`` are ``route_url``'s
@@ -58,7 +58,7 @@ def flash_see_other(
 
 
 def confirm_delete(
-    request: Request[Any, Any, Any],
+    request: AnyRequest,
     heading: str,
     consequences: Sequence[str],
     confirm: str,

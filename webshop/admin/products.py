@@ -19,7 +19,7 @@ hidden ``-id`` and ``-stock_seen``) and ``new-{k}-{field}`` for new ones, fields
 
 from typing import Annotated, Any, TypeAlias
 
-from litestar import MediaType, Request, Response, get, post
+from litestar import MediaType, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, QueryParameter
@@ -54,6 +54,7 @@ from webshop.media import MAX_UPLOAD_BYTES, UPLOAD_BODY_LIMIT
 from webshop.shops.scope import admin_scope
 from webshop.stock.service import StockChanged
 from webshop.text import whole_number_text
+from webshop.web import AnyRequest
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import page_number, see_other, see_other_to, wants_fragment
 
@@ -560,7 +561,7 @@ class AdminProductController(ShopStaffPages):
         return flash_see_other(request, "Photo removed.", "admin_product", product_id=product_id, fragment="photos")
 
 
-def upload_too_large(request: Request[Any, Any, Any]) -> Response[Any]:
+def upload_too_large(request: AnyRequest) -> Response[Any]:
     """The 413 page for an upload whose request body is over the limit (Litestar refused to read it)."""
     product_id = request.path_params.get("product_id")
     return Template(

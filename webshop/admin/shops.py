@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response, get, post
+from litestar import MediaType, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery
@@ -27,6 +27,7 @@ from webshop.errors import DomainError, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, UPLOAD_BODY_LIMIT
 from webshop.security.session import requires_admin
 from webshop.text import Line, Lines, readable_email
+from webshop.web import AnyRequest
 from webshop.web.forms import FORM_MESSAGE, FormFields, form_message, read_form
 from webshop.web.responses import page_number
 
@@ -397,7 +398,7 @@ class AdminShopController(ShopStaffPages):
         return flash_see_other(request, "Logo removed.", "admin_shop", shop_id=shop_id, fragment="logo")
 
 
-def logo_too_large(request: Request[Any, Any, Any]) -> Response[Any]:
+def logo_too_large(request: AnyRequest) -> Response[Any]:
     """The 413 page for a logo upload whose request body is over the limit (Litestar refused to read it)."""
     return Template(
         "admin/shops/upload_error.html",

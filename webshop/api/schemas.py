@@ -16,9 +16,10 @@ from litestar.params import BodyKwarg, HeaderParameter, PathParameter, QueryPara
 
 from webshop.errors import ValidationFailed
 from webshop.text import readable_message, storable
+from webshop.web import AnyRequest
 
 if TYPE_CHECKING:
-    from litestar import Request
+    pass
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -304,7 +305,7 @@ _BODY_NAMES = {
 }
 
 
-def _unsupported(request: Request[Any, Any, Any], sent: str, takes: str) -> HTTPException:
+def _unsupported(request: AnyRequest, sent: str, takes: str) -> HTTPException:
     """The 415 for a body sent as ``sent`` to a route that takes ``takes`` (RFC 9110 §15.5.16), naming it in
     ``Accept-Post`` or ``Accept-Patch`` (RFC 5789 §3.1)."""
     return HTTPException(
@@ -314,7 +315,7 @@ def _unsupported(request: Request[Any, Any, Any], sent: str, takes: str) -> HTTP
     )
 
 
-async def strict_json_body(request: Request[Any, Any, Any]) -> None:
+async def strict_json_body(request: AnyRequest) -> None:
     """A ``before_request`` hook: refuse a JSON body that msgspec's strict rules refuse (400), and a body
     whose ``Content-Type`` says it is something else (415, RFC 9110 §15.5.16, with ``Accept-Post`` or
     ``Accept-Patch`` naming JSON; a body without a ``Content-Type`` is read as JSON). A route that takes a

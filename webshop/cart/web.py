@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, get, post
+from litestar import Controller, MediaType, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.plugins.flash import flash
 from litestar.response import Template
@@ -26,6 +26,7 @@ from webshop.db.engine import ShopAlchemyConfig
 from webshop.db.models import User
 from webshop.deps import CartsDep, ProductsDep, SettingsDep
 from webshop.errors import DomainError, InsufficientStock, NotFound, ValidationFailed
+from webshop.web import AnyRequest
 from webshop.web.forms import Form
 from webshop.web.responses import see_other_to, wants_fragment
 
@@ -52,7 +53,7 @@ class QuantityForm(msgspec.Struct):
     quantity: int = 1
 
 
-def cart_owner(request: Request[Any, Any, Any], *, create: bool = False) -> CartOwner:
+def cart_owner(request: AnyRequest, *, create: bool = False) -> CartOwner:
     """Whose cart this request works on: the signed-in user's, else the guest's (token in the session).
 
     With ``create``, a guest without a cart token gets one (stored in the encrypted session cookie).
@@ -81,12 +82,12 @@ NOT_PAGES = (
 database is down, without a query of the hook's)."""
 
 
-def cart_badge_hook(alchemy: ShopAlchemyConfig) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+def cart_badge_hook(alchemy: ShopAlchemyConfig) -> Callable[[AnyRequest], Awaitable[None]]:
     """A ``before_request`` hook putting what every page's header shows in ``request.state``: the cart's
     unit count (``cart_count``) and the trading shops (``shop_directory``, for the link to ``/shops``;
     left to the handlers of routes whose ``opt`` has ``shop_directory``, which read it anyway)."""
 
-    async def load_cart_count(request: Request[Any, Any, Any]) -> None:
+    async def load_cart_count(request: AnyRequest) -> None:
         if request.url.path.startswith(NOT_PAGES):
             return
         if not request.route_handler.opt.get("shop_directory"):
@@ -118,7 +119,7 @@ class ShopperCart:
 
     def __init__(
         self,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         carts_service: CartsDep,
         settings: SettingsDep,
     ) -> None:
@@ -154,7 +155,7 @@ class CartController(Controller):
     @post("/items", name="cart.add", media_type=MediaType.HTML)
     async def add(
         self,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         carts_service: CartsDep,
         products_service: ProductsDep,
         data: Annotated[AddForm, Form],
@@ -177,7 +178,7 @@ class CartController(Controller):
 
     async def _add_failed(
         self,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         exc: DomainError,
         data: AddForm,
         products: ProductService,

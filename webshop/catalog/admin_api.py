@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 from litestar import delete, get, patch, post, put
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, QueryParameter
-from msgspec import UNSET
 
 from webshop.api.controllers import AdminApiController, ShopStaffApiController
 from webshop.api.responses import problems
@@ -86,21 +85,7 @@ class CategoryAdminApiController(AdminApiController):
     ) -> CategoryDetail:
         """Rename and/or move a category. 422 as ``POST``, or a move into its own subtree; 409: changed at the
         same time by someone else."""
-        category = await categories_service.get_category(category_id)
-        if data.name is not UNSET or data.slug is not UNSET:
-            category = await categories_service.rename_category(
-                request.user,
-                category_id,
-                name=category.name if data.name is UNSET else data.name,
-                slug=None if data.slug is UNSET else data.slug,
-            )
-        if data.parent_id is not UNSET or data.position is not UNSET:
-            category = await categories_service.move_category(
-                request.user,
-                category_id,
-                parent_id=category.parent_id if data.parent_id is UNSET else data.parent_id,
-                position=None if data.position is UNSET else data.position,
-            )
+        category = await categories_service.update_category(request.user, category_id, data)
         return category_detail(category)
 
     @delete("/{category_id:int}", operation_id="deleteCategory", responses=problems(400, 401, 403, 404, 409))

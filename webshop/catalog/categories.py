@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import unicodedata
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +25,9 @@ from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
 from webshop.promotions.targets import forget_targets
 from webshop.text import BIDI_MESSAGE, has_bidi_control
+
+if TYPE_CHECKING:
+    from webshop.catalog.schemas import CategoryPatch
 
 
 class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
@@ -191,6 +195,26 @@ class CategoryService(Audited, SQLAlchemyAsyncRepositoryService[Category]):
         moved = before["parent_id"] != parent_id
         summary = f"Moved category “{category.name}”."
         await self._changed(actor, categories, category, before, "move", summary, subtree=moved)
+        return category
+
+    async def update_category(self, actor: User | None, category_id: int, patch: CategoryPatch) -> Category:
+        """``PATCH /api/categories/{id}``: rename when ``name`` or ``slug`` is sent, then move when ``parent_id``
+        or ``position`` is, in the request's one transaction (a refused move leaves the name as it was).
+
+        Raises:
+            NotFound: no such category.
+            ValidationFailed: as ``rename_category`` and ``move_category``.
+            Conflict: changed at the same time by someone else.
+        """
+        category = await self.get_category(category_id)
+        if patch.name is not msgspec.UNSET or patch.slug is not msgspec.UNSET:
+            name = category.name if patch.name is msgspec.UNSET else patch.name
+            slug = None if patch.slug is msgspec.UNSET else patch.slug
+            category = await self.rename_category(actor, category_id, name=name, slug=slug)
+        if patch.parent_id is not msgspec.UNSET or patch.position is not msgspec.UNSET:
+            parent_id = category.parent_id if patch.parent_id is msgspec.UNSET else patch.parent_id
+            position = None if patch.position is msgspec.UNSET else patch.position
+            category = await self.move_category(actor, category_id, parent_id=parent_id, position=position)
         return category
 
     async def _changed(

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from litestar import Controller, MediaType, Request, get
+from litestar import Controller, MediaType, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
@@ -13,6 +13,7 @@ from webshop.catalog.products import ProductService
 from webshop.catalog.query import CatalogQuery, parse_price
 from webshop.catalog.variants import choose_variant, option_choices
 from webshop.deps import ProductsDep, SettingsDep
+from webshop.web import AnyRequest
 from webshop.web.responses import MAX_PAGE, page_or_fragment, route_url
 from webshop.web.templating import query_url
 
@@ -75,7 +76,7 @@ class CatalogController(Controller):
     dependencies = {"listing": Provide(CatalogListing, sync_to_thread=False)}
 
     @get("/", name="catalog", media_type=MediaType.HTML)
-    async def catalog(self, request: Request[Any, Any, Any], listing: NamedDependency[CatalogListing]) -> Template:
+    async def catalog(self, request: AnyRequest, listing: NamedDependency[CatalogListing]) -> Template:
         """The product grid with search, category tree, facet, price and stock filters, sort and pages."""
         result = await listing.service.browse(listing.query, page_size=listing.page_size)
         query = listing.query.spelt_as(result.query)
@@ -92,7 +93,7 @@ class CatalogController(Controller):
     @get("/products/{slug:str}", name="product", media_type=MediaType.HTML)
     async def product(
         self,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         slug: FromPath[str],
         products_service: ProductsDep,
         sku: FromQuery[str | None] = None,
@@ -102,7 +103,7 @@ class CatalogController(Controller):
 
 
 async def render_product(
-    request: Request[Any, Any, Any],
+    request: AnyRequest,
     products: ProductService,
     slug: str,
     *,
@@ -158,15 +159,13 @@ PAGE_LINKS = frozenset({"pages-prev", "pages-next", "pages-last"})
 """The ids of the results' links to other pages (``templates/_pagination.html`` with a ``target``)."""
 
 
-def page_turned(request: Request[Any, Any, Any]) -> bool:
+def page_turned(request: AnyRequest) -> bool:
     """Whether this is htmx fetching another page of the results through one of their page links (its
     ``HX-Trigger`` names the link): the answer then moves the focus to the new page's results."""
     return isinstance(request, HTMXRequest) and bool(request.htmx) and request.htmx.trigger in PAGE_LINKS
 
 
-def push_query_url(
-    request: Request[Any, Any, Any], response: Template, listing_url: str, query: CatalogQuery
-) -> Template:
+def push_query_url(request: AnyRequest, response: Template, listing_url: str, query: CatalogQuery) -> Template:
     """``response``, with the address of ``query`` itself as the one htmx puts in the address bar
     (``HX-Push-Url``) when it is the results of an htmx search or filter change.
 
@@ -179,7 +178,7 @@ def push_query_url(
     return response
 
 
-def _whole_page_key(request: Request[Any, Any, Any], page_key: Any) -> Any:
+def _whole_page_key(request: AnyRequest, page_key: Any) -> Any:
     """The key for keeping the whole product page (``CachedPageTemplate``), or ``None``.
 
     Only for a visitor who is not signed in (no name, no banner in the header) and has no messages

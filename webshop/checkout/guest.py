@@ -13,7 +13,7 @@ the account takes the order's e-mail address and shipping name, and adopts the o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
@@ -22,10 +22,9 @@ from webshop.checkout.addresses import ADDRESS_FIELDS, AddressInput
 from webshop.db.folding import fold, folded
 from webshop.db.models import Order, User, postal
 from webshop.errors import Conflict, NotFound, ValidationFailed
+from webshop.web import AnyRequest
 
 if TYPE_CHECKING:
-    from litestar import Request
-
     from webshop.accounts.links import AccountLinkService
 
 GUEST_ORDERS_KEY = "guest_orders"
@@ -40,13 +39,13 @@ class AccountExists(Conflict):
     already (409); the shopper should sign in instead."""
 
 
-def placed_here(request: Request[Any, Any, Any]) -> list[str]:
+def placed_here(request: AnyRequest) -> list[str]:
     """The numbers of the orders this browser session placed as a guest (oldest first)."""
     numbers = (request.session or {}).get(GUEST_ORDERS_KEY) if request.scope.get("session") is not None else None
     return [n for n in numbers if isinstance(n, str)] if isinstance(numbers, list) else []
 
 
-def remember_placed(request: Request[Any, Any, Any], number: str) -> None:
+def remember_placed(request: AnyRequest, number: str) -> None:
     """Keep ``number`` among the orders this session placed (the last ``GUEST_ORDERS_KEPT``)."""
     numbers = [n for n in placed_here(request) if n != number] + [number]
     request.set_session({**(request.session or {}), GUEST_ORDERS_KEY: numbers[-GUEST_ORDERS_KEPT:]})

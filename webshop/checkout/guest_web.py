@@ -14,7 +14,7 @@ it (``webshop.security.throttle.AUTH_PATHS``).
 from typing import Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, Response, get, post
+from litestar import Controller, MediaType, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.plugins.flash import flash
@@ -31,6 +31,7 @@ from webshop.invoices.web import number_of, pdf_response
 from webshop.orders.refunds import RefundService
 from webshop.orders.web import QueryFlag, cancel_question, order_page_context, payment_poll_answer
 from webshop.text import Line, readable_email
+from webshop.web import AnyRequest
 from webshop.web.forms import FormFields, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
 
@@ -44,7 +45,7 @@ class GuestAccountForm(msgspec.Struct):
     password: Line = ""
 
 
-def guest_link_error_page(request: Request[Any, Any, Any], exc: GuestLinkError) -> Template:
+def guest_link_error_page(request: AnyRequest, exc: GuestLinkError) -> Template:
     """``orders/guest_link_error.html`` for a refused link (404 altered, 410 expired)."""
     return Template(
         "orders/guest_link_error.html",
@@ -61,7 +62,7 @@ class GuestOrderLink:
 
     def __init__(
         self,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         token: FromPath[str],
         settings: SettingsDep,
         orders_service: OrdersDep,

@@ -40,6 +40,7 @@ from webshop.payments.service import PaymentService
 from webshop.pricing.promotions import PromotionKind
 from webshop.tax.destination import RegionNeeded
 from webshop.text import Line, Lines, whole_number_text
+from webshop.web import AnyRequest
 from webshop.web.forms import FormFields, FormProblems, InvalidForm, form_again, read_form
 from webshop.web.responses import route_url, see_other, see_other_to
 
@@ -78,27 +79,27 @@ class PlaceForm(msgspec.Struct):
     customer_note: Lines = ""
 
 
-def _to_verify(request: Request[Any, Any, Any], step: str) -> Redirect:
+def _to_verify(request: AnyRequest, step: str) -> Redirect:
     """To the "confirm your e-mail address" page, coming back to the checkout step named ``step`` afterwards."""
     back = route_url(request, step)
     return Redirect(route_url(request, "verify_email.prompt", query={"next": back}), status_code=303)
 
 
-def _to(request: Request[Any, Any, Any], route_name: str, status_code: Literal[302, 303] = 302) -> Redirect:
+def _to(request: AnyRequest, route_name: str, status_code: Literal[302, 303] = 302) -> Redirect:
     """A redirect to the page of the route named ``route_name`` (a GET that cannot be shown yet: 302)."""
     return Redirect(route_url(request, route_name), status_code=status_code)
 
 
-def _state(request: Request[Any, Any, Any]) -> dict[str, Any]:
+def _state(request: AnyRequest) -> dict[str, Any]:
     state = (request.session or {}).get(CHECKOUT_KEY)
     return dict(state) if isinstance(state, dict) else {}
 
 
-def _save_state(request: Request[Any, Any, Any], **changes: Any) -> None:
+def _save_state(request: AnyRequest, **changes: Any) -> None:
     request.set_session({**(request.session or {}), CHECKOUT_KEY: {**_state(request), **changes}})
 
 
-def _has_address(request: Request[Any, Any, Any]) -> bool:
+def _has_address(request: AnyRequest) -> bool:
     """True once the address step is done: a saved address chosen, or a guest's e-mail and address kept."""
     state = _state(request)
     if request.user is None:
@@ -120,7 +121,7 @@ def requires_shopper(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         raise NotAuthorizedException("Please sign in to continue.")
 
 
-def guest_order_url(request: Request[Any, Any, Any], settings: Settings, number: str, *, placed: bool = False) -> str:
+def guest_order_url(request: AnyRequest, settings: Settings, number: str, *, placed: bool = False) -> str:
     """The path of guest order ``number``'s page (its signed link), with ``?placed=1`` for the confirmation."""
     token = guest_order_token(settings.security.secret_key, number)
     return route_url(request, "order.guest", token=token, query={"placed": "1"} if placed else None)
@@ -390,14 +391,14 @@ class CheckoutController(Controller):
         return steps.verify_first("checkout.review") or await steps.review_page()
 
     @post("/promotion-code/remove", name="checkout.code.remove", media_type=MediaType.HTML, guards=[requires_shopper])
-    async def remove_code(self, request: Request[Any, Any, Any], steps: NamedDependency[CheckoutSteps]) -> Any:
+    async def remove_code(self, request: AnyRequest, steps: NamedDependency[CheckoutSteps]) -> Any:
         """Take off the cart a code that stopped working since it was applied, and review again."""
         if steps.owner.user_id is not None or steps.owner.token:  # no cart is made to hold "no code"
             await steps.carts.set_promotion_code(steps.owner, None)
         return see_other_to(request, "checkout.review")
 
     @get("/place", name="checkout.place_again", media_type=MediaType.HTML)
-    async def place_address(self, request: Request[Any, Any, Any]) -> Redirect | HXLocation:
+    async def place_address(self, request: AnyRequest) -> Redirect | HXLocation:
         """A refused order leaves ``/checkout/place`` in the address bar (the review page is the answer to
         the post); Back, a reload or the history asks for it with GET, which leads to the review (303)."""
         return see_other_to(request, "checkout.review")
@@ -521,13 +522,13 @@ def _no_region(address: Address | GuestAddress) -> str:
     return f"{where}, and {postal.one_line(address)} names none we know: add it to the address."
 
 
-def return_url(request: Request[Any, Any, Any], base_url: str) -> str:
+def return_url(request: AnyRequest, base_url: str) -> str:
     """The absolute URL the hosted payment page sends the shopper back to: ``checkout.return``, with
     ``{number}`` for the order number, which ``place_order`` fills in (it is not known yet)."""
     return base_url.rstrip("/") + route_url(request, "checkout.return", number="{number}")
 
 
-def _after_placing(request: Request[Any, Any, Any], order: Order) -> Any:
+def _after_placing(request: AnyRequest, order: Order) -> Any:
     """Where a placed order sends the shopper: its hosted payment page while it waits for payment
     (a full-page navigation, the page may be the provider's own site), else the order's page."""
     if order.status == OrderStatus.PENDING.value and order.payment_url:

@@ -23,10 +23,11 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from webshop.errors import CartChanged, InsufficientStock, NotFound, PaymentDeclined, ValidationFailed
+from webshop.web import AnyRequest
 
 UNMATCHED = "<unmatched>"
 # Seconds: from 5 ms to 10 s, finer where a shop's pages usually are.
@@ -108,7 +109,7 @@ def metrics_handler(token: str) -> Any:
     """The ``GET /metrics`` route; with ``token`` set it requires ``Authorization: Bearer <token>``."""
 
     @get("/metrics", include_in_schema=False, sync_to_thread=False, name="metrics")
-    def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    def metrics(request: AnyRequest) -> Response[bytes]:
         """Prometheus metrics in the text exposition format."""
         if token:
             supplied = request.headers.get("authorization", "")

@@ -22,6 +22,7 @@ from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
 from webshop.orders.status_rules import refund_owed, shopper_may_cancel
 from webshop.security.session import requires_user
+from webshop.web import AnyRequest
 from webshop.web.responses import page_count, page_number, see_other_to
 
 ORDERS_PAGE_SIZE = 20
@@ -71,7 +72,7 @@ PAYMENT_POLL = "order-payment"
 seconds (``hx-trigger="every 3s"``): its requests carry it as ``HX-Trigger``."""
 
 
-def payment_poll_answer(request: Request[Any, Any, Any], order: Order) -> Response[bytes] | None:
+def payment_poll_answer(request: AnyRequest, order: Order) -> Response[bytes] | None:
     """The answer to the order page's own poll while the bank processes the payment, or ``None`` for any
     other request: 204 (htmx swaps nothing) while it is still processing, and once it is not, an empty
     200 with ``HX-Refresh`` so the whole page loads again, paid or cancelled (htmx's response headers).
@@ -131,7 +132,7 @@ class OrderController(Controller):
     @get("/{number:str}", name="order", media_type=MediaType.HTML)
     async def detail(
         self,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         order: NamedDependency[Order],
         orders_service: OrdersDep,
         refunds_service: NamedDependency[RefundService],

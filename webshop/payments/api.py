@@ -8,10 +8,9 @@ stops retrying. Anything else (the database down) is a 5xx, which the provider r
 """
 
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
-from litestar import Controller, Request, post
+from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, SkipValidation
 
@@ -20,6 +19,7 @@ from webshop.errors import DomainError, NotFound
 from webshop.payments.provider import PaymentProvider, WebhookRejected
 from webshop.payments.service import PaymentService
 from webshop.security.jwt import PUBLIC
+from webshop.web import AnyRequest
 
 
 class WebhookRefused(DomainError, status_code=400, title="Webhook refused"):
@@ -49,7 +49,7 @@ class PaymentWebhookController(Controller):
     )
     async def receive(
         self,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         provider_name: FromPath[str],
         payment_provider: NamedDependency[SkipValidation[PaymentProvider]],
         payment_service: NamedDependency[PaymentService],

@@ -26,7 +26,7 @@ pages have no script of their own: they work the same with JavaScript on and off
 
 from typing import Any
 
-from litestar import Controller, MediaType, Request, get, post
+from litestar import Controller, MediaType, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, SkipValidation
@@ -47,6 +47,7 @@ from webshop.payments.testing import (
     PAGE_PATH,
     TestProvider,
 )
+from webshop.web import AnyRequest
 from webshop.web.forms import FormFields
 from webshop.web.responses import route_url
 
@@ -87,7 +88,7 @@ def _see_other(url: str) -> Redirect:
     return Redirect(url, status_code=HTTP_303_SEE_OTHER)
 
 
-def _where(request: Request[Any, Any, Any], provider: TestProvider, row: TestPaymentIntent) -> Redirect:
+def _where(request: AnyRequest, provider: TestProvider, row: TestPaymentIntent) -> Redirect:
     """303 to where the intent's shopper belongs now: the card form, the authenticate step, or the shop."""
     if row.status == PaymentStatus.REQUIRES_PAYMENT.value:
         return _see_other(route_url(request, "test_payments.pay", reference=row.reference))
@@ -97,7 +98,7 @@ def _where(request: Request[Any, Any, Any], provider: TestProvider, row: TestPay
 
 
 async def _waiting(
-    request: Request[Any, Any, Any], provider: TestProvider, reference: str, step: PaymentStatus
+    request: AnyRequest, provider: TestProvider, reference: str, step: PaymentStatus
 ) -> TestPaymentIntent | Template | Redirect:
     """Intent ``reference`` when it waits for ``step`` (the card, or the authentication); else the
     answer instead of that step's page: the unknown-payment page, or where the intent is now."""
@@ -142,7 +143,7 @@ class TestPaymentPageController(Controller):
 
     @get("/pay/{reference:str}", name="test_payments.pay", media_type=MediaType.HTML)
     async def pay_page(
-        self, request: Request[Any, Any, Any], reference: FromPath[str], payment_provider: Provider
+        self, request: AnyRequest, reference: FromPath[str], payment_provider: Provider
     ) -> Template | Redirect:
         """The hosted payment page of intent ``reference``."""
         row = await _waiting(request, payment_provider, reference, PaymentStatus.REQUIRES_PAYMENT)
@@ -150,7 +151,7 @@ class TestPaymentPageController(Controller):
 
     @post("/pay/{reference:str}", name="test_payments.pay_submit", media_type=MediaType.HTML)
     async def pay(
-        self, request: Request[Any, Any, Any], reference: FromPath[str], data: FormFields, provider: Provider
+        self, request: AnyRequest, reference: FromPath[str], data: FormFields, provider: Provider
     ) -> Template | Redirect:
         """Try the typed card; a declined one shows the page again with the reason (422)."""
         card_number = data.get("card_number")
@@ -173,7 +174,7 @@ class TestPaymentPageController(Controller):
 
     @get("/authenticate/{reference:str}", name="test_payments.authenticate", media_type=MediaType.HTML)
     async def authenticate_page(
-        self, request: Request[Any, Any, Any], reference: FromPath[str], payment_provider: Provider
+        self, request: AnyRequest, reference: FromPath[str], payment_provider: Provider
     ) -> Template | Redirect:
         """The 3-D Secure style step of intent ``reference``."""
         row = await _waiting(request, payment_provider, reference, PaymentStatus.REQUIRES_ACTION)
@@ -183,7 +184,7 @@ class TestPaymentPageController(Controller):
 
     @post("/authenticate/{reference:str}", name="test_payments.authenticate_submit", media_type=MediaType.HTML)
     async def authenticate(
-        self, request: Request[Any, Any, Any], reference: FromPath[str], data: FormFields, provider: Provider
+        self, request: AnyRequest, reference: FromPath[str], data: FormFields, provider: Provider
     ) -> Template | Redirect:
         """Complete (pays) or fail (back to the card form, with the reason) the authentication."""
         try:

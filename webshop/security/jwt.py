@@ -22,11 +22,11 @@ from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from sqlalchemy import exists, select
 
 from webshop.db.models import RevokedAccessToken, TokenFamily, User
+from webshop.web import AnyRequest
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from litestar import Request
     from litestar.handlers.base import BaseRouteHandler
     from litestar.middleware import DefineMiddleware
 
@@ -143,7 +143,7 @@ def api_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandle
         raise PermissionDeniedException("This operation is for administrators.")
 
 
-def optional_bearer_user(define: DefineMiddleware) -> Callable[[Request[Any, Any, Any]], Awaitable[User | None]]:
+def optional_bearer_user(define: DefineMiddleware) -> Callable[[AnyRequest], Awaitable[User | None]]:
     """A dependency for a public API route that also answers for a signed-in caller: the bearer token's
     user when an ``Authorization`` header is sent (checked exactly as on the other routes, by the same
     middleware: a bad or revoked token is a 401), else ``None``."""
@@ -151,7 +151,7 @@ def optional_bearer_user(define: DefineMiddleware) -> Callable[[Request[Any, Any
     async def noop(scope: Any, receive: Any, send: Any) -> None:  # the middleware's next app, never called
         return None
 
-    async def provide(request: Request[Any, Any, Any]) -> User | None:
+    async def provide(request: AnyRequest) -> User | None:
         if not request.headers.get("authorization"):
             return None
         middleware = cast("JWTAuthenticationMiddleware", define.middleware(app=noop, **define.kwargs))

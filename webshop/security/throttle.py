@@ -51,9 +51,10 @@ from webshop.db.models import User
 from webshop.errors import TooManyAttempts
 from webshop.observability.logging import get_logger
 from webshop.observability.metrics import ACCOUNT_LOCKS, RATE_LIMITED, SIGN_IN_FAILURES
+from webshop.web import AnyRequest
 
 if TYPE_CHECKING:
-    from litestar import Litestar, Request
+    from litestar import Litestar
     from litestar.stores.base import Store
     from litestar.types import Receive, Scope, Send
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -236,7 +237,7 @@ class SignInThrottle:
         return int(record.get("failures", 0)), datetime.fromtimestamp(until, UTC) if until else None
 
 
-def provide_sign_in_throttle(request: Request[Any, Any, Any]) -> SignInThrottle:
+def provide_sign_in_throttle(request: AnyRequest) -> SignInThrottle:
     """Dependency ``sign_in_throttle``: the app's ``SignInThrottle``."""
     return SignInThrottle.for_app(request.app)
 
@@ -253,14 +254,14 @@ class ShopRateLimitMiddleware(RateLimitMiddleware):
 
     config: ShopRateLimitConfig
 
-    def cache_key_from_request(self, request: Request[Any, Any, Any]) -> str:
+    def cache_key_from_request(self, request: AnyRequest) -> str:
         """``rate-limit:<limit name>:<client address>``."""
         return f"rate-limit:{self.config.name}:{self.get_identifier_for_request(request)}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count the request in its bucket; refuse it with 429 when the bucket is full."""
         app = scope["litestar_app"]
-        request: Request[Any, Any, Any] = app.request_class(scope)
+        request: AnyRequest = app.request_class(scope)
         if not await self.should_check_request(request=request):
             await self.app(scope, receive, send)
             return
@@ -313,11 +314,11 @@ class ShopRateLimitConfig(RateLimitConfig):
 
 # Coroutines, not plain functions: Litestar runs a plain ``check_throttle_handler`` in a worker thread,
 # two thread hops on every request for a comparison of strings.
-async def _is_auth(request: Request[Any, Any, Any]) -> bool:
+async def _is_auth(request: AnyRequest) -> bool:
     return request.method == "POST" and AUTH_PATHS.match(request.url.path) is not None
 
 
-async def _is_refresh(request: Request[Any, Any, Any]) -> bool:
+async def _is_refresh(request: AnyRequest) -> bool:
     return request.method == "POST" and request.url.path == REFRESH_PATH
 
 

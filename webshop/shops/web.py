@@ -1,15 +1,14 @@
 """HTML controllers for the shoppers' side of shops: the list of shops and each shop's page with its
 catalog (the main catalog's grid, search, facets, sort and pages, limited to that shop)."""
 
-from typing import Any
-
-from litestar import Controller, MediaType, Request, get
+from litestar import Controller, MediaType, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Template
 
 from webshop.catalog.web import CatalogListing, Page, page_turned, push_query_url
 from webshop.deps import ShopsDep
+from webshop.web import AnyRequest
 from webshop.web.responses import page_count, page_or_fragment
 
 SHOPS_PAGE_SIZE = 24
@@ -35,7 +34,7 @@ class ShopsController(Controller):
     @get("/{slug:str}", name="shop", media_type=MediaType.HTML)
     async def shop(
         self,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         slug: FromPath[str],
         shops_service: ShopsDep,
         listing: NamedDependency[CatalogListing],

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from advanced_alchemy.exceptions import NotFoundError
-from litestar import MediaType, Request, Response
+from litestar import MediaType, Response
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -37,6 +37,7 @@ from sqlalchemy.exc import TimeoutError as DBAPITimeout
 from webshop.errors import BUSY_DETAIL, DomainError, InsufficientStock, NotFound
 from webshop.security.session import plain_user
 from webshop.text import readable_message
+from webshop.web import AnyRequest
 from webshop.web.responses import route_url, wants_fragment
 
 logger = logging.getLogger("webshop.errors")
@@ -58,7 +59,7 @@ TITLES = {
 }
 
 
-def _is_api(request: Request[Any, Any, Any]) -> bool:
+def _is_api(request: AnyRequest) -> bool:
     return request.url.path.startswith("/api")
 
 
@@ -69,7 +70,7 @@ def problem(status: int, detail: str, *, title: str | None = None, **extra: Any)
     return Response(body, status_code=status, media_type="application/problem+json")
 
 
-def error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Template:
+def error_page(request: AnyRequest, status: int, detail: str) -> Template:
     """The HTML error page (``errors/error.html``) with ``status`` and a message for the shopper.
 
     htmx swaps every error answer (``responseHandling`` in ``templates/base.html``): a boosted request
@@ -116,7 +117,7 @@ def _unreadable_input(exc: ValidationException, method: str) -> str:
     return f"This address has a value we cannot use ({listed}). Go back, or start again from the home page."
 
 
-def _api_problem(request: Request[Any, Any, Any], exc: Exception, status: int, detail: str) -> Response[Any]:
+def _api_problem(request: AnyRequest, exc: Exception, status: int, detail: str) -> Response[Any]:
     extra: dict[str, Any] = {}
     title = None
     if isinstance(exc, DomainError):
@@ -158,13 +159,13 @@ def _is_database_unavailable(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def _detach_user(request: Request[Any, Any, Any]) -> None:
+def _detach_user(request: AnyRequest) -> None:
     """Put a ``UserSnapshot`` in place of the request's ``User``, so rendering the answer reads no database."""
     if request.scope.get("user") is not None:
         request.scope["user"] = plain_user(request)
 
 
-def _page_above(request: Request[Any, Any, Any]) -> str | None:
+def _page_above(request: AnyRequest) -> str | None:
     """The nearest path above the request's that answers ``GET`` (``/cart/lines/5/remove`` → ``/cart``),
     or ``None``; asked of Litestar's own router, so only real pages qualify."""
     path = request.url.path.rstrip("/")
@@ -178,7 +179,7 @@ def _page_above(request: Request[Any, Any, Any]) -> str | None:
     return None
 
 
-def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def handle_exception(request: AnyRequest, exc: Exception) -> Response[Any]:
     """Render any exception that escaped a handler (see module docstring)."""
     _detach_user(request)
     exc, status, detail = _classify(request, exc)
@@ -227,7 +228,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return error_page(request, status, detail)
 
 
-def _classify(request: Request[Any, Any, Any], exc: Exception) -> tuple[Exception, int, str]:
+def _classify(request: AnyRequest, exc: Exception) -> tuple[Exception, int, str]:
     """``(exception, status, detail)`` for ``exc``: domain errors and HTTP exceptions keep theirs, input
     no handler could take is 400, an unavailable database 503 (logged without SQL), anything else 500
     (logged with its traceback). advanced-alchemy's ``NotFoundError`` becomes the shop's ``NotFound``."""

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from litestar import Request
 from litestar.plugins.htmx import HTMXRequest, HXLocation
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
+from webshop.web import AnyRequest
 from webshop.web.templating import CachedPageTemplate
 
 
 def page_or_fragment(
-    request: Request[Any, Any, Any],
+    request: AnyRequest,
     page: str,
     fragments: dict[str, str],
     context: dict[str, Any],
@@ -40,14 +40,14 @@ def page_or_fragment(
     return Template(template, context=context, status_code=status_code, headers=headers)
 
 
-def wants_fragment(request: Request[Any, Any, Any]) -> bool:
+def wants_fragment(request: AnyRequest) -> bool:
     """True for an htmx request that swaps a part of the page (``hx-get``/``hx-post``), False for a plain
     request or a boosted link or form (which swaps the whole body, so it wants the page)."""
     return isinstance(request, HTMXRequest) and bool(request.htmx) and not request.htmx.boosted
 
 
 def route_url(
-    request: Request[Any, Any, Any],
+    request: AnyRequest,
     route_name: str,
     /,
     *,
@@ -72,7 +72,7 @@ def route_url(
     return url
 
 
-def see_other(request: Request[Any, Any, Any], url: str) -> Redirect | HXLocation:
+def see_other(request: AnyRequest, url: str) -> Redirect | HXLocation:
     """Answer a successful form post: 303 for a plain or boosted request, ``HX-Location`` for other htmx.
 
     A boosted form follows the 303 itself (htmx swaps the body and pushes the final URL).
@@ -82,7 +82,7 @@ def see_other(request: Request[Any, Any, Any], url: str) -> Redirect | HXLocatio
     return Redirect(url, status_code=HTTP_303_SEE_OTHER)
 
 
-def see_other_to(request: Request[Any, Any, Any], route_name: str, /, **url_parts: Any) -> Redirect | HXLocation:
+def see_other_to(request: AnyRequest, route_name: str, /, **url_parts: Any) -> Redirect | HXLocation:
     """``see_other`` to the route named ``route_name``; ``url_parts`` are ``route_url``'s (the path
     parameters, ``query``, ``fragment``): ``see_other_to(request, "order", number=n, query={"placed": "1"})``.
 

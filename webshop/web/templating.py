@@ -28,11 +28,10 @@ from webshop.money import format_money
 from webshop.orders.figures import OrderFigures
 from webshop.pricing.tax import rate_label
 from webshop.text import readable_email
-from webshop.web import seo
+from webshop.web import AnyRequest, seo
 from webshop.web.caching import STATIC_DIR, StaticAssets
 
 if TYPE_CHECKING:
-    from litestar import Request
     from litestar.background_tasks import BackgroundTask, BackgroundTasks
     from litestar.datastructures import Cookie
 
@@ -127,7 +126,7 @@ def cached_fragment(context: Context, name: str, key: Any) -> Markup:
     return Markup(stored)  # noqa: S704 (escaped template output, escaped token)
 
 
-def _visitor_token(request: Request[Any, Any, Any]) -> str:
+def _visitor_token(request: AnyRequest) -> str:
     """The visitor's CSRF token as it stands in rendered HTML (escaped), or ``""``."""
     return html.escape(value_or_default(ScopeState.from_scope(request.scope).csrf_token, ""))
 
@@ -176,7 +175,7 @@ class CachedPageTemplate(Template):
     def to_asgi_response(
         self,
         app: Any,
-        request: Request[Any, Any, Any],
+        request: AnyRequest,
         *,
         media_type: MediaType | str | None = None,
         **kwargs: Any,
