@@ -348,13 +348,43 @@ async def test_an_order_an_admin_marks_paid_is_invoiced_announced_and_cannot_be_
     for body in await events_of(alchemy, reference, "payment_intent.canceled"):
         assert (await client.post(WEBHOOK, content=body, headers=signed(settings, body))).status_code == 200
     assert (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()["status"] == "paid"
-    # Cancelled later, it was paid another way: the customer is told the shop returns the money.
-    assert (
-        await client.patch(f"/api/orders/{order['id']}", json={"status": "cancelled"}, headers=boss)
-    ).status_code == 200
+
+    # Paid another way, it is refunded by the shop: no provider is asked, the refund is made at once and
+    # documented by its credit note, and the customer is told the shop returns the money.
+    refunds = f"/api/orders/{order['id']}/refunds"
+    part = await client.post(refunds, json={"amount": 100}, headers={**boss, "Idempotency-Key": "by-hand-1"})
+    assert part.status_code == 201, part.text
+    assert (part.json()["status"], part.json()["reference"]) == ("succeeded", "returned by the shop")
+    assert part.json()["credit_note"]
     async with write_session(alchemy) as session:
+        refund_mail = await session.scalar(select(OutboundEmail.text_body).where(OutboundEmail.kind == "order_refund"))
+    assert "We have refunded $1.00" in refund_mail and "We return it to you the way you paid it." in refund_mail
+    assert "card" not in refund_mail
+    # Cancelled later: what is left is owed back and recorded as refunded by the shop, with a credit note.
+    cancelled = await client.patch(f"/api/orders/{order['id']}", json={"status": "cancelled"}, headers=boss)
+    assert cancelled.status_code == 200, cancelled.text
+    shown = (await client.get(f"/api/orders/{order['id']}", headers=headers)).json()
+    left = order["total"]["amount"] - 100
+    assert shown["payment"]["paid_another_way"] is True
+    assert shown["refund"]["amount"]["amount"] == left and shown["refund"]["pending"] is False
+    assert (
+        shown["refund"]["reference"] == "returned by the shop"
+        and shown["refunded_total"]["amount"] == order["total"]["amount"]
+    )
+    async with write_session(alchemy) as session:
+        notes = list(
+            await session.scalars(
+                select(Invoice.total)
+                .where(Invoice.order_id == order["id"], Invoice.kind == "credit_note")
+                .order_by(Invoice.id)
+            )
+        )
         mail = await session.scalar(select(OutboundEmail.text_body).where(OutboundEmail.kind == "order_cancelled"))
-    assert "We will contact you to return your payment" in mail and "not charged" not in mail
+    assert notes == [100, left]
+    money = f"${left // 100:,}.{left % 100:02d}"
+    assert f"We will return your payment of {money} to you the way you paid it." in mail
+    assert "not charged" not in mail and "card" not in mail
+    assert (await provider.pay_with_card(reference, "4242424242424242")).status == "cancelled"  # still nothing taken
 
 
 async def test_an_order_being_paid_at_the_provider_is_not_marked_paid_by_hand(client, alchemy, skus):

@@ -438,3 +438,47 @@ async def test_refunding_every_item_before_it_ships_gives_back_the_parcels_shipp
     assert "$5.00 Shipping Shipping of the items: nothing is left to send Refunded" in page
     [done] = await read(alchemy, Order, Order.id == order.id)
     assert (done.status, done.refunded_total) == ("refunded", done.total)
+
+
+async def test_an_order_paid_another_way_is_refunded_by_the_shop_on_the_admin_pages(admin, alchemy, settings, skus):
+    client = admin
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order_id = await make_order(alchemy, customer, "WS-HAND", {"DC-1": 2, "EP-1": 1})
+    async with write_session(alchemy) as session:  # marked paid by hand: a bank transfer, no card payment
+        order = await session.scalar(select(Order).where(Order.id == order_id).options(selectinload(Order.lines)))
+        order.paid_at, order.payment_status, order.card_last4 = datetime.now(UTC), "cancelled", ""
+        await session.commit()
+    chair = next(line for line in order.lines if line.sku == "DC-1")
+    detail = f"/admin/orders/{order_id}"
+
+    form_page = text_of((await client.get(f"{detail}/refunds")).text)
+    assert "The order was paid another way, so no payment provider refunds it" in form_page
+    token = TOKEN_RE.search((await client.get(f"{detail}/refunds")).text).group(1)
+    form = {"token": token, f"qty-{chair.id}": "1", "reason": "Wrong colour", "restock": "on"}
+    chairs = await stock(alchemy, "DC-1")
+    sent = await post(client, f"{detail}/refunds", form, token_from=detail)
+    assert sent.status_code == 303, sent.text
+    [refund] = await read(alchemy, Refund, Refund.order_id == order_id)
+    assert (refund.status, refund.reference, refund.restock) == ("succeeded", "returned by the shop", True)
+    assert await stock(alchemy, "DC-1") == chairs + 1 and await ledger_ok(alchemy)
+    [note] = await read(alchemy, Invoice, Invoice.refund_id == refund.id)
+    assert note.kind == "credit_note" and note.total == refund.amount
+    [mail] = await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_refund")
+    assert "We return it to you the way you paid it." in mail.text_body and "card" not in mail.text_body
+
+    asked = text_of((await client.get(f"{detail}/status?status=cancelled")).text)
+    left = order.total - refund.amount
+    money = f"${left // 100:,}.{left % 100:02d}"
+    assert f"The order was paid another way, so no payment provider refunds it: {money} is recorded" in asked
+    cancelled = await post(client, f"{detail}/status", {"status": "cancelled"}, token_from=detail)
+    assert cancelled.status_code == 303
+    page = text_of((await client.get(detail)).text)
+    assert f"{money} is recorded as refunded: return it to the customer yourself, the way they paid." in page
+    assert f"Refunded {money} on" in page and "the order was paid another way, so return it" in page
+    events = [e.summary for e in await audit_events(alchemy, "order", order_id) if e.action == "refund"]
+    assert events[-1] == f"Order WS-HAND: refunded {money}, returned by the shop (the order was paid another way)"
+
+    await sign_in(client, CUSTOMER)
+    shopper = text_of((await client.get("/orders/WS-HAND")).text)
+    assert f"Refunded {money} on" in shopper and "We return it to you the way you paid it." in shopper
+    assert "card" not in shopper

@@ -218,6 +218,8 @@ async def test_cancelling_a_three_shop_order_restocks_every_shop_once(
     assert {sku: await stock(alchemy, sku) for sku in before} == {sku: n - 1 for sku, n in before.items()}
     cancelled = await client.post(f"/api/orders/{order['id']}/cancel", headers=h["customer"])
     assert cancelled.status_code == 200, cancelled.text
+    # No part is still to ship, as the API tells it (QA: it said "pending" while the pages said "Not shipped").
+    assert [p["status"] for p in cancelled.json()["fulfilments"]] == ["cancelled"] * 3
     again = await client.post(f"/api/orders/{order['id']}/cancel", headers=h["customer"])
     assert_problem(again, 409)
     assert {sku: await stock(alchemy, sku) for sku in before} == before

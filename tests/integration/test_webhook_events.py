@@ -187,6 +187,7 @@ async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none
     assert (cancelled["number"], cancelled["status"]) == (second_order["number"], "cancelled")
     assert cancelled["cancelled_at"] is not None and cancelled["refund_amount"] == cancelled["total"]
     assert cancelled["refunded_total"] == cancelled["total"] and placed["refunded_total"] == 0
+    assert [p["status"] for p in cancelled["parts"]] == ["cancelled"]  # it will not ship (QA: it said "pending")
     [ship] = data_of(everything, "order.shipped")
     assert ship["status"] == "shipped"
     assert [(p["status"], p["carrier"], p["tracking_number"]) for p in ship["parts"]] == [("shipped", "DHL", "JD0146")]

@@ -291,7 +291,10 @@ class AdminOrderController(ShopStaffPages):
         except InvalidTransition as exc:
             return await order_page.render(error=exc.detail, status_code=exc.status_code)
         message = f"Order {order.number} is now {order.status}."
-        if order.refunded_at is not None and order.refund_amount:
+        if order.refunded_at is not None and order.refund_amount and order.paid_another_way:
+            amount = money(order.refund_amount, order.currency)
+            message += f" {amount} is recorded as refunded: return it to the customer yourself, the way they paid."
+        elif order.refunded_at is not None and order.refund_amount:
             message += f" {money(order.refund_amount, order.currency)} was refunded to the customer's card."
         elif order.refund_pending and order.refund_failure:
             message += f" The payment provider refused the refund: {order.refund_failure}"

@@ -1,19 +1,53 @@
 """What the services that give money back share (``OrderService``: a cancelled or refunded order;
-``RefundService``: chosen lines or an amount): the provider that refunds, the credit notes' number
-prefix, the idempotency key of an order's whole refund, and the units refunded so far."""
+``RefundService``: chosen lines or an amount): who refunds (the payment provider, or the shop itself for
+an order paid another way), the credit notes' number prefix, the idempotency key of an order's whole
+refund, and the units refunded so far."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
 from webshop.db.models import Order, Refund, RefundLine, RefundStatus
 from webshop.invoices.numbering import DEFAULT_CREDIT_NOTE_PREFIX, DEFAULT_INVOICE_PREFIX
-from webshop.payments.provider import PaymentProvider
+from webshop.payments.provider import PaymentProvider, RefundResult
 
 if TYPE_CHECKING:
     from webshop.config.settings import InvoiceSettings
+
+
+RETURNED_BY_SHOP = "returned by the shop"
+"""The ``reference`` of a refund the shop gives back itself (``SHOP_RETURNS``), where a provider's refund
+has the provider's id."""
+
+
+class Refunder(Protocol):
+    """What gives an order's money back: ``PaymentProvider.refund``'s signature and answer."""
+
+    async def refund(self, *, reference: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
+        """Give back ``amount`` minor units of ``currency`` of the payment ``reference``, once per key."""
+        ...
+
+
+class ShopReturns:
+    """The refunder of an order an admin marked paid (``Order.paid_another_way``: a bank transfer, cash at
+    the counter). No payment provider took that money, so none is asked: the refund is recorded as made
+    at once, with its credit note (EU VAT Directive 2006/112/EC, art. 219) and the customer's e-mail, and
+    the shop returns the money the way it was paid. Its reference is ``RETURNED_BY_SHOP``."""
+
+    async def refund(self, *, reference: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
+        """Always made: the shop has taken it on to return ``amount`` itself."""
+        return RefundResult(ok=True, reference=RETURNED_BY_SHOP)
+
+
+SHOP_RETURNS = ShopReturns()
+"""The one ``ShopReturns``."""
+
+
+def refunder_for(order: Order, provider: PaymentProvider) -> Refunder:
+    """Who gives ``order``'s money back: ``SHOP_RETURNS`` for an order paid another way, else ``provider``."""
+    return SHOP_RETURNS if order.paid_another_way else provider
 
 
 def refund_idempotency_key(order: Order) -> str:

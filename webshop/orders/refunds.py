@@ -77,7 +77,7 @@ from webshop.orders.refund_rules import (
     refundable_problem,
     same_refund,
 )
-from webshop.orders.refunding import Refunding, provider_key, units_refunded
+from webshop.orders.refunding import Refunding, provider_key, refunder_for, units_refunded
 from webshop.orders.transition_effects import lock_order
 from webshop.stock.service import return_stock
 from webshop.webhooks.events import queue_order_change
@@ -376,7 +376,7 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
     async def _ask(self, refund: Refund, order: Order, actor: User | None) -> Refund:
         """Ask the provider for ``refund`` (outside any transaction) and record the answer."""
         try:
-            result = await self._provider().refund(
+            result = await refunder_for(order, self._provider()).refund(
                 reference=order.payment_reference,
                 amount=refund.amount,
                 currency=refund.currency,

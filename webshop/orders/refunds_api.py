@@ -58,7 +58,8 @@ class RefundLineOut(msgspec.Struct):
 
 class OrderRefundOut(msgspec.Struct):
     """One refund of an order. ``status``: ``pending`` (the payment provider has not answered yet),
-    ``succeeded`` (``reference`` is the provider's, ``credit_note`` its credit note number and
+    ``succeeded`` (``reference`` is the provider's, or ``returned by the shop`` for an order paid another
+    way, which is refunded at once and whose money the shop returns; ``credit_note`` its credit note number and
     ``credit_note_id`` the id that ``GET /api/orders/{order_id}/credit-notes/{credit_note_id}`` downloads it
     by) or ``failed`` (``failure_reason``; nothing was refunded). A line's ``order_line_id`` is the ``id``
     of one of the order's ``lines``. ``is_shipping``: the shipping of a shop's parcel that will not be

@@ -69,7 +69,8 @@ class OrderPromotionOut(msgspec.Struct):
 class FulfilmentOut(msgspec.Struct):
     """One shop's part of an order: its status, carrier and tracking number, and the shipping charged
     for it (``shipping``; the order's shipping is the sum over its parts). ``status`` is ``cancelled``
-    for a part that will not ship because every unit of its lines was refunded."""
+    for a part that will not ship: every unit of its lines was refunded, or the order was cancelled or
+    refunded before it shipped."""
 
     shop_id: int | None
     shop_name: str
@@ -94,7 +95,8 @@ class ShipmentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class RefundOut(msgspec.Struct):
     """What a cancelled or refunded paid order owes back: ``amount`` (money), and once the payment
-    provider has refunded it, its ``reference`` and ``refunded_at`` (``pending`` until then)."""
+    provider has refunded it, its ``reference`` and ``refunded_at`` (``pending`` until then). An order paid
+    another way is refunded at once, its ``reference`` ``returned by the shop``: the shop returns the money."""
 
     amount: Money
     pending: bool
@@ -134,7 +136,9 @@ PaymentStatusName = Literal["requires_payment", "requires_action", "processing",
 class PaymentOut(msgspec.Struct):
     """An order's payment, as the provider last reported it: ``provider`` (``test``, ``stripe``), its
     ``status``; while the order waits, ``redirect_url`` (the hosted payment page) and ``expires_at``
-    (then the order is cancelled); ``failure_reason`` why the last attempt failed; ``card_last4``."""
+    (then the order is cancelled); ``failure_reason`` why the last attempt failed; ``card_last4``.
+    ``paid_another_way``: an admin marked the order paid (a bank transfer, cash), so ``status`` is that of
+    the provider's payment the shop closed, and the shop, not the provider, returns what a refund gives back."""
 
     provider: str
     status: PaymentStatusName
@@ -142,6 +146,7 @@ class PaymentOut(msgspec.Struct):
     expires_at: datetime | None
     failure_reason: str | None
     card_last4: str | None
+    paid_another_way: bool
 
 
 class OrderOut(msgspec.Struct):
@@ -242,7 +247,8 @@ def order_out(seen: Order | ShopView) -> OrderOut:
         if whole
         else [],
         fulfilments=[
-            from_row(FulfilmentOut, part, shipping=money(part.shipping_amount, c)) for part in view.fulfilments
+            from_row(FulfilmentOut, part, status=part.status_in(order.status), shipping=money(part.shipping_amount, c))
+            for part in view.fulfilments
         ],
         refund=RefundOut(
             amount=money(order.refund_amount, c),
@@ -281,4 +287,5 @@ def payment_out(order: Order) -> PaymentOut:
         expires_at=order.payment_expires_at if waiting else None,
         failure_reason=order.payment_failure or None,
         card_last4=order.card_last4 or None,
+        paid_another_way=order.paid_another_way,
     )

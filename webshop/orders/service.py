@@ -46,7 +46,7 @@ from webshop.errors import InvalidTransition, NotFound, PermissionDenied, Valida
 from webshop.mail.outbox import queue_order_email
 from webshop.mail.shop_emails import queue_shop_cancel_emails
 from webshop.orders.open_payments import close_for_manual_payment, close_unpaid_payment, record_payment_status
-from webshop.orders.refunding import Refunding
+from webshop.orders.refunding import Refunding, refunder_for
 from webshop.orders.status_rules import (
     NOT_YET_SHIPPED,
     RESTOCKING,
@@ -319,7 +319,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             self.repository.session,
             self.audit,
             order,
-            provider,
+            refunder_for(order, provider),
             actor=actor,
             credit_note_prefix=self.credit_note_prefix,
         )

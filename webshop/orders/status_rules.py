@@ -3,7 +3,7 @@ which moves return stock or money, and what a shopper may cancel. ``OrderService
 
 from __future__ import annotations
 
-from webshop.db.models import Order, OrderStatus, PaymentStatus
+from webshop.db.models import Order, OrderStatus
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -27,12 +27,12 @@ def refund_owed(order: Order, target: OrderStatus) -> int:
     """Minor units the customer gets back when ``order`` (in its current status) moves to ``target``.
 
     What is left of the total after the refunds already made (``refunded_total``), when the move cancels
-    or refunds an order whose payment succeeded and nothing is owed for it yet; else 0 (a pending order
-    was never charged).
+    or refunds an order that was paid (through the provider, or another way: ``Order.paid_another_way``)
+    and nothing is owed for it yet; else 0 (a pending order was never charged).
     """
     if target not in RESTOCKING or OrderStatus(order.status) not in REFUNDING_FROM:
         return 0
-    if order.payment_status != PaymentStatus.SUCCEEDED.value or not order.payment_reference:
+    if not (order.paid_through_provider or order.paid_another_way):
         return 0
     if order.refund_amount or order.refunded_at is not None:
         return 0

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from webshop.audit.service import AuditService
-    from webshop.payments.provider import PaymentProvider, RefundResult
+    from webshop.orders.refunding import Refunder
+    from webshop.payments.provider import RefundResult
 
 logger = logging.getLogger("webshop.orders")
 
@@ -47,7 +48,7 @@ async def make_whole_refund(
     session: AsyncSession,
     audit: AuditService,
     order: Order,
-    provider: PaymentProvider,
+    provider: Refunder,
     *,
     actor: User | None,
     credit_note_prefix: str,
@@ -58,7 +59,8 @@ async def make_whole_refund(
         session: The service's session, with no transaction waiting on the provider (the caller committed).
         audit: The audit trail on ``session``.
         order: The order, read after the status change; nothing happens unless ``refund_pending``.
-        provider: The payment provider that took the payment.
+        provider: Who gives the money back: the payment provider that took it, or ``SHOP_RETURNS`` for an
+            order paid another way (``refunding.refunder_for``).
         actor: Who asked (``None``: the shop itself: the cancel's request, the worker).
         credit_note_prefix: The number prefix of the credit note an invoiced order's refund gets.
 
@@ -98,12 +100,15 @@ async def _record_made(
     if recorded:
         amount = format_money(order.refund_amount, order.currency)
         card = f" to the card ending {order.card_last4}" if order.card_last4 else ""
+        summary = f"Order {order.number}: refunded {amount}{card} ({result.reference})"
+        if order.paid_another_way:
+            summary = f"Order {order.number}: refunded {amount}, returned by the shop (the order was paid another way)"
         audit.record(
             actor,
             "order",
             order.id,
             "refund",
-            summary=f"Order {order.number}: refunded {amount}{card} ({result.reference})",
+            summary=summary,
             changes={"refund_reference": [None, result.reference]},
         )
         await _document(session, order, result.reference, now, actor, credit_note_prefix)

@@ -50,17 +50,18 @@ def order_line_data(line: OrderLine) -> dict[str, Any]:
     }
 
 
-def fulfilment_data(part: Fulfilment) -> dict[str, Any]:
-    """One shop's part of an order (``webshop.orders.fulfilment``).
+def fulfilment_data(part: Fulfilment, order_status: str) -> dict[str, Any]:
+    """One shop's part of an order (``webshop.orders.fulfilment``), of an order in ``order_status``.
 
     Shape: ``{"shop_id", "shop_name", "status" ("pending" | "shipped" | "cancelled"), "carrier",
-    "tracking_number", "shipped_at", "shipping_amount"}``; ``shipping_amount`` in minor units of the
-    order's currency; ``carrier``/``tracking_number`` are ``""`` until the shop gives them.
+    "tracking_number", "shipped_at", "shipping_amount"}``; ``status`` is ``Fulfilment.status_in`` (a part of
+    a cancelled order is ``cancelled``); ``shipping_amount`` in minor units of the order's currency;
+    ``carrier``/``tracking_number`` are ``""`` until the shop gives them.
     """
     return {
         "shop_id": part.shop_id,
         "shop_name": part.shop_name,
-        "status": part.status,
+        "status": part.status_in(order_status),
         "carrier": part.carrier,
         "tracking_number": part.tracking_number,
         "shipped_at": instant(part.shipped_at),
@@ -122,7 +123,7 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
             "region": order.ship_region,
         },
         "lines": [order_line_data(line) for line in order.lines],
-        "parts": [fulfilment_data(part) for part in order.fulfilments],
+        "parts": [fulfilment_data(part, order.status) for part in order.fulfilments],
         "created_at": instant(order.created_at),
         "paid_at": instant(order.paid_at),
         "cancelled_at": instant(order.cancelled_at),

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webshop.db.models import postal
+from webshop.db.models.payments import PaymentStatus
 
 ORDER_NOTE = 500
 TOTAL_ADDS_UP = (
@@ -167,6 +168,18 @@ class Order(BigIntAuditBase):
         return self.refunded_total + self.refund_amount
 
     @property
+    def paid_through_provider(self) -> bool:
+        """True when the payment provider reports the order's payment (``payment_reference``) succeeded."""
+        return self.payment_status == PaymentStatus.SUCCEEDED.value and bool(self.payment_reference)
+
+    @property
+    def paid_another_way(self) -> bool:
+        """True when an admin marked the order paid (a bank transfer, cash at the counter) rather than the
+        payment provider reporting it paid: the shop, not the provider, holds the money, so the shop gives
+        back what a cancel or refund owes (``webshop.orders.refunding.SHOP_RETURNS``)."""
+        return self.paid_at is not None and not self.paid_through_provider
+
+    @property
     def refund_pending(self) -> bool:
         """True while money is owed back but the payment provider has not refunded it yet."""
         return self.refund_amount > 0 and self.refunded_at is None
@@ -248,6 +261,15 @@ class Fulfilment(BigIntAuditBase):
     def closed(self) -> bool:
         """True when this part will not ship: every item of it was refunded before it left."""
         return self.status == FulfilmentStatus.CANCELLED.value
+
+    def status_in(self, order_status: str) -> str:
+        """The part's status as the API and webhooks tell it (``FulfilmentStatus``): ``cancelled`` too for a
+        part still ``pending`` of an order cancelled or refunded (``order_status``), which will not ship
+        either, as the order pages say."""
+        ended = order_status in (OrderStatus.CANCELLED.value, OrderStatus.REFUNDED.value)
+        return (
+            FulfilmentStatus.CANCELLED.value if ended and self.status == FulfilmentStatus.PENDING.value else self.status
+        )
 
     def holds(self, line: OrderLine) -> bool:
         """True when ``line`` (of this part's order) is one of this part's: sold by its shop. Once a shop
