@@ -178,13 +178,44 @@ def pattern_message(pattern: str) -> str:
 _REGEX_MESSAGE = re.compile(r"^Expected `str` matching regex (?P<pattern>'.*')$", re.DOTALL)
 
 
+_BOUND_MESSAGE = re.compile(
+    r"^Expected `(?P<type>str|int|float|array|object)`(?: of length)? (?P<op><=|>=|<|>) (?P<bound>-?[0-9.e+]+)$"
+)
+"""msgspec's message for a value outside its ``Meta`` bound: a length (``Expected `str` of length <= 120``)
+or a number's range (``Expected `int` >= 0``)."""
+
+_WRONG_TYPE = {
+    "Expected `int`, got `str`": "Must be a whole number.",
+    "Expected `int`, got `float`": "Must be a whole number.",
+}
+"""msgspec's type mismatches worded (the rest stay as msgspec says them)."""
+
+
+def _bound_message(kind: str, op: str, bound: str) -> str:
+    """``_BOUND_MESSAGE``'s parts as a sentence: "At most 120 characters.", "Must be 0 or more."."""
+    if kind in ("int", "float"):
+        return {
+            ">=": f"Must be {bound} or more.",
+            "<=": f"Must be {bound} or less.",
+            ">": f"Must be more than {bound}.",
+        }.get(op, f"Must be less than {bound}.")
+    noun = "character" if kind == "str" else "item"
+    number = int(bound) + (1 if op == ">" else -1 if op == "<" else 0)
+    if op in (">=", ">") and number == 1:
+        return "Cannot be empty."
+    return f"{'At least' if op in ('>=', '>') else 'At most'} {number} {noun}{'' if number == 1 else 's'}."
+
+
 def readable_message(message: str) -> str:
     """msgspec's message for a value that failed its pattern ("Expected `str` matching regex '^[0-9]+\\Z'")
-    as ``pattern_message`` says it; any other message as it is. For a JSON body's fields and for query and
-    path parameters alike."""
+    as ``pattern_message`` says it, one outside its length or range as a sentence ("At most 120
+    characters.", "Must be 0 or more."), a text for a whole number as "Must be a whole number."; any other
+    message as it is. For a JSON body's fields, query and path parameters and the pages' forms alike."""
     if failed := _REGEX_MESSAGE.match(message):
         return pattern_message(ast.literal_eval(failed["pattern"]))
-    return message
+    if bound := _BOUND_MESSAGE.match(message):
+        return _bound_message(bound["type"], bound["op"], bound["bound"])
+    return _WRONG_TYPE.get(message, message)
 
 
 _WHOLE_NUMBER = re.compile(r"([+-]?)([0-9]+)")

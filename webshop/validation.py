@@ -21,15 +21,18 @@ def validated(data: Any, shape: type[Any], *, subject: str = "the details") -> d
     (fields left unset omitted).
 
     Raises:
-        ValidationFailed: fields break their constraints ("Check ``subject``: ..."); ``field_errors`` names
-            each by its form field (``address.country``: ``country``), and each message ends with msgspec's
-            path, `` - at `$.address.country```, which a page may replace with a sentence.
+        ValidationFailed: fields break their constraints ("Check the name of the promotion: at most 120
+            characters."); ``field_errors`` names each by its form field (``address.country``: ``country``)
+            with its message in words (``webshop.text.readable_message``: "At most 120 characters."); its
+            ``extra["limits"]`` is the set of those fields, for a page with sentences of its own for them.
     """
     raw = msgspec.to_builtins(data) if isinstance(data, msgspec.Struct) else data
     if errors := json_body_errors(raw, shape):
-        fields = {_form_field(error["key"]): f"{error['message']} - at `$.{error['key']}`" for error in errors}
-        first = next(iter(fields.values()))
-        raise ValidationFailed(f"Check {subject}: {first}", field_errors=fields)
+        fields = {_form_field(error["key"]): error["message"] for error in errors}
+        name, first = next(iter(fields.items()))
+        what = subject if name == "form" else f"the {name.replace('_', ' ')} of {subject}"
+        message = f"Check {what}: {first[:1].lower()}{first[1:]}"
+        raise ValidationFailed(message, field_errors=fields, limits=frozenset(fields))
     return {k: v for k, v in raw.items() if v is not msgspec.UNSET}
 
 

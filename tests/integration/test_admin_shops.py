@@ -137,7 +137,7 @@ async def test_new_shop_with_errors_shows_them_beside_the_fields_then_creates_it
     text = text_of(together.text)
     assert "Another shop already has this slug." in text
     assert "Another shop is called “Ann's Kitchen”" in text
-    assert "Choose a country from the list" in text
+    assert "There is no country with this code: enter its ISO 3166-1 code, such as US or DE." in text
     assert "Enter an e-mail address such as shop@example.com" in text
     for name in ("name", "slug", "country", "contact_email"):
         assert re.search(rf'id="shop-{name}"[^>]*aria-invalid="true"', together.text), name

@@ -268,7 +268,15 @@ async def test_checkout_places_an_order_and_replays_by_key(client, alchemy, skus
     methods = (await client.get("/api/shipping-methods")).json()
     assert {m["code"] for m in methods} == {"standard", "express"}
     await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)
-    assert_problem(await client.post("/api/checkout", json=checkout_body(), headers=headers), 400)  # no key
+    # No key, or an empty one: 400 naming the header as it is written (QA: one had no errors, one said idempotency_key).
+    no_key = assert_problem(await client.post("/api/checkout", json=checkout_body(), headers=headers), 400)
+    assert no_key["errors"] == {"Idempotency-Key": "Required."}
+    empty = {**headers, "Idempotency-Key": ""}
+    assert list(
+        assert_problem(await client.post("/api/checkout", json=checkout_body(), headers=empty), 400)["errors"]
+    ) == ["Idempotency-Key"]
+    no_method = assert_problem(await client.get("/api/checkout/quote", params={"country": "FR"}, headers=headers), 400)
+    assert no_method["errors"] == {"shipping_method": "Required."}
     keyed = {**headers, "Idempotency-Key": "order-attempt-1"}
     first = await client.post("/api/checkout", json=checkout_body(), headers=keyed)
     assert first.status_code == 201, first.text

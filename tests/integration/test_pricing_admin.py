@@ -154,6 +154,15 @@ async def test_promotion_pages_create_edit_refuse_and_delete(admin, alchemy):
     )
     assert again.status_code == 422
     assert "Another promotion has this code." in again.text and "The end must come after the start." in again.text
+    # A name over its limit is said in words beside the field (QA: msgspec's "Expected `str` of length <= 120").
+    long_name = await post(
+        admin,
+        "/admin/promotions/new",
+        {"name": "N" * 300, "kind": "percentage", "value": "10"},
+        token_from="/admin/promotions/new",
+    )
+    assert long_name.status_code == 422
+    assert "At most 120 characters." in text_of(long_name.text) and "Expected" not in long_name.text
 
     free = await post(
         admin,

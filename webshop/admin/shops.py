@@ -48,7 +48,7 @@ FIELD_MESSAGES = {
     "contact_email": "Enter an e-mail address such as shop@example.com, or leave it empty.",
     "contact_phone": "Use digits, spaces and + ( ) . / - only (at most 40 characters), or leave it empty.",
 }
-"""What a field refused by ``ShopWrite``'s limits says beside it (msgspec's own message is for developers)."""
+"""What a field refused by ``ShopWrite``'s limits says beside it: what the field takes, not only what was wrong."""
 
 ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "country")
 
@@ -111,11 +111,13 @@ class MemberForm(msgspec.Struct, kw_only=True):
 
 
 def _readable(error: DomainError) -> DomainError:
-    """``error`` with the form's messages: msgspec's developer wording replaced by ``FIELD_MESSAGES``."""
+    """``error`` with the form's messages: a field refused by ``ShopWrite``'s limits (``extra["limits"]``)
+    told what the form takes, by ``FIELD_MESSAGES``."""
     if not isinstance(error, ValidationFailed) or not error.field_errors:
         return error
+    limits = error.extra.get("limits", ())
     fields = {
-        name: FIELD_MESSAGES[name] if name in FIELD_MESSAGES and "`$." in message else message
+        name: FIELD_MESSAGES[name] if name in FIELD_MESSAGES and name in limits else message
         for name, message in error.field_errors.items()
     }
     return ValidationFailed(f"The shop was not saved. {FORM_MESSAGE}", field_errors=fields)

@@ -46,7 +46,7 @@ def clean_profile(values: Mapping[str, Any], errors: dict[str, str]) -> dict[str
             clean[column] = " ".join(str(address.get(part) or "").split())
         clean["country"] = country = str(address.get("country") or "").strip().upper()
         if country and country_line(country) == country and "country" not in errors:
-            errors["country"] = "Choose a country from the list (an ISO 3166-1 code such as US or DE)."
+            errors["country"] = "There is no country with this code: enter its ISO 3166-1 code, such as US or DE."
     if "name" in clean and not clean["name"] and "name" not in errors:
         errors["name"] = "Enter the shop's name."
     return clean
@@ -64,15 +64,16 @@ class ShopProfiles:
         is given) or of a change to ``shop``'s (a name checked only when it reads differently), checked.
 
         Raises:
-            ValidationFailed: every problem at once, ``field_errors`` keyed by the form's field names.
+            ValidationFailed: every problem at once, ``field_errors`` keyed by the form's field names;
+                ``extra["limits"]``: those refused by ``shape``'s limits (``webshop.validation.validated``).
         """
         errors: dict[str, str] = {}
-        detail = ""
+        detail, limits = "", frozenset[str]()
         try:
             raw: Mapping[str, Any] = validated(data, shape, subject="the shop's details")
         except ValidationFailed as exc:  # the other checks still speak, on the fields that could be read
             errors.update(exc.field_errors)
-            detail = exc.detail
+            detail, limits = exc.detail, exc.extra.get("limits", limits)
             raw = msgspec.to_builtins(data) if isinstance(data, msgspec.Struct) else data
         values = clean_profile(raw, errors)
         shop_id = None if shop is None else shop.id
@@ -89,7 +90,7 @@ class ShopProfiles:
             except ValidationFailed as exc:
                 errors.update(exc.field_errors)
         if errors:
-            raise ValidationFailed(detail or next(iter(errors.values())), field_errors=errors)
+            raise ValidationFailed(detail or next(iter(errors.values())), field_errors=errors, limits=limits)
         return values
 
     async def _check_name_free(self, name: str, shop_id: int | None) -> None:

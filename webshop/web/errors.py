@@ -11,6 +11,7 @@ the cart badge's count is already a plain number in ``request.state``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from advanced_alchemy.exceptions import NotFoundError
@@ -88,13 +89,30 @@ def error_page(request: AnyRequest, status: int, detail: str) -> Template:
     )
 
 
+MISSING_PARAMETER = re.compile(r"Missing required (header|query|cookie) parameter '([^']+)'")
+"""Litestar's message for a required parameter left out (``litestar._kwargs.extractors``), which carries
+no details: the parameter's kind and its name as sent."""
+
+
+def _header_name(name: str) -> str:
+    """A header named as clients write it: ``idempotency_key`` or ``idempotency-key`` → ``Idempotency-Key``
+    (field names are case-insensitive, RFC 9110 §5.1; the documented spelling is the one to name)."""
+    return "-".join(part.capitalize() for part in re.split(r"[-_]", name))
+
+
 def _field_errors(exc: ValidationException) -> dict[str, str]:
-    """Litestar's validation details (a list of ``{key, message}``) as ``{field: message}``, a pattern's
-    failure said in words (``webshop.text.readable_message``: a query's cursor as a body's field)."""
+    """Litestar's validation details (a list of ``{key, message, source}``) as ``{field: message}``, a
+    pattern's failure said in words (``webshop.text.readable_message``: a query's cursor as a body's
+    field); a header by its own name (``Idempotency-Key``); a required parameter left out as "Required."."""
     errors: dict[str, str] = {}
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            errors[str(item.get("key") or "body")] = readable_message(str(item.get("message") or "Invalid value."))
+            key = str(item.get("key") or "body")
+            key = _header_name(key) if item.get("source") == "header" else key
+            errors[key] = readable_message(str(item.get("message") or "Invalid value."))
+    if not errors and (missing := MISSING_PARAMETER.match(str(exc.detail))):
+        kind, name = missing.groups()
+        errors[_header_name(name) if kind == "header" else name] = "Required."
     return errors
 
 
