@@ -158,8 +158,28 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
     assert_problem(await client.get("/api/orders", params={"customer_id": me + 1000}, headers=h["owner_a"]), 403)
     assert_problem(await client.get(f"/api/orders/{order['id']}", headers=h["stranger"]), 404)
 
-    # Shop A's staff ships A's part; the order is partly shipped, so no longer cancellable.
+    # The admin cannot ship three shops' parcels in one go, by a shipment naming no shop or by the status
+    # (browser and API QA: one click told the shopper every parcel had left, and no seller was told to send).
     url = f"/api/orders/{order['id']}/shipments"
+    unnamed = assert_problem(await client.post(url, json={"carrier": "DHL"}, headers=h["admin"]), 422)
+    assert (
+        unnamed["errors"]["shop_id"]
+        == f"Order {order['number']} has parts from 3 shops still to ship: say which one has shipped."
+    )
+    by_status = await client.patch(f"/api/orders/{order['id']}", json={"status": "shipped"}, headers=h["admin"])
+    assert (
+        "has parts from 3 shops still to ship: mark each part shipped on its own"
+        in assert_problem(by_status, 409)["detail"]
+    )
+    assert [
+        p["status"] for p in (await client.get(f"/api/orders/{order['id']}", headers=h["admin"])).json()["fulfilments"]
+    ] == ["pending"] * 3
+
+    assert (await sign_in(client, "admin@example.com")).status_code in (200, 303)
+    admin_page = (await client.get(f"/admin/orders/{order['id']}")).text
+    assert "Mark as shipped" not in admin_page and admin_page.count("Mark shipped</button>") == 3  # one per part
+
+    # Shop A's staff ships A's part; the order is partly shipped, so no longer cancellable.
     shipped = await client.post(url, json={"carrier": "DHL", "tracking_number": "JD0146"}, headers=h["staff_a"])
     assert shipped.status_code == 201, shipped.text
     assert [(p["status"], p["carrier"], p["tracking_number"]) for p in shipped.json()["fulfilments"]] == [
@@ -184,9 +204,10 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
     assert "Part of it has already shipped, so the order can no longer be cancelled." in refused
     assert "It is paid" not in refused
 
-    # B ships; the admin ships what is left (the default shop's part): the order has shipped.
+    # B ships; the admin ships what is left (the default shop's part, the one still to ship, so it need
+    # not be named): the order has shipped.
     assert (await client.post(url, json={"carrier": "UPS"}, headers=h["owner_b"])).status_code == 201
-    last = await client.post(url, json={"shop_id": shops["default"]}, headers=h["admin"])
+    last = await client.post(url, json={}, headers=h["admin"])
     assert last.status_code == 201, last.text
     assert last.json()["status"] == "shipped"
     async with alchemy.get_session() as session:

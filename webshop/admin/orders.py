@@ -35,7 +35,7 @@ from webshop.orders.refunds import RefundService
 from webshop.orders.status_rules import NOT_YET_SHIPPED, RESTOCKING, moves_from, nothing_left_to_ship, refund_owed
 from webshop.security.session import requires_admin
 from webshop.shops.scope import shop_choice
-from webshop.web.forms import Form
+from webshop.web.forms import FORM_MESSAGE, Form
 from webshop.web.responses import page_number
 from webshop.web.templating import money
 
@@ -109,10 +109,16 @@ class OrderPage:
         self.fulfilment, self.users, self.audit = fulfilment_service, users_service, audit_service
 
     async def render(
-        self, *, error: str = "", ship_form: dict[str, str] | None = None, status_code: int = 200
+        self,
+        *,
+        error: str = "",
+        ship_form: dict[str, str] | None = None,
+        ship_errors: dict[str, str] | None = None,
+        status_code: int = 200,
     ) -> Template:
         """The order detail page (``FulfilmentService.view_for_shops``: another shop's order is a 404),
-        optionally with an error message (and its status code) and the "Mark shipped" form's input kept."""
+        optionally with an error message (and its status code), the "Mark shipped" form's input kept and
+        its fields' messages (``ship_errors``: ``carrier``, ``tracking_number``)."""
         view = await self.fulfilment.view_for_shops(self.request.user, self.order_id)
         order, everything = view.order, view.shops is None
         session = self.fulfilment.repository.session
@@ -138,6 +144,7 @@ class OrderPage:
                 "refunded_units": await units_refunded(session, order.id),
                 "error": error,
                 "ship_form": ship_form or {},
+                "ship_errors": ship_errors or {},
             },
             status_code=status_code,
         )
@@ -222,9 +229,12 @@ class AdminOrderController(ShopStaffPages):
                 tracking_number=data.tracking_number,
             )
         except (InvalidTransition, ValidationFailed) as exc:
-            message = "; ".join(exc.field_errors.values()) if exc.field_errors else exc.detail
+            beside = {name: text for name, text in exc.field_errors.items() if name in ("carrier", "tracking_number")}
+            message = f"{exc.detail} {FORM_MESSAGE}" if beside else "; ".join(exc.field_errors.values()) or exc.detail
             ship_form = {"shop_id": data.shop_id, "carrier": data.carrier, "tracking_number": data.tracking_number}
-            return await order_page.render(error=message, ship_form=ship_form, status_code=exc.status_code)
+            return await order_page.render(
+                error=message, ship_form=ship_form, ship_errors=beside, status_code=exc.status_code
+            )
         order = view.order
         if order.status == OrderStatus.SHIPPED.value:
             closed = any(part.closed for part in order.fulfilments)

@@ -243,8 +243,8 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         Args:
             actor: A member of the shop, or an admin (``None``: the command line).
             order_id: The order.
-            shop_id: Whose part; may be left out when the actor runs exactly one shop of the order
-                (an admin leaving it out ships every part still pending).
+            shop_id: Whose part; may be left out when the actor runs exactly one shop of the order, or
+                by an admin when one part is still to ship (the command line's ``None`` ships every one).
             carrier / tracking_number: Shown to the shopper (trimmed; at most 80 / 100 characters).
 
         Returns:
@@ -252,8 +252,9 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
 
         Raises:
             NotFoundError: no such order, or not one the actor may see.
-            ValidationFailed: a member of several of the order's shops left ``shop_id`` out, or it names no part
-                of the order they may ship; a field is too long.
+            ValidationFailed: a member of several of the order's shops, or an admin of an order with several
+                parts still to ship, left ``shop_id`` out, or it names no part of the order they may ship; a
+                field is too long.
             InvalidTransition: the order is not paid, or that part has shipped already, or every item of
                 it was refunded (the part is closed: nothing to ship).
         """
@@ -350,6 +351,11 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
                 raise ValidationFailed(message, field_errors={"shop_id": message})
         elif not everything and len(parts) > 1:
             message = "Say which of your shops' parts has shipped."
+            raise ValidationFailed(message, field_errors={"shop_id": message})
+        elif (
+            actor is not None and (waiting := sum(part.status == FulfilmentStatus.PENDING.value for part in parts)) > 1
+        ):
+            message = f"Order {order.number} has parts from {waiting} shops still to ship: say which one has shipped."
             raise ValidationFailed(message, field_errors={"shop_id": message})
         if OrderStatus(order.status) != OrderStatus.PAID:
             raise InvalidTransition(f"Order {order.number} is {order.status}; only a paid order ships.")

@@ -3,7 +3,7 @@ which moves return stock or money, and what a shopper may cancel. ``OrderService
 
 from __future__ import annotations
 
-from webshop.db.models import Order, OrderStatus
+from webshop.db.models import FulfilmentStatus, Order, OrderStatus
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -56,11 +56,13 @@ def can_transition(current: str, target: str) -> bool:
 def moves_from(order: Order) -> frozenset[OrderStatus]:
     """The statuses ``order`` may move to now (its parts loaded): ``TRANSITIONS``, less cancelling or
     refunding it whole with its stock put back once a shop has shipped its part, and shipping it when
-    every part was closed because all its items were refunded (as ``OrderService.transition`` refuses both)."""
+    every part was closed because all its items were refunded or when several shops' parts are still to
+    send, each with its own parcel (as ``OrderService.transition`` refuses all three)."""
     allowed = TRANSITIONS[OrderStatus(order.status)]
     if OrderStatus(order.status) in NOT_YET_SHIPPED and any(part.shipped for part in order.fulfilments):
         allowed = allowed - RESTOCKING
-    if nothing_left_to_ship(order):
+    waiting = sum(part.status == FulfilmentStatus.PENDING.value for part in order.fulfilments)
+    if nothing_left_to_ship(order) or waiting > 1:
         allowed = allowed - {S.SHIPPED}
     return allowed
 

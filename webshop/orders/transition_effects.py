@@ -43,7 +43,8 @@ async def refuse_blocked(session: AsyncSession, order: Order, current: OrderStat
         InvalidTransition: a cancel or whole refund of an unshipped order one shop has sent its part of
             (those goods are on their way: their stock must not come back); a cancel or whole refund while a
             refund waits for the provider (``refunds_pending``); shipping an order every part of which was
-            closed unshipped (``nothing_to_ship``).
+            closed unshipped (``nothing_to_ship``); shipping in one go an order with several shops'
+            parts still to send (``several_parts_message``).
     """
     if target in RESTOCKING and current in NOT_YET_SHIPPED and await parts_shipped(session, order.id):
         raise InvalidTransition(f"Part of order {order.number} has shipped; it can no longer be cancelled.")
@@ -54,6 +55,23 @@ async def refuse_blocked(session: AsyncSession, order: Order, current: OrderStat
         )
     if target == OrderStatus.SHIPPED and await nothing_to_ship(session, order.id):
         raise InvalidTransition(f"Every item of order {order.number} was refunded; there is nothing to ship.")
+    if target == OrderStatus.SHIPPED and (waiting := await parts_pending(session, order.id)) > 1:
+        raise InvalidTransition(several_parts_message(order.number, waiting))
+
+
+def several_parts_message(number: str, waiting: int) -> str:
+    """Why an order with ``waiting`` shops' parts still to send does not ship in one go: each shop sends
+    its own parcel, with its own carrier and tracking number (and one click must not tell the shopper a
+    parcel left that a seller has not sent)."""
+    return (
+        f"Order {number} has parts from {waiting} shops still to ship: mark each part shipped on its own, "
+        "with its carrier and tracking number."
+    )
+
+
+async def parts_pending(session: AsyncSession, order_id: int) -> int:
+    """How many shops' parts of the order are still to ship, counted once the order's row is locked."""
+    return await _count_locked(session, order_id, Fulfilment, FulfilmentStatus.PENDING.value)
 
 
 async def lock_order(session: AsyncSession, order_id: int) -> None:
