@@ -282,7 +282,15 @@ async def test_units_refunded_before_shipping_are_named_in_the_shipping_email(
     shipped = await client.patch(f"/api/orders/{order.id}", json={"status": "shipped"}, headers=headers)
     assert shipped.status_code == 200, shipped.text
     [mail] = await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_shipped")
-    assert "Not coming, as these were refunded: 1 × Delta Chair." in mail.text_body
+    # On a line of its own after the tracking line, and the totals say what was refunded (browser QA: it
+    # ran into the tracking number, and the total read as if nothing had been).
+    assert "\nNot coming, as these were refunded: 1 × Delta Chair.\n" in mail.text_body
+    amount = refunded.json()["amount"]["amount"]
+    assert f"\nRefunded: −${amount // 100:,}.{amount % 100:02d}\n" in mail.text_body
+    assert (
+        f'Refunded</td><td align="right" style="padding:.25rem .4rem">−${amount // 100:,}.{amount % 100:02d}'
+        in mail.html_body
+    )
 
 
 async def test_concurrent_refunds_never_take_more_than_was_paid(client, admin_id, alchemy, settings, skus):
