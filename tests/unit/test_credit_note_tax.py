@@ -84,3 +84,15 @@ def test_the_refund_that_completes_the_order_credits_the_tax_left_per_rate_not_a
     assert "Tax 5% included $5.00" in text and "Tax 20% included $2.00" in text
     # Without the lamp's refund before it, the same amount is a share of every rate, as any part refund.
     assert credited_tax(cancel, order, lines) == {500: 247, 2000: 1086}
+
+
+def test_right_to_left_names_addresses_and_reasons_are_drawn_in_reading_order():
+    """Browser QA: a Hebrew address and an Arabic reason came out backwards, the Arabic letters unjoined
+    (fpdf2 draws them in order only with text shaping on, through uharfbuzz)."""
+    order, lines = _order()
+    refund = Refund(amount=500, currency="USD", reason="لون خاطئ", lines=[], reference="re_1")
+    note = Invoice(number="CN-2026-000001", issued_at=ISSUED)
+    buyer = Buyer("דנה כהן", ("רחוב הרצל 1", "תל אביב"), "a@b.c")
+    text = _text(credit_note_pdf(note, refund, order, lines, Seller("Shop"), buyer))
+    assert "דנה כהן" in text and "רחוב הרצל" in text and "תל אביב" in text
+    assert "لون خاطئ" in text

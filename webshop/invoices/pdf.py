@@ -330,6 +330,9 @@ class _Document:
         pdf.set_creation_date(issued_at)
         pdf.add_font(FAMILY, "", str(REGULAR_FONT))
         pdf.add_font(FAMILY, "B", str(BOLD_FONT))
+        # Shaped with HarfBuzz (uharfbuzz): right-to-left text (a Hebrew street, an Arabic reason) in
+        # reading order by the Unicode bidirectional algorithm (UAX #9), Arabic letters joined.
+        pdf.set_text_shaping(True)
         pdf.set_auto_page_break(auto=True, margin=15)
         pdf.add_page()
         self.pdf = pdf
