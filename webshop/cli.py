@@ -452,7 +452,8 @@ def demo_command(catalog: Path | None, host: str, port: int, no_serve: bool) -> 
 
 def _warn_about_other_products(settings: Settings, report: object) -> None:
     """Say so when the demo database holds products that are not in the catalog just imported (an
-    import adds and updates, it never deletes: WEBSHOP_DATABASE_URL points at a shop with other products)."""
+    import adds and updates, it never deletes: WEBSHOP_DATABASE_URL points at a shop with other products, or
+    products were made in the demo shop since its first start), with advice that fits which."""
     from sqlalchemy import func, select
 
     from webshop.db.engine import create_alchemy_config
@@ -472,14 +473,21 @@ def _warn_about_other_products(settings: Settings, report: object) -> None:
             await config.get_engine().dispose()
 
     others = asyncio.run(count()) - in_catalog
-    if others > 0:
-        click.secho(
-            f"note: the database {_safe_url(settings)} also holds {others} product(s) that are not in this "
-            "catalog; to see the catalog alone, unset WEBSHOP_DATABASE_URL (each catalog then gets a database "
-            "of its own) or point it at an empty database",
-            fg="yellow",
-            err=True,
+    if others <= 0:
+        return
+    if os.environ.get("WEBSHOP_DATABASE_URL"):
+        advice = (
+            "to see the catalog alone, unset WEBSHOP_DATABASE_URL (each catalog then gets a database of its own) "
+            "or point it at an empty database"
         )
+    else:  # the catalog's own demo database: products made on its admin pages since it was first started
+        advice = "they were made in this demo shop; to start again from the catalog alone, move that database away"
+    click.secho(
+        f"note: the database {_safe_url(settings)} also holds {others} product(s) that are not in this catalog; "
+        + advice,
+        fg="yellow",
+        err=True,
+    )
 
 
 @main.command(name="check-stock")

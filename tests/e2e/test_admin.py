@@ -243,3 +243,17 @@ def test_the_order_filters_say_why_nothing_matches_with_javascript(admin: Page) 
     admin.get_by_role("button", name="Filter").click()
     expect(message).to_be_hidden()
     expect(admin.locator("#order-from")).to_have_value("2026-12-08")
+
+
+def test_adding_a_variant_row_puts_the_focus_in_it(admin: Page) -> None:
+    """Browser QA: after "Add a variant row", pressed from the keyboard, the focus was left on the page,
+    three screens above the new row. It goes to the new row's SKU, what was typed kept."""
+    admin.goto("/admin/products/new")
+    admin.wait_for_function("() => window.htmx !== undefined")
+    rows = admin.locator("tr[data-variant-row]").count()
+    admin.get_by_label("Name", exact=True).fill("Focus lamp")
+    admin.get_by_role("button", name="Add a variant row").focus()
+    admin.keyboard.press("Enter")
+    expect(admin.locator("tr[data-variant-row]")).to_have_count(rows + 1)
+    expect(admin.locator(f"#new-{rows}-sku")).to_be_focused()
+    expect(admin.get_by_label("Name", exact=True)).to_have_value("Focus lamp")

@@ -110,6 +110,8 @@ def test_a_shopper_from_france_pays_the_same_figures_everywhere(browser: Browser
         page.get_by_label("Discount code").fill("nope")
         page.get_by_role("button", name="Apply").click()
         expect(page.locator("#code-error")).to_have_text("We do not know this code. Check it and try again.")
+        # The focus is back in the field to correct it (browser QA: it was left on the page, with JS on).
+        expect(page.get_by_label("Discount code")).to_be_focused()
         page.get_by_label("Discount code").fill("photo10")
         page.get_by_role("button", name="Apply").click()
         expect(page.locator("#applied-code")).to_contain_text("PHOTO10 applied")

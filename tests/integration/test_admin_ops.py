@@ -571,6 +571,11 @@ async def test_stock_adjustment_goes_through_the_ledger_and_the_audit_trail(admi
         admin, "/admin/stock/adjust", {"sku": "DC-1", "delta": "+8", "reason": "received", "note": "PO 42"}
     )
     assert response.status_code == 303 and await stock(alchemy, "DC-1") == 10
+    # A SKU typed in another case is the variant it names, as the product search finds it (browser QA).
+    response = await submit(
+        admin, "/admin/stock/adjust", {"sku": " dc-1 ", "delta": "+1", "reason": "received", "note": "PO 43"}
+    )
+    assert response.status_code == 303 and await stock(alchemy, "DC-1") == 11
     assert await ledger_ok(alchemy)
 
 

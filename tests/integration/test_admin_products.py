@@ -832,8 +832,9 @@ async def test_upload_without_a_file_says_so(admin, alchemy):
     token = await token_of(admin, f"/admin/products/{product_id}")
     response = await admin.post(
         f"/admin/products/{product_id}/images",
-        data={"_csrf_token": token},
+        data={"_csrf_token": token, "alt": "Side view, laces undone"},
         files={"image": ("", b"", "application/octet-stream")},
         follow_redirects=False,
     )
     assert response.status_code == 422 and "Choose a photo to upload." in response.text
+    assert 'name="alt" maxlength="255" value="Side view, laces undone"' in response.text  # kept (browser QA)

@@ -140,11 +140,20 @@ class ProductFormPage:
         """The posted product form, its prices read in the shop's currency."""
         return ProductForm(data, self.settings.shop.currency)
 
-    async def of_product(self, product: Product, *, photo_error: str = "", status_code: int = 200) -> Template:
-        """The edit page of ``product`` as it is saved, with the photo upload's error if any."""
+    async def of_product(
+        self, product: Product, *, photo_error: str = "", photo_alt: str = "", status_code: int = 200
+    ) -> Template:
+        """The edit page of ``product`` as it is saved, with the photo upload's error if any and the
+        photo's description as typed (``photo_alt``: kept for the next try)."""
         values = product_form_values(product)
         return await self.render(
-            product, values, {}, is_active=product.is_active, status_code=status_code, photo_error=photo_error
+            product,
+            values,
+            {},
+            is_active=product.is_active,
+            status_code=status_code,
+            photo_error=photo_error,
+            photo_alt=photo_alt,
         )
 
     async def not_saved(
@@ -179,12 +188,15 @@ class ProductFormPage:
     async def more_rows(
         self, product: Product | None, form: ProductForm, shops: list[tuple[int, str]] | None = None
     ) -> Template:
-        """Re-render the form with one more blank variant row (the no-JS "add a variant" button)."""
+        """Re-render the form with one more blank variant row (the "Add a variant row" button), the focus in
+        its SKU field (browser QA: it was left on the page, three screens above the new row)."""
         values = dict(form.values)
         rows = len(form.new) + 1
         values["new_rows"] = str(rows)
         values.setdefault(f"new-{rows - 1}-low_stock_threshold", str(limits.LOW_STOCK_THRESHOLD))
-        return await self.render(product, values, {}, is_active=form.is_active, shops=shops)
+        return await self.render(
+            product, values, {}, is_active=form.is_active, shops=shops, focus=f"new-{rows - 1}-sku"
+        )
 
     async def render(
         self,
@@ -195,7 +207,9 @@ class ProductFormPage:
         is_active: bool,
         status_code: int = 200,
         photo_error: str = "",
+        photo_alt: str = "",
         shops: list[tuple[int, str]] | None = None,
+        focus: str = "",
     ) -> Template:
         """The product form page (new: ``product`` is ``None``; edit) with ``values`` and ``errors`` keyed by
         field name; ``shops`` are the choices of a new product's shop (a member of several shops)."""
@@ -217,6 +231,8 @@ class ProductFormPage:
                 "currency": settings.shop.currency,
                 "audit_events": await self.products.product_history(product) if product else [],
                 "photo_error": photo_error,
+                "photo_alt": photo_alt,
+                "focus": focus,
                 "shop_choices": shops or [],
                 "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
                 "stock_level": stock_level,
@@ -539,7 +555,9 @@ class AdminProductController(ShopStaffPages):
             message = exc.field_errors.get("image", exc.detail)
             if message and message[0].islower():
                 message = f"This file cannot be used as a photo: {message}."
-            return await product_form_page.of_product(product, photo_error=message, status_code=exc.status_code)
+            return await product_form_page.of_product(
+                product, photo_error=message, photo_alt=alt, status_code=exc.status_code
+            )
         return flash_see_other(request, "Photo added.", "admin_product", product_id=product_id)
 
     @post("/{product_id:int}/images/{image_id:int}/move", name="admin_image_move", media_type=MediaType.HTML)

@@ -452,7 +452,7 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
         audit event with the level before and after; committed.
 
         Args:
-            sku: The variant's SKU (surrounding spaces ignored).
+            sku: The variant's SKU (surrounding spaces ignored; in any case when it names one variant).
             delta: Signed whole number of units (``"+5"``, ``"-2"``, ``"−2"`` with U+2212, or an int); not 0.
             reason: A key of ``ADJUSTMENT_REASONS``.
             note: Why, in the admin's words (required, up to 200 characters).
@@ -471,6 +471,8 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
         errors: dict[str, str] = {}
         sku = sku.strip()
         found = await self._managed(actor, Variant.sku == sku) if sku else None
+        if sku and found is None and (stored := await self._sku_in_any_case(sku)) is not None:
+            found = await self._managed(actor, Variant.sku == stored)
         variant = found[0] if found else None
         if not sku:
             errors["sku"] = "Enter the variant's SKU."
@@ -525,6 +527,16 @@ class StockService(Audited, SQLAlchemyAsyncRepositoryService[Variant]):
         ledger = await movements(self.repository.session, variant.id, limit=limit, before_id=before_id)
         stock = variant.stock if ledger.stock is None else ledger.stock
         return VariantHistory(variant, product, stock, ledger.movements)
+
+    async def _sku_in_any_case(self, sku: str) -> str | None:
+        """The SKU as stored that ``sku`` names in another case (``ng-scarf-red`` for ``NG-SCARF-RED``, as the
+        product search finds it), when exactly one does; ``None`` when none or several (SKUs are unique as
+        written, so two may differ by case only: then the one typed must be exact)."""
+        session = self.repository.session
+        stored = (
+            await session.scalars(select(Variant.sku).where(func.lower(Variant.sku) == sku.lower()).limit(2))
+        ).all()
+        return stored[0] if len(stored) == 1 else None
 
     async def _managed(self, actor: User | None, condition: Any) -> tuple[Variant, Product] | None:
         """The variant matching ``condition`` and its product, if ``actor`` manages it (an admin or the command
