@@ -25,7 +25,7 @@ ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London
 
 async def test_register_returns_the_user_and_ignores_no_role_trick(client):
     response = await register(client)
-    assert response.status_code == 201
+    assert response.status_code == 201 and response.headers["location"] == "/api/users/me"
     body = response.json()
     assert body["email"] == "ada@example.com" and body["role"] == "customer"
     assert "password" not in response.text and "hash" not in response.text
@@ -288,6 +288,9 @@ async def test_checkout_places_an_order_and_replays_by_key(client, alchemy, skus
     )
     again = await client.post("/api/checkout", json=checkout_body(), headers=keyed)
     assert again.status_code == 201 and again.json() == order
+    # Both answers say where the order is (API QA: no 201 had a Location).
+    assert first.headers["location"] == again.headers["location"] == f"/api/orders/{order['id']}"
+    assert (await client.get(first.headers["location"], headers=headers)).json()["number"] == order["number"]
     different = await client.post("/api/checkout", json=checkout_body(method="standard"), headers=keyed)
     assert_problem(different, 422)
     async with alchemy.get_session() as session:
@@ -594,6 +597,14 @@ async def test_openapi_and_docs_are_served(client):
     for page in ("/api/docs", "/api/redoc", "/api/scalar"):
         response = await client.get(page)
         assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+    # The creates whose resource a client can GET say where it is (Location, RFC 9110 §15.3.2).
+    located = {
+        op["operationId"]
+        for path in schema["paths"].values()
+        for op in path.values()
+        if "Location" in op["responses"].get("201", {}).get("headers", {})
+    }
+    assert {"register", "checkout", "createProduct", "createShop", "createPromotion", "saveAddress"} <= located
 
 
 async def test_unknown_api_route_is_a_problem(client):

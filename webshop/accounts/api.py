@@ -18,7 +18,7 @@ from webshop.accounts.schemas import (
 )
 from webshop.accounts.tokens import TokenPair
 from webshop.api.openapi import OptionalBodyOperation
-from webshop.api.responses import problems
+from webshop.api.responses import created_at, problems
 from webshop.deps import AccountLinksDep, ApiTokensDep, SignInThrottleDep, TokenRequest, UsersDep
 from webshop.errors import ValidationFailed
 from webshop.security.jwt import BEARER, PUBLIC
@@ -34,7 +34,13 @@ class AuthApiController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/register", opt=PUBLIC, operation_id="register", status_code=201, responses=problems(400, 422, 429))
+    @post(
+        "/register",
+        opt=PUBLIC,
+        operation_id="register",
+        **created_at("/api/users/me"),
+        responses=problems(400, 422, 429),
+    )
     async def register(
         self, data: JSONBody[RegisterIn], users_service: UsersDep, account_links_service: AccountLinksDep
     ) -> UserOut:

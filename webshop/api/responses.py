@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
-from litestar import Controller
+from litestar import Controller, Response
+from litestar.datastructures import ResponseHeader
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import AfterRequestHookHandler
 
 from webshop.web.errors import TITLES
 
@@ -33,6 +36,40 @@ class Problem(msgspec.Struct):
     detail: str
     errors: dict[str, str] | None = None
     shortfalls: list[ShortfallOut] | None = None
+
+
+def _location(template: str) -> AfterRequestHookHandler:
+    """The hook that gives a 201 its ``Location``: ``template`` with the new resource's ``id`` (read from the
+    answer: a Struct, or the JSON bytes of an answer replayed by its ``Idempotency-Key``)."""
+
+    async def add_location(response: Response[Any]) -> Response[Any]:
+        if response.status_code != 201:
+            return response
+        content = response.content
+        if isinstance(content, bytes):
+            try:
+                content = msgspec.json.decode(content)
+            except msgspec.DecodeError:
+                content = {}
+        new_id = content.get("id", "") if isinstance(content, dict) else getattr(content, "id", "")
+        response.headers["Location"] = template.format(id=new_id)
+        return response
+
+    return add_location
+
+
+def created_at(template: str) -> dict[str, Any]:
+    """The route keywords (``@post(..., **created_at("/api/products/{id}"))``) of a ``POST`` that creates
+    the resource ``template`` names once its ``id`` is filled in from the answer: status 201 with a
+    ``Location`` header (RFC 9110 §10.2.2 and §15.3.2: the URI of the resource created, which a client
+    can ``GET``), declared in the OpenAPI document. A replay of the same ``Idempotency-Key`` gets it too."""
+    return {
+        "status_code": 201,
+        "after_request": _location(template),
+        "response_headers": [
+            ResponseHeader(name="Location", description=f"The resource created: {template}", documentation_only=True)
+        ],
+    }
 
 
 ALWAYS = (429, 503)

@@ -16,7 +16,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, QueryParameter
 
 from webshop.api.controllers import AdminApiController, ShopStaffApiController
-from webshop.api.responses import problems
+from webshop.api.responses import created_at, problems
 from webshop.api.schemas import ID_MAX, IdCursor, PageLimit, PathId, keyset_page
 from webshop.api.uploads import image_errors_named, read_upload
 from webshop.audit.schemas import AuditEventOut, audit_trail_out
@@ -158,7 +158,7 @@ class ProductAdminApiController(ShopStaffApiController):
         product = await products_service.get_for_admin(product_id, actor=request.user)
         return audit_trail_out(await products_service.product_history(product))
 
-    @post("", operation_id="createProduct", status_code=201, responses=problems(400, 401, 403, 422))
+    @post("", operation_id="createProduct", **created_at("/api/products/{id}"), responses=problems(400, 401, 403, 422))
     async def create_product(
         self, request: UserRequest, data: JSONBody[ProductCreate], products_service: ProductsDep, settings: SettingsDep
     ) -> ProductOut:

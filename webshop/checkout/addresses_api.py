@@ -8,7 +8,7 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from webshop.api.responses import problems
+from webshop.api.responses import created_at, problems
 from webshop.api.schemas import PathId
 from webshop.checkout.addresses import address_input
 from webshop.checkout.schemas import AddressIn
@@ -46,7 +46,7 @@ class AddressBookApiController(Controller):
         """The caller's saved addresses, the most recently used first."""
         return [saved_address_out(address) for address in await checkout_service.addresses(request.user.id)]
 
-    @post("", operation_id="saveAddress", status_code=201, responses=problems(400, 401, 422))
+    @post("", operation_id="saveAddress", **created_at("/api/addresses/{id}"), responses=problems(400, 401, 422))
     async def save_address(
         self,
         request: Request[User, Any, Any],

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import JSONBody, QueryParameter, SkipValidation
 
-from webshop.api.responses import PROBLEM_JSON, problems
+from webshop.api.responses import PROBLEM_JSON, created_at, problems
 from webshop.api.schemas import IdempotencyKey, money
 from webshop.cart.service import CartOwner
 from webshop.checkout.addresses import AddressInput, address_input
@@ -152,7 +152,7 @@ class CheckoutApiController(Controller):
     @post(
         "/checkout",
         operation_id="checkout",
-        status_code=201,
+        **created_at("/api/orders/{id}"),
         security=BEARER,
         responses=problems(400, 401, 402, 403, 404, 409, 422, 503),
     )

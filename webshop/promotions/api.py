@@ -7,7 +7,7 @@ from litestar import Response, delete, get, patch, post
 from litestar.params import JSONBody
 
 from webshop.api.controllers import AdminApiController
-from webshop.api.responses import problems
+from webshop.api.responses import created_at, problems
 from webshop.api.schemas import PathId, from_row
 from webshop.db.models import Promotion
 from webshop.deps import PromotionsDep, SettingsDep, UserRequest
@@ -62,7 +62,9 @@ class PromotionApiController(AdminApiController):
         currency = settings.shop.currency
         return [promotion_out(p, currency) for p in await promotions_service.list_promotions()]
 
-    @post("", operation_id="createPromotion", status_code=201, responses=problems(400, 401, 403, 422))
+    @post(
+        "", operation_id="createPromotion", **created_at("/api/promotions/{id}"), responses=problems(400, 401, 403, 422)
+    )
     async def create_promotion(
         self,
         request: UserRequest,

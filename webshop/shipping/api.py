@@ -6,7 +6,7 @@ from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
 from webshop.api.controllers import AdminApiController
-from webshop.api.responses import problems
+from webshop.api.responses import created_at, problems
 from webshop.api.schemas import PathId, from_row
 from webshop.db.models import ShippingMethod, ShippingZone
 from webshop.deps import ShippingZonesDep, UserRequest
@@ -73,7 +73,12 @@ class ShippingZoneApiController(AdminApiController):
         """Every zone with its methods, the rest of the world last."""
         return [zone_out(zone) for zone in await shipping_zones_service.list_zones()]
 
-    @post("", operation_id="createShippingZone", status_code=201, responses=problems(400, 401, 403, 422))
+    @post(
+        "",
+        operation_id="createShippingZone",
+        **created_at("/api/shipping-zones/{id}"),
+        responses=problems(400, 401, 403, 422),
+    )
     async def create_zone(
         self, request: UserRequest, data: JSONBody[ShippingZoneInput], shipping_zones_service: ShippingZonesDep
     ) -> ShippingZoneOut:

@@ -35,7 +35,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import UNSET
 
 from webshop.api.controllers import ADMIN, AdminApiController
-from webshop.api.responses import problems
+from webshop.api.responses import created_at, problems
 from webshop.api.schemas import NameCursor, PageLimit, PathId, keyset_page, name_cursor, read_name_cursor
 from webshop.api.uploads import image_errors_named, read_upload
 from webshop.audit.schemas import AuditEventOut, audit_trail_out
@@ -123,7 +123,7 @@ class ShopApiController(Controller):
         guards=ADMIN,
         security=BEARER,
         operation_id="createShop",
-        status_code=201,
+        **created_at("/api/shops/{id}"),
         responses=problems(400, 401, 403, 422),
     )
     async def create_shop(self, request: UserRequest, data: JSONBody[ShopWrite], shops_service: ShopsDep) -> ShopOut:

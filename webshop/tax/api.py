@@ -5,7 +5,7 @@ from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
 from webshop.api.controllers import AdminApiController
-from webshop.api.responses import problems
+from webshop.api.responses import created_at, problems
 from webshop.api.schemas import PathId, from_row
 from webshop.db.models import TaxRate
 from webshop.deps import TaxRatesDep, UserRequest
@@ -40,7 +40,7 @@ class TaxRateApiController(AdminApiController):
         """Every rate, the rest of the world's (``*``) first."""
         return [tax_rate_out(rate) for rate in await tax_rates_service.list_rates()]
 
-    @post("", operation_id="createTaxRate", status_code=201, responses=problems(400, 401, 403, 422))
+    @post("", operation_id="createTaxRate", **created_at("/api/tax-rates/{id}"), responses=problems(400, 401, 403, 422))
     async def create_rate(
         self, request: UserRequest, data: JSONBody[TaxRateInput], tax_rates_service: TaxRatesDep
     ) -> TaxRateOut:

@@ -13,7 +13,7 @@ from litestar import delete, get, patch, post
 from litestar.params import JSONBody
 
 from webshop.api.controllers import AdminApiController
-from webshop.api.responses import problems
+from webshop.api.responses import created_at, problems
 from webshop.api.schemas import IdCursor, PageLimit, PathId, keyset_page
 from webshop.deps import UserRequest, WebhooksDep
 from webshop.webhooks.schemas import (
@@ -33,7 +33,7 @@ class WebhookApiController(AdminApiController):
     path = "/api/webhooks"
     tags = ["webhooks"]
 
-    @post("", operation_id="createWebhook", status_code=201, responses=problems(400, 401, 403, 422))
+    @post("", operation_id="createWebhook", **created_at("/api/webhooks/{id}"), responses=problems(400, 401, 403, 422))
     async def create_webhook(
         self, request: UserRequest, data: JSONBody[WebhookWrite], webhooks_service: WebhooksDep
     ) -> WebhookOut:
