@@ -97,7 +97,7 @@ def refundable_problem(order: Order) -> DomainError | None:
         return InvalidTransition(
             f"Order {order.number} is {order.status}; only paid, shipped or delivered orders can be refunded."
         )
-    if not (order.paid_through_provider or order.paid_another_way):
+    if not order.money_received:
         return InvalidTransition(f"Order {order.number} has no successful payment to refund.")
     if amount_left(order) <= 0:
         return Conflict(f"Order {order.number} has nothing left to refund.")

@@ -32,7 +32,7 @@ def refund_owed(order: Order, target: OrderStatus) -> int:
     """
     if target not in RESTOCKING or OrderStatus(order.status) not in REFUNDING_FROM:
         return 0
-    if not (order.paid_through_provider or order.paid_another_way):
+    if not order.money_received:
         return 0
     if order.refund_amount or order.refunded_at is not None:
         return 0

@@ -180,6 +180,12 @@ class Order(BigIntAuditBase):
         return self.paid_at is not None and not self.paid_through_provider
 
     @property
+    def money_received(self) -> bool:
+        """True when the order was paid, through the provider or another way: a cancel or refund owes
+        the customer what is left of it (``webshop.orders.status_rules.refund_owed``)."""
+        return self.paid_through_provider or self.paid_another_way
+
+    @property
     def refund_pending(self) -> bool:
         """True while money is owed back but the payment provider has not refunded it yet."""
         return self.refund_amount > 0 and self.refunded_at is None
