@@ -263,9 +263,10 @@ async def test_the_note_of_the_refund_that_completes_the_order_credits_the_tax_l
     alchemy, settings
 ):
     """The order's 20% line was refunded (note 1, €3.00 at 20%). An amount refund waits for the provider;
-    another, made meanwhile, gets note 2: a share of each rate. The waiting one succeeds last and its
-    note 3 completes the order: what is left of each rate (7%: €1.40 less the €0.77 share), and note 2,
-    drawn again afterwards, is the same document."""
+    another, made meanwhile, gets note 2: a share of what each rate has left (20%: €3.00 of its €6.00).
+    The waiting one succeeds last and its note 3 completes the order: what is left of each rate. The
+    three notes credit the invoice's €1.40 at 7% and €6.00 at 20%, no more; note 2, drawn again
+    afterwards, is the same document."""
     user_id = await make_user(alchemy, "zoe@example.com")
     order_id, first_note = await invoiced_order(alchemy, user_id)
     async with write_session(alchemy) as session:
@@ -284,7 +285,8 @@ async def test_the_note_of_the_refund_that_completes_the_order_credits_the_tax_l
             return (await service.credit_note_document(order, note_id=note_id)).content
 
     before = await drawn(second_note)
-    assert "Tax 7% included €0.77 Tax 20% included €3.30" in text_of_pdf(before)  # 34.30 × 1.40 / 62.30 ...
+    # 34.30 of the 44.30 left: 1.40 × 34.30 / 44.30 at 7%, 3.00 × 34.30 / 44.30 at 20% (once 3.30, more than left)
+    assert "Tax 7% included €1.08 Tax 20% included €2.32" in text_of_pdf(before)
     async with write_session(alchemy) as session:
         late = await session.get(Refund, waiting.id)
         assert late is not None
@@ -293,8 +295,30 @@ async def test_the_note_of_the_refund_that_completes_the_order_credits_the_tax_l
         await session.commit()
     assert await drawn(second_note) == before
     last = text_of_pdf(await drawn(third_note))
-    assert "Tax 7% included €0.63" in last and "Tax 20%" not in last  # 20%: its €6.00 was all credited
+    assert "Tax 7% included €0.32 Tax 20% included €0.68" in last  # 1.40 - 1.08 and 6.00 - 3.00 - 2.32
     assert "Tax 20% included €3.00" in text_of_pdf(await drawn(first_note))
+
+
+async def test_a_credit_note_issued_before_notes_kept_their_tax_draws_as_it_always_did(alchemy, settings):
+    """A note issued before ``invoices.credited_tax`` existed (the column ``NULL``) is drawn by the earlier
+    rule, so the document the customer already has never changes: an amount refund after the 20% line's
+    refund still says the share of every rate it said then (€3.30 at 20%)."""
+    user_id = await make_user(alchemy, "zoe@example.com")
+    order_id, _first_note = await invoiced_order(alchemy, user_id)
+    async with write_session(alchemy) as session:
+        amount = Refund(order_id=order_id, amount=3430, currency="EUR", idempotency_key="old", status="succeeded")
+        session.add(amount)
+        await session.flush()
+        note = await issue_credit_note(session, amount, prefix="CN", now=ISSUED)
+        assert note.credited_tax == [{"rate_bp": 700, "tax": 108}, {"rate_bp": 2000, "tax": 232}]
+        note.credited_tax = None  # as the notes issued before the revision that added the column
+        await session.commit()
+    async with alchemy.get_session() as session:
+        service = InvoiceService(session=session, settings=settings.with_values(**SELLER))
+        order = await session.get(Order, order_id)
+        assert order is not None
+        drawn = await service.credit_note_document(order, note_id=note.id)
+    assert "Tax 7% included €0.77 Tax 20% included €3.30" in text_of_pdf(drawn.content)  # 34.30 × 6.00 / 62.30
 
 
 async def test_the_buyer_and_admins_download_them_and_nobody_else(client, alchemy, admin_id):

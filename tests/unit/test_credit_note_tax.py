@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from pypdf import PdfReader
 
 from webshop.db.models import Invoice, Order, OrderLine, Refund, RefundLine
-from webshop.invoices.pdf import Buyer, Seller, credit_note_pdf, credited_tax
+from webshop.invoices.credits import credited_tax, tax_to_credit
+from webshop.invoices.pdf import Buyer, Seller, credit_note_pdf
 
 ISSUED = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 
@@ -84,6 +85,41 @@ def test_the_refund_that_completes_the_order_credits_the_tax_left_per_rate_not_a
     assert "Tax 5% included $5.00" in text and "Tax 20% included $2.00" in text
     # Without the lamp's refund before it, the same amount is a share of every rate, as any part refund.
     assert credited_tax(cancel, order, lines) == {500: 247, 2000: 1086}
+
+
+def test_an_amount_refund_after_a_line_refund_credits_a_share_of_what_each_rate_has_left():
+    """The lamp's refund credits $20.00 of the $22.00 charged at 20%; an amount
+    refund of $50.00 then took a share of every rate as charged (20%: $4.64, $2.64 more than was left).
+    Now it takes a share of what is left ($11,700 to refund: 20% $0.85, 5% $2.14), and the refund that
+    completes the order credits the rest, so the notes add up to the invoice rate by rate."""
+    order, lines = _two_rates()
+    lamp = Refund(id=1, amount=12000, currency="USD", reason="", lines=[], is_shipping=False)
+    lamp.lines = [RefundLine(order_line_id=1, quantity=1, amount=12000)]
+    part = Refund(id=2, amount=5000, currency="USD", reason="Goodwill", lines=[], is_shipping=False)
+    rest = Refund(id=3, amount=6700, currency="USD", reason="Order cancelled", lines=[], is_shipping=False)
+    assert credited_tax(part, order, lines, [lamp]) == {500: 105, 2000: 464}  # the earlier rule: over 20%'s $2.00
+
+    first = tax_to_credit(lamp, order, lines, credited_before={}, refunded_before=0)
+    assert first == {2000: 2000}
+    second = tax_to_credit(part, order, lines, credited_before=first, refunded_before=12000)
+    assert second == {500: 214, 2000: 85}  # 5000 × 500 / 11700, 5000 × 200 / 11700
+    before = {rate: first.get(rate, 0) + second.get(rate, 0) for rate in (500, 2000)}
+    third = tax_to_credit(rest, order, lines, credited_before=before, refunded_before=17000)
+    assert third == {500: 286, 2000: 115}
+    assert {rate: first.get(rate, 0) + second[rate] + third[rate] for rate in (500, 2000)} == {500: 500, 2000: 2200}
+
+
+def test_a_line_refund_never_credits_more_of_its_rate_than_is_left():
+    """An amount refund first took a share of 20%; refunding the lamp's line then credits what 20% has
+    left, not the whole $20.00 its amount contains."""
+    order, lines = _two_rates()
+    part = Refund(id=1, amount=11700, currency="USD", reason="", lines=[], is_shipping=False)
+    lamp = Refund(id=2, amount=12000, currency="USD", reason="", lines=[], is_shipping=False)
+    lamp.lines = [RefundLine(order_line_id=1, quantity=1, amount=12000)]
+    first = tax_to_credit(part, order, lines, credited_before={}, refunded_before=0)
+    assert first == {500: 247, 2000: 1086}
+    second = tax_to_credit(lamp, order, lines, credited_before=first, refunded_before=11700)
+    assert second == {500: 253, 2000: 1114}  # it completes the order: all that is left of each rate
 
 
 def test_right_to_left_names_addresses_and_reasons_are_drawn_in_reading_order():

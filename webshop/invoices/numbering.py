@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from webshop.db.models import Invoice, InvoiceCounter, InvoiceKind, Order, Refund
+from webshop.invoices.credits import credited_by, storable, tax_to_credit
 
 DEFAULT_INVOICE_PREFIX = "INV"
 """The invoice prefix of a service made without the invoice settings (``WEBSHOP_INVOICE_PREFIX``'s default)."""
@@ -78,11 +80,16 @@ async def issue_credit_note(
 ) -> Invoice:
     """The credit note of a refund (``total`` = the refund's amount), numbered in the caller's
     transaction; the existing one if it has one. Call it in the transaction that records the refund
-    as succeeded."""
+    as succeeded.
+
+    The note keeps the tax it credits per rate (``Invoice.credited_tax``), worked out now from the
+    order's invoice and the notes issued before it (``webshop.invoices.credits.tax_to_credit``), so it
+    never credits more of a rate than is left and always draws the same.
+    """
     existing = await session.scalar(select(Invoice).where(Invoice.refund_id == refund.id))
     if existing is not None:
         return existing
-    return await _numbered(
+    note = await _numbered(
         session,
         InvoiceKind.CREDIT_NOTE,
         prefix,
@@ -91,6 +98,39 @@ async def issue_credit_note(
         refund_id=refund.id,
         total=refund.amount,
         currency=refund.currency,
+    )
+    order = await session.scalar(select(Order).where(Order.id == refund.order_id).options(selectinload(Order.lines)))
+    refunded = await session.scalar(select(Refund).where(Refund.id == refund.id).options(selectinload(Refund.lines)))
+    if order is None or refunded is None:  # pragma: no cover - both rows are in the caller's transaction
+        raise LookupError("The refund or its order is gone.")
+    earlier = [(row.Invoice, row.Refund) for row in await session.execute(notes_before(note))]
+    lines = list(order.lines)
+    note.credited_tax = storable(
+        tax_to_credit(
+            refunded,
+            order,
+            lines,
+            credited_before=credited_by(earlier, order, lines),
+            refunded_before=sum(before.amount for _note, before in earlier),
+        )
+    )
+    await session.flush()
+    return note
+
+
+def notes_before(note: Invoice) -> Any:
+    """``SELECT`` the credit notes of ``note``'s order issued before it, each with its refund (its lines
+    loaded), in the order they were issued."""
+    return (
+        select(Invoice, Refund)
+        .join(Refund, Invoice.refund_id == Refund.id)
+        .where(
+            Invoice.order_id == note.order_id,
+            Invoice.kind == InvoiceKind.CREDIT_NOTE.value,
+            Invoice.id < note.id,
+        )
+        .options(selectinload(Refund.lines))
+        .order_by(Invoice.id)
     )
 
 

@@ -21,7 +21,7 @@ amount and the tax per rate; the total. A credit note (art. 219) names the invoi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,8 +31,9 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace, TTFFont
 
+from webshop.invoices.credits import note_tax, order_tax_by_rate, shipping_rate
 from webshop.money import format_money
-from webshop.pricing.tax import rate_label, split_gross, tax_of_net
+from webshop.pricing.tax import rate_label
 
 if TYPE_CHECKING:
     from webshop.config import Settings
@@ -85,45 +86,6 @@ class Buyer:
         )
 
 
-def tax_by_rate(lines: Iterable[OrderLine]) -> list[tuple[int, int, int]]:
-    """``[(rate_bp, net, tax)]`` summed over ``lines`` per tax rate (minor units), lowest rate first."""
-    sums: dict[int, list[int]] = {}
-    for line in lines:
-        entry = sums.setdefault(line.tax_rate_bp, [0, 0])
-        entry[0] += line.net_amount
-        entry[1] += line.tax_amount
-    return [(rate, net, tax) for rate, (net, tax) in sorted(sums.items())]
-
-
-def order_tax_by_rate(order: Order, lines: Iterable[OrderLine]) -> list[tuple[int, int, int]]:
-    """``[(rate_bp, net, tax)]`` of ``order`` as it was charged (its ``tax_breakdown``, shipping
-    included), or summed over ``lines`` for an order placed before orders kept it."""
-    if order.tax_breakdown:
-        return [(int(row["rate_bp"]), int(row["net"]), int(row["tax"])) for row in order.tax_breakdown]
-    return tax_by_rate(lines)
-
-
-def _shipping_rate(order: Order) -> int:
-    """The rate shipping was taxed at: the rate of the order's breakdown that gives exactly its shipping
-    tax (``webshop.pricing.tax``), else 0."""
-    if not order.shipping_tax:
-        return 0
-    for row in order.tax_breakdown or []:
-        rate = int(row["rate_bp"])
-        if order.prices_include_tax:
-            if split_gross(order.shipping_total, rate)[1] == order.shipping_tax:
-                return rate
-        elif tax_of_net(order.shipping_total, rate) == order.shipping_tax:
-            return rate
-    return 0
-
-
-def included_tax(gross: int, rate_bp: int) -> int:
-    """The tax contained in ``gross`` minor units at ``rate_bp``, rounded half up:
-    ``included_tax(1200, 2000) == 200``."""
-    return (gross * rate_bp * 2 + (10000 + rate_bp)) // (2 * (10000 + rate_bp))
-
-
 def invoice_pdf(invoice: Invoice, order: Order, lines: Sequence[OrderLine], seller: Seller, buyer: Buyer) -> bytes:
     """The invoice of a paid order as PDF bytes (A4, deterministic for the same inputs).
 
@@ -162,7 +124,7 @@ def invoice_pdf(invoice: Invoice, order: Order, lines: Sequence[OrderLine], sell
     ]
     shipping_net = order.shipping_total - (order.shipping_tax if order.prices_include_tax else 0)
     if order.shipping_total or order.shipping_method_name:
-        shipping_rate = _shipping_rate(order)
+        shipping_at = shipping_rate(order)
         rows.append(
             (
                 (order.shipping_method_name or "Shipping")
@@ -171,7 +133,7 @@ def invoice_pdf(invoice: Invoice, order: Order, lines: Sequence[OrderLine], sell
                 "1",
                 format_money(order.shipping_total, currency),
                 *(("",) if discounted else ()),
-                rate_label(shipping_rate) if order.shipping_tax else "",
+                rate_label(shipping_at) if order.shipping_tax else "",
                 format_money(order.shipping_tax, currency) if order.shipping_tax else "",
                 format_money(shipping_net, currency),
             )
@@ -196,45 +158,6 @@ def invoice_pdf(invoice: Invoice, order: Order, lines: Sequence[OrderLine], sell
     return doc.output(f"Invoice {invoice.number}", seller.name)
 
 
-def credited_tax(
-    refund: Refund, order: Order, lines: Sequence[OrderLine], earlier: Sequence[Refund] = ()
-) -> dict[int, int]:
-    """``{rate_bp: minor units}``: the tax a refund's credit note credits, per rate.
-
-    Refunded lines: the tax their amounts contain at each line's rate (``included_tax``). A parcel's
-    shipping (``is_shipping``): at the rate shipping was taxed at. An amount without lines: split over the
-    order's rates in proportion to the tax charged per rate, shipping's included (``order_tax_by_rate``).
-    But the refund that brings the order's refunds to its total (a cancel after partial refunds, the last
-    of several) credits what is left of each rate's tax: the invoice's, less what the credit notes issued
-    before its own (``earlier``) credited, never below nothing. So the credit notes of a fully refunded
-    order add up to its invoice's tax rate by rate (EU VAT Directive 2006/112/EC, art. 90: the taxable
-    amount is reduced by what was refunded), unless amount refunds' shares already credited more of a rate
-    than its goods left.
-    """
-    if order.total and refund.amount + sum(before.amount for before in earlier) >= order.total:
-        credited: dict[int, int] = {}
-        for before in earlier:
-            for rate, tax in credited_tax(before, order, lines).items():
-                credited[rate] = credited.get(rate, 0) + tax
-        left = {rate: tax - credited.get(rate, 0) for rate, _net, tax in order_tax_by_rate(order, lines)}
-        return {rate: tax for rate, tax in left.items() if tax > 0}
-    by_id = {line.id: line for line in lines}
-    taxes: dict[int, int] = {}
-    for refunded in refund.lines:
-        line = by_id.get(refunded.order_line_id)
-        rate = line.tax_rate_bp if line is not None else 0
-        taxes[rate] = taxes.get(rate, 0) + included_tax(refunded.amount, rate)
-    rest = refund.amount - sum(refunded.amount for refunded in refund.lines)
-    if refund.is_shipping:
-        rate = _shipping_rate(order)
-        taxes[rate] = taxes.get(rate, 0) + included_tax(rest, rate)
-    elif rest and order.total:
-        for rate, _net, tax in order_tax_by_rate(order, lines):  # shipping's tax too: it was charged
-            if tax:
-                taxes[rate] = taxes.get(rate, 0) + (rest * tax * 2 + order.total) // (2 * order.total)
-    return taxes
-
-
 def credit_note_pdf(
     note: Invoice,
     refund: Refund,
@@ -250,9 +173,10 @@ def credit_note_pdf(
 
     Refunded lines are printed with the quantity refunded and the refund line's amount (minor units,
     tax included, as refunded). A refund of a parcel's shipping (``is_shipping``) is one "Shipping" row,
-    a refund of an amount without lines one "Refund" row. The tax credited per rate is ``credited_tax``'s
-    (so a refund of the whole order credits the tax its invoice charged; an order placed before orders
-    kept their tax breakdown: its lines' tax only).
+    a refund of an amount without lines one "Refund" row. The tax credited per rate is what the note kept
+    when it was issued, else the earlier rule's (``webshop.invoices.credits.note_tax``; so a refund of
+    the whole order credits the tax its invoice charged; an order placed before orders kept their tax
+    breakdown: its lines' tax only).
 
     Args:
         note: The credit note row (number, ``issued_at``).
@@ -261,7 +185,8 @@ def credit_note_pdf(
         lines: The order's lines (to name the refunded ones).
         seller: The seller. buyer: The buyer.
         invoice_number: The number of the order's invoice this note corrects (``""``: none printed).
-        earlier: The order's refunds whose credit notes were issued before this one (``credited_tax``).
+        earlier: The order's refunds whose credit notes were issued before this one (for a note that kept
+            no tax: ``webshop.invoices.credits.credited_tax``).
     """
     currency = order.currency
     by_id = {line.id: line for line in lines}
@@ -286,7 +211,7 @@ def credit_note_pdf(
         )
     rest = refund.amount - sum(refunded.amount for refunded in refund.lines)
     if refund.is_shipping:  # a parcel's shipping (webshop.orders.refunds): its own rate and tax
-        rate = _shipping_rate(order)
+        rate = shipping_rate(order)
         rows.append(
             (
                 f"Shipping: {refund.reason}" if refund.reason else "Shipping",
@@ -304,7 +229,7 @@ def credit_note_pdf(
                 format_money(rest, currency),
             )
         )
-    taxes = credited_tax(refund, order, lines, earlier)
+    taxes = note_tax(note, refund, order, lines, earlier)
     doc.table(("Description", "Qty", "Tax rate", "Credited"), rows)
     totals = [(f"Tax {rate_label(rate)} included", format_money(tax, currency)) for rate, tax in sorted(taxes.items())]
     doc.totals(totals, ("Total credited", format_money(refund.amount, currency)))

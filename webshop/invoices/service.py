@@ -27,6 +27,7 @@ from sqlalchemy.orm import selectinload
 from webshop.db.models import Invoice, InvoiceKind, Order, OrderLine, Refund, User
 from webshop.db.repository import repository_for
 from webshop.errors import NotFound, ValidationFailed
+from webshop.invoices.numbering import notes_before
 from webshop.invoices.pdf import Buyer, Seller, credit_note_pdf, invoice_pdf
 
 if TYPE_CHECKING:
@@ -224,19 +225,9 @@ class InvoiceService(SQLAlchemyAsyncRepositoryService[Invoice]):
             raise NotFound("The refund of this credit note is gone.")
         invoice = await self.invoice_of(order.id)
         number = invoice.number if invoice is not None else ""
-        earlier = list(  # the refunds of the notes issued before this one: fixed once issued (``credited_tax``)
-            await self._session.scalars(
-                select(Refund)
-                .join(Invoice, Invoice.refund_id == Refund.id)
-                .where(
-                    Invoice.order_id == order.id,
-                    Invoice.kind == InvoiceKind.CREDIT_NOTE.value,
-                    Invoice.id < document.id,
-                )
-                .options(selectinload(Refund.lines))
-                .order_by(Invoice.id)
-            )
-        )
+        earlier: list[Refund] = []
+        if document.credited_tax is None:  # a note that kept no tax draws by the earlier rule, which needs these
+            earlier = [row.Refund for row in await self._session.execute(notes_before(document))]
         return lambda: credit_note_pdf(
             document, refund, order, lines, seller, buyer, invoice_number=number, earlier=earlier
         )

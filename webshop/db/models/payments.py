@@ -126,8 +126,10 @@ class RefundLine(BigIntAuditBase):
 
 class Invoice(BigIntAuditBase):
     """An invoice or credit note: ``number`` (like ``INV-2026-000042``) from the gap-free sequence of its
-    ``kind`` and ``year``; ``total`` minor units of ``currency``; a credit note names its ``refund_id``.
-    The PDF is made from the order's snapshot whenever it is asked for, so it never changes."""
+    ``kind`` and ``year``; ``total`` minor units of ``currency``; a credit note names its ``refund_id``
+    and keeps the tax it credits per rate when it is issued (``credited_tax``: ``[{"rate_bp", "tax"}]``,
+    ``webshop.invoices.credits``; ``None`` for the notes issued before notes kept it). The PDF is made
+    from the order's snapshot whenever it is asked for, so it never changes."""
 
     __tablename__ = "invoices"
     __table_args__ = (Index("uq_invoices_kind_year_sequence", "kind", "year", "sequence", unique=True),)
@@ -143,6 +145,7 @@ class Invoice(BigIntAuditBase):
     total: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     issued_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    credited_tax: Mapped[list[dict[str, int]] | None] = mapped_column(JSON, default=None)
 
 
 class InvoiceCounter(BigIntAuditBase):
