@@ -186,6 +186,13 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
         ("shipped", "DHL", "JD0146")
     ]
     assert_problem(await client.post(url, json={}, headers=h["owner_a"]), 409)  # already shipped
+    # ?status=to_ship lists what is still to send (API QA: it was 400): A's members no longer see the order
+    # there, B's do, and so does the admin; the customer's own paid order is still to come.
+    for who, expected in (("owner_a", []), ("owner_b", [order["number"]]), ("admin", [order["number"]])):
+        waiting = await client.get("/api/orders", params={"status": "to_ship"}, headers=h[who])
+        assert [o["number"] for o in waiting.json()["items"]] == expected, who
+    mine_to_come = await client.get("/api/orders", params={"status": "to_ship"}, headers=h["customer"])
+    assert [o["number"] for o in mine_to_come.json()["items"]] == [order["number"]]
     not_theirs = await client.post(url, json={"shop_id": shops["a"]}, headers=h["owner_b"])
     assert assert_problem(not_theirs, 422)["errors"] == {"shop_id": "That shop's part is not yours to ship."}
     assert_problem(await client.post(url, json={}, headers=h["stranger"]), 403)

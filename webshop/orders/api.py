@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal, TypedDict
 
 from litestar import Controller, get, patch, post
-from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, IdCursor, PathId
@@ -33,6 +33,7 @@ class _Filters(TypedDict):
     """The filters and page of ``GET /api/orders``: the same whether it lists a shop's orders or one's own."""
 
     status: OrderStatus | None
+    to_ship: bool
     created_from: datetime | None
     created_to: datetime | None
     limit: int
@@ -52,7 +53,13 @@ class OrderApiController(Controller):
         request: UserRequest,
         orders_service: OrdersDep,
         fulfilment_service: FulfilmentDep,
-        status: FromQuery[StatusName | None] = None,
+        status: Annotated[
+            StatusName | Literal["to_ship"] | None,
+            QueryParameter(
+                description="Only orders in this status; `to_ship`: paid orders with a part still to send (for a "
+                "shop's members, a part of their shops)"
+            ),
+        ] = None,
         created_from: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed at or after")] = None,
         created_to: Annotated[datetime | None, QueryParameter(description="RFC 3339; placed before")] = None,
         customer_id: Annotated[
@@ -94,7 +101,8 @@ class OrderApiController(Controller):
             and (view == "shop" or await runs_a_shop(request, user))
         )
         filters = _Filters(
-            status=OrderStatus(status) if status else None,
+            status=OrderStatus(status) if status and status != "to_ship" else None,
+            to_ship=status == "to_ship",
             created_from=created_from,
             created_to=created_to,
             limit=limit,

@@ -208,9 +208,11 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         created_to: datetime | None = None,
         limit: int = 20,
         before_id: int | None = None,
+        to_ship: bool = False,
     ) -> tuple[list[ShopView], int | None]:
         """Orders with lines of the shops ``viewer`` runs, newest first, keyset-paged by id; each seen
-        as ``ShopView`` (only those shops' lines). An admin sees every order whole.
+        as ``ShopView`` (only those shops' lines). An admin sees every order whole. ``to_ship``: only paid
+        orders with a part of those shops still to send (``OrderService.search``).
 
         Returns:
             ``(views, next_before_id)``; the second is ``None`` on the last page.
@@ -223,6 +225,7 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
             limit=limit,
             before_id=before_id,
             shop_ids=access.shop_ids,
+            to_ship=to_ship,
         )
         mine = access.shop_ids
         if mine is None:

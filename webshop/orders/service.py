@@ -203,6 +203,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         limit: int = 20,
         before_id: int | None = None,
         shop_ids: frozenset[int] | None = None,
+        to_ship: bool = False,
     ) -> tuple[list[Order], int | None]:
         """Orders newest first, filtered; keyset pages by order id.
 
@@ -213,6 +214,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
             limit: Orders per page (1-100).
             before_id: The previous page's ``next_cursor`` (orders with a smaller id).
             shop_ids: Only orders with lines of these shops (a shop member's list); ``None``: every order.
+            to_ship: Only paid orders with a part of ``shop_ids`` (any part for ``None``) still to send.
 
         Returns:
             ``(orders, next_before_id)``; the second is ``None`` on the last page.
@@ -220,7 +222,7 @@ class OrderService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Order]):
         statement = (
             select(Order)
             .options(*ORDER_LOAD)
-            .where(*_with_lines_of(shop_ids))
+            .where(*_with_lines_of(shop_ids), *(_to_ship(shop_ids) if to_ship else []))
             .order_by(Order.id.desc())
             .limit(limit + 1)
         )
