@@ -110,16 +110,24 @@ async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none
     assert second.status_code == 201, second.text
     second_order = second.json()
     assert (await client.post(f"/api/orders/{second_order['id']}/cancel", headers=ada)).status_code == 200
-    # The admin ships the first order, marks it delivered (no event) and refunds it.
+    # The admin ships the first order, marks it delivered (no event), gives $5.00 back (refund.succeeded:
+    # API QA, a partial refund told no one) and refunds the rest.
     shipped = await client.post(
         f"/api/orders/{first_order['id']}/shipments",
         json={"carrier": "DHL", "tracking_number": "JD0146"},
         headers=admin,
     )
     assert shipped.status_code == 201, shipped.text
-    for status in ("delivered", "refunded"):
-        changed = await client.patch(f"/api/orders/{first_order['id']}", json={"status": status}, headers=admin)
-        assert changed.status_code == 200, changed.text
+    changed = await client.patch(f"/api/orders/{first_order['id']}", json={"status": "delivered"}, headers=admin)
+    assert changed.status_code == 200, changed.text
+    part = await client.post(
+        f"/api/orders/{first_order['id']}/refunds",
+        json={"amount": 500, "reason": "Scratched"},
+        headers={**admin, "Idempotency-Key": "webhook-events-refund-1"},
+    )
+    assert part.status_code == 201, part.text
+    changed = await client.patch(f"/api/orders/{first_order['id']}", json={"status": "refunded"}, headers=admin)
+    assert changed.status_code == 200, changed.text
     # Failed checkouts: a declined card whose reservation took EP-1 across its threshold (39 → 5, then
     # returned when the order was cancelled: no stock.low), then stock gone between cart and checkout
     # (BC-1: 3 → 2, no crossing: no order at all).
@@ -139,8 +147,11 @@ async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none
         "order.placed",
         "order.paid",
         "order.cancelled",
+        "refund.succeeded",  # the cancel's refund, once made
         "order.shipped",
+        "refund.succeeded",  # the $5.00
         "order.refunded",
+        "refund.succeeded",  # the rest
         "order.placed",  # the declined checkout: placed, then cancelled when its payment failed
         "order.cancelled",
     ]
@@ -195,8 +206,35 @@ async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none
     assert (refunded["number"], refunded["status"], refunded["refund_amount"]) == (
         first_order["number"],
         "refunded",
+        placed["total"] - 500,
+    )
+    cancel_refund, scratched, rest = data_of(everything, "refund.succeeded")
+    assert scratched == {
+        "id": part.json()["id"],
+        "order_id": first_order["id"],
+        "order_number": first_order["number"],
+        "currency": "USD",
+        "amount": 500,
+        "reason": "Scratched",
+        "lines": [],
+        "is_shipping": False,
+        "restock": False,
+        "returned_by_shop": False,
+        "reference": scratched["reference"],
+        "credit_note": scratched["credit_note"],
+        "refunded_at": scratched["refunded_at"],
+        "order_status": "delivered",
+        "order_refunded_total": 500,
+    }
+    assert scratched["reference"] and scratched["credit_note"].startswith("CN-") and scratched["refunded_at"]
+    assert (rest["amount"], rest["order_status"], rest["order_refunded_total"]) == (
+        placed["total"] - 500,
+        "refunded",
         placed["total"],
     )
+    assert rest["reason"] == "Order refunded" and rest["credit_note"] != scratched["credit_note"]
+    assert (cancel_refund["order_number"], cancel_refund["amount"]) == (second_order["number"], cancelled["total"])
+    assert cancel_refund["order_status"] == "cancelled" and cancel_refund["reason"] == "Order cancelled"
 
 
 def _csv(folder: Path, rows: list[tuple[str, str, str, str]]) -> Path:

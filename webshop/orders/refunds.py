@@ -80,7 +80,7 @@ from webshop.orders.refund_rules import (
 from webshop.orders.refunding import Refunding, provider_key, refunder_for, units_refunded
 from webshop.orders.transition_effects import lock_order
 from webshop.stock.service import return_stock
-from webshop.webhooks.events import queue_order_change
+from webshop.webhooks.events import queue_order_change, queue_refund
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -448,6 +448,7 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             await queue_order_change(session, order, before, OrderStatus.REFUNDED)  # the order.refunded webhook
             await release_promotion_uses(session, order.id)  # a fully refunded order gives its uses back
         await queue_refund_email(session, order, refund, credit_note=note.number)
+        await queue_refund(session, order, refund, note.number)
         parcels: list[Refund] = []
         if not became_refunded:  # a shop's part refunded in full has nothing left to ship
             parcels = await self._close_refunded_parts(order, actor)

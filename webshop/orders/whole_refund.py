@@ -28,6 +28,7 @@ from webshop.db.models import Invoice, InvoiceKind, Order, OrderStatus, Refund, 
 from webshop.invoices.numbering import issue_credit_note
 from webshop.money import format_money
 from webshop.orders.refunding import refund_idempotency_key
+from webshop.webhooks.events import queue_refund
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -186,7 +187,9 @@ async def _document(
         reference=reference,
         actor_id=actor.id if actor is not None else None,
         refunded_at=now,
+        lines=[],
     )
     session.add(refund)
     await session.flush()
-    await issue_credit_note(session, refund, prefix=credit_note_prefix, now=now)
+    note = await issue_credit_note(session, refund, prefix=credit_note_prefix, now=now)
+    await queue_refund(session, order, refund, note.number)

@@ -26,6 +26,10 @@ Where each event comes from (one service verb each, so pages, API and command li
   edits and a restore are ``product.updated``) and each product a CSV import creates or changes. A
   stock level changing alone (a sale, an adjustment) is not ``product.updated``: ``stock.low`` says
   what matters of it.
+* ``refund.succeeded``: a refund has been made, once, in the transaction that records it: of lines,
+  an amount or a parcel's shipping (``webshop.orders.refunds``), or of a whole cancelled or refunded
+  order (``webshop.orders.whole_refund``); an order never invoiced (paid after it was cancelled) has no
+  refund row, and its ``order.cancelled`` gives the ``refund_amount``.
 * ``stock.low``: ``webshop.stock.service`` when a decrease takes a variant's stock from above its
   ``low_stock_threshold`` to at or below it (a sale, an adjustment, a level set); not again for
   further sales below it.
@@ -48,13 +52,14 @@ from webshop.db.models import (
     Order,
     OrderStatus,
     Product,
+    Refund,
     User,
     Variant,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
 )
-from webshop.webhooks.payloads import order_data, product_data, stock_low_data
+from webshop.webhooks.payloads import order_data, product_data, refund_data, stock_low_data
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -178,6 +183,13 @@ async def queue_order_change(
     data = order_data(order, await session.get(User, order.user_id) if order.user_id is not None else None)
     for event in wanted:
         await queue_event(session, event, data)
+
+
+async def queue_refund(session: AsyncSession, order: Order, refund: Refund, credit_note: str | None) -> None:
+    """Queue ``refund.succeeded`` for ``refund`` of ``order`` (``payloads.refund_data``: the refund's lines
+    loaded, and the order's when it has any), in the transaction that records it as made."""
+    if await subscribers(session, WebhookEvent.REFUND_SUCCEEDED):
+        await queue_event(session, WebhookEvent.REFUND_SUCCEEDED, refund_data(refund, order, credit_note))
 
 
 async def queue_product_events(session: AsyncSession, event: WebhookEvent, product_ids: Iterable[int]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from webshop.db.models import Fulfilment, Order, OrderLine, Product, User, Variant
+from webshop.db.models import Fulfilment, Order, OrderLine, Product, Refund, User, Variant
 
 
 def instant(moment: datetime | None) -> str | None:
@@ -128,6 +128,53 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
         "paid_at": instant(order.paid_at),
         "cancelled_at": instant(order.cancelled_at),
         "refunded_at": instant(order.refunded_at),
+    }
+
+
+def refund_data(refund: Refund, order: Order, credit_note: str | None) -> dict[str, Any]:
+    """The ``data`` of ``refund.succeeded``: money that has gone back to a customer, one refund.
+
+    ``refund`` must have its ``lines`` loaded, and ``order`` its ``lines`` when the refund has any.
+
+    Shape::
+
+        {"id", "order_id", "order_number", "currency", "amount",                     # minor units
+         "reason", "lines": [{"order_line_id", "sku", "quantity", "amount"}],
+         "is_shipping", "restock", "returned_by_shop", "reference", "credit_note", "refunded_at",
+         "order_status", "order_refunded_total"}                                       # minor units
+
+    ``lines`` are the order lines and units it refunds (``[]`` for an amount, a parcel's shipping,
+    ``is_shipping: true``, or the refund of a whole cancelled or refunded order); ``restock`` whether their
+    units went back to stock; ``returned_by_shop``: the order was paid another way (a bank transfer), so
+    the shop returns the money itself and ``reference`` is the shop's own; else ``reference`` is the
+    payment provider's refund id. ``credit_note`` is its credit note's number (``null``: the order was
+    never invoiced). ``order_refunded_total`` is all the order gives back so far, this refund included.
+    """
+    skus = {line.id: line.sku for line in order.lines} if refund.lines else {}
+    return {
+        "id": refund.id,
+        "order_id": order.id,
+        "order_number": order.number,
+        "currency": refund.currency,
+        "amount": refund.amount,
+        "reason": refund.reason,
+        "lines": [
+            {
+                "order_line_id": line.order_line_id,
+                "sku": skus.get(line.order_line_id, ""),
+                "quantity": line.quantity,
+                "amount": line.amount,
+            }
+            for line in refund.lines
+        ],
+        "is_shipping": refund.is_shipping,
+        "restock": refund.restock,
+        "returned_by_shop": order.paid_another_way,
+        "reference": refund.reference,
+        "credit_note": credit_note,
+        "refunded_at": instant(refund.refunded_at),
+        "order_status": order.status,
+        "order_refunded_total": order.refunded_in_all,
     }
 
 

@@ -35,6 +35,7 @@ EVENT_LABELS = {
     "order.cancelled": "An order is cancelled",
     "order.refunded": "An order is refunded",
     "order.shipped": "An order ships (with its last part)",
+    "refund.succeeded": "Money goes back to a customer (any refund, whole or in part)",
     "product.created": "A product is created",
     "product.updated": "A product is changed",
     "product.deleted": "A product is deleted",

@@ -29,6 +29,7 @@ class WebhookEvent(enum.StrEnum):
     ORDER_CANCELLED = "order.cancelled"
     ORDER_REFUNDED = "order.refunded"
     ORDER_SHIPPED = "order.shipped"
+    REFUND_SUCCEEDED = "refund.succeeded"
     PRODUCT_CREATED = "product.created"
     PRODUCT_UPDATED = "product.updated"
     PRODUCT_DELETED = "product.deleted"
