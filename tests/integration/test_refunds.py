@@ -471,6 +471,9 @@ async def test_an_order_paid_another_way_is_refunded_by_the_shop_on_the_admin_pa
     assert await stock(alchemy, "DC-1") == chairs + 1 and await ledger_ok(alchemy)
     [note] = await read(alchemy, Invoice, Invoice.refund_id == refund.id)
     assert note.kind == "credit_note" and note.total == refund.amount
+    printed = text_of_pdf((await admin.get(f"/admin/orders/{order_id}/credit-notes/{note.number}.pdf")).content)
+    assert "The shop returns the amount the way the order was paid." in printed  # QA: "original means of payment"
+    assert "original means" not in printed
     [mail] = await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_refund")
     assert "We return it to you the way you paid it." in mail.text_body and "card" not in mail.text_body
 

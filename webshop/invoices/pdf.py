@@ -235,7 +235,10 @@ def credit_note_pdf(
     doc.totals(totals, ("Total credited", format_money(refund.amount, currency)))
     if refund.reason and refund.lines:
         doc.note(f"Reason: {refund.reason}")
-    doc.note("The amount is refunded to the original means of payment.")
+    if order.paid_another_way:  # a bank transfer, cash: no provider holds the payment (``refunding.ShopReturns``)
+        doc.note("The shop returns the amount the way the order was paid.")
+    else:
+        doc.note("The amount is refunded to the original means of payment.")
     return doc.output(f"Credit note {note.number}", seller.name)
 
 

@@ -148,7 +148,9 @@ def refund_data(refund: Refund, order: Order, credit_note: str | None) -> dict[s
     units went back to stock; ``returned_by_shop``: the order was paid another way (a bank transfer), so
     the shop returns the money itself and ``reference`` is the shop's own; else ``reference`` is the
     payment provider's refund id. ``credit_note`` is its credit note's number (``null``: the order was
-    never invoiced). ``order_refunded_total`` is all the order gives back so far, this refund included.
+    never invoiced). ``order_refunded_total`` is all the order gives back: this refund, those made before it
+    and those still under way (so two refunds made at the same time may give the same figure; order the
+    events by ``refunded_at``).
     """
     skus = {line.id: line.sku for line in order.lines} if refund.lines else {}
     return {
