@@ -157,6 +157,14 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
     assert (await client.get("/api/orders", params={"customer_id": me}, headers=h["owner_a"])).json()["items"] == []
     assert_problem(await client.get("/api/orders", params={"customer_id": me + 1000}, headers=h["owner_a"]), 403)
     assert_problem(await client.get(f"/api/orders/{order['id']}", headers=h["stranger"]), 404)
+    # A shop's member sees the order, so what only its customer or an admin may do is 403, not 404 (API QA).
+    for action in ("cancel", "refunds"):
+        call = client.post if action == "cancel" else client.get
+        refused = assert_problem(await call(f"/api/orders/{order['id']}/{action}", headers=h["owner_a"]), 403)
+        assert refused["detail"] == (
+            "Only the customer who placed this order, or an administrator, can cancel it or see its refunds."
+        )
+        assert_problem(await call(f"/api/orders/{order['id']}/{action}", headers=h["stranger"]), 404)
 
     # The admin cannot ship three shops' parcels in one go, by a shipment naming no shop or by the status
     # (browser and API QA: one click told the shopper every parcel had left, and no seller was told to send).

@@ -154,9 +154,18 @@ class OrderApiController(Controller):
         )
         return order_out(seen)
 
-    @post("/{order_id:int}/cancel", operation_id="cancelOrder", status_code=200, responses=problems(400, 401, 404, 409))
-    async def cancel_order(self, request: UserRequest, order_id: PathId, orders_service: OrdersDep) -> OrderOut:
-        """Cancel an order that has not shipped; its stock comes back exactly once."""
+    @post(
+        "/{order_id:int}/cancel",
+        operation_id="cancelOrder",
+        status_code=200,
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def cancel_order(
+        self, request: UserRequest, order_id: PathId, orders_service: OrdersDep, fulfilment_service: FulfilmentDep
+    ) -> OrderOut:
+        """Cancel an order that has not shipped; its stock comes back exactly once. A shop's member who
+        sees the order for their lines may not (403)."""
+        await fulfilment_service.as_customer_or_admin(request.user, order_id)
         return order_out(await orders_service.cancel_for(request.user, order_id))
 
     @post(

@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 from webshop.audit.service import Audited, AuditService
 from webshop.db.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus, User
 from webshop.db.repository import repository_for
-from webshop.errors import InvalidTransition, ValidationFailed
+from webshop.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from webshop.mail.outbox import queue_part_shipped_email
 from webshop.orders.refunding import units_refunded
 from webshop.orders.service import AdminOrderRow, OrderService
@@ -159,6 +159,21 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         if not mine:
             raise NotFoundError("There is no such order.")
         return ShopView(order, mine)
+
+    async def as_customer_or_admin(self, viewer: Any, order_id: int) -> Order:
+        """Order ``order_id`` for what only its customer or an admin may do (cancel it, list its refunds).
+
+        Raises:
+            NotFoundError: as ``view``: ``viewer`` may not see the order at all.
+            PermissionDenied: ``viewer`` sees it only as a member of a shop that sold some of its lines
+                (403, not 404: they know the order exists; RFC 9110, 15.5.4).
+        """
+        seen = await self.view(viewer, order_id)
+        if seen.shops is not None:
+            raise PermissionDenied(
+                "Only the customer who placed this order, or an administrator, can cancel it or see its refunds."
+            )
+        return seen.order
 
     async def view_for_shops(self, viewer: Any, order_id: int) -> ShopView:
         """Order ``order_id`` as the admin pages show it to ``viewer``: whole to a platform admin, and to

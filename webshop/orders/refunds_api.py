@@ -20,7 +20,7 @@ from webshop.api.controllers import AdminApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, INT_MAX, IdempotencyKey, Money, PathId, money
 from webshop.db.models import Refund, User
-from webshop.deps import OrdersDep
+from webshop.deps import FulfilmentDep, OrdersDep
 from webshop.orders.refund_rules import REASON_MAX, RefundRow
 from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
@@ -125,18 +125,19 @@ class OrderRefundListController(Controller):
     tags = ["orders"]
     security = BEARER
 
-    @get("", operation_id="listOrderRefunds", responses=problems(400, 401, 404))
+    @get("", operation_id="listOrderRefunds", responses=problems(400, 401, 403, 404))
     async def list_refunds(
         self,
         request: Request[User, Any, Any],
         order_id: PathId,
-        orders_service: OrdersDep,
+        fulfilment_service: FulfilmentDep,
         refunds_service: NamedDependency[RefundService],
     ) -> list[OrderRefundOut]:
         """The order's refunds, oldest first, with their credit notes' ids (``GET
         /api/orders/{order_id}/credit-notes/{credit_note_id}``): admins see any order's, a customer their
-        own order's (another's is 404, as ``GET /api/orders/{id}``)."""
-        order = await orders_service.visible_to(request.user, order_id)
+        own order's (another's is 404, as ``GET /api/orders/{id}``; a shop's member who sees the order
+        for their lines gets 403)."""
+        order = await fulfilment_service.as_customer_or_admin(request.user, order_id)
         return [refund_out(row) for row in await refunds_service.for_order(order)]
 
 
