@@ -33,6 +33,7 @@ from webshop.db.models import (
     StockMovement,
     TestPaymentIntent,
 )
+from webshop.money import format_money
 from webshop.orders.refund_rules import refund_share
 from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
@@ -468,6 +469,11 @@ async def test_an_order_paid_another_way_is_refunded_by_the_shop_on_the_admin_pa
     assert sent.status_code == 303, sent.text
     [refund] = await read(alchemy, Refund, Refund.order_id == order_id)
     assert (refund.status, refund.reference, refund.restock) == ("succeeded", "returned by the shop", True)
+    told = text_of((await client.get(detail)).text)  # browser QA: "Refunded $X to the customer.", "card"
+    money_back = format_money(refund.amount, "USD")
+    assert f"{money_back} is recorded as refunded: return it to the customer yourself, the way they paid." in told
+    assert "the order was paid another way, so return its money to the customer yourself" in told
+    assert "card" not in told
     assert await stock(alchemy, "DC-1") == chairs + 1 and await ledger_ok(alchemy)
     [note] = await read(alchemy, Invoice, Invoice.refund_id == refund.id)
     assert note.kind == "credit_note" and note.total == refund.amount

@@ -25,6 +25,7 @@ from webshop.deps import OrdersDep, UsersDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.money import format_money, parse_major
 from webshop.orders.refund_rules import amount_left, refundable_problem
+from webshop.orders.refunding import RETURNED_BY_SHOP
 from webshop.orders.refunds import RefundService
 from webshop.text import whole_number_text
 from webshop.web.forms import FormFields, form_message
@@ -176,7 +177,12 @@ def flash_outcome(request: Request[User, Any, Any], refund: Refund) -> None:
     """Tell the admin, on the order's page, how the refund went."""
     amount = format_money(refund.amount, refund.currency)
     what = f"{amount} ({refund.reason})" if refund.is_shipping else amount
-    if refund.status == RefundStatus.SUCCEEDED.value:
+    if refund.status == RefundStatus.SUCCEEDED.value and refund.reference == RETURNED_BY_SHOP:
+        # An order paid another way: nobody but the shop gives the money back (``refunding.ShopReturns``).
+        flash(
+            request, f"{what} is recorded as refunded: return it to the customer yourself, the way they paid.", "info"
+        )
+    elif refund.status == RefundStatus.SUCCEEDED.value:
         flash(request, f"Refunded {what} to the customer.", "info")
     elif refund.status == RefundStatus.FAILED.value:
         flash(request, f"The payment provider refused the refund of {what}: {refund.failure_reason}", "error")
