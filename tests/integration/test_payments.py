@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import ledger_ok, make_user, stock
-from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, post, register, review, text_of
+from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, post, register, review, sign_in, text_of
 from webshop.db.engine import write_session
 from webshop.db.models import Invoice, Order, OutboundEmail, PaymentEvent, TestPaymentEvent, UserRole
 from webshop.payments.service import EXPIRED, PaymentService
@@ -335,6 +335,9 @@ async def test_an_order_an_admin_marks_paid_is_invoiced_announced_and_cannot_be_
     headers, order, reference = await waiting_order(client, "paid-by-transfer")
     await make_user(alchemy, "boss@example.com", UserRole.ADMIN, name="Boss")
     boss = {"Authorization": f"Bearer {(await token_pair(client, 'boss@example.com'))['access_token']}"}
+    assert (await sign_in(client, "boss@example.com")).status_code in (200, 303)
+    waiting = text_of((await client.get(f"/admin/orders/{order['id']}")).text)  # browser QA: it said nothing
+    assert "Mark as paid when the customer paid another way (a bank transfer, cash)" in waiting
     paid = await client.patch(f"/api/orders/{order['id']}", json={"status": "paid"}, headers=boss)
     assert paid.status_code == 200, paid.text
     assert (paid.json()["status"], paid.json()["payment"]["status"]) == ("paid", "cancelled")  # closed at the provider
