@@ -385,7 +385,8 @@ async def test_an_order_an_admin_marks_paid_is_invoiced_announced_and_cannot_be_
         mail = await session.scalar(select(OutboundEmail.text_body).where(OutboundEmail.kind == "order_cancelled"))
     assert notes == [100, left]
     money = f"${left // 100:,}.{left % 100:02d}"
-    assert f"We will return your payment of {money} to you the way you paid it." in mail
+    # $1.00 went back before: "your payment of" would be the whole of it (browser QA)
+    assert f"We will return the rest of your payment, {money}, to you the way you paid it." in mail
     assert "not charged" not in mail and "card" not in mail
     assert (await provider.pay_with_card(reference, "4242424242424242")).status == "cancelled"  # still nothing taken
 

@@ -477,7 +477,9 @@ async def test_an_order_paid_another_way_is_refunded_by_the_shop_on_the_admin_pa
     assert await stock(alchemy, "DC-1") == chairs + 1 and await ledger_ok(alchemy)
     [note] = await read(alchemy, Invoice, Invoice.refund_id == refund.id)
     assert note.kind == "credit_note" and note.total == refund.amount
-    printed = text_of_pdf((await admin.get(f"/admin/orders/{order_id}/credit-notes/{note.number}.pdf")).content)
+    note_url = f"/admin/orders/{order_id}/credit-notes/{note.number}.pdf"
+    assert (await client.get(detail)).text.count(f'href="{note_url}"') == 2  # the documents and the refunds table
+    printed = text_of_pdf((await admin.get(note_url)).content)
     assert "The shop returns the amount the way the order was paid." in printed  # QA: "original means of payment"
     assert "original means" not in printed
     [mail] = await read(alchemy, OutboundEmail, OutboundEmail.kind == "order_refund")
@@ -499,4 +501,7 @@ async def test_an_order_paid_another_way_is_refunded_by_the_shop_on_the_admin_pa
     shopper = text_of((await client.get("/orders/WS-HAND")).text)
     assert f"Refunded {money} on" in shopper and "We return it to you the way you paid it." in shopper
     assert "Paid another way (not through our payment page); the shop confirmed your payment." in shopper
+    shopper_html = (await client.get("/orders/WS-HAND")).text
+    assert '<span class="status status-refunded" data-refunded="1">1 refunded</span>' in shopper_html  # the chair
+    assert shopper_html.count(f'href="/orders/WS-HAND/credit-notes/{note.number}.pdf"') == 2
     assert "card" not in shopper

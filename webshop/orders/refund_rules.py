@@ -43,6 +43,18 @@ def any_pending(rows: Iterable[RefundRow]) -> bool:
     return any(row.refund.status == RefundStatus.PENDING.value for row in rows)
 
 
+def units_given_back(rows: Iterable[RefundRow]) -> dict[int, int]:
+    """``{order line id: units}`` whose money the succeeded refunds among ``rows`` gave back: what the
+    shopper's order page marks "refunded" beside each line (a pending refund may still fail)."""
+    units: dict[int, int] = {}
+    for row in rows:
+        if row.refund.status == RefundStatus.SUCCEEDED.value:
+            for line, part in row.lines:
+                if line is not None:
+                    units[line.id] = units.get(line.id, 0) + part.quantity
+    return units
+
+
 @dataclass(frozen=True)
 class LineLeft:
     """One order line as the refund form shows it: bought, already refunded (pending or done), left."""
