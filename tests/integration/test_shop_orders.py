@@ -201,6 +201,10 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
         assert [o["number"] for o in waiting.json()["items"]] == expected, who
     mine_to_come = await client.get("/api/orders", params={"status": "to_ship"}, headers=h["customer"])
     assert [o["number"] for o in mine_to_come.json()["items"]] == [order["number"]]
+    bogus = assert_problem(await client.get("/api/orders", params={"status": "bogus"}, headers=h["admin"]), 400)
+    assert bogus["errors"] == {  # API QA: "Invalid enum value 'bogus'", without the values it takes
+        "status": "Must be one of: pending, paid, shipped, delivered, cancelled, refunded, to_ship."
+    }
     not_theirs = await client.post(url, json={"shop_id": shops["a"]}, headers=h["owner_b"])
     assert assert_problem(not_theirs, 422)["errors"] == {"shop_id": "That shop's part is not yours to ship."}
     assert_problem(await client.post(url, json={}, headers=h["stranger"]), 403)

@@ -10,9 +10,10 @@ the cart badge's count is already a plain number in ``request.state``.
 
 from __future__ import annotations
 
+import enum
 import logging
 import re
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from advanced_alchemy.exceptions import NotFoundError
 from litestar import MediaType, Response
@@ -100,20 +101,43 @@ def _header_name(name: str) -> str:
     return "-".join(part.capitalize() for part in re.split(r"[-_]", name))
 
 
-def _field_errors(exc: ValidationException) -> dict[str, str]:
+def _field_errors(exc: ValidationException, request: AnyRequest | None = None) -> dict[str, str]:
     """Litestar's validation details (a list of ``{key, message, source}``) as ``{field: message}``, a
     pattern's failure said in words (``webshop.text.readable_message``: a query's cursor as a body's
-    field); a header by its own name (``Idempotency-Key``); a required parameter left out as "Required."."""
+    field); a header by its own name (``Idempotency-Key``); a required parameter left out as "Required.";
+    a query value outside its handler's choices (a ``Literal`` or an enum) with the choices listed, when
+    ``request`` is given."""
     errors: dict[str, str] = {}
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             key = str(item.get("key") or "body")
             key = _header_name(key) if item.get("source") == "header" else key
-            errors[key] = readable_message(str(item.get("message") or "Invalid value."))
+            message = str(item.get("message") or "Invalid value.")
+            enum_value = message.startswith("Invalid enum value") and item.get("source") == "query"
+            if enum_value and request is not None and (choices := _choices(request, key)):
+                message = f"Must be one of: {', '.join(choices)}."
+            errors[key] = readable_message(message)
     if not errors and (missing := MISSING_PARAMETER.match(str(exc.detail))):
         kind, name = missing.groups()
         errors[_header_name(name) if kind == "header" else name] = "Required."
     return errors
+
+
+def _choices(request: AnyRequest, name: str) -> list[str]:
+    """The values the handler's parameter ``name`` may take when its type is a ``Literal`` or an enum
+    (``[]`` otherwise, or for a parameter of a dependency)."""
+    field = request.route_handler.parsed_fn_signature.parameters.get(name)
+    return _literal_values(field.annotation) if field is not None else []
+
+
+def _literal_values(annotation: Any) -> list[str]:
+    """The ``Literal`` values and enum members' values in ``annotation`` (through ``Annotated``, unions
+    and ``Optional``), in their order."""
+    if get_origin(annotation) is Literal:
+        return [str(value) for value in get_args(annotation)]
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return [str(member.value) for member in annotation]
+    return [value for arg in get_args(annotation) for value in _literal_values(arg)]
 
 
 def _only_in_the_path(exc: ValidationException) -> bool:
@@ -147,7 +171,7 @@ def _api_problem(request: AnyRequest, exc: Exception, status: int, detail: str) 
                 for s in exc.shortfalls
             ]
     elif isinstance(exc, ValidationException):
-        extra["errors"] = _field_errors(exc)
+        extra["errors"] = _field_errors(exc, request)
     response = problem(status, detail, title=title, **extra)
     if isinstance(exc, HTTPException) and exc.headers:
         # Keep the headers the exception carries, e.g. ``Allow`` on a 405 (RFC 9110 §15.5.6).
