@@ -74,7 +74,7 @@ from webshop.observability.middleware import install as install_request_context
 from webshop.orders.api import OrderApiController
 from webshop.orders.fulfilment import FulfilmentService
 from webshop.orders.refunds import RefundService
-from webshop.orders.refunds_api import OrderRefundListController, RefundApiController
+from webshop.orders.refunds_api import RefundApiController
 from webshop.orders.refunds_web import AdminRefundController
 from webshop.orders.service import OrderService
 from webshop.orders.web import OrderController
@@ -297,7 +297,6 @@ API_CONTROLLERS: tuple[type[Controller], ...] = (
     OrderApiController,
     InvoiceApiController,
     RefundApiController,
-    OrderRefundListController,
     ShopApiController,
     ShopStatusApiController,
     StockApiController,

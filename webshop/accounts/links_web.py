@@ -12,7 +12,7 @@ accounts", USENIX Security 2022).
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, get, post
+from litestar import Controller, MediaType, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
@@ -23,7 +23,7 @@ from webshop.accounts.links import AccountLinkError, LinkPurpose, request_reset_
 from webshop.accounts.service import EMAIL_RE, normalize_email
 from webshop.accounts.web import safe_next, signed_in_account
 from webshop.db.models import User
-from webshop.deps import AccountLinksDep, SettingsDep
+from webshop.deps import AccountLinksDep, SettingsDep, UserRequest
 from webshop.errors import Conflict, TooManyAttempts, ValidationFailed
 from webshop.security.session import requires_user
 from webshop.text import readable_email
@@ -114,7 +114,7 @@ class AccountLinkController(Controller):
     # -- verify the address ----------------------------------------------------------------------
 
     @get("/verify-email", name="verify_email.prompt", media_type=MediaType.HTML, guards=[requires_user])
-    async def verify_prompt(self, request: Request[User, Any, Any], next: FromQuery[str | None] = None) -> Template:
+    async def verify_prompt(self, request: UserRequest, next: FromQuery[str | None] = None) -> Template:
         """Asks for a verified address (checkout sends unverified shoppers here when it must)."""
         return Template("accounts/verify_email.html", context={"next": safe_next(next, route_url(request, "account"))})
 
@@ -199,7 +199,7 @@ class AccountLinkController(Controller):
     # -- change the address ----------------------------------------------------------------------
 
     @get("/email", name="change_email", media_type=MediaType.HTML, guards=[requires_user])
-    async def change_email_form(self, request: Request[User, Any, Any]) -> Template:
+    async def change_email_form(self, request: UserRequest) -> Template:
         """The e-mail change form."""
         return Template("accounts/change_email.html", context={"form": {}, "errors": {}})
 

@@ -5,7 +5,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from litestar import Controller, MediaType, Request, get, post
+from litestar import Controller, MediaType, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery
 from litestar.plugins.flash import flash
@@ -15,7 +15,7 @@ from webshop.accounts.service import UserService
 from webshop.cart.service import CartService
 from webshop.cart.web import CART_KEY
 from webshop.db.models import User
-from webshop.deps import AccountLinksDep, SignInThrottleDep, UsersDep
+from webshop.deps import AccountLinksDep, SignInThrottleDep, UserRequest, UsersDep
 from webshop.errors import (
     AuthenticationFailed,
     Conflict,
@@ -92,7 +92,7 @@ async def sign_in_browser(request: AnyRequest, users: UserService, user: User) -
             flash(request, message, "info")
 
 
-async def signed_in_account(request: Request[User, Any, Any], users_service: UsersDep) -> User:
+async def signed_in_account(request: UserRequest, users_service: UsersDep) -> User:
     """The ``account`` of the signed-in pages that change it: the signed-in user's row, read in this
     request's session (the one the change is written in)."""
     return await users_service.get(request.user.id)
@@ -110,7 +110,7 @@ class ProfileForms:
     ``profile`` of their handlers (Litestar makes one per request from the dependencies the fields name).
     """
 
-    request: Request[User, Any, Any]
+    request: UserRequest
     account: NamedDependency[User]
     users_service: UsersDep
     sign_in_throttle: SignInThrottleDep
@@ -212,7 +212,7 @@ class AccountController(Controller):
         return see_other_to(request, "catalog")
 
     @get("", name="account", media_type=MediaType.HTML, guards=[requires_user])
-    async def profile(self, request: Request[User, Any, Any], saved: FromQuery[str | None] = None) -> Template:
+    async def profile(self, request: UserRequest, saved: FromQuery[str | None] = None) -> Template:
         """The profile page."""
         return Template("accounts/profile.html", context={"errors": {}, "saved": saved})
 

@@ -6,7 +6,7 @@ fields (422), and another customer's address is 404. Every page works without Ja
 
 from typing import Any
 
-from litestar import Controller, MediaType, Request, get, post
+from litestar import Controller, MediaType, get, post
 from litestar.di import NamedDependency
 from litestar.plugins.flash import flash
 from litestar.response import Template
@@ -14,7 +14,8 @@ from litestar.response import Template
 from webshop.api.schemas import PathId
 from webshop.checkout.addresses import AddressInput
 from webshop.checkout.service import CheckoutService
-from webshop.db.models import Address, User
+from webshop.db.models import Address
+from webshop.deps import UserRequest
 from webshop.errors import NotFound
 from webshop.security.session import requires_user
 from webshop.web.forms import FormFields, FormProblems, InvalidForm, form_again
@@ -40,7 +41,7 @@ AddressPages = NamedDependency[CheckoutService]
 """The ``checkout_service`` the pages read and write the book with."""
 
 
-async def _book(request: Request[User, Any, Any], book: CheckoutService, **context: Any) -> dict[str, Any]:
+async def _book(request: UserRequest, book: CheckoutService, **context: Any) -> dict[str, Any]:
     """The list page's context: the saved addresses and an empty add form (``context`` overrides)."""
     return {"addresses": await book.addresses(request.user.id), "form": AddressInput(), "errors": {}, **context}
 
@@ -53,12 +54,12 @@ class AddressBookController(Controller):
     guards = [requires_user]
 
     @get("", name="account.addresses", media_type=MediaType.HTML)
-    async def index(self, request: Request[User, Any, Any], checkout_service: AddressPages) -> Template:
+    async def index(self, request: UserRequest, checkout_service: AddressPages) -> Template:
         """The saved addresses, most recently used first, and the add form."""
         return Template("accounts/addresses.html", context=await _book(request, checkout_service))
 
     @post("", name="account.addresses.add", media_type=MediaType.HTML)
-    async def add(self, request: Request[User, Any, Any], data: FormFields, checkout_service: AddressPages) -> Any:
+    async def add(self, request: UserRequest, data: FormFields, checkout_service: AddressPages) -> Any:
         """Save a new address (the same one again is kept once); refused: the page again, as typed."""
         try:
             await checkout_service.save_address(request.user.id, await _read(data, checkout_service))
@@ -68,16 +69,14 @@ class AddressBookController(Controller):
         return see_other_to(request, "account.addresses")
 
     @get("/{address_id:int}", name="account.address", media_type=MediaType.HTML)
-    async def edit(
-        self, request: Request[User, Any, Any], address_id: PathId, checkout_service: AddressPages
-    ) -> Template:
+    async def edit(self, request: UserRequest, address_id: PathId, checkout_service: AddressPages) -> Template:
         """One saved address's form (another customer's: 404)."""
         address = await checkout_service.address(request.user.id, address_id)
         return Template("accounts/address.html", context={"address": address, "form": address, "errors": {}})
 
     @post("/{address_id:int}", name="account.address.update", media_type=MediaType.HTML)
     async def update(
-        self, request: Request[User, Any, Any], address_id: PathId, data: FormFields, checkout_service: AddressPages
+        self, request: UserRequest, address_id: PathId, data: FormFields, checkout_service: AddressPages
     ) -> Any:
         """Save the changed address (orders shipped to it keep their copy); refused: the form again."""
         address: Address = await checkout_service.address(request.user.id, address_id)
@@ -89,7 +88,7 @@ class AddressBookController(Controller):
         return see_other_to(request, "account.addresses")
 
     @post("/{address_id:int}/delete", name="account.address.delete", media_type=MediaType.HTML)
-    async def delete(self, request: Request[User, Any, Any], address_id: PathId, checkout_service: AddressPages) -> Any:
+    async def delete(self, request: UserRequest, address_id: PathId, checkout_service: AddressPages) -> Any:
         """Remove a saved address (orders shipped to it keep their copy). One not in the book (the button
         pressed twice: the first press removed it) leads back to the list saying so, not to a 404 page."""
         try:

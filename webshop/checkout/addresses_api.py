@@ -2,9 +2,7 @@
 pages' checkout keeps (``webshop.checkout.address_book``), and ``POST /api/checkout`` ships to one of them
 by ``address_id`` (``CheckoutIn``). Another customer's address is 404."""
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -13,7 +11,8 @@ from webshop.api.schemas import PathId
 from webshop.checkout.addresses import address_input
 from webshop.checkout.schemas import AddressIn
 from webshop.checkout.service import CheckoutService
-from webshop.db.models import Address, User
+from webshop.db.models import Address
+from webshop.deps import UserRequest
 from webshop.orders.schemas import AddressOut
 from webshop.security.jwt import BEARER
 
@@ -41,7 +40,7 @@ class AddressBookApiController(Controller):
 
     @get("", operation_id="listAddresses", responses=problems(401))
     async def list_addresses(
-        self, request: Request[User, Any, Any], checkout_service: NamedDependency[CheckoutService]
+        self, request: UserRequest, checkout_service: NamedDependency[CheckoutService]
     ) -> list[SavedAddressOut]:
         """The caller's saved addresses, the most recently used first."""
         return [saved_address_out(address) for address in await checkout_service.addresses(request.user.id)]
@@ -49,7 +48,7 @@ class AddressBookApiController(Controller):
     @post("", operation_id="saveAddress", **created_at("/api/addresses/{id}"), responses=problems(400, 401, 422))
     async def save_address(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         data: JSONBody[AddressIn],
         checkout_service: NamedDependency[CheckoutService],
     ) -> SavedAddressOut:
@@ -62,7 +61,7 @@ class AddressBookApiController(Controller):
 
     @get("/{address_id:int}", operation_id="getAddress", responses=problems(400, 401, 404))
     async def get_address(
-        self, request: Request[User, Any, Any], address_id: PathId, checkout_service: NamedDependency[CheckoutService]
+        self, request: UserRequest, address_id: PathId, checkout_service: NamedDependency[CheckoutService]
     ) -> SavedAddressOut:
         """One of the caller's saved addresses."""
         return saved_address_out(await checkout_service.address(request.user.id, address_id))
@@ -70,7 +69,7 @@ class AddressBookApiController(Controller):
     @put("/{address_id:int}", operation_id="updateAddress", responses=problems(400, 401, 404, 422))
     async def update_address(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         address_id: PathId,
         data: JSONBody[AddressIn],
         checkout_service: NamedDependency[CheckoutService],
@@ -83,7 +82,7 @@ class AddressBookApiController(Controller):
 
     @delete("/{address_id:int}", operation_id="deleteAddress", responses=problems(400, 401, 404))
     async def delete_address(
-        self, request: Request[User, Any, Any], address_id: PathId, checkout_service: NamedDependency[CheckoutService]
+        self, request: UserRequest, address_id: PathId, checkout_service: NamedDependency[CheckoutService]
     ) -> None:
         """Remove a saved address (orders shipped to it keep their copy)."""
         await checkout_service.remove_address(request.user.id, address_id)

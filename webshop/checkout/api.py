@@ -4,7 +4,7 @@ import hashlib
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, Response, get, post
+from litestar import Controller, MediaType, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import JSONBody, QueryParameter, SkipValidation
@@ -18,7 +18,7 @@ from webshop.checkout.quote import NoShippingZone, Pricer
 from webshop.checkout.schemas import CheckoutIn, CheckoutQuoteOut, ShippingMethodOut, checkout_quote_out
 from webshop.checkout.service import CheckoutService
 from webshop.db.models import User, postal
-from webshop.deps import CartsDep, SettingsDep
+from webshop.deps import CartsDep, SettingsDep, UserRequest
 from webshop.errors import PaymentDeclined, ValidationFailed
 from webshop.orders.schemas import OrderOut, order_out
 from webshop.security.jwt import BEARER, PUBLIC
@@ -100,7 +100,7 @@ class CheckoutApiController(Controller):
     @get("/checkout/quote", operation_id="quoteCheckout", security=BEARER, responses=problems(400, 401, 409, 422))
     async def quote(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         carts_service: CartsDep,
         checkout_service: NamedDependency[CheckoutService],
         country: Annotated[
@@ -158,7 +158,7 @@ class CheckoutApiController(Controller):
     )
     async def checkout(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         data: JSONBody[CheckoutIn],
         idempotency_key: IdempotencyKey,
         checkout_service: NamedDependency[CheckoutService],

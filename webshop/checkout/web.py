@@ -34,7 +34,7 @@ from webshop.config import Settings
 from webshop.db.engine import WRITES_ON_GET
 from webshop.db.models import Address, Order, OrderStatus, User, postal
 from webshop.db.models.orders import ORDER_NOTE
-from webshop.deps import CartsDep, OrdersDep, SettingsDep
+from webshop.deps import CartsDep, OrdersDep, SettingsDep, UserRequest
 from webshop.errors import DomainError, EmailNotVerified, NotFound, ValidationFailed
 from webshop.payments.service import PaymentService
 from webshop.pricing.promotions import PromotionKind
@@ -290,7 +290,7 @@ class CheckoutController(Controller):
     dependencies = {"steps": Provide(CheckoutSteps, sync_to_thread=False)}
 
     @get("", name="checkout", media_type=MediaType.HTML, guards=[requires_shopper])
-    async def start(self, request: Request[User, Any, Any]) -> Redirect:
+    async def start(self, request: UserRequest) -> Redirect:
         """Checkout starts with the address."""
         return _to(request, "checkout.address")
 
@@ -303,7 +303,7 @@ class CheckoutController(Controller):
         return _to(request, "checkout.address", status_code=303)
 
     @get("/address", name="checkout.address", media_type=MediaType.HTML, guards=[requires_shopper])
-    async def address_form(self, request: Request[User, Any, Any], steps: NamedDependency[CheckoutSteps]) -> Any:
+    async def address_form(self, request: UserRequest, steps: NamedDependency[CheckoutSteps]) -> Any:
         """Step 1: choose a saved address or enter a new one (a guest: their e-mail address and the address)."""
         if redirect := steps.verify_first("checkout.address"):
             return redirect
@@ -325,7 +325,7 @@ class CheckoutController(Controller):
     @post("/address", name="checkout.address.submit", media_type=MediaType.HTML, guards=[requires_shopper])
     async def address_submit(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         checkout_service: NamedDependency[CheckoutService],
         data: FormFields,
     ) -> Any:
@@ -361,7 +361,7 @@ class CheckoutController(Controller):
         return see_other_to(request, "checkout.shipping")
 
     @get("/shipping", name="checkout.shipping", media_type=MediaType.HTML, guards=[requires_shopper])
-    async def shipping_form(self, request: Request[User, Any, Any], steps: NamedDependency[CheckoutSteps]) -> Any:
+    async def shipping_form(self, request: UserRequest, steps: NamedDependency[CheckoutSteps]) -> Any:
         """Step 2: choose one of the shipping methods of the address's zone, priced for this cart."""
         if not _has_address(request):
             return _to(request, "checkout.address")
@@ -369,7 +369,7 @@ class CheckoutController(Controller):
 
     @post("/shipping", name="checkout.shipping.submit", media_type=MediaType.HTML, guards=[requires_shopper])
     async def shipping_submit(
-        self, request: Request[User, Any, Any], steps: NamedDependency[CheckoutSteps], data: FormFields
+        self, request: UserRequest, steps: NamedDependency[CheckoutSteps], data: FormFields
     ) -> Any:
         """Keep the chosen shipping method (one the address's zone offers and that can take this cart)."""
         if not _has_address(request):
@@ -404,9 +404,7 @@ class CheckoutController(Controller):
         return see_other_to(request, "checkout.review")
 
     @post("/place", name="checkout.place", media_type=MediaType.HTML, guards=[requires_shopper])
-    async def place(
-        self, request: Request[User, Any, Any], steps: NamedDependency[CheckoutSteps], data: FormFields
-    ) -> Any:
+    async def place(self, request: UserRequest, steps: NamedDependency[CheckoutSteps], data: FormFields) -> Any:
         """Place the order (exactly once per checkout token) and show it."""
         try:
             form = read_form(PlaceForm, data)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal, TypedDict
 
 from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 
 from webshop.api.responses import problems
@@ -15,6 +16,8 @@ from webshop.db.models import Order, OrderStatus
 from webshop.deps import AuditDep, FulfilmentDep, OrdersDep, UserRequest
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.orders.fulfilment import ShopView
+from webshop.orders.refunds import RefundService
+from webshop.orders.refunds_api import OrderRefundOut, refund_out
 from webshop.orders.schemas import (
     OrderOut,
     OrderPage,
@@ -121,6 +124,21 @@ class OrderApiController(Controller):
     async def get_order(self, request: UserRequest, order_id: PathId, fulfilment_service: FulfilmentDep) -> OrderOut:
         """One order (another customer's order is 404); a shop's member sees their shops' lines of it."""
         return order_out(await fulfilment_service.view(request.user, order_id))
+
+    @get("/{order_id:int}/refunds", operation_id="listOrderRefunds", responses=problems(400, 401, 403, 404))
+    async def list_refunds(
+        self,
+        request: UserRequest,
+        order_id: PathId,
+        fulfilment_service: FulfilmentDep,
+        refunds_service: NamedDependency[RefundService],
+    ) -> list[OrderRefundOut]:
+        """The order's refunds, oldest first, with their credit notes' ids (``GET
+        /api/orders/{order_id}/credit-notes/{credit_note_id}``): admins see any order's, a customer their
+        own order's (another's is 404, as ``GET /api/orders/{id}``; a shop's member who sees the order
+        for their lines gets 403)."""
+        order = await fulfilment_service.as_customer_or_admin(request.user, order_id)
+        return [refund_out(row) for row in await refunds_service.for_order(order)]
 
     @get(
         "/{order_id:int}/history",

@@ -1,5 +1,5 @@
-"""Refund routes of the JSON API: admins refund a paid order in part or whole and retry a pending refund;
-admins and the order's customer list its refunds.
+"""Refund routes of the JSON API: admins refund a paid order in part or whole and retry a pending refund
+(the list of an order's refunds, for admins and its customer, is ``OrderApiController``'s).
 
 ``POST /api/orders/{id}/refunds`` takes chosen lines and units, or a plain amount (minor units), and an
 ``Idempotency-Key`` header: the refund's key is ``api-{admin id}-{key}``, so the same request again
@@ -9,22 +9,21 @@ each refusal means, are ``RefundService.refund``'s (``webshop.orders.refunds``).
 
 import hashlib
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from webshop.api.controllers import AdminApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX, INT_MAX, IdempotencyKey, Money, PathId, money
-from webshop.db.models import Refund, User
-from webshop.deps import FulfilmentDep, OrdersDep
+from webshop.db.models import Refund
+from webshop.deps import OrdersDep, UserRequest
 from webshop.orders.refund_rules import REASON_MAX, RefundRow
 from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
-from webshop.security.jwt import BEARER
 from webshop.text import Line
 
 
@@ -118,29 +117,6 @@ def api_refund_key(admin_id: int, key: str) -> str:
     return whole if len(whole) <= 120 else f"api-{admin_id}-{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-class OrderRefundListController(Controller):
-    """An order's refunds as its page lists them: for admins, and for the customer who placed it."""
-
-    path = "/api/orders/{order_id:int}/refunds"
-    tags = ["orders"]
-    security = BEARER
-
-    @get("", operation_id="listOrderRefunds", responses=problems(400, 401, 403, 404))
-    async def list_refunds(
-        self,
-        request: Request[User, Any, Any],
-        order_id: PathId,
-        fulfilment_service: FulfilmentDep,
-        refunds_service: NamedDependency[RefundService],
-    ) -> list[OrderRefundOut]:
-        """The order's refunds, oldest first, with their credit notes' ids (``GET
-        /api/orders/{order_id}/credit-notes/{credit_note_id}``): admins see any order's, a customer their
-        own order's (another's is 404, as ``GET /api/orders/{id}``; a shop's member who sees the order
-        for their lines gets 403)."""
-        order = await fulfilment_service.as_customer_or_admin(request.user, order_id)
-        return [refund_out(row) for row in await refunds_service.for_order(order)]
-
-
 class RefundApiController(AdminApiController):
     """Refunding an order and retrying a pending refund: admins only (a customer gets 403)."""
 
@@ -150,7 +126,7 @@ class RefundApiController(AdminApiController):
     @post("", operation_id="refundOrder", status_code=201, responses=problems(400, 401, 403, 404, 409, 422))
     async def refund(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         order_id: PathId,
         data: JSONBody[RefundIn],
         idempotency_key: IdempotencyKey,
@@ -179,7 +155,7 @@ class RefundApiController(AdminApiController):
     )
     async def retry(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         order_id: PathId,
         refund_id: PathId,
         orders_service: OrdersDep,

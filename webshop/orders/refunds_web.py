@@ -13,15 +13,15 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import MediaType, Request, get, post
+from litestar import MediaType, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.plugins.flash import flash
 from litestar.response import Template
 
 from webshop.admin import AdminPages
 from webshop.api.schemas import PathId
-from webshop.db.models import Order, Refund, RefundStatus, User
-from webshop.deps import OrdersDep, UsersDep
+from webshop.db.models import Order, Refund, RefundStatus
+from webshop.deps import OrdersDep, UserRequest, UsersDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.money import format_money, parse_major
 from webshop.orders.refund_rules import amount_left, refundable_problem
@@ -133,9 +133,7 @@ class AdminRefundController(AdminPages):
         return await page.render(await page.order(), new_form())
 
     @post("", name="admin_order_refund_create", media_type=MediaType.HTML)
-    async def create(
-        self, request: Request[User, Any, Any], page: NamedDependency[RefundPage], data: FormFields
-    ) -> Any:
+    async def create(self, request: UserRequest, page: NamedDependency[RefundPage], data: FormFields) -> Any:
         """Refund what the form says; the form again with the message when it is refused."""
         order = await page.order()
         form = new_form()
@@ -164,16 +162,14 @@ class AdminRefundController(AdminPages):
         return see_other_to(request, "admin_order", order_id=page.order_id)
 
     @post("/{refund_id:int}/retry", name="admin_order_refund_retry", media_type=MediaType.HTML)
-    async def retry(
-        self, request: Request[User, Any, Any], refund_id: PathId, page: NamedDependency[RefundPage]
-    ) -> Any:
+    async def retry(self, request: UserRequest, refund_id: PathId, page: NamedDependency[RefundPage]) -> Any:
         """Ask the payment provider again for a pending refund (a no-op once it has answered)."""
         refund = await page.refunds_service.retry(refund_id, actor=request.user, order_id=page.order_id)
         flash_outcome(request, refund)
         return see_other_to(request, "admin_order", order_id=page.order_id)
 
 
-def flash_outcome(request: Request[User, Any, Any], refund: Refund) -> None:
+def flash_outcome(request: UserRequest, refund: Refund) -> None:
     """Tell the admin, on the order's page, how the refund went."""
     amount = format_money(refund.amount, refund.currency)
     what = f"{amount} ({refund.reason})" if refund.is_shipping else amount

@@ -7,13 +7,13 @@ and changes nothing; its "Yes, cancel this order" form posts to the same address
 
 from typing import Any
 
-from litestar import Controller, MediaType, Request, Response, get, post
+from litestar import Controller, MediaType, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from webshop.db.models import Order, OrderStatus, User
-from webshop.deps import OrdersDep
+from webshop.db.models import Order, OrderStatus
+from webshop.deps import OrdersDep, UserRequest
 from webshop.errors import InvalidTransition
 from webshop.invoices.service import documents_of
 from webshop.orders.fulfilment import shop_groups
@@ -31,7 +31,7 @@ QueryFlag = FromQuery[str | None]
 """A flag of the order page's query string (``?placed=1``, ``?cancelled=1``): set when given and not empty."""
 
 
-async def own_order(request: Request[User, Any, Any], number: FromPath[str], orders_service: OrdersDep) -> Order:
+async def own_order(request: UserRequest, number: FromPath[str], orders_service: OrdersDep) -> Order:
     """The ``order`` of the pages under ``/orders/{number}``: the signed-in shopper's order ``number``.
 
     Raises:
@@ -110,7 +110,7 @@ class OrderController(Controller):
     @get("", name="orders", media_type=MediaType.HTML)
     async def history(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         orders_service: OrdersDep,
         page: FromQuery[int] = 1,
     ) -> Template:
@@ -157,7 +157,7 @@ class OrderController(Controller):
     @post("/{number:str}/cancel", name="order.cancel", media_type=MediaType.HTML)
     async def cancel(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         number: FromPath[str],
         orders_service: OrdersDep,
         refunds_service: NamedDependency[RefundService],

@@ -6,16 +6,15 @@ lowest stock first. Admins see every shop's variants; a shop's members (``api_sh
 shops' only, as on the ``/admin/stock`` page.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Request, get
+from litestar import get
 from litestar.params import QueryParameter
 
 from webshop.api.controllers import ShopStaffApiController
 from webshop.api.responses import problems
 from webshop.api.schemas import ID_MAX
-from webshop.db.models import User
-from webshop.deps import ShopsDep, StockDep
+from webshop.deps import ShopsDep, StockDep, UserRequest
 from webshop.shops.scope import admin_scope
 from webshop.stock.schemas import BandName, StockHealthOut, stock_health_out
 from webshop.stock.service import StockLevel
@@ -30,7 +29,7 @@ class StockApiController(ShopStaffApiController):
     @get("/health", operation_id="getStockHealth", responses=problems(400, 401, 403, 404))
     async def health(
         self,
-        request: Request[User, Any, Any],
+        request: UserRequest,
         stock_service: StockDep,
         shops_service: ShopsDep,
         band: Annotated[BandName | None, QueryParameter(description="List only this band's variants")] = None,
