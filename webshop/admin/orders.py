@@ -30,7 +30,7 @@ from webshop.deps import AuditDep, FulfilmentDep, OrdersDep, UsersDep
 from webshop.errors import InvalidTransition, ValidationFailed
 from webshop.invoices.service import documents_of
 from webshop.orders.refund_rules import any_pending, refundable_problem
-from webshop.orders.refunding import units_refunded
+from webshop.orders.refunding import returned_by_shop_message, units_refunded
 from webshop.orders.refunds import RefundService
 from webshop.orders.status_rules import NOT_YET_SHIPPED, RESTOCKING, moves_from, nothing_left_to_ship, refund_owed
 from webshop.security.session import requires_admin
@@ -302,8 +302,7 @@ class AdminOrderController(ShopStaffPages):
             return await order_page.render(error=exc.detail, status_code=exc.status_code)
         message = f"Order {order.number} is now {order.status}."
         if order.refunded_at is not None and order.refund_amount and order.paid_another_way:
-            amount = money(order.refund_amount, order.currency)
-            message += f" {amount} is recorded as refunded: return it to the customer yourself, the way they paid."
+            message += " " + returned_by_shop_message(money(order.refund_amount, order.currency))
         elif order.refunded_at is not None and order.refund_amount:
             message += f" {money(order.refund_amount, order.currency)} was refunded to the customer's card."
         elif order.refund_pending and order.refund_failure:

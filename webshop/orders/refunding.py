@@ -22,6 +22,12 @@ RETURNED_BY_SHOP = "returned by the shop"
 has the provider's id."""
 
 
+def returned_by_shop_message(amount: str) -> str:
+    """What the admin is told when ``amount`` (formatted money) of an order paid another way is refunded:
+    recorded, and theirs to give back (the pages' flash after a refund, a cancel or a whole refund)."""
+    return f"{amount} is recorded as refunded: return it to the customer yourself, the way they paid."
+
+
 class Refunder(Protocol):
     """What gives an order's money back: ``PaymentProvider.refund``'s signature and answer."""
 

@@ -25,7 +25,7 @@ from webshop.deps import OrdersDep, UserRequest, UsersDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.money import format_money, parse_major
 from webshop.orders.refund_rules import amount_left, refundable_problem
-from webshop.orders.refunding import RETURNED_BY_SHOP
+from webshop.orders.refunding import RETURNED_BY_SHOP, returned_by_shop_message
 from webshop.orders.refunds import RefundService
 from webshop.text import whole_number_text
 from webshop.web.forms import FormFields, form_message
@@ -175,9 +175,7 @@ def flash_outcome(request: UserRequest, refund: Refund) -> None:
     what = f"{amount} ({refund.reason})" if refund.is_shipping else amount
     if refund.status == RefundStatus.SUCCEEDED.value and refund.reference == RETURNED_BY_SHOP:
         # An order paid another way: nobody but the shop gives the money back (``refunding.ShopReturns``).
-        flash(
-            request, f"{what} is recorded as refunded: return it to the customer yourself, the way they paid.", "info"
-        )
+        flash(request, returned_by_shop_message(what), "info")
     elif refund.status == RefundStatus.SUCCEEDED.value:
         flash(request, f"Refunded {what} to the customer.", "info")
     elif refund.status == RefundStatus.FAILED.value:
