@@ -30,7 +30,16 @@ from tests.integration.test_refunds import (
 from tests.shopper import post, sign_in, text_of
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, write_session
-from webshop.db.models import Order, OrderStatus, OutboundEmail, Refund, RefundStatus, User
+from webshop.db.models import (
+    Order,
+    OrderStatus,
+    OutboundEmail,
+    Refund,
+    RefundStatus,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from webshop.errors import DomainError
 from webshop.money import format_money
 from webshop.orders.refund_retries import RetryRound, retry_due_refunds
@@ -323,3 +332,68 @@ async def test_the_api_retries_a_pending_refund_of_its_order_once(client, admin_
     assert await refunded_by_provider(alchemy, order.payment_reference) == 1500
     customer_headers = {"Authorization": f"Bearer {(await token_pair(client, CUSTOMER))['access_token']}"}
     assert_problem(await client.post(url, headers=customer_headers), 403)
+
+
+async def test_a_refused_refund_tells_the_refund_failed_webhook_once_and_gives_its_amount_back(
+    admin_id, alchemy, settings, skus
+):
+    # An accounting system listening to refunds learns of each refusal (Stripe's ``refund.failed``):
+    # a refused refund of an amount (final: once), then each refusal of the cancelled order's whole refund.
+    customer = await make_user(alchemy, CUSTOMER, name="Ada")
+    order = await paid_order(alchemy, settings, customer, "WS-RR20", {"BC-1": 2})
+    async with write_session(alchemy) as session:
+        endpoint = WebhookEndpoint(
+            url="https://hooks.example.com/refunds", secret="d" * 32, events=["refund.succeeded", "refund.failed"]
+        )
+        session.add(endpoint)
+        await session.commit()
+    async with write_session(alchemy) as session:
+        refused = await RefundService(session=session, provider=Refusing()).refund(  # type: ignore[arg-type]
+            order.id, amount=500, actor=None, idempotency_key="rr20"
+        )
+    assert (refused.status, refused.failure_reason) == ("failed", "The charge is disputed.")
+    async with write_session(alchemy) as session:
+        await RefundService(session=session, provider=Refusing()).retry(refused.id)  # final: not asked again
+        cancelled = await OrderService(session=session).change_status(
+            order.id, OrderStatus.CANCELLED, provider=Refusing()
+        )
+        person = await session.get(User, admin_id)
+        await OrderService(session=session).settle_refund(order.id, actor=person, provider=Refusing())
+    assert cancelled.refund_amount == order.total  # the refused $5.00 was given back to what is left
+
+    async with alchemy.get_session() as session:
+        deliveries = list(
+            await session.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id).order_by(WebhookDelivery.id)
+            )
+        )
+    assert [delivery.event_type for delivery in deliveries] == ["refund.failed"] * 3
+    amount, whole, again = (delivery.payload["data"] for delivery in deliveries)
+    assert amount == {
+        "id": refused.id,
+        "order_id": order.id,
+        "order_number": "WS-RR20",
+        "currency": order.currency,
+        "amount": 500,
+        "reason": "",
+        "lines": [],
+        "is_shipping": False,
+        "restock": False,
+        "returned_by_shop": False,
+        "reference": "",
+        "credit_note": None,
+        "refunded_at": None,
+        "status": "failed",
+        "failure_reason": "The charge is disputed.",
+        "order_status": "paid",
+        "order_refunded_total": 0,
+    }
+    assert whole == {
+        **amount,
+        "id": None,
+        "amount": order.total,
+        "reason": "Order cancelled",
+        "order_status": "cancelled",
+        "order_refunded_total": order.total,
+    }
+    assert again == whole and deliveries[1].event_id != deliveries[2].event_id  # an admin's Retry, refused again

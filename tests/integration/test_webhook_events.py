@@ -223,6 +223,8 @@ async def test_orders_and_stock_emit_their_events_once_and_failed_checkouts_none
         "reference": scratched["reference"],
         "credit_note": scratched["credit_note"],
         "refunded_at": scratched["refunded_at"],
+        "status": "succeeded",
+        "failure_reason": "",
         "order_status": "delivered",
         "order_refunded_total": 500,
     }

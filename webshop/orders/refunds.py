@@ -56,6 +56,7 @@ from webshop.db.models import (
     RefundStatus,
     StockReason,
     User,
+    WebhookEvent,
 )
 from webshop.db.repository import repository_for
 from webshop.errors import Conflict, NotFound, ValidationFailed
@@ -588,6 +589,7 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
         if recorded != 1:
             await session.commit()
             return
+        refund = await self.get_refund(refund.id)
         # Give the claimed amount back: what is left to refund grows again.
         await session.execute(
             update(Order)
@@ -604,4 +606,5 @@ class RefundService(Refunding, Audited, SQLAlchemyAsyncRepositoryService[Refund]
             summary=f"Order {order.number}: refund of {format_money(refund.amount, refund.currency)} refused: {reason}",
             changes={"refund": [RefundStatus.PENDING.value, RefundStatus.FAILED.value]},
         )
+        await queue_refund(session, await self._order(order.id), refund, None, WebhookEvent.REFUND_FAILED)
         await session.commit()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webshop.db.models import Invoice, InvoiceKind, Order, OrderStatus, Refund, RefundStatus, User
+from webshop.db.models import Invoice, InvoiceKind, Order, OrderStatus, Refund, RefundStatus, User, WebhookEvent
 from webshop.invoices.numbering import issue_credit_note
 from webshop.money import format_money
 from webshop.orders.refunding import refund_idempotency_key
@@ -142,12 +142,42 @@ async def _record_refused(
             summary=f"Order {order.number}: the payment provider refused the refund of "
             f"{format_money(order.refund_amount, order.currency)}: {reason}",
         )
+        refused = _whole_refund(order, RefundStatus.FAILED, actor, failure_reason=reason)  # not stored (``_document``)
+        await queue_refund(session, order, refused, None, WebhookEvent.REFUND_FAILED)
     await session.commit()
     if recorded:
         for name, value in (("refund_failure", reason), ("refund_retry_attempts", REFUSED_ATTEMPTS)):
             set_committed_value(order, name, value)
         set_committed_value(order, "updated_at", now)
     return order
+
+
+def _whole_refund(
+    order: Order,
+    status: RefundStatus,
+    actor: User | None,
+    *,
+    reference: str = "",
+    refunded_at: datetime | None = None,
+    failure_reason: str = "",
+) -> Refund:
+    """``order``'s whole refund as a ``Refund`` row, not added to the session: its ``refund_amount``, no
+    lines and no restock (the stock moved with the status), the reason "Order cancelled" or "Order refunded"."""
+    return Refund(
+        order_id=order.id,
+        amount=order.refund_amount,
+        currency=order.currency,
+        reason="Order cancelled" if order.status == OrderStatus.CANCELLED.value else "Order refunded",
+        restock=False,
+        is_shipping=False,
+        status=status.value,
+        idempotency_key=refund_idempotency_key(order),
+        reference=reference,
+        failure_reason=failure_reason,
+        actor_id=actor.id if actor is not None else None,
+        refunded_at=refunded_at,
+        lines=[],
+    )
 
 
 async def _set_if_owed(session: AsyncSession, order_id: int, **values: Any) -> bool:
@@ -176,19 +206,7 @@ async def _document(
     )
     if invoiced is None:
         return
-    refund = Refund(
-        order_id=order.id,
-        amount=order.refund_amount,
-        currency=order.currency,
-        reason="Order cancelled" if order.status == OrderStatus.CANCELLED.value else "Order refunded",
-        restock=False,
-        status=RefundStatus.SUCCEEDED.value,
-        idempotency_key=refund_idempotency_key(order),
-        reference=reference,
-        actor_id=actor.id if actor is not None else None,
-        refunded_at=now,
-        lines=[],
-    )
+    refund = _whole_refund(order, RefundStatus.SUCCEEDED, actor, reference=reference, refunded_at=now)
     session.add(refund)
     await session.flush()
     note = await issue_credit_note(session, refund, prefix=credit_note_prefix, now=now)

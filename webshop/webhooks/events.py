@@ -30,6 +30,11 @@ Where each event comes from (one service verb each, so pages, API and command li
   an amount or a parcel's shipping (``webshop.orders.refunds``), or of a whole cancelled or refunded
   order (``webshop.orders.whole_refund``); an order never invoiced (paid after it was cancelled) has no
   refund row, and its ``order.cancelled`` gives the ``refund_amount``.
+* ``refund.failed``: the payment provider refused a refund, in the transaction that records the
+  refusal: once per refund of lines, an amount or a parcel's shipping (a refused one is final:
+  ``webshop.orders.refunds``), once per refusal of a whole order's refund (an admin's Retry asks again:
+  ``webshop.orders.whole_refund``). Not sent while the provider does not answer (the refund stays
+  pending and is asked again).
 * ``stock.low``: ``webshop.stock.service`` when a decrease takes a variant's stock from above its
   ``low_stock_threshold`` to at or below it (a sale, an adjustment, a level set); not again for
   further sales below it.
@@ -185,11 +190,18 @@ async def queue_order_change(
         await queue_event(session, event, data)
 
 
-async def queue_refund(session: AsyncSession, order: Order, refund: Refund, credit_note: str | None) -> None:
-    """Queue ``refund.succeeded`` for ``refund`` of ``order`` (``payloads.refund_data``: the refund's lines
-    loaded, and the order's when it has any), in the transaction that records it as made."""
-    if await subscribers(session, WebhookEvent.REFUND_SUCCEEDED):
-        await queue_event(session, WebhookEvent.REFUND_SUCCEEDED, refund_data(refund, order, credit_note))
+async def queue_refund(
+    session: AsyncSession,
+    order: Order,
+    refund: Refund,
+    credit_note: str | None,
+    event: WebhookEvent = WebhookEvent.REFUND_SUCCEEDED,
+) -> None:
+    """Queue ``refund.succeeded`` (or ``event``: ``refund.failed``) for ``refund`` of ``order``
+    (``payloads.refund_data``: the refund's lines loaded, and the order's when it has any), in the
+    transaction that records it as made (or refused)."""
+    if await subscribers(session, event):
+        await queue_event(session, event, refund_data(refund, order, credit_note))
 
 
 async def queue_product_events(session: AsyncSession, event: WebhookEvent, product_ids: Iterable[int]) -> None:

@@ -132,7 +132,8 @@ def order_data(order: Order, customer: User | None) -> dict[str, Any]:
 
 
 def refund_data(refund: Refund, order: Order, credit_note: str | None) -> dict[str, Any]:
-    """The ``data`` of ``refund.succeeded``: money that has gone back to a customer, one refund.
+    """The ``data`` of ``refund.succeeded`` (money that has gone back to a customer, one refund) and of
+    ``refund.failed`` (the payment provider refused it: the money has not gone back).
 
     ``refund`` must have its ``lines`` loaded, and ``order`` its ``lines`` when the refund has any.
 
@@ -141,6 +142,7 @@ def refund_data(refund: Refund, order: Order, credit_note: str | None) -> dict[s
         {"id", "order_id", "order_number", "currency", "amount",                     # minor units
          "reason", "lines": [{"order_line_id", "sku", "quantity", "amount"}],
          "is_shipping", "restock", "returned_by_shop", "reference", "credit_note", "refunded_at",
+         "status", "failure_reason",                         # "succeeded" and "", or "failed" and why
          "order_status", "order_refunded_total"}                                       # minor units
 
     ``lines`` are the order lines and units it refunds (``[]`` for an amount, a parcel's shipping,
@@ -151,6 +153,10 @@ def refund_data(refund: Refund, order: Order, credit_note: str | None) -> dict[s
     never invoiced). ``order_refunded_total`` is all the order gives back: this refund, those made before it
     and those still under way (so two refunds made at the same time may give the same figure; order the
     events by ``refunded_at``).
+
+    A failed refund has no ``refunded_at``, ``reference`` or ``credit_note``, and what it claimed is
+    given back to what the order may still refund; ``id`` is ``null`` when it was the refund of a whole
+    cancelled or refunded order (that refund gets its row once it is made).
     """
     skus = {line.id: line.sku for line in order.lines} if refund.lines else {}
     return {
@@ -175,6 +181,8 @@ def refund_data(refund: Refund, order: Order, credit_note: str | None) -> dict[s
         "reference": refund.reference,
         "credit_note": credit_note,
         "refunded_at": instant(refund.refunded_at),
+        "status": refund.status,
+        "failure_reason": refund.failure_reason,
         "order_status": order.status,
         "order_refunded_total": order.refunded_in_all,
     }

@@ -36,6 +36,7 @@ EVENT_LABELS = {
     "order.refunded": "An order is refunded",
     "order.shipped": "An order ships (with its last part)",
     "refund.succeeded": "Money goes back to a customer (any refund, whole or in part)",
+    "refund.failed": "The payment provider refuses a refund (the money has not gone back)",
     "product.created": "A product is created",
     "product.updated": "A product is changed",
     "product.deleted": "A product is deleted",

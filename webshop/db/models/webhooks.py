@@ -30,6 +30,7 @@ class WebhookEvent(enum.StrEnum):
     ORDER_REFUNDED = "order.refunded"
     ORDER_SHIPPED = "order.shipped"
     REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_FAILED = "refund.failed"
     PRODUCT_CREATED = "product.created"
     PRODUCT_UPDATED = "product.updated"
     PRODUCT_DELETED = "product.deleted"
