@@ -111,6 +111,10 @@ async def test_a_member_sees_only_their_shops_products_stock_and_orders(client, 
         assert "Shop A" in detail and "Shop B" not in detail and "Change status" not in detail
         assert "Mark shipped" in detail
 
+        # Every page's header leads a member to their shop's management.
+        header = (await client.get("/")).text.split("</header>", 1)[0]
+        assert '<a href="/admin">Manage shop</a>' in header
+
         # The navigation offers the sections a member may use; users and categories stay with admins.
         html = (await client.get("/admin")).text
         nav = text_of(html[html.index('aria-label="Administration"') :].split("</nav>", 1)[0])
@@ -126,6 +130,11 @@ async def test_a_member_sees_only_their_shops_products_stock_and_orders(client, 
         forms = ("Add member", "Upload logo", f'action="/admin/shops/{world["shops"]["a"]}"')
         if name == "owner_a":
             assert all(form in shop_page.text for form in forms)
+            # They add staff and remove staff: what only a platform admin may do is not offered.
+            assert '<option value="staff"' in shop_page.text and '<option value="owner"' not in shop_page.text
+            assert "Remove staff_a@example.com" in shop_page.text and "Remove both@example.com" in shop_page.text
+            assert "Remove owner_a@example.com" not in shop_page.text
+            assert "A platform administrator adds and removes owners." in text_of(shop_page.text)
         else:
             assert not any(form in shop_page.text for form in forms)
             assert "The shop's owners change its profile, logo and staff." in text_of(shop_page.text)
@@ -158,6 +167,8 @@ async def test_another_shops_product_and_order_are_404_and_posts_change_nothing(
 
 async def test_a_customer_gets_the_same_refusal_as_on_the_admin_pages(client, world) -> None:
     await sign_in(client, "ada@example.com")
+    header = (await client.get("/")).text.split("</header>", 1)[0]
+    assert 'href="/admin"' not in header and "Manage shop" not in header
     for path in ("/admin", "/admin/products", "/admin/stock", "/admin/orders", "/admin/catalog-csv"):
         response = await client.get(path, follow_redirects=False)
         assert response.status_code == 403, path

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webshop.accounts.erasure import forget_personal_data
 from webshop.audit.service import Audited
 from webshop.db.folding import fold, folded
-from webshop.db.models import AccountToken, AuthSession, Order, OrderStatus, TokenFamily, User, UserRole
+from webshop.db.models import AccountToken, AuthSession, Order, OrderStatus, ShopMember, TokenFamily, User, UserRole
 from webshop.db.repository import repository_for
 from webshop.errors import AuthenticationFailed, Conflict, ValidationFailed
 from webshop.mail.outbox import queue_email, settings_of
@@ -297,16 +297,19 @@ class UserService(Audited, SQLAlchemyAsyncRepositoryService[User]):
         await self.repository.session.flush()
         return token
 
-    async def resolve_session(self, token: str) -> User | None:
-        """Return the active user signed in with ``token``, or ``None`` (unknown, expired, inactive)."""
-        auth = await self.repository.session.scalar(
-            select(AuthSession).where(
-                AuthSession.token_hash == token_digest(token), AuthSession.expires_at > datetime.now(UTC)
+    async def resolve_session(self, token: str) -> tuple[User, bool] | None:
+        """The active user signed in with ``token`` and whether they are a member of a shop (pages then link
+        to their shop's management), in one query; ``None``: unknown, expired or inactive."""
+        row = (
+            await self.repository.session.execute(
+                select(AuthSession, exists().where(ShopMember.user_id == AuthSession.user_id)).where(
+                    AuthSession.token_hash == token_digest(token), AuthSession.expires_at > datetime.now(UTC)
+                )
             )
-        )
-        if auth is None or not auth.user.is_active:
+        ).first()
+        if row is None or not row[0].user.is_active:
             return None
-        return cast("User | None", auth.user)
+        return cast("User", row[0].user), bool(row[1])
 
     async def end_session(self, token: str) -> None:
         """Sign out the browser holding ``token``; every copy of its cookie stops working."""

@@ -182,7 +182,7 @@ class ShopPage:
                 "member_form": member_form or MemberForm(),
                 "member_errors": member_errors or {},
                 "member_message": member_message,
-                "roles": ROLES,
+                "roles": ROLES if user.is_admin else [ShopRole.STAFF.value],  # owners add staff only
                 "logo_error": logo_error,
                 "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
                 "audit_events": await self.audit_service.for_entity("shop", [shop.id]),

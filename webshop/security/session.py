@@ -38,6 +38,8 @@ SESSION_COOKIE = "webshop_session"
 AUTH_KEY = "auth"
 SNAPSHOT_KEY = "webshop_user_snapshot"
 """Key of the signed-in user's ``UserSnapshot`` in ``scope["state"]``."""
+RUNS_SHOP_KEY = "runs_shop"
+"""Key in ``scope["state"]``: True when the signed-in user is a member of a shop (the header's "Manage shop")."""
 
 
 @dataclass(frozen=True)
@@ -129,10 +131,13 @@ class SessionUserMiddleware(AbstractAuthenticationMiddleware):
         if not token or not isinstance(token, str):
             return AuthenticationResult(user=None, auth=None)
         db_session = self.alchemy.provide_session(connection.app.state, connection.scope)
-        user = await UserService(session=db_session).resolve_session(token)
-        if user is not None:
-            connection.scope.setdefault("state", {})[SNAPSHOT_KEY] = snapshot_of(user)
-        return AuthenticationResult(user=user, auth=token if user else None)
+        signed_in = await UserService(session=db_session).resolve_session(token)
+        if signed_in is None:
+            return AuthenticationResult(user=None, auth=None)
+        user, runs_shop = signed_in
+        state = connection.scope.setdefault("state", {})
+        state[SNAPSHOT_KEY], state[RUNS_SHOP_KEY] = snapshot_of(user), runs_shop
+        return AuthenticationResult(user=user, auth=token)
 
 
 def requires_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
