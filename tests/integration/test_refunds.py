@@ -162,8 +162,15 @@ async def test_admin_refunds_lines_back_to_stock_once_and_both_order_pages_list_
     assert f"$178.00 2 × Delta Chair (DC-1) back in stock Box crushed Refunded {note.number}" in admin_page
     # The shopper sees the refund on their order page; another refund leaves 2 chairs to refund.
     await sign_in(client, CUSTOMER)
-    shopper_page = text_of((await client.get("/orders/WS-REF1")).text)
+    shopper_html = (await client.get("/orders/WS-REF1")).text
+    shopper_page = text_of(shopper_html)
     assert f"$178.00 2 × Delta Chair (DC-1) Box crushed Refunded {note.number}" in shopper_page
+    # Under the total, what came back and what they paid in the end (browser QA: the total alone).
+    net = format_money(order.total - 17800, "USD")
+    assert f"Total {format_money(order.total, 'USD')} Refunded −$178.00 Net paid {net}" in shopper_page
+    assert 'id="order-refunded">−$178.00</dd>' in shopper_html
+    history = text_of((await client.get("/orders")).text)  # the list too, beside the total
+    assert f"Paid {format_money(order.total, 'USD')} −$178.00 refunded" in history
     assert (await client.get(f"{detail}/refunds")).status_code == 403  # not for customers
 
 
@@ -378,6 +385,7 @@ async def test_a_full_refund_in_parts_makes_the_order_refunded_and_a_cancel_afte
     await sign_in(client, CUSTOMER)  # the shopper's page says what came back in all, not the last refund alone
     page = text_of((await client.get("/orders/WS-REF6")).text)
     assert "Refunded $183.00 to your card" in page and "with the earlier refunds, $272.00 in all" in page
+    assert "Total $272.00 Refunded −$272.00 Net paid $0.00" in page  # the whole refund's row counted once
     shown = (await client.get(f"/api/orders/{second.id}", headers=headers)).json()
     assert (shown["refund"]["amount"]["amount"], shown["refunded_total"]["amount"]) == (27200 - 8900, 27200)
 

@@ -55,6 +55,17 @@ def units_given_back(rows: Iterable[RefundRow]) -> dict[int, int]:
     return units
 
 
+def amount_given_back(order: Order, rows: Iterable[RefundRow]) -> int:
+    """Minor units ``order``'s customer has been given back so far: the refunds among ``rows`` (the
+    order's) that succeeded (a pending one may still fail), and a cancelled or refunded order's whole
+    refund once made (``refunded_at``), counted once: its row, for an invoiced order, is that same money.
+    The order page's "Refunded" and "Net paid" lines."""
+    made = sum(
+        row.refund.amount for row in rows if row.refund.status == RefundStatus.SUCCEEDED.value and not row.whole_order
+    )
+    return made + (order.refund_amount if order.refunded_at is not None else 0)
+
+
 @dataclass(frozen=True)
 class LineLeft:
     """One order line as the refund form shows it: bought, already refunded (pending or done), left."""

@@ -17,7 +17,7 @@ from webshop.deps import OrdersDep, UserRequest
 from webshop.errors import InvalidTransition
 from webshop.invoices.service import documents_of
 from webshop.orders.fulfilment import shop_groups
-from webshop.orders.refund_rules import any_pending, units_given_back
+from webshop.orders.refund_rules import amount_given_back, any_pending, units_given_back
 from webshop.orders.refunds import RefundService
 from webshop.orders.service import OrderService
 from webshop.orders.status_rules import refund_owed, shopper_may_cancel
@@ -65,6 +65,7 @@ async def order_page_context(
         "invoices": await documents_of(orders_service.repository.session, order.id),
         "refunds": refunds,
         "refunded_units": units_given_back(refunds),
+        "refunded": amount_given_back(order, refunds),
     }
 
 
