@@ -258,10 +258,18 @@ async def test_a_code_that_beats_an_automatic_promotion_says_it_is_used_instead(
     headers = await bearer(client, "replaced@example.com")
     await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)
     assert (await client.get("/api/cart", headers=headers)).json()["promotion_code_replaces"] == []
-    cart = await client.post("/api/cart/promotion-code", json={"code": "save10"}, headers=headers)
+    # Typed on a phone: a trailing space is ignored, as on the cart page (API QA: 400 for the pattern).
+    cart = await client.post("/api/cart/promotion-code", json={"code": " save10 "}, headers=headers)
     assert cart.status_code == 200, cart.text
     assert cart.json()["promotion_code_replaces"] == ["Winter auto 5"]
     assert [p["name"] for p in cart.json()["promotions"]] == ["Save ten"]
+    # Emptying the cart starts over: the code goes too (QA: a code gone stale since refused every later checkout).
+    assert (await client.delete("/api/cart", headers=headers)).status_code == 204
+    await client.post("/api/cart/items", json={"sku": "DC-1", "quantity": 2}, headers=headers)
+    cart = await client.get("/api/cart", headers=headers)
+    assert cart.json()["promotion_code"] is None and [p["name"] for p in cart.json()["promotions"]] == ["Winter auto 5"]
+    cart = await client.post("/api/cart/promotion-code", json={"code": "SAVE10"}, headers=headers)
+    assert cart.status_code == 200, cart.text
 
     await add_to_cart(client, skus["DC-1"], 2)  # the same on the pages (a guest's cart)
     assert (await post(client, "/cart/promotion-code", {"code": "SAVE10"}, token_from="/cart")).status_code == 303

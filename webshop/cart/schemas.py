@@ -36,9 +36,9 @@ class PromotionCodeIn(msgspec.Struct, forbid_unknown_fields=True):
         str,
         msgspec.Meta(
             min_length=1,
-            max_length=40,
-            pattern=r"^[A-Za-z0-9_-]+\Z",
-            description="Letters, digits, '-' and '_' (any case)",
+            max_length=60,
+            pattern=r"^\s*[A-Za-z0-9_-]{1,40}\s*\Z",
+            description="Letters, digits, '-' and '_' (any case); spaces around it are ignored",
             examples=["SUMMER10"],
         ),
     ]

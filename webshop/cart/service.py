@@ -427,10 +427,12 @@ class CartService(SQLAlchemyAsyncRepositoryService[Cart]):
         return cart
 
     async def clear(self, owner: CartOwner) -> None:
-        """Remove every line from the owner's cart."""
+        """Remove every line from the owner's cart, and its promotion code: an emptied cart starts over (a
+        code left on it, gone stale since, would refuse the next checkout)."""
         cart = await self.find(owner)
         if cart is not None:
             await self.repository.session.execute(delete(CartLine).where(CartLine.cart_id == cart.id))
+            cart.promotion_code = None
             self.repository.session.expire(cart, ["lines"])
 
     async def take_lines(self, cart_id: int, lines: list[tuple[int, int]]) -> None:
