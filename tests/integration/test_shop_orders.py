@@ -226,6 +226,12 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
     # B ships; the admin ships what is left (the default shop's part, the one still to ship, so it need
     # not be named): the order has shipped.
     assert (await client.post(url, json={"carrier": "UPS"}, headers=h["owner_b"])).status_code == 201
+    # Not by the status either, though one part is left (API QA: it shipped that part with no tracking).
+    by_status = await client.patch(f"/api/orders/{order['id']}", json={"status": "shipped"}, headers=h["admin"])
+    assert assert_problem(by_status, 409)["detail"] == (
+        f"Order {order['number']} has one shop's part still to ship (the others have shipped): mark that part "
+        "shipped on its own, with its carrier and tracking number."
+    )
     last = await client.post(url, json={}, headers=h["admin"])
     assert last.status_code == 201, last.text
     assert last.json()["status"] == "shipped"

@@ -56,13 +56,14 @@ def can_transition(current: str, target: str) -> bool:
 def moves_from(order: Order) -> frozenset[OrderStatus]:
     """The statuses ``order`` may move to now (its parts loaded): ``TRANSITIONS``, less cancelling or
     refunding it whole with its stock put back once a shop has shipped its part, and shipping it when
-    every part was closed because all its items were refunded or when several shops' parts are still to
-    send, each with its own parcel (as ``OrderService.transition`` refuses all three)."""
+    every part was closed because all its items were refunded or when a part is still to send of an order
+    of several shops' parts, each with its own parcel (as ``OrderService.transition`` refuses all three)."""
     allowed = TRANSITIONS[OrderStatus(order.status)]
-    if OrderStatus(order.status) in NOT_YET_SHIPPED and any(part.shipped for part in order.fulfilments):
+    shipped = any(part.shipped for part in order.fulfilments)
+    if OrderStatus(order.status) in NOT_YET_SHIPPED and shipped:
         allowed = allowed - RESTOCKING
     waiting = sum(part.status == FulfilmentStatus.PENDING.value for part in order.fulfilments)
-    if nothing_left_to_ship(order) or waiting > 1:
+    if nothing_left_to_ship(order) or waiting > 1 or (waiting and shipped):
         allowed = allowed - {S.SHIPPED}
     return allowed
 

@@ -43,8 +43,8 @@ async def refuse_blocked(session: AsyncSession, order: Order, current: OrderStat
         InvalidTransition: a cancel or whole refund of an unshipped order one shop has sent its part of
             (those goods are on their way: their stock must not come back); a cancel or whole refund while a
             refund waits for the provider (``refunds_pending``); shipping an order every part of which was
-            closed unshipped (``nothing_to_ship``); shipping in one go an order with several shops'
-            parts still to send (``several_parts_message``).
+            closed unshipped (``nothing_to_ship``); shipping in one go an order of several shops' parts
+            with one still to send (``several_parts_message``): only a single-part order ships in one go.
     """
     if target in RESTOCKING and current in NOT_YET_SHIPPED and await parts_shipped(session, order.id):
         raise InvalidTransition(f"Part of order {order.number} has shipped; it can no longer be cancelled.")
@@ -55,7 +55,8 @@ async def refuse_blocked(session: AsyncSession, order: Order, current: OrderStat
         )
     if target == OrderStatus.SHIPPED and await nothing_to_ship(session, order.id):
         raise InvalidTransition(f"Every item of order {order.number} was refunded; there is nothing to ship.")
-    if target == OrderStatus.SHIPPED and (waiting := await parts_pending(session, order.id)) > 1:
+    waiting = await parts_pending(session, order.id) if target == OrderStatus.SHIPPED else 0
+    if waiting > 1 or (waiting and await parts_shipped(session, order.id)):
         raise InvalidTransition(several_parts_message(order.number, waiting))
 
 
@@ -63,6 +64,11 @@ def several_parts_message(number: str, waiting: int) -> str:
     """Why an order with ``waiting`` shops' parts still to send does not ship in one go: each shop sends
     its own parcel, with its own carrier and tracking number (and one click must not tell the shopper a
     parcel left that a seller has not sent)."""
+    if waiting == 1:
+        return (
+            f"Order {number} has one shop's part still to ship (the others have shipped): mark that part "
+            "shipped on its own, with its carrier and tracking number."
+        )
     return (
         f"Order {number} has parts from {waiting} shops still to ship: mark each part shipped on its own, "
         "with its carrier and tracking number."
