@@ -13,7 +13,7 @@ from tests.api_user import assert_problem, bearer, register, token_pair
 from tests.factories import make_user
 from tests.shopper import PASSWORD
 from webshop.db.engine import write_session
-from webshop.db.models import IdempotencyRecord, Order, Product, User, UserRole, Variant
+from webshop.db.models import IdempotencyRecord, Order, Product, RefreshToken, User, UserRole, Variant
 from webshop.security.jwt import AUDIENCE, signing_key
 from webshop.stock.service import find_ledger_mismatches
 
@@ -117,7 +117,15 @@ async def test_deactivated_user_token_is_401(client, alchemy):
     assert_problem(await client.get("/api/users/me", headers=headers), 401)
 
 
-async def test_refresh_rotates_and_reuse_revokes_the_family(client):
+async def _age_refresh_tokens(alchemy, seconds: int) -> None:
+    """Date every used refresh token's first use ``seconds`` ago."""
+    async with write_session(alchemy) as session:
+        used_at = datetime.now(UTC) - timedelta(seconds=seconds)
+        await session.execute(update(RefreshToken).where(RefreshToken.used_at.is_not(None)).values(used_at=used_at))
+        await session.commit()
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(client, alchemy):
     await register(client)
     first = await token_pair(client)
     second = await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
@@ -126,7 +134,19 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(client):
     assert second["refresh_token"] != first["refresh_token"]
     ok = {"Authorization": f"Bearer {second['access_token']}"}
     assert (await client.get("/api/users/me", headers=ok)).status_code == 200
-    # The used refresh token comes back: the whole family is revoked, including the new tokens.
+    # Presented again at once (an app refreshing from two requests, or retrying a lost answer: API QA, the
+    # user was signed out): within the grace period it gets a new pair too, and the first new pair still works.
+    again = await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert again.status_code == 200, again.text
+    assert again.json()["refresh_token"] not in (first["refresh_token"], second["refresh_token"])
+    assert (await client.get("/api/users/me", headers=ok)).status_code == 200
+    racing = await asyncio.gather(
+        *(client.post("/api/auth/refresh", json={"refresh_token": second["refresh_token"]}) for _ in range(2))
+    )
+    assert [r.status_code for r in racing] == [200, 200]
+    # Over 30 seconds after its first use, the used refresh token coming back revokes the whole family,
+    # including the new tokens.
+    await _age_refresh_tokens(alchemy, 31)
     assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]}), 401)
     assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": second["refresh_token"]}), 401)
     assert_problem(await client.get("/api/users/me", headers=ok), 401)

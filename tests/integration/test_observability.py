@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from webshop.accounts.service import UserService
 from webshop.app import create_app
 from webshop.config import Settings
 from webshop.db.engine import create_alchemy_config, write_session
-from webshop.db.models import UserRole, Variant
+from webshop.db.models import RefreshToken, UserRole, Variant
 from webshop.observability.logging import configure_logging, get_logger, log_formatter
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -276,8 +277,11 @@ async def test_security_events_are_logged(client, alchemy, logs):
         await session.execute(update(type(user)).where(type(user).id == user.id).values(locked_until=None))
         await session.commit()
     pair = (await client.post("/api/auth/token", data={"username": "ada@example.com", "password": PASSWORD})).json()
-    for _ in range(2):
-        await client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    await client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    async with write_session(alchemy) as session:  # used over the grace period ago (``REUSE_GRACE``)
+        await session.execute(update(RefreshToken).values(used_at=datetime.now(UTC) - timedelta(minutes=1)))
+        await session.commit()
+    await client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert logs.events(security_event="refresh_token_reuse", user_id=user.id)
 
     async with write_session(alchemy) as session:

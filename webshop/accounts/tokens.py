@@ -5,6 +5,11 @@ by a new one in the same family; presenting a used refresh token again means it 
 replayed, so the whole family is revoked, and with it every access token issued for it
 (OAuth 2.0 Security BCP, RFC 9700 §4.14.2). Logout revokes the family and the presented access
 token's ``jti`` until it expires. Only SHA-256 digests of refresh tokens are stored.
+
+Except within ``REUSE_GRACE`` of its first use: a used refresh token presented again that soon gets a new
+pair of the same family instead, as Okta's "grace period for token rotation" and Auth0's "reuse
+interval" do. A mobile app refreshes from several requests at once, or retries a refresh whose answer
+the network lost; without it, that app's user was signed out (its first new pair revoked with the rest).
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 INVALID_REFRESH = "The refresh token is invalid, expired or already used. Sign in again."
+REUSE_GRACE = timedelta(seconds=30)
+"""How long after its first use a refresh token still gets a new pair instead of revoking its family
+(Okta's default grace period; the module docstring)."""
 log = get_logger("webshop.security")
 
 
@@ -87,7 +95,7 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
 
         Raises:
             AuthenticationFailed: unknown, expired or revoked token, inactive user, or a token used
-                before (its whole family is then revoked and the revocation committed).
+                before, over ``REUSE_GRACE`` ago (its whole family is then revoked and the revocation committed).
         """
         session = self.repository.session
         now = datetime.now(UTC)
@@ -110,7 +118,7 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
             .values(used_at=now)
             .execution_options(synchronize_session=False)
         )
-        if used.rowcount != 1:
+        if used.rowcount != 1 and not await self._just_used(token.id, now):
             await self._revoke_family(family.id, "refresh token reuse")
             await session.commit()
             log.warning(
@@ -142,6 +150,12 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
             .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
         )
+
+    async def _just_used(self, token_id: int, now: datetime) -> bool:
+        """True when refresh token ``token_id`` was first used less than ``REUSE_GRACE`` before ``now``
+        (read as committed: a concurrent refresh that used it has committed once our update saw it used)."""
+        used_at = await self.repository.session.scalar(select(RefreshToken.used_at).where(RefreshToken.id == token_id))
+        return used_at is not None and now - used_at < REUSE_GRACE
 
     async def _revoke_family(self, family_id: int, reason: str) -> None:
         await self.repository.session.execute(
