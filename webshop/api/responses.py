@@ -11,6 +11,7 @@ from litestar import Controller, Response
 from litestar.datastructures import ResponseHeader
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.types import AfterRequestHookHandler
 
 from webshop.web.errors import TITLES
@@ -77,13 +78,40 @@ ALWAYS = (429, 503)
 (``WEBSHOP_RATE_LIMIT_GENERAL``) and 503 (with ``Retry-After``) while the database is unreachable."""
 
 
+EXAMPLE_DETAILS = {
+    400: "Validation failed for POST /api/cart/items",
+    401: "Sign in first: send Authorization: Bearer <access_token>.",
+    403: "This operation is for administrators.",
+    404: "There is no such product.",
+    409: "Only 2 left of DC-1.",
+    422: "Please correct the marked fields.",
+    429: "Too many requests: try again in a minute.",
+    503: "The shop is busy right now; please try again in a moment.",
+}
+"""A plausible ``detail`` per status for the documented examples (not what every route says)."""
+
+
+def _example(status: int) -> Example:
+    title = TITLES.get(status, "Error")
+    detail = EXAMPLE_DETAILS.get(status, f"{title}.")
+    return Example(summary=title, value={"type": "about:blank", "title": title, "status": status, "detail": detail})
+
+
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI ``responses`` for the problem statuses a route can answer with, plus ``ALWAYS``.
 
-    Each maps to an RFC 9457 ``application/problem+json`` body described by ``Problem``.
+    Each maps to an RFC 9457 ``application/problem+json`` body described by ``Problem``, with one plausible
+    example (API QA: Litestar's generated ones were random strings and numbers, such as ``"status": 2562``,
+    which SDK generators copy into their documentation).
     """
     return {
-        status: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=TITLES.get(status, "Error"))
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM_JSON,
+            description=TITLES.get(status, "Error"),
+            generate_examples=False,
+            examples=[_example(status)],
+        )
         for status in sorted({*statuses, *ALWAYS})
     }
 
