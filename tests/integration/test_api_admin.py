@@ -7,6 +7,7 @@ a shopper or an admin then sees it through the API.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 
@@ -18,7 +19,7 @@ from tests.api_user import assert_problem, bearer, token_pair
 from tests.factories import audit_events, make_user
 from tests.factories import ledger_ok as ledger_is_consistent
 from webshop.db.engine import write_session
-from webshop.db.models import AuditEvent, Category, Product, StockMovement, UserRole
+from webshop.db.models import AuditEvent, Category, Product, StockMovement, UserRole, Variant
 
 
 @pytest.fixture
@@ -330,6 +331,37 @@ async def test_stock_adjustments_go_through_the_ledger(client, alchemy, admin, s
     assert await ledger_is_consistent(alchemy)
     events = await audit_events(alchemy, "stock", variant)
     assert [(e.action, e.changes) for e in events] == [("adjust", {"stock": [12, 17]})]
+
+
+async def test_a_stock_adjustment_with_an_idempotency_key_counts_the_goods_once(client, alchemy, admin, skus):
+    # A warehouse posts a delivery and retries after a lost answer (API QA: 12 → 17 → 22): counted once.
+    variant = skus["DC-1"]  # 12 in stock
+    url = f"/api/variants/{variant}/stock-adjustments"
+    delivery = {"delta": 5, "reason": "PO-1"}
+    keyed = {**admin, "Idempotency-Key": "receipt-PO-1"}
+    sent = [await client.post(url, json=delivery, headers=keyed) for _ in range(2)]
+    assert [r.status_code for r in sent] == [201, 201] and sent[0].json() == sent[1].json()
+    assert sent[0].json() == {"variant_id": variant, "sku": "DC-1", "delta": 5, "reason": "PO-1", "stock": 17}
+    racing = await asyncio.gather(
+        *(
+            client.post(url, json={"delta": 1, "reason": "PO-2"}, headers={**admin, "Idempotency-Key": "PO-2"})
+            for _ in range(3)
+        )
+    )
+    assert {r.status_code for r in racing} <= {201, 409} and [r.status_code for r in racing].count(201) >= 1
+    # The key with another change, or for another variant, is refused; a refused change frees its key.
+    other = await client.post(url, json={"delta": 50, "reason": "PO-1"}, headers=keyed)
+    assert "different request" in assert_problem(other, 422)["detail"]
+    elsewhere = await client.post(f"/api/variants/{skus['BC-1']}/stock-adjustments", json=delivery, headers=keyed)
+    assert_problem(elsewhere, 422)
+    too_few = {**admin, "Idempotency-Key": "count-1"}
+    assert_problem(await client.post(url, json={"delta": -100, "reason": "count"}, headers=too_few), 409)
+    assert (await client.post(url, json={"delta": -1, "reason": "count"}, headers=too_few)).status_code == 201
+    async with write_session(alchemy) as session:
+        stock = await session.scalar(select(Variant.stock).where(Variant.id == variant))
+        deltas = list(await session.scalars(select(StockMovement.delta).where(StockMovement.variant_id == variant)))
+    assert stock == 12 + 5 + 1 - 1 and deltas[-3:] == [5, 1, -1]
+    assert await ledger_is_consistent(alchemy)
 
 
 # --- photos -----------------------------------------------------------------------------------

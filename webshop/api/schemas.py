@@ -131,6 +131,17 @@ IdempotencyKey = Annotated[
         description="Unique per attempt (an order placed, a refund meant): repeating it replays the first answer.",
     ),
 ]
+OptionalIdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        required=False,
+        description="Optional, unique per change meant: repeating it replays the first answer instead of "
+        "changing again (a retry after a lost answer counts the goods once).",
+    ),
+]
 """The ``Idempotency-Key`` request header of the writes a client may safely retry (the IETF draft
 "The Idempotency-Key HTTP Header Field"): the same key gets the first answer again, never a second write."""
 

@@ -11,13 +11,15 @@ refused with a 400 naming the field.
 
 from typing import Annotated, Literal
 
-from litestar import delete, get, patch, post, put
+import msgspec
+from litestar import Response, delete, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, QueryParameter
 
 from webshop.api.controllers import AdminApiController, ShopStaffApiController
 from webshop.api.responses import created_at, problems
-from webshop.api.schemas import ID_MAX, IdCursor, PageLimit, PathId, keyset_page
+from webshop.api.schemas import ID_MAX, IdCursor, OptionalIdempotencyKey, PageLimit, PathId, keyset_page
 from webshop.api.uploads import image_errors_named, read_upload
 from webshop.audit.schemas import AuditEventOut, audit_trail_out
 from webshop.catalog.products import ProductService
@@ -43,6 +45,7 @@ from webshop.catalog.schemas import (
     product_out,
     variant_out,
 )
+from webshop.checkout.idempotency import IdempotencyService
 from webshop.db.models import Variant
 from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep, StockDep, UserRequest
 from webshop.media import UPLOAD_BODY_LIMIT
@@ -313,13 +316,36 @@ class VariantAdminApiController(ShopStaffApiController):
         responses=problems(400, 401, 403, 404, 409, 422),
     )
     async def adjust_stock(
-        self, request: UserRequest, variant_id: PathId, data: JSONBody[StockAdjustmentIn], products_service: ProductsDep
-    ) -> StockAdjustmentOut:
+        self,
+        request: UserRequest,
+        variant_id: PathId,
+        data: JSONBody[StockAdjustmentIn],
+        products_service: ProductsDep,
+        idempotency_service: NamedDependency[IdempotencyService],
+        idempotency_key: OptionalIdempotencyKey = None,
+    ) -> Response[StockAdjustmentOut]:
         """Add (or, negative, remove) units with a reason, recorded in the stock ledger; never below zero (409)
-        nor above 2,147,483,647 (422)."""
-        variant = await products_service.adjust_variant_stock(
-            variant_id, data.delta, actor=request.user, note=data.reason.strip()
+        nor above 2,147,483,647 (422).
+
+        With an ``Idempotency-Key`` (a warehouse's receipt id, say) the change is made once: the same key and
+        body again answer the first answer (``stock`` as it was then), another body with it 422, a request
+        still running with it 409 (draft-ietf-httpapi-idempotency-key-header). A request refused (409, 422)
+        frees its key."""
+
+        async def adjust() -> StockAdjustmentOut:
+            note = data.reason.strip()
+            variant = await products_service.adjust_variant_stock(variant_id, data.delta, actor=request.user, note=note)
+            return StockAdjustmentOut(
+                variant_id=variant.id, sku=variant.sku, delta=data.delta, reason=note, stock=variant.stock
+            )
+
+        if idempotency_key is None:
+            return Response(await adjust(), status_code=201)
+        status, answer = await idempotency_service.run_once(
+            user_id=request.user.id,
+            scope="stock-adjustment",
+            key=idempotency_key,
+            request={"variant_id": variant_id, **msgspec.to_builtins(data)},
+            operation=adjust,
         )
-        return StockAdjustmentOut(
-            variant_id=variant.id, sku=variant.sku, delta=data.delta, reason=data.reason.strip(), stock=variant.stock
-        )
+        return Response(answer, status_code=status)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -52,8 +54,14 @@ class IdempotencyService(SQLAlchemyAsyncRepositoryService[IdempotencyRecord]):
 
     repository_type = repository_for(IdempotencyRecord)
 
-    async def claim(self, *, user_id: int, scope: str, key: str, request_fingerprint: str) -> Replay | None:
+    async def claim(
+        self, *, user_id: int, scope: str, key: str, request_fingerprint: str, take_over: bool = True
+    ) -> Replay | None:
         """Claim ``key`` for this request, or say what to answer instead.
+
+        ``take_over=False`` for an operation that is not itself idempotent by the key (a stock adjustment):
+        a claim left unfinished is then never taken over (409 stays the answer; the client checks what
+        happened, then uses a new key), since the operation may have committed before its answer was stored.
 
         Returns:
             ``None`` when this request owns the key now (go ahead), or the ``Replay`` of the
@@ -93,7 +101,7 @@ class IdempotencyService(SQLAlchemyAsyncRepositoryService[IdempotencyRecord]):
                     field_errors={"Idempotency-Key": "Used with a different request body."},
                 ) from None
             if existing.response_status is None:
-                if await self._take_over_if_abandoned(existing.id):
+                if take_over and await self._take_over_if_abandoned(existing.id):
                     return None
                 busy = Conflict("A request with this Idempotency-Key is still being processed: retry it in a moment.")
                 busy.retry_after = 1  # the answer carries Retry-After: 1
@@ -101,6 +109,39 @@ class IdempotencyService(SQLAlchemyAsyncRepositoryService[IdempotencyRecord]):
             return Replay(existing.response_status, existing.response_body or {})
         await session.commit()
         return None
+
+    async def run_once(
+        self,
+        *,
+        user_id: int,
+        scope: str,
+        key: str,
+        request: Any,
+        operation: Callable[[], Awaitable[Any]],
+        status: int = 201,
+    ) -> tuple[int, Any]:
+        """Run ``operation`` once per ``key`` (this user's, in ``scope``) and ``request`` (its JSON-able
+        body: the fingerprint), without taking over unfinished claims (``claim``'s ``take_over=False``).
+
+        Returns:
+            ``(status, answer)``: the operation's answer (a Struct) with ``status``, or the stored answer of
+            the first request with the key (its JSON) with its status.
+
+        Raises:
+            ValidationFailed, Conflict: as ``claim`` (422 another body, 409 still running); and whatever
+                ``operation`` raises, after releasing the key (the client may correct and retry with it).
+        """
+        claim: dict[str, Any] = {"user_id": user_id, "scope": scope, "key": key}
+        replay = await self.claim(**claim, request_fingerprint=fingerprint(request), take_over=False)
+        if replay is not None:
+            return replay.status, replay.body
+        try:
+            answer = await operation()
+        except Exception:
+            await self.release(**claim)
+            raise
+        await self.complete(**claim, status=status, body=msgspec.to_builtins(answer))
+        return status, answer
 
     async def _take_over_if_abandoned(self, record_id: int) -> bool:
         """Claim an unfinished record older than ``STALE_CLAIM_SECONDS`` for this request (committed).
