@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webshop.config import SecuritySettings
@@ -145,11 +145,7 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
 
     async def revoke_all(self, user_id: int, reason: str) -> None:
         """End every API sign-in of a user (password change, deactivation). The caller commits."""
-        await self.repository.session.execute(
-            update(TokenFamily)
-            .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
-        )
+        await self._revoke(TokenFamily.user_id == user_id, reason)
 
     async def _just_used(self, token_id: int, now: datetime) -> bool:
         """True when refresh token ``token_id`` was first used less than ``REUSE_GRACE`` before ``now``
@@ -158,9 +154,13 @@ class ApiTokenService(SQLAlchemyAsyncRepositoryService[TokenFamily]):
         return used_at is not None and now - used_at < REUSE_GRACE
 
     async def _revoke_family(self, family_id: int, reason: str) -> None:
+        await self._revoke(TokenFamily.id == family_id, reason)
+
+    async def _revoke(self, which: ColumnElement[bool], reason: str) -> None:
+        """Revoke the families ``which`` selects that are not revoked yet, saying why (not committed)."""
         await self.repository.session.execute(
             update(TokenFamily)
-            .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
+            .where(which, TokenFamily.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
         )
 
