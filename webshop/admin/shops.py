@@ -26,6 +26,7 @@ from webshop.deps import AuditDep, ShopsDep, UsersDep
 from webshop.errors import DomainError, ValidationFailed
 from webshop.media import MAX_UPLOAD_BYTES, UPLOAD_BODY_LIMIT
 from webshop.security.session import requires_admin
+from webshop.shops.service import roles_managed_by
 from webshop.text import Line, Lines, readable_email
 from webshop.web import AnyRequest
 from webshop.web.forms import FORM_MESSAGE, FormFields, form_message, read_form
@@ -182,7 +183,7 @@ class ShopPage:
                 "member_form": member_form or MemberForm(),
                 "member_errors": member_errors or {},
                 "member_message": member_message,
-                "roles": ROLES if user.is_admin else [ShopRole.STAFF.value],  # owners add staff only
+                "roles": roles_managed_by(user),  # owners add and remove staff only
                 "logo_error": logo_error,
                 "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
                 "audit_events": await self.audit_service.for_entity("shop", [shop.id]),

@@ -43,6 +43,15 @@ _DONE = {"suspend": "Suspended", "restore": "Restored", "delete": "Deleted"}
 """The audit summary's past-tense verb of each status change of a shop."""
 
 
+def roles_managed_by(actor: User | None) -> tuple[str, ...]:
+    """The shop roles ``actor`` may give, change and take away in a shop they own: every role for a
+    platform admin (or the command line, ``None``), ``staff`` for a shop's owner. ``ShopService`` refuses
+    the rest; the shop page offers only these."""
+    if actor is None or actor.is_admin:
+        return tuple(role.value for role in ShopRole)
+    return (ShopRole.STAFF.value,)
+
+
 @dataclass(frozen=True)
 class MembershipChange:
     """What ``ShopService.add_member`` did: the membership, its user and their role before.
@@ -372,7 +381,7 @@ class ShopService(ShopProfiles, Audited, MediaFolder, SQLAlchemyAsyncRepositoryS
         """
         member_data = msgspec.convert(validated(data, MemberWrite, subject="the shop's details"), MemberWrite)
         shop = await self._owned(actor, shop_id)
-        if member_data.role == ShopRole.OWNER.value and not (actor is None or actor.is_admin):
+        if member_data.role not in roles_managed_by(actor):
             raise PermissionDenied("Only a platform admin can make someone an owner of a shop.")
         session = self.repository.session
         user = await session.get(User, member_data.user_id)
@@ -382,7 +391,7 @@ class ShopService(ShopProfiles, Audited, MediaFolder, SQLAlchemyAsyncRepositoryS
         member: ShopMember | None = await session.scalar(
             select(ShopMember).where(ShopMember.shop_id == shop.id, ShopMember.user_id == user.id)
         )
-        if member is not None and member.role == ShopRole.OWNER.value and not (actor is None or actor.is_admin):
+        if member is not None and member.role not in roles_managed_by(actor):
             raise PermissionDenied("Only a platform admin can change an owner's role.")
         before = member.role if member else None
         if member is not None and before == member_data.role:
@@ -421,7 +430,7 @@ class ShopService(ShopProfiles, Audited, MediaFolder, SQLAlchemyAsyncRepositoryS
         )
         if member is None:
             raise NotFound("This user is not a member of the shop.")
-        if member.role == ShopRole.OWNER.value and not (actor is None or actor.is_admin):
+        if member.role not in roles_managed_by(actor):
             raise PermissionDenied("Only a platform admin can remove an owner of a shop.")
         email = await session.scalar(select(User.email).where(User.id == user_id))
         await session.delete(member)
