@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
@@ -33,6 +34,7 @@ from tests.postgres_reset import ResettableDatabase
 from webshop.catalog.cache import CACHE
 from webshop.config import Settings
 from webshop.db.engine import ShopAlchemyConfig, create_alchemy_config, run_migrations
+from webshop.security import passwords
 
 # Property tests are about correctness, not speed (speed is the benchmarks' job, against a hello-world in
 # the same run): on a shared, busy machine Hypothesis's timing checks would fail them for the machine's sake.
@@ -59,11 +61,31 @@ SERIAL_GROUPS = {
         "test_api_schema.py",
         "test_webhook_kill.py",
     ),
+    "search": ("test_search_quality.py",),
 }
 """Tests that share one pytest-xdist worker (``--dist loadgroup`` in pyproject.toml): the browser tests
 share one live server and Chromium; the tests that start server processes or load the machine run one
 at a time, so their bounds (an outage answered within seconds, a replacement worker within 20 s) are
-measured on a machine that is not also running another heavy test."""
+measured on a machine that is not also running another heavy test; the search-quality tests share their
+module's import of the real catalog (about 12 s per engine), which each worker would otherwise repeat."""
+
+
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=32, salt_len=16)
+"""argon2id at its lowest cost (8 KiB, one pass: well under a millisecond) for the tests in this process.
+
+At OWASP's cost (``webshop.security.passwords.HASHER``: 19 MiB, two passes, about 30 ms of CPU) the
+hashing of the accounts tests create and sign in with took a third of the suite's CPU. Django's testing
+guide gives the same advice ("use a faster password hasher"). Every code path still runs (argon2id, the
+worker thread, verification, the rehash of a hash at other parameters); only the cost differs. Tests
+marked ``owasp_password_cost`` keep the real parameters (they check them), and servers a test starts
+as processes always use them."""
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash with ``TEST_HASHER`` unless the test is marked ``owasp_password_cost``."""
+    if request.node.get_closest_marker("owasp_password_cost") is None:
+        monkeypatch.setattr(passwords, "HASHER", TEST_HASHER)
 
 
 def pytest_configure(config: pytest.Config) -> None:

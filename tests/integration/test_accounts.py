@@ -57,6 +57,7 @@ async def test_email_is_unique_regardless_of_case(client, alchemy):
     assert "already exists" in response.text
 
 
+@pytest.mark.owasp_password_cost
 async def test_password_is_argon2id_at_owasp_minimum(client, alchemy):
     await register(client)
     async with alchemy.get_session() as session:
@@ -67,6 +68,7 @@ async def test_password_is_argon2id_at_owasp_minimum(client, alchemy):
     assert PASSWORD not in user.password_hash
 
 
+@pytest.mark.owasp_password_cost
 async def test_weaker_hash_is_upgraded_at_sign_in(client, alchemy):
     """A hash made with older, cheaper parameters is replaced by one at today's parameters on sign-in."""
     from argon2 import PasswordHasher
