@@ -546,6 +546,30 @@ async def test_tax_rate_pages_and_api(admin, alchemy):
     assert (await admin.delete(f"/api/tax-rates/{made.json()['id']}", headers=headers)).status_code == 204
 
 
+async def test_a_rate_by_region_warns_that_the_countrys_other_regions_pay_the_rest_of_the_worlds(admin):
+    """A rate for California and none for the United States taxes New York at the seeded 20 %: the page
+    says so until the country has a rate of its own for the category."""
+    warned = "“standard” goods to addresses in the United States outside California and New York are taxed at 20%"
+    for region, percent in (("CA", "7.25"), ("NY", "4")):
+        created = await post(
+            admin,
+            "/admin/tax-rates",
+            {"country": "US", "region": region, "tax_category": "standard", "rate": percent, "name": "Sales tax"},
+            token_from="/admin/tax-rates",
+        )
+        assert created.status_code == 303
+    page = text_of((await admin.get("/admin/tax-rates")).text)
+    assert warned + ", the rate for every other country: add a rate for the United States without a region" in page
+    country = await post(
+        admin,
+        "/admin/tax-rates",
+        {"country": "US", "tax_category": "standard", "rate": "0", "name": "No sales tax"},
+        token_from="/admin/tax-rates",
+    )
+    assert country.status_code == 303
+    assert "outside California" not in text_of((await admin.get("/admin/tax-rates")).text)
+
+
 @pytest.mark.parametrize("path", ["/admin/promotions", "/admin/shipping-zones", "/admin/tax-rates"])
 async def test_the_admin_navigation_links_the_pricing_pages(admin, path):
     page = await admin.get("/admin")

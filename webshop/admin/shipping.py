@@ -7,6 +7,7 @@ grams, rates in percent ("20", "5.5").
 """
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Self
 
@@ -32,6 +33,7 @@ from webshop.shipping.service import (
     ShippingZoneInput,
     ShippingZonePatch,
 )
+from webshop.tax.destination import RegionGap, region_gaps
 from webshop.tax.service import TaxRateInput, TaxRatePatch, TaxRateService
 from webshop.web.forms import Form, FormFields, form_message, read_form, with_lists
 from webshop.web.responses import route_url
@@ -518,11 +520,34 @@ def _rate_form(rate: TaxRate) -> TaxRateForm:
     return TaxRateForm(rate.country, rate.region, rate.tax_category, percent, rate.name)
 
 
+def _gap_note(gap: RegionGap) -> str:
+    """What a ``RegionGap`` means, in a sentence for the tax rates page."""
+    country = postal.country_in_text(gap.country)
+    taxed = (
+        "untaxed"
+        if gap.fallback_bp is None
+        else f"taxed at {rate_label(gap.fallback_bp)}, the rate for every other country"
+    )
+    regions = _and(postal.region_name(region) for region in gap.regions)
+    return (
+        f"“{gap.tax_category}” goods to addresses in {country} outside {regions}"
+        f" are {taxed}: add a rate for {country} without a region to tax them otherwise (0 % too)."
+    )
+
+
+def _and(names: Iterable[str]) -> str:
+    """``["A", "B", "C"]`` as "A, B and C"."""
+    items = list(names)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 async def _rates_page(rates: TaxRateService, form: TaxRateForm, error: DomainError | None = None) -> Template:
+    every = await rates.list_rates()
     return Template(
         "admin/tax/index.html",
         context={
-            "rates": await rates.list_rates(),
+            "rates": every,
+            "gaps": [_gap_note(gap) for gap in region_gaps(every)],
             "form": form,
             "rest_of_world": REST_OF_WORLD,
             "error": form_message(error),

@@ -106,3 +106,40 @@ async def rates_at(
     taxed_region = min(regions, key=chain.index) if regions else ""
     rates = {category: rate for category, (_, rate, _) in rank.items()}
     return DestinationRates(rates, taxed_region, by_region, region_decides)
+
+
+class RegionGap(NamedTuple):
+    """A country the shop taxes by region for a tax category without a rate of the country's own for it
+    (``region_gaps``): its addresses outside ``regions`` pay the rest of the world's rate of the category.
+
+    Attributes:
+        country: ISO 3166-1 alpha-2 code.
+        tax_category: The category, as ``TaxRate.tax_category``.
+        regions: The ISO 3166-2 codes with a rate of the category, sorted.
+        fallback_bp: The rest of the world's rate of the category in basis points; None: those addresses
+            are untaxed.
+    """
+
+    country: str
+    tax_category: str
+    regions: list[str]
+    fallback_bp: int | None
+
+
+def region_gaps(rates: Iterable[TaxRate]) -> list[RegionGap]:
+    """The countries and categories where rates by region leave the country's other regions to the rest
+    of the world's rate (``rates_at``'s precedence: region, country, ``*``), sorted by country and category.
+
+    An admin who adds a rate for California and none for the United States taxes New York at the
+    "every other country" rate, which is rarely meant; the tax rates page says so (``rates``: every rate).
+    """
+    country_level = {(rate.country, rate.tax_category) for rate in rates if not rate.region}
+    fallback = {rate.tax_category: rate.rate_bp for rate in rates if rate.country == REST_OF_WORLD}
+    regions: dict[tuple[str, str], list[str]] = {}
+    for rate in rates:
+        if rate.region and (rate.country, rate.tax_category) not in country_level:
+            regions.setdefault((rate.country, rate.tax_category), []).append(rate.region)
+    return [
+        RegionGap(country, category, sorted(codes), fallback.get(category))
+        for (country, category), codes in sorted(regions.items())
+    ]
