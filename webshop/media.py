@@ -79,10 +79,18 @@ class ImageRejected(ValidationFailed):
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 """Largest photo an admin may upload (5 MB), checked on the request body and again by the service."""
+MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // (1024 * 1024)
+"""``MAX_UPLOAD_BYTES`` in whole MB, as the upload forms and their messages give it."""
 UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
 """The largest request body carrying one upload (pages and API): the multipart framing around a 5 MB file
 (boundaries, headers, the CSRF field) is well under 64 KB; the service checks the file itself against
 ``MAX_UPLOAD_BYTES``. A larger body is refused with 413 before it is read."""
+
+
+def too_large_message(files: str) -> str:
+    """What an upload page says of a file over ``MAX_UPLOAD_BYTES`` (``files``: "photos", "logos"): the 413
+    page's message, and the one the form's file field shows before sending (``static/js/file-size.js``)."""
+    return f"The file is too large: {files} can be at most {MAX_UPLOAD_MB} MB."
 
 
 class ImageTooLarge(ValidationFailed):
@@ -91,8 +99,8 @@ class ImageTooLarge(ValidationFailed):
     status_code = 413
     title = "Too large"
 
-    def __init__(self, limit: int = MAX_UPLOAD_BYTES) -> None:
-        reason = f"The file is too large: photos can be at most {limit // (1024 * 1024)} MB."
+    def __init__(self) -> None:
+        reason = too_large_message("photos")
         super().__init__(reason, field_errors={"image": reason})
 
 

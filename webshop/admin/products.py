@@ -50,7 +50,7 @@ from webshop.catalog.schemas import VariantPatch
 from webshop.db.models import Product, User, Variant
 from webshop.deps import CategoriesDep, ProductsDep, SettingsDep, ShopsDep
 from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from webshop.media import MAX_UPLOAD_BYTES, UPLOAD_BODY_LIMIT
+from webshop.media import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, UPLOAD_BODY_LIMIT, too_large_message
 from webshop.shops.scope import admin_scope
 from webshop.stock.service import StockChanged
 from webshop.text import whole_number_text
@@ -234,7 +234,9 @@ class ProductFormPage:
                 "photo_alt": photo_alt,
                 "focus": focus,
                 "shop_choices": shops or [],
-                "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+                "max_upload_mb": MAX_UPLOAD_MB,
+                "max_upload_bytes": MAX_UPLOAD_BYTES,
+                "too_large": too_large_message("photos"),
                 "stock_level": stock_level,
             },
             status_code=status_code,
@@ -585,7 +587,7 @@ def upload_too_large(request: AnyRequest) -> Response[Any]:
     return Template(
         "admin/products/upload_error.html",
         context={
-            "message": f"The file is too large: photos can be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.",
+            "message": too_large_message("photos"),
             "product_id": product_id,
         },
         status_code=413,

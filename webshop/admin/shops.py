@@ -24,7 +24,7 @@ from webshop.db.models import Shop
 from webshop.db.models.shops import ShopRole
 from webshop.deps import AuditDep, ShopsDep, UsersDep
 from webshop.errors import DomainError, ValidationFailed
-from webshop.media import MAX_UPLOAD_BYTES, UPLOAD_BODY_LIMIT
+from webshop.media import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, UPLOAD_BODY_LIMIT, too_large_message
 from webshop.security.session import requires_admin
 from webshop.shops.service import roles_managed_by
 from webshop.text import Line, Lines, readable_email
@@ -185,7 +185,9 @@ class ShopPage:
                 "member_message": member_message,
                 "roles": roles_managed_by(user),  # owners add and remove staff only
                 "logo_error": logo_error,
-                "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+                "max_upload_mb": MAX_UPLOAD_MB,
+                "max_upload_bytes": MAX_UPLOAD_BYTES,
+                "too_large": too_large_message("logos"),
                 "audit_events": await self.audit_service.for_entity("shop", [shop.id]),
             },
             status_code=status_code or (error.status_code if error else 200),
@@ -388,7 +390,7 @@ class AdminShopController(ShopStaffPages):
         except DomainError as exc:
             message = exc.field_errors.get("image", exc.detail)
             if exc.status_code == 413:
-                message = f"The file is too large: logos can be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+                message = too_large_message("logos")
             elif message and message[0].islower():
                 message = f"This file cannot be used as a logo: {message}."
             return await shop_page.render(shop_id, logo_error=message, status_code=exc.status_code)
@@ -406,7 +408,7 @@ def logo_too_large(request: AnyRequest) -> Response[Any]:
     return Template(
         "admin/shops/upload_error.html",
         context={
-            "message": f"The file is too large: logos can be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.",
+            "message": too_large_message("logos"),
             "shop_id": request.path_params.get("shop_id"),
         },
         status_code=413,
