@@ -165,6 +165,11 @@ async def test_one_checkout_across_three_shops_each_ships_its_part(
             "Only the customer who placed this order, or an administrator, can cancel it or see its refunds."
         )
         assert_problem(await call(f"/api/orders/{order['id']}/{action}", headers=h["stranger"]), 404)
+    refused = assert_problem(await client.get(f"/api/orders/{order['id']}/invoice", headers=h["owner_a"]), 403)
+    assert refused["detail"] == (
+        "Only the customer who placed this order, or an administrator, can download its invoice and credit notes."
+    )
+    assert_problem(await client.get(f"/api/orders/{order['id']}/invoice", headers=h["stranger"]), 404)
 
     # The admin cannot ship three shops' parcels in one go, by a shipment naming no shop or by the status
     # (browser and API QA: one click told the shopper every parcel had left, and no seller was told to send).

@@ -1,5 +1,6 @@
 """Invoice routes of the JSON API: an order's invoice and credit notes as PDF, for the order's owner
-(with a bearer token) and for admins; anyone else's order, and an order without an invoice yet, is 404."""
+(with a bearer token) and for admins; a member of a shop that sold some of its lines gets 403, anyone
+else's order and an order without an invoice yet 404."""
 
 from functools import partial
 
@@ -9,22 +10,24 @@ from litestar.di import NamedDependency, Provide
 from webshop.api.responses import problems
 from webshop.api.schemas import PathId
 from webshop.db.models import Order
-from webshop.deps import InvoicesDep, OrdersDep, UserRequest
+from webshop.deps import FulfilmentDep, InvoicesDep, UserRequest
 from webshop.invoices.web import PDF, pdf_response
 from webshop.security.jwt import BEARER
 
 
-async def visible_order(request: UserRequest, order_id: PathId, orders_service: OrdersDep) -> Order:
-    """The ``order`` of the routes: order ``order_id`` if the bearer token's user may see it (its
-    customer, or an admin).
+async def visible_order(request: UserRequest, order_id: PathId, fulfilment_service: FulfilmentDep) -> Order:
+    """The ``order`` of the routes: order ``order_id`` if the bearer token's user is its customer or an
+    admin (``FulfilmentService.as_customer_or_admin``).
 
     Raises:
         NotFound: no such order, or another customer's (the same answer).
+        PermissionDenied: the user sees the order only as a member of a shop that sold some of its lines.
     """
-    return await orders_service.visible_to(request.user, order_id)
+    doing = "download its invoice and credit notes"
+    return await fulfilment_service.as_customer_or_admin(request.user, order_id, doing=doing)
 
 
-pdf_get = partial(get, media_type=PDF, responses=problems(400, 401, 404))
+pdf_get = partial(get, media_type=PDF, responses=problems(400, 401, 403, 404))
 """``@get`` of a route that answers with a PDF download (``pdf_response``)."""
 
 

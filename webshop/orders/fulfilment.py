@@ -160,8 +160,11 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
             raise NotFoundError("There is no such order.")
         return ShopView(order, mine)
 
-    async def as_customer_or_admin(self, viewer: Any, order_id: int) -> Order:
-        """Order ``order_id`` for what only its customer or an admin may do (cancel it, list its refunds).
+    async def as_customer_or_admin(
+        self, viewer: Any, order_id: int, *, doing: str = "cancel it or see its refunds"
+    ) -> Order:
+        """Order ``order_id`` for what only its customer or an admin may do (``doing``, for the message:
+        cancel it, list its refunds, download its invoice).
 
         Raises:
             NotFoundError: as ``view``: ``viewer`` may not see the order at all.
@@ -170,9 +173,7 @@ class FulfilmentService(Audited, SQLAlchemyAsyncRepositoryService[Fulfilment]):
         """
         seen = await self.view(viewer, order_id)
         if seen.shops is not None:
-            raise PermissionDenied(
-                "Only the customer who placed this order, or an administrator, can cancel it or see its refunds."
-            )
+            raise PermissionDenied(f"Only the customer who placed this order, or an administrator, can {doing}.")
         return seen.order
 
     async def view_for_shops(self, viewer: Any, order_id: int) -> ShopView:
