@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from tests.api_user import assert_problem, bearer, token_pair
+from tests.api_user import assert_problem, bearer, bearer_of, token_pair
 from tests.factories import ledger_ok, make_user, stock
 from tests.shopper import add_to_cart, choose_address_and_shipping, path_of, post, register, review, sign_in, text_of
 from webshop.db.engine import write_session
@@ -493,3 +493,41 @@ async def test_a_processing_payment_s_page_asks_until_it_is_answered_then_loads_
     assert answered.status_code == 200 and answered.headers["HX-Refresh"] == "true"
     assert ">Paid<" in (await client.get(f"/orders/{number}")).text  # and the page itself, without the poll
     assert 'hx-trigger="every 3s"' not in (await client.get(f"/orders/{number}")).text
+
+
+async def test_a_shopper_with_three_unpaid_orders_places_no_fourth_until_one_is_paid_or_cancelled(
+    client, alchemy, skus
+):
+    """An unpaid order holds its stock until its payment time runs out: without a cap one account could
+    hold all of it ("denial of inventory", OWASP OAT-021). The fourth order waiting for its payment is
+    refused, on the page and in the API, and nothing of it is written; cancelling one makes room."""
+    message = (
+        "You have 3 orders waiting for their payment: pay for one of them or cancel it (under Your orders)"
+        " before you place another."
+    )
+    numbers = [(await pending_order(client, "ada@example.com", skus["EP-1"]))[0]]
+    for _ in range(2):
+        await add_to_cart(client, skus["EP-1"])
+        await choose_address_and_shipping(client)
+        placed = await client.post("/checkout/place", data=await review(client), follow_redirects=False)
+        assert placed.status_code == 303, placed.text[:300]
+    held = await stock(alchemy, "EP-1")
+    await add_to_cart(client, skus["EP-1"])
+    await choose_address_and_shipping(client)
+    refused = await client.post("/checkout/place", data=await review(client))
+    assert refused.status_code == 409
+    assert message in text_of(refused.text)
+    headers = {**(await bearer_of(client, "ada@example.com")), "Idempotency-Key": "unpaid-fourth"}
+    body = {"shipping_address": ADDRESS, "shipping_method": "standard"}
+    assert assert_problem(await client.post("/api/checkout", json=body, headers=headers), 409)["detail"] == message
+    async with write_session(alchemy) as session:
+        assert await session.scalar(select(func.count(Order.id))) == 3
+    assert await stock(alchemy, "EP-1") == held  # the cart's item is not held by a fourth order
+    assert (await client.get("/api/cart", headers=headers)).json()["lines"][0]["sku"] == "EP-1"
+
+    async with write_session(alchemy) as session:
+        first = await session.scalar(select(Order.id).where(Order.number == numbers[0]))
+    assert (await client.post(f"/api/orders/{first}/cancel", headers=headers)).status_code == 200
+    placed = await client.post("/api/checkout", json=body, headers=headers)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["status"] == "pending"

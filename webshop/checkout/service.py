@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -71,6 +72,7 @@ from webshop.db.models import (
 from webshop.db.repository import repository_for
 from webshop.errors import (
     CartChanged,
+    Conflict,
     DomainError,
     EmailNotVerified,
     InsufficientStock,
@@ -94,6 +96,17 @@ if TYPE_CHECKING:
     from webshop.config import InvoiceSettings, PaymentSettings, ShopSettings
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.:]{16,100}$")
+MAX_UNPAID_ORDERS = 3
+"""Orders an account (or a guest's e-mail address) may have waiting for their payment at once.
+
+An unpaid order holds its stock until its payment time runs out (``WEBSHOP_PAYMENT_TIMEOUT_MINUTES``),
+so without a cap one account could hold a whole stock by placing orders it never pays: "denial of
+inventory", OWASP Automated Threats to Web Applications, OAT-021. Three leave room for a shopper who
+left the payment page and started again."""
+
+
+class TooManyUnpaidOrders(Conflict):
+    """The shopper has ``MAX_UNPAID_ORDERS`` orders waiting for their payment already (409): nothing placed."""
 
 
 def check_orderable(view: CartView, quote: Quote) -> None:
@@ -280,6 +293,7 @@ class CheckoutService(AddressBook, Audited, SQLAlchemyAsyncRepositoryService[Ord
 
         Raises:
             EmailNotVerified: ``shop.require_verified_email`` and the address is not confirmed; nothing done.
+            TooManyUnpaidOrders: ``MAX_UNPAID_ORDERS`` orders of the shopper wait for their payment; nothing done.
             PromotionUnavailable: a promotion of the cart was used up meanwhile; nothing done.
             ValidationFailed: bad address, shipping method, e-mail, note or token; empty cart.
             NotFound: the token belongs to another shopper's order.
@@ -298,6 +312,7 @@ class CheckoutService(AddressBook, Audited, SQLAlchemyAsyncRepositoryService[Ord
                 if user_id is not None and self.shop.require_verified_email:
                     await self._check_verified(user_id)
                 guest_email = "" if user_id is not None else await self.guest_email(email)
+                await self._check_unpaid(user_id, guest_email)
                 reserved = await self._reserve(
                     owner=CartOwner(user_id=user_id) if user_id is not None else CartOwner(token=cart_token),
                     email=guest_email,
@@ -370,6 +385,21 @@ class CheckoutService(AddressBook, Audited, SQLAlchemyAsyncRepositoryService[Ord
                 order_number=order.number,
             ) from exc
         return await self.payment_service().record_intent(order, intent)
+
+    async def _check_unpaid(self, user_id: int | None, guest_email: str) -> None:
+        """Raises ``TooManyUnpaidOrders`` when the account (or, for a guest, the e-mail address) has
+        ``MAX_UNPAID_ORDERS`` orders waiting for a payment whose time has not run out."""
+        whose = Order.user_id == user_id if user_id is not None else Order.email == guest_email
+        waiting = await self.repository.session.scalar(
+            select(func.count(Order.id)).where(
+                whose, Order.status == OrderStatus.PENDING.value, Order.payment_expires_at > datetime.now(UTC)
+            )
+        )
+        if (waiting or 0) >= MAX_UNPAID_ORDERS:
+            raise TooManyUnpaidOrders(
+                f"You have {MAX_UNPAID_ORDERS} orders waiting for their payment: pay for one of them or cancel it "
+                "(under Your orders) before you place another."
+            )
 
     async def _check_verified(self, user_id: int) -> None:
         """Raises ``EmailNotVerified`` when the account's e-mail address is not confirmed."""
