@@ -105,6 +105,25 @@ async def test_a_test_event_is_signed_and_retried_until_the_endpoint_accepts_it(
     )
     assert log[0]["delivered_at"] is not None
 
+    # Redelivery: the same event again with a new round of attempts; refused for another endpoint's
+    # delivery (404) and while the endpoint is disabled (409).
+    url = f"/api/webhooks/{endpoint['id']}/deliveries/{log[0]['id']}/redeliver"
+    again = await client.post(url, headers=headers)
+    assert again.status_code == 202, again.text
+    assert (again.json()["event_id"], again.json()["attempts"]) == (event_id, 0)
+    fourth = (await receiver.wait_for(4))[3]
+    assert (fourth[0], fourth[1]["webhook-id"], fourth[2]) == (200, event_id, body)
+    log = (await until(delivered))["items"]
+    assert (len(log), log[0]["attempts"]) == (1, 1)
+    other = await client.post("/api/webhooks", json={"url": receiver.url, "events": ["order.placed"]}, headers=headers)
+    assert_problem(
+        await client.post(f"/api/webhooks/{other.json()['id']}/deliveries/{log[0]['id']}/redeliver", headers=headers),
+        404,
+    )
+    await client.patch(f"/api/webhooks/{endpoint['id']}", json={"is_active": False}, headers=headers)
+    refused = assert_problem(await client.post(url, headers=headers), 409)
+    assert refused["detail"] == "This endpoint is disabled: enable it to send it events again."
+
 
 async def test_only_a_committed_event_is_sent(client, alchemy, receiver):
     headers = await admin_headers(client, alchemy)
@@ -238,6 +257,16 @@ async def test_admin_registers_an_endpoint_and_sends_a_test_event_without_javasc
 
     log = await until(logged)
     assert f"webhook.test {received['webhook-id']} Delivered 1 200" in log
+
+    # "Send again": the same event (same webhook-id and body) once more, logged as delivered again.
+    async with write_session(alchemy) as session:
+        delivery_id = await session.scalar(select(WebhookDelivery.id))
+    again = await post(admin, f"{detail_url}/deliveries/{delivery_id}/redeliver", token_from=detail_url)
+    assert again.status_code == 303, again.text
+    assert f"Event {received['webhook-id']} queued again" in text_of((await admin.get(detail_url)).text)
+    first, second = await receiver.wait_for(2)
+    assert second[1]["webhook-id"] == received["webhook-id"] and second[2] == first[2]
+    await until(logged)
 
     disabled = await post(admin, f"{detail_url}/disable", token_from=detail_url)
     assert disabled.status_code == 303

@@ -87,3 +87,17 @@ class WebhookApiController(AdminApiController):
         """Queue a ``webhook.test`` event to this endpoint only (a disabled endpoint is 409); follow it in
         the deliveries."""
         return delivery_out(await webhooks_service.send_test(request.user, webhook_id))
+
+    @post(
+        "/{webhook_id:int}/deliveries/{delivery_id:int}/redeliver",
+        operation_id="redeliverWebhookDelivery",
+        status_code=202,
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def redeliver(
+        self, request: UserRequest, webhook_id: PathId, delivery_id: PathId, webhooks_service: WebhooksDep
+    ) -> DeliveryOut:
+        """Send a delivered or failed event again, with a new round of attempts: the same event ``id``
+        and body, so a receiver that keeps the ids it handled takes it once (409 while it is still to be
+        sent, or when the endpoint is disabled)."""
+        return delivery_out(await webhooks_service.redeliver(request.user, webhook_id, delivery_id))

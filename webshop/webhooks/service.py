@@ -21,6 +21,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,7 +34,7 @@ from webshop.audit.service import Audited, diff
 from webshop.config import ServerSettings, WebhookSettings
 from webshop.db.models import DeliveryStatus, User, WebhookDelivery, WebhookEndpoint
 from webshop.db.repository import repository_for
-from webshop.errors import Conflict, PermissionDenied, ValidationFailed
+from webshop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from webshop.mail.outbox import mark_queued
 from webshop.webhooks.events import event_body, new_event_id
 from webshop.webhooks.schemas import EVENT_NAMES, TEST_EVENT, WebhookPatch, WebhookWrite
@@ -407,6 +408,36 @@ class WebhookService(Audited, SQLAlchemyAsyncRepositoryService[WebhookEndpoint])
         )
         session = self.repository.session
         session.add(delivery)
+        await session.flush()
+        mark_queued(session)
+        await session.commit()
+        return delivery
+
+    async def redeliver(self, actor: User | None, endpoint_id: int, delivery_id: int) -> WebhookDelivery:
+        """Queue delivery ``delivery_id`` of endpoint ``endpoint_id`` again, delivered or given up, with a
+        new round of attempts; committed (the sender wakes). GitHub's "Redeliver", Stripe's "Resend": the
+        same event with the same body and ``webhook-id`` (Standard Webhooks), so a receiver that keeps the
+        ids it has handled takes it once.
+
+        Raises:
+            PermissionDenied: ``actor`` is not an admin.
+            NotFound: there is no such endpoint, or it has no such delivery.
+            Conflict: the endpoint is disabled, or the delivery is still waiting or being sent.
+        """
+        self._check_admin(actor)
+        endpoint = await self.get_endpoint(endpoint_id)
+        session = self.repository.session
+        delivery: WebhookDelivery | None = await session.get(WebhookDelivery, delivery_id)
+        if delivery is None or delivery.endpoint_id != endpoint.id:
+            raise NotFound("This endpoint has no such delivery.")
+        if not endpoint.is_active:
+            raise Conflict("This endpoint is disabled: enable it to send it events again.")
+        if delivery.status in (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value):
+            raise Conflict("This delivery is still to be sent: it needs no second try.")
+        delivery.status = DeliveryStatus.PENDING.value
+        delivery.attempts = 0
+        delivery.next_attempt_at = datetime.now(UTC)
+        delivery.delivered_at = None
         await session.flush()
         mark_queued(session)
         await session.commit()

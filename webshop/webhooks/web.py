@@ -224,6 +224,22 @@ class AdminWebhookController(AdminPages):
         message = f"Test event {delivery.event_id} queued: see its delivery below."
         return flash_see_other(request, message, "admin_webhook", webhook_id=webhook_id, fragment="deliveries")
 
+    @post(
+        "/{webhook_id:int}/deliveries/{delivery_id:int}/redeliver",
+        name="admin_webhook_redeliver",
+        media_type=MediaType.HTML,
+    )
+    async def redeliver(
+        self, request: AdminRequest, webhook_id: PathId, delivery_id: PathId, endpoint_page: EndpointPageDep
+    ) -> Any:
+        """Send a delivered or failed event again; it shows in the log as pending."""
+        try:
+            delivery = await endpoint_page.webhooks_service.redeliver(request.user, webhook_id, delivery_id)
+        except DomainError as exc:
+            return await endpoint_page.render(webhook_id, test_message=exc.detail, status_code=exc.status_code)
+        message = f"Event {delivery.event_id} queued again: see its delivery below."
+        return flash_see_other(request, message, "admin_webhook", webhook_id=webhook_id, fragment="deliveries")
+
     @get("/{webhook_id:int}/delete", name="admin_webhook_delete_confirm", media_type=MediaType.HTML)
     async def confirm_delete(self, webhook_id: PathId, webhooks_service: WebhooksDep) -> Template:
         """Ask before deleting the endpoint (a page of its own: the question works without JavaScript)."""
