@@ -10,7 +10,7 @@ with no address yet, takes the country's rates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import select
@@ -126,7 +126,7 @@ class RegionGap(NamedTuple):
     fallback_bp: int | None
 
 
-def region_gaps(rates: Iterable[TaxRate]) -> list[RegionGap]:
+def region_gaps(rates: Sequence[TaxRate]) -> list[RegionGap]:
     """The countries and categories where rates by region leave the country's other regions to the rest
     of the world's rate (``rates_at``'s precedence: region, country, ``*``), sorted by country and category.
 
